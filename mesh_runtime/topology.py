@@ -1,0 +1,169 @@
+"""The topology file: services, versions, replicas, call graph, Toxiproxy edges, policies."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from mesh_runtime.config.mesh import MeshSettings
+from mesh_runtime.config.policy import ServicePolicy
+from mesh_runtime.errors import TopologyError
+from mesh_runtime.validation import load_model
+
+_NAME = re.compile(r"^[a-z][a-z0-9-]{0,39}$")
+
+
+class TopologyModel(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class VersionSpec(TopologyModel):
+    name: str = "v1"
+    replicas: int = Field(1, ge=0, le=20)
+
+
+class ServiceSpec(TopologyModel):
+    ingress: bool = False
+    """The service the load enters through (exactly one per topology)."""
+    calls: list[str] = []
+    """Services this one calls, in order, for every request it serves."""
+    replicas: int | None = Field(None, ge=0, le=20)
+    """Shorthand for versions: [{name: v1, replicas: N}]."""
+    versions: list[VersionSpec] = []
+    policy: ServicePolicy = ServicePolicy()
+
+    @model_validator(mode="after")
+    def _versions(self) -> ServiceSpec:
+        if self.replicas is not None and self.versions:
+            raise ValueError("give either replicas or versions, not both")
+        if not self.versions:
+            replicas = 1 if self.replicas is None else self.replicas
+            object.__setattr__(self, "versions", [VersionSpec(name="v1", replicas=replicas)])
+        names = [v.name for v in self.versions]
+        if len(set(names)) != len(names):
+            raise ValueError("version names must be distinct")
+        return self
+
+
+class ToxiproxySpec(TopologyModel):
+    edges: list[str] = []
+    """Edges 'source->destination' whose traffic goes through Toxiproxy, one proxy per
+    destination endpoint, so that a single replica can be faulted."""
+
+
+class Edge(TopologyModel):
+    source: str
+    destination: str
+
+    @property
+    def name(self) -> str:
+        return f"{self.source}->{self.destination}"
+
+
+class Instance(TopologyModel):
+    service: str
+    version: str
+    index: int
+    """0-based index among all instances of the service."""
+
+    @property
+    def name(self) -> str:
+        return f"{self.service}-{self.index}"
+
+
+class Topology(TopologyModel):
+    name: str
+    description: str = ""
+    mesh: MeshSettings = MeshSettings()
+    services: dict[str, ServiceSpec]
+    toxiproxy: ToxiproxySpec = ToxiproxySpec()
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        if not _NAME.match(value):
+            raise ValueError("expected a lowercase name of letters, digits and '-'")
+        return value
+
+    @model_validator(mode="after")
+    def _graph(self) -> Topology:
+        if not self.services:
+            raise ValueError("services: at least one service is needed")
+        for name, spec in self.services.items():
+            if not _NAME.match(name):
+                raise ValueError(f"services.{name}: expected a lowercase name of letters, digits and '-'")
+            for callee in spec.calls:
+                if callee not in self.services:
+                    raise ValueError(f"services.{name}.calls: unknown service {callee!r}")
+                if callee == name:
+                    raise ValueError(f"services.{name}.calls: a service cannot call itself")
+        ingress = [n for n, s in self.services.items() if s.ingress]
+        if len(ingress) != 1:
+            raise ValueError(f"exactly one service must have ingress: true (found {len(ingress)})")
+        self._check_acyclic()
+        for text in self.toxiproxy.edges:
+            edge = parse_edge(text)
+            if edge.source not in self.services or edge.destination not in self.services:
+                raise ValueError(f"toxiproxy.edges: {text!r} names an unknown service")
+            if edge.destination not in self.services[edge.source].calls:
+                raise ValueError(f"toxiproxy.edges: {edge.source} does not call {edge.destination}")
+        return self
+
+    def _check_acyclic(self) -> None:
+        state: dict[str, int] = {}
+
+        def visit(node: str, trail: list[str]) -> None:
+            if state.get(node) == 1:
+                raise ValueError("services: calls form a cycle: " + " -> ".join([*trail, node]))
+            if state.get(node) == 2:
+                return
+            state[node] = 1
+            for callee in self.services[node].calls:
+                visit(callee, [*trail, node])
+            state[node] = 2
+
+        for name in self.services:
+            visit(name, [])
+
+    @property
+    def ingress(self) -> str:
+        return next(n for n, s in self.services.items() if s.ingress)
+
+    def call_graph(self) -> dict[str, list[str]]:
+        """Service -> the services it calls for every request."""
+        return {name: list(spec.calls) for name, spec in self.services.items()}
+
+    def edges(self) -> list[Edge]:
+        return [Edge(source=n, destination=c) for n, s in self.services.items() for c in s.calls]
+
+    def proxied_edges(self) -> list[Edge]:
+        return [parse_edge(text) for text in self.toxiproxy.edges]
+
+    def instances(self) -> list[Instance]:
+        """Every instance, in a stable order: services as written, versions as written."""
+        out: list[Instance] = []
+        for name, spec in self.services.items():
+            index = 0
+            for version in spec.versions:
+                for _ in range(version.replicas):
+                    out.append(Instance(service=name, version=version.name, index=index))
+                    index += 1
+        return out
+
+
+def parse_edge(text: str) -> Edge:
+    source, sep, destination = text.partition("->")
+    if not sep or not source.strip() or not destination.strip():
+        raise ValueError(f"expected an edge like 'frontend->catalog', got {text!r}")
+    return Edge(source=source.strip(), destination=destination.strip())
+
+
+MeshMode = Literal["mesh", "no-mesh"]
+
+
+def load_topology(path: str | Path) -> Topology:
+    """Read and validate a topology file; a problem is one TopologyError line."""
+    return load_model(path, Topology, TopologyError)
