@@ -1,0 +1,1 @@
+"""meshproof's experiment harness: spec, load, faults, observation, analysis, verdicts, CLI."""

@@ -1,0 +1,53 @@
+"""`meshproof`: one command, a sub-command per job.
+
+Each sub-command lives in its own module exposing `register(subparsers)`; the parser
+built there sets `func`, called with the parsed arguments and returning an exit code.
+Errors from meshproof's exception tree become one line on stderr and their exit code;
+nothing else a user does should end in a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from mesh_runtime import __version__
+from mesh_runtime.errors import MeshproofError
+
+COMMAND_MODULES = (
+    "harness.cli.deploy",  # up, down, status
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="meshproof",
+        description="Observability and chaos-testing harness for service meshes.",
+    )
+    parser.add_argument("--version", action="version", version=f"meshproof {__version__}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).register(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args))
+    except MeshproofError as exc:
+        print(f"meshproof: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("meshproof: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
