@@ -24,22 +24,48 @@ def field_path(loc: tuple[Any, ...]) -> str:
     return text
 
 
-def first_problem(exc: ValidationError) -> tuple[str, str]:
-    """The field path and message of the first error pydantic found."""
+def first_problem(exc: ValidationError, data: Any = None) -> tuple[str, str]:
+    """The field path and message of the first error pydantic found in `data`."""
     error = exc.errors(include_url=False)[0]
-    loc = tuple(p for p in error["loc"] if not _is_union_tag(p))
+    loc = _data_path(tuple(error["loc"]), data)
     message = error["msg"]
     if message.startswith("Value error, "):
         message = message[len("Value error, ") :]
-    if error["type"] == "missing":
+    kind = error["type"]
+    ctx = error.get("ctx") or {}
+    if kind == "missing":
         message = "required field is missing"
-    elif error["type"] == "extra_forbidden":
+    elif kind == "extra_forbidden":
         message = "unknown field"
+    elif kind == "union_tag_invalid":
+        message = (
+            f"unknown {ctx.get('discriminator', 'kind').strip(chr(39))} {ctx.get('tag')!r}"
+            f" (expected one of: {ctx.get('expected_tags')})"
+        )
     return field_path(loc), message
 
 
-def _is_union_tag(part: Any) -> bool:
-    return isinstance(part, str) and ("[" in part or part.startswith("function-"))
+def _data_path(loc: tuple[Any, ...], data: Any) -> tuple[Any, ...]:
+    """Drop the parts of pydantic's location that name union members, not fields."""
+    kept: list[Any] = []
+    node = data
+    for part in loc:
+        if isinstance(part, str) and ("[" in part or part.startswith("function-")):
+            continue
+        if isinstance(part, str) and isinstance(node, dict) and part not in node:
+            if part in {str(v) for v in node.values() if isinstance(v, str)}:
+                continue  # a discriminated union's tag, e.g. the fault's kind
+        kept.append(part)
+        node = _child(node, part)
+    return tuple(kept)
+
+
+def _child(node: Any, part: Any) -> Any:
+    if isinstance(node, dict):
+        return node.get(part)
+    if isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+        return node[part]
+    return None
 
 
 def model_from_data(
@@ -49,7 +75,7 @@ def model_from_data(
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        path, problem = first_problem(exc)
+        path, problem = first_problem(exc, data)
         raise error(source, path, problem) from None
 
 

@@ -1,0 +1,213 @@
+"""`faults:` — what goes wrong, where, when and for how long.
+
+Every fault has a `name` (phases are named after it: `during:<name>`), a `kind`, a
+`target`, `at` (offset from the end of warm-up) and an optional `duration` (none: it
+stays until the end of the run). Each kind's parameters are a model of their own.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from mesh_runtime.config.policy import Fault
+from mesh_runtime.units import Duration
+
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+_EDGE = re.compile(r"^[a-z][a-z0-9-]*->[a-z][a-z0-9-]*$")
+_PROCESS = re.compile(r"^(sidecar|service|container):[a-z][a-z0-9-]*$|^control-plane$")
+
+TOXIC_TYPES = ("latency", "bandwidth", "slow_close", "timeout", "reset_peer", "slicer", "limit_data")
+
+
+class FaultModel(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class FaultBase(FaultModel):
+    name: str
+    at: Duration = 0.0
+    duration: Duration | None = None
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        if not _NAME.match(value):
+            raise ValueError("expected a short name of letters, digits, '-', '_' or '.'")
+        return value
+
+
+class ToxicParams(FaultModel):
+    type: Literal[
+        "latency", "bandwidth", "slow_close", "timeout", "reset_peer", "slicer", "limit_data"
+    ]
+    stream: Literal["upstream", "downstream"] = "downstream"
+    toxicity: float = Field(1.0, ge=0.0, le=1.0)
+    attributes: dict[str, int] = {}
+    """Toxiproxy's own attributes: latency/jitter (ms), rate (KB/s), delay, timeout,
+    average_size/size_variation, bytes."""
+
+
+def _edge_target(value: str) -> str:
+    if not _EDGE.match(value):
+        raise ValueError(
+            "expected an edge like 'frontend->catalog' or one endpoint like 'frontend->catalog-1'"
+        )
+    return value
+
+
+class ToxicFault(FaultBase):
+    """A Toxiproxy toxic on an edge, or on one endpoint of it ('frontend->catalog-1')."""
+
+    kind: Literal["toxic"]
+    target: str
+    params: ToxicParams
+
+    @field_validator("target")
+    @classmethod
+    def _edge(cls, value: str) -> str:
+        return _edge_target(value)
+
+
+class ProxyDownFault(FaultBase):
+    """The Toxiproxy proxy of an edge (or one endpoint) disabled: connections refused."""
+
+    kind: Literal["proxy_down"]
+    target: str
+    params: dict[str, Any] = {}
+
+    @field_validator("target")
+    @classmethod
+    def _edge(cls, value: str) -> str:
+        return _edge_target(value)
+
+
+class MeshFaultFault(FaultBase):
+    """The mesh's own L7 fault (Istio VirtualService fault) on a service's routes."""
+
+    kind: Literal["mesh_fault"]
+    target: str
+    route: str | None = None
+    """Only this route of the service; every route when none."""
+    params: Fault
+
+
+class PolicyFault(FaultBase):
+    """A change to a service's policy (JSON merge patch of its ServicePolicy)."""
+
+    kind: Literal["policy"]
+    target: str
+    params: dict[str, Any]
+
+
+class TrafficSplitFault(FaultBase):
+    """Weights between a service's versions, e.g. {v1: 90, v2: 10} (a canary step)."""
+
+    kind: Literal["traffic_split"]
+    target: str
+    params: dict[str, int]
+
+    @field_validator("params")
+    @classmethod
+    def _weights(cls, value: dict[str, int]) -> dict[str, int]:
+        if not value or sum(value.values()) != 100 or min(value.values()) < 0:
+            raise ValueError("expected version weights adding up to 100, like {v1: 90, v2: 10}")
+        return value
+
+
+class BehaviourParams(FaultModel):
+    latency: dict[str, Any] | None = None
+    error_rate: float | None = Field(None, ge=0.0, le=1.0)
+    error_status: int | None = Field(None, ge=400, le=599)
+    hang: bool | None = None
+    response_bytes: int | None = Field(None, ge=0)
+    propagate_trace: bool | None = None
+
+
+class ServiceBehaviourFault(FaultBase):
+    """A sample service instance (or every instance of a service) misbehaves."""
+
+    kind: Literal["service_behaviour"]
+    target: str
+    params: BehaviourParams
+
+
+class ProcessFault(FaultBase):
+    """kill (restarted when the duration ends), pause (SIGSTOP, SIGCONT when it ends),
+    restart; target 'sidecar:catalog-0', 'service:catalog-0' or 'control-plane'."""
+
+    kind: Literal["process_kill", "process_pause", "process_restart"]
+    target: str
+    params: dict[str, Any] = {}
+
+    @field_validator("target")
+    @classmethod
+    def _process(cls, value: str) -> str:
+        if not _PROCESS.match(value):
+            raise ValueError("expected 'sidecar:<instance>', 'service:<instance>' or 'control-plane'")
+        return value
+
+
+class RollingRestartParams(FaultModel):
+    interval: Duration = 2.0
+    """Pause between one instance ready again and the next one's restart."""
+
+
+class RollingRestartFault(FaultBase):
+    """Every sidecar (target 'sidecars') or every sidecar of one service restarted, one at
+    a time: the shape of a mesh upgrade."""
+
+    kind: Literal["rolling_restart"]
+    target: str = "sidecars"
+    params: RollingRestartParams = RollingRestartParams()
+
+
+class ControlPlaneOutageFault(FaultBase):
+    """The control plane is killed for `duration` and started again."""
+
+    kind: Literal["control_plane_outage"]
+    target: str = "control-plane"
+    params: dict[str, Any] = {}
+
+
+class ContainerFault(FaultBase):
+    """Docker runtime only: kill, pause (freeze / thaw), restart, network disconnect."""
+
+    kind: Literal["container_kill", "container_pause", "container_restart", "network_disconnect"]
+    target: str
+    params: dict[str, Any] = {}
+
+
+FaultSpec = Annotated[
+    ToxicFault
+    | ProxyDownFault
+    | MeshFaultFault
+    | PolicyFault
+    | TrafficSplitFault
+    | ServiceBehaviourFault
+    | ProcessFault
+    | RollingRestartFault
+    | ControlPlaneOutageFault
+    | ContainerFault,
+    Field(discriminator="kind"),
+]
+
+FAULT_KINDS = (
+    "toxic",
+    "proxy_down",
+    "mesh_fault",
+    "policy",
+    "traffic_split",
+    "service_behaviour",
+    "process_kill",
+    "process_pause",
+    "process_restart",
+    "rolling_restart",
+    "control_plane_outage",
+    "container_kill",
+    "container_pause",
+    "container_restart",
+    "network_disconnect",
+)

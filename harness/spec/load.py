@@ -1,0 +1,63 @@
+"""`load:` — open-loop request rate, stages, connections, routes."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from mesh_runtime.units import Duration
+
+
+class SpecModel(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class RouteSpec(SpecModel):
+    name: str = "root"
+    method: Literal["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"] = "GET"
+    path: str = Field("/", pattern=r"^/")
+    weight: float = Field(1.0, gt=0)
+    headers: dict[str, str] = {}
+    body: str = ""
+
+
+class Stage(SpecModel):
+    duration: Duration
+    rps: float = Field(ge=0)
+    """Target rate at the end of the stage; the rate ramps linearly from the previous one."""
+
+
+class LoadSpec(SpecModel):
+    rps: float = Field(100.0, gt=0, le=100_000)
+    """Target request rate (open loop): requests are sent on schedule whether or not
+    earlier ones have answered."""
+    duration: Duration = 60.0
+    """Measured duration, after warm-up. Ignored when stages are given."""
+    warmup: Duration = 5.0
+    """Load before measurement starts; not judged."""
+    connections: int = Field(16, ge=1, le=10_000)
+    workers: int = Field(1, ge=1, le=64)
+    """Locust worker processes under one Locust master on this machine."""
+    timeout: Duration = 10.0
+    stages: list[Stage] = []
+    routes: list[RouteSpec] = [RouteSpec()]
+
+    @model_validator(mode="after")
+    def _stages(self) -> LoadSpec:
+        if not self.routes:
+            raise ValueError("routes: at least one route is needed")
+        names = [r.name for r in self.routes]
+        if len(set(names)) != len(names):
+            raise ValueError("routes: route names must be distinct")
+        if self.stages and sum(s.duration for s in self.stages) <= 0:
+            raise ValueError("stages: the stages must last longer than 0s")
+        return self
+
+    @property
+    def measured_duration(self) -> float:
+        return sum(s.duration for s in self.stages) if self.stages else self.duration
+
+    @property
+    def total_duration(self) -> float:
+        return self.warmup + self.measured_duration
