@@ -1,0 +1,1 @@
+"""The sidecar: the data plane of the reference mesh."""
