@@ -15,7 +15,7 @@ FORTIO_VERSION=v1.68.2
 
 APT_PACKAGES=(
     prometheus haproxy chromium chromium-driver fonts-liberation
-    docker.io iptables debootstrap iproute2 procps
+    docker.io iptables debootstrap iproute2 procps python3-venv
 )
 # Debian services a postinst may start; our runtime starts its own on ephemeral ports.
 SYSTEM_DAEMONS=(prometheus prometheus-node-exporter)
@@ -91,7 +91,19 @@ quiet_system_daemons() {
         for pid in $(pgrep -u "$svc" -x "$svc" || true); do
             log "stopping system $svc daemon (pid $pid)"
             kill "$pid" 2>/dev/null || true
+            wait_for_exit "$pid"
         done
+    done
+}
+
+wait_for_exit() { # wait_for_exit <pid>: up to 10 s, then SIGKILL
+    local deadline=$((SECONDS + 10))
+    while kill -0 "$1" 2>/dev/null; do
+        if ((SECONDS >= deadline)); then
+            kill -KILL "$1" 2>/dev/null || true
+            return
+        fi
+        sleep 0.2
     done
 }
 
