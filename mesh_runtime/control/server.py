@@ -1,0 +1,172 @@
+"""The control plane's HTTP API on aiohttp: long-poll config, status, policy writes.
+
+Routes (DEVELOPING.md, "Control plane API"):
+
+    GET   /ready
+    GET   /v1/config?version=N&wait=S&sidecar=ID    long poll; 304 after S seconds
+    GET   /v1/config/status
+    PUT   /v1/config                                 whole MeshConfig (bearer token)
+    PUT   /v1/services/{service}/policy              whole ServicePolicy (bearer token)
+    PATCH /v1/services/{service}/policy              JSON merge patch (bearer token)
+
+All state lives in a ConfigStore; this module only carries bytes to and from it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiohttp import web
+
+from mesh_runtime.config.mesh import MeshConfig
+from mesh_runtime.control.store import ConfigStore, UnknownService
+from mesh_runtime.errors import InvalidInput
+
+log = logging.getLogger("meshproof.control")
+
+MAX_WAIT_S = 300.0
+"""Longest long poll a client may ask for."""
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+class ConfigNotifier:
+    """Wakes every long-poll waiter at once when the configuration changes."""
+
+    def __init__(self) -> None:
+        self._event = asyncio.Event()
+
+    def changed(self) -> None:
+        self._event.set()
+        self._event = asyncio.Event()
+
+    async def wait(self, timeout: float) -> bool:
+        """True when a change happened within `timeout` seconds."""
+        event = self._event
+        try:
+            await asyncio.wait_for(event.wait(), timeout)
+        except TimeoutError:
+            return False
+        return True
+
+
+class ControlPlaneAPI:
+    """Request handlers over one ConfigStore; writes need the bearer token."""
+
+    def __init__(self, store: ConfigStore, token: str) -> None:
+        self._store = store
+        self._token = token.encode()
+        self._notifier = ConfigNotifier()
+        self._body_cache: tuple[int, bytes] = (-1, b"")
+
+    def app(self) -> web.Application:
+        app = web.Application(middlewares=[_errors_middleware])
+        app.router.add_get("/ready", self.ready)
+        app.router.add_get("/v1/config", self.get_config)
+        app.router.add_get("/v1/config/status", self.status)
+        app.router.add_put("/v1/config", self.put_config)
+        app.router.add_put("/v1/services/{service}/policy", self.put_policy)
+        app.router.add_patch("/v1/services/{service}/policy", self.patch_policy)
+        return app
+
+    async def ready(self, request: web.Request) -> web.Response:
+        return web.json_response({"ready": True, "version": self._store.version})
+
+    async def get_config(self, request: web.Request) -> web.Response:
+        known = _number(request, "version", int, -1)
+        wait = min(_number(request, "wait", float, 0.0), MAX_WAIT_S)
+        sidecar = request.query.get("sidecar")
+        if sidecar:
+            self._store.record_sidecar(sidecar, max(known, 0))
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + wait
+        while self._store.version <= known:
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                return web.Response(status=304)
+            await self._notifier.wait(remaining)
+        return web.Response(body=self._config_body(), content_type="application/json")
+
+    async def status(self, request: web.Request) -> web.Response:
+        return web.json_response(self._store.status())
+
+    async def put_config(self, request: web.Request) -> web.Response:
+        self._authorize(request)
+        config = self._store.replace(await _json_body(request))
+        return self._changed(config, "whole configuration replaced")
+
+    async def put_policy(self, request: web.Request) -> web.Response:
+        self._authorize(request)
+        service = request.match_info["service"]
+        config = self._store.put_policy(service, await _json_body(request))
+        return self._changed(config, f"policy of {service} replaced", service)
+
+    async def patch_policy(self, request: web.Request) -> web.Response:
+        self._authorize(request)
+        service = request.match_info["service"]
+        config = self._store.patch_policy(service, await _json_body(request))
+        return self._changed(config, f"policy of {service} patched", service)
+
+    def _authorize(self, request: web.Request) -> None:
+        scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+        valid = hmac.compare_digest(given.strip().encode(), self._token)
+        if scheme.lower() != "bearer" or not valid:
+            raise web.HTTPUnauthorized(
+                text=json.dumps({"error": "a valid 'Authorization: Bearer <token>' is required"}),
+                content_type="application/json",
+                headers={"WWW-Authenticate": 'Bearer realm="meshproof"'},
+            )
+
+    def _changed(self, config: MeshConfig, what: str, service: str | None = None) -> web.Response:
+        self._notifier.changed()
+        log.info("config version %d: %s", config.version, what)
+        body: dict[str, Any] = {"version": config.version}
+        if service is not None:
+            body["service"] = service
+            body["policy"] = config.services[service].policy.model_dump(mode="json")
+        return web.json_response(body)
+
+    def _config_body(self) -> bytes:
+        """The current config as JSON, serialised once per version however many poll it."""
+        version, body = self._body_cache
+        if version != self._store.version:
+            body = self._store.current.model_dump_json().encode()
+            self._body_cache = (self._store.version, body)
+        return body
+
+
+@web.middleware
+async def _errors_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Exception tree -> HTTP: unknown service 404, other bad input 400, one JSON line."""
+    try:
+        return await handler(request)
+    except UnknownService as exc:
+        return web.json_response({"error": f"unknown service {exc.path!r}"}, status=404)
+    except InvalidInput as exc:
+        text = f"{exc.path}: {exc.problem}" if exc.path else exc.problem
+        return web.json_response({"error": text}, status=400)
+
+
+async def _json_body(request: web.Request) -> Any:
+    try:
+        return json.loads(await request.read())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise InvalidInput("body", "", f"not valid JSON: {exc}") from None
+
+
+def _number(request: web.Request, name: str, kind: type[Any], default: Any) -> Any:
+    raw = request.query.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = kind(raw)
+    except ValueError:
+        raise InvalidInput("query", name, f"expected a number, got {raw!r}") from None
+    if kind is float and (value != value or value < 0):
+        raise InvalidInput("query", name, f"expected a non-negative number, got {raw!r}")
+    return value

@@ -1,0 +1,138 @@
+"""The control plane's state: the current MeshConfig, its history, what each sidecar runs.
+
+Pure: no I/O, time from an injected clock. Every change is validated by the pydantic
+models and bumps the version; a rejected change leaves the configuration as it was.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from mesh_runtime.config.mesh import MeshConfig, ServiceEntry
+from mesh_runtime.config.policy import ServicePolicy
+from mesh_runtime.errors import InvalidInput
+from mesh_runtime.validation import model_from_data
+
+DEFAULT_HISTORY = 32
+
+
+class UnknownService(InvalidInput):
+    """A policy change named a service the mesh configuration does not have."""
+
+
+@dataclass(frozen=True)
+class SidecarReport:
+    """The version a sidecar said it runs, and when (clock seconds) it last said so."""
+
+    version: int
+    seen: float
+
+
+def merge_patch(target: Any, patch: Any) -> Any:
+    """RFC 7386 JSON merge patch: objects merge key by key, null deletes, the rest replaces."""
+    if not isinstance(patch, Mapping):
+        return patch
+    result = dict(target) if isinstance(target, Mapping) else {}
+    for key, value in patch.items():
+        if value is None:
+            result.pop(key, None)
+        else:
+            result[key] = merge_patch(result.get(key), value)
+    return result
+
+
+class ConfigStore:
+    """Holds the current MeshConfig and a bounded history of earlier versions."""
+
+    def __init__(
+        self,
+        initial: MeshConfig,
+        *,
+        clock: Callable[[], float] = time.time,
+        history: int = DEFAULT_HISTORY,
+    ) -> None:
+        self._clock = clock
+        self._current = initial.model_copy(update={"version": max(initial.version, 1)})
+        self._history: deque[MeshConfig] = deque([self._current], maxlen=max(history, 1))
+        self._sidecars: dict[str, SidecarReport] = {}
+
+    @property
+    def current(self) -> MeshConfig:
+        return self._current
+
+    @property
+    def version(self) -> int:
+        return self._current.version
+
+    def history(self) -> list[MeshConfig]:
+        """Versions still kept, oldest first; the last one is the current configuration."""
+        return list(self._history)
+
+    def at_version(self, version: int) -> MeshConfig | None:
+        return next((c for c in self._history if c.version == version), None)
+
+    def policy(self, service: str) -> ServicePolicy:
+        return self._entry(service).policy
+
+    def replace(self, data: Mapping[str, Any] | MeshConfig, source: str = "config") -> MeshConfig:
+        """A whole new configuration; its own `version` is ignored and the current one bumped."""
+        raw = data.model_dump(mode="json") if isinstance(data, MeshConfig) else data
+        config = model_from_data(raw, MeshConfig, source)
+        return self._commit(config)
+
+    def put_policy(
+        self, service: str, data: Mapping[str, Any] | ServicePolicy, source: str = "policy"
+    ) -> MeshConfig:
+        """Replace one service's policy with `data` (a whole ServicePolicy)."""
+        self._entry(service)
+        raw = data.model_dump(mode="json") if isinstance(data, ServicePolicy) else data
+        policy = model_from_data(raw, ServicePolicy, source)
+        return self._with_policy(service, policy)
+
+    def patch_policy(
+        self, service: str, patch: Mapping[str, Any], source: str = "policy"
+    ) -> MeshConfig:
+        """Change one service's policy by a JSON merge patch of its JSON form."""
+        if not isinstance(patch, Mapping):
+            raise InvalidInput(source, "", "expected a JSON object (a merge patch)")
+        current = self._entry(service).policy.model_dump(mode="json")
+        policy = model_from_data(merge_patch(current, patch), ServicePolicy, source)
+        return self._with_policy(service, policy)
+
+    def record_sidecar(self, instance: str, version: int) -> None:
+        """Note that sidecar `instance` runs `version`, as of now."""
+        self._sidecars[instance] = SidecarReport(version=version, seen=self._clock())
+
+    def sidecars(self) -> dict[str, SidecarReport]:
+        return dict(self._sidecars)
+
+    def status(self) -> dict[str, Any]:
+        """The API's status document: current version and each sidecar's last report."""
+        return {
+            "version": self.version,
+            "sidecars": {
+                name: {"version": report.version, "seen": report.seen}
+                for name, report in sorted(self._sidecars.items())
+            },
+        }
+
+    def _entry(self, service: str) -> ServiceEntry:
+        entry = self._current.services.get(service)
+        if entry is None:
+            known = ", ".join(sorted(self._current.services)) or "none"
+            raise UnknownService("services", service, f"unknown service (known: {known})")
+        return entry
+
+    def _with_policy(self, service: str, policy: ServicePolicy) -> MeshConfig:
+        entry = self._entry(service).model_copy(update={"policy": policy})
+        services = {**self._current.services, service: entry}
+        return self._commit(self._current.model_copy(update={"services": services}))
+
+    def _commit(self, config: MeshConfig) -> MeshConfig:
+        self._current = config.model_copy(update={"version": self.version + 1})
+        self._history.append(self._current)
+        return self._current
