@@ -94,7 +94,9 @@ class Topology(TopologyModel):
             raise ValueError("services: at least one service is needed")
         for name, spec in self.services.items():
             if not _NAME.match(name):
-                raise ValueError(f"services.{name}: expected a lowercase name of letters, digits and '-'")
+                raise ValueError(
+                    f"services.{name}: expected a lowercase name of letters, digits and '-'"
+                )
             for callee in spec.calls:
                 if callee not in self.services:
                     raise ValueError(f"services.{name}.calls: unknown service {callee!r}")

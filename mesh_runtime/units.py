@@ -32,7 +32,7 @@ def format_duration(seconds: float) -> str:
         return f"{int(seconds)}s"
     millis = seconds * 1000
     if float(round(millis, 6)).is_integer():
-        return f"{int(round(millis))}ms"
+        return f"{round(millis)}ms"
     return f"{seconds}s"
 
 

@@ -52,12 +52,21 @@ def _data_path(loc: tuple[Any, ...], data: Any) -> tuple[Any, ...]:
     for part in loc:
         if isinstance(part, str) and ("[" in part or part.startswith("function-")):
             continue
-        if isinstance(part, str) and isinstance(node, dict) and part not in node:
-            if part in {str(v) for v in node.values() if isinstance(v, str)}:
-                continue  # a discriminated union's tag, e.g. the fault's kind
+        if _is_union_tag(part, node):
+            continue
         kept.append(part)
         node = _child(node, part)
     return tuple(kept)
+
+
+def _is_union_tag(part: Any, node: Any) -> bool:
+    """A discriminated union's tag in pydantic's location, e.g. the fault's kind."""
+    return (
+        isinstance(part, str)
+        and isinstance(node, dict)
+        and part not in node
+        and part in {v for v in node.values() if isinstance(v, str)}
+    )
 
 
 def _child(node: Any, part: Any) -> Any:

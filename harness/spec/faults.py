@@ -19,7 +19,15 @@ _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 _EDGE = re.compile(r"^[a-z][a-z0-9-]*->[a-z][a-z0-9-]*$")
 _PROCESS = re.compile(r"^(sidecar|service|container):[a-z][a-z0-9-]*$|^control-plane$")
 
-TOXIC_TYPES = ("latency", "bandwidth", "slow_close", "timeout", "reset_peer", "slicer", "limit_data")
+TOXIC_TYPES = (
+    "latency",
+    "bandwidth",
+    "slow_close",
+    "timeout",
+    "reset_peer",
+    "slicer",
+    "limit_data",
+)
 
 
 class FaultModel(BaseModel):
@@ -146,7 +154,9 @@ class ProcessFault(FaultBase):
     @classmethod
     def _process(cls, value: str) -> str:
         if not _PROCESS.match(value):
-            raise ValueError("expected 'sidecar:<instance>', 'service:<instance>' or 'control-plane'")
+            raise ValueError(
+                "expected 'sidecar:<instance>', 'service:<instance>' or 'control-plane'"
+            )
         return value
 
 

@@ -76,7 +76,9 @@ class SLO(BaseModel):
     @model_validator(mode="after")
     def _known(self) -> SLO:
         if self.metric not in METRICS:
-            raise ValueError(f"unknown metric {self.metric!r} (known: {', '.join(sorted(METRICS))})")
+            raise ValueError(
+                f"unknown metric {self.metric!r} (known: {', '.join(sorted(METRICS))})"
+            )
         if not _PHASE.match(self.phase):
             raise ValueError(
                 f"unknown phase {self.phase!r} (expected whole, before, after or during:<fault>)"

@@ -1,0 +1,38 @@
+"""Durations and percentages as files write them."""
+
+import pytest
+
+from mesh_runtime.units import format_duration, parse_duration, parse_percentage
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [("30s", 30.0), ("250ms", 0.25), ("2m", 120.0), ("1h", 3600.0), ("1.5s", 1.5), (3, 3.0)],
+)
+def test_parse_duration_accepts_units(text: object, seconds: float) -> None:
+    """Each unit suffix converts to seconds."""
+    assert parse_duration(text) == seconds
+
+
+@pytest.mark.parametrize("bad", ["30", "abc", "-1s", "1d", True, -2, None])
+def test_parse_duration_rejects_with_example(bad: object) -> None:
+    """A bad duration names the expected form."""
+    with pytest.raises(ValueError, match="duration"):
+        parse_duration(bad)
+
+
+def test_format_duration_round_trips() -> None:
+    """Formatting picks the shortest exact unit and parses back to the same value."""
+    for seconds in (0.25, 1.0, 30.0, 0.001, 1.5):
+        assert parse_duration(format_duration(seconds)) == seconds
+    assert format_duration(0.25) == "250ms"
+    assert format_duration(30) == "30s"
+
+
+def test_percentage_forms() -> None:
+    """Numbers, '12.5%' and Istio's {value: n} are all percentages; out of range is an error."""
+    assert parse_percentage(12.5) == 12.5
+    assert parse_percentage("12.5%") == 12.5
+    assert parse_percentage({"value": 30}) == 30.0
+    with pytest.raises(ValueError, match="between 0 and 100"):
+        parse_percentage(120)
