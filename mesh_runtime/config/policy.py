@@ -6,6 +6,7 @@ Python code may use the same names. Durations are seconds (written '250ms' / '2s
 
 from __future__ import annotations
 
+import re
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -78,6 +79,11 @@ class StringMatch(PolicyModel):
         given = [k for k in ("exact", "prefix", "regex") if getattr(self, k) is not None]
         if len(given) != 1:
             raise ValueError("expected exactly one of exact, prefix, regex")
+        if self.regex is not None:
+            try:
+                re.compile(self.regex)
+            except re.error as exc:
+                raise ValueError(f"not a valid regular expression: {exc}") from None
         return self
 
 
