@@ -1,0 +1,258 @@
+"""The control plane process: long poll, auth, validation, sidecar status, the client."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from mesh_runtime.control.build import build_mesh_config
+from mesh_runtime.control.client import ControlPlaneClient
+from mesh_runtime.errors import ControlPlaneError
+from mesh_runtime.topology import load_topology
+
+SHOP = Path(__file__).resolve().parents[3] / "experiments" / "topologies" / "shop.yaml"
+TOKEN = "test-token-0123456789"
+CONTROL = [sys.executable, "-m", "mesh_runtime.control"]
+
+pytestmark = pytest.mark.integration
+
+
+@dataclass
+class ControlPlane:
+    url: str
+    token: str
+    process: subprocess.Popen[bytes]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _wait_ready(url: str, process: subprocess.Popen[bytes], timeout: float = 15.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"control plane exited with {process.returncode}")
+        try:
+            if requests.get(url, timeout=0.5).status_code == 200:
+                return
+        except requests.RequestException:
+            pass
+        time.sleep(0.05)
+    raise RuntimeError(f"control plane not ready at {url} within {timeout}s")
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=5)
+
+
+@pytest.fixture
+def control_plane(tmp_path: Path) -> Iterator[ControlPlane]:
+    topology = load_topology(SHOP)
+    inbound = {inst.name: f"127.0.0.1:{23000 + i}" for i, inst in enumerate(topology.instances())}
+    config_file = tmp_path / "config.json"
+    config_file.write_text(build_mesh_config(topology, inbound, {}).model_dump_json())
+    token_file = tmp_path / "token"
+    token_file.write_text(TOKEN + "\n")
+    port = free_port()
+    command = [*CONTROL, "--config", str(config_file), "--port", str(port)]
+    command += ["--token-file", str(token_file)]
+    log = (tmp_path / "control.log").open("wb")
+    process = subprocess.Popen(
+        command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+    )
+    try:
+        url = f"http://127.0.0.1:{port}"
+        _wait_ready(f"{url}/ready", process)
+        yield ControlPlane(url=url, token=TOKEN, process=process)
+    finally:
+        _stop(process)
+        log.close()
+
+
+def _auth(token: str = TOKEN) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def test_long_poll_waiter_gets_new_version_within_a_second_of_a_patch(
+    control_plane: ControlPlane,
+) -> None:
+    """Several waiters parked on the current version all receive the patched config fast."""
+    url = control_plane.url
+    current = requests.get(f"{url}/v1/config", timeout=5).json()["version"]
+    results: list[tuple[float, int, int]] = []
+
+    def wait(index: int) -> None:
+        response = requests.get(
+            f"{url}/v1/config",
+            params={"version": current, "wait": 20, "sidecar": f"cart-{index}"},
+            timeout=30,
+        )
+        version = response.json()["version"] if response.status_code == 200 else -1
+        results.append((time.monotonic(), response.status_code, version))
+
+    waiters = [threading.Thread(target=wait, args=(i,)) for i in range(5)]
+    for waiter in waiters:
+        waiter.start()
+    # a poll records its sidecar and parks on the change event in the same loop step
+    _wait_until(lambda: len(_status(url)["sidecars"]) == 5)
+    patched_at = time.monotonic()
+    patch = {"http": [{"timeout": "2s"}]}
+    response = requests.patch(
+        f"{url}/v1/services/cart/policy", json=patch, headers=_auth(), timeout=5
+    )
+    assert response.status_code == 200
+    for waiter in waiters:
+        waiter.join(timeout=10)
+    assert len(results) == 5
+    for answered_at, status, version in results:
+        assert status == 200 and version == current + 1
+        assert answered_at - patched_at < 1.0
+
+
+def test_long_poll_answers_304_after_the_wait(control_plane: ControlPlane) -> None:
+    """With no change the poll answers 304 after about `wait` seconds."""
+    version = requests.get(f"{control_plane.url}/v1/config", timeout=5).json()["version"]
+    started = time.monotonic()
+    response = requests.get(
+        f"{control_plane.url}/v1/config", params={"version": version, "wait": 0.5}, timeout=5
+    )
+    elapsed = time.monotonic() - started
+    assert response.status_code == 304
+    assert 0.4 < elapsed < 2.0
+
+
+def test_writes_without_the_token_are_401_and_change_nothing(control_plane: ControlPlane) -> None:
+    """No token, a wrong token, or a wrong scheme: 401 and the version stays."""
+    url = f"{control_plane.url}/v1/services/cart/policy"
+    for headers in ({}, _auth("wrong"), {"Authorization": f"Basic {TOKEN}"}):
+        assert requests.patch(url, json={}, headers=headers, timeout=5).status_code == 401
+        assert requests.put(url, json={}, headers=headers, timeout=5).status_code == 401
+    put_config = requests.put(f"{control_plane.url}/v1/config", json={}, timeout=5)
+    assert put_config.status_code == 401
+    assert requests.get(f"{control_plane.url}/v1/config", timeout=5).json()["version"] == 1
+
+
+def test_bad_policy_is_400_with_field_path_and_config_unchanged(
+    control_plane: ControlPlane,
+) -> None:
+    """An invalid policy names the field; bad JSON is 400; unknown service is 404."""
+    url = control_plane.url
+    before = requests.get(f"{url}/v1/config", timeout=5).json()
+    bad = {"http": [{"retries": {"retryOn": "5xx,sometimes"}}]}
+    response = requests.patch(
+        f"{url}/v1/services/catalog/policy", json=bad, headers=_auth(), timeout=5
+    )
+    assert response.status_code == 400
+    assert response.json()["error"].startswith("http[0].retries.retryOn: unknown retryOn")
+    response = requests.put(
+        f"{url}/v1/services/catalog/policy", data=b"{not json", headers=_auth(), timeout=5
+    )
+    assert response.status_code == 400 and "not valid JSON" in response.json()["error"]
+    response = requests.patch(
+        f"{url}/v1/services/payments/policy", json={}, headers=_auth(), timeout=5
+    )
+    assert response.status_code == 404
+    assert requests.get(f"{url}/v1/config", timeout=5).json() == before
+
+
+def test_status_reflects_the_versions_sidecars_reported(control_plane: ControlPlane) -> None:
+    """Each sidecar's poll records its version; the client waits for all to catch up."""
+    client = ControlPlaneClient(control_plane.url, control_plane.token)
+    for sidecar in ("catalog-0", "catalog-1"):
+        requests.get(
+            f"{control_plane.url}/v1/config",
+            params={"version": 0, "sidecar": sidecar},
+            timeout=5,
+        )
+    status = client.status()
+    assert status["version"] == 1
+    assert {k: v["version"] for k, v in status["sidecars"].items()} == {
+        "catalog-0": 0,
+        "catalog-1": 0,
+    }
+    assert all(v["seen"] > time.time() - 60 for v in status["sidecars"].values())
+    new_version = client.patch_policy("catalog", {"http": [{"timeout": "3s"}]})
+    assert new_version == 2
+    with pytest.raises(ControlPlaneError, match=r"catalog-1 \(at 0\)"):
+        client.wait_for_version(2, ["catalog-0", "catalog-1"], timeout=0.3)
+    for sidecar in ("catalog-0", "catalog-1"):
+        requests.get(
+            f"{control_plane.url}/v1/config",
+            params={"version": 2, "wait": 0.01, "sidecar": sidecar},
+            timeout=5,
+        )
+    status = client.wait_for_version(2, ["catalog-0", "catalog-1"], timeout=5)
+    assert status["sidecars"]["catalog-1"]["version"] == 2
+
+
+def test_client_round_trips_and_translates_errors(control_plane: ControlPlane) -> None:
+    """The client reads, puts and patches; refusals and outages are ControlPlaneErrors."""
+    client = ControlPlaneClient(control_plane.url, control_plane.token)
+    assert client.ready()
+    config = client.config()
+    policy = config.services["cart"].policy.model_copy(update={"http": []})
+    assert client.put_policy("cart", policy) == config.version + 1
+    assert client.config().services["cart"].policy.http == []
+    assert client.put_config(config) == config.version + 2
+    assert client.config().services["cart"].policy == config.services["cart"].policy
+    with pytest.raises(ControlPlaneError, match="400 http"):
+        client.patch_policy("cart", {"http": [{"timeout": "soon"}]})
+    with pytest.raises(ControlPlaneError, match="401 unauthorised"):
+        ControlPlaneClient(control_plane.url, "wrong").patch_policy("cart", {})
+    closed = ControlPlaneClient("http://127.0.0.1:1", "x", timeout=1)
+    assert not closed.ready()
+    with pytest.raises(ControlPlaneError, match="unreachable"):
+        closed.status()
+
+
+def test_bad_config_file_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    """A config file that does not validate ends the process with one line and code 2."""
+    config = tmp_path / "config.json"
+    config.write_text('{"services": {"x": {"endpoints": [{"instance": 3}]}}}')
+    token = tmp_path / "token"
+    token.write_text("t")
+    result = subprocess.run(
+        [*CONTROL, "--config", str(config), "--port", "1", "--token-file", str(token)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1
+    assert "services.x.name: required field is missing" in lines[0]
+
+
+def _status(url: str) -> dict[str, Any]:
+    result: dict[str, Any] = requests.get(f"{url}/v1/config/status", timeout=5).json()
+    return result
+
+
+def _wait_until(condition: Callable[[], bool], timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.02)
+    raise AssertionError("condition not met in time")
