@@ -25,7 +25,8 @@ class RouteSpec(SpecModel):
 class Stage(SpecModel):
     duration: Duration
     rps: float = Field(ge=0)
-    """Target rate at the end of the stage; the rate ramps linearly from the previous one."""
+    """Target rate at the end of the stage; the rate ramps linearly from the previous one
+    (the first stage ramps from `load.rps`, the warm-up rate)."""
 
 
 class LoadSpec(SpecModel):
@@ -40,6 +41,8 @@ class LoadSpec(SpecModel):
     workers: int = Field(1, ge=1, le=64)
     """Locust worker processes under one Locust master on this machine."""
     timeout: Duration = 10.0
+    seed: int = 1
+    """Seeds the weighted route choice, so a run's request mix can be repeated."""
     stages: list[Stage] = []
     routes: list[RouteSpec] = [RouteSpec()]
 
@@ -50,6 +53,11 @@ class LoadSpec(SpecModel):
         names = [r.name for r in self.routes]
         if len(set(names)) != len(names):
             raise ValueError("routes: route names must be distinct")
+        if self.connections < self.workers:
+            raise ValueError(
+                f"connections: {self.connections} is fewer than workers ({self.workers});"
+                " each Locust worker needs at least one connection"
+            )
         if self.stages and sum(s.duration for s in self.stages) <= 0:
             raise ValueError("stages: the stages must last longer than 0s")
         return self
