@@ -5,7 +5,16 @@ none touches a socket, a file or the event loop, so all are tested without I/O.
 """
 
 from mesh_runtime.sidecar.policy.balancer import Balancer, make_balancer
+from mesh_runtime.sidecar.policy.breaker import CircuitBreaker
 from mesh_runtime.sidecar.policy.faults import NO_FAULT, FaultDecision, decide_fault
+from mesh_runtime.sidecar.policy.outlier import OutlierDetector
+from mesh_runtime.sidecar.policy.retry import (
+    AttemptError,
+    AttemptResult,
+    RetryBudget,
+    backoff_delay,
+    is_retriable,
+)
 from mesh_runtime.sidecar.policy.routing import (
     RouteTable,
     choose_subset,
@@ -15,12 +24,19 @@ from mesh_runtime.sidecar.policy.routing import (
 
 __all__ = [
     "NO_FAULT",
+    "AttemptError",
+    "AttemptResult",
     "Balancer",
+    "CircuitBreaker",
     "FaultDecision",
+    "OutlierDetector",
+    "RetryBudget",
     "RouteTable",
+    "backoff_delay",
     "choose_subset",
     "decide_fault",
     "endpoints_for",
+    "is_retriable",
     "make_balancer",
     "match_route",
 ]
