@@ -1,0 +1,145 @@
+"""The deployment handle: what a runtime started, where it listens; also the state file.
+
+The state file `<state root>/deployments/<topology>.json` is this model as JSON. It is
+written atomically (temporary file + rename) every time a process starts, so that
+`meshproof down` can stop what a half-finished `up` left behind.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from mesh_runtime.errors import DeployError, InvalidInput
+from mesh_runtime.topology import MeshMode
+
+STATE_DIR_ENV = "MESHPROOF_STATE_DIR"
+DEFAULT_STATE_ROOT = ".meshproof"
+
+Role = Literal["control-plane", "sidecar", "service", "trace-sink", "toxiproxy", "prometheus"]
+
+
+class DeploymentModel(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class InstanceRecord(DeploymentModel):
+    service: str
+    instance: str
+    version: str
+    app_port: int
+    inbound_port: int | None = None
+    """The sidecar's ports; None in no-mesh mode, where there is no sidecar."""
+    outbound_port: int | None = None
+    admin_port: int | None = None
+
+
+class ProxyRecord(DeploymentModel):
+    name: str
+    """'<source>--<destination instance>', e.g. 'frontend--catalog-1'."""
+    edge: str
+    """'source->destination', as in the topology's toxiproxy.edges."""
+    instance: str
+    listen: str
+    upstream: str
+
+
+class ProcessRecord(DeploymentModel):
+    role: Role
+    name: str
+    pid: int
+    ports: dict[str, int]
+    create_time: float
+    """psutil's create_time of `pid`; a pid whose create_time differs was reused."""
+    command: list[str]
+
+
+class Deployment(DeploymentModel):
+    topology_file: str
+    runtime: str = "local"
+    mode: MeshMode = "mesh"
+    ingress_url: str
+    control_url: str | None = None
+    control_token: str | None = None
+    prometheus_url: str | None = None
+    toxiproxy_url: str | None = None
+    trace_file: str | None = None
+    """The trace sink's JSON-lines spans file; None when spans go to an external OTLP endpoint."""
+    work_dir: str
+    instances: list[InstanceRecord] = []
+    proxies: list[ProxyRecord] = []
+    processes: list[ProcessRecord] = []
+
+    @property
+    def name(self) -> str:
+        """The topology's name (the work dir is `<state root>/work/<topology>`)."""
+        return Path(self.work_dir).name
+
+    def process(self, name: str) -> ProcessRecord:
+        for record in self.processes:
+            if record.name == name:
+                return record
+        known = ", ".join(r.name for r in self.processes)
+        raise InvalidInput(self.name, "processes", f"no process {name!r} (known: {known})")
+
+    def processes_of(self, role: Role) -> list[ProcessRecord]:
+        return [r for r in self.processes if r.role == role]
+
+
+def state_root(environ: dict[str, str] | None = None, cwd: Path | None = None) -> Path:
+    """`$MESHPROOF_STATE_DIR`, else `.meshproof` under the current directory."""
+    env = os.environ if environ is None else environ
+    if env.get(STATE_DIR_ENV):
+        return Path(env[STATE_DIR_ENV])
+    return (cwd or Path.cwd()) / DEFAULT_STATE_ROOT
+
+
+def state_file(root: Path, topology_name: str) -> Path:
+    return root / "deployments" / f"{topology_name}.json"
+
+
+def work_dir(root: Path, topology_name: str) -> Path:
+    return root / "work" / topology_name
+
+
+def save(deployment: Deployment, path: Path) -> None:
+    """Write the state file atomically: readers see the old or the new file, never half."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        tmp.write_text(deployment.model_dump_json(indent=2), encoding="utf-8")
+        os.replace(tmp, path)
+    except OSError as exc:
+        raise DeployError(f"{path}: cannot write the state file: {exc.strerror}") from exc
+
+
+def load(path: Path) -> Deployment:
+    """Read a state file; a missing or damaged one is one clear DeployError line."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise DeployError(f"{path}: no deployment (nothing is up)") from None
+    except OSError as exc:
+        raise DeployError(f"{path}: cannot read the state file: {exc.strerror}") from exc
+    try:
+        return Deployment.model_validate_json(text)
+    except ValidationError as exc:
+        raise DeployError(
+            f"{path}: not a meshproof state file ({exc.error_count()} errors)"
+        ) from None
+
+
+def remove(path: Path) -> None:
+    try:
+        path.unlink(missing_ok=True)
+    except OSError as exc:
+        raise DeployError(f"{path}: cannot remove the state file: {exc.strerror}") from exc
+
+
+def saved_deployments(root: Path) -> list[Path]:
+    """Every state file under `root`, sorted by name."""
+    folder = root / "deployments"
+    return sorted(folder.glob("*.json")) if folder.is_dir() else []

@@ -1,0 +1,309 @@
+"""The local runtime: the whole mesh as processes on 127.0.0.1.
+
+`up` carries out a Plan stage by stage and records every process in the state file the
+moment it starts, so `down` can clean up after an `up` that died half-way. On any failure
+`up` stops what it started and raises DeployError with the failing part's log tail.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import requests
+
+from mesh_runtime.errors import DeployError, MeshproofError, ReadinessTimeout
+from mesh_runtime.runtimes import deployment as state
+from mesh_runtime.runtimes.deployment import Deployment, ProcessRecord
+from mesh_runtime.runtimes.plan import Plan, PlanFiles, ProcessSpec, Tools, make_plan
+from mesh_runtime.runtimes.ports import port_allocator
+from mesh_runtime.runtimes.prometheus import (
+    PrometheusServer,
+    expected_targets,
+    scrape_config,
+    write_scrape_config,
+)
+from mesh_runtime.runtimes.readiness import Deadline, wait_until
+from mesh_runtime.runtimes.supervisor import Supervisor, http_ok, is_running
+from mesh_runtime.runtimes.toxiproxy import ToxiproxyClient
+from mesh_runtime.tools import find_binary
+from mesh_runtime.topology import MeshMode, load_topology
+
+Progress = Callable[[str], None]
+
+
+def _quiet(message: str) -> None:
+    """The default progress sink: says nothing."""
+
+
+class LocalRuntime:
+    """Processes on 127.0.0.1; state under `state_root` (default `$MESHPROOF_STATE_DIR` or `.meshproof`)."""
+
+    name = "local"
+
+    def __init__(
+        self,
+        *,
+        state_root: Path | None = None,
+        progress: Progress = _quiet,
+        ready_timeout: float = 60.0,
+        stop_grace: float = 5.0,
+    ) -> None:
+        self.state_root = state_root if state_root is not None else state.state_root()
+        self.progress = progress
+        self.ready_timeout = ready_timeout
+        self.stop_grace = stop_grace
+
+    # --- finding deployments ------------------------------------------------------------
+
+    def state_file(self, topology_name: str) -> Path:
+        return state.state_file(self.state_root, topology_name)
+
+    def load(self, topology_name: str) -> Deployment:
+        return state.load(self.state_file(topology_name))
+
+    def deployments(self) -> list[Deployment]:
+        return [state.load(path) for path in state.saved_deployments(self.state_root)]
+
+    # --- up -----------------------------------------------------------------------------
+
+    def up(
+        self,
+        topology_path: str | Path,
+        *,
+        mode: MeshMode = "mesh",
+        otlp_endpoint: str | None = None,
+    ) -> Deployment:
+        topology = load_topology(topology_path)
+        self._refuse_if_running(topology.name)
+        work = state.work_dir(self.state_root, topology.name)
+        _fresh_dir(work)
+        with port_allocator() as allocate:
+            plan = make_plan(
+                topology,
+                topology_file=str(topology_path),
+                mode=mode,
+                allocate_port=allocate,
+                work_dir=work,
+                tools=_find_tools(),
+                otlp_endpoint=otlp_endpoint,
+            )
+        deployment = _deployment_of(plan, secrets.token_urlsafe(24))
+        path = self.state_file(topology.name)
+        state.save(deployment, path)
+        supervisor = self._supervisor(deployment, path, record=True)
+        try:
+            self._carry_out(plan, deployment, supervisor)
+        except BaseException as exc:
+            self.progress("failed; stopping what was started")
+            self._teardown(deployment, supervisor)
+            if isinstance(exc, MeshproofError | KeyboardInterrupt):
+                raise
+            raise DeployError(f"{topology.name}: up failed: {exc}") from exc
+        state.save(deployment, path)
+        return deployment
+
+    def _carry_out(self, plan: Plan, deployment: Deployment, supervisor: Supervisor) -> None:
+        _write_files(plan, deployment.control_token or "")
+
+        def ready(spec: ProcessSpec) -> None:
+            self.progress(f"{spec.name} ready")
+
+        for stage in plan.stages:
+            if stage[0].role == "prometheus":
+                break
+            names = ", ".join(spec.name for spec in stage)
+            self.progress(f"starting {names}")
+            supervisor.start_and_wait(stage, self.ready_timeout, ready)
+            if any(spec.role == "toxiproxy" for spec in stage):
+                self._create_proxies(plan)
+        self._wait_config(plan)
+        self.progress("starting prometheus")
+        supervisor.start_and_wait(plan.stages[-1], self.ready_timeout, ready)
+        self.progress("waiting until Prometheus scrapes every sidecar")
+        config = scrape_config(plan.instances)
+        PrometheusServer(plan.prometheus_url).wait_for_targets_up(
+            expected_targets(config), self.ready_timeout
+        )
+
+    def _create_proxies(self, plan: Plan) -> None:
+        client = ToxiproxyClient(plan.toxiproxy_url)
+        for proxy in plan.proxies:
+            client.create_proxy(proxy.name, proxy.listen, proxy.upstream)
+        self.progress(f"{len(plan.proxies)} Toxiproxy proxies created")
+
+    def _wait_config(self, plan: Plan) -> None:
+        """Wait until every sidecar runs (at least) the initial config version."""
+        wanted = plan.mesh_config.version
+        for record in plan.instances:
+            if record.admin_port is not None:
+                url = f"http://127.0.0.1:{record.admin_port}/config_dump"
+                self._wait_version(f"{record.instance}-sidecar", url, wanted)
+        self.progress(f"every sidecar runs config version {wanted}")
+
+    def _wait_version(self, name: str, url: str, wanted: int) -> None:
+        def has_it() -> bool:
+            return (_config_version(url) or -1) >= wanted
+
+        if wait_until(has_it, Deadline.after(self.ready_timeout), interval=0.1) != "ready":
+            raise ReadinessTimeout(
+                f"{name} runs config version {_config_version(url)}, not {wanted}, "
+                f"after {self.ready_timeout:.0f}s"
+            )
+
+    def _refuse_if_running(self, topology_name: str) -> None:
+        path = self.state_file(topology_name)
+        if not path.exists():
+            return
+        old = state.load(path)
+        if any(is_running(record) for record in old.processes):
+            raise DeployError(
+                f"{topology_name} is already up (state file {path}); "
+                f"run `meshproof down {topology_name}` first"
+            )
+        self._teardown(old, self._supervisor(old, path, record=False))
+
+    # --- down / status / restart / signal -----------------------------------------------
+
+    def down(self, deployment: Deployment) -> None:
+        path = self.state_file(deployment.name)
+        self._teardown(deployment, self._supervisor(deployment, path, record=False))
+
+    def _teardown(self, deployment: Deployment, supervisor: Supervisor) -> None:
+        """Delete the proxies, stop every process, check none is left, drop the state file."""
+        self._delete_proxies(deployment)
+        records = list(reversed(deployment.processes))
+        supervisor.stop_all(records, self.stop_grace)
+        left = [r for r in records if is_running(r)]
+        if left:
+            names = ", ".join(f"{r.name} (pid {r.pid})" for r in left)
+            raise DeployError(f"{deployment.name}: still running after down: {names}")
+        state.remove(self.state_file(deployment.name))
+
+    def _delete_proxies(self, deployment: Deployment) -> None:
+        toxiproxy = deployment.processes_of("toxiproxy")
+        if not deployment.toxiproxy_url or not any(is_running(r) for r in toxiproxy):
+            return
+        client = ToxiproxyClient(deployment.toxiproxy_url)
+        try:
+            existing = client.proxies()
+        except DeployError:
+            return  # the server is stopped next anyway, and its proxies with it
+        for proxy in deployment.proxies:
+            if proxy.name in existing:
+                client.delete_proxy(proxy.name)
+
+    def status(self, deployment: Deployment) -> dict[str, Any]:
+        supervisor = Supervisor(PlanFiles(Path(deployment.work_dir)).logs)
+        processes = []
+        for record in deployment.processes:
+            alive = supervisor.alive(record)
+            spec = ProcessSpec.from_record(record)
+            processes.append(
+                {
+                    "name": record.name,
+                    "role": record.role,
+                    "pid": record.pid,
+                    "ports": record.ports,
+                    "alive": alive,
+                    "ready": alive and http_ok(spec.ready_url),
+                }
+            )
+        return {
+            "topology": deployment.name,
+            "topology_file": deployment.topology_file,
+            "runtime": deployment.runtime,
+            "mode": deployment.mode,
+            "ingress_url": deployment.ingress_url,
+            "prometheus_url": deployment.prometheus_url,
+            "control_url": deployment.control_url,
+            "toxiproxy_url": deployment.toxiproxy_url,
+            "trace_file": deployment.trace_file,
+            "processes": processes,
+        }
+
+    def restart(self, deployment: Deployment, name: str) -> Deployment:
+        record = deployment.process(name)
+        path = self.state_file(deployment.name)
+        supervisor = self._supervisor(deployment, path, record=False)
+        new = supervisor.restart(record, grace=self.stop_grace, timeout=self.ready_timeout)
+        deployment.processes = [new if r.name == name else r for r in deployment.processes]
+        state.save(deployment, path)
+        return deployment
+
+    def signal(self, deployment: Deployment, name: str, sig: int) -> None:
+        record = deployment.process(name)
+        Supervisor(PlanFiles(Path(deployment.work_dir)).logs).signal(record, sig)
+
+    # --- plumbing -----------------------------------------------------------------------
+
+    def _supervisor(self, deployment: Deployment, path: Path, *, record: bool) -> Supervisor:
+        def started(process: ProcessRecord) -> None:
+            deployment.processes.append(process)
+            state.save(deployment, path)
+
+        logs = PlanFiles(Path(deployment.work_dir)).logs
+        return Supervisor(logs, on_started=started) if record else Supervisor(logs)
+
+
+def _find_tools() -> Tools:
+    return Tools(
+        python=sys.executable,
+        toxiproxy=str(find_binary("toxiproxy-server")),
+        prometheus=str(find_binary("prometheus")),
+    )
+
+
+def _fresh_dir(path: Path) -> None:
+    try:
+        if path.exists():
+            shutil.rmtree(path)
+        (path / "logs").mkdir(parents=True)
+    except OSError as exc:
+        raise DeployError(f"{path}: cannot prepare the work dir: {exc.strerror}") from exc
+
+
+def _write_files(plan: Plan, token: str) -> None:
+    files = plan.files
+    try:
+        files.mesh_config.write_text(plan.mesh_config.model_dump_json(indent=2), encoding="utf-8")
+        fd = os.open(files.control_token, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(token + "\n")
+    except OSError as exc:
+        raise DeployError(f"{plan.work_dir}: cannot write the deployment's files: {exc}") from exc
+    write_scrape_config(files.prometheus_config, scrape_config(plan.instances))
+
+
+def _deployment_of(plan: Plan, token: str) -> Deployment:
+    return Deployment(
+        topology_file=plan.topology_file,
+        runtime="local",
+        mode=plan.mode,
+        ingress_url=plan.ingress_url,
+        control_url=plan.control_url,
+        control_token=token if plan.control_url else None,
+        prometheus_url=plan.prometheus_url,
+        toxiproxy_url=plan.toxiproxy_url,
+        trace_file=str(plan.trace_file) if plan.trace_file else None,
+        work_dir=str(plan.work_dir),
+        instances=list(plan.instances),
+        proxies=list(plan.proxies),
+        processes=[],
+    )
+
+
+def _config_version(url: str) -> int | None:
+    try:
+        response = requests.get(url, timeout=1.0)
+        if response.status_code != 200:
+            return None
+        version = response.json().get("version")
+        return int(version) if version is not None else None
+    except (requests.RequestException, ValueError, TypeError, AttributeError):
+        return None

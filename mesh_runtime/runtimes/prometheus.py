@@ -1,0 +1,132 @@
+"""Prometheus for a deployment: the scrape config, and waiting until every target is up.
+
+The config is built as data (`scrape_config`) and written as YAML; the server is the real
+Prometheus binary, started by the supervisor like any other process.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import requests
+import yaml
+
+from mesh_runtime.errors import DeployError, ReadinessTimeout
+from mesh_runtime.runtimes.deployment import InstanceRecord
+from mesh_runtime.runtimes.readiness import Deadline, wait_until
+
+SIDECAR_JOB = "meshproof-sidecars"
+CONTROL_PLANE_JOB = "meshproof-control-plane"
+SCRAPE_INTERVAL = "1s"
+SCRAPE_TIMEOUT = "900ms"
+
+
+@dataclass(frozen=True)
+class TargetHealth:
+    job: str
+    instance: str
+    health: str
+    last_error: str
+
+
+def scrape_config(
+    instances: Iterable[InstanceRecord], control_plane: str | None = None
+) -> dict[str, Any]:
+    """Prometheus config: every sidecar's admin /metrics, labelled instance/service/version.
+
+    `control_plane` is the control plane's 'host:port' when it serves /metrics.
+    """
+    static = [
+        {
+            "targets": [f"127.0.0.1:{r.admin_port}"],
+            "labels": {"instance": r.instance, "service": r.service, "version": r.version},
+        }
+        for r in instances
+        if r.admin_port is not None
+    ]
+    jobs: list[dict[str, Any]] = [
+        {"job_name": SIDECAR_JOB, "metrics_path": "/metrics", "static_configs": static}
+    ]
+    if control_plane:
+        jobs.append(
+            {
+                "job_name": CONTROL_PLANE_JOB,
+                "metrics_path": "/metrics",
+                "static_configs": [{"targets": [control_plane]}],
+            }
+        )
+    return {
+        "global": {"scrape_interval": SCRAPE_INTERVAL, "scrape_timeout": SCRAPE_TIMEOUT},
+        "scrape_configs": jobs,
+    }
+
+
+def write_scrape_config(path: Path, config: dict[str, Any]) -> None:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
+    except OSError as exc:
+        raise DeployError(f"{path}: cannot write the Prometheus config: {exc.strerror}") from exc
+
+
+def expected_targets(config: dict[str, Any]) -> int:
+    return sum(
+        len(group["targets"]) for job in config["scrape_configs"] for group in job["static_configs"]
+    )
+
+
+def parse_targets(payload: dict[str, Any]) -> list[TargetHealth]:
+    """The active targets of a /api/v1/targets answer."""
+    active = payload.get("data", {}).get("activeTargets", [])
+    return [
+        TargetHealth(
+            job=str(t.get("labels", {}).get("job", "")),
+            instance=str(t.get("labels", {}).get("instance", "")),
+            health=str(t.get("health", "unknown")),
+            last_error=str(t.get("lastError", "")),
+        )
+        for t in active
+    ]
+
+
+def all_up(targets: list[TargetHealth], expected: int) -> bool:
+    return len(targets) >= expected and all(t.health == "up" for t in targets)
+
+
+class PrometheusServer:
+    """The Prometheus HTTP API of a running server, for the runtime's own checks."""
+
+    def __init__(self, base_url: str) -> None:
+        self.base_url = base_url.rstrip("/")
+
+    def targets(self) -> list[TargetHealth]:
+        try:
+            response = requests.get(f"{self.base_url}/api/v1/targets", timeout=2.0)
+            response.raise_for_status()
+            return parse_targets(response.json())
+        except (requests.RequestException, ValueError) as exc:
+            raise DeployError(f"prometheus {self.base_url}: cannot list targets: {exc}") from exc
+
+    def wait_for_targets_up(self, expected: int, timeout: float) -> list[TargetHealth]:
+        """Wait until `expected` targets are active and every one is healthy."""
+        seen: list[TargetHealth] = []
+
+        def ready() -> bool:
+            nonlocal seen
+            seen = self.targets()
+            return all_up(seen, expected)
+
+        if wait_until(ready, Deadline.after(timeout), interval=0.25) != "ready":
+            down = [
+                f"{t.instance} ({t.health}: {t.last_error or 'not scraped yet'})"
+                for t in seen
+                if t.health != "up"
+            ]
+            raise ReadinessTimeout(
+                f"prometheus {self.base_url}: {len(seen)}/{expected} targets after "
+                f"{timeout:.0f}s; not up: {', '.join(down) or 'none listed'}"
+            )
+        return seen

@@ -1,0 +1,193 @@
+"""The deployment plan: ports, command lines, start order, proxies, initial mesh config."""
+
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+
+import pytest
+
+from mesh_runtime.runtimes.plan import (
+    Plan,
+    ProcessSpec,
+    Tools,
+    make_plan,
+    ready_url,
+    service_levels,
+)
+from mesh_runtime.topology import Topology, load_topology
+
+SHOP = Path(__file__).resolve().parents[3] / "experiments" / "topologies" / "shop.yaml"
+TOOLS = Tools(python="/py", toxiproxy="/bin/toxiproxy-server", prometheus="/bin/prometheus")
+
+
+@pytest.fixture
+def shop() -> Topology:
+    return load_topology(SHOP)
+
+
+def plan_of(topology: Topology, mode: str = "mesh", otlp: str | None = None) -> Plan:
+    counter = itertools.count(20000)
+    return make_plan(
+        topology,
+        topology_file=str(SHOP),
+        mode=mode,  # type: ignore[arg-type]
+        allocate_port=lambda: next(counter),
+        work_dir=Path("/w/shop"),
+        tools=TOOLS,
+        otlp_endpoint=otlp,
+    )
+
+
+def arg(spec: ProcessSpec, flag: str) -> str:
+    return spec.command[spec.command.index(flag) + 1]
+
+
+def args(spec: ProcessSpec, flag: str) -> list[str]:
+    return [spec.command[i + 1] for i, part in enumerate(spec.command) if part == flag]
+
+
+def test_service_levels_go_from_leaves_to_ingress(shop: Topology) -> None:
+    """Services are grouped by height: catalog and inventory first, gateway last."""
+    assert service_levels(shop) == [["catalog", "inventory"], ["cart"], ["frontend"], ["gateway"]]
+
+
+def test_start_order_is_sink_toxiproxy_control_services_prometheus(shop: Topology) -> None:
+    """Stages: trace sink + Toxiproxy, control plane, services leaves-up, Prometheus last."""
+    stages = [[spec.name for spec in stage] for stage in plan_of(shop).stages]
+    assert stages[0] == ["trace-sink", "toxiproxy"]
+    assert stages[1] == ["control-plane"]
+    assert stages[2] == [
+        "catalog-0",
+        "catalog-0-sidecar",
+        "catalog-1",
+        "catalog-1-sidecar",
+        "inventory-0",
+        "inventory-0-sidecar",
+    ]
+    assert stages[-2] == ["gateway-0", "gateway-0-sidecar"]
+    assert stages[-1] == ["prometheus"]
+
+
+def test_every_port_is_distinct(shop: Topology) -> None:
+    """No two listeners (processes or proxies) share a port."""
+    plan = plan_of(shop)
+    ports = [p for spec in plan.processes for p in spec.ports.values()]
+    ports += [int(proxy.listen.rsplit(":", 1)[1]) for proxy in plan.proxies]
+    assert len(ports) == len(set(ports))
+
+
+def test_sidecar_command_line_follows_the_contract(shop: Topology) -> None:
+    """A sidecar gets its service, instance, version, four ports, control plane and OTLP URL."""
+    plan = plan_of(shop)
+    sidecar = next(s for s in plan.processes if s.name == "catalog-1-sidecar")
+    record = next(r for r in plan.instances if r.instance == "catalog-1")
+    assert sidecar.command[:3] == ("/py", "-m", "mesh_runtime.sidecar")
+    assert arg(sidecar, "--service") == "catalog"
+    assert arg(sidecar, "--instance") == "catalog-1"
+    assert arg(sidecar, "--version") == "v1"
+    assert int(arg(sidecar, "--inbound-port")) == record.inbound_port
+    assert int(arg(sidecar, "--outbound-port")) == record.outbound_port
+    assert int(arg(sidecar, "--admin-port")) == record.admin_port
+    assert int(arg(sidecar, "--app-port")) == record.app_port
+    assert arg(sidecar, "--control-plane") == plan.control_url
+    assert arg(sidecar, "--otlp-endpoint") == plan.otlp_endpoint
+    assert sidecar.ready_url == f"http://127.0.0.1:{record.admin_port}/ready"
+
+
+def test_mesh_mode_services_call_through_their_sidecar(shop: Topology) -> None:
+    """In mesh mode a service's calls go to its own sidecar's outbound listener."""
+    plan = plan_of(shop)
+    frontend = next(s for s in plan.processes if s.name == "frontend-0")
+    record = next(r for r in plan.instances if r.instance == "frontend-0")
+    assert arg(frontend, "--calls") == "catalog,cart"
+    assert arg(frontend, "--via") == f"127.0.0.1:{record.outbound_port}"
+    assert "--direct" not in frontend.command
+
+
+def test_proxies_one_per_source_and_destination_instance(shop: Topology) -> None:
+    """Each proxied edge gets a proxy per destination instance, upstream its sidecar inbound."""
+    plan = plan_of(shop)
+    inbound = {r.instance: f"127.0.0.1:{r.inbound_port}" for r in plan.instances}
+    assert {(p.name, p.edge, p.upstream) for p in plan.proxies} == {
+        ("frontend--catalog-0", "frontend->catalog", inbound["catalog-0"]),
+        ("frontend--catalog-1", "frontend->catalog", inbound["catalog-1"]),
+        ("cart--inventory-0", "cart->inventory", inbound["inventory-0"]),
+    }
+
+
+def test_mesh_config_routes_proxied_edges_via_toxiproxy(shop: Topology) -> None:
+    """The initial MeshConfig sends frontend's catalog traffic through the proxies only."""
+    plan = plan_of(shop)
+    listen = {p.name: p.listen for p in plan.proxies}
+    catalog = plan.mesh_config.services["catalog"]
+    endpoint = next(e for e in catalog.endpoints if e.instance == "catalog-1")
+    assert endpoint.address_for("frontend") == listen["frontend--catalog-1"]
+    assert endpoint.address_for("gateway") == endpoint.address
+    frontend = plan.mesh_config.services["frontend"].endpoints[0]
+    assert frontend.via == {}
+
+
+def test_no_mesh_mode_has_no_sidecars_and_calls_proxies_directly(shop: Topology) -> None:
+    """Without the mesh, services call instance ports themselves, via Toxiproxy on its edges."""
+    plan = plan_of(shop, "no-mesh")
+    roles = {spec.role for spec in plan.processes}
+    assert "sidecar" not in roles and "control-plane" not in roles
+    assert plan.control_url is None
+    frontend = next(s for s in plan.processes if s.name == "frontend-0")
+    listen = {p.name: p.listen for p in plan.proxies}
+    app = {r.instance: r.app_port for r in plan.instances}
+    assert args(frontend, "--direct") == [
+        f"catalog={listen['frontend--catalog-0']},{listen['frontend--catalog-1']}",
+        f"cart=127.0.0.1:{app['cart-0']}",
+    ]
+    assert {p.upstream for p in plan.proxies if p.edge == "frontend->catalog"} == {
+        f"127.0.0.1:{app['catalog-0']}",
+        f"127.0.0.1:{app['catalog-1']}",
+    }
+
+
+def test_ingress_is_the_gateway_sidecar_or_gateway_app(shop: Topology) -> None:
+    """The ingress URL is the gateway sidecar's inbound in mesh mode, its app port without."""
+    mesh = plan_of(shop)
+    gateway = next(r for r in mesh.instances if r.service == "gateway")
+    assert mesh.ingress_url == f"http://127.0.0.1:{gateway.inbound_port}"
+    bare = plan_of(shop, "no-mesh")
+    gateway = next(r for r in bare.instances if r.service == "gateway")
+    assert bare.ingress_url == f"http://127.0.0.1:{gateway.app_port}"
+
+
+def test_external_otlp_endpoint_replaces_the_trace_sink(shop: Topology) -> None:
+    """Given an OTLP endpoint, no trace sink runs and every part exports there."""
+    plan = plan_of(shop, otlp="http://127.0.0.1:4318/v1/traces")
+    assert all(spec.role != "trace-sink" for spec in plan.processes)
+    assert plan.trace_file is None
+    sidecar = next(s for s in plan.processes if s.role == "sidecar")
+    assert arg(sidecar, "--otlp-endpoint") == "http://127.0.0.1:4318/v1/traces"
+
+
+def test_tool_command_lines(shop: Topology) -> None:
+    """Toxiproxy and Prometheus get loopback listen addresses and the work dir's files."""
+    plan = plan_of(shop)
+    toxiproxy = next(s for s in plan.processes if s.role == "toxiproxy")
+    assert toxiproxy.command == (
+        "/bin/toxiproxy-server",
+        "-host",
+        "127.0.0.1",
+        "-port",
+        str(toxiproxy.ports["port"]),
+    )
+    prometheus = next(s for s in plan.processes if s.role == "prometheus")
+    port = prometheus.ports["port"]
+    assert f"--web.listen-address=127.0.0.1:{port}" in prometheus.command
+    assert "--config.file=/w/shop/prometheus.yml" in prometheus.command
+    assert "--web.enable-lifecycle" in prometheus.command
+    assert plan.prometheus_url == f"http://127.0.0.1:{port}"
+
+
+def test_ready_urls_per_role() -> None:
+    """Each role is polled on its own readiness path."""
+    assert ready_url("service", {"port": 1}) == "http://127.0.0.1:1/_health"
+    assert ready_url("toxiproxy", {"port": 2}) == "http://127.0.0.1:2/version"
+    assert ready_url("prometheus", {"port": 3}) == "http://127.0.0.1:3/-/ready"
+    assert ready_url("sidecar", {"admin": 4, "inbound": 5}) == "http://127.0.0.1:4/ready"
