@@ -18,6 +18,7 @@ from mesh_runtime.errors import MeshproofError
 
 COMMAND_MODULES = (
     "harness.cli.deploy",  # up, down, status
+    "harness.cli.recover",
 )
 
 
