@@ -1,0 +1,123 @@
+"""The timeline planner and --duration scaling: order of actions, proportional shapes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from harness.engine.timeline import Action, plan_actions, scale_experiment
+from harness.spec import Experiment
+from mesh_runtime.errors import ExperimentError
+from mesh_runtime.validation import model_from_data
+
+
+def experiment(**extra: Any) -> Experiment:
+    data: dict[str, Any] = {
+        "title": "t",
+        "target": {"topology": "topologies/shop.yaml"},
+        "load": {"rps": 50, "warmup": "10s", "duration": "60s"},
+        **extra,
+    }
+    return model_from_data(data, Experiment, "x.yaml", ExperimentError)
+
+
+def behaviour(name: str, at: str, duration: str | None = None) -> dict[str, Any]:
+    fault: dict[str, Any] = {
+        "name": name,
+        "kind": "service_behaviour",
+        "target": "catalog-0",
+        "at": at,
+        "params": {"error_rate": 0.3},
+    }
+    if duration is not None:
+        fault["duration"] = duration
+    return fault
+
+
+def test_no_fault_is_only_the_end() -> None:
+    """Without faults the timeline is the end of the load at warm-up plus duration."""
+    assert plan_actions(experiment()) == [Action(70.0, "end")]
+
+
+def test_fault_applied_after_warmup_and_reverted_after_duration() -> None:
+    """A fault's `at` counts from the end of warm-up; its revert comes `duration` later."""
+    actions = plan_actions(experiment(faults=[behaviour("f", "20s", "15s")]))
+    assert actions == [Action(30.0, "apply", "f"), Action(45.0, "revert", "f"), Action(70.0, "end")]
+
+
+def test_actions_sorted_by_time_across_faults() -> None:
+    """Overlapping faults interleave by time, whatever order the file lists them in."""
+    faults = [behaviour("late", "30s", "10s"), behaviour("early", "5s", "40s")]
+    kinds = [(a.kind, a.fault) for a in plan_actions(experiment(faults=faults))]
+    assert kinds == [
+        ("apply", "early"),
+        ("apply", "late"),
+        ("revert", "late"),
+        ("revert", "early"),
+        ("end", ""),
+    ]
+
+
+def test_revert_before_apply_at_the_same_instant() -> None:
+    """When one fault ends as the next begins, the revert runs first."""
+    faults = [behaviour("b", "20s", "10s"), behaviour("a", "10s", "10s")]
+    at_30 = [(a.kind, a.fault) for a in plan_actions(experiment(faults=faults)) if a.at_s == 30.0]
+    assert at_30 == [("revert", "a"), ("apply", "b")]
+
+
+def test_applies_at_one_instant_keep_file_order() -> None:
+    """Faults starting together are applied in the order the file lists them."""
+    faults = [behaviour("second", "10s"), behaviour("first", "10s")]
+    names = [a.fault for a in plan_actions(experiment(faults=faults)) if a.kind == "apply"]
+    assert names == ["second", "first"]
+
+
+def test_open_ended_and_overrunning_faults_have_no_revert() -> None:
+    """A fault without duration, or lasting past the load, is left to the final rollback."""
+    faults = [behaviour("open", "10s"), behaviour("long", "50s", "30s")]
+    actions = plan_actions(experiment(faults=faults))
+    assert [a.kind for a in actions] == ["apply", "apply", "end"]
+
+
+def test_scaling_keeps_relative_places() -> None:
+    """--duration scales warm-up, duration and each fault's at and duration by one factor."""
+    original = experiment(faults=[behaviour("f", "20s", "15s")])
+    scaled = scale_experiment(original, 14.0)  # 70 s -> 14 s: factor 0.2
+    assert scaled.load.warmup == pytest.approx(2.0)
+    assert scaled.load.duration == pytest.approx(12.0)
+    assert scaled.load.total_duration == pytest.approx(14.0)
+    assert scaled.faults[0].at == pytest.approx(4.0)
+    assert scaled.faults[0].duration == pytest.approx(3.0)
+    times = [a.at_s for a in plan_actions(scaled)]
+    assert times == pytest.approx([a.at_s * 0.2 for a in plan_actions(original)])
+
+
+def test_scaling_stages_and_keeping_rates_and_slos() -> None:
+    """Stages are scaled in duration only; rates and SLO thresholds stay as written."""
+    original = experiment(
+        load={
+            "rps": 20,
+            "warmup": "5s",
+            "stages": [{"duration": "20s", "rps": 100}, {"duration": "15s", "rps": 100}],
+        },
+        slos=["p99_ms < 250"],
+    )
+    scaled = scale_experiment(original, 80.0)  # 40 s -> 80 s
+    assert [s.duration for s in scaled.load.stages] == pytest.approx([40.0, 30.0])
+    assert [s.rps for s in scaled.load.stages] == [100.0, 100.0]
+    assert scaled.load.rps == 20.0
+    assert scaled.slos == original.slos
+
+
+def test_scaling_leaves_open_ended_faults_open() -> None:
+    """A fault without a duration stays without one after scaling."""
+    scaled = scale_experiment(experiment(faults=[behaviour("open", "30s")]), 35.0)
+    assert scaled.faults[0].duration is None
+    assert scaled.faults[0].at == pytest.approx(15.0)
+
+
+def test_scaling_to_zero_is_refused() -> None:
+    """A scaled length of zero is a ValueError, not a run of nothing."""
+    with pytest.raises(ValueError, match="longer than 0s"):
+        scale_experiment(experiment(), 0.0)
