@@ -1,0 +1,28 @@
+"""The sample shop application: gateway -> frontend -> catalog, cart -> inventory.
+
+Each instance is `python -m mesh_runtime.services`; it applies a behaviour (latency,
+errors, hang, body size, trace propagation) and calls the services the topology says.
+It imports nothing of the mesh: it is the application a mesh is put in front of.
+"""
+
+from mesh_runtime.services.behaviour import (
+    Behaviour,
+    BehaviourError,
+    Latency,
+    RoundRobin,
+    padded_body,
+    sample_latency_ms,
+    should_fail,
+    updated,
+)
+
+__all__ = [
+    "Behaviour",
+    "BehaviourError",
+    "Latency",
+    "RoundRobin",
+    "padded_body",
+    "sample_latency_ms",
+    "should_fail",
+    "updated",
+]

@@ -1,0 +1,93 @@
+"""`python -m mesh_runtime.services --service S --instance S-0 --port P [--calls a,b] ...`."""
+
+from __future__ import annotations
+
+import argparse
+import random
+import sys
+from collections.abc import Sequence
+
+import uvloop
+from aiohttp import web
+
+from mesh_runtime.services.app import ShopService
+from mesh_runtime.services.calls import Downstream, Targets, parse_direct
+from mesh_runtime.services.tracing import ServiceIdentity, ServiceTracer, traces_url
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m mesh_runtime.services",
+        description="One instance of a meshproof sample shop service.",
+    )
+    parser.add_argument("--service", required=True, help="service name, e.g. catalog")
+    parser.add_argument("--instance", required=True, help="instance name, e.g. catalog-0")
+    parser.add_argument("--version", default="v1", help="service version (default v1)")
+    parser.add_argument("--port", type=int, required=True, help="listen port")
+    parser.add_argument("--host", default="127.0.0.1", help="listen address (default 127.0.0.1)")
+    parser.add_argument("--calls", default="", help="services to call for each request, in order")
+    parser.add_argument("--via", help="mesh mode: the sidecar's outbound listener host:port")
+    parser.add_argument(
+        "--direct",
+        action="append",
+        default=[],
+        metavar="SERVICE=HOST:PORT[,HOST:PORT]",
+        help="no-mesh mode: addresses of a called service (repeat per service)",
+    )
+    parser.add_argument("--otlp-endpoint", help="OTLP/HTTP traces endpoint (none: no export)")
+    parser.add_argument(
+        "--call-timeout", type=float, default=10.0, help="downstream call timeout, s (default 10)"
+    )
+    parser.add_argument("--seed", type=int, help="seed of the behaviour's random choices")
+    return parser
+
+
+def build_service(args: argparse.Namespace) -> ShopService:
+    """The service the arguments describe; a ValueError names what is wrong."""
+    calls = [c.strip() for c in args.calls.split(",") if c.strip()]
+    targets = Targets(args.via, parse_direct(args.direct))
+    missing = targets.missing(calls)
+    if missing:
+        raise ValueError(f"no --via and no --direct address for {', '.join(missing)}")
+    if args.call_timeout <= 0:
+        raise ValueError("--call-timeout must be positive")
+    if args.otlp_endpoint:
+        traces_url(args.otlp_endpoint)
+    identity = ServiceIdentity(args.service, args.instance, args.version)
+    return ShopService(
+        identity,
+        calls,
+        Downstream(targets, args.call_timeout),
+        ServiceTracer(identity, args.otlp_endpoint),
+        random.Random(args.seed),
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        service = build_service(args)
+    except ValueError as exc:
+        print(f"services: {exc}", file=sys.stderr)
+        return 2
+    try:
+        web.run_app(
+            service.app(),
+            host=args.host,
+            port=args.port,
+            print=None,
+            access_log=None,
+            shutdown_timeout=2.0,
+            handler_cancellation=True,
+            loop=uvloop.new_event_loop(),
+        )
+    except OSError as exc:
+        print(
+            f"services: cannot listen on {args.host}:{args.port}: {exc.strerror}", file=sys.stderr
+        )
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,115 @@
+"""What a sample service instance is told to do: latency, errors, hangs, body size, tracing.
+
+Pure: the model, partial updates, latency sampling and the failure decision all take
+their randomness from a `random.Random` passed in, so tests seed it.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+from collections.abc import Mapping, Sequence
+from itertools import cycle
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+MAX_RESPONSE_BYTES = 16 * 1024 * 1024
+_PADDING_OVERHEAD = len(',"padding":""')
+
+
+class BehaviourError(ValueError):
+    """A behaviour update that does not validate; `str(exc)` is '<field path>: <problem>'."""
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Latency(_Model):
+    distribution: Literal["fixed", "normal", "exponential", "lognormal"] = "fixed"
+    mean_ms: float = Field(0.0, ge=0, le=600_000)
+    stddev_ms: float = Field(0.0, ge=0, le=600_000)
+    """Used by normal and lognormal (the spread of the delay itself, not of its log)."""
+
+
+class Behaviour(_Model):
+    latency: Latency = Latency()
+    error_rate: float = Field(0.0, ge=0, le=1)
+    """Share of requests answered `error_status` at once, before any downstream call."""
+    error_status: int = Field(503, ge=400, le=599)
+    hang: bool = False
+    """Hold every request unanswered until hang is switched off or the client gives up."""
+    response_bytes: int = Field(0, ge=0, le=MAX_RESPONSE_BYTES)
+    """Pad the JSON body to this many bytes (0: no padding)."""
+    propagate_trace: bool = True
+    """False drops the trace context: downstream calls carry no traceparent."""
+
+
+def updated(current: Behaviour, change: Any) -> Behaviour:
+    """`current` with the fields of the partial JSON object `change` replaced."""
+    if not isinstance(change, Mapping):
+        raise BehaviourError("body: expected a JSON object")
+    merged = _deep_merge(current.model_dump(), change)
+    try:
+        return Behaviour.model_validate(merged)
+    except ValidationError as exc:
+        error = exc.errors(include_url=False)[0]
+        path = ".".join(str(part) for part in error["loc"]) or "body"
+        message = "unknown field" if error["type"] == "extra_forbidden" else error["msg"]
+        raise BehaviourError(f"{path}: {message}") from None
+
+
+def _deep_merge(base: Mapping[str, Any], change: Mapping[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in change.items():
+        if isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
+            out[key] = _deep_merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def sample_latency_ms(latency: Latency, rng: random.Random) -> float:
+    """One delay, in milliseconds, drawn from the configured distribution (never negative)."""
+    mean, stddev = latency.mean_ms, latency.stddev_ms
+    if mean <= 0:
+        return 0.0
+    if latency.distribution == "normal":
+        return max(0.0, rng.gauss(mean, stddev))
+    if latency.distribution == "exponential":
+        return rng.expovariate(1.0 / mean)
+    if latency.distribution == "lognormal" and stddev > 0:
+        # parameters of the underlying normal that give this mean and standard deviation
+        sigma2 = math.log1p((stddev / mean) ** 2)
+        return rng.lognormvariate(math.log(mean) - sigma2 / 2, math.sqrt(sigma2))
+    return mean
+
+
+def should_fail(behaviour: Behaviour, rng: random.Random) -> bool:
+    """Whether this request is answered with the injected error status."""
+    return behaviour.error_rate > 0 and rng.random() < behaviour.error_rate
+
+
+def padded_body(payload: Mapping[str, Any], size: int) -> bytes:
+    """`payload` as compact JSON, padded with a "padding" field to exactly `size` bytes
+    when it is shorter than that (a larger payload is returned as it is)."""
+    body = json.dumps(payload, separators=(",", ":"))
+    missing = size - len(body) - _PADDING_OVERHEAD
+    if not payload or missing < 0:
+        return body.encode()
+    return (body[:-1] + ',"padding":"' + "x" * missing + '"}').encode()
+
+
+class RoundRobin:
+    """Cycles through a fixed list of addresses."""
+
+    def __init__(self, addresses: Sequence[str]) -> None:
+        if not addresses:
+            raise ValueError("round robin over no addresses")
+        self.addresses = tuple(addresses)
+        self._next = cycle(self.addresses)
+
+    def pick(self) -> str:
+        return next(self._next)

@@ -1,0 +1,144 @@
+"""Downstream calls of a sample service: through its sidecar (`--via`) or direct.
+
+In mesh mode every call goes to the sidecar's outbound listener with `Host: <service>`;
+in no-mesh mode the service picks an instance of the callee itself, round robin.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+
+from mesh_runtime.services.behaviour import RoundRobin
+
+_ADDRESS_HINT = "expected host:port, e.g. 127.0.0.1:8080"
+_INSTANCE = re.compile(rb'"instance":\s*"([^"\\]{0,200})"')
+
+
+@dataclass(frozen=True)
+class CallResult:
+    """How one downstream call went; status 0 means no HTTP answer at all."""
+
+    service: str
+    status: int
+    elapsed_ms: float
+    instance: str | None = None
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return 200 <= self.status < 400
+
+    def as_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"service": self.service, "status": self.status}
+        out["ms"] = round(self.elapsed_ms, 3)
+        if self.instance is not None:
+            out["instance"] = self.instance
+        if self.error is not None:
+            out["error"] = self.error
+        return out
+
+
+def parse_address(text: str) -> str:
+    host, sep, port = text.strip().rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"{text!r}: {_ADDRESS_HINT}")
+    return f"{host}:{port}"
+
+
+def parse_direct(values: Iterable[str]) -> dict[str, list[str]]:
+    """`["catalog=127.0.0.1:1,127.0.0.1:2", "cart=127.0.0.1:3"]` -> service -> addresses.
+
+    Each value may also hold several services separated by ';'.
+    """
+    out: dict[str, list[str]] = {}
+    for value in values:
+        for part in filter(None, (p.strip() for p in value.split(";"))):
+            service, sep, addresses = part.partition("=")
+            if not sep or not service.strip():
+                raise ValueError(f"{part!r}: expected service=host:port[,host:port...]")
+            parsed = [parse_address(a) for a in addresses.split(",") if a.strip()]
+            if not parsed:
+                raise ValueError(f"{part!r}: expected at least one host:port for {service.strip()}")
+            out.setdefault(service.strip(), []).extend(parsed)
+    return out
+
+
+class Targets:
+    """Where a call to each service goes: (base URL, Host header or None)."""
+
+    def __init__(self, via: str | None, direct: Mapping[str, list[str]]) -> None:
+        self._via = parse_address(via) if via else None
+        self._direct = {service: RoundRobin(addrs) for service, addrs in direct.items()}
+
+    def missing(self, services: Iterable[str]) -> list[str]:
+        """The services among `services` this instance has no way to reach."""
+        if self._via:
+            return []
+        return [s for s in services if s not in self._direct]
+
+    def route(self, service: str) -> tuple[str, str | None]:
+        if service in self._direct:
+            return f"http://{self._direct[service].pick()}", None
+        if self._via is None:
+            raise LookupError(f"no address for {service}")
+        return f"http://{self._via}", service
+
+
+class Downstream:
+    """One keep-alive aiohttp session for every downstream call of this instance."""
+
+    def __init__(self, targets: Targets, timeout_s: float, max_connections: int = 512) -> None:
+        self._targets = targets
+        self._timeout = aiohttp.ClientTimeout(total=timeout_s)
+        self._max_connections = max_connections
+        self._session: aiohttp.ClientSession | None = None
+
+    async def start(self) -> None:
+        connector = aiohttp.TCPConnector(limit=self._max_connections, keepalive_timeout=30)
+        self._session = aiohttp.ClientSession(
+            connector=connector, timeout=self._timeout, auto_decompress=False
+        )
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+
+    async def call(
+        self, service: str, method: str, path: str, headers: dict[str, str], body: bytes
+    ) -> CallResult:
+        """Send the request on to `service`; never raises for a network problem."""
+        assert self._session is not None, "Downstream.start() was not awaited"
+        base, host = self._targets.route(service)
+        if host is not None:
+            headers = {**headers, "Host": host}
+        started = time.perf_counter()
+        try:
+            async with self._session.request(
+                method, base + path, headers=headers, data=body or None
+            ) as response:
+                payload = await response.read()
+                status = response.status
+        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+            elapsed = (time.perf_counter() - started) * 1000
+            return CallResult(service, 0, elapsed, error=_describe(exc))
+        elapsed = (time.perf_counter() - started) * 1000
+        return CallResult(service, status, elapsed, instance=_instance_of(payload))
+
+
+def _instance_of(payload: bytes) -> str | None:
+    """The answering instance, when the body is one of ours (it leads with "instance")."""
+    match = _INSTANCE.search(payload, 0, 512)
+    return match.group(1).decode(errors="replace") if match else None
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, TimeoutError):
+        return "timeout"
+    text = str(exc)
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
