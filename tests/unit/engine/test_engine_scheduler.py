@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import itertools
+
+import pytest
+
 from harness.engine.scheduler import Scheduler
 from harness.engine.timeline import Action
 
@@ -74,7 +78,7 @@ def test_ticks_about_once_a_second() -> None:
     ).run()
     assert ticks[0] == 0.0
     assert 5 <= len(ticks) <= 7
-    gaps = [b - a for a, b in zip(ticks, ticks[1:], strict=False)]
+    gaps = [b - a for a, b in itertools.pairwise(ticks)]
     assert all(gap <= 1.0 + 1e-6 for gap in gaps[:-1])
 
 
@@ -89,9 +93,7 @@ def test_an_exception_in_an_action_stops_the_loop() -> None:
             raise RuntimeError("boom")
 
     scheduler = Scheduler(ACTIONS, 0.0, execute, clock=clock, sleep=clock.sleep)
-    try:
+    with pytest.raises(RuntimeError, match="boom"):
         scheduler.run()
-    except RuntimeError:
-        pass
     assert ran == ["a", "b"]
     assert scheduler.done == ACTIONS[:1]
