@@ -1,0 +1,231 @@
+"""The sidecar's metrics, with Istio's standard names and labels, in Prometheus text format.
+
+A small registry of plain dicts keyed by label tuples: recording a request is a tuple,
+two dict look-ups and a bisect, cheap enough for every request. Rendering (the scrape)
+does the formatting. Exposition format 0.0.4, `# HELP` and `# TYPE` for every family.
+"""
+
+from __future__ import annotations
+
+import math
+from bisect import bisect_left
+from typing import Any
+
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+ISTIO_DURATION_BUCKETS_MS: tuple[float, ...] = (
+    0.5, 1, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000,
+    30000, 60000, 300000, 600000, 1800000, 3600000,
+)  # fmt: skip
+"""Istio's default buckets for istio_request_duration_milliseconds."""
+
+REQUEST_LABELS: tuple[str, ...] = (
+    "reporter",
+    "source_workload",
+    "source_canonical_service",
+    "destination_workload",
+    "destination_canonical_service",
+    "destination_service",
+    "destination_version",
+    "response_code",
+    "response_flags",
+    "connection_security_policy",
+)
+
+_RequestKey = tuple[str, str, str, str, str, str, str, int, str, str]
+
+
+class _Histogram:
+    """Counts per bucket (not cumulative; the last slot is above every bound), sum, count."""
+
+    __slots__ = ("counts", "total")
+
+    def __init__(self, size: int) -> None:
+        self.counts = [0] * (size + 1)
+        self.total = 0.0
+
+
+class MeshMetrics:
+    """Every metric one sidecar exports; single-threaded (the event loop's thread)."""
+
+    def __init__(self, buckets_ms: tuple[float, ...] = ISTIO_DURATION_BUCKETS_MS) -> None:
+        self._buckets = tuple(float(b) for b in buckets_ms)
+        self._requests: dict[_RequestKey, int] = {}
+        self._durations: dict[_RequestKey, _Histogram] = {}
+        self._retries: dict[str, int] = {}
+        self._ejections: dict[tuple[str, str], int] = {}
+        self._overflows: dict[str, int] = {}
+        self._active: dict[str, int] = {}
+        self._config_version = 0
+        self._label_text: dict[_RequestKey, str] = {}
+        """Rendered label sets, made once per series rather than once per scrape."""
+
+    def record_request(
+        self,
+        *,
+        reporter: str,
+        source_workload: str,
+        destination_workload: str,
+        destination_service: str,
+        destination_version: str,
+        response_code: int,
+        response_flags: str,
+        connection_security_policy: str,
+        duration_ms: float,
+        source_canonical_service: str | None = None,
+        destination_canonical_service: str | None = None,
+    ) -> None:
+        """Count one request and its duration; canonical services default to the workloads."""
+        key: _RequestKey = (
+            reporter,
+            source_workload,
+            source_canonical_service or source_workload,
+            destination_workload,
+            destination_canonical_service or destination_workload,
+            destination_service,
+            destination_version,
+            response_code,
+            response_flags,
+            connection_security_policy,
+        )
+        requests = self._requests
+        requests[key] = requests.get(key, 0) + 1
+        histogram = self._durations.get(key)
+        if histogram is None:
+            histogram = self._durations[key] = _Histogram(len(self._buckets))
+        histogram.counts[bisect_left(self._buckets, duration_ms)] += 1
+        histogram.total += duration_ms
+
+    def inc_retry(self, destination_service: str) -> None:
+        self._retries[destination_service] = self._retries.get(destination_service, 0) + 1
+
+    def inc_ejection(self, destination_service: str, instance: str) -> None:
+        key = (destination_service, instance)
+        self._ejections[key] = self._ejections.get(key, 0) + 1
+
+    def inc_overflow(self, destination_service: str) -> None:
+        self._overflows[destination_service] = self._overflows.get(destination_service, 0) + 1
+
+    def set_config_version(self, version: int) -> None:
+        self._config_version = version
+
+    def set_active_requests(self, destination_service: str, count: int) -> None:
+        self._active[destination_service] = count
+
+    def render(self) -> bytes:
+        """Every family in Prometheus text exposition format 0.0.4."""
+        lines: list[str] = []
+        self._render_requests(lines)
+        self._render_durations(lines)
+        _family(lines, "meshproof_retries_total", "counter", "Retries sent to an upstream service.")
+        for service, value in sorted(self._retries.items()):
+            lines.append(
+                f"meshproof_retries_total{_labels(('destination_service', service))} {value}"
+            )
+        _family(
+            lines,
+            "meshproof_outlier_ejections_total",
+            "counter",
+            "Hosts ejected by outlier detection.",
+        )
+        for (service, instance), value in sorted(self._ejections.items()):
+            labels = _labels(("destination_service", service), ("instance", instance))
+            lines.append(f"meshproof_outlier_ejections_total{labels} {value}")
+        _family(
+            lines,
+            "meshproof_overflow_total",
+            "counter",
+            "Requests refused by a circuit breaker limit (flag UO).",
+        )
+        for service, value in sorted(self._overflows.items()):
+            lines.append(
+                f"meshproof_overflow_total{_labels(('destination_service', service))} {value}"
+            )
+        _family(lines, "meshproof_config_version", "gauge", "Version of the mesh config in use.")
+        lines.append(f"meshproof_config_version {self._config_version}")
+        _family(
+            lines,
+            "meshproof_upstream_active_requests",
+            "gauge",
+            "Requests in flight to an upstream service.",
+        )
+        for service, value in sorted(self._active.items()):
+            labels = _labels(("destination_service", service))
+            lines.append(f"meshproof_upstream_active_requests{labels} {value}")
+        lines.append("")
+        return "\n".join(lines).encode("utf-8")
+
+    def _render_requests(self, lines: list[str]) -> None:
+        _family(lines, "istio_requests_total", "counter", "Requests handled by the sidecar.")
+        for key, value in sorted(self._requests.items()):
+            lines.append(f"istio_requests_total{{{self._labels_of(key)}}} {value}")
+
+    def _render_durations(self, lines: list[str]) -> None:
+        name = "istio_request_duration_milliseconds"
+        _family(lines, name, "histogram", "Request duration in milliseconds.")
+        bounds = [_number(b) for b in self._buckets] + ["+Inf"]
+        for key, histogram in sorted(self._durations.items(), key=lambda item: item[0]):
+            base = self._labels_of(key)
+            cumulative = 0
+            for bound, count in zip(bounds, histogram.counts, strict=True):
+                cumulative += count
+                lines.append(f'{name}_bucket{{{base},le="{bound}"}} {cumulative}')
+            lines.append(f"{name}_sum{{{base}}} {_number(histogram.total)}")
+            lines.append(f"{name}_count{{{base}}} {cumulative}")
+
+    def _labels_of(self, key: _RequestKey) -> str:
+        text = self._label_text.get(key)
+        if text is None:
+            pairs = zip(REQUEST_LABELS, (str(v) for v in key), strict=True)
+            text = self._label_text[key] = _labels(*pairs)[1:-1]
+        return text
+
+    def snapshot(self) -> dict[str, Any]:
+        """Counters as plain JSON for the admin API's /stats."""
+        by_code: dict[str, int] = {}
+        by_flags: dict[str, int] = {}
+        by_service: dict[str, int] = {}
+        total = 0
+        for key, value in self._requests.items():
+            total += value
+            by_code[str(key[7])] = by_code.get(str(key[7]), 0) + value
+            by_flags[key[8]] = by_flags.get(key[8], 0) + value
+            by_service[key[5]] = by_service.get(key[5], 0) + value
+        ejections: dict[str, dict[str, int]] = {}
+        for (service, instance), value in self._ejections.items():
+            ejections.setdefault(service, {})[instance] = value
+        return {
+            "config_version": self._config_version,
+            "requests": {
+                "total": total,
+                "by_response_code": by_code,
+                "by_response_flags": by_flags,
+                "by_destination_service": by_service,
+            },
+            "retries": dict(self._retries),
+            "outlier_ejections": ejections,
+            "overflows": dict(self._overflows),
+            "upstream_active_requests": dict(self._active),
+        }
+
+
+def _family(lines: list[str], name: str, kind: str, help_text: str) -> None:
+    lines.append(f"# HELP {name} {help_text}")
+    lines.append(f"# TYPE {name} {kind}")
+
+
+def _labels(*pairs: tuple[str, str]) -> str:
+    return "{" + ",".join(f'{name}="{_escape(value)}"' for name, value in pairs) + "}"
+
+
+def _escape(value: str) -> str:
+    if "\\" in value or '"' in value or "\n" in value:
+        return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+    return value
+
+
+def _number(value: float) -> str:
+    """Integers without a fraction ('250'), others as Python's shortest repr."""
+    if math.isfinite(value) and value.is_integer() and abs(value) < 1e15:
+        return str(int(value))
+    return repr(value)
