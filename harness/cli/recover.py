@@ -1,0 +1,94 @@
+"""`meshproof recover`: undo the faults of runs whose harness died before it could.
+
+Every run registers its fault ledger under `<state dir>/ledgers/`; a run that ends cleanly
+removes the registration. What is left belongs to a harness that was killed (or is still
+running: those are left alone unless --force). Each pending fault is rolled back from its
+ledger entry alone, newest first; exit 0 when everything was undone, 1 otherwise.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+
+from harness.faults.ledger import FaultLedger, Registration, registrations, unregister
+from harness.faults.rollback import Executor, describe
+from mesh_runtime.errors import FaultError
+from mesh_runtime.runtimes.deployment import state_root
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "recover",
+        help="roll back the faults left in place by a harness that died",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--state-dir",
+        type=Path,
+        default=None,
+        help="meshproof's state directory (default: $MESHPROOF_STATE_DIR or ./.meshproof)",
+    )
+    parser.add_argument(
+        "--force",
+        action="store_true",
+        help="also roll back ledgers whose harness process is still running",
+    )
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    console = Console(highlight=False)
+    root = args.state_dir or state_root()
+    found = registrations(root)
+    if not found:
+        console.print(f"No fault ledgers registered under {root / 'ledgers'}: nothing to recover.")
+        return 0
+    ok = True
+    for registration in found:
+        ok = recover_one(registration, console, force=args.force, executor=Executor()) and ok
+    return 0 if ok else 1
+
+
+def recover_one(
+    registration: Registration, console: Console, *, force: bool, executor: Executor
+) -> bool:
+    """Roll back one registered ledger; True when nothing of it is left in effect."""
+    ledger_path = registration.ledger
+    console.print(f"[bold]{ledger_path}[/bold]")
+    if registration.owner_alive() and not force:
+        console.print(
+            f"  [yellow]skipped[/yellow]: its harness (pid {registration.pid}) is still "
+            "running; it rolls back its own faults (use --force to do it anyway)"
+        )
+        return False
+    if not ledger_path.exists():
+        console.print("  ledger file is gone; registration removed")
+        unregister(registration.file)
+        return True
+    ledger = FaultLedger(ledger_path)
+    pending = ledger.pending()
+    if not pending:
+        console.print("  nothing pending")
+        unregister(registration.file)
+        return True
+    by_name = {item.name: item for item in pending}
+
+    def report(name: str, error: Exception | None) -> None:
+        steps = by_name[name].entry.get("steps", [])
+        what = "; ".join(describe(step) for step in steps) or "nothing to do"
+        if error is None:
+            console.print(f"  [green]undone[/green] {name}: {what}")
+        else:
+            console.print(f"  [red]FAILED[/red] {name}: {what}: {error}")
+
+    try:
+        ledger.rollback_all(executor, report)
+    except FaultError:
+        return False  # each failure was reported above
+    unregister(registration.file)
+    return True
