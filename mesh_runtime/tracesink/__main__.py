@@ -1,0 +1,55 @@
+"""`python -m mesh_runtime.tracesink --port P --out spans.jsonl`."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import uvloop
+from aiohttp import web
+
+from mesh_runtime.tracesink.server import SpanWriter, TraceSink
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m mesh_runtime.tracesink",
+        description="OTLP/HTTP trace receiver: every span becomes one JSON line in --out.",
+    )
+    parser.add_argument("--port", type=int, required=True, help="listen port")
+    parser.add_argument("--host", default="127.0.0.1", help="listen address (default 127.0.0.1)")
+    parser.add_argument("--out", required=True, help="JSON lines file the spans are appended to")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s tracesink %(message)s")
+    out = Path(args.out)
+    if out.is_dir():
+        print(f"trace sink: {out}: is a directory, expected a file", file=sys.stderr)
+        return 2
+    try:
+        web.run_app(
+            TraceSink(SpanWriter(out)).app(),
+            host=args.host,
+            port=args.port,
+            print=None,
+            access_log=None,
+            shutdown_timeout=2.0,
+            loop=uvloop.new_event_loop(),
+        )
+    except OSError as exc:
+        print(
+            f"trace sink: cannot listen on {args.host}:{args.port} or write {out}: {exc}",
+            file=sys.stderr,
+        )
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,139 @@
+"""spans_from_request: OTLP export requests (from the OTel SDK's own encoder) -> records."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import SpanKind, Status, StatusCode, set_span_in_context
+
+from mesh_runtime.tracesink.decode import (
+    BadExport,
+    request_from_json,
+    request_from_protobuf,
+    spans_from_request,
+)
+
+
+def _finished_spans() -> list[ReadableSpan]:
+    """A SERVER span of catalog-1 with a CLIENT child and an INTERNAL grandchild."""
+    exporter = InMemorySpanExporter()
+    resource = Resource.create(
+        {"service.name": "catalog", "service.instance.id": "catalog-1", "service.version": "v2"}
+    )
+    provider = TracerProvider(resource=resource)
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    tracer = provider.get_tracer("test")
+    server = tracer.start_span("catalog handle", kind=SpanKind.SERVER)
+    server.set_attribute("http.response.status_code", 503)
+    server.set_attribute("flags", [True, False])
+    server.set_status(Status(StatusCode.ERROR, "boom"))
+    client = tracer.start_span("GET", context=set_span_in_context(server), kind=SpanKind.CLIENT)
+    client.set_attribute("peer", "cart")
+    child = tracer.start_span("work", context=set_span_in_context(client))
+    child.set_attribute("ratio", 0.5)
+    for span in (child, client, server):
+        span.end()
+    return list(exporter.get_finished_spans())
+
+
+def test_records_carry_ids_kind_identity_times_status_and_attributes() -> None:
+    """Every span becomes one record with hex ids, names for kind/status and attributes."""
+    spans = _finished_spans()
+    records = spans_from_request(encode_spans(spans))
+    assert len(records) == 3
+    by_name = {r["name"]: r for r in records}
+    server, client, child = by_name["catalog handle"], by_name["GET"], by_name["work"]
+    source = {s.name: s for s in spans}["catalog handle"]
+    assert server["trace_id"] == f"{source.context.trace_id:032x}"
+    assert server["span_id"] == f"{source.context.span_id:016x}"
+    assert server["parent_span_id"] == ""
+    assert client["parent_span_id"] == server["span_id"]
+    assert child["parent_span_id"] == client["span_id"]
+    assert {r["trace_id"] for r in records} == {server["trace_id"]}
+    assert (server["kind"], client["kind"], child["kind"]) == ("SERVER", "CLIENT", "INTERNAL")
+    assert (server["service"], server["instance"]) == ("catalog", "catalog-1")
+    assert server["status_code"] == "ERROR" and client["status_code"] == "UNSET"
+    assert server["start_ns"] == source.start_time and server["end_ns"] == source.end_time
+    assert server["attributes"] == {"http.response.status_code": 503, "flags": [True, False]}
+    assert child["attributes"] == {"ratio": 0.5}
+    assert json.loads(json.dumps(records)) == records
+
+
+def test_protobuf_bytes_round_trip() -> None:
+    """The serialised request decodes to the same records; garbage is BadExport."""
+    request = encode_spans(_finished_spans())
+    assert spans_from_request(request_from_protobuf(request.SerializeToString())) == (
+        spans_from_request(request)
+    )
+    with pytest.raises(BadExport):
+        request_from_protobuf(b"\xff\xff\xff not protobuf")
+
+
+def test_otlp_json_with_hex_ids_decodes() -> None:
+    """OTLP/HTTP JSON (hex ids, enum numbers, string int values) decodes like protobuf."""
+    document = {
+        "resourceSpans": [
+            {
+                "resource": {
+                    "attributes": [
+                        {"key": "service.name", "value": {"stringValue": "cart"}},
+                        {"key": "service.instance.id", "value": {"stringValue": "cart-0"}},
+                    ]
+                },
+                "scopeSpans": [
+                    {
+                        "scope": {"name": "x"},
+                        "spans": [
+                            {
+                                "traceId": "5b8efff798038103d269b633813fc60c",
+                                "spanId": "eee19b7ec3c1b174",
+                                "parentSpanId": "eee19b7ec3c1b173",
+                                "name": "cart handle",
+                                "kind": 2,
+                                "startTimeUnixNano": "1544712660000000000",
+                                "endTimeUnixNano": "1544712661000000000",
+                                "attributes": [{"key": "n", "value": {"intValue": "3"}}],
+                                "status": {"code": 1},
+                                "links": [
+                                    {
+                                        "traceId": "5b8efff798038103d269b633813fc60d",
+                                        "spanId": "00f067aa0ba902b7",
+                                    }
+                                ],
+                            }
+                        ],
+                    }
+                ],
+            }
+        ]
+    }
+    [record] = spans_from_request(request_from_json(json.dumps(document).encode()))
+    assert record == {
+        "trace_id": "5b8efff798038103d269b633813fc60c",
+        "span_id": "eee19b7ec3c1b174",
+        "parent_span_id": "eee19b7ec3c1b173",
+        "name": "cart handle",
+        "kind": "SERVER",
+        "service": "cart",
+        "instance": "cart-0",
+        "start_ns": 1544712660000000000,
+        "end_ns": 1544712661000000000,
+        "status_code": "OK",
+        "attributes": {"n": 3},
+    }
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b"not json", b"[1]", b'{"resourceSpans": [{"scopeSpans": [{"spans": [{"traceId": "zz"}]}]}]}'],
+)
+def test_bad_json_is_bad_export(body: bytes) -> None:
+    """Malformed JSON, a non-object, or a non-hex id is reported as BadExport."""
+    with pytest.raises(BadExport):
+        request_from_json(body)
