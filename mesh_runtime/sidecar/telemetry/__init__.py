@@ -2,9 +2,23 @@
 
 from mesh_runtime.sidecar.telemetry.flags import join_flags
 from mesh_runtime.sidecar.telemetry.metrics import CONTENT_TYPE, MeshMetrics
+from mesh_runtime.sidecar.telemetry.tracing import (
+    SpanRecorder,
+    extract,
+    inject,
+    make_tracer_provider,
+    trace_id_of,
+    traceparent_for,
+)
 
 __all__ = [
     "CONTENT_TYPE",
     "MeshMetrics",
+    "SpanRecorder",
+    "extract",
+    "inject",
     "join_flags",
+    "make_tracer_provider",
+    "trace_id_of",
+    "traceparent_for",
 ]
