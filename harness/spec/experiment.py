@@ -21,6 +21,9 @@ class Target(BaseModel):
     """Topology file, relative to the experiment file."""
     runtime: Literal["local", "docker"] = "local"
     mode: Literal["mesh", "no-mesh"] = "mesh"
+    compare_to: Literal["mesh", "no-mesh"] | None = None
+    """After the main run, deploy the topology again in this mode and run the same load
+    against it; `overhead_*` metrics compare the two (mesh-overhead experiments)."""
 
 
 class Rollback(BaseModel):
@@ -47,6 +50,8 @@ class Experiment(BaseModel):
 
     @model_validator(mode="after")
     def _timeline(self) -> Experiment:
+        if self.target.compare_to == self.target.mode:
+            raise ValueError("target.compare_to: must differ from target.mode")
         names = [f.name for f in self.faults]
         if len(set(names)) != len(names):
             raise ValueError("faults: fault names must be distinct")
@@ -57,6 +62,8 @@ class Experiment(BaseModel):
                     f"faults[{index}].at: starts at {fault.at:g}s, after the load ends ({measured:g}s)"
                 )
         for slo in self.slos:
+            if slo.metric.startswith("overhead_") and self.target.compare_to is None:
+                raise ValueError(f"slos: {slo.name!r} needs target.compare_to (e.g. no-mesh)")
             if slo.phase.startswith("during:") and slo.phase[len("during:") :] not in names:
                 raise ValueError(f"slos: {slo.name!r} names no fault of this experiment")
         return self
