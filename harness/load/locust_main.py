@@ -1,0 +1,149 @@
+"""Entry point of the Locust processes: `python -m harness.load.locust_main master|worker`.
+
+    master --plan PLAN --state STATE
+        A Locust `MasterRunner` on 127.0.0.1 (a port the OS picks, written to STATE). Once
+        `spec.workers` workers have connected it spawns `spec.connections` users across them
+        and writes `"state": "running"` to STATE.
+    worker --plan PLAN --master-port P
+        A Locust `WorkerRunner`. It keeps worker `i`'s share of the schedule, where `i` is
+        the index the master gave it, and writes its records and status files.
+
+Locust's own `main()` is not used: the plan comes as one typed file, the master's port
+from the OS (no port race), readiness through the state file, and nothing of the web UI,
+CSV writers or console printing runs. Both processes exit when the orchestrator is gone,
+on SIGTERM, and in any case at the plan's hard deadline.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import resource
+import signal
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import gevent
+from locust.env import Environment
+from locust.log import setup_logging
+from locust.runners import MasterRunner, WorkerRunner
+
+from harness.load.files import write_status
+from harness.load.plan import GRACE_S, LoadPlan
+from harness.load.user import WorkerState, user_class
+
+READY_TIMEOUT_S = 60.0
+
+
+def _raise_fd_limit() -> None:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY or soft < hard:
+        target = hard if hard != resource.RLIM_INFINITY else max(soft, 65536)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+
+
+def _watchdog(plan: LoadPlan, on_expiry: Callable[[str], None]) -> None:
+    """Call `on_expiry(reason)` at the hard deadline or when the orchestrator is gone."""
+    while True:
+        if time.time() > plan.deadline + GRACE_S:
+            on_expiry("hard deadline reached")
+            return
+        if os.getppid() != plan.parent_pid:
+            on_expiry("orchestrator gone")
+            return
+        gevent.sleep(0.5)
+
+
+def _wait_until(condition: Callable[[], bool], timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        gevent.sleep(0.05)
+    return True
+
+
+def run_master(plan: LoadPlan, state_path: Path) -> int:
+    env = Environment(user_classes=[user_class(None, plan.spec.timeout)], host=plan.target_url)
+    runner = env.create_master_runner("127.0.0.1", 0)
+    assert isinstance(runner, MasterRunner)
+    port = runner.server.port
+    write_status(state_path, {"state": "waiting", "port": port, "pid": os.getpid()})
+    gevent.signal_handler(signal.SIGTERM, runner.quit)
+    gevent.spawn(_watchdog, plan, lambda reason: runner.quit())
+    workers = plan.spec.workers
+    if not _wait_until(lambda: len(runner.clients.ready) >= workers, READY_TIMEOUT_S):
+        print(f"only {len(runner.clients.ready)} of {workers} workers connected", file=sys.stderr)
+        runner.quit()
+        return 1
+    runner.start(plan.spec.connections, spawn_rate=max(plan.spec.connections, 1) * 100.0)
+    if not _wait_until(lambda: runner.spawning_completed, READY_TIMEOUT_S):
+        print("the workers did not finish spawning users", file=sys.stderr)
+        runner.quit()
+        return 1
+    write_status(state_path, {"state": "running", "port": port, "pid": os.getpid()})
+    runner.greenlet.join()
+    return 0
+
+
+def run_worker(plan: LoadPlan, master_port: int) -> int:
+    state = WorkerState(plan)
+    env = Environment(user_classes=[user_class(state, plan.spec.timeout)], host=plan.target_url)
+    runner = env.create_worker_runner("127.0.0.1", master_port)
+    assert isinstance(runner, WorkerRunner)
+    env.events.test_start.add_listener(lambda **_: state.begin(runner.worker_index))
+
+    def housekeeping() -> None:
+        while True:
+            gevent.sleep(1.0)
+            state.write_status()
+
+    def expire(reason: str) -> None:
+        print(f"worker {state.worker}: {reason}, stopping", file=sys.stderr)
+        runner.quit()
+
+    gevent.spawn(housekeeping)
+    gevent.spawn(_watchdog, plan, expire)
+    gevent.signal_handler(signal.SIGTERM, runner.quit)
+    try:
+        runner.greenlet.join()
+    finally:
+        state.close()
+    return 0
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m harness.load.locust_main")
+    sub = parser.add_subparsers(dest="role", required=True)
+    master = sub.add_parser("master")
+    master.add_argument("--plan", type=Path, required=True)
+    master.add_argument("--state", type=Path, required=True)
+    worker = sub.add_parser("worker")
+    worker.add_argument("--plan", type=Path, required=True)
+    worker.add_argument("--master-port", type=int, required=True)
+    return parser.parse_args(argv)
+
+
+def _quiet_spawn_rate_warning() -> None:
+    # All users start at once on purpose: they are connections, not simulated people.
+    logging.getLogger("locust.runners").addFilter(
+        lambda record: "spawn rate is very high" not in record.getMessage()
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    setup_logging("WARNING", None)
+    _quiet_spawn_rate_warning()
+    _raise_fd_limit()
+    plan = LoadPlan.read(args.plan)
+    if args.role == "master":
+        return run_master(plan, args.state)
+    return run_worker(plan, args.master_port)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

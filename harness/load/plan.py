@@ -1,0 +1,42 @@
+"""What the driver hands to the Locust processes: one JSON file, the `LoadPlan`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict
+
+from harness.spec.load import LoadSpec
+
+GRACE_S = 2.0
+"""Beyond the hard deadline, time for a process to flush its files and exit."""
+
+
+class LoadPlan(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    spec: LoadSpec
+    target_url: str
+    work_dir: Path
+    t0: float
+    """Wall-clock time (`time.time()`) the schedule starts at."""
+    parent_pid: int
+    """The orchestrator; Locust processes exit when it is gone."""
+
+    @property
+    def deadline(self) -> float:
+        """Wall-clock time by which every request has been sent and answered or timed out."""
+        return self.t0 + self.spec.total_duration + self.spec.timeout
+
+    def records_file(self, worker: int) -> Path:
+        return self.work_dir / f"requests-w{worker}.jsonl"
+
+    def status_file(self, worker: int) -> Path:
+        return self.work_dir / f"load-status-w{worker}.json"
+
+    def write(self, path: Path) -> None:
+        path.write_text(self.model_dump_json(indent=2), encoding="utf-8")
+
+    @classmethod
+    def read(cls, path: Path) -> LoadPlan:
+        return cls.model_validate_json(path.read_text(encoding="utf-8"))

@@ -1,0 +1,94 @@
+"""One row per request: the timing arithmetic and the JSON-lines form of the records.
+
+Times are seconds since `t0`. `latency_ms` runs from the actual send to the end of the
+answer (service time); `corrected_ms` from the *intended* send, so that a request that had
+to wait for a free connection, because the target stalled, carries that wait, as wrk2
+corrects for coordinated omission. A request is never sent before its intended time, so
+`corrected_ms >= latency_ms`; a send a hair early (timer granularity) does not make the
+corrected latency smaller than the service time.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+COLUMNS = (
+    "intended_s",
+    "sent_s",
+    "latency_ms",
+    "corrected_ms",
+    "status",
+    "bytes",
+    "route",
+    "method",
+    "trace_id",
+    "error",
+)
+"""The columns of a record, as in the run directory's `requests` table (without `phase`)."""
+
+
+def latencies_ms(intended_s: float, sent_s: float, done_s: float) -> tuple[float, float]:
+    """`(latency_ms, corrected_ms)`: from the actual send and from the intended send."""
+    latency = (done_s - sent_s) * 1000.0
+    corrected = (done_s - min(intended_s, sent_s)) * 1000.0
+    return latency, corrected
+
+
+def is_failure(status: int) -> bool:
+    """A failed request: no answer (status 0) or a 5xx, as the `error_rate` SLO counts it."""
+    return status == 0 or status >= 500
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    intended_s: float
+    sent_s: float
+    latency_ms: float
+    corrected_ms: float
+    status: int
+    bytes: int
+    route: str
+    method: str
+    trace_id: str
+    error: str
+
+    @classmethod
+    def of(
+        cls,
+        intended_s: float,
+        sent_s: float,
+        done_s: float,
+        *,
+        status: int,
+        nbytes: int,
+        route: str,
+        method: str,
+        trace_id: str,
+        error: str = "",
+    ) -> Record:
+        latency, corrected = latencies_ms(intended_s, sent_s, done_s)
+        return cls(
+            intended_s, sent_s, latency, corrected, status, nbytes, route, method, trace_id, error
+        )
+
+    def json_line(self) -> str:
+        """The record as one JSON object and a newline (microsecond resolution)."""
+        return (
+            f'{{"intended_s":{self.intended_s:.6f},"sent_s":{self.sent_s:.6f},'
+            f'"latency_ms":{self.latency_ms:.3f},"corrected_ms":{self.corrected_ms:.3f},'
+            f'"status":{self.status},"bytes":{self.bytes},"route":{json.dumps(self.route)},'
+            f'"method":"{self.method}","trace_id":"{self.trace_id}",'
+            f'"error":{json.dumps(self.error)}}}\n'
+        )
+
+
+def read_records(path: Path) -> Iterator[dict[str, Any]]:
+    """The records of one worker's file, as dicts, one at a time (a torn last line is skipped)."""
+    with path.open(encoding="utf-8") as handle:
+        for line in handle:
+            if line.endswith("\n"):
+                yield json.loads(line)

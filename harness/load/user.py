@@ -1,0 +1,134 @@
+"""The Locust side of a worker: one `FastHttpUser` per connection, keeping the schedule.
+
+Imports Locust, hence gevent and its monkey-patching: only `harness.load.locust_main`,
+running in a Locust process of its own, may import this module.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import gevent
+from locust import constant, task
+from locust.contrib.fasthttp import FastHttpUser
+from locust.exception import StopUser
+
+from harness.load.files import RecordSink, write_status
+from harness.load.pacer import Pacer, Request
+from harness.load.plan import LoadPlan
+
+USER_CLASS_NAME = "OpenLoopUser"
+
+
+class RunClock:
+    """Seconds since the run's `t0`, from the monotonic clock (immune to wall-clock steps)."""
+
+    def __init__(self, t0: float) -> None:
+        self._offset = time.time() - t0 - time.perf_counter()
+
+    def now_s(self) -> float:
+        return time.perf_counter() + self._offset
+
+
+class WorkerState:
+    """A worker process's pacer, record file and status file, made once its index is known."""
+
+    def __init__(self, plan: LoadPlan) -> None:
+        self.plan = plan
+        self.clock = RunClock(plan.t0)
+        self.worker = -1
+        self.pacer: Pacer | None = None
+        self._sink: RecordSink | None = None
+        self._status_path: Path | None = None
+        self.done = False
+
+    def begin(self, worker: int) -> None:
+        """Start keeping worker `worker`'s share of the schedule (the master assigns `worker`)."""
+        workers = self.plan.spec.workers
+        if not 0 <= worker < workers:
+            raise RuntimeError(f"worker index {worker} outside 0..{workers - 1}")
+        self.worker = worker
+        self._sink = RecordSink(self.plan.records_file(worker))
+        self._status_path = self.plan.status_file(worker)
+        self.pacer = Pacer(self.plan.spec, worker, workers, self.clock.now_s(), self._sink.write)
+        self.write_status()
+
+    def after_request(self) -> None:
+        if self.pacer is not None and self.pacer.finished and not self.done:
+            self.done = True
+            self.write_status()
+
+    def write_status(self) -> None:
+        """Flush the records, then rewrite the status file (called each second)."""
+        if self.pacer is None or self._sink is None or self._status_path is None:
+            return
+        self._sink.flush()
+        now = self.clock.now_s()
+        status: dict[str, Any] = self.pacer.stats.snapshot(now)
+        status.update(worker=self.worker, done=self.done, updated_s=now)
+        write_status(self._status_path, status)
+
+    def close(self) -> None:
+        self.write_status()
+        if self._sink is not None:
+            self._sink.close()
+
+
+def _error_text(response: Any) -> str:
+    error = getattr(response, "error", None)
+    if error is None:
+        return "no response"
+    if isinstance(error, TimeoutError):
+        return "timeout"
+    text = str(error).strip()
+    return f"{type(error).__name__}: {text}"[:200] if text else type(error).__name__
+
+
+def user_class(state: WorkerState | None, timeout: float) -> type[FastHttpUser]:
+    """The user class; `state` is None in the master, which only counts users."""
+
+    class OpenLoopUser(FastHttpUser):
+        wait_time = constant(0)
+        network_timeout = timeout
+        connection_timeout = timeout
+        concurrency = 1  # this user is one keep-alive connection
+
+        @task
+        def keep_schedule(self) -> None:
+            if state is None or state.pacer is None:
+                raise StopUser()
+            pacer, clock = state.pacer, state.clock
+            while (request := pacer.claim()) is not None:
+                delay = request.intended_s - clock.now_s()
+                if delay > 0:
+                    gevent.sleep(delay)
+                self._send(state, request)
+            state.after_request()
+            raise StopUser()
+
+        def _send(self, state: WorkerState, request: Request) -> None:
+            pacer, clock, route = state.pacer, state.clock, request.route
+            assert pacer is not None
+            sent = clock.now_s()
+            pacer.sent()
+            try:
+                response = self.client.request(
+                    route.method,
+                    route.path,
+                    name=route.name,
+                    data=route.body,  # type: ignore[arg-type]
+                    headers=request.headers(),
+                    allow_redirects=False,
+                )
+                status = int(response.status_code or 0)
+                nbytes = len(response.content or b"") if status else 0
+                error = "" if status else _error_text(response)
+            except Exception as exc:  # a client bug must not lose the request's record
+                status, nbytes, error = 0, 0, f"{type(exc).__name__}: {exc}"[:200]
+            pacer.done(request, sent, clock.now_s(), status, nbytes, error)
+            state.after_request()
+
+    OpenLoopUser.__name__ = OpenLoopUser.__qualname__ = USER_CLASS_NAME
+    return OpenLoopUser
