@@ -1,0 +1,96 @@
+"""`python -m mesh_runtime.sidecar`: the command line of one sidecar process."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import NoReturn
+
+import uvloop
+
+from mesh_runtime.errors import MeshproofError
+from mesh_runtime.sidecar.server import Sidecar, SidecarOptions
+from mesh_runtime.units import parse_duration
+
+PROG = "mesh_runtime.sidecar"
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        """One line, exit code 2, no usage dump."""
+        self.exit(2, f"{PROG}: error: {message}\n")
+
+
+def _port(text: str) -> int:
+    if not text.isdigit() or not 0 < int(text) < 65536:
+        raise argparse.ArgumentTypeError(f"expected a port 1-65535, got {text!r}")
+    return int(text)
+
+
+def _duration(text: str) -> float:
+    try:
+        return parse_duration(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog=PROG, description="The meshproof sidecar (data plane).")
+    parser.add_argument("--service", required=True)
+    parser.add_argument("--instance", required=True)
+    parser.add_argument("--version", default="v1")
+    for name in ("inbound", "outbound", "app", "admin"):
+        parser.add_argument(f"--{name}-port", type=_port, required=True)
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--control-plane", metavar="URL", help="http://127.0.0.1:PORT")
+    source.add_argument("--config", type=Path, metavar="FILE", help="a static MeshConfig")
+    parser.add_argument("--otlp-endpoint", metavar="URL")
+    parser.add_argument("--access-log", type=Path, metavar="FILE")
+    parser.add_argument("--no-tracing", action="store_true")
+    parser.add_argument("--drain-timeout", type=_duration, default=10.0, metavar="DURATION")
+    parser.add_argument("--seed", type=int, help="seed the sidecar's random choices")
+    parser.add_argument(
+        "--log-level", default="WARNING", choices=["DEBUG", "INFO", "WARNING", "ERROR"]
+    )
+    return parser
+
+
+def options_from(args: argparse.Namespace) -> SidecarOptions:
+    return SidecarOptions(
+        service=args.service,
+        instance=args.instance,
+        version=args.version,
+        inbound_port=args.inbound_port,
+        outbound_port=args.outbound_port,
+        app_port=args.app_port,
+        admin_port=args.admin_port,
+        control_plane=args.control_plane,
+        config_file=args.config,
+        otlp_endpoint=args.otlp_endpoint,
+        access_log=args.access_log,
+        tracing=not args.no_tracing,
+        drain_timeout=args.drain_timeout,
+        seed=args.seed,
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=args.log_level, format="%(asctime)s sidecar %(levelname)s %(message)s"
+    )
+    options = options_from(args)
+    try:
+        return uvloop.run(Sidecar(options).run())
+    except MeshproofError as exc:
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,116 @@
+"""The admin API on loopback: /ready, /config_dump, /stats, /metrics."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from typing import Any
+
+from mesh_runtime.sidecar.http1 import Request, Response, simple_response
+from mesh_runtime.sidecar.observe import Observer
+from mesh_runtime.sidecar.state import MeshState, StateHolder
+from mesh_runtime.sidecar.telemetry.metrics import CONTENT_TYPE
+
+
+class Lifecycle:
+    """Where the process is: waiting for config, serving, or draining."""
+
+    def __init__(self) -> None:
+        self.listening = False
+        self.draining = False
+
+    def ready(self, holder: StateHolder) -> bool:
+        return holder.current is not None and self.listening and not self.draining
+
+
+class AdminApi:
+    """The handler of the admin listener."""
+
+    def __init__(
+        self,
+        holder: StateHolder,
+        observer: Observer,
+        lifecycle: Lifecycle,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._holder = holder
+        self._obs = observer
+        self._lifecycle = lifecycle
+        self._clock = clock
+
+    async def handle(self, request: Request) -> Response:
+        if request.method not in (b"GET", b"HEAD"):
+            return simple_response(405)
+        path = request.path
+        if path == "/ready":
+            return self._ready()
+        if path == "/config_dump":
+            return self._config_dump()
+        if path == "/stats":
+            return _json(self._stats())
+        if path == "/metrics":
+            return self._metrics()
+        return simple_response(404, "admin endpoints: /ready /config_dump /stats /metrics")
+
+    def _ready(self) -> Response:
+        if self._lifecycle.ready(self._holder):
+            return simple_response(200, "ready")
+        if self._lifecycle.draining:
+            return simple_response(503, "draining")
+        if self._holder.current is None:
+            return simple_response(503, "waiting for the mesh config")
+        return simple_response(503, "listeners not open yet")
+
+    def _config_dump(self) -> Response:
+        state = self._holder.current
+        if state is None:
+            return simple_response(503, "no mesh config yet")
+        return _json(state.config.model_dump(mode="json"))
+
+    def _stats(self) -> dict[str, Any]:
+        stats = self._obs.metrics.snapshot()
+        state = self._holder.current
+        stats["identity"] = {
+            "service": self._obs.identity.service,
+            "instance": self._obs.identity.instance,
+            "version": self._obs.identity.version,
+        }
+        stats["draining"] = self._lifecycle.draining
+        if state is not None:
+            stats["upstreams"] = _upstreams(state, self._clock())
+        return stats
+
+    def _metrics(self) -> Response:
+        state = self._holder.current
+        metrics = self._obs.metrics
+        if state is not None:
+            for name, svc in state.services.items():
+                metrics.set_active_requests(name, svc.in_flight)
+        return Response(200, [(b"content-type", CONTENT_TYPE.encode())], metrics.render())
+
+
+def _upstreams(state: MeshState, now: float) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name, svc in state.services.items():
+        ejected = svc.outlier.ejected(now) if svc.outlier is not None else []
+        out[name] = {
+            "in_flight": svc.in_flight,
+            "ejected": ejected,
+            "endpoints": {
+                instance: {
+                    "address": f"{pool.host}:{pool.port}",
+                    "open_connections": pool.open,
+                    "idle_connections": len(pool.idle),
+                    "pending": pool.pending,
+                    "active": svc.active.get(instance, 0),
+                }
+                for instance, pool in svc.pools.items()
+            },
+        }
+    return out
+
+
+def _json(data: Any) -> Response:
+    body = json.dumps(data, indent=2, sort_keys=True).encode() + b"\n"
+    return Response(200, [(b"content-type", b"application/json")], body)

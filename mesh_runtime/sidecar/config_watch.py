@@ -1,0 +1,158 @@
+"""Config from the control plane: a long-poll loop, and static config files.
+
+`GET /v1/config?version=N&wait=S&sidecar=INSTANCE` answers the MeshConfig as soon as its
+version is above N, or 304 after S seconds. Any failure (refused, timeout, bad payload)
+keeps the last good config in service and retries with capped, jittered backoff. Plain
+asyncio streams: this is not the hot path.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import random
+from collections.abc import Callable
+from pathlib import Path
+from urllib.parse import urlencode, urlsplit
+
+import httptools
+
+from mesh_runtime.config import MeshConfig
+from mesh_runtime.errors import ControlPlaneError, InvalidInput
+from mesh_runtime.validation import load_model, model_from_data
+
+log = logging.getLogger(__name__)
+
+BACKOFF_BASE_S = 0.25
+BACKOFF_MAX_S = 5.0
+
+
+def load_config_file(path: str | Path) -> MeshConfig:
+    """A static MeshConfig (YAML or JSON), as `--config` gives it."""
+    return load_model(path, MeshConfig)
+
+
+def parse_control_plane_url(url: str) -> tuple[str, int]:
+    parts = urlsplit(url)
+    if parts.scheme != "http" or not parts.hostname:
+        raise InvalidInput("--control-plane", "", f"expected http://HOST:PORT, got {url!r}")
+    try:
+        port = parts.port or 80
+    except ValueError:
+        raise InvalidInput("--control-plane", "", f"bad port in {url!r}") from None
+    return parts.hostname, port
+
+
+class ConfigWatcher:
+    """Long-polls the control plane and hands every newer MeshConfig to `apply`."""
+
+    def __init__(
+        self,
+        url: str,
+        instance: str,
+        apply: Callable[[MeshConfig], None],
+        rng: random.Random,
+        wait_s: float = 20.0,
+    ) -> None:
+        self._host, self._port = parse_control_plane_url(url)
+        self._instance = instance
+        self._apply = apply
+        self._rng = rng
+        self._wait_s = wait_s
+        self.version = -1
+        self.failures = 0
+
+    async def run(self) -> None:
+        """Forever: poll, apply, or back off after a failure."""
+        while True:
+            try:
+                config = await self.poll_once()
+            except ControlPlaneError as exc:
+                self._failed(exc)
+                await asyncio.sleep(self._backoff())
+                continue
+            if self.failures:
+                log.warning("control plane reachable again after %d failures", self.failures)
+                self.failures = 0
+            if config is not None:
+                self.version = config.version
+                self._apply(config)
+
+    async def poll_once(self) -> MeshConfig | None:
+        """One long poll: a newer config, or None when the wait ended with 304."""
+        query = urlencode(
+            {"version": self.version, "wait": int(self._wait_s), "sidecar": self._instance}
+        )
+        status, body = await http_get(
+            self._host, self._port, f"/v1/config?{query}", self._wait_s + 5.0
+        )
+        if status == 304:
+            return None
+        if status != 200:
+            raise ControlPlaneError(f"control plane answered {status} to GET /v1/config")
+        try:
+            data = json.loads(body)
+        except ValueError:
+            raise ControlPlaneError("control plane sent a config that is not JSON") from None
+        try:
+            config = model_from_data(data, MeshConfig, "control plane config")
+        except InvalidInput as exc:
+            raise ControlPlaneError(str(exc)) from None
+        return config if config.version > self.version else None
+
+    def _failed(self, exc: ControlPlaneError) -> None:
+        self.failures += 1
+        if self.failures == 1 or self.failures % 20 == 0:
+            log.warning("%s; serving config version %d meanwhile", exc, self.version)
+
+    def _backoff(self) -> float:
+        ceiling = min(BACKOFF_MAX_S, BACKOFF_BASE_S * 2 ** min(self.failures, 8))
+        return ceiling * (0.5 + 0.5 * self._rng.random())
+
+
+class _Collector:
+    """httptools callbacks collecting one response."""
+
+    def __init__(self) -> None:
+        self.body: list[bytes] = []
+        self.done = False
+
+    def on_body(self, body: bytes) -> None:
+        self.body.append(body)
+
+    def on_message_complete(self) -> None:
+        self.done = True
+
+
+async def http_get(host: str, port: int, target: str, timeout: float) -> tuple[int, bytes]:
+    """A one-shot HTTP/1.1 GET; any failure is a ControlPlaneError."""
+    try:
+        async with asyncio.timeout(timeout):
+            return await _get(host, port, target)
+    except TimeoutError:
+        raise ControlPlaneError(f"control plane {host}:{port} did not answer in time") from None
+    except OSError as exc:
+        raise ControlPlaneError(f"control plane {host}:{port} unreachable: {exc}") from None
+    except httptools.HttpParserError as exc:
+        raise ControlPlaneError(f"control plane sent malformed HTTP: {exc}") from None
+
+
+async def _get(host: str, port: int, target: str) -> tuple[int, bytes]:
+    reader, writer = await asyncio.open_connection(host, port)
+    try:
+        writer.write(
+            f"GET {target} HTTP/1.1\r\nhost: {host}:{port}\r\nconnection: close\r\n\r\n".encode()
+        )
+        collector = _Collector()
+        parser = httptools.HttpResponseParser(collector)
+        while not collector.done:
+            data = await reader.read(65536)
+            if not data:
+                break
+            parser.feed_data(data)
+        if not collector.done:
+            raise ControlPlaneError("control plane closed the connection mid-answer")
+        return parser.get_status_code(), b"".join(collector.body)
+    finally:
+        writer.close()

@@ -1,0 +1,52 @@
+"""One request/response exchange over an endpoint pool, under the circuit breaker.
+
+`exchange` checks a connection out (idle, new, or after waiting as a pending request),
+sends the request and returns the response head. A request that fails on a *reused*
+connection before any byte of the response came back is sent again on another one:
+the peer most likely closed the idle connection as we wrote (a draining sidecar does
+exactly that), and the request cannot have been processed. Envoy does the same.
+"""
+
+from __future__ import annotations
+
+from mesh_runtime.sidecar.http1 import Response
+from mesh_runtime.sidecar.state import ServiceRuntime
+from mesh_runtime.sidecar.upstream import (
+    EndpointPool,
+    PoolOverflow,
+    UpstreamConnection,
+    UpstreamReset,
+)
+
+REUSE_RETRIES = 3
+"""Dead pooled connections tolerated per request before the failure counts."""
+
+
+async def checkout(pool: EndpointPool, cluster: ServiceRuntime) -> tuple[UpstreamConnection, bool]:
+    """A connection to send on, and whether it was reused; PoolOverflow when none may be had."""
+    breaker = cluster.breaker
+    while True:
+        conn = pool.take_idle()
+        if conn is not None:
+            return conn, True
+        if breaker.may_open_connection(cluster.open_connections()):
+            return await pool.connect(cluster.connect_timeout), False
+        if not breaker.may_queue(cluster.pending_requests()):
+            raise PoolOverflow
+        waited = await pool.wait_for_connection()
+        if waited is not None and not waited.closed:
+            return waited, True
+
+
+async def exchange(
+    pool: EndpointPool, cluster: ServiceRuntime, head: bytes, body: bytes, head_only: bool
+) -> Response:
+    """Send one request on `pool` and return the response head (body streaming)."""
+    for tries_left in range(REUSE_RETRIES, -1, -1):
+        conn, reused = await checkout(pool, cluster)
+        try:
+            return await conn.send(head, body, head_only)
+        except UpstreamReset as exc:
+            if not (reused and exc.before_any_byte and tries_left):
+                raise
+    raise AssertionError("unreachable")

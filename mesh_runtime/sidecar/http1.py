@@ -1,0 +1,254 @@
+"""HTTP/1.1 message heads and bodies as the proxy sees them, and their wire form.
+
+Both listeners and the upstream client parse with httptools; this module holds what they
+share: the request and response objects, the body stream fed by a connection and read by
+one consumer (with back-pressure), hop-by-hop header rules and head serialisation.
+Header names are lower-cased when parsed (HTTP names are case-insensitive, Envoy does the
+same), so every lookup compares lower-case bytes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from http import HTTPStatus
+
+Headers = list[tuple[bytes, bytes]]
+
+HOP_BY_HOP = frozenset(
+    {
+        b"connection",
+        b"keep-alive",
+        b"proxy-connection",
+        b"transfer-encoding",
+        b"te",
+        b"trailer",
+        b"upgrade",
+        b"proxy-authenticate",
+        b"proxy-authorization",
+        b"content-length",
+        b"expect",
+    }
+)
+"""Headers that describe one connection (plus the framing ones we always recompute)."""
+
+NO_BODY_STATUS = frozenset({204, 304})
+BODY_METHODS = frozenset({b"POST", b"PUT", b"PATCH"})
+
+
+class ConnectionClosed(Exception):
+    """The connection carrying a body closed before the body was complete."""
+
+
+@dataclass(slots=True)
+class Request:
+    method: bytes
+    target: bytes
+    headers: Headers
+    body: bytes = b""
+    keep_alive: bool = True
+
+    def header(self, name: bytes) -> bytes | None:
+        """The first value of a (lower-case) header, or None."""
+        for key, value in self.headers:
+            if key == name:
+                return value
+        return None
+
+    @property
+    def path(self) -> str:
+        return self.target.split(b"?", 1)[0].decode("latin-1")
+
+
+@dataclass(slots=True)
+class Response:
+    status: int
+    headers: Headers = field(default_factory=list)
+    body: bytes | BodyStream = b""
+    content_length: int | None = None
+    """Length of a streamed body when the upstream said it; None means unknown."""
+    flags: str = "-"
+    """Envoy-style response flags of this answer (for metrics and logs only)."""
+
+    def header(self, name: bytes) -> bytes | None:
+        for key, value in self.headers:
+            if key == name:
+                return value
+        return None
+
+    def discard(self) -> None:
+        """Give up on the body (e.g. a retried 503): its connection cannot be reused."""
+        if isinstance(self.body, BodyStream):
+            self.body.abandon()
+
+    async def read_body(self) -> bytes:
+        """The whole body (for small internal answers and tests)."""
+        if isinstance(self.body, bytes):
+            return self.body
+        parts = []
+        while chunk := await self.body.read():
+            parts.append(chunk)
+        return b"".join(parts)
+
+
+def simple_response(status: int, text: str = "", flags: str = "-") -> Response:
+    """A small plain-text answer made by the sidecar itself."""
+    body = (text or HTTPStatus(status).phrase).encode() + b"\n"
+    return Response(status, [(b"content-type", b"text/plain")], body, flags=flags)
+
+
+class BodyStream:
+    """Body chunks from one connection, read by one consumer.
+
+    The producer (a protocol's `on_body`) calls `feed`, then `finish` or `fail`; above
+    `high_water` buffered bytes it pauses its transport's reading until the consumer
+    catches up, so a fast upstream cannot fill memory behind a slow downstream.
+    """
+
+    __slots__ = (
+        "_chunks",
+        "_done",
+        "_error",
+        "_high",
+        "_on_abandon",
+        "_pause",
+        "_paused",
+        "_resume",
+        "_size",
+        "_waiter",
+    )
+
+    def __init__(
+        self,
+        pause: Callable[[], None] | None = None,
+        resume: Callable[[], None] | None = None,
+        on_abandon: Callable[[], None] | None = None,
+        high_water: int = 256 * 1024,
+    ) -> None:
+        self._chunks: deque[bytes] = deque()
+        self._size = 0
+        self._done = False
+        self._error: BaseException | None = None
+        self._waiter: asyncio.Future[None] | None = None
+        self._pause = pause
+        self._resume = resume
+        self._on_abandon = on_abandon
+        self._paused = False
+        self._high = high_water
+
+    @property
+    def complete(self) -> bool:
+        return self._done
+
+    def feed(self, chunk: bytes) -> None:
+        self._chunks.append(chunk)
+        self._size += len(chunk)
+        if self._size > self._high and self._pause is not None and not self._paused:
+            self._paused = True
+            self._pause()
+        self._wake()
+
+    def finish(self) -> None:
+        self._done = True
+        self._wake()
+
+    def fail(self, exc: BaseException) -> None:
+        if not self._done:
+            self._error = exc
+            self._done = True
+            self._wake()
+
+    def abandon(self) -> None:
+        if not self._done and self._on_abandon is not None:
+            self._on_abandon()
+        self._chunks.clear()
+        self._done = True
+
+    async def read(self) -> bytes:
+        """The next chunk(s) buffered, or b'' at the end; raises if the connection broke."""
+        while not self._chunks:
+            if self._done:
+                if self._error is not None:
+                    raise self._error
+                return b""
+            self._waiter = asyncio.get_running_loop().create_future()
+            await self._waiter
+        data = self._chunks.popleft() if len(self._chunks) == 1 else b"".join(self._drain())
+        self._size -= len(data)
+        if self._paused and self._size <= self._high // 2 and self._resume is not None:
+            self._paused = False
+            self._resume()
+        return data
+
+    def _drain(self) -> list[bytes]:
+        out = list(self._chunks)
+        self._chunks.clear()
+        return out
+
+    def _wake(self) -> None:
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+        self._waiter = None
+
+
+def connection_tokens(headers: Headers) -> frozenset[bytes]:
+    """Lower-case tokens of the Connection header(s)."""
+    tokens: set[bytes] = set()
+    for key, value in headers:
+        if key == b"connection":
+            tokens.update(t.strip().lower() for t in value.split(b","))
+    return frozenset(tokens)
+
+
+def end_to_end(headers: Headers) -> Headers:
+    """Headers without hop-by-hop ones (and without those Connection names)."""
+    named = connection_tokens(headers)
+    if named:
+        return [(k, v) for k, v in headers if k not in HOP_BY_HOP and k not in named]
+    return [(k, v) for k, v in headers if k not in HOP_BY_HOP]
+
+
+def encode_request_head(method: bytes, target: bytes, headers: Headers, body_len: int) -> bytes:
+    """The request line and headers, with Content-Length when there is (or may be) a body."""
+    lines = [method, b" ", target, b" HTTP/1.1\r\n"]
+    for key, value in headers:
+        lines += [key, b": ", value, b"\r\n"]
+    if body_len or method in BODY_METHODS:
+        lines += [b"content-length: ", str(body_len).encode(), b"\r\n"]
+    lines.append(b"\r\n")
+    return b"".join(lines)
+
+
+def status_line(status: int) -> bytes:
+    try:
+        phrase = HTTPStatus(status).phrase
+    except ValueError:
+        phrase = "Unknown"
+    return f"HTTP/1.1 {status} {phrase}\r\n".encode()
+
+
+def encode_response_head(status: int, headers: Headers, framing: bytes, keep_alive: bool) -> bytes:
+    """Status line and headers; `framing` is a ready 'content-length: N\\r\\n' or chunked line."""
+    lines = [status_line(status)]
+    for key, value in headers:
+        lines += [key, b": ", value, b"\r\n"]
+    lines.append(framing)
+    if not keep_alive:
+        lines.append(b"connection: close\r\n")
+    lines.append(b"\r\n")
+    return b"".join(lines)
+
+
+def encode_chunk(data: bytes) -> bytes:
+    return b"%x\r\n%b\r\n" % (len(data), data)
+
+
+LAST_CHUNK = b"0\r\n\r\n"
+CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
+BAD_REQUEST = (
+    b"HTTP/1.1 400 Bad Request\r\ncontent-type: text/plain\r\ncontent-length: 12\r\n"
+    b"connection: close\r\n\r\nBad Request\n"
+)

@@ -1,0 +1,294 @@
+"""The HTTP/1.1 server side of a listener: an asyncio protocol on httptools.
+
+Every listener (inbound, outbound, admin) is this protocol with a different handler, an
+`async (Request) -> Response` function. Requests are parsed and their bodies buffered (up
+to `max_body` bytes, 413 beyond) and answered in order; pipelined requests wait in a short
+queue. Response bodies are streamed with back-pressure. Malformed HTTP is answered 400 with
+`Connection: close` and never reaches the handler; the listener keeps serving.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from collections.abc import Awaitable, Callable
+from typing import cast
+
+import httptools
+
+from mesh_runtime.sidecar.http1 import (
+    BAD_REQUEST,
+    CONTINUE,
+    LAST_CHUNK,
+    NO_BODY_STATUS,
+    BodyStream,
+    ConnectionClosed,
+    Request,
+    Response,
+    encode_chunk,
+    encode_response_head,
+    simple_response,
+)
+
+Handler = Callable[[Request], Awaitable[Response]]
+
+log = logging.getLogger(__name__)
+
+MAX_PIPELINE = 8
+
+
+class ConnectionRegistry:
+    """The open server connections of a process, so that a drain can reach them all."""
+
+    def __init__(self) -> None:
+        self.connections: set[HttpServerProtocol] = set()
+        self.draining = False
+        self._empty = asyncio.Event()
+        self._empty.set()
+
+    def add(self, conn: HttpServerProtocol) -> None:
+        self.connections.add(conn)
+        self._empty.clear()
+
+    def remove(self, conn: HttpServerProtocol) -> None:
+        self.connections.discard(conn)
+        if not self.connections:
+            self._empty.set()
+
+    def start_drain(self) -> None:
+        """Close idle connections; busy ones close after their current response."""
+        self.draining = True
+        for conn in list(self.connections):
+            conn.close_when_idle()
+
+    async def wait_empty(self, timeout: float) -> bool:
+        try:
+            await asyncio.wait_for(self._empty.wait(), timeout)
+        except TimeoutError:
+            return False
+        return True
+
+    def close_all(self) -> None:
+        for conn in list(self.connections):
+            conn.abort()
+
+
+class HttpServerProtocol(asyncio.Protocol):
+    def __init__(self, handler: Handler, registry: ConnectionRegistry, max_body: int) -> None:
+        self._handler = handler
+        self._registry = registry
+        self._max_body = max_body
+        self._parser = httptools.HttpRequestParser(self)
+        self._transport: asyncio.Transport | None = None
+        self._queue: deque[Request] = deque()
+        self._task: asyncio.Task[None] | None = None
+        self._writable = asyncio.Event()
+        self._writable.set()
+        self._closing = False
+        self._bad_input = False
+        self._pending_reject: Response | None = None
+        self._paused = False
+        self._url = b""
+        self._headers: list[tuple[bytes, bytes]] = []
+        self._body: list[bytes] = []
+        self._body_size = 0
+
+    # --- asyncio callbacks ----------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self._transport = cast(asyncio.Transport, transport)
+        self._registry.add(self)
+        if self._registry.draining:
+            self.close_when_idle()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._closing = True
+        self._writable.set()
+        self._registry.remove(self)
+
+    def data_received(self, data: bytes) -> None:
+        if self._bad_input:
+            return
+        try:
+            self._parser.feed_data(data)
+        except httptools.HttpParserUpgrade:
+            self._reject(simple_response(501, "protocol upgrade is not supported"))
+        except httptools.HttpParserError:
+            self._reject(None)
+        except _BodyTooLarge:
+            self._reject(simple_response(413))
+
+    def pause_writing(self) -> None:
+        self._writable.clear()
+
+    def resume_writing(self) -> None:
+        self._writable.set()
+
+    # --- httptools callbacks --------------------------------------------------------
+
+    def on_message_begin(self) -> None:
+        self._url = b""
+        self._headers = []
+        self._body = []
+        self._body_size = 0
+
+    def on_url(self, url: bytes) -> None:
+        self._url += url
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._headers.append((name.lower(), value))
+
+    def on_headers_complete(self) -> None:
+        for key, value in self._headers:
+            if key == b"expect" and value.lower() == b"100-continue" and self._transport:
+                self._transport.write(CONTINUE)
+
+    def on_body(self, body: bytes) -> None:
+        self._body_size += len(body)
+        if self._body_size > self._max_body:
+            raise _BodyTooLarge
+        self._body.append(body)
+
+    def on_message_complete(self) -> None:
+        request = Request(
+            method=self._parser.get_method(),
+            target=self._url,
+            headers=self._headers,
+            body=b"".join(self._body),
+            keep_alive=self._parser.should_keep_alive(),
+        )
+        self._queue.append(request)
+        if len(self._queue) >= MAX_PIPELINE and self._transport and not self._paused:
+            self._paused = True
+            self._transport.pause_reading()
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._serve_queue())
+
+    # --- drain and errors ----------------------------------------------------------
+
+    def close_when_idle(self) -> None:
+        """Close now if no request is being served, else after the current response."""
+        self._closing = True
+        if self._task is None and self._transport is not None:
+            self._transport.close()
+
+    def abort(self) -> None:
+        if self._transport is not None:
+            self._transport.abort()
+
+    def _reject(self, response: Response | None) -> None:
+        """Answer bad input once, after any request already being served, then close."""
+        self._bad_input = True
+        self._pending_reject = response
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._serve_queue())
+
+    # --- serving --------------------------------------------------------------------
+
+    async def _serve_queue(self) -> None:
+        transport = self._transport
+        assert transport is not None
+        try:
+            while self._queue and not transport.is_closing():
+                request = self._queue.popleft()
+                if self._paused and len(self._queue) < MAX_PIPELINE // 2:
+                    self._paused = False
+                    transport.resume_reading()
+                response = await self._answer(request)
+                keep_alive = request.keep_alive and not self._closing and not self._bad_input
+                await self._write(request, response, keep_alive)
+                if not keep_alive:
+                    transport.close()
+                    return
+            if self._bad_input:
+                self._write_reject(transport)
+            elif self._closing:
+                transport.close()
+        except (ConnectionClosed, ConnectionError):
+            transport.close()
+        finally:
+            self._task = None
+
+    async def _answer(self, request: Request) -> Response:
+        try:
+            return await self._handler(request)
+        except Exception:
+            log.exception("handler failed for %s %s", request.method, request.target)
+            return simple_response(500)
+
+    def _write_reject(self, transport: asyncio.Transport) -> None:
+        response = self._pending_reject
+        if response is None or not isinstance(response.body, bytes):
+            transport.write(BAD_REQUEST)
+        else:
+            framing = b"content-length: %d\r\n" % len(response.body)
+            head = encode_response_head(response.status, response.headers, framing, False)
+            transport.write(head + response.body)
+        transport.close()
+
+    async def _write(self, request: Request, response: Response, keep_alive: bool) -> None:
+        transport = self._transport
+        assert transport is not None
+        body = response.body
+        if request.method == b"HEAD" or response.status in NO_BODY_STATUS:
+            if isinstance(body, BodyStream):
+                body.abandon()
+            transport.write(
+                encode_response_head(
+                    response.status, response.headers, _head_framing(response), keep_alive
+                )
+            )
+        elif isinstance(body, bytes):
+            framing = b"content-length: %d\r\n" % len(body)
+            head = encode_response_head(response.status, response.headers, framing, keep_alive)
+            transport.write(head + body)
+        else:
+            await self._stream(response, body, keep_alive)
+
+    async def _stream(self, response: Response, body: BodyStream, keep_alive: bool) -> None:
+        transport = self._transport
+        assert transport is not None
+        length = response.content_length
+        chunked = length is None
+        framing = (
+            b"transfer-encoding: chunked\r\n"
+            if length is None
+            else b"content-length: %d\r\n" % length
+        )
+        head = encode_response_head(response.status, response.headers, framing, keep_alive)
+        first = True
+        try:
+            while chunk := await body.read():
+                data = encode_chunk(chunk) if chunked else chunk
+                transport.write(head + data if first else data)
+                first = False
+                if not self._writable.is_set():
+                    await self._writable.wait()
+                if transport.is_closing():
+                    body.abandon()
+                    return
+        except ConnectionClosed:
+            # The upstream broke mid-body: the only honest signal left is to cut this
+            # connection too (as Envoy does), so the client sees a truncated message.
+            if first:
+                transport.write(head)
+            transport.abort()
+            raise
+        tail = LAST_CHUNK if chunked else b""
+        transport.write(head + tail if first else tail)
+
+
+class _BodyTooLarge(Exception):
+    pass
+
+
+def _head_framing(response: Response) -> bytes:
+    """Content-Length of an answer without a body: the length a GET would have had."""
+    if response.status in NO_BODY_STATUS:
+        return b""
+    if response.content_length is not None:
+        return b"content-length: %d\r\n" % response.content_length
+    if isinstance(response.body, bytes):
+        return b"content-length: %d\r\n" % len(response.body)
+    return b""

@@ -1,0 +1,153 @@
+"""What the proxy tells telemetry: one small facade over metrics, spans and the access log.
+
+The request paths call only this module, with a `RequestInfo` they fill as they go, so
+the hot path does not know how spans are made or how metrics are labelled.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Protocol
+
+from mesh_runtime.config import Endpoint
+from mesh_runtime.sidecar.http1 import Request, Response
+from mesh_runtime.sidecar.telemetry.metrics import MeshMetrics
+from mesh_runtime.sidecar.wire import ensure_request_id
+
+
+@dataclass(frozen=True, slots=True)
+class Identity:
+    """Who this sidecar is: its service (workload), instance and version."""
+
+    service: str
+    instance: str
+    version: str
+
+
+@dataclass(slots=True)
+class RequestInfo:
+    """One request as metrics and the access log see it."""
+
+    reporter: str
+    method: str
+    path: str
+    request_id: str
+    started: float
+    """Wall-clock start (seconds since the epoch), for the access log."""
+    peer: str = "unknown"
+    service: str = ""
+    instance: str = ""
+    version: str = "unknown"
+    duration_ms: float = 0.0
+
+    @classmethod
+    def outbound(cls, request: Request) -> RequestInfo:
+        return cls._of("source", request)
+
+    @classmethod
+    def inbound(cls, request: Request) -> RequestInfo:
+        return cls._of("destination", request)
+
+    @classmethod
+    def _of(cls, reporter: str, request: Request) -> RequestInfo:
+        return cls(
+            reporter=reporter,
+            method=request.method.decode("latin-1"),
+            path=request.path,
+            request_id=ensure_request_id(request).decode("latin-1"),
+            started=time.time(),
+        )
+
+
+class Span(Protocol):
+    def traceparent(self) -> bytes | None:
+        """The W3C traceparent to send on (this span as the parent of the next hop)."""
+
+    def end(self, status: int, error: str) -> None: ...
+
+
+class Tracer(Protocol):
+    def server_span(self, request: Request, info: RequestInfo) -> Span: ...
+
+    def client_span(self, request: Request, service: str, endpoint: Endpoint) -> Span: ...
+
+
+class AccessLog(Protocol):
+    def write(self, info: RequestInfo, response: Response) -> None: ...
+
+
+class PassThroughSpan:
+    """No tracing: the caller's traceparent goes on unchanged."""
+
+    __slots__ = ("_traceparent",)
+
+    def __init__(self, request: Request) -> None:
+        self._traceparent = request.header(b"traceparent")
+
+    def traceparent(self) -> bytes | None:
+        return self._traceparent
+
+    def end(self, status: int, error: str) -> None:
+        pass
+
+
+class NoTracer:
+    def server_span(self, request: Request, info: RequestInfo) -> Span:
+        return PassThroughSpan(request)
+
+    def client_span(self, request: Request, service: str, endpoint: Endpoint) -> Span:
+        return PassThroughSpan(request)
+
+
+class Observer:
+    """Metrics, spans and access log of one sidecar."""
+
+    def __init__(
+        self,
+        identity: Identity,
+        metrics: MeshMetrics,
+        tracer: Tracer | None = None,
+        access_log: AccessLog | None = None,
+    ) -> None:
+        self.identity = identity
+        self.metrics = metrics
+        self._tracer: Tracer = tracer if tracer is not None else NoTracer()
+        self._access_log = access_log
+
+    def server_span(self, request: Request, info: RequestInfo) -> Span:
+        return self._tracer.server_span(request, info)
+
+    def client_span(self, request: Request, service: str, endpoint: Endpoint) -> Span:
+        return self._tracer.client_span(request, service, endpoint)
+
+    def request_done(self, info: RequestInfo, response: Response) -> None:
+        me = self.identity
+        if info.reporter == "source":
+            source, destination = me.service, info.service or "unknown"
+            service, version = info.service or "unknown", info.version
+        else:
+            source, destination = info.peer, me.service
+            service, version = me.service, me.version
+        self.metrics.record_request(
+            reporter=info.reporter,
+            source_workload=source,
+            destination_workload=destination,
+            destination_service=service,
+            destination_version=version,
+            response_code=response.status,
+            response_flags=response.flags,
+            connection_security_policy="unknown" if info.reporter == "source" else "none",
+            duration_ms=info.duration_ms,
+        )
+        if self._access_log is not None:
+            self._access_log.write(info, response)
+
+    def retry(self, service: str) -> None:
+        self.metrics.inc_retry(service)
+
+    def ejection(self, service: str, instance: str) -> None:
+        self.metrics.inc_ejection(service, instance)
+
+    def overflow(self, service: str) -> None:
+        self.metrics.inc_overflow(service)

@@ -1,0 +1,234 @@
+"""The outbound path (local app -> mesh): one request through the mesh's policies.
+
+Host -> service -> route -> L7 fault -> circuit breaker -> (subset, healthy endpoints,
+balancer, one try through the pool) x retries, under the route timeout. The decisions
+themselves live in `policy`; this module only sequences them around the I/O and turns
+each outcome into an answer with Envoy's response flags.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections.abc import Callable
+
+from mesh_runtime.config import HTTPRoute, Retries
+from mesh_runtime.sidecar.exchange import exchange
+from mesh_runtime.sidecar.http1 import Request, Response, encode_request_head, simple_response
+from mesh_runtime.sidecar.observe import Observer, RequestInfo, Span
+from mesh_runtime.sidecar.policy import (
+    AttemptResult,
+    RetryBudget,
+    backoff_delay,
+    choose_subset,
+    decide_fault,
+    is_retriable,
+)
+from mesh_runtime.sidecar.state import ServiceRuntime, StateHolder
+from mesh_runtime.sidecar.upstream import (
+    AttemptError,
+    ConnectFailure,
+    PoolOverflow,
+    UpstreamTimeout,
+)
+from mesh_runtime.sidecar.wire import header_map, service_of_host, upstream_headers
+
+Outcome = Response | AttemptError
+
+
+class OutboundProxy:
+    """The handler of the outbound listener."""
+
+    def __init__(
+        self,
+        holder: StateHolder,
+        observer: Observer,
+        rng: random.Random,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._holder = holder
+        self._obs = observer
+        self._rng = rng
+        self._clock = clock
+
+    async def handle(self, request: Request) -> Response:
+        start = self._clock()
+        info = RequestInfo.outbound(request)
+        response = await self._route(request, info)
+        info.duration_ms = (self._clock() - start) * 1000.0
+        response.headers.append((b"x-meshproof-upstream-ms", b"%d" % info.duration_ms))
+        self._obs.request_done(info, response)
+        return response
+
+    async def _route(self, request: Request, info: RequestInfo) -> Response:
+        state = self._holder.current
+        info.service = service_of_host(request.header(b"host"))
+        svc = state.services.get(info.service) if state is not None else None
+        if svc is None:
+            return simple_response(404, f"no service named {info.service!r} in the mesh", "NR")
+        headers = header_map(request.headers)
+        route = svc.routes.match(request.method.decode("latin-1"), request.path, headers)
+        if route is None:
+            return simple_response(404, f"no route of {svc.name} matches", "NR")
+        flags = ""
+        if route.fault is not None:
+            fault = decide_fault(route.fault, headers, self._rng)
+            if fault.delayed:
+                flags = "DI"
+                await asyncio.sleep(fault.delay_s)
+            if fault.abort_status is not None:
+                return simple_response(fault.abort_status, "fault filter abort", _join(flags, "FI"))
+        response = await self._guarded(svc, route, request, info)
+        if flags:
+            response.flags = _join(flags, response.flags)
+        return response
+
+    async def _guarded(
+        self, svc: ServiceRuntime, route: HTTPRoute, request: Request, info: RequestInfo
+    ) -> Response:
+        """The request under the circuit breaker's request limit and the route timeout."""
+        if not svc.breaker.try_acquire_request():
+            self._obs.overflow(svc.name)
+            return simple_response(503, "upstream overflow (circuit breaker open)", "UO")
+        svc.in_flight += 1
+        try:
+            if route.timeout is None:
+                return await self._attempts(svc, route, request, info)
+            async with asyncio.timeout(route.timeout):
+                return await self._attempts(svc, route, request, info)
+        except TimeoutError:
+            return simple_response(504, "upstream request timeout", "UT")
+        except PoolOverflow:
+            self._obs.overflow(svc.name)
+            return simple_response(503, "upstream overflow (pending requests)", "UO")
+        finally:
+            svc.in_flight -= 1
+            svc.breaker.release_request()
+
+    async def _attempts(
+        self, svc: ServiceRuntime, route: HTTPRoute, request: Request, info: RequestInfo
+    ) -> Response:
+        retries = route.retries
+        max_tries = 1 + (retries.attempts if retries is not None else 0)
+        subset = choose_subset(route, self._rng)
+        budget = svc.budget_for(route)
+        tried: list[str] = []
+        held: RetryBudget | None = None
+        try:
+            while True:
+                instance = self._pick(svc, subset, tried)
+                if instance is None:
+                    return simple_response(503, "no healthy upstream", "UH")
+                tried.append(instance)
+                outcome = await self._try_once(svc, instance, request, retries, info)
+                if held is not None:
+                    held.release()
+                    held = None
+                retriable = self._judge(svc, instance, outcome, retries)
+                if not retriable or len(tried) >= max_tries:
+                    return _final(outcome, retriable and len(tried) > 1)
+                if budget is None or not budget.try_acquire(svc.in_flight):
+                    return _final(outcome, False)
+                held = budget
+                await self._before_retry(svc, outcome, retries, len(tried))
+        finally:
+            if held is not None:
+                held.release()
+
+    def _pick(self, svc: ServiceRuntime, subset: str | None, tried: list[str]) -> str | None:
+        names = svc.instances(subset)
+        if svc.outlier is not None:
+            names = svc.outlier.healthy(names, self._clock())
+        if tried:
+            # Envoy's previous_hosts predicate: a retry goes elsewhere when it can.
+            fresh = [n for n in names if n not in tried]
+            names = fresh or names
+        return svc.balancer.pick(names, svc.active)
+
+    def _judge(
+        self, svc: ServiceRuntime, instance: str, outcome: Outcome, retries: Retries | None
+    ) -> bool:
+        """Feed outlier detection; return whether the outcome may be retried."""
+        if isinstance(outcome, Response):
+            result = AttemptResult(outcome.status)
+        else:
+            result = AttemptResult(None, outcome.kind)  # type: ignore[arg-type]
+        if svc.outlier is not None and svc.outlier.record(instance, result, self._clock()):
+            self._obs.ejection(svc.name, instance)
+        return retries is not None and is_retriable(retries, result)
+
+    async def _before_retry(
+        self, svc: ServiceRuntime, outcome: Outcome, retries: Retries | None, tries: int
+    ) -> None:
+        if isinstance(outcome, Response):
+            outcome.discard()
+        self._obs.retry(svc.name)
+        assert retries is not None
+        delay = backoff_delay(retries, tries, self._rng)
+        if delay > 0:
+            await asyncio.sleep(delay)
+
+    async def _try_once(
+        self,
+        svc: ServiceRuntime,
+        instance: str,
+        request: Request,
+        retries: Retries | None,
+        info: RequestInfo,
+    ) -> Outcome:
+        endpoint = svc.endpoints[instance]
+        span = self._obs.client_span(request, svc.name, endpoint)
+        outcome = await self._send(svc, instance, request, retries, span)
+        status = outcome.status if isinstance(outcome, Response) else 0
+        span.end(status, "-" if isinstance(outcome, Response) else outcome.kind)
+        info.instance = instance
+        info.version = endpoint.version
+        return outcome
+
+    async def _send(
+        self,
+        svc: ServiceRuntime,
+        instance: str,
+        request: Request,
+        retries: Retries | None,
+        span: Span,
+    ) -> Outcome:
+        headers = upstream_headers(request, span.traceparent(), self._holder.source)
+        head = encode_request_head(request.method, request.target, headers, len(request.body))
+        per_try = retries.perTryTimeout if retries is not None else None
+        pool = svc.pools[instance]
+        svc.active[instance] = svc.active.get(instance, 0) + 1
+        try:
+            if per_try is None:
+                return await exchange(pool, svc, head, request.body, request.method == b"HEAD")
+            try:
+                async with asyncio.timeout(per_try):
+                    return await exchange(pool, svc, head, request.body, request.method == b"HEAD")
+            except TimeoutError:
+                return UpstreamTimeout(f"no answer within the per-try timeout {per_try}s")
+        except AttemptError as exc:
+            return exc
+        finally:
+            svc.active[instance] -= 1
+
+
+def _final(outcome: Outcome, exhausted: bool) -> Response:
+    """The answer for the last try's outcome."""
+    if isinstance(outcome, Response):
+        if exhausted and outcome.status >= 500:
+            outcome.flags = "URX"
+        return outcome
+    if isinstance(outcome, ConnectFailure):
+        return simple_response(503, f"upstream connect error: {outcome}", "UF")
+    if isinstance(outcome, UpstreamTimeout):
+        return simple_response(504, "upstream request timeout", "UT")
+    return simple_response(503, f"upstream connection reset: {outcome}", "UC")
+
+
+def _join(first: str, second: str) -> str:
+    if not first or first == "-":
+        return second
+    if not second or second == "-":
+        return first
+    return f"{first},{second}"

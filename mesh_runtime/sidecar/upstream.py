@@ -1,0 +1,298 @@
+"""The client side: one upstream HTTP/1.1 connection, and a keep-alive pool per endpoint.
+
+`UpstreamConnection` carries one request at a time. `EndpointPool` hands out idle
+connections (skipping any the peer closed while they sat idle), opens new ones under a
+connect timeout, queues callers when the circuit breaker allows no new connection, and
+takes connections back once their response is complete. Failures are raised as the small
+`AttemptError` tree below, which the retry logic maps to Envoy's conditions.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections import deque
+from collections.abc import Callable
+from typing import cast
+
+import httptools
+
+from mesh_runtime.sidecar.http1 import (
+    NO_BODY_STATUS,
+    BodyStream,
+    ConnectionClosed,
+    Response,
+    end_to_end,
+)
+
+
+class AttemptError(Exception):
+    """One try to an upstream failed without a usable response."""
+
+    kind = "reset"
+
+
+class ConnectFailure(AttemptError):
+    kind = "connect-failure"
+
+
+class UpstreamReset(AttemptError):
+    """The connection broke before the response head arrived."""
+
+    kind = "reset"
+
+    def __init__(self, message: str, before_any_byte: bool) -> None:
+        super().__init__(message)
+        self.before_any_byte = before_any_byte
+
+
+class UpstreamTimeout(AttemptError):
+    kind = "timeout"
+
+
+class PoolOverflow(Exception):
+    """No connection may be opened and no request may wait (circuit breaker)."""
+
+
+class UpstreamConnection(asyncio.Protocol):
+    def __init__(
+        self,
+        on_idle: Callable[[UpstreamConnection], None],
+        on_closed: Callable[[UpstreamConnection], None],
+    ) -> None:
+        self._on_idle = on_idle
+        self._on_closed = on_closed
+        self.transport: asyncio.Transport | None = None
+        self.closed = False
+        self.requests = 0
+        self.last_used = time.monotonic()
+        self._parser = httptools.HttpResponseParser(self)
+        self._head: asyncio.Future[Response] | None = None
+        self._stream: BodyStream | None = None
+        self._headers: list[tuple[bytes, bytes]] = []
+        self._got_bytes = False
+        self._head_only = False
+        self._until_close = False
+        self._busy = False
+        self._busy_close = False
+
+    # --- asyncio callbacks ----------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.Transport, transport)
+
+    def data_received(self, data: bytes) -> None:
+        self._got_bytes = True
+        try:
+            self._parser.feed_data(data)
+        except httptools.HttpParserError as exc:
+            self._break(UpstreamReset(f"malformed response: {exc}", before_any_byte=False))
+
+    def eof_received(self) -> bool | None:
+        if self._until_close and self._stream is not None:
+            self._stream.finish()
+            self._stream = None
+        self._break(UpstreamReset("upstream closed the connection", not self._got_bytes))
+        return None
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._break(UpstreamReset("upstream connection lost", not self._got_bytes))
+
+    # --- httptools callbacks --------------------------------------------------------
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._headers.append((name.lower(), value))
+
+    def on_headers_complete(self) -> None:
+        status = self._parser.get_status_code()
+        if status < 200:
+            self._headers = []
+            return
+        length = None
+        chunked = False
+        for key, value in self._headers:
+            if key == b"content-length":
+                length = int(value)
+            elif key == b"transfer-encoding":
+                chunked = b"chunked" in value.lower()
+        no_body = self._head_only or status in NO_BODY_STATUS
+        self._until_close = not no_body and length is None and not chunked
+        stream = BodyStream(self._pause, self._resume, self._abandon)
+        self._stream = stream
+        response = Response(status, end_to_end(self._headers), stream, content_length=length)
+        if not self._parser.should_keep_alive() or self._head_only:
+            self._busy_close = True
+        if no_body:
+            self._complete(stream)
+        if self._head is not None and not self._head.done():
+            self._head.set_result(response)
+
+    def on_body(self, body: bytes) -> None:
+        if self._stream is not None:
+            self._stream.feed(body)
+
+    def on_message_complete(self) -> None:
+        if self._parser.get_status_code() < 200:
+            return
+        if self._stream is not None:
+            self._complete(self._stream)
+
+    # --- the request ----------------------------------------------------------------
+
+    async def send(self, head: bytes, body: bytes, head_only: bool) -> Response:
+        """Write one request and wait for the response head (the body streams after)."""
+        assert self.transport is not None
+        self._busy = True
+        self._busy_close = False
+        self._got_bytes = False
+        self._head_only = head_only
+        self._headers = []
+        self.requests += 1
+        self._head = asyncio.get_running_loop().create_future()
+        if len(body) < 65536:
+            self.transport.write(head + body)
+        else:
+            self.transport.writelines((head, body))
+        try:
+            return await self._head
+        except asyncio.CancelledError:
+            # A timeout mid-request: the connection has an answer on its way, never reuse it.
+            self.close()
+            raise
+
+    def close(self) -> None:
+        if self.transport is not None:
+            self.transport.close()
+        self._break(UpstreamReset("connection closed by the sidecar", not self._got_bytes))
+
+    def _complete(self, stream: BodyStream) -> None:
+        stream.finish()
+        self._stream = None
+        self._busy = False
+        self.last_used = time.monotonic()
+        if self._busy_close:
+            self.close()
+        else:
+            self._on_idle(self)
+
+    def _break(self, error: UpstreamReset) -> None:
+        if self._head is not None and not self._head.done():
+            self._head.set_exception(error)
+        if self._stream is not None:
+            self._stream.fail(ConnectionClosed(str(error)))
+            self._stream = None
+        if not self.closed:
+            self.closed = True
+            if self.transport is not None and not self.transport.is_closing():
+                self.transport.close()
+            self._on_closed(self)
+
+    def _pause(self) -> None:
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.pause_reading()
+
+    def _resume(self) -> None:
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.resume_reading()
+
+    def _abandon(self) -> None:
+        self._stream = None
+        self.close()
+
+
+class EndpointPool:
+    """Keep-alive connections to one upstream address."""
+
+    def __init__(self, host: str, port: int) -> None:
+        self.host = host
+        self.port = port
+        self.idle: deque[UpstreamConnection] = deque()
+        self.open = 0
+        self.active = 0
+        """Requests in flight to this endpoint (least-request balancing reads it)."""
+        self.max_requests_per_connection = 0
+        self.idle_timeout = 60.0
+        self._waiters: deque[asyncio.Future[UpstreamConnection | None]] = deque()
+
+    @property
+    def pending(self) -> int:
+        return len(self._waiters)
+
+    def take_idle(self) -> UpstreamConnection | None:
+        """An idle connection still open and fresh enough, or None."""
+        now = time.monotonic()
+        while self.idle:
+            conn = self.idle.pop()
+            if conn.closed or conn.transport is None or conn.transport.is_closing():
+                continue
+            if now - conn.last_used > self.idle_timeout:
+                conn.close()
+                continue
+            return conn
+        return None
+
+    async def connect(self, timeout: float) -> UpstreamConnection:
+        loop = asyncio.get_running_loop()
+        self.open += 1
+        try:
+            _, conn = await asyncio.wait_for(
+                loop.create_connection(
+                    lambda: UpstreamConnection(self._idle, self._closed), self.host, self.port
+                ),
+                timeout,
+            )
+        except (OSError, TimeoutError) as exc:
+            self.open -= 1
+            self._wake_one(None)
+            raise ConnectFailure(f"connect to {self.host}:{self.port} failed: {exc}") from None
+        except BaseException:
+            self.open -= 1
+            raise
+        return conn
+
+    async def wait_for_connection(self) -> UpstreamConnection | None:
+        """Wait until a connection comes back (or one closes: None, try to open again)."""
+        waiter: asyncio.Future[UpstreamConnection | None] = (
+            asyncio.get_running_loop().create_future()
+        )
+        self._waiters.append(waiter)
+        try:
+            return await waiter
+        except asyncio.CancelledError:
+            handed = waiter.result() if waiter.done() and not waiter.cancelled() else None
+            if handed is not None:
+                self._idle(handed)  # handed over as we were cancelled: pass it on
+            raise
+        finally:
+            if waiter in self._waiters:
+                self._waiters.remove(waiter)
+
+    def close_all(self) -> None:
+        while self.idle:
+            self.idle.pop().close()
+
+    def _idle(self, conn: UpstreamConnection) -> None:
+        limit = self.max_requests_per_connection
+        if limit and conn.requests >= limit:
+            conn.close()
+            return
+        while self._waiters:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(conn)
+                return
+        self.idle.append(conn)
+
+    def _closed(self, conn: UpstreamConnection) -> None:
+        self.open -= 1
+        with contextlib.suppress(ValueError):
+            self.idle.remove(conn)
+        self._wake_one(None)
+
+    def _wake_one(self, value: UpstreamConnection | None) -> None:
+        while self._waiters:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(value)
+                return

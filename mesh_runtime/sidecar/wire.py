@@ -1,0 +1,55 @@
+"""Header rewriting at the sidecar's two hops: what the upstream and the app receive."""
+
+from __future__ import annotations
+
+import os
+
+from mesh_runtime.sidecar.http1 import Headers, Request, end_to_end
+
+PEER_HEADER = b"x-meshproof-peer"
+"""The calling service's name, sent sidecar to sidecar (Istio's peer metadata exchange)."""
+
+_REPLACED = frozenset({b"traceparent", PEER_HEADER})
+
+
+def service_of_host(host: bytes | None) -> str:
+    """'catalog' from a Host header 'catalog' or 'catalog:8080'."""
+    if not host:
+        return ""
+    text = host.decode("latin-1").strip().lower()
+    if text.startswith("["):
+        return text
+    return text.partition(":")[0]
+
+
+def header_map(headers: Headers) -> dict[str, str]:
+    """Lower-case name -> first value, as route and fault matching read headers."""
+    out: dict[str, str] = {}
+    for key, value in headers:
+        name = key.decode("latin-1")
+        if name not in out:
+            out[name] = value.decode("latin-1")
+    return out
+
+
+def new_request_id() -> bytes:
+    return os.urandom(16).hex().encode()
+
+
+def ensure_request_id(request: Request) -> bytes:
+    """The request's x-request-id, added first if it has none (the same for every try)."""
+    value = request.header(b"x-request-id")
+    if value is None:
+        value = new_request_id()
+        request.headers.append((b"x-request-id", value))
+    return value
+
+
+def upstream_headers(request: Request, traceparent: bytes | None, source: str | None) -> Headers:
+    """End-to-end headers plus the mesh's own: trace context and the peer's name."""
+    headers = [(k, v) for k, v in end_to_end(request.headers) if k not in _REPLACED]
+    if traceparent is not None:
+        headers.append((b"traceparent", traceparent))
+    if source:
+        headers.append((PEER_HEADER, source.encode()))
+    return headers

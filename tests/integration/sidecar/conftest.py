@@ -1,0 +1,265 @@
+"""Real processes for the sidecar's integration tests: upstream apps and sidecars.
+
+Every process runs in its own session on 127.0.0.1 ephemeral ports; readiness is polled
+with a deadline; finalizers kill each process group, so nothing outlives a test.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import http.client
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parents[2]
+PYTHON = sys.executable
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def http_get(port: int, path: str, timeout: float = 2.0) -> tuple[int, bytes]:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        conn.request("GET", path)
+        response = conn.getresponse()
+        return response.status, response.read()
+    finally:
+        conn.close()
+
+
+def wait_until(check: Callable[[], bool], timeout: float, what: str) -> None:
+    """Poll `check` until it is true; fail the test after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if check():
+                return
+        except OSError:
+            pass
+        time.sleep(0.02)
+    raise AssertionError(f"{what} not ready within {timeout}s")
+
+
+def ready_200(port: int, path: str) -> Callable[[], bool]:
+    return lambda: http_get(port, path, timeout=0.5)[0] == 200
+
+
+@dataclass
+class Proc:
+    name: str
+    popen: subprocess.Popen[bytes]
+    log: Path
+
+    def stop(self, sig: int = signal.SIGKILL, timeout: float = 10.0) -> int | None:
+        if self.popen.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.popen.pid, sig)
+            try:
+                self.popen.wait(timeout)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.popen.pid, signal.SIGKILL)
+                self.popen.wait(5)
+        return self.popen.returncode
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace") if self.log.exists() else ""
+
+
+@dataclass
+class Sidecar:
+    proc: Proc
+    service: str
+    instance: str
+    inbound: int
+    outbound: int
+    admin: int
+    app: int
+    config_file: Path
+    args: list[str] = field(default_factory=list)
+
+    def metrics(self) -> str:
+        return http_get(self.admin, "/metrics")[1].decode()
+
+    def stats(self) -> dict[str, Any]:
+        return json.loads(http_get(self.admin, "/stats")[1])
+
+
+class Processes:
+    """Starts processes and remembers them, so the fixture can stop them all."""
+
+    def __init__(self, tmp: Path) -> None:
+        self.tmp = tmp
+        self.procs: list[Proc] = []
+
+    def spawn(self, name: str, argv: list[str]) -> Proc:
+        log = self.tmp / f"{name}.log"
+        with log.open("wb") as out:
+            popen = subprocess.Popen(
+                argv, stdout=out, stderr=subprocess.STDOUT, cwd=ROOT, start_new_session=True
+            )
+        proc = Proc(name, popen, log)
+        self.procs.append(proc)
+        return proc
+
+    def upstream(
+        self,
+        instance: str,
+        version: str = "v1",
+        port: int | None = None,
+        error_rate: float = 0.0,
+        error_status: int = 503,
+    ) -> int:
+        """An upstream app; returns its port once /_health answers."""
+        port = port or free_port()
+        argv = [
+            PYTHON,
+            str(HERE / "upstream_app.py"),
+            "--port",
+            str(port),
+            "--instance",
+            instance,
+            "--version",
+            version,
+            "--error-rate",
+            str(error_rate),
+            "--error-status",
+            str(error_status),
+        ]
+        self.spawn(f"app-{instance}", argv)
+        wait_until(ready_200(port, "/_health"), 15, f"upstream {instance}")
+        return port
+
+    def sidecar(
+        self,
+        service: str,
+        instance: str,
+        app_port: int,
+        config: dict[str, Any],
+        version: str = "v1",
+        extra: list[str] | None = None,
+        ports: tuple[int, int, int] | None = None,
+    ) -> Sidecar:
+        """A sidecar with a static config file; returns once its admin /ready is 200."""
+        inbound, outbound, admin = ports or (free_port(), free_port(), free_port())
+        config_file = self.tmp / f"mesh-{instance}.json"
+        config_file.write_text(json.dumps(config))
+        args = [
+            "--service",
+            service,
+            "--instance",
+            instance,
+            "--version",
+            version,
+            "--inbound-port",
+            str(inbound),
+            "--outbound-port",
+            str(outbound),
+            "--app-port",
+            str(app_port),
+            "--admin-port",
+            str(admin),
+            "--config",
+            str(config_file),
+            "--no-tracing",
+            *(extra or []),
+        ]
+        proc = self.spawn(f"sidecar-{instance}", [PYTHON, "-m", "mesh_runtime.sidecar", *args])
+        wait_until(ready_200(admin, "/ready"), 20, f"sidecar {instance}")
+        return Sidecar(
+            proc, service, instance, inbound, outbound, admin, app_port, config_file, args
+        )
+
+    def restart(self, car: Sidecar) -> Sidecar:
+        """Start the same sidecar again on the same ports (after it exited)."""
+        argv = [PYTHON, "-m", "mesh_runtime.sidecar", *car.args]
+        proc = self.spawn(f"sidecar-{car.instance}-again", argv)
+        wait_until(ready_200(car.admin, "/ready"), 20, f"sidecar {car.instance} again")
+        return Sidecar(
+            proc,
+            car.service,
+            car.instance,
+            car.inbound,
+            car.outbound,
+            car.admin,
+            car.app,
+            car.config_file,
+            car.args,
+        )
+
+    def stop_all(self) -> None:
+        for proc in reversed(self.procs):
+            proc.stop()
+
+
+@pytest.fixture
+def procs(tmp_path: Path) -> Iterator[Processes]:
+    processes = Processes(tmp_path)
+    try:
+        yield processes
+    finally:
+        processes.stop_all()
+
+
+def endpoint(instance: str, port: int, version: str = "v1") -> dict[str, Any]:
+    return {"instance": instance, "version": version, "address": f"127.0.0.1:{port}"}
+
+
+def mesh_config(services: dict[str, dict[str, Any]], version: int = 1) -> dict[str, Any]:
+    """A MeshConfig as JSON data: {name: {"endpoints": [...], "policy": {...}}}."""
+    return {
+        "version": version,
+        "services": {name: {"name": name, **entry} for name, entry in services.items()},
+    }
+
+
+def request(
+    port: int,
+    method: str,
+    path: str,
+    host: str,
+    body: bytes | None = None,
+    headers: dict[str, str] | None = None,
+    timeout: float = 10.0,
+) -> tuple[int, dict[str, str], bytes]:
+    """One request on a fresh connection: status, lower-case headers, body."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        conn.request(method, path, body=body, headers={"Host": host, **(headers or {})})
+        response = conn.getresponse()
+        data = response.read()
+        return response.status, {k.lower(): v for k, v in response.getheaders()}, data
+    finally:
+        conn.close()
+
+
+def raw_exchange(port: int, data: bytes, timeout: float = 5.0) -> bytes:
+    """Send raw bytes, read until the peer closes (or the timeout)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
+        sock.sendall(data)
+        chunks = []
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                chunk = sock.recv(65536)
+            except TimeoutError:
+                break
+            if not chunk:
+                break
+            chunks.append(chunk)
+        return b"".join(chunks)
