@@ -1,0 +1,121 @@
+"""Range queries over a run against the deployment's Prometheus (step 1 s).
+
+The queries are the ones an SRE would type against Istio: request rates by edge and
+code, latency quantiles per edge from the duration histogram, and the mesh's own
+counters. Raw counters are fetched too (the analysis computes increases per phase from
+them, as PromQL's increase() does). Every result becomes long-form rows (see rows.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import pandas as pd
+import requests
+from prometheus_api_client import PrometheusApiClientException, PrometheusConnect
+from urllib3.util.retry import Retry
+
+from harness.observe.rows import finite, frame, make_row
+from mesh_runtime.errors import RunError
+
+EDGE_LABELS = (
+    "reporter, source_workload, destination_workload, destination_service, "
+    "destination_version, response_code, response_flags"
+)
+LATENCY_LABELS = "le, reporter, source_workload, destination_service"
+
+
+def latency_quantile(q: float) -> str:
+    return (
+        f"histogram_quantile({q}, sum by ({LATENCY_LABELS}) "
+        "(rate(istio_request_duration_milliseconds_bucket[5s])))"
+    )
+
+
+DEFAULT_QUERIES: tuple[str, ...] = (
+    "istio_requests_total",
+    f"sum by ({EDGE_LABELS}) (rate(istio_requests_total[5s]))",
+    latency_quantile(0.5),
+    latency_quantile(0.9),
+    latency_quantile(0.99),
+    "meshproof_retries_total",
+    "rate(meshproof_retries_total[5s])",
+    "meshproof_outlier_ejections_total",
+    "increase(meshproof_outlier_ejections_total[5s])",
+    "meshproof_overflow_total",
+    "rate(meshproof_overflow_total[5s])",
+    "meshproof_config_version",
+)
+"""Each query's rows are named by the query text in the `metric` column."""
+
+MAX_POINTS = 10_000
+"""Prometheus refuses ranges of more than 11,000 points per series; longer runs are split."""
+
+
+def result_rows(metric: str, result: Sequence[dict[str, Any]], t0: float) -> list[dict[str, Any]]:
+    """Rows from a query_range result (`[{"metric": labels, "values": [[ts, "v"], ...]}]`)."""
+    rows = []
+    for series in result:
+        labels = series.get("metric", {})
+        for timestamp, text in series.get("values", []):
+            value = float(text)
+            if finite(value):
+                rows.append(make_row(float(timestamp) - t0, metric, labels, value))
+    return rows
+
+
+def chunks(start: float, end: float, step: float) -> list[tuple[float, float]]:
+    """[start, end] cut into ranges of at most MAX_POINTS steps."""
+    width = MAX_POINTS * step
+    out = []
+    at = start
+    while at <= end:
+        out.append((at, min(end, at + width - step)))
+        at += width
+    return out
+
+
+class PrometheusObserver:
+    """Queries one Prometheus server; every failure is a RunError naming the query."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        queries: Sequence[str] = DEFAULT_QUERIES,
+        timeout: float = 10.0,
+    ) -> None:
+        self.url = url.rstrip("/")
+        self._queries = tuple(queries)
+        self._timeout = timeout
+        # No retries with back-off: a local server that does not answer is an error now.
+        self._client = PrometheusConnect(
+            url=self.url, disable_ssl=True, retry=Retry(total=0), timeout=int(timeout)
+        )
+
+    def query_range(
+        self, query: str, start: float, end: float, t0: float, step: float = 1.0
+    ) -> list[dict[str, Any]]:
+        """Rows of one query over [start, end] (wall clock seconds), `t_s` from `t0`."""
+        rows: list[dict[str, Any]] = []
+        for lo, hi in chunks(start, end, step):
+            try:
+                result = self._client.custom_query_range(
+                    query,
+                    start_time=datetime.fromtimestamp(lo, UTC),
+                    end_time=datetime.fromtimestamp(hi, UTC),
+                    step=f"{step:g}s",
+                )
+            except (PrometheusApiClientException, requests.RequestException, ValueError) as exc:
+                raise RunError(f"prometheus {self.url}: query {query!r} failed: {exc}") from exc
+            rows.extend(result_rows(query, result, t0))
+        return rows
+
+    def collect(self, start: float, end: float, t0: float, step: float = 1.0) -> pd.DataFrame:
+        """The metrics table of the run: every query over [start, end]."""
+        rows: list[dict[str, Any]] = []
+        for query in self._queries:
+            rows.extend(self.query_range(query, start, end, t0, step))
+        return frame(rows)

@@ -1,0 +1,202 @@
+"""CPU and memory of each process of a deployment, sampled with psutil once a second.
+
+Each row of the resources table covers the interval since the previous reading of that
+process: `cpu_s` is the CPU time (user + system) it used in the interval, `cpu_cores` that
+divided by the interval's wall time (1.0 = one core busy), `rss_mb` its resident memory
+at the end of the interval. A process that dies is looked up again by name (`resolve`,
+usually the runtime's current process table), so a restarted sidecar keeps its row series
+under a new pid; the CPU of a new process counts from its start.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+import pandas as pd
+import psutil
+
+from mesh_runtime.errors import MeshproofError, RunError
+
+COLUMNS = ["t_s", "role", "name", "pid", "cpu_s", "cpu_cores", "rss_mb"]
+_MB = 1024 * 1024
+
+Resolve = Callable[[str], int | None]
+"""A process's current pid by name, or None when it is not running."""
+
+
+@dataclass(frozen=True)
+class Reading:
+    pid: int
+    create_time: float
+    cpu_total: float
+    """user + system CPU seconds since the process started."""
+    rss: int
+    at: float
+
+
+def usage(previous: Reading | None, current: Reading) -> tuple[float, float]:
+    """CPU seconds used since `previous` and the cores that makes over the elapsed time.
+
+    A new process (another pid or create_time than before) counts its CPU from its own
+    start; with no previous reading the interval is the process's whole life so far.
+    """
+    same = (
+        previous is not None
+        and previous.pid == current.pid
+        and abs(previous.create_time - current.create_time) < 0.01
+    )
+    if same:
+        assert previous is not None
+        cpu = max(0.0, current.cpu_total - previous.cpu_total)
+        since = previous.at
+    else:
+        cpu = current.cpu_total
+        since = current.create_time if previous is None else max(previous.at, current.create_time)
+    elapsed = current.at - since
+    return cpu, (cpu / elapsed if elapsed > 0 else 0.0)
+
+
+def row(
+    role: str, name: str, previous: Reading | None, current: Reading, t0: float
+) -> dict[str, Any]:
+    cpu_s, cores = usage(previous, current)
+    return {
+        "t_s": round(current.at - t0, 3),
+        "role": role,
+        "name": name,
+        "pid": current.pid,
+        "cpu_s": cpu_s,
+        "cpu_cores": cores,
+        "rss_mb": current.rss / _MB,
+    }
+
+
+class _Tracked:
+    """One watched process: its name and role, its psutil handle, its last reading."""
+
+    def __init__(self, role: str, name: str, pid: int) -> None:
+        self.role = role
+        self.name = name
+        self.pid = pid
+        self.handle: psutil.Process | None = None
+        self.last: Reading | None = None
+
+    def read(self, clock: Callable[[], float]) -> Reading:
+        """A reading of the process; psutil.Error when it is gone."""
+        if self.handle is None or self.handle.pid != self.pid:
+            self.handle = psutil.Process(self.pid)
+        with self.handle.oneshot():
+            if self.handle.status() == psutil.STATUS_ZOMBIE:
+                raise psutil.ZombieProcess(self.pid)
+            times = self.handle.cpu_times()
+            rss = self.handle.memory_info().rss
+            created = self.handle.create_time()
+        return Reading(self.pid, created, times.user + times.system, rss, clock())
+
+
+class ResourceSampler:
+    """Samples `processes` ((role, name, pid) triples) every `interval` s in a thread."""
+
+    def __init__(
+        self,
+        processes: Iterable[tuple[str, str, int]],
+        *,
+        t0: float,
+        interval: float = 1.0,
+        resolve: Resolve | None = None,
+        out: Path | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._tracked = [_Tracked(role, name, pid) for role, name, pid in processes]
+        self._t0 = t0
+        self._interval = interval
+        self._resolve = resolve
+        self._out_path = out
+        self._clock = clock
+        self._rows: list[dict[str, Any]] = []
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._out: IO[str] | None = None
+
+    def start(self) -> None:
+        """Take the first reading of every process, then sample in a background thread."""
+        if self._out_path is not None:
+            try:
+                self._out = self._out_path.open("a", encoding="utf-8")
+            except OSError as exc:
+                raise RunError(f"{self._out_path}: cannot write resource samples: {exc}") from exc
+        self.sample(emit=False)
+        self._thread = threading.Thread(target=self._loop, name="resource-sampler", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop sampling (after one last sample) and close the output file."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=self._interval * 5 + 5)
+            self._thread = None
+        if self._out is not None:
+            self._out.close()
+            self._out = None
+
+    def rows(self) -> list[dict[str, Any]]:
+        with self._lock:
+            return list(self._rows)
+
+    def frame(self) -> pd.DataFrame:
+        """The resources table so far."""
+        return pd.DataFrame(self.rows(), columns=COLUMNS)
+
+    def sample(self, *, emit: bool = True) -> list[dict[str, Any]]:
+        """Read every process once; the new rows (none when `emit` is False: a priming read)."""
+        new = []
+        for tracked in self._tracked:
+            current = self._read(tracked)
+            if current is None:
+                continue
+            if emit:
+                new.append(row(tracked.role, tracked.name, tracked.last, current, self._t0))
+            tracked.last = current
+        if new:
+            self._record(new)
+        return new
+
+    def _read(self, tracked: _Tracked) -> Reading | None:
+        try:
+            return tracked.read(self._clock)
+        except psutil.Error:
+            pass
+        try:
+            pid = self._resolve(tracked.name) if self._resolve is not None else None
+        except MeshproofError:
+            pid = None
+        if pid is None or pid == tracked.pid:
+            return None  # down for now; looked up again next time
+        tracked.pid = pid
+        try:
+            return tracked.read(self._clock)
+        except psutil.Error:
+            return None
+
+    def _record(self, new: list[dict[str, Any]]) -> None:
+        with self._lock:
+            self._rows.extend(new)
+            if self._out is not None:
+                self._out.write("".join(json.dumps(r) + "\n" for r in new))
+                self._out.flush()
+
+    def _loop(self) -> None:
+        next_at = time.monotonic() + self._interval
+        while not self._stop.wait(max(0.0, next_at - time.monotonic())):
+            self.sample()
+            next_at += self._interval
+            if next_at < time.monotonic():  # fell behind (a stalled machine): do not burst
+                next_at = time.monotonic() + self._interval
+        self.sample()

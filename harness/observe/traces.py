@@ -1,0 +1,77 @@
+"""The spans of a run, read from the trace sink's JSON-lines file (`deployment.trace_file`).
+
+The sink appends while the run goes on, so the last line may be half written when this
+reads it; such a line (and any other that is not a whole span record) is skipped.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from mesh_runtime.errors import RunError
+
+COLUMNS = [
+    "trace_id",
+    "span_id",
+    "parent_span_id",
+    "name",
+    "kind",
+    "service",
+    "instance",
+    "start_ns",
+    "end_ns",
+    "status_code",
+    "attributes",
+]
+_TEXT = ("trace_id", "span_id", "parent_span_id", "name", "kind", "service", "instance")
+
+
+def span_row(record: Any) -> dict[str, Any] | None:
+    """A spans-table row from one sink record, or None if it is not a span record."""
+    if not isinstance(record, dict):
+        return None
+    try:
+        row: dict[str, Any] = {key: str(record.get(key) or "") for key in _TEXT}
+        row["start_ns"] = int(record["start_ns"])
+        row["end_ns"] = int(record["end_ns"])
+    except (KeyError, TypeError, ValueError):
+        return None
+    if not row["trace_id"] or not row["span_id"]:
+        return None
+    row["status_code"] = str(record.get("status_code") or "UNSET")
+    attributes = record.get("attributes") or {}
+    row["attributes"] = json.dumps(attributes, sort_keys=True, default=str)
+    return row
+
+
+def spans_from_lines(lines: Iterable[str], t0: float) -> list[dict[str, Any]]:
+    """Span rows of spans that started at or after `t0` (wall clock seconds)."""
+    since_ns = int(t0 * 1_000_000_000)
+    rows = []
+    for line in lines:
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue  # a torn last line, or garbage
+        row = span_row(record)
+        if row is not None and row["start_ns"] >= since_ns:
+            rows.append(row)
+    return rows
+
+
+def read_spans(path: str | Path, t0: float) -> pd.DataFrame:
+    """The spans table of a run: every span in `path` that started at or after `t0`."""
+    try:
+        with Path(path).open("r", encoding="utf-8", errors="replace") as handle:
+            rows = spans_from_lines(handle, t0)
+    except FileNotFoundError:
+        rows = []  # no span arrived (yet): the sink creates the file on its first batch
+    except OSError as exc:
+        raise RunError(f"{path}: cannot read spans: {exc.strerror}") from exc
+    table = pd.DataFrame(rows, columns=COLUMNS)
+    return table.astype({"start_ns": "int64", "end_ns": "int64"})
