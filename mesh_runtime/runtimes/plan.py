@@ -15,6 +15,8 @@ from pathlib import Path
 from mesh_runtime.config.mesh import MeshConfig
 from mesh_runtime.control.build import build_mesh_config
 from mesh_runtime.runtimes.deployment import InstanceRecord, ProcessRecord, ProxyRecord, Role
+from mesh_runtime.runtimes.prometheus import prometheus_command
+from mesh_runtime.runtimes.toxiproxy import toxiproxy_command
 from mesh_runtime.topology import MeshMode, Topology
 
 HOST = "127.0.0.1"
@@ -289,8 +291,8 @@ def _trace_sink(tools: Tools, port: int, files: PlanFiles) -> ProcessSpec:
 
 
 def _toxiproxy(tools: Tools, port: int) -> ProcessSpec:
-    command = (tools.toxiproxy, "-host", HOST, "-port", str(port))
-    return ProcessSpec("toxiproxy", "toxiproxy", command, {"port": port})
+    command = toxiproxy_command(tools.toxiproxy, port, HOST)
+    return ProcessSpec("toxiproxy", "toxiproxy", tuple(command), {"port": port})
 
 
 def _control_plane(tools: Tools, port: int, files: PlanFiles) -> ProcessSpec:
@@ -308,15 +310,10 @@ def _control_plane(tools: Tools, port: int, files: PlanFiles) -> ProcessSpec:
 
 
 def _prometheus(tools: Tools, port: int, files: PlanFiles) -> ProcessSpec:
-    command = (
-        tools.prometheus,
-        f"--config.file={files.prometheus_config}",
-        f"--storage.tsdb.path={files.prometheus_data}",
-        f"--web.listen-address={HOST}:{port}",
-        "--storage.tsdb.retention.time=1d",
-        "--web.enable-lifecycle",
+    command = prometheus_command(
+        tools.prometheus, files.prometheus_config, files.prometheus_data, port
     )
-    return ProcessSpec("prometheus", "prometheus", command, {"port": port})
+    return ProcessSpec("prometheus", "prometheus", tuple(command), {"port": port})
 
 
 def _service(

@@ -32,6 +32,18 @@ class TargetHealth:
     last_error: str
 
 
+def prometheus_command(binary: str, config: Path, data: Path, port: int) -> list[str]:
+    """The server's command line: loopback only, one day of retention, lifecycle API on."""
+    return [
+        binary,
+        f"--config.file={config}",
+        f"--storage.tsdb.path={data}",
+        f"--web.listen-address=127.0.0.1:{port}",
+        "--storage.tsdb.retention.time=1d",
+        "--web.enable-lifecycle",
+    ]
+
+
 def scrape_config(
     instances: Iterable[InstanceRecord], control_plane: str | None = None
 ) -> dict[str, Any]:
