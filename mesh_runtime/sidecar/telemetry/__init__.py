@@ -1,5 +1,6 @@
 """The sidecar's telemetry: Istio-named metrics, OpenTelemetry spans, a JSON access log."""
 
+from mesh_runtime.sidecar.telemetry.accesslog import AccessLog, AccessLogEntry
 from mesh_runtime.sidecar.telemetry.flags import join_flags
 from mesh_runtime.sidecar.telemetry.metrics import CONTENT_TYPE, MeshMetrics
 from mesh_runtime.sidecar.telemetry.tracing import (
@@ -13,6 +14,8 @@ from mesh_runtime.sidecar.telemetry.tracing import (
 
 __all__ = [
     "CONTENT_TYPE",
+    "AccessLog",
+    "AccessLogEntry",
     "MeshMetrics",
     "SpanRecorder",
     "extract",
