@@ -1,0 +1,59 @@
+"""Corrected-latency arithmetic and the JSON-lines form of a request record."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from harness.load.records import COLUMNS, Record, is_failure, latencies_ms, read_records
+
+
+def test_on_time_request_has_equal_latencies() -> None:
+    """Sent at its intended time, a request's corrected latency equals its service time."""
+    assert latencies_ms(1.0, 1.0, 1.012) == pytest.approx((12.0, 12.0))
+
+
+def test_late_send_adds_the_wait_to_the_corrected_latency_only() -> None:
+    """Sent 490 ms late (no free connection), 10 ms service: corrected 500 ms, latency 10 ms."""
+    latency, corrected = latencies_ms(2.0, 2.49, 2.5)
+    assert latency == pytest.approx(10.0)
+    assert corrected == pytest.approx(500.0)
+
+
+def test_early_send_never_makes_corrected_smaller_than_latency() -> None:
+    """Timer slop that sends a hair early leaves corrected == latency, not less."""
+    latency, corrected = latencies_ms(1.0005, 1.0, 1.01)
+    assert corrected == pytest.approx(latency) == pytest.approx(10.0)
+
+
+@pytest.mark.parametrize(("status", "failed"), [(0, True), (200, False), (404, False), (503, True)])
+def test_failures_are_no_answer_or_5xx(status: int, failed: bool) -> None:
+    """No response and 5xx count as errors, 4xx does not (as the error_rate SLO says)."""
+    assert is_failure(status) is failed
+
+
+def test_json_line_holds_every_column_and_escapes_text(tmp_path: Path) -> None:
+    """A record's line is valid JSON with the requests-table columns, text escaped."""
+    record = Record.of(
+        0.5,
+        0.501,
+        0.521,
+        status=0,
+        nbytes=0,
+        route='we"ird',
+        method="POST",
+        trace_id="ab" * 16,
+        error='ConnectionRefusedError: [Errno 111] "refused"',
+    )
+    line = record.json_line()
+    assert line.endswith("\n")
+    row = json.loads(line)
+    assert tuple(row) == COLUMNS
+    assert row["route"] == 'we"ird'
+    assert row["latency_ms"] == pytest.approx(20.0)
+    assert row["corrected_ms"] == pytest.approx(21.0)
+    path = tmp_path / "r.jsonl"
+    path.write_text(line + line[:-10])  # a torn last line, as after a crash
+    assert list(read_records(path)) == [row]
