@@ -1,0 +1,28 @@
+"""Analysis of a run (pandas, pure): records, phases, windows, summaries, traces."""
+
+from harness.analysis.phases import (
+    Phase,
+    experiment_phases,
+    label_phases,
+    phase_intervals,
+    with_phase,
+)
+from harness.analysis.records import read_records
+from harness.analysis.summary import RunFrames, summarize
+from harness.analysis.traces import TraceReport, expected_spans, trace_completeness
+from harness.analysis.windows import compute_windows
+
+__all__ = [
+    "Phase",
+    "RunFrames",
+    "TraceReport",
+    "compute_windows",
+    "expected_spans",
+    "experiment_phases",
+    "label_phases",
+    "phase_intervals",
+    "read_records",
+    "summarize",
+    "trace_completeness",
+    "with_phase",
+]

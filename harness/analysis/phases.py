@@ -1,0 +1,96 @@
+"""The run's phases, from the timeline and the faults actually applied.
+
+All times are seconds since `t0` (the start of warm-up). Intervals are half-open,
+`[start_s, end_s)`:
+
+- `warmup`           `[0, warmup)`, never judged;
+- `before`           from the end of warm-up to the first fault's start (the whole
+                     measured run when there is no fault);
+- `during:<fault>`   each applied fault's window; faults may overlap; a fault without an
+                     end lasts until the run ends;
+- `after`            from the end of the last fault to the end of the run (absent when a
+                     fault lasts until the end);
+- `whole`            everything after warm-up.
+
+Each request gets one *primary* phase (by its intended send time) for the `phase`
+column: `warmup`, `before`, the earliest-started fault it falls in, `between` (after one
+fault ended and before the next began), or `after`. Per-phase summaries select requests
+by interval, so a request in two overlapping faults counts in both.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+from harness.spec.experiment import Experiment
+from harness.store.model import FaultEvent, PhaseRecord
+
+Phase = PhaseRecord
+
+
+def phase_intervals(warmup_s: float, end_s: float, faults: Sequence[FaultEvent]) -> list[Phase]:
+    """The phases of a run that measured from `warmup_s` to `end_s`."""
+    phases = [Phase(name="warmup", start_s=0.0, end_s=warmup_s)]
+    windows = fault_windows(faults, end_s)
+    first_start = min((start for _, start, _ in windows), default=end_s)
+    phases.append(Phase(name="before", start_s=warmup_s, end_s=max(warmup_s, first_start)))
+    for name, start, end in windows:
+        phases.append(Phase(name=f"during:{name}", start_s=start, end_s=end))
+    if windows:
+        last_end = max(end for _, _, end in windows)
+        if last_end < end_s:
+            phases.append(Phase(name="after", start_s=last_end, end_s=end_s))
+    phases.append(Phase(name="whole", start_s=warmup_s, end_s=end_s))
+    return phases
+
+
+def experiment_phases(
+    experiment: Experiment, faults: Sequence[FaultEvent], end_s: float | None = None
+) -> list[Phase]:
+    """The phases of a run of `experiment`; `end_s` overrides the planned end (aborted runs)."""
+    end = experiment.load.total_duration if end_s is None else end_s
+    return phase_intervals(experiment.load.warmup, end, faults)
+
+
+def fault_windows(faults: Sequence[FaultEvent], end_s: float) -> list[tuple[str, float, float]]:
+    """(name, start, end) of each fault, ordered by start; open-ended faults end at `end_s`."""
+    windows = [
+        (f.name, f.start_s, end_s if f.end_s is None else min(f.end_s, end_s)) for f in faults
+    ]
+    return sorted(windows, key=lambda w: (w[1], w[2]))
+
+
+def label_phases(times: pd.Series, phases: Sequence[Phase]) -> pd.Series:
+    """The primary phase of each time (see the module docstring) as a string Series."""
+    by_name = {p.name: p for p in phases}
+    values = times.to_numpy(dtype="float64")
+    faults = [p for p in phases if p.name.startswith("during:")]
+    labels = np.full(values.shape, "after" if faults else "before", dtype=object)
+    if faults:
+        labels[values >= min(p.start_s for p in faults)] = "between"
+        labels[values >= max(p.end_s for p in faults)] = "after"
+        # Latest-started first, so the earliest-started fault wins where they overlap.
+        for phase in sorted(faults, key=lambda p: p.start_s, reverse=True):
+            labels[(values >= phase.start_s) & (values < phase.end_s)] = phase.name
+    before = by_name.get("before")
+    if before is not None:
+        labels[(values >= before.start_s) & (values < before.end_s)] = "before"
+    warmup = by_name.get("warmup")
+    if warmup is not None:
+        labels[values < warmup.end_s] = "warmup"
+    return pd.Series(labels, index=times.index, dtype="object").astype("string")
+
+
+def in_phase(times: pd.Series, phase: Phase) -> pd.Series:
+    """Boolean mask of the times inside the phase's half-open interval."""
+    return (times >= phase.start_s) & (times < phase.end_s)
+
+
+def with_phase(requests: pd.DataFrame, phases: Sequence[Phase]) -> pd.DataFrame:
+    """The requests with their primary `phase` column (by intended send time)."""
+    out = requests.copy()
+    out["phase"] = label_phases(out["intended_s"], phases)
+    return out

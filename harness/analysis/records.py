@@ -1,0 +1,170 @@
+"""The load driver's per-request records, read into one requests DataFrame.
+
+Each worker writes JSON lines (or an Arrow IPC / Parquet file), one request a line:
+`intended_s, sent_s, latency_ms, corrected_ms, status, bytes, route, method, trace_id,
+error` (DEVELOPING.md, "Load driver"). A run can have millions of them, so files are
+parsed by pyarrow in blocks; a worker killed mid-write leaves a partial last line, which
+is dropped. A line in the middle that is not JSON is skipped and counted in
+`df.attrs["skipped_lines"]`.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.ipc as ipc
+import pyarrow.json as pj
+import pyarrow.parquet as pq
+
+from mesh_runtime.errors import RunError
+
+RECORD_SCHEMA = pa.schema(
+    [
+        ("intended_s", pa.float64()),
+        ("sent_s", pa.float64()),
+        ("latency_ms", pa.float64()),
+        ("corrected_ms", pa.float64()),
+        ("status", pa.int64()),
+        ("bytes", pa.int64()),
+        ("route", pa.string()),
+        ("method", pa.string()),
+        ("trace_id", pa.string()),
+        ("error", pa.string()),
+    ]
+)
+RECORD_COLUMNS = tuple(RECORD_SCHEMA.names)
+BLOCK_BYTES = 16 * 1024 * 1024
+
+
+def read_records(paths: Iterable[str | Path], block_bytes: int = BLOCK_BYTES) -> pd.DataFrame:
+    """All records of all files as one DataFrame, sorted by intended send time."""
+    tables: list[pa.Table] = []
+    skipped = 0
+    for path in paths:
+        table, bad = _read_file(Path(path), block_bytes)
+        tables.append(table)
+        skipped += bad
+    table = pa.concat_tables(tables) if tables else RECORD_SCHEMA.empty_table()
+    frame = normalize_requests(table.to_pandas())
+    frame.attrs["skipped_lines"] = skipped
+    return frame
+
+
+def normalize_requests(frame: pd.DataFrame) -> pd.DataFrame:
+    """Every record column present with its type; status 0 where there was no answer."""
+    out = frame.copy()
+    for name in RECORD_COLUMNS:
+        if name not in out.columns:
+            out[name] = None
+    out["status"] = pd.to_numeric(out["status"], errors="coerce").fillna(0).astype("int64")
+    out["bytes"] = pd.to_numeric(out["bytes"], errors="coerce").fillna(0).astype("int64")
+    for name in ("intended_s", "sent_s", "latency_ms", "corrected_ms"):
+        out[name] = pd.to_numeric(out[name], errors="coerce").astype("float64")
+    extra = [c for c in out.columns if c not in RECORD_COLUMNS]
+    out = out[[*RECORD_COLUMNS, *extra]]
+    return out.sort_values("intended_s", kind="stable", ignore_index=True)
+
+
+def _read_file(path: Path, block_bytes: int) -> tuple[pa.Table, int]:
+    try:
+        if path.suffix == ".parquet":
+            return _conform(pq.read_table(path)), 0
+        if path.suffix in (".arrow", ".arrows", ".feather"):
+            return _conform(_read_ipc(path)), 0
+        return _read_jsonl(path, block_bytes)
+    except OSError as exc:
+        raise RunError(f"{path}: cannot read the load records: {exc.strerror or exc}") from exc
+    except pa.ArrowInvalid as exc:
+        raise RunError(f"{path}: not a load records file: {exc}") from exc
+
+
+def _read_ipc(path: Path) -> pa.Table:
+    with path.open("rb") as handle:
+        try:
+            return ipc.open_file(handle).read_all()
+        except pa.ArrowInvalid:
+            handle.seek(0)
+            return ipc.open_stream(handle).read_all()
+
+
+def _conform(table: pa.Table) -> pa.Table:
+    columns = []
+    for field in RECORD_SCHEMA:
+        if field.name in table.column_names:
+            columns.append(table.column(field.name).cast(field.type))
+        else:
+            columns.append(pa.nulls(table.num_rows, field.type))
+    return pa.table(columns, schema=RECORD_SCHEMA)
+
+
+def _read_jsonl(path: Path, block_bytes: int) -> tuple[pa.Table, int]:
+    tables: list[pa.Table] = []
+    skipped = 0
+    for block in _complete_line_blocks(path, block_bytes):
+        table, bad = _parse_block(block)
+        tables.append(table)
+        skipped += bad
+    if not tables:
+        return RECORD_SCHEMA.empty_table(), skipped
+    return pa.concat_tables(tables), skipped
+
+
+def _complete_line_blocks(path: Path, block_bytes: int) -> Iterator[bytes]:
+    """Blocks of whole lines; a trailing line without newline only if it is whole JSON."""
+    carry = b""
+    with path.open("rb") as handle:
+        while chunk := handle.read(block_bytes):
+            data = carry + chunk
+            cut = data.rfind(b"\n")
+            if cut < 0:
+                carry = data
+                continue
+            carry = data[cut + 1 :]
+            yield data[: cut + 1]
+    if carry.strip() and _is_json_object(carry):
+        yield carry + b"\n"
+
+
+def _is_json_object(line: bytes) -> bool:
+    try:
+        return isinstance(json.loads(line), dict)
+    except ValueError:
+        return False
+
+
+_PARSE = pj.ParseOptions(explicit_schema=RECORD_SCHEMA, unexpected_field_behavior="ignore")
+
+
+def _parse_block(block: bytes) -> tuple[pa.Table, int]:
+    try:
+        return pj.read_json(io.BytesIO(block), parse_options=_PARSE), 0
+    except pa.ArrowInvalid:
+        return _parse_lines(block)
+
+
+def _parse_lines(block: bytes) -> tuple[pa.Table, int]:
+    """The slow path for a block with a broken line: keep every line that is whole."""
+    rows: list[dict[str, object]] = []
+    bad = 0
+    for line in block.splitlines():
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except ValueError:
+            bad += 1
+            continue
+        if isinstance(row, dict):
+            rows.append({name: row.get(name) for name in RECORD_COLUMNS})
+        else:
+            bad += 1
+    try:
+        return pa.Table.from_pylist(rows, schema=RECORD_SCHEMA), bad
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        frame = normalize_requests(pd.DataFrame(rows, columns=list(RECORD_COLUMNS)))
+        return pa.Table.from_pandas(frame, schema=RECORD_SCHEMA, preserve_index=False), bad

@@ -1,0 +1,180 @@
+"""Per-phase summaries: every metric of `harness.spec.slo.METRICS` that can be computed.
+
+`summarize(...)` returns a `PhaseSummary` per phase (`harness.store.model`), keyed by
+phase name. Requests belong to a phase by intended send time (half-open interval), so
+overlapping faults share requests. A metric that cannot be computed is None, with the
+reason in `PhaseSummary.notes`; never 0.
+
+- `rps`: answered requests / phase duration; `error_rate`: failed (status >= 500 or no
+  answer) / sent; `p*_ms` service time, `corrected_p*_ms` from the intended send, over
+  every request with a measured latency (exact percentiles, `harness.analysis.stats`);
+- `max_error_rate_1s`: the highest error rate of the one-second windows that overlap
+  the phase; `shed_p99_ms`: p99 service time of the requests answered 503;
+- `recovery_s`: `during:<fault>` that fault's recovery; `after` and `whole` the slowest
+  recovery of all faults (`harness.analysis.recovery`);
+- `sidecar_cpu_per_krps`, `sidecar_rss_mb`, `retries_per_krequests`, `ejections`,
+  `overflows`: `harness.analysis.signals`; `trace_completeness`: `harness.analysis.traces`;
+- `overhead_p99_ms` needs a run without the mesh: `meshproof compare` computes it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import pandas as pd
+
+from harness.analysis.phases import in_phase
+from harness.analysis.recovery import recovery_criteria, recovery_seconds
+from harness.analysis.signals import (
+    COUNTERS,
+    counter_increase,
+    sidecar_cpu_cores,
+    sidecar_rss_mb,
+)
+from harness.analysis.stats import PERCENTILES, optional, percentile
+from harness.analysis.traces import TraceReport, completeness_of
+from harness.analysis.windows import failed_mask
+from harness.spec.slo import SLO
+from harness.store.model import FaultEvent, PhaseRecord, PhaseSummary
+
+CORRECTED = {"corrected_p50_ms": 0.5, "corrected_p99_ms": 0.99, "corrected_p999_ms": 0.999}
+Values = dict[str, float | None]
+Notes = dict[str, str]
+
+
+@dataclass(frozen=True, eq=False)
+class RunFrames:
+    """What a run measured: requests (with or without `phase`) and the observers' frames."""
+
+    requests: pd.DataFrame
+    windows: pd.DataFrame
+    resources: pd.DataFrame | None = None
+    metrics: pd.DataFrame | None = None
+    traces: TraceReport | None = None
+
+
+def summarize(
+    frames: RunFrames,
+    phases: Sequence[PhaseRecord],
+    faults: Sequence[FaultEvent],
+    slos: Sequence[SLO],
+) -> dict[str, PhaseSummary]:
+    """A summary per phase, in the order of `phases`."""
+    recoveries = fault_recoveries(frames.windows, phases, faults, slos)
+    return {p.name: summarize_phase(frames, p, recoveries) for p in phases}
+
+
+def summarize_phase(
+    frames: RunFrames, phase: PhaseRecord, recoveries: Mapping[str, tuple[float | None, str]]
+) -> PhaseSummary:
+    """Every metric of one phase."""
+    requests = frames.requests[in_phase(frames.requests["intended_s"], phase)]
+    values: Values = {}
+    notes: Notes = {}
+    _traffic(requests, phase, values, notes)
+    _windows(frames.windows, phase, values, notes)
+    _recovery(phase, recoveries, values, notes)
+    _overhead(frames, requests, phase, values, notes)
+    _traces(frames.traces, requests, values, notes)
+    values["overhead_p99_ms"] = None
+    notes["overhead_p99_ms"] = "needs a run without the mesh: use meshproof compare"
+    return PhaseSummary(
+        phase=phase.name, start_s=phase.start_s, end_s=phase.end_s, values=values, notes=notes
+    )
+
+
+def _traffic(requests: pd.DataFrame, phase: PhaseRecord, values: Values, notes: Notes) -> None:
+    duration = phase.end_s - phase.start_s
+    answered = int((requests["status"] != 0).sum())
+    values["rps"] = answered / duration if duration > 0 else None
+    values["error_rate"] = float(failed_mask(requests).mean()) if len(requests) else None
+    for name, q in PERCENTILES.items():
+        values[name] = percentile(requests["latency_ms"], q)
+    for name, q in CORRECTED.items():
+        values[name] = percentile(requests["corrected_ms"], q)
+    values["shed_p99_ms"] = percentile(requests.loc[requests["status"] == 503, "latency_ms"], 0.99)
+    if values["shed_p99_ms"] is None:
+        notes["shed_p99_ms"] = "no request was answered 503 in this phase"
+    if requests.empty:
+        for name in ("error_rate", *PERCENTILES, *CORRECTED):
+            notes[name] = "no requests were sent in this phase"
+
+
+def _windows(windows: pd.DataFrame, phase: PhaseRecord, values: Values, notes: Notes) -> None:
+    second = windows["second"]
+    overlapping = windows[(second + 1 > phase.start_s) & (second < phase.end_s)]
+    values["max_error_rate_1s"] = optional(overlapping["error_rate"].max())
+    if values["max_error_rate_1s"] is None:
+        notes["max_error_rate_1s"] = "no one-second window with requests in this phase"
+
+
+def fault_recoveries(
+    windows: pd.DataFrame,
+    phases: Sequence[PhaseRecord],
+    faults: Sequence[FaultEvent],
+    slos: Sequence[SLO],
+) -> dict[str, tuple[float | None, str]]:
+    """Fault name -> (recovery_s, why it is None)."""
+    criteria = recovery_criteria(slos)
+    run_end = max((p.end_s for p in phases), default=0.0)
+    out: dict[str, tuple[float | None, str]] = {}
+    for fault in faults:
+        if fault.end_s is None or fault.end_s >= run_end:
+            out[fault.name] = (None, "the fault lasted until the end of the run")
+            continue
+        seconds = recovery_seconds(windows, fault.end_s, criteria)
+        why = "" if seconds is not None else "the SLOs did not hold again before the run ended"
+        out[fault.name] = (seconds, why)
+    return out
+
+
+def _recovery(
+    phase: PhaseRecord,
+    recoveries: Mapping[str, tuple[float | None, str]],
+    values: Values,
+    notes: Notes,
+) -> None:
+    if phase.name.startswith("during:"):
+        value, why = recoveries.get(phase.name[len("during:") :], (None, "no such fault"))
+    elif phase.name in ("after", "whole") and recoveries:
+        missing = [f"{name}: {why}" for name, (v, why) in recoveries.items() if v is None]
+        known = [v for v, _ in recoveries.values() if v is not None]
+        value, why = (None, "; ".join(missing)) if missing else (max(known), "")
+    else:
+        value, why = None, "no fault ended in this phase"
+    values["recovery_s"] = value
+    if value is None:
+        notes["recovery_s"] = why
+
+
+def _overhead(
+    frames: RunFrames, requests: pd.DataFrame, phase: PhaseRecord, values: Values, notes: Notes
+) -> None:
+    cores = sidecar_cpu_cores(frames.resources, phase)
+    rps = values.get("rps")
+    values["sidecar_cpu_per_krps"] = cores / (rps / 1000) if cores is not None and rps else None
+    values["sidecar_rss_mb"] = sidecar_rss_mb(frames.resources, phase)
+    for name in ("sidecar_cpu_per_krps", "sidecar_rss_mb"):
+        if values[name] is None:
+            notes[name] = "no sidecar process was sampled in this phase (or nothing was answered)"
+    retries = counter_increase(frames.metrics, COUNTERS["retries"], phase)
+    sent = len(requests)
+    values["retries_per_krequests"] = (
+        retries / (sent / 1000) if retries is not None and sent else None
+    )
+    values["ejections"] = counter_increase(frames.metrics, COUNTERS["ejections"], phase)
+    values["overflows"] = counter_increase(frames.metrics, COUNTERS["overflows"], phase)
+    for name in ("retries_per_krequests", "ejections", "overflows"):
+        if values[name] is None:
+            notes[name] = "no metrics were scraped in this phase"
+
+
+def _traces(
+    report: TraceReport | None, requests: pd.DataFrame, values: Values, notes: Notes
+) -> None:
+    values["trace_completeness"] = completeness_of(report, requests)
+    if values["trace_completeness"] is None:
+        notes["trace_completeness"] = (
+            "no spans were collected" if report is None else "no request answered 2xx"
+        )

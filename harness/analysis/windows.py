@@ -1,0 +1,82 @@
+"""Per-second windows of the requests, by intended send second.
+
+Columns: `second` (int, seconds since t0), `requests` (sent with that intended second),
+`rps` (answered: any status but 0), `error_rate` (status >= 500 or no answer, over
+`requests`), `p50_ms, p90_ms, p99_ms, p999_ms` (service time, every request with a
+measured latency), `corrected_p99_ms` (from the intended send), `phase` (the primary
+phase of the second's start). Percentiles are exact (see `harness.analysis.stats`).
+A second in the run's range in which nothing was sent has `requests` 0, `rps` 0 and
+missing (NaN) rates and latencies.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+from harness.analysis.phases import Phase, label_phases
+from harness.analysis.stats import PERCENTILES
+
+WINDOW_COLUMNS = (
+    "second",
+    "requests",
+    "rps",
+    "error_rate",
+    "p50_ms",
+    "p90_ms",
+    "p99_ms",
+    "p999_ms",
+    "corrected_p99_ms",
+    "phase",
+)
+
+
+def failed_mask(requests: pd.DataFrame) -> pd.Series:
+    """Requests that failed: answered 5xx, or not answered at all (status 0)."""
+    status = requests["status"]
+    return (status >= 500) | (status == 0)
+
+
+def compute_windows(requests: pd.DataFrame, phases: Sequence[Phase]) -> pd.DataFrame:
+    """One row per second from the first to the last intended send second."""
+    if requests.empty:
+        return _empty()
+    second = np.floor(requests["intended_s"].to_numpy(dtype="float64")).astype("int64")
+    frame = pd.DataFrame(
+        {
+            "second": second,
+            "answered": (requests["status"] != 0).to_numpy(),
+            "failed": failed_mask(requests).to_numpy(),
+            "latency_ms": requests["latency_ms"].to_numpy(dtype="float64"),
+            "corrected_ms": requests["corrected_ms"].to_numpy(dtype="float64"),
+        }
+    )
+    grouped = frame.groupby("second", sort=True)
+    out = pd.DataFrame(
+        {
+            "requests": grouped.size(),
+            "rps": grouped["answered"].sum().astype("float64"),
+            "error_rate": grouped["failed"].mean(),
+        }
+    )
+    quantiles = grouped["latency_ms"].quantile(list(PERCENTILES.values())).unstack()
+    for name, q in PERCENTILES.items():
+        out[name] = quantiles[q]
+    out["corrected_p99_ms"] = grouped["corrected_ms"].quantile(0.99)
+    full = pd.RangeIndex(int(out.index.min()), int(out.index.max()) + 1, name="second")
+    out = out.reindex(full)
+    out["requests"] = out["requests"].fillna(0).astype("int64")
+    out["rps"] = out["rps"].fillna(0.0)
+    out = out.reset_index()
+    out["phase"] = label_phases(out["second"].astype("float64"), phases)
+    return out[list(WINDOW_COLUMNS)]
+
+
+def _empty() -> pd.DataFrame:
+    frame = pd.DataFrame({name: pd.Series(dtype="float64") for name in WINDOW_COLUMNS})
+    frame["second"] = frame["second"].astype("int64")
+    frame["requests"] = frame["requests"].astype("int64")
+    frame["phase"] = frame["phase"].astype("string")
+    return frame

@@ -1,0 +1,38 @@
+"""The run directory: run.json model, Parquet tables, report.md, junit.xml."""
+
+from harness.store.model import (
+    SCHEMA_VERSION,
+    Environment,
+    ExperimentRef,
+    FaultEvent,
+    PhaseRecord,
+    PhaseSummary,
+    RunRecord,
+    Summary,
+    Tools,
+    Verdict,
+)
+from harness.store.reader import RunListing, StoredRun, list_runs, load_run, resolve_run
+from harness.store.writer import TABLES, RunWriter, iso_utc, run_id_for
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "TABLES",
+    "Environment",
+    "ExperimentRef",
+    "FaultEvent",
+    "PhaseRecord",
+    "PhaseSummary",
+    "RunListing",
+    "RunRecord",
+    "RunWriter",
+    "StoredRun",
+    "Summary",
+    "Tools",
+    "Verdict",
+    "iso_utc",
+    "list_runs",
+    "load_run",
+    "resolve_run",
+    "run_id_for",
+]

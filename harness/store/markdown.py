@@ -1,0 +1,138 @@
+"""report.md: title, status, verdicts, headline numbers, phases and faults, the chart."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+
+import pandas as pd
+
+from harness.store.charts import timeline_png
+from harness.store.model import SUMMARY_METRICS, RunRecord
+from harness.store.text import format_threshold, format_value
+
+TIMELINE_PNG = "timeline.png"
+
+
+def markdown_report(record: RunRecord, chart: str | None = None) -> str:
+    """The Markdown text of a run; `chart` is the timeline PNG's file name, if drawn."""
+    parts = [
+        f"# {record.experiment.title or record.experiment.name}",
+        _header(record),
+        "## Verdicts",
+        _verdicts(record),
+        "## Headline numbers (whole run)",
+        _headline(record),
+        "## Phases",
+        _phases(record),
+        "## Faults",
+        _faults(record),
+    ]
+    if chart:
+        parts += ["## Timeline", f"![timeline: RPS, error rate, p50/p99; faults shaded]({chart})"]
+    return "\n\n".join(parts) + "\n"
+
+
+def write_markdown_report(
+    record: RunRecord,
+    windows: pd.DataFrame | None,
+    write_text: Callable[[str, str], object],
+    write_bytes: Callable[[str, bytes], object],
+) -> None:
+    """Draw the chart (when there are windows) and write report.md next to it."""
+    chart = None
+    if windows is not None and not windows.empty:
+        end = max((p.end_s for p in record.phases), default=None)
+        title = f"{record.experiment.name} - {record.id}"
+        write_bytes(TIMELINE_PNG, timeline_png(windows, record.faults, title, end))
+        chart = TIMELINE_PNG
+    write_text("report.md", markdown_report(record, chart))
+
+
+def _header(record: RunRecord) -> str:
+    lines = [
+        f"**Status: {record.status.upper()}** - run `{record.id}`",
+        "",
+        f"- started {record.started_at}, ended {record.ended_at or '-'}, "
+        f"{_seconds(record.duration_s)}",
+        f"- runtime `{record.runtime}`, mode `{record.mode}`, metrics from "
+        f"`{record.metrics_source}`",
+        f"- experiment file `{record.experiment.file or '-'}`",
+    ]
+    if record.error:
+        lines.append(f"- **{record.status}: {record.error}**")
+    return "\n".join(lines)
+
+
+def _seconds(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1f} s"
+
+
+def _table(header: Iterable[str], rows: Iterable[Iterable[str]]) -> str:
+    head = list(header)
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    lines += ["| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def _verdicts(record: RunRecord) -> str:
+    if not record.verdicts:
+        return "No SLOs in this experiment."
+    rows = [
+        [
+            v.slo,
+            v.phase,
+            format_value(v.metric, v.value) + (f" ({v.reason})" if v.reason else ""),
+            format_threshold(v),
+            "PASS" if v.passed else "**FAIL**",
+        ]
+        for v in record.verdicts
+    ]
+    return _table(["SLO", "phase", "measured", "threshold", "result"], rows)
+
+
+def _headline(record: RunRecord) -> str:
+    summary = record.summary.model_dump()
+    rows = [["requests", str(record.summary.requests)]]
+    rows += [[name, format_value(name, summary.get(name))] for name in SUMMARY_METRICS]
+    return _table(["metric", "value"], rows)
+
+
+def _phases(record: RunRecord) -> str:
+    if not record.phases:
+        return "No phases recorded."
+    rows = []
+    for phase in record.phases:
+        summary = record.phase_summary(phase.name)
+        values = summary.values if summary else {}
+        rows.append(
+            [
+                phase.name,
+                f"{phase.start_s:.1f}",
+                f"{phase.end_s:.1f}",
+                format_value("rps", values.get("rps")),
+                format_value("error_rate", values.get("error_rate")),
+                format_value("p99_ms", values.get("p99_ms")),
+            ]
+        )
+    return _table(["phase", "start s", "end s", "RPS", "error rate", "p99"], rows)
+
+
+def _faults(record: RunRecord) -> str:
+    if not record.faults:
+        return "No faults in this run."
+    rows = []
+    for fault in record.faults:
+        summary = record.phase_summary(f"during:{fault.name}")
+        recovery = summary.values.get("recovery_s") if summary else None
+        end = "-" if fault.end_s is None else f"{fault.end_s:.1f}"
+        rows.append(
+            [
+                fault.name,
+                fault.kind,
+                f"`{fault.target}`",
+                f"{fault.start_s:.1f}",
+                end,
+                format_value("recovery_s", recovery),
+            ]
+        )
+    return _table(["fault", "kind", "target", "start s", "end s", "recovery"], rows)

@@ -1,0 +1,163 @@
+"""run.json: the one typed model of a run record (schema_version 1, see DEVELOPING.md).
+
+`RunRecord` is what `harness.store.writer` writes and `harness.store.reader` reads; the
+analysis produces `PhaseSummary` values and the judge `Verdict`s that go into it.
+A metric that could not be computed is `None` (no data), never 0.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+SCHEMA_VERSION = 1
+
+RunStatus = Literal["running", "passed", "failed", "aborted", "error"]
+MetricsSource = Literal["prometheus", "builtin-scraper", "none"]
+
+SUMMARY_METRICS = (
+    "rps",
+    "error_rate",
+    "p50_ms",
+    "p90_ms",
+    "p99_ms",
+    "p999_ms",
+    "corrected_p99_ms",
+    "trace_completeness",
+    "sidecar_cpu_per_krps",
+    "sidecar_rss_mb",
+    "retries_per_krequests",
+    "ejections",
+    "overflows",
+)
+"""The headline metrics copied from the `whole` phase into `RunRecord.summary`."""
+
+
+class RecordModel(BaseModel):
+    # Readers must accept records written by a later meshproof that added fields.
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+class ExperimentRef(RecordModel):
+    name: str
+    title: str = ""
+    file: str = ""
+    spec: dict[str, Any] = {}
+    """The experiment as validated (JSON form), so a run can be understood on its own."""
+
+
+class Tools(RecordModel):
+    prometheus: str | None = None
+    toxiproxy: str | None = None
+    locust: str | None = None
+
+
+class Environment(RecordModel):
+    hostname: str = ""
+    python: str = ""
+    meshproof: str = ""
+    sidecar_version: str = ""
+    tools: Tools = Tools()
+
+
+class PhaseRecord(RecordModel):
+    """A phase of the timeline: `warmup`, `before`, `during:<fault>`, `after`, `whole`."""
+
+    name: str
+    start_s: float
+    end_s: float
+
+
+class FaultEvent(RecordModel):
+    """A fault as it was actually applied; `end_s` None: it stayed until the run ended."""
+
+    name: str
+    kind: str
+    target: str
+    start_s: float
+    end_s: float | None = None
+    params: dict[str, Any] = {}
+
+
+class Verdict(RecordModel):
+    """One SLO judged: the measured value against the threshold, in one phase."""
+
+    slo: str
+    metric: str
+    op: str
+    threshold: float
+    phase: str
+    value: float | None
+    passed: bool
+    reason: str = ""
+    """Why it failed when there was nothing to measure (no data), else empty."""
+
+
+class PhaseSummary(RecordModel):
+    """Every metric of `harness.spec.slo.METRICS` computed over one phase."""
+
+    phase: str
+    start_s: float
+    end_s: float
+    values: dict[str, float | None] = {}
+    notes: dict[str, str] = {}
+    """metric -> why its value is None (e.g. 'no sidecar processes were sampled')."""
+
+    def value(self, metric: str) -> float | None:
+        return self.values.get(metric)
+
+
+class Summary(RecordModel):
+    """The whole run's headline numbers (the `whole` phase)."""
+
+    requests: int = 0
+    rps: float | None = None
+    error_rate: float | None = None
+    p50_ms: float | None = None
+    p90_ms: float | None = None
+    p99_ms: float | None = None
+    p999_ms: float | None = None
+    corrected_p99_ms: float | None = None
+    trace_completeness: float | None = None
+    sidecar_cpu_per_krps: float | None = None
+    sidecar_rss_mb: float | None = None
+    retries_per_krequests: float | None = None
+    ejections: float | None = None
+    overflows: float | None = None
+
+    @classmethod
+    def from_phase(cls, requests: int, phase: PhaseSummary) -> Summary:
+        """The headline summary from the `whole` phase's values."""
+        values = {name: phase.values.get(name) for name in SUMMARY_METRICS}
+        return cls(requests=requests, **values)
+
+
+class RunRecord(RecordModel):
+    """run.json."""
+
+    schema_version: int = SCHEMA_VERSION
+    id: str
+    experiment: ExperimentRef
+    status: RunStatus = "running"
+    started_at: str
+    """ISO 8601 UTC, e.g. '2026-11-27T15:40:00Z'."""
+    ended_at: str | None = None
+    duration_s: float | None = None
+    runtime: str = "local"
+    mode: Literal["mesh", "no-mesh"] = "mesh"
+    environment: Environment = Environment()
+    metrics_source: MetricsSource = "prometheus"
+    phases: list[PhaseRecord] = []
+    faults: list[FaultEvent] = []
+    verdicts: list[Verdict] = []
+    summary: Summary = Summary()
+    phase_summaries: list[PhaseSummary] = []
+    """Every phase's metrics (additive to schema 1; empty in records that predate it)."""
+    error: str | None = None
+    """Why the run was aborted or could not be done."""
+    tables: list[str] = Field(default_factory=list)
+    """The Parquet tables written next to run.json, e.g. ['requests', 'windows']."""
+
+    def phase_summary(self, phase: str) -> PhaseSummary | None:
+        return next((p for p in self.phase_summaries if p.phase == phase), None)

@@ -1,0 +1,164 @@
+"""Reading run directories back: one run (record + tables, lazily) or the list of runs.
+
+`list_runs` never raises for one bad run: a run directory whose run.json is missing,
+broken or of an unknown schema is listed with status "unreadable" and the reason.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+from pydantic import ValidationError
+
+from harness.store.model import SCHEMA_VERSION, RunRecord
+from mesh_runtime.errors import InvalidInput
+from mesh_runtime.validation import first_problem
+
+RUN_FILE = "run.json"
+
+
+def load_run(path: str | Path) -> RunRecord:
+    """The run record of a run directory (or of its run.json)."""
+    file = Path(path)
+    if file.is_dir():
+        file = file / RUN_FILE
+    source = str(file)
+    try:
+        data = json.loads(file.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise InvalidInput(source, "", "no such file (not a run directory?)") from None
+    except OSError as exc:
+        raise InvalidInput(source, "", f"cannot read: {exc.strerror}") from None
+    except ValueError as exc:
+        raise InvalidInput(source, "", f"not valid JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise InvalidInput(source, "", "expected a JSON object")
+    version = data.get("schema_version")
+    if version != SCHEMA_VERSION:
+        raise InvalidInput(source, "schema_version", f"unsupported version {version!r}")
+    try:
+        return RunRecord.model_validate(data)
+    except ValidationError as exc:
+        where, problem = first_problem(exc, data)
+        raise InvalidInput(source, where, problem) from None
+
+
+class StoredRun:
+    """A run directory: its record, and its Parquet tables read on first use."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.record = load_run(self.path)
+        self._tables: dict[str, pd.DataFrame] = {}
+
+    def has_table(self, name: str) -> bool:
+        return (self.path / f"{name}.parquet").is_file()
+
+    def table(self, name: str) -> pd.DataFrame:
+        """The table `name` ('requests', 'windows', ...); InvalidInput if absent or broken."""
+        if name not in self._tables:
+            file = self.path / f"{name}.parquet"
+            try:
+                self._tables[name] = pq.read_table(file).to_pandas()
+            except FileNotFoundError:
+                raise InvalidInput(str(file), "", "no such table in this run") from None
+            except (OSError, pa.ArrowException) as exc:
+                raise InvalidInput(str(file), "", f"cannot read the table: {exc}") from None
+        return self._tables[name]
+
+
+@dataclass(frozen=True)
+class RunListing:
+    """One line of `meshproof list`."""
+
+    id: str
+    path: Path
+    experiment: str
+    title: str
+    status: str
+    started_at: str
+    duration_s: float | None
+    passed: int
+    failed: int
+    problem: str = ""
+
+
+def list_runs(reports_dir: str | Path, experiment: str | None = None) -> list[RunListing]:
+    """Every run directory under `reports_dir`, oldest first (by start time, then id)."""
+    root = Path(reports_dir)
+    if not root.is_dir():
+        return []
+    listings = [_listing(path) for path in root.iterdir() if _looks_like_run(path)]
+    if experiment is not None:
+        listings = [item for item in listings if item.experiment == experiment]
+    return sorted(listings, key=lambda item: (item.started_at, item.id))
+
+
+def _looks_like_run(path: Path) -> bool:
+    return path.is_dir() and not path.name.startswith(".") and "-" in path.name
+
+
+def _listing(path: Path) -> RunListing:
+    try:
+        record = load_run(path)
+    except InvalidInput as exc:
+        stamp, _, name = path.name.partition("-")
+        return RunListing(
+            id=path.name,
+            path=path,
+            experiment=name,
+            title="",
+            status="unreadable",
+            started_at=_stamp_iso(stamp),
+            duration_s=None,
+            passed=0,
+            failed=0,
+            problem=exc.problem if not exc.path else f"{exc.path}: {exc.problem}",
+        )
+    passed = sum(1 for v in record.verdicts if v.passed)
+    return RunListing(
+        id=record.id or path.name,
+        path=path,
+        experiment=record.experiment.name,
+        title=record.experiment.title,
+        status=record.status,
+        started_at=record.started_at,
+        duration_s=record.duration_s,
+        passed=passed,
+        failed=len(record.verdicts) - passed,
+    )
+
+
+def _stamp_iso(stamp: str) -> str:
+    """'20261127T154000Z' -> '2026-11-27T15:40:00Z' (sorts with the records' times)."""
+    if len(stamp) == 16 and stamp[8] == "T" and stamp.endswith("Z"):
+        return f"{stamp[:4]}-{stamp[4:6]}-{stamp[6:8]}T{stamp[9:11]}:{stamp[11:13]}:{stamp[13:15]}Z"
+    return stamp
+
+
+def resolve_run(ref: str, reports_dir: str | Path) -> Path:
+    """A run directory from a path, a run id in `reports_dir`, a unique id prefix, or 'latest'."""
+    direct = Path(ref)
+    if direct.is_dir() or direct.name == RUN_FILE:
+        return direct.parent if direct.name == RUN_FILE else direct
+    root = Path(reports_dir)
+    if ref == "latest":
+        runs = list_runs(root)
+        if not runs:
+            raise InvalidInput(str(root), "", "no runs here yet")
+        return runs[-1].path
+    if (root / ref).is_dir():
+        return root / ref
+    found = root.iterdir() if root.is_dir() else iter(())
+    matches = sorted(p for p in found if p.name.startswith(ref) and p.is_dir())
+    if len(matches) == 1:
+        return matches[0]
+    if len(matches) > 1:
+        names = ", ".join(p.name for p in matches[:5])
+        raise InvalidInput(ref, "", f"ambiguous run id, it matches: {names}")
+    raise InvalidInput(ref, "", f"no such run directory, nor a run id in {root}")

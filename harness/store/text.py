@@ -1,0 +1,35 @@
+"""How numbers and verdicts read in reports, JUnit messages and the CLI."""
+
+from __future__ import annotations
+
+from harness.store.model import Verdict
+
+
+def format_value(metric: str, value: float | None) -> str:
+    """'12.3 ms', '0.12 %', '3', 'no data' - a metric's value as an SRE reads it."""
+    if value is None:
+        return "no data"
+    if metric.endswith("_ms"):
+        return f"{value:.1f} ms" if value >= 10 else f"{value:.2f} ms"
+    if metric.endswith("_s"):
+        return f"{value:.1f} s"
+    if metric in ("error_rate", "max_error_rate_1s", "trace_completeness"):
+        return f"{value * 100:.3g} %"
+    if metric in ("ejections", "overflows"):
+        return f"{value:.0f}"
+    if metric.endswith("_mb"):
+        return f"{value:.1f} MB"
+    return f"{value:.3g}"
+
+
+def format_threshold(verdict: Verdict) -> str:
+    """'< 250.0 ms' - the threshold with its operator, in the metric's unit."""
+    return f"{verdict.op} {format_value(verdict.metric, verdict.threshold)}"
+
+
+def verdict_line(verdict: Verdict) -> str:
+    """'FAIL p99_ms < 250 during:x: measured 312.4 ms, threshold < 250.0 ms'."""
+    result = "PASS" if verdict.passed else "FAIL"
+    measured = format_value(verdict.metric, verdict.value)
+    text = f"{result} {verdict.slo}: measured {measured}, threshold {format_threshold(verdict)}"
+    return f"{text} ({verdict.reason})" if verdict.reason else text

@@ -1,0 +1,134 @@
+"""The run directory, written atomically: `reports/<YYYYmmddTHHMMSSZ>-<experiment>/`.
+
+Every file is written to a temporary name in the directory, flushed to disk and moved
+over the final name with `os.replace`, so a reader (the dashboard, `meshproof list`)
+never sees half a file and an interrupted run keeps every file it had finished.
+
+Typical use by the orchestrator::
+
+    writer = RunWriter(reports_dir, "catalog-503", started_at)
+    writer.write_record(record)                    # status "running", early
+    writer.write_table("requests", requests)       # ... windows, metrics, resources, spans, events
+    writer.finish(record, windows)                 # report.md + chart, junit.xml, run.json
+    # or, on SIGINT / an error: writer.mark_aborted(record, "interrupted", windows)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import IO, Any
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from harness.store.junit import junit_xml
+from harness.store.markdown import write_markdown_report
+from harness.store.model import RunRecord
+from mesh_runtime.errors import RunError
+
+TABLES = ("requests", "windows", "metrics", "resources", "spans", "events")
+_UNSAFE = re.compile(r"[^A-Za-z0-9_.-]+")
+
+
+def run_id_for(experiment_name: str, started_at: datetime) -> str:
+    """'20261127T154000Z-catalog-503': the UTC start second and the experiment's name."""
+    stamp = started_at.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
+    name = _UNSAFE.sub("-", experiment_name).strip("-.") or "experiment"
+    return f"{stamp}-{name}"
+
+
+def iso_utc(moment: datetime) -> str:
+    """ISO 8601 in UTC with a 'Z', to the second: '2026-11-27T15:40:00Z'."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class RunWriter:
+    """Creates one run directory and writes its files atomically."""
+
+    def __init__(self, reports_dir: str | Path, experiment_name: str, started_at: datetime) -> None:
+        self.reports_dir = Path(reports_dir)
+        base = run_id_for(experiment_name, started_at)
+        self.run_id, self.path = self._create(base)
+        self._tables: list[str] = []
+
+    def _create(self, base: str) -> tuple[str, Path]:
+        try:
+            self.reports_dir.mkdir(parents=True, exist_ok=True)
+            for attempt in range(1, 100):
+                run_id = base if attempt == 1 else f"{base}-{attempt}"
+                path = self.reports_dir / run_id
+                try:
+                    path.mkdir()
+                except FileExistsError:
+                    continue
+                return run_id, path
+        except OSError as exc:
+            raise RunError(f"{self.reports_dir}: cannot create the run directory: {exc}") from exc
+        raise RunError(f"{self.reports_dir}: too many runs named {base}")
+
+    @property
+    def tables(self) -> list[str]:
+        """The tables written so far, in order."""
+        return list(self._tables)
+
+    def write_record(self, record: RunRecord) -> RunRecord:
+        """Write run.json (with the list of tables written so far); returns what was written."""
+        record = record.model_copy(update={"id": self.run_id, "tables": self.tables})
+        text = json.dumps(record.model_dump(mode="json"), indent=2, allow_nan=False) + "\n"
+        self.write_text("run.json", text)
+        return record
+
+    def write_table(self, name: str, frame: pd.DataFrame) -> Path:
+        """Write `<name>.parquet` (pyarrow); the index is not kept."""
+        table = pa.Table.from_pandas(frame, preserve_index=False)
+        path = self._atomic(f"{name}.parquet", lambda handle: pq.write_table(table, handle))
+        if name not in self._tables:
+            self._tables.append(name)
+        return path
+
+    def write_text(self, name: str, text: str) -> Path:
+        """Write a UTF-8 text file in the run directory."""
+        return self._atomic(name, lambda handle: handle.write(text.encode("utf-8")))
+
+    def write_bytes(self, name: str, data: bytes) -> Path:
+        return self._atomic(name, lambda handle: handle.write(data))
+
+    def finish(self, record: RunRecord, windows: pd.DataFrame | None = None) -> RunRecord:
+        """Write report.md (and its chart), junit.xml, then the final run.json."""
+        record = record.model_copy(update={"id": self.run_id, "tables": self.tables})
+        self.write_text("junit.xml", junit_xml(record))
+        write_markdown_report(record, windows, self.write_text, self.write_bytes)
+        return self.write_record(record)
+
+    def mark_aborted(
+        self,
+        record: RunRecord,
+        reason: str,
+        windows: pd.DataFrame | None = None,
+        ended_at: datetime | None = None,
+    ) -> RunRecord:
+        """Keep everything written so far and record the run as aborted, with why."""
+        update: dict[str, Any] = {"status": "aborted", "error": reason}
+        if record.ended_at is None:
+            update["ended_at"] = iso_utc(ended_at or datetime.now(UTC))
+        return self.finish(record.model_copy(update=update), windows)
+
+    def _atomic(self, name: str, write: Callable[[IO[bytes]], object]) -> Path:
+        final = self.path / name
+        temporary = self.path / f".{name}.tmp-{os.getpid()}"
+        try:
+            with temporary.open("wb") as handle:
+                write(handle)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(temporary, final)
+        except OSError as exc:
+            temporary.unlink(missing_ok=True)
+            raise RunError(f"{final}: cannot write: {exc.strerror or exc}") from exc
+        return final
