@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from mesh_runtime.config import OutlierDetection
 from mesh_runtime.sidecar.policy.outlier import OutlierDetector
 from mesh_runtime.sidecar.policy.retry import AttemptResult
@@ -152,3 +155,30 @@ def test_set_instances_forgets_removed_hosts() -> None:
     assert d.ejections("catalog-0") == 0
     assert d.record("catalog-1", E500, now=1.0)
     assert not d.record("catalog-2", E500, now=1.0)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    hosts=st.integers(min_value=1, max_value=8),
+    percent=st.integers(min_value=0, max_value=100),
+    events=st.lists(
+        st.tuples(
+            st.integers(min_value=0, max_value=7),
+            st.sampled_from([OK, E500, E503, CONNECT, TIMEOUT]),
+            st.floats(min_value=0.0, max_value=3.0),
+        ),
+        max_size=200,
+    ),
+)
+def test_ejected_share_never_exceeds_max_ejection_percent(
+    hosts: int, percent: int, events: list[tuple[int, AttemptResult, float]]
+) -> None:
+    """Whatever the results and timing, ejected hosts stay within maxEjectionPercent."""
+    names = [f"h-{i}" for i in range(hosts)]
+    d = OutlierDetector(policy(consecutive5xxErrors=2, maxEjectionPercent=percent), names)
+    now = 0.0
+    for index, result, step in events:
+        now += step
+        d.record(names[index % hosts], result, now)
+        assert 100 * len(d.ejected(now)) <= percent * hosts
+        assert d.healthy(names, now)
