@@ -1,0 +1,136 @@
+"""`meshproof up | down | status`: deploy a topology on its own, look at it, take it down."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from mesh_runtime.errors import DeployError
+from mesh_runtime.runtimes.deployment import Deployment
+from mesh_runtime.runtimes.local import LocalRuntime
+from mesh_runtime.topology import MeshMode, load_topology
+
+RUNTIMES = ("local",)
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    up = subparsers.add_parser(
+        "up",
+        help="deploy a topology and leave it running",
+        description="Start every part of TOPOLOGY (trace sink, Toxiproxy, control plane, "
+        "services and their sidecars, Prometheus) and wait until the mesh serves.",
+    )
+    up.add_argument(
+        "topology", metavar="TOPOLOGY", help="topology file, e.g. experiments/topologies/shop.yaml"
+    )
+    up.add_argument(
+        "--no-mesh", action="store_true", help="run the services without sidecars (baseline)"
+    )
+    up.add_argument(
+        "--runtime", choices=RUNTIMES, default="local", help="where to run it (default: local)"
+    )
+    up.set_defaults(func=run_up)
+
+    down = subparsers.add_parser(
+        "down",
+        help="stop a deployment",
+        description="Stop every process of a deployment, delete its Toxiproxy proxies and "
+        "remove its state file. Also cleans up after an `up` that failed half-way.",
+    )
+    down.add_argument("topology", metavar="TOPOLOGY", nargs="?", help=_WHICH)
+    down.set_defaults(func=run_down)
+
+    status = subparsers.add_parser(
+        "status",
+        help="show a deployment's processes and URLs",
+        description="Show each process of a deployment (role, pid, ports, alive, ready) "
+        "and its ingress and Prometheus URLs. Exit code 1 if a process is not ready.",
+    )
+    status.add_argument("topology", metavar="TOPOLOGY", nargs="?", help=_WHICH)
+    status.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    status.set_defaults(func=run_status)
+
+
+_WHICH = "topology name or file (default: the only deployment that is up)"
+
+
+def run_up(args: argparse.Namespace) -> int:
+    console = Console(stderr=True)
+    mode: MeshMode = "no-mesh" if args.no_mesh else "mesh"
+    with console.status(f"bringing {args.topology} up ({mode})") as progress:
+        runtime = LocalRuntime(progress=lambda message: progress.update(message))
+        deployment = runtime.up(args.topology, mode=mode)
+    console.print(
+        f"[green]up[/green] {deployment.name} ({mode}, {len(deployment.processes)} processes)"
+    )
+    _print_urls(Console(), deployment)
+    return 0
+
+
+def run_down(args: argparse.Namespace) -> int:
+    runtime = LocalRuntime()
+    deployment = find_deployment(runtime, args.topology)
+    console = Console(stderr=True)
+    with console.status(f"stopping {deployment.name}"):
+        runtime.down(deployment)
+    console.print(f"[green]down[/green] {deployment.name}: every process stopped")
+    return 0
+
+
+def run_status(args: argparse.Namespace) -> int:
+    runtime = LocalRuntime()
+    deployment = find_deployment(runtime, args.topology)
+    report = runtime.status(deployment)
+    if args.json:
+        print(json.dumps(report, indent=2))
+    else:
+        _print_status(Console(), report)
+    every_ready = all(p["ready"] for p in report["processes"])
+    return 0 if every_ready else 1
+
+
+def find_deployment(runtime: LocalRuntime, which: str | None) -> Deployment:
+    """The deployment named (or whose topology file is) `which`, or the only one up."""
+    if which is None:
+        found = runtime.deployments()
+        if len(found) == 1:
+            return found[0]
+        if not found:
+            raise DeployError(f"nothing is up (no state file in {runtime.state_root})")
+        names = ", ".join(d.name for d in found)
+        raise DeployError(f"several deployments are up ({names}); name one")
+    name = load_topology(which).name if Path(which).is_file() else which
+    return runtime.load(name)
+
+
+def _print_urls(console: Console, deployment: Deployment) -> None:
+    console.print(f"ingress     {deployment.ingress_url}")
+    console.print(f"prometheus  {deployment.prometheus_url}")
+    if deployment.control_url:
+        console.print(f"control     {deployment.control_url}")
+    console.print(f"toxiproxy   {deployment.toxiproxy_url}")
+    if deployment.trace_file:
+        console.print(f"spans       {deployment.trace_file}")
+    console.print(f"logs        {Path(deployment.work_dir) / 'logs'}")
+
+
+def _print_status(console: Console, report: dict[str, Any]) -> None:
+    table = Table(title=f"{report['topology']} ({report['mode']}, {report['runtime']})")
+    for column in ("process", "role", "pid", "ports", "state"):
+        table.add_column(column)
+    for proc in report["processes"]:
+        ports = " ".join(f"{k}={v}" for k, v in proc["ports"].items())
+        state = (
+            "[green]ready[/green]"
+            if proc["ready"]
+            else ("[yellow]not ready[/yellow]" if proc["alive"] else "[red]dead[/red]")
+        )
+        table.add_row(proc["name"], proc["role"], str(proc["pid"]), ports, state)
+    console.print(table)
+    console.print(f"ingress     {report['ingress_url']}")
+    console.print(f"prometheus  {report['prometheus_url']}")
