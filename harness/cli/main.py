@@ -19,6 +19,7 @@ from mesh_runtime.errors import MeshproofError
 COMMAND_MODULES = (
     "harness.cli.deploy",  # up, down, status
     "harness.cli.recover",
+    "harness.cli.inspect",  # validate, list, report
 )
 
 
