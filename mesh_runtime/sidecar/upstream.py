@@ -123,10 +123,10 @@ class UpstreamConnection(asyncio.Protocol):
         response = Response(status, end_to_end(self._headers), stream, content_length=length)
         if not self._parser.should_keep_alive() or self._head_only:
             self._busy_close = True
-        if no_body:
-            self._complete(stream)
         if self._head is not None and not self._head.done():
             self._head.set_result(response)
+        if no_body:
+            self._complete(stream)
 
     def on_body(self, body: bytes) -> None:
         if self._stream is not None:
