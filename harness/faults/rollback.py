@@ -219,4 +219,5 @@ def restart_with_local_runtime(state_file: Path, name: str) -> None:
     from mesh_runtime.runtimes.local import LocalRuntime  # the runtime imports much; only here
 
     deployment = state.load(state_file)
-    LocalRuntime().restart(deployment, name)
+    # The runtime finds the state file from its root: <root>/deployments/<topology>.json.
+    LocalRuntime(state_root=state_file.parent.parent).restart(deployment, name)

@@ -1,0 +1,44 @@
+"""Helpers for the fault integration tests: build an injector, apply it for a while, poll."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import requests
+from pydantic import TypeAdapter
+
+from harness.faults import FaultContext, Injector, make_injector
+from harness.spec.faults import FaultSpec
+
+FAULT = TypeAdapter(FaultSpec)
+
+
+def injector(ctx: FaultContext, **fault: Any) -> Injector:
+    return make_injector(FAULT.validate_python(fault), ctx)
+
+
+@contextmanager
+def applied(inj: Injector) -> Iterator[dict[str, Any]]:
+    """rollback_entry, apply; revert on the way out whatever happened."""
+    entry = inj.rollback_entry()
+    inj.apply()
+    try:
+        yield entry
+    finally:
+        inj.revert()
+
+
+def get(url: str, timeout: float = 5.0) -> requests.Response:
+    return requests.get(url, timeout=timeout)
+
+
+def eventually(check: Callable[[], bool], timeout: float, what: str) -> None:
+    """Poll `check` until it holds; fail after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what}: not within {timeout}s")
+        time.sleep(0.05)
