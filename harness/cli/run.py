@@ -1,0 +1,144 @@
+"""`meshproof run EXPERIMENT` and `meshproof demo`.
+
+`run` carries out one experiment file: deploy, observe, load with the fault timeline,
+analyse, judge, write `reports/<UTC time>-<experiment>/`, tear down. Exit code 0 when every
+SLO passed, 1 when one failed, 2 when the run could not be done (bad file, deploy failure,
+interrupted). `demo` runs the retry-masks-503 experiment in 30 s and prints its report.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from harness.engine import LiveProgress, QuietProgress, RunOptions, RunResult, run_experiment
+from harness.store.text import format_threshold, format_value
+from mesh_runtime.errors import InvalidInput
+from mesh_runtime.units import parse_duration
+
+EXPERIMENTS_DIR = Path(__file__).resolve().parents[2] / "experiments"
+DEMO_EXPERIMENT = "retry-masks-503.yaml"
+DEMO_DURATION = "30s"
+HEADLINE = ("rps", "error_rate", "p50_ms", "p99_ms", "corrected_p99_ms", "trace_completeness")
+
+
+def register(subparsers: Any) -> None:
+    run_parser = subparsers.add_parser(
+        "run",
+        help="run an experiment: deploy, load, faults, verdicts, report",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    run_parser.add_argument("experiment", help="experiment file, e.g. experiments/baseline.yaml")
+    _common(run_parser)
+    run_parser.set_defaults(func=run_command)
+    demo = subparsers.add_parser(
+        "demo",
+        help=f"a 30-second chaos experiment ({DEMO_EXPERIMENT}) with its report",
+        description="Runs experiments/retry-masks-503.yaml scaled to 30 s and prints the report.",
+    )
+    _common(demo, with_duration=False)
+    demo.set_defaults(func=demo_command)
+
+
+def _common(parser: argparse.ArgumentParser, with_duration: bool = True) -> None:
+    parser.add_argument(
+        "--runtime", choices=("local", "docker"), default=None, help="override target.runtime"
+    )
+    parser.add_argument(
+        "--out", type=Path, default=Path("reports"), help="reports folder (default: reports)"
+    )
+    if with_duration:
+        parser.add_argument(
+            "--duration",
+            default=None,
+            help="scale the whole timeline (warm-up, load, faults) to this length, e.g. 30s",
+        )
+    parser.add_argument("--keep", action="store_true", help="leave the deployment up afterwards")
+    parser.add_argument("--quiet", action="store_true", help="print only the final lines")
+    parser.add_argument(
+        "--state-dir", type=Path, default=None, help="meshproof state dir (default .meshproof)"
+    )
+
+
+def _options(args: argparse.Namespace, duration: str | None) -> RunOptions:
+    seconds = None
+    if duration is not None:
+        try:
+            seconds = parse_duration(duration)
+        except ValueError as exc:
+            raise InvalidInput("--duration", "", str(exc)) from None
+    return RunOptions(
+        runtime=args.runtime,
+        out_dir=args.out,
+        duration_s=seconds,
+        keep=args.keep,
+        state_root=args.state_dir,
+    )
+
+
+def run_command(args: argparse.Namespace) -> int:
+    console = Console(highlight=False, soft_wrap=True)
+    options = _options(args, args.duration)
+    result = _run(Path(args.experiment), options, args.quiet, console)
+    print_final_lines(result, console)
+    return result.exit_code
+
+
+def demo_command(args: argparse.Namespace) -> int:
+    console = Console(highlight=False, soft_wrap=True)
+    options = _options(args, DEMO_DURATION)
+    result = _run(EXPERIMENTS_DIR / DEMO_EXPERIMENT, options, args.quiet, console)
+    print_report(result, console)
+    print_final_lines(result, console)
+    return result.exit_code
+
+
+def _run(path: Path, options: RunOptions, quiet: bool, console: Console) -> RunResult:
+    view = QuietProgress() if quiet else LiveProgress(f"meshproof run {path.name}", console)
+    return run_experiment(path, options, view)
+
+
+def print_report(result: RunResult, console: Console) -> None:
+    """The verdict table and the headline numbers."""
+    record = result.record
+    table = Table(title=f"{record.experiment.title}", title_justify="left")
+    for column in ("", "SLO", "measured", "threshold"):
+        table.add_column(column)
+    for verdict in record.verdicts:
+        mark = "[green]PASS[/green]" if verdict.passed else "[red]FAIL[/red]"
+        table.add_row(
+            mark,
+            verdict.slo,
+            format_value(verdict.metric, verdict.value),
+            format_threshold(verdict),
+        )
+    console.print(table)
+    summary = record.summary.model_dump()
+    numbers = ", ".join(f"{m} {format_value(m, summary.get(m))}" for m in HEADLINE)
+    console.print(f"{summary.get('requests', 0)} requests measured: {numbers}")
+
+
+def print_final_lines(result: RunResult, console: Console) -> None:
+    """Always printed, also with --quiet: notes, the verdict summary, the report folder."""
+    record = result.record
+    for note in result.notes:
+        console.print(f"note: {note}")
+    passed = sum(v.passed for v in record.verdicts)
+    failed = [v for v in record.verdicts if not v.passed]
+    for verdict in failed:
+        console.print(
+            f"FAIL {verdict.slo}: measured {format_value(verdict.metric, verdict.value)}"
+            f" ({verdict.reason or format_threshold(verdict)})"
+        )
+    status = record.status.upper()
+    reason = f" ({record.error})" if record.error else ""
+    console.print(
+        f"{status}{reason}: {passed}/{len(record.verdicts)} SLOs passed; "
+        f"metrics from {record.metrics_source}"
+    )
+    console.print(f"report: {result.path}")

@@ -1,0 +1,79 @@
+"""Where a run happened: host, Python, meshproof, the sidecar and the tools' versions.
+
+The sidecar's version comes from its admin API (`/config_dump` or `/stats`, a field named
+`sidecar_version`, `build_version` or `meshproof_version`); a sidecar that does not report
+one is meshproof's own (the reference sidecar ships with meshproof).
+"""
+
+from __future__ import annotations
+
+import platform
+import socket
+from collections.abc import Callable, Mapping
+from importlib import metadata
+from typing import Any
+
+import requests
+
+from harness.store.model import Environment, Tools
+from mesh_runtime import __version__ as MESHPROOF_VERSION
+from mesh_runtime.runtimes.deployment import Deployment
+from mesh_runtime.tools import tool_version
+
+VERSION_KEYS = ("sidecar_version", "build_version", "meshproof_version", "server_version")
+ADMIN_PATHS = ("/config_dump", "/stats")
+
+Fetch = Callable[[str], Mapping[str, Any] | None]
+
+
+def sidecar_version_of(documents: list[Mapping[str, Any] | None], fallback: str) -> str:
+    """The first version field found in the admin documents, else `fallback`. Pure."""
+    for document in documents:
+        if not isinstance(document, Mapping):
+            continue
+        for key in VERSION_KEYS:
+            value = document.get(key)
+            if isinstance(value, str) and value:
+                return value
+    return fallback
+
+
+def fetch_json(url: str) -> Mapping[str, Any] | None:
+    """GET a JSON object from a loopback admin URL; None on any failure."""
+    try:
+        response = requests.get(url, timeout=2.0)
+        document = response.json() if response.status_code == 200 else None
+    except (requests.RequestException, ValueError):
+        return None
+    return document if isinstance(document, Mapping) else None
+
+
+def sidecar_version(deployment: Deployment, fetch: Fetch = fetch_json) -> str:
+    """The version one sidecar of the deployment reports (meshproof's when none)."""
+    admin = next((r.admin_port for r in deployment.instances if r.admin_port), None)
+    if admin is None:
+        return MESHPROOF_VERSION
+    documents = [fetch(f"http://127.0.0.1:{admin}{path}") for path in ADMIN_PATHS]
+    return sidecar_version_of(documents, MESHPROOF_VERSION)
+
+
+def package_version(name: str) -> str | None:
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def collect_environment(deployment: Deployment | None) -> Environment:
+    """Everything `run.json`'s `environment` holds, asked of the machine and the tools."""
+    return Environment(
+        hostname=socket.gethostname(),
+        python=platform.python_version(),
+        meshproof=MESHPROOF_VERSION,
+        sidecar_version=sidecar_version(deployment) if deployment else MESHPROOF_VERSION,
+        tools=Tools(
+            prometheus=tool_version("prometheus"),
+            toxiproxy=tool_version("toxiproxy-server"),
+            locust=package_version("locust"),
+        ),
+    )

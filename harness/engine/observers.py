@@ -1,0 +1,122 @@
+"""The observers of one run, started before the load and stopped after it.
+
+- a psutil resource sampler over every process of the deployment (restarted processes
+  are found again by name through the fault context's current deployment);
+- metrics: the deployment's Prometheus, queried over the run's range afterwards; where
+  the deployment has no Prometheus, the built-in scraper reads every sidecar's /metrics
+  each second, and the run records `metrics_source: builtin-scraper`;
+- spans: read from the trace sink's file once the load is over.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pandas as pd
+import requests
+
+from harness.observe import BuiltinScraper, PrometheusObserver, ResourceSampler, sidecar_targets
+from harness.observe.rows import frame as metrics_frame
+from harness.observe.traces import read_spans
+from harness.store.model import MetricsSource
+from mesh_runtime.errors import MeshproofError
+from mesh_runtime.runtimes.deployment import Deployment
+
+SPANS_SETTLE_S = 2.5
+"""The spans file must stop growing this long before it is read (exporters batch)."""
+SPANS_WAIT_MAX_S = 12.0
+
+
+class Observers:
+    """Resource sampler and metrics source for one deployment, from `t0` on."""
+
+    def __init__(
+        self,
+        deployment: Deployment,
+        t0: float,
+        current: Callable[[], Deployment],
+        work_dir: Path,
+    ) -> None:
+        self._deployment = deployment
+        self._t0 = t0
+        self._current = current
+        self.metrics_source: MetricsSource = (
+            "prometheus" if deployment.prometheus_url else "builtin-scraper"
+        )
+        processes = [(p.role, p.name, p.pid) for p in deployment.processes]
+        self._sampler = ResourceSampler(
+            processes, t0=t0, resolve=self._pid_of, out=work_dir / "resources.jsonl"
+        )
+        self._scraper: BuiltinScraper | None = None
+        if self.metrics_source == "builtin-scraper":
+            self._scraper = BuiltinScraper(sidecar_targets(deployment), t0=t0)
+        self.problems: list[str] = []
+
+    def _pid_of(self, name: str) -> int | None:
+        for record in self._current().processes:
+            if record.name == name:
+                return record.pid
+        return None
+
+    def start(self) -> None:
+        self._sampler.start()
+        if self._scraper is not None:
+            self._scraper.start()
+
+    def stop(self) -> None:
+        """Stop sampling and scraping; safe to call twice."""
+        self._sampler.stop()
+        if self._scraper is not None:
+            self._scraper.stop()
+
+    def resources(self) -> pd.DataFrame:
+        return self._sampler.frame()
+
+    def metrics(self, end: float) -> pd.DataFrame:
+        """The metrics table from `t0` to `end` (wall clock); empty, with a note, on failure."""
+        if self._scraper is not None:
+            return self._scraper.frame()
+        assert self._deployment.prometheus_url is not None
+        observer = PrometheusObserver(self._deployment.prometheus_url)
+        try:
+            return observer.collect(self._t0, end, self._t0)
+        except MeshproofError as exc:
+            self.problems.append(f"metrics: {exc}")
+            return metrics_frame([])
+
+    def spans(self) -> pd.DataFrame | None:
+        """The spans of the run from the trace sink's file, once it stops growing."""
+        path = self._deployment.trace_file
+        if not path:
+            return None
+        wait_until_settled(Path(path), SPANS_SETTLE_S, SPANS_WAIT_MAX_S)
+        return read_spans(path, self._t0)
+
+
+def wait_until_settled(path: Path, settle_s: float, limit_s: float) -> None:
+    """Wait (bounded) until `path`'s size has not changed for `settle_s` seconds."""
+    deadline = time.monotonic() + limit_s
+    size, since = _size(path), time.monotonic()
+    while time.monotonic() < deadline:
+        time.sleep(0.25)
+        now_size = _size(path)
+        if now_size != size:
+            size, since = now_size, time.monotonic()
+        elif time.monotonic() - since >= settle_s:
+            return
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return -1
+
+
+def prometheus_ready(url: str) -> bool:
+    try:
+        return requests.get(f"{url.rstrip('/')}/-/ready", timeout=1.0).status_code == 200
+    except requests.RequestException:
+        return False

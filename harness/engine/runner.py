@@ -1,0 +1,99 @@
+"""The orchestrator: deploy -> observe -> load + fault timeline -> analyse -> judge -> write.
+
+`run_experiment(path, options, view)` carries out one experiment file and returns its
+`RunResult` (record, run directory, exit code: 0 every SLO passed, 1 one failed, 2 the run
+could not be done). `run.json` is written at once with status `running`. Whatever
+happens after that (an error, SIGINT, SIGTERM), the run's faults are rolled back, what
+was measured is analysed and written (status `aborted` or `error`), and the deployment
+is torn down unless `keep`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from harness.engine.interrupts import InterruptGuard, RunInterrupted
+from harness.engine.progress import ProgressView
+from harness.engine.session import Session
+from harness.engine.timeline import scale_experiment
+from harness.judge import exit_code
+from harness.spec.experiment import Experiment, load_experiment
+from harness.store import ExperimentRef, RunRecord, RunWriter, iso_utc
+from mesh_runtime.errors import ExperimentError, MeshproofError
+from mesh_runtime.topology import load_topology
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    runtime: str | None = None
+    """Overrides the experiment's `target.runtime`."""
+    out_dir: Path = Path("reports")
+    duration_s: float | None = None
+    """Scale the whole timeline to this length (warm-up included)."""
+    keep: bool = False
+    state_root: Path | None = None
+
+
+@dataclass(frozen=True)
+class RunResult:
+    record: RunRecord
+    path: Path
+    exit_code: int
+    notes: list[str] = field(default_factory=list)
+
+
+def prepare(path: str | Path, duration_s: float | None) -> tuple[Experiment, Path]:
+    """The validated (and, with `duration_s`, scaled) experiment and its topology file."""
+    experiment, topology = load_experiment(path)
+    load_topology(topology)  # a bad topology is an input error before anything starts
+    if duration_s is not None:
+        if duration_s <= 0:
+            raise ExperimentError(str(path), "--duration", "expected a duration longer than 0s")
+        experiment = scale_experiment(experiment, duration_s)
+    return experiment, topology
+
+
+def run_experiment(path: str | Path, options: RunOptions, view: ProgressView) -> RunResult:
+    """Carry out the experiment in `path`; see the module docstring."""
+    experiment, topology = prepare(path, options.duration_s)
+    runtime = options.runtime or experiment.target.runtime
+    started = datetime.now(UTC)
+    writer = RunWriter(options.out_dir, Path(path).stem, started)
+    record = RunRecord(
+        id=writer.run_id,
+        experiment=ExperimentRef(
+            name=Path(path).stem,
+            title=experiment.title,
+            file=str(path),
+            spec=experiment.model_dump(mode="json"),
+        ),
+        status="running",
+        started_at=iso_utc(started),
+        runtime=runtime,
+        mode=experiment.target.mode,
+    )
+    record = writer.write_record(record)
+    session = Session(experiment, topology, runtime, writer, record, view, options)
+    with InterruptGuard() as guard:
+        failure = _carry_out(session)
+        with guard.shielded():
+            record = session.conclude(failure)
+    aborted = record.status in ("aborted", "error")
+    return RunResult(record, writer.path, exit_code(record.verdicts, aborted), session.notes)
+
+
+def _carry_out(session: Session) -> str | None:
+    """Deploy and run the timeline; None when it ran to its end, else why it stopped."""
+    try:
+        session.deploy()
+        session.run_timeline()
+        session.run_comparison()
+    except RunInterrupted as exc:
+        return f"aborted: {exc}"
+    except MeshproofError as exc:
+        return f"error: {exc}"
+    except Exception as exc:  # an unexpected failure still tears down and writes the run
+        return f"error: unexpected {type(exc).__name__}: {exc}"
+    return None

@@ -1,0 +1,349 @@
+"""One run's moving parts and the order they are started and stopped in.
+
+`Session` is driven by `harness.engine.runner`: `deploy()`, `run_timeline()`,
+`run_comparison()`, then always `conclude()`, which rolls faults back, stops the load and
+the observers, collects what was measured, tears down and writes the run directory.
+Every stopping step is idempotent, so `conclude()` is safe after a failure anywhere.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pandas as pd
+
+from harness.analysis import read_records
+from harness.engine.analyse import Analysis, Measured, analyse, compare_summary
+from harness.engine.environment import collect_environment
+from harness.engine.events import EventLog
+from harness.engine.faults import FaultRunner
+from harness.engine.observers import Observers
+from harness.engine.progress import ProgressView, Snapshot, phase_at
+from harness.engine.scheduler import Scheduler
+from harness.engine.timeline import Action, plan_actions
+from harness.faults import LEDGER_FILE, FaultContext, FaultLedger
+from harness.judge import run_status
+from harness.load import LoadDriver
+from harness.spec.experiment import Experiment
+from harness.store import FaultEvent, RunRecord, RunWriter, iso_utc
+from mesh_runtime.control.client import ControlPlaneClient
+from mesh_runtime.errors import MeshproofError, RunError
+from mesh_runtime.runtimes import Deployment, LocalRuntime, Runtime, ToxiproxyClient
+from mesh_runtime.topology import MeshMode, load_topology
+
+if TYPE_CHECKING:
+    from harness.engine.runner import RunOptions
+
+START_LEAD_S = 4.0
+"""Warm-up starts this long after the load driver is asked to start: Locust's processes
+take a few seconds to come up, and requests due before they are ready would be skipped."""
+LOAD_DRAIN_S = 5.0
+"""How long after the schedule's end in-flight requests may take, beyond `load.timeout`."""
+
+
+def make_runtime(name: str, options: RunOptions, view: ProgressView) -> Runtime:
+    if name == "local":
+        return LocalRuntime(state_root=options.state_root, progress=view.stage)
+    raise RunError(f"runtime {name!r} is not available yet (use --runtime local)")
+
+
+class Session:
+    """The state of one run between its steps (see the module docstring)."""
+
+    def __init__(
+        self,
+        experiment: Experiment,
+        topology_path: Path,
+        runtime: str,
+        writer: RunWriter,
+        record: RunRecord,
+        view: ProgressView,
+        options: RunOptions,
+    ) -> None:
+        self.experiment = experiment
+        self.topology_path = topology_path
+        self.topology = load_topology(topology_path)
+        self.runtime_name = runtime
+        self.writer = writer
+        self.record = record
+        self.view = view
+        self.options = options
+        self.notes: list[str] = []
+        self.runtime: Runtime | None = None
+        self.deployment: Deployment | None = None
+        self.ctx: FaultContext | None = None
+        self.faults: FaultRunner | None = None
+        self.ledger: FaultLedger | None = None
+        self.observers: Observers | None = None
+        self.driver: LoadDriver | None = None
+        self.events = EventLog(time.time())
+        self.end_s: float | None = None
+        self.measured: Measured | None = None
+        self.compare: pd.DataFrame | None = None
+        self._primary = True
+
+    # --- the steps --------------------------------------------------------------------
+
+    def deploy(self, mode: MeshMode | None = None) -> Deployment:
+        mode = mode or self.experiment.target.mode
+        self.view.stage(f"deploying {self.topology.name} ({mode}, {self.runtime_name} runtime)")
+        self.runtime = make_runtime(self.runtime_name, self.options, self.view)
+        self.deployment = self.runtime.up(self.topology_path, mode=mode)
+        if self._primary:  # the main deployment: record where the run happened
+            environment = collect_environment(self.deployment)
+            source = "prometheus" if self.deployment.prometheus_url else "builtin-scraper"
+            if source == "builtin-scraper":
+                self.note(
+                    "no Prometheus in this deployment: metrics come from the built-in scraper"
+                )
+            self._save(environment=environment, metrics_source=source)
+        return self.deployment
+
+    def run_timeline(self) -> None:
+        """Observers, load, and the fault timeline, until the load has finished."""
+        deployment = self._need_deployment()
+        self.ctx = self._fault_context(deployment)
+        self.ledger = FaultLedger(self.writer.path / LEDGER_FILE)
+        self.ledger.register(self.options.state_root)
+        t0 = time.time() + START_LEAD_S
+        self.events.t0 = t0  # t0 is the start of warm-up, once Locust is up
+        self.faults = FaultRunner(self.experiment, self.ctx, self.ledger, self.events)
+        self.observers = Observers(deployment, t0, self._current, self.writer.path)
+        self.observers.start()
+        self.driver = LoadDriver(
+            self.experiment.load, deployment.ingress_url, self.writer.path / "load", t0
+        )
+        self.view.stage("starting the load")
+        self.events.add("load", "start", f"{self.experiment.load.rps:g} rps target")
+        self.driver.start()
+        self.view.stage("running")
+        scheduler = Scheduler(plan_actions(self.experiment), t0, self._execute, tick=self._tick)
+        scheduler.run()
+        self.end_s = self.events.add("load", "end", "schedule done")
+
+    def run_comparison(self) -> None:
+        """`target.compare_to`: the same load against a second deployment in that mode."""
+        other = self.experiment.target.compare_to
+        if other is None:
+            return
+        self.collect()
+        self.teardown(force=True)
+        self._primary = False
+        deployment = self.deploy(other)
+        t0 = time.time() + START_LEAD_S
+        driver = LoadDriver(
+            self.experiment.load, deployment.ingress_url, self.writer.path / f"load-{other}", t0
+        )
+        self.view.stage(f"running the same load without faults on the {other} deployment")
+        try:
+            driver.start()
+            driver.wait(self.experiment.load.total_duration + self._drain_s())
+        finally:
+            driver.stop()
+        self.compare = read_records(driver.records_files())
+        self.events.add("compare", other, f"{len(self.compare)} requests")
+
+    def conclude(self, failure: str | None) -> RunRecord:
+        """Roll back, stop, collect, tear down, analyse and write; returns the final record."""
+        if failure is not None:
+            self.note(failure)
+        self.view.stage("rolling back faults and stopping the load")
+        self._finish_faults()
+        self.collect()
+        self.teardown()
+        self.view.stage("analysing")
+        try:
+            return self._write(failure)
+        finally:
+            self.view.close()
+
+    # --- stopping, idempotent ---------------------------------------------------------
+
+    def _finish_faults(self) -> None:
+        if self.faults is None:
+            return
+        for problem in self.faults.finish():
+            self.note(f"rollback: {problem}")
+        if self.ledger is not None and not self.ledger.pending():
+            self.ledger.unregister()
+
+    def collect(self) -> None:
+        """Stop the load and the observers and keep what they measured (once)."""
+        if self.driver is not None:
+            self.driver.stop()
+        if self.measured is not None or self.observers is None or self.driver is None:
+            return
+        metrics = spans = resources = None
+        try:
+            spans = self.observers.spans()
+            metrics = self.observers.metrics(time.time())
+        except MeshproofError as exc:
+            self.note(f"collecting: {exc}")
+        finally:
+            self.observers.stop()
+            resources = self.observers.resources()
+        self.notes.extend(self.observers.problems)
+        self.measured = Measured(self.driver.records_files(), resources, metrics, spans)
+
+    def teardown(self, force: bool = False) -> None:
+        if self.runtime is None or self.deployment is None:
+            return
+        deployment = self._current()
+        if self.options.keep and not force:
+            self.note(f"--keep: {deployment.name} is still up (meshproof down to stop it)")
+            return
+        self.view.stage(f"tearing down {deployment.name}")
+        try:
+            self.runtime.down(deployment)
+        except MeshproofError as exc:
+            self.note(f"teardown: {exc}")
+        self.deployment = None
+
+    # --- the timeline's callbacks ---------------------------------------------------------
+
+    def _execute(self, action: Action) -> None:
+        if action.kind == "end":
+            assert self.driver is not None
+            if not self.driver.wait(self._drain_s()):
+                self.note("the load did not finish its schedule in time")
+            return
+        assert self.faults is not None
+        self.faults.execute(action)
+
+    def _tick(self, elapsed_s: float) -> None:
+        if self.driver is None or self.faults is None:
+            return
+        live = self.driver.live()
+        active = self.faults.active_names()
+        seen = len(self.faults.applied) + len(active)
+        self.view.update(
+            Snapshot(
+                phase=phase_at(elapsed_s, self.experiment.load.warmup, active, seen),
+                elapsed_s=min(elapsed_s, self.experiment.load.total_duration),
+                total_s=self.experiment.load.total_duration,
+                rps=live.rps,
+                error_rate=live.error_rate,
+                p99_ms=live.p99_ms,
+                sent=live.sent,
+                failed=live.failed,
+                active_faults=active,
+            )
+        )
+
+    # --- writing ----------------------------------------------------------------------------
+
+    def _write(self, failure: str | None) -> RunRecord:
+        faults: list[FaultEvent] = self.faults.events_so_far() if self.faults else []
+        analysis = None
+        if self.measured is not None:
+            try:
+                analysis = analyse(
+                    self.experiment,
+                    self.topology,
+                    self.experiment.target.mode,
+                    faults,
+                    self.measured,
+                    end_s=None if failure is None else self.events.now_s(),
+                    compare=self.compare,
+                )
+            except MeshproofError as exc:
+                failure = failure or f"error: analysis: {exc}"
+                self.note(f"analysis: {exc}")
+        self._write_tables(analysis)
+        record = self._final_record(analysis, faults, failure)
+        if failure is not None and failure.startswith("aborted"):
+            return self.writer.mark_aborted(record, failure, analysis.windows if analysis else None)
+        record = self.writer.finish(record, analysis.windows if analysis else None)
+        self._drop_raw_records()
+        return record
+
+    def _write_tables(self, analysis: Analysis | None) -> None:
+        measured = self.measured
+        if analysis is not None:
+            self.writer.write_table("requests", analysis.requests)
+            self.writer.write_table("windows", analysis.windows)
+        if measured is not None:
+            for name, frame in (
+                ("metrics", measured.metrics),
+                ("resources", measured.resources),
+                ("spans", measured.spans),
+            ):
+                if frame is not None:
+                    self.writer.write_table(name, frame)
+        self.writer.write_table("events", self.events.frame())
+        if self.compare is not None:
+            self.writer.write_table(f"compare_{self.experiment.target.compare_to}", self.compare)
+
+    def _final_record(
+        self, analysis: Analysis | None, faults: list[FaultEvent], failure: str | None
+    ) -> RunRecord:
+        now = time.time()
+        update: dict[str, object] = {
+            "ended_at": iso_utc(datetime.now(UTC)),
+            "duration_s": now - self.events.t0,
+            "faults": faults,
+        }
+        if analysis is not None:
+            summaries = list(analysis.summaries.values())
+            if self.compare is not None:
+                other = str(self.experiment.target.compare_to)
+                summaries.append(compare_summary(self.compare, self.experiment.load.warmup, other))
+            update.update(
+                phases=analysis.phases,
+                verdicts=analysis.verdicts,
+                summary=analysis.summary,
+                phase_summaries=summaries,
+            )
+        rollback_problems = [n for n in self.notes if n.startswith("rollback:")]
+        if failure is None and rollback_problems:
+            failure = "error: " + "; ".join(rollback_problems)
+        if failure is None and analysis is not None:
+            update["status"] = run_status(analysis.verdicts, aborted=False)
+        else:
+            reason = failure or "error: nothing was measured"
+            update["status"] = "aborted" if reason.startswith("aborted") else "error"
+            update["error"] = reason.partition(": ")[2] or reason
+        return self.record.model_copy(update=update)
+
+    def _drop_raw_records(self) -> None:
+        """The JSON-lines request records are in requests.parquet now."""
+        for folder in self.writer.path.glob("load*"):
+            for path in folder.glob("requests-w*.jsonl"):
+                with contextlib.suppress(OSError):
+                    path.unlink()
+
+    # --- plumbing ---------------------------------------------------------------------------
+
+    def note(self, text: str) -> None:
+        self.notes.append(text)
+        self.events.add("note", "engine", text)
+
+    def _save(self, **update: object) -> None:
+        self.record = self.writer.write_record(self.record.model_copy(update=update))
+
+    def _need_deployment(self) -> Deployment:
+        if self.deployment is None:
+            raise RunError("nothing is deployed")
+        return self.deployment
+
+    def _current(self) -> Deployment:
+        """The deployment as it is now (a restarted process has a new pid)."""
+        if self.ctx is not None and self._primary:
+            return self.ctx.deployment
+        return self._need_deployment()
+
+    def _fault_context(self, deployment: Deployment) -> FaultContext:
+        control = None
+        if deployment.control_url:
+            control = ControlPlaneClient(deployment.control_url, deployment.control_token)
+        toxiproxy = ToxiproxyClient(deployment.toxiproxy_url) if deployment.toxiproxy_url else None
+        return FaultContext(
+            deployment=deployment, runtime=self.runtime, control=control, toxiproxy=toxiproxy
+        )
+
+    def _drain_s(self) -> float:
+        return self.experiment.load.timeout + LOAD_DRAIN_S
