@@ -20,6 +20,7 @@ COMMAND_MODULES = (
     "harness.cli.deploy",  # up, down, status
     "harness.cli.recover",
     "harness.cli.inspect",  # validate, list, report
+    "harness.cli.run",  # run, demo
 )
 
 
