@@ -54,7 +54,8 @@ class LocalRuntime:
         ready_timeout: float = 60.0,
         stop_grace: float = 5.0,
     ) -> None:
-        self.state_root = state_root if state_root is not None else state.state_root()
+        root = state_root if state_root is not None else state.state_root()
+        self.state_root = root.resolve()
         self.progress = progress
         self.ready_timeout = ready_timeout
         self.stop_grace = stop_grace
@@ -179,6 +180,7 @@ class LocalRuntime:
         self._delete_proxies(deployment)
         records = list(reversed(deployment.processes))
         supervisor.stop_all(records, self.stop_grace)
+        supervisor.stop_strays(self.stop_grace)
         left = [r for r in records if is_running(r)]
         if left:
             names = ", ".join(f"{r.name} (pid {r.pid})" for r in left)
@@ -199,7 +201,7 @@ class LocalRuntime:
                 client.delete_proxy(proxy.name)
 
     def status(self, deployment: Deployment) -> dict[str, Any]:
-        supervisor = Supervisor(PlanFiles(Path(deployment.work_dir)).logs)
+        supervisor = self._supervisor(deployment, self.state_file(deployment.name), record=False)
         processes = []
         for record in deployment.processes:
             alive = supervisor.alive(record)
@@ -238,7 +240,8 @@ class LocalRuntime:
 
     def signal(self, deployment: Deployment, name: str, sig: int) -> None:
         record = deployment.process(name)
-        Supervisor(PlanFiles(Path(deployment.work_dir)).logs).signal(record, sig)
+        path = self.state_file(deployment.name)
+        self._supervisor(deployment, path, record=False).signal(record, sig)
 
     # --- plumbing -----------------------------------------------------------------------
 
@@ -248,7 +251,10 @@ class LocalRuntime:
             state.save(deployment, path)
 
         logs = PlanFiles(Path(deployment.work_dir)).logs
-        return Supervisor(logs, on_started=started) if record else Supervisor(logs)
+        marker = deployment.work_dir
+        if record:
+            return Supervisor(logs, marker=marker, on_started=started)
+        return Supervisor(logs, marker=marker)
 
 
 def _find_tools() -> Tools:

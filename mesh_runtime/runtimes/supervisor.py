@@ -24,6 +24,8 @@ from mesh_runtime.runtimes.plan import ProcessSpec
 from mesh_runtime.runtimes.readiness import Deadline, wait_until
 
 LOG_TAIL_LINES = 20
+DEPLOYMENT_ENV = "MESHPROOF_DEPLOYMENT"
+"""Set in every process the supervisor starts, so strays can be found without a record."""
 _CREATE_TIME_TOLERANCE_S = 0.05
 
 
@@ -65,10 +67,12 @@ class Supervisor:
         self,
         logs_dir: Path,
         *,
+        marker: str | None = None,
         on_started: Callable[[ProcessRecord], None] = lambda record: None,
         ready_check: Callable[[str], bool] = http_ok,
     ) -> None:
         self.logs_dir = logs_dir
+        self.marker = marker or str(logs_dir.parent)
         self._on_started = on_started
         self._ready_check = ready_check
         self._children: dict[int, subprocess.Popen[bytes]] = {}
@@ -87,7 +91,7 @@ class Supervisor:
                     stdin=subprocess.DEVNULL,
                     stdout=out,
                     stderr=subprocess.STDOUT,
-                    env={**os.environ, **spec.env},
+                    env={**os.environ, **spec.env, DEPLOYMENT_ENV: self.marker},
                     start_new_session=True,
                 )
         except OSError as exc:
@@ -186,6 +190,35 @@ class Supervisor:
             if child is not None:
                 with contextlib.suppress(subprocess.TimeoutExpired):
                     child.wait(timeout=1.0)
+
+    def strays(self) -> list[psutil.Process]:
+        """Live processes started by a supervisor with this marker, recorded or not.
+
+        An `up` killed between starting a process and recording it leaves one behind;
+        the marker in its environment is how `down` still finds it.
+        """
+        found = []
+        for proc in psutil.process_iter(["environ"]):
+            environ = proc.info.get("environ") or {}
+            if environ.get(DEPLOYMENT_ENV) == self.marker and proc.pid != os.getpid():
+                found.append(proc)
+        return found
+
+    def stop_strays(self, grace: float = 5.0) -> None:
+        """SIGTERM, then SIGKILL, every stray of this deployment."""
+        strays = self.strays()
+        for proc in strays:
+            with contextlib.suppress(psutil.Error):
+                proc.terminate()
+        _gone, alive = psutil.wait_procs(strays, timeout=grace)
+        for proc in alive:
+            with contextlib.suppress(psutil.Error):
+                proc.kill()
+        psutil.wait_procs(alive, timeout=5.0)
+        for proc in strays:
+            child = self._children.pop(proc.pid, None)
+            if child is not None:
+                child.poll()
 
     def restart(
         self, record: ProcessRecord, *, grace: float = 5.0, timeout: float = 30.0

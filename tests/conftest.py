@@ -1,0 +1,43 @@
+"""Fixtures shared by every test tier; keep this small and generic."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+
+T = TypeVar("T")
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def poll(check: Callable[[], T], timeout: float = 10.0, interval: float = 0.1) -> T:
+    """Call `check` until it returns something truthy (returned), or fail the test at the deadline."""
+    deadline = time.monotonic() + timeout
+    last: T = check()
+    while not last:
+        if time.monotonic() >= deadline:
+            pytest.fail(f"condition not met within {timeout:g}s (last value: {last!r})")
+        time.sleep(interval)
+        last = check()
+    return last
+
+
+@pytest.fixture
+def eventually() -> Callable[..., Any]:
+    """`eventually(check, timeout=10)`: poll with a deadline instead of sleeping."""
+    return poll
+
+
+@pytest.fixture(scope="session")
+def repo_root() -> Path:
+    return REPO_ROOT
+
+
+@pytest.fixture(scope="session")
+def shop_topology(repo_root: Path) -> Path:
+    """The sample shop topology file shipped with meshproof."""
+    return repo_root / "experiments" / "topologies" / "shop.yaml"

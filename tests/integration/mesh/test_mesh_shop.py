@@ -1,0 +1,206 @@
+"""The shop topology in mesh mode on the local runtime: the issue's acceptance tests."""
+
+from __future__ import annotations
+
+import signal
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+from mesh_helpers import SteadyLoad, deployed, services_in, sidecar_metrics, spans_of, traceparent
+from prometheus_api_client import PrometheusConnect
+
+from mesh_runtime.control.client import ControlPlaneClient
+from mesh_runtime.runtimes.deployment import Deployment
+from mesh_runtime.runtimes.local import LocalRuntime
+from mesh_runtime.runtimes.toxiproxy import ToxiproxyClient
+from mesh_runtime.topology import load_topology
+
+pytestmark = pytest.mark.integration
+
+SHOP_SERVICES = {"gateway", "frontend", "catalog", "cart", "inventory"}
+
+
+@pytest.fixture(scope="module")
+def shop(
+    shop_topology: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[LocalRuntime, Deployment]]:
+    with deployed(shop_topology, tmp_path_factory.mktemp("state"), "mesh") as up:
+        yield up
+
+
+@pytest.fixture
+def deployment(shop: tuple[LocalRuntime, Deployment]) -> Deployment:
+    return shop[1]
+
+
+def get(deployment: Deployment, path: str = "/shop", **headers: str) -> requests.Response:
+    return requests.get(deployment.ingress_url + path, headers=headers, timeout=10)
+
+
+def test_request_reaches_every_service(deployment: Deployment) -> None:
+    """A request through the gateway answers 200 and its JSON shows every service called."""
+    response = get(deployment)
+    assert response.status_code == 200
+    answer = response.json()
+    assert answer["service"] == "gateway"
+    assert services_in(answer) == SHOP_SERVICES
+
+
+def test_istio_requests_total_is_queryable_in_prometheus(
+    deployment: Deployment, eventually: Callable[..., Any]
+) -> None:
+    """After traffic, Prometheus holds istio_requests_total for every edge of the call graph."""
+    for _ in range(20):
+        assert get(deployment).status_code == 200
+    prometheus = PrometheusConnect(url=deployment.prometheus_url, disable_ssl=True)
+    query = (
+        'sum by (source_workload, destination_service) (istio_requests_total{reporter="source"})'
+    )
+    edges = {(e.source, e.destination) for e in load_topology(deployment.topology_file).edges()}
+
+    def counted() -> dict[tuple[str, str], float]:
+        series = prometheus.custom_query(query)
+        got = {
+            (s["metric"]["source_workload"], s["metric"]["destination_service"]): float(
+                s["value"][1]
+            )
+            for s in series
+        }
+        return got if set(got) >= edges and all(got[e] >= 20 for e in edges) else {}
+
+    assert eventually(counted, timeout=20)
+
+
+def test_spans_form_one_trace_through_every_sidecar(
+    deployment: Deployment, eventually: Callable[..., Any]
+) -> None:
+    """A request's spans reach the trace sink as one trace: sidecar CLIENT -> sidecar SERVER -> service."""
+    header, trace_id, root = traceparent()
+    assert get(deployment, traceparent=header).status_code == 200
+    assert deployment.trace_file
+    edges = load_topology(deployment.topology_file).edges()
+    expected = 2 * len(SHOP_SERVICES) + len(
+        edges
+    )  # sidecar SERVER + service per hop, CLIENT per edge
+
+    spans = eventually(
+        lambda: (s := spans_of(deployment.trace_file, trace_id)) and len(s) >= expected and s,
+        timeout=20,
+    )
+    by_id = {s["span_id"]: s for s in spans}
+    assert all(s["parent_span_id"] in by_id or s["parent_span_id"] == root for s in spans), (
+        "orphan span"
+    )
+    (entry,) = [s for s in spans if s["parent_span_id"] == root]
+    assert (entry["kind"], entry["service"]) == ("SERVER", "gateway")
+    for edge in edges:
+        clients = [s for s in spans if s["kind"] == "CLIENT" and s["service"] == edge.source]
+        servers = [
+            s
+            for s in spans
+            if s["kind"] == "SERVER"
+            and s["service"] == edge.destination
+            and by_id.get(s["parent_span_id"], {}).get("kind") == "CLIENT"
+            and by_id[s["parent_span_id"]]["service"] == edge.source
+        ]
+        assert clients and servers, f"no sidecar CLIENT -> SERVER pair for {edge.name}"
+        inner = [s for s in spans if s["parent_span_id"] == servers[0]["span_id"]]
+        assert any(s["service"] == edge.destination for s in inner), (
+            f"no service span under {edge.name}"
+        )
+
+
+def edge_latency(deployment: Deployment, requests_n: int = 10) -> dict[tuple[str, str], float]:
+    """Mean latency (ms) per (source, destination) edge over `requests_n` fresh requests."""
+    sidecars = ["frontend-0", "cart-0"]
+    before = {k: v for s in sidecars for k, v in sidecar_metrics(deployment, s).items()}
+    for _ in range(requests_n):
+        assert get(deployment).status_code == 200
+    after = {k: v for s in sidecars for k, v in sidecar_metrics(deployment, s).items()}
+    return {
+        key: (after[key][0] - before.get(key, (0.0, 0.0))[0])
+        / max(1.0, after[key][1] - before.get(key, (0.0, 0.0))[1])
+        for key in after
+    }
+
+
+def test_toxiproxy_latency_shows_on_its_edge_only(deployment: Deployment) -> None:
+    """A 150 ms latency toxic on frontend->catalog slows that edge alone; removing it heals it."""
+    client = ToxiproxyClient(deployment.toxiproxy_url or "")
+    proxies = [p.name for p in deployment.proxies if p.edge == "frontend->catalog"]
+    assert len(proxies) == 2
+    for name in proxies:
+        client.add_toxic(name, name="slow", type="latency", attributes={"latency": 150})
+    try:
+        faulted = edge_latency(deployment)
+    finally:
+        for name in proxies:
+            client.remove_toxic(name, "slow")
+    healed = edge_latency(deployment)
+    assert faulted[("frontend", "catalog")] >= 150
+    assert faulted[("frontend", "cart")] < 75
+    assert faulted[("cart", "inventory")] < 75
+    assert healed[("frontend", "catalog")] < 75
+
+
+def send(deployment: Deployment, count: int) -> list[int]:
+    return [get(deployment).status_code for _ in range(count)]
+
+
+def policy_reaches_sidecars(deployment: Deployment, attempts: int) -> None:
+    assert deployment.control_url
+    sidecars = [r.instance for r in deployment.instances]
+    with ControlPlaneClient(deployment.control_url, deployment.control_token) as client:
+        patch = {"http": [{"name": "default", "retries": {"attempts": attempts}, "timeout": "5s"}]}
+        version = client.patch_policy("catalog", patch)
+        client.wait_for_version(version, sidecars, timeout=20)
+    for record in deployment.instances:
+        dump = requests.get(f"http://127.0.0.1:{record.admin_port}/config_dump", timeout=5).json()
+        assert dump["version"] >= version
+        assert dump["services"]["catalog"]["policy"]["http"][0]["retries"]["attempts"] == attempts
+
+
+def test_traffic_flows_while_control_plane_is_paused(shop: tuple[LocalRuntime, Deployment]) -> None:
+    """With the control plane SIGSTOPped, requests still succeed; a later change reaches every sidecar."""
+    runtime, deployment = shop
+    runtime.signal(deployment, "control-plane", signal.SIGSTOP)
+    try:
+        began = time.monotonic()
+        statuses = send(deployment, 30)
+        paused_for = time.monotonic() - began
+    finally:
+        runtime.signal(deployment, "control-plane", signal.SIGCONT)
+    assert statuses == [200] * 30
+    assert paused_for > 0.2
+    policy_reaches_sidecars(deployment, attempts=1)
+
+
+def test_traffic_flows_while_control_plane_is_dead(shop: tuple[LocalRuntime, Deployment]) -> None:
+    """With the control plane killed, requests succeed; after its restart a change reaches every sidecar."""
+    runtime, deployment = shop
+    runtime.signal(deployment, "control-plane", signal.SIGKILL)
+    assert send(deployment, 30) == [200] * 30
+    deployment = runtime.restart(deployment, "control-plane")
+    policy_reaches_sidecars(deployment, attempts=2)
+
+
+def test_rolling_sidecar_restart_loses_no_request(
+    shop: tuple[LocalRuntime, Deployment], eventually: Callable[..., Any]
+) -> None:
+    """Restarting every sidecar in turn (SIGTERM, drain, start) under steady load loses nothing."""
+    runtime, deployment = shop
+    sidecars = [p.name for p in deployment.processes if p.role == "sidecar"]
+    with SteadyLoad(deployment.ingress_url + "/shop", rps=40) as load:
+        eventually(lambda: load.sent >= 20)  # steady traffic before the first restart
+        for name in sidecars:
+            deployment = runtime.restart(deployment, name)
+        after = load.sent
+        eventually(lambda: load.sent >= after + 20)  # and after the last one
+    assert load.sent > 100
+    assert load.failures == 0, (
+        f"{load.failures} of {load.sent} failed: {load.statuses} {load.errors}"
+    )
