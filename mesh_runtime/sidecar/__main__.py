@@ -30,6 +30,12 @@ def _port(text: str) -> int:
     return int(text)
 
 
+def _size(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive number of bytes, got {text!r}")
+    return int(text)
+
+
 def _duration(text: str) -> float:
     try:
         return parse_duration(text)
@@ -51,6 +57,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--access-log", type=Path, metavar="FILE")
     parser.add_argument("--no-tracing", action="store_true")
     parser.add_argument("--drain-timeout", type=_duration, default=10.0, metavar="DURATION")
+    parser.add_argument(
+        "--max-body",
+        type=_size,
+        default=16 * 1024 * 1024,
+        metavar="BYTES",
+        help="largest request body buffered (default 16 MiB; more gets 413)",
+    )
     parser.add_argument("--seed", type=int, help="seed the sidecar's random choices")
     parser.add_argument(
         "--log-level", default="WARNING", choices=["DEBUG", "INFO", "WARNING", "ERROR"]
@@ -73,6 +86,7 @@ def options_from(args: argparse.Namespace) -> SidecarOptions:
         access_log=args.access_log,
         tracing=not args.no_tracing,
         drain_timeout=args.drain_timeout,
+        max_body=args.max_body,
         seed=args.seed,
     )
 

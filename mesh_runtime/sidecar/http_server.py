@@ -116,8 +116,6 @@ class HttpServerProtocol(asyncio.Protocol):
             self._reject(simple_response(501, "protocol upgrade is not supported"))
         except httptools.HttpParserError:
             self._reject(None)
-        except _BodyTooLarge:
-            self._reject(simple_response(413))
 
     def pause_writing(self) -> None:
         self._writable.clear()
@@ -146,11 +144,15 @@ class HttpServerProtocol(asyncio.Protocol):
 
     def on_body(self, body: bytes) -> None:
         self._body_size += len(body)
-        if self._body_size > self._max_body:
-            raise _BodyTooLarge
-        self._body.append(body)
+        if self._body_size <= self._max_body:
+            self._body.append(body)
+        elif self._body:
+            self._body = []  # too large: read the rest to answer 413, but keep none of it
 
     def on_message_complete(self) -> None:
+        if self._body_size > self._max_body:
+            self._reject(simple_response(413, f"request body over {self._max_body} bytes"))
+            return
         request = Request(
             method=self._parser.get_method(),
             target=self._url,
@@ -277,10 +279,6 @@ class HttpServerProtocol(asyncio.Protocol):
             raise
         tail = LAST_CHUNK if chunked else b""
         transport.write(head + tail if first else tail)
-
-
-class _BodyTooLarge(Exception):
-    pass
 
 
 def _head_framing(response: Response) -> bytes:
