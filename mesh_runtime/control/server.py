@@ -58,9 +58,15 @@ class ConfigNotifier:
 class ControlPlaneAPI:
     """Request handlers over one ConfigStore; writes need the bearer token."""
 
-    def __init__(self, store: ConfigStore, token: str) -> None:
+    def __init__(
+        self,
+        store: ConfigStore,
+        token: str,
+        on_change: Callable[[MeshConfig], None] | None = None,
+    ) -> None:
         self._store = store
         self._token = token.encode()
+        self._on_change = on_change
         self._notifier = ConfigNotifier()
         self._body_cache: tuple[int, bytes] = (-1, b"")
 
@@ -81,8 +87,8 @@ class ControlPlaneAPI:
         known = _number(request, "version", int, -1)
         wait = min(_number(request, "wait", float, 0.0), MAX_WAIT_S)
         sidecar = request.query.get("sidecar")
-        if sidecar:
-            self._store.record_sidecar(sidecar, max(known, 0))
+        if sidecar and self._store.record_sidecar(sidecar, max(known, 0)):
+            self._publish(self._store.current, f"re-issued above version {known} of {sidecar}")
         loop = asyncio.get_running_loop()
         deadline = loop.time() + wait
         while self._store.version <= known:
@@ -123,13 +129,22 @@ class ControlPlaneAPI:
             )
 
     def _changed(self, config: MeshConfig, what: str, service: str | None = None) -> web.Response:
-        self._notifier.changed()
-        log.info("config version %d: %s", config.version, what)
+        self._publish(config, what)
         body: dict[str, Any] = {"version": config.version}
         if service is not None:
             body["service"] = service
             body["policy"] = config.services[service].policy.model_dump(mode="json")
         return web.json_response(body)
+
+    def _publish(self, config: MeshConfig, what: str) -> None:
+        """Persist the new version, then wake every long poll."""
+        if self._on_change is not None:
+            try:
+                self._on_change(config)
+            except OSError as exc:
+                log.error("could not save config version %d: %s", config.version, exc)
+        self._notifier.changed()
+        log.info("config version %d: %s", config.version, what)
 
     def _config_body(self) -> bytes:
         """The current config as JSON, serialised once per version however many poll it."""

@@ -103,9 +103,19 @@ class ConfigStore:
         policy = model_from_data(merge_patch(current, patch), ServicePolicy, source)
         return self._with_policy(service, policy)
 
-    def record_sidecar(self, instance: str, version: int) -> None:
-        """Note that sidecar `instance` runs `version`, as of now."""
+    def record_sidecar(self, instance: str, version: int) -> bool:
+        """Note that sidecar `instance` runs `version`, as of now.
+
+        A sidecar ahead of the store means the control plane lost its state (restarted
+        without its state file): the current config is re-issued above that version, so
+        that sidecars, which only take newer versions, receive it. True when that happened.
+        """
         self._sidecars[instance] = SidecarReport(version=version, seen=self._clock())
+        if version <= self.version:
+            return False
+        self._current = self._current.model_copy(update={"version": version})
+        self._commit(self._current)  # becomes version + 1
+        return True
 
     def sidecars(self) -> dict[str, SidecarReport]:
         return dict(self._sidecars)

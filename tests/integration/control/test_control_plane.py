@@ -56,9 +56,9 @@ def _wait_ready(url: str, process: subprocess.Popen[bytes], timeout: float = 15.
     raise RuntimeError(f"control plane not ready at {url} within {timeout}s")
 
 
-def _stop(process: subprocess.Popen[bytes]) -> None:
+def _stop(process: subprocess.Popen[bytes], sig: int = signal.SIGTERM) -> None:
     if process.poll() is None:
-        os.killpg(process.pid, signal.SIGTERM)
+        os.killpg(process.pid, sig)
         try:
             process.wait(timeout=5)
         except subprocess.TimeoutExpired:
@@ -66,28 +66,49 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
             process.wait(timeout=5)
 
 
-@pytest.fixture
-def control_plane(tmp_path: Path) -> Iterator[ControlPlane]:
-    topology = load_topology(SHOP)
-    inbound = {inst.name: f"127.0.0.1:{23000 + i}" for i, inst in enumerate(topology.instances())}
-    config_file = tmp_path / "config.json"
-    config_file.write_text(build_mesh_config(topology, inbound, {}).model_dump_json())
-    token_file = tmp_path / "token"
-    token_file.write_text(TOKEN + "\n")
-    port = free_port()
-    command = [*CONTROL, "--config", str(config_file), "--port", str(port)]
-    command += ["--token-file", str(token_file)]
-    log = (tmp_path / "control.log").open("wb")
-    process = subprocess.Popen(
-        command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-    )
-    try:
+class Launcher:
+    """Starts control plane processes on the shop config; stops them all at the end."""
+
+    def __init__(self, work: Path) -> None:
+        topology = load_topology(SHOP)
+        inbound = {i.name: f"127.0.0.1:{23000 + n}" for n, i in enumerate(topology.instances())}
+        self.config_file = work / "config.json"
+        self.config_file.write_text(build_mesh_config(topology, inbound, {}).model_dump_json())
+        self.token_file = work / "token"
+        self.token_file.write_text(TOKEN + "\n")
+        self._work = work
+        self._processes: list[subprocess.Popen[bytes]] = []
+
+    def start(self, *extra: str, port: int | None = None) -> ControlPlane:
+        port = port or free_port()
+        command = [*CONTROL, "--config", str(self.config_file), "--port", str(port)]
+        command += ["--token-file", str(self.token_file), *extra]
+        with (self._work / f"control-{len(self._processes)}.log").open("wb") as log:
+            process = subprocess.Popen(
+                command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            )
+        self._processes.append(process)
         url = f"http://127.0.0.1:{port}"
         _wait_ready(f"{url}/ready", process)
-        yield ControlPlane(url=url, token=TOKEN, process=process)
+        return ControlPlane(url=url, token=TOKEN, process=process)
+
+    def stop_all(self) -> None:
+        for process in self._processes:
+            _stop(process)
+
+
+@pytest.fixture
+def launcher(tmp_path: Path) -> Iterator[Launcher]:
+    launcher = Launcher(tmp_path)
+    try:
+        yield launcher
     finally:
-        _stop(process)
-        log.close()
+        launcher.stop_all()
+
+
+@pytest.fixture
+def control_plane(launcher: Launcher) -> ControlPlane:
+    return launcher.start()
 
 
 def _auth(token: str = TOKEN) -> dict[str, str]:
@@ -256,3 +277,34 @@ def _wait_until(condition: Callable[[], bool], timeout: float = 5.0) -> None:
             return
         time.sleep(0.02)
     raise AssertionError("condition not met in time")
+
+
+def test_restart_with_state_file_resumes_version_and_policies(
+    launcher: Launcher, tmp_path: Path
+) -> None:
+    """Killed and started again with the same command, it serves the same version and policy."""
+    state = ["--state-file", str(tmp_path / "state" / "control.json")]
+    first = launcher.start(*state)
+    client = ControlPlaneClient(first.url, first.token)
+    client.patch_policy("catalog", {"http": [{"timeout": "3s"}]})
+    assert client.patch_policy("cart", {"http": [{"timeout": "4s"}]}) == 3
+    _stop(first.process, signal.SIGKILL)
+    second = launcher.start(*state, port=int(first.url.rsplit(":", 1)[1]))
+    config = ControlPlaneClient(second.url, second.token).config()
+    assert config.version == 3
+    assert config.services["catalog"].policy.http[0].timeout == 3.0
+    assert config.services["cart"].policy.http[0].timeout == 4.0
+
+
+def test_restart_without_state_reissues_config_above_the_sidecars_version(
+    launcher: Launcher,
+) -> None:
+    """A sidecar polling with a newer version than the store's gets the config at once, newer."""
+    plane = launcher.start()
+    started = time.monotonic()
+    response = requests.get(
+        f"{plane.url}/v1/config", params={"version": 7, "wait": 10, "sidecar": "cart-0"}, timeout=15
+    )
+    assert response.status_code == 200 and response.json()["version"] == 8
+    assert time.monotonic() - started < 2.0
+    assert _status(plane.url)["sidecars"]["cart-0"]["version"] == 7

@@ -139,3 +139,17 @@ def test_sidecar_reports_record_version_and_clock_time(config: MeshConfig) -> No
             "catalog-0": {"version": 1, "seen": 1005.0},
         },
     }
+
+
+def test_sidecar_ahead_of_the_store_gets_the_config_reissued_above_it(
+    config: MeshConfig,
+) -> None:
+    """A restarted control plane behind its sidecars re-issues its config at their version + 1."""
+    store = ConfigStore(config)
+    assert store.record_sidecar("cart-0", store.version) is False
+    assert store.version == 1
+    assert store.record_sidecar("cart-0", 5) is True
+    assert store.version == 6
+    assert store.current.services == config.services
+    assert store.record_sidecar("catalog-0", 6) is False
+    assert [c.version for c in store.history()] == [1, 6]
