@@ -87,6 +87,9 @@ class ShopService:
             return web.Response(
                 status=status, body=padded_body(payload, size), content_type="application/json"
             )
+        except Exception as exc:
+            status, failure = 500, f"{type(exc).__name__}: {exc}"
+            raise
         finally:
             self._tracer.finish(span, status, failure)
 

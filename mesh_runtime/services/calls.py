@@ -101,8 +101,12 @@ class Downstream:
 
     async def start(self) -> None:
         connector = aiohttp.TCPConnector(limit=self._max_connections, keepalive_timeout=30)
+        # no cookie jar: a cookie one caller's request set must not leak into another's
         self._session = aiohttp.ClientSession(
-            connector=connector, timeout=self._timeout, auto_decompress=False
+            connector=connector,
+            timeout=self._timeout,
+            auto_decompress=False,
+            cookie_jar=aiohttp.DummyCookieJar(),
         )
 
     async def close(self) -> None:
