@@ -23,6 +23,7 @@ from harness.engine.events import EventLog
 from harness.engine.faults import FaultRunner
 from harness.engine.observers import Observers
 from harness.engine.progress import ProgressView, Snapshot, phase_at
+from harness.engine.rollbacks import run_rollbacks
 from harness.engine.scheduler import Scheduler
 from harness.engine.timeline import Action, plan_actions
 from harness.faults import LEDGER_FILE, FaultContext, FaultLedger
@@ -85,6 +86,7 @@ class Session:
         self.measured: Measured | None = None
         self.compare: pd.DataFrame | None = None
         self._primary = True
+        self._faults_finished = False
 
     # --- the steps --------------------------------------------------------------------
 
@@ -164,9 +166,13 @@ class Session:
     # --- stopping, idempotent ---------------------------------------------------------
 
     def _finish_faults(self) -> None:
-        if self.faults is None:
+        if self.faults is None or self._faults_finished:
             return
-        for problem in self.faults.finish():
+        self._faults_finished = True
+        problems = self.faults.finish()
+        if self.ctx is not None and self.experiment.rollbacks:
+            problems += run_rollbacks(self.experiment.rollbacks, self.ctx)
+        for problem in problems:
             self.note(f"rollback: {problem}")
         if self.ledger is not None and not self.ledger.pending():
             self.ledger.unregister()
@@ -210,6 +216,9 @@ class Session:
             assert self.driver is not None
             if not self.driver.wait(self._drain_s()):
                 self.note("the load did not finish its schedule in time")
+            if self.driver.live().sent == 0:
+                logs = self.writer.path / "load"
+                raise RunError(f"the load driver sent no request (its logs: {logs}/*.log)")
             return
         assert self.faults is not None
         self.faults.execute(action)
