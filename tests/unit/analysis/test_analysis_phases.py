@@ -1,0 +1,84 @@
+"""Phase intervals and each request's primary phase (harness.analysis.phases)."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from harness.analysis.phases import experiment_phases, label_phases, phase_intervals
+from harness.spec import Experiment
+from harness.store.model import FaultEvent
+
+
+def fault(name: str, start: float, end: float | None) -> FaultEvent:
+    return FaultEvent(name=name, kind="toxic", target="frontend->catalog", start_s=start, end_s=end)
+
+
+def by_name(phases: list) -> dict[str, tuple[float, float]]:
+    return {p.name: (p.start_s, p.end_s) for p in phases}
+
+
+def test_one_fault_gives_before_during_after_and_whole() -> None:
+    """warmup, before, during:x, after and whole cover the timeline."""
+    phases = by_name(phase_intervals(5.0, 65.0, [fault("x", 20.0, 35.0)]))
+    assert phases == {
+        "warmup": (0.0, 5.0),
+        "before": (5.0, 20.0),
+        "during:x": (20.0, 35.0),
+        "after": (35.0, 65.0),
+        "whole": (5.0, 65.0),
+    }
+
+
+def test_without_faults_before_is_the_measured_run_and_there_is_no_after() -> None:
+    """A fault-free run has before == whole and no after phase."""
+    phases = by_name(phase_intervals(5.0, 30.0, []))
+    assert phases["before"] == phases["whole"] == (5.0, 30.0)
+    assert "after" not in phases
+
+
+def test_open_ended_fault_lasts_until_the_end_and_leaves_no_after() -> None:
+    """A fault without an end runs to the end of the run."""
+    phases = by_name(phase_intervals(5.0, 30.0, [fault("x", 10.0, None)]))
+    assert phases["during:x"] == (10.0, 30.0)
+    assert "after" not in phases
+
+
+def test_overlapping_faults_each_get_their_window() -> None:
+    """Two overlapping faults: both during phases; after starts at the later end."""
+    phases = by_name(phase_intervals(0.0, 60.0, [fault("b", 15.0, 40.0), fault("a", 10.0, 20.0)]))
+    assert phases["during:a"] == (10.0, 20.0)
+    assert phases["during:b"] == (15.0, 40.0)
+    assert phases["before"] == (0.0, 10.0)
+    assert phases["after"] == (40.0, 60.0)
+
+
+def test_labels_pick_the_earliest_fault_and_name_gaps_between() -> None:
+    """Primary phase: earliest-started fault wins an overlap; gaps are 'between'."""
+    phases = phase_intervals(
+        5.0, 60.0, [fault("a", 10.0, 20.0), fault("b", 15.0, 25.0), fault("c", 30.0, 35.0)]
+    )
+    times = pd.Series([1.0, 5.0, 12.0, 17.0, 22.0, 27.0, 31.0, 40.0, 99.0])
+    assert label_phases(times, phases).tolist() == [
+        "warmup",
+        "before",
+        "during:a",
+        "during:a",
+        "during:b",
+        "between",
+        "during:c",
+        "after",
+        "after",
+    ]
+
+
+def test_experiment_phases_use_warmup_and_total_duration() -> None:
+    """Phases of an experiment end at warm-up + measured duration unless told otherwise."""
+    experiment = Experiment.model_validate(
+        {
+            "title": "t",
+            "target": {"topology": "t.yaml"},
+            "load": {"duration": "60s", "warmup": "5s"},
+        }
+    )
+    assert by_name(experiment_phases(experiment, []))["whole"] == (5.0, 65.0)
+    assert by_name(experiment_phases(experiment, [], end_s=30.0))["whole"] == (5.0, 30.0)

@@ -1,0 +1,172 @@
+"""Per-phase summaries, recovery time and mesh signals (harness.analysis.summary)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from harness.analysis.phases import phase_intervals
+from harness.analysis.records import normalize_requests
+from harness.analysis.recovery import recovery_criteria, recovery_seconds
+from harness.analysis.signals import counter_increase
+from harness.analysis.summary import RunFrames, summarize
+from harness.analysis.windows import compute_windows
+from harness.spec.slo import SLO
+from harness.store.model import FaultEvent, PhaseRecord
+
+FAULT = FaultEvent(name="x", kind="toxic", target="a->b", start_s=10.0, end_s=20.0)
+PHASES = phase_intervals(5.0, 30.0, [FAULT])
+
+
+def steady_requests(rps: int = 100, end: float = 30.0) -> pd.DataFrame:
+    """Requests at `rps`: 10 % answered 503 in [10, 22), latency 5 ms (50 ms in the fault)."""
+    times = np.arange(0, end, 1 / rps)
+    failing = (times >= 10) & (times < 22) & (np.arange(len(times)) % 10 == 0)
+    latency = np.where((times >= 10) & (times < 20), 50.0, 5.0)
+    return normalize_requests(
+        pd.DataFrame(
+            {
+                "intended_s": times,
+                "sent_s": times,
+                "latency_ms": latency,
+                "corrected_ms": latency,
+                "status": np.where(failing, 503, 200),
+                "trace_id": [f"{i:032x}" for i in range(len(times))],
+            }
+        )
+    )
+
+
+def summaries(slos: list[SLO], **frames: pd.DataFrame) -> dict:
+    requests = steady_requests()
+    run = RunFrames(requests, compute_windows(requests, PHASES), **frames)
+    return summarize(run, PHASES, [FAULT], slos)
+
+
+def test_traffic_metrics_per_phase() -> None:
+    """rps, error rate and latency percentiles are computed per phase interval."""
+    result = summaries([])
+    during, before = result["during:x"].values, result["before"].values
+    assert during["rps"] == pytest.approx(100.0)
+    assert during["error_rate"] == pytest.approx(0.1)
+    assert during["p99_ms"] == pytest.approx(50.0)
+    assert before["error_rate"] == 0.0 and before["p50_ms"] == pytest.approx(5.0)
+    assert result["whole"].values["max_error_rate_1s"] == pytest.approx(0.1)
+
+
+def test_shed_latency_is_no_data_without_503s() -> None:
+    """shed_p99_ms is the p99 of 503s, None with a reason when there were none."""
+    result = summaries([])
+    assert result["during:x"].values["shed_p99_ms"] == pytest.approx(50.0)
+    assert result["before"].values["shed_p99_ms"] is None
+    assert "503" in result["before"].notes["shed_p99_ms"]
+
+
+def test_recovery_counts_from_the_fault_end_until_slos_hold() -> None:
+    """Errors stop 2 s after the fault ends: recovery_s is 2 in during:x, after and whole."""
+    result = summaries([SLO.model_validate("error_rate < 0.01")])
+    assert result["during:x"].values["recovery_s"] == pytest.approx(2.0)
+    assert result["whole"].values["recovery_s"] == pytest.approx(2.0)
+    assert result["before"].values["recovery_s"] is None
+
+
+def test_recovery_never_reached_is_no_data_with_a_reason() -> None:
+    """When the SLOs never hold for 5 s after the fault, recovery_s is None, with why."""
+    result = summaries([SLO.model_validate("p50_ms < 1")])
+    assert result["during:x"].values["recovery_s"] is None
+    assert "did not hold" in result["during:x"].notes["recovery_s"]
+
+
+def test_recovery_needs_five_consecutive_healthy_seconds() -> None:
+    """A healthy second followed by a bad one restarts the count."""
+    windows = pd.DataFrame(
+        {
+            "second": range(20, 32),
+            "requests": [100] * 12,
+            "error_rate": [0, 0.5, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+        }
+    )
+    assert recovery_seconds(windows, 20.0, recovery_criteria([])) == pytest.approx(2.0)
+
+
+def test_during_slos_are_not_recovery_criteria() -> None:
+    """SLOs of during: phases are tolerances, not what recovery means; default is 1 %."""
+    criteria = recovery_criteria([SLO.model_validate("error_rate < 0.5 during:x")])
+    assert [c.describe() for c in criteria] == ["error_rate < 0.01"]
+
+
+def test_sidecar_cpu_and_memory_from_resources() -> None:
+    """CPU per krps sums each sidecar's mean cores; rss is the largest sidecar's."""
+    rows = [
+        {
+            "t_s": t,
+            "role": role,
+            "name": name,
+            "pid": 1,
+            "cpu_s": 0.0,
+            "cpu_cores": cores,
+            "rss_mb": rss,
+        }
+        for t in (6.0, 7.0)
+        for role, name, cores, rss in (
+            ("sidecar", "a-0", 0.02, 40.0),
+            ("sidecar", "b-0", 0.04, 55.0),
+            ("service", "a-0", 1.0, 500.0),
+        )
+    ]
+    result = summaries([], resources=pd.DataFrame(rows))["before"].values
+    assert result["sidecar_cpu_per_krps"] == pytest.approx(0.06 / 0.1)
+    assert result["sidecar_rss_mb"] == 55.0
+
+
+def test_overheads_without_samples_are_no_data() -> None:
+    """No resources, no metrics: the overhead and mesh signals are None, never 0."""
+    result = summaries([])["whole"]
+    for name in ("sidecar_cpu_per_krps", "sidecar_rss_mb", "retries_per_krequests", "ejections"):
+        assert result.values[name] is None
+        assert result.notes[name]
+    assert result.values["overhead_p99_ms"] is None
+
+
+def metric_rows(metric: str, samples: list[tuple[float, float]], **labels: str) -> list[dict]:
+    text = json.dumps(labels, sort_keys=True)
+    return [{"t_s": t, "metric": metric, "labels": text, "value": v} for t, v in samples]
+
+
+def test_counter_increase_handles_resets_and_late_series() -> None:
+    """Increase over a phase: base before the phase, resets, a new series from 0."""
+    rows = metric_rows("meshproof_retries_total", [(4, 10), (6, 12), (8, 3), (9, 5)], d="a")
+    rows += metric_rows("meshproof_retries_total", [(7, 4), (9, 6)], d="b")
+    rows += metric_rows("meshproof_config_version", [(1, 1)])
+    phase = PhaseRecord(name="p", start_s=5.0, end_s=10.0)
+    # a: 10 -> 12 (+2), reset to 3 (+3), 5 (+2) = 7; b: appeared at 7 from 0: +6
+    assert counter_increase(pd.DataFrame(rows), "meshproof_retries_total", phase) == 13.0
+
+
+def test_counter_increase_from_rates_when_the_raw_counter_is_absent() -> None:
+    """rate(...) samples are integrated over the phase at their step."""
+    rows = metric_rows(
+        "rate(meshproof_retries_total[5s])", [(5, 2.0), (6, 2.0), (7, 1.0), (11, 9.0)]
+    )
+    phase = PhaseRecord(name="p", start_s=5.0, end_s=10.0)
+    assert counter_increase(pd.DataFrame(rows), "meshproof_retries_total", phase) == 5.0
+
+
+def test_absent_counter_is_zero_when_other_metrics_were_scraped() -> None:
+    """A labelled counter never incremented has no series: 0 if the phase was scraped."""
+    rows = metric_rows("meshproof_config_version", [(6, 1.0)])
+    phase = PhaseRecord(name="p", start_s=5.0, end_s=10.0)
+    assert counter_increase(pd.DataFrame(rows), "meshproof_overflow_total", phase) == 0.0
+    late = PhaseRecord(name="q", start_s=20.0, end_s=30.0)
+    assert counter_increase(pd.DataFrame(rows), "meshproof_overflow_total", late) is None
+
+
+def test_retries_per_thousand_requests() -> None:
+    """retries_per_krequests divides the retries' increase by sent requests / 1000."""
+    rows = metric_rows("meshproof_retries_total", [(9.0, 0.0), (15.0, 30.0), (19.0, 50.0)], d="a")
+    result = summaries([], metrics=pd.DataFrame(rows))["during:x"].values
+    assert result["retries_per_krequests"] == pytest.approx(50.0 / 1.0)
+    assert result["ejections"] == 0.0

@@ -1,0 +1,101 @@
+"""junit.xml and report.md of the fixture run (harness.store.junit / markdown)."""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+from harness.store import StoredRun, load_run
+from harness.store.junit import junit_xml
+from tests.fixtures.make_run import make_run
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The fixture run, written once for this module."""
+    return make_run(tmp_path_factory.mktemp("reports"))
+
+
+def test_junit_has_one_suite_and_one_case_per_slo(run_dir: Path) -> None:
+    """testsuites > testsuite(name=experiment) > testcase per SLO, with CI's counts."""
+    record = load_run(run_dir)
+    root = ET.parse(run_dir / "junit.xml").getroot()
+    assert root.tag == "testsuites"
+    (suite,) = root.findall("testsuite")
+    cases = suite.findall("testcase")
+    assert suite.get("name") == "catalog-503"
+    assert [c.get("name") for c in cases] == [v.slo for v in record.verdicts]
+    assert {c.get("classname") for c in cases} == {"catalog-503"}
+    failed = [c for c in cases if c.find("failure") is not None]
+    assert suite.get("tests") == str(len(cases)) and root.get("tests") == str(len(cases))
+    assert suite.get("failures") == str(len(failed)) == "1"
+    assert suite.get("errors") == "0"
+    assert float(suite.get("time") or "nan") == pytest.approx(45.0)
+
+
+def test_junit_failure_message_names_value_and_threshold(run_dir: Path) -> None:
+    """A failed SLO's message has the measured value and the threshold."""
+    root = ET.parse(run_dir / "junit.xml").getroot()
+    failure = root.find(".//failure")
+    assert failure is not None
+    assert failure.get("message") == "measured 8 %, threshold < 2 %"
+
+
+def test_junit_of_an_aborted_run_has_an_error_case(run_dir: Path) -> None:
+    """An aborted run adds a 'run' testcase with an <error>, counted in errors."""
+    record = load_run(run_dir).model_copy(update={"status": "aborted", "error": "SIGINT"})
+    root = ET.fromstring(junit_xml(record))
+    suite = root.find("testsuite")
+    assert suite is not None and suite.get("errors") == "1"
+    error = root.find(".//testcase[@name='run']/error")
+    assert error is not None and error.get("message") == "SIGINT"
+
+
+def test_report_md_has_verdicts_numbers_phases_faults_and_chart(run_dir: Path) -> None:
+    """report.md: title, status, verdict table, headline, phases, faults, linked PNG."""
+    text = (run_dir / "report.md").read_text(encoding="utf-8")
+    assert text.startswith("# One catalog replica answers 503 for 10 s")
+    assert "**Status: FAILED**" in text
+    assert (
+        "| max_error_rate_1s < 0.02 during:catalog-503 | during:catalog-503 | 8 % | < 2 % | **FAIL** |"
+        in text
+    )
+    assert "| p99_ms |" in text and "| during:catalog-503 | 15.0 | 25.0 |" in text
+    assert "| catalog-503 | service_behaviour | `catalog-0` | 15.0 | 25.0 | 1.0 s |" in text
+    assert "![timeline" in text and "(timeline.png)" in text
+    assert (run_dir / "timeline.png").read_bytes().startswith(b"\x89PNG")
+
+
+def test_fixture_run_tables_follow_the_contract(run_dir: Path) -> None:
+    """Every table of DEVELOPING.md is there with its columns."""
+    run = StoredRun(run_dir)
+    expected = {
+        "requests": {"intended_s", "sent_s", "latency_ms", "corrected_ms", "status", "bytes",
+                     "route", "method", "trace_id", "error", "phase"},
+        "windows": {"second", "rps", "error_rate", "p50_ms", "p90_ms", "p99_ms", "p999_ms",
+                    "corrected_p99_ms", "phase"},
+        "metrics": {"t_s", "metric", "labels", "value"},
+        "resources": {"t_s", "role", "name", "pid", "cpu_s", "cpu_cores", "rss_mb"},
+        "spans": {"trace_id", "span_id", "parent_span_id", "name", "kind", "service", "instance",
+                  "start_ns", "end_ns", "status_code", "attributes"},
+        "events": {"t_s", "kind", "name", "detail"},
+    }  # fmt: skip
+    for name, columns in expected.items():
+        assert columns <= set(run.table(name).columns), name
+    assert run.record.tables == list(expected)
+
+
+def test_fixture_run_summary_reflects_the_fault(run_dir: Path) -> None:
+    """The fault phase has errors, retries and ejections; recovery is measured."""
+    record = load_run(run_dir)
+    during = record.phase_summary("during:catalog-503")
+    before = record.phase_summary("before")
+    assert during is not None and before is not None
+    assert (during.values["error_rate"] or 0) > 0.02 > (before.values["error_rate"] or 0)
+    assert during.values["ejections"] == 2
+    assert (during.values["retries_per_krequests"] or 0) > 0
+    assert during.values["recovery_s"] == pytest.approx(1.0)
+    assert 0.95 < (record.summary.trace_completeness or 0) < 1.0
+    assert record.summary.requests == 2000

@@ -1,0 +1,111 @@
+"""Writing and reading run directories (harness.store.writer / reader)."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from harness.store import RunRecord, RunWriter, StoredRun, list_runs, load_run, resolve_run
+from harness.store.model import ExperimentRef
+from mesh_runtime.errors import InvalidInput
+
+STARTED = datetime(2026, 11, 27, 15, 40, 0, tzinfo=UTC)
+
+
+def record(name: str = "demo", started: str = "2026-11-27T15:40:00Z") -> RunRecord:
+    return RunRecord(id="", experiment=ExperimentRef(name=name, title="Demo"), started_at=started)
+
+
+def test_run_directory_is_named_by_utc_start_and_experiment(tmp_path: Path) -> None:
+    """reports/<YYYYmmddTHHMMSSZ>-<experiment>/, a suffix when the second is taken."""
+    first = RunWriter(tmp_path, "demo", STARTED)
+    second = RunWriter(tmp_path, "demo", STARTED)
+    assert first.path == tmp_path / "20261127T154000Z-demo"
+    assert second.run_id == "20261127T154000Z-demo-2"
+
+
+def test_run_json_is_written_early_and_rewritten_at_the_end(tmp_path: Path) -> None:
+    """run.json exists with status running before the end, then holds the final record."""
+    writer = RunWriter(tmp_path, "demo", STARTED)
+    writer.write_record(record())
+    assert load_run(writer.path).status == "running"
+    writer.write_table("windows", pd.DataFrame({"second": [0, 1], "rps": [1.0, 2.0]}))
+    final = writer.finish(record().model_copy(update={"status": "passed"}))
+    loaded = load_run(writer.path)
+    assert loaded == final
+    assert loaded.status == "passed" and loaded.tables == ["windows"]
+    assert loaded.id == writer.run_id
+    assert not list(writer.path.glob(".*tmp*"))
+
+
+def test_tables_are_parquet_and_read_lazily(tmp_path: Path) -> None:
+    """A table written is read back equal, only when asked for."""
+    writer = RunWriter(tmp_path, "demo", STARTED)
+    frame = pd.DataFrame({"t_s": [0.5, 1.5], "kind": ["fault", "phase"]})
+    writer.write_table("events", frame)
+    writer.finish(record())
+    run = StoredRun(writer.path)
+    assert run.has_table("events") and not run.has_table("spans")
+    pd.testing.assert_frame_equal(run.table("events"), frame, check_dtype=False)
+    with pytest.raises(InvalidInput, match="no such table"):
+        run.table("spans")
+
+
+def test_aborted_run_keeps_what_was_written(tmp_path: Path) -> None:
+    """mark_aborted records why and keeps the tables and the record's data."""
+    writer = RunWriter(tmp_path, "demo", STARTED)
+    writer.write_record(record())
+    writer.write_table("requests", pd.DataFrame({"intended_s": [0.1]}))
+    writer.mark_aborted(record(), "interrupted (SIGINT)")
+    loaded = load_run(writer.path)
+    assert (loaded.status, loaded.error) == ("aborted", "interrupted (SIGINT)")
+    assert loaded.ended_at is not None
+    assert (writer.path / "requests.parquet").is_file()
+    assert "interrupted (SIGINT)" in (writer.path / "junit.xml").read_text()
+    assert "ABORTED" in (writer.path / "report.md").read_text()
+
+
+def test_list_runs_is_sorted_and_tolerates_broken_runs(tmp_path: Path) -> None:
+    """Runs are listed oldest first; a broken run.json is 'unreadable' with the reason."""
+    late = RunWriter(tmp_path, "b", datetime(2026, 11, 28, tzinfo=UTC))
+    late.finish(record("b", "2026-11-28T00:00:00Z").model_copy(update={"status": "failed"}))
+    early = RunWriter(tmp_path, "a", STARTED)
+    early.finish(record("a").model_copy(update={"status": "passed"}))
+    broken = tmp_path / "20261127T160000Z-c"
+    broken.mkdir()
+    (broken / "run.json").write_text('{"schema_version": 1, "id": "x"', encoding="utf-8")
+    empty = tmp_path / "20261127T170000Z-d"
+    empty.mkdir()
+    runs = list_runs(tmp_path)
+    assert [r.id for r in runs] == [early.run_id, broken.name, empty.name, late.run_id]
+    assert [r.status for r in runs] == ["passed", "unreadable", "unreadable", "failed"]
+    assert runs[1].problem.startswith("not valid JSON")
+    assert "no such file" in runs[2].problem
+    assert [r.id for r in list_runs(tmp_path, experiment="b")] == [late.run_id]
+
+
+def test_unknown_schema_version_is_refused_clearly(tmp_path: Path) -> None:
+    """A run.json of another schema version is one InvalidInput line."""
+    (tmp_path / "run.json").write_text(json.dumps({"schema_version": 9}), encoding="utf-8")
+    with pytest.raises(InvalidInput, match="schema_version: unsupported version 9"):
+        load_run(tmp_path)
+
+
+def test_resolve_run_by_path_id_prefix_and_latest(tmp_path: Path) -> None:
+    """RUN may be a directory, a run id, a unique id prefix or 'latest'."""
+    a = RunWriter(tmp_path, "alpha", STARTED)
+    a.finish(record("alpha"))
+    b = RunWriter(tmp_path, "beta", datetime(2026, 11, 28, tzinfo=UTC))
+    b.finish(record("beta", "2026-11-28T00:00:00Z"))
+    assert resolve_run(str(a.path), tmp_path) == a.path
+    assert resolve_run(a.run_id, tmp_path) == a.path
+    assert resolve_run("20261128", tmp_path) == b.path
+    assert resolve_run("latest", tmp_path) == b.path
+    with pytest.raises(InvalidInput, match="ambiguous"):
+        resolve_run("2026112", tmp_path)
+    with pytest.raises(InvalidInput, match="no such run"):
+        resolve_run("nope", tmp_path)
