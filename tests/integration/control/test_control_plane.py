@@ -220,7 +220,7 @@ def test_status_reflects_the_versions_sidecars_reported(control_plane: ControlPl
     for sidecar in ("catalog-0", "catalog-1"):
         requests.get(
             f"{control_plane.url}/v1/config",
-            params={"version": 2, "wait": 0.01, "sidecar": sidecar},
+            params={"version": "2", "wait": "0.01", "sidecar": sidecar},
             timeout=5,
         )
     status = client.wait_for_version(2, ["catalog-0", "catalog-1"], timeout=5)
@@ -303,7 +303,9 @@ def test_restart_without_state_reissues_config_above_the_sidecars_version(
     plane = launcher.start()
     started = time.monotonic()
     response = requests.get(
-        f"{plane.url}/v1/config", params={"version": 7, "wait": 10, "sidecar": "cart-0"}, timeout=15
+        f"{plane.url}/v1/config",
+        params={"version": "7", "wait": "10", "sidecar": "cart-0"},
+        timeout=15,
     )
     assert response.status_code == 200 and response.json()["version"] == 8
     assert time.monotonic() - started < 2.0
