@@ -34,12 +34,14 @@ class InboundProxy:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._app = app
+        self._app_address = f"{app.host}:{app.port}"
         self._obs = observer
         self._clock = clock
 
     async def handle(self, request: Request) -> Response:
         start = self._clock()
         info = RequestInfo.inbound(request)
+        info.upstream_host = self._app_address
         peer = request.header(PEER_HEADER)
         if peer:
             info.peer = peer.decode("latin-1")

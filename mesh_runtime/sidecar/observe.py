@@ -10,9 +10,23 @@ import time
 from dataclasses import dataclass
 from typing import Protocol
 
+from opentelemetry import trace
+
 from mesh_runtime.config import Endpoint
 from mesh_runtime.sidecar.http1 import Request, Response
+from mesh_runtime.sidecar.telemetry.accesslog import AccessLog, AccessLogEntry
 from mesh_runtime.sidecar.telemetry.metrics import MeshMetrics
+from mesh_runtime.sidecar.telemetry.tracing import (
+    HTTP_METHOD,
+    RETRY_ATTEMPT,
+    UPSTREAM_CLUSTER,
+    UPSTREAM_INSTANCE,
+    URL_PATH,
+    SpanRecorder,
+    extract,
+    trace_id_of,
+    traceparent_for,
+)
 from mesh_runtime.sidecar.wire import ensure_request_id
 
 
@@ -35,10 +49,15 @@ class RequestInfo:
     request_id: str
     started: float
     """Wall-clock start (seconds since the epoch), for the access log."""
+    bytes_received: int = 0
     peer: str = "unknown"
     service: str = ""
     instance: str = ""
     version: str = "unknown"
+    upstream_host: str | None = None
+    route: str | None = None
+    attempts: int = 0
+    trace_id: str | None = None
     duration_ms: float = 0.0
 
     @classmethod
@@ -57,6 +76,7 @@ class RequestInfo:
             path=request.path,
             request_id=ensure_request_id(request).decode("latin-1"),
             started=time.time(),
+            bytes_received=len(request.body),
         )
 
 
@@ -70,11 +90,7 @@ class Span(Protocol):
 class Tracer(Protocol):
     def server_span(self, request: Request, info: RequestInfo) -> Span: ...
 
-    def client_span(self, request: Request, service: str, endpoint: Endpoint) -> Span: ...
-
-
-class AccessLog(Protocol):
-    def write(self, info: RequestInfo, response: Response) -> None: ...
+    def client_span(self, request: Request, info: RequestInfo, endpoint: Endpoint) -> Span: ...
 
 
 class PassThroughSpan:
@@ -96,8 +112,55 @@ class NoTracer:
     def server_span(self, request: Request, info: RequestInfo) -> Span:
         return PassThroughSpan(request)
 
-    def client_span(self, request: Request, service: str, endpoint: Endpoint) -> Span:
+    def client_span(self, request: Request, info: RequestInfo, endpoint: Endpoint) -> Span:
         return PassThroughSpan(request)
+
+
+class OtelSpan:
+    """An OpenTelemetry span of the proxy, ended with the answer's status and flags."""
+
+    __slots__ = ("_span",)
+
+    def __init__(self, span: trace.Span) -> None:
+        self._span = span
+
+    def traceparent(self) -> bytes | None:
+        return traceparent_for(self._span) if self._span.get_span_context().is_valid else None
+
+    def end(self, status: int, error: str) -> None:
+        SpanRecorder.finish(self._span, status or None, error)
+
+
+class OtelTracer:
+    """SERVER span per inbound request, CLIENT span per upstream try (W3C context)."""
+
+    def __init__(self, recorder: SpanRecorder, service: str) -> None:
+        self._recorder = recorder
+        self._service = service
+
+    def server_span(self, request: Request, info: RequestInfo) -> Span:
+        span = self._recorder.start_server_span(
+            f"inbound {self._service}",
+            extract(request.headers),
+            {HTTP_METHOD: info.method, URL_PATH: info.path},
+        )
+        info.trace_id = trace_id_of(span)
+        return OtelSpan(span)
+
+    def client_span(self, request: Request, info: RequestInfo, endpoint: Endpoint) -> Span:
+        span = self._recorder.start_client_span(
+            f"outbound {info.service}",
+            extract(request.headers),
+            {
+                HTTP_METHOD: info.method,
+                URL_PATH: info.path,
+                UPSTREAM_CLUSTER: info.service,
+                UPSTREAM_INSTANCE: endpoint.instance,
+                RETRY_ATTEMPT: info.attempts,
+            },
+        )
+        info.trace_id = trace_id_of(span)
+        return OtelSpan(span)
 
 
 class Observer:
@@ -118,8 +181,8 @@ class Observer:
     def server_span(self, request: Request, info: RequestInfo) -> Span:
         return self._tracer.server_span(request, info)
 
-    def client_span(self, request: Request, service: str, endpoint: Endpoint) -> Span:
-        return self._tracer.client_span(request, service, endpoint)
+    def client_span(self, request: Request, info: RequestInfo, endpoint: Endpoint) -> Span:
+        return self._tracer.client_span(request, info, endpoint)
 
     def request_done(self, info: RequestInfo, response: Response) -> None:
         me = self.identity
@@ -140,8 +203,8 @@ class Observer:
             connection_security_policy="unknown" if info.reporter == "source" else "none",
             duration_ms=info.duration_ms,
         )
-        if self._access_log is not None:
-            self._access_log.write(info, response)
+        if self._access_log is not None and self._access_log.enabled:
+            self._access_log.log(_entry(info, response))
 
     def retry(self, service: str) -> None:
         self.metrics.inc_retry(service)
@@ -151,3 +214,24 @@ class Observer:
 
     def overflow(self, service: str) -> None:
         self.metrics.inc_overflow(service)
+
+
+def _entry(info: RequestInfo, response: Response) -> AccessLogEntry:
+    body = response.body
+    sent = len(body) if isinstance(body, bytes) else (response.content_length or 0)
+    return AccessLogEntry(
+        start_time=info.started,
+        method=info.method,
+        path=info.path,
+        direction="outbound" if info.reporter == "source" else "inbound",
+        response_code=response.status,
+        duration_ms=info.duration_ms,
+        response_flags=response.flags,
+        bytes_received=info.bytes_received,
+        bytes_sent=sent,
+        upstream_host=info.upstream_host,
+        upstream_cluster=info.service or None,
+        route_name=info.route,
+        attempts=max(info.attempts, 1),
+        trace_id=info.trace_id,
+    )

@@ -36,6 +36,8 @@ from mesh_runtime.sidecar.wire import header_map, service_of_host, upstream_head
 
 Outcome = Response | AttemptError
 
+_FLAG_OF_ERROR = {"connect-failure": "UF", "timeout": "UT", "reset": "UC"}
+
 
 class OutboundProxy:
     """The handler of the outbound listener."""
@@ -71,6 +73,7 @@ class OutboundProxy:
         route = svc.routes.match(request.method.decode("latin-1"), request.path, headers)
         if route is None:
             return simple_response(404, f"no route of {svc.name} matches", "NR")
+        info.route = route.name
         flags = ""
         if route.fault is not None:
             fault = decide_fault(route.fault, headers, self._rng)
@@ -178,12 +181,17 @@ class OutboundProxy:
         info: RequestInfo,
     ) -> Outcome:
         endpoint = svc.endpoints[instance]
-        span = self._obs.client_span(request, svc.name, endpoint)
-        outcome = await self._send(svc, instance, request, retries, span)
-        status = outcome.status if isinstance(outcome, Response) else 0
-        span.end(status, "-" if isinstance(outcome, Response) else outcome.kind)
         info.instance = instance
         info.version = endpoint.version
+        pool = svc.pools[instance]
+        info.upstream_host = f"{pool.host}:{pool.port}"
+        span = self._obs.client_span(request, info, endpoint)
+        info.attempts += 1
+        outcome = await self._send(svc, instance, request, retries, span)
+        if isinstance(outcome, Response):
+            span.end(outcome.status, "-")
+        else:
+            span.end(0, _FLAG_OF_ERROR.get(outcome.kind, "UC"))
         return outcome
 
     async def _send(

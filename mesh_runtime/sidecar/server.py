@@ -10,16 +10,23 @@ import signal
 from dataclasses import dataclass
 from pathlib import Path
 
+from opentelemetry.sdk.trace import TracerProvider
+
 from mesh_runtime.config import MeshConfig
 from mesh_runtime.errors import DeployError
 from mesh_runtime.sidecar.admin import AdminApi, Lifecycle
 from mesh_runtime.sidecar.config_watch import ConfigWatcher, load_config_file
 from mesh_runtime.sidecar.http_server import ConnectionRegistry, Handler, HttpServerProtocol
 from mesh_runtime.sidecar.inbound import InboundProxy
-from mesh_runtime.sidecar.observe import Identity, Observer
+from mesh_runtime.sidecar.observe import Identity, Observer, OtelTracer
 from mesh_runtime.sidecar.outbound import OutboundProxy
 from mesh_runtime.sidecar.state import StateHolder
-from mesh_runtime.sidecar.telemetry.metrics import MeshMetrics
+from mesh_runtime.sidecar.telemetry import (
+    AccessLog,
+    MeshMetrics,
+    SpanRecorder,
+    make_tracer_provider,
+)
 from mesh_runtime.sidecar.upstream import EndpointPool
 
 log = logging.getLogger(__name__)
@@ -54,13 +61,23 @@ class Sidecar:
         self.rng = random.Random(options.seed)
         self.identity = Identity(options.service, options.instance, options.version)
         self.holder = StateHolder(options.service, self.rng)
-        self.observer = observer or Observer(self.identity, MeshMetrics())
+        self._provider: TracerProvider | None = None
+        self._access_log = AccessLog(options.access_log)
+        self.observer = observer or self._make_observer()
         self.lifecycle = Lifecycle()
         self.mesh_connections = ConnectionRegistry()
         self._admin_connections = ConnectionRegistry()
         self._servers: list[asyncio.Server] = []
         self._app_pool = EndpointPool(HOST, options.app_port)
         self._stop = asyncio.Event()
+
+    def _make_observer(self) -> Observer:
+        tracer = None
+        if self.options.tracing:
+            o = self.options
+            self._provider = make_tracer_provider(o.service, o.instance, o.version, o.otlp_endpoint)
+            tracer = OtelTracer(SpanRecorder(self._provider), o.service)
+        return Observer(self.identity, MeshMetrics(), tracer, self._access_log)
 
     def apply(self, config: MeshConfig) -> None:
         self.holder.apply(config)
@@ -79,6 +96,7 @@ class Sidecar:
             self.options.admin_port, admin.handle, self._admin_connections
         )
         watcher = self._start_config()
+        ticker = loop.create_task(self._tick_access_log())
         try:
             if not await self._wait_for_config():
                 return 0
@@ -98,13 +116,24 @@ class Sidecar:
             await self._drain()
             return 0
         finally:
-            if watcher is not None:
-                watcher.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await watcher
+            for task in (watcher, ticker):
+                if task is not None:
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await task
             admin_server.close()
             self._admin_connections.close_all()
             self._close_pools()
+            self._access_log.close()
+            if self._provider is not None:
+                await asyncio.to_thread(self._provider.shutdown)
+
+    async def _tick_access_log(self) -> None:
+        if not self._access_log.enabled:
+            return
+        while True:
+            await asyncio.sleep(1.0)
+            self._access_log.tick()
 
     def _start_config(self) -> asyncio.Task[None] | None:
         if self.options.config_file is not None:

@@ -154,11 +154,38 @@ class Processes:
         version: str = "v1",
         extra: list[str] | None = None,
         ports: tuple[int, int, int] | None = None,
+        tracing: bool = False,
     ) -> Sidecar:
         """A sidecar with a static config file; returns once its admin /ready is 200."""
-        inbound, outbound, admin = ports or (free_port(), free_port(), free_port())
         config_file = self.tmp / f"mesh-{instance}.json"
         config_file.write_text(json.dumps(config))
+        source = ["--config", str(config_file)]
+        return self._sidecar(service, instance, app_port, source, version, extra, ports, tracing)
+
+    def sidecar_cp(
+        self,
+        service: str,
+        instance: str,
+        app_port: int,
+        control_plane: str,
+        ports: tuple[int, int, int] | None = None,
+    ) -> Sidecar:
+        """A sidecar configured by a control plane at `control_plane`."""
+        source = ["--control-plane", control_plane]
+        return self._sidecar(service, instance, app_port, source, "v1", None, ports, False)
+
+    def _sidecar(
+        self,
+        service: str,
+        instance: str,
+        app_port: int,
+        source: list[str],
+        version: str,
+        extra: list[str] | None,
+        ports: tuple[int, int, int] | None,
+        tracing: bool,
+    ) -> Sidecar:
+        inbound, outbound, admin = ports or (free_port(), free_port(), free_port())
         args = [
             "--service",
             service,
@@ -174,15 +201,22 @@ class Processes:
             str(app_port),
             "--admin-port",
             str(admin),
-            "--config",
-            str(config_file),
-            "--no-tracing",
+            *source,
+            *([] if tracing else ["--no-tracing"]),
             *(extra or []),
         ]
         proc = self.spawn(f"sidecar-{instance}", [PYTHON, "-m", "mesh_runtime.sidecar", *args])
         wait_until(ready_200(admin, "/ready"), 20, f"sidecar {instance}")
         return Sidecar(
-            proc, service, instance, inbound, outbound, admin, app_port, config_file, args
+            proc,
+            service,
+            instance,
+            inbound,
+            outbound,
+            admin,
+            app_port,
+            self.tmp / f"mesh-{instance}.json",
+            args,
         )
 
     def restart(self, car: Sidecar) -> Sidecar:
