@@ -1,0 +1,115 @@
+"""Runs: every run of the reports folder, filtered by experiment and status; open one."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import pandas as pd
+import streamlit as st
+
+from dashboards import data, widgets
+from harness.store import RunRecord
+
+COLUMNS = [
+    "started",
+    "experiment",
+    "status",
+    "runtime",
+    "mode",
+    "duration_s",
+    "rps",
+    "p99_ms",
+    "error_rate",
+    "trace_completeness",
+    "sidecar_cpu_per_krps",
+    "SLOs passed",
+    "id",
+]
+
+
+def runs_frame(records: Sequence[RunRecord]) -> pd.DataFrame:
+    """One row per run, newest first, with its headline numbers."""
+    rows = []
+    for record in records:
+        passed = sum(1 for v in record.verdicts if v.passed)
+        rows.append(
+            {
+                "started": pd.Timestamp(record.started_at).tz_localize(None),
+                "experiment": record.experiment.name,
+                "status": record.status,
+                "runtime": record.runtime,
+                "mode": record.mode,
+                "duration_s": record.duration_s,
+                "rps": record.summary.rps,
+                "p99_ms": record.summary.p99_ms,
+                "error_rate": record.summary.error_rate,
+                "trace_completeness": record.summary.trace_completeness,
+                "sidecar_cpu_per_krps": record.summary.sidecar_cpu_per_krps,
+                "SLOs passed": f"{passed}/{len(record.verdicts)}",
+                "id": record.id,
+            }
+        )
+    frame = pd.DataFrame(rows, columns=COLUMNS)
+    return frame.sort_values("started", ascending=False, kind="stable").reset_index(drop=True)
+
+
+def _status_style(value: object) -> str:
+    colour = {"passed": "#1b7f5a", "failed": "#c1121f", "aborted": "#b26b00", "error": "#c1121f"}
+    return f"color: {colour[value]}; font-weight: 600" if value in colour else ""
+
+
+def _tiles(frame: pd.DataFrame) -> None:
+    counts = frame["status"].value_counts()
+    tiles = st.columns(4)
+    tiles[0].metric("runs", len(frame), border=True)
+    for tile, status in zip(tiles[1:], ("passed", "failed", "aborted"), strict=True):
+        tile.metric(status, int(counts.get(status, 0)), border=True)
+
+
+def main() -> None:
+    st.title("Runs")
+    reports = data.reports_dir()
+    st.caption(f"Every run in the reports folder `{reports}`, newest first.")
+    entries = data.records(reports)
+    readable = [record for _, record, _ in entries if record is not None]
+    if not readable:
+        st.info(f"No runs in `{reports}` yet: `meshproof run experiments/<name>.yaml` makes one.")
+    else:
+        _runs(runs_frame(readable))
+    broken = [(path, problem) for path, record, problem in entries if record is None]
+    if broken:
+        with st.expander(f"{len(broken)} run directories could not be read"):
+            for path, problem in broken:
+                st.markdown(f"- `{path.name}`: {problem}")
+
+
+def _runs(frame: pd.DataFrame) -> None:
+    left, right = st.columns(2)
+    experiments = left.multiselect("experiment", sorted(frame["experiment"].unique()))
+    statuses = right.multiselect("status", sorted(frame["status"].unique()))
+    if experiments:
+        frame = frame[frame["experiment"].isin(experiments)]
+    if statuses:
+        frame = frame[frame["status"].isin(statuses)]
+    _tiles(frame)
+    config = widgets.number_columns(frame)
+    config["duration_s"] = st.column_config.NumberColumn("duration", format="%.0f s")
+    config["started"] = st.column_config.DatetimeColumn(
+        "started (UTC)", format="YYYY-MM-DD HH:mm:ss"
+    )
+    styled = frame.style.map(_status_style, subset=["status"])
+    st.dataframe(styled, hide_index=True, width="stretch", column_config=config)
+    if frame.empty:
+        return
+    left, right = st.columns([4, 1], vertical_alignment="bottom")
+    labels = {
+        row.id: f"{row.started:%Y-%m-%d %H:%M:%S} · {row.experiment} · {row.status}"
+        for row in frame.itertuples(index=False)
+    }
+    chosen = left.selectbox("open a run", list(labels), format_func=labels.__getitem__)
+    if right.button("Open run", type="primary", width="stretch"):
+        st.switch_page("views/run.py", query_params={"run": chosen})
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,141 @@
+"""Pieces every page shows the same way: run labels, status badges, verdict and number tables."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import streamlit as st
+
+from harness.store import RunRecord
+from harness.store.model import SUMMARY_METRICS
+from harness.store.text import format_threshold, format_value
+
+STATUS_COLOUR = {
+    "passed": "green",
+    "failed": "red",
+    "aborted": "orange",
+    "error": "red",
+    "running": "blue",
+}
+LABELS = {
+    "rps": "RPS",
+    "error_rate": "error rate",
+    "p50_ms": "p50",
+    "p90_ms": "p90",
+    "p99_ms": "p99",
+    "p999_ms": "p99.9",
+    "corrected_p99_ms": "p99 corrected",
+    "trace_completeness": "trace completeness",
+    "sidecar_cpu_per_krps": "sidecar CPU / 1000 RPS",
+    "sidecar_rss_mb": "sidecar RSS",
+    "retries_per_krequests": "retries / 1000 req",
+    "ejections": "ejections",
+    "overflows": "overflows",
+}
+Run = tuple[Path, RunRecord]
+
+
+def run_label(record: RunRecord) -> str:
+    """'2026-11-27 15:40 · catalog-503 · FAILED'."""
+    when = record.started_at.replace("T", " ")[:16]
+    return f"{when} · {record.experiment.name} · {record.status.upper()}"
+
+
+def status_badge(status: str) -> None:
+    colour = STATUS_COLOUR.get(status, "gray")
+    st.badge(status.upper(), color=colour)  # type: ignore[arg-type]
+
+
+def pick_run(runs: Sequence[Run], label: str, key: str, default: int = -1) -> Run | None:
+    """A run chosen in a select box; the query parameter `key` (a run id) preselects it."""
+    if not runs:
+        return None
+    ids = [record.id for _, record in runs]
+    wanted = st.query_params.get(key)
+    index = ids.index(wanted) if wanted in ids else default % len(runs)
+    choice = st.selectbox(
+        label, range(len(runs)), index=index, key=f"pick-{key}",
+        format_func=lambda i: run_label(runs[i][1]),
+    )  # fmt: skip
+    st.query_params[key] = ids[choice]
+    return runs[choice]
+
+
+def verdict_frame(record: RunRecord) -> pd.DataFrame:
+    """The SLO verdicts as a table: SLO, phase, measured, threshold, result."""
+    rows = [
+        {
+            "SLO": v.slo,
+            "phase": v.phase,
+            "measured": format_value(v.metric, v.value) + (f" ({v.reason})" if v.reason else ""),
+            "threshold": format_threshold(v),
+            "result": "PASS" if v.passed else "FAIL",
+        }
+        for v in record.verdicts
+    ]
+    return pd.DataFrame(rows, columns=["SLO", "phase", "measured", "threshold", "result"])
+
+
+def _result_style(value: object) -> str:
+    if value == "PASS":
+        return "color: #1b7f5a; font-weight: 600"
+    if value == "FAIL":
+        return "color: #c1121f; font-weight: 700; background-color: #fde2e4"
+    return ""
+
+
+def show_verdicts(record: RunRecord) -> None:
+    frame = verdict_frame(record)
+    if frame.empty:
+        st.info("This experiment declares no SLOs.")
+        return
+    styled = frame.style.map(_result_style, subset=["result"])
+    st.dataframe(styled, hide_index=True, width="stretch")
+
+
+def headline(record: RunRecord, names: Sequence[str] = ()) -> None:
+    """The headline numbers as metric tiles."""
+    summary = record.summary.model_dump()
+    chosen = names or ("rps", "p99_ms", "error_rate", "trace_completeness", "sidecar_cpu_per_krps")
+    for column, name in zip(st.columns(len(chosen)), chosen, strict=True):
+        column.metric(LABELS.get(name, name), format_value(name, summary.get(name)), border=True)
+
+
+def summary_frame(records: Sequence[RunRecord]) -> pd.DataFrame:
+    """Headline metrics of several runs, one row each (raw numbers, for sorting)."""
+    rows = []
+    for record in records:
+        row = {"requests": record.summary.requests}
+        row.update({name: getattr(record.summary, name) for name in SUMMARY_METRICS})
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def number_columns(frame: pd.DataFrame) -> dict[str, Any]:
+    """Column formats for a table of metrics: ms with 2 decimals, rates as %, ..."""
+    config: dict[str, Any] = {}
+    for column in frame.columns:
+        name = str(column)
+        if name.endswith("_ms"):
+            config[name] = st.column_config.NumberColumn(_title(name), format="%.2f ms")
+        elif name in ("error_rate", "trace_completeness") or name.endswith("_share"):
+            config[name] = st.column_config.NumberColumn(_title(name), format="percent")
+        elif name in ("rps", "cpu_cores", "sidecar_cpu_per_krps"):
+            config[name] = st.column_config.NumberColumn(_title(name), format="%.3g")
+        elif name.endswith("_mb"):
+            config[name] = st.column_config.NumberColumn(_title(name), format="%.1f MB")
+    return config
+
+
+def _title(name: str) -> str:
+    if name in LABELS:
+        return LABELS[name]
+    text = name.removesuffix("_ms").replace("corrected_", "corrected ").replace("_", " ")
+    return text.replace("p999", "p99.9")
+
+
+def table(frame: pd.DataFrame) -> None:
+    st.dataframe(frame, hide_index=True, width="stretch", column_config=number_columns(frame))

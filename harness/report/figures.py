@@ -1,0 +1,209 @@
+"""Plotly figures of a run, drawn from the aggregated views (never from raw requests).
+
+The dashboard shows them with `st.plotly_chart`; the HTML report embeds the same
+figures with plotly.js inline. Every figure takes small, already aggregated frames.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from harness.store.model import FaultEvent, PhaseRecord
+
+INK = "#1d3557"
+BLUE = "#457b9d"
+RED = "#e63946"
+TEAL = "#2a9d8f"
+GREY = "#8d99ae"
+FAULT_SHADES = ("#f4a261", "#e76f51", "#e9c46a", "#8ab17d", "#b5838d")
+RUN_COLOURS = (INK, "#e76f51")
+TEMPLATE = "plotly_white"
+
+
+def _layout(figure: go.Figure, height: int, title: str = "") -> go.Figure:
+    figure.update_layout(
+        template=TEMPLATE,
+        height=height,
+        margin={"l": 60, "r": 20, "t": 50 if title else 30, "b": 40},
+        title={"text": title, "x": 0.0, "font": {"size": 15}} if title else None,
+        legend={"orientation": "h", "yanchor": "bottom", "y": 1.02, "x": 0},
+        hovermode="x unified",
+    )
+    return figure
+
+
+def _bands(
+    figure: go.Figure, faults: Sequence[FaultEvent], phases: Sequence[PhaseRecord], end: float
+) -> None:
+    """Warm-up in grey, each fault as a shaded band named after it."""
+    warmup = next((p for p in phases if p.name == "warmup"), None)
+    if warmup is not None and warmup.end_s > warmup.start_s:
+        figure.add_vrect(
+            x0=warmup.start_s, x1=warmup.end_s, fillcolor=GREY, opacity=0.12, line_width=0
+        )
+        figure.add_annotation(
+            x=warmup.start_s, y=1.0, xref="x", yref="paper", text="warm-up",
+            showarrow=False, xanchor="left", yanchor="bottom", font={"color": GREY, "size": 11},
+        )  # fmt: skip
+    for index, fault in enumerate(faults):
+        shade = FAULT_SHADES[index % len(FAULT_SHADES)]
+        stop = fault.end_s if fault.end_s is not None else end
+        figure.add_vrect(x0=fault.start_s, x1=stop, fillcolor=shade, opacity=0.22, line_width=0)
+        figure.add_annotation(
+            x=fault.start_s, y=1.0, xref="x", yref="paper", text=f"<b>{fault.name}</b>",
+            showarrow=False, xanchor="left", yanchor="bottom", font={"color": shade, "size": 12},
+        )  # fmt: skip
+
+
+def timeline_figure(
+    windows: pd.DataFrame, faults: Sequence[FaultEvent], phases: Sequence[PhaseRecord]
+) -> go.Figure:
+    """RPS, error rate and latency (service time and corrected) per second, faults shaded."""
+    figure = make_subplots(
+        rows=3, cols=1, shared_xaxes=True, vertical_spacing=0.06, row_heights=[0.25, 0.25, 0.5],
+        subplot_titles=("answered requests per second", "error rate", "latency per second"),
+    )  # fmt: skip
+    x = windows["second"]
+    step = {"shape": "hv"}
+    figure.add_trace(
+        go.Scatter(x=x, y=windows["rps"], name="RPS", line={**step, "color": INK}), row=1, col=1
+    )
+    figure.add_trace(
+        go.Scatter(x=x, y=windows["error_rate"] * 100, name="errors %", line={**step, "color": RED}),
+        row=2, col=1,
+    )  # fmt: skip
+    lines = (("p50_ms", "p50", TEAL), ("p99_ms", "p99", BLUE), ("p999_ms", "p99.9", INK))
+    for column, label, colour in lines:
+        figure.add_trace(
+            go.Scatter(x=x, y=windows[column], name=label, line={**step, "color": colour}),
+            row=3, col=1,
+        )  # fmt: skip
+        corrected = f"corrected_{column}"
+        if corrected in windows:
+            figure.add_trace(
+                go.Scatter(
+                    x=x, y=windows[corrected], name=f"{label} corrected",
+                    line={**step, "color": colour, "dash": "dot", "width": 1.2},
+                    visible="legendonly" if column == "p50_ms" else True,
+                ),
+                row=3, col=1,
+            )  # fmt: skip
+    end = float(x.max()) + 1 if len(x) else 0.0
+    _bands(figure, faults, phases, end)
+    figure.update_yaxes(title_text="RPS", rangemode="tozero", row=1, col=1)
+    figure.update_yaxes(title_text="%", rangemode="tozero", row=2, col=1)
+    figure.update_yaxes(title_text="ms", type="log", row=3, col=1)
+    figure.update_xaxes(title_text="seconds since start", row=3, col=1)
+    return _layout(figure, 620)
+
+
+def signals_figure(
+    signals: pd.DataFrame, faults: Sequence[FaultEvent], phases: Sequence[PhaseRecord]
+) -> go.Figure:
+    """Retries, ejections and overflows per second (bars), faults shaded."""
+    figure = go.Figure()
+    colours = {"retries": BLUE, "ejections": "#e76f51", "overflows": RED}
+    for signal, rows in signals.groupby("signal", sort=False):
+        figure.add_trace(
+            go.Bar(x=rows["t_s"], y=rows["count"], name=str(signal),
+                   marker_color=colours.get(str(signal), GREY))
+        )  # fmt: skip
+    end = float(signals["t_s"].max()) + 1 if not signals.empty else 0.0
+    _bands(figure, faults, phases, end)
+    figure.update_layout(barmode="group", bargap=0.1)
+    figure.update_yaxes(title_text="per second", rangemode="tozero")
+    figure.update_xaxes(title_text="seconds since start")
+    return _layout(figure, 300, "retries, outlier ejections and overflows (from the metrics)")
+
+
+def resources_figure(over_time: pd.DataFrame) -> go.Figure:
+    """CPU cores of each role's processes over time."""
+    figure = go.Figure()
+    for role, rows in over_time.groupby("role", sort=True):
+        figure.add_trace(go.Scatter(x=rows["t_s"], y=rows["cpu_cores"], name=str(role)))
+    figure.update_yaxes(title_text="CPU cores", rangemode="tozero")
+    figure.update_xaxes(title_text="seconds since start")
+    return _layout(figure, 280, "CPU by role (sum of processes)")
+
+
+def distribution_figure(histograms: Mapping[str, pd.DataFrame]) -> go.Figure:
+    """Service-time histograms overlaid (share of requests per log-spaced bin)."""
+    figure = go.Figure()
+    for index, (name, bins) in enumerate(histograms.items()):
+        centre = np.sqrt(bins["low_ms"] * bins["high_ms"])
+        figure.add_trace(
+            go.Scatter(
+                x=centre, y=bins["share"] * 100, name=name, mode="lines",
+                line={"shape": "hvh", "color": RUN_COLOURS[index % 2], "width": 2},
+                fill="tozeroy", opacity=0.5,
+            )
+        )  # fmt: skip
+    figure.update_xaxes(title_text="service time, ms (log)", type="log")
+    figure.update_yaxes(title_text="% of requests", rangemode="tozero")
+    return _layout(figure, 340, "latency distribution")
+
+
+def ladder_figure(ladders: Mapping[str, pd.DataFrame], corrected: bool = True) -> go.Figure:
+    """Latency by percentile (HdrHistogram style): x in 'nines', y latency in ms."""
+    figure = go.Figure()
+    ticks = [0.5, 0.9, 0.99, 0.999, 0.9999]
+    for index, (name, ladder) in enumerate(ladders.items()):
+        nines = -np.log10(1 - ladder["q"].clip(upper=1 - 1e-9))
+        colour = RUN_COLOURS[index % 2] if len(ladders) > 1 else INK
+        figure.add_trace(
+            go.Scatter(x=nines, y=ladder["latency_ms"], name=f"{name} service time",
+                       line={"color": colour, "width": 2})
+        )  # fmt: skip
+        if corrected:
+            figure.add_trace(
+                go.Scatter(x=nines, y=ladder["corrected_ms"], name=f"{name} corrected",
+                           line={"color": colour, "dash": "dot"})
+            )  # fmt: skip
+    figure.update_xaxes(
+        title_text="percentile",
+        tickvals=[-math.log10(1 - q) for q in ticks],
+        ticktext=["p50", "p90", "p99", "p99.9", "p99.99"],
+    )
+    figure.update_yaxes(title_text="ms (log)", type="log")
+    figure.update_layout(hovermode="closest")
+    return _layout(figure, 340, "latency by percentile")
+
+
+def trend_figure(
+    history: pd.DataFrame, metric: str, threshold: float | None, op: str | None
+) -> go.Figure:
+    """One metric over many runs; the SLO threshold as a line; changed runs marked."""
+    figure = go.Figure()
+    figure.add_trace(
+        go.Scatter(
+            x=history["started_at"], y=history[metric], mode="lines+markers", name=metric,
+            line={"color": INK}, text=history["id"], hovertemplate="%{text}<br>%{y:.4g}",
+        )
+    )  # fmt: skip
+    changed = history[history.get("changed", False) == True]  # noqa: E712
+    if not changed.empty:
+        figure.add_trace(
+            go.Scatter(
+                x=changed["started_at"], y=changed[metric], mode="markers", name="changed",
+                marker={"symbol": "diamond-open", "size": 16, "color": RED, "line": {"width": 2}},
+            )
+        )  # fmt: skip
+    failed = history[history.get("status") == "failed"]
+    if not failed.empty:
+        figure.add_trace(
+            go.Scatter(x=failed["started_at"], y=failed[metric], mode="markers", name="run failed",
+                       marker={"symbol": "x", "size": 9, "color": RED})
+        )  # fmt: skip
+    if threshold is not None:
+        figure.add_hline(
+            y=threshold, line_dash="dash", line_color=RED,
+            annotation_text=f"SLO {op or ''} {threshold:g}", annotation_position="top left",
+        )  # fmt: skip
+    figure.update_layout(hovermode="closest", showlegend=True)
+    return _layout(figure, 300, metric)
