@@ -15,6 +15,7 @@ import pytest
 
 from harness.faults import FaultContext, FaultLedger, registrations
 from mesh_runtime.runtimes.deployment import Deployment
+from tests.integration.faults.faultkit import eventually
 
 pytestmark = pytest.mark.integration
 
@@ -46,6 +47,10 @@ def dying_harness(
             child.stdout.close()
 
 
+def _status(pid: int) -> str:
+    return str(psutil.Process(pid).status())
+
+
 def _wait_for_line(child: subprocess.Popen[str], text: str, timeout: float) -> None:
     """Read the child's stdout until `text` (readline returns at once if it exits)."""
     assert child.stdout is not None
@@ -69,7 +74,7 @@ def test_recover_after_sigkill_removes_toxics_and_resumes(
     _wait_for_line(child, "APPLIED", timeout=30)
     paused = ctx.deployment.process("cart-0-sidecar")
     assert ctx.toxiproxy is not None
-    assert psutil.Process(paused.pid).status() == psutil.STATUS_STOPPED
+    eventually(lambda: _status(paused.pid) == psutil.STATUS_STOPPED, 5, "sidecar paused")
     assert ctx.toxiproxy.toxics("frontend--catalog-0")
 
     os.killpg(child.pid, signal.SIGKILL)
@@ -88,7 +93,7 @@ def test_recover_after_sigkill_removes_toxics_and_resumes(
     assert "undone" in done.stdout and "slow-catalog" in done.stdout
     for proxy in ("frontend--catalog-0", "frontend--catalog-1"):
         assert ctx.toxiproxy.toxics(proxy) == []
-    assert psutil.Process(paused.pid).status() != psutil.STATUS_STOPPED
+    eventually(lambda: _status(paused.pid) != psutil.STATUS_STOPPED, 5, "sidecar resumed")
     assert FaultLedger(ledger).pending() == []
     assert registrations(state_root) == []
 
