@@ -10,6 +10,8 @@ All times are seconds since `t0` (the start of warm-up). Intervals are half-open
                      end lasts until the run ends;
 - `after`            from the end of the last fault to the end of the run (absent when a
                      fault lasts until the end);
+- `after:<fault>`    from the end of that fault to the end of the run (absent when it
+                     lasts until the end): recovery from one fault while others stay on;
 - `whole`            everything after warm-up.
 
 Each request gets one *primary* phase (by its intended send time) for the `phase`
@@ -39,6 +41,9 @@ def phase_intervals(warmup_s: float, end_s: float, faults: Sequence[FaultEvent])
     phases.append(Phase(name="before", start_s=warmup_s, end_s=max(warmup_s, first_start)))
     for name, start, end in windows:
         phases.append(Phase(name=f"during:{name}", start_s=start, end_s=end))
+    for name, _, end in windows:
+        if end < end_s:
+            phases.append(Phase(name=f"after:{name}", start_s=end, end_s=end_s))
     if windows:
         last_end = max(end for _, _, end in windows)
         if last_end < end_s:

@@ -64,9 +64,15 @@ class Experiment(BaseModel):
         for slo in self.slos:
             if slo.metric.startswith("overhead_") and self.target.compare_to is None:
                 raise ValueError(f"slos: {slo.name!r} needs target.compare_to (e.g. no-mesh)")
-            if slo.phase.startswith("during:") and slo.phase[len("during:") :] not in names:
+            kind, _, fault = slo.phase.partition(":")
+            if kind in ("during", "after") and fault not in names:
                 raise ValueError(f"slos: {slo.name!r} names no fault of this experiment")
+            if kind == "after" and self._fault(fault).duration is None:
+                raise ValueError(f"slos: {slo.name!r}: fault {fault!r} has no duration, so no end")
         return self
+
+    def _fault(self, name: str) -> FaultSpec:
+        return next(f for f in self.faults if f.name == name)
 
 
 def load_experiment(path: str | Path) -> tuple[Experiment, Path]:

@@ -2,7 +2,8 @@
 
 An SLO is written as a string `<metric> <op> <number> [<phase>]` or as a mapping with
 the same parts. Phases: `whole` (the default: everything after warm-up), `before` (until
-the first fault), `during:<fault name>`, `after` (from the end of the last fault).
+the first fault), `during:<fault name>`, `after` (from the end of the last fault),
+`after:<fault name>` (from the end of that fault to the end of the run).
 """
 
 from __future__ import annotations
@@ -48,7 +49,7 @@ _TEXT = re.compile(
     r"^\s*(?P<metric>[a-z0-9_]+)\s*(?P<op><=|>=|==|<|>)\s*(?P<threshold>-?\d+(?:\.\d+)?(?:e-?\d+)?)"
     r"(?:\s+(?P<phase>\S+))?\s*$"
 )
-_PHASE = re.compile(r"^(whole|before|after|during:[A-Za-z0-9][A-Za-z0-9_.-]*)$")
+_PHASE = re.compile(r"^(whole|before|after|(during|after):[A-Za-z0-9][A-Za-z0-9_.-]*)$")
 
 
 class SLO(BaseModel):
@@ -81,7 +82,7 @@ class SLO(BaseModel):
             )
         if not _PHASE.match(self.phase):
             raise ValueError(
-                f"unknown phase {self.phase!r} (expected whole, before, after or during:<fault>)"
+                f"unknown phase {self.phase!r} (expected whole, before, after, during:<fault> or after:<fault>)"
             )
         if not self.name:
             object.__setattr__(self, "name", self.describe())

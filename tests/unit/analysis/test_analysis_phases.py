@@ -24,9 +24,20 @@ def test_one_fault_gives_before_during_after_and_whole() -> None:
         "warmup": (0.0, 5.0),
         "before": (5.0, 20.0),
         "during:x": (20.0, 35.0),
+        "after:x": (35.0, 65.0),
         "after": (35.0, 65.0),
         "whole": (5.0, 65.0),
     }
+
+
+def test_after_a_fault_while_another_stays_on() -> None:
+    """after:<fault> runs from that fault's end, even when an open-ended fault leaves no after."""
+    phases = by_name(
+        phase_intervals(5.0, 60.0, [fault("setup", 5.0, None), fault("x", 20.0, 30.0)])
+    )
+    assert phases["after:x"] == (30.0, 60.0)
+    assert "after:setup" not in phases
+    assert "after" not in phases
 
 
 def test_without_faults_before_is_the_measured_run_and_there_is_no_after() -> None:

@@ -105,3 +105,12 @@ def test_bad_experiment_is_one_clear_line(extra: dict[str, object], message: str
     assert line.startswith("x.yaml")
     assert "\n" not in line
     assert message in line
+
+
+def test_after_fault_phase_needs_a_fault_with_a_duration() -> None:
+    """'after:<fault>' parses for a fault with a duration and is refused for an open-ended one."""
+    behaviour = {"kind": "service_behaviour", "target": "catalog-1", "params": {"error_rate": 1}}
+    faults = [{"name": "x", "duration": "5s", **behaviour}, {"name": "open", **behaviour}]
+    assert parse(faults=faults, slos=["error_rate < 0.001 after:x"]).slos[0].phase == "after:x"
+    with pytest.raises(ExperimentError, match="has no duration"):
+        parse(faults=faults, slos=["error_rate < 0.001 after:open"])
