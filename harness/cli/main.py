@@ -21,6 +21,7 @@ COMMAND_MODULES = (
     "harness.cli.recover",
     "harness.cli.inspect",  # validate, list, report
     "harness.cli.run",  # run, demo
+    "harness.cli.dashboard",
 )
 
 
