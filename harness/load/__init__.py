@@ -1,7 +1,8 @@
 """The load driver: Locust in processes of its own, open-loop pacing, per-request records.
 
-    driver = LoadDriver(spec, "http://127.0.0.1:8080", work_dir, t0=time.time())
-    driver.start()              # Locust master + spec.workers workers, users spawned
+    driver = LoadDriver(spec, "http://127.0.0.1:8080", work_dir, t0=None)
+    t0 = driver.start()         # Locust master + spec.workers workers, users spawned;
+                                # t0 given, or picked just after the workers are ready
     driver.live()               # LiveStats for a progress display
     driver.wait(timeout)        # until the schedule is done (never past the hard deadline)
     driver.stop()               # nothing left running

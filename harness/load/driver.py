@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
-from typing import IO
+from typing import IO, TypeVar
 
 from harness.load.files import read_status
 from harness.load.livestats import LiveStats, merge_snapshots
@@ -29,12 +29,20 @@ START_TIMEOUT_S = 60.0
 STOP_TIMEOUT_S = 5.0
 _POLL_S = 0.05
 _REPO_ROOT = Path(__file__).resolve().parents[2]
+T = TypeVar("T")
 
 
 class LoadDriver:
-    """Open-loop load on `target_url` from `t0` (wall clock) for `spec.total_duration`."""
+    """Open-loop load on `target_url` from `t0` (wall clock) for `spec.total_duration`.
 
-    def __init__(self, spec: LoadSpec, target_url: str, work_dir: Path, t0: float) -> None:
+    Starting Locust takes a second or more (a few on a busy machine). Requests due before
+    the workers are ready are skipped, so with `t0=None` the driver picks t0 itself, just
+    after every worker is ready, and `start()` returns it (also `driver.t0`).
+    """
+
+    def __init__(
+        self, spec: LoadSpec, target_url: str, work_dir: Path, t0: float | None = None
+    ) -> None:
         self.plan = LoadPlan(
             spec=spec,
             target_url=target_url.rstrip("/"),
@@ -44,13 +52,26 @@ class LoadDriver:
         )
         self._procs: list[tuple[str, subprocess.Popen[bytes]]] = []
         self._logs: list[IO[bytes]] = []
+        self._t0 = t0
+
+    @property
+    def t0(self) -> float:
+        """When the schedule starts (wall clock); known once `start()` returned."""
+        if self._t0 is None:
+            raise RunError("the load driver's t0 is known only after start()")
+        return self._t0
+
+    @property
+    def deadline(self) -> float:
+        """The hard bound: every request is sent and answered or timed out by then."""
+        return self.plan.deadline(self.t0)
 
     @property
     def work_dir(self) -> Path:
         return self.plan.work_dir
 
-    def start(self) -> None:
-        """Start the Locust master and workers; return once every user is spawned."""
+    def start(self) -> float:
+        """Start the Locust master and workers; return t0 once every user is spawned."""
         if self._procs:
             raise RunError("the load driver was already started")
         try:
@@ -70,10 +91,11 @@ class LoadDriver:
             for i in range(self.plan.spec.workers):
                 args = ["worker", "--plan", str(plan_path), "--master-port", str(port)]
                 self._spawn(f"locust-worker-{i}", args)
-            self._await(lambda: _master_running(state_path), "the Locust workers to start")
+            self._t0 = self._await(lambda: _master_t0(state_path), "the Locust workers to start")
         except BaseException:
             self.stop()
             raise
+        return self._t0
 
     def live(self) -> LiveStats:
         """Rate, error rate, p99 and counts of the last few seconds, from the status files."""
@@ -86,7 +108,7 @@ class LoadDriver:
         Never waits past the hard deadline (`t0 + total_duration + spec.timeout`, plus a
         moment for the files), nor once every Locust process has exited.
         """
-        limit = self.plan.deadline + GRACE_S
+        limit = self.deadline + GRACE_S
         if timeout is not None:
             limit = min(limit, time.time() + timeout)
         while True:
@@ -165,7 +187,7 @@ class LoadDriver:
             raise RunError(f"cannot start {name}: {exc}") from exc
         self._procs.append((name, proc))
 
-    def _await(self, probe: Callable[[], int | None], what: str) -> int:
+    def _await(self, probe: Callable[[], T | None], what: str) -> T:
         """Poll `probe` until it gives a value; fail fast if a Locust process died."""
         deadline = time.monotonic() + START_TIMEOUT_S
         while (value := probe()) is None:
@@ -186,9 +208,9 @@ def _master_port(state_path: Path) -> int | None:
     return int(state["port"]) if state and "port" in state else None
 
 
-def _master_running(state_path: Path) -> int | None:
+def _master_t0(state_path: Path) -> float | None:
     state = read_status(state_path)
-    return 1 if state and state.get("state") == "running" else None
+    return float(state["t0"]) if state and state.get("state") == "running" else None
 
 
 def _signal_group(proc: subprocess.Popen[bytes], sig: signal.Signals) -> None:

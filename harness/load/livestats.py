@@ -122,6 +122,8 @@ class LiveStats:
     failed: int = 0
     corrected_p99_ms: float = 0.0
     completed: int = 0
+    unsent: int = 0
+    """Requests of the schedule never sent: no connection was free before its end."""
     workers_done: int = 0
 
 
@@ -146,5 +148,6 @@ def merge_snapshots(snapshots: list[dict[str, Any]]) -> LiveStats:
         failed=sum(int(s.get("failed", 0)) for s in snapshots),
         corrected_p99_ms=quantile_ms(corrected, 0.99),
         completed=sum(int(s.get("completed", 0)) for s in snapshots),
+        unsent=sum(int(s.get("unsent", 0)) for s in snapshots),
         workers_done=sum(1 for s in snapshots if s.get("done")),
     )

@@ -2,8 +2,9 @@
 
     master --plan PLAN --state STATE
         A Locust `MasterRunner` on 127.0.0.1 (a port the OS picks, written to STATE). Once
-        `spec.workers` workers have connected it spawns `spec.connections` users across them
-        and writes `"state": "running"` to STATE.
+        `spec.workers` workers have connected it sends them t0 (the plan's, or half a second
+        from now when the plan leaves it open), spawns `spec.connections` users across them
+        and writes `"state": "running"` and t0 to STATE.
     worker --plan PLAN --master-port P
         A Locust `WorkerRunner`. It keeps worker `i`'s share of the schedule, where `i` is
         the index the master gave it, and writes its records and status files.
@@ -36,6 +37,9 @@ from harness.load.plan import GRACE_S, LoadPlan
 from harness.load.user import WorkerState, user_class
 
 READY_TIMEOUT_S = 60.0
+SPAWN_LEAD_S = 0.5
+"""When the master picks t0 itself: how far ahead, so that every user is spawned by then."""
+T0_MESSAGE = "meshproof_t0"
 
 
 def _raise_fd_limit() -> None:
@@ -45,10 +49,19 @@ def _raise_fd_limit() -> None:
         resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
 
 
-def _watchdog(plan: LoadPlan, on_expiry: Callable[[str], None]) -> None:
-    """Call `on_expiry(reason)` at the hard deadline or when the orchestrator is gone."""
+def _watchdog(
+    plan: LoadPlan, t0: Callable[[], float | None], on_expiry: Callable[[str], None]
+) -> None:
+    """Call `on_expiry(reason)` at the hard deadline or when the orchestrator is gone.
+
+    Until t0 is known the deadline counts from the start of this process plus the time
+    allowed for every worker to get ready.
+    """
+    started = time.time()
     while True:
-        if time.time() > plan.deadline + GRACE_S:
+        start = t0()
+        deadline = plan.deadline(start) if start is not None else started + READY_TIMEOUT_S * 2
+        if time.time() > deadline + GRACE_S:
             on_expiry("hard deadline reached")
             return
         if os.getppid() != plan.parent_pid:
@@ -73,18 +86,21 @@ def run_master(plan: LoadPlan, state_path: Path) -> int:
     port = runner.server.port
     write_status(state_path, {"state": "waiting", "port": port, "pid": os.getpid()})
     gevent.signal_handler(signal.SIGTERM, runner.quit)
-    gevent.spawn(_watchdog, plan, lambda reason: runner.quit())
+    chosen: list[float] = []
+    gevent.spawn(_watchdog, plan, lambda: chosen[0] if chosen else None, lambda _: runner.quit())
     workers = plan.spec.workers
     if not _wait_until(lambda: len(runner.clients.ready) >= workers, READY_TIMEOUT_S):
         print(f"only {len(runner.clients.ready)} of {workers} workers connected", file=sys.stderr)
         runner.quit()
         return 1
+    chosen.append(plan.t0 if plan.t0 is not None else time.time() + SPAWN_LEAD_S)
+    runner.send_message(T0_MESSAGE, {"t0": chosen[0]})  # ordered before the spawn message
     runner.start(plan.spec.connections, spawn_rate=max(plan.spec.connections, 1) * 100.0)
     if not _wait_until(lambda: runner.spawning_completed, READY_TIMEOUT_S):
         print("the workers did not finish spawning users", file=sys.stderr)
         runner.quit()
         return 1
-    write_status(state_path, {"state": "running", "port": port, "pid": os.getpid()})
+    write_status(state_path, {"state": "running", "port": port, "t0": chosen[0]})
     runner.greenlet.join()
     return 0
 
@@ -94,6 +110,7 @@ def run_worker(plan: LoadPlan, master_port: int) -> int:
     env = Environment(user_classes=[user_class(state, plan.spec.timeout)], host=plan.target_url)
     runner = env.create_worker_runner("127.0.0.1", master_port)
     assert isinstance(runner, WorkerRunner)
+    runner.register_message(T0_MESSAGE, lambda msg, **_: state.set_t0(float(msg.data["t0"])))
     env.events.test_start.add_listener(lambda **_: state.begin(runner.worker_index))
 
     def housekeeping() -> None:
@@ -106,7 +123,7 @@ def run_worker(plan: LoadPlan, master_port: int) -> int:
         runner.quit()
 
     gevent.spawn(housekeeping)
-    gevent.spawn(_watchdog, plan, expire)
+    gevent.spawn(_watchdog, plan, lambda: state.t0, expire)
     gevent.signal_handler(signal.SIGTERM, runner.quit)
     try:
         runner.greenlet.join()

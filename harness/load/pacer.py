@@ -66,13 +66,16 @@ class Pacer:
         write: Callable[[str], None],
         trace_ids: TraceIds | None = None,
     ) -> None:
-        self._slots: Iterator[Slot] = Schedule.of(spec).slots(worker, workers, start_s)
+        schedule = Schedule.of(spec)
+        self._slots: Iterator[Slot] = schedule.slots(worker, workers, start_s)
+        self._end_s = schedule.duration
         self._picker = RoutePicker(spec.routes, spec.seed)
         self._routes = [PreparedRoute.of(r) for r in spec.routes]
         self._write = write
         self._trace_ids = trace_ids or TraceIds()
         self.stats = WindowStats()
         self.pending = 0
+        self.unsent = 0
         self.exhausted = False
 
     @property
@@ -80,11 +83,18 @@ class Pacer:
         """Every request of the schedule has been claimed and has completed."""
         return self.exhausted and self.pending == 0
 
-    def claim(self) -> Request | None:
-        """The next request to send, or None when the schedule is done."""
-        slot = next(self._slots, None)
+    def claim(self, now_s: float) -> Request | None:
+        """The next request to send, or None when the schedule is done.
+
+        Nothing is sent after the schedule's end: requests still waiting for a connection
+        then (the target stalled) are counted as `unsent`, so every request ends within
+        `spec.timeout` of the end, the driver's hard bound.
+        """
+        slot = None if now_s >= self._end_s else next(self._slots, None)
         if slot is None:
-            self.exhausted = True
+            if not self.exhausted:
+                self.exhausted = True
+                self.unsent += sum(1 for _ in self._slots)
             return None
         self.pending += 1
         traceparent, trace_id = self._trace_ids.traceparent()

@@ -18,15 +18,15 @@ class LoadPlan(BaseModel):
     spec: LoadSpec
     target_url: str
     work_dir: Path
-    t0: float
-    """Wall-clock time (`time.time()`) the schedule starts at."""
+    t0: float | None
+    """Wall-clock time (`time.time()`) the schedule starts at; None: the master picks it
+    once every worker is ready, and tells the workers."""
     parent_pid: int
     """The orchestrator; Locust processes exit when it is gone."""
 
-    @property
-    def deadline(self) -> float:
+    def deadline(self, t0: float) -> float:
         """Wall-clock time by which every request has been sent and answered or timed out."""
-        return self.t0 + self.spec.total_duration + self.spec.timeout
+        return t0 + self.spec.total_duration + self.spec.timeout
 
     def records_file(self, worker: int) -> Path:
         return self.work_dir / f"requests-w{worker}.jsonl"

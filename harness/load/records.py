@@ -43,6 +43,19 @@ def is_failure(status: int) -> bool:
     return status == 0 or status >= 500
 
 
+def error_text(error: BaseException | None) -> str:
+    """The `error` column for a request without an answer: 'timeout', or the error, short."""
+    if error is None:
+        return "no response"
+    original = getattr(error, "original", None)  # geventhttpclient wraps the last error
+    if isinstance(error, TimeoutError) or isinstance(original, TimeoutError):
+        return "timeout"
+    text = str(error).strip()
+    if "timed out" in text:
+        return "timeout"
+    return f"{type(error).__name__}: {text}"[:200] if text else type(error).__name__
+
+
 @dataclass(frozen=True, slots=True)
 class Record:
     intended_s: float

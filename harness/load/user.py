@@ -18,6 +18,7 @@ from locust.exception import StopUser
 from harness.load.files import RecordSink, write_status
 from harness.load.pacer import Pacer, Request
 from harness.load.plan import LoadPlan
+from harness.load.records import error_text
 
 USER_CLASS_NAME = "OpenLoopUser"
 
@@ -37,18 +38,26 @@ class WorkerState:
 
     def __init__(self, plan: LoadPlan) -> None:
         self.plan = plan
-        self.clock = RunClock(plan.t0)
+        self.t0: float | None = None
+        self.clock = RunClock(time.time())
         self.worker = -1
         self.pacer: Pacer | None = None
         self._sink: RecordSink | None = None
         self._status_path: Path | None = None
         self.done = False
 
+    def set_t0(self, t0: float) -> None:
+        """The schedule's start, as the master announced it (before it spawns users)."""
+        self.t0 = t0
+        self.clock = RunClock(t0)
+
     def begin(self, worker: int) -> None:
         """Start keeping worker `worker`'s share of the schedule (the master assigns `worker`)."""
         workers = self.plan.spec.workers
         if not 0 <= worker < workers:
             raise RuntimeError(f"worker index {worker} outside 0..{workers - 1}")
+        if self.t0 is None:
+            raise RuntimeError("the master spawned users before announcing t0")
         self.worker = worker
         self._sink = RecordSink(self.plan.records_file(worker))
         self._status_path = self.plan.status_file(worker)
@@ -67,23 +76,13 @@ class WorkerState:
         self._sink.flush()
         now = self.clock.now_s()
         status: dict[str, Any] = self.pacer.stats.snapshot(now)
-        status.update(worker=self.worker, done=self.done, updated_s=now)
+        status.update(worker=self.worker, done=self.done, updated_s=now, unsent=self.pacer.unsent)
         write_status(self._status_path, status)
 
     def close(self) -> None:
         self.write_status()
         if self._sink is not None:
             self._sink.close()
-
-
-def _error_text(response: Any) -> str:
-    error = getattr(response, "error", None)
-    if error is None:
-        return "no response"
-    if isinstance(error, TimeoutError):
-        return "timeout"
-    text = str(error).strip()
-    return f"{type(error).__name__}: {text}"[:200] if text else type(error).__name__
 
 
 def user_class(state: WorkerState | None, timeout: float) -> type[FastHttpUser]:
@@ -100,7 +99,7 @@ def user_class(state: WorkerState | None, timeout: float) -> type[FastHttpUser]:
             if state is None or state.pacer is None:
                 raise StopUser()
             pacer, clock = state.pacer, state.clock
-            while (request := pacer.claim()) is not None:
+            while (request := pacer.claim(clock.now_s())) is not None:
                 delay = request.intended_s - clock.now_s()
                 if delay > 0:
                     gevent.sleep(delay)
@@ -124,9 +123,9 @@ def user_class(state: WorkerState | None, timeout: float) -> type[FastHttpUser]:
                 )
                 status = int(response.status_code or 0)
                 nbytes = len(response.content or b"") if status else 0
-                error = "" if status else _error_text(response)
+                error = "" if status else error_text(getattr(response, "error", None))
             except Exception as exc:  # a client bug must not lose the request's record
-                status, nbytes, error = 0, 0, f"{type(exc).__name__}: {exc}"[:200]
+                status, nbytes, error = 0, 0, error_text(exc)
             pacer.done(request, sent, clock.now_s(), status, nbytes, error)
             state.after_request()
 

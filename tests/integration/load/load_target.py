@@ -5,8 +5,9 @@
 Every request, in order of arrival, is answered after a latency drawn from a seeded
 lognormal (median `--median-ms`, shape `--sigma`), so the test knows the exact latencies
 of the first `n` requests. `POST /_stall?ms=500` makes it stop answering for that long
-(requests held, then answered). `GET /_stats` gives the count served and the trace ids of
-the `traceparent` headers received. Binds 127.0.0.1 on a port the OS picks, written to F.
+(requests held, then answered). `GET /_stats` gives the count served, the trace ids of
+the `traceparent` headers received, and how long each request was actually held (the drawn
+latency plus the event loop's timer slop, which grows when the machine is busy). Binds 127.0.0.1 on a port the OS picks, written to F.
 """
 
 from __future__ import annotations
@@ -27,19 +28,25 @@ class Target:
         self._rng = random.Random(seed)
         self._mu = math.log(median_ms)
         self._sigma = sigma
+        self._median_ms = median_ms
         self.served = 0
         self.trace_ids: list[str] = []
+        self.holds_ms: list[float] = []
         self.stall_until = 0.0
 
     async def handle(self, request: web.Request) -> web.Response:
-        delay_ms = self._rng.lognormvariate(self._mu, self._sigma) if self._sigma else 0.0
+        delay_ms = (
+            self._rng.lognormvariate(self._mu, self._sigma) if self._sigma else self._median_ms
+        )
         await request.read()
         traceparent = request.headers.get("traceparent", "")
+        began = time.perf_counter()
         await asyncio.sleep(delay_ms / 1000.0)
         while (wait := self.stall_until - time.monotonic()) > 0:
             await asyncio.sleep(wait)
         self.served += 1
         self.trace_ids.append(traceparent[3:35])
+        self.holds_ms.append((time.perf_counter() - began) * 1000.0)
         return web.Response(text="ok")
 
     async def stall(self, request: web.Request) -> web.Response:
@@ -47,7 +54,9 @@ class Target:
         return web.Response(text="stalled")
 
     async def stats(self, request: web.Request) -> web.Response:
-        return web.json_response({"served": self.served, "trace_ids": self.trace_ids})
+        return web.json_response(
+            {"served": self.served, "trace_ids": self.trace_ids, "holds_ms": self.holds_ms}
+        )
 
 
 async def serve(args: argparse.Namespace) -> None:

@@ -32,7 +32,7 @@ def make(worker: int = 0) -> tuple[Pacer, list[str]]:
 def test_worker_gets_every_other_request_in_order() -> None:
     """Worker 1 of 2 at 100 RPS is handed requests 1, 3, 5, ... at 10 ms, 30 ms, ..."""
     pacer, _ = make(worker=1)
-    first = [pacer.claim() for _ in range(3)]
+    first = [pacer.claim(0.0) for _ in range(3)]
     assert [r.number for r in first if r] == [1, 3, 5]
     assert [r.intended_s for r in first if r] == pytest.approx([0.01, 0.03, 0.05])
 
@@ -40,7 +40,7 @@ def test_worker_gets_every_other_request_in_order() -> None:
 def test_request_carries_route_headers_and_its_traceparent() -> None:
     """Headers are the route's plus defaults plus a traceparent naming the record's trace id."""
     pacer, _ = make()
-    request = pacer.claim()
+    request = pacer.claim(0.0)
     assert request is not None
     headers = request.headers()
     assert headers["traceparent"] == f"00-{request.trace_id}-{headers['traceparent'][36:52]}-01"
@@ -55,7 +55,7 @@ def test_finished_only_when_every_claimed_request_completed() -> None:
     """The pacer is finished once the schedule ran out and nothing is in flight."""
     pacer, lines = make()
     claimed = []
-    while (request := pacer.claim()) is not None:
+    while (request := pacer.claim(0.5)) is not None:
         claimed.append(request)
     assert len(claimed) == 50
     assert pacer.exhausted and not pacer.finished
@@ -70,7 +70,7 @@ def test_finished_only_when_every_claimed_request_completed() -> None:
 def test_late_request_is_recorded_with_its_wait_in_corrected_latency() -> None:
     """Sent 300 ms after its intended time, answered 5 ms later: corrected 305, latency 5."""
     pacer, lines = make()
-    request = pacer.claim()
+    request = pacer.claim(0.0)
     assert request is not None
     record = pacer.done(request, request.intended_s + 0.3, request.intended_s + 0.305, 503, 0)
     row = json.loads(lines[0])
@@ -78,3 +78,13 @@ def test_late_request_is_recorded_with_its_wait_in_corrected_latency() -> None:
     assert row["latency_ms"] == pytest.approx(5.0)
     assert row["trace_id"] == request.trace_id
     assert pacer.stats.failed == 1
+
+
+def test_requests_still_waiting_at_the_schedules_end_are_unsent() -> None:
+    """Past the end of the schedule nothing more is handed out; the rest count as unsent."""
+    pacer, _ = make()
+    assert pacer.claim(0.2) is not None
+    assert pacer.claim(1.0) is None
+    assert pacer.unsent == 49
+    assert pacer.exhausted and not pacer.finished  # the one claimed is still in flight
+    assert pacer.claim(1.1) is None and pacer.unsent == 49

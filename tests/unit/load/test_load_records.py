@@ -7,7 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from harness.load.records import COLUMNS, Record, is_failure, latencies_ms, read_records
+from harness.load.records import (
+    COLUMNS,
+    Record,
+    error_text,
+    is_failure,
+    latencies_ms,
+    read_records,
+)
 
 
 def test_on_time_request_has_equal_latencies() -> None:
@@ -57,3 +64,20 @@ def test_json_line_holds_every_column_and_escapes_text(tmp_path: Path) -> None:
     path = tmp_path / "r.jsonl"
     path.write_text(line + line[:-10])  # a torn last line, as after a crash
     assert list(read_records(path)) == [row]
+
+
+class _Wrapped(Exception):
+    def __init__(self, original: BaseException) -> None:
+        super().__init__("URL http://127.0.0.1:1/: 0, original=x")
+        self.original = original
+
+
+def test_error_text_names_timeouts_and_keeps_other_errors_short() -> None:
+    """Timeouts, also wrapped by the client's retry error, read 'timeout'; others their type."""
+    assert error_text(TimeoutError("timed out")) == "timeout"
+    assert error_text(_Wrapped(TimeoutError())) == "timeout"
+    assert error_text(ConnectionRefusedError(111, "Connection refused")).startswith(
+        "ConnectionRefusedError: "
+    )
+    assert len(error_text(ValueError("x" * 1000))) == 200
+    assert error_text(None) == "no response"
