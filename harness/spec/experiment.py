@@ -64,10 +64,10 @@ class Experiment(BaseModel):
         for slo in self.slos:
             if slo.metric.startswith("overhead_") and self.target.compare_to is None:
                 raise ValueError(f"slos: {slo.name!r} needs target.compare_to (e.g. no-mesh)")
-            kind, _, fault = slo.phase.partition(":")
-            if kind in ("during", "after") and fault not in names:
+            kind, colon, fault = slo.phase.partition(":")
+            if colon and fault not in names:
                 raise ValueError(f"slos: {slo.name!r} names no fault of this experiment")
-            if kind == "after" and self._fault(fault).duration is None:
+            if colon and kind == "after" and self._fault(fault).duration is None:
                 raise ValueError(f"slos: {slo.name!r}: fault {fault!r} has no duration, so no end")
         return self
 

@@ -114,3 +114,10 @@ def test_after_fault_phase_needs_a_fault_with_a_duration() -> None:
     assert parse(faults=faults, slos=["error_rate < 0.001 after:x"]).slos[0].phase == "after:x"
     with pytest.raises(ExperimentError, match="has no duration"):
         parse(faults=faults, slos=["error_rate < 0.001 after:open"])
+
+
+def test_plain_after_phase_needs_no_fault_name() -> None:
+    """'after' alone (the end of the last fault) is still accepted."""
+    behaviour = {"kind": "service_behaviour", "target": "catalog-1", "params": {"error_rate": 1}}
+    faults = [{"name": "x", "duration": "5s", **behaviour}]
+    assert parse(faults=faults, slos=["error_rate < 0.001 after"]).slos[0].phase == "after"
