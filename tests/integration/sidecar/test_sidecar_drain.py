@@ -9,7 +9,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from conftest import (
+from sidecar_procs import (
     Mesh,
     Outcome,
     Processes,

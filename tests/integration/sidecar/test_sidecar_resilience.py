@@ -6,7 +6,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from conftest import (
+from sidecar_procs import (
     Processes,
     Replica,
     build_mesh,

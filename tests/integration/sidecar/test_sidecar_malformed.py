@@ -6,7 +6,7 @@ import socket
 from collections.abc import Iterator
 
 import pytest
-from conftest import Mesh, Processes, Replica, build_mesh, raw_exchange, request
+from sidecar_procs import Mesh, Processes, Replica, build_mesh, raw_exchange, request
 
 pytestmark = pytest.mark.integration
 

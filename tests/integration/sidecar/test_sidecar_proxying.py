@@ -6,7 +6,7 @@ import http.client
 import socket
 
 import pytest
-from conftest import Mesh, Processes, Replica, build_mesh, metric_sum, raw_exchange, request
+from sidecar_procs import Mesh, Processes, Replica, build_mesh, metric_sum, raw_exchange, request
 
 pytestmark = pytest.mark.integration
 

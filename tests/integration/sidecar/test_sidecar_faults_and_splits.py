@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 
 import pytest
-from conftest import Processes, Replica, build_mesh, metric_sum, send_many, within_binomial
+from sidecar_procs import Processes, Replica, build_mesh, metric_sum, send_many, within_binomial
 
 pytestmark = pytest.mark.integration
 

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import (
+from sidecar_procs import (
     PYTHON,
     Processes,
     endpoint,
