@@ -10,7 +10,7 @@ import pandas as pd
 import streamlit as st
 
 from harness.store import RunRecord
-from harness.store.model import SUMMARY_METRICS
+from harness.store.model import SUMMARY_METRICS, PhaseRecord
 from harness.store.text import format_threshold, format_value
 
 STATUS_COLOUR = {
@@ -36,6 +36,11 @@ LABELS = {
     "overflows": "overflows",
 }
 Run = tuple[Path, RunRecord]
+
+
+def whole_phase(record: RunRecord) -> PhaseRecord | None:
+    """The measured part of the run (everything after warm-up)."""
+    return next((p for p in record.phases if p.name == "whole"), None)
 
 
 def run_label(record: RunRecord) -> str:
@@ -123,7 +128,7 @@ def number_columns(frame: pd.DataFrame) -> dict[str, Any]:
             config[name] = st.column_config.NumberColumn(_title(name), format="%.2f ms")
         elif name in ("error_rate", "trace_completeness") or name.endswith("_share"):
             config[name] = st.column_config.NumberColumn(_title(name), format="percent")
-        elif name in ("rps", "cpu_cores", "sidecar_cpu_per_krps"):
+        elif name in ("rps", "sidecar_cpu_per_krps") or name.endswith("cpu_cores"):
             config[name] = st.column_config.NumberColumn(_title(name), format="%.3g")
         elif name.endswith("_mb"):
             config[name] = st.column_config.NumberColumn(_title(name), format="%.1f MB")
@@ -134,6 +139,11 @@ def _title(name: str) -> str:
     if name in LABELS:
         return LABELS[name]
     text = name.removesuffix("_ms").replace("corrected_", "corrected ").replace("_", " ")
+    text = (
+        text.replace("rss mb", "RSS")
+        .replace("cpu cores", "CPU cores")
+        .replace("share", "sidecar / service")
+    )
     return text.replace("p999", "p99.9")
 
 

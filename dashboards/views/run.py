@@ -10,15 +10,10 @@ import streamlit as st
 from dashboards import data, widgets
 from harness.report import figures, graph, mesh
 from harness.store import RunRecord
-from harness.store.model import PhaseRecord
 from harness.store.text import format_value
 from mesh_runtime.errors import MeshproofError
 
 CHART = {"displaylogo": False}
-
-
-def whole_phase(record: RunRecord) -> PhaseRecord | None:
-    return next((p for p in record.phases if p.name == "whole"), None)
 
 
 def main() -> None:
@@ -79,7 +74,7 @@ def _latency(path: str, version: int, record: RunRecord) -> None:
     phases = tuple(record.phases)
     table = data.phase_percentiles(path, version, phases)
     widgets.table(table)
-    ladder = data.ladder(path, version, whole_phase(record))
+    ladder = data.ladder(path, version, widgets.whole_phase(record))
     st.plotly_chart(figures.ladder_figure({"whole run": ladder}), config=CHART)
 
 
@@ -100,14 +95,14 @@ def _signals(path: str, version: int, record: RunRecord) -> None:
 def _graph(path: str, version: int, record: RunRecord) -> None:
     st.subheader("Service graph")
     ingress = data.ingress(path, version)
-    edges = data.edges(path, version, whole_phase(record), ingress)
+    edges = data.edges(path, version, widgets.whole_phase(record), ingress)
     if edges.empty:
         st.info("No edges: the run has neither edge metrics nor spans.")
         return
     st.plotly_chart(graph.service_graph_figure(edges), config=CHART)
     left, right = st.columns(2)
     with left:
-        st.markdown("**Edges** (measured part of the run)")
+        st.markdown("**Edges**")
         widgets.table(edges)
     with right:
         st.markdown("**Services** (from spans)")
@@ -120,7 +115,7 @@ def _graph(path: str, version: int, record: RunRecord) -> None:
 
 def _resources(path: str, version: int, record: RunRecord) -> None:
     st.subheader("Resources")
-    per_process = data.resources(path, version, whole_phase(record))
+    per_process = data.resources(path, version, widgets.whole_phase(record))
     if per_process.empty:
         st.info("No resource samples in this run.")
         return
@@ -134,11 +129,15 @@ def _resources(path: str, version: int, record: RunRecord) -> None:
     tiles[3].metric("sidecar memory vs services", _share(overhead["rss_share"]))
     left, right = st.columns([3, 2])
     with left:
-        widgets.table(per_process)
+        st.markdown("**Per instance: the service and its sidecar** (mean CPU cores, peak RSS)")
+        widgets.table(mesh.by_instance(per_process))
+        others = per_process[~per_process["role"].isin(["service", "sidecar"])]
+        if not others.empty:
+            st.markdown("**Other processes**")
+            widgets.table(others)
     with right:
-        st.plotly_chart(
-            figures.resources_figure(data.resources_over_time(path, version)), config=CHART
-        )
+        over_time = data.resources_over_time(path, version)
+        st.plotly_chart(figures.resources_figure(over_time), config=CHART)
 
 
 def _share(value: float | None) -> str:

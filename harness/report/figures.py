@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -21,6 +22,7 @@ BLUE = "#457b9d"
 RED = "#e63946"
 TEAL = "#2a9d8f"
 GREY = "#8d99ae"
+PURPLE = "#7b2cbf"
 FAULT_SHADES = ("#f4a261", "#e76f51", "#e9c46a", "#8ab17d", "#b5838d")
 RUN_COLOURS = (INK, "#e76f51")
 TEMPLATE = "plotly_white"
@@ -32,10 +34,17 @@ def _layout(figure: go.Figure, height: int, title: str = "") -> go.Figure:
         height=height,
         margin={"l": 60, "r": 20, "t": 50 if title else 30, "b": 40},
         title={"text": title, "x": 0.0, "font": {"size": 15}} if title else None,
-        legend={"orientation": "h", "yanchor": "bottom", "y": 1.02, "x": 0},
+        legend={"orientation": "h", "yanchor": "top", "y": -0.18, "x": 0},
         hovermode="x unified",
     )
     return figure
+
+
+def log_ticks(axis_min: float = 0.01, axis_max: float = 1e6) -> dict[str, list[Any]]:
+    """1-2-5 ticks written out in full (plotly's log axes label minor ticks '2', '5')."""
+    values = [m * 10.0**e for e in range(-3, 7) for m in (1, 2, 5)]
+    values = [v for v in values if axis_min <= v <= axis_max]
+    return {"tickvals": values, "ticktext": [f"{v:g}" for v in values]}
 
 
 def _bands(
@@ -66,8 +75,7 @@ def timeline_figure(
 ) -> go.Figure:
     """RPS, error rate and latency (service time and corrected) per second, faults shaded."""
     figure = make_subplots(
-        rows=3, cols=1, shared_xaxes=True, vertical_spacing=0.06, row_heights=[0.25, 0.25, 0.5],
-        subplot_titles=("answered requests per second", "error rate", "latency per second"),
+        rows=3, cols=1, shared_xaxes=True, vertical_spacing=0.04, row_heights=[0.25, 0.2, 0.55]
     )  # fmt: skip
     x = windows["second"]
     step = {"shape": "hv"}
@@ -78,7 +86,7 @@ def timeline_figure(
         go.Scatter(x=x, y=windows["error_rate"] * 100, name="errors %", line={**step, "color": RED}),
         row=2, col=1,
     )  # fmt: skip
-    lines = (("p50_ms", "p50", TEAL), ("p99_ms", "p99", BLUE), ("p999_ms", "p99.9", INK))
+    lines = (("p50_ms", "p50", TEAL), ("p99_ms", "p99", PURPLE), ("p999_ms", "p99.9", INK))
     for column, label, colour in lines:
         figure.add_trace(
             go.Scatter(x=x, y=windows[column], name=label, line={**step, "color": colour}),
@@ -96,11 +104,13 @@ def timeline_figure(
             )  # fmt: skip
     end = float(x.max()) + 1 if len(x) else 0.0
     _bands(figure, faults, phases, end)
-    figure.update_yaxes(title_text="RPS", rangemode="tozero", row=1, col=1)
-    figure.update_yaxes(title_text="%", rangemode="tozero", row=2, col=1)
-    figure.update_yaxes(title_text="ms", type="log", row=3, col=1)
+    figure.update_yaxes(title_text="answered RPS", rangemode="tozero", row=1, col=1)
+    figure.update_yaxes(title_text="errors %", rangemode="tozero", row=2, col=1)
+    figure.update_yaxes(title_text="latency ms (log)", type="log", row=3, col=1, **log_ticks())
     figure.update_xaxes(title_text="seconds since start", row=3, col=1)
-    return _layout(figure, 620)
+    _layout(figure, 640)
+    figure.update_layout(legend={"y": -0.1})
+    return figure
 
 
 def signals_figure(
@@ -116,7 +126,7 @@ def signals_figure(
         )  # fmt: skip
     end = float(signals["t_s"].max()) + 1 if not signals.empty else 0.0
     _bands(figure, faults, phases, end)
-    figure.update_layout(barmode="group", bargap=0.1)
+    figure.update_layout(barmode="overlay", bargap=0.15)
     figure.update_yaxes(title_text="per second", rangemode="tozero")
     figure.update_xaxes(title_text="seconds since start")
     return _layout(figure, 300, "retries, outlier ejections and overflows (from the metrics)")
@@ -170,7 +180,7 @@ def ladder_figure(ladders: Mapping[str, pd.DataFrame], corrected: bool = True) -
         tickvals=[-math.log10(1 - q) for q in ticks],
         ticktext=["p50", "p90", "p99", "p99.9", "p99.99"],
     )
-    figure.update_yaxes(title_text="ms (log)", type="log")
+    figure.update_yaxes(title_text="ms (log)", type="log", **log_ticks())
     figure.update_layout(hovermode="closest")
     return _layout(figure, 340, "latency by percentile")
 

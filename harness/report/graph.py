@@ -88,7 +88,6 @@ def service_graph_figure(edges: pd.DataFrame) -> go.Figure:
     )
     figure.update_yaxes(visible=False, range=[-span_y, span_y])
     figure.update_layout(
-        template=TEMPLATE, height=max(280, int(160 * span_y)), margin={"l": 10, "r": 10, "t": 40, "b": 10},
-        title={"text": "service graph: request rate and error rate per edge", "x": 0, "font": {"size": 15}},
+        template=TEMPLATE, height=max(260, int(150 * span_y)), margin={"l": 10, "r": 10, "t": 20, "b": 10},
     )  # fmt: skip
     return figure

@@ -219,6 +219,25 @@ def resources_over_time(run_dir: Path) -> pd.DataFrame:
     return query(sql, [parquet(run_dir, "resources")])
 
 
+def by_instance(per_process: pd.DataFrame) -> pd.DataFrame:
+    """Each instance's service and sidecar side by side, with the sidecar's share of the service's."""
+    pair = per_process[per_process["role"].isin(["service", "sidecar"])]
+    if pair.empty:
+        return pd.DataFrame()
+    wide = pair.pivot_table(index="name", columns="role", values=["cpu_cores", "rss_mb"])
+    out = pd.DataFrame(index=wide.index)
+    for role in ("service", "sidecar"):
+        out[f"{role}_cpu_cores"] = wide.get(("cpu_cores", role))
+        out[f"{role}_rss_mb"] = wide.get(("rss_mb", role))
+    out["cpu_share"] = out["sidecar_cpu_cores"] / out["service_cpu_cores"].where(
+        out["service_cpu_cores"] > 0
+    )
+    out["rss_share"] = out["sidecar_rss_mb"] / out["service_rss_mb"].where(
+        out["service_rss_mb"] > 0
+    )
+    return out.rename_axis("instance").reset_index()
+
+
 def sidecar_overhead(per_process: pd.DataFrame) -> dict[str, float | None]:
     """Sidecars' CPU and memory as a share of the services' own (None without both)."""
     totals = per_process.groupby("role")[["cpu_cores", "rss_mb"]].sum()
