@@ -10,8 +10,8 @@ reason in `PhaseSummary.notes`; never 0.
   every request with a measured latency (exact percentiles, `harness.analysis.stats`);
 - `max_error_rate_1s`: the highest error rate of the one-second windows that overlap
   the phase; `shed_p99_ms`: p99 service time of the requests answered 503;
-- `recovery_s`: `during:<fault>` that fault's recovery; `after` and `whole` the slowest
-  recovery of all faults (`harness.analysis.recovery`);
+- `recovery_s`: `during:<fault>` and `after:<fault>` that fault's recovery; `after` and
+  `whole` the slowest recovery of all faults (`harness.analysis.recovery`);
 - `sidecar_cpu_per_krps`, `sidecar_rss_mb`, `retries_per_krequests`, `ejections`,
   `overflows`: `harness.analysis.signals`; `trace_completeness`: `harness.analysis.traces`;
 - `overhead_p99_ms` needs a run without the mesh: `meshproof compare` computes it.
@@ -39,6 +39,7 @@ from harness.spec.slo import SLO
 from harness.store.model import FaultEvent, PhaseRecord, PhaseSummary
 
 CORRECTED = {"corrected_p50_ms": 0.5, "corrected_p99_ms": 0.99, "corrected_p999_ms": 0.999}
+OPEN_ENDED = "the fault lasted until the end of the run"
 Values = dict[str, float | None]
 Notes = dict[str, str]
 
@@ -121,7 +122,7 @@ def fault_recoveries(
     out: dict[str, tuple[float | None, str]] = {}
     for fault in faults:
         if fault.end_s is None or fault.end_s >= run_end:
-            out[fault.name] = (None, "the fault lasted until the end of the run")
+            out[fault.name] = (None, OPEN_ENDED)
             continue
         seconds = recovery_seconds(windows, fault.end_s, criteria)
         why = "" if seconds is not None else "the SLOs did not hold again before the run ended"
@@ -135,17 +136,26 @@ def _recovery(
     values: Values,
     notes: Notes,
 ) -> None:
-    if phase.name.startswith("during:"):
-        value, why = recoveries.get(phase.name[len("during:") :], (None, "no such fault"))
-    elif phase.name in ("after", "whole") and recoveries:
-        missing = [f"{name}: {why}" for name, (v, why) in recoveries.items() if v is None]
-        known = [v for v, _ in recoveries.values() if v is not None]
+    kind, _, fault = phase.name.partition(":")
+    if kind in ("during", "after") and fault:
+        value, why = recoveries.get(fault, (None, "no such fault"))
+    elif phase.name in ("after", "whole") and _ended(recoveries):
+        ended = _ended(recoveries)
+        missing = [f"{name}: {why}" for name, (v, why) in ended.items() if v is None]
+        known = [v for v, _ in ended.values() if v is not None]
         value, why = (None, "; ".join(missing)) if missing else (max(known), "")
     else:
         value, why = None, "no fault ended in this phase"
     values["recovery_s"] = value
     if value is None:
         notes["recovery_s"] = why
+
+
+def _ended(
+    recoveries: Mapping[str, tuple[float | None, str]],
+) -> dict[str, tuple[float | None, str]]:
+    """The faults that ended before the run did (a setup policy left on is not one)."""
+    return {name: r for name, r in recoveries.items() if r[1] != OPEN_ENDED}
 
 
 def _overhead(

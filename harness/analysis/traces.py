@@ -36,6 +36,8 @@ from typing import Literal
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from harness.analysis.stats import share
 
@@ -49,7 +51,9 @@ UPSTREAM_ATTRIBUTES = (
     "peer.service",
 )
 _UPSTREAM_RE = (
-    r'"(?:' + "|".join(a.replace(".", r"\.") for a in UPSTREAM_ATTRIBUTES) + r')"\s*:\s*"([^"]*)"'
+    r'"(?:'
+    + "|".join(a.replace(".", r"\.") for a in UPSTREAM_ATTRIBUTES)
+    + r')"\s*:\s*"(?P<upstream>[^"]*)"'
 )
 _KINDS = {"1": "INTERNAL", "2": "SERVER", "3": "CLIENT", "4": "PRODUCER", "5": "CONSUMER"}
 
@@ -96,30 +100,73 @@ def _visit(call_graph: Mapping[str, Sequence[str]], service: str, visits: Counte
 
 
 def span_labels(spans: pd.DataFrame) -> pd.Series:
-    """Each span's label in the vocabulary of `expected_spans` (others: 'other')."""
-    service = spans["service"].astype("string").fillna("?")
-    name = spans["name"].astype("string").fillna("")
-    kind = _normalized_kind(spans["kind"])
-    upstream = _upstream(spans["attributes"])
-    labels = pd.Series("other", index=spans.index, dtype="string")
-    is_server = kind == "SERVER"
-    is_client = kind == "CLIENT"
-    labels = labels.mask(is_server, service + " sidecar inbound")
-    labels = labels.mask(is_client, service + " sidecar outbound -> " + upstream.fillna("?"))
-    labels = labels.mask(name == service + " handle", service + " handle")
-    return labels
+    """Each span's label in the vocabulary of `expected_spans` (others: 'other').
+
+    A run has millions of spans but a few dozen distinct shapes: each column is
+    dictionary-encoded, the label is worked out once per distinct (service, name, kind,
+    upstream) and spread back as a categorical.
+    """
+    service_codes, services = _encode(spans["service"])
+    name_codes, names = _encode(spans["name"])
+    kind_codes, kinds = _encode(spans["kind"])
+    kinds = [_kind_name(k) for k in kinds]
+    client = np.isin(kind_codes, [i for i, k in enumerate(kinds) if k == "CLIENT"])
+    upstream_codes, upstreams = _upstream(spans["attributes"], client)
+    key = service_codes.astype("int64")
+    for codes, values in ((name_codes, names), (kind_codes, kinds), (upstream_codes, upstreams)):
+        key = key * (len(values) + 1) + codes
+    _, first, inverse = np.unique(key, return_index=True, return_inverse=True)
+    labels = [
+        _label(
+            services[service_codes[i]],
+            names[name_codes[i]],
+            kinds[kind_codes[i]],
+            upstreams[upstream_codes[i]] if upstream_codes[i] < len(upstreams) else None,
+        )
+        for i in first
+    ]
+    categories = sorted(set(labels))
+    position = {label: n for n, label in enumerate(categories)}
+    codes = np.array([position[label] for label in labels], dtype="int64")[inverse.ravel()]
+    return pd.Series(pd.Categorical.from_codes(codes, categories), index=spans.index)
 
 
-def _normalized_kind(kind: pd.Series) -> pd.Series:
-    text = kind.astype("string").fillna("").str.upper().str.replace("SPAN_KIND_", "", regex=False)
-    return text.replace(_KINDS)
+def _encode(column: pd.Series) -> tuple[np.ndarray, list[str]]:
+    """Integer codes and the distinct values of a text column (missing -> '')."""
+    array = pa.chunked_array(pa.array(column, type=pa.string(), from_pandas=True))
+    encoded = pc.dictionary_encode(pc.fill_null(array, "")).combine_chunks()
+    return encoded.indices.to_numpy(zero_copy_only=False), encoded.dictionary.to_pylist()
 
 
-def _upstream(attributes: pd.Series) -> pd.Series:
-    raw = attributes.astype("string").str.extract(_UPSTREAM_RE, expand=False)
+def _kind_name(kind: str) -> str:
+    text = kind.upper().removeprefix("SPAN_KIND_")
+    return _KINDS.get(text, text)
+
+
+def _label(service: str, name: str, kind: str, upstream: str | None) -> str:
+    if name == f"{service or '?'} handle":
+        return name
+    if kind == "SERVER":
+        return f"{service or '?'} sidecar inbound"
+    if kind == "CLIENT":
+        return f"{service or '?'} sidecar outbound -> {upstream or '?'}"
+    return "other"
+
+
+def _upstream(attributes: pd.Series, client: np.ndarray) -> tuple[np.ndarray, list[str]]:
+    """Codes into the upstream services named by CLIENT spans' attributes; others past the end."""
+    out = np.zeros(len(attributes), dtype="int64")
+    if not client.any():
+        return out, []
+    array = pa.chunked_array(pa.array(attributes, type=pa.string(), from_pandas=True))
+    chosen = pc.filter(array.combine_chunks(), pa.array(client))
+    found = pc.struct_field(pc.extract_regex(chosen, _UPSTREAM_RE), [0])
+    codes, raw = _encode(pd.Series(found.to_pandas().to_numpy(), dtype="object"))
     # Envoy cluster names: 'outbound|80||catalog.default.svc.cluster.local' -> 'catalog'.
-    last = raw.str.split("|").str[-1]
-    return last.str.split(".").str[0].replace("", pd.NA)
+    upstreams = [value.split("|")[-1].split(".")[0] for value in raw]
+    out[:] = len(upstreams)
+    out[client] = codes
+    return out, upstreams
 
 
 def trace_completeness(

@@ -12,7 +12,7 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 
 from harness.store.model import RunRecord, Verdict
-from harness.store.text import format_threshold, format_value, verdict_line
+from harness.store.text import format_measured, format_threshold, verdict_line
 
 
 def junit_xml(record: RunRecord) -> str:
@@ -58,7 +58,7 @@ def _testcase(suite: ET.Element, classname: str, verdict: Verdict) -> int:
     case = ET.SubElement(suite, "testcase", classname=classname, name=verdict.slo, time="0")
     if verdict.passed:
         return 0
-    measured = format_value(verdict.metric, verdict.value)
+    measured = format_measured(verdict)
     message = f"measured {measured}, threshold {format_threshold(verdict)}"
     if verdict.reason:
         message += f" ({verdict.reason})"

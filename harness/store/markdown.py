@@ -8,7 +8,7 @@ import pandas as pd
 
 from harness.store.charts import timeline_png
 from harness.store.model import SUMMARY_METRICS, RunRecord
-from harness.store.text import format_threshold, format_value
+from harness.store.text import format_measured, format_threshold, format_value
 
 TIMELINE_PNG = "timeline.png"
 
@@ -81,7 +81,7 @@ def _verdicts(record: RunRecord) -> str:
         [
             v.slo,
             v.phase,
-            format_value(v.metric, v.value) + (f" ({v.reason})" if v.reason else ""),
+            format_measured(v) + (f" ({v.reason})" if v.reason else ""),
             format_threshold(v),
             "PASS" if v.passed else "**FAIL**",
         ]

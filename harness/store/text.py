@@ -27,9 +27,21 @@ def format_threshold(verdict: Verdict) -> str:
     return f"{verdict.op} {format_value(verdict.metric, verdict.threshold)}"
 
 
+def format_measured(verdict: Verdict) -> str:
+    """The measured value, with more digits when rounding would make it read as the threshold."""
+    text = format_value(verdict.metric, verdict.value)
+    if verdict.value is None or verdict.value == verdict.threshold:
+        return text
+    if text != format_value(verdict.metric, verdict.threshold):
+        return text
+    unit = text.rpartition(" ")[2] if " " in text else ""
+    scaled = verdict.value * 100 if unit == "%" else verdict.value
+    return f"{scaled:.6g} {unit}".rstrip()
+
+
 def verdict_line(verdict: Verdict) -> str:
     """'FAIL p99_ms < 250 during:x: measured 312.4 ms, threshold < 250.0 ms'."""
     result = "PASS" if verdict.passed else "FAIL"
-    measured = format_value(verdict.metric, verdict.value)
+    measured = format_measured(verdict)
     text = f"{result} {verdict.slo}: measured {measured}, threshold {format_threshold(verdict)}"
     return f"{text} ({verdict.reason})" if verdict.reason else text

@@ -69,6 +69,7 @@ def test_recovery_counts_from_the_fault_end_until_slos_hold() -> None:
     """Errors stop 2 s after the fault ends: recovery_s is 2 in during:x, after and whole."""
     result = summaries([SLO.model_validate("error_rate < 0.01")])
     assert result["during:x"].values["recovery_s"] == pytest.approx(2.0)
+    assert result["after:x"].values["recovery_s"] == pytest.approx(2.0)
     assert result["whole"].values["recovery_s"] == pytest.approx(2.0)
     assert result["before"].values["recovery_s"] is None
 
@@ -170,3 +171,15 @@ def test_retries_per_thousand_requests() -> None:
     result = summaries([], metrics=pd.DataFrame(rows))["during:x"].values
     assert result["retries_per_krequests"] == pytest.approx(50.0 / 1.0)
     assert result["ejections"] == 0.0
+
+
+def test_open_ended_fault_is_left_out_of_the_runs_recovery() -> None:
+    """A setup policy left on all run has no recovery; whole takes the faults that ended."""
+    policy = FaultEvent(name="policy", kind="policy", target="catalog", start_s=5.0, end_s=None)
+    phases = phase_intervals(5.0, 30.0, [policy, FAULT])
+    requests = steady_requests()
+    run = RunFrames(requests, compute_windows(requests, phases))
+    result = summarize(run, phases, [policy, FAULT], [])
+    assert result["during:policy"].values["recovery_s"] is None
+    assert "until the end" in result["during:policy"].notes["recovery_s"]
+    assert result["whole"].values["recovery_s"] == pytest.approx(2.0)
