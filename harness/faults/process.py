@@ -8,7 +8,7 @@ import signal
 from typing import Any
 
 from harness.faults import rollback
-from harness.faults.base import FaultContext
+from harness.faults.base import FaultContext, Injector
 from harness.faults.targets import process_name, sidecars_for
 from harness.spec.faults import (
     ContainerFault,
@@ -135,24 +135,12 @@ class RollingRestartInjector:
         """Every sidecar is back when apply() returns."""
 
 
-class ContainerInjector:
-    """Container faults belong to the docker runtime."""
-
-    def __init__(self, fault: ContainerFault, ctx: FaultContext) -> None:
-        self.name = fault.name
-        runtime = ctx.deployment.runtime
-        if runtime != "docker":
-            raise FaultError(
-                f"fault {fault.name!r}: {fault.kind} needs the docker runtime "
-                f"(this deployment runs on the {runtime} runtime)"
-            )
-        raise FaultError(f"fault {fault.name!r}: {fault.kind} is not supported yet")
-
-    def rollback_entry(self) -> dict[str, Any]:  # pragma: no cover - never constructed
-        return {}
-
-    def apply(self) -> None:  # pragma: no cover
-        pass
-
-    def revert(self) -> None:  # pragma: no cover
-        pass
+def container_fault(fault: ContainerFault, ctx: FaultContext) -> Injector:
+    """Container faults belong to the docker runtime; on any other runtime they are refused."""
+    runtime = ctx.deployment.runtime
+    if runtime != "docker":
+        raise FaultError(
+            f"fault {fault.name!r}: {fault.kind} needs the docker runtime "
+            f"(this deployment runs on the {runtime} runtime)"
+        )
+    raise FaultError(f"fault {fault.name!r}: {fault.kind} is not supported by harness.faults yet")

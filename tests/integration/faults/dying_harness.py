@@ -1,4 +1,4 @@
-"""A harness stand-in for the recover test: it applies a toxic and a pause, recording them
+"""A harness stand-in for the recover test: it applies a toxic, a pause and a kill, recording them
 in a registered fault ledger, prints APPLIED, and waits to be SIGKILLed.
 
     python dying_harness.py STATE_ROOT LEDGER_FILE
@@ -25,6 +25,7 @@ FAULTS = [
         "params": {"type": "latency", "attributes": {"latency": 500}},
     },
     {"name": "freeze-cart", "kind": "process_pause", "target": "sidecar:cart-0"},
+    {"name": "kill-inventory", "kind": "process_kill", "target": "service:inventory-0"},
 ]
 MAX_WAIT_S = 120.0
 

@@ -12,9 +12,12 @@ from pathlib import Path
 
 import psutil
 import pytest
+import requests
 
 from harness.faults import FaultContext, FaultLedger, registrations
 from mesh_runtime.runtimes.deployment import Deployment
+from mesh_runtime.runtimes.local import LocalRuntime
+from mesh_runtime.runtimes.supervisor import is_running
 from tests.integration.faults.faultkit import eventually
 
 pytestmark = pytest.mark.integration
@@ -68,8 +71,10 @@ def test_recover_after_sigkill_removes_toxics_and_resumes(
     dying_harness: tuple[subprocess.Popen[str], Path],
     ctx: FaultContext,
     state_root: Path,
+    runtime: LocalRuntime,
+    shop: Deployment,
 ) -> None:
-    """Toxics and a pause left by a SIGKILLed harness are all undone by `meshproof recover`."""
+    """A toxic, a pause and a kill left by a SIGKILLed harness are all undone by recover."""
     child, ledger = dying_harness
     _wait_for_line(child, "APPLIED", timeout=30)
     paused = ctx.deployment.process("cart-0-sidecar")
@@ -79,7 +84,10 @@ def test_recover_after_sigkill_removes_toxics_and_resumes(
 
     os.killpg(child.pid, signal.SIGKILL)
     child.wait(timeout=10)
-    assert [e.name for e in FaultLedger(ledger).pending()] == ["slow-catalog", "freeze-cart"]
+    pending = [e.name for e in FaultLedger(ledger).pending()]
+    assert pending == ["slow-catalog", "freeze-cart", "kill-inventory"]
+    killed = runtime.load(shop.name).process("inventory-0")
+    eventually(lambda: not is_running(killed), 5, "inventory-0 killed")
 
     done = subprocess.run(
         [*MESHPROOF, "recover", "--state-dir", str(state_root)],
@@ -94,6 +102,10 @@ def test_recover_after_sigkill_removes_toxics_and_resumes(
     for proxy in ("frontend--catalog-0", "frontend--catalog-1"):
         assert ctx.toxiproxy.toxics(proxy) == []
     eventually(lambda: _status(paused.pid) != psutil.STATUS_STOPPED, 5, "sidecar resumed")
+    restarted = runtime.load(shop.name).process("inventory-0")
+    assert restarted.pid != killed.pid and is_running(restarted)
+    app_port = next(r.app_port for r in shop.instances if r.instance == "inventory-0")
+    assert requests.get(f"http://127.0.0.1:{app_port}/_health", timeout=5).status_code == 200
     assert FaultLedger(ledger).pending() == []
     assert registrations(state_root) == []
 
