@@ -188,3 +188,16 @@ def test_metrics_report_both_sides(mesh: Mesh) -> None:
         )
         == 3
     )
+
+
+def test_pipelined_requests_are_answered_in_order(mesh: Mesh) -> None:
+    """Three requests sent in one write get three whole answers, in order."""
+    data = (
+        b"GET /first HTTP/1.1\r\nHost: catalog\r\n\r\n"
+        b"POST /echo HTTP/1.1\r\nHost: catalog\r\nContent-Length: 6\r\n\r\nsecond"
+        b"GET /third HTTP/1.1\r\nHost: catalog\r\nConnection: close\r\n\r\n"
+    )
+    answer = raw_exchange(mesh.client.outbound, data)
+    assert answer.count(b"HTTP/1.1 200 OK") == 3
+    first, second, third = (answer.index(m) for m in (b"/first", b"second", b"/third"))
+    assert first < second < third

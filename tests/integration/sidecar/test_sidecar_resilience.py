@@ -164,3 +164,42 @@ def test_connect_failure_is_retried_then_uf(procs: Processes) -> None:
         )
         == 1
     )
+
+
+def test_connection_limit_queues_requests_as_pending(procs: Processes) -> None:
+    """With one connection allowed, concurrent requests wait for it (pending) and all
+    succeed over that single connection."""
+    policy = {
+        "trafficPolicy": {
+            "connectionPool": {
+                "tcp": {"maxConnections": 1},
+                "http": {"http1MaxPendingRequests": 10},
+            }
+        },
+        "http": [{"name": "default"}],
+    }
+    mesh = build_mesh(procs, [Replica("catalog-0")], policy)
+    port = mesh.client.outbound
+    started = time.monotonic()
+    with ThreadPoolExecutor(4) as pool:
+        statuses = list(
+            pool.map(lambda _: request(port, "GET", "/delay/150", "catalog")[0], range(4))
+        )
+    assert statuses == [200] * 4
+    assert time.monotonic() - started >= 0.55  # served one after another
+    endpoint_stats = mesh.client.stats()["upstreams"]["catalog"]["endpoints"]["catalog-0"]
+    assert endpoint_stats["open_connections"] == 1
+
+
+def test_max_requests_per_connection_rotates_connections(procs: Processes) -> None:
+    """With maxRequestsPerConnection 2 each upstream connection is closed after its second
+    request, so after ten requests in a row none is left open."""
+    policy = {
+        "trafficPolicy": {"connectionPool": {"http": {"maxRequestsPerConnection": 2}}},
+        "http": [{"name": "default"}],
+    }
+    mesh = build_mesh(procs, [Replica("catalog-0")], policy)
+    outcomes = send_many(mesh.client.outbound, "catalog", "/", 10, concurrency=1)
+    assert all(o.status == 200 for o in outcomes)
+    endpoint_stats = mesh.client.stats()["upstreams"]["catalog"]["endpoints"]["catalog-0"]
+    assert endpoint_stats["open_connections"] == 0
