@@ -9,6 +9,7 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
+from harness.report.labels import LABELS
 from harness.store import RunRecord
 from harness.store.model import SUMMARY_METRICS, PhaseRecord
 from harness.store.text import format_threshold, format_value
@@ -19,21 +20,6 @@ STATUS_COLOUR = {
     "aborted": "orange",
     "error": "red",
     "running": "blue",
-}
-LABELS = {
-    "rps": "RPS",
-    "error_rate": "error rate",
-    "p50_ms": "p50",
-    "p90_ms": "p90",
-    "p99_ms": "p99",
-    "p999_ms": "p99.9",
-    "corrected_p99_ms": "p99 corrected",
-    "trace_completeness": "trace completeness",
-    "sidecar_cpu_per_krps": "sidecar CPU / 1000 RPS",
-    "sidecar_rss_mb": "sidecar RSS",
-    "retries_per_krequests": "retries / 1000 req",
-    "ejections": "ejections",
-    "overflows": "overflows",
 }
 Run = tuple[Path, RunRecord]
 

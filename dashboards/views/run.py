@@ -8,7 +8,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboards import data, widgets
-from harness.report import figures, graph, mesh
+from harness.report import figures, graph, mesh, traces
 from harness.store import RunRecord
 from harness.store.text import format_value
 from mesh_runtime.errors import MeshproofError
@@ -174,7 +174,7 @@ def _traces(path: str, version: int, record: RunRecord) -> None:
         examples = pd.DataFrame(
             {
                 "trace_id": [e["trace_id"] for e in view.examples],
-                "missing": [", ".join(map(str, e["missing"])) for e in view.examples],  # type: ignore[call-overload]
+                "missing": [traces.missing_text(e) for e in view.examples],
                 "spans": [e["spans"] for e in view.examples],
             }
         )

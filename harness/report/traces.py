@@ -53,6 +53,12 @@ class CallGraph:
     source: str
 
 
+def missing_text(example: dict[str, object]) -> str:
+    """'frontend handle, cart sidecar inbound': an example's missing spans, as one line."""
+    missing = example.get("missing", [])
+    return ", ".join(map(str, missing)) if isinstance(missing, list | tuple) else str(missing)
+
+
 def call_graph(record: RunRecord, run_dir: Path) -> CallGraph | None:
     """The run's call graph: its topology file if found, else inferred from spans."""
     spec = record.experiment.spec
@@ -96,7 +102,8 @@ def trace_view(record: RunRecord, run_dir: Path, examples: int = 10) -> TraceVie
     )
     missing: Counter[str] = Counter()
     for example in report.examples:
-        for label in example["missing"]:  # type: ignore[attr-defined]
+        labels = example.get("missing", [])
+        for label in labels if isinstance(labels, list) else []:
             name, _, times = str(label).partition(" x")
             missing[name] += int(times) if times.isdigit() else 1
     orphans = _orphans(run_dir)

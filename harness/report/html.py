@@ -1,0 +1,286 @@
+"""`meshproof report RUN --html`: one self-contained HTML file of a run.
+
+Self-contained means it opens offline, mailed or attached to a CI job: the CSS is
+inline, and the charts are the dashboard's plotly figures with plotly.js embedded once
+in the page (no link to any other file or host). It shows what report.md shows —
+status, verdicts, headline numbers, phases, faults — plus the dashboard's views:
+timeline with fault bands, latency by percentile, mesh signals, service graph, edges,
+services, per-instance overhead and trace completeness.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+import pandas as pd
+import plotly.graph_objects as go
+from plotly.offline import get_plotlyjs
+
+from harness.report import figures, graph, mesh, requests, traces
+from harness.report.labels import LABELS
+from harness.report.source import has_table
+from harness.report.traces import TraceView
+from harness.store.model import SUMMARY_METRICS, PhaseRecord, RunRecord
+from harness.store.reader import load_run
+from harness.store.text import format_threshold, format_value
+from mesh_runtime.errors import MeshproofError, RunError
+
+CSS = """
+body { font: 15px/1.45 system-ui, -apple-system, "Segoe UI", sans-serif; color: #1d3557;
+       margin: 0; background: #f6f7f9; }
+main { max-width: 1180px; margin: 0 auto; padding: 24px 32px 64px; background: #fff; }
+h1 { font-size: 28px; margin: 8px 0 4px; } h2 { margin-top: 36px; border-bottom: 1px solid #e3e6ea; }
+.meta { color: #5c677d; font-size: 13px; } code { background: #f1f3f5; padding: 0 4px; border-radius: 3px; }
+.badge { display: inline-block; padding: 2px 10px; border-radius: 4px; font-weight: 700; font-size: 13px; }
+.passed { background: #d8f3dc; color: #1b7f5a; } .failed, .error { background: #fde2e4; color: #c1121f; }
+.aborted { background: #ffe8cc; color: #b26b00; } .running { background: #dbe9f6; color: #1d3557; }
+table { border-collapse: collapse; width: 100%; margin: 8px 0 16px; font-size: 13.5px; }
+th, td { border-bottom: 1px solid #e3e6ea; padding: 5px 8px; text-align: left; }
+th { background: #f6f7f9; font-weight: 600; } td.num { text-align: right; font-variant-numeric: tabular-nums; }
+td.PASS { color: #1b7f5a; font-weight: 600; } td.FAIL { color: #c1121f; font-weight: 700; background: #fde2e4; }
+.tiles { display: flex; gap: 12px; flex-wrap: wrap; margin: 12px 0; }
+.tile { border: 1px solid #e3e6ea; border-radius: 8px; padding: 10px 16px; min-width: 150px; }
+.tile .label { font-size: 12.5px; color: #5c677d; } .tile .value { font-size: 24px; }
+.error-box { background: #fde2e4; color: #c1121f; padding: 8px 12px; border-radius: 6px; }
+.note { color: #5c677d; font-size: 13px; } .narrow { max-width: 520px; }
+"""
+TILES = ("rps", "p99_ms", "error_rate", "trace_completeness", "sidecar_cpu_per_krps")
+CHART_CONFIG = {"displaylogo": False, "responsive": True}
+
+
+def write_html(run_dir: str | Path, out: str | Path) -> Path:
+    """Write the run's HTML report to `out`; returns the path written."""
+    run_dir, target = Path(run_dir), Path(out)
+    text = render_html(run_dir)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise RunError(f"{target}: cannot write the HTML report: {exc.strerror or exc}") from exc
+    return target
+
+
+def render_html(run_dir: Path) -> str:
+    """The whole page as text."""
+    record = load_run(run_dir)
+    body = [_header(record), _section("SLO verdicts", _verdicts(record))]
+    body.append(_section("Headline numbers (whole run)", _headline(record)))
+    body += [_section(title, _guarded(part, record, run_dir)) for title, part in _PARTS]
+    body.append(_section("Faults", _faults(record)))
+    title = html.escape(f"{record.experiment.name} - {record.id}")
+    return (
+        f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{title}</title>'
+        f'<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<style>{CSS}</style><script>{get_plotlyjs()}</script></head>"
+        f"<body><main>{''.join(body)}</main></body></html>\n"
+    )
+
+
+def _section(title: str, content: str) -> str:
+    return f"<section><h2>{html.escape(title)}</h2>{content}</section>"
+
+
+def _guarded(part: object, record: RunRecord, run_dir: Path) -> str:
+    try:
+        return part(record, run_dir)  # type: ignore[operator, no-any-return]
+    except MeshproofError as exc:
+        return f'<p class="note">Not available: {html.escape(str(exc))}</p>'
+
+
+def _figure(figure: go.Figure) -> str:
+    return str(figure.to_html(full_html=False, include_plotlyjs=False, config=CHART_CONFIG))
+
+
+def table(
+    header: Sequence[str], rows: Iterable[Sequence[object]], classes: Sequence[str] = ()
+) -> str:
+    """An HTML table; numbers right-aligned; `classes` names a CSS class per column."""
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
+    lines = []
+    for row in rows:
+        cells = []
+        for index, cell in enumerate(row):
+            css = classes[index] if index < len(classes) else ""
+            if cell in ("PASS", "FAIL"):
+                css = str(cell)
+            if isinstance(cell, int | float) and not isinstance(cell, bool):
+                css = f"{css} num".strip()
+            text = cell if isinstance(cell, str) else _number(cell)
+            attribute = f' class="{css}"' if css else ""
+            cells.append(f"<td{attribute}>{html.escape(text)}</td>")
+        lines.append("<tr>" + "".join(cells) + "</tr>")
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(lines)}</tbody></table>"
+
+
+def _number(value: object) -> str:
+    if value is None or (isinstance(value, float) and pd.isna(value)):
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
+def frame_table(frame: pd.DataFrame) -> str:
+    """A DataFrame as a table, each metric column in its unit (ms, %, MB)."""
+    rows = []
+    for record in frame.itertuples(index=False):
+        rows.append(
+            [_cell(str(column), value) for column, value in zip(frame.columns, record, strict=True)]
+        )
+    return table([str(c) for c in frame.columns], rows)
+
+
+def _cell(column: str, value: object) -> object:
+    if isinstance(value, str) or value is None:
+        return value
+    if isinstance(value, float) and pd.isna(value):
+        return "-"
+    if column.endswith("_ms"):
+        return format_value(column, float(value))  # type: ignore[arg-type]
+    if column in ("error_rate", "cpu_share", "rss_share", "trace_completeness"):
+        return f"{float(value) * 100:.3g} %"  # type: ignore[arg-type]
+    return value
+
+
+def _header(record: RunRecord) -> str:
+    env = record.environment
+    meta = (
+        f"run <code>{html.escape(record.id)}</code> · experiment "
+        f"<code>{html.escape(record.experiment.name)}</code> · started {html.escape(record.started_at)}"
+        f" · {format_value('duration_s', record.duration_s)} · runtime <code>{html.escape(record.runtime)}"
+        f"</code> ({record.mode}) · metrics from <code>{record.metrics_source}</code> · meshproof "
+        f"{html.escape(env.meshproof or '?')}, sidecar {html.escape(env.sidecar_version or '?')}"
+    )
+    status = f'<span class="badge {record.status}">{record.status.upper()}</span>'
+    error = f'<p class="error-box">{html.escape(record.error)}</p>' if record.error else ""
+    summary = record.summary.model_dump()
+    tiles = "".join(
+        f'<div class="tile"><div class="label">{LABELS.get(name, name)}</div>'
+        f'<div class="value">{html.escape(format_value(name, summary.get(name)))}</div></div>'
+        for name in TILES
+    )
+    title = html.escape(record.experiment.title or record.experiment.name)
+    return f'<h1>{title}</h1><p>{status} <span class="meta">{meta}</span></p>{error}<div class="tiles">{tiles}</div>'
+
+
+def _verdicts(record: RunRecord) -> str:
+    if not record.verdicts:
+        return '<p class="note">This experiment declares no SLOs.</p>'
+    rows = [
+        [v.slo, v.phase, format_value(v.metric, v.value) + (f" ({v.reason})" if v.reason else ""),
+         format_threshold(v), "PASS" if v.passed else "FAIL"]
+        for v in record.verdicts
+    ]  # fmt: skip
+    return table(["SLO", "phase", "measured", "threshold", "result"], rows)
+
+
+def _headline(record: RunRecord) -> str:
+    summary = record.summary.model_dump()
+    rows = [["requests", str(record.summary.requests)]]
+    rows += [[LABELS.get(n, n), format_value(n, summary.get(n))] for n in SUMMARY_METRICS]
+    return f'<div class="narrow">{table(["metric", "value"], rows)}</div>'
+
+
+def _whole(record: RunRecord) -> PhaseRecord | None:
+    return next((p for p in record.phases if p.name == "whole"), None)
+
+
+def _timeline(record: RunRecord, run_dir: Path) -> str:
+    windows = requests.timeline(run_dir)
+    figure = figures.timeline_figure(windows, record.faults, record.phases)
+    return (
+        _figure(figure)
+        + '<p class="note">Solid: service time; dotted: corrected for coordinated omission.</p>'
+    )
+
+
+def _latency(record: RunRecord, run_dir: Path) -> str:
+    phases = frame_table(requests.phase_percentiles(run_dir, record.phases))
+    ladder = requests.percentile_ladder(run_dir, _whole(record))
+    return phases + _figure(figures.ladder_figure({"whole run": ladder}))
+
+
+def _signals(record: RunRecord, run_dir: Path) -> str:
+    signals = mesh.signals_over_time(run_dir)
+    if signals.empty:
+        return '<p class="note">No retry, ejection or overflow counters in the metrics.</p>'
+    return _figure(figures.signals_figure(signals, record.faults, record.phases))
+
+
+def _graph(record: RunRecord, run_dir: Path) -> str:
+    found = traces.call_graph(record, run_dir)
+    edges = mesh.edges(run_dir, _whole(record))
+    if found is not None and has_table(run_dir, "requests"):
+        edges = pd.concat([mesh.load_edge(run_dir, found.ingress, _whole(record)), edges])
+    if edges.empty:
+        return '<p class="note">No edges: the run has neither edge metrics nor spans.</p>'
+    parts = [_figure(graph.service_graph_figure(edges.reset_index(drop=True))), frame_table(edges)]
+    services = mesh.services(run_dir)
+    if not services.empty:
+        parts += ["<h3>Services (from spans)</h3>", frame_table(services)]
+    return "".join(parts)
+
+
+def _resources(record: RunRecord, run_dir: Path) -> str:
+    per_process = mesh.resources(run_dir, _whole(record))
+    if per_process.empty:
+        return '<p class="note">No resource samples in this run.</p>'
+    overhead = mesh.sidecar_overhead(per_process)
+    shares = ", ".join(
+        f"{label} {'-' if value is None else f'{value * 100:.0f} %'}"
+        for label, value in (("CPU", overhead["cpu_share"]), ("memory", overhead["rss_share"]))
+    )
+    parts = [f"<p>Sidecars' use as a share of the services' own: {shares}.</p>"]
+    parts.append(frame_table(mesh.by_instance(per_process)))
+    parts.append(_figure(figures.resources_figure(mesh.resources_over_time(run_dir))))
+    return "".join(parts)
+
+
+def _traces(record: RunRecord, run_dir: Path) -> str:
+    completeness = format_value("trace_completeness", record.summary.trace_completeness)
+    view = traces.trace_view(record, run_dir)
+    head = f"<p>Complete traces (whole run): <b>{completeness}</b>.</p>"
+    if view is None:
+        return head + '<p class="note">No spans in this run.</p>'
+    return head + _trace_details(view)
+
+
+def _trace_details(view: TraceView) -> str:
+    parts = [
+        f"<p>In a sample of {view.judged} answered requests, {view.judged - view.complete} traces "
+        f"were incomplete; {view.orphan_spans} orphan spans in {view.orphan_traces} traces; "
+        f"{view.broken_parent_spans} spans with a missing parent.</p>"
+    ]
+    if view.missing:
+        parts.append(table(["missing span", "traces"], list(view.missing.items())))
+        rows = [[str(e["trace_id"]), traces.missing_text(e), e["spans"]] for e in view.examples]
+        parts += [
+            "<h3>Examples of incomplete traces</h3>",
+            table(["trace id", "missing", "spans"], rows),
+        ]
+    return "".join(parts)
+
+
+def _faults(record: RunRecord) -> str:
+    if not record.faults:
+        return '<p class="note">No faults in this run.</p>'
+    rows = []
+    for fault in record.faults:
+        summary = record.phase_summary(f"during:{fault.name}")
+        recovery = summary.values.get("recovery_s") if summary else None
+        end = "-" if fault.end_s is None else f"{fault.end_s:.1f}"
+        rows.append([fault.name, fault.kind, fault.target, f"{fault.start_s:.1f}", end,
+                     format_value("recovery_s", recovery)])  # fmt: skip
+    return table(["fault", "kind", "target", "start s", "end s", "recovery"], rows)
+
+
+_PARTS = (
+    ("Timeline", _timeline),
+    ("Latency by phase", _latency),
+    ("Mesh signals", _signals),
+    ("Service graph", _graph),
+    ("Resources", _resources),
+    ("Trace completeness", _traces),
+)
