@@ -53,6 +53,10 @@ def register(subparsers: Any) -> None:
     report.add_argument("run", metavar="RUN", help="run directory, run id, id prefix or 'latest'")
     report.add_argument("--reports", default=DEFAULT_REPORTS, metavar="DIR")
     report.add_argument("--json", action="store_true", help="print the run's run.json")
+    report.add_argument(
+        "--html", nargs="?", const="", metavar="OUT",
+        help="write one self-contained HTML report (default: <run>/report.html)",
+    )  # fmt: skip
     report.set_defaults(func=run_report)
 
 
@@ -140,6 +144,11 @@ def run_report(args: argparse.Namespace) -> int:
     record = load_run(path)
     if args.json:
         print(json.dumps(record.model_dump(mode="json"), indent=2))
+        return 0
+    if args.html is not None:
+        from harness.report.html import write_html
+
+        print(write_html(path, Path(args.html) if args.html else path / "report.html"))
         return 0
     print_report(record, path)
     return 0
