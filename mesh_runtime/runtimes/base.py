@@ -6,6 +6,7 @@ follows the same protocol, so the harness does not care which one it drives.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -22,6 +23,7 @@ class Runtime(Protocol):
         *,
         mode: MeshMode = "mesh",
         otlp_endpoint: str | None = None,
+        sidecar_command: Sequence[str] | None = None,
     ) -> Deployment:
         """Start every part of the topology and wait until the mesh serves; or raise DeployError."""
         ...

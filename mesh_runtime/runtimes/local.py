@@ -11,7 +11,7 @@ import os
 import secrets
 import shutil
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -79,7 +79,9 @@ class LocalRuntime:
         *,
         mode: MeshMode = "mesh",
         otlp_endpoint: str | None = None,
+        sidecar_command: Sequence[str] | None = None,
     ) -> Deployment:
+        """`sidecar_command`: run this sidecar program instead (a command prefix)."""
         topology = load_topology(topology_path)
         self._refuse_if_running(topology.name)
         work = state.work_dir(self.state_root, topology.name)
@@ -91,7 +93,7 @@ class LocalRuntime:
                 mode=mode,
                 allocate_port=allocate,
                 work_dir=work,
-                tools=_find_tools(),
+                tools=_find_tools(sidecar_command),
                 otlp_endpoint=otlp_endpoint,
             )
         deployment = _deployment_of(plan, secrets.token_urlsafe(24))
@@ -257,11 +259,12 @@ class LocalRuntime:
         return Supervisor(logs, marker=marker)
 
 
-def _find_tools() -> Tools:
+def _find_tools(sidecar_command: Sequence[str] | None = None) -> Tools:
     return Tools(
         python=sys.executable,
         toxiproxy=str(find_binary("toxiproxy-server")),
         prometheus=str(find_binary("prometheus")),
+        sidecar=tuple(sidecar_command or ()),
     )
 
 

@@ -61,6 +61,9 @@ class Tools:
     python: str
     toxiproxy: str
     prometheus: str
+    sidecar: tuple[str, ...] = ()
+    """The sidecar program as a command prefix (the standard flags are appended); empty:
+    this checkout's `python -m mesh_runtime.sidecar`. Upgrade validation sets it."""
 
 
 @dataclass(frozen=True)
@@ -359,5 +362,8 @@ def _sidecar(tools: Tools, record: InstanceRecord, control_url: str, otlp: str) 
     args += ["--inbound-port", str(ports["inbound"]), "--outbound-port", str(ports["outbound"])]
     args += ["--app-port", str(record.app_port), "--admin-port", str(ports["admin"])]
     args += ["--control-plane", control_url, "--otlp-endpoint", otlp]
-    command = _python(tools, "mesh_runtime.sidecar", *args)
+    if tools.sidecar:
+        command = (*tools.sidecar, *args)
+    else:
+        command = _python(tools, "mesh_runtime.sidecar", *args)
     return ProcessSpec(sidecar_name(record.instance), "sidecar", command, ports)
