@@ -66,6 +66,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--seed", type=int, help="seed the sidecar's random choices")
     parser.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="listen address of the inbound and admin listeners (default 127.0.0.1; "
+        "0.0.0.0 in a container); the outbound listener is always on 127.0.0.1",
+    )
+    parser.add_argument(
         "--log-level", default="WARNING", choices=["DEBUG", "INFO", "WARNING", "ERROR"]
     )
     return parser
@@ -88,6 +94,7 @@ def options_from(args: argparse.Namespace) -> SidecarOptions:
         drain_timeout=args.drain_timeout,
         max_body=args.max_body,
         seed=args.seed,
+        host=args.host,
     )
 
 

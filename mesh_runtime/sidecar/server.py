@@ -51,6 +51,9 @@ class SidecarOptions:
     drain_timeout: float = 10.0
     max_body: int = 16 * 1024 * 1024
     seed: int | None = None
+    host: str = HOST
+    """Where the inbound and admin listeners bind (0.0.0.0 in a container); the outbound
+    listener stays on loopback, where only the app beside it reaches it."""
 
 
 class Sidecar:
@@ -93,7 +96,7 @@ class Sidecar:
             loop.add_signal_handler(sig, self.stop)
         admin = AdminApi(self.holder, self.observer, self.lifecycle)
         admin_server = await self._listen(
-            self.options.admin_port, admin.handle, self._admin_connections
+            self.options.admin_port, admin.handle, self._admin_connections, self.options.host
         )
         watcher = self._start_config()
         ticker = loop.create_task(self._tick_access_log())
@@ -104,7 +107,10 @@ class Sidecar:
             outbound = OutboundProxy(self.holder, self.observer, self.rng)
             self._servers = [
                 await self._listen(
-                    self.options.inbound_port, inbound.handle, self.mesh_connections
+                    self.options.inbound_port,
+                    inbound.handle,
+                    self.mesh_connections,
+                    self.options.host,
                 ),
                 await self._listen(
                     self.options.outbound_port, outbound.handle, self.mesh_connections
@@ -155,16 +161,16 @@ class Sidecar:
         return True
 
     async def _listen(
-        self, port: int, handler: Handler, registry: ConnectionRegistry
+        self, port: int, handler: Handler, registry: ConnectionRegistry, host: str = HOST
     ) -> asyncio.Server:
         loop = asyncio.get_running_loop()
         max_body = self.options.max_body
         try:
             return await loop.create_server(
-                lambda: HttpServerProtocol(handler, registry, max_body), HOST, port, backlog=1024
+                lambda: HttpServerProtocol(handler, registry, max_body), host, port, backlog=1024
             )
         except OSError as exc:
-            raise DeployError(f"cannot listen on {HOST}:{port}: {exc.strerror}") from None
+            raise DeployError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
 
     async def _drain(self) -> None:
         """Stop accepting, finish in-flight requests, close keep-alives (bounded)."""
