@@ -55,6 +55,9 @@ class ProcessRecord(DeploymentModel):
     create_time: float
     """psutil's create_time of `pid`; a pid whose create_time differs was reused."""
     command: list[str]
+    container_id: str | None = None
+    """The docker runtime's container (its pid and create_time are the container's main
+    process on this host); None for a local process."""
 
 
 class Deployment(DeploymentModel):
