@@ -80,7 +80,9 @@ def _wait_until(condition: Callable[[], bool], timeout: float) -> bool:
 
 
 def run_master(plan: LoadPlan, state_path: Path) -> int:
-    env = Environment(user_classes=[user_class(None, plan.spec.timeout)], host=plan.target_url)
+    env = Environment(
+        user_classes=[user_class(None, plan.target_url, plan.spec.timeout)], host=plan.target_url
+    )
     runner = env.create_master_runner("127.0.0.1", 0)
     assert isinstance(runner, MasterRunner)
     port = runner.server.port
@@ -107,7 +109,9 @@ def run_master(plan: LoadPlan, state_path: Path) -> int:
 
 def run_worker(plan: LoadPlan, master_port: int) -> int:
     state = WorkerState(plan)
-    env = Environment(user_classes=[user_class(state, plan.spec.timeout)], host=plan.target_url)
+    env = Environment(
+        user_classes=[user_class(state, plan.target_url, plan.spec.timeout)], host=plan.target_url
+    )
     runner = env.create_worker_runner("127.0.0.1", master_port)
     assert isinstance(runner, WorkerRunner)
     runner.register_message(T0_MESSAGE, lambda msg, **_: state.set_t0(float(msg.data["t0"])))

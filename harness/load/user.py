@@ -1,4 +1,4 @@
-"""The Locust side of a worker: one `FastHttpUser` per connection, keeping the schedule.
+"""The Locust side of a worker: one Locust user per connection, keeping the schedule.
 
 Imports Locust, hence gevent and its monkey-patching: only `harness.load.locust_main`,
 running in a Locust process of its own, may import this module.
@@ -11,8 +11,9 @@ from pathlib import Path
 from typing import Any
 
 import gevent
-from locust import constant, task
-from locust.contrib.fasthttp import FastHttpUser
+from geventhttpclient import HTTPClient
+from geventhttpclient.url import URL
+from locust import User, constant, task
 from locust.exception import StopUser
 
 from harness.load.files import RecordSink, write_status
@@ -85,14 +86,29 @@ class WorkerState:
             self._sink.close()
 
 
-def user_class(state: WorkerState | None, timeout: float) -> type[FastHttpUser]:
-    """The user class; `state` is None in the master, which only counts users."""
+def user_class(state: WorkerState | None, target_url: str, timeout: float) -> type[User]:
+    """The user class; `state` is None in the master, which only counts users.
 
-    class OpenLoopUser(FastHttpUser):
+    Each user holds one keep-alive connection of geventhttpclient's `HTTPClient`, used
+    directly rather than through `FastHttpUser`: its cookie jar, URL handling and, above
+    all, Locust's per-request statistics (which the records replace) would halve the rate
+    a worker can send.
+    """
+    target = URL(target_url)
+    prefix = target.path.rstrip("/")
+
+    class OpenLoopUser(User):
         wait_time = constant(0)
-        network_timeout = timeout
-        connection_timeout = timeout
-        concurrency = 1  # this user is one keep-alive connection
+        host = target_url
+
+        def __init__(self, environment: Any) -> None:
+            super().__init__(environment)
+            self.http = HTTPClient.from_url(
+                target, concurrency=1, connection_timeout=timeout, network_timeout=timeout
+            )
+
+        def on_stop(self) -> None:
+            self.http.close()
 
         @task
         def keep_schedule(self) -> None:
@@ -113,18 +129,14 @@ def user_class(state: WorkerState | None, timeout: float) -> type[FastHttpUser]:
             sent = clock.now_s()
             pacer.sent()
             try:
-                response = self.client.request(
-                    route.method,
-                    route.path,
-                    name=route.name,
-                    data=route.body,  # type: ignore[arg-type]
-                    headers=request.headers(),
-                    allow_redirects=False,
+                response = self.http.request(
+                    route.method, prefix + route.path, body=route.body, headers=request.headers()
                 )
-                status = int(response.status_code or 0)
-                nbytes = len(response.content or b"") if status else 0
-                error = "" if status else error_text(getattr(response, "error", None))
-            except Exception as exc:  # a client bug must not lose the request's record
+                try:
+                    status, nbytes, error = response.status_code, len(response.read()), ""
+                finally:
+                    response.release()
+            except Exception as exc:  # no answer: refused, reset, timed out, malformed
                 status, nbytes, error = 0, 0, error_text(exc)
             pacer.done(request, sent, clock.now_s(), status, nbytes, error)
             state.after_request()

@@ -26,7 +26,7 @@ pytestmark = pytest.mark.integration
 def test_measured_latency_matches_the_targets_known_distribution(
     targets: Targets, tmp_path: Path
 ) -> None:
-    """p50 / p99 of latency_ms at 200 RPS for 10 s are within 3 % + 2 ms of the truth.
+    """p50 / p99 of latency_ms at 200 RPS for 10 s are within 5 % + 2 ms of the truth.
 
     The truth is how long the target held each request: its seeded lognormal draw plus its
     event loop's timer slop, which it measures itself (the slop grows on a busy machine and
@@ -41,7 +41,7 @@ def test_measured_latency_matches_the_targets_known_distribution(
     assert len(measured) == stats["served"] >= 1990
     for q in (50, 99):
         true, got = percentile(stats["holds_ms"], q), percentile(measured, q)
-        assert true <= got <= true * 1.03 + 2.0, f"p{q}: measured {got:.2f} ms, held {true:.2f} ms"
+        assert true <= got <= true * 1.05 + 2.0, f"p{q}: measured {got:.2f} ms, held {true:.2f} ms"
         assert got >= percentile(drawn, q)
 
 
@@ -68,7 +68,7 @@ def test_achieved_rate_is_the_target_rate_and_sends_are_on_time(
 ) -> None:
     """At 300 RPS for 5 s the driver sends 1500 requests, on schedule."""
     url = targets.start(median_ms=2, sigma=0)
-    spec = LoadSpec(rps=300, duration="5s", warmup="0s", connections=8)
+    spec = LoadSpec(rps=300, duration="5s", warmup="0s", connections=32)
     driver, rows = run_load(spec, url, tmp_path / "run")
     assert len(rows) == pytest.approx(1500, rel=0.02)
     first, last = min(r["sent_s"] for r in rows), max(r["sent_s"] for r in rows)
@@ -87,7 +87,7 @@ def test_two_workers_share_the_rate_and_every_trace_id_is_unique(
         RouteSpec(name="a", weight=3),
         RouteSpec(name="b", path="/b", method="POST", body="x"),
     ]
-    spec = LoadSpec(rps=400, duration="4s", warmup="0s", connections=8, workers=2, routes=routes)
+    spec = LoadSpec(rps=400, duration="4s", warmup="0s", connections=32, workers=2, routes=routes)
     driver, rows = run_load(spec, url, tmp_path / "run")
     files = driver.records_files()
     assert [f.name for f in files] == ["requests-w0.jsonl", "requests-w1.jsonl"]

@@ -1,0 +1,179 @@
+"""The load driver's benchmark: rate per Locust worker, and the orchestrator's memory.
+
+    python -m harness.bench.load [--step-s 5] [--memory-s 60] [--memory-rps 2000]
+
+1. Throughput: one Locust worker against a trivial target (fortio's echo server, Go, on
+   127.0.0.1) at rising target rates. A rate is *sustained* when at least 97 % of it is
+   achieved, nothing is left unsent and the median send lag stays under 5 ms. Besides the
+   rate, the requests per CPU-second of the worker process are reported: on a busy machine
+   the worker gets less than a core, and that figure says what one core does.
+2. Memory: the RSS of this process (the orchestrator's side of the driver) sampled each
+   second over a long run at a high rate, records streaming to disk. Flat means the driver
+   holds nothing per request.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+from harness.load import LoadDriver, read_records
+from harness.spec.load import LoadSpec
+from mesh_runtime.errors import RunError
+from mesh_runtime.tools import find_binary
+
+RATES = (2000, 4000, 6000, 8000)
+CONNECTIONS = 32
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextmanager
+def fortio_target() -> Iterator[str]:
+    """A fortio echo server on 127.0.0.1 (its other listeners off); killed on exit."""
+    port = _free_port()
+    off = ["-grpc-port", "disabled", "-redirect-port", "disabled"]
+    off += ["-tcp-port", "disabled", "-udp-port", "disabled"]
+    command = [str(find_binary("fortio")), "server", "-http-port", f"127.0.0.1:{port}", *off]
+    proc = subprocess.Popen(
+        [*command, "-quiet"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+                break
+            except OSError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise RunError("fortio server did not start") from None
+                time.sleep(0.05)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+
+
+def _percentile(values: list[float], q: float) -> float:
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(q / 100 * len(ordered)) - 1))]
+
+
+def throughput_step(url: str, rps: float, seconds: float, work_dir: Path) -> dict[str, Any]:
+    """One worker at `rps` for `seconds`: achieved rate, lag, latency, worker CPU."""
+    spec = LoadSpec(rps=rps, duration=seconds, warmup=0, connections=CONNECTIONS, timeout=5)
+    driver = LoadDriver(spec, url, work_dir)
+    try:
+        driver.start()
+        worker = psutil.Process(driver.pids()[1])
+        cpu_before = sum(worker.cpu_times()[:2])
+        driver.wait(seconds + 30)
+        cpu_s = sum(worker.cpu_times()[:2]) - cpu_before
+        unsent = driver.live().unsent
+    finally:
+        driver.stop()
+    rows = [r for path in driver.records_files() for r in read_records(path)]
+    ok = [r for r in rows if r["status"] == 200]
+    lag = [(r["sent_s"] - r["intended_s"]) * 1000 for r in rows]
+    latency = [r["latency_ms"] for r in ok]
+    achieved = len(ok) / seconds
+    return {
+        "target_rps": rps,
+        "achieved_rps": round(achieved, 1),
+        "errors": len(rows) - len(ok),
+        "unsent": unsent,
+        "send_lag_p50_ms": round(_percentile(lag, 50), 3),
+        "send_lag_p99_ms": round(_percentile(lag, 99), 3),
+        "latency_p50_ms": round(_percentile(latency, 50), 3),
+        "latency_p99_ms": round(_percentile(latency, 99), 3),
+        "worker_cpu_s": round(cpu_s, 2),
+        "rps_per_worker_cpu_s": round(len(rows) / cpu_s, 1) if cpu_s > 0 else None,
+        "sustained": achieved >= 0.97 * rps and unsent == 0 and _percentile(lag, 50) < 5,
+    }
+
+
+def memory_run(url: str, rps: float, seconds: float, work_dir: Path) -> dict[str, Any]:
+    """RSS of this process each second while the driver streams `rps` for `seconds`."""
+    me = psutil.Process()
+    spec = LoadSpec(rps=rps, duration=seconds, warmup=0, connections=CONNECTIONS, timeout=5)
+    driver = LoadDriver(spec, url, work_dir)
+    samples: list[float] = []
+    try:
+        driver.start()
+        while not driver.wait(1.0):
+            driver.live()  # as a progress display would
+            samples.append(me.memory_info().rss / 2**20)
+        samples.append(me.memory_info().rss / 2**20)
+    finally:
+        driver.stop()
+    requests = sum(1 for path in driver.records_files() for _ in path.open("rb"))
+    quarter = max(1, len(samples) // 4)
+    return {
+        "duration_s": seconds,
+        "target_rps": rps,
+        "requests": requests,
+        "records_mb": round(sum(p.stat().st_size for p in driver.records_files()) / 2**20, 1),
+        "rss_mb_first": round(samples[0], 1),
+        "rss_mb_max": round(max(samples), 1),
+        "rss_mb_last": round(samples[-1], 1),
+        "rss_growth_mb_last_vs_first_quarter": round(
+            sum(samples[-quarter:]) / quarter - sum(samples[:quarter]) / quarter, 2
+        ),
+    }
+
+
+def run_load_bench(
+    step_s: float = 5.0, memory_s: float = 60.0, memory_rps: float = 2000.0
+) -> dict[str, Any]:
+    """Both measurements against one fortio target; a JSON-ready dict."""
+    with tempfile.TemporaryDirectory(prefix="meshproof-bench-load-") as tmp, fortio_target() as url:
+        steps = [throughput_step(url, r, step_s, Path(tmp) / f"rate-{r}") for r in RATES]
+        sustained = [s["achieved_rps"] for s in steps if s["sustained"]]
+        memory = memory_run(url, memory_rps, memory_s, Path(tmp) / "memory")
+    return {
+        "target": "fortio echo server on 127.0.0.1",
+        "cpus": os.cpu_count(),
+        "load_average_1m": round(os.getloadavg()[0], 2),
+        "connections": CONNECTIONS,
+        "steps": steps,
+        "max_sustained_rps_per_worker": max(sustained, default=0.0),
+        "best_rps_per_worker_cpu_s": max(
+            (s["rps_per_worker_cpu_s"] or 0.0 for s in steps), default=0.0
+        ),
+        "memory": memory,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m harness.bench.load", description=__doc__)
+    parser.add_argument("--step-s", type=float, default=5.0, help="seconds per rate step")
+    parser.add_argument("--memory-s", type=float, default=60.0, help="length of the memory run")
+    parser.add_argument("--memory-rps", type=float, default=2000.0, help="rate of the memory run")
+    args = parser.parse_args(argv)
+    print(json.dumps(run_load_bench(args.step_s, args.memory_s, args.memory_rps), indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
