@@ -40,6 +40,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from harness.analysis.stats import share
+from harness.store.model import TraceSummary
 
 Mode = Literal["mesh", "no-mesh"]
 
@@ -75,6 +76,18 @@ class TraceReport:
     def completeness(self) -> float | None:
         """Share of judged requests with a complete trace; None when none were judged."""
         return None if self.requests == 0 else self.complete / self.requests
+
+    def summary(self) -> TraceSummary:
+        """The run.json form (`RunRecord.traces`): the counts and the examples."""
+        return TraceSummary(
+            requests=self.requests,
+            complete=self.complete,
+            broken_parent_spans=self.broken_parent_spans,
+            orphan_spans=self.orphan_spans,
+            orphan_traces=self.orphan_traces,
+            expected=self.expected,
+            examples=self.examples,
+        )
 
 
 def expected_spans(

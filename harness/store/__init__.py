@@ -10,6 +10,7 @@ from harness.store.model import (
     RunRecord,
     Summary,
     Tools,
+    TraceSummary,
     Verdict,
 )
 from harness.store.reader import RunListing, StoredRun, list_runs, load_run, resolve_run
@@ -29,6 +30,7 @@ __all__ = [
     "StoredRun",
     "Summary",
     "Tools",
+    "TraceSummary",
     "Verdict",
     "iso_utc",
     "list_runs",

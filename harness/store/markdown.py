@@ -27,6 +27,8 @@ def markdown_report(record: RunRecord, chart: str | None = None) -> str:
         "## Faults",
         _faults(record),
     ]
+    if record.traces is not None:
+        parts += ["## Traces", _traces(record)]
     if chart:
         parts += ["## Timeline", f"![timeline: RPS, error rate, p50/p99; faults shaded]({chart})"]
     return "\n\n".join(parts) + "\n"
@@ -136,3 +138,25 @@ def _faults(record: RunRecord) -> str:
             ]
         )
     return _table(["fault", "kind", "target", "start s", "end s", "recovery"], rows)
+
+
+def _traces(record: RunRecord) -> str:
+    traces = record.traces
+    assert traces is not None
+    share = (
+        format_value("trace_completeness", traces.complete / traces.requests)
+        if traces.requests
+        else "no data"
+    )
+    lines = [
+        f"{traces.complete} of {traces.requests} requests answered 2xx have a complete trace "
+        f"({share}); {traces.broken_parent_spans} spans with a lost parent; "
+        f"{traces.orphan_spans} orphan spans in {traces.orphan_traces} traces no request started.",
+    ]
+    if traces.examples:
+        rows = [
+            [f"`{e.get('trace_id', '')}`", ", ".join(map(str, e.get("missing", [])))]
+            for e in traces.examples[:10]
+        ]
+        lines += ["", _table(["incomplete trace", "missing spans"], rows)]
+    return "\n".join(lines)

@@ -108,6 +108,21 @@ class PhaseSummary(RecordModel):
         return self.values.get(metric)
 
 
+class TraceSummary(RecordModel):
+    """What trace completeness found (harness.analysis.traces.TraceReport.summary())."""
+
+    requests: int = 0
+    """2xx harness requests judged."""
+    complete: int = 0
+    broken_parent_spans: int = 0
+    orphan_spans: int = 0
+    orphan_traces: int = 0
+    expected: dict[str, int] = {}
+    """The span multiset one request implies, e.g. {'catalog handle': 1, ...}."""
+    examples: list[dict[str, Any]] = []
+    """Incomplete traces: {trace_id, missing: [span labels], spans: n}."""
+
+
 class Summary(RecordModel):
     """The whole run's headline numbers (the `whole` phase)."""
 
@@ -154,6 +169,8 @@ class RunRecord(RecordModel):
     summary: Summary = Summary()
     phase_summaries: list[PhaseSummary] = []
     """Every phase's metrics (additive to schema 1; empty in records that predate it)."""
+    traces: TraceSummary | None = None
+    """Trace completeness details (additive to schema 1); None when no spans were read."""
     error: str | None = None
     """Why the run was aborted or could not be done."""
     tables: list[str] = Field(default_factory=list)

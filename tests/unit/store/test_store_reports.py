@@ -65,6 +65,7 @@ def test_report_md_has_verdicts_numbers_phases_faults_and_chart(run_dir: Path) -
     assert "| p99_ms |" in text and "| during:catalog-503 | 15.0 | 25.0 |" in text
     assert "| catalog-503 | service_behaviour | `catalog-0` | 15.0 | 25.0 | 1.0 s |" in text
     assert "![timeline" in text and "(timeline.png)" in text
+    assert "## Traces" in text and "| incomplete trace | missing spans |" in text
     assert (run_dir / "timeline.png").read_bytes().startswith(b"\x89PNG")
 
 
@@ -98,4 +99,6 @@ def test_fixture_run_summary_reflects_the_fault(run_dir: Path) -> None:
     assert (during.values["retries_per_krequests"] or 0) > 0
     assert during.values["recovery_s"] == pytest.approx(1.0)
     assert 0.95 < (record.summary.trace_completeness or 0) < 1.0
+    assert record.traces is not None and record.traces.orphan_traces == 5
+    assert record.traces.examples and record.traces.examples[0]["missing"]
     assert record.summary.requests == 2000
