@@ -34,6 +34,10 @@ class RunOptions:
     """Scale the whole timeline to this length (warm-up included)."""
     keep: bool = False
     state_root: Path | None = None
+    sidecar_command: tuple[str, ...] | None = None
+    """Run this sidecar program instead of the checkout's (upgrade validation)."""
+    sidecar_version: str | None = None
+    """What run.json's `environment.sidecar_version` records for that program."""
 
 
 @dataclass(frozen=True)

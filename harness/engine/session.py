@@ -94,9 +94,13 @@ class Session:
         mode = mode or self.experiment.target.mode
         self.view.stage(f"deploying {self.topology.name} ({mode}, {self.runtime_name} runtime)")
         self.runtime = make_runtime(self.runtime_name, self.options, self.view)
-        self.deployment = self.runtime.up(self.topology_path, mode=mode)
+        sidecar = self.options.sidecar_command
+        self.deployment = self.runtime.up(self.topology_path, mode=mode, sidecar_command=sidecar)
         if self._primary:  # the main deployment: record where the run happened
             environment = collect_environment(self.deployment)
+            if self.options.sidecar_version:
+                label = {"sidecar_version": self.options.sidecar_version}
+                environment = environment.model_copy(update=label)
             source = "prometheus" if self.deployment.prometheus_url else "builtin-scraper"
             if source == "builtin-scraper":
                 self.note(
