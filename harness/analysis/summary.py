@@ -14,7 +14,8 @@ reason in `PhaseSummary.notes`; never 0.
   `whole` the slowest recovery of all faults (`harness.analysis.recovery`);
 - `sidecar_cpu_per_krps`, `sidecar_rss_mb`, `retries_per_krequests`, `ejections`,
   `overflows`: `harness.analysis.signals`; `trace_completeness`: `harness.analysis.traces`;
-- `overhead_p99_ms` needs a run without the mesh: `meshproof compare` computes it.
+- `overhead_p99_ms` needs a deployment without the mesh: the engine fills it in when the
+  experiment has `target.compare_to`.
 """
 
 from __future__ import annotations
@@ -79,7 +80,7 @@ def summarize_phase(
     _overhead(frames, requests, phase, values, notes)
     _traces(frames.traces, requests, values, notes)
     values["overhead_p99_ms"] = None
-    notes["overhead_p99_ms"] = "needs a run without the mesh: use meshproof compare"
+    notes["overhead_p99_ms"] = "needs a deployment without the mesh (target.compare_to)"
     return PhaseSummary(
         phase=phase.name, start_s=phase.start_s, end_s=phase.end_s, values=values, notes=notes
     )
@@ -88,7 +89,7 @@ def summarize_phase(
 def _traffic(requests: pd.DataFrame, phase: PhaseRecord, values: Values, notes: Notes) -> None:
     duration = phase.end_s - phase.start_s
     answered = int((requests["status"] != 0).sum())
-    values["rps"] = answered / duration if duration > 0 else None
+    values["rps"] = answered / duration if duration > 0 and len(requests) else None
     values["error_rate"] = float(failed_mask(requests).mean()) if len(requests) else None
     for name, q in PERCENTILES.items():
         values[name] = percentile(requests["latency_ms"], q)
@@ -98,7 +99,7 @@ def _traffic(requests: pd.DataFrame, phase: PhaseRecord, values: Values, notes: 
     if values["shed_p99_ms"] is None:
         notes["shed_p99_ms"] = "no request was answered 503 in this phase"
     if requests.empty:
-        for name in ("error_rate", *PERCENTILES, *CORRECTED):
+        for name in ("rps", "error_rate", *PERCENTILES, *CORRECTED):
             notes[name] = "no requests were sent in this phase"
 
 

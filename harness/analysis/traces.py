@@ -56,6 +56,19 @@ _UPSTREAM_RE = (
     + "|".join(a.replace(".", r"\.") for a in UPSTREAM_ATTRIBUTES)
     + r')"\s*:\s*"(?P<upstream>[^"]*)"'
 )
+SPAN_COLUMNS = (
+    "trace_id",
+    "span_id",
+    "parent_span_id",
+    "name",
+    "kind",
+    "service",
+    "instance",
+    "start_ns",
+    "end_ns",
+    "status_code",
+    "attributes",
+)
 _KINDS = {"1": "INTERNAL", "2": "SERVER", "3": "CLIENT", "4": "PRODUCER", "5": "CONSUMER"}
 
 
@@ -192,6 +205,7 @@ def trace_completeness(
 ) -> TraceReport:
     """Judge every 2xx harness request's trace against the call graph's expected spans."""
     expected = expected_spans(call_graph, ingress, mode)
+    spans = spans.reindex(columns=SPAN_COLUMNS) if spans.empty else spans
     harness_ids = set(requests["trace_id"].dropna().astype(str))
     judged = requests[(requests["status"] >= 200) & (requests["status"] < 300)]
     judged_ids = pd.Index(judged["trace_id"].dropna().astype(str).unique(), name="trace_id")

@@ -183,3 +183,13 @@ def test_open_ended_fault_is_left_out_of_the_runs_recovery() -> None:
     assert result["during:policy"].values["recovery_s"] is None
     assert "until the end" in result["during:policy"].notes["recovery_s"]
     assert result["whole"].values["recovery_s"] == pytest.approx(2.0)
+
+
+def test_a_phase_without_requests_has_no_traffic_numbers() -> None:
+    """No request sent in a phase: rps, error rate and latencies are None, with the reason."""
+    requests = steady_requests(end=8.0)
+    run = RunFrames(requests, compute_windows(requests, PHASES))
+    after = summarize(run, PHASES, [FAULT], [])["after"]
+    for name in ("rps", "error_rate", "p99_ms", "corrected_p99_ms"):
+        assert after.values[name] is None
+        assert after.notes[name] == "no requests were sent in this phase"

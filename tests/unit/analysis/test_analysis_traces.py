@@ -161,3 +161,9 @@ def test_completeness_of_a_subset_of_requests() -> None:
     assert completeness_of(report, all_requests.iloc[:1]) == 1.0
     assert completeness_of(report, all_requests.iloc[1:]) == 0.0
     assert completeness_of(None, all_requests) is None
+
+
+def test_no_spans_at_all_make_every_judged_trace_incomplete() -> None:
+    """An empty spans frame (even without columns) is read as no spans, not an error."""
+    report = trace_completeness(pd.DataFrame(), requests(("a" * 32, 200)), GRAPH, "gateway", "mesh")
+    assert (report.requests, report.complete, report.orphan_spans) == (1, 0, 0)
