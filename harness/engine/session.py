@@ -39,7 +39,7 @@ from mesh_runtime.topology import MeshMode, load_topology
 if TYPE_CHECKING:
     from harness.engine.runner import RunOptions
 
-START_LEAD_S = 4.0
+START_LEAD_S = 6.0
 """Warm-up starts this long after the load driver is asked to start: Locust's processes
 take a few seconds to come up, and requests due before they are ready would be skipped."""
 LOAD_DRAIN_S = 5.0
@@ -126,6 +126,9 @@ class Session:
         self.view.stage("starting the load")
         self.events.add("load", "start", f"{self.experiment.load.rps:g} rps target")
         self.driver.start()
+        ready_s = self.events.add("load", "ready", "Locust master and workers are up")
+        if ready_s > 0:
+            self.note(f"Locust was ready {ready_s:.1f}s into the warm-up (a busy machine?)")
         self.view.stage("running")
         scheduler = Scheduler(plan_actions(self.experiment), t0, self._execute, tick=self._tick)
         scheduler.run()

@@ -1,0 +1,85 @@
+"""Helpers of the engine's integration tests: the harness as a child process, polling."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+ROOT = Path(__file__).resolve().parents[3]
+SHOP = ROOT / "experiments" / "topologies" / "shop.yaml"
+
+
+class HarnessProcess:
+    """`python -m harness.cli.main ARGS` in a child process of its own process group."""
+
+    def __init__(self, args: list[str], log: Path) -> None:
+        self.log = log
+        self._log = log.open("wb")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "harness.cli.main", *args],
+            cwd=ROOT,
+            stdin=subprocess.DEVNULL,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+    def wait(self, timeout: float) -> int:
+        try:
+            return self.proc.wait(timeout=timeout)
+        finally:
+            self._log.close()
+
+    def kill_group(self) -> None:
+        if self.proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait()
+        self._log.close()
+
+
+def wait_for(predicate: Callable[[], Any], timeout: float, what: str) -> Any:
+    """Poll `predicate` until it returns something truthy; fail after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.2)
+    raise AssertionError(f"timed out after {timeout:g}s waiting for {what}")
+
+
+def ledger_begun(out: Path) -> set[str]:
+    """Fault names with a `begin` line in the ledgers of the runs under `out`."""
+    names: set[str] = set()
+    for ledger in out.glob("*/faults.ledger.jsonl"):
+        for line in ledger.read_text().splitlines():
+            try:
+                record = json.loads(line)
+            except ValueError:
+                continue
+            if record.get("op") == "begin":
+                names.add(record["name"])
+    return names
+
+
+def processes_mentioning(*parts: str) -> list[psutil.Process]:
+    """Live (not zombie) processes whose command line holds every one of `parts`."""
+    found = []
+    for proc in psutil.process_iter(["cmdline", "status"]):
+        if proc.info.get("status") == psutil.STATUS_ZOMBIE:
+            continue
+        cmdline = " ".join(proc.info.get("cmdline") or [])
+        if all(part in cmdline for part in parts):
+            found.append(proc)
+    return found

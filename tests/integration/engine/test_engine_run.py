@@ -1,0 +1,141 @@
+"""`meshproof run` end to end on the local runtime: verdicts, run directory, teardown."""
+
+from __future__ import annotations
+
+import json
+import xml.etree.ElementTree as ET
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+
+from harness.cli.main import main
+from tests.integration.engine.enginekit import processes_mentioning
+
+pytestmark = pytest.mark.integration
+
+COLUMNS = {
+    "requests": {
+        "intended_s", "sent_s", "latency_ms", "corrected_ms", "status", "bytes", "route",
+        "method", "trace_id", "error", "phase",
+    },
+    "windows": {
+        "second", "rps", "error_rate", "p50_ms", "p90_ms", "p99_ms", "p999_ms",
+        "corrected_p99_ms", "phase",
+    },
+    "metrics": {"t_s", "metric", "labels", "value"},
+    "resources": {"t_s", "role", "name", "pid", "cpu_s", "cpu_cores", "rss_mb"},
+    "spans": {
+        "trace_id", "span_id", "parent_span_id", "name", "kind", "service", "instance",
+        "start_ns", "end_ns", "status_code", "attributes",
+    },
+    "events": {"t_s", "kind", "name", "detail"},
+}  # fmt: skip
+
+RETRY_EXPERIMENT: dict[str, Any] = {
+    "name": "retry-short",
+    "title": "retries mask a failing replica (short)",
+    "load": {"rps": 60, "warmup": "2s", "duration": "12s", "connections": 8},
+    "faults": [
+        {
+            "name": "catalog-1-503",
+            "kind": "service_behaviour",
+            "target": "catalog-1",
+            "at": "3s",
+            "duration": "6s",
+            "params": {"error_rate": 0.3, "error_status": 503},
+        }
+    ],
+    "slos": [
+        "retries_per_krequests > 10 during:catalog-1-503",
+        "error_rate < 0.05 during:catalog-1-503",
+        "error_rate < 0.01 after",
+        "p99_ms < 0.001",
+    ],
+}
+
+
+def only_run_dir(out: Path) -> Path:
+    runs = [p for p in out.iterdir() if p.is_dir()]
+    assert len(runs) == 1, runs
+    return runs[0]
+
+
+def test_short_fault_run_judges_and_writes_the_run_directory(
+    tmp_path: Path, state_dir: Path, write_experiment: Callable[[dict[str, Any]], Path]
+) -> None:
+    """A short run with a 503 fault: verdicts from real data, every table and report written,
+    an impossible SLO fails the run with exit 1, and the deployment is gone afterwards."""
+    experiment = write_experiment(RETRY_EXPERIMENT)
+    out = tmp_path / "reports"
+    code = main(
+        ["run", str(experiment), "--out", str(out), "--quiet", "--state-dir", str(state_dir)]
+    )
+    run = only_run_dir(out)
+    record = json.loads((run / "run.json").read_text())
+    verdicts = {v["slo"]: v for v in record["verdicts"]}
+
+    assert code == 1
+    assert record["status"] == "failed"
+    assert verdicts["retries_per_krequests > 10 during:catalog-1-503"]["passed"]
+    assert verdicts["error_rate < 0.05 during:catalog-1-503"]["passed"]
+    assert verdicts["error_rate < 0.01 after"]["passed"]
+    assert not verdicts["p99_ms < 0.001"]["passed"]
+    assert record["faults"][0]["name"] == "catalog-1-503"
+    assert record["faults"][0]["end_s"] > record["faults"][0]["start_s"] > 2.0
+    assert record["summary"]["requests"] > 300
+    assert record["environment"]["python"] and record["environment"]["hostname"]
+    assert record["environment"]["tools"]["locust"]
+    assert record["metrics_source"] in ("prometheus", "builtin-scraper")
+
+    for table, columns in COLUMNS.items():
+        frame = pd.read_parquet(run / f"{table}.parquet")
+        assert columns <= set(frame.columns), (table, set(frame.columns))
+        assert len(frame) > 0, table
+    requests = pd.read_parquet(run / "requests.parquet")
+    assert {"before", "during:catalog-1-503", "after"} <= set(requests["phase"])
+
+    suite = ET.parse(run / "junit.xml").getroot()
+    cases = suite.findall(".//testcase")
+    assert len(cases) == len(RETRY_EXPERIMENT["slos"])
+    assert len(suite.findall(".//testcase/failure")) == 1
+    report = (run / "report.md").read_text()
+    assert "p99_ms < 0.001" in report
+
+    assert not (state_dir / "deployments" / "shop.json").exists()
+    assert not list((state_dir / "ledgers").glob("*.json"))
+
+
+def test_bad_experiment_is_one_line_and_exit_2(
+    tmp_path: Path, state_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A file that does not validate: exit 2, one line naming the field, nothing deployed."""
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("title: x\ntarget: {topology: topologies/shop.yaml}\nload: {rps: -1}\n")
+    code = main(["run", str(bad), "--out", str(tmp_path / "r"), "--state-dir", str(state_dir)])
+    err = capsys.readouterr().err.strip()
+    assert code == 2
+    assert len(err.splitlines()) == 1
+    assert "load.rps" in err
+    assert not (tmp_path / "r").exists()
+
+
+def test_duration_scales_a_library_experiment(tmp_path: Path, state_dir: Path) -> None:
+    """--duration runs experiments/baseline.yaml in about the given time, every SLO judged."""
+    out = tmp_path / "reports"
+    experiment = Path(__file__).resolve().parents[3] / "experiments" / "baseline.yaml"
+    code = main(
+        ["run", str(experiment), "--duration", "8s", "--out", str(out), "--quiet",
+         "--state-dir", str(state_dir)]
+    )  # fmt: skip
+    record = json.loads((only_run_dir(out) / "run.json").read_text())
+    assert code in (0, 1)
+    assert record["status"] in ("passed", "failed")
+    whole = next(p for p in record["phases"] if p["name"] == "whole")
+    assert whole["end_s"] == pytest.approx(8.0)
+    assert len(record["verdicts"]) == 5
+    assert all(v["value"] is not None for v in record["verdicts"])
+    assert processes_mentioning("mesh_runtime", str(state_dir)) == []
+    assert processes_mentioning("harness.load.locust_main", str(out)) == []
