@@ -22,6 +22,7 @@ COMMAND_MODULES = (
     "harness.cli.inspect",  # validate, list, report
     "harness.cli.run",  # run, demo
     "harness.cli.dashboard",
+    "harness.cli.compare",  # compare, validate-upgrade
 )
 
 
