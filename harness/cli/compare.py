@@ -1,0 +1,166 @@
+"""`meshproof compare BASELINE CANDIDATE` and `meshproof validate-upgrade EXPERIMENT`.
+
+compare           judge a candidate run against a baseline run of the same experiment, as
+                  Kayenta does: Mann-Whitney U with a Hodges-Lehmann band on latency, a
+                  two-proportion test on error rate, bootstrap bands on p50/p99, per metric
+                  High / Low / Pass / NoData, a score 0-100 and Pass / Marginal / Fail.
+validate-upgrade  run the experiment with the baseline and the candidate sidecar, A B A B
+                  for --rounds rounds, and compare the pooled rounds.
+
+Writes compare.md, junit.xml and compare.json to --out. Exit code 0 Pass, 1 Marginal or
+Fail (--marginal-exit 0 lets Marginal pass), 2 input that cannot be compared.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+
+from harness.compare.compare import compare_runs
+from harness.compare.config import load_compare_config
+from harness.compare.model import ComparisonResult
+from harness.compare.output import VERDICT_STYLE, headline, rich_table, write_outputs
+from harness.compare.profiles import parse_profile, prepared
+from harness.compare.upgrade import UpgradeRuns, judge_rounds, run_rounds
+from harness.engine import LiveProgress, QuietProgress, RunOptions, RunResult
+from harness.store.reader import resolve_run
+from mesh_runtime.errors import InvalidInput
+from mesh_runtime.units import parse_duration
+
+DEFAULT_REPORTS = Path("reports")
+REPO = Path(__file__).resolve().parents[2]
+
+
+def register(subparsers: Any) -> None:
+    compare = subparsers.add_parser(
+        "compare",
+        help="judge a candidate run against a baseline run (Pass / Marginal / Fail)",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    compare.add_argument(
+        "baseline", metavar="BASELINE", help="run directory, id, prefix or 'latest'"
+    )
+    compare.add_argument(
+        "candidate", metavar="CANDIDATE", help="run directory, id, prefix or 'latest'"
+    )
+    _output_options(compare)
+    compare.set_defaults(func=run_compare)
+
+    upgrade = subparsers.add_parser(
+        "validate-upgrade",
+        help="run an experiment with two sidecars, interleaved, and compare them",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    upgrade.add_argument("experiment", metavar="EXPERIMENT", help="experiment file")
+    for side in ("baseline", "candidate"):
+        upgrade.add_argument(
+            f"--{side}-sidecar",
+            required=True,
+            metavar="PROFILE",
+            help="'current', 'git:<ref>' (checked out in a git worktree) or 'path:<dir>'",
+        )
+        upgrade.add_argument(
+            f"--{side}-sidecar-args", default="", metavar="FLAGS", help="extra sidecar flags"
+        )
+    upgrade.add_argument("--rounds", type=int, default=2, help="A/B rounds (default 2)")
+    upgrade.add_argument("--duration", default=None, help="scale each run to this length")
+    upgrade.add_argument("--quiet", action="store_true", help="no live progress")
+    upgrade.add_argument("--state-dir", type=Path, default=None, help="meshproof state dir")
+    upgrade.add_argument("--repo", type=Path, default=REPO, help="git repository for git: refs")
+    _output_options(upgrade)
+    upgrade.set_defaults(func=run_validate_upgrade)
+
+
+def _output_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--reports", type=Path, default=DEFAULT_REPORTS, metavar="DIR")
+    parser.add_argument("--config", type=Path, default=None, metavar="FILE", help="YAML rules")
+    parser.add_argument("--out", type=Path, default=None, metavar="DIR", help="report folder")
+    parser.add_argument("--json", action="store_true", help="print the result as JSON")
+    parser.add_argument(
+        "--marginal-exit", type=int, choices=(0, 1), default=1, help="exit code of Marginal"
+    )
+
+
+def exit_code_of(result: ComparisonResult, marginal_exit: int) -> int:
+    """0 Pass, 1 Fail, `marginal_exit` Marginal."""
+    return {"Pass": 0, "Marginal": marginal_exit, "Fail": 1}[result.verdict]
+
+
+def default_out(reports: Path, result: ComparisonResult) -> Path:
+    base, cand = result.baseline_runs[0], result.candidate_runs[0]
+    return reports / f"compare-{base}-vs-{cand}"
+
+
+def report(result: ComparisonResult, args: argparse.Namespace, console: Console) -> int:
+    """Print (table or JSON), write the files, and return the exit code."""
+    out = args.out or default_out(args.reports, result)
+    write_outputs(result, out)
+    if args.json:
+        print(result.model_dump_json(indent=2))
+    else:
+        console.print(rich_table(result))
+        style = VERDICT_STYLE[result.verdict]
+        console.print(f"[bold {style}]{headline(result)}[/]")
+        for note in result.notes:
+            console.print(f"note: {note}")
+        console.print(f"report: {out}")
+    return exit_code_of(result, args.marginal_exit)
+
+
+def run_compare(args: argparse.Namespace) -> int:
+    config = load_compare_config(args.config)
+    baseline = resolve_run(args.baseline, args.reports)
+    candidate = resolve_run(args.candidate, args.reports)
+    result = compare_runs(baseline, candidate, config)
+    return report(result, args, Console(highlight=False, soft_wrap=True))
+
+
+def run_validate_upgrade(args: argparse.Namespace) -> int:
+    config = load_compare_config(args.config)
+    specs = {
+        side: parse_profile(
+            getattr(args, f"{side}_sidecar"),
+            getattr(args, f"{side}_sidecar_args"),
+            f"--{side}-sidecar",
+        )
+        for side in ("baseline", "candidate")
+    }
+    seconds = _duration(args.duration)
+    experiment = Path(args.experiment)
+    if not experiment.is_file():
+        raise InvalidInput(str(experiment), "", "no such experiment file")
+    options = RunOptions(out_dir=args.reports, duration_s=seconds, state_root=args.state_dir)
+    console = Console(highlight=False, soft_wrap=True, stderr=args.json)
+
+    def view_for(side: str, index: int) -> QuietProgress | LiveProgress:
+        title = f"round {index}/{args.rounds} {side}: {experiment.name}"
+        return QuietProgress() if args.quiet or args.json else LiveProgress(title, console)
+
+    def announce(side: str, index: int, result: RunResult) -> None:
+        sidecar = result.record.environment.sidecar_version
+        console.print(f"round {index} {side} ({sidecar}): {result.record.status} -> {result.path}")
+
+    with (
+        prepared(specs["baseline"], args.repo) as base,
+        prepared(specs["candidate"], args.repo) as cand,
+    ):
+        profiles = {"baseline": base, "candidate": cand}
+        runs: UpgradeRuns = run_rounds(
+            experiment, profiles, args.rounds, options, view_for, announce
+        )
+    result = judge_rounds(runs, config)
+    return report(result, args, console)
+
+
+def _duration(text: str | None) -> float | None:
+    if text is None:
+        return None
+    try:
+        return parse_duration(text)
+    except ValueError as exc:
+        raise InvalidInput("--duration", "", str(exc)) from None

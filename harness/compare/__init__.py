@@ -1,0 +1,19 @@
+"""Upgrade validation: baseline vs candidate runs judged statistically, as Kayenta does.
+
+result = compare_runs("reports/<baseline>", "reports/<candidate>")
+result.verdict, result.score, [m.metric for m in result.failed_metrics()]
+"""
+
+from harness.compare.compare import compare_run_sets, compare_runs
+from harness.compare.config import CompareConfig, MetricRule, load_compare_config
+from harness.compare.model import ComparisonResult, MetricResult
+
+__all__ = [
+    "CompareConfig",
+    "ComparisonResult",
+    "MetricResult",
+    "MetricRule",
+    "compare_run_sets",
+    "compare_runs",
+    "load_compare_config",
+]

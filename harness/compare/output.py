@@ -1,0 +1,171 @@
+"""A comparison for people and CI: rich table, compare.md, junit.xml (one testcase a metric)."""
+
+from __future__ import annotations
+
+import math
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+from rich.table import Table
+
+from harness.compare.model import ComparisonResult, MetricResult
+from mesh_runtime.errors import InvalidInput
+
+VERDICT_STYLE = {"Pass": "green", "Marginal": "yellow", "Fail": "red"}
+CLASS_STYLE = {"Pass": "green", "NoData": "magenta"}
+
+
+def number(value: float | None, unit: str = "") -> str:
+    """A value in its unit, short: '12.3 ms', '0.150 %', '-'."""
+    if value is None or not math.isfinite(value):
+        return "-"
+    if unit == "ratio":
+        return f"{value * 100:.3g} %"
+    text = f"{value:.4g}" if abs(value) >= 0.001 or value == 0 else f"{value:.2e}"
+    return f"{text} {unit}".strip()
+
+
+def signed(value: float | None, unit: str = "") -> str:
+    text = number(value, unit)
+    return text if value is None or value < 0 or text == "-" else f"+{text}"
+
+
+def band(metric: MetricResult) -> str:
+    if metric.low is None or metric.high is None or metric.p_value is None:
+        return "-"
+    return f"[{signed(metric.low, metric.unit)}, {signed(metric.high, metric.unit)}]"
+
+
+def p_text(metric: MetricResult) -> str:
+    return "-" if metric.p_value is None else f"{metric.p_value:.2g}"
+
+
+def outcome(metric: MetricResult) -> str:
+    """'High', 'Low (better)', 'Pass', 'NoData', with CRITICAL on a failed critical metric."""
+    text: str = metric.classification
+    if text in ("High", "Low") and not metric.failed:
+        text += " (better)"
+    if metric.failed and metric.critical:
+        text += " CRITICAL"
+    return text
+
+
+def headline(result: ComparisonResult) -> str:
+    line = (
+        f"{result.verdict}: score {result.score:g} ({result.passed}/{result.judged} metrics passed)"
+    )
+    if result.critical_failures:
+        line += f"; critical metric failed: {', '.join(result.critical_failures)}"
+    return line
+
+
+def short(value: float | None, unit: str, sign: bool = False) -> str:
+    """A table cell: 3 significant digits, ratios in %, no unit (the row names it)."""
+    if value is None or not math.isfinite(value):
+        return "-"
+    scaled = value * 100 if unit == "ratio" else value
+    text = f"{scaled:+.3g}" if sign else f"{scaled:.3g}"
+    return text + "%" if unit == "ratio" else text
+
+
+def rich_table(result: ComparisonResult) -> Table:
+    runs = f"{' + '.join(result.baseline_runs)} vs {' + '.join(result.candidate_runs)}"
+    table = Table(title=f"{result.experiment}: {runs}", title_justify="left")
+    for column in ("metric", "baseline", "candidate", "delta", f"{1 - result.alpha:.0%} band", "p"):
+        table.add_column(
+            column, no_wrap=column != "metric", justify="left" if column == "metric" else "right"
+        )
+    table.add_column("result", no_wrap=True)
+    for m in result.metrics:
+        style = (
+            "red" if m.failed else CLASS_STYLE["NoData" if m.classification == "NoData" else "Pass"]
+        )
+        tested = m.low is not None and m.high is not None and m.p_value is not None
+        interval = f"{short(m.low, m.unit, True)}..{short(m.high, m.unit, True)}" if tested else "-"
+        table.add_row(
+            m.metric,
+            short(m.baseline, m.unit),
+            short(m.candidate, m.unit),
+            short(m.delta, m.unit, True),
+            interval,
+            p_text(m),
+            f"[{style}]{outcome(m)}[/]",
+        )
+    return table
+
+
+def markdown(result: ComparisonResult) -> str:
+    """compare.md."""
+    lines = [
+        f"# Comparison of {result.experiment}: {result.verdict}",
+        "",
+        f"**{headline(result)}**",
+        "",
+        f"- baseline: {', '.join(result.baseline_runs)} (sidecar {result.baseline_sidecar or '-'})",
+        f"- candidate: {', '.join(result.candidate_runs)} (sidecar {result.candidate_sidecar or '-'})",
+        f"- alpha {result.alpha:g}; a change passes unless significant and beyond its tolerance",
+        "",
+        f"| metric | baseline | candidate | delta | {1 - result.alpha:.0%} band | p | tolerance | result | method |",
+        "| --- | ---: | ---: | ---: | --- | ---: | ---: | --- | --- |",
+    ]
+    for m in result.metrics:
+        result_text = f"**{outcome(m)}**" if m.failed else outcome(m)
+        method = m.method or m.reason
+        lines.append(
+            f"| `{m.metric}` | {number(m.baseline, m.unit)} | {number(m.candidate, m.unit)} | "
+            f"{signed(m.delta, m.unit)} | {band(m)} | {p_text(m)} | ±{number(m.tolerance, m.unit)} | "
+            f"{result_text} | {method} |"
+        )
+    for note in result.notes:
+        lines.append(f"\n_{note}_")
+    return "\n".join(lines) + "\n"
+
+
+def failure_message(m: MetricResult) -> str:
+    return (
+        f"{m.metric} {m.classification}: {number(m.baseline, m.unit)} -> {number(m.candidate, m.unit)} "
+        f"(delta {signed(m.delta, m.unit)}, band {band(m)}, p={p_text(m)}, "
+        f"tolerance ±{number(m.tolerance, m.unit)})"
+    )
+
+
+def junit_xml(result: ComparisonResult) -> str:
+    """junit.xml: one testsuite, one testcase per metric; NoData metrics are skipped."""
+    name = f"compare {result.experiment}"
+    suite = ET.Element("testsuite", name=name)
+    properties = ET.SubElement(suite, "properties")
+    for key, value in (("verdict", result.verdict), ("score", f"{result.score:g}")):
+        ET.SubElement(properties, "property", name=key, value=value)
+    failures = skipped = 0
+    for m in result.metrics:
+        case = ET.SubElement(suite, "testcase", classname=name, name=m.metric, time="0")
+        if m.classification == "NoData":
+            skipped += 1
+            ET.SubElement(case, "skipped", message=m.reason or "no data")
+        elif m.failed:
+            failures += 1
+            message = failure_message(m)
+            kind = "CriticalRegression" if m.critical else "Regression"
+            ET.SubElement(case, "failure", message=message, type=kind).text = message
+    counts = {"tests": str(len(result.metrics)), "failures": str(failures), "errors": "0"}
+    suite.attrib.update({**counts, "skipped": str(skipped), "time": "0"})
+    root = ET.Element("testsuites", {"name": "meshproof compare", "time": "0", **counts})
+    root.append(suite)
+    ET.indent(root)
+    return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
+
+
+def write_outputs(result: ComparisonResult, out_dir: Path) -> list[Path]:
+    """compare.md, junit.xml and compare.json in `out_dir`; the files written."""
+    files = {
+        "compare.md": markdown(result),
+        "junit.xml": junit_xml(result),
+        "compare.json": result.model_dump_json(indent=2) + "\n",
+    }
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        for name, text in files.items():
+            (out_dir / name).write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise InvalidInput(str(out_dir), "", f"cannot write the report: {exc.strerror}") from None
+    return [out_dir / name for name in files]

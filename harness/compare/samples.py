@@ -1,0 +1,174 @@
+"""What a comparison measures in one side's runs (one run, or several rounds pooled).
+
+Read from the run directory (`harness.store`), measured phases only (never warm-up):
+
+- latency: `requests.parquet` `latency_ms` of the successful requests (answered, < 500),
+  overall and per `route`;
+- error rate: failed (5xx or no answer, as `harness.analysis` counts them) over sent;
+- sidecar CPU per 1000 RPS: per second, the sidecars' summed mean `cpu_cores`
+  (`resources.parquet`) over that second's RPS (`windows.parquet`), x 1000; memory: per
+  second, the largest sidecar `rss_mb`;
+- trace completeness: run.json's measured share times the measured requests (the run
+  directory keeps the share, not the per-trace table);
+- retries and ejections: the counters' increase over the measured run (`metrics.parquet`,
+  as the run's summary computes it) per request;
+- recovery: each fault's `recovery_s` from run.json's `during:<fault>` phase summary.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from harness.analysis.signals import COUNTERS, counter_increase
+from harness.analysis.windows import failed_mask
+from harness.store.model import PhaseRecord
+from harness.store.reader import StoredRun
+
+
+@dataclass
+class Counted:
+    """Events over an exposure (retries over requests); None count: no data."""
+
+    count: float | None
+    exposure: float
+
+
+@dataclass
+class SideSamples:
+    """Everything one side (baseline or candidate) measured, pooled over its runs."""
+
+    latency: np.ndarray
+    latency_by_route: dict[str, np.ndarray]
+    sent: int
+    failed: int
+    cpu_per_krps: np.ndarray
+    rss_mb: np.ndarray
+    trace_complete: int | None
+    trace_judged: int
+    retries: Counted
+    ejections: Counted
+    recovery: dict[str, list[float]] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+
+def measured_phase(run: StoredRun) -> PhaseRecord:
+    """The run's `whole` phase (everything after warm-up)."""
+    whole = next((p for p in run.record.phases if p.name == "whole"), None)
+    if whole is not None:
+        return whole
+    return PhaseRecord(name="whole", start_s=0.0, end_s=float(run.record.duration_s or 0.0))
+
+
+def measured_requests(run: StoredRun) -> pd.DataFrame:
+    """The run's requests outside warm-up."""
+    requests = run.table("requests")
+    if "phase" in requests.columns:
+        return requests[requests["phase"] != "warmup"]
+    phase = measured_phase(run)
+    return requests[requests["intended_s"] >= phase.start_s]
+
+
+def per_second_sidecars(run: StoredRun) -> tuple[np.ndarray, np.ndarray]:
+    """(CPU cores per 1000 RPS, largest RSS MB) of the sidecars, one value per second."""
+    if not (run.has_table("resources") and run.has_table("windows")):
+        return np.array([]), np.array([])
+    phase = measured_phase(run)
+    resources = run.table("resources")
+    t = resources["t_s"]
+    rows = resources[(resources["role"] == "sidecar") & (t >= phase.start_s) & (t < phase.end_s)]
+    if rows.empty:
+        return np.array([]), np.array([])
+    rows = rows.assign(second=np.floor(rows["t_s"]).astype("int64"))
+    per_sidecar = rows.groupby(["second", "name"]).agg(cores=("cpu_cores", "mean"))
+    cores = per_sidecar.groupby(level="second")["cores"].sum()
+    rss = rows.groupby("second")["rss_mb"].max().dropna().to_numpy(dtype="float64")
+    rps = run.table("windows").set_index("second")["rps"]
+    joined = pd.concat([cores, rps], axis=1, join="inner").dropna()
+    joined = joined[joined["rps"] > 0]
+    per_krps = (joined["cores"] / joined["rps"] * 1000).to_numpy(dtype="float64")
+    return per_krps, rss
+
+
+def _counter(run: StoredRun, key: str, sent: int) -> Counted:
+    metrics = run.table("metrics") if run.has_table("metrics") else None
+    count = counter_increase(metrics, COUNTERS[key], measured_phase(run))
+    return Counted(count, float(sent))
+
+
+def _pool(first: Counted, second: Counted) -> Counted:
+    if first.count is None or second.count is None:
+        return Counted(None, first.exposure + second.exposure)
+    return Counted(first.count + second.count, first.exposure + second.exposure)
+
+
+def run_samples(run: StoredRun) -> SideSamples:
+    """One run's samples."""
+    requests = measured_requests(run)
+    failed = failed_mask(requests)
+    ok = requests[~failed]
+    latency = ok["latency_ms"].to_numpy(dtype="float64")
+    by_route = {
+        str(route): group["latency_ms"].to_numpy(dtype="float64")
+        for route, group in ok.groupby("route", sort=True)
+    }
+    cpu, rss = per_second_sidecars(run)
+    sent = len(requests)
+    share = run.record.summary.trace_completeness
+    complete = None if share is None else round(share * sent)
+    recovery: dict[str, list[float]] = {}
+    for fault in run.record.faults:
+        summary = run.record.phase_summary(f"during:{fault.name}")
+        value = summary.value("recovery_s") if summary else None
+        recovery[fault.name] = [] if value is None else [value]
+    return SideSamples(
+        latency=latency,
+        latency_by_route=by_route,
+        sent=sent,
+        failed=int(failed.sum()),
+        cpu_per_krps=cpu,
+        rss_mb=rss,
+        trace_complete=complete,
+        trace_judged=sent if complete is not None else 0,
+        retries=_counter(run, "retries", sent),
+        ejections=_counter(run, "ejections", sent),
+        recovery=recovery,
+    )
+
+
+def pooled_samples(runs: Sequence[StoredRun]) -> SideSamples:
+    """The samples of several runs of one side, pooled (rounds of validate-upgrade)."""
+    parts = [run_samples(run) for run in runs]
+    first = parts[0]
+    for other in parts[1:]:
+        first = _merge(first, other)
+    return first
+
+
+def _merge(a: SideSamples, b: SideSamples) -> SideSamples:
+    routes = sorted(set(a.latency_by_route) | set(b.latency_by_route))
+    empty = np.array([])
+    complete = None
+    if a.trace_complete is not None and b.trace_complete is not None:
+        complete = a.trace_complete + b.trace_complete
+    recovery = {name: a.recovery.get(name, []) + b.recovery.get(name, []) for name in a.recovery}
+    return SideSamples(
+        latency=np.concatenate([a.latency, b.latency]),
+        latency_by_route={
+            r: np.concatenate([a.latency_by_route.get(r, empty), b.latency_by_route.get(r, empty)])
+            for r in routes
+        },
+        sent=a.sent + b.sent,
+        failed=a.failed + b.failed,
+        cpu_per_krps=np.concatenate([a.cpu_per_krps, b.cpu_per_krps]),
+        rss_mb=np.concatenate([a.rss_mb, b.rss_mb]),
+        trace_complete=complete,
+        trace_judged=a.trace_judged + b.trace_judged if complete is not None else 0,
+        retries=_pool(a.retries, b.retries),
+        ejections=_pool(a.ejections, b.ejections),
+        recovery=recovery,
+        notes=a.notes + b.notes,
+    )
