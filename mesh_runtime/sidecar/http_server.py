@@ -106,6 +106,10 @@ class HttpServerProtocol(asyncio.Protocol):
         self._closing = True
         self._writable.set()
         self._registry.remove(self)
+        if self._task is not None:
+            # Nobody is left to answer: stop the work (a hung upstream must not pin it).
+            # A half-close counts as a hang-up too, as nginx (499) and Envoy treat it.
+            self._task.cancel()
 
     def data_received(self, data: bytes) -> None:
         if self._bad_input:

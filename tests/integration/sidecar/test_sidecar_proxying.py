@@ -6,7 +6,16 @@ import http.client
 import socket
 
 import pytest
-from sidecar_procs import Mesh, Processes, Replica, build_mesh, metric_sum, raw_exchange, request
+from sidecar_procs import (
+    Mesh,
+    Processes,
+    Replica,
+    build_mesh,
+    metric_sum,
+    raw_exchange,
+    request,
+    wait_until,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -201,3 +210,15 @@ def test_pipelined_requests_are_answered_in_order(mesh: Mesh) -> None:
     assert answer.count(b"HTTP/1.1 200 OK") == 3
     first, second, third = (answer.index(m) for m in (b"/first", b"second", b"/third"))
     assert first < second < third
+
+
+def test_client_disconnect_cancels_the_upstream_request(mesh: Mesh) -> None:
+    """When the caller hangs up mid-request, the sidecar stops waiting on the upstream."""
+    with socket.create_connection(("127.0.0.1", mesh.client.outbound), timeout=5) as sock:
+        sock.sendall(b"GET /delay/5000 HTTP/1.1\r\nHost: catalog\r\n\r\n")
+        wait_until(lambda: _in_flight(mesh) == 1, 3, "request in flight")
+    wait_until(lambda: _in_flight(mesh) == 0, 3, "request cancelled")
+
+
+def _in_flight(mesh: Mesh) -> int:
+    return int(mesh.client.stats()["upstreams"]["catalog"]["in_flight"])
