@@ -18,6 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 from typing import IO, TypeVar
+from urllib.parse import urlsplit
 
 from harness.load.files import read_status
 from harness.load.livestats import LiveStats, merge_snapshots
@@ -43,6 +44,9 @@ class LoadDriver:
     def __init__(
         self, spec: LoadSpec, target_url: str, work_dir: Path, t0: float | None = None
     ) -> None:
+        url = urlsplit(target_url)
+        if url.scheme not in ("http", "https") or not url.hostname:
+            raise RunError(f"load target {target_url!r} is not an http:// or https:// URL")
         self.plan = LoadPlan(
             spec=spec,
             target_url=target_url.rstrip("/"),

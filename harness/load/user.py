@@ -86,60 +86,75 @@ class WorkerState:
             self._sink.close()
 
 
-def user_class(state: WorkerState | None, target_url: str, timeout: float) -> type[User]:
-    """The user class; `state` is None in the master, which only counts users.
+class ScheduledConnection(User):
+    """One keep-alive connection keeping its share of the worker's schedule.
 
-    Each user holds one keep-alive connection of geventhttpclient's `HTTPClient`, used
-    directly rather than through `FastHttpUser`: its cookie jar, URL handling and, above
-    all, Locust's per-request statistics (which the records replace) would halve the rate
-    a worker can send.
+    It uses geventhttpclient's `HTTPClient` directly rather than `FastHttpUser`: the cookie
+    jar, URL handling and, above all, Locust's per-request statistics (which the records
+    replace) would halve the rate a worker can send. `user_class` makes the concrete class.
     """
-    target = URL(target_url)
-    prefix = target.path.rstrip("/")
 
-    class OpenLoopUser(User):
-        wait_time = constant(0)
-        host = target_url
+    abstract = True
+    wait_time = constant(0)
+    state: WorkerState | None = None
+    target: URL
+    timeout: float = 10.0
 
-        def __init__(self, environment: Any) -> None:
-            super().__init__(environment)
-            self.http = HTTPClient.from_url(
-                target, concurrency=1, connection_timeout=timeout, network_timeout=timeout
-            )
+    def __init__(self, environment: Any) -> None:
+        super().__init__(environment)
+        self.http = HTTPClient.from_url(
+            self.target,
+            concurrency=1,
+            connection_timeout=self.timeout,
+            network_timeout=self.timeout,
+        )
+        self.prefix = self.target.path.rstrip("/")
 
-        def on_stop(self) -> None:
-            self.http.close()
+    def on_stop(self) -> None:
+        self.http.close()
 
-        @task
-        def keep_schedule(self) -> None:
-            if state is None or state.pacer is None:
-                raise StopUser()
-            pacer, clock = state.pacer, state.clock
-            while (request := pacer.claim(clock.now_s())) is not None:
-                delay = request.intended_s - clock.now_s()
-                if delay > 0:
-                    gevent.sleep(delay)
-                self._send(state, request)
-            state.after_request()
+    @task
+    def keep_schedule(self) -> None:
+        state = self.state
+        if state is None or state.pacer is None:
             raise StopUser()
+        pacer, clock = state.pacer, state.clock
+        while (request := pacer.claim(clock.now_s())) is not None:
+            delay = request.intended_s - clock.now_s()
+            if delay > 0:
+                gevent.sleep(delay)
+            self._send(state, pacer, request)
+        state.after_request()
+        raise StopUser()
 
-        def _send(self, state: WorkerState, request: Request) -> None:
-            pacer, clock, route = state.pacer, state.clock, request.route
-            assert pacer is not None
-            sent = clock.now_s()
-            pacer.sent()
+    def _send(self, state: WorkerState, pacer: Pacer, request: Request) -> None:
+        route = request.route
+        sent = state.clock.now_s()
+        pacer.sent()
+        try:
+            response = self.http.request(
+                route.method, self.prefix + route.path, body=route.body, headers=request.headers()
+            )
             try:
-                response = self.http.request(
-                    route.method, prefix + route.path, body=route.body, headers=request.headers()
-                )
-                try:
-                    status, nbytes, error = response.status_code, len(response.read()), ""
-                finally:
-                    response.release()
-            except Exception as exc:  # no answer: refused, reset, timed out, malformed
-                status, nbytes, error = 0, 0, error_text(exc)
-            pacer.done(request, sent, clock.now_s(), status, nbytes, error)
-            state.after_request()
+                status, nbytes, error = response.status_code, len(response.read()), ""
+            finally:
+                response.release()
+        except Exception as exc:  # no answer: refused, reset, timed out, malformed
+            status, nbytes, error = 0, 0, error_text(exc)
+        pacer.done(request, sent, state.clock.now_s(), status, nbytes, error)
+        state.after_request()
 
-    OpenLoopUser.__name__ = OpenLoopUser.__qualname__ = USER_CLASS_NAME
-    return OpenLoopUser
+
+def user_class(
+    state: WorkerState | None, target_url: str, timeout: float
+) -> type[ScheduledConnection]:
+    """The run's user class; `state` is None in the master, which only counts users."""
+    attributes = {
+        "abstract": False,
+        "state": state,
+        "host": target_url,
+        "target": URL(target_url),
+        "timeout": timeout,
+        "__module__": __name__,
+    }
+    return type(USER_CLASS_NAME, (ScheduledConnection,), attributes)
