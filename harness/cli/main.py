@@ -23,6 +23,7 @@ COMMAND_MODULES = (
     "harness.cli.run",  # run, demo
     "harness.cli.dashboard",
     "harness.cli.compare",  # compare, validate-upgrade
+    "harness.cli.gate",
 )
 
 
