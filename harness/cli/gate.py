@@ -1,0 +1,91 @@
+"""`meshproof gate RUN`: the nightly CI gate of one run.
+
+Fails when one of the run's SLOs failed, or when a headline metric (p50, p99, corrected
+p99, error rate, trace completeness, sidecar CPU per 1000 RPS and memory, retries) regressed
+against the earlier runs of the same experiment in --history: an E-divisive means change
+point in the last --window runs, or the run itself an outlier against the runs since the
+last change, beyond a minimum magnitude. Writes gate.md, junit.xml and gate.json to --out
+(default: the run directory). Exit code 0 pass, 1 fail, 2 a run that cannot be gated.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from harness.gate.gate import GateResult, gate_run
+from harness.gate.output import headline, write_outputs
+from harness.gate.regression import GateSettings
+from harness.store.reader import resolve_run
+from harness.store.text import format_value
+
+DEFAULT_REPORTS = Path("reports")
+STATUS_STYLE = {"regression": "red", "improvement": "green", "ok": "green", "nodata": "magenta"}
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "gate",
+        help="CI gate: the run's SLOs and regressions against its history",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("run", metavar="RUN", help="run directory, id, prefix or 'latest'")
+    parser.add_argument("--reports", type=Path, default=DEFAULT_REPORTS, metavar="DIR")
+    parser.add_argument(
+        "--history",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="earlier runs (default: the run's folder)",
+    )
+    parser.add_argument("--out", type=Path, default=None, metavar="DIR", help="report folder")
+    parser.add_argument("--json", action="store_true", help="print the result as JSON")
+    parser.add_argument("--alpha", type=float, default=0.05, help="significance level")
+    parser.add_argument("--min-history", type=int, default=3, help="earlier runs needed")
+    parser.add_argument("--window", type=int, default=3, help="fail on change points this recent")
+    parser.add_argument("--max-history", type=int, default=30, help="earlier runs considered")
+    parser.set_defaults(func=run_gate)
+
+
+def run_gate(args: argparse.Namespace) -> int:
+    settings = GateSettings(alpha=args.alpha, min_history=args.min_history, window=args.window)
+    run_dir = resolve_run(args.run, args.reports)
+    result = gate_run(run_dir, args.history, settings, args.max_history)
+    out = args.out or run_dir / "gate"
+    write_outputs(result, out)
+    if args.json:
+        print(result.model_dump_json(indent=2))
+    else:
+        console = Console(highlight=False, soft_wrap=True)
+        console.print(history_table(result))
+        for line in result.failures:
+            console.print(f"[red]{line}[/]")
+        style = "green" if result.passed else "red"
+        console.print(f"[bold {style}]{headline(result)}[/]")
+        console.print(f"report: {out}")
+    return 0 if result.passed else 1
+
+
+def history_table(result: GateResult) -> Table:
+    table = Table(
+        title=f"{result.run} against {len(result.history)} earlier runs", title_justify="left"
+    )
+    for column in ("metric", "this run", "reference", "change", "judgment", "since"):
+        table.add_column(column, no_wrap=column != "since")
+    for m in result.metrics:
+        change = "-" if m.relative is None else f"{m.relative:+.1%}"
+        style = STATUS_STYLE[m.status]
+        table.add_row(
+            m.metric,
+            format_value(m.metric, m.current),
+            format_value(m.metric, m.reference) if m.reference is not None else "-",
+            change,
+            f"[{style}]{m.status}[/]",
+            m.started_at or m.reason or "-",
+        )
+    return table

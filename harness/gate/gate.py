@@ -1,0 +1,137 @@
+"""The nightly gate of one run: its own SLO verdicts, and its history of earlier runs.
+
+History: the runs of the same experiment in the history folder (default: the run's own
+reports folder) that started before it and ran to their end (passed or failed), oldest
+first, at most `max_history`. Each headline metric of run.json's summary is judged by
+`harness.gate.regression`. The gate fails when an SLO failed or a metric regressed.
+A run that was aborted or could not be done cannot be gated (InvalidInput, exit 2).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict
+
+from harness.gate.regression import GateRule, GateSettings, SeriesJudgment, judge_series
+from harness.store.model import RunRecord, Verdict
+from harness.store.reader import list_runs, load_run
+from harness.store.text import format_value, verdict_line
+from mesh_runtime.errors import InvalidInput
+
+HEADLINE_RULES: dict[str, GateRule] = {
+    "p50_ms": GateRule("increase", 0.10, 1.0),
+    "p99_ms": GateRule("increase", 0.15, 2.0),
+    "corrected_p99_ms": GateRule("increase", 0.15, 2.0),
+    "error_rate": GateRule("increase", 0.50, 0.001),
+    "trace_completeness": GateRule("decrease", 0.0, 0.001),
+    "sidecar_cpu_per_krps": GateRule("increase", 0.15, 0.05),
+    "sidecar_rss_mb": GateRule("increase", 0.10, 2.0),
+    "retries_per_krequests": GateRule("increase", 0.25, 1.0),
+}
+"""Headline metric -> harmful direction and minimum magnitude (relative, absolute)."""
+
+
+class MetricGate(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    metric: str
+    status: Literal["regression", "improvement", "ok", "nodata"]
+    current: float | None
+    reference: float | None
+    delta: float | None
+    relative: float | None
+    p_value: float | None
+    method: str
+    started_at: str
+    change_points: list[str]
+    reason: str
+
+
+class GateResult(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    run: str
+    experiment: str
+    history: list[str]
+    verdicts: list[Verdict]
+    metrics: list[MetricGate]
+    passed: bool
+    failures: list[str]
+    """One line per reason the gate failed."""
+
+
+def gateable(record: RunRecord, source: str) -> None:
+    if record.status not in ("passed", "failed"):
+        why = record.error or "it did not run to its end"
+        raise InvalidInput(source, "status", f"the run is {record.status}, cannot gate it: {why}")
+
+
+def history_of(record: RunRecord, history_dir: Path, max_history: int) -> list[RunRecord]:
+    """Earlier complete runs of the same experiment, oldest first."""
+    listings = list_runs(history_dir, record.experiment.name)
+    earlier = [
+        item
+        for item in listings
+        if item.status in ("passed", "failed")
+        and item.id != record.id
+        and (item.started_at, item.id) < (record.started_at, record.id)
+    ]
+    return [load_run(item.path) for item in earlier[-max_history:]]
+
+
+def _metric_gate(judgment: SeriesJudgment) -> MetricGate:
+    return MetricGate(
+        metric=judgment.metric,
+        status=judgment.status,
+        current=judgment.current,
+        reference=judgment.reference,
+        delta=judgment.delta,
+        relative=judgment.relative,
+        p_value=judgment.p_value,
+        method=judgment.method,
+        started_at=judgment.started_at,
+        change_points=list(judgment.change_points),
+        reason=judgment.reason,
+    )
+
+
+def failure_line(gate: MetricGate) -> str:
+    """'p99_ms regressed +42.0 % (12.1 -> 17.2) since run X (E-divisive ...)'."""
+    change = f"{gate.relative:+.1%}" if gate.relative is not None else f"{gate.delta:+.4g}"
+    before, now = format_value(gate.metric, gate.reference), format_value(gate.metric, gate.current)
+    return (
+        f"{gate.metric} regressed {change} ({before} -> {now}) "
+        f"starting at run {gate.started_at} [{gate.method}]"
+    )
+
+
+def gate_records(record: RunRecord, history: list[RunRecord], settings: GateSettings) -> GateResult:
+    """The gate's result from records alone (pure)."""
+    ids = [r.id for r in [*history, record]]
+    metrics = []
+    for metric, rule in HEADLINE_RULES.items():
+        values = [getattr(r.summary, metric) for r in [*history, record]]
+        metrics.append(_metric_gate(judge_series(metric, values, ids, rule, settings)))
+    failures = [verdict_line(v) for v in record.verdicts if not v.passed]
+    failures += [failure_line(m) for m in metrics if m.status == "regression"]
+    return GateResult(
+        run=record.id,
+        experiment=record.experiment.name,
+        history=[r.id for r in history],
+        verdicts=list(record.verdicts),
+        metrics=metrics,
+        passed=not failures,
+        failures=failures,
+    )
+
+
+def gate_run(
+    run_dir: Path, history_dir: Path | None, settings: GateSettings, max_history: int = 30
+) -> GateResult:
+    """Gate the run in `run_dir` against the history folder."""
+    record = load_run(run_dir)
+    gateable(record, str(run_dir))
+    history = history_of(record, history_dir or run_dir.parent, max_history)
+    return gate_records(record, history, settings)
