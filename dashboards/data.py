@@ -16,6 +16,7 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
+from harness.compare import ComparisonResult, compare_runs
 from harness.report import mesh, requests, traces
 from harness.store import RunRecord, list_runs, load_run
 from harness.store.model import PhaseRecord
@@ -119,3 +120,10 @@ def trace_view(run_dir: str, version: int) -> traces.TraceView | None:
 def ingress(run_dir: str, version: int) -> str:
     graph = traces.call_graph(record(run_dir, version), Path(run_dir))
     return graph.ingress if graph else ""
+
+
+@st.cache_data(show_spinner="Comparing the runs ...", max_entries=32)
+def comparison(
+    baseline: str, baseline_version: int, candidate: str, version: int
+) -> ComparisonResult:
+    return compare_runs(baseline, candidate)

@@ -1,34 +1,24 @@
-"""Compare: two runs side by side — distributions overlaid, deltas, verdicts.
+"""Compare: two runs side by side — the judge's verdict, deltas with intervals, distributions.
 
-When `harness.compare` offers `compare_runs(baseline_dir, candidate_dir)` its judgement
-(Mann-Whitney, Kayenta-like score) is shown; the plain deltas are shown either way.
+The judgement is `harness.compare.compare_runs` (Mann-Whitney with Hodges-Lehmann bands,
+proportions tests, a Kayenta-like score); the plain headline deltas and both runs'
+SLO verdicts are shown beside it.
 """
 
 from __future__ import annotations
 
-import importlib
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pandas as pd
 import streamlit as st
 
 from dashboards import data, widgets
+from harness.compare import ComparisonResult
 from harness.report import deltas, figures
 from harness.store import RunRecord
+from mesh_runtime.errors import MeshproofError
 
 CHART = {"displaylogo": False}
-
-
-def compare_function() -> Callable[[Path, Path], Any] | None:
-    """`harness.compare.compare_runs` if that package exists (it is built in parallel)."""
-    try:
-        module = importlib.import_module("harness.compare")
-    except ImportError:
-        return None
-    found = getattr(module, "compare_runs", None)
-    return found if callable(found) else None
 
 
 def _style_direction(value: object) -> str:
@@ -69,29 +59,54 @@ def main() -> None:
 
 
 def _judgement(base: Path, cand: Path) -> None:
-    compare = compare_function()
-    if compare is None:
-        st.caption("Statistical judgement: `harness.compare` is not installed; plain deltas below.")
-        return
     st.subheader("Judgement")
     try:
-        result = compare(base, cand)
-    except Exception as exc:  # a judge in progress must not take the page down
-        st.warning(f"harness.compare failed: {exc}")
+        result = data.comparison(str(base), data.stamp(base), str(cand), data.stamp(cand))
+    except MeshproofError as exc:
+        st.warning(f"The runs could not be compared: {exc}")
         return
-    summary = {k: getattr(result, k) for k in ("verdict", "score") if hasattr(result, k)}
-    if summary:
-        tiles = st.columns(len(summary))
-        for tile, (name, value) in zip(tiles, summary.items(), strict=True):
-            tile.metric(name, str(value), border=True)
-    metrics = getattr(result, "metrics", None)
-    if metrics:
-        rows = [m.model_dump() if hasattr(m, "model_dump") else vars(m) for m in metrics]
-        st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
+    tiles = st.columns(4)
+    tiles[0].metric("verdict", result.verdict, border=True)
+    tiles[1].metric("score", f"{result.score:.0f} / 100", border=True)
+    tiles[2].metric("metrics passed", f"{result.passed} of {result.judged}", border=True)
+    tiles[3].metric("critical failures", str(len(result.critical_failures)), border=True)
+    if result.critical_failures:
+        st.error("Critical metrics failed: " + ", ".join(result.critical_failures))
+    for note in result.notes:
+        st.caption(note)
+    frame = judged_frame(result)
+    st.plotly_chart(figures.interval_figure(frame), config=CHART)
+    styled = frame.style.map(_style_class, subset=["classification"])
+    config = {
+        name: st.column_config.NumberColumn(format="%.4g")
+        for name in ("baseline", "candidate", "delta", "low", "high", "tolerance")
+    }
+    config["p_value"] = st.column_config.NumberColumn("p-value", format="%.3g")
+    st.dataframe(styled, hide_index=True, width="stretch", column_config=config)
+    st.caption(
+        f"Mann-Whitney U / two-proportion tests at alpha {result.alpha:g}; delta is candidate "
+        "minus baseline with its confidence band; High / Low beyond the tolerance in the "
+        "harmful direction fails the metric (Kayenta's judge)."
+    )
+
+
+def judged_frame(result: ComparisonResult) -> pd.DataFrame:
+    """The judge's metrics as a table, the failed ones first."""
+    columns = ["metric", "unit", "classification", "baseline", "candidate", "delta", "low",
+               "high", "tolerance", "p_value", "critical", "failed", "method", "reason"]  # fmt: skip
+    frame = pd.DataFrame([m.model_dump() for m in result.metrics])
+    if frame.empty:
+        return pd.DataFrame(columns=columns)
+    return frame.sort_values("failed", ascending=False, kind="stable")[columns]
+
+
+def _style_class(value: object) -> str:
+    return {"Pass": "color: #1b7f5a", "High": "color: #c1121f; font-weight: 700",
+            "Low": "color: #c1121f; font-weight: 700"}.get(str(value), "color: #6c757d")  # fmt: skip
 
 
 def _deltas(base: RunRecord, cand: RunRecord) -> None:
-    st.subheader("Headline numbers")
+    st.subheader("Headline numbers, plain deltas")
     frame = deltas.headline_deltas(base, cand)
     frame["metric"] = frame["metric"].map(lambda m: widgets.LABELS.get(m, m))
     config = {

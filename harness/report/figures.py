@@ -217,3 +217,34 @@ def trend_figure(
         )  # fmt: skip
     figure.update_layout(hovermode="closest", showlegend=True)
     return _layout(figure, 300, metric)
+
+
+def interval_figure(metrics: pd.DataFrame) -> go.Figure:
+    """Each judged metric's change with its confidence band, in units of its tolerance.
+
+    The shaded band [-1, 1] is "within tolerance": a band that leaves it on the harmful
+    side is a failed metric (red), any other is grey, a pass green.
+    """
+    judged = metrics.dropna(subset=["delta"])
+    judged = judged[judged["tolerance"].fillna(0) > 0]
+    figure = go.Figure()
+    figure.add_vrect(x0=-1, x1=1, fillcolor=TEAL, opacity=0.12, line_width=0)
+    scale = judged["tolerance"]
+    colours = [RED if f else (TEAL if c == "Pass" else GREY)
+               for f, c in zip(judged["failed"], judged["classification"], strict=True)]  # fmt: skip
+    x = judged["delta"] / scale
+    low = (judged["delta"] - judged["low"].fillna(judged["delta"])) / scale
+    high = (judged["high"].fillna(judged["delta"]) - judged["delta"]) / scale
+    figure.add_trace(
+        go.Scatter(
+            x=x, y=judged["metric"], mode="markers", marker={"color": colours, "size": 10},
+            error_x={"type": "data", "array": high, "arrayminus": low, "thickness": 2},
+            text=judged["classification"], hovertemplate="%{y}: %{x:.2f} x tolerance (%{text})",
+            showlegend=False,
+        )
+    )  # fmt: skip
+    figure.add_vline(x=0, line_color=GREY, line_width=1)
+    figure.update_xaxes(title_text="candidate - baseline, in units of the tolerance")
+    figure.update_yaxes(autorange="reversed")
+    figure.update_layout(hovermode="closest")
+    return _layout(figure, max(260, 34 * len(judged) + 110), "change with confidence band")
