@@ -31,8 +31,8 @@ def main() -> None:
     st.query_params["experiment"] = name
     runs = [r for r in records if r.experiment.name == name]
     st.caption(
-        f"`{name}` over {len(runs)} runs. A red diamond marks a run whose value left the band "
-        "around the median of the five runs before it; the dashed line is the SLO threshold."
+        f"`{name}` over {len(runs)} runs. A red diamond marks a run where the metric changed "
+        "(E-divisive means, as the nightly gate tests); the dashed line is the SLO threshold."
     )
     _history(runs)
 

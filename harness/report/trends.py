@@ -1,9 +1,8 @@
 """One experiment over many runs: the history table and where a metric changed.
 
-`changed_runs` is a deliberately simple, explainable marker (the nightly gate has the
-rigorous change-point test): a run is marked when its value leaves the band around the
-median of the runs just before it, the band being the larger of `k` robust standard
-deviations (1.4826 x MAD) and `relative` x the median.
+`changed_runs` marks the runs where a metric changed with the nightly gate's own test,
+E-divisive means (`harness.gate.edivisive`, seeded permutations, so a chart is the same
+every time it is drawn): the first run of each new segment is marked.
 """
 
 from __future__ import annotations
@@ -13,6 +12,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from harness.gate.edivisive import e_divisive
 from harness.store.model import SUMMARY_METRICS, RunRecord
 
 LOWER_IS_BETTER = {
@@ -49,22 +49,16 @@ def history(records: Sequence[RunRecord]) -> pd.DataFrame:
     return frame.sort_values(["started_at", "id"], kind="stable").reset_index(drop=True)
 
 
-def changed_runs(
-    values: Sequence[float | None], window: int = 5, k: float = 3.0, relative: float = 0.1
-) -> list[bool]:
-    """For each run, whether its value left the band of the (up to) `window` runs before it."""
-    out: list[bool] = []
-    clean = [np.nan if v is None else float(v) for v in values]
-    for index, value in enumerate(clean):
-        before = np.array([v for v in clean[max(0, index - window) : index] if not np.isnan(v)])
-        if np.isnan(value) or before.size < 3:
-            out.append(False)
-            continue
-        median = float(np.median(before))
-        spread = 1.4826 * float(np.median(np.abs(before - median)))
-        band = max(k * spread, relative * abs(median), 1e-12)
-        out.append(abs(value - median) > band)
-    return out
+def changed_runs(values: Sequence[float | None], alpha: float = 0.05) -> list[bool]:
+    """For each run, whether a change point (E-divisive means) starts at it; missing values skipped."""
+    present = [i for i, v in enumerate(values) if v is not None and not np.isnan(v)]
+    marks = [False] * len(values)
+    if len(present) < 4:
+        return marks
+    series = np.array([values[i] for i in present], dtype="float64")
+    for point in e_divisive(series, alpha=alpha):
+        marks[present[point.index]] = True
+    return marks
 
 
 def slo_thresholds(record: RunRecord) -> dict[str, tuple[str, float]]:
