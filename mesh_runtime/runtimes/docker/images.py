@@ -1,0 +1,312 @@
+"""meshproof's images, built from local parts only: nothing is pulled from a registry.
+
+- `meshproof/mesh:<version>-<digest>`: `compose/Dockerfile` on the base image, Python
+  dependencies installed with `pip install --no-index` from a wheelhouse that `pip wheel`
+  made on the host (`compose/wheelhouse/`, pinned to the versions the host venv runs), and
+  the mesh_runtime sources (sidecar, control plane, services, trace sink).
+- `meshproof/toxiproxy:<digest>`: `compose/toxiproxy.Dockerfile` on the base image with
+  the toxiproxy-server binary `make setup` built.
+
+A tag names the digest of its whole build context, so an image is built once per content
+and `ensure` is a look-up when nothing changed. The base image (`--base`, default
+`meshproof/base:bookworm`, made by `compose/make-base-image.sh`) must already be there.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.metadata
+import io
+import subprocess
+import sys
+import tarfile
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from mesh_runtime import __version__
+from mesh_runtime.errors import DeployError
+from mesh_runtime.runtimes.docker.naming import IMAGE_LABEL
+from mesh_runtime.tools import REPO_ROOT, find_binary
+
+BASE_IMAGE = "meshproof/base:bookworm"
+MESH_REPOSITORY = "meshproof/mesh"
+TOXIPROXY_REPOSITORY = "meshproof/toxiproxy"
+COMPOSE_DIR = REPO_ROOT / "compose"
+WHEELHOUSE = COMPOSE_DIR / "wheelhouse"
+MESH_REQUIREMENTS = (
+    "pydantic",
+    "PyYAML",
+    "uvloop",
+    "httptools",
+    "aiohttp",
+    "cryptography",
+    "requests",
+    "opentelemetry-api",
+    "opentelemetry-sdk",
+    "opentelemetry-exporter-otlp-proto-http",
+    "opentelemetry-proto",
+)
+"""What the mesh's processes import (not the harness: no pandas, Locust or Streamlit)."""
+_SOURCE_SKIP = ("runtimes", "tools.py")
+"""Parts of mesh_runtime that run on the host only (runtimes drive Docker, tools finds binaries)."""
+_STAMP = ".requirements"
+
+Progress = Callable[[str], None]
+VersionOf = Callable[[str], str]
+
+
+def _quiet(message: str) -> None:
+    """Says nothing."""
+
+
+@dataclass(frozen=True)
+class Images:
+    """The tags a deployment runs."""
+
+    mesh: str
+    toxiproxy: str
+
+    def of(self, kind: str) -> str:
+        return self.mesh if kind == "mesh" else self.toxiproxy
+
+
+def base_missing_message(base: str) -> str:
+    return (
+        f"base image {base} is not in the Docker engine and meshproof pulls nothing from a "
+        "registry; make it with `compose/make-base-image.sh` (debootstrap + docker import, "
+        "run by `make setup`), or import any root filesystem with python3.11 and its venv "
+        f"module: `tar -C ROOTFS -c . | docker import - {base}` (see compose/README.md)"
+    )
+
+
+# --- requirements and the wheelhouse ------------------------------------------------------
+
+
+def pinned_requirements(
+    names: Iterable[str] = MESH_REQUIREMENTS,
+    version_of: VersionOf = importlib.metadata.version,
+) -> list[str]:
+    """'name==version' for each name, at the version this (the host's) environment runs."""
+    out = []
+    for name in names:
+        try:
+            out.append(f"{name}=={version_of(name)}")
+        except importlib.metadata.PackageNotFoundError:
+            raise DeployError(
+                f"{name} is not installed in {sys.prefix}; run `make setup`"
+            ) from None
+    return out
+
+
+def host_constraints() -> list[str]:
+    """Every distribution of this environment pinned, so transitive wheels match it too."""
+    pins = set()
+    for dist in importlib.metadata.distributions():
+        name = dist.metadata["Name"]
+        if name and name.lower() != "meshproof":
+            pins.add(f"{name}=={dist.version}")
+    return sorted(pins, key=str.lower)
+
+
+def wheelhouse_ready(wheelhouse: Path, requirements: list[str]) -> bool:
+    stamp = wheelhouse / _STAMP
+    try:
+        return stamp.read_text(encoding="utf-8") == "\n".join(requirements) + "\n"
+    except OSError:
+        return False
+
+
+def build_wheelhouse(
+    wheelhouse: Path,
+    requirements: list[str],
+    *,
+    python: str = sys.executable,
+    progress: Progress = _quiet,
+) -> None:
+    """`pip wheel` the requirements (pinned, constrained to the host's versions)."""
+    if wheelhouse_ready(wheelhouse, requirements):
+        return
+    progress(f"pip wheel: {len(requirements)} requirements into {wheelhouse}")
+    try:
+        wheelhouse.mkdir(parents=True, exist_ok=True)
+        (wheelhouse / "requirements.txt").write_text("\n".join(requirements) + "\n")
+        (wheelhouse / "constraints.txt").write_text("\n".join(host_constraints()) + "\n")
+    except OSError as exc:
+        raise DeployError(f"{wheelhouse}: cannot write: {exc.strerror}") from exc
+    command = [python, "-m", "pip", "wheel", "--quiet", "--wheel-dir", str(wheelhouse)]
+    command += ["-r", str(wheelhouse / "requirements.txt")]
+    command += ["-c", str(wheelhouse / "constraints.txt")]
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, timeout=1800, check=False)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise DeployError(f"pip wheel failed: {exc}") from exc
+    if done.returncode != 0:
+        tail = "\n".join((done.stderr or done.stdout).strip().splitlines()[-8:])
+        raise DeployError(f"pip wheel failed (exit {done.returncode}):\n{tail}")
+    (wheelhouse / _STAMP).write_text("\n".join(requirements) + "\n", encoding="utf-8")
+
+
+# --- build contexts -----------------------------------------------------------------------
+
+Entry = tuple[str, bytes, int]
+"""(path in the context, content, mode)."""
+
+
+def tar_context(entries: Iterable[Entry]) -> bytes:
+    """A tar of `entries`, sorted, with fixed owners and times: same content, same bytes."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        for name, data, mode in sorted(entries):
+            info = tarfile.TarInfo(name)
+            info.size, info.mode, info.mtime = len(data), mode, 0
+            tar.addfile(info, io.BytesIO(data))
+    return buffer.getvalue()
+
+
+def context_digest(context: bytes) -> str:
+    return hashlib.sha256(context).hexdigest()
+
+
+def source_entries(package_root: Path) -> Iterator[Entry]:
+    """The mesh_runtime sources the image runs (not the host-only runtimes and tools)."""
+    for path in sorted(package_root.rglob("*.py")):
+        relative = path.relative_to(package_root)
+        if relative.parts[0] in _SOURCE_SKIP or "__pycache__" in relative.parts:
+            continue
+        yield (f"mesh_runtime/{relative.as_posix()}", path.read_bytes(), 0o644)
+
+
+def mesh_context(
+    dockerfile: Path, wheelhouse: Path, requirements: list[str], package_root: Path
+) -> bytes:
+    entries: list[Entry] = [
+        ("Dockerfile", dockerfile.read_bytes(), 0o644),
+        ("requirements-mesh.txt", ("\n".join(requirements) + "\n").encode(), 0o644),
+    ]
+    entries += [
+        (f"wheelhouse/{wheel.name}", wheel.read_bytes(), 0o644)
+        for wheel in sorted(wheelhouse.glob("*.whl"))
+    ]
+    entries += list(source_entries(package_root))
+    return tar_context(entries)
+
+
+def toxiproxy_context(dockerfile: Path, binary: Path) -> bytes:
+    return tar_context(
+        [
+            ("Dockerfile", dockerfile.read_bytes(), 0o644),
+            ("toxiproxy-server", binary.read_bytes(), 0o755),
+        ]
+    )
+
+
+def mesh_tag(digest: str) -> str:
+    return f"{MESH_REPOSITORY}:{__version__}-{digest[:12]}"
+
+
+def toxiproxy_tag(digest: str) -> str:
+    return f"{TOXIPROXY_REPOSITORY}:{digest[:12]}"
+
+
+def build_log_error(chunk: dict[str, Any]) -> str | None:
+    """The error of one chunk of the build API's answer, if it is one."""
+    if "error" in chunk:
+        detail = chunk.get("errorDetail") or {}
+        return str(detail.get("message") or chunk["error"]).strip()
+    return None
+
+
+# --- building -------------------------------------------------------------------------------
+
+
+class ImageBuilder:
+    """Builds (once per content) and finds meshproof's images in a Docker engine."""
+
+    def __init__(
+        self,
+        client: Any,
+        *,
+        base: str = BASE_IMAGE,
+        progress: Progress = _quiet,
+        compose_dir: Path = COMPOSE_DIR,
+        wheelhouse: Path = WHEELHOUSE,
+    ) -> None:
+        self._client = client
+        self.base = base
+        self._progress = progress
+        self._compose_dir = compose_dir
+        self._wheelhouse = wheelhouse
+
+    def ensure(self, *, rebuild: bool = False) -> Images:
+        """Both images, built where their tag is missing (or every time with `rebuild`)."""
+        self._need_base()
+        requirements = pinned_requirements()
+        build_wheelhouse(self._wheelhouse, requirements, progress=self._progress)
+        mesh = mesh_context(
+            self._compose_dir / "Dockerfile",
+            self._wheelhouse,
+            requirements,
+            REPO_ROOT / "mesh_runtime",
+        )
+        toxiproxy = toxiproxy_context(
+            self._compose_dir / "toxiproxy.Dockerfile", find_binary("toxiproxy-server")
+        )
+        return Images(
+            mesh=self._ensure(mesh, mesh_tag(context_digest(mesh)), "mesh", rebuild),
+            toxiproxy=self._ensure(
+                toxiproxy, toxiproxy_tag(context_digest(toxiproxy)), "toxiproxy", rebuild
+            ),
+        )
+
+    def _need_base(self) -> None:
+        if not self._exists(self.base):
+            raise DeployError(base_missing_message(self.base))
+
+    def _exists(self, reference: str) -> bool:
+        from docker.errors import DockerException, ImageNotFound
+
+        try:
+            self._client.images.get(reference)
+            return True
+        except ImageNotFound:
+            return False
+        except DockerException as exc:
+            raise DeployError(f"docker: cannot look up image {reference}: {exc}") from exc
+
+    def _ensure(self, context: bytes, tag: str, kind: str, rebuild: bool) -> str:
+        if not rebuild and self._exists(tag):
+            self._progress(f"image {tag}: present")
+            return tag
+        self._progress(f"building image {tag} ({len(context) // 1024} KiB context)")
+        self._build(context, tag, kind)
+        return tag
+
+    def _build(self, context: bytes, tag: str, kind: str) -> None:
+        from docker.errors import DockerException
+
+        tail: list[str] = []
+        try:
+            chunks = self._client.api.build(
+                fileobj=io.BytesIO(context),
+                custom_context=True,
+                tag=tag,
+                buildargs={"BASE_IMAGE": self.base},
+                labels={IMAGE_LABEL: kind},
+                rm=True,
+                forcerm=True,
+                pull=False,
+                decode=True,
+            )
+            for chunk in chunks:
+                error = build_log_error(chunk)
+                if error is not None:
+                    raise DeployError(f"building {tag} failed: {error}\n" + "\n".join(tail[-10:]))
+                line = str(chunk.get("stream", "")).strip()
+                if line:
+                    tail.append(line)
+                    if line.startswith("Step "):
+                        self._progress(f"{tag}: {line}")
+        except DockerException as exc:
+            raise DeployError(f"building {tag} failed: {exc}") from exc

@@ -1,0 +1,451 @@
+"""The docker runtime: the mesh as containers on a network of its own.
+
+`up` makes the same Plan as the local runtime, turns it into containers
+(`specs.container_plan`), builds the images if their content changed (`images`), creates
+the deployment's network and starts the containers stage by stage, recording each in the
+state file the moment it exists. Each instance is a pod: a pod container holding the
+network namespace, the app and its sidecar joining it. Prometheus runs on the host,
+scraping the published admin ports. Everything is labelled `meshproof.deployment=<id>`, so
+`down` removes by label whatever an interrupted `up` left, recorded or not.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import psutil
+import requests
+
+from mesh_runtime.errors import DeployError, MeshproofError, ReadinessTimeout
+from mesh_runtime.runtimes import deployment as state
+from mesh_runtime.runtimes.deployment import Deployment, ProcessRecord
+from mesh_runtime.runtimes.docker.engine import ContainerState, Engine, RunOptions, connect
+from mesh_runtime.runtimes.docker.images import BASE_IMAGE, ImageBuilder, Images
+from mesh_runtime.runtimes.docker.naming import (
+    container_name,
+    deployment_id,
+    network_name,
+    pod_name,
+    run_tag,
+)
+from mesh_runtime.runtimes.docker.specs import (
+    ContainerPlan,
+    ContainerSpec,
+    container_plan,
+    container_tools,
+)
+from mesh_runtime.runtimes.plan import PlanFiles, ProcessSpec, make_plan, sidecar_name
+from mesh_runtime.runtimes.ports import port_allocator
+from mesh_runtime.runtimes.prometheus import (
+    PrometheusServer,
+    expected_targets,
+    scrape_config,
+    write_scrape_config,
+)
+from mesh_runtime.runtimes.readiness import Deadline, wait_until
+from mesh_runtime.runtimes.supervisor import Supervisor, http_ok, is_running
+from mesh_runtime.runtimes.toxiproxy import ToxiproxyClient
+from mesh_runtime.tools import find_binary
+from mesh_runtime.topology import MeshMode, load_topology
+
+Progress = Callable[[str], None]
+RUNTIME = "docker"
+
+
+def _quiet(message: str) -> None:
+    """The default progress sink: says nothing."""
+
+
+class DockerRuntime:
+    """Containers through the Docker SDK; state under `state_root`, as the local runtime's."""
+
+    name = RUNTIME
+
+    def __init__(
+        self,
+        *,
+        state_root: Path | None = None,
+        progress: Progress = _quiet,
+        ready_timeout: float = 90.0,
+        stop_grace: float = 5.0,
+        base_image: str = BASE_IMAGE,
+        client: Any = None,
+    ) -> None:
+        root = state_root if state_root is not None else state.state_root()
+        self.state_root = root.resolve()
+        self.progress = progress
+        self.ready_timeout = ready_timeout
+        self.stop_grace = stop_grace
+        self.base_image = base_image
+        self._client = client
+
+    @property
+    def engine(self) -> Engine:
+        if self._client is None:
+            self._client = connect()
+        return Engine(self._client)
+
+    # --- finding deployments ------------------------------------------------------------
+
+    def state_file(self, topology_name: str) -> Path:
+        return state.state_file(self.state_root, topology_name)
+
+    def load(self, topology_name: str) -> Deployment:
+        return state.load(self.state_file(topology_name))
+
+    # --- up -----------------------------------------------------------------------------
+
+    def up(
+        self,
+        topology_path: str | Path,
+        *,
+        mode: MeshMode = "mesh",
+        otlp_endpoint: str | None = None,
+    ) -> Deployment:
+        topology = load_topology(topology_path)
+        self._refuse_if_running(topology.name)
+        work = state.work_dir(self.state_root, topology.name)
+        _fresh_dir(work)
+        images = ImageBuilder(self.engine.client, base=self.base_image, progress=self.progress)
+        built = images.ensure()
+        with port_allocator() as allocate:
+            plan = make_plan(
+                topology,
+                topology_file=str(topology_path),
+                mode=mode,
+                allocate_port=allocate,
+                work_dir=work,
+                tools=container_tools(str(find_binary("prometheus"))),
+                otlp_endpoint=otlp_endpoint,
+            )
+        cplan = container_plan(plan)
+        deployment = _deployment_of(cplan, secrets.token_urlsafe(24))
+        path = self.state_file(topology.name)
+        state.save(deployment, path)
+        try:
+            self._carry_out(cplan, deployment, built)
+        except BaseException as exc:
+            self.progress("failed; removing what was started")
+            self._teardown(deployment)
+            if isinstance(exc, MeshproofError | KeyboardInterrupt):
+                raise
+            raise DeployError(f"{topology.name}: up failed: {exc}") from exc
+        state.save(deployment, path)
+        return deployment
+
+    def _carry_out(self, cplan: ContainerPlan, deployment: Deployment, built: Images) -> None:
+        plan = cplan.plan
+        _write_files(cplan, deployment.control_token or "")
+        dep = deployment_id(deployment.name, deployment.work_dir)
+        engine = self.engine
+        for kind in ("mesh", "toxiproxy"):
+            engine.tag(built.of(kind), run_tag(dep, kind))
+        engine.create_network(dep)
+        options = RunOptions(dep, network_name(dep), Path(deployment.work_dir))
+        path = self.state_file(deployment.name)
+        for stage in cplan.stages:
+            self.progress("starting " + ", ".join(s.name for s in stage if s.role != "pod"))
+            started = []
+            for spec in stage:
+                container = engine.run(spec, run_tag(dep, spec.image), options)
+                if spec.role != "pod":
+                    deployment.processes.append(_record(spec, container))
+                    state.save(deployment, path)
+                    started.append((spec, container))
+            self._wait_ready(engine, started)
+            if any(spec.role == "toxiproxy" for spec in stage):
+                self._create_proxies(cplan)
+        self._wait_config(deployment, plan.mesh_config.version)
+        self.progress("starting prometheus (on the host)")
+        supervisor = self._supervisor(deployment, record=True)
+        supervisor.start_and_wait([cplan.prometheus], self.ready_timeout)
+        config = scrape_config(plan.instances)
+        PrometheusServer(plan.prometheus_url).wait_for_targets_up(
+            expected_targets(config), self.ready_timeout
+        )
+
+    def _wait_ready(
+        self, engine: Engine, started: list[tuple[ContainerSpec, ContainerState]]
+    ) -> None:
+        deadline = Deadline.after(self.ready_timeout)
+        for spec, container in started:
+            url = spec.ready_url
+            if url is None:
+                continue
+
+            def exited(container: ContainerState = container) -> bool:
+                return not engine.state(container.id).running
+
+            outcome = wait_until(lambda url=url: http_ok(url), deadline, failed=exited)  # type: ignore[misc]
+            if outcome != "ready":
+                how = "exited" if outcome == "failed" else f"not ready at {url}"
+                logs = engine.logs(container.id)
+                raise (DeployError if outcome == "failed" else ReadinessTimeout)(
+                    f"{spec.name} {how} (container {container.name}); last log lines:\n{logs}"
+                )
+            self.progress(f"{spec.name} ready")
+
+    def _create_proxies(self, cplan: ContainerPlan) -> None:
+        client = ToxiproxyClient(cplan.plan.toxiproxy_url)
+        for proxy in cplan.proxies:
+            client.create_proxy(proxy.name, proxy.listen, proxy.upstream)
+        self.progress(f"{len(cplan.proxies)} Toxiproxy proxies created")
+
+    def _wait_config(self, deployment: Deployment, wanted: int) -> None:
+        """Wait until every sidecar runs (at least) the initial config version."""
+        for record in deployment.instances:
+            if record.admin_port is None:
+                continue
+            url = f"http://127.0.0.1:{record.admin_port}/config_dump"
+            if (
+                wait_until(
+                    lambda url=url: (config_version(url) or -1) >= wanted,  # type: ignore[misc]
+                    Deadline.after(self.ready_timeout),
+                    interval=0.1,
+                )
+                != "ready"
+            ):
+                raise ReadinessTimeout(
+                    f"{sidecar_name(record.instance)} runs config version "
+                    f"{config_version(url)}, not {wanted}, after {self.ready_timeout:.0f}s"
+                )
+        self.progress(f"every sidecar runs config version {wanted}")
+
+    def _refuse_if_running(self, topology_name: str) -> None:
+        path = self.state_file(topology_name)
+        if not path.exists():
+            return
+        old = state.load(path)
+        if any(self._alive(old, record) for record in old.processes):
+            raise DeployError(
+                f"{topology_name} is already up (state file {path}); "
+                f"run `meshproof down {topology_name}` first"
+            )
+        self.down(old)
+
+    # --- down / status ------------------------------------------------------------------
+
+    def down(self, deployment: Deployment) -> None:
+        self._teardown(deployment)
+
+    def _teardown(self, deployment: Deployment) -> None:
+        """Keep the logs, remove every labelled thing, stop Prometheus, drop the state file."""
+        dep = deployment_id(deployment.name, deployment.work_dir)
+        supervisor = self._supervisor(deployment, record=False)
+        hosted = [r for r in deployment.processes if r.container_id is None]
+        supervisor.stop_all(hosted, self.stop_grace)
+        supervisor.stop_strays(self.stop_grace)
+        if deployment.runtime == RUNTIME:
+            engine = self.engine
+            self._keep_logs(engine, deployment)
+            left = engine.remove_all(dep)
+            if any(left.values()):
+                what = "; ".join(f"{k}: {', '.join(v)}" for k, v in left.items() if v)
+                raise DeployError(f"{deployment.name}: still there after down: {what}")
+        state.remove(self.state_file(deployment.name))
+
+    def _keep_logs(self, engine: Engine, deployment: Deployment) -> None:
+        logs = PlanFiles(Path(deployment.work_dir)).logs
+        for record in deployment.processes:
+            if record.container_id is None:
+                continue
+            with contextlib.suppress(OSError):
+                logs.mkdir(parents=True, exist_ok=True)
+                text = engine.logs(record.container_id, tail="all")
+                (logs / f"{record.name}.log").write_text(text, encoding="utf-8")
+
+    def status(self, deployment: Deployment) -> dict[str, Any]:
+        processes = []
+        for record in deployment.processes:
+            alive = self._alive(deployment, record)
+            spec = ProcessSpec.from_record(record)
+            processes.append(
+                {
+                    "name": record.name,
+                    "role": record.role,
+                    "pid": record.pid,
+                    "container": container_name(
+                        deployment_id(deployment.name, deployment.work_dir), record.name
+                    )
+                    if record.container_id
+                    else None,
+                    "ports": record.ports,
+                    "alive": alive,
+                    "ready": alive and http_ok(spec.ready_url),
+                }
+            )
+        return {
+            "topology": deployment.name,
+            "topology_file": deployment.topology_file,
+            "runtime": deployment.runtime,
+            "mode": deployment.mode,
+            "ingress_url": deployment.ingress_url,
+            "prometheus_url": deployment.prometheus_url,
+            "control_url": deployment.control_url,
+            "toxiproxy_url": deployment.toxiproxy_url,
+            "trace_file": deployment.trace_file,
+            "network": network_name(deployment_id(deployment.name, deployment.work_dir)),
+            "processes": processes,
+        }
+
+    def _alive(self, deployment: Deployment, record: ProcessRecord) -> bool:
+        if record.container_id is None:
+            return is_running(record)
+        return self.engine.state(record.container_id).status == "running"
+
+    # --- restart / signal, and the container operations faults use -------------------------
+
+    def restart(self, deployment: Deployment, name: str) -> Deployment:
+        """Restart one part (gracefully: SIGTERM, then SIGKILL after the grace) until ready."""
+        record = deployment.process(name)
+        if record.container_id is None:
+            supervisor = self._supervisor(deployment, record=False)
+            new = supervisor.restart(record, grace=self.stop_grace, timeout=self.ready_timeout)
+        else:
+            self.engine.restart(record.container_id, self.stop_grace)
+            new = self._ready_again(record)
+        return self._replace(deployment, new)
+
+    def start(self, deployment: Deployment, name: str) -> Deployment:
+        """Start a stopped (killed) container again and wait until it is ready."""
+        record = deployment.process(name)
+        if record.container_id is None:
+            return self.restart(deployment, name)
+        if self.engine.state(record.container_id).status != "running":
+            self.engine.start(record.container_id)
+        return self._replace(deployment, self._ready_again(record))
+
+    def signal(self, deployment: Deployment, name: str, sig: int) -> None:
+        record = deployment.process(name)
+        if record.container_id is None:
+            self._supervisor(deployment, record=False).signal(record, sig)
+            return
+        if not self._alive(deployment, record):
+            raise DeployError(f"{name} (container {record.container_id[:12]}) is not running")
+        self.engine.kill(record.container_id, sig)
+
+    def container_of(self, deployment: Deployment, name: str, *, pod: bool = False) -> str:
+        """The Docker name of part `name`; with `pod`, of the pod an app or sidecar is in."""
+        dep = deployment_id(deployment.name, deployment.work_dir)
+        record = deployment.process(name)
+        if pod and record.role in ("service", "sidecar"):
+            instance = name.removesuffix("-sidecar")
+            return container_name(dep, pod_name(instance))
+        return container_name(dep, name)
+
+    def network_of(self, deployment: Deployment) -> str:
+        return network_name(deployment_id(deployment.name, deployment.work_dir))
+
+    def _ready_again(self, record: ProcessRecord) -> ProcessRecord:
+        assert record.container_id is not None
+        url = ProcessSpec.from_record(record).ready_url
+        engine = self.engine
+        if wait_until(lambda: http_ok(url), Deadline.after(self.ready_timeout)) != "ready":
+            raise ReadinessTimeout(
+                f"{record.name} not ready at {url} after {self.ready_timeout:.0f}s; last log "
+                f"lines:\n{engine.logs(record.container_id)}"
+            )
+        return _record_update(record, engine.state(record.container_id))
+
+    def _replace(self, deployment: Deployment, new: ProcessRecord) -> Deployment:
+        deployment.processes = [new if r.name == new.name else r for r in deployment.processes]
+        state.save(deployment, self.state_file(deployment.name))
+        return deployment
+
+    def _supervisor(self, deployment: Deployment, *, record: bool) -> Supervisor:
+        path = self.state_file(deployment.name)
+
+        def started(process: ProcessRecord) -> None:
+            deployment.processes.append(process)
+            state.save(deployment, path)
+
+        logs = PlanFiles(Path(deployment.work_dir)).logs
+        if record:
+            return Supervisor(logs, marker=deployment.work_dir, on_started=started)
+        return Supervisor(logs, marker=deployment.work_dir)
+
+
+def _record(spec: ContainerSpec, container: ContainerState) -> ProcessRecord:
+    record = ProcessRecord(
+        role=spec.role,  # type: ignore[arg-type]  # pods are never recorded
+        name=spec.name,
+        pid=container.pid,
+        ports=dict(spec.ports),
+        create_time=0.0,
+        command=list(spec.command),
+        container_id=container.id,
+    )
+    return _record_update(record, container)
+
+
+def _record_update(record: ProcessRecord, container: ContainerState) -> ProcessRecord:
+    """The record with the container's current main process (pid, create_time)."""
+    create_time = 0.0
+    with contextlib.suppress(psutil.Error, ValueError):
+        create_time = psutil.Process(container.pid).create_time() if container.pid else 0.0
+    return record.model_copy(update={"pid": container.pid, "create_time": create_time})
+
+
+def _deployment_of(cplan: ContainerPlan, token: str) -> Deployment:
+    plan = cplan.plan
+    return Deployment(
+        topology_file=plan.topology_file,
+        runtime=RUNTIME,
+        mode=plan.mode,
+        ingress_url=plan.ingress_url,
+        control_url=plan.control_url,
+        control_token=token if plan.control_url else None,
+        prometheus_url=plan.prometheus_url,
+        toxiproxy_url=plan.toxiproxy_url,
+        trace_file=str(plan.trace_file) if plan.trace_file else None,
+        work_dir=str(plan.work_dir),
+        instances=list(plan.instances),
+        proxies=list(cplan.proxies),
+        processes=[],
+    )
+
+
+def _fresh_dir(path: Path) -> None:
+    import shutil
+
+    try:
+        if path.exists():
+            shutil.rmtree(path)
+        (path / "logs").mkdir(parents=True)
+    except OSError as exc:
+        raise DeployError(f"{path}: cannot prepare the work dir: {exc.strerror}") from exc
+
+
+def _write_files(cplan: ContainerPlan, token: str) -> None:
+    """The mesh config (addresses on the mesh network), the token, the scrape config.
+
+    The containers run as the caller's uid, so the token can stay owner-only.
+    """
+    files = cplan.plan.files
+    try:
+        files.mesh_config.write_text(cplan.mesh_config.model_dump_json(indent=2), encoding="utf-8")
+        fd = os.open(files.control_token, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(token + "\n")
+        files.spans.touch()
+    except OSError as exc:
+        raise DeployError(f"{files.work_dir}: cannot write the deployment's files: {exc}") from exc
+    write_scrape_config(files.prometheus_config, scrape_config(cplan.plan.instances))
+
+
+def config_version(url: str) -> int | None:
+    """The config version a sidecar's /config_dump reports, None if it cannot say."""
+    try:
+        response = requests.get(url, timeout=1.0)
+        if response.status_code != 200:
+            return None
+        version = response.json().get("version")
+        return int(version) if version is not None else None
+    except (requests.RequestException, ValueError, TypeError, AttributeError):
+        return None
+
