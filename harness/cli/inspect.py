@@ -18,6 +18,7 @@ from rich.console import Console
 from rich.table import Table
 
 from harness.spec.experiment import Experiment, load_experiment
+from harness.spec.faults import TrafficSplitFault
 from harness.store.model import SUMMARY_METRICS, RunRecord
 from harness.store.reader import RunListing, list_runs, load_run, resolve_run
 from harness.store.text import format_value, verdict_line
@@ -78,6 +79,15 @@ def check_targets(experiment: Experiment, topology: Topology, source: str) -> No
         problem = target_problem(fault.kind, fault.target, topology)
         if problem:
             raise ExperimentError(source, f"faults[{index}].target", problem)
+        if isinstance(fault, TrafficSplitFault):
+            versions = [v.name for v in topology.services[fault.target].versions]
+            unknown = sorted(set(fault.params) - set(versions))
+            if unknown:
+                raise ExperimentError(
+                    source,
+                    f"faults[{index}].params",
+                    f"{fault.target} has no version {unknown[0]!r} (versions: {', '.join(versions)})",
+                )
 
 
 def target_problem(kind: str, target: str, topology: Topology) -> str:
@@ -99,6 +109,8 @@ def target_problem(kind: str, target: str, topology: Topology) -> str:
         return ""
     if kind == "control_plane_outage" or target == "control-plane":
         return ""
+    if kind == "traffic_split":
+        return "" if target in services else f"no service {target!r} in topology {topology.name}"
     if target in services or target in instances:
         return ""
     return f"no service or instance {target!r} in topology {topology.name}"

@@ -61,6 +61,10 @@ BAD_CASES = [
      "faults[0].target: edge gateway->frontend does not go through Toxiproxy"),
     ("unknown instance", GOOD.replace("target: catalog-0", "target: catalog-7"), None,
      "faults[0].target: no service or instance 'catalog-7' in topology shop"),
+    ("unknown version in a split", TOXIC.replace(
+        '{name: slow, kind: toxic, target: "%s", params: {type: latency, attributes: {latency: 100}}}',
+        "{name: split, kind: traffic_split, target: catalog, params: {v1: 90, v3: 10}}"), None,
+     "faults[0].params: catalog has no version 'v3' (versions: v1)"),
     ("fault after the end", GOOD.replace("at: 5s", "at: 45s"), None,
      "faults[0].at: starts at 45s, after the load ends (30s)"),
     ("duplicate fault names", GOOD.replace("faults:\n", "faults:\n  - {name: catalog-503, kind: "
