@@ -34,6 +34,8 @@ from harness.store import FaultEvent, RunRecord, RunWriter, iso_utc
 from mesh_runtime.control.client import ControlPlaneClient
 from mesh_runtime.errors import MeshproofError, RunError
 from mesh_runtime.runtimes import Deployment, LocalRuntime, Runtime, ToxiproxyClient
+from mesh_runtime.runtimes.registry import RUNTIMES
+from mesh_runtime.runtimes.registry import make_runtime as runtime_named
 from mesh_runtime.topology import MeshMode, load_topology
 
 if TYPE_CHECKING:
@@ -49,7 +51,9 @@ LOAD_DRAIN_S = 5.0
 def make_runtime(name: str, options: RunOptions, view: ProgressView) -> Runtime:
     if name == "local":
         return LocalRuntime(state_root=options.state_root, progress=view.stage)
-    raise RunError(f"runtime {name!r} is not available yet (use --runtime local)")
+    if name in RUNTIMES:
+        return runtime_named(name, state_root=options.state_root, progress=view.stage)
+    raise RunError(f"runtime {name!r} is not available (runtimes: {', '.join(RUNTIMES)})")
 
 
 class Session:

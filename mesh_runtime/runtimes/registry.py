@@ -1,0 +1,41 @@
+"""The runtimes by name: `meshproof up --runtime NAME`, `target.runtime`, and the runtime a
+state file was written by (`Deployment.runtime`), so down / status / recover use the same."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from mesh_runtime.errors import DeployError
+from mesh_runtime.runtimes.base import Runtime
+from mesh_runtime.runtimes.deployment import Deployment
+
+RUNTIMES = ("local", "docker")
+
+
+def _quiet(message: str) -> None:
+    """Says nothing."""
+
+
+def make_runtime(
+    name: str, *, state_root: Path | None = None, progress: Callable[[str], None] = _quiet
+) -> Runtime:
+    if name == "local":
+        from mesh_runtime.runtimes.local import LocalRuntime
+
+        return LocalRuntime(state_root=state_root, progress=progress)
+    if name == "docker":
+        from mesh_runtime.runtimes.docker import DockerRuntime
+
+        return DockerRuntime(state_root=state_root, progress=progress)
+    raise DeployError(f"runtime {name!r} is not available (runtimes: {', '.join(RUNTIMES)})")
+
+
+def runtime_of(
+    deployment: Deployment,
+    *,
+    state_root: Path | None = None,
+    progress: Callable[[str], None] = _quiet,
+) -> Runtime:
+    """The runtime that made `deployment` (its state file says which)."""
+    return make_runtime(deployment.runtime, state_root=state_root, progress=progress)
