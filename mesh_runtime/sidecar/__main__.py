@@ -8,6 +8,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import NoReturn
+from urllib.parse import urlsplit
 
 import uvloop
 
@@ -36,6 +37,16 @@ def _size(text: str) -> int:
     return int(text)
 
 
+def _otlp_url(text: str) -> str:
+    """The OTLP/HTTP traces URL; a bare base URL gets '/v1/traces', as the SDK's env does."""
+    parts = urlsplit(text)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise argparse.ArgumentTypeError(f"expected a URL like http://127.0.0.1:4318, got {text!r}")
+    if parts.path in ("", "/"):
+        return text.rstrip("/") + "/v1/traces"
+    return text
+
+
 def _duration(text: str) -> float:
     try:
         return parse_duration(text)
@@ -53,7 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--control-plane", metavar="URL", help="http://127.0.0.1:PORT")
     source.add_argument("--config", type=Path, metavar="FILE", help="a static MeshConfig")
-    parser.add_argument("--otlp-endpoint", metavar="URL")
+    parser.add_argument("--otlp-endpoint", type=_otlp_url, metavar="URL")
     parser.add_argument("--access-log", type=Path, metavar="FILE")
     parser.add_argument("--no-tracing", action="store_true")
     parser.add_argument("--drain-timeout", type=_duration, default=10.0, metavar="DURATION")

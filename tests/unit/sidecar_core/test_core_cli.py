@@ -42,6 +42,7 @@ def test_arguments_become_options() -> None:
         ["--service", "s", "--instance", "s-0", *PORTS, "--config", "a", "--control-plane", "b"],
         ["--service", "s", "--instance", "s-0", *PORTS[:-1], "70000", "--config", "a"],
         ["--service", "s", "--instance", "s-0", *PORTS, "--config", "a", "--drain-timeout", "x"],
+        ["--service", "s", "--instance", "s-0", *PORTS, "--config", "a", "--otlp-endpoint", "x"],
     ],
 )
 def test_bad_arguments_are_one_line_and_exit_2(
@@ -54,6 +55,16 @@ def test_bad_arguments_are_one_line_and_exit_2(
     err = capsys.readouterr().err
     assert err.count("\n") == 1
     assert err.startswith("mesh_runtime.sidecar: error:")
+
+
+def test_otlp_base_url_gets_the_traces_path() -> None:
+    """A bare OTLP base URL is completed with /v1/traces; a full one is kept."""
+    base = ["--service", "s", "--instance", "s-0", *PORTS, "--config", "m.json"]
+    parse = build_parser().parse_args
+    bare = parse([*base, "--otlp-endpoint", "http://127.0.0.1:4318"])
+    full = parse([*base, "--otlp-endpoint", "http://127.0.0.1:4318/custom"])
+    assert bare.otlp_endpoint == "http://127.0.0.1:4318/v1/traces"
+    assert full.otlp_endpoint == "http://127.0.0.1:4318/custom"
 
 
 def test_missing_config_file_is_one_line(
