@@ -1,0 +1,44 @@
+"""Small engine parts: the interrupt guard, the sidecar version, the progress phase name."""
+
+from __future__ import annotations
+
+import os
+import signal
+
+import pytest
+
+from harness.engine.environment import sidecar_version_of
+from harness.engine.interrupts import InterruptGuard, RunInterrupted
+from harness.engine.progress import phase_at
+
+
+def test_guard_turns_sigterm_into_run_interrupted_and_restores_handlers() -> None:
+    """Inside the guard SIGTERM raises RunInterrupted; outside, the old handler is back."""
+    before = signal.getsignal(signal.SIGTERM)
+    with pytest.raises(RunInterrupted) as caught, InterruptGuard():
+        os.kill(os.getpid(), signal.SIGTERM)
+    assert caught.value.signum == signal.SIGTERM
+    assert signal.getsignal(signal.SIGTERM) is before
+
+
+def test_shielded_block_remembers_the_signal_without_raising() -> None:
+    """A signal during clean-up is remembered, not raised, so a rollback is not cut short."""
+    with InterruptGuard() as guard:
+        with guard.shielded():
+            os.kill(os.getpid(), signal.SIGINT)
+        assert guard.interrupted
+        assert guard.received == signal.SIGINT
+
+
+def test_sidecar_version_from_admin_documents_or_fallback() -> None:
+    """The first version field found wins; none found gives meshproof's version."""
+    assert sidecar_version_of([None, {"sidecar_version": "1.2.3"}], "0.1.0") == "1.2.3"
+    assert sidecar_version_of([{"config_version": 4}, {"total": 2}], "0.1.0") == "0.1.0"
+
+
+def test_display_phase_names() -> None:
+    """Warm-up first, then the active faults, then before / after by whether a fault ran."""
+    assert phase_at(1.0, 5.0, [], 0) == "warmup"
+    assert phase_at(6.0, 5.0, [], 0) == "before"
+    assert phase_at(9.0, 5.0, ["a", "b"], 2) == "during:a,b"
+    assert phase_at(20.0, 5.0, [], 2) == "after"
