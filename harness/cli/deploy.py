@@ -13,9 +13,8 @@ from rich.table import Table
 from mesh_runtime.errors import DeployError
 from mesh_runtime.runtimes.deployment import Deployment
 from mesh_runtime.runtimes.local import LocalRuntime
+from mesh_runtime.runtimes.registry import RUNTIMES, make_runtime, runtime_of
 from mesh_runtime.topology import MeshMode, load_topology
-
-RUNTIMES = ("local",)
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -63,7 +62,7 @@ def run_up(args: argparse.Namespace) -> int:
     console = Console(stderr=True)
     mode: MeshMode = "no-mesh" if args.no_mesh else "mesh"
     with console.status(f"bringing {args.topology} up ({mode})") as progress:
-        runtime = LocalRuntime(progress=lambda message: progress.update(message))
+        runtime = make_runtime(args.runtime, progress=lambda message: progress.update(message))
         deployment = runtime.up(args.topology, mode=mode)
     console.print(
         f"[green]up[/green] {deployment.name} ({mode}, {len(deployment.processes)} processes)"
@@ -73,19 +72,17 @@ def run_up(args: argparse.Namespace) -> int:
 
 
 def run_down(args: argparse.Namespace) -> int:
-    runtime = LocalRuntime()
-    deployment = find_deployment(runtime, args.topology)
+    deployment = find_deployment(LocalRuntime(), args.topology)
     console = Console(stderr=True)
     with console.status(f"stopping {deployment.name}"):
-        runtime.down(deployment)
+        runtime_of(deployment).down(deployment)
     console.print(f"[green]down[/green] {deployment.name}: every process stopped")
     return 0
 
 
 def run_status(args: argparse.Namespace) -> int:
-    runtime = LocalRuntime()
-    deployment = find_deployment(runtime, args.topology)
-    report = runtime.status(deployment)
+    deployment = find_deployment(LocalRuntime(), args.topology)
+    report = runtime_of(deployment).status(deployment)
     if args.json:
         print(json.dumps(report, indent=2))
     else:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -106,7 +106,9 @@ class DockerRuntime:
         *,
         mode: MeshMode = "mesh",
         otlp_endpoint: str | None = None,
+        sidecar_command: Sequence[str] | None = None,
     ) -> Deployment:
+        """`sidecar_command` runs inside the mesh image (a program the image holds)."""
         topology = load_topology(topology_path)
         self._refuse_if_running(topology.name)
         work = state.work_dir(self.state_root, topology.name)
@@ -120,7 +122,7 @@ class DockerRuntime:
                 mode=mode,
                 allocate_port=allocate,
                 work_dir=work,
-                tools=container_tools(str(find_binary("prometheus"))),
+                tools=container_tools(str(find_binary("prometheus")), sidecar_command),
                 otlp_endpoint=otlp_endpoint,
             )
         cplan = container_plan(plan)
@@ -448,4 +450,3 @@ def config_version(url: str) -> int | None:
         return int(version) if version is not None else None
     except (requests.RequestException, ValueError, TypeError, AttributeError):
         return None
-

@@ -18,7 +18,7 @@ scraping the published admin ports, as in the local runtime.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -88,9 +88,14 @@ class ContainerPlan:
         raise KeyError(name)
 
 
-def container_tools(prometheus: str) -> Tools:
+def container_tools(prometheus: str, sidecar: Sequence[str] | None = None) -> Tools:
     """The Tools a plan for containers is made with: executables as the images hold them."""
-    return Tools(python=PYTHON_IN_IMAGE, toxiproxy=TOXIPROXY_IN_IMAGE, prometheus=prometheus)
+    return Tools(
+        python=PYTHON_IN_IMAGE,
+        toxiproxy=TOXIPROXY_IN_IMAGE,
+        prometheus=prometheus,
+        sidecar=tuple(sidecar or ()),
+    )
 
 
 def container_plan(plan: Plan) -> ContainerPlan:
