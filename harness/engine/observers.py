@@ -23,6 +23,7 @@ from harness.observe.traces import read_spans
 from harness.store.model import MetricsSource
 from mesh_runtime.errors import MeshproofError
 from mesh_runtime.runtimes.deployment import Deployment
+from mesh_runtime.runtimes.docker import DockerRuntime, DockerStatsSampler
 
 SPANS_SETTLE_S = 2.5
 """The spans file must stop growing this long before it is read (exporters batch)."""
@@ -46,9 +47,15 @@ class Observers:
             "prometheus" if deployment.prometheus_url else "builtin-scraper"
         )
         processes = [(p.role, p.name, p.pid) for p in deployment.processes]
-        self._sampler = ResourceSampler(
-            processes, t0=t0, resolve=self._pid_of, out=work_dir / "resources.jsonl"
-        )
+        self._sampler: ResourceSampler | DockerStatsSampler
+        if deployment.runtime == "docker":  # the Docker stats API, per container
+            self._sampler = DockerRuntime().stats_sampler(
+                deployment, t0=t0, out=work_dir / "resources.jsonl"
+            )
+        else:
+            self._sampler = ResourceSampler(
+                processes, t0=t0, resolve=self._pid_of, out=work_dir / "resources.jsonl"
+            )
         self._scraper: BuiltinScraper | None = None
         if self.metrics_source == "builtin-scraper":
             self._scraper = BuiltinScraper(sidecar_targets(deployment), t0=t0)

@@ -11,5 +11,6 @@ compose.py   a docker compose file of the same deployment (pure)
 
 from mesh_runtime.runtimes.docker.images import BASE_IMAGE, ImageBuilder, Images
 from mesh_runtime.runtimes.docker.runtime import DockerRuntime
+from mesh_runtime.runtimes.docker.stats import DockerStatsSampler
 
-__all__ = ["BASE_IMAGE", "DockerRuntime", "ImageBuilder", "Images"]
+__all__ = ["BASE_IMAGE", "DockerRuntime", "DockerStatsSampler", "ImageBuilder", "Images"]

@@ -39,6 +39,7 @@ from mesh_runtime.runtimes.docker.specs import (
     container_plan,
     container_tools,
 )
+from mesh_runtime.runtimes.docker.stats import DockerStatsSampler, container_sampler
 from mesh_runtime.runtimes.plan import PlanFiles, ProcessSpec, make_plan, sidecar_name
 from mesh_runtime.runtimes.ports import port_allocator
 from mesh_runtime.runtimes.prometheus import (
@@ -339,6 +340,12 @@ class DockerRuntime:
             instance = name.removesuffix("-sidecar")
             return container_name(dep, pod_name(instance))
         return container_name(dep, name)
+
+    def stats_sampler(
+        self, deployment: Deployment, *, t0: float, out: Path | None = None
+    ) -> DockerStatsSampler:
+        """CPU and memory per container from the stats API (the psutil sampler's columns)."""
+        return container_sampler(deployment, self.engine.client, t0=t0, out=out)
 
     def network_of(self, deployment: Deployment) -> str:
         return network_name(deployment_id(deployment.name, deployment.work_dir))

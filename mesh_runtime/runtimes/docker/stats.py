@@ -1,0 +1,182 @@
+"""CPU and memory of each container, from the Docker stats API, once a second.
+
+The same rows as the psutil sampler of the local runtime (`t_s, role, name, pid, cpu_s,
+cpu_cores, rss_mb`), so sidecar overhead is measured the same way on both runtimes:
+`cpu_s` is the CPU time the container's cgroup used in the interval (the difference of
+two readings of `cpu_stats.cpu_usage.total_usage`), `cpu_cores` that over the interval's
+wall time, `rss_mb` the cgroup's resident anonymous memory (`rss` on cgroup v1, `anon` on
+v2). Each reading is one-shot (no two-sample wait). A container whose counter went back
+(restarted: a new cgroup) counts from zero again; one that is gone or paused is skipped.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+from mesh_runtime.errors import MeshproofError
+
+COLUMNS = ["t_s", "role", "name", "pid", "cpu_s", "cpu_cores", "rss_mb"]
+_MB = 1024 * 1024
+_NS = 1e9
+
+StatsFn = Callable[[str], Mapping[str, Any]]
+"""One reading of the stats API for a container id."""
+
+
+@dataclass(frozen=True)
+class Watched:
+    role: str
+    name: str
+    pid: int
+    container: str
+
+
+@dataclass(frozen=True)
+class StatsReading:
+    cpu_total: float
+    """CPU seconds the container's cgroup used since it started."""
+    rss: int
+    at: float
+
+
+def reading(payload: Mapping[str, Any], at: float) -> StatsReading | None:
+    """The CPU total and resident memory in one stats answer; None if it has neither."""
+    cpu = payload.get("cpu_stats", {}).get("cpu_usage", {}).get("total_usage")
+    memory = payload.get("memory_stats", {})
+    if cpu is None or not memory:
+        return None
+    stats = memory.get("stats", {})
+    rss = stats.get("rss", stats.get("anon"))
+    if rss is None:
+        rss = max(0, int(memory.get("usage", 0)) - int(stats.get("inactive_file", 0)))
+    return StatsReading(cpu_total=cpu / _NS, rss=int(rss), at=at)
+
+
+def stats_row(
+    watched: Watched, previous: StatsReading | None, current: StatsReading, t0: float
+) -> dict[str, Any] | None:
+    """The row for the interval since `previous`; None for a first reading."""
+    if previous is None:
+        return None
+    cpu = current.cpu_total - previous.cpu_total
+    if cpu < 0:  # restarted: a new cgroup counts from zero
+        cpu = current.cpu_total
+    elapsed = current.at - previous.at
+    return {
+        "t_s": round(current.at - t0, 3),
+        "role": watched.role,
+        "name": watched.name,
+        "pid": watched.pid,
+        "cpu_s": cpu,
+        "cpu_cores": cpu / elapsed if elapsed > 0 else 0.0,
+        "rss_mb": current.rss / _MB,
+    }
+
+
+class DockerStatsSampler:
+    """Samples `containers` every `interval` s in a thread; `stats` reads one container."""
+
+    def __init__(
+        self,
+        containers: Iterable[Watched],
+        *,
+        stats: StatsFn,
+        t0: float,
+        interval: float = 1.0,
+        out: Path | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._watched = list(containers)
+        self._stats = stats
+        self._t0 = t0
+        self._interval = interval
+        self._out_path = out
+        self._clock = clock
+        self._last: dict[str, StatsReading] = {}
+        self._rows: list[dict[str, Any]] = []
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._out: IO[str] | None = None
+
+    def start(self) -> None:
+        if self._out_path is not None:
+            try:
+                self._out = self._out_path.open("a", encoding="utf-8")
+            except OSError as exc:
+                raise MeshproofError(f"{self._out_path}: cannot write samples: {exc}") from exc
+        self.sample()
+        self._thread = threading.Thread(target=self._loop, name="docker-stats", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=self._interval * 5 + 5)
+            self._thread = None
+        if self._out is not None:
+            self._out.close()
+            self._out = None
+
+    def rows(self) -> list[dict[str, Any]]:
+        with self._lock:
+            return list(self._rows)
+
+    def frame(self) -> Any:
+        """The resources table so far (a pandas DataFrame)."""
+        import pandas as pd
+
+        return pd.DataFrame(self.rows(), columns=COLUMNS)
+
+    def sample(self) -> list[dict[str, Any]]:
+        """Read every container once; the new rows."""
+        new = []
+        for watched in self._watched:
+            try:
+                current = reading(self._stats(watched.container), self._clock())
+            except MeshproofError:
+                current = None  # gone for now; read again next time
+            if current is None:
+                continue
+            made = stats_row(watched, self._last.get(watched.container), current, self._t0)
+            self._last[watched.container] = current
+            if made is not None:
+                new.append(made)
+        if new:
+            with self._lock:
+                self._rows.extend(new)
+                if self._out is not None:
+                    self._out.write("".join(json.dumps(r) + "\n" for r in new))
+                    self._out.flush()
+        return new
+
+    def _loop(self) -> None:
+        next_at = time.monotonic() + self._interval
+        while not self._stop.wait(max(0.0, next_at - time.monotonic())):
+            self.sample()
+            next_at += self._interval
+            if next_at < time.monotonic():
+                next_at = time.monotonic() + self._interval
+        self.sample()
+
+
+def container_sampler(
+    deployment: Any, client: Any, *, t0: float, out: Path | None = None, interval: float = 1.0
+) -> DockerStatsSampler:
+    """A sampler over every container of a docker `Deployment` (not the host Prometheus)."""
+    from mesh_runtime.runtimes.docker.engine import Engine
+
+    watched = [
+        Watched(r.role, r.name, r.pid, r.container_id)
+        for r in deployment.processes
+        if r.container_id is not None
+    ]
+    return DockerStatsSampler(
+        watched, stats=Engine(client).stats, t0=t0, interval=interval, out=out
+    )
