@@ -20,13 +20,14 @@ reason in `PhaseSummary.notes`; never 0.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import pandas as pd
 
 from harness.analysis.phases import in_phase
-from harness.analysis.recovery import recovery_criteria, recovery_seconds
+from harness.analysis.recovery import HOLD_S, recovery_criteria, recovery_seconds
 from harness.analysis.signals import (
     COUNTERS,
     counter_increase,
@@ -126,9 +127,19 @@ def fault_recoveries(
             out[fault.name] = (None, OPEN_ENDED)
             continue
         seconds = recovery_seconds(windows, fault.end_s, criteria)
-        why = "" if seconds is not None else "the SLOs did not hold again before the run ended"
+        why = "" if seconds is not None else _no_recovery(windows, fault.end_s, criteria)
         out[fault.name] = (seconds, why)
     return out
+
+
+def _no_recovery(windows: pd.DataFrame, end_s: float, criteria: Sequence[SLO]) -> str:
+    first = math.ceil(end_s)
+    measured = int(((windows["second"] >= first) & (windows["requests"] > 0)).sum())
+    wanted = ", ".join(c.describe() for c in criteria)
+    return (
+        f"{wanted} did not hold for {HOLD_S} s in a row in the {measured} s with requests "
+        "after the fault ended"
+    )
 
 
 def _recovery(
