@@ -1,0 +1,33 @@
+"""`make bench`: every benchmark in one run, printing measured numbers and ratios.
+
+    python -m harness.bench [--quick]
+
+1. the mesh: sidecar pair vs HAProxy pair vs no proxy at 1000 RPS (harness.bench.mesh);
+2. the load driver: sustained RPS per Locust worker and orchestrator memory
+   (harness.bench.load).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from harness.bench import load, mesh
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m harness.bench", description=__doc__.splitlines()[0]
+    )
+    parser.add_argument("--quick", action="store_true", help="shorter runs, for a smoke check")
+    args = parser.parse_args(argv)
+    mesh_args = ["--seconds", "4", "--rounds", "1"] if args.quick else []
+    load_args = ["--step-s", "3", "--memory-s", "10"] if args.quick else []
+    print("== mesh benchmark", flush=True)
+    status = mesh.main(mesh_args)
+    print("\n== load driver benchmark", flush=True)
+    return status or load.main(load_args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

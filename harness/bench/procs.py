@@ -1,0 +1,78 @@
+"""Processes a benchmark starts on 127.0.0.1: started in their own session, waited on by
+polling a TCP port or an HTTP URL, killed with their process group on exit."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager, suppress
+from pathlib import Path
+
+import requests
+
+from mesh_runtime.errors import RunError
+from mesh_runtime.tools import find_binary
+
+START_TIMEOUT_S = 20.0
+
+
+def free_port() -> int:
+    """A port the kernel says is free now (bind 0, read, close)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _ready(port: int | None, url: str | None) -> bool:
+    if url is not None:
+        try:
+            return requests.get(url, timeout=0.5).status_code == 200
+        except requests.RequestException:
+            return False
+    try:
+        socket.create_connection(("127.0.0.1", port or 0), timeout=0.5).close()
+        return True
+    except OSError:
+        return False
+
+
+@contextmanager
+def spawned(
+    name: str,
+    command: Sequence[str],
+    *,
+    port: int | None = None,
+    ready_url: str | None = None,
+    log: Path | None = None,
+) -> Iterator[subprocess.Popen[bytes]]:
+    """Run `command` until the block ends; ready when `port` accepts or `ready_url` is 200."""
+    out = log.open("wb") if log else subprocess.DEVNULL
+    proc = subprocess.Popen(list(command), stdout=out, stderr=out, start_new_session=True)
+    try:
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while not _ready(port, ready_url):
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RunError(f"{name} did not start (exit {proc.poll()}; see {log or 'no log'})")
+            time.sleep(0.05)
+        yield proc
+    finally:
+        with suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+        if log:
+            out.close()  # type: ignore[union-attr]
+
+
+@contextmanager
+def fortio_server() -> Iterator[str]:
+    """fortio's echo server (Go) with its other listeners off; yields its base URL."""
+    port = free_port()
+    off = ["-grpc-port", "disabled", "-redirect-port", "disabled"]
+    off += ["-tcp-port", "disabled", "-udp-port", "disabled"]
+    command = [str(find_binary("fortio")), "server", "-http-port", f"127.0.0.1:{port}", *off]
+    with spawned("fortio server", [*command, "-quiet"], port=port):
+        yield f"http://127.0.0.1:{port}"
