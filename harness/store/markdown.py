@@ -45,7 +45,9 @@ def write_markdown_report(
     if windows is not None and not windows.empty:
         end = max((p.end_s for p in record.phases), default=None)
         title = f"{record.experiment.name} - {record.id}"
-        write_bytes(TIMELINE_PNG, timeline_png(windows, record.faults, title, end))
+        warmup = next((p.end_s for p in record.phases if p.name == "warmup"), 0.0)
+        png = timeline_png(windows, record.faults, title, end, warmup)
+        write_bytes(TIMELINE_PNG, png)
         chart = TIMELINE_PNG
     write_text("report.md", markdown_report(record, chart))
 
