@@ -7,6 +7,7 @@ from typing import Any
 
 from harness.faults.base import FaultContext, Injector
 from harness.faults.behaviour import ServiceBehaviourInjector
+from harness.faults.container import ContainerInjector
 from harness.faults.ledger import LEDGER_FILE, FaultLedger, LedgerEntry, Registration, registrations
 from harness.faults.mesh import MeshFaultInjector, PolicyInjector, TrafficSplitInjector
 from harness.faults.network import ProxyDownInjector, ToxicInjector
@@ -16,7 +17,6 @@ from harness.faults.process import (
     ProcessPauseInjector,
     ProcessRestartInjector,
     RollingRestartInjector,
-    container_fault,
 )
 from harness.faults.rollback import Executor
 from harness.spec.faults import FaultSpec
@@ -34,10 +34,10 @@ _INJECTORS: dict[str, Callable[[Any, FaultContext], Injector]] = {
     "process_restart": ProcessRestartInjector,
     "rolling_restart": RollingRestartInjector,
     "control_plane_outage": ControlPlaneOutageInjector,
-    "container_kill": container_fault,
-    "container_pause": container_fault,
-    "container_restart": container_fault,
-    "network_disconnect": container_fault,
+    "container_kill": ContainerInjector,
+    "container_pause": ContainerInjector,
+    "container_restart": ContainerInjector,
+    "network_disconnect": ContainerInjector,
 }
 
 

@@ -94,7 +94,9 @@ def describe(step: Mapping[str, Any]) -> str:
         return f"SIGCONT {step['name']} (pid {step['pid']})"
     if action == "ensure_running":
         return f"make sure {step['name']} runs"
-    return f"unknown step {action!r}"
+    from harness.faults.container import describe_step
+
+    return describe_step(step) or f"unknown step {action!r}"
 
 
 class Executor:
@@ -130,6 +132,10 @@ class Executor:
             "resume_process": _resume_process,
             "ensure_running": self._ensure_running,
         }
+        if str(step.get("action")).endswith(("_container", "_network")):
+            from harness.faults.container import step_handlers  # imports the Docker SDK
+
+            handlers.update(step_handlers())
         handler = handlers.get(str(step.get("action")))
         if handler is None:
             raise FaultError(f"unknown rollback step {step.get('action')!r}")
@@ -216,8 +222,9 @@ def _http(method: str, url: str, body: Any) -> requests.Response:
 
 def restart_with_local_runtime(state_file: Path, name: str) -> None:
     """Start process `name` again through the local runtime, from its state file."""
-    from mesh_runtime.runtimes.local import LocalRuntime  # the runtime imports much; only here
+    from mesh_runtime.runtimes.registry import runtime_of  # runtimes import much; only here
 
     deployment = state.load(state_file)
     # The runtime finds the state file from its root: <root>/deployments/<topology>.json.
-    LocalRuntime(state_root=state_file.parent.parent).restart(deployment, name)
+    # A docker deployment is restarted by the docker runtime (its state file says which).
+    runtime_of(deployment, state_root=state_file.parent.parent).restart(deployment, name)
