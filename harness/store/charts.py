@@ -32,9 +32,20 @@ def timeline_png(
 
     figure = Figure(figsize=(10, 7), dpi=100)
     FigureCanvasAgg(figure)
-    rps, errors, latency = figure.subplots(3, 1, sharex=True)
-    # Each window covers [second, second + 1): steps from each second's start, and the
-    # last window drawn to its end.
+    axes = figure.subplots(3, 1, sharex=True)
+    _plot_windows(axes, windows)
+    last = float(windows["second"].max()) + 1 if len(windows) else 0.0
+    _shade(axes, faults, warmup_s, end_s or last)
+    figure.suptitle(title)
+    figure.tight_layout()
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png")
+    return buffer.getvalue()
+
+
+def _plot_windows(axes: Sequence[Any], windows: pd.DataFrame) -> None:
+    """RPS, error rate, p50/p99 as steps: a window covers [second, second + 1)."""
+    rps, errors, latency = axes
     x = windows["second"].to_numpy(dtype="float64")
     x = np.append(x, x[-1] + 1) if len(x) else x
 
@@ -52,26 +63,27 @@ def timeline_png(
     latency.set_ylabel("latency ms")
     latency.set_xlabel("seconds since start (warm-up greyed)")
     latency.legend(loc="upper left", fontsize="small")
-    for axis in (rps, errors, latency):
+    for axis in axes:
         axis.set_ylim(bottom=0)
+        axis.grid(True, alpha=0.3)
+
+
+def _shade(
+    axes: Sequence[Any], faults: Sequence[FaultEvent], warmup_s: float, end_s: float
+) -> None:
+    """Grey warm-up; each fault's window in its own colour, named above the first panel."""
+    for axis in axes:
         if warmup_s:
             axis.axvspan(0, warmup_s, color="#bbbbbb", alpha=0.3, linewidth=0)
     for index, fault in enumerate(faults):
-        end = fault.end_s if fault.end_s is not None else (end_s or float(x.max(initial=0)))
+        end = fault.end_s if fault.end_s is not None else end_s
         shade = _SHADES[index % len(_SHADES)]
-        for axis in (rps, errors, latency):
+        for axis in axes:
             axis.axvspan(fault.start_s, end, color=shade, alpha=0.25, linewidth=0)
-        rps.annotate(
+        axes[0].annotate(
             fault.name,
             (fault.start_s, 1.0),
             xycoords=("data", "axes fraction"),
             va="bottom",
             fontsize="small",
         )
-    for axis in (rps, errors, latency):
-        axis.grid(True, alpha=0.3)
-    figure.suptitle(title)
-    figure.tight_layout()
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png")
-    return buffer.getvalue()
