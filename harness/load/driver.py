@@ -96,6 +96,7 @@ class LoadDriver:
                 args = ["worker", "--plan", str(plan_path), "--master-port", str(port)]
                 self._spawn(f"locust-worker-{i}", args)
             self._t0 = self._await(lambda: _master_t0(state_path), "the Locust workers to start")
+            self._await(self._all_workers_began, "every worker to take its share of the schedule")
         except BaseException:
             self.stop()
             raise
@@ -162,6 +163,9 @@ class LoadDriver:
         tb: TracebackType | None,
     ) -> None:
         self.stop()
+
+    def _all_workers_began(self) -> bool | None:
+        return all(path.exists() for path in self._status_files()) or None
 
     def _own_files(self) -> list[Path]:
         """Files an earlier driver may have left in the same directory."""

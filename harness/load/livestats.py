@@ -125,6 +125,8 @@ class LiveStats:
     unsent: int = 0
     """Requests of the schedule never sent: no connection was free before its end."""
     workers_done: int = 0
+    stale_retries: int = 0
+    """Requests sent again on a new connection: their keep-alive one was closed by the peer."""
 
 
 def _hist(raw: Any) -> dict[int, int]:
@@ -150,4 +152,5 @@ def merge_snapshots(snapshots: list[dict[str, Any]]) -> LiveStats:
         completed=sum(int(s.get("completed", 0)) for s in snapshots),
         unsent=sum(int(s.get("unsent", 0)) for s in snapshots),
         workers_done=sum(1 for s in snapshots if s.get("done")),
+        stale_retries=sum(int(s.get("stale_retries", 0)) for s in snapshots),
     )

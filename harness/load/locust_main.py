@@ -2,9 +2,9 @@
 
     master --plan PLAN --state STATE
         A Locust `MasterRunner` on 127.0.0.1 (a port the OS picks, written to STATE). Once
-        `spec.workers` workers have connected it sends them t0 (the plan's, or half a second
+        `spec.workers` workers have connected it fixes t0 (the plan's, or half a second
         from now when the plan leaves it open), spawns `spec.connections` users across them
-        and writes `"state": "running"` and t0 to STATE.
+        with t0 in the spawn message, and writes `"state": "running"` and t0 to STATE.
     worker --plan PLAN --master-port P
         A Locust `WorkerRunner`. It keeps worker `i`'s share of the schedule, where `i` is
         the index the master gave it, and writes its records and status files.
@@ -26,8 +26,10 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import gevent
+from locust import argument_parser
 from locust.env import Environment
 from locust.log import setup_logging
 from locust.runners import MasterRunner, WorkerRunner
@@ -39,7 +41,19 @@ from harness.load.user import WorkerState, user_class
 READY_TIMEOUT_S = 60.0
 SPAWN_LEAD_S = 0.5
 """When the master picks t0 itself: how far ahead, so that every user is spawned by then."""
-T0_MESSAGE = "meshproof_t0"
+T0_OPTION = "meshproof_t0"
+"""Travels to the workers inside Locust's spawn message (as a custom option), so a worker
+has t0 exactly when it starts its users; a message of its own could overtake the worker's
+handler registration."""
+
+
+def _options_with_t0(t0: float) -> Any:
+    """Locust's default options (no config files read) plus t0, for the spawn message."""
+    parser = argument_parser.get_empty_argument_parser(default_config_files=[])
+    argument_parser.setup_parser_arguments(parser)
+    options = parser.parse([])
+    setattr(options, T0_OPTION, t0)
+    return options
 
 
 def _raise_fd_limit() -> None:
@@ -96,7 +110,7 @@ def run_master(plan: LoadPlan, state_path: Path) -> int:
         runner.quit()
         return 1
     chosen.append(plan.t0 if plan.t0 is not None else time.time() + SPAWN_LEAD_S)
-    runner.send_message(T0_MESSAGE, {"t0": chosen[0]})  # ordered before the spawn message
+    env.parsed_options = _options_with_t0(chosen[0])
     runner.start(plan.spec.connections, spawn_rate=max(plan.spec.connections, 1) * 100.0)
     if not _wait_until(lambda: runner.spawning_completed, READY_TIMEOUT_S):
         print("the workers did not finish spawning users", file=sys.stderr)
@@ -114,8 +128,12 @@ def run_worker(plan: LoadPlan, master_port: int) -> int:
     )
     runner = env.create_worker_runner("127.0.0.1", master_port)
     assert isinstance(runner, WorkerRunner)
-    runner.register_message(T0_MESSAGE, lambda msg, **_: state.set_t0(float(msg.data["t0"])))
-    env.events.test_start.add_listener(lambda **_: state.begin(runner.worker_index))
+
+    def on_test_start(**_: Any) -> None:
+        state.set_t0(float(getattr(env.parsed_options, T0_OPTION)))
+        state.begin(runner.worker_index)
+
+    env.events.test_start.add_listener(on_test_start)
 
     def housekeeping() -> None:
         while True:

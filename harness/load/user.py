@@ -7,6 +7,7 @@ running in a Locust process of its own, may import this module.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +47,8 @@ class WorkerState:
         self._sink: RecordSink | None = None
         self._status_path: Path | None = None
         self.done = False
+        self.stale_retries = 0
+        """Requests sent again on a new connection because their pooled one was closed."""
 
     def set_t0(self, t0: float) -> None:
         """The schedule's start, as the master announced it (before it spawns users)."""
@@ -78,6 +81,7 @@ class WorkerState:
         now = self.clock.now_s()
         status: dict[str, Any] = self.pacer.stats.snapshot(now)
         status.update(worker=self.worker, done=self.done, updated_s=now, unsent=self.pacer.unsent)
+        status["stale_retries"] = self.stale_retries
         write_status(self._status_path, status)
 
     def close(self) -> None:
@@ -92,6 +96,11 @@ class ScheduledConnection(User):
     It uses geventhttpclient's `HTTPClient` directly rather than `FastHttpUser`: the cookie
     jar, URL handling and, above all, Locust's per-request statistics (which the records
     replace) would halve the rate a worker can send. `user_class` makes the concrete class.
+
+    A keep-alive connection the server closed while it sat idle (a draining sidecar does)
+    fails the next request before any response byte. As Go's net/http, browsers and Envoy
+    do, `HTTPClient` then sends an idempotent request once more on a new connection; the
+    record's latency includes that retry, and `WorkerState.stale_retries` counts them.
     """
 
     abstract = True
@@ -108,6 +117,7 @@ class ScheduledConnection(User):
             connection_timeout=self.timeout,
             network_timeout=self.timeout,
         )
+        self.sockets_taken = count_socket_takes(self.http)
         self.prefix = self.target.path.rstrip("/")
 
     def on_stop(self) -> None:
@@ -131,6 +141,7 @@ class ScheduledConnection(User):
         route = request.route
         sent = state.clock.now_s()
         pacer.sent()
+        taken = self.sockets_taken()
         try:
             response = self.http.request(
                 route.method, self.prefix + route.path, body=route.body, headers=request.headers()
@@ -141,8 +152,28 @@ class ScheduledConnection(User):
                 response.release()
         except Exception as exc:  # no answer: refused, reset, timed out, malformed
             status, nbytes, error = 0, 0, error_text(exc)
+        state.stale_retries += max(0, self.sockets_taken() - taken - 1)
         pacer.done(request, sent, state.clock.now_s(), status, nbytes, error)
         state.after_request()
+
+
+def count_socket_takes(client: HTTPClient) -> Callable[[], int]:
+    """A counter of the sockets `client` takes from its pool: one per try of a request.
+
+    geventhttpclient retries inside `request()` (a pooled connection found closed before
+    any response byte, idempotent methods only) and says nothing; each try takes a socket
+    from the pool, so more than one take for a request is a stale-connection retry.
+    """
+    pool = client._connection_pool
+    get_socket = pool.get_socket
+    taken = [0]
+
+    def counted() -> Any:
+        taken[0] += 1
+        return get_socket()
+
+    setattr(pool, "get_socket", counted)  # noqa: B010 (an instance attribute shadows the method)
+    return lambda: taken[0]
 
 
 def user_class(
