@@ -135,7 +135,7 @@ def test_connection_refused_is_recorded_not_raised(tmp_path: Path) -> None:
 
 
 def test_stop_leaves_no_locust_process_behind(targets: Targets, tmp_path: Path) -> None:
-    """stop() in the middle of a run ends the master and every worker."""
+    """stop() in the middle of a run ends the master and every worker, records flushed."""
     url = targets.start(median_ms=1, sigma=0)
     spec = LoadSpec(rps=100, duration="30s", warmup="0s", connections=4, workers=2)
     driver = LoadDriver(spec, url, tmp_path / "run", t0=time.time() + 1)
@@ -143,6 +143,11 @@ def test_stop_leaves_no_locust_process_behind(targets: Targets, tmp_path: Path) 
         driver.start()
         pids = driver.pids()
         assert len(pids) == 3 and all(psutil.pid_exists(p) for p in pids)
+        deadline = time.monotonic() + 20
+        while driver.live().completed < 50 and time.monotonic() < deadline:
+            time.sleep(0.1)
     finally:
         driver.stop()
     assert not [p for p in pids if psutil.pid_exists(p)]
+    rows = [row for path in driver.records_files() for row in read_records(path)]
+    assert len(rows) >= 50
