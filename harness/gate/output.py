@@ -6,12 +6,12 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 from harness.gate.gate import GateResult, MetricGate, failure_line
-from harness.store.text import verdict_line
+from harness.store.text import format_value, verdict_line
 from mesh_runtime.errors import InvalidInput
 
 
-def _value(value: float | None) -> str:
-    return "-" if value is None else f"{value:.4g}"
+def _value(metric: str, value: float | None) -> str:
+    return "-" if value is None else format_value(metric, value)
 
 
 def _change(gate: MetricGate) -> str:
@@ -33,7 +33,9 @@ def markdown(result: GateResult) -> str:
         "No SLO failed, no metric regressed."
     ]
     lines += ["", "## SLOs", ""]
-    lines += [f"- {'PASS' if v.passed else '**FAIL**'} {verdict_line(v)}" for v in result.verdicts]
+    lines += [
+        f"- {verdict_line(v)}" if v.passed else f"- **{verdict_line(v)}**" for v in result.verdicts
+    ]
     lines += [
         "",
         f"## History ({len(result.history)} earlier runs)",
@@ -45,7 +47,7 @@ def markdown(result: GateResult) -> str:
         status = f"**{m.status}**" if m.status == "regression" else m.status
         p_value = "-" if m.p_value is None else f"{m.p_value:.3g}"
         lines.append(
-            f"| `{m.metric}` | {_value(m.current)} | {_value(m.reference)} | {_change(m)} | "
+            f"| `{m.metric}` | {_value(m.metric, m.current)} | {_value(m.metric, m.reference)} | {_change(m)} | "
             f"{p_value} | {status} | {m.started_at or '-'} | {m.method or m.reason} |"
         )
     return "\n".join(lines) + "\n"
