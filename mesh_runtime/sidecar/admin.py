@@ -1,8 +1,14 @@
-"""The admin API on loopback: /ready, /config_dump, /stats, /metrics."""
+"""The admin API on loopback: /ready, /config_dump, /stats, /metrics.
+
+`/ready` answers JSON naming the process (`{"ready": true, "pid": N}`; 503 with a
+`reason` otherwise): during a hot restart two sidecars share the admin port
+(SO_REUSEPORT), and the runtime polls until the *new* pid says it is ready.
+"""
 
 from __future__ import annotations
 
 import json
+import os
 import time
 from collections.abc import Callable
 from typing import Any
@@ -33,11 +39,13 @@ class AdminApi:
         observer: Observer,
         lifecycle: Lifecycle,
         clock: Callable[[], float] = time.monotonic,
+        pid: int | None = None,
     ) -> None:
         self._holder = holder
         self._obs = observer
         self._lifecycle = lifecycle
         self._clock = clock
+        self._pid = os.getpid() if pid is None else pid
 
     async def handle(self, request: Request) -> Response:
         if request.method not in (b"GET", b"HEAD"):
@@ -55,12 +63,14 @@ class AdminApi:
 
     def _ready(self) -> Response:
         if self._lifecycle.ready(self._holder):
-            return simple_response(200, "ready")
+            return _json({"ready": True, "pid": self._pid})
         if self._lifecycle.draining:
-            return simple_response(503, "draining")
-        if self._holder.current is None:
-            return simple_response(503, "waiting for the mesh config")
-        return simple_response(503, "listeners not open yet")
+            reason = "draining"
+        elif self._holder.current is None:
+            reason = "waiting for the mesh config"
+        else:
+            reason = "listeners not open yet"
+        return _json({"ready": False, "pid": self._pid, "reason": reason}, 503)
 
     def _config_dump(self) -> Response:
         state = self._holder.current
@@ -111,6 +121,6 @@ def _upstreams(state: MeshState, now: float) -> dict[str, Any]:
     return out
 
 
-def _json(data: Any) -> Response:
+def _json(data: Any, status: int = 200) -> Response:
     body = json.dumps(data, indent=2, sort_keys=True).encode() + b"\n"
-    return Response(200, [(b"content-type", b"application/json")], body)
+    return Response(status, [(b"content-type", b"application/json")], body)

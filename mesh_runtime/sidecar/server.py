@@ -166,8 +166,14 @@ class Sidecar:
         loop = asyncio.get_running_loop()
         max_body = self.options.max_body
         try:
+            # SO_REUSEPORT: a new sidecar can listen beside this one (hot restart) and
+            # take over the ports before this one drains, as Envoy's hot restart does.
             return await loop.create_server(
-                lambda: HttpServerProtocol(handler, registry, max_body), host, port, backlog=1024
+                lambda: HttpServerProtocol(handler, registry, max_body),
+                host,
+                port,
+                backlog=1024,
+                reuse_port=True,
             )
         except OSError as exc:
             raise DeployError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
