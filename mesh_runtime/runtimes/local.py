@@ -20,6 +20,7 @@ import requests
 from mesh_runtime.errors import DeployError, MeshproofError, ReadinessTimeout
 from mesh_runtime.runtimes import deployment as state
 from mesh_runtime.runtimes.deployment import Deployment, ProcessRecord
+from mesh_runtime.runtimes.hot_restart import migrate_req_warning, read_migrate_req
 from mesh_runtime.runtimes.plan import Plan, PlanFiles, ProcessSpec, Tools, make_plan
 from mesh_runtime.runtimes.ports import port_allocator
 from mesh_runtime.runtimes.prometheus import (
@@ -59,6 +60,7 @@ class LocalRuntime:
         self.progress = progress
         self.ready_timeout = ready_timeout
         self.stop_grace = stop_grace
+        self._warned_migrate_req = False
 
     # --- finding deployments ------------------------------------------------------------
 
@@ -232,13 +234,33 @@ class LocalRuntime:
         }
 
     def restart(self, deployment: Deployment, name: str) -> Deployment:
+        """Restart one process; a sidecar hot (the new one serves before the old one drains).
+
+        Every other part is stopped, then started again. A sidecar program that cannot
+        share its ports (an older sidecar under upgrade validation) is restarted that way too.
+        """
         record = deployment.process(name)
         path = self.state_file(deployment.name)
         supervisor = self._supervisor(deployment, path, record=False)
-        new = supervisor.restart(record, grace=self.stop_grace, timeout=self.ready_timeout)
+        grace, timeout = self.stop_grace, self.ready_timeout
+        new = None
+        if record.role == "sidecar":
+            self._warn_migrate_req()
+            new = supervisor.hot_restart(record, grace=grace, timeout=timeout)
+            if new is None:
+                self.progress(f"{name}: the new process could not share the ports; cold restart")
+        if new is None:
+            new = supervisor.restart(record, grace=grace, timeout=timeout)
         deployment.processes = [new if r.name == name else r for r in deployment.processes]
         state.save(deployment, path)
         return deployment
+
+    def _warn_migrate_req(self) -> None:
+        """Say once (stderr) when the kernel will reset connections a draining sidecar queued."""
+        warning = migrate_req_warning(read_migrate_req())
+        if warning and not self._warned_migrate_req:
+            self._warned_migrate_req = True
+            print(f"meshproof: {warning}", file=sys.stderr)
 
     def signal(self, deployment: Deployment, name: str, sig: int) -> None:
         record = deployment.process(name)

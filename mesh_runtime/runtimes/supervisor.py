@@ -20,6 +20,7 @@ import requests
 
 from mesh_runtime.errors import DeployError, ReadinessTimeout
 from mesh_runtime.runtimes.deployment import ProcessRecord
+from mesh_runtime.runtimes.hot_restart import answered_by
 from mesh_runtime.runtimes.plan import ProcessSpec
 from mesh_runtime.runtimes.readiness import Deadline, wait_until
 
@@ -227,6 +228,36 @@ class Supervisor:
         spec = ProcessSpec.from_record(record)
         self.stop(record, grace)
         return self.start_and_wait([spec], timeout)[0]
+
+    def hot_restart(
+        self, record: ProcessRecord, *, grace: float = 5.0, timeout: float = 30.0
+    ) -> ProcessRecord | None:
+        """Start a second copy beside `record`, then retire the old one once the copy is ready.
+
+        The copy runs the same command on the same ports (its listeners share them through
+        SO_REUSEPORT). Once its own pid answers the ready URL, the old process gets SIGTERM
+        (it drains) and is waited for (SIGKILL after `grace`). None, with the old process
+        untouched, if the copy exits before it is ready (a program that cannot share its
+        ports); ReadinessTimeout, with the copy stopped, if it is not ready in `timeout`.
+        """
+        spec = ProcessSpec.from_record(record)
+        new = self.start(spec)
+        outcome = wait_until(
+            lambda: answered_by(new.pid, spec.ready_url),
+            Deadline.after(timeout),
+            failed=lambda: not self.alive(new),
+        )
+        if outcome == "failed":
+            self.stop(new, grace)
+            return None
+        if outcome == "timeout":
+            self.stop(new, grace)
+            raise ReadinessTimeout(
+                f"{spec.name}: the new process (pid {new.pid}) did not answer ready at "
+                f"{spec.ready_url} after {timeout:.0f}s" + self._tail_text(spec.name)
+            )
+        self.stop(record, grace)
+        return new
 
     def _exit_message(self, spec: ProcessSpec, record: ProcessRecord) -> str:
         child = self._children.get(record.pid)
