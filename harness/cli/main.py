@@ -22,6 +22,8 @@ COMMAND_MODULES = (
     "harness.cli.inspect",  # validate, list, report
     "harness.cli.run",  # run, demo
     "harness.cli.dashboard",
+    "harness.cli.images",  # images build
+    "harness.cli.compose",  # compose render
     "harness.cli.compare",  # compare, validate-upgrade
     "harness.cli.gate",
 )
