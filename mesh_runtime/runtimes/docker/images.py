@@ -210,6 +210,12 @@ def toxiproxy_tag(digest: str) -> str:
     return f"{TOXIPROXY_REPOSITORY}:{digest[:12]}"
 
 
+def stable_tag(kind: str) -> str:
+    """The name compose files use: 'meshproof/mesh:0.1.0', moved to each new build."""
+    repository = MESH_REPOSITORY if kind == "mesh" else TOXIPROXY_REPOSITORY
+    return f"{repository}:{__version__}"
+
+
 def build_log_error(chunk: dict[str, Any]) -> str | None:
     """The error of one chunk of the build API's answer, if it is one."""
     if "error" in chunk:
@@ -278,10 +284,21 @@ class ImageBuilder:
     def _ensure(self, context: bytes, tag: str, kind: str, rebuild: bool) -> str:
         if not rebuild and self._exists(tag):
             self._progress(f"image {tag}: present")
-            return tag
-        self._progress(f"building image {tag} ({len(context) // 1024} KiB context)")
-        self._build(context, tag, kind)
+        else:
+            self._progress(f"building image {tag} ({len(context) // 1024} KiB context)")
+            self._build(context, tag, kind)
+        self._tag_stable(tag, stable_tag(kind))
         return tag
+
+    def _tag_stable(self, tag: str, stable: str) -> None:
+        """Point the stable name (what compose files use) at the image just ensured."""
+        from docker.errors import DockerException
+
+        repository, _, name = stable.partition(":")
+        try:
+            self._client.images.get(tag).tag(repository, name)
+        except DockerException as exc:
+            raise DeployError(f"docker: cannot tag {tag} as {stable}: {exc}") from exc
 
     def _build(self, context: bytes, tag: str, kind: str) -> None:
         from docker.errors import DockerException

@@ -1,0 +1,108 @@
+"""`meshproof compose render TOPOLOGY`: a docker compose file of the same mesh.
+
+Writes `compose/<topology>.compose.yaml` (or --out) and, beside it, `<topology>/` with
+the deployment's files (mesh config, control plane token, Toxiproxy proxies, Prometheus
+and OpenTelemetry Collector configs). The services, images, commands, pods
+(`network_mode: service:<instance>-pod`) and published ports are the ones
+`meshproof up --runtime docker` starts; ports are numbered from --first-port, so a render
+is reproducible. Run it with `docker compose -f FILE up -d` and point meshproof at the
+published ports.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import secrets
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+
+from mesh_runtime.errors import DeployError, InvalidInput
+from mesh_runtime.runtimes.docker.compose import WORK_DIR, compose_files
+from mesh_runtime.runtimes.docker.images import COMPOSE_DIR
+from mesh_runtime.runtimes.docker.specs import container_plan, container_tools
+from mesh_runtime.runtimes.plan import make_plan
+from mesh_runtime.topology import MeshMode, load_topology
+
+FIRST_PORT = 20000
+
+
+def register(subparsers: Any) -> None:
+    compose = subparsers.add_parser(
+        "compose",
+        help="write a docker compose file of a topology",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    actions = compose.add_subparsers(dest="compose_command", metavar="ACTION", required=True)
+    render = actions.add_parser(
+        "render",
+        help="render TOPOLOGY as a compose file",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    render.add_argument("topology", metavar="TOPOLOGY", help="topology file")
+    render.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="compose file (default compose/<topology>.compose.yaml)",
+    )
+    render.add_argument("--no-mesh", action="store_true", help="services without sidecars")
+    render.add_argument(
+        "--first-port",
+        type=int,
+        default=FIRST_PORT,
+        help=f"first port number (default {FIRST_PORT})",
+    )
+    render.set_defaults(func=run_render)
+
+
+def render(topology_file: Path, out: Path | None, mode: MeshMode, first_port: int) -> list[Path]:
+    """Write the compose file and its companions; the paths written."""
+    if not 1024 <= first_port <= 60000:
+        raise InvalidInput("--first-port", "", f"expected 1024-60000, got {first_port}")
+    topology = load_topology(topology_file)
+    ports = itertools.count(first_port)
+    plan = make_plan(
+        topology,
+        topology_file=str(topology_file),
+        mode=mode,
+        allocate_port=lambda: next(ports),
+        work_dir=WORK_DIR,
+        tools=container_tools("prometheus"),
+    )
+    target = out or COMPOSE_DIR / f"{topology.name}.compose.yaml"
+    folder = target.parent
+    token_file = folder / topology.name / "control-token"
+    token = _existing_token(token_file) or secrets.token_urlsafe(24)
+    written = []
+    for relative, text in compose_files(container_plan(plan), token).items():
+        path = target if relative.endswith(".compose.yaml") else folder / relative
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text, encoding="utf-8")
+            if path == token_file:
+                path.chmod(0o600)
+        except OSError as exc:
+            raise DeployError(f"{path}: cannot write: {exc.strerror}") from exc
+        written.append(path)
+    return written
+
+
+def _existing_token(path: Path) -> str | None:
+    try:
+        return path.read_text(encoding="utf-8").strip() or None
+    except OSError:
+        return None
+
+
+def run_render(args: argparse.Namespace) -> int:
+    mode: MeshMode = "no-mesh" if args.no_mesh else "mesh"
+    written = render(Path(args.topology), args.out, mode, args.first_port)
+    console = Console()
+    for path in written:
+        console.print(f"wrote {path}")
+    return 0

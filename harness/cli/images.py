@@ -1,0 +1,55 @@
+"""`meshproof images build`: the docker runtime's images, from local parts only.
+
+Builds meshproof/mesh (compose/Dockerfile: sidecar, control plane, services, trace sink;
+Python wheels from a wheelhouse `pip wheel` makes on the host) and meshproof/toxiproxy
+(the toxiproxy-server `make setup` built), on a base image already in the engine
+(default meshproof/base:bookworm, made by compose/make-base-image.sh). Nothing is pulled.
+An image whose content did not change is not built again.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from rich.console import Console
+
+from mesh_runtime.runtimes.docker.engine import connect
+from mesh_runtime.runtimes.docker.images import BASE_IMAGE, ImageBuilder, stable_tag
+
+
+def register(subparsers: Any) -> None:
+    images = subparsers.add_parser(
+        "images",
+        help="build the docker runtime's images",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    actions = images.add_subparsers(dest="images_command", metavar="ACTION", required=True)
+    build = actions.add_parser(
+        "build",
+        help="build meshproof/mesh and meshproof/toxiproxy (cached by content)",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    build.add_argument(
+        "--base",
+        default=BASE_IMAGE,
+        metavar="IMAGE",
+        help=f"base image with python3.11 and its venv module (default {BASE_IMAGE})",
+    )
+    build.add_argument("--rebuild", action="store_true", help="build even if the tag exists")
+    build.set_defaults(func=run_build)
+
+
+def run_build(args: argparse.Namespace) -> int:
+    console = Console(stderr=True)
+    with console.status("building images") as status:
+        builder = ImageBuilder(
+            connect(), base=args.base, progress=lambda message: status.update(message)
+        )
+        images = builder.ensure(rebuild=args.rebuild)
+    out = Console()
+    out.print(f"mesh       {images.mesh}  (also {stable_tag('mesh')})")
+    out.print(f"toxiproxy  {images.toxiproxy}  (also {stable_tag('toxiproxy')})")
+    return 0

@@ -1,0 +1,183 @@
+"""A docker compose file of the deployment the docker runtime makes. Pure.
+
+`compose_files(cplan, ...)` turns the same ContainerPlan the runtime starts into a compose
+project: one service per container (pods included; an app and its sidecar join their pod
+with `network_mode: service:<pod>`), the same images, commands and published ports (on
+127.0.0.1), the mesh on a network of its own, plus what the runtime runs on the host or
+creates through an API:
+
+- `prometheus` (the `prom/prometheus` image) scraping every sidecar's admin port on the
+  mesh network;
+- `otel-collector` (`otel/opentelemetry-collector-contrib`): the mesh sends its spans
+  there (OTLP/HTTP); it forwards them to meshproof's trace sink, whose spans.jsonl a run
+  reads, and prints them (debug exporter); add the team's own backend to its exporters;
+- Toxiproxy's proxies from a `-config` file instead of its API.
+
+The deployment's files (mesh config, control plane token, Toxiproxy proxies, Prometheus
+and collector configs) are written beside the compose file in `<topology>/`, mounted at
+`WORK_DIR` in the containers, where the plan's commands expect them.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from mesh_runtime.runtimes.docker.images import stable_tag
+from mesh_runtime.runtimes.docker.specs import ContainerPlan, ContainerSpec, port_owners, translate
+from mesh_runtime.runtimes.prometheus import scrape_config
+
+WORK_DIR = Path("/meshproof/work")
+"""Where the deployment's files are in every container (the plan's work dir)."""
+NETWORK = "mesh"
+PROMETHEUS_IMAGE = "prom/prometheus:v2.53.0"
+COLLECTOR_IMAGE = "otel/opentelemetry-collector-contrib:0.104.0"
+COLLECTOR_OTLP_PORT = 4318
+PROMETHEUS_PORT = 9090
+TOXIPROXY_CONFIG = "toxiproxy.json"
+COLLECTOR_CONFIG = "otel-collector.yaml"
+
+
+def compose_files(cplan: ContainerPlan, token: str) -> dict[str, str]:
+    """Relative path -> text: `<topology>.compose.yaml` and the files in `<topology>/`."""
+    name = cplan.plan.topology.name
+    owners = port_owners(cplan.plan)
+    files = {
+        f"{name}/mesh-config.json": cplan.mesh_config.model_dump_json(indent=2) + "\n",
+        f"{name}/control-token": token + "\n",
+        f"{name}/{TOXIPROXY_CONFIG}": json.dumps(_proxies(cplan), indent=2) + "\n",
+        f"{name}/prometheus.yml": _yaml(_prometheus_config(cplan, owners)),
+        f"{name}/{COLLECTOR_CONFIG}": _yaml(_collector_config(cplan)),
+    }
+    files[f"{name}.compose.yaml"] = _header(name) + _yaml(compose_document(cplan))
+    return files
+
+
+def compose_document(cplan: ContainerPlan) -> dict[str, Any]:
+    """The compose document (a dict, as YAML would load it)."""
+    name = cplan.plan.topology.name
+    services: dict[str, Any] = {}
+    started: list[str] = []
+    for stage in cplan.stages:
+        for spec in stage:
+            services[spec.name] = _service(cplan, spec, name, started)
+        started += [spec.name for spec in stage]
+    services["prometheus"] = {
+        "image": PROMETHEUS_IMAGE,
+        "command": ["--config.file=/etc/prometheus/prometheus.yml", "--web.enable-lifecycle"],
+        "volumes": [f"./{name}/prometheus.yml:/etc/prometheus/prometheus.yml:ro"],
+        "ports": [f"127.0.0.1:{PROMETHEUS_PORT}:{PROMETHEUS_PORT}"],
+        "networks": [NETWORK],
+        "depends_on": [s.name for s in cplan.containers if s.role == "pod"],
+    }
+    services["otel-collector"] = {
+        "image": COLLECTOR_IMAGE,
+        "command": [f"--config=/etc/otelcol/{COLLECTOR_CONFIG}"],
+        "volumes": [f"./{name}/{COLLECTOR_CONFIG}:/etc/otelcol/{COLLECTOR_CONFIG}:ro"],
+        "networks": [NETWORK],
+        "depends_on": ["trace-sink"],
+    }
+    return {
+        "name": f"meshproof-{name}",
+        "services": services,
+        "networks": {NETWORK: {"driver": "bridge", "labels": {"meshproof.topology": name}}},
+    }
+
+
+def collector_endpoint() -> str:
+    return f"http://otel-collector:{COLLECTOR_OTLP_PORT}/v1/traces"
+
+
+def _service(
+    cplan: ContainerPlan, spec: ContainerSpec, topology: str, started: list[str]
+) -> dict[str, Any]:
+    service: dict[str, Any] = {
+        "image": stable_tag(spec.image),
+        "command": list(_command(cplan, spec)),
+        "labels": {"meshproof.part": spec.name, "meshproof.role": spec.role},
+    }
+    if spec.env:
+        service["environment"] = dict(spec.env)
+    if spec.role != "pod":
+        service["volumes"] = [f"./{topology}:{WORK_DIR}"]
+    if spec.pod is not None:
+        service["network_mode"] = f"service:{spec.pod}"
+        service["depends_on"] = [spec.pod, *(n for n in started if n != spec.pod)]
+    else:
+        service["networks"] = {NETWORK: {"aliases": [spec.alias]}} if spec.alias else [NETWORK]
+        if spec.role != "pod" and started:
+            service["depends_on"] = list(started)
+    if spec.publish:
+        service["ports"] = [f"127.0.0.1:{port}:{port}" for port in spec.publish]
+    return service
+
+
+def _command(cplan: ContainerPlan, spec: ContainerSpec) -> tuple[str, ...]:
+    """The runtime's command, spans to the collector, Toxiproxy's proxies from a file."""
+    sink = cplan.plan.otlp_endpoint
+    command = tuple(
+        arg.replace(_in_network(cplan, sink), collector_endpoint()) for arg in spec.command
+    )
+    if spec.role == "toxiproxy":
+        command = (*command, "-config", str(WORK_DIR / TOXIPROXY_CONFIG))
+    return command
+
+
+def _in_network(cplan: ContainerPlan, url: str) -> str:
+    return translate(url, port_owners(cplan.plan), None)
+
+
+def _proxies(cplan: ContainerPlan) -> list[dict[str, Any]]:
+    return [
+        {"name": p.name, "listen": p.listen, "upstream": p.upstream, "enabled": True}
+        for p in cplan.proxies
+    ]
+
+
+def _prometheus_config(cplan: ContainerPlan, owners: Mapping[int, str]) -> dict[str, Any]:
+    config = scrape_config(cplan.plan.instances)
+    for job in config["scrape_configs"]:
+        for group in job["static_configs"]:
+            group["targets"] = [translate(t, owners, None) for t in group["targets"]]
+    return config
+
+
+def _collector_config(cplan: ContainerPlan) -> dict[str, Any]:
+    sink = _in_network(cplan, cplan.plan.otlp_endpoint).removesuffix("/v1/traces")
+    return {
+        "receivers": {
+            "otlp": {"protocols": {"http": {"endpoint": f"0.0.0.0:{COLLECTOR_OTLP_PORT}"}}}
+        },
+        "processors": {"batch": {}},
+        "exporters": {
+            "otlphttp/meshproof": {"endpoint": sink, "compression": "none"},
+            "debug": {"verbosity": "basic"},
+        },
+        "service": {
+            "pipelines": {
+                "traces": {
+                    "receivers": ["otlp"],
+                    "processors": ["batch"],
+                    "exporters": ["otlphttp/meshproof", "debug"],
+                }
+            }
+        },
+    }
+
+
+def _header(topology: str) -> str:
+    return (
+        f"# The {topology} mesh as `meshproof up --runtime docker` deploys it; written by\n"
+        f"# `meshproof compose render`. Needs the images `meshproof images build` makes\n"
+        "# (meshproof/mesh, meshproof/toxiproxy); prom/prometheus and the OpenTelemetry\n"
+        "# Collector must be pulled or provided where the engine cannot reach a registry.\n"
+        "# See compose/README.md.\n"
+    )
+
+
+def _yaml(data: Any) -> str:
+    return yaml.safe_dump(data, sort_keys=False, default_flow_style=False, width=100)
