@@ -52,6 +52,7 @@ def _options_with_t0(t0: float) -> Any:
     parser = argument_parser.get_empty_argument_parser(default_config_files=[])
     argument_parser.setup_parser_arguments(parser)
     options = parser.parse([])
+    options.headless = True  # the master quits once the last worker has
     setattr(options, T0_OPTION, t0)
     return options
 
