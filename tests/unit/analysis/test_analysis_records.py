@@ -108,3 +108,17 @@ def test_no_files_give_an_empty_frame() -> None:
     frame = read_records([])
     assert frame.empty
     assert list(frame.columns) == list(RECORD_COLUMNS)
+
+
+def test_arrow_ipc_records_are_read(tmp_path: Path) -> None:
+    """A worker that wrote an Arrow IPC stream is read, missing columns filled."""
+    path = tmp_path / "w0.arrow"
+    table = pa.Table.from_pylist(
+        [{"intended_s": 0.5, "status": 200}, {"intended_s": 0.1, "status": 0}]
+    )
+    with pa.OSFile(str(path), "wb") as sink, pa.ipc.new_stream(sink, table.schema) as writer:
+        writer.write_table(table)
+    frame = read_records([path])
+    assert frame["intended_s"].tolist() == [0.1, 0.5]
+    assert frame["status"].tolist() == [0, 200]
+    assert frame["trace_id"].isna().all()
