@@ -158,6 +158,7 @@ def run_load_bench(
         "connections": CONNECTIONS,
         "steps": steps,
         "max_sustained_rps_per_worker": max(sustained, default=0.0),
+        "best_achieved_rps_per_worker": max(s["achieved_rps"] for s in steps),
         "best_rps_per_worker_cpu_s": max(
             (s["rps_per_worker_cpu_s"] or 0.0 for s in steps), default=0.0
         ),
