@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http.client
 import json
 import secrets
 import threading
@@ -11,6 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
 from prometheus_client.parser import text_string_to_metric_families
@@ -84,13 +86,27 @@ def sidecar_metrics(
 
 
 class SteadyLoad:
-    """Requests to `url` at about `rps` from one thread; every response is counted."""
+    """GETs of `url` at about `rps` from one thread on one keep-alive connection; every
+    response is counted.
+
+    As Go's net/http, browsers and Envoy do (RFC 9112 section 9.3.1), a GET that fails on a
+    *reused* keep-alive connection before any response byte came back is sent once more
+    on a new connection, and counted in `stale_retries`: the server closed the idle
+    connection as the request went out (a draining sidecar does exactly that), so the
+    request was never processed. Any other failure counts.
+    """
 
     def __init__(self, url: str, rps: float = 40.0) -> None:
-        self.url = url
+        parts = urlsplit(url)
+        self.host = parts.hostname or "127.0.0.1"
+        self.port = parts.port or 80
+        self.path = parts.path or "/"
         self.interval = 1.0 / rps
         self.statuses: Counter[int] = Counter()
         self.errors: Counter[str] = Counter()
+        self.stale_retries = 0
+        self._conn: http.client.HTTPConnection | None = None
+        self._used = False
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -113,13 +129,43 @@ class SteadyLoad:
         )
 
     def _run(self) -> None:
-        with requests.Session() as session:
-            next_at = time.monotonic()
-            while not self._stop.is_set():
-                try:
-                    status = session.get(self.url, timeout=10).status_code
-                    self.statuses[status] += 1
-                except requests.RequestException as exc:
-                    self.errors[type(exc).__name__] += 1
-                next_at += self.interval
-                self._stop.wait(max(0.0, next_at - time.monotonic()))
+        next_at = time.monotonic()
+        while not self._stop.is_set():
+            try:
+                self.statuses[self._get()] += 1
+            except (OSError, http.client.HTTPException) as exc:
+                self.errors[type(exc).__name__] += 1
+                self._close()
+            next_at += self.interval
+            self._stop.wait(max(0.0, next_at - time.monotonic()))
+        self._close()
+
+    def _get(self) -> int:
+        """One GET; a reused connection that fails before any response byte is retried once."""
+        reused = self._conn is not None and self._used
+        try:
+            response = self._send()
+        except (ConnectionResetError, BrokenPipeError, http.client.RemoteDisconnected):
+            self._close()
+            if not reused:
+                raise
+            self.stale_retries += 1
+            response = self._send()
+        response.read()
+        self._used = True
+        if response.will_close:
+            self._close()
+        return response.status
+
+    def _send(self) -> http.client.HTTPResponse:
+        """Send the GET and read the response head."""
+        if self._conn is None:
+            self._conn = http.client.HTTPConnection(self.host, self.port, timeout=10)
+            self._used = False
+        self._conn.request("GET", self.path)
+        return self._conn.getresponse()
+
+    def _close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
