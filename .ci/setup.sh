@@ -183,6 +183,30 @@ install_go_tools() {
     install_fortio
 }
 
+# --- Kernel: hot restarts of sidecars -------------------------------------------------
+# A hot-restarted sidecar's old process closes its SO_REUSEPORT listeners while the new one
+# serves on the same ports; with tcp_migrate_req=1 (Linux >= 5.14) the kernel moves the
+# connections still queued on the closed listener to the new one instead of resetting them.
+MIGRATE_REQ=/proc/sys/net/ipv4/tcp_migrate_req
+
+enable_tcp_migrate_req() {
+    if [[ ! -e $MIGRATE_REQ ]]; then
+        warn "net.ipv4.tcp_migrate_req not available (Linux < 5.14?); hot restarts may reset queued connections"
+        return
+    fi
+    if [[ $(<"$MIGRATE_REQ") == 1 ]]; then
+        log "net.ipv4.tcp_migrate_req: 1"
+        return
+    fi
+    local sudo=()
+    ((EUID == 0)) || sudo=(sudo -n)
+    if echo 1 | "${sudo[@]}" tee "$MIGRATE_REQ" >/dev/null 2>&1 && [[ $(<"$MIGRATE_REQ") == 1 ]]; then
+        log "net.ipv4.tcp_migrate_req: set to 1"
+    else
+        warn "cannot set net.ipv4.tcp_migrate_req=1; hot restarts of sidecars may reset queued connections"
+    fi
+}
+
 # --- Python virtualenv -----------------------------------------------------------------
 venv_fingerprint() {
     { sha256sum "$REPO/pyproject.toml"; "$PYTHON" --version; } | sha256sum | cut -d' ' -f1
@@ -264,6 +288,7 @@ main() {
     install_apt_packages
     start_docker
     install_go_tools
+    enable_tcp_migrate_req
     install_venv
     print_summary
     require_in_ci
