@@ -1,0 +1,166 @@
+"""Helpers of the hot-restart tests: processes on ephemeral ports, and a counting client."""
+
+from __future__ import annotations
+
+import contextlib
+import http.client
+import os
+import signal
+import socket
+import subprocess
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import requests
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_for(check: Callable[[], Any], what: str, timeout: float = 20.0) -> Any:
+    """Poll `check` until it returns something truthy (returned); fail after `timeout` s."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"{what}: not within {timeout:g}s")
+
+
+def ready_pid(admin_port: int) -> int | None:
+    """The pid in a 200 answer of a sidecar's admin /ready (a fresh connection each time)."""
+    try:
+        response = requests.get(f"http://127.0.0.1:{admin_port}/ready", timeout=1)
+    except requests.RequestException:
+        return None
+    return int(response.json()["pid"]) if response.status_code == 200 else None
+
+
+class Processes:
+    """Processes started in their own sessions; `stop_all` kills every group."""
+
+    def __init__(self, logs: Path) -> None:
+        self.logs = logs
+        self.popens: list[subprocess.Popen[bytes]] = []
+
+    def spawn(self, name: str, argv: list[str]) -> subprocess.Popen[bytes]:
+        with (self.logs / f"{name}.log").open("ab") as out:
+            popen = subprocess.Popen(
+                argv, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+            )
+        self.popens.append(popen)
+        return popen
+
+    def stop_all(self) -> None:
+        for popen in reversed(self.popens):
+            if popen.poll() is None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(popen.pid, signal.SIGKILL)
+                popen.wait(10)
+
+
+class KeepAliveLoad:
+    """GETs of `path` on `port` at about `rps` over `connections` keep-alive connections
+    (one thread each); every answer and every error is counted.
+
+    As Go's net/http, browsers and Envoy do (RFC 9112 section 9.3.1), a GET that fails on
+    a *reused* connection before any response byte is sent once more on a new connection
+    and counted in `stale_retries`: the server closed the idle connection as the request
+    went out, so it was never processed. Any other failure counts as one.
+    """
+
+    def __init__(self, port: int, path: str, rps: float = 100.0, connections: int = 4) -> None:
+        self.port = port
+        self.path = path
+        self.interval = connections / rps
+        self.statuses: Counter[int] = Counter()
+        self.errors: Counter[str] = Counter()
+        self.stale_retries = 0
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._threads = [threading.Thread(target=self._run) for _ in range(connections)]
+
+    def __enter__(self) -> KeepAliveLoad:
+        for thread in self._threads:
+            thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(timeout=30)
+
+    @property
+    def sent(self) -> int:
+        with self._lock:
+            return sum(self.statuses.values()) + sum(self.errors.values())
+
+    @property
+    def failures(self) -> int:
+        with self._lock:
+            bad = sum(n for status, n in self.statuses.items() if status != 200)
+            return bad + sum(self.errors.values())
+
+    def _run(self) -> None:
+        conn = _Connection(self.port)
+        next_at = time.monotonic()
+        while not self._stop.is_set():
+            try:
+                status, retried = conn.get(self.path)
+                with self._lock:
+                    self.statuses[status] += 1
+                    self.stale_retries += retried
+            except (OSError, http.client.HTTPException) as exc:
+                with self._lock:
+                    self.errors[f"{type(exc).__name__}: {exc}"] += 1
+                conn.close()
+            next_at += self.interval
+            self._stop.wait(max(0.0, next_at - time.monotonic()))
+        conn.close()
+
+
+class _Connection:
+    """One keep-alive connection that is replaced when the server closes it."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self._conn: http.client.HTTPConnection | None = None
+        self._used = False
+
+    def get(self, path: str) -> tuple[int, int]:
+        """(status, stale-connection retries made: 0 or 1)."""
+        reused = self._conn is not None and self._used
+        retried = 0
+        try:
+            response = self._send(path)
+        except (ConnectionResetError, BrokenPipeError, http.client.RemoteDisconnected):
+            self.close()
+            if not reused:
+                raise
+            retried = 1
+            response = self._send(path)
+        response.read()
+        self._used = True
+        if response.will_close:
+            self.close()
+        return response.status, retried
+
+    def _send(self, path: str) -> http.client.HTTPResponse:
+        if self._conn is None:
+            self._conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+            self._used = False
+        self._conn.request("GET", path)
+        return self._conn.getresponse()
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
