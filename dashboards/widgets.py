@@ -134,4 +134,11 @@ def _title(name: str) -> str:
 
 
 def table(frame: pd.DataFrame) -> None:
-    st.dataframe(frame, hide_index=True, width="stretch", column_config=number_columns(frame))
+    """A metrics table: units in the headers' formats; short tables shown whole."""
+    config = number_columns(frame)
+    if len(frame) <= 25:
+        st.dataframe(
+            frame, hide_index=True, width="stretch", column_config=config, height="content"
+        )
+    else:
+        st.dataframe(frame, hide_index=True, width="stretch", column_config=config)

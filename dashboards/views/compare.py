@@ -65,6 +65,8 @@ def _judgement(base: Path, cand: Path) -> None:
     except MeshproofError as exc:
         st.warning(f"The runs could not be compared: {exc}")
         return
+    colour = {"Pass": "green", "Marginal": "orange", "Fail": "red"}.get(result.verdict, "gray")
+    st.badge(f"{result.verdict.upper()} · score {result.score:.0f}", color=colour)  # type: ignore[arg-type]
     tiles = st.columns(4)
     tiles[0].metric("verdict", result.verdict, border=True)
     tiles[1].metric("score", f"{result.score:.0f} / 100", border=True)
@@ -82,7 +84,7 @@ def _judgement(base: Path, cand: Path) -> None:
         for name in ("baseline", "candidate", "delta", "low", "high", "tolerance")
     }
     config["p_value"] = st.column_config.NumberColumn("p-value", format="%.3g")
-    st.dataframe(styled, hide_index=True, width="stretch", column_config=config)
+    st.dataframe(styled, hide_index=True, width="stretch", column_config=config, height="content")
     st.caption(
         f"Mann-Whitney U / two-proportion tests at alpha {result.alpha:g}; delta is candidate "
         "minus baseline with its confidence band; High / Low beyond the tolerance in the "
@@ -116,7 +118,7 @@ def _deltas(base: RunRecord, cand: RunRecord) -> None:
         "change": st.column_config.NumberColumn(format="percent"),
     }
     styled = frame.style.map(_style_direction, subset=["direction"])
-    st.dataframe(styled, hide_index=True, width="stretch", column_config=config)
+    st.dataframe(styled, hide_index=True, width="stretch", column_config=config, height="content")
     st.caption("Direction is descriptive (a change beyond 5 % of the baseline), not a test.")
 
 

@@ -41,10 +41,10 @@ def _history(runs: list[RunRecord]) -> None:
     frame = trends.history(runs)
     thresholds = trends.slo_thresholds(runs[-1])
     status = frame["status"].value_counts()
-    tiles = st.columns(3)
+    tiles = st.columns(4)
     tiles[0].metric("runs", len(frame), border=True)
-    tiles[1].metric("passed", int(status.get("passed", 0)), border=True)
-    tiles[2].metric("failed", int(status.get("failed", 0)), border=True)
+    for tile, name in zip(tiles[1:], ("passed", "failed", "aborted"), strict=True):
+        tile.metric(name, int(status.get(name, 0)), border=True)
     metrics = [m for m in SUMMARY_METRICS if frame[m].notna().any()]
     columns = st.columns(2)
     for index, metric in enumerate(metrics):

@@ -32,9 +32,11 @@ def _layout(figure: go.Figure, height: int, title: str = "") -> go.Figure:
     figure.update_layout(
         template=TEMPLATE,
         height=height,
-        margin={"l": 60, "r": 20, "t": 50 if title else 30, "b": 40},
-        title={"text": title, "x": 0.0, "font": {"size": 15}} if title else None,
-        legend={"orientation": "h", "yanchor": "top", "y": -0.18, "x": 0},
+        margin={"l": 60, "r": 20, "t": 60 if title else 30, "b": 40},
+        title={"text": title, "x": 0.0, "y": 0.98, "yanchor": "top", "font": {"size": 15}}
+        if title
+        else None,
+        legend={"orientation": "h", "yanchor": "bottom", "y": 1.02, "xanchor": "right", "x": 1},
         hovermode="x unified",
     )
     return figure
@@ -109,7 +111,7 @@ def timeline_figure(
     figure.update_yaxes(title_text="latency ms (log)", type="log", row=3, col=1, **log_ticks())
     figure.update_xaxes(title_text="seconds since start", row=3, col=1)
     _layout(figure, 640)
-    figure.update_layout(legend={"y": -0.1})
+    figure.update_layout(legend={"y": -0.1, "yanchor": "top", "x": 0, "xanchor": "left"})
     return figure
 
 
@@ -154,7 +156,7 @@ def distribution_figure(histograms: Mapping[str, pd.DataFrame]) -> go.Figure:
                 fill="tozeroy", opacity=0.5,
             )
         )  # fmt: skip
-    figure.update_xaxes(title_text="service time, ms (log)", type="log")
+    figure.update_xaxes(title_text="service time, ms (log)", type="log", **log_ticks())
     figure.update_yaxes(title_text="% of requests", rangemode="tozero")
     return _layout(figure, 340, "latency distribution")
 
@@ -204,12 +206,13 @@ def trend_figure(
                 marker={"symbol": "diamond-open", "size": 16, "color": RED, "line": {"width": 2}},
             )
         )  # fmt: skip
-    failed = history[history.get("status") == "failed"]
-    if not failed.empty:
-        figure.add_trace(
-            go.Scatter(x=failed["started_at"], y=failed[metric], mode="markers", name="run failed",
-                       marker={"symbol": "x", "size": 9, "color": RED})
-        )  # fmt: skip
+    for status, symbol, colour in (("failed", "x", RED), ("aborted", "triangle-up", "#f4a261")):
+        runs = history[history.get("status") == status]
+        if not runs.empty:
+            figure.add_trace(
+                go.Scatter(x=runs["started_at"], y=runs[metric], mode="markers",
+                           name=f"run {status}", marker={"symbol": symbol, "size": 9, "color": colour})
+            )  # fmt: skip
     if threshold is not None:
         figure.add_hline(
             y=threshold, line_dash="dash", line_color=RED,

@@ -1,0 +1,160 @@
+"""The dashboard served for real and the HTML report, opened in headless Chromium (Debian's).
+
+Playwright drives /usr/bin/chromium; it never downloads a browser. Without Chromium the
+tests skip, except in CI (`CI=true`) where a missing browser is a failure. Every page is
+screenshotted into the test's tmp folder. The browser may talk to 127.0.0.1 only: any
+other request is aborted and fails the test.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import urllib.request
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from harness.cli.dashboard import free_port
+from harness.report.html import write_html
+
+CHROMIUM = Path("/usr/bin/chromium")
+PAGES = {
+    # page path -> (query, heading, least charts, least tables)
+    "": ("", "Runs", 0, 1),
+    "run": ("?run=20261126T020000Z-catalog-503", "One catalog replica answers 503 for 10 s", 5, 6),
+    "compare": (
+        "?baseline=20261125T020000Z-catalog-503&candidate=20261126T020000Z-catalog-503",
+        "Compare", 3, 3,
+    ),
+    "trends": ("?experiment=catalog-503", "Trends", 8, 1),
+}  # fmt: skip
+
+pytestmark = [pytest.mark.browser, pytest.mark.integration]
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    """Headless Chromium through Playwright, or a skip (a failure in CI) without it."""
+    if not CHROMIUM.exists():
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{CHROMIUM} is missing; CI must have Debian's chromium package")
+        pytest.skip(f"{CHROMIUM} is not installed")
+    os.environ.setdefault("PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD", "1")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
+        yield chromium
+        chromium.close()
+
+
+def serve(reports: Path) -> tuple[subprocess.Popen[bytes], str]:
+    port = free_port()
+    command = [sys.executable, "-m", "harness.cli.main", "dashboard", "--reports", str(reports)]
+    process = subprocess.Popen(
+        [*command, "--port", str(port)], start_new_session=True, stdout=subprocess.DEVNULL
+    )
+    return process, f"http://127.0.0.1:{port}"
+
+
+def answers(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(f"{url}/_stcore/health", timeout=1) as reply:
+            return reply.status == 200
+    except OSError:
+        return False
+
+
+def stop_group(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def dashboard(reports: Path) -> Iterator[str]:
+    """`meshproof dashboard` on an ephemeral port; its whole process group is killed after."""
+    from tests.conftest import poll
+
+    process, url = serve(reports)
+    try:
+        poll(lambda: answers(url) or process.poll() is not None, timeout=90, interval=0.3)
+        assert process.poll() is None, "meshproof dashboard exited early"
+        yield url
+    finally:
+        stop_group(process)
+
+
+def guard(page: Any) -> list[str]:
+    """Abort and record every request the page makes to anything but loopback or a file."""
+    strays: list[str] = []
+
+    def route(request_route: Any) -> None:
+        url = request_route.request.url
+        if url.startswith(("http://127.0.0.1", "ws://127.0.0.1", "file:", "data:", "blob:")):
+            request_route.continue_()
+        else:
+            strays.append(url)
+            request_route.abort()
+
+    page.route("**/*", route)
+    return strays
+
+
+def settle(page: Any) -> None:
+    """Wait until Streamlit has finished running the page script."""
+    page.wait_for_selector("h1", timeout=90_000)
+    page.wait_for_function(
+        "!document.querySelector('[data-testid=stStatusWidget]')", timeout=90_000
+    )
+
+
+def unfold(page: Any) -> None:
+    """Make the viewport as tall as the page: Streamlit scrolls inside its main block and
+    draws charts only once they are in view."""
+    height = page.evaluate("document.querySelector('[data-testid=stMain]').scrollHeight")
+    page.set_viewport_size({"width": 1400, "height": min(int(height), 8000)})
+
+
+@pytest.mark.parametrize("path", list(PAGES))
+def test_each_page_renders_its_title_charts_and_tables(
+    browser: Any, dashboard: str, path: str, tmp_path: Path, eventually: Callable[..., Any]
+) -> None:
+    """Each page shows its heading, its plotly charts and tables, and no exception box."""
+    query, heading, charts, tables = PAGES[path]
+    page = browser.new_page(viewport={"width": 1400, "height": 900})
+    strays = guard(page)
+    page.goto(f"{dashboard}/{path}{query}")
+    settle(page)
+    assert page.locator("h1").first.inner_text() == heading
+    unfold(page)
+    eventually(lambda: page.locator(".js-plotly-plot .main-svg").count() >= charts, timeout=60)
+    eventually(lambda: page.locator("[data-testid=stDataFrame]").count() >= tables, timeout=60)
+    assert page.locator("[data-testid=stException]").count() == 0
+    page.screenshot(path=str(tmp_path / f"{path or 'runs'}.png"), full_page=True)
+    assert (tmp_path / f"{path or 'runs'}.png").stat().st_size > 10_000
+    assert strays == []
+    page.close()
+
+
+def test_html_report_renders_offline(
+    browser: Any, run_dirs: dict[str, Path], tmp_path: Path, eventually: Callable[..., Any]
+) -> None:
+    """The HTML report opens from a file with no network: verdicts, tables and every chart drawn."""
+    report = write_html(run_dirs["new"], tmp_path / "report.html")
+    page = browser.new_page(viewport={"width": 1300, "height": 900})
+    strays = guard(page)
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.goto(report.as_uri())
+    eventually(lambda: page.locator(".js-plotly-plot .main-svg").count() >= 5, timeout=60)
+    assert page.locator("h1").inner_text() == "One catalog replica answers 503 for 10 s"
+    assert page.locator("td.FAIL").first.inner_text() == "FAIL"
+    page.screenshot(path=str(tmp_path / "report.png"), full_page=True)
+    assert strays == [] and errors == []
+    page.close()
