@@ -28,8 +28,8 @@ def plain_server(tmp_path: Path) -> ProcessSpec:
     """`python -m http.server`: listens without SO_REUSEPORT; /_health is a file it serves."""
     (tmp_path / "_health").write_text("ok\n")
     port = free_port()
-    command = (sys.executable, "-m", "http.server", "--bind", "127.0.0.1")
-    command += ("--directory", str(tmp_path), str(port))
+    server = (sys.executable, "-m", "http.server", "--bind", "127.0.0.1")
+    command = (*server, "--directory", str(tmp_path), str(port))
     return ProcessSpec("plain", "service", command, {"port": port})
 
 
