@@ -56,7 +56,12 @@ def _bands(
     warmup = next((p for p in phases if p.name == "warmup"), None)
     if warmup is not None and warmup.end_s > warmup.start_s:
         figure.add_vrect(
-            x0=warmup.start_s, x1=warmup.end_s, fillcolor=GREY, opacity=0.12, line_width=0
+            x0=warmup.start_s,
+            x1=warmup.end_s,
+            fillcolor=GREY,
+            opacity=0.12,
+            line_width=0,
+            layer="below",
         )
         figure.add_annotation(
             x=warmup.start_s, y=1.0, xref="x", yref="paper", text="warm-up",
@@ -65,7 +70,9 @@ def _bands(
     for index, fault in enumerate(faults):
         shade = FAULT_SHADES[index % len(FAULT_SHADES)]
         stop = fault.end_s if fault.end_s is not None else end
-        figure.add_vrect(x0=fault.start_s, x1=stop, fillcolor=shade, opacity=0.22, line_width=0)
+        figure.add_vrect(
+            x0=fault.start_s, x1=stop, fillcolor=shade, opacity=0.22, line_width=0, layer="below"
+        )
         figure.add_annotation(
             x=fault.start_s, y=1.0, xref="x", yref="paper", text=f"<b>{fault.name}</b>",
             showarrow=False, xanchor="left", yanchor="bottom", font={"color": shade, "size": 12},
@@ -128,7 +135,7 @@ def signals_figure(
         )  # fmt: skip
     end = float(signals["t_s"].max()) + 1 if not signals.empty else 0.0
     _bands(figure, faults, phases, end)
-    figure.update_layout(barmode="overlay", bargap=0.15)
+    figure.update_layout(barmode="group", bargap=0.15)
     figure.update_yaxes(title_text="per second", rangemode="tozero")
     figure.update_xaxes(title_text="seconds since start")
     return _layout(figure, 300, "retries, outlier ejections and overflows (from the metrics)")
