@@ -7,11 +7,14 @@ import http.client
 import os
 import signal
 import socket
+import socketserver
 import subprocess
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from io import BufferedIOBase
 from pathlib import Path
 from typing import Any
 
@@ -164,3 +167,41 @@ class _Connection:
         if self._conn is not None:
             self._conn.close()
             self._conn = None
+
+
+class _AnswerOnceThenClose(socketserver.StreamRequestHandler):
+    """Answers the first request of a connection (keep-alive); reads the second and closes
+    without a byte of answer, as a draining server closing an idle connection races it."""
+
+    def handle(self) -> None:
+        for served in range(2):
+            head = _read_head(self.rfile)
+            if head is None:
+                return
+            if served == 1:
+                return  # closed before any response byte
+            body = b"ok"
+            self.wfile.write(b"HTTP/1.1 200 OK\r\ncontent-length: %d\r\n\r\n" % len(body) + body)
+
+
+def _read_head(rfile: BufferedIOBase) -> bytes | None:
+    """A request head (no body: the probe's requests carry at most one byte, ignored)."""
+    lines = []
+    while (line := rfile.readline()) not in (b"\r\n", b"\n", b""):
+        lines.append(line)
+    return b"".join(lines) if lines else None
+
+
+@contextmanager
+def closing_server() -> Iterator[int]:
+    """For the block, the port of a server that answers the first request of each connection
+    and closes the connection on the second one without a byte of answer."""
+    server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), _AnswerOnceThenClose)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield int(server.server_address[1])
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -20,15 +20,6 @@ pytestmark = pytest.mark.integration
 PYTHON = sys.executable
 
 
-@pytest.fixture
-def procs(tmp_path: Path) -> Iterator[Processes]:
-    processes = Processes(tmp_path)
-    try:
-        yield processes
-    finally:
-        processes.stop_all()
-
-
 def start_app(procs: Processes) -> int:
     port = free_port()
     argv = [PYTHON, "-m", "mesh_runtime.services", "--service", "catalog"]
