@@ -8,8 +8,8 @@ Read from the run directory (`harness.store`), measured phases only (never warm-
 - sidecar CPU per 1000 RPS: per second, the sidecars' summed mean `cpu_cores`
   (`resources.parquet`) over that second's RPS (`windows.parquet`), x 1000; memory: per
   second, the largest sidecar `rss_mb`;
-- trace completeness: run.json's measured share times the measured requests (the run
-  directory keeps the share, not the per-trace table);
+- trace completeness: run.json's trace counts (complete traces of the judged requests);
+  records without them: the measured share times the measured requests;
 - retries and ejections: the counters' increase over the measured run (`metrics.parquet`,
   as the run's summary computes it) per request;
 - recovery: each fault's `recovery_s` from run.json's `during:<fault>` phase summary.
@@ -105,6 +105,15 @@ def _pool(first: Counted, second: Counted) -> Counted:
     return Counted(first.count + second.count, first.exposure + second.exposure)
 
 
+def trace_counts(run: StoredRun, sent: int) -> tuple[int | None, int]:
+    """(complete traces, judged requests): run.json's trace counts, else share x requests."""
+    traces = run.record.traces
+    if traces is not None and traces.requests > 0:
+        return traces.complete, traces.requests
+    share = run.record.summary.trace_completeness
+    return (None, 0) if share is None else (round(share * sent), sent)
+
+
 def run_samples(run: StoredRun) -> SideSamples:
     """One run's samples."""
     requests = measured_requests(run)
@@ -117,8 +126,7 @@ def run_samples(run: StoredRun) -> SideSamples:
     }
     cpu, rss = per_second_sidecars(run)
     sent = len(requests)
-    share = run.record.summary.trace_completeness
-    complete = None if share is None else round(share * sent)
+    complete, judged = trace_counts(run, sent)
     recovery: dict[str, list[float]] = {}
     for fault in run.record.faults:
         summary = run.record.phase_summary(f"during:{fault.name}")
@@ -132,7 +140,7 @@ def run_samples(run: StoredRun) -> SideSamples:
         cpu_per_krps=cpu,
         rss_mb=rss,
         trace_complete=complete,
-        trace_judged=sent if complete is not None else 0,
+        trace_judged=judged,
         retries=_counter(run, "retries", sent),
         ejections=_counter(run, "ejections", sent),
         recovery=recovery,
