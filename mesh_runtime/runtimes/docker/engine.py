@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
+import requests
+
 from mesh_runtime.errors import DeployError, MeshproofError
 from mesh_runtime.runtimes.docker.naming import (
     DEPLOYMENT_LABEL,
@@ -79,7 +81,9 @@ class Engine:
 
         try:
             yield
-        except DockerException as exc:
+        except (DockerException, requests.RequestException, ValueError) as exc:
+            # The SDK lets a broken answer (an empty body from a container being removed)
+            # through as a JSON or connection error of requests.
             raise self._error(f"docker: {what}: {_explain(exc)}") from None
 
     # --- networks and images -----------------------------------------------------------
@@ -258,7 +262,7 @@ class Engine:
             if missing_ok:
                 return None
             raise self._error(f"docker: {what}: {_explain(exc)}") from None
-        except DockerException as exc:
+        except (DockerException, requests.RequestException, ValueError) as exc:
             raise self._error(f"docker: {what}: {_explain(exc)}") from None
 
 
