@@ -224,6 +224,9 @@ def by_instance(per_process: pd.DataFrame) -> pd.DataFrame:
     pair = per_process[per_process["role"].isin(["service", "sidecar"])]
     if pair.empty:
         return pd.DataFrame()
+    # The local runtime names a sidecar process after its instance: 'cart-0-sidecar'.
+    instance = pair["name"].astype(str).str.removesuffix("-sidecar")
+    pair = pair.assign(name=instance.where(pair["role"] == "sidecar", pair["name"]))
     wide = pair.pivot_table(index="name", columns="role", values=["cpu_cores", "rss_mb"])
     out = pd.DataFrame(index=wide.index)
     for role in ("service", "sidecar"):

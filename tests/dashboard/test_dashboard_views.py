@@ -101,11 +101,12 @@ def test_edges_from_istio_metrics_use_the_source_reporter(tmp_path: Path) -> Non
 
 
 def test_sidecar_overhead_is_a_share_of_the_services_own() -> None:
-    """Per instance and in total, the sidecar's CPU and RSS are divided by its service's."""
+    """Per instance (sidecars named `<instance>` or `<instance>-sidecar`) and in total, the
+    sidecar's CPU and RSS are divided by its service's."""
     per_process = pd.DataFrame(
         {
             "role": ["service", "sidecar", "service", "sidecar", "prometheus"],
-            "name": ["a-0", "a-0", "b-0", "b-0", "prometheus"],
+            "name": ["a-0", "a-0", "b-0", "b-0-sidecar", "prometheus"],
             "cpu_cores": [0.2, 0.1, 0.2, 0.3, 1.0],
             "rss_mb": [40.0, 20.0, 40.0, 60.0, 300.0],
         }
