@@ -100,10 +100,16 @@ class RouteDestination(PolicyModel):
 
 
 class RetryBudget(PolicyModel):
-    """Envoy's retry budget: retries in flight capped at a share of active requests."""
+    """Envoy's retry budget: retries in flight capped at a share of active requests.
+
+    Envoy's own default floor is 3 retries in flight; Istio leaves retries unbounded by
+    default. A floor of 10 keeps a partial failure of one replica fully masked at the
+    modest rates of a single machine (a retry holds its place through its backoff and its
+    try), while budgetPercent still bounds retries to a fifth of the load in an outage.
+    """
 
     budgetPercent: Percentage = 20.0
-    minRetryConcurrency: int = Field(3, ge=0)
+    minRetryConcurrency: int = Field(10, ge=0)
 
 
 class Retries(PolicyModel):
