@@ -15,6 +15,7 @@ import json
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -104,6 +105,7 @@ class DockerStatsSampler:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._out: IO[str] | None = None
+        self._pool: ThreadPoolExecutor | None = None
 
     def start(self) -> None:
         if self._out_path is not None:
@@ -123,6 +125,9 @@ class DockerStatsSampler:
         if self._out is not None:
             self._out.close()
             self._out = None
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
 
     def rows(self) -> list[dict[str, Any]]:
         with self._lock:
@@ -135,13 +140,14 @@ class DockerStatsSampler:
         return pd.DataFrame(self.rows(), columns=COLUMNS)
 
     def sample(self) -> list[dict[str, Any]]:
-        """Read every container once; the new rows."""
+        """Read every container once (all at once: the engine answers each in up to a
+        second, when its collector next publishes); the new rows."""
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(max(1, len(self._watched)), "docker-stats-read")
         new = []
-        for watched in self._watched:
-            try:
-                current = reading(self._stats(watched.container), self._clock())
-            except MeshproofError:
-                current = None  # gone for now; read again next time
+        for watched, current in zip(
+            self._watched, self._pool.map(self._read, self._watched), strict=True
+        ):
             if current is None:
                 continue
             made = stats_row(watched, self._last.get(watched.container), current, self._t0)
@@ -155,6 +161,13 @@ class DockerStatsSampler:
                     self._out.write("".join(json.dumps(r) + "\n" for r in new))
                     self._out.flush()
         return new
+
+    def _read(self, watched: Watched) -> StatsReading | None:
+        try:
+            payload = self._stats(watched.container)
+        except MeshproofError:
+            return None  # gone for now; read again next time
+        return reading(payload, self._clock())
 
     def _loop(self) -> None:
         next_at = time.monotonic() + self._interval
