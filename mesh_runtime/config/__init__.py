@@ -17,8 +17,18 @@ from mesh_runtime.config.policy import (
     StringMatch,
     TrafficPolicy,
 )
+from mesh_runtime.config.security import (
+    AuthorizationPolicy,
+    MtlsMode,
+    Operation,
+    Rule,
+    RuleFrom,
+    RuleTo,
+    Source,
+)
 
 __all__ = [
+    "AuthorizationPolicy",
     "ConnectionPool",
     "Endpoint",
     "Fault",
@@ -29,12 +39,18 @@ __all__ = [
     "LoadBalancer",
     "MeshConfig",
     "MeshSettings",
+    "MtlsMode",
+    "Operation",
     "OutlierDetection",
     "Retries",
     "RetryBudget",
     "RouteDestination",
+    "Rule",
+    "RuleFrom",
+    "RuleTo",
     "ServiceEntry",
     "ServicePolicy",
+    "Source",
     "StringMatch",
     "TrafficPolicy",
 ]

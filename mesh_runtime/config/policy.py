@@ -11,6 +11,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from mesh_runtime.config.security import AuthorizationPolicy, MtlsMode
 from mesh_runtime.units import Duration, Percentage
 
 
@@ -181,3 +182,7 @@ class ServicePolicy(PolicyModel):
     trafficPolicy: TrafficPolicy = TrafficPolicy()
     http: list[HTTPRoute] = [HTTPRoute()]
     """Routes tried in order; the first whose match fits the request is used."""
+    mtls: MtlsMode | None = None
+    """PeerAuthentication mode of this service's inbound listeners; None: the mesh's."""
+    authorization: list[AuthorizationPolicy] = []
+    """Istio AuthorizationPolicy specs enforced by this service's sidecars (inbound)."""
