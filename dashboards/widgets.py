@@ -135,6 +135,7 @@ def _title(name: str) -> str:
 
 def table(frame: pd.DataFrame) -> None:
     """A metrics table: units in the headers' formats; short tables shown whole."""
+    frame = frame.dropna(axis="columns", how="all") if len(frame) else frame
     config = number_columns(frame)
     if len(frame) <= 25:
         st.dataframe(

@@ -1,8 +1,8 @@
 """`meshproof dashboard [--reports DIR] [--port N]`: serve the Streamlit dashboard on 127.0.0.1.
 
 Streamlit runs as a child process in its own process group; the command prints the
-address once the server answers its health check, and Ctrl-C (or SIGTERM) stops the
-whole group: SIGTERM first, SIGKILL if it has not gone within a few seconds.
+address once the server answers its health check, and Ctrl-C (or SIGTERM, SIGHUP) stops
+the whole group: SIGTERM first, SIGKILL if it has not gone within a few seconds.
 """
 
 from __future__ import annotations
@@ -79,7 +79,10 @@ def run_dashboard(args: argparse.Namespace) -> int:
     command = streamlit_command(APP, reports, port, sys.executable)
     url = f"http://127.0.0.1:{port}"
     process = subprocess.Popen(command, start_new_session=True, stdout=subprocess.DEVNULL)
-    previous = signal.signal(signal.SIGTERM, _interrupt)
+    # Ctrl-C, a kill and a closed terminal all stop the dashboard; SIGINT is set explicitly
+    # because a shell's background job inherits it ignored.
+    stops = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+    previous = {sig: signal.signal(sig, _interrupt) for sig in stops}
     try:
         _wait_ready(process, url)
         print(f"meshproof dashboard: {url}  (runs in {reports}; Ctrl-C stops it)", flush=True)
@@ -92,7 +95,8 @@ def run_dashboard(args: argparse.Namespace) -> int:
         return 0
     finally:
         stop(process)
-        signal.signal(signal.SIGTERM, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def _interrupt(signum: int, frame: FrameType | None) -> None:

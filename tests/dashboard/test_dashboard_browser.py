@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import psutil
 import pytest
 
 from harness.cli.dashboard import free_port
@@ -70,10 +71,18 @@ def answers(url: str) -> bool:
         return False
 
 
-def stop_group(process: subprocess.Popen[bytes]) -> None:
+def stop(process: subprocess.Popen[bytes], children: list[psutil.Process]) -> None:
+    """Stop the command as a user would (SIGTERM), then kill whatever of it is left."""
     if process.poll() is None:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait(timeout=10)
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=10)
+    for child in children:  # streamlit runs in a process group of its own
+        if child.is_running():
+            child.kill()
 
 
 @pytest.fixture(scope="module")
@@ -82,12 +91,14 @@ def dashboard(reports: Path) -> Iterator[str]:
     from tests.conftest import poll
 
     process, url = serve(reports)
+    children: list[psutil.Process] = []
     try:
         poll(lambda: answers(url) or process.poll() is not None, timeout=90, interval=0.3)
         assert process.poll() is None, "meshproof dashboard exited early"
+        children = psutil.Process(process.pid).children(recursive=True)
         yield url
     finally:
-        stop_group(process)
+        stop(process, children)
 
 
 def guard(page: Any) -> list[str]:
@@ -136,6 +147,7 @@ def test_each_page_renders_its_title_charts_and_tables(
     eventually(lambda: page.locator(".js-plotly-plot .main-svg").count() >= charts, timeout=60)
     eventually(lambda: page.locator("[data-testid=stDataFrame]").count() >= tables, timeout=60)
     assert page.locator("[data-testid=stException]").count() == 0
+    assert page.get_by_text("Failed to fetch dynamically imported module").count() == 0
     page.screenshot(path=str(tmp_path / f"{path or 'runs'}.png"), full_page=True)
     assert (tmp_path / f"{path or 'runs'}.png").stat().st_size > 10_000
     assert strays == []
