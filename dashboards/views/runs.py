@@ -14,15 +14,16 @@ COLUMNS = [
     "started",
     "experiment",
     "status",
-    "runtime",
-    "mode",
-    "duration_s",
+    "open",
     "rps",
     "p99_ms",
     "error_rate",
     "trace_completeness",
     "sidecar_cpu_per_krps",
     "SLOs passed",
+    "duration_s",
+    "runtime",
+    "mode",
     "id",
 ]
 
@@ -47,6 +48,7 @@ def runs_frame(records: Sequence[RunRecord]) -> pd.DataFrame:
                 "sidecar_cpu_per_krps": record.summary.sidecar_cpu_per_krps,
                 "SLOs passed": f"{passed}/{len(record.verdicts)}",
                 "id": record.id,
+                "open": f"run?run={record.id}",
             }
         )
     frame = pd.DataFrame(rows, columns=COLUMNS)
