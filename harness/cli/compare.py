@@ -25,7 +25,7 @@ from harness.compare.model import ComparisonResult
 from harness.compare.output import VERDICT_STYLE, headline, rich_table, write_outputs
 from harness.compare.profiles import parse_profile, prepared
 from harness.compare.upgrade import UpgradeRuns, judge_rounds, run_rounds
-from harness.engine import LiveProgress, QuietProgress, RunOptions, RunResult
+from harness.engine import LiveProgress, QuietProgress, RunOptions, RunResult, prepare
 from harness.store.reader import resolve_run
 from mesh_runtime.errors import InvalidInput
 from mesh_runtime.units import parse_duration
@@ -132,8 +132,7 @@ def run_validate_upgrade(args: argparse.Namespace) -> int:
     }
     seconds = _duration(args.duration)
     experiment = Path(args.experiment)
-    if not experiment.is_file():
-        raise InvalidInput(str(experiment), "", "no such experiment file")
+    prepare(experiment, seconds)  # a bad experiment file fails before any run or worktree
     options = RunOptions(out_dir=args.reports, duration_s=seconds, state_root=args.state_dir)
     console = Console(highlight=False, soft_wrap=True, stderr=args.json)
 
