@@ -137,6 +137,14 @@ start_docker() {
     log "Docker engine: ready"
 }
 
+# The docker runtime's base image, made from Debian packages (nothing is pulled).
+build_base_image() {
+    docker info >/dev/null 2>&1 || return 0 # no engine: require_in_ci says so in CI
+    bash "$REPO/compose/make-base-image.sh" && return 0
+    is_ci && die "could not build the docker runtime's base image"
+    warn "could not build the docker runtime's base image; see compose/README.md"
+}
+
 # --- Go tools --------------------------------------------------------------------------
 stamp_matches() { [[ -f $STAMPS/$1 && $(<"$STAMPS/$1") == "$2" ]]; }
 write_stamp() { mkdir -p "$STAMPS" && printf '%s' "$2" >"$STAMPS/$1"; }
@@ -279,7 +287,7 @@ require_in_ci() {
     [[ -x $BIN/toxiproxy-server ]] || missing+=(toxiproxy-server)
     [[ -x $BIN/fortio ]] || missing+=(fortio)
     ((${#missing[@]} == 0)) || die "CI=true and still missing after setup: ${missing[*]}"
-    docker info >/dev/null 2>&1 || warn "CI=true but the Docker engine is not running"
+    docker info >/dev/null 2>&1 || die "CI=true but the Docker engine is not running"
 }
 
 main() {
@@ -287,6 +295,7 @@ main() {
     export PATH=$PATH:/usr/sbin:/sbin
     install_apt_packages
     start_docker
+    build_base_image
     install_go_tools
     enable_tcp_migrate_req
     install_venv
