@@ -92,7 +92,9 @@ class ProcessPauseInjector(_ProcessFault):
 
 
 class ProcessRestartInjector(_ProcessFault):
-    """A graceful restart (SIGTERM, drain, start, ready); nothing to revert."""
+    """A graceful restart through the runtime; nothing to revert. On the local runtime a
+    sidecar restarts hot (the new process ready on the same ports, then the old one drains),
+    any other process stops (SIGTERM) and starts again."""
 
     kind = "process_restart"
 
@@ -107,8 +109,11 @@ class ProcessRestartInjector(_ProcessFault):
 
 
 class RollingRestartInjector:
-    """Sidecars restarted one at a time, each drained (SIGTERM) and ready again before the
-    next, `interval` apart: the shape of a mesh upgrade. Nothing to revert."""
+    """Sidecars restarted one at a time, `interval` apart, each through the runtime's
+    restart before the next: the shape of a mesh upgrade. On the local runtime that is a hot
+    restart, as Envoy's: the new sidecar takes over the ports (SO_REUSEPORT) and answers
+    ready before the old one is SIGTERMed and drains, so even a single replica's sidecar
+    is never gone. Nothing to revert."""
 
     def __init__(self, fault: RollingRestartFault, ctx: FaultContext) -> None:
         self.name = fault.name
