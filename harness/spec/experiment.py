@@ -64,11 +64,13 @@ class Experiment(BaseModel):
         for slo in self.slos:
             if slo.metric.startswith("overhead_") and self.target.compare_to is None:
                 raise ValueError(f"slos: {slo.name!r} needs target.compare_to (e.g. no-mesh)")
-            kind, colon, fault = slo.phase.partition(":")
-            if colon and fault not in names:
+            kind, colon, fault_name = slo.phase.partition(":")
+            if colon and fault_name not in names:
                 raise ValueError(f"slos: {slo.name!r} names no fault of this experiment")
-            if colon and kind == "after" and self._fault(fault).duration is None:
-                raise ValueError(f"slos: {slo.name!r}: fault {fault!r} has no duration, so no end")
+            if colon and kind == "after" and self._fault(fault_name).duration is None:
+                raise ValueError(
+                    f"slos: {slo.name!r}: fault {fault_name!r} has no duration, so no end"
+                )
         return self
 
     def _fault(self, name: str) -> FaultSpec:
