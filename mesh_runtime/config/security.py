@@ -28,6 +28,11 @@ MtlsMode = Literal["DISABLE", "PERMISSIVE", "STRICT"]
 _METHOD = re.compile(r"^[A-Z]+$")
 
 
+def spiffe_id(trust_domain: str, service: str) -> str:
+    """The SPIFFE ID of a service's workloads (Istio's form, in the default namespace)."""
+    return f"spiffe://{trust_domain}/ns/default/sa/{service}"
+
+
 class SecurityModel(BaseModel):
     model_config = ConfigDict(
         extra="forbid", frozen=True, populate_by_name=True, serialize_by_alias=True

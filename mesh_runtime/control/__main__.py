@@ -1,9 +1,17 @@
-"""`python -m mesh_runtime.control --config CONFIG.json --port P --token-file F`."""
+"""`python -m mesh_runtime.control --config CONFIG.json --port P --token-file F`.
+
+With `--ca-dir DIR` it also runs the mesh's certificate authority: the root is kept in DIR
+and sidecars showing the bootstrap token (`--bootstrap-token-file`, made on first start
+when missing) get short-lived SPIFFE certificates (`--cert-lifetime`, default 1h).
+"""
 
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import logging
+import os
+import secrets
 import sys
 from collections.abc import Sequence
 from functools import partial
@@ -13,10 +21,12 @@ import uvloop
 from aiohttp import web
 
 from mesh_runtime.config.mesh import MeshConfig
-from mesh_runtime.control.server import ControlPlaneAPI
+from mesh_runtime.control.ca import CertificateAuthority
+from mesh_runtime.control.server import LOOPBACK, CertificateIssuer, ControlPlaneAPI, Network
 from mesh_runtime.control.state_file import load_state, save_state
 from mesh_runtime.control.store import DEFAULT_HISTORY, ConfigStore
 from mesh_runtime.errors import InvalidInput, MeshproofError
+from mesh_runtime.units import parse_duration
 from mesh_runtime.validation import load_model
 
 
@@ -38,7 +48,66 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--history", type=int, default=DEFAULT_HISTORY, help="config versions to keep"
     )
+    parser.add_argument("--ca-dir", help="run the mesh CA; its root is kept in this directory")
+    parser.add_argument(
+        "--bootstrap-token-file",
+        help="token sidecars show to get a certificate (default CA_DIR/bootstrap-token; "
+        "made when missing)",
+    )
+    parser.add_argument(
+        "--cert-lifetime", default="1h", help="lifetime of issued certificates (default 1h)"
+    )
+    parser.add_argument(
+        "--allow-writes-from",
+        help="comma-separated networks writes are taken from (default: loopback; "
+        "'any' when --host is not a loopback address); the token is always required",
+    )
     return parser
+
+
+def read_or_make_token(path: Path) -> str:
+    """The token in `path`, or a new random one written there (0600) when it is missing."""
+    if not path.exists():
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            return read_token(str(path))
+        except OSError as exc:
+            raise InvalidInput(str(path), "", f"cannot create token file: {exc.strerror}") from None
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(secrets.token_urlsafe(32) + "\n")
+    return read_token(str(path))
+
+
+def build_issuer(args: argparse.Namespace) -> CertificateIssuer | None:
+    if not args.ca_dir:
+        if args.bootstrap_token_file:
+            raise InvalidInput("--bootstrap-token-file", "", "needs --ca-dir")
+        return None
+    try:
+        lifetime = parse_duration(args.cert_lifetime)
+    except ValueError as exc:
+        raise InvalidInput("--cert-lifetime", "", str(exc)) from None
+    if lifetime <= 0:
+        raise InvalidInput("--cert-lifetime", "", "expected a positive duration")
+    ca_dir = Path(args.ca_dir)
+    ca = CertificateAuthority.load_or_create(ca_dir, leaf_lifetime_s=lifetime)
+    token_file = Path(args.bootstrap_token_file or ca_dir / "bootstrap-token")
+    return CertificateIssuer(ca, read_or_make_token(token_file))
+
+
+def writers_of(args: argparse.Namespace) -> tuple[Network, ...] | None:
+    """Where writes may come from: the flag, else loopback (any for a non-loopback host)."""
+    text = args.allow_writes_from
+    if text is None:
+        loopback = args.host in ("127.0.0.1", "::1", "localhost")
+        return LOOPBACK if loopback else None
+    if text.strip() == "any":
+        return None
+    try:
+        return tuple(ipaddress.ip_network(part.strip()) for part in text.split(",") if part)
+    except ValueError as exc:
+        raise InvalidInput("--allow-writes-from", "", str(exc)) from None
 
 
 def read_token(path: str) -> str:
@@ -56,13 +125,17 @@ def build_api(args: argparse.Namespace) -> ControlPlaneAPI:
     """The API over the initial config, or over the saved state when there is one."""
     config = load_model(args.config, MeshConfig)
     token = read_token(args.token_file)
+    issuer = build_issuer(args)
+    writers = writers_of(args)
     if not args.state_file:
-        return ControlPlaneAPI(ConfigStore(config, history=args.history), token)
+        store = ConfigStore(config, history=args.history)
+        return ControlPlaneAPI(store, token, issuer=issuer, writers=writers)
     state_file = Path(args.state_file)
     config = load_state(state_file) or config
     store = ConfigStore(config, history=args.history)
     save_state(state_file, store.current)
-    return ControlPlaneAPI(store, token, on_change=partial(save_state, state_file))
+    on_change = partial(save_state, state_file)
+    return ControlPlaneAPI(store, token, on_change=on_change, issuer=issuer, writers=writers)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -8,22 +8,29 @@ Routes (DEVELOPING.md, "Control plane API"):
     PUT   /v1/config                                 whole MeshConfig (bearer token)
     PUT   /v1/services/{service}/policy              whole ServicePolicy (bearer token)
     PATCH /v1/services/{service}/policy              JSON merge patch (bearer token)
+    POST  /v1/certificates                           CSR -> leaf (bootstrap token)
+    GET   /v1/certificates/root                      the CA's root certificate (PEM)
 
-All state lives in a ConfigStore; this module only carries bytes to and from it.
+All state lives in a ConfigStore; this module only carries bytes to and from it. Writes
+are taken only from the `writers` networks (loopback by default) and with the token.
 """
 
 from __future__ import annotations
 
 import asyncio
 import hmac
+import ipaddress
 import json
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
 
 from mesh_runtime.config.mesh import MeshConfig
+from mesh_runtime.config.security import spiffe_id
+from mesh_runtime.control.ca import CertificateAuthority
 from mesh_runtime.control.store import ConfigStore, UnknownService
 from mesh_runtime.errors import InvalidInput
 
@@ -33,6 +40,20 @@ MAX_WAIT_S = 300.0
 """Longest long poll a client may ask for."""
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+LOOPBACK: tuple[Network, ...] = (
+    ipaddress.ip_network("127.0.0.0/8"),
+    ipaddress.ip_network("::1/128"),
+)
+
+
+@dataclass(frozen=True)
+class CertificateIssuer:
+    """The CA and the bootstrap token a sidecar must show to get a certificate."""
+
+    ca: CertificateAuthority
+    bootstrap_token: str
 
 
 class ConfigNotifier:
@@ -63,10 +84,15 @@ class ControlPlaneAPI:
         store: ConfigStore,
         token: str,
         on_change: Callable[[MeshConfig], None] | None = None,
+        issuer: CertificateIssuer | None = None,
+        writers: Sequence[Network] | None = LOOPBACK,
     ) -> None:
         self._store = store
         self._token = token.encode()
         self._on_change = on_change
+        self._issuer = issuer
+        self._writers = writers
+        """Networks writes may come from; None: any (the token is still required)."""
         self._notifier = ConfigNotifier()
         self._body_cache: tuple[int, bytes] = (-1, b"")
 
@@ -78,6 +104,8 @@ class ControlPlaneAPI:
         app.router.add_put("/v1/config", self.put_config)
         app.router.add_put("/v1/services/{service}/policy", self.put_policy)
         app.router.add_patch("/v1/services/{service}/policy", self.patch_policy)
+        app.router.add_post("/v1/certificates", self.sign_certificate)
+        app.router.add_get("/v1/certificates/root", self.root_certificate)
         return app
 
     async def ready(self, request: web.Request) -> web.Response:
@@ -118,15 +146,56 @@ class ControlPlaneAPI:
         config = self._store.patch_policy(service, await _json_body(request))
         return self._changed(config, f"policy of {service} patched", service)
 
-    def _authorize(self, request: web.Request) -> None:
-        scheme, _, given = request.headers.get("Authorization", "").partition(" ")
-        valid = hmac.compare_digest(given.strip().encode(), self._token)
-        if scheme.lower() != "bearer" or not valid:
-            raise web.HTTPUnauthorized(
-                text=json.dumps({"error": "a valid 'Authorization: Bearer <token>' is required"}),
+    async def sign_certificate(self, request: web.Request) -> web.Response:
+        """A leaf certificate for the CSR, with the SPIFFE ID of the claimed service."""
+        issuer = self._require_issuer()
+        _check_bearer(request, issuer.bootstrap_token.encode())
+        data = await _json_body(request)
+        if not isinstance(data, dict):
+            raise InvalidInput("body", "", "expected a JSON object {csr, service, instance}")
+        csr, service = data.get("csr"), data.get("service")
+        if not isinstance(csr, str) or not isinstance(service, str):
+            raise InvalidInput("body", "", "expected string fields 'csr' and 'service'")
+        self._store.policy(service)  # UnknownService (404) for a service the mesh lacks
+        identity = spiffe_id(self._store.current.mesh.trustDomain, service)
+        issued = issuer.ca.sign(csr.encode("ascii", "replace"), identity)
+        log.info(
+            "issued %s (serial %x, %.0fs) to %s",
+            identity,
+            issued.serial,
+            issuer.ca.leaf_lifetime_s,
+            data.get("instance", "?"),
+        )
+        return web.json_response(
+            {
+                "certificate": issued.certificate.decode("ascii"),
+                "root": issued.root.decode("ascii"),
+                "spiffe_id": issued.spiffe_id,
+                "serial": f"{issued.serial:x}",
+                "not_after": issued.not_after,
+            }
+        )
+
+    async def root_certificate(self, request: web.Request) -> web.Response:
+        issuer = self._require_issuer()
+        return web.Response(body=issuer.ca.root_pem, content_type="application/x-pem-file")
+
+    def _require_issuer(self) -> CertificateIssuer:
+        if self._issuer is None:
+            raise web.HTTPNotFound(
+                text=json.dumps({"error": "this control plane runs no CA (see --ca-dir)"}),
                 content_type="application/json",
-                headers={"WWW-Authenticate": 'Bearer realm="meshproof"'},
             )
+        return self._issuer
+
+    def _authorize(self, request: web.Request) -> None:
+        """A write: from an allowed network, with the bearer token."""
+        if self._writers is not None and not _from_any(request.remote, self._writers):
+            raise web.HTTPForbidden(
+                text=json.dumps({"error": "writes are accepted only from loopback"}),
+                content_type="application/json",
+            )
+        _check_bearer(request, self._token)
 
     def _changed(self, config: MeshConfig, what: str, service: str | None = None) -> web.Response:
         self._publish(config, what)
@@ -153,6 +222,27 @@ class ControlPlaneAPI:
             body = self._store.current.model_dump_json().encode()
             self._body_cache = (self._store.version, body)
         return body
+
+
+def _check_bearer(request: web.Request, token: bytes) -> None:
+    scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+    valid = hmac.compare_digest(given.strip().encode(), token)
+    if scheme.lower() != "bearer" or not valid:
+        raise web.HTTPUnauthorized(
+            text=json.dumps({"error": "a valid 'Authorization: Bearer <token>' is required"}),
+            content_type="application/json",
+            headers={"WWW-Authenticate": 'Bearer realm="meshproof"'},
+        )
+
+
+def _from_any(remote: str | None, networks: Sequence[Network]) -> bool:
+    try:
+        address = ipaddress.ip_address((remote or "").split("%", 1)[0])
+    except ValueError:
+        return False
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    return any(address in network for network in networks)
 
 
 @web.middleware
