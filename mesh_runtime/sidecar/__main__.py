@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 import uvloop
 
 from mesh_runtime.errors import MeshproofError
+from mesh_runtime.sidecar.limits import HttpLimits
 from mesh_runtime.sidecar.server import Sidecar, SidecarOptions
 from mesh_runtime.units import parse_duration
 
@@ -85,7 +86,54 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--log-level", default="WARNING", choices=["DEBUG", "INFO", "WARNING", "ERROR"]
     )
+    _security_arguments(parser)
     return parser
+
+
+def _security_arguments(parser: argparse.ArgumentParser) -> None:
+    """mTLS identity, admin token, and the listeners' request limits and timeouts."""
+    default = HttpLimits()
+    parser.add_argument(
+        "--bootstrap-token-file",
+        type=Path,
+        metavar="FILE",
+        help="token for the control plane's CA; with it the sidecar gets a SPIFFE "
+        "certificate and speaks mTLS (needs --control-plane)",
+    )
+    parser.add_argument(
+        "--admin-token-file",
+        type=Path,
+        metavar="FILE",
+        help="bearer token the admin /config_dump and /stats require",
+    )
+    sizes = {
+        "max-header-bytes": default.max_header_bytes,
+        "max-headers": default.max_headers,
+        "max-uri-bytes": default.max_uri_bytes,
+        "max-connections": default.max_connections,
+    }
+    for name, value in sizes.items():
+        parser.add_argument(f"--{name}", type=_size, default=value, metavar="N")
+    times = {
+        "header-timeout": default.header_timeout,
+        "request-timeout": default.request_timeout,
+        "idle-timeout": default.idle_timeout,
+    }
+    for name, seconds in times.items():
+        parser.add_argument(f"--{name}", type=_duration, default=seconds, metavar="DURATION")
+
+
+def limits_from(args: argparse.Namespace) -> HttpLimits:
+    return HttpLimits(
+        max_header_bytes=args.max_header_bytes,
+        max_headers=args.max_headers,
+        max_uri_bytes=args.max_uri_bytes,
+        max_body=args.max_body,
+        header_timeout=args.header_timeout,
+        request_timeout=args.request_timeout,
+        idle_timeout=args.idle_timeout,
+        max_connections=args.max_connections,
+    )
 
 
 def options_from(args: argparse.Namespace) -> SidecarOptions:
@@ -106,11 +154,17 @@ def options_from(args: argparse.Namespace) -> SidecarOptions:
         max_body=args.max_body,
         seed=args.seed,
         host=args.host,
+        bootstrap_token_file=args.bootstrap_token_file,
+        admin_token_file=args.admin_token_file,
+        limits=limits_from(args),
     )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.bootstrap_token_file is not None and args.control_plane is None:
+        parser.error("--bootstrap-token-file needs --control-plane (the CA is there)")
     logging.basicConfig(
         level=args.log_level, format="%(asctime)s sidecar %(levelname)s %(message)s"
     )

@@ -1,5 +1,9 @@
 """The admin API on loopback: /ready, /config_dump, /stats, /metrics.
 
+`/config_dump` and `/stats` need the admin token (`Authorization: Bearer`, when the sidecar
+was given one) and a loopback peer; `/ready` and `/metrics` stay open for probes and
+Prometheus. Nothing secret is ever shown: no key, no token.
+
 `/ready` answers JSON naming the process (`{"ready": true, "pid": N}`; 503 with a
 `reason` otherwise): during a hot restart two sidecars share the admin port
 (SO_REUSEPORT), and the runtime polls until the *new* pid says it is ready.
@@ -7,6 +11,8 @@
 
 from __future__ import annotations
 
+import hmac
+import ipaddress
 import json
 import os
 import time
@@ -40,12 +46,16 @@ class AdminApi:
         lifecycle: Lifecycle,
         clock: Callable[[], float] = time.monotonic,
         pid: int | None = None,
+        token: str | None = None,
+        security: Callable[[], dict[str, Any]] | None = None,
     ) -> None:
         self._holder = holder
         self._obs = observer
         self._lifecycle = lifecycle
         self._clock = clock
         self._pid = os.getpid() if pid is None else pid
+        self._token = token.encode() if token else None
+        self._security = security
 
     async def handle(self, request: Request) -> Response:
         if request.method not in (b"GET", b"HEAD"):
@@ -53,10 +63,11 @@ class AdminApi:
         path = request.path
         if path == "/ready":
             return self._ready()
-        if path == "/config_dump":
-            return self._config_dump()
-        if path == "/stats":
-            return _json(self._stats())
+        if path in ("/config_dump", "/stats"):
+            refused = self._refuse(request)
+            if refused is not None:
+                return refused
+            return self._config_dump() if path == "/config_dump" else _json(self._stats())
         if path == "/metrics":
             return self._metrics()
         return simple_response(404, "admin endpoints: /ready /config_dump /stats /metrics")
@@ -71,6 +82,17 @@ class AdminApi:
         else:
             reason = "listeners not open yet"
         return _json({"ready": False, "pid": self._pid, "reason": reason}, 503)
+
+    def _refuse(self, request: Request) -> Response | None:
+        """401/403 unless the caller is on loopback and shows the token (when there is one)."""
+        if not _loopback(request.downstream.remote):
+            return simple_response(403, "admin endpoints answer loopback only")
+        if self._token is None:
+            return None
+        scheme, _, given = (request.header(b"authorization") or b"").partition(b" ")
+        if scheme.lower() != b"bearer" or not hmac.compare_digest(given.strip(), self._token):
+            return simple_response(401, "this admin endpoint needs 'Authorization: Bearer <token>'")
+        return None
 
     def _config_dump(self) -> Response:
         state = self._holder.current
@@ -89,6 +111,8 @@ class AdminApi:
         stats["draining"] = self._lifecycle.draining
         if state is not None:
             stats["upstreams"] = _upstreams(state, self._clock())
+        if self._security is not None:
+            stats["security"] = self._security()
         return stats
 
     def _metrics(self) -> Response:
@@ -119,6 +143,20 @@ def _upstreams(state: MeshState, now: float) -> dict[str, Any]:
             },
         }
     return out
+
+
+def _loopback(remote: str) -> bool:
+    """Whether a 'host:port' peer is on loopback ('' is a request made in-process)."""
+    if not remote:
+        return True
+    host = remote.rpartition(":")[0].strip("[]")
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    return address.is_loopback
 
 
 def _json(data: Any, status: int = 200) -> Response:

@@ -42,6 +42,21 @@ class ConnectionClosed(Exception):
     """The connection carrying a body closed before the body was complete."""
 
 
+@dataclass(frozen=True, slots=True)
+class Downstream:
+    """The client end of one server connection, shared by the requests on it."""
+
+    remote: str = ""
+    """'host:port' of the peer."""
+    mutual_tls: bool = False
+    principal: str = ""
+    """The peer's SPIFFE ID from its verified certificate ('' without mTLS)."""
+
+
+PLAIN = Downstream()
+"""A request made without a connection (tests, internal answers)."""
+
+
 @dataclass(slots=True)
 class Request:
     method: bytes
@@ -49,6 +64,7 @@ class Request:
     headers: Headers
     body: bytes = b""
     keep_alive: bool = True
+    downstream: Downstream = PLAIN
 
     def header(self, name: bytes) -> bytes | None:
         """The first value of a (lower-case) header, or None."""

@@ -3,14 +3,18 @@
 Every listener (inbound, outbound, admin) is this protocol with a different handler, an
 `async (Request) -> Response` function. Requests are parsed and their bodies buffered (up
 to `max_body` bytes, 413 beyond) and answered in order; pipelined requests wait in a short
-queue. Response bodies are streamed with back-pressure. Malformed HTTP is answered 400 with
-`Connection: close` and never reaches the handler; the listener keeps serving.
+queue. Response bodies are streamed with back-pressure. Malformed HTTP, and anything the
+strict rules of `limits` refuse (smuggling shapes, oversized heads), is answered 4xx/5xx
+with `Connection: close` and never reaches the handler; the listener keeps serving.
+The registry's sweeper enforces the header-read, request-read and idle timeouts; a
+`ListenerLoad` caps the concurrent connections of one listener.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import cast
@@ -24,12 +28,25 @@ from mesh_runtime.sidecar.http1 import (
     NO_BODY_STATUS,
     BodyStream,
     ConnectionClosed,
+    Downstream,
     Request,
     Response,
     encode_chunk,
     encode_response_head,
     simple_response,
 )
+from mesh_runtime.sidecar.limits import (
+    HttpLimits,
+    Phase,
+    Rejected,
+    Violation,
+    check_head,
+    check_header_count,
+    check_target_size,
+    parser_violation,
+    timeout_action,
+)
+from mesh_runtime.sidecar.tls import downstream_of
 
 Handler = Callable[[Request], Awaitable[Response]]
 
@@ -73,12 +90,44 @@ class ConnectionRegistry:
         for conn in list(self.connections):
             conn.abort()
 
+    def sweep(self, now: float) -> None:
+        """Apply the timeouts to every connection (called about once a second)."""
+        for conn in list(self.connections):
+            conn.check_timeout(now)
+
+
+class ListenerLoad:
+    """Open connections of one listener, against its cap."""
+
+    def __init__(self, max_connections: int) -> None:
+        self.max_connections = max_connections
+        self.active = 0
+        self.refused = 0
+
+    @property
+    def full(self) -> bool:
+        return self.active >= self.max_connections
+
 
 class HttpServerProtocol(asyncio.Protocol):
-    def __init__(self, handler: Handler, registry: ConnectionRegistry, max_body: int) -> None:
+    def __init__(
+        self,
+        handler: Handler,
+        registry: ConnectionRegistry,
+        limits: HttpLimits,
+        load: ListenerLoad | None = None,
+    ) -> None:
         self._handler = handler
         self._registry = registry
-        self._max_body = max_body
+        self._limits = limits
+        self._max_body = limits.max_body
+        self._load = load
+        self._counted = False
+        self._downstream = Downstream()
+        self._phase = Phase.IDLE
+        self._since = time.monotonic()
+        self._head_bytes = 0
+        self._head_size = 0
         self._parser = httptools.HttpRequestParser(self)
         self._transport: asyncio.Transport | None = None
         self._queue: deque[Request] = deque()
@@ -98,6 +147,15 @@ class HttpServerProtocol(asyncio.Protocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self._transport = cast(asyncio.Transport, transport)
+        if self._load is not None:
+            if self._load.full:
+                self._load.refused += 1
+                self._bad_input = True
+                self._transport.abort()
+                return
+            self._load.active += 1
+            self._counted = True
+        self._downstream = downstream_of(transport)
         self._registry.add(self)
         if self._registry.draining:
             self.close_when_idle()
@@ -106,6 +164,9 @@ class HttpServerProtocol(asyncio.Protocol):
         self._closing = True
         self._writable.set()
         self._registry.remove(self)
+        if self._counted and self._load is not None:
+            self._load.active -= 1
+            self._counted = False
         if self._task is not None:
             # Nobody is left to answer: stop the work (a hung upstream must not pin it).
             # A half-close counts as a hang-up too, as nginx (499) and Envoy treat it.
@@ -114,12 +175,19 @@ class HttpServerProtocol(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         if self._bad_input:
             return
+        if self._phase is not Phase.BODY:
+            self._head_bytes += len(data)
         try:
             self._parser.feed_data(data)
         except httptools.HttpParserUpgrade:
             self._reject(simple_response(501, "protocol upgrade is not supported"))
-        except httptools.HttpParserError:
-            self._reject(None)
+            return
+        except httptools.HttpParserError as exc:
+            self._refuse(parser_violation(exc))
+            return
+        if self._phase is Phase.HEAD and self._head_bytes > self._limits.max_header_bytes:
+            # httptools holds a header line until it ends: cap the bytes of an open head.
+            self._refuse(Violation(431, "request head too large"))
 
     def pause_writing(self) -> None:
         self._writable.clear()
@@ -134,14 +202,37 @@ class HttpServerProtocol(asyncio.Protocol):
         self._headers = []
         self._body = []
         self._body_size = 0
+        self._head_size = 0
+        if self._phase is Phase.IDLE:
+            self._phase = Phase.HEAD
+            self._since = time.monotonic()
 
     def on_url(self, url: bytes) -> None:
         self._url += url
+        too_long = check_target_size(len(self._url), self._limits)
+        if too_long is not None:
+            raise Rejected(too_long)
 
     def on_header(self, name: bytes, value: bytes) -> None:
         self._headers.append((name.lower(), value))
+        self._head_size += len(name) + len(value) + 4
+        violation = check_header_count(
+            len(self._headers), len(self._url) + self._head_size, self._limits
+        )
+        if violation is not None:
+            raise Rejected(violation)
 
     def on_headers_complete(self) -> None:
+        parser = self._parser
+        violation = check_head(
+            parser.get_method(), self._url, parser.get_http_version(), self._headers, self._limits
+        )
+        if violation is None and parser.should_upgrade():
+            violation = Violation(501, "protocol upgrade is not supported")
+        if violation is not None:
+            raise Rejected(violation)
+        self._phase = Phase.BODY
+        self._head_bytes = 0
         for key, value in self._headers:
             if key == b"expect" and value.lower() == b"100-continue" and self._transport:
                 self._transport.write(CONTINUE)
@@ -163,7 +254,11 @@ class HttpServerProtocol(asyncio.Protocol):
             headers=self._headers,
             body=b"".join(self._body),
             keep_alive=self._parser.should_keep_alive(),
+            downstream=self._downstream,
         )
+        self._phase = Phase.IDLE
+        self._since = time.monotonic()
+        self._head_bytes = 0
         self._queue.append(request)
         if len(self._queue) >= MAX_PIPELINE and self._transport and not self._paused:
             self._paused = True
@@ -182,6 +277,19 @@ class HttpServerProtocol(asyncio.Protocol):
     def abort(self) -> None:
         if self._transport is not None:
             self._transport.abort()
+
+    def check_timeout(self, now: float) -> None:
+        """Close an idle connection, or answer 408 to a request read too slowly."""
+        if self._task is not None or self._bad_input or self._transport is None:
+            return
+        action = timeout_action(self._phase, self._since, now, self._limits)
+        if action == "close":
+            self._transport.close()
+        elif action == "408":
+            self._refuse(Violation(408, "request not received in time"))
+
+    def _refuse(self, violation: Violation) -> None:
+        self._reject(simple_response(violation.status, violation.reason))
 
     def _reject(self, response: Response | None) -> None:
         """Answer bad input once, after any request already being served, then close."""
@@ -207,6 +315,8 @@ class HttpServerProtocol(asyncio.Protocol):
                 if not keep_alive:
                     transport.close()
                     return
+            if self._phase is Phase.IDLE:
+                self._since = time.monotonic()
             if self._bad_input:
                 self._write_reject(transport)
             elif self._closing:

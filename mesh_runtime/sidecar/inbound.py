@@ -2,13 +2,17 @@
 
 The app sits on 127.0.0.1 beside the sidecar; requests go to it over a keep-alive pool
 with no retries (retrying is the caller's sidecar's job). Its answer streams back.
+Authorization policies are enforced here, with the peer's mTLS identity: a denied
+request is answered 403 `RBAC: access denied` (flag RBAC) and never reaches the app.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
+from mesh_runtime.config.security import AuthorizationPolicy
+from mesh_runtime.sidecar.authz import DENIED_BODY, authorize
 from mesh_runtime.sidecar.http1 import Request, Response, encode_request_head, simple_response
 from mesh_runtime.sidecar.observe import Observer, RequestInfo
 from mesh_runtime.sidecar.upstream import (
@@ -23,6 +27,23 @@ from mesh_runtime.sidecar.wire import PEER_HEADER, upstream_headers
 APP_CONNECT_TIMEOUT = 1.0
 REUSE_RETRIES = 3
 
+Policies = Callable[[], Sequence[AuthorizationPolicy]]
+
+
+def _no_policies() -> Sequence[AuthorizationPolicy]:
+    return ()
+
+
+def denied() -> Response:
+    """Envoy's RBAC filter answer, byte for byte."""
+    return Response(403, [(b"content-type", b"text/plain")], DENIED_BODY.encode(), flags="RBAC")
+
+
+def workload_of(principal: str) -> str:
+    """'catalog' from 'spiffe://td/ns/default/sa/catalog' ('' for anything else)."""
+    _, sep, account = principal.rpartition("/sa/")
+    return account if sep else ""
+
 
 class InboundProxy:
     """The handler of the inbound listener."""
@@ -32,21 +53,46 @@ class InboundProxy:
         app: EndpointPool,
         observer: Observer,
         clock: Callable[[], float] = time.monotonic,
+        policies: Policies = _no_policies,
     ) -> None:
         self._app = app
         self._app_address = f"{app.host}:{app.port}"
         self._obs = observer
         self._clock = clock
+        self._policies = policies
 
     async def handle(self, request: Request) -> Response:
         start = self._clock()
         info = RequestInfo.inbound(request)
         info.upstream_host = self._app_address
-        peer = request.header(PEER_HEADER)
-        if peer:
-            info.peer = peer.decode("latin-1")
+        self._identify(request, info)
         span = self._obs.server_span(request, info)
-        headers = upstream_headers(request, span.traceparent(), None)
+        policies = self._policies()
+        if policies and not authorize(policies, info.principal, info.method, info.path).allowed:
+            response = denied()
+        else:
+            response = await self._proxy(request, span.traceparent())
+        info.duration_ms = (self._clock() - start) * 1000.0
+        span.end(response.status, response.flags)
+        self._obs.request_done(info, response)
+        return response
+
+    @staticmethod
+    def _identify(request: Request, info: RequestInfo) -> None:
+        """The caller: its verified mTLS identity, else the peer header it sent."""
+        downstream = request.downstream
+        if downstream.mutual_tls:
+            info.security = "mutual_tls"
+            info.principal = downstream.principal
+        source = workload_of(downstream.principal)
+        peer = request.header(PEER_HEADER)
+        if source:
+            info.peer = source
+        elif peer:
+            info.peer = peer.decode("latin-1")
+
+    async def _proxy(self, request: Request, traceparent: bytes | None) -> Response:
+        headers = upstream_headers(request, traceparent, None)
         head = encode_request_head(request.method, request.target, headers, len(request.body))
         try:
             response = await self._forward(head, request)
@@ -54,9 +100,6 @@ class InboundProxy:
             response = simple_response(503, f"local app unreachable: {exc}", "UF")
         except AttemptError as exc:
             response = simple_response(503, f"local app connection reset: {exc}", "UC")
-        info.duration_ms = (self._clock() - start) * 1000.0
-        span.end(response.status, response.flags)
-        self._obs.request_done(info, response)
         return response
 
     async def _forward(self, head: bytes, request: Request) -> Response:

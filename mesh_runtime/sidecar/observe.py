@@ -29,6 +29,9 @@ from mesh_runtime.sidecar.telemetry.tracing import (
 )
 from mesh_runtime.sidecar.wire import ensure_request_id
 
+PEER_PRINCIPAL = "peer.principal"
+"""Span attribute: the caller's SPIFFE ID from its mTLS certificate (inbound)."""
+
 
 @dataclass(frozen=True, slots=True)
 class Identity:
@@ -59,6 +62,10 @@ class RequestInfo:
     attempts: int = 0
     trace_id: str | None = None
     duration_ms: float = 0.0
+    security: str = ""
+    """connection_security_policy: 'mutual_tls', else 'none' (inbound) / 'unknown'."""
+    principal: str = ""
+    """The peer's SPIFFE ID (inbound over mTLS), or the upstream's (outbound over mTLS)."""
 
     @classmethod
     def outbound(cls, request: Request) -> RequestInfo:
@@ -139,10 +146,11 @@ class OtelTracer:
         self._service = service
 
     def server_span(self, request: Request, info: RequestInfo) -> Span:
+        attributes: dict[str, str | int] = {HTTP_METHOD: info.method, URL_PATH: info.path}
+        if info.principal:
+            attributes[PEER_PRINCIPAL] = info.principal
         span = self._recorder.start_server_span(
-            f"inbound {self._service}",
-            extract(request.headers),
-            {HTTP_METHOD: info.method, URL_PATH: info.path},
+            f"inbound {self._service}", extract(request.headers), attributes
         )
         info.trace_id = trace_id_of(span)
         return OtelSpan(span)
@@ -200,7 +208,8 @@ class Observer:
             destination_version=version,
             response_code=response.status,
             response_flags=response.flags,
-            connection_security_policy="unknown" if info.reporter == "source" else "none",
+            connection_security_policy=info.security
+            or ("unknown" if info.reporter == "source" else "none"),
             duration_ms=info.duration_ms,
         )
         if self._access_log is not None and self._access_log.enabled:
@@ -234,4 +243,5 @@ def _entry(info: RequestInfo, response: Response) -> AccessLogEntry:
         route_name=info.route,
         attempts=max(info.attempts, 1),
         trace_id=info.trace_id,
+        downstream_peer_principal=(info.principal or None) if info.reporter != "source" else None,
     )

@@ -185,6 +185,7 @@ class OutboundProxy:
         info.version = endpoint.version
         pool = svc.pools[instance]
         info.upstream_host = f"{pool.host}:{pool.port}"
+        info.security = "mutual_tls" if pool.tls is not None else ""
         span = self._obs.client_span(request, info, endpoint)
         info.attempts += 1
         outcome = await self._send(svc, instance, request, retries, span)

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import random
 import signal
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 from opentelemetry.sdk.trace import TracerProvider
 
@@ -16,10 +19,18 @@ from mesh_runtime.config import MeshConfig
 from mesh_runtime.errors import DeployError
 from mesh_runtime.sidecar.admin import AdminApi, Lifecycle
 from mesh_runtime.sidecar.config_watch import ConfigWatcher, load_config_file
-from mesh_runtime.sidecar.http_server import ConnectionRegistry, Handler, HttpServerProtocol
+from mesh_runtime.sidecar.http_server import (
+    ConnectionRegistry,
+    Handler,
+    HttpServerProtocol,
+    ListenerLoad,
+)
+from mesh_runtime.sidecar.identity import CertificateClient, IdentityKeeper, read_token_file
 from mesh_runtime.sidecar.inbound import InboundProxy
+from mesh_runtime.sidecar.limits import HttpLimits
 from mesh_runtime.sidecar.observe import Identity, Observer, OtelTracer
 from mesh_runtime.sidecar.outbound import OutboundProxy
+from mesh_runtime.sidecar.security import MeshSecurity
 from mesh_runtime.sidecar.state import StateHolder
 from mesh_runtime.sidecar.telemetry import (
     AccessLog,
@@ -27,11 +38,16 @@ from mesh_runtime.sidecar.telemetry import (
     SpanRecorder,
     make_tracer_provider,
 )
+from mesh_runtime.sidecar.tls import SniffingListener, listen_socket
 from mesh_runtime.sidecar.upstream import EndpointPool
 
 log = logging.getLogger(__name__)
 
 HOST = "127.0.0.1"
+
+
+class Listener(Protocol):
+    def close(self) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +70,16 @@ class SidecarOptions:
     host: str = HOST
     """Where the inbound and admin listeners bind (0.0.0.0 in a container); the outbound
     listener stays on loopback, where only the app beside it reaches it."""
+    bootstrap_token_file: Path | None = None
+    """With it, the sidecar gets a certificate from the control plane's CA (mTLS)."""
+    admin_token_file: Path | None = None
+    """With it, the admin /config_dump and /stats need this bearer token."""
+    limits: HttpLimits = field(default_factory=HttpLimits)
+    """Request limits and timeouts of every listener (`max_body` above wins)."""
+
+    @property
+    def http_limits(self) -> HttpLimits:
+        return dataclasses.replace(self.limits, max_body=self.max_body)
 
 
 class Sidecar:
@@ -70,9 +96,18 @@ class Sidecar:
         self.lifecycle = Lifecycle()
         self.mesh_connections = ConnectionRegistry()
         self._admin_connections = ConnectionRegistry()
-        self._servers: list[asyncio.Server] = []
+        self._servers: list[Listener] = []
         self._app_pool = EndpointPool(HOST, options.app_port)
         self._stop = asyncio.Event()
+        self.security = MeshSecurity(options.service, self.holder, self._make_keeper())
+
+    def _make_keeper(self) -> IdentityKeeper | None:
+        o = self.options
+        if o.bootstrap_token_file is None or o.control_plane is None:
+            return None
+        token = read_token_file(str(o.bootstrap_token_file))
+        client = CertificateClient(o.control_plane, token, o.service, o.instance)
+        return IdentityKeeper(client, self.rng)
 
     def _make_observer(self) -> Observer:
         tracer = None
@@ -83,7 +118,8 @@ class Sidecar:
         return Observer(self.identity, MeshMetrics(), tracer, self._access_log)
 
     def apply(self, config: MeshConfig) -> None:
-        self.holder.apply(config)
+        state = self.holder.apply(config)
+        self.security.configure_upstreams(state)
         self.observer.metrics.set_config_version(config.version)
         log.info("applied mesh config version %d", config.version)
 
@@ -94,24 +130,28 @@ class Sidecar:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.stop)
-        admin = AdminApi(self.holder, self.observer, self.lifecycle)
+        admin = AdminApi(
+            self.holder,
+            self.observer,
+            self.lifecycle,
+            token=_read_admin_token(self.options.admin_token_file),
+            security=self.security.summary,
+        )
         admin_server = await self._listen(
             self.options.admin_port, admin.handle, self._admin_connections, self.options.host
         )
         watcher = self._start_config()
         ticker = loop.create_task(self._tick_access_log())
+        sweeper = loop.create_task(self._sweep())
+        keeper = self.security.keeper
+        renewer = loop.create_task(keeper.run()) if keeper is not None else None
         try:
             if not await self._wait_for_config():
                 return 0
-            inbound = InboundProxy(self._app_pool, self.observer)
+            inbound = InboundProxy(self._app_pool, self.observer, policies=self.security.policies)
             outbound = OutboundProxy(self.holder, self.observer, self.rng)
             self._servers = [
-                await self._listen(
-                    self.options.inbound_port,
-                    inbound.handle,
-                    self.mesh_connections,
-                    self.options.host,
-                ),
+                self._listen_inbound(inbound.handle),
                 await self._listen(
                     self.options.outbound_port, outbound.handle, self.mesh_connections
                 ),
@@ -122,7 +162,7 @@ class Sidecar:
             await self._drain()
             return 0
         finally:
-            for task in (watcher, ticker):
+            for task in (watcher, ticker, sweeper, renewer):
                 if task is not None:
                     task.cancel()
                     with contextlib.suppress(asyncio.CancelledError):
@@ -151,25 +191,61 @@ class Sidecar:
         )
         return asyncio.get_running_loop().create_task(watcher.run())
 
+    async def _sweep(self) -> None:
+        """Header-read, request-read and idle timeouts of every connection."""
+        interval = min(1.0, self.options.limits.header_timeout / 4)
+        while True:
+            await asyncio.sleep(interval)
+            now = time.monotonic()
+            self.mesh_connections.sweep(now)
+            self._admin_connections.sweep(now)
+
+    def _has_what_it_needs(self) -> bool:
+        """A config, and a certificate when the sidecar has a bootstrap token."""
+        if self.holder.current is None:
+            return False
+        return self.security.keeper is None or self.security.credentials() is not None
+
     async def _wait_for_config(self) -> bool:
-        """Wait for the first config; False if told to stop before it came."""
-        while self.holder.current is None:
+        """Wait for the first config (and certificate); False if told to stop first."""
+        while not self._has_what_it_needs():
             if self._stop.is_set():
                 return False
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stop.wait(), 0.05)
         return True
 
+    def _listen_inbound(self, handler: Handler) -> Listener:
+        """The mesh-facing listener: plain, PERMISSIVE or STRICT mTLS, per connection."""
+        limits = self.options.http_limits
+        load = ListenerLoad(limits.max_connections)
+        host, port = self.options.host, self.options.inbound_port
+        try:
+            sock = listen_socket(host, port)
+        except OSError as exc:
+            raise DeployError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+        listener = SniffingListener(
+            sock,
+            lambda: HttpServerProtocol(handler, self.mesh_connections, limits, load),
+            self.security.inbound_mode,
+            self.security.credentials,
+            handshake_timeout=limits.header_timeout,
+            full=lambda: load.full,
+        )
+        self.security.listener = listener.stats
+        return listener
+
     async def _listen(
         self, port: int, handler: Handler, registry: ConnectionRegistry, host: str = HOST
     ) -> asyncio.Server:
         loop = asyncio.get_running_loop()
-        max_body = self.options.max_body
+        limits = self.options.http_limits
+        load = ListenerLoad(limits.max_connections)
         try:
             # SO_REUSEPORT: a new sidecar can listen beside this one (hot restart) and
             # take over the ports before this one drains, as Envoy's hot restart does.
             return await loop.create_server(
-                lambda: HttpServerProtocol(handler, registry, max_body),
+                lambda: HttpServerProtocol(handler, registry, limits, load),
                 host,
                 port,
                 backlog=1024,
@@ -198,3 +274,9 @@ class Sidecar:
             for svc in state.services.values():
                 for pool in svc.pools.values():
                     pool.close_all()
+
+
+def _read_admin_token(path: Path | None) -> str | None:
+    if path is None:
+        return None
+    return read_token_file(str(path), "admin token")

@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ssl
 import time
 from collections import deque
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import cast
 
 import httptools
@@ -25,6 +27,7 @@ from mesh_runtime.sidecar.http1 import (
     Response,
     end_to_end,
 )
+from mesh_runtime.sidecar.tls import principal_of
 
 
 class AttemptError(Exception):
@@ -201,8 +204,16 @@ class UpstreamConnection(asyncio.Protocol):
         self.close()
 
 
+@dataclass(frozen=True)
+class UpstreamTLS:
+    """Originate mTLS: the current client context, and the SPIFFE ID the peer must have."""
+
+    context: Callable[[], ssl.SSLContext | None]
+    principal: str
+
+
 class EndpointPool:
-    """Keep-alive connections to one upstream address."""
+    """Keep-alive connections to one upstream address (over mTLS when `tls` is set)."""
 
     def __init__(self, host: str, port: int) -> None:
         self.host = host
@@ -213,6 +224,7 @@ class EndpointPool:
         """Requests in flight to this endpoint (least-request balancing reads it)."""
         self.max_requests_per_connection = 0
         self.idle_timeout = 60.0
+        self.tls: UpstreamTLS | None = None
         self._waiters: deque[asyncio.Future[UpstreamConnection | None]] = deque()
 
     @property
@@ -232,24 +244,47 @@ class EndpointPool:
             return conn
         return None
 
+    def set_tls(self, tls: UpstreamTLS | None) -> None:
+        """Change how new connections are made; idle ones of the old kind are closed."""
+        if tls != self.tls:
+            self.tls = tls
+            self.close_all()
+
     async def connect(self, timeout: float) -> UpstreamConnection:
         loop = asyncio.get_running_loop()
+        tls = self.tls
+        context = tls.context() if tls is not None else None
+        if tls is not None and context is None:
+            raise ConnectFailure("no workload certificate yet to originate mTLS")
         self.open += 1
         try:
             _, conn = await asyncio.wait_for(
                 loop.create_connection(
-                    lambda: UpstreamConnection(self._idle, self._closed), self.host, self.port
+                    lambda: UpstreamConnection(self._idle, self._closed),
+                    self.host,
+                    self.port,
+                    ssl=context,
                 ),
                 timeout,
             )
-        except (OSError, TimeoutError) as exc:
+        except (OSError, TimeoutError) as exc:  # ssl.SSLError is an OSError
             self.open -= 1
             self._wake_one(None)
             raise ConnectFailure(f"connect to {self.host}:{self.port} failed: {exc}") from None
         except BaseException:
             self.open -= 1
             raise
+        if tls is not None:
+            self._check_peer(conn, tls.principal)
         return conn
+
+    def _check_peer(self, conn: UpstreamConnection, expected: str) -> None:
+        """Secure naming: the server's certificate must carry the destination's SPIFFE ID."""
+        transport = conn.transport
+        got = principal_of(transport.get_extra_info("peercert")) if transport else ""
+        if got != expected:
+            conn.close()  # counted down in _closed
+            raise ConnectFailure(f"upstream {self.host}:{self.port} is {got!r}, not {expected!r}")
 
     async def wait_for_connection(self) -> UpstreamConnection | None:
         """Wait until a connection comes back (or one closes: None, try to open again)."""

@@ -44,6 +44,8 @@ class AccessLogEntry:
     attempts: int = 1
     trace_id: str | None = None
     downstream_remote_address: str | None = None
+    downstream_peer_principal: str | None = None
+    """The caller's SPIFFE ID when it came over mTLS (inbound)."""
 
 
 def format_start_time(epoch_s: float) -> str:
@@ -72,6 +74,7 @@ def format_line(entry: AccessLogEntry) -> str:
         "trace_id": entry.trace_id,
         "downstream_remote_address": entry.downstream_remote_address,
         "direction": entry.direction,
+        "downstream_peer_principal": entry.downstream_peer_principal,
     }
     return json.dumps(record, separators=(",", ":")) + "\n"
 

@@ -32,6 +32,7 @@ FIELDS = [
     "trace_id",
     "downstream_remote_address",
     "direction",
+    "downstream_peer_principal",
 ]
 
 
