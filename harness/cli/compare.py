@@ -65,7 +65,10 @@ def register(subparsers: Any) -> None:
             help="'current', 'git:<ref>' (checked out in a git worktree) or 'path:<dir>'",
         )
         upgrade.add_argument(
-            f"--{side}-sidecar-args", default="", metavar="FLAGS", help="extra sidecar flags"
+            f"--{side}-sidecar-args",
+            default="",
+            metavar="FLAGS",
+            help=f"extra sidecar flags, e.g. --{side}-sidecar-args='--no-tracing'",
         )
     upgrade.add_argument("--rounds", type=int, default=2, help="A/B rounds (default 2)")
     upgrade.add_argument("--duration", default=None, help="scale each run to this length")

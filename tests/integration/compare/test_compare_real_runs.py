@@ -1,0 +1,188 @@
+"""compare, gate and validate-upgrade on real runs of the engine (`meshproof run`).
+
+Every run is real: the shop deployed on 127.0.0.1 with sidecars, Toxiproxy and Prometheus,
+Locust load, analysed and written by the engine. Three runs of a steady experiment are the
+baseline and the gate's history; a variant of the same experiment (same name, written in
+the test's tmp dir) adds a 5 ms Toxiproxy latency toxic on the frontend->catalog edge
+for the whole run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from harness.compare import compare_runs
+from tests.conftest import REPO_ROOT
+
+pytestmark = pytest.mark.integration
+
+TOPOLOGY = REPO_ROOT / "experiments" / "topologies" / "shop.yaml"
+STEADY = f"""\
+title: steady shop
+target: {{topology: {TOPOLOGY}}}
+load: {{rps: 20, warmup: 3s, duration: 20s, connections: 4}}
+slos:
+  - error_rate < 0.01
+"""
+SLOW_EDGE = """\
+faults:
+  - name: slow-catalog
+    kind: toxic
+    target: frontend->catalog
+    at: 0s
+    params: {type: latency, attributes: {latency: 5}}
+"""
+RUN_TIMEOUT_S = 300
+
+
+def meshproof(
+    args: list[str], state: Path, timeout: float = RUN_TIMEOUT_S
+) -> subprocess.CompletedProcess[str]:
+    """The real console script in its own process group; killed with its group on timeout."""
+    env = {**os.environ, "MESHPROOF_STATE_DIR": str(state)}
+    command = [sys.executable, "-m", "harness.cli.main", *args]
+    with subprocess.Popen(
+        command, cwd=REPO_ROOT, env=env, text=True, start_new_session=True,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    ) as process:  # fmt: skip
+        try:
+            out, err = process.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            out, err = process.communicate()
+            pytest.fail(f"meshproof {' '.join(args)} did not finish in {timeout:g}s: {err[-2000:]}")
+    return subprocess.CompletedProcess(command, process.returncode, out, err)
+
+
+def run_dir_of(done: subprocess.CompletedProcess[str]) -> Path:
+    lines = [line for line in done.stdout.splitlines() if line.startswith("report: ")]
+    assert done.returncode in (0, 1) and lines, done.stdout[-2000:] + done.stderr[-2000:]
+    return Path(lines[-1].removeprefix("report: ").strip())
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Path]]:
+    """Folders, the two experiment files (both named `steady`), and a teardown of strays."""
+    root = tmp_path_factory.mktemp("compare-real")
+    paths = {"root": root, "reports": root / "reports", "state": root / "state"}
+    for name, text in (("steady", STEADY), ("slow", STEADY + SLOW_EDGE)):
+        folder = root / name
+        folder.mkdir()
+        (folder / "steady.yaml").write_text(text, encoding="utf-8")
+        paths[name] = folder / "steady.yaml"
+    yield paths
+    # The engine tears down after itself; this only matters if a run was killed.
+    meshproof(["down", "shop"], paths["state"], timeout=60)
+
+
+@pytest.fixture(scope="module")
+def runs(lab: dict[str, Path]) -> dict[str, Path]:
+    """Three steady runs, then one with 5 ms more on frontend->catalog (oldest first)."""
+    out = {}
+    for key, experiment in (("a1", "steady"), ("a2", "steady"), ("a3", "steady"), ("slow", "slow")):
+        args = ["run", str(lab[experiment]), "--quiet", "--out", str(lab["reports"])]
+        out[key] = run_dir_of(meshproof([*args, "--state-dir", str(lab["state"])], lab["state"]))
+    return out
+
+
+def test_two_real_runs_of_the_same_mesh_compare_as_pass(runs: dict[str, Path]) -> None:
+    """Two steady runs of the same mesh: Pass, with latency measured on both sides."""
+    result = compare_runs(runs["a1"], runs["a2"])
+    latency = next(m for m in result.metrics if m.metric == "latency_ms")
+    assert latency.baseline_n > 300 and latency.candidate_n > 300
+    assert result.verdict == "Pass", [m.model_dump() for m in result.failed_metrics()]
+
+
+def test_5ms_on_one_edge_fails_with_latency_named(
+    runs: dict[str, Path], lab: dict[str, Path]
+) -> None:
+    """5 ms of Toxiproxy latency on frontend->catalog: Fail, latency High, exit code 1."""
+    result = compare_runs(runs["a2"], runs["slow"])
+    assert result.verdict == "Fail"
+    assert "latency_ms" in result.critical_failures
+    latency = next(m for m in result.metrics if m.metric == "latency_ms")
+    assert latency.classification == "High"
+    assert latency.delta is not None and latency.delta >= 4.0
+    out = lab["root"] / "compare-out"
+    done = meshproof(
+        ["compare", str(runs["a2"]), str(runs["slow"]), "--out", str(out)], lab["state"], 120
+    )
+    assert done.returncode == 1, done.stderr
+    assert "latency_ms High" in (out / "junit.xml").read_text()
+
+
+def test_gate_fails_the_slow_run_against_real_history(
+    runs: dict[str, Path], lab: dict[str, Path]
+) -> None:
+    """History: the three steady runs; the slow run fails the gate with p50 named."""
+    out = lab["root"] / "gate-out"
+    args = [
+        "gate",
+        str(runs["slow"]),
+        "--history",
+        str(lab["reports"]),
+        "--out",
+        str(out),
+        "--json",
+    ]
+    done = meshproof(args, lab["state"], 120)
+    assert done.returncode == 1, done.stdout[-2000:] + done.stderr
+    result = json.loads(done.stdout)
+    assert result["history"] == [runs[k].name for k in ("a1", "a2", "a3")]
+    regressed = {m["metric"]: m for m in result["metrics"] if m["status"] == "regression"}
+    assert "p50_ms" in regressed
+    assert regressed["p50_ms"]["started_at"] == runs["slow"].name
+    assert any(line.startswith("p50_ms regressed") for line in result["failures"])
+
+
+def test_gate_passes_a_steady_run(runs: dict[str, Path], lab: dict[str, Path]) -> None:
+    """The third steady run against the first two and nothing else: no metric regressed."""
+    args = [
+        "gate",
+        str(runs["a3"]),
+        "--min-history",
+        "2",
+        "--out",
+        str(lab["root"] / "g3"),
+        "--json",
+    ]
+    done = meshproof(args, lab["state"], 120)
+    result = json.loads(done.stdout)
+    assert [m["metric"] for m in result["metrics"] if m["status"] == "regression"] == []
+    assert done.returncode == (0 if result["passed"] else 1)
+
+
+def test_validate_upgrade_runs_a_git_worktree_sidecar(lab: dict[str, Path], tmp_path: Path) -> None:
+    """current vs git:HEAD with --no-tracing: both run, the label is recorded, and the
+    candidate's missing sidecar spans show as a trace-completeness failure."""
+    reports = tmp_path / "reports"
+    args = [
+        "validate-upgrade", str(lab["steady"]),
+        "--baseline-sidecar", "current",
+        "--candidate-sidecar", "git:HEAD", "--candidate-sidecar-args=--no-tracing",
+        "--rounds", "1", "--duration", "10s", "--reports", str(reports),
+        "--state-dir", str(lab["state"]), "--out", str(tmp_path / "out"), "--json",
+    ]  # fmt: skip
+    done = meshproof(args, lab["state"], 2 * RUN_TIMEOUT_S)
+    assert done.returncode == 1, done.stdout[-2000:] + done.stderr[-2000:]
+    result = json.loads(done.stdout)
+    assert result["baseline_sidecar"] == "current"
+    assert result["candidate_sidecar"].startswith("git:HEAD (")
+    assert result["candidate_sidecar"].endswith("--no-tracing")
+    completeness = next(m for m in result["metrics"] if m["metric"] == "trace_completeness")
+    assert completeness["classification"] == "Low" and completeness["failed"]
+    worktrees = subprocess.run(
+        ["git", "-C", str(REPO_ROOT), "worktree", "list"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert "meshproof-sidecar-" not in worktrees.stdout
