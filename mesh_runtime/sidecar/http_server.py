@@ -246,8 +246,8 @@ class HttpServerProtocol(asyncio.Protocol):
 
     def on_message_complete(self) -> None:
         if self._body_size > self._max_body:
-            self._reject(simple_response(413, f"request body over {self._max_body} bytes"))
-            return
+            # Raised, not answered here: the parser must not go on to a pipelined request.
+            raise Rejected(Violation(413, f"request body over {self._max_body} bytes"))
         request = Request(
             method=self._parser.get_method(),
             target=self._url,
