@@ -112,6 +112,11 @@ class PlanFiles:
         return self.work_dir / "control-token"
 
     @property
+    def control_state(self) -> Path:
+        """The control plane's own record of its config, so a restart resumes it."""
+        return self.work_dir / "control-state.json"
+
+    @property
     def spans(self) -> Path:
         return self.work_dir / "spans.jsonl"
 
@@ -308,6 +313,8 @@ def _control_plane(tools: Tools, port: int, files: PlanFiles) -> ProcessSpec:
         str(port),
         "--token-file",
         str(files.control_token),
+        "--state-file",
+        str(files.control_state),
     )
     return ProcessSpec("control-plane", "control-plane", command, {"port": port})
 
