@@ -114,7 +114,8 @@ class ShopService:
             results.append(result)
             if not result.ok:
                 failure = f"{service} answered {result.status or result.error}"
-                return 502, self._payload(results, failed=service, error=failure), failure, size
+                status = failure_status(result.status)
+                return status, self._payload(results, failed=service, error=failure), failure, size
         return 200, self._payload(results), None, size
 
     async def _unless_hanging(self) -> Behaviour:
@@ -149,3 +150,10 @@ class ShopService:
     async def _stop(self, app: web.Application) -> None:
         await self._downstream.close()
         await asyncio.get_running_loop().run_in_executor(None, self._tracer.shutdown)
+
+
+def failure_status(downstream: int) -> int:
+    """What a failed call makes of this service's answer: a 5xx from downstream (the
+    mesh's 503 overflow, 504 timeout) passes through unchanged so the user sees what the
+    mesh decided; anything else (a 4xx, no answer at all) is a 502."""
+    return downstream if 500 <= downstream <= 599 else 502

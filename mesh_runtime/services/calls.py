@@ -6,7 +6,7 @@ in no-mesh mode the service picks an instance of the callee itself, round robin.
 
 from __future__ import annotations
 
-import re
+import json
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -17,7 +17,8 @@ import aiohttp
 from mesh_runtime.services.behaviour import RoundRobin
 
 _ADDRESS_HINT = "expected host:port, e.g. 127.0.0.1:8080"
-_INSTANCE = re.compile(rb'"instance":\s*"([^"\\]{0,200})"')
+_ANSWER_LIMIT = 256 * 1024
+"""Answers larger than this (padded bodies) are not parsed for the nested call tree."""
 
 
 @dataclass(frozen=True)
@@ -29,6 +30,8 @@ class CallResult:
     elapsed_ms: float
     instance: str | None = None
     error: str | None = None
+    calls: list[Any] | None = None
+    """The callee's own calls, from its answer: the request's whole call tree nests."""
 
     @property
     def ok(self) -> bool:
@@ -41,6 +44,8 @@ class CallResult:
             out["instance"] = self.instance
         if self.error is not None:
             out["error"] = self.error
+        if self.calls:
+            out["calls"] = self.calls
         return out
 
 
@@ -132,13 +137,21 @@ class Downstream:
             elapsed = (time.perf_counter() - started) * 1000
             return CallResult(service, 0, elapsed, error=_describe(exc))
         elapsed = (time.perf_counter() - started) * 1000
-        return CallResult(service, status, elapsed, instance=_instance_of(payload))
+        answer = _answer_of(payload)
+        return CallResult(
+            service, status, elapsed, instance=answer.get("instance"), calls=answer.get("calls")
+        )
 
 
-def _instance_of(payload: bytes) -> str | None:
-    """The answering instance, when the body is one of ours (it leads with "instance")."""
-    match = _INSTANCE.search(payload, 0, 512)
-    return match.group(1).decode(errors="replace") if match else None
+def _answer_of(payload: bytes) -> dict[str, Any]:
+    """The callee's JSON answer when it is one of ours; {} for anything else."""
+    if not payload.startswith(b"{") or len(payload) > _ANSWER_LIMIT:
+        return {}
+    try:
+        answer = json.loads(payload)
+    except ValueError:
+        return {}
+    return answer if isinstance(answer, dict) else {}
 
 
 def _describe(exc: BaseException) -> str:

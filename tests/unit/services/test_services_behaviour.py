@@ -108,3 +108,13 @@ def test_round_robin_cycles_in_order() -> None:
     assert [rr.pick() for _ in range(7)] == ["a:1", "b:2", "c:3", "a:1", "b:2", "c:3", "a:1"]
     with pytest.raises(ValueError):
         RoundRobin([])
+
+
+def test_failed_call_status_passes_5xx_through() -> None:
+    """A downstream 503 or 504 reaches the caller as is; a 4xx or no answer becomes 502."""
+    from mesh_runtime.services.app import failure_status
+
+    assert failure_status(503) == 503
+    assert failure_status(504) == 504
+    assert failure_status(429) == 502
+    assert failure_status(0) == 502
