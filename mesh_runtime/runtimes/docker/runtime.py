@@ -19,9 +19,14 @@ from pathlib import Path
 from typing import Any
 
 import psutil
-import requests
 
-from mesh_runtime.errors import DeployError, MeshproofError, ReadinessTimeout
+from mesh_runtime.control.client import ControlPlaneClient
+from mesh_runtime.errors import (
+    ControlPlaneError,
+    DeployError,
+    MeshproofError,
+    ReadinessTimeout,
+)
 from mesh_runtime.runtimes import deployment as state
 from mesh_runtime.runtimes.deployment import Deployment, ProcessRecord
 from mesh_runtime.runtimes.docker.engine import ContainerState, Engine, RunOptions, connect
@@ -40,7 +45,7 @@ from mesh_runtime.runtimes.docker.specs import (
     container_tools,
 )
 from mesh_runtime.runtimes.docker.stats import DockerStatsSampler, container_sampler
-from mesh_runtime.runtimes.plan import PlanFiles, ProcessSpec, make_plan, sidecar_name
+from mesh_runtime.runtimes.plan import PlanFiles, ProcessSpec, make_plan
 from mesh_runtime.runtimes.ports import port_allocator
 from mesh_runtime.runtimes.prometheus import (
     PrometheusServer,
@@ -200,23 +205,17 @@ class DockerRuntime:
         self.progress(f"{len(cplan.proxies)} Toxiproxy proxies created")
 
     def _wait_config(self, deployment: Deployment, wanted: int) -> None:
-        """Wait until every sidecar runs (at least) the initial config version."""
-        for record in deployment.instances:
-            if record.admin_port is None:
-                continue
-            url = f"http://127.0.0.1:{record.admin_port}/config_dump"
-            if (
-                wait_until(
-                    lambda url=url: (config_version(url) or -1) >= wanted,  # type: ignore[misc]
-                    Deadline.after(self.ready_timeout),
-                    interval=0.1,
-                )
-                != "ready"
-            ):
-                raise ReadinessTimeout(
-                    f"{sidecar_name(record.instance)} runs config version "
-                    f"{config_version(url)}, not {wanted}, after {self.ready_timeout:.0f}s"
-                )
+        """Wait until every sidecar runs (at least) the initial config version, as the
+        control plane sees them (a sidecar's /config_dump answers loopback peers only, and
+        a published port's peer is Docker's bridge)."""
+        instances = [r.instance for r in deployment.instances if r.admin_port is not None]
+        if not instances or deployment.control_url is None:
+            return
+        try:
+            with ControlPlaneClient(deployment.control_url, deployment.control_token) as client:
+                client.wait_for_version(wanted, instances, self.ready_timeout, interval=0.1)
+        except ControlPlaneError as exc:
+            raise ReadinessTimeout(str(exc)) from None
         self.progress(f"every sidecar runs config version {wanted}")
 
     def _refuse_if_running(self, topology_name: str) -> None:
@@ -445,15 +444,3 @@ def _write_files(cplan: ContainerPlan, token: str) -> None:
     except OSError as exc:
         raise DeployError(f"{files.work_dir}: cannot write the deployment's files: {exc}") from exc
     write_scrape_config(files.prometheus_config, scrape_config(cplan.plan.instances))
-
-
-def config_version(url: str) -> int | None:
-    """The config version a sidecar's /config_dump reports, None if it cannot say."""
-    try:
-        response = requests.get(url, timeout=1.0)
-        if response.status_code != 200:
-            return None
-        version = response.json().get("version")
-        return int(version) if version is not None else None
-    except (requests.RequestException, ValueError, TypeError, AttributeError):
-        return None
