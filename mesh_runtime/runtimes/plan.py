@@ -112,6 +112,16 @@ class PlanFiles:
         return self.work_dir / "control-token"
 
     @property
+    def ca_dir(self) -> Path:
+        """The control plane's CA: its root (key 0600) and the sidecars' bootstrap token."""
+        return self.work_dir / "ca"
+
+    @property
+    def bootstrap_token(self) -> Path:
+        """Made by the control plane on its first start; sidecars show it for certificates."""
+        return self.ca_dir / "bootstrap-token"
+
+    @property
     def control_state(self) -> Path:
         """The control plane's own record of its config, so a restart resumes it."""
         return self.work_dir / "control-state.json"
@@ -198,7 +208,7 @@ def make_plan(
             record = by_instance[inst.name]
             stage.append(_service(topology, tools, record, instances, proxies, otlp))
             if control_url:
-                stage.append(_sidecar(tools, record, control_url, otlp))
+                stage.append(_sidecar(tools, record, control_url, otlp, files.bootstrap_token))
         stages.append(tuple(stage))
     stages.append((_prometheus(tools, port["prometheus"], files),))
     return Plan(
@@ -315,6 +325,8 @@ def _control_plane(tools: Tools, port: int, files: PlanFiles) -> ProcessSpec:
         str(files.control_token),
         "--state-file",
         str(files.control_state),
+        "--ca-dir",
+        str(files.ca_dir),
     )
     return ProcessSpec("control-plane", "control-plane", command, {"port": port})
 
@@ -358,7 +370,13 @@ def _direct_targets(
     return [via.get(r.instance, f"{HOST}:{r.app_port}") for r in instances if r.service == callee]
 
 
-def _sidecar(tools: Tools, record: InstanceRecord, control_url: str, otlp: str) -> ProcessSpec:
+def _sidecar(
+    tools: Tools,
+    record: InstanceRecord,
+    control_url: str,
+    otlp: str,
+    bootstrap_token: Path | None = None,
+) -> ProcessSpec:
     ports = {
         "inbound": record.inbound_port or 0,
         "outbound": record.outbound_port or 0,
@@ -370,7 +388,9 @@ def _sidecar(tools: Tools, record: InstanceRecord, control_url: str, otlp: str) 
     args += ["--app-port", str(record.app_port), "--admin-port", str(ports["admin"])]
     args += ["--control-plane", control_url, "--otlp-endpoint", otlp]
     if tools.sidecar:
-        command = (*tools.sidecar, *args)
+        command = (*tools.sidecar, *args)  # another sidecar program: only the base contract
     else:
+        if bootstrap_token is not None:
+            args += ["--bootstrap-token-file", str(bootstrap_token)]
         command = _python(tools, "mesh_runtime.sidecar", *args)
     return ProcessSpec(sidecar_name(record.instance), "sidecar", command, ports)
