@@ -141,7 +141,7 @@ class CertificateAuthority:
             x509.CertificateBuilder()
             .subject_name(x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, "meshproof")]))
             .issuer_name(self.root.subject)
-            .public_key(csr.public_key())  # type: ignore[arg-type]
+            .public_key(csr.public_key())  # type: ignore[arg-type]  # checked in load_csr
             .serial_number(serial)
             .not_valid_before(start)
             .not_valid_after(end)
@@ -182,12 +182,13 @@ def load_csr(csr_pem: bytes) -> x509.CertificateSigningRequest:
         csr = x509.load_pem_x509_csr(csr_pem)
     except ValueError:
         raise InvalidInput("body", "csr", "not a PEM certificate signing request") from None
-    if not isinstance(csr.public_key(), ec.EllipticCurvePublicKey | rsa.RSAPublicKey):
-        raise InvalidInput("body", "csr", "expected an EC or RSA key")
     try:
+        key = csr.public_key()
         valid = csr.is_signature_valid
     except (InvalidSignature, ValueError):
-        valid = False
+        raise InvalidInput("body", "csr", "the CSR's key or signature is malformed") from None
+    if not isinstance(key, ec.EllipticCurvePublicKey | rsa.RSAPublicKey):
+        raise InvalidInput("body", "csr", "expected an EC or RSA key")
     if not valid:
         raise InvalidInput("body", "csr", "the CSR's signature does not verify")
     return csr
