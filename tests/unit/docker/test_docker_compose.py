@@ -141,7 +141,10 @@ def test_committed_shop_compose_file_is_current(tmp_path: Path) -> None:
     out = tmp_path / "shop.compose.yaml"
     render(SHOP, out, "mesh", 20000)
     committed = SHOP.parents[2] / "compose" / "shop.compose.yaml"
-    assert committed.read_text() == out.read_text()
+    assert committed.read_text() == out.read_text(), (
+        "compose/shop.compose.yaml is stale: run "
+        "`meshproof compose render experiments/topologies/shop.yaml`"
+    )
 
 
 def test_render_cli_rejects_a_missing_topology_with_one_line(
