@@ -23,6 +23,7 @@ from harness.analysis import (
     with_phase,
 )
 from harness.analysis.stats import percentile
+from harness.engine.comparison import BLOCK_WARMUP_S, overhead_rounds
 from harness.judge import judge
 from harness.spec.experiment import Experiment
 from harness.store.model import FaultEvent, PhaseRecord, PhaseSummary, Summary, Verdict
@@ -61,8 +62,8 @@ def analyse(
 ) -> Analysis:
     """Phases, per-second windows, per-phase summaries and the SLO verdicts of a run.
 
-    `end_s` is where an aborted run stopped; `compare` the requests of the comparison
-    deployment (`target.compare_to`), from which `overhead_p99_ms` is computed.
+    `end_s` is where an aborted run stopped; `compare` the requests of the interleaved
+    comparison blocks (`target.compare_to`), from which `overhead_p99_ms` is computed.
     """
     phases = experiment_phases(experiment, faults, end_s)
     requests = with_phase(read_records(measured.record_files), phases)
@@ -74,8 +75,9 @@ def analyse(
         )
     frames = RunFrames(requests, windows, measured.resources, measured.metrics, traces)
     summaries = summarize(frames, phases, faults, experiment.slos)
-    if compare is not None:
-        summaries = with_overhead(summaries, requests, compare, experiment.load.warmup)
+    other = experiment.target.compare_to
+    if compare is not None and other is not None:
+        summaries = with_overhead(summaries, compare, mode, other)
     verdicts = judge(experiment.slos, summaries)
     whole = summaries["whole"]
     measured_requests = int((requests["phase"] != "warmup").sum()) if len(requests) else 0
@@ -91,42 +93,37 @@ def analyse(
 
 
 def with_overhead(
-    summaries: dict[str, PhaseSummary],
-    requests: pd.DataFrame,
-    compare: pd.DataFrame,
-    warmup_s: float,
+    summaries: dict[str, PhaseSummary], compare: pd.DataFrame, mode: str, other: str
 ) -> dict[str, PhaseSummary]:
-    """`overhead_p99_ms` of the `whole` phase: this run's p99 minus the comparison's."""
-    own = percentile(requests.loc[requests["intended_s"] >= warmup_s, "latency_ms"], 0.99)
-    other = percentile(compare.loc[compare["intended_s"] >= warmup_s, "latency_ms"], 0.99)
+    """`overhead_p99_ms` of the `whole` phase, from the interleaved comparison blocks."""
+    overhead = overhead_rounds(compare, mode, other)["overhead_p99_ms"]
     whole = summaries["whole"]
     values = dict(whole.values)
     notes = {k: v for k, v in whole.notes.items() if k != "overhead_p99_ms"}
-    if own is None or other is None:
-        values["overhead_p99_ms"] = None
+    values["overhead_p99_ms"] = overhead
+    if overhead is None:
         notes["overhead_p99_ms"] = "one of the two deployments answered no request"
-    else:
-        values["overhead_p99_ms"] = own - other
     out = dict(summaries)
     out["whole"] = whole.model_copy(update={"values": values, "notes": notes})
     return out
 
 
-def compare_summary(compare: pd.DataFrame, warmup_s: float, mode: str) -> PhaseSummary:
-    """The comparison deployment's headline numbers, kept in run.json as `compare:<mode>`."""
-    measured = compare[compare["intended_s"] >= warmup_s]
-    failed = (measured["status"] >= 500) | (measured["status"] == 0)
-    start = warmup_s
-    end = float(measured["intended_s"].max()) if len(measured) else warmup_s
+def compare_summary(compare: pd.DataFrame, mode: str, other: str) -> PhaseSummary:
+    """The comparison's numbers, kept in run.json as phase `compare:<other>`: the other
+    mode's blocks (requests, error rate, percentiles) and the overhead with its spread."""
+    measured = compare[compare["intended_s"] >= BLOCK_WARMUP_S]
+    blocks = measured[measured["mode"] == other]
+    failed = (blocks["status"] >= 500) | (blocks["status"] == 0)
     values: dict[str, float | None] = {
-        "requests": float(len(measured)),
-        "error_rate": float(failed.mean()) if len(measured) else None,
-        "p50_ms": percentile(measured["latency_ms"], 0.5),
-        "p90_ms": percentile(measured["latency_ms"], 0.9),
-        "p99_ms": percentile(measured["latency_ms"], 0.99),
-        "p999_ms": percentile(measured["latency_ms"], 0.999),
+        "requests": float(len(blocks)),
+        "error_rate": float(failed.mean()) if len(blocks) else None,
+        "p50_ms": percentile(blocks["latency_ms"], 0.5),
+        "p90_ms": percentile(blocks["latency_ms"], 0.9),
+        "p999_ms": percentile(blocks["latency_ms"], 0.999),
     }
-    return PhaseSummary(phase=f"compare:{mode}", start_s=start, end_s=end, values=values)
+    values.update(overhead_rounds(compare, mode, other))
+    end = float(measured["intended_s"].max()) if len(measured) else BLOCK_WARMUP_S
+    return PhaseSummary(phase=f"compare:{other}", start_s=BLOCK_WARMUP_S, end_s=end, values=values)
 
 
 def _mode(mode: str) -> MeshMode:

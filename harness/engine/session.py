@@ -10,14 +10,15 @@ from __future__ import annotations
 
 import contextlib
 import time
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from harness.analysis import read_records
 from harness.engine.analyse import Analysis, Measured, analyse, compare_summary
+from harness.engine.comparison import InterleavedComparison, compare_state_root
 from harness.engine.environment import collect_environment
 from harness.engine.events import EventLog
 from harness.engine.faults import FaultRunner
@@ -89,6 +90,7 @@ class Session:
         self.end_s: float | None = None
         self.measured: Measured | None = None
         self.compare: pd.DataFrame | None = None
+        self.comparison: InterleavedComparison | None = None
         self._primary = True
         self._faults_finished = False
 
@@ -139,26 +141,27 @@ class Session:
         self.end_s = self.events.add("load", "end", "schedule done")
 
     def run_comparison(self) -> None:
-        """`target.compare_to`: the same load against a second deployment in that mode."""
+        """`target.compare_to`: the same load, interleaved with a second deployment in that
+        mode (see `harness.engine.comparison`)."""
         other = self.experiment.target.compare_to
         if other is None:
             return
         self.collect()
-        self.teardown(force=True)
-        self._primary = False
-        deployment = self.deploy(other)
-        t0 = time.time() + START_LEAD_S
-        driver = LoadDriver(
-            self.experiment.load, deployment.ingress_url, self.writer.path / f"load-{other}", t0
+        mesh_url = self._current().ingress_url
+        root = compare_state_root(self.options.state_root, other)
+        runtime = make_runtime(self.runtime_name, replace(self.options, state_root=root), self.view)
+        self.comparison = InterleavedComparison(runtime, self.topology_path, other)
+        self.view.stage(f"deploying {self.topology.name} ({other}) beside it")
+        self.comparison.deploy()
+        self.view.stage(f"the same load, interleaved: {self.experiment.target.mode} / {other}")
+        self.compare = self.comparison.run(
+            mesh_url,
+            self.experiment.target.mode,
+            self.experiment.load,
+            self.writer.path / f"load-{other}",
+            self.view.stage,
         )
-        self.view.stage(f"running the same load without faults on the {other} deployment")
-        try:
-            driver.start()
-            driver.wait(self.experiment.load.total_duration + self._drain_s())
-        finally:
-            driver.stop()
-        self.compare = read_records(driver.records_files())
-        self.events.add("compare", other, f"{len(self.compare)} requests")
+        self.events.add("compare", other, f"{len(self.compare)} requests in interleaved blocks")
 
     def conclude(self, failure: str | None) -> RunRecord:
         """Roll back, stop, collect, tear down, analyse and write; returns the final record."""
@@ -207,6 +210,11 @@ class Session:
         self.measured = Measured(self.driver.records_files(), resources, metrics, spans)
 
     def teardown(self, force: bool = False) -> None:
+        if self.comparison is not None and not (self.options.keep and not force):
+            try:
+                self.comparison.teardown()
+            except MeshproofError as exc:
+                self.note(f"teardown: {exc}")
         if self.runtime is None or self.deployment is None:
             return
         deployment = self._current()
@@ -311,7 +319,8 @@ class Session:
             summaries = list(analysis.summaries.values())
             if self.compare is not None:
                 other = str(self.experiment.target.compare_to)
-                summaries.append(compare_summary(self.compare, self.experiment.load.warmup, other))
+                mode = self.experiment.target.mode
+                summaries.append(compare_summary(self.compare, mode, other))
             update.update(
                 phases=analysis.phases,
                 verdicts=analysis.verdicts,

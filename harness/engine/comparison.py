@@ -1,0 +1,137 @@
+"""`target.compare_to`: the same load on the mesh and on a second deployment, interleaved.
+
+After the run's own timeline, a second deployment in the other mode (`no-mesh`) is
+brought up beside the first (its own state root, `<state root>/compare-<mode>`, so both
+are up at once on different ports). Then `ROUNDS` rounds each drive one block of the same
+load against each deployment in turn, the order alternating (ABBA: other, mesh, mesh,
+other, ...) so that a drift in the machine's load (other processes, a warming cache)
+falls on both sides alike. Each block has its own short warm-up, not measured.
+
+`overhead_rounds(frame)` turns the blocks' requests into the overhead: the pooled p99 of
+the mesh blocks minus the pooled p99 of the other mode's blocks, and the per-round
+differences (their spread says how far the number can be trusted on this machine).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from harness.analysis import read_records
+from harness.analysis.stats import percentile
+from harness.load import LoadDriver
+from harness.spec.load import LoadSpec
+from mesh_runtime.runtimes import Deployment, Runtime
+from mesh_runtime.runtimes.deployment import state_root as default_state_root
+from mesh_runtime.topology import MeshMode
+
+ROUNDS = 3
+"""Rounds of (other, mesh) blocks; the run's `load.duration` is split among them."""
+BLOCK_WARMUP_S = 2.0
+MIN_BLOCK_S = 3.0
+DRAIN_S = 5.0
+
+
+def block_load(load: LoadSpec, rounds: int = ROUNDS) -> LoadSpec:
+    """The load of one block: the same rate, connections and routes, a share of the time."""
+    share = max(load.measured_duration / rounds, MIN_BLOCK_S)
+    return load.model_copy(update={"duration": share, "warmup": BLOCK_WARMUP_S, "stages": []})
+
+
+def block_order(rounds: int, mode: str, other: str) -> list[tuple[int, str]]:
+    """(round, mode) in the order the blocks run: ABBA, so drift falls on both sides."""
+    order: list[tuple[int, str]] = []
+    for index in range(rounds):
+        pair = (other, mode) if index % 2 == 0 else (mode, other)
+        order.extend((index, m) for m in pair)
+    return order
+
+
+def compare_state_root(state_root: Path | None, other: str) -> Path:
+    """Where the comparison deployment's state lives (beside, not inside, the run's)."""
+    root = state_root if state_root is not None else default_state_root()
+    return root / f"compare-{other}"
+
+
+@dataclass(frozen=True)
+class Block:
+    round: int
+    mode: str
+    url: str
+
+
+def run_blocks(
+    blocks: list[Block], load: LoadSpec, work_dir: Path, stage: Callable[[str], None]
+) -> pd.DataFrame:
+    """Drive `load` against each block's URL in turn; requests with `round` and `mode`."""
+    frames = []
+    for block in blocks:
+        stage(f"round {block.round + 1}/{ROUNDS}: {block.mode}")
+        driver = LoadDriver(load, block.url, work_dir / f"r{block.round}-{block.mode}", None)
+        try:
+            driver.start()
+            driver.wait(load.total_duration + load.timeout + DRAIN_S)
+        finally:
+            driver.stop()
+        frame = read_records(driver.records_files())
+        frames.append(frame.assign(round=block.round, mode=block.mode))
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+class InterleavedComparison:
+    """The second deployment and the interleaved blocks (see the module docstring)."""
+
+    def __init__(self, runtime: Runtime, topology_path: Path, other: str) -> None:
+        self.runtime = runtime
+        self.topology_path = topology_path
+        self.other = other
+        self.deployment: Deployment | None = None
+
+    def deploy(self, sidecar_command: Sequence[str] | None = None) -> Deployment:
+        mode: MeshMode = "no-mesh" if self.other == "no-mesh" else "mesh"
+        self.deployment = self.runtime.up(
+            self.topology_path, mode=mode, sidecar_command=sidecar_command
+        )
+        return self.deployment
+
+    def run(
+        self,
+        mesh_url: str,
+        mode: str,
+        load: LoadSpec,
+        work_dir: Path,
+        stage: Callable[[str], None],
+    ) -> pd.DataFrame:
+        if self.deployment is None:
+            raise RuntimeError("deploy() first")
+        urls = {mode: mesh_url, self.other: self.deployment.ingress_url}
+        blocks = [Block(r, m, urls[m]) for r, m in block_order(ROUNDS, mode, self.other)]
+        return run_blocks(blocks, block_load(load), work_dir, stage)
+
+    def teardown(self) -> None:
+        if self.deployment is not None:
+            self.runtime.down(self.deployment)
+            self.deployment = None
+
+
+def overhead_rounds(frame: pd.DataFrame, mode: str, other: str) -> dict[str, float | None]:
+    """Pooled p99 difference (mode minus other) over the measured blocks, and its spread."""
+    measured = frame[frame["intended_s"] >= BLOCK_WARMUP_S]
+    values: dict[str, float | None] = {"rounds": float(measured["round"].nunique())}
+    own = percentile(measured.loc[measured["mode"] == mode, "latency_ms"], 0.99)
+    base = percentile(measured.loc[measured["mode"] == other, "latency_ms"], 0.99)
+    values["mesh_p99_ms"] = own
+    values["p99_ms"] = base
+    values["overhead_p99_ms"] = None if own is None or base is None else own - base
+    diffs = []
+    for _, blocks in measured.groupby("round"):
+        a = percentile(blocks.loc[blocks["mode"] == mode, "latency_ms"], 0.99)
+        b = percentile(blocks.loc[blocks["mode"] == other, "latency_ms"], 0.99)
+        if a is not None and b is not None:
+            diffs.append(a - b)
+    values["overhead_p99_ms_min"] = min(diffs) if diffs else None
+    values["overhead_p99_ms_max"] = max(diffs) if diffs else None
+    return values
