@@ -45,11 +45,16 @@ class MeshSecurity:
         return entry.policy.authorization if entry is not None else ()
 
     def configure_upstreams(self, state: MeshState) -> None:
-        """mTLS to every endpoint of a service whose mode is not DISABLE, else plain."""
+        """mTLS to every endpoint of a service whose mode is not DISABLE, else plain.
+
+        A sidecar without an identity (no bootstrap token) always sends plain text, as
+        Istio's auto mTLS does for a workload without a sidecar certificate: PERMISSIVE
+        destinations take it, STRICT ones refuse it.
+        """
         domain = state.config.mesh.trustDomain
         for name, runtime in state.services.items():
             tls = None
-            if effective_mode(state.config, name) != "DISABLE":
+            if self.keeper is not None and effective_mode(state.config, name) != "DISABLE":
                 tls = UpstreamTLS(self.client_context, spiffe_id(domain, name))
             for pool in runtime.pools.values():
                 pool.set_tls(tls)
