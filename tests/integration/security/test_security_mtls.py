@@ -118,6 +118,7 @@ def test_client_checks_the_server_identity(mesh: SecureMesh, tmp_path: Path) -> 
     ):
         peer = sock.getpeercert()
         assert sock.version() == "TLSv1.3"
+    assert peer is not None
     assert ("URI", spiffe("catalog")) in peer["subjectAltName"]
 
 

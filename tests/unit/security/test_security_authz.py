@@ -15,7 +15,7 @@ FRONTEND = "spiffe://meshproof.local/ns/default/sa/frontend"
 CART = "spiffe://meshproof.local/ns/default/sa/cart"
 
 
-def policy(action: str = "ALLOW", name: str = "p", **rule: Any) -> AuthorizationPolicy:
+def policy(action: Any = "ALLOW", name: Any = "p", **rule: Any) -> AuthorizationPolicy:
     return AuthorizationPolicy.model_validate({"name": name, "action": action, "rules": [rule]})
 
 
