@@ -151,69 +151,59 @@ backend out
 """
 
 
+@dataclass(frozen=True)
+class SidecarPorts:
+    inbound: int
+    outbound: int
+    admin: int
+    app: int
+
+    @classmethod
+    def fresh(cls, app: int) -> SidecarPorts:
+        return cls(free_port(), free_port(), free_port(), app)
+
+
+def _echo_config(server: SidecarPorts) -> MeshConfig:
+    """Static mesh config: one service 'echo' whose one endpoint is the server sidecar."""
+    endpoint = Endpoint(instance="echo-0", version="v1", address=f"127.0.0.1:{server.inbound}")
+    return MeshConfig(version=1, services={"echo": ServiceEntry(name="echo", endpoints=[endpoint])})
+
+
+def _sidecar_command(service: str, ports: SidecarPorts, config: Path, otlp: str) -> list[str]:
+    command = [sys.executable, "-m", "mesh_runtime.sidecar", "--service", service]
+    command += ["--instance", f"{service}-0", "--config", str(config)]
+    command += ["--inbound-port", str(ports.inbound), "--outbound-port", str(ports.outbound)]
+    command += ["--app-port", str(ports.app), "--admin-port", str(ports.admin)]
+    return [*command, "--otlp-endpoint", otlp, "--log-level", "WARNING"]
+
+
 @contextmanager
 def sidecar_pair(upstream_port: int, work: Path) -> Iterator[Target]:
     """A client sidecar and a server sidecar (static config), tracing to a real trace sink."""
-    sink_port = free_port()
-    ports = {name: free_port() for name in ("c_in", "c_out", "c_admin", "s_in", "s_out", "s_admin")}
-    config = MeshConfig(
-        version=1,
-        services={
-            "echo": ServiceEntry(
-                name="echo",
-                endpoints=[
-                    Endpoint(instance="echo-0", version="v1", address=f"127.0.0.1:{ports['s_in']}")
-                ],
-            )
-        },
-    )
+    server, client = SidecarPorts.fresh(upstream_port), SidecarPorts.fresh(free_port())
     config_file = work / "mesh.json"
-    config_file.write_text(config.model_dump_json())
-    python = sys.executable
-    sink = [
-        python,
-        "-m",
-        "mesh_runtime.tracesink",
-        "--port",
-        str(sink_port),
-        "--out",
-        str(work / "spans.jsonl"),
-    ]
+    config_file.write_text(_echo_config(server).model_dump_json())
+    sink_port = free_port()
+    sink = [sys.executable, "-m", "mesh_runtime.tracesink", "--port", str(sink_port)]
+    sink += ["--out", str(work / "spans.jsonl")]
+    otlp = f"http://127.0.0.1:{sink_port}/v1/traces"
     with ExitStack() as stack:
+        sink_ready = f"http://127.0.0.1:{sink_port}/ready"
         stack.enter_context(
-            spawned(
-                "trace sink",
-                sink,
-                ready_url=f"http://127.0.0.1:{sink_port}/ready",
-                log=work / "sink.log",
-            )
+            spawned("trace sink", sink, ready_url=sink_ready, log=work / "sink.log")
         )
         pids = {}
-        for role, service, prefix, app_port in (
-            ("sidecar-server", "echo", "s", upstream_port),
-            ("sidecar-client", "client", "c", free_port()),
+        for role, service, ports in (
+            ("sidecar-server", "echo", server),
+            ("sidecar-client", "client", client),
         ):
-            command = [python, "-m", "mesh_runtime.sidecar", "--service", service]
-            command += ["--instance", f"{service}-0", "--config", str(config_file)]
-            command += [
-                "--inbound-port",
-                str(ports[f"{prefix}_in"]),
-                "--outbound-port",
-                str(ports[f"{prefix}_out"]),
-            ]
-            command += ["--app-port", str(app_port), "--admin-port", str(ports[f"{prefix}_admin"])]
-            command += [
-                "--otlp-endpoint",
-                f"http://127.0.0.1:{sink_port}/v1/traces",
-                "--log-level",
-                "WARNING",
-            ]
-            ready = f"http://127.0.0.1:{ports[f'{prefix}_admin']}/ready"
+            command = _sidecar_command(service, ports, config_file, otlp)
+            ready = f"http://127.0.0.1:{ports.admin}/ready"
             proc = stack.enter_context(
                 spawned(role, command, ready_url=ready, log=work / f"{role}.log")
             )
             pids[role] = proc.pid
-        yield Target("mesh", f"http://127.0.0.1:{ports['c_out']}/echo", "echo", pids)
+        yield Target("mesh", f"http://127.0.0.1:{client.outbound}/echo", "echo", pids)
 
 
 def run_mesh_bench(rps: float, connections: int, seconds: float, rounds: int) -> dict[str, Any]:
