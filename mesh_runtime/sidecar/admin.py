@@ -1,7 +1,7 @@
 """The admin API on loopback: /ready, /config_dump, /stats, /metrics.
 
 `/config_dump` and `/stats` need the admin token (`Authorization: Bearer`, when the sidecar
-was given one) and a loopback peer; `/ready` and `/metrics` stay open for probes and
+was given one) and a loopback peer (when the listener itself is on loopback); `/ready` and `/metrics` stay open for probes and
 Prometheus. Nothing secret is ever shown: no key, no token.
 
 `/ready` answers JSON naming the process (`{"ready": true, "pid": N}`; 503 with a
@@ -48,6 +48,7 @@ class AdminApi:
         pid: int | None = None,
         token: str | None = None,
         security: Callable[[], dict[str, Any]] | None = None,
+        loopback_only: bool = True,
     ) -> None:
         self._holder = holder
         self._obs = observer
@@ -56,6 +57,9 @@ class AdminApi:
         self._pid = os.getpid() if pid is None else pid
         self._token = token.encode() if token else None
         self._security = security
+        self._loopback_only = loopback_only
+        """False when the admin listener is on a non-loopback address (a container):
+        callers come through a published port, and only the token can tell them apart."""
 
     async def handle(self, request: Request) -> Response:
         if request.method not in (b"GET", b"HEAD"):
@@ -85,7 +89,7 @@ class AdminApi:
 
     def _refuse(self, request: Request) -> Response | None:
         """401/403 unless the caller is on loopback and shows the token (when there is one)."""
-        if not _loopback(request.downstream.remote):
+        if self._loopback_only and not _loopback(request.downstream.remote):
             return simple_response(403, "admin endpoints answer loopback only")
         if self._token is None:
             return None

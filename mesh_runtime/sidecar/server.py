@@ -136,6 +136,7 @@ class Sidecar:
             self.lifecycle,
             token=_read_admin_token(self.options.admin_token_file),
             security=self.security.summary,
+            loopback_only=self.options.host in (HOST, "::1", "localhost"),
         )
         admin_server = await self._listen(
             self.options.admin_port, admin.handle, self._admin_connections, self.options.host

@@ -60,3 +60,13 @@ def test_guarded_endpoints_answer_loopback_only() -> None:
 def test_without_a_configured_token_loopback_is_enough() -> None:
     """A sidecar started without --admin-token-file serves loopback callers as before."""
     assert get(api(token=None), "/config_dump") == 200
+
+
+def test_a_container_admin_listener_takes_remote_callers_with_the_token() -> None:
+    """Bound to a non-loopback address (published port), the token alone decides."""
+    holder = StateHolder("catalog", random.Random(1))
+    holder.apply(MeshConfig(version=3))
+    observer = Observer(Identity("catalog", "catalog-0", "v1"), MeshMetrics())
+    admin = AdminApi(holder, observer, Lifecycle(), token=TOKEN, loopback_only=False)
+    assert get(admin, "/stats", remote="172.17.0.1:4000", token=TOKEN) == 200
+    assert get(admin, "/stats", remote="172.17.0.1:4000") == 401
