@@ -51,7 +51,9 @@ def plan_actions(experiment: Experiment) -> list[Action]:
             stop = start + fault.duration
             keyed.append((stop, _ORDER["revert"], index, Action(stop, "revert", fault.name)))
     keyed.append((end, _ORDER["end"], len(experiment.faults), Action(end, "end")))
-    keyed.sort(key=lambda item: item[:3])
+    # Times to the millisecond: a scaled run's (at + duration) * f and a later at * f may
+    # differ by a rounding error, and a revert must still come before an apply at one instant.
+    keyed.sort(key=lambda item: (round(item[0], 3), item[1], item[2]))
     return [item[3] for item in keyed]
 
 

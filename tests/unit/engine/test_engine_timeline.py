@@ -121,3 +121,24 @@ def test_scaling_to_zero_is_refused() -> None:
     """A scaled length of zero is a ValueError, not a run of nothing."""
     with pytest.raises(ValueError, match="longer than 0s"):
         scale_experiment(experiment(), 0.0)
+
+
+def test_scaled_revert_still_comes_before_apply_at_one_instant() -> None:
+    """Scaling by a factor whose float products differ in the last bit keeps revert first."""
+    from harness.engine.timeline import plan_actions, scale_experiment
+    from harness.spec.experiment import Experiment
+
+    steps = [
+        {"name": f"s{i}", "kind": "traffic_split", "target": "catalog", "at": f"{15 * i}s",
+         "duration": "15s", "params": {"v1": 50, "v2": 50}}
+        for i in range(4)
+    ]  # fmt: skip
+    experiment = Experiment.model_validate(
+        {"title": "t", "target": {"topology": "x.yaml"}, "faults": steps,
+         "load": {"warmup": "5s", "duration": "60s"}}
+    )  # fmt: skip
+    for total in (20.0, 23.0, 30.0, 35.0, 41.0):
+        actions = plan_actions(scale_experiment(experiment, total))
+        for i in (1, 2, 3):
+            names = [(a.kind, a.fault) for a in actions]
+            assert names.index(("revert", f"s{i - 1}")) < names.index(("apply", f"s{i}"))
