@@ -24,7 +24,7 @@ import pytest
 from harness.compare import compare_runs
 from tests.conftest import REPO_ROOT
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(1500)]
 
 TOPOLOGY = REPO_ROOT / "experiments" / "topologies" / "shop.yaml"
 STEADY = f"""\
