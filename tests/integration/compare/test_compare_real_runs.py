@@ -136,11 +136,11 @@ def test_5ms_on_one_edge_fails_with_latency_named(
 def test_gate_fails_the_slow_run_against_real_history(
     runs: dict[str, Path], lab: dict[str, Path]
 ) -> None:
-    """History: the three steady runs; the slow run fails the gate with p50 named."""
+    """History: the three steady runs; the run 30 ms slower fails the gate with p50 named."""
     out = lab["root"] / "gate-out"
     args = [
         "gate",
-        str(runs["slow"]),
+        str(runs["slower"]),
         "--history",
         str(lab["reports"]),
         "--out",
