@@ -326,6 +326,7 @@ class Session:
                 verdicts=analysis.verdicts,
                 summary=analysis.summary,
                 phase_summaries=summaries,
+                traces=analysis.traces.summary() if analysis.traces is not None else None,
             )
         rollback_problems = [n for n in self.notes if n.startswith("rollback:")]
         if failure is None and rollback_problems:

@@ -89,6 +89,8 @@ def test_short_fault_run_judges_and_writes_the_run_directory(
     assert record["environment"]["python"] and record["environment"]["hostname"]
     assert record["environment"]["tools"]["locust"]
     assert record["metrics_source"] in ("prometheus", "builtin-scraper")
+    assert record["traces"]["requests"] > 0
+    assert record["traces"]["complete"] <= record["traces"]["requests"]
 
     for table, columns in COLUMNS.items():
         frame = pd.read_parquet(run / f"{table}.parquet")
