@@ -1,0 +1,54 @@
+"""Sidecar profiles and the A/B schedule of validate-upgrade (pure parts)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+from harness.compare.profiles import ProfileSpec, parse_profile, sidecar_command
+from harness.compare.upgrade import schedule
+from mesh_runtime.errors import InvalidInput
+
+
+def test_profiles_parse_by_prefix(tmp_path: Path) -> None:
+    """current, git:<ref>, path:<dir>; a bare word is a git ref, a bare dir a path."""
+    assert parse_profile("current") == ProfileSpec("current")
+    assert parse_profile("git:v0.1.0") == ProfileSpec("git", "v0.1.0")
+    assert parse_profile(f"path:{tmp_path}") == ProfileSpec("path", str(tmp_path))
+    assert parse_profile("HEAD~3") == ProfileSpec("git", "HEAD~3")
+    assert parse_profile(str(tmp_path)) == ProfileSpec("path", str(tmp_path))
+
+
+def test_extra_flags_are_split_like_a_shell() -> None:
+    """--*-sidecar-args takes shell syntax."""
+    spec = parse_profile("current", "--no-tracing --drain-timeout '5s'")
+    assert spec.extra_args == ("--no-tracing", "--drain-timeout", "5s")
+
+
+def test_empty_or_valueless_profiles_are_one_line_errors() -> None:
+    """'' and 'git:' are rejected with a hint."""
+    with pytest.raises(InvalidInput, match="expected 'current'"):
+        parse_profile("  ", option="--baseline-sidecar")
+    with pytest.raises(InvalidInput, match="git:HEAD~5"):
+        parse_profile("git:")
+
+
+def test_sidecar_command_runs_the_tree_first_on_the_path(tmp_path: Path) -> None:
+    """A source tree is put first on PYTHONPATH; the checkout's sidecar needs no override."""
+    assert sidecar_command(None, ()) is None
+    assert sidecar_command(None, ("--no-tracing",)) == (
+        sys.executable, "-m", "mesh_runtime.sidecar", "--no-tracing",
+    )  # fmt: skip
+    command = sidecar_command(tmp_path, ())
+    assert command is not None
+    assert f"PYTHONPATH={tmp_path}" in command
+    assert command[-2:] == ("-m", "mesh_runtime.sidecar")
+
+
+def test_rounds_interleave_baseline_and_candidate() -> None:
+    """A B A B: each round runs the baseline, then the candidate."""
+    assert schedule(2) == [("baseline", 1), ("candidate", 1), ("baseline", 2), ("candidate", 2)]
+    with pytest.raises(InvalidInput):
+        schedule(0)

@@ -1,0 +1,134 @@
+"""compare_runs and `meshproof compare` on fixture run directories (no sockets)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import xml.etree.ElementTree as ET
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from harness.cli.main import main
+from harness.compare import compare_run_sets, compare_runs
+from mesh_runtime.errors import InvalidInput
+from tests.fixtures.make_run import make_run
+
+
+def run(reports: Path, day: int, seed: int, name: str = "catalog-503") -> Path:
+    return make_run(reports, seed=seed, name=name, started_at=datetime(2026, 1, day, tzinfo=UTC))
+
+
+def slowed(source: Path, reports: Path, factor: float) -> Path:
+    """A copy of a run whose every request took `factor` times as long."""
+    target = reports / source.name.replace("T000000Z", "T120000Z")
+    shutil.copytree(source, target)
+    table = pd.read_parquet(target / "requests.parquet")
+    table["latency_ms"] = table["latency_ms"] * factor
+    table.to_parquet(target / "requests.parquet")
+    return target
+
+
+@pytest.fixture(scope="module")
+def reports(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("reports")
+
+
+@pytest.fixture(scope="module")
+def baseline(reports: Path) -> Path:
+    return run(reports, 1, seed=1)
+
+
+@pytest.fixture(scope="module")
+def candidate(reports: Path) -> Path:
+    return run(reports, 2, seed=2)
+
+
+def test_two_runs_of_the_same_mesh_compare_as_pass(baseline: Path, candidate: Path) -> None:
+    """Two seeds of the same fixture run: every metric judged, verdict Pass."""
+    result = compare_runs(baseline, candidate)
+    assert result.verdict == "Pass", [m for m in result.metrics if m.failed]
+    assert result.score >= 90
+    names = {m.metric for m in result.metrics}
+    assert {"latency_ms", "latency_ms{route=catalog}", "error_rate", "p99_ms"} <= names
+    assert "recovery_s{fault=catalog-503}" in names
+
+
+def test_a_slower_candidate_fails_with_latency_named(baseline: Path, reports: Path) -> None:
+    """Requests 30 % slower: latency is High, critical, and the comparison fails."""
+    result = compare_runs(baseline, slowed(baseline, reports, 1.3))
+    assert result.verdict == "Fail"
+    assert "latency_ms" in result.critical_failures
+    latency = next(m for m in result.metrics if m.metric == "latency_ms")
+    assert latency.classification == "High"
+    assert latency.low is not None and latency.low > 0
+
+
+def test_rounds_are_pooled(baseline: Path, candidate: Path) -> None:
+    """Two runs a side pool their requests into one comparison."""
+    one = compare_runs(baseline, candidate)
+    pooled = compare_run_sets([baseline, candidate], [candidate, baseline])
+    first = next(m for m in pooled.metrics if m.metric == "latency_ms")
+    single = next(m for m in one.metrics if m.metric == "latency_ms")
+    assert first.baseline_n == single.baseline_n + single.candidate_n
+    assert pooled.baseline_runs == [baseline.name, candidate.name]
+
+
+def test_runs_of_different_experiments_are_unusable(baseline: Path, reports: Path) -> None:
+    """Comparing two experiments is one clear InvalidInput line."""
+    other = run(reports, 3, seed=3, name="other-experiment")
+    with pytest.raises(InvalidInput, match="different experiments"):
+        compare_runs(baseline, other)
+
+
+def test_a_missing_requests_table_is_unusable(baseline: Path, tmp_path: Path) -> None:
+    """A run directory without requests.parquet cannot be compared."""
+    broken = tmp_path / baseline.name
+    shutil.copytree(baseline, broken)
+    (broken / "requests.parquet").unlink()
+    with pytest.raises(InvalidInput, match=r"requests\.parquet"):
+        compare_runs(baseline, broken)
+
+
+def test_cli_writes_reports_and_exits_by_verdict(
+    baseline: Path,
+    candidate: Path,
+    reports: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Pass exits 0 and writes compare.md, junit.xml (a testcase per metric), compare.json."""
+    out = tmp_path / "out"
+    code = main(["compare", str(baseline), str(candidate), "--out", str(out), "--json"])
+    printed = json.loads(capsys.readouterr().out)
+    assert code == 0
+    assert printed["verdict"] == "Pass"
+    suite = ET.parse(out / "junit.xml").getroot().find("testsuite")
+    assert suite is not None
+    assert len(suite.findall("testcase")) == len(printed["metrics"])
+    assert "# Comparison of catalog-503: Pass" in (out / "compare.md").read_text()
+
+
+def test_cli_fail_exits_1_and_unusable_input_exits_2(
+    baseline: Path, reports: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A regression exits 1 naming the metric in junit; a missing run exits 2 with one line."""
+    slow = slowed(baseline, tmp_path, 1.3)
+    out = tmp_path / "out"
+    assert main(["compare", str(baseline), str(slow), "--out", str(out)]) == 1
+    junit = (out / "junit.xml").read_text()
+    assert 'type="CriticalRegression"' in junit and "latency_ms High" in junit
+    capsys.readouterr()
+    assert main(["compare", str(baseline), str(tmp_path / "nope"), "--reports", str(reports)]) == 2
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and "no such run directory" in error
+
+
+def test_default_out_is_a_compare_folder_in_the_reports_dir(
+    baseline: Path, candidate: Path, reports: Path
+) -> None:
+    """Without --out the report goes to reports/compare-<baseline>-vs-<candidate>."""
+    assert main(["compare", baseline.name, candidate.name, "--reports", str(reports)]) == 0
+    assert (reports / f"compare-{baseline.name}-vs-{candidate.name}" / "compare.md").is_file()
