@@ -82,7 +82,9 @@ DEFAULT_RULES: dict[str, MetricRule] = {
     "p50_ms": MetricRule(tolerance=0.05, floor=1.0),
     "p99_ms": MetricRule(tolerance=0.10, floor=2.0),
     "error_rate": MetricRule(tolerance=0.10, floor=0.001, critical=True),
-    "trace_completeness": MetricRule(direction="decrease", tolerance=0.0, floor=0.001),
+    "trace_completeness": MetricRule(
+        direction="decrease", tolerance=0.0, floor=0.001, critical=True
+    ),
     "sidecar_cpu_per_krps": MetricRule(tolerance=0.10, floor=0.02),
     "sidecar_rss_mb": MetricRule(tolerance=0.10, floor=2.0),
     "retries_per_krequests": MetricRule(tolerance=0.10, floor=1.0),

@@ -193,6 +193,7 @@ def test_validate_upgrade_runs_a_git_worktree_sidecar(lab: dict[str, Path], tmp_
     assert result["candidate_sidecar"].endswith("--no-tracing")
     completeness = next(m for m in result["metrics"] if m["metric"] == "trace_completeness")
     assert completeness["classification"] == "Low" and completeness["failed"]
+    assert "trace_completeness" in result["critical_failures"]
     worktrees = subprocess.run(
         ["git", "-C", str(REPO_ROOT), "worktree", "list"],
         capture_output=True,
