@@ -7,6 +7,7 @@ the fault is in force when apply() returns and gone when revert() returns.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from typing import Any
 
 from harness.faults import rollback
@@ -18,7 +19,7 @@ from mesh_runtime.config.policy import ServicePolicy
 from mesh_runtime.errors import FaultError
 
 
-class _PolicyChange:
+class _PolicyChange(ABC):
     """Shared by the three: snapshot, change, wait for the push; revert restores the snapshot."""
 
     kind = ""
@@ -44,9 +45,9 @@ class _PolicyChange:
         version = self._control.put_policy(self._service, self._snapshot())
         self._wait(version)
 
+    @abstractmethod
     def _change(self, previous: ServicePolicy) -> int:
         """Put the faulted policy in place; the new config version."""
-        raise NotImplementedError
 
     def _snapshot(self) -> ServicePolicy:
         if self._previous is None:
