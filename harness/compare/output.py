@@ -9,7 +9,8 @@ from pathlib import Path
 from rich.table import Table
 
 from harness.compare.model import ComparisonResult, MetricResult
-from mesh_runtime.errors import InvalidInput
+from harness.store.junit import JUnitCounts, add_failure, junit_document
+from harness.store.writer import write_files
 
 VERDICT_STYLE = {"Pass": "green", "Marginal": "yellow", "Fail": "red"}
 CLASS_STYLE = {"Pass": "green", "NoData": "magenta"}
@@ -144,15 +145,10 @@ def junit_xml(result: ComparisonResult) -> str:
             ET.SubElement(case, "skipped", message=m.reason or "no data")
         elif m.failed:
             failures += 1
-            message = failure_message(m)
             kind = "CriticalRegression" if m.critical else "Regression"
-            ET.SubElement(case, "failure", message=message, type=kind).text = message
-    counts = {"tests": str(len(result.metrics)), "failures": str(failures), "errors": "0"}
-    suite.attrib.update({**counts, "skipped": str(skipped), "time": "0"})
-    root = ET.Element("testsuites", {"name": "meshproof compare", "time": "0", **counts})
-    root.append(suite)
-    ET.indent(root)
-    return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
+            add_failure(case, failure_message(m), kind)
+    counts = JUnitCounts(tests=len(result.metrics), failures=failures, skipped=skipped)
+    return junit_document("meshproof compare", suite, counts)
 
 
 def write_outputs(result: ComparisonResult, out_dir: Path) -> list[Path]:
@@ -162,10 +158,4 @@ def write_outputs(result: ComparisonResult, out_dir: Path) -> list[Path]:
         "junit.xml": junit_xml(result),
         "compare.json": result.model_dump_json(indent=2) + "\n",
     }
-    try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        for name, text in files.items():
-            (out_dir / name).write_text(text, encoding="utf-8")
-    except OSError as exc:
-        raise InvalidInput(str(out_dir), "", f"cannot write the report: {exc.strerror}") from None
-    return [out_dir / name for name in files]
+    return write_files(out_dir, files, "the report")

@@ -6,8 +6,9 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 from harness.gate.gate import GateResult, MetricGate, failure_line
+from harness.store.junit import JUnitCounts, add_failure, junit_document
 from harness.store.text import format_value, verdict_line
-from mesh_runtime.errors import InvalidInput
+from harness.store.writer import write_files
 
 
 def _value(metric: str, value: float | None) -> str:
@@ -63,40 +64,27 @@ def junit_xml(result: GateResult) -> str:
         )
         if not verdict.passed:
             failures += 1
-            line = verdict_line(verdict)
-            ET.SubElement(case, "failure", message=line, type="SLOViolation").text = line
+            add_failure(case, verdict_line(verdict), "SLOViolation")
     for m in result.metrics:
         case = ET.SubElement(
             suite, "testcase", classname=name, name=f"history: {m.metric}", time="0"
         )
         if m.status == "regression":
             failures += 1
-            line = failure_line(m)
-            ET.SubElement(case, "failure", message=line, type="Regression").text = line
+            add_failure(case, failure_line(m), "Regression")
         elif m.status == "nodata":
             skipped += 1
             ET.SubElement(case, "skipped", message=m.reason or "no data")
     tests = len(result.verdicts) + len(result.metrics)
-    counts = {"tests": str(tests), "failures": str(failures), "errors": "0"}
-    suite.attrib.update({**counts, "skipped": str(skipped), "time": "0"})
-    root = ET.Element("testsuites", {"name": "meshproof gate", "time": "0", **counts})
-    root.append(suite)
-    ET.indent(root)
-    return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
+    counts = JUnitCounts(tests=tests, failures=failures, skipped=skipped)
+    return junit_document("meshproof gate", suite, counts)
 
 
 def write_outputs(result: GateResult, out_dir: Path) -> list[Path]:
+    """gate.md, junit.xml and gate.json in `out_dir`; the files written."""
     files = {
         "gate.md": markdown(result),
         "junit.xml": junit_xml(result),
         "gate.json": result.model_dump_json(indent=2) + "\n",
     }
-    try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        for name, text in files.items():
-            (out_dir / name).write_text(text, encoding="utf-8")
-    except OSError as exc:
-        raise InvalidInput(
-            str(out_dir), "", f"cannot write the gate report: {exc.strerror}"
-        ) from None
-    return [out_dir / name for name in files]
+    return write_files(out_dir, files, "the gate report")

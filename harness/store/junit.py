@@ -5,11 +5,15 @@ read (`tests`, `failures`, `errors`, `skipped`, `time`) and the run's properties
 SLO is a `<testcase classname=<experiment> name=<SLO text>>`; a failed SLO carries
 `<failure message="measured ..., threshold ...">`. A run that was aborted or could not
 be done adds a testcase `run` with an `<error>` naming why.
+
+`junit_document` and `add_failure` are the same shape for `meshproof compare` and
+`meshproof gate`, whose testcases are metrics and SLOs of their own.
 """
 
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
+from dataclasses import dataclass
 
 from harness.store.model import RunRecord, Verdict
 from harness.store.text import format_measured, format_threshold, verdict_line
@@ -31,16 +35,42 @@ def junit_xml(record: RunRecord) -> str:
         case = ET.SubElement(suite, "testcase", classname=name, name="run", time="0")
         message = record.error or f"the run was {record.status}"
         ET.SubElement(case, "error", message=message, type=record.status).text = message
-    tests = len(record.verdicts) + errors
-    time = f"{record.duration_s or 0.0:.3f}"
-    counts = {"tests": str(tests), "failures": str(failures), "errors": str(errors)}
-    suite.attrib.update({**counts, "skipped": "0", "time": time})
-    suite.set("timestamp", record.started_at.removesuffix("Z"))
-    suite.set("hostname", record.environment.hostname or "localhost")
-    root = ET.Element("testsuites", {"name": "meshproof", "time": time, **counts})
+    return junit_document(
+        "meshproof",
+        suite,
+        JUnitCounts(tests=len(record.verdicts) + errors, failures=failures, errors=errors),
+        time=f"{record.duration_s or 0.0:.3f}",
+        timestamp=record.started_at.removesuffix("Z"),
+        hostname=record.environment.hostname or "localhost",
+    )
+
+
+@dataclass(frozen=True)
+class JUnitCounts:
+    """The counts CI systems read from a `<testsuite>` and its `<testsuites>`."""
+
+    tests: int
+    failures: int
+    errors: int = 0
+    skipped: int = 0
+
+
+def junit_document(
+    name: str, suite: ET.Element, counts: JUnitCounts, time: str = "0", **extra: str
+) -> str:
+    """The junit.xml text: `suite` with its counts (and `extra` attributes), in `<testsuites>`."""
+    totals = {"tests": str(counts.tests), "failures": str(counts.failures)}
+    totals["errors"] = str(counts.errors)
+    suite.attrib.update({**totals, "skipped": str(counts.skipped), "time": time, **extra})
+    root = ET.Element("testsuites", {"name": name, "time": time, **totals})
     root.append(suite)
     ET.indent(root)
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
+
+
+def add_failure(case: ET.Element, message: str, kind: str) -> None:
+    """A `<failure>` in `case` whose message is also its text."""
+    ET.SubElement(case, "failure", message=message, type=kind).text = message
 
 
 def _properties(record: RunRecord) -> dict[str, str]:

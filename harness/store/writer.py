@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import os
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
@@ -30,7 +30,7 @@ import pyarrow.parquet as pq
 from harness.store.junit import junit_xml
 from harness.store.markdown import write_markdown_report
 from harness.store.model import RunRecord
-from mesh_runtime.errors import RunError
+from mesh_runtime.errors import InvalidInput, RunError
 
 TABLES = ("requests", "windows", "metrics", "resources", "spans", "events")
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.-]+")
@@ -41,6 +41,21 @@ def run_id_for(experiment_name: str, started_at: datetime) -> str:
     stamp = started_at.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
     name = _UNSAFE.sub("-", experiment_name).strip("-.") or "experiment"
     return f"{stamp}-{name}"
+
+
+def write_files(folder: Path, files: Mapping[str, str], what: str) -> list[Path]:
+    """Write text files (name -> text) into `folder`, made if missing; the paths written.
+
+    For the reports beside a run (`compare`, `gate`); InvalidInput says `what` could not
+    be written, naming the folder.
+    """
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        for name, text in files.items():
+            (folder / name).write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise InvalidInput(str(folder), "", f"cannot write {what}: {exc.strerror}") from None
+    return [folder / name for name in files]
 
 
 def iso_utc(moment: datetime) -> str:
