@@ -41,6 +41,7 @@ import pyarrow.compute as pc
 
 from harness.analysis.stats import share
 from harness.store.model import TraceSummary
+from harness.store.tables import SPAN_COLUMNS
 
 Mode = Literal["mesh", "no-mesh"]
 
@@ -55,19 +56,6 @@ _UPSTREAM_RE = (
     r'"(?:'
     + "|".join(a.replace(".", r"\.") for a in UPSTREAM_ATTRIBUTES)
     + r')"\s*:\s*"(?P<upstream>[^"]*)"'
-)
-SPAN_COLUMNS = (
-    "trace_id",
-    "span_id",
-    "parent_span_id",
-    "name",
-    "kind",
-    "service",
-    "instance",
-    "start_ns",
-    "end_ns",
-    "status_code",
-    "attributes",
 )
 _KINDS = {"1": "INTERNAL", "2": "SERVER", "3": "CLIENT", "4": "PRODUCER", "5": "CONSUMER"}
 

@@ -13,21 +13,9 @@ from typing import Any
 
 import pandas as pd
 
+from harness.store.tables import SPAN_COLUMNS
 from mesh_runtime.errors import RunError
 
-COLUMNS = [
-    "trace_id",
-    "span_id",
-    "parent_span_id",
-    "name",
-    "kind",
-    "service",
-    "instance",
-    "start_ns",
-    "end_ns",
-    "status_code",
-    "attributes",
-]
 _TEXT = ("trace_id", "span_id", "parent_span_id", "name", "kind", "service", "instance")
 
 
@@ -73,5 +61,5 @@ def read_spans(path: str | Path, t0: float) -> pd.DataFrame:
         rows = []  # no span arrived (yet): the sink creates the file on its first batch
     except OSError as exc:
         raise RunError(f"{path}: cannot read spans: {exc.strerror}") from exc
-    table = pd.DataFrame(rows, columns=COLUMNS)
+    table = pd.DataFrame(rows, columns=list(SPAN_COLUMNS))
     return table.astype({"start_ns": "int64", "end_ns": "int64"})

@@ -14,7 +14,8 @@ from harness.store.model import (
     Verdict,
 )
 from harness.store.reader import RunListing, StoredRun, list_runs, load_run, resolve_run
-from harness.store.writer import TABLES, RunWriter, iso_utc, run_id_for
+from harness.store.tables import TABLES
+from harness.store.writer import RunWriter, iso_utc, run_id_for
 
 __all__ = [
     "SCHEMA_VERSION",

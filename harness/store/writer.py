@@ -32,7 +32,6 @@ from harness.store.markdown import write_markdown_report
 from harness.store.model import RunRecord
 from mesh_runtime.errors import InvalidInput, RunError
 
-TABLES = ("requests", "windows", "metrics", "resources", "spans", "events")
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.-]+")
 
 
