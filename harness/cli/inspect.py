@@ -19,9 +19,15 @@ from rich.table import Table
 
 from harness.spec.experiment import Experiment, load_experiment
 from harness.spec.faults import TrafficSplitFault
-from harness.store.model import SUMMARY_METRICS, RunRecord
+from harness.store.model import RunRecord
 from harness.store.reader import RunListing, list_runs, load_run, resolve_run
-from harness.store.text import format_value, verdict_line
+from harness.store.text import (
+    HEADLINE_COLUMNS,
+    PHASE_COLUMNS,
+    headline_rows,
+    phase_rows,
+    verdict_line,
+)
 from mesh_runtime.errors import ExperimentError
 from mesh_runtime.topology import Topology, load_topology
 from mesh_runtime.units import format_duration
@@ -182,29 +188,19 @@ def print_report(record: RunRecord, path: Path) -> None:
 
 
 def _summary_table(record: RunRecord) -> Table:
-    numbers = record.summary.model_dump()
-    table = Table(title="whole run")
-    table.add_column("metric")
-    table.add_column("value", justify="right")
-    table.add_row("requests", str(record.summary.requests))
-    for name in SUMMARY_METRICS:
-        table.add_row(name, format_value(name, numbers.get(name)))
-    return table
+    return _rich_table("whole run", HEADLINE_COLUMNS, headline_rows(record), right=("value",))
 
 
 def _phases_table(record: RunRecord) -> Table:
-    table = Table(title="phases")
-    for column in ("phase", "start s", "end s", "RPS", "error rate", "p99"):
-        table.add_column(column)
-    for phase in record.phases:
-        summary = record.phase_summary(phase.name)
-        values = summary.values if summary else {}
-        table.add_row(
-            phase.name,
-            f"{phase.start_s:.1f}",
-            f"{phase.end_s:.1f}",
-            format_value("rps", values.get("rps")),
-            format_value("error_rate", values.get("error_rate")),
-            format_value("p99_ms", values.get("p99_ms")),
-        )
+    return _rich_table("phases", PHASE_COLUMNS, phase_rows(record))
+
+
+def _rich_table(
+    title: str, columns: tuple[str, ...], rows: list[list[str]], right: tuple[str, ...] = ()
+) -> Table:
+    table = Table(title=title)
+    for column in columns:
+        table.add_column(column, justify="right" if column in right else "left")
+    for row in rows:
+        table.add_row(*row)
     return table

@@ -24,7 +24,7 @@ from harness.report.source import has_table
 from harness.report.traces import TraceView
 from harness.store.model import SUMMARY_METRICS, PhaseRecord, RunRecord
 from harness.store.reader import load_run
-from harness.store.text import format_threshold, format_value
+from harness.store.text import FAULT_COLUMNS, fault_rows, format_threshold, format_value
 from mesh_runtime.errors import MeshproofError, RunError
 
 CSS = """
@@ -266,14 +266,7 @@ def _trace_details(view: TraceView) -> str:
 def _faults(record: RunRecord) -> str:
     if not record.faults:
         return '<p class="note">No faults in this run.</p>'
-    rows = []
-    for fault in record.faults:
-        summary = record.phase_summary(f"during:{fault.name}")
-        recovery = summary.values.get("recovery_s") if summary else None
-        end = "-" if fault.end_s is None else f"{fault.end_s:.1f}"
-        rows.append([fault.name, fault.kind, fault.target, f"{fault.start_s:.1f}", end,
-                     format_value("recovery_s", recovery)])  # fmt: skip
-    return table(["fault", "kind", "target", "start s", "end s", "recovery"], rows)
+    return table(FAULT_COLUMNS, fault_rows(record))
 
 
 _PARTS = (

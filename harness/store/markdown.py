@@ -7,8 +7,18 @@ from collections.abc import Callable, Iterable
 import pandas as pd
 
 from harness.store.charts import timeline_png
-from harness.store.model import SUMMARY_METRICS, RunRecord
-from harness.store.text import format_measured, format_threshold, format_value
+from harness.store.model import RunRecord
+from harness.store.text import (
+    FAULT_COLUMNS,
+    HEADLINE_COLUMNS,
+    PHASE_COLUMNS,
+    fault_rows,
+    format_measured,
+    format_threshold,
+    format_value,
+    headline_rows,
+    phase_rows,
+)
 
 TIMELINE_PNG = "timeline.png"
 
@@ -95,51 +105,20 @@ def _verdicts(record: RunRecord) -> str:
 
 
 def _headline(record: RunRecord) -> str:
-    summary = record.summary.model_dump()
-    rows = [["requests", str(record.summary.requests)]]
-    rows += [[name, format_value(name, summary.get(name))] for name in SUMMARY_METRICS]
-    return _table(["metric", "value"], rows)
+    return _table(HEADLINE_COLUMNS, headline_rows(record))
 
 
 def _phases(record: RunRecord) -> str:
     if not record.phases:
         return "No phases recorded."
-    rows = []
-    for phase in record.phases:
-        summary = record.phase_summary(phase.name)
-        values = summary.values if summary else {}
-        rows.append(
-            [
-                phase.name,
-                f"{phase.start_s:.1f}",
-                f"{phase.end_s:.1f}",
-                format_value("rps", values.get("rps")),
-                format_value("error_rate", values.get("error_rate")),
-                format_value("p99_ms", values.get("p99_ms")),
-            ]
-        )
-    return _table(["phase", "start s", "end s", "RPS", "error rate", "p99"], rows)
+    return _table(PHASE_COLUMNS, phase_rows(record))
 
 
 def _faults(record: RunRecord) -> str:
     if not record.faults:
         return "No faults in this run."
-    rows = []
-    for fault in record.faults:
-        summary = record.phase_summary(f"during:{fault.name}")
-        recovery = summary.values.get("recovery_s") if summary else None
-        end = "-" if fault.end_s is None else f"{fault.end_s:.1f}"
-        rows.append(
-            [
-                fault.name,
-                fault.kind,
-                f"`{fault.target}`",
-                f"{fault.start_s:.1f}",
-                end,
-                format_value("recovery_s", recovery),
-            ]
-        )
-    return _table(["fault", "kind", "target", "start s", "end s", "recovery"], rows)
+    rows = [[*row[:2], f"`{row[2]}`", *row[3:]] for row in fault_rows(record)]
+    return _table(FAULT_COLUMNS, rows)
 
 
 def _traces(record: RunRecord) -> str:

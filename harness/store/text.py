@@ -1,8 +1,12 @@
-"""How numbers and verdicts read in reports, JUnit messages and the CLI."""
+"""How numbers, verdicts and a run's tables read in reports, JUnit messages and the CLI."""
 
 from __future__ import annotations
 
-from harness.store.model import Verdict
+from harness.store.model import SUMMARY_METRICS, RunRecord, Verdict
+
+HEADLINE_COLUMNS = ("metric", "value")
+PHASE_COLUMNS = ("phase", "start s", "end s", "RPS", "error rate", "p99")
+FAULT_COLUMNS = ("fault", "kind", "target", "start s", "end s", "recovery")
 
 
 def format_value(metric: str, value: float | None) -> str:
@@ -45,3 +49,35 @@ def verdict_line(verdict: Verdict) -> str:
     measured = format_measured(verdict)
     text = f"{result} {verdict.slo}: measured {measured}, threshold {format_threshold(verdict)}"
     return f"{text} ({verdict.reason})" if verdict.reason else text
+
+
+def headline_rows(record: RunRecord) -> list[list[str]]:
+    """The whole run's numbers (HEADLINE_COLUMNS): requests, then every summary metric."""
+    summary = record.summary.model_dump()
+    rows = [["requests", str(record.summary.requests)]]
+    return rows + [[name, format_value(name, summary.get(name))] for name in SUMMARY_METRICS]
+
+
+def phase_rows(record: RunRecord) -> list[list[str]]:
+    """A row per phase (PHASE_COLUMNS): its span, RPS, error rate and p99."""
+    rows = []
+    for phase in record.phases:
+        summary = record.phase_summary(phase.name)
+        values = summary.values if summary else {}
+        span = [phase.name, f"{phase.start_s:.1f}", f"{phase.end_s:.1f}"]
+        rows.append(
+            span + [format_value(m, values.get(m)) for m in ("rps", "error_rate", "p99_ms")]
+        )
+    return rows
+
+
+def fault_rows(record: RunRecord) -> list[list[str]]:
+    """A row per fault (FAULT_COLUMNS): what, where, when, and its phase's recovery time."""
+    rows = []
+    for fault in record.faults:
+        summary = record.phase_summary(f"during:{fault.name}")
+        recovery = summary.values.get("recovery_s") if summary else None
+        end = "-" if fault.end_s is None else f"{fault.end_s:.1f}"
+        when = [f"{fault.start_s:.1f}", end, format_value("recovery_s", recovery)]
+        rows.append([fault.name, fault.kind, fault.target, *when])
+    return rows

@@ -9,6 +9,7 @@ import pytest
 
 from harness.store import StoredRun, load_run
 from harness.store.junit import junit_xml
+from harness.store.text import fault_rows, headline_rows, phase_rows
 from tests.fixtures.make_run import make_run
 
 
@@ -102,3 +103,16 @@ def test_fixture_run_summary_reflects_the_fault(run_dir: Path) -> None:
     assert record.traces is not None and record.traces.orphan_traces == 5
     assert record.traces.examples and record.traces.examples[0]["missing"]
     assert record.summary.requests == 2000
+
+
+def test_phase_and_fault_rows_are_the_tables_of_report_md(run_dir: Path) -> None:
+    """report.md's phase and fault tables hold exactly the shared rows (target as code)."""
+    record = load_run(run_dir)
+    text = (run_dir / "report.md").read_text(encoding="utf-8")
+    phases = phase_rows(record)
+    assert [row[0] for row in phases] == [p.name for p in record.phases]
+    assert all(f"| {' | '.join(row)} |" in text for row in phases)
+    (fault,) = fault_rows(record)
+    assert fault[:3] == ["catalog-503", "service_behaviour", "catalog-0"]
+    assert f"| {' | '.join([*fault[:2], '`catalog-0`', *fault[3:]])} |" in text
+    assert headline_rows(record)[0] == ["requests", str(record.summary.requests)]
