@@ -19,6 +19,7 @@ from typing import Any
 
 from rich.console import Console
 
+from harness.cli.commands import add_command
 from harness.compare.compare import compare_runs
 from harness.compare.config import load_compare_config
 from harness.compare.model import ComparisonResult
@@ -35,11 +36,11 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def register(subparsers: Any) -> None:
-    compare = subparsers.add_parser(
+    compare = add_command(
+        subparsers,
         "compare",
-        help="judge a candidate run against a baseline run (Pass / Marginal / Fail)",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        "judge a candidate run against a baseline run (Pass / Marginal / Fail)",
+        __doc__,
     )
     compare.add_argument(
         "baseline", metavar="BASELINE", help="run directory, id, prefix or 'latest'"
@@ -50,11 +51,11 @@ def register(subparsers: Any) -> None:
     _output_options(compare)
     compare.set_defaults(func=run_compare)
 
-    upgrade = subparsers.add_parser(
+    upgrade = add_command(
+        subparsers,
         "validate-upgrade",
-        help="run an experiment with two sidecars, interleaved, and compare them",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        "run an experiment with two sidecars, interleaved, and compare them",
+        __doc__,
     )
     upgrade.add_argument("experiment", metavar="EXPERIMENT", help="experiment file")
     for side in ("baseline", "candidate"):

@@ -19,8 +19,9 @@ from typing import Any
 
 from rich.console import Console
 
+from harness.cli.commands import add_command
 from mesh_runtime.errors import DeployError, InvalidInput
-from mesh_runtime.runtimes.docker.compose import WORK_DIR, compose_files
+from mesh_runtime.runtimes.docker.compose import WORK_DIR, compose_files, is_secret
 from mesh_runtime.runtimes.docker.images import COMPOSE_DIR
 from mesh_runtime.runtimes.docker.specs import container_plan, container_tools
 from mesh_runtime.runtimes.plan import make_plan
@@ -30,19 +31,11 @@ FIRST_PORT = 20000
 
 
 def register(subparsers: Any) -> None:
-    compose = subparsers.add_parser(
-        "compose",
-        help="write a docker compose file of a topology",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+    compose = add_command(
+        subparsers, "compose", "write a docker compose file of a topology", __doc__
     )
     actions = compose.add_subparsers(dest="compose_command", metavar="ACTION", required=True)
-    render = actions.add_parser(
-        "render",
-        help="render TOPOLOGY as a compose file",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    render = add_command(actions, "render", "render TOPOLOGY as a compose file", __doc__)
     render.add_argument("topology", metavar="TOPOLOGY", help="topology file")
     render.add_argument(
         "--out",
@@ -84,7 +77,7 @@ def render(topology_file: Path, out: Path | None, mode: MeshMode, first_port: in
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(text, encoding="utf-8")
-            if path == token_file:
+            if is_secret(relative):
                 path.chmod(0o600)
         except OSError as exc:
             raise DeployError(f"{path}: cannot write: {exc.strerror}") from exc

@@ -20,6 +20,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+from harness.cli.commands import add_command
 from mesh_runtime.errors import InvalidInput, RunError
 
 APP = Path(__file__).resolve().parents[2] / "dashboards" / "app.py"
@@ -29,11 +30,8 @@ STOP_TIMEOUT_S = 10.0
 
 
 def register(subparsers: Any) -> None:
-    parser = subparsers.add_parser(
-        "dashboard",
-        help="serve the Streamlit dashboard of the runs on 127.0.0.1",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+    parser = add_command(
+        subparsers, "dashboard", "serve the Streamlit dashboard of the runs on 127.0.0.1", __doc__
     )
     parser.add_argument("--reports", default="reports", metavar="DIR", help="runs folder")
     parser.add_argument(

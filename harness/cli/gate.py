@@ -17,6 +17,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from harness.cli.commands import add_command
 from harness.gate.gate import GateResult, gate_run
 from harness.gate.output import headline, write_outputs
 from harness.gate.regression import GateSettings
@@ -28,11 +29,8 @@ STATUS_STYLE = {"regression": "red", "improvement": "green", "ok": "green", "nod
 
 
 def register(subparsers: Any) -> None:
-    parser = subparsers.add_parser(
-        "gate",
-        help="CI gate: the run's SLOs and regressions against its history",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+    parser = add_command(
+        subparsers, "gate", "CI gate: the run's SLOs and regressions against its history", __doc__
     )
     parser.add_argument("run", metavar="RUN", help="run directory, id, prefix or 'latest'")
     parser.add_argument("--reports", type=Path, default=DEFAULT_REPORTS, metavar="DIR")

@@ -14,23 +14,19 @@ from typing import Any
 
 from rich.console import Console
 
+from harness.cli.commands import add_command
 from mesh_runtime.runtimes.docker.engine import connect
 from mesh_runtime.runtimes.docker.images import BASE_IMAGE, ImageBuilder, stable_tag
 
 
 def register(subparsers: Any) -> None:
-    images = subparsers.add_parser(
-        "images",
-        help="build the docker runtime's images",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    images = add_command(subparsers, "images", "build the docker runtime's images", __doc__)
     actions = images.add_subparsers(dest="images_command", metavar="ACTION", required=True)
-    build = actions.add_parser(
+    build = add_command(
+        actions,
         "build",
-        help="build meshproof/mesh and meshproof/toxiproxy (cached by content)",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        "build meshproof/mesh and meshproof/toxiproxy (cached by content)",
+        __doc__,
     )
     build.add_argument(
         "--base",

@@ -14,6 +14,7 @@ from typing import Any
 
 from rich.console import Console
 
+from harness.cli.commands import add_command
 from harness.faults.ledger import FaultLedger, Registration, registrations, unregister
 from harness.faults.rollback import Executor, describe
 from mesh_runtime.errors import FaultError
@@ -21,11 +22,8 @@ from mesh_runtime.runtimes.deployment import state_root
 
 
 def register(subparsers: Any) -> None:
-    parser = subparsers.add_parser(
-        "recover",
-        help="roll back the faults left in place by a harness that died",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+    parser = add_command(
+        subparsers, "recover", "roll back the faults left in place by a harness that died", __doc__
     )
     parser.add_argument(
         "--state-dir",

@@ -15,6 +15,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from harness.cli.commands import add_command
 from harness.engine import LiveProgress, QuietProgress, RunOptions, RunResult, run_experiment
 from harness.store.text import format_threshold, format_value
 from mesh_runtime.errors import InvalidInput
@@ -27,11 +28,8 @@ HEADLINE = ("rps", "error_rate", "p50_ms", "p99_ms", "corrected_p99_ms", "trace_
 
 
 def register(subparsers: Any) -> None:
-    run_parser = subparsers.add_parser(
-        "run",
-        help="run an experiment: deploy, load, faults, verdicts, report",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+    run_parser = add_command(
+        subparsers, "run", "run an experiment: deploy, load, faults, verdicts, report", __doc__
     )
     run_parser.add_argument("experiment", help="experiment file, e.g. experiments/baseline.yaml")
     _common(run_parser)

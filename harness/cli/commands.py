@@ -1,0 +1,23 @@
+"""How a sub-command's parser is made: its module's docstring is its `--help` text, as written.
+
+Each command module's `register(subparsers)` calls `add_command` once per sub-command
+(and again on the sub-commands of a command with actions, `images build`).
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+
+def add_command(
+    subparsers: Any, name: str, summary: str, doc: str | None
+) -> argparse.ArgumentParser:
+    """The parser of sub-command `name`: `summary` in the command list, `doc` in its --help."""
+    parser: argparse.ArgumentParser = subparsers.add_parser(
+        name,
+        help=summary,
+        description=doc,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    return parser
