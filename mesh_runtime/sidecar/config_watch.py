@@ -16,10 +16,9 @@ from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import urlencode, urlsplit
 
-import httptools
-
 from mesh_runtime.config import MeshConfig
 from mesh_runtime.errors import ControlPlaneError, InvalidInput
+from mesh_runtime.sidecar.http_client import control_plane_request, request_head
 from mesh_runtime.validation import load_model, model_from_data
 
 log = logging.getLogger(__name__)
@@ -84,9 +83,8 @@ class ConfigWatcher:
         query = urlencode(
             {"version": self.version, "wait": int(self._wait_s), "sidecar": self._instance}
         )
-        status, body = await http_get(
-            self._host, self._port, f"/v1/config?{query}", self._wait_s + 5.0
-        )
+        head = request_head("GET", self._host, self._port, f"/v1/config?{query}", {})
+        status, body = await control_plane_request(self._host, self._port, head, self._wait_s + 5.0)
         if status == 304:
             return None
         if status != 200:
@@ -109,50 +107,3 @@ class ConfigWatcher:
     def _backoff(self) -> float:
         ceiling = min(BACKOFF_MAX_S, BACKOFF_BASE_S * 2 ** min(self.failures, 8))
         return ceiling * (0.5 + 0.5 * self._rng.random())
-
-
-class _Collector:
-    """httptools callbacks collecting one response."""
-
-    def __init__(self) -> None:
-        self.body: list[bytes] = []
-        self.done = False
-
-    def on_body(self, body: bytes) -> None:
-        self.body.append(body)
-
-    def on_message_complete(self) -> None:
-        self.done = True
-
-
-async def http_get(host: str, port: int, target: str, timeout: float) -> tuple[int, bytes]:
-    """A one-shot HTTP/1.1 GET; any failure is a ControlPlaneError."""
-    try:
-        async with asyncio.timeout(timeout):
-            return await _get(host, port, target)
-    except TimeoutError:
-        raise ControlPlaneError(f"control plane {host}:{port} did not answer in time") from None
-    except OSError as exc:
-        raise ControlPlaneError(f"control plane {host}:{port} unreachable: {exc}") from None
-    except httptools.HttpParserError as exc:
-        raise ControlPlaneError(f"control plane sent malformed HTTP: {exc}") from None
-
-
-async def _get(host: str, port: int, target: str) -> tuple[int, bytes]:
-    reader, writer = await asyncio.open_connection(host, port)
-    try:
-        writer.write(
-            f"GET {target} HTTP/1.1\r\nhost: {host}:{port}\r\nconnection: close\r\n\r\n".encode()
-        )
-        collector = _Collector()
-        parser = httptools.HttpResponseParser(collector)
-        while not collector.done:
-            data = await reader.read(65536)
-            if not data:
-                break
-            parser.feed_data(data)
-        if not collector.done:
-            raise ControlPlaneError("control plane closed the connection mid-answer")
-        return parser.get_status_code(), b"".join(collector.body)
-    finally:
-        writer.close()

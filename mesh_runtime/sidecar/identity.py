@@ -17,7 +17,6 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-import httptools
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -25,6 +24,7 @@ from cryptography.x509.oid import NameOID
 
 from mesh_runtime.errors import ControlPlaneError, InvalidInput
 from mesh_runtime.sidecar.config_watch import parse_control_plane_url
+from mesh_runtime.sidecar.http_client import control_plane_request, request_head
 from mesh_runtime.sidecar.tls import Credentials
 
 log = logging.getLogger(__name__)
@@ -167,51 +167,14 @@ async def _post_json(
 ) -> tuple[int, Any]:
     """A one-shot HTTP/1.1 POST of JSON; any failure is a ControlPlaneError."""
     payload = json.dumps(body).encode()
-    head = (
-        f"POST {target} HTTP/1.1\r\nhost: {host}:{port}\r\nconnection: close\r\n"
-        f"content-type: application/json\r\ncontent-length: {len(payload)}\r\n"
-        f"authorization: Bearer {token}\r\n\r\n"
-    ).encode()
-    try:
-        async with asyncio.timeout(REQUEST_TIMEOUT_S):
-            status, raw = await _exchange(host, port, head + payload)
-    except TimeoutError:
-        raise ControlPlaneError(f"control plane {host}:{port} did not answer in time") from None
-    except OSError as exc:
-        raise ControlPlaneError(f"control plane {host}:{port} unreachable: {exc}") from None
-    except httptools.HttpParserError as exc:
-        raise ControlPlaneError(f"control plane sent malformed HTTP: {exc}") from None
+    headers = {
+        "content-type": "application/json",
+        "content-length": str(len(payload)),
+        "authorization": f"Bearer {token}",
+    }
+    head = request_head("POST", host, port, target, headers)
+    status, raw = await control_plane_request(host, port, head + payload, REQUEST_TIMEOUT_S)
     try:
         return status, json.loads(raw) if raw else {}
     except ValueError:
         raise ControlPlaneError(f"control plane answered {status} with a non-JSON body") from None
-
-
-class _Collector:
-    def __init__(self) -> None:
-        self.body: list[bytes] = []
-        self.done = False
-
-    def on_body(self, body: bytes) -> None:
-        self.body.append(body)
-
-    def on_message_complete(self) -> None:
-        self.done = True
-
-
-async def _exchange(host: str, port: int, data: bytes) -> tuple[int, bytes]:
-    reader, writer = await asyncio.open_connection(host, port)
-    try:
-        writer.write(data)
-        collector = _Collector()
-        parser = httptools.HttpResponseParser(collector)
-        while not collector.done:
-            chunk = await reader.read(65536)
-            if not chunk:
-                break
-            parser.feed_data(chunk)
-        if not collector.done:
-            raise ControlPlaneError("control plane closed the connection mid-answer")
-        return parser.get_status_code(), b"".join(collector.body)
-    finally:
-        writer.close()
