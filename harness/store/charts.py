@@ -2,19 +2,20 @@
 
 matplotlib is imported inside the function and used through its object API on the Agg
 canvas, so nothing about matplotlib's global state (pyplot, the default backend) is
-touched, and importing this module costs nothing.
+touched; it and numpy are imported only when a chart is drawn, so importing this module
+costs nothing.
 """
 
 from __future__ import annotations
 
 import io
 from collections.abc import Sequence
-from typing import Any
-
-import numpy as np
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from harness.store.model import FaultEvent
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 _SHADES = ("#f4a261", "#e76f51", "#2a9d8f", "#8ab17d", "#e9c46a")
 
@@ -45,6 +46,8 @@ def timeline_png(
 
 def _plot_windows(axes: Sequence[Any], windows: pd.DataFrame) -> None:
     """RPS, error rate, p50/p99 as steps: a window covers [second, second + 1)."""
+    import numpy as np
+
     rps, errors, latency = axes
     x = windows["second"].to_numpy(dtype="float64")
     x = np.append(x, x[-1] + 1) if len(x) else x

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from harness.store.charts import timeline_png
 from harness.store.model import RunRecord
@@ -19,6 +18,9 @@ from harness.store.text import (
     headline_rows,
     phase_rows,
 )
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 TIMELINE_PNG = "timeline.png"
 

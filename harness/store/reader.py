@@ -9,15 +9,16 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import pandas as pd
-import pyarrow as pa
-import pyarrow.parquet as pq
 from pydantic import ValidationError
 
 from harness.store.model import SCHEMA_VERSION, RunRecord
 from mesh_runtime.errors import InvalidInput
 from mesh_runtime.validation import first_problem
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 RUN_FILE = "run.json"
 
@@ -62,6 +63,9 @@ class StoredRun:
     def table(self, name: str) -> pd.DataFrame:
         """The table `name` ('requests', 'windows', ...); InvalidInput if absent or broken."""
         if name not in self._tables:
+            import pyarrow as pa  # the tables only: listing and loading runs need no pyarrow
+            import pyarrow.parquet as pq
+
             file = self.path / f"{name}.parquet"
             try:
                 self._tables[name] = pq.read_table(file).to_pandas()

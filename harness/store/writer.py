@@ -21,16 +21,15 @@ import re
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, Any
-
-import pandas as pd
-import pyarrow as pa
-import pyarrow.parquet as pq
+from typing import IO, TYPE_CHECKING, Any
 
 from harness.store.junit import junit_xml
 from harness.store.markdown import write_markdown_report
 from harness.store.model import RunRecord
 from mesh_runtime.errors import InvalidInput, RunError
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.-]+")
 
@@ -100,6 +99,9 @@ class RunWriter:
 
     def write_table(self, name: str, frame: pd.DataFrame) -> Path:
         """Write `<name>.parquet` (pyarrow); the index is not kept."""
+        import pyarrow as pa  # imported by the tables only, so reading run.json stays light
+        import pyarrow.parquet as pq
+
         table = pa.Table.from_pandas(frame, preserve_index=False)
         path = self._atomic(f"{name}.parquet", lambda handle: pq.write_table(table, handle))
         if name not in self._tables:
