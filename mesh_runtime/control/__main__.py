@@ -1,8 +1,10 @@
 """`python -m mesh_runtime.control --config CONFIG.json --port P --token-file F`.
 
-With `--ca-dir DIR` it also runs the mesh's certificate authority: the root is kept in DIR
-and sidecars showing the bootstrap token (`--bootstrap-token-file`, made on first start
-when missing) get short-lived SPIFFE certificates (`--cert-lifetime`, default 1h).
+With `--ca-dir DIR` it also runs the mesh's certificate authority: the root is kept in DIR,
+and a sidecar showing its service's bootstrap credential (HMAC-SHA256 of the secret in
+`--bootstrap-secret-file`, made on first start when missing, and the service's name; see
+`mesh_runtime.control.credentials`) gets a short-lived SPIFFE certificate of that service
+(`--cert-lifetime`, default 1h).
 """
 
 from __future__ import annotations
@@ -29,6 +31,9 @@ from mesh_runtime.errors import InvalidInput, MeshproofError
 from mesh_runtime.units import parse_duration
 from mesh_runtime.validation import load_model
 
+BOOTSTRAP_SECRET = "bootstrap-secret"
+"""The secret's file in the CA directory when --bootstrap-secret-file is not given."""
+
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
@@ -50,9 +55,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--ca-dir", help="run the mesh CA; its root is kept in this directory")
     parser.add_argument(
-        "--bootstrap-token-file",
-        help="token sidecars show to get a certificate (default CA_DIR/bootstrap-token; "
-        "made when missing)",
+        "--bootstrap-secret-file",
+        help="secret the services' bootstrap credentials derive from (default "
+        "CA_DIR/bootstrap-secret; made when missing)",
     )
     parser.add_argument(
         "--cert-lifetime", default="1h", help="lifetime of issued certificates (default 1h)"
@@ -81,8 +86,8 @@ def read_or_make_token(path: Path) -> str:
 
 def build_issuer(args: argparse.Namespace) -> CertificateIssuer | None:
     if not args.ca_dir:
-        if args.bootstrap_token_file:
-            raise InvalidInput("--bootstrap-token-file", "", "needs --ca-dir")
+        if args.bootstrap_secret_file:
+            raise InvalidInput("--bootstrap-secret-file", "", "needs --ca-dir")
         return None
     try:
         lifetime = parse_duration(args.cert_lifetime)
@@ -92,8 +97,8 @@ def build_issuer(args: argparse.Namespace) -> CertificateIssuer | None:
         raise InvalidInput("--cert-lifetime", "", "expected a positive duration")
     ca_dir = Path(args.ca_dir)
     ca = CertificateAuthority.load_or_create(ca_dir, leaf_lifetime_s=lifetime)
-    token_file = Path(args.bootstrap_token_file or ca_dir / "bootstrap-token")
-    return CertificateIssuer(ca, read_or_make_token(token_file))
+    secret_file = Path(args.bootstrap_secret_file or ca_dir / BOOTSTRAP_SECRET)
+    return CertificateIssuer(ca, read_or_make_token(secret_file))
 
 
 def writers_of(args: argparse.Namespace) -> tuple[Network, ...] | None:

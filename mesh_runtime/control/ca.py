@@ -2,7 +2,7 @@
 
 Istio's istiod does the same job: a sidecar sends a CSR for a key it made itself, with a
 credential that proves which workload it is (Istio: the service account's JWT; here a
-per-deployment bootstrap token, checked by the API), and gets back a leaf certificate whose
+per-service bootstrap credential, checked by the API), and gets back a leaf certificate whose
 only identity is a URI SAN `spiffe://<trustDomain>/ns/default/sa/<service>`. The CA takes
 the identity from the authenticated claim, never from the CSR's subject or extensions.
 

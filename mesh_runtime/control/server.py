@@ -8,7 +8,7 @@ Routes (DEVELOPING.md, "Control plane API"):
     PUT   /v1/config                                 whole MeshConfig (bearer token)
     PUT   /v1/services/{service}/policy              whole ServicePolicy (bearer token)
     PATCH /v1/services/{service}/policy              JSON merge patch (bearer token)
-    POST  /v1/certificates                           CSR -> leaf (bootstrap token)
+    POST  /v1/certificates                           CSR -> leaf (the service's credential)
     GET   /v1/certificates/root                      the CA's root certificate (PEM)
 
 All state lives in a ConfigStore; this module only carries bytes to and from it. Writes
@@ -31,6 +31,7 @@ from aiohttp import web
 from mesh_runtime.config.mesh import MeshConfig
 from mesh_runtime.config.security import spiffe_id
 from mesh_runtime.control.ca import CertificateAuthority
+from mesh_runtime.control.credentials import credential_holder
 from mesh_runtime.control.store import ConfigStore, UnknownService
 from mesh_runtime.errors import InvalidInput
 
@@ -50,10 +51,10 @@ LOOPBACK: tuple[Network, ...] = (
 
 @dataclass(frozen=True)
 class CertificateIssuer:
-    """The CA and the bootstrap token a sidecar must show to get a certificate."""
+    """The CA and the secret the services' bootstrap credentials derive from."""
 
     ca: CertificateAuthority
-    bootstrap_token: str
+    bootstrap_secret: str
 
 
 class ConfigNotifier:
@@ -147,15 +148,23 @@ class ControlPlaneAPI:
         return self._changed(config, f"policy of {service} patched", service)
 
     async def sign_certificate(self, request: web.Request) -> web.Response:
-        """A leaf certificate for the CSR, with the SPIFFE ID of the claimed service."""
+        """A leaf certificate for the CSR, with the SPIFFE ID of the credential's service."""
         issuer = self._require_issuer()
-        _check_bearer(request, issuer.bootstrap_token.encode())
+        holder = credential_holder(issuer.bootstrap_secret, _bearer(request))
+        if holder is None:
+            raise _unauthorized("a service's bootstrap credential")
         data = await _json_body(request)
         if not isinstance(data, dict):
             raise InvalidInput("body", "", "expected a JSON object {csr, service, instance}")
         csr, service = data.get("csr"), data.get("service")
         if not isinstance(csr, str) or not isinstance(service, str):
             raise InvalidInput("body", "", "expected string fields 'csr' and 'service'")
+        instance = str(data.get("instance", "?"))
+        if holder != service:
+            log.warning(
+                "refused %s a certificate for %s: its credential is %s's", instance, service, holder
+            )
+            raise _forbidden(f"the credential of {holder} cannot get a certificate for {service}")
         self._store.policy(service)  # UnknownService (404) for a service the mesh lacks
         identity = spiffe_id(self._store.current.mesh.trustDomain, service)
         issued = issuer.ca.sign(csr.encode("ascii", "replace"), identity)
@@ -164,7 +173,7 @@ class ControlPlaneAPI:
             identity,
             issued.serial,
             issuer.ca.leaf_lifetime_s,
-            data.get("instance", "?"),
+            instance,
         )
         return web.json_response(
             {
@@ -191,11 +200,9 @@ class ControlPlaneAPI:
     def _authorize(self, request: web.Request) -> None:
         """A write: from an allowed network, with the bearer token."""
         if self._writers is not None and not _from_any(request.remote, self._writers):
-            raise web.HTTPForbidden(
-                text=json.dumps({"error": "writes are accepted only from loopback"}),
-                content_type="application/json",
-            )
-        _check_bearer(request, self._token)
+            raise _forbidden("writes are accepted only from loopback")
+        if not hmac.compare_digest(_bearer(request).encode(), self._token):
+            raise _unauthorized("the control plane's token")
 
     def _changed(self, config: MeshConfig, what: str, service: str | None = None) -> web.Response:
         self._publish(config, what)
@@ -224,15 +231,22 @@ class ControlPlaneAPI:
         return body
 
 
-def _check_bearer(request: web.Request, token: bytes) -> None:
+def _bearer(request: web.Request) -> str:
+    """The token of an `Authorization: Bearer` header ('' when there is none)."""
     scheme, _, given = request.headers.get("Authorization", "").partition(" ")
-    valid = hmac.compare_digest(given.strip().encode(), token)
-    if scheme.lower() != "bearer" or not valid:
-        raise web.HTTPUnauthorized(
-            text=json.dumps({"error": "a valid 'Authorization: Bearer <token>' is required"}),
-            content_type="application/json",
-            headers={"WWW-Authenticate": 'Bearer realm="meshproof"'},
-        )
+    return given.strip() if scheme.lower() == "bearer" else ""
+
+
+def _unauthorized(what: str) -> web.HTTPUnauthorized:
+    return web.HTTPUnauthorized(
+        text=json.dumps({"error": f"'Authorization: Bearer <{what}>' is required"}),
+        content_type="application/json",
+        headers={"WWW-Authenticate": 'Bearer realm="meshproof"'},
+    )
+
+
+def _forbidden(problem: str) -> web.HTTPForbidden:
+    return web.HTTPForbidden(text=json.dumps({"error": problem}), content_type="application/json")
 
 
 def _from_any(remote: str | None, networks: Sequence[Network]) -> bool:

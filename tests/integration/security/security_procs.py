@@ -29,6 +29,7 @@ from sidecar_procs import (
 )
 
 from mesh_runtime.control.ca import CertificateAuthority, IssuedCertificate
+from mesh_runtime.control.credentials import mint_credential
 from mesh_runtime.sidecar.identity import make_csr
 
 HERE = Path(__file__).resolve().parent
@@ -157,6 +158,11 @@ def start_control_plane(
     return f"http://127.0.0.1:{port}", ca_dir
 
 
+def credential_of(ca_dir: Path, service: str) -> str:
+    """`service`'s bootstrap credential under the secret the control plane keeps in `ca_dir`."""
+    return mint_credential((ca_dir / "bootstrap-secret").read_text().strip(), service)
+
+
 def start_sidecar(
     procs: Processes,
     service: str,
@@ -172,7 +178,9 @@ def start_sidecar(
     args += ["--inbound-port", str(inbound), "--outbound-port", str(outbound)]
     args += ["--app-port", str(app_port), "--admin-port", str(admin)]
     args += ["--control-plane", control_url, "--no-tracing"]
-    args += ["--bootstrap-token-file", str(ca_dir / "bootstrap-token")]
+    credential = procs.tmp / f"credential-{instance}"
+    credential.write_text(credential_of(ca_dir, service))
+    args += ["--bootstrap-token-file", str(credential)]
     args += ["--access-log", str(procs.tmp / f"access-{instance}.jsonl"), *(extra or [])]
     proc = procs.spawn(f"sidecar-{instance}", [PYTHON, "-m", "mesh_runtime.sidecar", *args])
     wait_until(ready_200(admin, "/ready"), 20, f"sidecar {instance}")

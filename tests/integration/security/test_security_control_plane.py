@@ -5,17 +5,20 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import requests
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
-from security_procs import TOKEN, TRUST_DOMAIN, start_control_plane
+from security_procs import TOKEN, TRUST_DOMAIN, credential_of, start_control_plane
 from sidecar_procs import Processes, endpoint, free_port, mesh_config, ready_200, wait_until
 
 from mesh_runtime.sidecar.identity import make_csr
 
 pytestmark = pytest.mark.integration
+
+SERVICES = ("catalog", "cart")
 
 
 def csr() -> str:
@@ -23,22 +26,27 @@ def csr() -> str:
 
 
 @pytest.fixture
-def control(procs: Processes) -> tuple[str, str]:
-    config = mesh_config({"catalog": {"endpoints": [endpoint("catalog-0", free_port())]}})
-    url, ca_dir = start_control_plane(procs, config, cert_lifetime="90s")
-    return url, (ca_dir / "bootstrap-token").read_text().strip()
+def control(procs: Processes) -> tuple[str, Path]:
+    """A control plane running the CA for a mesh of catalog and cart: its URL and CA dir."""
+    services = {name: {"endpoints": [endpoint(f"{name}-0", free_port())]} for name in SERVICES}
+    url, ca_dir = start_control_plane(procs, mesh_config(services), cert_lifetime="90s")
+    return url, ca_dir
 
 
-def test_a_csr_with_the_bootstrap_token_gets_a_spiffe_certificate(control: tuple[str, str]) -> None:
-    """POST /v1/certificates answers a leaf with the claimed service's SPIFFE ID, signed by
-    the root GET /v1/certificates/root serves, valid for the configured lifetime."""
-    url, bootstrap = control
-    answer = requests.post(
-        f"{url}/v1/certificates",
-        json={"csr": csr(), "service": "catalog", "instance": "catalog-0"},
-        headers={"Authorization": f"Bearer {bootstrap}"},
-        timeout=5,
-    )
+def ask(url: str, service: str, bearer: str | None, **body: str) -> requests.Response:
+    """POST /v1/certificates for `service` (a fresh CSR unless `body` overrides it)."""
+    headers = {"Authorization": f"Bearer {bearer}"} if bearer is not None else {}
+    data = {"csr": csr(), "service": service, "instance": f"{service}-0", **body}
+    return requests.post(f"{url}/v1/certificates", json=data, headers=headers, timeout=5)
+
+
+def test_a_csr_with_its_services_credential_gets_a_spiffe_certificate(
+    control: tuple[str, Path],
+) -> None:
+    """POST /v1/certificates answers a leaf with the service's SPIFFE ID, signed by the
+    root GET /v1/certificates/root serves, valid for the configured lifetime."""
+    url, ca_dir = control
+    answer = ask(url, "catalog", credential_of(ca_dir, "catalog"))
     assert answer.status_code == 200, answer.text
     body = answer.json()
     leaf = x509.load_pem_x509_certificate(body["certificate"].encode())
@@ -54,47 +62,69 @@ def test_a_csr_with_the_bootstrap_token_gets_a_spiffe_certificate(control: tuple
     assert lifetime.total_seconds() == 90 + 60  # backdated a minute for clock skew
 
 
+def test_catalogs_credential_cannot_get_a_certificate_for_cart(control: tuple[str, Path]) -> None:
+    """catalog's credential asking for cart is 403 with a JSON error naming both; the same
+    credential gets catalog's certificate, and cart's credential gets cart's."""
+    url, ca_dir = control
+    refused = ask(url, "cart", credential_of(ca_dir, "catalog"))
+    assert refused.status_code == 403
+    assert refused.json() == {
+        "error": "the credential of catalog cannot get a certificate for cart"
+    }
+    own = ask(url, "catalog", credential_of(ca_dir, "catalog"))
+    assert own.status_code == 200 and own.json()["spiffe_id"].endswith("/sa/catalog")
+    cart = ask(url, "cart", credential_of(ca_dir, "cart"))
+    assert cart.status_code == 200 and cart.json()["spiffe_id"].endswith("/sa/cart")
+
+
 @pytest.mark.parametrize(
-    ("token", "body", "status"),
+    ("bearer", "service", "body", "status"),
     [
-        ("wrong", {"service": "catalog"}, 401),
-        (None, {"service": "catalog"}, 401),
-        ("bootstrap", {"service": "nobody"}, 404),
-        ("bootstrap", {"service": "catalog", "csr": "not a csr"}, 400),
-        ("bootstrap", {"csr": "x"}, 400),
+        ("wrong", "catalog", {}, 401),
+        (None, "catalog", {}, 401),
+        ("secret", "catalog", {}, 401),
+        ("write-token", "catalog", {}, 401),
+        ("nobody", "nobody", {}, 404),
+        ("catalog", "nobody", {}, 403),
+        ("catalog", "catalog", {"csr": "not a csr"}, 400),
     ],
 )
 def test_bad_certificate_requests_are_refused(
-    control: tuple[str, str], token: str | None, body: dict[str, str], status: int
+    control: tuple[str, Path], bearer: str | None, service: str, body: dict[str, str], status: int
 ) -> None:
-    """A wrong or missing bootstrap token is 401, an unknown service 404, a bad CSR 400."""
-    url, bootstrap = control
-    data = {"csr": csr(), **body}
-    headers = {"Authorization": f"Bearer {bootstrap if token == 'bootstrap' else token}"}
-    answer = requests.post(
-        f"{url}/v1/certificates", json=data, headers=headers if token else {}, timeout=5
-    )
+    """No credential, a wrong one, the bootstrap secret itself or the write token is 401;
+    another service's credential 403; an unknown service 404; a bad CSR 400."""
+    url, ca_dir = control
+    named = {"secret": (ca_dir / "bootstrap-secret").read_text().strip(), "write-token": TOKEN}
+    if bearer in ("catalog", "nobody"):
+        named[bearer] = credential_of(ca_dir, bearer)
+    answer = ask(url, service, named.get(bearer or "", bearer), **body)
     assert answer.status_code == status
     assert "error" in answer.json()
 
 
-def test_the_write_token_is_not_the_bootstrap_token(control: tuple[str, str]) -> None:
-    """The bootstrap token does not authorise config writes, nor the write token certificates."""
-    url, bootstrap = control
+def test_a_body_without_csr_is_400(control: tuple[str, Path]) -> None:
+    """A request with a valid credential but no CSR field is 400 with an error."""
+    url, ca_dir = control
+    answer = requests.post(
+        f"{url}/v1/certificates",
+        json={"service": "catalog"},
+        headers={"Authorization": f"Bearer {credential_of(ca_dir, 'catalog')}"},
+        timeout=5,
+    )
+    assert answer.status_code == 400 and "error" in answer.json()
+
+
+def test_the_write_token_is_not_a_bootstrap_credential(control: tuple[str, Path]) -> None:
+    """A service's credential does not authorise config writes."""
+    url, ca_dir = control
     write = requests.patch(
         f"{url}/v1/services/catalog/policy",
         json={"mtls": "STRICT"},
-        headers={"Authorization": f"Bearer {bootstrap}"},
+        headers={"Authorization": f"Bearer {credential_of(ca_dir, 'catalog')}"},
         timeout=5,
     )
     assert write.status_code == 401
-    cert = requests.post(
-        f"{url}/v1/certificates",
-        json={"csr": csr(), "service": "catalog"},
-        headers={"Authorization": f"Bearer {TOKEN}"},
-        timeout=5,
-    )
-    assert cert.status_code == 401
 
 
 def test_writes_outside_the_allowed_networks_are_forbidden(procs: Processes) -> None:
@@ -117,7 +147,8 @@ def test_writes_outside_the_allowed_networks_are_forbidden(procs: Processes) -> 
 
 
 def test_bad_ca_flags_are_one_line_errors(procs: Processes) -> None:
-    """A bad --cert-lifetime or --allow-writes-from exits 2 with one line, no traceback."""
+    """A bad --cert-lifetime or --allow-writes-from, or --bootstrap-secret-file without
+    --ca-dir, exits 2 with one line, no traceback."""
     (procs.tmp / "mesh.json").write_text(json.dumps(mesh_config({})))
     (procs.tmp / "token").write_text(TOKEN)
     base = [sys.executable, "-m", "mesh_runtime.control", "--config", str(procs.tmp / "mesh.json")]
@@ -125,7 +156,7 @@ def test_bad_ca_flags_are_one_line_errors(procs: Processes) -> None:
     for extra in (
         ["--ca-dir", str(procs.tmp / "ca"), "--cert-lifetime", "soon"],
         ["--allow-writes-from", "not-a-network"],
-        ["--bootstrap-token-file", str(procs.tmp / "t")],
+        ["--bootstrap-secret-file", str(procs.tmp / "t")],
     ):
         done = subprocess.run([*base, *extra], capture_output=True, text=True, timeout=30)
         assert done.returncode == 2
