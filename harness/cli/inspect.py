@@ -12,25 +12,13 @@ import argparse
 import json
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from rich.console import Console
-from rich.table import Table
+if TYPE_CHECKING:
+    from rich.table import Table
 
-from harness.spec.experiment import Experiment, load_experiment
-from harness.spec.faults import TrafficSplitFault
-from harness.store.model import RunRecord
-from harness.store.reader import RunListing, list_runs, load_run, resolve_run
-from harness.store.text import (
-    HEADLINE_COLUMNS,
-    PHASE_COLUMNS,
-    headline_rows,
-    phase_rows,
-    verdict_line,
-)
-from mesh_runtime.errors import ExperimentError
-from mesh_runtime.topology import Topology, load_topology
-from mesh_runtime.units import format_duration
+    from harness.store.model import RunRecord
+    from harness.store.reader import RunListing
 
 DEFAULT_REPORTS = "reports"
 _STATUS_STYLE = {
@@ -68,6 +56,11 @@ def register(subparsers: Any) -> None:
 
 
 def run_validate(args: argparse.Namespace) -> int:
+    from harness.spec.experiment import load_experiment
+    from harness.spec.targets import check_targets
+    from mesh_runtime.topology import load_topology
+    from mesh_runtime.units import format_duration
+
     experiment, topology_path = load_experiment(args.file)
     topology = load_topology(topology_path)
     check_targets(experiment, topology, str(args.file))
@@ -79,50 +72,13 @@ def run_validate(args: argparse.Namespace) -> int:
     return 0
 
 
-def check_targets(experiment: Experiment, topology: Topology, source: str) -> None:
-    """Every fault's target names a part of the topology; ExperimentError otherwise."""
-    for index, fault in enumerate(experiment.faults):
-        problem = target_problem(fault.kind, fault.target, topology)
-        if problem:
-            raise ExperimentError(source, f"faults[{index}].target", problem)
-        if isinstance(fault, TrafficSplitFault):
-            versions = [v.name for v in topology.services[fault.target].versions]
-            unknown = sorted(set(fault.params) - set(versions))
-            if unknown:
-                raise ExperimentError(
-                    source,
-                    f"faults[{index}].params",
-                    f"{fault.target} has no version {unknown[0]!r} (versions: {', '.join(versions)})",
-                )
-
-
-def target_problem(kind: str, target: str, topology: Topology) -> str:
-    """Why `target` cannot be faulted with `kind` in `topology`, or '' if it can."""
-    services = set(topology.services)
-    instances = {i.name for i in topology.instances()}
-    if kind in ("toxic", "proxy_down"):
-        source, _, destination = target.partition("->")
-        proxied = {e.name for e in topology.proxied_edges()}
-        service = destination if destination in services else destination.rpartition("-")[0]
-        if f"{source}->{service}" not in proxied:
-            return f"edge {source}->{service} does not go through Toxiproxy (toxiproxy.edges)"
-        if destination not in services and destination not in instances:
-            return f"no instance {destination!r} in topology {topology.name}"
-        return ""
-    if kind in ("process_kill", "process_pause", "process_restart") and ":" in target:
-        target = target.partition(":")[2]
-    if kind in ("rolling_restart",) and target == "sidecars":
-        return ""
-    if kind == "control_plane_outage" or target == "control-plane":
-        return ""
-    if kind == "traffic_split":
-        return "" if target in services else f"no service {target!r} in topology {topology.name}"
-    if target in services or target in instances:
-        return ""
-    return f"no service or instance {target!r} in topology {topology.name}"
-
-
 def run_list(args: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.table import Table
+
+    from harness.store.reader import list_runs
+    from mesh_runtime.units import format_duration
+
     runs = list_runs(Path(args.reports), args.experiment)
     if args.json:
         print(json.dumps([_listing_json(run) for run in runs], indent=2))
@@ -158,6 +114,8 @@ def _listing_json(run: RunListing) -> dict[str, Any]:
 
 
 def run_report(args: argparse.Namespace) -> int:
+    from harness.store.reader import load_run, resolve_run
+
     path = resolve_run(args.run, Path(args.reports))
     record = load_run(path)
     if args.json:
@@ -174,6 +132,10 @@ def run_report(args: argparse.Namespace) -> int:
 
 def print_report(record: RunRecord, path: Path) -> None:
     """The run as a terminal reader wants it: status, verdicts, numbers, phases."""
+    from rich.console import Console
+
+    from harness.store.text import verdict_line
+
     console = Console(highlight=False)
     style = _STATUS_STYLE.get(record.status, "")
     console.print(f"[bold]{record.experiment.title or record.experiment.name}[/]")
@@ -188,16 +150,22 @@ def print_report(record: RunRecord, path: Path) -> None:
 
 
 def _summary_table(record: RunRecord) -> Table:
+    from harness.store.text import HEADLINE_COLUMNS, headline_rows
+
     return _rich_table("whole run", HEADLINE_COLUMNS, headline_rows(record), right=("value",))
 
 
 def _phases_table(record: RunRecord) -> Table:
+    from harness.store.text import PHASE_COLUMNS, phase_rows
+
     return _rich_table("phases", PHASE_COLUMNS, phase_rows(record))
 
 
 def _rich_table(
     title: str, columns: tuple[str, ...], rows: list[list[str]], right: tuple[str, ...] = ()
 ) -> Table:
+    from rich.table import Table
+
     table = Table(title=title)
     for column in columns:
         table.add_column(column, justify="right" if column in right else "left")

@@ -1,0 +1,56 @@
+"""Each fault's target checked against the experiment's topology (`meshproof validate`).
+
+The experiment file alone says a target is well formed (`catalog->inventory-0`,
+`sidecar:catalog-1`); only the topology says it exists: the instance is there, the edge
+goes through Toxiproxy, the split names versions the service has.
+"""
+
+from __future__ import annotations
+
+from harness.spec.experiment import Experiment
+from harness.spec.faults import TrafficSplitFault
+from mesh_runtime.errors import ExperimentError
+from mesh_runtime.topology import Topology
+
+
+def check_targets(experiment: Experiment, topology: Topology, source: str) -> None:
+    """Every fault's target names a part of the topology; ExperimentError otherwise."""
+    for index, fault in enumerate(experiment.faults):
+        problem = target_problem(fault.kind, fault.target, topology)
+        if problem:
+            raise ExperimentError(source, f"faults[{index}].target", problem)
+        if isinstance(fault, TrafficSplitFault):
+            versions = [v.name for v in topology.services[fault.target].versions]
+            unknown = sorted(set(fault.params) - set(versions))
+            if unknown:
+                raise ExperimentError(
+                    source,
+                    f"faults[{index}].params",
+                    f"{fault.target} has no version {unknown[0]!r} (versions: {', '.join(versions)})",
+                )
+
+
+def target_problem(kind: str, target: str, topology: Topology) -> str:
+    """Why `target` cannot be faulted with `kind` in `topology`, or '' if it can."""
+    services = set(topology.services)
+    instances = {i.name for i in topology.instances()}
+    if kind in ("toxic", "proxy_down"):
+        source, _, destination = target.partition("->")
+        proxied = {e.name for e in topology.proxied_edges()}
+        service = destination if destination in services else destination.rpartition("-")[0]
+        if f"{source}->{service}" not in proxied:
+            return f"edge {source}->{service} does not go through Toxiproxy (toxiproxy.edges)"
+        if destination not in services and destination not in instances:
+            return f"no instance {destination!r} in topology {topology.name}"
+        return ""
+    if kind in ("process_kill", "process_pause", "process_restart") and ":" in target:
+        target = target.partition(":")[2]
+    if kind in ("rolling_restart",) and target == "sidecars":
+        return ""
+    if kind == "control_plane_outage" or target == "control-plane":
+        return ""
+    if kind == "traffic_split":
+        return "" if target in services else f"no service {target!r} in topology {topology.name}"
+    if target in services or target in instances:
+        return ""
+    return f"no service or instance {target!r} in topology {topology.name}"
