@@ -1,8 +1,9 @@
 """Where a run happened: host, Python, meshproof, the sidecar and the tools' versions.
 
 The sidecar's version comes from its admin API (`/config_dump` or `/stats`, a field named
-`sidecar_version`, `build_version` or `meshproof_version`); a sidecar that does not report
-one is meshproof's own (the reference sidecar ships with meshproof).
+`sidecar_version`, `build_version` or `meshproof_version`; asked with the deployment's admin
+token); a sidecar that does not report one is meshproof's own (the reference sidecar ships
+with meshproof).
 """
 
 from __future__ import annotations
@@ -10,13 +11,13 @@ from __future__ import annotations
 import platform
 import socket
 from collections.abc import Callable, Mapping
+from functools import partial
 from importlib import metadata
 from typing import Any
 
-import requests
-
 from harness.store.model import Environment, Tools
 from mesh_runtime import __version__ as MESHPROOF_VERSION
+from mesh_runtime.runtimes.admin import admin_headers, admin_json
 from mesh_runtime.runtimes.deployment import Deployment
 from mesh_runtime.tools import tool_version
 
@@ -38,21 +39,13 @@ def sidecar_version_of(documents: list[Mapping[str, Any] | None], fallback: str)
     return fallback
 
 
-def fetch_json(url: str) -> Mapping[str, Any] | None:
-    """GET a JSON object from a loopback admin URL; None on any failure."""
-    try:
-        response = requests.get(url, timeout=2.0)
-        document = response.json() if response.status_code == 200 else None
-    except (requests.RequestException, ValueError):
-        return None
-    return document if isinstance(document, Mapping) else None
-
-
-def sidecar_version(deployment: Deployment, fetch: Fetch = fetch_json) -> str:
+def sidecar_version(deployment: Deployment, fetch: Fetch | None = None) -> str:
     """The version one sidecar of the deployment reports (meshproof's when none)."""
     admin = next((r.admin_port for r in deployment.instances if r.admin_port), None)
     if admin is None:
         return MESHPROOF_VERSION
+    if fetch is None:
+        fetch = partial(admin_json, headers=admin_headers(deployment.admin_token_file))
     documents = [fetch(f"http://127.0.0.1:{admin}{path}") for path in ADMIN_PATHS]
     return sidecar_version_of(documents, MESHPROOF_VERSION)
 

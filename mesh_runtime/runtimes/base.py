@@ -6,11 +6,13 @@ follows the same protocol, so the harness does not care which one it drives.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
-from mesh_runtime.runtimes.deployment import Deployment
+from mesh_runtime.runtimes.deployment import Deployment, ProcessRecord, ProxyRecord
+from mesh_runtime.runtimes.plan import Plan, ProcessSpec
+from mesh_runtime.runtimes.supervisor import http_ok
 from mesh_runtime.topology import MeshMode
 
 
@@ -43,3 +45,57 @@ class Runtime(Protocol):
     def signal(self, deployment: Deployment, name: str, sig: int) -> None:
         """Send a signal (SIGSTOP, SIGCONT, SIGKILL, ...) to one part."""
         ...
+
+
+def deployment_of(
+    plan: Plan, *, runtime: str, control_token: str, proxies: Sequence[ProxyRecord]
+) -> Deployment:
+    """The handle of a deployment about to be carried out (no process yet)."""
+    sidecars = any(record.admin_port is not None for record in plan.instances)
+    return Deployment(
+        topology_file=plan.topology_file,
+        runtime=runtime,
+        mode=plan.mode,
+        ingress_url=plan.ingress_url,
+        control_url=plan.control_url,
+        control_token=control_token if plan.control_url else None,
+        admin_token_file=str(plan.files.admin_token) if sidecars else None,
+        prometheus_url=plan.prometheus_url,
+        toxiproxy_url=plan.toxiproxy_url,
+        trace_file=str(plan.trace_file) if plan.trace_file else None,
+        work_dir=str(plan.work_dir),
+        instances=list(plan.instances),
+        proxies=list(proxies),
+        processes=[],
+    )
+
+
+def status_of(
+    deployment: Deployment,
+    alive: Callable[[ProcessRecord], bool],
+    extra: Callable[[ProcessRecord], dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """What `meshproof status` shows: each part (alive, ready) and the deployment's URLs.
+
+    No secret is in it: neither token nor the admin token file's content."""
+    processes = []
+    for record in deployment.processes:
+        up = alive(record)
+        row: dict[str, Any] = {"name": record.name, "role": record.role, "pid": record.pid}
+        row.update(extra(record) if extra else {})
+        row["ports"] = record.ports
+        row["alive"] = up
+        row["ready"] = up and http_ok(ProcessSpec.from_record(record).ready_url)
+        processes.append(row)
+    return {
+        "topology": deployment.name,
+        "topology_file": deployment.topology_file,
+        "runtime": deployment.runtime,
+        "mode": deployment.mode,
+        "ingress_url": deployment.ingress_url,
+        "prometheus_url": deployment.prometheus_url,
+        "control_url": deployment.control_url,
+        "toxiproxy_url": deployment.toxiproxy_url,
+        "trace_file": deployment.trace_file,
+        "processes": processes,
+    }

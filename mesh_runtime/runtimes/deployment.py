@@ -67,6 +67,9 @@ class Deployment(DeploymentModel):
     ingress_url: str
     control_url: str | None = None
     control_token: str | None = None
+    admin_token_file: str | None = None
+    """The file holding the sidecars' admin token (never the token itself); None: no
+    sidecars (no-mesh mode)."""
     prometheus_url: str | None = None
     toxiproxy_url: str | None = None
     trace_file: str | None = None

@@ -7,31 +7,24 @@ moment it starts, so `down` can clean up after an `up` that died half-way. On an
 
 from __future__ import annotations
 
-import os
-import secrets
-import shutil
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-import requests
-
 from mesh_runtime.errors import DeployError, MeshproofError, ReadinessTimeout
 from mesh_runtime.runtimes import deployment as state
+from mesh_runtime.runtimes.admin import admin_headers, admin_json
+from mesh_runtime.runtimes.base import deployment_of, status_of
 from mesh_runtime.runtimes.deployment import Deployment, ProcessRecord
 from mesh_runtime.runtimes.hot_restart import migrate_req_warning, read_migrate_req
 from mesh_runtime.runtimes.plan import Plan, PlanFiles, ProcessSpec, Tools, make_plan
 from mesh_runtime.runtimes.ports import port_allocator
-from mesh_runtime.runtimes.prometheus import (
-    PrometheusServer,
-    expected_targets,
-    scrape_config,
-    write_scrape_config,
-)
+from mesh_runtime.runtimes.prometheus import PrometheusServer, expected_targets, scrape_config
 from mesh_runtime.runtimes.readiness import Deadline, wait_until
-from mesh_runtime.runtimes.supervisor import Supervisor, http_ok, is_running
+from mesh_runtime.runtimes.supervisor import Supervisor, is_running
 from mesh_runtime.runtimes.toxiproxy import ToxiproxyClient
+from mesh_runtime.runtimes.workdir import DeploymentSecrets, fresh_dir, write_deployment_files
 from mesh_runtime.tools import find_binary
 from mesh_runtime.topology import MeshMode, load_topology
 
@@ -87,7 +80,7 @@ class LocalRuntime:
         topology = load_topology(topology_path)
         self._refuse_if_running(topology.name)
         work = state.work_dir(self.state_root, topology.name)
-        _fresh_dir(work)
+        fresh_dir(work)
         with port_allocator() as allocate:
             plan = make_plan(
                 topology,
@@ -98,12 +91,16 @@ class LocalRuntime:
                 tools=_find_tools(sidecar_command),
                 otlp_endpoint=otlp_endpoint,
             )
-        deployment = _deployment_of(plan, secrets.token_urlsafe(24))
+        keys = DeploymentSecrets.generate()
+        deployment = deployment_of(
+            plan, runtime=self.name, control_token=keys.control_token, proxies=plan.proxies
+        )
         path = self.state_file(topology.name)
         state.save(deployment, path)
         supervisor = self._supervisor(deployment, path, record=True)
         try:
-            self._carry_out(plan, deployment, supervisor)
+            write_deployment_files(plan.files, plan.mesh_config, plan.instances, keys)
+            self._carry_out(plan, supervisor)
         except BaseException as exc:
             self.progress("failed; stopping what was started")
             self._teardown(deployment, supervisor)
@@ -113,9 +110,7 @@ class LocalRuntime:
         state.save(deployment, path)
         return deployment
 
-    def _carry_out(self, plan: Plan, deployment: Deployment, supervisor: Supervisor) -> None:
-        _write_files(plan, deployment.control_token or "")
-
+    def _carry_out(self, plan: Plan, supervisor: Supervisor) -> None:
         def ready(spec: ProcessSpec) -> None:
             self.progress(f"{spec.name} ready")
 
@@ -145,19 +140,20 @@ class LocalRuntime:
     def _wait_config(self, plan: Plan) -> None:
         """Wait until every sidecar runs (at least) the initial config version."""
         wanted = plan.mesh_config.version
+        headers = admin_headers(plan.files.admin_token)
         for record in plan.instances:
             if record.admin_port is not None:
                 url = f"http://127.0.0.1:{record.admin_port}/config_dump"
-                self._wait_version(f"{record.instance}-sidecar", url, wanted)
+                self._wait_version(f"{record.instance}-sidecar", url, headers, wanted)
         self.progress(f"every sidecar runs config version {wanted}")
 
-    def _wait_version(self, name: str, url: str, wanted: int) -> None:
+    def _wait_version(self, name: str, url: str, headers: dict[str, str], wanted: int) -> None:
         def has_it() -> bool:
-            return (_config_version(url) or -1) >= wanted
+            return (_config_version(url, headers) or -1) >= wanted
 
         if wait_until(has_it, Deadline.after(self.ready_timeout), interval=0.1) != "ready":
             raise ReadinessTimeout(
-                f"{name} runs config version {_config_version(url)}, not {wanted}, "
+                f"{name} runs config version {_config_version(url, headers)}, not {wanted}, "
                 f"after {self.ready_timeout:.0f}s"
             )
 
@@ -206,32 +202,7 @@ class LocalRuntime:
 
     def status(self, deployment: Deployment) -> dict[str, Any]:
         supervisor = self._supervisor(deployment, self.state_file(deployment.name), record=False)
-        processes = []
-        for record in deployment.processes:
-            alive = supervisor.alive(record)
-            spec = ProcessSpec.from_record(record)
-            processes.append(
-                {
-                    "name": record.name,
-                    "role": record.role,
-                    "pid": record.pid,
-                    "ports": record.ports,
-                    "alive": alive,
-                    "ready": alive and http_ok(spec.ready_url),
-                }
-            )
-        return {
-            "topology": deployment.name,
-            "topology_file": deployment.topology_file,
-            "runtime": deployment.runtime,
-            "mode": deployment.mode,
-            "ingress_url": deployment.ingress_url,
-            "prometheus_url": deployment.prometheus_url,
-            "control_url": deployment.control_url,
-            "toxiproxy_url": deployment.toxiproxy_url,
-            "trace_file": deployment.trace_file,
-            "processes": processes,
-        }
+        return status_of(deployment, supervisor.alive)
 
     def restart(self, deployment: Deployment, name: str) -> Deployment:
         """Restart one process; a sidecar hot (the new one serves before the old one drains).
@@ -290,51 +261,10 @@ def _find_tools(sidecar_command: Sequence[str] | None = None) -> Tools:
     )
 
 
-def _fresh_dir(path: Path) -> None:
+def _config_version(url: str, headers: dict[str, str]) -> int | None:
+    document = admin_json(url, headers, timeout=1.0)
     try:
-        if path.exists():
-            shutil.rmtree(path)
-        (path / "logs").mkdir(parents=True)
-    except OSError as exc:
-        raise DeployError(f"{path}: cannot prepare the work dir: {exc.strerror}") from exc
-
-
-def _write_files(plan: Plan, token: str) -> None:
-    files = plan.files
-    try:
-        files.mesh_config.write_text(plan.mesh_config.model_dump_json(indent=2), encoding="utf-8")
-        fd = os.open(files.control_token, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(token + "\n")
-    except OSError as exc:
-        raise DeployError(f"{plan.work_dir}: cannot write the deployment's files: {exc}") from exc
-    write_scrape_config(files.prometheus_config, scrape_config(plan.instances))
-
-
-def _deployment_of(plan: Plan, token: str) -> Deployment:
-    return Deployment(
-        topology_file=plan.topology_file,
-        runtime="local",
-        mode=plan.mode,
-        ingress_url=plan.ingress_url,
-        control_url=plan.control_url,
-        control_token=token if plan.control_url else None,
-        prometheus_url=plan.prometheus_url,
-        toxiproxy_url=plan.toxiproxy_url,
-        trace_file=str(plan.trace_file) if plan.trace_file else None,
-        work_dir=str(plan.work_dir),
-        instances=list(plan.instances),
-        proxies=list(plan.proxies),
-        processes=[],
-    )
-
-
-def _config_version(url: str) -> int | None:
-    try:
-        response = requests.get(url, timeout=1.0)
-        if response.status_code != 200:
-            return None
-        version = response.json().get("version")
+        version = document.get("version") if document is not None else None
         return int(version) if version is not None else None
-    except (requests.RequestException, ValueError, TypeError, AttributeError):
+    except (ValueError, TypeError):
         return None

@@ -112,14 +112,27 @@ class PlanFiles:
         return self.work_dir / "control-token"
 
     @property
+    def admin_token(self) -> Path:
+        """The bearer token every sidecar's admin /config_dump and /stats require."""
+        return self.work_dir / "admin-token"
+
+    @property
     def ca_dir(self) -> Path:
-        """The control plane's CA: its root (key 0600) and the sidecars' bootstrap token."""
+        """The control plane's CA: its root (key 0600) and the bootstrap secret."""
         return self.work_dir / "ca"
 
     @property
-    def bootstrap_token(self) -> Path:
-        """Made by the control plane on its first start; sidecars show it for certificates."""
-        return self.ca_dir / "bootstrap-token"
+    def bootstrap_secret(self) -> Path:
+        """The secret the services' bootstrap credentials derive from (the CA's only)."""
+        return self.ca_dir / "bootstrap-secret"
+
+    @property
+    def credentials(self) -> Path:
+        return self.work_dir / "credentials"
+
+    def credential(self, instance: str) -> Path:
+        """The bootstrap credential of `instance`'s service, handed to its sidecar only."""
+        return self.credentials / instance
 
     @property
     def control_state(self) -> Path:
@@ -208,7 +221,7 @@ def make_plan(
             record = by_instance[inst.name]
             stage.append(_service(topology, tools, record, instances, proxies, otlp))
             if control_url:
-                stage.append(_sidecar(tools, record, control_url, otlp, files.bootstrap_token))
+                stage.append(_sidecar(tools, record, control_url, otlp, files))
         stages.append(tuple(stage))
     stages.append((_prometheus(tools, port["prometheus"], files),))
     return Plan(
@@ -327,6 +340,8 @@ def _control_plane(tools: Tools, port: int, files: PlanFiles) -> ProcessSpec:
         str(files.control_state),
         "--ca-dir",
         str(files.ca_dir),
+        "--bootstrap-secret-file",
+        str(files.bootstrap_secret),
     )
     return ProcessSpec("control-plane", "control-plane", command, {"port": port})
 
@@ -375,7 +390,7 @@ def _sidecar(
     record: InstanceRecord,
     control_url: str,
     otlp: str,
-    bootstrap_token: Path | None = None,
+    files: PlanFiles,
 ) -> ProcessSpec:
     ports = {
         "inbound": record.inbound_port or 0,
@@ -390,7 +405,7 @@ def _sidecar(
     if tools.sidecar:
         command = (*tools.sidecar, *args)  # another sidecar program: only the base contract
     else:
-        if bootstrap_token is not None:
-            args += ["--bootstrap-token-file", str(bootstrap_token)]
+        args += ["--bootstrap-token-file", str(files.credential(record.instance))]
+        args += ["--admin-token-file", str(files.admin_token)]
         command = _python(tools, "mesh_runtime.sidecar", *args)
     return ProcessSpec(sidecar_name(record.instance), "sidecar", command, ports)

@@ -13,13 +13,18 @@ creates through an API:
   reads, and prints them (debug exporter); add the team's own backend to its exporters;
 - Toxiproxy's proxies from a `-config` file instead of its API.
 
-The deployment's files (mesh config, control plane token, Toxiproxy proxies, Prometheus
-and collector configs) are written beside the compose file in `<topology>/`, mounted at
-`WORK_DIR` in the containers, where the plan's commands expect them.
+The deployment's files (mesh config, Toxiproxy proxies, Prometheus and collector configs,
+and the secrets: control plane token, sidecar admin token, the CA's bootstrap secret, each
+sidecar's credential) are written beside the compose file in `<topology>/`, mounted at
+`WORK_DIR` in the containers, where the plan's commands expect them. A render keeps one
+secret, the control token; the others derive from it (`compose_secrets`), so a render
+with the kept token writes the same files again.
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 from collections.abc import Mapping
 from pathlib import Path
@@ -29,7 +34,9 @@ import yaml
 
 from mesh_runtime.runtimes.docker.images import stable_tag
 from mesh_runtime.runtimes.docker.specs import ContainerPlan, ContainerSpec, port_owners, translate
+from mesh_runtime.runtimes.plan import PlanFiles
 from mesh_runtime.runtimes.prometheus import scrape_config
+from mesh_runtime.runtimes.workdir import DeploymentSecrets, secret_files
 
 WORK_DIR = Path("/meshproof/work")
 """Where the deployment's files are in every container (the plan's work dir)."""
@@ -48,13 +55,33 @@ def compose_files(cplan: ContainerPlan, token: str) -> dict[str, str]:
     owners = port_owners(cplan.plan)
     files = {
         f"{name}/mesh-config.json": cplan.mesh_config.model_dump_json(indent=2) + "\n",
-        f"{name}/control-token": token + "\n",
+        **_secret_files(cplan, name, compose_secrets(token)),
         f"{name}/{TOXIPROXY_CONFIG}": json.dumps(_proxies(cplan), indent=2) + "\n",
         f"{name}/prometheus.yml": _yaml(_prometheus_config(cplan, owners)),
         f"{name}/{COLLECTOR_CONFIG}": _yaml(_collector_config(cplan)),
     }
     files[f"{name}.compose.yaml"] = _header(name) + _yaml(compose_document(cplan))
     return files
+
+
+def compose_secrets(token: str) -> DeploymentSecrets:
+    """A render's secrets: its control token, and the others derived from it."""
+
+    def derived(label: str) -> str:
+        return hmac.new(token.encode(), label.encode(), hashlib.sha256).hexdigest()
+
+    return DeploymentSecrets(token, derived("admin-token"), derived("bootstrap-secret"))
+
+
+def is_secret(relative: str) -> bool:
+    """True for the files of `compose_files` that must be owner-only."""
+    parts = Path(relative).parts[1:]
+    return parts[:1] in (("control-token",), ("admin-token",), ("credentials",), ("ca",))
+
+
+def _secret_files(cplan: ContainerPlan, name: str, keys: DeploymentSecrets) -> dict[str, str]:
+    texts = secret_files(PlanFiles(WORK_DIR), cplan.plan.instances, keys)
+    return {f"{name}/{path.relative_to(WORK_DIR)}": text + "\n" for path, text in texts.items()}
 
 
 def compose_document(cplan: ContainerPlan) -> dict[str, Any]:

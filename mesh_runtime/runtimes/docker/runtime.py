@@ -12,8 +12,6 @@ scraping the published admin ports. Everything is labelled `meshproof.deployment
 from __future__ import annotations
 
 import contextlib
-import os
-import secrets
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -28,6 +26,7 @@ from mesh_runtime.errors import (
     ReadinessTimeout,
 )
 from mesh_runtime.runtimes import deployment as state
+from mesh_runtime.runtimes.base import deployment_of, status_of
 from mesh_runtime.runtimes.deployment import Deployment, ProcessRecord
 from mesh_runtime.runtimes.docker.engine import ContainerState, Engine, RunOptions, connect
 from mesh_runtime.runtimes.docker.images import BASE_IMAGE, ImageBuilder, Images
@@ -47,15 +46,11 @@ from mesh_runtime.runtimes.docker.specs import (
 from mesh_runtime.runtimes.docker.stats import DockerStatsSampler, container_sampler
 from mesh_runtime.runtimes.plan import PlanFiles, ProcessSpec, make_plan
 from mesh_runtime.runtimes.ports import port_allocator
-from mesh_runtime.runtimes.prometheus import (
-    PrometheusServer,
-    expected_targets,
-    scrape_config,
-    write_scrape_config,
-)
+from mesh_runtime.runtimes.prometheus import PrometheusServer, expected_targets, scrape_config
 from mesh_runtime.runtimes.readiness import Deadline, wait_until
 from mesh_runtime.runtimes.supervisor import Supervisor, http_ok, is_running
 from mesh_runtime.runtimes.toxiproxy import ToxiproxyClient
+from mesh_runtime.runtimes.workdir import DeploymentSecrets, fresh_dir, write_deployment_files
 from mesh_runtime.tools import find_binary
 from mesh_runtime.topology import MeshMode, load_topology
 
@@ -118,7 +113,7 @@ class DockerRuntime:
         topology = load_topology(topology_path)
         self._refuse_if_running(topology.name)
         work = state.work_dir(self.state_root, topology.name)
-        _fresh_dir(work)
+        fresh_dir(work)
         images = ImageBuilder(self.engine.client, base=self.base_image, progress=self.progress)
         built = images.ensure()
         with port_allocator() as allocate:
@@ -132,10 +127,14 @@ class DockerRuntime:
                 otlp_endpoint=otlp_endpoint,
             )
         cplan = container_plan(plan)
-        deployment = _deployment_of(cplan, secrets.token_urlsafe(24))
+        keys = DeploymentSecrets.generate()
+        deployment = deployment_of(
+            plan, runtime=RUNTIME, control_token=keys.control_token, proxies=cplan.proxies
+        )
         path = self.state_file(topology.name)
         state.save(deployment, path)
         try:
+            _write_files(cplan, keys)
             self._carry_out(cplan, deployment, built)
         except BaseException as exc:
             self.progress("failed; removing what was started")
@@ -148,7 +147,6 @@ class DockerRuntime:
 
     def _carry_out(self, cplan: ContainerPlan, deployment: Deployment, built: Images) -> None:
         plan = cplan.plan
-        _write_files(cplan, deployment.control_token or "")
         dep = deployment_id(deployment.name, deployment.work_dir)
         engine = self.engine
         for kind in ("mesh", "toxiproxy"):
@@ -262,38 +260,14 @@ class DockerRuntime:
                 (logs / f"{record.name}.log").write_text(text, encoding="utf-8")
 
     def status(self, deployment: Deployment) -> dict[str, Any]:
-        processes = []
-        for record in deployment.processes:
-            alive = self._alive(deployment, record)
-            spec = ProcessSpec.from_record(record)
-            processes.append(
-                {
-                    "name": record.name,
-                    "role": record.role,
-                    "pid": record.pid,
-                    "container": container_name(
-                        deployment_id(deployment.name, deployment.work_dir), record.name
-                    )
-                    if record.container_id
-                    else None,
-                    "ports": record.ports,
-                    "alive": alive,
-                    "ready": alive and http_ok(spec.ready_url),
-                }
-            )
-        return {
-            "topology": deployment.name,
-            "topology_file": deployment.topology_file,
-            "runtime": deployment.runtime,
-            "mode": deployment.mode,
-            "ingress_url": deployment.ingress_url,
-            "prometheus_url": deployment.prometheus_url,
-            "control_url": deployment.control_url,
-            "toxiproxy_url": deployment.toxiproxy_url,
-            "trace_file": deployment.trace_file,
-            "network": network_name(deployment_id(deployment.name, deployment.work_dir)),
-            "processes": processes,
-        }
+        dep = deployment_id(deployment.name, deployment.work_dir)
+
+        def container(record: ProcessRecord) -> dict[str, Any]:
+            name = container_name(dep, record.name) if record.container_id else None
+            return {"container": name}
+
+        status = status_of(deployment, lambda r: self._alive(deployment, r), container)
+        return {**status, "network": network_name(dep)}
 
     def _alive(self, deployment: Deployment, record: ProcessRecord) -> bool:
         if record.container_id is None:
@@ -399,48 +373,13 @@ def _record_update(record: ProcessRecord, container: ContainerState) -> ProcessR
     return record.model_copy(update={"pid": container.pid, "create_time": create_time})
 
 
-def _deployment_of(cplan: ContainerPlan, token: str) -> Deployment:
-    plan = cplan.plan
-    return Deployment(
-        topology_file=plan.topology_file,
-        runtime=RUNTIME,
-        mode=plan.mode,
-        ingress_url=plan.ingress_url,
-        control_url=plan.control_url,
-        control_token=token if plan.control_url else None,
-        prometheus_url=plan.prometheus_url,
-        toxiproxy_url=plan.toxiproxy_url,
-        trace_file=str(plan.trace_file) if plan.trace_file else None,
-        work_dir=str(plan.work_dir),
-        instances=list(plan.instances),
-        proxies=list(cplan.proxies),
-        processes=[],
-    )
-
-
-def _fresh_dir(path: Path) -> None:
-    import shutil
-
-    try:
-        if path.exists():
-            shutil.rmtree(path)
-        (path / "logs").mkdir(parents=True)
-    except OSError as exc:
-        raise DeployError(f"{path}: cannot prepare the work dir: {exc.strerror}") from exc
-
-
-def _write_files(cplan: ContainerPlan, token: str) -> None:
-    """The mesh config (addresses on the mesh network), the token, the scrape config.
-
-    The containers run as the caller's uid, so the token can stay owner-only.
-    """
+def _write_files(cplan: ContainerPlan, keys: DeploymentSecrets) -> None:
+    """The deployment's files (the mesh config with addresses on the mesh network) and the
+    trace sink's spans file. The containers run as the caller's uid, so the secrets can
+    stay owner-only."""
     files = cplan.plan.files
+    write_deployment_files(files, cplan.mesh_config, cplan.plan.instances, keys)
     try:
-        files.mesh_config.write_text(cplan.mesh_config.model_dump_json(indent=2), encoding="utf-8")
-        fd = os.open(files.control_token, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(token + "\n")
         files.spans.touch()
     except OSError as exc:
-        raise DeployError(f"{files.work_dir}: cannot write the deployment's files: {exc}") from exc
-    write_scrape_config(files.prometheus_config, scrape_config(cplan.plan.instances))
+        raise DeployError(f"{files.spans}: cannot create the spans file: {exc.strerror}") from exc

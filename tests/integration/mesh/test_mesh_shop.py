@@ -14,6 +14,7 @@ from mesh_helpers import SteadyLoad, deployed, services_in, sidecar_metrics, spa
 from prometheus_api_client import PrometheusConnect
 
 from mesh_runtime.control.client import ControlPlaneClient
+from mesh_runtime.runtimes.admin import admin_headers
 from mesh_runtime.runtimes.deployment import Deployment
 from mesh_runtime.runtimes.local import LocalRuntime
 from mesh_runtime.runtimes.toxiproxy import ToxiproxyClient
@@ -158,8 +159,10 @@ def policy_reaches_sidecars(deployment: Deployment, attempts: int) -> None:
         patch = {"http": [{"name": "default", "retries": {"attempts": attempts}, "timeout": "5s"}]}
         version = client.patch_policy("catalog", patch)
         client.wait_for_version(version, sidecars, timeout=20)
+    headers = admin_headers(deployment.admin_token_file)
     for record in deployment.instances:
-        dump = requests.get(f"http://127.0.0.1:{record.admin_port}/config_dump", timeout=5).json()
+        url = f"http://127.0.0.1:{record.admin_port}/config_dump"
+        dump = requests.get(url, headers=headers, timeout=5).json()
         assert dump["version"] >= version
         assert dump["services"]["catalog"]["policy"]["http"][0]["retries"]["attempts"] == attempts
 

@@ -15,6 +15,7 @@ from restart_helpers import ready_pid, wait_for
 from harness.load import LoadDriver, read_records
 from harness.spec.load import LoadSpec, RouteSpec
 from mesh_runtime.control.client import ControlPlaneClient
+from mesh_runtime.runtimes.admin import admin_headers
 from mesh_runtime.runtimes.deployment import Deployment
 from mesh_runtime.runtimes.local import LocalRuntime
 from mesh_runtime.runtimes.supervisor import is_running
@@ -44,8 +45,9 @@ def admin_port(deployment: Deployment, sidecar: str) -> int:
     return port
 
 
-def config_version(port: int) -> int:
-    dump = requests.get(f"http://127.0.0.1:{port}/config_dump", timeout=5).json()
+def config_version(port: int, deployment: Deployment) -> int:
+    headers = admin_headers(deployment.admin_token_file)
+    dump = requests.get(f"http://127.0.0.1:{port}/config_dump", headers=headers, timeout=5).json()
     return int(dump["version"])
 
 
@@ -97,4 +99,4 @@ def assert_new_sidecars(deployment: Deployment, before: dict[str, Any]) -> None:
         assert new.pid != old.pid and is_running(new) and not is_running(old), name
         port = admin_port(deployment, name)
         assert ready_pid(port) == new.pid, name
-        assert config_version(port) == current, name
+        assert config_version(port, deployment) == current, name

@@ -102,8 +102,9 @@ def test_retries_back_off_but_stay_well_before_expiry() -> None:
     assert retry_delay(10, 2.0, rng) <= 0.5
 
 
-def test_plan_gives_the_control_plane_a_ca_and_sidecars_its_token() -> None:
-    """The local plan runs the CA in the work dir and hands sidecars the bootstrap token."""
+def test_plan_gives_the_control_plane_a_ca_and_sidecars_their_own_credentials() -> None:
+    """The local plan runs the CA in the work dir with its bootstrap secret and hands each
+    sidecar its own credential file and the admin token file."""
     counter = itertools.count(20000)
     tools = Tools(python="/py", toxiproxy="/t", prometheus="/p")
     plan = make_plan(
@@ -116,6 +117,11 @@ def test_plan_gives_the_control_plane_a_ca_and_sidecars_its_token() -> None:
     )
     control = next(p for p in plan.processes if p.role == "control-plane")
     assert control.command[control.command.index("--ca-dir") + 1] == "/w/shop/ca"
+    secret = control.command[control.command.index("--bootstrap-secret-file") + 1]
+    assert secret == "/w/shop/ca/bootstrap-secret"
     for sidecar in (p for p in plan.processes if p.role == "sidecar"):
+        instance = sidecar.name.removesuffix("-sidecar")
         flag = sidecar.command.index("--bootstrap-token-file")
-        assert sidecar.command[flag + 1] == "/w/shop/ca/bootstrap-token"
+        assert sidecar.command[flag + 1] == f"/w/shop/credentials/{instance}"
+        admin = sidecar.command.index("--admin-token-file")
+        assert sidecar.command[admin + 1] == "/w/shop/admin-token"
