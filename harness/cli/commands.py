@@ -9,6 +9,10 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+RUNTIMES = ("local", "docker")
+"""The names `--runtime` takes: `mesh_runtime.runtimes.registry.RUNTIMES`, spelled here so
+that building the parser imports no runtime (a unit test keeps the two the same)."""
+
 
 def add_command(
     subparsers: Any, name: str, summary: str, doc: str | None

@@ -15,21 +15,16 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Any
-
-from rich.console import Console
+from typing import TYPE_CHECKING, Any
 
 from harness.cli.commands import add_command
-from harness.compare.compare import compare_runs
-from harness.compare.config import load_compare_config
-from harness.compare.model import ComparisonResult
-from harness.compare.output import VERDICT_STYLE, headline, rich_table, write_outputs
-from harness.compare.profiles import parse_profile, prepared
-from harness.compare.upgrade import UpgradeRuns, judge_rounds, run_rounds
-from harness.engine import LiveProgress, QuietProgress, RunOptions, RunResult, prepare
-from harness.store.reader import resolve_run
 from mesh_runtime.errors import InvalidInput
-from mesh_runtime.units import parse_duration
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from harness.compare.model import ComparisonResult
+    from harness.engine import LiveProgress, QuietProgress, RunResult
 
 DEFAULT_REPORTS = Path("reports")
 REPO = Path(__file__).resolve().parents[2]
@@ -102,6 +97,8 @@ def default_out(reports: Path, result: ComparisonResult) -> Path:
 
 def report(result: ComparisonResult, args: argparse.Namespace, console: Console) -> int:
     """Print (table or JSON), write the files, and return the exit code."""
+    from harness.compare.output import VERDICT_STYLE, headline, rich_table, write_outputs
+
     out = args.out or default_out(args.reports, result)
     write_outputs(result, out)
     if args.json:
@@ -117,6 +114,12 @@ def report(result: ComparisonResult, args: argparse.Namespace, console: Console)
 
 
 def run_compare(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    from harness.compare.compare import compare_runs
+    from harness.compare.config import load_compare_config
+    from harness.store.reader import resolve_run
+
     config = load_compare_config(args.config)
     baseline = resolve_run(args.baseline, args.reports)
     candidate = resolve_run(args.candidate, args.reports)
@@ -125,6 +128,13 @@ def run_compare(args: argparse.Namespace) -> int:
 
 
 def run_validate_upgrade(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    from harness.compare.config import load_compare_config
+    from harness.compare.profiles import parse_profile, prepared
+    from harness.compare.upgrade import judge_rounds, run_rounds
+    from harness.engine import LiveProgress, QuietProgress, RunOptions, prepare
+
     config = load_compare_config(args.config)
     specs = {
         side: parse_profile(
@@ -153,14 +163,14 @@ def run_validate_upgrade(args: argparse.Namespace) -> int:
         prepared(specs["candidate"], args.repo) as cand,
     ):
         profiles = {"baseline": base, "candidate": cand}
-        runs: UpgradeRuns = run_rounds(
-            experiment, profiles, args.rounds, options, view_for, announce
-        )
+        runs = run_rounds(experiment, profiles, args.rounds, options, view_for, announce)
     result = judge_rounds(runs, config)
     return report(result, args, console)
 
 
 def _duration(text: str | None) -> float | None:
+    from mesh_runtime.units import parse_duration
+
     if text is None:
         return None
     try:

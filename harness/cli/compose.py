@@ -15,17 +15,13 @@ import argparse
 import itertools
 import secrets
 from pathlib import Path
-from typing import Any
-
-from rich.console import Console
+from typing import TYPE_CHECKING, Any
 
 from harness.cli.commands import add_command
 from mesh_runtime.errors import DeployError, InvalidInput
-from mesh_runtime.runtimes.docker.compose import WORK_DIR, compose_files, is_secret
-from mesh_runtime.runtimes.docker.images import COMPOSE_DIR
-from mesh_runtime.runtimes.docker.specs import container_plan, container_tools
-from mesh_runtime.runtimes.plan import make_plan
-from mesh_runtime.topology import MeshMode, load_topology
+
+if TYPE_CHECKING:
+    from mesh_runtime.topology import MeshMode
 
 FIRST_PORT = 20000
 
@@ -55,6 +51,12 @@ def register(subparsers: Any) -> None:
 
 def render(topology_file: Path, out: Path | None, mode: MeshMode, first_port: int) -> list[Path]:
     """Write the compose file and its companions; the paths written."""
+    from mesh_runtime.runtimes.docker.compose import WORK_DIR, compose_files, is_secret
+    from mesh_runtime.runtimes.docker.images import COMPOSE_DIR
+    from mesh_runtime.runtimes.docker.specs import container_plan, container_tools
+    from mesh_runtime.runtimes.plan import make_plan
+    from mesh_runtime.topology import load_topology
+
     if not 1024 <= first_port <= 60000:
         raise InvalidInput("--first-port", "", f"expected 1024-60000, got {first_port}")
     topology = load_topology(topology_file)
@@ -93,6 +95,8 @@ def _existing_token(path: Path) -> str | None:
 
 
 def run_render(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
     mode: MeshMode = "no-mesh" if args.no_mesh else "mesh"
     written = render(Path(args.topology), args.out, mode, args.first_port)
     console = Console()

@@ -14,8 +14,6 @@ import socket
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -102,6 +100,9 @@ def _interrupt(signum: int, frame: FrameType | None) -> None:
 
 
 def _wait_ready(process: subprocess.Popen[bytes], url: str) -> None:
+    import urllib.error  # with http.client and email: only when the dashboard starts
+    import urllib.request
+
     deadline = time.monotonic() + READY_TIMEOUT_S
     while time.monotonic() < deadline:
         if process.poll() is not None:

@@ -5,19 +5,20 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from rich.console import Console
-from rich.table import Table
-
+from harness.cli.commands import RUNTIMES
 from mesh_runtime.errors import DeployError
-from mesh_runtime.runtimes.deployment import Deployment
-from mesh_runtime.runtimes.local import LocalRuntime
-from mesh_runtime.runtimes.registry import RUNTIMES, make_runtime, runtime_of
-from mesh_runtime.topology import MeshMode, load_topology
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from mesh_runtime.runtimes.deployment import Deployment
+    from mesh_runtime.runtimes.local import LocalRuntime
+    from mesh_runtime.topology import MeshMode
 
 
-def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def register(subparsers: Any) -> None:
     up = subparsers.add_parser(
         "up",
         help="deploy a topology and leave it running",
@@ -35,30 +36,45 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     up.set_defaults(func=run_up)
 
-    down = subparsers.add_parser(
+    down = _deployment_command(
+        subparsers,
         "down",
-        help="stop a deployment",
-        description="Stop every process of a deployment, delete its Toxiproxy proxies and "
+        "stop a deployment",
+        "Stop every process of a deployment, delete its Toxiproxy proxies and "
         "remove its state file. Also cleans up after an `up` that failed half-way.",
     )
-    down.add_argument("topology", metavar="TOPOLOGY", nargs="?", help=_WHICH)
     down.set_defaults(func=run_down)
 
-    status = subparsers.add_parser(
+    status = _deployment_command(
+        subparsers,
         "status",
-        help="show a deployment's processes and URLs",
-        description="Show each process of a deployment (role, pid, ports, alive, ready) "
+        "show a deployment's processes and URLs",
+        "Show each process of a deployment (role, pid, ports, alive, ready) "
         "and its ingress and Prometheus URLs. Exit code 1 if a process is not ready.",
     )
-    status.add_argument("topology", metavar="TOPOLOGY", nargs="?", help=_WHICH)
     status.add_argument("--json", action="store_true", help="print JSON instead of a table")
     status.set_defaults(func=run_status)
+
+
+def _deployment_command(
+    subparsers: Any, name: str, summary: str, description: str
+) -> argparse.ArgumentParser:
+    """A command about one deployment that is up: TOPOLOGY is optional."""
+    parser: argparse.ArgumentParser = subparsers.add_parser(
+        name, help=summary, description=description
+    )
+    parser.add_argument("topology", metavar="TOPOLOGY", nargs="?", help=_WHICH)
+    return parser
 
 
 _WHICH = "topology name or file (default: the only deployment that is up)"
 
 
 def run_up(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    from mesh_runtime.runtimes.registry import make_runtime
+
     console = Console(stderr=True)
     mode: MeshMode = "no-mesh" if args.no_mesh else "mesh"
     with console.status(f"bringing {args.topology} up ({mode})") as progress:
@@ -72,6 +88,11 @@ def run_up(args: argparse.Namespace) -> int:
 
 
 def run_down(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    from mesh_runtime.runtimes.local import LocalRuntime
+    from mesh_runtime.runtimes.registry import runtime_of
+
     deployment = find_deployment(LocalRuntime(), args.topology)
     console = Console(stderr=True)
     with console.status(f"stopping {deployment.name}"):
@@ -81,6 +102,11 @@ def run_down(args: argparse.Namespace) -> int:
 
 
 def run_status(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    from mesh_runtime.runtimes.local import LocalRuntime
+    from mesh_runtime.runtimes.registry import runtime_of
+
     deployment = find_deployment(LocalRuntime(), args.topology)
     report = runtime_of(deployment).status(deployment)
     if args.json:
@@ -93,6 +119,8 @@ def run_status(args: argparse.Namespace) -> int:
 
 def find_deployment(runtime: LocalRuntime, which: str | None) -> Deployment:
     """The deployment named (or whose topology file is) `which`, or the only one up."""
+    from mesh_runtime.topology import load_topology
+
     if which is None:
         found = runtime.deployments()
         if len(found) == 1:
@@ -117,6 +145,8 @@ def _print_urls(console: Console, deployment: Deployment) -> None:
 
 
 def _print_status(console: Console, report: dict[str, Any]) -> None:
+    from rich.table import Table
+
     table = Table(title=f"{report['topology']} ({report['mode']}, {report['runtime']})")
     for column in ("process", "role", "pid", "ports", "state"):
         table.add_column(column)

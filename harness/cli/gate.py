@@ -12,17 +12,14 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Any
-
-from rich.console import Console
-from rich.table import Table
+from typing import TYPE_CHECKING, Any
 
 from harness.cli.commands import add_command
-from harness.gate.gate import GateResult, gate_run
-from harness.gate.output import headline, write_outputs
-from harness.gate.regression import GateSettings
-from harness.store.reader import resolve_run
-from harness.store.text import format_value
+
+if TYPE_CHECKING:
+    from rich.table import Table
+
+    from harness.gate.gate import GateResult
 
 DEFAULT_REPORTS = Path("reports")
 STATUS_STYLE = {"regression": "red", "improvement": "green", "ok": "green", "nodata": "magenta"}
@@ -51,6 +48,13 @@ def register(subparsers: Any) -> None:
 
 
 def run_gate(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    from harness.gate.gate import gate_run
+    from harness.gate.output import headline, write_outputs
+    from harness.gate.regression import GateSettings
+    from harness.store.reader import resolve_run
+
     settings = GateSettings(alpha=args.alpha, min_history=args.min_history, window=args.window)
     run_dir = resolve_run(args.run, args.reports)
     result = gate_run(run_dir, args.history, settings, args.max_history)
@@ -70,6 +74,10 @@ def run_gate(args: argparse.Namespace) -> int:
 
 
 def history_table(result: GateResult) -> Table:
+    from rich.table import Table
+
+    from harness.store.text import format_value
+
     table = Table(
         title=f"{result.run} against {len(result.history)} earlier runs", title_justify="left"
     )

@@ -12,11 +12,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from rich.console import Console
-
 from harness.cli.commands import add_command
-from mesh_runtime.runtimes.docker.engine import connect
-from mesh_runtime.runtimes.docker.images import BASE_IMAGE, ImageBuilder, stable_tag
 
 
 def register(subparsers: Any) -> None:
@@ -30,19 +26,26 @@ def register(subparsers: Any) -> None:
     )
     build.add_argument(
         "--base",
-        default=BASE_IMAGE,
+        default=None,
         metavar="IMAGE",
-        help=f"base image with python3.11 and its venv module (default {BASE_IMAGE})",
+        help="base image with python3.11 and its venv module (default: the one named above)",
     )
     build.add_argument("--rebuild", action="store_true", help="build even if the tag exists")
     build.set_defaults(func=run_build)
 
 
 def run_build(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    from mesh_runtime.runtimes.docker.engine import connect
+    from mesh_runtime.runtimes.docker.images import BASE_IMAGE, ImageBuilder, stable_tag
+
     console = Console(stderr=True)
     with console.status("building images") as status:
         builder = ImageBuilder(
-            connect(), base=args.base, progress=lambda message: status.update(message)
+            connect(),
+            base=args.base or BASE_IMAGE,
+            progress=lambda message: status.update(message),
         )
         images = builder.ensure(rebuild=args.rebuild)
     out = Console()

@@ -10,15 +10,16 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Any
-
-from rich.console import Console
+from typing import TYPE_CHECKING, Any
 
 from harness.cli.commands import add_command
-from harness.faults.ledger import FaultLedger, Registration, registrations, unregister
-from harness.faults.rollback import Executor, describe
 from mesh_runtime.errors import FaultError
-from mesh_runtime.runtimes.deployment import state_root
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from harness.faults.ledger import Registration
+    from harness.faults.rollback import Executor
 
 
 def register(subparsers: Any) -> None:
@@ -40,6 +41,12 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    from harness.faults.ledger import registrations
+    from harness.faults.rollback import Executor
+    from mesh_runtime.runtimes.deployment import state_root
+
     console = Console(highlight=False, soft_wrap=True)
     root = args.state_dir or state_root()
     found = registrations(root)
@@ -56,6 +63,9 @@ def recover_one(
     registration: Registration, console: Console, *, force: bool, executor: Executor
 ) -> bool:
     """Roll back one registered ledger; True when nothing of it is left in effect."""
+    from harness.faults.ledger import FaultLedger, unregister
+    from harness.faults.rollback import describe
+
     ledger_path = registration.ledger
     console.print(f"[bold]{ledger_path}[/bold]")
     if registration.owner_alive() and not force:

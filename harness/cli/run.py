@@ -10,16 +10,15 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from rich.console import Console
-from rich.table import Table
-
-from harness.cli.commands import add_command
-from harness.engine import LiveProgress, QuietProgress, RunOptions, RunResult, run_experiment
-from harness.store.text import format_threshold, format_value
+from harness.cli.commands import RUNTIMES, add_command
 from mesh_runtime.errors import InvalidInput
-from mesh_runtime.units import parse_duration
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from harness.engine import RunOptions, RunResult
 
 EXPERIMENTS_DIR = Path(__file__).resolve().parents[2] / "experiments"
 DEMO_EXPERIMENT = "retry-masks-503.yaml"
@@ -44,9 +43,7 @@ def register(subparsers: Any) -> None:
 
 
 def _common(parser: argparse.ArgumentParser, with_duration: bool = True) -> None:
-    parser.add_argument(
-        "--runtime", choices=("local", "docker"), default=None, help="override target.runtime"
-    )
+    parser.add_argument("--runtime", choices=RUNTIMES, default=None, help="override target.runtime")
     parser.add_argument(
         "--out", type=Path, default=Path("reports"), help="reports folder (default: reports)"
     )
@@ -64,6 +61,9 @@ def _common(parser: argparse.ArgumentParser, with_duration: bool = True) -> None
 
 
 def _options(args: argparse.Namespace, duration: str | None) -> RunOptions:
+    from harness.engine import RunOptions
+    from mesh_runtime.units import parse_duration
+
     seconds = None
     if duration is not None:
         try:
@@ -80,6 +80,8 @@ def _options(args: argparse.Namespace, duration: str | None) -> RunOptions:
 
 
 def run_command(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
     console = Console(highlight=False, soft_wrap=True)
     options = _options(args, args.duration)
     result = _run(Path(args.experiment), options, args.quiet, console)
@@ -88,6 +90,8 @@ def run_command(args: argparse.Namespace) -> int:
 
 
 def demo_command(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
     console = Console(highlight=False, soft_wrap=True)
     options = _options(args, DEMO_DURATION)
     result = _run(EXPERIMENTS_DIR / DEMO_EXPERIMENT, options, args.quiet, console)
@@ -97,12 +101,18 @@ def demo_command(args: argparse.Namespace) -> int:
 
 
 def _run(path: Path, options: RunOptions, quiet: bool, console: Console) -> RunResult:
+    from harness.engine import LiveProgress, QuietProgress, run_experiment
+
     view = QuietProgress() if quiet else LiveProgress(f"meshproof run {path.name}", console)
     return run_experiment(path, options, view)
 
 
 def print_report(result: RunResult, console: Console) -> None:
     """The verdict table and the headline numbers."""
+    from rich.table import Table
+
+    from harness.store.text import format_threshold, format_value
+
     record = result.record
     table = Table(title=f"{record.experiment.title}", title_justify="left")
     for column in ("", "SLO", "measured", "threshold"):
@@ -123,6 +133,8 @@ def print_report(result: RunResult, console: Console) -> None:
 
 def print_final_lines(result: RunResult, console: Console) -> None:
     """Always printed, also with --quiet: notes, the verdict summary, the report folder."""
+    from harness.store.text import format_threshold, format_value
+
     record = result.record
     for note in result.notes:
         console.print(f"note: {note}")
