@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import math
-import xml.etree.ElementTree as ET
 from pathlib import Path
 
 from rich.table import Table
 
 from harness.compare.model import ComparisonResult, MetricResult
-from harness.store.junit import JUnitCounts, add_failure, junit_document
+from harness.store.junit import JUnitSuite
 from harness.store.writer import write_files
 
 VERDICT_STYLE = {"Pass": "green", "Marginal": "yellow", "Fail": "red"}
@@ -132,23 +131,17 @@ def failure_message(m: MetricResult) -> str:
 
 def junit_xml(result: ComparisonResult) -> str:
     """junit.xml: one testsuite, one testcase per metric; NoData metrics are skipped."""
-    name = f"compare {result.experiment}"
-    suite = ET.Element("testsuite", name=name)
-    properties = ET.SubElement(suite, "properties")
-    for key, value in (("verdict", result.verdict), ("score", f"{result.score:g}")):
-        ET.SubElement(properties, "property", name=key, value=value)
-    failures = skipped = 0
+    properties = {"verdict": result.verdict, "score": f"{result.score:g}"}
+    suite = JUnitSuite(f"compare {result.experiment}", properties)
     for m in result.metrics:
-        case = ET.SubElement(suite, "testcase", classname=name, name=m.metric, time="0")
         if m.classification == "NoData":
-            skipped += 1
-            ET.SubElement(case, "skipped", message=m.reason or "no data")
+            suite.skipped(m.metric, m.reason or "no data")
         elif m.failed:
-            failures += 1
             kind = "CriticalRegression" if m.critical else "Regression"
-            add_failure(case, failure_message(m), kind)
-    counts = JUnitCounts(tests=len(result.metrics), failures=failures, skipped=skipped)
-    return junit_document("meshproof compare", suite, counts)
+            suite.failed(m.metric, failure_message(m), kind)
+        else:
+            suite.passed(m.metric)
+    return suite.document("meshproof compare")
 
 
 def write_outputs(result: ComparisonResult, out_dir: Path) -> list[Path]:

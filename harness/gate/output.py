@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import xml.etree.ElementTree as ET
 from pathlib import Path
 
 from harness.gate.gate import GateResult, MetricGate, failure_line
-from harness.store.junit import JUnitCounts, add_failure, junit_document
+from harness.store.junit import JUnitSuite
 from harness.store.text import format_value, verdict_line
 from harness.store.writer import write_files
 
@@ -55,29 +54,21 @@ def markdown(result: GateResult) -> str:
 
 
 def junit_xml(result: GateResult) -> str:
-    name = f"gate {result.experiment}"
-    suite = ET.Element("testsuite", name=name)
-    failures = skipped = 0
+    suite = JUnitSuite(f"gate {result.experiment}")
     for verdict in result.verdicts:
-        case = ET.SubElement(
-            suite, "testcase", classname=name, name=f"slo: {verdict.slo}", time="0"
-        )
-        if not verdict.passed:
-            failures += 1
-            add_failure(case, verdict_line(verdict), "SLOViolation")
+        if verdict.passed:
+            suite.passed(f"slo: {verdict.slo}")
+        else:
+            suite.failed(f"slo: {verdict.slo}", verdict_line(verdict), "SLOViolation")
     for m in result.metrics:
-        case = ET.SubElement(
-            suite, "testcase", classname=name, name=f"history: {m.metric}", time="0"
-        )
+        case = f"history: {m.metric}"
         if m.status == "regression":
-            failures += 1
-            add_failure(case, failure_line(m), "Regression")
+            suite.failed(case, failure_line(m), "Regression")
         elif m.status == "nodata":
-            skipped += 1
-            ET.SubElement(case, "skipped", message=m.reason or "no data")
-    tests = len(result.verdicts) + len(result.metrics)
-    counts = JUnitCounts(tests=tests, failures=failures, skipped=skipped)
-    return junit_document("meshproof gate", suite, counts)
+            suite.skipped(case, m.reason or "no data")
+        else:
+            suite.passed(case)
+    return suite.document("meshproof gate")
 
 
 def write_outputs(result: GateResult, out_dir: Path) -> list[Path]:

@@ -6,71 +6,85 @@ SLO is a `<testcase classname=<experiment> name=<SLO text>>`; a failed SLO carri
 `<failure message="measured ..., threshold ...">`. A run that was aborted or could not
 be done adds a testcase `run` with an `<error>` naming why.
 
-`junit_document` and `add_failure` are the same shape for `meshproof compare` and
-`meshproof gate`, whose testcases are metrics and SLOs of their own.
+`JUnitSuite` builds that document; `meshproof compare` and `meshproof gate` use it too,
+with testcases of their own (a metric, an SLO, a metric's history).
 """
 
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
-from dataclasses import dataclass
+from collections.abc import Mapping
 
 from harness.store.model import RunRecord, Verdict
 from harness.store.text import format_measured, format_threshold, verdict_line
 
 
+class JUnitSuite:
+    """One `<testsuite>` whose testcases are added one by one, counted as they come."""
+
+    def __init__(self, name: str, properties: Mapping[str, str] | None = None) -> None:
+        self.name = name
+        self._suite = ET.Element("testsuite", name=name)
+        if properties:
+            element = ET.SubElement(self._suite, "properties")
+            for key, value in properties.items():
+                ET.SubElement(element, "property", name=key, value=value)
+        self._counts = {"tests": 0, "failures": 0, "errors": 0, "skipped": 0}
+
+    def passed(self, case: str) -> None:
+        self._case(case, None)
+
+    def failed(self, case: str, message: str, kind: str, text: str | None = None) -> None:
+        """A `<failure>`; its text is `message` unless told otherwise."""
+        failure = ET.SubElement(self._case(case, "failures"), "failure", message=message, type=kind)
+        failure.text = message if text is None else text
+
+    def error(self, case: str, message: str, kind: str) -> None:
+        error = ET.SubElement(self._case(case, "errors"), "error", message=message, type=kind)
+        error.text = message
+
+    def skipped(self, case: str, reason: str) -> None:
+        ET.SubElement(self._case(case, "skipped"), "skipped", message=reason)
+
+    def document(self, name: str, time: str = "0", **attributes: str) -> str:
+        """The junit.xml text: this suite (with `attributes`) inside `<testsuites name=name>`."""
+        counts = {key: str(self._counts[key]) for key in ("tests", "failures", "errors")}
+        skipped = str(self._counts["skipped"])
+        self._suite.attrib.update({**counts, "skipped": skipped, "time": time, **attributes})
+        root = ET.Element("testsuites", {"name": name, "time": time, **counts})
+        root.append(self._suite)
+        ET.indent(root)
+        return (
+            '<?xml version="1.0" encoding="UTF-8"?>\n'
+            + ET.tostring(root, encoding="unicode")
+            + "\n"
+        )
+
+    def _case(self, case: str, outcome: str | None) -> ET.Element:
+        self._counts["tests"] += 1
+        if outcome is not None:
+            self._counts[outcome] += 1
+        return ET.SubElement(self._suite, "testcase", classname=self.name, name=case, time="0")
+
+
 def junit_xml(record: RunRecord) -> str:
     """The JUnit XML text of a run record."""
-    name = record.experiment.name
-    suite = ET.Element("testsuite", name=name)
-    properties = ET.SubElement(suite, "properties")
-    for key, value in _properties(record).items():
-        ET.SubElement(properties, "property", name=key, value=value)
-    failures = 0
+    suite = JUnitSuite(record.experiment.name, _properties(record))
     for verdict in record.verdicts:
-        failures += _testcase(suite, name, verdict)
-    errors = 0
+        if verdict.passed:
+            suite.passed(verdict.slo)
+        else:
+            suite.failed(
+                verdict.slo, _failure_message(verdict), "SLOViolation", verdict_line(verdict)
+            )
     if record.status in ("aborted", "error"):
-        errors = 1
-        case = ET.SubElement(suite, "testcase", classname=name, name="run", time="0")
-        message = record.error or f"the run was {record.status}"
-        ET.SubElement(case, "error", message=message, type=record.status).text = message
-    return junit_document(
+        suite.error("run", record.error or f"the run was {record.status}", record.status)
+    return suite.document(
         "meshproof",
-        suite,
-        JUnitCounts(tests=len(record.verdicts) + errors, failures=failures, errors=errors),
         time=f"{record.duration_s or 0.0:.3f}",
         timestamp=record.started_at.removesuffix("Z"),
         hostname=record.environment.hostname or "localhost",
     )
-
-
-@dataclass(frozen=True)
-class JUnitCounts:
-    """The counts CI systems read from a `<testsuite>` and its `<testsuites>`."""
-
-    tests: int
-    failures: int
-    errors: int = 0
-    skipped: int = 0
-
-
-def junit_document(
-    name: str, suite: ET.Element, counts: JUnitCounts, time: str = "0", **extra: str
-) -> str:
-    """The junit.xml text: `suite` with its counts (and `extra` attributes), in `<testsuites>`."""
-    totals = {"tests": str(counts.tests), "failures": str(counts.failures)}
-    totals["errors"] = str(counts.errors)
-    suite.attrib.update({**totals, "skipped": str(counts.skipped), "time": time, **extra})
-    root = ET.Element("testsuites", {"name": name, "time": time, **totals})
-    root.append(suite)
-    ET.indent(root)
-    return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
-
-
-def add_failure(case: ET.Element, message: str, kind: str) -> None:
-    """A `<failure>` in `case` whose message is also its text."""
-    ET.SubElement(case, "failure", message=message, type=kind).text = message
 
 
 def _properties(record: RunRecord) -> dict[str, str]:
@@ -84,14 +98,6 @@ def _properties(record: RunRecord) -> dict[str, str]:
     }
 
 
-def _testcase(suite: ET.Element, classname: str, verdict: Verdict) -> int:
-    case = ET.SubElement(suite, "testcase", classname=classname, name=verdict.slo, time="0")
-    if verdict.passed:
-        return 0
-    measured = format_measured(verdict)
-    message = f"measured {measured}, threshold {format_threshold(verdict)}"
-    if verdict.reason:
-        message += f" ({verdict.reason})"
-    failure = ET.SubElement(case, "failure", message=message, type="SLOViolation")
-    failure.text = verdict_line(verdict)
-    return 1
+def _failure_message(verdict: Verdict) -> str:
+    message = f"measured {format_measured(verdict)}, threshold {format_threshold(verdict)}"
+    return f"{message} ({verdict.reason})" if verdict.reason else message

@@ -1,4 +1,4 @@
-"""The pieces compare and gate share with the run's own reports: junit_document, write_files."""
+"""The pieces compare and gate share with the run's own reports: JUnitSuite, write_files."""
 
 from __future__ import annotations
 
@@ -7,28 +7,37 @@ from pathlib import Path
 
 import pytest
 
-from harness.store.junit import JUnitCounts, add_failure, junit_document
+from harness.store.junit import JUnitSuite
 from harness.store.writer import write_files
 from mesh_runtime.errors import InvalidInput
 
 
-def test_junit_document_puts_the_counts_on_both_levels() -> None:
-    """The suite and <testsuites> carry tests/failures/errors; skipped and extras on the suite."""
-    suite = ET.Element("testsuite", name="gate x")
-    case = ET.SubElement(suite, "testcase", classname="gate x", name="p99", time="0")
-    add_failure(case, "p99 went up", "Regression")
-    counts = JUnitCounts(tests=3, failures=1, skipped=2)
-    text = junit_document("meshproof gate", suite, counts, time="1.5", hostname="h")
-    root = ET.fromstring(text)
+def test_junit_suite_counts_each_outcome_on_both_levels() -> None:
+    """passed/failed/error/skipped cases are counted on the suite and on <testsuites>."""
+    suite = JUnitSuite("gate x", {"verdict": "Fail"})
+    suite.passed("p50")
+    suite.failed("p99", "p99 went up", "Regression")
+    suite.error("run", "aborted", "aborted")
+    suite.skipped("cpu", "no data")
+    root = ET.fromstring(suite.document("meshproof gate", time="1.5", hostname="h"))
     (parsed,) = root.findall("testsuite")
-    assert text.startswith('<?xml version="1.0" encoding="UTF-8"?>\n')
     assert root.attrib == {
-        "name": "meshproof gate", "time": "1.5", "tests": "3", "failures": "1", "errors": "0"
+        "name": "meshproof gate", "time": "1.5", "tests": "4", "failures": "1", "errors": "1"
     }  # fmt: skip
-    assert parsed.get("skipped") == "2" and parsed.get("hostname") == "h"
+    assert parsed.get("skipped") == "1" and parsed.get("hostname") == "h"
+    assert [c.get("name") for c in parsed.findall("testcase")] == ["p50", "p99", "run", "cpu"]
+    assert {c.get("classname") for c in parsed.findall("testcase")} == {"gate x"}
     failure = parsed.find("testcase/failure")
     assert failure is not None and failure.get("type") == "Regression"
     assert failure.get("message") == failure.text == "p99 went up"
+    assert parsed.find("properties/property[@name='verdict']") is not None
+
+
+def test_junit_suite_document_starts_with_the_xml_declaration() -> None:
+    """The text is UTF-8 XML with its declaration, ending in a newline."""
+    text = JUnitSuite("compare x").document("meshproof compare")
+    assert text.startswith('<?xml version="1.0" encoding="UTF-8"?>\n<testsuites')
+    assert text.endswith("</testsuites>\n") or text.endswith("/>\n")
 
 
 def test_write_files_writes_each_file_into_a_new_folder(tmp_path: Path) -> None:
