@@ -49,6 +49,7 @@ class AdminApi:
         token: str | None = None,
         security: Callable[[], dict[str, Any]] | None = None,
         loopback_only: bool = True,
+        tracing: Callable[[], dict[str, Any]] | None = None,
     ) -> None:
         self._holder = holder
         self._obs = observer
@@ -57,6 +58,7 @@ class AdminApi:
         self._pid = os.getpid() if pid is None else pid
         self._token = token.encode() if token else None
         self._security = security
+        self._tracing = tracing
         self._loopback_only = loopback_only
         """False when the admin listener is on a non-loopback address (a container):
         callers come through a published port, and only the token can tell them apart."""
@@ -117,6 +119,8 @@ class AdminApi:
             stats["upstreams"] = _upstreams(state, self._clock())
         if self._security is not None:
             stats["security"] = self._security()
+        if self._tracing is not None:
+            stats["tracing"] = self._tracing()
         return stats
 
     def _metrics(self) -> Response:

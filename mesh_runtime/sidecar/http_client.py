@@ -40,11 +40,13 @@ def request_head(method: str, host: str, port: int, target: str, headers: dict[s
     return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
 
 
-async def request_once(host: str, port: int, data: bytes, timeout: float) -> tuple[int, bytes]:
-    """Send `data` (a whole request) and return the answer's status and body."""
+async def request_once(
+    host: str, port: int, data: bytes, timeout: float, *, tls: bool = False
+) -> tuple[int, bytes]:
+    """Send `data` (a whole request) and return the answer's status and body (HTTPS if `tls`)."""
     try:
         async with asyncio.timeout(timeout):
-            return await _exchange(host, port, data)
+            return await _exchange(host, port, data, tls)
     except TimeoutError:
         raise ExchangeError("did not answer in time") from None
     except OSError as exc:
@@ -63,8 +65,8 @@ async def control_plane_request(
         raise ControlPlaneError(f"control plane {host}:{port} {exc}") from None
 
 
-async def _exchange(host: str, port: int, data: bytes) -> tuple[int, bytes]:
-    reader, writer = await asyncio.open_connection(host, port)
+async def _exchange(host: str, port: int, data: bytes, tls: bool) -> tuple[int, bytes]:
+    reader, writer = await asyncio.open_connection(host, port, ssl=True if tls else None)
     try:
         writer.write(data)
         collector = _Collector()

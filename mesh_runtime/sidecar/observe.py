@@ -10,8 +10,6 @@ import time
 from dataclasses import dataclass
 from typing import Protocol
 
-from opentelemetry import trace
-
 from mesh_runtime.config import Endpoint
 from mesh_runtime.sidecar.http1 import Request, Response
 from mesh_runtime.sidecar.telemetry.accesslog import AccessLog, AccessLogEntry
@@ -24,8 +22,6 @@ from mesh_runtime.sidecar.telemetry.tracing import (
     URL_PATH,
     SpanRecorder,
     extract,
-    trace_id_of,
-    traceparent_for,
 )
 from mesh_runtime.sidecar.wire import ensure_request_id
 
@@ -91,7 +87,8 @@ class Span(Protocol):
     def traceparent(self) -> bytes | None:
         """The W3C traceparent to send on (this span as the parent of the next hop)."""
 
-    def end(self, status: int, error: str) -> None: ...
+    def end(self, status: int, flags: str) -> None:
+        """End with the answer's status (0: none) and response flags."""
 
 
 class Tracer(Protocol):
@@ -111,7 +108,7 @@ class PassThroughSpan:
     def traceparent(self) -> bytes | None:
         return self._traceparent
 
-    def end(self, status: int, error: str) -> None:
+    def end(self, status: int, flags: str) -> None:
         pass
 
 
@@ -123,37 +120,22 @@ class NoTracer:
         return PassThroughSpan(request)
 
 
-class OtelSpan:
-    """An OpenTelemetry span of the proxy, ended with the answer's status and flags."""
-
-    __slots__ = ("_span",)
-
-    def __init__(self, span: trace.Span) -> None:
-        self._span = span
-
-    def traceparent(self) -> bytes | None:
-        return traceparent_for(self._span) if self._span.get_span_context().is_valid else None
-
-    def end(self, status: int, error: str) -> None:
-        SpanRecorder.finish(self._span, status or None, error)
-
-
-class OtelTracer:
+class ProxyTracer:
     """SERVER span per inbound request, CLIENT span per upstream try (W3C context)."""
 
     def __init__(self, recorder: SpanRecorder, service: str) -> None:
         self._recorder = recorder
-        self._service = service
+        self._server_name = f"inbound {service}"
 
     def server_span(self, request: Request, info: RequestInfo) -> Span:
         attributes: dict[str, str | int] = {HTTP_METHOD: info.method, URL_PATH: info.path}
         if info.principal:
             attributes[PEER_PRINCIPAL] = info.principal
         span = self._recorder.start_server_span(
-            f"inbound {self._service}", extract(request.headers), attributes
+            self._server_name, extract(request.headers), attributes
         )
-        info.trace_id = trace_id_of(span)
-        return OtelSpan(span)
+        info.trace_id = span.trace_id_hex
+        return span
 
     def client_span(self, request: Request, info: RequestInfo, endpoint: Endpoint) -> Span:
         span = self._recorder.start_client_span(
@@ -167,8 +149,8 @@ class OtelTracer:
                 RETRY_ATTEMPT: info.attempts,
             },
         )
-        info.trace_id = trace_id_of(span)
-        return OtelSpan(span)
+        info.trace_id = span.trace_id_hex
+        return span
 
 
 class Observer:

@@ -13,8 +13,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
-from opentelemetry.sdk.trace import TracerProvider
-
 from mesh_runtime.config import MeshConfig
 from mesh_runtime.errors import DeployError
 from mesh_runtime.sidecar.admin import AdminApi, Lifecycle
@@ -28,22 +26,26 @@ from mesh_runtime.sidecar.http_server import (
 from mesh_runtime.sidecar.identity import CertificateClient, IdentityKeeper, read_token_file
 from mesh_runtime.sidecar.inbound import InboundProxy
 from mesh_runtime.sidecar.limits import HttpLimits
-from mesh_runtime.sidecar.observe import Identity, Observer, OtelTracer
+from mesh_runtime.sidecar.observe import Identity, Observer, ProxyTracer
 from mesh_runtime.sidecar.outbound import OutboundProxy
 from mesh_runtime.sidecar.security import MeshSecurity
 from mesh_runtime.sidecar.state import StateHolder
 from mesh_runtime.sidecar.telemetry import (
     AccessLog,
     MeshMetrics,
+    SpanEncoder,
+    SpanExporter,
     SpanRecorder,
-    make_tracer_provider,
 )
+from mesh_runtime.sidecar.telemetry.tracing import TRACER_NAME
 from mesh_runtime.sidecar.tls import SniffingListener, listen_socket
 from mesh_runtime.sidecar.upstream import EndpointPool
 
 log = logging.getLogger(__name__)
 
 HOST = "127.0.0.1"
+SPAN_FLUSH_TIMEOUT_S = 5.0
+"""How long a stopping sidecar keeps sending its last spans."""
 
 
 class Listener(Protocol):
@@ -90,7 +92,7 @@ class Sidecar:
         self.rng = random.Random(options.seed)
         self.identity = Identity(options.service, options.instance, options.version)
         self.holder = StateHolder(options.service, self.rng)
-        self._provider: TracerProvider | None = None
+        self._exporter: SpanExporter | None = None
         self._access_log = AccessLog(options.access_log)
         self.observer = observer or self._make_observer()
         self.lifecycle = Lifecycle()
@@ -111,10 +113,12 @@ class Sidecar:
 
     def _make_observer(self) -> Observer:
         tracer = None
-        if self.options.tracing:
-            o = self.options
-            self._provider = make_tracer_provider(o.service, o.instance, o.version, o.otlp_endpoint)
-            tracer = OtelTracer(SpanRecorder(self._provider), o.service)
+        o = self.options
+        if o.tracing:
+            if o.otlp_endpoint:
+                self._exporter = SpanExporter(o.otlp_endpoint, _span_encoder(o))
+            on_end = self._exporter.add if self._exporter is not None else None
+            tracer = ProxyTracer(SpanRecorder(on_end), o.service)
         return Observer(self.identity, MeshMetrics(), tracer, self._access_log)
 
     def apply(self, config: MeshConfig) -> None:
@@ -137,12 +141,14 @@ class Sidecar:
             token=_read_admin_token(self.options.admin_token_file),
             security=self.security.summary,
             loopback_only=self.options.host in (HOST, "::1", "localhost"),
+            tracing=self._exporter.summary if self._exporter is not None else None,
         )
         admin_server = await self._listen(
             self.options.admin_port, admin.handle, self._admin_connections, self.options.host
         )
         watcher = self._start_config()
         ticker = loop.create_task(self._tick_access_log())
+        exporter = loop.create_task(self._exporter.run()) if self._exporter else None
         sweeper = loop.create_task(self._sweep())
         keeper = self.security.keeper
         renewer = loop.create_task(keeper.run()) if keeper is not None else None
@@ -163,7 +169,7 @@ class Sidecar:
             await self._drain()
             return 0
         finally:
-            for task in (watcher, ticker, sweeper, renewer):
+            for task in (watcher, ticker, sweeper, renewer, exporter):
                 if task is not None:
                     task.cancel()
                     with contextlib.suppress(asyncio.CancelledError):
@@ -172,8 +178,8 @@ class Sidecar:
             self._admin_connections.close_all()
             self._close_pools()
             self._access_log.close()
-            if self._provider is not None:
-                await asyncio.to_thread(self._provider.shutdown)
+            if self._exporter is not None:
+                await self._exporter.shutdown(SPAN_FLUSH_TIMEOUT_S)
 
     async def _tick_access_log(self) -> None:
         if not self._access_log.enabled:
@@ -275,6 +281,18 @@ class Sidecar:
             for svc in state.services.values():
                 for pool in svc.pools.values():
                     pool.close_all()
+
+
+def _span_encoder(o: SidecarOptions) -> SpanEncoder:
+    """The resource every span of this sidecar carries, as the SDK's Resource.create has it."""
+    resource = {
+        "service.name": o.service,
+        "service.instance.id": o.instance,
+        "service.version": o.version,
+        "telemetry.sdk.language": "python",
+        "telemetry.sdk.name": "meshproof",
+    }
+    return SpanEncoder(resource, TRACER_NAME)
 
 
 def _read_admin_token(path: Path | None) -> str | None:

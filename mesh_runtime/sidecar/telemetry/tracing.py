@@ -1,27 +1,28 @@
-"""OpenTelemetry for one sidecar process: the tracer provider, W3C trace context, spans.
+"""The proxy's spans and W3C trace context, on the raw header lists of the HTTP layer.
 
-No global provider is installed: the sidecar owns its provider and passes a SpanRecorder
-to the proxy. Trace context is read from and written to the raw header lists the
-sidecar's HTTP layer uses, `[(b"name", b"value"), ...]`, without a framework.
+The sidecar records its spans itself, as Envoy does, rather than through the generic
+OpenTelemetry SDK: it makes exactly two shapes of span (a SERVER span per inbound
+request, a CLIENT span per upstream try), and the SDK's per-span machinery (contexts,
+bounded attribute maps, processor chains) and its export thread cost more CPU than the
+proxying itself and stalled the event loop on the GIL. A `ProxySpan` is a small slotted
+record; when it ends it goes to the recorder's `on_end` (the OTLP exporter, which
+encodes it at once, see `otlp`). Sampling is the SDK default, parent-based always-on: a
+span under a parent that was not sampled is not recorded, but still gets its own id so
+the next hop sees a well-formed traceparent.
 """
 
 from __future__ import annotations
 
+import os
+import random
 import re
-from collections.abc import Iterable, Mapping
-
-from opentelemetry import trace
-from opentelemetry.context import Context
-from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
-from opentelemetry.sdk.resources import SERVICE_INSTANCE_ID, SERVICE_NAME, SERVICE_VERSION, Resource
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor
-from opentelemetry.trace import NonRecordingSpan, Span, SpanContext, SpanKind, Status, StatusCode
-from opentelemetry.trace.span import TraceFlags, TraceState
-from opentelemetry.util.types import AttributeValue
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 
 Headers = list[tuple[bytes, bytes]]
-Attributes = Mapping[str, AttributeValue]
+AttributeValue = str | int
+Attributes = dict[str, AttributeValue]
 
 TRACER_NAME = "meshproof.sidecar"
 
@@ -34,6 +35,12 @@ UPSTREAM_INSTANCE = "upstream.instance"
 RESPONSE_FLAGS = "response_flags"
 RETRY_ATTEMPT = "retry.attempt"
 
+# OTLP's SpanKind numbers.
+SERVER = 2
+CLIENT = 3
+
+SAMPLED = 0x01
+
 _TRACEPARENT = b"traceparent"
 _TRACESTATE = b"tracestate"
 # W3C trace-context level 1: version-traceid-parentid-flags, lower-case hex; versions
@@ -43,28 +50,18 @@ _TRACEPARENT_FORMAT = re.compile(
 )
 
 
-def make_tracer_provider(
-    service: str, instance: str, version: str, otlp_endpoint: str | None
-) -> TracerProvider:
-    """A provider for this sidecar; spans go by OTLP/HTTP to `otlp_endpoint` if given.
+@dataclass(frozen=True, slots=True)
+class TraceContext:
+    """The remote parent a request carried: ids, flags and the raw tracestate."""
 
-    The owner calls `provider.shutdown()` when draining, which flushes queued spans.
-    """
-    resource = Resource.create(
-        {SERVICE_NAME: service, SERVICE_INSTANCE_ID: instance, SERVICE_VERSION: version}
-    )
-    provider = TracerProvider(resource=resource)
-    if otlp_endpoint:
-        exporter = OTLPSpanExporter(endpoint=otlp_endpoint, timeout=5.0)
-        provider.add_span_processor(
-            BatchSpanProcessor(
-                exporter,
-                max_queue_size=16384,
-                schedule_delay_millis=1000,
-                max_export_batch_size=1024,
-            )
-        )
-    return provider
+    trace_id: int
+    span_id: int
+    flags: int
+    tracestate: str = ""
+
+    @property
+    def sampled(self) -> bool:
+        return bool(self.flags & SAMPLED)
 
 
 def parse_traceparent(value: bytes) -> tuple[int, int, int] | None:
@@ -82,8 +79,8 @@ def parse_traceparent(value: bytes) -> tuple[int, int, int] | None:
     return trace_id, span_id, int(flags_hex, 16)
 
 
-def extract(headers: Iterable[tuple[bytes, bytes]]) -> Context:
-    """The remote parent in `traceparent` / `tracestate`; an empty Context when absent."""
+def extract(headers: Iterable[tuple[bytes, bytes]]) -> TraceContext | None:
+    """The remote parent in `traceparent` / `tracestate`; None when absent or invalid."""
     traceparent: bytes | None = None
     tracestate: list[str] = []
     for name, value in headers:
@@ -91,95 +88,143 @@ def extract(headers: Iterable[tuple[bytes, bytes]]) -> Context:
         if size == 11 and name.lower() == _TRACEPARENT:
             traceparent = value
         elif size == 10 and name.lower() == _TRACESTATE:
-            tracestate.append(value.decode("latin-1"))
+            tracestate.append(value.decode("latin-1").strip())
     if traceparent is None:
-        return Context()
+        return None
     parsed = parse_traceparent(traceparent)
     if parsed is None:
-        return Context()
+        return None
     trace_id, span_id, flags = parsed
-    span_context = SpanContext(
-        trace_id=trace_id,
-        span_id=span_id,
-        is_remote=True,
-        trace_flags=TraceFlags(flags & 0xFF),
-        trace_state=TraceState.from_header(tracestate) if tracestate else TraceState(),
+    return TraceContext(trace_id, span_id, flags & 0xFF, ",".join(t for t in tracestate if t))
+
+
+class ProxySpan:
+    """One span of the proxy: ids, name, kind, times, attributes, error status."""
+
+    __slots__ = (
+        "_clock",
+        "_on_end",
+        "attributes",
+        "end_ns",
+        "error",
+        "flags",
+        "kind",
+        "name",
+        "parent_id",
+        "parent_remote",
+        "recording",
+        "span_id",
+        "start_ns",
+        "trace_id",
+        "tracestate",
     )
-    return trace.set_span_in_context(NonRecordingSpan(span_context))
+
+    def __init__(
+        self,
+        name: str,
+        kind: int,
+        ids: tuple[int, int, int],
+        parent: TraceContext | ProxySpan | None,
+        attributes: Attributes,
+        on_end: Callable[[ProxySpan], None] | None,
+        clock: Callable[[], int],
+    ) -> None:
+        self.trace_id: int
+        self.span_id: int
+        self.parent_id: int
+        self.trace_id, self.span_id, self.parent_id = ids
+        self.flags: int = parent.flags if parent is not None else SAMPLED
+        self.tracestate: str = parent.tracestate if parent is not None else ""
+        self.parent_remote = isinstance(parent, TraceContext)
+        self.recording = bool(self.flags & SAMPLED)
+        self.name = name
+        self.kind = kind
+        self.attributes = attributes
+        self.error = False
+        self._on_end = on_end
+        self._clock = clock
+        self.start_ns = clock()
+        self.end_ns = 0
+
+    def traceparent(self) -> bytes:
+        """The W3C traceparent naming this span as the parent of the next hop."""
+        return b"00-%032x-%016x-%02x" % (self.trace_id, self.span_id, self.flags)
+
+    @property
+    def trace_id_hex(self) -> str:
+        return f"{self.trace_id:032x}"
+
+    def end(self, status: int, flags: str = "-") -> None:
+        """Record the outcome (status 0: no answer) and hand the span on; 5xx is an error."""
+        if self.end_ns:
+            return
+        self.end_ns = self._clock()
+        if status:
+            self.attributes[HTTP_STATUS] = status
+        if flags != "-":
+            self.attributes[RESPONSE_FLAGS] = flags
+        self.error = not status or status >= 500
+        if self.recording and self._on_end is not None:
+            self._on_end(self)
 
 
-def traceparent_for(span: Span) -> bytes:
-    """The W3C traceparent naming `span` as the parent."""
-    ctx = span.get_span_context()
-    return b"00-%032x-%016x-%02x" % (ctx.trace_id, ctx.span_id, ctx.trace_flags)
-
-
-def trace_id_of(span: Span) -> str:
-    """The span's trace id as 32 hex digits, or '' for an invalid span."""
-    ctx = span.get_span_context()
-    return f"{ctx.trace_id:032x}" if ctx.is_valid else ""
-
-
-def inject(headers: Headers, span: Span) -> None:
-    """Set `traceparent` (and `tracestate`, kept as received) in `headers` to `span`.
-
-    An invalid span (tracing off and no incoming context) leaves the headers untouched.
-    """
-    ctx = span.get_span_context()
-    if not ctx.is_valid:
-        return
+def inject(headers: Headers, span: ProxySpan) -> None:
+    """Set `traceparent` (and `tracestate`, kept as received) in `headers` to `span`."""
     headers[:] = [
         (name, value)
         for name, value in headers
         if not (len(name) in (10, 11) and name.lower() in (_TRACEPARENT, _TRACESTATE))
     ]
-    headers.append((_TRACEPARENT, traceparent_for(span)))
-    if ctx.trace_state:
-        headers.append((_TRACESTATE, ctx.trace_state.to_header().encode("latin-1")))
+    headers.append((_TRACEPARENT, span.traceparent()))
+    if span.tracestate:
+        headers.append((_TRACESTATE, span.tracestate.encode("latin-1")))
 
 
 class SpanRecorder:
     """Starts the proxy's spans: SERVER per inbound request, CLIENT per upstream try.
 
-    With no provider (tracing off) spans are non-recording and carry the incoming
-    context through unchanged, so propagation still works.
+    Ended, sampled spans go to `on_end`. Ids come from the recorder's own generator,
+    seeded from the OS (never the sidecar's seeded one: two sidecars must not collide).
     """
 
-    __slots__ = ("_tracer",)
+    __slots__ = ("_clock", "_on_end", "_random")
 
-    def __init__(self, provider: TracerProvider | None, version: str = "") -> None:
-        self._tracer: trace.Tracer = (
-            provider.get_tracer(TRACER_NAME, version)
-            if provider is not None
-            else trace.NoOpTracer()
-        )
+    def __init__(
+        self,
+        on_end: Callable[[ProxySpan], None] | None,
+        clock: Callable[[], int] = time.time_ns,
+        rng: random.Random | None = None,
+    ) -> None:
+        self._on_end = on_end
+        self._clock = clock
+        self._random = rng if rng is not None else random.Random(os.urandom(16))
 
     def start_server_span(
-        self, name: str, parent_ctx: Context | None, attributes: Attributes | None = None
-    ) -> Span:
+        self, name: str, parent: TraceContext | None, attributes: Attributes | None = None
+    ) -> ProxySpan:
         """A SERVER span under the remote parent of an inbound request."""
-        return self._tracer.start_span(
-            name, context=parent_ctx, kind=SpanKind.SERVER, attributes=attributes
-        )
+        return self._start(name, SERVER, parent, attributes)
 
     def start_client_span(
-        self, name: str, parent: Span | Context | None, attributes: Attributes | None = None
-    ) -> Span:
+        self,
+        name: str,
+        parent: ProxySpan | TraceContext | None,
+        attributes: Attributes | None = None,
+    ) -> ProxySpan:
         """A CLIENT span for one upstream try, the child of `parent` (span or context)."""
-        context = trace.set_span_in_context(parent) if isinstance(parent, Span) else parent
-        return self._tracer.start_span(
-            name, context=context, kind=SpanKind.CLIENT, attributes=attributes
-        )
+        return self._start(name, CLIENT, parent, attributes)
 
-    @staticmethod
-    def finish(span: Span, status_code: int | None, response_flags: str = "-") -> None:
-        """Record the outcome and end the span; 5xx or no answer marks it as an error."""
-        if not span.is_recording():
-            return
-        if status_code is not None:
-            span.set_attribute(HTTP_STATUS, status_code)
-        if response_flags != "-":
-            span.set_attribute(RESPONSE_FLAGS, response_flags)
-        if status_code is None or status_code >= 500:
-            span.set_status(Status(StatusCode.ERROR))
-        span.end()
+    def _start(
+        self,
+        name: str,
+        kind: int,
+        parent: ProxySpan | TraceContext | None,
+        attributes: Attributes | None,
+    ) -> ProxySpan:
+        bits = self._random.getrandbits
+        span_id = bits(64) or 1
+        if parent is None:
+            ids = (bits(128) or 1, span_id, 0)
+        else:
+            ids = (parent.trace_id, span_id, parent.span_id)
+        return ProxySpan(name, kind, ids, parent, dict(attributes or {}), self._on_end, self._clock)

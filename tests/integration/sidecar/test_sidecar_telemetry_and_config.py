@@ -31,7 +31,8 @@ def test_spans_chain_across_the_hop_and_access_log_is_written(
     procs: Processes, tmp_path: Path
 ) -> None:
     """The client's CLIENT span is the caller's child and the parent of the server's
-    SERVER span; both sidecars write a JSON access log line."""
+    SERVER span; each sidecar counts its span exported in /stats; both write a JSON
+    access log line."""
     sink_port, spans_file = free_port(), tmp_path / "spans.jsonl"
     procs.spawn(
         "tracesink",
@@ -76,6 +77,8 @@ def test_spans_chain_across_the_hop_and_access_log_is_written(
         headers={"traceparent": f"00-{TRACE_ID}-{CALLER_SPAN}-01"},
     )
     assert status == 200
+    for car in (client, server):  # sent by the export timer, before any shutdown flush
+        wait_until(lambda c=car: c.stats()["tracing"]["exported"] == 1, 5, "span exported")
     for car in (client, server):
         car.proc.popen.send_signal(signal.SIGTERM)
         assert car.proc.popen.wait(10) == 0

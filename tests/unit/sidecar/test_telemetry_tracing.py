@@ -2,24 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import random
 
 import pytest
-from opentelemetry import trace
-from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-from opentelemetry.trace import SpanKind, StatusCode
 
 from mesh_runtime.sidecar.telemetry import tracing
 from mesh_runtime.sidecar.telemetry.tracing import (
+    CLIENT,
+    SERVER,
+    ProxySpan,
     SpanRecorder,
+    TraceContext,
     extract,
     inject,
-    make_tracer_provider,
     parse_traceparent,
-    trace_id_of,
-    traceparent_for,
 )
 
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
@@ -27,31 +23,29 @@ SPAN_ID = "00f067aa0ba902b7"
 PARENT = f"00-{TRACE_ID}-{SPAN_ID}-01".encode()
 
 
-@pytest.fixture
-def recorded() -> Iterator[tuple[SpanRecorder, InMemorySpanExporter]]:
-    provider = make_tracer_provider("catalog", "catalog-0", "v1", otlp_endpoint=None)
-    exporter = InMemorySpanExporter()
-    provider.add_span_processor(SimpleSpanProcessor(exporter))
-    yield SpanRecorder(provider), exporter
-    provider.shutdown()
+def recorder() -> tuple[SpanRecorder, list[ProxySpan]]:
+    ended: list[ProxySpan] = []
+    clock = iter(range(1_000, 1_000_000, 1_000))
+    return SpanRecorder(ended.append, lambda: next(clock), random.Random(7)), ended
 
 
-def remote_parent(headers: tracing.Headers) -> trace.SpanContext:
-    return trace.get_current_span(extract(headers)).get_span_context()
+def remote(headers: tracing.Headers) -> TraceContext:
+    ctx = extract(headers)
+    assert ctx is not None
+    return ctx
 
 
 def test_extract_reads_traceparent_case_insensitively() -> None:
     """A Traceparent header in any case yields the remote parent's ids and flags."""
-    ctx = remote_parent([(b"Host", b"catalog"), (b"TraceParent", PARENT)])
+    ctx = remote([(b"Host", b"catalog"), (b"TraceParent", PARENT)])
     assert f"{ctx.trace_id:032x}" == TRACE_ID
     assert f"{ctx.span_id:016x}" == SPAN_ID
-    assert ctx.trace_flags.sampled
-    assert ctx.is_remote
+    assert ctx.sampled
 
 
 def test_extract_without_header_gives_no_parent() -> None:
-    """No traceparent means an empty context, so a new trace starts."""
-    assert not remote_parent([(b"host", b"catalog")]).is_valid
+    """No traceparent means no parent, so a new trace starts."""
+    assert extract([(b"host", b"catalog")]) is None
 
 
 @pytest.mark.parametrize(
@@ -70,7 +64,7 @@ def test_extract_without_header_gives_no_parent() -> None:
 def test_invalid_traceparent_is_ignored(value: bytes) -> None:
     """Upper-case hex, zero ids, version ff, extra fields on version 00 and garbage are dropped."""
     assert parse_traceparent(value) is None
-    assert not remote_parent([(b"traceparent", value)]).is_valid
+    assert extract([(b"traceparent", value)]) is None
 
 
 def test_future_version_with_extra_fields_is_accepted() -> None:
@@ -79,117 +73,94 @@ def test_future_version_with_extra_fields_is_accepted() -> None:
     assert parse_traceparent(value) == (int(TRACE_ID, 16), int(SPAN_ID, 16), 0)
 
 
-def test_round_trip_keeps_trace_id_and_tracestate(
-    recorded: tuple[SpanRecorder, InMemorySpanExporter],
-) -> None:
+def test_round_trip_keeps_trace_id_and_tracestate() -> None:
     """extract -> server span -> inject carries the trace id, a new parent id and tracestate."""
-    recorder, _ = recorded
-    incoming = [(b"traceparent", PARENT), (b"tracestate", b"vendor=abc,other=1")]
-    span = recorder.start_server_span("GET /items", extract(incoming))
+    spans, _ = recorder()
+    incoming = [(b"traceparent", PARENT), (b"tracestate", b"vendor=abc"), (b"tracestate", b"o=1")]
+    span = spans.start_server_span("GET /items", extract(incoming))
     outgoing: tracing.Headers = [(b"host", b"catalog"), (b"TRACEPARENT", b"stale")]
     inject(outgoing, span)
     names = [name for name, _ in outgoing]
     assert names.count(b"traceparent") == 1 and b"TRACEPARENT" not in names
-    ctx = remote_parent(outgoing)
+    ctx = remote(outgoing)
     assert f"{ctx.trace_id:032x}" == TRACE_ID
-    assert ctx.span_id == span.get_span_context().span_id != int(SPAN_ID, 16)
-    assert ctx.trace_state.get("vendor") == "abc" and ctx.trace_state.get("other") == "1"
+    assert ctx.span_id == span.span_id != int(SPAN_ID, 16)
+    assert ctx.tracestate == "vendor=abc,o=1"
     assert dict(outgoing)[b"host"] == b"catalog"
-    span.end()
 
 
-def test_traceparent_for_formats_w3c(recorded: tuple[SpanRecorder, InMemorySpanExporter]) -> None:
-    """traceparent_for gives version 00, the ids in lower-case hex, and the flags."""
-    recorder, _ = recorded
-    span = recorder.start_server_span("GET", extract([(b"traceparent", PARENT)]))
-    header = traceparent_for(span)
+def test_traceparent_formats_w3c() -> None:
+    """A span's traceparent is version 00, the ids in lower-case hex, and the flags."""
+    spans, _ = recorder()
+    span = spans.start_server_span("GET", extract([(b"traceparent", PARENT)]))
+    header = span.traceparent()
     assert header.startswith(f"00-{TRACE_ID}-".encode())
     assert header.endswith(b"-01") and len(header) == 55
-    assert trace_id_of(span) == TRACE_ID
-    span.end()
+    assert span.trace_id_hex == TRACE_ID
 
 
-def test_server_and_client_spans_form_one_trace(
-    recorded: tuple[SpanRecorder, InMemorySpanExporter],
-) -> None:
+def test_server_and_client_spans_form_one_trace() -> None:
     """SERVER span under the remote parent, CLIENT span under the server span, attributes kept."""
-    recorder, exporter = recorded
-    server = recorder.start_server_span(
+    spans, ended = recorder()
+    server = spans.start_server_span(
         "GET /items",
         extract([(b"traceparent", PARENT)]),
         {tracing.HTTP_METHOD: "GET", tracing.URL_PATH: "/items"},
     )
-    client = recorder.start_client_span(
+    client = spans.start_client_span(
         "GET catalog",
         server,
-        {
-            tracing.UPSTREAM_CLUSTER: "catalog",
-            tracing.UPSTREAM_INSTANCE: "catalog-1",
-            tracing.RETRY_ATTEMPT: 1,
-        },
+        {tracing.UPSTREAM_CLUSTER: "catalog", tracing.RETRY_ATTEMPT: 1},
     )
-    SpanRecorder.finish(client, 503, "URX")
-    SpanRecorder.finish(server, 200)
-    by_kind: dict[SpanKind, ReadableSpan] = {s.kind: s for s in exporter.get_finished_spans()}
-    srv, cli = by_kind[SpanKind.SERVER], by_kind[SpanKind.CLIENT]
-    assert srv.parent is not None and srv.parent.span_id == int(SPAN_ID, 16)
-    assert cli.parent is not None and cli.parent.span_id == srv.context.span_id
-    assert cli.context.trace_id == srv.context.trace_id == int(TRACE_ID, 16)
-    assert cli.attributes is not None and srv.attributes is not None
+    client.end(503, "URX")
+    server.end(200)
+    by_kind = {s.kind: s for s in ended}
+    srv, cli = by_kind[SERVER], by_kind[CLIENT]
+    assert srv.parent_id == int(SPAN_ID, 16) and srv.parent_remote
+    assert cli.parent_id == srv.span_id and not cli.parent_remote
+    assert cli.trace_id == srv.trace_id == int(TRACE_ID, 16)
     assert cli.attributes[tracing.HTTP_STATUS] == 503
     assert cli.attributes[tracing.RESPONSE_FLAGS] == "URX"
     assert cli.attributes[tracing.RETRY_ATTEMPT] == 1
-    assert cli.status.status_code is StatusCode.ERROR
+    assert cli.error
     assert srv.attributes[tracing.HTTP_STATUS] == 200
-    assert srv.status.status_code is StatusCode.UNSET
+    assert tracing.RESPONSE_FLAGS not in srv.attributes
+    assert not srv.error
+    assert srv.start_ns < cli.start_ns < cli.end_ns < srv.end_ns
 
 
-def test_resource_names_the_sidecar(recorded: tuple[SpanRecorder, InMemorySpanExporter]) -> None:
-    """Spans carry service.name, service.instance.id and service.version."""
-    recorder, exporter = recorded
-    SpanRecorder.finish(recorder.start_server_span("GET", None), 200)
-    (span,) = exporter.get_finished_spans()
-    attributes = span.resource.attributes
-    assert attributes["service.name"] == "catalog"
-    assert attributes["service.instance.id"] == "catalog-0"
-    assert attributes["service.version"] == "v1"
+def test_no_parent_starts_a_new_trace() -> None:
+    """A request without trace context gets a new root span; no answer marks it an error."""
+    spans, ended = recorder()
+    spans.start_server_span("GET", extract([])).end(0)
+    (span,) = ended
+    assert span.parent_id == 0 and span.trace_id != 0
+    assert span.error and tracing.HTTP_STATUS not in span.attributes
 
 
-def test_no_parent_starts_a_new_trace(recorded: tuple[SpanRecorder, InMemorySpanExporter]) -> None:
-    """A request without trace context gets a new root SERVER span."""
-    recorder, exporter = recorded
-    SpanRecorder.finish(recorder.start_server_span("GET", extract([])), None)
-    (span,) = exporter.get_finished_spans()
-    assert span.parent is None
-    assert span.status.status_code is StatusCode.ERROR
+def test_unsampled_parent_is_propagated_but_not_recorded() -> None:
+    """Under a parent with the sampled flag off the span gets its own id, keeps flag 00
+    and is not handed on (parent-based sampling, the SDK's default)."""
+    spans, ended = recorder()
+    parent = f"00-{TRACE_ID}-{SPAN_ID}-00".encode()
+    span = spans.start_server_span("GET", extract([(b"traceparent", parent)]))
+    span.end(200)
+    assert ended == []
+    assert span.traceparent().endswith(b"-00")
+    assert span.span_id != int(SPAN_ID, 16)
 
 
-def test_tracing_off_passes_the_incoming_context_through() -> None:
-    """With no provider, inject forwards the caller's traceparent unchanged."""
-    recorder = SpanRecorder(None)
-    span = recorder.start_server_span("GET", extract([(b"traceparent", PARENT)]))
-    client = recorder.start_client_span("GET", span)
-    assert not client.is_recording()
-    headers: tracing.Headers = []
-    inject(headers, client)
-    assert headers == [(b"traceparent", PARENT)]
+def test_a_span_ends_once() -> None:
+    """Ending a span twice hands it on once, with the first outcome."""
+    spans, ended = recorder()
+    span = spans.start_client_span("GET", None)
+    span.end(200)
+    span.end(503, "UC")
+    assert len(ended) == 1 and ended[0].attributes[tracing.HTTP_STATUS] == 200
 
 
-def test_tracing_off_without_context_adds_nothing() -> None:
-    """With no provider and no incoming context, no trace header is invented."""
-    recorder = SpanRecorder(None)
-    span = recorder.start_server_span("GET", extract([]))
-    headers: tracing.Headers = [(b"host", b"x")]
-    inject(headers, span)
-    assert headers == [(b"host", b"x")]
-    assert trace_id_of(span) == ""
-
-
-def test_provider_is_not_installed_globally() -> None:
-    """make_tracer_provider leaves the global tracer provider alone."""
-    provider = make_tracer_provider("a", "a-0", "v1", otlp_endpoint=None)
-    try:
-        assert trace.get_tracer_provider() is not provider
-    finally:
-        provider.shutdown()
-    assert isinstance(provider, TracerProvider)
+def test_ids_differ_between_recorders() -> None:
+    """Two recorders made without a generator draw different ids (seeded from the OS)."""
+    first = SpanRecorder(None).start_server_span("GET", None)
+    second = SpanRecorder(None).start_server_span("GET", None)
+    assert first.trace_id != second.trace_id and first.span_id != second.span_id

@@ -1,0 +1,146 @@
+"""OTLP/HTTP span export from the event loop, in small batches, with no thread.
+
+Spans are encoded as they end (`SpanEncoder.span`) and queued as bytes. The export task
+wakes every `interval_s`, or as soon as `batch_size` spans are queued, and POSTs them
+(`application/x-protobuf`) in requests of at most `batch_size` spans: many small exports
+rather than one large one a second, so no single step holds the loop for long. An export
+that fails (sink down, 5xx) goes back to the front of the queue and is tried again after
+a capped backoff; beyond `max_queue` spans new ones are dropped and counted, as the
+SDK's batch processor does. `shutdown` sends what is left, within a deadline.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import deque
+from typing import Any
+from urllib.parse import urlsplit
+
+from mesh_runtime.errors import InvalidInput
+from mesh_runtime.sidecar.http_client import ExchangeError, request_head, request_once
+from mesh_runtime.sidecar.telemetry.otlp import SpanEncoder
+from mesh_runtime.sidecar.telemetry.tracing import ProxySpan
+
+log = logging.getLogger(__name__)
+
+BACKOFF_MAX_S = 5.0
+
+
+class SpanExporter:
+    """Queue of encoded spans and the task that sends them to one OTLP/HTTP endpoint."""
+
+    def __init__(
+        self,
+        url: str,
+        encoder: SpanEncoder,
+        *,
+        batch_size: int = 256,
+        interval_s: float = 0.2,
+        max_queue: int = 16384,
+        timeout_s: float = 5.0,
+    ) -> None:
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise InvalidInput(
+                "--otlp-endpoint", "", f"expected http://HOST:PORT/PATH, got {url!r}"
+            )
+        self._tls = parts.scheme == "https"
+        self._host = parts.hostname
+        self._port = parts.port or (443 if self._tls else 80)
+        self._path = parts.path or "/v1/traces"
+        self._encoder = encoder
+        self._batch_size = batch_size
+        self._interval = interval_s
+        self._max_queue = max_queue
+        self._timeout = timeout_s
+        self._queue: deque[bytes] = deque()
+        self._wake = asyncio.Event()
+        self._failures = 0
+        self.exported = 0
+        self.exports = 0
+        self.dropped = 0
+        self.failed_exports = 0
+
+    @property
+    def queued(self) -> int:
+        return len(self._queue)
+
+    def add(self, span: ProxySpan) -> None:
+        """Encode an ended span and queue it (dropped and counted when the queue is full)."""
+        if len(self._queue) >= self._max_queue:
+            self.dropped += 1
+            return
+        self._queue.append(self._encoder.span(span))
+        if len(self._queue) >= self._batch_size:
+            self._wake.set()
+
+    async def run(self) -> None:
+        """Forever: wait for a batch or the interval, then send what is queued."""
+        while True:
+            delay = self._interval if not self._failures else self._backoff()
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(delay):
+                    await self._wake.wait()
+            self._wake.clear()
+            await self.send_queued()
+
+    async def send_queued(self) -> bool:
+        """Send every queued span, batch by batch; False when an export failed."""
+        while self._queue:
+            size = min(self._batch_size, len(self._queue))
+            batch = [self._queue.popleft() for _ in range(size)]
+            if not await self._send(batch):
+                room = self._max_queue - len(self._queue)
+                self.dropped += max(0, len(batch) - room)
+                self._queue.extendleft(reversed(batch[:room]))
+                return False
+        return True
+
+    async def shutdown(self, timeout_s: float) -> None:
+        """Send what is left, giving up after `timeout_s` (what is unsent is dropped)."""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(timeout_s):
+                while self._queue and not await self.send_queued():
+                    await asyncio.sleep(min(self._backoff(), 0.5))
+        self.dropped += len(self._queue)
+        self._queue.clear()
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "exported": self.exported,
+            "exports": self.exports,
+            "queued": len(self._queue),
+            "dropped": self.dropped,
+            "failed_exports": self.failed_exports,
+        }
+
+    async def _send(self, batch: list[bytes]) -> bool:
+        body = self._encoder.request(batch)
+        headers = {"content-type": "application/x-protobuf", "content-length": str(len(body))}
+        head = request_head("POST", self._host, self._port, self._path, headers)
+        try:
+            status, _ = await request_once(
+                self._host, self._port, head + body, self._timeout, tls=self._tls
+            )
+        except ExchangeError as exc:
+            return self._failed(f"OTLP endpoint {self._host}:{self._port} {exc}")
+        if not 200 <= status < 300:
+            return self._failed(f"OTLP endpoint answered {status} to an export")
+        if self._failures:
+            log.warning("OTLP endpoint reachable again after %d failures", self._failures)
+            self._failures = 0
+        self.exported += len(batch)
+        self.exports += 1
+        return True
+
+    def _failed(self, message: str) -> bool:
+        self._failures += 1
+        self.failed_exports += 1
+        if self._failures == 1 or self._failures % 20 == 0:
+            log.warning("%s; keeping %d spans to send again", message, len(self._queue))
+        return False
+
+    def _backoff(self) -> float:
+        return min(BACKOFF_MAX_S, self._interval * 2 ** min(self._failures, 6))

@@ -1,0 +1,119 @@
+"""OTLP/protobuf encoding of the proxy's spans, by hand, for their one fixed shape.
+
+An export request is `ExportTraceServiceRequest { resource_spans { resource, scope_spans
+{ scope, spans... } } }`. The resource and the scope are the same for every span of a
+sidecar, so they are encoded once; each span is encoded when it ends (a few microseconds
+of the event loop's time, spread evenly over the requests), and an export request is
+those bytes joined under the two pre-encoded headers. No protobuf runtime is involved;
+the tests decode the output with the official `opentelemetry-proto` classes.
+
+Wire format: a field is a varint key `(number << 3) | wire_type`, then a varint (type
+0), 8 little-endian bytes (type 1), a varint length and the bytes (type 2), or 4
+little-endian bytes (type 5).
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Mapping, Sequence
+
+from mesh_runtime.sidecar.telemetry.tracing import AttributeValue, ProxySpan
+
+_FIXED64 = struct.Struct("<Q")
+_FIXED32 = struct.Struct("<I")
+
+# Span.flags: bit 8 says whether the parent's remoteness is known, bit 9 that it is remote.
+_HAS_IS_REMOTE = 0x100
+_IS_REMOTE = 0x200
+
+_STATUS_ERROR = b"\x7a\x02\x18\x02"
+"""Span.status (15) = Status { code (3) = STATUS_CODE_ERROR (2) }."""
+
+
+def varint(value: int) -> bytes:
+    """Protobuf's base-128 varint of a non-negative integer (negative: two's complement)."""
+    if value < 0:
+        value += 1 << 64
+    if value < 0x80:
+        return bytes((value,))
+    out = bytearray()
+    while value >= 0x80:
+        out.append((value & 0x7F) | 0x80)
+        value >>= 7
+    out.append(value)
+    return bytes(out)
+
+
+def field(number: int, payload: bytes) -> bytes:
+    """A length-delimited field (strings, bytes, embedded messages)."""
+    return varint(number << 3 | 2) + varint(len(payload)) + payload
+
+
+def any_value(value: AttributeValue | bool | float) -> bytes:
+    """An AnyValue: string_value (1), bool_value (2), int_value (3) or double_value (4)."""
+    if isinstance(value, bool):
+        return b"\x10\x01" if value else b"\x10\x00"
+    if isinstance(value, int):
+        return b"\x18" + varint(value)
+    if isinstance(value, float):
+        return b"\x21" + struct.pack("<d", value)
+    return field(1, value.encode("utf-8"))
+
+
+def key_value(key: str, value: AttributeValue | bool | float) -> bytes:
+    """A KeyValue message's bytes: key (1), value (2)."""
+    return field(1, key.encode("utf-8")) + field(2, any_value(value))
+
+
+class SpanEncoder:
+    """Encodes spans and wraps them into export requests for one resource and scope."""
+
+    def __init__(
+        self, resource: Mapping[str, AttributeValue], scope_name: str, scope_version: str = ""
+    ) -> None:
+        attributes = b"".join(field(1, key_value(k, v)) for k, v in resource.items())
+        self._resource = field(1, attributes)  # ResourceSpans.resource (1)
+        scope = field(1, scope_name.encode()) + (
+            field(2, scope_version.encode()) if scope_version else b""
+        )
+        self._scope = field(1, scope)  # ScopeSpans.scope (1)
+        self._keys: dict[str, bytes] = {}
+        """Encoded `KeyValue.key` per attribute name: the names are a small fixed set."""
+
+    def span(self, span: ProxySpan) -> bytes:
+        """One `Span` message (without its field key)."""
+        parts = [
+            b"\x0a\x10",  # trace_id (1), 16 bytes
+            span.trace_id.to_bytes(16, "big"),
+            b"\x12\x08",  # span_id (2), 8 bytes
+            span.span_id.to_bytes(8, "big"),
+        ]
+        if span.tracestate:
+            parts.append(field(3, span.tracestate.encode("latin-1")))
+        if span.parent_id:
+            parts += [b"\x22\x08", span.parent_id.to_bytes(8, "big")]  # parent_span_id (4)
+        parts += [
+            field(5, span.name.encode("utf-8")),
+            b"\x30" + varint(span.kind),  # kind (6)
+            b"\x39" + _FIXED64.pack(span.start_ns),  # start_time_unix_nano (7)
+            b"\x41" + _FIXED64.pack(span.end_ns),  # end_time_unix_nano (8)
+        ]
+        for key, value in span.attributes.items():
+            parts.append(field(9, self._key(key) + field(2, any_value(value))))
+        if span.error:
+            parts.append(_STATUS_ERROR)
+        flags = _HAS_IS_REMOTE | (_IS_REMOTE if span.parent_remote else 0) | (span.flags & 0xFF)
+        parts.append(b"\x85\x01" + _FIXED32.pack(flags))  # flags (16), fixed32
+        return b"".join(parts)
+
+    def request(self, spans: Sequence[bytes]) -> bytes:
+        """An `ExportTraceServiceRequest` holding `spans` (each from `span`)."""
+        spans_field = b"".join(b"\x12" + varint(len(s)) + s for s in spans)  # ScopeSpans.spans (2)
+        scope_spans = field(2, self._scope + spans_field)  # ResourceSpans.scope_spans (2)
+        return field(1, self._resource + scope_spans)  # resource_spans (1)
+
+    def _key(self, key: str) -> bytes:
+        encoded = self._keys.get(key)
+        if encoded is None:
+            encoded = self._keys[key] = field(1, key.encode("utf-8"))
+        return encoded

@@ -1,0 +1,112 @@
+"""The sidecar's OTLP span exporter against the real trace sink process."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+from pathlib import Path
+
+import pytest
+from sidecar_procs import PYTHON, Processes, free_port, ready_200, wait_until
+
+from mesh_runtime.sidecar.telemetry import SpanEncoder, SpanExporter, SpanRecorder
+
+pytestmark = pytest.mark.integration
+
+RESOURCE = {"service.name": "catalog", "service.instance.id": "catalog-0"}
+
+
+def start_sink(procs: Processes, port: int, out: Path) -> None:
+    command = [PYTHON, "-m", "mesh_runtime.tracesink", "--port", str(port), "--out", str(out)]
+    procs.spawn("tracesink", command)
+    wait_until(ready_200(port, "/ready"), 15, "trace sink")
+
+
+def span_ids(path: Path) -> list[str]:
+    if not path.exists():
+        return []
+    return [json.loads(line)["span_id"] for line in path.read_text().splitlines() if line]
+
+
+def make_exporter(
+    port: int, interval_s: float = 0.2, max_queue: int = 16384
+) -> tuple[SpanExporter, SpanRecorder]:
+    exporter = SpanExporter(
+        f"http://127.0.0.1:{port}/v1/traces",
+        SpanEncoder(RESOURCE, "meshproof.sidecar"),
+        interval_s=interval_s,
+        max_queue=max_queue,
+    )
+    return exporter, SpanRecorder(exporter.add, rng=random.Random(5))
+
+
+async def end_spans(recorder: SpanRecorder, count: int) -> list[str]:
+    ids = []
+    for _ in range(count):
+        span = recorder.start_server_span("inbound catalog", None)
+        span.end(200)
+        ids.append(f"{span.span_id:016x}")
+    return ids
+
+
+def test_every_span_arrives_in_small_batches(procs: Processes, tmp_path: Path) -> None:
+    """700 spans ended at once reach the sink, each once, in exports of at most 256."""
+    port, out = free_port(), tmp_path / "spans.jsonl"
+    start_sink(procs, port, out)
+
+    async def scenario() -> tuple[list[str], SpanExporter]:
+        exporter, recorder = make_exporter(port, interval_s=0.05)
+        task = asyncio.get_running_loop().create_task(exporter.run())
+        ids = await end_spans(recorder, 700)
+        async with asyncio.timeout(10):
+            while exporter.exported < 700:
+                await asyncio.sleep(0.02)
+        task.cancel()
+        return ids, exporter
+
+    ids, exporter = asyncio.run(scenario())
+    wait_until(lambda: len(span_ids(out)) >= 700, 10, "spans written")
+    assert sorted(span_ids(out)) == sorted(ids)
+    assert exporter.summary() == {
+        "exported": 700,
+        "exports": 3,
+        "queued": 0,
+        "dropped": 0,
+        "failed_exports": 0,
+    }
+
+
+def test_spans_wait_for_a_sink_that_comes_up_late(procs: Processes, tmp_path: Path) -> None:
+    """Exports to a sink that is not listening yet are kept and sent once it is up."""
+    port, out = free_port(), tmp_path / "spans.jsonl"
+
+    async def scenario() -> tuple[list[str], SpanExporter]:
+        exporter, recorder = make_exporter(port, interval_s=0.05)
+        ids = await end_spans(recorder, 50)
+        assert not await exporter.send_queued()
+        assert exporter.queued == 50 and exporter.failed_exports == 1
+        await asyncio.to_thread(start_sink, procs, port, out)
+        await exporter.shutdown(10)
+        return ids, exporter
+
+    ids, exporter = asyncio.run(scenario())
+    wait_until(lambda: len(span_ids(out)) >= 50, 10, "spans written")
+    assert sorted(span_ids(out)) == sorted(ids)
+    assert exporter.exported == 50 and exporter.dropped == 0
+
+
+def test_a_full_queue_drops_and_counts(tmp_path: Path) -> None:
+    """Past max_queue, new spans are dropped and counted; shutdown gives up on what is
+    left when nothing listens, within its deadline."""
+    port = free_port()
+
+    async def scenario() -> SpanExporter:
+        exporter, recorder = make_exporter(port, max_queue=100)
+        await end_spans(recorder, 130)
+        assert exporter.queued == 100 and exporter.dropped == 30
+        await exporter.shutdown(0.5)
+        return exporter
+
+    exporter = asyncio.run(scenario())
+    assert exporter.queued == 0 and exporter.dropped == 130 and exporter.exported == 0
