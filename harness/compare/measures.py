@@ -34,6 +34,14 @@ def _no_data(
     return Measurement(metric, unit, base, cand, None, reason=reason)
 
 
+def _too_few(base: np.ndarray, cand: np.ndarray, what: str) -> str:
+    """Why the two samples cannot be tested (a side with fewer than 2 values), or ''."""
+    for side, values in (("baseline", base), ("candidate", cand)):
+        if len(values) < 2:
+            return f"the {side} has fewer than 2 {what}"
+    return ""
+
+
 def _median(values: np.ndarray) -> float | None:
     return float(np.median(values)) if len(values) else None
 
@@ -48,11 +56,8 @@ def distribution(
 ) -> Measurement:
     """A location shift between two samples (typical value: the median)."""
     base, cand = clean(base), clean(cand)
-    if len(base) < 2 or len(cand) < 2:
-        missing = "baseline" if len(base) < 2 else "candidate"
-        return _no_data(
-            metric, unit, f"the {missing} has fewer than 2 values", _median(base), _median(cand)
-        )
+    if reason := _too_few(base, cand, "values"):
+        return _no_data(metric, unit, reason, _median(base), _median(cand))
     estimate = location_shift(base, cand, alpha, rng)
     return Measurement(metric, unit, _median(base), _median(cand), estimate, len(base), len(cand))
 
@@ -66,8 +71,8 @@ def percentile(
     rng: np.random.Generator,
 ) -> Measurement:
     base, cand = clean(base), clean(cand)
-    if len(base) < 2 or len(cand) < 2:
-        return _no_data(metric, "ms", "too few successful requests on one side")
+    if reason := _too_few(base, cand, "successful requests"):
+        return _no_data(metric, "ms", reason)
     estimate = quantile_shift(base, cand, q, alpha, rng)
     values = float(np.quantile(base, q)), float(np.quantile(cand, q))
     return Measurement(metric, "ms", *values, estimate, len(base), len(cand))

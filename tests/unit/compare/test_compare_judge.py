@@ -77,6 +77,13 @@ def test_missing_data_is_nodata_and_not_judged() -> None:
     assert score_of([result, passing]) == (1, 1, 100.0)
 
 
+def test_a_percentile_with_one_request_on_a_side_names_that_side() -> None:
+    """p99 of a candidate with a single successful request is NoData naming the candidate."""
+    measured = percentile("p99_ms", 0.99, latency(100), np.array([12.0]), ALPHA, rng())
+    assert measured.estimate is None
+    assert measured.reason == "the candidate has fewer than 2 successful requests"
+
+
 def test_improvement_is_low_but_does_not_fail() -> None:
     """Faster latency is Low, which harms nothing when the harmful direction is increase."""
     base, cand = latency(3000, seed=1), latency(3000, 0.7, seed=2)
