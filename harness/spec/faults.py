@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
 from mesh_runtime.config.policy import Fault
 from mesh_runtime.units import Duration
@@ -66,30 +66,24 @@ def _edge_target(value: str) -> str:
     return value
 
 
+EdgeTarget = Annotated[str, AfterValidator(_edge_target)]
+"""A Toxiproxy edge, 'frontend->catalog', or one endpoint of it, 'frontend->catalog-1'."""
+
+
 class ToxicFault(FaultBase):
     """A Toxiproxy toxic on an edge, or on one endpoint of it ('frontend->catalog-1')."""
 
     kind: Literal["toxic"]
-    target: str
+    target: EdgeTarget
     params: ToxicParams
-
-    @field_validator("target")
-    @classmethod
-    def _edge(cls, value: str) -> str:
-        return _edge_target(value)
 
 
 class ProxyDownFault(FaultBase):
     """The Toxiproxy proxy of an edge (or one endpoint) disabled: connections refused."""
 
     kind: Literal["proxy_down"]
-    target: str
+    target: EdgeTarget
     params: dict[str, Any] = {}
-
-    @field_validator("target")
-    @classmethod
-    def _edge(cls, value: str) -> str:
-        return _edge_target(value)
 
 
 class MeshFaultFault(FaultBase):
