@@ -8,7 +8,12 @@ from collections.abc import Iterator
 import pandas as pd
 import pytest
 
-from harness.analysis.traces import completeness_of, expected_spans, trace_completeness
+from harness.analysis.traces import (
+    TraceReport,
+    completeness_of,
+    expected_spans,
+    trace_completeness,
+)
 
 GRAPH = {"gateway": ["frontend"], "frontend": ["catalog", "cart"], "catalog": [], "cart": []}
 
@@ -54,6 +59,11 @@ def requests(*pairs: tuple[str, int]) -> pd.DataFrame:
     return pd.DataFrame({"trace_id": [p[0] for p in pairs], "status": [p[1] for p in pairs]})
 
 
+def judge_mesh(rows: list[dict[str, object]], judged: pd.DataFrame) -> TraceReport:
+    """Trace completeness of `judged` requests over `rows` (GRAPH from the gateway, mesh mode)."""
+    return trace_completeness(pd.DataFrame(rows), judged, GRAPH, "gateway", "mesh")
+
+
 def test_expected_spans_follow_the_call_graph_in_mesh_mode() -> None:
     """Per visited service: sidecar inbound, handle, and one outbound per call edge."""
     expected = expected_spans(GRAPH, "gateway", "mesh")
@@ -84,13 +94,7 @@ def test_complete_and_incomplete_traces_are_told_apart() -> None:
     """A trace missing one span is incomplete; the example names the missing span."""
     full = mesh_trace("a" * 32)
     broken = [s for s in mesh_trace("b" * 32) if s["name"] != "cart handle"]
-    report = trace_completeness(
-        pd.DataFrame(full + broken),
-        requests(("a" * 32, 200), ("b" * 32, 200)),
-        GRAPH,
-        "gateway",
-        "mesh",
-    )
+    report = judge_mesh(full + broken, requests(("a" * 32, 200), ("b" * 32, 200)))
     assert (report.requests, report.complete) == (2, 1)
     assert report.completeness == pytest.approx(0.5)
     assert report.examples == [{"trace_id": "b" * 32, "missing": ["cart handle"], "spans": 10}]
@@ -100,42 +104,26 @@ def test_retries_add_spans_without_making_a_trace_incomplete() -> None:
     """Extra CLIENT spans (retried tries) are allowed."""
     rows = mesh_trace("a" * 32)
     retry = dict(rows[2], span_id="e" * 16)
-    report = trace_completeness(
-        pd.DataFrame([*rows, retry]), requests(("a" * 32, 200)), GRAPH, "gateway", "mesh"
-    )
+    report = judge_mesh([*rows, retry], requests(("a" * 32, 200)))
     assert report.complete == 1
 
 
 def test_envoy_style_cluster_names_name_the_upstream() -> None:
     """upstream_cluster 'outbound|80||catalog.default.svc' is read as 'catalog'."""
     rows = mesh_trace("a" * 32, cluster="outbound|80||{}.default.svc.cluster.local")
-    report = trace_completeness(
-        pd.DataFrame(rows), requests(("a" * 32, 200)), GRAPH, "gateway", "mesh"
-    )
+    report = judge_mesh(rows, requests(("a" * 32, 200)))
     assert report.complete == 1
 
 
 def test_only_2xx_requests_are_judged() -> None:
     """A request answered 503 does not count for or against completeness."""
-    report = trace_completeness(
-        pd.DataFrame(mesh_trace("a" * 32)),
-        requests(("a" * 32, 200), ("c" * 32, 503)),
-        GRAPH,
-        "gateway",
-        "mesh",
-    )
+    report = judge_mesh(mesh_trace("a" * 32), requests(("a" * 32, 200), ("c" * 32, 503)))
     assert report.requests == 1 and report.completeness == 1.0
 
 
 def test_a_request_without_any_span_is_incomplete() -> None:
     """A 2xx request whose trace never arrived is incomplete."""
-    report = trace_completeness(
-        pd.DataFrame(mesh_trace("a" * 32)),
-        requests(("a" * 32, 200), ("d" * 32, 200)),
-        GRAPH,
-        "gateway",
-        "mesh",
-    )
+    report = judge_mesh(mesh_trace("a" * 32), requests(("a" * 32, 200), ("d" * 32, 200)))
     assert report.complete == 1 and report.requests == 2
 
 
@@ -144,9 +132,7 @@ def test_orphans_and_broken_parents_are_counted() -> None:
     rows = mesh_trace("a" * 32)
     rows[5] = dict(rows[5], parent_span_id="9" * 16)
     orphan = span("0" * 31 + "1", "1" * 16, "", "cart handle", "SERVER", "cart")
-    report = trace_completeness(
-        pd.DataFrame([*rows, orphan]), requests(("a" * 32, 200)), GRAPH, "gateway", "mesh"
-    )
+    report = judge_mesh([*rows, orphan], requests(("a" * 32, 200)))
     assert report.broken_parent_spans == 1
     assert (report.orphan_spans, report.orphan_traces) == (1, 1)
 
@@ -155,9 +141,7 @@ def test_completeness_of_a_subset_of_requests() -> None:
     """completeness_of judges only the given requests (e.g. one phase's)."""
     broken = [s for s in mesh_trace("b" * 32) if s["name"] != "cart handle"]
     all_requests = requests(("a" * 32, 200), ("b" * 32, 200))
-    report = trace_completeness(
-        pd.DataFrame(mesh_trace("a" * 32) + broken), all_requests, GRAPH, "gateway", "mesh"
-    )
+    report = judge_mesh(mesh_trace("a" * 32) + broken, all_requests)
     assert completeness_of(report, all_requests.iloc[:1]) == 1.0
     assert completeness_of(report, all_requests.iloc[1:]) == 0.0
     assert completeness_of(None, all_requests) is None
@@ -165,5 +149,5 @@ def test_completeness_of_a_subset_of_requests() -> None:
 
 def test_no_spans_at_all_make_every_judged_trace_incomplete() -> None:
     """An empty spans frame (even without columns) is read as no spans, not an error."""
-    report = trace_completeness(pd.DataFrame(), requests(("a" * 32, 200)), GRAPH, "gateway", "mesh")
+    report = judge_mesh([], requests(("a" * 32, 200)))
     assert (report.requests, report.complete, report.orphan_spans) == (1, 0, 0)
