@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import xml.etree.ElementTree as ET
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -66,12 +67,17 @@ def test_without_history_only_slos_count() -> None:
     assert {m.status for m in result.metrics} == {"nodata"}
 
 
+def nightly_runs(reports: Path, days: Iterable[int]) -> list[Path]:
+    """Fixture runs of one experiment at 20 RPS, one a night in January 2026."""
+    return [
+        make_run(reports, seed=day, rps=20, started_at=datetime(2026, 1, day, tzinfo=UTC))
+        for day in days
+    ]
+
+
 def test_history_is_earlier_complete_runs_of_the_same_experiment(tmp_path: Path) -> None:
     """Other experiments, aborted runs and later runs are not history."""
-    runs = [
-        make_run(tmp_path, seed=day, rps=20, started_at=datetime(2026, 1, day, tzinfo=UTC))
-        for day in (1, 2, 3, 5)
-    ]
+    runs = nightly_runs(tmp_path, [1, 2, 3, 5])
     make_run(tmp_path, seed=9, rps=20, name="other", started_at=datetime(2026, 1, 2, tzinfo=UTC))
     aborted = runs[1] / "run.json"
     data = json.loads(aborted.read_text())
@@ -99,10 +105,7 @@ def test_cli_fails_a_regression_with_junit_and_markdown(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """Four fixture nights then one with 50 % higher latency: exit 1, p50 named in junit."""
-    runs = [
-        make_run(tmp_path, seed=day, rps=20, started_at=datetime(2026, 1, day, tzinfo=UTC))
-        for day in range(1, 6)
-    ]
+    runs = nightly_runs(tmp_path, range(1, 6))
     regressed = _regressed_copy(runs[-1], tmp_path, 1.5)
     out = tmp_path / "gate-out"
     assert main(["gate", str(regressed), "--out", str(out)]) == 1
@@ -119,10 +122,7 @@ def test_cli_exit_codes_for_a_clean_run_and_an_unusable_one(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """A steady run whose SLOs passed exits 0; an aborted run exits 2 with one line."""
-    runs = [
-        make_run(tmp_path, seed=day, rps=20, started_at=datetime(2026, 1, day, tzinfo=UTC))
-        for day in range(1, 6)
-    ]
+    runs = nightly_runs(tmp_path, range(1, 6))
     clean = _regressed_copy(runs[-1], tmp_path, 1.0)
     assert main(["gate", str(clean), "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["passed"] is True
