@@ -15,20 +15,9 @@ import pandas as pd
 from harness.gate.edivisive import e_divisive
 from harness.store.model import SUMMARY_METRICS, RunRecord
 
-LOWER_IS_BETTER = {
-    "error_rate",
-    "p50_ms",
-    "p90_ms",
-    "p99_ms",
-    "p999_ms",
-    "corrected_p99_ms",
-    "sidecar_cpu_per_krps",
-    "sidecar_rss_mb",
-    "retries_per_krequests",
-    "ejections",
-    "overflows",
-}
-"""Metrics where a rise is a regression; for the others (rps, trace completeness) a fall is."""
+HIGHER_IS_BETTER = frozenset({"rps", "trace_completeness"})
+LOWER_IS_BETTER = frozenset(SUMMARY_METRICS) - HIGHER_IS_BETTER
+"""Headline metrics where a rise is a regression; for the others (HIGHER_IS_BETTER) a fall is."""
 
 
 def history(records: Sequence[RunRecord]) -> pd.DataFrame:
