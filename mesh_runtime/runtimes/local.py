@@ -140,11 +140,13 @@ class LocalRuntime:
     def _wait_config(self, plan: Plan) -> None:
         """Wait until every sidecar runs (at least) the initial config version."""
         wanted = plan.mesh_config.version
+        sidecars = [record for record in plan.instances if record.admin_port is not None]
+        if not sidecars:
+            return
         headers = admin_headers(plan.files.admin_token)
-        for record in plan.instances:
-            if record.admin_port is not None:
-                url = f"http://127.0.0.1:{record.admin_port}/config_dump"
-                self._wait_version(f"{record.instance}-sidecar", url, headers, wanted)
+        for record in sidecars:
+            url = f"http://127.0.0.1:{record.admin_port}/config_dump"
+            self._wait_version(f"{record.instance}-sidecar", url, headers, wanted)
         self.progress(f"every sidecar runs config version {wanted}")
 
     def _wait_version(self, name: str, url: str, headers: dict[str, str], wanted: int) -> None:
