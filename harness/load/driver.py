@@ -30,6 +30,7 @@ START_TIMEOUT_S = 60.0
 STOP_TIMEOUT_S = 5.0
 _POLL_S = 0.05
 _REPO_ROOT = Path(__file__).resolve().parents[2]
+_MASTER = "locust-master"
 T = TypeVar("T")
 
 
@@ -88,9 +89,7 @@ class LoadDriver:
             raise RunError(f"cannot write the load plan in {self.work_dir}: {exc}") from exc
         state_path = self.work_dir / "locust-master.json"
         try:
-            self._spawn(
-                "locust-master", ["master", "--plan", str(plan_path), "--state", str(state_path)]
-            )
+            self._spawn(_MASTER, ["master", "--plan", str(plan_path), "--state", str(state_path)])
             port = self._await(lambda: _master_port(state_path), "the Locust master to listen")
             for i in range(self.plan.spec.workers):
                 args = ["worker", "--plan", str(plan_path), "--master-port", str(port)]
@@ -203,12 +202,20 @@ class LoadDriver:
                 if proc.poll() is not None:
                     raise RunError(
                         f"{name} exited with code {proc.returncode} while waiting for {what}:"
-                        f" {_tail(self.work_dir / f'{name}.log')}"
+                        f" {self._last_words(name)}"
                     )
             if time.monotonic() > deadline:
                 raise RunError(f"timed out after {START_TIMEOUT_S:g}s waiting for {what}")
             time.sleep(_POLL_S)
         return value
+
+    def _last_words(self, name: str) -> str:
+        """The last lines of `name`'s log, and of the master's when a worker ended (a worker
+        stops when its master quits)."""
+        words = _tail(self.work_dir / f"{name}.log")
+        if name != _MASTER:
+            words += f"; {_MASTER}: {_tail(self.work_dir / f'{_MASTER}.log')}"
+        return words
 
 
 def _master_port(state_path: Path) -> int | None:

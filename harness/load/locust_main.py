@@ -12,7 +12,8 @@
 Locust's own `main()` is not used: the plan comes as one typed file, the master's port
 from the OS (no port race), readiness through the state file, and nothing of the web UI,
 CSV writers or console printing runs. Both processes exit when the orchestrator is gone,
-on SIGTERM, and in any case at the plan's hard deadline.
+on SIGTERM, and in any case at the plan's hard deadline, and say why on stderr (their
+log); a worker that ends before it took its share of the schedule exits with code 1.
 """
 
 from __future__ import annotations
@@ -85,10 +86,11 @@ def _watchdog(
         gevent.sleep(0.5)
 
 
-def _wait_until(condition: Callable[[], bool], timeout: float) -> bool:
+def _wait_until(condition: Callable[[], bool], timeout: float, ending: Ending) -> bool:
+    """Poll `condition`; False once `timeout` ran out or the process is stopping."""
     deadline = time.monotonic() + timeout
     while not condition():
-        if time.monotonic() > deadline:
+        if ending.reason is not None or time.monotonic() > deadline:
             return False
         gevent.sleep(0.05)
     return True
@@ -102,20 +104,19 @@ def run_master(plan: LoadPlan, state_path: Path) -> int:
     assert isinstance(runner, MasterRunner)
     port = runner.server.port
     write_status(state_path, {"state": "waiting", "port": port, "pid": os.getpid()})
-    gevent.signal_handler(signal.SIGTERM, runner.quit)
+    ending = Ending(runner)
+    gevent.signal_handler(signal.SIGTERM, ending.stop, "SIGTERM")
     chosen: list[float] = []
-    gevent.spawn(_watchdog, plan, lambda: chosen[0] if chosen else None, lambda _: runner.quit())
+    gevent.spawn(_watchdog, plan, lambda: chosen[0] if chosen else None, ending.stop)
     workers = plan.spec.workers
-    if not _wait_until(lambda: len(runner.clients.ready) >= workers, READY_TIMEOUT_S):
-        print(f"only {len(runner.clients.ready)} of {workers} workers connected", file=sys.stderr)
-        runner.quit()
+    if not _wait_until(lambda: len(runner.clients.ready) >= workers, READY_TIMEOUT_S, ending):
+        ending.stop(f"only {len(runner.clients.ready)} of {workers} workers connected")
         return 1
     chosen.append(plan.t0 if plan.t0 is not None else time.time() + SPAWN_LEAD_S)
     env.parsed_options = _options_with_t0(chosen[0])
     runner.start(plan.spec.connections, spawn_rate=max(plan.spec.connections, 1) * 100.0)
-    if not _wait_until(lambda: runner.spawning_completed, READY_TIMEOUT_S):
-        print("the workers did not finish spawning users", file=sys.stderr)
-        runner.quit()
+    if not _wait_until(lambda: runner.spawning_completed, READY_TIMEOUT_S, ending):
+        ending.stop("the workers did not finish spawning users")
         return 1
     write_status(state_path, {"state": "running", "port": port, "t0": chosen[0]})
     runner.greenlet.join()
@@ -127,32 +128,61 @@ def run_worker(plan: LoadPlan, master_port: int) -> int:
     env = Environment(
         user_classes=[user_class(state, plan.target_url, plan.spec.timeout)], host=plan.target_url
     )
+
+    def on_test_start(environment: Environment, **_: Any) -> None:
+        state.set_t0(float(getattr(environment.parsed_options, T0_OPTION)))
+
+    # Listen before connecting: the spawn message can come right behind the master's ack
+    # and be handled inside create_worker_runner() (a process the OS did not run for a
+    # moment finds both queued); a listener added afterwards misses its test_start.
+    env.events.test_start.add_listener(on_test_start)
     runner = env.create_worker_runner("127.0.0.1", master_port)
     assert isinstance(runner, WorkerRunner)
-
-    def on_test_start(**_: Any) -> None:
-        state.set_t0(float(getattr(env.parsed_options, T0_OPTION)))
-        state.begin(runner.worker_index)
-
-    env.events.test_start.add_listener(on_test_start)
+    ending = Ending(runner)
 
     def housekeeping() -> None:
         while True:
             gevent.sleep(1.0)
             state.write_status()
 
-    def expire(reason: str) -> None:
-        print(f"worker {state.worker}: {reason}, stopping", file=sys.stderr)
-        runner.quit()
-
     gevent.spawn(housekeeping)
-    gevent.spawn(_watchdog, plan, lambda: state.t0, expire)
-    gevent.signal_handler(signal.SIGTERM, runner.quit)
+    gevent.spawn(_take_share, state, runner, ending.stop)
+    gevent.spawn(_watchdog, plan, lambda: state.t0, ending.stop)
+    gevent.signal_handler(signal.SIGTERM, ending.stop, "SIGTERM")
     try:
         runner.greenlet.join()
     finally:
         state.close()
+    reason = ending.reason or "the Locust master ended the test (quit message)"
+    if state.pacer is None:
+        print(f"worker: {reason} before it took its share of the schedule", file=sys.stderr)
+        return 1
     return 0
+
+
+def _take_share(state: WorkerState, runner: WorkerRunner, stop: Callable[[str], None]) -> None:
+    """Once the master announced t0, keep the share of the schedule the master's index names."""
+    if not state.announced.wait(READY_TIMEOUT_S):
+        stop(f"no t0 from the master within {READY_TIMEOUT_S:g}s")
+        return
+    try:
+        state.begin(runner.worker_index)
+    except (RuntimeError, OSError) as exc:
+        stop(f"cannot take its share of the schedule: {exc}")
+
+
+class Ending:
+    """Why a Locust process stops, said once on stderr (its log), then the runner quits."""
+
+    def __init__(self, runner: MasterRunner | WorkerRunner) -> None:
+        self.runner = runner
+        self.reason: str | None = None
+
+    def stop(self, reason: str) -> None:
+        if self.reason is None:
+            self.reason = reason
+            print(f"stopping: {reason}", file=sys.stderr)
+            self.runner.quit()
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:

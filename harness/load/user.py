@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import gevent
+from gevent.event import Event
 from geventhttpclient import HTTPClient
 from geventhttpclient.url import URL
 from locust import User, constant, task
@@ -23,6 +24,8 @@ from harness.load.plan import LoadPlan
 from harness.load.records import error_text
 
 USER_CLASS_NAME = "OpenLoopUser"
+BEGIN_TIMEOUT_S = 60.0
+"""How long a spawned user waits for its worker to take its share of the schedule."""
 
 
 class RunClock:
@@ -36,7 +39,12 @@ class RunClock:
 
 
 class WorkerState:
-    """A worker process's pacer, record file and status file, made once its index is known."""
+    """A worker process's pacer, record file and status file, made once its index is known.
+
+    `announced` is set once the master's t0 arrived, `began` once the share is taken; the
+    users Locust spawns wait for `began` (they may be spawned first, in the same turn of
+    the event loop as the spawn message that announces t0).
+    """
 
     def __init__(self, plan: LoadPlan) -> None:
         self.plan = plan
@@ -49,11 +57,14 @@ class WorkerState:
         self.done = False
         self.stale_retries = 0
         """Requests sent again on a new connection because their pooled one was closed."""
+        self.announced = Event()
+        self.began = Event()
 
     def set_t0(self, t0: float) -> None:
         """The schedule's start, as the master announced it (before it spawns users)."""
         self.t0 = t0
         self.clock = RunClock(t0)
+        self.announced.set()
 
     def begin(self, worker: int) -> None:
         """Start keeping worker `worker`'s share of the schedule (the master assigns `worker`)."""
@@ -67,6 +78,7 @@ class WorkerState:
         self._status_path = self.plan.status_file(worker)
         self.pacer = Pacer(self.plan.spec, worker, workers, self.clock.now_s(), self._sink.write)
         self.write_status()
+        self.began.set()
 
     def after_request(self) -> None:
         if self.pacer is not None and self.pacer.finished and not self.done:
@@ -126,7 +138,7 @@ class ScheduledConnection(User):
     @task
     def keep_schedule(self) -> None:
         state = self.state
-        if state is None or state.pacer is None:
+        if state is None or not state.began.wait(BEGIN_TIMEOUT_S) or state.pacer is None:
             raise StopUser()
         pacer, clock = state.pacer, state.clock
         while (request := pacer.claim(clock.now_s())) is not None:
