@@ -19,8 +19,10 @@ from collections.abc import Mapping, Sequence
 
 from mesh_runtime.sidecar.telemetry.tracing import AttributeValue, ProxySpan
 
-_FIXED64 = struct.Struct("<Q")
-_FIXED32 = struct.Struct("<I")
+_TIMES = struct.Struct("<BQBQ")
+"""Two fixed64 fields, each after its one-byte key."""
+_FLAGS = struct.Struct("<BBI")
+"""A fixed32 field after its two-byte key (field 16)."""
 
 # Span.flags: bit 8 says whether the parent's remoteness is known, bit 9 that it is remote.
 _HAS_IS_REMOTE = 0x100
@@ -66,10 +68,19 @@ def key_value(key: str, value: AttributeValue | bool | float) -> bytes:
 
 
 class SpanEncoder:
-    """Encodes spans and wraps them into export requests for one resource and scope."""
+    """Encodes spans and wraps them into export requests for one resource and scope.
+
+    Attribute pairs repeat across requests (method, path, upstream, status), so each
+    encoded `KeyValue` field is kept in a bounded cache and most spans are assembled from
+    a few look-ups, two id conversions and one `struct.pack` for the times.
+    """
 
     def __init__(
-        self, resource: Mapping[str, AttributeValue], scope_name: str, scope_version: str = ""
+        self,
+        resource: Mapping[str, AttributeValue],
+        scope_name: str,
+        scope_version: str = "",
+        cache_size: int = 4096,
     ) -> None:
         attributes = b"".join(field(1, key_value(k, v)) for k, v in resource.items())
         self._resource = field(1, attributes)  # ResourceSpans.resource (1)
@@ -77,8 +88,11 @@ class SpanEncoder:
             field(2, scope_version.encode()) if scope_version else b""
         )
         self._scope = field(1, scope)  # ScopeSpans.scope (1)
-        self._keys: dict[str, bytes] = {}
-        """Encoded `KeyValue.key` per attribute name: the names are a small fixed set."""
+        self._cache_size = cache_size
+        self._fields: dict[tuple[str, AttributeValue], bytes] = {}
+        """Encoded `Span.attributes` fields by (name, value)."""
+        self._names: dict[tuple[str, int], bytes] = {}
+        """Encoded `Span.name` and `Span.kind` fields by (name, kind)."""
 
     def span(self, span: ProxySpan) -> bytes:
         """One `Span` message (without its field key)."""
@@ -91,19 +105,18 @@ class SpanEncoder:
         if span.tracestate:
             parts.append(field(3, span.tracestate.encode("latin-1")))
         if span.parent_id:
-            parts += [b"\x22\x08", span.parent_id.to_bytes(8, "big")]  # parent_span_id (4)
-        parts += [
-            field(5, span.name.encode("utf-8")),
-            b"\x30" + varint(span.kind),  # kind (6)
-            b"\x39" + _FIXED64.pack(span.start_ns),  # start_time_unix_nano (7)
-            b"\x41" + _FIXED64.pack(span.end_ns),  # end_time_unix_nano (8)
-        ]
-        for key, value in span.attributes.items():
-            parts.append(field(9, self._key(key) + field(2, any_value(value))))
+            parts += (b"\x22\x08", span.parent_id.to_bytes(8, "big"))  # parent_span_id (4)
+        parts.append(self._name_kind(span.name, span.kind))
+        # start_time_unix_nano (7) and end_time_unix_nano (8), fixed64 each
+        parts.append(_TIMES.pack(0x39, span.start_ns, 0x41, span.end_ns))
+        fields = self._fields
+        for item in span.attributes.items():
+            encoded = fields.get(item)
+            parts.append(encoded if encoded is not None else self._attribute(item))
         if span.error:
             parts.append(_STATUS_ERROR)
         flags = _HAS_IS_REMOTE | (_IS_REMOTE if span.parent_remote else 0) | (span.flags & 0xFF)
-        parts.append(b"\x85\x01" + _FIXED32.pack(flags))  # flags (16), fixed32
+        parts.append(_FLAGS.pack(0x85, 0x01, flags))  # flags (16), fixed32
         return b"".join(parts)
 
     def request(self, spans: Sequence[bytes]) -> bytes:
@@ -112,8 +125,19 @@ class SpanEncoder:
         scope_spans = field(2, self._scope + spans_field)  # ResourceSpans.scope_spans (2)
         return field(1, self._resource + scope_spans)  # resource_spans (1)
 
-    def _key(self, key: str) -> bytes:
-        encoded = self._keys.get(key)
+    def _attribute(self, item: tuple[str, AttributeValue]) -> bytes:
+        encoded = field(9, key_value(*item))  # Span.attributes (9)
+        if not isinstance(item[1], bool):  # True == 1: never share a cache slot with ints
+            if len(self._fields) >= self._cache_size:
+                self._fields.clear()
+            self._fields[item] = encoded
+        return encoded
+
+    def _name_kind(self, name: str, kind: int) -> bytes:
+        encoded = self._names.get((name, kind))
         if encoded is None:
-            encoded = self._keys[key] = field(1, key.encode("utf-8"))
+            encoded = field(5, name.encode("utf-8")) + b"\x30" + varint(kind)  # name (5), kind (6)
+            if len(self._names) >= self._cache_size:
+                self._names.clear()
+            self._names[(name, kind)] = encoded
         return encoded
