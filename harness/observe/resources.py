@@ -10,21 +10,16 @@ under a new pid; the CPU of a new process counts from its start.
 
 from __future__ import annotations
 
-import json
-import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
-import pandas as pd
 import psutil
 
 from mesh_runtime.errors import MeshproofError, RunError
-
-COLUMNS = ["t_s", "role", "name", "pid", "cpu_s", "cpu_cores", "rss_mb"]
-_MB = 1024 * 1024
+from mesh_runtime.runtimes.sampling import MB, PeriodicSampler
 
 Resolve = Callable[[str], int | None]
 """A process's current pid by name, or None when it is not running."""
@@ -73,7 +68,7 @@ def row(
         "pid": current.pid,
         "cpu_s": cpu_s,
         "cpu_cores": cores,
-        "rss_mb": current.rss / _MB,
+        "rss_mb": current.rss / MB,
     }
 
 
@@ -100,8 +95,11 @@ class _Tracked:
         return Reading(self.pid, created, times.user + times.system, rss, clock())
 
 
-class ResourceSampler:
+class ResourceSampler(PeriodicSampler):
     """Samples `processes` ((role, name, pid) triples) every `interval` s in a thread."""
+
+    thread_name = "resource-sampler"
+    open_error = RunError
 
     def __init__(
         self,
@@ -113,46 +111,11 @@ class ResourceSampler:
         out: Path | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
+        super().__init__(interval=interval, out=out)
         self._tracked = [_Tracked(role, name, pid) for role, name, pid in processes]
         self._t0 = t0
-        self._interval = interval
         self._resolve = resolve
-        self._out_path = out
         self._clock = clock
-        self._rows: list[dict[str, Any]] = []
-        self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        self._out: IO[str] | None = None
-
-    def start(self) -> None:
-        """Take the first reading of every process, then sample in a background thread."""
-        if self._out_path is not None:
-            try:
-                self._out = self._out_path.open("a", encoding="utf-8")
-            except OSError as exc:
-                raise RunError(f"{self._out_path}: cannot write resource samples: {exc}") from exc
-        self.sample(emit=False)
-        self._thread = threading.Thread(target=self._loop, name="resource-sampler", daemon=True)
-        self._thread.start()
-
-    def stop(self) -> None:
-        """Stop sampling (after one last sample) and close the output file."""
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=self._interval * 5 + 5)
-            self._thread = None
-        if self._out is not None:
-            self._out.close()
-            self._out = None
-
-    def rows(self) -> list[dict[str, Any]]:
-        with self._lock:
-            return list(self._rows)
-
-    def frame(self) -> pd.DataFrame:
-        """The resources table so far."""
-        return pd.DataFrame(self.rows(), columns=COLUMNS)
 
     def sample(self, *, emit: bool = True) -> list[dict[str, Any]]:
         """Read every process once; the new rows (none when `emit` is False: a priming read)."""
@@ -164,9 +127,11 @@ class ResourceSampler:
             if emit:
                 new.append(row(tracked.role, tracked.name, tracked.last, current, self._t0))
             tracked.last = current
-        if new:
-            self._record(new)
+        self._record(new)
         return new
+
+    def _prime(self) -> None:
+        self.sample(emit=False)
 
     def _read(self, tracked: _Tracked) -> Reading | None:
         try:
@@ -184,19 +149,3 @@ class ResourceSampler:
             return tracked.read(self._clock)
         except psutil.Error:
             return None
-
-    def _record(self, new: list[dict[str, Any]]) -> None:
-        with self._lock:
-            self._rows.extend(new)
-            if self._out is not None:
-                self._out.write("".join(json.dumps(r) + "\n" for r in new))
-                self._out.flush()
-
-    def _loop(self) -> None:
-        next_at = time.monotonic() + self._interval
-        while not self._stop.wait(max(0.0, next_at - time.monotonic())):
-            self.sample()
-            next_at += self._interval
-            if next_at < time.monotonic():  # fell behind (a stalled machine): do not burst
-                next_at = time.monotonic() + self._interval
-        self.sample()

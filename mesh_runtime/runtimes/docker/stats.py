@@ -11,19 +11,16 @@ v2). Each reading is one-shot (no two-sample wait). A container whose counter we
 
 from __future__ import annotations
 
-import json
-import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from mesh_runtime.errors import MeshproofError
+from mesh_runtime.runtimes.sampling import MB, PeriodicSampler
 
-COLUMNS = ["t_s", "role", "name", "pid", "cpu_s", "cpu_cores", "rss_mb"]
-_MB = 1024 * 1024
 _NS = 1e9
 
 StatsFn = Callable[[str], Mapping[str, Any]]
@@ -76,12 +73,14 @@ def stats_row(
         "pid": watched.pid,
         "cpu_s": cpu,
         "cpu_cores": cpu / elapsed if elapsed > 0 else 0.0,
-        "rss_mb": current.rss / _MB,
+        "rss_mb": current.rss / MB,
     }
 
 
-class DockerStatsSampler:
+class DockerStatsSampler(PeriodicSampler):
     """Samples `containers` every `interval` s in a thread; `stats` reads one container."""
+
+    thread_name = "docker-stats"
 
     def __init__(
         self,
@@ -93,51 +92,13 @@ class DockerStatsSampler:
         out: Path | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
+        super().__init__(interval=interval, out=out)
         self._watched = list(containers)
         self._stats = stats
         self._t0 = t0
-        self._interval = interval
-        self._out_path = out
         self._clock = clock
         self._last: dict[str, StatsReading] = {}
-        self._rows: list[dict[str, Any]] = []
-        self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        self._out: IO[str] | None = None
         self._pool: ThreadPoolExecutor | None = None
-
-    def start(self) -> None:
-        if self._out_path is not None:
-            try:
-                self._out = self._out_path.open("a", encoding="utf-8")
-            except OSError as exc:
-                raise MeshproofError(f"{self._out_path}: cannot write samples: {exc}") from exc
-        self.sample()
-        self._thread = threading.Thread(target=self._loop, name="docker-stats", daemon=True)
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=self._interval * 5 + 5)
-            self._thread = None
-        if self._out is not None:
-            self._out.close()
-            self._out = None
-        if self._pool is not None:
-            self._pool.shutdown(wait=True)
-            self._pool = None
-
-    def rows(self) -> list[dict[str, Any]]:
-        with self._lock:
-            return list(self._rows)
-
-    def frame(self) -> Any:
-        """The resources table so far (a pandas DataFrame)."""
-        import pandas as pd
-
-        return pd.DataFrame(self.rows(), columns=COLUMNS)
 
     def sample(self) -> list[dict[str, Any]]:
         """Read every container once (all at once: the engine answers each in up to a
@@ -154,13 +115,13 @@ class DockerStatsSampler:
             self._last[watched.container] = current
             if made is not None:
                 new.append(made)
-        if new:
-            with self._lock:
-                self._rows.extend(new)
-                if self._out is not None:
-                    self._out.write("".join(json.dumps(r) + "\n" for r in new))
-                    self._out.flush()
+        self._record(new)
         return new
+
+    def _close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
 
     def _read(self, watched: Watched) -> StatsReading | None:
         try:
@@ -168,15 +129,6 @@ class DockerStatsSampler:
         except MeshproofError:
             return None  # gone for now; read again next time
         return reading(payload, self._clock())
-
-    def _loop(self) -> None:
-        next_at = time.monotonic() + self._interval
-        while not self._stop.wait(max(0.0, next_at - time.monotonic())):
-            self.sample()
-            next_at += self._interval
-            if next_at < time.monotonic():
-                next_at = time.monotonic() + self._interval
-        self.sample()
 
 
 def container_sampler(

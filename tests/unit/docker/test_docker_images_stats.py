@@ -20,13 +20,13 @@ from mesh_runtime.runtimes.docker.images import (
     tar_context,
 )
 from mesh_runtime.runtimes.docker.stats import (
-    COLUMNS,
     DockerStatsSampler,
     StatsReading,
     Watched,
     reading,
     stats_row,
 )
+from mesh_runtime.runtimes.sampling import COLUMNS
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 
