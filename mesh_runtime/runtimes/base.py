@@ -10,9 +10,10 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
+from mesh_runtime.runtimes import deployment as state
 from mesh_runtime.runtimes.deployment import Deployment, ProcessRecord, ProxyRecord
-from mesh_runtime.runtimes.plan import Plan, ProcessSpec
-from mesh_runtime.runtimes.supervisor import http_ok
+from mesh_runtime.runtimes.plan import Plan, PlanFiles, ProcessSpec
+from mesh_runtime.runtimes.supervisor import Supervisor, http_ok
 from mesh_runtime.topology import MeshMode
 
 
@@ -45,6 +46,36 @@ class Runtime(Protocol):
     def signal(self, deployment: Deployment, name: str, sig: int) -> None:
         """Send a signal (SIGSTOP, SIGCONT, SIGKILL, ...) to one part."""
         ...
+
+
+def quiet(message: str) -> None:
+    """The default progress sink: says nothing."""
+
+
+class StateKeeper:
+    """What every runtime does with its state root: state files, and supervisors of the
+    host processes that record each start in the deployment's state file."""
+
+    state_root: Path
+
+    def state_file(self, topology_name: str) -> Path:
+        return state.state_file(self.state_root, topology_name)
+
+    def load(self, topology_name: str) -> Deployment:
+        return state.load(self.state_file(topology_name))
+
+    def _supervisor(self, deployment: Deployment, *, record: bool) -> Supervisor:
+        """Host processes of `deployment`; with `record`, each start saved in the state file."""
+        path = self.state_file(deployment.name)
+
+        def started(process: ProcessRecord) -> None:
+            deployment.processes.append(process)
+            state.save(deployment, path)
+
+        logs = PlanFiles(Path(deployment.work_dir)).logs
+        if record:
+            return Supervisor(logs, marker=deployment.work_dir, on_started=started)
+        return Supervisor(logs, marker=deployment.work_dir)
 
 
 def deployment_of(

@@ -15,10 +15,10 @@ from typing import Any
 from mesh_runtime.errors import DeployError, MeshproofError, ReadinessTimeout
 from mesh_runtime.runtimes import deployment as state
 from mesh_runtime.runtimes.admin import admin_headers, admin_json
-from mesh_runtime.runtimes.base import deployment_of, status_of
-from mesh_runtime.runtimes.deployment import Deployment, ProcessRecord
+from mesh_runtime.runtimes.base import StateKeeper, deployment_of, quiet, status_of
+from mesh_runtime.runtimes.deployment import Deployment
 from mesh_runtime.runtimes.hot_restart import migrate_req_warning, read_migrate_req
-from mesh_runtime.runtimes.plan import Plan, PlanFiles, ProcessSpec, Tools, make_plan
+from mesh_runtime.runtimes.plan import Plan, ProcessSpec, Tools, make_plan
 from mesh_runtime.runtimes.ports import port_allocator
 from mesh_runtime.runtimes.prometheus import PrometheusServer, expected_targets, scrape_config
 from mesh_runtime.runtimes.readiness import Deadline, wait_until
@@ -31,11 +31,7 @@ from mesh_runtime.topology import MeshMode, load_topology
 Progress = Callable[[str], None]
 
 
-def _quiet(message: str) -> None:
-    """The default progress sink: says nothing."""
-
-
-class LocalRuntime:
+class LocalRuntime(StateKeeper):
     """Processes on 127.0.0.1; state under `state_root` (default `$MESHPROOF_STATE_DIR` or `.meshproof`)."""
 
     name = "local"
@@ -44,7 +40,7 @@ class LocalRuntime:
         self,
         *,
         state_root: Path | None = None,
-        progress: Progress = _quiet,
+        progress: Progress = quiet,
         ready_timeout: float = 60.0,
         stop_grace: float = 5.0,
     ) -> None:
@@ -56,12 +52,6 @@ class LocalRuntime:
         self._warned_migrate_req = False
 
     # --- finding deployments ------------------------------------------------------------
-
-    def state_file(self, topology_name: str) -> Path:
-        return state.state_file(self.state_root, topology_name)
-
-    def load(self, topology_name: str) -> Deployment:
-        return state.load(self.state_file(topology_name))
 
     def deployments(self) -> list[Deployment]:
         return [state.load(path) for path in state.saved_deployments(self.state_root)]
@@ -97,7 +87,7 @@ class LocalRuntime:
         )
         path = self.state_file(topology.name)
         state.save(deployment, path)
-        supervisor = self._supervisor(deployment, path, record=True)
+        supervisor = self._supervisor(deployment, record=True)
         try:
             write_deployment_files(plan.files, plan.mesh_config, plan.instances, keys)
             self._carry_out(plan, supervisor)
@@ -169,13 +159,12 @@ class LocalRuntime:
                 f"{topology_name} is already up (state file {path}); "
                 f"run `meshproof down {topology_name}` first"
             )
-        self._teardown(old, self._supervisor(old, path, record=False))
+        self._teardown(old, self._supervisor(old, record=False))
 
     # --- down / status / restart / signal -----------------------------------------------
 
     def down(self, deployment: Deployment) -> None:
-        path = self.state_file(deployment.name)
-        self._teardown(deployment, self._supervisor(deployment, path, record=False))
+        self._teardown(deployment, self._supervisor(deployment, record=False))
 
     def _teardown(self, deployment: Deployment, supervisor: Supervisor) -> None:
         """Delete the proxies, stop every process, check none is left, drop the state file."""
@@ -203,7 +192,7 @@ class LocalRuntime:
                 client.delete_proxy(proxy.name)
 
     def status(self, deployment: Deployment) -> dict[str, Any]:
-        supervisor = self._supervisor(deployment, self.state_file(deployment.name), record=False)
+        supervisor = self._supervisor(deployment, record=False)
         return status_of(deployment, supervisor.alive)
 
     def restart(self, deployment: Deployment, name: str) -> Deployment:
@@ -214,7 +203,7 @@ class LocalRuntime:
         """
         record = deployment.process(name)
         path = self.state_file(deployment.name)
-        supervisor = self._supervisor(deployment, path, record=False)
+        supervisor = self._supervisor(deployment, record=False)
         grace, timeout = self.stop_grace, self.ready_timeout
         new = None
         if record.role == "sidecar":
@@ -237,21 +226,7 @@ class LocalRuntime:
 
     def signal(self, deployment: Deployment, name: str, sig: int) -> None:
         record = deployment.process(name)
-        path = self.state_file(deployment.name)
-        self._supervisor(deployment, path, record=False).signal(record, sig)
-
-    # --- plumbing -----------------------------------------------------------------------
-
-    def _supervisor(self, deployment: Deployment, path: Path, *, record: bool) -> Supervisor:
-        def started(process: ProcessRecord) -> None:
-            deployment.processes.append(process)
-            state.save(deployment, path)
-
-        logs = PlanFiles(Path(deployment.work_dir)).logs
-        marker = deployment.work_dir
-        if record:
-            return Supervisor(logs, marker=marker, on_started=started)
-        return Supervisor(logs, marker=marker)
+        self._supervisor(deployment, record=False).signal(record, sig)
 
 
 def _find_tools(sidecar_command: Sequence[str] | None = None) -> Tools:

@@ -26,7 +26,7 @@ from mesh_runtime.errors import (
     ReadinessTimeout,
 )
 from mesh_runtime.runtimes import deployment as state
-from mesh_runtime.runtimes.base import deployment_of, status_of
+from mesh_runtime.runtimes.base import StateKeeper, deployment_of, quiet, status_of
 from mesh_runtime.runtimes.deployment import Deployment, ProcessRecord
 from mesh_runtime.runtimes.docker.engine import ContainerState, Engine, RunOptions, connect
 from mesh_runtime.runtimes.docker.images import BASE_IMAGE, ImageBuilder, Images
@@ -48,7 +48,7 @@ from mesh_runtime.runtimes.plan import PlanFiles, ProcessSpec, make_plan
 from mesh_runtime.runtimes.ports import port_allocator
 from mesh_runtime.runtimes.prometheus import PrometheusServer, expected_targets, scrape_config
 from mesh_runtime.runtimes.readiness import Deadline, wait_until
-from mesh_runtime.runtimes.supervisor import Supervisor, http_ok, is_running
+from mesh_runtime.runtimes.supervisor import http_ok, is_running
 from mesh_runtime.runtimes.toxiproxy import ToxiproxyClient
 from mesh_runtime.runtimes.workdir import DeploymentSecrets, fresh_dir, write_deployment_files
 from mesh_runtime.tools import find_binary
@@ -58,11 +58,7 @@ Progress = Callable[[str], None]
 RUNTIME = "docker"
 
 
-def _quiet(message: str) -> None:
-    """The default progress sink: says nothing."""
-
-
-class DockerRuntime:
+class DockerRuntime(StateKeeper):
     """Containers through the Docker SDK; state under `state_root`, as the local runtime's."""
 
     name = RUNTIME
@@ -71,7 +67,7 @@ class DockerRuntime:
         self,
         *,
         state_root: Path | None = None,
-        progress: Progress = _quiet,
+        progress: Progress = quiet,
         ready_timeout: float = 90.0,
         stop_grace: float = 5.0,
         base_image: str = BASE_IMAGE,
@@ -90,14 +86,6 @@ class DockerRuntime:
         if self._client is None:
             self._client = connect()
         return Engine(self._client)
-
-    # --- finding deployments ------------------------------------------------------------
-
-    def state_file(self, topology_name: str) -> Path:
-        return state.state_file(self.state_root, topology_name)
-
-    def load(self, topology_name: str) -> Deployment:
-        return state.load(self.state_file(topology_name))
 
     # --- up -----------------------------------------------------------------------------
 
@@ -338,18 +326,6 @@ class DockerRuntime:
         deployment.processes = [new if r.name == new.name else r for r in deployment.processes]
         state.save(deployment, self.state_file(deployment.name))
         return deployment
-
-    def _supervisor(self, deployment: Deployment, *, record: bool) -> Supervisor:
-        path = self.state_file(deployment.name)
-
-        def started(process: ProcessRecord) -> None:
-            deployment.processes.append(process)
-            state.save(deployment, path)
-
-        logs = PlanFiles(Path(deployment.work_dir)).logs
-        if record:
-            return Supervisor(logs, marker=deployment.work_dir, on_started=started)
-        return Supervisor(logs, marker=deployment.work_dir)
 
 
 def _record(spec: ContainerSpec, container: ContainerState) -> ProcessRecord:
