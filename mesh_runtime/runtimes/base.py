@@ -12,9 +12,11 @@ from typing import Any, Protocol
 
 from mesh_runtime.runtimes import deployment as state
 from mesh_runtime.runtimes.deployment import Deployment, ProcessRecord, ProxyRecord
-from mesh_runtime.runtimes.plan import Plan, PlanFiles, ProcessSpec
+from mesh_runtime.runtimes.plan import Plan, PlanFiles, ProcessSpec, Tools, make_plan
+from mesh_runtime.runtimes.ports import port_allocator
 from mesh_runtime.runtimes.supervisor import Supervisor, http_ok
-from mesh_runtime.topology import MeshMode
+from mesh_runtime.runtimes.workdir import fresh_dir
+from mesh_runtime.topology import MeshMode, Topology
 
 
 class Runtime(Protocol):
@@ -63,6 +65,28 @@ class StateKeeper:
 
     def load(self, topology_name: str) -> Deployment:
         return state.load(self.state_file(topology_name))
+
+    def _fresh_plan(
+        self,
+        topology: Topology,
+        topology_path: str | Path,
+        mode: MeshMode,
+        tools: Tools,
+        otlp_endpoint: str | None,
+    ) -> Plan:
+        """The plan of `topology` in a fresh work dir, its ports allocated now."""
+        work = state.work_dir(self.state_root, topology.name)
+        fresh_dir(work)
+        with port_allocator() as allocate:
+            return make_plan(
+                topology,
+                topology_file=str(topology_path),
+                mode=mode,
+                allocate_port=allocate,
+                work_dir=work,
+                tools=tools,
+                otlp_endpoint=otlp_endpoint,
+            )
 
     def _supervisor(self, deployment: Deployment, *, record: bool) -> Supervisor:
         """Host processes of `deployment`; with `record`, each start saved in the state file."""

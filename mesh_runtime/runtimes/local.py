@@ -18,13 +18,12 @@ from mesh_runtime.runtimes.admin import admin_headers, admin_json
 from mesh_runtime.runtimes.base import StateKeeper, deployment_of, quiet, status_of
 from mesh_runtime.runtimes.deployment import Deployment
 from mesh_runtime.runtimes.hot_restart import migrate_req_warning, read_migrate_req
-from mesh_runtime.runtimes.plan import Plan, ProcessSpec, Tools, make_plan
-from mesh_runtime.runtimes.ports import port_allocator
+from mesh_runtime.runtimes.plan import Plan, ProcessSpec, Tools
 from mesh_runtime.runtimes.prometheus import PrometheusServer, expected_targets, scrape_config
 from mesh_runtime.runtimes.readiness import Deadline, wait_until
 from mesh_runtime.runtimes.supervisor import Supervisor, is_running
 from mesh_runtime.runtimes.toxiproxy import ToxiproxyClient
-from mesh_runtime.runtimes.workdir import DeploymentSecrets, fresh_dir, write_deployment_files
+from mesh_runtime.runtimes.workdir import DeploymentSecrets, write_deployment_files
 from mesh_runtime.tools import find_binary
 from mesh_runtime.topology import MeshMode, load_topology
 
@@ -69,18 +68,8 @@ class LocalRuntime(StateKeeper):
         """`sidecar_command`: run this sidecar program instead (a command prefix)."""
         topology = load_topology(topology_path)
         self._refuse_if_running(topology.name)
-        work = state.work_dir(self.state_root, topology.name)
-        fresh_dir(work)
-        with port_allocator() as allocate:
-            plan = make_plan(
-                topology,
-                topology_file=str(topology_path),
-                mode=mode,
-                allocate_port=allocate,
-                work_dir=work,
-                tools=_find_tools(sidecar_command),
-                otlp_endpoint=otlp_endpoint,
-            )
+        tools = _find_tools(sidecar_command)
+        plan = self._fresh_plan(topology, topology_path, mode, tools, otlp_endpoint)
         keys = DeploymentSecrets.generate()
         deployment = deployment_of(
             plan, runtime=self.name, control_token=keys.control_token, proxies=plan.proxies

@@ -44,13 +44,12 @@ from mesh_runtime.runtimes.docker.specs import (
     container_tools,
 )
 from mesh_runtime.runtimes.docker.stats import DockerStatsSampler, container_sampler
-from mesh_runtime.runtimes.plan import PlanFiles, ProcessSpec, make_plan
-from mesh_runtime.runtimes.ports import port_allocator
+from mesh_runtime.runtimes.plan import PlanFiles, ProcessSpec
 from mesh_runtime.runtimes.prometheus import PrometheusServer, expected_targets, scrape_config
 from mesh_runtime.runtimes.readiness import Deadline, wait_until
 from mesh_runtime.runtimes.supervisor import http_ok, is_running
 from mesh_runtime.runtimes.toxiproxy import ToxiproxyClient
-from mesh_runtime.runtimes.workdir import DeploymentSecrets, fresh_dir, write_deployment_files
+from mesh_runtime.runtimes.workdir import DeploymentSecrets, write_deployment_files
 from mesh_runtime.tools import find_binary
 from mesh_runtime.topology import MeshMode, load_topology
 
@@ -100,20 +99,10 @@ class DockerRuntime(StateKeeper):
         """`sidecar_command` runs inside the mesh image (a program the image holds)."""
         topology = load_topology(topology_path)
         self._refuse_if_running(topology.name)
-        work = state.work_dir(self.state_root, topology.name)
-        fresh_dir(work)
         images = ImageBuilder(self.engine.client, base=self.base_image, progress=self.progress)
         built = images.ensure()
-        with port_allocator() as allocate:
-            plan = make_plan(
-                topology,
-                topology_file=str(topology_path),
-                mode=mode,
-                allocate_port=allocate,
-                work_dir=work,
-                tools=container_tools(str(find_binary("prometheus")), sidecar_command),
-                otlp_endpoint=otlp_endpoint,
-            )
+        tools = container_tools(str(find_binary("prometheus")), sidecar_command)
+        plan = self._fresh_plan(topology, topology_path, mode, tools, otlp_endpoint)
         cplan = container_plan(plan)
         keys = DeploymentSecrets.generate()
         deployment = deployment_of(
