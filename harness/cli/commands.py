@@ -9,6 +9,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from mesh_runtime.errors import InvalidInput
+
 RUNTIMES = ("local", "docker")
 """The names `--runtime` takes: `mesh_runtime.runtimes.registry.RUNTIMES`, spelled here so
 that building the parser imports no runtime (a unit test keeps the two the same)."""
@@ -25,3 +27,15 @@ def add_command(
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     return parser
+
+
+def duration_seconds(text: str | None, option: str = "--duration") -> float | None:
+    """A duration option's value ('30s', '2m') in seconds; None when not given."""
+    from mesh_runtime.units import parse_duration  # pydantic: only when the option is given
+
+    if text is None:
+        return None
+    try:
+        return parse_duration(text)
+    except ValueError as exc:
+        raise InvalidInput(option, "", str(exc)) from None

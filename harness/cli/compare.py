@@ -17,8 +17,7 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from harness.cli.commands import add_command
-from mesh_runtime.errors import InvalidInput
+from harness.cli.commands import add_command, duration_seconds
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -144,7 +143,7 @@ def run_validate_upgrade(args: argparse.Namespace) -> int:
         )
         for side in ("baseline", "candidate")
     }
-    seconds = _duration(args.duration)
+    seconds = duration_seconds(args.duration)
     experiment = Path(args.experiment)
     prepare(experiment, seconds)  # a bad experiment file fails before any run or worktree
     options = RunOptions(out_dir=args.reports, duration_s=seconds, state_root=args.state_dir)
@@ -166,14 +165,3 @@ def run_validate_upgrade(args: argparse.Namespace) -> int:
         runs = run_rounds(experiment, profiles, args.rounds, options, view_for, announce)
     result = judge_rounds(runs, config)
     return report(result, args, console)
-
-
-def _duration(text: str | None) -> float | None:
-    from mesh_runtime.units import parse_duration
-
-    if text is None:
-        return None
-    try:
-        return parse_duration(text)
-    except ValueError as exc:
-        raise InvalidInput("--duration", "", str(exc)) from None

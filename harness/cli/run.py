@@ -12,8 +12,7 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from harness.cli.commands import RUNTIMES, add_command
-from mesh_runtime.errors import InvalidInput
+from harness.cli.commands import RUNTIMES, add_command, duration_seconds
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -62,18 +61,11 @@ def _common(parser: argparse.ArgumentParser, with_duration: bool = True) -> None
 
 def _options(args: argparse.Namespace, duration: str | None) -> RunOptions:
     from harness.engine import RunOptions
-    from mesh_runtime.units import parse_duration
 
-    seconds = None
-    if duration is not None:
-        try:
-            seconds = parse_duration(duration)
-        except ValueError as exc:
-            raise InvalidInput("--duration", "", str(exc)) from None
     return RunOptions(
         runtime=args.runtime,
         out_dir=args.out,
-        duration_s=seconds,
+        duration_s=duration_seconds(duration),
         keep=args.keep,
         state_root=args.state_dir,
     )
