@@ -14,6 +14,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http import HTTPStatus
+from types import MappingProxyType
 
 Headers = list[tuple[bytes, bytes]]
 
@@ -124,6 +125,7 @@ class BodyStream:
     """
 
     __slots__ = (
+        "_abandoned",
         "_chunks",
         "_done",
         "_error",
@@ -153,6 +155,7 @@ class BodyStream:
         self._on_abandon = on_abandon
         self._paused = False
         self._high = high_water
+        self._abandoned = False
 
     @property
     def complete(self) -> bool:
@@ -181,6 +184,19 @@ class BodyStream:
             self._on_abandon()
         self._chunks.clear()
         self._done = True
+        self._abandoned = True
+
+    def take_complete(self) -> bytes | None:
+        """The whole rest of a body that has fully arrived, without waiting; None while
+        more may come, after an error or once abandoned (then `read` tells)."""
+        if not self._done or self._error is not None or self._abandoned:
+            return None
+        data = b"".join(self._drain())
+        self._size = 0
+        if self._paused and self._resume is not None:
+            self._paused = False
+            self._resume()
+        return data
 
     async def read(self) -> bytes:
         """The next chunk(s) buffered, or b'' at the end; raises if the connection broke."""
@@ -238,12 +254,15 @@ def encode_request_head(method: bytes, target: bytes, headers: Headers, body_len
     return b"".join(lines)
 
 
+_STATUS_LINES = MappingProxyType(
+    {s.value: f"HTTP/1.1 {s.value} {s.phrase}\r\n".encode() for s in HTTPStatus}
+)
+"""Every known status line, made once (an HTTPStatus look-up per response is not free)."""
+
+
 def status_line(status: int) -> bytes:
-    try:
-        phrase = HTTPStatus(status).phrase
-    except ValueError:
-        phrase = "Unknown"
-    return f"HTTP/1.1 {status} {phrase}\r\n".encode()
+    line = _STATUS_LINES.get(status)
+    return line if line is not None else f"HTTP/1.1 {status} Unknown\r\n".encode()
 
 
 def encode_response_head(status: int, headers: Headers, framing: bytes, keep_alive: bool) -> bytes:

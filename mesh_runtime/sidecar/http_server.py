@@ -373,6 +373,12 @@ class HttpServerProtocol(asyncio.Protocol):
             else b"content-length: %d\r\n" % length
         )
         head = encode_response_head(response.status, response.headers, framing, keep_alive)
+        whole = body.take_complete()
+        if whole is not None:  # the usual small answer: it came in with its head
+            if chunked:
+                whole = (encode_chunk(whole) if whole else b"") + LAST_CHUNK
+            transport.write(head + whole)
+            return
         first = True
         try:
             while chunk := await body.read():
