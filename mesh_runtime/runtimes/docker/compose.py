@@ -15,8 +15,11 @@ creates through an API:
 
 The deployment's files (mesh config, Toxiproxy proxies, Prometheus and collector configs,
 and the secrets: control plane token, sidecar admin token, the CA's bootstrap secret, each
-sidecar's credential) are written beside the compose file in `<topology>/`, mounted at
-`WORK_DIR` in the containers, where the plan's commands expect them. A render keeps one
+sidecar's credential) are written beside the compose file in `<topology>/`. Each
+container mounts only its own of them (`mounts.mounts_of`, as the runtime does), under
+`WORK_DIR`, where the plan's commands expect them: a sidecar its service's credential and
+the admin token, the control plane its config, token, `ca/` and `control-plane/`, the
+trace sink `spans.jsonl` (written empty), Toxiproxy its proxies. A render keeps one
 secret, the control token; the others derive from it (`compose_secrets`), so a render
 with the kept token writes the same files again.
 """
@@ -59,6 +62,7 @@ def compose_files(cplan: ContainerPlan, token: str) -> dict[str, str]:
         f"{name}/{TOXIPROXY_CONFIG}": json.dumps(_proxies(cplan), indent=2) + "\n",
         f"{name}/prometheus.yml": _yaml(_prometheus_config(cplan, owners)),
         f"{name}/{COLLECTOR_CONFIG}": _yaml(_collector_config(cplan)),
+        **_writable_files(cplan, name),
     }
     files[f"{name}.compose.yaml"] = _header(name) + _yaml(compose_document(cplan))
     return files
@@ -82,6 +86,14 @@ def is_secret(relative: str) -> bool:
 def _secret_files(cplan: ContainerPlan, name: str, keys: DeploymentSecrets) -> dict[str, str]:
     texts = secret_files(PlanFiles(WORK_DIR), cplan.plan.instances, keys)
     return {f"{name}/{path.relative_to(WORK_DIR)}": text + "\n" for path, text in texts.items()}
+
+
+def _writable_files(cplan: ContainerPlan, name: str) -> dict[str, str]:
+    """An empty file for each writable file mount (the trace sink's spans): compose would
+    bind a new empty folder where the file is missing. Writable folders it makes itself."""
+    paths = {m.path for s in cplan.containers for m in s.mounts if m.writable and not m.directory}
+    work_dir = cplan.plan.work_dir
+    return {f"{name}/{path.relative_to(work_dir)}": "" for path in sorted(paths)}
 
 
 def compose_document(cplan: ContainerPlan) -> dict[str, Any]:
@@ -129,8 +141,9 @@ def _service(
     }
     if spec.env:
         service["environment"] = dict(spec.env)
-    if spec.role != "pod":
-        service["volumes"] = [f"./{topology}:{WORK_DIR}"]
+    volumes = _volumes(spec, topology, cplan.plan.work_dir)
+    if volumes:
+        service["volumes"] = volumes
     if spec.pod is not None:
         service["network_mode"] = f"service:{spec.pod}"
         service["depends_on"] = [spec.pod, *(n for n in started if n != spec.pod)]
@@ -141,6 +154,17 @@ def _service(
     if spec.publish:
         service["ports"] = [f"127.0.0.1:{port}:{port}" for port in spec.publish]
     return service
+
+
+def _volumes(spec: ContainerSpec, topology: str, work_dir: Path) -> list[str]:
+    """The container's own files of `<topology>/` (its mounts; Toxiproxy its config)."""
+    volumes = [
+        f"./{topology}/{m.path.relative_to(work_dir)}:{m.path}" + ("" if m.writable else ":ro")
+        for m in spec.mounts
+    ]
+    if spec.role == "toxiproxy":
+        volumes.append(f"./{topology}/{TOXIPROXY_CONFIG}:{WORK_DIR / TOXIPROXY_CONFIG}:ro")
+    return volumes
 
 
 def _command(cplan: ContainerPlan, spec: ContainerSpec) -> tuple[str, ...]:

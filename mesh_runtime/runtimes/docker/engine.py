@@ -11,12 +11,12 @@ import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, TypeVar
 
 import requests
 
 from mesh_runtime.errors import DeployError, MeshproofError
+from mesh_runtime.runtimes.docker.mounts import binds
 from mesh_runtime.runtimes.docker.naming import (
     DEPLOYMENT_LABEL,
     RUN_REPOSITORY,
@@ -64,7 +64,6 @@ class RunOptions:
 
     deployment: str
     network: str
-    work_dir: Path
     user: str = f"{os.getuid()}:{os.getgid()}" if hasattr(os, "getuid") else ""
 
 
@@ -107,11 +106,11 @@ class Engine:
         """Create and start `spec`'s container; its state once started."""
         api = self.client.api
         name = container_name(options.deployment, spec.name)
-        mount = str(options.work_dir)
         host_config: dict[str, Any] = {
-            "binds": {mount: {"bind": mount, "mode": "rw"}},
             "port_bindings": {port: ("127.0.0.1", port) for port in spec.publish},
         }
+        if spec.mounts:  # only the part's own files of the work dir, never the whole dir
+            host_config["binds"] = binds(spec.mounts)
         networking = None
         if spec.pod is not None:
             host_config["network_mode"] = (

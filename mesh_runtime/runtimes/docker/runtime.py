@@ -30,6 +30,7 @@ from mesh_runtime.runtimes.base import StateKeeper, deployment_of, quiet, status
 from mesh_runtime.runtimes.deployment import Deployment, ProcessRecord
 from mesh_runtime.runtimes.docker.engine import ContainerState, Engine, RunOptions, connect
 from mesh_runtime.runtimes.docker.images import BASE_IMAGE, ImageBuilder, Images
+from mesh_runtime.runtimes.docker.mounts import Mount
 from mesh_runtime.runtimes.docker.naming import (
     container_name,
     deployment_id,
@@ -129,7 +130,7 @@ class DockerRuntime(StateKeeper):
         for kind in ("mesh", "toxiproxy"):
             engine.tag(built.of(kind), run_tag(dep, kind))
         engine.create_network(dep)
-        options = RunOptions(dep, network_name(dep), Path(deployment.work_dir))
+        options = RunOptions(dep, network_name(dep))
         path = self.state_file(deployment.name)
         for stage in cplan.stages:
             self.progress("starting " + ", ".join(s.name for s in stage if s.role != "pod"))
@@ -339,12 +340,24 @@ def _record_update(record: ProcessRecord, container: ContainerState) -> ProcessR
 
 
 def _write_files(cplan: ContainerPlan, keys: DeploymentSecrets) -> None:
-    """The deployment's files (the mesh config with addresses on the mesh network) and the
-    trace sink's spans file. The containers run as the caller's uid, so the secrets can
-    stay owner-only."""
+    """The deployment's files (the mesh config with addresses on the mesh network), then
+    each container's mounts made ready. The containers run as the caller's uid, so the
+    secrets can stay owner-only."""
     files = cplan.plan.files
     write_deployment_files(files, cplan.mesh_config, cplan.plan.instances, keys)
+    for mount in sorted({m for spec in cplan.containers for m in spec.mounts}, key=str):
+        _prepare(mount)
+
+
+def _prepare(mount: Mount) -> None:
+    """A writable folder made (owner-only), a writable file made empty (the trace sink's
+    spans); a read-only file must be there (Docker would bind an empty folder instead)."""
     try:
-        files.spans.touch()
+        if mount.directory:
+            mount.path.mkdir(mode=0o700, parents=True, exist_ok=True)
+        elif mount.writable:
+            mount.path.touch(exist_ok=True)
+        elif not mount.path.is_file():
+            raise DeployError(f"{mount.path}: missing; a container needs it")
     except OSError as exc:
-        raise DeployError(f"{files.spans}: cannot create the spans file: {exc.strerror}") from exc
+        raise DeployError(f"{mount.path}: cannot create it: {exc.strerror}") from exc

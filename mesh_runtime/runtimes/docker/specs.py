@@ -24,8 +24,9 @@ from typing import Literal
 
 from mesh_runtime.config.mesh import MeshConfig
 from mesh_runtime.runtimes.deployment import InstanceRecord, ProxyRecord
+from mesh_runtime.runtimes.docker.mounts import Mount, container_command, mounts_of
 from mesh_runtime.runtimes.docker.naming import pod_name
-from mesh_runtime.runtimes.plan import PROCESS_ENV, Plan, ProcessSpec, Tools
+from mesh_runtime.runtimes.plan import PROCESS_ENV, Plan, PlanFiles, ProcessSpec, Tools
 
 CONTAINER_BIND = "0.0.0.0"
 ImageKind = Literal["mesh", "toxiproxy"]
@@ -64,6 +65,8 @@ class ContainerSpec:
     publish: tuple[int, ...] = ()
     """Ports published on the host's 127.0.0.1 under the same number."""
     env: Mapping[str, str] = field(default_factory=lambda: dict(PROCESS_ENV))
+    mounts: tuple[Mount, ...] = ()
+    """The work dir's files it sees (`mounts.mounts_of`): its own, never the whole dir."""
 
 
 @dataclass(frozen=True)
@@ -111,7 +114,7 @@ def container_plan(plan: Plan) -> ContainerPlan:
                 continue
             if process.role == "service":
                 specs.append(_pod(records[process.name], published))
-            specs.append(_container(process, owners, published))
+            specs.append(_container(process, owners, published, plan.files))
         if specs:
             stages.append(tuple(specs))
     prometheus = next(p for p in plan.processes if p.role == "prometheus")
@@ -186,10 +189,11 @@ def _pod(record: InstanceRecord, published: set[int]) -> ContainerSpec:
 
 
 def _container(
-    process: ProcessSpec, owners: Mapping[int, str], published: set[int]
+    process: ProcessSpec, owners: Mapping[int, str], published: set[int], files: PlanFiles
 ) -> ContainerSpec:
     own = namespace_of(process)
     command = tuple(translate(arg, owners, own) for arg in process.command)
+    command = container_command(process.role, command, files)
     in_pod = process.role in ("service", "sidecar")
     return ContainerSpec(
         name=process.name,
@@ -204,6 +208,7 @@ def _container(
         if in_pod
         else tuple(sorted(p for p in process.ports.values() if p in published)),
         env=dict(process.env),
+        mounts=mounts_of(process.role, own if process.role == "sidecar" else None, files),
     )
 
 
