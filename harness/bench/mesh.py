@@ -11,31 +11,35 @@ them alike:
            each HAProxy one process with one thread, keep-alive both ways
 - mesh:    fortio load -> client sidecar (outbound) -> server sidecar (inbound) -> fortio
            server, tracing (OTLP to a real trace sink) and metrics on
+- mesh-mtls: the same pair configured by a real control plane with its CA, mutual TLS
+           between the sidecars (the shop's set-up; `--no-mtls` leaves it out)
 
 Load: fortio at a constant rate (Istio's own benchmark tool), POST with 1 KiB bodies that
 the echo server returns. Reported: p50 / p90 / p99 per set-up (median over rounds), the
-latency each proxy pair adds over direct, sidecar CPU (cores per 1000 RPS, both sidecars
-together and per sidecar) and resident memory, and the ratios against the targets.
+latency each proxy pair adds over direct, sidecar CPU (cores per 1000 RPS, per sidecar)
+and resident memory, and the ratios against the targets. The load average at the start
+is printed: the machine may be shared, and a busy one shows in every tail.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+import time
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import psutil
 
-from harness.bench.procs import fortio_server, free_port, spawned
-from mesh_runtime.config import Endpoint, MeshConfig, ServiceEntry
+from harness.bench.pairs import Target, haproxy_pair, sidecar_mtls_pair, sidecar_pair, trace_sink
+from harness.bench.procs import fortio_server
 from mesh_runtime.errors import RunError
 from mesh_runtime.tools import find_binary
 
@@ -53,16 +57,10 @@ class Sample:
     seconds: float
     percentiles_ms: dict[float, float]
     errors: int
+    requests: int = 0
+    """Requests answered, whatever their status."""
     cpu_s: dict[str, float] = field(default_factory=dict)
     rss_mb: dict[str, float] = field(default_factory=dict)
-
-
-@dataclass
-class Target:
-    name: str
-    url: str
-    host: str | None
-    pids: dict[str, int]
 
 
 def fortio_load(
@@ -90,7 +88,7 @@ def measure(target: Target, rps: float, connections: int, seconds: float) -> Sam
     after = {role: _cpu(p) for role, p in procs.items()}
     codes = result.get("RetCodes", {})
     ok = int(codes.get("200", 0))
-    errors = sum(int(v) for v in codes.values()) - ok
+    answered = sum(int(v) for v in codes.values())
     percentiles = {
         float(p["Percentile"]): float(p["Value"]) * 1000
         for p in result["DurationHistogram"]["Percentiles"]
@@ -99,7 +97,8 @@ def measure(target: Target, rps: float, connections: int, seconds: float) -> Sam
         qps=float(result["ActualQPS"]),
         seconds=float(result["ActualDuration"]) / 1e9,
         percentiles_ms=percentiles,
-        errors=errors,
+        errors=answered - ok,
+        requests=answered,
         cpu_s={role: after[role] - before[role] for role in procs},
         rss_mb={role: p.memory_info().rss / 2**20 for role, p in procs.items()},
     )
@@ -110,124 +109,65 @@ def _cpu(proc: psutil.Process) -> float:
     return float(times.user + times.system)
 
 
-@contextmanager
-def haproxy_pair(upstream_port: int, work: Path) -> Iterator[Target]:
-    """Two single-threaded HAProxy processes in a row, as a client and a server sidecar."""
-    server_port, client_port = free_port(), free_port()
-    binary = str(find_binary("haproxy"))
-    with ExitStack() as stack:
-        pids = {}
-        for role, listen, upstream in (
-            ("haproxy-server", server_port, upstream_port),
-            ("haproxy-client", client_port, server_port),
-        ):
-            config = work / f"{role}.cfg"
-            config.write_text(_haproxy_config(listen, upstream))
-            proc = stack.enter_context(
-                spawned(
-                    role, [binary, "-db", "-f", str(config)], port=listen, log=work / f"{role}.log"
-                )
-            )
-            pids[role] = proc.pid
-        yield Target("haproxy", f"http://127.0.0.1:{client_port}/echo", None, pids)
+PROXIED = ("haproxy", "mesh", "mesh-mtls")
+"""The set-ups measured against direct, in report order."""
 
 
-def _haproxy_config(listen: int, upstream: int) -> str:
-    return f"""global
-    nbthread 1
-    maxconn 4096
-defaults
-    mode http
-    option http-keep-alive
-    timeout connect 2s
-    timeout client 30s
-    timeout server 30s
-frontend in
-    bind 127.0.0.1:{listen}
-    default_backend out
-backend out
-    http-reuse always
-    server upstream 127.0.0.1:{upstream}
-"""
-
-
-@dataclass(frozen=True)
-class SidecarPorts:
-    inbound: int
-    outbound: int
-    admin: int
-    app: int
-
-    @classmethod
-    def fresh(cls, app: int) -> SidecarPorts:
-        return cls(free_port(), free_port(), free_port(), app)
-
-
-def _echo_config(server: SidecarPorts) -> MeshConfig:
-    """Static mesh config: one service 'echo' whose one endpoint is the server sidecar."""
-    endpoint = Endpoint(instance="echo-0", version="v1", address=f"127.0.0.1:{server.inbound}")
-    return MeshConfig(version=1, services={"echo": ServiceEntry(name="echo", endpoints=[endpoint])})
-
-
-def _sidecar_command(service: str, ports: SidecarPorts, config: Path, otlp: str) -> list[str]:
-    command = [sys.executable, "-m", "mesh_runtime.sidecar", "--service", service]
-    command += ["--instance", f"{service}-0", "--config", str(config)]
-    command += ["--inbound-port", str(ports.inbound), "--outbound-port", str(ports.outbound)]
-    command += ["--app-port", str(ports.app), "--admin-port", str(ports.admin)]
-    return [*command, "--otlp-endpoint", otlp, "--log-level", "WARNING"]
-
-
-@contextmanager
-def sidecar_pair(upstream_port: int, work: Path) -> Iterator[Target]:
-    """A client sidecar and a server sidecar (static config), tracing to a real trace sink."""
-    server, client = SidecarPorts.fresh(upstream_port), SidecarPorts.fresh(free_port())
-    config_file = work / "mesh.json"
-    config_file.write_text(_echo_config(server).model_dump_json())
-    sink_port = free_port()
-    sink = [sys.executable, "-m", "mesh_runtime.tracesink", "--port", str(sink_port)]
-    sink += ["--out", str(work / "spans.jsonl")]
-    otlp = f"http://127.0.0.1:{sink_port}/v1/traces"
-    with ExitStack() as stack:
-        sink_ready = f"http://127.0.0.1:{sink_port}/ready"
-        stack.enter_context(
-            spawned("trace sink", sink, ready_url=sink_ready, log=work / "sink.log")
-        )
-        pids = {}
-        for role, service, ports in (
-            ("sidecar-server", "echo", server),
-            ("sidecar-client", "client", client),
-        ):
-            command = _sidecar_command(service, ports, config_file, otlp)
-            ready = f"http://127.0.0.1:{ports.admin}/ready"
-            proc = stack.enter_context(
-                spawned(role, command, ready_url=ready, log=work / f"{role}.log")
-            )
-            pids[role] = proc.pid
-        yield Target("mesh", f"http://127.0.0.1:{client.outbound}/echo", "echo", pids)
-
-
-def run_mesh_bench(rps: float, connections: int, seconds: float, rounds: int) -> dict[str, Any]:
-    """Interleaved rounds over the three set-ups; medians per set-up and the ratios."""
-    samples: dict[str, list[Sample]] = {"direct": [], "haproxy": [], "mesh": []}
+def run_mesh_bench(
+    rps: float, connections: int, seconds: float, rounds: int, mtls: bool = True
+) -> dict[str, Any]:
+    """Interleaved rounds over the set-ups; medians per set-up and the ratios."""
+    samples: dict[str, list[Sample]] = {}
+    through_sidecars = 0
     with tempfile.TemporaryDirectory(prefix="meshproof-bench-") as tmp, ExitStack() as stack:
         work = Path(tmp)
         base = stack.enter_context(fortio_server())
         upstream_port = int(base.rsplit(":", 1)[1])
+        otlp = stack.enter_context(trace_sink(work))
         targets = [
             Target("direct", f"{base}/echo", None, {}),
             stack.enter_context(haproxy_pair(upstream_port, work)),
-            stack.enter_context(sidecar_pair(upstream_port, work)),
+            stack.enter_context(sidecar_pair(upstream_port, work, otlp)),
         ]
+        if mtls:
+            targets.append(stack.enter_context(sidecar_mtls_pair(upstream_port, work, otlp)))
         for target in targets:  # warm pools, JITs and caches before measuring
-            measure(target, rps, connections, 2)
+            warm = measure(target, rps, connections, 2)
+            through_sidecars += warm.requests if target.name.startswith("mesh") else 0
+            samples[target.name] = []
         for round_number in range(1, rounds + 1):
             for target in targets:
                 sample = measure(target, rps, connections, seconds)
                 samples[target.name].append(sample)
+                through_sidecars += sample.requests if target.name.startswith("mesh") else 0
                 print(
-                    f"  round {round_number}/{rounds} {target.name:8} {_line(sample)}", flush=True
+                    f"  round {round_number}/{rounds} {target.name:9} {_line(sample)}", flush=True
                 )
-    return summarise(samples)
+        spans = spans_at_sink(work / "spans.jsonl", 2 * through_sidecars)
+    result = summarise(samples)
+    result["spans"] = {"expected": 2 * through_sidecars, "at_sink": spans}
+    return result
+
+
+def spans_at_sink(path: Path, expected: int, timeout_s: float = 10.0) -> int:
+    """Spans the sink has written, once `expected` are there or none came for a second."""
+    deadline = time.monotonic() + timeout_s
+    count, last_change = -1, time.monotonic()
+    while time.monotonic() < deadline:
+        now_count = _lines(path)
+        if now_count != count:
+            count, last_change = now_count, time.monotonic()
+        if count >= expected or time.monotonic() - last_change > 1.0:
+            break
+        time.sleep(0.1)
+    return count
+
+
+def _lines(path: Path) -> int:
+    if not path.exists():
+        return 0
+    with path.open("rb") as handle:
+        return sum(chunk.count(b"\n") for chunk in iter(lambda: handle.read(1 << 20), b""))
 
 
 def _line(sample: Sample) -> str:
@@ -236,28 +176,26 @@ def _line(sample: Sample) -> str:
 
 
 def summarise(samples: dict[str, list[Sample]]) -> dict[str, Any]:
-    """Medians per set-up; added latency over direct; sidecar CPU and memory; ratios."""
+    """Medians per set-up; added latency over direct; proxy CPU and memory; ratios."""
     med = {
         name: {p: statistics.median(s.percentiles_ms[p] for s in runs) for p in PERCENTILES}
         for name, runs in samples.items()
     }
-    added = {
-        name: {p: med[name][p] - med["direct"][p] for p in PERCENTILES}
-        for name in ("haproxy", "mesh")
-    }
-    cpu = _cpu_per_krps(samples["mesh"])
-    haproxy_cpu = _cpu_per_krps(samples["haproxy"])
-    rss = max(max(s.rss_mb.values()) for s in samples["mesh"])
-    p90_ratio = added["mesh"][90.0] / added["haproxy"][90.0] if added["haproxy"][90.0] > 0 else None
+    proxied = [name for name in PROXIED if name in samples]
+    added = {name: {p: med[name][p] - med["direct"][p] for p in PERCENTILES} for name in proxied}
+    haproxy_p90 = added["haproxy"][90.0]
     return {
         "percentiles_ms": {n: {f"p{p:g}": v for p, v in m.items()} for n, m in med.items()},
         "added_ms": {n: {f"p{p:g}": v for p, v in a.items()} for n, a in added.items()},
         "qps": {n: statistics.median(s.qps for s in runs) for n, runs in samples.items()},
         "errors": {n: sum(s.errors for s in runs) for n, runs in samples.items()},
-        "sidecar_cpu_per_krps": cpu,
-        "haproxy_cpu_per_krps": haproxy_cpu,
-        "sidecar_rss_mb": rss,
-        "added_p90_ratio_mesh_vs_haproxy": p90_ratio,
+        "cpu_per_krps": {n: _cpu_per_krps(samples[n]) for n in proxied},
+        "rss_mb": {n: max(max(s.rss_mb.values()) for s in samples[n]) for n in proxied},
+        "added_p90_ratio_vs_haproxy": {
+            n: added[n][90.0] / haproxy_p90 if haproxy_p90 > 0 else None
+            for n in proxied
+            if n != "haproxy"
+        },
         "targets": {
             "added_p90_ratio": TARGET_P90_RATIO,
             "sidecar_cpu_per_krps": TARGET_CPU_PER_KRPS,
@@ -274,35 +212,49 @@ def _cpu_per_krps(runs: list[Sample]) -> dict[str, float]:
     }
 
 
+LABELS = {
+    "haproxy": "HAProxy pair",
+    "mesh": "sidecar pair (tracing + metrics)",
+    "mesh-mtls": "sidecar pair with mTLS",
+}
+
+
 def print_report(result: dict[str, Any]) -> None:
     """The table and ratios, plain text so CI logs keep them."""
-    pct = result["percentiles_ms"]
+    pct, targets = result["percentiles_ms"], result["targets"]
     print("\nlatency (median of rounds), ms        p50      p90      p99     rps  errors")
-    for name in ("direct", "haproxy", "mesh"):
-        row = pct[name]
+    for name, row in pct.items():
         print(
             f"  {name:34} {row['p50']:8.2f} {row['p90']:8.2f} {row['p99']:8.2f}"
             f" {result['qps'][name]:7.0f} {result['errors'][name]:7d}"
         )
     print("added over direct, ms")
-    for name, label in (("haproxy", "HAProxy pair"), ("mesh", "sidecar pair (tracing + metrics)")):
-        row = result["added_ms"][name]
-        print(f"  {label:34} {row['p50']:8.2f} {row['p90']:8.2f} {row['p99']:8.2f}")
-    ratio = result["added_p90_ratio_mesh_vs_haproxy"]
-    targets = result["targets"]
-    text = "n/a (HAProxy added nothing measurable)" if ratio is None else f"{ratio:.2f}x"
-    print(
-        f"added p90, sidecar pair / HAProxy pair: {text} (target <= {targets['added_p90_ratio']}x)"
-    )
-    for role, cores in result["sidecar_cpu_per_krps"].items():
+    for name, row in result["added_ms"].items():
+        print(f"  {LABELS[name]:34} {row['p50']:8.2f} {row['p90']:8.2f} {row['p99']:8.2f}")
+    for name, ratio in result["added_p90_ratio_vs_haproxy"].items():
+        text = "n/a (HAProxy added nothing measurable)" if ratio is None else f"{ratio:.2f}x"
         print(
-            f"{role} CPU: {cores:.3f} cores per 1000 RPS (target <= {targets['sidecar_cpu_per_krps']})"
+            f"added p90, {LABELS[name]} / HAProxy pair: {text}"
+            f" (target <= {targets['added_p90_ratio']}x)"
         )
-    for role, cores in result["haproxy_cpu_per_krps"].items():
-        print(f"{role} CPU: {cores:.3f} cores per 1000 RPS (for comparison)")
-    print(
-        f"sidecar resident memory: {result['sidecar_rss_mb']:.1f} MB (target <= {targets['sidecar_rss_mb']:g})"
-    )
+    for name, roles in result["cpu_per_krps"].items():
+        goal = (
+            " (for comparison)"
+            if name == "haproxy"
+            else f" (target <= {targets['sidecar_cpu_per_krps']})"
+        )
+        for role, cores in roles.items():
+            print(f"{role} CPU: {cores:.3f} cores per 1000 RPS{goal}")
+    for name, rss in result["rss_mb"].items():
+        goal = "" if name == "haproxy" else f" (target <= {targets['sidecar_rss_mb']:g})"
+        print(f"{LABELS[name]} resident memory, largest process: {rss:.1f} MB{goal}")
+    spans = result.get("spans")
+    if spans is not None:
+        print(
+            f"spans at the trace sink: {spans['at_sink']}, at least {spans['expected']} expected"
+            " (a CLIENT and a SERVER span per answered request through a sidecar pair; the"
+            " requests fortio cuts off at the end of a run add theirs)"
+        )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -313,12 +265,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--no-mtls", action="store_true", help="leave out the mTLS pair")
     parser.add_argument("--json", type=Path, help="also write the result as JSON here")
     args = parser.parse_args(argv)
+    load = os.getloadavg()[0]
     print(
-        f"mesh benchmark: {args.rps:g} RPS, {args.connections} connections, 1 KiB bodies, {args.rounds} x {args.seconds:g}s per set-up"
+        f"mesh benchmark: {args.rps:g} RPS, {args.connections} connections, 1 KiB bodies,"
+        f" {args.rounds} x {args.seconds:g}s per set-up;"
+        f" load average {load:.2f} on {os.cpu_count()} CPUs"
     )
-    result = run_mesh_bench(args.rps, args.connections, args.seconds, args.rounds)
+    result = run_mesh_bench(
+        args.rps, args.connections, args.seconds, args.rounds, mtls=not args.no_mtls
+    )
+    result["load_average_1m_at_start"] = load
     print_report(result)
     if args.json:
         args.json.write_text(json.dumps(result, indent=2))

@@ -1,0 +1,194 @@
+"""The proxy pairs the mesh benchmark compares, each a context manager yielding a Target.
+
+- HAProxy pair: two single-threaded HAProxy processes, keep-alive both ways;
+- sidecar pair: client sidecar + server sidecar on a static config (plain text between
+  them), tracing to a real trace sink, metrics on;
+- sidecar pair with mTLS: the same two sidecars configured by a real control plane with
+  its CA (`mesh.mtls: STRICT`), each holding its own service's bootstrap credential and a
+  SPIFFE certificate, so the hop between them is mutual TLS 1.3, as in the shop.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from harness.bench.procs import free_port, spawned
+from mesh_runtime.config import Endpoint, MeshConfig, MeshSettings, ServiceEntry
+from mesh_runtime.control.credentials import mint_credential
+from mesh_runtime.errors import RunError
+from mesh_runtime.tools import find_binary
+
+SECRET_WAIT_S = 10.0
+
+
+@dataclass
+class Target:
+    """One set-up under test: where fortio sends, the Host it names, the proxies' pids."""
+
+    name: str
+    url: str
+    host: str | None
+    pids: dict[str, int]
+
+
+@contextmanager
+def haproxy_pair(upstream_port: int, work: Path) -> Iterator[Target]:
+    """Two single-threaded HAProxy processes in a row, as a client and a server sidecar."""
+    server_port, client_port = free_port(), free_port()
+    binary = str(find_binary("haproxy"))
+    with ExitStack() as stack:
+        pids = {}
+        for role, listen, upstream in (
+            ("haproxy-server", server_port, upstream_port),
+            ("haproxy-client", client_port, server_port),
+        ):
+            config = work / f"{role}.cfg"
+            config.write_text(_haproxy_config(listen, upstream))
+            proc = stack.enter_context(
+                spawned(
+                    role, [binary, "-db", "-f", str(config)], port=listen, log=work / f"{role}.log"
+                )
+            )
+            pids[role] = proc.pid
+        yield Target("haproxy", f"http://127.0.0.1:{client_port}/echo", None, pids)
+
+
+def _haproxy_config(listen: int, upstream: int) -> str:
+    return f"""global
+    nbthread 1
+    maxconn 4096
+defaults
+    mode http
+    option http-keep-alive
+    timeout connect 2s
+    timeout client 30s
+    timeout server 30s
+frontend in
+    bind 127.0.0.1:{listen}
+    default_backend out
+backend out
+    http-reuse always
+    server upstream 127.0.0.1:{upstream}
+"""
+
+
+@dataclass(frozen=True)
+class SidecarPorts:
+    inbound: int
+    outbound: int
+    admin: int
+    app: int
+
+    @classmethod
+    def fresh(cls, app: int) -> SidecarPorts:
+        return cls(free_port(), free_port(), free_port(), app)
+
+
+def echo_config(server: SidecarPorts, mtls: bool = False) -> MeshConfig:
+    """Mesh config: service 'echo' whose one endpoint is the server sidecar, and the
+    calling service 'client' (no endpoints; the CA signs only for services it knows)."""
+    endpoint = Endpoint(instance="echo-0", version="v1", address=f"127.0.0.1:{server.inbound}")
+    services = {"echo": ServiceEntry(name="echo", endpoints=[endpoint])}
+    if mtls:
+        services["client"] = ServiceEntry(name="client")
+    mesh = MeshSettings(mtls="STRICT" if mtls else "DISABLE")
+    return MeshConfig(version=1, mesh=mesh, services=services)
+
+
+def sidecar_command(service: str, ports: SidecarPorts, source: list[str], otlp: str) -> list[str]:
+    """The sidecar's command line; `source` is `--config FILE` or the control plane flags."""
+    command = [sys.executable, "-m", "mesh_runtime.sidecar", "--service", service]
+    command += ["--instance", f"{service}-0", *source]
+    command += ["--inbound-port", str(ports.inbound), "--outbound-port", str(ports.outbound)]
+    command += ["--app-port", str(ports.app), "--admin-port", str(ports.admin)]
+    return [*command, "--otlp-endpoint", otlp, "--log-level", "WARNING"]
+
+
+@contextmanager
+def trace_sink(work: Path) -> Iterator[str]:
+    """The OTLP/HTTP trace sink process; yields its traces URL."""
+    port = free_port()
+    command = [sys.executable, "-m", "mesh_runtime.tracesink", "--port", str(port)]
+    command += ["--out", str(work / "spans.jsonl")]
+    ready = f"http://127.0.0.1:{port}/ready"
+    with spawned("trace sink", command, ready_url=ready, log=work / "sink.log"):
+        yield f"http://127.0.0.1:{port}/v1/traces"
+
+
+@contextmanager
+def sidecar_pair(upstream_port: int, work: Path, otlp: str) -> Iterator[Target]:
+    """A client sidecar and a server sidecar on a static config, plain text between them."""
+    server, client = SidecarPorts.fresh(upstream_port), SidecarPorts.fresh(free_port())
+    config_file = work / "mesh.json"
+    config_file.write_text(echo_config(server).model_dump_json())
+    source = ["--config", str(config_file)]
+    with ExitStack() as stack:
+        pids = _start_sidecars(stack, work, "", server, client, lambda _: source, otlp)
+        yield Target("mesh", f"http://127.0.0.1:{client.outbound}/echo", "echo", pids)
+
+
+@contextmanager
+def sidecar_mtls_pair(upstream_port: int, work: Path, otlp: str) -> Iterator[Target]:
+    """The sidecar pair configured by a real control plane and CA: mTLS between them."""
+    server, client = SidecarPorts.fresh(upstream_port), SidecarPorts.fresh(free_port())
+    config_file, token_file = work / "mesh-mtls.json", work / "control-token"
+    config_file.write_text(echo_config(server, mtls=True).model_dump_json())
+    token_file.write_text("bench-control-token\n")
+    ca_dir, port = work / "ca", free_port()
+    command = [sys.executable, "-m", "mesh_runtime.control", "--config", str(config_file)]
+    command += ["--port", str(port), "--token-file", str(token_file), "--ca-dir", str(ca_dir)]
+    with ExitStack() as stack:
+        ready = f"http://127.0.0.1:{port}/ready"
+        stack.enter_context(
+            spawned("control plane", command, ready_url=ready, log=work / "control.log")
+        )
+        secret = _read_secret(ca_dir / "bootstrap-secret")
+
+        def source(service: str) -> list[str]:
+            credential = work / f"{service}.credential"
+            credential.write_text(mint_credential(secret, service) + "\n")
+            credential.chmod(0o600)
+            control = ["--control-plane", f"http://127.0.0.1:{port}"]
+            return [*control, "--bootstrap-token-file", str(credential)]
+
+        pids = _start_sidecars(stack, work, "mtls-", server, client, source, otlp)
+        yield Target("mesh-mtls", f"http://127.0.0.1:{client.outbound}/echo", "echo", pids)
+
+
+def _start_sidecars(
+    stack: ExitStack,
+    work: Path,
+    prefix: str,
+    server: SidecarPorts,
+    client: SidecarPorts,
+    source: Callable[[str], list[str]],
+    otlp: str,
+) -> dict[str, int]:
+    """Server sidecar first (the client's upstream), then the client; their pids by role."""
+    pids = {}
+    for role, service, ports in (
+        (f"{prefix}sidecar-server", "echo", server),
+        (f"{prefix}sidecar-client", "client", client),
+    ):
+        command = sidecar_command(service, ports, source(service), otlp)
+        ready = f"http://127.0.0.1:{ports.admin}/ready"
+        proc = stack.enter_context(
+            spawned(role, command, ready_url=ready, log=work / f"{role}.log")
+        )
+        pids[role] = proc.pid
+    return pids
+
+
+def _read_secret(path: Path) -> str:
+    """The CA's bootstrap secret, which the control plane writes on its first start."""
+    deadline = time.monotonic() + SECRET_WAIT_S
+    while time.monotonic() < deadline:
+        if path.exists() and (text := path.read_text().strip()):
+            return text
+        time.sleep(0.05)
+    raise RunError(f"the control plane wrote no bootstrap secret at {path}")
