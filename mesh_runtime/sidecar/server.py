@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import gc
 import logging
 import random
 import signal
@@ -164,6 +165,10 @@ class Sidecar:
                 ),
             ]
             self.lifecycle.listening = True
+            # Everything made so far (config models, modules, TLS contexts) lives as long
+            # as the process: keep it out of the collector's full passes, which would
+            # otherwise walk it all and stall the loop.
+            gc.freeze()
             log.info("sidecar %s ready", self.options.instance)
             await self._stop.wait()
             await self._drain()
