@@ -174,7 +174,7 @@ class Sidecar:
             await self._drain()
             return 0
         finally:
-            for task in (watcher, ticker, sweeper, renewer, exporter):
+            for task in (watcher, ticker, sweeper, renewer):
                 if task is not None:
                     task.cancel()
                     with contextlib.suppress(asyncio.CancelledError):
@@ -184,7 +184,7 @@ class Sidecar:
             self._close_pools()
             self._access_log.close()
             if self._exporter is not None:
-                await self._exporter.shutdown(SPAN_FLUSH_TIMEOUT_S)
+                await self._exporter.shutdown(SPAN_FLUSH_TIMEOUT_S, exporter)
 
     async def _tick_access_log(self) -> None:
         if not self._access_log.enabled:

@@ -57,6 +57,7 @@ class SpanExporter:
         self._timeout = timeout_s
         self._queue: deque[bytes] = deque()
         self._wake = asyncio.Event()
+        self._closing = False
         self._failures = 0
         self.exported = 0
         self.exports = 0
@@ -77,8 +78,8 @@ class SpanExporter:
             self._wake.set()
 
     async def run(self) -> None:
-        """Forever: wait for a batch or the interval, then send what is queued."""
-        while True:
+        """Until `shutdown`: wait for a batch or the interval, then send what is queued."""
+        while not self._closing:
             delay = self._interval if not self._failures else self._backoff()
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(delay):
@@ -91,19 +92,37 @@ class SpanExporter:
         while self._queue:
             size = min(self._batch_size, len(self._queue))
             batch = [self._queue.popleft() for _ in range(size)]
-            if not await self._send(batch):
+            try:
+                sent = await self._send(batch)
+            except asyncio.CancelledError:
+                self.dropped += len(batch)  # cut mid-export: it may or may not have arrived
+                raise
+            if not sent:
                 room = self._max_queue - len(self._queue)
                 self.dropped += max(0, len(batch) - room)
                 self._queue.extendleft(reversed(batch[:room]))
                 return False
         return True
 
-    async def shutdown(self, timeout_s: float) -> None:
-        """Send what is left, giving up after `timeout_s` (what is unsent is dropped)."""
-        with contextlib.suppress(TimeoutError):
+    async def shutdown(self, timeout_s: float, runner: asyncio.Task[None] | None = None) -> None:
+        """Stop `runner` (the task running `run`) after the export it is in, never in the
+        middle of one (a cut export might be sent twice), then send what is left; after
+        `timeout_s` what is unsent is dropped."""
+        self._closing = True
+        self._wake.set()
+        try:
             async with asyncio.timeout(timeout_s):
+                if runner is not None:
+                    await runner
                 while self._queue and not await self.send_queued():
                     await asyncio.sleep(min(self._backoff(), 0.5))
+        except TimeoutError:
+            pass
+        finally:
+            if runner is not None and not runner.done():
+                runner.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await runner
         self.dropped += len(self._queue)
         self._queue.clear()
 

@@ -77,6 +77,29 @@ def test_every_span_arrives_in_small_batches(procs: Processes, tmp_path: Path) -
     }
 
 
+def test_shutdown_lets_the_running_export_finish_and_sends_the_rest(
+    procs: Processes, tmp_path: Path
+) -> None:
+    """Spans queued as the sidecar stops all arrive once: the export in progress is not
+    cut, and what is left after it is sent before shutdown returns."""
+    port, out = free_port(), tmp_path / "spans.jsonl"
+    start_sink(procs, port, out)
+
+    async def scenario() -> tuple[list[str], SpanExporter]:
+        exporter, recorder = make_exporter(port, interval_s=60)
+        runner = asyncio.get_running_loop().create_task(exporter.run())
+        ids = await end_spans(recorder, 300)
+        await asyncio.sleep(0)  # the runner wakes for the first full batch and starts it
+        await exporter.shutdown(10, runner)
+        assert runner.done() and not runner.cancelled()
+        return ids, exporter
+
+    ids, exporter = asyncio.run(scenario())
+    wait_until(lambda: len(span_ids(out)) >= 300, 10, "spans written")
+    assert sorted(span_ids(out)) == sorted(ids)
+    assert (exporter.exported, exporter.exports, exporter.dropped) == (300, 2, 0)
+
+
 def test_spans_wait_for_a_sink_that_comes_up_late(procs: Processes, tmp_path: Path) -> None:
     """Exports to a sink that is not listening yet are kept and sent once it is up."""
     port, out = free_port(), tmp_path / "spans.jsonl"
