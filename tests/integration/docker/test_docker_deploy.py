@@ -1,5 +1,6 @@
 """The shop in containers: up, status, a traced request, container faults and their
-rollback from the ledger entry alone, and down leaving nothing."""
+rollback from the ledger entry alone, each container seeing only its own secrets, and down
+leaving nothing."""
 
 from __future__ import annotations
 
@@ -13,9 +14,11 @@ import requests
 from harness.faults import FaultContext, make_injector
 from harness.faults.rollback import Executor
 from harness.spec.faults import ContainerFault
+from mesh_runtime.control.client import ControlPlaneClient
 from mesh_runtime.runtimes.deployment import Deployment
 from mesh_runtime.runtimes.docker import DockerRuntime
 from mesh_runtime.runtimes.docker.engine import Engine
+from mesh_runtime.runtimes.plan import PlanFiles
 from tests.conftest import poll
 
 pytestmark = [pytest.mark.integration, pytest.mark.docker]
@@ -151,3 +154,52 @@ def test_stats_sampler_reads_every_container(
     assert names == {r.name for r in deployment.processes if r.container_id}
     sidecar = next(r for r in rows if r["name"] == "gateway-0-sidecar")
     assert sidecar["rss_mb"] > 5 and sidecar["cpu_s"] >= 0
+
+
+def _run(container: Any, *command: str) -> tuple[int, str]:
+    """A command in a running container (docker exec): its exit code and output."""
+    result = container.exec_run(list(command), user="0:0")
+    return int(result.exit_code), result.output.decode("utf-8", errors="replace")
+
+
+def test_a_sidecar_container_holds_its_own_credential_and_no_other_secret(
+    shop: tuple[DockerRuntime, Deployment], docker_client: Any
+) -> None:
+    """catalog-0's sidecar reads its credential and the admin token (read-only); cart's
+    credential, the CA key and bootstrap secret, and the control token are not in it; its
+    app sees nothing of the work dir; the mesh still serves through the gateway."""
+    _, deployment = shop
+    files = PlanFiles(Path(deployment.work_dir))
+    assert (files.ca_dir / "root-key.pem").is_file() and files.credential("cart-0").is_file()
+    sidecar = docker_client.containers.get(deployment.process("catalog-0-sidecar").container_id)
+    own = files.credential("catalog-0")
+    assert _run(sidecar, "cat", str(own)) == (0, own.read_text())
+    assert _run(sidecar, "ls", "-A", str(files.work_dir)) == (0, "admin-token\ncredentials\n")
+    assert _run(sidecar, "ls", "-A", str(files.credentials)) == (0, "catalog-0\n")
+    for secret in (
+        files.credential("cart-0"),
+        files.ca_dir / "root-key.pem",
+        files.bootstrap_secret,
+        files.control_token,
+    ):
+        assert _run(sidecar, "test", "-e", str(secret))[0] == 1, f"{secret} is in the sidecar"
+    assert _run(sidecar, "sh", "-c", f"echo x >> {own}")[0] != 0, "the credential is writable"
+    app = docker_client.containers.get(deployment.process("catalog-0").container_id)
+    assert _run(app, "test", "-e", str(files.work_dir))[0] == 1
+    assert requests.get(deployment.ingress_url, timeout=10).status_code == 200
+
+
+def test_control_plane_container_restart_resumes_from_its_state_file(
+    shop: tuple[DockerRuntime, Deployment],
+) -> None:
+    """The control plane writes its state file in its own mounted folder; restarted, it
+    comes back at the same config version."""
+    runtime, deployment = shop
+    state_file = Path(deployment.work_dir) / "control-plane" / "control-state.json"
+    with ControlPlaneClient(str(deployment.control_url), deployment.control_token) as client:
+        version = client.patch_policy("catalog", {"http": [{"timeout": "9s"}]})
+    assert json.loads(state_file.read_text())["version"] == version
+    runtime.restart(runtime.load(deployment.name), "control-plane")
+    with ControlPlaneClient(str(deployment.control_url), deployment.control_token) as client:
+        assert client.status()["version"] == version
+    assert requests.get(deployment.ingress_url, timeout=10).status_code == 200
