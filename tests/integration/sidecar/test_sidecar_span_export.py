@@ -23,6 +23,19 @@ def start_sink(procs: Processes, port: int, out: Path) -> None:
     wait_until(ready_200(port, "/ready"), 15, "trace sink")
 
 
+@pytest.fixture
+def sink(procs: Processes, tmp_path: Path) -> tuple[int, Path]:
+    """A running trace sink: its port and the spans file it writes."""
+    port, out = free_port(), tmp_path / "spans.jsonl"
+    start_sink(procs, port, out)
+    return port, out
+
+
+def assert_arrived_once(out: Path, ids: list[str]) -> None:
+    wait_until(lambda: len(span_ids(out)) >= len(ids), 10, "spans written")
+    assert sorted(span_ids(out)) == sorted(ids)
+
+
 def span_ids(path: Path) -> list[str]:
     if not path.exists():
         return []
@@ -50,10 +63,9 @@ async def end_spans(recorder: SpanRecorder, count: int) -> list[str]:
     return ids
 
 
-def test_every_span_arrives_in_small_batches(procs: Processes, tmp_path: Path) -> None:
+def test_every_span_arrives_in_small_batches(sink: tuple[int, Path]) -> None:
     """700 spans ended at once reach the sink, each once, in exports of at most 256."""
-    port, out = free_port(), tmp_path / "spans.jsonl"
-    start_sink(procs, port, out)
+    port, out = sink
 
     async def scenario() -> tuple[list[str], SpanExporter]:
         exporter, recorder = make_exporter(port, interval_s=0.05)
@@ -66,8 +78,7 @@ def test_every_span_arrives_in_small_batches(procs: Processes, tmp_path: Path) -
         return ids, exporter
 
     ids, exporter = asyncio.run(scenario())
-    wait_until(lambda: len(span_ids(out)) >= 700, 10, "spans written")
-    assert sorted(span_ids(out)) == sorted(ids)
+    assert_arrived_once(out, ids)
     assert exporter.summary() == {
         "exported": 700,
         "exports": 3,
@@ -78,12 +89,11 @@ def test_every_span_arrives_in_small_batches(procs: Processes, tmp_path: Path) -
 
 
 def test_shutdown_lets_the_running_export_finish_and_sends_the_rest(
-    procs: Processes, tmp_path: Path
+    sink: tuple[int, Path],
 ) -> None:
     """Spans queued as the sidecar stops all arrive once: the export in progress is not
     cut, and what is left after it is sent before shutdown returns."""
-    port, out = free_port(), tmp_path / "spans.jsonl"
-    start_sink(procs, port, out)
+    port, out = sink
 
     async def scenario() -> tuple[list[str], SpanExporter]:
         exporter, recorder = make_exporter(port, interval_s=60)
@@ -95,8 +105,7 @@ def test_shutdown_lets_the_running_export_finish_and_sends_the_rest(
         return ids, exporter
 
     ids, exporter = asyncio.run(scenario())
-    wait_until(lambda: len(span_ids(out)) >= 300, 10, "spans written")
-    assert sorted(span_ids(out)) == sorted(ids)
+    assert_arrived_once(out, ids)
     assert (exporter.exported, exporter.exports, exporter.dropped) == (300, 2, 0)
 
 
@@ -114,8 +123,7 @@ def test_spans_wait_for_a_sink_that_comes_up_late(procs: Processes, tmp_path: Pa
         return ids, exporter
 
     ids, exporter = asyncio.run(scenario())
-    wait_until(lambda: len(span_ids(out)) >= 50, 10, "spans written")
-    assert sorted(span_ids(out)) == sorted(ids)
+    assert_arrived_once(out, ids)
     assert exporter.exported == 50 and exporter.dropped == 0
 
 
