@@ -15,17 +15,18 @@ import logging
 import random
 import time
 from collections.abc import Callable
-from typing import Any
-
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
+from typing import TYPE_CHECKING, Any
 
 from mesh_runtime.errors import ControlPlaneError, InvalidInput
 from mesh_runtime.sidecar.config_watch import parse_control_plane_url
 from mesh_runtime.sidecar.http_client import control_plane_request, request_head
 from mesh_runtime.sidecar.tls import Credentials
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+# `cryptography` is imported where a key or CSR is made, not at the top: a sidecar without
+# a bootstrap credential (plain text mesh) never needs it, and it costs 8 MB resident.
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +64,10 @@ def read_token_file(path: str, what: str = "bootstrap token") -> str:
 
 def make_csr(key: ec.EllipticCurvePrivateKey, service: str) -> bytes:
     """A CSR for `key`; the CA puts the identity in, so the subject is only informative."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.x509.oid import NameOID
+
     name = x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, service)])
     csr = x509.CertificateSigningRequestBuilder().subject_name(name).sign(key, hashes.SHA256())
     return csr.public_bytes(serialization.Encoding.PEM)
@@ -78,6 +83,9 @@ class CertificateClient:
         self.instance = instance
 
     async def fetch(self, clock: Callable[[], float] = time.time) -> Credentials:
+        from cryptography.hazmat.primitives import serialization
+        from cryptography.hazmat.primitives.asymmetric import ec
+
         key = ec.generate_private_key(ec.SECP256R1())
         body = {
             "csr": make_csr(key, self.service).decode("ascii"),
