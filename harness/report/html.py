@@ -22,9 +22,16 @@ from harness.report import figures, graph, mesh, requests, traces
 from harness.report.labels import LABELS
 from harness.report.source import has_table
 from harness.report.traces import TraceView
-from harness.store.model import SUMMARY_METRICS, PhaseRecord, RunRecord
+from harness.store.model import PhaseRecord, RunRecord
 from harness.store.reader import load_run
-from harness.store.text import FAULT_COLUMNS, fault_rows, format_threshold, format_value
+from harness.store.text import (
+    FAULT_COLUMNS,
+    HEADLINE_COLUMNS,
+    fault_rows,
+    format_threshold,
+    format_value,
+    headline_rows,
+)
 from mesh_runtime.errors import MeshproofError, RunError
 
 CSS = """
@@ -177,10 +184,8 @@ def _verdicts(record: RunRecord) -> str:
 
 
 def _headline(record: RunRecord) -> str:
-    summary = record.summary.model_dump()
-    rows = [["requests", str(record.summary.requests)]]
-    rows += [[LABELS.get(n, n), format_value(n, summary.get(n))] for n in SUMMARY_METRICS]
-    return f'<div class="narrow">{table(["metric", "value"], rows)}</div>'
+    rows = [[LABELS.get(name, name), value] for name, value in headline_rows(record)]
+    return f'<div class="narrow">{table(HEADLINE_COLUMNS, rows)}</div>'
 
 
 def _whole(record: RunRecord) -> PhaseRecord | None:
