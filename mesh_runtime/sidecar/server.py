@@ -135,46 +135,24 @@ class Sidecar:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.stop)
-        admin = AdminApi(
-            self.holder,
-            self.observer,
-            self.lifecycle,
-            token=_read_admin_token(self.options.admin_token_file),
-            security=self.security.summary,
-            loopback_only=self.options.host in (HOST, "::1", "localhost"),
-            tracing=self._exporter.summary if self._exporter is not None else None,
-        )
         admin_server = await self._listen(
-            self.options.admin_port, admin.handle, self._admin_connections, self.options.host
+            self.options.admin_port,
+            self._admin_api().handle,
+            self._admin_connections,
+            self.options.host,
         )
-        watcher = self._start_config()
-        ticker = loop.create_task(self._tick_access_log())
-        exporter = loop.create_task(self._exporter.run()) if self._exporter else None
-        sweeper = loop.create_task(self._sweep())
         keeper = self.security.keeper
-        renewer = loop.create_task(keeper.run()) if keeper is not None else None
+        background = [
+            self._start_config(),
+            loop.create_task(self._tick_access_log()),
+            loop.create_task(self._sweep()),
+            loop.create_task(keeper.run()) if keeper is not None else None,
+        ]
+        exporter = loop.create_task(self._exporter.run()) if self._exporter else None
         try:
-            if not await self._wait_for_config():
-                return 0
-            inbound = InboundProxy(self._app_pool, self.observer, policies=self.security.policies)
-            outbound = OutboundProxy(self.holder, self.observer, self.rng)
-            self._servers = [
-                self._listen_inbound(inbound.handle),
-                await self._listen(
-                    self.options.outbound_port, outbound.handle, self.mesh_connections
-                ),
-            ]
-            self.lifecycle.listening = True
-            # Everything made so far (config models, modules, TLS contexts) lives as long
-            # as the process: keep it out of the collector's full passes, which would
-            # otherwise walk it all and stall the loop.
-            gc.freeze()
-            log.info("sidecar %s ready", self.options.instance)
-            await self._stop.wait()
-            await self._drain()
-            return 0
+            return await self._serve()
         finally:
-            for task in (watcher, ticker, sweeper, renewer):
+            for task in background:
                 if task is not None:
                     task.cancel()
                     with contextlib.suppress(asyncio.CancelledError):
@@ -185,6 +163,37 @@ class Sidecar:
             self._access_log.close()
             if self._exporter is not None:
                 await self._exporter.shutdown(SPAN_FLUSH_TIMEOUT_S, exporter)
+
+    def _admin_api(self) -> AdminApi:
+        return AdminApi(
+            self.holder,
+            self.observer,
+            self.lifecycle,
+            token=_read_admin_token(self.options.admin_token_file),
+            security=self.security.summary,
+            loopback_only=self.options.host in (HOST, "::1", "localhost"),
+            tracing=self._exporter.summary if self._exporter is not None else None,
+        )
+
+    async def _serve(self) -> int:
+        """Wait for the config, open the mesh listeners, serve until told to stop, drain."""
+        if not await self._wait_for_config():
+            return 0
+        inbound = InboundProxy(self._app_pool, self.observer, policies=self.security.policies)
+        outbound = OutboundProxy(self.holder, self.observer, self.rng)
+        self._servers = [
+            self._listen_inbound(inbound.handle),
+            await self._listen(self.options.outbound_port, outbound.handle, self.mesh_connections),
+        ]
+        self.lifecycle.listening = True
+        # Everything made so far (config models, modules, TLS contexts) lives as long as
+        # the process: keep it out of the collector's full passes, which would otherwise
+        # walk it all (about 10 ms) and stall the loop.
+        gc.freeze()
+        log.info("sidecar %s ready", self.options.instance)
+        await self._stop.wait()
+        await self._drain()
+        return 0
 
     async def _tick_access_log(self) -> None:
         if not self._access_log.enabled:
