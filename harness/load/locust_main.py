@@ -153,9 +153,10 @@ def run_worker(plan: LoadPlan, master_port: int) -> int:
         runner.greenlet.join()
     finally:
         state.close()
-    reason = ending.reason or "the Locust master ended the test (quit message)"
+    if ending.reason is None:
+        print("stopping: the Locust master ended the test (quit message)", file=sys.stderr)
     if state.pacer is None:
-        print(f"worker: {reason} before it took its share of the schedule", file=sys.stderr)
+        print("the worker stopped before it took its share of the schedule", file=sys.stderr)
         return 1
     return 0
 
