@@ -117,6 +117,9 @@ class HttpServerProtocol(asyncio.Protocol):
         limits: HttpLimits,
         load: ListenerLoad | None = None,
     ) -> None:
+        # Made by the listener's factory, inside the loop. Kept: each asyncio
+        # get_running_loop() is a getpid() system call (the loop remembers its pid).
+        self._loop = asyncio.get_running_loop()
         self._handler = handler
         self._registry = registry
         self._limits = limits
@@ -264,7 +267,7 @@ class HttpServerProtocol(asyncio.Protocol):
             self._paused = True
             self._transport.pause_reading()
         if self._task is None:
-            self._task = asyncio.get_running_loop().create_task(self._serve_queue())
+            self._task = self._loop.create_task(self._serve_queue())
 
     # --- drain and errors ----------------------------------------------------------
 
@@ -296,7 +299,7 @@ class HttpServerProtocol(asyncio.Protocol):
         self._bad_input = True
         self._pending_reject = response
         if self._task is None:
-            self._task = asyncio.get_running_loop().create_task(self._serve_queue())
+            self._task = self._loop.create_task(self._serve_queue())
 
     # --- serving --------------------------------------------------------------------
 

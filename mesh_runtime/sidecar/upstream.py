@@ -64,6 +64,7 @@ class UpstreamConnection(asyncio.Protocol):
         on_idle: Callable[[UpstreamConnection], None],
         on_closed: Callable[[UpstreamConnection], None],
     ) -> None:
+        self._loop = asyncio.get_running_loop()  # made inside the loop; see http_server
         self._on_idle = on_idle
         self._on_closed = on_closed
         self.transport: asyncio.Transport | None = None
@@ -152,7 +153,7 @@ class UpstreamConnection(asyncio.Protocol):
         self._head_only = head_only
         self._headers = []
         self.requests += 1
-        self._head = asyncio.get_running_loop().create_future()
+        self._head = self._loop.create_future()
         if len(body) < 65536:
             self.transport.write(head + body)
         else:
