@@ -4,8 +4,8 @@ Spans are encoded as they end (`SpanEncoder.span`) and queued as bytes. The expo
 wakes every `interval_s`, or as soon as `batch_size` spans are queued, and POSTs them
 (`application/x-protobuf`) in requests of at most `batch_size` spans: many small exports
 rather than one large one a second, so no single step holds the loop for long. An export
-that fails (sink down, 5xx) goes back to the front of the queue and is tried again after
-a capped backoff; beyond `max_queue` spans new ones are dropped and counted, as the
+that fails (sink down, 5xx, 408, 429) goes back to the front of the queue and is tried
+again after a capped backoff; one refused for good (another 4xx) is dropped; beyond `max_queue` spans new ones are dropped and counted, as the
 SDK's batch processor does. `shutdown` sends what is left, within a deadline.
 """
 
@@ -26,6 +26,8 @@ from mesh_runtime.sidecar.telemetry.tracing import ProxySpan
 log = logging.getLogger(__name__)
 
 BACKOFF_MAX_S = 5.0
+RETRIABLE_STATUS = frozenset({408, 429})
+"""4xx answers after which an export is tried again (every 5xx is)."""
 
 
 class SpanExporter:
@@ -88,7 +90,8 @@ class SpanExporter:
             await self.send_queued()
 
     async def send_queued(self) -> bool:
-        """Send every queued span, batch by batch; False when an export failed."""
+        """Send every queued span, batch by batch; False when an export is to be tried
+        again (its batch is back at the front of the queue)."""
         while self._queue:
             size = min(self._batch_size, len(self._queue))
             batch = [self._queue.popleft() for _ in range(size)]
@@ -136,6 +139,7 @@ class SpanExporter:
         }
 
     async def _send(self, batch: list[bytes]) -> bool:
+        """Export one batch: True when it is done with (sent, or refused for good)."""
         body = self._encoder.request(batch)
         headers = {"content-type": "application/x-protobuf", "content-length": str(len(body))}
         head = request_head("POST", self._host, self._port, self._path, headers)
@@ -145,6 +149,15 @@ class SpanExporter:
             )
         except ExchangeError as exc:
             return self._failed(f"OTLP endpoint {self._host}:{self._port} {exc}")
+        if 400 <= status < 500 and status not in RETRIABLE_STATUS:
+            # Refused for good (OTLP/HTTP: only 429, 502, 503, 504 and 408 are worth
+            # another try): sending the batch again would block every span behind it.
+            self.failed_exports += 1
+            self.dropped += len(batch)
+            log.warning(
+                "OTLP endpoint answered %d to an export; %d spans dropped", status, len(batch)
+            )
+            return True
         if not 200 <= status < 300:
             return self._failed(f"OTLP endpoint answered {status} to an export")
         if self._failures:

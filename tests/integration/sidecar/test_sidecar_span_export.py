@@ -43,10 +43,10 @@ def span_ids(path: Path) -> list[str]:
 
 
 def make_exporter(
-    port: int, interval_s: float = 0.2, max_queue: int = 16384
+    port: int, interval_s: float = 0.2, max_queue: int = 16384, path: str = "/v1/traces"
 ) -> tuple[SpanExporter, SpanRecorder]:
     exporter = SpanExporter(
-        f"http://127.0.0.1:{port}/v1/traces",
+        f"http://127.0.0.1:{port}{path}",
         SpanEncoder(RESOURCE, "meshproof.sidecar"),
         interval_s=interval_s,
         max_queue=max_queue,
@@ -125,6 +125,27 @@ def test_spans_wait_for_a_sink_that_comes_up_late(procs: Processes, tmp_path: Pa
     ids, exporter = asyncio.run(scenario())
     assert_arrived_once(out, ids)
     assert exporter.exported == 50 and exporter.dropped == 0
+
+
+def test_a_batch_refused_for_good_is_dropped_not_retried(sink: tuple[int, Path]) -> None:
+    """A 4xx answer (here 404 for a path the sink does not serve) drops that batch and
+    counts it, so the spans behind it are not blocked."""
+    port, _ = sink
+
+    async def scenario() -> SpanExporter:
+        exporter, recorder = make_exporter(port, path="/v1/nothing-here")
+        await end_spans(recorder, 20)
+        assert await exporter.send_queued()
+        return exporter
+
+    exporter = asyncio.run(scenario())
+    assert exporter.summary() == {
+        "exported": 0,
+        "exports": 0,
+        "queued": 0,
+        "dropped": 20,
+        "failed_exports": 1,
+    }
 
 
 def test_a_full_queue_drops_and_counts(tmp_path: Path) -> None:
