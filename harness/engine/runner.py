@@ -20,6 +20,7 @@ from harness.engine.session import Session
 from harness.engine.timeline import scale_experiment
 from harness.judge import exit_code
 from harness.spec.experiment import Experiment, load_experiment
+from harness.spec.targets import check_targets
 from harness.store import ExperimentRef, RunRecord, RunWriter, iso_utc
 from mesh_runtime.errors import ExperimentError, MeshproofError
 from mesh_runtime.topology import load_topology
@@ -51,7 +52,8 @@ class RunResult:
 def prepare(path: str | Path, duration_s: float | None) -> tuple[Experiment, Path]:
     """The validated (and, with `duration_s`, scaled) experiment and its topology file."""
     experiment, topology = load_experiment(path)
-    load_topology(topology)  # a bad topology is an input error before anything starts
+    # a bad topology or a fault target it lacks is an input error before anything starts
+    check_targets(experiment, load_topology(topology), str(path))
     if duration_s is not None:
         if duration_s <= 0:
             raise ExperimentError(str(path), "--duration", "expected a duration longer than 0s")

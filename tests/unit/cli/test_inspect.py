@@ -207,3 +207,23 @@ def test_report_of_unknown_or_broken_run_is_one_line(
     assert capsys.readouterr().err.startswith("meshproof: nope: no such run directory")
     assert main(["report", "20261127T160000Z-broken", "--reports", str(reports)]) == 2
     assert "run.json: not valid JSON" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("case", "text", "topology", "expected"), BAD_CASES, ids=[c[0] for c in BAD_CASES]
+)
+def test_run_refuses_each_bad_file_before_deploying(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    case: str,
+    text: str,
+    topology: str | None,
+    expected: str,
+) -> None:
+    """`meshproof run` gives the same one line and exit 2 as validate, and writes no run."""
+    path = write_case(tmp_path, text, topology)
+    reports = tmp_path / "reports"
+    assert main(["run", str(path), "--out", str(reports), "--quiet"]) == 2
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) == 1 and expected in lines[0], (case, lines)
+    assert not reports.exists() or not any(reports.iterdir())
