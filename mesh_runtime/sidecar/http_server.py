@@ -217,13 +217,16 @@ class HttpServerProtocol(asyncio.Protocol):
             raise Rejected(too_long)
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        self._headers.append((name.lower(), value))
+        headers = self._headers
+        headers.append((name.lower(), value))
         self._head_size += len(name) + len(value) + 4
-        violation = check_header_count(
-            len(self._headers), len(self._url) + self._head_size, self._limits
-        )
-        if violation is not None:
-            raise Rejected(violation)
+        # The limits' own check only once one is crossed: this runs for every header.
+        limits = self._limits
+        size = len(self._url) + self._head_size
+        if len(headers) > limits.max_headers or size > limits.max_header_bytes:
+            violation = check_header_count(len(headers), size, limits)
+            if violation is not None:
+                raise Rejected(violation)
 
     def on_headers_complete(self) -> None:
         parser = self._parser

@@ -32,7 +32,7 @@ from mesh_runtime.sidecar.upstream import (
     PoolOverflow,
     UpstreamTimeout,
 )
-from mesh_runtime.sidecar.wire import header_map, service_of_host, upstream_headers
+from mesh_runtime.sidecar.wire import LazyHeaderMap, service_of_host, upstream_headers
 
 Outcome = Response | AttemptError
 
@@ -69,7 +69,7 @@ class OutboundProxy:
         svc = state.services.get(info.service) if state is not None else None
         if svc is None:
             return simple_response(404, f"no service named {info.service!r} in the mesh", "NR")
-        headers = header_map(request.headers)
+        headers = LazyHeaderMap(request.headers)
         route = svc.routes.match(request.method.decode("latin-1"), request.path, headers)
         if route is None:
             return simple_response(404, f"no route of {svc.name} matches", "NR")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator, Mapping
 
 from mesh_runtime.sidecar.http1 import Headers, Request, end_to_end
 
@@ -30,6 +31,31 @@ def header_map(headers: Headers) -> dict[str, str]:
         if name not in out:
             out[name] = value.decode("latin-1")
     return out
+
+
+class LazyHeaderMap(Mapping[str, str]):
+    """`header_map` of a request, made on the first look-up: most routes and faults match
+    no header, and then the request's headers are never decoded."""
+
+    __slots__ = ("_headers", "_map")
+
+    def __init__(self, headers: Headers) -> None:
+        self._headers = headers
+        self._map: dict[str, str] | None = None
+
+    def _built(self) -> dict[str, str]:
+        if self._map is None:
+            self._map = header_map(self._headers)
+        return self._map
+
+    def __getitem__(self, name: str) -> str:
+        return self._built()[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._built())
+
+    def __len__(self) -> int:
+        return len(self._built())
 
 
 def new_request_id() -> bytes:
