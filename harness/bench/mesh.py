@@ -140,8 +140,11 @@ def run_mesh_bench(
                 sample = measure(target, rps, connections, seconds)
                 samples[target.name].append(sample)
                 through_sidecars += sample.requests if target.name.startswith("mesh") else 0
+                load = os.getloadavg()[0]
                 print(
-                    f"  round {round_number}/{rounds} {target.name:9} {_line(sample)}", flush=True
+                    f"  round {round_number}/{rounds} {target.name:9} {_line(sample)}"
+                    f"  load {load:.2f}",
+                    flush=True,
                 )
         spans = spans_at_sink(work / "spans.jsonl", 2 * through_sidecars)
     result = summarise(samples)
