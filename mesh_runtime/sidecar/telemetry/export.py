@@ -44,13 +44,17 @@ class SpanExporter:
         timeout_s: float = 5.0,
     ) -> None:
         parts = urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
+        try:
+            port = parts.port
+        except ValueError:
+            port = -1
+        if parts.scheme not in ("http", "https") or not parts.hostname or port == -1:
             raise InvalidInput(
                 "--otlp-endpoint", "", f"expected http://HOST:PORT/PATH, got {url!r}"
             )
         self._tls = parts.scheme == "https"
         self._host = parts.hostname
-        self._port = parts.port or (443 if self._tls else 80)
+        self._port = port or (443 if self._tls else 80)
         self._path = parts.path or "/v1/traces"
         self._encoder = encoder
         self._batch_size = batch_size
