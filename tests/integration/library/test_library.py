@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from harness.engine.comparison import ROUNDS
 from tests.integration.engine.enginekit import HarnessProcess
 from tests.integration.library.librarykit import (
     LibraryRun,
@@ -148,18 +149,20 @@ def test_rolling_sidecar_restart(harness: Harness, tmp_path: Path, state_dir: Pa
 
 
 def test_mesh_overhead(harness: Harness, tmp_path: Path, state_dir: Path) -> None:
-    """The interleaved comparison: a no-mesh deployment beside the mesh, six load blocks back
-    to back (ABBA), every block's worker took its share and kept it, overhead measured."""
+    """The interleaved comparison: a no-mesh deployment beside the mesh, ten load blocks back
+    to back (ABBA, five rounds), every block's worker took its share and kept it, overhead measured."""
     result = run(harness, "mesh-overhead", tmp_path, state_dir, duration="12s")
     compare = result.phase("compare:no-mesh")["values"]
-    assert compare["rounds"] == 3
+    assert compare["rounds"] == ROUNDS
     assert compare["overhead_p99_ms"] is not None and compare["error_rate"] == 0.0
     blocks = sorted((result.path / "load-no-mesh").iterdir())
-    assert [b.name for b in blocks] == [f"r{r}-{m}" for r in range(3) for m in ("mesh", "no-mesh")]
+    assert [b.name for b in blocks] == [
+        f"r{r}-{m}" for r in range(ROUNDS) for m in ("mesh", "no-mesh")
+    ]
     for block in blocks:
         status = json.loads((block / "load-status-w0.json").read_text())
         assert status["done"] and status["unsent"] == 0, f"{block}: {status}"
     table = result.table("compare_no-mesh")
     assert set(table.groupby(["round", "mode"]).size().index) == {
-        (r, m) for r in range(3) for m in ("mesh", "no-mesh")
+        (r, m) for r in range(ROUNDS) for m in ("mesh", "no-mesh")
     }
