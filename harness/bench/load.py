@@ -17,60 +17,18 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import signal
-import socket
-import subprocess
 import tempfile
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import psutil
 
+from harness.bench.procs import fortio_server
 from harness.load import LoadDriver, read_records
 from harness.spec.load import LoadSpec
-from mesh_runtime.errors import RunError
-from mesh_runtime.tools import find_binary
 
 RATES = (2000, 4000, 6000, 8000)
 CONNECTIONS = 32
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@contextmanager
-def fortio_target() -> Iterator[str]:
-    """A fortio echo server on 127.0.0.1 (its other listeners off); killed on exit."""
-    port = _free_port()
-    off = ["-grpc-port", "disabled", "-redirect-port", "disabled"]
-    off += ["-tcp-port", "disabled", "-udp-port", "disabled"]
-    command = [str(find_binary("fortio")), "server", "-http-port", f"127.0.0.1:{port}", *off]
-    proc = subprocess.Popen(
-        [*command, "-quiet"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    try:
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-                break
-            except OSError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise RunError("fortio server did not start") from None
-                time.sleep(0.05)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
 
 
 def _percentile(values: list[float], q: float) -> float:
@@ -147,7 +105,7 @@ def run_load_bench(
     step_s: float = 5.0, memory_s: float = 60.0, memory_rps: float = 2000.0
 ) -> dict[str, Any]:
     """Both measurements against one fortio target; a JSON-ready dict."""
-    with tempfile.TemporaryDirectory(prefix="meshproof-bench-load-") as tmp, fortio_target() as url:
+    with tempfile.TemporaryDirectory(prefix="meshproof-bench-load-") as tmp, fortio_server() as url:
         steps = [throughput_step(url, r, step_s, Path(tmp) / f"rate-{r}") for r in RATES]
         sustained = [s["achieved_rps"] for s in steps if s["sustained"]]
         memory = memory_run(url, memory_rps, memory_s, Path(tmp) / "memory")
