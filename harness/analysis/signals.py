@@ -4,6 +4,13 @@ Resources (`resources.parquet`: `t_s, role, name, pid, cpu_s, cpu_cores, rss_mb`
 rows with role `sidecar`. CPU is each sidecar's mean `cpu_cores` over the phase, summed
 over sidecars; memory is the largest `rss_mb` of any sidecar.
 
+CPU per 1000 RPS is Istio's measure ("vCPU per 1000 requests per second going through
+the proxy"): the summed sidecar cores over the requests per second *through the
+sidecars*, / 1000. That rate is the increase of `istio_requests_total` over all its
+series in the phase, / the phase's length: each sidecar counts every request it proxies
+once (`reporter="destination"` inbound, `reporter="source"` outbound), so one user
+request crossing nine sidecars counts nine times. Never the harness's own RPS.
+
 Metrics (`metrics.parquet`, long form `t_s, metric, labels, value`): the summary reads
 these keys in the `metric` column, one series per distinct `labels`:
 
@@ -23,10 +30,15 @@ with no metrics at all in the phase it is None (no data).
 from __future__ import annotations
 
 import itertools
+import math
 
+import numpy as np
 import pandas as pd
 
 from harness.store.model import PhaseRecord
+
+PROXIED_REQUESTS = "istio_requests_total"
+"""The counter every sidecar increments once per request it proxies."""
 
 COUNTERS = {
     "retries": "meshproof_retries_total",
@@ -41,6 +53,35 @@ def sidecar_cpu_cores(resources: pd.DataFrame | None, phase: PhaseRecord) -> flo
     if rows is None:
         return None
     return float(rows.groupby("name")["cpu_cores"].mean().sum())
+
+
+def sidecar_request_rate(metrics: pd.DataFrame | None, phase: PhaseRecord) -> float | None:
+    """Requests per second through the sidecars in the phase; None without metrics in it."""
+    proxied = counter_increase(metrics, PROXIED_REQUESTS, phase)
+    duration = phase.end_s - phase.start_s
+    return proxied / duration if proxied is not None and duration > 0 else None
+
+
+def cpu_per_krps(cores: float | None, sidecar_rps: float | None) -> float | None:
+    """Sidecar CPU cores per 1000 requests per second through the sidecars (Istio's)."""
+    if cores is None or not sidecar_rps:
+        return None
+    return cores / (sidecar_rps / 1000)
+
+
+def cpu_per_krps_by_second(
+    resources: pd.DataFrame | None, metrics: pd.DataFrame | None, phase: PhaseRecord
+) -> np.ndarray:
+    """`cpu_per_krps` of each second of the phase that has sidecar samples and proxied requests."""
+    out = []
+    for second in range(math.floor(phase.start_s), math.ceil(phase.end_s)):
+        start, end = max(float(second), phase.start_s), min(second + 1.0, phase.end_s)
+        window = PhaseRecord(name=f"second {second}", start_s=start, end_s=end)
+        cores = sidecar_cpu_cores(resources, window)
+        value = cpu_per_krps(cores, sidecar_request_rate(metrics, window))
+        if value is not None:
+            out.append(value)
+    return np.asarray(out, dtype="float64")
 
 
 def sidecar_rss_mb(resources: pd.DataFrame | None, phase: PhaseRecord) -> float | None:

@@ -12,8 +12,10 @@ reason in `PhaseSummary.notes`; never 0.
   the phase; `shed_p99_ms`: p99 service time of the requests answered 503;
 - `recovery_s`: `during:<fault>` and `after:<fault>` that fault's recovery; `after` and
   `whole` the slowest recovery of all faults (`harness.analysis.recovery`);
-- `sidecar_cpu_per_krps`, `sidecar_rss_mb`, `retries_per_krequests`, `ejections`,
-  `overflows`: `harness.analysis.signals`; `trace_completeness`: `harness.analysis.traces`;
+- `sidecar_cpu_per_krps` (summed sidecar cores per 1000 requests per second through the
+  sidecars, Istio's measure), `sidecar_rps` (that rate, from `istio_requests_total`),
+  `sidecar_rss_mb`, `retries_per_krequests`, `ejections`, `overflows`:
+  `harness.analysis.signals`; `trace_completeness`: `harness.analysis.traces`;
 - `overhead_p99_ms` needs a deployment without the mesh: the engine fills it in when the
   experiment has `target.compare_to`.
 """
@@ -31,7 +33,9 @@ from harness.analysis.recovery import HOLD_S, recovery_criteria, recovery_second
 from harness.analysis.signals import (
     COUNTERS,
     counter_increase,
+    cpu_per_krps,
     sidecar_cpu_cores,
+    sidecar_request_rate,
     sidecar_rss_mb,
 )
 from harness.analysis.stats import PERCENTILES, optional, percentile
@@ -42,6 +46,8 @@ from harness.store.model import FaultEvent, PhaseRecord, PhaseSummary
 
 CORRECTED = {"corrected_p50_ms": 0.5, "corrected_p99_ms": 0.99, "corrected_p999_ms": 0.999}
 OPEN_ENDED = "the fault lasted until the end of the run"
+NO_METRICS = "no metrics were scraped in this phase"
+NO_SIDECARS = "no sidecar process was sampled in this phase"
 Values = dict[str, float | None]
 Notes = dict[str, str]
 
@@ -173,13 +179,7 @@ def _ended(
 def _overhead(
     frames: RunFrames, requests: pd.DataFrame, phase: PhaseRecord, values: Values, notes: Notes
 ) -> None:
-    cores = sidecar_cpu_cores(frames.resources, phase)
-    rps = values.get("rps")
-    values["sidecar_cpu_per_krps"] = cores / (rps / 1000) if cores is not None and rps else None
-    values["sidecar_rss_mb"] = sidecar_rss_mb(frames.resources, phase)
-    for name in ("sidecar_cpu_per_krps", "sidecar_rss_mb"):
-        if values[name] is None:
-            notes[name] = "no sidecar process was sampled in this phase (or nothing was answered)"
+    _sidecars(frames, phase, values, notes)
     retries = counter_increase(frames.metrics, COUNTERS["retries"], phase)
     sent = len(requests)
     values["retries_per_krequests"] = (
@@ -189,7 +189,30 @@ def _overhead(
     values["overflows"] = counter_increase(frames.metrics, COUNTERS["overflows"], phase)
     for name in ("retries_per_krequests", "ejections", "overflows"):
         if values[name] is None:
-            notes[name] = "no metrics were scraped in this phase"
+            notes[name] = NO_METRICS
+
+
+def _sidecars(frames: RunFrames, phase: PhaseRecord, values: Values, notes: Notes) -> None:
+    """Sidecar CPU per 1000 RPS through the sidecars (Istio's measure), their RPS and RSS."""
+    cores = sidecar_cpu_cores(frames.resources, phase)
+    proxied = sidecar_request_rate(frames.metrics, phase)
+    values["sidecar_rps"] = proxied
+    values["sidecar_cpu_per_krps"] = cpu_per_krps(cores, proxied)
+    values["sidecar_rss_mb"] = sidecar_rss_mb(frames.resources, phase)
+    if proxied is None:
+        notes["sidecar_rps"] = NO_METRICS
+    if cores is None:
+        notes["sidecar_cpu_per_krps"] = NO_SIDECARS
+    elif proxied is None:
+        notes["sidecar_cpu_per_krps"] = (
+            f"{NO_METRICS}: the requests through the sidecars (istio_requests_total) are unknown"
+        )
+    elif not proxied:
+        notes["sidecar_cpu_per_krps"] = (
+            "istio_requests_total did not grow in this phase: no request went through a sidecar"
+        )
+    if values["sidecar_rss_mb"] is None:
+        notes["sidecar_rss_mb"] = NO_SIDECARS
 
 
 def _traces(

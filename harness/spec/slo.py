@@ -29,7 +29,11 @@ METRICS: dict[str, str] = {
     "shed_p99_ms": "99th percentile latency of requests answered 503 (load shed), ms",
     "trace_completeness": "share of requests whose trace holds every span the call graph implies",
     "recovery_s": "seconds after a fault ends until the other SLOs of the run hold again for 5 s",
-    "sidecar_cpu_per_krps": "sidecar CPU cores per 1000 requests per second",
+    "sidecar_cpu_per_krps": (
+        "sidecar CPU cores per 1000 requests per second through the sidecars (Istio's measure:"
+        " summed over sidecars, divided by the requests they proxied)"
+    ),
+    "sidecar_rps": "requests per second through the sidecars (istio_requests_total, all series)",
     "sidecar_rss_mb": "largest resident memory of any sidecar, MB",
     "retries_per_krequests": "mesh retries per 1000 user requests",
     "ejections": "outlier ejections in the phase",

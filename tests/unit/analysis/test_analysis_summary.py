@@ -11,7 +11,7 @@ import pytest
 from harness.analysis.phases import phase_intervals
 from harness.analysis.records import normalize_requests
 from harness.analysis.recovery import recovery_criteria, recovery_seconds
-from harness.analysis.signals import counter_increase
+from harness.analysis.signals import counter_increase, cpu_per_krps_by_second
 from harness.analysis.summary import RunFrames, summarize
 from harness.analysis.windows import compute_windows
 from harness.spec.slo import SLO
@@ -101,9 +101,9 @@ def test_during_slos_are_not_recovery_criteria() -> None:
     assert [c.describe() for c in criteria] == ["error_rate < 0.01"]
 
 
-def test_sidecar_cpu_and_memory_from_resources() -> None:
-    """CPU per krps sums each sidecar's mean cores; rss is the largest sidecar's."""
-    rows = [
+def sidecar_resources(times: tuple[float, ...] = (6.0, 7.0)) -> pd.DataFrame:
+    """Two sidecars (0.02 and 0.04 cores, 40 and 55 MB) and a busy service, per time."""
+    return pd.DataFrame(
         {
             "t_s": t,
             "role": role,
@@ -113,16 +113,58 @@ def test_sidecar_cpu_and_memory_from_resources() -> None:
             "cpu_cores": cores,
             "rss_mb": rss,
         }
-        for t in (6.0, 7.0)
+        for t in times
         for role, name, cores, rss in (
             ("sidecar", "a-0", 0.02, 40.0),
             ("sidecar", "b-0", 0.04, 55.0),
             ("service", "a-0", 1.0, 500.0),
         )
-    ]
-    result = summaries([], resources=pd.DataFrame(rows))["before"].values
-    assert result["sidecar_cpu_per_krps"] == pytest.approx(0.06 / 0.1)
+    )
+
+
+def proxied_requests(per_second: float, end: int = 30) -> pd.DataFrame:
+    """istio_requests_total of a client sidecar (outbound) and a server sidecar (inbound)."""
+    rows = []
+    for reporter, instance in (("source", "a-0"), ("destination", "b-0")):
+        samples = [(float(t), per_second / 2 * t) for t in range(1, end + 1)]
+        rows += metric_rows("istio_requests_total", samples, reporter=reporter, instance=instance)
+    return pd.DataFrame(rows)
+
+
+def test_sidecar_cpu_per_krps_is_per_request_through_the_sidecars() -> None:
+    """CPU per krps: summed sidecar cores over istio_requests_total's rate; rss the largest."""
+    metrics = proxied_requests(per_second=1000.0)
+    result = summaries([], resources=sidecar_resources(), metrics=metrics)["before"].values
+    assert result["sidecar_rps"] == pytest.approx(1000.0)
+    assert result["sidecar_cpu_per_krps"] == pytest.approx(0.06 / 1.0)
     assert result["sidecar_rss_mb"] == 55.0
+
+
+def test_sidecar_cpu_per_krps_without_metrics_is_no_data() -> None:
+    """Without metrics the proxied requests are unknown: None with a note, no harness RPS."""
+    result = summaries([], resources=sidecar_resources())["before"]
+    assert result.values["sidecar_cpu_per_krps"] is None
+    assert "istio_requests_total" in result.notes["sidecar_cpu_per_krps"]
+    assert result.values["sidecar_rps"] is None and result.notes["sidecar_rps"]
+    assert result.values["sidecar_rss_mb"] == 55.0
+
+
+def test_sidecar_cpu_per_krps_when_nothing_was_proxied_is_no_data() -> None:
+    """Metrics scraped but istio_requests_total flat: 0 RPS through sidecars, CPU per krps None."""
+    metrics = proxied_requests(per_second=0.0)
+    result = summaries([], resources=sidecar_resources(), metrics=metrics)["before"]
+    assert result.values["sidecar_rps"] == 0.0
+    assert result.values["sidecar_cpu_per_krps"] is None
+    assert "did not grow" in result.notes["sidecar_cpu_per_krps"]
+
+
+def test_cpu_per_krps_by_second_gives_a_value_per_measured_second() -> None:
+    """Per second: that second's summed sidecar cores over its proxied RPS, x 1000."""
+    resources = sidecar_resources(times=(5.5, 6.5, 7.5, 12.5))
+    metrics = proxied_requests(per_second=200.0, end=8)
+    values = cpu_per_krps_by_second(resources, metrics, PhaseRecord(name="p", start_s=5, end_s=9))
+    # seconds 5, 6, 7 have both; 8 has requests but no CPU sample; 12 is outside the phase
+    assert values.tolist() == pytest.approx([0.3, 0.3, 0.3])
 
 
 def test_overheads_without_samples_are_no_data() -> None:
