@@ -9,7 +9,7 @@ LABELS: dict[str, str] = {
     "p999_ms": "p99.9",
     "corrected_p99_ms": "p99 corrected",
     "trace_completeness": "trace completeness",
-    "sidecar_cpu_per_krps": "sidecar CPU / 1000 RPS",
+    "sidecar_cpu_per_krps": "sidecar CPU / 1000 proxied RPS",
     "sidecar_rss_mb": "sidecar RSS",
     "retries_per_krequests": "retries / 1000 req",
     "ejections": "ejections",
