@@ -5,9 +5,10 @@ Read from the run directory (`harness.store`), measured phases only (never warm-
 - latency: `requests.parquet` `latency_ms` of the successful requests (answered, < 500),
   overall and per `route`;
 - error rate: failed (5xx or no answer, as `harness.analysis` counts them) over sent;
-- sidecar CPU per 1000 RPS: per second, the sidecars' summed mean `cpu_cores`
-  (`resources.parquet`) over that second's RPS (`windows.parquet`), x 1000; memory: per
-  second, the largest sidecar `rss_mb`;
+- sidecar CPU per 1000 proxied RPS (Istio's measure, as the run's summary computes it):
+  per second, the sidecars' summed mean `cpu_cores` (`resources.parquet`) over the
+  requests the sidecars proxied that second (the increase of `istio_requests_total`,
+  `metrics.parquet`), x 1000; memory: per second, the largest sidecar `rss_mb`;
 - trace completeness: run.json's trace counts (complete traces of the judged requests);
   records without them: the measured share times the measured requests;
 - retries and ejections: the counters' increase over the measured run (`metrics.parquet`,
@@ -23,7 +24,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from harness.analysis.signals import COUNTERS, counter_increase
+from harness.analysis.signals import COUNTERS, counter_increase, cpu_per_krps_by_second
 from harness.analysis.windows import failed_mask
 from harness.store.model import PhaseRecord
 from harness.store.reader import StoredRun
@@ -73,23 +74,19 @@ def measured_requests(run: StoredRun) -> pd.DataFrame:
 
 
 def per_second_sidecars(run: StoredRun) -> tuple[np.ndarray, np.ndarray]:
-    """(CPU cores per 1000 RPS, largest RSS MB) of the sidecars, one value per second."""
-    if not (run.has_table("resources") and run.has_table("windows")):
+    """(CPU cores per 1000 proxied RPS, largest RSS MB) of the sidecars, one value per second."""
+    if not run.has_table("resources"):
         return np.array([]), np.array([])
     phase = measured_phase(run)
     resources = run.table("resources")
+    metrics = run.table("metrics") if run.has_table("metrics") else None
+    per_krps = cpu_per_krps_by_second(resources, metrics, phase)
     t = resources["t_s"]
     rows = resources[(resources["role"] == "sidecar") & (t >= phase.start_s) & (t < phase.end_s)]
     if rows.empty:
-        return np.array([]), np.array([])
+        return per_krps, np.array([])
     rows = rows.assign(second=np.floor(rows["t_s"]).astype("int64"))
-    per_sidecar = rows.groupby(["second", "name"]).agg(cores=("cpu_cores", "mean"))
-    cores = per_sidecar.groupby(level="second")["cores"].sum()
     rss = rows.groupby("second")["rss_mb"].max().dropna().to_numpy(dtype="float64")
-    rps = run.table("windows").set_index("second")["rps"]
-    joined = pd.concat([cores, rps], axis=1, join="inner").dropna()
-    joined = joined[joined["rps"] > 0]
-    per_krps = (joined["cores"] / joined["rps"] * 1000).to_numpy(dtype="float64")
     return per_krps, rss
 
 

@@ -8,11 +8,14 @@ import xml.etree.ElementTree as ET
 from datetime import UTC, datetime
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
 from harness.cli.main import main
 from harness.compare import compare_run_sets, compare_runs
+from harness.compare.samples import per_second_sidecars
+from harness.store.reader import StoredRun
 from mesh_runtime.errors import InvalidInput
 from tests.fixtures.make_run import make_run
 
@@ -132,3 +135,13 @@ def test_default_out_is_a_compare_folder_in_the_reports_dir(
     """Without --out the report goes to reports/compare-<baseline>-vs-<candidate>."""
     assert main(["compare", baseline.name, candidate.name, "--reports", str(reports)]) == 0
     assert (reports / f"compare-{baseline.name}-vs-{candidate.name}" / "compare.md").is_file()
+
+
+def test_sidecar_cpu_is_per_1000_proxied_rps_as_the_run_summary(baseline: Path) -> None:
+    """The comparison's per-second sidecar CPU is Istio's measure, agreeing with run.json's."""
+    stored = StoredRun(baseline)
+    per_krps, rss = per_second_sidecars(stored)
+    assert len(per_krps) > 10 and len(rss) > 10
+    summary = stored.record.summary.sidecar_cpu_per_krps
+    assert summary is not None
+    assert float(np.median(per_krps)) == pytest.approx(summary, rel=0.25)
