@@ -9,6 +9,7 @@ import streamlit as st
 
 from dashboards import data, widgets
 from harness.report import figures, graph, mesh, traces
+from harness.report.labels import LABELS
 from harness.store import RunRecord
 from harness.store.text import format_value
 from mesh_runtime.errors import MeshproofError
@@ -122,7 +123,7 @@ def _resources(path: str, version: int, record: RunRecord) -> None:
     overhead = mesh.sidecar_overhead(per_process)
     tiles = st.columns(4)
     tiles[0].metric(
-        "sidecar CPU / 1000 RPS", format_value("cpu", record.summary.sidecar_cpu_per_krps)
+        LABELS["sidecar_cpu_per_krps"], format_value("cpu", record.summary.sidecar_cpu_per_krps)
     )
     tiles[1].metric("sidecar peak RSS", format_value("rss_mb", record.summary.sidecar_rss_mb))
     tiles[2].metric("sidecar CPU vs services", _share(overhead["cpu_share"]))
