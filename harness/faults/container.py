@@ -24,6 +24,7 @@ from harness.faults import rollback
 from harness.faults.base import FaultContext
 from harness.faults.targets import process_name
 from harness.spec.faults import ContainerFault
+from harness.spec.targets import PLAIN_PARTS
 from mesh_runtime.errors import FaultError
 from mesh_runtime.runtimes.deployment import Deployment
 from mesh_runtime.runtimes.docker.engine import Engine, connect
@@ -33,7 +34,6 @@ from mesh_runtime.runtimes.readiness import Deadline, wait_until
 from mesh_runtime.runtimes.supervisor import http_ok
 
 READY_TIMEOUT_S = 60.0
-_PLAIN_PARTS = ("control-plane", "toxiproxy", "trace-sink")
 
 
 def container_target(deployment: Deployment, target: str) -> str:
@@ -49,7 +49,7 @@ def container_target(deployment: Deployment, target: str) -> str:
     if name not in known:
         raise FaultError(
             f"target {target!r}: no container of that name (an instance, 'sidecar:<instance>', "
-            f"'service:<instance>', {', '.join(_PLAIN_PARTS)}, or 'container:<name>'; "
+            f"'service:<instance>', {', '.join(PLAIN_PARTS)}, or 'container:<name>'; "
             f"containers: {', '.join(known)})"
         )
     return name

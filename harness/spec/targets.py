@@ -30,6 +30,12 @@ def check_targets(experiment: Experiment, topology: Topology, source: str) -> No
                 )
 
 
+PROCESS_KINDS = ("process_kill", "process_pause", "process_restart")
+CONTAINER_KINDS = ("container_kill", "container_pause", "container_restart", "network_disconnect")
+PLAIN_PARTS = ("control-plane", "toxiproxy", "trace-sink")
+"""Containers a container fault may name without an instance (see harness.faults.container)."""
+
+
 def target_problem(kind: str, target: str, topology: Topology) -> str:
     """Why `target` cannot be faulted with `kind` in `topology`, or '' if it can."""
     services = set(topology.services)
@@ -43,7 +49,9 @@ def target_problem(kind: str, target: str, topology: Topology) -> str:
         if destination not in services and destination not in instances:
             return f"no instance {destination!r} in topology {topology.name}"
         return ""
-    if kind in ("process_kill", "process_pause", "process_restart") and ":" in target:
+    if kind in CONTAINER_KINDS and (target.startswith("container:") or target in PLAIN_PARTS):
+        return ""  # a container's name is known once the docker runtime has started it
+    if kind in (*PROCESS_KINDS, *CONTAINER_KINDS) and ":" in target:
         target = target.partition(":")[2]
     if kind in ("rolling_restart",) and target == "sidecars":
         return ""

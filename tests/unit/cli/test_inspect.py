@@ -65,6 +65,9 @@ BAD_CASES = [
         '{name: slow, kind: toxic, target: "%s", params: {type: latency, attributes: {latency: 100}}}',
         "{name: split, kind: traffic_split, target: catalog, params: {v1: 90, v3: 10}}"), None,
      "faults[0].params: catalog has no version 'v3' (versions: v1)"),
+    ("unknown container instance", GOOD.replace("kind: service_behaviour", "kind: container_kill")
+     .replace("target: catalog-0", "target: 'sidecar:catalog-7'"), None,
+     "faults[0].target: no service or instance 'catalog-7' in topology shop"),
     ("fault after the end", GOOD.replace("at: 5s", "at: 45s"), None,
      "faults[0].at: starts at 45s, after the load ends (30s)"),
     ("duplicate fault names", GOOD.replace("faults:\n", "faults:\n  - {name: catalog-503, kind: "
@@ -117,6 +120,30 @@ def test_validate_bad_file_is_one_line_with_file_path_and_problem(
     file = tmp_path / "topologies" / "shop.yaml" if case == "bad topology" else path
     assert lines[0].startswith(f"meshproof: {file}: "), lines[0]
     assert expected in lines[0]
+
+
+@pytest.mark.parametrize(
+    ("kind", "target"),
+    [
+        ("container_kill", "sidecar:catalog-1"),
+        ("container_pause", "service:cart-0"),
+        ("container_restart", "catalog-0"),
+        ("network_disconnect", "toxiproxy"),
+        ("container_kill", "container:shop-pod-catalog-0"),
+        ("process_kill", "sidecar:catalog-1"),
+        ("process_pause", "control-plane"),
+    ],
+)
+def test_validate_takes_every_process_and_container_target_form(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], kind: str, target: str
+) -> None:
+    """Process and container faults' target forms of the shop validate (exit 0)."""
+    text = GOOD.replace("kind: service_behaviour", f"kind: {kind}").replace(
+        "target: catalog-0", f"target: '{target}'"
+    )
+    text = text.replace("    params: {error_rate: 1.0, error_status: 503}\n", "")
+    path = write_case(tmp_path, text, None)
+    assert main(["validate", str(path)]) == 0, capsys.readouterr().err
 
 
 def test_validate_missing_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
