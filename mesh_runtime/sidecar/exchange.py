@@ -5,11 +5,18 @@ sends the request and returns the response head. A request that fails on a *reus
 connection before any byte of the response came back is sent again on another one:
 the peer most likely closed the idle connection as we wrote (a draining sidecar does
 exactly that), and the request cannot have been processed. Envoy does the same.
+
+Timeouts cover the whole response, body included. `body_started` waits, still under the
+caller's timeouts, until the body has begun: nothing goes downstream before that (the
+server writes the head with the first chunk), so a timeout there may still be retried or
+answered 504. `expire_body_at` then puts the rest under one deadline timer.
 """
 
 from __future__ import annotations
 
-from mesh_runtime.sidecar.http1 import Response
+import asyncio
+
+from mesh_runtime.sidecar.http1 import BodyStream, Response
 from mesh_runtime.sidecar.state import ServiceRuntime
 from mesh_runtime.sidecar.upstream import (
     EndpointPool,
@@ -50,3 +57,26 @@ async def exchange(
             if not (reused and exc.before_any_byte and tries_left):
                 raise
     raise AssertionError("unreachable")
+
+
+async def body_started(response: Response) -> None:
+    """Wait until the body has a chunk or has ended; a timeout here discards the response."""
+    body = response.body
+    if isinstance(body, bytes) or body.complete:
+        return
+    try:
+        await body.started()
+    except BaseException:
+        response.discard()  # its connection has the rest on its way: never reuse it
+        raise
+
+
+def expire_body_at(response: Response, deadline: float | None) -> BodyStream | None:
+    """Cut a body still streaming at `deadline` (loop time); returns it, or None when the
+    response is already complete."""
+    body = response.body
+    if isinstance(body, bytes) or body.complete:
+        return None
+    if deadline is not None:
+        body.expire_at(asyncio.get_running_loop(), deadline)
+    return body

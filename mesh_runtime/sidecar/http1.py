@@ -43,6 +43,10 @@ class ConnectionClosed(Exception):
     """The connection carrying a body closed before the body was complete."""
 
 
+class BodyTimeout(ConnectionClosed):
+    """The body was not complete by its deadline (route or per-try timeout): cut off."""
+
+
 @dataclass(frozen=True, slots=True)
 class Downstream:
     """The client end of one server connection, shared by the requests on it."""
@@ -122,6 +126,9 @@ class BodyStream:
     The producer (a protocol's `on_body`) calls `feed`, then `finish` or `fail`; above
     `high_water` buffered bytes it pauses its transport's reading until the consumer
     catches up, so a fast upstream cannot fill memory behind a slow downstream.
+    `expire_at` gives the body a deadline (one timer, cancelled when the body ends): past
+    it the stream fails with `BodyTimeout` and the producer's connection is closed.
+    `on_end` tells one observer, once, how the body ended (None: complete or abandoned).
     """
 
     __slots__ = (
@@ -131,10 +138,12 @@ class BodyStream:
         "_error",
         "_high",
         "_on_abandon",
+        "_on_end",
         "_pause",
         "_paused",
         "_resume",
         "_size",
+        "_timer",
         "_waiter",
     )
 
@@ -156,6 +165,8 @@ class BodyStream:
         self._paused = False
         self._high = high_water
         self._abandoned = False
+        self._timer: asyncio.TimerHandle | None = None
+        self._on_end: Callable[[BaseException | None], None] | None = None
 
     @property
     def complete(self) -> bool:
@@ -170,21 +181,61 @@ class BodyStream:
         self._wake()
 
     def finish(self) -> None:
-        self._done = True
+        if not self._done:
+            self._ended(None)
         self._wake()
 
     def fail(self, exc: BaseException) -> None:
         if not self._done:
             self._error = exc
-            self._done = True
+            self._ended(exc)
             self._wake()
 
     def abandon(self) -> None:
-        if not self._done and self._on_abandon is not None:
+        was_done = self._done
+        if not was_done and self._on_abandon is not None:
             self._on_abandon()
         self._chunks.clear()
-        self._done = True
         self._abandoned = True
+        if not was_done:
+            self._ended(None)
+
+    def on_end(self, observer: Callable[[BaseException | None], None]) -> None:
+        """Call `observer` once when the body ends (at once if it already has)."""
+        if self._done:
+            observer(self._error)
+        else:
+            self._on_end = observer
+
+    def expire_at(self, loop: asyncio.AbstractEventLoop, when: float) -> None:
+        """Cut the body if it is not complete at loop time `when`."""
+        if not self._done:
+            self._timer = loop.call_at(when, self._expire)
+
+    async def started(self) -> None:
+        """Wait until a chunk is buffered or the body has ended (nothing is consumed)."""
+        while not self._chunks and not self._done:
+            self._waiter = asyncio.get_running_loop().create_future()
+            await self._waiter
+
+    def _expire(self) -> None:
+        self._timer = None
+        if self._done:
+            return
+        self.fail(BodyTimeout("response body not complete within the timeout"))
+        if self._on_abandon is not None:
+            self._on_abandon()  # the producer's connection has a body on its way: close it
+
+    def _ended(self, error: BaseException | None) -> None:
+        self._done = True
+        timer = self._timer
+        if timer is not None:
+            self._timer = None
+            timer.cancel()
+        observer = self._on_end
+        if observer is not None:
+            self._on_end = None
+            observer(error)
 
     def take_complete(self) -> bytes | None:
         """The whole rest of a body that has fully arrived, without waiting; None while

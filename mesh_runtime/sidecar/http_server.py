@@ -396,8 +396,11 @@ class HttpServerProtocol(asyncio.Protocol):
                 if transport.is_closing():
                     body.abandon()
                     return
+        except asyncio.CancelledError:
+            body.abandon()  # the client hung up: release the upstream (and its deadline)
+            raise
         except ConnectionClosed:
-            # The upstream broke mid-body: the only honest signal left is to cut this
+            # The upstream broke mid-body (or its deadline cut it): the only honest signal left is to cut this
             # connection too (as Envoy does), so the client sees a truncated message.
             if first:
                 transport.write(head)

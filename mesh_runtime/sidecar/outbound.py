@@ -4,6 +4,11 @@ Host -> service -> route -> L7 fault -> circuit breaker -> (subset, healthy endp
 balancer, one try through the pool) x retries, under the route timeout. The decisions
 themselves live in `policy`; this module only sequences them around the I/O and turns
 each outcome into an answer with Envoy's response flags.
+
+The route timeout and the per-try timeout cover the whole response (Envoy's): until the
+body has begun nothing went downstream, so they give 504 UT or a retry; a body still
+streaming at the deadline is cut (the downstream connection is reset) and flagged UT.
+Metrics and the access log of a streamed answer are recorded when its body ends.
 """
 
 from __future__ import annotations
@@ -14,13 +19,20 @@ import time
 from collections.abc import Callable
 
 from mesh_runtime.config import HTTPRoute, Retries
-from mesh_runtime.sidecar.exchange import exchange
-from mesh_runtime.sidecar.http1 import Request, Response, encode_request_head, simple_response
+from mesh_runtime.sidecar.exchange import body_started, exchange, expire_body_at
+from mesh_runtime.sidecar.http1 import (
+    BodyTimeout,
+    Request,
+    Response,
+    encode_request_head,
+    simple_response,
+)
 from mesh_runtime.sidecar.observe import Observer, RequestInfo, Span
 from mesh_runtime.sidecar.policy import (
     AttemptResult,
     RetryBudget,
     backoff_delay,
+    body_deadline,
     choose_subset,
     decide_fault,
     is_retriable,
@@ -60,8 +72,20 @@ class OutboundProxy:
         response = await self._route(request, info)
         info.duration_ms = (self._clock() - start) * 1000.0
         response.headers.append((b"x-meshproof-upstream-ms", b"%d" % info.duration_ms))
-        self._obs.request_done(info, response)
+        body = response.body
+        if isinstance(body, bytes) or body.complete:
+            self._obs.request_done(info, response)
+        else:  # Envoy logs a request once its response is complete (or cut)
+            body.on_end(lambda error: self._body_ended(info, response, start, error))
         return response
+
+    def _body_ended(
+        self, info: RequestInfo, response: Response, start: float, error: BaseException | None
+    ) -> None:
+        if isinstance(error, BodyTimeout):
+            response.flags = _join(response.flags, "UT")
+        info.duration_ms = (self._clock() - start) * 1000.0
+        self._obs.request_done(info, response)
 
     async def _route(self, request: Request, info: RequestInfo) -> Response:
         state = self._holder.current
@@ -97,9 +121,9 @@ class OutboundProxy:
         svc.in_flight += 1
         try:
             if route.timeout is None:
-                return await self._attempts(svc, route, request, info)
-            async with asyncio.timeout(route.timeout):
-                return await self._attempts(svc, route, request, info)
+                return await self._attempts(svc, route, request, info, None)
+            async with asyncio.timeout(route.timeout) as scope:
+                return await self._attempts(svc, route, request, info, scope.when())
         except TimeoutError:
             return simple_response(504, "upstream request timeout", "UT")
         except PoolOverflow:
@@ -110,8 +134,14 @@ class OutboundProxy:
             svc.breaker.release_request()
 
     async def _attempts(
-        self, svc: ServiceRuntime, route: HTTPRoute, request: Request, info: RequestInfo
+        self,
+        svc: ServiceRuntime,
+        route: HTTPRoute,
+        request: Request,
+        info: RequestInfo,
+        deadline: float | None,
     ) -> Response:
+        """Tries until one may be answered; `deadline` is the route's (loop time)."""
         retries = route.retries
         max_tries = 1 + (retries.attempts if retries is not None else 0)
         subset = choose_subset(route, self._rng)
@@ -124,7 +154,7 @@ class OutboundProxy:
                 if instance is None:
                     return simple_response(503, "no healthy upstream", "UH")
                 tried.append(instance)
-                outcome = await self._try_once(svc, instance, request, retries, info)
+                outcome = await self._try_once(svc, instance, request, retries, info, deadline)
                 if held is not None:
                     held.release()
                     held = None
@@ -179,6 +209,7 @@ class OutboundProxy:
         request: Request,
         retries: Retries | None,
         info: RequestInfo,
+        deadline: float | None,
     ) -> Outcome:
         endpoint = svc.endpoints[instance]
         info.instance = instance
@@ -188,7 +219,7 @@ class OutboundProxy:
         info.security = "mutual_tls" if pool.tls is not None else ""
         span = self._obs.client_span(request, info, endpoint)
         info.attempts += 1
-        outcome = await self._send(svc, instance, request, retries, span)
+        outcome = await self._send(svc, instance, request, retries, span, deadline)
         if isinstance(outcome, Response):
             span.end(outcome.status, "-")
         else:
@@ -202,20 +233,30 @@ class OutboundProxy:
         request: Request,
         retries: Retries | None,
         span: Span,
+        route_deadline: float | None,
     ) -> Outcome:
+        """One try: the response once its body has begun, its rest under the deadline."""
         headers = upstream_headers(request, span.traceparent(), self._holder.source)
         head = encode_request_head(request.method, request.target, headers, len(request.body))
+        head_only = request.method == b"HEAD"
         per_try = retries.perTryTimeout if retries is not None else None
         pool = svc.pools[instance]
         svc.active[instance] = svc.active.get(instance, 0) + 1
         try:
             if per_try is None:
-                return await exchange(pool, svc, head, request.body, request.method == b"HEAD")
+                response = await exchange(pool, svc, head, request.body, head_only)
+                if route_deadline is not None:
+                    await body_started(response)
+                expire_body_at(response, route_deadline)
+                return response
             try:
-                async with asyncio.timeout(per_try):
-                    return await exchange(pool, svc, head, request.body, request.method == b"HEAD")
+                async with asyncio.timeout(per_try) as scope:
+                    response = await exchange(pool, svc, head, request.body, head_only)
+                    await body_started(response)
             except TimeoutError:
                 return UpstreamTimeout(f"no answer within the per-try timeout {per_try}s")
+            expire_body_at(response, body_deadline(route_deadline, scope.when()))
+            return response
         except AttemptError as exc:
             return exc
         finally:

@@ -21,6 +21,7 @@ from mesh_runtime.sidecar.policy.routing import (
     endpoints_for,
     match_route,
 )
+from mesh_runtime.sidecar.policy.timeouts import body_deadline
 
 __all__ = [
     "NO_FAULT",
@@ -33,6 +34,7 @@ __all__ = [
     "RetryBudget",
     "RouteTable",
     "backoff_delay",
+    "body_deadline",
     "choose_subset",
     "decide_fault",
     "endpoints_for",
