@@ -99,20 +99,26 @@ def test_validate_prints_one_ok_line(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert capsys.readouterr().out == "ok: Catalog answers 503 (1 faults, 2 SLOs, 35s)\n"
 
 
+@pytest.mark.parametrize("command", ["validate", "run"])
 @pytest.mark.parametrize(
     ("case", "text", "topology", "expected"), BAD_CASES, ids=[c[0] for c in BAD_CASES]
 )
-def test_validate_bad_file_is_one_line_with_file_path_and_problem(
+def test_bad_file_is_one_line_with_file_path_and_problem(
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
+    command: str,
     case: str,
     text: str,
     topology: str | None,
     expected: str,
 ) -> None:
-    """Each bad file: one stderr line naming the file, the field path and the problem; exit 2."""
+    """Each bad file, to validate or to run: one stderr line naming the file, the field path
+    and the problem; exit 2; run deploys nothing and writes no run directory."""
     path = write_case(tmp_path, text, topology)
-    assert main(["validate", str(path)]) == 2
+    reports = tmp_path / "reports"
+    args = ["--out", str(reports), "--quiet"] if command == "run" else []
+    assert main([command, str(path), *args]) == 2
+    assert not reports.exists() or not any(reports.iterdir())
     captured = capsys.readouterr()
     assert captured.out == ""
     lines = captured.err.splitlines()
@@ -234,23 +240,3 @@ def test_report_of_unknown_or_broken_run_is_one_line(
     assert capsys.readouterr().err.startswith("meshproof: nope: no such run directory")
     assert main(["report", "20261127T160000Z-broken", "--reports", str(reports)]) == 2
     assert "run.json: not valid JSON" in capsys.readouterr().err
-
-
-@pytest.mark.parametrize(
-    ("case", "text", "topology", "expected"), BAD_CASES, ids=[c[0] for c in BAD_CASES]
-)
-def test_run_refuses_each_bad_file_before_deploying(
-    tmp_path: Path,
-    capsys: pytest.CaptureFixture[str],
-    case: str,
-    text: str,
-    topology: str | None,
-    expected: str,
-) -> None:
-    """`meshproof run` gives the same one line and exit 2 as validate, and writes no run."""
-    path = write_case(tmp_path, text, topology)
-    reports = tmp_path / "reports"
-    assert main(["run", str(path), "--out", str(reports), "--quiet"]) == 2
-    lines = capsys.readouterr().err.splitlines()
-    assert len(lines) == 1 and expected in lines[0], (case, lines)
-    assert not reports.exists() or not any(reports.iterdir())
