@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 
 from harness.compare import compare_runs
+from harness.compare.config import CompareConfig, RulePatch
 from tests.conftest import REPO_ROOT
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(1500)]
@@ -43,6 +44,17 @@ faults:
     params: {{type: latency, attributes: {{latency: {ms}}}}}
 """
 RUN_TIMEOUT_S = 300
+MACHINE_DRIFT = CompareConfig(
+    metrics={
+        "latency_ms": RulePatch(floor=2.5),
+        "p50_ms": RulePatch(floor=2.5),
+        "p99_ms": RulePatch(floor=5.0),
+        "sidecar_cpu_per_krps": RulePatch(tolerance=0.25),
+    }
+)
+"""What two runs one after the other on this shared 2-core machine differ by with nothing
+changed (measured: p50 8.9 vs 10.3 ms, sidecar CPU 0.56 vs 0.63 per 1000 proxied RPS);
+the defaults (5 % or 1 ms) are for a machine of one's own. A 5 ms edge still fails it."""
 
 
 def meshproof(
@@ -108,8 +120,8 @@ def runs(lab: dict[str, Path]) -> dict[str, Path]:
 
 
 def test_two_real_runs_of_the_same_mesh_compare_as_pass(runs: dict[str, Path]) -> None:
-    """Two steady runs of the same mesh: Pass, with latency measured on both sides."""
-    result = compare_runs(runs["a1"], runs["a2"])
+    """Two steady runs of the same mesh: Pass within the machine's drift, latency measured."""
+    result = compare_runs(runs["a1"], runs["a2"], MACHINE_DRIFT)
     latency = next(m for m in result.metrics if m.metric == "latency_ms")
     assert latency.baseline_n > 300 and latency.candidate_n > 300
     assert result.verdict == "Pass", [m.model_dump() for m in result.failed_metrics()]
@@ -118,8 +130,9 @@ def test_two_real_runs_of_the_same_mesh_compare_as_pass(runs: dict[str, Path]) -
 def test_5ms_on_one_edge_fails_with_latency_named(
     runs: dict[str, Path], lab: dict[str, Path]
 ) -> None:
-    """5 ms of Toxiproxy latency on frontend->catalog: Fail, latency High, exit code 1."""
-    result = compare_runs(runs["a2"], runs["slow"])
+    """5 ms of Toxiproxy latency on frontend->catalog: Fail, latency High (also with a
+    tolerance for the machine's drift), exit code 1."""
+    result = compare_runs(runs["a2"], runs["slow"], MACHINE_DRIFT)
     assert result.verdict == "Fail"
     assert "latency_ms" in result.critical_failures
     latency = next(m for m in result.metrics if m.metric == "latency_ms")
