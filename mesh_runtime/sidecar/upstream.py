@@ -147,6 +147,12 @@ class UpstreamConnection(asyncio.Protocol):
     async def send(self, head: bytes, body: bytes, head_only: bool) -> Response:
         """Write one request and wait for the response head (the body streams after)."""
         assert self.transport is not None
+        if self.closed or self.transport.is_closing():
+            # The peer closed this idle connection (a draining sidecar does) and its
+            # connection_lost has not run yet: a stale connection, sent again elsewhere.
+            error = UpstreamReset("pooled connection closed by the peer", before_any_byte=True)
+            self._break(error)
+            raise error
         self._busy = True
         self._busy_close = False
         self._got_bytes = False

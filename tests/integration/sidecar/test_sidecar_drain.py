@@ -29,7 +29,9 @@ def test_sigterm_lets_in_flight_request_finish_then_exits_0(procs: Processes) ->
     server = mesh.servers[0]
     with ThreadPoolExecutor(1) as pool:
         slow = pool.submit(request, mesh.client.outbound, "GET", "/delay/1500", "catalog")
-        wait_until(lambda: in_flight(mesh) == 1, 5, "request in flight")
+        # In flight at the server: its app has the request (the client counting it is not
+        # enough: a request still on its way may meet the drain closing the idle connection).
+        wait_until(lambda: in_flight(mesh) == 1 and mesh.count(0) == 1, 5, "request at the app")
         server.proc.popen.send_signal(signal.SIGTERM)
         wait_until(lambda: http_get(server.admin, "/ready")[0] == 503, 2, "ready 503")
         status, headers, _ = slow.result(timeout=10)
