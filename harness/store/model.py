@@ -94,6 +94,43 @@ class Verdict(RecordModel):
     """Why it failed when there was nothing to measure (no data), else empty."""
 
 
+class HostDisturbance(RecordModel):
+    """How disturbed the host was over a phase (the disturbance probe, DEVELOPING.md).
+
+    Every field is None when nothing was measured (no probe, no samples in the phase).
+    """
+
+    sched_lag_p50_ms: float | None = None
+    """Median of the probe's per-second p50 wake-up lateness (ms)."""
+    sched_lag_p99_ms: float | None = None
+    """Median of the probe's per-second p99 wake-up lateness (ms)."""
+    sched_lag_max_ms: float | None = None
+    """Largest wake-up lateness seen in the phase (ms)."""
+    steal_share: float | None = None
+    """Share of all CPU time stolen by the hypervisor over the phase (0..1)."""
+    iowait_share: float | None = None
+    """Share of all CPU time spent idle waiting for I/O over the phase (0..1)."""
+    load1_max: float | None = None
+    """Largest 1-minute load average seen in the phase."""
+    foreign_cpu_cores: float | None = None
+    """Mean CPU cores used by processes outside the deployment and the harness."""
+    send_lag_max_ms: float | None = None
+    """The load driver's largest send lag in the phase (ms)."""
+    probe_cpu_cores: float | None = None
+    """The probe's own mean CPU use (cores), so its cost is visible."""
+
+
+class HdrPrecision(RecordModel):
+    """The precision of the HDR histograms behind the `hdr_*` percentiles."""
+
+    significant_digits: int
+    relative_error: float
+    """The largest relative error of a recorded value: 10 ** -significant_digits."""
+    lowest_us: int
+    highest_us: int
+    """The trackable range of a latency, in microseconds; larger values are clamped."""
+
+
 class PhaseSummary(RecordModel):
     """Every metric of `harness.spec.slo.METRICS` computed over one phase."""
 
@@ -103,6 +140,8 @@ class PhaseSummary(RecordModel):
     values: dict[str, float | None] = {}
     notes: dict[str, str] = {}
     """metric -> why its value is None (e.g. 'no sidecar processes were sampled')."""
+    host: HostDisturbance | None = None
+    """The host's disturbance over the phase; None in records that predate the probe."""
 
     def value(self, metric: str) -> float | None:
         return self.values.get(metric)
@@ -175,6 +214,10 @@ class RunRecord(RecordModel):
     """Why the run was aborted or could not be done."""
     tables: list[str] = Field(default_factory=list)
     """The Parquet tables written next to run.json, e.g. ['requests', 'windows']."""
+    host: HostDisturbance | None = None
+    """The host's disturbance over the whole run (the `whole` phase's)."""
+    hdr: HdrPrecision | None = None
+    """The precision of the `hdr_*` percentiles; None when no histograms were recorded."""
 
     def phase_summary(self, phase: str) -> PhaseSummary | None:
         return next((p for p in self.phase_summaries if p.phase == phase), None)
