@@ -9,6 +9,7 @@ the small files they write. `stop()` ends every process group it started, polite
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import signal
 import subprocess
@@ -23,6 +24,7 @@ from urllib.parse import urlsplit
 from harness.load.files import read_status
 from harness.load.livestats import LiveStats, merge_snapshots
 from harness.load.plan import GRACE_S, LoadPlan
+from harness.load.schedule import Schedule
 from harness.spec.load import LoadSpec
 from mesh_runtime.errors import RunError
 
@@ -104,7 +106,11 @@ class LoadDriver:
     def live(self) -> LiveStats:
         """Rate, error rate, p99 and counts of the last few seconds, from the status files."""
         snapshots = [s for s in map(read_status, self._status_files()) if s is not None]
-        return merge_snapshots(snapshots)
+        stats = merge_snapshots(snapshots)
+        if self._t0 is None:
+            return stats
+        target = Schedule.of(self.plan.spec).rate_at(time.time() - self._t0)
+        return dataclasses.replace(stats, target_rps=target)
 
     def wait(self, timeout: float | None = None) -> bool:
         """Wait until every worker has finished its schedule; False if `timeout` ran out first.

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from harness.load.records import is_failure
+from harness.spec.load import LATE_BOUND_MS
 
 _FLOOR_MS = 0.01
 _GROWTH = 1.02
@@ -71,10 +72,26 @@ class WindowStats:
         self.sent = 0
         self.completed = 0
         self.failed = 0
+        self.late = 0
+        """Requests sent more than `LATE_BOUND_MS` after their intended time."""
+        self.connections = 0
         self._seconds: deque[_Second] = deque()
+        self._lags: deque[tuple[int, float]] = deque()
+        """(second sent, largest send lag in ms of that second), the last few seconds."""
 
-    def record_send(self) -> None:
+    def record_send(self, lag_ms: float = 0.0, sent_s: float = 0.0) -> None:
         self.sent += 1
+        if lag_ms <= LATE_BOUND_MS:
+            return
+        self.late += 1
+        second = math.floor(sent_s)
+        if self._lags and self._lags[-1][0] == second:
+            if lag_ms > self._lags[-1][1]:
+                self._lags[-1] = (second, lag_ms)
+            return
+        self._lags.append((second, lag_ms))
+        while len(self._lags) > self.window_s + 2:
+            self._lags.popleft()
 
     def record_done(
         self, done_s: float, latency_ms: float, corrected_ms: float, status: int
@@ -99,8 +116,12 @@ class WindowStats:
         """JSON-ready counts, plus the whole seconds `[now - window, now)` merged."""
         current = math.floor(now_s)
         recent = [s for s in self._seconds if current - self.window_s <= s.second < current]
+        lags = [lag for second, lag in self._lags if current - self.window_s <= second <= current]
         return {
             "sent": self.sent,
+            "late": self.late,
+            "max_lag_ms": max(lags, default=0.0),
+            "connections": self.connections,
             "completed": self.completed,
             "failed": self.failed,
             "window_s": self.window_s,
@@ -127,6 +148,19 @@ class LiveStats:
     workers_done: int = 0
     stale_retries: int = 0
     """Requests sent again on a new connection: their keep-alive one was closed by the peer."""
+    late: int = 0
+    """Requests sent more than `LATE_BOUND_MS` after their intended time, so far."""
+    max_lag_ms: float = 0.0
+    """The largest send lag of the last few seconds (0 when nothing left late)."""
+    connections: int = 0
+    """Connections open now, all workers (the load opens more when requests fall due)."""
+    target_rps: float = 0.0
+    """The schedule's intended rate now (set by the driver, which knows the schedule)."""
+
+    @property
+    def behind(self) -> bool:
+        """Requests are leaving late right now."""
+        return self.max_lag_ms > LATE_BOUND_MS
 
 
 def _hist(raw: Any) -> dict[int, int]:
@@ -153,4 +187,7 @@ def merge_snapshots(snapshots: list[dict[str, Any]]) -> LiveStats:
         unsent=sum(int(s.get("unsent", 0)) for s in snapshots),
         workers_done=sum(1 for s in snapshots if s.get("done")),
         stale_retries=sum(int(s.get("stale_retries", 0)) for s in snapshots),
+        late=sum(int(s.get("late", 0)) for s in snapshots),
+        max_lag_ms=max(float(s.get("max_lag_ms", 0.0)) for s in snapshots),
+        connections=sum(int(s.get("connections", 0)) for s in snapshots),
     )

@@ -37,7 +37,7 @@ from locust.runners import MasterRunner, WorkerRunner
 
 from harness.load.files import write_status
 from harness.load.plan import GRACE_S, LoadPlan
-from harness.load.user import WorkerState, user_class
+from harness.load.user import USER_CLASS_NAME, WorkerState, grow_connections, user_class
 
 READY_TIMEOUT_S = 60.0
 SPAWN_LEAD_S = 0.5
@@ -162,7 +162,8 @@ def run_worker(plan: LoadPlan, master_port: int) -> int:
 
 
 def _take_share(state: WorkerState, runner: WorkerRunner, stop: Callable[[str], None]) -> None:
-    """Once the master announced t0, keep the share of the schedule the master's index names."""
+    """Once the master announced t0, keep the share of the schedule the master's index names,
+    opening connections as requests fall due with every connection busy."""
     if not state.announced.wait(READY_TIMEOUT_S):
         stop(f"no t0 from the master within {READY_TIMEOUT_S:g}s")
         return
@@ -170,6 +171,8 @@ def _take_share(state: WorkerState, runner: WorkerRunner, stop: Callable[[str], 
         state.begin(runner.worker_index)
     except (RuntimeError, OSError) as exc:
         stop(f"cannot take its share of the schedule: {exc}")
+        return
+    grow_connections(state, lambda n: runner.spawn_users({USER_CLASS_NAME: n}))
 
 
 class Ending:

@@ -2,14 +2,19 @@
 
 Each Locust user of a worker is one connection (as in wrk2). A user loops: `claim()` the
 next request of the worker's schedule, sleep until its intended time, send it, `done()`.
-A request is claimed by whichever connection is free first; when every connection is busy
-(the target stalls), the next request waits for one, is sent late, and its corrected latency
-carries the wait. The pacer decides and keeps the books; it never sleeps or touches a
-socket, so it is tested with plain values.
+A request is claimed by whichever connection is free first. When every connection is
+waiting for an answer and a request is due, the worker opens more connections
+(`connections_to_open`), up to its share of `load.max_connections`, so that requests keep
+leaving on time; once the ceiling is reached the next request waits for a free connection,
+is sent late, and its corrected latency carries the wait. A request that leaves more than
+`LATE_BOUND_MS` after its intended time is *late*: the run counts them and says so. The
+pacer decides and keeps the books; it never sleeps or touches a socket, so it is tested
+with plain values.
 """
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
@@ -21,6 +26,26 @@ from harness.load.tracecontext import TraceIds
 from harness.spec.load import LoadSpec, RouteSpec
 
 DEFAULT_HEADERS = {"Accept-Encoding": "identity", "User-Agent": "meshproof-load"}
+GROW_AFTER_S = 0.002
+"""A request this overdue, with every connection waiting for an answer, opens another."""
+_LOOKAHEAD_MAX = 10_000
+
+
+def share_of(total: int, worker: int, workers: int) -> int:
+    """Worker `worker`'s share of `total` (connections), as Locust spreads users: the first
+    `total % workers` workers get one more."""
+    return total // workers + (1 if worker < total % workers else 0)
+
+
+def connections_to_open(overdue: int, in_flight: int, connections: int, ceiling: int) -> int:
+    """How many connections to open now so that the `overdue` requests can leave.
+
+    Only when every open connection is waiting for an answer: a due request with a
+    connection free is waiting for the worker's CPU, and more connections would not help.
+    """
+    if overdue <= 0 or in_flight < connections:
+        return 0
+    return max(0, min(overdue, ceiling - connections))
 
 
 @dataclass(frozen=True)
@@ -68,6 +93,7 @@ class Pacer:
     ) -> None:
         schedule = Schedule.of(spec)
         self._slots: Iterator[Slot] = schedule.slots(worker, workers, start_s)
+        self._ahead: deque[Slot] = deque()
         self._end_s = schedule.duration
         self._picker = RoutePicker(spec.routes, spec.seed)
         self._routes = [PreparedRoute.of(r) for r in spec.routes]
@@ -75,6 +101,9 @@ class Pacer:
         self._trace_ids = trace_ids or TraceIds()
         self.stats = WindowStats()
         self.pending = 0
+        """Claimed and not yet completed (waiting for their time, or in flight)."""
+        self.in_flight = 0
+        """Sent and not yet completed."""
         self.unsent = 0
         self.exhausted = False
 
@@ -90,19 +119,44 @@ class Pacer:
         then (the target stalled) are counted as `unsent`, so every request ends within
         `spec.timeout` of the end, the driver's hard bound.
         """
-        slot = None if now_s >= self._end_s else next(self._slots, None)
+        slot = None if now_s >= self._end_s else self._next_slot()
         if slot is None:
             if not self.exhausted:
                 self.exhausted = True
-                self.unsent += sum(1 for _ in self._slots)
+                self.unsent += len(self._ahead) + sum(1 for _ in self._slots)
+                self._ahead.clear()
             return None
         self.pending += 1
         traceparent, trace_id = self._trace_ids.traceparent()
         route = self._routes[self._picker.pick(slot.number)]
         return Request(slot.number, slot.intended_s, route, traceparent, trace_id)
 
-    def sent(self) -> None:
-        self.stats.record_send()
+    def overdue(self, now_s: float) -> int:
+        """Unclaimed requests already `GROW_AFTER_S` past their intended time."""
+        if self.exhausted:
+            return 0
+        limit = min(now_s, self._end_s) - GROW_AFTER_S
+        count = 0
+        for slot in self._ahead:
+            if slot.intended_s > limit:
+                return count
+            count += 1
+        while len(self._ahead) < _LOOKAHEAD_MAX:
+            slot = next(self._slots, None)
+            if slot is None:
+                break
+            self._ahead.append(slot)
+            if slot.intended_s > limit:
+                break
+            count += 1
+        return count
+
+    def _next_slot(self) -> Slot | None:
+        return self._ahead.popleft() if self._ahead else next(self._slots, None)
+
+    def sent(self, request: Request, sent_s: float) -> None:
+        self.in_flight += 1
+        self.stats.record_send((sent_s - request.intended_s) * 1000.0, sent_s)
 
     def done(
         self,
@@ -115,6 +169,7 @@ class Pacer:
     ) -> Record:
         """Record a completed (or failed) request; every claimed request ends here once."""
         self.pending -= 1
+        self.in_flight -= 1
         record = Record.of(
             request.intended_s,
             sent_s,

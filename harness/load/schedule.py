@@ -97,6 +97,21 @@ class Schedule:
                 return seg.rate0 + (seg.rate1 - seg.rate0) * (t_s - seg.start_s) / seg.duration
         return 0.0
 
+    def expected_between(self, start_s: float, end_s: float) -> float:
+        """Requests due in `[start_s, end_s)` (all workers): the integral of the rate."""
+        total = 0.0
+        for seg in self._segments:
+            a = max(start_s, seg.start_s)
+            b = min(end_s, seg.start_s + seg.duration)
+            if b > a:
+                total += (b - a) * (self.rate_at(a) + self._rate_before(seg, b)) / 2
+        return total
+
+    @staticmethod
+    def _rate_before(seg: Segment, t_s: float) -> float:
+        """The segment's rate at `t_s`, its end included (where `rate_at` moves on)."""
+        return seg.rate0 + (seg.rate1 - seg.rate0) * (t_s - seg.start_s) / seg.duration
+
     def slots(self, worker: int = 0, workers: int = 1, start_s: float = 0.0) -> Iterator[Slot]:
         """Intended send times of worker `worker` of `workers`, from `start_s` on, in order.
 

@@ -19,13 +19,15 @@ from locust import User, constant, task
 from locust.exception import StopUser
 
 from harness.load.files import RecordSink, write_status
-from harness.load.pacer import Pacer, Request
+from harness.load.pacer import Pacer, Request, connections_to_open, share_of
 from harness.load.plan import LoadPlan
 from harness.load.records import error_text
 
 USER_CLASS_NAME = "OpenLoopUser"
 BEGIN_TIMEOUT_S = 60.0
 """How long a spawned user waits for its worker to take its share of the schedule."""
+GROW_CHECK_S = 0.005
+"""How often a worker looks for due requests that no connection is free to send."""
 
 
 class RunClock:
@@ -57,6 +59,8 @@ class WorkerState:
         self.done = False
         self.stale_retries = 0
         """Requests sent again on a new connection because their pooled one was closed."""
+        self.connections = 0
+        """Connections (Locust users) of this worker, open or about to open."""
         self.announced = Event()
         self.began = Event()
 
@@ -91,6 +95,7 @@ class WorkerState:
             return
         self._sink.flush()
         now = self.clock.now_s()
+        self.pacer.stats.connections = self.connections
         status: dict[str, Any] = self.pacer.stats.snapshot(now)
         status.update(worker=self.worker, done=self.done, updated_s=now, unsent=self.pacer.unsent)
         status["stale_retries"] = self.stale_retries
@@ -100,6 +105,26 @@ class WorkerState:
         self.write_status()
         if self._sink is not None:
             self._sink.close()
+
+
+def grow_connections(state: WorkerState, spawn: Callable[[int], object]) -> None:
+    """Open connections while requests fall due with every connection waiting for an answer.
+
+    Runs as a greenlet of the worker once its share is taken, until the schedule is done;
+    `spawn(n)` starts `n` more Locust users. The worker's ceiling is its share of
+    `load.max_connections`.
+    """
+    pacer = state.pacer
+    if pacer is None:
+        return
+    spec = state.plan.spec
+    ceiling = share_of(spec.connection_ceiling, state.worker, spec.workers)
+    while not pacer.exhausted:
+        now = state.clock.now_s()
+        more = connections_to_open(pacer.overdue(now), pacer.in_flight, state.connections, ceiling)
+        if more:
+            spawn(more)
+        gevent.sleep(GROW_CHECK_S)
 
 
 class ScheduledConnection(User):
@@ -123,6 +148,8 @@ class ScheduledConnection(User):
 
     def __init__(self, environment: Any) -> None:
         super().__init__(environment)
+        if self.state is not None:
+            self.state.connections += 1
         self.http = HTTPClient.from_url(
             self.target,
             concurrency=1,
@@ -134,6 +161,8 @@ class ScheduledConnection(User):
 
     def on_stop(self) -> None:
         self.http.close()
+        if self.state is not None:
+            self.state.connections -= 1
 
     @task
     def keep_schedule(self) -> None:
@@ -152,7 +181,7 @@ class ScheduledConnection(User):
     def _send(self, state: WorkerState, pacer: Pacer, request: Request) -> None:
         route = request.route
         sent = state.clock.now_s()
-        pacer.sent()
+        pacer.sent(request, sent)
         taken = self.sockets_taken()
         try:
             response = self.http.request(

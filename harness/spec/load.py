@@ -8,6 +8,14 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from mesh_runtime.units import Duration
 
+LATE_BOUND_MS = 10.0
+"""A request that leaves more than this after its intended time was sent *late*."""
+FELL_BEHIND_SHARE = 0.001
+"""A phase in which more than this share of the requests left late fell behind its
+schedule: its service time no longer describes what users waited."""
+DEFAULT_MAX_CONNECTIONS = 1000
+"""Enough for 100 RPS against a backend that hangs until a 10 s timeout."""
+
 
 class SpecModel(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -38,6 +46,13 @@ class LoadSpec(SpecModel):
     warmup: Duration = 5.0
     """Load before measurement starts; not judged."""
     connections: int = Field(16, ge=1, le=10_000)
+    """Connections open at the start. When every connection is waiting for an answer and a
+    request is due, another connection opens at once (up to `max_connections`), so requests
+    leave on time, as k6's constant-arrival-rate grows its VUs up to maxVUs."""
+    max_connections: int | None = Field(None, ge=1, le=20_000)
+    """Ceiling of the connections the load may grow to (all workers together); default
+    1000, or `connections` when that is more. When it is reached, requests wait for a free
+    connection and leave late: the run says so. Set it to `connections` for a closed pool."""
     workers: int = Field(1, ge=1, le=64)
     """Locust worker processes under one Locust master on this machine."""
     timeout: Duration = 10.0
@@ -58,9 +73,21 @@ class LoadSpec(SpecModel):
                 f"connections: {self.connections} is fewer than workers ({self.workers});"
                 " each Locust worker needs at least one connection"
             )
+        if self.max_connections is not None and self.max_connections < self.connections:
+            raise ValueError(
+                f"max_connections: {self.max_connections} is fewer than connections"
+                f" ({self.connections}), the number the load starts with"
+            )
         if self.stages and sum(s.duration for s in self.stages) <= 0:
             raise ValueError("stages: the stages must last longer than 0s")
         return self
+
+    @property
+    def connection_ceiling(self) -> int:
+        """The most connections the load may open (all workers together)."""
+        if self.max_connections is not None:
+            return self.max_connections
+        return max(DEFAULT_MAX_CONNECTIONS, self.connections)
 
     @property
     def measured_duration(self) -> float:

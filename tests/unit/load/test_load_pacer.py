@@ -7,7 +7,7 @@ import random
 
 import pytest
 
-from harness.load.pacer import Pacer
+from harness.load.pacer import Pacer, connections_to_open, share_of
 from harness.load.tracecontext import TraceIds
 from harness.spec.load import LoadSpec, RouteSpec
 
@@ -60,7 +60,7 @@ def test_finished_only_when_every_claimed_request_completed() -> None:
     assert len(claimed) == 50
     assert pacer.exhausted and not pacer.finished
     for request in claimed:
-        pacer.sent()
+        pacer.sent(request, request.intended_s)
         pacer.done(request, request.intended_s, request.intended_s + 0.002, 200, 2)
     assert pacer.finished
     assert len(lines) == 50
@@ -72,6 +72,7 @@ def test_late_request_is_recorded_with_its_wait_in_corrected_latency() -> None:
     pacer, lines = make()
     request = pacer.claim(0.0)
     assert request is not None
+    pacer.sent(request, request.intended_s + 0.3)
     record = pacer.done(request, request.intended_s + 0.3, request.intended_s + 0.305, 503, 0)
     row = json.loads(lines[0])
     assert row["corrected_ms"] == pytest.approx(305.0) == pytest.approx(record.corrected_ms)
@@ -88,3 +89,65 @@ def test_requests_still_waiting_at_the_schedules_end_are_unsent() -> None:
     assert pacer.unsent == 49
     assert pacer.exhausted and not pacer.finished  # the one claimed is still in flight
     assert pacer.claim(1.1) is None and pacer.unsent == 49
+
+
+def test_late_sends_are_counted_with_their_largest_lag() -> None:
+    """A send 300 ms after its intended time counts as late; one 5 ms late does not."""
+    pacer, _ = make()
+    first, second = pacer.claim(0.0), pacer.claim(0.0)
+    assert first is not None and second is not None
+    pacer.sent(first, first.intended_s + 0.005)
+    pacer.sent(second, second.intended_s + 0.3)
+    snapshot = pacer.stats.snapshot(second.intended_s + 0.31)
+    assert snapshot["late"] == 1
+    assert snapshot["max_lag_ms"] == pytest.approx(300.0)
+    assert pacer.in_flight == 2
+
+
+def test_overdue_counts_unclaimed_requests_past_their_time() -> None:
+    """At 100 ms, worker 0 of 2 at 100 RPS has requests 0, 2, ..., 8 due (10 ms apart)."""
+    pacer, _ = make()
+    assert pacer.overdue(0.0) == 0
+    assert pacer.overdue(0.085) == 5  # due at 0, 20, 40, 60, 80 ms
+    assert pacer.overdue(0.085) == 5  # looking does not claim
+    request = pacer.claim(0.085)
+    assert request is not None and request.number == 0
+    assert pacer.overdue(0.085) == 4
+
+
+def test_claims_after_a_look_ahead_keep_the_order() -> None:
+    """Requests looked at by `overdue` are handed out first, in order, then the rest."""
+    pacer, _ = make()
+    pacer.overdue(0.05)
+    numbers = [r.number for r in (pacer.claim(0.05) for _ in range(5)) if r]
+    assert numbers == [0, 2, 4, 6, 8]
+
+
+def test_unsent_includes_requests_looked_at_but_never_claimed() -> None:
+    """Requests peeked at by `overdue` and never claimed still count as unsent at the end."""
+    pacer, _ = make()
+    pacer.overdue(0.5)
+    assert pacer.claim(1.0) is None
+    assert pacer.unsent == 50
+
+
+@pytest.mark.parametrize(
+    ("overdue", "in_flight", "connections", "ceiling", "expected"),
+    [
+        (0, 16, 16, 1000, 0),  # nothing due: nothing to open
+        (3, 16, 16, 1000, 3),  # every connection waits for an answer: one per due request
+        (3, 15, 16, 1000, 0),  # a connection is free: the worker's CPU is behind, not the pool
+        (5, 16, 16, 18, 2),  # only up to the ceiling
+        (5, 18, 18, 18, 0),  # at the ceiling: requests wait and leave late
+    ],
+)
+def test_connections_open_only_when_every_connection_is_busy(
+    overdue: int, in_flight: int, connections: int, ceiling: int, expected: int
+) -> None:
+    """Connections grow by the due requests while all are in flight, up to the ceiling."""
+    assert connections_to_open(overdue, in_flight, connections, ceiling) == expected
+
+
+def test_ceiling_is_shared_between_workers_as_locust_spreads_users() -> None:
+    """1000 connections over 3 workers: 334, 333, 333."""
+    assert [share_of(1000, w, 3) for w in range(3)] == [334, 333, 333]

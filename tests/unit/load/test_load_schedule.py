@@ -95,3 +95,13 @@ def test_worker_outside_the_pool_is_refused() -> None:
     """Asking for worker 2 of 2 is a programming error, reported at once."""
     with pytest.raises(ValueError, match="worker 2"):
         next(Schedule.of(LoadSpec()).slots(2, 2))
+
+
+def test_expected_requests_between_two_times_integrate_the_rate() -> None:
+    """Warm-up 2 s at 100 RPS, then a ramp 100 -> 300 over 2 s: 200 + 400 requests."""
+    spec = LoadSpec(rps=100, warmup="2s", stages=[Stage(duration="2s", rps=300)])
+    schedule = Schedule.of(spec)
+    assert schedule.expected_between(0, 2) == pytest.approx(200)
+    assert schedule.expected_between(2, 4) == pytest.approx(400)
+    assert schedule.expected_between(3, 4) == pytest.approx(250)
+    assert schedule.expected_between(-5, 10) == pytest.approx(schedule.total)
