@@ -90,8 +90,11 @@ def exit_code_of(result: ComparisonResult, marginal_exit: int) -> int:
 
 
 def default_out(reports: Path, result: ComparisonResult) -> Path:
+    """`reports/comparisons/<baseline>-vs-<candidate>/`: beside the runs, never taken for one."""
+    from harness.store.reader import COMPARISONS_DIR
+
     base, cand = result.baseline_runs[0], result.candidate_runs[0]
-    return reports / f"compare-{base}-vs-{cand}"
+    return reports / COMPARISONS_DIR / f"{base}-vs-{cand}"
 
 
 def report(result: ComparisonResult, args: argparse.Namespace, console: Console) -> int:

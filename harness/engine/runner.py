@@ -16,7 +16,7 @@ from pathlib import Path
 
 from harness.engine.interrupts import InterruptGuard, RunInterrupted
 from harness.engine.progress import ProgressView
-from harness.engine.session import Session
+from harness.engine.session import Session, make_runtime
 from harness.engine.timeline import scale_experiment
 from harness.judge import exit_code
 from harness.spec.experiment import Experiment, load_experiment
@@ -65,6 +65,8 @@ def run_experiment(path: str | Path, options: RunOptions, view: ProgressView) ->
     """Carry out the experiment in `path`; see the module docstring."""
     experiment, topology = prepare(path, options.duration_s)
     runtime = options.runtime or experiment.target.runtime
+    # refused before the run directory exists: a run that cannot start writes nothing
+    make_runtime(runtime, options, view).refuse_if_running(load_topology(topology).name)
     started = datetime.now(UTC)
     writer = RunWriter(options.out_dir, Path(path).stem, started)
     record = RunRecord(

@@ -1,7 +1,11 @@
 """Reading run directories back: one run (record + tables, lazily) or the list of runs.
 
-`list_runs` never raises for one bad run: a run directory whose run.json is missing,
-broken or of an unknown schema is listed with status "unreadable" and the reason.
+What is a run is decided in one place, `is_run_dir`: a folder directly under the reports
+folder that holds run.json. Everything else meshproof writes there (`comparisons/`,
+`calibration/`, compare folders of earlier versions, the README) is not a run, so
+`latest`, `list`, the dashboard and the gate's history never see it. `list_runs` never
+raises for one bad run: a run whose run.json is broken or of an unknown schema is listed
+with status "unreadable" and the reason.
 """
 
 from __future__ import annotations
@@ -21,6 +25,28 @@ if TYPE_CHECKING:
     import pandas as pd
 
 RUN_FILE = "run.json"
+COMPARISONS_DIR = "comparisons"
+"""`reports/comparisons/<name>/`: where compare and validate-upgrade write by default."""
+CALIBRATION_DIR = "calibration"
+"""`reports/calibration/<experiment>.json`: `meshproof calibrate`'s results."""
+COMPARISON_FILES = ("compare.json", "compare.md")
+"""A folder holding one of these is a comparison's report (also `compare-*` folders that
+earlier versions wrote directly under reports/)."""
+
+
+def is_run_dir(path: Path) -> bool:
+    """True for a run directory: a visible folder holding run.json (the one rule every
+    reader of runs uses)."""
+    return path.is_dir() and not path.name.startswith(".") and (path / RUN_FILE).is_file()
+
+
+def is_comparison_dir(path: Path) -> bool:
+    """True for a folder with a comparison's report (compare.json / compare.md) and no run."""
+    return (
+        path.is_dir()
+        and not (path / RUN_FILE).exists()
+        and any((path / name).is_file() for name in COMPARISON_FILES)
+    )
 
 
 def load_run(path: str | Path) -> RunRecord:
@@ -97,14 +123,10 @@ def list_runs(reports_dir: str | Path, experiment: str | None = None) -> list[Ru
     root = Path(reports_dir)
     if not root.is_dir():
         return []
-    listings = [_listing(path) for path in root.iterdir() if _looks_like_run(path)]
+    listings = [_listing(path) for path in root.iterdir() if is_run_dir(path)]
     if experiment is not None:
         listings = [item for item in listings if item.experiment == experiment]
     return sorted(listings, key=lambda item: (item.started_at, item.id))
-
-
-def _looks_like_run(path: Path) -> bool:
-    return path.is_dir() and not path.name.startswith(".") and "-" in path.name
 
 
 def _listing(path: Path) -> RunListing:
@@ -146,10 +168,15 @@ def _stamp_iso(stamp: str) -> str:
 
 
 def resolve_run(ref: str, reports_dir: str | Path) -> Path:
-    """A run directory from a path, a run id in `reports_dir`, a unique id prefix, or 'latest'."""
+    """A run directory from a path, a run id in `reports_dir`, a unique id prefix, or 'latest'.
+
+    'latest' is the newest run (by start time); a folder that is not a run (a comparison,
+    the calibrations) is refused with what it is instead."""
     direct = Path(ref)
-    if direct.is_dir() or direct.name == RUN_FILE:
-        return direct.parent if direct.name == RUN_FILE else direct
+    if direct.name == RUN_FILE:
+        return direct.parent
+    if direct.is_dir():
+        return _run_or_refuse(direct)
     root = Path(reports_dir)
     if ref == "latest":
         runs = list_runs(root)
@@ -157,12 +184,22 @@ def resolve_run(ref: str, reports_dir: str | Path) -> Path:
             raise InvalidInput(str(root), "", "no runs here yet")
         return runs[-1].path
     if (root / ref).is_dir():
-        return root / ref
+        return _run_or_refuse(root / ref)
     found = root.iterdir() if root.is_dir() else iter(())
-    matches = sorted(p for p in found if p.name.startswith(ref) and p.is_dir())
+    matches = sorted(p for p in found if p.name.startswith(ref) and is_run_dir(p))
     if len(matches) == 1:
         return matches[0]
     if len(matches) > 1:
         names = ", ".join(p.name for p in matches[:5])
         raise InvalidInput(ref, "", f"ambiguous run id, it matches: {names}")
     raise InvalidInput(ref, "", f"no such run directory, nor a run id in {root}")
+
+
+def _run_or_refuse(path: Path) -> Path:
+    """`path` when it may be a run (load_run then says what is wrong with it); a
+    comparison's folder or the calibrations folder is refused, naming what it is."""
+    if is_comparison_dir(path):
+        raise InvalidInput(str(path), "", "a comparison's report (compare.md), not a run")
+    if path.name in (COMPARISONS_DIR, CALIBRATION_DIR) and not (path / RUN_FILE).exists():
+        raise InvalidInput(str(path), "", f"meshproof's {path.name} folder, not a run")
+    return path

@@ -37,6 +37,10 @@ class Runtime(Protocol):
         """Stop every part; nothing of the deployment is left running."""
         ...
 
+    def refuse_if_running(self, topology_name: str) -> None:
+        """Raise DeployError when that topology is up already (as `up` would)."""
+        ...
+
     def status(self, deployment: Deployment) -> dict[str, Any]:
         """Each part: role, pid, ports, alive, ready; plus the deployment's URLs."""
         ...

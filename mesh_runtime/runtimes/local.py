@@ -67,7 +67,7 @@ class LocalRuntime(StateKeeper):
     ) -> Deployment:
         """`sidecar_command`: run this sidecar program instead (a command prefix)."""
         topology = load_topology(topology_path)
-        self._refuse_if_running(topology.name)
+        self.refuse_if_running(topology.name)
         tools = _find_tools(sidecar_command)
         plan = self._fresh_plan(topology, topology_path, mode, tools, otlp_endpoint)
         keys = DeploymentSecrets.generate()
@@ -138,7 +138,9 @@ class LocalRuntime(StateKeeper):
                 f"after {self.ready_timeout:.0f}s"
             )
 
-    def _refuse_if_running(self, topology_name: str) -> None:
+    def refuse_if_running(self, topology_name: str) -> None:
+        """DeployError when `topology_name` is up already; a stale state file (its parts all
+        gone) is cleaned up instead. `up` calls it first; `meshproof run` before it writes."""
         path = self.state_file(topology_name)
         if not path.exists():
             return

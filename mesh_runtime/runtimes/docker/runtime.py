@@ -99,7 +99,7 @@ class DockerRuntime(StateKeeper):
     ) -> Deployment:
         """`sidecar_command` runs inside the mesh image (a program the image holds)."""
         topology = load_topology(topology_path)
-        self._refuse_if_running(topology.name)
+        self.refuse_if_running(topology.name)
         images = ImageBuilder(self.engine.client, base=self.base_image, progress=self.progress)
         built = images.ensure()
         tools = container_tools(str(find_binary("prometheus")), sidecar_command)
@@ -194,7 +194,9 @@ class DockerRuntime(StateKeeper):
             raise ReadinessTimeout(str(exc)) from None
         self.progress(f"every sidecar runs config version {wanted}")
 
-    def _refuse_if_running(self, topology_name: str) -> None:
+    def refuse_if_running(self, topology_name: str) -> None:
+        """DeployError when `topology_name` is up already; a stale state file (its parts all
+        gone) is cleaned up instead. `up` calls it first; `meshproof run` before it writes."""
         path = self.state_file(topology_name)
         if not path.exists():
             return

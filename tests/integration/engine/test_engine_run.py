@@ -12,7 +12,9 @@ import pandas as pd
 import pytest
 
 from harness.cli.main import main
-from tests.integration.engine.enginekit import processes_mentioning
+from mesh_runtime.runtimes.local import LocalRuntime
+from mesh_runtime.runtimes.supervisor import is_running
+from tests.integration.engine.enginekit import SHOP, processes_mentioning
 
 pytestmark = pytest.mark.integration
 
@@ -122,6 +124,28 @@ def test_bad_experiment_is_one_line_and_exit_2(
     assert len(err.splitlines()) == 1
     assert "load.rps" in err
     assert not (tmp_path / "r").exists()
+
+
+def test_a_run_refused_because_the_mesh_is_up_writes_no_run_folder(
+    tmp_path: Path,
+    state_dir: Path,
+    write_experiment: Callable[[dict[str, Any]], Path],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """`run` while the topology is already up: exit 2, one line saying so, no run folder,
+    and the deployment that was up is left running."""
+    deployment = LocalRuntime(state_root=state_dir).up(SHOP)
+    experiment = write_experiment(RETRY_EXPERIMENT)
+    out = tmp_path / "reports"
+    code = main(
+        ["run", str(experiment), "--out", str(out), "--quiet", "--state-dir", str(state_dir)]
+    )
+    err = capsys.readouterr().err.strip()
+    assert code == 2
+    assert err.splitlines() == [err] and "shop is already up" in err
+    assert not out.exists() or not any(out.iterdir())
+    assert (state_dir / "deployments" / "shop.json").exists()
+    assert all(is_running(process) for process in deployment.processes)
 
 
 def test_duration_scales_a_library_experiment(tmp_path: Path, state_dir: Path) -> None:

@@ -129,12 +129,14 @@ def test_cli_fail_exits_1_and_unusable_input_exits_2(
     assert error.count("\n") == 1 and "no such run directory" in error
 
 
-def test_default_out_is_a_compare_folder_in_the_reports_dir(
+def test_default_out_is_a_folder_in_the_reports_comparisons_dir(
     baseline: Path, candidate: Path, reports: Path
 ) -> None:
-    """Without --out the report goes to reports/compare-<baseline>-vs-<candidate>."""
+    """Without --out the report goes to reports/comparisons/<baseline>-vs-<candidate> (was
+    reports/compare-..., taken for the newest run: issue 11)."""
     assert main(["compare", baseline.name, candidate.name, "--reports", str(reports)]) == 0
-    assert (reports / f"compare-{baseline.name}-vs-{candidate.name}" / "compare.md").is_file()
+    folder = reports / "comparisons" / f"{baseline.name}-vs-{candidate.name}"
+    assert (folder / "compare.md").is_file()
 
 
 def test_sidecar_cpu_is_per_1000_proxied_rps_as_the_run_summary(baseline: Path) -> None:

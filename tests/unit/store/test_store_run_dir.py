@@ -11,6 +11,7 @@ import pytest
 
 from harness.store import RunRecord, RunWriter, StoredRun, list_runs, load_run, resolve_run
 from harness.store.model import ExperimentRef
+from harness.store.reader import is_comparison_dir, is_run_dir
 from mesh_runtime.errors import InvalidInput
 
 STARTED = datetime(2026, 11, 27, 15, 40, 0, tzinfo=UTC)
@@ -70,7 +71,8 @@ def test_aborted_run_keeps_what_was_written(tmp_path: Path) -> None:
 
 
 def test_list_runs_is_sorted_and_tolerates_broken_runs(tmp_path: Path) -> None:
-    """Runs are listed oldest first; a broken run.json is 'unreadable' with the reason."""
+    """Runs are listed oldest first; a broken run.json is 'unreadable' with the reason; a
+    folder without run.json is no run (it used to be listed as unreadable: issue 11)."""
     late = RunWriter(tmp_path, "b", datetime(2026, 11, 28, tzinfo=UTC))
     late.finish(record("b", "2026-11-28T00:00:00Z").model_copy(update={"status": "failed"}))
     early = RunWriter(tmp_path, "a", STARTED)
@@ -78,14 +80,60 @@ def test_list_runs_is_sorted_and_tolerates_broken_runs(tmp_path: Path) -> None:
     broken = tmp_path / "20261127T160000Z-c"
     broken.mkdir()
     (broken / "run.json").write_text('{"schema_version": 1, "id": "x"', encoding="utf-8")
-    empty = tmp_path / "20261127T170000Z-d"
-    empty.mkdir()
+    (tmp_path / "20261127T170000Z-d").mkdir()
     runs = list_runs(tmp_path)
-    assert [r.id for r in runs] == [early.run_id, broken.name, empty.name, late.run_id]
-    assert [r.status for r in runs] == ["passed", "unreadable", "unreadable", "failed"]
+    assert [r.id for r in runs] == [early.run_id, broken.name, late.run_id]
+    assert [r.status for r in runs] == ["passed", "unreadable", "failed"]
     assert runs[1].problem.startswith("not valid JSON")
-    assert "no such file" in runs[2].problem
     assert [r.id for r in list_runs(tmp_path, experiment="b")] == [late.run_id]
+
+
+def reports_with_everything_meshproof_writes(root: Path) -> RunWriter:
+    """A reports folder holding one run and, newer than it, every other thing meshproof
+    writes there: comparisons/, calibration/, an old compare-* folder, the README."""
+    run = RunWriter(root, "alpha", STARTED)
+    run.finish(record("alpha").model_copy(update={"status": "passed"}))
+    new = root / "comparisons" / "20261129T000000Z-alpha-vs-20261129T000100Z-alpha"
+    new.mkdir(parents=True)
+    (new / "compare.json").write_text("{}", encoding="utf-8")
+    old = root / "compare-20261129T000000Z-alpha-vs-20261129T000100Z-alpha"
+    old.mkdir()
+    (old / "compare.md").write_text("# Comparison\n", encoding="utf-8")
+    (root / "calibration").mkdir()
+    (root / "calibration" / "alpha.json").write_text("{}", encoding="utf-8")
+    (root / "README.md").write_text("runs are written here\n", encoding="utf-8")
+    return run
+
+
+def test_only_folders_holding_run_json_are_runs(tmp_path: Path) -> None:
+    """is_run_dir is true for a run only; comparisons (new and old), calibrations and the
+    README are neither listed nor reported as unreadable, and 'latest' is the run."""
+    run = reports_with_everything_meshproof_writes(tmp_path)
+    assert [p.name for p in tmp_path.iterdir() if is_run_dir(p)] == [run.run_id]
+    assert is_comparison_dir(tmp_path / "compare-20261129T000000Z-alpha-vs-20261129T000100Z-alpha")
+    assert [(r.id, r.status) for r in list_runs(tmp_path)] == [(run.run_id, "passed")]
+    assert resolve_run("latest", tmp_path) == run.path
+    assert resolve_run("2026", tmp_path) == run.path
+
+
+@pytest.mark.parametrize(
+    ("ref", "problem"),
+    [
+        ("compare-20261129T000000Z-alpha-vs-20261129T000100Z-alpha", "a comparison's report"),
+        ("comparisons/20261129T000000Z-alpha-vs-20261129T000100Z-alpha", "a comparison's report"),
+        ("calibration", "meshproof's calibration folder, not a run"),
+        ("comparisons", "meshproof's comparisons folder, not a run"),
+    ],
+)
+def test_a_folder_that_is_no_run_is_refused_saying_what_it_is(
+    tmp_path: Path, ref: str, problem: str
+) -> None:
+    """RUN naming a comparison or meshproof's own folders: one InvalidInput saying what it is."""
+    reports_with_everything_meshproof_writes(tmp_path)
+    with pytest.raises(InvalidInput, match=problem):
+        resolve_run(ref, tmp_path)
+    with pytest.raises(InvalidInput, match=problem):
+        resolve_run(str(tmp_path / ref), tmp_path / "elsewhere")
 
 
 def test_unknown_schema_version_is_refused_clearly(tmp_path: Path) -> None:
