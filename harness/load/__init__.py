@@ -9,12 +9,38 @@
     driver.records_files()      # requests-w<i>.jsonl, one JSON object per request
 
 Nothing imported here imports Locust or gevent (`locust_main` and `user` run only in the
-Locust processes).
+Locust processes). The public names are imported on first use: `python -m
+harness.load.locust_main` runs this file first, and Locust must monkey-patch before
+anything else (the experiment models' imports among them) has imported `ssl`.
 """
 
-from harness.load.driver import LoadDriver
-from harness.load.livestats import LiveStats
-from harness.load.records import COLUMNS, Record, read_records
-from harness.load.schedule import Schedule, Slot
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from harness.load.driver import LoadDriver
+    from harness.load.livestats import LiveStats
+    from harness.load.records import COLUMNS, Record, read_records
+    from harness.load.schedule import Schedule, Slot
+
+_HOMES = {
+    "COLUMNS": "records",
+    "LiveStats": "livestats",
+    "LoadDriver": "driver",
+    "Record": "records",
+    "Schedule": "schedule",
+    "Slot": "schedule",
+    "read_records": "records",
+}
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{home}"), name)
+
 
 __all__ = ["COLUMNS", "LiveStats", "LoadDriver", "Record", "Schedule", "Slot", "read_records"]

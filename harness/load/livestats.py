@@ -75,6 +75,7 @@ class WindowStats:
         self.late = 0
         """Requests sent more than `LATE_BOUND_MS` after their intended time."""
         self.connections = 0
+        self.peak_connections = 0
         self._seconds: deque[_Second] = deque()
         self._lags: deque[tuple[int, float]] = deque()
         """(second sent, largest send lag in ms of that second), the last few seconds."""
@@ -122,6 +123,7 @@ class WindowStats:
             "late": self.late,
             "max_lag_ms": max(lags, default=0.0),
             "connections": self.connections,
+            "peak_connections": max(self.peak_connections, self.connections),
             "completed": self.completed,
             "failed": self.failed,
             "window_s": self.window_s,
@@ -154,6 +156,8 @@ class LiveStats:
     """The largest send lag of the last few seconds (0 when nothing left late)."""
     connections: int = 0
     """Connections open now, all workers (the load opens more when requests fall due)."""
+    peak_connections: int = 0
+    """The most connections the workers had open at once (summed over workers)."""
     target_rps: float = 0.0
     """The schedule's intended rate now (set by the driver, which knows the schedule)."""
 
@@ -190,4 +194,5 @@ def merge_snapshots(snapshots: list[dict[str, Any]]) -> LiveStats:
         late=sum(int(s.get("late", 0)) for s in snapshots),
         max_lag_ms=max(float(s.get("max_lag_ms", 0.0)) for s in snapshots),
         connections=sum(int(s.get("connections", 0)) for s in snapshots),
+        peak_connections=sum(int(s.get("peak_connections", 0)) for s in snapshots),
     )

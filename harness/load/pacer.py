@@ -142,11 +142,11 @@ class Pacer:
                 return count
             count += 1
         while len(self._ahead) < _LOOKAHEAD_MAX:
-            slot = next(self._slots, None)
-            if slot is None:
+            upcoming = next(self._slots, None)
+            if upcoming is None:
                 break
-            self._ahead.append(slot)
-            if slot.intended_s > limit:
+            self._ahead.append(upcoming)
+            if upcoming.intended_s > limit:
                 break
             count += 1
         return count

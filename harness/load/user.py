@@ -61,6 +61,7 @@ class WorkerState:
         """Requests sent again on a new connection because their pooled one was closed."""
         self.connections = 0
         """Connections (Locust users) of this worker, open or about to open."""
+        self.peak_connections = 0
         self.announced = Event()
         self.began = Event()
 
@@ -96,6 +97,7 @@ class WorkerState:
         self._sink.flush()
         now = self.clock.now_s()
         self.pacer.stats.connections = self.connections
+        self.pacer.stats.peak_connections = self.peak_connections
         status: dict[str, Any] = self.pacer.stats.snapshot(now)
         status.update(worker=self.worker, done=self.done, updated_s=now, unsent=self.pacer.unsent)
         status["stale_retries"] = self.stale_retries
@@ -150,6 +152,7 @@ class ScheduledConnection(User):
         super().__init__(environment)
         if self.state is not None:
             self.state.connections += 1
+            self.state.peak_connections = max(self.state.peak_connections, self.state.connections)
         self.http = HTTPClient.from_url(
             self.target,
             concurrency=1,

@@ -48,9 +48,10 @@ def test_measured_latency_matches_the_targets_known_distribution(
 def test_a_stall_shows_in_corrected_latency_though_service_time_hides_it(
     targets: Targets, tmp_path: Path
 ) -> None:
-    """A 500 ms stall: corrected_ms reaches ~500 ms for many requests, latency_ms for few."""
+    """A 500 ms stall with the pool closed at 8 connections (max_connections = connections):
+    corrected_ms reaches ~500 ms for many requests, latency_ms for few."""
     url = targets.start(seed=3, median_ms=5, sigma=0.2)
-    spec = LoadSpec(rps=200, duration="4s", warmup="0s", connections=8)
+    spec = LoadSpec(rps=200, duration="4s", warmup="0s", connections=8, max_connections=8)
     _, rows = run_load(spec, url, tmp_path / "run", during=stall_at(url, 1.5, 500))
     assert all(r["status"] == 200 for r in rows)
     corrected = [r["corrected_ms"] for r in rows]
@@ -76,6 +77,42 @@ def test_achieved_rate_is_the_target_rate_and_sends_are_on_time(
     lag_ms = [(r["sent_s"] - r["intended_s"]) * 1000 for r in rows]
     assert percentile(lag_ms, 50) < 5  # sent on schedule, not when the previous answered
     assert driver.live().workers_done == 1
+
+
+def test_connections_grow_so_a_slow_target_gets_its_requests_on_time(
+    targets: Targets, tmp_path: Path
+) -> None:
+    """A 200 ms target at 100 RPS needs ~20 requests in flight; starting with 4 connections
+    the load opens more, requests leave on time and corrected latency is the service time."""
+    url = targets.start(median_ms=200, sigma=0)
+    spec = LoadSpec(rps=100, duration="4s", warmup="0s", connections=4)
+    driver, rows = run_load(spec, url, tmp_path / "run")
+    assert len(rows) == pytest.approx(400, rel=0.02)
+    lag_ms = [(r["sent_s"] - r["intended_s"]) * 1000 for r in rows]
+    late = sum(1 for lag in lag_ms if lag > 10)
+    assert late <= len(rows) * 0.02, f"{late} late, max lag {max(lag_ms):.0f} ms"
+    corrected = percentile([r["corrected_ms"] for r in rows], 99)
+    latency = percentile([r["latency_ms"] for r in rows], 99)
+    assert corrected <= latency + 20
+    live = driver.live()
+    assert 20 <= live.peak_connections <= 40
+    assert live.late == late and live.unsent == 0
+
+
+def test_a_capped_pool_falls_behind_and_the_lag_is_counted(
+    targets: Targets, tmp_path: Path
+) -> None:
+    """The same slow target with the pool capped at 4 connections: 4 / 0.2 s = 20 RPS of the
+    100 wanted, so nearly every request leaves late, by seconds, and the live figures say so."""
+    url = targets.start(median_ms=200, sigma=0)
+    spec = LoadSpec(rps=100, duration="3s", warmup="0s", connections=4, max_connections=4)
+    driver, rows = run_load(spec, url, tmp_path / "run")
+    lag_ms = [(r["sent_s"] - r["intended_s"]) * 1000 for r in rows]
+    assert max(lag_ms) > 1000
+    live = driver.live()
+    assert live.peak_connections == 4
+    assert live.late == sum(1 for lag in lag_ms if lag > 10) >= len(rows) * 0.8
+    assert live.unsent > 0  # the schedule ended with requests still waiting
 
 
 def test_two_workers_share_the_rate_and_every_trace_id_is_unique(
@@ -106,9 +143,12 @@ def test_unanswered_requests_time_out_and_the_driver_ends_by_its_deadline(
     targets: Targets, tmp_path: Path
 ) -> None:
     """A target that stops answering: requests end as status 0 'timeout' within spec.timeout,
-    nothing is sent after the schedule's end, and the schedule is done by the hard deadline."""
+    nothing is sent after the schedule's end, and the schedule is done by the hard deadline.
+    The pool is closed at 4 connections, so a backlog builds behind the hung ones."""
     url = targets.start(median_ms=1, sigma=0)
-    spec = LoadSpec(rps=50, duration="2s", warmup="0s", connections=4, timeout="1s")
+    spec = LoadSpec(
+        rps=50, duration="2s", warmup="0s", connections=4, max_connections=4, timeout="1s"
+    )
     driver = LoadDriver(spec, url, tmp_path / "run")
     try:
         driver.start()
