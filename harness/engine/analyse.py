@@ -24,7 +24,7 @@ from harness.analysis import (
 )
 from harness.analysis.stats import percentile
 from harness.engine.comparison import BLOCK_WARMUP_S, overhead_rounds
-from harness.judge import judge
+from harness.judge import judge, wakeups_per_request
 from harness.spec.experiment import Experiment
 from harness.store.model import FaultEvent, PhaseRecord, PhaseSummary, Summary, Verdict
 from mesh_runtime.topology import MeshMode, Topology
@@ -78,7 +78,7 @@ def analyse(
     other = experiment.target.compare_to
     if compare is not None and other is not None:
         summaries = with_overhead(summaries, compare, mode, other)
-    verdicts = judge(experiment.slos, summaries)
+    verdicts = judge(experiment.slos, summaries, wakeups_of(topology, mode))
     whole = summaries["whole"]
     measured_requests = int((requests["phase"] != "warmup").sum()) if len(requests) else 0
     return Analysis(
@@ -124,6 +124,12 @@ def compare_summary(compare: pd.DataFrame, mode: str, other: str) -> PhaseSummar
     values.update(overhead_rounds(compare, mode, other))
     end = float(measured["intended_s"].max()) if len(measured) else BLOCK_WARMUP_S
     return PhaseSummary(phase=f"compare:{other}", start_s=BLOCK_WARMUP_S, end_s=end, values=values)
+
+
+def wakeups_of(topology: Topology, mode: str) -> int:
+    """The wake-ups one request meets in this deployment (`harness.judge.disturbance`)."""
+    proxied = {(edge.source, edge.destination) for edge in topology.proxied_edges()}
+    return wakeups_per_request(topology.call_graph(), topology.ingress, proxied, _mode(mode))
 
 
 def _mode(mode: str) -> MeshMode:

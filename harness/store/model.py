@@ -9,11 +9,13 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 SCHEMA_VERSION = 1
 
-RunStatus = Literal["running", "passed", "failed", "aborted", "error"]
+RunStatus = Literal["running", "passed", "failed", "inconclusive", "aborted", "error"]
+"""`inconclusive`: no SLO failed, and the host was too noisy to judge at least one."""
+Outcome = Literal["pass", "fail", "inconclusive"]
 MetricsSource = Literal["prometheus", "builtin-scraper", "none"]
 
 SUMMARY_METRICS = (
@@ -81,7 +83,13 @@ class FaultEvent(RecordModel):
 
 
 class Verdict(RecordModel):
-    """One SLO judged: the measured value against the threshold, in one phase."""
+    """One SLO judged: the measured value against the threshold, in one phase.
+
+    `outcome` is pass, fail or inconclusive (the host's disturbance in the phase could
+    explain the distance from the threshold, `harness.judge.disturbance`); `passed` is
+    true only for pass. A record written before outcomes existed gets its outcome from
+    `passed`.
+    """
 
     slo: str
     metric: str
@@ -90,8 +98,28 @@ class Verdict(RecordModel):
     phase: str
     value: float | None
     passed: bool
+    outcome: Outcome = "fail"
+    """Given or not, it agrees with `passed` (taken from it when left out)."""
     reason: str = ""
     """Why it failed when there was nothing to measure (no data), else empty."""
+    disturbance: str = ""
+    """The host's disturbance in the phase, named (latency verdicts); empty when unmeasured."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _outcome_or_passed(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            if "outcome" not in data and "passed" in data:
+                data = {**data, "outcome": "pass" if data["passed"] else "fail"}
+            elif "passed" not in data and "outcome" in data:
+                data = {**data, "passed": data["outcome"] == "pass"}
+        return data
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Verdict:
+        if self.passed != (self.outcome == "pass"):
+            raise ValueError(f"passed={self.passed} contradicts outcome {self.outcome!r}")
+        return self
 
 
 class HostDisturbance(RecordModel):

@@ -1,0 +1,179 @@
+"""Could the host's own disturbance explain a latency verdict? Pure.
+
+A request to the mesh is a chain of wake-ups: every process it passes (the load driver,
+each sidecar pass, each app, each Toxiproxy proxy) sleeps in epoll until the bytes
+arrive, on the way in and again on the way out, and each wake-up waits for a CPU. On a
+quiet host that wait is ~0.1 ms; on a busy 2-core host it is what the disturbance
+probe measures as scheduling lag (`HostDisturbance`). The shop's request crosses 9
+sidecar passes, 5 apps and 2 proxies: 16 processes, each woken twice, plus the
+driver's send and receive, 34 wake-ups in a row (`wakeups_per_request`).
+
+What the host may have added to a latency quantile q of those requests:
+
+    per wake-up   e50 + MEAN_TAIL_SHARE x e99   (the mean lag; measured: p50 + 0.06 x p99)
+    allowance     SAFETY x (W x per wake-up + k(q, W) x e99)
+
+with e50, e99 the probe's p50 and p99 lag above a quiet host's (`QUIET_LAG_P50_MS`,
+`QUIET_LAG_P99_MS`), W the wake-ups of one request, and k(q, W) the tail wake-ups a
+q-quantile request meets: the smallest k with P(Binomial(W, 1 %) > k) <= 1 - q (a
+wake-up lags at least the probe's p99 one time in a hundred). For the shop (W = 34):
+k = 0 at p50, 1 at p90, 2 at p99, 3 at p99.9.
+
+The rule: the disturbance only adds latency, so the undisturbed value lies in
+[value - allowance, value] (`overhead_p99_ms`, a difference of two disturbed
+measurements, in [value - allowance, value + allowance]). The verdict is pass or fail
+when the SLO holds, or fails, over that whole range; otherwise it is INCONCLUSIVE: the
+noise is large enough to explain the distance from the threshold. Only latency metrics
+(`*_ms`) are weighed; error rates, retries, ejections, traces, recovery, CPU and memory
+are never touched (noise does not create errors). Steal, iowait, the load average,
+foreign CPU and the load's send lag are named in the verdict's `disturbance` for the
+reader; they act on latency through the scheduling lag, which is what is charged.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+
+from harness.spec.slo import OPERATORS
+from harness.store.model import HostDisturbance, Outcome, Verdict
+
+QUIET_LAG_P50_MS = 0.15
+"""The probe's median wake-up lag on a quiet host (measured ~0.1 ms); below it, no noise."""
+QUIET_LAG_P99_MS = 1.0
+"""The probe's p99 wake-up lag on a quiet host (measured 0.2-1 ms)."""
+MEAN_TAIL_SHARE = 0.06
+"""Mean lag ~ p50 + this x p99 (measured 0.04-0.06 quiet and under a CPU hog)."""
+TAIL_PROBABILITY = 0.01
+"""How often one wake-up lags at least the probe's p99."""
+SAFETY = 1.0
+"""A margin on the whole allowance (calibrated, see experiments/README.md)."""
+DRIVER_WAKEUPS = 2
+"""The load driver's own: its send (late timer) and its receive."""
+
+_QUANTILE = re.compile(r"(?:^|_)p(\d+)_ms$")
+TWO_SIDED = frozenset({"overhead_p99_ms"})
+"""Differences of two disturbed measurements: the noise may have moved them either way."""
+
+
+@dataclass(frozen=True)
+class Weighed:
+    """A latency value weighed against the host's disturbance."""
+
+    outcome: Outcome
+    allowance_ms: float
+    disturbance: str
+    """What the host did in the phase and what it may have added, one line."""
+
+
+def latency_quantile(metric: str) -> float | None:
+    """The request quantile a latency metric measures: p50_ms 0.5, p999_ms 0.999; else None."""
+    match = _QUANTILE.search(metric)
+    if match is None:
+        return None
+    digits = match.group(1)
+    return int(digits) / 10 ** len(digits)
+
+
+def wakeups_per_request(
+    call_graph: dict[str, list[str]],
+    ingress: str,
+    proxied: set[tuple[str, str]],
+    mode: str,
+) -> int:
+    """The wake-ups in a row one request meets (see the module docstring)."""
+    processes = 0
+    stack = [ingress]
+    while stack:
+        service = stack.pop()
+        processes += 1 + (1 if mode == "mesh" else 0)  # the app, its sidecar's inbound pass
+        for callee in call_graph.get(service, []):
+            processes += (1 if mode == "mesh" else 0) + ((service, callee) in proxied)
+            stack.append(callee)
+    return 2 * processes + DRIVER_WAKEUPS
+
+
+def tail_hits(q: float, wakeups: int) -> int:
+    """The fewest tail wake-ups k with P(Binomial(wakeups, 1 %) > k) <= 1 - q."""
+    p = TAIL_PROBABILITY
+    below = 0.0
+    for k in range(wakeups + 1):
+        below += math.comb(wakeups, k) * p**k * (1 - p) ** (wakeups - k)
+        if 1.0 - below <= 1.0 - q + 1e-12:
+            return k
+    return wakeups
+
+
+def allowance_ms(q: float, wakeups: int, host: HostDisturbance) -> float | None:
+    """How much the host may have added to the q-quantile latency; None: no lag measured."""
+    if host.sched_lag_p50_ms is None or host.sched_lag_p99_ms is None:
+        return None
+    e50 = max(0.0, host.sched_lag_p50_ms - QUIET_LAG_P50_MS)
+    e99 = max(0.0, host.sched_lag_p99_ms - QUIET_LAG_P99_MS)
+    per_wakeup = e50 + MEAN_TAIL_SHARE * e99
+    return SAFETY * (wakeups * per_wakeup + tail_hits(q, wakeups) * e99)
+
+
+def describe_host(host: HostDisturbance) -> str:
+    """'scheduling lag p50 0.09 / p99 9.7 / max 26 ms, steal 0 %, ...' (measured fields only)."""
+    parts = []
+    p50, p99, top = host.sched_lag_p50_ms, host.sched_lag_p99_ms, host.sched_lag_max_ms
+    if p50 is not None and p99 is not None:
+        most = f" / max {top:.3g}" if top is not None else ""
+        parts.append(f"scheduling lag p50 {p50:.2g} / p99 {p99:.2g}{most} ms")
+    for label, share in (("steal", host.steal_share), ("iowait", host.iowait_share)):
+        if share is not None:
+            parts.append(f"{label} {share:.1%}")
+    if host.load1_max is not None:
+        parts.append(f"load {host.load1_max:.1f}")
+    if host.foreign_cpu_cores is not None:
+        parts.append(f"foreign CPU {host.foreign_cpu_cores:.2f} cores")
+    if host.send_lag_max_ms is not None:
+        parts.append(f"send lag up to {host.send_lag_max_ms:.3g} ms")
+    return ", ".join(parts)
+
+
+def weigh(
+    metric: str,
+    value: float,
+    op: str,
+    threshold: float,
+    host: HostDisturbance | None,
+    wakeups: int,
+) -> Weighed | None:
+    """The outcome of `value op threshold` given the host's disturbance; None: not weighed
+    (not a latency metric, or no scheduling lag measured in the phase)."""
+    q = latency_quantile(metric)
+    if q is None or host is None:
+        return None
+    allowance = allowance_ms(q, wakeups, host)
+    if allowance is None:
+        return None
+    holds = OPERATORS[op]
+    low = value - allowance
+    high = value + allowance if metric in TWO_SIDED else value
+    ends = {holds(low, threshold), holds(high, threshold), holds(value, threshold)}
+    outcome: Outcome = "inconclusive" if len(ends) == 2 else "pass" if ends == {True} else "fail"
+    sign = "±" if metric in TWO_SIDED else "up to "
+    text = (
+        f"{describe_host(host)}: may have moved {metric} by {sign}{allowance:.3g} ms"
+        f" ({wakeups} wake-ups a request)"
+    )
+    return Weighed(outcome, allowance, text)
+
+
+def settle(verdict: Verdict, host: HostDisturbance | None, wakeups: int) -> Verdict:
+    """The verdict with the host's disturbance weighed in (unchanged when not weighed)."""
+    if verdict.value is None:
+        return verdict
+    weighed = weigh(verdict.metric, verdict.value, verdict.op, verdict.threshold, host, wakeups)
+    if weighed is None:
+        return verdict
+    return verdict.model_copy(
+        update={
+            "outcome": weighed.outcome,
+            "passed": weighed.outcome == "pass",
+            "disturbance": weighed.disturbance,
+        }
+    )
