@@ -154,6 +154,10 @@ class LoadDriver:
         """The per-worker request record files (JSON lines, one request a line)."""
         return sorted(self.work_dir.glob("requests-w*.jsonl"))
 
+    def histogram_files(self) -> list[Path]:
+        """The per-worker HDR histogram logs (`harness.load.hdr`)."""
+        return sorted(self.work_dir.glob("latency-w*.hlog"))
+
     def pids(self) -> list[int]:
         return [proc.pid for _, proc in self._procs]
 
@@ -174,7 +178,12 @@ class LoadDriver:
 
     def _own_files(self) -> list[Path]:
         """Files an earlier driver may have left in the same directory."""
-        patterns = ("requests-w*.jsonl", "load-status-w*.json", "locust-master.json")
+        patterns = (
+            "requests-w*.jsonl",
+            "latency-w*.hlog",
+            "load-status-w*.json",
+            "locust-master.json",
+        )
         return [path for pattern in patterns for path in self.work_dir.glob(pattern)]
 
     def _status_files(self) -> list[Path]:

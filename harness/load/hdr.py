@@ -68,7 +68,7 @@ class SecondHistograms:
         pair[0].record_value(to_us(latency_ms))
         pair[1].record_value(to_us(corrected_ms))
 
-    def flush(self, write: Callable[[str], None]) -> int:
+    def flush(self, write: Callable[[str], object]) -> int:
         """Write every open second's histograms (oldest first); the number of seconds."""
         seconds = sorted(self._open)
         for second in seconds:

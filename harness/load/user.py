@@ -19,9 +19,10 @@ from locust import User, constant, task
 from locust.exception import StopUser
 
 from harness.load.files import RecordSink, write_status
+from harness.load.hdr import HistogramLog, histogram_file
 from harness.load.pacer import Pacer, Request, connections_to_open, share_of
 from harness.load.plan import LoadPlan
-from harness.load.records import error_text
+from harness.load.records import Record, error_text
 
 USER_CLASS_NAME = "OpenLoopUser"
 BEGIN_TIMEOUT_S = 60.0
@@ -55,6 +56,7 @@ class WorkerState:
         self.worker = -1
         self.pacer: Pacer | None = None
         self._sink: RecordSink | None = None
+        self._histograms: HistogramLog | None = None
         self._status_path: Path | None = None
         self.done = False
         self.stale_retries = 0
@@ -80,10 +82,16 @@ class WorkerState:
             raise RuntimeError("the master spawned users before announcing t0")
         self.worker = worker
         self._sink = RecordSink(self.plan.records_file(worker))
+        self._histograms = HistogramLog(histogram_file(self.plan.work_dir, worker))
         self._status_path = self.plan.status_file(worker)
         self.pacer = Pacer(self.plan.spec, worker, workers, self.clock.now_s(), self._sink.write)
         self.write_status()
         self.began.set()
+
+    def record_latency(self, record: Record) -> None:
+        """Into the HDR histogram of the request's intended second (`harness.load.hdr`)."""
+        if self._histograms is not None:
+            self._histograms.record(record.intended_s, record.latency_ms, record.corrected_ms)
 
     def after_request(self) -> None:
         if self.pacer is not None and self.pacer.finished and not self.done:
@@ -95,6 +103,8 @@ class WorkerState:
         if self.pacer is None or self._sink is None or self._status_path is None:
             return
         self._sink.flush()
+        if self._histograms is not None:
+            self._histograms.flush()
         now = self.clock.now_s()
         self.pacer.stats.connections = self.connections
         self.pacer.stats.peak_connections = self.peak_connections
@@ -107,6 +117,8 @@ class WorkerState:
         self.write_status()
         if self._sink is not None:
             self._sink.close()
+        if self._histograms is not None:
+            self._histograms.close()
 
 
 def grow_connections(state: WorkerState, spawn: Callable[[int], object]) -> None:
@@ -197,7 +209,7 @@ class ScheduledConnection(User):
         except Exception as exc:  # no answer: refused, reset, timed out, malformed
             status, nbytes, error = 0, 0, error_text(exc)
         state.stale_retries += max(0, self.sockets_taken() - taken - 1)
-        pacer.done(request, sent, state.clock.now_s(), status, nbytes, error)
+        state.record_latency(pacer.done(request, sent, state.clock.now_s(), status, nbytes, error))
         state.after_request()
 
 

@@ -1,0 +1,51 @@
+"""A worker's per-second HDR histograms and their log lines (no Locust needed)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from hdrh.histogram import HdrHistogram
+
+from harness.analysis.hdr import parse_log_line, read_histogram_logs
+from harness.load.hdr import HIGHEST_US, HistogramLog, SecondHistograms, to_us
+
+
+def test_values_are_whole_microseconds_within_the_range() -> None:
+    """ms -> us rounded; negative is 0, beyond an hour is the range's top."""
+    assert to_us(1.2345) == 1235
+    assert to_us(-1.0) == 0
+    assert to_us(10_000_000.0) == HIGHEST_US
+
+
+def test_a_flush_writes_each_touched_second_once_per_tag_and_forgets_it() -> None:
+    """Requests keyed by intended second; a second flush writes only what came after."""
+    histograms = SecondHistograms()
+    histograms.record(3.9, 10.0, 12.0)
+    histograms.record(3.1, 20.0, 20.0)
+    histograms.record(4.0, 5.0, 7.0)
+    lines: list[str] = []
+    assert histograms.flush(lines.append) == 2
+    assert [parse_log_line(line)[:2] for line in lines] == [
+        ("latency", 3),
+        ("corrected", 3),
+        ("latency", 4),
+        ("corrected", 4),
+    ]
+    second_3 = HdrHistogram.decode(parse_log_line(lines[0])[2])
+    assert second_3.get_total_count() == 2
+    assert second_3.get_max_value() == second_3.get_highest_equivalent_value(20_000)
+    assert histograms.flush(lines.append) == 0
+
+
+def test_a_log_file_reads_back_by_tag_and_second_across_flushes(tmp_path: Path) -> None:
+    """Two flushes of the same second are two payloads of that second; comments skipped."""
+    log = HistogramLog(tmp_path / "latency-w0.hlog")
+    log.record(1.5, 3.0, 3.0)
+    log.flush()
+    log.record(1.7, 4.0, 9.0)
+    log.close()
+    text = (tmp_path / "latency-w0.hlog").read_text()
+    assert text.startswith("#[Histogram log format version 1.3]")
+    found = read_histogram_logs([tmp_path / "latency-w0.hlog"])
+    assert sorted(found) == ["corrected", "latency"]
+    assert len(found["latency"][1]) == 2
