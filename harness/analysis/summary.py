@@ -5,8 +5,12 @@ phase name. Requests belong to a phase by intended send time (half-open interval
 overlapping faults share requests. A metric that cannot be computed is None, with the
 reason in `PhaseSummary.notes`; never 0.
 
-- `rps`: answered requests / phase duration; `error_rate`: failed (status >= 500 or no
-  answer) / sent; `p*_ms` service time, `corrected_p*_ms` from the intended send, over
+- `rps`: the achieved rate, answers received in the phase / its duration (by the time the
+  answer arrived; `target_rps` is the schedule's intended rate over the phase, when the
+  load spec is known); `error_rate`: failed (status >= 500 or no answer) / sent;
+- `late_share`: share of the phase's requests that left more than `LATE_BOUND_MS` after
+  their intended time; `max_send_lag_ms` the largest lag. More than `FELL_BEHIND_SHARE`
+  late: the load fell behind its schedule, and `notes["load"]` says by how much; `p*_ms` service time, `corrected_p*_ms` from the intended send, over
   every request with a measured latency (exact percentiles, `harness.analysis.stats`);
 - `max_error_rate_1s`: the highest error rate of the one-second windows that overlap
   the phase; `shed_p99_ms`: p99 service time of the requests answered 503;
@@ -40,11 +44,18 @@ from harness.analysis.signals import (
 )
 from harness.analysis.stats import PERCENTILES, optional, percentile
 from harness.analysis.traces import TraceReport, completeness_of
-from harness.analysis.windows import failed_mask
+from harness.analysis.windows import failed_mask, send_lag_ms
+from harness.load.schedule import Schedule
+from harness.spec.load import FELL_BEHIND_SHARE, LATE_BOUND_MS
 from harness.spec.slo import SLO
 from harness.store.model import FaultEvent, PhaseRecord, PhaseSummary
 
-CORRECTED = {"corrected_p50_ms": 0.5, "corrected_p99_ms": 0.99, "corrected_p999_ms": 0.999}
+CORRECTED = {
+    "corrected_p50_ms": 0.5,
+    "corrected_p90_ms": 0.9,
+    "corrected_p99_ms": 0.99,
+    "corrected_p999_ms": 0.999,
+}
 OPEN_ENDED = "the fault lasted until the end of the run"
 NO_METRICS = "no metrics were scraped in this phase"
 NO_SIDECARS = "no sidecar process was sampled in this phase"
@@ -61,6 +72,8 @@ class RunFrames:
     resources: pd.DataFrame | None = None
     metrics: pd.DataFrame | None = None
     traces: TraceReport | None = None
+    schedule: Schedule | None = None
+    """The load's intended schedule (for `target_rps`); None when unknown."""
 
 
 def summarize(
@@ -82,6 +95,8 @@ def summarize_phase(
     values: Values = {}
     notes: Notes = {}
     _traffic(requests, phase, values, notes)
+    _achieved(frames, phase, values, notes)
+    _lag(requests, values, notes)
     _windows(frames.windows, phase, values, notes)
     _recovery(phase, recoveries, values, notes)
     _overhead(frames, requests, phase, values, notes)
@@ -108,6 +123,56 @@ def _traffic(requests: pd.DataFrame, phase: PhaseRecord, values: Values, notes: 
     if requests.empty:
         for name in ("rps", "error_rate", *PERCENTILES, *CORRECTED):
             notes[name] = "no requests were sent in this phase"
+
+
+def _achieved(frames: RunFrames, phase: PhaseRecord, values: Values, notes: Notes) -> None:
+    """`rps` as achieved: answers that arrived in the phase; `target_rps` as scheduled."""
+    duration = phase.end_s - phase.start_s
+    if duration <= 0:
+        values["target_rps"] = None
+        notes["target_rps"] = "the phase has no length"
+        return
+    requests = frames.requests
+    if values.get("rps") is not None:
+        answered = requests[requests["status"] != 0]
+        arrived = answered["sent_s"] + answered["latency_ms"] / 1000.0
+        values["rps"] = int(in_phase(arrived, phase).sum()) / duration
+    if frames.schedule is None:
+        values["target_rps"] = None
+        notes["target_rps"] = "the load's schedule is not known to this analysis"
+    else:
+        values["target_rps"] = (
+            frames.schedule.expected_between(phase.start_s, phase.end_s) / duration
+        )
+
+
+def _lag(requests: pd.DataFrame, values: Values, notes: Notes) -> None:
+    """How late the phase's requests left; a note when the load fell behind its schedule."""
+    if requests.empty:
+        values["late_share"] = values["max_send_lag_ms"] = None
+        notes["late_share"] = notes["max_send_lag_ms"] = "no requests were sent in this phase"
+        return
+    lag = send_lag_ms(requests)
+    late = float((lag > LATE_BOUND_MS).mean())
+    values["late_share"] = late
+    values["max_send_lag_ms"] = float(lag.max())
+    if late > FELL_BEHIND_SHARE:
+        notes["load"] = fell_behind_text(late, float(lag.max()))
+
+
+def fell_behind_text(late_share: float, max_lag_ms: float) -> str:
+    """'the load fell behind its schedule by up to 16.4 s (37 % of requests late)'."""
+    lag = f"{max_lag_ms / 1000:.1f} s" if max_lag_ms >= 1000 else f"{max_lag_ms:.0f} ms"
+    return (
+        f"the load fell behind its schedule by up to {lag}"
+        f" ({late_share:.1%} of requests left more than {LATE_BOUND_MS:g} ms late)"
+    )
+
+
+def fell_behind(summary_values: Mapping[str, float | None]) -> bool:
+    """The phase's load fell behind its schedule (more than FELL_BEHIND_SHARE late)."""
+    late = summary_values.get("late_share")
+    return late is not None and late > FELL_BEHIND_SHARE
 
 
 def _windows(windows: pd.DataFrame, phase: PhaseRecord, values: Values, notes: Notes) -> None:

@@ -18,6 +18,7 @@ import pandas as pd
 
 from harness.analysis.phases import Phase, label_phases
 from harness.analysis.stats import PERCENTILES
+from harness.spec.load import LATE_BOUND_MS
 
 WINDOW_COLUMNS = (
     "second",
@@ -29,6 +30,8 @@ WINDOW_COLUMNS = (
     "p99_ms",
     "p999_ms",
     "corrected_p99_ms",
+    "late",
+    "max_send_lag_ms",
     "phase",
 )
 
@@ -37,6 +40,12 @@ def failed_mask(requests: pd.DataFrame) -> pd.Series:
     """Requests that failed: answered 5xx, or not answered at all (status 0)."""
     status = requests["status"]
     return (status >= 500) | (status == 0)
+
+
+def send_lag_ms(requests: pd.DataFrame) -> pd.Series:
+    """How late each request left: actual send minus intended send, ms (never below 0)."""
+    lag = (requests["sent_s"] - requests["intended_s"]) * 1000.0
+    return lag.clip(lower=0.0)
 
 
 def compute_windows(requests: pd.DataFrame, phases: Sequence[Phase]) -> pd.DataFrame:
@@ -51,8 +60,10 @@ def compute_windows(requests: pd.DataFrame, phases: Sequence[Phase]) -> pd.DataF
             "failed": failed_mask(requests).to_numpy(),
             "latency_ms": requests["latency_ms"].to_numpy(dtype="float64"),
             "corrected_ms": requests["corrected_ms"].to_numpy(dtype="float64"),
+            "lag_ms": send_lag_ms(requests).to_numpy(dtype="float64"),
         }
     )
+    frame["is_late"] = frame["lag_ms"] > LATE_BOUND_MS
     grouped = frame.groupby("second", sort=True)
     out = pd.DataFrame(
         {
@@ -65,10 +76,13 @@ def compute_windows(requests: pd.DataFrame, phases: Sequence[Phase]) -> pd.DataF
     for name, q in PERCENTILES.items():
         out[name] = quantiles[q]
     out["corrected_p99_ms"] = grouped["corrected_ms"].quantile(0.99)
+    out["late"] = grouped["is_late"].sum().astype("int64")
+    out["max_send_lag_ms"] = grouped["lag_ms"].max()
     full = pd.RangeIndex(int(out.index.min()), int(out.index.max()) + 1, name="second")
     out = out.reindex(full)
     out["requests"] = out["requests"].fillna(0).astype("int64")
     out["rps"] = out["rps"].fillna(0.0)
+    out["late"] = out["late"].fillna(0).astype("int64")
     out = out.reset_index()
     out["phase"] = label_phases(out["second"].astype("float64"), phases)
     return out[list(WINDOW_COLUMNS)]
@@ -78,5 +92,6 @@ def _empty() -> pd.DataFrame:
     frame = pd.DataFrame({name: pd.Series(dtype="float64") for name in WINDOW_COLUMNS})
     frame["second"] = frame["second"].astype("int64")
     frame["requests"] = frame["requests"].astype("int64")
+    frame["late"] = frame["late"].astype("int64")
     frame["phase"] = frame["phase"].astype("string")
     return frame

@@ -25,6 +25,7 @@ from harness.analysis import (
 from harness.analysis.stats import percentile
 from harness.engine.comparison import BLOCK_WARMUP_S, overhead_rounds
 from harness.judge import judge, wakeups_per_request
+from harness.load.schedule import Schedule
 from harness.spec.experiment import Experiment
 from harness.store.model import FaultEvent, PhaseRecord, PhaseSummary, Summary, Verdict
 from mesh_runtime.topology import MeshMode, Topology
@@ -73,7 +74,14 @@ def analyse(
         traces = trace_completeness(
             measured.spans, requests, topology.call_graph(), topology.ingress, _mode(mode)
         )
-    frames = RunFrames(requests, windows, measured.resources, measured.metrics, traces)
+    frames = RunFrames(
+        requests,
+        windows,
+        measured.resources,
+        measured.metrics,
+        traces,
+        schedule=Schedule.of(experiment.load),
+    )
     summaries = summarize(frames, phases, faults, experiment.slos)
     other = experiment.target.compare_to
     if compare is not None and other is not None:

@@ -16,13 +16,17 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, model_validator
 
 METRICS: dict[str, str] = {
-    "rps": "requests per second answered",
+    "rps": "requests per second answered (the achieved rate: answers that arrived in the phase)",
+    "target_rps": "requests per second the schedule intended in the phase",
+    "late_share": "share of requests that left more than 10 ms after their intended time",
+    "max_send_lag_ms": "largest delay of a request's send after its intended time, ms",
     "error_rate": "share of requests that failed (status >= 500 or no answer)",
     "p50_ms": "median latency from the actual send (service time), ms",
     "p90_ms": "90th percentile service time, ms",
     "p99_ms": "99th percentile service time, ms",
     "p999_ms": "99.9th percentile service time, ms",
     "corrected_p50_ms": "median latency from the intended send (coordinated omission corrected)",
+    "corrected_p90_ms": "90th percentile latency from the intended send, ms",
     "corrected_p99_ms": "99th percentile latency from the intended send, ms",
     "corrected_p999_ms": "99.9th percentile latency from the intended send, ms",
     "max_error_rate_1s": "highest error rate of any one-second window",

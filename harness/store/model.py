@@ -20,6 +20,9 @@ MetricsSource = Literal["prometheus", "builtin-scraper", "none"]
 
 SUMMARY_METRICS = (
     "rps",
+    "target_rps",
+    "late_share",
+    "max_send_lag_ms",
     "error_rate",
     "p50_ms",
     "p90_ms",
@@ -195,6 +198,12 @@ class Summary(RecordModel):
 
     requests: int = 0
     rps: float | None = None
+    """The achieved rate: answers per second of measured time."""
+    target_rps: float | None = None
+    """The rate the schedule intended (None in records that predate it)."""
+    late_share: float | None = None
+    """Share of requests that left more than 10 ms after their intended time."""
+    max_send_lag_ms: float | None = None
     error_rate: float | None = None
     p50_ms: float | None = None
     p90_ms: float | None = None

@@ -47,10 +47,10 @@ def summaries(slos: list[SLO], **frames: pd.DataFrame) -> dict:
 
 
 def test_traffic_metrics_per_phase() -> None:
-    """rps, error rate and latency percentiles are computed per phase interval."""
+    """rps (answers arriving in the phase), error rate and latency percentiles per phase."""
     result = summaries([])
     during, before = result["during:x"].values, result["before"].values
-    assert during["rps"] == pytest.approx(100.0)
+    assert during["rps"] == pytest.approx(100.0, rel=0.01)  # the last 50 ms arrive after it
     assert during["error_rate"] == pytest.approx(0.1)
     assert during["p99_ms"] == pytest.approx(50.0)
     assert before["error_rate"] == 0.0 and before["p50_ms"] == pytest.approx(5.0)
@@ -237,3 +237,45 @@ def test_a_phase_without_requests_has_no_traffic_numbers() -> None:
     for name in ("rps", "error_rate", "p99_ms", "corrected_p99_ms"):
         assert after.values[name] is None
         assert after.notes[name] == "no requests were sent in this phase"
+
+
+def behind_requests() -> pd.DataFrame:
+    """100 RPS for 30 s; from 10 s the pool is exhausted: 20 RPS leave, the rest queue."""
+    frame = steady_requests()
+    intended = frame["intended_s"].to_numpy()
+    backlog_start = 10.0
+    queued = intended >= backlog_start
+    # Sends at 20 RPS from 10 s on, in order: request k of the backlog leaves at 10 + k / 20.
+    order = np.cumsum(queued) - 1
+    sent = np.where(queued, backlog_start + order / 20.0, intended)
+    frame["sent_s"] = sent
+    frame["latency_ms"] = np.where(queued, 50.0, 5.0)
+    frame["corrected_ms"] = frame["latency_ms"] + (sent - intended) * 1000
+    return frame
+
+
+def test_a_phase_where_the_load_fell_behind_says_by_how_much() -> None:
+    """Sent late by up to seconds: late_share, max_send_lag_ms, achieved vs target rps and
+    the note; the phase before, sent on time, has none of it."""
+    from harness.load.schedule import Schedule
+    from harness.spec.load import LoadSpec
+
+    requests = behind_requests()
+    schedule = Schedule.of(LoadSpec(rps=100, duration="25s", warmup="5s"))
+    run = RunFrames(requests, compute_windows(requests, PHASES), schedule=schedule)
+    result = summarize(run, PHASES, [FAULT], [])
+    during, before = result["during:x"], result["before"]
+    assert during.values["late_share"] == pytest.approx(1.0, abs=0.01)
+    assert during.values["max_send_lag_ms"] > 30_000  # the last one due at 20 s left at 60 s
+    assert during.values["target_rps"] == pytest.approx(100.0)
+    assert during.values["rps"] == pytest.approx(20.0, rel=0.02)
+    assert "the load fell behind its schedule by up to" in during.notes["load"]
+    assert before.values["late_share"] == 0.0 and "load" not in before.notes
+    assert before.values["rps"] == pytest.approx(100.0, rel=0.01)
+
+
+def test_target_rps_is_no_data_without_a_schedule() -> None:
+    """Without the load's schedule the intended rate is None, with the reason."""
+    result = summaries([])
+    assert result["whole"].values["target_rps"] is None
+    assert "schedule" in result["whole"].notes["target_rps"]
