@@ -116,6 +116,15 @@ class RunListing:
     passed: int
     failed: int
     problem: str = ""
+    inconclusive: int = 0
+    """SLOs the host was too noisy to judge (neither passed nor failed)."""
+    rps: float | None = None
+    """The rate achieved (answered per second of measured time)."""
+    target_rps: float | None = None
+    """The schedule's intended rate (None in runs from before it was recorded)."""
+    late_share: float | None = None
+    """Share of requests that left late (None in runs from before it was measured)."""
+    max_send_lag_ms: float | None = None
 
 
 def list_runs(reports_dir: str | Path, experiment: str | None = None) -> list[RunListing]:
@@ -147,6 +156,8 @@ def _listing(path: Path) -> RunListing:
             problem=exc.problem if not exc.path else f"{exc.path}: {exc.problem}",
         )
     passed = sum(1 for v in record.verdicts if v.passed)
+    inconclusive = sum(1 for v in record.verdicts if v.outcome == "inconclusive")
+    summary = record.summary
     return RunListing(
         id=record.id or path.name,
         path=path,
@@ -156,7 +167,12 @@ def _listing(path: Path) -> RunListing:
         started_at=record.started_at,
         duration_s=record.duration_s,
         passed=passed,
-        failed=len(record.verdicts) - passed,
+        failed=len(record.verdicts) - passed - inconclusive,
+        inconclusive=inconclusive,
+        rps=summary.rps,
+        target_rps=getattr(summary, "target_rps", None),
+        late_share=getattr(summary, "late_share", None),
+        max_send_lag_ms=getattr(summary, "max_send_lag_ms", None),
     )
 
 

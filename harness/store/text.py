@@ -2,11 +2,40 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
+from harness.spec.load import FELL_BEHIND_SHARE
 from harness.store.model import SUMMARY_METRICS, RunRecord, Verdict
 
 HEADLINE_COLUMNS = ("metric", "value")
-PHASE_COLUMNS = ("phase", "start s", "end s", "RPS", "error rate", "p99")
+PHASE_COLUMNS = ("phase", "start s", "end s", "RPS", "error rate", "p99", "load")
+RATE_TOLERANCE = 0.01
+"""The intended rate is shown beside the achieved one when they differ by more than this."""
+LOAD_METRICS = ("target_rps", "late_share", "max_send_lag_ms")
+"""How the load kept its schedule: in the phase summaries and run.json's summary."""
 FAULT_COLUMNS = ("fault", "kind", "target", "start s", "end s", "recovery")
+
+
+def plain_table(
+    title: str, columns: Sequence[str], rows: Sequence[Sequence[str]], right: Sequence[str] = ()
+) -> list[str]:
+    """A table as aligned plain-text lines (title, header, a line per row), every cell whole,
+    however wide: for output that is no terminal (a CI log). Columns named in `right` are
+    right-aligned; a cell's line breaks become spaces, so a row is always one line."""
+    cells = [[" ".join(str(cell).split()) for cell in row] for row in rows]
+    widths = [len(name) for name in columns]
+    for row in cells:
+        widths = [max(width, len(cell)) for width, cell in zip(widths, row, strict=True)]
+
+    def line(row: Sequence[str]) -> str:
+        parts = [
+            cell.rjust(width) if name in right else cell.ljust(width)
+            for name, cell, width in zip(columns, row, widths, strict=True)
+        ]
+        return "  ".join(parts).rstrip()
+
+    header = [title] if title else []
+    return [*header, line(columns), *(line(row) for row in cells)]
 
 
 def format_value(metric: str, value: float | None) -> str:
@@ -17,13 +46,75 @@ def format_value(metric: str, value: float | None) -> str:
         return f"{value:.1f} ms" if value >= 10 else f"{value:.2f} ms"
     if metric.endswith("_s"):
         return f"{value:.1f} s"
-    if metric in ("error_rate", "max_error_rate_1s", "trace_completeness"):
+    if metric in ("error_rate", "max_error_rate_1s", "trace_completeness", "late_share"):
         return f"{value * 100:.3g} %"
     if metric in ("ejections", "overflows"):
         return f"{value:.0f}"
     if metric.endswith("_mb"):
         return f"{value:.1f} MB"
     return f"{value:.3g}"
+
+
+def lag_text(ms: float | None) -> str:
+    """A send lag: '312 ms', '16.4 s'."""
+    if ms is None:
+        return "no data"
+    return f"{ms / 1000:.1f} s" if ms >= 1000 else f"{ms:.0f} ms"
+
+
+def fell_behind(late_share: float | None) -> bool:
+    """True when a phase's (or the run's) share of late requests says the load fell behind
+    (more than `FELL_BEHIND_SHARE` left over LATE_BOUND_MS after their intended time)."""
+    return late_share is not None and late_share > FELL_BEHIND_SHARE
+
+
+def rate_text(rps: float | None, target_rps: float | None) -> str:
+    """The achieved rate, with the intended one beside it when they differ: '52.1 (intended 100)'."""
+    achieved = format_value("rps", rps)
+    if rps is None or not target_rps or abs(rps - target_rps) <= RATE_TOLERANCE * target_rps:
+        return achieved
+    return f"{achieved} (intended {format_value('rps', target_rps)})"
+
+
+def load_text(late_share: float | None, max_send_lag_ms: float | None) -> str:
+    """How the load kept its schedule: 'on time', 'BEHIND: 37 % late, lag up to 16.4 s',
+    or '-' for a run from before meshproof measured it."""
+    if late_share is None:
+        return "-"
+    if not fell_behind(late_share):
+        return "on time"
+    return (
+        f"BEHIND: {format_value('late_share', late_share)} late, "
+        f"lag up to {lag_text(max_send_lag_ms)}"
+    )
+
+
+def behind_line(record: RunRecord) -> str | None:
+    """One loud line when the load fell behind its schedule in any phase, else None:
+    'LOAD FELL BEHIND its schedule: up to 16.4 s late, 37 % of requests late in during:x'."""
+    behind = [
+        s
+        for s in record.phase_summaries
+        if s.phase != "whole" and fell_behind(s.values.get("late_share"))
+    ]
+    whole = record.summary
+    share = getattr(whole, "late_share", None)
+    if not behind and not fell_behind(share):
+        return None
+    lags = [s.values.get("max_send_lag_ms") for s in behind]
+    lags.append(getattr(whole, "max_send_lag_ms", None))
+    worst = max((lag for lag in lags if lag is not None), default=None)
+    where = (
+        ", ".join(
+            f"{format_value('late_share', s.values.get('late_share'))} of requests late in {s.phase}"
+            for s in behind
+        )
+        or f"{format_value('late_share', share)} of requests late"
+    )
+    return (
+        f"LOAD FELL BEHIND its schedule: requests left up to {lag_text(worst)} late, {where}; "
+        "service time there understates what users waited (see corrected latency)"
+    )
 
 
 def format_threshold(verdict: Verdict) -> str:
@@ -43,31 +134,54 @@ def format_measured(verdict: Verdict) -> str:
     return f"{scaled:.6g} {unit}".rstrip()
 
 
+RESULT_WORDS = {"pass": "PASS", "fail": "FAIL", "inconclusive": "INCONCLUSIVE"}
+
+
+def result_word(verdict: Verdict) -> str:
+    """PASS, FAIL or INCONCLUSIVE (the host was too noisy to judge it)."""
+    return RESULT_WORDS[verdict.outcome]
+
+
 def verdict_line(verdict: Verdict) -> str:
-    """'FAIL p99_ms < 250 during:x: measured 312.4 ms, threshold < 250.0 ms'."""
-    result = "PASS" if verdict.passed else "FAIL"
+    """'FAIL p99_ms < 250 during:x: measured 312.4 ms, threshold < 250.0 ms'; an
+    inconclusive verdict ends with the host's disturbance that could explain it."""
     measured = format_measured(verdict)
-    text = f"{result} {verdict.slo}: measured {measured}, threshold {format_threshold(verdict)}"
-    return f"{text} ({verdict.reason})" if verdict.reason else text
+    text = f"{result_word(verdict)} {verdict.slo}: measured {measured}, threshold {format_threshold(verdict)}"
+    if verdict.reason:
+        text += f" ({verdict.reason})"
+    if verdict.outcome == "inconclusive" and verdict.disturbance:
+        text += f" [host too noisy to judge: {verdict.disturbance}]"
+    return text
 
 
 def headline_rows(record: RunRecord) -> list[list[str]]:
-    """The whole run's numbers (HEADLINE_COLUMNS): requests, then every summary metric."""
+    """The whole run's numbers (HEADLINE_COLUMNS): requests, then every summary metric, the
+    RPS achieved with the intended one beside it, then how the load kept its schedule."""
     summary = record.summary.model_dump()
     rows = [["requests", str(record.summary.requests)]]
-    return rows + [[name, format_value(name, summary.get(name))] for name in SUMMARY_METRICS]
+    for name in SUMMARY_METRICS:
+        if name == "rps":
+            rows.append([name, rate_text(summary.get("rps"), summary.get("target_rps"))])
+        elif name not in LOAD_METRICS:
+            rows.append([name, format_value(name, summary.get(name))])
+    if summary.get("late_share") is not None:
+        rows.append(["late_share", format_value("late_share", summary["late_share"])])
+        rows.append(["max_send_lag_ms", lag_text(summary.get("max_send_lag_ms"))])
+    return rows
 
 
 def phase_rows(record: RunRecord) -> list[list[str]]:
-    """A row per phase (PHASE_COLUMNS): its span, RPS, error rate and p99."""
+    """A row per phase (PHASE_COLUMNS): its span, RPS (achieved; intended beside it when
+    they differ), error rate, p99, and whether the load kept its schedule."""
     rows = []
     for phase in record.phases:
         summary = record.phase_summary(phase.name)
         values = summary.values if summary else {}
         span = [phase.name, f"{phase.start_s:.1f}", f"{phase.end_s:.1f}"]
-        rows.append(
-            span + [format_value(m, values.get(m)) for m in ("rps", "error_rate", "p99_ms")]
-        )
+        rate = rate_text(values.get("rps"), values.get("target_rps"))
+        numbers = [format_value(m, values.get(m)) for m in ("error_rate", "p99_ms")]
+        load = load_text(values.get("late_share"), values.get("max_send_lag_ms"))
+        rows.append([*span, rate, *numbers, load])
     return rows
 
 
