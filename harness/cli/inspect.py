@@ -1,7 +1,9 @@
 """`meshproof validate FILE`, `meshproof list`, `meshproof report RUN`.
 
-validate  parse the experiment and its topology, check the faults' targets against the
-          topology; one line on success, the one-line error (exit 2) otherwise.
+validate  parse the experiment and its topology, check the faults' params and targets and
+          that the timeline (or --duration) holds every fault and recovery check; one line
+          on success (after a `warning:` line per warning), the one-line error (exit 2)
+          otherwise.
 list      the runs in the reports directory, oldest first (a table, or JSON).
 report    a run's verdicts, headline numbers and phases again (text, or its run.json).
 """
@@ -10,13 +12,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from rich.table import Table
-
     from harness.store.model import RunRecord
     from harness.store.reader import RunListing
 
@@ -36,6 +37,9 @@ def register(subparsers: Any) -> None:
         "validate", help="check an experiment file and its topology without running it"
     )
     validate.add_argument("file", metavar="FILE", help="experiment file (YAML)")
+    validate.add_argument(
+        "--duration", default=None, help="check the timeline scaled to this length, as run does"
+    )
     validate.set_defaults(func=run_validate)
 
     listing = subparsers.add_parser("list", help="list past runs")
@@ -56,55 +60,59 @@ def register(subparsers: Any) -> None:
 
 
 def run_validate(args: argparse.Namespace) -> int:
-    from harness.spec.experiment import load_experiment
-    from harness.spec.targets import check_targets
-    from mesh_runtime.topology import load_topology
-    from mesh_runtime.units import format_duration
+    from harness.cli.commands import duration_seconds
+    from harness.spec.check import check_experiment, describe
 
-    experiment, topology_path = load_experiment(args.file)
-    topology = load_topology(topology_path)
-    check_targets(experiment, topology, str(args.file))
-    duration = format_duration(experiment.load.total_duration)
-    print(
-        f"ok: {experiment.title} ({len(experiment.faults)} faults, "
-        f"{len(experiment.slos)} SLOs, {duration})"
-    )
+    checked = check_experiment(args.file, duration_seconds(args.duration))
+    for warning in checked.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    print(describe(checked))
     return 0
 
 
 def run_list(args: argparse.Namespace) -> int:
     from rich.console import Console
-    from rich.table import Table
 
+    from harness.cli.tables import show_table
     from harness.store.reader import list_runs
-    from mesh_runtime.units import format_duration
 
     runs = list_runs(Path(args.reports), args.experiment)
     if args.json:
         print(json.dumps([_listing_json(run) for run in runs], indent=2))
         return 0
-    console = Console(highlight=False)
+    console = Console(highlight=False, soft_wrap=True)
     if not runs:
         console.print(f"no runs in {args.reports}")
         return 0
-    table = Table(title=f"runs in {args.reports}")
-    table.add_column("run", no_wrap=True)
-    for column in ("status", "duration", "SLOs passed"):
-        table.add_column(column, no_wrap=True)
+    columns = ["run", "status", "RPS", "load", "duration", "SLOs passed"]
     notes = any(run.problem for run in runs)
-    if notes:
-        table.add_column("note")
-    for run in runs:
-        style = _STATUS_STYLE.get(run.status, "")
-        cells = [
-            run.id,
-            f"[{style}]{run.status}[/]" if style else run.status,
-            "-" if run.duration_s is None else format_duration(round(run.duration_s)),
-            f"{run.passed}/{run.passed + run.failed}",
-        ]
-        table.add_row(*cells, *([run.problem] if notes else []))
-    console.print(table)
+    rows = [_listing_row(run) + ([run.problem] if notes else []) for run in runs]
+    show_table(
+        console,
+        f"runs in {args.reports}",
+        [*columns, *(["note"] if notes else [])],
+        rows,
+        right=("RPS", "duration"),
+        wrap=("note",),
+    )
     return 0
+
+
+def _listing_row(run: RunListing) -> list[str]:
+    """run, status, RPS (achieved; intended beside it), load (on time / BEHIND), duration, SLOs."""
+    from harness.store.text import load_text, rate_text
+    from mesh_runtime.units import format_duration
+
+    style = _STATUS_STYLE.get(run.status, "")
+    load = load_text(run.late_share, run.max_send_lag_ms)
+    return [
+        run.id,
+        f"[{style}]{run.status}[/]" if style else run.status,
+        "-" if run.rps is None else rate_text(run.rps, run.target_rps),
+        f"[bold red]{load}[/]" if load.startswith("BEHIND") else load,
+        "-" if run.duration_s is None else format_duration(round(run.duration_s)),
+        f"{run.passed}/{run.passed + run.failed}",
+    ]
 
 
 def _listing_json(run: RunListing) -> dict[str, Any]:
@@ -134,41 +142,27 @@ def print_report(record: RunRecord, path: Path) -> None:
     """The run as a terminal reader wants it: status, verdicts, numbers, phases."""
     from rich.console import Console
 
-    from harness.store.text import verdict_line
+    from harness.cli.tables import show_table
+    from harness.store.text import (
+        HEADLINE_COLUMNS,
+        PHASE_COLUMNS,
+        behind_line,
+        headline_rows,
+        phase_rows,
+        verdict_line,
+    )
 
-    console = Console(highlight=False)
+    console = Console(highlight=False, soft_wrap=True)
     style = _STATUS_STYLE.get(record.status, "")
     console.print(f"[bold]{record.experiment.title or record.experiment.name}[/]")
     console.print(f"run {record.id}: [{style}]{record.status.upper()}[/]  ({path})")
     if record.error:
         console.print(f"[{style}]{record.error}[/]")
+    behind = behind_line(record)
+    if behind:
+        console.print(behind, style="bold red", markup=False)
     for verdict in record.verdicts:
         colour = "green" if verdict.passed else "red"
-        console.print(f"  [{colour}]{verdict_line(verdict)}[/]", soft_wrap=True)
-    console.print(_summary_table(record))
-    console.print(_phases_table(record))
-
-
-def _summary_table(record: RunRecord) -> Table:
-    from harness.store.text import HEADLINE_COLUMNS, headline_rows
-
-    return _rich_table("whole run", HEADLINE_COLUMNS, headline_rows(record), right=("value",))
-
-
-def _phases_table(record: RunRecord) -> Table:
-    from harness.store.text import PHASE_COLUMNS, phase_rows
-
-    return _rich_table("phases", PHASE_COLUMNS, phase_rows(record))
-
-
-def _rich_table(
-    title: str, columns: tuple[str, ...], rows: list[list[str]], right: tuple[str, ...] = ()
-) -> Table:
-    from rich.table import Table
-
-    table = Table(title=title)
-    for column in columns:
-        table.add_column(column, justify="right" if column in right else "left")
-    for row in rows:
-        table.add_row(*row)
-    return table
+        console.print(f"  {verdict_line(verdict)}", style=colour, markup=False)
+    show_table(console, "whole run", HEADLINE_COLUMNS, headline_rows(record), right=("value",))
+    show_table(console, "phases", PHASE_COLUMNS, phase_rows(record), wrap=("load",))

@@ -93,9 +93,9 @@ def demo_command(args: argparse.Namespace) -> int:
 
 
 def _run(path: Path, options: RunOptions, quiet: bool, console: Console) -> RunResult:
-    from harness.engine import LiveProgress, QuietProgress, run_experiment
+    from harness.engine import progress_view, run_experiment
 
-    view = QuietProgress() if quiet else LiveProgress(f"meshproof run {path.name}", console)
+    view = progress_view(f"meshproof run {path.name}", console, quiet)
     return run_experiment(path, options, view)
 
 
@@ -128,6 +128,8 @@ def print_final_lines(result: RunResult, console: Console) -> None:
     from harness.store.text import format_threshold, format_value
 
     record = result.record
+    for warning in result.warnings:
+        console.print(f"warning: {warning}", markup=False)
     for note in result.notes:
         console.print(f"note: {note}")
     passed = sum(v.passed for v in record.verdicts)
