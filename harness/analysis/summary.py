@@ -169,6 +169,12 @@ def fell_behind_text(late_share: float, max_lag_ms: float) -> str:
     )
 
 
+def fell_behind(summary_values: Mapping[str, float | None]) -> bool:
+    """The phase's load fell behind its schedule (more than FELL_BEHIND_SHARE late)."""
+    late = summary_values.get("late_share")
+    return late is not None and late > FELL_BEHIND_SHARE
+
+
 def _windows(windows: pd.DataFrame, phase: PhaseRecord, values: Values, notes: Notes) -> None:
     second = windows["second"]
     overlapping = windows[(second + 1 > phase.start_s) & (second < phase.end_s)]

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from rich.console import Console
 
     from harness.compare.model import ComparisonResult
-    from harness.engine import LiveProgress, QuietProgress, RunResult
+    from harness.engine import ProgressView, RunResult
 
 DEFAULT_REPORTS = Path("reports")
 REPO = Path(__file__).resolve().parents[2]
@@ -99,14 +99,22 @@ def default_out(reports: Path, result: ComparisonResult) -> Path:
 
 def report(result: ComparisonResult, args: argparse.Namespace, console: Console) -> int:
     """Print (table or JSON), write the files, and return the exit code."""
-    from harness.compare.output import VERDICT_STYLE, headline, rich_table, write_outputs
+    from harness.cli.tables import show_table
+    from harness.compare.output import (
+        VERDICT_STYLE,
+        headline,
+        right_columns,
+        table_rows,
+        write_outputs,
+    )
 
     out = args.out or default_out(args.reports, result)
     write_outputs(result, out)
     if args.json:
         print(result.model_dump_json(indent=2))
     else:
-        console.print(rich_table(result))
+        title, columns, rows = table_rows(result)
+        show_table(console, title, columns, rows, right=right_columns(columns), wrap=("metric",))
         style = VERDICT_STYLE[result.verdict]
         console.print(f"[bold {style}]{headline(result)}[/]")
         for note in result.notes:
@@ -135,7 +143,7 @@ def run_validate_upgrade(args: argparse.Namespace) -> int:
     from harness.compare.config import load_compare_config
     from harness.compare.profiles import parse_profile, prepared
     from harness.compare.upgrade import judge_rounds, run_rounds
-    from harness.engine import LiveProgress, QuietProgress, RunOptions, prepare
+    from harness.engine import RunOptions, prepare, progress_view
 
     config = load_compare_config(args.config)
     specs = {
@@ -152,9 +160,9 @@ def run_validate_upgrade(args: argparse.Namespace) -> int:
     options = RunOptions(out_dir=args.reports, duration_s=seconds, state_root=args.state_dir)
     console = Console(highlight=False, soft_wrap=True, stderr=args.json)
 
-    def view_for(side: str, index: int) -> QuietProgress | LiveProgress:
+    def view_for(side: str, index: int) -> ProgressView:
         title = f"round {index}/{args.rounds} {side}: {experiment.name}"
-        return QuietProgress() if args.quiet or args.json else LiveProgress(title, console)
+        return progress_view(title, console, quiet=args.quiet or args.json)
 
     def announce(side: str, index: int, result: RunResult) -> None:
         sidecar = result.record.environment.sidecar_version

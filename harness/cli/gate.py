@@ -12,14 +12,9 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from harness.cli.commands import add_command
-
-if TYPE_CHECKING:
-    from rich.table import Table
-
-    from harness.gate.gate import GateResult
 
 DEFAULT_REPORTS = Path("reports")
 STATUS_STYLE = {"regression": "red", "improvement": "green", "ok": "green", "nodata": "magenta"}
@@ -50,8 +45,14 @@ def register(subparsers: Any) -> None:
 def run_gate(args: argparse.Namespace) -> int:
     from rich.console import Console
 
+    from harness.cli.tables import show_table
     from harness.gate.gate import gate_run
-    from harness.gate.output import headline, write_outputs
+    from harness.gate.output import (
+        HISTORY_COLUMNS,
+        headline,
+        history_rows,
+        write_outputs,
+    )
     from harness.gate.regression import GateSettings
     from harness.store.reader import resolve_run
 
@@ -62,36 +63,15 @@ def run_gate(args: argparse.Namespace) -> int:
     write_outputs(result, out)
     if args.json:
         print(result.model_dump_json(indent=2))
-    else:
-        console = Console(highlight=False, soft_wrap=True)
-        console.print(history_table(result))
-        for line in result.failures:
-            console.print(f"[red]{line}[/]")
-        style = "green" if result.passed else "red"
-        console.print(f"[bold {style}]{headline(result)}[/]")
-        console.print(f"report: {out}")
+        return 0 if result.passed else 1
+    console = Console(highlight=False, soft_wrap=True)
+    if result.history_judged:  # else the headline says, in one line, why there is no table
+        title = f"{result.run} against {len(result.history)} earlier runs"
+        rows = history_rows(result, STATUS_STYLE)
+        show_table(console, title, HISTORY_COLUMNS, rows, wrap=("since",))
+    for line in result.failures:
+        console.print(f"[red]{line}[/]")
+    style = "green" if result.passed else "red"
+    console.print(f"[bold {style}]{headline(result)}[/]")
+    console.print(f"report: {out}")
     return 0 if result.passed else 1
-
-
-def history_table(result: GateResult) -> Table:
-    from rich.table import Table
-
-    from harness.store.text import format_value
-
-    table = Table(
-        title=f"{result.run} against {len(result.history)} earlier runs", title_justify="left"
-    )
-    for column in ("metric", "this run", "reference", "change", "judgment", "since"):
-        table.add_column(column, no_wrap=column != "since")
-    for m in result.metrics:
-        change = "-" if m.relative is None else f"{m.relative:+.1%}"
-        style = STATUS_STYLE[m.status]
-        table.add_row(
-            m.metric,
-            format_value(m.metric, m.current),
-            format_value(m.metric, m.reference) if m.reference is not None else "-",
-            change,
-            f"[{style}]{m.status}[/]",
-            m.started_at or m.reason or "-",
-        )
-    return table

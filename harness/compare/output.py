@@ -5,8 +5,6 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from rich.table import Table
-
 from harness.compare.model import ComparisonResult, MetricResult
 from harness.store.junit import JUnitSuite
 from harness.store.writer import write_files
@@ -68,30 +66,37 @@ def short(value: float | None, unit: str, sign: bool = False) -> str:
     return text + "%" if unit == "ratio" else text
 
 
-def rich_table(result: ComparisonResult) -> Table:
+def table_rows(result: ComparisonResult) -> tuple[str, list[str], list[list[str]]]:
+    """The console table: its title, columns and a row per metric (result cells in markup)."""
     runs = f"{' + '.join(result.baseline_runs)} vs {' + '.join(result.candidate_runs)}"
-    table = Table(title=f"{result.experiment}: {runs}", title_justify="left")
-    for column in ("metric", "baseline", "candidate", "delta", f"{1 - result.alpha:.0%} band", "p"):
-        table.add_column(
-            column, no_wrap=column != "metric", justify="left" if column == "metric" else "right"
-        )
-    table.add_column("result", no_wrap=True)
+    columns = ["metric", "baseline", "candidate", "delta", f"{1 - result.alpha:.0%} band", "p"]
+    rows = []
     for m in result.metrics:
         style = (
             "red" if m.failed else CLASS_STYLE["NoData" if m.classification == "NoData" else "Pass"]
         )
         tested = m.low is not None and m.high is not None and m.p_value is not None
         interval = f"{short(m.low, m.unit, True)}..{short(m.high, m.unit, True)}" if tested else "-"
-        table.add_row(
-            m.metric,
-            short(m.baseline, m.unit),
-            short(m.candidate, m.unit),
-            short(m.delta, m.unit, True),
-            interval,
-            p_text(m),
-            f"[{style}]{outcome(m)}[/]",
+        rows.append(
+            [
+                m.metric,
+                short(m.baseline, m.unit),
+                short(m.candidate, m.unit),
+                short(m.delta, m.unit, True),
+                interval,
+                p_text(m),
+                f"[{style}]{outcome(m)}[/]",
+            ]
         )
-    return table
+    return f"{result.experiment}: {runs}", [*columns, "result"], rows
+
+
+NUMBER_COLUMNS = ("baseline", "candidate", "delta", "band", "p")
+"""Right-aligned in the console table (the band's column is named by alpha: matched by suffix)."""
+
+
+def right_columns(columns: list[str]) -> list[str]:
+    return [c for c in columns if c in NUMBER_COLUMNS or c.endswith(" band")]
 
 
 def markdown(result: ComparisonResult) -> str:

@@ -5,7 +5,14 @@ result.exit_code, result.path, result.record.status
 """
 
 from harness.engine.interrupts import InterruptGuard, RunInterrupted
-from harness.engine.progress import LiveProgress, ProgressView, QuietProgress, Snapshot
+from harness.engine.progress import (
+    LineProgress,
+    LiveProgress,
+    ProgressView,
+    QuietProgress,
+    Snapshot,
+    progress_view,
+)
 from harness.engine.runner import RunOptions, RunResult, prepare, run_experiment
 from harness.engine.scheduler import Scheduler
 from harness.engine.timeline import Action, plan_actions, scale_experiment
@@ -13,6 +20,7 @@ from harness.engine.timeline import Action, plan_actions, scale_experiment
 __all__ = [
     "Action",
     "InterruptGuard",
+    "LineProgress",
     "LiveProgress",
     "ProgressView",
     "QuietProgress",
@@ -23,6 +31,7 @@ __all__ = [
     "Snapshot",
     "plan_actions",
     "prepare",
+    "progress_view",
     "run_experiment",
     "scale_experiment",
 ]

@@ -259,6 +259,11 @@ class Session:
                 sent=live.sent,
                 failed=live.failed,
                 active_faults=active,
+                target_rps=live.target_rps,
+                late=live.late,
+                max_lag_ms=live.max_lag_ms,
+                connections=live.connections,
+                behind=live.behind,
             )
         )
 

@@ -60,6 +60,12 @@ class GateResult(BaseModel):
     passed: bool
     failures: list[str]
     """One line per reason the gate failed."""
+    min_history: int = 3
+    """Earlier runs needed to judge a regression; with fewer, only the SLOs are judged."""
+
+    @property
+    def history_judged(self) -> bool:
+        return len(self.history) >= self.min_history
 
 
 def gateable(record: RunRecord, source: str) -> None:
@@ -124,6 +130,7 @@ def gate_records(record: RunRecord, history: list[RunRecord], settings: GateSett
         metrics=metrics,
         passed=not failures,
         failures=failures,
+        min_history=settings.min_history,
     )
 
 

@@ -20,10 +20,40 @@ def _change(gate: MetricGate) -> str:
     return "-" if gate.delta is None else f"{gate.delta:+.4g}"
 
 
+def history_line(result: GateResult) -> str:
+    """'1 of 3 earlier runs: regression not judged', or how many runs the history held."""
+    earlier = len(result.history)
+    if not result.history_judged:
+        return f"{earlier} of {result.min_history} earlier runs: regression not judged"
+    return f"history of {earlier} earlier runs"
+
+
 def headline(result: GateResult) -> str:
     if result.passed:
-        return f"PASS: {result.experiment} run {result.run} (history of {len(result.history)} runs)"
-    return f"FAIL: {result.experiment} run {result.run}: {len(result.failures)} problem(s)"
+        return f"PASS: {result.experiment} run {result.run} ({history_line(result)})"
+    text = f"FAIL: {result.experiment} run {result.run}: {len(result.failures)} problem(s)"
+    return text if result.history_judged else f"{text}; {history_line(result)}"
+
+
+HISTORY_COLUMNS = ("metric", "this run", "reference", "change", "judgment", "since")
+
+
+def history_rows(result: GateResult, styles: dict[str, str]) -> list[list[str]]:
+    """The console table of the history judgments (HISTORY_COLUMNS), judgments in `styles`."""
+    rows = []
+    for m in result.metrics:
+        style = styles.get(m.status, "")
+        rows.append(
+            [
+                m.metric,
+                format_value(m.metric, m.current),
+                _value(m.metric, m.reference),
+                "-" if m.relative is None else f"{m.relative:+.1%}",
+                f"[{style}]{m.status}[/]" if style else m.status,
+                m.started_at or m.reason or "-",
+            ]
+        )
+    return rows
 
 
 def markdown(result: GateResult) -> str:
@@ -36,6 +66,8 @@ def markdown(result: GateResult) -> str:
     lines += [
         f"- {verdict_line(v)}" if v.passed else f"- **{verdict_line(v)}**" for v in result.verdicts
     ]
+    if not result.history_judged:
+        return "\n".join([*lines, "", "## History", "", history_line(result) + "."]) + "\n"
     lines += [
         "",
         f"## History ({len(result.history)} earlier runs)",

@@ -17,7 +17,6 @@ from harness.store.text import (
     format_value,
     headline_rows,
     phase_rows,
-    result_word,
 )
 
 if TYPE_CHECKING:
@@ -100,17 +99,11 @@ def _verdicts(record: RunRecord) -> str:
             v.phase,
             format_measured(v) + (f" ({v.reason})" if v.reason else ""),
             format_threshold(v),
-            "PASS" if v.passed else f"**{result_word(v)}**",
+            "PASS" if v.passed else "**FAIL**",
         ]
         for v in record.verdicts
     ]
-    table = _table(["SLO", "phase", "measured", "threshold", "result"], rows)
-    noisy = [v for v in record.verdicts if v.outcome == "inconclusive"]
-    if not noisy:
-        return table
-    lines = ["", "INCONCLUSIVE: the host was too noisy to judge (exit code 3):", ""]
-    lines += [f"- `{v.slo}`: {v.disturbance}" for v in noisy]
-    return table + "\n" + "\n".join(lines)
+    return _table(["SLO", "phase", "measured", "threshold", "result"], rows)
 
 
 def _headline(record: RunRecord) -> str:

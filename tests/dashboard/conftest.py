@@ -2,7 +2,9 @@
 
 `reports` holds what a reviewer's folder would: two runs of `catalog-503` (different
 seeds and rates, a day apart), one of `canary-503`, one aborted run and one directory
-whose run.json is broken. The runs are written by meshproof's own analysis and writer
+whose run.json is broken; and what else meshproof writes there, none of it a run: a
+comparison in `comparisons/`, a `compare-*` folder of an earlier version, `calibration/`
+and the README. The runs are written by meshproof's own analysis and writer
 (`tests.fixtures.make_run`), so the dashboard reads exactly what the engine writes.
 """
 
@@ -36,7 +38,22 @@ def reports(tmp_path_factory: pytest.TempPathFactory) -> Path:
     broken = root / "20261123T020000Z-broken"
     broken.mkdir()
     (broken / "run.json").write_text("{not json")
+    write_non_runs(root)
     return root
+
+
+def write_non_runs(root: Path) -> None:
+    """What meshproof writes into a reports folder besides runs (all newer than any run)."""
+    comparison = root / "comparisons" / "20261127T020000Z-catalog-503-vs-20261127T030000Z-x"
+    comparison.mkdir(parents=True)
+    (comparison / "compare.json").write_text("{}")
+    (comparison / "compare.md").write_text("# Comparison\n")
+    old = root / "compare-20261127T020000Z-catalog-503-vs-20261127T030000Z-catalog-503"
+    old.mkdir()
+    (old / "compare.md").write_text("# Comparison\n")
+    (root / "calibration").mkdir()
+    (root / "calibration" / "catalog-503.json").write_text("{}")
+    (root / "README.md").write_text("Runs are written here.\n")
 
 
 @pytest.fixture(scope="session")
