@@ -9,9 +9,9 @@ reason in `PhaseSummary.notes`; never 0.
   answer arrived; `target_rps` is the schedule's intended rate over the phase, when the
   load spec is known); `error_rate`: failed (status >= 500 or no answer) / sent;
 - `late_share`: share of the phase's requests that left more than `LATE_BOUND_MS` after
-  their intended time; `max_send_lag_ms` the largest lag. More than `FELL_BEHIND_SHARE`
-  late: the load fell behind its schedule, and `notes["load"]` says by how much; `p*_ms` service time, `corrected_p*_ms` from the intended send, over
-  every request with a measured latency (exact percentiles, `harness.analysis.stats`);
+  their intended time; `max_send_lag_ms` the largest lag. When the load fell behind its
+  schedule (`harness.spec.load.fell_behind`), `notes["load"]` says by how much;
+- `p*_ms` service time, `corrected_p*_ms` from the intended send, over every request with a measured latency (exact percentiles, `harness.analysis.stats`);
 - `max_error_rate_1s`: the highest error rate of the one-second windows that overlap
   the phase; `shed_p99_ms`: p99 service time of the requests answered 503;
 - `recovery_s`: `during:<fault>` and `after:<fault>` that fault's recovery; `after` and
@@ -46,7 +46,7 @@ from harness.analysis.stats import PERCENTILES, optional, percentile
 from harness.analysis.traces import TraceReport, completeness_of
 from harness.analysis.windows import failed_mask, send_lag_ms
 from harness.load.schedule import Schedule
-from harness.spec.load import FELL_BEHIND_SHARE, LATE_BOUND_MS
+from harness.spec.load import LATE_BOUND_MS, fell_behind
 from harness.spec.slo import SLO
 from harness.store.model import FaultEvent, PhaseRecord, PhaseSummary
 
@@ -156,7 +156,7 @@ def _lag(requests: pd.DataFrame, values: Values, notes: Notes) -> None:
     late = float((lag > LATE_BOUND_MS).mean())
     values["late_share"] = late
     values["max_send_lag_ms"] = float(lag.max())
-    if late > FELL_BEHIND_SHARE:
+    if fell_behind(late, float(lag.max())):
         notes["load"] = fell_behind_text(late, float(lag.max()))
 
 
@@ -167,12 +167,6 @@ def fell_behind_text(late_share: float, max_lag_ms: float) -> str:
         f"the load fell behind its schedule by up to {lag}"
         f" ({late_share:.1%} of requests left more than {LATE_BOUND_MS:g} ms late)"
     )
-
-
-def fell_behind(summary_values: Mapping[str, float | None]) -> bool:
-    """The phase's load fell behind its schedule (more than FELL_BEHIND_SHARE late)."""
-    late = summary_values.get("late_share")
-    return late is not None and late > FELL_BEHIND_SHARE
 
 
 def _windows(windows: pd.DataFrame, phase: PhaseRecord, values: Values, notes: Notes) -> None:

@@ -3,6 +3,11 @@
 Pure: SLOs and per-phase summaries in, `Verdict`s out. A metric with no data fails,
 with the reason the summary gave ("no data: no request was answered 503 in this
 phase"): an SLO that could not be checked has not been met.
+
+A latency SLO on service time (`p50_ms`, `p90_ms`, `p99_ms`, `p999_ms`) in a phase where
+the load fell behind its schedule is judged on the corrected latency of the same
+percentile (from each request's intended send: what users waited), and its reason says
+so: service time hides the wait of requests that could not leave on time.
 """
 
 from __future__ import annotations
@@ -10,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 
 from harness.judge.disturbance import settle
+from harness.spec.load import fell_behind
 from harness.spec.slo import SLO
 from harness.store.model import PhaseSummary, Verdict
 
@@ -17,6 +23,13 @@ EXIT_PASSED = 0
 EXIT_FAILED = 1
 EXIT_NOT_DONE = 2
 EXIT_INCONCLUSIVE = 3
+CORRECTED_OF = {
+    "p50_ms": "corrected_p50_ms",
+    "p90_ms": "corrected_p90_ms",
+    "p99_ms": "corrected_p99_ms",
+    "p999_ms": "corrected_p999_ms",
+}
+"""Service-time percentiles and their coordinated-omission-corrected twins."""
 
 
 def judge(
@@ -47,6 +60,8 @@ def judge_one(slo: SLO, summaries: Mapping[str, PhaseSummary]) -> Verdict:
         if value is None:
             why = summary.notes.get(slo.metric, f"{slo.metric} could not be computed")
             reason = f"no data: {why}"
+        elif slo.metric in CORRECTED_OF and _fell_behind(summary):
+            value, reason = _on_corrected(slo.metric, value, summary)
     passed = value is not None and slo.holds(value)
     return Verdict(
         slo=slo.name,
@@ -57,6 +72,23 @@ def judge_one(slo: SLO, summaries: Mapping[str, PhaseSummary]) -> Verdict:
         value=value,
         passed=passed,
         reason=reason,
+    )
+
+
+def _fell_behind(summary: PhaseSummary) -> bool:
+    """The phase's load fell behind its schedule (`harness.spec.load.fell_behind`)."""
+    return fell_behind(summary.value("late_share"), summary.value("max_send_lag_ms"))
+
+
+def _on_corrected(metric: str, service: float, summary: PhaseSummary) -> tuple[float | None, str]:
+    """The corrected twin of a service-time percentile, and why the verdict uses it."""
+    corrected = summary.value(CORRECTED_OF[metric])
+    behind = summary.notes.get("load", "the load fell behind its schedule")
+    if corrected is None:
+        return None, f"no data: {behind}, and its corrected latency could not be computed"
+    return corrected, (
+        f"{behind}; service time ({service:.1f} ms) does not describe what users waited:"
+        f" judged on corrected latency ({CORRECTED_OF[metric]})"
     )
 
 

@@ -11,8 +11,20 @@ from mesh_runtime.units import Duration
 LATE_BOUND_MS = 10.0
 """A request that leaves more than this after its intended time was sent *late*."""
 FELL_BEHIND_SHARE = 0.001
-"""A phase in which more than this share of the requests left late fell behind its
-schedule: its service time no longer describes what users waited."""
+FELL_BEHIND_LAG_MS = 100.0
+"""A phase in which more than FELL_BEHIND_SHARE of the requests left late, and the largest
+lag passed FELL_BEHIND_LAG_MS, fell behind its schedule: its service time no longer
+describes what users waited. A few sends a little late are the load host's scheduling
+jitter (the disturbance probe measures it), not a load that fell behind."""
+
+
+def fell_behind(late_share: float | None, max_lag_ms: float | None) -> bool:
+    """Whether a phase with these figures fell behind its schedule (see FELL_BEHIND_LAG_MS)."""
+    if late_share is None or max_lag_ms is None:
+        return False
+    return late_share > FELL_BEHIND_SHARE and max_lag_ms > FELL_BEHIND_LAG_MS
+
+
 DEFAULT_MAX_CONNECTIONS = 1000
 """Enough for 100 RPS against a backend that hangs until a 10 s timeout."""
 

@@ -68,3 +68,45 @@ def test_exit_codes() -> None:
         "failed",
         "aborted",
     )
+
+
+BEHIND = "the load fell behind its schedule by up to 16.4 s (37.0% of requests left more than 10 ms late)"
+
+
+def test_service_time_slo_where_the_load_fell_behind_is_judged_on_corrected_latency() -> None:
+    """p99 service time 834 ms would pass < 1500, but users waited 16.4 s: it fails, saying so."""
+    summaries = {
+        "during:slow": phase(
+            "during:slow",
+            notes={"load": BEHIND},
+            p99_ms=834.0,
+            corrected_p99_ms=16_400.0,
+            late_share=0.37,
+            max_send_lag_ms=16_400.0,
+        )
+    }
+    (verdict,) = judge([SLO.model_validate("p99_ms < 1500 during:slow")], summaries)
+    assert verdict.outcome == "fail" and verdict.value == 16_400.0
+    assert verdict.reason.startswith(BEHIND)
+    assert "service time (834.0 ms) does not describe what users waited" in verdict.reason
+    assert "corrected_p99_ms" in verdict.reason
+
+
+def test_a_phase_on_schedule_is_judged_on_service_time() -> None:
+    """0.05 % of requests late (under the 0.1 % bound), or 2 % late by at most 30 ms (the
+    host's jitter, under 100 ms): the service time is judged."""
+    for late, lag in ((0.0005, 900.0), (0.02, 30.0)):
+        summaries = {
+            "whole": phase(
+                "whole", p99_ms=120.0, corrected_p99_ms=900.0, late_share=late, max_send_lag_ms=lag
+            )
+        }
+        (verdict,) = judge([SLO.model_validate("p99_ms < 250")], summaries)
+        assert verdict.passed and verdict.value == 120.0 and verdict.reason == ""
+
+
+def test_a_late_load_leaves_error_rate_slos_alone() -> None:
+    """Only service-time latency SLOs switch to corrected latency; error rate does not."""
+    summaries = {"whole": phase("whole", error_rate=0.0, late_share=0.5, notes={"load": BEHIND})}
+    (verdict,) = judge([SLO.model_validate("error_rate < 0.01")], summaries)
+    assert verdict.passed and verdict.reason == ""
