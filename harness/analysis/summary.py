@@ -11,7 +11,8 @@ reason in `PhaseSummary.notes`; never 0.
 - `late_share`: share of the phase's requests that left more than `LATE_BOUND_MS` after
   their intended time; `max_send_lag_ms` the largest lag. When the load fell behind its
   schedule (`harness.spec.load.fell_behind`), `notes["load"]` says by how much;
-- `p*_ms` service time, `corrected_p*_ms` from the intended send, over every request with a measured latency (exact percentiles, `harness.analysis.stats`);
+- `p*_ms` service time, `corrected_p*_ms` from the intended send, over every request
+  with a measured latency (exact percentiles, `harness.analysis.stats`);
 - `max_error_rate_1s`: the highest error rate of the one-second windows that overlap
   the phase; `shed_p99_ms`: p99 service time of the requests answered 503;
 - `recovery_s`: `during:<fault>` and `after:<fault>` that fault's recovery; `after` and
