@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -168,4 +168,14 @@ MeshMode = Literal["mesh", "no-mesh"]
 
 def load_topology(path: str | Path) -> Topology:
     """Read and validate a topology file; a problem is one TopologyError line."""
-    return load_model(path, Topology, TopologyError)
+    return load_model(path, Topology, TopologyError, _not_a_topology)
+
+
+def _not_a_topology(data: dict[str, Any]) -> str | None:
+    """An experiment file given where a topology file belongs."""
+    if "services" not in data and ("target" in data or "title" in data):
+        return (
+            "this is an experiment file; `up` takes a topology file"
+            " (`meshproof run` takes an experiment)"
+        )
+    return None

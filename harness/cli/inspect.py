@@ -1,7 +1,9 @@
 """`meshproof validate FILE`, `meshproof list`, `meshproof report RUN`.
 
-validate  parse the experiment and its topology, check the faults' targets against the
-          topology; one line on success, the one-line error (exit 2) otherwise.
+validate  parse the experiment and its topology, check the faults' params and targets and
+          that the timeline (or --duration) holds every fault and recovery check; one line
+          on success (after a `warning:` line per warning), the one-line error (exit 2)
+          otherwise.
 list      the runs in the reports directory, oldest first (a table, or JSON).
 report    a run's verdicts, headline numbers and phases again (text, or its run.json).
 """
@@ -10,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -34,6 +37,9 @@ def register(subparsers: Any) -> None:
         "validate", help="check an experiment file and its topology without running it"
     )
     validate.add_argument("file", metavar="FILE", help="experiment file (YAML)")
+    validate.add_argument(
+        "--duration", default=None, help="check the timeline scaled to this length, as run does"
+    )
     validate.set_defaults(func=run_validate)
 
     listing = subparsers.add_parser("list", help="list past runs")
@@ -54,19 +60,13 @@ def register(subparsers: Any) -> None:
 
 
 def run_validate(args: argparse.Namespace) -> int:
-    from harness.spec.experiment import load_experiment
-    from harness.spec.targets import check_targets
-    from mesh_runtime.topology import load_topology
-    from mesh_runtime.units import format_duration
+    from harness.cli.commands import duration_seconds
+    from harness.spec.check import check_experiment, describe
 
-    experiment, topology_path = load_experiment(args.file)
-    topology = load_topology(topology_path)
-    check_targets(experiment, topology, str(args.file))
-    duration = format_duration(experiment.load.total_duration)
-    print(
-        f"ok: {experiment.title} ({len(experiment.faults)} faults, "
-        f"{len(experiment.slos)} SLOs, {duration})"
-    )
+    checked = check_experiment(args.file, duration_seconds(args.duration))
+    for warning in checked.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    print(describe(checked))
     return 0
 
 

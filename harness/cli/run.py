@@ -128,6 +128,8 @@ def print_final_lines(result: RunResult, console: Console) -> None:
     from harness.store.text import format_threshold, format_value
 
     record = result.record
+    for warning in result.warnings:
+        console.print(f"warning: {warning}", markup=False)
     for note in result.notes:
         console.print(f"note: {note}")
     passed = sum(v.passed for v in record.verdicts)

@@ -19,10 +19,11 @@ from harness.engine.progress import ProgressView
 from harness.engine.session import Session, make_runtime
 from harness.engine.timeline import scale_experiment
 from harness.judge import exit_code
-from harness.spec.experiment import Experiment, load_experiment
-from harness.spec.targets import check_targets
+from harness.spec.check import check_experiment
+from harness.spec.experiment import Experiment
+from harness.spec.lint import SpecWarning
 from harness.store import ExperimentRef, RunRecord, RunWriter, iso_utc
-from mesh_runtime.errors import ExperimentError, MeshproofError
+from mesh_runtime.errors import MeshproofError
 from mesh_runtime.topology import load_topology
 
 
@@ -47,23 +48,28 @@ class RunResult:
     path: Path
     exit_code: int
     notes: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    """What `meshproof validate` warns about the experiment (printed before the verdicts)."""
 
 
-def prepare(path: str | Path, duration_s: float | None) -> tuple[Experiment, Path]:
-    """The validated (and, with `duration_s`, scaled) experiment and its topology file."""
-    experiment, topology = load_experiment(path)
-    # a bad topology or a fault target it lacks is an input error before anything starts
-    check_targets(experiment, load_topology(topology), str(path))
+def prepare(
+    path: str | Path, duration_s: float | None
+) -> tuple[Experiment, Path, tuple[SpecWarning, ...]]:
+    """The validated (and, with `duration_s`, scaled) experiment, its topology file and the
+    warnings about it. Whatever the files alone decide (params, targets, a timeline too
+    short) is an input error here, before anything starts."""
+    checked = check_experiment(path, duration_s)
+    experiment = checked.experiment
     if duration_s is not None:
-        if duration_s <= 0:
-            raise ExperimentError(str(path), "--duration", "expected a duration longer than 0s")
         experiment = scale_experiment(experiment, duration_s)
-    return experiment, topology
+    return experiment, checked.topology_path, checked.warnings
 
 
 def run_experiment(path: str | Path, options: RunOptions, view: ProgressView) -> RunResult:
     """Carry out the experiment in `path`; see the module docstring."""
-    experiment, topology = prepare(path, options.duration_s)
+    experiment, topology, warnings = prepare(path, options.duration_s)
+    for warning in warnings:
+        view.stage(f"warning: {warning}")
     runtime = options.runtime or experiment.target.runtime
     # refused before the run directory exists: a run that cannot start writes nothing
     make_runtime(runtime, options, view).refuse_if_running(load_topology(topology).name)
@@ -89,7 +95,13 @@ def run_experiment(path: str | Path, options: RunOptions, view: ProgressView) ->
         with guard.shielded():
             record = session.conclude(failure)
     aborted = record.status in ("aborted", "error")
-    return RunResult(record, writer.path, exit_code(record.verdicts, aborted), session.notes)
+    return RunResult(
+        record,
+        writer.path,
+        exit_code(record.verdicts, aborted),
+        session.notes,
+        [str(w) for w in warnings],
+    )
 
 
 def _carry_out(session: Session) -> str | None:

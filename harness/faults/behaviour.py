@@ -28,7 +28,7 @@ class ServiceBehaviourInjector:
         self._urls = {
             r.instance: behaviour_url(r) for r in instances_for(ctx.deployment, fault.target)
         }
-        self._change = fault.params.model_dump(exclude_none=True)
+        self._change = dict(fault.params)
         self._previous: dict[str, dict[str, Any]] | None = None
 
     def rollback_entry(self) -> dict[str, Any]:

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from harness.spec.faults import FaultSpec
+from harness.spec.faults import FaultSpec, behaviour_change, policy_patch
 from harness.spec.load import LoadSpec
+from harness.spec.recovery import RecoverySpec
 from harness.spec.slo import SLO
 from mesh_runtime.errors import ExperimentError
-from mesh_runtime.validation import load_model
+from mesh_runtime.validation import NestedProblem, load_model
 
 
 class Target(BaseModel):
@@ -33,7 +34,26 @@ class Rollback(BaseModel):
 
     kind: Literal["policy", "service_behaviour", "reset_toxics"]
     target: str = ""
-    params: dict[str, object] = {}
+    params: dict[str, Any] = {}
+
+    @model_validator(mode="after")
+    def _params(self) -> Rollback:
+        """The params of a policy or behaviour rollback, checked as the fault kinds' are."""
+        check = {"policy": policy_patch, "service_behaviour": behaviour_change}.get(self.kind)
+        if check is None:
+            if self.params:
+                first = next(iter(self.params))
+                raise NestedProblem(
+                    f"params.{first}", f"unknown field; {self.kind} takes no params"
+                )
+            return self
+        try:
+            check(self.params)
+        except NestedProblem as problem:
+            raise NestedProblem(f"params.{problem.path}", str(problem)) from None
+        except ValueError as exc:
+            raise NestedProblem("params", str(exc)) from None
+        return self
 
 
 class Experiment(BaseModel):
@@ -45,6 +65,8 @@ class Experiment(BaseModel):
     load: LoadSpec = LoadSpec()
     faults: list[FaultSpec] = []
     slos: list[SLO] = []
+    recovery: RecoverySpec | None = None
+    """What `recovery_s` checks after each fault (a fault's own `recovery:` wins)."""
     rollbacks: list[Rollback] = []
     tags: list[str] = []
 
@@ -71,7 +93,24 @@ class Experiment(BaseModel):
                 raise ValueError(
                     f"slos: {slo.name!r}: fault {fault_name!r} has no duration, so no end"
                 )
+            if slo.metric == "recovery_s":
+                self._recovery_judged(slo)
         return self
+
+    def _recovery_judged(self, slo: SLO) -> None:
+        """A recovery_s SLO names a phase in which a fault ends."""
+        kind, colon, fault_name = slo.phase.partition(":")
+        if kind == "before":
+            raise ValueError(
+                f"slos: {slo.name!r}: recovery_s is measured after a fault ends"
+                " (phases during:<fault>, after:<fault>, after or whole)"
+            )
+        if colon and self._fault(fault_name).duration is None:
+            raise ValueError(
+                f"slos: {slo.name!r}: fault {fault_name!r} has no duration, so no recovery"
+            )
+        if not any(f.duration is not None for f in self.faults):
+            raise ValueError(f"slos: {slo.name!r}: recovery_s needs a fault with a duration")
 
     def _fault(self, name: str) -> FaultSpec:
         return next(f for f in self.faults if f.name == name)
@@ -79,8 +118,18 @@ class Experiment(BaseModel):
 
 def load_experiment(path: str | Path) -> tuple[Experiment, Path]:
     """The validated experiment and its topology file's path (resolved next to it)."""
-    experiment = load_model(path, Experiment, ExperimentError)
+    experiment = load_model(path, Experiment, ExperimentError, _not_an_experiment)
     topology = (Path(path).parent / experiment.target.topology).resolve()
     if not topology.is_file():
         raise ExperimentError(str(path), "target.topology", f"no such file: {topology}")
     return experiment, topology
+
+
+def _not_an_experiment(data: dict[str, Any]) -> str | None:
+    """A topology file given where an experiment file belongs."""
+    if "services" in data and "target" not in data and "title" not in data:
+        return (
+            "this is a topology file; `run` and `validate` take an experiment file"
+            " (`meshproof up` takes a topology)"
+        )
+    return None

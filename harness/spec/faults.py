@@ -2,7 +2,12 @@
 
 Every fault has a `name` (phases are named after it: `during:<name>`), a `kind`, a
 `target`, `at` (offset from the end of warm-up) and an optional `duration` (none: it
-stays until the end of the run). Each kind's parameters are a model of their own.
+stays until the end of the run). Each kind's `params` are checked by a model of their
+own, the one its injector's input is checked by, so a file that validates is not refused
+after deploy: the toxic's attributes per Toxiproxy type, Istio's HTTPFaultInjection
+(`mesh_runtime.config.policy.Fault`), a JSON merge patch that must give a valid
+`ServicePolicy`, a partial `Behaviour` of the sample service
+(`mesh_runtime.services.behaviour`); kinds without parameters take none.
 """
 
 from __future__ import annotations
@@ -10,10 +15,22 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
-from mesh_runtime.config.policy import Fault
+from harness.spec.recovery import RecoverySpec
+from mesh_runtime.config.policy import Fault, ServicePolicy
+from mesh_runtime.control.store import merge_patch
+from mesh_runtime.services.behaviour import Behaviour
 from mesh_runtime.units import Duration
+from mesh_runtime.validation import NestedProblem
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 _EDGE = re.compile(r"^[a-z][a-z0-9-]*->[a-z][a-z0-9-]*$")
@@ -34,10 +51,16 @@ class FaultModel(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class NoParams(FaultModel):
+    """The params of a kind that takes none."""
+
+
 class FaultBase(FaultModel):
     name: str
     at: Duration = 0.0
     duration: Duration | None = None
+    recovery: RecoverySpec | None = None
+    """What `recovery_s` of this fault checks (else the experiment's `recovery:`)."""
 
     @field_validator("name")
     @classmethod
@@ -54,8 +77,68 @@ class ToxicParams(FaultModel):
     stream: Literal["upstream", "downstream"] = "downstream"
     toxicity: float = Field(1.0, ge=0.0, le=1.0)
     attributes: dict[str, int] = {}
-    """Toxiproxy's own attributes: latency/jitter (ms), rate (KB/s), delay, timeout,
-    average_size/size_variation, bytes."""
+    """Toxiproxy's own attributes of the type (`TOXIC_ATTRIBUTES`)."""
+
+    @model_validator(mode="after")
+    def _attributes(self) -> ToxicParams:
+        model = TOXIC_ATTRIBUTES[self.type]
+        try:
+            model.model_validate(self.attributes)
+        except ValidationError as exc:
+            inner = NestedProblem.of(exc, self.attributes, model)
+            raise NestedProblem(f"attributes.{inner.path}", str(inner)) from None
+        return self
+
+
+class _Attributes(FaultModel):
+    pass
+
+
+class LatencyAttributes(_Attributes):
+    latency: int = Field(0, ge=0)
+    """Added delay, ms."""
+    jitter: int = Field(0, ge=0)
+    """Up to this much more or less, ms."""
+
+
+class BandwidthAttributes(_Attributes):
+    rate: int = Field(0, ge=0)
+    """KB/s."""
+
+
+class SlowCloseAttributes(_Attributes):
+    delay: int = Field(0, ge=0)
+    """Delay before the connection is closed, ms."""
+
+
+class TimeoutAttributes(_Attributes):
+    timeout: int = Field(0, ge=0)
+    """ms until the connection is closed (timeout) or reset (reset_peer); 0 never (timeout)
+    or at once (reset_peer)."""
+
+
+class SlicerAttributes(_Attributes):
+    average_size: int = Field(0, ge=0)
+    size_variation: int = Field(0, ge=0)
+    delay: int = Field(0, ge=0)
+    """Between slices, microseconds."""
+
+
+class LimitDataAttributes(_Attributes):
+    bytes: int = Field(0, ge=0)
+    """Bytes let through before the connection is closed."""
+
+
+TOXIC_ATTRIBUTES: dict[str, type[_Attributes]] = {
+    "latency": LatencyAttributes,
+    "bandwidth": BandwidthAttributes,
+    "slow_close": SlowCloseAttributes,
+    "timeout": TimeoutAttributes,
+    "reset_peer": TimeoutAttributes,
+    "slicer": SlicerAttributes,
+    "limit_data": LimitDataAttributes,
+}
+"""Toxiproxy's attributes of each toxic type, with its names and units."""
 
 
 def _edge_target(value: str) -> str:
@@ -83,7 +166,7 @@ class ProxyDownFault(FaultBase):
 
     kind: Literal["proxy_down"]
     target: EdgeTarget
-    params: dict[str, Any] = {}
+    params: NoParams = NoParams()
 
 
 class MeshFaultFault(FaultBase):
@@ -95,6 +178,13 @@ class MeshFaultFault(FaultBase):
     """Only this route of the service; every route when none."""
     params: Fault
 
+    @field_validator("params")
+    @classmethod
+    def _does_something(cls, value: Fault) -> Fault:
+        if value.delay is None and value.abort is None:
+            raise ValueError("expected delay, abort or both (Istio's HTTPFaultInjection)")
+        return value
+
 
 class PolicyFault(FaultBase):
     """A change to a service's policy (JSON merge patch of its ServicePolicy)."""
@@ -102,6 +192,11 @@ class PolicyFault(FaultBase):
     kind: Literal["policy"]
     target: str
     params: dict[str, Any]
+
+    @field_validator("params")
+    @classmethod
+    def _patch(cls, value: dict[str, Any]) -> dict[str, Any]:
+        return policy_patch(value)
 
 
 class TrafficSplitFault(FaultBase):
@@ -119,13 +214,38 @@ class TrafficSplitFault(FaultBase):
         return value
 
 
-class BehaviourParams(FaultModel):
-    latency: dict[str, Any] | None = None
-    error_rate: float | None = Field(None, ge=0.0, le=1.0)
-    error_status: int | None = Field(None, ge=400, le=599)
-    hang: bool | None = None
-    response_bytes: int | None = Field(None, ge=0)
-    propagate_trace: bool | None = None
+def policy_patch(patch: dict[str, Any]) -> dict[str, Any]:
+    """A JSON merge patch of a ServicePolicy, checked on the default policy as the control
+    plane checks it on the current one; NestedProblem names the field."""
+    if not patch:
+        raise ValueError("expected a merge patch of the service's policy, like {http: [...]}")
+    merged = merge_patch(ServicePolicy().model_dump(mode="json"), patch)
+    try:
+        ServicePolicy.model_validate(merged)
+    except ValidationError as exc:
+        raise NestedProblem.of(exc, merged, ServicePolicy) from None
+    return patch
+
+
+def behaviour_change(change: dict[str, Any]) -> dict[str, Any]:
+    """A partial Behaviour of the sample service, checked as the service checks a PUT of
+    `/_behaviour` (its fields merged into the current behaviour)."""
+    if not change:
+        raise ValueError("expected at least one field of the behaviour, like {error_rate: 0.5}")
+    merged = _deep_merge(Behaviour().model_dump(), change)
+    try:
+        Behaviour.model_validate(merged)
+    except ValidationError as exc:
+        raise NestedProblem.of(exc, merged, Behaviour) from None
+    return change
+
+
+def _deep_merge(base: dict[str, Any], change: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in change.items():
+        both = isinstance(value, dict) and isinstance(out.get(key), dict)
+        out[key] = _deep_merge(out[key], value) if both else value
+    return out
 
 
 class ServiceBehaviourFault(FaultBase):
@@ -133,7 +253,13 @@ class ServiceBehaviourFault(FaultBase):
 
     kind: Literal["service_behaviour"]
     target: str
-    params: BehaviourParams
+    params: dict[str, Any]
+    """Fields of `mesh_runtime.services.behaviour.Behaviour` to change."""
+
+    @field_validator("params")
+    @classmethod
+    def _change(cls, value: dict[str, Any]) -> dict[str, Any]:
+        return behaviour_change(value)
 
 
 class ProcessFault(FaultBase):
@@ -142,7 +268,7 @@ class ProcessFault(FaultBase):
 
     kind: Literal["process_kill", "process_pause", "process_restart"]
     target: str
-    params: dict[str, Any] = {}
+    params: NoParams = NoParams()
 
     @field_validator("target")
     @classmethod
@@ -173,7 +299,7 @@ class ControlPlaneOutageFault(FaultBase):
 
     kind: Literal["control_plane_outage"]
     target: str = "control-plane"
-    params: dict[str, Any] = {}
+    params: NoParams = NoParams()
 
 
 class ContainerFault(FaultBase):
@@ -181,7 +307,7 @@ class ContainerFault(FaultBase):
 
     kind: Literal["container_kill", "container_pause", "container_restart", "network_disconnect"]
     target: str
-    params: dict[str, Any] = {}
+    params: NoParams = NoParams()
 
 
 FaultSpec = Annotated[

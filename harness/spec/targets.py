@@ -8,7 +8,7 @@ goes through Toxiproxy, the split names versions the service has.
 from __future__ import annotations
 
 from harness.spec.experiment import Experiment
-from harness.spec.faults import TrafficSplitFault
+from harness.spec.faults import MeshFaultFault, PolicyFault, TrafficSplitFault
 from mesh_runtime.errors import ExperimentError
 from mesh_runtime.topology import Topology
 
@@ -19,6 +19,14 @@ def check_targets(experiment: Experiment, topology: Topology, source: str) -> No
         problem = target_problem(fault.kind, fault.target, topology)
         if problem:
             raise ExperimentError(source, f"faults[{index}].target", problem)
+        if isinstance(fault, MeshFaultFault) and fault.route is not None:
+            routes = route_names(experiment, topology, fault.target)
+            if fault.route not in routes:
+                raise ExperimentError(
+                    source,
+                    f"faults[{index}].route",
+                    f"{fault.target} has no route {fault.route!r} (routes: {', '.join(routes)})",
+                )
         if isinstance(fault, TrafficSplitFault):
             versions = [v.name for v in topology.services[fault.target].versions]
             unknown = sorted(set(fault.params) - set(versions))
@@ -28,6 +36,19 @@ def check_targets(experiment: Experiment, topology: Topology, source: str) -> No
                     f"faults[{index}].params",
                     f"{fault.target} has no version {unknown[0]!r} (versions: {', '.join(versions)})",
                 )
+
+
+def route_names(experiment: Experiment, topology: Topology, target: str) -> list[str]:
+    """The route names `target`'s policy has: the topology's, and any a policy fault of the
+    experiment gives it."""
+    service = target if target in topology.services else target.rpartition("-")[0]
+    spec = topology.services.get(service)
+    names = [r.name for r in spec.policy.http] if spec is not None else []
+    for fault in experiment.faults:
+        if isinstance(fault, PolicyFault) and fault.target == service:
+            http = fault.params.get("http")
+            names += [r.get("name", "default") for r in http or [] if isinstance(r, dict)]
+    return sorted(set(names)) or ["default"]
 
 
 PROCESS_KINDS = ("process_kill", "process_pause", "process_restart")

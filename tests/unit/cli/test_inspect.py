@@ -66,7 +66,8 @@ BAD_CASES = [
         "{name: split, kind: traffic_split, target: catalog, params: {v1: 90, v3: 10}}"), None,
      "faults[0].params: catalog has no version 'v3' (versions: v1)"),
     ("unknown container instance", GOOD.replace("kind: service_behaviour", "kind: container_kill")
-     .replace("target: catalog-0", "target: 'sidecar:catalog-7'"), None,
+     .replace("target: catalog-0", "target: 'sidecar:catalog-7'")
+     .replace("    params: {error_rate: 1.0, error_status: 503}\n", ""), None,
      "faults[0].target: no service or instance 'catalog-7' in topology shop"),
     ("fault after the end", GOOD.replace("at: 5s", "at: 45s"), None,
      "faults[0].at: starts at 45s, after the load ends (30s)"),

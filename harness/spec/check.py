@@ -1,0 +1,61 @@
+"""Everything the files alone decide, checked before anything is deployed.
+
+`check_experiment(path, duration_s)` is what `meshproof validate` and `run` (and
+`validate-upgrade`) do first: the experiment file and its topology parsed and validated,
+each fault's target found in the topology, the timeline long enough for every fault and
+recovery check (also scaled to `--duration`), and the warnings about SLOs the faults
+rule out. A problem is one `ExperimentError` line (exit 2); warnings travel beside the
+validated model.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from harness.spec.experiment import Experiment, load_experiment
+from harness.spec.lint import SpecWarning, experiment_warnings
+from harness.spec.targets import check_targets
+from harness.spec.timing import scaled_problem, timeline_problem
+from mesh_runtime.errors import ExperimentError
+from mesh_runtime.topology import Topology, load_topology
+from mesh_runtime.units import format_duration
+
+
+@dataclass(frozen=True)
+class CheckedExperiment:
+    """A validated experiment (as written, not scaled), its topology, and its warnings."""
+
+    experiment: Experiment
+    topology_path: Path
+    topology: Topology
+    warnings: tuple[SpecWarning, ...] = ()
+
+
+def check_experiment(path: str | Path, duration_s: float | None = None) -> CheckedExperiment:
+    """The checked experiment in `path`; `duration_s` is `--duration` (the whole run)."""
+    source = str(path)
+    experiment, topology_path = load_experiment(path)
+    topology = load_topology(topology_path)
+    check_targets(experiment, topology, source)
+    problem = timeline_problem(experiment)
+    if problem is not None:
+        raise ExperimentError(source, *problem)
+    if duration_s is not None:
+        if duration_s <= 0:
+            raise ExperimentError(source, "--duration", "expected a duration longer than 0s")
+        scaled = scaled_problem(experiment, duration_s)
+        if scaled is not None:
+            raise ExperimentError(source, "--duration", scaled)
+    warnings = tuple(experiment_warnings(experiment, source))
+    return CheckedExperiment(experiment, topology_path, topology, warnings)
+
+
+def describe(checked: CheckedExperiment) -> str:
+    """'ok: <title> (<n> faults, <m> SLOs, <duration>)' - validate's line."""
+    experiment = checked.experiment
+    duration = format_duration(experiment.load.total_duration)
+    return (
+        f"ok: {experiment.title} ({len(experiment.faults)} faults, "
+        f"{len(experiment.slos)} SLOs, {duration})"
+    )
