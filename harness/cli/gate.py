@@ -5,7 +5,9 @@ p99, error rate, trace completeness, sidecar CPU per 1000 RPS and memory, retrie
 against the earlier runs of the same experiment in --history: an E-divisive means change
 point in the last --window runs, or the run itself an outlier against the runs since the
 last change, beyond a minimum magnitude. Writes gate.md, junit.xml and gate.json to --out
-(default: the run directory). Exit code 0 pass, 1 fail, 2 a run that cannot be gated.
+(default: the run directory). Exit code 0 pass, 1 fail, 2 a run that cannot be gated,
+3 inconclusive: nothing failed, but the host was too noisy to judge an SLO or a latency
+regression.
 """
 
 from __future__ import annotations
@@ -17,7 +19,13 @@ from typing import Any
 from harness.cli.commands import add_command
 
 DEFAULT_REPORTS = Path("reports")
-STATUS_STYLE = {"regression": "red", "improvement": "green", "ok": "green", "nodata": "magenta"}
+STATUS_STYLE = {
+    "regression": "red",
+    "improvement": "green",
+    "ok": "green",
+    "nodata": "magenta",
+    "inconclusive": "yellow",
+}
 
 
 def register(subparsers: Any) -> None:
@@ -63,7 +71,7 @@ def run_gate(args: argparse.Namespace) -> int:
     write_outputs(result, out)
     if args.json:
         print(result.model_dump_json(indent=2))
-        return 0 if result.passed else 1
+        return result.exit_code
     console = Console(highlight=False, soft_wrap=True)
     if result.history_judged:  # else the headline says, in one line, why there is no table
         title = f"{result.run} against {len(result.history)} earlier runs"
@@ -71,7 +79,7 @@ def run_gate(args: argparse.Namespace) -> int:
         show_table(console, title, HISTORY_COLUMNS, rows, wrap=("since",))
     for line in result.failures:
         console.print(f"[red]{line}[/]")
-    style = "green" if result.passed else "red"
+    style = {"pass": "green", "fail": "red", "inconclusive": "yellow"}[result.outcome]
     console.print(f"[bold {style}]{headline(result)}[/]")
     console.print(f"report: {out}")
-    return 0 if result.passed else 1
+    return result.exit_code

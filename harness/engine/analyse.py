@@ -50,6 +50,8 @@ class Analysis:
     verdicts: list[Verdict]
     summary: Summary
     traces: TraceReport | None
+    wakeups: int = 0
+    """The wake-ups one request meets, against which the host's disturbance was weighed."""
 
 
 def analyse(
@@ -86,7 +88,8 @@ def analyse(
     other = experiment.target.compare_to
     if compare is not None and other is not None:
         summaries = with_overhead(summaries, compare, mode, other)
-    verdicts = judge(experiment.slos, summaries, wakeups_of(topology, mode))
+    wakeups = wakeups_of(topology, mode)
+    verdicts = judge(experiment.slos, summaries, wakeups)
     whole = summaries["whole"]
     measured_requests = int((requests["phase"] != "warmup").sum()) if len(requests) else 0
     return Analysis(
@@ -97,6 +100,7 @@ def analyse(
         verdicts=verdicts,
         summary=Summary.from_phase(measured_requests, whole),
         traces=traces,
+        wakeups=wakeups,
     )
 
 

@@ -332,6 +332,7 @@ class Session:
                 summary=analysis.summary,
                 phase_summaries=summaries,
                 traces=analysis.traces.summary() if analysis.traces is not None else None,
+                wakeups=analysis.wakeups,
             )
         rollback_problems = [n for n in self.notes if n.startswith("rollback:")]
         if failure is None and rollback_problems:

@@ -4,7 +4,11 @@ History: the runs of the same experiment in the history folder (default: the run
 reports folder) that started before it and ran to their end (passed or failed), oldest
 first, at most `max_history`. Each headline metric of run.json's summary is judged by
 `harness.gate.regression`. The gate fails when an SLO failed or a metric regressed.
-A run that was aborted or could not be done cannot be gated (InvalidInput, exit 2).
+A latency regression the host's disturbance during the run could explain (judged again
+with the run's value lowered by what the noise may have added, `harness.judge.disturbance`)
+is `inconclusive`, as are the run's inconclusive SLOs: with nothing failed, the gate is
+inconclusive (exit 3). A run that was aborted or could not be done cannot be gated
+(InvalidInput, exit 2).
 """
 
 from __future__ import annotations
@@ -15,7 +19,8 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict
 
 from harness.gate.regression import GateRule, GateSettings, SeriesJudgment, judge_series
-from harness.store.model import RunRecord, Verdict
+from harness.judge.disturbance import describe_host, noise_ms
+from harness.store.model import Outcome, RunRecord, Verdict
 from harness.store.reader import list_runs, load_run
 from harness.store.text import format_value, verdict_line
 from mesh_runtime.errors import InvalidInput
@@ -37,7 +42,7 @@ class MetricGate(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     metric: str
-    status: Literal["regression", "improvement", "ok", "nodata"]
+    status: Literal["regression", "improvement", "ok", "nodata", "inconclusive"]
     current: float | None
     reference: float | None
     delta: float | None
@@ -60,6 +65,8 @@ class GateResult(BaseModel):
     passed: bool
     failures: list[str]
     """One line per reason the gate failed."""
+    inconclusive: list[str] = []
+    """One line per SLO or metric the host was too noisy to judge."""
     min_history: int = 3
     """Earlier runs needed to judge a regression; with fewer, only the SLOs are judged."""
 
@@ -67,9 +74,25 @@ class GateResult(BaseModel):
     def history_judged(self) -> bool:
         return len(self.history) >= self.min_history
 
+    @property
+    def outcome(self) -> Outcome:
+        """pass, fail, or inconclusive (nothing failed, something could not be judged)."""
+        if self.failures:
+            return "fail"
+        return "inconclusive" if self.inconclusive else "pass"
+
+    @property
+    def exit_code(self) -> int:
+        """0 pass, 1 fail, 3 inconclusive: the host was too noisy to judge."""
+        return {"pass": 0, "fail": 1, "inconclusive": 3}[self.outcome]
+
+
+COMPLETE = ("passed", "failed", "inconclusive")
+"""Statuses of runs that ran to their end."""
+
 
 def gateable(record: RunRecord, source: str) -> None:
-    if record.status not in ("passed", "failed"):
+    if record.status not in COMPLETE:
         why = record.error or "it did not run to its end"
         raise InvalidInput(source, "status", f"the run is {record.status}, cannot gate it: {why}")
 
@@ -80,7 +103,7 @@ def history_of(record: RunRecord, history_dir: Path, max_history: int) -> list[R
     earlier = [
         item
         for item in listings
-        if item.status in ("passed", "failed")
+        if item.status in COMPLETE
         and item.id != record.id
         and (item.started_at, item.id) < (record.started_at, record.id)
     ]
@@ -113,23 +136,55 @@ def failure_line(gate: MetricGate) -> str:
     )
 
 
+def against_noise(
+    gate: MetricGate,
+    values: list[float | None],
+    ids: list[str],
+    rule: GateRule,
+    settings: GateSettings,
+    record: RunRecord,
+) -> MetricGate:
+    """A latency regression judged again with the run's value lowered by what the host's
+    disturbance may have added: inconclusive when it is then no regression."""
+    noise = noise_ms(gate.metric, record.host, record.wakeups)
+    current = values[-1]
+    if gate.status != "regression" or not noise or current is None or record.host is None:
+        return gate
+    quieter = judge_series(gate.metric, [*values[:-1], current - noise], ids, rule, settings)
+    if quieter.status == "regression":
+        return gate
+    why = f"{describe_host(record.host)}: may have added up to {noise:.3g} ms"
+    return gate.model_copy(update={"status": "inconclusive", "reason": why})
+
+
+def inconclusive_line(gate: MetricGate) -> str:
+    """'p99_ms +42.0 % (12.1 -> 17.2): the host was too noisy to judge (...)'."""
+    change = f"{gate.relative:+.1%}" if gate.relative is not None else f"{gate.delta:+.4g}"
+    before, now = format_value(gate.metric, gate.reference), format_value(gate.metric, gate.current)
+    return f"{gate.metric} {change} ({before} -> {now}): the host was too noisy to judge ({gate.reason})"
+
+
 def gate_records(record: RunRecord, history: list[RunRecord], settings: GateSettings) -> GateResult:
     """The gate's result from records alone (pure)."""
     ids = [r.id for r in [*history, record]]
     metrics = []
     for metric, rule in HEADLINE_RULES.items():
         values = [getattr(r.summary, metric) for r in [*history, record]]
-        metrics.append(_metric_gate(judge_series(metric, values, ids, rule, settings)))
-    failures = [verdict_line(v) for v in record.verdicts if not v.passed]
+        gate = _metric_gate(judge_series(metric, values, ids, rule, settings))
+        metrics.append(against_noise(gate, values, ids, rule, settings, record))
+    failures = [verdict_line(v) for v in record.verdicts if v.outcome == "fail"]
     failures += [failure_line(m) for m in metrics if m.status == "regression"]
+    inconclusive = [verdict_line(v) for v in record.verdicts if v.outcome == "inconclusive"]
+    inconclusive += [inconclusive_line(m) for m in metrics if m.status == "inconclusive"]
     return GateResult(
         run=record.id,
         experiment=record.experiment.name,
         history=[r.id for r in history],
         verdicts=list(record.verdicts),
         metrics=metrics,
-        passed=not failures,
+        passed=not failures and not inconclusive,
         failures=failures,
+        inconclusive=inconclusive,
         min_history=settings.min_history,
     )
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from harness.gate.gate import GateResult, MetricGate, failure_line
-from harness.store.junit import JUnitSuite
+from harness.gate.gate import GateResult, MetricGate, failure_line, inconclusive_line
+from harness.store.junit import JUnitSuite, inconclusive_message
 from harness.store.text import format_value, verdict_line
 from harness.store.writer import write_files
 
@@ -29,6 +29,11 @@ def history_line(result: GateResult) -> str:
 
 
 def headline(result: GateResult) -> str:
+    if result.outcome == "inconclusive":
+        return (
+            f"INCONCLUSIVE: {result.experiment} run {result.run}: the host was too noisy to"
+            f" judge {len(result.inconclusive)} item(s), nothing failed"
+        )
     if result.passed:
         return f"PASS: {result.experiment} run {result.run} ({history_line(result)})"
     text = f"FAIL: {result.experiment} run {result.run}: {len(result.failures)} problem(s)"
@@ -62,6 +67,7 @@ def markdown(result: GateResult) -> str:
     lines += [f"- **{line}**" for line in result.failures] or [
         "No SLO failed, no metric regressed."
     ]
+    lines += [f"- INCONCLUSIVE: {line}" for line in result.inconclusive]
     lines += ["", "## SLOs", ""]
     lines += [
         f"- {verdict_line(v)}" if v.passed else f"- **{verdict_line(v)}**" for v in result.verdicts
@@ -90,12 +96,16 @@ def junit_xml(result: GateResult) -> str:
     for verdict in result.verdicts:
         if verdict.passed:
             suite.passed(f"slo: {verdict.slo}")
+        elif verdict.outcome == "inconclusive":
+            suite.skipped(f"slo: {verdict.slo}", inconclusive_message(verdict))
         else:
             suite.failed(f"slo: {verdict.slo}", verdict_line(verdict), "SLOViolation")
     for m in result.metrics:
         case = f"history: {m.metric}"
         if m.status == "regression":
             suite.failed(case, failure_line(m), "Regression")
+        elif m.status == "inconclusive":
+            suite.skipped(case, "inconclusive: " + inconclusive_line(m))
         elif m.status == "nodata":
             suite.skipped(case, m.reason or "no data")
         else:

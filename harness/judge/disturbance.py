@@ -115,6 +115,15 @@ def allowance_ms(q: float, wakeups: int, host: HostDisturbance) -> float | None:
     return SAFETY * (wakeups * per_wakeup + tail_hits(q, wakeups) * e99)
 
 
+def noise_ms(metric: str, host: HostDisturbance | None, wakeups: int | None) -> float | None:
+    """How much the host may have added to a latency metric; None: not a latency metric,
+    or no scheduling lag (or no wake-up count) measured."""
+    q = latency_quantile(metric)
+    if q is None or host is None or not wakeups:
+        return None
+    return allowance_ms(q, wakeups, host)
+
+
 def describe_host(host: HostDisturbance) -> str:
     """'scheduling lag p50 0.09 / p99 9.7 / max 26 ms, steal 0 %, ...' (measured fields only)."""
     parts = []

@@ -255,6 +255,9 @@ class RunRecord(RecordModel):
     """The host's disturbance over the whole run (the `whole` phase's)."""
     hdr: HdrPrecision | None = None
     """The precision of the `hdr_*` percentiles; None when no histograms were recorded."""
+    wakeups: int | None = None
+    """The wake-ups in a row one request meets in this deployment, against which the host's
+    disturbance is weighed (`harness.judge.disturbance`); None in records that predate it."""
 
     def phase_summary(self, phase: str) -> PhaseSummary | None:
         return next((p for p in self.phase_summaries if p.phase == phase), None)
