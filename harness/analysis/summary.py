@@ -16,7 +16,9 @@ reason in `PhaseSummary.notes`; never 0.
 - `max_error_rate_1s`: the highest error rate of the one-second windows that overlap
   the phase; `shed_p99_ms`: p99 service time of the requests answered 503;
 - `recovery_s`: `during:<fault>` and `after:<fault>` that fault's recovery; `after` and
-  `whole` the slowest recovery of all faults (`harness.analysis.recovery`);
+  `whole` the slowest recovery of all faults (`harness.analysis.recovery`); its note
+  says what was checked and what held from when (or what still failed), also when there
+  is a value;
 - `sidecar_cpu_per_krps` (summed sidecar cores per 1000 requests per second through the
   sidecars, Istio's measure), `sidecar_rps` (that rate, from `istio_requests_total`),
   `sidecar_rss_mb`, `retries_per_krequests`, `ejections`, `overflows`:
@@ -27,14 +29,13 @@ reason in `PhaseSummary.notes`; never 0.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import pandas as pd
 
 from harness.analysis.phases import in_phase
-from harness.analysis.recovery import HOLD_S, recovery_criteria, recovery_seconds
+from harness.analysis.recovery import Criteria, recover, recovery_criteria
 from harness.analysis.signals import (
     COUNTERS,
     counter_increase,
@@ -82,9 +83,11 @@ def summarize(
     phases: Sequence[PhaseRecord],
     faults: Sequence[FaultEvent],
     slos: Sequence[SLO],
+    criteria: Mapping[str, Criteria] | None = None,
 ) -> dict[str, PhaseSummary]:
-    """A summary per phase, in the order of `phases`."""
-    recoveries = fault_recoveries(frames.windows, phases, faults, slos)
+    """A summary per phase, in the order of `phases`; `criteria` each fault's recovery
+    conditions (`harness.analysis.recovery.experiment_criteria`), else the SLOs'."""
+    recoveries = fault_recoveries(frames.windows, phases, faults, slos, criteria)
     return {p.name: summarize_phase(frames, p, recoveries) for p in phases}
 
 
@@ -183,29 +186,19 @@ def fault_recoveries(
     phases: Sequence[PhaseRecord],
     faults: Sequence[FaultEvent],
     slos: Sequence[SLO],
+    criteria: Mapping[str, Criteria] | None = None,
 ) -> dict[str, tuple[float | None, str]]:
-    """Fault name -> (recovery_s, why it is None)."""
-    criteria = recovery_criteria(slos)
+    """Fault name -> (recovery_s, what was checked and found: `Recovery.explain()`)."""
+    default = recovery_criteria(slos)
     run_end = max((p.end_s for p in phases), default=0.0)
     out: dict[str, tuple[float | None, str]] = {}
     for fault in faults:
         if fault.end_s is None or fault.end_s >= run_end:
             out[fault.name] = (None, OPEN_ENDED)
             continue
-        seconds = recovery_seconds(windows, fault.end_s, criteria)
-        why = "" if seconds is not None else _no_recovery(windows, fault.end_s, criteria)
-        out[fault.name] = (seconds, why)
+        found = recover(windows, fault.end_s, (criteria or {}).get(fault.name, default))
+        out[fault.name] = (found.seconds, found.explain())
     return out
-
-
-def _no_recovery(windows: pd.DataFrame, end_s: float, criteria: Sequence[SLO]) -> str:
-    first = math.ceil(end_s)
-    measured = int(((windows["second"] >= first) & (windows["requests"] > 0)).sum())
-    wanted = ", ".join(c.describe() for c in criteria)
-    return (
-        f"{wanted} did not hold for {HOLD_S} s in a row in the {measured} s with requests "
-        "after the fault ended"
-    )
 
 
 def _recovery(
@@ -221,11 +214,16 @@ def _recovery(
         ended = _ended(recoveries)
         missing = [f"{name}: {why}" for name, (v, why) in ended.items() if v is None]
         known = [v for v, _ in ended.values() if v is not None]
-        value, why = (None, "; ".join(missing)) if missing else (max(known), "")
+        if missing:
+            value, why = None, "; ".join(missing)
+        elif len(ended) == 1:
+            value, why = known[0], next(iter(ended.values()))[1]
+        else:
+            value, why = max(known), "; ".join(f"{name}: {w}" for name, (_, w) in ended.items())
     else:
         value, why = None, "no fault ended in this phase"
     values["recovery_s"] = value
-    if value is None:
+    if why:
         notes["recovery_s"] = why
 
 

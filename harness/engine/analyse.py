@@ -22,6 +22,7 @@ from harness.analysis import (
     trace_completeness,
     with_phase,
 )
+from harness.analysis.recovery import experiment_criteria
 from harness.analysis.stats import percentile
 from harness.engine.comparison import BLOCK_WARMUP_S, overhead_rounds
 from harness.judge import judge, wakeups_per_request
@@ -84,7 +85,7 @@ def analyse(
         traces,
         schedule=Schedule.of(experiment.load),
     )
-    summaries = summarize(frames, phases, faults, experiment.slos)
+    summaries = summarize(frames, phases, faults, experiment.slos, experiment_criteria(experiment))
     other = experiment.target.compare_to
     if compare is not None and other is not None:
         summaries = with_overhead(summaries, compare, mode, other)

@@ -8,6 +8,10 @@ A latency SLO on service time (`p50_ms`, `p90_ms`, `p99_ms`, `p999_ms`) in a pha
 the load fell behind its schedule is judged on the corrected latency of the same
 percentile (from each request's intended send: what users waited), and its reason says
 so: service time hides the wait of requests that could not leave on time.
+
+A measured value whose summary carries a note keeps it as the reason: `recovery_s`
+says which conditions held from when ("recovered: error_rate < 0.01 and p99_ms < 100
+held for 5 s from 31.0 s, ...").
 """
 
 from __future__ import annotations
@@ -62,6 +66,8 @@ def judge_one(slo: SLO, summaries: Mapping[str, PhaseSummary]) -> Verdict:
             reason = f"no data: {why}"
         elif slo.metric in CORRECTED_OF and _fell_behind(summary):
             value, reason = _on_corrected(slo.metric, value, summary)
+        else:  # what a measured value means, when the summary says (recovery_s does)
+            reason = summary.notes.get(slo.metric, "")
     passed = value is not None and slo.holds(value)
     return Verdict(
         slo=slo.name,

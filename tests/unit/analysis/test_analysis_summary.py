@@ -79,7 +79,10 @@ def test_recovery_never_reached_is_no_data_with_a_reason() -> None:
     result = summaries([SLO.model_validate("p50_ms < 1")])
     assert result["during:x"].values["recovery_s"] is None
     assert result["during:x"].notes["recovery_s"] == (
-        "p50_ms < 1 did not hold for 5 s in a row in the 10 s with requests after the fault ended"
+        "did not recover: p50_ms < 1 and error_rate < 0.01 never held 5 s in a row in the 10 s"
+        " with requests after the fault ended: p50_ms < 1 failed in 10 s (last at 29 s),"
+        " error_rate < 0.01 failed in 2 s (last at 21 s) (conditions: the run's SLOs outside"
+        " during: phases, plus the default error_rate < 0.01)"
     )
 
 
@@ -98,7 +101,7 @@ def test_recovery_needs_five_consecutive_healthy_seconds() -> None:
 def test_during_slos_are_not_recovery_criteria() -> None:
     """SLOs of during: phases are tolerances, not what recovery means; default is 1 %."""
     criteria = recovery_criteria([SLO.model_validate("error_rate < 0.5 during:x")])
-    assert [c.describe() for c in criteria] == ["error_rate < 0.01"]
+    assert [c.describe() for c in criteria.conditions] == ["error_rate < 0.01"]
 
 
 def sidecar_resources(times: tuple[float, ...] = (6.0, 7.0)) -> pd.DataFrame:
