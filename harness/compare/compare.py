@@ -2,24 +2,32 @@
 
 Input that cannot be compared (runs of different experiments, a missing run.json or
 requests table, an aborted run) raises `InvalidInput` with one line naming the problem.
+
+Tolerances: `calibration="find"` (the default) looks for the experiment's calibration in
+the baseline runs' reports folder (`<reports>/calibration/<experiment>.json`, written by
+`meshproof calibrate`); a `Calibration` is used as given; None uses the built-in rules.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 
+from harness.calibrate import Calibration, calibration_path, find_calibration
 from harness.compare.config import CompareConfig
 from harness.compare.judge import judge_metric, score_of, verdict_of
 from harness.compare.measures import measure_all
 from harness.compare.model import ComparisonResult
 from harness.compare.samples import pooled_samples
+from harness.compare.tolerance import Tolerance, select_tolerance
 from harness.store.reader import StoredRun
 from mesh_runtime.errors import InvalidInput
 
 UNUSABLE = ("running", "aborted", "error")
+CalibrationChoice = Calibration | None | Literal["find"]
 
 
 def open_run(path: str | Path) -> StoredRun:
@@ -44,18 +52,34 @@ def _sidecars(runs: Sequence[StoredRun]) -> str:
     return ", ".join(sorted({run.record.environment.sidecar_version for run in runs} - {""}))
 
 
+def _calibration(
+    choice: CalibrationChoice, baseline: Sequence[StoredRun], experiment: str
+) -> tuple[Calibration | None, str]:
+    """(the calibration to use, how to name it in the result)."""
+    if choice != "find":
+        return choice, "" if choice is None else choice.describe()
+    reports = baseline[0].path.parent
+    found = find_calibration(reports, experiment)
+    if found is None:
+        return None, ""
+    return found, f"{found.describe()} ({calibration_path(reports, experiment)})"
+
+
 def compare_run_sets(
     baseline_dirs: Sequence[str | Path],
     candidate_dirs: Sequence[str | Path],
     config: CompareConfig | None = None,
+    calibration: CalibrationChoice = "find",
 ) -> ComparisonResult:
-    """Baseline vs candidate, each side's runs pooled (rounds of one experiment)."""
+    """Baseline vs candidate, each side's runs pooled (rounds of one experiment): latency
+    on the windows of every round, tolerances from the calibration when there is one."""
     config = config or CompareConfig()
     if not baseline_dirs or not candidate_dirs:
         raise InvalidInput("compare", "", "needs at least one baseline and one candidate run")
     baseline = [open_run(path) for path in baseline_dirs]
     candidate = [open_run(path) for path in candidate_dirs]
     experiment = _one_experiment([*baseline, *candidate])
+    calibrated, calibration_name = _calibration(calibration, baseline, experiment)
     rng = np.random.default_rng(config.seed)
     measurements = measure_all(
         pooled_samples(baseline), pooled_samples(candidate), config.alpha, rng
@@ -63,8 +87,14 @@ def compare_run_sets(
     results = []
     for measurement in measurements:
         rule = config.rule(measurement.metric)
-        if rule.enabled:
-            results.append(judge_metric(measurement, rule, config.alpha))
+        if not rule.enabled:
+            continue
+        tolerance: Tolerance | None = None
+        if measurement.baseline is not None:
+            tolerance = select_tolerance(
+                measurement.metric, measurement.unit, measurement.baseline, config, calibrated
+            )
+        results.append(judge_metric(measurement, rule, config.alpha, tolerance))
     judged, passed, score = score_of(results)
     critical = [r.metric for r in results if r.failed and r.critical]
     notes = [] if judged else ["no metric had data on both sides"]
@@ -82,11 +112,15 @@ def compare_run_sets(
         verdict=verdict_of(score, bool(critical), judged, config),
         critical_failures=critical,
         notes=notes,
+        calibration=calibration_name,
     )
 
 
 def compare_runs(
-    baseline_dir: str | Path, candidate_dir: str | Path, config: CompareConfig | None = None
+    baseline_dir: str | Path,
+    candidate_dir: str | Path,
+    config: CompareConfig | None = None,
+    calibration: CalibrationChoice = "find",
 ) -> ComparisonResult:
     """One baseline run against one candidate run (the dashboard's entry point)."""
-    return compare_run_sets([baseline_dir], [candidate_dir], config)
+    return compare_run_sets([baseline_dir], [candidate_dir], config, calibration)

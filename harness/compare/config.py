@@ -4,12 +4,13 @@
     seed: 1                          # bootstraps and pair sampling are seeded
     thresholds: {pass: 90, marginal: 75}
     metrics:
-      latency_ms: {direction: increase, tolerance: 5%, floor: 1, critical: true}
+      latency_ms: {direction: increase, tolerance: 30%, floor: 2, critical: true}
       "latency_ms{route=catalog}": {tolerance: 10%}
       sidecar_rss_mb: {enabled: false}
 
 A metric keyed `name{label=value}` (e.g. one route's latency) falls back to the rule of
-`name`; every field left out keeps the built-in default (`DEFAULT_RULES`).
+`name`; every field left out keeps the built-in default (`DEFAULT_RULES`). A `tolerance`
+or `floor` written here wins over a stored calibration (`harness.compare.tolerance`).
 """
 
 from __future__ import annotations
@@ -78,19 +79,24 @@ class Thresholds(BaseModel):
 
 
 DEFAULT_RULES: dict[str, MetricRule] = {
-    "latency_ms": MetricRule(tolerance=0.05, floor=1.0, critical=True),
-    "p50_ms": MetricRule(tolerance=0.05, floor=1.0),
-    "p99_ms": MetricRule(tolerance=0.10, floor=2.0),
+    "latency_ms": MetricRule(tolerance=0.30, floor=2.0, critical=True),
+    "p50_ms": MetricRule(tolerance=0.30, floor=2.0),
+    "p99_ms": MetricRule(tolerance=0.50, floor=5.0),
     "error_rate": MetricRule(tolerance=0.10, floor=0.001, critical=True),
     "trace_completeness": MetricRule(
         direction="decrease", tolerance=0.0, floor=0.001, critical=True
     ),
-    "sidecar_cpu_per_krps": MetricRule(tolerance=0.10, floor=0.02),
+    "sidecar_cpu_per_krps": MetricRule(tolerance=0.25, floor=0.02),
     "sidecar_rss_mb": MetricRule(tolerance=0.10, floor=2.0),
     "retries_per_krequests": MetricRule(tolerance=0.10, floor=1.0),
     "ejections_per_krequests": MetricRule(tolerance=0.10, floor=0.5),
     "recovery_s": MetricRule(tolerance=0.20, floor=1.0),
 }
+"""The tolerances used when neither the config file nor a calibration gives one. Latency
+and sidecar CPU hold on a quiet 2-core host: two back-to-back runs of one experiment there
+differ by up to about 15 % in p50 (7.2 vs 8.3 ms, 8.9 vs 10.3 ms) and 12 % in sidecar CPU
+(0.56 vs 0.63 per 1000 proxied RPS), so the defaults are about twice that. A busier host
+needs `meshproof calibrate`."""
 
 
 class CompareConfig(BaseModel):
@@ -110,6 +116,11 @@ class CompareConfig(BaseModel):
                 known = ", ".join(DEFAULT_RULES)
                 raise ValueError(f"metrics: unknown metric {key!r} (known: {known})")
         return self
+
+    def sets_tolerance(self, metric: str) -> bool:
+        """The file gives `metric` (or its base name) a tolerance or a floor of its own."""
+        patches = [self.metrics.get(key) for key in (metric.partition("{")[0], metric)]
+        return any(p is not None and (p.tolerance, p.floor) != (None, None) for p in patches)
 
     def rule(self, metric: str) -> MetricRule:
         """The rule for `metric` (a `name{label=value}` key falls back to `name`)."""

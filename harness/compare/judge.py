@@ -1,8 +1,9 @@
 """Classify each measured change and score the comparison, as Kayenta's judge does. Pure.
 
 A metric is High (Low) when the change is statistically significant (p < alpha) AND
-larger than its tolerance, `max(tolerance x |baseline|, floor)`, upwards (downwards);
-otherwise Pass, so a significant but negligible change passes. NoData when either side
+larger than its tolerance (`harness.compare.tolerance`: the config file's, the stored
+calibration's run-to-run spread, or the default `max(tolerance x |baseline|, floor)`),
+upwards (downwards); otherwise Pass, so a significant but negligible change passes. NoData when either side
 has nothing to measure. It *fails* when its classification points in its harmful
 direction (`increase`: High, `decrease`: Low, `either`: both). Score = 100 x passed /
 judged; the verdict is Pass at or above `thresholds.pass`, Marginal at or above
@@ -17,6 +18,7 @@ from dataclasses import dataclass
 from harness.compare.config import CompareConfig, MetricRule
 from harness.compare.model import Classification, CompareVerdict, MetricResult
 from harness.compare.stats import Estimate
+from harness.compare.tolerance import Tolerance, rule_text, rule_tolerance
 
 
 @dataclass(frozen=True)
@@ -34,11 +36,15 @@ class Measurement:
     tested: bool = True
     """False: one value per side, no test; judged by the tolerance alone."""
     reason: str = ""
+    sample_unit: str = ""
+    """What the test counted as one sample: '1 s windows', 'requests', 'runs'."""
+    request_shift: float | None = None
+    """Latency: the Hodges-Lehmann shift over every request, shown beside the windows'."""
 
 
 def allowed_change(rule: MetricRule, baseline: float) -> float:
-    """The absolute change that still passes."""
-    return max(rule.tolerance * abs(baseline), rule.floor)
+    """The absolute change the rule alone lets pass."""
+    return rule_tolerance(rule, baseline)
 
 
 def classify(delta: float, p_value: float | None, tolerance: float, alpha: float) -> Classification:
@@ -59,8 +65,14 @@ def harmful(classification: Classification, rule: MetricRule) -> bool:
     return False
 
 
-def judge_metric(measurement: Measurement, rule: MetricRule, alpha: float) -> MetricResult:
-    """The judged result of one measurement under its rule."""
+def judge_metric(
+    measurement: Measurement,
+    rule: MetricRule,
+    alpha: float,
+    tolerance: Tolerance | None = None,
+) -> MetricResult:
+    """The judged result of one measurement under its rule (and `tolerance`, when chosen
+    elsewhere; by default the rule's)."""
     m = measurement
     common = {
         "metric": m.metric,
@@ -71,20 +83,25 @@ def judge_metric(measurement: Measurement, rule: MetricRule, alpha: float) -> Me
         "candidate_n": m.candidate_n,
         "direction": rule.direction,
         "critical": rule.critical,
+        "sample_unit": m.sample_unit,
+        "request_shift": m.request_shift,
     }
     if m.estimate is None or m.baseline is None:
         return MetricResult(delta=None, classification="NoData", reason=m.reason, **common)
     e = m.estimate
     p_value = e.p_value if m.tested else None
-    tolerance = allowed_change(rule, m.baseline)
-    classification = classify(e.delta, p_value, tolerance, alpha)
+    if tolerance is None:
+        source = f"default ({rule_text(rule, m.unit)})"
+        tolerance = Tolerance(allowed_change(rule, m.baseline), source)
+    classification = classify(e.delta, p_value, tolerance.value, alpha)
     return MetricResult(
         delta=e.delta,
         low=e.low,
         high=e.high,
         p_value=p_value,
         method=e.method,
-        tolerance=tolerance,
+        tolerance=tolerance.value,
+        tolerance_source=tolerance.source,
         classification=classification,
         failed=harmful(classification, rule),
         reason=m.reason,

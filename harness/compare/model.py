@@ -31,16 +31,32 @@ class MetricResult(BaseModel):
     p_value: float | None = None
     """None: not tested (one value per side), judged by the tolerance alone."""
     method: str = ""
+    sample_unit: str = ""
+    """What the test counted as one sample: '1 s windows' (latency), 'requests' (error
+    rate), '1 s samples' (sidecar CPU), 'runs' (recovery)."""
     baseline_n: int = 0
     candidate_n: int = 0
+    """How many of `sample_unit` each side had."""
+    request_shift: float | None = None
+    """Latency only: the Hodges-Lehmann shift over every request, for comparison with
+    `delta` (the windows'); never judged."""
     direction: Direction = "increase"
     tolerance: float = 0.0
-    """The absolute change below which the metric passes: max(relative x baseline, floor)."""
+    """The absolute change below which the metric passes."""
+    tolerance_source: str = ""
+    """Where `tolerance` came from: 'calibration of 5 runs on 2026-12-03', 'default (5 %
+    or 1 ms)', 'config file (...)' (`harness.compare.tolerance`)."""
     critical: bool = False
     classification: Classification = "NoData"
     failed: bool = False
     """Classified High or Low in the harmful direction."""
     reason: str = ""
+
+    def unit_text(self) -> str:
+        """'unit: 1 s windows, n=20 vs 20' ('' when the metric has no samples)."""
+        if not self.sample_unit:
+            return ""
+        return f"unit: {self.sample_unit}, n={self.baseline_n} vs {self.candidate_n}"
 
 
 class ComparisonResult(BaseModel):
@@ -62,6 +78,9 @@ class ComparisonResult(BaseModel):
     verdict: CompareVerdict
     critical_failures: list[str] = []
     notes: list[str] = []
+    calibration: str = ""
+    """The calibration whose spreads served as tolerances ('calibration of 5 runs on
+    2026-12-03 (reports/calibration/x.json)'), or '' when there was none."""
 
     def failed_metrics(self) -> list[MetricResult]:
         return [m for m in self.metrics if m.failed]

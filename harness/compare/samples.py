@@ -3,7 +3,8 @@
 Read from the run directory (`harness.store`), measured phases only (never warm-up):
 
 - latency: `requests.parquet` `latency_ms` of the successful requests (answered, < 500),
-  overall and per `route`;
+  overall and per `route`, each with its run (0, 1, ... in a pooled side) and its
+  intended send second, so that the comparison can group them into time windows;
 - error rate: failed (5xx or no answer, as `harness.analysis` counts them) over sent;
 - sidecar CPU per 1000 proxied RPS (Istio's measure, as the run's summary computes it):
   per second, the sidecars' summed mean `cpu_cores` (`resources.parquet`) over the
@@ -38,12 +39,48 @@ class Counted:
     exposure: float
 
 
+@dataclass(frozen=True)
+class Timed:
+    """Latencies with when they were sent: each value's run and intended second."""
+
+    values: np.ndarray
+    run: np.ndarray
+    """int64: the index of the value's run in its side (0 for a single run)."""
+    second: np.ndarray
+    """int64: the value's intended send second (seconds since the run's t0)."""
+
+    @classmethod
+    def empty(cls) -> Timed:
+        return cls(np.array([]), np.array([], dtype="int64"), np.array([], dtype="int64"))
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+    def shifted(self, runs: int) -> Timed:
+        """The same values numbered as the runs after `runs` earlier ones (pooling)."""
+        return Timed(self.values, self.run + runs, self.second)
+
+    def joined(self, other: Timed) -> Timed:
+        return Timed(
+            np.concatenate([self.values, other.values]),
+            np.concatenate([self.run, other.run]),
+            np.concatenate([self.second, other.second]),
+        )
+
+
+def timed(requests: pd.DataFrame) -> Timed:
+    """The requests' `latency_ms`, run 0, by intended second."""
+    values = requests["latency_ms"].to_numpy(dtype="float64")
+    second = np.floor(requests["intended_s"].to_numpy(dtype="float64")).astype("int64")
+    return Timed(values, np.zeros(len(values), dtype="int64"), second)
+
+
 @dataclass
 class SideSamples:
     """Everything one side (baseline or candidate) measured, pooled over its runs."""
 
-    latency: np.ndarray
-    latency_by_route: dict[str, np.ndarray]
+    latency: Timed
+    latency_by_route: dict[str, Timed]
     sent: int
     failed: int
     cpu_per_krps: np.ndarray
@@ -54,6 +91,7 @@ class SideSamples:
     ejections: Counted
     recovery: dict[str, list[float]] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    runs: int = 1
 
 
 def measured_phase(run: StoredRun) -> PhaseRecord:
@@ -116,11 +154,8 @@ def run_samples(run: StoredRun) -> SideSamples:
     requests = measured_requests(run)
     failed = failed_mask(requests)
     ok = requests[~failed]
-    latency = ok["latency_ms"].to_numpy(dtype="float64")
-    by_route = {
-        str(route): group["latency_ms"].to_numpy(dtype="float64")
-        for route, group in ok.groupby("route", sort=True)
-    }
+    latency = timed(ok)
+    by_route = {str(route): timed(group) for route, group in ok.groupby("route", sort=True)}
     cpu, rss = per_second_sidecars(run)
     sent = len(requests)
     complete, judged = trace_counts(run, sent)
@@ -155,15 +190,17 @@ def pooled_samples(runs: Sequence[StoredRun]) -> SideSamples:
 
 def _merge(a: SideSamples, b: SideSamples) -> SideSamples:
     routes = sorted(set(a.latency_by_route) | set(b.latency_by_route))
-    empty = np.array([])
+    empty = Timed.empty()
     complete = None
     if a.trace_complete is not None and b.trace_complete is not None:
         complete = a.trace_complete + b.trace_complete
     recovery = {name: a.recovery.get(name, []) + b.recovery.get(name, []) for name in a.recovery}
     return SideSamples(
-        latency=np.concatenate([a.latency, b.latency]),
+        latency=a.latency.joined(b.latency.shifted(a.runs)),
         latency_by_route={
-            r: np.concatenate([a.latency_by_route.get(r, empty), b.latency_by_route.get(r, empty)])
+            r: a.latency_by_route.get(r, empty).joined(
+                b.latency_by_route.get(r, empty).shifted(a.runs)
+            )
             for r in routes
         },
         sent=a.sent + b.sent,
@@ -176,4 +213,5 @@ def _merge(a: SideSamples, b: SideSamples) -> SideSamples:
         ejections=_pool(a.ejections, b.ejections),
         recovery=recovery,
         notes=a.notes + b.notes,
+        runs=a.runs + b.runs,
     )

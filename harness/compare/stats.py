@@ -12,7 +12,13 @@
 - `quantile_shift`: a bootstrap band on the difference of one percentile (p50, p99).
   A bootstrap replicate of the k-th order statistic of n values is x_(J) with
   J = ceil(n U), U ~ Beta(k, n - k + 1) (the k-th of n uniforms), so each replicate costs
-  O(1) after one sort: exact bootstrap, bounded work on 10^6 samples.
+  O(1) after one sort: exact bootstrap, bounded work on 10^6 samples. It treats every
+  value as independent; for requests that share a run's time, see the next.
+- `block_quantile_shift`: the same band from a block bootstrap: whole time windows are
+  drawn with replacement (Kunsch's moving blocks, here the windows of
+  `harness.compare.windows`), so the correlation of the requests within a window stays in
+  every replicate. A replicate weights each value by how often its window was drawn and
+  takes the weighted quantile: O(n) per replicate after one sort.
 
 Every function takes a `numpy.random.Generator` when it draws, so results are seeded.
 """
@@ -29,6 +35,9 @@ EXACT_PAIRS = 2_000_000
 """Up to this many pairwise differences the Hodges-Lehmann band is computed exactly."""
 SAMPLED_PAIRS = 400_000
 BOOTSTRAP_RESAMPLES = 2_000
+BLOCK_RESAMPLES = 1_000
+BLOCK_CHUNK_CELLS = 4_000_000
+"""Replicates x values computed at once by the block bootstrap (memory, not results)."""
 
 
 @dataclass(frozen=True)
@@ -156,4 +165,50 @@ def quantile_shift(
     below, above = float(np.mean(replicates <= 0)), float(np.mean(replicates >= 0))
     p_value = min(1.0, 2 * min(below, above))
     method = f"bootstrap ({resamples} seeded resamples)"
+    return Estimate(delta, float(low), float(high), p_value, method)
+
+
+def block_bootstrap_quantiles(
+    values: np.ndarray,
+    block: np.ndarray,
+    blocks: int,
+    q: float,
+    resamples: int,
+    rng: np.random.Generator,
+) -> np.ndarray:
+    """Replicates of the q-quantile (inverted CDF) of `values` when whole blocks are resampled."""
+    order = np.argsort(values, kind="stable")
+    ordered, owner = values[order], block[order]
+    out = np.empty(resamples)
+    chunk = max(1, BLOCK_CHUNK_CELLS // max(len(values), 1))
+    for start in range(0, resamples, chunk):
+        rows = min(chunk, resamples - start)
+        draws = rng.integers(0, blocks, (rows, blocks))
+        times = np.stack([np.bincount(row, minlength=blocks) for row in draws])
+        weights = np.cumsum(times[:, owner], axis=1)
+        targets = q * weights[:, -1]
+        index = (weights < targets[:, None]).sum(axis=1)
+        out[start : start + rows] = ordered[np.minimum(index, len(ordered) - 1)]
+    return out
+
+
+def block_quantile_shift(
+    baseline: tuple[np.ndarray, np.ndarray, int],
+    candidate: tuple[np.ndarray, np.ndarray, int],
+    q: float,
+    alpha: float,
+    rng: np.random.Generator,
+    resamples: int = BLOCK_RESAMPLES,
+) -> Estimate:
+    """Block-bootstrap band and two-sided p of q(candidate) - q(baseline).
+
+    Each side is (values, block of each value 0..blocks-1, blocks).
+    """
+    delta = float(np.quantile(candidate[0], q) - np.quantile(baseline[0], q))
+    replicates = block_bootstrap_quantiles(*candidate, q, resamples, rng)
+    replicates = replicates - block_bootstrap_quantiles(*baseline, q, resamples, rng)
+    low, high = np.quantile(replicates, [alpha / 2, 1 - alpha / 2])
+    below, above = float(np.mean(replicates <= 0)), float(np.mean(replicates >= 0))
+    p_value = min(1.0, 2 * min(below, above))
+    method = f"block bootstrap over windows ({resamples} seeded resamples)"
     return Estimate(delta, float(low), float(high), p_value, method)

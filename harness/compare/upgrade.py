@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from harness.compare.compare import compare_run_sets
+from harness.compare.compare import CalibrationChoice, compare_run_sets
 from harness.compare.config import CompareConfig
 from harness.compare.model import ComparisonResult
 from harness.compare.profiles import SidecarProfile
@@ -60,5 +60,8 @@ def run_rounds(
     return UpgradeRuns(done["baseline"], done["candidate"])
 
 
-def judge_rounds(runs: UpgradeRuns, config: CompareConfig) -> ComparisonResult:
-    return compare_run_sets(runs.baseline, runs.candidate, config)
+def judge_rounds(
+    runs: UpgradeRuns, config: CompareConfig, calibration: CalibrationChoice = "find"
+) -> ComparisonResult:
+    """The rounds pooled: each side's windows of every round (`compare_run_sets`)."""
+    return compare_run_sets(runs.baseline, runs.candidate, config, calibration)

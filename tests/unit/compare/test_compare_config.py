@@ -29,7 +29,7 @@ def test_a_file_overrides_only_the_fields_it_gives(tmp_path: Path) -> None:
     assert config.thresholds.pass_ == 95
     latency = config.rule("latency_ms")
     assert latency.tolerance == pytest.approx(0.10)
-    assert latency.floor == 1.0 and latency.critical
+    assert latency.floor == 2.0 and latency.critical
     assert not config.rule("sidecar_rss_mb").enabled
 
 

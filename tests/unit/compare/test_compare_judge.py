@@ -9,6 +9,7 @@ from harness.compare.config import CompareConfig, MetricRule
 from harness.compare.judge import classify, judge_metric, score_of, verdict_of
 from harness.compare.measures import distribution, percentile, proportion
 from harness.compare.model import MetricResult
+from harness.compare.samples import Timed
 
 ALPHA = 0.05
 
@@ -19,6 +20,12 @@ def rng(seed: int = 3) -> np.random.Generator:
 
 def latency(n: int, scale: float = 1.0, seed: int = 3) -> np.ndarray:
     return rng(seed).lognormal(np.log(20.0), 0.3, n) * scale
+
+
+def timed(values: np.ndarray, rps: int = 100) -> Timed:
+    """The values as one run's requests sent at `rps` a second."""
+    seconds = np.arange(len(values), dtype="int64") // rps
+    return Timed(values, np.zeros(len(values), dtype="int64"), seconds)
 
 
 def test_identical_samples_pass() -> None:
@@ -35,7 +42,8 @@ def test_a_20_percent_shift_in_p50_is_high() -> None:
     base, cand = latency(3000, seed=1), latency(3000, 1.2, seed=2)
     rule = MetricRule(tolerance=0.05, floor=1.0)
     shift = judge_metric(distribution("latency_ms", "ms", base, cand, ALPHA, rng()), rule, ALPHA)
-    p50 = judge_metric(percentile("p50_ms", 0.5, base, cand, ALPHA, rng()), rule, ALPHA)
+    measured = percentile("p50_ms", 0.5, timed(base), timed(cand), ALPHA, rng())
+    p50 = judge_metric(measured, rule, ALPHA)
     for result in (shift, p50):
         assert result.classification == "High"
         assert result.failed
@@ -79,9 +87,10 @@ def test_missing_data_is_nodata_and_not_judged() -> None:
 
 def test_a_percentile_with_one_request_on_a_side_names_that_side() -> None:
     """p99 of a candidate with a single successful request is NoData naming the candidate."""
-    measured = percentile("p99_ms", 0.99, latency(100), np.array([12.0]), ALPHA, rng())
+    base, cand = timed(latency(300)), timed(np.array([12.0]))
+    measured = percentile("p99_ms", 0.99, base, cand, ALPHA, rng())
     assert measured.estimate is None
-    assert measured.reason == "the candidate has fewer than 2 successful requests"
+    assert measured.reason.startswith("the candidate has fewer than 2 windows of 1 s")
 
 
 def test_improvement_is_low_but_does_not_fail() -> None:

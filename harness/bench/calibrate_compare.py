@@ -1,0 +1,185 @@
+"""False-alarm and detection rates of `meshproof compare` on real runs of this host.
+
+    python -m harness.bench.calibrate_compare [--pairs K] [--experiment FILE]
+        [--duration 20s] [--delay-ms 20] [--reports DIR]
+    python -m harness.bench.calibrate_compare --judge DIR
+
+The experiment is by default the steady shop of the real-run compare tests (20 RPS, 4
+connections, 3 s warm-up, 20 s measured, no fault). Runs it 2K+1 times, interleaved S F S F ... S: K+1 steady runs and K runs
+with a Toxiproxy latency toxic of --delay-ms on frontend->catalog for the whole run (the
+same experiment name, so the runs compare). Then it judges, with the default rules:
+- K pairs of consecutive steady runs (S_i, S_i+1): a verdict other than Pass is a false
+  alarm;
+- K pairs (S_i, F_i+1): a Fail with `latency_ms` failed is a detection;
+and prints both rates, the per-request method's (Mann-Whitney over every request, the
+former 5 % / 1 ms tolerance) beside them, and the load average after each run (the
+machine may be shared). `--judge DIR` judges runs already in DIR (steady runs are those
+without faults), running nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+from harness.compare import compare_runs
+from harness.compare.model import ComparisonResult
+from harness.compare.samples import run_samples
+from harness.compare.stats import location_shift
+from harness.store.reader import StoredRun, list_runs
+
+REPO = Path(__file__).resolve().parents[2]
+EDGE = "frontend->catalog"
+STEADY = {
+    "title": "steady shop",
+    "target": {"topology": str(REPO / "experiments" / "topologies" / "shop.yaml")},
+    "load": {"rps": 20, "warmup": "3s", "duration": "20s", "connections": 4},
+    "slos": ["error_rate < 0.01"],
+}
+
+
+def slow_variant(experiment: Path, folder: Path, delay_ms: float) -> Path:
+    """The experiment with a latency toxic on EDGE for the whole run, same name."""
+    spec = yaml.safe_load(experiment.read_text(encoding="utf-8"))
+    topology = Path(spec["target"]["topology"])
+    if not topology.is_absolute():
+        spec["target"]["topology"] = str((experiment.parent / topology).resolve())
+    fault = {
+        "name": "slow-catalog",
+        "kind": "toxic",
+        "target": EDGE,
+        "at": "0s",
+        "params": {"type": "latency", "attributes": {"latency": delay_ms}},
+    }
+    spec["faults"] = [*spec.get("faults", []), fault]
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / experiment.name
+    path.write_text(yaml.safe_dump(spec, sort_keys=False), encoding="utf-8")
+    return path
+
+
+def collect(args: argparse.Namespace, reports: Path) -> None:
+    """The 2K+1 runs, S F S F ... S, each line printed as it ends."""
+    from harness.engine import QuietProgress, RunOptions, run_experiment
+    from mesh_runtime.units import parse_duration
+
+    steady = args.experiment
+    if steady is None:
+        steady = reports.parent / "steady" / "steady.yaml"
+        steady.parent.mkdir(parents=True, exist_ok=True)
+        steady.write_text(yaml.safe_dump(STEADY, sort_keys=False), encoding="utf-8")
+    slow = slow_variant(steady, reports.parent / "slow", args.delay_ms)
+    seconds = None if args.duration is None else parse_duration(args.duration)
+    options = RunOptions(out_dir=reports, duration_s=seconds, state_root=args.state_dir)
+    order = [steady if i % 2 == 0 else slow for i in range(2 * args.pairs + 1)]
+    for index, path in enumerate(order, start=1):
+        result = run_experiment(path, options, QuietProgress())
+        if result.record.status in ("aborted", "error"):
+            raise SystemExit(f"run {index} could not be done: {result.record.error}")
+        kind = "slow" if path == slow else "steady"
+        load = os.getloadavg()
+        p50 = result.record.summary.p50_ms
+        print(
+            f"run {index}/{len(order)} {kind}: {result.record.status} p50 "
+            f"{p50 if p50 is None else round(p50, 2)} ms, load average "
+            f"{load[0]:.2f} {load[1]:.2f} -> {result.path.name}",
+            flush=True,
+        )
+
+
+@dataclass(frozen=True)
+class PairOutcome:
+    kind: str
+    """'identical' or 'slow'."""
+    result: ComparisonResult
+    request_high: bool
+    """The per-request method (Mann-Whitney over requests, 5 % / 1 ms) called latency High."""
+
+
+def per_request_high(base: StoredRun, cand: StoredRun) -> bool:
+    """The former judgment of latency_ms: every request an independent draw."""
+    left, right = run_samples(base).latency.values, run_samples(cand).latency.values
+    estimate = location_shift(left, right, 0.05, np.random.default_rng(1))
+    tolerance = max(0.05 * float(np.median(left)), 1.0)
+    return estimate.p_value < 0.05 and estimate.delta > tolerance
+
+
+def judge_all(reports: Path) -> list[PairOutcome]:
+    """Consecutive steady pairs and (steady, next slow) pairs of the runs in `reports`."""
+    listings = [item for item in list_runs(reports) if item.status in ("passed", "failed")]
+    runs = [StoredRun(item.path) for item in listings]
+    outcomes = []
+    for index, run in enumerate(runs):
+        if run.record.faults:
+            continue
+        later = runs[index + 1 :]
+        steady = next((r for r in later if not r.record.faults), None)
+        slow = later[0] if later and later[0].record.faults else None
+        for kind, other in (("identical", steady), ("slow", slow)):
+            if other is not None:
+                result = compare_runs(run.path, other.path)
+                outcomes.append(PairOutcome(kind, result, per_request_high(run, other)))
+    return outcomes
+
+
+def latency_line(result: ComparisonResult) -> str:
+    latency = next(m for m in result.metrics if m.metric == "latency_ms")
+    failed = ", ".join(m.metric for m in result.failed_metrics()) or "-"
+    return (
+        f"{result.verdict:<8} latency {latency.baseline:.2f} -> {latency.candidate:.2f} ms "
+        f"(shift {latency.delta:+.2f}, tolerance ±{latency.tolerance:.2f}, p={latency.p_value:.2g},"
+        f" {latency.sample_unit}) failed: {failed}"
+    )
+
+
+def summary(outcomes: list[PairOutcome]) -> list[str]:
+    identical = [o for o in outcomes if o.kind == "identical"]
+    slow = [o for o in outcomes if o.kind == "slow"]
+    alarms = sum(o.result.verdict != "Pass" for o in identical)
+    old_alarms = sum(o.request_high for o in identical)
+    found = sum(
+        o.result.verdict == "Fail" and "latency_ms" in o.result.critical_failures for o in slow
+    )
+    old_found = sum(o.request_high for o in slow)
+    return [
+        f"false alarms (identical pairs not Pass): {alarms}/{len(identical)}"
+        f"  [per-request method, latency High: {old_alarms}/{len(identical)}]",
+        f"detections (+delay pairs Fail, latency_ms failed): {found}/{len(slow)}"
+        f"  [per-request method: {old_found}/{len(slow)}]",
+    ]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m harness.bench.calibrate_compare", description=__doc__.splitlines()[0]
+    )
+    parser.add_argument("--pairs", type=int, default=5, help="K (2K+1 runs)")
+    parser.add_argument("--experiment", type=Path, default=None, help="default: steady shop")
+    parser.add_argument("--duration", default=None, help="scale each run to this length")
+    parser.add_argument("--delay-ms", type=float, default=20.0, help="the toxic's latency")
+    parser.add_argument("--reports", type=Path, default=None, help="keep the runs here")
+    parser.add_argument("--state-dir", type=Path, default=None)
+    parser.add_argument("--judge", type=Path, default=None, metavar="DIR", help="judge only")
+    args = parser.parse_args(argv)
+    reports = args.judge
+    if reports is None:
+        reports = args.reports or Path(tempfile.mkdtemp(prefix="calibrate-compare-")) / "runs"
+        print(f"runs in {reports}", flush=True)
+        collect(args, reports)
+    outcomes = judge_all(reports)
+    for outcome in outcomes:
+        print(f"{outcome.kind:<9} {latency_line(outcome.result)}")
+    for line in summary(outcomes):
+        print(line)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

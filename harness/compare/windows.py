@@ -1,0 +1,82 @@
+"""Time windows: the units latency is judged on, instead of single requests. Pure.
+
+The requests of one run are not independent draws: they share the machine's state second
+by second (other work, the scheduler, a garbage collection, a cache), so a test that
+counts each request as a sample treats thousands of correlated values as evidence and
+calls a shift of half a millisecond significant at p = 1e-143 though another run would not
+agree. A window's statistic (its median, its p99) averages what happened within it;
+consecutive windows are close to independent. So latency is judged on windows:
+
+- a window is `length` whole seconds of one run, by intended send second; `length` is the
+  fewest seconds in which the typical second's requests add up to `TARGET_REQUESTS`
+  (1 s at 10 RPS or more);
+- a window holding fewer than `MIN_REQUESTS` values is left out (a run's ragged edges);
+- windows of pooled runs never mix runs (rounds of validate-upgrade pool their windows).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from harness.compare.samples import Timed
+
+TARGET_REQUESTS = 10
+"""Requests the typical window should hold."""
+MIN_REQUESTS = 3
+"""Fewer requests than this in a window: the window is left out."""
+
+
+@dataclass(frozen=True)
+class Windows:
+    """Values grouped into windows: `block[i]` is value i's window, 0..count-1."""
+
+    values: np.ndarray
+    block: np.ndarray
+    count: int
+    length: int
+    """Seconds per window."""
+
+
+def per_second_counts(sample: Timed) -> np.ndarray:
+    """How many values each (run, second) holding any has."""
+    keys = sample.run * (1 << 32) + sample.second
+    return np.unique(keys, return_counts=True)[1]
+
+
+def window_length(*samples: Timed) -> int:
+    """Seconds per window so that the typical window holds TARGET_REQUESTS: from the median
+    count of the seconds of every sample together (both sides share one length)."""
+    counts = np.concatenate([per_second_counts(sample) for sample in samples])
+    if not len(counts):
+        return 1
+    return max(1, math.ceil(TARGET_REQUESTS / float(np.median(counts))))
+
+
+def windows_of(sample: Timed, length: int) -> Windows:
+    """The sample's values in windows of `length` seconds (sparse windows left out)."""
+    keys = sample.run * (1 << 32) + np.floor_divide(sample.second, length)
+    _, block, counts = np.unique(keys, return_inverse=True, return_counts=True)
+    kept = counts >= MIN_REQUESTS
+    renumber = np.cumsum(kept) - 1
+    mask = kept[block]
+    return Windows(sample.values[mask], renumber[block[mask]], int(kept.sum()), length)
+
+
+def window_quantiles(windows: Windows, q: float) -> np.ndarray:
+    """The q-quantile of each window (linear interpolation, as numpy), in window order."""
+    order = np.lexsort((windows.values, windows.block))
+    values, block = windows.values[order], windows.block[order]
+    starts = np.searchsorted(block, np.arange(windows.count))
+    ends = np.append(starts[1:], len(values))
+    out = np.empty(windows.count)
+    for index, (start, end) in enumerate(zip(starts, ends, strict=True)):
+        out[index] = np.quantile(values[start:end], q)
+    return out
+
+
+def unit_text(length: int) -> str:
+    """'1 s windows', '3 s windows'."""
+    return f"{length} s windows"
