@@ -3,8 +3,9 @@
 `<testsuites>` holds one `<testsuite name=<experiment>>` with the counts CI systems
 read (`tests`, `failures`, `errors`, `skipped`, `time`) and the run's properties. Each
 SLO is a `<testcase classname=<experiment> name=<SLO text>>`; a failed SLO carries
-`<failure message="measured ..., threshold ...">`. A run that was aborted or could not
-be done adds a testcase `run` with an `<error>` naming why.
+`<failure message="measured ..., threshold ...">`, an inconclusive one (the host was too
+noisy to judge it) is `<skipped message="inconclusive: ...">` naming the disturbance. A
+run that was aborted or could not be done adds a testcase `run` with an `<error>`.
 
 `JUnitSuite` builds that document; `meshproof compare` and `meshproof gate` use it too,
 with testcases of their own (a metric, an SLO, a metric's history).
@@ -71,8 +72,10 @@ def junit_xml(record: RunRecord) -> str:
     """The JUnit XML text of a run record."""
     suite = JUnitSuite(record.experiment.name, _properties(record))
     for verdict in record.verdicts:
-        if verdict.passed:
+        if verdict.outcome == "pass":
             suite.passed(verdict.slo)
+        elif verdict.outcome == "inconclusive":
+            suite.skipped(verdict.slo, inconclusive_message(verdict))
         else:
             suite.failed(
                 verdict.slo, _failure_message(verdict), "SLOViolation", verdict_line(verdict)
@@ -96,6 +99,12 @@ def _properties(record: RunRecord) -> dict[str, str]:
         "mode": record.mode,
         "metrics_source": record.metrics_source,
     }
+
+
+def inconclusive_message(verdict: Verdict) -> str:
+    """Why a verdict is a skipped test case: the host was too noisy to judge it."""
+    measured = f"measured {format_measured(verdict)}, threshold {format_threshold(verdict)}"
+    return f"inconclusive: the host was too noisy to judge ({measured}; {verdict.disturbance})"
 
 
 def _failure_message(verdict: Verdict) -> str:

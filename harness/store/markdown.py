@@ -17,6 +17,7 @@ from harness.store.text import (
     format_value,
     headline_rows,
     phase_rows,
+    result_word,
 )
 
 if TYPE_CHECKING:
@@ -99,11 +100,17 @@ def _verdicts(record: RunRecord) -> str:
             v.phase,
             format_measured(v) + (f" ({v.reason})" if v.reason else ""),
             format_threshold(v),
-            "PASS" if v.passed else "**FAIL**",
+            "PASS" if v.passed else f"**{result_word(v)}**",
         ]
         for v in record.verdicts
     ]
-    return _table(["SLO", "phase", "measured", "threshold", "result"], rows)
+    table = _table(["SLO", "phase", "measured", "threshold", "result"], rows)
+    noisy = [v for v in record.verdicts if v.outcome == "inconclusive"]
+    if not noisy:
+        return table
+    lines = ["", "INCONCLUSIVE: the host was too noisy to judge (exit code 3):", ""]
+    lines += [f"- `{v.slo}`: {v.disturbance}" for v in noisy]
+    return table + "\n" + "\n".join(lines)
 
 
 def _headline(record: RunRecord) -> str:

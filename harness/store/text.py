@@ -134,12 +134,24 @@ def format_measured(verdict: Verdict) -> str:
     return f"{scaled:.6g} {unit}".rstrip()
 
 
+RESULT_WORDS = {"pass": "PASS", "fail": "FAIL", "inconclusive": "INCONCLUSIVE"}
+
+
+def result_word(verdict: Verdict) -> str:
+    """PASS, FAIL or INCONCLUSIVE (the host was too noisy to judge it)."""
+    return RESULT_WORDS[verdict.outcome]
+
+
 def verdict_line(verdict: Verdict) -> str:
-    """'FAIL p99_ms < 250 during:x: measured 312.4 ms, threshold < 250.0 ms'."""
-    result = "PASS" if verdict.passed else "FAIL"
+    """'FAIL p99_ms < 250 during:x: measured 312.4 ms, threshold < 250.0 ms'; an
+    inconclusive verdict ends with the host's disturbance that could explain it."""
     measured = format_measured(verdict)
-    text = f"{result} {verdict.slo}: measured {measured}, threshold {format_threshold(verdict)}"
-    return f"{text} ({verdict.reason})" if verdict.reason else text
+    text = f"{result_word(verdict)} {verdict.slo}: measured {measured}, threshold {format_threshold(verdict)}"
+    if verdict.reason:
+        text += f" ({verdict.reason})"
+    if verdict.outcome == "inconclusive" and verdict.disturbance:
+        text += f" [host too noisy to judge: {verdict.disturbance}]"
+    return text
 
 
 def headline_rows(record: RunRecord) -> list[list[str]]:
