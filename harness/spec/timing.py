@@ -4,7 +4,8 @@ Times are seconds since the start of warm-up (`t0`), as the run's. A fault whose
 `recovery_s` an SLO judges needs, after its planned end, its recovery hold (5 s unless its
 `recovery:` says otherwise) plus one second: recovery is counted from the first whole
 second after the fault is off, and the revert itself takes a moment. A fault with a
-duration must last at least one one-second window. `meshproof run --duration D` scales
+duration must last at least one one-second window. An SLO of phase `after` (or
+`after:<fault>`) needs every fault (that fault) to end before the load does. `meshproof run --duration D` scales
 the whole timeline by one factor (`harness.engine.timeline.scale_experiment`), so the
 holds, which do not scale, decide the shortest `D` that works. Pure.
 """
@@ -75,6 +76,10 @@ def timeline_problem(experiment: Experiment) -> tuple[str, str] | None:
                 f"faults[{index}].duration",
                 f"{_s(fault.duration)} is shorter than one one-second window; use at least 1s",
             )
+    for index, slo in enumerate(experiment.slos):
+        problem = _after_problem(experiment, slo.phase)
+        if problem:
+            return f"slos[{index}]", f"{slo.name!r}: {problem}"
     for need in recovery_needs(experiment):
         if need.end_s + need.room_s <= total + 1e-9:
             continue
@@ -87,6 +92,23 @@ def timeline_problem(experiment: Experiment) -> tuple[str, str] | None:
             f" {_s(math.ceil(longer - 1e-9))}",
         )
     return None
+
+
+def _after_problem(experiment: Experiment, phase: str) -> str:
+    """Why an `after` / `after:<fault>` phase would never begin ('' when it does)."""
+    kind, _, name = phase.partition(":")
+    if kind != "after":
+        return ""
+    total = experiment.load.total_duration
+    faults = [f for f in experiment.faults if not name or f.name == name]
+    for fault in faults:
+        if fault.duration is None or _end(experiment, fault) >= total:
+            return (
+                f"fault {fault.name!r} stays on until the load ends ({_s(total)}),"
+                f" so phase {phase!r} never begins"
+                + ("; judge after:<fault> of the faults that end" if not name else "")
+            )
+    return ""
 
 
 def shortest_total(experiment: Experiment) -> float:

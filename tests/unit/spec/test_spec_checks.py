@@ -48,6 +48,25 @@ def test_the_file_must_leave_room_for_the_recovery_check() -> None:
     )
 
 
+def test_an_after_phase_that_never_begins_is_refused() -> None:
+    """'after' with a fault left on to the end, or 'after:x' of a fault lasting past the
+    load, would be no data after deploy: refused naming the SLO."""
+    setup = {"name": "setup", "at": "0s", **BEHAVIOUR}
+    down = {"name": "down", "at": "10s", "duration": "20s", **BEHAVIOUR}
+    both = parse(load={"duration": "40s"}, faults=[setup, down], slos=["error_rate < 0.1 after"])
+    assert timeline_problem(both) == (
+        "slos[0]",
+        "'error_rate < 0.1 after': fault 'setup' stays on until the load ends (45s), so phase"
+        " 'after' never begins; judge after:<fault> of the faults that end",
+    )
+    ok = parse(load={"duration": "40s"}, faults=[setup, down], slos=["error_rate < 0.1 after:down"])
+    assert timeline_problem(ok) is None
+    long = parse(load={"duration": "25s"}, faults=[down], slos=["error_rate < 0.1 after:down"])
+    assert (
+        "fault 'down' stays on until the load ends (30s)" in (timeline_problem(long) or ("", ""))[1]
+    )
+
+
 def test_a_recovery_hold_of_its_own_needs_its_own_room() -> None:
     """A fault's `recovery: {hold: 10s}` needs 11s after its end."""
     fault = {
