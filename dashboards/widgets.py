@@ -12,12 +12,13 @@ import streamlit as st
 from harness.report.labels import LABELS
 from harness.store import RunRecord
 from harness.store.model import SUMMARY_METRICS, PhaseRecord
-from harness.store.text import format_threshold, format_value
+from harness.store.text import format_threshold, format_value, result_word
 
 STATUS_COLOUR = {
     "passed": "green",
     "failed": "red",
     "aborted": "orange",
+    "inconclusive": "yellow",
     "error": "red",
     "running": "blue",
 }
@@ -63,7 +64,7 @@ def verdict_frame(record: RunRecord) -> pd.DataFrame:
             "phase": v.phase,
             "measured": format_value(v.metric, v.value) + (f" ({v.reason})" if v.reason else ""),
             "threshold": format_threshold(v),
-            "result": "PASS" if v.passed else "FAIL",
+            "result": result_word(v),
         }
         for v in record.verdicts
     ]
@@ -75,6 +76,8 @@ def _result_style(value: object) -> str:
         return "color: #1b7f5a; font-weight: 600"
     if value == "FAIL":
         return "color: #c1121f; font-weight: 700; background-color: #fde2e4"
+    if value == "INCONCLUSIVE":
+        return "color: #8a6d00; font-weight: 700; background-color: #fff3bf"
     return ""
 
 

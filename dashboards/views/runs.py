@@ -56,15 +56,17 @@ def runs_frame(records: Sequence[RunRecord]) -> pd.DataFrame:
 
 
 def _status_style(value: object) -> str:
-    colour = {"passed": "#1b7f5a", "failed": "#c1121f", "aborted": "#b26b00", "error": "#c1121f"}
+    colour = {"passed": "#1b7f5a", "failed": "#c1121f", "inconclusive": "#8a6d00",
+              "aborted": "#b26b00", "error": "#c1121f"}  # fmt: skip
     return f"color: {colour[value]}; font-weight: 600" if value in colour else ""
 
 
 def _tiles(frame: pd.DataFrame) -> None:
     counts = frame["status"].value_counts()
-    tiles = st.columns(4)
+    tiles = st.columns(5)
     tiles[0].metric("runs", len(frame), border=True)
-    for tile, status in zip(tiles[1:], ("passed", "failed", "aborted"), strict=True):
+    statuses = ("passed", "failed", "inconclusive", "aborted")
+    for tile, status in zip(tiles[1:], statuses, strict=True):
         tile.metric(status, int(counts.get(status, 0)), border=True)
 
 

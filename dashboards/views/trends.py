@@ -41,9 +41,9 @@ def _history(runs: list[RunRecord]) -> None:
     frame = trends.history(runs)
     thresholds = trends.slo_thresholds(runs[-1])
     status = frame["status"].value_counts()
-    tiles = st.columns(4)
+    tiles = st.columns(5)
     tiles[0].metric("runs", len(frame), border=True)
-    for tile, name in zip(tiles[1:], ("passed", "failed", "aborted"), strict=True):
+    for tile, name in zip(tiles[1:], ("passed", "failed", "inconclusive", "aborted"), strict=True):
         tile.metric(name, int(status.get(name, 0)), border=True)
     metrics = [m for m in SUMMARY_METRICS if frame[m].notna().any()]
     columns = st.columns(2)

@@ -25,6 +25,7 @@ DEFAULT_REPORTS = "reports"
 _STATUS_STYLE = {
     "passed": "green",
     "failed": "red",
+    "inconclusive": "yellow",
     "aborted": "yellow",
     "error": "red",
     "running": "cyan",
@@ -111,7 +112,8 @@ def _listing_row(run: RunListing) -> list[str]:
         "-" if run.rps is None else rate_text(run.rps, run.target_rps),
         f"[bold red]{load}[/]" if load.startswith("BEHIND") else load,
         "-" if run.duration_s is None else format_duration(round(run.duration_s)),
-        f"{run.passed}/{run.passed + run.failed}",
+        f"{run.passed}/{run.passed + run.failed + run.inconclusive}"
+        + (f" ({run.inconclusive} inconclusive)" if run.inconclusive else ""),
     ]
 
 
@@ -162,7 +164,7 @@ def print_report(record: RunRecord, path: Path) -> None:
     if behind:
         console.print(behind, style="bold red", markup=False)
     for verdict in record.verdicts:
-        colour = "green" if verdict.passed else "red"
+        colour = {"pass": "green", "fail": "red", "inconclusive": "yellow"}[verdict.outcome]
         console.print(f"  {verdict_line(verdict)}", style=colour, markup=False)
     show_table(console, "whole run", HEADLINE_COLUMNS, headline_rows(record), right=("value",))
     show_table(console, "phases", PHASE_COLUMNS, phase_rows(record), wrap=("load",))

@@ -3,12 +3,14 @@
 `run` carries out one experiment file: deploy, observe, load with the fault timeline,
 analyse, judge, write `reports/<UTC time>-<experiment>/`, tear down. Exit code 0 when every
 SLO passed, 1 when one failed, 2 when the run could not be done (bad file, deploy failure,
-interrupted). `demo` runs the retry-masks-503 experiment in 30 s and prints its report.
+interrupted), 3 when none failed but the host was too noisy to judge one (inconclusive;
+`--retry-inconclusive N` runs it again, up to N times, keeping every run). `demo` runs the retry-masks-503 experiment in 30 s and prints its report.
 """
 
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -31,6 +33,14 @@ def register(subparsers: Any) -> None:
     )
     run_parser.add_argument("experiment", help="experiment file, e.g. experiments/baseline.yaml")
     _common(run_parser)
+    run_parser.add_argument(
+        "--retry-inconclusive",
+        type=_retries,
+        default=0,
+        metavar="N",
+        help="run it again, up to N times, while the host is too noisy to judge (exit 3);"
+        " every run is kept; the exit code is the last run's",
+    )
     run_parser.set_defaults(func=run_command)
     demo = subparsers.add_parser(
         "demo",
@@ -76,9 +86,48 @@ def run_command(args: argparse.Namespace) -> int:
 
     console = Console(highlight=False, soft_wrap=True)
     options = _options(args, args.duration)
-    result = _run(Path(args.experiment), options, args.quiet, console)
-    print_final_lines(result, console)
-    return result.exit_code
+
+    def run_once() -> RunResult:
+        result = _run(Path(args.experiment), options, args.quiet, console)
+        print_final_lines(result, console)
+        return result
+
+    def again(done: int) -> None:
+        console.print(
+            f"INCONCLUSIVE: the host was too noisy to judge; running it again"
+            f" ({done} of {args.retry_inconclusive})",
+            style="yellow",
+        )
+
+    results = repeat_while_inconclusive(run_once, args.retry_inconclusive, again)
+    if len(results) > 1:
+        console.print(f"{len(results)} runs, each kept:", markup=False)
+        for result in results:
+            console.print(f"  {result.record.status.upper()} {result.path}", markup=False)
+    return results[-1].exit_code
+
+
+def repeat_while_inconclusive(
+    run_once: Callable[[], RunResult], retries: int, again: Callable[[int], None]
+) -> list[RunResult]:
+    """Run once, then again (up to `retries` more times) while the run is inconclusive;
+    every result, in order. `again(n)` is told before the n-th repetition."""
+    results = [run_once()]
+    while results[-1].record.status == "inconclusive" and len(results) <= retries:
+        again(len(results))
+        results.append(run_once())
+    return results
+
+
+def _retries(text: str) -> int:
+    """--retry-inconclusive: a whole number >= 0."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {text!r}")
+    return value
 
 
 def demo_command(args: argparse.Namespace) -> int:

@@ -13,6 +13,7 @@ import pandas as pd
 
 from harness.report.trends import LOWER_IS_BETTER
 from harness.store.model import SUMMARY_METRICS, RunRecord
+from harness.store.text import result_word
 
 DELTA_COLUMNS = ["metric", "baseline", "candidate", "delta", "change", "direction"]
 
@@ -52,7 +53,7 @@ def verdicts_side_by_side(baseline: RunRecord, candidate: RunRecord) -> pd.DataF
     """Each SLO of either run with its result in both (blank where a run lacks it)."""
 
     def results(record: RunRecord) -> dict[str, str]:
-        return {v.slo: "PASS" if v.passed else "FAIL" for v in record.verdicts}
+        return {v.slo: result_word(v) for v in record.verdicts}
 
     left, right = results(baseline), results(candidate)
     names = list(dict.fromkeys([*left, *right]))

@@ -213,7 +213,9 @@ def trend_figure(
                 marker={"symbol": "diamond-open", "size": 16, "color": RED, "line": {"width": 2}},
             )
         )  # fmt: skip
-    for status, symbol, colour in (("failed", "x", RED), ("aborted", "triangle-up", "#f4a261")):
+    marks = (("failed", "x", RED), ("inconclusive", "diamond", "#e9c46a"),
+             ("aborted", "triangle-up", "#f4a261"))  # fmt: skip
+    for status, symbol, colour in marks:
         runs = history[history.get("status") == status]
         if not runs.empty:
             figure.add_trace(

@@ -31,6 +31,7 @@ from harness.store.text import (
     format_threshold,
     format_value,
     headline_rows,
+    result_word,
 )
 from mesh_runtime.errors import MeshproofError, RunError
 
@@ -41,7 +42,7 @@ main { max-width: 1180px; margin: 0 auto; padding: 24px 32px 64px; background: #
 h1 { font-size: 28px; margin: 8px 0 4px; } h2 { margin-top: 36px; border-bottom: 1px solid #e3e6ea; }
 .meta { color: #5c677d; font-size: 13px; } code { background: #f1f3f5; padding: 0 4px; border-radius: 3px; }
 .badge { display: inline-block; padding: 2px 10px; border-radius: 4px; font-weight: 700; font-size: 13px; }
-.passed { background: #d8f3dc; color: #1b7f5a; } .failed, .error { background: #fde2e4; color: #c1121f; }
+.passed { background: #d8f3dc; color: #1b7f5a; } .inconclusive { background: #fff3bf; color: #8a6d00; } .failed, .error { background: #fde2e4; color: #c1121f; }
 .aborted { background: #ffe8cc; color: #b26b00; } .running { background: #dbe9f6; color: #1d3557; }
 table { border-collapse: collapse; width: 100%; margin: 8px 0 16px; font-size: 13.5px; }
 th, td { border-bottom: 1px solid #e3e6ea; padding: 5px 8px; text-align: left; }
@@ -177,7 +178,7 @@ def _verdicts(record: RunRecord) -> str:
         return '<p class="note">This experiment declares no SLOs.</p>'
     rows = [
         [v.slo, v.phase, format_value(v.metric, v.value) + (f" ({v.reason})" if v.reason else ""),
-         format_threshold(v), "PASS" if v.passed else "FAIL"]
+         format_threshold(v), result_word(v)]
         for v in record.verdicts
     ]  # fmt: skip
     return table(["SLO", "phase", "measured", "threshold", "result"], rows)
