@@ -1,12 +1,18 @@
-"""How a sub-command's parser is made: its module's docstring is its `--help` text, as written.
+"""How a sub-command's parser is made: its description is its `--help` text, as written.
 
 Each command module's `register(subparsers)` calls `add_command` once per sub-command
-(and again on the sub-commands of a command with actions, `images build`).
+(and again on the sub-commands of a command with actions, `images build`). A module of
+one command passes its docstring; a module of several gives each its own text (its own
+constant, or `command_help` picking the command's row out of the docstring), so that
+every command's help describes that command (tests/unit/cli/test_cli_help.py).
 """
 
 from __future__ import annotations
 
 import argparse
+import inspect
+import re
+import textwrap
 from typing import Any
 
 from mesh_runtime.errors import InvalidInput
@@ -27,6 +33,31 @@ def add_command(
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     return parser
+
+
+def command_help(doc: str, name: str) -> str:
+    """The --help text of sub-command `name` from the docstring of a module that holds
+    several, written as a table (`name  what it does`, continuation lines indented): that
+    row as the opening paragraph, then every paragraph after the table (said of them all).
+    The docstring's first paragraph (which commands the module holds) is left out."""
+    paragraphs = inspect.cleandoc(doc).split("\n\n")
+    row = re.compile(rf"^{re.escape(name)} {{2,}}(\S.*)$")
+    for index, paragraph in enumerate(paragraphs):
+        lines = paragraph.splitlines()
+        start = next((i for i, line in enumerate(lines) if row.match(line)), None)
+        if start is None:
+            continue
+        match = row.match(lines[start])
+        assert match is not None
+        words = [match.group(1)]
+        for line in lines[start + 1 :]:
+            if not line.startswith(" "):
+                break
+            words.append(line.strip())
+        text = " ".join(words)
+        opening = textwrap.fill(text[:1].upper() + text[1:], width=88)
+        return "\n\n".join([opening, *paragraphs[index + 1 :]]) + "\n"
+    raise ValueError(f"no row for {name!r} in the docstring")
 
 
 def duration_seconds(text: str | None, option: str = "--duration") -> float | None:

@@ -17,7 +17,7 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from harness.cli.commands import add_command, duration_seconds
+from harness.cli.commands import add_command, command_help, duration_seconds
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -34,7 +34,7 @@ def register(subparsers: Any) -> None:
         subparsers,
         "compare",
         "judge a candidate run against a baseline run (Pass / Marginal / Fail)",
-        __doc__,
+        command_help(__doc__ or "", "validate-upgrade"),
     )
     compare.add_argument(
         "baseline", metavar="BASELINE", help="run directory, id, prefix or 'latest'"
@@ -49,7 +49,7 @@ def register(subparsers: Any) -> None:
         subparsers,
         "validate-upgrade",
         "run an experiment with two sidecars, interleaved, and compare them",
-        __doc__,
+        command_help(__doc__ or "", "compare"),
     )
     upgrade.add_argument("experiment", metavar="EXPERIMENT", help="experiment file")
     for side in ("baseline", "candidate"):

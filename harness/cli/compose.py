@@ -28,7 +28,10 @@ FIRST_PORT = 20000
 
 def register(subparsers: Any) -> None:
     compose = add_command(
-        subparsers, "compose", "write a docker compose file of a topology", __doc__
+        subparsers,
+        "compose",
+        "write a docker compose file of a topology",
+        "The reference mesh as a docker compose project. One action: render.",
     )
     actions = compose.add_subparsers(dest="compose_command", metavar="ACTION", required=True)
     render = add_command(actions, "render", "render TOPOLOGY as a compose file", __doc__)

@@ -16,7 +16,12 @@ from harness.cli.commands import add_command
 
 
 def register(subparsers: Any) -> None:
-    images = add_command(subparsers, "images", "build the docker runtime's images", __doc__)
+    images = add_command(
+        subparsers,
+        "images",
+        "build the docker runtime's images",
+        "The images of the docker runtime (`--runtime docker`). One action: build.",
+    )
     actions = images.add_subparsers(dest="images_command", metavar="ACTION", required=True)
     build = add_command(
         actions,

@@ -17,6 +17,8 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from harness.cli.commands import add_command
+
 if TYPE_CHECKING:
     from harness.store.model import RunRecord
     from harness.store.reader import RunListing
@@ -33,9 +35,35 @@ _STATUS_STYLE = {
 }
 
 
+VALIDATE_HELP = """\
+Check an experiment file for all that `run` checks before it deploys anything: the file
+and its topology parse, every fault's target exists and its params fit its kind, and
+the timeline (scaled by --duration, as run does) holds every fault and recovery check.
+Deploys nothing. One `ok:` line on success (after a `warning:` line per warning);
+otherwise one line naming the file, the field and the problem, exit code 2.
+"""
+
+LIST_HELP = """\
+List the runs in the reports folder, oldest first: status, the RPS achieved (the intended
+rate beside it when they differ), whether the load kept its schedule, duration and SLOs
+passed. Only run directories are listed (a folder holding run.json); comparisons and
+calibrations are not runs. Without a terminal every column is printed whole.
+"""
+
+REPORT_HELP = """\
+Print one run again: its status, a line per SLO verdict, the whole run's headline
+numbers and a row per phase (and a loud line when the load fell behind its schedule).
+RUN is a run directory, a run id, a unique id prefix, or 'latest' (the newest run).
+--json prints its run.json; --html writes one self-contained HTML report.
+"""
+
+
 def register(subparsers: Any) -> None:
-    validate = subparsers.add_parser(
-        "validate", help="check an experiment file and its topology without running it"
+    validate = add_command(
+        subparsers,
+        "validate",
+        "check an experiment file and its topology without running it",
+        VALIDATE_HELP,
     )
     validate.add_argument("file", metavar="FILE", help="experiment file (YAML)")
     validate.add_argument(
@@ -43,13 +71,15 @@ def register(subparsers: Any) -> None:
     )
     validate.set_defaults(func=run_validate)
 
-    listing = subparsers.add_parser("list", help="list past runs")
+    listing = add_command(subparsers, "list", "list past runs", LIST_HELP)
     listing.add_argument("--reports", default=DEFAULT_REPORTS, metavar="DIR")
     listing.add_argument("--experiment", metavar="NAME", help="only runs of this experiment")
     listing.add_argument("--json", action="store_true", help="print JSON instead of a table")
     listing.set_defaults(func=run_list)
 
-    report = subparsers.add_parser("report", help="print a run's verdicts and summary again")
+    report = add_command(
+        subparsers, "report", "print a run's verdicts and summary again", REPORT_HELP
+    )
     report.add_argument("run", metavar="RUN", help="run directory, run id, id prefix or 'latest'")
     report.add_argument("--reports", default=DEFAULT_REPORTS, metavar="DIR")
     report.add_argument("--json", action="store_true", help="print the run's run.json")

@@ -27,9 +27,34 @@ DEMO_DURATION = "30s"
 HEADLINE = ("rps", "error_rate", "p50_ms", "p99_ms", "corrected_p99_ms", "trace_completeness")
 
 
+RUN_HELP = """\
+Carry out one experiment file: deploy its topology, start Prometheus, the resource sampler
+and the trace sink, run the open-loop load with the fault timeline, analyse, judge the
+SLOs, write reports/<UTC time>-<experiment>/ (run.json, Parquet tables, report.md,
+junit.xml) and tear the deployment down (unless --keep).
+
+While it runs: a live panel in a terminal; without one (a CI log) a line at each phase
+change and every 10 s, saying loudly when the load falls behind its schedule; with
+--quiet nothing. At the end, always: a line per SLO verdict, the status, the report folder.
+
+Exit code 0 when every SLO passed, 1 when one failed, 2 when the run could not be done
+(a bad file, the topology already up, a deploy failure, an interruption), 3 when none
+failed but the host was too noisy to judge one: the disturbance probe's scheduling lag
+could explain the latency's distance from its threshold (INCONCLUSIVE; see
+experiments/README.md). --retry-inconclusive N runs it again, up to N times, while it is
+inconclusive; every run keeps its own report folder, and the exit code is the last run's.
+"""
+
+DEMO_HELP = f"""\
+Run experiments/{DEMO_EXPERIMENT} (one catalog replica answers 503; do the sidecars'
+retries hide it from users?) scaled to {DEMO_DURATION} on the local runtime, then print its
+headline numbers, a line per SLO verdict and what to look at next.
+"""
+
+
 def register(subparsers: Any) -> None:
     run_parser = add_command(
-        subparsers, "run", "run an experiment: deploy, load, faults, verdicts, report", __doc__
+        subparsers, "run", "run an experiment: deploy, load, faults, verdicts, report", RUN_HELP
     )
     run_parser.add_argument("experiment", help="experiment file, e.g. experiments/baseline.yaml")
     _common(run_parser)
@@ -42,10 +67,11 @@ def register(subparsers: Any) -> None:
         " every run is kept; the exit code is the last run's",
     )
     run_parser.set_defaults(func=run_command)
-    demo = subparsers.add_parser(
+    demo = add_command(
+        subparsers,
         "demo",
-        help=f"a 30-second chaos experiment ({DEMO_EXPERIMENT}) with its report",
-        description="Runs experiments/retry-masks-503.yaml scaled to 30 s and prints the report.",
+        f"a 30-second chaos experiment ({DEMO_EXPERIMENT}) with its report",
+        DEMO_HELP,
     )
     _common(demo, with_duration=False)
     demo.set_defaults(func=demo_command)
@@ -138,6 +164,7 @@ def demo_command(args: argparse.Namespace) -> int:
     result = _run(EXPERIMENTS_DIR / DEMO_EXPERIMENT, options, args.quiet, console)
     print_report(result, console)
     print_final_lines(result, console)
+    print_next_steps(result, console)
     return result.exit_code
 
 
@@ -149,32 +176,43 @@ def _run(path: Path, options: RunOptions, quiet: bool, console: Console) -> RunR
 
 
 def print_report(result: RunResult, console: Console) -> None:
-    """The verdict table and the headline numbers."""
-    from rich.table import Table
-
-    from harness.store.text import format_threshold, format_value
+    """The headline numbers of the run (its verdicts are in the final lines)."""
+    from harness.store.text import format_value, rate_text
 
     record = result.record
-    table = Table(title=f"{record.experiment.title}", title_justify="left")
-    for column in ("", "SLO", "measured", "threshold"):
-        table.add_column(column)
-    for verdict in record.verdicts:
-        mark = "[green]PASS[/green]" if verdict.passed else "[red]FAIL[/red]"
-        table.add_row(
-            mark,
-            verdict.slo,
-            format_value(verdict.metric, verdict.value),
-            format_threshold(verdict),
-        )
-    console.print(table)
     summary = record.summary.model_dump()
-    numbers = ", ".join(f"{m} {format_value(m, summary.get(m))}" for m in HEADLINE)
-    console.print(f"{summary.get('requests', 0)} requests measured: {numbers}")
+    numbers = ", ".join(
+        f"{m} {rate_text(summary.get(m), summary.get('target_rps'))}"
+        if m == "rps"
+        else f"{m} {format_value(m, summary.get(m))}"
+        for m in HEADLINE
+    )
+    console.print(f"{record.experiment.title}", style="bold", markup=False)
+    console.print(f"{summary.get('requests', 0)} requests measured: {numbers}", markup=False)
+
+
+def print_next_steps(result: RunResult, console: Console) -> None:
+    """The demo's last lines: where to look next, and why 'sent' is more than 'measured'."""
+    record = result.record
+    warmup = next((p for p in record.phases if p.name == "warmup"), None)
+    console.print("next: meshproof report latest --html   one self-contained HTML report of it")
+    console.print("      meshproof dashboard              every run, in the browser")
+    if warmup is None:
+        return
+    seconds = warmup.end_s - warmup.start_s
+    phase = record.phase_summary("warmup")
+    rate = phase.values.get("rps") if phase else None
+    about = f" (about {rate * seconds:.0f} requests)" if rate else ""
+    console.print(
+        f"'sent' in the live view counts every request, the first {seconds:g} s of warm-up "
+        f"too{about}; 'requests measured' are those after the warm-up, which the SLOs judge."
+    )
 
 
 def print_final_lines(result: RunResult, console: Console) -> None:
-    """Always printed, also with --quiet: notes, the verdict summary, the report folder."""
-    from harness.store.text import format_threshold, format_value
+    """Always printed, also with --quiet: notes, a line per verdict, whether the load fell
+    behind, the status and the report folder."""
+    from harness.store.text import behind_line, verdict_line
 
     record = result.record
     for warning in result.warnings:
@@ -182,12 +220,12 @@ def print_final_lines(result: RunResult, console: Console) -> None:
     for note in result.notes:
         console.print(f"note: {note}")
     passed = sum(v.passed for v in record.verdicts)
-    failed = [v for v in record.verdicts if not v.passed]
-    for verdict in failed:
-        console.print(
-            f"FAIL {verdict.slo}: measured {format_value(verdict.metric, verdict.value)}"
-            f" ({verdict.reason or format_threshold(verdict)})"
-        )
+    for verdict in record.verdicts:  # one line each, passed or not, also with --quiet
+        style = {"pass": "green", "fail": "red", "inconclusive": "yellow"}[verdict.outcome]
+        console.print(verdict_line(verdict), style=style, markup=False)
+    behind = behind_line(record)
+    if behind:
+        console.print(behind, style="bold red", markup=False)
     status = record.status.upper()
     reason = f" ({record.error})" if record.error else ""
     console.print(

@@ -66,10 +66,14 @@ def only_run_dir(out: Path) -> Path:
 
 
 def test_short_fault_run_judges_and_writes_the_run_directory(
-    tmp_path: Path, state_dir: Path, write_experiment: Callable[[dict[str, Any]], Path]
+    tmp_path: Path,
+    state_dir: Path,
+    write_experiment: Callable[[dict[str, Any]], Path],
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     """A short run with a 503 fault: verdicts from real data, every table and report written,
-    an impossible SLO fails the run with exit 1, and the deployment is gone afterwards."""
+    an impossible SLO fails the run with exit 1, the deployment is gone afterwards, and
+    --quiet still printed one line per SLO verdict."""
     experiment = write_experiment(RETRY_EXPERIMENT)
     out = tmp_path / "reports"
     code = main(
@@ -80,6 +84,11 @@ def test_short_fault_run_judges_and_writes_the_run_directory(
     verdicts = {v["slo"]: v for v in record["verdicts"]}
 
     assert code == 1
+    printed = capsys.readouterr().out.splitlines()
+    for slo, verdict in verdicts.items():
+        outcome = verdict.get("outcome", "pass" if verdict["passed"] else "fail")
+        word = outcome.upper()  # PASS, FAIL or INCONCLUSIVE (a host too noisy to judge)
+        assert sum(line.startswith(f"{word} {slo}: measured") for line in printed) == 1, printed
     assert record["status"] == "failed"
     assert verdicts["retries_per_krequests > 10 during:catalog-1-503"]["passed"]
     assert verdicts["error_rate < 0.05 during:catalog-1-503"]["passed"]
