@@ -32,7 +32,7 @@ from harness.load.hdr import (
     SIGNIFICANT_DIGITS,
     new_histogram,
 )
-from harness.store.model import HdrPrecision, PhaseRecord
+from harness.store.model import HdrPrecision, PhaseRecord, PhaseSummary
 
 PRECISION = HdrPrecision(
     significant_digits=SIGNIFICANT_DIGITS,
@@ -155,3 +155,22 @@ def with_hdr(windows: pd.DataFrame, hdr: pd.DataFrame) -> pd.DataFrame:
     return base.merge(hdr, on="second", how="left").astype(
         {c: "float64" for c in HDR_WINDOW_COLUMNS}
     )
+
+
+def with_hdr_values(
+    summaries: Mapping[str, PhaseSummary], values: Mapping[str, Mapping[str, float | None]]
+) -> dict[str, PhaseSummary]:
+    """Each phase summary's values with its `hdr_*` percentiles beside the exact ones."""
+    out = {}
+    for name, summary in summaries.items():
+        extra = values.get(name)
+        if extra is None:
+            out[name] = summary
+            continue
+        notes = dict(summary.notes)
+        for metric, value in extra.items():
+            if value is None:
+                notes[metric] = "no request was recorded in the whole seconds of this phase"
+        update = {"values": {**summary.values, **extra}, "notes": notes}
+        out[name] = summary.model_copy(update=update)
+    return out

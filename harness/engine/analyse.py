@@ -22,13 +22,29 @@ from harness.analysis import (
     trace_completeness,
     with_phase,
 )
+from harness.analysis.hdr import (
+    PRECISION,
+    HdrPercentiles,
+    hdr_percentiles,
+    read_histogram_logs,
+    with_hdr,
+    with_hdr_values,
+)
+from harness.analysis.host import host_seconds, with_host, with_host_summaries
 from harness.analysis.recovery import experiment_criteria
 from harness.analysis.stats import percentile
 from harness.engine.comparison import BLOCK_WARMUP_S, overhead_rounds
 from harness.judge import judge, wakeups_per_request
 from harness.load.schedule import Schedule
 from harness.spec.experiment import Experiment
-from harness.store.model import FaultEvent, PhaseRecord, PhaseSummary, Summary, Verdict
+from harness.store.model import (
+    FaultEvent,
+    HdrPrecision,
+    PhaseRecord,
+    PhaseSummary,
+    Summary,
+    Verdict,
+)
 from mesh_runtime.topology import MeshMode, Topology
 
 
@@ -40,6 +56,10 @@ class Measured:
     resources: pd.DataFrame | None
     metrics: pd.DataFrame | None
     spans: pd.DataFrame | None
+    host: pd.DataFrame | None = None
+    """The disturbance probe's table (`harness.observe.disturbance`)."""
+    histogram_files: Sequence[Path] = ()
+    """The load workers' HDR histogram logs (`harness.load.hdr`)."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -53,6 +73,8 @@ class Analysis:
     traces: TraceReport | None
     wakeups: int = 0
     """The wake-ups one request meets, against which the host's disturbance was weighed."""
+    hdr: HdrPrecision | None = None
+    """The precision of the windows' and phases' `hdr_*` percentiles (None: no histograms)."""
 
 
 def analyse(
@@ -71,7 +93,11 @@ def analyse(
     """
     phases = experiment_phases(experiment, faults, end_s)
     requests = with_phase(read_records(measured.record_files), phases)
-    windows = compute_windows(requests, phases)
+    host = host_seconds(measured.host, measured.resources)
+    hdr = _hdr(measured.histogram_files, phases)
+    windows = with_host(compute_windows(requests, phases), host)
+    if hdr is not None:
+        windows = with_hdr(windows, hdr.windows)
     traces = None
     if measured.spans is not None:
         traces = trace_completeness(
@@ -89,6 +115,9 @@ def analyse(
     other = experiment.target.compare_to
     if compare is not None and other is not None:
         summaries = with_overhead(summaries, compare, mode, other)
+    summaries = with_host_summaries(summaries, host, windows)
+    if hdr is not None:
+        summaries = with_hdr_values(summaries, hdr.phases)
     wakeups = wakeups_of(topology, mode)
     verdicts = judge(experiment.slos, summaries, wakeups)
     whole = summaries["whole"]
@@ -102,7 +131,13 @@ def analyse(
         summary=Summary.from_phase(measured_requests, whole),
         traces=traces,
         wakeups=wakeups,
+        hdr=PRECISION if hdr is not None else None,
     )
+
+
+def _hdr(files: Sequence[Path], phases: Sequence[PhaseRecord]) -> HdrPercentiles | None:
+    """The HDR percentiles of the workers' histogram logs; None when there are none."""
+    return hdr_percentiles(read_histogram_logs(files), phases) if files else None
 
 
 def with_overhead(

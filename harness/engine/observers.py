@@ -5,7 +5,10 @@
 - metrics: the deployment's Prometheus, queried over the run's range afterwards; where
   the deployment has no Prometheus, the built-in scraper reads every sidecar's /metrics
   each second, and the run records `metrics_source: builtin-scraper`;
-- spans: read from the trace sink's file once the load is over.
+- spans: read from the trace sink's file once the load is over;
+- the host's disturbance probe (`harness.observe.probe`, a process of its own): scheduling
+  lag, steal, iowait, load and the CPU outside the deployment and the harness, per second.
+  A probe that cannot start is a note, not a failed run: the run's `host` is then None.
 """
 
 from __future__ import annotations
@@ -17,7 +20,13 @@ from pathlib import Path
 import pandas as pd
 import requests
 
-from harness.observe import BuiltinScraper, PrometheusObserver, ResourceSampler, sidecar_targets
+from harness.observe import (
+    BuiltinScraper,
+    HostProbe,
+    PrometheusObserver,
+    ResourceSampler,
+    sidecar_targets,
+)
 from harness.observe.rows import frame as metrics_frame
 from harness.observe.traces import read_spans
 from harness.store.model import MetricsSource
@@ -59,6 +68,8 @@ class Observers:
         self._scraper: BuiltinScraper | None = None
         if self.metrics_source == "builtin-scraper":
             self._scraper = BuiltinScraper(sidecar_targets(deployment), t0=t0)
+        self._probe = HostProbe(work_dir, t0)
+        self._probe_running = False
         self.problems: list[str] = []
 
     def _pid_of(self, name: str) -> int | None:
@@ -68,15 +79,33 @@ class Observers:
         return None
 
     def start(self) -> None:
+        self._start_probe()
         self._sampler.start()
         if self._scraper is not None:
             self._scraper.start()
 
+    def _start_probe(self) -> None:
+        try:
+            self._probe.start()
+            self._probe_running = True
+        except MeshproofError as exc:
+            self.problems.append(f"host probe: {exc}; the run has no host disturbance")
+
+    def harness_pids(self, pids: list[int]) -> None:
+        """The harness's other processes (the Locust master and workers): not foreign CPU."""
+        if self._probe_running:
+            self._probe.harness_pids(pids)
+
     def stop(self) -> None:
-        """Stop sampling and scraping; safe to call twice."""
+        """Stop sampling, scraping and the probe; safe to call twice."""
+        self._probe.stop()
         self._sampler.stop()
         if self._scraper is not None:
             self._scraper.stop()
+
+    def host(self) -> pd.DataFrame | None:
+        """The probe's table (None when the probe did not run)."""
+        return self._probe.frame() if self._probe_running else None
 
     def resources(self) -> pd.DataFrame:
         return self._sampler.frame()

@@ -132,6 +132,7 @@ class Session:
         self.view.stage("starting the load")
         self.events.add("load", "start", f"{self.experiment.load.rps:g} rps target")
         self.driver.start()
+        self.observers.harness_pids(self.driver.pids())
         ready_s = self.events.add("load", "ready", "Locust master and workers are up")
         if ready_s > 0:
             self.note(f"Locust was ready {ready_s:.1f}s into the warm-up (a busy machine?)")
@@ -207,7 +208,14 @@ class Session:
             self.observers.stop()
             resources = self.observers.resources()
         self.notes.extend(self.observers.problems)
-        self.measured = Measured(self.driver.records_files(), resources, metrics, spans)
+        self.measured = Measured(
+            self.driver.records_files(),
+            resources,
+            metrics,
+            spans,
+            host=self.observers.host(),
+            histogram_files=self.driver.histogram_files(),
+        )
 
     def teardown(self, force: bool = False) -> None:
         if self.comparison is not None and not (self.options.keep and not force):
@@ -333,6 +341,8 @@ class Session:
                 phase_summaries=summaries,
                 traces=analysis.traces.summary() if analysis.traces is not None else None,
                 wakeups=analysis.wakeups,
+                host=analysis.summaries["whole"].host,
+                hdr=analysis.hdr,
             )
         rollback_problems = [n for n in self.notes if n.startswith("rollback:")]
         if failure is None and rollback_problems:

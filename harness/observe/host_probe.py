@@ -119,6 +119,9 @@ class HostProbe:
         if self._log is not None:
             self._log.close()
             self._log = None
+            with contextlib.suppress(OSError):
+                if self._log_path.stat().st_size == 0:  # nothing to say: no file left
+                    self._log_path.unlink()
         self._pids_path.unlink(missing_ok=True)
 
     def frame(self) -> pd.DataFrame:

@@ -113,6 +113,8 @@ def assert_aborted_with_data(out: Path) -> None:
     ledger = parse_lines((path / "faults.ledger.jsonl").read_text())
     assert pending_entries(ledger) == []
     assert processes_mentioning("harness.load.locust_main", str(path)) == []
+    assert processes_mentioning("harness.observe.probe", str(path)) == []
+    assert record["host"] is not None  # the probe's seconds up to the interruption
 
 
 def test_sigint_rolls_back_every_fault_and_keeps_the_data(

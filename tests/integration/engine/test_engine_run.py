@@ -25,7 +25,9 @@ COLUMNS = {
     },
     "windows": {
         "second", "rps", "error_rate", "p50_ms", "p90_ms", "p99_ms", "p999_ms",
-        "corrected_p99_ms", "phase",
+        "corrected_p99_ms", "phase", "sched_lag_p99_ms", "sched_lag_max_ms", "steal_share",
+        "iowait_share", "load1", "foreign_cpu_cores", "max_send_lag_ms", "hdr_p50_ms",
+        "hdr_p90_ms", "hdr_p99_ms", "hdr_p999_ms", "hdr_corrected_p99_ms",
     },
     "metrics": {"t_s", "metric", "labels", "value"},
     "resources": {"t_s", "role", "name", "pid", "cpu_s", "cpu_cores", "rss_mb"},
@@ -82,13 +84,13 @@ def test_short_fault_run_judges_and_writes_the_run_directory(
     run = only_run_dir(out)
     record = json.loads((run / "run.json").read_text())
     verdicts = {v["slo"]: v for v in record["verdicts"]}
-
-    assert code == 1
     printed = capsys.readouterr().out.splitlines()
     for slo, verdict in verdicts.items():
         outcome = verdict.get("outcome", "pass" if verdict["passed"] else "fail")
         word = outcome.upper()  # PASS, FAIL or INCONCLUSIVE (a host too noisy to judge)
         assert sum(line.startswith(f"{word} {slo}: measured") for line in printed) == 1, printed
+
+    assert code == 1
     assert record["status"] == "failed"
     assert verdicts["retries_per_krequests > 10 during:catalog-1-503"]["passed"]
     assert verdicts["error_rate < 0.05 during:catalog-1-503"]["passed"]
@@ -109,6 +111,8 @@ def test_short_fault_run_judges_and_writes_the_run_directory(
         assert len(frame) > 0, table
     requests = pd.read_parquet(run / "requests.parquet")
     assert {"before", "during:catalog-1-503", "after"} <= set(requests["phase"])
+    assert_host_and_hdr(record, pd.read_parquet(run / "windows.parquet"))
+    assert processes_mentioning("harness.observe.probe", str(run)) == []
 
     suite = ET.parse(run / "junit.xml").getroot()
     cases = suite.findall(".//testcase")
@@ -119,6 +123,34 @@ def test_short_fault_run_judges_and_writes_the_run_directory(
 
     assert not (state_dir / "deployments" / "shop.json").exists()
     assert not list((state_dir / "ledgers").glob("*.json"))
+
+
+def assert_host_and_hdr(record: dict[str, Any], windows: pd.DataFrame) -> None:
+    """The host's disturbance per second and per phase, and HDR beside exact percentiles."""
+    measured = windows[windows["requests"] > 0]
+    assert measured["sched_lag_p99_ms"].notna().all()
+    assert (measured["load1"] > 0).all() and (measured["foreign_cpu_cores"] >= 0).all()
+    for phase in record["phase_summaries"]:
+        if phase["phase"].startswith("compare:"):
+            continue
+        host = phase["host"]
+        assert host["sched_lag_max_ms"] >= host["sched_lag_p99_ms"] >= host["sched_lag_p50_ms"]
+        assert host["load1_max"] > 0 and host["foreign_cpu_cores"] >= 0
+        assert 0 <= host["steal_share"] <= 1 and 0 <= host["iowait_share"] <= 1
+        assert 0 < host["probe_cpu_cores"] < 0.05, host  # the probe stays cheap
+    by_phase = {p["phase"]: p for p in record["phase_summaries"]}
+    assert record["host"] == by_phase["whole"]["host"]
+    assert record["hdr"] == {
+        "significant_digits": 3,
+        "relative_error": 0.001,
+        "lowest_us": 1,
+        "highest_us": 3_600_000_000,
+    }
+    whole = by_phase["whole"]["values"]
+    assert whole["hdr_p50_ms"] == pytest.approx(whole["p50_ms"], rel=0.02)
+    both = measured[["p50_ms", "hdr_p50_ms"]].dropna()
+    assert len(both) > 5
+    assert ((both["hdr_p50_ms"] - both["p50_ms"]).abs() <= 0.1 * both["p50_ms"]).all()
 
 
 def test_bad_experiment_is_one_line_and_exit_2(
