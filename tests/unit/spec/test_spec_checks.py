@@ -236,3 +236,26 @@ def test_validate_refuses_a_short_duration_in_one_line(
     assert err.startswith(f"meshproof: {path}: --duration: 10s is too short: ")
     assert err.endswith("; use at least 17s\n")
     assert main(["validate", str(path), "--duration", "17s"]) == 0
+
+
+def test_run_prepares_the_scaled_experiment_with_its_warnings(tmp_path: Path) -> None:
+    """`run`'s prepare: the warnings travel beside the scaled experiment; a too-short
+    --duration is refused before anything starts."""
+    from harness.engine.runner import prepare
+
+    (tmp_path / "topologies").mkdir()
+    shutil.copy(SHOP, tmp_path / "topologies" / "shop.yaml")
+    path = tmp_path / "exp.yaml"
+    path.write_text(
+        "title: t\ntarget: {topology: topologies/shop.yaml}\nload: {duration: 40s}\n"
+        "faults:\n  - {name: abort, kind: mesh_fault, target: catalog, at: 10s, duration: 20s,"
+        " params: {abort: {httpStatus: 503, percentage: 10}}}\n"
+        "slos:\n  - error_rate < 0.001\n  - recovery_s < 10\n",
+        encoding="utf-8",
+    )
+    experiment, topology, warnings = prepare(path, 30.0)
+    assert experiment.load.total_duration == pytest.approx(30.0)
+    assert topology == tmp_path / "topologies" / "shop.yaml"
+    assert [w.path for w in warnings] == ["slos[0]"]
+    with pytest.raises(ExperimentError, match="--duration: 20s is too short"):
+        prepare(path, 20.0)
