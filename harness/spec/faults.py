@@ -6,8 +6,8 @@ stays until the end of the run). Each kind's `params` are checked by a model of 
 own, the one its injector's input is checked by, so a file that validates is not refused
 after deploy: the toxic's attributes per Toxiproxy type, Istio's HTTPFaultInjection
 (`mesh_runtime.config.policy.Fault`), a JSON merge patch that must give a valid
-`ServicePolicy`, a partial `Behaviour` of the sample service
-(`mesh_runtime.services.behaviour`); kinds without parameters take none.
+`ServicePolicy`, a partial `Behaviour` of the sample service (`harness.spec.params`);
+kinds without parameters take none.
 """
 
 from __future__ import annotations
@@ -25,10 +25,9 @@ from pydantic import (
     model_validator,
 )
 
+from harness.spec.params import TOXIC_ATTRIBUTES, behaviour_change, policy_patch
 from harness.spec.recovery import RecoverySpec
-from mesh_runtime.config.policy import Fault, ServicePolicy
-from mesh_runtime.control.store import merge_patch
-from mesh_runtime.services.behaviour import Behaviour
+from mesh_runtime.config.policy import Fault
 from mesh_runtime.units import Duration
 from mesh_runtime.validation import NestedProblem
 
@@ -88,57 +87,6 @@ class ToxicParams(FaultModel):
             inner = NestedProblem.of(exc, self.attributes, model)
             raise NestedProblem(f"attributes.{inner.path}", str(inner)) from None
         return self
-
-
-class _Attributes(FaultModel):
-    pass
-
-
-class LatencyAttributes(_Attributes):
-    latency: int = Field(0, ge=0)
-    """Added delay, ms."""
-    jitter: int = Field(0, ge=0)
-    """Up to this much more or less, ms."""
-
-
-class BandwidthAttributes(_Attributes):
-    rate: int = Field(0, ge=0)
-    """KB/s."""
-
-
-class SlowCloseAttributes(_Attributes):
-    delay: int = Field(0, ge=0)
-    """Delay before the connection is closed, ms."""
-
-
-class TimeoutAttributes(_Attributes):
-    timeout: int = Field(0, ge=0)
-    """ms until the connection is closed (timeout) or reset (reset_peer); 0 never (timeout)
-    or at once (reset_peer)."""
-
-
-class SlicerAttributes(_Attributes):
-    average_size: int = Field(0, ge=0)
-    size_variation: int = Field(0, ge=0)
-    delay: int = Field(0, ge=0)
-    """Between slices, microseconds."""
-
-
-class LimitDataAttributes(_Attributes):
-    bytes: int = Field(0, ge=0)
-    """Bytes let through before the connection is closed."""
-
-
-TOXIC_ATTRIBUTES: dict[str, type[_Attributes]] = {
-    "latency": LatencyAttributes,
-    "bandwidth": BandwidthAttributes,
-    "slow_close": SlowCloseAttributes,
-    "timeout": TimeoutAttributes,
-    "reset_peer": TimeoutAttributes,
-    "slicer": SlicerAttributes,
-    "limit_data": LimitDataAttributes,
-}
-"""Toxiproxy's attributes of each toxic type, with its names and units."""
 
 
 def _edge_target(value: str) -> str:
@@ -212,40 +160,6 @@ class TrafficSplitFault(FaultBase):
         if not value or sum(value.values()) != 100 or min(value.values()) < 0:
             raise ValueError("expected version weights adding up to 100, like {v1: 90, v2: 10}")
         return value
-
-
-def policy_patch(patch: dict[str, Any]) -> dict[str, Any]:
-    """A JSON merge patch of a ServicePolicy, checked on the default policy as the control
-    plane checks it on the current one; NestedProblem names the field."""
-    if not patch:
-        raise ValueError("expected a merge patch of the service's policy, like {http: [...]}")
-    merged = merge_patch(ServicePolicy().model_dump(mode="json"), patch)
-    try:
-        ServicePolicy.model_validate(merged)
-    except ValidationError as exc:
-        raise NestedProblem.of(exc, merged, ServicePolicy) from None
-    return patch
-
-
-def behaviour_change(change: dict[str, Any]) -> dict[str, Any]:
-    """A partial Behaviour of the sample service, checked as the service checks a PUT of
-    `/_behaviour` (its fields merged into the current behaviour)."""
-    if not change:
-        raise ValueError("expected at least one field of the behaviour, like {error_rate: 0.5}")
-    merged = _deep_merge(Behaviour().model_dump(), change)
-    try:
-        Behaviour.model_validate(merged)
-    except ValidationError as exc:
-        raise NestedProblem.of(exc, merged, Behaviour) from None
-    return change
-
-
-def _deep_merge(base: dict[str, Any], change: dict[str, Any]) -> dict[str, Any]:
-    out = dict(base)
-    for key, value in change.items():
-        both = isinstance(value, dict) and isinstance(out.get(key), dict)
-        out[key] = _deep_merge(out[key], value) if both else value
-    return out
 
 
 class ServiceBehaviourFault(FaultBase):

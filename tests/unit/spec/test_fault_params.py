@@ -14,7 +14,7 @@ import pytest
 
 from harness.cli.main import main
 from harness.spec import FAULT_KINDS
-from harness.spec.faults import TOXIC_ATTRIBUTES
+from harness.spec.params import TOXIC_ATTRIBUTES
 from tests.fixtures.make_run import SHOP
 
 HEAD = """\
