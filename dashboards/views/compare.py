@@ -65,7 +65,9 @@ def _judgement(base: Path, cand: Path) -> None:
     except MeshproofError as exc:
         st.warning(f"The runs could not be compared: {exc}")
         return
-    colour = {"Pass": "green", "Marginal": "orange", "Fail": "red"}.get(result.verdict, "gray")
+    colour = {"Pass": "green", "Marginal": "orange", "Fail": "red", "Inconclusive": "yellow"}.get(
+        result.verdict, "gray"
+    )
     st.badge(f"{result.verdict.upper()} · score {result.score:.0f}", color=colour)  # type: ignore[arg-type]
     tiles = st.columns(4)
     tiles[0].metric("verdict", result.verdict, border=True)

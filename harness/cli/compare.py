@@ -86,7 +86,7 @@ def _output_options(parser: argparse.ArgumentParser) -> None:
 
 def exit_code_of(result: ComparisonResult, marginal_exit: int) -> int:
     """0 Pass, 1 Fail, `marginal_exit` Marginal."""
-    return {"Pass": 0, "Marginal": marginal_exit, "Fail": 1}[result.verdict]
+    return {"Pass": 0, "Marginal": marginal_exit, "Fail": 1, "Inconclusive": 3}[result.verdict]
 
 
 def default_out(reports: Path, result: ComparisonResult) -> Path:

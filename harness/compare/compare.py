@@ -18,9 +18,10 @@ import numpy as np
 
 from harness.calibrate import Calibration, calibration_path, find_calibration
 from harness.compare.config import CompareConfig
-from harness.compare.judge import judge_metric, score_of, verdict_of
+from harness.compare.judge import judge_metric, score_of
 from harness.compare.measures import measure_all
 from harness.compare.model import ComparisonResult
+from harness.compare.noise import side_noise, verdict_with_noise, weigh_metric
 from harness.compare.samples import pooled_samples
 from harness.compare.tolerance import Tolerance, select_tolerance
 from harness.store.reader import StoredRun
@@ -81,6 +82,7 @@ def compare_run_sets(
     experiment = _one_experiment([*baseline, *candidate])
     calibrated, calibration_name = _calibration(calibration, baseline, experiment)
     rng = np.random.default_rng(config.seed)
+    sides = (baseline, candidate)
     measurements = measure_all(
         pooled_samples(baseline), pooled_samples(candidate), config.alpha, rng
     )
@@ -94,7 +96,9 @@ def compare_run_sets(
             tolerance = select_tolerance(
                 measurement.metric, measurement.unit, measurement.baseline, config, calibrated
             )
-        results.append(judge_metric(measurement, rule, config.alpha, tolerance))
+        result = judge_metric(measurement, rule, config.alpha, tolerance)
+        noise = [side_noise(result.metric, [run.record for run in side]) for side in sides]
+        results.append(weigh_metric(result, rule, config.alpha, *noise))
     judged, passed, score = score_of(results)
     critical = [r.metric for r in results if r.failed and r.critical]
     notes = [] if judged else ["no metric had data on both sides"]
@@ -109,7 +113,7 @@ def compare_run_sets(
         judged=judged,
         passed=passed,
         score=round(score, 1),
-        verdict=verdict_of(score, bool(critical), judged, config),
+        verdict=verdict_with_noise(results, config),
         critical_failures=critical,
         notes=notes,
         calibration=calibration_name,

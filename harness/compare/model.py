@@ -9,7 +9,8 @@ from pydantic import BaseModel, ConfigDict
 from harness.compare.config import Direction
 
 Classification = Literal["High", "Low", "Pass", "NoData"]
-CompareVerdict = Literal["Pass", "Marginal", "Fail"]
+CompareVerdict = Literal["Pass", "Marginal", "Fail", "Inconclusive"]
+"""`Inconclusive`: the verdict would differ had the hosts been quiet (`harness.compare.noise`)."""
 
 
 class MetricResult(BaseModel):
@@ -49,8 +50,12 @@ class MetricResult(BaseModel):
     critical: bool = False
     classification: Classification = "NoData"
     failed: bool = False
-    """Classified High or Low in the harmful direction."""
+    """Classified High or Low in the harmful direction (never when inconclusive)."""
     reason: str = ""
+    inconclusive: bool = False
+    """Latency: the hosts' disturbance could flip whether it fails (`harness.compare.noise`)."""
+    disturbance: str = ""
+    """What each side's host did and may have added to this latency metric."""
 
     def unit_text(self) -> str:
         """'unit: 1 s windows, n=20 vs 20' ('' when the metric has no samples)."""

@@ -9,7 +9,7 @@ from harness.compare.model import ComparisonResult, MetricResult
 from harness.store.junit import JUnitSuite
 from harness.store.writer import write_files
 
-VERDICT_STYLE = {"Pass": "green", "Marginal": "yellow", "Fail": "red"}
+VERDICT_STYLE = {"Pass": "green", "Marginal": "yellow", "Fail": "red", "Inconclusive": "yellow"}
 CLASS_STYLE = {"Pass": "green", "NoData": "magenta"}
 
 
@@ -41,6 +41,8 @@ def p_text(metric: MetricResult) -> str:
 def outcome(metric: MetricResult) -> str:
     """'High', 'Low (better)', 'Pass', 'NoData', with CRITICAL on a failed critical metric."""
     text: str = metric.classification
+    if metric.inconclusive:
+        return f"{text} INCONCLUSIVE"
     if text in ("High", "Low") and not metric.failed:
         text += " (better)"
     if metric.failed and metric.critical:
@@ -141,6 +143,9 @@ def junit_xml(result: ComparisonResult) -> str:
     for m in result.metrics:
         if m.classification == "NoData":
             suite.skipped(m.metric, m.reason or "no data")
+        elif m.inconclusive:
+            why = f"inconclusive: the hosts were too noisy to judge ({m.disturbance})"
+            suite.skipped(m.metric, f"{failure_message(m)}; {why}")
         elif m.failed:
             kind = "CriticalRegression" if m.critical else "Regression"
             suite.failed(m.metric, failure_message(m), kind)

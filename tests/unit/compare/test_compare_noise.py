@@ -1,0 +1,75 @@
+"""compare against each side's host disturbance (harness.compare.noise), on fixture runs."""
+
+from __future__ import annotations
+
+import shutil
+import xml.etree.ElementTree as ET
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from harness.cli.main import main
+from harness.compare import compare_runs
+from harness.store.model import HostDisturbance
+from harness.store.reader import load_run
+from tests.fixtures.make_run import make_run
+
+HOG = HostDisturbance(sched_lag_p50_ms=0.09, sched_lag_p99_ms=9.7, sched_lag_max_ms=26.0,
+                      foreign_cpu_cores=1.8)  # fmt: skip
+QUIET = HostDisturbance(sched_lag_p50_ms=0.09, sched_lag_p99_ms=0.3, sched_lag_max_ms=2.0)
+LATENCY = ("latency_ms", "p50_ms", "p99_ms")
+
+
+@pytest.fixture(scope="module")
+def baseline(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    reports = tmp_path_factory.mktemp("reports")
+    return make_run(reports, seed=1, started_at=datetime(2026, 1, 1, tzinfo=UTC))
+
+
+def candidate(baseline: Path, name: str, factor: float, host: HostDisturbance) -> Path:
+    """A copy of the baseline whose requests took `factor` times as long, on `host`."""
+    target = baseline.parent / baseline.name.replace("T000000Z", f"T{name}Z")
+    shutil.copytree(baseline, target)
+    table = pd.read_parquet(target / "requests.parquet")
+    table["latency_ms"] = table["latency_ms"] * factor
+    table.to_parquet(target / "requests.parquet")
+    record = load_run(target).model_copy(update={"host": host, "wakeups": 34, "id": target.name})
+    (target / "run.json").write_text(record.model_dump_json(indent=2), encoding="utf-8")
+    return target
+
+
+def test_a_slowdown_the_candidates_noise_explains_is_inconclusive(baseline: Path) -> None:
+    """+5 ms p50 on a candidate whose host may have added ~18 ms: Inconclusive, not Fail."""
+    result = compare_runs(baseline, candidate(baseline, "010000", 1.6, HOG), calibration=None)
+    latency = {m.metric: m for m in result.metrics if m.metric in LATENCY}
+    assert all(m.inconclusive and not m.failed for m in latency.values())
+    assert "candidate host scheduling lag p50 0.09 / p99 9.7" in latency["latency_ms"].disturbance
+    assert result.verdict == "Inconclusive"
+    errors = next(m for m in result.metrics if m.metric == "error_rate")
+    assert not errors.inconclusive and errors.disturbance == ""
+
+
+def test_the_same_slowdown_on_a_quiet_host_fails(baseline: Path) -> None:
+    """The same +5 ms with a quiet probe on the candidate: Fail on latency."""
+    result = compare_runs(baseline, candidate(baseline, "020000", 1.6, QUIET), calibration=None)
+    assert result.verdict == "Fail" and "latency_ms" in result.critical_failures
+
+
+def test_a_slowdown_larger_than_the_noise_fails_under_the_hog(baseline: Path) -> None:
+    """x10 latency (+75 ms p50) under the hog: more than the noise, Fail."""
+    result = compare_runs(baseline, candidate(baseline, "030000", 10.0, HOG), calibration=None)
+    assert result.verdict == "Fail" and "latency_ms" in result.critical_failures
+
+
+def test_compare_exits_3_with_skipped_cases(baseline: Path, tmp_path: Path) -> None:
+    """`meshproof compare` of the noisy pair: exit 3, latency cases skipped in junit.xml."""
+    noisy = candidate(baseline, "040000", 1.6, HOG)
+    out = tmp_path / "out"
+    code = main(["compare", str(baseline), str(noisy), "--out", str(out)])
+    assert code == 3
+    root = ET.parse(out / "junit.xml").getroot()
+    skipped = root.find(".//testcase[@name='latency_ms']/skipped")
+    assert skipped is not None and "too noisy to judge" in (skipped.get("message") or "")
+    assert root.find(".//failure") is None
