@@ -17,7 +17,7 @@ import pandas as pd
 import streamlit as st
 
 from harness.compare import ComparisonResult, compare_runs
-from harness.report import mesh, requests, traces
+from harness.report import host, mesh, requests, traces
 from harness.store import RunRecord, list_runs, load_run
 from harness.store.model import PhaseRecord
 from mesh_runtime.errors import InvalidInput
@@ -66,6 +66,11 @@ def records(reports: Path) -> list[tuple[Path, RunRecord | None, str]]:
 @st.cache_data(show_spinner=False, max_entries=64)
 def timeline(run_dir: str, version: int) -> pd.DataFrame:
     return requests.timeline(Path(run_dir))
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def host_timeline(run_dir: str, version: int) -> pd.DataFrame:
+    return host.host_timeline(Path(run_dir))
 
 
 @st.cache_data(show_spinner=False, max_entries=64)

@@ -11,7 +11,8 @@ from dashboards import data, widgets
 from harness.report import figures, graph, mesh, traces
 from harness.report.labels import LABELS
 from harness.store import RunRecord
-from harness.store.text import format_value
+from harness.store.host_text import HOST_TABLE_COLUMNS, host_note, host_rows
+from harness.store.text import behind_line, format_value, load_text
 from mesh_runtime.errors import MeshproofError
 
 CHART = {"displaylogo": False}
@@ -51,6 +52,9 @@ def _header(record: RunRecord) -> None:
     )
     if record.error:
         st.error(f"The run was {record.status}: {record.error}")
+    behind = behind_line(record)
+    if behind:
+        st.warning(behind, icon=":material/warning:")
     widgets.headline(record)
     st.subheader("SLO verdicts")
     widgets.show_verdicts(record)
@@ -62,12 +66,19 @@ def _timeline(path: str, version: int, record: RunRecord) -> None:
     if windows.empty:
         st.info("No request records in this run.")
         return
-    figure = figures.timeline_figure(windows, record.faults, record.phases)
+    host = data.host_timeline(path, version)
+    figure = figures.timeline_figure(windows, record.faults, record.phases, host)
     st.plotly_chart(figure, config=CHART)
     st.caption(
         "Per second of intended send time. Solid: service time (from the actual send); "
         "dotted: corrected for coordinated omission (from the intended send)."
+        + (" Below: the host's disturbance (the probe beside the run)." if len(host) else "")
     )
+    rows = host_rows(record)
+    if rows:
+        st.markdown("**Host disturbance by phase**")
+        widgets.table(pd.DataFrame(rows, columns=list(HOST_TABLE_COLUMNS)))
+        st.caption(host_note(record))
 
 
 def _latency(path: str, version: int, record: RunRecord) -> None:
@@ -141,6 +152,28 @@ def _resources(path: str, version: int, record: RunRecord) -> None:
         st.plotly_chart(figures.resources_figure(over_time), config=CHART)
 
 
+def phase_load_frame(record: RunRecord) -> pd.DataFrame:
+    """A row per phase: its span, the RPS achieved and intended, how late the load was."""
+    rows = []
+    for phase in record.phases:
+        summary = record.phase_summary(phase.name)
+        values = summary.values if summary else {}
+        late, lag = values.get("late_share"), values.get("max_send_lag_ms")
+        rows.append(
+            {
+                "phase": phase.name,
+                "start_s": phase.start_s,
+                "end_s": phase.end_s,
+                "rps": values.get("rps"),
+                "intended rps": values.get("target_rps"),
+                "late_share": late,
+                "max_send_lag_ms": lag,
+                "load": load_text(late, lag),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
 def _share(value: float | None) -> str:
     return "no data" if value is None else f"{value * 100:.0f} %"
 
@@ -203,8 +236,11 @@ def _faults(path: str, version: int, record: RunRecord) -> None:
         st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
     else:
         st.caption("No faults in this run.")
-    phases = pd.DataFrame([p.model_dump() for p in record.phases])
-    st.dataframe(phases, hide_index=True)
+    widgets.table(phase_load_frame(record))
+    st.caption(
+        "RPS achieved (answers per second) beside the schedule's intended RPS; late: share of "
+        "the phase's requests that left over 10 ms after their intended time."
+    )
     st.caption(f"Run directory: `{Path(path)}`")
 
 

@@ -23,6 +23,7 @@ RED = "#e63946"
 TEAL = "#2a9d8f"
 GREY = "#8d99ae"
 PURPLE = "#7b2cbf"
+ORANGE = "#f4a261"
 FAULT_SHADES = ("#f4a261", "#e76f51", "#e9c46a", "#8ab17d", "#b5838d")
 RUN_COLOURS = (INK, "#e76f51")
 TEMPLATE = "plotly_white"
@@ -80,11 +81,19 @@ def _bands(
 
 
 def timeline_figure(
-    windows: pd.DataFrame, faults: Sequence[FaultEvent], phases: Sequence[PhaseRecord]
+    windows: pd.DataFrame,
+    faults: Sequence[FaultEvent],
+    phases: Sequence[PhaseRecord],
+    host: pd.DataFrame | None = None,
 ) -> go.Figure:
-    """RPS, error rate and latency (service time and corrected) per second, faults shaded."""
+    """RPS, error rate and latency (service time and corrected) per second, faults shaded;
+    with `host` (`harness.report.host.host_timeline`), the host's disturbance below."""
+    with_host = host is not None and not host.empty
+    heights = [0.17, 0.12, 0.37, 0.17, 0.17] if with_host else [0.25, 0.2, 0.55]
     figure = make_subplots(
-        rows=3, cols=1, shared_xaxes=True, vertical_spacing=0.04, row_heights=[0.25, 0.2, 0.55]
+        rows=len(heights), cols=1, shared_xaxes=True, vertical_spacing=0.04,
+        row_heights=heights,
+        specs=[[{"secondary_y": row == 5}] for row in range(1, len(heights) + 1)],
     )  # fmt: skip
     x = windows["second"]
     step = {"shape": "hv"}
@@ -111,15 +120,53 @@ def timeline_figure(
                 ),
                 row=3, col=1,
             )  # fmt: skip
+    if with_host:
+        assert host is not None
+        _host_rows(figure, host)
     end = float(x.max()) + 1 if len(x) else 0.0
     _bands(figure, faults, phases, end)
     figure.update_yaxes(title_text="answered RPS", rangemode="tozero", row=1, col=1)
     figure.update_yaxes(title_text="errors %", rangemode="tozero", row=2, col=1)
     figure.update_yaxes(title_text="latency ms (log)", type="log", row=3, col=1, **log_ticks())
-    figure.update_xaxes(title_text="seconds since start", row=3, col=1)
-    _layout(figure, 640)
+    figure.update_xaxes(title_text="seconds since start", row=len(heights), col=1)
+    _layout(figure, 900 if with_host else 640)
     figure.update_layout(legend={"y": -0.1, "yanchor": "top", "x": 0, "xanchor": "left"})
     return figure
+
+
+def _host_rows(figure: go.Figure, host: pd.DataFrame) -> None:
+    """Rows 4 and 5: wake-up and send lag (ms, log); foreign CPU and load, steal / iowait %."""
+    x = host["second"]
+    step = {"shape": "hv"}
+    lags = (
+        ("sched_lag_p99_ms", "scheduling lag p99", ORANGE, None),
+        ("sched_lag_max_ms", "scheduling lag max", ORANGE, "dot"),
+        ("max_send_lag_ms", "load send lag max", BLUE, None),
+    )
+    for column, label, colour, dash in lags:
+        if column in host:
+            line = {**step, "color": colour, "dash": dash, "width": 1.4}
+            figure.add_trace(go.Scatter(x=x, y=host[column], name=label, line=line), row=4, col=1)
+    cpu = (("foreign_cpu_cores", "foreign CPU cores", RED), ("load1", "load average", GREY))
+    for column, label, colour in cpu:
+        if column in host:
+            line = {**step, "color": colour, "width": 1.4}
+            figure.add_trace(go.Scatter(x=x, y=host[column], name=label, line=line), row=5, col=1)
+    for column, label, colour in (
+        ("steal_share", "steal %", PURPLE),
+        ("iowait_share", "iowait %", TEAL),
+    ):
+        if column in host:
+            line = {**step, "color": colour, "dash": "dot", "width": 1.2}
+            figure.add_trace(
+                go.Scatter(x=x, y=host[column] * 100, name=label, line=line),
+                row=5, col=1, secondary_y=True,
+            )  # fmt: skip
+    figure.update_yaxes(title_text="host lag ms (log)", type="log", row=4, col=1, **log_ticks())
+    figure.update_yaxes(title_text="cores / load", rangemode="tozero", row=5, col=1)
+    figure.update_yaxes(
+        title_text="% of CPU time", rangemode="tozero", row=5, col=1, secondary_y=True
+    )
 
 
 def signals_figure(

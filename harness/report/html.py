@@ -19,9 +19,11 @@ import plotly.graph_objects as go
 from plotly.offline import get_plotlyjs
 
 from harness.report import figures, graph, mesh, requests, traces
+from harness.report.host import host_timeline
 from harness.report.labels import LABELS
 from harness.report.source import has_table
 from harness.report.traces import TraceView
+from harness.store.host_text import HOST_TABLE_COLUMNS, host_note, host_rows
 from harness.store.model import PhaseRecord, RunRecord
 from harness.store.reader import load_run
 from harness.store.text import (
@@ -195,11 +197,16 @@ def _whole(record: RunRecord) -> PhaseRecord | None:
 
 def _timeline(record: RunRecord, run_dir: Path) -> str:
     windows = requests.timeline(run_dir)
-    figure = figures.timeline_figure(windows, record.faults, record.phases)
-    return (
+    figure = figures.timeline_figure(windows, record.faults, record.phases, host_timeline(run_dir))
+    text = (
         _figure(figure)
         + '<p class="note">Solid: service time; dotted: corrected for coordinated omission.</p>'
     )
+    rows = host_rows(record)
+    if rows:
+        note = html.escape(host_note(record))
+        text += table(HOST_TABLE_COLUMNS, rows) + f'<p class="note">{note}</p>'
+    return text
 
 
 def _latency(record: RunRecord, run_dir: Path) -> str:
