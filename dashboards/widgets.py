@@ -12,7 +12,7 @@ import streamlit as st
 from harness.report.labels import LABELS
 from harness.store import RunRecord
 from harness.store.model import SUMMARY_METRICS, PhaseRecord
-from harness.store.text import format_threshold, format_value, result_word
+from harness.store.text import format_threshold, format_value, rate_text, result_word
 
 STATUS_COLOUR = {
     "passed": "green",
@@ -95,7 +95,11 @@ def headline(record: RunRecord, names: Sequence[str] = ()) -> None:
     summary = record.summary.model_dump()
     chosen = names or ("rps", "p99_ms", "error_rate", "trace_completeness", "sidecar_cpu_per_krps")
     for column, name in zip(st.columns(len(chosen)), chosen, strict=True):
-        column.metric(LABELS.get(name, name), format_value(name, summary.get(name)), border=True)
+        if name == "rps":  # achieved, the intended rate beside it when they differ
+            value = rate_text(summary.get("rps"), summary.get("target_rps"))
+        else:
+            value = format_value(name, summary.get(name))
+        column.metric(LABELS.get(name, name), value, border=True)
 
 
 def summary_frame(records: Sequence[RunRecord]) -> pd.DataFrame:

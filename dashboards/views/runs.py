@@ -9,6 +9,7 @@ import streamlit as st
 
 from dashboards import data, widgets
 from harness.store import RunRecord
+from harness.store.text import RATE_TOLERANCE, load_text
 
 COLUMNS = [
     "started",
@@ -16,6 +17,8 @@ COLUMNS = [
     "status",
     "open",
     "rps",
+    "intended rps",
+    "load",
     "p99_ms",
     "error_rate",
     "trace_completeness",
@@ -42,6 +45,8 @@ def runs_frame(records: Sequence[RunRecord]) -> pd.DataFrame:
                 "mode": record.mode,
                 "duration_s": record.duration_s,
                 "rps": record.summary.rps,
+                "intended rps": intended_rps(record),
+                "load": load_text(record.summary.late_share, record.summary.max_send_lag_ms),
                 "p99_ms": record.summary.p99_ms,
                 "error_rate": record.summary.error_rate,
                 "trace_completeness": record.summary.trace_completeness,
@@ -53,6 +58,19 @@ def runs_frame(records: Sequence[RunRecord]) -> pd.DataFrame:
         )
     frame = pd.DataFrame(rows, columns=COLUMNS)
     return frame.sort_values("started", ascending=False, kind="stable").reset_index(drop=True)
+
+
+def intended_rps(record: RunRecord) -> float | None:
+    """The schedule's rate when the achieved one is off it (RATE_TOLERANCE), else None."""
+    achieved, target = record.summary.rps, record.summary.target_rps
+    if achieved is None or not target or abs(achieved - target) <= RATE_TOLERANCE * target:
+        return None
+    return target
+
+
+def _load_style(value: object) -> str:
+    behind = isinstance(value, str) and value.startswith("BEHIND")
+    return "color: #c1121f; font-weight: 700" if behind else ""
 
 
 def _status_style(value: object) -> str:
@@ -82,7 +100,8 @@ def main() -> None:
         _runs(runs_frame(readable))
     broken = [(path, problem) for path, record, problem in entries if record is None]
     if broken:
-        with st.expander(f"{len(broken)} run directories could not be read"):
+        what = "run directory" if len(broken) == 1 else "run directories"
+        with st.expander(f"{len(broken)} {what} could not be read"):
             for path, problem in broken:
                 st.markdown(f"- `{path.name}`: {problem}")
 
@@ -101,7 +120,16 @@ def _runs(frame: pd.DataFrame) -> None:
     config["started"] = st.column_config.DatetimeColumn(
         "started (UTC)", format="YYYY-MM-DD HH:mm:ss"
     )
-    styled = frame.style.map(_status_style, subset=["status"])
+    config["rps"] = st.column_config.NumberColumn(
+        "RPS", format="%.3g", help="achieved: answers per second of measured time"
+    )
+    config["intended rps"] = st.column_config.NumberColumn(
+        "intended RPS", format="%.3g", help="the schedule's rate, shown when the RPS is off it"
+    )
+    config["load"] = st.column_config.TextColumn(
+        "load", help="on time, or BEHIND its schedule: share of requests late, largest lag"
+    )
+    styled = frame.style.map(_status_style, subset=["status"]).map(_load_style, subset=["load"])
     st.dataframe(styled, hide_index=True, width="stretch", column_config=config)
     if frame.empty:
         return

@@ -12,6 +12,7 @@ from harness.store.text import (
     HEADLINE_COLUMNS,
     PHASE_COLUMNS,
     fault_rows,
+    behind_line,
     format_measured,
     format_threshold,
     format_value,
@@ -80,6 +81,9 @@ def _header(record: RunRecord) -> str:
     return "\n".join(lines)
 
 
+    behind = behind_line(record)
+    if behind:  # before anything else is read: the latencies below may not be what users saw
+        lines[1:1] = ["", f"> **{behind}.**"]
 def _seconds(value: float | None) -> str:
     return "-" if value is None else f"{value:.1f} s"
 

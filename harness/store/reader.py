@@ -170,9 +170,9 @@ def _listing(path: Path) -> RunListing:
         failed=len(record.verdicts) - passed - inconclusive,
         inconclusive=inconclusive,
         rps=summary.rps,
-        target_rps=getattr(summary, "target_rps", None),
-        late_share=getattr(summary, "late_share", None),
-        max_send_lag_ms=getattr(summary, "max_send_lag_ms", None),
+        target_rps=summary.target_rps,
+        late_share=summary.late_share,
+        max_send_lag_ms=summary.max_send_lag_ms,
     )
 
 

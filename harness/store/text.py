@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from harness.spec.load import FELL_BEHIND_SHARE
+from harness.spec.load import fell_behind
 from harness.store.model import SUMMARY_METRICS, RunRecord, Verdict
 
 HEADLINE_COLUMNS = ("metric", "value")
@@ -62,12 +62,6 @@ def lag_text(ms: float | None) -> str:
     return f"{ms / 1000:.1f} s" if ms >= 1000 else f"{ms:.0f} ms"
 
 
-def fell_behind(late_share: float | None) -> bool:
-    """True when a phase's (or the run's) share of late requests says the load fell behind
-    (more than `FELL_BEHIND_SHARE` left over LATE_BOUND_MS after their intended time)."""
-    return late_share is not None and late_share > FELL_BEHIND_SHARE
-
-
 def rate_text(rps: float | None, target_rps: float | None) -> str:
     """The achieved rate, with the intended one beside it when they differ: '52.1 (intended 100)'."""
     achieved = format_value("rps", rps)
@@ -81,7 +75,7 @@ def load_text(late_share: float | None, max_send_lag_ms: float | None) -> str:
     or '-' for a run from before meshproof measured it."""
     if late_share is None:
         return "-"
-    if not fell_behind(late_share):
+    if not fell_behind(late_share, max_send_lag_ms):
         return "on time"
     return (
         f"BEHIND: {format_value('late_share', late_share)} late, "
@@ -95,14 +89,13 @@ def behind_line(record: RunRecord) -> str | None:
     behind = [
         s
         for s in record.phase_summaries
-        if s.phase != "whole" and fell_behind(s.values.get("late_share"))
+        if s.phase != "whole"
+        and fell_behind(s.values.get("late_share"), s.values.get("max_send_lag_ms"))
     ]
-    whole = record.summary
-    share = getattr(whole, "late_share", None)
-    if not behind and not fell_behind(share):
+    share, whole_lag = record.summary.late_share, record.summary.max_send_lag_ms
+    if not behind and not fell_behind(share, whole_lag):
         return None
-    lags = [s.values.get("max_send_lag_ms") for s in behind]
-    lags.append(getattr(whole, "max_send_lag_ms", None))
+    lags = [s.values.get("max_send_lag_ms") for s in behind] + [whole_lag]
     worst = max((lag for lag in lags if lag is not None), default=None)
     where = (
         ", ".join(

@@ -52,7 +52,7 @@ def write_non_runs(root: Path) -> None:
     old.mkdir()
     (old / "compare.md").write_text("# Comparison\n")
     (root / "calibration").mkdir()
-    (root / "calibration" / "catalog-503.json").write_text("{}")
+    (root / "calibration" / "another-experiment.json").write_text("{}")
     (root / "README.md").write_text("Runs are written here.\n")
 
 
