@@ -16,6 +16,7 @@ differ by the gap between neighbours.
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -128,7 +129,8 @@ def hdr_percentiles(payloads: Payloads, phases: Sequence[PhaseRecord]) -> HdrPer
         window = {tag: merged(payloads.get(tag, {}).get(second, [])) for tag in tags}
         rows.append({"second": second, **_values(window, WINDOW_PERCENTILES)})
         for phase in phases:
-            if phase.start_s <= second + 0.5 < phase.end_s:
+            first, last = phase_seconds(phase.start_s, phase.end_s)
+            if first <= second <= last:
                 for tag in tags:
                     totals[phase.name][tag].add(window[tag])
     table = pd.DataFrame(rows, columns=["second", *HDR_WINDOW_COLUMNS])
@@ -157,17 +159,35 @@ def with_hdr(windows: pd.DataFrame, hdr: pd.DataFrame) -> pd.DataFrame:
     )
 
 
+def phase_seconds(start_s: float, end_s: float) -> tuple[int, int]:
+    """The first and last whole second whose middle lies in [start_s, end_s)."""
+    return math.ceil(start_s - 0.5), math.ceil(end_s - 0.5) - 1
+
+
+def hdr_note(start_s: float, end_s: float) -> str:
+    """Which requests a phase's `hdr_*` values cover (whole seconds, unlike the exact ones)."""
+    first, last = phase_seconds(start_s, end_s)
+    note = (
+        f"HDR histograms ({SIGNIFICANT_DIGITS} significant digits) of the whole seconds "
+        f"{first}-{last}, whose middle lies in the phase"
+    )
+    if not (float(start_s).is_integer() and float(end_s).is_integer()):
+        note += f"; the exact percentiles cover {start_s:.2f}-{end_s:.2f} s to the request"
+    return note
+
+
 def with_hdr_values(
     summaries: Mapping[str, PhaseSummary], values: Mapping[str, Mapping[str, float | None]]
 ) -> dict[str, PhaseSummary]:
-    """Each phase summary's values with its `hdr_*` percentiles beside the exact ones."""
+    """Each phase summary's values with its `hdr_*` percentiles beside the exact ones, and
+    `notes["hdr"]` saying which whole seconds they cover."""
     out = {}
     for name, summary in summaries.items():
         extra = values.get(name)
         if extra is None:
             out[name] = summary
             continue
-        notes = dict(summary.notes)
+        notes = {**summary.notes, "hdr": hdr_note(summary.start_s, summary.end_s)}
         for metric, value in extra.items():
             if value is None:
                 notes[metric] = "no request was recorded in the whole seconds of this phase"

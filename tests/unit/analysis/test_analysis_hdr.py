@@ -15,10 +15,12 @@ from harness.analysis.hdr import (
     hdr_percentiles,
     parse_log_line,
     percentile_values_us,
+    phase_seconds,
     with_hdr,
+    with_hdr_values,
 )
 from harness.load.hdr import SecondHistograms, new_histogram, to_us
-from harness.store.model import PhaseRecord
+from harness.store.model import PhaseRecord, PhaseSummary
 
 
 def rank_value(values: list[float], q: float) -> float:
@@ -95,3 +97,25 @@ def test_windows_get_the_hdr_columns_by_second() -> None:
     merged = with_hdr(pd.DataFrame({"second": [0, 1], "p99_ms": [1.0, 2.0]}), hdr)
     assert list(merged.columns) == ["second", "p99_ms", *HDR_WINDOW_COLUMNS]
     assert merged["hdr_p99_ms"].iloc[0] == 1.0 and math.isnan(merged["hdr_p99_ms"].iloc[1])
+
+
+def test_a_phase_takes_the_whole_seconds_whose_middle_lies_in_it() -> None:
+    """[1.54, 20.0): seconds 2-19 (second 1's middle, 1.5, is before the phase starts)."""
+    assert phase_seconds(1.54, 20.0) == (2, 19)
+    assert phase_seconds(0.0, 10.0) == (0, 9)
+    assert phase_seconds(12.3, 22.6) == (12, 22)
+
+
+def test_phase_values_say_which_seconds_they_cover() -> None:
+    """notes['hdr'] names the seconds, and says so when the phase starts mid-second."""
+    summaries = {
+        "before": PhaseSummary(phase="before", start_s=1.54, end_s=20.0, values={"p99_ms": 9.0}),
+        "whole": PhaseSummary(phase="whole", start_s=0.0, end_s=20.0),
+    }
+    values = {"before": {"hdr_p99_ms": 8.0}, "whole": {"hdr_p99_ms": None}}
+    out = with_hdr_values(summaries, values)
+    assert out["before"].values == {"p99_ms": 9.0, "hdr_p99_ms": 8.0}
+    assert "whole seconds 2-19" in out["before"].notes["hdr"]
+    assert "the exact percentiles cover 1.54-20.00 s" in out["before"].notes["hdr"]
+    assert "exact" not in out["whole"].notes["hdr"]
+    assert "no request" in out["whole"].notes["hdr_p99_ms"]
