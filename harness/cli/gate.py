@@ -4,7 +4,9 @@ Fails when one of the run's SLOs failed, or when a headline metric (p50, p99, co
 p99, error rate, trace completeness, sidecar CPU per 1000 RPS and memory, retries) regressed
 against the earlier runs of the same experiment in --history: an E-divisive means change
 point in the last --window runs, or the run itself an outlier against the runs since the
-last change, beyond a minimum magnitude. Writes gate.md, junit.xml and gate.json to --out
+last change, beyond a minimum magnitude: the experiment's stored calibration
+(`meshproof calibrate`; <history>/calibration/<experiment>.json or --calibration FILE)
+when there is one, else built-in defaults. Writes gate.md, junit.xml and gate.json to --out
 (default: the run directory). Exit code 0 pass, 1 fail, 2 a run that cannot be gated,
 3 inconclusive: nothing failed, but the host was too noisy to judge an SLO or a latency
 regression.
@@ -47,6 +49,18 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--min-history", type=int, default=3, help="earlier runs needed")
     parser.add_argument("--window", type=int, default=3, help="fail on change points this recent")
     parser.add_argument("--max-history", type=int, default=30, help="earlier runs considered")
+    calibration = parser.add_mutually_exclusive_group()
+    calibration.add_argument(
+        "--calibration",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="tolerances from this calibration (default: <history>/calibration/"
+        "<experiment>.json when it exists)",
+    )
+    calibration.add_argument(
+        "--no-calibration", action="store_true", help="built-in tolerances even if calibrated"
+    )
     parser.set_defaults(func=run_gate)
 
 
@@ -59,6 +73,7 @@ def run_gate(args: argparse.Namespace) -> int:
         HISTORY_COLUMNS,
         headline,
         history_rows,
+        tolerance_line,
         write_outputs,
     )
     from harness.gate.regression import GateSettings
@@ -66,7 +81,14 @@ def run_gate(args: argparse.Namespace) -> int:
 
     settings = GateSettings(alpha=args.alpha, min_history=args.min_history, window=args.window)
     run_dir = resolve_run(args.run, args.reports)
-    result = gate_run(run_dir, args.history, settings, args.max_history)
+    calibration: Any = "find"
+    if args.no_calibration:
+        calibration = None
+    elif args.calibration is not None:
+        from harness.calibrate import load_calibration
+
+        calibration = load_calibration(args.calibration)
+    result = gate_run(run_dir, args.history, settings, args.max_history, calibration)
     out = args.out or run_dir / "gate"
     write_outputs(result, out)
     if args.json:
@@ -79,6 +101,8 @@ def run_gate(args: argparse.Namespace) -> int:
         show_table(console, title, HISTORY_COLUMNS, rows, wrap=("since",))
     for line in result.failures:
         console.print(f"[red]{line}[/]")
+    if result.history_judged:
+        console.print(tolerance_line(result))
     style = {"pass": "green", "fail": "red", "inconclusive": "yellow"}[result.outcome]
     console.print(f"[bold {style}]{headline(result)}[/]")
     console.print(f"report: {out}")

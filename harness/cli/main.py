@@ -32,6 +32,7 @@ COMMAND_MODULES = (
     "harness.cli.compose",  # compose render
     "harness.cli.compare",  # compare, validate-upgrade
     "harness.cli.gate",
+    "harness.cli.calibrate",
 )
 
 

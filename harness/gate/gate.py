@@ -18,7 +18,14 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from harness.gate.regression import GateRule, GateSettings, SeriesJudgment, judge_series
+from harness.calibrate import Calibration, find_calibration
+from harness.gate.regression import (
+    GateRule,
+    GateSettings,
+    SeriesJudgment,
+    calibrated_rule,
+    judge_series,
+)
 from harness.judge.disturbance import describe_host, noise_ms
 from harness.store.model import Outcome, RunRecord, Verdict
 from harness.store.reader import list_runs, load_run
@@ -52,6 +59,10 @@ class MetricGate(BaseModel):
     started_at: str
     change_points: list[str]
     reason: str
+    tolerance: float | None = None
+    """The minimum magnitude a change was held to (None: not judged)."""
+    tolerance_source: str = ""
+    """'calibration of 5 runs on 2026-12-03' or 'default (10 % or 1)'."""
 
 
 class GateResult(BaseModel):
@@ -69,6 +80,8 @@ class GateResult(BaseModel):
     """One line per SLO or metric the host was too noisy to judge."""
     min_history: int = 3
     """Earlier runs needed to judge a regression; with fewer, only the SLOs are judged."""
+    calibration: str = ""
+    """The calibration whose tolerances the history judgment used, or '' (defaults)."""
 
     @property
     def history_judged(self) -> bool:
@@ -123,6 +136,8 @@ def _metric_gate(judgment: SeriesJudgment) -> MetricGate:
         started_at=judgment.started_at,
         change_points=list(judgment.change_points),
         reason=judgment.reason,
+        tolerance=judgment.tolerance,
+        tolerance_source=judgment.tolerance_source,
     )
 
 
@@ -164,11 +179,18 @@ def inconclusive_line(gate: MetricGate) -> str:
     return f"{gate.metric} {change} ({before} -> {now}): the host was too noisy to judge ({gate.reason})"
 
 
-def gate_records(record: RunRecord, history: list[RunRecord], settings: GateSettings) -> GateResult:
-    """The gate's result from records alone (pure)."""
+def gate_records(
+    record: RunRecord,
+    history: list[RunRecord],
+    settings: GateSettings,
+    calibration: Calibration | None = None,
+) -> GateResult:
+    """The gate's result from records alone (pure); tolerances from `calibration` when
+    it has one for a metric, else HEADLINE_RULES."""
     ids = [r.id for r in [*history, record]]
     metrics = []
-    for metric, rule in HEADLINE_RULES.items():
+    for metric, default in HEADLINE_RULES.items():
+        rule = calibrated_rule(default, metric, calibration)
         values = [getattr(r.summary, metric) for r in [*history, record]]
         gate = _metric_gate(judge_series(metric, values, ids, rule, settings))
         metrics.append(against_noise(gate, values, ids, rule, settings, record))
@@ -186,14 +208,23 @@ def gate_records(record: RunRecord, history: list[RunRecord], settings: GateSett
         failures=failures,
         inconclusive=inconclusive,
         min_history=settings.min_history,
+        calibration=calibration.describe() if calibration is not None else "",
     )
 
 
 def gate_run(
-    run_dir: Path, history_dir: Path | None, settings: GateSettings, max_history: int = 30
+    run_dir: Path,
+    history_dir: Path | None,
+    settings: GateSettings,
+    max_history: int = 30,
+    calibration: Calibration | Literal["find"] | None = "find",
 ) -> GateResult:
-    """Gate the run in `run_dir` against the history folder."""
+    """Gate the run in `run_dir` against the history folder; `calibration="find"` looks for
+    the experiment's calibration there (`<history>/calibration/<experiment>.json`)."""
     record = load_run(run_dir)
     gateable(record, str(run_dir))
-    history = history_of(record, history_dir or run_dir.parent, max_history)
-    return gate_records(record, history, settings)
+    folder = history_dir or run_dir.parent
+    history = history_of(record, folder, max_history)
+    if calibration == "find":
+        calibration = find_calibration(folder, record.experiment.name)
+    return gate_records(record, history, settings, calibration)

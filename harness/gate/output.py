@@ -78,17 +78,29 @@ def markdown(result: GateResult) -> str:
         "",
         f"## History ({len(result.history)} earlier runs)",
         "",
-        "| metric | this run | reference | change | p | judgment | since | method |",
-        "| --- | ---: | ---: | ---: | ---: | --- | --- | --- |",
+        tolerance_line(result),
+        "",
+        "| metric | this run | reference | change | p | judgment | since | tolerance | method |",
+        "| --- | ---: | ---: | ---: | ---: | --- | --- | ---: | --- |",
     ]
     for m in result.metrics:
         status = f"**{m.status}**" if m.status == "regression" else m.status
         p_value = "-" if m.p_value is None else f"{m.p_value:.3g}"
+        tolerance = "-" if m.tolerance is None else f"±{_value(m.metric, m.tolerance)}"
         lines.append(
             f"| `{m.metric}` | {_value(m.metric, m.current)} | {_value(m.metric, m.reference)} | {_change(m)} | "
-            f"{p_value} | {status} | {m.started_at or '-'} | {m.method or m.reason} |"
+            f"{p_value} | {status} | {m.started_at or '-'} | {tolerance} | {m.method or m.reason} |"
         )
     return "\n".join(lines) + "\n"
+
+
+def tolerance_line(result: GateResult) -> str:
+    """Where the minimum magnitudes of the history judgment came from."""
+    if result.calibration:
+        return f"Tolerances from the {result.calibration} (`meshproof calibrate`)."
+    return (
+        "Tolerances: built-in defaults (no calibration of this experiment: `meshproof calibrate`)."
+    )
 
 
 def junit_xml(result: GateResult) -> str:

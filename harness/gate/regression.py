@@ -12,20 +12,24 @@ Two judgments per headline metric, over the series `history..., current` (oldest
    observation against a sample (the prediction interval, df = n - 1), so one bad night
    at the end of the series, which no permutation test of a short series can see, fails.
 
-Either needs `p < alpha` and a change of at least `max(relative x reference, absolute)`
-in the metric's harmful direction; noise below that never fails a build.
+Either needs `p < alpha` and a change of at least the metric's minimum magnitude in its
+harmful direction; noise below that never fails a build. The minimum magnitude is the
+stored calibration's tolerance for the metric when the experiment was calibrated
+(`meshproof calibrate`: the difference two runs of the unchanged experiment stay within on
+this host), else the built-in `max(relative x reference, absolute)`.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 import numpy as np
 from scipy import stats
 
+from harness.calibrate.model import Calibration
 from harness.compare.config import Direction
 from harness.gate.edivisive import ChangePoint, e_divisive
 
@@ -37,6 +41,30 @@ class GateRule:
     direction: Direction = "increase"
     relative: float = 0.10
     absolute: float = 0.0
+    calibrated: float | None = None
+    """The calibration's tolerance (absolute), replacing `relative` and `absolute`."""
+    source: str = ""
+    """Where `calibrated` came from ('calibration of 5 runs on 2026-12-03')."""
+
+    def minimum(self, reference: float) -> float:
+        """The smallest change that can fail."""
+        if self.calibrated is not None:
+            return self.calibrated
+        return max(self.relative * abs(reference), self.absolute)
+
+    def source_text(self) -> str:
+        """'calibration of 5 runs on ...' or 'default (10 % or 1)'."""
+        if self.calibrated is not None:
+            return self.source
+        return f"default ({self.relative * 100:g} % or {self.absolute:g})"
+
+
+def calibrated_rule(rule: GateRule, metric: str, calibration: Calibration | None) -> GateRule:
+    """`rule` with the calibration's tolerance for `metric`, when it has a usable one."""
+    spread = calibration.spread(metric) if calibration is not None else None
+    if calibration is None or spread is None:
+        return rule
+    return replace(rule, calibrated=spread.tolerance, source=calibration.describe())
 
 
 @dataclass(frozen=True)
@@ -62,6 +90,9 @@ class SeriesJudgment:
     """The run the change started from."""
     change_points: tuple[str, ...] = ()
     reason: str = ""
+    tolerance: float | None = None
+    """The minimum magnitude the change was held to (None: not judged)."""
+    tolerance_source: str = ""
 
     @property
     def relative(self) -> float | None:
@@ -71,7 +102,7 @@ class SeriesJudgment:
 
 
 def _harm(delta: float, rule: GateRule, reference: float) -> Status:
-    if abs(delta) < max(rule.relative * abs(reference), rule.absolute):
+    if abs(delta) < rule.minimum(reference):
         return "ok"
     worse = {"increase": delta > 0, "decrease": delta < 0, "either": True}[rule.direction]
     return "regression" if worse else "improvement"
@@ -131,6 +162,7 @@ def judge_series(
     return SeriesJudgment(
         metric, status, current, mean, delta, p_value, method,
         started_at=ids[-1] if status != "ok" else "", change_points=names,
+        tolerance=rule.minimum(mean), tolerance_source=rule.source_text(),
     )  # fmt: skip
 
 
@@ -160,5 +192,7 @@ def _recent_shift(
                 method=f"E-divisive means change point (permutation p={point.p_value:.3g})",
                 started_at=ids[point.index],
                 change_points=tuple(ids[c.index] for c in points),
+                tolerance=rule.minimum(before),
+                tolerance_source=rule.source_text(),
             )
     return None

@@ -1,0 +1,43 @@
+"""Where a calibration's runs come from: run the experiment N times, or earlier runs.
+
+Running goes through the engine exactly as `meshproof run` does (deploy, load, faults,
+analyse, write, tear down), one run after the other; every run is kept in the reports
+folder like any other. A run that could not be done (aborted, error) stops the
+calibration: its spread would describe the failure, not the host.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from harness.engine import ProgressView, RunOptions, RunResult, run_experiment
+from harness.store.reader import StoredRun, list_runs
+from mesh_runtime.errors import InvalidInput, RunError
+
+COMPLETE = ("passed", "failed")
+ViewFor = Callable[[int], ProgressView]
+Announce = Callable[[int, RunResult], None]
+
+
+def run_repeatedly(
+    experiment: Path, runs: int, options: RunOptions, view_for: ViewFor, announce: Announce
+) -> list[Path]:
+    """The run directories of `runs` runs of `experiment`, in order."""
+    done = []
+    for index in range(1, runs + 1):
+        result = run_experiment(experiment, options, view_for(index))
+        announce(index, result)
+        if result.record.status not in COMPLETE:
+            why = result.record.error or result.record.status
+            raise RunError(f"calibration run {index}/{runs} could not be done: {why}")
+        done.append(result.path)
+    return done
+
+
+def history_runs(folder: Path, experiment: str, runs: int) -> list[StoredRun]:
+    """The newest `runs` complete runs of `experiment` in `folder`, oldest first."""
+    listings = [item for item in list_runs(folder, experiment) if item.status in COMPLETE]
+    if not listings:
+        raise InvalidInput(str(folder), "", f"no complete run of {experiment!r} in this folder")
+    return [StoredRun(item.path) for item in listings[-runs:]]

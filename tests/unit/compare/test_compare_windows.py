@@ -1,0 +1,93 @@
+"""Latency judged on time windows, not requests (harness.compare.windows, measures), pure.
+
+The synthetic runs drift as a shared machine does: each second has its own level (a
+random draw, the same distribution on both sides) and the second's requests scatter
+around it. Nothing changed between the sides, so a judgment that calls them different is
+a false alarm.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from harness.compare.config import CompareConfig
+from harness.compare.judge import judge_metric
+from harness.compare.measures import percentile, window_shift
+from harness.compare.samples import Timed
+from harness.compare.stats import location_shift, quantile_shift
+from harness.compare.windows import window_length, window_quantiles, windows_of
+
+ALPHA = 0.05
+SECONDS, RPS = 20, 100
+
+
+def drifting_run(seed: int, scale: float = 1.0, level_sd: float = 4.0) -> Timed:
+    """20 s at 100 RPS: each second's level ~ N(20, level_sd) ms, requests lognormal around it."""
+    rng = np.random.default_rng(seed)
+    levels = rng.normal(20.0, level_sd, SECONDS).clip(5.0)
+    second = np.repeat(np.arange(SECONDS, dtype="int64"), RPS)
+    values = levels[second] * rng.lognormal(0.0, 0.3, SECONDS * RPS) * scale
+    return Timed(values, np.zeros(len(values), dtype="int64"), second)
+
+
+def test_identical_runs_with_drift_pass_where_the_per_request_test_cries_wolf() -> None:
+    """20 pairs of identical drifting runs: the windows' test is significant about as often
+    as alpha says and every pair Passes; the per-request test calls most pairs different."""
+    rule = CompareConfig().rule("latency_ms")
+    windows_significant = requests_significant = 0
+    for pair in range(20):
+        base, cand = drifting_run(2 * pair), drifting_run(2 * pair + 1)
+        measured = window_shift("latency_ms", base, cand, ALPHA, np.random.default_rng(1))
+        assert measured.estimate is not None
+        assert measured.sample_unit == "1 s windows"
+        assert (measured.baseline_n, measured.candidate_n) == (SECONDS, SECONDS)
+        windows_significant += measured.estimate.p_value < ALPHA
+        assert judge_metric(measured, rule, ALPHA).classification == "Pass"
+        per_request = location_shift(base.values, cand.values, ALPHA, np.random.default_rng(1))
+        requests_significant += per_request.p_value < ALPHA
+    assert windows_significant <= 3
+    assert requests_significant >= 12
+
+
+def test_a_real_shift_is_high_on_windows() -> None:
+    """The candidate 60 % slower in every second: latency High, the band above 0."""
+    base, cand = drifting_run(1), drifting_run(2, scale=1.6)
+    measured = window_shift("latency_ms", base, cand, ALPHA, np.random.default_rng(1))
+    result = judge_metric(measured, CompareConfig().rule("latency_ms"), ALPHA)
+    assert result.classification == "High" and result.failed
+    assert result.low is not None and result.low > 0
+    assert result.request_shift is not None and result.request_shift > 0
+
+
+def test_the_block_bootstrap_keeps_a_percentiles_band_honest() -> None:
+    """p50 of identical drifting runs: the block bootstrap over windows is significant in few
+    pairs, the bootstrap of independent requests in most."""
+    blocks = independent = 0
+    for pair in range(12):
+        base, cand = drifting_run(100 + 2 * pair), drifting_run(101 + 2 * pair)
+        rng = np.random.default_rng(1)
+        measured = percentile("p50_ms", 0.5, base, cand, ALPHA, rng)
+        assert measured.estimate is not None and measured.sample_unit == "1 s windows"
+        blocks += measured.estimate.p_value < ALPHA
+        independent += quantile_shift(base.values, cand.values, 0.5, ALPHA, rng).p_value < ALPHA
+    assert blocks <= 2
+    assert independent >= 6
+
+
+def test_windows_of_pooled_runs_never_mix_runs_and_sparse_windows_are_left_out() -> None:
+    """Two runs' second 0 are two windows; a second with 2 requests is dropped."""
+    values = np.array([1.0, 2.0, 3.0, 10.0, 11.0, 12.0, 50.0, 60.0])
+    run = np.array([0, 0, 0, 1, 1, 1, 1, 1], dtype="int64")
+    second = np.array([0, 0, 0, 0, 0, 0, 1, 1], dtype="int64")
+    windows = windows_of(Timed(values, run, second), 1)
+    assert windows.count == 2
+    assert list(window_quantiles(windows, 0.5)) == [2.0, 11.0]
+
+
+def test_a_slow_rate_gets_longer_windows() -> None:
+    """At 2 requests a second a window spans 5 s (10 requests); at 100 RPS 1 s."""
+    second = np.repeat(np.arange(30, dtype="int64"), 2)
+    slow = Timed(np.ones(60), np.zeros(60, dtype="int64"), second)
+    assert window_length(slow) == 5
+    assert windows_of(slow, 5).count == 6
+    assert window_length(drifting_run(1)) == 1
