@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from datetime import UTC, datetime
@@ -104,3 +105,13 @@ def test_gate_with_too_little_history_says_so_in_one_line(reports: Path) -> None
     assert "1 of 3 earlier runs: regression not judged" in out
     assert out.count("regression not judged") == 1
     assert "nodata" not in out and "p50_ms" not in out
+
+
+def test_list_shows_the_achieved_rate_and_a_load_that_fell_behind(tmp_path: Path) -> None:
+    """`list`: the RPS achieved beside the intended one, and BEHIND with share and lag."""
+    make_run(tmp_path, seed=1, behind_s=30.0, started_at=datetime(2026, 1, 3, tzinfo=UTC))
+    result = meshproof("list", "--reports", str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    (row,) = [line for line in result.stdout.splitlines() if line.startswith("2026")]
+    assert re.search(r"  4\d\.\d \(intended 50\)  ", row), row
+    assert "BEHIND: 24.9 % late, lag up to 29.9 s" in row
