@@ -6,13 +6,14 @@ from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
 
 from harness.store.charts import timeline_png
+from harness.store.host_text import HOST_TABLE_COLUMNS, host_note, host_rows
 from harness.store.model import RunRecord
 from harness.store.text import (
     FAULT_COLUMNS,
     HEADLINE_COLUMNS,
     PHASE_COLUMNS,
-    fault_rows,
     behind_line,
+    fault_rows,
     format_measured,
     format_threshold,
     format_value,
@@ -43,6 +44,8 @@ def markdown_report(record: RunRecord, chart: str | None = None) -> str:
     ]
     if record.traces is not None:
         parts += ["## Traces", _traces(record)]
+    if host_rows(record):
+        parts += ["## Host", _host(record)]
     if chart:
         parts += ["## Timeline", f"![timeline: RPS, error rate, p50/p99; faults shaded]({chart})"]
     return "\n\n".join(parts) + "\n"
@@ -78,12 +81,12 @@ def _header(record: RunRecord) -> str:
     ]
     if record.error:
         lines.append(f"- **{record.status}: {record.error}**")
-    return "\n".join(lines)
-
-
     behind = behind_line(record)
     if behind:  # before anything else is read: the latencies below may not be what users saw
         lines[1:1] = ["", f"> **{behind}.**"]
+    return "\n".join(lines)
+
+
 def _seconds(value: float | None) -> str:
     return "-" if value is None else f"{value:.1f} s"
 
@@ -132,6 +135,10 @@ def _faults(record: RunRecord) -> str:
         return "No faults in this run."
     rows = [[*row[:2], f"`{row[2]}`", *row[3:]] for row in fault_rows(record)]
     return _table(FAULT_COLUMNS, rows)
+
+
+def _host(record: RunRecord) -> str:
+    return _table(HOST_TABLE_COLUMNS, host_rows(record)) + "\n\n" + host_note(record)
 
 
 def _traces(record: RunRecord) -> str:
