@@ -12,8 +12,9 @@ same experiment name, so the runs compare). Then it judges, with the default rul
   alarm;
 - K pairs (S_i, F_i+1): a Fail with `latency_ms` failed is a detection;
 and prints both rates, the per-request method's (Mann-Whitney over every request, the
-former 5 % / 1 ms tolerance) beside them, and the load average after each run (the
-machine may be shared). `--judge DIR` judges runs already in DIR (steady runs are those
+former 5 % / 1 ms tolerance) beside them, how often latency was significant on windows
+and on requests, the rates with a calibration made of the other steady runs (each pair's
+own runs left out), and the load average after each run (the machine may be shared). `--judge DIR` judges runs already in DIR (steady runs are those
 without faults), running nothing.
 """
 
@@ -29,6 +30,8 @@ from pathlib import Path
 import numpy as np
 import yaml
 
+from harness.calibrate import MIN_RUNS, Calibration
+from harness.calibrate.measure import calibration_from, run_values
 from harness.compare import compare_runs
 from harness.compare.model import ComparisonResult
 from harness.compare.samples import run_samples
@@ -99,22 +102,41 @@ class PairOutcome:
     kind: str
     """'identical' or 'slow'."""
     result: ComparisonResult
+    request_p: float
+    """The per-request Mann-Whitney p of latency (every request an independent draw)."""
     request_high: bool
     """The per-request method (Mann-Whitney over requests, 5 % / 1 ms) called latency High."""
+    calibrated: ComparisonResult | None = None
+    """The same pair judged with a calibration of the other steady runs (None: too few)."""
 
 
-def per_request_high(base: StoredRun, cand: StoredRun) -> bool:
-    """The former judgment of latency_ms: every request an independent draw."""
+def per_request(base: StoredRun, cand: StoredRun) -> tuple[float, bool]:
+    """(p, High) of the former judgment of latency_ms: every request an independent draw."""
     left, right = run_samples(base).latency.values, run_samples(cand).latency.values
     estimate = location_shift(left, right, 0.05, np.random.default_rng(1))
     tolerance = max(0.05 * float(np.median(left)), 1.0)
-    return estimate.p_value < 0.05 and estimate.delta > tolerance
+    return estimate.p_value, estimate.p_value < 0.05 and estimate.delta > tolerance
+
+
+class Calibrations:
+    """Calibrations of the steady runs other than a pair's (leave the pair out)."""
+
+    def __init__(self, steady: list[StoredRun]) -> None:
+        self.steady = steady
+        self.values = {run.path: run_values(run) for run in steady}
+
+    def without(self, *left_out: StoredRun) -> Calibration | None:
+        kept = [run for run in self.steady if run.path not in {r.path for r in left_out}]
+        if len(kept) < MIN_RUNS:
+            return None
+        return calibration_from(kept, [self.values[run.path] for run in kept], "history")
 
 
 def judge_all(reports: Path) -> list[PairOutcome]:
     """Consecutive steady pairs and (steady, next slow) pairs of the runs in `reports`."""
     listings = [item for item in list_runs(reports) if item.status in ("passed", "failed")]
     runs = [StoredRun(item.path) for item in listings]
+    calibrations = Calibrations([run for run in runs if not run.record.faults])
     outcomes = []
     for index, run in enumerate(runs):
         if run.record.faults:
@@ -123,36 +145,65 @@ def judge_all(reports: Path) -> list[PairOutcome]:
         steady = next((r for r in later if not r.record.faults), None)
         slow = later[0] if later and later[0].record.faults else None
         for kind, other in (("identical", steady), ("slow", slow)):
-            if other is not None:
-                result = compare_runs(run.path, other.path)
-                outcomes.append(PairOutcome(kind, result, per_request_high(run, other)))
+            if other is None:
+                continue
+            result = compare_runs(run.path, other.path, calibration=None)
+            calibration = calibrations.without(run, other)
+            calibrated = None
+            if calibration is not None:
+                calibrated = compare_runs(run.path, other.path, calibration=calibration)
+            p_value, high = per_request(run, other)
+            outcomes.append(PairOutcome(kind, result, p_value, high, calibrated))
     return outcomes
 
 
-def latency_line(result: ComparisonResult) -> str:
+def latency_line(outcome: PairOutcome) -> str:
+    result = outcome.result
     latency = next(m for m in result.metrics if m.metric == "latency_ms")
     failed = ", ".join(m.metric for m in result.failed_metrics()) or "-"
+    calibrated = "-" if outcome.calibrated is None else outcome.calibrated.verdict
     return (
         f"{result.verdict:<8} latency {latency.baseline:.2f} -> {latency.candidate:.2f} ms "
-        f"(shift {latency.delta:+.2f}, tolerance ±{latency.tolerance:.2f}, p={latency.p_value:.2g},"
-        f" {latency.sample_unit}) failed: {failed}"
+        f"(shift {latency.delta:+.2f}, tolerance ±{latency.tolerance:.2f}, p={latency.p_value:.2g}"
+        f" on {latency.unit_text()}; per request p={outcome.request_p:.2g}) failed: {failed}; "
+        f"calibrated: {calibrated}"
     )
+
+
+def rate(hits: int, total: int) -> str:
+    return f"{hits}/{total}" + (f" ({100 * hits / total:.0f} %)" if total else "")
 
 
 def summary(outcomes: list[PairOutcome]) -> list[str]:
     identical = [o for o in outcomes if o.kind == "identical"]
     slow = [o for o in outcomes if o.kind == "slow"]
-    alarms = sum(o.result.verdict != "Pass" for o in identical)
-    old_alarms = sum(o.request_high for o in identical)
-    found = sum(
-        o.result.verdict == "Fail" and "latency_ms" in o.result.critical_failures for o in slow
-    )
-    old_found = sum(o.request_high for o in slow)
+
+    def latency_p(o: PairOutcome) -> float:
+        latency = next(m for m in o.result.metrics if m.metric == "latency_ms")
+        return 1.0 if latency.p_value is None else latency.p_value
+
+    def detected(result: ComparisonResult | None) -> bool:
+        return (
+            result is not None
+            and result.verdict == "Fail"
+            and "latency_ms" in result.critical_failures
+        )
+
+    with_calibration = [o for o in identical if o.calibrated is not None]
+    slow_calibrated = [o for o in slow if o.calibrated is not None]
     return [
-        f"false alarms (identical pairs not Pass): {alarms}/{len(identical)}"
-        f"  [per-request method, latency High: {old_alarms}/{len(identical)}]",
-        f"detections (+delay pairs Fail, latency_ms failed): {found}/{len(slow)}"
-        f"  [per-request method: {old_found}/{len(slow)}]",
+        "identical pairs, latency significant at 0.05: "
+        f"windows {rate(sum(latency_p(o) < 0.05 for o in identical), len(identical))}, "
+        f"per request {rate(sum(o.request_p < 0.05 for o in identical), len(identical))}",
+        "false alarms, defaults (identical pairs not Pass): "
+        f"{rate(sum(o.result.verdict != 'Pass' for o in identical), len(identical))}"
+        f"  [per-request method, latency High: {rate(sum(o.request_high for o in identical), len(identical))}]",
+        "detections, defaults (+delay pairs Fail with latency_ms failed): "
+        f"{rate(sum(detected(o.result) for o in slow), len(slow))}"
+        f"  [per-request method: {rate(sum(o.request_high for o in slow), len(slow))}]",
+        "with a calibration of the other steady runs: false alarms "
+        f"{rate(sum(o.calibrated is not None and o.calibrated.verdict != 'Pass' for o in with_calibration), len(with_calibration))}, "
+        f"detections {rate(sum(detected(o.calibrated) for o in slow_calibrated), len(slow_calibrated))}",
     ]
 
 
@@ -175,7 +226,7 @@ def main(argv: list[str] | None = None) -> int:
         collect(args, reports)
     outcomes = judge_all(reports)
     for outcome in outcomes:
-        print(f"{outcome.kind:<9} {latency_line(outcome.result)}")
+        print(f"{outcome.kind:<9} {latency_line(outcome)}")
     for line in summary(outcomes):
         print(line)
     return 0

@@ -74,11 +74,20 @@ def calibration_of(
     runs: Sequence[StoredRun], source: str, now: datetime | None = None
 ) -> Calibration:
     """The calibration of these runs (one experiment; InvalidInput otherwise)."""
+    return calibration_from(runs, [run_values(run) for run in runs], source, now)
+
+
+def calibration_from(
+    runs: Sequence[StoredRun],
+    per_run: Sequence[dict[str, RunValue]],
+    source: str,
+    now: datetime | None = None,
+) -> Calibration:
+    """The calibration of these runs from their `run_values` (measured once, reused)."""
     names = {run.record.experiment.name for run in runs}
     if len(names) != 1:
         listed = ", ".join(sorted(names))
         raise InvalidInput("calibrate", "", f"runs of different experiments ({listed})")
-    per_run = [run_values(run) for run in runs]
     metrics: dict[str, MetricSpread] = {}
     for metric in dict.fromkeys(m for values in per_run for m in values):
         rows = [values[metric] for values in per_run if metric in values]
