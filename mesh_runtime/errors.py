@@ -9,7 +9,9 @@
     │   └── ReadinessTimeout        a part did not become ready in time
     ├── ControlPlaneError           the control plane refused or could not be reached
     ├── FaultError                  a fault could not be applied or rolled back
-    └── RunError                    an experiment could not be carried out (exit code 2)
+    ├── RunError                    an experiment could not be carried out (exit code 2)
+    └── KubeApiError                the Kubernetes API refused or did not answer: 401, 403,
+                                    404, 409, 422 each a subclass (harness.kube.errors)
 
 Lower-level errors (OSError, pydantic.ValidationError, requests exceptions, docker
 errors) are translated where they enter, `raise DeployError(...) from exc`.

@@ -4,7 +4,7 @@
 
 1. `$MESHPROOF_TOOLS_DIR`, when set;
 2. `<repo root>/.tools/bin`, where `make setup` builds the Go tools (toxiproxy-server,
-   toxiproxy-cli, fortio);
+   toxiproxy-cli, fortio) and links etcd and the Kubernetes binaries from their cache;
 3. `PATH`;
 4. `/usr/bin` and `/usr/sbin`, where Debian puts prometheus and haproxy (`/usr/sbin` is not
    on every user's PATH).
@@ -34,6 +34,17 @@ _SETUP_HINTS = {
     "chromium": "run `make setup`, which installs the Debian package chromium",
     "chromedriver": "run `make setup`, which installs the Debian package chromium-driver",
     "dockerd": "run `make setup`, which installs the Debian package docker.io",
+    **{
+        name: "run `make setup` (or `bash .ci/setup.sh kubernetes`), which builds it into a "
+        "cache outside the clone and links it into .tools/bin"
+        for name in (
+            "etcd",
+            "kube-apiserver",
+            "kube-controller-manager",
+            "kube-scheduler",
+            "kubelet",
+        )
+    },
 }
 
 # `toxiproxy-server version` would start a server, so only flags are tried by default;

@@ -1,0 +1,209 @@
+"""A thin client over the official `kubernetes` package: objects in and out as plain dicts.
+
+    kube = KubeClient.connect(Path("staging.kubeconfig"), context="staging")
+    vs = kube.get(VIRTUAL_SERVICE, "shop", "catalog")
+    kube.merge_patch(VIRTUAL_SERVICE, "shop", "catalog", {"spec": ...},
+                     resource_version=vs["metadata"]["resourceVersion"])
+    kube.can_i("patch", VIRTUAL_SERVICE, "shop")
+
+Objects stay the JSON the server sent (no typed models), so a fault's snapshot is exactly
+what was read and what rollback restores. Every error leaves as a KubeApiError subclass
+(harness.kube.errors) with one line saying what was asked and what the server answered.
+The kubeconfig is read into this client alone: the package's global default configuration
+is never touched, so two clients (two clusters, two users) live side by side.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import urllib3
+from kubernetes import client as k8s
+from kubernetes import config as k8s_config
+from kubernetes.client.exceptions import ApiException
+from kubernetes.config.config_exception import ConfigException
+
+from harness.kube.errors import Request, from_api_exception, unreachable
+from harness.kube.resources import SELF_SUBJECT_ACCESS_REVIEW, Resource
+from mesh_runtime.errors import InvalidInput
+
+JSON = "application/json"
+MERGE_PATCH = "application/merge-patch+json"
+DEFAULT_TIMEOUT_S = 10.0
+
+
+class KubeClient:
+    """Talks to one API server as one user (a kubeconfig context)."""
+
+    def __init__(
+        self, api: k8s.ApiClient, *, context: str, timeout_s: float = DEFAULT_TIMEOUT_S
+    ) -> None:
+        self._api = api
+        self.context = context
+        self.server: str = api.configuration.host
+        self.timeout_s = timeout_s
+
+    @classmethod
+    def connect(
+        cls, kubeconfig: Path, context: str | None = None, *, timeout_s: float = DEFAULT_TIMEOUT_S
+    ) -> KubeClient:
+        """A client for `context` of `kubeconfig` (its current context when None).
+
+        A missing file, a context it does not have or credentials it cannot load are
+        InvalidInput naming the file; nothing is sent to the server yet.
+        """
+        if not kubeconfig.is_file():
+            raise InvalidInput(str(kubeconfig), "", "no such kubeconfig file")
+        try:
+            contexts, current = k8s_config.list_kube_config_contexts(str(kubeconfig))
+            chosen = context or (current or {}).get("name")
+            if chosen not in {c["name"] for c in contexts}:
+                known = ", ".join(sorted(c["name"] for c in contexts)) or "none"
+                raise InvalidInput(
+                    str(kubeconfig), "contexts", f"no context {chosen!r} (it has: {known})"
+                )
+            api = k8s_config.new_client_from_config(
+                config_file=str(kubeconfig), context=chosen, persist_config=False
+            )
+        except ConfigException as exc:
+            raise InvalidInput(str(kubeconfig), "", str(exc).splitlines()[0]) from exc
+        return cls(api, context=str(chosen), timeout_s=timeout_s)
+
+    def close(self) -> None:
+        self._api.close()
+
+    def __enter__(self) -> KubeClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # --- objects -------------------------------------------------------------------------
+
+    def get(self, resource: Resource, namespace: str | None, name: str) -> dict[str, Any]:
+        request = Request("get", str(resource), namespace, name)
+        return self._json(request, "GET", resource.path(namespace, name))
+
+    def list(
+        self, resource: Resource, namespace: str | None = None, *, label_selector: str = ""
+    ) -> list[dict[str, Any]]:
+        """The objects of `resource` in `namespace` (every namespace when None)."""
+        request = Request("list", str(resource), namespace)
+        query = {"labelSelector": label_selector} if label_selector else None
+        items = self._json(request, "GET", resource.path(namespace), query=query)["items"]
+        return list(items)
+
+    def create(
+        self, resource: Resource, namespace: str | None, body: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        name = (body.get("metadata") or {}).get("name")
+        request = Request("create", str(resource), namespace, name)
+        return self._json(request, "POST", resource.path(namespace), body=body)
+
+    def merge_patch(
+        self,
+        resource: Resource,
+        namespace: str | None,
+        name: str,
+        patch: Mapping[str, Any],
+        *,
+        resource_version: str | None,
+    ) -> dict[str, Any]:
+        """Apply a JSON merge patch (RFC 7386); with `resource_version`, only to that version.
+
+        With a resourceVersion the server applies the patch only if the object is still at
+        that version, and answers 409 otherwise (KubeConflict): someone else's edit is never
+        overwritten. None patches whatever is there (use it only for objects meshproof owns).
+        """
+        body = dict(patch)
+        if resource_version is not None:
+            metadata = dict(body.get("metadata") or {})
+            metadata["resourceVersion"] = resource_version
+            body["metadata"] = metadata
+        request = Request("patch", str(resource), namespace, name)
+        return self._json(
+            request, "PATCH", resource.path(namespace, name), body=body, content_type=MERGE_PATCH
+        )
+
+    def replace(
+        self, resource: Resource, namespace: str | None, body: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        """PUT the whole object; its metadata.resourceVersion makes it conditional (409)."""
+        name = body["metadata"]["name"]
+        request = Request("update", str(resource), namespace, name)
+        return self._json(request, "PUT", resource.path(namespace, name), body=body)
+
+    def delete(self, resource: Resource, namespace: str | None, name: str) -> None:
+        request = Request("delete", str(resource), namespace, name)
+        self._json(request, "DELETE", resource.path(namespace, name))
+
+    # --- questions -----------------------------------------------------------------------
+
+    def can_i(
+        self, verb: str, resource: Resource, namespace: str | None, name: str | None = None
+    ) -> bool:
+        """Whether this client's user may `verb` the resource (a SelfSubjectAccessReview)."""
+        attributes = {"verb": verb, "group": resource.group, "resource": resource.plural}
+        if namespace is not None:
+            attributes["namespace"] = namespace
+        if name is not None:
+            attributes["name"] = name
+        review = {
+            "apiVersion": SELF_SUBJECT_ACCESS_REVIEW.api_version,
+            "kind": SELF_SUBJECT_ACCESS_REVIEW.kind,
+            "spec": {"resourceAttributes": attributes},
+        }
+        request = Request("create", str(SELF_SUBJECT_ACCESS_REVIEW), namespace)
+        answer = self._json(request, "POST", SELF_SUBJECT_ACCESS_REVIEW.path(), body=review)
+        return bool(answer.get("status", {}).get("allowed", False))
+
+    def version(self) -> str:
+        """The server's gitVersion, e.g. `v1.36.3`."""
+        return str(self._json(Request("get", "version"), "GET", "/version")["gitVersion"])
+
+    # --- transport -----------------------------------------------------------------------
+
+    def _json(
+        self,
+        request: Request,
+        method: str,
+        path: str,
+        *,
+        body: Mapping[str, Any] | None = None,
+        query: Mapping[str, str] | None = None,
+        content_type: str = JSON,
+    ) -> dict[str, Any]:
+        headers = {"Accept": JSON}
+        if body is not None:
+            headers["Content-Type"] = content_type
+        with self._translated(request):
+            method, url, headers, payload, _ = self._api.param_serialize(
+                method,
+                path,
+                query_params=list(query.items()) if query else None,
+                header_params=headers,
+                body=dict(body) if body is not None else None,
+                auth_settings=["BearerToken"],
+            )
+            response = self._api.call_api(
+                method, url, headers, payload, _request_timeout=self.timeout_s
+            )
+            response.read()
+            text = (response.data or b"").decode("utf-8", errors="replace")
+            if not 200 <= response.status <= 299:
+                raise ApiException(http_resp=response, body=text)
+        decoded = json.loads(text) if text else {}
+        return decoded if isinstance(decoded, dict) else {"value": decoded}
+
+    @contextmanager
+    def _translated(self, request: Request) -> Iterator[None]:
+        try:
+            yield
+        except ApiException as exc:
+            raise from_api_exception(exc, request, server=self.server) from exc
+        except (urllib3.exceptions.HTTPError, OSError) as exc:
+            raise unreachable(exc, request, server=self.server) from exc
