@@ -112,7 +112,7 @@ def run_status(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(report, indent=2))
     else:
-        _print_status(Console(), report)
+        _print_status(Console(highlight=False, soft_wrap=True), report)
     every_ready = all(p["ready"] for p in report["processes"])
     return 0 if every_ready else 1
 
@@ -145,11 +145,9 @@ def _print_urls(console: Console, deployment: Deployment) -> None:
 
 
 def _print_status(console: Console, report: dict[str, Any]) -> None:
-    from rich.table import Table
+    from harness.cli.tables import show_table
 
-    table = Table(title=f"{report['topology']} ({report['mode']}, {report['runtime']})")
-    for column in ("process", "role", "pid", "ports", "state"):
-        table.add_column(column)
+    rows = []
     for proc in report["processes"]:
         ports = " ".join(f"{k}={v}" for k, v in proc["ports"].items())
         state = (
@@ -157,7 +155,9 @@ def _print_status(console: Console, report: dict[str, Any]) -> None:
             if proc["ready"]
             else ("[yellow]not ready[/yellow]" if proc["alive"] else "[red]dead[/red]")
         )
-        table.add_row(proc["name"], proc["role"], str(proc["pid"]), ports, state)
-    console.print(table)
+        rows.append([proc["name"], proc["role"], str(proc["pid"]), ports, state])
+    title = f"{report['topology']} ({report['mode']}, {report['runtime']})"
+    columns = ("process", "role", "pid", "ports", "state")
+    show_table(console, title, columns, rows, right=("pid",), wrap=("ports",))
     console.print(f"ingress     {report['ingress_url']}")
     console.print(f"prometheus  {report['prometheus_url']}")

@@ -36,7 +36,8 @@ def meshproof(
 
 
 def test_up_status_down_leaves_nothing_running(shop_topology: Path, tmp_path: Path) -> None:
-    """up serves the shop, status --json lists every process, down stops every one of them."""
+    """up serves the shop, status --json lists every process (and status, in a CI log at 80
+    columns, one whole line each), down stops every one of them."""
     up = meshproof(tmp_path, "up", str(shop_topology))
     assert up.returncode == 0, up.stderr
     deployment = load(state_file(tmp_path, "shop"))
@@ -49,6 +50,13 @@ def test_up_status_down_leaves_nothing_running(shop_topology: Path, tmp_path: Pa
             p["alive"] and p["ready"] and p["pid"] > 0 and p["ports"] for p in report["processes"]
         )
         assert requests.get(report["prometheus_url"] + "/-/ready", timeout=5).status_code == 200
+        text = meshproof(tmp_path, "status", env={"COLUMNS": "80"}).stdout.splitlines()
+        for process in report["processes"]:
+            ports = " ".join(f"{k}={v}" for k, v in process["ports"].items())
+            rows = [r for r in text if r.split()[:2] == [process["name"], process["role"]]]
+            assert len(rows) == 1, text
+            line = rows[0]
+            assert ports in line and line.endswith("ready"), line
         assert requests.get(report["ingress_url"] + "/shop", timeout=10).status_code == 200
     finally:
         down = meshproof(tmp_path, "down", "shop")
