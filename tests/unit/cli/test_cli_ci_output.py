@@ -99,12 +99,17 @@ def test_gate_rows_are_one_line_each_at_80_columns(reports: Path) -> None:
 
 
 def test_gate_with_too_little_history_says_so_in_one_line(reports: Path) -> None:
-    """One earlier run of three needed: one line saying regression was not judged, no table."""
+    """One earlier run of three needed: one line saying regression was not judged, no table
+    (on the console and in gate.md)."""
     result = meshproof("gate", "latest", "--reports", str(reports))
     out = result.stdout
     assert "1 of 3 earlier runs: regression not judged" in out
     assert out.count("regression not judged") == 1
     assert "nodata" not in out and "p50_ms" not in out
+    latest = max(p for p in reports.iterdir() if p.name.startswith("2026"))
+    gate_md = (latest / "gate" / "gate.md").read_text(encoding="utf-8")
+    assert "1 of 3 earlier runs: regression not judged." in gate_md
+    assert "| metric |" not in gate_md
 
 
 def test_list_shows_the_achieved_rate_and_a_load_that_fell_behind(tmp_path: Path) -> None:
