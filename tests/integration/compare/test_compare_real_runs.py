@@ -78,7 +78,7 @@ def meshproof(
 
 def run_dir_of(done: subprocess.CompletedProcess[str]) -> Path:
     lines = [line for line in done.stdout.splitlines() if line.startswith("report: ")]
-    assert done.returncode in (0, 1) and lines, done.stdout[-2000:] + done.stderr[-2000:]
+    assert done.returncode in (0, 1, 3) and lines, done.stdout[-2000:] + done.stderr[-2000:]
     return Path(lines[-1].removeprefix("report: ").strip())
 
 

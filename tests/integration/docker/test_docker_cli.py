@@ -115,11 +115,12 @@ def _run(experiment: Path, tmp_path: Path) -> tuple[subprocess.CompletedProcess[
 
 def _check_run(done: subprocess.CompletedProcess[str], run_dir: Path) -> dict[str, Any]:
     record = json.loads((run_dir / "run.json").read_text())
-    assert done.returncode in (0, 1), done.stderr[-3000:]
-    assert record["status"] in ("passed", "failed")
+    assert done.returncode in (0, 1, 3), done.stderr[-3000:]
+    assert record["status"] in ("passed", "failed", "inconclusive")
     assert record["runtime"] == "docker"
     assert record["verdicts"] and all("passed" in v for v in record["verdicts"])
-    assert done.returncode == (0 if all(v["passed"] for v in record["verdicts"]) else 1)
+    exits = {"passed": 0, "failed": 1, "inconclusive": 3}  # 3: the host too noisy to judge
+    assert done.returncode == exits[record["status"]]
     resources = pd.read_parquet(run_dir / "resources.parquet")
     assert {"sidecar", "service", "control-plane"} <= set(resources["role"])
     assert resources.groupby("name").size().min() >= 10  # sampled each second, all run long

@@ -204,8 +204,8 @@ def test_duration_scales_a_library_experiment(tmp_path: Path, state_dir: Path) -
          "--state-dir", str(state_dir)]
     )  # fmt: skip
     record = json.loads((only_run_dir(out) / "run.json").read_text())
-    assert code in (0, 1)
-    assert record["status"] in ("passed", "failed")
+    assert code in (0, 1, 3)  # 3: inconclusive, the host too noisy to judge a latency SLO
+    assert record["status"] in ("passed", "failed", "inconclusive")
     whole = next(p for p in record["phases"] if p["name"] == "whole")
     assert whole["end_s"] == pytest.approx(8.0)
     assert len(record["verdicts"]) == 5
