@@ -60,7 +60,7 @@ def test_runs_page_lists_every_readable_run(app: AppTest, run_dirs: dict[str, Pa
     assert math.isclose(by_id.loc[new.id, "p99_ms"], new.summary.p99_ms or 0)
     assert by_id.loc[new.id, "SLOs passed"] == "6/7"
     tiles = {m.label: m.value for m in app.metric}
-    assert tiles == {"runs": "4", "passed": "0", "failed": "3", "aborted": "1"}
+    assert tiles == {"runs": "4", "passed": "0", "failed": "3", "inconclusive": "0", "aborted": "1"}
     broken = " ".join(m.value for m in app.markdown)
     assert "20261123T020000Z-broken" in broken
     assert "compare" not in broken and "calibration" not in broken
