@@ -3,10 +3,13 @@
 Every run is real: the shop deployed on 127.0.0.1 with sidecars, Toxiproxy and Prometheus,
 Locust load, analysed and written by the engine. Three runs of a steady experiment are the
 baseline and the gate's history; a variant of the same experiment (same name, written in
-the test's tmp dir) adds a 5 ms Toxiproxy latency toxic on the frontend->catalog edge
+the test's tmp dir) adds a 20 ms Toxiproxy latency toxic on the frontend->catalog edge
 for the whole run. The gate's regressed run has 30 ms instead: on a shared 2-core machine
 identical runs differ by about 3 ms in p50, and the gate is built not to fail on a change
 that small against three runs of history (that is what compare, within one pair, is for).
+compare judges with its defaults (latency on 1 s windows, tolerances for a quiet 2-core
+host): `python -m harness.bench.calibrate_compare` measures how often those defaults
+cry wolf and how often they catch the 20 ms, with many pairs.
 """
 
 from __future__ import annotations
@@ -22,7 +25,6 @@ from pathlib import Path
 import pytest
 
 from harness.compare import compare_runs
-from harness.compare.config import CompareConfig, RulePatch
 from tests.conftest import REPO_ROOT
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(1500)]
@@ -44,17 +46,6 @@ faults:
     params: {{type: latency, attributes: {{latency: {ms}}}}}
 """
 RUN_TIMEOUT_S = 300
-MACHINE_DRIFT = CompareConfig(
-    metrics={
-        "latency_ms": RulePatch(floor=2.5),
-        "p50_ms": RulePatch(floor=2.5),
-        "p99_ms": RulePatch(floor=5.0),
-        "sidecar_cpu_per_krps": RulePatch(tolerance=0.25),
-    }
-)
-"""What two runs one after the other on this shared 2-core machine differ by with nothing
-changed (measured: p50 8.9 vs 10.3 ms, sidecar CPU 0.56 vs 0.63 per 1000 proxied RPS);
-the defaults (5 % or 1 ms) are for a machine of one's own. A 5 ms edge still fails it."""
 
 
 def meshproof(
@@ -89,7 +80,7 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Path]]:
     paths = {"root": root, "reports": root / "reports", "state": root / "state"}
     variants = {
         "steady": STEADY,
-        "slow": STEADY + SLOW_EDGE.format(ms=5),
+        "slow": STEADY + SLOW_EDGE.format(ms=20),
         "slower": STEADY + SLOW_EDGE.format(ms=30),
     }
     for name, text in variants.items():
@@ -104,7 +95,7 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Path]]:
 
 @pytest.fixture(scope="module")
 def runs(lab: dict[str, Path]) -> dict[str, Path]:
-    """Three steady runs, one with 30 ms more on frontend->catalog, one with 5 ms more."""
+    """Three steady runs, one with 30 ms more on frontend->catalog, one with 20 ms more."""
     out = {}
     order = (
         ("a1", "steady"),
@@ -120,29 +111,40 @@ def runs(lab: dict[str, Path]) -> dict[str, Path]:
 
 
 def test_two_real_runs_of_the_same_mesh_compare_as_pass(runs: dict[str, Path]) -> None:
-    """Two steady runs of the same mesh: Pass within the machine's drift, latency measured."""
-    result = compare_runs(runs["a1"], runs["a2"], MACHINE_DRIFT)
+    """Two steady runs of the same mesh, the default tolerances, latency measured on 1 s
+    windows (20 a side): Pass; on a host too disturbed to tell, Inconclusive with the
+    disturbance named, never Fail."""
+    result = compare_runs(runs["a1"], runs["a2"])
     latency = next(m for m in result.metrics if m.metric == "latency_ms")
-    assert latency.baseline_n > 300 and latency.candidate_n > 300
-    assert result.verdict == "Pass", [m.model_dump() for m in result.failed_metrics()]
+    assert latency.sample_unit == "1 s windows"
+    assert latency.baseline_n >= 15 and latency.candidate_n >= 15
+    assert latency.tolerance_source.startswith("default")
+    assert result.verdict in ("Pass", "Inconclusive"), [m.model_dump() for m in result.metrics]
+    if result.verdict == "Inconclusive":
+        assert all(m.model_dump().get("disturbance") for m in result.metrics if m.inconclusive)
 
 
-def test_5ms_on_one_edge_fails_with_latency_named(
+def test_20ms_on_one_edge_fails_with_latency_named(
     runs: dict[str, Path], lab: dict[str, Path]
 ) -> None:
-    """5 ms of Toxiproxy latency on frontend->catalog: Fail, latency High (also with a
-    tolerance for the machine's drift), exit code 1."""
-    result = compare_runs(runs["a2"], runs["slow"], MACHINE_DRIFT)
-    assert result.verdict == "Fail"
-    assert "latency_ms" in result.critical_failures
+    """20 ms of Toxiproxy latency on frontend->catalog, the default tolerances: latency High
+    on 1 s windows, the comparison Fail with exit code 1; on a host disturbed enough to have
+    added that much itself, Inconclusive (exit 3) with the disturbance named, never Pass."""
+    result = compare_runs(runs["a2"], runs["slow"])
     latency = next(m for m in result.metrics if m.metric == "latency_ms")
-    assert latency.classification == "High"
+    assert latency.classification == "High", latency.model_dump()
+    assert latency.sample_unit == "1 s windows"
     assert latency.low is not None and latency.low > 0
+    assert result.verdict in ("Fail", "Inconclusive"), [m.model_dump() for m in result.metrics]
+    if result.verdict == "Fail":
+        assert "latency_ms" in result.critical_failures
+    else:
+        assert latency.model_dump().get("disturbance")
     out = lab["root"] / "compare-out"
     done = meshproof(
         ["compare", str(runs["a2"]), str(runs["slow"]), "--out", str(out)], lab["state"], 120
     )
-    assert done.returncode == 1, done.stderr
+    assert done.returncode == (1 if result.verdict == "Fail" else 3), done.stderr
     assert "latency_ms High" in (out / "junit.xml").read_text()
 
 
