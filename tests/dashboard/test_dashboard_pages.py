@@ -64,7 +64,7 @@ def test_runs_page_lists_every_readable_run(app: AppTest, run_dirs: dict[str, Pa
     broken = " ".join(m.value for m in app.markdown)
     assert "20261123T020000Z-broken" in broken
     assert "compare" not in broken and "calibration" not in broken
-    assert [e.label for e in app.expander] == ["1 run directories could not be read"]
+    assert [e.label for e in app.expander] == ["1 run directory could not be read"]
 
 
 def test_runs_page_filters_by_experiment_and_status(app: AppTest) -> None:
