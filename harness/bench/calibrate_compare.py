@@ -8,8 +8,8 @@ The experiment is by default the steady shop of the real-run compare tests (20 R
 connections, 3 s warm-up, 20 s measured, no fault). Runs it 2K+1 times, interleaved S F S F ... S: K+1 steady runs and K runs
 with a Toxiproxy latency toxic of --delay-ms on frontend->catalog for the whole run (the
 same experiment name, so the runs compare). Then it judges, with the default rules:
-- K pairs of consecutive steady runs (S_i, S_i+1): a verdict other than Pass is a false
-  alarm;
+- K pairs of consecutive steady runs (S_i, S_i+1): Fail or Marginal is a false alarm
+  (Inconclusive, the host too disturbed to tell, is counted apart);
 - K pairs (S_i, F_i+1): a Fail with `latency_ms` failed is a detection;
 and prints both rates, the per-request method's (Mann-Whitney over every request, the
 former 5 % / 1 ms tolerance) beside them, how often latency was significant on windows
@@ -40,6 +40,7 @@ from harness.store.reader import StoredRun, list_runs
 
 REPO = Path(__file__).resolve().parents[2]
 EDGE = "frontend->catalog"
+VERDICTS = ("Pass", "Inconclusive", "Marginal", "Fail")
 STEADY = {
     "title": "steady shop",
     "target": {"topology": str(REPO / "experiments" / "topologies" / "shop.yaml")},
@@ -134,7 +135,9 @@ class Calibrations:
 
 def judge_all(reports: Path) -> list[PairOutcome]:
     """Consecutive steady pairs and (steady, next slow) pairs of the runs in `reports`."""
-    listings = [item for item in list_runs(reports) if item.status in ("passed", "failed")]
+    listings = [
+        item for item in list_runs(reports) if item.status in ("passed", "failed", "inconclusive")
+    ]
     runs = [StoredRun(item.path) for item in listings]
     calibrations = Calibrations([run for run in runs if not run.record.faults])
     outcomes = []
@@ -189,20 +192,29 @@ def summary(outcomes: list[PairOutcome]) -> list[str]:
             and "latency_ms" in result.critical_failures
         )
 
+    def alarm(result: ComparisonResult | None) -> bool:
+        return result is not None and result.verdict in ("Fail", "Marginal")
+
+    def verdicts(results: list[ComparisonResult]) -> str:
+        counts = {v: sum(r.verdict == v for r in results) for v in VERDICTS}
+        return ", ".join(f"{v} {n}" for v, n in counts.items() if n)
+
     with_calibration = [o for o in identical if o.calibrated is not None]
     slow_calibrated = [o for o in slow if o.calibrated is not None]
     return [
         "identical pairs, latency significant at 0.05: "
         f"windows {rate(sum(latency_p(o) < 0.05 for o in identical), len(identical))}, "
         f"per request {rate(sum(o.request_p < 0.05 for o in identical), len(identical))}",
-        "false alarms, defaults (identical pairs not Pass): "
-        f"{rate(sum(o.result.verdict != 'Pass' for o in identical), len(identical))}"
+        f"identical pairs, defaults: {verdicts([o.result for o in identical])}; false alarms "
+        f"(Fail or Marginal) {rate(sum(alarm(o.result) for o in identical), len(identical))}"
         f"  [per-request method, latency High: {rate(sum(o.request_high for o in identical), len(identical))}]",
-        "detections, defaults (+delay pairs Fail with latency_ms failed): "
-        f"{rate(sum(detected(o.result) for o in slow), len(slow))}"
+        f"+delay pairs, defaults: {verdicts([o.result for o in slow])}; detections (Fail with "
+        f"latency_ms failed) {rate(sum(detected(o.result) for o in slow), len(slow))}"
         f"  [per-request method: {rate(sum(o.request_high for o in slow), len(slow))}]",
-        "with a calibration of the other steady runs: false alarms "
-        f"{rate(sum(o.calibrated is not None and o.calibrated.verdict != 'Pass' for o in with_calibration), len(with_calibration))}, "
+        "with a calibration of the other steady runs: identical pairs "
+        f"{verdicts([o.calibrated for o in with_calibration if o.calibrated])}, false alarms "
+        f"{rate(sum(alarm(o.calibrated) for o in with_calibration), len(with_calibration))}; "
+        f"+delay pairs {verdicts([o.calibrated for o in slow_calibrated if o.calibrated])}, "
         f"detections {rate(sum(detected(o.calibrated) for o in slow_calibrated), len(slow_calibrated))}",
     ]
 
