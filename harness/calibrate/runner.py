@@ -15,7 +15,8 @@ from harness.engine import ProgressView, RunOptions, RunResult, run_experiment
 from harness.store.reader import StoredRun, list_runs
 from mesh_runtime.errors import InvalidInput, RunError
 
-COMPLETE = ("passed", "failed")
+COMPLETE = ("passed", "failed", "inconclusive")
+"""Runs that ran to their end (inconclusive: the host too noisy to judge; still measured)."""
 ViewFor = Callable[[int], ProgressView]
 Announce = Callable[[int, RunResult], None]
 
