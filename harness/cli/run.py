@@ -204,7 +204,7 @@ def print_next_steps(result: RunResult, console: Console) -> None:
     rate = phase.values.get("rps") if phase else None
     about = f" (about {rate * seconds:.0f} requests)" if rate else ""
     console.print(
-        f"'sent' in the live view counts every request, the first {seconds:g} s of warm-up "
+        f"'sent' in the live view counts every request, the first {seconds:.3g} s of warm-up "
         f"too{about}; 'requests measured' are those after the warm-up, which the SLOs judge."
     )
 

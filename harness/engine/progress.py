@@ -43,7 +43,7 @@ class Snapshot:
     connections: int = 0
     """Connections the load has open now."""
     behind: bool = False
-    """Requests are leaving late right now (`LiveStats.behind`)."""
+    """Requests are leaving late right now, by more than the phases' FELL_BEHIND_LAG_MS."""
 
 
 LINE_EVERY_S = 10.0
