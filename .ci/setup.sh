@@ -3,7 +3,13 @@
 # Debian packages, a running Docker engine, the Go tools (Toxiproxy, Fortio) in .tools/bin,
 # and the Python virtualenv .venv. A second run with everything in place takes seconds.
 #
-# In CI (CI=true) a missing prometheus, toxiproxy-server, haproxy or fortio is an error.
+# Also kube-apiserver, etcd and the other Kubernetes binaries, built into a cache outside
+# the clone ($MESHPROOF_CACHE, default ~/.cache/meshproof) and linked into .tools/bin, and
+# the CRDs the tests install (.tools/kube/crds). `bash .ci/setup.sh kubernetes` runs that
+# step alone.
+#
+# In CI (CI=true) a missing prometheus, toxiproxy-server, haproxy, fortio, etcd, Kubernetes
+# binary or CRD set is an error.
 set -euo pipefail
 
 # --- pinned versions -------------------------------------------------------------------
@@ -12,6 +18,33 @@ TOXIPROXY_VERSION=v2.5.0
 FORTIO_MODULE=fortio.org/fortio
 # v1.69.0 and later import grol.io/grol, which the Go module proxy we can reach does not serve.
 FORTIO_VERSION=v1.68.2
+
+# Kubernetes for the tests' API server (and issue 15's single-node cluster): built from the
+# wrapper modules in .ci/kube/ (their go.mod pins the same versions; setup checks they agree)
+# into a cache outside the clone, keyed by version, shared by every clone on the machine.
+KUBERNETES_VERSION=v1.36.3 # k8s.io/kubernetes; its 33 staging modules replaced by v0.36.3
+KUBERNETES_BINARIES=(kube-apiserver kube-controller-manager kube-scheduler kubelet)
+ETCD_VERSION=v3.6.16 # go.etcd.io/etcd/server/v3 (k8s.io/kubernetes v1.36.3 is tested with 3.6)
+# CRDs the tests' API server installs, each from its project's own Go module, taken with
+# `go mod download`: "<set> <module>@<version> <file in the module>...".
+ISTIO_API_VERSION=v1.31.4
+GATEWAY_API_VERSION=v1.6.3
+# github.com/linkerd/linkerd2 has no semver tags; the Go module proxy we can reach answers
+# 403 "This module version is not available" for its current commits, and serves the one
+# linkerd/linkerd-smi's go.mod requires (edge-23.5.1~23: Linkerd 2.13's policy CRDs). Its
+# install_crds.golden is `linkerd install --crds` rendered (the chart is Helm templates).
+LINKERD2_VERSION=v0.0.0-20230502184307-e1ba0e039074
+# Likewise consul-k8s's control-plane module (no tags of its own): the proxy refuses `main`
+# and commits, and serves the version consul-k8s's acceptance/go.mod requires (v1.5 line).
+CONSUL_K8S_VERSION=v0.0.0-20240821160356-557f7c37e108
+CRD_SOURCES=(
+    "istio istio.io/api@$ISTIO_API_VERSION kubernetes/customresourcedefinitions.gen.yaml"
+    "gateway-api sigs.k8s.io/gateway-api@$GATEWAY_API_VERSION config/crd/standard/gateway.networking.k8s.io_httproutes.yaml"
+    "linkerd github.com/linkerd/linkerd2@$LINKERD2_VERSION cli/cmd/testdata/install_crds.golden"
+    "consul github.com/hashicorp/consul-k8s/control-plane@$CONSUL_K8S_VERSION $(printf 'config/crd/bases/consul.hashicorp.com_%s.yaml ' \
+        servicedefaults serviceresolvers servicerouters servicesplitters serviceintentions \
+        proxydefaults meshes exportedservices ingressgateways terminatinggateways)"
+)
 
 APT_PACKAGES=(
     prometheus haproxy chromium chromium-driver fonts-liberation
@@ -29,6 +62,9 @@ BIN=$TOOLS/bin
 STAMPS=$TOOLS/stamps
 VENV=$REPO/.venv
 CI=${CI:-false}
+# Outside the clone, so a second clone (CI's) or a second set-up reuses the builds.
+CACHE=${MESHPROOF_CACHE:-${XDG_CACHE_HOME:-${HOME:-$(cd ~ && pwd)}/.cache}/meshproof}
+KUBE_LINKS=$TOOLS/kube # crds -> the cached CRD set of the versions above
 
 log() { printf '\033[1m[setup]\033[0m %s\n' "$*"; }
 warn() { printf '\033[1;33m[setup] warning:\033[0m %s\n' "$*" >&2; }
@@ -191,6 +227,129 @@ install_go_tools() {
     install_fortio
 }
 
+# --- Kubernetes: kube-apiserver, etcd, the other control-plane binaries, CRDs -----------
+KUBE_SRC=$REPO/.ci/kube
+
+go_env() { # go_env <go args...>: the Go command as the cached builds run it
+    CGO_ENABLED=0 GOFLAGS=-buildvcs=false GOTOOLCHAIN=local "$GO" "$@"
+}
+
+# The version in the wrapper's go.mod must be the one the cache is keyed by.
+check_pinned() { # check_pinned <go.mod> <module> <version>
+    grep -Eq "^[[:space:]]*(require )?$2 $3( |$)" "$1" \
+        || die "$1 does not require $2 $3 (the version pinned in .ci/setup.sh); run go mod tidy there"
+}
+
+# What a cached build was made from: the Go version and the wrapper module's files.
+build_fingerprint() { # build_fingerprint <wrapper dir>
+    local sources
+    mapfile -t sources < <(compgen -G "$1/*.go" || true)
+    { "$GO" version; cat "$1/go.mod" "$1/go.sum" "${sources[@]}"; } | sha256sum | cut -d' ' -f1
+}
+
+# Builds `packages` of the wrapper module into <cache dir>/bin unless the cache already
+# holds that build; then links each binary into .tools/bin. Under a lock: two clones may
+# set up at once.
+cached_build() { # cached_build <label> <wrapper dir> <cache dir> <ldflags> <package...>
+    local label=$1 src=$2 dir=$3 ldflags=$4
+    shift 4
+    local fingerprint pkg name missing=false
+    fingerprint=$(build_fingerprint "$src")
+    for pkg in "$@"; do [[ -x $dir/bin/${pkg##*/} ]] || missing=true; done
+    mkdir -p "$dir"
+    (
+        flock 9
+        if $missing || [[ ! -f $dir/stamp || $(<"$dir/stamp") != "$fingerprint" ]]; then
+            log "$label: building ${*##*/} into $dir (several minutes the first time)"
+            local start=$SECONDS staging=$dir/bin.new
+            rm -rf "$staging"
+            (cd "$src" && go_env build -trimpath -ldflags "$ldflags" -o "$staging/" "$@") \
+                || die "$label: go build failed"
+            rm -rf "$dir/bin" && mv "$staging" "$dir/bin"
+            printf '%s' "$fingerprint" >"$dir/stamp"
+            log "$label: built in $((SECONDS - start)) s"
+        else
+            log "$label: cached in $dir"
+        fi
+    ) 9>"$dir/.lock"
+    mkdir -p "$BIN"
+    for pkg in "$@"; do
+        name=${pkg##*/}
+        ln -sfn "$dir/bin/$name" "$BIN/$name"
+    done
+}
+
+kube_ldflags() { # version stamps `kube-apiserver --version` and /version report
+    local major minor flags="-s -w" pkg
+    IFS=. read -r major minor _ <<<"${KUBERNETES_VERSION#v}"
+    for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
+        flags+=" -X $pkg.gitVersion=$KUBERNETES_VERSION -X $pkg.gitMajor=$major"
+        flags+=" -X $pkg.gitMinor=$minor -X $pkg.gitTreeState=clean"
+    done
+    printf '%s' "$flags"
+}
+
+install_kube_binaries() {
+    check_pinned "$KUBE_SRC/kubernetes/go.mod" k8s.io/kubernetes "$KUBERNETES_VERSION"
+    check_pinned "$KUBE_SRC/etcd/go.mod" go.etcd.io/etcd/server/v3 "$ETCD_VERSION"
+    cached_build "etcd $ETCD_VERSION" "$KUBE_SRC/etcd" "$CACHE/etcd/$ETCD_VERSION" "-s -w" \
+        meshproof.dev/ci/kube/etcd
+    cached_build "kubernetes $KUBERNETES_VERSION" "$KUBE_SRC/kubernetes" \
+        "$CACHE/kubernetes/$KUBERNETES_VERSION" "$(kube_ldflags)" \
+        "${KUBERNETES_BINARIES[@]/#/k8s.io/kubernetes/cmd/}"
+}
+
+module_dir() { # module_dir <module@version>: where `go mod download` put it
+    local json dir
+    json=$(cd "$CACHE" && go_env mod download -json "$1" 2>&1) || true
+    dir=$(sed -n 's/^[[:space:]]*"Dir": "\(.*\)",*$/\1/p' <<<"$json")
+    if [[ -z $dir || ! -d $dir ]]; then
+        die "go mod download $1 failed: $(sed -n 's/^[[:space:]]*"Error": "\(.*\)",*$/\1/p' <<<"$json" | head -n 1)"
+    fi
+    printf '%s' "$dir"
+}
+
+# Copies each set's files into <cache>/crds/<fingerprint of CRD_SOURCES>/<set>/, with
+# SOURCES.tsv saying where each came from, and links .tools/kube/crds to it.
+install_crds() {
+    local key dir
+    key=$(printf '%s\n' "${CRD_SOURCES[@]}" | sha256sum | cut -c1-16)
+    dir=$CACHE/crds/$key
+    if [[ -f $dir/SOURCES.tsv ]]; then
+        log "CRDs: cached in $dir"
+    else
+        log "CRDs: taking ${#CRD_SOURCES[@]} sets from their Go modules"
+        local staging=$dir.new line group module files file src name
+        rm -rf "$staging" && mkdir -p "$staging"
+        printf 'set\tmodule\tversion\tfile\tsha256\n' >"$staging/SOURCES.tsv"
+        for line in "${CRD_SOURCES[@]}"; do
+            read -r group module files <<<"$line"
+            src=$(module_dir "$module")
+            mkdir -p "$staging/$group"
+            for file in $files; do
+                [[ -f $src/$file ]] || die "CRDs: $module has no $file"
+                name=$(basename "$file")
+                cp "$src/$file" "$staging/$group/${name%.*}.yaml"
+                printf '%s\t%s\t%s\t%s\t%s\n' "$group" "${module%@*}" "${module#*@}" "$file" \
+                    "$(sha256sum <"$src/$file" | cut -d' ' -f1)" >>"$staging/SOURCES.tsv"
+            done
+        done
+        rm -rf "$dir" && mv "$staging" "$dir"
+    fi
+    mkdir -p "$KUBE_LINKS"
+    ln -sfn "$dir" "$KUBE_LINKS/crds"
+}
+
+install_kubernetes() {
+    if [[ ! -x $GO ]]; then
+        warn "Go not found at $GO; cannot build kube-apiserver and etcd"
+        return
+    fi
+    mkdir -p "$CACHE"
+    install_kube_binaries
+    install_crds
+}
+
 # --- Kernel: hot restarts of sidecars -------------------------------------------------
 # A hot-restarted sidecar's old process closes its SO_REUSEPORT listeners while the new one
 # serves on the same ports; with tcp_migrate_req=1 (Linux >= 5.14) the kernel moves the
@@ -252,9 +411,9 @@ tool_row() { # tool_row <name> <path or empty> <version command...>
     local name=$1 path=$2
     shift 2
     if [[ -z $path || ! -x $path ]]; then
-        printf '  %-18s %-10s %s\n' "$name" "MISSING" ""
+        printf '  %-24s %-8s %s\n' "$name" "MISSING" ""
     else
-        printf '  %-18s %-10s %s  (%s)\n' "$name" "ok" "$(first_line "$@")" "$path"
+        printf '  %-24s %-8s %s  (%s)\n' "$name" "ok" "$(first_line "$@")" "$path"
     fi
 }
 
@@ -274,9 +433,28 @@ print_summary() {
     tool_row dockerd "$(which_or_empty dockerd)" dockerd --version
     local engine=down
     docker info >/dev/null 2>&1 && engine=running
-    printf '  %-18s %-10s\n' "docker engine" "$engine"
+    printf '  %-24s %-8s\n' "docker engine" "$engine"
     tool_row python "$VENV/bin/python" "$VENV/bin/python" --version
     tool_row playwright "$VENV/bin/python" "$VENV/bin/python" -m playwright --version
+    print_kube_summary
+}
+
+print_kube_summary() {
+    local name crds=$KUBE_LINKS/crds
+    tool_row etcd "$BIN/etcd" "$BIN/etcd" --version
+    for name in "${KUBERNETES_BINARIES[@]}"; do
+        tool_row "$name" "$BIN/$name" "$BIN/$name" --version
+    done
+    if [[ -f $crds/SOURCES.tsv ]]; then
+        local set counts=()
+        for set in $(tail -n +2 "$crds/SOURCES.tsv" | cut -f1 | uniq); do
+            counts+=("$set $(cat "$crds/$set"/*.yaml | grep -c '^kind: CustomResourceDefinition')")
+        done
+        printf '  %-24s %-8s %s  (%s)\n' CRDs ok "$(IFS=,; echo "${counts[*]}" | sed 's/,/, /g')" \
+            "$(readlink -f "$crds")"
+    else
+        printf '  %-24s %-8s\n' CRDs MISSING
+    fi
 }
 
 require_in_ci() {
@@ -286,6 +464,12 @@ require_in_ci() {
     command -v haproxy >/dev/null 2>&1 || missing+=(haproxy)
     [[ -x $BIN/toxiproxy-server ]] || missing+=(toxiproxy-server)
     [[ -x $BIN/fortio ]] || missing+=(fortio)
+    [[ -x $BIN/etcd ]] || missing+=(etcd)
+    local name
+    for name in "${KUBERNETES_BINARIES[@]}"; do
+        [[ -x $BIN/$name ]] || missing+=("$name")
+    done
+    [[ -f $KUBE_LINKS/crds/SOURCES.tsv ]] || missing+=(CRDs)
     ((${#missing[@]} == 0)) || die "CI=true and still missing after setup: ${missing[*]}"
     docker info >/dev/null 2>&1 || die "CI=true but the Docker engine is not running"
 }
@@ -293,10 +477,17 @@ require_in_ci() {
 main() {
     local start=$SECONDS
     export PATH=$PATH:/usr/sbin:/sbin
+    if [[ ${1:-} == kubernetes ]]; then # that step alone: bash .ci/setup.sh kubernetes
+        install_kubernetes
+        print_kube_summary
+        log "done in $((SECONDS - start)) s"
+        return
+    fi
     install_apt_packages
     start_docker
     build_base_image
     install_go_tools
+    install_kubernetes
     enable_tcp_migrate_req
     install_venv
     print_summary

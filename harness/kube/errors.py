@@ -124,9 +124,25 @@ def parse_status(body: str | bytes | None) -> dict[str, Any]:
 
 def invalid_fields(status: dict[str, Any]) -> tuple[str, ...]:
     """The field paths a 422 Status names in details.causes, in order, without repeats."""
+    return tuple(dict.fromkeys(str(c["field"]) for c in _field_causes(status)))
+
+
+def _field_causes(status: dict[str, Any]) -> list[dict[str, Any]]:
+    # The server writes a cause about no field in particular with field "" or "<nil>".
     causes = (status.get("details") or {}).get("causes") or []
-    fields = [str(c["field"]) for c in causes if isinstance(c, dict) and c.get("field")]
-    return tuple(dict.fromkeys(fields))
+    return [c for c in causes if isinstance(c, dict) and c.get("field") and c["field"] != "<nil>"]
+
+
+def invalid_message(status: dict[str, Any]) -> str | None:
+    """A 422's `<Kind> "<name>" is invalid: <field>: <problem>; ...`, from the causes that
+    name a field (the server adds a field-less "some validation rules were not checked"),
+    or None when no cause names one."""
+    details = status.get("details") or {}
+    causes = _field_causes(status)
+    if not causes:
+        return None
+    problems = "; ".join(f"{c['field']}: {c.get('message', '')}".rstrip(": ") for c in causes)
+    return f'{details.get("kind", "object")} "{details.get("name", "")}" is invalid: {problems}'
 
 
 def _detail(status_code: int, reason: str, status: dict[str, Any], request: Request | None) -> str:
@@ -135,6 +151,11 @@ def _detail(status_code: int, reason: str, status: dict[str, Any], request: Requ
         # The server says "the object has been modified; please apply your changes to the
         # latest version": for meshproof that means someone else edited it; nothing was written.
         return f"{message} (someone changed it since it was read; nothing was written)"
+    if status_code == 422:
+        return one_line(invalid_message(status) or message)
+    if status_code == 404 and request is not None and not (status.get("details") or {}):
+        # No object named: the path itself is unknown, so the resource is not served.
+        return f"the server does not serve {request.resource} (is its CRD installed?)"
     if status_code == 401:
         return f"{message} (the kubeconfig's credentials were not accepted)"
     return message

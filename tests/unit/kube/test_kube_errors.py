@@ -105,6 +105,30 @@ def test_each_status_has_its_class(code: int, cls: type[KubeApiError], label: st
     assert "the server said so" in str(error)
 
 
+def test_invalid_message_leaves_out_causes_without_a_field() -> None:
+    """The server's extra 'some validation rules were not checked' (no field) is left out."""
+    causes = [
+        {"reason": "FieldValueTypeInvalid", "field": "spec.http[0].timeout",
+         "message": 'Invalid value: "integer": must be of type string'},
+        {"reason": "FieldValueInvalid", "message": "some validation rules were not checked", "field": "<nil>"},
+    ]  # fmt: skip
+    body = status_body(422, "Invalid", "long server text", causes)
+    text = str(from_api_exception(Answer(422, "Unprocessable Entity", body), PATCH))
+    assert text.endswith(
+        '"catalog" is invalid: spec.http[0].timeout: Invalid value: "integer": must be of type string'
+    )
+    assert "not checked" not in text
+
+
+def test_unknown_resource_is_a_missing_crd() -> None:
+    """A 404 naming no object means the resource is not served: said so, with the CRD hint."""
+    error = from_api_exception(Answer(404, "Not Found", "404 page not found"), PATCH)
+    assert isinstance(error, KubeNotFound)
+    assert "does not serve virtualservices.networking.istio.io (is its CRD installed?)" in str(
+        error
+    )
+
+
 def test_unknown_status_keeps_code_and_reason() -> None:
     """A 500 is a plain KubeApiError naming the HTTP status and the server's reason."""
     error = from_api_exception(Answer(500, "Internal Server Error", "not json"), PATCH)
