@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from harness.report.deltas import verdicts_side_by_side
+from harness.report.html import write_html
 from harness.store import load_run
 from harness.store.junit import junit_xml
 from harness.store.markdown import markdown_report
@@ -70,3 +72,15 @@ def test_list_counts_inconclusive_apart_from_passed_and_failed(
         0,
         1,
     )
+
+
+def test_html_report_and_run_deltas_say_inconclusive(
+    noisy: tuple[Path, RunRecord], tmp_path: Path
+) -> None:
+    """The self-contained HTML report and the run-vs-run verdict table show INCONCLUSIVE."""
+    run_dir, record = noisy
+    html = write_html(run_dir, tmp_path / "report.html").read_text(encoding="utf-8")
+    assert 'class="badge inconclusive">INCONCLUSIVE<' in html
+    assert "<td>INCONCLUSIVE</td>" in html
+    table = verdicts_side_by_side(record, record)
+    assert "INCONCLUSIVE" in set(table.iloc[0].astype(str))
