@@ -19,6 +19,7 @@ import contextlib
 import csv
 import os
 import secrets
+import shutil
 import signal
 import subprocess
 import time
@@ -209,6 +210,8 @@ class LocalApiServer:
         tokens.chmod(0o600)
 
     def _start_once(self) -> None:
+        # A failed attempt's member would keep the peer address it was started with.
+        shutil.rmtree(self.work_dir / "etcd", ignore_errors=True)
         with port_allocator(HOST) as allocate:
             etcd_port, peer_port, api_port = allocate(), allocate(), allocate()
         began = time.monotonic()

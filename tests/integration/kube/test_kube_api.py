@@ -154,6 +154,20 @@ def test_self_subject_access_review(kube: KubeClient, viewer: KubeClient) -> Non
     assert kube.can_i("patch", VIRTUAL_SERVICE, NS)
 
 
+def test_list_by_label_and_delete(kube: KubeClient) -> None:
+    """Objects are listed by label selector; a deleted one is gone (404 afterwards)."""
+    run = uuid.uuid4().hex[:8]
+    body = virtual_service(f"labelled-{run}")
+    body["metadata"]["labels"] = {"meshproof.run": run}
+    created = kube.create(VIRTUAL_SERVICE, NS, body)
+    kube.create(VIRTUAL_SERVICE, NS, virtual_service(f"unlabelled-{run}"))
+    listed = kube.list(VIRTUAL_SERVICE, NS, label_selector=f"meshproof.run={run}")
+    assert [name_of(o) for o in listed] == [name_of(created)]
+    kube.delete(VIRTUAL_SERVICE, NS, name_of(created))
+    with pytest.raises(KubeNotFound):
+        kube.get(VIRTUAL_SERVICE, NS, name_of(created))
+
+
 def test_missing_object_is_not_found(kube: KubeClient) -> None:
     """Reading an object that does not exist is KubeNotFound naming it."""
     with pytest.raises(KubeNotFound) as refused:

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from harness.kube.client import KubeClient
 from harness.kube.crds import crd_files, default_crd_dir, is_established, load_crds
 from harness.kube.resources import CRD, NAMESPACE, POD, VIRTUAL_SERVICE
 from harness.kube.testing import User, kubeconfig_document, token_file_rows
@@ -90,3 +91,20 @@ def test_token_file_and_kubeconfig() -> None:
         "server": "https://127.0.0.1:1",
         "certificate-authority": "/ca.crt",
     }
+
+
+def test_connect_refuses_a_missing_kubeconfig(tmp_path: Path) -> None:
+    """A kubeconfig that does not exist is InvalidInput naming it; nothing is sent."""
+    missing = tmp_path / "nope.kubeconfig"
+    with pytest.raises(InvalidInput, match="no such kubeconfig file") as refused:
+        KubeClient.connect(missing)
+    assert str(missing) in str(refused.value)
+
+
+def test_connect_refuses_an_unknown_context(tmp_path: Path) -> None:
+    """A context the kubeconfig does not have is InvalidInput listing the ones it has."""
+    kubeconfig = tmp_path / "kubeconfig"
+    doc = kubeconfig_document("https://127.0.0.1:1", tmp_path / "ca.crt", [User("admin")])
+    kubeconfig.write_text(yaml.safe_dump(doc))
+    with pytest.raises(InvalidInput, match=r"no context 'staging' \(it has: admin\)"):
+        KubeClient.connect(kubeconfig, context="staging")
