@@ -2,7 +2,7 @@
 
 | metric | unit of the test | statistic |
 | --- | --- | --- |
-| `latency_ms`, `latency_ms{route=R}` | time windows | Mann-Whitney U + Hodges-Lehmann shift of the windows' medians |
+| `latency_ms`, `latency_ms{route=R}` | time windows | Mann-Whitney U + Hodges-Lehmann shift of the windows' medians, corrected for their lag-1 autocorrelation |
 | `p50_ms`, `p99_ms` | time windows | block bootstrap (whole windows drawn) of the percentile difference |
 | `error_rate`, `trace_completeness` | requests | two-proportion z-test |
 | `sidecar_cpu_per_krps`, `sidecar_rss_mb` | 1 s samples | Mann-Whitney U + Hodges-Lehmann |
@@ -25,6 +25,7 @@ from harness.compare.stats import (
     Estimate,
     block_quantile_shift,
     clean,
+    for_autocorrelation,
     hodges_lehmann,
     location_shift,
     poisson_rates,
@@ -33,6 +34,7 @@ from harness.compare.stats import (
 from harness.compare.windows import (
     MIN_REQUESTS,
     Windows,
+    lag1_autocorrelation,
     unit_text,
     window_length,
     window_quantiles,
@@ -112,7 +114,8 @@ def window_shift(
     left, right = window_quantiles(base_windows, 0.5), window_quantiles(cand_windows, 0.5)
     if reason := _too_few_windows(base_windows, cand_windows):
         return _no_data(metric, "ms", reason, _median(left), _median(right), unit)
-    estimate = location_shift(left, right, alpha, rng)
+    rho = lag1_autocorrelation(base_windows, cand_windows)
+    estimate = for_autocorrelation(location_shift(left, right, alpha, rng), rho)
     per_request = hodges_lehmann(base.values, cand.values, alpha, rng)[0]
     return Measurement(
         metric, "ms", _median(left), _median(right), estimate, len(left), len(right),

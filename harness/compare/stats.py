@@ -6,6 +6,9 @@
   `k = nm/2 - z(1-a/2) sqrt(nm(n+m+1)/12)` it is `[D_(k), D_(nm-k+1)]`. Above
   `EXACT_PAIRS` differences the pairs are subsampled (seeded) and the same order
   statistics are read as quantiles of the sample; the result says so in `method`.
+- `for_autocorrelation`: a test on a series whose neighbours correlate (time windows of a
+  run: the machine's state lasts longer than a second) holds fewer independent values
+  than its length; its p-value and band are corrected for the lag-1 autocorrelation.
 - `two_proportions`: the pooled two-proportion z-test (error rate, trace completeness).
 - `poisson_rates`: two event counts over two exposures (retries, ejections per request):
   the conditional binomial test (Przyborowski & Wilenski), exact.
@@ -100,6 +103,25 @@ def location_shift(
     p_value = mann_whitney_p(baseline, candidate)
     shift, low, high, how = hodges_lehmann(baseline, candidate, alpha, rng)
     return Estimate(shift, low, high, p_value, f"Mann-Whitney U, Hodges-Lehmann ({how})")
+
+
+def for_autocorrelation(estimate: Estimate, rho: float) -> Estimate:
+    """The estimate's p-value and band for samples with lag-1 autocorrelation `rho` > 0.
+
+    A series whose neighbours correlate by rho (AR(1)) carries the information of
+    n (1 - rho) / (1 + rho) independent values, so the test statistic shrinks by
+    sqrt((1 - rho) / (1 + rho)) (the two-sided p is recomputed from its normal z) and the
+    band widens around the estimate by the inverse. rho <= 0 leaves it as it was.
+    """
+    if rho <= 0:
+        return estimate
+    factor = math.sqrt((1 - rho) / (1 + rho))
+    z = float(stats.norm.isf(max(estimate.p_value, 1e-300) / 2)) * factor
+    p_value = min(1.0, float(2 * stats.norm.sf(z)))
+    low = estimate.delta - (estimate.delta - estimate.low) / factor
+    high = estimate.delta + (estimate.high - estimate.delta) / factor
+    method = f"{estimate.method}; p and band for lag-1 autocorrelation {rho:.2f}"
+    return Estimate(estimate.delta, low, high, p_value, method)
 
 
 def two_proportions(

@@ -11,7 +11,10 @@ consecutive windows are close to independent. So latency is judged on windows:
   fewest seconds in which the typical second's requests add up to `TARGET_REQUESTS`
   (1 s at 10 RPS or more);
 - a window holding fewer than `MIN_REQUESTS` values is left out (a run's ragged edges);
-- windows of pooled runs never mix runs (rounds of validate-upgrade pool their windows).
+- windows of pooled runs never mix runs (rounds of validate-upgrade pool their windows);
+- consecutive windows still correlate when the machine's state outlasts a window: the
+  test's p-value and band are corrected for the windows' lag-1 autocorrelation
+  (`lag1_autocorrelation`, `harness.compare.stats.for_autocorrelation`).
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ TARGET_REQUESTS = 10
 """Requests the typical window should hold."""
 MIN_REQUESTS = 3
 """Fewer requests than this in a window: the window is left out."""
+MAX_AUTOCORRELATION = 0.9
 
 
 @dataclass(frozen=True)
@@ -38,6 +42,8 @@ class Windows:
     count: int
     length: int
     """Seconds per window."""
+    run_of_window: np.ndarray
+    """The run each window belongs to, in window order (windows are in time order per run)."""
 
 
 def per_second_counts(sample: Timed) -> np.ndarray:
@@ -58,11 +64,12 @@ def window_length(*samples: Timed) -> int:
 def windows_of(sample: Timed, length: int) -> Windows:
     """The sample's values in windows of `length` seconds (sparse windows left out)."""
     keys = sample.run * (1 << 32) + np.floor_divide(sample.second, length)
-    _, block, counts = np.unique(keys, return_inverse=True, return_counts=True)
+    unique, block, counts = np.unique(keys, return_inverse=True, return_counts=True)
     kept = counts >= MIN_REQUESTS
     renumber = np.cumsum(kept) - 1
     mask = kept[block]
-    return Windows(sample.values[mask], renumber[block[mask]], int(kept.sum()), length)
+    runs = np.right_shift(unique[kept], 32)
+    return Windows(sample.values[mask], renumber[block[mask]], int(kept.sum()), length, runs)
 
 
 def window_quantiles(windows: Windows, q: float) -> np.ndarray:
@@ -75,6 +82,26 @@ def window_quantiles(windows: Windows, q: float) -> np.ndarray:
     for index, (start, end) in enumerate(zip(starts, ends, strict=True)):
         out[index] = np.quantile(values[start:end], q)
     return out
+
+
+def lag1_autocorrelation(*windows: Windows) -> float:
+    """The lag-1 autocorrelation of the window medians, pooled over the runs of `windows`
+    (each run's series about its own mean; 0 when there are too few windows, never
+    above MAX_AUTOCORRELATION)."""
+    products = squares = 0.0
+    for side in windows:
+        medians = window_quantiles(side, 0.5)
+        runs = side.run_of_window
+        for run in np.unique(runs):
+            series = medians[runs == run]
+            if len(series) < 3:
+                continue
+            centred = series - series.mean()
+            products += float((centred[1:] * centred[:-1]).sum())
+            squares += float((centred * centred).sum())
+    if squares <= 0:
+        return 0.0
+    return min(max(products / squares, 0.0), MAX_AUTOCORRELATION)
 
 
 def unit_text(length: int) -> str:

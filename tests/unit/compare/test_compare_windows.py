@@ -14,8 +14,13 @@ from harness.compare.config import CompareConfig
 from harness.compare.judge import judge_metric
 from harness.compare.measures import percentile, window_shift
 from harness.compare.samples import Timed
-from harness.compare.stats import location_shift, quantile_shift
-from harness.compare.windows import window_length, window_quantiles, windows_of
+from harness.compare.stats import Estimate, for_autocorrelation, location_shift, quantile_shift
+from harness.compare.windows import (
+    lag1_autocorrelation,
+    window_length,
+    window_quantiles,
+    windows_of,
+)
 
 ALPHA = 0.05
 SECONDS, RPS = 20, 100
@@ -47,6 +52,47 @@ def test_identical_runs_with_drift_pass_where_the_per_request_test_cries_wolf() 
         requests_significant += per_request.p_value < ALPHA
     assert windows_significant <= 3
     assert requests_significant >= 12
+
+
+def persistent_run(seed: int, rho: float = 0.7) -> Timed:
+    """As `drifting_run`, but each second's level carries on from the last (AR(1), rho)."""
+    rng = np.random.default_rng(seed)
+    levels = np.empty(SECONDS)
+    levels[0] = rng.normal(0.0, 4.0)
+    for t in range(1, SECONDS):
+        levels[t] = rho * levels[t - 1] + rng.normal(0.0, 4.0 * np.sqrt(1 - rho**2))
+    second = np.repeat(np.arange(SECONDS, dtype="int64"), RPS)
+    values = (20.0 + levels).clip(5.0)[second] * rng.lognormal(0.0, 0.3, SECONDS * RPS)
+    return Timed(values, np.zeros(len(values), dtype="int64"), second)
+
+
+def test_windows_that_correlate_count_as_fewer() -> None:
+    """Identical runs whose machine state lasts seconds (AR(1) levels): the windows' test,
+    corrected for their lag-1 autocorrelation, is significant in fewer pairs than the
+    same test counting every window as independent."""
+    corrected = uncorrected = 0
+    for pair in range(30):
+        base, cand = persistent_run(2 * pair), persistent_run(2 * pair + 1)
+        measured = window_shift("latency_ms", base, cand, ALPHA, np.random.default_rng(1))
+        assert measured.estimate is not None
+        corrected += measured.estimate.p_value < ALPHA
+        left, right = windows_of(base, 1), windows_of(cand, 1)
+        assert 0.2 < lag1_autocorrelation(left, right) <= 0.9
+        plain = location_shift(window_quantiles(left, 0.5), window_quantiles(right, 0.5),
+                               ALPHA, np.random.default_rng(1))  # fmt: skip
+        uncorrected += plain.p_value < ALPHA
+    assert corrected <= 5
+    assert uncorrected >= corrected + 4
+
+
+def test_the_autocorrelation_correction_widens_the_band_and_raises_p() -> None:
+    """rho 0.6: the z shrinks by sqrt(0.4 / 1.6) = 0.5, the band doubles; rho 0 keeps it."""
+    estimate = Estimate(2.0, 1.0, 3.0, 0.0027, "test")
+    corrected = for_autocorrelation(estimate, 0.6)
+    assert (corrected.low, corrected.high) == (0.0, 4.0)
+    assert abs(corrected.p_value - 0.1336) < 0.002
+    assert "autocorrelation 0.60" in corrected.method
+    assert for_autocorrelation(estimate, 0.0) == estimate
 
 
 def test_a_real_shift_is_high_on_windows() -> None:
