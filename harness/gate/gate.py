@@ -59,6 +59,8 @@ class MetricGate(BaseModel):
     started_at: str
     change_points: list[str]
     reason: str
+    disturbance: str = ""
+    """Latency: what the run's host did and may have added (`harness.judge.disturbance`)."""
     tolerance: float | None = None
     """The minimum magnitude a change was held to (None: not judged)."""
     tolerance_source: str = ""
@@ -163,12 +165,15 @@ def against_noise(
     disturbance may have added: inconclusive when it is then no regression."""
     noise = noise_ms(gate.metric, record.host, record.wakeups)
     current = values[-1]
-    if gate.status != "regression" or not noise or current is None or record.host is None:
+    if noise is None or record.host is None:
+        return gate
+    why = f"{describe_host(record.host)}: may have added up to {noise:.3g} ms"
+    gate = gate.model_copy(update={"disturbance": why})
+    if gate.status != "regression" or not noise or current is None:
         return gate
     quieter = judge_series(gate.metric, [*values[:-1], current - noise], ids, rule, settings)
     if quieter.status == "regression":
         return gate
-    why = f"{describe_host(record.host)}: may have added up to {noise:.3g} ms"
     return gate.model_copy(update={"status": "inconclusive", "reason": why})
 
 

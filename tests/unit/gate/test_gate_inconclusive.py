@@ -51,6 +51,10 @@ def test_the_same_regression_on_a_quiet_host_fails() -> None:
     quiet = record(6, 52.0, host=QUIET, wakeups=SHOP_WAKEUPS)
     result = gate_records(quiet, HISTORY, GateSettings())
     assert (result.outcome, result.exit_code) == ("fail", 1)
+    p99 = next(m for m in result.metrics if m.metric == "p99_ms")
+    assert p99.disturbance.endswith("may have added up to 0 ms")
+    errors = next(m for m in result.metrics if m.metric == "error_rate")
+    assert errors.disturbance == ""
     assert result.failures[0].startswith("p99_ms regressed +")
 
 
