@@ -309,33 +309,41 @@ module_dir() { # module_dir <module@version>: where `go mod download` put it
     printf '%s' "$dir"
 }
 
-# Copies each set's files into <cache>/crds/<fingerprint of CRD_SOURCES>/<set>/, with
-# SOURCES.tsv saying where each came from, and links .tools/kube/crds to it.
+# Copies each set's files into <dir>/<set>/, with SOURCES.tsv saying where each came from.
+take_crds() { # take_crds <dir>
+    local dir=$1 staging=$1.new line group module files file src name
+    log "CRDs: taking ${#CRD_SOURCES[@]} sets from their Go modules"
+    rm -rf "$staging" && mkdir -p "$staging"
+    printf 'set\tmodule\tversion\tfile\tsha256\n' >"$staging/SOURCES.tsv"
+    for line in "${CRD_SOURCES[@]}"; do
+        read -r group module files <<<"$line"
+        src=$(module_dir "$module")
+        mkdir -p "$staging/$group"
+        for file in $files; do
+            [[ -f $src/$file ]] || die "CRDs: $module has no $file"
+            name=$(basename "$file")
+            cp "$src/$file" "$staging/$group/${name%.*}.yaml"
+            printf '%s\t%s\t%s\t%s\t%s\n' "$group" "${module%@*}" "${module#*@}" "$file" \
+                "$(sha256sum <"$src/$file" | cut -d' ' -f1)" >>"$staging/SOURCES.tsv"
+        done
+    done
+    rm -rf "$dir" && mv "$staging" "$dir"
+}
+
+# The CRD set of CRD_SOURCES, cached under a hash of that list; .tools/kube/crds links to it.
 install_crds() {
     local key dir
     key=$(printf '%s\n' "${CRD_SOURCES[@]}" | sha256sum | cut -c1-16)
     dir=$CACHE/crds/$key
-    if [[ -f $dir/SOURCES.tsv ]]; then
-        log "CRDs: cached in $dir"
-    else
-        log "CRDs: taking ${#CRD_SOURCES[@]} sets from their Go modules"
-        local staging=$dir.new line group module files file src name
-        rm -rf "$staging" && mkdir -p "$staging"
-        printf 'set\tmodule\tversion\tfile\tsha256\n' >"$staging/SOURCES.tsv"
-        for line in "${CRD_SOURCES[@]}"; do
-            read -r group module files <<<"$line"
-            src=$(module_dir "$module")
-            mkdir -p "$staging/$group"
-            for file in $files; do
-                [[ -f $src/$file ]] || die "CRDs: $module has no $file"
-                name=$(basename "$file")
-                cp "$src/$file" "$staging/$group/${name%.*}.yaml"
-                printf '%s\t%s\t%s\t%s\t%s\n' "$group" "${module%@*}" "${module#*@}" "$file" \
-                    "$(sha256sum <"$src/$file" | cut -d' ' -f1)" >>"$staging/SOURCES.tsv"
-            done
-        done
-        rm -rf "$dir" && mv "$staging" "$dir"
-    fi
+    mkdir -p "$CACHE/crds"
+    (
+        flock 9
+        if [[ -f $dir/SOURCES.tsv ]]; then
+            log "CRDs: cached in $dir"
+        else
+            take_crds "$dir"
+        fi
+    ) 9>"$CACHE/crds/.lock"
     mkdir -p "$KUBE_LINKS"
     ln -sfn "$dir" "$KUBE_LINKS/crds"
 }
