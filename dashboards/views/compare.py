@@ -1,8 +1,10 @@
 """Compare: two runs side by side — the judge's verdict, deltas with intervals, distributions.
 
-The judgement is `harness.compare.compare_runs` (Mann-Whitney with Hodges-Lehmann bands,
-proportions tests, a Kayenta-like score); the plain headline deltas and both runs'
-SLO verdicts are shown beside it.
+The judgement is `harness.compare.compare_runs` (latency on time windows: Mann-Whitney with
+Hodges-Lehmann bands on the windows' medians, block-bootstrap bands on percentiles;
+proportions tests; a Kayenta-like score), each metric with its unit and where its
+tolerance came from (a stored calibration or the defaults); the plain headline deltas and
+both runs' SLO verdicts are shown beside it.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import streamlit as st
 
 from dashboards import data, widgets
 from harness.compare import ComparisonResult
+from harness.compare.output import tolerance_line
 from harness.report import deltas, figures
 from harness.store import RunRecord
 from mesh_runtime.errors import MeshproofError
@@ -83,21 +86,27 @@ def _judgement(base: Path, cand: Path) -> None:
     styled = frame.style.map(_style_class, subset=["classification"])
     config = {
         name: st.column_config.NumberColumn(format="%.4g")
-        for name in ("baseline", "candidate", "delta", "low", "high", "tolerance")
+        for name in ("baseline", "candidate", "delta", "low", "high", "tolerance", "request_shift")
     }
     config["p_value"] = st.column_config.NumberColumn("p-value", format="%.3g")
     st.dataframe(styled, hide_index=True, width="stretch", column_config=config, height="content")
     st.caption(
-        f"Mann-Whitney U / two-proportion tests at alpha {result.alpha:g}; delta is candidate "
-        "minus baseline with its confidence band; High / Low beyond the tolerance in the "
-        "harmful direction fails the metric (Kayenta's judge)."
+        f"Tests at alpha {result.alpha:g}; latency on time windows (`sample_unit`, n a side: "
+        "each window's median, or whole windows drawn by a block bootstrap), never on every "
+        "request as an independent draw (`request_shift` is the per-request shift, shown "
+        "only for comparison); delta is candidate minus baseline with its confidence band; "
+        "High / Low beyond the tolerance in the harmful direction fails the metric "
+        "(Kayenta's judge)."
     )
+    st.caption(tolerance_line(result))
 
 
 def judged_frame(result: ComparisonResult) -> pd.DataFrame:
     """The judge's metrics as a table, the failed ones first."""
     columns = ["metric", "unit", "classification", "baseline", "candidate", "delta", "low",
-               "high", "tolerance", "p_value", "critical", "failed", "method", "reason"]  # fmt: skip
+               "high", "tolerance", "tolerance_source", "sample_unit", "baseline_n",
+               "candidate_n", "request_shift", "p_value", "critical", "failed", "method",
+               "reason"]  # fmt: skip
     frame = pd.DataFrame([m.model_dump() for m in result.metrics])
     if frame.empty:
         return pd.DataFrame(columns=columns)

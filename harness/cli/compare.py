@@ -1,14 +1,24 @@
 """`meshproof compare BASELINE CANDIDATE` and `meshproof validate-upgrade EXPERIMENT`.
 
 compare           judge a candidate run against a baseline run of the same experiment, as
-                  Kayenta does: Mann-Whitney U with a Hodges-Lehmann band on latency, a
-                  two-proportion test on error rate, bootstrap bands on p50/p99, per metric
-                  High / Low / Pass / NoData, a score 0-100 and Pass / Marginal / Fail.
+                  Kayenta does: latency on time windows (Mann-Whitney U with a
+                  Hodges-Lehmann band on the 1 s windows' medians, block-bootstrap bands on
+                  p50/p99), never on every request as an independent draw; a two-proportion
+                  test on error rate; per metric High / Low / Pass / NoData, a score 0-100
+                  and Pass / Marginal / Fail.
 validate-upgrade  run the experiment with the baseline and the candidate sidecar, A B A B
-                  for --rounds rounds, and compare the pooled rounds.
+                  for --rounds rounds, and compare the pooled rounds (windows of every round).
 
-Writes compare.md, junit.xml and compare.json to --out. Exit code 0 Pass, 1 Marginal or
-Fail (--marginal-exit 0 lets Marginal pass), 2 input that cannot be compared.
+A change fails only when significant AND beyond its tolerance: the one in --config, else
+the run-to-run spread stored by `meshproof calibrate` (<reports>/calibration/
+<experiment>.json beside the baseline run, or --calibration FILE), else a built-in default
+that holds on a quiet 2-core host. The report says which, per metric.
+
+Writes compare.md, junit.xml and compare.json to --out (default
+<reports>/comparisons/<baseline>-vs-<candidate>/). Exit code 0 Pass, 1 Marginal or
+Fail (--marginal-exit 0 lets Marginal pass), 2 input that cannot be compared, 3
+Inconclusive: a latency change the two hosts' disturbance could explain decides the
+verdict (experiments/README.md, "Judged against the host").
 """
 
 from __future__ import annotations
@@ -34,7 +44,7 @@ def register(subparsers: Any) -> None:
         subparsers,
         "compare",
         "judge a candidate run against a baseline run (Pass / Marginal / Fail)",
-        command_help(__doc__ or "", "validate-upgrade"),
+        command_help(__doc__ or "", "compare"),
     )
     compare.add_argument(
         "baseline", metavar="BASELINE", help="run directory, id, prefix or 'latest'"
@@ -49,7 +59,7 @@ def register(subparsers: Any) -> None:
         subparsers,
         "validate-upgrade",
         "run an experiment with two sidecars, interleaved, and compare them",
-        command_help(__doc__ or "", "compare"),
+        command_help(__doc__ or "", "validate-upgrade"),
     )
     upgrade.add_argument("experiment", metavar="EXPERIMENT", help="experiment file")
     for side in ("baseline", "candidate"):
@@ -77,6 +87,18 @@ def register(subparsers: Any) -> None:
 def _output_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--reports", type=Path, default=DEFAULT_REPORTS, metavar="DIR")
     parser.add_argument("--config", type=Path, default=None, metavar="FILE", help="YAML rules")
+    calibration = parser.add_mutually_exclusive_group()
+    calibration.add_argument(
+        "--calibration",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="tolerances from this calibration (default: <reports>/calibration/<experiment>.json "
+        "beside the baseline run, when it exists)",
+    )
+    calibration.add_argument(
+        "--no-calibration", action="store_true", help="built-in tolerances even if calibrated"
+    )
     parser.add_argument("--out", type=Path, default=None, metavar="DIR", help="report folder")
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
     parser.add_argument(
@@ -105,6 +127,7 @@ def report(result: ComparisonResult, args: argparse.Namespace, console: Console)
         headline,
         right_columns,
         table_rows,
+        tolerance_line,
         write_outputs,
     )
 
@@ -119,8 +142,20 @@ def report(result: ComparisonResult, args: argparse.Namespace, console: Console)
         console.print(f"[bold {style}]{headline(result)}[/]")
         for note in result.notes:
             console.print(f"note: {note}")
+        console.print(tolerance_line(result))
         console.print(f"report: {out}")
     return exit_code_of(result, args.marginal_exit)
+
+
+def calibration_choice(args: argparse.Namespace) -> Any:
+    """What compare_runs gets: a loaded --calibration, None (--no-calibration) or 'find'."""
+    if args.no_calibration:
+        return None
+    if args.calibration is not None:
+        from harness.calibrate import load_calibration
+
+        return load_calibration(args.calibration)
+    return "find"
 
 
 def run_compare(args: argparse.Namespace) -> int:
@@ -133,7 +168,7 @@ def run_compare(args: argparse.Namespace) -> int:
     config = load_compare_config(args.config)
     baseline = resolve_run(args.baseline, args.reports)
     candidate = resolve_run(args.candidate, args.reports)
-    result = compare_runs(baseline, candidate, config)
+    result = compare_runs(baseline, candidate, config, calibration_choice(args))
     return report(result, args, Console(highlight=False, soft_wrap=True))
 
 
@@ -174,5 +209,5 @@ def run_validate_upgrade(args: argparse.Namespace) -> int:
     ):
         profiles = {"baseline": base, "candidate": cand}
         runs = run_rounds(experiment, profiles, args.rounds, options, view_for, announce)
-    result = judge_rounds(runs, config)
+    result = judge_rounds(runs, config, calibration_choice(args))
     return report(result, args, console)

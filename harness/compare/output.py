@@ -111,28 +111,60 @@ def markdown(result: ComparisonResult) -> str:
         f"- baseline: {', '.join(result.baseline_runs)} (sidecar {result.baseline_sidecar or '-'})",
         f"- candidate: {', '.join(result.candidate_runs)} (sidecar {result.candidate_sidecar or '-'})",
         f"- alpha {result.alpha:g}; a change passes unless significant and beyond its tolerance",
+        f"- {tolerance_line(result)}",
+        "- latency is tested on time windows (each window's median, or whole windows drawn by "
+        "a block bootstrap), not on every request; the per-request shift is shown beside it",
         "",
-        f"| metric | baseline | candidate | delta | {1 - result.alpha:.0%} band | p | tolerance | result | method |",
-        "| --- | ---: | ---: | ---: | --- | ---: | ---: | --- | --- |",
+        f"| metric | baseline | candidate | delta | {1 - result.alpha:.0%} band | p | unit | tolerance | result | method |",
+        "| --- | ---: | ---: | ---: | --- | ---: | --- | ---: | --- | --- |",
     ]
     for m in result.metrics:
         result_text = f"**{outcome(m)}**" if m.failed else outcome(m)
         method = m.method or m.reason
+        if m.request_shift is not None:
+            method += f"; per request: {signed(m.request_shift, m.unit)}"
         lines.append(
             f"| `{m.metric}` | {number(m.baseline, m.unit)} | {number(m.candidate, m.unit)} | "
-            f"{signed(m.delta, m.unit)} | {band(m)} | {p_text(m)} | ±{number(m.tolerance, m.unit)} | "
-            f"{result_text} | {method} |"
+            f"{signed(m.delta, m.unit)} | {band(m)} | {p_text(m)} | {unit_cell(m)} | "
+            f"{tolerance_cell(m)} | {result_text} | {method} |"
         )
     for note in result.notes:
         lines.append(f"\n_{note}_")
     return "\n".join(lines) + "\n"
 
 
+def tolerance_line(result: ComparisonResult) -> str:
+    """Where the tolerances came from, for the report's head."""
+    if result.calibration:
+        return f"tolerances from the {result.calibration}"
+    return (
+        "tolerances: built-in defaults (no calibration of this experiment: `meshproof calibrate`)"
+    )
+
+
+def unit_cell(m: MetricResult) -> str:
+    """'1 s windows, n=20 vs 20'."""
+    return m.unit_text().removeprefix("unit: ") or "-"
+
+
+def tolerance_cell(m: MetricResult) -> str:
+    """'±0.9 ms (calibration)', '±1 ms (default)'."""
+    if m.classification == "NoData":
+        return "-"
+    source = m.tolerance_source.split(" ", 1)[0]
+    return (
+        f"±{number(m.tolerance, m.unit)} ({source})"
+        if source
+        else f"±{number(m.tolerance, m.unit)}"
+    )
+
+
 def failure_message(m: MetricResult) -> str:
     return (
         f"{m.metric} {m.classification}: {number(m.baseline, m.unit)} -> {number(m.candidate, m.unit)} "
         f"(delta {signed(m.delta, m.unit)}, band {band(m)}, p={p_text(m)}, "
-        f"tolerance ±{number(m.tolerance, m.unit)})"
+        f"tolerance ±{number(m.tolerance, m.unit)} from {m.tolerance_source or 'the rule'}; "
+        f"{m.unit_text() or 'no unit'})"
     )
 
 
