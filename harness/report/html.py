@@ -13,6 +13,7 @@ from __future__ import annotations
 import html
 from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import plotly.graph_objects as go
@@ -29,10 +30,12 @@ from harness.store.reader import load_run
 from harness.store.text import (
     FAULT_COLUMNS,
     HEADLINE_COLUMNS,
+    behind_line,
     fault_rows,
     format_threshold,
     format_value,
     headline_rows,
+    rate_text,
     result_word,
 )
 from mesh_runtime.errors import MeshproofError, RunError
@@ -154,6 +157,13 @@ def _cell(column: str, value: object) -> object:
     return value
 
 
+def _tile_value(name: str, summary: dict[str, Any]) -> str:
+    """A tile's text; RPS is the rate achieved, the intended one beside it when they differ."""
+    if name == "rps":
+        return rate_text(summary.get("rps"), summary.get("target_rps"))
+    return format_value(name, summary.get(name))
+
+
 def _header(record: RunRecord) -> str:
     env = record.environment
     meta = (
@@ -165,10 +175,13 @@ def _header(record: RunRecord) -> str:
     )
     status = f'<span class="badge {record.status}">{record.status.upper()}</span>'
     error = f'<p class="error-box">{html.escape(record.error)}</p>' if record.error else ""
+    behind = behind_line(record)
+    if behind:
+        error += f'<p class="error-box">{html.escape(behind)}</p>'
     summary = record.summary.model_dump()
     tiles = "".join(
         f'<div class="tile"><div class="label">{LABELS.get(name, name)}</div>'
-        f'<div class="value">{html.escape(format_value(name, summary.get(name)))}</div></div>'
+        f'<div class="value">{html.escape(_tile_value(name, summary))}</div></div>'
         for name in TILES
     )
     title = html.escape(record.experiment.title or record.experiment.name)

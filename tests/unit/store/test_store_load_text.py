@@ -58,3 +58,12 @@ def test_phase_rows_say_on_time_for_a_load_that_kept_its_schedule(
     record = load_run(reports["on_time"])
     assert behind_line(record) is None
     assert {row[-1] for row in phase_rows(record)} == {"on time"}
+
+
+def test_html_report_warns_when_the_load_fell_behind(reports: dict[str, Path]) -> None:
+    """`report --html`: the run that fell behind has the loud line in a warning box."""
+    from harness.report.html import render_html
+
+    page = render_html(reports["behind"])
+    assert '<p class="error-box">LOAD FELL BEHIND its schedule: requests left up to 4.2 s' in page
+    assert "LOAD FELL BEHIND" not in render_html(reports["on_time"])
