@@ -11,6 +11,9 @@ import pytest
 
 T = TypeVar("T")
 
+# Fixtures with a real Kubernetes API server (local_apiserver, kube, viewer): started on first use.
+pytest_plugins = ["tests.fixtures.kube"]
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 

@@ -3,21 +3,51 @@ with resourceVersion, SelfSubjectAccessReview), the resources it names, CRD inst
 and errors translated into meshproof's exception tree (harness.kube.errors).
 
 `harness.kube.testing` starts a real etcd + kube-apiserver on this machine for tests and
-benchmarks; it is imported on its own, not from here.
+benchmarks; it is imported on its own, not from here. The public names are imported on
+first use, so `harness.kube.resources` and `harness.kube.errors` (pure) do not import the
+`kubernetes` package, which only the client needs.
 """
 
-from harness.kube.client import KubeClient
-from harness.kube.crds import default_crd_dir, install_crds
-from harness.kube.errors import (
-    KubeApiError,
-    KubeConflict,
-    KubeForbidden,
-    KubeInvalid,
-    KubeNotFound,
-    KubeUnauthorized,
-    KubeUnreachable,
-)
-from harness.kube.resources import Resource
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from harness.kube.client import KubeClient
+    from harness.kube.crds import default_crd_dir, install_crds
+    from harness.kube.errors import (
+        KubeApiError,
+        KubeConflict,
+        KubeForbidden,
+        KubeInvalid,
+        KubeNotFound,
+        KubeUnauthorized,
+        KubeUnreachable,
+    )
+    from harness.kube.resources import Resource
+
+_HOMES = {
+    "KubeApiError": "errors",
+    "KubeClient": "client",
+    "KubeConflict": "errors",
+    "KubeForbidden": "errors",
+    "KubeInvalid": "errors",
+    "KubeNotFound": "errors",
+    "KubeUnauthorized": "errors",
+    "KubeUnreachable": "errors",
+    "Resource": "resources",
+    "default_crd_dir": "crds",
+    "install_crds": "crds",
+}
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{home}"), name)
+
 
 __all__ = [
     "KubeApiError",
