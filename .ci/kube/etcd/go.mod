@@ -1,6 +1,6 @@
-// The wrapper module `make setup` builds etcd from (.ci/setup.sh, install_etcd): etcd's
-// server module at a pinned release, behind the three-line main in main.go. To move to
-// another release, change the version here and in .ci/setup.sh, then run `go mod tidy`.
+// The wrapper module `make setup` builds etcd from (.ci/setup.sh, install_kube_binaries):
+// etcd's server module at a pinned release, behind the three-line main in main.go. To move
+// to another release, change the version here and in .ci/setup.sh, then run `go mod tidy`.
 module meshproof.dev/ci/kube/etcd
 
 go 1.26.0

@@ -1,5 +1,5 @@
 // Command etcd is etcd's own server entry point, built by `make setup` (.ci/setup.sh,
-// install_etcd) from the server module at the version pinned in this folder's go.mod.
+// install_kube_binaries) from the server module at the version pinned in this folder's go.mod.
 package main
 
 import (

@@ -1,5 +1,5 @@
 // The wrapper module `make setup` builds the Kubernetes binaries from (.ci/setup.sh,
-// install_kubernetes): k8s.io/kubernetes at a pinned release, its staging modules (which
+// install_kube_binaries): k8s.io/kubernetes at a pinned release, its staging modules (which
 // its own go.mod points at ./staging) replaced by the same release's published versions.
 // To move to another release, change both versions here and in .ci/setup.sh, then run
 // `go mod tidy` in this folder.
