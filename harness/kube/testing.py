@@ -132,12 +132,14 @@ class LocalApiServer:
         users: Sequence[User] = (),
         ready_timeout_s: float = 90.0,
         extra_args: Sequence[str] = (),
+        ports: Callable[[], tuple[int, int, int]] | None = None,
     ) -> None:
         self.work_dir = work_dir
         self.binaries = binaries
         self.users = [User(ADMIN, ("system:masters",)), *users]
         self.ready_timeout_s = ready_timeout_s
         self.extra_args = tuple(extra_args)
+        self._ports = ports or free_ports
         self.kubeconfig = work_dir / "kubeconfig"
         self.url = ""
         self.timings: dict[str, float] = {}
@@ -212,8 +214,7 @@ class LocalApiServer:
     def _start_once(self) -> None:
         # A failed attempt's member would keep the peer address it was started with.
         shutil.rmtree(self.work_dir / "etcd", ignore_errors=True)
-        with port_allocator(HOST) as allocate:
-            etcd_port, peer_port, api_port = allocate(), allocate(), allocate()
+        etcd_port, peer_port, api_port = self._ports()
         began = time.monotonic()
         etcd = self._spawn("etcd", self._etcd_command(etcd_port, peer_port))
         self._wait(etcd, lambda: _http_ok(f"http://{HOST}:{etcd_port}/health"))
@@ -308,6 +309,13 @@ class LocalApiServer:
         document = kubeconfig_document(self.url, self.ca_file, self.users)
         self.kubeconfig.write_text(yaml.safe_dump(document, sort_keys=False))
         self.kubeconfig.chmod(0o600)
+
+
+def free_ports() -> tuple[int, int, int]:
+    """Three free ports on 127.0.0.1 (etcd client, etcd peer, API server), below the ephemeral
+    range; free when chosen, so another process may still take one before ours binds it."""
+    with port_allocator(HOST) as allocate:
+        return allocate(), allocate(), allocate()
 
 
 def _http_ok(url: str) -> bool:

@@ -3,13 +3,14 @@ and how long it takes (printed, for the record; not a timed assertion)."""
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 
 import psutil
 import pytest
 import requests
 
-from harness.kube.testing import ApiServerBinaries, LocalApiServer
+from harness.kube.testing import ApiServerBinaries, LocalApiServer, free_ports
 
 pytestmark = pytest.mark.integration
 
@@ -50,3 +51,29 @@ def test_stop_leaves_no_process(apiserver_binaries: ApiServerBinaries, tmp_path:
         for pid in pids
     )
     assert (tmp_path / "own" / "logs" / "kube-apiserver.log").exists()
+
+
+def test_a_taken_port_is_tried_again(apiserver_binaries: ApiServerBinaries, tmp_path: Path) -> None:
+    """If another process takes a chosen port first, etcd fails to bind and the server
+    starts again on fresh ports instead of failing."""
+    squatter = socket.socket()
+    squatter.bind(("127.0.0.1", 0))
+    squatter.listen()
+    taken = squatter.getsockname()[1]
+    offered: list[tuple[int, int, int]] = []
+
+    def ports() -> tuple[int, int, int]:
+        chosen = free_ports()
+        offered.append((taken, *chosen[1:]) if not offered else chosen)
+        return offered[-1]
+
+    try:
+        with LocalApiServer(tmp_path / "retry", apiserver_binaries, ports=ports) as server:
+            assert len(offered) == 2
+            assert server.url.endswith(f":{offered[1][2]}")
+            with server.client() as kube:
+                assert kube.version().startswith("v1.")
+        log = (tmp_path / "retry" / "logs" / "etcd.log").read_text()
+        assert "address already in use" in log
+    finally:
+        squatter.close()
