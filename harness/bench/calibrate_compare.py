@@ -33,6 +33,8 @@ import yaml
 from harness.calibrate import MIN_RUNS, Calibration
 from harness.calibrate.measure import calibration_from, run_values
 from harness.compare import compare_runs
+from harness.compare.config import CompareConfig
+from harness.compare.judge import verdict_of
 from harness.compare.model import ComparisonResult
 from harness.compare.samples import run_samples
 from harness.compare.stats import location_shift
@@ -199,6 +201,20 @@ def summary(outcomes: list[PairOutcome]) -> list[str]:
         counts = {v: sum(r.verdict == v for r in results) for v in VERDICTS}
         return ", ".join(f"{v} {n}" for v, n in counts.items() if n)
 
+    def unweighed(result: ComparisonResult) -> str:
+        """The verdict the window statistics and tolerances alone give (no host weighing)."""
+        failing = [
+            m for m in result.metrics
+            if m.failed or (getattr(m, "inconclusive", False) and m.classification == "High")
+        ]  # fmt: skip
+        judged = sum(m.classification != "NoData" for m in result.metrics)
+        score = 100.0 * (judged - len(failing)) / judged if judged else 0.0
+        return verdict_of(score, any(m.critical for m in failing), judged, CompareConfig())
+
+    def unweighed_counts(results: list[ComparisonResult]) -> str:
+        verdicts = [unweighed(r) for r in results]
+        return ", ".join(f"{v} {verdicts.count(v)}" for v in VERDICTS if verdicts.count(v))
+
     with_calibration = [o for o in identical if o.calibrated is not None]
     slow_calibrated = [o for o in slow if o.calibrated is not None]
     return [
@@ -211,6 +227,9 @@ def summary(outcomes: list[PairOutcome]) -> list[str]:
         f"+delay pairs, defaults: {verdicts([o.result for o in slow])}; detections (Fail with "
         f"latency_ms failed) {rate(sum(detected(o.result) for o in slow), len(slow))}"
         f"  [per-request method: {rate(sum(o.request_high for o in slow), len(slow))}]",
+        "without weighing the host's disturbance (windows and tolerances alone): identical "
+        f"pairs {unweighed_counts([o.result for o in identical])}; +delay pairs "
+        f"{unweighed_counts([o.result for o in slow])}",
         "with a calibration of the other steady runs: identical pairs "
         f"{verdicts([o.calibrated for o in with_calibration if o.calibrated])}, false alarms "
         f"{rate(sum(alarm(o.calibrated) for o in with_calibration), len(with_calibration))}; "
