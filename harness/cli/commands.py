@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import inspect
+import pathlib
 import re
 import textwrap
 from typing import Any
@@ -58,6 +59,22 @@ def command_help(doc: str, name: str) -> str:
         opening = textwrap.fill(text[:1].upper() + text[1:], width=88)
         return "\n\n".join([opening, *paragraphs[index + 1 :]]) + "\n"
     raise ValueError(f"no row for {name!r} in the docstring")
+
+
+def add_calibration_options(parser: argparse.ArgumentParser, default: str) -> None:
+    """`--calibration FILE` / `--no-calibration` (compare, validate-upgrade, gate);
+    `default` says where the calibration is looked for when neither is given."""
+    calibration = parser.add_mutually_exclusive_group()
+    calibration.add_argument(
+        "--calibration",
+        type=pathlib.Path,
+        default=None,
+        metavar="FILE",
+        help=f"tolerances from this calibration (default: {default}, when it exists)",
+    )
+    calibration.add_argument(
+        "--no-calibration", action="store_true", help="built-in tolerances even if calibrated"
+    )
 
 
 def duration_seconds(text: str | None, option: str = "--duration") -> float | None:

@@ -27,7 +27,12 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from harness.cli.commands import add_command, command_help, duration_seconds
+from harness.cli.commands import (
+    add_calibration_options,
+    add_command,
+    command_help,
+    duration_seconds,
+)
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -87,17 +92,8 @@ def register(subparsers: Any) -> None:
 def _output_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--reports", type=Path, default=DEFAULT_REPORTS, metavar="DIR")
     parser.add_argument("--config", type=Path, default=None, metavar="FILE", help="YAML rules")
-    calibration = parser.add_mutually_exclusive_group()
-    calibration.add_argument(
-        "--calibration",
-        type=Path,
-        default=None,
-        metavar="FILE",
-        help="tolerances from this calibration (default: <reports>/calibration/<experiment>.json "
-        "beside the baseline run, when it exists)",
-    )
-    calibration.add_argument(
-        "--no-calibration", action="store_true", help="built-in tolerances even if calibrated"
+    add_calibration_options(
+        parser, "<reports>/calibration/<experiment>.json beside the baseline run"
     )
     parser.add_argument("--out", type=Path, default=None, metavar="DIR", help="report folder")
     parser.add_argument("--json", action="store_true", help="print the result as JSON")

@@ -18,7 +18,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from harness.cli.commands import add_command
+from harness.cli.commands import add_calibration_options, add_command
 
 DEFAULT_REPORTS = Path("reports")
 STATUS_STYLE = {
@@ -49,18 +49,7 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--min-history", type=int, default=3, help="earlier runs needed")
     parser.add_argument("--window", type=int, default=3, help="fail on change points this recent")
     parser.add_argument("--max-history", type=int, default=30, help="earlier runs considered")
-    calibration = parser.add_mutually_exclusive_group()
-    calibration.add_argument(
-        "--calibration",
-        type=Path,
-        default=None,
-        metavar="FILE",
-        help="tolerances from this calibration (default: <history>/calibration/"
-        "<experiment>.json when it exists)",
-    )
-    calibration.add_argument(
-        "--no-calibration", action="store_true", help="built-in tolerances even if calibrated"
-    )
+    add_calibration_options(parser, "<history>/calibration/<experiment>.json")
     parser.set_defaults(func=run_gate)
 
 
