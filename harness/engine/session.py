@@ -31,7 +31,6 @@ from harness.faults import LEDGER_FILE, FaultContext, FaultLedger
 from harness.judge import run_status
 from harness.load import LoadDriver
 from harness.spec.experiment import Experiment
-from harness.spec.load import FELL_BEHIND_LAG_MS
 from harness.store import FaultEvent, RunRecord, RunWriter, iso_utc
 from mesh_runtime.control.client import ControlPlaneClient
 from mesh_runtime.errors import MeshproofError, RunError
@@ -272,8 +271,7 @@ class Session:
                 late=live.late,
                 max_lag_ms=live.max_lag_ms,
                 connections=live.connections,
-                # loud only past the phases' bound: 10-20 ms late sends are scheduling jitter
-                behind=live.behind and live.max_lag_ms > FELL_BEHIND_LAG_MS,
+                behind=live.behind,
             )
         )
 

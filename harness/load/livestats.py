@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from harness.load.records import is_failure
-from harness.spec.load import LATE_BOUND_MS
+from harness.spec.load import FELL_BEHIND_LAG_MS, LATE_BOUND_MS
 
 _FLOOR_MS = 0.01
 _GROWTH = 1.02
@@ -74,8 +74,6 @@ class WindowStats:
         self.failed = 0
         self.late = 0
         """Requests sent more than `LATE_BOUND_MS` after their intended time."""
-        self.connections = 0
-        self.peak_connections = 0
         self._seconds: deque[_Second] = deque()
         self._lags: deque[tuple[int, float]] = deque()
         """(second sent, largest send lag in ms of that second), the last few seconds."""
@@ -122,8 +120,6 @@ class WindowStats:
             "sent": self.sent,
             "late": self.late,
             "max_lag_ms": max(lags, default=0.0),
-            "connections": self.connections,
-            "peak_connections": max(self.peak_connections, self.connections),
             "completed": self.completed,
             "failed": self.failed,
             "window_s": self.window_s,
@@ -163,8 +159,9 @@ class LiveStats:
 
     @property
     def behind(self) -> bool:
-        """Requests are leaving late right now."""
-        return self.max_lag_ms > LATE_BOUND_MS
+        """Requests are leaving late right now, by more than a phase that fell behind
+        (`FELL_BEHIND_LAG_MS`): sends 10-20 ms late are the host's scheduling jitter."""
+        return self.max_lag_ms > FELL_BEHIND_LAG_MS
 
 
 def _hist(raw: Any) -> dict[int, int]:

@@ -106,11 +106,10 @@ class WorkerState:
         if self._histograms is not None:
             self._histograms.flush()
         now = self.clock.now_s()
-        self.pacer.stats.connections = self.connections
-        self.pacer.stats.peak_connections = self.peak_connections
         status: dict[str, Any] = self.pacer.stats.snapshot(now)
         status.update(worker=self.worker, done=self.done, updated_s=now, unsent=self.pacer.unsent)
         status["stale_retries"] = self.stale_retries
+        status.update(connections=self.connections, peak_connections=self.peak_connections)
         write_status(self._status_path, status)
 
     def close(self) -> None:
