@@ -8,8 +8,9 @@ The public names are imported on first use (PEP 562), so the probe process
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from harness.lazy import lazy_exports
 
 if TYPE_CHECKING:
     from harness.observe.builtin_scraper import BuiltinScraper, ScrapeTarget, sidecar_targets
@@ -18,15 +19,15 @@ if TYPE_CHECKING:
     from harness.observe.resources import ResourceSampler
     from harness.observe.traces import read_spans
 
-_WHERE = {
-    "DEFAULT_QUERIES": "harness.observe.prometheus",
-    "BuiltinScraper": "harness.observe.builtin_scraper",
-    "HostProbe": "harness.observe.host_probe",
-    "PrometheusObserver": "harness.observe.prometheus",
-    "ResourceSampler": "harness.observe.resources",
-    "ScrapeTarget": "harness.observe.builtin_scraper",
-    "read_spans": "harness.observe.traces",
-    "sidecar_targets": "harness.observe.builtin_scraper",
+_HOMES = {
+    "DEFAULT_QUERIES": "prometheus",
+    "BuiltinScraper": "builtin_scraper",
+    "HostProbe": "host_probe",
+    "PrometheusObserver": "prometheus",
+    "ResourceSampler": "resources",
+    "ScrapeTarget": "builtin_scraper",
+    "read_spans": "traces",
+    "sidecar_targets": "builtin_scraper",
 }
 
 __all__ = [
@@ -41,8 +42,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    module = _WHERE.get(name)
-    if module is None:
-        raise AttributeError(f"module 'harness.observe' has no attribute {name!r}")
-    return getattr(importlib.import_module(module), name)
+__getattr__ = lazy_exports(__name__, _HOMES)
