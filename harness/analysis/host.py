@@ -13,7 +13,7 @@ Per second (the `windows` columns `HOST_WINDOW_COLUMNS`):
 Per phase (`HostDisturbance`, over the whole seconds whose middle lies in the phase):
 `sched_lag_p50_ms` the median of the per-second p50s, `sched_lag_p99_ms` the mean of the
 per-second p99s, `sched_lag_max_ms` the largest wake-up lag, `steal_share`,
-`iowait_share`, `foreign_cpu_cores`, `probe_cpu_cores` their means, `load1_max` the
+`iowait_share`, `foreign_cpu_cores`, `busy_cores`, `probe_cpu_cores` their means, `load1_max` the
 largest load average, `send_lag_max_ms` the load driver's largest send lag in the seconds
 overlapping the phase (the windows' `max_send_lag_ms`). No probe rows: every field None.
 """
@@ -36,7 +36,13 @@ HOST_WINDOW_COLUMNS = (
     "load1",
     "foreign_cpu_cores",
 )
-HOST_COLUMNS = ("second", "sched_lag_p50_ms", *HOST_WINDOW_COLUMNS, "probe_cpu_cores")
+HOST_COLUMNS = (
+    "second",
+    "sched_lag_p50_ms",
+    *HOST_WINDOW_COLUMNS,
+    "busy_cores",
+    "probe_cpu_cores",
+)
 SEND_LAG = "max_send_lag_ms"
 """The load driver's per-second send lag column in the windows (the load's own)."""
 _FILL_LIMIT_S = 2
@@ -104,6 +110,7 @@ def host_disturbance(
         iowait_share=optional(rows["iowait_share"].mean()),
         load1_max=optional(rows["load1"].max()),
         foreign_cpu_cores=optional(rows["foreign_cpu_cores"].mean()),
+        busy_cores=optional(rows["busy_cores"].mean()),
         send_lag_max_ms=send_lag,
         probe_cpu_cores=optional(rows["probe_cpu_cores"].mean()),
     )

@@ -2,15 +2,21 @@
 
 Each run records what its host did (`RunRecord.host`, the disturbance probe) and how many
 wake-ups one request meets (`RunRecord.wakeups`); `harness.judge.disturbance.noise_ms`
-turns them into how much the host may have added to a latency quantile. The noise only
-adds latency, so the undisturbed change `candidate - baseline` lies in
-`[delta - candidate noise, delta + baseline noise]` (a side's noise: the largest of its
-runs'). A latency metric whose harm (High in its harmful direction) differs over that
-range is *inconclusive*: it neither fails nor passes for certain, and names both sides'
-disturbance. The comparison's verdict is worked out twice, with the inconclusive metrics
-counted as passed and as failed; when the two differ the verdict is `Inconclusive`
-(exit code 3). Error rates, traces, retries, ejections, CPU, memory and recovery are
-never weighed.
+turns them into how much the host may have added to a latency quantile (a side's noise:
+the largest of its runs').
+
+A comparison judges both sides on time windows (`harness.compare.windows`): disturbance
+that both sides met alike widens both sides' window spread and moves neither side's
+centre more than the other's, so the window test has already absorbed it. What it cannot
+absorb is a difference between the sides: a candidate whose host was busier than the
+baseline's has latency the host added and the baseline did not get. So only the excess is
+charged: the undisturbed change `candidate - baseline` lies in
+`[delta - max(0, noise_c - noise_b), delta + max(0, noise_b - noise_c)]`. A latency metric
+whose harm (High in its harmful direction) differs over that range is *inconclusive*: it
+neither fails nor passes for certain, and names both sides' disturbance. The comparison's
+verdict is worked out twice, with the inconclusive metrics counted as passed and as
+failed; when the two differ the verdict is `Inconclusive` (exit code 3). Error rates,
+traces, retries, ejections, CPU, memory and recovery are never weighed.
 """
 
 from __future__ import annotations
@@ -56,8 +62,8 @@ def weigh_metric(
     """The result marked inconclusive when the sides' noise could flip whether it failed."""
     if result.delta is None or (baseline is None and candidate is None):
         return result
-    down = candidate[0] if candidate else 0.0
-    up = baseline[0] if baseline else 0.0
+    excess = (candidate[0] if candidate else 0.0) - (baseline[0] if baseline else 0.0)
+    down, up = max(0.0, excess), max(0.0, -excess)
     ends = {
         harmful(classify(delta, result.p_value, result.tolerance, alpha), rule)
         for delta in (result.delta - down, result.delta, result.delta + up)

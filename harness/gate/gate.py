@@ -5,8 +5,9 @@ reports folder) that started before it and ran to their end (passed or failed), 
 first, at most `max_history`. Each headline metric of run.json's summary is judged by
 `harness.gate.regression`. The gate fails when an SLO failed or a metric regressed.
 A latency regression the host's disturbance during the run could explain (judged again
-with the run's value lowered by what the noise may have added, `harness.judge.disturbance`)
-is `inconclusive`, as are the run's inconclusive SLOs: with nothing failed, the gate is
+with the run's value lowered by what the noise may have added beyond what the history's
+runs typically met, `harness.judge.disturbance`: the history's spread already holds the
+disturbance its runs met) is `inconclusive`, as are the run's inconclusive SLOs: with nothing failed, the gate is
 inconclusive (exit 3). A run that was aborted or could not be done cannot be gated
 (InvalidInput, exit 2).
 """
@@ -14,6 +15,7 @@ inconclusive (exit 3). A run that was aborted or could not be done cannot be gat
 from __future__ import annotations
 
 from pathlib import Path
+from statistics import median
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
@@ -160,21 +162,35 @@ def against_noise(
     rule: GateRule,
     settings: GateSettings,
     record: RunRecord,
+    history: list[RunRecord],
 ) -> MetricGate:
     """A latency regression judged again with the run's value lowered by what the host's
-    disturbance may have added: inconclusive when it is then no regression."""
+    disturbance may have added beyond the history's typical (median) noise: inconclusive
+    when it is then no regression."""
     noise = noise_ms(gate.metric, record.host, record.wakeups)
     current = values[-1]
     if noise is None or record.host is None:
         return gate
+    usual = history_noise(gate.metric, history)
+    excess = max(0.0, noise - usual)
     why = f"{describe_host(record.host)}: may have added up to {noise:.3g} ms"
+    if usual:
+        why += f", {excess:.3g} ms more than the history's runs typically met"
     gate = gate.model_copy(update={"disturbance": why})
-    if gate.status != "regression" or not noise or current is None:
+    if gate.status != "regression" or not excess or current is None:
         return gate
-    quieter = judge_series(gate.metric, [*values[:-1], current - noise], ids, rule, settings)
+    quieter = judge_series(gate.metric, [*values[:-1], current - excess], ids, rule, settings)
     if quieter.status == "regression":
         return gate
     return gate.model_copy(update={"status": "inconclusive", "reason": why})
+
+
+def history_noise(metric: str, history: list[RunRecord]) -> float:
+    """The median of what the host may have added to `metric` in the history's runs that
+    measured their host (0 when none did)."""
+    noises = [noise_ms(metric, r.host, r.wakeups) for r in history]
+    measured = sorted(n for n in noises if n is not None)
+    return float(median(measured)) if measured else 0.0
 
 
 def inconclusive_line(gate: MetricGate) -> str:
@@ -198,7 +214,7 @@ def gate_records(
         rule = calibrated_rule(default, metric, calibration)
         values = [getattr(r.summary, metric) for r in [*history, record]]
         gate = _metric_gate(judge_series(metric, values, ids, rule, settings))
-        metrics.append(against_noise(gate, values, ids, rule, settings, record))
+        metrics.append(against_noise(gate, values, ids, rule, settings, record, history))
     failures = [verdict_line(v) for v in record.verdicts if v.outcome == "fail"]
     failures += [failure_line(m) for m in metrics if m.status == "regression"]
     inconclusive = [verdict_line(v) for v in record.verdicts if v.outcome == "inconclusive"]

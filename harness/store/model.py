@@ -145,6 +145,8 @@ class HostDisturbance(RecordModel):
     """Largest 1-minute load average seen in the phase."""
     foreign_cpu_cores: float | None = None
     """Mean CPU cores used by processes outside the deployment and the harness."""
+    busy_cores: float | None = None
+    """Mean CPU cores busy on the whole host (the deployment, the harness and the rest)."""
     send_lag_max_ms: float | None = None
     """The load driver's largest send lag in the phase (ms)."""
     probe_cpu_cores: float | None = None

@@ -74,3 +74,24 @@ def test_compare_exits_3_with_skipped_cases(baseline: Path, tmp_path: Path) -> N
     skipped = root.find(".//testcase[@name='latency_ms']/skipped")
     assert skipped is not None and "too noisy to judge" in (skipped.get("message") or "")
     assert root.find(".//failure") is None
+
+
+def test_disturbance_both_sides_met_alike_is_not_charged(baseline: Path) -> None:
+    """The same +5 ms when the baseline's host was as busy as the candidate's: the window
+    test has absorbed the shared noise, only the excess is charged, so it is a Fail."""
+    noisy_base = candidate(baseline, "050000", 1.0, HOG)
+    result = compare_runs(noisy_base, candidate(baseline, "060000", 1.6, HOG), calibration=None)
+    latency = next(m for m in result.metrics if m.metric == "latency_ms")
+    assert not latency.inconclusive and latency.failed
+    assert "baseline host scheduling lag" in latency.disturbance
+    assert result.verdict == "Fail"
+
+
+def test_a_busier_baseline_can_hide_a_slowdown(baseline: Path) -> None:
+    """A quiet candidate 5 ms faster than a baseline under the hog: the hog may have added
+    ~18 ms to the baseline, so the candidate may really be slower: inconclusive, not a
+    Pass."""
+    noisy_base = candidate(baseline, "070000", 1.0, HOG)
+    faster = compare_runs(noisy_base, candidate(baseline, "080000", 0.6, QUIET), calibration=None)
+    latency = next(m for m in faster.metrics if m.metric == "latency_ms")
+    assert latency.inconclusive and not latency.failed

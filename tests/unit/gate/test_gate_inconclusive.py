@@ -58,6 +58,17 @@ def test_the_same_regression_on_a_quiet_host_fails() -> None:
     assert result.failures[0].startswith("p99_ms regressed +")
 
 
+def test_noise_the_history_met_as_well_is_not_charged_again() -> None:
+    """The same +30 % when every history run met the same hog: the history's spread holds
+    that noise already, nothing is charged beyond it, so it is a regression (exit 1)."""
+    noisy_history = [r.model_copy(update={"host": HOG, "wakeups": SHOP_WAKEUPS}) for r in HISTORY]
+    noisy = record(6, 52.0, host=HOG, wakeups=SHOP_WAKEUPS)
+    result = gate_records(noisy, noisy_history, GateSettings())
+    assert (result.outcome, result.exit_code) == ("fail", 1)
+    p99 = next(m for m in result.metrics if m.metric == "p99_ms")
+    assert p99.disturbance.endswith("0 ms more than the history's runs typically met")
+
+
 def test_a_regression_larger_than_the_noise_still_fails() -> None:
     """p99 40 -> 160 ms under the hog: more than the noise could add, a regression."""
     result = gate_records(record(6, 160.0, host=HOG, wakeups=SHOP_WAKEUPS), HISTORY, GateSettings())

@@ -9,6 +9,7 @@ from harness.judge.disturbance import (
     QUIET_LAG_P50_MS,
     QUIET_LAG_P99_MS,
     allowance_ms,
+    foreign_share,
     latency_quantile,
     settle,
     tail_hits,
@@ -95,6 +96,19 @@ def test_the_allowance_grows_with_the_lag_the_quantile_and_the_wakeups() -> None
     assert allowance_ms(0.5, 2 * W, HOG) > p50  # type: ignore[operator]
     assert p50 == pytest.approx(W * 0.65 * (1.83 - QUIET_LAG_P99_MS))
     assert p99 == pytest.approx(W * 0.65 * 4 * (1.83 - QUIET_LAG_P99_MS))
+
+
+def test_only_the_foreign_share_of_the_lag_is_charged() -> None:
+    """The run's own load lags the probe too; that is the mesh's cost, not noise: with 0.1
+    of 0.5 busy cores foreign (the shop alone at 20 RPS on this host) a fifth of the lag is
+    charged; with no busy_cores measured (an older run) all of it."""
+    own = HOG.model_copy(update={"foreign_cpu_cores": 0.1, "busy_cores": 0.5})
+    assert foreign_share(own) == pytest.approx(0.2)
+    assert allowance_ms(0.5, W, own) == pytest.approx(0.2 * allowance_ms(0.5, W, HOG))  # type: ignore[operator]
+    assert foreign_share(HOG) == 1.0
+    hogged = HOG.model_copy(update={"busy_cores": 1.6})  # foreign 1.8 measured above busy
+    assert foreign_share(hogged) == 1.0
+    assert foreign_share(HOG.model_copy(update={"busy_cores": 0.0})) == 1.0
 
 
 def test_a_failure_the_noise_explains_is_inconclusive() -> None:
