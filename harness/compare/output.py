@@ -71,7 +71,9 @@ def short(value: float | None, unit: str, sign: bool = False) -> str:
 def table_rows(result: ComparisonResult) -> tuple[str, list[str], list[list[str]]]:
     """The console table: its title, columns and a row per metric (result cells in markup)."""
     runs = f"{' + '.join(result.baseline_runs)} vs {' + '.join(result.candidate_runs)}"
-    columns = ["metric", "baseline", "candidate", "delta", f"{1 - result.alpha:.0%} band", "p"]
+    columns = [
+        "metric", "baseline", "candidate", "delta", f"{1 - result.alpha:.0%} band", "p", "unit",
+    ]  # fmt: skip
     rows = []
     for m in result.metrics:
         style = (
@@ -87,6 +89,7 @@ def table_rows(result: ComparisonResult) -> tuple[str, list[str], list[list[str]
                 short(m.delta, m.unit, True),
                 interval,
                 p_text(m),
+                unit_cell(m),
                 f"[{style}]{outcome(m)}[/]",
             ]
         )
