@@ -137,9 +137,29 @@ class KubeClient:
         request = Request("update", str(resource), namespace, name)
         return self._json(request, "PUT", resource.path(namespace, name), body=body)
 
-    def delete(self, resource: Resource, namespace: str | None, name: str) -> None:
+    def delete(
+        self,
+        resource: Resource,
+        namespace: str | None,
+        name: str,
+        *,
+        uid: str | None = None,
+        resource_version: str | None = None,
+    ) -> None:
+        """Delete the object; with `uid` / `resource_version` only that object at that
+        version (DeleteOptions preconditions: 409 KubeConflict otherwise)."""
         request = Request("delete", str(resource), namespace, name)
-        self._json(request, "DELETE", resource.path(namespace, name))
+        preconditions = {
+            key: value
+            for key, value in (("uid", uid), ("resourceVersion", resource_version))
+            if value is not None
+        }
+        body = (
+            {"apiVersion": "v1", "kind": "DeleteOptions", "preconditions": preconditions}
+            if preconditions
+            else None
+        )
+        self._json(request, "DELETE", resource.path(namespace, name), body=body)
 
     # --- questions -----------------------------------------------------------------------
 

@@ -147,7 +147,7 @@ def invalid_message(status: dict[str, Any]) -> str | None:
 
 def _detail(status_code: int, reason: str, status: dict[str, Any], request: Request | None) -> str:
     message = one_line(str(status.get("message") or reason or "no message"))
-    if status_code == 409 and request is not None and request.verb in ("patch", "update"):
+    if status_code == 409 and request is not None and request.verb in ("patch", "update", "delete"):
         # The server says "the object has been modified; please apply your changes to the
         # latest version": for meshproof that means someone else edited it; nothing was written.
         return f"{message} (someone changed it since it was read; nothing was written)"

@@ -1,0 +1,115 @@
+"""What a Kubernetes fault would send to the API server, for `run --dry-run`. Pure.
+
+    for line in planned_calls(fault, "shop"):
+        print(line)
+    # apply  GET    /apis/networking.istio.io/v1/namespaces/shop/virtualservices  (the VirtualService serving host catalog)
+    # apply  PATCH  /apis/.../virtualservices/<it>  merge patch at the resourceVersion read: ...
+    # revert GET    /apis/.../virtualservices/<it>
+    # revert PUT    /apis/.../virtualservices/<it>  the snapshot, at the resourceVersion just read
+
+Nothing is read to say it: an object found only by a search is written `<it>`.
+"""
+
+from __future__ import annotations
+
+from harness.kube.resources import DEPLOYMENT, DESTINATION_RULE, POD, VIRTUAL_SERVICE, Resource
+from harness.kube.state import MARK_ANNOTATION
+from harness.kube.targets import (
+    CONSUL_OBJECTS,
+    HTTP_ROUTE_OBJECTS,
+    ISTIO_POLICY_OBJECTS,
+    LINKERD_POLICY_OBJECTS,
+    object_target,
+)
+from harness.spec.kube_faults import (
+    ConsulPolicyFault,
+    DeploymentScaleFault,
+    IstioFaultFault,
+    IstioPolicyFault,
+    IstioTrafficSplitFault,
+    KubeFaultBase,
+    LinkerdPolicyFault,
+    LinkerdRouteSplitFault,
+    PodDeleteFault,
+)
+
+FOUND = "<it>"
+
+
+def planned_calls(fault: KubeFaultBase, namespace: str) -> list[str]:
+    """Every API call the fault would make, in order: apply, then revert."""
+    if isinstance(fault, PodDeleteFault):
+        return _pod_delete(fault, namespace)
+    resource, name, find, what = _object(fault, namespace)
+    path = (
+        resource.path(namespace, name) if name != FOUND else f"{resource.path(namespace)}/{FOUND}"
+    )
+    lines = []
+    if find:
+        lines.append(_call("apply", "GET", resource.path(namespace), find))
+    else:
+        lines.append(
+            _call("apply", "GET", path, "the snapshot: spec, labels, annotations, resourceVersion")
+        )
+    if isinstance(fault, IstioTrafficSplitFault):
+        lines.append(_call("apply", "GET", DESTINATION_RULE.path(namespace), "the subsets exist"))
+    patch = f"merge patch at the resourceVersion read: {what}; annotation {MARK_ANNOTATION}"
+    lines.append(_call("apply", "PATCH", path, patch))
+    lines.append(_call("revert", "GET", path, "unchanged since the fault's patch?"))
+    lines.append(_call("revert", "PUT", path, "the snapshot, at the resourceVersion just read"))
+    if isinstance(fault, IstioFaultFault) and fault.virtual_service is None:
+        made = VIRTUAL_SERVICE.path(namespace, f"meshproof-{fault.name}".lower())
+        lines.append(
+            f"(when no VirtualService serves {fault.target}: apply POST {VIRTUAL_SERVICE.path(namespace)}, "
+            f"revert GET and DELETE {made})"
+        )
+    return lines
+
+
+def _object(fault: KubeFaultBase, namespace: str) -> tuple[Resource, str, str, str]:
+    """(resource, name, why a list is read first or '', what the patch changes)."""
+    if isinstance(fault, IstioFaultFault):
+        fault_text = "spec.http[].fault"
+        if fault.virtual_service is not None:
+            return VIRTUAL_SERVICE, fault.virtual_service, "", fault_text
+        return VIRTUAL_SERVICE, FOUND, f"the VirtualService serving host {fault.target}", fault_text
+    if isinstance(fault, IstioPolicyFault):
+        resource, name = object_target(fault.target, ISTIO_POLICY_OBJECTS)
+        where = "spec.http[]" if fault.params.on_route else "spec.trafficPolicy"
+        return resource, name, "", f"{where} {', '.join(sorted(fault.params.patch))}"
+    if isinstance(fault, IstioTrafficSplitFault):
+        return VIRTUAL_SERVICE, fault.target, "", "spec.http[].route weights"
+    if isinstance(fault, LinkerdPolicyFault):
+        resource, name = object_target(fault.target, LINKERD_POLICY_OBJECTS)
+        return resource, name, "", "annotations " + ", ".join(sorted(fault.params.annotations))
+    if isinstance(fault, LinkerdRouteSplitFault):
+        resource, name = object_target(fault.target, HTTP_ROUTE_OBJECTS)
+        return resource, name, "", f"spec.rules[{fault.params.rule}].backendRefs"
+    if isinstance(fault, ConsulPolicyFault):
+        resource, name = object_target(fault.target, CONSUL_OBJECTS)
+        return resource, name, "", "spec " + ", ".join(sorted(fault.params.patch))
+    if isinstance(fault, DeploymentScaleFault):
+        return DEPLOYMENT, fault.target, "", f"spec.replicas = {fault.params.replicas}"
+    raise ValueError(f"no plan for fault kind {fault.kind!r}")
+
+
+def _pod_delete(fault: PodDeleteFault, namespace: str) -> list[str]:
+    how_many = (
+        f"{fault.params.count} pod(s)"
+        if fault.params.count is not None
+        else f"{fault.params.percentage:g} % of the pods"
+    )
+    return [
+        _call("apply", "GET", POD.path(namespace), f"labelSelector={fault.target}"),
+        _call(
+            "apply",
+            "DELETE",
+            f"{POD.path(namespace)}/{FOUND}",
+            f"{how_many}, each with its uid and resourceVersion as preconditions",
+        ),
+        "(revert: nothing; each pod's controller replaces it)",
+    ]
+
+
+def _call(when: str, verb: str, path: str, why: str) -> str:
+    return f"{when:<6} {verb:<6} {path}  ({why})"

@@ -1,0 +1,119 @@
+"""The Kubernetes fault kinds as an experiment file writes them: targets checked, the blast
+radius (a namespace outside the target's list refused), validate's warning for istio_fault,
+and the API calls `run --dry-run` prints for each kind without making them."""
+
+from __future__ import annotations
+
+from typing import Any, get_args
+
+import pytest
+from pydantic import ValidationError
+
+from harness.faults.kube_plan import planned_calls
+from harness.kube.targets import namespace_problem
+from harness.spec.kube_faults import KUBE_FAULT_MODELS, KubeFaultBase
+
+MODELS = {get_args(m.model_fields["kind"].annotation)[0]: m for m in KUBE_FAULT_MODELS}
+
+EXAMPLES: list[dict[str, Any]] = [
+    {
+        "kind": "istio_fault",
+        "target": "catalog",
+        "params": {"abort": {"httpStatus": 503, "percentage": 10}},
+    },
+    {
+        "kind": "istio_policy",
+        "target": "destinationrule/catalog",
+        "params": {"patch": {"outlierDetection": {"consecutive5xxErrors": 1}}},
+    },
+    {
+        "kind": "istio_traffic_split",
+        "target": "catalog",
+        "params": {"weights": {"v1": 50, "v2": 50}},
+    },
+    {
+        "kind": "linkerd_policy",
+        "target": "service/catalog",
+        "params": {"annotations": {"retry.linkerd.io/http": "5xx"}},
+    },
+    {
+        "kind": "linkerd_route_split",
+        "target": "httproute/catalog",
+        "params": {"backends": {"catalog": 90, "error-injector": 10}},
+    },
+    {
+        "kind": "consul_policy",
+        "target": "serviceresolver/catalog",
+        "params": {"patch": {"requestTimeout": "100ms"}},
+    },
+    {"kind": "pod_delete", "target": "app=catalog,version in (v1,v2)", "params": {"count": 1}},
+    {"kind": "deployment_scale", "target": "catalog", "params": {"replicas": 0}},
+]
+
+
+def parse(data: dict[str, Any]) -> KubeFaultBase:
+    return MODELS[data["kind"]].model_validate({"name": "f", **data})
+
+
+@pytest.mark.parametrize("data", EXAMPLES, ids=[e["kind"] for e in EXAMPLES])
+def test_each_kind_parses_and_plans_its_calls(data: dict[str, Any]) -> None:
+    """Every kind validates and says the calls it would make: a read first, then its write,
+    all in its namespace (the first allowed one by default)."""
+    fault = parse(data)
+    assert fault.namespace_problem(["shop"]) is None
+    calls = planned_calls(fault, "shop")
+    assert calls[0].startswith("apply  GET")
+    assert any(" PATCH " in c or " DELETE " in c for c in calls)
+    assert all("/namespaces/shop/" in c for c in calls if " /ap" in c)
+
+
+def test_namespace_outside_the_list_refused() -> None:
+    """A fault on a namespace the target does not list is refused, naming the list."""
+    fault = parse({**EXAMPLES[0], "namespace": "prod"})
+    assert fault.namespace_problem(["shop", "shop-canary"]) == (
+        "namespace",
+        "'prod' is not in the target's kubernetes.namespaces (shop, shop-canary): "
+        "meshproof may not touch it",
+    )
+    assert namespace_problem(None, []) != ""
+    assert namespace_problem(None, ["shop"]) == ""
+
+
+def test_istio_fault_warns_about_retries_and_timeouts() -> None:
+    """validate's warning: Istio does not retry or time out a route that has a fault."""
+    (warning,) = parse(EXAMPLES[0]).warnings()
+    assert "retries" in warning and "timeout" in warning
+
+
+@pytest.mark.parametrize(
+    ("data", "problem"),
+    [
+        ({**EXAMPLES[1], "target": "gateway/x"}, "expected 'virtualservice/<name>'"),
+        (
+            {**EXAMPLES[1], "target": "virtualservice/catalog"},
+            "connectionPool / outlierDetection cannot be set on a VirtualService",
+        ),
+        ({**EXAMPLES[3], "target": "deployment/catalog"}, "'service/<name>'"),
+        ({**EXAMPLES[6], "target": "app=catalog,,"}, "expected a label selector"),
+        ({**EXAMPLES[7], "target": "Catalog_1"}, "expected a Kubernetes object name"),
+        ({**EXAMPLES[0], "namespace": "Shop!"}, "expected a Kubernetes namespace name"),
+    ],
+)
+def test_bad_targets_refused(data: dict[str, Any], problem: str) -> None:
+    """A target of the wrong shape is refused by the model, saying what was expected."""
+    with pytest.raises(ValidationError, match=problem):
+        parse(data)
+
+
+def test_dry_run_plan_of_an_istio_fault() -> None:
+    """An istio_fault without a named VirtualService lists them, patches the one found,
+    and says it would create and delete one when none serves the host."""
+    calls = planned_calls(parse(EXAMPLES[0]), "shop")
+    assert calls[0] == (
+        "apply  GET    /apis/networking.istio.io/v1/namespaces/shop/virtualservices  "
+        "(the VirtualService serving host catalog)"
+    )
+    assert "PATCH  /apis/networking.istio.io/v1/namespaces/shop/virtualservices/<it>" in calls[1]
+    assert "resourceVersion" in calls[1] and "meshproof.io/fault" in calls[1]
+    assert calls[2].startswith("revert GET") and calls[3].startswith("revert PUT")
+    assert "DELETE" in calls[4] and "meshproof-f" in calls[4]
