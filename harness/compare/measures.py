@@ -131,7 +131,9 @@ def percentile(
     alpha: float,
     rng: np.random.Generator,
 ) -> Measurement:
-    """A percentile of every request, its band from a block bootstrap over windows."""
+    """A percentile of every request, its band from a block bootstrap over windows,
+    corrected (as the window test is) for the windows' lag-1 autocorrelation: drawing whole
+    windows keeps the correlation within a window, not the one between neighbours."""
     base, cand = _finite(base), _finite(cand)
     length = window_length(base, cand)
     unit = unit_text(length)
@@ -142,6 +144,7 @@ def percentile(
         (left.values, left.block, left.count), (right.values, right.block, right.count),
         q, alpha, rng,
     )  # fmt: skip
+    estimate = for_autocorrelation(estimate, lag1_autocorrelation(left, right))
     values = float(np.quantile(left.values, q)), float(np.quantile(right.values, q))
     return Measurement(metric, "ms", *values, estimate, left.count, right.count, sample_unit=unit)
 
