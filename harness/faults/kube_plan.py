@@ -40,7 +40,7 @@ def planned_calls(fault: KubeFaultBase, namespace: str) -> list[str]:
     """Every API call the fault would make, in order: apply, then revert."""
     if isinstance(fault, PodDeleteFault):
         return _pod_delete(fault, namespace)
-    resource, name, find, what = _object(fault, namespace)
+    resource, name, find, what = _object(fault)
     path = (
         resource.path(namespace, name) if name != FOUND else f"{resource.path(namespace)}/{FOUND}"
     )
@@ -66,7 +66,22 @@ def planned_calls(fault: KubeFaultBase, namespace: str) -> list[str]:
     return lines
 
 
-def _object(fault: KubeFaultBase, namespace: str) -> tuple[Resource, str, str, str]:
+def permissions(fault: KubeFaultBase) -> list[tuple[str, Resource]]:
+    """Every (verb, resource) RBAC must allow the fault in its namespace, apply and revert
+    (rollback is a PUT: `update`)."""
+    if isinstance(fault, PodDeleteFault):
+        return [("list", POD), ("delete", POD)]
+    resource, _, find, _ = _object(fault)
+    needed = [("list" if find else "get", resource), ("get", resource)]
+    needed += [("patch", resource), ("update", resource)]
+    if isinstance(fault, IstioTrafficSplitFault):
+        needed.append(("list", DESTINATION_RULE))
+    if isinstance(fault, IstioFaultFault) and fault.virtual_service is None:
+        needed += [("create", VIRTUAL_SERVICE), ("delete", VIRTUAL_SERVICE)]
+    return list(dict.fromkeys(needed))
+
+
+def _object(fault: KubeFaultBase) -> tuple[Resource, str, str, str]:
     """(resource, name, why a list is read first or '', what the patch changes)."""
     if isinstance(fault, IstioFaultFault):
         fault_text = "spec.http[].fault"

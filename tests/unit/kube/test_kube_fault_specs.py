@@ -9,7 +9,7 @@ from typing import Any, get_args
 import pytest
 from pydantic import ValidationError
 
-from harness.faults.kube_plan import planned_calls
+from harness.faults.kube_plan import permissions, planned_calls
 from harness.kube.targets import namespace_problem
 from harness.spec.kube_faults import KUBE_FAULT_MODELS, KubeFaultBase
 
@@ -117,3 +117,25 @@ def test_dry_run_plan_of_an_istio_fault() -> None:
     assert "resourceVersion" in calls[1] and "meshproof.io/fault" in calls[1]
     assert calls[2].startswith("revert GET") and calls[3].startswith("revert PUT")
     assert "DELETE" in calls[4] and "meshproof-f" in calls[4]
+
+
+def test_permissions_each_kind_needs() -> None:
+    """The RBAC verbs: read, patch, and update (rollback's PUT); list and create/delete where
+    a VirtualService is searched for or made; list and delete for pods."""
+    names = {e["kind"]: [f"{v} {r.plural}" for v, r in permissions(parse(e))] for e in EXAMPLES}
+    assert names["istio_fault"] == [
+        "list virtualservices",
+        "get virtualservices",
+        "patch virtualservices",
+        "update virtualservices",
+        "create virtualservices",
+        "delete virtualservices",
+    ]
+    assert names["deployment_scale"] == [
+        "get deployments",
+        "patch deployments",
+        "update deployments",
+    ]
+    assert "list destinationrules" in names["istio_traffic_split"]
+    assert names["pod_delete"] == ["list pods", "delete pods"]
+    assert "update services" in names["linkerd_policy"]
