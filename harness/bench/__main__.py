@@ -4,7 +4,10 @@
 
 1. the mesh: sidecar pair vs HAProxy pair vs no proxy at 1000 RPS (harness.bench.mesh);
 2. the load driver: sustained RPS per Locust worker and orchestrator memory
-   (harness.bench.load).
+   (harness.bench.load);
+3. Istio's API to the reference mesh: from the API call that changes a VirtualService
+   fault to every sidecar obeying it, through a real kube-apiserver
+   (harness.bench.istio_propagation; skipped, saying why, without the API server binaries).
 """
 
 from __future__ import annotations
@@ -12,7 +15,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from harness.bench import load, mesh
+from harness.bench import istio_propagation, load, mesh
+from mesh_runtime.errors import ToolNotFound
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -26,7 +30,14 @@ def main(argv: list[str] | None = None) -> int:
     print("== mesh benchmark", flush=True)
     status = mesh.main(mesh_args)
     print("\n== load driver benchmark", flush=True)
-    return status or load.main(load_args)
+    status = status or load.main(load_args)
+    print("\n== Istio fault propagation benchmark", flush=True)
+    try:
+        istio_status = istio_propagation.main(["--changes", "5"] if args.quick else [])
+    except ToolNotFound as exc:
+        print(f"skipped: {exc}", flush=True)
+        istio_status = 0
+    return status or istio_status
 
 
 if __name__ == "__main__":

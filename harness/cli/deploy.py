@@ -8,12 +8,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from harness.cli.commands import RUNTIMES
-from mesh_runtime.errors import DeployError
+from mesh_runtime.errors import DeployError, InvalidInput
 
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from mesh_runtime.runtimes.deployment import Deployment
+    from mesh_runtime.runtimes.deployment import Deployment, KubernetesSource
     from mesh_runtime.runtimes.local import LocalRuntime
     from mesh_runtime.topology import MeshMode
 
@@ -33,6 +33,20 @@ def register(subparsers: Any) -> None:
     )
     up.add_argument(
         "--runtime", choices=RUNTIMES, default="local", help="where to run it (default: local)"
+    )
+    up.add_argument(
+        "--config-source",
+        choices=("topology", "kubernetes"),
+        default="topology",
+        help="where the control plane takes its policies from: the topology file (default), "
+        "or Istio objects in a Kubernetes namespace, which `up` first writes from the "
+        "topology's policies (VirtualService, DestinationRule, PeerAuthentication, "
+        "AuthorizationPolicy; created or replaced) and the control plane then watches",
+    )
+    up.add_argument("--kubeconfig", metavar="FILE", help="the cluster (--config-source kubernetes)")
+    up.add_argument("--context", help="kubeconfig context (default: its current one)")
+    up.add_argument(
+        "--namespace", default="default", help="namespace of the Istio objects (default: default)"
     )
     up.set_defaults(func=run_up)
 
@@ -77,14 +91,56 @@ def run_up(args: argparse.Namespace) -> int:
 
     console = Console(stderr=True)
     mode: MeshMode = "no-mesh" if args.no_mesh else "mesh"
+    source = kubernetes_source(args)
+    if source is not None:
+        publish(console, args.topology, source)
     with console.status(f"bringing {args.topology} up ({mode})") as progress:
         runtime = make_runtime(args.runtime, progress=lambda message: progress.update(message))
-        deployment = runtime.up(args.topology, mode=mode)
+        deployment = runtime.up(args.topology, mode=mode, config_source=source)
     console.print(
         f"[green]up[/green] {deployment.name} ({mode}, {len(deployment.processes)} processes)"
     )
     _print_urls(Console(), deployment)
     return 0
+
+
+def kubernetes_source(args: argparse.Namespace) -> KubernetesSource | None:
+    """The Kubernetes configuration source the flags ask for; bad flags are InvalidInput."""
+    from mesh_runtime.runtimes.deployment import KubernetesSource
+
+    if args.config_source != "kubernetes":
+        if args.kubeconfig or args.context:
+            flag = "--kubeconfig" if args.kubeconfig else "--context"
+            raise InvalidInput(flag, "", "needs --config-source kubernetes")
+        return None
+    if args.no_mesh:
+        raise InvalidInput("--config-source", "", "kubernetes needs the mesh (not --no-mesh)")
+    if not args.kubeconfig:
+        raise InvalidInput("--config-source", "", "kubernetes needs --kubeconfig FILE")
+    kubeconfig = Path(args.kubeconfig)
+    if not kubeconfig.is_file():
+        raise InvalidInput(args.kubeconfig, "", "no such kubeconfig file")
+    return KubernetesSource(
+        kubeconfig=str(kubeconfig.resolve()), context=args.context, namespace=args.namespace
+    )
+
+
+def publish(console: Console, topology_file: str, source: KubernetesSource) -> None:
+    """Write the topology's policies as Istio objects into the source's namespace."""
+    from harness.kube.client import KubeClient
+    from harness.kube.publish import publish_policies
+    from mesh_runtime.topology import load_topology
+
+    topology = load_topology(topology_file)
+    with KubeClient.connect(Path(source.kubeconfig), source.context) as kube:
+        done = publish_policies(kube, topology, source.namespace)
+    for note in done.notes:
+        console.print(f"[yellow]note[/yellow] {note}", highlight=False)
+    console.print(
+        f"Istio objects in {source.namespace}: {len(done.created)} created, "
+        f"{len(done.replaced)} replaced, {len(done.deleted)} deleted",
+        highlight=False,
+    )
 
 
 def run_down(args: argparse.Namespace) -> int:
@@ -139,6 +195,11 @@ def _print_urls(console: Console, deployment: Deployment) -> None:
     if deployment.control_url:
         console.print(f"control     {deployment.control_url}")
     console.print(f"toxiproxy   {deployment.toxiproxy_url}")
+    if deployment.config_source is not None:
+        source = deployment.config_source
+        console.print(
+            f"policies    Istio objects in namespace {source.namespace} ({source.kubeconfig})"
+        )
     if deployment.trace_file:
         console.print(f"spans       {deployment.trace_file}")
     console.print(f"logs        {Path(deployment.work_dir) / 'logs'}")

@@ -5,6 +5,11 @@ and a sidecar showing its service's bootstrap credential (HMAC-SHA256 of the sec
 `--bootstrap-secret-file`, made on first start when missing, and the service's name; see
 `mesh_runtime.control.credentials`) gets a short-lived SPIFFE certificate of that service
 (`--cert-lifetime`, default 1h).
+
+With `--kubeconfig F --namespace NS [--kube-context C]` the policies come from the Istio
+objects (VirtualService, DestinationRule, PeerAuthentication, AuthorizationPolicy) of that
+namespace, watched in the API server (`mesh_runtime.control.kube_source`); CONFIG.json
+then gives only the services, their endpoints and the trust domain.
 """
 
 from __future__ import annotations
@@ -24,7 +29,13 @@ from aiohttp import web
 
 from mesh_runtime.config.mesh import MeshConfig
 from mesh_runtime.control.ca import CertificateAuthority
-from mesh_runtime.control.server import LOOPBACK, CertificateIssuer, ControlPlaneAPI, Network
+from mesh_runtime.control.server import (
+    LOOPBACK,
+    CertificateIssuer,
+    ConfigSource,
+    ControlPlaneAPI,
+    Network,
+)
 from mesh_runtime.control.state_file import load_state, save_state
 from mesh_runtime.control.store import DEFAULT_HISTORY, ConfigStore
 from mesh_runtime.errors import InvalidInput, MeshproofError
@@ -67,7 +78,31 @@ def build_parser() -> argparse.ArgumentParser:
         help="comma-separated networks writes are taken from (default: loopback; "
         "'any' when --host is not a loopback address); the token is always required",
     )
+    parser.add_argument(
+        "--kubeconfig", help="take the policies from Istio objects in this cluster (kubeconfig)"
+    )
+    parser.add_argument("--kube-context", help="kubeconfig context (default: its current one)")
+    parser.add_argument(
+        "--namespace",
+        help="the namespace whose Istio objects configure the mesh (needs --kubeconfig)",
+    )
     return parser
+
+
+def build_source(args: argparse.Namespace) -> ConfigSource | None:
+    """The Kubernetes source when --kubeconfig is given; bad flags are InvalidInput."""
+    if not args.kubeconfig:
+        if args.namespace or args.kube_context:
+            raise InvalidInput(
+                "--namespace" if args.namespace else "--kube-context", "", "needs --kubeconfig"
+            )
+        return None
+    if not args.namespace:
+        raise InvalidInput("--kubeconfig", "", "needs --namespace")
+    from mesh_runtime.control.kube_api import IstioApi
+    from mesh_runtime.control.kube_source import IstioSource
+
+    return IstioSource(IstioApi.connect(Path(args.kubeconfig), args.kube_context, args.namespace))
 
 
 def read_or_make_token(path: Path) -> str:
@@ -132,15 +167,18 @@ def build_api(args: argparse.Namespace) -> ControlPlaneAPI:
     token = read_token(args.token_file)
     issuer = build_issuer(args)
     writers = writers_of(args)
+    source = build_source(args)
     if not args.state_file:
         store = ConfigStore(config, history=args.history)
-        return ControlPlaneAPI(store, token, issuer=issuer, writers=writers)
+        return ControlPlaneAPI(store, token, issuer=issuer, writers=writers, source=source)
     state_file = Path(args.state_file)
     config = load_state(state_file) or config
     store = ConfigStore(config, history=args.history)
     save_state(state_file, store.current)
     on_change = partial(save_state, state_file)
-    return ControlPlaneAPI(store, token, on_change=on_change, issuer=issuer, writers=writers)
+    return ControlPlaneAPI(
+        store, token, on_change=on_change, issuer=issuer, writers=writers, source=source
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:

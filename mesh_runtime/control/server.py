@@ -13,6 +13,11 @@ Routes (DEVELOPING.md, "Control plane API"):
 
 All state lives in a ConfigStore; this module only carries bytes to and from it. Writes
 are taken only from the `writers` networks (loopback by default) and with the token.
+
+With a `ConfigSource` (Istio objects in Kubernetes, `kube_source.IstioSource`) the
+policies come from it: `/ready` answers 503 until its first configuration is served, the
+status has its part under `kubernetes`, and the three writes answer 409 (change the
+source's objects instead).
 """
 
 from __future__ import annotations
@@ -24,7 +29,7 @@ import json
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from aiohttp import web
 
@@ -57,6 +62,26 @@ class CertificateIssuer:
     bootstrap_secret: str
 
 
+class ConfigSource(Protocol):
+    """Where the policies come from instead of the write API (see kube_source.IstioSource)."""
+
+    @property
+    def name(self) -> str: ...
+
+    def start(self, changed: Callable[[], None]) -> None:
+        """Begin watching; `changed()` may be called from any thread."""
+
+    def stop(self) -> None: ...
+
+    def configure(self, current: MeshConfig) -> MeshConfig | None:
+        """The configuration the source describes over `current`; None while not synced."""
+
+    def applied(self, version: int) -> None:
+        """The control plane now serves the source's configuration as `version`."""
+
+    def status(self) -> dict[str, Any]: ...
+
+
 class ConfigNotifier:
     """Wakes every long-poll waiter at once when the configuration changes."""
 
@@ -87,6 +112,7 @@ class ControlPlaneAPI:
         on_change: Callable[[MeshConfig], None] | None = None,
         issuer: CertificateIssuer | None = None,
         writers: Sequence[Network] | None = LOOPBACK,
+        source: ConfigSource | None = None,
     ) -> None:
         self._store = store
         self._token = token.encode()
@@ -96,6 +122,9 @@ class ControlPlaneAPI:
         """Networks writes may come from; None: any (the token is still required)."""
         self._notifier = ConfigNotifier()
         self._body_cache: tuple[int, bytes] = (-1, b"")
+        self._source = source
+        self._source_served = False
+        self._source_pending = False
 
     def app(self) -> web.Application:
         app = web.Application(middlewares=[_errors_middleware])
@@ -107,10 +136,50 @@ class ControlPlaneAPI:
         app.router.add_patch("/v1/services/{service}/policy", self.patch_policy)
         app.router.add_post("/v1/certificates", self.sign_certificate)
         app.router.add_get("/v1/certificates/root", self.root_certificate)
+        if self._source is not None:
+            app.on_startup.append(self._start_source)
+            app.on_cleanup.append(self._stop_source)
         return app
 
     async def ready(self, request: web.Request) -> web.Response:
+        if self._source is not None and not self._source_served:
+            reason = f"waiting for the first configuration from {self._source.name}"
+            return web.json_response({"ready": False, "reason": reason}, status=503)
         return web.json_response({"ready": True, "version": self._store.version})
+
+    # --- the configuration source -------------------------------------------------------
+
+    async def _start_source(self, app: web.Application) -> None:
+        assert self._source is not None
+        loop = asyncio.get_running_loop()
+
+        def changed() -> None:  # from a watch thread: one sync queued at a time
+            if not self._source_pending:
+                self._source_pending = True
+                loop.call_soon_threadsafe(self.sync_source)
+
+        self._source.start(changed)
+
+    async def _stop_source(self, app: web.Application) -> None:
+        if self._source is not None:
+            await asyncio.get_running_loop().run_in_executor(None, self._source.stop)
+
+    def sync_source(self) -> None:
+        """Serve what the source describes now (a new version only when it differs)."""
+        self._source_pending = False
+        source = self._source
+        if source is None:
+            return
+        wanted = source.configure(self._store.current)
+        if wanted is None:
+            return
+        if _same(wanted, self._store.current):
+            source.applied(self._store.version)
+        else:
+            config = self._store.replace(wanted, source="kubernetes")
+            source.applied(config.version)
+            self._publish(config, f"from {source.name}")
+        self._source_served = True
 
     async def get_config(self, request: web.Request) -> web.Response:
         known = _number(request, "version", int, -1)
@@ -128,7 +197,10 @@ class ControlPlaneAPI:
         return web.Response(body=self._config_body(), content_type="application/json")
 
     async def status(self, request: web.Request) -> web.Response:
-        return web.json_response(self._store.status())
+        status = self._store.status()
+        if self._source is not None:
+            status["kubernetes"] = self._source.status()
+        return web.json_response(status)
 
     async def put_config(self, request: web.Request) -> web.Response:
         self._authorize(request)
@@ -198,11 +270,18 @@ class ControlPlaneAPI:
         return self._issuer
 
     def _authorize(self, request: web.Request) -> None:
-        """A write: from an allowed network, with the bearer token."""
+        """A write: from an allowed network, with the bearer token, and no source."""
         if self._writers is not None and not _from_any(request.remote, self._writers):
             raise _forbidden("writes are accepted only from loopback")
         if not hmac.compare_digest(_bearer(request).encode(), self._token):
             raise _unauthorized("the control plane's token")
+        if self._source is not None:
+            problem = (
+                f"this control plane takes its policies from {self._source.name}; change those"
+            )
+            raise web.HTTPConflict(
+                text=json.dumps({"error": problem}), content_type="application/json"
+            )
 
     def _changed(self, config: MeshConfig, what: str, service: str | None = None) -> web.Response:
         self._publish(config, what)
@@ -229,6 +308,11 @@ class ControlPlaneAPI:
             body = self._store.current.model_dump_json().encode()
             self._body_cache = (self._store.version, body)
         return body
+
+
+def _same(one: MeshConfig, other: MeshConfig) -> bool:
+    """The same configuration, whatever the versions."""
+    return one.model_copy(update={"version": 0}) == other.model_copy(update={"version": 0})
 
 
 def _bearer(request: web.Request) -> str:

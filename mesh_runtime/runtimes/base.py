@@ -11,7 +11,12 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from mesh_runtime.runtimes import deployment as state
-from mesh_runtime.runtimes.deployment import Deployment, ProcessRecord, ProxyRecord
+from mesh_runtime.runtimes.deployment import (
+    Deployment,
+    KubernetesSource,
+    ProcessRecord,
+    ProxyRecord,
+)
 from mesh_runtime.runtimes.plan import Plan, PlanFiles, ProcessSpec, Tools, make_plan
 from mesh_runtime.runtimes.ports import port_allocator
 from mesh_runtime.runtimes.supervisor import Supervisor, http_ok
@@ -29,8 +34,11 @@ class Runtime(Protocol):
         mode: MeshMode = "mesh",
         otlp_endpoint: str | None = None,
         sidecar_command: Sequence[str] | None = None,
+        config_source: KubernetesSource | None = None,
     ) -> Deployment:
-        """Start every part of the topology and wait until the mesh serves; or raise DeployError."""
+        """Start every part of the topology and wait until the mesh serves; or raise DeployError.
+
+        `config_source`: the control plane takes its policies from Istio objects there."""
         ...
 
     def down(self, deployment: Deployment) -> None:
@@ -77,6 +85,7 @@ class StateKeeper:
         mode: MeshMode,
         tools: Tools,
         otlp_endpoint: str | None,
+        config_source: KubernetesSource | None = None,
     ) -> Plan:
         """The plan of `topology` in a fresh work dir, its ports allocated now."""
         work = state.work_dir(self.state_root, topology.name)
@@ -90,6 +99,7 @@ class StateKeeper:
                 work_dir=work,
                 tools=tools,
                 otlp_endpoint=otlp_endpoint,
+                config_source=config_source,
             )
 
     def _supervisor(self, deployment: Deployment, *, record: bool) -> Supervisor:
@@ -126,6 +136,7 @@ def deployment_of(
         instances=list(plan.instances),
         proxies=list(proxies),
         processes=[],
+        config_source=plan.config_source,
     )
 
 

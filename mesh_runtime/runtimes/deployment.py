@@ -60,6 +60,16 @@ class ProcessRecord(DeploymentModel):
     process on this host); None for a local process."""
 
 
+class KubernetesSource(DeploymentModel):
+    """`meshproof up --config-source kubernetes`: the control plane takes every policy from
+    the Istio objects of `namespace` in the cluster `kubeconfig` (`context`) names."""
+
+    kubeconfig: str
+    """An absolute path (the control plane may run from another directory)."""
+    context: str | None = None
+    namespace: str
+
+
 class Deployment(DeploymentModel):
     topology_file: str
     runtime: str = "local"
@@ -78,6 +88,8 @@ class Deployment(DeploymentModel):
     instances: list[InstanceRecord] = []
     proxies: list[ProxyRecord] = []
     processes: list[ProcessRecord] = []
+    config_source: KubernetesSource | None = None
+    """None: the policies come from the topology file (and the control plane's write API)."""
 
     @property
     def name(self) -> str:

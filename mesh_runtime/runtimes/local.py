@@ -16,7 +16,7 @@ from mesh_runtime.errors import DeployError, MeshproofError, ReadinessTimeout
 from mesh_runtime.runtimes import deployment as state
 from mesh_runtime.runtimes.admin import admin_headers, admin_json
 from mesh_runtime.runtimes.base import StateKeeper, deployment_of, quiet, status_of
-from mesh_runtime.runtimes.deployment import Deployment
+from mesh_runtime.runtimes.deployment import Deployment, KubernetesSource
 from mesh_runtime.runtimes.hot_restart import migrate_req_warning, read_migrate_req
 from mesh_runtime.runtimes.plan import Plan, ProcessSpec, Tools
 from mesh_runtime.runtimes.prometheus import PrometheusServer, expected_targets, scrape_config
@@ -64,12 +64,14 @@ class LocalRuntime(StateKeeper):
         mode: MeshMode = "mesh",
         otlp_endpoint: str | None = None,
         sidecar_command: Sequence[str] | None = None,
+        config_source: KubernetesSource | None = None,
     ) -> Deployment:
-        """`sidecar_command`: run this sidecar program instead (a command prefix)."""
+        """`sidecar_command`: run this sidecar program instead (a command prefix);
+        `config_source`: the control plane takes its policies from Istio objects there."""
         topology = load_topology(topology_path)
         self.refuse_if_running(topology.name)
         tools = _find_tools(sidecar_command)
-        plan = self._fresh_plan(topology, topology_path, mode, tools, otlp_endpoint)
+        plan = self._fresh_plan(topology, topology_path, mode, tools, otlp_endpoint, config_source)
         keys = DeploymentSecrets.generate()
         deployment = deployment_of(
             plan, runtime=self.name, control_token=keys.control_token, proxies=plan.proxies

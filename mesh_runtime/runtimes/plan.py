@@ -14,7 +14,13 @@ from pathlib import Path
 
 from mesh_runtime.config.mesh import MeshConfig
 from mesh_runtime.control.build import build_mesh_config
-from mesh_runtime.runtimes.deployment import InstanceRecord, ProcessRecord, ProxyRecord, Role
+from mesh_runtime.runtimes.deployment import (
+    InstanceRecord,
+    KubernetesSource,
+    ProcessRecord,
+    ProxyRecord,
+    Role,
+)
 from mesh_runtime.runtimes.prometheus import prometheus_command
 from mesh_runtime.runtimes.toxiproxy import toxiproxy_command
 from mesh_runtime.topology import MeshMode, Topology
@@ -83,6 +89,7 @@ class Plan:
     prometheus_url: str
     otlp_endpoint: str
     trace_file: Path | None
+    config_source: KubernetesSource | None = None
 
     @property
     def processes(self) -> tuple[ProcessSpec, ...]:
@@ -194,8 +201,12 @@ def make_plan(
     work_dir: Path,
     tools: Tools,
     otlp_endpoint: str | None = None,
+    config_source: KubernetesSource | None = None,
 ) -> Plan:
-    """The whole plan for `topology` in `mode`; ports come from `allocate_port`."""
+    """The whole plan for `topology` in `mode`; ports come from `allocate_port`.
+
+    With `config_source` the control plane takes its policies from Istio objects in
+    Kubernetes instead of the topology."""
     files = PlanFiles(work_dir)
     mesh = mode == "mesh"
     port = {role: allocate_port() for role in ("trace-sink", "toxiproxy", "prometheus")}
@@ -211,7 +222,7 @@ def make_plan(
     first.append(_toxiproxy(tools, port["toxiproxy"]))
     stages: list[tuple[ProcessSpec, ...]] = [tuple(first)]
     if control_port is not None:
-        stages.append((_control_plane(tools, control_port, files),))
+        stages.append((_control_plane(tools, control_port, files, config_source),))
     by_instance = {r.instance: r for r in instances}
     for level in service_levels(topology):
         stage: list[ProcessSpec] = []
@@ -239,6 +250,7 @@ def make_plan(
         prometheus_url=f"http://{HOST}:{port['prometheus']}",
         otlp_endpoint=otlp,
         trace_file=files.spans if sink else None,
+        config_source=config_source if mesh else None,
     )
 
 
@@ -326,7 +338,9 @@ def _toxiproxy(tools: Tools, port: int) -> ProcessSpec:
     return ProcessSpec("toxiproxy", "toxiproxy", tuple(command), {"port": port})
 
 
-def _control_plane(tools: Tools, port: int, files: PlanFiles) -> ProcessSpec:
+def _control_plane(
+    tools: Tools, port: int, files: PlanFiles, source: KubernetesSource | None = None
+) -> ProcessSpec:
     command = _python(
         tools,
         "mesh_runtime.control",
@@ -343,6 +357,9 @@ def _control_plane(tools: Tools, port: int, files: PlanFiles) -> ProcessSpec:
         "--bootstrap-secret-file",
         str(files.bootstrap_secret),
     )
+    if source is not None:
+        command += ("--kubeconfig", source.kubeconfig, "--namespace", source.namespace)
+        command += ("--kube-context", source.context) if source.context else ()
     return ProcessSpec("control-plane", "control-plane", command, {"port": port})
 
 

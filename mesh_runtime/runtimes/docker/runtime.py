@@ -27,7 +27,7 @@ from mesh_runtime.errors import (
 )
 from mesh_runtime.runtimes import deployment as state
 from mesh_runtime.runtimes.base import StateKeeper, deployment_of, quiet, status_of
-from mesh_runtime.runtimes.deployment import Deployment, ProcessRecord
+from mesh_runtime.runtimes.deployment import Deployment, KubernetesSource, ProcessRecord
 from mesh_runtime.runtimes.docker.engine import ContainerState, Engine, RunOptions, connect
 from mesh_runtime.runtimes.docker.images import BASE_IMAGE, ImageBuilder, Images
 from mesh_runtime.runtimes.docker.mounts import Mount
@@ -96,8 +96,15 @@ class DockerRuntime(StateKeeper):
         mode: MeshMode = "mesh",
         otlp_endpoint: str | None = None,
         sidecar_command: Sequence[str] | None = None,
+        config_source: KubernetesSource | None = None,
     ) -> Deployment:
-        """`sidecar_command` runs inside the mesh image (a program the image holds)."""
+        """`sidecar_command` runs inside the mesh image (a program the image holds).
+        A Kubernetes `config_source` is not carried out by this runtime (DeployError)."""
+        if config_source is not None:
+            raise DeployError(
+                "--config-source kubernetes runs on the local runtime only (the control "
+                "plane's container cannot reach an API server on the host's loopback)"
+            )
         topology = load_topology(topology_path)
         self.refuse_if_running(topology.name)
         images = ImageBuilder(self.engine.client, base=self.base_image, progress=self.progress)

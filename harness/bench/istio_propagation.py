@@ -1,0 +1,178 @@
+"""How long an Istio fault takes to reach the reference mesh, through a real API server.
+
+    python -m harness.bench.istio_propagation [--changes 20] [--topology shop.yaml]
+
+A real etcd + kube-apiserver (harness.kube.testing) with Istio's CRDs; the shop deployed on
+the local runtime with `--config-source kubernetes` (its policies written as Istio objects,
+the control plane watching them). Then, `--changes` times: the VirtualService of
+`catalog` gets an abort fault with a new percentage (a merge patch through the API), and
+the time runs from just before that API call until every sidecar's `/config_dump` shows
+that percentage: the whole path, API server -> watch -> translation -> long poll ->
+sidecar. Printed: p50 / p99 / max (target: p99 under 2 s).
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from harness.analysis.stats import percentile
+from harness.kube.client import KubeClient
+from harness.kube.resources import NAMESPACE, VIRTUAL_SERVICE
+from mesh_runtime.errors import ControlPlaneError
+from mesh_runtime.runtimes.admin import admin_headers, admin_json
+from mesh_runtime.runtimes.deployment import Deployment
+
+SERVICE = "catalog"
+TARGET_P99_S = 2.0
+POLL_S = 0.005
+SHOP = Path(__file__).resolve().parents[2] / "experiments" / "topologies" / "shop.yaml"
+
+
+@dataclass(frozen=True)
+class Propagation:
+    seconds: list[float]
+
+    def summary(self) -> dict[str, float]:
+        return {
+            "p50_s": percentile(self.seconds, 0.50) or 0.0,  # type: ignore[arg-type]
+            "p99_s": percentile(self.seconds, 0.99) or 0.0,  # type: ignore[arg-type]
+            "max_s": max(self.seconds),
+        }
+
+    def line(self) -> str:
+        s = self.summary()
+        return (
+            f"Istio fault -> every sidecar, {len(self.seconds)} changes: "
+            f"p50 {s['p50_s'] * 1000:.0f} ms, p99 {s['p99_s'] * 1000:.0f} ms, "
+            f"max {s['max_s'] * 1000:.0f} ms (target p99 < {TARGET_P99_S:g} s)"
+        )
+
+
+def abort_percentages(deployment: Deployment, service: str = SERVICE) -> dict[str, float | None]:
+    """Sidecar -> the abort percentage of `service`'s first route it runs (None: no abort,
+    or no answer)."""
+    headers = admin_headers(deployment.admin_token_file)
+    out: dict[str, float | None] = {}
+    for record in deployment.instances:
+        dump = admin_json(f"http://127.0.0.1:{record.admin_port}/config_dump", headers, timeout=2.0)
+        fault = _first_route(dump, service).get("fault") if dump else None
+        abort = (fault or {}).get("abort") or {}
+        out[record.instance] = abort.get("percentage")
+    return out
+
+
+def _first_route(dump: Any, service: str) -> dict[str, Any]:
+    return dict(dump["services"][service]["policy"]["http"][0])
+
+
+def wait_until_obeyed(
+    deployment: Deployment, percentage: float | None, timeout_s: float, clock: Callable[[], float]
+) -> float:
+    """The clock when every sidecar runs `percentage` (ControlPlaneError after `timeout_s`)."""
+    deadline = clock() + timeout_s
+    waiting = {record.instance for record in deployment.instances}
+    while waiting:
+        seen = abort_percentages(deployment)
+        waiting = {name for name in waiting if seen.get(name) != percentage}
+        if waiting and clock() > deadline:
+            raise ControlPlaneError(
+                f"sidecars not running abort {percentage} after {timeout_s:g}s: {sorted(waiting)}"
+            )
+        if waiting:
+            time.sleep(POLL_S)
+    return clock()
+
+
+def abort_patch(
+    kube: KubeClient, namespace: str, percentage: float | None, status: int = 503
+) -> tuple[dict[str, Any], str]:
+    """The merge patch giving catalog's first VirtualService route an abort of `percentage`
+    (None: no fault), and the resourceVersion it was read at."""
+    current = kube.get(VIRTUAL_SERVICE, namespace, SERVICE)
+    http = [dict(route) for route in current["spec"]["http"]]
+    if percentage is None:
+        http[0].pop("fault", None)
+    else:
+        http[0]["fault"] = {"abort": {"httpStatus": status, "percentage": {"value": percentage}}}
+    return {"spec": {"http": http}}, str(current["metadata"]["resourceVersion"])
+
+
+def set_abort(
+    kube: KubeClient, namespace: str, percentage: float | None, status: int = 503
+) -> None:
+    """Apply `abort_patch` (only to the version read: a concurrent edit is a KubeConflict)."""
+    patch, version = abort_patch(kube, namespace, percentage, status)
+    kube.merge_patch(VIRTUAL_SERVICE, namespace, SERVICE, patch, resource_version=version)
+
+
+def measure_propagation(
+    kube: KubeClient,
+    namespace: str,
+    deployment: Deployment,
+    changes: int = 20,
+    timeout_s: float = 30.0,
+    clock: Callable[[], float] = time.perf_counter,
+) -> Propagation:
+    """`changes` abort percentages applied one after another; each one's seconds from the
+    API call to every sidecar obeying it. The fault is removed at the end."""
+    seconds: list[float] = []
+    try:
+        for i in range(changes):
+            percentage = float(i + 1)
+            patch, version = abort_patch(kube, namespace, percentage)
+            started = clock()
+            kube.merge_patch(VIRTUAL_SERVICE, namespace, SERVICE, patch, resource_version=version)
+            seconds.append(wait_until_obeyed(deployment, percentage, timeout_s, clock) - started)
+    finally:
+        set_abort(kube, namespace, None)
+    return Propagation(seconds)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m harness.bench.istio_propagation", description=__doc__.splitlines()[0]
+    )
+    parser.add_argument("--changes", type=int, default=20)
+    parser.add_argument("--topology", default=str(SHOP))
+    args = parser.parse_args(argv)
+    from harness.kube.crds import crd_files, default_crd_dir, install_crds
+    from harness.kube.publish import publish_policies
+    from harness.kube.testing import ApiServerBinaries, LocalApiServer
+    from mesh_runtime.runtimes.deployment import KubernetesSource
+    from mesh_runtime.runtimes.local import LocalRuntime
+    from mesh_runtime.topology import load_topology
+
+    work = Path(tempfile.mkdtemp(prefix="meshproof-istio-bench-"))
+    (work / "kube").mkdir()
+    server = LocalApiServer(work / "kube", ApiServerBinaries.find())
+    runtime = LocalRuntime(state_root=work / "state", progress=lambda m: None)
+    deployment = None
+    try:
+        server.start()
+        with server.client() as kube:
+            install_crds(kube, crd_files(default_crd_dir()))
+            kube.create(NAMESPACE, None, {"metadata": {"name": "shop"}})
+            publish_policies(kube, load_topology(args.topology), "shop")
+            source = KubernetesSource(kubeconfig=str(server.kubeconfig), namespace="shop")
+            deployment = runtime.up(args.topology, config_source=source)
+            result = measure_propagation(kube, "shop", deployment, changes=args.changes)
+        print(result.line(), flush=True)
+        print("  each (ms): " + " ".join(f"{s * 1000:.0f}" for s in result.seconds))
+        return 0 if result.summary()["p99_s"] < TARGET_P99_S else 1
+    finally:
+        if deployment is not None:
+            runtime.down(runtime.load(deployment.name))
+        server.stop()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
