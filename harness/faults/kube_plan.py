@@ -12,6 +12,8 @@ Nothing is read to say it: an object found only by a search is written `<it>`.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from harness.kube.resources import DEPLOYMENT, DESTINATION_RULE, POD, VIRTUAL_SERVICE, Resource
 from harness.kube.state import MARK_ANNOTATION
 from harness.kube.targets import (
@@ -21,6 +23,7 @@ from harness.kube.targets import (
     LINKERD_POLICY_OBJECTS,
     object_target,
 )
+from harness.spec.faults import FaultSpec
 from harness.spec.kube_faults import (
     ConsulPolicyFault,
     DeploymentScaleFault,
@@ -32,8 +35,28 @@ from harness.spec.kube_faults import (
     LinkerdRouteSplitFault,
     PodDeleteFault,
 )
+from mesh_runtime.units import format_duration
 
 FOUND = "<it>"
+
+
+def faults_plan(
+    faults: Sequence[FaultSpec | KubeFaultBase], namespaces: Sequence[str]
+) -> list[str]:
+    """`run --dry-run`'s lines: each fault in timeline order, with the Kubernetes API calls
+    it would make (in its namespace: its own, else the first of `namespaces`)."""
+    lines: list[str] = []
+    for fault in sorted(faults, key=lambda f: f.at):
+        until = f" for {format_duration(fault.duration)}" if fault.duration else " to the end"
+        lines.append(
+            f"fault {fault.name} ({fault.kind} on {fault.target}) at {format_duration(fault.at)}{until}:"
+        )
+        if not isinstance(fault, KubeFaultBase):
+            lines.append("  no Kubernetes API call (it acts on the reference mesh's parts)")
+            continue
+        namespace = fault.namespace or (namespaces[0] if namespaces else "<namespace>")
+        lines.extend(f"  {call}" for call in planned_calls(fault, namespace))
+    return lines
 
 
 def planned_calls(fault: KubeFaultBase, namespace: str) -> list[str]:
@@ -128,3 +151,16 @@ def _pod_delete(fault: PodDeleteFault, namespace: str) -> list[str]:
 
 def _call(when: str, verb: str, path: str, why: str) -> str:
     return f"{when:<6} {verb:<6} {path}  ({why})"
+
+
+def role_rules(faults: Sequence[KubeFaultBase]) -> list[dict[str, list[str]]]:
+    """The rules of an RBAC Role allowing exactly what `faults` need, one per resource."""
+    verbs: dict[Resource, list[str]] = {}
+    for fault in faults:
+        for verb, resource in permissions(fault):
+            if verb not in verbs.setdefault(resource, []):
+                verbs[resource].append(verb)
+    return [
+        {"apiGroups": [resource.group], "resources": [resource.plural], "verbs": sorted(found)}
+        for resource, found in sorted(verbs.items(), key=lambda item: str(item[0]))
+    ]

@@ -9,7 +9,7 @@ from typing import Any, get_args
 import pytest
 from pydantic import ValidationError
 
-from harness.faults.kube_plan import permissions, planned_calls
+from harness.faults.kube_plan import faults_plan, permissions, planned_calls, role_rules
 from harness.kube.targets import namespace_problem
 from harness.spec.kube_faults import KUBE_FAULT_MODELS, KubeFaultBase
 
@@ -139,3 +139,18 @@ def test_permissions_each_kind_needs() -> None:
     assert "list destinationrules" in names["istio_traffic_split"]
     assert names["pod_delete"] == ["list pods", "delete pods"]
     assert "update services" in names["linkerd_policy"]
+
+
+def test_role_rules_and_the_dry_run_plan_of_an_experiment() -> None:
+    """A Role with exactly the verbs of the faults given; the plan lists every fault in
+    timeline order, in its namespace or the target's first one."""
+    faults = [parse({**EXAMPLES[7], "at": "20s"}), parse({**EXAMPLES[6], "namespace": "b"})]
+    assert role_rules(faults) == [
+        {"apiGroups": ["apps"], "resources": ["deployments"], "verbs": ["get", "patch", "update"]},
+        {"apiGroups": [""], "resources": ["pods"], "verbs": ["delete", "list"]},
+    ]
+    lines = faults_plan(faults, ["a"])
+    assert lines[0] == "fault f (pod_delete on app=catalog,version in (v1,v2)) at 0ms to the end:"
+    assert "/api/v1/namespaces/b/pods" in lines[1]
+    assert lines[4].startswith("fault f (deployment_scale on catalog) at 20s")
+    assert "/apis/apps/v1/namespaces/a/deployments/catalog" in lines[5]
