@@ -4,10 +4,12 @@ re-list after 410 Gone, unimplemented fields in the status, writes refused."""
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
+import yaml
 
 from harness.kube.client import KubeClient
 from harness.kube.resources import DESTINATION_RULE, VIRTUAL_SERVICE
@@ -161,3 +163,33 @@ def test_a_watch_from_a_compacted_version_lists_again(
         started = time.monotonic()
         source.stop()
         assert time.monotonic() - started < 10
+
+
+def test_an_unreachable_api_server_is_in_the_status_and_nothing_is_served(
+    local_apiserver: LocalApiServer, tmp_path: Path
+) -> None:
+    """No answer from the server: each kind's error says so, the source is not synced and
+    gives no configuration (the control plane keeps /ready at 503 meanwhile)."""
+    config = yaml.safe_load(local_apiserver.kubeconfig.read_text())
+    config["clusters"][0]["cluster"]["server"] = "https://127.0.0.1:1"
+    dead = tmp_path / "kubeconfig"
+    dead.write_text(yaml.safe_dump(config))
+    source = IstioSource(IstioApi.connect(dead, None, "shop"))
+    source.start(lambda: None)
+    try:
+        errors = eventually(
+            lambda: [k["error"] for k in source.status()["kinds"].values() if k["error"]]
+        )
+        assert "unreachable" in errors[0] and "127.0.0.1:1" in errors[0]
+        assert not source.synced()
+        topology = load_topology(SHOP)
+        assert (
+            source.configure(
+                build_mesh_config(
+                    topology, {i.name: "127.0.0.1:1" for i in topology.instances()}, {}
+                )
+            )
+            is None
+        )
+    finally:
+        source.stop()

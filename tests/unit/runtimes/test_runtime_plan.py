@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from mesh_runtime.runtimes.deployment import KubernetesSource
 from mesh_runtime.runtimes.plan import (
     Plan,
     ProcessSpec,
@@ -191,3 +192,26 @@ def test_ready_urls_per_role() -> None:
     assert ready_url("toxiproxy", {"port": 2}) == "http://127.0.0.1:2/version"
     assert ready_url("prometheus", {"port": 3}) == "http://127.0.0.1:3/-/ready"
     assert ready_url("sidecar", {"admin": 4, "inbound": 5}) == "http://127.0.0.1:4/ready"
+
+
+def test_a_kubernetes_source_goes_to_the_control_plane_only(shop: Topology) -> None:
+    """--config-source kubernetes: the control plane gets --kubeconfig / --namespace /
+    --kube-context, and the plan (so the deployment) records the source."""
+    source = KubernetesSource(kubeconfig="/k/config", context="admin", namespace="ns1")
+    counter = itertools.count(20000)
+    plan = make_plan(
+        shop,
+        topology_file=str(SHOP),
+        mode="mesh",
+        allocate_port=lambda: next(counter),
+        work_dir=Path("/w/shop"),
+        tools=TOOLS,
+        config_source=source,
+    )
+    control = next(p for p in plan.processes if p.role == "control-plane")
+    assert (arg(control, "--kubeconfig"), arg(control, "--namespace")) == ("/k/config", "ns1")
+    assert arg(control, "--kube-context") == "admin"
+    assert plan.config_source == source
+    assert not any("--kubeconfig" in p.command for p in plan.processes if p.role != "control-plane")
+    plain = next(p for p in plan_of(shop).processes if p.role == "control-plane")
+    assert "--kubeconfig" not in plain.command
