@@ -1,17 +1,17 @@
-"""meshproof's one exception tree.
+"""The mesh's exceptions, and the one base every meshproof error shares.
 
     MeshproofError                  anything meshproof reports to a user
-    ├── InvalidInput                bad file, CLI argument or API payload (exit code 2)
-    │   ├── TopologyError           a topology file that does not validate
-    │   └── ExperimentError         an experiment file that does not validate (harness)
+    ├── InvalidInput                bad file, CLI argument or API payload
+    │   └── TopologyError           a topology file that does not validate
     ├── ToolNotFound                a binary `make setup` should have installed is missing
     ├── DeployError                 a runtime could not bring the mesh up
     │   └── ReadinessTimeout        a part did not become ready in time
     ├── ControlPlaneError           the control plane refused or could not be reached
-    ├── FaultError                  a fault could not be applied or rolled back
-    ├── RunError                    an experiment could not be carried out (exit code 2)
-    └── KubeApiError                the Kubernetes API refused or did not answer: 401, 403,
-                                    404, 409, 422 each a subclass (harness.kube.errors)
+    └── ToxiproxyError              the Toxiproxy server refused or failed a toxic or an
+                                    enable / disable of a proxy
+
+The harness's own errors (ExperimentError, FaultError, RunError, KubeApiError) are in
+harness.errors, rooted in MeshproofError here; this package never imports the harness.
 
 Lower-level errors (OSError, pydantic.ValidationError, requests exceptions, docker
 errors) are translated where they enter, `raise DeployError(...) from exc`.
@@ -22,8 +22,6 @@ from __future__ import annotations
 
 class MeshproofError(Exception):
     """Base of every error meshproof reports to a user; `str(exc)` is the message."""
-
-    exit_code = 2
 
 
 class InvalidInput(MeshproofError):
@@ -39,10 +37,6 @@ class InvalidInput(MeshproofError):
 
 class TopologyError(InvalidInput):
     """A topology file that does not parse or validate."""
-
-
-class ExperimentError(InvalidInput):
-    """An experiment file that does not parse or validate."""
 
 
 class ToolNotFound(MeshproofError):
@@ -66,9 +60,5 @@ class ControlPlaneError(MeshproofError):
     """The control plane refused a change or could not be reached."""
 
 
-class FaultError(MeshproofError):
-    """A fault could not be applied or rolled back."""
-
-
-class RunError(MeshproofError):
-    """An experiment could not be carried out."""
+class ToxiproxyError(MeshproofError):
+    """The Toxiproxy server refused or failed a toxic, or enabling / disabling a proxy."""

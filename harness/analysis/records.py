@@ -21,7 +21,7 @@ import pyarrow.ipc as ipc
 import pyarrow.json as pj
 import pyarrow.parquet as pq
 
-from mesh_runtime.errors import RunError
+from harness.errors import RunError
 
 RECORD_SCHEMA = pa.schema(
     [

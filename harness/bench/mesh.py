@@ -40,7 +40,7 @@ import psutil
 
 from harness.bench.pairs import Target, haproxy_pair, sidecar_mtls_pair, sidecar_pair, trace_sink
 from harness.bench.procs import fortio_server
-from mesh_runtime.errors import RunError
+from harness.errors import RunError
 from mesh_runtime.tools import find_binary
 
 PERCENTILES = (50.0, 90.0, 99.0)

@@ -18,9 +18,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness.bench.procs import free_port, spawned
+from harness.errors import RunError
 from mesh_runtime.config import Endpoint, MeshConfig, MeshSettings, ServiceEntry
 from mesh_runtime.control.credentials import mint_credential
-from mesh_runtime.errors import RunError
 from mesh_runtime.tools import find_binary
 
 SECRET_WAIT_S = 10.0

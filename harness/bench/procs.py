@@ -14,7 +14,7 @@ from pathlib import Path
 
 import requests
 
-from mesh_runtime.errors import RunError
+from harness.errors import RunError
 from mesh_runtime.tools import find_binary
 
 START_TIMEOUT_S = 20.0

@@ -12,8 +12,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 from harness.engine import ProgressView, RunOptions, RunResult, run_experiment
+from harness.errors import RunError
 from harness.store.reader import StoredRun, list_runs
-from mesh_runtime.errors import InvalidInput, RunError
+from mesh_runtime.errors import InvalidInput
 
 COMPLETE = ("passed", "failed", "inconclusive")
 """Runs that ran to their end (inconclusive: the host too noisy to judge; still measured)."""

@@ -33,6 +33,7 @@ from harness.cli.commands import (
     command_help,
     duration_seconds,
 )
+from harness.exits import FAILED, INCONCLUSIVE, PASSED
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -103,8 +104,14 @@ def _output_options(parser: argparse.ArgumentParser) -> None:
 
 
 def exit_code_of(result: ComparisonResult, marginal_exit: int) -> int:
-    """0 Pass, 1 Fail, `marginal_exit` Marginal."""
-    return {"Pass": 0, "Marginal": marginal_exit, "Fail": 1, "Inconclusive": 3}[result.verdict]
+    """0 Pass, 1 Fail, `marginal_exit` Marginal, 3 Inconclusive."""
+    codes = {
+        "Pass": PASSED,
+        "Marginal": marginal_exit,
+        "Fail": FAILED,
+        "Inconclusive": INCONCLUSIVE,
+    }
+    return codes[result.verdict]
 
 
 def default_out(reports: Path, result: ComparisonResult) -> Path:

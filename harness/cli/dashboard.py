@@ -19,7 +19,8 @@ from types import FrameType
 from typing import Any
 
 from harness.cli.commands import add_command
-from mesh_runtime.errors import InvalidInput, RunError
+from harness.errors import RunError
+from mesh_runtime.errors import InvalidInput
 
 APP = Path(__file__).resolve().parents[2] / "dashboards" / "app.py"
 DEFAULT_PORT = 8501

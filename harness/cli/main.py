@@ -2,8 +2,9 @@
 
 Each sub-command lives in its own module exposing `register(subparsers)`; the parser
 built there sets `func`, called with the parsed arguments and returning an exit code.
-Errors from meshproof's exception tree become one line on stderr and their exit code;
-nothing else a user does should end in a traceback.
+Errors from meshproof's exception tree become one line on stderr and an exit code, both
+decided here (`exit_code_of_error`, the one mapping from an error to a code; the codes'
+meanings are in harness.exits); nothing else a user does should end in a traceback.
 
 Building the parser imports every command module, so a command module imports at its
 top only what its parser needs (argparse, pathlib, the exception tree); what a command
@@ -19,6 +20,7 @@ import importlib
 import sys
 from collections.abc import Sequence
 
+from harness import exits
 from mesh_runtime import __version__
 from mesh_runtime.errors import MeshproofError
 
@@ -48,20 +50,29 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def exit_code_of_error(exc: MeshproofError | KeyboardInterrupt) -> int:
+    """The exit code a command ends with when `exc` stops it: every error meshproof
+    reports (the mesh's and the harness's trees alike: bad input, a part that would not
+    deploy, a run that could not be done) is NOT_DONE (2); Ctrl-C is INTERRUPTED (130)."""
+    if isinstance(exc, KeyboardInterrupt):
+        return exits.INTERRUPTED
+    return exits.NOT_DONE
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help()
-        return 2
+        return exits.NOT_DONE
     try:
         return int(args.func(args))
     except MeshproofError as exc:
         print(f"meshproof: {exc}", file=sys.stderr)
-        return exc.exit_code
-    except KeyboardInterrupt:
+        return exit_code_of_error(exc)
+    except KeyboardInterrupt as exc:
         print("meshproof: interrupted", file=sys.stderr)
-        return 130
+        return exit_code_of_error(exc)
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from harness.cli.commands import add_command
-from mesh_runtime.errors import FaultError
+from harness.errors import FaultError
 
 if TYPE_CHECKING:
     from rich.console import Console

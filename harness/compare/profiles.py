@@ -27,7 +27,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from mesh_runtime.errors import InvalidInput, RunError
+from harness.errors import RunError
+from mesh_runtime.errors import InvalidInput
 
 SIDECAR_MODULE = "mesh_runtime.sidecar"
 ProfileKind = Literal["current", "git", "path"]

@@ -16,7 +16,8 @@ from harness.compare.config import CompareConfig
 from harness.compare.model import ComparisonResult
 from harness.compare.profiles import SidecarProfile
 from harness.engine import ProgressView, RunOptions, RunResult, run_experiment
-from mesh_runtime.errors import InvalidInput, RunError
+from harness.errors import RunError
+from mesh_runtime.errors import InvalidInput
 
 Side = str  # "baseline" | "candidate"
 ViewFor = Callable[[Side, int], ProgressView]

@@ -20,11 +20,12 @@ from typing import Any
 
 from harness.engine.events import EventLog
 from harness.engine.timeline import Action
+from harness.errors import FaultError
 from harness.faults import Executor, FaultContext, FaultLedger, Injector, make_injector
 from harness.spec.experiment import Experiment
 from harness.spec.faults import FaultSpec
 from harness.store.model import FaultEvent
-from mesh_runtime.errors import FaultError, MeshproofError
+from mesh_runtime.errors import MeshproofError
 
 BACKGROUND_KINDS = frozenset({"rolling_restart"})
 JOIN_TIMEOUT_S = 120.0

@@ -27,13 +27,14 @@ from harness.engine.progress import ProgressView, Snapshot, phase_at
 from harness.engine.rollbacks import run_rollbacks
 from harness.engine.scheduler import Scheduler
 from harness.engine.timeline import Action, plan_actions
+from harness.errors import RunError
 from harness.faults import LEDGER_FILE, FaultContext, FaultLedger
 from harness.judge import run_status
 from harness.load import LoadDriver
 from harness.spec.experiment import Experiment
 from harness.store import FaultEvent, RunRecord, RunWriter, iso_utc
 from mesh_runtime.control.client import ControlPlaneClient
-from mesh_runtime.errors import MeshproofError, RunError
+from mesh_runtime.errors import MeshproofError
 from mesh_runtime.runtimes import Deployment, LocalRuntime, Runtime, ToxiproxyClient
 from mesh_runtime.runtimes.registry import RUNTIMES
 from mesh_runtime.runtimes.registry import make_runtime as runtime_named

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from harness.errors import FaultError
 from harness.faults.base import FaultContext, Injector
 from harness.faults.behaviour import ServiceBehaviourInjector
 from harness.faults.container import ContainerInjector
@@ -20,7 +21,6 @@ from harness.faults.process import (
 )
 from harness.faults.rollback import Executor
 from harness.spec.faults import FaultSpec
-from mesh_runtime.errors import FaultError
 
 _INJECTORS: dict[str, Callable[[Any, FaultContext], Injector]] = {
     "toxic": ToxicInjector,

@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from harness.errors import FaultError
 from mesh_runtime.control.client import ControlPlaneClient
-from mesh_runtime.errors import FaultError
 from mesh_runtime.runtimes import deployment as state
 from mesh_runtime.runtimes.base import Runtime
 from mesh_runtime.runtimes.deployment import Deployment

@@ -20,12 +20,12 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from harness.errors import FaultError
 from harness.faults import rollback
 from harness.faults.base import FaultContext
 from harness.faults.targets import process_name
 from harness.spec.faults import ContainerFault
 from harness.spec.targets import PLAIN_PARTS
-from mesh_runtime.errors import FaultError
 from mesh_runtime.runtimes.deployment import Deployment
 from mesh_runtime.runtimes.docker.engine import Engine, connect
 from mesh_runtime.runtimes.docker.runtime import DockerRuntime

@@ -29,7 +29,8 @@ from typing import Any
 
 import psutil
 
-from mesh_runtime.errors import FaultError, MeshproofError
+from harness.errors import FaultError
+from mesh_runtime.errors import MeshproofError
 from mesh_runtime.runtimes.deployment import state_root
 
 LEDGER_FILE = "faults.ledger.jsonl"

@@ -10,13 +10,13 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from typing import Any
 
+from harness.errors import FaultError
 from harness.faults import rollback
 from harness.faults.base import FaultContext
 from harness.faults.policies import with_fault, with_split
 from harness.faults.targets import service_of
 from harness.spec.faults import MeshFaultFault, PolicyFault, TrafficSplitFault
 from mesh_runtime.config.policy import ServicePolicy
-from mesh_runtime.errors import FaultError
 
 
 class _PolicyChange(ABC):

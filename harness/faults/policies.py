@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from harness.errors import FaultError
 from mesh_runtime.config.policy import Fault, HTTPRoute, RouteDestination, ServicePolicy
-from mesh_runtime.errors import FaultError
 
 
 def with_fault(policy: ServicePolicy, fault: Fault, route: str | None = None) -> ServicePolicy:

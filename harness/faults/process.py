@@ -7,6 +7,7 @@ from __future__ import annotations
 import signal
 from typing import Any
 
+from harness.errors import FaultError
 from harness.faults import rollback
 from harness.faults.base import FaultContext, Injector
 from harness.faults.targets import process_name, sidecars_for
@@ -16,7 +17,6 @@ from harness.spec.faults import (
     ProcessFault,
     RollingRestartFault,
 )
-from mesh_runtime.errors import FaultError
 from mesh_runtime.runtimes.deployment import ProcessRecord
 
 

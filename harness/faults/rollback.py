@@ -22,8 +22,9 @@ from typing import Any
 import psutil
 import requests
 
+from harness.errors import FaultError
 from mesh_runtime.control.client import ControlPlaneClient
-from mesh_runtime.errors import FaultError, MeshproofError
+from mesh_runtime.errors import MeshproofError
 from mesh_runtime.runtimes import deployment as state
 from mesh_runtime.runtimes.supervisor import is_running
 from mesh_runtime.runtimes.toxiproxy import ToxiproxyClient

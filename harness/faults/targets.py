@@ -9,7 +9,7 @@
 
 from __future__ import annotations
 
-from mesh_runtime.errors import FaultError
+from harness.errors import FaultError
 from mesh_runtime.runtimes.deployment import Deployment, InstanceRecord, ProxyRecord
 from mesh_runtime.runtimes.plan import sidecar_name
 

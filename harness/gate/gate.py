@@ -21,6 +21,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict
 
 from harness.calibrate import Calibration, find_calibration
+from harness.exits import FAILED, INCONCLUSIVE, PASSED
 from harness.gate.regression import (
     GateRule,
     GateSettings,
@@ -101,7 +102,7 @@ class GateResult(BaseModel):
     @property
     def exit_code(self) -> int:
         """0 pass, 1 fail, 3 inconclusive: the host was too noisy to judge."""
-        return {"pass": 0, "fail": 1, "inconclusive": 3}[self.outcome]
+        return {"pass": PASSED, "fail": FAILED, "inconclusive": INCONCLUSIVE}[self.outcome]
 
 
 COMPLETE = ("passed", "failed", "inconclusive")

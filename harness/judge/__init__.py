@@ -1,22 +1,9 @@
 """SLO verdicts, the host's disturbance weighed against them, and the run's exit code (pure)."""
 
 from harness.judge.disturbance import settle, wakeups_per_request, weigh
-from harness.judge.verdicts import (
-    EXIT_FAILED,
-    EXIT_INCONCLUSIVE,
-    EXIT_NOT_DONE,
-    EXIT_PASSED,
-    exit_code,
-    judge,
-    judge_one,
-    run_status,
-)
+from harness.judge.verdicts import exit_code, judge, judge_one, run_status
 
 __all__ = [
-    "EXIT_FAILED",
-    "EXIT_INCONCLUSIVE",
-    "EXIT_NOT_DONE",
-    "EXIT_PASSED",
     "exit_code",
     "judge",
     "judge_one",

@@ -18,15 +18,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 
+from harness.exits import FAILED, INCONCLUSIVE, NOT_DONE, PASSED
 from harness.judge.disturbance import settle
 from harness.spec.load import fell_behind
 from harness.spec.slo import SLO
 from harness.store.model import PhaseSummary, Verdict
 
-EXIT_PASSED = 0
-EXIT_FAILED = 1
-EXIT_NOT_DONE = 2
-EXIT_INCONCLUSIVE = 3
 CORRECTED_OF = {
     "p50_ms": "corrected_p50_ms",
     "p90_ms": "corrected_p90_ms",
@@ -102,10 +99,10 @@ def exit_code(verdicts: Iterable[Verdict], aborted: bool) -> int:
     """0 every SLO passed, 1 an SLO failed, 2 the run could not be done (aborted),
     3 none failed but the host was too noisy to judge at least one (inconclusive)."""
     return {
-        "passed": EXIT_PASSED,
-        "failed": EXIT_FAILED,
-        "inconclusive": EXIT_INCONCLUSIVE,
-        "aborted": EXIT_NOT_DONE,
+        "passed": PASSED,
+        "failed": FAILED,
+        "inconclusive": INCONCLUSIVE,
+        "aborted": NOT_DONE,
     }[run_status(verdicts, aborted)]
 
 

@@ -1,4 +1,5 @@
-"""Kubernetes API errors, translated where they enter into meshproof's one exception tree.
+"""Kubernetes API errors, translated where they enter: the Kubernetes branch of the
+harness's exception tree (harness.errors), rooted in meshproof's one base.
 
     MeshproofError
     └── KubeApiError            the Kubernetes API refused a request or could not be reached
@@ -11,7 +12,8 @@
 
 Every message is one line a user can act on: the HTTP status, what was asked (verb, kind,
 namespace/name) and what the server said (its Status message, whitespace collapsed). The
-exit code is MeshproofError's (2): nothing the user asked for could be done.
+CLI ends with exit code 2 (harness.cli.main.exit_code_of_error): nothing the user asked
+for could be done.
 """
 
 from __future__ import annotations

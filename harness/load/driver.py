@@ -21,12 +21,12 @@ from types import TracebackType
 from typing import IO, TypeVar
 from urllib.parse import urlsplit
 
+from harness.errors import RunError
 from harness.load.files import read_status
 from harness.load.livestats import LiveStats, merge_snapshots
 from harness.load.plan import GRACE_S, LoadPlan
 from harness.load.schedule import Schedule
 from harness.spec.load import LoadSpec
-from mesh_runtime.errors import RunError
 
 START_TIMEOUT_S = 60.0
 STOP_TIMEOUT_S = 5.0

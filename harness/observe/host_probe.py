@@ -23,9 +23,9 @@ from typing import IO
 
 import pandas as pd
 
+from harness.errors import RunError
 from harness.observe.disturbance import ROW_COLUMNS
 from harness.observe.probe import DEFAULT_INTERVAL_MS
-from mesh_runtime.errors import RunError
 
 READY_TIMEOUT_S = 10.0
 STOP_TIMEOUT_S = 3.0

@@ -17,8 +17,8 @@ import requests
 from prometheus_api_client import PrometheusApiClientException, PrometheusConnect
 from urllib3.util.retry import Retry
 
+from harness.errors import RunError
 from harness.observe.rows import finite, frame, make_row
-from mesh_runtime.errors import RunError
 
 EDGE_LABELS = (
     "reporter, source_workload, destination_workload, destination_service, "

@@ -18,7 +18,8 @@ from typing import Any
 
 import psutil
 
-from mesh_runtime.errors import MeshproofError, RunError
+from harness.errors import RunError
+from mesh_runtime.errors import MeshproofError
 from mesh_runtime.runtimes.sampling import MB, PeriodicSampler
 
 Resolve = Callable[[str], int | None]

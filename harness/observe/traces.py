@@ -13,8 +13,8 @@ from typing import Any
 
 import pandas as pd
 
+from harness.errors import RunError
 from harness.store.tables import SPAN_COLUMNS
-from mesh_runtime.errors import RunError
 
 _TEXT = ("trace_id", "span_id", "parent_span_id", "name", "kind", "service", "instance")
 

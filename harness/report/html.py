@@ -19,6 +19,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.offline import get_plotlyjs
 
+from harness.errors import RunError
 from harness.report import figures, graph, mesh, requests, traces
 from harness.report.host import host_timeline
 from harness.report.labels import LABELS
@@ -38,7 +39,7 @@ from harness.store.text import (
     rate_text,
     result_word,
 )
-from mesh_runtime.errors import MeshproofError, RunError
+from mesh_runtime.errors import MeshproofError
 
 CSS = """
 body { font: 15px/1.45 system-ui, -apple-system, "Segoe UI", sans-serif; color: #1d3557;

@@ -13,11 +13,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from harness.errors import ExperimentError
 from harness.spec.experiment import Experiment, load_experiment
 from harness.spec.lint import SpecWarning, experiment_warnings
 from harness.spec.targets import check_targets
 from harness.spec.timing import scaled_problem, timeline_problem
-from mesh_runtime.errors import ExperimentError
 from mesh_runtime.topology import Topology, load_topology
 from mesh_runtime.units import format_duration
 

@@ -7,12 +7,12 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from harness.errors import ExperimentError
 from harness.spec.faults import FaultSpec
 from harness.spec.load import LoadSpec
 from harness.spec.params import behaviour_change, policy_patch
 from harness.spec.recovery import RecoverySpec
 from harness.spec.slo import SLO
-from mesh_runtime.errors import ExperimentError
 from mesh_runtime.validation import NestedProblem, load_model
 
 

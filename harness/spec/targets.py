@@ -7,9 +7,9 @@ goes through Toxiproxy, the split names versions the service has.
 
 from __future__ import annotations
 
+from harness.errors import ExperimentError
 from harness.spec.experiment import Experiment
 from harness.spec.faults import MeshFaultFault, PolicyFault, TrafficSplitFault
-from mesh_runtime.errors import ExperimentError
 from mesh_runtime.topology import Topology
 
 

@@ -23,10 +23,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
+from harness.errors import RunError
 from harness.store.junit import junit_xml
 from harness.store.markdown import write_markdown_report
 from harness.store.model import RunRecord
-from mesh_runtime.errors import InvalidInput, RunError
+from mesh_runtime.errors import InvalidInput
 
 if TYPE_CHECKING:
     import pandas as pd

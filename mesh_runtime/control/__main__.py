@@ -188,7 +188,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         api = build_api(args)
     except MeshproofError as exc:
         print(f"control plane: {exc}", file=sys.stderr)
-        return exc.exit_code
+        return 2
     except OSError as exc:
         print(f"control plane: cannot write {args.state_file}: {exc.strerror}", file=sys.stderr)
         return 2

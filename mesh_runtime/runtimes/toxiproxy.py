@@ -5,8 +5,9 @@ package keeps the server's host and port as class attributes of `APIConsumer` (p
 globals), so every call here sets them under one lock and then calls the library. Where
 the library is broken against the v2.5 server, the HTTP API is called with `requests`
 directly; each such place says why. (The library sets no timeout on its requests; the
-server is a local process the runtime started, and `version()` is checked first.) Library and HTTP errors become DeployError (proxy
-set-up, done by the runtime) or FaultError (toxics and enabling, done by fault injectors).
+server is a local process the runtime started, and `version()` is checked first.) Library
+and HTTP errors become DeployError (proxy set-up, done by the runtime) or ToxiproxyError
+(toxics and enabling, asked for by the harness's fault injectors).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from toxiproxy.api import APIConsumer
 from toxiproxy.exceptions import InvalidToxic, NotFound, ProxyExists
 from toxiproxy.proxy import Proxy
 
-from mesh_runtime.errors import DeployError, FaultError, MeshproofError
+from mesh_runtime.errors import DeployError, MeshproofError, ToxiproxyError
 
 T = TypeVar("T")
 
@@ -103,45 +104,47 @@ class ToxiproxyClient:
         """Add a toxic, e.g. type='latency', attributes={'latency': 100, 'jitter': 10}."""
         if type not in TOXIC_TYPES:
             known = ", ".join(sorted(TOXIC_TYPES))
-            raise FaultError(f"toxiproxy: unknown toxic type {type!r} (known: {known})")
+            raise ToxiproxyError(f"toxiproxy: unknown toxic type {type!r} (known: {known})")
         if stream not in ("upstream", "downstream"):
-            raise FaultError(f"toxiproxy: stream must be upstream or downstream, got {stream!r}")
+            raise ToxiproxyError(
+                f"toxiproxy: stream must be upstream or downstream, got {stream!r}"
+            )
 
         def call() -> None:
-            self._proxy(proxy, FaultError).add_toxic(
+            self._proxy(proxy, ToxiproxyError).add_toxic(
                 name=name, type=type, stream=stream, toxicity=toxicity, attributes=attributes or {}
             )
 
-        self._call(call, FaultError, f"add toxic {name} to {proxy}")
+        self._call(call, ToxiproxyError, f"add toxic {name} to {proxy}")
 
     def remove_toxic(self, proxy: str, name: str) -> None:
         def call() -> None:
-            self._proxy(proxy, FaultError).destroy_toxic(name)
+            self._proxy(proxy, ToxiproxyError).destroy_toxic(name)
 
-        self._call(call, FaultError, f"remove toxic {name} from {proxy}")
+        self._call(call, ToxiproxyError, f"remove toxic {name} from {proxy}")
 
     def toxics(self, proxy: str) -> list[dict[str, Any]]:
         def call() -> list[dict[str, Any]]:
-            found = self._proxy(proxy, FaultError).toxics()
+            found = self._proxy(proxy, ToxiproxyError).toxics()
             return [dict(vars(toxic)) for toxic in found.values()]
 
-        return self._call(call, FaultError, f"list toxics of {proxy}")
+        return self._call(call, ToxiproxyError, f"list toxics of {proxy}")
 
     def set_enabled(self, proxy: str, enabled: bool) -> None:
         """Disable (drop connections, stop listening) or enable a proxy."""
 
         def call() -> None:
-            target = self._proxy(proxy, FaultError)
+            target = self._proxy(proxy, ToxiproxyError)
             if enabled:
                 target.enable()
             else:
                 target.disable()
 
-        self._call(call, FaultError, f"{'enable' if enabled else 'disable'} proxy {proxy}")
+        self._call(call, ToxiproxyError, f"{'enable' if enabled else 'disable'} proxy {proxy}")
 
     def reset(self) -> None:
         """Enable every proxy and remove every toxic."""
-        self._call(lambda: Toxiproxy().reset(), FaultError, "reset")
+        self._call(lambda: Toxiproxy().reset(), ToxiproxyError, "reset")
 
     # --- plumbing ------------------------------------------------------------------------
 

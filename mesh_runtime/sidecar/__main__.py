@@ -173,7 +173,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return uvloop.run(Sidecar(options).run())
     except MeshproofError as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
-        return exc.exit_code
+        return 2
     except KeyboardInterrupt:
         return 0
 

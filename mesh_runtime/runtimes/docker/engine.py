@@ -68,7 +68,7 @@ class RunOptions:
 
 
 class Engine:
-    """One Docker engine; `error` is the type SDK errors become (DeployError or FaultError)."""
+    """One Docker engine; `error` is the type SDK errors become (DeployError, or the harness's FaultError)."""
 
     def __init__(self, client: Any, error: type[MeshproofError] = DeployError) -> None:
         self.client = client

@@ -9,9 +9,9 @@ import psutil
 import pytest
 from loadtest_support import Targets
 
+from harness.errors import RunError
 from harness.load import LoadDriver, read_records
 from harness.spec.load import LoadSpec
-from mesh_runtime.errors import RunError
 
 pytestmark = pytest.mark.integration
 

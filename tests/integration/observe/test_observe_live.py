@@ -12,9 +12,9 @@ import pandas as pd
 import pytest
 import requests
 
+from harness.errors import RunError
 from harness.observe import BuiltinScraper, PrometheusObserver, ResourceSampler, read_spans
 from harness.observe.builtin_scraper import sidecar_targets
-from mesh_runtime.errors import RunError
 from mesh_runtime.runtimes.deployment import Deployment
 from tests.integration.observe.conftest import Traffic
 

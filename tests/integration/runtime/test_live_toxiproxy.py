@@ -10,7 +10,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 import requests
 
-from mesh_runtime.errors import DeployError, FaultError
+from mesh_runtime.errors import DeployError, ToxiproxyError
 from mesh_runtime.runtimes.plan import ProcessSpec
 from mesh_runtime.runtimes.ports import port_allocator
 from mesh_runtime.runtimes.supervisor import Supervisor
@@ -107,15 +107,15 @@ def test_reset_removes_toxics_and_enables(client: ToxiproxyClient, proxy: str) -
 
 
 def test_errors_are_translated(client: ToxiproxyClient, proxy: str) -> None:
-    """Server errors become FaultError/DeployError lines carrying the server's message."""
-    with pytest.raises(FaultError, match="no proxy named 'nope'"):
+    """Server errors become ToxiproxyError/DeployError lines carrying the server's message."""
+    with pytest.raises(ToxiproxyError, match="no proxy named 'nope'"):
         client.add_toxic("nope", name="x", type="latency", attributes={"latency": 1})
-    with pytest.raises(FaultError, match="unknown toxic type"):
+    with pytest.raises(ToxiproxyError, match="unknown toxic type"):
         client.add_toxic("edge--b-0", name="x", type="earthquake")
     client.add_toxic("edge--b-0", name="x", type="latency", attributes={"latency": 1})
-    with pytest.raises(FaultError, match="toxic already exists"):
+    with pytest.raises(ToxiproxyError, match="toxic already exists"):
         client.add_toxic("edge--b-0", name="x", type="latency", attributes={"latency": 1})
-    with pytest.raises(FaultError, match="toxic not found"):
+    with pytest.raises(ToxiproxyError, match="toxic not found"):
         client.remove_toxic("edge--b-0", "y")
     listen = client.proxies()["edge--b-0"]["listen"]
     with pytest.raises(DeployError, match="address already in use"):

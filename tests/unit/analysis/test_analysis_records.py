@@ -11,7 +11,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from harness.analysis.records import RECORD_COLUMNS, read_records
-from mesh_runtime.errors import RunError
+from harness.errors import RunError
 
 
 def record(i: int, status: int = 200, error: str = "") -> dict[str, object]:

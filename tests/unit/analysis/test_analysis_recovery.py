@@ -17,10 +17,10 @@ from harness.analysis.recovery import (
 )
 from harness.analysis.summary import RunFrames, summarize
 from harness.analysis.windows import compute_windows
+from harness.errors import ExperimentError
 from harness.judge import judge_one
 from harness.spec import SLO, Experiment
 from harness.store.model import FaultEvent
-from mesh_runtime.errors import ExperimentError
 from mesh_runtime.validation import model_from_data
 
 FAULT_END = 30.0

@@ -11,8 +11,8 @@ import yaml
 
 from harness.cli.compose import render
 from harness.cli.main import main
+from harness.errors import FaultError
 from harness.faults.container import container_target, network_alias
-from mesh_runtime.errors import FaultError
 from mesh_runtime.runtimes.deployment import Deployment, ProcessRecord
 from mesh_runtime.runtimes.docker.compose import (
     WORK_DIR,

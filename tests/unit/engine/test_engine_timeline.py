@@ -7,8 +7,8 @@ from typing import Any
 import pytest
 
 from harness.engine.timeline import Action, plan_actions, scale_experiment
+from harness.errors import ExperimentError
 from harness.spec import Experiment
-from mesh_runtime.errors import ExperimentError
 from mesh_runtime.validation import model_from_data
 
 

@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
+from harness.errors import FaultError
 from harness.faults.ledger import FaultLedger, parse_lines, pending_entries, registrations
-from mesh_runtime.errors import FaultError
 
 
 def _ledger(tmp_path: Path) -> FaultLedger:

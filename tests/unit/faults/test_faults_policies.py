@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from harness.errors import FaultError
 from harness.faults.policies import with_fault, with_split
 from mesh_runtime.config.policy import Fault, HTTPRoute, Retries, ServicePolicy
-from mesh_runtime.errors import FaultError
 
 ABORT = Fault.model_validate({"abort": {"httpStatus": 503, "percentage": 50}})
 

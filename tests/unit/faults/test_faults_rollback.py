@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 from pydantic import TypeAdapter
 
+from harness.errors import FaultError
 from harness.faults import FaultContext, make_injector, rollback
 from harness.faults.rollback import Executor
 from harness.spec.faults import FaultSpec
-from mesh_runtime.errors import FaultError
 from mesh_runtime.runtimes import deployment as state
 from mesh_runtime.runtimes.deployment import Deployment
 from mesh_runtime.runtimes.toxiproxy import ToxiproxyClient

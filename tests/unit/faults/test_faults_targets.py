@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from harness.errors import FaultError
 from harness.faults.targets import (
     instances_for,
     process_name,
@@ -11,7 +12,6 @@ from harness.faults.targets import (
     service_of,
     sidecars_for,
 )
-from mesh_runtime.errors import FaultError
 from mesh_runtime.runtimes.deployment import Deployment
 
 

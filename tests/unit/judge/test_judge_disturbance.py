@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from harness.judge import EXIT_INCONCLUSIVE, exit_code, judge, run_status
+from harness.exits import INCONCLUSIVE
+from harness.judge import exit_code, judge, run_status
 from harness.judge.disturbance import (
     QUIET_LAG_P50_MS,
     QUIET_LAG_P99_MS,
@@ -209,7 +210,7 @@ def test_inconclusive_run_status_and_exit_code_3() -> None:
     noisy = judge([SLO.model_validate("p50_ms < 20"), SLO.model_validate("p99_ms < 900")],
                   summaries, W)  # fmt: skip
     assert (run_status(noisy, False), exit_code(noisy, False)) == ("inconclusive", 3)
-    assert EXIT_INCONCLUSIVE == 3
+    assert INCONCLUSIVE == 3
     failing = [*noisy, *judge([SLO.model_validate("p99_ms < 100")], summaries, W)]
     assert (run_status(failing, False), exit_code(failing, False)) == ("failed", 1)
     assert (run_status(noisy, True), exit_code(noisy, True)) == ("aborted", 2)

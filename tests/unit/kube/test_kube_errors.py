@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import pytest
 
+from harness.cli.main import exit_code_of_error
 from harness.kube.errors import (
     KubeApiError,
     KubeConflict,
@@ -100,7 +101,7 @@ def test_each_status_has_its_class(code: int, cls: type[KubeApiError], label: st
     )
     assert type(error) is cls
     assert isinstance(error, MeshproofError)
-    assert error.exit_code == 2
+    assert exit_code_of_error(error) == 2
     assert label in str(error)
     assert "the server said so" in str(error)
 

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
+from harness.errors import RunError
 from harness.load import LoadDriver
 from harness.load.plan import LoadPlan
 from harness.spec.load import LoadSpec, RouteSpec, Stage
-from mesh_runtime.errors import RunError
 
 SPEC = LoadSpec(
     rps=250,

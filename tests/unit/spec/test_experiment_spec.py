@@ -2,8 +2,8 @@
 
 import pytest
 
+from harness.errors import ExperimentError
 from harness.spec import SLO, Experiment
-from mesh_runtime.errors import ExperimentError
 from mesh_runtime.validation import model_from_data
 
 BASE = {"title": "t", "target": {"topology": "topologies/shop.yaml"}, "load": {"duration": "20s"}}

@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 
 from harness.cli.main import main
+from harness.errors import ExperimentError
 from harness.spec import Experiment
 from harness.spec.lint import experiment_warnings
 from harness.spec.timing import scaled_problem, shortest_total, timeline_problem
-from mesh_runtime.errors import ExperimentError
 from mesh_runtime.validation import model_from_data
 from tests.fixtures.make_run import SHOP
 
