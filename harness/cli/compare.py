@@ -179,9 +179,8 @@ def run_validate_upgrade(args: argparse.Namespace) -> int:
     from rich.console import Console
 
     from harness.compare.config import load_compare_config
-    from harness.compare.profiles import parse_profile, prepared
-    from harness.compare.upgrade import judge_rounds, run_rounds
     from harness.engine import RunOptions, prepare, progress_view
+    from harness.upgrade import judge_rounds, parse_profile, prepared, run_rounds
 
     config = load_compare_config(args.config)
     specs = {

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from harness.compare.profiles import ProfileSpec, parse_profile, sidecar_command
-from harness.compare.upgrade import schedule
+from harness.upgrade.profiles import ProfileSpec, parse_profile, sidecar_command
+from harness.upgrade.rounds import schedule
 from mesh_runtime.errors import InvalidInput
 
 

@@ -1,8 +1,9 @@
-"""validate-upgrade: the same experiment with the baseline and the candidate sidecar.
+"""validate-upgrade's rounds: the same experiment with the baseline and the candidate sidecar.
 
 Runs alternate, A B A B ... for `rounds` rounds, so slow drift of a shared machine
-(other load, thermal throttling, caches) falls on both sides alike; each side's rounds
-are then pooled into one comparison (`compare_run_sets`).
+(other load, thermal throttling, caches) falls on both sides alike; each run goes through
+the engine as `meshproof run` does, and each side's rounds are then pooled into one
+comparison of the recorded runs (`harness.compare.compare_run_sets`).
 """
 
 from __future__ import annotations
@@ -14,9 +15,9 @@ from pathlib import Path
 from harness.compare.compare import CalibrationChoice, compare_run_sets
 from harness.compare.config import CompareConfig
 from harness.compare.model import ComparisonResult
-from harness.compare.profiles import SidecarProfile
 from harness.engine import ProgressView, RunOptions, RunResult, run_experiment
 from harness.errors import RunError
+from harness.upgrade.profiles import SidecarProfile
 from mesh_runtime.errors import InvalidInput
 
 Side = str  # "baseline" | "candidate"
