@@ -11,7 +11,7 @@ import streamlit as st
 
 from harness.report.labels import LABELS
 from harness.store import RunRecord
-from harness.store.model import SUMMARY_METRICS, PhaseRecord
+from harness.store.model import PhaseRecord
 from harness.store.text import format_threshold, format_value, rate_text, result_word
 
 STATUS_COLOUR = {
@@ -100,16 +100,6 @@ def headline(record: RunRecord, names: Sequence[str] = ()) -> None:
         else:
             value = format_value(name, summary.get(name))
         column.metric(LABELS.get(name, name), value, border=True)
-
-
-def summary_frame(records: Sequence[RunRecord]) -> pd.DataFrame:
-    """Headline metrics of several runs, one row each (raw numbers, for sorting)."""
-    rows = []
-    for record in records:
-        row = {"requests": record.summary.requests}
-        row.update({name: getattr(record.summary, name) for name in SUMMARY_METRICS})
-        rows.append(row)
-    return pd.DataFrame(rows)
 
 
 def number_columns(frame: pd.DataFrame) -> dict[str, Any]:

@@ -18,7 +18,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
-import requests
 
 from harness.observe import (
     BuiltinScraper,
@@ -149,10 +148,3 @@ def _size(path: Path) -> int:
         return path.stat().st_size
     except OSError:
         return -1
-
-
-def prometheus_ready(url: str) -> bool:
-    try:
-        return requests.get(f"{url.rstrip('/')}/-/ready", timeout=1.0).status_code == 200
-    except requests.RequestException:
-        return False

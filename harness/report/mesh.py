@@ -27,7 +27,6 @@ from harness.analysis.traces import UPSTREAM_ATTRIBUTES
 from harness.report.source import has_table, parquet, query
 from harness.store.model import PhaseRecord
 
-EDGE_RATE_PREFIX = "sum by ("
 _UPSTREAM_RE = r'"(?:' + "|".join(a.replace(".", r"\.") for a in UPSTREAM_ATTRIBUTES)
 _UPSTREAM_RE += r')"\s*:\s*"([^"]*)"'
 SPAN_KIND = """CASE replace(upper(CAST(kind AS VARCHAR)), 'SPAN_KIND_', '')
