@@ -125,23 +125,23 @@ def _run(args: argparse.Namespace, reports: Path, console: Console) -> list[Stor
 
 
 def show(calibration: Calibration, console: Console) -> None:
-    """The spreads as a table, and the host's levels."""
-    from rich.table import Table
+    """The spreads as a table (plain aligned text outside a terminal), and the host's levels."""
+    from harness.cli.tables import show_table
 
-    table = Table(title=f"{calibration.experiment}: {calibration.describe()}", title_justify="left")
-    for column in ("metric", "runs", "median", "sd", "tolerance", "within-run sd"):
-        table.add_column(column, justify="left" if column == "metric" else "right", overflow="fold")
-    for metric, spread in calibration.metrics.items():
-        window = "-" if spread.window_sd is None else f"{spread.window_sd:.3g}"
-        table.add_row(
+    columns = ("metric", "runs", "median", "sd", "tolerance", "within-run sd")
+    rows = [
+        [
             metric,
             str(spread.runs),
             f"{spread.median:.4g} {spread.unit}",
             f"{spread.sd:.3g}",
             f"±{spread.tolerance:.3g}",
-            window,
-        )
-    console.print(table)
+            "-" if spread.window_sd is None else f"{spread.window_sd:.3g}",
+        ]
+        for metric, spread in calibration.metrics.items()
+    ]
+    title = f"{calibration.experiment}: {calibration.describe()}"
+    show_table(console, title, columns, rows, right=columns[1:], wrap=("metric",))
     worst = calibration.host_worst
     if worst is None:
         console.print("host disturbance: not recorded by these runs")
