@@ -122,7 +122,8 @@ def measure_propagation(
     clock: Callable[[], float] = time.perf_counter,
 ) -> Propagation:
     """`changes` abort percentages applied one after another; each one's seconds from the
-    API call to every sidecar obeying it. The fault is removed at the end."""
+    API call to every sidecar obeying it. The fault is removed at the end (and every
+    sidecar runs without it when this returns)."""
     seconds: list[float] = []
     try:
         for i in range(changes):
@@ -133,6 +134,7 @@ def measure_propagation(
             seconds.append(wait_until_obeyed(deployment, percentage, timeout_s, clock) - started)
     finally:
         set_abort(kube, namespace, None)
+    wait_until_obeyed(deployment, None, timeout_s, clock)
     return Propagation(seconds)
 
 

@@ -101,6 +101,7 @@ def run_up(args: argparse.Namespace) -> int:
         f"[green]up[/green] {deployment.name} ({mode}, {len(deployment.processes)} processes)"
     )
     _print_urls(Console(), deployment)
+    print_source_report(console, source_report(deployment))
     return 0
 
 
@@ -143,6 +144,33 @@ def publish(console: Console, topology_file: str, source: KubernetesSource) -> N
     )
 
 
+def source_report(deployment: Deployment) -> dict[str, Any] | None:
+    """The control plane's report on its Kubernetes source (None without one)."""
+    from mesh_runtime.control.client import ControlPlaneClient
+    from mesh_runtime.errors import ControlPlaneError
+
+    if deployment.config_source is None or not deployment.control_url:
+        return None
+    try:
+        with ControlPlaneClient(deployment.control_url) as client:
+            return dict(client.status().get("kubernetes") or {})
+    except ControlPlaneError as exc:
+        return {"error": str(exc)}
+
+
+def print_source_report(console: Console, report: dict[str, Any] | None) -> None:
+    """Each field of the Istio objects the reference mesh does not implement, and each
+    object (or part) it could not use: never silently ignored."""
+    if report is None:
+        return
+    if report.get("error"):
+        console.print(f"[yellow]kubernetes source[/yellow] {report['error']}", highlight=False)
+    for line in report.get("unimplemented", []):
+        console.print(f"[yellow]not implemented[/yellow] {line}", highlight=False)
+    for line in report.get("problems", []):
+        console.print(f"[yellow]not used[/yellow] {line}", highlight=False)
+
+
 def run_down(args: argparse.Namespace) -> int:
     from rich.console import Console
 
@@ -165,10 +193,15 @@ def run_status(args: argparse.Namespace) -> int:
 
     deployment = find_deployment(LocalRuntime(), args.topology)
     report = runtime_of(deployment).status(deployment)
+    source = source_report(deployment)
+    if source is not None:
+        report["kubernetes"] = source
     if args.json:
         print(json.dumps(report, indent=2))
     else:
-        _print_status(Console(highlight=False, soft_wrap=True), report)
+        console = Console(highlight=False, soft_wrap=True)
+        _print_status(console, report)
+        print_source_report(console, source)
     every_ready = all(p["ready"] for p in report["processes"])
     return 0 if every_ready else 1
 

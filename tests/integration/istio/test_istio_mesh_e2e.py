@@ -4,6 +4,7 @@ real kube-apiserver really changes what users see, and how fast it arrives."""
 
 from __future__ import annotations
 
+import json
 import math
 import time
 from collections.abc import Iterator
@@ -24,7 +25,7 @@ from harness.kube.resources import VIRTUAL_SERVICE
 from harness.kube.testing import LocalApiServer
 from mesh_runtime.runtimes.deployment import Deployment, load, state_file
 from mesh_runtime.runtimes.local import LocalRuntime
-from tests.integration.istio.istiokit import counter_total, fresh_namespace, statuses
+from tests.integration.istio.istiokit import counter_total, eventually, fresh_namespace, statuses
 from tests.integration.mesh.test_mesh_cli import meshproof
 
 pytestmark = pytest.mark.integration
@@ -40,6 +41,7 @@ class Mesh:
     deployment: Deployment
     namespace: str
     up_output: str
+    state_root: Path
 
 
 @pytest.fixture(scope="module")
@@ -64,7 +66,7 @@ def mesh(
     path = state_file(root, "shop")
     try:
         assert done.returncode == 0, done.stdout + done.stderr
-        yield Mesh(load(path), namespace, done.stdout + done.stderr)
+        yield Mesh(load(path), namespace, done.stdout + done.stderr, root)
     finally:
         if path.exists():
             LocalRuntime(state_root=root).down(load(path))
@@ -127,3 +129,33 @@ def test_fault_propagation_from_the_api_to_every_sidecar(mesh: Mesh, kube: KubeC
     print("\n" + result.line())
     assert len(result.seconds) == 20 and max(result.seconds) < 30
     assert set(abort_percentages(mesh.deployment).values()) == {None}, "the fault was not removed"
+
+
+def test_status_names_what_the_mesh_does_not_implement(mesh: Mesh, kube: KubeClient) -> None:
+    """A mirror added to catalog's route: `meshproof status` names it (and --json carries
+    the control plane's report); traffic still flows."""
+    original = kube.get(VIRTUAL_SERVICE, mesh.namespace, "catalog")
+    http = [dict(route) for route in original["spec"]["http"]]
+    http[0]["mirror"] = {"host": "catalog"}
+    kube.merge_patch(
+        VIRTUAL_SERVICE, mesh.namespace, "catalog", {"spec": {"http": http}}, resource_version=None
+    )
+    field = f"VirtualService {mesh.namespace}/catalog: spec.http[0].mirror"
+    try:
+        control = f"{mesh.deployment.control_url}/v1/config/status"
+        eventually(
+            lambda: field in requests.get(control, timeout=5).json()["kubernetes"]["unimplemented"]
+        )
+        text = meshproof(mesh.state_root, "status", "shop")
+        assert f"not implemented {field}" in text.stdout, text.stdout + text.stderr
+        report = json.loads(meshproof(mesh.state_root, "status", "shop", "--json").stdout)
+        assert report["kubernetes"]["unimplemented"] == [field]
+        assert statuses(mesh.deployment.ingress_url + "/", 20) == {200: 20}
+    finally:
+        kube.merge_patch(
+            VIRTUAL_SERVICE,
+            mesh.namespace,
+            "catalog",
+            {"spec": original["spec"]},
+            resource_version=None,
+        )
