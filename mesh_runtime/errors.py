@@ -2,7 +2,8 @@
 
     MeshproofError                  anything meshproof reports to a user
     ├── InvalidInput                bad file, CLI argument or API payload
-    │   └── TopologyError           a topology file that does not validate
+    │   ├── TopologyError           a topology file that does not validate
+    │   └── TargetError             a target file (an external mesh) that does not validate
     ├── ToolNotFound                a binary `make setup` should have installed is missing
     ├── DeployError                 a runtime could not bring the mesh up
     │   └── ReadinessTimeout        a part did not become ready in time
@@ -37,6 +38,10 @@ class InvalidInput(MeshproofError):
 
 class TopologyError(InvalidInput):
     """A topology file that does not parse or validate."""
+
+
+class TargetError(InvalidInput):
+    """A target file (a mesh meshproof did not deploy) that does not parse or validate."""
 
 
 class ToolNotFound(MeshproofError):

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from mesh_runtime.config.mesh import MeshSettings
 from mesh_runtime.config.policy import ServicePolicy
@@ -14,6 +14,16 @@ from mesh_runtime.errors import TopologyError
 from mesh_runtime.validation import load_model
 
 _NAME = re.compile(r"^[a-z][a-z0-9-]{0,39}$")
+
+
+def short_name(value: str) -> str:
+    """A lowercase name of letters, digits and '-' (a topology's, a target's)."""
+    if not _NAME.match(value):
+        raise ValueError("expected a lowercase name of letters, digits and '-'")
+    return value
+
+
+ShortName = Annotated[str, AfterValidator(short_name)]
 
 
 class TopologyModel(BaseModel):
@@ -75,18 +85,11 @@ class Instance(TopologyModel):
 
 
 class Topology(TopologyModel):
-    name: str
+    name: ShortName
     description: str = ""
     mesh: MeshSettings = MeshSettings()
     services: dict[str, ServiceSpec]
     toxiproxy: ToxiproxySpec = ToxiproxySpec()
-
-    @field_validator("name")
-    @classmethod
-    def _name(cls, value: str) -> str:
-        if not _NAME.match(value):
-            raise ValueError("expected a lowercase name of letters, digits and '-'")
-        return value
 
     @model_validator(mode="after")
     def _graph(self) -> Topology:

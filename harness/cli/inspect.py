@@ -39,6 +39,8 @@ VALIDATE_HELP = """\
 Check an experiment file for all that `run` checks before it deploys anything: the file
 and its topology parse, every fault's target exists and its params fit its kind, and
 the timeline (scaled by --duration, as run does) holds every fault and recovery check.
+Against an external target (`target: {external: FILE}` or --target FILE): its target file
+validates, and no fault needs the reference mesh or a namespace outside its list.
 Deploys nothing. One `ok:` line on success (after a `warning:` line per warning);
 otherwise one line naming the file, the field and the problem, exit code 2.
 """
@@ -69,6 +71,13 @@ def register(subparsers: Any) -> None:
     validate.add_argument(
         "--duration", default=None, help="check the timeline scaled to this length, as run does"
     )
+    validate.add_argument(
+        "--target",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="check it against this target file (an external mesh), as `run --target` does",
+    )
     validate.set_defaults(func=run_validate)
 
     listing = add_command(subparsers, "list", "list past runs", LIST_HELP)
@@ -94,7 +103,7 @@ def run_validate(args: argparse.Namespace) -> int:
     from harness.cli.commands import duration_seconds
     from harness.spec.check import check_experiment, describe
 
-    checked = check_experiment(args.file, duration_seconds(args.duration))
+    checked = check_experiment(args.file, duration_seconds(args.duration), args.target)
     for warning in checked.warnings:
         print(f"warning: {warning}", file=sys.stderr)
     print(describe(checked))

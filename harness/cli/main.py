@@ -35,6 +35,7 @@ COMMAND_MODULES = (
     "harness.cli.compare",  # compare, validate-upgrade
     "harness.cli.gate",
     "harness.cli.calibrate",
+    "harness.cli.target",  # target check
 )
 
 

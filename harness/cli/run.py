@@ -33,6 +33,10 @@ and the trace sink, run the open-loop load with the fault timeline, analyse, jud
 SLOs, write reports/<UTC time>-<experiment>/ (run.json, Parquet tables, report.md,
 junit.xml) and tear the deployment down (unless --keep).
 
+Against an external target (the experiment's `target: {external: FILE}`, or --target FILE,
+which overrides the experiment's target) nothing is deployed or torn down: the load goes to
+the target's ingress, metrics come from its Prometheus, and only the faults change anything.
+
 While it runs: a live panel in a terminal; without one (a CI log) a line at each phase
 change and every 10 s, saying loudly when the load falls behind its schedule; with
 --quiet nothing. At the end, always: a line per SLO verdict, the status, the report folder.
@@ -58,6 +62,14 @@ def register(subparsers: Any) -> None:
     )
     run_parser.add_argument("experiment", help="experiment file, e.g. experiments/baseline.yaml")
     _common(run_parser)
+    run_parser.add_argument(
+        "--target",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="run against this target file (a mesh meshproof did not deploy: nothing is"
+        " deployed or torn down) instead of the experiment's target",
+    )
     run_parser.add_argument(
         "--retry-inconclusive",
         type=_retries,
@@ -104,6 +116,7 @@ def _options(args: argparse.Namespace, duration: str | None) -> RunOptions:
         duration_s=duration_seconds(duration),
         keep=args.keep,
         state_root=args.state_dir,
+        target=getattr(args, "target", None),
     )
 
 

@@ -40,7 +40,10 @@ def sidecar_version_of(documents: list[Mapping[str, Any] | None], fallback: str)
 
 
 def sidecar_version(deployment: Deployment, fetch: Fetch | None = None) -> str:
-    """The version one sidecar of the deployment reports (meshproof's when none)."""
+    """The version one sidecar of the deployment reports (meshproof's when none); an
+    external mesh's proxies are not asked: its kind and target name stand for it."""
+    if deployment.target is not None:
+        return f"{deployment.target.mesh} (external target {deployment.target.name})"
     admin = next((r.admin_port for r in deployment.instances if r.admin_port), None)
     if admin is None:
         return MESHPROOF_VERSION

@@ -113,8 +113,9 @@ class Observers:
         """The metrics table from `t0` to `end` (wall clock); empty, with a note, on failure."""
         if self._scraper is not None:
             return self._scraper.frame()
-        assert self._deployment.prometheus_url is not None
-        observer = PrometheusObserver(self._deployment.prometheus_url)
+        access = self._deployment.prometheus_access()
+        assert access is not None
+        observer = PrometheusObserver.of(access)
         try:
             return observer.collect(self._t0, end, self._t0)
         except MeshproofError as exc:

@@ -23,8 +23,8 @@ from harness.spec.check import check_experiment
 from harness.spec.experiment import Experiment
 from harness.spec.lint import SpecWarning
 from harness.store import ExperimentRef, RunRecord, RunWriter, iso_utc
-from mesh_runtime.errors import MeshproofError
-from mesh_runtime.topology import load_topology
+from mesh_runtime.errors import InvalidInput, MeshproofError
+from mesh_runtime.runtimes.registry import EXTERNAL, deployed_topology
 
 
 @dataclass(frozen=True)
@@ -40,6 +40,9 @@ class RunOptions:
     """Run this sidecar program instead of the checkout's (upgrade validation)."""
     sidecar_version: str | None = None
     """What run.json's `environment.sidecar_version` records for that program."""
+    target: Path | None = None
+    """A target file (an external mesh) to run against instead of the experiment's target
+    (`meshproof run --target FILE`)."""
 
 
 @dataclass(frozen=True)
@@ -53,12 +56,13 @@ class RunResult:
 
 
 def prepare(
-    path: str | Path, duration_s: float | None
+    path: str | Path, duration_s: float | None, target: Path | None = None
 ) -> tuple[Experiment, Path, tuple[SpecWarning, ...]]:
-    """The validated (and, with `duration_s`, scaled) experiment, its topology file and the
-    warnings about it. Whatever the files alone decide (params, targets, a timeline too
-    short) is an input error here, before anything starts."""
-    checked = check_experiment(path, duration_s)
+    """The validated (and, with `duration_s`, scaled) experiment, its topology file (an
+    external target's file, with `target` or `target.external`) and the warnings about it.
+    Whatever the files alone decide (params, targets, a timeline too short) is an input
+    error here, before anything starts."""
+    checked = check_experiment(path, duration_s, target)
     experiment = checked.experiment
     if duration_s is not None:
         experiment = scale_experiment(experiment, duration_s)
@@ -67,12 +71,13 @@ def prepare(
 
 def run_experiment(path: str | Path, options: RunOptions, view: ProgressView) -> RunResult:
     """Carry out the experiment in `path`; see the module docstring."""
-    experiment, topology, warnings = prepare(path, options.duration_s)
+    experiment, topology, warnings = prepare(path, options.duration_s, options.target)
     for warning in warnings:
         view.stage(f"warning: {warning}")
-    runtime = options.runtime or experiment.target.runtime
+    runtime = chosen_runtime(experiment, options)
     # refused before the run directory exists: a run that cannot start writes nothing
-    make_runtime(runtime, options, view).refuse_if_running(load_topology(topology).name)
+    name = deployed_topology(runtime, topology).name
+    make_runtime(runtime, options, view).refuse_if_running(name)
     started = datetime.now(UTC)
     writer = RunWriter(options.out_dir, Path(path).stem, started)
     record = RunRecord(
@@ -102,6 +107,18 @@ def run_experiment(path: str | Path, options: RunOptions, view: ProgressView) ->
         session.notes,
         [str(w) for w in warnings],
     )
+
+
+def chosen_runtime(experiment: Experiment, options: RunOptions) -> str:
+    """`external` for an external target (`--target` or `target.external`), else
+    `--runtime` or the experiment's `target.runtime`."""
+    if options.target is not None or experiment.target.external is not None:
+        if options.runtime is not None:
+            raise InvalidInput(
+                "--runtime", "", "an external target (--target) is not deployed by meshproof"
+            )
+        return EXTERNAL
+    return options.runtime or experiment.target.runtime
 
 
 def _carry_out(session: Session) -> str | None:

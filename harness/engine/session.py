@@ -36,9 +36,9 @@ from harness.store import FaultEvent, RunRecord, RunWriter, iso_utc
 from mesh_runtime.control.client import ControlPlaneClient
 from mesh_runtime.errors import MeshproofError
 from mesh_runtime.runtimes import Deployment, LocalRuntime, Runtime, ToxiproxyClient
-from mesh_runtime.runtimes.registry import RUNTIMES
+from mesh_runtime.runtimes.registry import EXTERNAL, RUNTIMES, deployed_topology
 from mesh_runtime.runtimes.registry import make_runtime as runtime_named
-from mesh_runtime.topology import MeshMode, load_topology
+from mesh_runtime.topology import MeshMode
 
 if TYPE_CHECKING:
     from harness.engine.runner import RunOptions
@@ -53,7 +53,7 @@ LOAD_DRAIN_S = 5.0
 def make_runtime(name: str, options: RunOptions, view: ProgressView) -> Runtime:
     if name == "local":
         return LocalRuntime(state_root=options.state_root, progress=view.stage)
-    if name in RUNTIMES:
+    if name in (*RUNTIMES, EXTERNAL):
         return runtime_named(name, state_root=options.state_root, progress=view.stage)
     raise RunError(f"runtime {name!r} is not available (runtimes: {', '.join(RUNTIMES)})")
 
@@ -73,7 +73,7 @@ class Session:
     ) -> None:
         self.experiment = experiment
         self.topology_path = topology_path
-        self.topology = load_topology(topology_path)
+        self.topology = deployed_topology(runtime, topology_path)
         self.runtime_name = runtime
         self.writer = writer
         self.record = record
@@ -128,7 +128,11 @@ class Session:
         self.observers = Observers(deployment, t0, self._current, self.writer.path)
         self.observers.start()
         self.driver = LoadDriver(
-            self.experiment.load, deployment.ingress_url, self.writer.path / "load", t0
+            self.experiment.load,
+            deployment.ingress_url,
+            self.writer.path / "load",
+            t0,
+            ingress=deployment.ingress_access(),
         )
         self.view.stage("starting the load")
         self.events.add("load", "start", f"{self.experiment.load.rps:g} rps target")

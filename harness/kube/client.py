@@ -27,7 +27,7 @@ from kubernetes import config as k8s_config
 from kubernetes.client.exceptions import ApiException
 from kubernetes.config.config_exception import ConfigException
 
-from harness.kube.errors import Request, from_api_exception, unreachable
+from harness.kube.errors import KubeNotFound, Request, from_api_exception, unreachable
 from harness.kube.resources import SELF_SUBJECT_ACCESS_REVIEW, Resource
 from mesh_runtime.errors import InvalidInput
 
@@ -180,6 +180,17 @@ class KubeClient:
         request = Request("create", str(SELF_SUBJECT_ACCESS_REVIEW), namespace)
         answer = self._json(request, "POST", SELF_SUBJECT_ACCESS_REVIEW.path(), body=review)
         return bool(answer.get("status", {}).get("allowed", False))
+
+    def served(self, resource: Resource) -> bool:
+        """Whether the server serves `resource` at its version (API discovery, which every
+        authenticated user may read: no CRD read permission needed)."""
+        root = f"/apis/{resource.group}/{resource.version}" if resource.group else "/api/v1"
+        request = Request("discover", resource.api_version)
+        try:
+            listing = self._json(request, "GET", root)
+        except KubeNotFound:
+            return False
+        return any(r.get("name") == resource.plural for r in listing.get("resources", []))
 
     def version(self) -> str:
         """The server's gitVersion, e.g. `v1.36.3`."""

@@ -27,6 +27,7 @@ from harness.load.livestats import LiveStats, merge_snapshots
 from harness.load.plan import GRACE_S, LoadPlan
 from harness.load.schedule import Schedule
 from harness.spec.load import LoadSpec
+from mesh_runtime.target import IngressAccess
 
 START_TIMEOUT_S = 60.0
 STOP_TIMEOUT_S = 5.0
@@ -45,8 +46,16 @@ class LoadDriver:
     """
 
     def __init__(
-        self, spec: LoadSpec, target_url: str, work_dir: Path, t0: float | None = None
+        self,
+        spec: LoadSpec,
+        target_url: str,
+        work_dir: Path,
+        t0: float | None = None,
+        *,
+        ingress: IngressAccess | None = None,
     ) -> None:
+        """`ingress`: the Host header, extra headers and TLS every request goes with (an
+        external target's ingress); None: plain requests to `target_url`."""
         url = urlsplit(target_url)
         if url.scheme not in ("http", "https") or not url.hostname:
             raise RunError(f"load target {target_url!r} is not an http:// or https:// URL")
@@ -56,6 +65,7 @@ class LoadDriver:
             work_dir=Path(work_dir).resolve(),
             t0=t0,
             parent_pid=os.getpid(),
+            ingress=ingress,
         )
         self._procs: list[tuple[str, subprocess.Popen[bytes]]] = []
         self._logs: list[IO[bytes]] = []

@@ -126,7 +126,8 @@ def run_master(plan: LoadPlan, state_path: Path) -> int:
 def run_worker(plan: LoadPlan, master_port: int) -> int:
     state = WorkerState(plan)
     env = Environment(
-        user_classes=[user_class(state, plan.target_url, plan.spec.timeout)], host=plan.target_url
+        user_classes=[user_class(state, plan.target_url, plan.spec.timeout, plan.ingress)],
+        host=plan.target_url,
     )
 
     def on_test_start(environment: Environment, **_: Any) -> None:

@@ -7,6 +7,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict
 
 from harness.spec.load import LoadSpec
+from mesh_runtime.target import IngressAccess
 
 GRACE_S = 2.0
 """Beyond the hard deadline, time for a process to flush its files and exit."""
@@ -23,6 +24,8 @@ class LoadPlan(BaseModel):
     once every worker is ready, and tells the workers."""
     parent_pid: int
     """The orchestrator; Locust processes exit when it is gone."""
+    ingress: IngressAccess | None = None
+    """Host header, extra headers and TLS of the ingress; None: plain `target_url`."""
 
     def deadline(self, t0: float) -> float:
         """Wall-clock time by which every request has been sent and answered or timed out."""

@@ -20,9 +20,11 @@ from locust.exception import StopUser
 
 from harness.load.files import RecordSink, write_status
 from harness.load.hdr import HistogramLog, histogram_file
+from harness.load.ingress import client_options
 from harness.load.pacer import Pacer, Request, connections_to_open, share_of
 from harness.load.plan import LoadPlan
 from harness.load.records import Record, error_text
+from mesh_runtime.target import IngressAccess
 
 USER_CLASS_NAME = "OpenLoopUser"
 BEGIN_TIMEOUT_S = 60.0
@@ -158,6 +160,8 @@ class ScheduledConnection(User):
     state: WorkerState | None = None
     target: URL
     timeout: float = 10.0
+    ingress: IngressAccess | None = None
+    """Host header, extra headers and TLS of the ingress (an external target's)."""
 
     def __init__(self, environment: Any) -> None:
         super().__init__(environment)
@@ -169,7 +173,9 @@ class ScheduledConnection(User):
             concurrency=1,
             connection_timeout=self.timeout,
             network_timeout=self.timeout,
+            **(client_options(self.ingress) if self.ingress is not None else {}),
         )
+        self.ingress_headers = self.ingress.request_headers() if self.ingress else {}
         self.sockets_taken = count_socket_takes(self.http)
         self.prefix = self.target.path.rstrip("/")
 
@@ -198,8 +204,9 @@ class ScheduledConnection(User):
         pacer.sent(request, sent)
         taken = self.sockets_taken()
         try:
+            headers = {**self.ingress_headers, **request.headers()}
             response = self.http.request(
-                route.method, self.prefix + route.path, body=route.body, headers=request.headers()
+                route.method, self.prefix + route.path, body=route.body, headers=headers
             )
             try:
                 status, nbytes, error = response.status_code, len(response.read()), ""
@@ -232,7 +239,10 @@ def count_socket_takes(client: HTTPClient) -> Callable[[], int]:
 
 
 def user_class(
-    state: WorkerState | None, target_url: str, timeout: float
+    state: WorkerState | None,
+    target_url: str,
+    timeout: float,
+    ingress: IngressAccess | None = None,
 ) -> type[ScheduledConnection]:
     """The run's user class; `state` is None in the master, which only counts users."""
     attributes = {
@@ -241,6 +251,7 @@ def user_class(
         "host": target_url,
         "target": URL(target_url),
         "timeout": timeout,
+        "ingress": ingress,
         "__module__": __name__,
     }
     return type(USER_CLASS_NAME, (ScheduledConnection,), attributes)

@@ -18,7 +18,9 @@ from prometheus_api_client import PrometheusApiClientException, PrometheusConnec
 from urllib3.util.retry import Retry
 
 from harness.errors import RunError
+from harness.observe.promql import add_matchers
 from harness.observe.rows import finite, frame, make_row
+from mesh_runtime.target import PrometheusAccess
 
 EDGE_LABELS = (
     "reporter, source_workload, destination_workload, destination_service, "
@@ -78,7 +80,11 @@ def chunks(start: float, end: float, step: float) -> list[tuple[float, float]]:
 
 
 class PrometheusObserver:
-    """Queries one Prometheus server; every failure is a RunError naming the query."""
+    """Queries one Prometheus server; every failure is a RunError naming the query.
+
+    `access` (an external target's): the bearer token, CA or skip-verify, and extra label
+    matchers ANDed into every query's selectors as it is sent; the rows keep the query's
+    own text as their `metric`, so the analysis finds them under the same names."""
 
     def __init__(
         self,
@@ -86,30 +92,46 @@ class PrometheusObserver:
         *,
         queries: Sequence[str] = DEFAULT_QUERIES,
         timeout: float = 10.0,
+        access: PrometheusAccess | None = None,
     ) -> None:
         self.url = url.rstrip("/")
+        selector = access.selector() if access is not None else ""
         self._queries = tuple(queries)
+        self._selector = selector
         self._timeout = timeout
-        # No retries with back-off: a local server that does not answer is an error now.
+        session = requests.Session()
+        session.verify = access.verify() if access is not None else True
+        # No retries with back-off: a server that does not answer is an error now.
         self._client = PrometheusConnect(
-            url=self.url, disable_ssl=True, retry=Retry(total=0), timeout=int(timeout)
+            url=self.url,
+            headers=access.headers() if access is not None else None,
+            retry=Retry(total=0),
+            timeout=int(timeout),
+            session=session,
         )
+
+    @classmethod
+    def of(cls, access: PrometheusAccess, **kwargs: Any) -> PrometheusObserver:
+        """An observer of the Prometheus `access` describes (URL, auth, TLS, matchers)."""
+        return cls(access.url, access=access, **kwargs)
 
     def query_range(
         self, query: str, start: float, end: float, t0: float, step: float = 1.0
     ) -> list[dict[str, Any]]:
-        """Rows of one query over [start, end] (wall clock seconds), `t_s` from `t0`."""
+        """Rows of one query over [start, end] (wall clock seconds), `t_s` from `t0`; sent
+        with the target's matchers, named by `query` as given."""
+        sent = add_matchers(query, self._selector)
         rows: list[dict[str, Any]] = []
         for lo, hi in chunks(start, end, step):
             try:
                 result = self._client.custom_query_range(
-                    query,
+                    sent,
                     start_time=datetime.fromtimestamp(lo, UTC),
                     end_time=datetime.fromtimestamp(hi, UTC),
                     step=f"{step:g}s",
                 )
             except (PrometheusApiClientException, requests.RequestException, ValueError) as exc:
-                raise RunError(f"prometheus {self.url}: query {query!r} failed: {exc}") from exc
+                raise RunError(f"prometheus {self.url}: query {sent!r} failed: {exc}") from exc
             rows.extend(result_rows(query, result, t0))
         return rows
 

@@ -1,8 +1,9 @@
 """Everything the files alone decide, checked before anything is deployed.
 
-`check_experiment(path, duration_s)` is what `meshproof validate` and `run` (and
+`check_experiment(path, duration_s, target)` is what `meshproof validate` and `run` (and
 `validate-upgrade`) do first: the experiment file and its topology parsed and validated,
-each fault's target found in the topology, the timeline long enough for every fault and
+each fault's target found in the topology (for an external target - `target.external` or
+`target`, the `--target FILE` override - the target file instead, `harness.spec.external`), the timeline long enough for every fault and
 recovery check (also scaled to `--duration`), and the warnings about SLOs the faults
 rule out. A problem is one `ExperimentError` line (exit 2); warnings travel beside the
 validated model.
@@ -15,29 +16,50 @@ from pathlib import Path
 
 from harness.errors import ExperimentError
 from harness.spec.experiment import Experiment, load_experiment
+from harness.spec.external import check_external
 from harness.spec.lint import SpecWarning, experiment_warnings
 from harness.spec.targets import check_targets
 from harness.spec.timing import scaled_problem, timeline_problem
+from mesh_runtime.target import TargetFile, load_target
 from mesh_runtime.topology import Topology, load_topology
 from mesh_runtime.units import format_duration
 
 
 @dataclass(frozen=True)
 class CheckedExperiment:
-    """A validated experiment (as written, not scaled), its topology, and its warnings."""
+    """A validated experiment (as written, not scaled), its topology, and its warnings.
+
+    For an external target `topology_path` is the target file (what the `external`
+    runtime is given to "deploy") and `topology` its call graph."""
 
     experiment: Experiment
     topology_path: Path
     topology: Topology
     warnings: tuple[SpecWarning, ...] = ()
+    external: TargetFile | None = None
+
+    @property
+    def runtime(self) -> str | None:
+        """`external` for an external target; None: the experiment's (or --runtime's)."""
+        return "external" if self.external is not None else None
 
 
-def check_experiment(path: str | Path, duration_s: float | None = None) -> CheckedExperiment:
-    """The checked experiment in `path`; `duration_s` is `--duration` (the whole run)."""
+def check_experiment(
+    path: str | Path, duration_s: float | None = None, target: str | Path | None = None
+) -> CheckedExperiment:
+    """The checked experiment in `path`; `duration_s` is `--duration` (the whole run),
+    `target` a target file that replaces the experiment's target (`--target`)."""
     source = str(path)
     experiment, topology_path = load_experiment(path)
-    topology = load_topology(topology_path)
-    check_targets(experiment, topology, source)
+    external: TargetFile | None = None
+    if target is not None or experiment.target.external is not None:
+        topology_path = Path(target).resolve() if target is not None else topology_path
+        external = load_target(topology_path)
+        topology = external.topology()
+        check_external(experiment, external, source)
+    else:
+        topology = load_topology(topology_path)
+        check_targets(experiment, topology, source)
     problem = timeline_problem(experiment)
     if problem is not None:
         raise ExperimentError(source, *problem)
@@ -48,7 +70,7 @@ def check_experiment(path: str | Path, duration_s: float | None = None) -> Check
         if scaled is not None:
             raise ExperimentError(source, "--duration", scaled)
     warnings = tuple(experiment_warnings(experiment, source))
-    return CheckedExperiment(experiment, topology_path, topology, warnings)
+    return CheckedExperiment(experiment, topology_path, topology, warnings, external)
 
 
 def describe(checked: CheckedExperiment) -> str:

@@ -17,15 +17,33 @@ from mesh_runtime.validation import NestedProblem, load_model
 
 
 class Target(BaseModel):
+    """What the experiment runs against: a topology meshproof deploys, or an external mesh
+    (`external:`, a target file; `meshproof run --target FILE` overrides either)."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    topology: str
+    topology: str | None = None
     """Topology file, relative to the experiment file."""
+    external: str | None = None
+    """Target file of a mesh meshproof did not deploy, relative to the experiment file
+    (`mesh_runtime.target`); nothing is deployed or torn down."""
     runtime: Literal["local", "docker"] = "local"
     mode: Literal["mesh", "no-mesh"] = "mesh"
     compare_to: Literal["mesh", "no-mesh"] | None = None
     """After the main run, deploy the topology again in this mode and run the same load
     against it; `overhead_*` metrics compare the two (mesh-overhead experiments)."""
+
+    @model_validator(mode="after")
+    def _one_target(self) -> Target:
+        if (self.topology is None) == (self.external is None):
+            raise ValueError("give either topology or external (a target file), not both")
+        if self.external is not None:
+            deploying = sorted({"runtime", "mode", "compare_to"} & self.model_fields_set)
+            if deploying:
+                raise NestedProblem(
+                    deploying[0], "an external target is not deployed by meshproof; leave it out"
+                )
+        return self
 
 
 class Rollback(BaseModel):
@@ -118,12 +136,16 @@ class Experiment(BaseModel):
 
 
 def load_experiment(path: str | Path) -> tuple[Experiment, Path]:
-    """The validated experiment and its topology file's path (resolved next to it)."""
+    """The validated experiment and the file its target names (resolved next to it): its
+    topology file, or the target file of an external mesh (`target.external`)."""
     experiment = load_model(path, Experiment, ExperimentError, _not_an_experiment)
-    topology = (Path(path).parent / experiment.target.topology).resolve()
-    if not topology.is_file():
-        raise ExperimentError(str(path), "target.topology", f"no such file: {topology}")
-    return experiment, topology
+    field = "target.topology" if experiment.target.topology is not None else "target.external"
+    named = experiment.target.topology or experiment.target.external
+    assert named is not None  # Target's validator: exactly one of the two
+    target = (Path(path).parent / named).resolve()
+    if not target.is_file():
+        raise ExperimentError(str(path), field, f"no such file: {target}")
+    return experiment, target
 
 
 def _not_an_experiment(data: dict[str, Any]) -> str | None:

@@ -14,6 +14,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from mesh_runtime.errors import DeployError, InvalidInput
+from mesh_runtime.target import IngressAccess, PrometheusAccess, TargetFile
 from mesh_runtime.topology import MeshMode
 
 STATE_DIR_ENV = "MESHPROOF_STATE_DIR"
@@ -90,6 +91,22 @@ class Deployment(DeploymentModel):
     processes: list[ProcessRecord] = []
     config_source: KubernetesSource | None = None
     """None: the policies come from the topology file (and the control plane's write API)."""
+    target: TargetFile | None = None
+    """The target file of an external mesh (`runtime == "external"`, paths absolute);
+    None for a mesh meshproof deployed."""
+
+    def ingress_access(self) -> IngressAccess:
+        """How the load reaches the ingress: the target file's (Host header, extra headers,
+        TLS) for an external mesh, else plain `ingress_url`."""
+        if self.target is not None:
+            return self.target.ingress
+        return IngressAccess(url=self.ingress_url)
+
+    def prometheus_access(self) -> PrometheusAccess | None:
+        """How to query the mesh's Prometheus (auth, TLS, extra matchers); None: none."""
+        if self.target is not None:
+            return self.target.prometheus
+        return PrometheusAccess(url=self.prometheus_url) if self.prometheus_url else None
 
     @property
     def name(self) -> str:

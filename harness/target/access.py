@@ -1,0 +1,70 @@
+"""What meshproof's faults need of a mesh's Kubernetes API, per mesh. Pure.
+
+`needed_crds(mesh)`: the custom resources the mesh's fault adapters patch (their CRDs
+must be installed). `needed_permissions(mesh)`: every (verb, resource) the faults make,
+asked of the API server per allowed namespace with a SelfSubjectAccessReview by
+`meshproof target check`. A fault reads an object (get), snapshots it, patches it with
+its resourceVersion (patch), may create one it then deletes (create, delete); pod_delete
+lists and deletes pods; deployment_scale patches a Deployment.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from harness.kube.resources import (
+    DEPLOYMENT,
+    DESTINATION_RULE,
+    HTTP_ROUTE,
+    POD,
+    SERVICE,
+    SERVICE_DEFAULTS,
+    SERVICE_RESOLVER,
+    SERVICE_ROUTER,
+    VIRTUAL_SERVICE,
+    Resource,
+)
+from mesh_runtime.target import MeshKind
+
+
+@dataclass(frozen=True)
+class Permission:
+    """One verb on one resource, as RBAC names it."""
+
+    verb: str
+    resource: Resource
+
+    def __str__(self) -> str:
+        return f"{self.verb} {self.resource}"
+
+
+OBJECT_VERBS = ("get", "patch", "create", "delete")
+"""What a fault does to a mesh's API object: read, patch, create (then delete) one."""
+
+MESH_OBJECTS: dict[MeshKind, tuple[Resource, ...]] = {
+    "istio": (VIRTUAL_SERVICE, DESTINATION_RULE),
+    "meshproof": (VIRTUAL_SERVICE, DESTINATION_RULE),
+    "linkerd": (HTTP_ROUTE,),
+    "consul": (SERVICE_ROUTER, SERVICE_RESOLVER, SERVICE_DEFAULTS),
+}
+"""The mesh's own API objects its fault adapters change (the reference mesh reads Istio's)."""
+
+COMMON: tuple[Permission, ...] = (
+    Permission("list", POD),
+    Permission("delete", POD),
+    Permission("get", DEPLOYMENT),
+    Permission("patch", DEPLOYMENT),
+)
+"""pod_delete and deployment_scale, on every mesh."""
+
+
+def needed_crds(mesh: MeshKind) -> tuple[Resource, ...]:
+    """The custom resources the mesh's fault adapters need installed."""
+    return MESH_OBJECTS[mesh]
+
+
+def needed_permissions(mesh: MeshKind) -> tuple[Permission, ...]:
+    """Every (verb, resource) the faults on `mesh` may make in an allowed namespace."""
+    objects = tuple(Permission(v, r) for r in MESH_OBJECTS[mesh] for v in OBJECT_VERBS)
+    annotations = (Permission("get", SERVICE), Permission("patch", SERVICE))
+    return objects + (annotations if mesh == "linkerd" else ()) + COMMON

@@ -1,0 +1,307 @@
+"""Connect to each part of an external target and say, one line each, whether it works.
+
+    ingress      ok    https://gw answered 200 in 12 ms (Host: shop.example)
+    prometheus   ok    http://prom:9090: istio_requests_total has series for 4/4 services
+    kubernetes   ok    https://api:6443 (context staging) answers: v1.36.3
+    crds         ok    virtualservices.networking.istio.io v1, destinationrules... v1
+    access shop  FAIL  may not delete destinationrules.networking.istio.io, delete pods
+    toxiproxy    ok    http://toxiproxy:8474: proxies frontend--catalog
+    traces       ok    the OTLP receiver can listen on 0.0.0.0:4318
+
+Everything is read, nothing is changed (a SelfSubjectAccessReview is a question, not an
+object). A part's failure is its own line; one failed part makes `target check` exit 2.
+A part the target file leaves out is not checked (its line says so) and does not fail.
+"""
+
+from __future__ import annotations
+
+import socket
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import requests
+import urllib3
+
+from harness.kube.errors import KubeForbidden, KubeNotFound
+from harness.kube.resources import NAMESPACE, Resource
+from harness.target.access import Permission, needed_crds, needed_permissions
+from mesh_runtime.errors import MeshproofError
+from mesh_runtime.target import (
+    IngressAccess,
+    KubernetesAccess,
+    MeshKind,
+    PrometheusAccess,
+    TargetFile,
+    ToxiproxyAccess,
+    TracesSpec,
+)
+
+REQUEST_METRIC: dict[MeshKind, tuple[str, str]] = {
+    "istio": ("istio_requests_total", "destination_workload"),
+    "meshproof": ("istio_requests_total", "destination_workload"),
+    "linkerd": ("request_total", "dst_deployment"),
+    "consul": ("envoy_cluster_upstream_rq_total", "consul_destination_service"),
+}
+"""Each dialect's request counter and the label naming the destination workload (the
+names of the issue; the dialect modules' once they land)."""
+TIMEOUT_S = 5.0
+
+
+@dataclass(frozen=True)
+class PartCheck:
+    """What one part's check found."""
+
+    part: str
+    ok: bool
+    detail: str
+    checked: bool = True
+    """False: the target file leaves the part out, so there was nothing to check."""
+
+    def line(self) -> str:
+        word = "ok" if self.ok and self.checked else ("-" if not self.checked else "FAIL")
+        return f"{self.part:<14} {word:<5} {self.detail}"
+
+
+def check_target(target: TargetFile, timeout_s: float = TIMEOUT_S) -> list[PartCheck]:
+    """Every part of `target`, checked in order (see the module docstring)."""
+    checks = [
+        guarded("ingress", lambda: check_ingress(target.ingress, timeout_s)),
+        guarded(
+            "prometheus",
+            lambda: check_prometheus(
+                target.prometheus, target.mesh, list(target.services or {}), timeout_s
+            ),
+        ),
+    ]
+    if target.kubernetes is None:
+        checks.append(PartCheck("kubernetes", True, "not given: no fault goes through it", False))
+    else:
+        checks.extend(check_kubernetes(target.kubernetes, target.mesh, timeout_s))
+    if target.toxiproxy is None:
+        checks.append(PartCheck("toxiproxy", True, "not given: no network fault", False))
+    else:
+        toxiproxy = target.toxiproxy
+        checks.append(guarded("toxiproxy", lambda: check_toxiproxy(toxiproxy, timeout_s)))
+    if target.traces is None:
+        checks.append(PartCheck("traces", True, "not given: no spans are collected", False))
+    else:
+        traces = target.traces
+        checks.append(guarded("traces", lambda: check_traces(traces)))
+    return checks
+
+
+def guarded(part: str, check: Callable[[], PartCheck]) -> PartCheck:
+    """`check()`, with any meshproof error (an unreadable token file...) as its FAIL line."""
+    try:
+        return check()
+    except MeshproofError as exc:
+        return PartCheck(part, False, str(exc))
+
+
+# --- ingress ------------------------------------------------------------------------------
+
+
+def ingress_pool(ingress: IngressAccess, timeout_s: float) -> urllib3.PoolManager:
+    """A pool that speaks to the ingress as the load does: CA or skip-verify, client
+    certificate, the Host header's name for SNI and the certificate check."""
+    options: dict[str, Any] = {}
+    if ingress.tls:
+        options["server_hostname"] = ingress.server_name
+        if ingress.insecure_skip_verify:
+            options["cert_reqs"] = "CERT_NONE"
+        else:
+            options.update(cert_reqs="CERT_REQUIRED", assert_hostname=ingress.server_name)
+            if ingress.ca_file is not None:
+                options["ca_certs"] = str(ingress.ca_file)
+        if ingress.client_cert is not None:
+            options["cert_file"] = str(ingress.client_cert)
+            if ingress.client_key is not None:
+                options["key_file"] = str(ingress.client_key)
+    return urllib3.PoolManager(timeout=urllib3.Timeout(total=timeout_s), retries=False, **options)
+
+
+def check_ingress(ingress: IngressAccess, timeout_s: float) -> PartCheck:
+    """The ingress answers GET / with a 2xx or 3xx, as the load will ask it."""
+    url = f"{ingress.url}/"
+    began = time.monotonic()
+    try:
+        with ingress_pool(ingress, timeout_s) as pool:
+            response = pool.request(
+                "GET", url, headers=ingress.request_headers(), redirect=False, preload_content=True
+            )
+    except urllib3.exceptions.HTTPError as exc:
+        return PartCheck("ingress", False, f"{url}: no answer: {_reason(exc)}")
+    took_ms = (time.monotonic() - began) * 1000
+    host = f" (Host: {ingress.host})" if ingress.host else ""
+    answer = f"{url} answered {response.status} in {took_ms:.0f} ms{host}"
+    if response.status >= 400:
+        return PartCheck("ingress", False, f"{answer}; the load needs a 2xx")
+    return PartCheck("ingress", True, answer)
+
+
+def _reason(exc: BaseException) -> str:
+    reason = getattr(exc, "reason", None) or exc
+    return " ".join(str(reason).split())[:300]
+
+
+# --- Prometheus ---------------------------------------------------------------------------
+
+
+def request_series_query(metric: str, label: str, selector: str) -> str:
+    """`count by (<label>) (<metric>{<selector>})`: the workloads with request series."""
+    return f"count by ({label}) ({metric}{{{selector}}})"
+
+
+def prometheus_query(
+    access: PrometheusAccess, query: str, timeout_s: float
+) -> list[dict[str, Any]]:
+    """An instant query's result; MeshproofError (one line) when Prometheus does not answer."""
+    url = f"{access.url}/api/v1/query"
+    try:
+        response = requests.get(
+            url,
+            params={"query": query},
+            headers=access.headers(),
+            verify=access.verify(),
+            timeout=timeout_s,
+        )
+    except requests.RequestException as exc:
+        raise MeshproofError(f"{access.url}: no answer: {_reason(exc)}") from exc
+    try:
+        body = response.json()
+    except ValueError:
+        body = {}
+    if response.status_code != 200 or body.get("status") != "success":
+        error = body.get("error") or response.reason
+        raise MeshproofError(f"{access.url}: {response.status_code} {error} (query {query})")
+    result = body.get("data", {}).get("result", [])
+    return list(result) if isinstance(result, list) else []
+
+
+def check_prometheus(
+    access: PrometheusAccess, mesh: MeshKind, services: Sequence[str], timeout_s: float
+) -> PartCheck:
+    """Prometheus has the dialect's request metric for every named service (any, when the
+    target names none)."""
+    metric, label = REQUEST_METRIC[mesh]
+    query = request_series_query(metric, label, access.selector())
+    result = prometheus_query(access, query, timeout_s)
+    found = {str(series.get("metric", {}).get(label, "")) for series in result}
+    where = f"{access.url}: {metric}" + (f"{{{access.selector()}}}" if access.matchers else "")
+    if not services:
+        if not found:
+            return PartCheck("prometheus", False, f"{where} has no series (is the mesh serving?)")
+        return PartCheck("prometheus", True, f"{where} has series for {len(found)} workloads")
+    missing = [s for s in services if s not in found]
+    if missing:
+        return PartCheck(
+            "prometheus",
+            False,
+            f"{where} has no series for {', '.join(missing)} ({label}; found:"
+            f" {', '.join(sorted(found - {''})) or 'none'})",
+        )
+    return PartCheck(
+        "prometheus", True, f"{where} has series for {len(services)}/{len(services)} services"
+    )
+
+
+# --- Kubernetes ---------------------------------------------------------------------------
+
+
+def check_kubernetes(access: KubernetesAccess, mesh: MeshKind, timeout_s: float) -> list[PartCheck]:
+    """The API server answers; the mesh's CRDs are there; in each allowed namespace the
+    credentials may make every call the faults make (SelfSubjectAccessReview)."""
+    from harness.kube.client import KubeClient  # the kubernetes package: only when checked
+
+    kubeconfig = access.kubeconfig_path()
+    try:
+        kube = KubeClient.connect(kubeconfig, access.context, timeout_s=timeout_s)
+    except MeshproofError as exc:
+        return [PartCheck("kubernetes", False, str(exc))]
+    with kube:
+        try:
+            version = kube.version()
+        except MeshproofError as exc:
+            return [PartCheck("kubernetes", False, str(exc))]
+        checks = [
+            PartCheck(
+                "kubernetes", True, f"{kube.server} (context {kube.context}) answers: {version}"
+            )
+        ]
+        checks.append(guarded("crds", lambda: check_crds(kube, needed_crds(mesh))))
+        permissions = needed_permissions(mesh)
+        for namespace in access.namespaces:
+            checks.append(
+                guarded(f"access {namespace}", _access_check(kube, namespace, permissions))
+            )
+    return checks
+
+
+def _access_check(
+    kube: Any, namespace: str, permissions: Sequence[Permission]
+) -> Callable[[], PartCheck]:
+    return lambda: check_access(kube, namespace, permissions)
+
+
+def check_crds(kube: Any, resources: Sequence[Resource]) -> PartCheck:
+    """Each resource is served at the version the faults use (its CRD installed), asked
+    through API discovery, which needs no permission on CRDs."""
+    missing = [f"{r} {r.version}" for r in resources if not kube.served(r)]
+    if missing:
+        return PartCheck("crds", False, f"not served (is the CRD installed?): {', '.join(missing)}")
+    return PartCheck("crds", True, ", ".join(f"{r} {r.version}" for r in resources))
+
+
+def check_access(kube: Any, namespace: str, permissions: Sequence[Permission]) -> PartCheck:
+    """The namespace exists (where the user may read it) and every permission is granted."""
+    part = f"access {namespace}"
+    try:
+        kube.get(NAMESPACE, None, namespace)
+    except KubeNotFound:
+        return PartCheck(part, False, f"namespace {namespace} does not exist")
+    except KubeForbidden:
+        pass  # a Role-only user may not read Namespace objects; the reviews below tell
+    denied = [str(p) for p in permissions if not kube.can_i(p.verb, p.resource, namespace)]
+    if denied:
+        return PartCheck(
+            part,
+            False,
+            f"the credentials may not: {', '.join(denied)} (in namespace {namespace}; the"
+            " faults need them)",
+        )
+    return PartCheck(part, True, f"may {len(permissions)} calls the faults make in {namespace}")
+
+
+# --- Toxiproxy and the OTLP receiver ------------------------------------------------------
+
+
+def check_toxiproxy(access: ToxiproxyAccess, timeout_s: float) -> PartCheck:
+    """The Toxiproxy API answers and holds every proxy the target names."""
+    try:
+        response = requests.get(f"{access.url}/proxies", timeout=timeout_s)
+        proxies = response.json() if response.status_code == 200 else None
+    except (requests.RequestException, ValueError) as exc:
+        return PartCheck("toxiproxy", False, f"{access.url}: no answer: {_reason(exc)}")
+    if not isinstance(proxies, dict):
+        return PartCheck(
+            "toxiproxy", False, f"{access.url}/proxies answered {response.status_code}"
+        )
+    missing = [p.name for p in access.proxies if p.name not in proxies]
+    if missing:
+        return PartCheck("toxiproxy", False, f"{access.url} has no proxy {', '.join(missing)}")
+    names = ", ".join(p.name for p in access.proxies) or "none named"
+    return PartCheck("toxiproxy", True, f"{access.url}: proxies {names}")
+
+
+def check_traces(traces: TracesSpec) -> PartCheck:
+    """The harness's OTLP receiver could listen on `traces.listen` (bound, then closed)."""
+    family = socket.AF_INET6 if ":" in traces.host else socket.AF_INET
+    try:
+        with socket.socket(family, socket.SOCK_STREAM) as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind((traces.host, traces.port))
+    except OSError as exc:
+        return PartCheck("traces", False, f"cannot listen on {traces.listen}: {exc.strerror}")
+    return PartCheck("traces", True, f"the OTLP receiver can listen on {traces.listen}")

@@ -1,0 +1,204 @@
+"""The reference mesh as an external target: the shop brought up by the local runtime, a
+target file pointing at its ingress, Prometheus and Toxiproxy, `target check` exits 0, and
+an experiment written for the shop topology runs unchanged with `--target`: nothing is
+deployed or torn down, the toxic is rolled back, and the requests Prometheus counted at the
+ingress equal the harness's own records."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import requests
+import yaml
+
+from harness.cli.main import main
+from harness.faults.targets import proxies_for
+from mesh_runtime.runtimes.deployment import Deployment
+from mesh_runtime.runtimes.local import LocalRuntime
+from mesh_runtime.runtimes.prometheus import SIDECAR_JOB
+from mesh_runtime.runtimes.supervisor import is_running
+from mesh_runtime.runtimes.toxiproxy import ToxiproxyClient
+from mesh_runtime.topology import load_topology
+
+ROOT = Path(__file__).resolve().parents[3]
+SHOP = ROOT / "experiments" / "topologies" / "shop.yaml"
+INGRESS_COUNT = (
+    f'sum(istio_requests_total{{job="{SIDECAR_JOB}",reporter="destination",'
+    'destination_workload="gateway"})'
+)
+ERRORS_COUNT = INGRESS_COUNT.replace('"gateway"', '"gateway",response_code=~"5.."')
+
+
+@pytest.fixture(scope="module")
+def shop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
+    """The shop on the local runtime, taken down at the end."""
+    root = tmp_path_factory.mktemp("reference-state")
+    runtime = LocalRuntime(state_root=root)
+    deployment = runtime.up(SHOP)
+    try:
+        yield deployment
+    finally:
+        runtime.down(deployment)
+
+
+def target_for(deployment: Deployment, folder: Path) -> Path:
+    """A target file naming the deployment's ingress, Prometheus and Toxiproxy."""
+    topology = load_topology(SHOP)
+    services = {
+        name: {"ingress": spec.ingress, "calls": list(spec.calls)}
+        for name, spec in topology.services.items()
+    }
+    target = {
+        "name": "shop-external",
+        "mesh": "meshproof",
+        "ingress": {"url": deployment.ingress_url, "headers": {"x-meshproof-external": "1"}},
+        "prometheus": {"url": deployment.prometheus_url, "matchers": {"job": SIDECAR_JOB}},
+        "toxiproxy": {
+            "url": deployment.toxiproxy_url,
+            "proxies": [
+                {"name": p.name, "edge": p.edge, "instance": p.instance} for p in deployment.proxies
+            ],
+        },
+        "services": services,
+    }
+    path = folder / "shop-external.yaml"
+    path.write_text(yaml.safe_dump(target))
+    return path
+
+
+def counter(prometheus: str, query: str) -> float:
+    answer = requests.get(f"{prometheus}/api/v1/query", params={"query": query}, timeout=5).json()
+    result = answer["data"]["result"]
+    return float(result[0]["value"][1]) if result else 0.0
+
+
+def settled(prometheus: str, query: str, hold_s: float = 3.0, limit_s: float = 30.0) -> float:
+    """The counter once it has not changed for `hold_s` (Prometheus scrapes each second)."""
+    deadline = time.monotonic() + limit_s
+    value, since = counter(prometheus, query), time.monotonic()
+    while time.monotonic() < deadline:
+        time.sleep(0.5)
+        now = counter(prometheus, query)
+        if now != value:
+            value, since = now, time.monotonic()
+        elif time.monotonic() - since >= hold_s:
+            return value
+    raise AssertionError(f"{query} still changing after {limit_s:g}s")
+
+
+def wait_for_series(deployment: Deployment, services: list[str], limit_s: float = 30.0) -> None:
+    """Traffic until Prometheus has a request series for every service."""
+    assert deployment.prometheus_url is not None
+    deadline = time.monotonic() + limit_s
+    query = 'count by (destination_workload) (istio_requests_total{reporter="destination"})'
+    while time.monotonic() < deadline:
+        requests.get(deployment.ingress_url, timeout=5)
+        answer = requests.get(
+            f"{deployment.prometheus_url}/api/v1/query", params={"query": query}, timeout=5
+        ).json()
+        found = {s["metric"].get("destination_workload") for s in answer["data"]["result"]}
+        if set(services) <= found:
+            return
+        time.sleep(0.5)
+    raise AssertionError("Prometheus never saw every service")
+
+
+def test_check_then_run_against_the_shop_as_external(
+    shop: Deployment, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """check exits 0; the shop experiment runs with --target; counts match the records."""
+    assert shop.prometheus_url is not None and shop.toxiproxy_url is not None
+    target_path = target_for(shop, tmp_path)
+    wait_for_series(shop, list(load_topology(SHOP).services))
+    assert main(["target", "check", str(target_path)]) == 0, capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "prometheus     ok    " in out and "toxiproxy      ok    " in out
+    assert "has series for 5/5 services" in out
+
+    experiment = tmp_path / "slow-catalog.yaml"
+    experiment.write_text(
+        yaml.safe_dump(
+            {
+                "title": "A slow catalog replica, on whatever the target is",
+                "target": {"topology": str(SHOP)},
+                "load": {"rps": 20, "warmup": "2s", "duration": "8s", "connections": 4},
+                "faults": [
+                    {
+                        "name": "slow-catalog-1",
+                        "kind": "toxic",
+                        "target": "frontend->catalog-1",
+                        "at": "2s",
+                        "duration": "3s",
+                        "params": {"type": "latency", "attributes": {"latency": 40}},
+                    }
+                ],
+                "slos": ["error_rate < 0.05"],
+            }
+        )
+    )
+    before = settled(shop.prometheus_url, INGRESS_COUNT)
+    errors_before = counter(shop.prometheus_url, ERRORS_COUNT)
+    state = tmp_path / "state"
+    reports = tmp_path / "reports"
+    args = ["run", str(experiment), "--target", str(target_path), "--quiet"]
+    code = main([*args, "--state-dir", str(state), "--out", str(reports)])
+    out = capsys.readouterr().out
+    assert code == 0, out
+
+    run_dir = next(reports.iterdir())
+    record = json.loads((run_dir / "run.json").read_text())
+    assert record["runtime"] == "external"
+    assert record["environment"]["sidecar_version"] == "meshproof (external target shop-external)"
+    assert [f["name"] for f in record["faults"]] == ["slow-catalog-1"]
+    # nothing of the shop was deployed or torn down by the run; its state file is gone
+    assert all(is_running(p) for p in shop.processes)
+    assert not (state / "deployments" / "external-shop-external.json").exists()
+    # the toxic was rolled back
+    client = ToxiproxyClient(shop.toxiproxy_url)
+    for proxy in proxies_for(shop, "frontend->catalog"):
+        assert client.toxics(proxy.name) == []
+
+    records = pd.read_parquet(run_dir / "requests.parquet")
+    answered = records[records["status"] > 0]
+    after = settled(shop.prometheus_url, INGRESS_COUNT)
+    errors_after = counter(shop.prometheus_url, ERRORS_COUNT)
+    print(
+        f"harness records {len(records)}, answered {len(answered)};"
+        f" Prometheus at the ingress: {after - before:.0f}"
+    )
+    assert after - before == len(answered)
+    assert errors_after - errors_before == int((answered["status"] >= 500).sum())
+    metrics = pd.read_parquet(run_dir / "metrics.parquet")
+    raw = metrics[metrics["metric"] == "istio_requests_total"]  # named as without matchers
+    assert len(raw) > 0
+    assert {json.loads(labels).get("job") for labels in raw["labels"]} == {SIDECAR_JOB}
+    assert record["summary"]["retries_per_krequests"] is not None  # the analysis found them
+
+
+def test_prometheus_matchers_narrow_every_query(shop: Deployment) -> None:
+    """A target's matchers go into every query sent to a real Prometheus; the rows keep the
+    query's own name, so the analysis finds them."""
+    from harness.observe.prometheus import PrometheusObserver
+    from mesh_runtime.target import PrometheusAccess
+
+    assert shop.prometheus_url is not None
+    wait_for_series(shop, ["gateway", "catalog"])
+    end = time.time()
+    everything = PrometheusObserver.of(PrometheusAccess(url=shop.prometheus_url))
+    catalog = PrometheusObserver.of(
+        PrometheusAccess(url=shop.prometheus_url, matchers={"service": "catalog"})
+    )
+    rows = everything.collect(end - 20, end, end - 20)
+    narrowed = catalog.collect(end - 20, end, end - 20)
+    services = {
+        json.loads(t).get("service") for t in rows[rows.metric == "istio_requests_total"].labels
+    }
+    assert {"gateway", "catalog"} <= services
+    raw = narrowed[narrowed.metric == "istio_requests_total"]
+    assert len(raw) > 0 and {json.loads(t)["service"] for t in raw.labels} == {"catalog"}
+    assert set(narrowed.metric) <= set(rows.metric)

@@ -1,0 +1,214 @@
+"""An experiment against an external target: `target: {external: FILE}` or `--target FILE`;
+faults that need the reference mesh, a missing proxy or a namespace outside the target's
+list refused in one line before anything runs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from harness.cli.main import main
+from harness.engine.runner import RunOptions, chosen_runtime
+from harness.spec.check import check_experiment
+from harness.spec.external import REFERENCE_MESH_KINDS, fault_problem
+from harness.errors import ExperimentError
+from mesh_runtime.errors import InvalidInput, TargetError
+from mesh_runtime.target import TargetFile
+
+REPO = Path(__file__).resolve().parents[3]
+SHOP = REPO / "experiments" / "topologies" / "shop.yaml"
+
+TARGET = {
+    "name": "staging",
+    "mesh": "linkerd",
+    "ingress": {"url": "http://127.0.0.1:8080", "host": "shop"},
+    "prometheus": {"url": "http://127.0.0.1:9090"},
+    "kubernetes": {"namespaces": ["shop"]},
+    "toxiproxy": {
+        "url": "http://127.0.0.1:8474",
+        "proxies": [
+            {"name": "frontend--catalog-0", "edge": "frontend->catalog", "instance": "catalog-0"},
+            {"name": "frontend--catalog-1", "edge": "frontend->catalog", "instance": "catalog-1"},
+        ],
+    },
+    "services": {
+        "gateway": {"ingress": True, "calls": ["frontend"]},
+        "frontend": {"calls": ["catalog"]},
+        "catalog": {},
+    },
+}
+TOXIC = {
+    "name": "slow",
+    "kind": "toxic",
+    "target": "frontend->catalog-1",
+    "at": "2s",
+    "duration": "3s",
+    "params": {"type": "latency", "attributes": {"latency": 50}},
+}
+
+
+def files(
+    tmp_path: Path, target_file: dict[str, object], **experiment: object
+) -> tuple[Path, Path]:
+    (tmp_path / "targets").mkdir(exist_ok=True)
+    target_path = tmp_path / "targets" / "staging.yaml"
+    target_path.write_text(yaml.safe_dump(target_file))
+    base: dict[str, object] = {
+        "title": "t",
+        "target": {"external": "targets/staging.yaml"},
+        "load": {"rps": 10, "warmup": "1s", "duration": "10s"},
+    }
+    path = tmp_path / "experiment.yaml"
+    path.write_text(yaml.safe_dump({**base, **experiment}))
+    return path, target_path
+
+
+def refusal(path: Path, target: Path | None = None) -> str:
+    with pytest.raises(ExperimentError) as caught:
+        check_experiment(path, None, target)
+    assert "\n" not in str(caught.value)
+    return str(caught.value)
+
+
+def test_external_target_checks_against_its_call_graph(tmp_path: Path) -> None:
+    """`target: {external: ...}` loads the target file; its call graph is the topology."""
+    path, target_path = files(tmp_path, TARGET, faults=[TOXIC])
+    checked = check_experiment(path)
+    assert checked.external is not None and checked.external.mesh == "linkerd"
+    assert checked.topology_path == target_path.resolve()
+    assert checked.topology.ingress == "gateway"
+    assert checked.runtime == "external"
+
+
+def test_target_option_overrides_a_topology(tmp_path: Path) -> None:
+    """`--target FILE` replaces an experiment's topology; the same file runs on both."""
+    _, target_path = files(tmp_path, TARGET)
+    path = tmp_path / "on-shop.yaml"
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "title": "t",
+                "target": {"topology": str(SHOP)},
+                "load": {"rps": 10, "warmup": "1s", "duration": "10s"},
+                "faults": [TOXIC],
+            }
+        )
+    )
+    assert check_experiment(path).external is None
+    checked = check_experiment(path, None, target_path)
+    assert checked.external is not None and checked.topology.name == "staging"
+
+
+@pytest.mark.parametrize("kind", sorted(REFERENCE_MESH_KINDS))
+def test_kinds_needing_the_reference_mesh_are_refused(kind: str) -> None:
+    """Process, container and reference-control-plane kinds cannot act on an external mesh."""
+    target = TargetFile.model_validate(TARGET)
+
+    class Fault:
+        pass
+
+    fault = Fault()
+    fault.kind = kind  # type: ignore[attr-defined]
+    problem, field = fault_problem(fault, target)  # type: ignore[arg-type]
+    assert field == "kind"
+    assert f"{kind} needs the reference mesh" in problem
+
+
+def test_reference_fault_refused_by_validate(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`meshproof validate` refuses a process fault against an external target: one line, 2."""
+    kill = {"name": "kill", "kind": "process_kill", "target": "sidecar:catalog-0", "at": "2s"}
+    path, _ = files(tmp_path, TARGET, faults=[kill])
+    assert main(["validate", str(path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0
+    assert err.startswith(
+        f"meshproof: {path}: faults[0].kind: process_kill needs the reference mesh"
+    )
+
+
+def test_toxic_needs_a_proxy_on_the_edge(tmp_path: Path) -> None:
+    """A network fault needs the target's Toxiproxy and a proxy on that edge or instance."""
+    toxic = {**TOXIC, "target": "frontend->cart"}
+    path, _ = files(tmp_path, TARGET, faults=[toxic])
+    assert refusal(path).endswith(
+        "faults[0].target: no Toxiproxy proxy of the target staging stands on frontend->cart"
+        " (proxied: frontend->catalog, frontend->catalog-0, frontend->catalog-1)"
+    )
+    without = {k: v for k, v in TARGET.items() if k != "toxiproxy"}
+    path, _ = files(tmp_path, without, faults=[TOXIC])
+    assert "the target staging has no Toxiproxy" in refusal(path)
+
+
+def test_deploying_options_are_refused_for_an_external_target(tmp_path: Path) -> None:
+    """runtime / mode / compare_to mean nothing for a mesh meshproof does not deploy."""
+    path, _ = files(
+        tmp_path, TARGET, target={"external": "targets/staging.yaml", "runtime": "docker"}
+    )
+    assert "target.runtime: an external target is not deployed by meshproof" in refusal(path)
+    path, _ = files(tmp_path, TARGET, target={"topology": "a", "external": "b"})
+    assert "give either topology or external" in refusal(path)
+    overhead = tmp_path / "overhead.yaml"
+    overhead.write_text(
+        yaml.safe_dump(
+            {
+                "title": "t",
+                "target": {"topology": str(SHOP), "compare_to": "no-mesh"},
+                "load": {"rps": 10, "warmup": "1s", "duration": "10s"},
+            }
+        )
+    )
+    assert "target.compare_to: an external target (staging)" in refusal(
+        overhead, tmp_path / "targets" / "staging.yaml"
+    )
+
+
+def test_kubernetes_kinds_use_their_namespace_rule() -> None:
+    """A Kubernetes fault kind's own `namespace_problem(allowed)` decides, given the target's
+    list; without a kubernetes: section such a kind is refused. (The kinds land with
+    kubefaults; this stands for their models' interface.)"""
+    target = TargetFile.model_validate(TARGET)
+    asked: list[list[str]] = []
+
+    class KubeFault:
+        kind = "pod_delete"
+        namespace = "kube-system"
+
+        def namespace_problem(self, allowed: list[str]) -> tuple[str, str] | None:
+            asked.append(list(allowed))
+            return None if self.namespace in allowed else ("namespace", "outside the list")
+
+    assert fault_problem(KubeFault(), target) == ("outside the list", "namespace")  # type: ignore[arg-type]
+    assert asked == [["shop"]]
+    KubeFault.namespace = "shop"
+    assert fault_problem(KubeFault(), target) == ("", "")  # type: ignore[arg-type]
+    bare = target.model_copy(update={"kubernetes": None})
+    problem, field = fault_problem(KubeFault(), bare)  # type: ignore[arg-type]
+    assert field == "kind" and "has no kubernetes: section" in problem
+
+
+def test_missing_target_file_and_bad_target_file(tmp_path: Path) -> None:
+    """A target file that is missing or invalid is one line naming it."""
+    path, target_path = files(tmp_path, TARGET)
+    target_path.unlink()
+    assert "target.external: no such file" in refusal(path)
+    path, target_path = files(tmp_path, {**TARGET, "mesh": "kuma"})
+    with pytest.raises(TargetError, match=r"staging.yaml: mesh: "):
+        check_experiment(path)
+
+
+def test_runtime_choice() -> None:
+    """An external target runs on the external runtime; --runtime with it is refused."""
+    from harness.spec import Experiment
+
+    on_shop = Experiment.model_validate({"title": "t", "target": {"topology": "x"}})
+    external = Experiment.model_validate({"title": "t", "target": {"external": "x"}})
+    assert chosen_runtime(on_shop, RunOptions()) == "local"
+    assert chosen_runtime(on_shop, RunOptions(runtime="docker")) == "docker"
+    assert chosen_runtime(on_shop, RunOptions(target=Path("t.yaml"))) == "external"
+    assert chosen_runtime(external, RunOptions()) == "external"
+    with pytest.raises(InvalidInput, match="--runtime"):
+        chosen_runtime(external, RunOptions(runtime="local"))
