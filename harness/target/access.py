@@ -3,9 +3,11 @@
 `needed_crds(mesh)`: the custom resources the mesh's fault adapters patch (their CRDs
 must be installed). `needed_permissions(mesh)`: every (verb, resource) the faults make,
 asked of the API server per allowed namespace with a SelfSubjectAccessReview by
-`meshproof target check`. A fault reads an object (get), snapshots it, patches it with
-its resourceVersion (patch), may create one it then deletes (create, delete); pod_delete
-lists and deletes pods; deployment_scale patches a Deployment.
+`meshproof target check`. A fault finds an object (list) or reads it (get), snapshots it,
+patches it with its resourceVersion (patch), restores the snapshot with a PUT (update), may
+create one it then deletes (create, delete); pod_delete lists and deletes pods;
+deployment_scale patches a Deployment and puts it back. The faults of one experiment need
+a subset: `harness.faults.kube_plan.permissions(fault)` says which.
 """
 
 from __future__ import annotations
@@ -38,8 +40,8 @@ class Permission:
         return f"{self.verb} {self.resource}"
 
 
-OBJECT_VERBS = ("get", "patch", "create", "delete")
-"""What a fault does to a mesh's API object: read, patch, create (then delete) one."""
+OBJECT_VERBS = ("get", "list", "patch", "update", "create", "delete")
+"""What a fault does to a mesh's API object: find, read, patch, restore, create (then delete) one."""
 
 MESH_OBJECTS: dict[MeshKind, tuple[Resource, ...]] = {
     "istio": (VIRTUAL_SERVICE, DESTINATION_RULE),
@@ -54,6 +56,7 @@ COMMON: tuple[Permission, ...] = (
     Permission("delete", POD),
     Permission("get", DEPLOYMENT),
     Permission("patch", DEPLOYMENT),
+    Permission("update", DEPLOYMENT),
 )
 """pod_delete and deployment_scale, on every mesh."""
 
@@ -66,5 +69,5 @@ def needed_crds(mesh: MeshKind) -> tuple[Resource, ...]:
 def needed_permissions(mesh: MeshKind) -> tuple[Permission, ...]:
     """Every (verb, resource) the faults on `mesh` may make in an allowed namespace."""
     objects = tuple(Permission(v, r) for r in MESH_OBJECTS[mesh] for v in OBJECT_VERBS)
-    annotations = (Permission("get", SERVICE), Permission("patch", SERVICE))
+    annotations = tuple(Permission(v, SERVICE) for v in ("get", "patch", "update"))
     return objects + (annotations if mesh == "linkerd" else ()) + COMMON

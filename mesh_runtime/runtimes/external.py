@@ -25,7 +25,7 @@ from typing import Any
 from mesh_runtime.errors import DeployError, MeshproofError
 from mesh_runtime.runtimes import deployment as state
 from mesh_runtime.runtimes.base import StateKeeper, quiet, status_of
-from mesh_runtime.runtimes.deployment import Deployment, ProxyRecord
+from mesh_runtime.runtimes.deployment import Deployment, KubernetesSource, ProxyRecord
 from mesh_runtime.runtimes.plan import ProcessSpec
 from mesh_runtime.runtimes.supervisor import is_running
 from mesh_runtime.target import TargetFile, load_target
@@ -110,12 +110,13 @@ class ExternalRuntime(StateKeeper):
         mode: MeshMode = "mesh",
         otlp_endpoint: str | None = None,
         sidecar_command: Sequence[str] | None = None,
+        config_source: KubernetesSource | None = None,
     ) -> Deployment:
         """`topology_path` is the target file. Nothing is deployed (see the module docstring)."""
-        if mode != "mesh" or sidecar_command:
+        if mode != "mesh" or sidecar_command or config_source is not None:
             raise DeployError(
                 f"{topology_path}: an external target runs as it is (no no-mesh mode, no"
-                " sidecar of meshproof's)"
+                " sidecar or configuration source of meshproof's)"
             )
         target_file = Path(topology_path).resolve()
         target = load_target(target_file)
