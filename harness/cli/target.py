@@ -55,6 +55,6 @@ def run_check(args: argparse.Namespace) -> int:
         print(
             f"FAIL: {', '.join(failed)}: experiments against {target.name} cannot run as they are"
         )
-        return 2
+        return exits.NOT_DONE
     print(f"ok: every part of {target.name} works")
-    return 0
+    return exits.PASSED

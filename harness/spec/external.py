@@ -9,9 +9,9 @@ allows. Pure: the files alone decide.
 
 from __future__ import annotations
 
+from harness.errors import ExperimentError
 from harness.spec.experiment import Experiment
 from harness.spec.faults import FaultSpec
-from harness.errors import ExperimentError
 from mesh_runtime.target import TargetFile
 
 REFERENCE_MESH_KINDS = frozenset(

@@ -11,9 +11,9 @@ import yaml
 
 from harness.cli.main import main
 from harness.engine.runner import RunOptions, chosen_runtime
+from harness.errors import ExperimentError
 from harness.spec.check import check_experiment
 from harness.spec.external import REFERENCE_MESH_KINDS, fault_problem
-from harness.errors import ExperimentError
 from mesh_runtime.errors import InvalidInput, TargetError
 from mesh_runtime.target import TargetFile
 
