@@ -56,21 +56,26 @@ class Propagation:
         )
 
 
-def abort_percentages(deployment: Deployment, service: str = SERVICE) -> dict[str, float | None]:
-    """Sidecar -> the abort percentage of `service`'s first route it runs (None: no abort,
-    or no answer)."""
+def route_faults(
+    deployment: Deployment, service: str = SERVICE
+) -> dict[str, dict[str, Any] | None]:
+    """Sidecar -> the fault of `service`'s first route as it runs it (None: no fault, or no
+    answer)."""
     headers = admin_headers(deployment.admin_token_file)
-    out: dict[str, float | None] = {}
+    out: dict[str, dict[str, Any] | None] = {}
     for record in deployment.instances:
         dump = admin_json(f"http://127.0.0.1:{record.admin_port}/config_dump", headers, timeout=2.0)
-        fault = _first_route(dump, service).get("fault") if dump else None
-        abort = (fault or {}).get("abort") or {}
-        out[record.instance] = abort.get("percentage")
+        route = dict(dump["services"][service]["policy"]["http"][0]) if dump else {}
+        out[record.instance] = route.get("fault")
     return out
 
 
-def _first_route(dump: Any, service: str) -> dict[str, Any]:
-    return dict(dump["services"][service]["policy"]["http"][0])
+def abort_percentages(deployment: Deployment, service: str = SERVICE) -> dict[str, float | None]:
+    """Sidecar -> the abort percentage of `service`'s first route it runs (None: no abort)."""
+    return {
+        name: ((fault or {}).get("abort") or {}).get("percentage")
+        for name, fault in route_faults(deployment, service).items()
+    }
 
 
 def wait_until_obeyed(
@@ -91,25 +96,33 @@ def wait_until_obeyed(
     return clock()
 
 
-def abort_patch(
-    kube: KubeClient, namespace: str, percentage: float | None, status: int = 503
+def abort(percentage: float, status: int = 503) -> dict[str, Any]:
+    """Istio's HTTPFaultInjection aborting `percentage` % with `status`."""
+    return {"abort": {"httpStatus": status, "percentage": {"value": percentage}}}
+
+
+def delay(fixed: str, percentage: float) -> dict[str, Any]:
+    """Istio's HTTPFaultInjection delaying `percentage` % by `fixed` ('300ms')."""
+    return {"delay": {"fixedDelay": fixed, "percentage": {"value": percentage}}}
+
+
+def fault_patch(
+    kube: KubeClient, namespace: str, fault: dict[str, Any] | None
 ) -> tuple[dict[str, Any], str]:
-    """The merge patch giving catalog's first VirtualService route an abort of `percentage`
-    (None: no fault), and the resourceVersion it was read at."""
+    """The merge patch giving catalog's first VirtualService route `fault` (None: no fault),
+    and the resourceVersion it was read at."""
     current = kube.get(VIRTUAL_SERVICE, namespace, SERVICE)
     http = [dict(route) for route in current["spec"]["http"]]
-    if percentage is None:
+    if fault is None:
         http[0].pop("fault", None)
     else:
-        http[0]["fault"] = {"abort": {"httpStatus": status, "percentage": {"value": percentage}}}
+        http[0]["fault"] = fault
     return {"spec": {"http": http}}, str(current["metadata"]["resourceVersion"])
 
 
-def set_abort(
-    kube: KubeClient, namespace: str, percentage: float | None, status: int = 503
-) -> None:
-    """Apply `abort_patch` (only to the version read: a concurrent edit is a KubeConflict)."""
-    patch, version = abort_patch(kube, namespace, percentage, status)
+def set_fault(kube: KubeClient, namespace: str, fault: dict[str, Any] | None) -> None:
+    """Apply `fault_patch` (only to the version read: a concurrent edit is a KubeConflict)."""
+    patch, version = fault_patch(kube, namespace, fault)
     kube.merge_patch(VIRTUAL_SERVICE, namespace, SERVICE, patch, resource_version=version)
 
 
@@ -128,12 +141,12 @@ def measure_propagation(
     try:
         for i in range(changes):
             percentage = float(i + 1)
-            patch, version = abort_patch(kube, namespace, percentage)
+            patch, version = fault_patch(kube, namespace, abort(percentage))
             started = clock()
             kube.merge_patch(VIRTUAL_SERVICE, namespace, SERVICE, patch, resource_version=version)
             seconds.append(wait_until_obeyed(deployment, percentage, timeout_s, clock) - started)
     finally:
-        set_abort(kube, namespace, None)
+        set_fault(kube, namespace, None)
     wait_until_obeyed(deployment, None, timeout_s, clock)
     return Propagation(seconds)
 

@@ -193,3 +193,19 @@ def test_an_unreachable_api_server_is_in_the_status_and_nothing_is_served(
         )
     finally:
         source.stop()
+
+
+def test_a_change_that_means_nothing_to_the_mesh_makes_no_new_version(
+    kube: KubeClient, local_apiserver: LocalApiServer, launcher: Launcher, namespace: str
+) -> None:
+    """A label added to the VirtualService is seen (its resourceVersion moves) but the
+    translated configuration is the same: the sidecars are not sent a new version."""
+    kube.create(VIRTUAL_SERVICE, namespace, virtual_service(namespace, "catalog", [abort_route(3)]))
+    control = start(launcher, local_apiserver, namespace)
+    seen = kube_status(control)["kinds"]["VirtualService"]["resourceVersion"]
+    version = requests.get(f"{control.url}/v1/config/status", timeout=5).json()["version"]
+    patch = {"metadata": {"labels": {"team": "shop"}}}
+    kube.merge_patch(VIRTUAL_SERVICE, namespace, "catalog", patch, resource_version=None)
+    eventually(lambda: kube_status(control)["kinds"]["VirtualService"]["resourceVersion"] != seen)
+    status = requests.get(f"{control.url}/v1/config/status", timeout=5).json()
+    assert status["version"] == version and status["kubernetes"]["applied_version"] == version

@@ -15,9 +15,12 @@ import pytest
 import requests
 
 from harness.bench.istio_propagation import (
+    abort,
     abort_percentages,
+    delay,
     measure_propagation,
-    set_abort,
+    route_faults,
+    set_fault,
     wait_until_obeyed,
 )
 from harness.kube.client import KubeClient
@@ -25,6 +28,7 @@ from harness.kube.resources import VIRTUAL_SERVICE
 from harness.kube.testing import LocalApiServer
 from mesh_runtime.runtimes.deployment import Deployment, load, state_file
 from mesh_runtime.runtimes.local import LocalRuntime
+from mesh_runtime.units import parse_duration
 from tests.integration.istio.istiokit import counter_total, eventually, fresh_namespace, statuses
 from tests.integration.mesh.test_mesh_cli import meshproof
 
@@ -103,7 +107,7 @@ def test_an_istio_abort_of_10_percent_reaches_users_and_goes_away(
     flagged = {"reporter": "source", "destination_service": "catalog", "response_flags": "FI"}
     fi_before = counter_total(metrics, "istio_requests_total", flagged)
 
-    set_abort(kube, mesh.namespace, SHARE * 100)
+    set_fault(kube, mesh.namespace, abort(SHARE * 100))
     wait_until_obeyed(mesh.deployment, SHARE * 100, timeout_s=30, clock=time.perf_counter)
     during = statuses(url, REQUESTS)
     share = during[503] / REQUESTS
@@ -116,10 +120,47 @@ def test_an_istio_abort_of_10_percent_reaches_users_and_goes_away(
     fi = counter_total(metrics, "istio_requests_total", flagged) - fi_before
     assert fi == during[503], "every 503 the users saw is frontend's sidecar's injected fault"
 
-    set_abort(kube, mesh.namespace, None)
+    set_fault(kube, mesh.namespace, None)
     wait_until_obeyed(mesh.deployment, None, timeout_s=30, clock=time.perf_counter)
     after = statuses(url, REQUESTS)
     assert after == {200: REQUESTS}, after
+
+
+def test_an_istio_delay_slows_every_request_and_goes_away(mesh: Mesh, kube: KubeClient) -> None:
+    """fixedDelay 300ms on 100 % through the API: every user request takes 300 ms more
+    (flagged DI by frontend's sidecar); removed: fast again."""
+    url = mesh.deployment.ingress_url + "/"
+    frontend = next(r for r in mesh.deployment.instances if r.service == "frontend")
+    metrics = f"http://127.0.0.1:{frontend.admin_port}/metrics"
+    flagged = {"reporter": "source", "destination_service": "catalog", "response_flags": "DI"}
+    di_before = counter_total(metrics, "istio_requests_total", flagged)
+    session = requests.Session()
+    set_fault(kube, mesh.namespace, delay("300ms", 100))
+    try:
+        eventually(lambda: _delay_of(mesh.deployment) == 0.3, timeout=30)
+        slow = [_timed_get(session, url) for _ in range(10)]
+        assert all(status == 200 and seconds >= 0.3 for status, seconds in slow), slow
+        assert counter_total(metrics, "istio_requests_total", flagged) - di_before == 10
+    finally:
+        set_fault(kube, mesh.namespace, None)
+    eventually(lambda: _delay_of(mesh.deployment) is None, timeout=30)
+    fast = [_timed_get(session, url) for _ in range(10)]
+    assert all(status == 200 and seconds < 0.3 for status, seconds in fast), fast
+
+
+def _delay_of(deployment: Deployment) -> float | None:
+    """catalog's first route's delay as every sidecar runs it (None: none; -1: they differ)."""
+    delays = {
+        ((f or {}).get("delay") or {}).get("fixedDelay") for f in route_faults(deployment).values()
+    }
+    values = {parse_duration(v) if v is not None else None for v in delays}
+    return values.pop() if len(values) == 1 else -1.0
+
+
+def _timed_get(session: requests.Session, url: str) -> tuple[int, float]:
+    started = time.perf_counter()
+    status = session.get(url, timeout=10).status_code
+    return status, time.perf_counter() - started
 
 
 def test_fault_propagation_from_the_api_to_every_sidecar(mesh: Mesh, kube: KubeClient) -> None:
