@@ -34,6 +34,13 @@ REFERENCE_MESH_KINDS = frozenset(
 """Fault kinds that act on the reference mesh's control plane, sample services, processes
 or containers: none of them can touch a mesh someone else runs."""
 NETWORK_KINDS = frozenset({"toxic", "proxy_down"})
+MESH_OF_KIND_PREFIX: dict[str, tuple[str, ...]] = {
+    "istio_": ("istio", "meshproof"),
+    "linkerd_": ("linkerd",),
+    "consul_": ("consul",),
+}
+"""A mesh's own fault kinds act on its API objects: Istio's also on the reference mesh,
+whose control plane can read them."""
 REFERENCE_ROLLBACKS = frozenset({"policy", "service_behaviour"})
 
 
@@ -76,6 +83,13 @@ def fault_problem(fault: FaultSpec, target: TargetFile) -> tuple[str, str]:
         )
     if fault.kind in NETWORK_KINDS:
         return edge_problem(fault.target, target), "target"
+    meshes = next((m for p, m in MESH_OF_KIND_PREFIX.items() if fault.kind.startswith(p)), None)
+    if meshes is not None and target.mesh not in meshes:
+        return (
+            f"{fault.kind} changes {meshes[0]}'s API objects; the target {target.name} is a"
+            f" {target.mesh} mesh",
+            "kind",
+        )
     kube_rule = getattr(fault, "namespace_problem", None)  # the Kubernetes kinds' own rule
     if callable(kube_rule):
         if target.kubernetes is None:

@@ -15,7 +15,6 @@ A part the target file leaves out is not checked (its line says so) and does not
 
 from __future__ import annotations
 
-import socket
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -28,6 +27,7 @@ from harness.kube.errors import KubeForbidden, KubeNotFound
 from harness.kube.resources import NAMESPACE, Resource
 from harness.target.access import Permission, needed_crds, needed_permissions
 from mesh_runtime.errors import MeshproofError
+from mesh_runtime.runtimes.ports import listen_problem
 from mesh_runtime.target import (
     IngressAccess,
     KubernetesAccess,
@@ -297,11 +297,7 @@ def check_toxiproxy(access: ToxiproxyAccess, timeout_s: float) -> PartCheck:
 
 def check_traces(traces: TracesSpec) -> PartCheck:
     """The harness's OTLP receiver could listen on `traces.listen` (bound, then closed)."""
-    family = socket.AF_INET6 if ":" in traces.host else socket.AF_INET
-    try:
-        with socket.socket(family, socket.SOCK_STREAM) as sock:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            sock.bind((traces.host, traces.port))
-    except OSError as exc:
-        return PartCheck("traces", False, f"cannot listen on {traces.listen}: {exc.strerror}")
+    taken = listen_problem(traces.host, traces.port)
+    if taken:
+        return PartCheck("traces", False, f"cannot listen on {traces.listen}: {taken}")
     return PartCheck("traces", True, f"the OTLP receiver can listen on {traces.listen}")

@@ -27,6 +27,7 @@ from mesh_runtime.runtimes import deployment as state
 from mesh_runtime.runtimes.base import StateKeeper, quiet, status_of
 from mesh_runtime.runtimes.deployment import Deployment, KubernetesSource, ProxyRecord
 from mesh_runtime.runtimes.plan import ProcessSpec
+from mesh_runtime.runtimes.ports import listen_problem
 from mesh_runtime.runtimes.supervisor import is_running
 from mesh_runtime.target import TargetFile, load_target
 from mesh_runtime.topology import MeshMode
@@ -122,6 +123,13 @@ class ExternalRuntime(StateKeeper):
         target = load_target(target_file)
         name = deployment_name(target)
         self.refuse_if_running(name)
+        if target.traces is not None:
+            taken = listen_problem(target.traces.host, target.traces.port)
+            if taken:
+                raise DeployError(
+                    f"{target_file}: traces.listen: the OTLP receiver cannot listen on"
+                    f" {target.traces.listen}: {taken}"
+                )
         work = state.work_dir(self.state_root, name)
         work.mkdir(parents=True, exist_ok=True)
         deployment = external_deployment(target, target_file, work)

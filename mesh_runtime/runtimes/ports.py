@@ -46,6 +46,18 @@ def _bind(host: str, port: int) -> socket.socket | None:
     return sock
 
 
+def listen_problem(host: str, port: int) -> str:
+    """Why nothing could listen on host:port now ('' when it could: bound, then closed)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    try:
+        with socket.socket(family, socket.SOCK_STREAM) as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind((host, port))
+    except OSError as exc:
+        return exc.strerror or str(exc)
+    return ""
+
+
 @contextmanager
 def port_allocator(host: str = "127.0.0.1") -> Iterator[Callable[[], int]]:
     """Yield `allocate() -> port`; the ports stay bound (so distinct) until the block ends."""

@@ -1,12 +1,15 @@
-"""The reference mesh as an external target: the shop brought up by the local runtime, a
-target file pointing at its ingress, Prometheus and Toxiproxy, `target check` exits 0, and
-an experiment written for the shop topology runs unchanged with `--target`: nothing is
-deployed or torn down, the toxic is rolled back, and the requests Prometheus counted at the
-ingress equal the harness's own records."""
+"""The reference mesh as an external target: the shop brought up by the local runtime
+(its sidecars exporting spans to an OTLP address, as a mesh's collector would), a target
+file pointing at its ingress, Prometheus, Toxiproxy and that address, `target check`
+exits 0, and an experiment written for the shop topology runs unchanged with `--target`:
+nothing is deployed or torn down, the toxic is rolled back, the requests Prometheus
+counted at the ingress equal the harness's own records, and the spans the harness's
+receiver took give the trace completeness."""
 
 from __future__ import annotations
 
 import json
+import socket
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -35,18 +38,26 @@ ERRORS_COUNT = INGRESS_COUNT.replace('"gateway"', '"gateway",response_code=~"5..
 
 
 @pytest.fixture(scope="module")
-def shop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
-    """The shop on the local runtime, taken down at the end."""
+def otlp_port() -> int:
+    """Where the shop's sidecars export spans: the external target's `traces.listen`."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def shop(tmp_path_factory: pytest.TempPathFactory, otlp_port: int) -> Iterator[Deployment]:
+    """The shop on the local runtime, exporting spans to `otlp_port`, taken down at the end."""
     root = tmp_path_factory.mktemp("reference-state")
     runtime = LocalRuntime(state_root=root)
-    deployment = runtime.up(SHOP)
+    deployment = runtime.up(SHOP, otlp_endpoint=f"http://127.0.0.1:{otlp_port}/v1/traces")
     try:
         yield deployment
     finally:
         runtime.down(deployment)
 
 
-def target_for(deployment: Deployment, folder: Path) -> Path:
+def target_for(deployment: Deployment, folder: Path, otlp_port: int) -> Path:
     """A target file naming the deployment's ingress, Prometheus and Toxiproxy."""
     topology = load_topology(SHOP)
     services = {
@@ -64,6 +75,7 @@ def target_for(deployment: Deployment, folder: Path) -> Path:
                 {"name": p.name, "edge": p.edge, "instance": p.instance} for p in deployment.proxies
             ],
         },
+        "traces": {"listen": f"127.0.0.1:{otlp_port}"},
         "services": services,
     }
     path = folder / "shop-external.yaml"
@@ -109,16 +121,17 @@ def wait_for_series(deployment: Deployment, services: list[str], limit_s: float 
 
 
 def test_check_then_run_against_the_shop_as_external(
-    shop: Deployment, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    shop: Deployment, otlp_port: int, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """check exits 0; the shop experiment runs with --target; counts match the records."""
     assert shop.prometheus_url is not None and shop.toxiproxy_url is not None
-    target_path = target_for(shop, tmp_path)
+    target_path = target_for(shop, tmp_path, otlp_port)
     wait_for_series(shop, list(load_topology(SHOP).services))
     assert main(["target", "check", str(target_path)]) == 0, capsys.readouterr().out
     out = capsys.readouterr().out
     assert "prometheus     ok    " in out and "toxiproxy      ok    " in out
     assert "has series for 5/5 services" in out
+    assert f"traces         ok    the OTLP receiver can listen on 127.0.0.1:{otlp_port}" in out
 
     experiment = tmp_path / "slow-catalog.yaml"
     experiment.write_text(
@@ -178,6 +191,12 @@ def test_check_then_run_against_the_shop_as_external(
     assert len(raw) > 0
     assert {json.loads(labels).get("job") for labels in raw["labels"]} == {SIDECAR_JOB}
     assert record["summary"]["retries_per_krequests"] is not None  # the analysis found them
+    # the spans came to the harness's receiver on the target's address
+    spans = pd.read_parquet(run_dir / "spans.parquet")
+    assert set(spans["service"]) >= {"gateway", "frontend", "catalog", "cart", "inventory"}
+    completeness = record["summary"]["trace_completeness"]
+    print(f"trace completeness {completeness}, {len(spans)} spans")
+    assert completeness is not None and completeness > 0.9
 
 
 def test_prometheus_matchers_narrow_every_query(shop: Deployment) -> None:

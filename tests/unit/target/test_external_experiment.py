@@ -212,3 +212,34 @@ def test_runtime_choice() -> None:
     assert chosen_runtime(external, RunOptions()) == "external"
     with pytest.raises(InvalidInput, match="--runtime"):
         chosen_runtime(external, RunOptions(runtime="local"))
+
+
+@pytest.mark.parametrize(
+    ("kind", "mesh", "allowed"),
+    [
+        ("istio_fault", "istio", True),
+        ("istio_fault", "meshproof", True),
+        ("istio_policy", "linkerd", False),
+        ("linkerd_route_split", "linkerd", True),
+        ("linkerd_policy", "consul", False),
+        ("consul_policy", "consul", True),
+        ("consul_policy", "istio", False),
+        ("pod_delete", "consul", True),
+    ],
+)
+def test_a_mesh_api_kind_needs_that_mesh(kind: str, mesh: str, allowed: bool) -> None:
+    """istio_*, linkerd_* and consul_* faults change that mesh's objects: refused on another."""
+    target = TargetFile.model_validate({**TARGET, "mesh": mesh})
+
+    class KubeFault:
+        namespace = "shop"
+
+        def namespace_problem(self, allowed: list[str]) -> tuple[str, str] | None:
+            return None
+
+    fault = KubeFault()
+    fault.kind = kind  # type: ignore[attr-defined]
+    problem, field = fault_problem(fault, target)  # type: ignore[arg-type]
+    assert (problem == "") == allowed
+    if not allowed:
+        assert field == "kind" and f"the target staging is a {mesh} mesh" in problem
