@@ -11,8 +11,8 @@ import streamlit as st
 
 from harness.report.labels import LABELS
 from harness.store import RunRecord
+from harness.report.text import format_threshold, format_value, rate_text, result_word
 from harness.store.model import PhaseRecord
-from harness.store.text import format_threshold, format_value, rate_text, result_word
 
 STATUS_COLOUR = {
     "passed": "green",

@@ -9,7 +9,7 @@ import streamlit as st
 
 from dashboards import data, widgets
 from harness.store import RunRecord
-from harness.store.text import RATE_TOLERANCE, load_text
+from harness.report.text import RATE_TOLERANCE, load_text
 
 COLUMNS = [
     "started",

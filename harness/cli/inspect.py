@@ -140,7 +140,7 @@ def run_list(args: argparse.Namespace) -> int:
 
 def _listing_row(run: RunListing) -> list[str]:
     """run, status, RPS (achieved; intended beside it), load (on time / BEHIND), duration, SLOs."""
-    from harness.store.text import load_text, rate_text
+    from harness.report.text import load_text, rate_text
     from mesh_runtime.units import format_duration
 
     style = _STATUS_STYLE.get(run.status, "")
@@ -184,7 +184,7 @@ def print_report(record: RunRecord, path: Path) -> None:
     from rich.console import Console
 
     from harness.cli.tables import show_table
-    from harness.store.text import (
+    from harness.report.text import (
         HEADLINE_COLUMNS,
         PHASE_COLUMNS,
         behind_line,

@@ -190,7 +190,7 @@ def _run(path: Path, options: RunOptions, quiet: bool, console: Console) -> RunR
 
 def print_report(result: RunResult, console: Console) -> None:
     """The headline numbers of the run (its verdicts are in the final lines)."""
-    from harness.store.text import format_value, rate_text
+    from harness.report.text import format_value, rate_text
 
     record = result.record
     summary = record.summary.model_dump()
@@ -225,7 +225,7 @@ def print_next_steps(result: RunResult, console: Console) -> None:
 def print_final_lines(result: RunResult, console: Console) -> None:
     """Always printed, also with --quiet: notes, a line per verdict, whether the load fell
     behind, the status and the report folder."""
-    from harness.store.text import behind_line, verdict_line
+    from harness.report.text import behind_line, verdict_line
 
     record = result.record
     for warning in result.warnings:

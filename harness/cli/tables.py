@@ -2,7 +2,7 @@
 
 A CI log is no terminal and rich would fit its tables into 80 columns, cutting names
 to `latenc…` and wrapping rows over several lines; there every column is kept whole
-and every row is one line (`harness.store.text.plain_table`). Cells may hold rich markup
+and every row is one line (`harness.report.text.plain_table`). Cells may hold rich markup
 (`[red]FAIL[/]`): drawn in a terminal, dropped in plain text.
 """
 
@@ -30,7 +30,7 @@ def show_table(
         return
     from rich.text import Text
 
-    from harness.store.text import plain_table
+    from harness.report.text import plain_table
 
     plain = [[Text.from_markup(cell).plain for cell in row] for row in rows]
     for line in plain_table(title, columns, plain, right):

@@ -6,7 +6,7 @@ import math
 from pathlib import Path
 
 from harness.compare.model import ComparisonResult, MetricResult
-from harness.store.junit import JUnitSuite
+from harness.report.junit import JUnitSuite
 from harness.store.writer import write_files
 
 VERDICT_STYLE = {"Pass": "green", "Marginal": "yellow", "Fail": "red", "Inconclusive": "yellow"}

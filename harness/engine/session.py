@@ -31,6 +31,7 @@ from harness.errors import RunError
 from harness.faults import LEDGER_FILE, FaultContext, FaultLedger
 from harness.judge import run_status
 from harness.load import LoadDriver
+from harness.report.run_files import run_files
 from harness.spec.experiment import Experiment
 from harness.store import FaultEvent, RunRecord, RunWriter, iso_utc
 from mesh_runtime.control.client import ControlPlaneClient
@@ -301,9 +302,10 @@ class Session:
                 self.note(f"analysis: {exc}")
         self._write_tables(analysis)
         record = self._final_record(analysis, faults, failure)
+        render = run_files(analysis.windows if analysis else None)
         if failure is not None and failure.startswith("aborted"):
-            return self.writer.mark_aborted(record, failure, analysis.windows if analysis else None)
-        record = self.writer.finish(record, analysis.windows if analysis else None)
+            return self.writer.mark_aborted(record, failure, render)
+        record = self.writer.finish(record, render)
         self._drop_raw_records()
         return record
 

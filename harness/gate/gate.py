@@ -32,7 +32,7 @@ from harness.gate.regression import (
 from harness.judge.disturbance import describe_host, noise_ms
 from harness.store.model import Outcome, RunRecord, Verdict
 from harness.store.reader import list_runs, load_run
-from harness.store.text import format_value, verdict_line
+from harness.report.text import format_value, verdict_line
 from mesh_runtime.errors import InvalidInput
 
 HEADLINE_RULES: dict[str, GateRule] = {

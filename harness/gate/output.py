@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from harness.gate.gate import GateResult, MetricGate, failure_line, inconclusive_line
-from harness.store.junit import JUnitSuite, inconclusive_message
-from harness.store.text import format_value, verdict_line
+from harness.report.junit import JUnitSuite, inconclusive_message
+from harness.report.text import format_value, verdict_line
 from harness.store.writer import write_files
 
 

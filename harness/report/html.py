@@ -25,10 +25,10 @@ from harness.report.host import host_timeline
 from harness.report.labels import LABELS
 from harness.report.source import has_table
 from harness.report.traces import TraceView
-from harness.store.host_text import HOST_TABLE_COLUMNS, host_note, host_rows
+from harness.report.host_text import HOST_TABLE_COLUMNS, host_note, host_rows
 from harness.store.model import PhaseRecord, RunRecord
 from harness.store.reader import load_run
-from harness.store.text import (
+from harness.report.text import (
     FAULT_COLUMNS,
     HEADLINE_COLUMNS,
     behind_line,

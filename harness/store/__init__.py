@@ -1,4 +1,7 @@
-"""The run directory: run.json model, Parquet tables, report.md, junit.xml."""
+"""The run directory, read and written: the run.json model, the Parquet tables, files.
+
+What the reports in it say (report.md, junit.xml, the chart) is drawn by `harness.report`.
+"""
 
 from harness.store.model import (
     SCHEMA_VERSION,

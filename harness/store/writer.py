@@ -9,8 +9,11 @@ Typical use by the orchestrator::
     writer = RunWriter(reports_dir, "catalog-503", started_at)
     writer.write_record(record)                    # status "running", early
     writer.write_table("requests", requests)       # ... windows, metrics, resources, spans, events
-    writer.finish(record, windows)                 # report.md + chart, junit.xml, run.json
-    # or, on SIGINT / an error: writer.mark_aborted(record, "interrupted", windows)
+    writer.finish(record, run_files(windows))      # report.md + chart, junit.xml, run.json
+    # or, on SIGINT / an error: writer.mark_aborted(record, "interrupted", run_files(windows))
+
+The files drawn from the final record are rendered by `harness.report.run_files`; this
+package only writes them.
 """
 
 from __future__ import annotations
@@ -24,13 +27,14 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 from harness.errors import RunError
-from harness.store.junit import junit_xml
-from harness.store.markdown import write_markdown_report
 from harness.store.model import RunRecord
 from mesh_runtime.errors import InvalidInput
 
 if TYPE_CHECKING:
     import pandas as pd
+
+Render = Callable[[RunRecord], Mapping[str, str | bytes]]
+"""The files (name -> text or bytes) drawn from a run's final record, written beside run.json."""
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.-]+")
 
@@ -116,25 +120,29 @@ class RunWriter:
     def write_bytes(self, name: str, data: bytes) -> Path:
         return self._atomic(name, lambda handle: handle.write(data))
 
-    def finish(self, record: RunRecord, windows: pd.DataFrame | None = None) -> RunRecord:
-        """Write report.md (and its chart), junit.xml, then the final run.json."""
+    def finish(self, record: RunRecord, render: Render | None = None) -> RunRecord:
+        """Write the files `render` draws from the final record (report.md, its chart,
+        junit.xml: `harness.report.run_files`), then the final run.json."""
         record = record.model_copy(update={"id": self.run_id, "tables": self.tables})
-        self.write_text("junit.xml", junit_xml(record))
-        write_markdown_report(record, windows, self.write_text, self.write_bytes)
+        for name, content in (render(record) if render else {}).items():
+            if isinstance(content, bytes):
+                self.write_bytes(name, content)
+            else:
+                self.write_text(name, content)
         return self.write_record(record)
 
     def mark_aborted(
         self,
         record: RunRecord,
         reason: str,
-        windows: pd.DataFrame | None = None,
+        render: Render | None = None,
         ended_at: datetime | None = None,
     ) -> RunRecord:
         """Keep everything written so far and record the run as aborted, with why."""
         update: dict[str, Any] = {"status": "aborted", "error": reason}
         if record.ended_at is None:
             update["ended_at"] = iso_utc(ended_at or datetime.now(UTC))
-        return self.finish(record.model_copy(update=update), windows)
+        return self.finish(record.model_copy(update=update), render)
 
     def _atomic(self, name: str, write: Callable[[IO[bytes]], object]) -> Path:
         final = self.path / name

@@ -15,8 +15,9 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from harness.analysis import RunFrames, compute_windows, phase_intervals, summarize, with_phase
+from harness.report.run_files import run_files
+from harness.report.text import format_value
 from harness.store import ExperimentRef, FaultEvent, RunRecord, RunWriter, Summary
-from harness.store.text import format_value
 from tests.dashboard.conftest import APP
 
 REQUESTS = 1_000_000
@@ -82,7 +83,7 @@ def big_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, pd.DataFram
     )
     writer.write_table("requests", requests)
     writer.write_table("windows", windows)
-    writer.finish(record, windows)
+    writer.finish(record, run_files(windows))
     return writer.path, requests
 
 

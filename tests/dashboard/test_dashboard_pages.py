@@ -12,7 +12,7 @@ from streamlit.testing.v1 import AppTest
 
 from harness.compare import compare_runs
 from harness.store import load_run
-from harness.store.text import format_value
+from harness.report.text import format_value
 from tests.dashboard.conftest import APP
 
 TIMEOUT = 120

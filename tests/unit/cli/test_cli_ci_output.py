@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.store.text import plain_table
+from harness.report.text import plain_table
 from tests.fixtures.make_run import make_run
 
 ROOT = Path(__file__).resolve().parents[3]

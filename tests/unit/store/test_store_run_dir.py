@@ -9,6 +9,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from harness.report.run_files import run_files
 from harness.store import RunRecord, RunWriter, StoredRun, list_runs, load_run, resolve_run
 from harness.store.model import ExperimentRef
 from harness.store.reader import is_comparison_dir, is_run_dir
@@ -61,7 +62,7 @@ def test_aborted_run_keeps_what_was_written(tmp_path: Path) -> None:
     writer = RunWriter(tmp_path, "demo", STARTED)
     writer.write_record(record())
     writer.write_table("requests", pd.DataFrame({"intended_s": [0.1]}))
-    writer.mark_aborted(record(), "interrupted (SIGINT)")
+    writer.mark_aborted(record(), "interrupted (SIGINT)", run_files())
     loaded = load_run(writer.path)
     assert (loaded.status, loaded.error) == ("aborted", "interrupted (SIGINT)")
     assert loaded.ended_at is not None

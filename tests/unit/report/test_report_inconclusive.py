@@ -1,4 +1,4 @@
-"""An inconclusive verdict in junit.xml, report.md, the verdict line and `list` (harness.store)."""
+"""An inconclusive verdict in junit.xml, report.md, the verdict line and `list` (harness.report)."""
 
 from __future__ import annotations
 
@@ -10,11 +10,11 @@ import pytest
 from harness.report.deltas import verdicts_side_by_side
 from harness.report.html import write_html
 from harness.store import load_run
-from harness.store.junit import junit_xml
-from harness.store.markdown import markdown_report
+from harness.report.junit import junit_xml
+from harness.report.markdown import markdown_report
 from harness.store.model import RunRecord
 from harness.store.reader import list_runs
-from harness.store.text import verdict_line
+from harness.report.text import verdict_line
 from tests.fixtures.make_run import make_run
 
 NOISE = "scheduling lag p50 0.09 / p99 9.7 / max 26 ms, foreign CPU 1.80 cores: may have moved p99_ms by up to 40 ms (34 wake-ups a request)"  # fmt: skip

@@ -1,4 +1,4 @@
-"""junit.xml and report.md of the fixture run (harness.store.junit / markdown)."""
+"""junit.xml and report.md of the fixture run (harness.report.junit / markdown)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from harness.store import StoredRun, load_run
-from harness.store.junit import junit_xml
-from harness.store.text import fault_rows, headline_rows, phase_rows
+from harness.report.junit import junit_xml
+from harness.report.text import fault_rows, headline_rows, phase_rows
 from tests.fixtures.make_run import make_run
 
 

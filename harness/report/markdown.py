@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
-from harness.store.charts import timeline_png
-from harness.store.host_text import HOST_TABLE_COLUMNS, host_note, host_rows
+from harness.report.charts import timeline_png
+from harness.report.host_text import HOST_TABLE_COLUMNS, host_note, host_rows
 from harness.store.model import RunRecord
-from harness.store.text import (
+from harness.report.text import (
     FAULT_COLUMNS,
     HEADLINE_COLUMNS,
     PHASE_COLUMNS,
@@ -51,22 +51,18 @@ def markdown_report(record: RunRecord, chart: str | None = None) -> str:
     return "\n\n".join(parts) + "\n"
 
 
-def write_markdown_report(
-    record: RunRecord,
-    windows: pd.DataFrame | None,
-    write_text: Callable[[str, str], object],
-    write_bytes: Callable[[str, bytes], object],
-) -> None:
-    """Draw the chart (when there are windows) and write report.md next to it."""
+def markdown_files(record: RunRecord, windows: pd.DataFrame | None) -> dict[str, str | bytes]:
+    """report.md, with its chart drawn first when there are windows (file name -> content)."""
+    files: dict[str, str | bytes] = {}
     chart = None
     if windows is not None and not windows.empty:
         end = max((p.end_s for p in record.phases), default=None)
         title = f"{record.experiment.name} - {record.id}"
         warmup = next((p.end_s for p in record.phases if p.name == "warmup"), 0.0)
-        png = timeline_png(windows, record.faults, title, end, warmup)
-        write_bytes(TIMELINE_PNG, png)
+        files[TIMELINE_PNG] = timeline_png(windows, record.faults, title, end, warmup)
         chart = TIMELINE_PNG
-    write_text("report.md", markdown_report(record, chart))
+    files["report.md"] = markdown_report(record, chart)
+    return files
 
 
 def _header(record: RunRecord) -> str:

@@ -1,15 +1,10 @@
-"""The pieces compare and gate share with the run's own reports: JUnitSuite, write_files."""
+"""JUnitSuite: the junit.xml document a run, compare and gate share (harness.report.junit)."""
 
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
-from pathlib import Path
 
-import pytest
-
-from harness.store.junit import JUnitSuite
-from harness.store.writer import write_files
-from mesh_runtime.errors import InvalidInput
+from harness.report.junit import JUnitSuite
 
 
 def test_junit_suite_counts_each_outcome_on_both_levels() -> None:
@@ -38,20 +33,3 @@ def test_junit_suite_document_starts_with_the_xml_declaration() -> None:
     text = JUnitSuite("compare x").document("meshproof compare")
     assert text.startswith('<?xml version="1.0" encoding="UTF-8"?>\n<testsuites')
     assert text.endswith("</testsuites>\n") or text.endswith("/>\n")
-
-
-def test_write_files_writes_each_file_into_a_new_folder(tmp_path: Path) -> None:
-    """The folder is made; every file holds its text; the paths come back in order."""
-    folder = tmp_path / "a" / "b"
-    written = write_files(folder, {"x.md": "# x\n", "x.json": "{}\n"}, "the report")
-    assert written == [folder / "x.md", folder / "x.json"]
-    assert (folder / "x.md").read_text(encoding="utf-8") == "# x\n"
-
-
-def test_write_files_that_cannot_be_written_is_one_invalid_input(tmp_path: Path) -> None:
-    """A folder that is a file gives InvalidInput naming the folder and what was written."""
-    blocker = tmp_path / "file"
-    blocker.write_text("", encoding="utf-8")
-    with pytest.raises(InvalidInput, match="cannot write the gate report") as caught:
-        write_files(blocker / "out", {"gate.md": ""}, "the gate report")
-    assert str(blocker / "out") in str(caught.value)

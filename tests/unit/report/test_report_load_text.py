@@ -1,4 +1,4 @@
-"""How the load's schedule reads: achieved and intended RPS, late share, lag (store.text)."""
+"""How the load's schedule reads: achieved and intended RPS, late share, lag (report.text)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from harness.store.reader import load_run
-from harness.store.text import behind_line, lag_text, load_text, phase_rows, rate_text
+from harness.report.text import behind_line, lag_text, load_text, phase_rows, rate_text
 from tests.fixtures.make_run import make_run
 
 

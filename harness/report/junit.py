@@ -17,7 +17,7 @@ import xml.etree.ElementTree as ET
 from collections.abc import Mapping
 
 from harness.store.model import RunRecord, Verdict
-from harness.store.text import format_measured, format_threshold, verdict_line
+from harness.report.text import format_measured, format_threshold, verdict_line
 
 
 class JUnitSuite:

@@ -1,9 +1,9 @@
-"""How values and verdicts read (harness.store.text)."""
+"""How values and verdicts read (harness.report.text)."""
 
 from __future__ import annotations
 
 from harness.store.model import Verdict
-from harness.store.text import format_value, verdict_line
+from harness.report.text import format_value, verdict_line
 
 
 def verdict(metric: str, value: float | None, threshold: float, passed: bool) -> Verdict:
