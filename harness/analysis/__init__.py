@@ -7,7 +7,7 @@ from harness.analysis.phases import (
     phase_intervals,
     with_phase,
 )
-from harness.analysis.records import read_records
+from harness.analysis.records import read_requests
 from harness.analysis.summary import RunFrames, summarize
 from harness.analysis.traces import TraceReport, expected_spans, trace_completeness
 from harness.analysis.windows import compute_windows
@@ -21,7 +21,7 @@ __all__ = [
     "experiment_phases",
     "label_phases",
     "phase_intervals",
-    "read_records",
+    "read_requests",
     "summarize",
     "trace_completeness",
     "with_phase",

@@ -1,10 +1,9 @@
 """The load driver's per-request records, read into one requests DataFrame.
 
-Each worker writes JSON lines (or an Arrow IPC / Parquet file), one request a line:
-`intended_s, sent_s, latency_ms, corrected_ms, status, bytes, route, method, trace_id,
-error` (DEVELOPING.md, "Load driver"). A run can have millions of them, so files are
-parsed by pyarrow in blocks; a worker killed mid-write leaves a partial last line, which
-is dropped. A line in the middle that is not JSON is skipped and counted in
+Each worker writes JSON lines (or an Arrow IPC / Parquet file), one request a line, the
+columns of `harness.load.schema.REQUEST_RECORD` (DEVELOPING.md, "Load driver"). A run can
+have millions of them, so files are parsed by pyarrow in blocks; a worker killed
+mid-write leaves a partial last line, which is dropped. A line in the middle that is not JSON is skipped and counted in
 `df.attrs["skipped_lines"]`.
 """
 
@@ -22,26 +21,13 @@ import pyarrow.json as pj
 import pyarrow.parquet as pq
 
 from harness.errors import RunError
+from harness.load.schema import RECORD_COLUMNS, REQUEST_RECORD
 
-RECORD_SCHEMA = pa.schema(
-    [
-        ("intended_s", pa.float64()),
-        ("sent_s", pa.float64()),
-        ("latency_ms", pa.float64()),
-        ("corrected_ms", pa.float64()),
-        ("status", pa.int64()),
-        ("bytes", pa.int64()),
-        ("route", pa.string()),
-        ("method", pa.string()),
-        ("trace_id", pa.string()),
-        ("error", pa.string()),
-    ]
-)
-RECORD_COLUMNS = tuple(RECORD_SCHEMA.names)
+RECORD_SCHEMA = pa.schema([(c.name, pa.type_for_alias(c.kind)) for c in REQUEST_RECORD])
 BLOCK_BYTES = 16 * 1024 * 1024
 
 
-def read_records(paths: Iterable[str | Path], block_bytes: int = BLOCK_BYTES) -> pd.DataFrame:
+def read_requests(paths: Iterable[str | Path], block_bytes: int = BLOCK_BYTES) -> pd.DataFrame:
     """All records of all files as one DataFrame, sorted by intended send time."""
     tables: list[pa.Table] = []
     skipped = 0
@@ -61,10 +47,12 @@ def normalize_requests(frame: pd.DataFrame) -> pd.DataFrame:
     for name in RECORD_COLUMNS:
         if name not in out.columns:
             out[name] = None
-    out["status"] = pd.to_numeric(out["status"], errors="coerce").fillna(0).astype("int64")
-    out["bytes"] = pd.to_numeric(out["bytes"], errors="coerce").fillna(0).astype("int64")
-    for name in ("intended_s", "sent_s", "latency_ms", "corrected_ms"):
-        out[name] = pd.to_numeric(out[name], errors="coerce").astype("float64")
+    for column in REQUEST_RECORD:
+        if column.kind == "int64":
+            numbers = pd.to_numeric(out[column.name], errors="coerce")
+            out[column.name] = numbers.fillna(0).astype("int64")
+        elif column.kind == "float64":
+            out[column.name] = pd.to_numeric(out[column.name], errors="coerce").astype("float64")
     extra = [c for c in out.columns if c not in RECORD_COLUMNS]
     out = out[[*RECORD_COLUMNS, *extra]]
     return out.sort_values("intended_s", kind="stable", ignore_index=True)

@@ -24,7 +24,7 @@ from typing import Any
 import psutil
 
 from harness.bench.procs import fortio_server
-from harness.load import LoadDriver, read_records
+from harness.load import LoadDriver, iter_worker_records
 from harness.spec.load import LoadSpec
 
 RATES = (2000, 4000, 6000, 8000)
@@ -51,7 +51,7 @@ def throughput_step(url: str, rps: float, seconds: float, work_dir: Path) -> dic
         unsent = driver.live().unsent
     finally:
         driver.stop()
-    rows = [r for path in driver.records_files() for r in read_records(path)]
+    rows = [r for path in driver.records_files() for r in iter_worker_records(path)]
     ok = [r for r in rows if r["status"] == 200]
     lag = [(r["sent_s"] - r["intended_s"]) * 1000 for r in rows]
     latency = [r["latency_ms"] for r in ok]

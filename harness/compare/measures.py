@@ -123,7 +123,7 @@ def window_shift(
     )  # fmt: skip
 
 
-def percentile(
+def percentile_shift(
     metric: str,
     q: float,
     base: Timed,
@@ -131,7 +131,7 @@ def percentile(
     alpha: float,
     rng: np.random.Generator,
 ) -> Measurement:
-    """A percentile of every request, its band from a block bootstrap over windows,
+    """How a percentile of every request moved, its band from a block bootstrap over windows,
     corrected (as the window test is) for the windows' lag-1 autocorrelation: drawing whole
     windows keeps the correlation within a window, not the one between neighbours."""
     base, cand = _finite(base), _finite(cand)
@@ -205,8 +205,8 @@ def measure_all(
         b = base.latency_by_route.get(route, Timed.empty())
         c = cand.latency_by_route.get(route, Timed.empty())
         out.append(window_shift(f"latency_ms{{route={route}}}", b, c, alpha, rng))
-    out.append(percentile("p50_ms", 0.50, base.latency, cand.latency, alpha, rng))
-    out.append(percentile("p99_ms", 0.99, base.latency, cand.latency, alpha, rng))
+    out.append(percentile_shift("p50_ms", 0.50, base.latency, cand.latency, alpha, rng))
+    out.append(percentile_shift("p99_ms", 0.99, base.latency, cand.latency, alpha, rng))
     out.append(proportion("error_rate", (base.failed, base.sent), (cand.failed, cand.sent), alpha))
     out.append(
         proportion(

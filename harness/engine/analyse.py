@@ -1,7 +1,7 @@
 """From what a run measured to its phases, tables, summaries and verdicts.
 
 The engine's glue over `harness.analysis` and `harness.judge`: no I/O here except what
-the caller hands in (record files are read by `read_records`).
+the caller hands in (record files are read by `read_requests`).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from harness.analysis import (
     TraceReport,
     compute_windows,
     experiment_phases,
-    read_records,
+    read_requests,
     summarize,
     trace_completeness,
     with_phase,
@@ -92,7 +92,7 @@ def analyse(
     comparison blocks (`target.compare_to`), from which `overhead_p99_ms` is computed.
     """
     phases = experiment_phases(experiment, faults, end_s)
-    requests = with_phase(read_records(measured.record_files), phases)
+    requests = with_phase(read_requests(measured.record_files), phases)
     host = host_seconds(measured.host, measured.resources)
     hdr = _hdr(measured.histogram_files, phases)
     windows = with_host(compute_windows(requests, phases), host)

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from harness.analysis import read_records
+from harness.analysis import read_requests
 from harness.analysis.stats import percentile
 from harness.load import LoadDriver
 from harness.spec.load import LoadSpec
@@ -79,7 +79,7 @@ def run_blocks(
             driver.wait(load.total_duration + load.timeout + DRAIN_S)
         finally:
             driver.stop()
-        frame = read_records(driver.records_files())
+        frame = read_requests(driver.records_files())
         frames.append(frame.assign(round=block.round, mode=block.mode))
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 

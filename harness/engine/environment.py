@@ -15,7 +15,7 @@ from functools import partial
 from importlib import metadata
 from typing import Any
 
-from harness.store.model import Environment, Tools
+from harness.store.model import Environment, ToolVersions
 from mesh_runtime import __version__ as MESHPROOF_VERSION
 from mesh_runtime.runtimes.admin import admin_headers, admin_json
 from mesh_runtime.runtimes.deployment import Deployment
@@ -67,7 +67,7 @@ def collect_environment(deployment: Deployment | None) -> Environment:
         python=platform.python_version(),
         meshproof=MESHPROOF_VERSION,
         sidecar_version=sidecar_version(deployment) if deployment else MESHPROOF_VERSION,
-        tools=Tools(
+        tools=ToolVersions(
             prometheus=tool_version("prometheus"),
             toxiproxy=tool_version("toxiproxy-server"),
             locust=package_version("locust"),

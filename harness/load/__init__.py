@@ -23,21 +23,30 @@ from harness.lazy import lazy_exports
 if TYPE_CHECKING:
     from harness.load.driver import LoadDriver
     from harness.load.livestats import LiveStats
-    from harness.load.records import COLUMNS, Record, read_records
+    from harness.load.records import Record, iter_worker_records
     from harness.load.schedule import Schedule, Slot
+    from harness.load.schema import RECORD_COLUMNS
 
 _HOMES = {
-    "COLUMNS": "records",
+    "RECORD_COLUMNS": "schema",
     "LiveStats": "livestats",
     "LoadDriver": "driver",
     "Record": "records",
     "Schedule": "schedule",
     "Slot": "schedule",
-    "read_records": "records",
+    "iter_worker_records": "records",
 }
 
 
 __getattr__ = lazy_exports(__name__, _HOMES)
 
 
-__all__ = ["COLUMNS", "LiveStats", "LoadDriver", "Record", "Schedule", "Slot", "read_records"]
+__all__ = [
+    "RECORD_COLUMNS",
+    "LiveStats",
+    "LoadDriver",
+    "Record",
+    "Schedule",
+    "Slot",
+    "iter_worker_records",
+]

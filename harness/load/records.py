@@ -13,23 +13,13 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
+from operator import attrgetter
 from pathlib import Path
 from typing import Any
 
-COLUMNS = (
-    "intended_s",
-    "sent_s",
-    "latency_ms",
-    "corrected_ms",
-    "status",
-    "bytes",
-    "route",
-    "method",
-    "trace_id",
-    "error",
-)
-"""The columns of a record, as in the run directory's `requests` table (without `phase`)."""
+from harness.load.schema import RECORD_COLUMNS, json_line
 
+_VALUES = attrgetter(*RECORD_COLUMNS)
 
 def latencies_ms(intended_s: float, sent_s: float, done_s: float) -> tuple[float, float]:
     """`(latency_ms, corrected_ms)`: from the actual send and from the intended send."""
@@ -58,6 +48,8 @@ def error_text(error: BaseException | None) -> str:
 
 @dataclass(frozen=True, slots=True)
 class Record:
+    """One request; its fields are `harness.load.schema.RECORD_COLUMNS`, in that order."""
+
     intended_s: float
     sent_s: float
     latency_ms: float
@@ -90,16 +82,10 @@ class Record:
 
     def json_line(self) -> str:
         """The record as one JSON object and a newline (microsecond resolution)."""
-        return (
-            f'{{"intended_s":{self.intended_s:.6f},"sent_s":{self.sent_s:.6f},'
-            f'"latency_ms":{self.latency_ms:.3f},"corrected_ms":{self.corrected_ms:.3f},'
-            f'"status":{self.status},"bytes":{self.bytes},"route":{json.dumps(self.route)},'
-            f'"method":"{self.method}","trace_id":"{self.trace_id}",'
-            f'"error":{json.dumps(self.error)}}}\n'
-        )
+        return json_line(_VALUES(self))
 
 
-def read_records(path: Path) -> Iterator[dict[str, Any]]:
+def iter_worker_records(path: Path) -> Iterator[dict[str, Any]]:
     """The records of one worker's file, as dicts, one at a time (a torn last line is skipped)."""
     with path.open(encoding="utf-8") as handle:
         for line in handle:

@@ -12,7 +12,7 @@ from harness.store.model import (
     PhaseSummary,
     RunRecord,
     Summary,
-    Tools,
+    ToolVersions,
     TraceSummary,
     Verdict,
 )
@@ -33,7 +33,7 @@ __all__ = [
     "RunWriter",
     "StoredRun",
     "Summary",
-    "Tools",
+    "ToolVersions",
     "TraceSummary",
     "Verdict",
     "iso_utc",

@@ -52,7 +52,9 @@ class ExperimentRef(RecordModel):
     """The experiment as validated (JSON form), so a run can be understood on its own."""
 
 
-class Tools(RecordModel):
+class ToolVersions(RecordModel):
+    """The versions of the tools a run used (`environment.tools` in run.json)."""
+
     prometheus: str | None = None
     toxiproxy: str | None = None
     locust: str | None = None
@@ -63,7 +65,7 @@ class Environment(RecordModel):
     python: str = ""
     meshproof: str = ""
     sidecar_version: str = ""
-    tools: Tools = Tools()
+    tools: ToolVersions = ToolVersions()
 
 
 class PhaseRecord(RecordModel):

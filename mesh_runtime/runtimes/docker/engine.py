@@ -59,7 +59,7 @@ class ContainerState:
 
 
 @dataclass(frozen=True)
-class RunOptions:
+class SharedContainerOptions:
     """What every container of a deployment shares."""
 
     deployment: str
@@ -102,7 +102,7 @@ class Engine:
 
     # --- containers ----------------------------------------------------------------------
 
-    def run(self, spec: ContainerSpec, image: str, options: RunOptions) -> ContainerState:
+    def run(self, spec: ContainerSpec, image: str, options: SharedContainerOptions) -> ContainerState:
         """Create and start `spec`'s container; its state once started."""
         api = self.client.api
         name = container_name(options.deployment, spec.name)

@@ -28,7 +28,12 @@ from mesh_runtime.errors import (
 from mesh_runtime.runtimes import deployment as state
 from mesh_runtime.runtimes.base import StateKeeper, deployment_of, quiet, status_of
 from mesh_runtime.runtimes.deployment import Deployment, KubernetesSource, ProcessRecord
-from mesh_runtime.runtimes.docker.engine import ContainerState, Engine, RunOptions, connect
+from mesh_runtime.runtimes.docker.engine import (
+    ContainerState,
+    Engine,
+    SharedContainerOptions,
+    connect,
+)
 from mesh_runtime.runtimes.docker.images import BASE_IMAGE, ImageBuilder, Images
 from mesh_runtime.runtimes.docker.mounts import Mount
 from mesh_runtime.runtimes.docker.naming import (
@@ -137,7 +142,7 @@ class DockerRuntime(StateKeeper):
         for kind in ("mesh", "toxiproxy"):
             engine.tag(built.of(kind), run_tag(dep, kind))
         engine.create_network(dep)
-        options = RunOptions(dep, network_name(dep))
+        options = SharedContainerOptions(dep, network_name(dep))
         path = self.state_file(deployment.name)
         for stage in cplan.stages:
             self.progress("starting " + ", ".join(s.name for s in stage if s.role != "pod"))

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from harness.load import LoadDriver, read_records
+from harness.load import LoadDriver, iter_worker_records
 from harness.spec.load import LoadSpec
 
 TARGET_SCRIPT = Path(__file__).with_name("load_target.py")
@@ -76,7 +76,7 @@ def run_load(
         assert driver.wait(spec.total_duration + spec.timeout + 10), "schedule not done"
     finally:
         driver.stop()
-    rows = [row for path in driver.records_files() for row in read_records(path)]
+    rows = [row for path in driver.records_files() for row in iter_worker_records(path)]
     return driver, rows
 
 
@@ -86,7 +86,7 @@ def target_stats(url: str) -> dict[str, Any]:
     return data
 
 
-def percentile(values: list[float], q: float) -> float:
+def nearest_rank(values: list[float], q: float) -> float:
     """Nearest-rank percentile (q in 0-100)."""
     ordered = sorted(values)
     rank = max(1, -(-len(ordered) * q // 100))

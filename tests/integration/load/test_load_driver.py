@@ -9,14 +9,14 @@ import psutil
 import pytest
 from loadtest_support import (
     Targets,
-    percentile,
+    nearest_rank,
     run_load,
     stall_at,
     target_stats,
     true_latencies_ms,
 )
 
-from harness.load import COLUMNS, LoadDriver, read_records
+from harness.load import RECORD_COLUMNS, LoadDriver, iter_worker_records
 from harness.load.plan import GRACE_S
 from harness.spec.load import LoadSpec, RouteSpec
 
@@ -40,9 +40,9 @@ def test_measured_latency_matches_the_targets_known_distribution(
     measured = [r["latency_ms"] for r in rows if r["status"] == 200]
     assert len(measured) == stats["served"] >= 1990
     for q in (50, 99):
-        true, got = percentile(stats["holds_ms"], q), percentile(measured, q)
+        true, got = nearest_rank(stats["holds_ms"], q), nearest_rank(measured, q)
         assert true <= got <= true * 1.05 + 2.0, f"p{q}: measured {got:.2f} ms, held {true:.2f} ms"
-        assert got >= percentile(drawn, q)
+        assert got >= nearest_rank(drawn, q)
 
 
 def test_a_stall_shows_in_corrected_latency_though_service_time_hides_it(
@@ -61,7 +61,7 @@ def test_a_stall_shows_in_corrected_latency_though_service_time_hides_it(
     assert max(corrected) >= 450
     assert slow_corrected >= 50  # ~100 requests were due during the stall
     assert slow_latency <= spec.connections  # only those on the wire when it began
-    assert percentile(latency, 95) < 50 < percentile(corrected, 95)
+    assert nearest_rank(latency, 95) < 50 < nearest_rank(corrected, 95)
 
 
 def test_achieved_rate_is_the_target_rate_and_sends_are_on_time(
@@ -75,7 +75,7 @@ def test_achieved_rate_is_the_target_rate_and_sends_are_on_time(
     first, last = min(r["sent_s"] for r in rows), max(r["sent_s"] for r in rows)
     assert (len(rows) - 1) / (last - first) == pytest.approx(300, rel=0.03)
     lag_ms = [(r["sent_s"] - r["intended_s"]) * 1000 for r in rows]
-    assert percentile(lag_ms, 50) < 5  # sent on schedule, not when the previous answered
+    assert nearest_rank(lag_ms, 50) < 5  # sent on schedule, not when the previous answered
     assert driver.live().workers_done == 1
 
 
@@ -91,8 +91,8 @@ def test_connections_grow_so_a_slow_target_gets_its_requests_on_time(
     lag_ms = [(r["sent_s"] - r["intended_s"]) * 1000 for r in rows]
     late = sum(1 for lag in lag_ms if lag > 10)
     assert late <= len(rows) * 0.02, f"{late} late, max lag {max(lag_ms):.0f} ms"
-    corrected = percentile([r["corrected_ms"] for r in rows], 99)
-    latency = percentile([r["latency_ms"] for r in rows], 99)
+    corrected = nearest_rank([r["corrected_ms"] for r in rows], 99)
+    latency = nearest_rank([r["latency_ms"] for r in rows], 99)
     assert corrected <= latency + 20
     live = driver.live()
     assert 20 <= live.peak_connections <= 40
@@ -134,7 +134,7 @@ def test_two_workers_share_the_rate_and_every_trace_id_is_unique(
     trace_ids = [r["trace_id"] for r in rows]
     assert len(set(trace_ids)) == len(rows)
     assert set(target_stats(url)["trace_ids"]) == set(trace_ids)  # the header carried them
-    assert tuple(rows[0]) == COLUMNS
+    assert tuple(rows[0]) == RECORD_COLUMNS
     share_b = sum(1 for r in rows if r["route"] == "b") / len(rows)
     assert share_b == pytest.approx(0.25, abs=0.04)
 
@@ -157,7 +157,7 @@ def test_unanswered_requests_time_out_and_the_driver_ends_by_its_deadline(
         waited_until = time.time()
     finally:
         driver.stop()
-    rows = [row for path in driver.records_files() for row in read_records(path)]
+    rows = [row for path in driver.records_files() for row in iter_worker_records(path)]
     assert waited_until <= driver.deadline + GRACE_S
     timeouts = [r for r in rows if r["status"] == 0]
     assert timeouts and all(r["error"] == "timeout" for r in timeouts)
@@ -189,5 +189,5 @@ def test_stop_leaves_no_locust_process_behind(targets: Targets, tmp_path: Path) 
     finally:
         driver.stop()
     assert not [p for p in pids if psutil.pid_exists(p)]
-    rows = [row for path in driver.records_files() for row in read_records(path)]
+    rows = [row for path in driver.records_files() for row in iter_worker_records(path)]
     assert len(rows) >= 50

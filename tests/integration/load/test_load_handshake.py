@@ -10,7 +10,7 @@ import pytest
 from loadtest_support import Targets
 
 from harness.errors import RunError
-from harness.load import LoadDriver, read_records
+from harness.load import LoadDriver, iter_worker_records
 from harness.spec.load import LoadSpec
 
 pytestmark = pytest.mark.integration
@@ -34,7 +34,7 @@ def drive(url: str, work_dir: Path, spec: LoadSpec = SPEC) -> tuple[LoadDriver, 
         assert driver.wait(spec.total_duration + spec.timeout + 10), "schedule not done"
     finally:
         driver.stop()
-    return driver, sum(1 for path in driver.records_files() for _ in read_records(path))
+    return driver, sum(1 for path in driver.records_files() for _ in iter_worker_records(path))
 
 
 def test_a_worker_that_finds_the_spawn_queued_behind_the_ack_keeps_its_share(

@@ -12,7 +12,7 @@ import pytest
 import requests
 from restart_helpers import ready_pid, wait_for
 
-from harness.load import LoadDriver, read_records
+from harness.load import LoadDriver, iter_worker_records
 from harness.spec.load import LoadSpec, RouteSpec
 from mesh_runtime.control.client import ControlPlaneClient
 from mesh_runtime.runtimes.admin import admin_headers
@@ -77,7 +77,7 @@ def test_rolling_hot_restart_of_every_sidecar_under_load_loses_no_request(
         assert driver.wait(SCHEDULE_S + 30), "the load schedule did not finish"
         live = driver.live()
     assert left_s >= 3, f"the restarts ended {left_s:.1f}s before the schedule's end"
-    rows: list[dict[str, Any]] = [r for f in driver.records_files() for r in read_records(f)]
+    rows: list[dict[str, Any]] = [r for f in driver.records_files() for r in iter_worker_records(f)]
     statuses = Counter(r["status"] for r in rows)
     errors = Counter(r["error"] for r in rows if r["error"])
     print(

@@ -10,8 +10,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from harness.analysis.records import RECORD_COLUMNS, read_records
+from harness.analysis.records import read_requests
 from harness.errors import RunError
+from harness.load.schema import RECORD_COLUMNS
 
 
 def record(i: int, status: int = 200, error: str = "") -> dict[str, object]:
@@ -38,7 +39,7 @@ def test_files_of_all_workers_are_merged_in_intended_order(tmp_path: Path) -> No
     """Two workers' files become one frame sorted by intended send time."""
     a = write_lines(tmp_path / "w0.jsonl", [record(i) for i in range(0, 10, 2)])
     b = write_lines(tmp_path / "w1.jsonl", [record(i) for i in range(1, 10, 2)])
-    frame = read_records([a, b])
+    frame = read_requests([a, b])
     assert list(frame.columns) == list(RECORD_COLUMNS)
     assert frame["intended_s"].is_monotonic_increasing
     assert frame["trace_id"].tolist() == [f"{i:032x}" for i in range(10)]
@@ -48,7 +49,7 @@ def test_files_of_all_workers_are_merged_in_intended_order(tmp_path: Path) -> No
 def test_partial_last_line_is_dropped(tmp_path: Path) -> None:
     """A worker killed mid-write leaves half a line; the whole lines are kept."""
     path = write_lines(tmp_path / "w0.jsonl", [record(i) for i in range(3)], '{"intended_s": 0.0')
-    frame = read_records([path])
+    frame = read_requests([path])
     assert len(frame) == 3
     assert frame.attrs["skipped_lines"] == 0
 
@@ -56,7 +57,7 @@ def test_partial_last_line_is_dropped(tmp_path: Path) -> None:
 def test_whole_last_line_without_newline_is_kept(tmp_path: Path) -> None:
     """A complete final record without its newline still counts."""
     path = write_lines(tmp_path / "w0.jsonl", [record(0)], json.dumps(record(1)))
-    assert len(read_records([path])) == 2
+    assert len(read_requests([path])) == 2
 
 
 def test_broken_line_in_the_middle_is_skipped_and_counted(tmp_path: Path) -> None:
@@ -65,7 +66,7 @@ def test_broken_line_in_the_middle_is_skipped_and_counted(tmp_path: Path) -> Non
     path.write_text(
         json.dumps(record(0)) + "\n{not json\n" + json.dumps(record(1)) + "\n", encoding="utf-8"
     )
-    frame = read_records([path])
+    frame = read_requests([path])
     assert len(frame) == 2
     assert frame.attrs["skipped_lines"] == 1
 
@@ -74,8 +75,8 @@ def test_small_blocks_give_the_same_rows(tmp_path: Path) -> None:
     """Block-wise parsing splits lines at block edges correctly."""
     rows = [record(i, status=503 if i % 7 == 0 else 200) for i in range(500)]
     path = write_lines(tmp_path / "w0.jsonl", rows)
-    whole = read_records([path])
-    chunked = read_records([path], block_bytes=257)
+    whole = read_requests([path])
+    chunked = read_requests([path], block_bytes=257)
     pd.testing.assert_frame_equal(whole, chunked)
     assert int((chunked["status"] == 503).sum()) == 72
 
@@ -84,7 +85,7 @@ def test_missing_status_and_fields_are_filled(tmp_path: Path) -> None:
     """A record without status reads as no answer (0); absent text fields are null."""
     path = tmp_path / "w0.jsonl"
     path.write_text(json.dumps({"intended_s": 1.0, "sent_s": 1.0}) + "\n", encoding="utf-8")
-    frame = read_records([path])
+    frame = read_requests([path])
     assert frame.loc[0, "status"] == 0
     assert pd.isna(frame.loc[0, "latency_ms"])
 
@@ -93,19 +94,19 @@ def test_parquet_records_are_read(tmp_path: Path) -> None:
     """A worker that wrote Parquet is read through the same schema."""
     path = tmp_path / "w0.parquet"
     pq.write_table(pa.Table.from_pylist([record(1), record(0)]), path)
-    frame = read_records([path])
+    frame = read_requests([path])
     assert frame["trace_id"].tolist() == [f"{0:032x}", f"{1:032x}"]
 
 
 def test_unreadable_file_is_a_run_error(tmp_path: Path) -> None:
     """A missing records file is one RunError naming it."""
     with pytest.raises(RunError, match=r"w9\.jsonl"):
-        read_records([tmp_path / "w9.jsonl"])
+        read_requests([tmp_path / "w9.jsonl"])
 
 
 def test_no_files_give_an_empty_frame() -> None:
     """No records at all is an empty frame with every column."""
-    frame = read_records([])
+    frame = read_requests([])
     assert frame.empty
     assert list(frame.columns) == list(RECORD_COLUMNS)
 
@@ -118,7 +119,7 @@ def test_arrow_ipc_records_are_read(tmp_path: Path) -> None:
     )
     with pa.OSFile(str(path), "wb") as sink, pa.ipc.new_stream(sink, table.schema) as writer:
         writer.write_table(table)
-    frame = read_records([path])
+    frame = read_requests([path])
     assert frame["intended_s"].tolist() == [0.1, 0.5]
     assert frame["status"].tolist() == [0, 200]
     assert frame["trace_id"].isna().all()

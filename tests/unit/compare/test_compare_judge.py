@@ -7,7 +7,7 @@ import pytest
 
 from harness.compare.config import CompareConfig, MetricRule
 from harness.compare.judge import classify, judge_metric, score_of, verdict_of
-from harness.compare.measures import distribution, percentile, proportion
+from harness.compare.measures import distribution, percentile_shift, proportion
 from harness.compare.model import MetricResult
 from harness.compare.samples import Timed
 
@@ -42,7 +42,7 @@ def test_a_20_percent_shift_in_p50_is_high() -> None:
     base, cand = latency(3000, seed=1), latency(3000, 1.2, seed=2)
     rule = MetricRule(tolerance=0.05, floor=1.0)
     shift = judge_metric(distribution("latency_ms", "ms", base, cand, ALPHA, rng()), rule, ALPHA)
-    measured = percentile("p50_ms", 0.5, timed(base), timed(cand), ALPHA, rng())
+    measured = percentile_shift("p50_ms", 0.5, timed(base), timed(cand), ALPHA, rng())
     p50 = judge_metric(measured, rule, ALPHA)
     for result in (shift, p50):
         assert result.classification == "High"
@@ -88,7 +88,7 @@ def test_missing_data_is_nodata_and_not_judged() -> None:
 def test_a_percentile_with_one_request_on_a_side_names_that_side() -> None:
     """p99 of a candidate with a single successful request is NoData naming the candidate."""
     base, cand = timed(latency(300)), timed(np.array([12.0]))
-    measured = percentile("p99_ms", 0.99, base, cand, ALPHA, rng())
+    measured = percentile_shift("p99_ms", 0.99, base, cand, ALPHA, rng())
     assert measured.estimate is None
     assert measured.reason.startswith("the candidate has fewer than 2 windows of 1 s")
 

@@ -12,7 +12,7 @@ import numpy as np
 
 from harness.compare.config import CompareConfig
 from harness.compare.judge import judge_metric
-from harness.compare.measures import percentile, window_shift
+from harness.compare.measures import percentile_shift, window_shift
 from harness.compare.samples import Timed
 from harness.compare.stats import (
     Estimate,
@@ -118,7 +118,7 @@ def test_the_block_bootstrap_keeps_a_percentiles_band_honest() -> None:
     for pair in range(12):
         base, cand = drifting_run(100 + 2 * pair), drifting_run(101 + 2 * pair)
         rng = np.random.default_rng(1)
-        measured = percentile("p50_ms", 0.5, base, cand, ALPHA, rng)
+        measured = percentile_shift("p50_ms", 0.5, base, cand, ALPHA, rng)
         assert measured.estimate is not None and measured.sample_unit == "1 s windows"
         blocks += measured.estimate.p_value < ALPHA
         independent += quantile_shift(base.values, cand.values, 0.5, ALPHA, rng).p_value < ALPHA

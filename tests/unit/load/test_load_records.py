@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 import json
+from dataclasses import fields
 from pathlib import Path
 
 import pytest
+from pandas.api.types import is_float_dtype, is_integer_dtype, is_string_dtype
 
 from harness.load.records import (
-    COLUMNS,
     Record,
     error_text,
     is_failure,
+    iter_worker_records,
     latencies_ms,
-    read_records,
 )
+from harness.analysis.records import read_requests
+from harness.load.schema import RECORD_COLUMNS, REQUEST_RECORD
 
 
 def test_on_time_request_has_equal_latencies() -> None:
@@ -57,13 +60,35 @@ def test_json_line_holds_every_column_and_escapes_text(tmp_path: Path) -> None:
     line = record.json_line()
     assert line.endswith("\n")
     row = json.loads(line)
-    assert tuple(row) == COLUMNS
+    assert tuple(row) == RECORD_COLUMNS
     assert row["route"] == 'we"ird'
     assert row["latency_ms"] == pytest.approx(20.0)
     assert row["corrected_ms"] == pytest.approx(21.0)
     path = tmp_path / "r.jsonl"
     path.write_text(line + line[:-10])  # a torn last line, as after a crash
-    assert list(read_records(path)) == [row]
+    assert list(iter_worker_records(path)) == [row]
+
+
+def test_record_fields_are_the_schema_columns() -> None:
+    """Record holds exactly the schema's columns, in order: what json_line writes and the
+    analysis reads (harness.load.schema) cannot drift apart."""
+    assert tuple(field.name for field in fields(Record)) == RECORD_COLUMNS
+
+
+def test_json_line_is_read_back_with_the_schema_types(tmp_path: Path) -> None:
+    """A line json_line wrote is read by the analysis into every column, typed by the schema."""
+    record = Record.of(1.25, 1.2500004, 1.2625, status=503, nbytes=12, route="r", method="GET",
+                       trace_id="cd" * 16, error="")  # fmt: skip
+    path = tmp_path / "requests-w0.jsonl"
+    path.write_text(record.json_line() + record.json_line(), encoding="utf-8")
+    frame = read_requests([path])
+    assert tuple(frame.columns) == RECORD_COLUMNS
+    typed = {"float64": is_float_dtype, "int64": is_integer_dtype, "string": is_string_dtype}
+    assert all(typed[column.kind](frame[column.name]) for column in REQUEST_RECORD)
+    row = frame.iloc[0]
+    assert (row["status"], row["bytes"], row["trace_id"]) == (503, 12, "cd" * 16)
+    assert row["sent_s"] == pytest.approx(1.25, abs=1e-6)
+    assert row["latency_ms"] == pytest.approx(12.5, abs=1e-3)
 
 
 class _Wrapped(Exception):
