@@ -10,8 +10,8 @@ import pandas as pd
 import streamlit as st
 
 from harness.report.labels import LABELS
-from harness.store import RunRecord
 from harness.report.text import format_threshold, format_value, rate_text, result_word
+from harness.store import RunRecord
 from harness.store.model import PhaseRecord
 
 STATUS_COLOUR = {

@@ -9,10 +9,10 @@ import streamlit as st
 
 from dashboards import data, widgets
 from harness.report import figures, graph, mesh, traces
-from harness.report.labels import LABELS
-from harness.store import RunRecord
 from harness.report.host_text import HOST_TABLE_COLUMNS, host_note, host_rows
+from harness.report.labels import LABELS
 from harness.report.text import behind_line, format_value, load_text
+from harness.store import RunRecord
 from mesh_runtime.errors import MeshproofError
 
 CHART = {"displaylogo": False}

@@ -8,8 +8,8 @@ import pandas as pd
 import streamlit as st
 
 from dashboards import data, widgets
-from harness.store import RunRecord
 from harness.report.text import RATE_TOLERANCE, load_text
+from harness.store import RunRecord
 
 COLUMNS = [
     "started",

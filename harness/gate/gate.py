@@ -30,9 +30,9 @@ from harness.gate.regression import (
     judge_series,
 )
 from harness.judge.disturbance import describe_host, noise_ms
+from harness.report.text import format_value, verdict_line
 from harness.store.model import Outcome, RunRecord, Verdict
 from harness.store.reader import list_runs, load_run
-from harness.report.text import format_value, verdict_line
 from mesh_runtime.errors import InvalidInput
 
 HEADLINE_RULES: dict[str, GateRule] = {

@@ -21,6 +21,7 @@ from harness.load.schema import RECORD_COLUMNS, json_line
 
 _VALUES = attrgetter(*RECORD_COLUMNS)
 
+
 def latencies_ms(intended_s: float, sent_s: float, done_s: float) -> tuple[float, float]:
     """`(latency_ms, corrected_ms)`: from the actual send and from the intended send."""
     latency = (done_s - sent_s) * 1000.0

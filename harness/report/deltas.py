@@ -11,9 +11,9 @@ import math
 
 import pandas as pd
 
+from harness.report.text import result_word
 from harness.report.trends import LOWER_IS_BETTER
 from harness.store.model import SUMMARY_METRICS, RunRecord
-from harness.report.text import result_word
 
 DELTA_COLUMNS = ["metric", "baseline", "candidate", "delta", "change", "direction"]
 

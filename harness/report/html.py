@@ -22,12 +22,9 @@ from plotly.offline import get_plotlyjs
 from harness.errors import RunError
 from harness.report import figures, graph, mesh, requests, traces
 from harness.report.host import host_timeline
+from harness.report.host_text import HOST_TABLE_COLUMNS, host_note, host_rows
 from harness.report.labels import LABELS
 from harness.report.source import has_table
-from harness.report.traces import TraceView
-from harness.report.host_text import HOST_TABLE_COLUMNS, host_note, host_rows
-from harness.store.model import PhaseRecord, RunRecord
-from harness.store.reader import load_run
 from harness.report.text import (
     FAULT_COLUMNS,
     HEADLINE_COLUMNS,
@@ -39,6 +36,9 @@ from harness.report.text import (
     rate_text,
     result_word,
 )
+from harness.report.traces import TraceView
+from harness.store.model import PhaseRecord, RunRecord
+from harness.store.reader import load_run
 from mesh_runtime.errors import MeshproofError
 
 CSS = """

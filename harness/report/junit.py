@@ -16,8 +16,8 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from collections.abc import Mapping
 
-from harness.store.model import RunRecord, Verdict
 from harness.report.text import format_measured, format_threshold, verdict_line
+from harness.store.model import RunRecord, Verdict
 
 
 class JUnitSuite:

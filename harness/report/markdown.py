@@ -7,7 +7,6 @@ from typing import TYPE_CHECKING
 
 from harness.report.charts import timeline_png
 from harness.report.host_text import HOST_TABLE_COLUMNS, host_note, host_rows
-from harness.store.model import RunRecord
 from harness.report.text import (
     FAULT_COLUMNS,
     HEADLINE_COLUMNS,
@@ -21,6 +20,7 @@ from harness.report.text import (
     phase_rows,
     result_word,
 )
+from harness.store.model import RunRecord
 
 if TYPE_CHECKING:
     import pandas as pd

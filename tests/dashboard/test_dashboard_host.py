@@ -11,9 +11,9 @@ from streamlit.testing.v1 import AppTest
 
 from harness.report import figures as report_figures
 from harness.report.host import HOST_COLUMNS, host_timeline
+from harness.report.host_text import HOST_TABLE_COLUMNS, host_rows
 from harness.report.html import write_html
 from harness.store import load_run
-from harness.report.host_text import HOST_TABLE_COLUMNS, host_rows
 from tests.dashboard.conftest import APP
 from tests.dashboard.test_dashboard_pages import TIMEOUT, figures, frame_with, open_page
 

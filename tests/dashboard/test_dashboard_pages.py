@@ -11,8 +11,8 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from harness.compare import compare_runs
-from harness.store import load_run
 from harness.report.text import format_value
+from harness.store import load_run
 from tests.dashboard.conftest import APP
 
 TIMEOUT = 120

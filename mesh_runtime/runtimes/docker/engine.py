@@ -102,7 +102,9 @@ class Engine:
 
     # --- containers ----------------------------------------------------------------------
 
-    def run(self, spec: ContainerSpec, image: str, options: SharedContainerOptions) -> ContainerState:
+    def run(
+        self, spec: ContainerSpec, image: str, options: SharedContainerOptions
+    ) -> ContainerState:
         """Create and start `spec`'s container; its state once started."""
         api = self.client.api
         name = container_name(options.deployment, spec.name)

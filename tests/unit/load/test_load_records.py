@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from pandas.api.types import is_float_dtype, is_integer_dtype, is_string_dtype
 
+from harness.analysis.records import read_requests
 from harness.load.records import (
     Record,
     error_text,
@@ -16,7 +17,6 @@ from harness.load.records import (
     iter_worker_records,
     latencies_ms,
 )
-from harness.analysis.records import read_requests
 from harness.load.schema import RECORD_COLUMNS, REQUEST_RECORD
 
 

@@ -9,12 +9,12 @@ import pytest
 
 from harness.report.deltas import verdicts_side_by_side
 from harness.report.html import write_html
-from harness.store import load_run
 from harness.report.junit import junit_xml
 from harness.report.markdown import markdown_report
+from harness.report.text import verdict_line
+from harness.store import load_run
 from harness.store.model import RunRecord
 from harness.store.reader import list_runs
-from harness.report.text import verdict_line
 from tests.fixtures.make_run import make_run
 
 NOISE = "scheduling lag p50 0.09 / p99 9.7 / max 26 ms, foreign CPU 1.80 cores: may have moved p99_ms by up to 40 ms (34 wake-ups a request)"  # fmt: skip

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from harness.store.reader import load_run
 from harness.report.text import behind_line, lag_text, load_text, phase_rows, rate_text
+from harness.store.reader import load_run
 from tests.fixtures.make_run import make_run
 
 

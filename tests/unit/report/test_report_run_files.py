@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from harness.store import StoredRun, load_run
 from harness.report.junit import junit_xml
 from harness.report.text import fault_rows, headline_rows, phase_rows
+from harness.store import StoredRun, load_run
 from tests.fixtures.make_run import make_run
 
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from harness.store.model import Verdict
 from harness.report.text import format_value, verdict_line
+from harness.store.model import Verdict
 
 
 def verdict(metric: str, value: float | None, threshold: float, passed: bool) -> Verdict:
