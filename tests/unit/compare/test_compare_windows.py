@@ -152,7 +152,7 @@ def test_the_block_bootstrap_counts_correlated_windows_as_fewer() -> None:
     corrected = plain = 0
     for pair in range(30):
         base, cand = persistent_run(200 + 2 * pair), persistent_run(201 + 2 * pair)
-        measured = percentile("p50_ms", 0.5, base, cand, ALPHA, np.random.default_rng(1))
+        measured = percentile_shift("p50_ms", 0.5, base, cand, ALPHA, np.random.default_rng(1))
         assert measured.estimate is not None
         assert "autocorrelation" in measured.estimate.method
         corrected += measured.estimate.p_value < ALPHA
