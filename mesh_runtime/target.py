@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
+import yaml
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from mesh_runtime.errors import TargetError
@@ -370,3 +371,13 @@ def _not_a_target(data: dict[str, Any]) -> str | None:
     if "services" in data and "mesh" not in data and "ingress" not in data:
         return "this is a topology file; a target file names a mesh, its ingress and Prometheus"
     return None
+
+
+def is_target_file(path: str | Path) -> bool:
+    """Whether `path` reads as a target file (a mapping naming a mesh and its ingress); a
+    file that cannot be read or parsed is not one."""
+    try:
+        data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError):
+        return False
+    return isinstance(data, dict) and "mesh" in data and "ingress" in data

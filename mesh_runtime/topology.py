@@ -181,4 +181,9 @@ def _not_a_topology(data: dict[str, Any]) -> str | None:
             "this is an experiment file; `up` takes a topology file"
             " (`meshproof run` takes an experiment)"
         )
+    if "mesh" in data and "ingress" in data and "prometheus" in data:
+        return (
+            "this is a target file (a mesh meshproof did not deploy); `meshproof run EXPERIMENT"
+            " --target FILE` and `meshproof target check FILE` take it"
+        )
     return None

@@ -207,8 +207,7 @@ def run_status(args: argparse.Namespace) -> int:
 
 
 def find_deployment(runtime: LocalRuntime, which: str | None) -> Deployment:
-    """The deployment named (or whose topology file is) `which`, or the only one up."""
-    from mesh_runtime.topology import load_topology
+    """The deployment named (or whose topology or target file is) `which`, or the only one up."""
 
     if which is None:
         found = runtime.deployments()
@@ -218,8 +217,19 @@ def find_deployment(runtime: LocalRuntime, which: str | None) -> Deployment:
             raise DeployError(f"nothing is up (no state file in {runtime.state_root})")
         names = ", ".join(d.name for d in found)
         raise DeployError(f"several deployments are up ({names}); name one")
-    name = load_topology(which).name if Path(which).is_file() else which
+    name = deployment_name_of(Path(which)) if Path(which).is_file() else which
     return runtime.load(name)
+
+
+def deployment_name_of(path: Path) -> str:
+    """The deployment a topology file (its name) or a target file (`external-<name>`) makes."""
+    from mesh_runtime.runtimes.external import deployment_name
+    from mesh_runtime.target import is_target_file, load_target
+    from mesh_runtime.topology import load_topology
+
+    if is_target_file(path):
+        return deployment_name(load_target(path))
+    return load_topology(path).name
 
 
 def _print_urls(console: Console, deployment: Deployment) -> None:

@@ -78,3 +78,30 @@ def test_reference_deployment_access_comes_from_its_urls() -> None:
     access = deployment.prometheus_access()
     assert access is not None and access.selector() == "" and access.headers() == {}
     assert deployment.model_copy(update={"prometheus_url": None}).prometheus_access() is None
+
+
+def test_status_and_down_find_it_by_name_or_target_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`meshproof status TARGETFILE` and `down external-<name>` find the external
+    deployment; down forgets it (the state file of a killed run, say)."""
+    from harness.cli.main import main
+
+    root = tmp_path / "state"
+    monkeypatch.setenv(state.STATE_DIR_ENV, str(root))
+    path = target_file(tmp_path)
+    make_runtime(EXTERNAL, state_root=root).up(path)
+    assert main(["status", str(path), "--json"]) == 0
+    assert '"runtime": "external"' in capsys.readouterr().out
+    assert main(["down", "external-staging"]) == 0
+    assert not state.state_file(root.resolve(), "external-staging").exists()
+
+
+def test_up_refuses_a_target_file_naming_it() -> None:
+    """A target file given to `up` (which takes a topology) says what it is."""
+    from mesh_runtime.errors import TopologyError
+    from mesh_runtime.topology import load_topology
+
+    example = Path(__file__).resolve().parents[3] / "experiments" / "targets" / "staging-istio.yaml"
+    with pytest.raises(TopologyError, match="this is a target file"):
+        load_topology(example)
