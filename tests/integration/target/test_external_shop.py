@@ -221,3 +221,59 @@ def test_prometheus_matchers_narrow_every_query(shop: Deployment) -> None:
     raw = narrowed[narrowed.metric == "istio_requests_total"]
     assert len(raw) > 0 and {json.loads(t)["service"] for t in raw.labels} == {"catalog"}
     assert set(narrowed.metric) <= set(rows.metric)
+
+
+def test_a_killed_run_against_the_external_target_is_recovered(
+    shop: Deployment, otlp_port: int, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """SIGKILL the harness while its toxic is on the external target's Toxiproxy: the toxic
+    stays, and `meshproof recover` takes it off through the ledger and the external state
+    file; `down external-<name>` then forgets the run, touching nothing of the mesh."""
+    from tests.integration.engine.enginekit import HarnessProcess, wait_for
+
+    assert shop.toxiproxy_url is not None
+    target_path = target_for(shop, tmp_path, otlp_port)
+    experiment = tmp_path / "long-toxic.yaml"
+    experiment.write_text(
+        yaml.safe_dump(
+            {
+                "title": "A toxic that outlives its harness",
+                "target": {"topology": str(SHOP)},
+                "load": {"rps": 10, "warmup": "1s", "duration": "60s", "connections": 2},
+                "faults": [
+                    {
+                        "name": "stuck",
+                        "kind": "toxic",
+                        "target": "frontend->catalog",
+                        "at": "0s",
+                        "params": {"type": "latency", "attributes": {"latency": 5}},
+                    }
+                ],
+            }
+        )
+    )
+    state_dir = tmp_path / "state"
+    args = ["run", str(experiment), "--target", str(target_path), "--quiet"]
+    harness = HarnessProcess(
+        [*args, "--state-dir", str(state_dir), "--out", str(tmp_path / "reports")],
+        tmp_path / "harness.log",
+    )
+    client = ToxiproxyClient(shop.toxiproxy_url)
+    proxies = [p.name for p in proxies_for(shop, "frontend->catalog")]
+    try:
+        wait_for(lambda: all(client.toxics(p) for p in proxies), 60, "the toxic on every proxy")
+    finally:
+        harness.kill_group()
+    assert all(t["name"] == "meshproof-stuck" for p in proxies for t in client.toxics(p))
+    state_file = state_dir / "deployments" / "external-shop-external.json"
+    assert state_file.exists()
+
+    assert main(["recover", "--state-dir", str(state_dir)]) == 0, capsys.readouterr()
+    assert all(client.toxics(p) == [] for p in proxies)
+    env = {"MESHPROOF_STATE_DIR": str(state_dir)}
+    with pytest.MonkeyPatch.context() as patch:
+        for key, value in env.items():
+            patch.setenv(key, value)
+        assert main(["down", "external-shop-external"]) == 0
+    assert not state_file.exists()
+    assert all(is_running(p) for p in shop.processes)
