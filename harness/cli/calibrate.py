@@ -51,6 +51,13 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument("--duration", default=None, help="scale each run to this length")
     parser.add_argument("--runtime", choices=RUNTIMES, default=None, help="override the runtime")
+    parser.add_argument(
+        "--target",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="run against this target file (an external mesh) instead of the experiment's target",
+    )
     parser.add_argument("--quiet", action="store_true", help="no live progress")
     parser.add_argument("--state-dir", type=Path, default=None, help="meshproof state dir")
     parser.add_argument("--json", action="store_true", help="print the calibration as JSON")
@@ -104,9 +111,13 @@ def _run(args: argparse.Namespace, reports: Path, console: Console) -> list[Stor
 
     experiment = Path(args.experiment)
     seconds = duration_seconds(args.duration)
-    prepare(experiment, seconds)  # a bad file is one line before anything runs
+    prepare(experiment, seconds, args.target)  # a bad file is one line before anything runs
     options = RunOptions(
-        runtime=args.runtime, out_dir=reports, duration_s=seconds, state_root=args.state_dir
+        runtime=args.runtime,
+        out_dir=reports,
+        duration_s=seconds,
+        state_root=args.state_dir,
+        target=args.target,
     )
 
     def view_for(index: int) -> ProgressView:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from harness.errors import ExperimentError
 from harness.spec.experiment import Experiment, load_experiment
-from harness.spec.external import check_external
+from harness.spec.external import check_external, external_warnings
 from harness.spec.lint import SpecWarning, experiment_warnings
 from harness.spec.targets import check_targets
 from harness.spec.timing import scaled_problem, timeline_problem
@@ -70,6 +70,8 @@ def check_experiment(
         if scaled is not None:
             raise ExperimentError(source, "--duration", scaled)
     warnings = tuple(experiment_warnings(experiment, source))
+    if external is not None:
+        warnings += tuple(external_warnings(experiment, source))
     return CheckedExperiment(experiment, topology_path, topology, warnings, external)
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 from harness.errors import ExperimentError
 from harness.spec.experiment import Experiment
 from harness.spec.faults import FaultSpec
+from harness.spec.lint import SpecWarning
 from mesh_runtime.target import TargetFile
 
 REFERENCE_MESH_KINDS = frozenset(
@@ -69,6 +70,17 @@ def check_external(experiment: Experiment, target: TargetFile, source: str) -> N
                 f"{rollback.kind} needs the reference mesh meshproof deploys; the target"
                 f" {target.name} is an external {target.mesh} mesh",
             )
+
+
+def external_warnings(experiment: Experiment, source: str) -> list[SpecWarning]:
+    """What validate says about faults on an external mesh besides refusing them (a
+    Kubernetes kind's own `warnings()`: Istio turns off retries on a faulted route...)."""
+    found: list[SpecWarning] = []
+    for index, fault in enumerate(experiment.faults):
+        own = getattr(fault, "warnings", None)
+        if callable(own):
+            found.extend(SpecWarning(source, f"faults[{index}]", text) for text in own())
+    return found
 
 
 def fault_problem(fault: FaultSpec, target: TargetFile) -> tuple[str, str]:

@@ -243,3 +243,25 @@ def test_a_mesh_api_kind_needs_that_mesh(kind: str, mesh: str, allowed: bool) ->
     assert (problem == "") == allowed
     if not allowed:
         assert field == "kind" and f"the target staging is a {mesh} mesh" in problem
+
+
+def test_kubernetes_kinds_warnings_travel_with_the_check() -> None:
+    """A fault's own `warnings()` become validate's warnings, naming the fault."""
+    from harness.spec.external import external_warnings
+
+    class KubeFault:
+        kind = "istio_fault"
+
+        def warnings(self) -> list[str]:
+            return ["Istio turns off retries and timeouts on a route with a client-side fault"]
+
+    class Plain:
+        kind = "toxic"
+
+    class Holder:
+        faults = [Plain(), KubeFault()]
+
+    found = [str(w) for w in external_warnings(Holder(), "x.yaml")]  # type: ignore[arg-type]
+    assert found == [
+        "x.yaml: faults[1]: Istio turns off retries and timeouts on a route with a client-side fault"
+    ]
