@@ -16,7 +16,9 @@ A part the target file leaves out is not checked (its line says so) and does not
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+import warnings
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -127,7 +129,7 @@ def check_ingress(ingress: IngressAccess, timeout_s: float) -> PartCheck:
     url = f"{ingress.url}/"
     began = time.monotonic()
     try:
-        with ingress_pool(ingress, timeout_s) as pool:
+        with ingress_pool(ingress, timeout_s) as pool, chosen_insecurity():
             response = pool.request(
                 "GET", url, headers=ingress.request_headers(), redirect=False, preload_content=True
             )
@@ -139,6 +141,15 @@ def check_ingress(ingress: IngressAccess, timeout_s: float) -> PartCheck:
     if response.status >= 400:
         return PartCheck("ingress", False, f"{answer}; the load needs a 2xx")
     return PartCheck("ingress", True, answer)
+
+
+@contextmanager
+def chosen_insecurity() -> Iterator[None]:
+    """No warning about an unverified certificate: the target file asked for it
+    (`insecure_skip_verify`), and the check's lines say what was reached."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", urllib3.exceptions.InsecureRequestWarning)
+        yield
 
 
 def _reason(exc: BaseException) -> str:
@@ -160,13 +171,14 @@ def prometheus_query(
     """An instant query's result; MeshproofError (one line) when Prometheus does not answer."""
     url = f"{access.url}/api/v1/query"
     try:
-        response = requests.get(
-            url,
-            params={"query": query},
-            headers=access.headers(),
-            verify=access.verify(),
-            timeout=timeout_s,
-        )
+        with chosen_insecurity():
+            response = requests.get(
+                url,
+                params={"query": query},
+                headers=access.headers(),
+                verify=access.verify(),
+                timeout=timeout_s,
+            )
     except requests.RequestException as exc:
         raise MeshproofError(f"{access.url}: no answer: {_reason(exc)}") from exc
     try:

@@ -193,3 +193,23 @@ def test_untrusted_server_gets_nothing_unless_skip_verify(
     )
     rows = run_load(loose, tmp_path / "loose")
     assert rows and {r["status"] for r in rows} == {200}
+
+
+def test_target_check_reaches_the_ingress_as_the_load_does(
+    gateway: tuple[str, Seen], pki: dict[str, Path]
+) -> None:
+    """`target check`'s ingress line: trusted through the CA file with the client
+    certificate and the Host's name; an untrusted certificate fails in one line."""
+    from harness.target.check import check_ingress
+
+    url, seen = gateway
+    client = {"client_cert": pki["client"], "client_key": pki["client_key"]}
+    good = check_ingress(IngressAccess(url=url, host=HOST, ca_file=pki["ca"], **client), 5.0)
+    assert good.ok and good.detail.startswith(f"{url}/ answered 200 in ")
+    assert good.detail.endswith(f"(Host: {HOST})")
+    assert seen.requests[-1]["host"] == HOST and seen.requests[-1]["client"] == "load-driver"
+    untrusted = check_ingress(IngressAccess(url=url, host=HOST, **client), 5.0)
+    assert not untrusted.ok and "CERTIFICATE_VERIFY_FAILED" in untrusted.detail
+    assert "\n" not in untrusted.detail
+    loose = check_ingress(IngressAccess(url=url, insecure_skip_verify=True, **client), 5.0)
+    assert loose.ok
