@@ -153,8 +153,17 @@ def chosen_insecurity() -> Iterator[None]:
 
 
 def _reason(exc: BaseException) -> str:
-    reason = getattr(exc, "reason", None) or exc
-    return " ".join(str(reason).split())[:300]
+    """The innermost cause of a requests / urllib3 error, on one line (a certificate
+    failure, a refused connection), not the wrappers' retry text."""
+    cause = exc
+    for _ in range(6):
+        inner = getattr(cause, "reason", None)
+        if not isinstance(inner, BaseException) and cause.args:
+            inner = cause.args[0]
+        if not isinstance(inner, BaseException):
+            break
+        cause = inner
+    return " ".join(str(cause).split())[:300]
 
 
 # --- Prometheus ---------------------------------------------------------------------------

@@ -4,7 +4,6 @@ server name) and extra headers on every request; a server it cannot trust gets n
 
 from __future__ import annotations
 
-import datetime
 import json
 import ssl
 import threading
@@ -14,73 +13,19 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from harness.load import LoadDriver
 from harness.spec.load import LoadSpec
 from mesh_runtime.target import IngressAccess
+from tests.integration.target.pki import make_pki
 
 HOST = "shop.staging.example"
-
-
-def _name(common: str) -> x509.Name:
-    return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common)])
-
-
-def _write(
-    folder: Path, name: str, cert: x509.Certificate, key: ec.EllipticCurvePrivateKey
-) -> tuple[Path, Path]:
-    cert_path, key_path = folder / f"{name}.crt", folder / f"{name}.key"
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    return cert_path, key_path
-
-
-def _cert(
-    subject: str,
-    issuer_key: ec.EllipticCurvePrivateKey,
-    key: ec.EllipticCurvePrivateKey,
-    *,
-    ca: bool = False,
-    dns: str | None = None,
-) -> x509.Certificate:
-    """A certificate for `subject`'s `key`, signed by the CA 'test-ca' (`issuer_key`)."""
-    now = datetime.datetime.now(datetime.UTC)
-    builder = (
-        x509.CertificateBuilder()
-        .subject_name(_name(subject))
-        .issuer_name(_name("test-ca"))
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=1))
-        .not_valid_after(now + datetime.timedelta(hours=1))
-        .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
-    )
-    if dns:
-        builder = builder.add_extension(x509.SubjectAlternativeName([x509.DNSName(dns)]), False)
-    return builder.sign(issuer_key, hashes.SHA256())
 
 
 @pytest.fixture
 def pki(tmp_path: Path) -> dict[str, Path]:
     """A CA, a server certificate for HOST and a client certificate, as PEM files."""
-    ca_key, server_key, client_key = (ec.generate_private_key(ec.SECP256R1()) for _ in range(3))
-    files: dict[str, Path] = {}
-    files["ca"], _ = _write(tmp_path, "ca", _cert("test-ca", ca_key, ca_key, ca=True), ca_key)
-    server = _cert(HOST, ca_key, server_key, dns=HOST)
-    files["server"], files["server_key"] = _write(tmp_path, "server", server, server_key)
-    client = _cert("load-driver", ca_key, client_key)
-    files["client"], files["client_key"] = _write(tmp_path, "client", client, client_key)
-    return files
+    return make_pki(tmp_path, HOST)
 
 
 class Seen:
