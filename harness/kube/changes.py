@@ -24,13 +24,15 @@ landed, or was already undone): there is nothing to restore. An object the fault
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from harness.errors import FaultError
-from harness.kube.client import KubeClient
 from harness.kube.diff import describe, differences, merge
 from harness.kube.errors import KubeNotFound
 from harness.kube.state import MARK_ANNOTATION, KubeModel, ObjectRef, ObjectState, Snapshot
+
+if TYPE_CHECKING:  # the client imports the `kubernetes` package; the caller has one already
+    from harness.kube.client import KubeClient
 
 
 class ChangedSince(FaultError):
