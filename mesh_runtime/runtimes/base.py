@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol
 
 from mesh_runtime.runtimes import deployment as state
 from mesh_runtime.runtimes.deployment import (
@@ -62,6 +62,10 @@ class Runtime(Protocol):
         ...
 
 
+Progress = Callable[[str], None]
+"""Where a runtime says what it is doing ('starting catalog-0', 'catalog-0 ready')."""
+
+
 def quiet(message: str) -> None:
     """The default progress sink: says nothing."""
 
@@ -70,7 +74,23 @@ class StateKeeper:
     """What every runtime does with its state root: state files, and supervisors of the
     host processes that record each start in the deployment's state file."""
 
-    state_root: Path
+    READY_TIMEOUT: ClassVar[float] = 60.0
+    """Each wait for a part to be ready, unless the runtime is made with another."""
+
+    def __init__(
+        self,
+        *,
+        state_root: Path | None = None,
+        progress: Progress = quiet,
+        ready_timeout: float | None = None,
+        stop_grace: float = 5.0,
+    ) -> None:
+        """State under `state_root` (default `$MESHPROOF_STATE_DIR` or `.meshproof`)."""
+        root = state_root if state_root is not None else state.state_root()
+        self.state_root = root.resolve()
+        self.progress = progress
+        self.ready_timeout = self.READY_TIMEOUT if ready_timeout is None else ready_timeout
+        self.stop_grace = stop_grace
 
     def state_file(self, topology_name: str) -> Path:
         return state.state_file(self.state_root, topology_name)

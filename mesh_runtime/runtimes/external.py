@@ -18,13 +18,13 @@ forgets it). There is no process of the mesh to restart or signal.
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from mesh_runtime.errors import DeployError, MeshproofError
 from mesh_runtime.runtimes import deployment as state
-from mesh_runtime.runtimes.base import StateKeeper, quiet, status_of
+from mesh_runtime.runtimes.base import StateKeeper, status_of
 from mesh_runtime.runtimes.deployment import Deployment, KubernetesSource, ProxyRecord
 from mesh_runtime.runtimes.plan import ProcessSpec
 from mesh_runtime.runtimes.ports import listen_problem
@@ -32,7 +32,6 @@ from mesh_runtime.runtimes.supervisor import is_running
 from mesh_runtime.target import TargetFile, load_target
 from mesh_runtime.topology import MeshMode
 
-Progress = Callable[[str], None]
 PREFIX = "external-"
 SPANS_FILE = "spans.jsonl"
 
@@ -89,20 +88,7 @@ class ExternalRuntime(StateKeeper):
     """A mesh meshproof did not deploy (see the module docstring)."""
 
     name = "external"
-
-    def __init__(
-        self,
-        *,
-        state_root: Path | None = None,
-        progress: Progress = quiet,
-        ready_timeout: float = 30.0,
-        stop_grace: float = 5.0,
-    ) -> None:
-        root = state_root if state_root is not None else state.state_root()
-        self.state_root = root.resolve()
-        self.progress = progress
-        self.ready_timeout = ready_timeout
-        self.stop_grace = stop_grace
+    READY_TIMEOUT = 30.0
 
     def up(
         self,

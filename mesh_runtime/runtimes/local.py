@@ -8,14 +8,14 @@ moment it starts, so `down` can clean up after an `up` that died half-way. On an
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from mesh_runtime.errors import DeployError, MeshproofError, ReadinessTimeout
 from mesh_runtime.runtimes import deployment as state
 from mesh_runtime.runtimes.admin import admin_headers, admin_json
-from mesh_runtime.runtimes.base import StateKeeper, deployment_of, quiet, status_of
+from mesh_runtime.runtimes.base import StateKeeper, deployment_of, status_of
 from mesh_runtime.runtimes.deployment import Deployment, KubernetesSource
 from mesh_runtime.runtimes.hot_restart import migrate_req_warning, read_migrate_req
 from mesh_runtime.runtimes.plan import Plan, ProcessSpec, Tools
@@ -27,28 +27,14 @@ from mesh_runtime.runtimes.workdir import DeploymentSecrets, write_deployment_fi
 from mesh_runtime.tools import find_binary
 from mesh_runtime.topology import MeshMode, load_topology
 
-Progress = Callable[[str], None]
-
 
 class LocalRuntime(StateKeeper):
     """Processes on 127.0.0.1; state under `state_root` (default `$MESHPROOF_STATE_DIR` or `.meshproof`)."""
 
     name = "local"
-
-    def __init__(
-        self,
-        *,
-        state_root: Path | None = None,
-        progress: Progress = quiet,
-        ready_timeout: float = 60.0,
-        stop_grace: float = 5.0,
-    ) -> None:
-        root = state_root if state_root is not None else state.state_root()
-        self.state_root = root.resolve()
-        self.progress = progress
-        self.ready_timeout = ready_timeout
-        self.stop_grace = stop_grace
-        self._warned_migrate_req = False
+    READY_TIMEOUT = 60.0
+    _warned_migrate_req = False
+    """Set on the instance once the tcp_migrate_req warning was printed."""
 
     # --- finding deployments ------------------------------------------------------------
 

@@ -12,7 +12,7 @@ scraping the published admin ports. Everything is labelled `meshproof.deployment
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +26,7 @@ from mesh_runtime.errors import (
     ReadinessTimeout,
 )
 from mesh_runtime.runtimes import deployment as state
-from mesh_runtime.runtimes.base import StateKeeper, deployment_of, quiet, status_of
+from mesh_runtime.runtimes.base import StateKeeper, deployment_of, status_of
 from mesh_runtime.runtimes.deployment import Deployment, KubernetesSource, ProcessRecord
 from mesh_runtime.runtimes.docker.engine import (
     ContainerState,
@@ -59,7 +59,6 @@ from mesh_runtime.runtimes.workdir import DeploymentSecrets, write_deployment_fi
 from mesh_runtime.tools import find_binary
 from mesh_runtime.topology import MeshMode, load_topology
 
-Progress = Callable[[str], None]
 RUNTIME = "docker"
 
 
@@ -68,21 +67,11 @@ class DockerRuntime(StateKeeper):
 
     name = RUNTIME
 
-    def __init__(
-        self,
-        *,
-        state_root: Path | None = None,
-        progress: Progress = quiet,
-        ready_timeout: float = 90.0,
-        stop_grace: float = 5.0,
-        base_image: str = BASE_IMAGE,
-        client: Any = None,
-    ) -> None:
-        root = state_root if state_root is not None else state.state_root()
-        self.state_root = root.resolve()
-        self.progress = progress
-        self.ready_timeout = ready_timeout
-        self.stop_grace = stop_grace
+    READY_TIMEOUT = 90.0
+
+    def __init__(self, *, base_image: str = BASE_IMAGE, client: Any = None, **options: Any) -> None:
+        """`options`: the state root, progress sink and timeouts, as every runtime takes."""
+        super().__init__(**options)
         self.base_image = base_image
         self._client = client
 
