@@ -18,8 +18,6 @@ import pytest
 
 from tests.fixtures.make_run import make_run
 
-APP = Path(__file__).resolve().parents[2] / "dashboards" / "app.py"
-
 
 @pytest.fixture(scope="session")
 def reports(tmp_path_factory: pytest.TempPathFactory) -> Path:

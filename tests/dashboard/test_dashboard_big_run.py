@@ -18,7 +18,7 @@ from harness.analysis import RunFrames, compute_windows, phase_intervals, summar
 from harness.report.run_files import run_files
 from harness.report.text import format_value
 from harness.store import ExperimentRef, FaultEvent, RunRecord, RunWriter, Summary
-from tests.dashboard.conftest import APP
+from tests.dashboard.apptest import APP
 
 REQUESTS = 1_000_000
 RPS = 10_000

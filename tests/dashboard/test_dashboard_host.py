@@ -14,15 +14,13 @@ from harness.report.host import HOST_COLUMNS, host_timeline
 from harness.report.host_text import HOST_TABLE_COLUMNS, host_rows
 from harness.report.html import write_html
 from harness.store import load_run
-from tests.dashboard.conftest import APP
-from tests.dashboard.test_dashboard_pages import TIMEOUT, figures, frame_with, open_page
+from tests.dashboard.apptest import dashboard, figures, frame_with, open_page
 
 
 @pytest.fixture
 def app(reports: Path, monkeypatch: pytest.MonkeyPatch) -> AppTest:
     """The dashboard app, reading the generated reports folder."""
-    monkeypatch.setenv("MESHPROOF_REPORTS", str(reports))
-    return AppTest.from_file(str(APP), default_timeout=TIMEOUT)
+    return dashboard(reports, monkeypatch)
 
 
 def test_host_view_is_the_windows_host_columns(run_dirs: dict[str, Path]) -> None:

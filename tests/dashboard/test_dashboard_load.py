@@ -5,16 +5,13 @@ from __future__ import annotations
 import math
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
 from harness.store import load_run
-from tests.dashboard.conftest import APP
+from tests.dashboard.apptest import dashboard, frame_with, open_page
 from tests.fixtures.make_run import make_run
-
-TIMEOUT = 120
 
 
 @pytest.fixture(scope="module")
@@ -32,23 +29,7 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 @pytest.fixture
 def app(runs: dict[str, Path], monkeypatch: pytest.MonkeyPatch) -> AppTest:
-    monkeypatch.setenv("MESHPROOF_REPORTS", str(runs["on_time"].parent))
-    return AppTest.from_file(str(APP), default_timeout=TIMEOUT)
-
-
-def open_run(app: AppTest, run_id: str) -> AppTest:
-    app.run()
-    app.query_params["run"] = run_id
-    app.switch_page("views/run.py").run()
-    assert not app.exception, [e.message for e in app.exception]
-    return app
-
-
-def frame_with(app: AppTest, column: str) -> Any:
-    for table in app.dataframe:
-        if column in table.value.columns:
-            return table.value
-    raise AssertionError(f"no table with a {column!r} column")
+    return dashboard(runs["on_time"].parent, monkeypatch)
 
 
 def test_runs_table_marks_the_run_that_fell_behind(app: AppTest, runs: dict[str, Path]) -> None:
@@ -70,7 +51,7 @@ def test_run_page_warns_and_shows_both_rates(app: AppTest, runs: dict[str, Path]
     """Run: a warning banner naming the lag, the RPS tile with the intended rate, and the
     phase whose load fell behind marked in the phases table."""
     record = load_run(runs["behind"])
-    open_run(app, record.id)
+    open_page(app, "run", run=record.id)
     warnings = [w.value for w in app.warning]
     assert any(w.startswith("LOAD FELL BEHIND its schedule") for w in warnings), warnings
     tiles = {m.label: m.value for m in app.metric}
@@ -84,7 +65,7 @@ def test_run_page_warns_and_shows_both_rates(app: AppTest, runs: dict[str, Path]
 def test_run_page_of_an_on_time_run_has_no_warning(app: AppTest, runs: dict[str, Path]) -> None:
     """A run whose load kept its schedule: no banner, the RPS tile alone."""
     record = load_run(runs["on_time"])
-    open_run(app, record.id)
+    open_page(app, "run", run=record.id)
     assert not any("FELL BEHIND" in w.value for w in app.warning)
     tiles = {m.label: m.value for m in app.metric}
     assert "intended" not in tiles["RPS"]

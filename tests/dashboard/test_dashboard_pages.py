@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
-from typing import Any
 
 import pytest
 from streamlit.testing.v1 import AppTest
@@ -13,37 +11,13 @@ from streamlit.testing.v1 import AppTest
 from harness.compare import compare_runs
 from harness.report.text import format_value
 from harness.store import load_run
-from tests.dashboard.conftest import APP
-
-TIMEOUT = 120
+from tests.dashboard.apptest import dashboard, figures, frame_with, open_page
 
 
 @pytest.fixture
 def app(reports: Path, monkeypatch: pytest.MonkeyPatch) -> AppTest:
     """The dashboard app, reading the generated reports folder."""
-    monkeypatch.setenv("MESHPROOF_REPORTS", str(reports))
-    return AppTest.from_file(str(APP), default_timeout=TIMEOUT)
-
-
-def open_page(app: AppTest, page: str, **params: str) -> AppTest:
-    app.run()
-    for key, value in params.items():
-        app.query_params[key] = value
-    app.switch_page(f"views/{page}.py").run()
-    assert not app.exception, [e.message for e in app.exception]
-    return app
-
-
-def frame_with(app: AppTest, column: str) -> Any:
-    """The first table on the page that has `column`."""
-    for table in app.dataframe:
-        if column in table.value.columns:
-            return table.value
-    raise AssertionError(f"no table with a {column!r} column")
-
-
-def figures(app: AppTest) -> list[dict[str, Any]]:
-    return [json.loads(chart.proto.spec) for chart in app.get("plotly_chart")]
+    return dashboard(reports, monkeypatch)
 
 
 def test_runs_page_lists_every_readable_run(app: AppTest, run_dirs: dict[str, Path]) -> None:
