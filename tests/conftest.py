@@ -17,13 +17,17 @@ pytest_plugins = ["tests.fixtures.kube"]
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
-def poll(check: Callable[[], T], timeout: float = 10.0, interval: float = 0.1) -> T:
-    """Call `check` until it returns something truthy (returned), or fail the test at the deadline."""
+def poll(
+    check: Callable[[], T], timeout: float = 10.0, interval: float = 0.1, what: str = "condition"
+) -> T:
+    """Call `check` until it returns something truthy (returned), or fail the test at the
+    deadline saying `what` was not met. The one polling loop of the tests: the process kits'
+    `wait_for` / `eventually` / `wait_until` are this with their own defaults."""
     deadline = time.monotonic() + timeout
     last: T = check()
     while not last:
         if time.monotonic() >= deadline:
-            pytest.fail(f"condition not met within {timeout:g}s (last value: {last!r})")
+            pytest.fail(f"{what} not met within {timeout:g}s (last value: {last!r})")
         time.sleep(interval)
         last = check()
     return last

@@ -8,12 +8,13 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import psutil
+
+from tests.conftest import poll
 
 ROOT = Path(__file__).resolve().parents[3]
 SHOP = ROOT / "experiments" / "topologies" / "shop.yaml"
@@ -50,13 +51,7 @@ class HarnessProcess:
 
 def wait_for(predicate: Callable[[], Any], timeout: float, what: str) -> Any:
     """Poll `predicate` until it returns something truthy; fail after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"timed out after {timeout:g}s waiting for {what}")
+    return poll(predicate, timeout, 0.2, what)
 
 
 def ledger_begun(out: Path) -> set[str]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -12,6 +11,7 @@ from pydantic import TypeAdapter
 
 from harness.faults import FaultContext, Injector, make_injector
 from harness.spec.faults import FaultSpec
+from tests.conftest import poll
 
 FAULT = TypeAdapter(FaultSpec)
 
@@ -37,8 +37,4 @@ def get(url: str, timeout: float = 5.0) -> requests.Response:
 
 def eventually(check: Callable[[], bool], timeout: float, what: str) -> None:
     """Poll `check` until it holds; fail after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what}: not within {timeout}s")
-        time.sleep(0.05)
+    poll(check, timeout, 0.05, what)

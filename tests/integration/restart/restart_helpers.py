@@ -20,6 +20,8 @@ from typing import Any
 
 import requests
 
+from tests.conftest import poll
+
 
 def free_port() -> int:
     with socket.socket() as sock:
@@ -29,13 +31,7 @@ def free_port() -> int:
 
 def wait_for(check: Callable[[], Any], what: str, timeout: float = 20.0) -> Any:
     """Poll `check` until it returns something truthy (returned); fail after `timeout` s."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"{what}: not within {timeout:g}s")
+    return poll(check, timeout, 0.05, what)
 
 
 def ready_pid(admin_port: int) -> int | None:

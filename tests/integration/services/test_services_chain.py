@@ -20,6 +20,8 @@ from typing import Any
 import pytest
 import requests
 
+from tests.conftest import poll
+
 pytestmark = pytest.mark.integration
 
 SERVICE = [sys.executable, "-m", "mesh_runtime.services"]
@@ -37,15 +39,6 @@ def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
-
-
-def _wait_for(condition: Callable[[], bool], what: str, timeout: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def _answers(url: str, process: subprocess.Popen[bytes]) -> bool:
@@ -106,7 +99,7 @@ def chain(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Chain]:
             log.close()
         for name, process in processes.items():
             url = f"http://{addr[name]}" + ("/ready" if name == "sink" else "/_health")
-            _wait_for(partial(_answers, url, process), f"{name} ready")
+            poll(partial(_answers, url, process), 15, 0.05, f"{name} ready")
         urls = {name: f"http://{a}" for name, a in addr.items() if name != "sink"}
         yield Chain(sink_out=work / "spans.jsonl", urls=urls)
     finally:
@@ -213,7 +206,9 @@ def test_trace_context_is_propagated_through_the_chain(chain: Chain) -> None:
     trace_id, span_id, headers = _new_trace()
     response = requests.get(f"{chain.urls['gateway-0']}/t", headers=headers, timeout=10)
     assert response.status_code == 200
-    _wait_for(lambda: len(_spans_of(chain, lambda s: s["trace_id"] == trace_id)) == 3, "3 spans")
+    poll(
+        lambda: len(_spans_of(chain, lambda s: s["trace_id"] == trace_id)) == 3, 15, 0.05, "3 spans"
+    )
     spans = {s["service"]: s for s in _spans_of(chain, lambda s: s["trace_id"] == trace_id)}
     assert spans["gateway"]["parent_span_id"] == span_id
     assert spans["cart"]["parent_span_id"] == spans["gateway"]["span_id"]
@@ -238,8 +233,10 @@ def test_drop_mode_breaks_the_trace_below_the_dropping_service(chain: Chain) -> 
             chain, lambda s: s["service"] == "inventory" and s["start_ns"] >= started_ns
         )
 
-    _wait_for(lambda: len(_spans_of(chain, lambda s: s["trace_id"] == trace_id)) == 2, "2 spans")
-    _wait_for(lambda: len(inventory_spans()) == 1, "the inventory span")
+    poll(
+        lambda: len(_spans_of(chain, lambda s: s["trace_id"] == trace_id)) == 2, 15, 0.05, "2 spans"
+    )
+    poll(lambda: len(inventory_spans()) == 1, 15, 0.05, "the inventory span")
     in_trace = {s["service"] for s in _spans_of(chain, lambda s: s["trace_id"] == trace_id)}
     assert in_trace == {"gateway", "cart"}
     [orphan] = inventory_spans()

@@ -15,10 +15,14 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import pytest
+
+from tests.conftest import poll
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[2]
@@ -42,16 +46,16 @@ def http_get(port: int, path: str, timeout: float = 2.0) -> tuple[int, bytes]:
 
 
 def wait_until(check: Callable[[], bool], timeout: float, what: str) -> None:
-    """Poll `check` until it is true; fail the test after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    """Poll `check` until it is true (an OSError counts as not yet); fail the test after
+    `timeout` seconds."""
+
+    def holds() -> bool:
         try:
-            if check():
-                return
+            return check()
         except OSError:
-            pass
-        time.sleep(0.02)
-    raise AssertionError(f"{what} not ready within {timeout}s")
+            return False
+
+    poll(holds, timeout, 0.02, f"{what} ready")
 
 
 def ready_200(port: int, path: str) -> Callable[[], bool]:
@@ -420,3 +424,14 @@ def within_binomial(hits: int, n: int, p: float, sigmas: float = 4.0) -> bool:
     mean = n * p
     sd = (n * p * (1 - p)) ** 0.5
     return abs(hits - mean) <= sigmas * sd + 1
+
+
+@pytest.fixture
+def procs(tmp_path: Path) -> Iterator[Processes]:
+    """The test's processes, every one stopped after it (the sidecar and security tests'
+    conftests take this fixture from here)."""
+    processes = Processes(tmp_path)
+    try:
+        yield processes
+    finally:
+        processes.stop_all()

@@ -8,7 +8,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +21,8 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from opentelemetry.trace import SpanKind, set_span_in_context
+
+from tests.conftest import poll
 
 pytestmark = pytest.mark.integration
 
@@ -51,7 +52,7 @@ def sink(tmp_path: Path) -> Iterator[Sink]:
     )
     try:
         url = f"http://127.0.0.1:{port}"
-        _wait_for(lambda: _is_ready(url, process), what="trace sink ready")
+        poll(lambda: _is_ready(url, process), 15, 0.05, "trace sink ready")
         yield Sink(url=url, out=out)
     finally:
         if process.poll() is None:
@@ -70,15 +71,6 @@ def _is_ready(url: str, process: subprocess.Popen[bytes]) -> bool:
         return requests.get(f"{url}/ready", timeout=0.5).status_code == 200
     except requests.RequestException:
         return False
-
-
-def _wait_for(condition: Any, what: str, timeout: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def _records(out: Path) -> list[dict[str, Any]]:
@@ -102,7 +94,7 @@ def test_spans_sent_by_the_sdk_exporter_land_in_the_file(
     child.end()
     parent.end()
     provider.force_flush()
-    _wait_for(lambda: len(_records(sink.out)) == 2, what="two spans in the file", timeout=10)
+    poll(lambda: len(_records(sink.out)) == 2, 10, 0.05, "two spans in the file")
     records = {r["name"]: r for r in _records(sink.out)}
     server, client = records["cart handle"], records["GET inventory"]
     assert server["trace_id"] == f"{parent.get_span_context().trace_id:032x}"
