@@ -8,7 +8,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboards import data, widgets
-from harness.report.text import RATE_TOLERANCE, load_text
+from harness.report.text import intended_rate, load_text
 from harness.store import RunRecord
 
 COLUMNS = [
@@ -45,7 +45,7 @@ def runs_frame(records: Sequence[RunRecord]) -> pd.DataFrame:
                 "mode": record.mode,
                 "duration_s": record.duration_s,
                 "rps": record.summary.rps,
-                "intended rps": intended_rps(record),
+                "intended rps": intended_rate(record.summary.rps, record.summary.target_rps),
                 "load": load_text(record.summary.late_share, record.summary.max_send_lag_ms),
                 "p99_ms": record.summary.p99_ms,
                 "error_rate": record.summary.error_rate,
@@ -58,14 +58,6 @@ def runs_frame(records: Sequence[RunRecord]) -> pd.DataFrame:
         )
     frame = pd.DataFrame(rows, columns=COLUMNS)
     return frame.sort_values("started", ascending=False, kind="stable").reset_index(drop=True)
-
-
-def intended_rps(record: RunRecord) -> float | None:
-    """The schedule's rate when the achieved one is off it (RATE_TOLERANCE), else None."""
-    achieved, target = record.summary.rps, record.summary.target_rps
-    if achieved is None or not target or abs(achieved - target) <= RATE_TOLERANCE * target:
-        return None
-    return target
 
 
 def _load_style(value: object) -> str:

@@ -62,12 +62,20 @@ def lag_text(ms: float | None) -> str:
     return f"{ms / 1000:.1f} s" if ms >= 1000 else f"{ms:.0f} ms"
 
 
+def intended_rate(rps: float | None, target_rps: float | None) -> float | None:
+    """The schedule's rate when the achieved one is off it (RATE_TOLERANCE), else None."""
+    if rps is None or not target_rps or abs(rps - target_rps) <= RATE_TOLERANCE * target_rps:
+        return None
+    return target_rps
+
+
 def rate_text(rps: float | None, target_rps: float | None) -> str:
     """The achieved rate, with the intended one beside it when they differ: '52.1 (intended 100)'."""
     achieved = format_value("rps", rps)
-    if rps is None or not target_rps or abs(rps - target_rps) <= RATE_TOLERANCE * target_rps:
-        return achieved
-    return f"{achieved} (intended {format_value('rps', target_rps)})"
+    intended = intended_rate(rps, target_rps)
+    return (
+        achieved if intended is None else f"{achieved} (intended {format_value('rps', intended)})"
+    )
 
 
 def load_text(late_share: float | None, max_send_lag_ms: float | None) -> str:
