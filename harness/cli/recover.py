@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from rich.console import Console
 
     from harness.faults.ledger import Registration
-    from harness.faults.rollback import Executor
+    from harness.faults.undo import RollbackExecutor
 
 
 def register(subparsers: Any) -> None:
@@ -44,7 +44,7 @@ def run(args: argparse.Namespace) -> int:
     from rich.console import Console
 
     from harness.faults.ledger import registrations
-    from harness.faults.rollback import Executor
+    from harness.faults.undo import RollbackExecutor
     from mesh_runtime.runtimes.deployment import state_root
 
     console = Console(highlight=False, soft_wrap=True)
@@ -55,16 +55,18 @@ def run(args: argparse.Namespace) -> int:
         return 0
     ok = True
     for registration in found:
-        ok = recover_one(registration, console, force=args.force, executor=Executor()) and ok
+        ok = (
+            recover_one(registration, console, force=args.force, executor=RollbackExecutor()) and ok
+        )
     return 0 if ok else 1
 
 
 def recover_one(
-    registration: Registration, console: Console, *, force: bool, executor: Executor
+    registration: Registration, console: Console, *, force: bool, executor: RollbackExecutor
 ) -> bool:
     """Roll back one registered ledger; True when nothing of it is left in effect."""
     from harness.faults.ledger import FaultLedger, unregister
-    from harness.faults.rollback import describe
+    from harness.faults.undo import describe_step
 
     ledger_path = registration.ledger
     console.print(f"[bold]{ledger_path}[/bold]")
@@ -88,7 +90,7 @@ def recover_one(
 
     def report(name: str, error: Exception | None) -> None:
         steps = by_name[name].entry.get("steps", [])
-        what = "; ".join(describe(step) for step in steps) or "nothing to do"
+        what = "; ".join(describe_step(step) for step in steps) or "nothing to do"
         if error is None:
             console.print(f"  [green]undone[/green] {name}: {what}")
         else:

@@ -7,7 +7,8 @@ it is reverted and marked done. `finish()` reverts whatever is still in effect, 
 first, through the injector and, should that fail, from the ledger entry alone, so that
 nothing is left behind: no toxic, no paused process, no changed policy.
 
-A rolling restart takes longer than an instant, so it is applied in a thread of its own
+A rolling restart takes longer than an instant (its kind is registered `background`:
+harness.faults.kinds), so it is applied in a thread of its own
 and the timeline goes on; `finish()` cuts it short (`FaultContext.stop`) and waits for it.
 """
 
@@ -21,13 +22,13 @@ from typing import Any
 from harness.engine.events import EventLog
 from harness.engine.timeline import Action
 from harness.errors import FaultError
-from harness.faults import Executor, FaultContext, FaultLedger, Injector, make_injector
+from harness.faults import FaultContext, FaultLedger, Injector, RollbackExecutor
+from harness.faults.kinds import REGISTRY
 from harness.spec.experiment import Experiment
 from harness.spec.faults import FaultSpec
 from harness.store.model import FaultEvent
 from mesh_runtime.errors import MeshproofError
 
-BACKGROUND_KINDS = frozenset({"rolling_restart"})
 JOIN_TIMEOUT_S = 120.0
 
 
@@ -56,8 +57,10 @@ class FaultRunner:
         self._ctx = ctx
         self._ledger = ledger
         self._events = events
-        self._executor = executor or Executor()
-        self._injectors = {name: make_injector(spec, ctx) for name, spec in self._specs.items()}
+        self._executor = executor or RollbackExecutor()
+        self._injectors = {
+            name: REGISTRY.make_injector(spec, ctx) for name, spec in self._specs.items()
+        }
         self._active: dict[str, _Active] = {}
         self._lock = threading.Lock()
         self.applied: list[FaultEvent] = []
@@ -80,7 +83,7 @@ class FaultRunner:
         active = _Active(spec, injector, start_s=self._events.now_s())
         with self._lock:
             self._active[name] = active
-        if spec.kind in BACKGROUND_KINDS:
+        if REGISTRY.kind(spec.kind).background:
             active.thread = threading.Thread(
                 target=self._apply_in_background, args=(active,), name=f"fault-{name}", daemon=True
             )

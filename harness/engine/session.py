@@ -21,10 +21,10 @@ from harness.engine.analyse import Analysis, Measured, analyse, compare_summary
 from harness.engine.comparison import InterleavedComparison, compare_state_root
 from harness.engine.environment import collect_environment
 from harness.engine.events import EventLog
+from harness.engine.experiment_rollbacks import run_experiment_rollbacks
 from harness.engine.faults import FaultRunner
 from harness.engine.observers import Observers
 from harness.engine.progress import ProgressView, Snapshot, phase_at
-from harness.engine.rollbacks import run_rollbacks
 from harness.engine.scheduler import Scheduler
 from harness.engine.timeline import Action, plan_actions
 from harness.errors import RunError
@@ -192,7 +192,7 @@ class Session:
         self._faults_finished = True
         problems = self.faults.finish()
         if self.ctx is not None and self.experiment.rollbacks:
-            problems += run_rollbacks(self.experiment.rollbacks, self.ctx)
+            problems += run_experiment_rollbacks(self.experiment.rollbacks, self.ctx)
         for problem in problems:
             self.note(f"rollback: {problem}")
         if self.ledger is not None and not self.ledger.pending():

@@ -16,9 +16,10 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 
 from harness.errors import FaultError
+from harness.faults.steps import RollbackEntry
 from mesh_runtime.control.client import ControlPlaneClient
 from mesh_runtime.runtimes import deployment as state
 from mesh_runtime.runtimes.base import Runtime
@@ -27,11 +28,11 @@ from mesh_runtime.runtimes.toxiproxy import ToxiproxyClient
 
 
 class Injector(Protocol):
-    """One fault, applied and reverted; its rollback is JSON (see harness.faults.rollback)."""
+    """One fault, applied and reverted; its rollback is typed steps (harness.faults.steps)."""
 
     name: str
 
-    def rollback_entry(self) -> dict[str, Any]:
+    def rollback_entry(self) -> RollbackEntry:
         """How to undo this fault with nothing but the entry; call before apply()."""
         ...
 

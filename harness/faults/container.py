@@ -8,21 +8,19 @@ instance's pod (the namespace both share: as a Kubernetes pod, they go off the n
 together); of any other part, that part's own container.
 
 Rollback steps name the Docker container, so `meshproof recover` undoes a fault with the
-Docker engine and the step alone:
-`start_container` (start it if it is not running, wait until its ready URL answers),
-`unpause_container`, `connect_network` (connect again, with its alias, if it is not).
+Docker engine and the step alone: `start_container` (start it if it is not running, wait
+until its ready URL answers), `unpause_container`, `connect_network` (connect again, with
+its alias, if it is not). The engine client is made on a step's first use.
 """
 
 from __future__ import annotations
 
 import signal
-from collections.abc import Callable, Mapping
-from pathlib import Path
-from typing import Any
+from typing import Literal
 
 from harness.errors import FaultError
-from harness.faults import rollback
 from harness.faults.base import FaultContext
+from harness.faults.steps import DeploymentStep, RollbackEntry, StepKind, StepTools
 from harness.faults.targets import process_name
 from harness.spec.faults import ContainerFault
 from harness.spec.targets import PLAIN_PARTS
@@ -87,17 +85,29 @@ class ContainerInjector:
         self._alias = network_alias(ctx.deployment, self._part)
         self._engine = Engine(runtime.engine.client, FaultError)
 
-    def rollback_entry(self) -> dict[str, Any]:
+    def rollback_entry(self) -> RollbackEntry:
         state_file = self._ctx.state_path
+        step: DeploymentStep
         if self.kind == "container_pause":
-            steps = [unpause_container(state_file, self._container)]
+            step = UnpauseContainer(state_file=state_file, container=self._container)
         elif self.kind == "network_disconnect":
-            steps = [connect_network(state_file, self._container, self._network, self._alias)]
+            step = ConnectNetwork(
+                state_file=state_file,
+                container=self._container,
+                network=self._network,
+                alias=self._alias,
+            )
         else:
             record = self._ctx.deployment.process(self._part)
-            ready = ProcessSpec.from_record(record).ready_url
-            steps = [start_container(state_file, self._container, self._part, ready)]
-        return rollback.entry(self.name, self.kind, self._fault.target, steps)
+            step = StartContainer(
+                state_file=state_file,
+                container=self._container,
+                name=self._part,
+                ready_url=ProcessSpec.from_record(record).ready_url,
+            )
+        return RollbackEntry(
+            fault=self.name, kind=self.kind, target=self._fault.target, steps=[step]
+        )
 
     def apply(self) -> None:
         if self.kind == "container_kill":
@@ -123,58 +133,62 @@ class ContainerInjector:
         self._ctx.deployment = updated
 
 
-# --- rollback steps (JSON) and how to carry them out ------------------------------------
+# --- rollback steps and how to carry them out -------------------------------------------
 
 
-def start_container(state_file: Path, container: str, name: str, ready_url: str) -> dict[str, Any]:
-    return _step("start_container", state_file, container=container, name=name, ready_url=ready_url)
+class StartContainer(DeploymentStep):
+    action: Literal["start_container"] = "start_container"
+    container: str
+    name: str
+    ready_url: str
+
+    def describe(self) -> str:
+        return f"start container {self.container} (if stopped) and wait until it is ready"
 
 
-def unpause_container(state_file: Path, container: str) -> dict[str, Any]:
-    return _step("unpause_container", state_file, container=container)
+class UnpauseContainer(DeploymentStep):
+    action: Literal["unpause_container"] = "unpause_container"
+    container: str
+
+    def describe(self) -> str:
+        return f"unpause container {self.container}"
 
 
-def connect_network(state_file: Path, container: str, network: str, alias: str) -> dict[str, Any]:
-    return _step("connect_network", state_file, container=container, network=network, alias=alias)
+class ConnectNetwork(DeploymentStep):
+    action: Literal["connect_network"] = "connect_network"
+    container: str
+    network: str
+    alias: str
+
+    def describe(self) -> str:
+        return f"connect container {self.container} to network {self.network}"
 
 
-def _step(action: str, state_file: Path, **fields: Any) -> dict[str, Any]:
-    return {"action": action, "state_file": str(state_file), **fields}
+def docker_engine(tools: StepTools) -> Engine:
+    """The Docker engine client the steps of one recovery share."""
+    return tools.shared("docker-engine", lambda: Engine(connect(), FaultError))
 
 
-def describe_step(step: Mapping[str, Any]) -> str | None:
-    """One line for `meshproof recover`, or None for a step that is not a container's."""
-    action = step.get("action")
-    if action == "start_container":
-        return f"start container {step['container']} (if stopped) and wait until it is ready"
-    if action == "unpause_container":
-        return f"unpause container {step['container']}"
-    if action == "connect_network":
-        return f"connect container {step['container']} to network {step['network']}"
-    return None
+def start_container(step: StartContainer, tools: StepTools) -> None:
+    engine = docker_engine(tools)
+    if engine.state(step.container).status == "missing":
+        return  # removed: the deployment is gone
+    if engine.state(step.container).status != "running":
+        engine.start(step.container)
+    _wait_ready(step.ready_url, step.container)
 
 
-def step_handlers(
-    engine: Callable[[], Engine] | None = None,
-) -> dict[str, Callable[[Mapping[str, Any]], None]]:
-    """The executors of the container steps; `engine` makes the Docker client on first use."""
-    make = engine or (lambda: Engine(connect(), FaultError))
+def unpause_container(step: UnpauseContainer, tools: StepTools) -> None:
+    _unpause(docker_engine(tools), step.container)
 
-    def start(step: Mapping[str, Any]) -> None:
-        current = make()
-        if current.state(step["container"]).status == "missing":
-            return  # removed: the deployment is gone
-        if current.state(step["container"]).status != "running":
-            current.start(step["container"])
-        _wait_ready(step["ready_url"], step["container"])
 
-    def unpause(step: Mapping[str, Any]) -> None:
-        _unpause(make(), step["container"])
+def connect_network(step: ConnectNetwork, tools: StepTools) -> None:
+    _reconnect(docker_engine(tools), step.network, step.container, step.alias)
 
-    def reconnect(step: Mapping[str, Any]) -> None:
-        _reconnect(make(), step["network"], step["container"], step["alias"])
 
-    return {"start_container": start, "unpause_container": unpause, "connect_network": reconnect}
+START_CONTAINER = StepKind(StartContainer, start_container)
+UNPAUSE_CONTAINER = StepKind(UnpauseContainer, unpause_container)
+CONNECT_NETWORK = StepKind(ConnectNetwork, connect_network)
 
 
 def _unpause(engine: Engine, container: str) -> None:

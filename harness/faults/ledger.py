@@ -5,9 +5,9 @@ A ledger is a JSON-lines file (`<run dir>/faults.ledger.jsonl`) of two kinds of 
     {"op": "begin", "name": "catalog-503", "at": 1700000000.1, "entry": {...rollback...}}
     {"op": "done", "name": "catalog-503", "at": 1700000030.4}
 
-A `begin` line is fsynced before the fault touches anything, so whatever kills the harness
-(an exception, SIGINT, SIGKILL, a power cut) leaves a file from which every fault still in
-effect can be undone. A torn last line (the harness died while writing it) is ignored: the
+The `entry` is a `RollbackEntry` (harness.faults.steps) as JSON. A `begin` line is fsynced
+before the fault touches anything, so whatever kills the harness (an exception, SIGINT,
+SIGKILL, a power cut) leaves a file from which every fault still in effect can be undone. A torn last line (the harness died while writing it) is ignored: the
 fault it describes was not applied yet.
 
 A ledger is registered under `<state root>/ledgers/` while its run is going, so that
@@ -30,14 +30,15 @@ from typing import Any
 import psutil
 
 from harness.errors import FaultError
+from harness.faults.steps import RollbackEntry
 from mesh_runtime.errors import MeshproofError
 from mesh_runtime.runtimes.deployment import state_root
 
 LEDGER_FILE = "faults.ledger.jsonl"
 REGISTRY_DIR = "ledgers"
 
-Executor = Callable[[Mapping[str, Any]], None]
-"""Undoes one rollback entry (see harness.faults.rollback.execute)."""
+EntryExecutor = Callable[[Mapping[str, Any]], None]
+"""Undoes one rollback entry as the ledger holds it (harness.faults.undo.RollbackExecutor)."""
 Reporter = Callable[[str, Exception | None], None]
 """Told the outcome of each rollback: the fault's name and the error, or None."""
 
@@ -46,6 +47,8 @@ Reporter = Callable[[str, Exception | None], None]
 class LedgerEntry:
     name: str
     entry: dict[str, Any]
+    """The RollbackEntry as JSON; the executor reads each step (one unreadable step does
+    not keep the others from being undone)."""
     began_at: float
 
 
@@ -72,9 +75,10 @@ class FaultLedger:
         self._lock = threading.Lock()
         self._registration: Path | None = None
 
-    def begin(self, name: str, entry: Mapping[str, Any]) -> None:
+    def begin(self, name: str, entry: RollbackEntry) -> None:
         """Record that fault `name` is about to be applied; durable when this returns."""
-        self._append({"op": "begin", "name": name, "at": self._clock(), "entry": dict(entry)})
+        record = {"op": "begin", "name": name, "at": self._clock(), "entry": entry.to_json()}
+        self._append(record)
 
     def done(self, name: str) -> None:
         """Record that fault `name` was reverted (or rolled back)."""
@@ -84,7 +88,7 @@ class FaultLedger:
         """Faults begun and not done, oldest first, as the file says."""
         return pending_entries(self._lines())
 
-    def rollback_all(self, executor: Executor, report: Reporter | None = None) -> list[str]:
+    def rollback_all(self, executor: EntryExecutor, report: Reporter | None = None) -> list[str]:
         """Undo every pending fault, newest first, each at most once.
 
         A failing rollback does not stop the others; it stays pending (so that a later

@@ -2,21 +2,44 @@
 
 Each one reads the service's current policy first (that is what its rollback restores,
 exactly), changes it, and waits until every sidecar runs the new config version, so that
-the fault is in force when apply() returns and gone when revert() returns.
+the fault is in force when apply() returns and gone when revert() returns. The rollback
+step `restore_policy` puts the snapshot back; the control plane's token is read from the
+deployment's state file, never written into the step.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import Any
+from typing import Any, Literal
 
 from harness.errors import FaultError
-from harness.faults import rollback
 from harness.faults.base import FaultContext
 from harness.faults.policies import with_fault, with_split
+from harness.faults.steps import DeploymentStep, RollbackEntry, StepKind, StepTools
 from harness.faults.targets import service_of
 from harness.spec.faults import MeshFaultFault, PolicyFault, TrafficSplitFault
 from mesh_runtime.config.policy import ServicePolicy
+from mesh_runtime.control.client import ControlPlaneClient
+from mesh_runtime.runtimes import deployment as state
+
+
+class RestorePolicy(DeploymentStep):
+    action: Literal["restore_policy"] = "restore_policy"
+    control_url: str
+    service: str
+    policy: dict[str, Any]
+
+    def describe(self) -> str:
+        return f"restore the policy of {self.service}"
+
+
+def restore_policy(step: RestorePolicy, tools: StepTools) -> None:
+    token = state.load(step.state_file).control_token
+    with ControlPlaneClient(step.control_url, token) as client:
+        client.put_policy(step.service, step.policy)
+
+
+RESTORE_POLICY = StepKind(RestorePolicy, restore_policy)
 
 
 class _PolicyChange(ABC):
@@ -31,11 +54,14 @@ class _PolicyChange(ABC):
         self._service = service_of(ctx.deployment, target)
         self._previous: ServicePolicy | None = None
 
-    def rollback_entry(self) -> dict[str, Any]:
-        previous = self._snapshot().model_dump(mode="json")
-        url = self._ctx.deployment.control_url or ""
-        step = rollback.restore_policy(self._ctx.state_path, url, self._service, previous)
-        return rollback.entry(self.name, self.kind, self._service, [step])
+    def rollback_entry(self) -> RollbackEntry:
+        step = RestorePolicy(
+            state_file=self._ctx.state_path,
+            control_url=self._ctx.deployment.control_url or "",
+            service=self._service,
+            policy=self._snapshot().model_dump(mode="json"),
+        )
+        return RollbackEntry(fault=self.name, kind=self.kind, target=self._service, steps=[step])
 
     def apply(self) -> None:
         version = self._change(self._snapshot())

@@ -1,13 +1,49 @@
-"""Network faults through the deployment's Toxiproxy server: toxics and disabled proxies."""
+"""Network faults through the deployment's Toxiproxy server: toxics and disabled proxies;
+their rollback steps `remove_toxic` and `enable_proxy`."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Literal
 
-from harness.faults import rollback
 from harness.faults.base import FaultContext
+from harness.faults.steps import DeploymentStep, RollbackEntry, StepKind, StepTools
 from harness.faults.targets import proxies_for
 from harness.spec.faults import ProxyDownFault, ToxicFault
+from mesh_runtime.runtimes.toxiproxy import ToxiproxyClient
+
+
+class RemoveToxic(DeploymentStep):
+    action: Literal["remove_toxic"] = "remove_toxic"
+    toxiproxy_url: str
+    proxy: str
+    toxic: str
+
+    def describe(self) -> str:
+        return f"remove toxic {self.toxic} from proxy {self.proxy}"
+
+
+class EnableProxy(DeploymentStep):
+    action: Literal["enable_proxy"] = "enable_proxy"
+    toxiproxy_url: str
+    proxy: str
+
+    def describe(self) -> str:
+        return f"enable proxy {self.proxy}"
+
+
+def remove_toxic(step: RemoveToxic, tools: StepTools) -> None:
+    client = ToxiproxyClient(step.toxiproxy_url)
+    present = {t.get("name") for t in client.toxics(step.proxy)}
+    if step.toxic in present:
+        client.remove_toxic(step.proxy, step.toxic)
+
+
+def enable_proxy(step: EnableProxy, tools: StepTools) -> None:
+    ToxiproxyClient(step.toxiproxy_url).set_enabled(step.proxy, True)
+
+
+REMOVE_TOXIC = StepKind(RemoveToxic, remove_toxic)
+ENABLE_PROXY = StepKind(EnableProxy, enable_proxy)
 
 
 def toxic_name(fault_name: str) -> str:
@@ -26,13 +62,15 @@ class ToxicInjector:
         self._proxies = [p.name for p in proxies_for(ctx.deployment, fault.target)]
         self._toxic = toxic_name(fault.name)
 
-    def rollback_entry(self) -> dict[str, Any]:
+    def rollback_entry(self) -> RollbackEntry:
         url = self._ctx.deployment.toxiproxy_url or ""
         steps = [
-            rollback.remove_toxic(self._ctx.state_path, url, proxy, self._toxic)
+            RemoveToxic(
+                state_file=self._ctx.state_path, toxiproxy_url=url, proxy=proxy, toxic=self._toxic
+            )
             for proxy in self._proxies
         ]
-        return rollback.entry(self.name, "toxic", self._fault.target, steps)
+        return RollbackEntry(fault=self.name, kind="toxic", target=self._fault.target, steps=steps)
 
     def apply(self) -> None:
         params = self._fault.params
@@ -63,10 +101,15 @@ class ProxyDownInjector:
         self._client = ctx.need_toxiproxy("proxy_down")
         self._proxies = [p.name for p in proxies_for(ctx.deployment, fault.target)]
 
-    def rollback_entry(self) -> dict[str, Any]:
+    def rollback_entry(self) -> RollbackEntry:
         url = self._ctx.deployment.toxiproxy_url or ""
-        steps = [rollback.enable_proxy(self._ctx.state_path, url, p) for p in self._proxies]
-        return rollback.entry(self.name, "proxy_down", self._fault.target, steps)
+        steps = [
+            EnableProxy(state_file=self._ctx.state_path, toxiproxy_url=url, proxy=proxy)
+            for proxy in self._proxies
+        ]
+        return RollbackEntry(
+            fault=self.name, kind="proxy_down", target=self._fault.target, steps=steps
+        )
 
     def apply(self) -> None:
         for proxy in self._proxies:

@@ -1,23 +1,60 @@
 """Process faults through the runtime: kill, pause, restart, rolling restart, control plane
 outage. The runtime checks a pid's create_time before it signals it, and restarts a
-process with the command line and ports it was started with, waiting until it is ready."""
+process with the command line and ports it was started with, waiting until it is ready.
+
+Rollback steps: `ensure_running` (start the process again through its runtime if its
+recorded pid no longer runs) and `resume_process` (SIGCONT, only if the pid is still the
+paused process)."""
 
 from __future__ import annotations
 
+import os
 import signal
-from typing import Any
+from pathlib import Path
+from typing import Literal
+
+import psutil
 
 from harness.errors import FaultError
-from harness.faults import rollback
-from harness.faults.base import FaultContext, Injector
+from harness.faults.base import FaultContext
+from harness.faults.steps import DeploymentStep, RollbackEntry, StepKind, StepTools
 from harness.faults.targets import process_name, sidecars_for
-from harness.spec.faults import (
-    ContainerFault,
-    ControlPlaneOutageFault,
-    ProcessFault,
-    RollingRestartFault,
-)
+from harness.spec.faults import ControlPlaneOutageFault, ProcessFault, RollingRestartFault
+from mesh_runtime.runtimes import deployment as state
 from mesh_runtime.runtimes.deployment import ProcessRecord
+from mesh_runtime.runtimes.supervisor import is_running
+
+
+class EnsureRunning(DeploymentStep):
+    action: Literal["ensure_running"] = "ensure_running"
+    name: str
+
+    def describe(self) -> str:
+        return f"make sure {self.name} runs"
+
+
+class ResumeProcess(DeploymentStep):
+    action: Literal["resume_process"] = "resume_process"
+    name: str
+    pid: int
+    create_time: float
+
+    def describe(self) -> str:
+        return f"SIGCONT {self.name} (pid {self.pid})"
+
+
+def ensure_running(step: EnsureRunning, tools: StepTools) -> None:
+    record = state.load(step.state_file).process(step.name)
+    if not is_running(record):
+        tools.restart(step.state_file, step.name)
+
+
+def resume_process(step: ResumeProcess, tools: StepTools) -> None:
+    resume_pid(step.pid, step.create_time)
+
+
+ENSURE_RUNNING = StepKind(EnsureRunning, ensure_running)
+RESUME_PROCESS = StepKind(ResumeProcess, resume_process)
 
 
 class _ProcessFault:
@@ -30,9 +67,9 @@ class _ProcessFault:
         self._ctx = ctx
         ctx.need_runtime(self.kind)
 
-    def rollback_entry(self) -> dict[str, Any]:
-        step = rollback.ensure_running(self._ctx.state_path, self._process)
-        return rollback.entry(self.name, self.kind, self._target, [step])
+    def rollback_entry(self) -> RollbackEntry:
+        step = EnsureRunning(state_file=self._ctx.state_path, name=self._process)
+        return RollbackEntry(fault=self.name, kind=self.kind, target=self._target, steps=[step])
 
 
 class ProcessKillInjector(_ProcessFault):
@@ -77,18 +114,21 @@ class ProcessPauseInjector(_ProcessFault):
             self._paused = self._ctx.deployment.process(self._process)
         return self._paused
 
-    def rollback_entry(self) -> dict[str, Any]:
+    def rollback_entry(self) -> RollbackEntry:
         record = self._record
-        step = rollback.resume_process(
-            self._ctx.state_path, record.name, record.pid, record.create_time
+        step = ResumeProcess(
+            state_file=self._ctx.state_path,
+            name=record.name,
+            pid=record.pid,
+            create_time=record.create_time,
         )
-        return rollback.entry(self.name, self.kind, self._target, [step])
+        return RollbackEntry(fault=self.name, kind=self.kind, target=self._target, steps=[step])
 
     def apply(self) -> None:
         self._ctx.signal(self._process, signal.SIGSTOP)
 
     def revert(self) -> None:
-        rollback.resume_pid(self._record.pid, self._record.create_time)
+        resume_pid(self._record.pid, self._record.create_time)
 
 
 class ProcessRestartInjector(_ProcessFault):
@@ -123,9 +163,11 @@ class RollingRestartInjector:
         self._sidecars = sidecars_for(ctx.deployment, fault.target)
         self.restarted: list[str] = []
 
-    def rollback_entry(self) -> dict[str, Any]:
-        steps = [rollback.ensure_running(self._ctx.state_path, name) for name in self._sidecars]
-        return rollback.entry(self.name, "rolling_restart", self._fault.target, steps)
+    def rollback_entry(self) -> RollbackEntry:
+        steps = [EnsureRunning(state_file=self._ctx.state_path, name=n) for n in self._sidecars]
+        return RollbackEntry(
+            fault=self.name, kind="rolling_restart", target=self._fault.target, steps=steps
+        )
 
     def apply(self) -> None:
         for index, name in enumerate(self._sidecars):
@@ -140,12 +182,29 @@ class RollingRestartInjector:
         """Every sidecar is back when apply() returns."""
 
 
-def container_fault(fault: ContainerFault, ctx: FaultContext) -> Injector:
-    """Container faults belong to the docker runtime; on any other runtime they are refused."""
-    runtime = ctx.deployment.runtime
-    if runtime != "docker":
-        raise FaultError(
-            f"fault {fault.name!r}: {fault.kind} needs the docker runtime "
-            f"(this deployment runs on the {runtime} runtime)"
-        )
-    raise FaultError(f"fault {fault.name!r}: {fault.kind} is not supported by harness.faults yet")
+def resume_pid(pid: int, create_time: float) -> None:
+    """SIGCONT `pid`'s process group, but only if it is still the process that was paused."""
+    try:
+        process = psutil.Process(pid)
+        if abs(process.create_time() - create_time) > 0.05:
+            return  # the pid was reused: the paused process is long gone
+    except psutil.NoSuchProcess:
+        return
+    except psutil.Error as exc:
+        raise FaultError(f"pid {pid}: cannot inspect: {exc}") from exc
+    try:
+        os.killpg(pid, signal.SIGCONT)
+    except ProcessLookupError:
+        return
+    except PermissionError as exc:
+        raise FaultError(f"pid {pid}: cannot SIGCONT: {exc}") from exc
+
+
+def restart_with_local_runtime(state_file: Path, name: str) -> None:
+    """Start process `name` again through the local runtime, from its state file."""
+    from mesh_runtime.runtimes.registry import runtime_of  # runtimes import much; only here
+
+    deployment = state.load(state_file)
+    # The runtime finds the state file from its root: <root>/deployments/<topology>.json.
+    # A docker deployment is restarted by the docker runtime (its state file says which).
+    runtime_of(deployment, state_root=state_file.parent.parent).restart(deployment, name)

@@ -18,7 +18,6 @@ from harness.errors import ExperimentError
 from harness.spec.experiment import Experiment, load_experiment
 from harness.spec.external import check_external, external_warnings
 from harness.spec.lint import SpecWarning, experiment_warnings
-from harness.spec.targets import check_targets
 from harness.spec.timing import scaled_problem, timeline_problem
 from mesh_runtime.target import TargetFile, load_target
 from mesh_runtime.topology import Topology, load_topology
@@ -73,6 +72,15 @@ def check_experiment(
     if external is not None:
         warnings += tuple(external_warnings(experiment, source))
     return CheckedExperiment(experiment, topology_path, topology, warnings, external)
+
+
+def check_targets(experiment: Experiment, topology: Topology, source: str) -> None:
+    """Every fault fits the topology (its kind's target rule); ExperimentError otherwise."""
+    for index, fault in enumerate(experiment.faults):
+        problem = fault.topology_problem(topology, experiment.faults)
+        if problem is not None:
+            field, text = problem
+            raise ExperimentError(source, f"faults[{index}].{field}", text)
 
 
 def describe(checked: CheckedExperiment) -> str:

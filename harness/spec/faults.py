@@ -7,13 +7,20 @@ own, the one its injector's input is checked by, so a file that validates is not
 after deploy: the toxic's attributes per Toxiproxy type, Istio's HTTPFaultInjection
 (`mesh_runtime.config.policy.Fault`), a JSON merge patch that must give a valid
 `ServicePolicy`, a partial `Behaviour` of the sample service (`harness.spec.params`);
-kinds without parameters take none.
+kinds without parameters take none. Each model's `topology_problem` is its kind's target
+rule (`harness.spec.targets`), checked by `meshproof validate` against the topology.
+
+`FaultSpec` lists the models once; `FAULT_MODELS` and `FAULT_KINDS` are read from it. A
+kind's injector and rollback are registered beside it in `harness.faults.kinds` (this
+layer never imports injectors: validating a file loads no Docker, Kubernetes or HTTP
+client).
 """
 
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any, Literal
+from collections.abc import Sequence
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import (
     AfterValidator,
@@ -27,7 +34,17 @@ from pydantic import (
 
 from harness.spec.params import TOXIC_ATTRIBUTES, behaviour_change, policy_patch
 from harness.spec.recovery import RecoverySpec
+from harness.spec.targets import (
+    container_problem,
+    edge_problem,
+    no_problem,
+    part_problem,
+    process_problem,
+    service_problem,
+    sidecars_problem,
+)
 from mesh_runtime.config.policy import Fault
+from mesh_runtime.topology import Topology
 from mesh_runtime.units import Duration
 from mesh_runtime.validation import NestedProblem
 
@@ -50,6 +67,10 @@ class FaultModel(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+FieldProblem = tuple[str, str]
+"""(field, problem): e.g. ('target', "no service 'x' in topology shop")."""
+
+
 class NoParams(FaultModel):
     """The params of a kind that takes none."""
 
@@ -67,6 +88,18 @@ class FaultBase(FaultModel):
         if not _NAME.match(value):
             raise ValueError("expected a short name of letters, digits, '-', '_' or '.'")
         return value
+
+    def topology_problem(
+        self, topology: Topology, faults: Sequence[FaultBase]
+    ) -> FieldProblem | None:
+        """Why this fault does not fit `topology` (its kind's target rule, from
+        `harness.spec.targets`, and any check of its own), or None. `faults` are the
+        experiment's (a policy fault may add the route a mesh fault names)."""
+        raise NotImplementedError(f"{type(self).__name__} has no target rule")
+
+
+def _on_target(problem: str) -> FieldProblem | None:
+    return ("target", problem) if problem else None
 
 
 class ToxicParams(FaultModel):
@@ -108,6 +141,11 @@ class ToxicFault(FaultBase):
     target: EdgeTarget
     params: ToxicParams
 
+    def topology_problem(
+        self, topology: Topology, faults: Sequence[FaultBase]
+    ) -> FieldProblem | None:
+        return _on_target(edge_problem(self.target, topology))
+
 
 class ProxyDownFault(FaultBase):
     """The Toxiproxy proxy of an edge (or one endpoint) disabled: connections refused."""
@@ -115,6 +153,11 @@ class ProxyDownFault(FaultBase):
     kind: Literal["proxy_down"]
     target: EdgeTarget
     params: NoParams = NoParams()
+
+    def topology_problem(
+        self, topology: Topology, faults: Sequence[FaultBase]
+    ) -> FieldProblem | None:
+        return _on_target(edge_problem(self.target, topology))
 
 
 class MeshFaultFault(FaultBase):
@@ -133,6 +176,19 @@ class MeshFaultFault(FaultBase):
             raise ValueError("expected delay, abort or both (Istio's HTTPFaultInjection)")
         return value
 
+    def topology_problem(
+        self, topology: Topology, faults: Sequence[FaultBase]
+    ) -> FieldProblem | None:
+        problem = _on_target(part_problem(self.target, topology))
+        if problem is None and self.route is not None:
+            routes = route_names(faults, topology, self.target)
+            if self.route not in routes:
+                return (
+                    "route",
+                    f"{self.target} has no route {self.route!r} (routes: {', '.join(routes)})",
+                )
+        return problem
+
 
 class PolicyFault(FaultBase):
     """A change to a service's policy (JSON merge patch of its ServicePolicy)."""
@@ -145,6 +201,11 @@ class PolicyFault(FaultBase):
     @classmethod
     def _patch(cls, value: dict[str, Any]) -> dict[str, Any]:
         return policy_patch(value)
+
+    def topology_problem(
+        self, topology: Topology, faults: Sequence[FaultBase]
+    ) -> FieldProblem | None:
+        return _on_target(part_problem(self.target, topology))
 
 
 class TrafficSplitFault(FaultBase):
@@ -161,6 +222,20 @@ class TrafficSplitFault(FaultBase):
             raise ValueError("expected version weights adding up to 100, like {v1: 90, v2: 10}")
         return value
 
+    def topology_problem(
+        self, topology: Topology, faults: Sequence[FaultBase]
+    ) -> FieldProblem | None:
+        problem = _on_target(service_problem(self.target, topology))
+        if problem is None:
+            versions = [v.name for v in topology.services[self.target].versions]
+            unknown = sorted(set(self.params) - set(versions))
+            if unknown:
+                return (
+                    "params",
+                    f"{self.target} has no version {unknown[0]!r} (versions: {', '.join(versions)})",
+                )
+        return problem
+
 
 class ServiceBehaviourFault(FaultBase):
     """A sample service instance (or every instance of a service) misbehaves."""
@@ -174,6 +249,11 @@ class ServiceBehaviourFault(FaultBase):
     @classmethod
     def _change(cls, value: dict[str, Any]) -> dict[str, Any]:
         return behaviour_change(value)
+
+    def topology_problem(
+        self, topology: Topology, faults: Sequence[FaultBase]
+    ) -> FieldProblem | None:
+        return _on_target(part_problem(self.target, topology))
 
 
 class ProcessFault(FaultBase):
@@ -193,6 +273,11 @@ class ProcessFault(FaultBase):
             )
         return value
 
+    def topology_problem(
+        self, topology: Topology, faults: Sequence[FaultBase]
+    ) -> FieldProblem | None:
+        return _on_target(process_problem(self.target, topology))
+
 
 class RollingRestartParams(FaultModel):
     interval: Duration = 2.0
@@ -207,6 +292,11 @@ class RollingRestartFault(FaultBase):
     target: str = "sidecars"
     params: RollingRestartParams = RollingRestartParams()
 
+    def topology_problem(
+        self, topology: Topology, faults: Sequence[FaultBase]
+    ) -> FieldProblem | None:
+        return _on_target(sidecars_problem(self.target, topology))
+
 
 class ControlPlaneOutageFault(FaultBase):
     """The control plane is killed for `duration` and started again."""
@@ -215,6 +305,11 @@ class ControlPlaneOutageFault(FaultBase):
     target: str = "control-plane"
     params: NoParams = NoParams()
 
+    def topology_problem(
+        self, topology: Topology, faults: Sequence[FaultBase]
+    ) -> FieldProblem | None:
+        return _on_target(no_problem(self.target, topology))
+
 
 class ContainerFault(FaultBase):
     """Docker runtime only: kill, pause (freeze / thaw), restart, network disconnect."""
@@ -222,6 +317,11 @@ class ContainerFault(FaultBase):
     kind: Literal["container_kill", "container_pause", "container_restart", "network_disconnect"]
     target: str
     params: NoParams = NoParams()
+
+    def topology_problem(
+        self, topology: Topology, faults: Sequence[FaultBase]
+    ) -> FieldProblem | None:
+        return _on_target(container_problem(self.target, topology))
 
 
 FaultSpec = Annotated[
@@ -238,20 +338,27 @@ FaultSpec = Annotated[
     Field(discriminator="kind"),
 ]
 
-FAULT_KINDS = (
-    "toxic",
-    "proxy_down",
-    "mesh_fault",
-    "policy",
-    "traffic_split",
-    "service_behaviour",
-    "process_kill",
-    "process_pause",
-    "process_restart",
-    "rolling_restart",
-    "control_plane_outage",
-    "container_kill",
-    "container_pause",
-    "container_restart",
-    "network_disconnect",
-)
+FAULT_MODELS: tuple[type[FaultBase], ...] = get_args(get_args(FaultSpec)[0])
+"""The fault models, one per family of kinds: the union above is their one list."""
+
+
+def kinds_of(model: type[FaultBase]) -> tuple[str, ...]:
+    """The kind names a fault model takes (its `kind` Literal)."""
+    return get_args(model.model_fields["kind"].annotation)
+
+
+FAULT_KINDS = tuple(kind for model in FAULT_MODELS for kind in kinds_of(model))
+"""Every fault kind, in the order of the models (an injector for each: harness.faults.kinds)."""
+
+
+def route_names(faults: Sequence[FaultBase], topology: Topology, target: str) -> list[str]:
+    """The route names `target`'s policy has: the topology's, and any a policy fault of the
+    experiment gives it."""
+    service = target if target in topology.services else target.rpartition("-")[0]
+    spec = topology.services.get(service)
+    names = [r.name for r in spec.policy.http] if spec is not None else []
+    for fault in faults:
+        if isinstance(fault, PolicyFault) and fault.target == service:
+            http = fault.params.get("http")
+            names += [r.get("name", "default") for r in http or [] if isinstance(r, dict)]
+    return sorted(set(names)) or ["default"]

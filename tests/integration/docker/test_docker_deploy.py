@@ -11,8 +11,7 @@ from typing import Any
 import pytest
 import requests
 
-from harness.faults import FaultContext, make_injector
-from harness.faults.rollback import Executor
+from harness.faults import FaultContext, RollbackExecutor, make_injector
 from harness.spec.faults import ContainerFault
 from mesh_runtime.control.client import ControlPlaneClient
 from mesh_runtime.runtimes.deployment import Deployment
@@ -103,7 +102,7 @@ def test_container_fault_applies_and_its_ledger_entry_alone_undoes_it(
     runtime, deployment = shop
     ctx = FaultContext(deployment=runtime.load(deployment.name), runtime=runtime)
     injector = make_injector(_fault(kind, target), ctx)
-    entry = json.loads(json.dumps(injector.rollback_entry()))  # as the ledger holds it
+    entry = json.loads(json.dumps(injector.rollback_entry().to_json()))  # as the ledger holds it
     engine = Engine(docker_client)
     part = container.removesuffix("-pod")
     name = runtime.container_of(ctx.deployment, part, pod=container.endswith("-pod"))
@@ -117,7 +116,7 @@ def test_container_fault_applies_and_its_ledger_entry_alone_undoes_it(
         # The mesh masks one faulted catalog replica: retries go to the other one.
         assert requests.get(deployment.ingress_url, timeout=10).status_code == 200
     finally:
-        Executor()(entry)
+        RollbackExecutor()(entry)
     assert engine.state(name).status == "running"
     assert network in engine.networks_of(runtime.container_of(ctx.deployment, part, pod=True))
     current = runtime.load(deployment.name)

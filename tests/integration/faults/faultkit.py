@@ -22,8 +22,9 @@ def injector(ctx: FaultContext, **fault: Any) -> Injector:
 
 @contextmanager
 def applied(inj: Injector) -> Iterator[dict[str, Any]]:
-    """rollback_entry, apply; revert on the way out whatever happened."""
-    entry = inj.rollback_entry()
+    """rollback_entry (as the ledger holds it: JSON), apply; revert on the way out whatever
+    happened."""
+    entry = inj.rollback_entry().to_json()
     inj.apply()
     try:
         yield entry

@@ -11,22 +11,42 @@ import pytest
 
 from harness.errors import FaultError
 from harness.faults.ledger import FaultLedger, parse_lines, pending_entries, registrations
+from harness.faults.network import RemoveToxic
+from harness.faults.steps import RollbackEntry, RollbackStep
 
 
 def _ledger(tmp_path: Path) -> FaultLedger:
     return FaultLedger(tmp_path / "run" / "faults.ledger.jsonl", clock=lambda: 1000.0)
 
 
+def _entry(name: str, *steps: RollbackStep) -> RollbackEntry:
+    return RollbackEntry(fault=name, kind="toxic", target="a->b", steps=list(steps))
+
+
 def test_begin_is_on_disk_before_apply(tmp_path: Path) -> None:
     """begin() leaves a whole JSON line with the entry in the file when it returns."""
     ledger = _ledger(tmp_path)
-    ledger.begin("slow", {"steps": [{"action": "remove_toxic"}]})
+    step = RemoveToxic(state_file=Path("s.json"), toxiproxy_url="http://t", proxy="p", toxic="x")
+    ledger.begin("slow", _entry("slow", step))
     lines = ledger.path.read_text().splitlines()
     assert json.loads(lines[0]) == {
         "op": "begin",
         "name": "slow",
         "at": 1000.0,
-        "entry": {"steps": [{"action": "remove_toxic"}]},
+        "entry": {
+            "fault": "slow",
+            "kind": "toxic",
+            "target": "a->b",
+            "steps": [
+                {
+                    "action": "remove_toxic",
+                    "state_file": "s.json",
+                    "toxiproxy_url": "http://t",
+                    "proxy": "p",
+                    "toxic": "x",
+                }
+            ],
+        },
     }
 
 
@@ -34,7 +54,7 @@ def test_pending_lists_begun_not_done_in_order(tmp_path: Path) -> None:
     """pending() holds faults begun and not yet done, oldest first."""
     ledger = _ledger(tmp_path)
     for name in ("a", "b", "c"):
-        ledger.begin(name, {"steps": []})
+        ledger.begin(name, _entry(name))
     ledger.done("b")
     assert [e.name for e in ledger.pending()] == ["a", "c"]
 
@@ -47,7 +67,7 @@ def test_pending_of_missing_file_is_empty(tmp_path: Path) -> None:
 def test_torn_last_line_is_ignored(tmp_path: Path) -> None:
     """A half-written last line (the harness died mid-write) does not hide earlier entries."""
     ledger = _ledger(tmp_path)
-    ledger.begin("a", {"steps": []})
+    ledger.begin("a", _entry("a"))
     with ledger.path.open("a") as handle:
         handle.write('{"op": "begin", "name": "b", "ent')
     assert [e.name for e in ledger.pending()] == ["a"]
@@ -72,10 +92,10 @@ def test_rollback_all_newest_first_and_marks_done(tmp_path: Path) -> None:
     """rollback_all undoes pending entries newest first and leaves nothing pending."""
     ledger = _ledger(tmp_path)
     for name in ("first", "second", "third"):
-        ledger.begin(name, {"name": name})
+        ledger.begin(name, _entry(name))
     ledger.done("second")
     seen: list[str] = []
-    undone = ledger.rollback_all(lambda entry: seen.append(entry["name"]))
+    undone = ledger.rollback_all(lambda entry: seen.append(entry["fault"]))
     assert seen == ["third", "first"]
     assert undone == ["third", "first"]
     assert ledger.pending() == []
@@ -84,10 +104,10 @@ def test_rollback_all_newest_first_and_marks_done(tmp_path: Path) -> None:
 def test_rollback_all_twice_undoes_each_once(tmp_path: Path) -> None:
     """A second rollback_all finds nothing left: each entry is undone at most once."""
     ledger = _ledger(tmp_path)
-    ledger.begin("a", {"name": "a"})
+    ledger.begin("a", _entry("a"))
     seen: list[str] = []
-    ledger.rollback_all(lambda entry: seen.append(entry["name"]))
-    ledger.rollback_all(lambda entry: seen.append(entry["name"]))
+    ledger.rollback_all(lambda entry: seen.append(entry["fault"]))
+    ledger.rollback_all(lambda entry: seen.append(entry["fault"]))
     assert seen == ["a"]
 
 
@@ -95,13 +115,13 @@ def test_rollback_all_continues_past_failures_and_reports_all(tmp_path: Path) ->
     """Failing rollbacks do not stop the others; all failures come in one FaultError."""
     ledger = _ledger(tmp_path)
     for name in ("a", "b", "c"):
-        ledger.begin(name, {"name": name})
+        ledger.begin(name, _entry(name))
     seen: list[str] = []
 
     def executor(entry: Mapping[str, Any]) -> None:
-        seen.append(entry["name"])
-        if entry["name"] != "b":
-            raise FaultError(f"{entry['name']} broke")
+        seen.append(entry["fault"])
+        if entry["fault"] != "b":
+            raise FaultError(f"{entry['fault']} broke")
 
     with pytest.raises(FaultError) as caught:
         ledger.rollback_all(executor)
@@ -114,12 +134,12 @@ def test_rollback_all_continues_past_failures_and_reports_all(tmp_path: Path) ->
 def test_rollback_all_reports_each_outcome(tmp_path: Path) -> None:
     """The reporter hears of every rollback, with the error of a failed one."""
     ledger = _ledger(tmp_path)
-    ledger.begin("ok", {"fail": False})
-    ledger.begin("bad", {"fail": True})
+    ledger.begin("ok", _entry("ok"))
+    ledger.begin("bad", _entry("bad"))
     outcomes: list[tuple[str, bool]] = []
 
     def executor(entry: Mapping[str, Any]) -> None:
-        if entry["fail"]:
+        if entry["fault"] == "bad":
             raise RuntimeError("boom")
 
     with pytest.raises(FaultError, match="RuntimeError: boom"):

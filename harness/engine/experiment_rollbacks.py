@@ -1,5 +1,7 @@
 """The experiment's own `rollbacks:` — extra clean-up actions at the end of a run.
 
+(Not the undoing of faults: each fault is undone from its ledger entry, harness.faults.undo.)
+
 Every fault already undoes itself; these are for what an experiment wants put back in a
 known state whatever happened (Chaos Toolkit's rollbacks): a policy, a service's
 behaviour, every toxic on every proxy. Each runs once, after the faults are rolled back;
@@ -11,14 +13,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from harness.faults import FaultContext
-from harness.faults.behaviour import behaviour_url
-from harness.faults.rollback import put_behaviour
+from harness.faults.behaviour import behaviour_url, put_behaviour
 from harness.faults.targets import instances_for
 from harness.spec.experiment import Rollback
 from mesh_runtime.errors import MeshproofError
 
 
-def run_rollbacks(rollbacks: Sequence[Rollback], ctx: FaultContext) -> list[str]:
+def run_experiment_rollbacks(rollbacks: Sequence[Rollback], ctx: FaultContext) -> list[str]:
     """Carry out each rollback; the problems met, one line each."""
     problems: list[str] = []
     for index, rollback in enumerate(rollbacks):

@@ -1,4 +1,4 @@
-"""Rollback entries as JSON, and carrying them out from the JSON alone."""
+"""Rollback entries as typed steps and as JSON, and carrying them out from the JSON alone."""
 
 from __future__ import annotations
 
@@ -11,8 +11,10 @@ import pytest
 from pydantic import TypeAdapter
 
 from harness.errors import FaultError
-from harness.faults import FaultContext, make_injector, rollback
-from harness.faults.rollback import Executor
+from harness.faults import FaultContext, RollbackEntry, RollbackExecutor, make_injector
+from harness.faults.network import RemoveToxic
+from harness.faults.process import EnsureRunning, ResumeProcess
+from harness.faults.undo import describe_step
 from harness.spec.faults import FaultSpec
 from mesh_runtime.runtimes import deployment as state
 from mesh_runtime.runtimes.deployment import Deployment
@@ -44,7 +46,7 @@ def test_toxic_entry_names_every_proxy(shop: Deployment) -> None:
             "params": {"type": "latency", "attributes": {"latency": 100}},
         }
     )
-    entry = make_injector(spec, ctx).rollback_entry()
+    entry = make_injector(spec, ctx).rollback_entry().to_json()
     assert [(s["action"], s["proxy"], s["toxic"]) for s in entry["steps"]] == [
         ("remove_toxic", "frontend--catalog-0", "meshproof-slow"),
         ("remove_toxic", "frontend--catalog-1", "meshproof-slow"),
@@ -70,8 +72,14 @@ def test_toxic_without_toxiproxy_is_refused(shop: Deployment) -> None:
 
 def test_steps_of_a_removed_deployment_are_no_ops(shop: Deployment) -> None:
     """When the state file is gone the deployment is down: nothing is left to undo."""
-    step = rollback.remove_toxic(Path("/nonexistent/shop.json"), "http://127.0.0.1:1", "p", "t")
-    Executor()(rollback.entry("f", "toxic", "a->b", [step]))
+    step = RemoveToxic(
+        state_file=Path("/nonexistent/shop.json"),
+        toxiproxy_url="http://127.0.0.1:1",
+        proxy="p",
+        toxic="t",
+    )
+    RollbackExecutor()(RollbackEntry(fault="f", kind="toxic", target="a->b", steps=[step]))
+    RollbackExecutor()({"steps": [step.model_dump(mode="json")]})
 
 
 def test_ensure_running_restarts_a_dead_process(shop: Deployment) -> None:
@@ -89,12 +97,10 @@ def test_ensure_running_restarts_a_dead_process(shop: Deployment) -> None:
     ]
     path = _saved(shop.model_copy(update={"processes": processes}))
     restarted: list[str] = []
-    executor = Executor(restart=lambda file, name: restarted.append(name))
-    executor(
-        rollback.entry(
-            "k", "process_kill", "service:catalog-0", [rollback.ensure_running(path, "catalog-0")]
-        )
-    )
+    executor = RollbackExecutor(restart=lambda file, name: restarted.append(name))
+    steps = [EnsureRunning(state_file=path, name="catalog-0")]
+    entry = RollbackEntry(fault="k", kind="process_kill", target="service:catalog-0", steps=steps)
+    executor(json.loads(json.dumps(entry.to_json())))  # as the ledger holds it
     assert restarted == ["catalog-0"]
 
 
@@ -106,10 +112,54 @@ def test_failures_of_steps_are_collected(shop: Deployment) -> None:
         {"action": "teleport", "state_file": str(path)},
     ]
     with pytest.raises(FaultError, match=r"'explode'.*'teleport'"):
-        Executor()(rollback.entry("x", "toxic", "a->b", steps))
+        RollbackExecutor()({"fault": "x", "kind": "toxic", "target": "a->b", "steps": steps})
 
 
 def test_describe_says_what_a_step_does(shop: Deployment) -> None:
     """Each step has a one-line description for recover's output."""
-    step = rollback.resume_process(Path("s.json"), "catalog-0-sidecar", 42, 1.0)
-    assert rollback.describe(step) == "SIGCONT catalog-0-sidecar (pid 42)"
+    step = ResumeProcess(
+        state_file=Path("s.json"), name="catalog-0-sidecar", pid=42, create_time=1.0
+    )
+    assert describe_step(step) == "SIGCONT catalog-0-sidecar (pid 42)"
+    assert describe_step(step.model_dump(mode="json")) == "SIGCONT catalog-0-sidecar (pid 42)"
+    assert describe_step({"action": "teleport"}) == "unknown step 'teleport'"
+
+
+def test_a_step_missing_a_field_is_one_line_naming_it(shop: Deployment) -> None:
+    """A known step without a field it needs fails as one FaultError naming the field."""
+    path = _saved(shop)
+    with pytest.raises(FaultError, match=r"rollback step resume_process: pid: Field required"):
+        RollbackExecutor()(
+            {
+                "steps": [
+                    {
+                        "action": "resume_process",
+                        "state_file": str(path),
+                        "name": "x",
+                        "create_time": 1.0,
+                    }
+                ]
+            }
+        )
+
+
+def test_an_old_ledger_entry_reads_as_typed_steps(tmp_path: Path) -> None:
+    """A ledger line written before the steps were typed is read and undone as before."""
+    (tmp_path / "shop.json").write_text("{}")
+    state_file = str(tmp_path / "shop.json")
+    old = {
+        "fault": "freeze",
+        "kind": "process_pause",
+        "target": "sidecar:catalog-0",
+        "steps": [
+            {
+                "action": "resume_process",
+                "state_file": state_file,
+                "name": "catalog-0-sidecar",
+                "pid": 2**22 + 1,
+                "create_time": 1.0,
+            }
+        ],
+    }
+    assert describe_step(old["steps"][0]) == f"SIGCONT catalog-0-sidecar (pid {2**22 + 1})"
+    RollbackExecutor()(old)  # that pid runs nothing: resuming it is a no-op
