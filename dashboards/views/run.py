@@ -12,6 +12,7 @@ from harness.report import figures, graph, mesh, traces
 from harness.report.host_text import HOST_TABLE_COLUMNS, host_note, host_rows
 from harness.report.labels import LABELS
 from harness.report.text import behind_line, format_value, load_text
+from harness.spec.phase import Phase
 from harness.store import RunRecord
 from mesh_runtime.errors import MeshproofError
 
@@ -219,7 +220,7 @@ def _faults(path: str, version: int, record: RunRecord) -> None:
     st.subheader("Faults and phases")
     rows = []
     for fault in record.faults:
-        summary = record.phase_summary(f"during:{fault.name}")
+        summary = record.phase_summary(Phase.during(fault.name))
         recovery = summary.values.get("recovery_s") if summary else None
         rows.append(
             {

@@ -1,7 +1,6 @@
 """Analysis of a run (pandas, pure): records, phases, windows, summaries, traces."""
 
 from harness.analysis.phases import (
-    Phase,
     experiment_phases,
     label_phases,
     phase_intervals,
@@ -13,7 +12,6 @@ from harness.analysis.traces import TraceReport, expected_spans, trace_completen
 from harness.analysis.windows import compute_windows
 
 __all__ = [
-    "Phase",
     "RunFrames",
     "TraceReport",
     "compute_windows",

@@ -28,33 +28,39 @@ import numpy as np
 import pandas as pd
 
 from harness.spec.experiment import Experiment
+from harness.spec.phase import AFTER, BEFORE, BETWEEN, WARMUP, WHOLE, Phase
 from harness.store.model import FaultEvent, PhaseRecord
 
-Phase = PhaseRecord
+
+def interval(phase: Phase, start_s: float, end_s: float) -> PhaseRecord:
+    """`phase` from `start_s` to `end_s`, as run.json keeps it (its name is its text)."""
+    return PhaseRecord(name=str(phase), start_s=start_s, end_s=end_s)
 
 
-def phase_intervals(warmup_s: float, end_s: float, faults: Sequence[FaultEvent]) -> list[Phase]:
+def phase_intervals(
+    warmup_s: float, end_s: float, faults: Sequence[FaultEvent]
+) -> list[PhaseRecord]:
     """The phases of a run that measured from `warmup_s` to `end_s`."""
-    phases = [Phase(name="warmup", start_s=0.0, end_s=warmup_s)]
+    phases = [interval(WARMUP, 0.0, warmup_s)]
     windows = fault_windows(faults, end_s)
     first_start = min((start for _, start, _ in windows), default=end_s)
-    phases.append(Phase(name="before", start_s=warmup_s, end_s=max(warmup_s, first_start)))
+    phases.append(interval(BEFORE, warmup_s, max(warmup_s, first_start)))
     for name, start, end in windows:
-        phases.append(Phase(name=f"during:{name}", start_s=start, end_s=end))
+        phases.append(interval(Phase.during(name), start, end))
     for name, _, end in windows:
         if end < end_s:
-            phases.append(Phase(name=f"after:{name}", start_s=end, end_s=end_s))
+            phases.append(interval(Phase.after(name), end, end_s))
     if windows:
         last_end = max(end for _, _, end in windows)
         if last_end < end_s:
-            phases.append(Phase(name="after", start_s=last_end, end_s=end_s))
-    phases.append(Phase(name="whole", start_s=warmup_s, end_s=end_s))
+            phases.append(interval(AFTER, last_end, end_s))
+    phases.append(interval(WHOLE, warmup_s, end_s))
     return phases
 
 
 def experiment_phases(
     experiment: Experiment, faults: Sequence[FaultEvent], end_s: float | None = None
-) -> list[Phase]:
+) -> list[PhaseRecord]:
     """The phases of a run of `experiment`; `end_s` overrides the planned end (aborted runs)."""
     end = experiment.load.total_duration if end_s is None else end_s
     return phase_intervals(experiment.load.warmup, end, faults)
@@ -68,33 +74,33 @@ def fault_windows(faults: Sequence[FaultEvent], end_s: float) -> list[tuple[str,
     return sorted(windows, key=lambda w: (w[1], w[2]))
 
 
-def label_phases(times: pd.Series, phases: Sequence[Phase]) -> pd.Series:
+def label_phases(times: pd.Series, phases: Sequence[PhaseRecord]) -> pd.Series:
     """The primary phase of each time (see the module docstring) as a string Series."""
     by_name = {p.name: p for p in phases}
     values = times.to_numpy(dtype="float64")
-    faults = [p for p in phases if p.name.startswith("during:")]
-    labels = np.full(values.shape, "after" if faults else "before", dtype=object)
+    faults = [p for p in phases if Phase.parse(p.name).kind == "during"]
+    labels = np.full(values.shape, str(AFTER if faults else BEFORE), dtype=object)
     if faults:
-        labels[values >= min(p.start_s for p in faults)] = "between"
-        labels[values >= max(p.end_s for p in faults)] = "after"
+        labels[values >= min(p.start_s for p in faults)] = str(BETWEEN)
+        labels[values >= max(p.end_s for p in faults)] = str(AFTER)
         # Latest-started first, so the earliest-started fault wins where they overlap.
         for phase in sorted(faults, key=lambda p: p.start_s, reverse=True):
             labels[(values >= phase.start_s) & (values < phase.end_s)] = phase.name
-    before = by_name.get("before")
+    before = by_name.get(str(BEFORE))
     if before is not None:
-        labels[(values >= before.start_s) & (values < before.end_s)] = "before"
-    warmup = by_name.get("warmup")
+        labels[(values >= before.start_s) & (values < before.end_s)] = str(BEFORE)
+    warmup = by_name.get(str(WARMUP))
     if warmup is not None:
-        labels[values < warmup.end_s] = "warmup"
+        labels[values < warmup.end_s] = str(WARMUP)
     return pd.Series(labels, index=times.index, dtype="object").astype("string")
 
 
-def in_phase(times: pd.Series, phase: Phase) -> pd.Series:
+def in_phase(times: pd.Series, phase: PhaseRecord) -> pd.Series:
     """Boolean mask of the times inside the phase's half-open interval."""
     return (times >= phase.start_s) & (times < phase.end_s)
 
 
-def with_phase(requests: pd.DataFrame, phases: Sequence[Phase]) -> pd.DataFrame:
+def with_phase(requests: pd.DataFrame, phases: Sequence[PhaseRecord]) -> pd.DataFrame:
     """The requests with their primary `phase` column (by intended send time)."""
     out = requests.copy()
     out["phase"] = label_phases(out["intended_s"], phases)

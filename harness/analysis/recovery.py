@@ -74,11 +74,7 @@ def recovery_criteria(
         return Criteria(tuple(spec.conditions), spec.hold_s, source or "recovery:")
     chosen: dict[tuple[str, str, float], SLO] = {}
     for slo in slos:
-        if (
-            slo.metric in WINDOW_METRICS
-            and slo.metric != "rps"
-            and not slo.phase.startswith("during:")
-        ):
+        if slo.metric in WINDOW_METRICS and slo.metric != "rps" and slo.phase.kind != "during":
             key = (slo.metric, slo.op, slo.threshold)
             chosen.setdefault(key, SLO(metric=slo.metric, op=slo.op, threshold=slo.threshold))
     conditions = tuple(chosen.values())

@@ -49,6 +49,7 @@ from harness.analysis.traces import TraceReport, completeness_of
 from harness.analysis.windows import failed_mask, send_lag_ms
 from harness.load.schedule import Schedule
 from harness.spec.load import LATE_BOUND_MS, fell_behind
+from harness.spec.phase import AFTER, WHOLE, Phase
 from harness.spec.slo import SLO
 from harness.store.model import FaultEvent, PhaseRecord, PhaseSummary
 
@@ -207,10 +208,10 @@ def _recovery(
     values: Values,
     notes: Notes,
 ) -> None:
-    kind, _, fault = phase.name.partition(":")
-    if kind in ("during", "after") and fault:
-        value, why = recoveries.get(fault, (None, "no such fault"))
-    elif phase.name in ("after", "whole") and _ended(recoveries):
+    judged = Phase.parse(phase.name)
+    if judged.fault:
+        value, why = recoveries.get(judged.fault, (None, "no such fault"))
+    elif judged in (AFTER, WHOLE) and _ended(recoveries):
         ended = _ended(recoveries)
         missing = [f"{name}: {why}" for name, (v, why) in ended.items() if v is None]
         known = [v for v, _ in ended.values() if v is not None]

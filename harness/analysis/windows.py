@@ -16,9 +16,10 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from harness.analysis.phases import Phase, label_phases
+from harness.analysis.phases import label_phases
 from harness.analysis.stats import PERCENTILES
 from harness.spec.load import LATE_BOUND_MS
+from harness.store.model import PhaseRecord
 
 WINDOW_COLUMNS = (
     "second",
@@ -48,7 +49,7 @@ def send_lag_ms(requests: pd.DataFrame) -> pd.Series:
     return lag.clip(lower=0.0)
 
 
-def compute_windows(requests: pd.DataFrame, phases: Sequence[Phase]) -> pd.DataFrame:
+def compute_windows(requests: pd.DataFrame, phases: Sequence[PhaseRecord]) -> pd.DataFrame:
     """One row per second from the first to the last intended send second."""
     if requests.empty:
         return _empty()

@@ -27,6 +27,7 @@ import pandas as pd
 
 from harness.analysis.signals import COUNTERS, counter_increase, cpu_per_krps_by_second
 from harness.analysis.windows import failed_mask
+from harness.spec.phase import Phase
 from harness.store.model import PhaseRecord
 from harness.store.reader import StoredRun
 
@@ -161,7 +162,7 @@ def run_samples(run: StoredRun) -> SideSamples:
     complete, judged = trace_counts(run, sent)
     recovery: dict[str, list[float]] = {}
     for fault in run.record.faults:
-        summary = run.record.phase_summary(f"during:{fault.name}")
+        summary = run.record.phase_summary(Phase.during(fault.name))
         value = summary.value("recovery_s") if summary else None
         recovery[fault.name] = [] if value is None else [value]
     return SideSamples(

@@ -20,6 +20,8 @@ from rich.console import Console, Group
 from rich.live import Live
 from rich.text import Text
 
+from harness.spec.phase import AFTER, BEFORE, WARMUP, Phase
+
 
 @dataclass(frozen=True)
 class Snapshot:
@@ -83,12 +85,13 @@ def progress_line(snap: Snapshot) -> str:
 
 
 def phase_at(elapsed_s: float, warmup_s: float, active: Sequence[str], faults_seen: int) -> str:
-    """The phase name a display shows at `elapsed_s`. Pure."""
+    """The phase name a display shows at `elapsed_s` (`during:a,b` while faults a and b
+    are on). Pure."""
     if elapsed_s < warmup_s:
-        return "warmup"
+        return str(WARMUP)
     if active:
-        return "during:" + ",".join(active)
-    return "after" if faults_seen else "before"
+        return str(Phase.during(",".join(active)))
+    return str(AFTER if faults_seen else BEFORE)
 
 
 class ProgressView(Protocol):

@@ -42,7 +42,7 @@ def judge(
     verdicts = []
     for slo in slos:
         verdict = judge_one(slo, summaries)
-        summary = summaries.get(slo.phase)
+        summary = summaries.get(str(slo.phase))
         if wakeups and summary is not None:
             verdict = settle(verdict, summary.host, wakeups)
         verdicts.append(verdict)
@@ -51,11 +51,11 @@ def judge(
 
 def judge_one(slo: SLO, summaries: Mapping[str, PhaseSummary]) -> Verdict:
     """The verdict of one SLO: passed only with a measured value that meets the threshold."""
-    summary = summaries.get(slo.phase)
+    summary = summaries.get(str(slo.phase))
     value: float | None = None
     reason = ""
     if summary is None:
-        reason = f"no data: the run has no phase {slo.phase!r}"
+        reason = f"no data: the run has no phase {str(slo.phase)!r}"
     else:
         value = summary.value(slo.metric)
         if value is None:
@@ -71,7 +71,7 @@ def judge_one(slo: SLO, summaries: Mapping[str, PhaseSummary]) -> Verdict:
         metric=slo.metric,
         op=slo.op,
         threshold=slo.threshold,
-        phase=slo.phase,
+        phase=str(slo.phase),
         value=value,
         passed=passed,
         reason=reason,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from harness.spec.load import fell_behind
+from harness.spec.phase import Phase
 from harness.store.model import SUMMARY_METRICS, RunRecord, Verdict
 
 HEADLINE_COLUMNS = ("metric", "value")
@@ -190,7 +191,7 @@ def fault_rows(record: RunRecord) -> list[list[str]]:
     """A row per fault (FAULT_COLUMNS): what, where, when, and its phase's recovery time."""
     rows = []
     for fault in record.faults:
-        summary = record.phase_summary(f"during:{fault.name}")
+        summary = record.phase_summary(Phase.during(fault.name))
         recovery = summary.values.get("recovery_s") if summary else None
         end = "-" if fault.end_s is None else f"{fault.end_s:.1f}"
         when = [f"{fault.start_s:.1f}", end, format_value("recovery_s", recovery)]

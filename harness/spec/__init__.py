@@ -3,6 +3,7 @@
 from harness.spec.experiment import Experiment, Target, load_experiment
 from harness.spec.faults import FAULT_KINDS, FaultSpec
 from harness.spec.load import LoadSpec, RouteSpec, Stage
+from harness.spec.phase import Phase
 from harness.spec.slo import METRICS, SLO
 
 __all__ = [
@@ -12,6 +13,7 @@ __all__ = [
     "Experiment",
     "FaultSpec",
     "LoadSpec",
+    "Phase",
     "RouteSpec",
     "Stage",
     "Target",

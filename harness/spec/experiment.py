@@ -105,10 +105,14 @@ class Experiment(BaseModel):
         for slo in self.slos:
             if slo.metric.startswith("overhead_") and self.target.compare_to is None:
                 raise ValueError(f"slos: {slo.name!r} needs target.compare_to (e.g. no-mesh)")
-            kind, colon, fault_name = slo.phase.partition(":")
-            if colon and fault_name not in names:
+            fault_name = slo.phase.fault
+            if fault_name and fault_name not in names:
                 raise ValueError(f"slos: {slo.name!r} names no fault of this experiment")
-            if colon and kind == "after" and self._fault(fault_name).duration is None:
+            if (
+                fault_name
+                and slo.phase.kind == "after"
+                and self._fault(fault_name).duration is None
+            ):
                 raise ValueError(
                     f"slos: {slo.name!r}: fault {fault_name!r} has no duration, so no end"
                 )
@@ -118,13 +122,13 @@ class Experiment(BaseModel):
 
     def _recovery_judged(self, slo: SLO) -> None:
         """A recovery_s SLO names a phase in which a fault ends."""
-        kind, colon, fault_name = slo.phase.partition(":")
-        if kind == "before":
+        fault_name = slo.phase.fault
+        if slo.phase.kind == "before":
             raise ValueError(
                 f"slos: {slo.name!r}: recovery_s is measured after a fault ends"
                 " (phases during:<fault>, after:<fault>, after or whole)"
             )
-        if colon and self._fault(fault_name).duration is None:
+        if fault_name and self._fault(fault_name).duration is None:
             raise ValueError(
                 f"slos: {slo.name!r}: fault {fault_name!r} has no duration, so no recovery"
             )

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from harness.spec.experiment import Experiment
 from harness.spec.faults import MeshFaultFault
+from harness.spec.phase import Phase
 from harness.spec.slo import SLO
 
 
@@ -88,7 +89,7 @@ def _what(fault: MeshFaultFault) -> str:
     return f"mesh_fault {' and '.join(parts)} on {fault.target}{route}"
 
 
-def _overlap(experiment: Experiment, phase: str, fault: MeshFaultFault) -> float:
+def _overlap(experiment: Experiment, phase: Phase, fault: MeshFaultFault) -> float:
     """The share of `phase` (as planned) during which `fault` is on; 0 when none."""
     start, end = _window(experiment, fault.name)
     first, last = _phase(experiment, phase)
@@ -104,9 +105,9 @@ def _window(experiment: Experiment, name: str) -> tuple[float, float]:
     return start, total if fault.duration is None else min(total, start + fault.duration)
 
 
-def _phase(experiment: Experiment, phase: str) -> tuple[float, float]:
+def _phase(experiment: Experiment, phase: Phase) -> tuple[float, float]:
     warmup, total = experiment.load.warmup, experiment.load.total_duration
-    kind, _, name = phase.partition(":")
+    kind, name = phase.kind, phase.fault
     windows = [_window(experiment, f.name) for f in experiment.faults]
     if kind == "during":
         return _window(experiment, name)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from harness.spec.phase import WHOLE
 from harness.spec.slo import SLO
 from mesh_runtime.units import Duration
 
@@ -55,7 +56,7 @@ class RecoverySpec(BaseModel):
                 raise ValueError(
                     f"{slo.metric!r} is not measured per one-second window (use one of {known})"
                 )
-            if slo.phase != "whole":
+            if slo.phase != WHOLE:
                 raise ValueError(
                     f"{slo.describe()!r}: a recovery condition has no phase; it is checked on"
                     " each one-second window after the fault ends"

@@ -15,6 +15,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, model_validator
 
+from harness.spec.phase import EXPECTED, WHOLE, Phase
+
 METRICS: dict[str, str] = {
     "rps": "requests per second answered (the achieved rate: answers that arrived in the phase)",
     "target_rps": "requests per second the schedule intended in the phase",
@@ -57,7 +59,6 @@ _TEXT = re.compile(
     r"^\s*(?P<metric>[a-z0-9_]+)\s*(?P<op><=|>=|==|<|>)\s*(?P<threshold>-?\d+(?:\.\d+)?(?:e-?\d+)?)"
     r"(?:\s+(?P<phase>\S+))?\s*$"
 )
-_PHASE = re.compile(r"^(whole|before|after|(during|after):[A-Za-z0-9][A-Za-z0-9_.-]*)$")
 
 
 class SLO(BaseModel):
@@ -66,7 +67,7 @@ class SLO(BaseModel):
     metric: str
     op: Literal["<", "<=", ">", ">=", "=="]
     threshold: float
-    phase: str = "whole"
+    phase: Phase = WHOLE
     name: str = ""
 
     @model_validator(mode="before")
@@ -88,17 +89,15 @@ class SLO(BaseModel):
             raise ValueError(
                 f"unknown metric {self.metric!r} (known: {', '.join(sorted(METRICS))})"
             )
-        if not _PHASE.match(self.phase):
-            raise ValueError(
-                f"unknown phase {self.phase!r} (expected whole, before, after, during:<fault> or after:<fault>)"
-            )
+        if not self.phase.judged:
+            raise ValueError(f"phase {str(self.phase)!r} is never judged ({EXPECTED})")
         if not self.name:
             object.__setattr__(self, "name", self.describe())
         return self
 
     def describe(self) -> str:
         text = f"{self.metric} {self.op} {self.threshold:g}"
-        return text if self.phase == "whole" else f"{text} {self.phase}"
+        return text if self.phase == WHOLE else f"{text} {self.phase}"
 
     def holds(self, value: float) -> bool:
         return OPERATORS[self.op](value, self.threshold)

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 from harness.spec.experiment import Experiment
 from harness.spec.faults import FaultSpec
+from harness.spec.phase import Phase
 from harness.spec.recovery import HOLD_S
 
 MIN_FAULT_S = 1.0
@@ -41,8 +42,8 @@ def recovery_needs(experiment: Experiment) -> list[RecoveryNeed]:
     for slo in experiment.slos:
         if slo.metric != "recovery_s":
             continue
-        _, colon, name = slo.phase.partition(":")
-        judged |= {name} if colon else {f.name for f in _ending(experiment)}
+        fault = slo.phase.fault
+        judged |= {fault} if fault else {f.name for f in _ending(experiment)}
     return [
         RecoveryNeed(f.name, _end(experiment, f), hold_of(experiment, f) + REVERT_S)
         for f in experiment.faults
@@ -94,10 +95,10 @@ def timeline_problem(experiment: Experiment) -> tuple[str, str] | None:
     return None
 
 
-def _after_problem(experiment: Experiment, phase: str) -> str:
+def _after_problem(experiment: Experiment, phase: Phase) -> str:
     """Why an `after` / `after:<fault>` phase would never begin ('' when it does)."""
-    kind, _, name = phase.partition(":")
-    if kind != "after":
+    name = phase.fault
+    if phase.kind != "after":
         return ""
     total = experiment.load.total_duration
     faults = [f for f in experiment.faults if not name or f.name == name]
@@ -105,7 +106,7 @@ def _after_problem(experiment: Experiment, phase: str) -> str:
         if fault.duration is None or _end(experiment, fault) >= total:
             return (
                 f"fault {fault.name!r} stays on until the load ends ({_s(total)}),"
-                f" so phase {phase!r} never begins"
+                f" so phase {str(phase)!r} never begins"
                 + ("; judge after:<fault> of the faults that end" if not name else "")
             )
     return ""

@@ -11,6 +11,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from harness.spec.phase import Phase
+
 SCHEMA_VERSION = 1
 
 RunStatus = Literal["running", "passed", "failed", "inconclusive", "aborted", "error"]
@@ -69,7 +71,7 @@ class Environment(RecordModel):
 
 
 class PhaseRecord(RecordModel):
-    """A phase of the timeline: `warmup`, `before`, `during:<fault>`, `after`, `whole`."""
+    """A phase of the timeline: `name` is its text (`harness.spec.phase.Phase`)."""
 
     name: str
     start_s: float
@@ -263,5 +265,7 @@ class RunRecord(RecordModel):
     """The wake-ups in a row one request meets in this deployment, against which the host's
     disturbance is weighed (`harness.judge.disturbance`); None in records that predate it."""
 
-    def phase_summary(self, phase: str) -> PhaseSummary | None:
-        return next((p for p in self.phase_summaries if p.phase == phase), None)
+    def phase_summary(self, phase: Phase | str) -> PhaseSummary | None:
+        """The summary of `phase` (a Phase, or its text as run.json keeps it)."""
+        name = str(phase)
+        return next((p for p in self.phase_summaries if p.phase == name), None)

@@ -168,7 +168,7 @@ def _verdict(slo: str, value: float | None) -> Verdict:
     spec = SLO.model_validate(slo)
     passed = value is not None and spec.holds(value)
     return Verdict(slo=slo, metric=spec.metric, op=spec.op, threshold=spec.threshold,
-                   phase=spec.phase, value=value, passed=passed)  # fmt: skip
+                   phase=str(spec.phase), value=value, passed=passed)  # fmt: skip
 
 
 def test_settle_names_the_disturbance_and_keeps_passed_consistent() -> None:

@@ -4,6 +4,7 @@ import pytest
 
 from harness.errors import ExperimentError
 from harness.spec import SLO, Experiment
+from harness.spec.phase import AFTER, Phase
 from mesh_runtime.validation import model_from_data
 
 BASE = {"title": "t", "target": {"topology": "topologies/shop.yaml"}, "load": {"duration": "20s"}}
@@ -16,7 +17,8 @@ def parse(**extra: object) -> Experiment:
 def test_slo_text_forms() -> None:
     """'metric op number [phase]' parses; the object form gives the same SLO."""
     slo = SLO.model_validate("p99_ms < 250 during:flaky")
-    assert (slo.metric, slo.op, slo.threshold, slo.phase) == ("p99_ms", "<", 250.0, "during:flaky")
+    during = Phase.during("flaky")
+    assert (slo.metric, slo.op, slo.threshold, slo.phase) == ("p99_ms", "<", 250.0, during)
     assert slo == SLO.model_validate(
         {"metric": "p99_ms", "op": "<", "threshold": 250, "phase": "during:flaky"}
     )
@@ -111,7 +113,9 @@ def test_after_fault_phase_needs_a_fault_with_a_duration() -> None:
     """'after:<fault>' parses for a fault with a duration and is refused for an open-ended one."""
     behaviour = {"kind": "service_behaviour", "target": "catalog-1", "params": {"error_rate": 1}}
     faults = [{"name": "x", "duration": "5s", **behaviour}, {"name": "open", **behaviour}]
-    assert parse(faults=faults, slos=["error_rate < 0.001 after:x"]).slos[0].phase == "after:x"
+    assert parse(faults=faults, slos=["error_rate < 0.001 after:x"]).slos[0].phase == Phase.after(
+        "x"
+    )
     with pytest.raises(ExperimentError, match="has no duration"):
         parse(faults=faults, slos=["error_rate < 0.001 after:open"])
 
@@ -120,4 +124,4 @@ def test_plain_after_phase_needs_no_fault_name() -> None:
     """'after' alone (the end of the last fault) is still accepted."""
     behaviour = {"kind": "service_behaviour", "target": "catalog-1", "params": {"error_rate": 1}}
     faults = [{"name": "x", "duration": "5s", **behaviour}]
-    assert parse(faults=faults, slos=["error_rate < 0.001 after"]).slos[0].phase == "after"
+    assert parse(faults=faults, slos=["error_rate < 0.001 after"]).slos[0].phase == AFTER
