@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from harness.engine.interrupts import InterruptGuard, RunInterrupted
+from harness.engine.outcome import RunOutcome
 from harness.engine.progress import ProgressView
 from harness.engine.session import Session, make_runtime
 from harness.engine.timeline import scale_experiment
@@ -96,9 +97,9 @@ def run_experiment(path: str | Path, options: RunOptions, view: ProgressView) ->
     record = writer.write_record(record)
     session = Session(experiment, topology, runtime, writer, record, view, options)
     with InterruptGuard() as guard:
-        failure = _carry_out(session)
+        outcome = _carry_out(session)
         with guard.shielded():
-            record = session.conclude(failure)
+            record = session.conclude(outcome)
     aborted = record.status in ("aborted", "error")
     return RunResult(
         record,
@@ -121,16 +122,16 @@ def chosen_runtime(experiment: Experiment, options: RunOptions) -> str:
     return options.runtime or experiment.target.runtime
 
 
-def _carry_out(session: Session) -> str | None:
-    """Deploy and run the timeline; None when it ran to its end, else why it stopped."""
+def _carry_out(session: Session) -> RunOutcome:
+    """Deploy and run the timeline: completed when it ran to its end, else why it stopped."""
     try:
         session.deploy()
         session.run_timeline()
         session.run_comparison()
     except RunInterrupted as exc:
-        return f"aborted: {exc}"
+        return RunOutcome.aborted(str(exc))
     except MeshproofError as exc:
-        return f"error: {exc}"
+        return RunOutcome.error(str(exc))
     except Exception as exc:  # an unexpected failure still tears down and writes the run
-        return f"error: unexpected {type(exc).__name__}: {exc}"
-    return None
+        return RunOutcome.error(f"unexpected {type(exc).__name__}: {exc}")
+    return RunOutcome()

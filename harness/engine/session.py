@@ -24,6 +24,7 @@ from harness.engine.events import EventLog
 from harness.engine.experiment_rollbacks import run_experiment_rollbacks
 from harness.engine.faults import FaultRunner
 from harness.engine.observers import Observers
+from harness.engine.outcome import RunOutcome, rollback_note
 from harness.engine.progress import ProgressView, Snapshot, phase_at
 from harness.engine.scheduler import Scheduler
 from harness.engine.timeline import Action, plan_actions
@@ -170,33 +171,35 @@ class Session:
         )
         self.events.add("compare", other, f"{len(self.compare)} requests in interleaved blocks")
 
-    def conclude(self, failure: str | None) -> RunRecord:
+    def conclude(self, outcome: RunOutcome) -> RunRecord:
         """Roll back, stop, collect, tear down, analyse and write; returns the final record."""
-        if failure is not None:
-            self.note(failure)
+        if outcome.stopped:
+            self.note(str(outcome))
         self.view.stage("rolling back faults and stopping the load")
-        self._finish_faults()
+        outcome = outcome.with_rollback_problems(self._finish_faults())
         self.collect()
         self.teardown()
         self.view.stage("analysing")
         try:
-            return self._write(failure)
+            return self._write(outcome)
         finally:
             self.view.close()
 
     # --- stopping, idempotent ---------------------------------------------------------
 
-    def _finish_faults(self) -> None:
+    def _finish_faults(self) -> tuple[str, ...]:
+        """Roll every fault back (once); what could not be undone."""
         if self.faults is None or self._faults_finished:
-            return
+            return ()
         self._faults_finished = True
         problems = self.faults.finish()
         if self.ctx is not None and self.experiment.rollbacks:
             problems += run_experiment_rollbacks(self.experiment.rollbacks, self.ctx)
         for problem in problems:
-            self.note(f"rollback: {problem}")
+            self.note(rollback_note(problem))
         if self.ledger is not None and not self.ledger.pending():
             self.ledger.unregister()
+        return tuple(problems)
 
     def collect(self) -> None:
         """Stop the load and the observers and keep what they measured (once)."""
@@ -283,7 +286,7 @@ class Session:
 
     # --- writing ----------------------------------------------------------------------------
 
-    def _write(self, failure: str | None) -> RunRecord:
+    def _write(self, outcome: RunOutcome) -> RunRecord:
         faults: list[FaultEvent] = self.faults.events_so_far() if self.faults else []
         analysis = None
         if self.measured is not None:
@@ -294,17 +297,18 @@ class Session:
                     self.experiment.target.mode,
                     faults,
                     self.measured,
-                    end_s=None if failure is None else self.events.now_s(),
+                    end_s=self.events.now_s() if outcome.stopped else None,
                     compare=self.compare,
                 )
             except MeshproofError as exc:
-                failure = failure or f"error: analysis: {exc}"
+                outcome = outcome.failed_with(f"analysis: {exc}")
                 self.note(f"analysis: {exc}")
         self._write_tables(analysis)
-        record = self._final_record(analysis, faults, failure)
+        outcome = outcome.final(measured=analysis is not None)
+        record = self._final_record(analysis, faults, outcome)
         render = run_files(analysis.windows if analysis else None)
-        if failure is not None and failure.startswith("aborted"):
-            return self.writer.mark_aborted(record, failure, render)
+        if outcome.status == "aborted":
+            return self.writer.mark_aborted(record, outcome.record_error(), render)
         record = self.writer.finish(record, render)
         self._drop_raw_records()
         return record
@@ -327,7 +331,7 @@ class Session:
             self.writer.write_table(f"compare_{self.experiment.target.compare_to}", self.compare)
 
     def _final_record(
-        self, analysis: Analysis | None, faults: list[FaultEvent], failure: str | None
+        self, analysis: Analysis | None, faults: list[FaultEvent], outcome: RunOutcome
     ) -> RunRecord:
         now = time.time()
         update: dict[str, object] = {
@@ -351,15 +355,11 @@ class Session:
                 host=analysis.summaries["whole"].host,
                 hdr=analysis.hdr,
             )
-        rollback_problems = [n for n in self.notes if n.startswith("rollback:")]
-        if failure is None and rollback_problems:
-            failure = "error: " + "; ".join(rollback_problems)
-        if failure is None and analysis is not None:
+        if outcome.stopped:
+            update["status"] = outcome.status
+            update["error"] = outcome.record_error()
+        elif analysis is not None:
             update["status"] = run_status(analysis.verdicts, aborted=False)
-        else:
-            reason = failure or "error: nothing was measured"
-            update["status"] = "aborted" if reason.startswith("aborted") else "error"
-            update["error"] = reason.partition(": ")[2] or reason
         return self.record.model_copy(update=update)
 
     def _drop_raw_records(self) -> None:
