@@ -5,6 +5,7 @@ result.exit_code, result.path, result.record.status
 """
 
 from harness.engine.interrupts import InterruptGuard, RunInterrupted
+from harness.engine.options import RunOptions
 from harness.engine.progress import (
     LineProgress,
     LiveProgress,
@@ -13,7 +14,7 @@ from harness.engine.progress import (
     Snapshot,
     progress_view,
 )
-from harness.engine.runner import RunOptions, RunResult, prepare, run_experiment
+from harness.engine.runner import RunResult, prepare, run_experiment
 from harness.engine.scheduler import Scheduler
 from harness.engine.timeline import Action, plan_actions, scale_experiment
 

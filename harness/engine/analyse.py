@@ -33,7 +33,7 @@ from harness.analysis.hdr import (
 from harness.analysis.host import host_seconds, with_host, with_host_summaries
 from harness.analysis.recovery import experiment_criteria
 from harness.analysis.stats import percentile
-from harness.engine.comparison import BLOCK_WARMUP_S, overhead_rounds
+from harness.engine.interleaved import BLOCK_WARMUP_S, overhead_rounds
 from harness.judge import judge, wakeups_per_request
 from harness.load.schedule import Schedule
 from harness.spec.experiment import Experiment
@@ -84,12 +84,12 @@ def analyse(
     faults: Sequence[FaultEvent],
     measured: Measured,
     end_s: float | None = None,
-    compare: pd.DataFrame | None = None,
+    interleaved: pd.DataFrame | None = None,
 ) -> Analysis:
     """Phases, per-second windows, per-phase summaries and the SLO verdicts of a run.
 
-    `end_s` is where an aborted run stopped; `compare` the requests of the interleaved
-    comparison blocks (`target.compare_to`), from which `overhead_p99_ms` is computed.
+    `end_s` is where an aborted run stopped; `interleaved` the requests of the interleaved
+    blocks (`target.compare_to`), from which `overhead_p99_ms` is computed.
     """
     phases = experiment_phases(experiment, faults, end_s)
     requests = with_phase(read_requests(measured.record_files), phases)
@@ -113,8 +113,8 @@ def analyse(
     )
     summaries = summarize(frames, phases, faults, experiment.slos, experiment_criteria(experiment))
     other = experiment.target.compare_to
-    if compare is not None and other is not None:
-        summaries = with_overhead(summaries, compare, mode, other)
+    if interleaved is not None and other is not None:
+        summaries = with_overhead(summaries, interleaved, mode, other)
     summaries = with_host_summaries(summaries, host, windows)
     if hdr is not None:
         summaries = with_hdr_values(summaries, hdr.phases)
@@ -141,10 +141,10 @@ def _hdr(files: Sequence[Path], phases: Sequence[PhaseRecord]) -> HdrPercentiles
 
 
 def with_overhead(
-    summaries: dict[str, PhaseSummary], compare: pd.DataFrame, mode: str, other: str
+    summaries: dict[str, PhaseSummary], interleaved: pd.DataFrame, mode: str, other: str
 ) -> dict[str, PhaseSummary]:
-    """`overhead_p99_ms` of the `whole` phase, from the interleaved comparison blocks."""
-    overhead = overhead_rounds(compare, mode, other)["overhead_p99_ms"]
+    """`overhead_p99_ms` of the `whole` phase, from the interleaved blocks."""
+    overhead = overhead_rounds(interleaved, mode, other)["overhead_p99_ms"]
     whole = summaries["whole"]
     values = dict(whole.values)
     notes = {k: v for k, v in whole.notes.items() if k != "overhead_p99_ms"}
@@ -156,10 +156,10 @@ def with_overhead(
     return out
 
 
-def compare_summary(compare: pd.DataFrame, mode: str, other: str) -> PhaseSummary:
-    """The comparison's numbers, kept in run.json as phase `compare:<other>`: the other
-    mode's blocks (requests, error rate, percentiles) and the overhead with its spread."""
-    measured = compare[compare["intended_s"] >= BLOCK_WARMUP_S]
+def interleaved_summary(interleaved: pd.DataFrame, mode: str, other: str) -> PhaseSummary:
+    """The interleaved blocks' numbers, kept in run.json as phase `compare:<other>`: the
+    other mode's blocks (requests, error rate, percentiles) and the overhead with its spread."""
+    measured = interleaved[interleaved["intended_s"] >= BLOCK_WARMUP_S]
     blocks = measured[measured["mode"] == other]
     failed = (blocks["status"] >= 500) | (blocks["status"] == 0)
     values: dict[str, float | None] = {
@@ -169,7 +169,7 @@ def compare_summary(compare: pd.DataFrame, mode: str, other: str) -> PhaseSummar
         "p90_ms": percentile(blocks["latency_ms"], 0.9),
         "p999_ms": percentile(blocks["latency_ms"], 0.999),
     }
-    values.update(overhead_rounds(compare, mode, other))
+    values.update(overhead_rounds(interleaved, mode, other))
     end = float(measured["intended_s"].max()) if len(measured) else BLOCK_WARMUP_S
     return PhaseSummary(phase=f"compare:{other}", start_s=BLOCK_WARMUP_S, end_s=end, values=values)
 

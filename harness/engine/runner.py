@@ -15,9 +15,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from harness.engine.interrupts import InterruptGuard, RunInterrupted
+from harness.engine.options import RunOptions
 from harness.engine.outcome import RunOutcome
 from harness.engine.progress import ProgressView
-from harness.engine.session import Session, make_runtime
+from harness.engine.session import Session
 from harness.engine.timeline import scale_experiment
 from harness.judge import exit_code
 from harness.spec.check import check_experiment
@@ -25,25 +26,7 @@ from harness.spec.experiment import Experiment
 from harness.spec.lint import SpecWarning
 from harness.store import ExperimentRef, RunRecord, RunWriter, iso_utc
 from mesh_runtime.errors import InvalidInput, MeshproofError
-from mesh_runtime.runtimes.registry import EXTERNAL, deployed_topology
-
-
-@dataclass(frozen=True)
-class RunOptions:
-    runtime: str | None = None
-    """Overrides the experiment's `target.runtime`."""
-    out_dir: Path = Path("reports")
-    duration_s: float | None = None
-    """Scale the whole timeline to this length (warm-up included)."""
-    keep: bool = False
-    state_root: Path | None = None
-    sidecar_command: tuple[str, ...] | None = None
-    """Run this sidecar program instead of the checkout's (upgrade validation)."""
-    sidecar_version: str | None = None
-    """What run.json's `environment.sidecar_version` records for that program."""
-    target: Path | None = None
-    """A target file (an external mesh) to run against instead of the experiment's target
-    (`meshproof run --target FILE`)."""
+from mesh_runtime.runtimes.registry import EXTERNAL, deployed_topology, make_runtime
 
 
 @dataclass(frozen=True)
@@ -78,7 +61,9 @@ def run_experiment(path: str | Path, options: RunOptions, view: ProgressView) ->
     runtime = chosen_runtime(experiment, options)
     # refused before the run directory exists: a run that cannot start writes nothing
     name = deployed_topology(runtime, topology).name
-    make_runtime(runtime, options, view).refuse_if_running(name)
+    make_runtime(runtime, state_root=options.state_root, progress=view.stage).refuse_if_running(
+        name
+    )
     started = datetime.now(UTC)
     writer = RunWriter(options.out_dir, Path(path).stem, started)
     record = RunRecord(
@@ -127,7 +112,7 @@ def _carry_out(session: Session) -> RunOutcome:
     try:
         session.deploy()
         session.run_timeline()
-        session.run_comparison()
+        session.run_interleaved()
     except RunInterrupted as exc:
         return RunOutcome.aborted(str(exc))
     except MeshproofError as exc:

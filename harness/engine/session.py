@@ -1,7 +1,7 @@
 """One run's moving parts and the order they are started and stopped in.
 
 `Session` is driven by `harness.engine.runner`: `deploy()`, `run_timeline()`,
-`run_comparison()`, then always `conclude()`, which rolls faults back, stops the load and
+`run_interleaved()`, then always `conclude()`, which rolls faults back, stops the load and
 the observers, collects what was measured, tears down and writes the run directory.
 Every stopping step is idempotent, so `conclude()` is safe after a failure anywhere.
 """
@@ -10,20 +10,19 @@ from __future__ import annotations
 
 import contextlib
 import time
-from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from harness.engine.analyse import Analysis, Measured, analyse, compare_summary
-from harness.engine.comparison import InterleavedComparison, compare_state_root
+from harness.engine.analyse import Analysis, Measured, analyse, interleaved_summary
 from harness.engine.environment import collect_environment
 from harness.engine.events import EventLog
 from harness.engine.experiment_rollbacks import run_experiment_rollbacks
 from harness.engine.faults import FaultRunner
+from harness.engine.interleaved import InterleavedBlocks, interleaved_state_root
 from harness.engine.observers import Observers
+from harness.engine.options import RunOptions
 from harness.engine.outcome import RunOutcome, rollback_note
 from harness.engine.progress import ProgressView, Snapshot, phase_at
 from harness.engine.scheduler import Scheduler
@@ -37,27 +36,15 @@ from harness.spec.experiment import Experiment
 from harness.store import FaultEvent, RunRecord, RunWriter, iso_utc
 from mesh_runtime.control.client import ControlPlaneClient
 from mesh_runtime.errors import MeshproofError
-from mesh_runtime.runtimes import Deployment, LocalRuntime, Runtime, ToxiproxyClient
-from mesh_runtime.runtimes.registry import EXTERNAL, RUNTIMES, deployed_topology
-from mesh_runtime.runtimes.registry import make_runtime as runtime_named
+from mesh_runtime.runtimes import Deployment, Runtime, ToxiproxyClient
+from mesh_runtime.runtimes.registry import deployed_topology, make_runtime
 from mesh_runtime.topology import MeshMode
-
-if TYPE_CHECKING:
-    from harness.engine.runner import RunOptions
 
 START_LEAD_S = 6.0
 """Warm-up starts this long after the load driver is asked to start: Locust's processes
 take a few seconds to come up, and requests due before they are ready would be skipped."""
 LOAD_DRAIN_S = 5.0
 """How long after the schedule's end in-flight requests may take, beyond `load.timeout`."""
-
-
-def make_runtime(name: str, options: RunOptions, view: ProgressView) -> Runtime:
-    if name == "local":
-        return LocalRuntime(state_root=options.state_root, progress=view.stage)
-    if name in (*RUNTIMES, EXTERNAL):
-        return runtime_named(name, state_root=options.state_root, progress=view.stage)
-    raise RunError(f"runtime {name!r} is not available (runtimes: {', '.join(RUNTIMES)})")
 
 
 class Session:
@@ -92,8 +79,8 @@ class Session:
         self.events = EventLog(time.time())
         self.end_s: float | None = None
         self.measured: Measured | None = None
-        self.compare: pd.DataFrame | None = None
-        self.comparison: InterleavedComparison | None = None
+        self.interleaved: InterleavedBlocks | None = None
+        self.interleaved_requests: pd.DataFrame | None = None
         self._primary = True
         self._faults_finished = False
 
@@ -102,7 +89,7 @@ class Session:
     def deploy(self, mode: MeshMode | None = None) -> Deployment:
         mode = mode or self.experiment.target.mode
         self.view.stage(f"deploying {self.topology.name} ({mode}, {self.runtime_name} runtime)")
-        self.runtime = make_runtime(self.runtime_name, self.options, self.view)
+        self.runtime = self._make_runtime(self.options.state_root)
         sidecar = self.options.sidecar_command
         self.deployment = self.runtime.up(self.topology_path, mode=mode, sidecar_command=sidecar)
         if self._primary:  # the main deployment: record where the run happened
@@ -148,28 +135,28 @@ class Session:
         scheduler.run()
         self.end_s = self.events.add("load", "end", "schedule done")
 
-    def run_comparison(self) -> None:
+    def run_interleaved(self) -> None:
         """`target.compare_to`: the same load, interleaved with a second deployment in that
-        mode (see `harness.engine.comparison`)."""
+        mode (see `harness.engine.interleaved`)."""
         other = self.experiment.target.compare_to
         if other is None:
             return
         self.collect()
         mesh_url = self._current().ingress_url
-        root = compare_state_root(self.options.state_root, other)
-        runtime = make_runtime(self.runtime_name, replace(self.options, state_root=root), self.view)
-        self.comparison = InterleavedComparison(runtime, self.topology_path, other)
+        runtime = self._make_runtime(interleaved_state_root(self.options.state_root, other))
+        self.interleaved = InterleavedBlocks(runtime, self.topology_path, other)
         self.view.stage(f"deploying {self.topology.name} ({other}) beside it")
-        self.comparison.deploy()
+        self.interleaved.deploy()
         self.view.stage(f"the same load, interleaved: {self.experiment.target.mode} / {other}")
-        self.compare = self.comparison.run(
+        requests = self.interleaved.run(
             mesh_url,
             self.experiment.target.mode,
             self.experiment.load,
             self.writer.path / f"load-{other}",
             self.view.stage,
         )
-        self.events.add("compare", other, f"{len(self.compare)} requests in interleaved blocks")
+        self.interleaved_requests = requests
+        self.events.add("compare", other, f"{len(requests)} requests in interleaved blocks")
 
     def conclude(self, outcome: RunOutcome) -> RunRecord:
         """Roll back, stop, collect, tear down, analyse and write; returns the final record."""
@@ -227,9 +214,9 @@ class Session:
         )
 
     def teardown(self, force: bool = False) -> None:
-        if self.comparison is not None and not (self.options.keep and not force):
+        if self.interleaved is not None and not (self.options.keep and not force):
             try:
-                self.comparison.teardown()
+                self.interleaved.teardown()
             except MeshproofError as exc:
                 self.note(f"teardown: {exc}")
         if self.runtime is None or self.deployment is None:
@@ -298,7 +285,7 @@ class Session:
                     faults,
                     self.measured,
                     end_s=self.events.now_s() if outcome.stopped else None,
-                    compare=self.compare,
+                    interleaved=self.interleaved_requests,
                 )
             except MeshproofError as exc:
                 outcome = outcome.failed_with(f"analysis: {exc}")
@@ -327,8 +314,9 @@ class Session:
                 if frame is not None:
                     self.writer.write_table(name, frame)
         self.writer.write_table("events", self.events.frame())
-        if self.compare is not None:
-            self.writer.write_table(f"compare_{self.experiment.target.compare_to}", self.compare)
+        if self.interleaved_requests is not None:
+            other = self.experiment.target.compare_to
+            self.writer.write_table(f"compare_{other}", self.interleaved_requests)
 
     def _final_record(
         self, analysis: Analysis | None, faults: list[FaultEvent], outcome: RunOutcome
@@ -341,10 +329,10 @@ class Session:
         }
         if analysis is not None:
             summaries = list(analysis.summaries.values())
-            if self.compare is not None:
+            if self.interleaved_requests is not None:
                 other = str(self.experiment.target.compare_to)
                 mode = self.experiment.target.mode
-                summaries.append(compare_summary(self.compare, mode, other))
+                summaries.append(interleaved_summary(self.interleaved_requests, mode, other))
             update.update(
                 phases=analysis.phases,
                 verdicts=analysis.verdicts,
@@ -377,6 +365,9 @@ class Session:
 
     def _save(self, **update: object) -> None:
         self.record = self.writer.write_record(self.record.model_copy(update=update))
+
+    def _make_runtime(self, state_root: Path | None) -> Runtime:
+        return make_runtime(self.runtime_name, state_root=state_root, progress=self.view.stage)
 
     def _need_deployment(self) -> Deployment:
         if self.deployment is None:

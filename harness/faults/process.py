@@ -200,8 +200,8 @@ def resume_pid(pid: int, create_time: float) -> None:
         raise FaultError(f"pid {pid}: cannot SIGCONT: {exc}") from exc
 
 
-def restart_with_local_runtime(state_file: Path, name: str) -> None:
-    """Start process `name` again through the local runtime, from its state file."""
+def restart_from_state_file(state_file: Path, name: str) -> None:
+    """Start process `name` again through the runtime its deployment's state file names."""
     from mesh_runtime.runtimes.registry import runtime_of  # runtimes import much; only here
 
     deployment = state.load(state_file)

@@ -15,7 +15,7 @@ from typing import Any
 
 from harness.errors import FaultError
 from harness.faults.kinds import REGISTRY, FaultKinds
-from harness.faults.process import restart_with_local_runtime
+from harness.faults.process import restart_from_state_file
 from harness.faults.steps import DeploymentStep, RestartFn, RollbackEntry, RollbackStep, StepTools
 from mesh_runtime.errors import MeshproofError
 
@@ -26,7 +26,7 @@ class RollbackExecutor:
 
     def __init__(self, restart: RestartFn | None = None, kinds: FaultKinds = REGISTRY) -> None:
         self._kinds = kinds
-        self._tools = StepTools(restart=restart or restart_with_local_runtime)
+        self._tools = StepTools(restart=restart or restart_from_state_file)
 
     def __call__(self, rollback: RollbackEntry | Mapping[str, Any]) -> None:
         """Run every step of an entry; failures are collected and raised together."""

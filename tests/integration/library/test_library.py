@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.engine.comparison import ROUNDS
+from harness.engine.interleaved import ROUNDS
 from tests.integration.engine.enginekit import HarnessProcess
 from tests.integration.library.librarykit import (
     LibraryRun,

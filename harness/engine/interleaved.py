@@ -1,5 +1,8 @@
 """`target.compare_to`: the same load on the mesh and on a second deployment, interleaved.
 
+(Not `harness.compare`, which judges a baseline's recorded runs against a candidate's: this
+is one run measuring its mesh against the other mode, block by block.)
+
 After the run's own timeline, a second deployment in the other mode (`no-mesh`) is
 brought up beside the first (its own state root, `<state root>/compare-<mode>`, so both
 are up at once on different ports). Then `ROUNDS` rounds each drive one block of the same
@@ -53,8 +56,8 @@ def block_order(rounds: int, mode: str, other: str) -> list[tuple[int, str]]:
     return order
 
 
-def compare_state_root(state_root: Path | None, other: str) -> Path:
-    """Where the comparison deployment's state lives (beside, not inside, the run's)."""
+def interleaved_state_root(state_root: Path | None, other: str) -> Path:
+    """Where the second deployment's state lives (beside, not inside, the run's)."""
     root = state_root if state_root is not None else default_state_root()
     return root / f"compare-{other}"
 
@@ -84,7 +87,7 @@ def run_blocks(
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
-class InterleavedComparison:
+class InterleavedBlocks:
     """The second deployment and the interleaved blocks (see the module docstring)."""
 
     def __init__(self, runtime: Runtime, topology_path: Path, other: str) -> None:

@@ -6,12 +6,12 @@ from pathlib import Path
 
 import pandas as pd
 
-from harness.engine.analyse import compare_summary
-from harness.engine.comparison import (
+from harness.engine.analyse import interleaved_summary
+from harness.engine.interleaved import (
     BLOCK_WARMUP_S,
     block_load,
     block_order,
-    compare_state_root,
+    interleaved_state_root,
     overhead_rounds,
 )
 from harness.spec.load import LoadSpec, Stage
@@ -41,9 +41,9 @@ def test_block_load_splits_the_measured_time() -> None:
     assert block_load(staged, rounds=3).duration == 4
 
 
-def test_compare_state_root_is_beside_the_runs() -> None:
+def test_interleaved_state_root_is_beside_the_runs() -> None:
     """The second deployment's state is its own folder under the run's state root."""
-    assert compare_state_root(Path("/s"), "no-mesh") == Path("/s/compare-no-mesh")
+    assert interleaved_state_root(Path("/s"), "no-mesh") == Path("/s/compare-no-mesh")
 
 
 def _blocks(latency: dict[tuple[int, str], float], n: int = 200) -> pd.DataFrame:
@@ -103,11 +103,11 @@ def test_overhead_without_one_side_is_unmeasured() -> None:
     assert values["overhead_p99_ms"] is None and values["overhead_p99_ms_min"] is None
 
 
-def test_compare_summary_counts_the_other_modes_failures() -> None:
+def test_interleaved_summary_counts_the_other_modes_failures() -> None:
     """The compare:<mode> summary holds the other mode's requests, error rate and overhead."""
     frame = _blocks({(0, "mesh"): 12.0, (0, "no-mesh"): 5.0}, n=100)
     frame.loc[(frame["mode"] == "no-mesh") & (frame["intended_s"] > 2.5), "status"] = 503
-    summary = compare_summary(frame, "mesh", "no-mesh")
+    summary = interleaved_summary(frame, "mesh", "no-mesh")
     assert summary.phase == "compare:no-mesh"
     assert summary.values["requests"] == 100
     assert summary.values["error_rate"] == 0.49

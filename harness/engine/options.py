@@ -1,0 +1,24 @@
+"""How to carry out a run (`meshproof run`'s flags): `RunOptions`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    runtime: str | None = None
+    """Overrides the experiment's `target.runtime`."""
+    out_dir: Path = Path("reports")
+    duration_s: float | None = None
+    """Scale the whole timeline to this length (warm-up included)."""
+    keep: bool = False
+    state_root: Path | None = None
+    sidecar_command: tuple[str, ...] | None = None
+    """Run this sidecar program instead of the checkout's (upgrade validation)."""
+    sidecar_version: str | None = None
+    """What run.json's `environment.sidecar_version` records for that program."""
+    target: Path | None = None
+    """A target file (an external mesh) to run against instead of the experiment's target
+    (`meshproof run --target FILE`)."""
