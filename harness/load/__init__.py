@@ -25,10 +25,8 @@ if TYPE_CHECKING:
     from harness.load.livestats import LiveStats
     from harness.load.records import Record, iter_worker_records
     from harness.load.schedule import Schedule, Slot
-    from harness.load.schema import RECORD_COLUMNS
 
 _HOMES = {
-    "RECORD_COLUMNS": "schema",
     "LiveStats": "livestats",
     "LoadDriver": "driver",
     "Record": "records",
@@ -41,12 +39,4 @@ _HOMES = {
 __getattr__ = lazy_exports(__name__, _HOMES)
 
 
-__all__ = [
-    "RECORD_COLUMNS",
-    "LiveStats",
-    "LoadDriver",
-    "Record",
-    "Schedule",
-    "Slot",
-    "iter_worker_records",
-]
+__all__ = ["LiveStats", "LoadDriver", "Record", "Schedule", "Slot", "iter_worker_records"]

@@ -125,10 +125,7 @@ class RunWriter:
         junit.xml: `harness.report.run_files`), then the final run.json."""
         record = record.model_copy(update={"id": self.run_id, "tables": self.tables})
         for name, content in (render(record) if render else {}).items():
-            if isinstance(content, bytes):
-                self.write_bytes(name, content)
-            else:
-                self.write_text(name, content)
+            self.write_bytes(name, content if isinstance(content, bytes) else content.encode())
         return self.write_record(record)
 
     def mark_aborted(

@@ -16,8 +16,9 @@ from loadtest_support import (
     true_latencies_ms,
 )
 
-from harness.load import RECORD_COLUMNS, LoadDriver, iter_worker_records
+from harness.load import LoadDriver, iter_worker_records
 from harness.load.plan import GRACE_S
+from harness.load.schema import RECORD_COLUMNS
 from harness.spec.load import LoadSpec, RouteSpec
 
 pytestmark = pytest.mark.integration
