@@ -64,6 +64,15 @@ class ToxiproxySpec(TopologyModel):
     destination endpoint, so that a single replica can be faulted."""
 
 
+class MetricsSpec(TopologyModel):
+    dialect: Literal["istio", "linkerd", "envoy"] = "istio"
+    """The names and labels of every sidecar's /metrics (`--metrics-dialect`): Istio's
+    (the default), Linkerd's, or Envoy's as Consul's sidecars export them; the mesh's
+    own `meshproof_*` counters are in every dialect. The harness reads the reference
+    mesh in Istio's names (its `meshproof` dialect): the others are for testing the
+    `linkerd` and `consul` dialects against live data."""
+
+
 class Edge(TopologyModel):
     source: str
     destination: str
@@ -90,6 +99,7 @@ class Topology(TopologyModel):
     mesh: MeshSettings = MeshSettings()
     services: dict[str, ServiceSpec]
     toxiproxy: ToxiproxySpec = ToxiproxySpec()
+    metrics: MetricsSpec = MetricsSpec()
 
     @model_validator(mode="after")
     def _graph(self) -> Topology:

@@ -30,6 +30,7 @@ with no metrics at all in the phase it is None (no data).
 from __future__ import annotations
 
 import itertools
+import json
 import math
 
 import numpy as np
@@ -55,9 +56,12 @@ def sidecar_cpu_cores(resources: pd.DataFrame | None, phase: PhaseRecord) -> flo
     return float(rows.groupby("name")["cpu_cores"].mean().sum())
 
 
-def sidecar_request_rate(metrics: pd.DataFrame | None, phase: PhaseRecord) -> float | None:
-    """Requests per second through the sidecars in the phase; None without metrics in it."""
-    proxied = counter_increase(metrics, PROXIED_REQUESTS, phase)
+def sidecar_request_rate(
+    metrics: pd.DataFrame | None, phase: PhaseRecord, query: str = PROXIED_REQUESTS
+) -> float | None:
+    """Requests per second through the sidecars in the phase (the rows of `query`, the
+    dialect's `proxied_requests`); None without metrics in it."""
+    proxied = counter_increase(metrics, query, phase)
     duration = phase.end_s - phase.start_s
     return proxied / duration if proxied is not None and duration > 0 else None
 
@@ -103,19 +107,44 @@ def counter_increase(
     metrics: pd.DataFrame | None, counter: str, phase: PhaseRecord
 ) -> float | None:
     """How much `counter` (summed over its series) grew during the phase; see above."""
-    if metrics is None or metrics.empty:
+    if not _scraped_in(metrics, phase):
         return None
-    t = metrics["t_s"]
-    if not ((t >= phase.start_s) & (t < phase.end_s)).any():
-        return None
+    assert metrics is not None
     raw = metrics[metrics["metric"] == counter]
     if not raw.empty:
-        run_start = float(t.min())
+        run_start = float(metrics["t_s"].min())
         return float(sum(_series_increase(s, phase, run_start) for _, s in raw.groupby("labels")))
     rates = metrics[metrics["metric"].astype(str).str.startswith(f"rate({counter}[")]
     if not rates.empty:
         return float(sum(_rate_integral(s, phase) for _, s in rates.groupby("labels")))
     return 0.0
+
+
+def counter_increase_by(
+    metrics: pd.DataFrame | None, counter: str, by: tuple[str, ...], phase: PhaseRecord
+) -> dict[tuple[str, ...], float] | None:
+    """`counter_increase` split by the labels `by` (e.g. a dialect's `mp_source`,
+    `mp_destination`): each series' increase, summed per value of those labels. None
+    without metrics in the phase; {} when the counter has no series."""
+    if not _scraped_in(metrics, phase):
+        return None
+    assert metrics is not None
+    raw = metrics[metrics["metric"] == counter]
+    run_start = float(metrics["t_s"].min())
+    out: dict[tuple[str, ...], float] = {}
+    for text, series in raw.groupby("labels"):
+        labels = json.loads(str(text))
+        key = tuple(str(labels.get(name, "")) for name in by)
+        out[key] = out.get(key, 0.0) + _series_increase(series, phase, run_start)
+    return out
+
+
+def _scraped_in(metrics: pd.DataFrame | None, phase: PhaseRecord) -> bool:
+    """Whether any metric was scraped during the phase."""
+    if metrics is None or metrics.empty:
+        return False
+    t = metrics["t_s"]
+    return bool(((t >= phase.start_s) & (t < phase.end_s)).any())
 
 
 def _series_increase(series: pd.DataFrame, phase: PhaseRecord, run_start: float) -> float:

@@ -30,14 +30,13 @@ reason in `PhaseSummary.notes`; never 0.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pandas as pd
 
 from harness.analysis.phases import in_phase
 from harness.analysis.recovery import Criteria, recover, recovery_criteria
 from harness.analysis.signals import (
-    COUNTERS,
     counter_increase,
     cpu_per_krps,
     sidecar_cpu_cores,
@@ -48,6 +47,7 @@ from harness.analysis.stats import PERCENTILES, optional, percentile
 from harness.analysis.traces import TraceReport, completeness_of
 from harness.analysis.windows import failed_mask, send_lag_ms
 from harness.load.schedule import Schedule
+from harness.observe.dialects import MESHPROOF, BoundDialect, Signal
 from harness.spec.load import LATE_BOUND_MS, fell_behind
 from harness.spec.phase import AFTER, WHOLE, Phase
 from harness.spec.slo import SLO
@@ -77,6 +77,9 @@ class RunFrames:
     traces: TraceReport | None = None
     schedule: Schedule | None = None
     """The load's intended schedule (for `target_rps`); None when unknown."""
+    dialect: BoundDialect = field(default_factory=MESHPROOF.bind)
+    """The metric dialect the metrics were queried in: which rows hold which signal, and
+    why a signal the mesh cannot give has no value."""
 
 
 def summarize(
@@ -239,36 +242,49 @@ def _overhead(
     frames: RunFrames, requests: pd.DataFrame, phase: PhaseRecord, values: Values, notes: Notes
 ) -> None:
     _sidecars(frames, phase, values, notes)
-    retries = counter_increase(frames.metrics, COUNTERS["retries"], phase)
+    retries = _signal_increase(frames, "retries", phase, notes, "retries_per_krequests")
     sent = len(requests)
     values["retries_per_krequests"] = (
         retries / (sent / 1000) if retries is not None and sent else None
     )
-    values["ejections"] = counter_increase(frames.metrics, COUNTERS["ejections"], phase)
-    values["overflows"] = counter_increase(frames.metrics, COUNTERS["overflows"], phase)
+    values["ejections"] = _signal_increase(frames, "ejections", phase, notes)
+    values["overflows"] = _signal_increase(frames, "overflows", phase, notes)
     for name in ("retries_per_krequests", "ejections", "overflows"):
         if values[name] is None:
-            notes[name] = NO_METRICS
+            notes.setdefault(name, NO_METRICS)
+
+
+def _signal_increase(
+    frames: RunFrames, signal: Signal, phase: PhaseRecord, notes: Notes, name: str = ""
+) -> float | None:
+    """A counter signal's increase in the phase; None, with the dialect's reason, when the
+    mesh's metrics cannot give it."""
+    query = frames.dialect.query(signal)
+    if query is None:
+        notes[name or signal] = frames.dialect.no_data(signal) or NO_METRICS
+        return None
+    return counter_increase(frames.metrics, query, phase)
 
 
 def _sidecars(frames: RunFrames, phase: PhaseRecord, values: Values, notes: Notes) -> None:
     """Sidecar CPU per 1000 RPS through the sidecars (Istio's measure), their RPS and RSS."""
     cores = sidecar_cpu_cores(frames.resources, phase)
-    proxied = sidecar_request_rate(frames.metrics, phase)
+    proxied_query = frames.dialect.query("proxied_requests")
+    proxied = sidecar_request_rate(frames.metrics, phase, proxied_query) if proxied_query else None
     values["sidecar_rps"] = proxied
     values["sidecar_cpu_per_krps"] = cpu_per_krps(cores, proxied)
     values["sidecar_rss_mb"] = sidecar_rss_mb(frames.resources, phase)
     if proxied is None:
-        notes["sidecar_rps"] = NO_METRICS
+        notes["sidecar_rps"] = frames.dialect.no_data("proxied_requests") or NO_METRICS
     if cores is None:
         notes["sidecar_cpu_per_krps"] = NO_SIDECARS
     elif proxied is None:
         notes["sidecar_cpu_per_krps"] = (
-            f"{NO_METRICS}: the requests through the sidecars (istio_requests_total) are unknown"
+            f"{NO_METRICS}: the requests through the sidecars ({proxied_query}) are unknown"
         )
     elif not proxied:
         notes["sidecar_cpu_per_krps"] = (
-            "istio_requests_total did not grow in this phase: no request went through a sidecar"
+            f"{proxied_query} did not grow in this phase: no request went through a sidecar"
         )
     if values["sidecar_rss_mb"] is None:
         notes["sidecar_rss_mb"] = NO_SIDECARS

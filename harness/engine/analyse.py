@@ -36,6 +36,7 @@ from harness.analysis.stats import percentile
 from harness.engine.interleaved import BLOCK_WARMUP_S, overhead_rounds
 from harness.judge import judge, wakeups_per_request
 from harness.load.schedule import Schedule
+from harness.observe.dialects import MESHPROOF, BoundDialect
 from harness.spec.experiment import Experiment
 from harness.store.model import (
     FaultEvent,
@@ -60,6 +61,8 @@ class Measured:
     """The disturbance probe's table (`harness.observe.disturbance`)."""
     histogram_files: Sequence[Path] = ()
     """The load workers' HDR histogram logs (`harness.load.hdr`)."""
+    dialect: BoundDialect | None = None
+    """The metric dialect `metrics` was queried in (None: the reference mesh's)."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -110,6 +113,7 @@ def analyse(
         measured.metrics,
         traces,
         schedule=Schedule.of(experiment.load),
+        dialect=measured.dialect or MESHPROOF.bind(),
     )
     summaries = summarize(frames, phases, faults, experiment.slos, experiment_criteria(experiment))
     other = experiment.target.compare_to

@@ -2,7 +2,9 @@
 
 - a psutil resource sampler over every process of the deployment (restarted processes
   are found again by name through the fault context's current deployment);
-- metrics: the deployment's Prometheus, queried over the run's range afterwards; where
+- metrics: the deployment's Prometheus, queried over the run's range afterwards in the
+  target's metric dialect (`harness.observe.dialects`; the reference mesh's is
+  `meshproof`, the queries it always made plus every signal's); where
   the deployment has no Prometheus, the built-in scraper reads every sidecar's /metrics
   each second, and the run records `metrics_source: builtin-scraper`;
 - spans: read from the trace sink's file once the load is over;
@@ -26,12 +28,20 @@ from harness.observe import (
     ResourceSampler,
     sidecar_targets,
 )
+from harness.observe.dialects import (
+    MESHPROOF,
+    BoundDialect,
+    NoData,
+    dialect_for,
+    reference_mesh_dialect,
+)
 from harness.observe.rows import frame as metrics_frame
 from harness.observe.traces import read_spans
-from harness.store.model import MetricsSource
+from harness.store.model import DialectRecord, MetricsSource
 from mesh_runtime.errors import MeshproofError
 from mesh_runtime.runtimes.deployment import Deployment
 from mesh_runtime.runtimes.docker import DockerRuntime, DockerStatsSampler
+from mesh_runtime.topology import Topology
 
 SPANS_SETTLE_S = 2.5
 """The spans file must stop growing this long before it is read (exporters batch)."""
@@ -47,8 +57,10 @@ class Observers:
         t0: float,
         current: Callable[[], Deployment],
         work_dir: Path,
+        dialect: BoundDialect | None = None,
     ) -> None:
         self._deployment = deployment
+        self.dialect = dialect or MESHPROOF.bind()
         self._t0 = t0
         self._current = current
         self.metrics_source: MetricsSource = (
@@ -115,7 +127,7 @@ class Observers:
             return self._scraper.frame()
         access = self._deployment.prometheus_access()
         assert access is not None
-        observer = PrometheusObserver.of(access)
+        observer = PrometheusObserver.of(access, queries=self.dialect.queries())
         try:
             return observer.collect(self._t0, end, self._t0)
         except MeshproofError as exc:
@@ -129,6 +141,22 @@ class Observers:
             return None
         wait_until_settled(Path(path), SPANS_SETTLE_S, SPANS_WAIT_MAX_S)
         return read_spans(path, self._t0)
+
+
+def run_dialect(deployment: Deployment, topology: Topology) -> BoundDialect:
+    """The dialect a run reads its metrics in: an external target's `mesh`, else the one
+    that reads the reference sidecars' `metrics.dialect` (Istio's names: `meshproof`).
+    A target's extra label matchers are added as the queries are sent (PrometheusAccess)."""
+    if deployment.target is not None:
+        return dialect_for(deployment.target.mesh).bind()
+    return reference_mesh_dialect(topology.metrics.dialect).bind()
+
+
+def dialect_record(dialect: BoundDialect) -> DialectRecord:
+    """run.json's account of the dialect: each signal's query, or why it has none."""
+    queries = {name: q for name, q in dialect.signals.items() if isinstance(q, str)}
+    no_data = {name: q.reason for name, q in dialect.signals.items() if isinstance(q, NoData)}
+    return DialectRecord(name=dialect.name, queries=queries, no_data=no_data)
 
 
 def wait_until_settled(path: Path, settle_s: float, limit_s: float) -> None:

@@ -21,7 +21,7 @@ from harness.engine.events import EventLog
 from harness.engine.experiment_rollbacks import run_experiment_rollbacks
 from harness.engine.faults import FaultRunner
 from harness.engine.interleaved import InterleavedBlocks, interleaved_state_root
-from harness.engine.observers import Observers
+from harness.engine.observers import Observers, dialect_record, run_dialect
 from harness.engine.options import RunOptions
 from harness.engine.outcome import RunOutcome, rollback_note
 from harness.engine.progress import ProgressView, Snapshot, phase_at
@@ -114,7 +114,8 @@ class Session:
         t0 = time.time() + START_LEAD_S
         self.events.t0 = t0  # t0 is the start of warm-up, once Locust is up
         self.faults = FaultRunner(self.experiment, self.ctx, self.ledger, self.events)
-        self.observers = Observers(deployment, t0, self._current, self.writer.path)
+        dialect = run_dialect(deployment, self.topology)
+        self.observers = Observers(deployment, t0, self._current, self.writer.path, dialect)
         self.observers.start()
         self.driver = LoadDriver(
             self.experiment.load,
@@ -211,7 +212,9 @@ class Session:
             spans,
             host=self.observers.host(),
             histogram_files=self.driver.histogram_files(),
+            dialect=self.observers.dialect,
         )
+        self._save(dialect=dialect_record(self.observers.dialect))
 
     def teardown(self, force: bool = False) -> None:
         if self.interleaved is not None and not (self.options.keep and not force):

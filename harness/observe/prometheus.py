@@ -1,9 +1,11 @@
 """Range queries over a run against the deployment's Prometheus (step 1 s).
 
-The queries are the ones an SRE would type against Istio: request rates by edge and
-code, latency quantiles per edge from the duration histogram, and the mesh's own
-counters. Raw counters are fetched too (the analysis computes increases per phase from
-them, as PromQL's increase() does). Every result becomes long-form rows (see rows.py).
+The queries come from the target's metric dialect (`harness.observe.dialects`): for the
+reference mesh (`meshproof`), the ones an SRE would type against Istio (request rates by
+edge and code, latency quantiles from the duration histogram, the mesh's own counters)
+plus every signal's query. Raw counters are fetched too (the analysis computes increases
+per phase from them, as PromQL's increase() does). Every result becomes long-form rows
+(see rows.py), named by the query's text.
 """
 
 from __future__ import annotations
@@ -18,38 +20,12 @@ from prometheus_api_client import PrometheusApiClientException, PrometheusConnec
 from urllib3.util.retry import Retry
 
 from harness.errors import RunError
+from harness.observe.dialects import MESHPROOF
 from harness.observe.promql import add_matchers
 from harness.observe.rows import finite, frame, make_row
 from mesh_runtime.target import PrometheusAccess
 
-EDGE_LABELS = (
-    "reporter, source_workload, destination_workload, destination_service, "
-    "destination_version, response_code, response_flags"
-)
-LATENCY_LABELS = "le, reporter, source_workload, destination_service"
-
-
-def latency_quantile(q: float) -> str:
-    return (
-        f"histogram_quantile({q}, sum by ({LATENCY_LABELS}) "
-        "(rate(istio_request_duration_milliseconds_bucket[5s])))"
-    )
-
-
-DEFAULT_QUERIES: tuple[str, ...] = (
-    "istio_requests_total",
-    f"sum by ({EDGE_LABELS}) (rate(istio_requests_total[5s]))",
-    latency_quantile(0.5),
-    latency_quantile(0.9),
-    latency_quantile(0.99),
-    "meshproof_retries_total",
-    "rate(meshproof_retries_total[5s])",
-    "meshproof_outlier_ejections_total",
-    "increase(meshproof_outlier_ejections_total[5s])",
-    "meshproof_overflow_total",
-    "rate(meshproof_overflow_total[5s])",
-    "meshproof_config_version",
-)
+DEFAULT_QUERIES: tuple[str, ...] = MESHPROOF.bind().queries()
 """Each query's rows are named by the query text in the `metric` column."""
 
 MAX_POINTS = 10_000

@@ -5,17 +5,19 @@ METRIC_NAME)` -> `sum(rate(istio_requests_total{namespace="shop",reporter="sourc
 every selector of a metric whose name matches `metric` gets the matchers, whether it had
 braces or not. Label lists (`by (...)`, `without (...)`, `on (...)`, `ignoring (...)`,
 `group_left (...)`, `group_right (...)`) are left alone, even where a label is named like
-a metric (`response_code`), and so are function names.
+a metric (`response_code`), and so are function names and string literals
+(`label_replace(..., "mp_flags", "$1", "response_flags", "(.*)")` names labels).
 """
 
 from __future__ import annotations
 
 import re
 
-METRIC_NAME = r"(?:istio|meshproof|envoy|request|response|container)_[a-zA-Z0-9_:]*"
+METRIC_NAME = r"(?:istio|meshproof|envoy|request|response|outbound|container)_[a-zA-Z0-9_:]*"
 """The metric families the harness queries (Istio's, the mesh's own, Envoy's, Linkerd's
-request/response, cAdvisor's)."""
+request/response and outbound_http_route_*, cAdvisor's)."""
 LABEL_LIST = re.compile(r"\b(?:by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)")
+STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
 
 
 def add_matchers(query: str, selector: str, metric: str = METRIC_NAME) -> str:
@@ -25,6 +27,7 @@ def add_matchers(query: str, selector: str, metric: str = METRIC_NAME) -> str:
         return query
     pattern = re.compile(rf"(?<![A-Za-z0-9_:])({metric})(\{{[^}}]*\}})?(?![A-Za-z0-9_:(])")
     lists = [m.span() for m in LABEL_LIST.finditer(query)]
+    lists += [m.span() for m in STRING.finditer(query)]
 
     def put(match: re.Match[str]) -> str:
         if any(start <= match.start() < end for start, end in lists):

@@ -168,6 +168,17 @@ class HdrPrecision(RecordModel):
     """The trackable range of a latency, in microseconds; larger values are clamped."""
 
 
+class DialectRecord(RecordModel):
+    """The metric dialect a run's metrics were queried in (`harness.observe.dialects`)."""
+
+    name: str
+    """The target's `mesh`: istio | linkerd | consul | meshproof."""
+    queries: dict[str, str] = {}
+    """Signal -> the PromQL sent; its rows in metrics.parquet have it as `metric`."""
+    no_data: dict[str, str] = {}
+    """Signal -> why the mesh's metrics cannot give it (NoData: no value, never 0)."""
+
+
 class PhaseSummary(RecordModel):
     """Every metric of `harness.spec.slo.METRICS` computed over one phase."""
 
@@ -261,6 +272,8 @@ class RunRecord(RecordModel):
     """The host's disturbance over the whole run (the `whole` phase's)."""
     hdr: HdrPrecision | None = None
     """The precision of the `hdr_*` percentiles; None when no histograms were recorded."""
+    dialect: DialectRecord | None = None
+    """The metric dialect of the run (None in records that predate dialects: `meshproof`)."""
     wakeups: int | None = None
     """The wake-ups in a row one request meets in this deployment, against which the host's
     disturbance is weighed (`harness.judge.disturbance`); None in records that predate it."""

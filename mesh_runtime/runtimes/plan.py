@@ -232,7 +232,8 @@ def make_plan(
             record = by_instance[inst.name]
             stage.append(_service(topology, tools, record, instances, proxies, otlp))
             if control_url:
-                stage.append(_sidecar(tools, record, control_url, otlp, files))
+                dialect = topology.metrics.dialect
+                stage.append(_sidecar(tools, record, control_url, otlp, files, dialect))
         stages.append(tuple(stage))
     stages.append((_prometheus(tools, port["prometheus"], files),))
     return Plan(
@@ -408,6 +409,7 @@ def _sidecar(
     control_url: str,
     otlp: str,
     files: PlanFiles,
+    metrics_dialect: str = "istio",
 ) -> ProcessSpec:
     ports = {
         "inbound": record.inbound_port or 0,
@@ -424,5 +426,7 @@ def _sidecar(
     else:
         args += ["--bootstrap-token-file", str(files.credential(record.instance))]
         args += ["--admin-token-file", str(files.admin_token)]
+        if metrics_dialect != "istio":  # the default: today's command lines unchanged
+            args += ["--metrics-dialect", metrics_dialect]
         command = _python(tools, "mesh_runtime.sidecar", *args)
     return ProcessSpec(sidecar_name(record.instance), "sidecar", command, ports)

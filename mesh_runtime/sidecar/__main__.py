@@ -15,6 +15,7 @@ import uvloop
 from mesh_runtime.errors import MeshproofError
 from mesh_runtime.sidecar.limits import HttpLimits
 from mesh_runtime.sidecar.server import Sidecar, SidecarOptions
+from mesh_runtime.sidecar.telemetry.dialects import METRICS_DIALECTS
 from mesh_runtime.units import parse_duration
 
 PROG = "mesh_runtime.sidecar"
@@ -77,6 +78,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="largest request body buffered (default 16 MiB; more gets 413)",
     )
     parser.add_argument("--seed", type=int, help="seed the sidecar's random choices")
+    parser.add_argument(
+        "--metrics-dialect",
+        choices=METRICS_DIALECTS,
+        default="istio",
+        help="names and labels of /metrics: istio (default), linkerd, or envoy (as "
+        "Consul's sidecars); the mesh's own meshproof_* metrics are in every dialect",
+    )
     parser.add_argument(
         "--host",
         default="127.0.0.1",
@@ -153,6 +161,7 @@ def options_from(args: argparse.Namespace) -> SidecarOptions:
         drain_timeout=args.drain_timeout,
         max_body=args.max_body,
         seed=args.seed,
+        metrics_dialect=args.metrics_dialect,
         host=args.host,
         bootstrap_token_file=args.bootstrap_token_file,
         admin_token_file=args.admin_token_file,

@@ -38,6 +38,7 @@ from mesh_runtime.sidecar.telemetry import (
     SpanExporter,
     SpanRecorder,
 )
+from mesh_runtime.sidecar.telemetry.dialects import MetricsDialect
 from mesh_runtime.sidecar.telemetry.tracing import TRACER_NAME
 from mesh_runtime.sidecar.tls import SniffingListener, listen_socket
 from mesh_runtime.sidecar.upstream import EndpointPool
@@ -70,6 +71,8 @@ class SidecarOptions:
     drain_timeout: float = 10.0
     max_body: int = 16 * 1024 * 1024
     seed: int | None = None
+    metrics_dialect: MetricsDialect = "istio"
+    """The names and labels of /metrics (`telemetry/dialects.py`)."""
     host: str = HOST
     """Where the inbound and admin listeners bind (0.0.0.0 in a container); the outbound
     listener stays on loopback, where only the app beside it reaches it."""
@@ -120,7 +123,8 @@ class Sidecar:
                 self._exporter = SpanExporter(o.otlp_endpoint, _span_encoder(o))
             on_end = self._exporter.add if self._exporter is not None else None
             tracer = ProxyTracer(SpanRecorder(on_end), o.service)
-        return Observer(self.identity, MeshMetrics(), tracer, self._access_log)
+        metrics = MeshMetrics(dialect=o.metrics_dialect, workload=o.service)
+        return Observer(self.identity, metrics, tracer, self._access_log)
 
     def apply(self, config: MeshConfig) -> None:
         state = self.holder.apply(config)

@@ -3,13 +3,31 @@
 A small registry of plain dicts keyed by label tuples: recording a request is a tuple,
 two dict look-ups and a bisect, cheap enough for every request. Rendering (the scrape)
 does the formatting. Exposition format 0.0.4, `# HELP` and `# TYPE` for every family.
+
+The metrics dialect (`--metrics-dialect`) changes only the rendering: `istio` (the
+default, Istio's names, as ever), `linkerd` or `envoy` (`telemetry/dialects.py`); the
+mesh's own `meshproof_*` families are in every dialect. Recording is the same for all
+(Linkerd's latency buckets are chosen when the registry is made).
 """
 
 from __future__ import annotations
 
-import math
 from bisect import bisect_left
 from typing import Any
+
+from mesh_runtime.sidecar.telemetry.dialects import (
+    LINKERD_LATENCY_BUCKETS_MS,
+    MetricsDialect,
+    render_dialect,
+)
+from mesh_runtime.sidecar.telemetry.exposition import (
+    Histogram,
+    RequestKey,
+    family,
+    histogram_lines,
+    labels_text,
+    number,
+)
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
@@ -32,32 +50,32 @@ REQUEST_LABELS: tuple[str, ...] = (
     "connection_security_policy",
 )
 
-_RequestKey = tuple[str, str, str, str, str, str, str, int, str, str]
-
-
-class _Histogram:
-    """Counts per bucket (not cumulative; the last slot is above every bound), sum, count."""
-
-    __slots__ = ("counts", "total")
-
-    def __init__(self, size: int) -> None:
-        self.counts = [0] * (size + 1)
-        self.total = 0.0
-
 
 class MeshMetrics:
     """Every metric one sidecar exports; single-threaded (the event loop's thread)."""
 
-    def __init__(self, buckets_ms: tuple[float, ...] = ISTIO_DURATION_BUCKETS_MS) -> None:
+    def __init__(
+        self,
+        buckets_ms: tuple[float, ...] | None = None,
+        *,
+        dialect: MetricsDialect = "istio",
+        workload: str = "",
+    ) -> None:
+        if buckets_ms is None:
+            linkerd = dialect == "linkerd"
+            buckets_ms = LINKERD_LATENCY_BUCKETS_MS if linkerd else ISTIO_DURATION_BUCKETS_MS
+        self.dialect: MetricsDialect = dialect
+        self.workload = workload
+        """The sidecar's own service (Linkerd's `deployment`, Envoy's `local_cluster`)."""
         self._buckets = tuple(float(b) for b in buckets_ms)
-        self._requests: dict[_RequestKey, int] = {}
-        self._durations: dict[_RequestKey, _Histogram] = {}
+        self._requests: dict[RequestKey, int] = {}
+        self._durations: dict[RequestKey, Histogram] = {}
         self._retries: dict[str, int] = {}
         self._ejections: dict[tuple[str, str], int] = {}
         self._overflows: dict[str, int] = {}
         self._active: dict[str, int] = {}
         self._config_version = 0
-        self._label_text: dict[_RequestKey, str] = {}
+        self._label_text: dict[RequestKey, str] = {}
         """Rendered label sets, made once per series rather than once per scrape."""
 
     def record_request(
@@ -76,7 +94,7 @@ class MeshMetrics:
         destination_canonical_service: str | None = None,
     ) -> None:
         """Count one request and its duration; canonical services default to the workloads."""
-        key: _RequestKey = (
+        key: RequestKey = (
             reporter,
             source_workload,
             source_canonical_service or source_workload,
@@ -92,7 +110,7 @@ class MeshMetrics:
         requests[key] = requests.get(key, 0) + 1
         histogram = self._durations.get(key)
         if histogram is None:
-            histogram = self._durations[key] = _Histogram(len(self._buckets))
+            histogram = self._durations[key] = Histogram(len(self._buckets))
         histogram.counts[bisect_left(self._buckets, duration_ms)] += 1
         histogram.total += duration_ms
 
@@ -112,26 +130,60 @@ class MeshMetrics:
     def set_active_requests(self, destination_service: str, count: int) -> None:
         self._active[destination_service] = count
 
+    # Read-only views for the other dialects' renderers (telemetry/dialects.py).
+    @property
+    def buckets(self) -> tuple[float, ...]:
+        return self._buckets
+
+    @property
+    def requests(self) -> dict[RequestKey, int]:
+        return self._requests
+
+    @property
+    def durations(self) -> dict[RequestKey, Histogram]:
+        return self._durations
+
+    @property
+    def retries(self) -> dict[str, int]:
+        return self._retries
+
+    @property
+    def ejections(self) -> dict[tuple[str, str], int]:
+        return self._ejections
+
+    @property
+    def overflows(self) -> dict[str, int]:
+        return self._overflows
+
     def render(self) -> bytes:
-        """Every family in Prometheus text exposition format 0.0.4."""
+        """Every family in Prometheus text exposition format 0.0.4, in the dialect's names."""
         lines: list[str] = []
-        self._render_requests(lines)
-        self._render_durations(lines)
-        _family(lines, "meshproof_retries_total", "counter", "Retries sent to an upstream service.")
+        if self.dialect == "istio":
+            self._render_requests(lines)
+            self._render_durations(lines)
+        else:
+            render_dialect(self, lines)
+        self._render_own(lines)
+        lines.append("")
+        return "\n".join(lines).encode("utf-8")
+
+    def _render_own(self, lines: list[str]) -> None:
+        """The mesh's own families (`meshproof_*`), in every dialect."""
+        family(lines, "meshproof_retries_total", "counter", "Retries sent to an upstream service.")
         for service, value in sorted(self._retries.items()):
             lines.append(
-                f"meshproof_retries_total{_labels(('destination_service', service))} {value}"
+                f"meshproof_retries_total{labels_text(('destination_service', service))} {value}"
             )
-        _family(
+        family(
             lines,
             "meshproof_outlier_ejections_total",
             "counter",
             "Hosts ejected by outlier detection.",
         )
         for (service, instance), value in sorted(self._ejections.items()):
-            labels = _labels(("destination_service", service), ("instance", instance))
+            labels = labels_text(("destination_service", service), ("instance", instance))
             lines.append(f"meshproof_outlier_ejections_total{labels} {value}")
-        _family(
+        family(
             lines,
             "meshproof_overflow_total",
             "counter",
@@ -139,45 +191,37 @@ class MeshMetrics:
         )
         for service, value in sorted(self._overflows.items()):
             lines.append(
-                f"meshproof_overflow_total{_labels(('destination_service', service))} {value}"
+                f"meshproof_overflow_total{labels_text(('destination_service', service))} {value}"
             )
-        _family(lines, "meshproof_config_version", "gauge", "Version of the mesh config in use.")
+        family(lines, "meshproof_config_version", "gauge", "Version of the mesh config in use.")
         lines.append(f"meshproof_config_version {self._config_version}")
-        _family(
+        family(
             lines,
             "meshproof_upstream_active_requests",
             "gauge",
             "Requests in flight to an upstream service.",
         )
         for service, value in sorted(self._active.items()):
-            labels = _labels(("destination_service", service))
+            labels = labels_text(("destination_service", service))
             lines.append(f"meshproof_upstream_active_requests{labels} {value}")
-        lines.append("")
-        return "\n".join(lines).encode("utf-8")
 
     def _render_requests(self, lines: list[str]) -> None:
-        _family(lines, "istio_requests_total", "counter", "Requests handled by the sidecar.")
+        family(lines, "istio_requests_total", "counter", "Requests handled by the sidecar.")
         for key, value in sorted(self._requests.items()):
             lines.append(f"istio_requests_total{{{self._labels_of(key)}}} {value}")
 
     def _render_durations(self, lines: list[str]) -> None:
         name = "istio_request_duration_milliseconds"
-        _family(lines, name, "histogram", "Request duration in milliseconds.")
-        bounds = [_number(b) for b in self._buckets] + ["+Inf"]
+        family(lines, name, "histogram", "Request duration in milliseconds.")
+        bounds = [number(b) for b in self._buckets] + ["+Inf"]
         for key, histogram in sorted(self._durations.items(), key=lambda item: item[0]):
-            base = self._labels_of(key)
-            cumulative = 0
-            for bound, count in zip(bounds, histogram.counts, strict=True):
-                cumulative += count
-                lines.append(f'{name}_bucket{{{base},le="{bound}"}} {cumulative}')
-            lines.append(f"{name}_sum{{{base}}} {_number(histogram.total)}")
-            lines.append(f"{name}_count{{{base}}} {cumulative}")
+            histogram_lines(lines, name, self._labels_of(key), histogram, bounds)
 
-    def _labels_of(self, key: _RequestKey) -> str:
+    def _labels_of(self, key: RequestKey) -> str:
         text = self._label_text.get(key)
         if text is None:
             pairs = zip(REQUEST_LABELS, (str(v) for v in key), strict=True)
-            text = self._label_text[key] = _labels(*pairs)[1:-1]
+            text = self._label_text[key] = labels_text(*pairs)[1:-1]
         return text
 
     def snapshot(self) -> dict[str, Any]:
@@ -207,25 +251,3 @@ class MeshMetrics:
             "overflows": dict(self._overflows),
             "upstream_active_requests": dict(self._active),
         }
-
-
-def _family(lines: list[str], name: str, kind: str, help_text: str) -> None:
-    lines.append(f"# HELP {name} {help_text}")
-    lines.append(f"# TYPE {name} {kind}")
-
-
-def _labels(*pairs: tuple[str, str]) -> str:
-    return "{" + ",".join(f'{name}="{_escape(value)}"' for name, value in pairs) + "}"
-
-
-def _escape(value: str) -> str:
-    if "\\" in value or '"' in value or "\n" in value:
-        return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
-    return value
-
-
-def _number(value: float) -> str:
-    """Integers without a fraction ('250'), others as Python's shortest repr."""
-    if math.isfinite(value) and value.is_integer() and abs(value) < 1e15:
-        return str(int(value))
-    return repr(value)

@@ -1,0 +1,214 @@
+"""What a metric dialect is: the harness's signals, each a PromQL query or NoData.
+
+A dialect is a pure mapping from the harness's signals (`SIGNALS`) to PromQL for one
+mesh's metric names and labels. Every query has exactly one series selector. A target's
+extra label matchers (a namespace, a cluster) are added as the queries are sent
+(`harness.observe.promql.add_matchers`); the rows keep the query's own text.
+
+The queries put the harness's own labels on the series they return, so one piece of
+analysis reads every dialect (`label_replace`, no aggregation of counters: each raw
+series keeps its own labels, so a counter reset in one sidecar is handled per series):
+
+- `mp_service`: the workload that received the requests (service signals);
+- `mp_source`, `mp_destination`: the calling and the called workload (edge signals);
+- `mp_flags`: Envoy's response flags (`response_flags`).
+
+Counter signals return raw cumulative counters (the analysis takes the increase per
+series, as PromQL's `increase()` does); value signals (quantiles, CPU rate, memory)
+return the value itself. A signal a mesh cannot give is `NoData` with the reason,
+never a query that would read as 0.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Literal, get_args
+
+Signal = Literal[
+    "service_requests",
+    "service_errors",
+    "edge_requests",
+    "edge_errors",
+    "latency_p50_ms",
+    "latency_p90_ms",
+    "latency_p99_ms",
+    "retries",
+    "overflows",
+    "ejections",
+    "mtls_requests",
+    "response_flags",
+    "proxied_requests",
+    "sidecar_cpu_cores",
+    "sidecar_memory_bytes",
+]
+SIGNALS: tuple[Signal, ...] = get_args(Signal)
+"""Every signal, in the order the observer queries them."""
+
+COUNTER_SIGNALS: frozenset[Signal] = frozenset(
+    {
+        "service_requests",
+        "service_errors",
+        "edge_requests",
+        "edge_errors",
+        "retries",
+        "overflows",
+        "ejections",
+        "mtls_requests",
+        "response_flags",
+        "proxied_requests",
+    }
+)
+"""Signals whose series are raw cumulative counters; the others are values."""
+
+SERVICE = "mp_service"
+SOURCE = "mp_source"
+DESTINATION = "mp_destination"
+FLAGS = "mp_flags"
+
+
+@dataclass(frozen=True)
+class Selector:
+    """One series selector: a metric name and label matchers `(name, op, value)`."""
+
+    metric: str
+    labels: tuple[tuple[str, str, str], ...] = ()
+
+    def render(self) -> str:
+        pairs = self.labels
+        if not pairs:  # a bare name: the row key the harness has always used for it
+            return self.metric
+        inside = ",".join(f'{name}{op}"{_escape(value)}"' for name, op, value in pairs)
+        return f"{self.metric}{{{inside}}}"
+
+    def matches(self, name: str, labels: Mapping[str, str]) -> bool:
+        """Whether a sample `name{labels}` is selected (PromQL: regexes match the whole
+        value, a missing label is the empty string)."""
+        if name != self.metric:
+            return False
+        for label, op, value in self.labels:
+            have = labels.get(label, "")
+            exact = op in ("=", "!=")
+            hit = have == value if exact else re.fullmatch(value, have) is not None
+            if hit == op.startswith("!"):
+                return False
+        return True
+
+
+def sel(metric: str, *labels: tuple[str, str, str], **equal: str) -> Selector:
+    """`sel("istio_requests_total", ("response_code", "=~", "5.."), reporter="source")`."""
+    return Selector(metric, (*((k, "=", v) for k, v in equal.items()), *labels))
+
+
+@dataclass(frozen=True)
+class Query:
+    """PromQL with one selector: `template` holds `{selector}` where it goes; `copies`
+    the `(mesh label, harness label)` pairs its `label_replace` chain copies."""
+
+    selector: Selector
+    template: str = "{selector}"
+    copies: tuple[tuple[str, str], ...] = ()
+
+    def promql(self) -> str:
+        return self.template.replace("{selector}", self.selector.render())
+
+
+@dataclass(frozen=True)
+class NoData:
+    """A signal the mesh's metrics cannot give, and why."""
+
+    reason: str
+
+
+SignalMap = Mapping[Signal, Query | NoData]
+
+
+@dataclass(frozen=True)
+class Dialect:
+    """One mesh's metric names: a Query or NoData for every signal.
+
+    `extra_queries` are stored as they are besides the signals (the `meshproof`
+    dialect's are the queries the harness made before dialects existed, which the
+    report, the dashboard and the comparison of older runs read by their text).
+    """
+
+    name: str
+    signals: SignalMap
+    reference: str
+    """Where the metric names and labels come from (the mesh's published reference)."""
+    extra_queries: tuple[str, ...] = field(default=())
+
+    def __post_init__(self) -> None:
+        missing = [s for s in SIGNALS if s not in self.signals]
+        if missing:
+            raise ValueError(f"dialect {self.name}: no entry for {', '.join(missing)}")
+
+    def bind(self) -> BoundDialect:
+        """The dialect's PromQL text per signal (the text is also the rows' `metric`)."""
+        bound: dict[Signal, str | NoData] = {}
+        for signal in SIGNALS:
+            entry = self.signals[signal]
+            bound[signal] = entry if isinstance(entry, NoData) else entry.promql()
+        return BoundDialect(self.name, MappingProxyType(bound), self.extra_queries)
+
+
+@dataclass(frozen=True)
+class BoundDialect:
+    """A dialect's queries as sent: signal -> PromQL text (also the rows' `metric`) or NoData."""
+
+    name: str
+    signals: Mapping[Signal, str | NoData]
+    extra_queries: tuple[str, ...] = ()
+
+    def query(self, signal: Signal) -> str | None:
+        """The PromQL whose rows hold `signal`; None when the dialect has no data for it."""
+        entry = self.signals[signal]
+        return None if isinstance(entry, NoData) else entry
+
+    def no_data(self, signal: Signal) -> str | None:
+        """Why the dialect has no data for `signal`, naming the mesh; None when it has."""
+        entry = self.signals[signal]
+        return f"{self.name} metrics: {entry.reason}" if isinstance(entry, NoData) else None
+
+    def queries(self) -> tuple[str, ...]:
+        """Every query to run: the extra ones, then each signal's (no repeats)."""
+        texts = [*self.extra_queries, *(q for q in self.signals.values() if isinstance(q, str))]
+        return tuple(dict.fromkeys(texts))
+
+
+def relabel(inner: str, *pairs: tuple[str, str]) -> str:
+    """`label_replace` chain copying each `(source_label, harness_label)` pair."""
+    out = inner
+    for source, target in pairs:
+        out = f'label_replace({out}, "{target}", "$1", "{source}", "(.*)")'
+    return out
+
+
+def counter(selector: Selector, *pairs: tuple[str, str]) -> Query:
+    """A raw counter, with the harness's labels copied from the mesh's."""
+    return Query(selector, relabel("{selector}", *pairs), pairs)
+
+
+def quantile(q: float, bucket: Selector, source_label: str, window: str = "5s") -> Query:
+    """`histogram_quantile` per receiving workload over `rate(<bucket>[window])`."""
+    rate = relabel(f"rate({{selector}}[{window}])", (source_label, SERVICE))
+    template = f"histogram_quantile({q:g}, sum by (le, {SERVICE}) ({rate}))"
+    return Query(bucket, template, ((source_label, SERVICE),))
+
+
+def cadvisor_cpu(container: tuple[str, str], window: str = "1m") -> Query:
+    """Cores used by the sidecar container `(op, name)`, per pod (cAdvisor via the kubelet;
+    its series come every 10-15 s, hence the longer rate window)."""
+    selector = sel("container_cpu_usage_seconds_total", ("container", *container))
+    return Query(selector, f"rate({{selector}}[{window}])")
+
+
+def cadvisor_memory(container: tuple[str, str]) -> Query:
+    """Working-set bytes of the sidecar container `(op, name)`, per pod (cAdvisor)."""
+    return Query(sel("container_memory_working_set_bytes", ("container", *container)))
+
+
+def _escape(value: str) -> str:
+    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")

@@ -1,0 +1,167 @@
+"""Every metric dialect against live data: the shop's sidecars export Istio's, Linkerd's
+or Envoy's (Consul's) metrics (`metrics.dialect` in the topology), a short `meshproof run`
+sends real load through it, and the dialect's own queries, run in the deployment's real
+Prometheus, give the same request counts and errors per service and per edge as the
+harness's own request records."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+import yaml
+
+from harness.analysis.signals import counter_increase_by
+from harness.cli.main import main
+from harness.observe import PrometheusObserver
+from harness.observe.dialects import SIGNALS, BoundDialect, dialect_for
+from harness.observe.rows import frame
+from harness.store.model import PhaseRecord
+from mesh_runtime.runtimes.deployment import load as load_state
+
+pytestmark = pytest.mark.integration
+
+CALLS = {"gateway": ["frontend"], "frontend": ["catalog", "cart"], "cart": ["inventory"]}
+EDGES = [(src, dst) for src, callees in CALLS.items() for dst in callees]
+SERVICES = ["gateway", "frontend", "catalog", "cart", "inventory"]
+FAILING = {"gateway", "frontend", "cart", "inventory"}
+"""inventory answers 503 to a share of requests; cart and frontend pass a 5xx through, so
+the user sees it, and every edge on its path counts it; catalog is called first, and ok."""
+
+
+def shop(dialect: str) -> dict[str, Any]:
+    """The shop without retries (a retry would add requests the harness never sent)."""
+    return {
+        "name": "shop",
+        "mesh": {"mtls": "PERMISSIVE"},
+        "metrics": {"dialect": dialect},
+        "services": {
+            "gateway": {"ingress": True, "calls": CALLS["gateway"]},
+            "frontend": {"calls": CALLS["frontend"]},
+            "catalog": {},
+            "cart": {"calls": CALLS["cart"]},
+            "inventory": {},
+        },
+    }
+
+
+EXPERIMENT: dict[str, Any] = {
+    "title": "dialects: the shop's requests through each mesh's metric names",
+    "load": {"rps": 30, "warmup": "1s", "duration": "5s", "connections": 4},
+    "faults": [
+        {
+            "name": "inventory-503",
+            "kind": "service_behaviour",
+            "target": "inventory-0",
+            "at": "1s",
+            "duration": "3s",
+            "params": {"error_rate": 0.3, "error_status": 503},
+        }
+    ],
+    "slos": ["error_rate < 0.9"],
+}
+
+
+@pytest.mark.parametrize(
+    ("sidecar", "meshes"),
+    [("istio", ["meshproof", "istio"]), ("linkerd", ["linkerd"]), ("envoy", ["consul"])],
+)
+def test_dialect_counts_agree_with_the_harness_records(
+    tmp_path: Path, state_dir: Path, sidecar: str, meshes: list[str]
+) -> None:
+    """Per service and per edge, requests and 5xx from each dialect's PromQL in the live
+    Prometheus equal the harness's records; run.json names the run's dialect and its
+    NoData reasons."""
+    topology = tmp_path / "shop.yaml"
+    topology.write_text(yaml.safe_dump(shop(sidecar)))
+    experiment = tmp_path / "dialect.yaml"
+    experiment.write_text(yaml.safe_dump({"target": {"topology": str(topology)}, **EXPERIMENT}))
+    out = tmp_path / "reports"
+    since = time.time() - 1.0
+    args = ["run", str(experiment), "--out", str(out), "--quiet", "--keep"]
+    assert main([*args, "--state-dir", str(state_dir)]) == 0
+    (run,) = [p for p in out.iterdir() if p.is_dir()]
+    record = json.loads((run / "run.json").read_text())
+    requests = pd.read_parquet(run / "requests.parquet")
+    sent = len(requests)
+    failed = int(((requests["status"] >= 500) | (requests["status"] == 0)).sum())
+    assert sent > 100 and 0 < failed < sent
+
+    assert record["dialect"]["name"] == meshes[0]
+    no_data = record["dialect"]["no_data"]
+    assert set(record["dialect"]["queries"]) | set(no_data) == set(SIGNALS)
+    whole = next(p for p in record["phase_summaries"] if p["phase"] == "whole")
+    for signal in ("ejections", "overflows"):  # NoData in run.json: a reason, never 0
+        if signal in no_data:
+            assert whole["values"][signal] is None
+            assert whole["notes"][signal] == f"{meshes[0]} metrics: {no_data[signal]}"
+
+    prometheus = load_state(state_dir / "deployments" / "shop.json").prometheus_url
+    assert prometheus is not None
+    for mesh in meshes:
+        bound = dialect_for(mesh).bind()
+        expected = expected_counts(sent, failed, bound)
+        found = wait_for_counts(PrometheusObserver(prometheus), bound, since, expected)
+        assert found == expected, mesh
+        print(f"{sidecar} sidecars, {mesh} dialect: {sent} requests, {failed} failed: agrees")
+
+
+def expected_counts(sent: int, failed: int, bound: BoundDialect) -> dict[str, Any]:
+    """What the harness's records imply every dialect must count."""
+    counts: dict[str, Any] = {
+        "service_requests": {(s,): float(sent) for s in SERVICES},
+        "service_errors": {(s,): float(failed) for s in SERVICES if s in FAILING},
+        "edge_requests": {edge: float(sent) for edge in EDGES},
+        "edge_errors": {edge: float(failed) for edge in EDGES if edge[1] in FAILING},
+    }
+    if bound.query("mtls_requests") is not None:  # sidecar to sidecar is mTLS, the load not
+        counts["mtls_requests"] = {(s,): float(sent) for s in SERVICES if s != "gateway"}
+    return counts
+
+
+def wait_for_counts(
+    observer: PrometheusObserver, bound: BoundDialect, since: float, expected: dict[str, Any]
+) -> dict[str, Any]:
+    """The dialect's counts from Prometheus, polled until the last scrape after the run is
+    in (the sidecars are scraped every second); what was found when it stops agreeing."""
+    deadline = time.monotonic() + 20.0
+    while True:
+        found = dialect_counts(observer, bound, since)
+        if found == expected or time.monotonic() > deadline:
+            return found
+        time.sleep(0.5)
+
+
+def dialect_counts(observer: PrometheusObserver, bound: BoundDialect, since: float) -> dict:
+    now = time.time()
+    by = {
+        "service_requests": ("mp_service",),
+        "service_errors": ("mp_service",),
+        "edge_requests": ("mp_source", "mp_destination"),
+        "edge_errors": ("mp_source", "mp_destination"),
+        "mtls_requests": ("mp_service",),
+    }
+    # `up` is there before any request: the request counters' series, which appear with
+    # their first request, are counted from 0 (as `counter_increase` does for a run).
+    rows = observer.query_range("up", since, now, since)
+    queries = {signal: bound.query(signal) for signal in by}
+    for query in queries.values():
+        if query is not None:
+            rows += observer.query_range(query, since, now, since)
+    table = frame(rows)
+    everything = PhaseRecord(name="all", start_s=0.0, end_s=now - since + 1.0)
+    out = {}
+    for signal, query in queries.items():
+        if query is not None:
+            counts = counter_increase_by(table, query, by[signal], everything) or {}
+            out[signal] = {k: v for k, v in counts.items() if v and _named(k)}
+    return out
+
+
+def _named(key: tuple[str, ...]) -> bool:
+    """Workloads of the shop: the load's own edge into the gateway has no named source."""
+    return all(part in SERVICES for part in key)

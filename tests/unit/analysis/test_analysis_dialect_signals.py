@@ -1,0 +1,98 @@
+"""Mesh signals read through a metric dialect: per-label increases, and NoData (with the
+mesh's reason) where the dialect cannot give a signal, never 0."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from harness.analysis.phases import phase_intervals
+from harness.analysis.records import normalize_requests
+from harness.analysis.signals import counter_increase_by
+from harness.analysis.summary import RunFrames, summarize
+from harness.analysis.windows import compute_windows
+from harness.observe.dialects import CONSUL, LINKERD
+from harness.store.model import PhaseRecord
+
+PHASES = phase_intervals(2.0, 10.0, [])
+WHOLE = PhaseRecord(name="whole", start_s=0.0, end_s=10.0)
+
+
+def rows(metric: str, points: list[tuple[float, float]], **labels: str) -> list[dict]:
+    text = json.dumps(labels, sort_keys=True)
+    return [{"t_s": t, "metric": metric, "labels": text, "value": v} for t, v in points]
+
+
+def requests() -> pd.DataFrame:
+    times = np.arange(0, 10, 0.01)
+    return normalize_requests(
+        pd.DataFrame(
+            {
+                "intended_s": times,
+                "sent_s": times,
+                "latency_ms": 5.0,
+                "corrected_ms": 5.0,
+                "status": 200,
+                "trace_id": [f"{i:032x}" for i in range(len(times))],
+            }
+        )
+    )
+
+
+def test_increase_by_labels_handles_resets_and_late_series() -> None:
+    """Per (source, destination): each series' increase (a reset counts from 0, a series
+    first seen during the run from 0), summed; no series at all is {}, no metrics None."""
+    edge = "label_replace(x)"
+    table = pd.DataFrame(
+        rows("up", [(0.0, 1.0), (9.0, 1.0)])
+        + rows(
+            edge,
+            [(1.0, 5.0), (4.0, 9.0), (5.0, 2.0), (8.0, 6.0)],
+            mp_source="a",
+            mp_destination="b",
+            pod="b-1",
+        )
+        + rows(edge, [(3.0, 4.0), (8.0, 7.0)], mp_source="a", mp_destination="b", pod="b-2")
+        + rows(edge, [(2.0, 3.0)], mp_source="a", mp_destination="c")
+    )
+    by = ("mp_source", "mp_destination")
+    found = counter_increase_by(table, edge, by, WHOLE)
+    assert found == {("a", "b"): (5.0 + 4.0 + 2.0 + 4.0) + (4.0 + 3.0), ("a", "c"): 3.0}
+    assert counter_increase_by(table, "absent", by, WHOLE) == {}
+    assert counter_increase_by(None, edge, by, WHOLE) is None
+
+
+def test_signals_a_mesh_cannot_give_are_no_data_with_its_reason() -> None:
+    """Linkerd counts no ejections or overflows: None with Linkerd's reason, though other
+    metrics were scraped; its retries come from its own series."""
+    linkerd = LINKERD.bind()
+    retries = linkerd.query("retries") or ""
+    proxied = linkerd.query("proxied_requests") or ""
+    metrics = pd.DataFrame(
+        rows(proxied, [(float(t), 100.0 * t) for t in range(11)], direction="inbound")
+        + rows(retries, [(3.0, 1.0), (7.0, 9.0)], mp_destination="catalog")
+    )
+    frames = RunFrames(
+        requests(), compute_windows(requests(), PHASES), metrics=metrics, dialect=linkerd
+    )
+    whole = summarize(frames, PHASES, [], [])["whole"]
+    assert whole.values["ejections"] is None and whole.values["overflows"] is None
+    assert whole.notes["ejections"].startswith("linkerd metrics: Linkerd's failure accrual")
+    assert whole.notes["overflows"].startswith("linkerd metrics: Linkerd has no")
+    assert whole.values["retries_per_krequests"] == pytest.approx(9.0 / 0.8)  # 800 requests
+    assert whole.values["sidecar_rps"] == pytest.approx(100.0)
+
+
+def test_a_dialect_with_the_signal_but_no_series_counts_zero() -> None:
+    """Consul's Envoy counts overflows: metrics scraped, no overflow series -> 0, no note."""
+    consul = CONSUL.bind()
+    proxied = consul.query("proxied_requests") or ""
+    metrics = pd.DataFrame(rows(proxied, [(float(t), 10.0 * t) for t in range(11)]))
+    frames = RunFrames(
+        requests(), compute_windows(requests(), PHASES), metrics=metrics, dialect=consul
+    )
+    whole = summarize(frames, PHASES, [], [])["whole"]
+    assert whole.values["overflows"] == 0.0 and "overflows" not in whole.notes
