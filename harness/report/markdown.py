@@ -42,6 +42,8 @@ def markdown_report(record: RunRecord, chart: str | None = None) -> str:
         "## Faults",
         _faults(record),
     ]
+    if record.dialect is not None:
+        parts += ["## Metrics dialect", _dialect(record)]
     if record.traces is not None:
         parts += ["## Traces", _traces(record)]
     if host_rows(record):
@@ -124,6 +126,17 @@ def _phases(record: RunRecord) -> str:
     if not record.phases:
         return "No phases recorded."
     return _table(PHASE_COLUMNS, phase_rows(record))
+
+
+def _dialect(record: RunRecord) -> str:
+    """Which mesh's metric names were read, and each signal they cannot give (NoData)."""
+    dialect = record.dialect
+    assert dialect is not None
+    lines = [f"Metrics were read in the `{dialect.name}` dialect."]
+    if dialect.no_data:
+        lines += ["", "No data (no value, never 0) for:", ""]
+        lines += [f"- `{signal}`: {reason}" for signal, reason in sorted(dialect.no_data.items())]
+    return "\n".join(lines)
 
 
 def _faults(record: RunRecord) -> str:

@@ -5,6 +5,7 @@ metric reference (the live tests run them in a real Prometheus)."""
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 
@@ -21,6 +22,7 @@ from harness.observe.dialects import (
     reference_mesh_dialect,
 )
 from harness.observe.dialects.meshproof import LEGACY_QUERIES
+from harness.observe.dialects.table import markdown_table
 from harness.observe.prometheus import DEFAULT_QUERIES
 from harness.observe.promql import add_matchers
 from mesh_runtime.errors import InvalidInput
@@ -223,3 +225,11 @@ def test_consul_queries_read_envoys_cluster_statistics() -> None:
     assert counter_by(CONSUL, "ejections", CONSUL_TEXT, *by) == {edge: 2.0}
     assert counter_by(CONSUL, "proxied_requests", CONSUL_TEXT) == {(): 412.0}
     assert selected(CONSUL, "latency_p90_ms", CONSUL_TEXT) == 2
+
+
+def test_the_readme_table_is_the_dialects_own() -> None:
+    """experiments/README.md shows the signal -> metric table the dialects make, unedited."""
+    readme = (Path(__file__).resolve().parents[3] / "experiments" / "README.md").read_text()
+    start = readme.index("<!-- dialect-table:")
+    block = readme[readme.index("\n", start) + 1 : readme.index("<!-- /dialect-table -->")]
+    assert block.strip() == markdown_table()
