@@ -139,6 +139,27 @@ def counter_increase_by(
     return out
 
 
+def series_mean_sum(metrics: pd.DataFrame | None, query: str, phase: PhaseRecord) -> float | None:
+    """Sum over the series of `query` of each one's mean value in the phase (cAdvisor's
+    sidecar CPU rate per pod: the sidecars' summed cores); None without a sample in it."""
+    rows = _rows_in(metrics, query, phase)
+    return None if rows is None else float(rows.groupby("labels")["value"].mean().sum())
+
+
+def series_max(metrics: pd.DataFrame | None, query: str, phase: PhaseRecord) -> float | None:
+    """The largest value of any series of `query` in the phase; None without a sample."""
+    rows = _rows_in(metrics, query, phase)
+    return None if rows is None else float(rows["value"].max())
+
+
+def _rows_in(metrics: pd.DataFrame | None, query: str, phase: PhaseRecord) -> pd.DataFrame | None:
+    if metrics is None or metrics.empty:
+        return None
+    t = metrics["t_s"]
+    rows = metrics[(metrics["metric"] == query) & (t >= phase.start_s) & (t < phase.end_s)]
+    return None if rows.empty else rows
+
+
 def _scraped_in(metrics: pd.DataFrame | None, phase: PhaseRecord) -> bool:
     """Whether any metric was scraped during the phase."""
     if metrics is None or metrics.empty:

@@ -39,6 +39,8 @@ from harness.analysis.recovery import Criteria, recover, recovery_criteria
 from harness.analysis.signals import (
     counter_increase,
     cpu_per_krps,
+    series_max,
+    series_mean_sum,
     sidecar_cpu_cores,
     sidecar_request_rate,
     sidecar_rss_mb,
@@ -268,16 +270,16 @@ def _signal_increase(
 
 def _sidecars(frames: RunFrames, phase: PhaseRecord, values: Values, notes: Notes) -> None:
     """Sidecar CPU per 1000 RPS through the sidecars (Istio's measure), their RPS and RSS."""
-    cores = sidecar_cpu_cores(frames.resources, phase)
+    cores, rss_mb, missing = _sidecar_usage(frames, phase)
     proxied_query = frames.dialect.query("proxied_requests")
     proxied = sidecar_request_rate(frames.metrics, phase, proxied_query) if proxied_query else None
     values["sidecar_rps"] = proxied
     values["sidecar_cpu_per_krps"] = cpu_per_krps(cores, proxied)
-    values["sidecar_rss_mb"] = sidecar_rss_mb(frames.resources, phase)
+    values["sidecar_rss_mb"] = rss_mb
     if proxied is None:
         notes["sidecar_rps"] = frames.dialect.no_data("proxied_requests") or NO_METRICS
     if cores is None:
-        notes["sidecar_cpu_per_krps"] = NO_SIDECARS
+        notes["sidecar_cpu_per_krps"] = missing
     elif proxied is None:
         notes["sidecar_cpu_per_krps"] = (
             f"{NO_METRICS}: the requests through the sidecars ({proxied_query}) are unknown"
@@ -286,8 +288,27 @@ def _sidecars(frames: RunFrames, phase: PhaseRecord, values: Values, notes: Note
         notes["sidecar_cpu_per_krps"] = (
             f"{proxied_query} did not grow in this phase: no request went through a sidecar"
         )
-    if values["sidecar_rss_mb"] is None:
-        notes["sidecar_rss_mb"] = NO_SIDECARS
+    if rss_mb is None:
+        notes["sidecar_rss_mb"] = missing
+
+
+def _sidecar_usage(frames: RunFrames, phase: PhaseRecord) -> tuple[float | None, float | None, str]:
+    """Summed sidecar cores and the largest sidecar memory (MB), and why they are missing:
+    from the resource sampler (processes or containers meshproof runs), else from the
+    dialect's cAdvisor series (a mesh someone else runs)."""
+    cores = sidecar_cpu_cores(frames.resources, phase)
+    rss_mb = sidecar_rss_mb(frames.resources, phase)
+    if cores is not None or rss_mb is not None:
+        return cores, rss_mb, NO_SIDECARS
+    cpu_query = frames.dialect.query("sidecar_cpu_cores")
+    memory_query = frames.dialect.query("sidecar_memory_bytes")
+    if cpu_query is None or memory_query is None:
+        return None, None, NO_SIDECARS
+    cores = series_mean_sum(frames.metrics, cpu_query, phase)
+    memory = series_max(frames.metrics, memory_query, phase)
+    rss_mb = None if memory is None else memory / (1024 * 1024)
+    why = f"{NO_SIDECARS}, and Prometheus has no cAdvisor series of the sidecar container"
+    return cores, rss_mb, f"{why} ({cpu_query}; {memory_query})"
 
 
 def _traces(

@@ -14,7 +14,7 @@ from harness.analysis.records import normalize_requests
 from harness.analysis.signals import counter_increase_by
 from harness.analysis.summary import RunFrames, summarize
 from harness.analysis.windows import compute_windows
-from harness.observe.dialects import CONSUL, LINKERD
+from harness.observe.dialects import CONSUL, ISTIO, LINKERD
 from harness.store.model import PhaseRecord
 
 PHASES = phase_intervals(2.0, 10.0, [])
@@ -96,3 +96,35 @@ def test_a_dialect_with_the_signal_but_no_series_counts_zero() -> None:
     )
     whole = summarize(frames, PHASES, [], [])["whole"]
     assert whole.values["overflows"] == 0.0 and "overflows" not in whole.notes
+
+
+def test_sidecar_cpu_and_memory_from_cadvisor_for_a_mesh_meshproof_did_not_deploy() -> None:
+    """No sidecar process sampled: Istio's cAdvisor series give the summed istio-proxy cores
+    (each pod's mean) and the largest working set; without them, None and why."""
+    istio = ISTIO.bind()
+    cpu, memory = istio.query("sidecar_cpu_cores") or "", istio.query("sidecar_memory_bytes") or ""
+    proxied = istio.query("proxied_requests") or ""
+    points = [float(t) for t in range(11)]
+    metrics = pd.DataFrame(
+        rows(proxied, [(t, 1000.0 * t) for t in points])
+        + rows(cpu, [(t, 0.1) for t in points], pod="a")
+        + rows(cpu, [(t, 0.3 if t < 6 else 0.1) for t in points], pod="b")
+        + rows(memory, [(t, 50 * 1024 * 1024.0) for t in points], pod="a")
+        + rows(memory, [(t, 80 * 1024 * 1024.0) for t in points], pod="b")
+    )
+    frames = RunFrames(
+        requests(), compute_windows(requests(), PHASES), metrics=metrics, dialect=istio
+    )
+    whole = summarize(frames, PHASES, [], [])["whole"]
+    cores = 0.1 + (0.3 * 4 + 0.1 * 4) / 8  # phase [2, 10): b is 0.3 at t 2..5, 0.1 at 6..9
+    assert whole.values["sidecar_cpu_per_krps"] == pytest.approx(cores / 1.0)
+    assert whole.values["sidecar_rss_mb"] == pytest.approx(80.0)
+    without = RunFrames(
+        requests(),
+        compute_windows(requests(), PHASES),
+        metrics=metrics[metrics["metric"] == proxied],
+        dialect=istio,
+    )
+    bare = summarize(without, PHASES, [], [])["whole"]
+    assert bare.values["sidecar_cpu_per_krps"] is None and bare.values["sidecar_rss_mb"] is None
+    assert "no cAdvisor series of the sidecar container" in bare.notes["sidecar_rss_mb"]
