@@ -1,4 +1,5 @@
-"""Upgrade validation: baseline vs candidate runs judged statistically, as Kayenta does.
+"""Baseline vs candidate: recorded runs judged statistically, as Kayenta does (the runs of
+`meshproof validate-upgrade` are made by harness.upgrade; this package only judges).
 
 result = compare_runs("reports/<baseline>", "reports/<candidate>")
 result.verdict, result.score, [m.metric for m in result.failed_metrics()]
