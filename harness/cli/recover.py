@@ -3,7 +3,9 @@
 Every run registers its fault ledger under `<state dir>/ledgers/`; a run that ends cleanly
 removes the registration. What is left belongs to a harness that was killed (or is still
 running: those are left alone unless --force). Each pending fault is rolled back from its
-ledger entry alone, newest first; exit 0 when everything was undone, 1 otherwise.
+ledger entry alone, newest first; exit 0 when everything was undone, 1 otherwise. A
+Kubernetes object someone else changed after the fault did is not restored (the line
+says which fields changed) unless --force.
 """
 
 from __future__ import annotations
@@ -35,7 +37,8 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--force",
         action="store_true",
-        help="also roll back ledgers whose harness process is still running",
+        help="also roll back ledgers whose harness process is still running, and restore"
+        " Kubernetes objects someone else changed since the fault",
     )
     parser.set_defaults(func=run)
 
@@ -56,7 +59,10 @@ def run(args: argparse.Namespace) -> int:
     ok = True
     for registration in found:
         ok = (
-            recover_one(registration, console, force=args.force, executor=RollbackExecutor()) and ok
+            recover_one(
+                registration, console, force=args.force, executor=RollbackExecutor(force=args.force)
+            )
+            and ok
         )
     return 0 if ok else 1
 

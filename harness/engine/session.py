@@ -389,7 +389,11 @@ class Session:
             control = ControlPlaneClient(deployment.control_url, deployment.control_token)
         toxiproxy = ToxiproxyClient(deployment.toxiproxy_url) if deployment.toxiproxy_url else None
         return FaultContext(
-            deployment=deployment, runtime=self.runtime, control=control, toxiproxy=toxiproxy
+            deployment=deployment,
+            runtime=self.runtime,
+            control=control,
+            toxiproxy=toxiproxy,
+            run=self.writer.path.name,
         )
 
     def _drain_s(self) -> float:

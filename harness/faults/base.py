@@ -57,6 +57,8 @@ class FaultContext:
     ready_timeout: float = 30.0
     stop: threading.Event = field(default_factory=threading.Event)
     """Set to cut a long fault (a rolling restart) short."""
+    run: str = ""
+    """The run's id (its report folder's name): Kubernetes faults mark what they change with it."""
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def __post_init__(self) -> None:

@@ -42,6 +42,19 @@ from harness.faults.container import (
     UNPAUSE_CONTAINER,
     ContainerInjector,
 )
+from harness.faults.kube import (
+    KUBE_POD_DELETED,
+    RESTORE_KUBE_OBJECT,
+    ConsulPolicyInjector,
+    DeploymentScaleInjector,
+    IstioFaultInjector,
+    IstioPolicyInjector,
+    IstioTrafficSplitInjector,
+    LinkerdPolicyInjector,
+    LinkerdRouteSplitInjector,
+    PodDeleteInjector,
+    in_place,
+)
 from harness.faults.mesh import (
     RESTORE_POLICY,
     MeshFaultInjector,
@@ -73,6 +86,16 @@ from harness.spec.faults import (
     ToxicFault,
     TrafficSplitFault,
     kinds_of,
+)
+from harness.spec.kube_faults import (
+    ConsulPolicyFault,
+    DeploymentScaleFault,
+    IstioFaultFault,
+    IstioPolicyFault,
+    IstioTrafficSplitFault,
+    LinkerdPolicyFault,
+    LinkerdRouteSplitFault,
+    PodDeleteFault,
 )
 
 F = TypeVar("F", bound=FaultBase)
@@ -182,6 +205,38 @@ REGISTRY = FaultKinds(
     FaultKind("container_pause", ContainerFault, ContainerInjector, (UNPAUSE_CONTAINER,)),
     FaultKind("container_restart", ContainerFault, ContainerInjector, (START_CONTAINER,)),
     FaultKind("network_disconnect", ContainerFault, ContainerInjector, (CONNECT_NETWORK,)),
+    FaultKind("istio_fault", IstioFaultFault, in_place(IstioFaultInjector), (RESTORE_KUBE_OBJECT,)),
+    FaultKind(
+        "istio_policy", IstioPolicyFault, in_place(IstioPolicyInjector), (RESTORE_KUBE_OBJECT,)
+    ),
+    FaultKind(
+        "istio_traffic_split",
+        IstioTrafficSplitFault,
+        in_place(IstioTrafficSplitInjector),
+        (RESTORE_KUBE_OBJECT,),
+    ),
+    FaultKind(
+        "linkerd_policy",
+        LinkerdPolicyFault,
+        in_place(LinkerdPolicyInjector),
+        (RESTORE_KUBE_OBJECT,),
+    ),
+    FaultKind(
+        "linkerd_route_split",
+        LinkerdRouteSplitFault,
+        in_place(LinkerdRouteSplitInjector),
+        (RESTORE_KUBE_OBJECT,),
+    ),
+    FaultKind(
+        "consul_policy", ConsulPolicyFault, in_place(ConsulPolicyInjector), (RESTORE_KUBE_OBJECT,)
+    ),
+    FaultKind("pod_delete", PodDeleteFault, in_place(PodDeleteInjector), (KUBE_POD_DELETED,)),
+    FaultKind(
+        "deployment_scale",
+        DeploymentScaleFault,
+        in_place(DeploymentScaleInjector),
+        (RESTORE_KUBE_OBJECT,),
+    ),
 )
 
 

@@ -71,6 +71,8 @@ class StepTools:
     clients shared by the steps of one recovery (made on first use, by `shared`)."""
 
     restart: RestartFn
+    force: bool = False
+    """`meshproof recover --force`: restore what someone else changed since the fault."""
     _clients: dict[Hashable, object] = field(default_factory=dict, repr=False)
 
     def shared(self, key: Hashable, make: Callable[[], T]) -> T:

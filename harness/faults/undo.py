@@ -22,11 +22,14 @@ from mesh_runtime.errors import MeshproofError
 
 class RollbackExecutor:
     """Carries out rollback entries; `restart` is how a stopped process is started again
-    (by default through its runtime, from the deployment state file)."""
+    (by default through its runtime, from the deployment state file); `force` restores an
+    object someone else changed since the fault (`recover --force`)."""
 
-    def __init__(self, restart: RestartFn | None = None, kinds: FaultKinds = REGISTRY) -> None:
+    def __init__(
+        self, restart: RestartFn | None = None, kinds: FaultKinds = REGISTRY, *, force: bool = False
+    ) -> None:
         self._kinds = kinds
-        self._tools = StepTools(restart=restart or restart_from_state_file)
+        self._tools = StepTools(restart=restart or restart_from_state_file, force=force)
 
     def __call__(self, rollback: RollbackEntry | Mapping[str, Any]) -> None:
         """Run every step of an entry; failures are collected and raised together."""

@@ -41,6 +41,7 @@ class Resource:
 NAMESPACE = Resource("", "v1", "namespaces", "Namespace", namespaced=False)
 SERVICE = Resource("", "v1", "services", "Service")
 POD = Resource("", "v1", "pods", "Pod")
+SERVICE_ACCOUNT = Resource("", "v1", "serviceaccounts", "ServiceAccount")
 DEPLOYMENT = Resource("apps", "v1", "deployments", "Deployment")
 CRD = Resource(
     "apiextensions.k8s.io", "v1", "customresourcedefinitions", "CustomResourceDefinition", False

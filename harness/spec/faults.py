@@ -9,6 +9,8 @@ after deploy: the toxic's attributes per Toxiproxy type, Istio's HTTPFaultInject
 `ServicePolicy`, a partial `Behaviour` of the sample service (`harness.spec.params`);
 kinds without parameters take none. Each model's `topology_problem` is its kind's target
 rule (`harness.spec.targets`), checked by `meshproof validate` against the topology.
+The kinds made through the Kubernetes API (istio_fault, ..., deployment_scale) are
+modelled in `harness.spec.kube_faults`.
 
 `FaultSpec` lists the models once; `FAULT_MODELS` and `FAULT_KINDS` are read from it. A
 kind's injector and rollback are registered beside it in `harness.faults.kinds` (this
@@ -24,16 +26,24 @@ from typing import Annotated, Any, Literal, get_args
 
 from pydantic import (
     AfterValidator,
-    BaseModel,
-    ConfigDict,
     Field,
     ValidationError,
     field_validator,
     model_validator,
 )
 
+from harness.spec.fault_base import FaultBase, FaultModel, FieldProblem
+from harness.spec.kube_faults import (
+    ConsulPolicyFault,
+    DeploymentScaleFault,
+    IstioFaultFault,
+    IstioPolicyFault,
+    IstioTrafficSplitFault,
+    LinkerdPolicyFault,
+    LinkerdRouteSplitFault,
+    PodDeleteFault,
+)
 from harness.spec.params import TOXIC_ATTRIBUTES, behaviour_change, policy_patch
-from harness.spec.recovery import RecoverySpec
 from harness.spec.targets import (
     container_problem,
     edge_problem,
@@ -48,7 +58,6 @@ from mesh_runtime.topology import Topology
 from mesh_runtime.units import Duration
 from mesh_runtime.validation import NestedProblem
 
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 _EDGE = re.compile(r"^[a-z][a-z0-9-]*->[a-z][a-z0-9-]*$")
 _PROCESS = re.compile(r"^(sidecar|service|container):[a-z][a-z0-9-]*$|^control-plane$")
 
@@ -63,39 +72,8 @@ TOXIC_TYPES = (
 )
 
 
-class FaultModel(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-FieldProblem = tuple[str, str]
-"""(field, problem): e.g. ('target', "no service 'x' in topology shop")."""
-
-
 class NoParams(FaultModel):
     """The params of a kind that takes none."""
-
-
-class FaultBase(FaultModel):
-    name: str
-    at: Duration = 0.0
-    duration: Duration | None = None
-    recovery: RecoverySpec | None = None
-    """What `recovery_s` of this fault checks (else the experiment's `recovery:`)."""
-
-    @field_validator("name")
-    @classmethod
-    def _name(cls, value: str) -> str:
-        if not _NAME.match(value):
-            raise ValueError("expected a short name of letters, digits, '-', '_' or '.'")
-        return value
-
-    def topology_problem(
-        self, topology: Topology, faults: Sequence[FaultBase]
-    ) -> FieldProblem | None:
-        """Why this fault does not fit `topology` (its kind's target rule, from
-        `harness.spec.targets`, and any check of its own), or None. `faults` are the
-        experiment's (a policy fault may add the route a mesh fault names)."""
-        raise NotImplementedError(f"{type(self).__name__} has no target rule")
 
 
 def _on_target(problem: str) -> FieldProblem | None:
@@ -334,7 +312,15 @@ FaultSpec = Annotated[
     | ProcessFault
     | RollingRestartFault
     | ControlPlaneOutageFault
-    | ContainerFault,
+    | ContainerFault
+    | IstioFaultFault
+    | IstioPolicyFault
+    | IstioTrafficSplitFault
+    | LinkerdPolicyFault
+    | LinkerdRouteSplitFault
+    | ConsulPolicyFault
+    | PodDeleteFault
+    | DeploymentScaleFault,
     Field(discriminator="kind"),
 ]
 

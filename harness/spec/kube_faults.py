@@ -50,7 +50,8 @@ from harness.kube.targets import (
     namespace_problem,
     object_target,
 )
-from harness.spec.faults import FaultBase
+from harness.spec.fault_base import FaultBase, FieldProblem
+from mesh_runtime.topology import Topology
 
 _SELECTOR_TERM = (
     r"[A-Za-z0-9./_-]+(\s*(=|==|!=)\s*[A-Za-z0-9._-]*|\s+(in|notin)\s+\(.*\))?|![A-Za-z0-9./_-]+"
@@ -72,7 +73,21 @@ class KubeFaultBase(FaultBase):
             raise ValueError(f"expected a Kubernetes namespace name, got {value!r}")
         return value
 
-    def namespace_problem(self, allowed: Sequence[str]) -> tuple[str, str] | None:
+    def topology_problem(
+        self, topology: Topology, faults: Sequence[FaultBase]
+    ) -> FieldProblem | None:
+        """Checked against a topology only when the experiment targets the reference mesh
+        meshproof deploys, which these kinds cannot reach: refused. (Against an external
+        target the namespace is checked, `namespace_problem`; the objects themselves when
+        the fault reads them.)"""
+        return (
+            "kind",
+            f"{self.kind} goes through the Kubernetes API of a mesh meshproof did not deploy:"
+            " it needs an external target with kubernetes: (target: {external: FILE}, or"
+            " run --target FILE)",
+        )
+
+    def namespace_problem(self, allowed: Sequence[str]) -> FieldProblem | None:
         """('namespace', why) when the target's namespace list does not allow this fault."""
         problem = namespace_problem(self.namespace, allowed)
         return ("namespace", problem) if problem else None
@@ -203,15 +218,3 @@ def _split_selector(value: str) -> list[str]:
             start = index + 1
     terms.append(value[start:])
     return terms
-
-
-KUBE_FAULT_MODELS: tuple[type[KubeFaultBase], ...] = (
-    IstioFaultFault,
-    IstioPolicyFault,
-    IstioTrafficSplitFault,
-    LinkerdPolicyFault,
-    LinkerdRouteSplitFault,
-    ConsulPolicyFault,
-    PodDeleteFault,
-    DeploymentScaleFault,
-)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -39,3 +41,16 @@ def get(url: str, timeout: float = 5.0) -> requests.Response:
 def eventually(check: Callable[[], bool], timeout: float, what: str) -> None:
     """Poll `check` until it holds; fail after `timeout` seconds."""
     poll(check, timeout, 0.05, what)
+
+
+def wait_for_line(child: subprocess.Popen[str], text: str, timeout: float) -> None:
+    """Read the child's stdout until `text` (readline returns at once if it exits)."""
+    assert child.stdout is not None
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        line = child.stdout.readline()
+        if text in line:
+            return
+        if not line and child.poll() is not None:
+            raise AssertionError(f"the harness exited with {child.returncode} before {text}")
+    raise AssertionError(f"no {text} within {timeout}s")

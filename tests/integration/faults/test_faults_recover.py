@@ -6,7 +6,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,7 +17,7 @@ from harness.faults import FaultContext, FaultLedger, registrations
 from mesh_runtime.runtimes.deployment import Deployment
 from mesh_runtime.runtimes.local import LocalRuntime
 from mesh_runtime.runtimes.supervisor import is_running
-from tests.integration.faults.faultkit import eventually
+from tests.integration.faults.faultkit import eventually, wait_for_line
 
 pytestmark = pytest.mark.integration
 
@@ -54,19 +53,6 @@ def _status(pid: int) -> str:
     return str(psutil.Process(pid).status())
 
 
-def _wait_for_line(child: subprocess.Popen[str], text: str, timeout: float) -> None:
-    """Read the child's stdout until `text` (readline returns at once if it exits)."""
-    assert child.stdout is not None
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        line = child.stdout.readline()
-        if text in line:
-            return
-        if not line and child.poll() is not None:
-            raise AssertionError(f"the harness exited with {child.returncode} before {text}")
-    raise AssertionError(f"no {text} within {timeout}s")
-
-
 def test_recover_after_sigkill_removes_toxics_and_resumes(
     dying_harness: tuple[subprocess.Popen[str], Path],
     ctx: FaultContext,
@@ -76,7 +62,7 @@ def test_recover_after_sigkill_removes_toxics_and_resumes(
 ) -> None:
     """A toxic, a pause and a kill left by a SIGKILLed harness are all undone by recover."""
     child, ledger = dying_harness
-    _wait_for_line(child, "APPLIED", timeout=30)
+    wait_for_line(child, "APPLIED", timeout=30)
     paused = ctx.deployment.process("cart-0-sidecar")
     assert ctx.toxiproxy is not None
     eventually(lambda: _status(paused.pid) == psutil.STATUS_STOPPED, 5, "sidecar paused")

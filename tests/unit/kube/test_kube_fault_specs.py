@@ -4,16 +4,17 @@ and the API calls `run --dry-run` prints for each kind without making them."""
 
 from __future__ import annotations
 
-from typing import Any, get_args
+from typing import Any
 
 import pytest
 from pydantic import ValidationError
 
 from harness.faults.kube_plan import faults_plan, permissions, planned_calls, role_rules
 from harness.kube.targets import namespace_problem
-from harness.spec.kube_faults import KUBE_FAULT_MODELS, KubeFaultBase
+from harness.spec.faults import FAULT_MODELS, kinds_of
+from harness.spec.kube_faults import KubeFaultBase
 
-MODELS = {get_args(m.model_fields["kind"].annotation)[0]: m for m in KUBE_FAULT_MODELS}
+MODELS = {kinds_of(m)[0]: m for m in FAULT_MODELS if issubclass(m, KubeFaultBase)}
 
 EXAMPLES: list[dict[str, Any]] = [
     {
@@ -65,6 +66,11 @@ def test_each_kind_parses_and_plans_its_calls(data: dict[str, Any]) -> None:
     assert calls[0].startswith("apply  GET")
     assert any(" PATCH " in c or " DELETE " in c for c in calls)
     assert all("/namespaces/shop/" in c for c in calls if " /ap" in c)
+
+
+def test_every_kubernetes_kind_is_a_fault_kind() -> None:
+    """The eight Kubernetes kinds are in the experiment file's FaultSpec, each with an example."""
+    assert sorted(MODELS) == sorted(e["kind"] for e in EXAMPLES)
 
 
 def test_namespace_outside_the_list_refused() -> None:

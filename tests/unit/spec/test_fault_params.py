@@ -60,6 +60,29 @@ BAD_PARAMS = [
      " params: {x: 1}}", "faults[0].params.x: unknown field"),
     ("network_disconnect", "{name: f, kind: network_disconnect, target: catalog-0,"
      " params: {x: 1}}", "faults[0].params.x: unknown field"),
+    ("istio_fault", "{name: f, kind: istio_fault, target: catalog,"
+     " params: {abort: {httpStatus: 999}}}",
+     "faults[0].params.abort.httpStatus: Input should be less than or equal to 599"),
+    ("istio_policy", "{name: f, kind: istio_policy, target: virtualservice/catalog,"
+     " params: {patch: {fault: {}}}}",
+     "faults[0].params.patch: expected a merge patch of connectionPool, outlierDetection,"
+     " retries, timeout; not fault"),
+    ("istio_traffic_split", "{name: f, kind: istio_traffic_split, target: catalog,"
+     " params: {weights: {v1: 90}}}",
+     "faults[0].params.weights: expected subset weights adding up to 100"),
+    ("linkerd_policy", "{name: f, kind: linkerd_policy, target: service/catalog,"
+     " params: {annotations: {timeout.linkerd.io/request: soon}}}",
+     "faults[0].params.annotations: expected a duration like '30s'"),
+    ("linkerd_route_split", "{name: f, kind: linkerd_route_split, target: httproute/catalog,"
+     " params: {backends: {catalog: -1}}}",
+     "faults[0].params.backends: expected Service weights"),
+    ("consul_policy", "{name: f, kind: consul_policy, target: serviceresolver/catalog,"
+     " params: {}}", "faults[0].params.patch: required field is missing"),
+    ("pod_delete", "{name: f, kind: pod_delete, target: app=catalog, params: {count: 0}}",
+     "faults[0].params.count: Input should be greater than or equal to 1"),
+    ("deployment_scale", "{name: f, kind: deployment_scale, target: catalog,"
+     " params: {replicas: -1}}",
+     "faults[0].params.replicas: Input should be greater than or equal to 0"),
 ]  # fmt: skip
 
 MORE_BAD_PARAMS = [
@@ -78,6 +101,10 @@ MORE_BAD_PARAMS = [
     ("unknown route", "{name: f, kind: mesh_fault, target: catalog, route: checkout,"
      " params: {abort: {httpStatus: 503}}}",
      "faults[0].route: catalog has no route 'checkout' (routes: default)"),
+    ("Kubernetes fault on the reference mesh", "{name: f, kind: deployment_scale,"
+     " target: catalog, params: {replicas: 0}}",
+     "faults[0].kind: deployment_scale goes through the Kubernetes API of a mesh meshproof"
+     " did not deploy: it needs an external target with kubernetes:"),
 ]  # fmt: skip
 
 

@@ -8,12 +8,14 @@ from pathlib import Path
 
 import pytest
 import yaml
+from pydantic import TypeAdapter
 
 from harness.cli.main import main
 from harness.engine.runner import RunOptions, chosen_runtime
 from harness.errors import ExperimentError
 from harness.spec.check import check_experiment
 from harness.spec.external import REFERENCE_MESH_KINDS, fault_problem
+from harness.spec.faults import FaultSpec
 from mesh_runtime.errors import InvalidInput, TargetError
 from mesh_runtime.target import TargetFile
 
@@ -166,28 +168,33 @@ def test_deploying_options_are_refused_for_an_external_target(tmp_path: Path) ->
     )
 
 
-def test_kubernetes_kinds_use_their_namespace_rule() -> None:
-    """A Kubernetes fault kind's own `namespace_problem(allowed)` decides, given the target's
-    list; without a kubernetes: section such a kind is refused. (The kinds land with
-    kubefaults; this stands for their models' interface.)"""
-    target = TargetFile.model_validate(TARGET)
-    asked: list[list[str]] = []
+def test_kubernetes_kinds_use_their_namespace_rule(tmp_path: Path) -> None:
+    """A Kubernetes fault on a namespace outside the target's list is refused by validate,
+    naming the list; in it (or with none given: the first) it validates; without a
+    kubernetes: section such a kind is refused."""
+    outside = {**POD_DELETE, "namespace": "kube-system"}
+    path, _ = files(tmp_path, TARGET, faults=[outside])
+    assert refusal(path).endswith(
+        "faults[0].namespace: 'kube-system' is not in the target's kubernetes.namespaces"
+        " (shop): meshproof may not touch it"
+    )
+    path, _ = files(
+        tmp_path, TARGET, faults=[POD_DELETE, {**POD_DELETE, "name": "b", "namespace": "shop"}]
+    )
+    assert check_experiment(path).external is not None
+    bare = {key: value for key, value in TARGET.items() if key != "kubernetes"}
+    path, _ = files(tmp_path, bare, faults=[POD_DELETE])
+    assert "faults[0].kind: pod_delete goes through the Kubernetes API" in refusal(path)
+    assert "has no kubernetes: section" in refusal(path)
 
-    class KubeFault:
-        kind = "pod_delete"
-        namespace = "kube-system"
 
-        def namespace_problem(self, allowed: list[str]) -> tuple[str, str] | None:
-            asked.append(list(allowed))
-            return None if self.namespace in allowed else ("namespace", "outside the list")
-
-    assert fault_problem(KubeFault(), target) == ("outside the list", "namespace")  # type: ignore[arg-type]
-    assert asked == [["shop"]]
-    KubeFault.namespace = "shop"
-    assert fault_problem(KubeFault(), target) == ("", "")  # type: ignore[arg-type]
-    bare = target.model_copy(update={"kubernetes": None})
-    problem, field = fault_problem(KubeFault(), bare)  # type: ignore[arg-type]
-    assert field == "kind" and "has no kubernetes: section" in problem
+POD_DELETE = {
+    "name": "kill-one",
+    "kind": "pod_delete",
+    "target": "app=catalog",
+    "at": "2s",
+    "params": {"count": 1},
+}
 
 
 def test_missing_target_file_and_bad_target_file(tmp_path: Path) -> None:
@@ -230,38 +237,33 @@ def test_runtime_choice() -> None:
 def test_a_mesh_api_kind_needs_that_mesh(kind: str, mesh: str, allowed: bool) -> None:
     """istio_*, linkerd_* and consul_* faults change that mesh's objects: refused on another."""
     target = TargetFile.model_validate({**TARGET, "mesh": mesh})
-
-    class KubeFault:
-        namespace = "shop"
-
-        def namespace_problem(self, allowed: list[str]) -> tuple[str, str] | None:
-            return None
-
-    fault = KubeFault()
-    fault.kind = kind  # type: ignore[attr-defined]
-    problem, field = fault_problem(fault, target)  # type: ignore[arg-type]
+    fault = TypeAdapter(FaultSpec).validate_python({"name": "f", **KINDS[kind]})
+    problem, field = fault_problem(fault, target)
     assert (problem == "") == allowed
     if not allowed:
         assert field == "kind" and f"the target staging is a {mesh} mesh" in problem
 
 
-def test_kubernetes_kinds_warnings_travel_with_the_check() -> None:
-    """A fault's own `warnings()` become validate's warnings, naming the fault."""
-    from harness.spec.external import external_warnings
+KINDS: dict[str, dict[str, object]] = {
+    "istio_fault": {"kind": "istio_fault", "target": "catalog",
+                    "params": {"abort": {"httpStatus": 503}}},
+    "istio_policy": {"kind": "istio_policy", "target": "virtualservice/catalog",
+                     "params": {"patch": {"timeout": "1s"}}},
+    "linkerd_route_split": {"kind": "linkerd_route_split", "target": "httproute/catalog",
+                            "params": {"backends": {"catalog": 1}}},
+    "linkerd_policy": {"kind": "linkerd_policy", "target": "service/catalog",
+                       "params": {"annotations": {"retry.linkerd.io/http": "5xx"}}},
+    "consul_policy": {"kind": "consul_policy", "target": "servicerouter/catalog",
+                      "params": {"patch": {"routes": []}}},
+    "pod_delete": {"kind": "pod_delete", "target": "app=catalog", "params": {"count": 1}},
+}  # fmt: skip
 
-    class KubeFault:
-        kind = "istio_fault"
 
-        def warnings(self) -> list[str]:
-            return ["Istio turns off retries and timeouts on a route with a client-side fault"]
-
-    class Plain:
-        kind = "toxic"
-
-    class Holder:
-        faults = [Plain(), KubeFault()]
-
-    found = [str(w) for w in external_warnings(Holder(), "x.yaml")]  # type: ignore[arg-type]
-    assert found == [
-        "x.yaml: faults[1]: Istio turns off retries and timeouts on a route with a client-side fault"
-    ]
+def test_kubernetes_kinds_warnings_travel_with_the_check(tmp_path: Path) -> None:
+    """A fault's own `warnings()` become validate's warnings, naming the fault: Istio turns
+    off a route's retries and timeout while it has a fault."""
+    istio = {**TARGET, "mesh": "istio"}
+    fault = {"name": "abort", "at": "2s", **KINDS["istio_fault"]}
+    path, _ = files(tmp_path, istio, faults=[TOXIC, fault])
+    found = [str(w) for w in check_experiment(path).warnings]
+    assert len(found) == 1 and found[0].startswith(f"{path}: faults[1]: Istio does not apply")

@@ -1,0 +1,200 @@
+"""The Kubernetes fault injectors against a real kube-apiserver, in the engine's order
+(rollback_entry, apply, revert) and from the ledger's JSON alone (what `recover` does).
+
+No controller runs beside the API server: pod_delete deletes pod objects (given a
+ReplicaSet owner by hand; nothing replaces them here), deployment_scale changes a
+Deployment object's spec.replicas.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import uuid
+from typing import Any
+
+import pytest
+
+from harness.errors import FaultError
+from harness.faults.kube import (
+    DeploymentScaleInjector,
+    IstioFaultInjector,
+    IstioTrafficSplitInjector,
+    KubeLogin,
+    KubePlace,
+    PodDeleteInjector,
+)
+from harness.faults.undo import RollbackExecutor
+from harness.kube import KubeClient, KubeConflict, KubeNotFound
+from harness.kube.resources import (
+    DEPLOYMENT,
+    DESTINATION_RULE,
+    POD,
+    SERVICE_ACCOUNT,
+    VIRTUAL_SERVICE,
+    Resource,
+)
+from harness.kube.state import MARK_ANNOTATION, ObjectState
+from harness.kube.testing import LocalApiServer
+from harness.spec.kube_faults import (
+    DeploymentScaleFault,
+    IstioFaultFault,
+    IstioTrafficSplitFault,
+    PodDeleteFault,
+)
+
+pytestmark = pytest.mark.integration
+
+NS = "shop"
+
+
+@pytest.fixture
+def place(local_apiserver: LocalApiServer, kube: KubeClient) -> KubePlace:
+    login = KubeLogin(kubeconfig=local_apiserver.kubeconfig, context="admin")
+    return KubePlace(login=login, namespace=NS, run="run-7", kube=kube)
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:8]}"
+
+
+def body(resource: Resource, name: str, spec: dict[str, Any], **meta: Any) -> dict[str, Any]:
+    metadata = {"name": name, **meta}
+    return {
+        "apiVersion": resource.api_version,
+        "kind": resource.kind,
+        "metadata": metadata,
+        "spec": spec,
+    }
+
+
+@pytest.fixture
+def pods_admitted(kube: KubeClient) -> None:
+    """The namespace's `default` ServiceAccount, which pod admission looks up (no
+    controller-manager runs here to make it)."""
+    with contextlib.suppress(KubeConflict):  # made by an earlier test
+        kube.create(SERVICE_ACCOUNT, NS, {"metadata": {"name": "default"}})
+
+
+def test_istio_fault_on_a_host_without_virtual_service(kube: KubeClient, place: KubePlace) -> None:
+    """A host nothing routes yet gets a VirtualService for the fault; revert deletes it."""
+    host = unique("lonely")
+    fault = IstioFaultFault.model_validate(
+        {
+            "name": "abort",
+            "kind": "istio_fault",
+            "target": host,
+            "params": {"abort": {"httpStatus": 503}},
+        }
+    )
+    injector = IstioFaultInjector(fault, place)
+    entry = injector.rollback_entry()
+    assert [s.describe() for s in entry.steps] == [
+        f"delete virtualservices.networking.istio.io {NS}/meshproof-abort (meshproof created it)"
+    ]
+    injector.apply()
+    made = kube.get(VIRTUAL_SERVICE, NS, "meshproof-abort")
+    assert made["spec"]["hosts"] == [host]
+    assert made["metadata"]["annotations"][MARK_ANNOTATION] == "run-7/abort"
+    injector.revert()
+    with pytest.raises(KubeNotFound):
+        kube.get(VIRTUAL_SERVICE, NS, "meshproof-abort")
+
+
+def test_traffic_split_to_an_undefined_subset_refused(kube: KubeClient, place: KubePlace) -> None:
+    """A split to a subset no DestinationRule defines is refused before anything changes."""
+    name = unique("catalog")
+    spec = {"hosts": [name], "http": [{"route": [{"destination": {"host": name}}]}]}
+    kube.create(VIRTUAL_SERVICE, NS, body(VIRTUAL_SERVICE, name, spec))
+    rule = {"host": name, "subsets": [{"name": "v1", "labels": {"version": "v1"}}]}
+    kube.create(DESTINATION_RULE, NS, body(DESTINATION_RULE, name, rule))
+    fault = IstioTrafficSplitFault.model_validate(
+        {
+            "name": "canary",
+            "kind": "istio_traffic_split",
+            "target": name,
+            "params": {"weights": {"v1": 90, "v2": 10}},
+        }
+    )
+    with pytest.raises(FaultError, match=r"defines subset\(s\) v2"):
+        IstioTrafficSplitInjector(fault, place).rollback_entry()
+    assert "meshproof.io/fault" not in str(kube.get(VIRTUAL_SERVICE, NS, name))
+
+
+def test_scale_undone_from_the_ledger_json(kube: KubeClient, place: KubePlace) -> None:
+    """The rollback entry as the ledger holds it (JSON) restores the Deployment exactly
+    through the executor `recover` uses."""
+    name = unique("catalog")
+    labels = {"app": name}
+    spec = {
+        "replicas": 2,
+        "selector": {"matchLabels": labels},
+        "template": {
+            "metadata": {"labels": labels},
+            "spec": {"containers": [{"name": "app", "image": "registry.invalid/c:1"}]},
+        },
+    }
+    kube.create(DEPLOYMENT, NS, body(DEPLOYMENT, name, spec, labels=labels))
+    before = ObjectState.of(kube.get(DEPLOYMENT, NS, name))
+    fault = DeploymentScaleFault.model_validate(
+        {"name": "down", "kind": "deployment_scale", "target": name, "params": {"replicas": 0}}
+    )
+    injector = DeploymentScaleInjector(fault, place)
+    entry = injector.rollback_entry().to_json()
+    injector.apply()
+    assert kube.get(DEPLOYMENT, NS, name)["spec"]["replicas"] == 0
+    RollbackExecutor()(entry)
+    assert ObjectState.of(kube.get(DEPLOYMENT, NS, name)) == before
+    RollbackExecutor()(entry)  # idempotent: already as it was
+    assert ObjectState.of(kube.get(DEPLOYMENT, NS, name)) == before
+
+
+def owned_pod(name: str, app: str) -> dict[str, Any]:
+    owner = {
+        "apiVersion": "apps/v1",
+        "kind": "ReplicaSet",
+        "name": f"{app}-rs",
+        "uid": str(uuid.uuid4()),
+        "controller": True,
+    }
+    spec = {"containers": [{"name": "app", "image": "registry.invalid/c:1"}]}
+    return body(POD, name, spec, labels={"app": app}, ownerReferences=[owner])
+
+
+@pytest.mark.usefixtures("pods_admitted")
+def test_pod_delete_by_percentage(kube: KubeClient, place: KubePlace) -> None:
+    """50 % of 4 controller-owned pods are deleted (pod objects: no kubelet or controller
+    runs here, so nothing replaces them); the ledger holds each pod's snapshot."""
+    app = unique("catalog")
+    for index in range(4):
+        kube.create(POD, NS, owned_pod(f"{app}-{index}", app))
+    fault = PodDeleteFault.model_validate(
+        {
+            "name": "kill-half",
+            "kind": "pod_delete",
+            "target": f"app={app}",
+            "params": {"percentage": 50, "seed": 3},
+        }
+    )
+    injector = PodDeleteInjector(fault, place)
+    entry = injector.rollback_entry()
+    assert len(entry.steps) == 2
+    assert all(f"ReplicaSet/{app}-rs replaces it" in s.describe() for s in entry.steps)
+    injector.apply()
+    left = kube.list(POD, NS, label_selector=f"app={app}")
+    assert len(left) == 2
+    RollbackExecutor()(entry.to_json())  # nothing to do, and says so without failing
+
+
+@pytest.mark.usefixtures("pods_admitted")
+def test_pod_delete_refuses_a_pod_nobody_owns(kube: KubeClient, place: KubePlace) -> None:
+    """A bare pod would be lost for good: refused, nothing deleted."""
+    app = unique("bare")
+    body = owned_pod(f"{app}-0", app)
+    del body["metadata"]["ownerReferences"]
+    kube.create(POD, NS, body)
+    fault = PodDeleteFault.model_validate(
+        {"name": "kill", "kind": "pod_delete", "target": f"app={app}", "params": {"count": 1}}
+    )
+    with pytest.raises(FaultError, match="no controller to replace them"):
+        PodDeleteInjector(fault, place).rollback_entry()
+    assert len(kube.list(POD, NS, label_selector=f"app={app}")) == 1
