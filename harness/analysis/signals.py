@@ -18,7 +18,10 @@ these keys in the `metric` column, one series per distinct `labels`:
   `meshproof_overflow_total`: raw counter samples (a range query of the bare counter).
   The increase over a phase is computed as PromQL's `increase()` does: resets handled,
   the last sample before the phase as the base, and a series first seen during the run
-  counted from 0 (a labelled counter appears on its first increment).
+  counted from 0 (a labelled counter appears on its first increment). The run's metrics
+  are queried from its t0 (`t_s` 0): a series there from the start has a sample at 0; one
+  first seen later started during the run, even when no series at all was there at 0
+  (a mesh read in Linkerd's or Envoy's names has no series before its first request).
 - `rate(<counter>[<window>])` (e.g. `rate(meshproof_retries_total[5s])`): per-second
   rates, used only when the raw counter is absent; the count is the rate integrated
   over the phase (sum of value x sample step), which lags by up to the rate window.
@@ -112,7 +115,7 @@ def counter_increase(
     assert metrics is not None
     raw = metrics[metrics["metric"] == counter]
     if not raw.empty:
-        run_start = float(metrics["t_s"].min())
+        run_start = _observed_from(metrics)
         return float(sum(_series_increase(s, phase, run_start) for _, s in raw.groupby("labels")))
     rates = metrics[metrics["metric"].astype(str).str.startswith(f"rate({counter}[")]
     if not rates.empty:
@@ -130,7 +133,7 @@ def counter_increase_by(
         return None
     assert metrics is not None
     raw = metrics[metrics["metric"] == counter]
-    run_start = float(metrics["t_s"].min())
+    run_start = _observed_from(metrics)
     out: dict[tuple[str, ...], float] = {}
     for text, series in raw.groupby("labels"):
         labels = json.loads(str(text))
@@ -158,6 +161,11 @@ def _rows_in(metrics: pd.DataFrame | None, query: str, phase: PhaseRecord) -> pd
     t = metrics["t_s"]
     rows = metrics[(metrics["metric"] == query) & (t >= phase.start_s) & (t < phase.end_s)]
     return None if rows.empty else rows
+
+
+def _observed_from(metrics: pd.DataFrame) -> float:
+    """When observation began: the run's t0 (0), or an earlier first sample."""
+    return min(0.0, float(metrics["t_s"].min()))
 
 
 def _scraped_in(metrics: pd.DataFrame | None, phase: PhaseRecord) -> bool:

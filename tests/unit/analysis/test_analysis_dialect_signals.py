@@ -128,3 +128,15 @@ def test_sidecar_cpu_and_memory_from_cadvisor_for_a_mesh_meshproof_did_not_deplo
     bare = summarize(without, PHASES, [], [])["whole"]
     assert bare.values["sidecar_cpu_per_krps"] is None and bare.values["sidecar_rss_mb"] is None
     assert "no cAdvisor series of the sidecar container" in bare.notes["sidecar_rss_mb"]
+
+
+def test_counters_that_appear_after_t0_count_from_zero_with_nothing_before_them() -> None:
+    """A fresh mesh in Linkerd's names has no series at t0: every request counter first
+    seen later counts from 0, even the earliest one of the table."""
+    query = LINKERD.bind().query("edge_requests") or ""
+    table = pd.DataFrame(
+        rows(query, [(2.0, 7.0), (5.0, 20.0)], mp_source="a", mp_destination="b")
+        + rows(query, [(3.0, 4.0)], mp_source="a", mp_destination="c")
+    )
+    found = counter_increase_by(table, query, ("mp_source", "mp_destination"), WHOLE)
+    assert found == {("a", "b"): 20.0, ("a", "c"): 4.0}
