@@ -36,6 +36,9 @@ junit.xml) and tear the deployment down (unless --keep).
 Against an external target (the experiment's `target: {external: FILE}`, or --target FILE,
 which overrides the experiment's target) nothing is deployed or torn down: the load goes to
 the target's ingress, metrics come from its Prometheus, and only the faults change anything.
+--dry-run checks the file and prints each fault with every Kubernetes API call it would
+make (reads, the patch at the read resourceVersion, the rollback's read and write), and
+makes none.
 
 While it runs: a live panel in a terminal; without one (a CI log) a line at each phase
 change and every 10 s, saying loudly when the load falls behind its schedule; with
@@ -69,6 +72,12 @@ def register(subparsers: Any) -> None:
         metavar="FILE",
         help="run against this target file (a mesh meshproof did not deploy: nothing is"
         " deployed or torn down) instead of the experiment's target",
+    )
+    run_parser.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="check the experiment and print its faults in timeline order, each with every"
+        " Kubernetes API call it would make; deploy, send and change nothing",
     )
     run_parser.add_argument(
         "--retry-inconclusive",
@@ -124,6 +133,8 @@ def run_command(args: argparse.Namespace) -> int:
     from rich.console import Console
 
     console = Console(highlight=False, soft_wrap=True)
+    if args.dry_run:
+        return dry_run(args, console)
     options = _options(args, args.duration)
 
     def run_once() -> RunResult:
@@ -179,6 +190,31 @@ def demo_command(args: argparse.Namespace) -> int:
     print_final_lines(result, console)
     print_next_steps(result, console)
     return result.exit_code
+
+
+def dry_run(args: argparse.Namespace, console: Console) -> int:
+    """`run --dry-run`: the checked experiment's fault plan; nothing is deployed, no API
+    call is made (not even a read: an object found by a search is written `<it>`)."""
+    import sys
+
+    from harness.faults.kube_plan import faults_plan
+    from harness.spec.check import check_experiment, describe
+
+    checked = check_experiment(Path(args.experiment), duration_seconds(args.duration), args.target)
+    external = checked.external
+    where = f"topology {checked.topology.name}"
+    namespaces: list[str] = []
+    if external is not None:
+        where = f"external target {external.name} ({external.mesh} mesh)"
+        namespaces = list(external.kubernetes.namespaces) if external.kubernetes else []
+    for warning in checked.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    console.print(f"dry run, {describe(checked)}, against {where}:", markup=False)
+    lines = faults_plan(checked.experiment.faults, namespaces) or ["no faults"]
+    for line in lines:
+        console.print(line, markup=False)
+    console.print("nothing was deployed, sent or changed", markup=False)
+    return 0
 
 
 def _run(path: Path, options: RunOptions, quiet: bool, console: Console) -> RunResult:
