@@ -18,7 +18,7 @@ import yaml
 from harness.analysis.signals import counter_increase_by
 from harness.cli.main import main
 from harness.observe import PrometheusObserver
-from harness.observe.dialects import SIGNALS, BoundDialect, dialect_for
+from harness.observe.dialects import SIGNALS, BoundDialect, Signal, dialect_for
 from harness.observe.rows import frame
 from harness.store.model import PhaseRecord
 from mesh_runtime.runtimes.deployment import load as load_state
@@ -165,3 +165,83 @@ def dialect_counts(observer: PrometheusObserver, bound: BoundDialect, since: flo
 def _named(key: tuple[str, ...]) -> bool:
     """Workloads of the shop: the load's own edge into the gateway has no named source."""
     return all(part in SERVICES for part in key)
+
+
+RESILIENT_SHOP: dict[str, Any] = {
+    "name": "shop",
+    "services": {
+        "gateway": {"ingress": True, "calls": ["catalog"]},
+        "catalog": {
+            "replicas": 2,
+            "policy": {
+                "trafficPolicy": {
+                    "outlierDetection": {
+                        "consecutive5xxErrors": 3,
+                        "interval": "1s",
+                        "baseEjectionTime": "2s",
+                        "maxEjectionPercent": 50,
+                    }
+                },
+                "http": [{"name": "default", "retries": {"attempts": 3, "retryOn": "5xx"}}],
+            },
+        },
+    },
+}
+
+
+@pytest.mark.parametrize(("sidecar", "mesh"), [("linkerd", "linkerd"), ("envoy", "consul")])
+def test_retries_and_ejections_in_each_dialect_match_the_meshs_own_counters(
+    tmp_path: Path, state_dir: Path, sidecar: str, mesh: str
+) -> None:
+    """A failing replica: the dialect's retries (Linkerd's route retries, Envoy's
+    upstream_rq_retry) and ejections (Envoy's) from the live Prometheus equal the
+    reference mesh's own meshproof_* counters, and the run's summary has them."""
+    topology = tmp_path / "shop.yaml"
+    topology.write_text(yaml.safe_dump({**RESILIENT_SHOP, "metrics": {"dialect": sidecar}}))
+    experiment = tmp_path / "retries.yaml"
+    fault = {**EXPERIMENT["faults"][0], "name": "catalog-1-503", "target": "catalog-1"}
+    fault["params"] = {"error_rate": 1.0, "error_status": 503}
+    body = {"target": {"topology": str(topology)}, **EXPERIMENT, "faults": [fault]}
+    experiment.write_text(yaml.safe_dump(body))
+    out = tmp_path / "reports"
+    since = time.time() - 1.0
+    args = ["run", str(experiment), "--out", str(out), "--quiet", "--keep"]
+    assert main([*args, "--state-dir", str(state_dir)]) == 0
+    (run,) = [p for p in out.iterdir() if p.is_dir()]
+    record = json.loads((run / "run.json").read_text())
+    whole = next(p for p in record["phase_summaries"] if p["phase"] == "whole")
+    assert whole["values"]["retries_per_krequests"] > 0
+
+    prometheus = load_state(state_dir / "deployments" / "shop.json").prometheus_url
+    assert prometheus is not None
+    observer = PrometheusObserver(prometheus)
+    bound = dialect_for(mesh).bind()
+    own: dict[Signal, str] = {
+        "retries": "meshproof_retries_total",
+        "ejections": "meshproof_outlier_ejections_total",
+    }
+    deadline = time.monotonic() + 20.0
+    while True:
+        found: dict[str, float] = {}
+        expected: dict[str, float] = {}
+        for signal, counter in own.items():
+            query = bound.query(signal)
+            if query is None:
+                continue
+            found[signal] = total(observer, query, since)
+            expected[signal] = total(observer, counter, since)
+        if (found == expected and all(found.values())) or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    assert found == expected and all(found.values()), (found, expected)
+    assert "retries" in found and ("ejections" in found) == (mesh == "consul")
+    print(f"{sidecar} sidecars, {mesh} dialect: {found} = the mesh's own counters")
+
+
+def total(observer: PrometheusObserver, query: str, since: float) -> float:
+    """The increase of a counter query over the test, all its series summed."""
+    now = time.time()
+    table = frame(observer.query_range(query, since, now, since))
+    everything = PhaseRecord(name="all", start_s=0.0, end_s=now - since + 1.0)
+    counts = counter_increase_by(table, query, (), everything) or {}
+    return float(sum(counts.values()))
