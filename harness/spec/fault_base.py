@@ -13,7 +13,9 @@ from collections.abc import Sequence
 
 from pydantic import BaseModel, ConfigDict, field_validator
 
+from harness.spec.external_rules import reference_only_problem
 from harness.spec.recovery import RecoverySpec
+from mesh_runtime.target import TargetFile
 from mesh_runtime.topology import Topology
 from mesh_runtime.units import Duration
 
@@ -49,3 +51,9 @@ class FaultBase(FaultModel):
         `harness.spec.targets`, and any check of its own), or None. `faults` are the
         experiment's (a policy fault may add the route a mesh fault names)."""
         raise NotImplementedError(f"{type(self).__name__} has no target rule")
+
+    def external_problem(self, target: TargetFile) -> FieldProblem | None:
+        """Why this fault cannot act on the external mesh `target` (a target file), or
+        None (`harness.spec.external_rules`). A kind acts on the reference mesh's own
+        parts unless its model says otherwise: refused."""
+        return ("kind", reference_only_problem(str(getattr(self, "kind", "")), target))

@@ -32,6 +32,7 @@ from pydantic import (
     model_validator,
 )
 
+from harness.spec.external_rules import proxy_problem
 from harness.spec.fault_base import FaultBase, FaultModel, FieldProblem
 from harness.spec.kube_faults import (
     ConsulPolicyFault,
@@ -54,6 +55,7 @@ from harness.spec.targets import (
     sidecars_problem,
 )
 from mesh_runtime.config.policy import Fault
+from mesh_runtime.target import TargetFile
 from mesh_runtime.topology import Topology
 from mesh_runtime.units import Duration
 from mesh_runtime.validation import NestedProblem
@@ -124,6 +126,9 @@ class ToxicFault(FaultBase):
     ) -> FieldProblem | None:
         return _on_target(edge_problem(self.target, topology))
 
+    def external_problem(self, target: TargetFile) -> FieldProblem | None:
+        return _on_target(proxy_problem(self.target, target))
+
 
 class ProxyDownFault(FaultBase):
     """The Toxiproxy proxy of an edge (or one endpoint) disabled: connections refused."""
@@ -136,6 +141,9 @@ class ProxyDownFault(FaultBase):
         self, topology: Topology, faults: Sequence[FaultBase]
     ) -> FieldProblem | None:
         return _on_target(edge_problem(self.target, topology))
+
+    def external_problem(self, target: TargetFile) -> FieldProblem | None:
+        return _on_target(proxy_problem(self.target, target))
 
 
 class MeshFaultFault(FaultBase):

@@ -50,7 +50,9 @@ from harness.kube.targets import (
     namespace_problem,
     object_target,
 )
+from harness.spec.external_rules import kubernetes_problem
 from harness.spec.fault_base import FaultBase, FieldProblem
+from mesh_runtime.target import TargetFile
 from mesh_runtime.topology import Topology
 
 _SELECTOR_TERM = (
@@ -95,6 +97,11 @@ class KubeFaultBase(FaultBase):
     def warnings(self) -> list[str]:
         """What `validate` should say about this fault besides refusing it."""
         return []
+
+    def external_problem(self, target: TargetFile) -> FieldProblem | None:
+        """Another mesh's API kind, a target without `kubernetes:`, or a namespace outside
+        its list (`harness.spec.external_rules.kubernetes_problem`)."""
+        return kubernetes_problem(self.kind, self.namespace_problem, target)
 
 
 def _object_name(value: str) -> str:

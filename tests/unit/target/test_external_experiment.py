@@ -14,8 +14,9 @@ from harness.cli.main import main
 from harness.engine.runner import RunOptions, chosen_runtime
 from harness.errors import ExperimentError
 from harness.spec.check import check_experiment
-from harness.spec.external import REFERENCE_MESH_KINDS, fault_problem
-from harness.spec.faults import FaultSpec
+from harness.spec.fault_base import FaultBase
+from harness.spec.faults import FAULT_MODELS, FaultSpec, ProxyDownFault, ToxicFault, kinds_of
+from harness.spec.kube_faults import KubeFaultBase
 from mesh_runtime.errors import InvalidInput, TargetError
 from mesh_runtime.target import TargetFile
 
@@ -103,19 +104,26 @@ def test_target_option_overrides_a_topology(tmp_path: Path) -> None:
     assert checked.external is not None and checked.topology.name == "staging"
 
 
-@pytest.mark.parametrize("kind", sorted(REFERENCE_MESH_KINDS))
-def test_kinds_needing_the_reference_mesh_are_refused(kind: str) -> None:
-    """Process, container and reference-control-plane kinds cannot act on an external mesh."""
+REFERENCE_MODELS = [
+    m
+    for m in FAULT_MODELS
+    if m not in (ToxicFault, ProxyDownFault) and not issubclass(m, KubeFaultBase)
+]
+
+
+@pytest.mark.parametrize(
+    ("model", "kind"),
+    [(m, k) for m in REFERENCE_MODELS for k in kinds_of(m)],
+    ids=lambda v: v if isinstance(v, str) else v.__name__,
+)
+def test_kinds_needing_the_reference_mesh_are_refused(model: type[FaultBase], kind: str) -> None:
+    """Every kind but the network and Kubernetes ones acts on the reference mesh's own parts
+    (control plane, sample services, processes, containers): refused on an external mesh."""
     target = TargetFile.model_validate(TARGET)
-
-    class Fault:
-        pass
-
-    fault = Fault()
-    fault.kind = kind  # type: ignore[attr-defined]
-    problem, field = fault_problem(fault, target)  # type: ignore[arg-type]
-    assert field == "kind"
-    assert f"{kind} needs the reference mesh" in problem
+    problem = model.model_construct(name="f", kind=kind).external_problem(target)
+    assert problem is not None
+    field, text = problem
+    assert field == "kind" and text.startswith(f"{kind} needs the reference mesh")
 
 
 def test_reference_fault_refused_by_validate(
@@ -238,10 +246,10 @@ def test_a_mesh_api_kind_needs_that_mesh(kind: str, mesh: str, allowed: bool) ->
     """istio_*, linkerd_* and consul_* faults change that mesh's objects: refused on another."""
     target = TargetFile.model_validate({**TARGET, "mesh": mesh})
     fault = TypeAdapter(FaultSpec).validate_python({"name": "f", **KINDS[kind]})
-    problem, field = fault_problem(fault, target)
-    assert (problem == "") == allowed
-    if not allowed:
-        assert field == "kind" and f"the target staging is a {mesh} mesh" in problem
+    problem = fault.external_problem(target)
+    assert (problem is None) == allowed
+    if problem is not None:
+        assert problem[0] == "kind" and f"the target staging is a {mesh} mesh" in problem[1]
 
 
 KINDS: dict[str, dict[str, object]] = {
