@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import contextlib
 import uuid
+from pathlib import Path
 from typing import Any
 
 import pytest
+from pydantic import TypeAdapter
 
 from harness.errors import FaultError
+from harness.faults import REGISTRY, FaultContext
 from harness.faults.kube import (
     DeploymentScaleInjector,
     IstioFaultInjector,
@@ -35,12 +38,15 @@ from harness.kube.resources import (
 )
 from harness.kube.state import MARK_ANNOTATION, ObjectState
 from harness.kube.testing import LocalApiServer
+from harness.spec.faults import FaultSpec
 from harness.spec.kube_faults import (
     DeploymentScaleFault,
     IstioFaultFault,
     IstioTrafficSplitFault,
     PodDeleteFault,
 )
+from mesh_runtime.runtimes.external import external_deployment
+from mesh_runtime.target import TargetFile
 
 pytestmark = pytest.mark.integration
 
@@ -198,3 +204,57 @@ def test_pod_delete_refuses_a_pod_nobody_owns(kube: KubeClient, place: KubePlace
     with pytest.raises(FaultError, match="no controller to replace them"):
         PodDeleteInjector(fault, place).rollback_entry()
     assert len(kube.list(POD, NS, label_selector=f"app={app}")) == 1
+
+
+def external_context(local_apiserver: LocalApiServer, tmp_path: Path) -> FaultContext:
+    """A fault context as a run against an external target has it: the target file's
+    kubeconfig (the local API server's, admin context) and the namespace `shop`."""
+    target = TargetFile.model_validate(
+        {
+            "name": "staging",
+            "mesh": "istio",
+            "ingress": {"url": "http://127.0.0.1:9"},
+            "prometheus": {"url": "http://127.0.0.1:9"},
+            "kubernetes": {
+                "kubeconfig": str(local_apiserver.kubeconfig),
+                "context": "admin",
+                "namespaces": [NS],
+            },
+        }
+    )
+    deployment = external_deployment(target, tmp_path / "staging.yaml", tmp_path / "work")
+    return FaultContext(deployment=deployment, run="run-ext")
+
+
+def test_registry_builds_the_injector_from_the_target_file(
+    local_apiserver: LocalApiServer, kube: KubeClient, tmp_path: Path
+) -> None:
+    """Through the fault-kind registry, as the engine does: the injector takes the target
+    file's kubeconfig, context and first namespace, marks the object with the run, and
+    puts it back exactly; a namespace outside the list is refused before any call."""
+    name = unique("catalog")
+    spec = {
+        "hosts": ["catalog"],
+        "http": [{"name": "default", "route": [{"destination": {"host": "catalog"}}]}],
+    }
+    kube.create(VIRTUAL_SERVICE, NS, body(VIRTUAL_SERVICE, name, spec))
+    before = ObjectState.of(kube.get(VIRTUAL_SERVICE, NS, name))
+    ctx = external_context(local_apiserver, tmp_path)
+    data = {
+        "name": "tight",
+        "kind": "istio_policy",
+        "target": f"virtualservice/{name}",
+        "params": {"patch": {"timeout": "50ms", "retries": {"attempts": 0}}},
+    }
+    fault = TypeAdapter(FaultSpec).validate_python(data)
+    injector = REGISTRY.make_injector(fault, ctx)
+    injector.rollback_entry()
+    injector.apply()
+    during = kube.get(VIRTUAL_SERVICE, NS, name)
+    assert during["spec"]["http"][0]["timeout"] == "50ms"
+    assert during["metadata"]["annotations"][MARK_ANNOTATION] == "run-ext/tight"
+    injector.revert()
+    assert ObjectState.of(kube.get(VIRTUAL_SERVICE, NS, name)) == before
+    elsewhere = TypeAdapter(FaultSpec).validate_python({**data, "namespace": "default"})
+    with pytest.raises(FaultError, match=r"'default' is not in the target's kubernetes\.namespaces"):
+        REGISTRY.make_injector(elsewhere, ctx)
