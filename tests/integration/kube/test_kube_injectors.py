@@ -256,5 +256,7 @@ def test_registry_builds_the_injector_from_the_target_file(
     injector.revert()
     assert ObjectState.of(kube.get(VIRTUAL_SERVICE, NS, name)) == before
     elsewhere = TypeAdapter(FaultSpec).validate_python({**data, "namespace": "default"})
-    with pytest.raises(FaultError, match=r"'default' is not in the target's kubernetes\.namespaces"):
+    with pytest.raises(
+        FaultError, match=r"'default' is not in the target's kubernetes\.namespaces"
+    ):
         REGISTRY.make_injector(elsewhere, ctx)
