@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
+import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -31,6 +35,24 @@ def poll(
         time.sleep(interval)
         last = check()
     return last
+
+
+def stop_group(
+    process: subprocess.Popen[Any], sig: int = signal.SIGTERM, grace: float = 5.0
+) -> int | None:
+    """Stop a process started with `start_new_session=True` and all it started: `sig` to
+    its process group, SIGKILL after `grace` seconds. Its exit code. The one way the tests'
+    process kits stop what they started."""
+    if process.poll() is None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, sig)
+        try:
+            process.wait(grace)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+            process.wait(5)
+    return process.returncode
 
 
 @pytest.fixture

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import socket
 import subprocess
@@ -21,6 +20,7 @@ from mesh_runtime.control.build import build_mesh_config
 from mesh_runtime.control.client import ControlPlaneClient
 from mesh_runtime.errors import ControlPlaneError
 from mesh_runtime.topology import load_topology
+from tests.conftest import stop_group
 
 SHOP = Path(__file__).resolve().parents[3] / "experiments" / "topologies" / "shop.yaml"
 TOKEN = "test-token-0123456789"
@@ -56,16 +56,6 @@ def _wait_ready(url: str, process: subprocess.Popen[bytes], timeout: float = 15.
     raise RuntimeError(f"control plane not ready at {url} within {timeout}s")
 
 
-def _stop(process: subprocess.Popen[bytes], sig: int = signal.SIGTERM) -> None:
-    if process.poll() is None:
-        os.killpg(process.pid, sig)
-        try:
-            process.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout=5)
-
-
 class Launcher:
     """Starts control plane processes on the shop config; stops them all at the end."""
 
@@ -94,7 +84,7 @@ class Launcher:
 
     def stop_all(self) -> None:
         for process in self._processes:
-            _stop(process)
+            stop_group(process)
 
 
 @pytest.fixture
@@ -288,7 +278,7 @@ def test_restart_with_state_file_resumes_version_and_policies(
     client = ControlPlaneClient(first.url, first.token)
     client.patch_policy("catalog", {"http": [{"timeout": "3s"}]})
     assert client.patch_policy("cart", {"http": [{"timeout": "4s"}]}) == 3
-    _stop(first.process, signal.SIGKILL)
+    stop_group(first.process, signal.SIGKILL)
     second = launcher.start(*state, port=int(first.url.rsplit(":", 1)[1]))
     config = ControlPlaneClient(second.url, second.token).config()
     assert config.version == 3

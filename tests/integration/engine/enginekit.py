@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -14,7 +12,7 @@ from typing import Any
 
 import psutil
 
-from tests.conftest import poll
+from tests.conftest import poll, stop_group
 
 ROOT = Path(__file__).resolve().parents[3]
 SHOP = ROOT / "experiments" / "topologies" / "shop.yaml"
@@ -42,10 +40,7 @@ class HarnessProcess:
             self._log.close()
 
     def kill_group(self) -> None:
-        if self.proc.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait()
+        stop_group(self.proc, signal.SIGKILL, 30)
         self._log.close()
 
 

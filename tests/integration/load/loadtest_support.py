@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import random
 import signal
 import subprocess
@@ -17,6 +16,7 @@ from typing import Any
 
 from harness.load import LoadDriver, iter_worker_records
 from harness.spec.load import LoadSpec
+from tests.conftest import stop_group
 
 TARGET_SCRIPT = Path(__file__).with_name("load_target.py")
 READY_TIMEOUT_S = 20.0
@@ -39,9 +39,7 @@ class Targets:
 
     def close(self) -> None:
         for proc in self._procs:
-            if proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
+            stop_group(proc, signal.SIGKILL, 30)
 
 
 def _wait_ready(port_file: Path, proc: subprocess.Popen[bytes]) -> str:

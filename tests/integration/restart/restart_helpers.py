@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
 import http.client
-import os
 import signal
 import socket
 import socketserver
@@ -20,7 +18,7 @@ from typing import Any
 
 import requests
 
-from tests.conftest import poll
+from tests.conftest import poll, stop_group
 
 
 def free_port() -> int:
@@ -60,10 +58,7 @@ class Processes:
 
     def stop_all(self) -> None:
         for popen in reversed(self.popens):
-            if popen.poll() is None:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(popen.pid, signal.SIGKILL)
-                popen.wait(10)
+            stop_group(popen, signal.SIGKILL, 10)
 
 
 class KeepAliveLoad:

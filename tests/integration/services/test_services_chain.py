@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -20,7 +19,7 @@ from typing import Any
 import pytest
 import requests
 
-from tests.conftest import poll
+from tests.conftest import poll, stop_group
 
 pytestmark = pytest.mark.integration
 
@@ -48,17 +47,6 @@ def _answers(url: str, process: subprocess.Popen[bytes]) -> bool:
         return requests.get(url, timeout=0.5).status_code == 200
     except requests.RequestException:
         return False
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is not None:
-        return
-    os.killpg(process.pid, signal.SIGTERM)
-    try:
-        process.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait(timeout=5)
 
 
 @pytest.fixture(scope="module")
@@ -104,7 +92,7 @@ def chain(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Chain]:
         yield Chain(sink_out=work / "spans.jsonl", urls=urls)
     finally:
         for process in processes.values():
-            _stop(process)
+            stop_group(process, grace=10)
 
 
 @pytest.fixture(autouse=True)

@@ -6,10 +6,8 @@ with a deadline; finalizers kill each process group, so nothing outlives a test.
 
 from __future__ import annotations
 
-import contextlib
 import http.client
 import json
-import os
 import signal
 import socket
 import subprocess
@@ -22,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import poll
+from tests.conftest import poll, stop_group
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[2]
@@ -69,15 +67,7 @@ class Proc:
     log: Path
 
     def stop(self, sig: int = signal.SIGKILL, timeout: float = 10.0) -> int | None:
-        if self.popen.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.popen.pid, sig)
-            try:
-                self.popen.wait(timeout)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.popen.pid, signal.SIGKILL)
-                self.popen.wait(5)
-        return self.popen.returncode
+        return stop_group(self.popen, sig, timeout)
 
     def output(self) -> str:
         return self.log.read_text(errors="replace") if self.log.exists() else ""

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import signal
 import socket
 import subprocess
 import sys
@@ -22,7 +20,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from opentelemetry.trace import SpanKind, set_span_in_context
 
-from tests.conftest import poll
+from tests.conftest import poll, stop_group
 
 pytestmark = pytest.mark.integration
 
@@ -55,13 +53,7 @@ def sink(tmp_path: Path) -> Iterator[Sink]:
         poll(lambda: _is_ready(url, process), 15, 0.05, "trace sink ready")
         yield Sink(url=url, out=out)
     finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGTERM)
-            try:
-                process.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait(timeout=5)
+        stop_group(process)
 
 
 def _is_ready(url: str, process: subprocess.Popen[bytes]) -> bool:
