@@ -9,7 +9,9 @@
 
 `apply` sends the merge patch with the snapshot's resourceVersion: an edit made by anyone
 between the read and the patch makes the server answer 409 (KubeConflict) and nothing is
-written. The patch always sets the fault's mark (MARK_ANNOTATION).
+written. (A controller's status write also bumps the version: when the object's state is
+still the snapshot's, the patch is sent again at the new version, ATTEMPTS times in all.)
+The patch always sets the fault's mark (MARK_ANNOTATION).
 
 `restore` puts the snapshot's state (spec, labels, annotations) back exactly, with a PUT
 conditional on the version it has just read, after checking that nobody else changed the
@@ -28,11 +30,15 @@ from typing import TYPE_CHECKING, Any
 
 from harness.errors import FaultError
 from harness.kube.diff import describe, differences, merge
-from harness.kube.errors import KubeNotFound
+from harness.kube.errors import KubeConflict, KubeNotFound
 from harness.kube.state import MARK_ANNOTATION, KubeModel, ObjectRef, ObjectState, Snapshot
 
 if TYPE_CHECKING:  # the client imports the `kubernetes` package; the caller has one already
     from harness.kube.client import KubeClient
+
+
+ATTEMPTS = 3
+"""Writes tried when a 409 came only from what a fault does not own (status)."""
 
 
 class ChangedSince(FaultError):
@@ -94,14 +100,31 @@ def apply(kube: KubeClient, change: ObjectChange) -> ObjectState:
             change.marked_patch,
         )
         return ObjectState.of(kube.create(ref.resource, ref.namespace, body))
+    version = snapshot.resource_version
+    for _ in range(ATTEMPTS - 1):
+        try:
+            return _patch(kube, change, version)
+        except KubeConflict as conflict:
+            version = _version_if_unchanged(kube, change, conflict)
+    return _patch(kube, change, version)
+
+
+def _patch(kube: KubeClient, change: ObjectChange, version: str) -> ObjectState:
+    ref = change.ref
     answer = kube.merge_patch(
-        ref.resource,
-        ref.namespace,
-        ref.name,
-        change.marked_patch,
-        resource_version=snapshot.resource_version,
+        ref.resource, ref.namespace, ref.name, change.marked_patch, resource_version=version
     )
     return ObjectState.of(answer)
+
+
+def _version_if_unchanged(kube: KubeClient, change: ObjectChange, conflict: KubeConflict) -> str:
+    """After a 409: the object's new resourceVersion when only what a fault does not own
+    moved on (its status, written by a controller); the 409 itself when its state did."""
+    ref = change.ref
+    current = kube.get(ref.resource, ref.namespace, ref.name)
+    if ObjectState.of(current) != change.snapshot.state:
+        raise conflict
+    return str(current["metadata"].get("resourceVersion", ""))
 
 
 def restore(
@@ -112,8 +135,19 @@ def restore(
     force: bool = False,
 ) -> str:
     """Undo the change exactly; returns what was done, one line. Raises ChangedSince when
-    someone else changed the object since (not with `force`), KubeConflict when someone
-    changes it between this read and this write."""
+    someone else changed the object since (not with `force`). A 409 between this read and
+    this write (a status write) reads and checks again, ATTEMPTS times in all."""
+    for _ in range(ATTEMPTS - 1):
+        try:
+            return _restore_once(kube, change, applied, force)
+        except KubeConflict:
+            continue
+    return _restore_once(kube, change, applied, force)
+
+
+def _restore_once(
+    kube: KubeClient, change: ObjectChange, applied: ObjectState | None, force: bool
+) -> str:
     ref, snapshot = change.ref, change.snapshot
     try:
         current = kube.get(ref.resource, ref.namespace, ref.name)

@@ -112,22 +112,24 @@ class KubeClient:
         patch: Mapping[str, Any],
         *,
         resource_version: str | None,
+        subresource: str | None = None,
     ) -> dict[str, Any]:
         """Apply a JSON merge patch (RFC 7386); with `resource_version`, only to that version.
 
         With a resourceVersion the server applies the patch only if the object is still at
         that version, and answers 409 otherwise (KubeConflict): someone else's edit is never
         overwritten. None patches whatever is there (use it only for objects meshproof owns).
+        `subresource="status"` patches the object's status (what controllers write).
         """
         body = dict(patch)
         if resource_version is not None:
             metadata = dict(body.get("metadata") or {})
             metadata["resourceVersion"] = resource_version
             body["metadata"] = metadata
-        request = Request("patch", str(resource), namespace, name)
-        return self._json(
-            request, "PATCH", resource.path(namespace, name), body=body, content_type=MERGE_PATCH
-        )
+        path = resource.path(namespace, name) + (f"/{subresource}" if subresource else "")
+        kind = f"{resource}/{subresource}" if subresource else str(resource)
+        request = Request("patch", kind, namespace, name)
+        return self._json(request, "PATCH", path, body=body, content_type=MERGE_PATCH)
 
     def replace(
         self, resource: Resource, namespace: str | None, body: Mapping[str, Any]

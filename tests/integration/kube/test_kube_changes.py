@@ -301,3 +301,33 @@ def test_rbac_denial_is_one_line(kube: KubeClient, viewer: KubeClient) -> None:
     message = str(caught.value)
     assert "\n" not in message and "403 Forbidden" in message and "patch virtualservices" in message
     assert read(kube, ref).state == change.snapshot.state
+
+
+def test_a_status_write_between_read_and_patch_is_not_a_conflict(kube: KubeClient) -> None:
+    """A controller writing the Deployment's status bumps its resourceVersion: the fault's
+    patch is sent again at the new version (its spec, labels and annotations are still the
+    snapshot's) and restored exactly; a spec edit in the same place is still a 409."""
+    ref = create(kube, DEPLOYMENT, deployment_spec(3))
+    snapshot = read(kube, ref)
+    change = ObjectChange(
+        snapshot=snapshot, patch=scale_patch(DeploymentScaleParams(replicas=1)), mark=MARK
+    )
+    kube.merge_patch(
+        DEPLOYMENT,
+        NS,
+        ref.name,
+        {"status": {"replicas": 3}},
+        resource_version=None,
+        subresource="status",
+    )
+    assert read(kube, ref).resource_version != snapshot.resource_version
+    applied = apply(kube, change)
+    assert applied.spec is not None and applied.spec["replicas"] == 1
+    assert kube.get(DEPLOYMENT, NS, ref.name)["status"]["replicas"] == 3
+    assert "restored" in restore(kube, change, applied=applied)
+    assert read(kube, ref).state == snapshot.state
+    edited = read(kube, ref)
+    kube.merge_patch(DEPLOYMENT, NS, ref.name, {"spec": {"paused": True}}, resource_version=None)
+    stale = ObjectChange(snapshot=edited, patch=change.patch, mark=MARK)
+    with pytest.raises(KubeConflict):
+        apply(kube, stale)
