@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from harness.gate.gate import GateResult, MetricGate, failure_line, inconclusive_line
-from harness.report.junit import JUnitSuite, inconclusive_message
+from harness.report.junit import JUnitSuite
 from harness.report.text import format_value, verdict_line
 from harness.store.writer import write_files
 
@@ -106,12 +106,7 @@ def tolerance_line(result: GateResult) -> str:
 def junit_xml(result: GateResult) -> str:
     suite = JUnitSuite(f"gate {result.experiment}")
     for verdict in result.verdicts:
-        if verdict.passed:
-            suite.passed(f"slo: {verdict.slo}")
-        elif verdict.outcome == "inconclusive":
-            suite.skipped(f"slo: {verdict.slo}", inconclusive_message(verdict))
-        else:
-            suite.failed(f"slo: {verdict.slo}", verdict_line(verdict), "SLOViolation")
+        suite.verdict(f"slo: {verdict.slo}", verdict, verdict_line(verdict))
     for m in result.metrics:
         case = f"history: {m.metric}"
         if m.status == "regression":

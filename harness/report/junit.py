@@ -47,6 +47,16 @@ class JUnitSuite:
     def skipped(self, case: str, reason: str) -> None:
         ET.SubElement(self._case(case, "skipped"), "skipped", message=reason)
 
+    def verdict(self, case: str, verdict: Verdict, message: str) -> None:
+        """An SLO's verdict: passed; skipped when inconclusive (the host too noisy); else
+        an `SLOViolation` failure saying `message`, its text the verdict line."""
+        if verdict.outcome == "pass":
+            self.passed(case)
+        elif verdict.outcome == "inconclusive":
+            self.skipped(case, inconclusive_message(verdict))
+        else:
+            self.failed(case, message, "SLOViolation", verdict_line(verdict))
+
     def document(self, name: str, time: str = "0", **attributes: str) -> str:
         """The junit.xml text: this suite (with `attributes`) inside `<testsuites name=name>`."""
         counts = {key: str(self._counts[key]) for key in ("tests", "failures", "errors")}
@@ -72,14 +82,7 @@ def junit_xml(record: RunRecord) -> str:
     """The JUnit XML text of a run record."""
     suite = JUnitSuite(record.experiment.name, _properties(record))
     for verdict in record.verdicts:
-        if verdict.outcome == "pass":
-            suite.passed(verdict.slo)
-        elif verdict.outcome == "inconclusive":
-            suite.skipped(verdict.slo, inconclusive_message(verdict))
-        else:
-            suite.failed(
-                verdict.slo, _failure_message(verdict), "SLOViolation", verdict_line(verdict)
-            )
+        suite.verdict(verdict.slo, verdict, _failure_message(verdict))
     if record.status in ("aborted", "error"):
         suite.error("run", record.error or f"the run was {record.status}", record.status)
     return suite.document(
