@@ -2,6 +2,7 @@
 
     ingress      ok    https://gw answered 200 in 12 ms (Host: shop.example)
     prometheus   ok    http://prom:9090: istio_requests_total has series for 4/4 services
+                       (the dialect's `service_requests`, per receiving workload)
     kubernetes   ok    https://api:6443 (context staging) answers: v1.36.3
     crds         ok    virtualservices.networking.istio.io v1, destinationrules... v1
     access shop  FAIL  may not delete destinationrules.networking.istio.io, delete pods
@@ -27,6 +28,8 @@ import urllib3
 
 from harness.kube.errors import KubeForbidden, KubeNotFound
 from harness.kube.resources import NAMESPACE, Resource
+from harness.observe.dialects import SERVICE, NoData, dialect_for
+from harness.observe.promql import add_matchers
 from harness.target.access import Permission, needed_crds, needed_permissions
 from mesh_runtime.errors import MeshproofError
 from mesh_runtime.runtimes.ports import listen_problem
@@ -40,14 +43,6 @@ from mesh_runtime.target import (
     TracesSpec,
 )
 
-REQUEST_METRIC: dict[MeshKind, tuple[str, str]] = {
-    "istio": ("istio_requests_total", "destination_workload"),
-    "meshproof": ("istio_requests_total", "destination_workload"),
-    "linkerd": ("request_total", "dst_deployment"),
-    "consul": ("envoy_cluster_upstream_rq_total", "consul_destination_service"),
-}
-"""Each dialect's request counter and the label naming the destination workload (the
-names of the issue; the dialect modules' once they land)."""
 TIMEOUT_S = 5.0
 
 
@@ -169,9 +164,15 @@ def _reason(exc: BaseException) -> str:
 # --- Prometheus ---------------------------------------------------------------------------
 
 
-def request_series_query(metric: str, label: str, selector: str) -> str:
-    """`count by (<label>) (<metric>{<selector>})`: the workloads with request series."""
-    return f"count by ({label}) ({metric}{{{selector}}})"
+def request_series_query(mesh: MeshKind, selector: str) -> tuple[str, str]:
+    """The mesh dialect's request counter (`service_requests`), counted per receiving
+    workload (`mp_service`) within the target's matchers; and the counter's metric name."""
+    dialect = dialect_for(mesh)
+    entry = dialect.signals["service_requests"]
+    query = dialect.bind().query("service_requests")
+    if query is None or isinstance(entry, NoData):  # every dialect counts requests today
+        raise MeshproofError(f"the {mesh} dialect has no request counter")
+    return f"count by ({SERVICE}) ({add_matchers(query, selector)})", entry.selector.metric
 
 
 def prometheus_query(
@@ -206,10 +207,9 @@ def check_prometheus(
 ) -> PartCheck:
     """Prometheus has the dialect's request metric for every named service (any, when the
     target names none)."""
-    metric, label = REQUEST_METRIC[mesh]
-    query = request_series_query(metric, label, access.selector())
+    query, metric = request_series_query(mesh, access.selector())
     result = prometheus_query(access, query, timeout_s)
-    found = {str(series.get("metric", {}).get(label, "")) for series in result}
+    found = {str(series.get("metric", {}).get(SERVICE, "")) for series in result}
     where = f"{access.url}: {metric}" + (f"{{{access.selector()}}}" if access.matchers else "")
     if not services:
         if not found:
@@ -220,7 +220,7 @@ def check_prometheus(
         return PartCheck(
             "prometheus",
             False,
-            f"{where} has no series for {', '.join(missing)} ({label}; found:"
+            f"{where} has no series for {', '.join(missing)} (found:"
             f" {', '.join(sorted(found - {''})) or 'none'})",
         )
     return PartCheck(

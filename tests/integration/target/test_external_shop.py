@@ -16,7 +16,6 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-import requests
 import yaml
 
 from harness.cli.main import main
@@ -27,6 +26,7 @@ from mesh_runtime.runtimes.prometheus import SIDECAR_JOB
 from mesh_runtime.runtimes.supervisor import is_running
 from mesh_runtime.runtimes.toxiproxy import ToxiproxyClient
 from mesh_runtime.topology import load_topology
+from tests.integration.target.targetkit import counter, settled, traffic_until_seen, write_target
 
 ROOT = Path(__file__).resolve().parents[3]
 SHOP = ROOT / "experiments" / "topologies" / "shop.yaml"
@@ -58,66 +58,22 @@ def shop(tmp_path_factory: pytest.TempPathFactory, otlp_port: int) -> Iterator[D
 
 
 def target_for(deployment: Deployment, folder: Path, otlp_port: int) -> Path:
-    """A target file naming the deployment's ingress, Prometheus and Toxiproxy."""
-    topology = load_topology(SHOP)
-    services = {
-        name: {"ingress": spec.ingress, "calls": list(spec.calls)}
-        for name, spec in topology.services.items()
-    }
-    target = {
-        "name": "shop-external",
-        "mesh": "meshproof",
-        "ingress": {"url": deployment.ingress_url, "headers": {"x-meshproof-external": "1"}},
-        "prometheus": {"url": deployment.prometheus_url, "matchers": {"job": SIDECAR_JOB}},
-        "toxiproxy": {
-            "url": deployment.toxiproxy_url,
-            "proxies": [
-                {"name": p.name, "edge": p.edge, "instance": p.instance} for p in deployment.proxies
-            ],
-        },
-        "traces": {"listen": f"127.0.0.1:{otlp_port}"},
-        "services": services,
-    }
-    path = folder / "shop-external.yaml"
-    path.write_text(yaml.safe_dump(target))
-    return path
+    """A target file naming the deployment's ingress, Prometheus, Toxiproxy and OTLP address."""
+    return write_target(
+        deployment,
+        folder,
+        name="shop-external",
+        mesh="meshproof",
+        topology=SHOP,
+        otlp_port=otlp_port,
+        matchers={"job": SIDECAR_JOB},
+    )
 
 
-def counter(prometheus: str, query: str) -> float:
-    answer = requests.get(f"{prometheus}/api/v1/query", params={"query": query}, timeout=5).json()
-    result = answer["data"]["result"]
-    return float(result[0]["value"][1]) if result else 0.0
-
-
-def settled(prometheus: str, query: str, hold_s: float = 3.0, limit_s: float = 30.0) -> float:
-    """The counter once it has not changed for `hold_s` (Prometheus scrapes each second)."""
-    deadline = time.monotonic() + limit_s
-    value, since = counter(prometheus, query), time.monotonic()
-    while time.monotonic() < deadline:
-        time.sleep(0.5)
-        now = counter(prometheus, query)
-        if now != value:
-            value, since = now, time.monotonic()
-        elif time.monotonic() - since >= hold_s:
-            return value
-    raise AssertionError(f"{query} still changing after {limit_s:g}s")
-
-
-def wait_for_series(deployment: Deployment, services: list[str], limit_s: float = 30.0) -> None:
+def wait_for_series(deployment: Deployment, services: list[str]) -> None:
     """Traffic until Prometheus has a request series for every service."""
-    assert deployment.prometheus_url is not None
-    deadline = time.monotonic() + limit_s
     query = 'count by (destination_workload) (istio_requests_total{reporter="destination"})'
-    while time.monotonic() < deadline:
-        requests.get(deployment.ingress_url, timeout=5)
-        answer = requests.get(
-            f"{deployment.prometheus_url}/api/v1/query", params={"query": query}, timeout=5
-        ).json()
-        found = {s["metric"].get("destination_workload") for s in answer["data"]["result"]}
-        if set(services) <= found:
-            return
-        time.sleep(0.5)
-    raise AssertionError("Prometheus never saw every service")
+    traffic_until_seen(deployment, query, "destination_workload", services)
 
 
 def test_check_then_run_against_the_shop_as_external(
