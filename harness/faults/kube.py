@@ -1,7 +1,10 @@
 """Injectors of the Kubernetes fault kinds (harness.spec.kube_faults), and their rollback.
 
 Each injector works on the objects of one namespace, through a KubeClient for the target
-file's kubeconfig and context. In the engine's order:
+file's kubeconfig and context. Built by the registry (`in_place`) before the run starts,
+it is checked then: every call it will make is allowed by RBAC (SelfSubjectAccessReview),
+the object is there and its patch builds; else one line, nothing changed. In the engine's
+order:
 
     rollback_entry()  GET the object(s), build the merge patch (harness.kube.patches), and
                       return steps holding the full snapshot: the ledger has it first
@@ -24,10 +27,11 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar
 
 from harness.errors import FaultError
 from harness.faults.base import FaultContext
+from harness.faults.kube_plan import permissions
 from harness.faults.steps import RollbackEntry, RollbackStep, StepKind, StepTools
 from harness.kube.changes import ObjectChange, apply, read_or_absent, restore
 from harness.kube.patches import consul, istio, linkerd, workloads
@@ -140,19 +144,46 @@ class KubePlace:
         )
 
 
-InjectorT = TypeVar("InjectorT")
+class Checked(Protocol):
+    def check(self) -> None:
+        """Read what the fault will change and build its patch, changing nothing."""
+
+
+InjectorT = TypeVar("InjectorT", bound=Checked)
 F = TypeVar("F", bound=KubeFaultBase)
 
 
 def in_place(
     injector: Callable[[F, KubePlace], InjectorT],
 ) -> Callable[[F, FaultContext], InjectorT]:
-    """The registry's factory for a Kubernetes injector: its place found from the context."""
+    """The registry's factory for a Kubernetes injector: its place found from the context,
+    then checked before the run starts (the engine builds every injector before the load):
+    RBAC allows every call the fault makes, the object is there and its patch builds."""
 
     def make(fault: F, ctx: FaultContext) -> InjectorT:
-        return injector(fault, KubePlace.of(ctx, fault))
+        place = KubePlace.of(ctx, fault)
+        refuse_if_denied(fault, place)
+        made = injector(fault, place)
+        made.check()
+        return made
 
     return make
+
+
+def refuse_if_denied(fault: KubeFaultBase, place: KubePlace) -> None:
+    """FaultError (one line) naming every call RBAC denies the fault's user in its namespace
+    (a SelfSubjectAccessReview each)."""
+    denied = [
+        f"{verb} {resource}"
+        for verb, resource in permissions(fault)
+        if not place.kube.can_i(verb, resource, place.namespace)
+    ]
+    if denied:
+        context = f" (context {place.login.context})" if place.login.context else ""
+        raise FaultError(
+            f"fault {fault.name!r}: the user of {place.login.kubeconfig}{context} may not "
+            f"{', '.join(denied)} in namespace {place.namespace} (RBAC); nothing was changed"
+        )
 
 
 class ObjectFaultInjector(ABC):
@@ -166,6 +197,9 @@ class ObjectFaultInjector(ABC):
         self._mark = f"{place.run or 'meshproof'}/{fault.name}"
         self._changes: list[ObjectChange] | None = None
         self._applied: list[ObjectState] = []
+
+    def check(self) -> None:
+        self.plan(self._kube)
 
     def rollback_entry(self) -> RollbackEntry:
         self._changes = [
@@ -307,9 +341,15 @@ class PodDeleteInjector:
         self.namespace, self._kube = place.namespace, place.kube
         self._pods: list[dict[str, Any]] | None = None
 
-    def rollback_entry(self) -> RollbackEntry:
+    def check(self) -> None:
+        self._pick()
+
+    def _pick(self) -> list[dict[str, Any]]:
         pods = self._kube.list(POD, self.namespace, label_selector=self._fault.target)
-        self._pods = workloads.pods_to_delete(pods, self._fault.params, self._fault.target)
+        return workloads.pods_to_delete(pods, self._fault.params, self._fault.target)
+
+    def rollback_entry(self) -> RollbackEntry:
+        self._pods = self._pick()
         steps = [
             KubePodDeleted(
                 snapshot=Snapshot.of(ObjectRef.of(POD, self.namespace, p["metadata"]["name"]), p),

@@ -206,7 +206,9 @@ def test_pod_delete_refuses_a_pod_nobody_owns(kube: KubeClient, place: KubePlace
     assert len(kube.list(POD, NS, label_selector=f"app={app}")) == 1
 
 
-def external_context(local_apiserver: LocalApiServer, tmp_path: Path) -> FaultContext:
+def external_context(
+    local_apiserver: LocalApiServer, tmp_path: Path, user: str = "admin"
+) -> FaultContext:
     """A fault context as a run against an external target has it: the target file's
     kubeconfig (the local API server's, admin context) and the namespace `shop`."""
     target = TargetFile.model_validate(
@@ -217,7 +219,7 @@ def external_context(local_apiserver: LocalApiServer, tmp_path: Path) -> FaultCo
             "prometheus": {"url": "http://127.0.0.1:9"},
             "kubernetes": {
                 "kubeconfig": str(local_apiserver.kubeconfig),
-                "context": "admin",
+                "context": user,
                 "namespaces": [NS],
             },
         }
@@ -260,3 +262,34 @@ def test_registry_builds_the_injector_from_the_target_file(
         FaultError, match=r"'default' is not in the target's kubernetes\.namespaces"
     ):
         REGISTRY.make_injector(elsewhere, ctx)
+
+
+def test_registry_refuses_before_the_run_what_would_fail_during_it(
+    local_apiserver: LocalApiServer, kube: KubeClient, tmp_path: Path
+) -> None:
+    """Built before the load starts, an injector is refused at once, one line each, nothing
+    changed: a user RBAC lets read but not patch a VirtualService (every denied call
+    named), and an object that is not there."""
+    name = unique("catalog")
+    spec = {"hosts": ["catalog"], "http": [{"route": [{"destination": {"host": "catalog"}}]}]}
+    kube.create(VIRTUAL_SERVICE, NS, body(VIRTUAL_SERVICE, name, spec))
+    before = kube.get(VIRTUAL_SERVICE, NS, name)
+    fault = TypeAdapter(FaultSpec).validate_python(
+        {
+            "name": "abort",
+            "kind": "istio_fault",
+            "target": "catalog",
+            "virtual_service": name,
+            "params": {"abort": {"httpStatus": 503}},
+        }
+    )
+    viewer = external_context(local_apiserver, tmp_path, user="viewer")
+    with pytest.raises(FaultError) as caught:
+        REGISTRY.make_injector(fault, viewer)
+    message = str(caught.value)
+    assert "\n" not in message and "(context viewer) may not patch" in message
+    assert "update virtualservices.networking.istio.io in namespace shop (RBAC)" in message
+    assert kube.get(VIRTUAL_SERVICE, NS, name) == before
+    gone = fault.model_copy(update={"virtual_service": unique("missing")})
+    with pytest.raises(KubeNotFound, match="404 Not Found"):
+        REGISTRY.make_injector(gone, external_context(local_apiserver, tmp_path / "2"))
