@@ -8,6 +8,10 @@ allowed namespace the credentials may make every call the faults make (a
 SelfSubjectAccessReview per verb and resource); Toxiproxy holds the proxies named; the
 OTLP receiver's address can be listened on. A part the file leaves out is not checked.
 
+With --experiment EXP (repeatable) each experiment is validated against the target first,
+and the access lines ask only for the calls its Kubernetes faults make (the rollback's
+too), in the namespaces they make them in.
+
 Nothing is changed. Exit code 0 when every part works, 2 when one does not (or the file
 is bad: one line naming the file and the field).
 """
@@ -37,17 +41,37 @@ def register(subparsers: Any) -> None:
     check.add_argument(
         "--timeout", type=float, default=5.0, metavar="S", help="per request (default 5)"
     )
+    check.add_argument(
+        "--experiment",
+        action="append",
+        type=Path,
+        default=[],
+        metavar="EXP",
+        help="check only what these experiments' faults need (each validated against FILE);"
+        " repeatable",
+    )
     check.set_defaults(func=run_check)
 
 
 def run_check(args: argparse.Namespace) -> int:
     from harness import exits
+    from harness.spec.check import check_experiment
+    from harness.target.access import experiment_needs
     from harness.target.check import check_target
     from mesh_runtime.target import load_target
 
     target = load_target(args.file)
+    needs = None
+    if args.experiment:
+        faults = [
+            f
+            for e in args.experiment
+            for f in check_experiment(e, None, args.file).experiment.faults
+        ]
+        namespaces = target.kubernetes.namespaces if target.kubernetes else []
+        needs = experiment_needs(faults, namespaces)
     print(f"target {target.name}: external {target.mesh} mesh ({args.file})")
-    checks = check_target(target, args.timeout)
+    checks = check_target(target, args.timeout, needs)
     for check in checks:
         print(check.line())
     failed = [c.part for c in checks if not c.ok]

@@ -12,6 +12,7 @@ a subset: `harness.faults.kube_plan.permissions(fault)` says which.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from harness.kube.resources import (
@@ -71,3 +72,21 @@ def needed_permissions(mesh: MeshKind) -> tuple[Permission, ...]:
     objects = tuple(Permission(v, r) for r in MESH_OBJECTS[mesh] for v in OBJECT_VERBS)
     annotations = tuple(Permission(v, SERVICE) for v in ("get", "patch", "update"))
     return objects + (annotations if mesh == "linkerd" else ()) + COMMON
+
+
+def experiment_needs(
+    faults: Sequence[object], namespaces: Sequence[str]
+) -> dict[str, tuple[Permission, ...]]:
+    """What the Kubernetes faults among `faults` need, per namespace (a fault's own, else
+    the first listed): `harness.faults.kube_plan.permissions`, apply and rollback."""
+    from harness.faults.kube_plan import permissions
+    from harness.spec.kube_faults import KubeFaultBase
+
+    needs: dict[str, dict[Permission, None]] = {}
+    for fault in faults:
+        if not isinstance(fault, KubeFaultBase):
+            continue
+        namespace = fault.namespace or namespaces[0]
+        for verb, resource in permissions(fault):
+            needs.setdefault(namespace, {})[Permission(verb, resource)] = None
+    return {namespace: tuple(found) for namespace, found in needs.items()}

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import time
 import warnings
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -61,8 +61,16 @@ class PartCheck:
         return f"{self.part:<14} {word:<5} {self.detail}"
 
 
-def check_target(target: TargetFile, timeout_s: float = TIMEOUT_S) -> list[PartCheck]:
-    """Every part of `target`, checked in order (see the module docstring)."""
+Needs = Mapping[str, Sequence[Permission]]
+"""Namespace -> the calls the faults make there."""
+
+
+def check_target(
+    target: TargetFile, timeout_s: float = TIMEOUT_S, needs: Needs | None = None
+) -> list[PartCheck]:
+    """Every part of `target`, checked in order (see the module docstring). `needs`: only
+    what some experiments' faults need (`access.experiment_needs`); None: everything the
+    mesh's faults may need in every listed namespace."""
     checks = [
         guarded("ingress", lambda: check_ingress(target.ingress, timeout_s)),
         guarded(
@@ -75,7 +83,7 @@ def check_target(target: TargetFile, timeout_s: float = TIMEOUT_S) -> list[PartC
     if target.kubernetes is None:
         checks.append(PartCheck("kubernetes", True, "not given: no fault goes through it", False))
     else:
-        checks.extend(check_kubernetes(target.kubernetes, target.mesh, timeout_s))
+        checks.extend(check_kubernetes(target.kubernetes, target.mesh, timeout_s, needs))
     if target.toxiproxy is None:
         checks.append(PartCheck("toxiproxy", True, "not given: no network fault", False))
     else:
@@ -231,9 +239,12 @@ def check_prometheus(
 # --- Kubernetes ---------------------------------------------------------------------------
 
 
-def check_kubernetes(access: KubernetesAccess, mesh: MeshKind, timeout_s: float) -> list[PartCheck]:
+def check_kubernetes(
+    access: KubernetesAccess, mesh: MeshKind, timeout_s: float, needs: Needs | None = None
+) -> list[PartCheck]:
     """The API server answers; the mesh's CRDs are there; in each allowed namespace the
-    credentials may make every call the faults make (SelfSubjectAccessReview)."""
+    credentials may make every call the faults make (SelfSubjectAccessReview): `needs`'
+    calls when given (a namespace without any is not checked), else all the mesh's."""
     from harness.kube.client import KubeClient  # the kubernetes package: only when checked
 
     kubeconfig = access.kubeconfig_path()
@@ -252,11 +263,13 @@ def check_kubernetes(access: KubernetesAccess, mesh: MeshKind, timeout_s: float)
             )
         ]
         checks.append(guarded("crds", lambda: check_crds(kube, needed_crds(mesh))))
-        permissions = needed_permissions(mesh)
         for namespace in access.namespaces:
-            checks.append(
-                guarded(f"access {namespace}", _access_check(kube, namespace, permissions))
-            )
+            part = f"access {namespace}"
+            if needs is not None and namespace not in needs:
+                checks.append(PartCheck(part, True, "the experiments make no call here", False))
+                continue
+            wanted = needs[namespace] if needs is not None else needed_permissions(mesh)
+            checks.append(guarded(part, _access_check(kube, namespace, wanted)))
     return checks
 
 

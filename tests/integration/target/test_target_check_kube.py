@@ -187,3 +187,107 @@ def _closed_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+NO_UPDATE = "target-noupdate"
+
+
+@pytest.fixture(scope="module")
+def no_update_namespace(local_apiserver: LocalApiServer) -> Iterator[str]:
+    """A namespace where the viewer may do all Istio's faults need except update VirtualServices."""
+    with local_apiserver.client() as kube:
+        kube.create(NAMESPACE, None, {"metadata": {"name": NO_UPDATE}})
+        role, binding = role_lacking(NO_UPDATE, "update", "virtualservices")
+        kube.create(ROLE, NO_UPDATE, role)
+        kube.create(ROLE_BINDING, NO_UPDATE, binding)
+        yield NO_UPDATE
+        kube.delete(NAMESPACE, None, NO_UPDATE)
+
+
+def test_experiments_narrow_the_check_to_their_calls(
+    local_apiserver: LocalApiServer,
+    partial_namespace: str,
+    no_update_namespace: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """With --experiment only the experiments' calls are asked for: a DestinationRule patch
+    needs no delete (so the Role lacking it will do), an istio_fault's rollback PUT needs
+    update (the other Role lacks it: named); a namespace without faults is not checked."""
+    from harness.spec.check import check_experiment
+    from harness.target.access import experiment_needs
+
+    dead = _closed_port()
+    target = tmp_path / "kube-only.yaml"
+    namespaces = [partial_namespace, no_update_namespace]
+    target.write_text(
+        yaml.safe_dump(
+            {
+                "name": "kube-only",
+                "mesh": "istio",
+                "ingress": {"url": f"http://127.0.0.1:{dead}"},
+                "prometheus": {"url": f"http://127.0.0.1:{dead}"},
+                "kubernetes": {
+                    "kubeconfig": str(local_apiserver.kubeconfig),
+                    "context": VIEWER,
+                    "namespaces": namespaces,
+                },
+            }
+        )
+    )
+    policy = {
+        "name": "eject-fast",
+        "kind": "istio_policy",
+        "target": "destinationrule/catalog",
+        "namespace": partial_namespace,
+        "at": "1s",
+        "duration": "2s",
+        "params": {"patch": {"outlierDetection": {"consecutive5xxErrors": 1}}},
+    }
+    abort = {
+        "name": "abort",
+        "kind": "istio_fault",
+        "target": "catalog",
+        "namespace": no_update_namespace,
+        "at": "1s",
+        "duration": "2s",
+        "params": {"abort": {"httpStatus": 503, "percentage": 10}},
+    }
+    access = KubernetesAccess(
+        kubeconfig=local_apiserver.kubeconfig, context=VIEWER, namespaces=namespaces
+    )
+
+    def lines_for(*faults: dict[str, object]) -> dict[str, tuple[bool, bool, str]]:
+        path = tmp_path / "exp.yaml"
+        load = {"rps": 5, "warmup": "1s", "duration": "5s"}
+        path.write_text(
+            yaml.safe_dump(
+                {
+                    "title": "t",
+                    "target": {"external": str(target)},
+                    "load": load,
+                    "faults": list(faults),
+                }
+            )
+        )
+        checked = check_experiment(path)
+        needs = experiment_needs(checked.experiment.faults, namespaces)
+        found = check_kubernetes(access, "istio", 10.0, needs)
+        return {c.part: (c.ok, c.checked, c.detail) for c in found}
+
+    only_policy = lines_for(policy)
+    assert only_policy[f"access {partial_namespace}"][:2] == (True, True)
+    assert only_policy[f"access {no_update_namespace}"] == (
+        True,
+        False,
+        "the experiments make no call here",
+    )
+    both = lines_for(policy, abort)
+    ok, _, detail = both[f"access {no_update_namespace}"]
+    assert not ok
+    assert detail.startswith("the credentials may not: update virtualservices.networking.istio.io")
+
+    path = tmp_path / "exp.yaml"
+    assert main(["target", "check", str(target), "--experiment", str(path)]) == 2
+    out = capsys.readouterr().out
+    assert f"access {no_update_namespace}" in out and "may not: update virtualservices" in out

@@ -275,3 +275,16 @@ def test_kubernetes_kinds_warnings_travel_with_the_check(tmp_path: Path) -> None
     path, _ = files(tmp_path, istio, faults=[TOXIC, fault])
     found = [str(w) for w in check_experiment(path).warnings]
     assert len(found) == 1 and found[0].startswith(f"{path}: faults[1]: Istio does not apply")
+
+
+def test_experiment_needs_are_the_kubernetes_faults_calls() -> None:
+    """Only Kubernetes faults need API calls, in their namespace or the first listed."""
+    from harness.kube.resources import POD
+    from harness.target.access import Permission, experiment_needs
+
+    toxic = TypeAdapter(FaultSpec).validate_python(TOXIC)
+    pods = TypeAdapter(FaultSpec).validate_python({"name": "p", **KINDS["pod_delete"]})
+    assert experiment_needs([toxic], ["shop"]) == {}
+    assert experiment_needs([toxic, pods], ["shop", "other"]) == {
+        "shop": (Permission("list", POD), Permission("delete", POD))
+    }
