@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from harness.errors import ExperimentError
 from harness.spec.experiment import Experiment
+from harness.spec.kube_faults import interleaved_changes
 from harness.spec.lint import SpecWarning
 from mesh_runtime.target import TargetFile
 
@@ -56,4 +57,6 @@ def external_warnings(experiment: Experiment, source: str) -> list[SpecWarning]:
         own = getattr(fault, "warnings", None)
         if callable(own):
             found.extend(SpecWarning(source, f"faults[{index}]", text) for text in own())
+    for index, text in interleaved_changes(experiment.faults):
+        found.append(SpecWarning(source, f"faults[{index}]", text))
     return found

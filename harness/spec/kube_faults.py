@@ -98,6 +98,11 @@ class KubeFaultBase(FaultBase):
         """What `validate` should say about this fault besides refusing it."""
         return []
 
+    def changes(self) -> str | None:
+        """The object it changes and restores, `<kind>/<name>`, as far as the file says
+        (None: it restores nothing, or which object is known only from the API)."""
+        return self.target.lower() if "/" in self.target else None
+
     def external_problem(self, target: TargetFile) -> FieldProblem | None:
         """Another mesh's API kind, a target without `kubernetes:`, or a namespace outside
         its list (`harness.spec.external_rules.kubernetes_problem`)."""
@@ -150,6 +155,11 @@ class IstioFaultFault(KubeFaultBase):
     def warnings(self) -> list[str]:
         return [CLIENT_SIDE_FAULT_WARNING]
 
+    def changes(self) -> str | None:
+        if self.virtual_service is not None:
+            return f"virtualservice/{self.virtual_service}"
+        return f"virtualservice/(the one serving host {self.target})"
+
 
 class IstioPolicyFault(KubeFaultBase):
     kind: Literal["istio_policy"]
@@ -173,6 +183,9 @@ class IstioTrafficSplitFault(KubeFaultBase):
     target: ObjectName
     """The VirtualService."""
     params: IstioTrafficSplitParams
+
+    def changes(self) -> str | None:
+        return f"virtualservice/{self.target}"
 
 
 class LinkerdPolicyFault(KubeFaultBase):
@@ -207,12 +220,18 @@ class PodDeleteFault(KubeFaultBase):
             raise ValueError(f"expected a label selector like 'app=catalog', got {value!r}")
         return value
 
+    def changes(self) -> str | None:
+        return None  # deleted pods are replaced by their controllers, not restored
+
 
 class DeploymentScaleFault(KubeFaultBase):
     kind: Literal["deployment_scale"]
     target: ObjectName
     """The Deployment."""
     params: DeploymentScaleParams
+
+    def changes(self) -> str | None:
+        return f"deployment/{self.target}"
 
 
 def _split_selector(value: str) -> list[str]:
@@ -225,3 +244,34 @@ def _split_selector(value: str) -> list[str]:
             start = index + 1
     terms.append(value[start:])
     return terms
+
+
+def interleaved_changes(faults: Sequence[FaultBase]) -> list[tuple[int, str]]:
+    """(index, warning) for each Kubernetes fault that changes the object an earlier one
+    changes while it is on, without one lying inside the other: the first to end finds the
+    other's change on the object, and its rollback refuses (one inside the other unwinds
+    in order)."""
+    kube = [(i, f) for i, f in enumerate(faults) if isinstance(f, KubeFaultBase) and f.changes()]
+    found: list[tuple[int, str]] = []
+    for later, (j, second) in enumerate(kube):
+        for i, first in kube[:later]:
+            same = (first.changes(), first.namespace) == (second.changes(), second.namespace)
+            if same and _interleaved(first, second):
+                found.append(
+                    (
+                        j,
+                        f"changes {second.changes()} as faults[{i}] ({first.name!r}) does, and"
+                        " their times overlap without one inside the other: the first to end"
+                        " finds the other's change and its rollback refuses; run them one"
+                        " after the other, or one inside the other",
+                    )
+                )
+    return found
+
+
+def _interleaved(a: FaultBase, b: FaultBase) -> bool:
+    a_end = a.at + a.duration if a.duration is not None else float("inf")
+    b_end = b.at + b.duration if b.duration is not None else float("inf")
+    overlap = a.at < b_end and b.at < a_end
+    nested = (a.at <= b.at and b_end <= a_end) or (b.at <= a.at and a_end <= b_end)
+    return overlap and not nested

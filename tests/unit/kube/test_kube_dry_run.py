@@ -104,3 +104,14 @@ def test_dry_run_refuses_a_namespace_outside_the_list(
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1
     assert "faults[0].namespace: 'kube-system' is not in the target's" in err[0]
+
+
+def test_interleaved_faults_on_one_object_warned(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """validate warns (exit 0) when two faults change one object with crossing times."""
+    second = {**FAULTS[0], "name": "scale-again", "at": "10s", "duration": "6s"}
+    path = experiment(tmp_path, [FAULTS[0], second])
+    assert main(["validate", str(path)]) == 0
+    err = capsys.readouterr().err
+    assert "faults[1]: changes deployment/catalog as faults[0] ('scale-down') does" in err

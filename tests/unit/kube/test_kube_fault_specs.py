@@ -12,7 +12,7 @@ from pydantic import ValidationError
 from harness.faults.kube_plan import faults_plan, permissions, planned_calls, role_rules
 from harness.kube.targets import namespace_problem
 from harness.spec.faults import FAULT_MODELS, kinds_of
-from harness.spec.kube_faults import KubeFaultBase
+from harness.spec.kube_faults import KubeFaultBase, interleaved_changes
 
 MODELS = {kinds_of(m)[0]: m for m in FAULT_MODELS if issubclass(m, KubeFaultBase)}
 
@@ -160,3 +160,33 @@ def test_role_rules_and_the_dry_run_plan_of_an_experiment() -> None:
     assert "/api/v1/namespaces/b/pods" in lines[1]
     assert lines[4].startswith("fault f (deployment_scale on catalog) at 20s")
     assert "/apis/apps/v1/namespaces/a/deployments/catalog" in lines[5]
+
+
+def test_interleaved_changes_of_one_object_are_warned_about() -> None:
+    """Two faults on one Deployment: one inside the other or one after the other unwind in
+    order (no warning); overlapping otherwise, the later one is warned about. Other objects,
+    other namespaces and pod_delete (nothing restored) are not."""
+    scale = EXAMPLES[7]
+
+    def at(start: str, duration: str, **more: Any) -> KubeFaultBase:
+        return parse(
+            {**scale, "name": f"f{start}{duration}", "at": start, "duration": duration, **more}
+        )
+
+    outer, inner, after, crossing = (
+        at("0s", "30s"),
+        at("5s", "10s"),
+        at("30s", "5s"),
+        at("20s", "20s"),
+    )
+    assert interleaved_changes([outer, inner, after]) == []
+    (warning,) = interleaved_changes([outer, crossing])
+    assert warning[0] == 1
+    assert warning[1].startswith("changes deployment/catalog as faults[0] ('f0s30s') does")
+    assert interleaved_changes([outer, at("20s", "20s", namespace="other")]) == []
+    assert interleaved_changes([outer, at("20s", "20s", target="cart")]) == []
+    pods = [
+        parse({**EXAMPLES[6], "name": n, "at": t, "duration": "20s"})
+        for n, t in (("a", "0s"), ("b", "10s"))
+    ]
+    assert interleaved_changes(pods) == []
