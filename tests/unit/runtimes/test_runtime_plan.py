@@ -16,7 +16,7 @@ from mesh_runtime.runtimes.plan import (
     ready_url,
     service_levels,
 )
-from mesh_runtime.topology import Topology, load_topology
+from mesh_runtime.topology import MetricsSpec, Topology, load_topology
 
 SHOP = Path(__file__).resolve().parents[3] / "experiments" / "topologies" / "shop.yaml"
 TOOLS = Tools(python="/py", toxiproxy="/bin/toxiproxy-server", prometheus="/bin/prometheus")
@@ -94,6 +94,15 @@ def test_sidecar_command_line_follows_the_contract(shop: Topology) -> None:
     assert arg(sidecar, "--control-plane") == plan.control_url
     assert arg(sidecar, "--otlp-endpoint") == plan.otlp_endpoint
     assert sidecar.ready_url == f"http://127.0.0.1:{record.admin_port}/ready"
+
+
+def test_metrics_dialect_reaches_every_sidecar_and_istio_changes_nothing(shop: Topology) -> None:
+    """Topology `metrics.dialect`: every sidecar gets `--metrics-dialect`; the default
+    (istio) leaves the command lines as they were, without the flag."""
+    assert all("--metrics-dialect" not in s.command for s in plan_of(shop).processes)
+    linkerd = shop.model_copy(update={"metrics": MetricsSpec(dialect="linkerd")})
+    sidecars = [s for s in plan_of(linkerd).processes if s.role == "sidecar"]
+    assert sidecars and all(arg(s, "--metrics-dialect") == "linkerd" for s in sidecars)
 
 
 def test_mesh_mode_services_call_through_their_sidecar(shop: Topology) -> None:
