@@ -6,8 +6,10 @@
   the Prometheus observer stored when the raw counter is absent.
 - `edges`: caller -> callee request rate and error rate. From the metrics when the run
   has Istio's `istio_requests_total` by `source_workload` / `destination_workload` (the
-  `sum by (...) (rate(...))` query, as the source sidecar reports it), else from the
-  sidecars' CLIENT spans; plus the harness's own edge `load -> <ingress>`.
+  `sum by (...) (rate(...))` query, as the source sidecar reports it), else from its
+  metric dialect's `edge_requests` / `edge_errors` counters (run.json `dialect`: a mesh
+  read in Linkerd's or Envoy's names), else from the sidecars' CLIENT spans; plus the
+  harness's own edge `load -> <ingress>`.
 - `services`: per service, the service's own `<service> handle` spans and its sidecar's
   inbound spans: count, p50 / p99 durations, error share.
 - `resources`: mean CPU cores and peak RSS per process, and the sidecars' overhead as a
@@ -22,10 +24,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from harness.analysis.signals import COUNTERS
+from harness.analysis.signals import COUNTERS, counter_increase_by
 from harness.analysis.traces import UPSTREAM_ATTRIBUTES
 from harness.report.source import has_table, parquet, query
 from harness.store.model import PhaseRecord
+from harness.store.reader import load_run
 
 _UPSTREAM_RE = r'"(?:' + "|".join(a.replace(".", r"\.") for a in UPSTREAM_ATTRIBUTES)
 _UPSTREAM_RE += r')"\s*:\s*"([^"]*)"'
@@ -83,6 +86,8 @@ EDGE_COLUMNS = ["source", "destination", "rps", "error_rate", "p99_ms", "from"]
 def edges(run_dir: Path, phase: PhaseRecord | None) -> pd.DataFrame:
     """Caller -> callee edges with request rate, error rate and (from spans) p99 duration."""
     found = _edges_from_metrics(run_dir, phase) if has_table(run_dir, "metrics") else None
+    if (found is None or found.empty) and has_table(run_dir, "metrics"):
+        found = _edges_from_dialect(run_dir, phase)
     if found is None or found.empty:
         found = _edges_from_spans(run_dir)
     return found.reset_index(drop=True)[EDGE_COLUMNS]
@@ -121,6 +126,30 @@ def _edges_from_metrics(run_dir: Path, phase: PhaseRecord | None) -> pd.DataFram
     out["p99_ms"] = np.nan
     out["from"] = "metrics"
     return out[out["source"] != out["destination"]]
+
+
+def _edges_from_dialect(run_dir: Path, phase: PhaseRecord | None) -> pd.DataFrame | None:
+    """Edges from the run's dialect counters: requests and 5xx per (source, destination)."""
+    dialect = load_run(run_dir).dialect
+    wanted = [dialect.queries.get(s) for s in ("edge_requests", "edge_errors")] if dialect else []
+    if not wanted or None in wanted:
+        return None
+    sql = "SELECT t_s, metric, labels, value FROM read_parquet(?) WHERE list_contains(?, metric)"
+    metrics = query(sql, [parquet(run_dir, "metrics"), wanted])
+    if metrics.empty:
+        return None
+    if phase is None:
+        phase = PhaseRecord(name="run", start_s=0.0, end_s=float(metrics["t_s"].max()) + 1.0)
+    by = ("mp_source", "mp_destination")
+    sent = counter_increase_by(metrics, str(wanted[0]), by, phase) or {}
+    failed = counter_increase_by(metrics, str(wanted[1]), by, phase) or {}
+    seconds = phase.end_s - phase.start_s
+    rows = [
+        [src, dst, count / seconds, failed.get((src, dst), 0.0) / count, np.nan, "metrics"]
+        for (src, dst), count in sorted(sent.items())
+        if count > 0 and seconds > 0 and src and dst and src != dst
+    ]
+    return pd.DataFrame(rows, columns=EDGE_COLUMNS)
 
 
 def _edges_from_spans(run_dir: Path) -> pd.DataFrame:

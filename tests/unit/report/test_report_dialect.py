@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+
+import pandas as pd
+import pytest
 
 from harness.engine.observers import dialect_record
 from harness.observe.dialects import LINKERD
 from harness.report.markdown import markdown_report
+from harness.report.mesh import edges
 from harness.store import load_run
+from harness.store.model import PhaseRecord
 from tests.fixtures.make_run import make_run
 
 
@@ -22,3 +28,23 @@ def test_report_lists_the_dialects_no_data_reasons(tmp_path: Path) -> None:
     assert "- `ejections`: Linkerd's failure accrual takes endpoints out" in text
     assert "- `overflows`: Linkerd has no connection-pool" in text
     assert "- `edge_requests`" not in text
+
+
+def test_edges_of_a_linkerd_run_come_from_its_dialect_counters(tmp_path: Path) -> None:
+    """No Istio-named edge rates: the edge table is the dialect's edge counters' increase
+    over the run (per second) with the share of failures, marked from metrics."""
+    run_dir = make_run(tmp_path)
+    bound = LINKERD.bind()
+    sent, failed = bound.query("edge_requests") or "", bound.query("edge_errors") or ""
+    edge = json.dumps({"mp_destination": "catalog", "mp_source": "frontend"}, sort_keys=True)
+    rows = [(t, sent, 20.0 * t) for t in range(11)] + [(t, failed, 2.0 * t) for t in range(11)]
+    metrics = pd.DataFrame(
+        [{"t_s": float(t), "metric": m, "labels": edge, "value": v} for t, m, v in rows]
+    )
+    metrics.to_parquet(run_dir / "metrics.parquet")
+    record = load_run(run_dir).model_copy(update={"dialect": dialect_record(bound)})
+    (run_dir / "run.json").write_text(record.model_dump_json(indent=2), encoding="utf-8")
+    table = edges(run_dir, PhaseRecord(name="whole", start_s=2.0, end_s=10.0))
+    (row,) = table.to_dict("records")
+    assert (row["source"], row["destination"], row["from"]) == ("frontend", "catalog", "metrics")
+    assert row["rps"] == pytest.approx(20.0) and row["error_rate"] == pytest.approx(0.1)
