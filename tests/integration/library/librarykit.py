@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -77,8 +77,10 @@ def run_library(
     duration: str,
     out: Path,
     state_dir: Path,
+    extra: Sequence[str] = (),
 ) -> LibraryRun:
-    """`meshproof run experiments/<experiment>.yaml --duration D --quiet` in a child process."""
+    """`meshproof run experiments/<experiment>.yaml --duration D --quiet [EXTRA]` in a
+    child process (`extra`: more options, say `--target FILE`)."""
     process = harness(
         [
             "run",
@@ -90,6 +92,7 @@ def run_library(
             str(out),
             "--state-dir",
             str(state_dir),
+            *extra,
         ]
     )
     code = process.wait(RUN_TIMEOUT_S)
@@ -117,11 +120,15 @@ def assert_verdicts_hold(run: LibraryRun) -> None:
     assert run.exit_code == RUN_EXIT[run.record["status"]], run.log
 
 
-def assert_run_files(run: LibraryRun) -> None:
-    """The run directory holds every table and report, and the ledger has nothing pending
-    (a run without faults keeps no ledger)."""
+def assert_run_files(run: LibraryRun, without: Collection[str] = ()) -> None:
+    """The run directory holds every table and report (but those `without`), and the ledger
+    has nothing pending (a run without faults keeps no ledger)."""
     faults = run.record["experiment"]["spec"]["faults"]
-    expected = [name for name in RUN_FILES if faults or name != "faults.ledger.jsonl"]
+    expected = [
+        name
+        for name in RUN_FILES
+        if (faults or name != "faults.ledger.jsonl") and name not in without
+    ]
     missing = [name for name in expected if not (run.path / name).exists()]
     assert not missing, f"{run.path}: missing {missing}"
     assert len(run.table("requests")) > 0
