@@ -10,9 +10,8 @@ import pandas as pd
 import streamlit as st
 
 from harness.report.labels import LABELS
-from harness.report.text import format_threshold, format_value, rate_text, result_word
+from harness.report.text import VERDICT_COLUMNS, format_value, rate_text, verdict_rows
 from harness.store import RunRecord
-from harness.store.model import PhaseRecord
 
 STATUS_COLOUR = {
     "passed": "green",
@@ -23,11 +22,6 @@ STATUS_COLOUR = {
     "running": "blue",
 }
 Run = tuple[Path, RunRecord]
-
-
-def whole_phase(record: RunRecord) -> PhaseRecord | None:
-    """The measured part of the run (everything after warm-up)."""
-    return next((p for p in record.phases if p.name == "whole"), None)
 
 
 def run_label(record: RunRecord) -> str:
@@ -58,17 +52,7 @@ def pick_run(runs: Sequence[Run], label: str, key: str, default: int = -1) -> Ru
 
 def verdict_frame(record: RunRecord) -> pd.DataFrame:
     """The SLO verdicts as a table: SLO, phase, measured, threshold, result."""
-    rows = [
-        {
-            "SLO": v.slo,
-            "phase": v.phase,
-            "measured": format_value(v.metric, v.value) + (f" ({v.reason})" if v.reason else ""),
-            "threshold": format_threshold(v),
-            "result": result_word(v),
-        }
-        for v in record.verdicts
-    ]
-    return pd.DataFrame(rows, columns=["SLO", "phase", "measured", "threshold", "result"])
+    return pd.DataFrame(verdict_rows(record), columns=list(VERDICT_COLUMNS))
 
 
 def _result_style(value: object) -> str:

@@ -138,8 +138,8 @@ def _distributions(base: tuple[Path, RunRecord], cand: tuple[Path, RunRecord]) -
     histograms, ladders = {}, {}
     for role, (path, record) in (("baseline", base), ("candidate", cand)):
         version = data.stamp(path)
-        histograms[role] = data.histogram(str(path), version, widgets.whole_phase(record))
-        ladders[role] = data.ladder(str(path), version, widgets.whole_phase(record))
+        histograms[role] = data.histogram(str(path), version, record.whole_phase())
+        ladders[role] = data.ladder(str(path), version, record.whole_phase())
     left, right = st.columns(2)
     left.plotly_chart(figures.distribution_figure(histograms), config=CHART)
     right.plotly_chart(figures.ladder_figure(ladders, corrected=False), config=CHART)

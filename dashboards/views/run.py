@@ -87,7 +87,7 @@ def _latency(path: str, version: int, record: RunRecord) -> None:
     phases = tuple(record.phases)
     table = data.phase_percentiles(path, version, phases)
     widgets.table(table)
-    ladder = data.ladder(path, version, widgets.whole_phase(record))
+    ladder = data.ladder(path, version, record.whole_phase())
     st.plotly_chart(figures.ladder_figure({"whole run": ladder}), config=CHART)
 
 
@@ -108,7 +108,7 @@ def _signals(path: str, version: int, record: RunRecord) -> None:
 def _graph(path: str, version: int, record: RunRecord) -> None:
     st.subheader("Service graph")
     ingress = data.ingress(path, version)
-    edges = data.edges(path, version, widgets.whole_phase(record), ingress)
+    edges = data.edges(path, version, record.whole_phase(), ingress)
     if edges.empty:
         st.info("No edges: the run has neither edge metrics nor spans.")
         return
@@ -128,7 +128,7 @@ def _graph(path: str, version: int, record: RunRecord) -> None:
 
 def _resources(path: str, version: int, record: RunRecord) -> None:
     st.subheader("Resources")
-    per_process = data.resources(path, version, widgets.whole_phase(record))
+    per_process = data.resources(path, version, record.whole_phase())
     if per_process.empty:
         st.info("No resource samples in this run.")
         return

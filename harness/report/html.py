@@ -28,16 +28,16 @@ from harness.report.source import has_table
 from harness.report.text import (
     FAULT_COLUMNS,
     HEADLINE_COLUMNS,
+    VERDICT_COLUMNS,
     behind_line,
     fault_rows,
-    format_threshold,
     format_value,
     headline_rows,
     rate_text,
-    result_word,
+    verdict_rows,
 )
 from harness.report.traces import TraceView
-from harness.store.model import PhaseRecord, RunRecord
+from harness.store.model import RunRecord
 from harness.store.reader import load_run
 from mesh_runtime.errors import MeshproofError
 
@@ -192,21 +192,12 @@ def _header(record: RunRecord) -> str:
 def _verdicts(record: RunRecord) -> str:
     if not record.verdicts:
         return '<p class="note">This experiment declares no SLOs.</p>'
-    rows = [
-        [v.slo, v.phase, format_value(v.metric, v.value) + (f" ({v.reason})" if v.reason else ""),
-         format_threshold(v), result_word(v)]
-        for v in record.verdicts
-    ]  # fmt: skip
-    return table(["SLO", "phase", "measured", "threshold", "result"], rows)
+    return table(VERDICT_COLUMNS, verdict_rows(record))
 
 
 def _headline(record: RunRecord) -> str:
     rows = [[LABELS.get(name, name), value] for name, value in headline_rows(record)]
     return f'<div class="narrow">{table(HEADLINE_COLUMNS, rows)}</div>'
-
-
-def _whole(record: RunRecord) -> PhaseRecord | None:
-    return next((p for p in record.phases if p.name == "whole"), None)
 
 
 def _timeline(record: RunRecord, run_dir: Path) -> str:
@@ -225,7 +216,7 @@ def _timeline(record: RunRecord, run_dir: Path) -> str:
 
 def _latency(record: RunRecord, run_dir: Path) -> str:
     phases = frame_table(requests.phase_percentiles(run_dir, record.phases))
-    ladder = requests.percentile_ladder(run_dir, _whole(record))
+    ladder = requests.percentile_ladder(run_dir, record.whole_phase())
     return phases + _figure(figures.ladder_figure({"whole run": ladder}))
 
 
@@ -238,9 +229,9 @@ def _signals(record: RunRecord, run_dir: Path) -> str:
 
 def _graph(record: RunRecord, run_dir: Path) -> str:
     found = traces.call_graph(record, run_dir)
-    edges = mesh.edges(run_dir, _whole(record))
+    edges = mesh.edges(run_dir, record.whole_phase())
     if found is not None and has_table(run_dir, "requests"):
-        edges = pd.concat([mesh.load_edge(run_dir, found.ingress, _whole(record)), edges])
+        edges = pd.concat([mesh.load_edge(run_dir, found.ingress, record.whole_phase()), edges])
     if edges.empty:
         return '<p class="note">No edges: the run has neither edge metrics nor spans.</p>'
     parts = [_figure(graph.service_graph_figure(edges.reset_index(drop=True))), frame_table(edges)]
@@ -251,7 +242,7 @@ def _graph(record: RunRecord, run_dir: Path) -> str:
 
 
 def _resources(record: RunRecord, run_dir: Path) -> str:
-    per_process = mesh.resources(run_dir, _whole(record))
+    per_process = mesh.resources(run_dir, record.whole_phase())
     if per_process.empty:
         return '<p class="note">No resource samples in this run.</p>'
     overhead = mesh.sidecar_overhead(per_process)

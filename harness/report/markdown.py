@@ -11,14 +11,14 @@ from harness.report.text import (
     FAULT_COLUMNS,
     HEADLINE_COLUMNS,
     PHASE_COLUMNS,
+    VERDICT_COLUMNS,
     behind_line,
     fault_rows,
     format_measured,
-    format_threshold,
     format_value,
     headline_rows,
     phase_rows,
-    result_word,
+    verdict_rows,
 )
 from harness.store.model import RunRecord
 
@@ -100,16 +100,10 @@ def _verdicts(record: RunRecord) -> str:
     if not record.verdicts:
         return "No SLOs in this experiment."
     rows = [
-        [
-            v.slo,
-            v.phase,
-            format_measured(v) + (f" ({v.reason})" if v.reason else ""),
-            format_threshold(v),
-            "PASS" if v.passed else f"**{result_word(v)}**",
-        ]
-        for v in record.verdicts
+        [*row[:4], row[4] if row[4] == "PASS" else f"**{row[4]}**"]
+        for row in verdict_rows(record, format_measured)
     ]
-    table = _table(["SLO", "phase", "measured", "threshold", "result"], rows)
+    table = _table(VERDICT_COLUMNS, rows)
     noisy = [v for v in record.verdicts if v.outcome == "inconclusive"]
     if not noisy:
         return table

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from harness.spec.load import fell_behind
 from harness.spec.phase import Phase
@@ -142,6 +142,22 @@ RESULT_WORDS = {"pass": "PASS", "fail": "FAIL", "inconclusive": "INCONCLUSIVE"}
 def result_word(verdict: Verdict) -> str:
     """PASS, FAIL or INCONCLUSIVE (the host was too noisy to judge it)."""
     return RESULT_WORDS[verdict.outcome]
+
+
+VERDICT_COLUMNS = ("SLO", "phase", "measured", "threshold", "result")
+
+
+def verdict_rows(
+    record: RunRecord, measured: Callable[[Verdict], str] | None = None
+) -> list[list[str]]:
+    """A row per SLO verdict (VERDICT_COLUMNS): the value measured (`measured(verdict)`, by
+    default in the metric's unit) with why there was none, the threshold, the result word."""
+    rows = []
+    for v in record.verdicts:
+        value = measured(v) if measured else format_value(v.metric, v.value)
+        reason = f" ({v.reason})" if v.reason else ""
+        rows.append([v.slo, v.phase, value + reason, format_threshold(v), result_word(v)])
+    return rows
 
 
 def verdict_line(verdict: Verdict) -> str:

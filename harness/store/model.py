@@ -11,7 +11,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from harness.spec.phase import Phase
+from harness.spec.phase import WHOLE, Phase
 
 SCHEMA_VERSION = 1
 
@@ -277,6 +277,10 @@ class RunRecord(RecordModel):
     wakeups: int | None = None
     """The wake-ups in a row one request meets in this deployment, against which the host's
     disturbance is weighed (`harness.judge.disturbance`); None in records that predate it."""
+
+    def whole_phase(self) -> PhaseRecord | None:
+        """The measured part of the run (everything after warm-up)."""
+        return next((p for p in self.phases if p.name == str(WHOLE)), None)
 
     def phase_summary(self, phase: Phase | str) -> PhaseSummary | None:
         """The summary of `phase` (a Phase, or its text as run.json keeps it)."""
