@@ -42,15 +42,24 @@ def signals_over_time(run_dir: Path) -> pd.DataFrame:
     """`t_s, signal, count`: how many retries / ejections / overflows happened each second."""
     if not has_table(run_dir, "metrics"):
         return pd.DataFrame(columns=["t_s", "signal", "count"])
-    names = [*COUNTERS.values()]
+    counters = _signal_counters(run_dir)
     sql = """SELECT t_s, metric, labels, value FROM read_parquet(?)
              WHERE list_contains(?, metric) OR metric LIKE 'rate(meshproof_%'
                 OR metric LIKE 'increase(meshproof_%'"""
-    metrics = query(sql, [parquet(run_dir, "metrics"), names])
-    start = float(metrics["t_s"].min()) if not metrics.empty else 0.0
-    frames = [_signal(metrics, signal, counter, start) for signal, counter in COUNTERS.items()]
+    metrics = query(sql, [parquet(run_dir, "metrics"), [*counters.values()]])
+    start = min(0.0, float(metrics["t_s"].min())) if not metrics.empty else 0.0
+    frames = [_signal(metrics, signal, counter, start) for signal, counter in counters.items()]
     out = pd.concat([f for f in frames if not f.empty] or [frames[0]], ignore_index=True)
     return out.sort_values(["signal", "t_s"], kind="stable").reset_index(drop=True)
+
+
+def _signal_counters(run_dir: Path) -> dict[str, str]:
+    """Signal -> the metric key of its raw counter: the run's dialect's (run.json), those
+    it has data for; the reference mesh's own counters for runs that predate dialects."""
+    dialect = load_run(run_dir).dialect
+    if dialect is None:
+        return dict(COUNTERS)
+    return {s: dialect.queries[s] for s in COUNTERS if s in dialect.queries}
 
 
 def _signal(metrics: pd.DataFrame, signal: str, counter: str, start: float) -> pd.DataFrame:

@@ -9,9 +9,9 @@ import pandas as pd
 import pytest
 
 from harness.engine.observers import dialect_record
-from harness.observe.dialects import LINKERD
+from harness.observe.dialects import CONSUL, LINKERD
 from harness.report.markdown import markdown_report
-from harness.report.mesh import edges
+from harness.report.mesh import edges, signals_over_time
 from harness.store import load_run
 from harness.store.model import PhaseRecord
 from tests.fixtures.make_run import make_run
@@ -48,3 +48,25 @@ def test_edges_of_a_linkerd_run_come_from_its_dialect_counters(tmp_path: Path) -
     (row,) = table.to_dict("records")
     assert (row["source"], row["destination"], row["from"]) == ("frontend", "catalog", "metrics")
     assert row["rps"] == pytest.approx(20.0) and row["error_rate"] == pytest.approx(0.1)
+
+
+def test_signals_over_time_of_an_envoy_run_read_its_dialects_counters(tmp_path: Path) -> None:
+    """Retries and overflows per second from Envoy's counters (first seen after t0: from
+    0); a run whose dialect has no data for a signal shows none of it."""
+    run_dir = make_run(tmp_path)
+    bound = CONSUL.bind()
+    retries, overflows = bound.query("retries") or "", bound.query("overflows") or ""
+    labels = json.dumps({"mp_destination": "catalog", "mp_source": "frontend"})
+    rows = [(3.0, retries, 2.0), (4.0, retries, 5.0), (5.0, overflows, 1.0)]
+    metrics = pd.DataFrame(
+        [{"t_s": t, "metric": m, "labels": labels, "value": v} for t, m, v in rows]
+    )
+    metrics.to_parquet(run_dir / "metrics.parquet")
+    record = load_run(run_dir).model_copy(update={"dialect": dialect_record(bound)})
+    (run_dir / "run.json").write_text(record.model_dump_json(indent=2), encoding="utf-8")
+    found = signals_over_time(run_dir)
+    per = {(r["signal"], r["t_s"]): r["count"] for r in found.to_dict("records")}
+    assert per == {("retries", 3.0): 2.0, ("retries", 4.0): 3.0, ("overflows", 5.0): 1.0}
+    linkerd = record.model_copy(update={"dialect": dialect_record(LINKERD.bind())})
+    (run_dir / "run.json").write_text(linkerd.model_dump_json(indent=2), encoding="utf-8")
+    assert set(signals_over_time(run_dir)["signal"]) <= {"retries"}
