@@ -110,3 +110,28 @@ def test_what_istio_cannot_say_is_a_note() -> None:
     assert notes == [
         "services.back.policy.http[0].retries.budget: Istio's API has no such field; the mesh's default applies"
     ]
+
+
+def test_an_istio_fault_patch_on_the_written_objects_translates_to_the_fault() -> None:
+    """The istio_fault kind's patch of the VirtualService `up` writes (with a header match)
+    gives catalog a matched route with the abort before its own, retries kept, nothing
+    unimplemented: the two sides of Istio's API in this project agree."""
+    from harness.kube.diff import merge
+    from harness.kube.patches.istio import IstioFaultParams, istio_fault_patch
+
+    topology = load_topology(TOPOLOGIES[0].parent / "shop.yaml")
+    objects = istio_objects(topology, "shop").objects
+    vs = next(
+        o for o in objects if o["kind"] == "VirtualService" and o["metadata"]["name"] == "catalog"
+    )
+    params = IstioFaultParams.model_validate(
+        {"abort": {"httpStatus": 503, "percentage": 10}, "headers": {"x-chaos": {"exact": "on"}}}
+    )
+    patched = merge(vs, istio_fault_patch(vs, params))
+    others = [o for o in objects if o is not vs]
+    result = translate([*others, patched], base_of(topology), "shop")
+    assert result.unimplemented == () and result.problems == ()
+    faulted, plain = result.config.services["catalog"].policy.http
+    assert faulted.match == [HTTPMatch(headers={"x-chaos": StringMatch(exact="on")})]
+    assert faulted.fault == Fault(abort=FaultAbort(httpStatus=503, percentage=10))
+    assert plain.fault is None and plain.retries == faulted.retries and plain.retries is not None
