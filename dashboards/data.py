@@ -95,10 +95,7 @@ def signals(run_dir: str, version: int) -> pd.DataFrame:
 
 @st.cache_data(show_spinner=False, max_entries=64)
 def edges(run_dir: str, version: int, phase: PhaseRecord | None, ingress: str) -> pd.DataFrame:
-    found = mesh.edges(Path(run_dir), phase)
-    if ingress:
-        found = pd.concat([mesh.load_edge(Path(run_dir), ingress, phase), found])
-    return found.reset_index(drop=True)
+    return mesh.edges_with_load(Path(run_dir), phase, ingress)
 
 
 @st.cache_data(show_spinner=False, max_entries=64)

@@ -97,7 +97,7 @@ class SideSamples:
 
 def measured_phase(run: StoredRun) -> PhaseRecord:
     """The run's `whole` phase (everything after warm-up)."""
-    whole = next((p for p in run.record.phases if p.name == "whole"), None)
+    whole = run.record.whole_phase()
     if whole is not None:
         return whole
     return PhaseRecord(name="whole", start_s=0.0, end_s=float(run.record.duration_s or 0.0))

@@ -229,12 +229,11 @@ def _signals(record: RunRecord, run_dir: Path) -> str:
 
 def _graph(record: RunRecord, run_dir: Path) -> str:
     found = traces.call_graph(record, run_dir)
-    edges = mesh.edges(run_dir, record.whole_phase())
-    if found is not None and has_table(run_dir, "requests"):
-        edges = pd.concat([mesh.load_edge(run_dir, found.ingress, record.whole_phase()), edges])
+    ingress = found.ingress if found is not None and has_table(run_dir, "requests") else None
+    edges = mesh.edges_with_load(run_dir, record.whole_phase(), ingress)
     if edges.empty:
         return '<p class="note">No edges: the run has neither edge metrics nor spans.</p>'
-    parts = [_figure(graph.service_graph_figure(edges.reset_index(drop=True))), frame_table(edges)]
+    parts = [_figure(graph.service_graph_figure(edges)), frame_table(edges)]
     services = mesh.services(run_dir)
     if not services.empty:
         parts += ["<h3>Services (from spans)</h3>", frame_table(services)]

@@ -210,6 +210,14 @@ def load_edge(run_dir: Path, ingress: str, phase: PhaseRecord | None) -> pd.Data
     )
 
 
+def edges_with_load(run_dir: Path, phase: PhaseRecord | None, ingress: str | None) -> pd.DataFrame:
+    """The edges (`edges`), led by the harness's own edge into `ingress` when one is given."""
+    found = edges(run_dir, phase)
+    if ingress:
+        found = pd.concat([load_edge(run_dir, ingress, phase), found])
+    return found.reset_index(drop=True)
+
+
 def services(run_dir: Path) -> pd.DataFrame:
     """Per service: spans of its own handler and of its sidecar's inbound listener."""
     if not has_table(run_dir, "spans"):
