@@ -39,7 +39,7 @@ import math
 import numpy as np
 import pandas as pd
 
-from harness.store.model import PhaseRecord
+from harness.store.model import DialectRecord, PhaseRecord
 
 PROXIED_REQUESTS = "istio_requests_total"
 """The counter every sidecar increments once per request it proxies."""
@@ -49,6 +49,16 @@ COUNTERS = {
     "ejections": "meshproof_outlier_ejections_total",
     "overflows": "meshproof_overflow_total",
 }
+
+
+def run_counters(dialect: DialectRecord | None) -> dict[str, str]:
+    """A stored run's metric key of each counter signal (retries, ejections, overflows,
+    proxied_requests) its dialect has data for (run.json `dialect`); the reference mesh's
+    own for runs that predate dialects."""
+    if dialect is None:
+        return {**COUNTERS, "proxied_requests": PROXIED_REQUESTS}
+    wanted = (*COUNTERS, "proxied_requests")
+    return {s: dialect.queries[s] for s in wanted if s in dialect.queries}
 
 
 def sidecar_cpu_cores(resources: pd.DataFrame | None, phase: PhaseRecord) -> float | None:
@@ -77,15 +87,19 @@ def cpu_per_krps(cores: float | None, sidecar_rps: float | None) -> float | None
 
 
 def cpu_per_krps_by_second(
-    resources: pd.DataFrame | None, metrics: pd.DataFrame | None, phase: PhaseRecord
+    resources: pd.DataFrame | None,
+    metrics: pd.DataFrame | None,
+    phase: PhaseRecord,
+    proxied: str = PROXIED_REQUESTS,
 ) -> np.ndarray:
-    """`cpu_per_krps` of each second of the phase that has sidecar samples and proxied requests."""
+    """`cpu_per_krps` of each second of the phase that has sidecar samples and proxied
+    requests (`proxied`: the rows of the dialect's `proxied_requests`)."""
     out = []
     for second in range(math.floor(phase.start_s), math.ceil(phase.end_s)):
         start, end = max(float(second), phase.start_s), min(second + 1.0, phase.end_s)
         window = PhaseRecord(name=f"second {second}", start_s=start, end_s=end)
         cores = sidecar_cpu_cores(resources, window)
-        value = cpu_per_krps(cores, sidecar_request_rate(metrics, window))
+        value = cpu_per_krps(cores, sidecar_request_rate(metrics, window, proxied))
         if value is not None:
             out.append(value)
     return np.asarray(out, dtype="float64")

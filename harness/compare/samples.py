@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from harness.analysis.signals import COUNTERS, counter_increase, cpu_per_krps_by_second
+from harness.analysis.signals import counter_increase, cpu_per_krps_by_second, run_counters
 from harness.analysis.windows import failed_mask
 from harness.spec.phase import Phase
 from harness.store.model import PhaseRecord
@@ -119,7 +119,10 @@ def per_second_sidecars(run: StoredRun) -> tuple[np.ndarray, np.ndarray]:
     phase = measured_phase(run)
     resources = run.table("resources")
     metrics = run.table("metrics") if run.has_table("metrics") else None
-    per_krps = cpu_per_krps_by_second(resources, metrics, phase)
+    proxied = run_counters(run.record.dialect).get("proxied_requests")
+    per_krps = (
+        cpu_per_krps_by_second(resources, metrics, phase, proxied) if proxied else np.array([])
+    )
     t = resources["t_s"]
     rows = resources[(resources["role"] == "sidecar") & (t >= phase.start_s) & (t < phase.end_s)]
     if rows.empty:
@@ -131,7 +134,10 @@ def per_second_sidecars(run: StoredRun) -> tuple[np.ndarray, np.ndarray]:
 
 def _counter(run: StoredRun, key: str, sent: int) -> Counted:
     metrics = run.table("metrics") if run.has_table("metrics") else None
-    count = counter_increase(metrics, COUNTERS[key], measured_phase(run))
+    counter = run_counters(run.record.dialect).get(key)
+    if counter is None:  # the run's mesh cannot count it: no data, never 0
+        return Counted(None, float(sent))
+    count = counter_increase(metrics, counter, measured_phase(run))
     return Counted(count, float(sent))
 
 

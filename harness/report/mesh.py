@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from harness.analysis.signals import COUNTERS, counter_increase_by
+from harness.analysis.signals import COUNTERS, counter_increase_by, run_counters
 from harness.analysis.traces import UPSTREAM_ATTRIBUTES
 from harness.report.source import has_table, parquet, query
 from harness.store.model import PhaseRecord
@@ -42,7 +42,7 @@ def signals_over_time(run_dir: Path) -> pd.DataFrame:
     """`t_s, signal, count`: how many retries / ejections / overflows happened each second."""
     if not has_table(run_dir, "metrics"):
         return pd.DataFrame(columns=["t_s", "signal", "count"])
-    counters = _signal_counters(run_dir)
+    counters = {s: q for s, q in run_counters(load_run(run_dir).dialect).items() if s in COUNTERS}
     sql = """SELECT t_s, metric, labels, value FROM read_parquet(?)
              WHERE list_contains(?, metric) OR metric LIKE 'rate(meshproof_%'
                 OR metric LIKE 'increase(meshproof_%'"""
@@ -51,15 +51,6 @@ def signals_over_time(run_dir: Path) -> pd.DataFrame:
     frames = [_signal(metrics, signal, counter, start) for signal, counter in counters.items()]
     out = pd.concat([f for f in frames if not f.empty] or [frames[0]], ignore_index=True)
     return out.sort_values(["signal", "t_s"], kind="stable").reset_index(drop=True)
-
-
-def _signal_counters(run_dir: Path) -> dict[str, str]:
-    """Signal -> the metric key of its raw counter: the run's dialect's (run.json), those
-    it has data for; the reference mesh's own counters for runs that predate dialects."""
-    dialect = load_run(run_dir).dialect
-    if dialect is None:
-        return dict(COUNTERS)
-    return {s: dialect.queries[s] for s in COUNTERS if s in dialect.queries}
 
 
 def _signal(metrics: pd.DataFrame, signal: str, counter: str, start: float) -> pd.DataFrame:
