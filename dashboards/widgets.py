@@ -10,7 +10,7 @@ import pandas as pd
 import streamlit as st
 
 from harness.report.labels import LABELS
-from harness.report.text import VERDICT_COLUMNS, format_value, rate_text, verdict_rows
+from harness.report.text import TILES, VERDICT_COLUMNS, summary_text, verdict_rows
 from harness.store import RunRecord
 
 STATUS_COLOUR = {
@@ -76,14 +76,9 @@ def show_verdicts(record: RunRecord) -> None:
 
 def headline(record: RunRecord, names: Sequence[str] = ()) -> None:
     """The headline numbers as metric tiles."""
-    summary = record.summary.model_dump()
-    chosen = names or ("rps", "p99_ms", "error_rate", "trace_completeness", "sidecar_cpu_per_krps")
+    chosen = names or TILES
     for column, name in zip(st.columns(len(chosen)), chosen, strict=True):
-        if name == "rps":  # achieved, the intended rate beside it when they differ
-            value = rate_text(summary.get("rps"), summary.get("target_rps"))
-        else:
-            value = format_value(name, summary.get(name))
-        column.metric(LABELS.get(name, name), value, border=True)
+        column.metric(LABELS.get(name, name), summary_text(name, record.summary), border=True)
 
 
 def number_columns(frame: pd.DataFrame) -> dict[str, Any]:

@@ -13,7 +13,6 @@ from __future__ import annotations
 import html
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any
 
 import pandas as pd
 import plotly.graph_objects as go
@@ -28,12 +27,13 @@ from harness.report.source import has_table
 from harness.report.text import (
     FAULT_COLUMNS,
     HEADLINE_COLUMNS,
+    TILES,
     VERDICT_COLUMNS,
     behind_line,
     fault_rows,
     format_value,
     headline_rows,
-    rate_text,
+    summary_text,
     verdict_rows,
 )
 from harness.report.traces import TraceView
@@ -60,7 +60,6 @@ td.PASS { color: #1b7f5a; font-weight: 600; } td.FAIL { color: #c1121f; font-wei
 .error-box { background: #fde2e4; color: #c1121f; padding: 8px 12px; border-radius: 6px; }
 .note { color: #5c677d; font-size: 13px; } .narrow { max-width: 520px; }
 """
-TILES = ("rps", "p99_ms", "error_rate", "trace_completeness", "sidecar_cpu_per_krps")
 CHART_CONFIG = {"displaylogo": False, "responsive": True}
 
 
@@ -158,13 +157,6 @@ def _cell(column: str, value: object) -> object:
     return value
 
 
-def _tile_value(name: str, summary: dict[str, Any]) -> str:
-    """A tile's text; RPS is the rate achieved, the intended one beside it when they differ."""
-    if name == "rps":
-        return rate_text(summary.get("rps"), summary.get("target_rps"))
-    return format_value(name, summary.get(name))
-
-
 def _header(record: RunRecord) -> str:
     env = record.environment
     meta = (
@@ -179,10 +171,9 @@ def _header(record: RunRecord) -> str:
     behind = behind_line(record)
     if behind:
         error += f'<p class="error-box">{html.escape(behind)}</p>'
-    summary = record.summary.model_dump()
     tiles = "".join(
         f'<div class="tile"><div class="label">{LABELS.get(name, name)}</div>'
-        f'<div class="value">{html.escape(_tile_value(name, summary))}</div></div>'
+        f'<div class="value">{html.escape(summary_text(name, record.summary))}</div></div>'
         for name in TILES
     )
     title = html.escape(record.experiment.title or record.experiment.name)

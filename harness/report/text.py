@@ -6,7 +6,7 @@ from collections.abc import Callable, Sequence
 
 from harness.spec.load import fell_behind
 from harness.spec.phase import Phase
-from harness.store.model import SUMMARY_METRICS, RunRecord, Verdict
+from harness.store.model import SUMMARY_METRICS, RunRecord, Summary, Verdict
 
 HEADLINE_COLUMNS = ("metric", "value")
 PHASE_COLUMNS = ("phase", "start s", "end s", "RPS", "error rate", "p99", "load")
@@ -77,6 +77,18 @@ def rate_text(rps: float | None, target_rps: float | None) -> str:
     return (
         achieved if intended is None else f"{achieved} (intended {format_value('rps', intended)})"
     )
+
+
+TILES = ("rps", "p99_ms", "error_rate", "trace_completeness", "sidecar_cpu_per_krps")
+"""The headline numbers shown as tiles (the HTML report, the dashboard's Run page)."""
+
+
+def summary_text(name: str, summary: Summary) -> str:
+    """A number of run.json's summary as read; the RPS achieved, the intended one beside it
+    when they differ."""
+    if name == "rps":
+        return rate_text(summary.rps, summary.target_rps)
+    return format_value(name, getattr(summary, name, None))
 
 
 def load_text(late_share: float | None, max_send_lag_ms: float | None) -> str:
@@ -175,16 +187,14 @@ def verdict_line(verdict: Verdict) -> str:
 def headline_rows(record: RunRecord) -> list[list[str]]:
     """The whole run's numbers (HEADLINE_COLUMNS): requests, then every summary metric, the
     RPS achieved with the intended one beside it, then how the load kept its schedule."""
-    summary = record.summary.model_dump()
-    rows = [["requests", str(record.summary.requests)]]
-    for name in SUMMARY_METRICS:
-        if name == "rps":
-            rows.append([name, rate_text(summary.get("rps"), summary.get("target_rps"))])
-        elif name not in LOAD_METRICS:
-            rows.append([name, format_value(name, summary.get(name))])
-    if summary.get("late_share") is not None:
-        rows.append(["late_share", format_value("late_share", summary["late_share"])])
-        rows.append(["max_send_lag_ms", lag_text(summary.get("max_send_lag_ms"))])
+    summary = record.summary
+    rows = [["requests", str(summary.requests)]]
+    rows += [
+        [name, summary_text(name, summary)] for name in SUMMARY_METRICS if name not in LOAD_METRICS
+    ]
+    if summary.late_share is not None:
+        rows.append(["late_share", format_value("late_share", summary.late_share)])
+        rows.append(["max_send_lag_ms", lag_text(summary.max_send_lag_ms)])
     return rows
 
 
