@@ -28,6 +28,7 @@ import yaml
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from mesh_runtime.errors import TargetError
+from mesh_runtime.otlp import forward_url
 from mesh_runtime.topology import ServiceSpec, ShortName, Topology, ToxiproxySpec, parse_edge
 from mesh_runtime.validation import NestedProblem, load_model
 
@@ -248,6 +249,14 @@ class TracesSpec(TargetModel):
         if not match or not 0 < int(match.group(2)) < 65536:
             raise ValueError(f"expected HOST:PORT, got {value!r}")
         return value
+
+    forward: str | None = None
+    """An OTLP/HTTP URL every span the run collects is also sent to (`run --otlp-forward`)."""
+
+    @field_validator("forward")
+    @classmethod
+    def _forward(cls, value: str | None) -> str | None:
+        return None if value is None else forward_url(value)
 
     @property
     def host(self) -> str:

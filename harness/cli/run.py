@@ -74,6 +74,15 @@ def register(subparsers: Any) -> None:
         " deployed or torn down) instead of the experiment's target",
     )
     run_parser.add_argument(
+        "--otlp-forward",
+        type=_otlp_url,
+        default=None,
+        metavar="URL",
+        help="also send every span the run collects to this OTLP/HTTP endpoint (Jaeger, Tempo,"
+        " a Collector), marked with the resource attribute meshproof.run.id; in the background,"
+        " never slowing the run (spans it cannot take are dropped and counted in run.json)",
+    )
+    run_parser.add_argument(
         "--dry-run",
         action="store_true",
         help="check the experiment and print its faults in timeline order, each with every"
@@ -126,6 +135,7 @@ def _options(args: argparse.Namespace, duration: str | None) -> RunOptions:
         keep=args.keep,
         state_root=args.state_dir,
         target=getattr(args, "target", None),
+        otlp_forward=getattr(args, "otlp_forward", None),
     )
 
 
@@ -167,6 +177,16 @@ def repeat_while_inconclusive(
         again(len(results))
         results.append(run_once())
     return results
+
+
+def _otlp_url(text: str) -> str:
+    """--otlp-forward: an http(s) URL; a bare base URL gets /v1/traces."""
+    from mesh_runtime.otlp import BadForwardUrl, forward_url
+
+    try:
+        return forward_url(text)
+    except BadForwardUrl as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _retries(text: str) -> int:

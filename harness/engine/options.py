@@ -22,3 +22,6 @@ class RunOptions:
     target: Path | None = None
     """A target file (an external mesh) to run against instead of the experiment's target
     (`meshproof run --target FILE`)."""
+    otlp_forward: str | None = None
+    """Also send every span of the run to this OTLP/HTTP URL (`run --otlp-forward URL`);
+    overrides an external target's `traces.forward`."""

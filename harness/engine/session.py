@@ -31,6 +31,12 @@ from harness.errors import RunError
 from harness.faults import LEDGER_FILE, FaultContext, FaultLedger
 from harness.judge import run_status
 from harness.load import LoadDriver
+from harness.observe.forward import (
+    ForwardingUnavailable,
+    finish_forwarding,
+    sink_url,
+    start_forwarding,
+)
 from harness.report.run_files import run_files
 from harness.spec.experiment import Experiment
 from harness.store import FaultEvent, RunRecord, RunWriter, iso_utc
@@ -83,6 +89,7 @@ class Session:
         self.interleaved_requests: pd.DataFrame | None = None
         self._primary = True
         self._faults_finished = False
+        self._forwarding_sink: str | None = None
 
     # --- the steps --------------------------------------------------------------------
 
@@ -103,6 +110,7 @@ class Session:
                     "no Prometheus in this deployment: metrics come from the built-in scraper"
                 )
             self._save(environment=environment, metrics_source=source)
+            self._start_forwarding(self.deployment)
         return self.deployment
 
     def run_timeline(self) -> None:
@@ -198,6 +206,7 @@ class Session:
         metrics = spans = resources = None
         try:
             spans = self.observers.spans()
+            self._finish_forwarding()
             metrics = self.observers.metrics(time.time())
         except MeshproofError as exc:
             self.note(f"collecting: {exc}")
@@ -234,6 +243,38 @@ class Session:
         except MeshproofError as exc:
             self.note(f"teardown: {exc}")
         self.deployment = None
+
+    # --- span forwarding (run --otlp-forward, a target's traces.forward) ------------------------
+
+    def _start_forwarding(self, deployment: Deployment) -> None:
+        url = self.options.otlp_forward
+        target = deployment.target
+        if url is None and target is not None and target.traces is not None:
+            url = target.traces.forward
+        if url is None:
+            return
+        try:
+            sink = sink_url(deployment)
+            start_forwarding(sink, url, self.record.id)
+        except ForwardingUnavailable as exc:
+            self.note(f"forwarding spans to {url}: {exc}")
+            return
+        self._forwarding_sink = sink
+        self.events.add("traces", "forward", f"every span also sent to {url}")
+
+    def _finish_forwarding(self) -> None:
+        """Wait (bounded) for the sink to send what it holds; its counts into run.json."""
+        if self._forwarding_sink is None:
+            return
+        sink, self._forwarding_sink = self._forwarding_sink, None
+        forward = finish_forwarding(sink)
+        if forward.lost:
+            self.note(
+                f"forwarding spans to {forward.url}: {forward.lost} of"
+                f" {forward.sent + forward.lost} not delivered"
+                + (f" (last error: {forward.last_error})" if forward.last_error else "")
+            )
+        self._save(forward=forward)
 
     # --- the timeline's callbacks ---------------------------------------------------------
 

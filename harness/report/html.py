@@ -20,6 +20,7 @@ from plotly.offline import get_plotlyjs
 
 from harness.errors import RunError
 from harness.report import figures, graph, mesh, requests, traces
+from harness.report.forward import forward_line
 from harness.report.host import host_timeline
 from harness.report.host_text import HOST_TABLE_COLUMNS, host_note, host_rows
 from harness.report.labels import LABELS
@@ -250,6 +251,8 @@ def _traces(record: RunRecord, run_dir: Path) -> str:
     completeness = format_value("trace_completeness", record.summary.trace_completeness)
     view = traces.trace_view(record, run_dir)
     head = f"<p>Complete traces (whole run): <b>{completeness}</b>.</p>"
+    if record.forward is not None:
+        head += f"<p>{html.escape(forward_line(record.forward))}</p>"
     if view is None:
         return head + '<p class="note">No spans in this run.</p>'
     return head + _trace_details(view)

@@ -6,6 +6,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from harness.report.charts import timeline_png
+from harness.report.forward import forward_line
 from harness.report.host_text import HOST_TABLE_COLUMNS, host_note, host_rows
 from harness.report.text import (
     FAULT_COLUMNS,
@@ -46,6 +47,8 @@ def markdown_report(record: RunRecord, chart: str | None = None) -> str:
         parts += ["## Metrics dialect", _dialect(record)]
     if record.traces is not None:
         parts += ["## Traces", _traces(record)]
+    if record.forward is not None:
+        parts += ["## Forwarded spans", forward_line(record.forward)]
     if host_rows(record):
         parts += ["## Host", _host(record)]
     if chart:

@@ -210,6 +210,30 @@ class TraceSummary(RecordModel):
     """Incomplete traces: {trace_id, missing: [span labels], spans: n}."""
 
 
+class ForwardRecord(RecordModel):
+    """Spans sent on to the user's OTLP/HTTP endpoint (`run --otlp-forward`), as span counts."""
+
+    url: str
+    attributes: dict[str, str] = {}
+    """The resource attributes every forwarded span got, e.g. {'meshproof.run.id': id}."""
+    sent: int = 0
+    dropped: int = 0
+    """Received while the forwarding queue was full: never sent."""
+    failed: int = 0
+    """In a POST that failed (no answer, timeout, non-2xx)."""
+    rejected: int = 0
+    """Answered 2xx but named rejected by the endpoint (OTLP partial success)."""
+    unsent: int = 0
+    """Still queued when the run stopped waiting for the sender."""
+    exports: int = 0
+    failed_exports: int = 0
+    last_error: str | None = None
+
+    @property
+    def lost(self) -> int:
+        return self.dropped + self.failed + self.rejected + self.unsent
+
+
 class Summary(RecordModel):
     """The whole run's headline numbers (the `whole` phase)."""
 
@@ -264,6 +288,8 @@ class RunRecord(RecordModel):
     """Every phase's metrics (additive to schema 1; empty in records that predate it)."""
     traces: TraceSummary | None = None
     """Trace completeness details (additive to schema 1); None when no spans were read."""
+    forward: ForwardRecord | None = None
+    """Span forwarding to the user's endpoint (additive); None when not asked for."""
     error: str | None = None
     """Why the run was aborted or could not be done."""
     tables: list[str] = Field(default_factory=list)

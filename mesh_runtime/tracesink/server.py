@@ -2,11 +2,15 @@
 
 POST /v1/traces   application/x-protobuf or application/json (gzip is undone by aiohttp)
 GET  /ready       200
-GET  /stats       {"spans", "requests", "rejected"}
+GET  /stats       {"spans", "requests", "rejected", "forward": null | the forwarder's counts}
+PUT  /forward     {"url": OTLP/HTTP URL, "attributes": {"meshproof.run.id": ...}}: from now on
+                  every span received is also sent on there (see forward.py); 400 bad body
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import logging
 from pathlib import Path
@@ -22,6 +26,7 @@ from mesh_runtime.tracesink.decode import (
     request_from_protobuf,
     spans_from_request,
 )
+from mesh_runtime.tracesink.forward import BadForwardUrl, Forwarder, forward_url
 
 log = logging.getLogger("meshproof.tracesink")
 
@@ -60,16 +65,19 @@ class SpanWriter:
 class TraceSink:
     """Request handlers over one SpanWriter."""
 
-    def __init__(self, writer: SpanWriter) -> None:
+    def __init__(self, writer: SpanWriter, forwarder: Forwarder | None = None) -> None:
         self._writer = writer
         self._requests = 0
         self._rejected = 0
+        self._forwarder = forwarder
+        self._sender: asyncio.Task[None] | None = None
 
     def app(self) -> web.Application:
         app = web.Application(client_max_size=MAX_BODY_BYTES)
         app.router.add_post("/v1/traces", self.export)
         app.router.add_get("/ready", self.ready)
         app.router.add_get("/stats", self.stats)
+        app.router.add_put("/forward", self.forward)
         app.on_startup.append(self._open)
         app.on_cleanup.append(self._close)
         return app
@@ -78,9 +86,32 @@ class TraceSink:
         return web.json_response({"ready": True})
 
     async def stats(self, request: web.Request) -> web.Response:
+        forward = self._forwarder.stats() if self._forwarder else None
         return web.json_response(
-            {"spans": self._writer.spans, "requests": self._requests, "rejected": self._rejected}
+            {
+                "spans": self._writer.spans,
+                "requests": self._requests,
+                "rejected": self._rejected,
+                "forward": forward,
+            }
         )
+
+    async def forward(self, request: web.Request) -> web.Response:
+        """Start (or replace) the forwarder: {"url", "attributes": {str: str}}."""
+        try:
+            body = await request.json()
+            url = forward_url(str(body["url"]))
+            attributes = body.get("attributes") or {}
+            if not isinstance(attributes, dict) or not all(
+                isinstance(k, str) and isinstance(v, str) for k, v in attributes.items()
+            ):
+                raise BadForwardUrl("attributes: expected an object of strings")
+        except (ValueError, KeyError, TypeError) as exc:
+            return web.json_response({"error": f"expected {{url, attributes}}: {exc}"}, status=400)
+        await self._stop_sender()
+        self._forwarder = Forwarder(url, attributes)
+        self._start_sender()
+        return web.json_response(self._forwarder.stats())
 
     async def export(self, request: web.Request) -> web.Response:
         content_type = request.content_type
@@ -91,12 +122,15 @@ class TraceSink:
             # aiohttp has already undone a gzip / deflate Content-Encoding
             body = await request.read()
             decode = request_from_protobuf if content_type == PROTOBUF else request_from_json
-            spans = spans_from_request(decode(body))
+            decoded = decode(body)
+            spans = spans_from_request(decoded)
         except BadExport as exc:
             self._rejected += 1
             return _error(400, str(exc), content_type)
         self._writer.write(spans)
         self._requests += 1
+        if self._forwarder is not None:
+            self._forwarder.offer(decoded)
         if content_type == PROTOBUF:
             return web.Response(
                 body=ExportTraceServiceResponse().SerializeToString(), content_type=PROTOBUF
@@ -105,10 +139,23 @@ class TraceSink:
 
     async def _open(self, app: web.Application) -> None:
         self._writer.open()
+        self._start_sender()
 
     async def _close(self, app: web.Application) -> None:
+        await self._stop_sender()
         self._writer.close()
         log.info("trace sink closed after %d spans", self._writer.spans)
+
+    def _start_sender(self) -> None:
+        if self._forwarder is not None:
+            self._sender = asyncio.get_running_loop().create_task(self._forwarder.run())
+
+    async def _stop_sender(self) -> None:
+        if self._sender is not None:
+            self._sender.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._sender
+            self._sender = None
 
 
 def _error(status: int, message: str, content_type: str) -> web.Response:

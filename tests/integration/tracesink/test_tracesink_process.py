@@ -123,4 +123,5 @@ def test_json_exports_are_accepted_and_bad_bodies_rejected(sink: Sink) -> None:
         "spans": 1,
         "requests": 1,
         "rejected": 2,
+        "forward": None,
     }

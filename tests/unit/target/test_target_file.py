@@ -151,6 +151,10 @@ def test_paths_resolve_against_the_file_and_must_exist(tmp_path: Path) -> None:
         ({"kubernetes": {}}, "kubernetes.namespaces: required field is missing"),
         ({"traces": {"listen": "4318"}}, "traces.listen: expected HOST:PORT"),
         (
+            {"traces": {"listen": "127.0.0.1:4318", "forward": "jaeger:4318"}},
+            "traces.forward: expected an OTLP/HTTP URL",
+        ),
+        (
             {
                 "prometheus": {"url": "http://p", "matchers": {"namespace": "other"}},
                 "kubernetes": {"namespaces": ["shop"]},

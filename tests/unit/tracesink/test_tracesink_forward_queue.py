@@ -1,0 +1,124 @@
+"""The forwarding queue, the resource attributes and the URL rule of span forwarding."""
+
+from __future__ import annotations
+
+import pytest
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
+
+from harness.observe.forward import forward_record
+from mesh_runtime.tracesink.forward import (
+    BadForwardUrl,
+    ForwardQueue,
+    forward_url,
+    span_count,
+    with_resource_attributes,
+)
+
+
+def export_request(service: str, spans: int) -> ExportTraceServiceRequest:
+    """One export of `spans` spans of `service` (one resource, one scope)."""
+    request = ExportTraceServiceRequest()
+    group = request.resource_spans.add()
+    group.resource.attributes.append(
+        KeyValue(key="service.name", value=AnyValue(string_value=service))
+    )
+    scope = group.scope_spans.add()
+    for i in range(spans):
+        span = scope.spans.add()
+        span.trace_id, span.span_id, span.name = bytes(16), i.to_bytes(8, "big"), f"op {i}"
+    return request
+
+
+def test_spans_that_do_not_fit_are_dropped_whole_and_counted() -> None:
+    """An export that would overflow the queue is dropped (all its spans), the rest kept."""
+    queue = ForwardQueue(max_spans=5)
+    assert queue.offer(export_request("a", 3))
+    assert not queue.offer(export_request("b", 3))
+    assert queue.offer(export_request("c", 2))
+    assert (queue.queued, queue.counts.dropped) == (5, 3)
+
+
+def test_take_gives_whole_resource_groups_oldest_first_up_to_the_batch() -> None:
+    """Batches hold whole groups in arrival order; a group larger than a batch goes alone."""
+    queue = ForwardQueue(max_spans=100)
+    for service, n in (("a", 2), ("b", 2), ("c", 10)):
+        queue.offer(export_request(service, n))
+    groups, spans = queue.take(max_spans=5)
+    assert spans == 4 and [g.resource.attributes[0].value.string_value for g in groups] == [
+        "a",
+        "b",
+    ]
+    groups, spans = queue.take(max_spans=5)
+    assert spans == 10 and len(groups) == 1
+    assert queue.queued == 0 and queue.take() == ([], 0)
+
+
+def test_sent_failed_and_rejected_spans_are_counted_apart() -> None:
+    queue = ForwardQueue()
+    queue.sent(10, rejected=2)
+    queue.failed(5, "HTTP 503: unavailable")
+    counts = queue.counts
+    assert (counts.sent, counts.rejected, counts.failed) == (8, 2, 5)
+    assert (counts.exports, counts.failed_exports, counts.last_error) == (
+        2,
+        1,
+        "HTTP 503: unavailable",
+    )
+
+
+def test_every_forwarded_resource_carries_the_run_id_once() -> None:
+    """The run id is added to each resource (replacing a value it had), the rest kept."""
+    first = export_request("cart", 2)
+    first.resource_spans[0].resource.attributes.append(
+        KeyValue(key="meshproof.run.id", value=AnyValue(string_value="old"))
+    )
+    groups = [*first.resource_spans, *export_request("catalog", 1).resource_spans]
+    out = with_resource_attributes(groups, {"meshproof.run.id": "run-1"})
+    assert span_count(out) == 3
+    for group in out.resource_spans:
+        attributes = [(kv.key, kv.value.string_value) for kv in group.resource.attributes]
+        assert attributes.count(("meshproof.run.id", "run-1")) == 1
+        assert [k for k, _ in attributes].count("meshproof.run.id") == 1
+        assert attributes[0][0] == "service.name"
+    # the queued originals are not changed
+    assert [kv.key for kv in groups[0].resource.attributes] == ["service.name", "meshproof.run.id"]
+
+
+@pytest.mark.parametrize(
+    ("text", "url"),
+    [
+        ("http://127.0.0.1:4318", "http://127.0.0.1:4318/v1/traces"),
+        ("http://127.0.0.1:4318/", "http://127.0.0.1:4318/v1/traces"),
+        ("https://tempo.example:443/otlp/v1/traces", "https://tempo.example:443/otlp/v1/traces"),
+    ],
+)
+def test_a_bare_base_url_gets_the_traces_path(text: str, url: str) -> None:
+    assert forward_url(text) == url
+
+
+@pytest.mark.parametrize(
+    "text", ["127.0.0.1:4318", "grpc://collector:4317", "http://", "http://h:99999"]
+)
+def test_a_url_that_is_not_http_is_refused(text: str) -> None:
+    with pytest.raises(BadForwardUrl):
+        forward_url(text)
+
+
+def test_spans_still_held_at_the_end_count_as_unsent_and_lost() -> None:
+    """run.json's record: what the sink still queued or had in flight is unsent."""
+    stats = {
+        "url": "http://127.0.0.1:4318/v1/traces",
+        "attributes": {"meshproof.run.id": "r"},
+        "queued": 3,
+        "in_flight": 2,
+        "sent": 90,
+        "dropped": 4,
+        "failed": 1,
+        "rejected": 0,
+        "exports": 9,
+        "failed_exports": 1,
+        "last_error": "TimeoutError",
+    }
+    record = forward_record(stats)
+    assert (record.unsent, record.lost, record.sent) == (5, 10, 90)
