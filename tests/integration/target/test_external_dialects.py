@@ -63,16 +63,16 @@ def test_the_dialect_counts_what_the_harness_sent(
         experiment.write_text(
             yaml.safe_dump(
                 {
-                    "title": "Inventory unreachable for 3 s",
+                    "title": "Inventory unreachable for 5 s",
                     "target": {"topology": str(SHOP)},
-                    "load": {"rps": 20, "warmup": "2s", "duration": "8s", "connections": 4},
+                    "load": {"rps": 20, "warmup": "6s", "duration": "10s", "connections": 4},
                     "faults": [
                         {
                             "name": "inventory-down",
                             "kind": "proxy_down",
                             "target": "cart->inventory",
                             "at": "2s",
-                            "duration": "3s",
+                            "duration": "5s",
                         }
                     ],
                 }
@@ -103,6 +103,8 @@ def test_the_dialect_counts_what_the_harness_sent(
             f" {bound.name} at the ingress: {after - before:.0f} requests,"
             f" {errors_after - errors_before:.0f} 5xx"
         )
+        fault = record["faults"][0]
+        assert fault["end_s"] - fault["start_s"] > 1  # not squeezed by a late Locust start
         assert failed > 0  # the fault reached the users
         assert after - before == len(answered)
         assert errors_after - errors_before == failed
