@@ -51,14 +51,14 @@ def shop(dialect: str) -> dict[str, Any]:
 
 EXPERIMENT: dict[str, Any] = {
     "title": "dialects: the shop's requests through each mesh's metric names",
-    "load": {"rps": 30, "warmup": "2s", "duration": "6s", "connections": 4},
+    "load": {"rps": 30, "warmup": "4s", "duration": "6s", "connections": 4},
     "faults": [
         {
             "name": "inventory-503",
             "kind": "service_behaviour",
             "target": "inventory-0",
-            "at": "1s",
-            "duration": "5s",
+            "at": "2s",
+            "duration": "7s",
             "params": {"error_rate": 0.3, "error_status": 503},
         }
     ],
