@@ -6,11 +6,18 @@
 - sidecar pair with mTLS: the same two sidecars configured by a real control plane with
   its CA (`mesh.mtls: STRICT`), each holding its own service's bootstrap credential and a
   SPIFFE certificate, so the hop between them is mutual TLS 1.3, as in the shop.
+
+A sidecar pair may run another revision's sidecar code (`source`: a directory holding
+that revision's `mesh_runtime`, put first on the sidecars' PYTHONPATH), so an old and a
+new sidecar can be measured side by side in one run; see `revision_tree`.
 """
 
 from __future__ import annotations
 
+import io
+import subprocess
 import sys
+import tarfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
@@ -120,44 +127,75 @@ def trace_sink(work: Path) -> Iterator[str]:
         yield f"http://127.0.0.1:{port}/v1/traces"
 
 
+def revision_tree(rev: str, work: Path) -> Path:
+    """The `mesh_runtime` package of git revision `rev` of this repository, unpacked under
+    `work`; the directory to put on a sidecar's PYTHONPATH."""
+    repo = Path(__file__).resolve().parents[2]
+    command = [str(find_binary("git")), "-C", str(repo), "archive", "--format=tar", rev]
+    done = subprocess.run([*command, "mesh_runtime"], capture_output=True, check=False)
+    if done.returncode != 0:
+        raise RunError(
+            f"cannot read revision {rev!r}: {done.stderr.decode(errors='replace').strip()}"
+        )
+    tree = work / f"rev-{rev.replace('/', '_')}"
+    with tarfile.open(fileobj=io.BytesIO(done.stdout)) as archive:
+        archive.extractall(tree, filter="data")
+    return tree
+
+
 @contextmanager
-def sidecar_pair(upstream_port: int, work: Path, otlp: str) -> Iterator[Target]:
+def sidecar_pair(
+    upstream_port: int, work: Path, otlp: str, source: Path | None = None, name: str = "mesh"
+) -> Iterator[Target]:
     """A client sidecar and a server sidecar on a static config, plain text between them."""
     server, client = SidecarPorts.fresh(upstream_port), SidecarPorts.fresh(free_port())
-    config_file = work / "mesh.json"
+    config_file = work / f"{name}.json"
     config_file.write_text(echo_config(server).model_dump_json())
-    source = ["--config", str(config_file)]
+    config = ["--config", str(config_file)]
     with ExitStack() as stack:
-        pids = _start_sidecars(stack, work, "", server, client, lambda _: source, otlp)
-        yield Target("mesh", f"http://127.0.0.1:{client.outbound}/echo", "echo", pids)
+        pids = _start_sidecars(
+            stack, work, _prefix(name), server, client, lambda _: config, otlp, source
+        )
+        yield Target(name, f"http://127.0.0.1:{client.outbound}/echo", "echo", pids)
 
 
 @contextmanager
-def sidecar_mtls_pair(upstream_port: int, work: Path, otlp: str) -> Iterator[Target]:
+def sidecar_mtls_pair(
+    upstream_port: int,
+    work: Path,
+    otlp: str,
+    source: Path | None = None,
+    name: str = "mesh-mtls",
+) -> Iterator[Target]:
     """The sidecar pair configured by a real control plane and CA: mTLS between them."""
     server, client = SidecarPorts.fresh(upstream_port), SidecarPorts.fresh(free_port())
-    config_file, token_file = work / "mesh-mtls.json", work / "control-token"
+    config_file, token_file = work / f"{name}.json", work / f"{name}-control-token"
     config_file.write_text(echo_config(server, mtls=True).model_dump_json())
     token_file.write_text("bench-control-token\n")
-    ca_dir, port = work / "ca", free_port()
+    ca_dir, port = work / f"{name}-ca", free_port()
     command = [sys.executable, "-m", "mesh_runtime.control", "--config", str(config_file)]
     command += ["--port", str(port), "--token-file", str(token_file), "--ca-dir", str(ca_dir)]
     with ExitStack() as stack:
         ready = f"http://127.0.0.1:{port}/ready"
         stack.enter_context(
-            spawned("control plane", command, ready_url=ready, log=work / "control.log")
+            spawned("control plane", command, ready_url=ready, log=work / f"{name}-control.log")
         )
         secret = _read_secret(ca_dir / "bootstrap-secret")
 
-        def source(service: str) -> list[str]:
-            credential = work / f"{service}.credential"
+        def flags(service: str) -> list[str]:
+            credential = work / f"{name}-{service}.credential"
             credential.write_text(mint_credential(secret, service) + "\n")
             credential.chmod(0o600)
             control = ["--control-plane", f"http://127.0.0.1:{port}"]
             return [*control, "--bootstrap-token-file", str(credential)]
 
-        pids = _start_sidecars(stack, work, "mtls-", server, client, source, otlp)
-        yield Target("mesh-mtls", f"http://127.0.0.1:{client.outbound}/echo", "echo", pids)
+        pids = _start_sidecars(stack, work, _prefix(name), server, client, flags, otlp, source)
+        yield Target(name, f"http://127.0.0.1:{client.outbound}/echo", "echo", pids)
+
+
+def _prefix(name: str) -> str:
+    """Role prefix of a pair's sidecars: '' for 'mesh', 'mtls-' for 'mesh-mtls', and so on."""
+    return name.removeprefix("mesh").lstrip("-") + "-" if name != "mesh" else ""
 
 
 def _start_sidecars(
@@ -166,19 +204,21 @@ def _start_sidecars(
     prefix: str,
     server: SidecarPorts,
     client: SidecarPorts,
-    source: Callable[[str], list[str]],
+    flags: Callable[[str], list[str]],
     otlp: str,
+    source: Path | None = None,
 ) -> dict[str, int]:
     """Server sidecar first (the client's upstream), then the client; their pids by role."""
     pids = {}
+    env = {"PYTHONPATH": str(source)} if source else None
     for role, service, ports in (
         (f"{prefix}sidecar-server", "echo", server),
         (f"{prefix}sidecar-client", "client", client),
     ):
-        command = sidecar_command(service, ports, source(service), otlp)
+        command = sidecar_command(service, ports, flags(service), otlp)
         ready = f"http://127.0.0.1:{ports.admin}/ready"
         proc = stack.enter_context(
-            spawned(role, command, ready_url=ready, log=work / f"{role}.log")
+            spawned(role, command, ready_url=ready, log=work / f"{role}.log", env=env)
         )
         pids[role] = proc.pid
     return pids

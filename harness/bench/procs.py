@@ -8,7 +8,7 @@ import signal
 import socket
 import subprocess
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from pathlib import Path
 
@@ -48,10 +48,15 @@ def spawned(
     port: int | None = None,
     ready_url: str | None = None,
     log: Path | None = None,
+    env: Mapping[str, str] | None = None,
 ) -> Iterator[subprocess.Popen[bytes]]:
-    """Run `command` until the block ends; ready when `port` accepts or `ready_url` is 200."""
+    """Run `command` until the block ends; ready when `port` accepts or `ready_url` is 200.
+    `env`: variables set for the command on top of this process's."""
     out = log.open("wb") if log else subprocess.DEVNULL
-    proc = subprocess.Popen(list(command), stdout=out, stderr=out, start_new_session=True)
+    environment = {**os.environ, **env} if env else None
+    proc = subprocess.Popen(
+        list(command), stdout=out, stderr=out, start_new_session=True, env=environment
+    )
     try:
         deadline = time.monotonic() + START_TIMEOUT_S
         while not _ready(port, ready_url):

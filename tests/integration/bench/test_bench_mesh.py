@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from harness.bench.mesh import run_mesh_bench
+from harness.bench.mesh import main, run_mesh_bench
 
 pytestmark = pytest.mark.integration
 
@@ -25,3 +25,28 @@ def test_every_set_up_is_measured_and_every_span_arrives() -> None:
     assert 10 < result["rss_mb"]["mesh"] < 200
     spans = result["spans"]
     assert spans["expected"] > 0 and spans["at_sink"] >= spans["expected"]
+
+
+def test_a_baseline_revision_runs_beside_the_current_sidecar() -> None:
+    """`baseline` unpacks that revision's sidecar and measures its pair in the same run:
+    its sidecars answer, their CPU is read under their own role names."""
+    result = run_mesh_bench(
+        rps=200, connections=4, seconds=1.5, rounds=1, mtls=False, baseline="HEAD"
+    )
+    assert set(result["percentiles_ms"]) == {"direct", "haproxy", "mesh", "mesh-base"}
+    assert all(errors == 0 for errors in result["errors"].values())
+    assert set(result["cpu_per_krps"]["mesh-base"]) == {
+        "base-sidecar-server",
+        "base-sidecar-client",
+    }
+    assert set(result["added_ratio_vs_envoy"]) == {"mesh", "mesh-base"}
+
+
+def test_an_unknown_baseline_revision_is_one_line_and_exit_2(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A revision git does not know stops the bench before anything runs."""
+    assert main(["--baseline", "no-such-revision", "--seconds", "1", "--rounds", "1"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("mesh benchmark: error: cannot read revision 'no-such-revision'")
+    assert len(err.strip().splitlines()) == 1

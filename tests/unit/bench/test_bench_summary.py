@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from harness.bench.mesh import Sample, summarise
+from harness.bench.mesh import ENVOY_ADDED_MS, Sample, summarise
 
 
 def sample(p50: float, p90: float, p99: float, cpu: dict[str, float] | None = None) -> Sample:
@@ -37,7 +37,9 @@ def test_added_latency_is_the_difference_of_medians() -> None:
     assert result["percentiles_ms"]["direct"] == {"p50": 0.5, "p90": 0.9, "p99": 1.2}
     assert result["added_ms"]["mesh"] == pytest.approx({"p50": 0.5, "p90": 0.7, "p99": 2.8})
     assert result["added_ms"]["haproxy"] == pytest.approx({"p50": 0.1, "p90": 0.2, "p99": 0.0})
-    assert result["added_p90_ratio_vs_haproxy"]["mesh"] == pytest.approx(3.5)
+    assert result["added_ratio_vs_envoy"]["mesh"] == pytest.approx(
+        {"p90": 0.7 / ENVOY_ADDED_MS[90.0], "p99": 2.8 / ENVOY_ADDED_MS[99.0]}
+    )
 
 
 def test_cpu_is_cores_per_thousand_rps_per_process() -> None:
@@ -48,8 +50,19 @@ def test_cpu_is_cores_per_thousand_rps_per_process() -> None:
     assert result["rss_mb"] == {"haproxy": 41.0, "mesh": 41.0}
 
 
-def test_a_haproxy_pair_adding_nothing_gives_no_ratio() -> None:
-    """When HAProxy adds no p90 at all the ratio is None, not a division by zero."""
+def test_envoy_figures_are_the_targets_and_haproxy_only_the_floor() -> None:
+    """Istio's published Envoy figures are printed beside ours; HAProxy gets no ratio."""
+    result = summarise(runs())
+    assert result["envoy"] == {"added_ms": {"p90": 0.228, "p99": 0.298}, "cpu_per_krps": 0.20}
+    assert set(result["added_ratio_vs_envoy"]) == {"mesh"}
+    assert result["targets"]["sidecar_rss_mb"] == 40.0
+
+
+def test_a_baseline_pair_is_summarised_beside_the_current_one() -> None:
+    """`--baseline REV`'s pairs are set-ups like the others: added latency, CPU, ratio."""
     data = runs()
-    data["haproxy"] = [sample(0.5, 0.9, 1.2, {"hc": 0.8})]
-    assert summarise(data)["added_p90_ratio_vs_haproxy"] == {"mesh": None}
+    data["mesh-base"] = [sample(1.5, 2.5, 6.0, {"bc": 3.0, "bs": 2.5})] * 3
+    result = summarise(data)
+    assert result["added_ms"]["mesh-base"] == pytest.approx({"p50": 1.0, "p90": 1.6, "p99": 4.8})
+    assert result["cpu_per_krps"]["mesh-base"] == pytest.approx({"bc": 0.3, "bs": 0.25})
+    assert set(result["added_ratio_vs_envoy"]) == {"mesh", "mesh-base"}
