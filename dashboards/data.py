@@ -17,7 +17,8 @@ import pandas as pd
 import streamlit as st
 
 from harness.compare import ComparisonResult, compare_runs
-from harness.report import host, mesh, requests, traces
+from harness.report import host, mesh, requests, trace_pick, traces
+from harness.report.waterfall import WaterfallRow
 from harness.store import RunRecord, list_runs, load_run
 from harness.store.model import PhaseRecord
 from mesh_runtime.errors import InvalidInput
@@ -116,6 +117,22 @@ def resources_over_time(run_dir: str, version: int) -> pd.DataFrame:
 @st.cache_data(show_spinner=False, max_entries=64)
 def trace_view(run_dir: str, version: int) -> traces.TraceView | None:
     return traces.trace_view(record(run_dir, version), Path(run_dir))
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def trace_lists(run_dir: str, version: int) -> dict[str, list[trace_pick.Pick]]:
+    return trace_pick.ready_lists(record(run_dir, version), Path(run_dir))
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def run_t0(run_dir: str, version: int) -> float | None:
+    return trace_pick.run_t0_s(Path(run_dir))
+
+
+@st.cache_data(show_spinner=False, max_entries=256)
+def trace_rows(run_dir: str, version: int, trace_id: str) -> list[WaterfallRow]:
+    t0_s = run_t0(run_dir, version)
+    return trace_pick.trace_rows(record(run_dir, version), Path(run_dir), trace_id, t0_s)
 
 
 @st.cache_data(show_spinner=False, max_entries=64)

@@ -8,6 +8,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboards import data, widgets
+from dashboards.trace_view import trace_section
 from harness.report import figures, graph, mesh, traces
 from harness.report.host_text import HOST_TABLE_COLUMNS, host_note, host_rows
 from harness.report.labels import LABELS
@@ -31,7 +32,9 @@ def main() -> None:
     path, record = chosen
     version = data.stamp(path)
     _header(record)
-    sections = (_timeline, _latency, _signals, _graph, _resources, _traces, _faults)
+    sections = (
+        _timeline, _latency, _signals, _graph, _resources, _traces, trace_section, _faults,
+    )  # fmt: skip
     for section in sections:
         try:
             section(str(path), version, record)

@@ -19,7 +19,7 @@ import plotly.graph_objects as go
 from plotly.offline import get_plotlyjs
 
 from harness.errors import RunError
-from harness.report import figures, graph, mesh, requests, traces
+from harness.report import figures, graph, mesh, requests, trace_pick, traces
 from harness.report.forward import forward_line
 from harness.report.host import host_timeline
 from harness.report.host_text import HOST_TABLE_COLUMNS, host_note, host_rows
@@ -38,6 +38,7 @@ from harness.report.text import (
     verdict_rows,
 )
 from harness.report.traces import TraceView
+from harness.report.waterfall_html import waterfall_table
 from harness.store.model import RunRecord
 from harness.store.reader import load_run
 from mesh_runtime.errors import MeshproofError
@@ -255,7 +256,28 @@ def _traces(record: RunRecord, run_dir: Path) -> str:
         head += f"<p>{html.escape(forward_line(record.forward))}</p>"
     if view is None:
         return head + '<p class="note">No spans in this run.</p>'
-    return head + _trace_details(view)
+    return head + _trace_details(view) + _waterfalls(record, run_dir)
+
+
+def _waterfalls(record: RunRecord, run_dir: Path) -> str:
+    """A handful of traces drawn as waterfalls (slowest, failed, incomplete, retried)."""
+    chosen = trace_pick.chosen_traces(trace_pick.ready_lists(record, run_dir))
+    if not chosen:
+        return ""
+    t0_s = trace_pick.run_t0_s(run_dir)
+    parts = [
+        "<h3>Traces, drawn</h3>",
+        "<p class=\"note\">Milliseconds from the harness's send; the harness's own record"
+        " (from the intended time and from the send) above the spans; spans the call graph"
+        " expected but the trace lacks marked missing.</p>",
+    ]
+    for name, pick in chosen:
+        rows = trace_pick.trace_rows(record, run_dir, pick.trace_id, t0_s)
+        parts.append(
+            f"<h4>{html.escape(name)}: <code>{html.escape(pick.trace_id)}</code>"
+            f" ({html.escape(pick.why)})</h4>" + waterfall_table(rows, pick.trace_id)
+        )
+    return "".join(parts)
 
 
 def _trace_details(view: TraceView) -> str:

@@ -8,6 +8,7 @@ other request is aborted and fails the test.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -85,8 +86,8 @@ def stop(process: subprocess.Popen[bytes], children: list[psutil.Process]) -> No
             child.kill()
 
 
-@pytest.fixture(scope="module")
-def dashboard(reports: Path) -> Iterator[str]:
+@contextlib.contextmanager
+def served(reports: Path) -> Iterator[str]:
     """`meshproof dashboard` on an ephemeral port; its whole process group is killed after."""
     from tests.conftest import poll
 
@@ -99,6 +100,12 @@ def dashboard(reports: Path) -> Iterator[str]:
         yield url
     finally:
         stop(process, children)
+
+
+@pytest.fixture(scope="module")
+def dashboard(reports: Path) -> Iterator[str]:
+    with served(reports) as url:
+        yield url
 
 
 def guard(page: Any) -> list[str]:
