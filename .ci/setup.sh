@@ -8,8 +8,11 @@
 # the CRDs the tests install (.tools/kube/crds). `bash .ci/setup.sh kubernetes` runs that
 # step alone.
 #
-# In CI (CI=true) a missing prometheus, toxiproxy-server, haproxy, fortio, etcd, Kubernetes
-# binary or CRD set is an error.
+# Also the `jaeger` program (the forwarding tests' tracing backend), built the same way;
+# `bash .ci/setup.sh jaeger` runs that step alone.
+#
+# In CI (CI=true) a missing prometheus, toxiproxy-server, haproxy, fortio, jaeger, etcd,
+# Kubernetes binary or CRD set is an error.
 set -euo pipefail
 
 # --- pinned versions -------------------------------------------------------------------
@@ -25,6 +28,9 @@ FORTIO_VERSION=v1.68.2
 KUBERNETES_VERSION=v1.36.3 # k8s.io/kubernetes; its 33 staging modules replaced by v0.36.3
 KUBERNETES_BINARIES=(kube-apiserver kube-controller-manager kube-scheduler kubelet)
 ETCD_VERSION=v3.6.16 # go.etcd.io/etcd/server/v3 (k8s.io/kubernetes v1.36.3 is tested with 3.6)
+# Jaeger (the tests' tracing backend that runs forward spans to): the `jaeger` program of
+# github.com/jaegertracing/jaeger, a Go tool of the wrapper module .ci/jaeger/ (same version).
+JAEGER_VERSION=v1.75.0
 # CRDs the tests' API server installs, each from its project's own Go module, taken with
 # `go mod download`: "<set> <module>@<version> <file in the module>...".
 ISTIO_API_VERSION=v1.31.4
@@ -225,6 +231,18 @@ install_go_tools() {
     mkdir -p "$BIN"
     install_toxiproxy
     install_fortio
+}
+
+# --- Jaeger: a tracing backend for the forwarding tests -------------------------------
+install_jaeger() {
+    if [[ ! -x $GO ]]; then
+        warn "Go not found at $GO; cannot build jaeger"
+        return
+    fi
+    check_pinned "$REPO/.ci/jaeger/go.mod" github.com/jaegertracing/jaeger "$JAEGER_VERSION"
+    local version=github.com/jaegertracing/jaeger/internal/version
+    cached_build "jaeger $JAEGER_VERSION" "$REPO/.ci/jaeger" "$CACHE/jaeger/$JAEGER_VERSION" \
+        "-s -w -X $version.latestVersion=$JAEGER_VERSION" github.com/jaegertracing/jaeger/cmd/jaeger
 }
 
 # --- Kubernetes: kube-apiserver, etcd, the other control-plane binaries, CRDs -----------
@@ -434,6 +452,7 @@ print_summary() {
     tool_row toxiproxy-server "$BIN/toxiproxy-server" "$BIN/toxiproxy-server" -version
     tool_row toxiproxy-cli "$BIN/toxiproxy-cli" "$BIN/toxiproxy-cli" --version
     tool_row fortio "$BIN/fortio" "$BIN/fortio" version
+    tool_row jaeger "$BIN/jaeger" "$BIN/jaeger" version
     tool_row chromium "$(which_or_empty chromium)" chromium --version
     tool_row chromedriver "$(which_or_empty chromedriver)" chromedriver --version
     tool_row debootstrap "$(which_or_empty debootstrap)" \
@@ -472,6 +491,7 @@ require_in_ci() {
     command -v haproxy >/dev/null 2>&1 || missing+=(haproxy)
     [[ -x $BIN/toxiproxy-server ]] || missing+=(toxiproxy-server)
     [[ -x $BIN/fortio ]] || missing+=(fortio)
+    [[ -x $BIN/jaeger ]] || missing+=(jaeger)
     [[ -x $BIN/etcd ]] || missing+=(etcd)
     local name
     for name in "${KUBERNETES_BINARIES[@]}"; do
@@ -485,6 +505,12 @@ require_in_ci() {
 main() {
     local start=$SECONDS
     export PATH=$PATH:/usr/sbin:/sbin
+    if [[ ${1:-} == jaeger ]]; then # that step alone: bash .ci/setup.sh jaeger
+        install_jaeger
+        tool_row jaeger "$BIN/jaeger" "$BIN/jaeger" version
+        log "done in $((SECONDS - start)) s"
+        return
+    fi
     if [[ ${1:-} == kubernetes ]]; then # that step alone: bash .ci/setup.sh kubernetes
         install_kubernetes
         print_kube_summary
@@ -495,6 +521,7 @@ main() {
     start_docker
     build_base_image
     install_go_tools
+    install_jaeger
     install_kubernetes
     enable_tcp_migrate_req
     install_venv

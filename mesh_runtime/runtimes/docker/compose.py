@@ -11,6 +11,10 @@ creates through an API:
 - `otel-collector` (`otel/opentelemetry-collector-contrib`): the mesh sends its spans
   there (OTLP/HTTP); it forwards them to meshproof's trace sink, whose spans.jsonl a run
   reads, and prints them (debug exporter); add the team's own backend to its exporters;
+- `jaeger` (`jaegertracing/jaeger`, in-memory storage; UI and query API on
+  127.0.0.1:16686): the trace sink forwards every span it receives there
+  (`--forward`, as `meshproof run --otlp-forward` does), the user's own tracing backend
+  as it would be;
 - Toxiproxy's proxies from a `-config` file instead of its API.
 
 The deployment's files (mesh config, Toxiproxy proxies, Prometheus and collector configs,
@@ -47,6 +51,11 @@ NETWORK = "mesh"
 PROMETHEUS_IMAGE = "prom/prometheus:v2.53.0"
 COLLECTOR_IMAGE = "otel/opentelemetry-collector-contrib:0.104.0"
 COLLECTOR_OTLP_PORT = 4318
+JAEGER_IMAGE = "jaegertracing/jaeger:2.12.0"
+"""The image of Jaeger's release v2.12.0, the same release as its Go module v1.75.0 that
+`make setup` builds for the tests."""
+JAEGER_UI_PORT = 16686
+JAEGER_OTLP = "http://jaeger:4318/v1/traces"
 PROMETHEUS_PORT = 9090
 TOXIPROXY_CONFIG = "toxiproxy.json"
 COLLECTOR_CONFIG = "otel-collector.yaml"
@@ -113,6 +122,11 @@ def compose_document(cplan: ContainerPlan) -> dict[str, Any]:
         "networks": [NETWORK],
         "depends_on": [s.name for s in cplan.containers if s.role == "pod"],
     }
+    services["jaeger"] = {
+        "image": JAEGER_IMAGE,
+        "ports": [f"127.0.0.1:{JAEGER_UI_PORT}:{JAEGER_UI_PORT}"],
+        "networks": [NETWORK],
+    }
     services["otel-collector"] = {
         "image": COLLECTOR_IMAGE,
         "command": [f"--config=/etc/otelcol/{COLLECTOR_CONFIG}"],
@@ -175,6 +189,8 @@ def _command(cplan: ContainerPlan, spec: ContainerSpec) -> tuple[str, ...]:
     )
     if spec.role == "toxiproxy":
         command = (*command, "-config", str(WORK_DIR / TOXIPROXY_CONFIG))
+    if spec.role == "trace-sink":
+        command = (*command, "--forward", JAEGER_OTLP)
     return command
 
 

@@ -104,11 +104,13 @@ def test_rendered_services_match_the_runtime_containers() -> None:
         expected = [arg.replace(sink, collector_endpoint()) for arg in spec.command]
         if spec.role == "toxiproxy":
             expected += ["-config", f"{WORK_DIR}/toxiproxy.json"]
+        if spec.role == "trace-sink":  # the sink forwards every span to the compose's Jaeger
+            expected += ["--forward", "http://jaeger:4318/v1/traces"]
         assert service["command"] == expected
         assert service.get("network_mode") == (f"service:{spec.pod}" if spec.pod else None)
         assert service.get("ports", []) == [f"127.0.0.1:{p}:{p}" for p in spec.publish]
     extra = set(services) - {spec.name for spec in cplan.containers}
-    assert extra == {"prometheus", "otel-collector"}
+    assert extra == {"prometheus", "otel-collector", "jaeger"}
 
 
 def test_companion_files_hold_proxies_scrape_targets_and_collector_export() -> None:
