@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -64,4 +65,29 @@ def test_a_runs_spans_are_found_in_jaeger_by_the_run_id(
         f"forwarded {forward['sent']} spans in {forward['exports']} exports"
         f" ({len(spans)} in spans.parquet); Jaeger found {len(in_jaeger)} traces of the run"
         f" ({len(in_jaeger & requested)} of them the harness's requests)"
+    )
+
+
+def test_an_endpoint_that_is_gone_costs_the_run_nothing_and_is_reported(
+    tmp_path: Path, state_dir: Path, write_experiment: Callable[[dict[str, Any]], Path]
+) -> None:
+    """Forwarding to a port nothing listens on: the run completes as usual with every span
+    collected, and run.json and report.md count the spans that could not be sent."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        gone = f"http://127.0.0.1:{sock.getsockname()[1]}/v1/traces"
+    out = tmp_path / "reports"
+    args = ["run", str(write_experiment(SHORT)), "--out", str(out), "--quiet"]
+    assert main([*args, "--state-dir", str(state_dir), "--otlp-forward", gone]) == 0
+    (run,) = [p for p in out.iterdir() if p.is_dir()]
+    record = json.loads((run / "run.json").read_text())
+    forward = record["forward"]
+    spans = pd.read_parquet(run / "spans.parquet")
+    assert record["summary"]["trace_completeness"] >= 0.95
+    assert forward["sent"] == 0 and forward["failed_exports"] >= 1
+    assert forward["failed"] + forward["dropped"] + forward["unsent"] >= len(spans) > 0
+    assert "ConnectionRefused" in forward["last_error"] or "Cannot connect" in forward["last_error"]
+    assert (
+        f"0 sent, {forward['dropped']} dropped (queue full), {forward['failed']} failed"
+        in (run / "report.md").read_text()
     )
