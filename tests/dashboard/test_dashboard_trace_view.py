@@ -1,0 +1,58 @@
+"""The Run page's trace view under Streamlit's AppTest: the ready lists and their waterfalls."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from tests.dashboard.apptest import dashboard, open_page
+
+
+@pytest.fixture
+def app(reports: Path, monkeypatch: pytest.MonkeyPatch) -> AppTest:
+    return dashboard(reports, monkeypatch)
+
+
+def _drawn(app: AppTest) -> str:
+    tables = [e.proto.body for e in app.get("html") if 'class="waterfall"' in e.proto.body]
+    assert len(tables) == 1
+    return str(tables[0])
+
+
+def _span_ids(table: str) -> set[str]:
+    return set(re.findall(r'data-row="span" data-span-id="([0-9a-f]+)"', table))
+
+
+def test_a_failed_request_from_its_list_shows_its_spans_and_the_missing_ones(
+    app: AppTest, run_dirs: dict[str, Path]
+) -> None:
+    """The lists name the slowest per phase, failed and incomplete traces; a failed
+    request's waterfall holds exactly its spans and marks catalog's and cart's missing."""
+    run = run_dirs["new"]
+    open_page(app, "run", run=run.name)
+    source = next(s for s in app.selectbox if s.label == "from")
+    assert {"failed", "incomplete", "slowest (before)"} <= set(source.options)
+    source.set_value("failed").run()
+    assert not app.exception
+    pick = next(s for s in app.selectbox if s.label == "trace")
+    trace_id = str(pick.value).split()[0]
+    requests = pd.read_parquet(run / "requests.parquet")
+    assert int(requests.set_index("trace_id").loc[trace_id, "status"]) != 200
+    table = _drawn(app)
+    spans = pd.read_parquet(run / "spans.parquet")
+    assert _span_ids(table) == set(spans.loc[spans["trace_id"] == trace_id, "span_id"])
+    assert "missing: catalog handle" in table and "missing: cart handle" in table
+    assert table.count('data-row="harness"') == 2
+
+
+def test_an_unknown_or_bad_trace_id_is_said_so(app: AppTest, run_dirs: dict[str, Path]) -> None:
+    """?trace= with no such trace: a warning naming it; text that is no id: a warning too."""
+    open_page(app, "run", run=run_dirs["new"].name, trace="0" * 31 + "9")
+    assert any("No span and no request of trace" in w.value for w in app.warning)
+    field = next(t for t in app.text_input if t.label.startswith("trace id"))
+    field.set_value("not-an-id").run()
+    assert any("is not a trace id" in w.value for w in app.warning)
