@@ -267,7 +267,11 @@ class Session:
         if self._forwarding_sink is None:
             return
         sink, self._forwarding_sink = self._forwarding_sink, None
-        forward = finish_forwarding(sink)
+        try:
+            forward = finish_forwarding(sink)
+        except ForwardingUnavailable as exc:  # e.g. the sink was restarted by a fault
+            self.note(f"forwarding spans: no counts to report: {exc}")
+            return
         if forward.lost:
             self.note(
                 f"forwarding spans to {forward.url}: {forward.lost} of"

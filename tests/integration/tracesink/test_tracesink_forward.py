@@ -163,3 +163,26 @@ def test_a_bad_forward_option_is_one_line_and_exit_2(tmp_path: Path) -> None:
     )
     assert done.returncode == 2
     assert done.stderr.strip().count("\n") == 0 and "OTLP/HTTP URL" in done.stderr
+
+
+def test_the_run_side_waits_for_the_queue_and_reads_the_counts(
+    tmp_path: Path, backend: Backend
+) -> None:
+    """harness.observe.forward: start through PUT /forward, finish once the queue is empty
+    (the counts as run.json keeps them); a sink that never forwarded says so."""
+    from harness.observe.forward import ForwardingUnavailable, finish_forwarding, start_forwarding
+
+    sink, process = _start_sink(tmp_path)
+    try:
+        with pytest.raises(ForwardingUnavailable, match="never started"):
+            finish_forwarding(sink, timeout_s=1)
+        start_forwarding(sink, backend.url, "run-9")
+        _export(sink, "cart", 7)
+        record = finish_forwarding(sink, timeout_s=10)
+        assert (record.sent, record.lost, record.attributes) == (
+            7,
+            0,
+            {"meshproof.run.id": "run-9"},
+        )
+    finally:
+        stop_group(process)
