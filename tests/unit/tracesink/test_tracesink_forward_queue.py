@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
+import yaml
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 
@@ -122,3 +125,40 @@ def test_spans_still_held_at_the_end_count_as_unsent_and_lost() -> None:
     }
     record = forward_record(stats)
     assert (record.unsent, record.lost, record.sent) == (5, 10, 90)
+
+
+def test_the_run_finds_the_sink_of_each_kind_of_deployment(tmp_path: Path) -> None:
+    """An external target's receiver at its traces.listen (a wildcard on loopback, forward
+    URL normalised); the reference mesh's sink at its process port; none: refused."""
+    from harness.observe.forward import ForwardingUnavailable, sink_url
+    from mesh_runtime.runtimes.deployment import ProcessRecord
+    from mesh_runtime.runtimes.external import external_deployment
+    from mesh_runtime.target import load_target
+
+    base = {
+        "name": "staging",
+        "mesh": "istio",
+        "ingress": {"url": "http://127.0.0.1:8080"},
+        "prometheus": {"url": "http://127.0.0.1:9090"},
+        "services": {"gateway": {"ingress": True}},
+    }
+    path = tmp_path / "target.yaml"
+    path.write_text(
+        yaml.safe_dump(
+            {**base, "traces": {"listen": "0.0.0.0:4318", "forward": "http://127.0.0.1:14318"}}
+        )
+    )
+    target = load_target(path)
+    assert target.traces is not None and target.traces.forward == "http://127.0.0.1:14318/v1/traces"
+    external = external_deployment(target, path, tmp_path)
+    assert sink_url(external) == "http://127.0.0.1:4318"
+    path.write_text(yaml.safe_dump(base))
+    without = external_deployment(load_target(path), path, tmp_path)
+    with pytest.raises(ForwardingUnavailable, match="no traces"):
+        sink_url(without)
+    sink = ProcessRecord(role="trace-sink", name="trace-sink", pid=1, ports={"port": 20001},
+                         create_time=0.0, command=[])  # fmt: skip
+    local = without.model_copy(update={"target": None, "processes": [sink]})
+    assert sink_url(local) == "http://127.0.0.1:20001"
+    with pytest.raises(ForwardingUnavailable, match="no trace sink"):
+        sink_url(local.model_copy(update={"processes": []}))
