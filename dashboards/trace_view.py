@@ -9,6 +9,7 @@ import re
 import streamlit as st
 
 from dashboards import data
+from harness.report.forward import forward_line
 from harness.report.waterfall import rows_frame
 from harness.report.waterfall_html import waterfall_table
 from harness.store import RunRecord
@@ -19,6 +20,8 @@ BY_ID = "a trace id"
 
 def trace_section(path: str, version: int, record: RunRecord) -> None:
     st.subheader("Trace")
+    if record.forward is not None:
+        st.caption(forward_line(record.forward))
     lists = data.trace_lists(path, version)
     linked = str(st.query_params.get("trace", "")).strip().lower()
     names = [BY_ID, *lists] if linked else [*lists, BY_ID]

@@ -56,3 +56,24 @@ def test_an_unknown_or_bad_trace_id_is_said_so(app: AppTest, run_dirs: dict[str,
     field = next(t for t in app.text_input if t.label.startswith("trace id"))
     field.set_value("not-an-id").run()
     assert any("is not a trace id" in w.value for w in app.warning)
+
+
+def test_the_run_page_says_where_spans_were_forwarded(
+    tmp_path: Path, run_dirs: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run that forwarded its spans: the trace section names the endpoint and the counts."""
+    import shutil
+
+    from harness.store import load_run
+    from harness.store.model import ForwardRecord
+
+    reports = tmp_path / "reports"
+    run = Path(shutil.copytree(run_dirs["new"], reports / run_dirs["new"].name))
+    record = load_run(run)
+    forward = ForwardRecord(url="http://127.0.0.1:4318/v1/traces", sent=10, failed=2, exports=3,
+                            failed_exports=1)  # fmt: skip
+    (run / "run.json").write_text(record.model_copy(update={"forward": forward}).model_dump_json())
+    app = open_page(dashboard(reports, monkeypatch), "run", run=run.name)
+    captions = " ".join(c.value for c in app.caption)
+    assert "Spans forwarded to http://127.0.0.1:4318/v1/traces: 10 sent" in captions
+    assert "2 failed in 1 of 3 exports" in captions
