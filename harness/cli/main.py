@@ -36,6 +36,7 @@ COMMAND_MODULES = (
     "harness.cli.gate",
     "harness.cli.calibrate",
     "harness.cli.target",  # target check
+    "harness.cli.loadworker",  # load-worker
 )
 
 

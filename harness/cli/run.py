@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from harness.cli.commands import RUNTIMES, add_command, duration_seconds
+from mesh_runtime.errors import InvalidInput
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -83,6 +84,22 @@ def register(subparsers: Any) -> None:
         " never slowing the run (spans it cannot take are dropped and counted in run.json)",
     )
     run_parser.add_argument(
+        "--load-master-bind",
+        default=None,
+        metavar="ADDR[:PORT]",
+        help="the Locust master listens here (default 127.0.0.1, a port the OS picks; an"
+        " address without a port: 5557) for workers of other machines (meshproof load-worker"
+        " --master ADDR:PORT)",
+    )
+    run_parser.add_argument(
+        "--load-local-workers",
+        type=int,
+        default=None,
+        metavar="N",
+        help="of load.workers, how many to start on this machine (default: all with the"
+        " master on 127.0.0.1, none with --load-master-bind); the others connect from elsewhere",
+    )
+    run_parser.add_argument(
         "--dry-run",
         action="store_true",
         help="check the experiment and print its faults in timeline order, each with every"
@@ -128,6 +145,19 @@ def _common(parser: argparse.ArgumentParser, with_duration: bool = True) -> None
 def _options(args: argparse.Namespace, duration: str | None) -> RunOptions:
     from harness.engine import RunOptions
 
+    bind = getattr(args, "load_master_bind", None)
+    master: dict[str, Any] = {}
+    if bind is not None:
+        from harness.load.transport import bind_address
+
+        try:
+            address, port = bind_address(bind)
+        except ValueError as exc:
+            raise InvalidInput("--load-master-bind", "", str(exc)) from exc
+        master = {"load_master_bind": address, "load_master_port": port}
+    local = getattr(args, "load_local_workers", None)
+    if local is not None and local < 0:
+        raise InvalidInput("--load-local-workers", "", f"{local} is fewer than 0")
     return RunOptions(
         runtime=args.runtime,
         out_dir=args.out,
@@ -136,6 +166,8 @@ def _options(args: argparse.Namespace, duration: str | None) -> RunOptions:
         state_root=args.state_dir,
         target=getattr(args, "target", None),
         otlp_forward=getattr(args, "otlp_forward", None),
+        load_local_workers=local,
+        **master,
     )
 
 

@@ -25,3 +25,11 @@ class RunOptions:
     otlp_forward: str | None = None
     """Also send every span of the run to this OTLP/HTTP URL (`run --otlp-forward URL`);
     overrides an external target's `traces.forward`."""
+    load_master_bind: str = "127.0.0.1"
+    """Where the Locust master listens (`run --load-master-bind`): workers of other machines
+    (`meshproof load-worker --master`) connect there."""
+    load_master_port: int = 0
+    """Its port (0: one the OS picks, for a master only this machine's workers reach)."""
+    load_local_workers: int | None = None
+    """Workers started on this machine (None: all when the master listens on loopback,
+    else none; `run --load-local-workers`)."""

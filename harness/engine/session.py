@@ -31,6 +31,7 @@ from harness.errors import RunError
 from harness.faults import LEDGER_FILE, FaultContext, FaultLedger
 from harness.judge import run_status
 from harness.load import LoadDriver
+from harness.load.workers import WorkerReport
 from harness.observe.forward import (
     ForwardingUnavailable,
     finish_forwarding,
@@ -39,7 +40,7 @@ from harness.observe.forward import (
 )
 from harness.report.run_files import run_files
 from harness.spec.experiment import Experiment
-from harness.store import FaultEvent, RunRecord, RunWriter, iso_utc
+from harness.store import FaultEvent, LoadWorker, RunRecord, RunWriter, iso_utc
 from mesh_runtime.control.client import ControlPlaneClient
 from mesh_runtime.errors import MeshproofError
 from mesh_runtime.runtimes import Deployment, Runtime, ToxiproxyClient
@@ -131,9 +132,18 @@ class Session:
             self.writer.path / "load",
             t0,
             ingress=deployment.ingress_access(),
+            master_bind=self.options.load_master_bind,
+            master_port=self.options.load_master_port,
+            local_workers=self.options.load_local_workers,
         )
         self.view.stage("starting the load")
         self.events.add("load", "start", f"{self.experiment.load.rps:g} rps target")
+        remote = self.experiment.load.workers - self.driver.local_workers
+        if remote:
+            address = f"{self.options.load_master_bind}:{self.options.load_master_port}"
+            self.view.stage(
+                f"waiting for {remote} Locust worker(s): meshproof load-worker --master {address}"
+            )
         self.driver.start()
         self.observers.harness_pids(self.driver.pids())
         ready_s = self.events.add("load", "ready", "Locust master and workers are up")
@@ -223,7 +233,15 @@ class Session:
             histogram_files=self.driver.histogram_files(),
             dialect=self.observers.dialect,
         )
-        self._save(dialect=dialect_record(self.observers.dialect))
+        workers = load_workers(self.driver.workers(), self.events.t0)
+        for worker in workers:
+            if worker.status == "lost":
+                self.note(
+                    f"Locust worker {worker.name} was lost {worker.lost_at_s or 0:.1f}s into the"
+                    f" run: {worker.records} of its {worker.share} requests reached the master,"
+                    f" {worker.unsent} counted unsent"
+                )
+        self._save(dialect=dialect_record(self.observers.dialect), load_workers=workers)
 
     def teardown(self, force: bool = False) -> None:
         if self.interleaved is not None and not (self.options.keep and not force):
@@ -443,3 +461,19 @@ class Session:
 
     def _drain_s(self) -> float:
         return self.experiment.load.timeout + LOAD_DRAIN_S
+
+
+def load_workers(reports: list[WorkerReport], t0: float) -> list[LoadWorker]:
+    """The master's roster as run.json keeps it (times in seconds after t0)."""
+    return [
+        LoadWorker(
+            index=w.index,
+            client_id=w.client_id,
+            records=w.records,
+            share=w.share,
+            status=w.status,
+            unsent=w.unsent,
+            lost_at_s=w.lost_at - t0 if w.lost_at is not None else None,
+        )
+        for w in reports
+    ]

@@ -2,7 +2,10 @@
 
 The orchestrator never imports Locust or gevent: this module only writes the plan, starts
 `python -m harness.load.locust_main` processes, each in its own process group, and reads
-the small files they write. `stop()` ends every process group it started, politely first
+the small files the master writes. Workers may also run on other machines
+(`meshproof load-worker --master HOST:PORT`): the master then listens on `master_bind`
+and the driver starts only `local_workers` of the `spec.workers` itself; every worker's
+records reach the load directory through the master (`harness.load.transport`). `stop()` ends every process group it started, politely first
 (SIGTERM: Locust's quit, files flushed) and then for certain (SIGKILL).
 """
 
@@ -26,6 +29,8 @@ from harness.load.files import read_status
 from harness.load.livestats import LiveStats, merge_snapshots
 from harness.load.plan import GRACE_S, LoadPlan
 from harness.load.schedule import Schedule
+from harness.load.transport import status_file
+from harness.load.workers import WorkerReport, worker_reports
 from harness.spec.load import LoadSpec
 from mesh_runtime.target import IngressAccess
 
@@ -34,6 +39,7 @@ STOP_TIMEOUT_S = 5.0
 _POLL_S = 0.05
 _REPO_ROOT = Path(__file__).resolve().parents[2]
 _MASTER = "locust-master"
+LOOPBACK = "127.0.0.1"
 T = TypeVar("T")
 
 
@@ -53,9 +59,20 @@ class LoadDriver:
         t0: float | None = None,
         *,
         ingress: IngressAccess | None = None,
+        master_bind: str = LOOPBACK,
+        master_port: int = 0,
+        local_workers: int | None = None,
     ) -> None:
         """`ingress`: the Host header, extra headers and TLS every request goes with (an
-        external target's ingress); None: plain requests to `target_url`."""
+        external target's ingress); None: plain requests to `target_url`.
+        `master_bind` / `master_port`: where the Locust master listens (port 0: one the OS
+        picks); `local_workers`: how many workers the driver starts on this machine (None:
+        all of them when the master listens on loopback, else none), the rest connect
+        from elsewhere."""
+        if local_workers is None:
+            local_workers = spec.workers if master_bind == LOOPBACK else 0
+        if not 0 <= local_workers <= spec.workers:
+            raise RunError(f"local workers: {local_workers} is not within 0..{spec.workers}")
         url = urlsplit(target_url)
         if url.scheme not in ("http", "https") or not url.hostname:
             raise RunError(f"load target {target_url!r} is not an http:// or https:// URL")
@@ -67,6 +84,9 @@ class LoadDriver:
             parent_pid=os.getpid(),
             ingress=ingress,
         )
+        self.master_bind = master_bind
+        self.master_port = master_port
+        self.local_workers = local_workers
         self._procs: list[tuple[str, subprocess.Popen[bytes]]] = []
         self._logs: list[IO[bytes]] = []
         self._t0 = t0
@@ -99,12 +119,15 @@ class LoadDriver:
             self.plan.write(plan_path)
         except OSError as exc:
             raise RunError(f"cannot write the load plan in {self.work_dir}: {exc}") from exc
-        state_path = self.work_dir / "locust-master.json"
+        state_path = self._state_path
+        master = ["master", "--plan", str(plan_path), "--state", str(state_path)]
+        master += ["--bind", self.master_bind, "--port", str(self.master_port)]
         try:
-            self._spawn(_MASTER, ["master", "--plan", str(plan_path), "--state", str(state_path)])
+            self._spawn(_MASTER, master)
             port = self._await(lambda: _master_port(state_path), "the Locust master to listen")
-            for i in range(self.plan.spec.workers):
-                args = ["worker", "--plan", str(plan_path), "--master-port", str(port)]
+            address = f"{_reachable(self.master_bind)}:{port}"
+            for i in range(self.local_workers):
+                args = ["worker", "--master", address, "--parent-pid", str(os.getpid())]
                 self._spawn(f"locust-worker-{i}", args)
             self._t0 = self._await(lambda: _master_t0(state_path), "the Locust workers to start")
             self._await(self._all_workers_began, "every worker to take its share of the schedule")
@@ -113,14 +136,36 @@ class LoadDriver:
             raise
         return self._t0
 
+    @property
+    def master_address(self) -> str | None:
+        """`HOST:PORT` the master listens on (for `meshproof load-worker --master`), once
+        it does."""
+        port = _master_port(self._state_path)
+        return f"{_reachable(self.master_bind)}:{port}" if port is not None else None
+
     def live(self) -> LiveStats:
-        """Rate, error rate, p99 and counts of the last few seconds, from the status files."""
-        snapshots = [s for s in map(read_status, self._status_files()) if s is not None]
+        """Rate, error rate, p99 and counts of the last few seconds, from the status files;
+        a lost worker's share that never reached the master counts as unsent."""
+        lost = [w for w in self.workers() if w.lost]
+        gone = {w.index for w in lost}
+        snapshots = [
+            {**s, "unsent": 0} if s.get("worker") in gone else s  # counted in its share
+            for s in map(read_status, self._status_files())
+            if s is not None
+        ]
         stats = merge_snapshots(snapshots)
+        if lost:
+            unsent = stats.unsent + sum(w.unsent for w in lost)
+            stats = dataclasses.replace(stats, unsent=unsent, workers_lost=len(lost))
         if self._t0 is None:
             return stats
         target = Schedule.of(self.plan.spec).rate_at(time.time() - self._t0)
         return dataclasses.replace(stats, target_rps=target)
+
+    def workers(self) -> list[WorkerReport]:
+        """Every worker the master handed a share to: its records, done, or lost."""
+        state = read_status(self._state_path) or {}
+        return worker_reports(self.plan.spec, state.get("workers") or [])
 
     def wait(self, timeout: float | None = None) -> bool:
         """Wait until every worker has finished its schedule; False if `timeout` ran out first.
@@ -141,8 +186,10 @@ class LoadDriver:
             time.sleep(0.1)
 
     def finished(self) -> bool:
-        """Every worker has sent its whole schedule and every request has completed."""
-        return self.live().workers_done == self.plan.spec.workers
+        """Every worker has sent its whole schedule and every request has completed, or
+        was lost (its share unsent)."""
+        live = self.live()
+        return live.workers_done + live.workers_lost >= self.plan.spec.workers
 
     def stop(self) -> None:
         """End every Locust process (SIGTERM, then SIGKILL after a few seconds). Idempotent."""
@@ -196,8 +243,12 @@ class LoadDriver:
         )
         return [path for pattern in patterns for path in self.work_dir.glob(pattern)]
 
+    @property
+    def _state_path(self) -> Path:
+        return self.work_dir / "locust-master.json"
+
     def _status_files(self) -> list[Path]:
-        return [self.plan.status_file(i) for i in range(self.plan.spec.workers)]
+        return [status_file(self.work_dir, i) for i in range(self.plan.spec.workers)]
 
     def _spawn(self, name: str, args: list[str]) -> None:
         log = (self.work_dir / f"{name}.log").open("ab")
@@ -251,6 +302,16 @@ def _master_port(state_path: Path) -> int | None:
 def _master_t0(state_path: Path) -> float | None:
     state = read_status(state_path)
     return float(state["t0"]) if state and state.get("state") == "running" else None
+
+
+def _reachable(bind: str) -> str:
+    """The master's address as its own machine's workers dial it (a wildcard bind ->
+    loopback)."""
+    if bind in ("0.0.0.0", "*"):
+        return LOOPBACK
+    if bind == "::":
+        return "[::1]"
+    return f"[{bind}]" if ":" in bind else bind
 
 
 def _signal_group(proc: subprocess.Popen[bytes], sig: signal.Signals) -> None:

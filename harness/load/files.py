@@ -1,4 +1,4 @@
-"""The files a Locust worker writes: its records (appended, buffered) and its status."""
+"""Small JSON state files of the load: replaced atomically, read without tearing."""
 
 from __future__ import annotations
 
@@ -6,27 +6,6 @@ import json
 import os
 from pathlib import Path
 from typing import Any
-
-_BUFFER = 1 << 20
-
-
-class RecordSink:
-    """Appends record lines to one file; `flush()` pushes them to the OS (called each second)."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self._handle = path.open("a", encoding="utf-8", buffering=_BUFFER)
-
-    def write(self, line: str) -> None:
-        self._handle.write(line)
-
-    def flush(self) -> None:
-        if not self._handle.closed:
-            self._handle.flush()
-
-    def close(self) -> None:
-        if not self._handle.closed:
-            self._handle.close()
 
 
 def write_status(path: Path, status: dict[str, Any]) -> None:

@@ -2,9 +2,9 @@
 
 Each Locust worker records every completed request's service time (`latency`) and
 corrected latency (`corrected`) in microseconds into the HDR histogram of its *intended*
-second since t0 (the second the windows group it by). Once a second (`flush`) it appends
-the histograms of every second that got values since the last flush to
-`latency-w<i>.hlog` and forgets them: a second can appear in several lines (requests
+second since t0 (the second the windows group it by). Once a second (`flush`) it ships
+the histograms of every second that got values since the last flush to its master, which
+appends them to `latency-w<i>.hlog` (`harness.load.transport`), and forgets them: a second can appear in several lines (requests
 complete late) and in several workers' files; HDR histograms add up exactly, so the
 analysis sums them all (`harness.analysis.hdr`).
 
@@ -75,28 +75,3 @@ class SecondHistograms:
             for tag, histogram in zip(TAGS, self._open.pop(second), strict=True):
                 write(log_line(tag, second, histogram))
         return len(seconds)
-
-
-class HistogramLog:
-    """`SecondHistograms` written to a worker's `.hlog` file (the header once, at open)."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.histograms = SecondHistograms()
-        self._handle = path.open("a", encoding="ascii")
-        if self._handle.tell() == 0:
-            self._handle.write(HEADER)
-
-    def record(self, intended_s: float, latency_ms: float, corrected_ms: float) -> None:
-        self.histograms.record(intended_s, latency_ms, corrected_ms)
-
-    def flush(self) -> None:
-        if self._handle.closed:
-            return
-        self.histograms.flush(self._handle.write)
-        self._handle.flush()
-
-    def close(self) -> None:
-        self.flush()
-        if not self._handle.closed:
-            self._handle.close()

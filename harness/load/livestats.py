@@ -144,6 +144,8 @@ class LiveStats:
     unsent: int = 0
     """Requests of the schedule never sent: no connection was free before its end."""
     workers_done: int = 0
+    workers_lost: int = 0
+    """Workers the master found gone before their share was done (their share unsent)."""
     stale_retries: int = 0
     """Requests sent again on a new connection: their keep-alive one was closed by the peer."""
     late: int = 0

@@ -1,19 +1,25 @@
 """Entry point of the Locust processes: `python -m harness.load.locust_main master|worker`.
 
-    master --plan PLAN --state STATE
-        A Locust `MasterRunner` on 127.0.0.1 (a port the OS picks, written to STATE). Once
-        `spec.workers` workers have connected it fixes t0 (the plan's, or half a second
-        from now when the plan leaves it open), spawns `spec.connections` users across them
-        with t0 in the spawn message, and writes `"state": "running"` and t0 to STATE.
-    worker --plan PLAN --master-port P
-        A Locust `WorkerRunner`. It keeps worker `i`'s share of the schedule, where `i` is
-        the index the master gave it, and writes its records and status files.
+    master --plan PLAN --state STATE [--bind ADDR] [--port P]
+        A Locust `MasterRunner` on ADDR (127.0.0.1 by default) and port P (0: one the OS
+        picks, written to STATE). Once `spec.workers` workers have connected it fixes t0
+        (the plan's, or half a second from now when the plan leaves it open), spawns
+        `spec.connections` users across them with the plan and t0 in the spawn message,
+        and writes `"state": "running"` and t0 to STATE. It alone writes the load
+        directory: each worker's batches (`harness.load.transport`) become its records,
+        histogram and status files, and STATE's `workers` lists every worker (its Locust
+        client id, records received, done, or `lost_at` when it went missing first).
+    worker --master HOST:PORT [--parent-pid PID]
+        A Locust `WorkerRunner`, on this machine or another (`meshproof load-worker`):
+        it needs no file. It keeps worker `i`'s share of the schedule, where `i` is the
+        index the master gave it, and ships its records to the master in batches.
 
-Locust's own `main()` is not used: the plan comes as one typed file, the master's port
-from the OS (no port race), readiness through the state file, and nothing of the web UI,
-CSV writers or console printing runs. Both processes exit when the orchestrator is gone,
-on SIGTERM, and in any case at the plan's hard deadline, and say why on stderr (their
-log); a worker that ends before it took its share of the schedule exits with code 1.
+Locust's own `main()` is not used: the plan comes as one typed file (to the workers
+inside Locust's spawn message), the master's port from the OS (no port race), readiness
+through the state file, and nothing of the web UI, CSV writers or console printing runs.
+Both processes exit when the orchestrator is gone (a worker given `--parent-pid`), on
+SIGTERM, and in any case at the plan's hard deadline, and say why on stderr (their log);
+a worker that ends before it took its share of the schedule exits with code 1.
 """
 
 from __future__ import annotations
@@ -33,28 +39,34 @@ import gevent
 from locust import argument_parser
 from locust.env import Environment
 from locust.log import setup_logging
-from locust.runners import MasterRunner, WorkerRunner
+from locust.runners import STATE_MISSING, MasterRunner, WorkerRunner
 
 from harness.load.files import write_status
 from harness.load.plan import GRACE_S, LoadPlan
-from harness.load.user import USER_CLASS_NAME, WorkerState, grow_connections, user_class
+from harness.load.transport import BATCH_MESSAGE, MasterFiles, master_address
+from harness.load.user import USER_CLASS_NAME, WorkerState, aim, grow_connections, user_class
 
 READY_TIMEOUT_S = 60.0
 SPAWN_LEAD_S = 0.5
 """When the master picks t0 itself: how far ahead, so that every user is spawned by then."""
 T0_OPTION = "meshproof_t0"
-"""Travels to the workers inside Locust's spawn message (as a custom option), so a worker
-has t0 exactly when it starts its users; a message of its own could overtake the worker's
-handler registration."""
+PLAN_OPTION = "meshproof_plan"
+"""The plan and t0 travel to the workers inside Locust's spawn message (as custom
+options), so a worker has them exactly when it starts its users; a message of its own
+could overtake the worker's handler registration."""
+WATCH_S = 0.25
+"""How often the master looks for workers Locust found missing or that quit."""
 
 
-def _options_with_t0(t0: float) -> Any:
-    """Locust's default options (no config files read) plus t0, for the spawn message."""
+def _options_with_plan(plan: LoadPlan, t0: float) -> Any:
+    """Locust's default options (no config files read) plus the plan and t0, for the
+    spawn message."""
     parser = argument_parser.get_empty_argument_parser(default_config_files=[])
     argument_parser.setup_parser_arguments(parser)
     options = parser.parse([])
     options.headless = True  # the master quits once the last worker has
     setattr(options, T0_OPTION, t0)
+    setattr(options, PLAN_OPTION, plan.model_dump_json())
     return options
 
 
@@ -66,24 +78,28 @@ def _raise_fd_limit() -> None:
 
 
 def _watchdog(
-    plan: LoadPlan, t0: Callable[[], float | None], on_expiry: Callable[[str], None]
+    deadline: Callable[[], float | None],
+    parent_pid: int | None,
+    on_expiry: Callable[[str], None],
 ) -> None:
-    """Call `on_expiry(reason)` at the hard deadline or when the orchestrator is gone.
-
-    Until t0 is known the deadline counts from the start of this process plus the time
-    allowed for every worker to get ready.
-    """
-    started = time.time()
+    """Call `on_expiry(reason)` past `deadline()` (None: none yet) or when the process
+    `parent_pid` that started this one is gone."""
     while True:
-        start = t0()
-        deadline = plan.deadline(start) if start is not None else started + READY_TIMEOUT_S * 2
-        if time.time() > deadline + GRACE_S:
+        limit = deadline()
+        if limit is not None and time.time() > limit + GRACE_S:
             on_expiry("hard deadline reached")
             return
-        if os.getppid() != plan.parent_pid:
+        if parent_pid is not None and os.getppid() != parent_pid:
             on_expiry("orchestrator gone")
             return
         gevent.sleep(0.5)
+
+
+def _deadline(plan: LoadPlan | None, t0: float | None, before_t0: float | None) -> float | None:
+    """The plan's hard deadline once t0 is known; until then `before_t0`."""
+    if plan is not None and t0 is not None:
+        return plan.deadline(t0)
+    return before_t0
 
 
 def _wait_until(condition: Callable[[], bool], timeout: float, ending: Ending) -> bool:
@@ -96,77 +112,134 @@ def _wait_until(condition: Callable[[], bool], timeout: float, ending: Ending) -
     return True
 
 
-def run_master(plan: LoadPlan, state_path: Path) -> int:
-    env = Environment(
-        user_classes=[user_class(None, plan.target_url, plan.spec.timeout)], host=plan.target_url
-    )
-    runner = env.create_master_runner("127.0.0.1", 0)
+def run_master(plan: LoadPlan, state_path: Path, bind: str, port: int) -> int:
+    env = Environment(user_classes=[user_class(None)], host=plan.target_url)
+    runner = env.create_master_runner(bind, port)
     assert isinstance(runner, MasterRunner)
     port = runner.server.port
-    write_status(state_path, {"state": "waiting", "port": port, "pid": os.getpid()})
+    files = MasterFiles(plan.work_dir)
+    state: dict[str, Any] = {"state": "waiting", "port": port, "pid": os.getpid()}
+    write_status(state_path, state)
+
+    def on_batch(environment: Environment, msg: Any, **_: Any) -> None:
+        files.receive(msg.node_id, msg.data)
+
+    runner.register_message(BATCH_MESSAGE, on_batch)
     ending = Ending(runner)
     gevent.signal_handler(signal.SIGTERM, ending.stop, "SIGTERM")
     chosen: list[float] = []
-    gevent.spawn(_watchdog, plan, lambda: chosen[0] if chosen else None, ending.stop)
+    before_t0 = time.time() + READY_TIMEOUT_S * 2
+
+    def deadline() -> float | None:
+        return _deadline(plan, chosen[0] if chosen else None, before_t0)
+
+    gevent.spawn(_watchdog, deadline, plan.parent_pid, ending.stop)
     workers = plan.spec.workers
     if not _wait_until(lambda: len(runner.clients.ready) >= workers, READY_TIMEOUT_S, ending):
         ending.stop(f"only {len(runner.clients.ready)} of {workers} workers connected")
         return 1
     chosen.append(plan.t0 if plan.t0 is not None else time.time() + SPAWN_LEAD_S)
-    env.parsed_options = _options_with_t0(chosen[0])
+    env.parsed_options = _options_with_plan(plan, chosen[0])
+    for client in runner.clients.ready:
+        files.enroll(runner.get_worker_index(client.id), client.id)
     runner.start(plan.spec.connections, spawn_rate=max(plan.spec.connections, 1) * 100.0)
     if not _wait_until(lambda: runner.spawning_completed, READY_TIMEOUT_S, ending):
         ending.stop("the workers did not finish spawning users")
         return 1
-    write_status(state_path, {"state": "running", "port": port, "t0": chosen[0]})
-    runner.greenlet.join()
+    state.update(state="running", t0=chosen[0])
+    gevent.spawn(_watch_workers, runner, files, lambda: _save_state(state_path, state, files))
+    try:
+        runner.greenlet.join()
+    finally:
+        state["state"] = "ended"
+        _save_state(state_path, state, files)
     return 0
 
 
-def run_worker(plan: LoadPlan, master_port: int) -> int:
-    state = WorkerState(plan)
-    env = Environment(
-        user_classes=[user_class(state, plan.target_url, plan.spec.timeout, plan.ingress)],
-        host=plan.target_url,
-    )
+def _save_state(path: Path, state: dict[str, Any], files: MasterFiles) -> None:
+    write_status(path, {**state, "workers": files.roster()})
+
+
+def _watch_workers(runner: MasterRunner, files: MasterFiles, save: Callable[[], None]) -> None:
+    """Name a worker lost once Locust finds it missing (no heartbeat) or it quit before its
+    share was done; save the state (the roster) each turn."""
+    while True:
+        present = {c.id for c in runner.clients.all if c.state != STATE_MISSING}
+        for books in files.mark_lost(present, time.time()):
+            print(
+                f"worker w{books.index} ({books.client_id}) lost: {books.records} records"
+                " received before it went missing",
+                file=sys.stderr,
+            )
+        save()
+        gevent.sleep(WATCH_S)
+
+
+def run_worker(master_host: str, master_port: int, parent_pid: int | None) -> int:
+    runner_box: list[WorkerRunner] = []
+    state = WorkerState(lambda batch: runner_box[0].send_message(BATCH_MESSAGE, batch))
+    cls = user_class(state)
+    env = Environment(user_classes=[cls])
 
     def on_test_start(environment: Environment, **_: Any) -> None:
-        state.set_t0(float(getattr(environment.parsed_options, T0_OPTION)))
+        options = environment.parsed_options
+        plan = LoadPlan.model_validate_json(getattr(options, PLAN_OPTION))
+        aim(cls, plan)
+        state.set_plan(plan, float(getattr(options, T0_OPTION)))
 
     # Listen before connecting: the spawn message can come right behind the master's ack
     # and be handled inside create_worker_runner() (a process the OS did not run for a
     # moment finds both queued); a listener added afterwards misses its test_start.
     env.events.test_start.add_listener(on_test_start)
-    runner = env.create_worker_runner("127.0.0.1", master_port)
+    try:
+        runner = env.create_worker_runner(master_host, master_port)
+    except ConnectionError:
+        print(f"no Locust master answered at {master_host}:{master_port}", file=sys.stderr)
+        return 2
     assert isinstance(runner, WorkerRunner)
+    runner_box.append(runner)
     ending = Ending(runner)
 
     def housekeeping() -> None:
         while True:
             gevent.sleep(1.0)
-            state.write_status()
+            state.ship()
 
+    # A worker its orchestrator started gives up if no plan came in time; one of another
+    # machine waits as long as Locust keeps it connected (its master's heartbeats).
+    before_t0 = time.time() + READY_TIMEOUT_S * 2 if parent_pid is not None else None
     gevent.spawn(housekeeping)
-    gevent.spawn(_take_share, state, runner, ending.stop)
-    gevent.spawn(_watchdog, plan, lambda: state.t0, ending.stop)
+    plan_wait = READY_TIMEOUT_S if parent_pid is not None else None
+    gevent.spawn(_take_share, state, runner, plan_wait, ending.stop)
+    gevent.spawn(
+        _watchdog, lambda: _deadline(state.plan, state.t0, before_t0), parent_pid, ending.stop
+    )
     gevent.signal_handler(signal.SIGTERM, ending.stop, "SIGTERM")
-    try:
-        runner.greenlet.join()
-    finally:
-        state.close()
+    runner.greenlet.join()
     if ending.reason is None:
         print("stopping: the Locust master ended the test (quit message)", file=sys.stderr)
-    if state.pacer is None:
+    if state.pacer is None or state.batcher is None:
         print("the worker stopped before it took its share of the schedule", file=sys.stderr)
         return 1
+    print(
+        f"worker w{state.worker} ({runner.client_id}): shipped {state.batcher.shipped} records"
+        f" in {state.batcher.batches} batches",
+        file=sys.stderr,
+    )
     return 0
 
 
-def _take_share(state: WorkerState, runner: WorkerRunner, stop: Callable[[str], None]) -> None:
-    """Once the master announced t0, keep the share of the schedule the master's index names,
-    opening connections as requests fall due with every connection busy."""
-    if not state.announced.wait(READY_TIMEOUT_S):
-        stop(f"no t0 from the master within {READY_TIMEOUT_S:g}s")
+def _take_share(
+    state: WorkerState,
+    runner: WorkerRunner,
+    plan_wait: float | None,
+    stop: Callable[[str], None],
+) -> None:
+    """Once the master announced the plan and t0, keep the share of the schedule the
+    master's index names, opening connections as requests fall due with every connection
+    busy."""
+    if not state.announced.wait(plan_wait):
+        stop(f"no plan from the master within {plan_wait:g}s")
         return
     try:
         state.begin(runner.worker_index)
@@ -190,15 +263,24 @@ class Ending:
             self.runner.quit()
 
 
+def _address(text: str) -> tuple[str, int]:
+    try:
+        return master_address(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
+
+
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m harness.load.locust_main")
     sub = parser.add_subparsers(dest="role", required=True)
     master = sub.add_parser("master")
     master.add_argument("--plan", type=Path, required=True)
     master.add_argument("--state", type=Path, required=True)
+    master.add_argument("--bind", default="127.0.0.1")
+    master.add_argument("--port", type=int, default=0)
     worker = sub.add_parser("worker")
-    worker.add_argument("--plan", type=Path, required=True)
-    worker.add_argument("--master-port", type=int, required=True)
+    worker.add_argument("--master", type=_address, required=True, metavar="HOST:PORT")
+    worker.add_argument("--parent-pid", type=int, default=None)
     return parser.parse_args(argv)
 
 
@@ -214,10 +296,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     setup_logging("WARNING", None)
     _quiet_spawn_rate_warning()
     _raise_fd_limit()
-    plan = LoadPlan.read(args.plan)
     if args.role == "master":
-        return run_master(plan, args.state)
-    return run_worker(plan, args.master_port)
+        return run_master(LoadPlan.read(args.plan), args.state, args.bind, args.port)
+    host, port = args.master
+    return run_worker(host, port, args.parent_pid)
 
 
 if __name__ == "__main__":

@@ -19,23 +19,19 @@ class LoadPlan(BaseModel):
     spec: LoadSpec
     target_url: str
     work_dir: Path
+    """The master's load directory (a worker writes nothing: `harness.load.transport`)."""
     t0: float | None
     """Wall-clock time (`time.time()`) the schedule starts at; None: the master picks it
     once every worker is ready, and tells the workers."""
     parent_pid: int
-    """The orchestrator; Locust processes exit when it is gone."""
+    """The orchestrator; the master (and the workers it starts itself) exit when it is
+    gone. A worker of another machine (`meshproof load-worker`) has no such parent."""
     ingress: IngressAccess | None = None
     """Host header, extra headers and TLS of the ingress; None: plain `target_url`."""
 
     def deadline(self, t0: float) -> float:
         """Wall-clock time by which every request has been sent and answered or timed out."""
         return t0 + self.spec.total_duration + self.spec.timeout
-
-    def records_file(self, worker: int) -> Path:
-        return self.work_dir / f"requests-w{worker}.jsonl"
-
-    def status_file(self, worker: int) -> Path:
-        return self.work_dir / f"load-status-w{worker}.json"
 
     def write(self, path: Path) -> None:
         path.write_text(self.model_dump_json(indent=2), encoding="utf-8")

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import gevent
@@ -18,12 +17,12 @@ from geventhttpclient.url import URL
 from locust import User, constant, task
 from locust.exception import StopUser
 
-from harness.load.files import RecordSink, write_status
-from harness.load.hdr import HistogramLog, histogram_file
+from harness.load.hdr import SecondHistograms
 from harness.load.ingress import client_options
 from harness.load.pacer import Pacer, Request, connections_to_open, share_of
 from harness.load.plan import LoadPlan
 from harness.load.records import Record, error_text
+from harness.load.transport import Batcher
 from mesh_runtime.target import IngressAccess
 
 USER_CLASS_NAME = "OpenLoopUser"
@@ -44,22 +43,24 @@ class RunClock:
 
 
 class WorkerState:
-    """A worker process's pacer, record file and status file, made once its index is known.
+    """A worker process's pacer and outgoing batches, made once its index is known.
 
-    `announced` is set once the master's t0 arrived, `began` once the share is taken; the
-    users Locust spawns wait for `began` (they may be spawned first, in the same turn of
-    the event loop as the spawn message that announces t0).
+    `announced` is set once the master's plan and t0 arrived, `began` once the share is
+    taken; the users Locust spawns wait for `began` (they may be spawned first, in the
+    same turn of the event loop as the spawn message that announces t0). The worker writes
+    no file: its records, histograms and status go to the master in batches (`send`, a
+    Locust custom message; `harness.load.transport`).
     """
 
-    def __init__(self, plan: LoadPlan) -> None:
-        self.plan = plan
+    def __init__(self, send: Callable[[dict[str, Any]], object]) -> None:
+        self.plan: LoadPlan | None = None
         self.t0: float | None = None
         self.clock = RunClock(time.time())
         self.worker = -1
         self.pacer: Pacer | None = None
-        self._sink: RecordSink | None = None
-        self._histograms: HistogramLog | None = None
-        self._status_path: Path | None = None
+        self._send = send
+        self.batcher: Batcher | None = None
+        self._histograms = SecondHistograms()
         self.done = False
         self.stale_retries = 0
         """Requests sent again on a new connection because their pooled one was closed."""
@@ -69,57 +70,53 @@ class WorkerState:
         self.announced = Event()
         self.began = Event()
 
-    def set_t0(self, t0: float) -> None:
-        """The schedule's start, as the master announced it (before it spawns users)."""
+    def set_plan(self, plan: LoadPlan, t0: float) -> None:
+        """The plan and the schedule's start, as the master announced them (before it
+        spawns users)."""
+        self.plan = plan
         self.t0 = t0
         self.clock = RunClock(t0)
         self.announced.set()
 
     def begin(self, worker: int) -> None:
         """Start keeping worker `worker`'s share of the schedule (the master assigns `worker`)."""
+        if self.plan is None or self.t0 is None:
+            raise RuntimeError("the master spawned users before announcing the plan and t0")
         workers = self.plan.spec.workers
         if not 0 <= worker < workers:
             raise RuntimeError(f"worker index {worker} outside 0..{workers - 1}")
-        if self.t0 is None:
-            raise RuntimeError("the master spawned users before announcing t0")
         self.worker = worker
-        self._sink = RecordSink(self.plan.records_file(worker))
-        self._histograms = HistogramLog(histogram_file(self.plan.work_dir, worker))
-        self._status_path = self.plan.status_file(worker)
-        self.pacer = Pacer(self.plan.spec, worker, workers, self.clock.now_s(), self._sink.write)
-        self.write_status()
+        self.batcher = Batcher(worker)
+        self.pacer = Pacer(
+            self.plan.spec, worker, workers, self.clock.now_s(), self.batcher.add_record
+        )
+        self.ship()
         self.began.set()
 
     def record_latency(self, record: Record) -> None:
         """Into the HDR histogram of the request's intended second (`harness.load.hdr`)."""
-        if self._histograms is not None:
-            self._histograms.record(record.intended_s, record.latency_ms, record.corrected_ms)
+        self._histograms.record(record.intended_s, record.latency_ms, record.corrected_ms)
 
     def after_request(self) -> None:
         if self.pacer is not None and self.pacer.finished and not self.done:
             self.done = True
-            self.write_status()
+            self.ship()
+        elif self.batcher is not None and self.batcher.full:
+            self.ship()
 
-    def write_status(self) -> None:
-        """Flush the records, then rewrite the status file (called each second)."""
-        if self.pacer is None or self._sink is None or self._status_path is None:
+    def ship(self) -> None:
+        """Send the master what is waiting: records, histograms, then the status (called
+        each second, when a batch is full, and once the share is done)."""
+        if self.pacer is None or self.batcher is None:
             return
-        self._sink.flush()
-        if self._histograms is not None:
-            self._histograms.flush()
+        self._histograms.flush(self.batcher.add_hdr)
         now = self.clock.now_s()
         status: dict[str, Any] = self.pacer.stats.snapshot(now)
         status.update(worker=self.worker, done=self.done, updated_s=now, unsent=self.pacer.unsent)
         status["stale_retries"] = self.stale_retries
         status.update(connections=self.connections, peak_connections=self.peak_connections)
-        write_status(self._status_path, status)
-
-    def close(self) -> None:
-        self.write_status()
-        if self._sink is not None:
-            self._sink.close()
-        if self._histograms is not None:
-            self._histograms.close()
+        status["shipped"] = self.batcher.shipped + self.batcher.waiting
+        self._send(self.batcher.take(status))
 
 
 def grow_connections(state: WorkerState, spawn: Callable[[int], object]) -> None:
@@ -130,7 +127,7 @@ def grow_connections(state: WorkerState, spawn: Callable[[int], object]) -> None
     `load.max_connections`.
     """
     pacer = state.pacer
-    if pacer is None:
+    if pacer is None or state.plan is None:
         return
     spec = state.plan.spec
     ceiling = share_of(spec.connection_ceiling, state.worker, spec.workers)
@@ -238,20 +235,16 @@ def count_socket_takes(client: HTTPClient) -> Callable[[], int]:
     return lambda: taken[0]
 
 
-def user_class(
-    state: WorkerState | None,
-    target_url: str,
-    timeout: float,
-    ingress: IngressAccess | None = None,
-) -> type[ScheduledConnection]:
-    """The run's user class; `state` is None in the master, which only counts users."""
-    attributes = {
-        "abstract": False,
-        "state": state,
-        "host": target_url,
-        "target": URL(target_url),
-        "timeout": timeout,
-        "ingress": ingress,
-        "__module__": __name__,
-    }
+def user_class(state: WorkerState | None) -> type[ScheduledConnection]:
+    """The run's user class; `state` is None in the master, which only counts users. A
+    worker learns where to send from the plan in the master's spawn message (`aim`)."""
+    attributes = {"abstract": False, "state": state, "__module__": __name__}
     return type(USER_CLASS_NAME, (ScheduledConnection,), attributes)
+
+
+def aim(cls: type[ScheduledConnection], plan: LoadPlan) -> None:
+    """Point the user class at the plan's target (before any user of it is made)."""
+    cls.host = plan.target_url
+    cls.target = URL(plan.target_url)
+    cls.timeout = plan.spec.timeout
+    cls.ingress = plan.ingress

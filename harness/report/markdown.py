@@ -43,6 +43,8 @@ def markdown_report(record: RunRecord, chart: str | None = None) -> str:
         "## Faults",
         _faults(record),
     ]
+    if any(w.status != "done" for w in record.load_workers):
+        parts += ["## Load workers", _load_workers(record)]
     if record.dialect is not None:
         parts += ["## Metrics dialect", _dialect(record)]
     if record.traces is not None:
@@ -134,6 +136,16 @@ def _dialect(record: RunRecord) -> str:
         lines += ["", "No data (no value, never 0) for:", ""]
         lines += [f"- `{signal}`: {reason}" for signal, reason in sorted(dialect.no_data.items())]
     return "\n".join(lines)
+
+
+def _load_workers(record: RunRecord) -> str:
+    """The Locust workers, shown when one did not finish: a lost one's share is unsent."""
+    rows = [
+        [w.name, w.status, str(w.share), str(w.records), str(w.unsent), _seconds(w.lost_at_s)]
+        for w in record.load_workers
+    ]
+    header = ["worker", "status", "share", "records", "unsent", "lost at"]
+    return _table(header, rows)
 
 
 def _faults(record: RunRecord) -> str:

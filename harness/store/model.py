@@ -234,6 +234,28 @@ class ForwardRecord(RecordModel):
         return self.dropped + self.failed + self.rejected + self.unsent
 
 
+class LoadWorker(RecordModel):
+    """One Locust worker of the run, as its master saw it (`harness.load.workers`)."""
+
+    index: int
+    client_id: str
+    """Locust's id of the worker: its host name and a random suffix."""
+    records: int
+    """Request records the master received from it."""
+    share: int
+    """Requests of the schedule that were its."""
+    status: Literal["done", "lost", "running"]
+    """`lost`: gone (no heartbeat, or it quit) before its share was done."""
+    unsent: int = 0
+    """A lost worker's share whose records never reached the master."""
+    lost_at_s: float | None = None
+    """Seconds after t0 the master found it gone."""
+
+    @property
+    def name(self) -> str:
+        return f"w{self.index} ({self.client_id})"
+
+
 class Summary(RecordModel):
     """The whole run's headline numbers (the `whole` phase)."""
 
@@ -300,6 +322,9 @@ class RunRecord(RecordModel):
     """The precision of the `hdr_*` percentiles; None when no histograms were recorded."""
     dialect: DialectRecord | None = None
     """The metric dialect of the run (None in records that predate dialects: `meshproof`)."""
+    load_workers: list[LoadWorker] = []
+    """The Locust workers and what reached the master from each (empty in records that
+    predate it)."""
     wakeups: int | None = None
     """The wake-ups in a row one request meets in this deployment, against which the host's
     disturbance is weighed (`harness.judge.disturbance`); None in records that predate it."""

@@ -1,13 +1,13 @@
 """A target HTTP server with a known latency distribution, run as a script by the tests.
 
-    python load_target.py --port-file F [--seed S] [--median-ms M] [--sigma X]
+    python load_target.py --port-file F [--host ADDR] [--seed S] [--median-ms M] [--sigma X]
 
 Every request, in order of arrival, is answered after a latency drawn from a seeded
 lognormal (median `--median-ms`, shape `--sigma`), so the test knows the exact latencies
 of the first `n` requests. `POST /_stall?ms=500` makes it stop answering for that long
 (requests held, then answered). `GET /_stats` gives the count served, the trace ids of
 the `traceparent` headers received, and how long each request was actually held (the drawn
-latency plus the event loop's timer slop, which grows when the machine is busy). Binds 127.0.0.1 on a port the OS picks, written to F.
+latency plus the event loop's timer slop, which grows when the machine is busy). Binds `--host` (default 127.0.0.1) on a port the OS picks, written to F.
 """
 
 from __future__ import annotations
@@ -68,7 +68,7 @@ async def serve(args: argparse.Namespace) -> None:
     app.router.add_route("*", "/{tail:.*}", target.handle)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0, backlog=1024)
+    site = web.TCPSite(runner, args.host, 0, backlog=1024)
     await site.start()
     port = runner.addresses[0][1]
     tmp = Path(str(args.port_file) + ".tmp")
@@ -80,6 +80,7 @@ async def serve(args: argparse.Namespace) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--port-file", type=Path, required=True)
+    parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--median-ms", type=float, default=10.0)
     parser.add_argument("--sigma", type=float, default=0.5)

@@ -35,20 +35,20 @@ class Targets:
         args += [f"--{key.replace('_', '-')}={value}" for key, value in options.items()]
         proc = subprocess.Popen([sys.executable, str(TARGET_SCRIPT), *args], start_new_session=True)
         self._procs.append(proc)
-        return _wait_ready(port_file, proc)
+        return _wait_ready(port_file, proc, str(options.get("host", "127.0.0.1")))
 
     def close(self) -> None:
         for proc in self._procs:
             stop_group(proc, signal.SIGKILL, 30)
 
 
-def _wait_ready(port_file: Path, proc: subprocess.Popen[bytes]) -> str:
+def _wait_ready(port_file: Path, proc: subprocess.Popen[bytes], host: str) -> str:
     deadline = time.monotonic() + READY_TIMEOUT_S
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise RuntimeError(f"target server exited with {proc.returncode}")
         if port_file.exists():
-            url = f"http://127.0.0.1:{port_file.read_text().strip()}"
+            url = f"http://{host}:{port_file.read_text().strip()}"
             try:
                 with urllib.request.urlopen(f"{url}/_health", timeout=1) as response:
                     if response.status == 200:

@@ -7,7 +7,8 @@ from pathlib import Path
 from hdrh.histogram import HdrHistogram
 
 from harness.analysis.hdr import parse_log_line, read_histogram_logs
-from harness.load.hdr import HIGHEST_US, HistogramLog, SecondHistograms, to_us
+from harness.load.hdr import HIGHEST_US, SecondHistograms, to_us
+from harness.load.transport import Batcher, MasterFiles
 
 
 def test_values_are_whole_microseconds_within_the_range() -> None:
@@ -38,14 +39,19 @@ def test_a_flush_writes_each_touched_second_once_per_tag_and_forgets_it() -> Non
 
 
 def test_a_log_file_reads_back_by_tag_and_second_across_flushes(tmp_path: Path) -> None:
-    """Two flushes of the same second are two payloads of that second; comments skipped."""
-    log = HistogramLog(tmp_path / "latency-w0.hlog")
-    log.record(1.5, 3.0, 3.0)
-    log.flush()
-    log.record(1.7, 4.0, 9.0)
-    log.close()
+    """Two flushes of the same second, shipped in two batches, are two payloads of that
+    second in the master's file; its header is written once."""
+    histograms, batcher = SecondHistograms(), Batcher(0)
+    files = MasterFiles(tmp_path)
+    histograms.record(1.5, 3.0, 3.0)
+    histograms.flush(batcher.add_hdr)
+    files.receive("w", batcher.take(None))
+    histograms.record(1.7, 4.0, 9.0)
+    histograms.flush(batcher.add_hdr)
+    files.receive("w", batcher.take(None))
     text = (tmp_path / "latency-w0.hlog").read_text()
     assert text.startswith("#[Histogram log format version 1.3]")
+    assert text.count("#[Histogram log format") == 1
     found = read_histogram_logs([tmp_path / "latency-w0.hlog"])
     assert sorted(found) == ["corrected", "latency"]
     assert len(found["latency"][1]) == 2
