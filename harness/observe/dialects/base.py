@@ -198,6 +198,36 @@ def quantile(q: float, bucket: Selector, source_label: str, window: str = "5s") 
     return Query(bucket, template, ((source_label, SERVICE),))
 
 
+LATENCIES: tuple[tuple[Signal, float], ...] = (
+    ("latency_p50_ms", 0.5),
+    ("latency_p90_ms", 0.9),
+    ("latency_p99_ms", 0.99),
+)
+
+
+def traffic(
+    inbound: tuple[Selector, Selector],
+    outbound: tuple[Selector, Selector],
+    labels: tuple[tuple[tuple[str, str], ...], tuple[tuple[str, str], ...]],
+    bucket: Selector,
+    workload_label: str,
+) -> dict[Signal, Query | NoData]:
+    """The signals every mesh's metrics give alike: `(requests, errors)` selectors received
+    (`inbound`, per service) and sent (`outbound`, per edge), copying the `(service, edge)`
+    `labels`, and the latency quantiles of `bucket` per receiving workload."""
+    (requests_in, errors_in), (requests_out, errors_out) = inbound, outbound
+    service_labels, edge_labels = labels
+    signals: dict[Signal, Query | NoData] = {
+        "service_requests": counter(requests_in, *service_labels),
+        "service_errors": counter(errors_in, *service_labels),
+        "edge_requests": counter(requests_out, *edge_labels),
+        "edge_errors": counter(errors_out, *edge_labels),
+    }
+    for signal, q in LATENCIES:
+        signals[signal] = quantile(q, bucket, workload_label)
+    return signals
+
+
 def cadvisor_cpu(container: tuple[str, str], window: str = "1m") -> Query:
     """Cores used by the sidecar container `(op, name)`, per pod (cAdvisor via the kubelet;
     its series come every 10-15 s, hence the longer rate window)."""

@@ -30,8 +30,8 @@ from harness.observe.dialects.base import (
     cadvisor_cpu,
     cadvisor_memory,
     counter,
-    quantile,
     sel,
+    traffic,
 )
 
 REFERENCE = (
@@ -51,13 +51,13 @@ CONTAINER = ("=~", "consul-dataplane|envoy-sidecar")
 
 def consul_signals() -> SignalMap:
     return {
-        "service_requests": counter(sel(REQUESTS, LOCAL_APP), *SERVICE_LABELS),
-        "service_errors": counter(sel(BY_CLASS, LOCAL_APP, SERVER_ERROR), *SERVICE_LABELS),
-        "edge_requests": counter(sel(REQUESTS, UPSTREAM), *EDGE_LABELS),
-        "edge_errors": counter(sel(BY_CLASS, UPSTREAM, SERVER_ERROR), *EDGE_LABELS),
-        "latency_p50_ms": quantile(0.5, sel(TIME_BUCKET, LOCAL_APP), "local_cluster"),
-        "latency_p90_ms": quantile(0.9, sel(TIME_BUCKET, LOCAL_APP), "local_cluster"),
-        "latency_p99_ms": quantile(0.99, sel(TIME_BUCKET, LOCAL_APP), "local_cluster"),
+        **traffic(
+            (sel(REQUESTS, LOCAL_APP), sel(BY_CLASS, LOCAL_APP, SERVER_ERROR)),
+            (sel(REQUESTS, UPSTREAM), sel(BY_CLASS, UPSTREAM, SERVER_ERROR)),
+            (SERVICE_LABELS, EDGE_LABELS),
+            sel(TIME_BUCKET, LOCAL_APP),
+            "local_cluster",
+        ),
         "retries": counter(sel("envoy_cluster_upstream_rq_retry", UPSTREAM), *EDGE_LABELS),
         "overflows": counter(
             sel("envoy_cluster_upstream_rq_pending_overflow", UPSTREAM), *EDGE_LABELS

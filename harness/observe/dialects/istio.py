@@ -27,8 +27,8 @@ from harness.observe.dialects.base import (
     cadvisor_cpu,
     cadvisor_memory,
     counter,
-    quantile,
     sel,
+    traffic,
 )
 
 REFERENCE = "https://istio.io/latest/docs/reference/config/metrics/"
@@ -45,13 +45,13 @@ def istio_signals() -> SignalMap:
     """Every signal from Istio's standard metrics (also the base of `meshproof`)."""
     inbound, outbound = {"reporter": "destination"}, {"reporter": "source"}
     return {
-        "service_requests": counter(sel(REQUESTS, **inbound), *SERVICE_LABELS),
-        "service_errors": counter(sel(REQUESTS, FAILED, **inbound), *SERVICE_LABELS),
-        "edge_requests": counter(sel(REQUESTS, **outbound), *EDGE_LABELS),
-        "edge_errors": counter(sel(REQUESTS, FAILED, **outbound), *EDGE_LABELS),
-        "latency_p50_ms": quantile(0.5, sel(DURATION_BUCKET, **inbound), "destination_workload"),
-        "latency_p90_ms": quantile(0.9, sel(DURATION_BUCKET, **inbound), "destination_workload"),
-        "latency_p99_ms": quantile(0.99, sel(DURATION_BUCKET, **inbound), "destination_workload"),
+        **traffic(
+            (sel(REQUESTS, **inbound), sel(REQUESTS, FAILED, **inbound)),
+            (sel(REQUESTS, **outbound), sel(REQUESTS, FAILED, **outbound)),
+            (SERVICE_LABELS, EDGE_LABELS),
+            sel(DURATION_BUCKET, **inbound),
+            "destination_workload",
+        ),
         "retries": NoData(
             "Istio's standard metrics count no retries (Envoy's upstream_rq_retry is exported "
             "only when proxyStatsMatcher includes it); response flag URX marks requests whose "

@@ -32,8 +32,8 @@ from harness.observe.dialects.base import (
     cadvisor_cpu,
     cadvisor_memory,
     counter,
-    quantile,
     sel,
+    traffic,
 )
 
 REFERENCE = "https://linkerd.io/2/reference/proxy-metrics/"
@@ -49,13 +49,13 @@ EDGE_LABELS = (("deployment", SOURCE), ("dst_deployment", DESTINATION))
 def linkerd_signals() -> SignalMap:
     inbound, outbound = {"direction": "inbound"}, {"direction": "outbound"}
     return {
-        "service_requests": counter(sel(REQUESTS, **inbound), *SERVICE_LABELS),
-        "service_errors": counter(sel(RESPONSES, FAILURE, **inbound), *SERVICE_LABELS),
-        "edge_requests": counter(sel(REQUESTS, **outbound), *EDGE_LABELS),
-        "edge_errors": counter(sel(RESPONSES, FAILURE, **outbound), *EDGE_LABELS),
-        "latency_p50_ms": quantile(0.5, sel(LATENCY_BUCKET, **inbound), "deployment"),
-        "latency_p90_ms": quantile(0.9, sel(LATENCY_BUCKET, **inbound), "deployment"),
-        "latency_p99_ms": quantile(0.99, sel(LATENCY_BUCKET, **inbound), "deployment"),
+        **traffic(
+            (sel(REQUESTS, **inbound), sel(RESPONSES, FAILURE, **inbound)),
+            (sel(REQUESTS, **outbound), sel(RESPONSES, FAILURE, **outbound)),
+            (SERVICE_LABELS, EDGE_LABELS),
+            sel(LATENCY_BUCKET, **inbound),
+            "deployment",
+        ),
         "retries": counter(sel(RETRIES), ("deployment", SOURCE), ("parent_name", DESTINATION)),
         "overflows": NoData(
             "Linkerd has no connection-pool or pending-request limits, so it counts no "

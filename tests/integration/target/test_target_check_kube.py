@@ -17,13 +17,13 @@ from harness.kube.resources import NAMESPACE, ROLE, ROLE_BINDING, VIRTUAL_SERVIC
 from harness.target.access import needed_permissions
 from harness.target.check import check_crds, check_kubernetes
 from mesh_runtime.target import KubernetesAccess
+from tests.fixtures.kube import VIEWER, viewer_namespace, viewer_role
 
 if TYPE_CHECKING:
     from harness.kube.client import KubeClient
     from harness.kube.testing import LocalApiServer
 
 PARTIAL = "target-partial"
-VIEWER = "viewer"
 
 
 def role_lacking(
@@ -36,35 +36,27 @@ def role_lacking(
         if permission.verb == verb and resource.plural == plural:
             continue
         rules.setdefault((resource.group, resource.plural), []).append(permission.verb)
-    role = {
-        "apiVersion": ROLE.api_version,
-        "kind": ROLE.kind,
-        "metadata": {"name": "faults", "namespace": namespace},
-        "rules": [
-            {"apiGroups": [group], "resources": [plural_], "verbs": verbs}
-            for (group, plural_), verbs in rules.items()
-        ],
-    }
-    binding = {
-        "apiVersion": ROLE_BINDING.api_version,
-        "kind": ROLE_BINDING.kind,
-        "metadata": {"name": "viewer-faults", "namespace": namespace},
-        "roleRef": {"apiGroup": ROLE.group, "kind": ROLE.kind, "name": "faults"},
-        "subjects": [{"apiGroup": ROLE.group, "kind": "User", "name": VIEWER}],
-    }
-    return role, binding
+    rule_list: list[dict[str, object]] = [
+        {"apiGroups": [group], "resources": [plural_], "verbs": verbs}
+        for (group, plural_), verbs in rules.items()
+    ]
+    return viewer_role(namespace, "faults", "viewer-faults", rule_list)
+
+
+def namespace_lacking(
+    server: LocalApiServer, namespace: str, verb: str, plural: str
+) -> Iterator[str]:
+    """`namespace`, where the viewer may do all Istio's faults need except `verb` on `plural`."""
+    with server.client() as kube:
+        viewer_namespace(kube, namespace, role_lacking(namespace, verb, plural))
+        yield namespace
+        kube.delete(NAMESPACE, None, namespace)
 
 
 @pytest.fixture(scope="module")
 def partial_namespace(local_apiserver: LocalApiServer) -> Iterator[str]:
     """A namespace where the viewer may do all Istio's faults need except delete destinationrules."""
-    with local_apiserver.client() as kube:
-        kube.create(NAMESPACE, None, {"metadata": {"name": PARTIAL}})
-        role, binding = role_lacking(PARTIAL, "delete", "destinationrules")
-        kube.create(ROLE, PARTIAL, role)
-        kube.create(ROLE_BINDING, PARTIAL, binding)
-        yield PARTIAL
-        kube.delete(NAMESPACE, None, PARTIAL)
+    yield from namespace_lacking(local_apiserver, PARTIAL, "delete", "destinationrules")
 
 
 def test_admin_may_everything_and_the_crds_are_there(local_apiserver: LocalApiServer) -> None:
@@ -195,13 +187,7 @@ NO_UPDATE = "target-noupdate"
 @pytest.fixture(scope="module")
 def no_update_namespace(local_apiserver: LocalApiServer) -> Iterator[str]:
     """A namespace where the viewer may do all Istio's faults need except update VirtualServices."""
-    with local_apiserver.client() as kube:
-        kube.create(NAMESPACE, None, {"metadata": {"name": NO_UPDATE}})
-        role, binding = role_lacking(NO_UPDATE, "update", "virtualservices")
-        kube.create(ROLE, NO_UPDATE, role)
-        kube.create(ROLE_BINDING, NO_UPDATE, binding)
-        yield NO_UPDATE
-        kube.delete(NAMESPACE, None, NO_UPDATE)
+    yield from namespace_lacking(local_apiserver, NO_UPDATE, "update", "virtualservices")
 
 
 def test_experiments_narrow_the_check_to_their_calls(
