@@ -73,11 +73,14 @@ def spawned(
 
 
 @contextmanager
-def fortio_server() -> Iterator[str]:
-    """fortio's echo server (Go) with its other listeners off; yields its base URL."""
+def fortio_server(host: str = "127.0.0.1") -> Iterator[str]:
+    """fortio's echo server (Go) with its other listeners off; yields its base URL. `host`:
+    another address of this machine to listen on (a test's veth address)."""
     port = free_port()
     off = ["-grpc-port", "disabled", "-redirect-port", "disabled"]
     off += ["-tcp-port", "disabled", "-udp-port", "disabled"]
-    command = [str(find_binary("fortio")), "server", "-http-port", f"127.0.0.1:{port}", *off]
-    with spawned("fortio server", [*command, "-quiet"], port=port):
-        yield f"http://127.0.0.1:{port}"
+    command = [str(find_binary("fortio")), "server", "-http-port", f"{host}:{port}", *off]
+    url = f"http://{host}:{port}"
+    ready = {"port": port} if host == "127.0.0.1" else {"ready_url": f"{url}/"}
+    with spawned("fortio server", [*command, "-quiet"], **ready):
+        yield url
