@@ -54,6 +54,7 @@ def _drive(
     work: Path,
     kill_after_s: float | None = None,
     must_finish: bool = True,
+    kill: signal.Signals = signal.SIGKILL,
 ) -> tuple[LoadDriver, dict[int, int], list[subprocess.Popen[bytes]]]:
     """The load with every worker in its namespace; (driver, records shipped by worker
     index as each worker said on exit, the worker processes). `must_finish`: every worker
@@ -68,7 +69,7 @@ def _drive(
         assert driver.master_address == master
         if kill_after_s is not None:
             time.sleep(max(0.0, driver.t0 + kill_after_s - time.time()))
-            procs[1].send_signal(signal.SIGKILL)
+            procs[1].send_signal(kill)
         finished = driver.wait(spec.total_duration + spec.timeout + 15)
         assert finished or not must_finish, "schedule not done"
     finally:
@@ -134,21 +135,25 @@ def test_workers_in_namespaces_send_every_record_to_the_master_at_the_target_rat
     assert all(proc.returncode == 0 for proc in procs)
 
 
+@pytest.mark.parametrize("kill", [signal.SIGKILL, signal.SIGTERM])
 def test_a_worker_killed_mid_run_is_named_lost_and_its_share_counted_unsent(
-    namespaces: list[Namespaces], targets: Targets, tmp_path: Path
+    namespaces: list[Namespaces], targets: Targets, tmp_path: Path, kill: signal.Signals
 ) -> None:
+    """SIGKILL: Locust finds it missing (no heartbeat); SIGTERM: it quits (Locust's quit
+    message) without finishing its share. Either way the others keep theirs."""
     pool = Namespaces(3)
     namespaces.append(pool)
     url = targets.start(host=pool.hub, median_ms=2, sigma=0.2)
     spec = LoadSpec(rps=300, duration="10s", warmup="0s", connections=6, workers=3)
-    driver, shipped, procs = _drive(pool, spec, url, tmp_path, kill_after_s=4.0)
+    driver, shipped, procs = _drive(pool, spec, url, tmp_path, kill_after_s=4.0, kill=kill)
 
-    assert procs[1].returncode == -signal.SIGKILL
+    assert procs[1].returncode == (-kill if kill == signal.SIGKILL else 0)
     roster = driver.workers()
     lost = [w for w in roster if w.lost]
     assert len(lost) == 1, roster
     gone = lost[0]
-    assert gone.index not in shipped  # it never said goodbye
+    if kill == signal.SIGKILL:
+        assert gone.index not in shipped  # it never said goodbye
     merged = _per_worker_records(driver)
     assert merged.get(gone.index, 0) == gone.records
     assert 0 < gone.records < gone.share  # some of its share arrived before it died
