@@ -24,9 +24,6 @@ from collections.abc import Sequence
 from functools import partial
 from pathlib import Path
 
-import uvloop
-from aiohttp import web
-
 from mesh_runtime.config.mesh import MeshConfig
 from mesh_runtime.control.ca import CertificateAuthority
 from mesh_runtime.control.server import (
@@ -39,6 +36,7 @@ from mesh_runtime.control.server import (
 from mesh_runtime.control.state_file import load_state, save_state
 from mesh_runtime.control.store import DEFAULT_HISTORY, ConfigStore
 from mesh_runtime.errors import InvalidInput, MeshproofError
+from mesh_runtime.serve import serve
 from mesh_runtime.units import parse_duration
 from mesh_runtime.validation import load_model
 
@@ -192,21 +190,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OSError as exc:
         print(f"control plane: cannot write {args.state_file}: {exc.strerror}", file=sys.stderr)
         return 2
-    try:
-        web.run_app(
-            api.app(),
-            host=args.host,
-            port=args.port,
-            print=None,
-            access_log=None,
-            shutdown_timeout=1.0,
-            loop=uvloop.new_event_loop(),
-        )
-    except OSError as exc:
-        where = f"{args.host}:{args.port}"
-        print(f"control plane: cannot listen on {where}: {exc.strerror}", file=sys.stderr)
-        return 2
-    return 0
+    return serve("control plane", api.app(), args.host, args.port, shutdown_timeout=1.0)
 
 
 if __name__ == "__main__":

@@ -7,9 +7,7 @@ import random
 import sys
 from collections.abc import Sequence
 
-import uvloop
-from aiohttp import web
-
+from mesh_runtime.serve import serve
 from mesh_runtime.services.app import ShopService
 from mesh_runtime.services.calls import Downstream, Targets, parse_direct
 from mesh_runtime.services.tracing import ServiceIdentity, ServiceTracer, traces_url
@@ -70,23 +68,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValueError as exc:
         print(f"services: {exc}", file=sys.stderr)
         return 2
-    try:
-        web.run_app(
-            service.app(),
-            host=args.host,
-            port=args.port,
-            print=None,
-            access_log=None,
-            shutdown_timeout=2.0,
-            handler_cancellation=True,
-            loop=uvloop.new_event_loop(),
-        )
-    except OSError as exc:
-        print(
-            f"services: cannot listen on {args.host}:{args.port}: {exc.strerror}", file=sys.stderr
-        )
-        return 2
-    return 0
+    return serve(
+        "services",
+        service.app(),
+        args.host,
+        args.port,
+        shutdown_timeout=2.0,
+        handler_cancellation=True,
+    )
 
 
 if __name__ == "__main__":

@@ -8,9 +8,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-import uvloop
-from aiohttp import web
-
+from mesh_runtime.serve import serve
 from mesh_runtime.tracesink.forward import BadForwardUrl, Forwarder, forward_url
 from mesh_runtime.tracesink.server import SpanWriter, TraceSink
 
@@ -67,23 +65,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     if out.is_dir():
         print(f"trace sink: {out}: is a directory, expected a file", file=sys.stderr)
         return 2
-    try:
-        web.run_app(
-            TraceSink(SpanWriter(out), forwarder).app(),
-            host=args.host,
-            port=args.port,
-            print=None,
-            access_log=None,
-            shutdown_timeout=2.0,
-            loop=uvloop.new_event_loop(),
-        )
-    except OSError as exc:
-        print(
-            f"trace sink: cannot listen on {args.host}:{args.port} or write {out}: {exc}",
-            file=sys.stderr,
-        )
-        return 2
-    return 0
+    return serve(
+        "trace sink",
+        TraceSink(SpanWriter(out), forwarder).app(),
+        args.host,
+        args.port,
+        shutdown_timeout=2.0,
+        problem=lambda exc: f"cannot listen on {args.host}:{args.port} or write {out}: {exc}",
+    )
 
 
 if __name__ == "__main__":
