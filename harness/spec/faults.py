@@ -21,8 +21,8 @@ client).
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
-from typing import Annotated, Any, Literal, get_args
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal, get_args
 
 from pydantic import (
     AfterValidator,
@@ -82,6 +82,32 @@ def _on_target(problem: str) -> FieldProblem | None:
     return ("target", problem) if problem else None
 
 
+TargetRule = Callable[[str, Topology], str]
+"""A kind's target rule from `harness.spec.targets`: why `target` is not one, or ''."""
+
+
+class RuleFault(FaultBase):
+    """A kind whose target is checked by one rule (`target_rule`) and nothing else."""
+
+    target_rule: ClassVar[TargetRule]
+    if TYPE_CHECKING:  # each kind declares its own `target` field (the fields' order stays)
+        target: str
+
+    def topology_problem(
+        self, topology: Topology, faults: Sequence[FaultBase]
+    ) -> FieldProblem | None:
+        return _on_target(type(self).target_rule(self.target, topology))
+
+
+class EdgeFault(RuleFault):
+    """A kind acting on a Toxiproxy proxy: an edge, or one endpoint of it."""
+
+    target_rule = edge_problem
+
+    def external_problem(self, target: TargetFile) -> FieldProblem | None:
+        return _on_target(proxy_problem(self.target, target))
+
+
 class ToxicParams(FaultModel):
     type: Literal[
         "latency", "bandwidth", "slow_close", "timeout", "reset_peer", "slicer", "limit_data"
@@ -114,36 +140,20 @@ EdgeTarget = Annotated[str, AfterValidator(_edge_target)]
 """A Toxiproxy edge, 'frontend->catalog', or one endpoint of it, 'frontend->catalog-1'."""
 
 
-class ToxicFault(FaultBase):
+class ToxicFault(EdgeFault):
     """A Toxiproxy toxic on an edge, or on one endpoint of it ('frontend->catalog-1')."""
 
     kind: Literal["toxic"]
     target: EdgeTarget
     params: ToxicParams
 
-    def topology_problem(
-        self, topology: Topology, faults: Sequence[FaultBase]
-    ) -> FieldProblem | None:
-        return _on_target(edge_problem(self.target, topology))
 
-    def external_problem(self, target: TargetFile) -> FieldProblem | None:
-        return _on_target(proxy_problem(self.target, target))
-
-
-class ProxyDownFault(FaultBase):
+class ProxyDownFault(EdgeFault):
     """The Toxiproxy proxy of an edge (or one endpoint) disabled: connections refused."""
 
     kind: Literal["proxy_down"]
     target: EdgeTarget
     params: NoParams = NoParams()
-
-    def topology_problem(
-        self, topology: Topology, faults: Sequence[FaultBase]
-    ) -> FieldProblem | None:
-        return _on_target(edge_problem(self.target, topology))
-
-    def external_problem(self, target: TargetFile) -> FieldProblem | None:
-        return _on_target(proxy_problem(self.target, target))
 
 
 class MeshFaultFault(FaultBase):
@@ -176,22 +186,18 @@ class MeshFaultFault(FaultBase):
         return problem
 
 
-class PolicyFault(FaultBase):
+class PolicyFault(RuleFault):
     """A change to a service's policy (JSON merge patch of its ServicePolicy)."""
 
     kind: Literal["policy"]
     target: str
     params: dict[str, Any]
+    target_rule = part_problem
 
     @field_validator("params")
     @classmethod
     def _patch(cls, value: dict[str, Any]) -> dict[str, Any]:
         return policy_patch(value)
-
-    def topology_problem(
-        self, topology: Topology, faults: Sequence[FaultBase]
-    ) -> FieldProblem | None:
-        return _on_target(part_problem(self.target, topology))
 
 
 class TrafficSplitFault(FaultBase):
@@ -223,32 +229,29 @@ class TrafficSplitFault(FaultBase):
         return problem
 
 
-class ServiceBehaviourFault(FaultBase):
+class ServiceBehaviourFault(RuleFault):
     """A sample service instance (or every instance of a service) misbehaves."""
 
     kind: Literal["service_behaviour"]
     target: str
     params: dict[str, Any]
     """Fields of `mesh_runtime.services.behaviour.Behaviour` to change."""
+    target_rule = part_problem
 
     @field_validator("params")
     @classmethod
     def _change(cls, value: dict[str, Any]) -> dict[str, Any]:
         return behaviour_change(value)
 
-    def topology_problem(
-        self, topology: Topology, faults: Sequence[FaultBase]
-    ) -> FieldProblem | None:
-        return _on_target(part_problem(self.target, topology))
 
-
-class ProcessFault(FaultBase):
+class ProcessFault(RuleFault):
     """kill (restarted when the duration ends), pause (SIGSTOP, SIGCONT when it ends),
     restart; target 'sidecar:catalog-0', 'service:catalog-0' or 'control-plane'."""
 
     kind: Literal["process_kill", "process_pause", "process_restart"]
     target: str
     params: NoParams = NoParams()
+    target_rule = process_problem
 
     @field_validator("target")
     @classmethod
@@ -259,55 +262,38 @@ class ProcessFault(FaultBase):
             )
         return value
 
-    def topology_problem(
-        self, topology: Topology, faults: Sequence[FaultBase]
-    ) -> FieldProblem | None:
-        return _on_target(process_problem(self.target, topology))
-
 
 class RollingRestartParams(FaultModel):
     interval: Duration = 2.0
     """Pause between one instance ready again and the next one's restart."""
 
 
-class RollingRestartFault(FaultBase):
+class RollingRestartFault(RuleFault):
     """Every sidecar (target 'sidecars') or every sidecar of one service restarted, one at
     a time: the shape of a mesh upgrade."""
 
     kind: Literal["rolling_restart"]
     target: str = "sidecars"
     params: RollingRestartParams = RollingRestartParams()
-
-    def topology_problem(
-        self, topology: Topology, faults: Sequence[FaultBase]
-    ) -> FieldProblem | None:
-        return _on_target(sidecars_problem(self.target, topology))
+    target_rule = sidecars_problem
 
 
-class ControlPlaneOutageFault(FaultBase):
+class ControlPlaneOutageFault(RuleFault):
     """The control plane is killed for `duration` and started again."""
 
     kind: Literal["control_plane_outage"]
     target: str = "control-plane"
     params: NoParams = NoParams()
-
-    def topology_problem(
-        self, topology: Topology, faults: Sequence[FaultBase]
-    ) -> FieldProblem | None:
-        return _on_target(no_problem(self.target, topology))
+    target_rule = no_problem
 
 
-class ContainerFault(FaultBase):
+class ContainerFault(RuleFault):
     """Docker runtime only: kill, pause (freeze / thaw), restart, network disconnect."""
 
     kind: Literal["container_kill", "container_pause", "container_restart", "network_disconnect"]
     target: str
     params: NoParams = NoParams()
-
-    def topology_problem(
-        self, topology: Topology, faults: Sequence[FaultBase]
-    ) -> FieldProblem | None:
-        return _on_target(container_problem(self.target, topology))
+    target_rule = container_problem
 
 
 FaultSpec = Annotated[

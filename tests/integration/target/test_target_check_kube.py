@@ -126,18 +126,7 @@ def test_cli_exit_codes_and_nothing_changed(
     before = {
         r.plural: kube.list(r, partial_namespace) for r in (VIRTUAL_SERVICE, ROLE, ROLE_BINDING)
     }
-    dead = _closed_port()
-    target = {
-        "name": "kube-only",
-        "mesh": "istio",
-        "ingress": {"url": f"http://127.0.0.1:{dead}"},
-        "prometheus": {"url": f"http://127.0.0.1:{dead}"},
-        "kubernetes": {
-            "kubeconfig": str(local_apiserver.kubeconfig),
-            "context": VIEWER,
-            "namespaces": [partial_namespace],
-        },
-    }
+    target = kube_only_target(local_apiserver, [partial_namespace])
     path = tmp_path / "kube-only.yaml"
     path.write_text(yaml.safe_dump(target))
     assert main(["target", "check", str(path)]) == 2
@@ -172,6 +161,23 @@ def test_unreachable_api_server_is_one_line(
     assert "unreachable" in checks[0].detail and "\n" not in checks[0].detail
 
 
+def kube_only_target(server: LocalApiServer, namespaces: list[str]) -> dict[str, object]:
+    """A target file (as data) whose ingress and Prometheus do not answer, with the viewer's
+    access to `namespaces` of the local API server."""
+    dead = _closed_port()
+    return {
+        "name": "kube-only",
+        "mesh": "istio",
+        "ingress": {"url": f"http://127.0.0.1:{dead}"},
+        "prometheus": {"url": f"http://127.0.0.1:{dead}"},
+        "kubernetes": {
+            "kubeconfig": str(server.kubeconfig),
+            "context": VIEWER,
+            "namespaces": namespaces,
+        },
+    }
+
+
 def _closed_port() -> int:
     """A port nothing listens on (bound, read and closed)."""
     import socket
@@ -203,24 +209,9 @@ def test_experiments_narrow_the_check_to_their_calls(
     from harness.spec.check import check_experiment
     from harness.target.access import experiment_needs
 
-    dead = _closed_port()
     target = tmp_path / "kube-only.yaml"
     namespaces = [partial_namespace, no_update_namespace]
-    target.write_text(
-        yaml.safe_dump(
-            {
-                "name": "kube-only",
-                "mesh": "istio",
-                "ingress": {"url": f"http://127.0.0.1:{dead}"},
-                "prometheus": {"url": f"http://127.0.0.1:{dead}"},
-                "kubernetes": {
-                    "kubeconfig": str(local_apiserver.kubeconfig),
-                    "context": VIEWER,
-                    "namespaces": namespaces,
-                },
-            }
-        )
-    )
+    target.write_text(yaml.safe_dump(kube_only_target(local_apiserver, namespaces)))
     policy = {
         "name": "eject-fast",
         "kind": "istio_policy",
