@@ -5,7 +5,10 @@ All times are seconds since `t0` (the start of warm-up). Intervals are half-open
 
 - `warmup`           `[0, warmup)`, never judged;
 - `before`           from the end of warm-up to the first fault's start (the whole
-                     measured run when there is no fault);
+                     measured run when the experiment has no fault); a planned fault
+                     whose time came within the run but that has no applied event (it
+                     failed before it was recorded, or its event lies past the end)
+                     ends `before` at its planned time, never silently the whole run;
 - `during:<fault>`   each applied fault's window; faults may overlap; a fault without an
                      end lasts until the run ends;
 - `after`            from the end of the last fault to the end of the run (absent when a
@@ -38,12 +41,17 @@ def interval(phase: Phase, start_s: float, end_s: float) -> PhaseRecord:
 
 
 def phase_intervals(
-    warmup_s: float, end_s: float, faults: Sequence[FaultEvent]
+    warmup_s: float,
+    end_s: float,
+    faults: Sequence[FaultEvent],
+    unapplied_s: Sequence[float] = (),
 ) -> list[PhaseRecord]:
-    """The phases of a run that measured from `warmup_s` to `end_s`."""
+    """The phases of a run that measured from `warmup_s` to `end_s`; `unapplied_s` the
+    planned starts of faults that have no applied event (`before` ends by then)."""
     phases = [interval(WARMUP, 0.0, warmup_s)]
-    windows = fault_windows(faults, end_s)
-    first_start = min((start for _, start, _ in windows), default=end_s)
+    windows = fault_windows([f for f in faults if f.start_s < end_s], end_s)
+    first_start = min([start for _, start, _ in windows] + list(unapplied_s), default=end_s)
+    first_start = min(first_start, end_s)
     phases.append(interval(BEFORE, warmup_s, max(warmup_s, first_start)))
     for name, start, end in windows:
         phases.append(interval(Phase.during(name), start, end))
@@ -63,7 +71,23 @@ def experiment_phases(
 ) -> list[PhaseRecord]:
     """The phases of a run of `experiment`; `end_s` overrides the planned end (aborted runs)."""
     end = experiment.load.total_duration if end_s is None else end_s
-    return phase_intervals(experiment.load.warmup, end, faults)
+    return phase_intervals(
+        experiment.load.warmup, end, faults, list(unapplied(experiment, faults, end).values())
+    )
+
+
+def unapplied(
+    experiment: Experiment, faults: Sequence[FaultEvent], end_s: float
+) -> dict[str, float]:
+    """The experiment's faults whose time (`warmup + at`) came before `end_s` but that have
+    no applied event within the run, with that planned start."""
+    applied = {f.name for f in faults if f.start_s < end_s}
+    warmup = experiment.load.warmup
+    return {
+        f.name: warmup + f.at
+        for f in experiment.faults
+        if f.name not in applied and warmup + f.at < end_s
+    }
 
 
 def fault_windows(faults: Sequence[FaultEvent], end_s: float) -> list[tuple[str, float, float]]:

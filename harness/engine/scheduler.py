@@ -3,7 +3,9 @@
 It owns no decision: `harness.engine.timeline.plan_actions` says what happens when; this
 loop waits for each action's time (in short slices, so the progress display keeps
 ticking and a signal is acted on at once), hands the action to `execute`, and calls
-`tick` about once per `tick_interval`. Clock and sleep are arguments, so tests run it on
+`tick` about once per `tick_interval`. A fault applied late (the host was busy, the
+apply slow) has its revert moved as much later (`timeline.after_apply`), so the fault
+lasts its duration. Clock and sleep are arguments, so tests run it on
 a fake clock.
 """
 
@@ -12,7 +14,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 
-from harness.engine.timeline import Action
+from harness.engine.timeline import Action, after_apply
 
 Clock = Callable[[], float]
 Sleep = Callable[[float], None]
@@ -46,10 +48,15 @@ class Scheduler:
 
     def run(self) -> None:
         """Carry out every action at its time; returns after the last one."""
-        for action in self._actions:
+        pending = list(self._actions)
+        while pending:
+            action = pending.pop(0)
             self._wait_until(self._t0 + action.at_s)
             self._execute(action)
             self.done.append(action)
+            if action.kind == "apply":
+                late = self._clock() - (self._t0 + action.at_s)
+                pending = after_apply(pending, action, late)
             self._maybe_tick(force=True)
 
     def _wait_until(self, moment: float) -> None:

@@ -1,7 +1,11 @@
 """The run's timeline as data: which fault is applied or reverted when. Pure.
 
-Times are seconds since `t0`, the start of warm-up (DEVELOPING.md, "Timebase"). A fault
-is applied at `warmup + at` and reverted `duration` later. A fault without a duration,
+Times are seconds since `t0`, the start of warm-up (DEVELOPING.md, "Timebase"): the
+moment the load driver's schedule starts, picked by the driver once every Locust worker
+is ready, so faults, phases and the load schedule share one origin. A fault is applied at
+`warmup + at` and reverted `duration` after it actually went on (`after_apply`: a fault
+applied late, on a busy host, still lasts its duration; `shortfalls` names any that
+could not). A fault without a duration,
 or whose end falls at or after the end of the load, gets no revert action: it stays in
 effect until the end of the run, where the fault ledger rolls back everything still
 pending, newest first (so stacked changes to one policy unwind in order).
@@ -12,11 +16,14 @@ long experiment keeps its shape in a short CI smoke run (`meshproof run --durati
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
+from harness.analysis.phases import unapplied
 from harness.spec.experiment import Experiment
 from harness.spec.load import LoadSpec
+from harness.store.model import FaultEvent
 
 ActionKind = Literal["apply", "revert", "end"]
 
@@ -55,6 +62,60 @@ def plan_actions(experiment: Experiment) -> list[Action]:
     # differ by a rounding error, and a revert must still come before an apply at one instant.
     keyed.sort(key=lambda item: (round(item[0], 3), item[1], item[2]))
     return [item[3] for item in keyed]
+
+
+def after_apply(remaining: Sequence[Action], applied: Action, late_s: float) -> list[Action]:
+    """The actions still to come once `applied` went on `late_s` seconds after its time:
+    its revert moves as much later, so the fault lasts its whole duration. A revert that
+    would then fall at or after the end of the load is dropped, as `plan_actions` drops
+    it: the fault stays on until the end (and `shortfalls` says so)."""
+    if late_s <= 0:
+        return list(remaining)
+    end = next((a.at_s for a in remaining if a.kind == "end"), None)
+    moved: list[Action] = []
+    for action in remaining:
+        if action.kind == "revert" and action.fault == applied.fault:
+            at = action.at_s + late_s
+            if end is not None and at >= end:
+                continue
+            action = Action(at, "revert", action.fault)
+        moved.append(action)
+    # stable: at one instant the planned order (reverts, applies, end) is kept
+    return sorted(moved, key=lambda a: (round(a.at_s, 3), _ORDER[a.kind]))
+
+
+SHORTFALL_S = 0.25
+"""A fault that lasted this much less than its duration is named by `shortfalls`."""
+
+
+def shortfalls(experiment: Experiment, faults: Sequence[FaultEvent], end_s: float) -> list[str]:
+    """Why each fault of the run did not last its `duration` (went on late and was cut by
+    the end of the load, or ended early), or was never applied though its time came; one
+    sentence each, for the run's notes. `end_s` is where the run ended: a fault whose
+    planned window runs past it is owed only the part before it."""
+    warmup = experiment.load.warmup
+    seen = {f.name: f for f in faults}
+    out = [
+        f"fault {name} was due at {planned:.1f}s but never went on: `before` ends at its"
+        " planned time"
+        for name, planned in unapplied(experiment, faults, end_s).items()
+    ]
+    for spec in experiment.faults:
+        planned = warmup + spec.at
+        event = seen.get(spec.name)
+        if event is None or event.start_s >= end_s or spec.duration is None:
+            continue
+        lasted = min(event.end_s if event.end_s is not None else end_s, end_s) - event.start_s
+        due = min(spec.duration, end_s - planned)  # a planned end past the load's is cut
+        if lasted < due - SHORTFALL_S:
+            late = event.start_s - planned
+            why = f"it went on {late:.1f}s late" if late > SHORTFALL_S else "it ended early"
+            out.append(
+                f"fault {spec.name} lasted {max(lasted, 0.0):.2f}s of its {spec.duration:g}s:"
+                f" {why} (planned at {planned:.1f}s, on at {event.start_s:.1f}s,"
+                f" load ends at {end_s:.1f}s)"
+            )
+    return out
 
 
 def scale_factor(experiment: Experiment, total_s: float) -> float:

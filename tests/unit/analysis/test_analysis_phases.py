@@ -93,3 +93,38 @@ def test_experiment_phases_use_warmup_and_total_duration() -> None:
     )
     assert by_name(experiment_phases(experiment, []))["whole"] == (5.0, 65.0)
     assert by_name(experiment_phases(experiment, [], end_s=30.0))["whole"] == (5.0, 30.0)
+
+
+def abort_experiment() -> Experiment:
+    """experiments/external-istio-abort.yaml's timeline: warm-up 5s, a fault at 10s for 20s."""
+    return Experiment.model_validate(
+        {
+            "title": "t",
+            "target": {"topology": "t.yaml"},
+            "load": {"duration": "45s", "warmup": "5s"},
+            "faults": [
+                {
+                    "name": "x",
+                    "kind": "service_behaviour",
+                    "target": "catalog-0",
+                    "at": "10s",
+                    "duration": "20s",
+                    "params": {"error_rate": 0.1},
+                }
+            ],
+        }
+    )
+
+
+def test_a_fault_without_an_applied_event_does_not_make_before_the_whole_run() -> None:
+    """The fault's time came but it has no applied event (or one that lies past the end):
+    `before` ends at its planned start (15s), not at the end of the run (50s)."""
+    experiment = abort_experiment()
+    assert by_name(experiment_phases(experiment, []))["before"] == (5.0, 15.0)
+    late = [fault("x", 60.0, 80.0)]  # mis-timed: measured from another origin
+    assert by_name(experiment_phases(experiment, late))["before"] == (5.0, 15.0)
+    applied = by_name(experiment_phases(experiment, [fault("x", 15.02, 35.02)]))
+    assert applied["before"] == (5.0, 15.02)
+    assert applied["during:x"] == (15.02, 35.02)
+    # an aborted run that stopped before the fault's time: `before` is all it measured
+    assert by_name(experiment_phases(experiment, [], end_s=12.0))["before"] == (5.0, 12.0)

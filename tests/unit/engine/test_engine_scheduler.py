@@ -56,12 +56,33 @@ def test_each_action_runs_at_its_time_in_order() -> None:
 
 
 def test_late_start_runs_overdue_actions_at_once() -> None:
-    """Actions whose time has passed run immediately, still in order, without sleeping."""
+    """Actions whose time has passed run immediately, in order, without sleeping; a fault
+    that went on late is not reverted at once (it would last milliseconds): its revert
+    moves past the end of the load, so it stays on until the end."""
     clock = FakeClock(1010.0)
     seen: list[str] = []
     Scheduler(ACTIONS, 1000.0, lambda a: seen.append(a.kind), clock=clock, sleep=clock.sleep).run()
-    assert seen == ["apply", "apply", "revert", "end"]
+    assert seen == ["apply", "apply", "end"]
     assert clock.now == 1010.0
+
+
+def test_a_fault_applied_late_still_lasts_its_duration() -> None:
+    """An apply that went on 1.5s late (a slow apply on a busy host) is reverted its full
+    3s after it went on, not at its planned time (which would cut it to 1.5s)."""
+    clock = FakeClock(0.0)
+    seen: list[tuple[str, str, float]] = []
+
+    def execute(action: Action) -> None:
+        if action.kind == "apply" and action.fault == "a":
+            clock.now += 1.5  # the apply itself took 1.5s
+        seen.append((action.kind, action.fault, clock.now))
+
+    actions = [Action(2.0, "apply", "a"), Action(5.0, "revert", "a"), Action(9.0, "end")]
+    Scheduler(actions, 0.0, execute, clock=clock, sleep=clock.sleep).run()
+    applied = next(at for kind, _, at in seen if kind == "apply")
+    reverted = next(at for kind, _, at in seen if kind == "revert")
+    assert applied == pytest.approx(3.5)
+    assert 3.0 <= reverted - applied < 3.11
 
 
 def test_ticks_about_once_a_second() -> None:

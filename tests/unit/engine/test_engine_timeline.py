@@ -6,9 +6,10 @@ from typing import Any
 
 import pytest
 
-from harness.engine.timeline import Action, plan_actions, scale_experiment
+from harness.engine.timeline import Action, after_apply, plan_actions, scale_experiment, shortfalls
 from harness.errors import ExperimentError
 from harness.spec import Experiment
+from harness.store.model import FaultEvent
 from mesh_runtime.validation import model_from_data
 
 
@@ -142,3 +143,58 @@ def test_scaled_revert_still_comes_before_apply_at_one_instant() -> None:
         for i in (1, 2, 3):
             names = [(a.kind, a.fault) for a in actions]
             assert names.index(("revert", f"s{i - 1}")) < names.index(("apply", f"s{i}"))
+
+
+def test_a_late_apply_moves_its_revert_as_much_later() -> None:
+    """A fault that went on 3s late is reverted 3s later, so it lasts its duration; the
+    other faults' actions stay where they were."""
+    actions = plan_actions(
+        experiment(faults=[behaviour("f", "20s", "15s"), behaviour("g", "22s", "5s")])
+    )
+    apply_f, rest = actions[0], actions[1:]
+    assert after_apply(rest, apply_f, 3.0) == [
+        Action(32.0, "apply", "g"),
+        Action(37.0, "revert", "g"),
+        Action(48.0, "revert", "f"),
+        Action(70.0, "end"),
+    ]
+    assert after_apply(rest, apply_f, 0.0) == rest
+
+
+def test_a_revert_pushed_past_the_end_is_dropped() -> None:
+    """Late enough that its duration reaches the end of the load: the fault stays on until
+    the end (the ledger rolls it back), never reverted before its time is up."""
+    actions = plan_actions(experiment(faults=[behaviour("f", "20s", "15s")]))
+    assert after_apply(actions[1:], actions[0], 30.0) == [Action(70.0, "end")]
+
+
+def fault_event(name: str, start: float, end: float | None) -> FaultEvent:
+    return FaultEvent(
+        name=name, kind="service_behaviour", target="catalog-0", start_s=start, end_s=end
+    )
+
+
+def test_shortfalls_name_a_squeezed_fault_and_one_never_applied() -> None:
+    """A fault that went on 3s late and lasted 30 ms is named with why; one that lasted its
+    duration is not; one whose time came without an applied event is named too."""
+    exp = experiment(
+        faults=[behaviour("f", "20s", "15s"), behaviour("g", "30s", "5s"), behaviour("h", "40s")]
+    )
+    notes = shortfalls(exp, [fault_event("f", 33.0, 33.03), fault_event("h", 50.0, None)], 70.0)
+    assert len(notes) == 2
+    assert any(n.startswith("fault f lasted 0.03s of its 15s: it went on 3.0s late") for n in notes)
+    assert any(n.startswith("fault g was due at 40.0s but never went on") for n in notes)
+    assert (
+        shortfalls(
+            exp,
+            [
+                fault_event("f", 30.0, 45.1),
+                fault_event("g", 40.0, 45.0),
+                fault_event("h", 50.0, None),
+            ],
+            70.0,
+        )
+        == []
+    )
+    # an aborted run that ended before a fault's time does not blame the fault
+    assert shortfalls(exp, [fault_event("f", 30.0, None)], 35.0) == []
