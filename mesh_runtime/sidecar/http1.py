@@ -277,6 +277,15 @@ class BodyStream:
         self._waiter = None
 
 
+READ_BUFFER = memoryview(bytearray(64 * 1024))
+"""The one buffer every connection of the process reads into (they are
+`asyncio.BufferedProtocol`s): the loop fills it and the connection's parser consumes it at
+once, copying out what it keeps (httptools hands its callbacks bytes), so one buffer
+serves all of them. Reading into it spares a bytes object per read, and over TLS a
+256 KiB allocation per read (what uvloop's SSL layer asks a plain Protocol's reads for:
+on glibc an mmap, a mremap and a munmap each time)."""
+
+
 def connection_tokens(headers: Headers) -> frozenset[bytes]:
     """Lower-case tokens of the Connection header(s)."""
     tokens: set[bytes] = set()

@@ -26,6 +26,7 @@ from mesh_runtime.sidecar.http1 import (
     CONTINUE,
     LAST_CHUNK,
     NO_BODY_STATUS,
+    READ_BUFFER,
     BodyStream,
     ConnectionClosed,
     Downstream,
@@ -109,7 +110,7 @@ class ListenerLoad:
         return self.active >= self.max_connections
 
 
-class HttpServerProtocol(asyncio.Protocol):
+class HttpServerProtocol(asyncio.BufferedProtocol):
     def __init__(
         self,
         handler: Handler,
@@ -175,7 +176,14 @@ class HttpServerProtocol(asyncio.Protocol):
             # A half-close counts as a hang-up too, as nginx (499) and Envoy treat it.
             self._task.cancel()
 
-    def data_received(self, data: bytes) -> None:
+    def get_buffer(self, sizehint: int) -> memoryview:
+        return READ_BUFFER
+
+    def buffer_updated(self, nbytes: int) -> None:
+        self.data_received(READ_BUFFER[:nbytes])
+
+    def data_received(self, data: bytes | memoryview) -> None:
+        """Parse what arrived (read into READ_BUFFER, or handed in directly)."""
         if self._bad_input:
             return
         if self._phase is not Phase.BODY:

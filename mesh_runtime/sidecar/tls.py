@@ -142,7 +142,7 @@ class ListenerStats:
         return dict(self.__dict__)
 
 
-ProtocolFactory = Callable[[], asyncio.Protocol]
+ProtocolFactory = Callable[[], asyncio.BaseProtocol]
 
 
 class SniffingListener:

@@ -22,6 +22,7 @@ import httptools
 
 from mesh_runtime.sidecar.http1 import (
     NO_BODY_STATUS,
+    READ_BUFFER,
     BodyStream,
     ConnectionClosed,
     Response,
@@ -58,7 +59,7 @@ class PoolOverflow(Exception):
     """No connection may be opened and no request may wait (circuit breaker)."""
 
 
-class UpstreamConnection(asyncio.Protocol):
+class UpstreamConnection(asyncio.BufferedProtocol):
     def __init__(
         self,
         on_idle: Callable[[UpstreamConnection], None],
@@ -86,7 +87,13 @@ class UpstreamConnection(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)
 
-    def data_received(self, data: bytes) -> None:
+    def get_buffer(self, sizehint: int) -> memoryview:
+        return READ_BUFFER  # see http1.READ_BUFFER: shared, consumed at once
+
+    def buffer_updated(self, nbytes: int) -> None:
+        self.data_received(READ_BUFFER[:nbytes])
+
+    def data_received(self, data: bytes | memoryview) -> None:
         self._got_bytes = True
         try:
             self._parser.feed_data(data)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import random
 from collections.abc import Iterator, Mapping
 
 from mesh_runtime.sidecar.http1 import Headers, Request, end_to_end
@@ -58,8 +59,15 @@ class LazyHeaderMap(Mapping[str, str]):
         return len(self._built())
 
 
+_REQUEST_IDS = random.Random(os.urandom(16))
+"""Request ids come from a generator seeded from the OS once (an os.urandom per request
+was a getrandom system call on every request), never from the sidecar's seeded one:
+two sidecars must not collide."""
+
+
 def new_request_id() -> bytes:
-    return os.urandom(16).hex().encode()
+    """32 lower-case hex digits (128 random bits)."""
+    return b"%032x" % _REQUEST_IDS.getrandbits(128)
 
 
 def ensure_request_id(request: Request) -> bytes:

@@ -7,6 +7,7 @@ from mesh_runtime.sidecar.wire import (
     PEER_HEADER,
     ensure_request_id,
     header_map,
+    new_request_id,
     service_of_host,
     upstream_headers,
 )
@@ -61,3 +62,10 @@ def test_without_tracing_the_callers_traceparent_is_not_duplicated() -> None:
     request = Request(b"GET", b"/", [(b"host", b"catalog")])
     headers = upstream_headers(request, None, None)
     assert [name for name, _ in headers] == [b"host"]
+
+
+def test_request_ids_are_128_random_bits_in_hex() -> None:
+    """x-request-id the sidecar adds: 32 lower-case hex digits, a fresh one each time."""
+    ids = [new_request_id() for _ in range(1000)]
+    assert all(len(i) == 32 and i == i.lower() and int(i, 16) >= 0 for i in ids)
+    assert len(set(ids)) == len(ids)
