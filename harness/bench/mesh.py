@@ -206,7 +206,17 @@ def _lines(path: Path) -> int:
 
 def _line(sample: Sample) -> str:
     pct = " ".join(f"p{p:g}={v:.2f}ms" for p, v in sample.percentiles_ms.items())
-    return f"{sample.qps:7.0f} rps  {pct}  errors={sample.errors}"
+    cpu = " ".join(f"{c:.3f}" for c in _cpu_of(sample).values())
+    return f"{sample.qps:7.0f} rps  {pct}  errors={sample.errors}" + (
+        f"  cores/krps {cpu}" if cpu else ""
+    )
+
+
+def _cpu_of(sample: Sample) -> dict[str, float]:
+    """Cores per 1000 RPS of each proxy process in one sample."""
+    return {
+        role: (cpu / sample.seconds) / (sample.qps / 1000) for role, cpu in sample.cpu_s.items()
+    }
 
 
 def summarise(samples: dict[str, list[Sample]]) -> dict[str, Any]:
@@ -243,10 +253,7 @@ def summarise(samples: dict[str, list[Sample]]) -> dict[str, Any]:
 
 def _cpu_per_krps(runs: list[Sample]) -> dict[str, float]:
     """Cores per 1000 RPS for each proxy process, median over rounds."""
-    return {
-        role: statistics.median((s.cpu_s[role] / s.seconds) / (s.qps / 1000) for s in runs)
-        for role in runs[0].cpu_s
-    }
+    return {role: statistics.median(_cpu_of(s)[role] for s in runs) for role in runs[0].cpu_s}
 
 
 LABELS = {
