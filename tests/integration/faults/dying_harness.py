@@ -7,15 +7,15 @@ in a registered fault ledger, prints APPLIED, and waits to be SIGKILLed.
 from __future__ import annotations
 
 import sys
-import time
 from pathlib import Path
 
 from pydantic import TypeAdapter
 
-from harness.faults import FaultContext, FaultLedger, make_injector
+from harness.faults import FaultContext, make_injector
 from harness.spec.faults import FaultSpec
 from mesh_runtime.runtimes.local import LocalRuntime
 from mesh_runtime.runtimes.toxiproxy import ToxiproxyClient
+from tests.integration.faults.dying import apply_and_wait
 
 FAULTS = [
     {
@@ -27,7 +27,6 @@ FAULTS = [
     {"name": "freeze-cart", "kind": "process_pause", "target": "sidecar:cart-0"},
     {"name": "kill-inventory", "kind": "process_kill", "target": "service:inventory-0"},
 ]
-MAX_WAIT_S = 120.0
 
 
 def main(state_root: Path, ledger_file: Path) -> None:
@@ -39,17 +38,9 @@ def main(state_root: Path, ledger_file: Path) -> None:
         toxiproxy=ToxiproxyClient(deployment.toxiproxy_url or ""),
         state_file=runtime.state_file("shop"),
     )
-    ledger = FaultLedger(ledger_file)
-    ledger.register(state_root)
     adapter: TypeAdapter[FaultSpec] = TypeAdapter(FaultSpec)
-    for fault in FAULTS:
-        injector = make_injector(adapter.validate_python(fault), ctx)
-        ledger.begin(injector.name, injector.rollback_entry())
-        injector.apply()
-    print("APPLIED", flush=True)
-    deadline = time.monotonic() + MAX_WAIT_S  # killed long before; bounded all the same
-    while time.monotonic() < deadline:
-        time.sleep(0.1)
+    injectors = (make_injector(adapter.validate_python(fault), ctx) for fault in FAULTS)
+    apply_and_wait(state_root, ledger_file, injectors)
 
 
 if __name__ == "__main__":

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import requests
@@ -16,6 +20,29 @@ from harness.spec.faults import FaultSpec
 from tests.conftest import poll
 
 FAULT = TypeAdapter(FaultSpec)
+ROOT = Path(__file__).resolve().parents[3]
+
+
+@contextmanager
+def harness_process(script: Path, *args: str) -> Iterator[subprocess.Popen[str]]:
+    """`python script args` (a dying harness stand-in) in a session of its own, the repo on
+    its PYTHONPATH, stdout piped; its group SIGKILLed on the way out if it still runs."""
+    child = subprocess.Popen(
+        [sys.executable, str(script), *args],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    try:
+        yield child
+    finally:
+        if child.poll() is None:
+            os.killpg(child.pid, signal.SIGKILL)
+        child.wait(timeout=10)
+        if child.stdout is not None:
+            child.stdout.close()
 
 
 def injector(ctx: FaultContext, **fault: Any) -> Injector:

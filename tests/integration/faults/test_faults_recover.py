@@ -17,7 +17,7 @@ from harness.faults import FaultContext, FaultLedger, registrations
 from mesh_runtime.runtimes.deployment import Deployment
 from mesh_runtime.runtimes.local import LocalRuntime
 from mesh_runtime.runtimes.supervisor import is_running
-from tests.integration.faults.faultkit import eventually, wait_for_line
+from tests.integration.faults.faultkit import eventually, harness_process, wait_for_line
 
 pytestmark = pytest.mark.integration
 
@@ -31,22 +31,8 @@ def dying_harness(
     shop: Deployment, state_root: Path, tmp_path: Path
 ) -> Iterator[tuple[subprocess.Popen[str], Path]]:
     ledger = tmp_path / "run" / "faults.ledger.jsonl"
-    child = subprocess.Popen(
-        [sys.executable, str(HERE / "dying_harness.py"), str(state_root), str(ledger)],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-    )
-    try:
+    with harness_process(HERE / "dying_harness.py", str(state_root), str(ledger)) as child:
         yield child, ledger
-    finally:
-        if child.poll() is None:
-            os.killpg(child.pid, signal.SIGKILL)
-        child.wait(timeout=10)
-        if child.stdout is not None:
-            child.stdout.close()
 
 
 def _status(pid: int) -> str:

@@ -8,7 +8,6 @@ prints APPLIED, and waits to be SIGKILLed.
 from __future__ import annotations
 
 import sys
-import time
 from pathlib import Path
 
 from harness.faults.kube import (
@@ -17,11 +16,9 @@ from harness.faults.kube import (
     KubeLogin,
     KubePlace,
 )
-from harness.faults.ledger import FaultLedger
 from harness.kube.client import KubeClient
 from harness.spec.kube_faults import DeploymentScaleFault, IstioFaultFault
-
-MAX_WAIT_S = 120.0
+from tests.integration.faults.dying import apply_and_wait
 
 
 def main(args: list[str]) -> None:
@@ -51,15 +48,8 @@ def main(args: list[str]) -> None:
             "params": {"replicas": 0},
         }
     )
-    ledger = FaultLedger(ledger_file)
-    ledger.register(state_root)
-    for injector in (IstioFaultInjector(abort, place), DeploymentScaleInjector(scale, place)):
-        ledger.begin(injector.name, injector.rollback_entry())
-        injector.apply()
-    print("APPLIED", flush=True)
-    deadline = time.monotonic() + MAX_WAIT_S  # killed long before; bounded all the same
-    while time.monotonic() < deadline:
-        time.sleep(0.1)
+    injectors = (IstioFaultInjector(abort, place), DeploymentScaleInjector(scale, place))
+    apply_and_wait(state_root, ledger_file, injectors)
 
 
 if __name__ == "__main__":

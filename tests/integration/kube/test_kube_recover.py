@@ -20,7 +20,7 @@ from harness.kube import KubeClient
 from harness.kube.resources import DEPLOYMENT, VIRTUAL_SERVICE, Resource
 from harness.kube.state import MARK_ANNOTATION, ObjectState
 from harness.kube.testing import LocalApiServer
-from tests.integration.faults.faultkit import wait_for_line
+from tests.integration.faults.faultkit import harness_process, wait_for_line
 
 pytestmark = pytest.mark.integration
 
@@ -73,34 +73,12 @@ def killed_harness(
     """A harness that applied both faults and was SIGKILLed; yields its state root."""
     state_root = tmp_path / "state"
     ledger = tmp_path / "run" / "faults.ledger.jsonl"
-    command = [
-        sys.executable,
-        str(HERE / "dying_kube_harness.py"),
-        str(state_root),
-        str(ledger),
-        str(local_apiserver.kubeconfig),
-        NS,
-        *objects,
-    ]
-    child = subprocess.Popen(
-        command,
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-    )
-    try:
+    args = (str(state_root), str(ledger), str(local_apiserver.kubeconfig), NS, *objects)
+    with harness_process(HERE / "dying_kube_harness.py", *args) as child:
         wait_for_line(child, "APPLIED", timeout=60)
         os.killpg(child.pid, signal.SIGKILL)
         child.wait(timeout=10)
         yield state_root
-    finally:
-        if child.poll() is None:
-            os.killpg(child.pid, signal.SIGKILL)
-            child.wait(timeout=10)
-        if child.stdout is not None:
-            child.stdout.close()
 
 
 def _recover(state_root: Path, *extra: str) -> subprocess.CompletedProcess[str]:
