@@ -2,7 +2,9 @@
 
     python -m harness.bench [--quick]
 
-1. the mesh: sidecar pair vs HAProxy pair vs no proxy at 1000 RPS (harness.bench.mesh);
+1. the mesh: sidecar pair vs HAProxy pair vs no proxy at 1000 RPS, beside Envoy's
+   published figures (harness.bench.mesh), and the sidecar listener's Python per
+   request, in process (harness.bench.hotpath);
 2. the load driver: sustained RPS per Locust worker and orchestrator memory
    (harness.bench.load);
 3. Istio's API to the reference mesh: from the API call that changes a VirtualService
@@ -15,7 +17,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from harness.bench import istio_propagation, load, mesh
+from harness.bench import hotpath, istio_propagation, load, mesh
 from mesh_runtime.errors import ToolNotFound
 
 
@@ -29,6 +31,8 @@ def main(argv: list[str] | None = None) -> int:
     load_args = ["--step-s", "3", "--memory-s", "10"] if args.quick else []
     print("== mesh benchmark", flush=True)
     status = mesh.main(mesh_args)
+    print("\n== sidecar listener, in process", flush=True)
+    status = status or hotpath.main(["--requests", "5000"] if args.quick else [])
     print("\n== load driver benchmark", flush=True)
     status = status or load.main(load_args)
     print("\n== Istio fault propagation benchmark", flush=True)

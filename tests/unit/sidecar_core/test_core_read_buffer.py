@@ -4,38 +4,11 @@ keeps may point into it, since the next read, on any connection, overwrites it."
 from __future__ import annotations
 
 import asyncio
-from typing import Any
 
+from harness.bench.hotpath import Transport, feed
 from mesh_runtime.sidecar.http1 import Request, Response
 from mesh_runtime.sidecar.http_server import ConnectionRegistry, HttpServerProtocol
 from mesh_runtime.sidecar.limits import HttpLimits
-
-
-class Transport:
-    """What HttpServerProtocol uses of a transport, keeping what it is sent."""
-
-    def __init__(self) -> None:
-        self.sent = bytearray()
-        self.closed = False
-
-    def write(self, data: bytes) -> None:
-        self.sent += data
-
-    def is_closing(self) -> bool:
-        return self.closed
-
-    def close(self) -> None:
-        self.closed = True
-
-    def get_extra_info(self, name: str, default: Any = None) -> Any:
-        return ("127.0.0.1", 40000) if name == "peername" else default
-
-
-def feed(protocol: HttpServerProtocol, data: bytes) -> None:
-    """As the loop does: read into the protocol's buffer, then tell it how much came."""
-    buffer = protocol.get_buffer(len(data))
-    buffer[: len(data)] = data
-    protocol.buffer_updated(len(data))
 
 
 def test_interleaved_reads_on_two_connections_keep_each_request_whole() -> None:
