@@ -210,6 +210,8 @@ def _start_sidecars(
 ) -> dict[str, int]:
     """Server sidecar first (the client's upstream), then the client; their pids by role."""
     pids = {}
+    # `python -m` puts its working directory first on sys.path: in another revision's tree
+    # the sidecar imports that tree's mesh_runtime, not the one beside the benchmark's.
     env = {"PYTHONPATH": str(source)} if source else None
     for role, service, ports in (
         (f"{prefix}sidecar-server", "echo", server),
@@ -218,7 +220,7 @@ def _start_sidecars(
         command = sidecar_command(service, ports, flags(service), otlp)
         ready = f"http://127.0.0.1:{ports.admin}/ready"
         proc = stack.enter_context(
-            spawned(role, command, ready_url=ready, log=work / f"{role}.log", env=env)
+            spawned(role, command, ready_url=ready, log=work / f"{role}.log", env=env, cwd=source)
         )
         pids[role] = proc.pid
     return pids

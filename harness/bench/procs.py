@@ -49,13 +49,14 @@ def spawned(
     ready_url: str | None = None,
     log: Path | None = None,
     env: Mapping[str, str] | None = None,
+    cwd: Path | None = None,
 ) -> Iterator[subprocess.Popen[bytes]]:
     """Run `command` until the block ends; ready when `port` accepts or `ready_url` is 200.
-    `env`: variables set for the command on top of this process's."""
+    `env`: variables set for the command on top of this process's; `cwd`: where it runs."""
     out = log.open("wb") if log else subprocess.DEVNULL
     environment = {**os.environ, **env} if env else None
     proc = subprocess.Popen(
-        list(command), stdout=out, stderr=out, start_new_session=True, env=environment
+        list(command), stdout=out, stderr=out, start_new_session=True, env=environment, cwd=cwd
     )
     try:
         deadline = time.monotonic() + START_TIMEOUT_S

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from harness.bench.mesh import main, run_mesh_bench
+from harness.bench.pairs import revision_tree, sidecar_pair, trace_sink
+from harness.bench.procs import fortio_server
 
 pytestmark = pytest.mark.integration
 
@@ -40,6 +44,21 @@ def test_a_baseline_revision_runs_beside_the_current_sidecar() -> None:
         "base-sidecar-client",
     }
     assert set(result["added_ratio_vs_envoy"]) == {"mesh", "mesh-base"}
+
+
+def test_a_baseline_sidecar_imports_its_own_revision(tmp_path: Path) -> None:
+    """The baseline pair's sidecars run in the revision's tree, so that its mesh_runtime
+    (not the checkout's, which `python -m` would put first on sys.path) is imported."""
+    tree = revision_tree("HEAD", tmp_path)
+    marker = "BASELINE-MARKER"
+    init = tree / "mesh_runtime" / "__init__.py"
+    init.write_text(init.read_text() + f"\nimport sys\nprint({marker!r}, file=sys.stderr)\n")
+    with fortio_server() as base, trace_sink(tmp_path) as otlp:
+        port = int(base.rsplit(":", 1)[1])
+        with sidecar_pair(port, tmp_path, otlp, tree, "mesh-base") as target:
+            assert set(target.pids) == {"base-sidecar-server", "base-sidecar-client"}
+    for role in target.pids:
+        assert marker in (tmp_path / f"{role}.log").read_text()
 
 
 def test_an_unknown_baseline_revision_is_one_line_and_exit_2(
