@@ -26,7 +26,7 @@ from harness.engine.options import RunOptions
 from harness.engine.outcome import RunOutcome, rollback_note
 from harness.engine.progress import ProgressView, Snapshot, phase_at
 from harness.engine.scheduler import Scheduler
-from harness.engine.timeline import Action, plan_actions
+from harness.engine.timeline import Action, plan_actions, shortfalls
 from harness.errors import RunError
 from harness.faults import LEDGER_FILE, FaultContext, FaultLedger
 from harness.judge import run_status
@@ -47,9 +47,6 @@ from mesh_runtime.runtimes import Deployment, Runtime, ToxiproxyClient
 from mesh_runtime.runtimes.registry import deployed_topology, make_runtime
 from mesh_runtime.topology import MeshMode
 
-START_LEAD_S = 6.0
-"""Warm-up starts this long after the load driver is asked to start: Locust's processes
-take a few seconds to come up, and requests due before they are ready would be skipped."""
 LOAD_DRAIN_S = 5.0
 """How long after the schedule's end in-flight requests may take, beyond `load.timeout`."""
 
@@ -120,23 +117,21 @@ class Session:
         self.ctx = self._fault_context(deployment)
         self.ledger = FaultLedger(self.writer.path / LEDGER_FILE)
         self.ledger.register(self.options.state_root)
-        t0 = time.time() + START_LEAD_S
-        self.events.t0 = t0  # t0 is the start of warm-up, once Locust is up
+        # Injectors first: a fault on a target that does not exist fails before any load.
         self.faults = FaultRunner(self.experiment, self.ctx, self.ledger, self.events)
-        dialect = run_dialect(deployment, self.topology)
-        self.observers = Observers(deployment, t0, self._current, self.writer.path, dialect)
-        self.observers.start()
+        # t0 = None: the driver picks t0 once every Locust worker is ready, so the warm-up
+        # starts when the load can (a busy host delays it, never shortens the run).
         self.driver = LoadDriver(
             self.experiment.load,
             deployment.ingress_url,
             self.writer.path / "load",
-            t0,
+            None,
             ingress=deployment.ingress_access(),
             master_bind=self.options.load_master_bind,
             master_port=self.options.load_master_port,
             local_workers=self.options.load_local_workers,
         )
-        self.view.stage("starting the load")
+        self.view.stage("starting the load (waiting for Locust to be ready)")
         self.events.add("load", "start", f"{self.experiment.load.rps:g} rps target")
         remote = self.experiment.load.workers - self.driver.local_workers
         if remote:
@@ -144,15 +139,23 @@ class Session:
             self.view.stage(
                 f"waiting for {remote} Locust worker(s): meshproof load-worker --master {address}"
             )
-        self.driver.start()
-        self.observers.harness_pids(self.driver.pids())
+        t0 = self.driver.start()
+        self.events.t0 = t0  # t0 is the start of warm-up: the load schedule's start
         ready_s = self.events.add("load", "ready", "Locust master and workers are up")
         if ready_s > 0:
             self.note(f"Locust was ready {ready_s:.1f}s into the warm-up (a busy machine?)")
+        dialect = run_dialect(deployment, self.topology)
+        self.observers = Observers(deployment, t0, self._current, self.writer.path, dialect)
+        self.observers.start()
+        self.observers.harness_pids(self.driver.pids())
         self.view.stage("running")
         scheduler = Scheduler(plan_actions(self.experiment), t0, self._execute, tick=self._tick)
         scheduler.run()
         self.end_s = self.events.add("load", "end", "schedule done")
+        for problem in shortfalls(
+            self.experiment, self.faults.events_so_far(), self.experiment.load.total_duration
+        ):
+            self.note(problem)
 
     def run_interleaved(self) -> None:
         """`target.compare_to`: the same load, interleaved with a second deployment in that

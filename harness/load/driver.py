@@ -35,6 +35,7 @@ from harness.spec.load import LoadSpec
 from mesh_runtime.target import IngressAccess
 
 START_TIMEOUT_S = 60.0
+"""How long `start()` waits, in all, for the master and every worker to be ready."""
 STOP_TIMEOUT_S = 5.0
 _POLL_S = 0.05
 _REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -62,13 +63,15 @@ class LoadDriver:
         master_bind: str = LOOPBACK,
         master_port: int = 0,
         local_workers: int | None = None,
+        ready_timeout: float = START_TIMEOUT_S,
     ) -> None:
         """`ingress`: the Host header, extra headers and TLS every request goes with (an
         external target's ingress); None: plain requests to `target_url`.
         `master_bind` / `master_port`: where the Locust master listens (port 0: one the OS
         picks); `local_workers`: how many workers the driver starts on this machine (None:
         all of them when the master listens on loopback, else none), the rest connect
-        from elsewhere."""
+        from elsewhere. `ready_timeout`: how long `start()` waits for them all to be ready
+        before it gives up with one line (`RunError`)."""
         if local_workers is None:
             local_workers = spec.workers if master_bind == LOOPBACK else 0
         if not 0 <= local_workers <= spec.workers:
@@ -90,6 +93,8 @@ class LoadDriver:
         self._procs: list[tuple[str, subprocess.Popen[bytes]]] = []
         self._logs: list[IO[bytes]] = []
         self._t0 = t0
+        self.ready_timeout = ready_timeout
+        self._ready_by = 0.0
 
     @property
     def t0(self) -> float:
@@ -120,6 +125,7 @@ class LoadDriver:
         except OSError as exc:
             raise RunError(f"cannot write the load plan in {self.work_dir}: {exc}") from exc
         state_path = self._state_path
+        self._ready_by = time.monotonic() + self.ready_timeout
         master = ["master", "--plan", str(plan_path), "--state", str(state_path)]
         master += ["--bind", self.master_bind, "--port", str(self.master_port)]
         try:
@@ -271,8 +277,8 @@ class LoadDriver:
         self._procs.append((name, proc))
 
     def _await(self, probe: Callable[[], T | None], what: str) -> T:
-        """Poll `probe` until it gives a value; fail fast if a Locust process died."""
-        deadline = time.monotonic() + START_TIMEOUT_S
+        """Poll `probe` until it gives a value, within `start()`'s `ready_timeout`; fail
+        fast if a Locust process died."""
         while (value := probe()) is None:
             for name, proc in self._procs:
                 if proc.poll() is not None:
@@ -280,8 +286,8 @@ class LoadDriver:
                         f"{name} exited with code {proc.returncode} while waiting for {what}:"
                         f" {self._last_words(name)}"
                     )
-            if time.monotonic() > deadline:
-                raise RunError(f"timed out after {START_TIMEOUT_S:g}s waiting for {what}")
+            if time.monotonic() > self._ready_by:
+                raise RunError(not_ready(self.ready_timeout, what, _load_average()))
             time.sleep(_POLL_S)
         return value
 
@@ -292,6 +298,22 @@ class LoadDriver:
         if name != _MASTER:
             words += f"; {_MASTER}: {_tail(self.work_dir / f'{_MASTER}.log')}"
         return words
+
+
+def not_ready(timeout: float, what: str, load1: float | None) -> str:
+    """The one line a load driver that was not ready in time fails with."""
+    busy = f" (load average {load1:.1f} on {os.cpu_count() or 1} cores)" if load1 else ""
+    return (
+        f"the load driver was not ready within {timeout:g}s, still waiting for {what}{busy};"
+        " the run did not start"
+    )
+
+
+def _load_average() -> float | None:
+    try:
+        return os.getloadavg()[0]
+    except OSError:
+        return None
 
 
 def _master_port(state_path: Path) -> int | None:

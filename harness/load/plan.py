@@ -11,6 +11,9 @@ from mesh_runtime.target import IngressAccess
 
 GRACE_S = 2.0
 """Beyond the hard deadline, time for a process to flush its files and exit."""
+SLOW_START_ENV = "MESHPROOF_TEST_WORKER_START_DELAY_S"
+"""Test hook: a Locust worker started with this set (seconds) waits that long before it
+connects to its master, as a worker on an overloaded host comes up late."""
 
 
 class LoadPlan(BaseModel):

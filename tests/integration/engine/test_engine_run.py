@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 
 from harness.cli.main import main
+from harness.load.plan import SLOW_START_ENV
 from mesh_runtime.runtimes.local import LocalRuntime
 from mesh_runtime.runtimes.supervisor import is_running
 from tests.integration.engine.enginekit import SHOP, processes_mentioning
@@ -212,3 +213,53 @@ def test_duration_scales_a_library_experiment(tmp_path: Path, state_dir: Path) -
     assert all(v["value"] is not None for v in record["verdicts"])
     assert processes_mentioning("mesh_runtime", str(state_dir)) == []
     assert processes_mentioning("harness.load.locust_main", str(out)) == []
+
+
+LATE_LOCUST_EXPERIMENT: dict[str, Any] = {
+    "name": "late-locust",
+    "title": "a fault early in a short run, Locust's workers coming up late",
+    "load": {"rps": 40, "warmup": "1s", "duration": "7s", "connections": 4},
+    "faults": [
+        {
+            "name": "catalog-0-503",
+            "kind": "service_behaviour",
+            "target": "catalog-0",
+            "at": "1s",
+            "duration": "3s",
+            "params": {"error_rate": 0.5, "error_status": 503},
+        }
+    ],
+    "slos": ["retries_per_krequests > 10 during:catalog-0-503"],
+}
+
+
+def test_a_late_load_driver_delays_t0_and_the_fault_keeps_its_duration(
+    tmp_path: Path,
+    state_dir: Path,
+    write_experiment: Callable[[dict[str, Any]], Path],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The Locust worker comes up 12s late (an overloaded host). The warm-up starts when
+    the load can: requests from the first moment of warm-up, Locust ready before t0, the
+    fault on at about warm-up + at and lasting its 3s (not applied and reverted at once),
+    the `before` phase ending where the fault begins, and no note of a late start."""
+    monkeypatch.setenv(SLOW_START_ENV, "12")
+    experiment = write_experiment(LATE_LOCUST_EXPERIMENT)
+    out = tmp_path / "reports"
+    code = main(
+        ["run", str(experiment), "--out", str(out), "--quiet", "--state-dir", str(state_dir)]
+    )
+    run = only_run_dir(out)
+    record = json.loads((run / "run.json").read_text())
+    assert code in (0, 1, 3) and record.get("error") is None, record.get("error")
+    fault = record["faults"][0]
+    assert 2.0 <= fault["start_s"] < 3.0
+    assert 3.0 <= fault["end_s"] - fault["start_s"] < 3.5
+    events = pd.read_parquet(run / "events.parquet")
+    ready = events[(events["kind"] == "load") & (events["name"] == "ready")]["t_s"]
+    assert float(ready.iloc[0]) <= 0.5
+    assert not any("into the warm-up" in str(d) for d in events["detail"])
+    requests = pd.read_parquet(run / "requests.parquet")
+    assert float(requests["intended_s"].min()) < 0.5
+    phases = {p["name"]: p for p in record["phases"]}
+    assert phases["before"]["end_s"] == pytest.approx(fault["start_s"])
