@@ -23,6 +23,23 @@ FAULT = TypeAdapter(FaultSpec)
 ROOT = Path(__file__).resolve().parents[3]
 
 
+MESHPROOF = [sys.executable, "-m", "harness.cli.main"]
+
+
+def recover(state_root: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+    """`meshproof recover --state-dir state_root [extra]` as a process of its own (the repo
+    on its PYTHONPATH), its output captured; not checked."""
+    return subprocess.run(
+        [*MESHPROOF, "recover", "--state-dir", str(state_root), *extra],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+
+
 @contextmanager
 def harness_process(script: Path, *args: str) -> Iterator[subprocess.Popen[str]]:
     """`python script args` (a dying harness stand-in) in a session of its own, the repo on

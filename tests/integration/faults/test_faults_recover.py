@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,13 +16,11 @@ from harness.faults import FaultContext, FaultLedger, registrations
 from mesh_runtime.runtimes.deployment import Deployment
 from mesh_runtime.runtimes.local import LocalRuntime
 from mesh_runtime.runtimes.supervisor import is_running
-from tests.integration.faults.faultkit import eventually, harness_process, wait_for_line
+from tests.integration.faults.faultkit import eventually, harness_process, recover, wait_for_line
 
 pytestmark = pytest.mark.integration
 
 HERE = Path(__file__).resolve().parent
-ROOT = HERE.parents[2]
-MESHPROOF = [sys.executable, "-m", "harness.cli.main"]
 
 
 @pytest.fixture
@@ -61,14 +58,7 @@ def test_recover_after_sigkill_removes_toxics_and_resumes(
     killed = runtime.load(shop.name).process("inventory-0")
     eventually(lambda: not is_running(killed), 5, "inventory-0 killed")
 
-    done = subprocess.run(
-        [*MESHPROOF, "recover", "--state-dir", str(state_root)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    done = recover(state_root)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "undone" in done.stdout and "slow-catalog" in done.stdout
     for proxy in ("frontend--catalog-0", "frontend--catalog-1"):
@@ -84,13 +74,6 @@ def test_recover_after_sigkill_removes_toxics_and_resumes(
 
 def test_recover_with_nothing_registered_says_so(tmp_path: Path) -> None:
     """With no registered ledgers, recover says there is nothing to do and exits 0."""
-    done = subprocess.run(
-        [*MESHPROOF, "recover", "--state-dir", str(tmp_path)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    done = recover(tmp_path)
     assert done.returncode == 0
     assert "nothing to recover" in done.stdout

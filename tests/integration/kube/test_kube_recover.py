@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,13 +18,11 @@ from harness.kube import KubeClient
 from harness.kube.resources import DEPLOYMENT, VIRTUAL_SERVICE, Resource
 from harness.kube.state import MARK_ANNOTATION, ObjectState
 from harness.kube.testing import LocalApiServer
-from tests.integration.faults.faultkit import harness_process, wait_for_line
+from tests.integration.faults.faultkit import harness_process, recover, wait_for_line
 
 pytestmark = pytest.mark.integration
 
 HERE = Path(__file__).resolve().parent
-ROOT = HERE.parents[2]
-MESHPROOF = [sys.executable, "-m", "harness.cli.main"]
 NS = "shop"
 
 
@@ -81,17 +77,6 @@ def killed_harness(
         yield state_root
 
 
-def _recover(state_root: Path, *extra: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [*MESHPROOF, "recover", "--state-dir", str(state_root), *extra],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-    )
-
-
 def _state(kube: KubeClient, resource: Resource, name: str) -> ObjectState:
     return ObjectState.of(kube.get(resource, NS, name))
 
@@ -105,7 +90,7 @@ def test_recover_after_sigkill_restores_the_objects(
     assert faulted.annotations[MARK_ANNOTATION] == "dying-run/catalog-abort"
     assert faulted.spec is not None and "fault" in faulted.spec["http"][0]
     assert _state(kube, DEPLOYMENT, deployment).spec["replicas"] == 0  # type: ignore[index]
-    done = _recover(killed_harness)
+    done = recover(killed_harness)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "undone" in done.stdout and "catalog-abort" in done.stdout
     restored = _state(kube, VIRTUAL_SERVICE, vs)
@@ -115,7 +100,7 @@ def test_recover_after_sigkill_restores_the_objects(
         "http": [{"route": [{"destination": {"host": "catalog"}}]}],
     }
     assert _state(kube, DEPLOYMENT, deployment).spec["replicas"] == 3  # type: ignore[index]
-    again = _recover(killed_harness)
+    again = recover(killed_harness)
     assert again.returncode == 0 and "nothing to recover" in again.stdout
 
 
@@ -126,10 +111,10 @@ def test_recover_refuses_an_edited_object_until_forced(
     refuses the Deployment naming spec.replicas (exit 1); --force restores it."""
     _, deployment = objects
     kube.merge_patch(DEPLOYMENT, NS, deployment, {"spec": {"replicas": 5}}, resource_version=None)
-    refused = _recover(killed_harness)
+    refused = recover(killed_harness)
     assert refused.returncode == 1
     assert "spec.replicas: 0 -> 5" in refused.stdout and "--force" in refused.stdout
     assert _state(kube, DEPLOYMENT, deployment).spec["replicas"] == 5  # type: ignore[index]
-    forced = _recover(killed_harness, "--force")
+    forced = recover(killed_harness, "--force")
     assert forced.returncode == 0, forced.stdout + forced.stderr
     assert _state(kube, DEPLOYMENT, deployment).spec["replicas"] == 3  # type: ignore[index]

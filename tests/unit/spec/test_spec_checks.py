@@ -205,10 +205,9 @@ def test_warns_when_an_error_rate_needs_retries_to_mask_an_abort() -> None:
     assert experiment_warnings(probe, "x.yaml") == []
 
 
-def test_validate_prints_warnings_and_exits_0(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    """`meshproof validate`: a 'warning:' line on stderr per warning, the ok line, exit 0."""
+def abort_experiment(tmp_path: Path, slos: str) -> Path:
+    """exp.yaml in `tmp_path` (the shop topology beside it): 40 s of load, a 503 abort on
+    catalog from 10 s for 20 s, and `slos` (YAML list lines)."""
     (tmp_path / "topologies").mkdir()
     shutil.copy(SHOP, tmp_path / "topologies" / "shop.yaml")
     path = tmp_path / "exp.yaml"
@@ -216,9 +215,17 @@ def test_validate_prints_warnings_and_exits_0(
         "title: t\ntarget: {topology: topologies/shop.yaml}\nload: {duration: 40s}\n"
         "faults:\n  - {name: abort, kind: mesh_fault, target: catalog, at: 10s, duration: 20s,"
         " params: {abort: {httpStatus: 503, percentage: 10}}}\n"
-        "slos:\n  - retries_per_krequests > 1 during:abort\n",
+        "slos:\n" + slos,
         encoding="utf-8",
     )
+    return path
+
+
+def test_validate_prints_warnings_and_exits_0(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`meshproof validate`: a 'warning:' line on stderr per warning, the ok line, exit 0."""
+    path = abort_experiment(tmp_path, "  - retries_per_krequests > 1 during:abort\n")
     assert main(["validate", str(path)]) == 0
     captured = capsys.readouterr()
     assert captured.out.startswith("ok: t (1 faults, 1 SLOs, 45s)")
@@ -243,16 +250,7 @@ def test_run_prepares_the_scaled_experiment_with_its_warnings(tmp_path: Path) ->
     --duration is refused before anything starts."""
     from harness.engine.runner import prepare
 
-    (tmp_path / "topologies").mkdir()
-    shutil.copy(SHOP, tmp_path / "topologies" / "shop.yaml")
-    path = tmp_path / "exp.yaml"
-    path.write_text(
-        "title: t\ntarget: {topology: topologies/shop.yaml}\nload: {duration: 40s}\n"
-        "faults:\n  - {name: abort, kind: mesh_fault, target: catalog, at: 10s, duration: 20s,"
-        " params: {abort: {httpStatus: 503, percentage: 10}}}\n"
-        "slos:\n  - error_rate < 0.001\n  - recovery_s < 10\n",
-        encoding="utf-8",
-    )
+    path = abort_experiment(tmp_path, "  - error_rate < 0.001\n  - recovery_s < 10\n")
     experiment, topology, warnings = prepare(path, 30.0)
     assert experiment.load.total_duration == pytest.approx(30.0)
     assert topology == tmp_path / "topologies" / "shop.yaml"
