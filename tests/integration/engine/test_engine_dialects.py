@@ -80,12 +80,8 @@ def test_dialect_counts_agree_with_the_harness_records(
     topology.write_text(yaml.safe_dump(shop(sidecar)))
     experiment = tmp_path / "dialect.yaml"
     experiment.write_text(yaml.safe_dump({"target": {"topology": str(topology)}, **EXPERIMENT}))
-    out = tmp_path / "reports"
     since = time.time() - 1.0
-    args = ["run", str(experiment), "--out", str(out), "--quiet", "--keep"]
-    assert main([*args, "--state-dir", str(state_dir)]) == 0
-    (run,) = [p for p in out.iterdir() if p.is_dir()]
-    record = json.loads((run / "run.json").read_text())
+    run, record = run_kept(experiment, tmp_path / "reports", state_dir)
     requests = pd.read_parquet(run / "requests.parquet")
     sent = len(requests)
     failed = int(((requests["status"] >= 500) | (requests["status"] == 0)).sum())
@@ -108,6 +104,14 @@ def test_dialect_counts_agree_with_the_harness_records(
         found = wait_for_counts(PrometheusObserver(prometheus), bound, since, expected)
         assert found == expected, mesh
         print(f"{sidecar} sidecars, {mesh} dialect: {sent} requests, {failed} failed: agrees")
+
+
+def run_kept(experiment: Path, out: Path, state_dir: Path) -> tuple[Path, dict[str, Any]]:
+    """`meshproof run --keep` of `experiment` (exit 0): its run directory and run.json."""
+    args = ["run", str(experiment), "--out", str(out), "--quiet", "--keep"]
+    assert main([*args, "--state-dir", str(state_dir)]) == 0
+    (run,) = [p for p in out.iterdir() if p.is_dir()]
+    return run, json.loads((run / "run.json").read_text())
 
 
 def expected_counts(sent: int, failed: int, bound: BoundDialect) -> dict[str, Any]:
@@ -203,12 +207,8 @@ def test_retries_and_ejections_in_each_dialect_match_the_meshs_own_counters(
     fault["params"] = {"error_rate": 1.0, "error_status": 503}
     body = {"target": {"topology": str(topology)}, **EXPERIMENT, "faults": [fault]}
     experiment.write_text(yaml.safe_dump(body))
-    out = tmp_path / "reports"
     since = time.time() - 1.0
-    args = ["run", str(experiment), "--out", str(out), "--quiet", "--keep"]
-    assert main([*args, "--state-dir", str(state_dir)]) == 0
-    (run,) = [p for p in out.iterdir() if p.is_dir()]
-    record = json.loads((run / "run.json").read_text())
+    _, record = run_kept(experiment, tmp_path / "reports", state_dir)
     whole = next(p for p in record["phase_summaries"] if p["phase"] == "whole")
     assert whole["values"]["retries_per_krequests"] > 0
 

@@ -7,7 +7,6 @@ import pandas as pd
 import pytest
 
 from harness.analysis.phases import phase_intervals
-from harness.analysis.records import normalize_requests
 from harness.analysis.recovery import (
     DEFAULT_CRITERIA,
     Criteria,
@@ -22,6 +21,7 @@ from harness.judge import judge_one
 from harness.spec import SLO, Experiment
 from harness.store.model import FaultEvent
 from mesh_runtime.validation import model_from_data
+from tests.fixtures.make_run import on_time_requests
 
 FAULT_END = 30.0
 
@@ -140,17 +140,7 @@ def requests(end: float = 46.0) -> pd.DataFrame:
     times = np.arange(0, end, 0.01)
     failing = (times >= 10) & (times < 32) & (np.arange(len(times)) % 10 == 0)
     latency = np.where((times >= 10) & (times < 36), 800.0, 40.0)
-    frame = pd.DataFrame(
-        {
-            "intended_s": times,
-            "sent_s": times,
-            "latency_ms": latency,
-            "corrected_ms": latency,
-            "status": np.where(failing, 503, 200),
-            "trace_id": [f"{i:032x}" for i in range(len(times))],
-        }
-    )
-    return normalize_requests(frame)
+    return on_time_requests(times, latency, failing)
 
 
 def test_the_verdict_reason_says_what_recovered_means() -> None:

@@ -9,13 +9,13 @@ import pandas as pd
 import pytest
 
 from harness.analysis.phases import phase_intervals
-from harness.analysis.records import normalize_requests
 from harness.analysis.recovery import recovery_criteria, recovery_seconds
 from harness.analysis.signals import counter_increase, cpu_per_krps_by_second
 from harness.analysis.summary import RunFrames, summarize
 from harness.analysis.windows import compute_windows
 from harness.spec.slo import SLO
 from harness.store.model import FaultEvent, PhaseRecord
+from tests.fixtures.make_run import on_time_requests
 
 FAULT = FaultEvent(name="x", kind="toxic", target="a->b", start_s=10.0, end_s=20.0)
 PHASES = phase_intervals(5.0, 30.0, [FAULT])
@@ -26,18 +26,7 @@ def steady_requests(rps: int = 100, end: float = 30.0) -> pd.DataFrame:
     times = np.arange(0, end, 1 / rps)
     failing = (times >= 10) & (times < 22) & (np.arange(len(times)) % 10 == 0)
     latency = np.where((times >= 10) & (times < 20), 50.0, 5.0)
-    return normalize_requests(
-        pd.DataFrame(
-            {
-                "intended_s": times,
-                "sent_s": times,
-                "latency_ms": latency,
-                "corrected_ms": latency,
-                "status": np.where(failing, 503, 200),
-                "trace_id": [f"{i:032x}" for i in range(len(times))],
-            }
-        )
-    )
+    return on_time_requests(times, latency, failing)
 
 
 def summaries(slos: list[SLO], **frames: pd.DataFrame) -> dict:
