@@ -76,6 +76,15 @@ def faults_in_effect(deployment: Deployment) -> dict[str, bool]:
     return {"toxic": bool(toxics), "paused": paused, "policy": policy != original}
 
 
+def assert_no_fault_in_effect(state_dir: Path) -> None:
+    """None of the three faults shows in the deployment any more."""
+    assert faults_in_effect(deployment_of(state_dir)) == {
+        "toxic": False,
+        "paused": False,
+        "policy": False,
+    }
+
+
 def start_and_wait_for_faults(
     harness: Callable[[list[str]], HarnessProcess],
     experiment: Path,
@@ -132,11 +141,7 @@ def test_sigint_rolls_back_every_fault_and_keeps_the_data(
     process.proc.send_signal(signal.SIGINT)
     assert process.wait(120) == 2
     assert_aborted_with_data(out)
-    assert faults_in_effect(deployment_of(state_dir)) == {
-        "toxic": False,
-        "paused": False,
-        "policy": False,
-    }
+    assert_no_fault_in_effect(state_dir)
 
 
 def test_sigterm_tears_everything_down(
@@ -169,11 +174,7 @@ def test_recover_after_the_harness_is_sigkilled_mid_fault(
     process.wait(10)
     assert all(faults_in_effect(deployment_of(state_dir)).values())
     assert main(["recover", "--state-dir", str(state_dir)]) == 0
-    assert faults_in_effect(deployment_of(state_dir)) == {
-        "toxic": False,
-        "paused": False,
-        "policy": False,
-    }
+    assert_no_fault_in_effect(state_dir)
     wait_for(
         lambda: not processes_mentioning("harness.load.locust_main", str(out)),
         15,
