@@ -152,10 +152,6 @@ class Session:
         scheduler = Scheduler(plan_actions(self.experiment), t0, self._execute, tick=self._tick)
         scheduler.run()
         self.end_s = self.events.add("load", "end", "schedule done")
-        for problem in shortfalls(
-            self.experiment, self.faults.events_so_far(), self.experiment.load.total_duration
-        ):
-            self.note(problem)
 
     def run_interleaved(self) -> None:
         """`target.compare_to`: the same load, interleaved with a second deployment in that
@@ -346,6 +342,11 @@ class Session:
         faults: list[FaultEvent] = self.faults.events_so_far() if self.faults else []
         analysis = None
         if self.measured is not None:
+            # a fault cut short or never applied is said, whatever ended the run
+            end_s = self.events.now_s() if outcome.stopped else None
+            ended = self.experiment.load.total_duration if end_s is None else end_s
+            for problem in shortfalls(self.experiment, faults, ended):
+                self.note(problem)
             try:
                 analysis = analyse(
                     self.experiment,
@@ -353,7 +354,7 @@ class Session:
                     self.experiment.target.mode,
                     faults,
                     self.measured,
-                    end_s=self.events.now_s() if outcome.stopped else None,
+                    end_s=end_s,
                     interleaved=self.interleaved_requests,
                 )
             except MeshproofError as exc:
