@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import json
-
 import pandas as pd
 
 from harness.analysis.traces import expected_spans
 from harness.report.waterfall import HarnessRequest, waterfall_rows
 from harness.report.waterfall_html import waterfall_table
+from tests.fixtures.make_run import span_record
 
 T0 = 1_800_000_000.0
 TRACE = "ab" * 16
@@ -16,19 +15,8 @@ TRACE = "ab" * 16
 
 def _span(span_id: str, parent: str, service: str, name: str, kind: str, start_ms: float,
           end_ms: float, **attributes: object) -> dict[str, object]:  # fmt: skip
-    return {
-        "trace_id": TRACE,
-        "span_id": span_id,
-        "parent_span_id": parent,
-        "name": name,
-        "kind": kind,
-        "service": service,
-        "instance": f"{service}-0",
-        "start_ns": int((T0 + 10 + start_ms / 1000) * 1e9),
-        "end_ns": int((T0 + 10 + end_ms / 1000) * 1e9),
-        "status_code": "UNSET",
-        "attributes": json.dumps(attributes),
-    }
+    times = (int((T0 + 10 + start_ms / 1000) * 1e9), int((T0 + 10 + end_ms / 1000) * 1e9))
+    return span_record(TRACE, span_id, parent, name, kind, service, times, "UNSET", attributes)
 
 
 def test_rows_follow_the_calls_and_mark_what_is_missing() -> None:
