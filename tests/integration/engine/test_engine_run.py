@@ -58,7 +58,7 @@ RETRY_EXPERIMENT: dict[str, Any] = {
         "retries_per_krequests > 10 during:catalog-1-503",
         "error_rate < 0.05 during:catalog-1-503",
         "error_rate < 0.01 after",
-        "p99_ms < 0.001",
+        "rps > 100000",  # impossible, and no latency: never weighed against the host
     ],
 }
 
@@ -97,7 +97,7 @@ def test_short_fault_run_judges_and_writes_the_run_directory(
     assert verdicts["retries_per_krequests > 10 during:catalog-1-503"]["passed"]
     assert verdicts["error_rate < 0.05 during:catalog-1-503"]["passed"]
     assert verdicts["error_rate < 0.01 after"]["passed"]
-    assert not verdicts["p99_ms < 0.001"]["passed"]
+    assert not verdicts["rps > 100000"]["passed"]
     assert record["faults"][0]["name"] == "catalog-1-503"
     assert record["faults"][0]["end_s"] > record["faults"][0]["start_s"] > 2.0
     assert record["summary"]["requests"] > 300
@@ -121,7 +121,7 @@ def test_short_fault_run_judges_and_writes_the_run_directory(
     assert len(cases) == len(RETRY_EXPERIMENT["slos"])
     assert len(suite.findall(".//testcase/failure")) == 1
     report = (run / "report.md").read_text()
-    assert "p99_ms < 0.001" in report
+    assert "rps > 100000" in report
 
     assert not (state_dir / "deployments" / "shop.json").exists()
     assert not list((state_dir / "ledgers").glob("*.json"))
@@ -141,7 +141,11 @@ def assert_host_and_hdr(
         assert host["sched_lag_max_ms"] >= host["sched_lag_p99_ms"] >= host["sched_lag_p50_ms"]
         assert host["load1_max"] > 0 and host["foreign_cpu_cores"] >= 0
         assert 0 <= host["steal_share"] <= 1 and 0 <= host["iowait_share"] <= 1
-        assert 0 < host["probe_cpu_cores"] < 0.05, host  # the probe stays cheap
+        # the probe stays cheap; CPU time comes in 10 ms ticks, so a few seconds of a probe
+        # using ~0.5 % of a core can read 0: only the whole run must show some
+        assert 0 <= host["probe_cpu_cores"] < 0.05, host
+        if phase["phase"] == "whole":
+            assert host["probe_cpu_cores"] > 0, host
     by_phase = {p["phase"]: p for p in record["phase_summaries"]}
     assert record["host"] == by_phase["whole"]["host"]
     assert record["hdr"] == {
