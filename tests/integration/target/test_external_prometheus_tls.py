@@ -19,6 +19,7 @@ from harness.target.check import PartCheck, check_prometheus, guarded
 from mesh_runtime.errors import ToolNotFound
 from mesh_runtime.target import PrometheusAccess
 from mesh_runtime.tools import find_binary
+from tests.fixtures.kube import missing
 from tests.integration.target.pki import make_pki
 
 
@@ -28,7 +29,7 @@ def tls_prometheus(tmp_path: Path) -> Iterator[tuple[str, Path]]:
     try:
         binary = find_binary("prometheus")
     except ToolNotFound as exc:
-        pytest.skip(str(exc))
+        missing(str(exc))
     pki = make_pki(tmp_path, "prometheus.test")
     web = tmp_path / "web.yml"
     web.write_text(
