@@ -66,9 +66,11 @@ def plan_actions(experiment: Experiment) -> list[Action]:
 
 def after_apply(remaining: Sequence[Action], applied: Action, late_s: float) -> list[Action]:
     """The actions still to come once `applied` went on `late_s` seconds after its time:
-    its revert moves as much later, so the fault lasts its whole duration. A revert that
-    would then fall at or after the end of the load is dropped, as `plan_actions` drops
-    it: the fault stays on until the end (and `shortfalls` says so)."""
+    its revert moves as much later, so the fault lasts its whole duration, but never past
+    an apply planned at or after the revert's own time (the next step of a canary, or any
+    fault that follows it, finds the slot free: the late one is cut short and `shortfalls`
+    says so when that matters). A revert that would then fall at or after the end of the
+    load is dropped, as `plan_actions` drops it: the fault stays on until the end."""
     if late_s <= 0:
         return list(remaining)
     end = next((a.at_s for a in remaining if a.kind == "end"), None)
@@ -76,6 +78,13 @@ def after_apply(remaining: Sequence[Action], applied: Action, late_s: float) -> 
     for action in remaining:
         if action.kind == "revert" and action.fault == applied.fault:
             at = action.at_s + late_s
+            following = [
+                a.at_s
+                for a in remaining
+                if a.kind == "apply" and round(a.at_s, 3) >= round(action.at_s, 3)
+            ]
+            if following:
+                at = min(at, min(following))
             if end is not None and at >= end:
                 continue
             action = Action(at, "revert", action.fault)

@@ -161,6 +161,20 @@ def test_a_late_apply_moves_its_revert_as_much_later() -> None:
     assert after_apply(rest, apply_f, 0.0) == rest
 
 
+def test_a_late_revert_never_passes_the_next_step() -> None:
+    """Back-to-back steps (a canary's 10 % then 50 %): the first went on 65 ms late, yet
+    its revert still comes before the next step's apply, or its rollback would undo the
+    step that follows it (canary-shift's 50 % step then served v2 nothing)."""
+    actions = plan_actions(
+        experiment(faults=[behaviour("a", "0s", "15s"), behaviour("b", "15s", "15s")])
+    )
+    apply_a, rest = actions[0], actions[1:]
+    after = after_apply(rest, apply_a, 0.065)
+    names = [(a.kind, a.fault) for a in after]
+    assert names.index(("revert", "a")) < names.index(("apply", "b"))
+    assert after[0] == Action(rest[0].at_s, "revert", "a")
+
+
 def test_a_revert_pushed_past_the_end_is_dropped() -> None:
     """Late enough that its duration reaches the end of the load: the fault stays on until
     the end (the ledger rolls it back), never reverted before its time is up."""
