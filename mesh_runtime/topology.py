@@ -6,9 +6,9 @@ import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from mesh_runtime.config.mesh import MeshSettings
+from mesh_runtime.config.mesh import PROTOCOLS, MeshSettings, Protocol
 from mesh_runtime.config.policy import ServicePolicy
 from mesh_runtime.errors import TopologyError
 from mesh_runtime.validation import load_model
@@ -36,6 +36,9 @@ class VersionSpec(TopologyModel):
 
 
 class ServiceSpec(TopologyModel):
+    protocol: Protocol = "http"
+    """What the service's instances speak (Istio's port protocol): `http` (the default),
+    `grpc` or `tcp`."""
     ingress: bool = False
     """The service the load enters through (exactly one per topology)."""
     calls: list[str] = []
@@ -44,6 +47,23 @@ class ServiceSpec(TopologyModel):
     """Shorthand for versions: [{name: v1, replicas: N}]."""
     versions: list[VersionSpec] = []
     policy: ServicePolicy = ServicePolicy()
+
+    @field_validator("protocol", mode="before")
+    @classmethod
+    def _known_protocol(cls, value: object) -> object:
+        if value not in PROTOCOLS:
+            raise ValueError(
+                f"unknown protocol {value!r} (expected one of: {', '.join(PROTOCOLS)})"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _tcp(self) -> ServiceSpec:
+        if self.protocol == "tcp" and self.ingress:
+            raise ValueError("a tcp service cannot be the ingress (the load enters over HTTP)")
+        if self.protocol == "tcp" and self.calls:
+            raise ValueError("a tcp service makes no calls (its sidecars only proxy bytes)")
+        return self
 
     @model_validator(mode="after")
     def _versions(self) -> ServiceSpec:
@@ -146,6 +166,11 @@ class Topology(TopologyModel):
     @property
     def ingress(self) -> str:
         return next(n for n, s in self.services.items() if s.ingress)
+
+    def protocol(self, service: str) -> Protocol:
+        """What `service` speaks ('http' for a name the topology does not have)."""
+        spec = self.services.get(service)
+        return spec.protocol if spec else "http"
 
     def call_graph(self) -> dict[str, list[str]]:
         """Service -> the services it calls for every request."""

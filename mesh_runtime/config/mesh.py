@@ -8,6 +8,12 @@ from pydantic import BaseModel, ConfigDict
 
 from mesh_runtime.config.policy import ServicePolicy
 
+Protocol = Literal["http", "grpc", "tcp"]
+"""What a service speaks (the topology's `protocol`): HTTP/1.1 (and HTTP/2), gRPC, or raw
+TCP (its sidecars proxy connections at L4: connection-level balancing, no L7 policy)."""
+
+PROTOCOLS: tuple[Protocol, ...] = ("http", "grpc", "tcp")
+
 
 class MeshModel(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -35,6 +41,9 @@ class Endpoint(MeshModel):
 
 class ServiceEntry(MeshModel):
     name: str
+    protocol: Protocol = "http"
+    """The topology's `protocol` of the service: a `tcp` service's sidecars proxy its
+    connections at L4 (mesh_runtime.sidecar.tcp_proxy)."""
     endpoints: list[Endpoint] = []
     policy: ServicePolicy = ServicePolicy()
 

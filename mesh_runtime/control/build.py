@@ -32,7 +32,9 @@ def build_mesh_config(
         endpoints = [
             _endpoint(instance, inbound, via) for instance in instances if instance.service == name
         ]
-        services[name] = ServiceEntry(name=name, endpoints=endpoints, policy=spec.policy)
+        services[name] = ServiceEntry(
+            name=name, protocol=spec.protocol, endpoints=endpoints, policy=spec.policy
+        )
     return MeshConfig(version=version, mesh=topology.mesh, services=services)
 
 

@@ -50,6 +50,21 @@ def test_versions_give_canary_instances() -> None:
     ]
 
 
+def test_protocol_defaults_to_http_and_reads_tcp_and_grpc() -> None:
+    """A service without `protocol` speaks http; tcp and grpc are read as written."""
+    topology = Topology.model_validate(
+        {
+            "name": "p",
+            "services": {
+                "web": {"ingress": True, "calls": ["kv", "api"]},
+                "kv": {"protocol": "tcp"},
+                "api": {"protocol": "grpc"},
+            },
+        }
+    )
+    assert [topology.protocol(s) for s in ("web", "kv", "api")] == ["http", "tcp", "grpc"]
+
+
 @pytest.mark.parametrize(
     ("text", "message"),
     [
@@ -69,6 +84,19 @@ def test_versions_give_canary_instances() -> None:
             "services.a.colour: unknown field",
         ),
         ("name: x\nservices: [\n", "not valid YAML"),
+        (
+            "name: x\nservices: {a: {ingress: true, calls: [b]}, b: {protocol: udp}}\n",
+            "services.b.protocol: unknown protocol 'udp' (expected one of: http, grpc, tcp)",
+        ),
+        (
+            "name: x\nservices: {a: {ingress: true, protocol: tcp}}\n",
+            "services.a: a tcp service cannot be the ingress",
+        ),
+        (
+            "name: x\nservices: {a: {ingress: true, calls: [b]}, b: {protocol: tcp, calls: [c]},"
+            " c: {}}\n",
+            "services.b: a tcp service makes no calls",
+        ),
         (
             "name: x\nservices: {a: {ingress: true, policy: {http: [{retries: {retryOn: 'oops'}}]}}}\n",
             "unknown retryOn condition 'oops'",

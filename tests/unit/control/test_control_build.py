@@ -73,3 +73,16 @@ def test_via_for_an_edge_that_does_not_exist_is_invalid_input(shop: Topology) ->
         build_mesh_config(shop, _inbound(shop), {("gateway", "catalog-0"): "127.0.0.1:1"})
     with pytest.raises(InvalidInput, match="unknown instance 'catalog-9'"):
         build_mesh_config(shop, _inbound(shop), {("frontend", "catalog-9"): "127.0.0.1:1"})
+
+
+def test_protocol_is_carried_to_the_service_entry() -> None:
+    """A service's topology `protocol` reaches its MeshConfig entry (the sidecars read it)."""
+    topology = Topology.model_validate(
+        {
+            "name": "p",
+            "services": {"web": {"ingress": True, "calls": ["kv"]}, "kv": {"protocol": "tcp"}},
+        }
+    )
+    config = build_mesh_config(topology, _inbound(topology), {})
+    assert config.services["kv"].protocol == "tcp"
+    assert config.services["web"].protocol == "http"
