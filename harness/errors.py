@@ -5,7 +5,7 @@
     │   └── ExperimentError         an experiment file that does not validate
     ├── FaultError                  a fault could not be applied or rolled back
     ├── RunError                    an experiment could not be carried out
-    └── KubeApiError                (harness.kube.errors) the Kubernetes API refused or did
+    └── KubeApiError                (mesh_runtime.kube.errors) the Kubernetes API refused or did
                                     not answer: 401, 403, 404, 409, 422 each a subclass
 
 The mesh's own errors (TopologyError, ToolNotFound, DeployError, ReadinessTimeout,

@@ -14,12 +14,14 @@ from typing import Any
 
 
 def lazy_exports(package: str, homes: Mapping[str, str]) -> Callable[[str], Any]:
-    """A module `__getattr__` that imports `package.<homes[name]>` when `name` is first used."""
+    """A module `__getattr__` that imports `package.<homes[name]>` when `name` is first used
+    (a home with a dot is a whole module path: a name re-exported from elsewhere)."""
 
     def __getattr__(name: str) -> Any:
         home = homes.get(name)
         if home is None:
             raise AttributeError(f"module {package!r} has no attribute {name!r}")
-        return getattr(importlib.import_module(f"{package}.{home}"), name)
+        module = home if "." in home else f"{package}.{home}"
+        return getattr(importlib.import_module(module), name)
 
     return __getattr__

@@ -27,9 +27,9 @@ from typing import Any
 
 from harness.analysis.stats import percentile
 from harness.bench.procs import spawned
-from harness.kube.client import KubeClient
-from harness.kube.resources import NAMESPACE, VIRTUAL_SERVICE
 from mesh_runtime.errors import ControlPlaneError
+from mesh_runtime.kube.client import KubeClient
+from mesh_runtime.kube.resources import NAMESPACE, VIRTUAL_SERVICE
 from mesh_runtime.runtimes.admin import admin_headers, admin_json
 from mesh_runtime.runtimes.deployment import Deployment
 from mesh_runtime.tools import find_binary

@@ -128,8 +128,8 @@ def kubernetes_source(args: argparse.Namespace) -> KubernetesSource | None:
 
 def publish(console: Console, topology_file: str, source: KubernetesSource) -> None:
     """Write the topology's policies as Istio objects into the source's namespace."""
-    from harness.kube.client import KubeClient
     from harness.kube.publish import publish_policies
+    from mesh_runtime.kube.client import KubeClient
     from mesh_runtime.topology import load_topology
 
     topology = load_topology(topology_file)

@@ -35,7 +35,6 @@ from harness.faults.kube_plan import permissions
 from harness.faults.steps import RollbackEntry, RollbackStep, StepKind, StepTools
 from harness.kube.changes import ObjectChange, apply, read_or_absent, restore
 from harness.kube.patches import consul, istio, linkerd, workloads
-from harness.kube.resources import DEPLOYMENT, DESTINATION_RULE, POD, VIRTUAL_SERVICE, Resource
 from harness.kube.state import KubeModel, ObjectRef, ObjectState, Snapshot
 from harness.kube.targets import (
     CONSUL_OBJECTS,
@@ -56,9 +55,10 @@ from harness.spec.kube_faults import (
     LinkerdRouteSplitFault,
     PodDeleteFault,
 )
+from mesh_runtime.kube.resources import DEPLOYMENT, DESTINATION_RULE, POD, VIRTUAL_SERVICE, Resource
 
 if TYPE_CHECKING:  # the client imports the `kubernetes` package: loaded when a fault needs it
-    from harness.kube.client import KubeClient
+    from mesh_runtime.kube.client import KubeClient
 
 
 class KubeLogin(KubeModel):
@@ -74,7 +74,7 @@ class KubeLogin(KubeModel):
         return tools.shared(key, self.connect)
 
     def connect(self) -> KubeClient:
-        from harness.kube.client import KubeClient
+        from mesh_runtime.kube.client import KubeClient
 
         return KubeClient.connect(self.kubeconfig, self.context)
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from harness.kube.resources import DEPLOYMENT, DESTINATION_RULE, POD, VIRTUAL_SERVICE, Resource
 from harness.kube.state import MARK_ANNOTATION
 from harness.kube.targets import (
     CONSUL_OBJECTS,
@@ -35,6 +34,7 @@ from harness.spec.kube_faults import (
     LinkerdRouteSplitFault,
     PodDeleteFault,
 )
+from mesh_runtime.kube.resources import DEPLOYMENT, DESTINATION_RULE, POD, VIRTUAL_SERVICE, Resource
 from mesh_runtime.units import format_duration
 
 FOUND = "<it>"

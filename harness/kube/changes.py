@@ -30,11 +30,11 @@ from typing import TYPE_CHECKING, Any
 
 from harness.errors import FaultError
 from harness.kube.diff import describe, differences, merge
-from harness.kube.errors import KubeConflict, KubeNotFound
 from harness.kube.state import MARK_ANNOTATION, KubeModel, ObjectRef, ObjectState, Snapshot
+from mesh_runtime.kube.errors import KubeConflict, KubeNotFound
 
 if TYPE_CHECKING:  # the client imports the `kubernetes` package; the caller has one already
-    from harness.kube.client import KubeClient
+    from mesh_runtime.kube.client import KubeClient
 
 
 ATTEMPTS = 3

@@ -15,10 +15,10 @@ from typing import Any
 
 import yaml
 
-from harness.kube.client import KubeClient
-from harness.kube.errors import KubeConflict
-from harness.kube.resources import CRD
 from mesh_runtime.errors import InvalidInput, ReadinessTimeout
+from mesh_runtime.kube.client import KubeClient
+from mesh_runtime.kube.errors import KubeConflict
+from mesh_runtime.kube.resources import CRD
 from mesh_runtime.runtimes.readiness import Deadline, wait_until
 
 # libyaml's loader when PyYAML has it: the pinned CRDs are 1.7 MB of YAML, ~5 s in pure Python.

@@ -13,16 +13,16 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from harness.kube.client import KubeClient
-from harness.kube.errors import KubeNotFound
-from harness.kube.resources import (
+from mesh_runtime.control.istio import istio_objects, owner_labels
+from mesh_runtime.kube.client import KubeClient
+from mesh_runtime.kube.errors import KubeNotFound
+from mesh_runtime.kube.resources import (
     AUTHORIZATION_POLICY,
     DESTINATION_RULE,
     PEER_AUTHENTICATION,
     VIRTUAL_SERVICE,
     Resource,
 )
-from mesh_runtime.control.istio import istio_objects, owner_labels
 from mesh_runtime.topology import Topology
 
 RESOURCES = {

@@ -20,7 +20,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from harness.kube.resources import Resource
+from mesh_runtime.kube.resources import Resource
 
 MARK_ANNOTATION = "meshproof.io/fault"
 """The annotation naming the run and fault whose change an object carries."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 
-from harness.kube.resources import (
+from mesh_runtime.kube.resources import (
     DESTINATION_RULE,
     HTTP_ROUTE,
     LINKERD_HTTP_ROUTE,

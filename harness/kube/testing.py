@@ -32,8 +32,8 @@ import yaml
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from harness.kube.client import KubeClient
 from mesh_runtime.errors import DeployError, ReadinessTimeout
+from mesh_runtime.kube.client import KubeClient
 from mesh_runtime.runtimes.ports import port_allocator
 from mesh_runtime.runtimes.readiness import Deadline, wait_until
 from mesh_runtime.runtimes.supervisor import log_tail

@@ -40,7 +40,6 @@ from harness.kube.patches.istio import (
 )
 from harness.kube.patches.linkerd import LinkerdPolicyParams, LinkerdRouteSplitParams
 from harness.kube.patches.workloads import DeploymentScaleParams, PodDeleteParams
-from harness.kube.resources import Resource
 from harness.kube.targets import (
     CONSUL_OBJECTS,
     HTTP_ROUTE_OBJECTS,
@@ -52,6 +51,7 @@ from harness.kube.targets import (
 )
 from harness.spec.external_rules import kubernetes_problem
 from harness.spec.fault_base import FaultBase, FieldProblem
+from mesh_runtime.kube.resources import Resource
 from mesh_runtime.target import TargetFile
 from mesh_runtime.topology import Topology
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from harness.kube.resources import (
+from mesh_runtime.kube.resources import (
     DEPLOYMENT,
     DESTINATION_RULE,
     HTTP_ROUTE,

@@ -26,12 +26,12 @@ from typing import Any
 import requests
 import urllib3
 
-from harness.kube.errors import KubeForbidden, KubeNotFound
-from harness.kube.resources import NAMESPACE, Resource
 from harness.observe.dialects import SERVICE, NoData, dialect_for
 from harness.observe.promql import add_matchers
 from harness.target.access import Permission, needed_crds, needed_permissions
 from mesh_runtime.errors import MeshproofError
+from mesh_runtime.kube.errors import KubeForbidden, KubeNotFound
+from mesh_runtime.kube.resources import NAMESPACE, Resource
 from mesh_runtime.runtimes.ports import listen_problem
 from mesh_runtime.target import (
     IngressAccess,
@@ -245,7 +245,7 @@ def check_kubernetes(
     """The API server answers; the mesh's CRDs are there; in each allowed namespace the
     credentials may make every call the faults make (SelfSubjectAccessReview): `needs`'
     calls when given (a namespace without any is not checked), else all the mesh's."""
-    from harness.kube.client import KubeClient  # the kubernetes package: only when checked
+    from mesh_runtime.kube.client import KubeClient  # the kubernetes package: only when checked
 
     kubeconfig = access.kubeconfig_path()
     try:

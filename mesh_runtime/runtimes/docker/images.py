@@ -49,8 +49,9 @@ MESH_REQUIREMENTS = (
     "opentelemetry-proto",
 )
 """What the mesh's processes import (not the harness: no pandas, Locust or Streamlit)."""
-_SOURCE_SKIP = ("runtimes", "tools.py")
-"""Parts of mesh_runtime that run on the host only (runtimes drive Docker, tools finds binaries)."""
+_SOURCE_SKIP = ("runtimes", "tools.py", "kube")
+"""Parts of mesh_runtime that run on the host only (runtimes drive Docker, tools finds
+binaries, kube is the Kubernetes API client of the host side)."""
 _STAMP = ".requirements"
 
 Progress = Callable[[str], None]

@@ -14,8 +14,8 @@ from typing import Any
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
-from harness.kube.client import KubeClient
-from harness.kube.resources import NAMESPACE
+from mesh_runtime.kube.client import KubeClient
+from mesh_runtime.kube.resources import NAMESPACE
 
 
 def fresh_namespace(kube: KubeClient, prefix: str = "istio") -> str:

@@ -11,12 +11,12 @@ import pytest
 import requests
 import yaml
 
-from harness.kube.client import KubeClient
-from harness.kube.resources import DESTINATION_RULE, VIRTUAL_SERVICE
 from harness.kube.testing import LocalApiServer
 from mesh_runtime.control.build import build_mesh_config
 from mesh_runtime.control.kube_api import IstioApi
 from mesh_runtime.control.kube_source import IstioSource
+from mesh_runtime.kube.client import KubeClient
+from mesh_runtime.kube.resources import DESTINATION_RULE, VIRTUAL_SERVICE
 from mesh_runtime.topology import load_topology
 from tests.integration.control.test_control_plane import SHOP, ControlPlane, Launcher, launcher
 from tests.integration.istio.istiokit import (

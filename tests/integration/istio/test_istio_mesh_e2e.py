@@ -23,9 +23,9 @@ from harness.bench.istio_propagation import (
     set_fault,
     wait_until_obeyed,
 )
-from harness.kube.client import KubeClient
-from harness.kube.resources import VIRTUAL_SERVICE
 from harness.kube.testing import LocalApiServer
+from mesh_runtime.kube.client import KubeClient
+from mesh_runtime.kube.resources import VIRTUAL_SERVICE
 from mesh_runtime.runtimes.deployment import Deployment, load, state_file
 from mesh_runtime.runtimes.local import LocalRuntime
 from mesh_runtime.units import parse_duration

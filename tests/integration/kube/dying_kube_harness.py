@@ -16,8 +16,8 @@ from harness.faults.kube import (
     KubeLogin,
     KubePlace,
 )
-from harness.kube.client import KubeClient
 from harness.spec.kube_faults import DeploymentScaleFault, IstioFaultFault
+from mesh_runtime.kube.client import KubeClient
 from tests.integration.faults.dying import apply_and_wait
 
 

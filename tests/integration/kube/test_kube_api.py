@@ -20,7 +20,8 @@ from harness.kube import (
     KubeUnauthorized,
     KubeUnreachable,
 )
-from harness.kube.resources import (
+from harness.kube.testing import LocalApiServer, User, kubeconfig_document
+from mesh_runtime.kube.resources import (
     DESTINATION_RULE,
     HTTP_ROUTE,
     LINKERD_HTTP_ROUTE,
@@ -30,7 +31,6 @@ from harness.kube.resources import (
     VIRTUAL_SERVICE,
     Resource,
 )
-from harness.kube.testing import LocalApiServer, User, kubeconfig_document
 from mesh_runtime.runtimes.ports import port_allocator
 
 pytestmark = pytest.mark.integration

@@ -37,7 +37,8 @@ from harness.kube.patches.linkerd import (
     route_split_patch,
 )
 from harness.kube.patches.workloads import DeploymentScaleParams, scale_patch
-from harness.kube.resources import (
+from harness.kube.state import MARK_ANNOTATION, ObjectRef, ObjectState, Snapshot
+from mesh_runtime.kube.resources import (
     DEPLOYMENT,
     DESTINATION_RULE,
     HTTP_ROUTE,
@@ -48,7 +49,6 @@ from harness.kube.resources import (
     VIRTUAL_SERVICE,
     Resource,
 )
-from harness.kube.state import MARK_ANNOTATION, ObjectRef, ObjectState, Snapshot
 
 pytestmark = pytest.mark.integration
 

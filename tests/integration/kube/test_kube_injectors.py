@@ -28,14 +28,6 @@ from harness.faults.kube import (
 )
 from harness.faults.undo import RollbackExecutor
 from harness.kube import KubeClient, KubeConflict, KubeNotFound
-from harness.kube.resources import (
-    DEPLOYMENT,
-    DESTINATION_RULE,
-    POD,
-    SERVICE_ACCOUNT,
-    VIRTUAL_SERVICE,
-    Resource,
-)
 from harness.kube.state import MARK_ANNOTATION, ObjectState
 from harness.kube.testing import LocalApiServer
 from harness.spec.faults import FaultSpec
@@ -44,6 +36,14 @@ from harness.spec.kube_faults import (
     IstioFaultFault,
     IstioTrafficSplitFault,
     PodDeleteFault,
+)
+from mesh_runtime.kube.resources import (
+    DEPLOYMENT,
+    DESTINATION_RULE,
+    POD,
+    SERVICE_ACCOUNT,
+    VIRTUAL_SERVICE,
+    Resource,
 )
 from mesh_runtime.runtimes.external import external_deployment
 from mesh_runtime.target import TargetFile

@@ -15,9 +15,9 @@ from typing import Any
 import pytest
 
 from harness.kube import KubeClient
-from harness.kube.resources import DEPLOYMENT, VIRTUAL_SERVICE, Resource
 from harness.kube.state import MARK_ANNOTATION, ObjectState
 from harness.kube.testing import LocalApiServer
+from mesh_runtime.kube.resources import DEPLOYMENT, VIRTUAL_SERVICE, Resource
 from tests.integration.faults.faultkit import harness_process, recover, wait_for_line
 
 pytestmark = pytest.mark.integration

@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from harness.kube.client import KubeClient
-from harness.kube.resources import VIRTUAL_SERVICE
 from harness.kube.testing import LocalApiServer
+from mesh_runtime.kube.client import KubeClient
+from mesh_runtime.kube.resources import VIRTUAL_SERVICE
 from mesh_runtime.runtimes.deployment import Deployment, load, state_file
 from mesh_runtime.topology import load_topology
 from tests.integration.engine.enginekit import HarnessProcess

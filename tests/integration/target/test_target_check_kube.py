@@ -13,15 +13,15 @@ import pytest
 import yaml
 
 from harness.cli.main import main
-from harness.kube.resources import NAMESPACE, ROLE, ROLE_BINDING, VIRTUAL_SERVICE, Resource
 from harness.target.access import needed_permissions
 from harness.target.check import check_crds, check_kubernetes
+from mesh_runtime.kube.resources import NAMESPACE, ROLE, ROLE_BINDING, VIRTUAL_SERVICE, Resource
 from mesh_runtime.target import KubernetesAccess
 from tests.fixtures.kube import VIEWER, viewer_namespace, viewer_role
 
 if TYPE_CHECKING:
-    from harness.kube.client import KubeClient
     from harness.kube.testing import LocalApiServer
+    from mesh_runtime.kube.client import KubeClient
 
 PARTIAL = "target-partial"
 

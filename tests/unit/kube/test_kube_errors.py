@@ -12,7 +12,8 @@ from dataclasses import dataclass
 import pytest
 
 from harness.cli.main import exit_code_of_error
-from harness.kube.errors import (
+from mesh_runtime.errors import MeshproofError
+from mesh_runtime.kube.errors import (
     KubeApiError,
     KubeConflict,
     KubeForbidden,
@@ -27,7 +28,6 @@ from harness.kube.errors import (
     parse_status,
     unreachable,
 )
-from mesh_runtime.errors import MeshproofError
 
 SERVER = "https://127.0.0.1:6443"
 PATCH = Request("patch", "virtualservices.networking.istio.io", "shop", "catalog")

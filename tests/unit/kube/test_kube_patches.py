@@ -39,8 +39,8 @@ from harness.kube.patches.workloads import (
     pods_to_delete,
     scale_patch,
 )
-from harness.kube.resources import VIRTUAL_SERVICE
 from harness.kube.state import MARK_ANNOTATION, ObjectRef, ObjectState, Snapshot
+from mesh_runtime.kube.resources import VIRTUAL_SERVICE
 
 
 def vs(name: str = "catalog", **spec: Any) -> dict[str, Any]:

@@ -279,8 +279,8 @@ def test_kubernetes_kinds_warnings_travel_with_the_check(tmp_path: Path) -> None
 
 def test_experiment_needs_are_the_kubernetes_faults_calls() -> None:
     """Only Kubernetes faults need API calls, in their namespace or the first listed."""
-    from harness.kube.resources import POD
     from harness.target.access import Permission, experiment_needs
+    from mesh_runtime.kube.resources import POD
 
     toxic = TypeAdapter(FaultSpec).validate_python(TOXIC)
     pods = TypeAdapter(FaultSpec).validate_python({"name": "p", **KINDS["pod_delete"]})

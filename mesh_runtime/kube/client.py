@@ -8,7 +8,7 @@
 
 Objects stay the JSON the server sent (no typed models), so a fault's snapshot is exactly
 what was read and what rollback restores. Every error leaves as a KubeApiError subclass
-(harness.kube.errors) with one line saying what was asked and what the server answered.
+(mesh_runtime.kube.errors) with one line saying what was asked and what the server answered.
 The kubeconfig is read into this client alone: the package's global default configuration
 is never touched, so two clients (two clusters, two users) live side by side.
 """
@@ -27,9 +27,9 @@ from kubernetes import config as k8s_config
 from kubernetes.client.exceptions import ApiException
 from kubernetes.config.config_exception import ConfigException
 
-from harness.kube.errors import KubeNotFound, Request, from_api_exception, unreachable
-from harness.kube.resources import SELF_SUBJECT_ACCESS_REVIEW, Resource
 from mesh_runtime.errors import InvalidInput
+from mesh_runtime.kube.errors import KubeNotFound, Request, from_api_exception, unreachable
+from mesh_runtime.kube.resources import SELF_SUBJECT_ACCESS_REVIEW, Resource
 
 JSON = "application/json"
 MERGE_PATCH = "application/merge-patch+json"

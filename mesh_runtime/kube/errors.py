@@ -1,5 +1,5 @@
-"""Kubernetes API errors, translated where they enter: the Kubernetes branch of the
-harness's exception tree (harness.errors), rooted in meshproof's one base.
+"""Kubernetes API errors, translated where they enter: the Kubernetes branch of
+meshproof's exception tree (drawn in harness.errors), rooted in its one base.
 
     MeshproofError
     └── KubeApiError            the Kubernetes API refused a request or could not be reached
