@@ -56,8 +56,23 @@ def _duration(text: str) -> float:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+def _tcp_outbound(text: str) -> tuple[str, int]:
+    service, sep, port = text.partition("=")
+    if not sep or not service.strip():
+        raise argparse.ArgumentTypeError(f"expected SERVICE=PORT, got {text!r}")
+    return service.strip(), _port(port.strip())
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog=PROG, description="The meshproof sidecar (data plane).")
+    parser.add_argument(
+        "--tcp-outbound",
+        type=_tcp_outbound,
+        action="append",
+        default=[],
+        metavar="SERVICE=PORT",
+        help="an outbound L4 listener for a `protocol: tcp` service the app calls (repeat)",
+    )
     parser.add_argument("--service", required=True)
     parser.add_argument("--instance", required=True)
     parser.add_argument("--version", default="v1")
@@ -166,6 +181,7 @@ def options_from(args: argparse.Namespace) -> SidecarOptions:
         bootstrap_token_file=args.bootstrap_token_file,
         admin_token_file=args.admin_token_file,
         limits=limits_from(args),
+        tcp_outbound=tuple(args.tcp_outbound),
     )
 
 

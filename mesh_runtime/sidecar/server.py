@@ -31,6 +31,7 @@ from mesh_runtime.sidecar.observe import Identity, Observer, ProxyTracer
 from mesh_runtime.sidecar.outbound import OutboundProxy
 from mesh_runtime.sidecar.security import MeshSecurity
 from mesh_runtime.sidecar.state import StateHolder
+from mesh_runtime.sidecar.tcp_proxy import TcpListeners
 from mesh_runtime.sidecar.telemetry import (
     AccessLog,
     MeshMetrics,
@@ -82,6 +83,8 @@ class SidecarOptions:
     """With it, the admin /config_dump and /stats need this bearer token."""
     limits: HttpLimits = field(default_factory=HttpLimits)
     """Request limits and timeouts of every listener (`max_body` above wins)."""
+    tcp_outbound: tuple[tuple[str, int], ...] = ()
+    """(tcp destination service, loopback port): the app's L4 listeners (`tcp_proxy`)."""
 
     @property
     def http_limits(self) -> HttpLimits:
@@ -185,9 +188,11 @@ class Sidecar:
             return 0
         inbound = InboundProxy(self._app_pool, self.observer, policies=self.security.policies)
         outbound = OutboundProxy(self.holder, self.observer, self.rng)
+        tcp = TcpListeners(self.options, self.holder, self.security, self.observer.metrics)
         self._servers = [
-            self._listen_inbound(inbound.handle),
+            tcp.inbound() or self._listen_inbound(inbound.handle),
             await self._listen(self.options.outbound_port, outbound.handle, self.mesh_connections),
+            *await tcp.outbound(),
         ]
         self.lifecycle.listening = True
         # Everything made so far (config models, modules, TLS contexts) lives as long as

@@ -28,6 +28,7 @@ from mesh_runtime.sidecar.telemetry.exposition import (
     labels_text,
     number,
 )
+from mesh_runtime.sidecar.telemetry.tcp_metrics import TcpMetrics
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
@@ -75,6 +76,8 @@ class MeshMetrics:
         self._overflows: dict[str, int] = {}
         self._active: dict[str, int] = {}
         self._config_version = 0
+        self.tcp = TcpMetrics()
+        """Istio's TCP connection and byte counters (`protocol: tcp` services)."""
         self._label_text: dict[RequestKey, str] = {}
         """Rendered label sets, made once per series rather than once per scrape."""
 
@@ -161,6 +164,7 @@ class MeshMetrics:
         if self.dialect == "istio":
             self._render_requests(lines)
             self._render_durations(lines)
+            self.tcp.render(lines)
         else:
             render_dialect(self, lines)
         self._render_own(lines)

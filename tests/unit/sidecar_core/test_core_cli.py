@@ -27,9 +27,14 @@ def test_arguments_become_options() -> None:
             "--no-tracing",
             "--drain-timeout",
             "2s",
+            "--tcp-outbound",
+            "kv=5000",
+            "--tcp-outbound",
+            "db = 5001",
         ]
     )
     options = options_from(args)
+    assert options.tcp_outbound == (("kv", 5000), ("db", 5001))
     assert options.config_file == Path("m.json")
     assert not options.tracing
     assert options.drain_timeout == 2.0
@@ -43,6 +48,8 @@ def test_arguments_become_options() -> None:
         ["--service", "s", "--instance", "s-0", *PORTS[:-1], "70000", "--config", "a"],
         ["--service", "s", "--instance", "s-0", *PORTS, "--config", "a", "--drain-timeout", "x"],
         ["--service", "s", "--instance", "s-0", *PORTS, "--config", "a", "--otlp-endpoint", "x"],
+        ["--service", "s", "--instance", "s-0", *PORTS, "--config", "a", "--tcp-outbound", "kv"],
+        ["--service", "s", "--instance", "s-0", *PORTS, "--config", "a", "--tcp-outbound", "kv=0"],
     ],
 )
 def test_bad_arguments_are_one_line_and_exit_2(
