@@ -176,6 +176,17 @@ class Topology(TopologyModel):
         """Service -> the services it calls for every request."""
         return {name: list(spec.calls) for name, spec in self.services.items()}
 
+    def traced_call_graph(self) -> dict[str, list[str]]:
+        """The call graph without calls to tcp services: a raw TCP connection carries no
+        trace context, so no span of the callee (or of the proxying sidecars) joins the
+        request's trace. Trace completeness expects spans along this graph."""
+        tcp = {name for name, spec in self.services.items() if spec.protocol == "tcp"}
+        return {
+            name: [callee for callee in spec.calls if callee not in tcp]
+            for name, spec in self.services.items()
+            if name not in tcp
+        }
+
     def edges(self) -> list[Edge]:
         return [Edge(source=n, destination=c) for n, s in self.services.items() for c in s.calls]
 

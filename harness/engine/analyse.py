@@ -104,7 +104,7 @@ def analyse(
     traces = None
     if measured.spans is not None:
         traces = trace_completeness(
-            measured.spans, requests, topology.call_graph(), topology.ingress, _mode(mode)
+            measured.spans, requests, topology.traced_call_graph(), topology.ingress, _mode(mode)
         )
     frames = RunFrames(
         requests,

@@ -36,6 +36,9 @@ class InstanceRecord(DeploymentModel):
     """The sidecar's ports; None in no-mesh mode, where there is no sidecar."""
     outbound_port: int | None = None
     admin_port: int | None = None
+    tcp_ports: dict[str, int] = {}
+    """`protocol: tcp` service -> this instance's sidecar L4 listener for it (its app's tcp
+    callees; on an ingress instance every tcp service, where the load's TCP routes enter)."""
 
 
 class ProxyRecord(DeploymentModel):
@@ -76,6 +79,9 @@ class Deployment(DeploymentModel):
     runtime: str = "local"
     mode: MeshMode = "mesh"
     ingress_url: str
+    tcp_ingress: dict[str, str] = {}
+    """`protocol: tcp` service -> host:port the load's TCP routes connect to (the ingress
+    instance's sidecar listener for it; no-mesh: the service's first instance)."""
     control_url: str | None = None
     control_token: str | None = None
     admin_token_file: str | None = None

@@ -8,7 +8,7 @@ leaves of the call graph up, Prometheus last.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -90,6 +90,8 @@ class Plan:
     otlp_endpoint: str
     trace_file: Path | None
     config_source: KubernetesSource | None = None
+    tcp_ingress: Mapping[str, str] = field(default_factory=dict)
+    """`protocol: tcp` service -> where the load's TCP routes connect (`Deployment.tcp_ingress`)."""
 
     @property
     def processes(self) -> tuple[ProcessSpec, ...]:
@@ -246,6 +248,7 @@ def make_plan(
         proxies=tuple(proxies),
         mesh_config=_mesh_config(topology, instances, proxies),
         ingress_url=_ingress_url(topology, instances),
+        tcp_ingress=tcp_ingress(topology, instances),
         control_url=control_url,
         toxiproxy_url=f"http://{HOST}:{port['toxiproxy']}",
         prometheus_url=f"http://{HOST}:{port['prometheus']}",
@@ -260,6 +263,32 @@ def otlp_url(port: int) -> str:
     return f"http://{HOST}:{port}/v1/traces"
 
 
+def tcp_destinations(topology: Topology, service: str) -> list[str]:
+    """The tcp services a sidecar of `service` listens for: its tcp callees; on the
+    ingress every tcp service (the load's TCP routes enter there, as through a gateway)."""
+    tcp = [name for name, spec in topology.services.items() if spec.protocol == "tcp"]
+    if service == topology.ingress:
+        return tcp
+    return [callee for callee in topology.services[service].calls if callee in tcp]
+
+
+def tcp_ingress(topology: Topology, instances: Sequence[InstanceRecord]) -> dict[str, str]:
+    """tcp service -> host:port of the first ingress instance's sidecar listener for it;
+    in no-mesh mode the service's first instance itself."""
+    entry = next(r for r in instances if r.service == topology.ingress)
+    out: dict[str, str] = {}
+    for name, spec in topology.services.items():
+        if spec.protocol != "tcp":
+            continue
+        if name in entry.tcp_ports:
+            out[name] = f"{HOST}:{entry.tcp_ports[name]}"
+        else:
+            first = next((r for r in instances if r.service == name), None)
+            if first is not None:
+                out[name] = f"{HOST}:{first.app_port}"
+    return out
+
+
 def _instance_records(
     topology: Topology, mesh: bool, allocate_port: Callable[[], int]
 ) -> list[InstanceRecord]:
@@ -267,6 +296,7 @@ def _instance_records(
     for inst in topology.instances():
         app = allocate_port()
         sidecar = (allocate_port(), allocate_port(), allocate_port()) if mesh else (None,) * 3
+        tcp = tcp_destinations(topology, inst.service) if mesh else []
         records.append(
             InstanceRecord(
                 service=inst.service,
@@ -276,6 +306,7 @@ def _instance_records(
                 inbound_port=sidecar[0],
                 outbound_port=sidecar[1],
                 admin_port=sidecar[2],
+                tcp_ports={name: allocate_port() for name in tcp},
             )
         )
     return records
@@ -381,15 +412,24 @@ def _service(
 ) -> ProcessSpec:
     args = ["--service", record.service, "--instance", record.instance]
     args += ["--version", record.version, "--port", str(record.app_port)]
-    calls = topology.services[record.service].calls
+    spec = topology.services[record.service]
+    if spec.protocol == "tcp":
+        command = _python(tools, "mesh_runtime.services.kv", *args)
+        return ProcessSpec(record.instance, "service", command, {"port": record.app_port})
+    calls = spec.calls
     if calls:
         args += ["--calls", ",".join(calls)]
+        tcp = {c for c in calls if topology.protocol(c) == "tcp"}
         if record.outbound_port is not None:
             args += ["--via", f"{HOST}:{record.outbound_port}"]
+            for callee in calls:
+                if callee in tcp:
+                    args += ["--tcp", f"{callee}={HOST}:{record.tcp_ports[callee]}"]
         else:
             for callee in calls:
                 targets = _direct_targets(record.service, callee, instances, proxies)
-                args += ["--direct", f"{callee}={','.join(targets)}"]
+                flag = "--tcp" if callee in tcp else "--direct"
+                args += [flag, f"{callee}={','.join(targets)}"]
     args += ["--otlp-endpoint", otlp]
     command = _python(tools, "mesh_runtime.services", *args)
     return ProcessSpec(record.instance, "service", command, {"port": record.app_port})
@@ -428,5 +468,7 @@ def _sidecar(
         args += ["--admin-token-file", str(files.admin_token)]
         if metrics_dialect != "istio":  # the default: today's command lines unchanged
             args += ["--metrics-dialect", metrics_dialect]
+        for service, port in record.tcp_ports.items():
+            args += ["--tcp-outbound", f"{service}={port}"]
         command = _python(tools, "mesh_runtime.sidecar", *args)
     return ProcessSpec(sidecar_name(record.instance), "sidecar", command, ports)

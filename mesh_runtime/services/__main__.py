@@ -32,6 +32,13 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SERVICE=HOST:PORT[,HOST:PORT]",
         help="no-mesh mode: addresses of a called service (repeat per service)",
     )
+    parser.add_argument(
+        "--tcp",
+        action="append",
+        default=[],
+        metavar="SERVICE=HOST:PORT[,HOST:PORT]",
+        help="a `protocol: tcp` callee: its sidecar listener (mesh) or instances (repeat)",
+    )
     parser.add_argument("--otlp-endpoint", help="OTLP/HTTP traces endpoint (none: no export)")
     parser.add_argument(
         "--call-timeout", type=float, default=10.0, help="downstream call timeout, s (default 10)"
@@ -43,7 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
 def build_service(args: argparse.Namespace) -> ShopService:
     """The service the arguments describe; a ValueError names what is wrong."""
     calls = [c.strip() for c in args.calls.split(",") if c.strip()]
-    targets = Targets(args.via, parse_direct(args.direct))
+    targets = Targets(args.via, parse_direct(args.direct), parse_direct(args.tcp))
     missing = targets.missing(calls)
     if missing:
         raise ValueError(f"no --via and no --direct address for {', '.join(missing)}")

@@ -9,44 +9,19 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
 
 from mesh_runtime.services.behaviour import RoundRobin
+from mesh_runtime.services.call_result import CallResult, describe_error
+from mesh_runtime.services.tcp_call import kv_call
+
+__all__ = ["CallResult", "Downstream", "Targets", "parse_address", "parse_direct"]
 
 _ADDRESS_HINT = "expected host:port, e.g. 127.0.0.1:8080"
 _ANSWER_LIMIT = 256 * 1024
 """Answers larger than this (padded bodies) are not parsed for the nested call tree."""
-
-
-@dataclass(frozen=True)
-class CallResult:
-    """How one downstream call went; status 0 means no HTTP answer at all."""
-
-    service: str
-    status: int
-    elapsed_ms: float
-    instance: str | None = None
-    error: str | None = None
-    calls: list[Any] | None = None
-    """The callee's own calls, from its answer: the request's whole call tree nests."""
-
-    @property
-    def ok(self) -> bool:
-        return 200 <= self.status < 400
-
-    def as_json(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"service": self.service, "status": self.status}
-        out["ms"] = round(self.elapsed_ms, 3)
-        if self.instance is not None:
-            out["instance"] = self.instance
-        if self.error is not None:
-            out["error"] = self.error
-        if self.calls:
-            out["calls"] = self.calls
-        return out
 
 
 def parse_address(text: str) -> str:
@@ -75,17 +50,29 @@ def parse_direct(values: Iterable[str]) -> dict[str, list[str]]:
 
 
 class Targets:
-    """Where a call to each service goes: (base URL, Host header or None)."""
+    """Where a call to each service goes: (base URL, Host header or None); a
+    `protocol: tcp` callee's address (`--tcp`: its sidecar listener, or its instances)."""
 
-    def __init__(self, via: str | None, direct: Mapping[str, list[str]]) -> None:
+    def __init__(
+        self,
+        via: str | None,
+        direct: Mapping[str, list[str]],
+        tcp: Mapping[str, list[str]] | None = None,
+    ) -> None:
         self._via = parse_address(via) if via else None
         self._direct = {service: RoundRobin(addrs) for service, addrs in direct.items()}
+        self._tcp = {service: RoundRobin(addrs) for service, addrs in (tcp or {}).items()}
 
     def missing(self, services: Iterable[str]) -> list[str]:
         """The services among `services` this instance has no way to reach."""
         if self._via:
             return []
-        return [s for s in services if s not in self._direct]
+        return [s for s in services if s not in self._direct and s not in self._tcp]
+
+    def tcp(self, service: str) -> str | None:
+        """host:port for the next connection to a tcp callee; None: it speaks HTTP."""
+        pick = self._tcp.get(service)
+        return pick.pick() if pick is not None else None
 
     def route(self, service: str) -> tuple[str, str | None]:
         if service in self._direct:
@@ -123,6 +110,10 @@ class Downstream:
     ) -> CallResult:
         """Send the request on to `service`; never raises for a network problem."""
         assert self._session is not None, "Downstream.start() was not awaited"
+        tcp = self._targets.tcp(service)
+        if tcp is not None:
+            value = headers.get("traceparent", "-").replace(" ", "")
+            return await kv_call(service, tcp, path, value, self._timeout.total or 10.0)
         base, host = self._targets.route(service)
         if host is not None:
             headers = {**headers, "Host": host}
@@ -135,7 +126,7 @@ class Downstream:
                 status = response.status
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
             elapsed = (time.perf_counter() - started) * 1000
-            return CallResult(service, 0, elapsed, error=_describe(exc))
+            return CallResult(service, 0, elapsed, error=describe_error(exc))
         elapsed = (time.perf_counter() - started) * 1000
         answer = _answer_of(payload)
         return CallResult(
@@ -152,10 +143,3 @@ def _answer_of(payload: bytes) -> dict[str, Any]:
     except ValueError:
         return {}
     return answer if isinstance(answer, dict) else {}
-
-
-def _describe(exc: BaseException) -> str:
-    if isinstance(exc, TimeoutError):
-        return "timeout"
-    text = str(exc)
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__

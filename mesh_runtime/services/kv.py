@@ -1,0 +1,124 @@
+"""`python -m mesh_runtime.services.kv --service kv --instance kv-0 --port P`: the shop's
+raw TCP service, a tiny line-based key-value store (`protocol: tcp` in the topology).
+
+One command per line, one reply line each, in order:
+
+    SET <key> <value>   -> OK
+    GET <key>           -> VALUE <value> | NOTFOUND
+    DEL <key>           -> OK | NOTFOUND
+    PING                -> PONG <instance>
+    anything else       -> ERROR <why>
+
+A client may half-close after its last command: the replies still come, then the
+server closes. A first line `GET /_health HTTP/1.x` is answered as HTTP 200 and the
+connection closed: the runtimes' readiness probe, the same for every service.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import sys
+from collections.abc import Sequence
+
+MAX_LINE = 64 * 1024
+MAX_KEY = 256
+HEALTH_LINE = b"GET /_health HTTP/1."
+HEALTH_ANSWER = b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\nConnection: close\r\n\r\nok\n"
+
+
+class KvStore:
+    """The commands' meaning, without sockets."""
+
+    def __init__(self, instance: str) -> None:
+        self.instance = instance
+        self._data: dict[str, str] = {}
+
+    def execute(self, line: str) -> str:
+        """The reply (without its newline) to one command line."""
+        verb, _, rest = line.strip().partition(" ")
+        verb = verb.upper()
+        if verb == "PING":
+            return f"PONG {self.instance}"
+        key, _, value = rest.strip().partition(" ")
+        if verb in ("SET", "GET", "DEL") and not key:
+            return f"ERROR {verb} needs a key"
+        if len(key) > MAX_KEY:
+            return f"ERROR key longer than {MAX_KEY} bytes"
+        if verb == "SET":
+            self._data[key] = value
+            return "OK"
+        if verb == "GET":
+            found = self._data.get(key)
+            return "NOTFOUND" if found is None else f"VALUE {found}"
+        if verb == "DEL":
+            return "OK" if self._data.pop(key, None) is not None else "NOTFOUND"
+        return f"ERROR unknown command {verb[:32]!r}"
+
+
+class KvServer:
+    def __init__(self, store: KvStore) -> None:
+        self.store = store
+
+    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            first = True
+            while True:
+                line = await reader.readline()
+                if not line:
+                    break
+                if first and line.startswith(HEALTH_LINE):
+                    writer.write(HEALTH_ANSWER)
+                    break
+                first = False
+                if line.strip():
+                    writer.write(self.store.execute(line.decode("utf-8", "replace")).encode())
+                    writer.write(b"\n")
+                    await writer.drain()
+            await writer.drain()
+        except ValueError:  # a line over MAX_LINE
+            writer.write(f"ERROR line longer than {MAX_LINE} bytes\n".encode())
+        except (ConnectionError, OSError):
+            pass
+        finally:
+            with contextlib.suppress(ConnectionError, OSError):
+                writer.close()
+                await writer.wait_closed()
+
+
+async def serve(store: KvStore, host: str, port: int) -> None:
+    server = await asyncio.start_server(
+        KvServer(store).handle, host, port, limit=MAX_LINE, reuse_address=True
+    )
+    async with server:
+        await server.serve_forever()
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m mesh_runtime.services.kv",
+        description="The shop's raw TCP service: a line-based key-value store.",
+    )
+    parser.add_argument("--service", default="kv", help="service name (default kv)")
+    parser.add_argument("--instance", required=True, help="instance name, e.g. kv-0")
+    parser.add_argument("--version", default="v1", help="service version (default v1)")
+    parser.add_argument("--port", type=int, required=True, help="listen port")
+    parser.add_argument("--host", default="127.0.0.1", help="listen address (default 127.0.0.1)")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        asyncio.run(serve(KvStore(args.instance), args.host, args.port))
+    except OSError as exc:
+        print(f"kv: cannot listen on {args.host}:{args.port}: {exc.strerror}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 0
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,50 @@
+"""The shop's TCP key-value store and a service's call to it, without sockets."""
+
+from __future__ import annotations
+
+import pytest
+
+from mesh_runtime.services.calls import Targets
+from mesh_runtime.services.kv import KvStore
+from mesh_runtime.services.tcp_call import kv_outcome, kv_script
+
+
+def test_set_get_del_ping() -> None:
+    """SET stores, GET reads, DEL removes, PING names the instance."""
+    store = KvStore("kv-1")
+    assert store.execute("SET /a hello world") == "OK"
+    assert store.execute("GET /a\n") == "VALUE hello world"
+    assert store.execute("DEL /a") == "OK"
+    assert store.execute("GET /a") == "NOTFOUND"
+    assert store.execute("DEL /a") == "NOTFOUND"
+    assert store.execute("ping") == "PONG kv-1"
+
+
+@pytest.mark.parametrize(
+    ("line", "reply"),
+    [
+        ("GET", "ERROR GET needs a key"),
+        ("FLY away", "ERROR unknown command 'FLY'"),
+        ("SET " + "k" * 300 + " v", "ERROR key longer than 256 bytes"),
+    ],
+)
+def test_bad_commands_get_an_error_line(line: str, reply: str) -> None:
+    """A bad command is answered with one ERROR line; the store goes on."""
+    assert KvStore("kv-0").execute(line) == reply
+
+
+def test_a_call_is_ok_only_with_all_three_replies() -> None:
+    """OK, the value back and PONG make a 200 naming the instance; anything less is 502."""
+    assert kv_script("/k", "v") == b"SET /k v\nGET /k\nPING\n"
+    assert kv_outcome(["OK", "VALUE v", "PONG kv-1"], "v") == (200, "kv-1", None)
+    status, instance, error = kv_outcome(["OK", "VALUE w", "PONG kv-1"], "v")
+    assert (status, instance) == (502, None) and error is not None
+    assert kv_outcome(["OK"], "v")[0] == 502
+
+
+def test_tcp_callees_have_their_own_addresses() -> None:
+    """A --tcp callee rotates over its addresses; HTTP callees have none; it is not missing."""
+    targets = Targets(None, {"catalog": ["127.0.0.1:1"]}, {"kv": ["127.0.0.1:2", "127.0.0.1:3"]})
+    assert [targets.tcp("kv") for _ in range(3)] == ["127.0.0.1:2", "127.0.0.1:3", "127.0.0.1:2"]
+    assert targets.tcp("catalog") is None
+    assert targets.missing(["catalog", "kv", "cart"]) == ["cart"]
