@@ -12,7 +12,6 @@ published ports.
 from __future__ import annotations
 
 import argparse
-import itertools
 import secrets
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -54,30 +53,19 @@ def register(subparsers: Any) -> None:
 
 def render(topology_file: Path, out: Path | None, mode: MeshMode, first_port: int) -> list[Path]:
     """Write the compose file and its companions; the paths written."""
-    from mesh_runtime.runtimes.docker.compose import WORK_DIR, compose_files, is_secret
+    from mesh_runtime.runtimes.docker.compose import compose_files, is_secret, render_plan
     from mesh_runtime.runtimes.docker.images import COMPOSE_DIR
-    from mesh_runtime.runtimes.docker.specs import container_plan, container_tools
-    from mesh_runtime.runtimes.plan import make_plan
     from mesh_runtime.topology import load_topology
 
-    if not 1024 <= first_port <= 60000:
-        raise InvalidInput("--first-port", "", f"expected 1024-60000, got {first_port}")
+    check_first_port(first_port)
     topology = load_topology(topology_file)
-    ports = itertools.count(first_port)
-    plan = make_plan(
-        topology,
-        topology_file=str(topology_file),
-        mode=mode,
-        allocate_port=lambda: next(ports),
-        work_dir=WORK_DIR,
-        tools=container_tools("prometheus"),
-    )
+    cplan = render_plan(topology, str(topology_file), mode, first_port)
     target = out or COMPOSE_DIR / f"{topology.name}.compose.yaml"
     folder = target.parent
     token_file = folder / topology.name / "control-token"
     token = _existing_token(token_file) or secrets.token_urlsafe(24)
     written = []
-    for relative, text in compose_files(container_plan(plan), token).items():
+    for relative, text in compose_files(cplan, token).items():
         path = target if relative.endswith(".compose.yaml") else folder / relative
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -88,6 +76,11 @@ def render(topology_file: Path, out: Path | None, mode: MeshMode, first_port: in
             raise DeployError(f"{path}: cannot write: {exc.strerror}") from exc
         written.append(path)
     return written
+
+
+def check_first_port(first_port: int) -> None:
+    if not 1024 <= first_port <= 60000:
+        raise InvalidInput("--first-port", "", f"expected 1024-60000, got {first_port}")
 
 
 def _existing_token(path: Path) -> str | None:

@@ -32,6 +32,7 @@ COMMAND_MODULES = (
     "harness.cli.dashboard",
     "harness.cli.images",  # images build
     "harness.cli.compose",  # compose render
+    "harness.cli.k8s",  # k8s render
     "harness.cli.compare",  # compare, validate-upgrade
     "harness.cli.gate",
     "harness.cli.calibrate",

@@ -98,11 +98,21 @@ class KubeClient:
         return list(items)
 
     def create(
-        self, resource: Resource, namespace: str | None, body: Mapping[str, Any]
+        self,
+        resource: Resource,
+        namespace: str | None,
+        body: Mapping[str, Any],
+        *,
+        dry_run: bool = False,
     ) -> dict[str, Any]:
+        """Create the object; with `dry_run` the server validates and admits it in full
+        (`dryRun=All`) and stores nothing."""
         name = (body.get("metadata") or {}).get("name")
-        request = Request("create", str(resource), namespace, name)
-        return self._json(request, "POST", resource.path(namespace), body=body)
+        request = Request(
+            "create (dry run)" if dry_run else "create", str(resource), namespace, name
+        )
+        query = {"dryRun": "All"} if dry_run else None
+        return self._json(request, "POST", resource.path(namespace), body=body, query=query)
 
     def merge_patch(
         self,

@@ -42,7 +42,10 @@ NAMESPACE = Resource("", "v1", "namespaces", "Namespace", namespaced=False)
 SERVICE = Resource("", "v1", "services", "Service")
 POD = Resource("", "v1", "pods", "Pod")
 SERVICE_ACCOUNT = Resource("", "v1", "serviceaccounts", "ServiceAccount")
+CONFIG_MAP = Resource("", "v1", "configmaps", "ConfigMap")
+SECRET = Resource("", "v1", "secrets", "Secret")
 DEPLOYMENT = Resource("apps", "v1", "deployments", "Deployment")
+REPLICA_SET = Resource("apps", "v1", "replicasets", "ReplicaSet")
 CRD = Resource(
     "apiextensions.k8s.io", "v1", "customresourcedefinitions", "CustomResourceDefinition", False
 )
@@ -69,3 +72,28 @@ SERVICE_RESOLVER = Resource(
 SERVICE_DEFAULTS = Resource(
     "consul.hashicorp.com", "v1alpha1", "servicedefaults", "ServiceDefaults"
 )
+
+
+WORKLOAD_RESOURCES = (
+    CONFIG_MAP,
+    SECRET,
+    SERVICE,
+    SERVICE_ACCOUNT,
+    ROLE,
+    ROLE_BINDING,
+    DEPLOYMENT,
+    REPLICA_SET,
+    POD,
+)
+"""What a deployment of the reference mesh is made of (the kubernetes runtime's objects,
+and the pods its Deployments make)."""
+
+
+def resource_of(
+    obj: dict[str, object], known: tuple[Resource, ...] = WORKLOAD_RESOURCES
+) -> Resource:
+    """The resource of an object by its apiVersion and kind; KeyError when not in `known`."""
+    for resource in known:
+        if (resource.api_version, resource.kind) == (obj.get("apiVersion"), obj.get("kind")):
+            return resource
+    raise KeyError(f"{obj.get('apiVersion')} {obj.get('kind')}")

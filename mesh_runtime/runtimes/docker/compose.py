@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import itertools
 import json
 from collections.abc import Mapping
 from pathlib import Path
@@ -40,11 +41,21 @@ from typing import Any
 import yaml
 
 from mesh_runtime.runtimes.docker.images import stable_tag
-from mesh_runtime.runtimes.docker.specs import ContainerPlan, ContainerSpec, port_owners, translate
-from mesh_runtime.runtimes.plan import PlanFiles
+from mesh_runtime.runtimes.docker.specs import (
+    ContainerPlan,
+    ContainerSpec,
+    container_plan,
+    container_tools,
+    port_owners,
+    translate,
+)
+from mesh_runtime.runtimes.plan import PlanFiles, make_plan
 from mesh_runtime.runtimes.prometheus import scrape_config
 from mesh_runtime.runtimes.workdir import DeploymentSecrets, secret_files
+from mesh_runtime.topology import MeshMode, Topology
 
+FIRST_PORT = 20000
+"""A render's first port number (the default of --first-port)."""
 WORK_DIR = Path("/meshproof/work")
 """Where the deployment's files are in every container (the plan's work dir)."""
 NETWORK = "mesh"
@@ -61,6 +72,23 @@ TOXIPROXY_CONFIG = "toxiproxy.json"
 COLLECTOR_CONFIG = "otel-collector.yaml"
 
 
+def render_plan(
+    topology: Topology, topology_file: str, mode: MeshMode, first_port: int = FIRST_PORT
+) -> ContainerPlan:
+    """The ContainerPlan a render writes: ports numbered from `first_port` (so a render is
+    reproducible), every path under WORK_DIR, as the images hold the executables."""
+    ports = itertools.count(first_port)
+    plan = make_plan(
+        topology,
+        topology_file=topology_file,
+        mode=mode,
+        allocate_port=lambda: next(ports),
+        work_dir=WORK_DIR,
+        tools=container_tools("prometheus"),
+    )
+    return container_plan(plan)
+
+
 def compose_files(cplan: ContainerPlan, token: str) -> dict[str, str]:
     """Relative path -> text: `<topology>.compose.yaml` and the files in `<topology>/`."""
     name = cplan.plan.topology.name
@@ -68,7 +96,7 @@ def compose_files(cplan: ContainerPlan, token: str) -> dict[str, str]:
     files = {
         f"{name}/mesh-config.json": cplan.mesh_config.model_dump_json(indent=2) + "\n",
         **_secret_files(cplan, name, compose_secrets(token)),
-        f"{name}/{TOXIPROXY_CONFIG}": json.dumps(_proxies(cplan), indent=2) + "\n",
+        f"{name}/{TOXIPROXY_CONFIG}": json.dumps(toxiproxy_proxies(cplan), indent=2) + "\n",
         f"{name}/prometheus.yml": _yaml(_prometheus_config(cplan, owners)),
         f"{name}/{COLLECTOR_CONFIG}": _yaml(_collector_config(cplan)),
         **_writable_files(cplan, name),
@@ -198,7 +226,8 @@ def _in_network(cplan: ContainerPlan, url: str) -> str:
     return translate(url, port_owners(cplan.plan), None)
 
 
-def _proxies(cplan: ContainerPlan) -> list[dict[str, Any]]:
+def toxiproxy_proxies(cplan: ContainerPlan) -> list[dict[str, Any]]:
+    """Toxiproxy's `-config` file: every proxy of the plan, enabled."""
     return [
         {"name": p.name, "listen": p.listen, "upstream": p.upstream, "enabled": True}
         for p in cplan.proxies
