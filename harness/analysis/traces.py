@@ -195,7 +195,7 @@ def trace_completeness(
     expected = expected_spans(call_graph, ingress, mode)
     spans = spans.reindex(columns=SPAN_COLUMNS) if spans.empty else spans
     harness_ids = set(requests["trace_id"].dropna().astype(str))
-    judged = requests[(requests["status"] >= 200) & (requests["status"] < 300)]
+    judged = _judged(requests)
     judged_ids = pd.Index(judged["trace_id"].dropna().astype(str).unique(), name="trace_id")
     spans = spans.assign(trace_id=spans["trace_id"].astype(str), label=span_labels(spans))
     in_run = spans["trace_id"].isin(harness_ids)
@@ -256,11 +256,19 @@ def _examples(deficit: pd.DataFrame, counts: pd.DataFrame, limit: int) -> list[d
     return out
 
 
+def _judged(requests: pd.DataFrame) -> pd.DataFrame:
+    """The requests whose traces are judged: 2xx with a trace id (a raw TCP route's
+    request carries no trace context, so its record has none)."""
+    ok = (requests["status"] >= 200) & (requests["status"] < 300)
+    traced = requests["trace_id"].fillna("").astype(str) != ""
+    return requests[ok & traced]
+
+
 def completeness_of(report: TraceReport | None, requests: pd.DataFrame) -> float | None:
     """Trace completeness over a subset of requests (e.g. one phase's), 2xx only."""
     if report is None:
         return None
-    judged = requests[(requests["status"] >= 200) & (requests["status"] < 300)]
+    judged = _judged(requests)
     ids = judged["trace_id"].dropna().astype(str)
     flags = report.per_trace.set_index("trace_id")["complete"]
     return share(ids.map(flags).fillna(False).astype(bool))

@@ -127,6 +127,7 @@ class Session:
             self.writer.path / "load",
             None,
             ingress=deployment.ingress_access(),
+            tcp_targets=deployment.tcp_ingress,
             master_bind=self.options.load_master_bind,
             master_port=self.options.load_master_port,
             local_workers=self.options.load_local_workers,

@@ -18,7 +18,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import IO, TypeVar
@@ -64,6 +64,7 @@ class LoadDriver:
         master_port: int = 0,
         local_workers: int | None = None,
         ready_timeout: float = START_TIMEOUT_S,
+        tcp_targets: Mapping[str, str] | None = None,
     ) -> None:
         """`ingress`: the Host header, extra headers and TLS every request goes with (an
         external target's ingress); None: plain requests to `target_url`.
@@ -71,7 +72,8 @@ class LoadDriver:
         picks); `local_workers`: how many workers the driver starts on this machine (None:
         all of them when the master listens on loopback, else none), the rest connect
         from elsewhere. `ready_timeout`: how long `start()` waits for them all to be ready
-        before it gives up with one line (`RunError`)."""
+        before it gives up with one line (`RunError`). `tcp_targets`: tcp service ->
+        host:port its TCP routes connect to (`Deployment.tcp_ingress`)."""
         if local_workers is None:
             local_workers = spec.workers if master_bind == LOOPBACK else 0
         if not 0 <= local_workers <= spec.workers:
@@ -86,7 +88,16 @@ class LoadDriver:
             t0=t0,
             parent_pid=os.getpid(),
             ingress=ingress,
+            tcp_targets=dict(tcp_targets or {}),
         )
+        unreachable = sorted(
+            {r.tcp.service for r in spec.routes if r.tcp is not None} - set(tcp_targets or {})
+        )
+        if unreachable:
+            raise RunError(
+                f"load: no address for the tcp service(s) {', '.join(unreachable)}"
+                " (TCP routes need a deployment with a tcp listener at its ingress)"
+            )
         self.master_bind = master_bind
         self.master_port = master_port
         self.local_workers = local_workers

@@ -23,7 +23,7 @@ from harness.load.records import Record
 from harness.load.routes import RoutePicker
 from harness.load.schedule import Schedule, Slot
 from harness.load.tracecontext import TraceIds
-from harness.spec.load import LoadSpec, RouteSpec
+from harness.spec.load import LoadSpec, RouteSpec, TcpRouteSpec
 
 DEFAULT_HEADERS = {"Accept-Encoding": "identity", "User-Agent": "meshproof-load"}
 GROW_AFTER_S = 0.002
@@ -57,12 +57,14 @@ class PreparedRoute:
     path: str
     body: bytes | None
     headers: dict[str, str]
+    tcp: TcpRouteSpec | None = None
+    """A raw TCP exchange instead of an HTTP request (`method` is 'TCP')."""
 
     @classmethod
     def of(cls, route: RouteSpec) -> PreparedRoute:
         headers = {**DEFAULT_HEADERS, **route.headers}
         body = route.body.encode("utf-8") if route.body else None
-        return cls(route.name, route.method, route.path, body, headers)
+        return cls(route.name, route.label_method, route.path, body, headers, route.tcp)
 
 
 @dataclass(frozen=True)
@@ -178,7 +180,7 @@ class Pacer:
             nbytes=nbytes,
             route=request.route.name,
             method=request.route.method,
-            trace_id=request.trace_id,
+            trace_id=request.trace_id if request.route.tcp is None else "",
             error=error,
         )
         self._write(record.json_line())

@@ -31,6 +31,8 @@ class LoadPlan(BaseModel):
     gone. A worker of another machine (`meshproof load-worker`) has no such parent."""
     ingress: IngressAccess | None = None
     """Host header, extra headers and TLS of the ingress; None: plain `target_url`."""
+    tcp_targets: dict[str, str] = {}
+    """tcp service -> host:port its TCP routes connect to (`Deployment.tcp_ingress`)."""
 
     def deadline(self, t0: float) -> float:
         """Wall-clock time by which every request has been sent and answered or timed out."""

@@ -22,7 +22,9 @@ from harness.load.ingress import client_options
 from harness.load.pacer import Pacer, Request, connections_to_open, share_of
 from harness.load.plan import LoadPlan
 from harness.load.records import Record, error_text
+from harness.load.tcp_client import tcp_exchange
 from harness.load.transport import Batcher
+from harness.spec.load import TcpRouteSpec
 from mesh_runtime.target import IngressAccess
 
 USER_CLASS_NAME = "OpenLoopUser"
@@ -159,6 +161,8 @@ class ScheduledConnection(User):
     timeout: float = 10.0
     ingress: IngressAccess | None = None
     """Host header, extra headers and TLS of the ingress (an external target's)."""
+    tcp_targets: dict[str, str] = {}
+    """tcp service -> host:port the load's TCP routes connect to."""
 
     def __init__(self, environment: Any) -> None:
         super().__init__(environment)
@@ -197,6 +201,9 @@ class ScheduledConnection(User):
 
     def _send(self, state: WorkerState, pacer: Pacer, request: Request) -> None:
         route = request.route
+        if route.tcp is not None:
+            self._send_tcp(state, pacer, request, route.tcp)
+            return
         sent = state.clock.now_s()
         pacer.sent(request, sent)
         taken = self.sockets_taken()
@@ -212,6 +219,16 @@ class ScheduledConnection(User):
         except Exception as exc:  # no answer: refused, reset, timed out, malformed
             status, nbytes, error = 0, 0, error_text(exc)
         state.stale_retries += max(0, self.sockets_taken() - taken - 1)
+        state.record_latency(pacer.done(request, sent, state.clock.now_s(), status, nbytes, error))
+        state.after_request()
+
+    def _send_tcp(
+        self, state: WorkerState, pacer: Pacer, request: Request, tcp: TcpRouteSpec
+    ) -> None:
+        """A raw TCP route: a connection of its own to the service's address."""
+        sent = state.clock.now_s()
+        pacer.sent(request, sent)
+        status, nbytes, error = tcp_exchange(self.tcp_targets[tcp.service], tcp, self.timeout)
         state.record_latency(pacer.done(request, sent, state.clock.now_s(), status, nbytes, error))
         state.after_request()
 
@@ -248,3 +265,4 @@ def aim(cls: type[ScheduledConnection], plan: LoadPlan) -> None:
     cls.target = URL(plan.target_url)
     cls.timeout = plan.spec.timeout
     cls.ingress = plan.ingress
+    cls.tcp_targets = dict(plan.tcp_targets)

@@ -18,6 +18,7 @@ from harness.errors import ExperimentError
 from harness.spec.experiment import Experiment, load_experiment
 from harness.spec.external import check_external, external_warnings
 from harness.spec.lint import SpecWarning, experiment_warnings
+from harness.spec.load import tcp_route_problem
 from harness.spec.timing import scaled_problem, timeline_problem
 from mesh_runtime.target import TargetFile, load_target
 from mesh_runtime.topology import Topology, load_topology
@@ -75,7 +76,12 @@ def check_experiment(
 
 
 def check_targets(experiment: Experiment, topology: Topology, source: str) -> None:
-    """Every fault fits the topology (its kind's target rule); ExperimentError otherwise."""
+    """Every fault fits the topology (its kind's target rule), every tcp load route names
+    a `protocol: tcp` service; ExperimentError otherwise."""
+    for index, route in enumerate(experiment.load.routes):
+        route_problem = tcp_route_problem(route, topology)
+        if route_problem:
+            raise ExperimentError(source, f"load.routes[{index}].tcp.service", route_problem)
     for index, fault in enumerate(experiment.faults):
         problem = fault.topology_problem(topology, experiment.faults)
         if problem is not None:

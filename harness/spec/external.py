@@ -39,6 +39,14 @@ def check_external(experiment: Experiment, target: TargetFile, source: str) -> N
         if problem is not None:
             field, text = problem
             raise ExperimentError(source, f"faults[{index}].{field}", text)
+    for index, route in enumerate(experiment.load.routes):
+        if route.tcp is not None:
+            raise ExperimentError(
+                source,
+                f"load.routes[{index}].tcp",
+                f"a tcp route enters through the reference mesh's ingress sidecar; the target"
+                f" {target.name} has no tcp ingress",
+            )
     for index, rollback in enumerate(experiment.rollbacks):
         if rollback.kind in REFERENCE_ROLLBACKS:
             raise ExperimentError(

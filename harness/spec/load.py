@@ -6,6 +6,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from mesh_runtime.topology import Topology
 from mesh_runtime.units import Duration
 
 LATE_BOUND_MS = 10.0
@@ -33,6 +34,29 @@ class SpecModel(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class TcpRouteSpec(SpecModel):
+    """A raw TCP exchange with a `protocol: tcp` service: connect (a new connection per
+    request, through the ingress's sidecar), send, read the reply, close."""
+
+    service: str
+    """The `protocol: tcp` service of the topology the connection is for."""
+    send: str = ""
+    """The bytes to send (UTF-8), e.g. "GET k\n"."""
+    expect: str | None = None
+    """The reply must contain this text (read until it does, or the server closes)."""
+    expect_bytes: int | None = Field(None, ge=1, le=64 * 1024 * 1024)
+    """The reply must be at least this many bytes (read until it is)."""
+    half_close: bool = True
+    """Shut the sending side after `send` (the server sees EOF) and read until the
+    server closes; false: close as soon as the expectation is met."""
+
+    @model_validator(mode="after")
+    def _ends(self) -> TcpRouteSpec:
+        if not self.half_close and self.expect is None and self.expect_bytes is None:
+            raise ValueError("without half_close a tcp route needs expect or expect_bytes")
+        return self
+
+
 class RouteSpec(SpecModel):
     name: str = "root"
     method: Literal["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"] = "GET"
@@ -40,6 +64,21 @@ class RouteSpec(SpecModel):
     weight: float = Field(1.0, gt=0)
     headers: dict[str, str] = {}
     body: str = ""
+    tcp: TcpRouteSpec | None = None
+    """A raw TCP route instead of an HTTP request (method, path, headers, body unused)."""
+
+    @model_validator(mode="after")
+    def _tcp_alone(self) -> RouteSpec:
+        if self.tcp is not None:
+            http = [f for f in ("method", "path", "headers", "body") if f in self.model_fields_set]
+            if http:
+                raise ValueError(f"a tcp route has no {', '.join(http)} (HTTP fields)")
+        return self
+
+    @property
+    def label_method(self) -> str:
+        """The record's `method`: the HTTP method, or 'TCP'."""
+        return "TCP" if self.tcp is not None else self.method
 
 
 class Stage(SpecModel):
@@ -108,3 +147,16 @@ class LoadSpec(SpecModel):
     @property
     def total_duration(self) -> float:
         return self.warmup + self.measured_duration
+
+
+def tcp_route_problem(route: RouteSpec, topology: Topology) -> str:
+    """Why a tcp route does not fit `topology` ('' when it does or is an HTTP route)."""
+    if route.tcp is None:
+        return ""
+    service = route.tcp.service
+    if service not in topology.services:
+        return f"unknown service {service!r} (services: {', '.join(topology.services)})"
+    protocol = topology.protocol(service)
+    if protocol != "tcp":
+        return f"{service} speaks {protocol}; a tcp route needs a `protocol: tcp` service"
+    return ""

@@ -34,8 +34,8 @@ def test_tcp_service_runs_the_key_value_store(shop_tcp: Topology) -> None:
 
 
 def test_callers_and_the_ingress_get_an_l4_listener_per_tcp_service(shop_tcp: Topology) -> None:
-    """cart's sidecar listens for kv and cart is told so; the gateway's sidecar listens for
-    kv too (the load's TCP routes), and that address is the plan's tcp_ingress."""
+    """cart's sidecar listens for kv and cart is told so; so does the gateway's, whose
+    listener is also the plan's tcp_ingress (the load's TCP routes)."""
     plan = plan_of(shop_tcp)
     records = {r.instance: r for r in plan.instances}
     cart, gateway = records["cart-0"], records["gateway-0"]
@@ -44,7 +44,9 @@ def test_callers_and_the_ingress_get_an_l4_listener_per_tcp_service(shop_tcp: To
         f"kv={cart.tcp_ports['kv']}"
     ]
     assert values(process(plan, "cart-0"), "--tcp") == [f"kv=127.0.0.1:{cart.tcp_ports['kv']}"]
-    assert values(process(plan, "gateway-0"), "--tcp") == []
+    assert values(process(plan, "gateway-0"), "--tcp") == [
+        f"kv=127.0.0.1:{gateway.tcp_ports['kv']}"
+    ]
     assert plan.tcp_ingress == {"kv": f"127.0.0.1:{gateway.tcp_ports['kv']}"}
     assert records["kv-0"].tcp_ports == {}
     ports = [p for r in plan.instances for p in r.tcp_ports.values()]
@@ -66,4 +68,5 @@ def test_no_mesh_callers_reach_tcp_instances_through_their_proxies(shop_tcp: Top
 def test_traced_call_graph_leaves_tcp_callees_out(shop_tcp: Topology) -> None:
     """Trace completeness expects no span of a raw TCP call."""
     assert shop_tcp.traced_call_graph() == {"gateway": ["cart"], "cart": []}
+    assert shop_tcp.call_graph()["gateway"] == ["cart", "kv"]
     assert shop_tcp.call_graph()["cart"] == ["kv"]
