@@ -22,7 +22,7 @@ import contextlib
 import sys
 from collections.abc import Sequence
 
-MAX_LINE = 64 * 1024
+MAX_LINE = 4 * 1024 * 1024
 MAX_KEY = 256
 HEALTH_LINE = b"GET /_health HTTP/1."
 HEALTH_ANSWER = b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\nConnection: close\r\n\r\nok\n"

@@ -117,7 +117,7 @@ class TcpOutbound:
 
     def _accepted(self) -> End:
         counted = _Counted(self._metrics)
-        down = End(on_count=counted.received)
+        down = End(on_count=counted.received, paused=True)
         self._tasks.start(self._serve(down, counted))
         return down
 
@@ -353,8 +353,10 @@ class TcpListeners:
         return inbound.listen(o.host, o.inbound_port)
 
     async def outbound(self) -> list[asyncio.Server]:
+        """The app's L4 listeners. They bind `--host` (loopback, or 0.0.0.0 in a
+        container): the ingress's are where the load's TCP routes enter, from outside."""
         servers = []
         for service, port in self._options.tcp_outbound:
             proxy = TcpOutbound(service, self._holder, self._security, self._metrics)
-            servers.append(await proxy.listen(HOST, port))
+            servers.append(await proxy.listen(self._options.host, port))
         return servers

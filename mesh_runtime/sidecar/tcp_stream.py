@@ -84,8 +84,12 @@ class End(asyncio.Protocol):
         self,
         tls: TlsSession | None = None,
         on_count: Callable[[int], None] | None = None,
+        *,
+        paused: bool = False,
     ) -> None:
         self.tls = tls
+        self._paused = paused
+        """Read nothing until joined (a downstream waiting for its upstream's connect)."""
         self.transport: asyncio.Transport | None = None
         self.peer: End | None = None
         self.ready: asyncio.Future[End] = asyncio.get_running_loop().create_future()
@@ -104,6 +108,8 @@ class End(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)
         self.transport.set_write_buffer_limits(high=HIGH_WATER)
+        if self._paused:
+            self.transport.pause_reading()
         if self.tls is None:
             self._set_ready()
         else:
@@ -236,3 +242,6 @@ def join(a: End, b: End) -> None:
             other.shutdown_write()
         if end.closed.done() and not other.closed.done():
             other.abort() if end.reset else other.shutdown_write()
+        if end._paused and end.transport is not None and not end.transport.is_closing():
+            end._paused = False
+            end.transport.resume_reading()

@@ -169,6 +169,7 @@ def _published(plan: Plan) -> set[int]:
     ports = {record.app_port for record in plan.instances}
     ports |= {r.admin_port for r in plan.instances if r.admin_port is not None}
     ports.add(port_of(plan.ingress_url))
+    ports |= {port_of(address) for address in plan.tcp_ingress.values()}
     for process in plan.processes:
         if process.role in ("trace-sink", "toxiproxy", "control-plane"):
             ports |= set(process.ports.values())
@@ -176,7 +177,7 @@ def _published(plan: Plan) -> set[int]:
 
 
 def _pod(record: InstanceRecord, published: set[int]) -> ContainerSpec:
-    ports = (record.app_port, record.inbound_port, record.admin_port)
+    ports = (record.app_port, record.inbound_port, record.admin_port, *record.tcp_ports.values())
     return ContainerSpec(
         name=pod_name(record.instance),
         role="pod",

@@ -254,4 +254,5 @@ class MeshMetrics:
             "outlier_ejections": ejections,
             "overflows": dict(self._overflows),
             "upstream_active_requests": dict(self._active),
+            "tcp": self.tcp.snapshot(),
         }

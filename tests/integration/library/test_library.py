@@ -166,3 +166,15 @@ def test_mesh_overhead(harness: Harness, tmp_path: Path, state_dir: Path) -> Non
     assert set(table.groupby(["round", "mode"]).size().index) == {
         (r, m) for r in range(ROUNDS) for m in ("mesh", "no-mesh")
     }
+
+
+def test_tcp_partition(harness: Harness, tmp_path: Path, state_dir: Path) -> None:
+    """A kv replica cut off from the gateway (raw TCP): its connect failures eject it, the
+    load's TCP records name why the few failures failed, nothing fails after the cut."""
+    result = run(harness, "tcp-partition", tmp_path, state_dir, duration="12s")
+    requests = result.table("requests")
+    tcp = requests[requests["method"] == "TCP"]
+    assert (tcp["status"] == 200).sum() > 0, "no TCP exchange succeeded"
+    failed = tcp[tcp["status"] != 200]
+    assert set(failed["error"]) <= {"reset", "closed-early"}, failed["error"].value_counts()
+    assert result.phase("during:kv-1-cut")["values"]["ejections"] >= 1

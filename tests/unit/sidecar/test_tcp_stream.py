@@ -167,6 +167,16 @@ async def test_a_bad_certificate_fails_the_handshake() -> None:
 
 
 @in_loop
+async def test_a_downstream_reads_nothing_until_joined() -> None:
+    """A paused end (waiting for its upstream's connect) starts reading at the join."""
+    down, up = End(paused=True), End()
+    td, _ = attach(down), attach(up)
+    assert not td.reading
+    join(down, up)
+    assert td.reading
+
+
+@in_loop
 async def test_a_full_writer_pauses_the_other_reader() -> None:
     """Backpressure: the upstream's transport over its high mark pauses downstream reading."""
     down, up = End(), End()
