@@ -6,6 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from mesh_runtime.runtimes.docker.naming import pod_name
+from mesh_runtime.runtimes.docker.specs import container_plan
 from mesh_runtime.runtimes.plan import Plan, ProcessSpec
 from mesh_runtime.topology import Topology, load_topology
 from tests.unit.runtimes.test_runtime_plan import args as values
@@ -70,3 +72,15 @@ def test_traced_call_graph_leaves_tcp_callees_out(shop_tcp: Topology) -> None:
     assert shop_tcp.traced_call_graph() == {"gateway": ["cart"], "cart": []}
     assert shop_tcp.call_graph()["gateway"] == ["cart", "kv"]
     assert shop_tcp.call_graph()["cart"] == ["kv"]
+
+
+def test_docker_publishes_the_tcp_ingress_on_the_gateway_pod_only(shop_tcp: Topology) -> None:
+    """In containers the load's TCP way in is published on the gateway's pod; cart's
+    listener for kv stays inside its pod (its app reaches it on loopback)."""
+    cplan = container_plan(plan_of(shop_tcp))
+    records = {r.instance: r for r in cplan.plan.instances}
+    pods = {spec.name: spec for spec in cplan.containers if spec.role == "pod"}
+    assert records["gateway-0"].tcp_ports["kv"] in pods[pod_name("gateway-0")].publish
+    assert records["cart-0"].tcp_ports["kv"] not in pods[pod_name("cart-0")].publish
+    cart = cplan.container("cart-0")
+    assert f"kv=127.0.0.1:{records['cart-0'].tcp_ports['kv']}" in cart.command
