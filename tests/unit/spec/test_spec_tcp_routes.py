@@ -77,3 +77,16 @@ def test_the_record_method_of_a_tcp_route_is_tcp() -> None:
         "x.yaml",
     )
     assert [r.label_method for r in spec.routes] == ["POST", "TCP"]
+
+
+def test_an_unknown_protocol_in_the_topology_is_one_line_and_exit_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`protocol: udp` on a service: validate names the topology file and field, exit 2."""
+    path = experiment(tmp_path, "[{name: shop}]")
+    topology = tmp_path / "topologies" / "shop-tcp.yaml"
+    topology.write_text(topology.read_text().replace("protocol: tcp", "protocol: udp"))
+    assert main(["validate", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert "services.kv.protocol: unknown protocol 'udp' (expected one of: http, grpc, tcp)" in err
