@@ -38,6 +38,9 @@ class HttpSettings(PolicyModel):
     """Requests in flight to the whole upstream cluster at once (Envoy's max_requests)."""
     maxRequestsPerConnection: int = Field(0, ge=0)
     """Requests on one upstream connection before it is closed; 0 is unlimited."""
+    maxConcurrentStreams: int = Field(2**31 - 1, ge=1)
+    """Streams one HTTP/2 upstream connection carries at once (also below the peer's
+    SETTINGS_MAX_CONCURRENT_STREAMS); more open another connection or wait."""
     idleTimeout: Duration = 60.0
 
 
@@ -65,8 +68,13 @@ class TrafficPolicy(PolicyModel):
 
 # --- VirtualService.http ------------------------------------------------------------
 
-RETRY_ON_CONDITIONS = frozenset(
-    {"5xx", "gateway-error", "reset", "connect-failure", "retriable-status-codes"}
+GRPC_RETRY_ON = frozenset(
+    {"cancelled", "deadline-exceeded", "internal", "resource-exhausted", "unavailable"}
+)
+"""Istio's retryOn names of gRPC statuses (a trailers-only answer's `grpc-status`)."""
+RETRY_ON_CONDITIONS = (
+    frozenset({"5xx", "gateway-error", "reset", "connect-failure", "retriable-status-codes"})
+    | GRPC_RETRY_ON
 )
 
 
@@ -147,8 +155,16 @@ class FaultDelay(PolicyModel):
 
 
 class FaultAbort(PolicyModel):
-    httpStatus: int = Field(ge=200, le=599)
+    httpStatus: int | None = Field(None, ge=200, le=599)
+    grpcStatus: int | None = Field(None, ge=1, le=16)
+    """A gRPC call is answered trailers-only with this status (Istio's abort.grpcStatus)."""
     percentage: Percentage = 100.0
+
+    @model_validator(mode="after")
+    def _one_status(self) -> FaultAbort:
+        if (self.httpStatus is None) == (self.grpcStatus is None):
+            raise ValueError("expected exactly one of httpStatus, grpcStatus")
+        return self
 
 
 class Fault(PolicyModel):

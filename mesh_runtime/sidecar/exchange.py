@@ -15,8 +15,11 @@ answered 504. `expire_body_at` then puts the rest under one deadline timer.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
 
-from mesh_runtime.sidecar.http1 import BodyStream, Response
+from mesh_runtime.sidecar.h2_upstream import h2_pool_of, request_fields
+from mesh_runtime.sidecar.http1 import BodyStream, Headers, Request, Response, encode_request_head
 from mesh_runtime.sidecar.state import ServiceRuntime
 from mesh_runtime.sidecar.upstream import (
     EndpointPool,
@@ -24,6 +27,8 @@ from mesh_runtime.sidecar.upstream import (
     UpstreamConnection,
     UpstreamReset,
 )
+
+Conn = TypeVar("Conn")
 
 REUSE_RETRIES = 3
 """Dead pooled connections tolerated per request before the failure counts."""
@@ -48,11 +53,38 @@ async def checkout(pool: EndpointPool, cluster: ServiceRuntime) -> tuple[Upstrea
 async def exchange(
     pool: EndpointPool, cluster: ServiceRuntime, head: bytes, body: bytes, head_only: bool
 ) -> Response:
-    """Send one request on `pool` and return the response head (body streaming)."""
+    """Send one HTTP/1.1 request on `pool` and return the response head (body streaming)."""
+    return await _on_live_connection(
+        lambda: checkout(pool, cluster), lambda conn: conn.send(head, body, head_only)
+    )
+
+
+async def send_request(
+    pool: EndpointPool, cluster: ServiceRuntime | None, request: Request, headers: Headers
+) -> Response:
+    """`request` with `headers` to `pool`'s endpoint in the client's protocol: a stream on
+    a pooled HTTP/2 connection when it came over HTTP/2, else HTTP/1.1."""
+    if not request.http2:
+        assert cluster is not None
+        head = encode_request_head(request.method, request.target, headers, len(request.body))
+        return await exchange(pool, cluster, head, request.body, request.method == b"HEAD")
+    h2 = h2_pool_of(pool)
+    fields = request_fields(request, headers, pool.tls is not None)
+    return await _on_live_connection(
+        lambda: h2.checkout(cluster), lambda conn: conn.send(fields, request.body)
+    )
+
+
+async def _on_live_connection(
+    take: Callable[[], Awaitable[tuple[Conn, bool]]],
+    send: Callable[[Conn], Awaitable[Response]],
+) -> Response:
+    """`send` on a connection from `take`, again on another when a reused one turns out
+    dead before any byte of the answer."""
     for tries_left in range(REUSE_RETRIES, -1, -1):
-        conn, reused = await checkout(pool, cluster)
+        conn, reused = await take()
         try:
-            return await conn.send(head, body, head_only)
+            return await send(conn)
         except UpstreamReset as exc:
             if not (reused and exc.before_any_byte and tries_left):
                 raise

@@ -70,6 +70,8 @@ class Request:
     body: bytes = b""
     keep_alive: bool = True
     downstream: Downstream = PLAIN
+    http2: bool = False
+    """Came in over HTTP/2: it goes upstream over HTTP/2 too (the client's protocol)."""
 
     def header(self, name: bytes) -> bytes | None:
         """The first value of a (lower-case) header, or None."""
@@ -145,6 +147,7 @@ class BodyStream:
         "_size",
         "_timer",
         "_waiter",
+        "trailers",
     )
 
     def __init__(
@@ -167,6 +170,8 @@ class BodyStream:
         self._abandoned = False
         self._timer: asyncio.TimerHandle | None = None
         self._on_end: Callable[[BaseException | None], None] | None = None
+        self.trailers: Headers | None = None
+        """HTTP/2 trailers that came after the body (set by the producer before `finish`)."""
 
     @property
     def complete(self) -> bool:

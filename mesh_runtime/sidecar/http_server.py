@@ -17,7 +17,7 @@ import logging
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
-from typing import cast
+from typing import Protocol, cast
 
 import httptools
 
@@ -36,6 +36,7 @@ from mesh_runtime.sidecar.http1 import (
     encode_response_head,
     simple_response,
 )
+from mesh_runtime.sidecar.http2 import H2ServerProtocol, answer, opens_h2
 from mesh_runtime.sidecar.limits import (
     HttpLimits,
     Phase,
@@ -47,7 +48,7 @@ from mesh_runtime.sidecar.limits import (
     parser_violation,
     timeout_action,
 )
-from mesh_runtime.sidecar.tls import downstream_of
+from mesh_runtime.sidecar.tls import downstream_of, negotiated_h2
 
 Handler = Callable[[Request], Awaitable[Response]]
 
@@ -56,20 +57,30 @@ log = logging.getLogger(__name__)
 MAX_PIPELINE = 8
 
 
+class ServerConnection(Protocol):
+    """What a drain and the sweeper do to a server connection (HTTP/1.1 or HTTP/2)."""
+
+    def close_when_idle(self) -> None: ...
+
+    def abort(self) -> None: ...
+
+    def check_timeout(self, now: float) -> None: ...
+
+
 class ConnectionRegistry:
     """The open server connections of a process, so that a drain can reach them all."""
 
     def __init__(self) -> None:
-        self.connections: set[HttpServerProtocol] = set()
+        self.connections: set[ServerConnection] = set()
         self.draining = False
         self._empty = asyncio.Event()
         self._empty.set()
 
-    def add(self, conn: HttpServerProtocol) -> None:
+    def add(self, conn: ServerConnection) -> None:
         self.connections.add(conn)
         self._empty.clear()
 
-    def remove(self, conn: HttpServerProtocol) -> None:
+    def remove(self, conn: ServerConnection) -> None:
         self.connections.discard(conn)
         if not self.connections:
             self._empty.set()
@@ -146,6 +157,7 @@ class HttpServerProtocol(asyncio.BufferedProtocol):
         self._headers: list[tuple[bytes, bytes]] = []
         self._body: list[bytes] = []
         self._body_size = 0
+        self._fresh = True
 
     # --- asyncio callbacks ----------------------------------------------------------
 
@@ -160,6 +172,9 @@ class HttpServerProtocol(asyncio.BufferedProtocol):
             self._load.active += 1
             self._counted = True
         self._downstream = downstream_of(transport)
+        if negotiated_h2(transport):
+            self._become_h2(b"")
+            return
         self._registry.add(self)
         if self._registry.draining:
             self.close_when_idle()
@@ -186,6 +201,12 @@ class HttpServerProtocol(asyncio.BufferedProtocol):
         """Parse what arrived (read into READ_BUFFER, or handed in directly)."""
         if self._bad_input:
             return
+        if self._fresh:
+            self._fresh = False
+            if opens_h2(data):  # h2c with prior knowledge (or h2 over TLS without ALPN)
+                self._registry.remove(self)
+                self._become_h2(bytes(data))
+                return
         if self._phase is not Phase.BODY:
             self._head_bytes += len(data)
         try:
@@ -280,6 +301,19 @@ class HttpServerProtocol(asyncio.BufferedProtocol):
         if self._task is None:
             self._task = self._loop.create_task(self._serve_queue())
 
+    # --- HTTP/2 ----------------------------------------------------------------------
+
+    def _become_h2(self, first: bytes) -> None:
+        """Hand the connection (and its place under the listener's cap) to HTTP/2."""
+        transport = self._transport
+        assert transport is not None
+        load = self._load if self._counted else None
+        self._counted = False
+        self._bad_input = True  # this protocol reads nothing more
+        h2 = H2ServerProtocol(self._handler, self._registry, self._limits, load, self._downstream)
+        transport.set_protocol(h2)
+        h2.take_over(transport, first)
+
     # --- drain and errors ----------------------------------------------------------
 
     def close_when_idle(self) -> None:
@@ -323,7 +357,7 @@ class HttpServerProtocol(asyncio.BufferedProtocol):
                 if self._paused and len(self._queue) < MAX_PIPELINE // 2:
                     self._paused = False
                     transport.resume_reading()
-                response = await self._answer(request)
+                response = await answer(self._handler, request)
                 keep_alive = request.keep_alive and not self._closing and not self._bad_input
                 await self._write(request, response, keep_alive)
                 if not keep_alive:
@@ -339,13 +373,6 @@ class HttpServerProtocol(asyncio.BufferedProtocol):
             transport.close()
         finally:
             self._task = None
-
-    async def _answer(self, request: Request) -> Response:
-        try:
-            return await self._handler(request)
-        except Exception:
-            log.exception("handler failed for %s %s", request.method, request.target)
-            return simple_response(500)
 
     def _write_reject(self, transport: asyncio.Transport) -> None:
         response = self._pending_reject

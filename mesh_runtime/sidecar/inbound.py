@@ -13,6 +13,8 @@ from collections.abc import Callable, Sequence
 
 from mesh_runtime.config.security import AuthorizationPolicy
 from mesh_runtime.sidecar.authz import DENIED_BODY, authorize
+from mesh_runtime.sidecar.exchange import send_request
+from mesh_runtime.sidecar.grpc import as_grpc
 from mesh_runtime.sidecar.http1 import Request, Response, encode_request_head, simple_response
 from mesh_runtime.sidecar.observe import Observer, RequestInfo
 from mesh_runtime.sidecar.upstream import (
@@ -72,6 +74,8 @@ class InboundProxy:
             response = denied()
         else:
             response = await self._proxy(request, span.traceparent())
+        if info.grpc and isinstance(response.body, bytes) and response.status >= 400:
+            response = as_grpc(response)  # the sidecar's own error, as a gRPC answer
         info.duration_ms = (self._clock() - start) * 1000.0
         span.end(response.status, response.flags)
         self._obs.request_done(info, response)
@@ -93,8 +97,10 @@ class InboundProxy:
 
     async def _proxy(self, request: Request, traceparent: bytes | None) -> Response:
         headers = upstream_headers(request, traceparent, None)
-        head = encode_request_head(request.method, request.target, headers, len(request.body))
         try:
+            if request.http2:  # to the app in the client's protocol (gRPC apps speak only h2)
+                return await send_request(self._app, None, request, headers)
+            head = encode_request_head(request.method, request.target, headers, len(request.body))
             response = await self._forward(head, request)
         except ConnectFailure as exc:
             response = simple_response(503, f"local app unreachable: {exc}", "UF")

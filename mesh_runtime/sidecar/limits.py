@@ -19,11 +19,13 @@ connection, fed its phase and a clock; the listener's sweeper applies it.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import Enum
 from typing import Literal
 
 import httptools
+
+from mesh_runtime.sidecar.h2_guard import FloodLimits
 
 Headers = list[tuple[bytes, bytes]]
 
@@ -49,6 +51,10 @@ class HttpLimits:
     """A connection with no request in progress is closed after this long."""
     max_connections: int = 10_000
     """Concurrent downstream connections per listener; more are closed at once."""
+    h2_max_concurrent_streams: int = 256
+    """SETTINGS_MAX_CONCURRENT_STREAMS of an HTTP/2 connection (streams open at once)."""
+    h2_floods: FloodLimits = field(default_factory=FloodLimits)
+    """Resets, SETTINGS and PINGs one HTTP/2 connection may send per second."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from mesh_runtime.config import Endpoint
+from mesh_runtime.sidecar.grpc import final_status, is_grpc
 from mesh_runtime.sidecar.http1 import Request, Response
 from mesh_runtime.sidecar.telemetry.accesslog import AccessLog, AccessLogEntry
 from mesh_runtime.sidecar.telemetry.metrics import MeshMetrics
@@ -62,6 +63,8 @@ class RequestInfo:
     """connection_security_policy: 'mutual_tls', else 'none' (inbound) / 'unknown'."""
     principal: str = ""
     """The peer's SPIFFE ID (inbound over mTLS), or the upstream's (outbound over mTLS)."""
+    grpc: bool = False
+    """A gRPC call (HTTP/2, content-type application/grpc): request_protocol 'grpc'."""
 
     @classmethod
     def outbound(cls, request: Request) -> RequestInfo:
@@ -80,6 +83,7 @@ class RequestInfo:
             request_id=ensure_request_id(request).decode("latin-1"),
             started=time.time(),
             bytes_received=len(request.body),
+            grpc=request.http2 and is_grpc(request.headers),
         )
 
 
@@ -193,6 +197,8 @@ class Observer:
             connection_security_policy=info.security
             or ("unknown" if info.reporter == "source" else "none"),
             duration_ms=info.duration_ms,
+            request_protocol="grpc" if info.grpc else "http",
+            grpc_response_status=_grpc_label(info, response),
         )
         if self._access_log is not None and self._access_log.enabled:
             self._access_log.log(_entry(info, response))
@@ -205,6 +211,14 @@ class Observer:
 
     def overflow(self, service: str) -> None:
         self.metrics.inc_overflow(service)
+
+
+def _grpc_label(info: RequestInfo, response: Response) -> str:
+    """grpc_response_status: the call's status from its trailers (or trailers-only head)."""
+    if not info.grpc:
+        return ""
+    code = final_status(response)
+    return "" if code is None else str(code)
 
 
 def _entry(info: RequestInfo, response: Response) -> AccessLogEntry:

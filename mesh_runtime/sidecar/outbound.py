@@ -19,12 +19,18 @@ import time
 from collections.abc import Callable
 
 from mesh_runtime.config import HTTPRoute, Retries
-from mesh_runtime.sidecar.exchange import body_started, exchange, expire_body_at
+from mesh_runtime.sidecar.exchange import body_started, expire_body_at, send_request
+from mesh_runtime.sidecar.grpc import (
+    as_grpc,
+    grpc_timeout,
+    head_status,
+    http_status_of,
+    trailers_only,
+)
 from mesh_runtime.sidecar.http1 import (
     BodyTimeout,
     Request,
     Response,
-    encode_request_head,
     simple_response,
 )
 from mesh_runtime.sidecar.observe import Observer, RequestInfo, Span
@@ -36,6 +42,7 @@ from mesh_runtime.sidecar.policy import (
     choose_subset,
     decide_fault,
     is_retriable,
+    per_try_timeout,
 )
 from mesh_runtime.sidecar.state import ServiceRuntime, StateHolder
 from mesh_runtime.sidecar.upstream import (
@@ -70,6 +77,8 @@ class OutboundProxy:
         start = self._clock()
         info = RequestInfo.outbound(request)
         response = await self._route(request, info)
+        if info.grpc and isinstance(response.body, bytes) and response.status >= 400:
+            response = as_grpc(response)  # the sidecar's own error, as a gRPC answer
         info.duration_ms = (self._clock() - start) * 1000.0
         response.headers.append((b"x-meshproof-upstream-ms", b"%d" % info.duration_ms))
         body = response.body
@@ -104,6 +113,8 @@ class OutboundProxy:
             if fault.delayed:
                 flags = "DI"
                 await asyncio.sleep(fault.delay_s)
+            if fault.abort_grpc is not None:
+                return trailers_only(fault.abort_grpc, "fault filter abort", _join(flags, "FI"))
             if fault.abort_status is not None:
                 return simple_response(fault.abort_status, "fault filter abort", _join(flags, "FI"))
         response = await self._guarded(svc, route, request, info)
@@ -158,7 +169,7 @@ class OutboundProxy:
                 if held is not None:
                     held.release()
                     held = None
-                retriable = self._judge(svc, instance, outcome, retries)
+                retriable = self._judge(svc, instance, outcome, retries, info.grpc)
                 if not retriable or len(tried) >= max_tries:
                     return _final(outcome, retriable and len(tried) > 1)
                 if budget is None or not budget.try_acquire(svc.in_flight):
@@ -180,14 +191,24 @@ class OutboundProxy:
         return svc.balancer.pick(names, svc.active)
 
     def _judge(
-        self, svc: ServiceRuntime, instance: str, outcome: Outcome, retries: Retries | None
+        self,
+        svc: ServiceRuntime,
+        instance: str,
+        outcome: Outcome,
+        retries: Retries | None,
+        grpc: bool,
     ) -> bool:
         """Feed outlier detection; return whether the outcome may be retried."""
+        seen = None
         if isinstance(outcome, Response):
-            result = AttemptResult(outcome.status)
+            code = head_status(outcome) if grpc else None
+            result = AttemptResult(outcome.status, None, code)
+            if code:  # outlier detection counts a gRPC error as its HTTP status (Envoy's)
+                seen = AttemptResult(http_status_of(code))
         else:
             result = AttemptResult(None, outcome.kind)  # type: ignore[arg-type]
-        if svc.outlier is not None and svc.outlier.record(instance, result, self._clock()):
+        outlier = svc.outlier
+        if outlier is not None and outlier.record(instance, seen or result, self._clock()):
             self._obs.ejection(svc.name, instance)
         return retries is not None and is_retriable(retries, result)
 
@@ -219,7 +240,11 @@ class OutboundProxy:
         info.security = "mutual_tls" if pool.tls is not None else ""
         span = self._obs.client_span(request, info, endpoint)
         info.attempts += 1
-        outcome = await self._send(svc, instance, request, retries, span, deadline)
+        per_try = per_try_timeout(
+            retries.perTryTimeout if retries is not None else None,
+            grpc_timeout(request.headers) if info.grpc else None,
+        )
+        outcome = await self._send(svc, instance, request, per_try, span, deadline)
         if isinstance(outcome, Response):
             span.end(outcome.status, "-")
         else:
@@ -231,27 +256,24 @@ class OutboundProxy:
         svc: ServiceRuntime,
         instance: str,
         request: Request,
-        retries: Retries | None,
+        per_try: float | None,
         span: Span,
         route_deadline: float | None,
     ) -> Outcome:
         """One try: the response once its body has begun, its rest under the deadline."""
         headers = upstream_headers(request, span.traceparent(), self._holder.source)
-        head = encode_request_head(request.method, request.target, headers, len(request.body))
-        head_only = request.method == b"HEAD"
-        per_try = retries.perTryTimeout if retries is not None else None
         pool = svc.pools[instance]
         svc.active[instance] = svc.active.get(instance, 0) + 1
         try:
             if per_try is None:
-                response = await exchange(pool, svc, head, request.body, head_only)
+                response = await send_request(pool, svc, request, headers)
                 if route_deadline is not None:
                     await body_started(response)
                 expire_body_at(response, route_deadline)
                 return response
             try:
                 async with asyncio.timeout(per_try) as scope:
-                    response = await exchange(pool, svc, head, request.body, head_only)
+                    response = await send_request(pool, svc, request, headers)
                     await body_started(response)
             except TimeoutError:
                 return UpstreamTimeout(f"no answer within the per-try timeout {per_try}s")
@@ -266,7 +288,7 @@ class OutboundProxy:
 def _final(outcome: Outcome, exhausted: bool) -> Response:
     """The answer for the last try's outcome."""
     if isinstance(outcome, Response):
-        if exhausted and outcome.status >= 500:
+        if exhausted and (outcome.status >= 500 or head_status(outcome)):
             outcome.flags = "URX"
         return outcome
     if isinstance(outcome, ConnectFailure):

@@ -33,6 +33,10 @@ class MeshSecurity:
         current = self.credentials()
         return current.client if current is not None else None
 
+    def client_h2_context(self) -> ssl.SSLContext | None:
+        current = self.credentials()
+        return current.client_h2 if current is not None else None
+
     def inbound_mode(self) -> MtlsMode:
         state = self._holder.current
         return effective_mode(state.config if state is not None else None, self.service)
@@ -55,7 +59,9 @@ class MeshSecurity:
         for name, runtime in state.services.items():
             tls = None
             if self.keeper is not None and effective_mode(state.config, name) != "DISABLE":
-                tls = UpstreamTLS(self.client_context, spiffe_id(domain, name))
+                tls = UpstreamTLS(
+                    self.client_context, spiffe_id(domain, name), self.client_h2_context
+                )
             for pool in runtime.pools.values():
                 pool.set_tls(tls)
 

@@ -163,6 +163,7 @@ def configure_pools(runtime: ServiceRuntime) -> None:
     http = runtime.entry.policy.trafficPolicy.connectionPool.http
     for pool in runtime.pools.values():
         pool.max_requests_per_connection = http.maxRequestsPerConnection
+        pool.max_concurrent_streams = http.maxConcurrentStreams
         pool.idle_timeout = http.idleTimeout
 
 

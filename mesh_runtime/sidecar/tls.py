@@ -67,6 +67,12 @@ def downstream_of(transport: asyncio.BaseTransport) -> Downstream:
     return Downstream(remote, True, principal_of(transport.get_extra_info("peercert")))
 
 
+def negotiated_h2(transport: asyncio.BaseTransport) -> bool:
+    """Whether TLS on this connection agreed on HTTP/2 by ALPN."""
+    ssl_object = transport.get_extra_info("ssl_object")
+    return ssl_object is not None and ssl_object.selected_alpn_protocol() == "h2"
+
+
 @dataclass(frozen=True)
 class Credentials:
     """One issued certificate with its key, and the two contexts made from them."""
@@ -78,6 +84,8 @@ class Credentials:
     issued_at: float
     server: ssl.SSLContext
     client: ssl.SSLContext
+    client_h2: ssl.SSLContext | None = None
+    """The client context that offers only `h2` by ALPN (HTTP/2 upstream connections)."""
 
     @classmethod
     def build(
@@ -91,9 +99,10 @@ class Credentials:
         not_after: float,
         issued_at: float,
     ) -> Credentials:
-        server = _context(True, cert_pem, key_pem, root_pem)
-        client = _context(False, cert_pem, key_pem, root_pem)
-        return cls(principal, serial, not_after, issued_at, server, client)
+        server = _context(True, cert_pem, key_pem, root_pem, ["h2", "http/1.1"])
+        client = _context(False, cert_pem, key_pem, root_pem, ["http/1.1"])
+        client_h2 = _context(False, cert_pem, key_pem, root_pem, ["h2"])
+        return cls(principal, serial, not_after, issued_at, server, client, client_h2)
 
     def summary(self) -> dict[str, Any]:
         """What the admin API may show (never the key)."""
@@ -105,10 +114,12 @@ class Credentials:
         }
 
 
-def _context(server: bool, cert: bytes, key: bytes, root: bytes) -> ssl.SSLContext:
-    """TLS 1.3 only, peer certificates required and checked against the mesh root."""
+def _context(server: bool, cert: bytes, key: bytes, root: bytes, alpn: list[str]) -> ssl.SSLContext:
+    """TLS 1.3 only, peer certificates required and checked against the mesh root; `alpn`
+    the protocols offered (a server picks the client's first it knows: h2, else http/1.1)."""
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER if server else ssl.PROTOCOL_TLS_CLIENT)
     ctx.minimum_version = ssl.TLSVersion.TLSv1_3
+    ctx.set_alpn_protocols(alpn)
     if not server:
         ctx.check_hostname = False  # the SPIFFE ID is checked instead (secure naming)
     ctx.verify_mode = ssl.CERT_REQUIRED

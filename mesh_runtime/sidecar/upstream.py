@@ -16,7 +16,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import cast
+from typing import TYPE_CHECKING, cast
 
 import httptools
 
@@ -29,6 +29,9 @@ from mesh_runtime.sidecar.http1 import (
     end_to_end,
 )
 from mesh_runtime.sidecar.tls import principal_of
+
+if TYPE_CHECKING:
+    from mesh_runtime.sidecar.h2_upstream import H2Pool
 
 
 class AttemptError(Exception):
@@ -224,6 +227,8 @@ class UpstreamTLS:
 
     context: Callable[[], ssl.SSLContext | None]
     principal: str
+    h2_context: Callable[[], ssl.SSLContext | None] | None = None
+    """The context of HTTP/2 connections (ALPN `h2`); None: `context`."""
 
 
 class EndpointPool:
@@ -237,13 +242,18 @@ class EndpointPool:
         self.active = 0
         """Requests in flight to this endpoint (least-request balancing reads it)."""
         self.max_requests_per_connection = 0
+        self.max_concurrent_streams = 2**31 - 1
+        """Streams one HTTP/2 connection carries at once at most (below the peer's limit)."""
         self.idle_timeout = 60.0
         self.tls: UpstreamTLS | None = None
         self._waiters: deque[asyncio.Future[UpstreamConnection | None]] = deque()
+        self.h2: H2Pool | None = None
+        """The HTTP/2 connections to the same address (`h2_upstream.h2_pool_of` makes it)."""
 
     @property
     def pending(self) -> int:
-        return len(self._waiters)
+        waiting = len(self._waiters)
+        return waiting + self.h2.pending if self.h2 is not None else waiting
 
     def take_idle(self) -> UpstreamConnection | None:
         """An idle connection still open and fresh enough, or None."""
@@ -320,6 +330,8 @@ class EndpointPool:
     def close_all(self) -> None:
         while self.idle:
             self.idle.pop().close()
+        if self.h2 is not None:
+            self.h2.close_all()
 
     def _idle(self, conn: UpstreamConnection) -> None:
         limit = self.max_requests_per_connection

@@ -107,7 +107,7 @@ def fault_injection(params: IstioFaultParams) -> dict[str, Any]:
         }
     if params.abort is not None:
         fault["abort"] = {
-            "httpStatus": params.abort.httpStatus,
+            **params.abort.model_dump(include={"httpStatus", "grpcStatus"}, exclude_none=True),
             "percentage": {"value": params.abort.percentage},
         }
     return fault

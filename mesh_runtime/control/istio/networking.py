@@ -226,8 +226,11 @@ def _fault(fault: Fields) -> dict[str, Any]:
             "percentage": _percentage(delay, legacy="percent"),
         }
     abort = fault.obj("abort")
-    if abort is not None and abort.value("httpStatus") is not None:
-        out["abort"] = {"httpStatus": abort.value("httpStatus"), "percentage": _percentage(abort)}
+    if abort is not None:
+        for status in ("httpStatus", "grpcStatus"):
+            if abort.value(status) is not None:
+                out["abort"] = {status: abort.value(status), "percentage": _percentage(abort)}
+                break
     return out
 
 

@@ -193,7 +193,7 @@ def _fault(fault: Fault) -> dict[str, Any]:
         }
     if fault.abort is not None:
         out["abort"] = {
-            "httpStatus": fault.abort.httpStatus,
+            **fault.abort.model_dump(include={"httpStatus", "grpcStatus"}, exclude_none=True),
             "percentage": {"value": fault.abort.percentage},
         }
     return out

@@ -21,7 +21,7 @@ from mesh_runtime.sidecar.policy.routing import (
     endpoints_for,
     match_route,
 )
-from mesh_runtime.sidecar.policy.timeouts import body_deadline
+from mesh_runtime.sidecar.policy.timeouts import body_deadline, per_try_timeout
 
 __all__ = [
     "NO_FAULT",
@@ -41,4 +41,5 @@ __all__ = [
     "is_retriable",
     "make_balancer",
     "match_route",
+    "per_try_timeout",
 ]

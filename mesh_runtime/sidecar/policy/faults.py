@@ -21,6 +21,8 @@ class FaultDecision:
 
     delay_s: float = 0.0
     abort_status: int | None = None
+    abort_grpc: int | None = None
+    """Abort a gRPC call with this gRPC status (trailers-only) instead."""
 
     @property
     def delayed(self) -> bool:
@@ -28,7 +30,7 @@ class FaultDecision:
 
     @property
     def aborted(self) -> bool:
-        return self.abort_status is not None
+        return self.abort_status is not None or self.abort_grpc is not None
 
 
 NO_FAULT = FaultDecision()
@@ -43,16 +45,15 @@ def decide_fault(
     if fault.headers and not _headers_fit(fault.headers, headers):
         return NO_FAULT
     delay_s = 0.0
-    abort_status = None
     delay = fault.delay
     if delay is not None and _hit(delay.percentage, rng):
         delay_s = delay.fixedDelay
     abort = fault.abort
     if abort is not None and _hit(abort.percentage, rng):
-        abort_status = abort.httpStatus
-    if delay_s == 0.0 and abort_status is None:
+        return FaultDecision(delay_s, abort.httpStatus, abort.grpcStatus)
+    if delay_s == 0.0:
         return NO_FAULT
-    return FaultDecision(delay_s, abort_status)
+    return FaultDecision(delay_s)
 
 
 def _hit(percentage: float, rng: random.Random) -> bool:

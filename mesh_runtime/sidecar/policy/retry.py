@@ -6,7 +6,9 @@ retryOn conditions (Envoy's `x-envoy-retry-on` values, as Istio passes them thro
   a connect failure and a per-try timeout as a gateway error: each becomes a 503/504);
 - `reset`: no answer at all (disconnect, reset, connect failure, per-try timeout);
 - `connect-failure`: the connection could not be opened;
-- `retriable-status-codes`: an answer whose status is in `retriableStatusCodes`.
+- `retriable-status-codes`: an answer whose status is in `retriableStatusCodes`;
+- gRPC (Istio's names): `cancelled`, `deadline-exceeded`, `internal`,
+  `resource-exhausted`, `unavailable`: a trailers-only answer with that `grpc-status`.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from typing import Literal
 
 from mesh_runtime.config import Retries
 from mesh_runtime.config import RetryBudget as RetryBudgetPolicy
+from mesh_runtime.sidecar.grpc import RETRY_ON_GRPC
 
 AttemptError = Literal["connect-failure", "reset", "timeout"]
 
@@ -30,6 +33,8 @@ class AttemptResult:
 
     status: int | None
     error: AttemptError | None = None
+    grpc_status: int | None = None
+    """The `grpc-status` of a trailers-only gRPC answer (None: not gRPC, or not yet known)."""
 
     @property
     def ok(self) -> bool:
@@ -40,6 +45,8 @@ class AttemptResult:
 def is_retriable(retries: Retries, result: AttemptResult) -> bool:
     """Whether this try's result may be retried under `retries.retryOn`."""
     status = result.status
+    if result.grpc_status and _by_grpc_status(retries, result.grpc_status):
+        return True
     if result.error is None and status is not None and status < 500:
         # The common case decides without parsing retryOn.
         return bool(retries.retriableStatusCodes) and _by_status_code(retries, status)
@@ -54,6 +61,10 @@ def is_retriable(retries: Retries, result: AttemptResult) -> bool:
     if "gateway-error" in conditions and status in _GATEWAY_ERRORS:
         return True
     return _by_status_code(retries, status)
+
+
+def _by_grpc_status(retries: Retries, grpc_status: int) -> bool:
+    return any(RETRY_ON_GRPC.get(name) == grpc_status for name in retries.conditions)
 
 
 def _by_status_code(retries: Retries, status: int) -> bool:

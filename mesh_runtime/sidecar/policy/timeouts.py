@@ -17,3 +17,13 @@ def body_deadline(route_deadline: float | None, try_deadline: float | None) -> f
     if try_deadline is None:
         return route_deadline
     return min(route_deadline, try_deadline)
+
+
+def per_try_timeout(per_try: float | None, grpc_timeout: float | None) -> float | None:
+    """A try's timeout: the route's perTryTimeout, bounded by the call's `grpc-timeout`
+    (the caller's deadline: a try past it is wasted work)."""
+    if grpc_timeout is None:
+        return per_try
+    if per_try is None:
+        return grpc_timeout
+    return min(per_try, grpc_timeout)

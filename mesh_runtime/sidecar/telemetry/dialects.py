@@ -58,7 +58,7 @@ Labels = tuple[tuple[str, str], ...]
 
 def _fields(key: RequestKey) -> tuple[bool, str, str, str, int, bool]:
     """outbound?, source workload, destination workload, destination service, code, mTLS?"""
-    reporter, source, _, workload, _, service, _, code, _, security = key
+    reporter, source, _, workload, _, service, _, code, _, security, *_ = key
     return reporter == "source", source, workload, service, code, security == "mutual_tls"
 
 

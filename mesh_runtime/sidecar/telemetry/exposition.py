@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 
-RequestKey = tuple[str, str, str, str, str, str, str, int, str, str]
+RequestKey = tuple[str, str, str, str, str, str, str, int, str, str, str, str]
 """The values of `metrics.REQUEST_LABELS`, in order."""
 
 

@@ -49,6 +49,8 @@ REQUEST_LABELS: tuple[str, ...] = (
     "response_code",
     "response_flags",
     "connection_security_policy",
+    "request_protocol",
+    "grpc_response_status",
 )
 
 
@@ -95,6 +97,8 @@ class MeshMetrics:
         duration_ms: float,
         source_canonical_service: str | None = None,
         destination_canonical_service: str | None = None,
+        request_protocol: str = "http",
+        grpc_response_status: str = "",
     ) -> None:
         """Count one request and its duration; canonical services default to the workloads."""
         key: RequestKey = (
@@ -108,6 +112,8 @@ class MeshMetrics:
             response_code,
             response_flags,
             connection_security_policy,
+            request_protocol,
+            grpc_response_status,
         )
         requests = self._requests
         requests[key] = requests.get(key, 0) + 1

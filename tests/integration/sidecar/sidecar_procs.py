@@ -6,6 +6,7 @@ with a deadline; finalizers kill each process group, so nothing outlives a test.
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
 import signal
@@ -266,15 +267,16 @@ def request(
 
 
 def raw_exchange(port: int, data: bytes, timeout: float = 5.0) -> bytes:
-    """Send raw bytes, read until the peer closes (or the timeout)."""
+    """Send raw bytes, read until the peer closes (or resets, or the timeout)."""
     with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
-        sock.sendall(data)
+        with contextlib.suppress(ConnectionError):  # refused mid-send: read the answer
+            sock.sendall(data)
         chunks = []
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             try:
                 chunk = sock.recv(65536)
-            except TimeoutError:
+            except (TimeoutError, ConnectionError):
                 break
             if not chunk:
                 break

@@ -71,6 +71,8 @@ def test_requests_carry_every_istio_label() -> None:
         "response_code": "200",
         "response_flags": "-",
         "connection_security_policy": "none",
+        "request_protocol": "http",
+        "grpc_response_status": "",
     }
 
 

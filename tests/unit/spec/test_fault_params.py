@@ -32,7 +32,7 @@ BAD_PARAMS = [
     ("proxy_down", "{name: f, kind: proxy_down, target: frontend->catalog, params: {all: true}}",
      "faults[0].params.all: unknown field; nothing is expected here"),
     ("mesh_fault", "{name: f, kind: mesh_fault, target: catalog, params: {abort: {status: 503}}}",
-     "faults[0].params.abort.status: unknown field; expected one of httpStatus, percentage"),
+     "faults[0].params.abort.status: unknown field; expected one of grpcStatus, httpStatus, percentage"),
     ("policy", "{name: f, kind: policy, target: catalog, params: {http: [{retries: {attempt: 3}}]}}",
      "faults[0].params.http[0].retries.attempt: unknown field; expected one of attempts,"),
     ("traffic_split", "{name: f, kind: traffic_split, target: catalog, params: {v1: 90}}",

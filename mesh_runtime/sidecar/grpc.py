@@ -1,0 +1,141 @@
+"""gRPC as the proxy sees it, pure: status codes in headers and trailers, deadlines, and
+the answers the sidecar itself makes to a gRPC call.
+
+A gRPC call is an HTTP/2 request with `content-type: application/grpc[+proto|...]`. Its
+outcome is `grpc-status` in the trailers, or in the one HEADERS of a trailers-only answer
+(how errors without a message are usually sent). Retries look only at a trailers-only
+answer (the status is known before anything went downstream; a stream whose response has
+begun is never retried), with Istio's retryOn names. The sidecar's own answers to a gRPC
+call (fault aborts, overflows, timeouts) are trailers-only, `:status` 200, as Envoy's are.
+"""
+
+from __future__ import annotations
+
+import re
+
+from mesh_runtime.sidecar.http1 import BodyStream, Headers, Response
+
+GRPC_CONTENT_TYPE = b"application/grpc"
+
+OK, CANCELLED, UNKNOWN, DEADLINE_EXCEEDED = 0, 1, 2, 4
+RESOURCE_EXHAUSTED, UNIMPLEMENTED, INTERNAL, UNAVAILABLE = 8, 12, 13, 14
+UNAUTHENTICATED, PERMISSION_DENIED = 16, 7
+
+RETRY_ON_GRPC = {
+    "cancelled": CANCELLED,
+    "deadline-exceeded": DEADLINE_EXCEEDED,
+    "resource-exhausted": RESOURCE_EXHAUSTED,
+    "internal": INTERNAL,
+    "unavailable": UNAVAILABLE,
+}
+"""Istio's (Envoy's x-envoy-retry-grpc-on) retryOn names -> the gRPC status they retry."""
+
+_HTTP_OF_GRPC = {
+    CANCELLED: 499,
+    UNKNOWN: 500,
+    3: 400,  # INVALID_ARGUMENT
+    DEADLINE_EXCEEDED: 504,
+    5: 404,  # NOT_FOUND
+    6: 409,  # ALREADY_EXISTS
+    PERMISSION_DENIED: 403,
+    RESOURCE_EXHAUSTED: 429,
+    9: 400,  # FAILED_PRECONDITION
+    10: 409,  # ABORTED
+    11: 400,  # OUT_OF_RANGE
+    UNIMPLEMENTED: 501,
+    INTERNAL: 500,
+    UNAVAILABLE: 503,
+    15: 500,  # DATA_LOSS
+    UNAUTHENTICATED: 401,
+}
+"""Envoy's Grpc::Utility::grpcToHttpStatus (outlier detection counts gRPC errors so)."""
+
+_GRPC_TIMEOUT = re.compile(rb"^(\d{1,8})([HMSmun])$")
+_UNIT_S = {b"H": 3600.0, b"M": 60.0, b"S": 1.0, b"m": 1e-3, b"u": 1e-6, b"n": 1e-9}
+
+
+def is_grpc(headers: Headers) -> bool:
+    """Whether a request (or response) with these headers is gRPC."""
+    for name, value in headers:
+        if name == b"content-type":
+            return value.startswith(GRPC_CONTENT_TYPE)
+    return False
+
+
+def status_in(headers: Headers | None) -> int | None:
+    """The `grpc-status` among `headers`, None when absent or not a number."""
+    for name, value in headers or ():
+        if name == b"grpc-status":
+            return int(value) if value.strip().isdigit() else UNKNOWN
+    return None
+
+
+def head_status(response: Response) -> int | None:
+    """The gRPC status a response's head already carries (a trailers-only answer)."""
+    return status_in(response.headers)
+
+
+def final_status(response: Response) -> int | None:
+    """The gRPC status of a finished response: its trailers', else its head's."""
+    body = response.body
+    if isinstance(body, BodyStream) and body.trailers:
+        found = status_in(body.trailers)
+        if found is not None:
+            return found
+    return head_status(response)
+
+
+def http_status_of(grpc_status: int) -> int:
+    """The HTTP status a gRPC status stands for (outlier detection's view)."""
+    return 200 if grpc_status == OK else _HTTP_OF_GRPC.get(grpc_status, 500)
+
+
+def grpc_status_of_http(status: int) -> int:
+    """The gRPC status for an HTTP error status (the gRPC spec's mapping)."""
+    if status in (429, 502, 503, 504):
+        return UNAVAILABLE
+    return {400: INTERNAL, 401: UNAUTHENTICATED, 403: PERMISSION_DENIED, 404: UNIMPLEMENTED}.get(
+        status, UNKNOWN
+    )
+
+
+def grpc_timeout(headers: Headers) -> float | None:
+    """The `grpc-timeout` header in seconds ('250m' -> 0.25); None when absent or bad."""
+    for name, value in headers:
+        if name == b"grpc-timeout":
+            found = _GRPC_TIMEOUT.match(value.strip())
+            if found is None:
+                return None
+            return int(found.group(1)) * _UNIT_S[found.group(2)]
+    return None
+
+
+def trailers_only(grpc_status: int, message: str, flags: str = "-") -> Response:
+    """The sidecar's own gRPC answer: HEADERS only, `:status` 200, the status inside."""
+    headers: Headers = [
+        (b"content-type", GRPC_CONTENT_TYPE),
+        (b"grpc-status", b"%d" % grpc_status),
+        (b"grpc-message", _percent_encoded(message)),
+    ]
+    return Response(200, headers, b"", flags=flags)
+
+
+def as_grpc(response: Response) -> Response:
+    """A local HTTP error answer to a gRPC call, as the trailers-only gRPC answer; a
+    timeout (flag UT) is DEADLINE_EXCEEDED, the caller's deadline passed on."""
+    body = response.body
+    text = body.decode("utf-8", "replace").strip() if isinstance(body, bytes) else ""
+    timed_out = "UT" in response.flags.split(",")
+    code = DEADLINE_EXCEEDED if timed_out else grpc_status_of_http(response.status)
+    return trailers_only(code, text, response.flags)
+
+
+def _percent_encoded(message: str) -> bytes:
+    """grpc-message is percent-encoded UTF-8 (printable ASCII but '%' as is)."""
+    out = bytearray()
+    for byte in message.encode("utf-8"):
+        if 0x20 <= byte <= 0x7E and byte != 0x25:
+            out.append(byte)
+        else:
+            out += b"%%%02X" % byte
+    return bytes(out)

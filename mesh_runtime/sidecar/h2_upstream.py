@@ -1,0 +1,448 @@
+"""The client side over HTTP/2: streams multiplexed on pooled connections to one endpoint.
+
+`H2Pool` (one per `EndpointPool`, made on first use) keeps a few HTTP/2 connections to the
+endpoint's address: a request takes a stream on a connection with a free slot (below the
+peer's SETTINGS_MAX_CONCURRENT_STREAMS and the pool's own cap); only when every connection
+is full is another opened, under the circuit breaker's connection limit, else the request
+waits as a pending one (or overflows). Concurrent requests wait for a connection being
+opened instead of each opening one. Over mTLS the connection offers only `h2` by ALPN
+and checks the server's SPIFFE ID; in plain text it speaks HTTP/2 with prior knowledge.
+
+A response's body is read with flow control: data is acknowledged (WINDOW_UPDATE) as the
+consumer keeps up, held back while its `BodyStream` is over its high-water mark. Failures
+are the `AttemptError`s of HTTP/1.1: a stream refused (REFUSED_STREAM) or above a GOAWAY's
+last stream id was never processed (`before_any_byte`), so `exchange` sends it again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections import deque
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from h2.config import H2Configuration
+from h2.connection import H2Connection
+from h2.errors import ErrorCodes
+from h2.events import (
+    ConnectionTerminated,
+    DataReceived,
+    RemoteSettingsChanged,
+    ResponseReceived,
+    StreamEnded,
+    StreamReset,
+    TrailersReceived,
+    WindowUpdated,
+)
+from h2.exceptions import ProtocolError
+from h2.settings import SettingCodes, Settings
+
+from mesh_runtime.sidecar.h2_wire import (
+    CONNECTION_WINDOW,
+    STREAM_WINDOW,
+    H2Wire,
+    h2_fields,
+    plain_headers,
+)
+from mesh_runtime.sidecar.http1 import BodyStream, ConnectionClosed, Headers, Request, Response
+from mesh_runtime.sidecar.tls import principal_of
+from mesh_runtime.sidecar.upstream import (
+    ConnectFailure,
+    EndpointPool,
+    PoolOverflow,
+    UpstreamReset,
+)
+
+if TYPE_CHECKING:
+    from mesh_runtime.sidecar.state import ServiceRuntime
+
+UNSETTLED_STREAMS = 100
+"""Streams used on a connection before the server's SETTINGS say how many it takes
+(RFC 9113 asks servers for at least 100)."""
+
+
+def h2_pool_of(pool: EndpointPool) -> H2Pool:
+    """The HTTP/2 connections of `pool`'s endpoint (made on first use)."""
+    if pool.h2 is None:
+        pool.h2 = H2Pool(pool)
+    return pool.h2
+
+
+def request_fields(request: Request, headers: Headers, tls: bool) -> Headers:
+    """The HEADERS of `request` upstream: pseudo-headers, then `headers` as HTTP/2 allows."""
+    fields: Headers = [
+        (b":method", request.method),
+        (b":scheme", b"https" if tls else b"http"),
+        (b":authority", request.header(b"host") or b""),
+        (b":path", request.target),
+    ]
+    fields += h2_fields(headers)
+    if request.header(b"te") == b"trailers":
+        fields.append((b"te", b"trailers"))  # gRPC's; end_to_end dropped it as hop-by-hop
+    return fields
+
+
+@dataclass(slots=True)
+class _Exchange:
+    head: asyncio.Future[Response]
+    body: BodyStream | None = None
+    paused: bool = False
+    unacked: int = 0
+
+
+class H2Upstream(asyncio.Protocol):
+    """One HTTP/2 connection to an upstream, carrying many requests at once."""
+
+    def __init__(self, pool: H2Pool, stream_cap: int) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._pool = pool
+        self._cap = stream_cap
+        self.wire = H2Wire(H2Connection(H2Configuration(client_side=True, header_encoding=None)))
+        self._streams: dict[int, _Exchange] = {}
+        self.closed = False
+        self.goaway = False
+        self.settled = False
+        self.requests = 0
+        self.last_used = time.monotonic()
+
+    # --- asyncio callbacks ----------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.wire.transport = transport  # type: ignore[assignment]
+        conn = self.wire.conn
+        conn.local_settings = Settings(
+            client=True,
+            initial_values={
+                SettingCodes.ENABLE_PUSH: 0,
+                SettingCodes.INITIAL_WINDOW_SIZE: STREAM_WINDOW,
+            },
+        )
+        conn.initiate_connection()
+        conn.increment_flow_control_window(CONNECTION_WINDOW - conn.inbound_flow_control_window)
+        self.wire.flush()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._fail_all(UpstreamReset("upstream HTTP/2 connection lost", before_any_byte=False))
+        if not self.closed:
+            self.closed = True
+            self._pool.closed(self)
+
+    def pause_writing(self) -> None:
+        self.wire.pause_writing()
+
+    def resume_writing(self) -> None:
+        self.wire.resume_writing()
+
+    def data_received(self, data: bytes) -> None:
+        try:
+            events = self.wire.conn.receive_data(data)
+        except ProtocolError as exc:
+            self._fail_all(UpstreamReset(f"upstream HTTP/2 error: {exc}", before_any_byte=False))
+            self.close()
+            return
+        for event in events:
+            self._on_event(event)
+        self.wire.flush()
+
+    # --- capacity -------------------------------------------------------------------
+
+    @property
+    def active(self) -> int:
+        return len(self._streams)
+
+    def has_room(self, max_requests: int) -> bool:
+        """Whether another stream may start here now."""
+        if self.closed or self.goaway:
+            return False
+        if max_requests and self.requests >= max_requests:
+            return False
+        peer = self.wire.conn.remote_settings.max_concurrent_streams
+        limit = min(peer, self._cap) if self.settled else min(UNSETTLED_STREAMS, self._cap)
+        return len(self._streams) < limit
+
+    # --- one request ----------------------------------------------------------------
+
+    async def send(self, fields: Headers, body: bytes) -> Response:
+        """Open a stream, send the request, wait for the response head."""
+        conn = self.wire.conn
+        if self.closed or self.goaway:
+            raise UpstreamReset("HTTP/2 connection going away", before_any_byte=True)
+        stream_id = conn.get_next_available_stream_id()
+        exchange = _Exchange(self._loop.create_future())
+        self._streams[stream_id] = exchange
+        self.requests += 1
+        self.last_used = time.monotonic()
+        try:
+            conn.send_headers(stream_id, fields, end_stream=not body)
+            self.wire.flush()
+            if body:
+                await self.wire.send_body(stream_id, body, end_stream=True)
+            return await exchange.head
+        except ConnectionClosed as exc:
+            self._forget(stream_id)
+            raise UpstreamReset(str(exc), before_any_byte=False) from None
+        except ProtocolError as exc:
+            self._forget(stream_id)
+            raise UpstreamReset(f"HTTP/2 stream refused: {exc}", before_any_byte=True) from None
+        except asyncio.CancelledError:
+            self._cancel(stream_id)  # a timeout: the stream goes, the connection stays
+            raise
+
+    def close(self) -> None:
+        transport = self.wire.transport
+        if transport is not None and not transport.is_closing():
+            with contextlib.suppress(ProtocolError):
+                self.wire.conn.close_connection(ErrorCodes.NO_ERROR)
+                self.wire.flush()
+            transport.close()
+
+    # --- h2 events ------------------------------------------------------------------
+
+    def _on_event(self, event: object) -> None:
+        if isinstance(event, ResponseReceived):
+            self._on_response(event.stream_id or 0, event.headers or [])
+        elif isinstance(event, DataReceived):
+            self._on_data(event)
+        elif isinstance(event, TrailersReceived):
+            exchange = self._streams.get(event.stream_id or 0)
+            if exchange is not None and exchange.body is not None:
+                exchange.body.trailers = plain_headers(event.headers or [])[1]
+        elif isinstance(event, StreamEnded):
+            self._on_end(event.stream_id or 0)
+        elif isinstance(event, StreamReset):
+            self._on_reset(event.stream_id or 0, event.error_code)
+        elif isinstance(event, WindowUpdated):
+            self.wire.window_opened(event.stream_id or 0)
+        elif isinstance(event, RemoteSettingsChanged):
+            self.settled = True
+            self.wire.window_opened(0)
+            self._pool.wake()
+        elif isinstance(event, ConnectionTerminated):
+            self._on_goaway(event.last_stream_id or 0)
+
+    def _on_response(self, stream_id: int, pairs: list[tuple[bytes, bytes]]) -> None:
+        exchange = self._streams.get(stream_id)
+        if exchange is None:
+            return
+        pseudo, headers = plain_headers(pairs)
+        body = BodyStream(
+            lambda: self._pause(exchange),
+            lambda: self._resume(stream_id, exchange),
+            lambda: self._cancel(stream_id),
+        )
+        exchange.body = body
+        length = next((v for k, v in headers if k == b"content-length"), None)
+        response = Response(
+            int(pseudo.get(b":status", b"502")),
+            headers,
+            body,
+            content_length=int(length) if length is not None and length.isdigit() else None,
+        )
+        if not exchange.head.done():
+            exchange.head.set_result(response)
+
+    def _on_data(self, event: DataReceived) -> None:
+        stream_id = event.stream_id or 0
+        size = event.flow_controlled_length or 0
+        exchange = self._streams.get(stream_id)
+        if exchange is None or exchange.body is None:
+            self.wire.conn.acknowledge_received_data(size, stream_id)
+            return
+        exchange.body.feed(event.data or b"")
+        if exchange.paused:
+            exchange.unacked += size  # the consumer is behind: the window stays closed
+        else:
+            self.wire.conn.acknowledge_received_data(size, stream_id)
+
+    def _on_end(self, stream_id: int) -> None:
+        exchange = self._streams.pop(stream_id, None)
+        if exchange is not None:
+            if exchange.body is not None:
+                exchange.body.finish()
+            elif not exchange.head.done():
+                exchange.head.set_exception(UpstreamReset("stream ended without a response", False))
+        self._stream_done()
+
+    def _on_reset(self, stream_id: int, code: int | None) -> None:
+        self.wire.stream_gone(stream_id)
+        exchange = self._streams.pop(stream_id, None)
+        if exchange is not None:
+            refused = code == ErrorCodes.REFUSED_STREAM
+            self._fail(exchange, UpstreamReset(f"stream reset by the upstream ({code})", refused))
+        self._stream_done()
+
+    def _on_goaway(self, last_stream_id: int) -> None:
+        self.goaway = True
+        for stream_id in [s for s in self._streams if s > last_stream_id]:
+            self.wire.stream_gone(stream_id)
+            exchange = self._streams.pop(stream_id)
+            self._fail(exchange, UpstreamReset("upstream went away (GOAWAY)", True))
+        self._pool.wake()
+        if not self._streams:
+            self.close()
+
+    def _pause(self, exchange: _Exchange) -> None:
+        exchange.paused = True
+
+    def _resume(self, stream_id: int, exchange: _Exchange) -> None:
+        exchange.paused = False
+        if exchange.unacked and stream_id in self._streams:
+            with contextlib.suppress(ProtocolError):
+                self.wire.conn.acknowledge_received_data(exchange.unacked, stream_id)
+                self.wire.flush()
+        exchange.unacked = 0
+
+    def _cancel(self, stream_id: int) -> None:
+        """The consumer gave up on the stream (timeout, abandoned body): reset it."""
+        if self._forget(stream_id):
+            self.wire.reset(stream_id, ErrorCodes.CANCEL)
+            self._stream_done()
+
+    def _forget(self, stream_id: int) -> bool:
+        self.wire.stream_gone(stream_id)
+        return self._streams.pop(stream_id, None) is not None
+
+    def _stream_done(self) -> None:
+        self.last_used = time.monotonic()
+        if not self._streams and (self.goaway or self._pool.retire(self)):
+            self.close()
+        self._pool.wake()
+
+    def _fail(self, exchange: _Exchange, error: UpstreamReset) -> None:
+        if not exchange.head.done():
+            exchange.head.set_exception(error)
+        elif exchange.body is not None:
+            exchange.body.fail(ConnectionClosed(str(error)))
+
+    def _fail_all(self, error: UpstreamReset) -> None:
+        self.wire.all_gone()
+        streams, self._streams = self._streams, {}
+        for exchange in streams.values():
+            self._fail(exchange, error)
+
+
+class H2Pool:
+    """The HTTP/2 connections to one endpoint address, sharing its `EndpointPool`'s counts."""
+
+    def __init__(self, base: EndpointPool) -> None:
+        self._base = base
+        self.conns: list[H2Upstream] = []
+        self._waiters: deque[asyncio.Future[None]] = deque()
+        self._connecting: asyncio.Future[None] | None = None
+
+    @property
+    def pending(self) -> int:
+        return len(self._waiters)
+
+    async def checkout(self, cluster: ServiceRuntime | None) -> tuple[H2Upstream, bool]:
+        """A connection with a free stream, and whether it carried requests before."""
+        while True:
+            conn = self._with_room()
+            if conn is not None:
+                return conn, conn.requests > 0
+            if self._connecting is not None:
+                await asyncio.shield(self._connecting)
+                continue
+            if cluster is None:
+                return await self._connect(1.0), False
+            if cluster.breaker.may_open_connection(cluster.open_connections()):
+                return await self._connect(cluster.connect_timeout), False
+            if not cluster.breaker.may_queue(cluster.pending_requests()):
+                raise PoolOverflow
+            await self._wait()
+
+    def wake(self) -> None:
+        """A stream slot may have come free (or a connection closed): waiters look again."""
+        waiters, self._waiters = self._waiters, deque()
+        for waiter in waiters:
+            if not waiter.done():
+                waiter.set_result(None)
+
+    def retire(self, conn: H2Upstream) -> bool:
+        """Whether an idle connection has served its maxRequestsPerConnection."""
+        limit = self._base.max_requests_per_connection
+        return bool(limit) and conn.requests >= limit
+
+    def closed(self, conn: H2Upstream) -> None:
+        if conn in self.conns:
+            self.conns.remove(conn)
+            self._base.open -= 1
+        self.wake()
+
+    def close_all(self) -> None:
+        for conn in list(self.conns):
+            conn.close()
+
+    def _with_room(self) -> H2Upstream | None:
+        now = time.monotonic()
+        limit = self._base.max_requests_per_connection
+        best: H2Upstream | None = None
+        for conn in list(self.conns):
+            if not conn.active and now - conn.last_used > self._base.idle_timeout:
+                conn.close()
+            elif conn.has_room(limit) and (best is None or conn.active < best.active):
+                best = conn
+        return best
+
+    async def _wait(self) -> None:
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiters.append(waiter)
+        try:
+            await waiter
+        finally:
+            if waiter in self._waiters:
+                self._waiters.remove(waiter)
+
+    async def _connect(self, timeout: float) -> H2Upstream:
+        base = self._base
+        tls = base.tls
+        context = None
+        if tls is not None:
+            make = tls.h2_context or tls.context
+            context = make()
+            if context is None:
+                raise ConnectFailure("no workload certificate yet to originate mTLS")
+        loop = asyncio.get_running_loop()
+        self._connecting = loop.create_future()
+        base.open += 1
+        try:
+            _, conn = await asyncio.wait_for(
+                loop.create_connection(
+                    lambda: H2Upstream(self, base.max_concurrent_streams),
+                    base.host,
+                    base.port,
+                    ssl=context,
+                ),
+                timeout,
+            )
+        except (OSError, TimeoutError) as exc:
+            base.open -= 1
+            raise ConnectFailure(f"connect to {base.host}:{base.port} failed: {exc}") from None
+        except BaseException:
+            base.open -= 1
+            raise
+        finally:
+            self._connecting.set_result(None)
+            self._connecting = None
+        if tls is not None:
+            self._check_peer(conn, tls.principal)
+        self.conns.append(conn)
+        return conn
+
+    def _check_peer(self, conn: H2Upstream, expected: str) -> None:
+        """Secure naming, and HTTP/2 agreed by ALPN."""
+        transport = conn.wire.transport
+        ssl_object = transport.get_extra_info("ssl_object") if transport else None
+        got = principal_of(transport.get_extra_info("peercert")) if transport else ""
+        problem = ""
+        if got != expected:
+            problem = f"upstream {self._base.host}:{self._base.port} is {got!r}, not {expected!r}"
+        elif ssl_object is None or ssl_object.selected_alpn_protocol() != "h2":
+            problem = f"upstream {self._base.host}:{self._base.port} did not agree to h2"
+        if problem:
+            self._base.open -= 1
+            conn.closed = True
+            conn.close()
+            raise ConnectFailure(problem)

@@ -1,0 +1,346 @@
+"""The HTTP/2 server side of a listener: an asyncio protocol on the sans-IO h2 library.
+
+A listener's connection starts as `HttpServerProtocol` (HTTP/1.1); it hands itself over
+to `H2ServerProtocol` when the client opens with the HTTP/2 preface (h2c with prior
+knowledge) or when TLS negotiated `h2` by ALPN. Each stream becomes one `Request` (body
+buffered up to `max_body`, 413 beyond) for the same handler HTTP/1.1 requests go to, so
+routing, policy, retries, timeouts, faults and telemetry are the ones HTTP/1.1 has. The
+answer streams back within the client's flow-control windows, trailers after the body.
+
+Refused with the listener still serving: what the h2 library finds malformed (bad preface,
+oversized frames, stream-ID reuse, HPACK bombs over the header-list limit, CONTINUATION
+floods) is a GOAWAY with its error code; rapid reset and SETTINGS / PING floods
+(`h2_guard`) a GOAWAY ENHANCE_YOUR_CALM. A stream the client resets has its work
+cancelled at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Protocol
+
+from h2.config import H2Configuration
+from h2.connection import H2Connection
+from h2.errors import ErrorCodes
+from h2.events import (
+    ConnectionTerminated,
+    DataReceived,
+    PingReceived,
+    RemoteSettingsChanged,
+    RequestReceived,
+    StreamEnded,
+    StreamReset,
+    WindowUpdated,
+)
+from h2.exceptions import ProtocolError
+from h2.settings import SettingCodes, Settings
+
+from mesh_runtime.sidecar.h2_guard import FloodGuard
+from mesh_runtime.sidecar.h2_wire import STREAM_WINDOW, H2Wire, h2_fields, plain_headers
+from mesh_runtime.sidecar.http1 import (
+    BodyStream,
+    ConnectionClosed,
+    Downstream,
+    Headers,
+    Request,
+    Response,
+    simple_response,
+)
+from mesh_runtime.sidecar.limits import HttpLimits, Violation, check_target
+
+if TYPE_CHECKING:
+    from mesh_runtime.sidecar.http_server import Handler
+
+log = logging.getLogger(__name__)
+
+PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+
+
+def opens_h2(first: bytes | memoryview) -> bool:
+    """Whether a connection's first bytes are the start of the HTTP/2 client preface."""
+    return len(first) >= 4 and bytes(first[:4]) == PREFACE[:4]
+
+
+async def answer(handler: Handler, request: Request) -> Response:
+    """The handler's answer; 500 (and the traceback logged) when it fails (both protocols)."""
+    try:
+        return await handler(request)
+    except Exception:
+        log.exception("handler failed for %s %s", request.method, request.target)
+        return simple_response(500)
+
+
+class Registry(Protocol):
+    draining: bool
+
+    def add(self, conn: H2ServerProtocol) -> None: ...
+
+    def remove(self, conn: H2ServerProtocol) -> None: ...
+
+
+class Load(Protocol):
+    active: int
+
+
+@dataclass(slots=True)
+class _Stream:
+    headers: list[tuple[bytes, bytes]]
+    body: list[bytes] = field(default_factory=list)
+    size: int = 0
+    task: asyncio.Task[None] | None = None
+
+
+class H2ServerProtocol(asyncio.Protocol):
+    """One HTTP/2 server connection; made by `HttpServerProtocol` when it sees HTTP/2."""
+
+    def __init__(
+        self,
+        handler: Handler,
+        registry: Registry,
+        limits: HttpLimits,
+        load: Load | None,
+        downstream: Downstream,
+    ) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._handler = handler
+        self._registry = registry
+        self._limits = limits
+        self._load = load
+        self._downstream = downstream
+        config = H2Configuration(client_side=False, header_encoding=None)
+        self._wire = H2Wire(H2Connection(config))
+        self._streams: dict[int, _Stream] = {}
+        self._guard = FloodGuard(limits.h2_floods)
+        self._closing = False
+        self._done = False
+        self._since = time.monotonic()
+
+    # --- set-up and asyncio callbacks -----------------------------------------------
+
+    def take_over(self, transport: asyncio.Transport, first: bytes) -> None:
+        """Start serving on `transport` (already this protocol's), `first` its bytes so far."""
+        wire = self._wire
+        wire.transport = transport
+        conn = wire.conn
+        limits = self._limits
+        conn.local_settings = Settings(
+            client=False,
+            initial_values={
+                SettingCodes.MAX_CONCURRENT_STREAMS: limits.h2_max_concurrent_streams,
+                SettingCodes.MAX_HEADER_LIST_SIZE: limits.max_header_bytes,
+                SettingCodes.INITIAL_WINDOW_SIZE: STREAM_WINDOW,
+            },
+        )
+        # The decoder takes the limit when the client acknowledges it; hold it from the start.
+        conn.decoder.max_header_list_size = limits.max_header_bytes
+        conn.initiate_connection()
+        wire.flush()
+        self._registry.add(self)
+        if self._registry.draining:
+            self.close_when_idle()
+        if first:
+            self.data_received(first)
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        raise AssertionError("H2ServerProtocol starts through take_over")
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._done = True
+        self._wire.all_gone()
+        self._registry.remove(self)
+        if self._load is not None:
+            self._load.active -= 1
+            self._load = None
+        for stream in self._streams.values():
+            if stream.task is not None:
+                stream.task.cancel()
+
+    def pause_writing(self) -> None:
+        self._wire.pause_writing()
+
+    def resume_writing(self) -> None:
+        self._wire.resume_writing()
+
+    def data_received(self, data: bytes) -> None:
+        if self._done:
+            return
+        try:
+            events = self._wire.conn.receive_data(bytes(data))
+        except ProtocolError as exc:
+            code = getattr(exc, "error_code", ErrorCodes.PROTOCOL_ERROR)
+            self._refuse(code, str(exc) or type(exc).__name__)
+            return
+        for event in events:
+            self._on_event(event)
+            if self._done:
+                return
+        self._wire.flush()
+
+    # --- h2 events ------------------------------------------------------------------
+
+    def _on_event(self, event: object) -> None:
+        if isinstance(event, RequestReceived):
+            self._streams[event.stream_id] = _Stream(list(event.headers or ()))
+        elif isinstance(event, DataReceived):
+            self._on_data(event)
+        elif isinstance(event, StreamEnded):
+            self._on_request(event.stream_id)
+        elif isinstance(event, StreamReset):
+            self._on_reset(event.stream_id)
+        elif isinstance(event, WindowUpdated):
+            self._wire.window_opened(event.stream_id or 0)
+        elif isinstance(event, RemoteSettingsChanged):
+            self._wire.window_opened(0)
+            self._count("settings")
+        elif isinstance(event, PingReceived):
+            self._count("ping")
+        elif isinstance(event, ConnectionTerminated):
+            self.close_when_idle()
+
+    def _on_data(self, event: DataReceived) -> None:
+        stream_id = event.stream_id or 0
+        self._wire.conn.acknowledge_received_data(event.flow_controlled_length or 0, stream_id)
+        stream = self._streams.get(stream_id)
+        if stream is None or event.data is None:
+            return
+        stream.size += len(event.data)
+        if stream.size <= self._limits.max_body:
+            stream.body.append(event.data)
+        elif stream.body:
+            stream.body = []
+
+    def _on_request(self, stream_id: int) -> None:
+        stream = self._streams.get(stream_id)
+        if stream is None or stream.task is not None:
+            return
+        self._since = time.monotonic()
+        stream.task = self._loop.create_task(self._serve(stream_id, stream))
+
+    def _on_reset(self, stream_id: int) -> None:
+        self._wire.stream_gone(stream_id)
+        stream = self._streams.pop(stream_id, None)
+        if stream is not None and stream.task is not None:
+            stream.task.cancel()  # rapid reset must not leave work behind
+        self._count("reset")
+
+    def _count(self, kind: str) -> None:
+        reason = self._guard.record(kind, time.monotonic())  # type: ignore[arg-type]
+        if reason is not None:
+            self._refuse(ErrorCodes.ENHANCE_YOUR_CALM, reason)
+
+    # --- one stream -----------------------------------------------------------------
+
+    async def _serve(self, stream_id: int, stream: _Stream) -> None:
+        try:
+            request_or_refusal = self._request(stream)
+            if isinstance(request_or_refusal, Violation):
+                response = simple_response(request_or_refusal.status, request_or_refusal.reason)
+            else:
+                response = await answer(self._handler, request_or_refusal)
+            await self._respond(stream_id, response)
+        except ConnectionClosed:
+            self._wire.reset(stream_id, ErrorCodes.INTERNAL_ERROR)
+        finally:
+            self._streams.pop(stream_id, None)
+            self._since = time.monotonic()
+            if self._closing and not self._streams:
+                self._close()
+
+    def _request(self, stream: _Stream) -> Request | Violation:
+        pseudo, headers = plain_headers(stream.headers)
+        method = pseudo.get(b":method", b"")
+        target = pseudo.get(b":path", b"")
+        if method == b"CONNECT":
+            return Violation(405, "CONNECT is not supported")
+        if len(headers) > self._limits.max_headers:
+            return Violation(431, f"more than {self._limits.max_headers} header fields")
+        if stream.size > self._limits.max_body:
+            return Violation(413, f"request body over {self._limits.max_body} bytes")
+        violation = check_target(method, target, self._limits)
+        if violation is not None:
+            return violation
+        authority = pseudo.get(b":authority")
+        if authority is not None and not any(name == b"host" for name, _ in headers):
+            headers.insert(0, (b"host", authority))
+        return Request(
+            method=method,
+            target=target,
+            headers=headers,
+            body=b"".join(stream.body),
+            downstream=self._downstream,
+            http2=True,
+        )
+
+    async def _respond(self, stream_id: int, response: Response) -> None:
+        wire = self._wire
+        body = response.body
+        head: Headers = [(b":status", b"%d" % response.status), *h2_fields(response.headers)]
+        if isinstance(body, bytes) and not body:
+            self._send_headers(stream_id, head, end_stream=True)
+            return
+        self._send_headers(stream_id, head, end_stream=False)
+        if isinstance(body, bytes):
+            await wire.send_body(stream_id, body, end_stream=True)
+            return
+        await self._stream(stream_id, body)
+
+    async def _stream(self, stream_id: int, body: BodyStream) -> None:
+        wire = self._wire
+        try:
+            while chunk := await body.read():
+                await wire.send_body(stream_id, chunk, end_stream=False)
+        except BaseException:
+            body.abandon()  # the client went, or the upstream broke: release it
+            raise
+        if body.trailers:
+            self._send_headers(stream_id, h2_fields(body.trailers), end_stream=True)
+        else:
+            wire.end_stream(stream_id)
+
+    def _send_headers(self, stream_id: int, headers: Headers, end_stream: bool) -> None:
+        try:
+            self._wire.conn.send_headers(stream_id, headers, end_stream=end_stream)
+        except ProtocolError as exc:
+            raise ConnectionClosed(f"HTTP/2 stream {stream_id} closed: {exc}") from None
+        self._wire.flush()
+
+    # --- drain, timeouts, refusals --------------------------------------------------
+
+    def close_when_idle(self) -> None:
+        """GOAWAY now (streams already open finish), close once none is left."""
+        if self._closing or self._done:
+            return
+        self._closing = True
+        self._wire.conn.close_connection(ErrorCodes.NO_ERROR)
+        self._wire.flush()
+        if not self._streams:
+            self._close()
+
+    def abort(self) -> None:
+        if self._wire.transport is not None:
+            self._wire.transport.abort()
+
+    def check_timeout(self, now: float) -> None:
+        """Close a connection idle (no stream) for longer than the idle timeout."""
+        if not self._streams and now - self._since >= self._limits.idle_timeout:
+            self.close_when_idle()
+
+    def _refuse(self, code: int, reason: str) -> None:
+        log.info("HTTP/2 connection from %s refused: %s", self._downstream.remote, reason)
+        with contextlib.suppress(ProtocolError):
+            self._wire.conn.close_connection(code, additional_data=reason.encode()[:200])
+        self._wire.flush()
+        for stream in self._streams.values():
+            if stream.task is not None:
+                stream.task.cancel()
+        self._close()
+
+    def _close(self) -> None:
+        self._done = True
+        transport = self._wire.transport
+        if transport is not None:
+            transport.close()

@@ -1,0 +1,144 @@
+"""HTTP/2 in one event loop: the listener's protocol switch, streams multiplexed on the
+pooled upstream connection, flow control and trailers (no sidecar process)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+
+from mesh_runtime.sidecar.exchange import send_request
+from mesh_runtime.sidecar.h2_upstream import h2_pool_of
+from mesh_runtime.sidecar.http1 import BodyStream, Request, Response
+from mesh_runtime.sidecar.http_server import ConnectionRegistry, HttpServerProtocol
+from mesh_runtime.sidecar.limits import HttpLimits
+from mesh_runtime.sidecar.upstream import EndpointPool
+
+Handler = Callable[[Request], Awaitable[Response]]
+
+
+async def serve(handler: Handler) -> tuple[asyncio.Server, int]:
+    loop = asyncio.get_running_loop()
+    registry = ConnectionRegistry()
+    server = await loop.create_server(
+        lambda: HttpServerProtocol(handler, registry, HttpLimits()), "127.0.0.1", 0
+    )
+    return server, server.sockets[0].getsockname()[1]
+
+
+def h2_get(path: bytes, **headers: bytes) -> Request:
+    extra = [(k.replace("_", "-").encode(), v) for k, v in headers.items()]
+    return Request(b"GET", path, [(b"host", b"catalog"), *extra], http2=True)
+
+
+async def echo(request: Request) -> Response:
+    body = b"%s %s h2=%d" % (request.method, request.target, request.http2)
+    return Response(200, [(b"content-type", b"text/plain")], body)
+
+
+def test_h2c_prior_knowledge_reaches_the_same_handler() -> None:
+    """A client opening with the HTTP/2 preface is served over HTTP/2 by the listener's
+    handler; the request is marked http2 and keeps its path and Host."""
+
+    async def main() -> bytes:
+        server, port = await serve(echo)
+        pool = EndpointPool("127.0.0.1", port)
+        response = await send_request(pool, None, h2_get(b"/a?b=1"), [(b"x-k", b"v")])
+        body = await response.read_body()
+        pool.close_all()
+        server.close()
+        return body
+
+    assert asyncio.run(main()) == b"GET /a?b=1 h2=1"
+
+
+def test_hundred_concurrent_streams_share_one_connection() -> None:
+    """100 requests at once ride one HTTP/2 connection; a slow stream does not hold the
+    others back (no head-of-line blocking)."""
+
+    async def handler(request: Request) -> Response:
+        if request.target == b"/slow":
+            await asyncio.sleep(0.5)
+        return Response(200, [], request.target)
+
+    async def main() -> tuple[int, float, float]:
+        server, port = await serve(handler)
+        pool = EndpointPool("127.0.0.1", port)
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        done: dict[bytes, float] = {}
+
+        async def one(path: bytes) -> None:
+            response = await send_request(pool, None, h2_get(path), [])
+            assert await response.read_body() == path
+            done[path] = loop.time() - start
+
+        paths = [b"/slow"] + [b"/fast/%d" % i for i in range(99)]
+        await asyncio.gather(*(one(p) for p in paths))
+        connections = len(h2_pool_of(pool).conns)
+        pool.close_all()
+        server.close()
+        fast = max(t for p, t in done.items() if p != b"/slow")
+        return connections, fast, done[b"/slow"]
+
+    connections, fast, slow = asyncio.run(main())
+    assert connections == 1
+    assert fast < 0.4 < slow
+
+
+def test_large_body_and_trailers_pass_within_flow_control() -> None:
+    """A 3 MiB streamed body (over the 1 MiB stream window) arrives whole, and the
+    trailers set after it reach the client."""
+    size = 3 * 1024 * 1024
+
+    async def handler(request: Request) -> Response:
+        body = BodyStream()
+
+        async def produce() -> None:
+            for _ in range(size // 65536):
+                body.feed(b"y" * 65536)
+                await asyncio.sleep(0)
+            body.trailers = [(b"grpc-status", b"0")]
+            body.finish()
+
+        asyncio.get_running_loop().create_task(produce())
+        return Response(200, [(b"content-type", b"application/grpc")], body)
+
+    async def main() -> tuple[int, list[tuple[bytes, bytes]] | None]:
+        server, port = await serve(handler)
+        pool = EndpointPool("127.0.0.1", port)
+        response = await send_request(pool, None, h2_get(b"/big"), [])
+        data = await response.read_body()
+        assert isinstance(response.body, BodyStream)
+        trailers = response.body.trailers
+        pool.close_all()
+        server.close()
+        return len(data), trailers
+
+    length, trailers = asyncio.run(main())
+    assert length == size
+    assert trailers == [(b"grpc-status", b"0")]
+
+
+def test_stream_cap_opens_a_second_connection() -> None:
+    """With maxConcurrentStreams 4, eight slow requests at once need two connections."""
+
+    async def handler(request: Request) -> Response:
+        await asyncio.sleep(0.2)
+        return Response(200, [], b"ok")
+
+    async def main() -> int:
+        server, port = await serve(handler)
+        pool = EndpointPool("127.0.0.1", port)
+        pool.max_concurrent_streams = 4
+
+        async def one() -> None:
+            response = await send_request(pool, None, h2_get(b"/"), [])
+            await response.read_body()
+
+        await asyncio.gather(*(one() for _ in range(8)))
+        count = len(h2_pool_of(pool).conns)
+        pool.close_all()
+        server.close()
+        return count
+
+    assert asyncio.run(main()) == 2
