@@ -133,6 +133,8 @@ class ProxyTracer:
 
     def server_span(self, request: Request, info: RequestInfo) -> Span:
         attributes: dict[str, str | int] = {HTTP_METHOD: info.method, URL_PATH: info.path}
+        if info.grpc:
+            attributes.update(rpc_attributes(info.path))
         if info.principal:
             attributes[PEER_PRINCIPAL] = info.principal
         span = self._recorder.start_server_span(
@@ -142,16 +144,17 @@ class ProxyTracer:
         return span
 
     def client_span(self, request: Request, info: RequestInfo, endpoint: Endpoint) -> Span:
+        attributes: dict[str, str | int] = {
+            HTTP_METHOD: info.method,
+            URL_PATH: info.path,
+            UPSTREAM_CLUSTER: info.service,
+            UPSTREAM_INSTANCE: endpoint.instance,
+            RETRY_ATTEMPT: info.attempts,
+        }
+        if info.grpc:
+            attributes.update(rpc_attributes(info.path))
         span = self._recorder.start_client_span(
-            f"outbound {info.service}",
-            extract(request.headers),
-            {
-                HTTP_METHOD: info.method,
-                URL_PATH: info.path,
-                UPSTREAM_CLUSTER: info.service,
-                UPSTREAM_INSTANCE: endpoint.instance,
-                RETRY_ATTEMPT: info.attempts,
-            },
+            f"outbound {info.service}", extract(request.headers), attributes
         )
         info.trace_id = span.trace_id_hex
         return span
@@ -211,6 +214,12 @@ class Observer:
 
     def overflow(self, service: str) -> None:
         self.metrics.inc_overflow(service)
+
+
+def rpc_attributes(path: str) -> dict[str, str | int]:
+    """OpenTelemetry's rpc.* attributes of a gRPC call to `/package.Service/Method`."""
+    service, _, method = path.lstrip("/").partition("/")
+    return {"rpc.system": "grpc", "rpc.service": service, "rpc.method": method}
 
 
 def _grpc_label(info: RequestInfo, response: Response) -> str:

@@ -19,6 +19,7 @@ from mesh_runtime.sidecar.grpc import (
     trailers_only,
 )
 from mesh_runtime.sidecar.http1 import BodyStream, Response, simple_response
+from mesh_runtime.sidecar.observe import rpc_attributes
 from mesh_runtime.sidecar.policy import AttemptResult, decide_fault, is_retriable, per_try_timeout
 
 
@@ -102,3 +103,12 @@ def test_grpc_timeout_bounds_the_per_try_timeout() -> None:
     assert per_try_timeout(0.2, 0.5) == 0.2
     assert per_try_timeout(None, 0.5) == 0.5
     assert per_try_timeout(1.0, None) == 1.0
+
+
+def test_rpc_span_attributes_name_service_and_method() -> None:
+    """A gRPC call's spans carry rpc.system, rpc.service and rpc.method from its path."""
+    assert rpc_attributes("/shop.Catalog/GetItem") == {
+        "rpc.system": "grpc",
+        "rpc.service": "shop.Catalog",
+        "rpc.method": "GetItem",
+    }

@@ -142,3 +142,30 @@ def test_stream_cap_opens_a_second_connection() -> None:
         return count
 
     assert asyncio.run(main()) == 2
+
+
+def test_a_draining_server_goaway_sends_the_next_request_on_a_new_connection() -> None:
+    """A drain sends GOAWAY on the idle pooled connection: the next request does not fail,
+    it goes on a fresh connection (to the server beside it, in a hot restart)."""
+
+    async def main() -> tuple[int, int, int]:
+        loop = asyncio.get_running_loop()
+        registry = ConnectionRegistry()
+        server = await loop.create_server(
+            lambda: HttpServerProtocol(echo, registry, HttpLimits()), "127.0.0.1", 0
+        )
+        port = server.sockets[0].getsockname()[1]
+        pool = EndpointPool("127.0.0.1", port)
+        first = await send_request(pool, None, h2_get(b"/one"), [])
+        await first.read_body()
+        registry.start_drain()
+        registry.draining = False  # the replacement server takes new connections
+        await registry.wait_empty(2.0)
+        second = await send_request(pool, None, h2_get(b"/two"), [])
+        await second.read_body()
+        conns = len(h2_pool_of(pool).conns)
+        pool.close_all()
+        server.close()
+        return first.status, second.status, conns
+
+    assert asyncio.run(main()) == (200, 200, 1)
