@@ -58,6 +58,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+BUFFERED_BODIES = 4
+"""Bytes of incomplete request bodies one connection may hold at once, in `max_body`s
+(open streams x max_body would be gigabytes): beyond, GOAWAY ENHANCE_YOUR_CALM."""
 
 
 def opens_h2(first: bytes | memoryview) -> bool:
@@ -89,6 +92,7 @@ class Load(Protocol):
 @dataclass(slots=True)
 class _Stream:
     headers: list[tuple[bytes, bytes]]
+    started: float
     body: list[bytes] = field(default_factory=list)
     size: int = 0
     task: asyncio.Task[None] | None = None
@@ -118,6 +122,8 @@ class H2ServerProtocol(asyncio.Protocol):
         self._closing = False
         self._done = False
         self._since = time.monotonic()
+        self._buffered = 0
+        """Request body bytes held for streams not yet handed to the handler."""
 
     # --- set-up and asyncio callbacks -----------------------------------------------
 
@@ -184,7 +190,7 @@ class H2ServerProtocol(asyncio.Protocol):
 
     def _on_event(self, event: object) -> None:
         if isinstance(event, RequestReceived):
-            self._streams[event.stream_id] = _Stream(list(event.headers or ()))
+            self._streams[event.stream_id] = _Stream(list(event.headers or ()), time.monotonic())
         elif isinstance(event, DataReceived):
             self._on_data(event)
         elif isinstance(event, StreamEnded):
@@ -210,22 +216,32 @@ class H2ServerProtocol(asyncio.Protocol):
         stream.size += len(event.data)
         if stream.size <= self._limits.max_body:
             stream.body.append(event.data)
+            self._buffered += len(event.data)
+            if self._buffered > self._limits.max_body * BUFFERED_BODIES:
+                self._refuse(ErrorCodes.ENHANCE_YOUR_CALM, "too many request bytes buffered")
         elif stream.body:
-            stream.body = []
+            self._drop_body(stream)
 
     def _on_request(self, stream_id: int) -> None:
         stream = self._streams.get(stream_id)
         if stream is None or stream.task is not None:
             return
         self._since = time.monotonic()
+        self._buffered -= sum(len(part) for part in stream.body)  # complete: no longer held
         stream.task = self._loop.create_task(self._serve(stream_id, stream))
 
     def _on_reset(self, stream_id: int) -> None:
         self._wire.stream_gone(stream_id)
         stream = self._streams.pop(stream_id, None)
-        if stream is not None and stream.task is not None:
+        if stream is not None and stream.task is None:
+            self._drop_body(stream)
+        elif stream is not None and stream.task is not None:
             stream.task.cancel()  # rapid reset must not leave work behind
         self._count("reset")
+
+    def _drop_body(self, stream: _Stream) -> None:
+        self._buffered -= sum(len(part) for part in stream.body)
+        stream.body = []
 
     def _count(self, kind: str) -> None:
         reason = self._guard.record(kind, time.monotonic())  # type: ignore[arg-type]
@@ -325,9 +341,22 @@ class H2ServerProtocol(asyncio.Protocol):
             self._wire.transport.abort()
 
     def check_timeout(self, now: float) -> None:
-        """Close a connection idle (no stream) for longer than the idle timeout."""
+        """Close a connection idle (no stream) for longer than the idle timeout; answer 408
+        to a request whose body is not complete within the request timeout."""
         if not self._streams and now - self._since >= self._limits.idle_timeout:
             self.close_when_idle()
+        late = self._limits.request_timeout
+        for stream_id, stream in list(self._streams.items()):
+            if stream.task is None and now - stream.started >= late:
+                self._drop_body(stream)
+                slow = Violation(408, "request not received in time")
+                stream.task = self._loop.create_task(self._refuse_stream(stream_id, slow))
+
+    async def _refuse_stream(self, stream_id: int, violation: Violation) -> None:
+        with contextlib.suppress(ConnectionClosed):
+            await self._respond(stream_id, simple_response(violation.status, violation.reason))
+        self._wire.reset(stream_id, ErrorCodes.NO_ERROR)
+        self._streams.pop(stream_id, None)
 
     def _refuse(self, code: int, reason: str) -> None:
         log.info("HTTP/2 connection from %s refused: %s", self._downstream.remote, reason)

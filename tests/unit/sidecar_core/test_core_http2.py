@@ -4,7 +4,13 @@ pooled upstream connection, flow control and trailers (no sidecar process)."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import time
 from collections.abc import Awaitable, Callable
+
+from h2.config import H2Configuration
+from h2.connection import H2Connection
+from h2.events import ConnectionTerminated, ResponseReceived
 
 from mesh_runtime.sidecar.exchange import send_request
 from mesh_runtime.sidecar.h2_upstream import h2_pool_of
@@ -169,3 +175,50 @@ def test_a_draining_server_goaway_sends_the_next_request_on_a_new_connection() -
         return first.status, second.status, conns
 
     assert asyncio.run(main()) == (200, 200, 1)
+
+
+def test_slow_request_bodies_get_408_and_held_bytes_are_capped() -> None:
+    """A stream whose body does not end within the request timeout is answered 408; a
+    connection holding more than 4 x max_body of unfinished bodies is told GOAWAY."""
+
+    limits = dataclasses.replace(HttpLimits(), max_body=1000, request_timeout=0.2)
+
+    async def exchange(body_parts: list[tuple[int, bytes]]) -> list[object]:
+        loop = asyncio.get_running_loop()
+        registry = ConnectionRegistry()
+        server = await loop.create_server(
+            lambda: HttpServerProtocol(echo, registry, limits), "127.0.0.1", 0
+        )
+        port = server.sockets[0].getsockname()[1]
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        conn = H2Connection(H2Configuration(client_side=True))
+        conn.initiate_connection()
+        for stream_id, part in body_parts:
+            fields = [(":method", "POST"), (":scheme", "http"), (":authority", "c"), (":path", "/")]
+            conn.send_headers(stream_id, fields)
+            conn.send_data(stream_id, part)
+        writer.write(conn.data_to_send())
+        events: list[object] = []
+        deadline = loop.time() + 3
+        while loop.time() < deadline and not events:
+            registry.sweep(time.monotonic())
+            try:
+                data = await asyncio.wait_for(reader.read(65536), 0.1)
+            except TimeoutError:
+                continue
+            if not data:
+                break
+            events += [
+                e
+                for e in conn.receive_data(data)
+                if isinstance(e, (ResponseReceived, ConnectionTerminated))
+            ]
+        writer.close()
+        server.close()
+        return events
+
+    slow = asyncio.run(exchange([(1, b"x" * 10)]))
+    assert isinstance(slow[0], ResponseReceived)
+    assert dict(slow[0].headers)[b":status"] == b"408"
+    held = asyncio.run(exchange([(i, b"x" * 900) for i in (1, 3, 5, 7, 9)]))
+    assert isinstance(held[0], ConnectionTerminated) and held[0].error_code == 0xB
