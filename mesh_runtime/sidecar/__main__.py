@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import sys
 from collections.abc import Sequence
@@ -134,6 +135,8 @@ def _security_arguments(parser: argparse.ArgumentParser) -> None:
         "max-headers": default.max_headers,
         "max-uri-bytes": default.max_uri_bytes,
         "max-connections": default.max_connections,
+        "h2-max-streams": default.h2_max_concurrent_streams,
+        "h2-max-resets": default.h2_floods.resets_per_s,
     }
     for name, value in sizes.items():
         parser.add_argument(f"--{name}", type=_size, default=value, metavar="N")
@@ -156,6 +159,8 @@ def limits_from(args: argparse.Namespace) -> HttpLimits:
         request_timeout=args.request_timeout,
         idle_timeout=args.idle_timeout,
         max_connections=args.max_connections,
+        h2_max_concurrent_streams=args.h2_max_streams,
+        h2_floods=dataclasses.replace(HttpLimits().h2_floods, resets_per_s=args.h2_max_resets),
     )
 
 

@@ -31,9 +31,15 @@ def test_arguments_become_options() -> None:
             "kv=5000",
             "--tcp-outbound",
             "db = 5001",
+            "--h2-max-streams",
+            "64",
+            "--h2-max-resets",
+            "50",
         ]
     )
     options = options_from(args)
+    assert options.limits.h2_max_concurrent_streams == 64
+    assert options.limits.h2_floods.resets_per_s == 50
     assert options.tcp_outbound == (("kv", 5000), ("db", 5001))
     assert options.config_file == Path("m.json")
     assert not options.tracing
