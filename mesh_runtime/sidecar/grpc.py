@@ -130,6 +130,41 @@ def as_grpc(response: Response) -> Response:
     return trailers_only(code, text, response.flags)
 
 
+class MessageCounter:
+    """Counts the length-prefixed gRPC messages of a body fed in any chunks (1 flag byte,
+    4 length bytes, the message): Istio's istio_request/response_messages_total."""
+
+    __slots__ = ("_head", "_skip", "count")
+
+    def __init__(self) -> None:
+        self.count = 0
+        self._head = b""
+        self._skip = 0
+
+    def feed(self, data: bytes) -> None:
+        view = memoryview(data)
+        while view:
+            if self._skip:
+                step = min(self._skip, len(view))
+                self._skip -= step
+                view = view[step:]
+                continue
+            need = 5 - len(self._head)
+            self._head += bytes(view[:need])
+            view = view[need:]
+            if len(self._head) == 5:
+                self.count += 1
+                self._skip = int.from_bytes(self._head[1:], "big")
+                self._head = b""
+
+
+def messages_in(body: bytes) -> int:
+    """The gRPC messages in a whole body."""
+    counter = MessageCounter()
+    counter.feed(body)
+    return counter.count
+
+
 def _percent_encoded(message: str) -> bytes:
     """grpc-message is percent-encoded UTF-8 (printable ASCII but '%' as is)."""
     out = bytearray()

@@ -39,6 +39,7 @@ from h2.events import (
 from h2.exceptions import ProtocolError
 from h2.settings import SettingCodes, Settings
 
+from mesh_runtime.sidecar.grpc import MessageCounter, is_grpc
 from mesh_runtime.sidecar.h2_wire import (
     CONNECTION_WINDOW,
     STREAM_WINDOW,
@@ -233,6 +234,8 @@ class H2Upstream(asyncio.Protocol):
             lambda: self._cancel(stream_id),
         )
         exchange.body = body
+        if is_grpc(headers):
+            body.messages = MessageCounter()
         length = next((v for k, v in headers if k == b"content-length"), None)
         response = Response(
             int(pseudo.get(b":status", b"502")),
@@ -250,7 +253,10 @@ class H2Upstream(asyncio.Protocol):
         if exchange is None or exchange.body is None:
             self.wire.conn.acknowledge_received_data(size, stream_id)
             return
-        exchange.body.feed(event.data or b"")
+        data = event.data or b""
+        if exchange.body.messages is not None:
+            exchange.body.messages.feed(data)
+        exchange.body.feed(data)
         if exchange.paused:
             exchange.unacked += size  # the consumer is behind: the window stays closed
         else:

@@ -15,8 +15,16 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from types import MappingProxyType
+from typing import Protocol
 
 Headers = list[tuple[bytes, bytes]]
+
+
+class MessageCount(Protocol):
+    count: int
+
+    def feed(self, data: bytes) -> None: ...
+
 
 HOP_BY_HOP = frozenset(
     {
@@ -147,6 +155,7 @@ class BodyStream:
         "_size",
         "_timer",
         "_waiter",
+        "messages",
         "trailers",
     )
 
@@ -172,6 +181,8 @@ class BodyStream:
         self._on_end: Callable[[BaseException | None], None] | None = None
         self.trailers: Headers | None = None
         """HTTP/2 trailers that came after the body (set by the producer before `finish`)."""
+        self.messages: MessageCount | None = None
+        """Counts the gRPC messages the producer fed (a gRPC response over HTTP/2)."""
 
     @property
     def complete(self) -> bool:

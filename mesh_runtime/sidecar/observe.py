@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from mesh_runtime.config import Endpoint
-from mesh_runtime.sidecar.grpc import final_status, is_grpc
-from mesh_runtime.sidecar.http1 import Request, Response
+from mesh_runtime.sidecar.grpc import final_status, is_grpc, messages_in
+from mesh_runtime.sidecar.http1 import BodyStream, Request, Response
 from mesh_runtime.sidecar.telemetry.accesslog import AccessLog, AccessLogEntry
 from mesh_runtime.sidecar.telemetry.metrics import MeshMetrics
 from mesh_runtime.sidecar.telemetry.tracing import (
@@ -65,6 +65,8 @@ class RequestInfo:
     """The peer's SPIFFE ID (inbound over mTLS), or the upstream's (outbound over mTLS)."""
     grpc: bool = False
     """A gRPC call (HTTP/2, content-type application/grpc): request_protocol 'grpc'."""
+    request_messages: int = 0
+    """gRPC messages in the request body."""
 
     @classmethod
     def outbound(cls, request: Request) -> RequestInfo:
@@ -76,6 +78,7 @@ class RequestInfo:
 
     @classmethod
     def _of(cls, reporter: str, request: Request) -> RequestInfo:
+        grpc = request.http2 and is_grpc(request.headers)
         return cls(
             reporter=reporter,
             method=request.method.decode("latin-1"),
@@ -83,7 +86,8 @@ class RequestInfo:
             request_id=ensure_request_id(request).decode("latin-1"),
             started=time.time(),
             bytes_received=len(request.body),
-            grpc=request.http2 and is_grpc(request.headers),
+            grpc=grpc,
+            request_messages=messages_in(request.body) if grpc else 0,
         )
 
 
@@ -202,6 +206,7 @@ class Observer:
             duration_ms=info.duration_ms,
             request_protocol="grpc" if info.grpc else "http",
             grpc_response_status=_grpc_label(info, response),
+            messages=(info.request_messages, _response_messages(response)) if info.grpc else None,
         )
         if self._access_log is not None and self._access_log.enabled:
             self._access_log.log(_entry(info, response))
@@ -220,6 +225,13 @@ def rpc_attributes(path: str) -> dict[str, str | int]:
     """OpenTelemetry's rpc.* attributes of a gRPC call to `/package.Service/Method`."""
     service, _, method = path.lstrip("/").partition("/")
     return {"rpc.system": "grpc", "rpc.service": service, "rpc.method": method}
+
+
+def _response_messages(response: Response) -> int:
+    body = response.body
+    if isinstance(body, BodyStream) and body.messages is not None:
+        return body.messages.count
+    return 0
 
 
 def _grpc_label(info: RequestInfo, response: Response) -> str:

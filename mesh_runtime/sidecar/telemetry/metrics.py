@@ -73,6 +73,8 @@ class MeshMetrics:
         self._buckets = tuple(float(b) for b in buckets_ms)
         self._requests: dict[RequestKey, int] = {}
         self._durations: dict[RequestKey, Histogram] = {}
+        self._request_messages: dict[RequestKey, int] = {}
+        self._response_messages: dict[RequestKey, int] = {}
         self._retries: dict[str, int] = {}
         self._ejections: dict[tuple[str, str], int] = {}
         self._overflows: dict[str, int] = {}
@@ -99,6 +101,7 @@ class MeshMetrics:
         destination_canonical_service: str | None = None,
         request_protocol: str = "http",
         grpc_response_status: str = "",
+        messages: tuple[int, int] | None = None,
     ) -> None:
         """Count one request and its duration; canonical services default to the workloads."""
         key: RequestKey = (
@@ -122,6 +125,10 @@ class MeshMetrics:
             histogram = self._durations[key] = Histogram(len(self._buckets))
         histogram.counts[bisect_left(self._buckets, duration_ms)] += 1
         histogram.total += duration_ms
+        if messages is not None:  # a gRPC call: its request and response messages
+            sent, received = messages
+            self._request_messages[key] = self._request_messages.get(key, 0) + sent
+            self._response_messages[key] = self._response_messages.get(key, 0) + received
 
     def inc_retry(self, destination_service: str) -> None:
         self._retries[destination_service] = self._retries.get(destination_service, 0) + 1
@@ -219,6 +226,15 @@ class MeshMetrics:
         family(lines, "istio_requests_total", "counter", "Requests handled by the sidecar.")
         for key, value in sorted(self._requests.items()):
             lines.append(f"istio_requests_total{{{self._labels_of(key)}}} {value}")
+        streams = (
+            ("istio_request_messages_total", "gRPC messages sent by the client.", self._request_messages),
+            ("istio_response_messages_total", "gRPC messages sent by the server.", self._response_messages),
+        )  # fmt: skip
+        for name, help_text, counts in streams:
+            if counts:  # only once a gRPC call was seen
+                family(lines, name, "counter", help_text)
+                for key, value in sorted(counts.items()):
+                    lines.append(f"{name}{{{self._labels_of(key)}}} {value}")
 
     def _render_durations(self, lines: list[str]) -> None:
         name = "istio_request_duration_milliseconds"

@@ -207,7 +207,7 @@ def grpc_call(mesh: H2Mesh, path: str, *extra: tuple[str, str]) -> Answer:
 
 def test_trailers_are_forwarded_and_grpc_status_counted(mesh: H2Mesh) -> None:
     """A gRPC answer's trailers reach the client; grpc_response_status comes from the
-    trailers, or from the head of a trailers-only answer."""
+    trailers, or from the head of a trailers-only answer; messages are counted both ways."""
     answer = grpc_call(mesh, "/grpc/0")
     assert (answer.status, answer.body, answer.trailers) == (200, b"\0\0\0\0\x02hi", {"grpc-status": "0"})  # fmt: skip
     only = grpc_call(mesh, "/grpc-only/5")
@@ -216,6 +216,9 @@ def test_trailers_are_forwarded_and_grpc_status_counted(mesh: H2Mesh) -> None:
         for code in ("0", "5"):
             labels = {"reporter": reporter, "request_protocol": "grpc"}
             assert metric(car, "istio_requests_total", grpc_response_status=code, **labels) >= 1
+        ok = {"reporter": reporter, "grpc_response_status": "0"}
+        assert metric(car, "istio_request_messages_total", **ok) >= 1
+        assert metric(car, "istio_response_messages_total", **ok) >= 1
 
 
 def test_unavailable_trailers_only_is_retried(mesh: H2Mesh) -> None:
