@@ -110,6 +110,22 @@ def grpc_timeout(headers: Headers) -> float | None:
     return None
 
 
+def with_grpc_timeout(headers: Headers, seconds: float) -> Headers:
+    """`headers` with `grpc-timeout` set to `seconds` (in whole milliseconds, at least 1):
+    the deadline the next hop is told, no later than the caller's."""
+    value = b"%dm" % max(1, int(seconds * 1000))
+    return [(k, v) for k, v in headers if k != b"grpc-timeout"] + [(b"grpc-timeout", value)]
+
+
+def call_budget(per_try: float | None, route_deadline: float | None, now: float) -> float | None:
+    """Seconds this try may still take: its per-try timeout, cut by the route's deadline
+    (loop time); None when neither bounds it."""
+    left = None if route_deadline is None else max(0.0, route_deadline - now)
+    if per_try is None:
+        return left
+    return per_try if left is None else min(per_try, left)
+
+
 def trailers_only(grpc_status: int, message: str, flags: str = "-") -> Response:
     """The sidecar's own gRPC answer: HEADERS only, `:status` 200, the status inside."""
     headers: Headers = [

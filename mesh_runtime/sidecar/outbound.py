@@ -22,10 +22,12 @@ from mesh_runtime.config import HTTPRoute, Retries
 from mesh_runtime.sidecar.exchange import body_started, expire_body_at, send_request
 from mesh_runtime.sidecar.grpc import (
     as_grpc,
+    call_budget,
     grpc_timeout,
     head_status,
     http_status_of,
     trailers_only,
+    with_grpc_timeout,
 )
 from mesh_runtime.sidecar.http1 import (
     BodyTimeout,
@@ -244,7 +246,7 @@ class OutboundProxy:
             retries.perTryTimeout if retries is not None else None,
             grpc_timeout(request.headers) if info.grpc else None,
         )
-        outcome = await self._send(svc, instance, request, per_try, span, deadline)
+        outcome = await self._send(svc, instance, request, per_try, span, deadline, info.grpc)
         if isinstance(outcome, Response):
             span.end(outcome.status, "-")
         else:
@@ -259,9 +261,14 @@ class OutboundProxy:
         per_try: float | None,
         span: Span,
         route_deadline: float | None,
+        grpc: bool = False,
     ) -> Outcome:
         """One try: the response once its body has begun, its rest under the deadline."""
         headers = upstream_headers(request, span.traceparent(), self._holder.source)
+        if grpc:  # deadline propagation: the app is told what this try has left
+            budget = call_budget(per_try, route_deadline, asyncio.get_running_loop().time())
+            if budget is not None:
+                headers = with_grpc_timeout(headers, budget)
         pool = svc.pools[instance]
         svc.active[instance] = svc.active.get(instance, 0) + 1
         try:

@@ -251,12 +251,15 @@ def test_fault_abort_with_grpc_status(mesh: H2Mesh) -> None:
 
 
 def test_grpc_timeout_bounds_the_try(mesh: H2Mesh) -> None:
-    """grpc-timeout 300m cuts a 3 s call at ~0.3 s with DEADLINE_EXCEEDED."""
+    """grpc-timeout 300m cuts a 3 s call at ~0.3 s with DEADLINE_EXCEEDED; the app is told
+    the deadline in grpc-timeout."""
     start = time.monotonic()
     answer = grpc_call(mesh, "/delay/3000", ("grpc-timeout", "300m"))
     elapsed = time.monotonic() - start
     assert answer.headers.get("grpc-status") == "4", answer
     assert 0.25 <= elapsed < 2.0
+    seen = json.loads(grpc_call(mesh, "/seen", ("grpc-timeout", "2S")).body)
+    assert seen["headers"]["grpc-timeout"] == "2000m"  # the deadline, passed on
 
 
 def test_http2_max_requests_holds(mesh: H2Mesh) -> None:

@@ -12,6 +12,7 @@ from mesh_runtime.config import Fault, Retries
 from mesh_runtime.sidecar.grpc import (
     MessageCounter,
     as_grpc,
+    call_budget,
     final_status,
     grpc_timeout,
     head_status,
@@ -19,6 +20,7 @@ from mesh_runtime.sidecar.grpc import (
     is_grpc,
     messages_in,
     trailers_only,
+    with_grpc_timeout,
 )
 from mesh_runtime.sidecar.http1 import BodyStream, Response, simple_response
 from mesh_runtime.sidecar.observe import rpc_attributes
@@ -153,3 +155,15 @@ def test_message_counters_are_rendered_for_grpc_calls_only() -> None:
     text = metrics.render().decode()
     assert 'istio_request_messages_total{reporter="source"' in text
     assert text.count('grpc_response_status="0"} 5') == 1
+
+
+def test_the_next_hop_is_told_the_deadline_left() -> None:
+    """grpc-timeout upstream is what the try has left: its per-try timeout, cut by the
+    route's deadline, in milliseconds; an earlier value is replaced."""
+    assert call_budget(2.0, 100.5, 100.0) == 0.5
+    assert call_budget(0.2, 100.5, 100.0) == 0.2
+    assert call_budget(None, None, 100.0) is None
+    assert call_budget(None, 99.0, 100.0) == 0.0
+    headers = with_grpc_timeout([(b"grpc-timeout", b"9S"), (b"x", b"y")], 0.25)
+    assert headers == [(b"x", b"y"), (b"grpc-timeout", b"250m")]
+    assert with_grpc_timeout([], 0.0) == [(b"grpc-timeout", b"1m")]
