@@ -40,6 +40,7 @@ MESH_REQUIREMENTS = (
     "PyYAML",
     "uvloop",
     "httptools",
+    "h2",
     "aiohttp",
     "cryptography",
     "requests",
