@@ -9,7 +9,6 @@ either listener). Clients are the h2 library itself (`h2_client.py`).
 from __future__ import annotations
 
 import json
-import re
 import socket
 import ssl
 import time
@@ -42,8 +41,8 @@ from sidecar_procs import (
     Sidecar,
     endpoint,
     free_port,
-    http_get,
     mesh_config,
+    metric_sum,
     raw_exchange,
     wait_until,
 )
@@ -132,15 +131,7 @@ def mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[H2Mesh]:
 
 
 def metric(car: Sidecar, name: str, **labels: str) -> float:
-    """The sum of the samples of `name` whose labels include `labels`."""
-    total = 0.0
-    for line in http_get(car.admin, "/metrics")[1].decode().splitlines():
-        if not line.startswith(name + "{"):
-            continue
-        found = dict(re.findall(r'(\w+)="([^"]*)"', line.split("}")[0]))
-        if all(found.get(k) == v for k, v in labels.items()):
-            total += float(line.rsplit(" ", 1)[1])
-    return total
+    return metric_sum(car.metrics(), name, **labels)
 
 
 # --- HTTP/2 through the pair ---------------------------------------------------------
