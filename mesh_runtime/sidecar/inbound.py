@@ -1,7 +1,9 @@
 """The inbound path (mesh -> local app): a SERVER span, destination metrics, one hop.
 
 The app sits on 127.0.0.1 beside the sidecar; requests go to it over a keep-alive pool
-with no retries (retrying is the caller's sidecar's job). Its answer streams back.
+with no retries (retrying is the caller's sidecar's job), as HTTP/1.1, or as HTTP/2 when
+the request came over HTTP/2 and the service's protocol is grpc (`app_h2`). Its answer
+streams back.
 Authorization policies are enforced here, with the peer's mTLS identity: a denied
 request is answered 403 `RBAC: access denied` (flag RBAC) and never reaches the app.
 """
@@ -56,12 +58,14 @@ class InboundProxy:
         observer: Observer,
         clock: Callable[[], float] = time.monotonic,
         policies: Policies = _no_policies,
+        app_h2: Callable[[], bool] = lambda: False,
     ) -> None:
         self._app = app
         self._app_address = f"{app.host}:{app.port}"
         self._obs = observer
         self._clock = clock
         self._policies = policies
+        self._app_h2 = app_h2
 
     async def handle(self, request: Request) -> Response:
         start = self._clock()
@@ -98,7 +102,7 @@ class InboundProxy:
     async def _proxy(self, request: Request, traceparent: bytes | None) -> Response:
         headers = upstream_headers(request, traceparent, None)
         try:
-            if request.http2:  # to the app in the client's protocol (gRPC apps speak only h2)
+            if request.http2 and self._app_h2():  # a grpc service's app: HTTP/2 on to it
                 return await send_request(self._app, None, request, headers)
             head = encode_request_head(request.method, request.target, headers, len(request.body))
             response = await self._forward(head, request)

@@ -186,7 +186,12 @@ class Sidecar:
         """Wait for the config, open the mesh listeners, serve until told to stop, drain."""
         if not await self._wait_for_config():
             return 0
-        inbound = InboundProxy(self._app_pool, self.observer, policies=self.security.policies)
+        inbound = InboundProxy(
+            self._app_pool,
+            self.observer,
+            policies=self.security.policies,
+            app_h2=lambda: self.holder.speaks_h2(self.options.service),
+        )
         outbound = OutboundProxy(self.holder, self.observer, self.rng)
         tcp = TcpListeners(self.options, self.holder, self.security, self.observer.metrics)
         self._servers = [

@@ -192,6 +192,14 @@ class StateHolder:
         self.current: MeshState | None = None
         self._rng = rng
 
+    def speaks_h2(self, service: str) -> bool:
+        """Whether `service`'s apps take HTTP/2 (its protocol is grpc): a sidecar passes an
+        HTTP/2 request on to its app as HTTP/2 only then, else as HTTP/1.1 (Istio's choice
+        by port protocol); sidecar to sidecar keeps the client's protocol."""
+        state = self.current
+        entry = state.config.services.get(service) if state is not None else None
+        return entry is not None and entry.protocol == "grpc"
+
     def apply(self, config: MeshConfig) -> MeshState:
         state = build_state(config, self.source, self.current, self._rng)
         for runtime in state.services.values():

@@ -114,7 +114,11 @@ def mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[H2Mesh]:
         ports = {name: (free_port(), free_port(), free_port()) for name in ("catalog", "frontend")}
         catalog_in = ports["catalog"][0]
         services = {
-            "catalog": {"endpoints": [endpoint("catalog-0", catalog_in)], "policy": CATALOG_POLICY},
+            "catalog": {
+                "protocol": "grpc",  # its app takes HTTP/2
+                "endpoints": [endpoint("catalog-0", catalog_in)],
+                "policy": CATALOG_POLICY,
+            },
             "frontend": {"endpoints": [endpoint("frontend-0", ports["frontend"][0])]},
             "slowcat": {"endpoints": [endpoint("catalog-0", catalog_in)], "policy": SLOWCAT_POLICY},
         }

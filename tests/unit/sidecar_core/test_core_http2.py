@@ -16,7 +16,10 @@ from mesh_runtime.sidecar.exchange import send_request
 from mesh_runtime.sidecar.h2_upstream import h2_pool_of
 from mesh_runtime.sidecar.http1 import BodyStream, Request, Response
 from mesh_runtime.sidecar.http_server import ConnectionRegistry, HttpServerProtocol
+from mesh_runtime.sidecar.inbound import InboundProxy
 from mesh_runtime.sidecar.limits import HttpLimits
+from mesh_runtime.sidecar.observe import Identity, Observer
+from mesh_runtime.sidecar.telemetry import MeshMetrics
 from mesh_runtime.sidecar.upstream import EndpointPool
 
 Handler = Callable[[Request], Awaitable[Response]]
@@ -222,3 +225,22 @@ def test_slow_request_bodies_get_408_and_held_bytes_are_capped() -> None:
     assert dict(slow[0].headers)[b":status"] == b"408"
     held = asyncio.run(exchange([(i, b"x" * 900) for i in (1, 3, 5, 7, 9)]))
     assert isinstance(held[0], ConnectionTerminated) and held[0].error_code == 0xB
+
+
+def test_inbound_passes_http2_on_only_to_an_app_that_takes_it() -> None:
+    """An HTTP/2 request goes on to the app as HTTP/2 when its service speaks grpc, else
+    as HTTP/1.1 (an HTTP/1.1 app beside a sidecar keeps working for HTTP/2 callers)."""
+
+    async def main(app_h2: bool) -> bytes:
+        server, port = await serve(echo)
+        observer = Observer(Identity("catalog", "catalog-0", "v1"), MeshMetrics())
+        pool = EndpointPool("127.0.0.1", port)
+        inbound = InboundProxy(pool, observer, app_h2=lambda: app_h2)
+        response = await inbound.handle(h2_get(b"/x"))
+        body = await response.read_body()
+        pool.close_all()
+        server.close()
+        return body
+
+    assert asyncio.run(main(True)) == b"GET /x h2=1"
+    assert asyncio.run(main(False)) == b"GET /x h2=0"
