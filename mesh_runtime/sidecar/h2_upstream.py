@@ -170,7 +170,11 @@ class H2Upstream(asyncio.Protocol):
         conn = self.wire.conn
         if self.closed or self.goaway:
             raise UpstreamReset("HTTP/2 connection going away", before_any_byte=True)
-        stream_id = conn.get_next_available_stream_id()
+        try:
+            stream_id = conn.get_next_available_stream_id()
+        except ProtocolError as exc:  # stream ids used up, or the connection is closed
+            self.goaway = True
+            raise UpstreamReset(f"no stream on this connection: {exc}", True) from None
         exchange = _Exchange(self._loop.create_future())
         self._streams[stream_id] = exchange
         self.requests += 1
@@ -192,6 +196,7 @@ class H2Upstream(asyncio.Protocol):
             raise
 
     def close(self) -> None:
+        self.goaway = True  # no new stream here, whatever comes next
         transport = self.wire.transport
         if transport is not None and not transport.is_closing():
             with contextlib.suppress(ProtocolError):
