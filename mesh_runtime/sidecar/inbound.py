@@ -17,7 +17,13 @@ from mesh_runtime.config.security import AuthorizationPolicy
 from mesh_runtime.sidecar.authz import DENIED_BODY, authorize
 from mesh_runtime.sidecar.exchange import send_request
 from mesh_runtime.sidecar.grpc import as_grpc
-from mesh_runtime.sidecar.http1 import Request, Response, encode_request_head, simple_response
+from mesh_runtime.sidecar.http1 import (
+    BodyStream,
+    Request,
+    Response,
+    encode_request_head,
+    simple_response,
+)
 from mesh_runtime.sidecar.observe import Observer, RequestInfo
 from mesh_runtime.sidecar.upstream import (
     AttemptError,
@@ -82,7 +88,12 @@ class InboundProxy:
             response = as_grpc(response)  # the sidecar's own error, as a gRPC answer
         info.duration_ms = (self._clock() - start) * 1000.0
         span.end(response.status, response.flags)
-        self._obs.request_done(info, response)
+        body = response.body
+        if info.grpc and isinstance(body, BodyStream) and not body.complete:
+            # A gRPC call's status comes in its trailers: count it when its body ends.
+            body.on_end(lambda _: self._obs.request_done(info, response))
+        else:
+            self._obs.request_done(info, response)
         return response
 
     @staticmethod
