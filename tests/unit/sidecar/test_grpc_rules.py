@@ -25,7 +25,6 @@ from mesh_runtime.sidecar.grpc import (
 from mesh_runtime.sidecar.http1 import BodyStream, Response, simple_response
 from mesh_runtime.sidecar.observe import rpc_attributes
 from mesh_runtime.sidecar.policy import AttemptResult, decide_fault, is_retriable, per_try_timeout
-from mesh_runtime.sidecar.telemetry import MeshMetrics
 
 
 @pytest.mark.parametrize(
@@ -128,33 +127,6 @@ def test_messages_are_counted_across_any_chunking() -> None:
             counter.feed(body[start : start + size])
         assert counter.count == 3
     assert messages_in(b"") == 0
-
-
-def test_message_counters_are_rendered_for_grpc_calls_only() -> None:
-    """istio_request/response_messages_total appear once a gRPC call was recorded."""
-    metrics = MeshMetrics()
-    fields = {
-        "reporter": "source",
-        "source_workload": "frontend",
-        "destination_workload": "catalog",
-        "destination_service": "catalog",
-        "destination_version": "v1",
-        "response_code": 200,
-        "response_flags": "-",
-        "connection_security_policy": "none",
-        "duration_ms": 1.0,
-    }
-    metrics.record_request(**fields)  # type: ignore[arg-type]
-    assert b"istio_request_messages_total" not in metrics.render()
-    metrics.record_request(
-        **fields,  # type: ignore[arg-type]
-        request_protocol="grpc",
-        grpc_response_status="0",
-        messages=(2, 5),
-    )
-    text = metrics.render().decode()
-    assert 'istio_request_messages_total{reporter="source"' in text
-    assert text.count('grpc_response_status="0"} 5') == 1
 
 
 def test_the_next_hop_is_told_the_deadline_left() -> None:

@@ -169,3 +169,14 @@ def test_snapshot_summarises_counters() -> None:
     assert snap["requests"]["by_response_flags"] == {"-": 1, "DI,FI": 1}
     assert snap["outlier_ejections"] == {"catalog": {"catalog-0": 1}}
     assert snap["config_version"] == 0
+
+
+def test_message_counters_are_rendered_for_grpc_calls_only() -> None:
+    """istio_request/response_messages_total appear once a gRPC call was recorded."""
+    metrics = MeshMetrics()
+    record(metrics)
+    assert b"istio_request_messages_total" not in metrics.render()
+    record(metrics, request_protocol="grpc", grpc_response_status="0", messages=(2, 5))
+    found = samples(metrics)
+    assert value(found["istio_request_messages"], "istio_request_messages_total") == 2
+    assert value(found["istio_response_messages"], "istio_response_messages_total") == 5
