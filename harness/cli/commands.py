@@ -18,9 +18,12 @@ from typing import Any
 
 from mesh_runtime.errors import InvalidInput
 
-RUNTIMES = ("local", "docker")
+RUNTIMES = ("local", "docker", "kubernetes")
 """The names `--runtime` takes: `mesh_runtime.runtimes.registry.RUNTIMES`, spelled here so
 that building the parser imports no runtime (a unit test keeps the two the same)."""
+RUN_RUNTIMES = ("local", "docker")
+"""The runtimes `run` and `calibrate` carry an experiment out on: the kubernetes runtime's
+URLs are in-cluster names the harness does not reach yet (up / status / down only)."""
 
 
 def add_command(

@@ -13,7 +13,11 @@ from mesh_runtime.errors import DeployError, InvalidInput
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from mesh_runtime.runtimes.deployment import Deployment, KubernetesSource
+    from mesh_runtime.runtimes.deployment import (
+        Deployment,
+        KubernetesPlacement,
+        KubernetesSource,
+    )
     from mesh_runtime.runtimes.local import LocalRuntime
     from mesh_runtime.topology import MeshMode
 
@@ -43,10 +47,23 @@ def register(subparsers: Any) -> None:
         "topology's policies (VirtualService, DestinationRule, PeerAuthentication, "
         "AuthorizationPolicy; created or replaced) and the control plane then watches",
     )
-    up.add_argument("--kubeconfig", metavar="FILE", help="the cluster (--config-source kubernetes)")
+    up.add_argument(
+        "--kubeconfig",
+        metavar="FILE",
+        help="the cluster (--runtime kubernetes, or --config-source kubernetes)",
+    )
     up.add_argument("--context", help="kubeconfig context (default: its current one)")
     up.add_argument(
-        "--namespace", default="default", help="namespace of the Istio objects (default: default)"
+        "--namespace",
+        default="default",
+        help="namespace of the mesh (--runtime kubernetes) or of the Istio objects "
+        "(default: default); it must exist",
+    )
+    up.add_argument(
+        "--no-wait",
+        action="store_true",
+        help="--runtime kubernetes: return once the objects exist, without waiting for the "
+        "pods to be ready",
     )
     up.set_defaults(func=run_up)
 
@@ -55,8 +72,18 @@ def register(subparsers: Any) -> None:
         "down",
         "stop a deployment",
         "Stop every process of a deployment, delete its Toxiproxy proxies and "
-        "remove its state file. Also cleans up after an `up` that failed half-way.",
+        "remove its state file. Also cleans up after an `up` that failed half-way. "
+        "A kubernetes deployment: delete every object carrying its meshproof.deployment "
+        "label in its namespace (with --kubeconfig also when its state file is gone).",
     )
+    down.add_argument(
+        "--kubeconfig",
+        metavar="FILE",
+        help="a kubernetes deployment whose state file is gone: delete what carries the "
+        "label `up --runtime kubernetes` gave TOPOLOGY from this state directory",
+    )
+    down.add_argument("--context", help="kubeconfig context (default: its current one)")
+    down.add_argument("--namespace", default="default", help="its namespace (default: default)")
     down.set_defaults(func=run_down)
 
     status = _deployment_command(
@@ -91,18 +118,60 @@ def run_up(args: argparse.Namespace) -> int:
 
     console = Console(stderr=True)
     mode: MeshMode = "no-mesh" if args.no_mesh else "mesh"
-    source = kubernetes_source(args)
+    placement = kubernetes_placement(args)
+    source = kubernetes_source(args) if placement is None else None
     if source is not None:
         publish(console, args.topology, source)
     with console.status(f"bringing {args.topology} up ({mode})") as progress:
-        runtime = make_runtime(args.runtime, progress=lambda message: progress.update(message))
+        runtime = make_runtime(
+            args.runtime,
+            progress=lambda message: progress.update(message),
+            kubernetes=placement,
+            wait=not args.no_wait,
+        )
         deployment = runtime.up(args.topology, mode=mode, config_source=source)
-    console.print(
-        f"[green]up[/green] {deployment.name} ({mode}, {len(deployment.processes)} processes)"
-    )
+    if placement is not None:
+        where = f"namespace {placement.namespace}, label meshproof.deployment="
+        waited = "" if args.no_wait else ", every pod ready"
+        console.print(
+            f"[green]up[/green] {deployment.name} ({mode}, {where}"
+            f"{(deployment.kubernetes or placement).deployment_id}{waited})"
+        )
+    else:
+        console.print(
+            f"[green]up[/green] {deployment.name} ({mode}, {len(deployment.processes)} processes)"
+        )
     _print_urls(Console(), deployment)
     print_source_report(console, source_report(deployment))
     return 0
+
+
+def kubernetes_placement(args: argparse.Namespace) -> KubernetesPlacement | None:
+    """Where `--runtime kubernetes` deploys; None for another runtime (where --no-wait is
+    refused). Bad flags are InvalidInput."""
+    if args.runtime != "kubernetes":
+        if args.no_wait:
+            raise InvalidInput("--no-wait", "", "needs --runtime kubernetes")
+        return None
+    if args.config_source == "kubernetes":
+        raise InvalidInput(
+            "--config-source", "", "kubernetes is not available with --runtime kubernetes yet"
+        )
+    if not args.kubeconfig:
+        raise InvalidInput("--runtime", "", "kubernetes needs --kubeconfig FILE")
+    return placement_of(args)
+
+
+def placement_of(args: argparse.Namespace) -> KubernetesPlacement:
+    """The cluster and namespace --kubeconfig, --context and --namespace name."""
+    from mesh_runtime.runtimes.deployment import KubernetesPlacement
+
+    kubeconfig = Path(args.kubeconfig)
+    if not kubeconfig.is_file():
+        raise InvalidInput(args.kubeconfig, "", "no such kubeconfig file")
+    return KubernetesPlacement(
+        kubeconfig=str(kubeconfig.resolve()), context=args.context, namespace=args.namespace
+    )
 
 
 def kubernetes_source(args: argparse.Namespace) -> KubernetesSource | None:
@@ -177,11 +246,34 @@ def run_down(args: argparse.Namespace) -> int:
     from mesh_runtime.runtimes.local import LocalRuntime
     from mesh_runtime.runtimes.registry import runtime_of
 
-    deployment = find_deployment(LocalRuntime(), args.topology)
     console = Console(stderr=True)
+    if args.kubeconfig and args.topology:
+        name = (
+            deployment_name_of(Path(args.topology))
+            if Path(args.topology).is_file()
+            else args.topology
+        )
+        if not LocalRuntime().state_file(name).exists():
+            return _down_unrecorded(console, args, name)
+    deployment = find_deployment(LocalRuntime(), args.topology)
     with console.status(f"stopping {deployment.name}"):
         runtime_of(deployment).down(deployment)
-    console.print(f"[green]down[/green] {deployment.name}: every process stopped")
+    gone = (
+        "every object with its label deleted"
+        if deployment.kubernetes is not None
+        else "every process stopped"
+    )
+    console.print(f"[green]down[/green] {deployment.name}: {gone}")
+    return 0
+
+
+def _down_unrecorded(console: Console, args: argparse.Namespace, name: str) -> int:
+    from mesh_runtime.runtimes.kubernetes.runtime import KubernetesRuntime
+
+    runtime = KubernetesRuntime(placement=placement_of(args))
+    with console.status(f"deleting what carries {name}'s label"):
+        runtime.down_unrecorded(name)
+    console.print(f"[green]down[/green] {name}: every object with its label deleted")
     return 0
 
 
@@ -203,6 +295,8 @@ def run_status(args: argparse.Namespace) -> int:
         _print_status(console, report)
         print_source_report(console, source)
     every_ready = all(p["ready"] for p in report["processes"])
+    if "objects" in report and not report["processes"]:  # kubernetes: no part left at all
+        every_ready = False
     return 0 if every_ready else 1
 
 
@@ -259,9 +353,18 @@ def _print_status(console: Console, report: dict[str, Any]) -> None:
             if proc["ready"]
             else ("[yellow]not ready[/yellow]" if proc["alive"] else "[red]dead[/red]")
         )
-        rows.append([proc["name"], proc["role"], str(proc["pid"]), ports, state])
+        if not proc["ready"] and proc.get("phase"):
+            state = f"[yellow]{proc['phase']}: {proc['reason']}[/yellow]"
+        pid = "-" if proc["pid"] is None else str(proc["pid"])
+        rows.append([proc["name"], proc["role"], pid, ports, state])
     title = f"{report['topology']} ({report['mode']}, {report['runtime']})"
     columns = ("process", "role", "pid", "ports", "state")
-    show_table(console, title, columns, rows, right=("pid",), wrap=("ports",))
+    show_table(console, title, columns, rows, right=("pid",), wrap=("ports", "state"))
+    if "objects" in report:
+        kinds = ", ".join(f"{len(names)} {kind}" for kind, names in report["objects"].items())
+        console.print(f"namespace   {report['namespace']} on {report['server']}")
+        console.print(
+            f"objects     {kinds or 'none'} (meshproof.deployment={report['deployment_id']})"
+        )
     console.print(f"ingress     {report['ingress_url']}")
     console.print(f"prometheus  {report['prometheus_url']}")

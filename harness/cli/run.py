@@ -14,7 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from harness.cli.commands import RUNTIMES, add_command, duration_seconds
+from harness.cli.commands import RUN_RUNTIMES, add_command, duration_seconds
 from mesh_runtime.errors import InvalidInput
 
 if TYPE_CHECKING:
@@ -125,7 +125,9 @@ def register(subparsers: Any) -> None:
 
 
 def _common(parser: argparse.ArgumentParser, with_duration: bool = True) -> None:
-    parser.add_argument("--runtime", choices=RUNTIMES, default=None, help="override target.runtime")
+    parser.add_argument(
+        "--runtime", choices=RUN_RUNTIMES, default=None, help="override target.runtime"
+    )
     parser.add_argument(
         "--out", type=Path, default=Path("reports"), help="reports folder (default: reports)"
     )

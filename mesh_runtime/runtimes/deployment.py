@@ -74,6 +74,17 @@ class KubernetesSource(DeploymentModel):
     namespace: str
 
 
+class KubernetesPlacement(DeploymentModel):
+    """`--runtime kubernetes`: the cluster, namespace and label of the deployment's objects."""
+
+    kubeconfig: str
+    """An absolute path."""
+    context: str | None = None
+    namespace: str = "default"
+    deployment_id: str = ""
+    """The value of the `meshproof.deployment` label every object carries (set by `up`)."""
+
+
 class Deployment(DeploymentModel):
     topology_file: str
     runtime: str = "local"
@@ -97,6 +108,8 @@ class Deployment(DeploymentModel):
     processes: list[ProcessRecord] = []
     config_source: KubernetesSource | None = None
     """None: the policies come from the topology file (and the control plane's write API)."""
+    kubernetes: KubernetesPlacement | None = None
+    """Where the kubernetes runtime put it (`runtime == "kubernetes"`); None elsewhere."""
     target: TargetFile | None = None
     """The target file of an external mesh (`runtime == "external"`, paths absolute);
     None for a mesh meshproof deployed."""

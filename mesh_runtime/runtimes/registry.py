@@ -12,10 +12,10 @@ from pathlib import Path
 
 from mesh_runtime.errors import DeployError
 from mesh_runtime.runtimes.base import Runtime
-from mesh_runtime.runtimes.deployment import Deployment
+from mesh_runtime.runtimes.deployment import Deployment, KubernetesPlacement
 from mesh_runtime.topology import Topology, load_topology
 
-RUNTIMES = ("local", "docker")
+RUNTIMES = ("local", "docker", "kubernetes")
 EXTERNAL = "external"
 
 
@@ -24,8 +24,15 @@ def _quiet(message: str) -> None:
 
 
 def make_runtime(
-    name: str, *, state_root: Path | None = None, progress: Callable[[str], None] = _quiet
+    name: str,
+    *,
+    state_root: Path | None = None,
+    progress: Callable[[str], None] = _quiet,
+    kubernetes: KubernetesPlacement | None = None,
+    wait: bool = True,
 ) -> Runtime:
+    """The runtime `name`; `kubernetes` (where `up` deploys) and `wait` (whether `up` waits
+    for the pods) are the kubernetes runtime's alone."""
     if name == "local":
         from mesh_runtime.runtimes.local import LocalRuntime
 
@@ -34,6 +41,12 @@ def make_runtime(
         from mesh_runtime.runtimes.docker import DockerRuntime
 
         return DockerRuntime(state_root=state_root, progress=progress)
+    if name == "kubernetes":
+        from mesh_runtime.runtimes.kubernetes.runtime import KubernetesRuntime
+
+        return KubernetesRuntime(
+            state_root=state_root, progress=progress, placement=kubernetes, wait=wait
+        )
     if name == EXTERNAL:
         from mesh_runtime.runtimes.external import ExternalRuntime
 

@@ -1,0 +1,218 @@
+"""The kubernetes runtime against the session's real kube-apiserver (no node, no
+controller-manager, so no pod ever exists): `k8s render`'s manifests pass a server-side
+dry run; `up --no-wait` creates every object, `status` reports them and says that no pod
+exists (never ready), `down` leaves nothing with the label, also after an `up` SIGKILLed
+half-way; bad input is one line and exit 2."""
+
+from __future__ import annotations
+
+import copy
+import os
+import signal
+import subprocess
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from harness.cli.k8s import render_objects
+from harness.cli.main import main
+from harness.kube.testing import LocalApiServer
+from mesh_runtime.errors import ReadinessTimeout
+from mesh_runtime.kube.client import KubeClient
+from mesh_runtime.kube.errors import KubeInvalid
+from mesh_runtime.kube.resources import CONFIG_MAP, NAMESPACE, resource_of
+from mesh_runtime.runtimes.deployment import KubernetesPlacement
+from mesh_runtime.runtimes.kubernetes.podstate import NO_POD
+from mesh_runtime.runtimes.kubernetes.runtime import KubernetesRuntime
+from tests.conftest import poll, stop_group
+from tests.integration.faults.faultkit import MESHPROOF, ROOT
+
+pytestmark = pytest.mark.integration
+
+SHOP = ROOT / "experiments" / "topologies" / "shop.yaml"
+PARTS = 10  # six instances, control plane, Toxiproxy, trace sink, Prometheus
+
+
+@pytest.fixture(scope="module")
+def namespace(local_apiserver: LocalApiServer) -> Iterator[str]:
+    """A namespace of this module's own (the runtime does not create namespaces)."""
+    name = f"rt-{uuid.uuid4().hex[:8]}"
+    with local_apiserver.client() as kube:
+        kube.create(NAMESPACE, None, {"metadata": {"name": name}})
+    yield name
+    with local_apiserver.client() as kube:
+        kube.delete(NAMESPACE, None, name)
+
+
+@pytest.fixture
+def state_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("MESHPROOF_STATE_DIR", str(tmp_path / "state"))
+    return tmp_path / "state"
+
+
+def labelled(kube: KubeClient, namespace: str, deployment: str) -> list[tuple[str, str]]:
+    runtime = KubernetesRuntime()
+    placement = KubernetesPlacement(kubeconfig="-", namespace=namespace, deployment_id=deployment)
+    return [(r.kind, o["metadata"]["name"]) for r, o in runtime.labelled(kube, placement)]
+
+
+def deployment_id(state_dir: Path) -> str:
+    saved = yaml.safe_load((state_dir / "deployments" / "shop.json").read_text())
+    return str(saved["kubernetes"]["deployment_id"])
+
+
+def test_rendered_manifests_pass_a_server_side_dry_run(
+    kube: KubeClient, tmp_path: Path, namespace: str
+) -> None:
+    out = tmp_path / "k8s"
+    assert main(["k8s", "render", str(SHOP), "-o", str(out), "--namespace", namespace]) == 0
+    files = sorted(out.iterdir())
+    assert len(files) == 38
+    for path in files:
+        obj = yaml.safe_load(path.read_text(encoding="utf-8"))
+        answer = kube.create(resource_of(obj), namespace, obj, dry_run=True)
+        assert answer["metadata"]["labels"]["meshproof.deployment"] == "shop", path.name
+    assert labelled(kube, namespace, "shop") == []  # a dry run stores nothing
+    # the server really validates: a broken object is refused by the same call
+    broken = copy.deepcopy(render_objects(SHOP, namespace=namespace)[-1])
+    broken["spec"]["template"]["spec"]["containers"][0]["ports"][0]["name"] = "Not_A_Name"
+    with pytest.raises(KubeInvalid, match="ports"):
+        kube.create(resource_of(broken), namespace, broken, dry_run=True)
+
+
+def test_up_status_down(
+    local_apiserver: LocalApiServer,
+    kube: KubeClient,
+    namespace: str,
+    state_dir: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    flags = ["--runtime", "kubernetes", "--kubeconfig", str(local_apiserver.kubeconfig)]
+    flags += ["--namespace", namespace]
+    assert main(["up", str(SHOP), *flags, "--no-wait"]) == 0, capsys.readouterr().err
+    dep = deployment_id(state_dir)
+    made = labelled(kube, namespace, dep)
+    assert len(made) == 38
+    assert {kind for kind, _ in made} == {
+        "ConfigMap",
+        "Secret",
+        "Service",
+        "ServiceAccount",
+        "Role",
+        "RoleBinding",
+        "Deployment",
+    }
+    config = kube.get(CONFIG_MAP, namespace, "mesh-config")
+    assert "catalog-0:" in config["data"]["mesh-config.json"]
+
+    capsys.readouterr()
+    assert main(["status", "shop", "--json"]) == 1  # nothing is ready: no pod exists
+    report = yaml.safe_load(capsys.readouterr().out)
+    assert report["runtime"] == "kubernetes" and report["deployment_id"] == dep
+    assert sum(len(names) for names in report["objects"].values()) == 38
+    assert len(report["processes"]) == PARTS
+    for part in report["processes"]:
+        assert (part["phase"], part["ready"], part["reason"]) == ("none", False, NO_POD)
+    assert main(["status", "shop"]) == 1
+    table = capsys.readouterr().out
+    assert "none: no pod" in table and f"meshproof.deployment={dep}" in table
+
+    assert main(["up", str(SHOP), *flags, "--no-wait"]) == 2
+    assert "already up" in capsys.readouterr().err
+
+    assert main(["down", "shop"]) == 0
+    assert labelled(kube, namespace, dep) == []
+    assert not (state_dir / "deployments" / "shop.json").exists()
+
+
+def test_up_waits_for_pods_with_a_deadline_and_says_why(
+    local_apiserver: LocalApiServer, kube: KubeClient, namespace: str, state_dir: Path
+) -> None:
+    placement = KubernetesPlacement(kubeconfig=str(local_apiserver.kubeconfig), namespace=namespace)
+    runtime = KubernetesRuntime(placement=placement, ready_timeout=2.0)
+    with pytest.raises(ReadinessTimeout) as caught:
+        runtime.up(SHOP)
+    message = str(caught.value)
+    assert f"0/{PARTS} parts ready after 2s" in message and NO_POD in message
+    assert "\n" not in message and "meshproof down shop" in message
+    deployment = runtime.load("shop")  # it stays deployed, for status and down
+    assert len(labelled(kube, namespace, deployment_id(state_dir))) == 38
+    runtime.down(deployment)
+    assert labelled(kube, namespace, deployment_id_of(deployment)) == []
+
+
+def deployment_id_of(deployment: Any) -> str:
+    return str(deployment.kubernetes.deployment_id)
+
+
+def test_down_after_a_sigkilled_up_removes_everything(
+    local_apiserver: LocalApiServer, kube: KubeClient, namespace: str, state_dir: Path
+) -> None:
+    command = [*MESHPROOF, "up", str(SHOP), "--runtime", "kubernetes"]
+    command += ["--kubeconfig", str(local_apiserver.kubeconfig), "--namespace", namespace]
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "MESHPROOF_STATE_DIR": str(state_dir)}
+    child = subprocess.Popen(
+        command, cwd=ROOT, env=env, start_new_session=True, stderr=subprocess.DEVNULL
+    )
+    try:
+        state = state_dir / "deployments" / "shop.json"
+        poll(state.exists, timeout=30, interval=0.05, what="the state file")
+        dep = deployment_id(state_dir)
+        poll(lambda: labelled(kube, namespace, dep), timeout=30, interval=0.05, what="an object")
+        os.killpg(child.pid, signal.SIGKILL)
+        child.wait(timeout=10)
+    finally:
+        stop_group(child, signal.SIGKILL)
+    assert labelled(kube, namespace, dep)
+    assert main(["down", "shop"]) == 0
+    assert labelled(kube, namespace, dep) == []
+
+
+def test_down_finds_the_objects_by_label_when_the_state_file_is_gone(
+    local_apiserver: LocalApiServer, kube: KubeClient, namespace: str, state_dir: Path
+) -> None:
+    flags = ["--kubeconfig", str(local_apiserver.kubeconfig), "--namespace", namespace]
+    assert main(["up", str(SHOP), "--runtime", "kubernetes", *flags, "--no-wait"]) == 0
+    dep = deployment_id(state_dir)
+    (state_dir / "deployments" / "shop.json").unlink()
+    assert main(["down", "shop"]) == 2  # nothing recorded, no cluster named
+    assert len(labelled(kube, namespace, dep)) == 38
+    assert main(["down", "shop", *flags]) == 0
+    assert labelled(kube, namespace, dep) == []
+
+
+@pytest.mark.parametrize("case", ["namespace", "context", "unreachable"])
+def test_bad_cluster_input_is_one_line_and_exit_2(
+    case: str,
+    local_apiserver: LocalApiServer,
+    namespace: str,
+    state_dir: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    kubeconfig = local_apiserver.kubeconfig
+    flags = ["--namespace", namespace]
+    expected = {
+        "namespace": "no namespace 'nowhere'",
+        "context": "no context 'nope'",
+        "unreachable": "unreachable",
+    }[case]
+    if case == "namespace":
+        flags = ["--namespace", "nowhere"]
+    if case == "context":
+        flags += ["--context", "nope"]
+    if case == "unreachable":
+        document = yaml.safe_load(kubeconfig.read_text())
+        for cluster in document["clusters"]:
+            cluster["cluster"]["server"] = "https://127.0.0.1:1"
+        kubeconfig = tmp_path / "kubeconfig"
+        kubeconfig.write_text(yaml.safe_dump(document))
+    argv = ["up", str(SHOP), "--runtime", "kubernetes", "--kubeconfig", str(kubeconfig)]
+    assert main([*argv, *flags, "--no-wait"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert expected in err and len(err.splitlines()) == 1, err
+    assert not (state_dir / "deployments" / "shop.json").exists()
