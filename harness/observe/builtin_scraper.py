@@ -20,6 +20,7 @@ import pandas as pd
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
+from harness.observe.dialects.meshproof import TCP_METRICS
 from harness.observe.rows import finite, frame, make_row
 from mesh_runtime.runtimes.deployment import Deployment
 from mesh_runtime.runtimes.prometheus import SIDECAR_JOB
@@ -32,6 +33,7 @@ RAW_METRICS = frozenset(
         "meshproof_overflow_total",
         "meshproof_config_version",
         "meshproof_upstream_active_requests",
+        *TCP_METRICS,
     }
 )
 

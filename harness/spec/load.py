@@ -70,7 +70,9 @@ class RouteSpec(SpecModel):
     @model_validator(mode="after")
     def _tcp_alone(self) -> RouteSpec:
         if self.tcp is not None:
-            http = [f for f in ("method", "path", "headers", "body") if f in self.model_fields_set]
+            # by value, not by fields set: the load plan carries the spec as dumped JSON
+            defaults = {"method": "GET", "path": "/", "headers": {}, "body": ""}
+            http = [f for f, v in defaults.items() if getattr(self, f) != v]
             if http:
                 raise ValueError(f"a tcp route has no {', '.join(http)} (HTTP fields)")
         return self

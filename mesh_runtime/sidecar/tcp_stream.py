@@ -8,7 +8,9 @@ one end's transport buffers too much the other stops reading until it drains.
 mTLS is done here, over memory BIOs (`ssl.SSLObject`), not by asyncio's TLS transport:
 asyncio cannot half-close a TLS connection (its TLS transports have no `write_eof`),
 while TLS 1.3 can (a close_notify ends one direction; the peer may go on sending).
-So a half-close crosses the mTLS hop between sidecars as close_notify + FIN.
+So a half-close crosses the mTLS hop between sidecars as a close_notify (the FIN follows
+once both directions are done: Toxiproxy, which may sit on that hop, ends a connection
+both ways when it reads a FIN).
 """
 
 from __future__ import annotations
@@ -169,9 +171,11 @@ class End(asyncio.Protocol):
             return
         self._write_done = True
         if self.tls is not None:
+            # close_notify alone ends this direction; no FIN until both are done, as a
+            # TCP hop between the sidecars (Toxiproxy) may end both ways on a FIN.
             self.tls.close_write()
             self._flush_tls()
-        if self.transport.can_write_eof():
+        elif self.transport.can_write_eof():
             self.transport.write_eof()
         self._close_if_done()
 

@@ -34,6 +34,13 @@ def latency_quantile(q: float) -> str:
     )
 
 
+TCP_METRICS: tuple[str, ...] = (
+    "istio_tcp_connections_opened_total",
+    "istio_tcp_connections_closed_total",
+    "istio_tcp_received_bytes_total",
+    "istio_tcp_sent_bytes_total",
+)
+
 LEGACY_QUERIES: tuple[str, ...] = (
     "istio_requests_total",
     f"sum by ({EDGE_LABELS}) (rate(istio_requests_total[5s]))",
@@ -47,8 +54,10 @@ LEGACY_QUERIES: tuple[str, ...] = (
     "meshproof_overflow_total",
     "rate(meshproof_overflow_total[5s])",
     "meshproof_config_version",
+    *TCP_METRICS,
 )
-"""The queries of the harness before dialects (each row named by its text)."""
+"""The queries of the harness before dialects (each row named by its text), and the raw
+istio_tcp_* counters of `protocol: tcp` services (no rows when there is none)."""
 
 NOT_CONTAINERS = NoData(
     "the reference mesh's sidecars are measured by the resource sampler (psutil per "

@@ -90,3 +90,9 @@ def test_an_unknown_protocol_in_the_topology_is_one_line_and_exit_2(
     err = capsys.readouterr().err
     assert err.count("\n") == 1
     assert "services.kv.protocol: unknown protocol 'udp' (expected one of: http, grpc, tcp)" in err
+
+
+def test_a_tcp_route_survives_the_load_plans_round_trip() -> None:
+    """The load plan carries the spec as dumped JSON (every field): it reads back the same."""
+    spec = model_from_data({"routes": [{"name": "b", "tcp": {"service": "kv"}}]}, LoadSpec, "x")
+    assert LoadSpec.model_validate_json(spec.model_dump_json()) == spec
