@@ -58,14 +58,19 @@ def pod_state(pod: Mapping[str, Any]) -> tuple[str, bool, str]:
 
 
 def _container_reason(status: Mapping[str, Any]) -> str:
-    """The first waiting or terminated container's reason (ErrImageNeverPull, ...)."""
-    for container in status.get("containerStatuses") or []:
+    """The first waiting or terminated container's reason (ErrImageNeverPull, ...), else
+    the running containers the kubelet does not call ready (their readiness probe fails)."""
+    containers = status.get("containerStatuses") or []
+    for container in containers:
         for key in ("waiting", "terminated"):
             state = (container.get("state") or {}).get(key)
             if state:
                 text = f"{container.get('name')}: {state.get('reason', key)}"
                 message = state.get("message")
                 return f"{text}: {message}" if message else text
+    unready = [str(c.get("name")) for c in containers if not c.get("ready")]
+    if unready:
+        return f"{', '.join(unready)} not ready (readiness probe failing)"
     return ""
 
 

@@ -68,6 +68,15 @@ def test_a_scheduled_pod_not_ready_names_the_waiting_container() -> None:
     )
 
 
+def test_a_running_pod_not_ready_names_the_containers_whose_probe_fails() -> None:
+    containers = [
+        {"name": "app", "ready": True, "state": {"running": {}}},
+        {"name": "sidecar", "ready": False, "state": {"running": {}}},
+    ]
+    state = pod_state(pod("x", phase="Running", node="n1", containerStatuses=containers))
+    assert state == ("Running", False, "sidecar not ready (readiness probe failing)")
+
+
 def test_a_part_is_ready_when_one_of_its_pods_is() -> None:
     pods = [
         pod("cart-0", "old", phase="Pending"),
