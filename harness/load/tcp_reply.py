@@ -46,6 +46,8 @@ def error_name(exc: BaseException, connected: bool) -> str:
         return "connect-refused"
     if isinstance(exc, ConnectionResetError | BrokenPipeError | ConnectionAbortedError):
         return "reset" if connected else "connect-failed: reset"
+    if connected and isinstance(exc, OSError) and exc.errno == errno.ENOTCONN:
+        return "reset"  # the peer's RST came before our shutdown(SHUT_WR)
     if isinstance(exc, OSError) and not connected:
         code = errno.errorcode.get(exc.errno or 0, "")
         return f"connect-failed: {code or type(exc).__name__}"

@@ -35,6 +35,7 @@ def test_without_an_expectation_any_orderly_end_is_ok() -> None:
         (ConnectionRefusedError(111, "refused"), False, "connect-refused"),
         (ConnectionResetError(104, "reset"), True, "reset"),
         (BrokenPipeError(32, "pipe"), True, "reset"),
+        (OSError(107, "not connected"), True, "reset"),
         (OSError(113, "no route"), False, "connect-failed: EHOSTUNREACH"),
     ],
 )
