@@ -77,14 +77,11 @@ def after_apply(remaining: Sequence[Action], applied: Action, late_s: float) -> 
     moved: list[Action] = []
     for action in remaining:
         if action.kind == "revert" and action.fault == applied.fault:
-            at = action.at_s + late_s
-            following = [
-                a.at_s
-                for a in remaining
-                if a.kind == "apply" and round(a.at_s, 3) >= round(action.at_s, 3)
-            ]
-            if following:
-                at = min(at, min(following))
+            due = round(action.at_s, 3)
+            next_applies = (
+                a.at_s for a in remaining if a.kind == "apply" and round(a.at_s, 3) >= due
+            )
+            at = min([action.at_s + late_s, *next_applies])
             if end is not None and at >= end:
                 continue
             action = Action(at, "revert", action.fault)
