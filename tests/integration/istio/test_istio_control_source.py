@@ -58,7 +58,7 @@ def test_objects_configure_the_mesh_and_changes_arrive_by_watch(
     )
     control = start(launcher, local_apiserver, namespace)
     route = catalog_route(control)
-    assert route["fault"]["abort"] == {"httpStatus": 503, "percentage": 10.0}
+    assert route["fault"]["abort"] == {"httpStatus": 503, "grpcStatus": None, "percentage": 10.0}
     assert route["retries"] is None, "the topology's retries must not linger"
     status = kube_status(control)
     assert status["synced"] and status["kinds"]["VirtualService"]["objects"] == 1
