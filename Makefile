@@ -33,7 +33,7 @@ check: setup
 lint: check
 
 test: setup check
-	$(PY) -m pytest tests
+	$(PY) -m pytest tests --durations=40
 
 demo: setup
 	$(VENV)/bin/meshproof demo
