@@ -56,6 +56,12 @@ log = logging.getLogger(__name__)
 
 MAX_PIPELINE = 8
 
+DRAIN_IDLE_S = 1.0
+"""In a drain, a keep-alive connection idle this long is closed; one still in use is closed
+after its next answer, which says `Connection: close` (Envoy's drain does the same). Closing
+every idle connection the moment the drain starts would leave a client's whole pool stale at
+once, and an HTTP client retries a request on a stale connection only once (aiohttp, Go)."""
+
 
 class ServerConnection(Protocol):
     """What a drain and the sweeper do to a server connection (HTTP/1.1 or HTTP/2)."""
@@ -86,7 +92,7 @@ class ConnectionRegistry:
             self._empty.set()
 
     def start_drain(self) -> None:
-        """Close idle connections; busy ones close after their current response."""
+        """Every connection closes after its next answer, or once idle for `DRAIN_IDLE_S`."""
         self.draining = True
         for conn in list(self.connections):
             conn.close_when_idle()
@@ -317,10 +323,21 @@ class HttpServerProtocol(asyncio.BufferedProtocol):
     # --- drain and errors ----------------------------------------------------------
 
     def close_when_idle(self) -> None:
-        """Close now if no request is being served, else after the current response."""
+        """Close after the next answer (`Connection: close`), or once idle for
+        `DRAIN_IDLE_S`: a request the client sent before it could see the close is answered."""
         self._closing = True
-        if self._task is None and self._transport is not None:
+        self._close_if_idle()
+
+    def _close_if_idle(self) -> None:
+        if self._transport is None or self._transport.is_closing() or self._task is not None:
+            return  # closed, or serving: the answer closes it
+        if self._phase is not Phase.IDLE:
+            return  # a request is arriving: it is answered, then the connection closes
+        idle_s = time.monotonic() - self._since
+        if idle_s >= DRAIN_IDLE_S:
             self._transport.close()
+        else:
+            self._loop.call_later(DRAIN_IDLE_S - idle_s, self._close_if_idle)
 
     def abort(self) -> None:
         if self._transport is not None:

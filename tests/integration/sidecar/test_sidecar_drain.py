@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import http.client
 import signal
+import subprocess
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -59,6 +60,48 @@ def test_drain_closes_idle_keep_alive_connections(procs: Processes) -> None:
     assert conn.sock is not None
     assert conn.sock.recv(10) == b""
     conn.close()
+
+
+def test_a_connection_in_use_when_the_drain_starts_is_answered_then_closed(
+    procs: Processes,
+) -> None:
+    """A client sending on one keep-alive connection every 20 ms through the drain: every
+    request is answered 200, the last answer says `Connection: close`, and the process exits
+    0 (a drain that closed the connection between two requests would reset the next one)."""
+    mesh = build_mesh(procs, [Replica("catalog-0")])
+    server = mesh.servers[0]
+    conn = http.client.HTTPConnection("127.0.0.1", server.inbound, timeout=5)
+    statuses: list[int] = []
+    closed_by_server = False
+    signalled = False
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        conn.request("GET", "/", headers={"Host": "catalog"})
+        response = conn.getresponse()
+        response.read()
+        statuses.append(response.status)
+        if response.getheader("connection", "").lower() == "close":
+            closed_by_server = True
+            break
+        if len(statuses) == 5 and not signalled:
+            server.proc.popen.send_signal(signal.SIGTERM)
+            signalled = True
+            wait_until(lambda: draining(server.proc.popen, server.admin), 2, "the drain")
+        time.sleep(0.02)
+    conn.close()
+    assert signalled and closed_by_server, statuses
+    assert set(statuses) == {200}, statuses
+    assert server.proc.popen.wait(10) == 0
+
+
+def draining(popen: subprocess.Popen[bytes], admin: int) -> bool:
+    """The sidecar has begun its drain: /ready answers 503, or it is already gone."""
+    if popen.poll() is not None:
+        return True
+    try:
+        return http_get(admin, "/ready")[0] == 503
+    except OSError:
+        return popen.poll() is not None
 
 
 def test_rolling_restart_under_load_loses_no_request(procs: Processes) -> None:
