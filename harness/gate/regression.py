@@ -13,7 +13,8 @@ Two judgments per headline metric, over the series `history..., current` (oldest
    at the end of the series, which no permutation test of a short series can see, fails.
 
 Either needs `p < alpha` and a change of at least the metric's minimum magnitude in its
-harmful direction; noise below that never fails a build. The minimum magnitude is the
+harmful direction (against a single earlier run, `--min-history 1`, there is no spread to
+test: the minimum magnitude alone decides); noise below that never fails a build. The minimum magnitude is the
 stored calibration's tolerance for the metric when the experiment was calibrated
 (`meshproof calibrate`: the difference two runs of the unchanged experiment stay within on
 this host), else the built-in `max(relative x reference, absolute)`.
@@ -156,9 +157,16 @@ def judge_series(
     reference = _outlier(series, points, settings)
     mean = float(reference.mean())
     delta = current - mean
-    p_value = prediction_p(reference, current)
-    status = _harm(delta, rule, mean) if p_value < settings.alpha else "ok"
-    method = f"outlier vs {len(reference)} runs (prediction t-test)"
+    if len(reference) < 2:
+        # One earlier run has no spread to test against (`--min-history 1`): the change
+        # is judged by the minimum magnitude alone.
+        p_value: float | None = None
+        status = _harm(delta, rule, mean)
+        method = "against 1 run (no spread: minimum magnitude only)"
+    else:
+        p_value = prediction_p(reference, current)
+        status = _harm(delta, rule, mean) if p_value < settings.alpha else "ok"
+        method = f"outlier vs {len(reference)} runs (prediction t-test)"
     return SeriesJudgment(
         metric, status, current, mean, delta, p_value, method,
         started_at=ids[-1] if status != "ok" else "", change_points=names,

@@ -77,3 +77,14 @@ def test_too_little_history_or_no_value_is_nodata() -> None:
     assert short.status == "nodata" and "3 needed" in short.reason
     missing = judge_series("p99_ms", [20.0, 20.0, 20.0, None], ids(4), RULE, SETTINGS)
     assert missing.status == "nodata"
+
+
+def test_one_earlier_run_is_judged_by_the_minimum_magnitude_alone() -> None:
+    """`--min-history 1`: one earlier run has no spread, so no t-test (p is None); a rise
+    beyond the minimum magnitude is a regression, one within it is ok."""
+    settings = GateSettings(min_history=1)
+    worse = judge_series("p50_ms", [20.0, 30.0], ids(2), RULE, settings)
+    assert worse.status == "regression" and worse.p_value is None
+    assert "minimum magnitude only" in worse.method
+    same = judge_series("p50_ms", [20.0, 20.5], ids(2), RULE, settings)
+    assert same.status == "ok" and same.p_value is None
