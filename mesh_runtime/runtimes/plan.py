@@ -416,10 +416,15 @@ def _service(
     if spec.protocol == "tcp":
         command = _python(tools, "mesh_runtime.services.kv", *args)
         return ProcessSpec(record.instance, "service", command, {"port": record.app_port})
+    if spec.protocol == "grpc":
+        args += ["--protocol", "grpc"]
     calls = spec.calls
     if calls:
         args += ["--calls", ",".join(calls)]
         tcp = {c for c in calls if topology.protocol(c) == "tcp"}
+        grpc = [c for c in calls if topology.protocol(c) == "grpc"]
+        if grpc:
+            args += ["--grpc", ",".join(grpc)]
         if record.outbound_port is not None:
             args += ["--via", f"{HOST}:{record.outbound_port}"]
             for callee in calls:

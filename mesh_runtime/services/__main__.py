@@ -10,6 +10,8 @@ from collections.abc import Sequence
 from mesh_runtime.serve import serve
 from mesh_runtime.services.app import ShopService
 from mesh_runtime.services.calls import Downstream, Targets, parse_direct
+from mesh_runtime.services.rpc_serve import serve_grpc
+from mesh_runtime.services.rpc_server import GrpcShopService
 from mesh_runtime.services.tracing import ServiceIdentity, ServiceTracer, traces_url
 
 
@@ -39,6 +41,18 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SERVICE=HOST:PORT[,HOST:PORT]",
         help="a `protocol: tcp` callee: its sidecar listener (mesh) or instances (repeat)",
     )
+    parser.add_argument(
+        "--protocol",
+        choices=("http", "grpc"),
+        default="http",
+        help="what this instance serves: HTTP/1.1 (default) or gRPC (grpcio, HTTP/2)",
+    )
+    parser.add_argument(
+        "--grpc",
+        default="",
+        metavar="SERVICES",
+        help="the callees among --calls that are `protocol: grpc` services (comma list)",
+    )
     parser.add_argument("--otlp-endpoint", help="OTLP/HTTP traces endpoint (none: no export)")
     parser.add_argument(
         "--call-timeout", type=float, default=10.0, help="downstream call timeout, s (default 10)"
@@ -47,10 +61,17 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def build_service(args: argparse.Namespace) -> ShopService:
+def _names(text: str) -> list[str]:
+    return [name.strip() for name in text.split(",") if name.strip()]
+
+
+def build_service(args: argparse.Namespace) -> ShopService | GrpcShopService:
     """The service the arguments describe; a ValueError names what is wrong."""
-    calls = [c.strip() for c in args.calls.split(",") if c.strip()]
-    targets = Targets(args.via, parse_direct(args.direct), parse_direct(args.tcp))
+    calls = _names(args.calls)
+    grpc = _names(args.grpc)
+    if set(grpc) - set(calls):
+        raise ValueError(f"--grpc names {', '.join(sorted(set(grpc) - set(calls)))} not in --calls")
+    targets = Targets(args.via, parse_direct(args.direct), parse_direct(args.tcp), grpc)
     missing = targets.missing(calls)
     if missing:
         raise ValueError(f"no --via and no --direct address for {', '.join(missing)}")
@@ -59,7 +80,8 @@ def build_service(args: argparse.Namespace) -> ShopService:
     if args.otlp_endpoint:
         traces_url(args.otlp_endpoint)
     identity = ServiceIdentity(args.service, args.instance, args.version)
-    return ShopService(
+    kind = GrpcShopService if args.protocol == "grpc" else ShopService
+    return kind(
         identity,
         calls,
         Downstream(targets, args.call_timeout),
@@ -75,6 +97,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValueError as exc:
         print(f"services: {exc}", file=sys.stderr)
         return 2
+    if isinstance(service, GrpcShopService):
+        return serve_grpc(service, args.host, args.port)
     return serve(
         "services",
         service.app(),

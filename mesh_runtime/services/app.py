@@ -1,14 +1,12 @@
 """The sample shop service's HTTP app (aiohttp).
 
 any path, any method   apply the behaviour, call each of `calls` in order, answer JSON
-GET /_health           200
-GET|PUT /_behaviour    the behaviour; a PUT of a partial object changes those fields
+GET /_health, GET|PUT /_behaviour   the behaviour API (`control.py`)
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import random
 from collections.abc import Sequence
 from typing import Any
@@ -16,15 +14,9 @@ from typing import Any
 from aiohttp import web
 from opentelemetry.trace import Span
 
-from mesh_runtime.services.behaviour import (
-    Behaviour,
-    BehaviourError,
-    padded_body,
-    sample_latency_ms,
-    should_fail,
-    updated,
-)
+from mesh_runtime.services.behaviour import padded_body, sample_latency_ms, should_fail
 from mesh_runtime.services.calls import CallResult, Downstream
+from mesh_runtime.services.control import BehaviourControl
 from mesh_runtime.services.tracing import ServiceIdentity, ServiceTracer
 
 CLIENT_CLOSED = 499
@@ -48,36 +40,15 @@ class ShopService:
         self._downstream = downstream
         self._tracer = tracer
         self._rng = rng or random.Random()
-        self._behaviour = Behaviour()
-        self._changed = asyncio.Event()
+        self._control = BehaviourControl(identity.instance)
 
     def app(self) -> web.Application:
         app = web.Application()
-        app.router.add_get("/_health", self.health)
-        app.router.add_get("/_behaviour", self.get_behaviour)
-        app.router.add_put("/_behaviour", self.put_behaviour)
+        self._control.add_routes(app)
         app.router.add_route("*", "/{tail:.*}", self.handle)
         app.on_startup.append(self._start)
         app.on_cleanup.append(self._stop)
         return app
-
-    async def health(self, request: web.Request) -> web.Response:
-        return web.json_response({"status": "ok", "instance": self._identity.instance})
-
-    async def get_behaviour(self, request: web.Request) -> web.Response:
-        return web.json_response(self._behaviour.model_dump())
-
-    async def put_behaviour(self, request: web.Request) -> web.Response:
-        try:
-            change = json.loads(await request.read())
-            self._behaviour = updated(self._behaviour, change)
-        except (ValueError, BehaviourError) as exc:
-            message = str(exc) if isinstance(exc, BehaviourError) else f"not valid JSON: {exc}"
-            return web.json_response({"error": message}, status=400)
-        # wake every held request so that it sees the new behaviour
-        self._changed.set()
-        self._changed = asyncio.Event()
-        return web.json_response(self._behaviour.model_dump())
 
     async def handle(self, request: web.Request) -> web.Response:
         span = self._tracer.start_server_span(request.headers, request.method, request.path)
@@ -97,7 +68,7 @@ class ShopService:
         self, request: web.Request, span: Span
     ) -> tuple[int, dict[str, Any], str | None, int]:
         """(status, JSON payload, failure text, body size) for one request."""
-        behaviour = await self._unless_hanging()
+        behaviour = await self._control.unless_hanging()
         delay_ms = sample_latency_ms(behaviour.latency, self._rng)
         if delay_ms > 0:
             await asyncio.sleep(delay_ms / 1000)
@@ -106,24 +77,15 @@ class ShopService:
             return behaviour.error_status, self._payload([], error="injected"), "injected", size
         body = await request.read() if request.body_exists else b""
         headers = self._outgoing_headers(request, span, behaviour.propagate_trace)
-        results: list[CallResult] = []
-        for service in self._calls:
-            result = await self._downstream.call(
-                service, request.method, request.path_qs, headers, body
-            )
-            results.append(result)
-            if not result.ok:
-                failure = f"{service} answered {result.status or result.error}"
-                status = failure_status(result.status)
-                return status, self._payload(results, failed=service, error=failure), failure, size
+        results = await self._downstream.call_each(
+            self._calls, request.method, request.path_qs, headers, body
+        )
+        if results and not results[-1].ok:
+            last = results[-1]
+            failure = f"{last.service} answered {last.status or last.error}"
+            status = failure_status(last.status)
+            return status, self._payload(results, failed=last.service, error=failure), failure, size
         return 200, self._payload(results), None, size
-
-    async def _unless_hanging(self) -> Behaviour:
-        """The behaviour once it no longer says hang; a held request only waits on an event,
-        so other requests (and /_health) are served meanwhile."""
-        while self._behaviour.hang:
-            await self._changed.wait()
-        return self._behaviour
 
     def _outgoing_headers(
         self, request: web.Request, span: Span, propagate: bool
@@ -136,13 +98,7 @@ class ShopService:
         return headers
 
     def _payload(self, results: Sequence[CallResult], **extra: Any) -> dict[str, Any]:
-        return {
-            "service": self._identity.service,
-            "instance": self._identity.instance,
-            "version": self._identity.version,
-            "calls": [r.as_json() for r in results],
-            **extra,
-        }
+        return answer_payload(self._identity, results, **extra)
 
     async def _start(self, app: web.Application) -> None:
         await self._downstream.start()
@@ -150,6 +106,19 @@ class ShopService:
     async def _stop(self, app: web.Application) -> None:
         await self._downstream.close()
         await asyncio.get_running_loop().run_in_executor(None, self._tracer.shutdown)
+
+
+def answer_payload(
+    identity: ServiceIdentity, results: Sequence[CallResult], **extra: Any
+) -> dict[str, Any]:
+    """The JSON answer of a request: who served it and its call tree (`extra` added)."""
+    return {
+        "service": identity.service,
+        "instance": identity.instance,
+        "version": identity.version,
+        "calls": [r.as_json() for r in results],
+        **extra,
+    }
 
 
 def failure_status(downstream: int) -> int:

@@ -39,6 +39,8 @@ class Behaviour(_Model):
     error_rate: float = Field(0.0, ge=0, le=1)
     """Share of requests answered `error_status` at once, before any downstream call."""
     error_status: int = Field(503, ge=400, le=599)
+    grpc_status: int = Field(14, ge=1, le=16)
+    """The gRPC status a `protocol: grpc` instance answers those requests with (UNAVAILABLE)."""
     hang: bool = False
     """Hold every request unanswered until hang is switched off or the client gives up."""
     response_bytes: int = Field(0, ge=0, le=MAX_RESPONSE_BYTES)

@@ -8,7 +8,8 @@ from typing import Any
 
 @dataclass(frozen=True)
 class CallResult:
-    """How one downstream call went; status 0 means no HTTP answer at all."""
+    """How one downstream call went; status 0 means no HTTP answer at all. A gRPC call
+    has its `grpc_status` and, as `status`, the HTTP status that code stands for."""
 
     service: str
     status: int
@@ -17,6 +18,7 @@ class CallResult:
     error: str | None = None
     calls: list[Any] | None = None
     """The callee's own calls, from its answer: the request's whole call tree nests."""
+    grpc_status: int | None = None
 
     @property
     def ok(self) -> bool:
@@ -27,6 +29,8 @@ class CallResult:
         out["ms"] = round(self.elapsed_ms, 3)
         if self.instance is not None:
             out["instance"] = self.instance
+        if self.grpc_status is not None:
+            out["grpc_status"] = self.grpc_status
         if self.error is not None:
             out["error"] = self.error
         if self.calls:

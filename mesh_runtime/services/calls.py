@@ -13,8 +13,10 @@ from typing import Any
 
 import aiohttp
 
+from mesh_runtime.grpc_codes import code_name, http_status_of
 from mesh_runtime.services.behaviour import RoundRobin
 from mesh_runtime.services.call_result import CallResult, describe_error
+from mesh_runtime.services.rpc_call import GrpcChannels, call_message, metadata_of, unary
 from mesh_runtime.services.tcp_call import kv_call
 
 __all__ = ["CallResult", "Downstream", "Targets", "parse_address", "parse_direct"]
@@ -51,17 +53,20 @@ def parse_direct(values: Iterable[str]) -> dict[str, list[str]]:
 
 class Targets:
     """Where a call to each service goes: (base URL, Host header or None); a
-    `protocol: tcp` callee's address (`--tcp`: its sidecar listener, or its instances)."""
+    `protocol: tcp` callee's address (`--tcp`: its sidecar listener, or its instances);
+    a `protocol: grpc` callee's (`grpc_route`)."""
 
     def __init__(
         self,
         via: str | None,
         direct: Mapping[str, list[str]],
         tcp: Mapping[str, list[str]] | None = None,
+        grpc: Iterable[str] = (),
     ) -> None:
         self._via = parse_address(via) if via else None
         self._direct = {service: RoundRobin(addrs) for service, addrs in direct.items()}
         self._tcp = {service: RoundRobin(addrs) for service, addrs in (tcp or {}).items()}
+        self._grpc = frozenset(grpc)
 
     def missing(self, services: Iterable[str]) -> list[str]:
         """The services among `services` this instance has no way to reach."""
@@ -73,6 +78,17 @@ class Targets:
         """host:port for the next connection to a tcp callee; None: it speaks HTTP."""
         pick = self._tcp.get(service)
         return pick.pick() if pick is not None else None
+
+    def grpc_route(self, service: str) -> tuple[str, str | None] | None:
+        """(host:port, :authority or None) for the next call to a grpc callee; None: it
+        does not speak gRPC."""
+        if service not in self._grpc:
+            return None
+        if service in self._direct:
+            return self._direct[service].pick(), None
+        if self._via is None:
+            raise LookupError(f"no address for {service}")
+        return self._via, service
 
     def route(self, service: str) -> tuple[str, str | None]:
         if service in self._direct:
@@ -90,6 +106,7 @@ class Downstream:
         self._timeout = aiohttp.ClientTimeout(total=timeout_s)
         self._max_connections = max_connections
         self._session: aiohttp.ClientSession | None = None
+        self._channels = GrpcChannels()
 
     async def start(self) -> None:
         connector = aiohttp.TCPConnector(limit=self._max_connections, keepalive_timeout=30)
@@ -104,23 +121,58 @@ class Downstream:
     async def close(self) -> None:
         if self._session is not None:
             await self._session.close()
+        await self._channels.close()
+
+    async def call_each(
+        self,
+        services: Iterable[str],
+        method: str,
+        path: str,
+        headers: dict[str, str],
+        body: bytes,
+        timeout: float | None = None,
+    ) -> list[CallResult]:
+        """Call `services` in order, stopping after the first that fails (last in the list)."""
+        results: list[CallResult] = []
+        for service in services:
+            results.append(await self.call(service, method, path, headers, body, timeout))
+            if not results[-1].ok:
+                break
+        return results
 
     async def call(
-        self, service: str, method: str, path: str, headers: dict[str, str], body: bytes
+        self,
+        service: str,
+        method: str,
+        path: str,
+        headers: dict[str, str],
+        body: bytes,
+        timeout: float | None = None,
     ) -> CallResult:
-        """Send the request on to `service`; never raises for a network problem."""
+        """Send the request on to `service` (within `timeout` s when given, else the
+        instance's call timeout); never raises for a network problem."""
         assert self._session is not None, "Downstream.start() was not awaited"
+        limit = self._timeout.total or 10.0
+        if timeout is not None:
+            limit = min(max(timeout, 0.001), limit)
         tcp = self._targets.tcp(service)
         if tcp is not None:
             value = headers.get("traceparent", "-").replace(" ", "")
-            return await kv_call(service, tcp, path, value, self._timeout.total or 10.0)
+            return await kv_call(service, tcp, path, value, limit)
+        grpc_route = self._targets.grpc_route(service)
+        if grpc_route is not None:
+            return await self._grpc_call(service, grpc_route, method, path, headers, limit)
         base, host = self._targets.route(service)
         if host is not None:
             headers = {**headers, "Host": host}
         started = time.perf_counter()
         try:
             async with self._session.request(
-                method, base + path, headers=headers, data=body or None
+                method,
+                base + path,
+                headers=headers,
+                data=body or None,
+                timeout=aiohttp.ClientTimeout(total=limit),
             ) as response:
                 payload = await response.read()
                 status = response.status
@@ -131,6 +183,33 @@ class Downstream:
         answer = _answer_of(payload)
         return CallResult(
             service, status, elapsed, instance=answer.get("instance"), calls=answer.get("calls")
+        )
+
+    async def _grpc_call(
+        self,
+        service: str,
+        route: tuple[str, str | None],
+        method: str,
+        path: str,
+        headers: dict[str, str],
+        timeout: float,
+    ) -> CallResult:
+        channel = self._channels.get(*route)
+        started = time.perf_counter()
+        code, payload, details = await unary(
+            channel, call_message(method, path), metadata_of(headers), timeout
+        )
+        elapsed = (time.perf_counter() - started) * 1000
+        answer = _answer_of(payload)
+        error = f"{code_name(code)}: {details}" if code else None
+        return CallResult(
+            service,
+            http_status_of(code),
+            elapsed,
+            instance=answer.get("instance"),
+            error=error,
+            calls=answer.get("calls"),
+            grpc_status=code,
         )
 
 

@@ -70,6 +70,16 @@ class ServiceTracer:
             attributes={"http.request.method": method, "url.path": path},
         )
 
+    def start_rpc_span(self, metadata: Mapping[str, str], full_method: str) -> Span:
+        """A SERVER span of a gRPC call (`/package.Service/Method`), child of the
+        `traceparent` in its metadata when there is one."""
+        rpc_service, _, rpc_method = full_method.lstrip("/").rpartition("/")
+        parent = self._propagator.extract(metadata)
+        attributes = {"rpc.system": "grpc", "rpc.service": rpc_service, "rpc.method": rpc_method}
+        return self._tracer.start_span(
+            self._span_name, context=parent, kind=SpanKind.SERVER, attributes=attributes
+        )
+
     def outgoing_headers(self, span: Span) -> dict[str, str]:
         """`traceparent` (and `tracestate`) naming `span` as the parent of a downstream call."""
         carrier: dict[str, str] = {}
@@ -80,6 +90,16 @@ class ServiceTracer:
     def finish(span: Span, status: int, failure: str | None = None) -> None:
         span.set_attribute("http.response.status_code", status)
         if status >= 500:
+            span.set_status(Status(StatusCode.ERROR, failure))
+        span.end()
+
+    @staticmethod
+    def finish_rpc(span: Span, code: int, failure: str | None = None) -> None:
+        """End a gRPC call's span; as OpenTelemetry's gRPC conventions say, a server span
+        is an error for UNKNOWN, DEADLINE_EXCEEDED, UNIMPLEMENTED, INTERNAL, UNAVAILABLE
+        and DATA_LOSS only."""
+        span.set_attribute("rpc.grpc.status_code", code)
+        if code in (2, 4, 12, 13, 14, 15):
             span.set_status(Status(StatusCode.ERROR, failure))
         span.end()
 

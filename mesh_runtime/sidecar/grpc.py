@@ -13,13 +13,19 @@ from __future__ import annotations
 
 import re
 
+from mesh_runtime.grpc_codes import (
+    CANCELLED,
+    DEADLINE_EXCEEDED,
+    INTERNAL,
+    RESOURCE_EXHAUSTED,
+    UNAVAILABLE,
+    UNKNOWN,
+    grpc_status_of_http,
+)
 from mesh_runtime.sidecar.http1 import BodyStream, Headers, Response
 
 GRPC_CONTENT_TYPE = b"application/grpc"
 
-OK, CANCELLED, UNKNOWN, DEADLINE_EXCEEDED = 0, 1, 2, 4
-RESOURCE_EXHAUSTED, UNIMPLEMENTED, INTERNAL, UNAVAILABLE = 8, 12, 13, 14
-UNAUTHENTICATED, PERMISSION_DENIED = 16, 7
 
 RETRY_ON_GRPC = {
     "cancelled": CANCELLED,
@@ -29,26 +35,6 @@ RETRY_ON_GRPC = {
     "unavailable": UNAVAILABLE,
 }
 """Istio's (Envoy's x-envoy-retry-grpc-on) retryOn names -> the gRPC status they retry."""
-
-_HTTP_OF_GRPC = {
-    CANCELLED: 499,
-    UNKNOWN: 500,
-    3: 400,  # INVALID_ARGUMENT
-    DEADLINE_EXCEEDED: 504,
-    5: 404,  # NOT_FOUND
-    6: 409,  # ALREADY_EXISTS
-    PERMISSION_DENIED: 403,
-    RESOURCE_EXHAUSTED: 429,
-    9: 400,  # FAILED_PRECONDITION
-    10: 409,  # ABORTED
-    11: 400,  # OUT_OF_RANGE
-    UNIMPLEMENTED: 501,
-    INTERNAL: 500,
-    UNAVAILABLE: 503,
-    15: 500,  # DATA_LOSS
-    UNAUTHENTICATED: 401,
-}
-"""Envoy's Grpc::Utility::grpcToHttpStatus (outlier detection counts gRPC errors so)."""
 
 _GRPC_TIMEOUT = re.compile(rb"^(\d{1,8})([HMSmun])$")
 _UNIT_S = {b"H": 3600.0, b"M": 60.0, b"S": 1.0, b"m": 1e-3, b"u": 1e-6, b"n": 1e-9}
@@ -83,20 +69,6 @@ def final_status(response: Response) -> int | None:
         if found is not None:
             return found
     return head_status(response)
-
-
-def http_status_of(grpc_status: int) -> int:
-    """The HTTP status a gRPC status stands for (outlier detection's view)."""
-    return 200 if grpc_status == OK else _HTTP_OF_GRPC.get(grpc_status, 500)
-
-
-def grpc_status_of_http(status: int) -> int:
-    """The gRPC status for an HTTP error status (the gRPC spec's mapping)."""
-    if status in (429, 502, 503, 504):
-        return UNAVAILABLE
-    return {400: INTERNAL, 401: UNAUTHENTICATED, 403: PERMISSION_DENIED, 404: UNIMPLEMENTED}.get(
-        status, UNKNOWN
-    )
 
 
 def grpc_timeout(headers: Headers) -> float | None:

@@ -19,13 +19,13 @@ import time
 from collections.abc import Callable
 
 from mesh_runtime.config import HTTPRoute, Retries
+from mesh_runtime.grpc_codes import http_status_of
 from mesh_runtime.sidecar.exchange import body_started, expire_body_at, send_request
 from mesh_runtime.sidecar.grpc import (
     as_grpc,
     call_budget,
     grpc_timeout,
     head_status,
-    http_status_of,
     trailers_only,
     with_grpc_timeout,
 )

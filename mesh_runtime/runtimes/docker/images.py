@@ -41,6 +41,7 @@ MESH_REQUIREMENTS = (
     "uvloop",
     "httptools",
     "h2",
+    "grpcio",
     "aiohttp",
     "cryptography",
     "requests",

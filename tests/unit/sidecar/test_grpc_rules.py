@@ -9,6 +9,7 @@ import pytest
 from pydantic import ValidationError
 
 from mesh_runtime.config import Fault, Retries
+from mesh_runtime.grpc_codes import http_status_of
 from mesh_runtime.sidecar.grpc import (
     MessageCounter,
     as_grpc,
@@ -16,7 +17,6 @@ from mesh_runtime.sidecar.grpc import (
     final_status,
     grpc_timeout,
     head_status,
-    http_status_of,
     is_grpc,
     messages_in,
     trailers_only,
