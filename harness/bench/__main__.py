@@ -1,15 +1,20 @@
 """`make bench`: every benchmark in one run, printing measured numbers and ratios.
 
-    python -m harness.bench [--quick]
+    python -m harness.bench [--quick] [--only SECTION[,SECTION]]
 
-1. the mesh: sidecar pair vs HAProxy pair vs no proxy at 1000 RPS, beside Envoy's
-   published figures (harness.bench.mesh), and the sidecar listener's Python per
-   request, in process (harness.bench.hotpath);
-2. the load driver: sustained RPS per Locust worker and orchestrator memory
-   (harness.bench.load);
-3. Istio's API to the reference mesh: from the API call that changes a VirtualService
-   fault to every sidecar obeying it, through a real kube-apiserver
-   (harness.bench.istio_propagation; skipped, saying why, without the API server binaries).
+Sections (`--only` names them; repeated or comma-separated):
+- mesh: sidecar pair vs HAProxy pair vs no proxy at 1000 RPS, beside Envoy's published
+  figures (harness.bench.mesh);
+- hotpath: the sidecar listener's Python per request, in process (harness.bench.hotpath);
+- load: sustained RPS per Locust worker, stepped up until the worker falls behind, and
+  orchestrator memory (harness.bench.load);
+- istio-propagation: Istio's API to the reference mesh: from the API call that changes a
+  VirtualService fault to every sidecar obeying it, through a real kube-apiserver
+  (harness.bench.istio_propagation; skipped, saying why, without the API server binaries);
+- run-size: analysis + report time and peak RSS of synthetic runs of 1 M and 10 M
+  requests (harness.bench.run_size);
+- mesh-size: `up` time, control-plane push p50 / p99 to every sidecar, scrape duration
+  and summed RSS of generated meshes of 10 to 100 sidecars (harness.bench.mesh_size).
 """
 
 from __future__ import annotations
@@ -17,8 +22,58 @@ from __future__ import annotations
 import argparse
 import sys
 
-from harness.bench import hotpath, istio_propagation, load, mesh
-from mesh_runtime.errors import ToolNotFound
+from harness.bench.sections import Section, chosen
+from mesh_runtime.errors import InvalidInput, ToolNotFound
+
+
+def _mesh(quick: bool) -> int:
+    from harness.bench import mesh
+
+    return mesh.main(["--seconds", "4", "--rounds", "1"] if quick else [])
+
+
+def _hotpath(quick: bool) -> int:
+    from harness.bench import hotpath
+
+    return hotpath.main(["--requests", "5000"] if quick else [])
+
+
+def _load(quick: bool) -> int:
+    from harness.bench import load
+
+    return load.main(["--step-s", "3", "--memory-s", "10"] if quick else [])
+
+
+def _istio_propagation(quick: bool) -> int:
+    from harness.bench import istio_propagation
+
+    try:
+        return istio_propagation.main(["--changes", "5"] if quick else [])
+    except ToolNotFound as exc:
+        print(f"skipped: {exc}", flush=True)
+        return 0
+
+
+def _run_size(quick: bool) -> int:
+    from harness.bench import run_size
+
+    return run_size.main(["--requests", "100000", "1000000"] if quick else [])
+
+
+def _mesh_size(quick: bool) -> int:
+    from harness.bench import mesh_size
+
+    return mesh_size.main(["--sidecars", "10", "--pushes", "2"] if quick else [])
+
+
+SECTIONS = (
+    Section("mesh", "mesh benchmark", _mesh),
+    Section("hotpath", "sidecar listener, in process", _hotpath),
+    Section("load", "load driver benchmark", _load),
+    Section("istio-propagation", "Istio fault propagation benchmark", _istio_propagation),
+    Section("run-size", "cost curve: run size", _run_size),
+    Section("mesh-size", "cost curve: mesh size", _mesh_size),
+)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -26,22 +81,24 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m harness.bench", description=__doc__.splitlines()[0]
     )
     parser.add_argument("--quick", action="store_true", help="shorter runs, for a smoke check")
+    parser.add_argument(
+        "--only",
+        action="append",
+        default=[],
+        metavar="SECTION",
+        help="run only these sections: " + ", ".join(s.name for s in SECTIONS),
+    )
     args = parser.parse_args(argv)
-    mesh_args = ["--seconds", "4", "--rounds", "1"] if args.quick else []
-    load_args = ["--step-s", "3", "--memory-s", "10"] if args.quick else []
-    print("== mesh benchmark", flush=True)
-    status = mesh.main(mesh_args)
-    print("\n== sidecar listener, in process", flush=True)
-    status = status or hotpath.main(["--requests", "5000"] if args.quick else [])
-    print("\n== load driver benchmark", flush=True)
-    status = status or load.main(load_args)
-    print("\n== Istio fault propagation benchmark", flush=True)
     try:
-        istio_status = istio_propagation.main(["--changes", "5"] if args.quick else [])
-    except ToolNotFound as exc:
-        print(f"skipped: {exc}", flush=True)
-        istio_status = 0
-    return status or istio_status
+        sections = chosen(SECTIONS, args.only)
+    except InvalidInput as exc:
+        print(f"python -m harness.bench {exc}", file=sys.stderr)
+        return 2
+    status = 0
+    for index, section in enumerate(sections):
+        print(f"{chr(10) if index else ''}== {section.title}", flush=True)
+        status = section.run(args.quick) or status
+    return status
 
 
 if __name__ == "__main__":
