@@ -37,6 +37,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -76,17 +77,26 @@ class Sample:
     errors: int
     requests: int = 0
     """Requests answered, whatever their status."""
+    bytes_received: int = 0
+    """Payload bytes fortio read back (TCP echo)."""
     cpu_s: dict[str, float] = field(default_factory=dict)
     rss_mb: dict[str, float] = field(default_factory=dict)
 
 
 def fortio_load(
-    url: str, host: str | None, rps: float, connections: int, seconds: float
+    url: str,
+    host: str | None,
+    rps: float,
+    connections: int,
+    seconds: float,
+    mode: Sequence[str] = (),
+    payload: int = 1024,
 ) -> dict[str, Any]:
-    """One constant-rate fortio run; its JSON result."""
-    command = [str(find_binary("fortio")), "load", "-quiet", "-json", "-"]
+    """One constant-rate fortio run (`rps` 0: as fast as it goes); its JSON result. `mode`:
+    fortio's protocol flags (`-grpc -ping`); `host` is the Host header, or gRPC's authority."""
+    command = [str(find_binary("fortio")), "load", "-quiet", "-json", "-", *mode]
     command += ["-qps", str(rps), "-c", str(connections), "-t", f"{seconds}s", "-uniform"]
-    command += ["-payload-size", "1024", "-p", ",".join(f"{p:g}" for p in PERCENTILES)]
+    command += ["-payload-size", str(payload), "-p", ",".join(f"{p:g}" for p in PERCENTILES)]
     command += ["-allow-initial-errors"]
     if host:
         command += ["-H", f"Host: {host}"]
@@ -97,20 +107,29 @@ def fortio_load(
     return result
 
 
-def measure(target: Target, rps: float, connections: int, seconds: float) -> Sample:
-    """Run fortio against `target`, with the CPU and memory its proxies used meanwhile."""
+def measure(
+    target: Target,
+    rps: float,
+    connections: int,
+    seconds: float,
+    mode: Sequence[str] = (),
+    payload: int = 1024,
+) -> Sample:
+    """Run fortio against `target`, with the CPU and memory its proxies used meanwhile.
+    Answers that count as success: HTTP 200, gRPC SERVING (ping), TCP echo OK."""
     procs = {role: psutil.Process(pid) for role, pid in target.pids.items()}
     before = {role: _cpu(p) for role, p in procs.items()}
-    result = fortio_load(target.url, target.host, rps, connections, seconds)
+    result = fortio_load(target.url, target.host, rps, connections, seconds, mode, payload)
     after = {role: _cpu(p) for role, p in procs.items()}
     codes = result.get("RetCodes", {})
-    ok = int(codes.get("200", 0))
+    ok = sum(int(codes.get(code, 0)) for code in ("200", "SERVING", "OK"))
     answered = sum(int(v) for v in codes.values())
     percentiles = {
         float(p["Percentile"]): float(p["Value"]) * 1000
         for p in result["DurationHistogram"]["Percentiles"]
     }
     return Sample(
+        bytes_received=int(result.get("BytesReceived", 0)),
         qps=float(result["ActualQPS"]),
         seconds=float(result["ActualDuration"]) / 1e9,
         percentiles_ms=percentiles,

@@ -27,6 +27,7 @@ from pathlib import Path
 from harness.bench.procs import free_port, spawned
 from harness.errors import RunError
 from mesh_runtime.config import Endpoint, MeshConfig, MeshSettings, ServiceEntry
+from mesh_runtime.config.mesh import Protocol
 from mesh_runtime.control.credentials import mint_credential
 from mesh_runtime.tools import find_binary
 
@@ -44,8 +45,9 @@ class Target:
 
 
 @contextmanager
-def haproxy_pair(upstream_port: int, work: Path) -> Iterator[Target]:
-    """Two single-threaded HAProxy processes in a row, as a client and a server sidecar."""
+def haproxy_pair(upstream_port: int, work: Path, mode: str = "http") -> Iterator[Target]:
+    """Two single-threaded HAProxy processes in a row, as a client and a server sidecar;
+    `mode` "tcp": at L4 (the floor for gRPC and TCP)."""
     server_port, client_port = free_port(), free_port()
     binary = str(find_binary("haproxy"))
     with ExitStack() as stack:
@@ -54,33 +56,36 @@ def haproxy_pair(upstream_port: int, work: Path) -> Iterator[Target]:
             ("haproxy-server", server_port, upstream_port),
             ("haproxy-client", client_port, server_port),
         ):
-            config = work / f"{role}.cfg"
-            config.write_text(_haproxy_config(listen, upstream))
+            config = work / f"{role}-{mode}.cfg"
+            config.write_text(_haproxy_config(listen, upstream, mode))
             proc = stack.enter_context(
                 spawned(
                     role, [binary, "-db", "-f", str(config)], port=listen, log=work / f"{role}.log"
                 )
             )
             pids[role] = proc.pid
-        yield Target("haproxy", f"http://127.0.0.1:{client_port}/echo", None, pids)
+        url = (
+            f"http://127.0.0.1:{client_port}/echo" if mode == "http" else f"127.0.0.1:{client_port}"
+        )
+        yield Target("haproxy", url, None, pids)
 
 
-def _haproxy_config(listen: int, upstream: int) -> str:
+def _haproxy_config(listen: int, upstream: int, mode: str = "http") -> str:
+    http = "    option http-keep-alive\n" if mode == "http" else ""
+    reuse = "    http-reuse always\n" if mode == "http" else ""
     return f"""global
     nbthread 1
     maxconn 4096
 defaults
-    mode http
-    option http-keep-alive
-    timeout connect 2s
+    mode {mode}
+{http}    timeout connect 2s
     timeout client 30s
     timeout server 30s
 frontend in
     bind 127.0.0.1:{listen}
     default_backend out
 backend out
-    http-reuse always
-    server upstream 127.0.0.1:{upstream}
+{reuse}    server upstream 127.0.0.1:{upstream}
 """
 
 
@@ -96,11 +101,14 @@ class SidecarPorts:
         return cls(free_port(), free_port(), free_port(), app)
 
 
-def echo_config(server: SidecarPorts, mtls: bool = False) -> MeshConfig:
-    """Mesh config: service 'echo' whose one endpoint is the server sidecar, and the
-    calling service 'client' (no endpoints; the CA signs only for services it knows)."""
+def echo_config(
+    server: SidecarPorts, mtls: bool = False, protocol: Protocol = "http"
+) -> MeshConfig:
+    """Mesh config: service 'echo' (speaking `protocol`) whose one endpoint is the server
+    sidecar, and the calling service 'client' (no endpoints; the CA signs only for services
+    it knows)."""
     endpoint = Endpoint(instance="echo-0", version="v1", address=f"127.0.0.1:{server.inbound}")
-    services = {"echo": ServiceEntry(name="echo", endpoints=[endpoint])}
+    services = {"echo": ServiceEntry(name="echo", protocol=protocol, endpoints=[endpoint])}
     if mtls:
         services["client"] = ServiceEntry(name="client")
     mesh = MeshSettings(mtls="STRICT" if mtls else "DISABLE")
@@ -166,11 +174,16 @@ def sidecar_mtls_pair(
     otlp: str,
     source: Path | None = None,
     name: str = "mesh-mtls",
+    protocol: Protocol = "http",
 ) -> Iterator[Target]:
-    """The sidecar pair configured by a real control plane and CA: mTLS between them."""
+    """The sidecar pair configured by a real control plane and CA: mTLS between them.
+    `protocol` "grpc": the target is host:port of the client's outbound listener (HTTP/2
+    with prior knowledge, `:authority` echo); "tcp": the client sidecar's L4 listener for
+    echo (`--tcp-outbound`), as tcp://host:port."""
     server, client = SidecarPorts.fresh(upstream_port), SidecarPorts.fresh(free_port())
+    tcp_port = free_port()
     config_file, token_file = work / f"{name}.json", work / f"{name}-control-token"
-    config_file.write_text(echo_config(server, mtls=True).model_dump_json())
+    config_file.write_text(echo_config(server, mtls=True, protocol=protocol).model_dump_json())
     token_file.write_text("bench-control-token\n")
     ca_dir, port = work / f"{name}-ca", free_port()
     command = [sys.executable, "-m", "mesh_runtime.control", "--config", str(config_file)]
@@ -187,10 +200,17 @@ def sidecar_mtls_pair(
             credential.write_text(mint_credential(secret, service) + "\n")
             credential.chmod(0o600)
             control = ["--control-plane", f"http://127.0.0.1:{port}"]
-            return [*control, "--bootstrap-token-file", str(credential)]
+            calls_tcp = protocol == "tcp" and service == "client"
+            tcp = ["--tcp-outbound", f"echo={tcp_port}"] if calls_tcp else []
+            return [*control, "--bootstrap-token-file", str(credential), *tcp]
 
         pids = _start_sidecars(stack, work, _prefix(name), server, client, flags, otlp, source)
-        yield Target(name, f"http://127.0.0.1:{client.outbound}/echo", "echo", pids)
+        url = {
+            "http": f"http://127.0.0.1:{client.outbound}/echo",
+            "grpc": f"127.0.0.1:{client.outbound}",
+            "tcp": f"tcp://127.0.0.1:{tcp_port}",
+        }[protocol]
+        yield Target(name, url, "echo" if protocol != "tcp" else None, pids)
 
 
 def _prefix(name: str) -> str:

@@ -74,12 +74,17 @@ def spawned(
 
 
 @contextmanager
-def fortio_server(host: str = "127.0.0.1") -> Iterator[str]:
+def fortio_server(
+    host: str = "127.0.0.1", grpc_port: int | None = None, tcp_port: int | None = None
+) -> Iterator[str]:
     """fortio's echo server (Go) with its other listeners off; yields its base URL. `host`:
-    another address of this machine to listen on (a test's veth address)."""
+    another address of this machine to listen on (a test's veth address); `grpc_port`,
+    `tcp_port`: also serve fortio's gRPC ping service, its TCP echo, on these ports."""
     port = free_port()
-    off = ["-grpc-port", "disabled", "-redirect-port", "disabled"]
-    off += ["-tcp-port", "disabled", "-udp-port", "disabled"]
+    listeners = {"-grpc-port": grpc_port, "-tcp-port": tcp_port}
+    off = ["-redirect-port", "disabled", "-udp-port", "disabled"]
+    for flag, value in listeners.items():
+        off += [flag, f"{host}:{value}" if value else "disabled"]
     command = [str(find_binary("fortio")), "server", "-http-port", f"{host}:{port}", *off]
     url = f"http://{host}:{port}"
     ready = {"port": port} if host == "127.0.0.1" else {"ready_url": f"{url}/"}
