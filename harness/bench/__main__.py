@@ -5,6 +5,8 @@
 Sections (`--only` names them; repeated or comma-separated):
 - mesh: sidecar pair vs HAProxy pair vs no proxy at 1000 RPS, beside Envoy's published
   figures (harness.bench.mesh);
+- grpc, tcp, h2: gRPC unary, TCP echo and 100 HTTP/2 streams on one connection through
+  the mTLS sidecar pair, beside direct and an HAProxy pair (harness.bench.protocols);
 - hotpath: the sidecar listener's Python per request, in process (harness.bench.hotpath);
 - load: sustained RPS per Locust worker, stepped up until the worker falls behind, and
   orchestrator memory (harness.bench.load);
@@ -21,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 
 from harness.bench.sections import Section, chosen
 from mesh_runtime.errors import InvalidInput, ToolNotFound
@@ -66,8 +69,21 @@ def _mesh_size(quick: bool) -> int:
     return mesh_size.main(["--sidecars", "10", "--pushes", "2"] if quick else [])
 
 
+def _protocol(name: str) -> Callable[[bool], int]:
+    def run(quick: bool) -> int:
+        from harness.bench import protocols
+
+        short = ["--seconds", "4", "--rounds", "1"] if quick else []
+        return protocols.main(["--only", name, *short])
+
+    return run
+
+
 SECTIONS = (
     Section("mesh", "mesh benchmark", _mesh),
+    Section("grpc", "gRPC through the sidecar pair", _protocol("grpc")),
+    Section("tcp", "TCP through the sidecar pair", _protocol("tcp")),
+    Section("h2", "HTTP/2 multiplexing through the sidecar pair", _protocol("h2")),
     Section("hotpath", "sidecar listener, in process", _hotpath),
     Section("load", "load driver benchmark", _load),
     Section("istio-propagation", "Istio fault propagation benchmark", _istio_propagation),
