@@ -126,6 +126,6 @@ def in_phase(times: pd.Series, phase: PhaseRecord) -> pd.Series:
 
 def with_phase(requests: pd.DataFrame, phases: Sequence[PhaseRecord]) -> pd.DataFrame:
     """The requests with their primary `phase` column (by intended send time)."""
-    out = requests.copy()
+    out = requests.copy(deep=False)  # copy-on-write: the new column leaves `requests` alone
     out["phase"] = label_phases(out["intended_s"], phases)
     return out

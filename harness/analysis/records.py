@@ -43,7 +43,7 @@ def read_requests(paths: Iterable[str | Path], block_bytes: int = BLOCK_BYTES) -
 
 def normalize_requests(frame: pd.DataFrame) -> pd.DataFrame:
     """Every record column present with its type; status 0 where there was no answer."""
-    out = frame.copy()
+    out = frame.copy(deep=False)  # copy-on-write: columns set below leave `frame` alone
     for name in RECORD_COLUMNS:
         if name not in out.columns:
             out[name] = None

@@ -61,6 +61,8 @@ CORRECTED = {
     "corrected_p99_ms": 0.99,
     "corrected_p999_ms": 0.999,
 }
+PHASE_COLUMNS = ("intended_s", "sent_s", "latency_ms", "corrected_ms", "status")
+"""The request columns a phase's metrics read (besides `trace_id`, for trace completeness)."""
 OPEN_ENDED = "the fault lasted until the end of the run"
 NO_METRICS = "no metrics were scraped in this phase"
 NO_SIDECARS = "no sidecar process was sampled in this phase"
@@ -101,7 +103,7 @@ def summarize_phase(
     frames: RunFrames, phase: PhaseRecord, recoveries: Mapping[str, tuple[float | None, str]]
 ) -> PhaseSummary:
     """Every metric of one phase."""
-    requests = frames.requests[in_phase(frames.requests["intended_s"], phase)]
+    requests = _phase_requests(frames, phase)
     values: Values = {}
     notes: Notes = {}
     _traffic(requests, phase, values, notes)
@@ -116,6 +118,16 @@ def summarize_phase(
     return PhaseSummary(
         phase=phase.name, start_s=phase.start_s, end_s=phase.end_s, values=values, notes=notes
     )
+
+
+def _phase_requests(frames: RunFrames, phase: PhaseRecord) -> pd.DataFrame:
+    """The phase's requests, with only the columns its metrics read: taking every text
+    column of a run of millions of requests once per phase is most of the summary's time
+    and memory. Trace ids are kept only when there is a trace report to look them up in."""
+    requests = frames.requests
+    wanted = [*PHASE_COLUMNS, *(["trace_id"] if frames.traces is not None else [])]
+    columns = [name for name in wanted if name in requests.columns]
+    return requests.loc[in_phase(requests["intended_s"], phase), columns]
 
 
 def _traffic(requests: pd.DataFrame, phase: PhaseRecord, values: Values, notes: Notes) -> None:
@@ -144,7 +156,7 @@ def _achieved(frames: RunFrames, phase: PhaseRecord, values: Values, notes: Note
         return
     requests = frames.requests
     if values.get("rps") is not None:
-        answered = requests[requests["status"] != 0]
+        answered = requests.loc[requests["status"] != 0, ["sent_s", "latency_ms"]]
         arrived = answered["sent_s"] + answered["latency_ms"] / 1000.0
         values["rps"] = int(in_phase(arrived, phase).sum()) / duration
     if frames.schedule is None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from harness.analysis.phases import experiment_phases, label_phases, phase_intervals
+from harness.analysis.phases import experiment_phases, label_phases, phase_intervals, with_phase
 from harness.spec import Experiment
 from harness.store.model import FaultEvent
 
@@ -128,3 +128,14 @@ def test_a_fault_without_an_applied_event_does_not_make_before_the_whole_run() -
     assert applied["during:x"] == (15.02, 35.02)
     # an aborted run that stopped before the fault's time: `before` is all it measured
     assert by_name(experiment_phases(experiment, [], end_s=12.0))["before"] == (5.0, 12.0)
+
+
+def test_with_phase_leaves_the_requests_it_was_given_alone() -> None:
+    """The phase column is on the returned frame only (it shares, not copies, the rest)."""
+    requests = pd.DataFrame({"intended_s": [0.5, 7.0, 30.0], "status": [200, 503, 200]})
+    phases = phase_intervals(5.0, 40.0, [])
+    labelled = with_phase(requests, phases)
+    assert list(labelled["phase"]) == ["warmup", "before", "before"]
+    assert "phase" not in requests.columns
+    labelled.loc[0, "status"] = 0
+    assert requests.loc[0, "status"] == 200

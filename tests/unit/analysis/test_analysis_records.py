@@ -10,7 +10,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from harness.analysis.records import read_requests
+from harness.analysis.records import normalize_requests, read_requests
 from harness.errors import RunError
 from harness.load.schema import RECORD_COLUMNS
 
@@ -123,3 +123,12 @@ def test_arrow_ipc_records_are_read(tmp_path: Path) -> None:
     assert frame["intended_s"].tolist() == [0.1, 0.5]
     assert frame["status"].tolist() == [0, 200]
     assert frame["trace_id"].isna().all()
+
+
+def test_normalize_leaves_the_frame_it_was_given_alone() -> None:
+    """Normalizing fills and converts a new frame; the caller's keeps its values."""
+    raw = pd.DataFrame({"intended_s": [2.0, 1.0], "status": [None, 200.0]})
+    normalized = normalize_requests(raw)
+    assert list(normalized["status"]) == [200, 0]
+    assert raw["status"].isna().tolist() == [True, False]
+    assert list(raw.columns) == ["intended_s", "status"]
