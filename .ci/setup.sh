@@ -26,8 +26,14 @@ FORTIO_VERSION=v1.68.2
 # wrapper modules in .ci/kube/ (their go.mod pins the same versions; setup checks they agree)
 # into a cache outside the clone, keyed by version, shared by every clone on the machine.
 KUBERNETES_VERSION=v1.36.3 # k8s.io/kubernetes; its 33 staging modules replaced by v0.36.3
-KUBERNETES_BINARIES=(kube-apiserver kube-controller-manager kube-scheduler kubelet)
+KUBERNETES_BINARIES=(kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy)
 ETCD_VERSION=v3.6.16 # go.etcd.io/etcd/server/v3 (k8s.io/kubernetes v1.36.3 is tested with 3.6)
+# The tests' single-node cluster (harness.kube.localnode): its DNS is CoreDNS (wrapper module
+# .ci/kube/coredns/: CoreDNS's main with the plugins the node's Corefile uses), its pod
+# sandbox image meshproof/pause is one static program (.ci/kube/pause/) made into an image
+# FROM scratch; the node runs Debian's containerd + runc and containernetworking-plugins.
+COREDNS_VERSION=v1.15.0
+PAUSE_IMAGE=meshproof/pause:3.10 # harness.kube.nodeconfig.PAUSE_IMAGE
 # Jaeger (the tests' tracing backend that runs forward spans to): the `jaeger` program of
 # github.com/jaegertracing/jaeger, a Go tool of the wrapper module .ci/jaeger/ (same version).
 JAEGER_VERSION=v1.75.0
@@ -55,6 +61,7 @@ CRD_SOURCES=(
 APT_PACKAGES=(
     prometheus haproxy chromium chromium-driver fonts-liberation
     docker.io iptables debootstrap iproute2 procps python3-venv
+    containerd runc containernetworking-plugins
 )
 # Debian services a postinst may start; our runtime starts its own on ephemeral ports.
 SYSTEM_DAEMONS=(prometheus prometheus-node-exporter)
@@ -315,6 +322,33 @@ install_kube_binaries() {
     cached_build "kubernetes $KUBERNETES_VERSION" "$KUBE_SRC/kubernetes" \
         "$CACHE/kubernetes/$KUBERNETES_VERSION" "$(kube_ldflags)" \
         "${KUBERNETES_BINARIES[@]/#/k8s.io/kubernetes/cmd/}"
+    check_pinned "$KUBE_SRC/coredns/go.mod" github.com/coredns/coredns "$COREDNS_VERSION"
+    cached_build "coredns $COREDNS_VERSION" "$KUBE_SRC/coredns" "$CACHE/coredns/$COREDNS_VERSION" \
+        "-s -w" meshproof.dev/ci/kube/coredns
+    cached_build "pause" "$KUBE_SRC/pause" "$CACHE/pause" "-s -w" meshproof.dev/ci/kube/pause
+}
+
+# The pod sandbox image of the tests' node, made in the Docker engine from the cached pause
+# program alone (FROM scratch: nothing is pulled); the node imports it into its containerd.
+# Rebuilt only when the program changed (its sha256 is a label of the image).
+build_pause_image() {
+    docker info >/dev/null 2>&1 || return 0 # no engine: require_in_ci says so in CI
+    local program=$CACHE/pause/bin/pause sum have context
+    [[ -x $program ]] || return 0
+    sum=$(sha256sum <"$program" | cut -d' ' -f1)
+    have=$(docker image inspect -f '{{index .Config.Labels "meshproof.pause.sha256"}}' \
+        "$PAUSE_IMAGE" 2>/dev/null || true)
+    if [[ $have == "$sum" ]]; then
+        log "$PAUSE_IMAGE: present"
+        return
+    fi
+    context=$(mktemp -d)
+    cp "$program" "$context/pause"
+    printf 'FROM scratch\nCOPY pause /pause\nLABEL meshproof.pause.sha256=%s\nUSER 65535:65535\nENTRYPOINT ["/pause"]\n' \
+        "$sum" >"$context/Dockerfile"
+    docker build -q -t "$PAUSE_IMAGE" "$context" >/dev/null || die "could not build $PAUSE_IMAGE"
+    rm -rf "$context"
+    log "$PAUSE_IMAGE: built"
 }
 
 module_dir() { # module_dir <module@version>: where `go mod download` put it
@@ -374,6 +408,7 @@ install_kubernetes() {
     mkdir -p "$CACHE"
     install_kube_binaries
     install_crds
+    build_pause_image
 }
 
 # --- Kernel: hot restarts of sidecars -------------------------------------------------
@@ -472,6 +507,13 @@ print_kube_summary() {
     for name in "${KUBERNETES_BINARIES[@]}"; do
         tool_row "$name" "$BIN/$name" "$BIN/$name" --version
     done
+    tool_row coredns "$BIN/coredns" "$BIN/coredns" -version
+    tool_row containerd "$(which_or_empty containerd)" containerd --version
+    tool_row "CNI bridge plugin" /usr/lib/cni/bridge dpkg-query -W -f='${Version}' \
+        containernetworking-plugins
+    local pause=missing
+    docker image inspect "$PAUSE_IMAGE" >/dev/null 2>&1 && pause=ok
+    printf '  %-24s %-8s\n' "$PAUSE_IMAGE" "$pause"
     if [[ -f $crds/SOURCES.tsv ]]; then
         local set counts=()
         for set in $(tail -n +2 "$crds/SOURCES.tsv" | cut -f1 | uniq); do
@@ -498,6 +540,10 @@ require_in_ci() {
         [[ -x $BIN/$name ]] || missing+=("$name")
     done
     [[ -f $KUBE_LINKS/crds/SOURCES.tsv ]] || missing+=(CRDs)
+    [[ -x $BIN/coredns ]] || missing+=(coredns)
+    command -v containerd >/dev/null 2>&1 || missing+=(containerd)
+    [[ -x /usr/lib/cni/bridge ]] || missing+=(containernetworking-plugins)
+    docker image inspect "$PAUSE_IMAGE" >/dev/null 2>&1 || missing+=("$PAUSE_IMAGE")
     ((${#missing[@]} == 0)) || die "CI=true and still missing after setup: ${missing[*]}"
     docker info >/dev/null 2>&1 || die "CI=true but the Docker engine is not running"
 }

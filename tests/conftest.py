@@ -16,7 +16,7 @@ import pytest
 T = TypeVar("T")
 
 # Fixtures with a real Kubernetes API server (local_apiserver, kube, viewer): started on first use.
-pytest_plugins = ["tests.fixtures.kube", "tests.fixtures.jaeger"]
+pytest_plugins = ["tests.fixtures.kube", "tests.fixtures.node", "tests.fixtures.jaeger"]
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 

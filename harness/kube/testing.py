@@ -112,13 +112,51 @@ def write_service_account_keys(private: Path, public: Path) -> None:
 
 
 @dataclass
-class _Process:
+class LoggedProcess:
+    """A program of a local cluster, in its own process group, its output in `log`."""
+
     name: str
     popen: subprocess.Popen[bytes]
     log: Path
 
     def exited(self) -> bool:
         return self.popen.poll() is not None
+
+
+def spawn_logged(log_dir: Path, name: str, command: list[str]) -> LoggedProcess:
+    """Start `command` in a new session, stdout and stderr appended to `log_dir/<name>.log`."""
+    log = log_dir / f"{name}.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with log.open("ab") as out:
+        try:
+            popen = subprocess.Popen(
+                command,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        except OSError as exc:
+            raise DeployError(f"{name}: cannot start {command[0]}: {exc}") from exc
+    return LoggedProcess(name, popen, log)
+
+
+def wait_started(
+    process: LoggedProcess, ready: Callable[[], bool], timeout_s: float, *, interval: float
+) -> None:
+    """Return once `ready()`; DeployError (with the log's tail) if the process exits first,
+    ReadinessTimeout after `timeout_s`."""
+    deadline = Deadline.after(timeout_s)
+    outcome = wait_until(ready, deadline, failed=process.exited, interval=interval)
+    if outcome == "ready":
+        return
+    tail = log_tail(process.log, 15).replace("\n", " | ")
+    if outcome == "failed":
+        code = process.popen.returncode
+        raise DeployError(f"{process.name} exited ({code}) at start; log {process.log}: {tail}")
+    raise ReadinessTimeout(
+        f"{process.name} not ready after {timeout_s:.0f}s; log {process.log}: {tail}"
+    )
 
 
 class LocalApiServer:
@@ -133,8 +171,10 @@ class LocalApiServer:
         ready_timeout_s: float = 90.0,
         extra_args: Sequence[str] = (),
         ports: Callable[[], tuple[int, int, int]] | None = None,
+        host: str = HOST,
     ) -> None:
         self.work_dir = work_dir
+        self.host = host
         self.binaries = binaries
         self.users = [User(ADMIN, ("system:masters",)), *users]
         self.ready_timeout_s = ready_timeout_s
@@ -143,7 +183,7 @@ class LocalApiServer:
         self.kubeconfig = work_dir / "kubeconfig"
         self.url = ""
         self.timings: dict[str, float] = {}
-        self._processes: list[_Process] = []
+        self._processes: list[LoggedProcess] = []
 
     # --- public face ---------------------------------------------------------------------
 
@@ -219,7 +259,7 @@ class LocalApiServer:
         etcd = self._spawn("etcd", self._etcd_command(etcd_port, peer_port))
         self._wait(etcd, lambda: _http_ok(f"http://{HOST}:{etcd_port}/health"))
         self.timings["etcd_ready_s"] = time.monotonic() - began
-        self.url = f"https://{HOST}:{api_port}"
+        self.url = f"https://{self.host}:{api_port}"
         began = time.monotonic()
         api = self._spawn("kube-apiserver", self._apiserver_command(etcd_port, api_port))
         self._wait(api, self._apiserver_ready)
@@ -245,8 +285,8 @@ class LocalApiServer:
         return [
             str(self.binaries.kube_apiserver),
             f"--etcd-servers=http://{HOST}:{etcd_port}",
-            f"--bind-address={HOST}",
-            f"--advertise-address={HOST}",
+            f"--bind-address={self.host}",
+            f"--advertise-address={self.host}",
             f"--secure-port={port}",
             f"--cert-dir={self.cert_dir}",
             f"--token-auth-file={work / 'tokens.csv'}",
@@ -255,43 +295,20 @@ class LocalApiServer:
             f"--service-account-key-file={work / 'sa.pub'}",
             f"--service-account-signing-key-file={work / 'sa.key'}",
             f"--service-cluster-ip-range={SERVICE_CIDR}",
-            # The "kubernetes" Service's endpoints would name 127.0.0.1, which the server refuses.
-            "--endpoint-reconciler-type=none",
+            # On loopback the "kubernetes" Service's endpoints would name 127.0.0.1, which the
+            # server refuses; on a node's address (harness.kube.localnode) pods reach it there.
+            f"--endpoint-reconciler-type={'none' if self.host == HOST else 'lease'}",
             "--profiling=false",
             *self.extra_args,
         ]
 
-    def _spawn(self, name: str, command: list[str]) -> _Process:
-        log = self.work_dir / "logs" / f"{name}.log"
-        log.parent.mkdir(parents=True, exist_ok=True)
-        with log.open("ab") as out:
-            try:
-                popen = subprocess.Popen(
-                    command,
-                    stdin=subprocess.DEVNULL,
-                    stdout=out,
-                    stderr=subprocess.STDOUT,
-                    start_new_session=True,
-                )
-            except OSError as exc:
-                raise DeployError(f"{name}: cannot start {command[0]}: {exc}") from exc
-        process = _Process(name, popen, log)
+    def _spawn(self, name: str, command: list[str]) -> LoggedProcess:
+        process = spawn_logged(self.work_dir / "logs", name, command)
         self._processes.append(process)
         return process
 
-    def _wait(self, process: _Process, ready: Callable[[], bool]) -> None:
-        outcome = wait_until(
-            ready, Deadline.after(self.ready_timeout_s), failed=process.exited, interval=0.1
-        )
-        if outcome == "ready":
-            return
-        tail = log_tail(process.log, 15).replace("\n", " | ")
-        if outcome == "failed":
-            code = process.popen.returncode
-            raise DeployError(f"{process.name} exited ({code}) at start; log {process.log}: {tail}")
-        raise ReadinessTimeout(
-            f"{process.name} not ready after {self.ready_timeout_s:.0f}s; log {process.log}: {tail}"
-        )
+    def _wait(self, process: LoggedProcess, ready: Callable[[], bool]) -> None:
+        wait_started(process, ready, self.ready_timeout_s, interval=0.1)
 
     def _apiserver_ready(self) -> bool:
         if not self.ca_file.exists():

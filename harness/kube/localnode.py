@@ -1,0 +1,455 @@
+"""A real single-node Kubernetes cluster on this machine, for tests and benchmarks.
+
+    with LocalNode(work_dir, NodeBinaries.find(), images=["meshproof/mesh:0.1.0"]) as node:
+        node.kubeconfig          # admin context; the node `meshproof-node` is Ready
+        node.network.node_ip     # the node's address, on the bridge it made
+
+Started in this order, each waited for by readiness: the node's bridge and its FORWARD
+rules, etcd + kube-apiserver (`LocalApiServer` bound to the node's address), containerd
+(a second instance: own root, state and socket, `harness/kube/containerd.toml`) with the
+pause image and `images` imported from the Docker engine, kube-controller-manager,
+kube-scheduler, kube-proxy (iptables), CoreDNS (the kubernetes plugin, on the node's
+address, behind the `kube-dns` Service), the kubelet; `start` returns when the node is Ready
+and the DNS Service answers. `stop` ends every process it started (pods first, through the
+kubelet's runtime), removes kube-proxy's rules, its own rules and the bridge.
+
+One node at a time on a machine: kube-proxy owns the host's KUBE-* chains, so `start` takes
+an exclusive lock (`LOCK_FILE`) and holds it until `stop`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import shutil
+import subprocess
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
+
+import yaml
+
+from harness.kube.nodeconfig import (
+    CONTAINERD_TEMPLATE,
+    NODE_NAME,
+    PAUSE_IMAGE,
+    NodeNetwork,
+    cni_conflist,
+    containerd_config,
+    corefile,
+    dns_service_objects,
+    forward_rules,
+    kubelet_chain_cleanup,
+    kubelet_config,
+)
+from harness.kube.testing import (
+    ADMIN,
+    SERVICE_CIDR,
+    ApiServerBinaries,
+    LocalApiServer,
+    LoggedProcess,
+    spawn_logged,
+    wait_started,
+)
+from mesh_runtime.errors import DeployError, ToolNotFound
+from mesh_runtime.kube.client import KubeClient
+from mesh_runtime.kube.errors import KubeApiError
+from mesh_runtime.kube.resources import ENDPOINT_SLICE, NODE, POD, SERVICE
+from mesh_runtime.runtimes.ports import port_allocator
+from mesh_runtime.runtimes.readiness import Deadline, wait_until
+from mesh_runtime.tools import find_binary
+
+LOCK_FILE = Path("/run/lock/meshproof-node.lock")
+CNI_BIN_DIR = Path("/usr/lib/cni")  # Debian's containernetworking-plugins
+
+
+@dataclass(frozen=True)
+class NodeBinaries:
+    api: ApiServerBinaries
+    controller_manager: Path
+    scheduler: Path
+    kubelet: Path
+    kube_proxy: Path
+    coredns: Path
+    containerd: Path
+    ctr: Path
+
+    @classmethod
+    def find(cls) -> NodeBinaries:
+        """Every program of the node; ToolNotFound names the first one missing."""
+        for plugin in ("bridge", "host-local", "loopback"):
+            if not (CNI_BIN_DIR / plugin).exists():
+                raise ToolNotFound(
+                    f"CNI plugin {CNI_BIN_DIR / plugin}",
+                    "install Debian's containernetworking-plugins (make setup)",
+                )
+        return cls(
+            api=ApiServerBinaries.find(),
+            controller_manager=find_binary("kube-controller-manager"),
+            scheduler=find_binary("kube-scheduler"),
+            kubelet=find_binary("kubelet"),
+            kube_proxy=find_binary("kube-proxy"),
+            coredns=find_binary("coredns"),
+            containerd=_system_binary("containerd"),
+            ctr=_system_binary("ctr"),
+        )
+
+
+def _system_binary(name: str) -> Path:
+    found = shutil.which(name)
+    if found is None:
+        raise ToolNotFound(name, "install Debian's containerd (make setup)")
+    return Path(found)
+
+
+class LocalNode:
+    """The control plane, one node and the cluster's add-ons, all under `work_dir`."""
+
+    def __init__(
+        self,
+        work_dir: Path,
+        binaries: NodeBinaries,
+        *,
+        images: Sequence[str] = (),
+        network: NodeNetwork | None = None,
+        ready_timeout_s: float = 120.0,
+        docker: str = "docker",
+    ) -> None:
+        self.work_dir = work_dir
+        self.binaries = binaries
+        self.images = tuple(images)
+        self.network = network or NodeNetwork()
+        self.ready_timeout_s = ready_timeout_s
+        self.docker = docker
+        self.api = LocalApiServer(work_dir / "api", binaries.api, host=self.network.node_ip)
+        self.timings: dict[str, float] = {}
+        self._processes: list[LoggedProcess] = []
+        self._lock: IO[bytes] | None = None
+        self._rules: list[list[str]] = []
+        self._bridge_made = False
+
+    # --- public face ---------------------------------------------------------------------
+
+    @property
+    def kubeconfig(self) -> Path:
+        return self.api.kubeconfig
+
+    @property
+    def containerd_socket(self) -> Path:
+        return self.work_dir / "containerd" / "containerd.sock"
+
+    def client(self) -> KubeClient:
+        return self.api.client(ADMIN)
+
+    def start(self) -> None:
+        """Start everything; return when the node is Ready (DeployError / ReadinessTimeout)."""
+        began = time.monotonic()
+        self._take_lock()
+        self._step("network", self._make_network)
+        self._step("apiserver", self.api.start)
+        self._step("containerd", self._start_containerd)
+        self._step("images", self._import_images)
+        self._step("control_plane", self._start_control_plane)
+        self._step("dns", self._start_dns)
+        self._step("kubelet", self._start_kubelet)
+        self.timings["start_s"] = time.monotonic() - began
+
+    def stop(self) -> None:
+        """End every process started here, newest first, and undo the host changes. Pods
+        still on the node are deleted first and the kubelet stops their sandboxes (CNI
+        teardown included); whatever containerd still runs after that is killed."""
+        for name in ("kube-controller-manager", "kube-scheduler"):  # no pod comes back
+            process = self._find(name)
+            if process is not None:
+                self._stop_process(process)
+        if self._find("kubelet") is not None:
+            self._drain_pods()
+        for process in reversed(self._processes):
+            if process.name == "containerd":
+                self._kill_containers()
+            self._stop_process(process)
+        self._processes.clear()
+        self.api.stop()
+        self._clean_host()
+        if self._lock is not None:
+            self._lock.close()
+            self._lock = None
+
+    def __enter__(self) -> LocalNode:
+        try:
+            self.start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def ctr(self, *args: str, stdin: IO[bytes] | None = None) -> subprocess.CompletedProcess[bytes]:
+        """Run `ctr` against the node's containerd in the CRI namespace `k8s.io`."""
+        command = [str(self.binaries.ctr), "--address", str(self.containerd_socket)]
+        return subprocess.run(
+            [*command, "--namespace", "k8s.io", *args],
+            stdin=stdin,
+            capture_output=True,
+            check=False,
+            timeout=300,
+        )
+
+    # --- the parts -----------------------------------------------------------------------
+
+    def _step(self, name: str, action: Callable[[], None]) -> None:
+        began = time.monotonic()
+        action()
+        self.timings[f"{name}_s"] = time.monotonic() - began
+
+    def _take_lock(self) -> None:
+        LOCK_FILE.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = LOCK_FILE.open("wb")
+        fcntl.flock(self._lock, fcntl.LOCK_EX)
+
+    def _make_network(self) -> None:
+        net = self.network
+        _delete_link(net.bridge)  # a node killed before its stop left it
+        _run(["ip", "link", "add", net.bridge, "type", "bridge"])
+        self._bridge_made = True
+        _run(["ip", "addr", "add", f"{net.node_ip}/{net.prefix}", "dev", net.bridge])
+        _run(["ip", "link", "set", net.bridge, "up"])
+        for position, rule in enumerate(forward_rules(net), start=1):
+            _run(["iptables", "-w", "-I", "FORWARD", str(position), *rule])
+            self._rules.append(rule)
+
+    def _start_containerd(self) -> None:
+        base = self.work_dir / "containerd"
+        cni_conf = base / "cni"
+        cni_conf.mkdir(parents=True, exist_ok=True)
+        (cni_conf / "10-meshproof.conflist").write_text(
+            cni_conflist(self.network, base / "ipam", SERVICE_CIDR), encoding="utf-8"
+        )
+        config = base / "config.toml"
+        config.write_text(
+            containerd_config(
+                CONTAINERD_TEMPLATE.read_text(encoding="utf-8"),
+                root=base / "root",
+                state=base / "state",
+                socket=self.containerd_socket,
+                cni_conf_dir=cni_conf,
+                cni_bin_dir=CNI_BIN_DIR,
+            ),
+            encoding="utf-8",
+        )
+        process = self._spawn(
+            "containerd", [str(self.binaries.containerd), "--config", str(config)]
+        )
+        self._wait(process, lambda: self.ctr("version").returncode == 0)
+
+    def _import_images(self) -> None:
+        """`docker save` of the pause image and `images`, imported into containerd."""
+        refs = [PAUSE_IMAGE, *self.images]
+        save = subprocess.Popen(
+            [self.docker, "save", *refs], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        )
+        assert save.stdout is not None
+        imported = self.ctr("images", "import", "-", stdin=save.stdout)
+        save.stdout.close()
+        _, saved_err = save.communicate(timeout=300)
+        if save.returncode != 0:
+            raise DeployError(f"docker save {' '.join(refs)}: {saved_err.decode().strip()}")
+        if imported.returncode != 0:
+            raise DeployError(f"ctr images import: {imported.stderr.decode().strip()}")
+
+    def _start_control_plane(self) -> None:
+        kubeconfig = str(self.kubeconfig)
+        api = self.api.work_dir
+        common = ["--leader-elect=false", "--bind-address=127.0.0.1", f"--kubeconfig={kubeconfig}"]
+        with port_allocator() as allocate:
+            cm_port, scheduler_port, proxy_health, proxy_metrics = (allocate() for _ in range(4))
+        self._spawn(
+            "kube-controller-manager",
+            [
+                str(self.binaries.controller_manager),
+                *common,
+                f"--secure-port={cm_port}",
+                # no cloud, no node IPAM (the CNI config holds the pod subnet)
+                "--controllers=*,-nodeipam,-route,-cloud-node-lifecycle,-service",
+                f"--root-ca-file={self.api.ca_file}",
+                f"--service-account-private-key-file={api / 'sa.key'}",
+                "--use-service-account-credentials=false",
+            ],
+        )
+        self._spawn(
+            "kube-scheduler",
+            [str(self.binaries.scheduler), *common, f"--secure-port={scheduler_port}"],
+        )
+        self._spawn(
+            "kube-proxy",
+            [
+                str(self.binaries.kube_proxy),
+                f"--kubeconfig={kubeconfig}",
+                f"--hostname-override={NODE_NAME}",
+                "--proxy-mode=iptables",
+                f"--cluster-cidr={self.network.subnet}",
+                f"--nodeport-addresses={self.network.subnet}",
+                "--conntrack-max-per-core=0",  # leave the host's conntrack table size alone
+                f"--healthz-bind-address=127.0.0.1:{proxy_health}",
+                f"--metrics-bind-address=127.0.0.1:{proxy_metrics}",
+            ],
+        )
+
+    def _start_dns(self) -> None:
+        with self.client() as kube:
+            for obj in dns_service_objects(self.network):
+                resource = SERVICE if obj["kind"] == "Service" else ENDPOINT_SLICE
+                kube.create(resource, "kube-system", obj)
+        with port_allocator() as allocate:
+            ready_port = allocate()
+        folder = self.work_dir / "coredns"
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "Corefile").write_text(
+            corefile(self.network, self.kubeconfig, ADMIN, ready_port), encoding="utf-8"
+        )
+        process = self._spawn(
+            "coredns", [str(self.binaries.coredns), "-conf", str(folder / "Corefile")]
+        )
+        self._wait(process, lambda: _http_ok(f"http://127.0.0.1:{ready_port}/ready"))
+
+    def _start_kubelet(self) -> None:
+        folder = self.work_dir / "kubelet"
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "resolv.conf").write_text("", encoding="utf-8")
+        with port_allocator() as allocate:
+            port, healthz = allocate(), allocate()
+        config = kubelet_config(
+            network=self.network,
+            runtime_socket=self.containerd_socket,
+            port=port,
+            healthz_port=healthz,
+            resolv_conf=folder / "resolv.conf",
+            pod_logs_dir=folder / "pod-logs",
+        )
+        (folder / "config.yaml").write_text(yaml.safe_dump(config), encoding="utf-8")
+        self._kubelet_ran = True
+        process = self._spawn(
+            "kubelet",
+            [
+                str(self.binaries.kubelet),
+                f"--config={folder / 'config.yaml'}",
+                f"--kubeconfig={self.kubeconfig}",
+                f"--root-dir={folder / 'root'}",
+                f"--cert-dir={folder / 'pki'}",
+                f"--node-ip={self.network.node_ip}",
+                f"--hostname-override={NODE_NAME}",
+            ],
+        )
+        self._wait(process, self._node_ready)
+
+    def _node_ready(self) -> bool:
+        """The node reports Ready and carries no taint (the lifecycle controller lifted
+        node.kubernetes.io/not-ready), so pods can be scheduled on it."""
+        try:
+            with self.client() as kube:
+                node = kube.get(NODE, None, NODE_NAME)
+        except KubeApiError:
+            return False
+        conditions = node.get("status", {}).get("conditions", [])
+        ready = any(c["type"] == "Ready" and c["status"] == "True" for c in conditions)
+        return ready and not node.get("spec", {}).get("taints")
+
+    # --- processes -----------------------------------------------------------------------
+
+    def _spawn(self, name: str, command: list[str]) -> LoggedProcess:
+        process = spawn_logged(self.work_dir / "logs", name, command)
+        self._processes.append(process)
+        return process
+
+    def _wait(self, process: LoggedProcess, ready: Callable[[], bool]) -> None:
+        wait_started(process, ready, self.ready_timeout_s, interval=0.2)
+
+    def _find(self, name: str) -> LoggedProcess | None:
+        return next((p for p in self._processes if p.name == name), None)
+
+    def _stop_process(self, process: LoggedProcess, grace_s: float = 10.0) -> None:
+        if process.popen.poll() is not None:
+            return
+        process.popen.terminate()
+        try:
+            process.popen.wait(timeout=grace_s)
+        except subprocess.TimeoutExpired:
+            process.popen.kill()
+            process.popen.wait(timeout=5)
+
+    def _running_tasks(self) -> list[str]:
+        answer = self.ctr("tasks", "list")
+        rows = [line.split() for line in answer.stdout.decode().splitlines()[1:]]
+        return [row[0] for row in rows if row and row[-1] == "RUNNING"]
+
+    def _drain_pods(self, timeout_s: float = 60.0) -> None:
+        """Delete every pod (no grace) and wait until containerd runs no container."""
+        try:
+            with self.client() as kube:
+                for pod in kube.list(POD):
+                    meta = pod["metadata"]
+                    with contextlib.suppress(KubeApiError):
+                        kube.delete(POD, meta["namespace"], meta["name"])
+        except KubeApiError:
+            return
+        wait_until(lambda: not self._running_tasks(), Deadline.after(timeout_s), interval=0.5)
+
+    def _kill_containers(self) -> None:
+        """SIGKILL whatever containerd still runs (a kubelet that died before draining)."""
+        for task in self._running_tasks():
+            self.ctr("tasks", "kill", "--signal", "SIGKILL", task)
+        wait_until(lambda: not self._running_tasks(), Deadline.after(15), interval=0.2)
+
+    def _clean_host(self) -> None:
+        if shutil.which(str(self.binaries.kube_proxy)) or self.binaries.kube_proxy.exists():
+            subprocess.run(
+                [str(self.binaries.kube_proxy), "--cleanup"], capture_output=True, check=False
+            )
+        for rule in self._rules:
+            subprocess.run(["iptables", "-w", "-D", "FORWARD", *rule], capture_output=True)
+        self._rules.clear()
+        if self._kubelet_ran:
+            for command in kubelet_chain_cleanup():
+                subprocess.run(command, capture_output=True, check=False)
+        _unmount_under(self.work_dir)
+        if self._bridge_made:
+            _delete_link(self.network.bridge)
+            self._bridge_made = False
+        # the pods' network namespaces containerd made (it removes them with the sandbox;
+        # a sandbox left by a crash is removed with containerd's state folder)
+        shutil.rmtree(self.work_dir / "containerd" / "state", ignore_errors=True)
+
+
+def _run(command: Iterable[str]) -> None:
+    command = list(command)
+    answer = subprocess.run(command, capture_output=True, check=False)
+    if answer.returncode != 0:
+        raise DeployError(f"{' '.join(command)}: {answer.stderr.decode().strip()}")
+
+
+def _unmount_under(folder: Path) -> None:
+    """Unmount what the kubelet and containerd left mounted under `folder`, deepest first
+    (the kubelet bind-mounts its root dir onto itself)."""
+    prefix = str(folder.resolve()) + "/"
+    with open("/proc/self/mounts", encoding="utf-8") as mounts:
+        points = [line.split()[1] for line in mounts]
+    for point in sorted((p for p in points if p.startswith(prefix)), key=len, reverse=True):
+        subprocess.run(["umount", "-l", point], capture_output=True, check=False)
+
+
+def _delete_link(name: str) -> None:
+    with contextlib.suppress(OSError):
+        subprocess.run(["ip", "link", "delete", name], capture_output=True, check=False)
+
+
+def _http_ok(url: str) -> bool:
+    import requests
+
+    try:
+        return requests.get(url, timeout=1).status_code == 200
+    except requests.RequestException:
+        return False
