@@ -346,7 +346,8 @@ build_pause_image() {
     cp "$program" "$context/pause"
     printf 'FROM scratch\nCOPY pause /pause\nLABEL meshproof.pause.sha256=%s\nUSER 65535:65535\nENTRYPOINT ["/pause"]\n' \
         "$sum" >"$context/Dockerfile"
-    docker build -q -t "$PAUSE_IMAGE" "$context" >/dev/null || die "could not build $PAUSE_IMAGE"
+    local out
+    out=$(docker build -q -t "$PAUSE_IMAGE" "$context" 2>&1) || die "could not build $PAUSE_IMAGE: $out"
     rm -rf "$context"
     log "$PAUSE_IMAGE: built"
 }
