@@ -5,13 +5,15 @@
         node.network.node_ip     # the node's address, on the bridge it made
 
 Started in this order, each waited for by readiness: the node's bridge and its FORWARD
-rules, etcd + kube-apiserver (`LocalApiServer` bound to the node's address), containerd
-(a second instance: own root, state and socket, `harness/kube/containerd.toml`) with the
-pause image and `images` imported from the Docker engine, kube-controller-manager,
-kube-scheduler, kube-proxy (iptables), CoreDNS (the kubernetes plugin, on the node's
-address, behind the `kube-dns` Service), the kubelet; `start` returns when the node is Ready
-and the DNS Service answers. `stop` ends every process it started (pods first, through the
-kubelet's runtime), removes kube-proxy's rules, its own rules and the bridge.
+rules, containerd (a second instance: own root, state and socket,
+`harness/kube/containerd.toml`), whose import of the pause image and `images` from the
+Docker engine runs meanwhile in a thread, etcd + kube-apiserver (`LocalApiServer` bound to
+the node's address), kube-controller-manager, kube-scheduler, kube-proxy (iptables),
+CoreDNS (the kubernetes plugin, on the node's address, behind the `kube-dns` Service;
+ready once it has synced with the API server), the kubelet; `start` returns when the node
+is Ready and untainted and the images are in. `stop` ends every process it started (pods
+first, through the kubelet's runtime), removes kube-proxy's rules, the kubelet's chains,
+its own rules, the bridge and the mounts under the work dir.
 
 One node at a time on a machine: kube-proxy owns the host's KUBE-* chains, so `start` takes
 an exclusive lock (`LOCK_FILE`) and holds it until `stop`.
@@ -23,6 +25,7 @@ import contextlib
 import fcntl
 import shutil
 import subprocess
+import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -129,12 +132,21 @@ class LocalNode:
         self._lock: IO[bytes] | None = None
         self._rules: list[list[str]] = []
         self._bridge_made = False
+        self._kubelet_ran = False
+        self._importing: threading.Thread | None = None
+        self._import_error: DeployError | None = None
 
     # --- public face ---------------------------------------------------------------------
 
     @property
     def kubeconfig(self) -> Path:
         return self.api.kubeconfig
+
+    @property
+    def kubelet_root(self) -> Path:
+        """The kubelet's --root-dir: pods/<uid>/volumes/kubernetes.io~empty-dir/<name>/ holds
+        each pod's emptyDir volumes, readable from the host."""
+        return self.work_dir / "kubelet" / "root"
 
     @property
     def containerd_socket(self) -> Path:
@@ -148,18 +160,29 @@ class LocalNode:
         began = time.monotonic()
         self._take_lock()
         self._step("network", self._make_network)
-        self._step("apiserver", self.api.start)
         self._step("containerd", self._start_containerd)
-        self._step("images", self._import_images)
+        # The images load while the control plane starts: only pods need them.
+        self._importing = threading.Thread(target=self._import_images, daemon=True)
+        self._importing.start()
+        self._step("apiserver", self.api.start)
         self._step("control_plane", self._start_control_plane)
         self._step("dns", self._start_dns)
         self._step("kubelet", self._start_kubelet)
+        self._step("images_wait", self._images_loaded)
         self.timings["start_s"] = time.monotonic() - began
+
+    def _images_loaded(self) -> None:
+        if self._importing is not None:
+            self._importing.join()
+        if self._import_error is not None:
+            raise self._import_error
 
     def stop(self) -> None:
         """End every process started here, newest first, and undo the host changes. Pods
         still on the node are deleted first and the kubelet stops their sandboxes (CNI
         teardown included); whatever containerd still runs after that is killed."""
+        if self._importing is not None:  # a start that failed half-way
+            self._importing.join(timeout=300)
         for name in ("kube-controller-manager", "kube-scheduler"):  # no pod comes back
             process = self._find(name)
             if process is not None:
@@ -247,6 +270,15 @@ class LocalNode:
         self._wait(process, lambda: self.ctr("version").returncode == 0)
 
     def _import_images(self) -> None:
+        """In a thread of its own: the error, if any, is kept for `_images_loaded`."""
+        began = time.monotonic()
+        try:
+            self._load_images()
+        except DeployError as exc:
+            self._import_error = exc
+        self.timings["images_s"] = time.monotonic() - began
+
+    def _load_images(self) -> None:
         """`docker save` of the pause image and `images`, imported into containerd."""
         refs = [PAUSE_IMAGE, *self.images]
         save = subprocess.Popen(
@@ -338,7 +370,7 @@ class LocalNode:
                 str(self.binaries.kubelet),
                 f"--config={folder / 'config.yaml'}",
                 f"--kubeconfig={self.kubeconfig}",
-                f"--root-dir={folder / 'root'}",
+                f"--root-dir={self.kubelet_root}",
                 f"--cert-dir={folder / 'pki'}",
                 f"--node-ip={self.network.node_ip}",
                 f"--hostname-override={NODE_NAME}",

@@ -11,6 +11,7 @@ every other part; `status` must name ErrImageNeverPull for it."""
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 from collections.abc import Iterator
@@ -35,6 +36,7 @@ pytestmark = pytest.mark.integration
 SHOP = ROOT / "experiments" / "topologies" / "shop.yaml"
 INSTANCES = {"gateway-0", "frontend-0", "catalog-0", "catalog-1", "cart-0", "inventory-0"}
 UNLOADED = {"prometheus"}  # parts whose image is not in the node (see the docstring)
+SERVICES = {"gateway", "frontend", "catalog", "cart", "inventory"}
 TRACE_ID = "5d2f9e1c8b7a6f5e4d3c2b1a09f8e7d6"
 
 
@@ -129,15 +131,42 @@ def test_every_part_with_a_loaded_image_becomes_ready_on_the_node(
             assert (part["phase"], part["ready"]) == ("Running", True), (name, part)
 
 
-def test_a_request_through_the_gateway_is_answered_by_the_mesh(shop: ShopOnNode) -> None:
-    """From the host to the gateway pod over the node's bridge: 200, and the answer went
-    through the sidecars (the mesh's response headers)."""
+def spans_of(shop: ShopOnNode, trace_id: str) -> list[dict[str, Any]]:
+    """The spans of `trace_id` the trace sink wrote into its pod's emptyDir (read from the
+    host, under the kubelet's root dir)."""
+    with shop.node.client() as kube:
+        (pod,) = kube.list(POD, shop.namespace, label_selector="meshproof.part=trace-sink")
+    volumes = shop.node.kubelet_root / "pods" / pod["metadata"]["uid"] / "volumes"
+    found = []
+    for path in volumes.glob("kubernetes.io~empty-dir/*/spans.jsonl"):
+        lines = path.read_text(encoding="utf-8").splitlines()
+        found += [json.loads(line) for line in lines if trace_id in line]
+    return found
+
+
+def test_a_request_through_the_gateway_has_its_whole_trace_in_the_sink(
+    shop: ShopOnNode,
+) -> None:
+    """From the host to the gateway pod over the node's bridge: 200, answered by the whole
+    call graph, and every hop's spans (app and sidecar, in and out) reach the trace sink."""
     url = f"http://{gateway_address(shop)}/"
     traceparent = f"00-{TRACE_ID}-00f067aa0ba902b7-01"
     response = requests.get(url, headers={"traceparent": traceparent}, timeout=10)
     assert response.status_code == 200, response.text
     body: Any = response.json()
-    assert body
+    assert body["instance"] == "gateway-0"
+    (frontend,) = body["calls"]
+    assert {call["service"] for call in frontend["calls"]} == {"catalog", "cart"}
+    assert all(call["status"] == 200 for call in frontend["calls"])
+
+    def whole_trace() -> list[dict[str, Any]]:
+        found = spans_of(shop, TRACE_ID)
+        handled = {s["service"] for s in found if s["name"].endswith(" handle")}
+        return found if handled == SERVICES and len(found) >= 14 else []
+
+    found = poll(whole_trace, timeout=30, interval=0.5, what="the request's whole trace")
+    assert len([s for s in found if s["name"].startswith("inbound")]) == 5
+    assert len([s for s in found if s["name"].startswith("outbound")]) == 4
 
 
 def test_down_leaves_nothing_with_the_label_and_no_container(shop: ShopOnNode) -> None:
