@@ -128,6 +128,7 @@ class Session:
             None,
             ingress=deployment.ingress_access(),
             tcp_targets=deployment.tcp_ingress,
+            grpc_targets=deployment.grpc_ingress,
             master_bind=self.options.load_master_bind,
             master_port=self.options.load_master_port,
             local_workers=self.options.load_local_workers,

@@ -65,6 +65,7 @@ class LoadDriver:
         local_workers: int | None = None,
         ready_timeout: float = START_TIMEOUT_S,
         tcp_targets: Mapping[str, str] | None = None,
+        grpc_targets: Mapping[str, str] | None = None,
     ) -> None:
         """`ingress`: the Host header, extra headers and TLS every request goes with (an
         external target's ingress); None: plain requests to `target_url`.
@@ -73,7 +74,8 @@ class LoadDriver:
         all of them when the master listens on loopback, else none), the rest connect
         from elsewhere. `ready_timeout`: how long `start()` waits for them all to be ready
         before it gives up with one line (`RunError`). `tcp_targets`: tcp service ->
-        host:port its TCP routes connect to (`Deployment.tcp_ingress`)."""
+        host:port its TCP routes connect to (`Deployment.tcp_ingress`); `grpc_targets`:
+        grpc service -> host:port its gRPC routes call (`Deployment.grpc_ingress`)."""
         if local_workers is None:
             local_workers = spec.workers if master_bind == LOOPBACK else 0
         if not 0 <= local_workers <= spec.workers:
@@ -89,15 +91,9 @@ class LoadDriver:
             parent_pid=os.getpid(),
             ingress=ingress,
             tcp_targets=dict(tcp_targets or {}),
+            grpc_targets=dict(grpc_targets or {}),
         )
-        unreachable = sorted(
-            {r.tcp.service for r in spec.routes if r.tcp is not None} - set(tcp_targets or {})
-        )
-        if unreachable:
-            raise RunError(
-                f"load: no address for the tcp service(s) {', '.join(unreachable)}"
-                " (TCP routes need a deployment with a tcp listener at its ingress)"
-            )
+        _check_reachable(spec, self.plan)
         self.master_bind = master_bind
         self.master_port = master_port
         self.local_workers = local_workers
@@ -360,3 +356,19 @@ def _tail(path: Path, lines: int = 3) -> str:
     except OSError:
         return "(no log)"
     return " | ".join(text[-lines:]) or "(empty log)"
+
+
+def _check_reachable(spec: LoadSpec, plan: LoadPlan) -> None:
+    """RunError naming the tcp / grpc services whose routes have no address."""
+    tcp = {r.tcp.service for r in spec.routes if r.tcp is not None} - set(plan.tcp_targets)
+    if tcp:
+        raise RunError(
+            f"load: no address for the tcp service(s) {', '.join(sorted(tcp))}"
+            " (TCP routes need a deployment with a tcp listener at its ingress)"
+        )
+    grpc = {r.grpc.service for r in spec.routes if r.grpc is not None} - set(plan.grpc_targets)
+    if grpc:
+        raise RunError(
+            f"load: no address for the grpc service(s) {', '.join(sorted(grpc))}"
+            " (gRPC routes need a deployment of the reference mesh)"
+        )

@@ -42,6 +42,7 @@ from locust.log import setup_logging
 from locust.runners import STATE_MISSING, MasterRunner, WorkerRunner
 
 from harness.load.files import write_status
+from harness.load.grpc_client import enable_gevent
 from harness.load.plan import GRACE_S, SLOW_START_ENV, LoadPlan
 from harness.load.transport import BATCH_MESSAGE, MasterFiles, master_address
 from harness.load.user import USER_CLASS_NAME, WorkerState, aim, grow_connections, user_class
@@ -180,6 +181,7 @@ def run_worker(master_host: str, master_port: int, parent_pid: int | None) -> in
     if delay > 0:
         print(f"{SLOW_START_ENV}: starting {delay:g}s late", file=sys.stderr)
         time.sleep(delay)
+    enable_gevent()  # before any gRPC route's channel
     runner_box: list[WorkerRunner] = []
     state = WorkerState(lambda batch: runner_box[0].send_message(BATCH_MESSAGE, batch))
     cls = user_class(state)

@@ -23,7 +23,7 @@ from harness.load.records import Record
 from harness.load.routes import RoutePicker
 from harness.load.schedule import Schedule, Slot
 from harness.load.tracecontext import TraceIds
-from harness.spec.load import LoadSpec, RouteSpec, TcpRouteSpec
+from harness.spec.load import GrpcRouteSpec, LoadSpec, RouteSpec, TcpRouteSpec
 
 DEFAULT_HEADERS = {"Accept-Encoding": "identity", "User-Agent": "meshproof-load"}
 GROW_AFTER_S = 0.002
@@ -59,12 +59,16 @@ class PreparedRoute:
     headers: dict[str, str]
     tcp: TcpRouteSpec | None = None
     """A raw TCP exchange instead of an HTTP request (`method` is 'TCP')."""
+    grpc: GrpcRouteSpec | None = None
+    """A unary gRPC call instead of an HTTP request (`method` is 'GRPC')."""
 
     @classmethod
     def of(cls, route: RouteSpec) -> PreparedRoute:
         headers = {**DEFAULT_HEADERS, **route.headers}
         body = route.body.encode("utf-8") if route.body else None
-        return cls(route.name, route.label_method, route.path, body, headers, route.tcp)
+        if route.grpc is not None:
+            body = route.grpc.message_bytes()
+        return cls(route.name, route.label_method, route.path, body, headers, route.tcp, route.grpc)
 
 
 @dataclass(frozen=True)

@@ -33,6 +33,8 @@ class LoadPlan(BaseModel):
     """Host header, extra headers and TLS of the ingress; None: plain `target_url`."""
     tcp_targets: dict[str, str] = {}
     """tcp service -> host:port its TCP routes connect to (`Deployment.tcp_ingress`)."""
+    grpc_targets: dict[str, str] = {}
+    """grpc service -> host:port its gRPC routes call (`Deployment.grpc_ingress`)."""
 
     def deadline(self, t0: float) -> float:
         """Wall-clock time by which every request has been sent and answered or timed out."""

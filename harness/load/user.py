@@ -17,6 +17,8 @@ from geventhttpclient.url import URL
 from locust import User, constant, task
 from locust.exception import StopUser
 
+from harness.load.grpc_client import GrpcChannels, grpc_exchange
+from harness.load.grpc_reply import call_timeout
 from harness.load.hdr import SecondHistograms
 from harness.load.ingress import client_options
 from harness.load.pacer import Pacer, Request, connections_to_open, share_of
@@ -24,7 +26,7 @@ from harness.load.plan import LoadPlan
 from harness.load.records import Record, error_text
 from harness.load.tcp_client import tcp_exchange
 from harness.load.transport import Batcher
-from harness.spec.load import TcpRouteSpec
+from harness.spec.load import GrpcRouteSpec, TcpRouteSpec
 from mesh_runtime.target import IngressAccess
 
 USER_CLASS_NAME = "OpenLoopUser"
@@ -163,6 +165,8 @@ class ScheduledConnection(User):
     """Host header, extra headers and TLS of the ingress (an external target's)."""
     tcp_targets: dict[str, str] = {}
     """tcp service -> host:port the load's TCP routes connect to."""
+    grpc_targets: dict[str, str] = {}
+    """grpc service -> host:port the load's gRPC routes call."""
 
     def __init__(self, environment: Any) -> None:
         super().__init__(environment)
@@ -179,9 +183,11 @@ class ScheduledConnection(User):
         self.ingress_headers = self.ingress.request_headers() if self.ingress else {}
         self.sockets_taken = count_socket_takes(self.http)
         self.prefix = self.target.path.rstrip("/")
+        self.channels = GrpcChannels()
 
     def on_stop(self) -> None:
         self.http.close()
+        self.channels.close()
         if self.state is not None:
             self.state.connections -= 1
 
@@ -203,6 +209,9 @@ class ScheduledConnection(User):
         route = request.route
         if route.tcp is not None:
             self._send_tcp(state, pacer, request, route.tcp)
+            return
+        if route.grpc is not None:
+            self._send_grpc(state, pacer, request, route.grpc)
             return
         sent = state.clock.now_s()
         pacer.sent(request, sent)
@@ -229,6 +238,22 @@ class ScheduledConnection(User):
         sent = state.clock.now_s()
         pacer.sent(request, sent)
         status, nbytes, error = tcp_exchange(self.tcp_targets[tcp.service], tcp, self.timeout)
+        state.record_latency(pacer.done(request, sent, state.clock.now_s(), status, nbytes, error))
+        state.after_request()
+
+    def _send_grpc(
+        self, state: WorkerState, pacer: Pacer, request: Request, call: GrpcRouteSpec
+    ) -> None:
+        """A unary gRPC call on this connection's channel to the service's address, with
+        the request's traceparent in its metadata."""
+        channel = self.channels.get(self.grpc_targets[call.service], call.service)
+        metadata = (*call.metadata.items(), ("traceparent", request.traceparent))
+        timeout = call_timeout(call.deadline, self.timeout)
+        sent = state.clock.now_s()
+        pacer.sent(request, sent)
+        status, nbytes, error = grpc_exchange(
+            channel, call.full_method, request.route.body or b"", metadata, timeout
+        )
         state.record_latency(pacer.done(request, sent, state.clock.now_s(), status, nbytes, error))
         state.after_request()
 
@@ -266,3 +291,4 @@ def aim(cls: type[ScheduledConnection], plan: LoadPlan) -> None:
     cls.timeout = plan.spec.timeout
     cls.ingress = plan.ingress
     cls.tcp_targets = dict(plan.tcp_targets)
+    cls.grpc_targets = dict(plan.grpc_targets)

@@ -18,7 +18,7 @@ from harness.errors import ExperimentError
 from harness.spec.experiment import Experiment, load_experiment
 from harness.spec.external import check_external, external_warnings
 from harness.spec.lint import SpecWarning, experiment_warnings
-from harness.spec.load import tcp_route_problem
+from harness.spec.load import grpc_route_problem, tcp_route_problem
 from harness.spec.timing import scaled_problem, timeline_problem
 from mesh_runtime.target import TargetFile, load_target
 from mesh_runtime.topology import Topology, load_topology
@@ -76,12 +76,14 @@ def check_experiment(
 
 
 def check_targets(experiment: Experiment, topology: Topology, source: str) -> None:
-    """Every fault fits the topology (its kind's target rule), every tcp load route names
-    a `protocol: tcp` service; ExperimentError otherwise."""
+    """Every fault fits the topology (its kind's target rule), every tcp (grpc) load route
+    names a `protocol: tcp` (`grpc`) service; ExperimentError otherwise."""
     for index, route in enumerate(experiment.load.routes):
-        route_problem = tcp_route_problem(route, topology)
-        if route_problem:
-            raise ExperimentError(source, f"load.routes[{index}].tcp.service", route_problem)
+        for kind, problem_of in (("tcp", tcp_route_problem), ("grpc", grpc_route_problem)):
+            route_problem = problem_of(route, topology)
+            if route_problem:
+                field = f"load.routes[{index}].{kind}.service"
+                raise ExperimentError(source, field, route_problem)
     for index, fault in enumerate(experiment.faults):
         problem = fault.topology_problem(topology, experiment.faults)
         if problem is not None:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Literal
+import base64
+import binascii
+import json
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from mesh_runtime.topology import Topology
 from mesh_runtime.units import Duration
@@ -57,6 +60,57 @@ class TcpRouteSpec(SpecModel):
         return self
 
 
+class GrpcRouteSpec(SpecModel):
+    """A unary gRPC call to a `protocol: grpc` service (through the ingress's sidecar,
+    `:authority` naming the service); the record's status is the HTTP status its gRPC
+    code stands for (OK 200, UNAVAILABLE 503, DEADLINE_EXCEEDED 504, ...)."""
+
+    service: str
+    """The `protocol: grpc` service of the topology the call is for."""
+    method: str = Field("/meshproof.shop.Shop/Call", pattern=r"^/?[A-Za-z_][\w.]*/\w+$")
+    """The full method, `/package.Service/Method` (the leading slash may be left out)."""
+    message: Any = None
+    """The request message as JSON (sent as its compact UTF-8 text); default `{}`."""
+    message_base64: str | None = None
+    """Or the request message's raw bytes, base64 (not both)."""
+    metadata: dict[str, str] = {}
+    """Extra metadata (lower-case names; not `grpc-*`, not pseudo-headers)."""
+    deadline: Duration | None = None
+    """The call's deadline (sent as `grpc-timeout`); default the load's `timeout`."""
+
+    @field_validator("metadata")
+    @classmethod
+    def _metadata(cls, value: dict[str, str]) -> dict[str, str]:
+        for name in value:
+            if not name or name != name.lower() or name.startswith(("grpc-", ":")):
+                raise ValueError(f"{name!r}: metadata names are lower case, not grpc-* or :*")
+            if name.endswith("-bin"):
+                raise ValueError(f"{name!r}: binary metadata is not supported")
+        return value
+
+    @model_validator(mode="after")
+    def _one_message(self) -> GrpcRouteSpec:
+        if self.message is not None and self.message_base64 is not None:
+            raise ValueError("give message (JSON) or message_base64, not both")
+        if self.message_base64 is not None:
+            try:
+                base64.b64decode(self.message_base64, validate=True)
+            except binascii.Error as exc:
+                raise ValueError(f"message_base64: not base64 ({exc})") from None
+        return self
+
+    @property
+    def full_method(self) -> str:
+        return self.method if self.method.startswith("/") else "/" + self.method
+
+    def message_bytes(self) -> bytes:
+        """The request message as sent."""
+        if self.message_base64 is not None:
+            return base64.b64decode(self.message_base64)
+        value = {} if self.message is None else self.message
+        return json.dumps(value, separators=(",", ":")).encode()
+
+
 class RouteSpec(SpecModel):
     name: str = "root"
     method: Literal["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"] = "GET"
@@ -66,21 +120,28 @@ class RouteSpec(SpecModel):
     body: str = ""
     tcp: TcpRouteSpec | None = None
     """A raw TCP route instead of an HTTP request (method, path, headers, body unused)."""
+    grpc: GrpcRouteSpec | None = None
+    """A unary gRPC call instead of an HTTP request (method, path, headers, body unused)."""
 
     @model_validator(mode="after")
     def _tcp_alone(self) -> RouteSpec:
-        if self.tcp is not None:
+        if self.tcp is not None and self.grpc is not None:
+            raise ValueError("a route is tcp or grpc, not both")
+        kind = "tcp" if self.tcp is not None else "grpc" if self.grpc is not None else ""
+        if kind:
             # by value, not by fields set: the load plan carries the spec as dumped JSON
             defaults = {"method": "GET", "path": "/", "headers": {}, "body": ""}
             http = [f for f, v in defaults.items() if getattr(self, f) != v]
             if http:
-                raise ValueError(f"a tcp route has no {', '.join(http)} (HTTP fields)")
+                raise ValueError(f"a {kind} route has no {', '.join(http)} (HTTP fields)")
         return self
 
     @property
     def label_method(self) -> str:
-        """The record's `method`: the HTTP method, or 'TCP'."""
-        return "TCP" if self.tcp is not None else self.method
+        """The record's `method`: the HTTP method, 'TCP' or 'GRPC'."""
+        if self.tcp is not None:
+            return "TCP"
+        return "GRPC" if self.grpc is not None else self.method
 
 
 class Stage(SpecModel):
@@ -153,12 +214,18 @@ class LoadSpec(SpecModel):
 
 def tcp_route_problem(route: RouteSpec, topology: Topology) -> str:
     """Why a tcp route does not fit `topology` ('' when it does or is an HTTP route)."""
-    if route.tcp is None:
-        return ""
-    service = route.tcp.service
+    return "" if route.tcp is None else _service_problem(route.tcp.service, "tcp", topology)
+
+
+def grpc_route_problem(route: RouteSpec, topology: Topology) -> str:
+    """Why a grpc route does not fit `topology` ('' when it does or is another route)."""
+    return "" if route.grpc is None else _service_problem(route.grpc.service, "grpc", topology)
+
+
+def _service_problem(service: str, wanted: Literal["tcp", "grpc"], topology: Topology) -> str:
     if service not in topology.services:
         return f"unknown service {service!r} (services: {', '.join(topology.services)})"
     protocol = topology.protocol(service)
-    if protocol != "tcp":
-        return f"{service} speaks {protocol}; a tcp route needs a `protocol: tcp` service"
+    if protocol != wanted:
+        return f"{service} speaks {protocol}; a {wanted} route needs a `protocol: {wanted}` service"
     return ""

@@ -147,6 +147,7 @@ def deployment_of(
         mode=plan.mode,
         ingress_url=plan.ingress_url,
         tcp_ingress=dict(plan.tcp_ingress),
+        grpc_ingress=dict(plan.grpc_ingress),
         control_url=plan.control_url,
         control_token=control_token if plan.control_url else None,
         admin_token_file=str(plan.files.admin_token) if sidecars else None,

@@ -93,6 +93,10 @@ class Deployment(DeploymentModel):
     tcp_ingress: dict[str, str] = {}
     """`protocol: tcp` service -> host:port the load's TCP routes connect to (the ingress
     instance's sidecar listener for it; no-mesh: the service's first instance)."""
+    grpc_ingress: dict[str, str] = {}
+    """`protocol: grpc` service -> host:port the load's gRPC routes call, with `:authority`
+    naming the service (the ingress instance's sidecar outbound listener; no-mesh: the
+    service's first instance)."""
     control_url: str | None = None
     control_token: str | None = None
     admin_token_file: str | None = None

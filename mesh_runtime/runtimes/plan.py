@@ -92,6 +92,8 @@ class Plan:
     config_source: KubernetesSource | None = None
     tcp_ingress: Mapping[str, str] = field(default_factory=dict)
     """`protocol: tcp` service -> where the load's TCP routes connect (`Deployment.tcp_ingress`)."""
+    grpc_ingress: Mapping[str, str] = field(default_factory=dict)
+    """`protocol: grpc` service -> where the load's gRPC routes call (`Deployment.grpc_ingress`)."""
 
     @property
     def processes(self) -> tuple[ProcessSpec, ...]:
@@ -249,6 +251,7 @@ def make_plan(
         mesh_config=_mesh_config(topology, instances, proxies),
         ingress_url=_ingress_url(topology, instances),
         tcp_ingress=tcp_ingress(topology, instances),
+        grpc_ingress=grpc_ingress(topology, instances),
         control_url=control_url,
         toxiproxy_url=f"http://{HOST}:{port['toxiproxy']}",
         prometheus_url=f"http://{HOST}:{port['prometheus']}",
@@ -286,6 +289,23 @@ def tcp_ingress(topology: Topology, instances: Sequence[InstanceRecord]) -> dict
             first = next((r for r in instances if r.service == name), None)
             if first is not None:
                 out[name] = f"{HOST}:{first.app_port}"
+    return out
+
+
+def grpc_ingress(topology: Topology, instances: Sequence[InstanceRecord]) -> dict[str, str]:
+    """grpc service -> host:port of the first ingress instance's sidecar outbound listener
+    (the call's `:authority` names the service, as an app's own call does); in no-mesh
+    mode the service's first instance itself."""
+    entry = next(r for r in instances if r.service == topology.ingress)
+    out: dict[str, str] = {}
+    for name, spec in topology.services.items():
+        if spec.protocol != "grpc":
+            continue
+        first = next((r for r in instances if r.service == name), None)
+        if entry.outbound_port is not None:
+            out[name] = f"{HOST}:{entry.outbound_port}"
+        elif first is not None:
+            out[name] = f"{HOST}:{first.app_port}"
     return out
 
 

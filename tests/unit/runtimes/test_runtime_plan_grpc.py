@@ -13,13 +13,15 @@ SHOP_GRPC = Path(__file__).resolve().parents[3] / "experiments" / "topologies" /
 
 
 def test_grpc_services_serve_grpc_and_callers_know_their_grpc_callees() -> None:
-    """catalog runs the sample service with --protocol grpc and names inventory as a gRPC
-    callee; frontend calls catalog over gRPC and cart over HTTP; kv stays the TCP store."""
+    """catalog runs the sample service with --protocol grpc; frontend calls catalog over
+    gRPC and cart over HTTP, cart calls inventory over gRPC; kv stays the TCP store."""
     plan = plan_of(load_topology(SHOP_GRPC))
     catalog, frontend = process(plan, "catalog-1"), process(plan, "frontend-0")
+    inventory, cart = process(plan, "inventory-0"), process(plan, "cart-0")
     assert catalog.command[:3] == ("/py", "-m", "mesh_runtime.services")
     assert values(catalog, "--protocol") == ["grpc"]
-    assert values(catalog, "--grpc") == ["inventory"]
+    assert "--grpc" not in catalog.command and values(inventory, "--protocol") == ["grpc"]
+    assert values(cart, "--grpc") == ["inventory"] and values(inventory, "--calls") == ["kv"]
     assert values(frontend, "--grpc") == ["catalog"]
     assert "--protocol" not in frontend.command
     assert process(plan, "kv-0").command[:3] == ("/py", "-m", "mesh_runtime.services.kv")

@@ -14,13 +14,14 @@ from mesh_runtime.validation import model_from_data
 TOPOLOGIES = Path(__file__).resolve().parents[3] / "experiments" / "topologies"
 
 
-def experiment(tmp_path: Path, routes: str) -> Path:
-    """exp.yaml on shop-tcp (copied beside it) with these load routes (YAML flow list)."""
+def experiment(tmp_path: Path, routes: str, topology: str = "shop-tcp") -> Path:
+    """exp.yaml on `topology` (copied beside it) with these load routes (YAML flow list)."""
     (tmp_path / "topologies").mkdir()
-    shutil.copy(TOPOLOGIES / "shop-tcp.yaml", tmp_path / "topologies" / "shop-tcp.yaml")
+    name = f"{topology}.yaml"
+    shutil.copy(TOPOLOGIES / name, tmp_path / "topologies" / name)
     path = tmp_path / "exp.yaml"
     path.write_text(
-        "title: t\ntarget: {topology: topologies/shop-tcp.yaml}\n"
+        f"title: t\ntarget: {{topology: topologies/{name}}}\n"
         f"load: {{duration: 10s, routes: {routes}}}\n",
         encoding="utf-8",
     )
