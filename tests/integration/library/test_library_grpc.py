@@ -33,7 +33,7 @@ def test_grpc_retries(harness: Harness, tmp_path: Path, state_dir: Path) -> None
 
 
 def test_grpc_deadline(harness: Harness, tmp_path: Path, state_dir: Path) -> None:
-    """A slow catalog behind a 400 ms deadline: the calls end DEADLINE_EXCEEDED within
+    """A 5 s slow catalog behind a 1.5 s deadline: the calls end DEADLINE_EXCEEDED within
     about the deadline, and the app itself stopped at it (its spans end by then, as
     DEADLINE_EXCEEDED or CANCELLED), so the deadline went down to it."""
     result = run_library(harness, "grpc-deadline", DURATION, tmp_path / "reports", state_dir)
@@ -42,11 +42,11 @@ def test_grpc_deadline(harness: Harness, tmp_path: Path, state_dir: Path) -> Non
     requests = result.table("requests")
     failed = requests[requests["status"] != 200]
     assert len(failed) > 0 and set(failed["error"]) == {"grpc DEADLINE_EXCEEDED: Deadline Exceeded"}
-    assert failed["latency_ms"].max() < 1500
+    assert failed["latency_ms"].max() < 3500
     spans = result.table("spans")
     app = spans[spans["name"] == "catalog handle"]
     codes = app["attributes"].map(
         lambda a: (json.loads(a) if isinstance(a, str) else a)["rpc.grpc.status_code"]
     )
     stopped = app[codes.isin([1, 4])]
-    assert len(stopped) > 0 and ((stopped["end_ns"] - stopped["start_ns"]) / 1e6).max() < 1500
+    assert len(stopped) > 0 and ((stopped["end_ns"] - stopped["start_ns"]) / 1e6).max() < 3500
