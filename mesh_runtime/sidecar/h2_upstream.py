@@ -201,7 +201,7 @@ class H2Upstream(asyncio.Protocol):
         if transport is not None and not transport.is_closing():
             with contextlib.suppress(ProtocolError):
                 self.wire.conn.close_connection(ErrorCodes.NO_ERROR)
-                self.wire.flush()
+                self.wire.flush_now()
             transport.close()
 
     # --- h2 events ------------------------------------------------------------------

@@ -1,7 +1,10 @@
 """What both ends of an HTTP/2 connection share: the h2 state machine on a transport.
 
 `H2Wire` owns one `h2.connection.H2Connection` and the transport under it. It writes
-what the state machine has to send (`flush`), sends a body only as fast as the peer's
+what the state machine has to send once the current turn of the event loop ends (`flush`),
+so that an answer's HEADERS, DATA and trailers, and the frames of other streams made in the
+same turn, leave in one write: one TLS record and one system call instead of one per frame
+(`flush_now` writes at once: before the transport closes, and past `FLUSH_AT` bytes). It sends a body only as fast as the peer's
 flow-control windows allow (waiting on WINDOW_UPDATE) and the transport drains, and turns
 headers between h2's pairs and the proxy's lower-case `Headers`. The server connection
 (`http2.py`) and the upstream connection (`h2_upstream.py`) each hold one.
@@ -21,6 +24,9 @@ CONNECTION_WINDOW = 16 * 1024 * 1024
 """Receive window of a whole connection (the stream windows stay at their setting)."""
 STREAM_WINDOW = 1024 * 1024
 """SETTINGS_INITIAL_WINDOW_SIZE: what a peer may send on one stream before we read it."""
+
+FLUSH_AT = 64 * 1024
+"""Body bytes queued in the state machine that are written at once, not at the turn's end."""
 
 _NOT_FORWARDED = HOP_BY_HOP | {b"host"}
 
@@ -58,11 +64,21 @@ class H2Wire:
         self._window: dict[int, asyncio.Future[None]] = {}
         self._writable = asyncio.Event()
         self._writable.set()
+        self._flush_due = False
+        self._queued = 0
 
     def flush(self) -> None:
+        """Write what the state machine has queued when this turn of the loop ends."""
+        if not self._flush_due:
+            self._flush_due = True
+            asyncio.get_running_loop().call_soon(self.flush_now)
+
+    def flush_now(self) -> None:
+        self._queued = 0
         data = self.conn.data_to_send()
         if data and self.transport is not None and not self.transport.is_closing():
             self.transport.write(data)
+        self._flush_due = False
 
     def pause_writing(self) -> None:
         self._writable.clear()
@@ -109,7 +125,11 @@ class H2Wire:
             except (StreamClosedError, ProtocolError) as exc:
                 raise ConnectionClosed(f"HTTP/2 stream {stream_id} closed: {exc}") from None
             view = view[size:]
-            self.flush()
+            self._queued += size
+            if self._queued >= FLUSH_AT:
+                self.flush_now()  # a large body streams; back-pressure sees its writes
+            else:
+                self.flush()
             await self._drained()
         if not data and end_stream:
             self.end_stream(stream_id)

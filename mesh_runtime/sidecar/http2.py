@@ -372,4 +372,5 @@ class H2ServerProtocol(asyncio.Protocol):
         self._done = True
         transport = self._wire.transport
         if transport is not None:
+            self._wire.flush_now()  # a GOAWAY or last frames queued this turn go first
             transport.close()

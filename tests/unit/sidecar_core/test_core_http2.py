@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import socket
 import time
 from collections.abc import Awaitable, Callable
 
@@ -14,6 +15,7 @@ from h2.events import ConnectionTerminated, ResponseReceived
 
 from mesh_runtime.sidecar.exchange import send_request
 from mesh_runtime.sidecar.h2_upstream import h2_pool_of
+from mesh_runtime.sidecar.h2_wire import H2Wire
 from mesh_runtime.sidecar.http1 import BodyStream, Request, Response
 from mesh_runtime.sidecar.http_server import ConnectionRegistry, HttpServerProtocol
 from mesh_runtime.sidecar.inbound import InboundProxy
@@ -244,3 +246,48 @@ def test_inbound_passes_http2_on_only_to_an_app_that_takes_it() -> None:
 
     assert asyncio.run(main(True)) == b"GET /x h2=1"
     assert asyncio.run(main(False)) == b"GET /x h2=0"
+
+
+def test_frames_made_in_one_turn_leave_together_when_it_ends() -> None:
+    """`flush` writes at the end of the loop's turn, so an answer's HEADERS, DATA and
+    trailers made in one turn go in one write; `flush_now` writes at once."""
+
+    async def main() -> tuple[bytes, bytes, bytes]:
+        ours, peer = socket.socketpair()
+        peer.setblocking(False)
+        transport, _ = await asyncio.get_running_loop().connect_accepted_socket(
+            asyncio.Protocol, ours
+        )
+        wire = H2Wire(H2Connection(H2Configuration(client_side=True, header_encoding=None)))
+        wire.transport = transport
+        wire.conn.initiate_connection()
+        wire.flush()
+        headers = [(b":method", b"POST"), (b":scheme", b"http"), (b":path", b"/"),
+                   (b":authority", b"catalog")]  # fmt: skip
+        wire.conn.send_headers(1, headers)
+        wire.flush()
+        await wire.send_body(1, b"x" * 1000, end_stream=False)
+        wire.conn.send_headers(1, [(b"grpc-status", b"0")], end_stream=True)
+        wire.flush()
+        before = _pending(peer)
+        await asyncio.sleep(0)
+        after_turn = _pending(peer)
+        wire.conn.ping(b"12345678")
+        wire.flush_now()
+        at_once = _pending(peer)
+        transport.close()
+        peer.close()
+        return before, after_turn, at_once
+
+    before, after_turn, at_once = asyncio.run(main())
+    assert before == b""
+    assert after_turn.startswith(b"PRI * HTTP/2.0") and b"x" * 1000 in after_turn
+    assert len(at_once) == 9 + 8  # the PING frame, written without waiting for the turn
+
+
+def _pending(sock: socket.socket) -> bytes:
+    """What the peer socket can read now (b"" when nothing has arrived)."""
+    try:
+        return sock.recv(1 << 20)
+    except BlockingIOError:
+        return b""
