@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.ipc as ipc
 import pyarrow.json as pj
 import pyarrow.parquet as pq
@@ -35,10 +36,28 @@ def read_requests(paths: Iterable[str | Path], block_bytes: int = BLOCK_BYTES) -
         table, bad = _read_file(Path(path), block_bytes)
         tables.append(table)
         skipped += bad
-    table = pa.concat_tables(tables) if tables else RECORD_SCHEMA.empty_table()
-    frame = normalize_requests(table.to_pandas())
+    frame = normalize_requests(_sorted_frame(tables))
     frame.attrs["skipped_lines"] = skipped
     return frame
+
+
+def _sorted_frame(tables: list[pa.Table]) -> pd.DataFrame:
+    """The tables (emptied: their buffers are let go of as they are copied) as one
+    DataFrame sorted by intended send time as `normalize_requests` sorts (stable, missing
+    times last), made a column at a time so that a run of millions of requests is held
+    about once, not three times (Arrow, pandas, sorted pandas)."""
+    table = pa.concat_tables(tables) if tables else RECORD_SCHEMA.empty_table()
+    tables.clear()
+    key = pc.fill_null(table.column("intended_s"), float("nan")).combine_chunks()
+    order = pc.array_sort_indices(key, null_placement="at_end")  # stable; NaN last
+    names, columns = table.column_names, list(table.columns)
+    del table, key
+    for index, column in enumerate(columns):
+        columns[index] = column.take(order)
+        del column
+    sorted_table = pa.table(dict(zip(names, columns, strict=True)))
+    del columns
+    return sorted_table.to_pandas(split_blocks=True, self_destruct=True)
 
 
 def normalize_requests(frame: pd.DataFrame) -> pd.DataFrame:

@@ -8,7 +8,7 @@ the driver writes them, a million requests a file) plus resources and metrics fo
 second. Then a fresh process does what the engine does after the load: `analyse` (read
 the records, phases, windows, summaries, verdicts), writes the run's tables and renders
 junit.xml, timeline.png and report.md; its wall time per stage and its peak RSS (the
-kernel's high-water mark of that process) are reported. Spans are left out (a span per
+kernel's high-water mark of that process, VmHWM) are reported. Spans are left out (a span per
 hop of 10 M requests is a trace store's job, not this run's). Target: 10 M requests in
 at most 60 s and 2 GB.
 """
@@ -41,6 +41,7 @@ from harness.bench.synthetic_run import (
     synthetic_probe,
     synthetic_resources,
 )
+from harness.errors import RunError
 from harness.load.schema import RECORD_COLUMNS
 
 SIZES = (1_000_000, 10_000_000)
@@ -129,12 +130,22 @@ def analyse_and_write(run: BigRun, record_files: list[Path], reports: Path) -> d
     writer.finish(final, run_files(analysis.windows))
     reported = time.perf_counter()
     return {
+        "peak_rss_mb": own_peak_rss_mb(),
         "analyse_s": analysed - started,
         "tables_s": written - analysed,
         "report_s": reported - written,
         "total_s": reported - started,
         "p99_ms": float(analysis.summaries["whole"].values.get("p99_ms") or 0.0),
     }
+
+
+def own_peak_rss_mb() -> float:
+    """This process's RSS high-water mark (MB), from /proc (VmHWM: since its exec; a child's
+    ru_maxrss would include its parent's RSS at the fork)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
 
 
 def measure(run: BigRun, work: Path) -> dict[str, Any]:
@@ -145,18 +156,13 @@ def measure(run: BigRun, work: Path) -> dict[str, Any]:
     files = write_records(run, folder)
     command = [sys.executable, "-m", "harness.bench.run_size", "--child", str(run.requests)]
     command += ["--rps", str(run.rps), "--folder", str(folder)]
-    child = subprocess.Popen(command, stdout=subprocess.PIPE)
-    assert child.stdout is not None
-    out = child.stdout.read()
-    _, status, usage = os.wait4(child.pid, 0)
-    child.returncode = os.waitstatus_to_exitcode(status)
+    child = subprocess.run(command, stdout=subprocess.PIPE, check=False)
     if child.returncode != 0:
-        raise RuntimeError(f"the run-size child for {run.requests} requests failed")
+        raise RunError(f"the run-size child for {run.requests} requests failed")
     return {
         "requests": run.requests,
         "records_mb": sum(p.stat().st_size for p in files) / 2**20,
-        **json.loads(out),
-        "peak_rss_mb": usage.ru_maxrss / 1024,  # KiB on Linux
+        **json.loads(child.stdout),
         "load_average_1m": os.getloadavg()[0],
     }
 

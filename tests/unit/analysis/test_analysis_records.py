@@ -132,3 +132,21 @@ def test_normalize_leaves_the_frame_it_was_given_alone() -> None:
     assert list(normalized["status"]) == [200, 0]
     assert raw["status"].isna().tolist() == [True, False]
     assert list(raw.columns) == ["intended_s", "status"]
+
+
+def test_records_read_in_the_order_pandas_sorts_them(tmp_path: Path) -> None:
+    """Read records come out as a stable pandas sort by intended time puts them: equal
+    times keep their file order, missing times last in file order."""
+    rows = [
+        {"intended_s": 2.0, "trace_id": "a"},
+        {"intended_s": None, "trace_id": "b"},
+        {"intended_s": 1.0, "trace_id": "c"},
+        {"intended_s": 2.0, "trace_id": "d"},
+        {"trace_id": "e"},
+        {"intended_s": 1.0, "trace_id": "f"},
+    ]
+    path = tmp_path / "requests-w0.jsonl"
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    read = read_requests([path])
+    expected = pd.DataFrame(rows).sort_values("intended_s", kind="stable")["trace_id"]
+    assert list(read["trace_id"]) == list(expected) == ["c", "f", "a", "d", "b", "e"]
