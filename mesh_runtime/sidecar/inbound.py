@@ -24,7 +24,7 @@ from mesh_runtime.sidecar.http1 import (
     encode_request_head,
     simple_response,
 )
-from mesh_runtime.sidecar.observe import Observer, RequestInfo
+from mesh_runtime.sidecar.observe import Observer, RequestInfo, Span, end_grpc_span
 from mesh_runtime.sidecar.upstream import (
     AttemptError,
     ConnectFailure,
@@ -87,14 +87,20 @@ class InboundProxy:
         if info.grpc and isinstance(response.body, bytes) and response.status >= 400:
             response = as_grpc(response)  # the sidecar's own error, as a gRPC answer
         info.duration_ms = (self._clock() - start) * 1000.0
-        span.end(response.status, response.flags)
         body = response.body
         if info.grpc and isinstance(body, BodyStream) and not body.complete:
-            # A gRPC call's status comes in its trailers: count it when its body ends.
-            body.on_end(lambda _: self._obs.request_done(info, response))
+            # A gRPC call's status comes in its trailers: end and count it when its body ends.
+            body.on_end(lambda _: self._grpc_done(span, info, response))
+        elif info.grpc:
+            self._grpc_done(span, info, response)
         else:
+            span.end(response.status, response.flags)
             self._obs.request_done(info, response)
         return response
+
+    def _grpc_done(self, span: Span, info: RequestInfo, response: Response) -> None:
+        end_grpc_span(span, response)
+        self._obs.request_done(info, response)
 
     @staticmethod
     def _identify(request: Request, info: RequestInfo) -> None:

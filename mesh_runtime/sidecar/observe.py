@@ -67,6 +67,9 @@ class RequestInfo:
     """A gRPC call (HTTP/2, content-type application/grpc): request_protocol 'grpc'."""
     request_messages: int = 0
     """gRPC messages in the request body."""
+    open_span: Span | None = None
+    """The CLIENT span of a gRPC call's last try, still open while its response body
+    streams (its status comes in the trailers): `end_grpc_span` ends it."""
 
     @classmethod
     def outbound(cls, request: Request) -> RequestInfo:
@@ -95,8 +98,8 @@ class Span(Protocol):
     def traceparent(self) -> bytes | None:
         """The W3C traceparent to send on (this span as the parent of the next hop)."""
 
-    def end(self, status: int, flags: str) -> None:
-        """End with the answer's status (0: none) and response flags."""
+    def end(self, status: int, flags: str, grpc_status: int | None = None) -> None:
+        """End with the answer's status (0: none), response flags and gRPC status."""
 
 
 class Tracer(Protocol):
@@ -116,7 +119,7 @@ class PassThroughSpan:
     def traceparent(self) -> bytes | None:
         return self._traceparent
 
-    def end(self, status: int, flags: str) -> None:
+    def end(self, status: int, flags: str, grpc_status: int | None = None) -> None:
         pass
 
 
@@ -219,6 +222,11 @@ class Observer:
 
     def overflow(self, service: str) -> None:
         self.metrics.inc_overflow(service)
+
+
+def end_grpc_span(span: Span, response: Response) -> None:
+    """End a gRPC call's span with its final status (the trailers', else the head's)."""
+    span.end(response.status, response.flags, final_status(response))
 
 
 def rpc_attributes(path: str) -> dict[str, str | int]:

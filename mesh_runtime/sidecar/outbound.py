@@ -35,7 +35,7 @@ from mesh_runtime.sidecar.http1 import (
     Response,
     simple_response,
 )
-from mesh_runtime.sidecar.observe import Observer, RequestInfo, Span
+from mesh_runtime.sidecar.observe import Observer, RequestInfo, Span, end_grpc_span
 from mesh_runtime.sidecar.policy import (
     AttemptResult,
     RetryBudget,
@@ -85,7 +85,7 @@ class OutboundProxy:
         response.headers.append((b"x-meshproof-upstream-ms", b"%d" % info.duration_ms))
         body = response.body
         if isinstance(body, bytes) or body.complete:
-            self._obs.request_done(info, response)
+            self._done(info, response)
         else:  # Envoy logs a request once its response is complete (or cut)
             body.on_end(lambda error: self._body_ended(info, response, start, error))
         return response
@@ -96,6 +96,12 @@ class OutboundProxy:
         if isinstance(error, BodyTimeout):
             response.flags = _join(response.flags, "UT")
         info.duration_ms = (self._clock() - start) * 1000.0
+        self._done(info, response)
+
+    def _done(self, info: RequestInfo, response: Response) -> None:
+        if info.open_span is not None:
+            end_grpc_span(info.open_span, response)
+            info.open_span = None
         self._obs.request_done(info, response)
 
     async def _route(self, request: Request, info: RequestInfo) -> Response:
@@ -247,7 +253,13 @@ class OutboundProxy:
             grpc_timeout(request.headers) if info.grpc else None,
         )
         outcome = await self._send(svc, instance, request, per_try, span, deadline, info.grpc)
-        if isinstance(outcome, Response):
+        if isinstance(outcome, Response) and info.grpc:
+            body = outcome.body
+            if isinstance(body, bytes) or body.complete:  # trailers-only: may be retried
+                end_grpc_span(span, outcome)
+            else:  # streaming (never retried): ended with its trailers' status (`_done`)
+                info.open_span = span
+        elif isinstance(outcome, Response):
             span.end(outcome.status, "-")
         else:
             span.end(0, _FLAG_OF_ERROR.get(outcome.kind, "UC"))

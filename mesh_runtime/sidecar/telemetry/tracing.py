@@ -20,6 +20,8 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
+from mesh_runtime.grpc_codes import http_status_of
+
 Headers = list[tuple[bytes, bytes]]
 AttributeValue = str | int
 Attributes = dict[str, AttributeValue]
@@ -30,6 +32,7 @@ TRACER_NAME = "meshproof.sidecar"
 HTTP_METHOD = "http.request.method"
 URL_PATH = "url.path"
 HTTP_STATUS = "http.response.status_code"
+GRPC_STATUS = "rpc.grpc.status_code"
 UPSTREAM_CLUSTER = "upstream_cluster"
 UPSTREAM_INSTANCE = "upstream.instance"
 RESPONSE_FLAGS = "response_flags"
@@ -154,8 +157,11 @@ class ProxySpan:
     def trace_id_hex(self) -> str:
         return f"{self.trace_id:032x}"
 
-    def end(self, status: int, flags: str = "-") -> None:
-        """Record the outcome (status 0: no answer) and hand the span on; 5xx is an error."""
+    def end(self, status: int, flags: str = "-", grpc_status: int | None = None) -> None:
+        """Record the outcome (status 0: no answer) and hand the span on; 5xx is an error.
+        A gRPC call's `grpc_status` is `rpc.grpc.status_code`; the span is an error when
+        that code stands for a 5xx (UNKNOWN, DEADLINE_EXCEEDED, UNIMPLEMENTED, INTERNAL,
+        UNAVAILABLE, DATA_LOSS: OpenTelemetry's server errors)."""
         if self.end_ns:
             return
         self.end_ns = self._clock()
@@ -164,6 +170,9 @@ class ProxySpan:
         if flags != "-":
             self.attributes[RESPONSE_FLAGS] = flags
         self.error = not status or status >= 500
+        if grpc_status is not None:
+            self.attributes[GRPC_STATUS] = grpc_status
+            self.error = self.error or http_status_of(grpc_status) >= 500
         if self.recording and self._on_end is not None:
             self._on_end(self)
 

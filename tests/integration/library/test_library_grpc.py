@@ -30,6 +30,14 @@ def test_grpc_retries(harness: Harness, tmp_path: Path, state_dir: Path) -> None
     assert (grpc["trace_id"].str.len() == 32).all()
     during = result.phase("during:catalog-1-unavailable")["values"]
     assert during["error_rate"] == 0.0 and during["retries_per_krequests"] > 10
+    spans = result.table("spans")
+    mesh = spans[spans["name"].isin(["inbound catalog", "outbound catalog"])].copy()
+    mesh["code"] = mesh["attributes"].map(lambda a: _attributes(a).get("rpc.grpc.status_code"))
+    assert set(mesh["kind"]) == {"SERVER", "CLIENT"} and mesh["code"].notna().all()
+    for kind in ("SERVER", "CLIENT"):  # the sidecars saw the UNAVAILABLE tries, as errors
+        unavailable = mesh[(mesh["kind"] == kind) & (mesh["code"] == 14)]
+        assert len(unavailable) > 0 and set(unavailable["status_code"]) == {"ERROR"}
+    assert set(mesh["code"]) == {0, 14}
 
 
 def test_grpc_deadline(harness: Harness, tmp_path: Path, state_dir: Path) -> None:
@@ -45,8 +53,10 @@ def test_grpc_deadline(harness: Harness, tmp_path: Path, state_dir: Path) -> Non
     assert failed["latency_ms"].max() < 3500
     spans = result.table("spans")
     app = spans[spans["name"] == "catalog handle"]
-    codes = app["attributes"].map(
-        lambda a: (json.loads(a) if isinstance(a, str) else a)["rpc.grpc.status_code"]
-    )
+    codes = app["attributes"].map(lambda a: _attributes(a)["rpc.grpc.status_code"])
     stopped = app[codes.isin([1, 4])]
     assert len(stopped) > 0 and ((stopped["end_ns"] - stopped["start_ns"]) / 1e6).max() < 3500
+
+
+def _attributes(value: str | dict[str, object]) -> dict[str, object]:
+    return json.loads(value) if isinstance(value, str) else value

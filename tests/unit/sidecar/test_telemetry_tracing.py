@@ -164,3 +164,27 @@ def test_ids_differ_between_recorders() -> None:
     first = SpanRecorder(None).start_server_span("GET", None)
     second = SpanRecorder(None).start_server_span("GET", None)
     assert first.trace_id != second.trace_id and first.span_id != second.span_id
+
+
+@pytest.mark.parametrize(
+    ("code", "error"),
+    [(0, False), (5, False), (8, False), (1, False), (14, True), (4, True), (13, True), (2, True)],
+)
+def test_a_grpc_calls_span_carries_its_status_code(code: int, error: bool) -> None:
+    """rpc.grpc.status_code is set; the span is an error only for OpenTelemetry's server
+    error codes (UNKNOWN, DEADLINE_EXCEEDED, UNIMPLEMENTED, INTERNAL, UNAVAILABLE,
+    DATA_LOSS), not for OK or client-side codes, though :status is 200 throughout."""
+    spans, ended = recorder()
+    span = spans.start_server_span("inbound catalog", None, {})
+    span.end(200, "-", code)
+    assert ended == [span]
+    assert span.attributes["rpc.grpc.status_code"] == code
+    assert span.error is error
+
+
+def test_a_span_without_grpc_status_has_no_rpc_code() -> None:
+    """An HTTP request's span gets no rpc.grpc.status_code."""
+    spans, _ = recorder()
+    span = spans.start_client_span("outbound catalog", None, {})
+    span.end(503, "UO")
+    assert "rpc.grpc.status_code" not in span.attributes and span.error
