@@ -56,7 +56,7 @@ def chain(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
         yield {"addr": addr, "spans": work / "spans", "call": channel.unary_unary(METHOD)}
         channel.close()
     finally:
-        for process in processes.values():
+        for process in reversed(processes.values()):  # the sink last: spans still flush
             stop_group(process, grace=10)
 
 
