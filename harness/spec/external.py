@@ -40,12 +40,13 @@ def check_external(experiment: Experiment, target: TargetFile, source: str) -> N
             field, text = problem
             raise ExperimentError(source, f"faults[{index}].{field}", text)
     for index, route in enumerate(experiment.load.routes):
-        if route.tcp is not None:
+        kind = "tcp" if route.tcp is not None else "grpc" if route.grpc is not None else ""
+        if kind:
             raise ExperimentError(
                 source,
-                f"load.routes[{index}].tcp",
-                f"a tcp route enters through the reference mesh's ingress sidecar; the target"
-                f" {target.name} has no tcp ingress",
+                f"load.routes[{index}].{kind}",
+                f"a {kind} route enters through the reference mesh's ingress sidecar; the"
+                f" target {target.name} has no {kind} ingress",
             )
     for index, rollback in enumerate(experiment.rollbacks):
         if rollback.kind in REFERENCE_ROLLBACKS:

@@ -288,3 +288,11 @@ def test_experiment_needs_are_the_kubernetes_faults_calls() -> None:
     assert experiment_needs([toxic, pods], ["shop", "other"]) == {
         "shop": (Permission("list", POD), Permission("delete", POD))
     }
+
+
+def test_a_grpc_route_is_refused_for_an_external_target(tmp_path: Path) -> None:
+    """gRPC routes enter through the reference mesh's ingress sidecar: one line, refused."""
+    load = {"rps": 10, "duration": "10s", "routes": [{"name": "c", "grpc": {"service": "catalog"}}]}
+    path, _ = files(tmp_path, TARGET, load=load)
+    problem = refusal(path)
+    assert "load.routes[0].grpc" in problem and "the target staging has no grpc ingress" in problem
