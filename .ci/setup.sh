@@ -34,6 +34,13 @@ ETCD_VERSION=v3.6.16 # go.etcd.io/etcd/server/v3 (k8s.io/kubernetes v1.36.3 is t
 # FROM scratch; the node runs Debian's containerd + runc and containernetworking-plugins.
 COREDNS_VERSION=v1.15.0
 PAUSE_IMAGE=meshproof/pause:3.10 # harness.kube.nodeconfig.PAUSE_IMAGE
+# Prometheus in the cluster (the kubernetes runtime's, which finds the sidecars by Kubernetes
+# discovery; Debian's prometheus is built without it, prom/prometheus cannot be pulled):
+# github.com/prometheus/prometheus v0.53.0 is Prometheus 2.53.0, prom/prometheus' version in
+# the compose files, built from the wrapper module .ci/kube/prometheus/ (no web UI assets:
+# the API is what meshproof uses), made into an image FROM scratch.
+PROMETHEUS_MODULE_VERSION=v0.53.0
+PROMETHEUS_IMAGE=meshproof/prometheus:v2.53.0 # mesh_runtime.runtimes.kubernetes.prometheus.IMAGE
 # Jaeger (the tests' tracing backend that runs forward spans to): the `jaeger` program of
 # github.com/jaegertracing/jaeger, a Go tool of the wrapper module .ci/jaeger/ (same version).
 JAEGER_VERSION=v1.75.0
@@ -273,8 +280,8 @@ build_fingerprint() { # build_fingerprint <wrapper dir>
 }
 
 # Builds `packages` of the wrapper module into <cache dir>/bin unless the cache already
-# holds that build; then links each binary into .tools/bin. Under a lock: two clones may
-# set up at once.
+# holds that build; then links each binary into .tools/bin (not with LINK=false). Under a
+# lock: two clones may set up at once.
 cached_build() { # cached_build <label> <wrapper dir> <cache dir> <ldflags> <package...>
     local label=$1 src=$2 dir=$3 ldflags=$4
     shift 4
@@ -297,6 +304,7 @@ cached_build() { # cached_build <label> <wrapper dir> <cache dir> <ldflags> <pac
             log "$label: cached in $dir"
         fi
     ) 9>"$dir/.lock"
+    [[ ${LINK:-true} == true ]] || return 0
     mkdir -p "$BIN"
     for pkg in "$@"; do
         name=${pkg##*/}
@@ -326,30 +334,46 @@ install_kube_binaries() {
     cached_build "coredns $COREDNS_VERSION" "$KUBE_SRC/coredns" "$CACHE/coredns/$COREDNS_VERSION" \
         "-s -w" meshproof.dev/ci/kube/coredns
     cached_build "pause" "$KUBE_SRC/pause" "$CACHE/pause" "-s -w" meshproof.dev/ci/kube/pause
+    # Not linked: .tools/bin/prometheus would take the place of Debian's on the host.
+    check_pinned "$KUBE_SRC/prometheus/go.mod" github.com/prometheus/prometheus \
+        "$PROMETHEUS_MODULE_VERSION"
+    local common=github.com/prometheus/common/version
+    LINK=false cached_build \
+        "prometheus $PROMETHEUS_MODULE_VERSION" "$KUBE_SRC/prometheus" \
+        "$CACHE/prometheus/$PROMETHEUS_MODULE_VERSION" \
+        "-s -w -X $common.Version=${PROMETHEUS_IMAGE##*:v} -X $common.Branch=HEAD" \
+        github.com/prometheus/prometheus/cmd/prometheus
 }
 
-# The pod sandbox image of the tests' node, made in the Docker engine from the cached pause
-# program alone (FROM scratch: nothing is pulled); the node imports it into its containerd.
-# Rebuilt only when the program changed (its sha256 is a label of the image).
-build_pause_image() {
+# The pod sandbox image of the tests' node and the in-cluster Prometheus, each made in the
+# Docker engine from one cached program alone (FROM scratch: nothing is pulled); the node
+# imports them into its containerd. Rebuilt only when the program or the Dockerfile changed
+# (their sha256 is a label of the image).
+build_program_image() { # build_program_image <image> <program>: its entrypoint
+    local image=$1 program=$2 name=${2##*/} dockerfile key have context out
     docker info >/dev/null 2>&1 || return 0 # no engine: require_in_ci says so in CI
-    local program=$CACHE/pause/bin/pause sum have context
     [[ -x $program ]] || return 0
-    sum=$(sha256sum <"$program" | cut -d' ' -f1)
-    have=$(docker image inspect -f '{{index .Config.Labels "meshproof.pause.sha256"}}' \
-        "$PAUSE_IMAGE" 2>/dev/null || true)
-    if [[ $have == "$sum" ]]; then
-        log "$PAUSE_IMAGE: present"
+    dockerfile=$(printf 'FROM scratch\nCOPY %s /bin/%s\nUSER 65535:65535\nENTRYPOINT ["/bin/%s"]' \
+        "$name" "$name" "$name")
+    key=$({ sha256sum <"$program"; printf '%s' "$dockerfile"; } | sha256sum | cut -d' ' -f1)
+    have=$(docker image inspect -f '{{index .Config.Labels "meshproof.build.sha256"}}' \
+        "$image" 2>/dev/null || true)
+    if [[ $have == "$key" ]]; then
+        log "$image: present"
         return
     fi
     context=$(mktemp -d)
-    cp "$program" "$context/pause"
-    printf 'FROM scratch\nCOPY pause /pause\nLABEL meshproof.pause.sha256=%s\nUSER 65535:65535\nENTRYPOINT ["/pause"]\n' \
-        "$sum" >"$context/Dockerfile"
-    local out
-    out=$(docker build -q -t "$PAUSE_IMAGE" "$context" 2>&1) || die "could not build $PAUSE_IMAGE: $out"
+    cp "$program" "$context/$name"
+    printf '%s\nLABEL meshproof.build.sha256=%s\n' "$dockerfile" "$key" >"$context/Dockerfile"
+    out=$(docker build -q -t "$image" "$context" 2>&1) || die "could not build $image: $out"
     rm -rf "$context"
-    log "$PAUSE_IMAGE: built"
+    log "$image: built"
+}
+
+build_node_images() {
+    build_program_image "$PAUSE_IMAGE" "$CACHE/pause/bin/pause"
+    build_program_image "$PROMETHEUS_IMAGE" \
+        "$CACHE/prometheus/$PROMETHEUS_MODULE_VERSION/bin/prometheus"
 }
 
 module_dir() { # module_dir <module@version>: where `go mod download` put it
@@ -409,7 +433,7 @@ install_kubernetes() {
     mkdir -p "$CACHE"
     install_kube_binaries
     install_crds
-    build_pause_image
+    build_node_images
 }
 
 # --- Kernel: hot restarts of sidecars -------------------------------------------------
@@ -512,9 +536,12 @@ print_kube_summary() {
     tool_row containerd "$(which_or_empty containerd)" containerd --version
     tool_row "CNI bridge plugin" /usr/lib/cni/bridge dpkg-query -W -f='${Version}' \
         containernetworking-plugins
-    local pause=missing
-    docker image inspect "$PAUSE_IMAGE" >/dev/null 2>&1 && pause=ok
-    printf '  %-24s %-8s\n' "$PAUSE_IMAGE" "$pause"
+    local image state
+    for image in "$PAUSE_IMAGE" "$PROMETHEUS_IMAGE"; do
+        state=MISSING
+        docker image inspect "$image" >/dev/null 2>&1 && state=ok
+        printf '  %-28s %-8s\n' "$image" "$state"
+    done
     if [[ -f $crds/SOURCES.tsv ]]; then
         local set counts=()
         for set in $(tail -n +2 "$crds/SOURCES.tsv" | cut -f1 | uniq); do
@@ -545,6 +572,7 @@ require_in_ci() {
     command -v containerd >/dev/null 2>&1 || missing+=(containerd)
     [[ -x /usr/lib/cni/bridge ]] || missing+=(containernetworking-plugins)
     docker image inspect "$PAUSE_IMAGE" >/dev/null 2>&1 || missing+=("$PAUSE_IMAGE")
+    docker image inspect "$PROMETHEUS_IMAGE" >/dev/null 2>&1 || missing+=("$PROMETHEUS_IMAGE")
     ((${#missing[@]} == 0)) || die "CI=true and still missing after setup: ${missing[*]}"
     docker info >/dev/null 2>&1 || die "CI=true but the Docker engine is not running"
 }

@@ -7,7 +7,8 @@ with Kubernetes service discovery and its RBAC. They are what
 `meshproof up --runtime kubernetes` creates. Every object is labelled
 `meshproof.deployment=<id>` and every container has `imagePullPolicy: Never`: load the
 images `meshproof images build` makes (meshproof/mesh, meshproof/toxiproxy) and
-prom/prometheus into the node first. Apply with `kubectl apply -f DIR`; delete with
+meshproof/prometheus (`make setup`: Prometheus built with its Kubernetes discovery) into
+the node first. Apply with `kubectl apply -f DIR`; delete with
 `kubectl delete -n NS all,configmap,secret,serviceaccount,role,rolebinding -l
 meshproof.deployment=<id>`. The Secret files are owner-only (0600); each render makes new
 secrets.

@@ -8,6 +8,10 @@ to be scraped (annotation `prometheus.io/scrape: "true"`), on their sidecar's po
 runtime's static config gives them: `instance` (the pod's `meshproof.part`), `service`
 (`app`), `version`, under the job `meshproof-sidecars`. Listing pods needs a Role, bound to
 Prometheus' own ServiceAccount (the only pod that gets a service-account token).
+
+Its image is `IMAGE`, meshproof/prometheus: Prometheus at prom/prometheus' version, built
+by `make setup` from its Go module with the Kubernetes discovery (a node that cannot pull
+loads it like meshproof's other images; Debian's prometheus has no Kubernetes discovery).
 """
 
 from __future__ import annotations
@@ -17,9 +21,11 @@ from typing import Any
 
 import yaml
 
-from mesh_runtime.runtimes.docker.compose import PROMETHEUS_IMAGE, PROMETHEUS_PORT
+from mesh_runtime.runtimes.docker.compose import PROMETHEUS_PORT
 from mesh_runtime.runtimes.docker.naming import DEPLOYMENT_LABEL, PART_LABEL
 from mesh_runtime.runtimes.prometheus import SCRAPE_INTERVAL, SCRAPE_TIMEOUT, SIDECAR_JOB
+
+IMAGE = "meshproof/prometheus:v2.53.0"  # .ci/setup.sh PROMETHEUS_IMAGE
 
 NAME = "prometheus"
 CONFIG_KEY = "prometheus.yml"
@@ -104,7 +110,7 @@ def _deployment(
 ) -> dict[str, Any]:
     container = {
         "name": NAME,
-        "image": PROMETHEUS_IMAGE,
+        "image": IMAGE,
         "imagePullPolicy": "Never",
         "args": [
             f"--config.file={CONFIG_DIR}/{CONFIG_KEY}",

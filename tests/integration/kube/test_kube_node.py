@@ -1,13 +1,11 @@
 """The shop on a real single-node cluster (tests/fixtures/node.py: kubelet, containerd,
-CNI bridge, kube-proxy, CoreDNS): after `up --runtime kubernetes` every part's pod becomes
-Ready (the sidecars find the control plane by its Service name, through cluster DNS and
-kube-proxy), `status` says so, a request through the gateway's pod is answered by the
-whole call graph, and `down` leaves nothing with the label and no pod on the node.
-One cluster and one shop for the whole module.
-
-Prometheus is the exception: its image (prom/prometheus) cannot be pulled here and no
-build of it is loaded into the node, so `up` runs with `--no-wait` and the test waits for
-every other part; `status` must name ErrImageNeverPull for it."""
+CNI bridge, kube-proxy, CoreDNS): `up --runtime kubernetes` returns once every part's pod
+is Ready (the sidecars find the control plane by its Service name, through cluster DNS
+and kube-proxy), `status` says so, a request through the gateway's pod is answered by the
+whole call graph and its whole trace reaches the trace sink, Prometheus finds every
+sidecar by Kubernetes discovery (through the `kubernetes` Service to the API server), and
+`down` leaves nothing with the label and no pod on the node. One cluster and one shop for
+the whole module."""
 
 from __future__ import annotations
 
@@ -35,7 +33,6 @@ pytestmark = pytest.mark.integration
 
 SHOP = ROOT / "experiments" / "topologies" / "shop.yaml"
 INSTANCES = {"gateway-0", "frontend-0", "catalog-0", "catalog-1", "cart-0", "inventory-0"}
-UNLOADED = {"prometheus"}  # parts whose image is not in the node (see the docstring)
 SERVICES = {"gateway", "frontend", "catalog", "cart", "inventory"}
 TRACE_ID = "5d2f9e1c8b7a6f5e4d3c2b1a09f8e7d6"
 
@@ -67,30 +64,13 @@ def shop(local_node: LocalNode, tmp_path_factory: pytest.TempPathFactory) -> Ite
         patch.setenv("MESHPROOF_STATE_DIR", str(state_dir))
         flags = ["--kubeconfig", str(local_node.kubeconfig), "--namespace", namespace]
         began = time.monotonic()
-        code = main(["up", str(SHOP), "--runtime", "kubernetes", *flags, "--no-wait"])
-        shop = ShopOnNode(local_node, namespace, state_dir, code, 0.0)
-        if code == 0:
-            poll(lambda: not_ready(shop) == UNLOADED, timeout=180, interval=0.5, what="parts")
-        shop.up_s = time.monotonic() - began
+        code = main(["up", str(SHOP), "--runtime", "kubernetes", *flags])
+        shop = ShopOnNode(local_node, namespace, state_dir, code, time.monotonic() - began)
         try:
             yield shop
         finally:
             if (state_dir / "deployments" / "shop.json").exists():
                 main(["down", "shop"])
-
-
-def part_states(shop: ShopOnNode) -> list[Any]:
-    placement = KubernetesPlacement(
-        kubeconfig=str(shop.node.kubeconfig),
-        namespace=shop.namespace,
-        deployment_id=shop.deployment_id(),
-    )
-    with shop.node.client() as kube:
-        return KubernetesRuntime().parts(kube, placement)
-
-
-def not_ready(shop: ShopOnNode) -> set[str]:
-    return {part.name for part in part_states(shop) if not part.ready}
 
 
 def labelled(node: LocalNode, namespace: str, deployment: str) -> list[tuple[str, str]]:
@@ -100,35 +80,29 @@ def labelled(node: LocalNode, namespace: str, deployment: str) -> list[tuple[str
         return [(r.kind, o["metadata"]["name"]) for r, o in found]
 
 
-def gateway_address(shop: ShopOnNode) -> str:
-    """The gateway pod's address on the node's bridge and its ingress port (the Service's
-    target, the container port named `inbound`)."""
+def pod_address(shop: ShopOnNode, selector: str, port_name: str) -> str:
+    """`address:port` of the one pod matching `selector` on the node's bridge, at its
+    container port named `port_name`."""
     with shop.node.client() as kube:
-        pods = kube.list(POD, shop.namespace, label_selector="app=gateway")
-    (pod,) = pods
+        (pod,) = kube.list(POD, shop.namespace, label_selector=selector)
     ports = [p for c in pod["spec"]["containers"] for p in c.get("ports", [])]
-    inbound = next(p["containerPort"] for p in ports if p.get("name") == "inbound")
-    return f"{pod['status']['podIP']}:{inbound}"
+    number = next(p["containerPort"] for p in ports if p.get("name") == port_name)
+    return f"{pod['status']['podIP']}:{number}"
 
 
-def test_every_part_with_a_loaded_image_becomes_ready_on_the_node(
+def test_up_waits_until_every_part_is_ready_on_the_node(
     shop: ShopOnNode, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """Each part's pod is Running and Ready, and `status` says so per part; Prometheus's
-    is not, and `status` names why."""
+    """`up` succeeded (it waits for readiness) and `status` says each part's pod is
+    Running and Ready."""
     assert shop.up_code == 0
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("MESHPROOF_STATE_DIR", str(shop.state_dir))
-        capsys.readouterr()
-        assert main(["status", "shop", "--json"]) == 1  # not everything is ready
+    capsys.readouterr()
+    assert main(["status", "shop", "--json"]) == 0
     report = yaml.safe_load(capsys.readouterr().out)
     parts = {p["name"]: p for p in report["processes"]}
-    assert INSTANCES | {"control-plane", "toxiproxy", "trace-sink"} | UNLOADED == set(parts)
+    assert INSTANCES | {"control-plane", "toxiproxy", "trace-sink", "prometheus"} == set(parts)
     for name, part in parts.items():
-        if name in UNLOADED:
-            assert part["ready"] is False and "ErrImageNeverPull" in part["reason"], part
-        else:
-            assert (part["phase"], part["ready"]) == ("Running", True), (name, part)
+        assert (part["phase"], part["ready"]) == ("Running", True), (name, part)
 
 
 def spans_of(shop: ShopOnNode, trace_id: str) -> list[dict[str, Any]]:
@@ -149,7 +123,7 @@ def test_a_request_through_the_gateway_has_its_whole_trace_in_the_sink(
 ) -> None:
     """From the host to the gateway pod over the node's bridge: 200, answered by the whole
     call graph, and every hop's spans (app and sidecar, in and out) reach the trace sink."""
-    url = f"http://{gateway_address(shop)}/"
+    url = f"http://{pod_address(shop, 'app=gateway', 'inbound')}/"
     traceparent = f"00-{TRACE_ID}-00f067aa0ba902b7-01"
     response = requests.get(url, headers={"traceparent": traceparent}, timeout=10)
     assert response.status_code == 200, response.text
@@ -167,6 +141,18 @@ def test_a_request_through_the_gateway_has_its_whole_trace_in_the_sink(
     found = poll(whole_trace, timeout=30, interval=0.5, what="the request's whole trace")
     assert len([s for s in found if s["name"].startswith("inbound")]) == 5
     assert len([s for s in found if s["name"].startswith("outbound")]) == 4
+
+
+def test_prometheus_discovers_every_sidecar_through_the_api_server(shop: ShopOnNode) -> None:
+    """Prometheus' Kubernetes discovery (in-cluster, through the `kubernetes` Service)
+    finds each instance's sidecar admin port, and every one is scraped up."""
+    url = f"http://{pod_address(shop, 'meshproof.part=prometheus', 'http')}/api/v1/targets"
+
+    def up_instances() -> set[str]:
+        targets = requests.get(url, timeout=5).json()["data"]["activeTargets"]
+        return {t["labels"].get("instance", "") for t in targets if t["health"] == "up"}
+
+    poll(lambda: up_instances() == INSTANCES, timeout=60, interval=1, what="sidecar targets up")
 
 
 def test_down_leaves_nothing_with_the_label_and_no_container(shop: ShopOnNode) -> None:

@@ -14,9 +14,10 @@ import yaml
 from harness.cli.main import main
 from mesh_runtime.control.credentials import mint_credential
 from mesh_runtime.errors import InvalidInput
-from mesh_runtime.runtimes.docker.compose import PROMETHEUS_IMAGE, WORK_DIR, render_plan
+from mesh_runtime.runtimes.docker.compose import WORK_DIR, render_plan
 from mesh_runtime.runtimes.docker.images import stable_tag
 from mesh_runtime.runtimes.kubernetes.manifests import manifests
+from mesh_runtime.runtimes.kubernetes.prometheus import IMAGE as PROMETHEUS_IN_CLUSTER
 from mesh_runtime.runtimes.kubernetes.prometheus import sd_label
 from mesh_runtime.runtimes.workdir import DeploymentSecrets
 from mesh_runtime.topology import MeshMode, load_topology
@@ -60,7 +61,7 @@ def test_every_container_runs_a_local_image_never_pulled() -> None:
         for container in pod_spec(deployment)["containers"]:
             assert container["imagePullPolicy"] == "Never"
             images.add(container["image"])
-    assert images == {stable_tag("mesh"), stable_tag("toxiproxy"), PROMETHEUS_IMAGE}
+    assert images == {stable_tag("mesh"), stable_tag("toxiproxy"), PROMETHEUS_IN_CLUSTER}
 
 
 def test_each_instance_is_a_deployment_of_one_pod_with_app_and_sidecar() -> None:
