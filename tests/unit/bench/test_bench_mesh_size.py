@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from harness.bench.mesh_size import generated_topology, mesh_size_lines, push_times
+from harness.bench.mesh_size import (
+    generated_topology,
+    mesh_size_lines,
+    poll_interval_s,
+    push_times,
+)
 from mesh_runtime.topology import Topology
 
 
@@ -44,3 +49,10 @@ def test_lines_judge_the_biggest_mesh() -> None:
     rows = [{"sidecars": 10, "push_p99_s": 0.05}, {"sidecars": 100, "push_p99_s": 1.5}]
     lines = mesh_size_lines(rows)
     assert lines[-1] == "100 sidecars: push p99: 1.5 s (target <= 1 s): missed"
+
+
+def test_polls_stay_bounded_as_the_mesh_grows() -> None:
+    """20 ms per sidecar while that is at most 1000 dumps a second in all, then slower."""
+    assert poll_interval_s(10) == 0.02
+    assert poll_interval_s(20) == 0.02
+    assert poll_interval_s(100) == pytest.approx(0.1)
