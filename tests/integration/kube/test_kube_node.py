@@ -45,9 +45,6 @@ class ShopOnNode:
     up_code: int
     up_s: float
 
-    def flags(self) -> list[str]:
-        return ["--kubeconfig", str(self.node.kubeconfig), "--namespace", self.namespace]
-
     def deployment_id(self) -> str:
         saved = yaml.safe_load((self.state_dir / "deployments" / "shop.json").read_text())
         return str(saved["kubernetes"]["deployment_id"])
