@@ -57,7 +57,10 @@ def _sorted_frame(tables: list[pa.Table]) -> pd.DataFrame:
         del column
     sorted_table = pa.table(dict(zip(names, columns, strict=True)))
     del columns
-    return sorted_table.to_pandas(split_blocks=True, self_destruct=True)
+    frame = sorted_table.to_pandas(split_blocks=True, self_destruct=True)
+    del sorted_table
+    pa.default_memory_pool().release_unused()  # the allocator keeps freed blocks otherwise
+    return frame
 
 
 def normalize_requests(frame: pd.DataFrame) -> pd.DataFrame:
