@@ -13,7 +13,8 @@ Per second (the `windows` columns `HOST_WINDOW_COLUMNS`):
 Per phase (`HostDisturbance`, over the whole seconds whose middle lies in the phase):
 `sched_lag_p50_ms` the median of the per-second p50s, `sched_lag_p99_ms` the mean of the
 per-second p99s, `sched_lag_max_ms` the largest wake-up lag, `steal_share`,
-`iowait_share`, `foreign_cpu_cores`, `busy_cores`, `probe_cpu_cores` their means, `load1_max` the
+`iowait_share`, `foreign_cpu_cores`, `busy_cores`, `steal_cores`, `probe_cpu_cores` their
+means (`steal_cores` None for a probe table recorded before it had the column), `load1_max` the
 largest load average, `send_lag_max_ms` the load driver's largest send lag in the seconds
 overlapping the phase (the windows' `max_send_lag_ms`). No probe rows: every field None.
 """
@@ -41,6 +42,7 @@ HOST_COLUMNS = (
     "sched_lag_p50_ms",
     *HOST_WINDOW_COLUMNS,
     "busy_cores",
+    "steal_cores",
     "probe_cpu_cores",
 )
 SEND_LAG = "max_send_lag_ms"
@@ -65,6 +67,8 @@ def host_seconds(probe: pd.DataFrame | None, resources: pd.DataFrame | None) -> 
     if probe is None or probe.empty:
         return _empty()
     table = probe.drop_duplicates("second", keep="last").set_index("second").sort_index()
+    if "steal_cores" not in table.columns:  # a probe table from before the column
+        table = table.assign(steal_cores=np.nan)
     deployed = deployment_cores(resources)
     if deployed.empty:
         deployed_now = pd.Series(np.nan, index=table.index)
@@ -111,6 +115,7 @@ def host_disturbance(
         load1_max=optional(rows["load1"].max()),
         foreign_cpu_cores=optional(rows["foreign_cpu_cores"].mean()),
         busy_cores=optional(rows["busy_cores"].mean()),
+        steal_cores=optional(rows["steal_cores"].mean()),
         send_lag_max_ms=send_lag,
         probe_cpu_cores=optional(rows["probe_cpu_cores"].mean()),
     )

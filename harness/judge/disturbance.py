@@ -29,8 +29,10 @@ the cores busy, and their own processes wait for each other: that is part of wha
 mesh costs, and is measured, not excused) and everything else on the host (other jobs,
 the hypervisor). Only the second is disturbance. The scheduler shares the cores in
 proportion to the CPU each wants, so the share of the lag the rest of the host caused is
-about its share of the busy CPU: F = foreign_cpu_cores / busy_cores (0..1; 1 when either
-is unmeasured, as in runs recorded before `busy_cores` was). Calibrated on this 2-core
+about its share of the CPU wanted: F = (foreign_cpu_cores + steal_cores) / (busy_cores +
+steal_cores) (0..1; 1 when foreign or busy CPU is unmeasured, as in runs recorded before
+`busy_cores` was). Steal is the hypervisor's: time this VM's cores wanted and another guest
+got, invisible in the host's process list and the usual disturbance of a shared CI runner. Calibrated on this 2-core
 host: 11 back-to-back runs of the shop at 20 RPS alone (load average about 1) read a probe
 p99 lag of 1.1-1.9 ms, which without F would excuse up to 19 ms of p50 on a 12 ms p50; with
 F (0.05-0.13 foreign cores of about 1 busy) it is at most about 2 ms.
@@ -43,7 +45,8 @@ noise is large enough to explain the distance from the threshold. Only latency m
 (`*_ms`) are weighed; error rates, retries, ejections, traces, recovery, CPU and memory
 are never touched (noise does not create errors). Steal, iowait, the load average,
 foreign CPU and the load's send lag are named in the verdict's `disturbance` for the
-reader; they act on latency through the scheduling lag, which is what is charged.
+reader; they act on latency through the scheduling lag, which is what is charged (steal
+and foreign CPU also through F).
 """
 
 from __future__ import annotations
@@ -131,12 +134,14 @@ def allowance_ms(q: float, wakeups: int, host: HostDisturbance) -> float | None:
 
 
 def foreign_share(host: HostDisturbance) -> float:
-    """The share of the host's busy CPU that was neither the deployment nor the harness
-    (0..1); 1 when it was not measured (the whole lag is charged)."""
+    """The share of the CPU the host's work wanted that went to neither the deployment nor
+    the harness (0..1): other processes, and the hypervisor's steal (time this VM's cores
+    wanted and another guest got). 1 when it was not measured (the whole lag is charged)."""
     foreign, busy = host.foreign_cpu_cores, host.busy_cores
     if foreign is None or busy is None or busy <= 0:
         return 1.0
-    return min(1.0, max(0.0, foreign / busy))
+    steal = max(0.0, host.steal_cores or 0.0)
+    return min(1.0, max(0.0, (foreign + steal) / (busy + steal)))
 
 
 def noise_ms(metric: str, host: HostDisturbance | None, wakeups: int | None) -> float | None:

@@ -10,7 +10,8 @@ A row (one JSON line of `host-probe.jsonl`, see DEVELOPING.md) has:
 `second` (whole seconds since t0: the row covers [second, second + 1)), `wakeups`,
 `sched_lag_p50_ms`, `sched_lag_p99_ms`, `sched_lag_max_ms` (how late the wake-ups of that
 second were, ms), `steal_share`, `iowait_share` (of all CPU time of all cores, 0..1),
-`busy_cores` (CPU cores busy on the whole host: user, nice, system, irq, softirq), `load1`
+`busy_cores` (CPU cores busy on the whole host: user, nice, system, irq, softirq),
+`steal_cores` (cores' worth of time the hypervisor gave to someone else), `load1`
 (the 1-minute load average), `harness_cores` (the orchestrator, the Locust processes and
 the probe), `probe_cpu_cores` (the probe alone).
 """
@@ -31,6 +32,7 @@ ROW_COLUMNS = (
     "steal_share",
     "iowait_share",
     "busy_cores",
+    "steal_cores",
     "load1",
     "harness_cores",
     "probe_cpu_cores",
@@ -85,6 +87,7 @@ class CpuShares:
     steal_share: float
     iowait_share: float
     busy_cores: float
+    steal_cores: float = 0.0
 
 
 def cpu_shares(before: CpuTimes, after: CpuTimes) -> CpuShares | None:
@@ -98,10 +101,12 @@ def cpu_shares(before: CpuTimes, after: CpuTimes) -> CpuShares | None:
     if total <= 0:
         return None
     busy = max(0, after.busy - before.busy)
+    steal = max(0, after.steal - before.steal)
     return CpuShares(
-        steal_share=max(0, after.steal - before.steal) / total,
+        steal_share=steal / total,
         iowait_share=max(0, after.iowait - before.iowait) / total,
         busy_cores=busy / total * after.cores,
+        steal_cores=steal / total * after.cores,
     )
 
 
@@ -160,6 +165,7 @@ def probe_row(
         "steal_share": _round(cpu.steal_share, 5) if cpu else None,
         "iowait_share": _round(cpu.iowait_share, 5) if cpu else None,
         "busy_cores": _round(cpu.busy_cores, 4) if cpu else None,
+        "steal_cores": _round(cpu.steal_cores, 4) if cpu else None,
         "load1": load1,
         "harness_cores": _round(harness_cores, 4) if harness_cores is not None else None,
         "probe_cpu_cores": _round(probe_cores, 5) if probe_cores is not None else None,

@@ -150,6 +150,9 @@ class HostDisturbance(RecordModel):
     foreign_cpu_cores: float | None = None
     """Mean CPU cores used by processes outside the deployment and the harness."""
     busy_cores: float | None = None
+    steal_cores: float | None = None
+    """Mean cores' worth of time the hypervisor ran something else while this host wanted
+    the CPU (steal): disturbance the host's own process list cannot show."""
     """Mean CPU cores busy on the whole host (the deployment, the harness and the rest)."""
     send_lag_max_ms: float | None = None
     """The load driver's largest send lag in the phase (ms)."""
