@@ -4,9 +4,10 @@
 what the state machine has to send once the current turn of the event loop ends (`flush`),
 so that an answer's HEADERS, DATA and trailers, and the frames of other streams made in the
 same turn, leave in one write: one TLS record and one system call instead of one per frame
-(`flush_now` writes at once: before the transport closes, and past `FLUSH_AT` bytes). It sends a body only as fast as the peer's
-flow-control windows allow (waiting on WINDOW_UPDATE) and the transport drains, and turns
-headers between h2's pairs and the proxy's lower-case `Headers`. The server connection
+(`flush_now` writes at once: before the transport closes, and past `FLUSH_AT` bytes). It
+sends a body only as fast as the peer's flow-control windows allow (waiting on
+WINDOW_UPDATE) and the transport drains, and turns headers between h2's pairs and the
+proxy's lower-case `Headers`. The server connection
 (`http2.py`) and the upstream connection (`h2_upstream.py`) each hold one.
 """
 
