@@ -14,7 +14,7 @@ from typing import Any
 from aiohttp import web
 from opentelemetry.trace import Span
 
-from mesh_runtime.services.behaviour import padded_body, sample_latency_ms, should_fail
+from mesh_runtime.services.behaviour import padded_body, should_fail
 from mesh_runtime.services.calls import CallResult, Downstream
 from mesh_runtime.services.control import BehaviourControl
 from mesh_runtime.services.tracing import ServiceIdentity, ServiceTracer
@@ -68,10 +68,7 @@ class ShopService:
         self, request: web.Request, span: Span
     ) -> tuple[int, dict[str, Any], str | None, int]:
         """(status, JSON payload, failure text, body size) for one request."""
-        behaviour = await self._control.unless_hanging()
-        delay_ms = sample_latency_ms(behaviour.latency, self._rng)
-        if delay_ms > 0:
-            await asyncio.sleep(delay_ms / 1000)
+        behaviour = await self._control.delayed(self._rng)
         size = behaviour.response_bytes
         if should_fail(behaviour, self._rng):
             return behaviour.error_status, self._payload([], error="injected"), "injected", size

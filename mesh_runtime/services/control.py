@@ -11,10 +11,16 @@ from __future__ import annotations
 
 import asyncio
 import json
+import random
 
 from aiohttp import web
 
-from mesh_runtime.services.behaviour import Behaviour, BehaviourError, updated
+from mesh_runtime.services.behaviour import (
+    Behaviour,
+    BehaviourError,
+    sample_latency_ms,
+    updated,
+)
 
 
 class BehaviourControl:
@@ -54,3 +60,12 @@ class BehaviourControl:
         while self.behaviour.hang:
             await self._changed.wait()
         return self.behaviour
+
+    async def delayed(self, rng: random.Random) -> Behaviour:
+        """The behaviour a request meets: once it no longer says hang, after the latency it
+        samples (both protocols' requests start here)."""
+        behaviour = await self.unless_hanging()
+        delay_ms = sample_latency_ms(behaviour.latency, rng)
+        if delay_ms > 0:
+            await asyncio.sleep(delay_ms / 1000)
+        return behaviour

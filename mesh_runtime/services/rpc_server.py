@@ -19,7 +19,7 @@ from opentelemetry.trace import Span
 
 from mesh_runtime.grpc_codes import CANCELLED, DEADLINE_EXCEEDED, grpc_status_of_http
 from mesh_runtime.services.app import answer_payload, failure_status
-from mesh_runtime.services.behaviour import padded_body, sample_latency_ms, should_fail
+from mesh_runtime.services.behaviour import padded_body, should_fail
 from mesh_runtime.services.calls import CallResult, Downstream
 from mesh_runtime.services.control import BehaviourControl
 from mesh_runtime.services.tracing import ServiceIdentity, ServiceTracer
@@ -104,10 +104,7 @@ class GrpcShopService(grpc.GenericRpcHandler):
         span: Span,
         context: grpc.aio.ServicerContext[Any, Any],
     ) -> bytes:
-        behaviour = await self.control.unless_hanging()
-        delay_ms = sample_latency_ms(behaviour.latency, self._rng)
-        if delay_ms > 0:
-            await asyncio.sleep(delay_ms / 1000)
+        behaviour = await self.control.delayed(self._rng)
         if should_fail(behaviour, self._rng):
             raise RpcFailure(behaviour.grpc_status, "injected")
         headers = {"x-request-id": metadata["x-request-id"]} if "x-request-id" in metadata else {}
