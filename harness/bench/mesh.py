@@ -37,7 +37,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -59,6 +59,8 @@ from mesh_runtime.tools import find_binary
 
 PERCENTILES = (50.0, 90.0, 99.0)
 HISTOGRAM_RESOLUTION_S = 1e-5
+WARM_S = 2.0
+"""Each set-up's warm-up run before the measured rounds."""
 
 ENVOY_ADDED_MS = {90.0: 0.228, 99.0: 0.298}
 """Istio 1.20's published latency its Envoy sidecar pair adds at 1000 RPS, 16
@@ -163,8 +165,6 @@ def run_mesh_bench(
 ) -> dict[str, Any]:
     """Interleaved rounds over the set-ups; medians per set-up and the ratios. With
     `baseline` (a git revision) its sidecar's pairs run beside the current one's."""
-    samples: dict[str, list[Sample]] = {}
-    through_sidecars = 0
     with tempfile.TemporaryDirectory(prefix="meshproof-bench-") as tmp, ExitStack() as stack:
         work = Path(tmp)
         old = revision_tree(baseline, work) if baseline is not None else None
@@ -185,25 +185,44 @@ def run_mesh_bench(
             if mtls:
                 pair = sidecar_mtls_pair(upstream_port, work, otlp, old, "mesh-mtls-base")
                 targets.append(stack.enter_context(pair))
-        for target in targets:  # warm pools, JITs and caches before measuring
-            warm = measure(target, rps, connections, 2)
-            through_sidecars += warm.requests if target.name.startswith("mesh") else 0
-            samples[target.name] = []
-        for round_number in range(1, rounds + 1):
-            for target in targets:
-                sample = measure(target, rps, connections, seconds)
-                samples[target.name].append(sample)
-                through_sidecars += sample.requests if target.name.startswith("mesh") else 0
-                load = os.getloadavg()[0]
-                print(
-                    f"  round {round_number}/{rounds} {target.name:14} {_line(sample)}"
-                    f"  load {load:.2f}",
-                    flush=True,
-                )
+        warm, samples = interleaved(
+            targets, rounds, lambda t, s: measure(t, rps, connections, s), seconds
+        )
+        through_sidecars = sum(
+            sample.requests
+            for name, runs in samples.items()
+            if name.startswith("mesh")
+            for sample in (warm[name], *runs)
+        )
         spans = spans_at_sink(work / "spans.jsonl", 2 * through_sidecars)
     result = summarise(samples)
     result["spans"] = {"expected": 2 * through_sidecars, "at_sink": spans}
     return result
+
+
+def interleaved(
+    targets: Sequence[Target],
+    rounds: int,
+    run: Callable[[Target, float], Sample],
+    seconds: float,
+    label: str = "",
+) -> tuple[dict[str, Sample], dict[str, list[Sample]]]:
+    """Each target warmed by a `WARM_S` run of `run(target, seconds)` (pools, JITs, caches),
+    then `rounds` rounds of `seconds` over the targets in turn, so that drift of the shared
+    machine hits them alike; a line printed per measurement. The warm-up sample and the
+    rounds' samples of each target, by name."""
+    warm = {target.name: run(target, WARM_S) for target in targets}
+    samples: dict[str, list[Sample]] = {target.name: [] for target in targets}
+    for number in range(1, rounds + 1):
+        for target in targets:
+            sample = run(target, seconds)
+            samples[target.name].append(sample)
+            print(
+                f"  {label}round {number}/{rounds} {target.name:14} {_line(sample)}"
+                f"  load {os.getloadavg()[0]:.2f}",
+                flush=True,
+            )
+    return warm, samples
 
 
 def spans_at_sink(path: Path, expected: int, timeout_s: float = 10.0) -> int:

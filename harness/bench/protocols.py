@@ -29,7 +29,7 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from functools import partial
@@ -39,7 +39,14 @@ import h2.config
 import h2.connection
 import h2.events
 
-from harness.bench.mesh import PERCENTILES, Sample, measure, print_report, summarise
+from harness.bench.mesh import (
+    PERCENTILES,
+    Sample,
+    interleaved,
+    measure,
+    print_report,
+    summarise,
+)
 from harness.bench.pairs import Target, haproxy_pair, sidecar_mtls_pair, trace_sink
 from harness.bench.procs import fortio_server, free_port
 from harness.errors import RunError
@@ -73,26 +80,6 @@ def servers() -> Iterator[Servers]:
         yield Servers(url, grpc, tcp)
 
 
-def interleaved(
-    targets: Sequence[Target], rounds: int, run: Callable[[Target], Sample], label: str
-) -> dict[str, list[Sample]]:
-    """`run` on every target once to warm it, then `rounds` rounds over them in turn."""
-    for target in targets:
-        run(target)
-    samples: dict[str, list[Sample]] = {t.name: [] for t in targets}
-    for number in range(1, rounds + 1):
-        for target in targets:
-            sample = run(target)
-            samples[target.name].append(sample)
-            pct = " ".join(f"p{p:g}={v:.2f}ms" for p, v in sample.percentiles_ms.items())
-            print(
-                f"  {label} round {number}/{rounds} {target.name:10} {sample.qps:7.0f} rps"
-                f"  {pct}  errors={sample.errors}  load {os.getloadavg()[0]:.2f}",
-                flush=True,
-            )
-    return samples
-
-
 def grpc_bench(work: Path, rps: float, connections: int, seconds: float, rounds: int) -> None:
     with servers() as fortio, trace_sink(work) as otlp, ExitStack() as stack:
         targets = [
@@ -102,11 +89,8 @@ def grpc_bench(work: Path, rps: float, connections: int, seconds: float, rounds:
                 sidecar_mtls_pair(fortio.grpc, work, otlp, name="mesh-mtls", protocol="grpc")
             ),
         ]
-        samples = interleaved(
-            targets,
-            rounds,
-            lambda t: measure(t, rps, connections, seconds, GRPC),
-            "grpc",
+        _, samples = interleaved(
+            targets, rounds, lambda t, s: measure(t, rps, connections, s, GRPC), seconds, "grpc "
         )
     print("\ngRPC unary (fortio -grpc -ping, 1 KiB) through the pair:")
     print_report(summarise(samples))
@@ -124,14 +108,14 @@ def tcp_bench(work: Path, seconds: float, rounds: int) -> None:
         latency: dict[int, dict[str, list[Sample]]] = {}
         bulk: dict[int, dict[str, list[Sample]]] = {}
         for conns, rate in TCP_RATES.items():
-            steady = partial(_fortio_tcp, rate=rate, conns=conns, seconds=seconds, payload=1024)
-            latency[conns] = interleaved(targets, rounds, steady, f"tcp c={conns}")
-            flat_out = partial(_fortio_tcp, rate=0, conns=conns, seconds=seconds, payload=TCP_BULK)
-            bulk[conns] = interleaved(targets, rounds, flat_out, f"tcp bulk c={conns}")
+            steady = partial(_fortio_tcp, rate=rate, conns=conns, payload=1024)
+            _, latency[conns] = interleaved(targets, rounds, steady, seconds, f"tcp c={conns} ")
+            flat_out = partial(_fortio_tcp, rate=0, conns=conns, payload=TCP_BULK)
+            _, bulk[conns] = interleaved(targets, rounds, flat_out, seconds, f"tcp bulk c={conns} ")
     print_tcp(latency, bulk)
 
 
-def _fortio_tcp(target: Target, *, rate: float, conns: int, seconds: float, payload: int) -> Sample:
+def _fortio_tcp(target: Target, seconds: float, *, rate: float, conns: int, payload: int) -> Sample:
     return measure(target, rate, conns, seconds, payload=payload)
 
 
