@@ -34,6 +34,7 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import h2.config
 import h2.connection
@@ -196,7 +197,8 @@ def h2_bench(work: Path, rounds: int) -> None:
         trace_sink(work) as otlp,
         sidecar_mtls_pair(fortio.http_port, work, otlp) as pair,
     ):
-        port = int(pair.url.split(":")[2].split("/")[0])
+        port = urlsplit(pair.url).port
+        assert port is not None, pair.url  # the pair names its outbound port
         h2_batch(port, "echo", [0] * 10)  # warm the pools
         print(f"\nHTTP/2: {len(waits)} concurrent streams on one connection through the pair")
         print("  round  late p50 ms  late max ms  batch ms  slowest wait ms  batch - slowest")
