@@ -39,6 +39,7 @@ from h2.events import (
 from h2.exceptions import ProtocolError
 from h2.settings import SettingCodes, Settings
 
+from mesh_runtime.sidecar.grpc import as_grpc, is_grpc
 from mesh_runtime.sidecar.h2_guard import FloodGuard
 from mesh_runtime.sidecar.h2_wire import STREAM_WINDOW, H2Wire, h2_fields, plain_headers
 from mesh_runtime.sidecar.http1 import (
@@ -75,6 +76,18 @@ async def answer(handler: Handler, request: Request) -> Response:
     except Exception:
         log.exception("handler failed for %s %s", request.method, request.target)
         return simple_response(500)
+
+
+def ended_body(body: bytes | BodyStream) -> bytes | BodyStream:
+    """A streamed body that already ended without trailers, as its bytes: an upstream's
+    trailers-only gRPC answer (HEADERS with END_STREAM) must go on as one HEADERS frame
+    with END_STREAM. Sent as HEADERS and then an empty DATA frame ending the stream, a gRPC
+    client reads `grpc-status` as initial metadata and fails the call with UNKNOWN
+    "Stream removed (Data frame with END_STREAM flag received)"."""
+    if isinstance(body, bytes) or body.trailers is not None:
+        return body
+    whole = body.take_complete()
+    return body if whole is None else whole
 
 
 class Registry(Protocol):
@@ -257,6 +270,8 @@ class H2ServerProtocol(asyncio.Protocol):
                 response = simple_response(request_or_refusal.status, request_or_refusal.reason)
             else:
                 response = await answer(self._handler, request_or_refusal)
+            if self._grpc_error(stream, response):
+                response = as_grpc(response)  # 413, 431, a failed handler: as gRPC
             await self._respond(stream_id, response)
         except ConnectionClosed:
             self._wire.reset(stream_id, ErrorCodes.INTERNAL_ERROR)
@@ -265,6 +280,13 @@ class H2ServerProtocol(asyncio.Protocol):
             self._since = time.monotonic()
             if self._closing and not self._streams:
                 self._close()
+
+    @staticmethod
+    def _grpc_error(stream: _Stream, response: Response) -> bool:
+        """Whether `response` is a local error answer to a gRPC call."""
+        if not isinstance(response.body, bytes) or response.status < 400:
+            return False
+        return is_grpc(plain_headers(stream.headers)[1])
 
     def _request(self, stream: _Stream) -> Request | Violation:
         pseudo, headers = plain_headers(stream.headers)
@@ -293,7 +315,7 @@ class H2ServerProtocol(asyncio.Protocol):
 
     async def _respond(self, stream_id: int, response: Response) -> None:
         wire = self._wire
-        body = response.body
+        body = ended_body(response.body)
         head: Headers = [(b":status", b"%d" % response.status), *h2_fields(response.headers)]
         if isinstance(body, bytes) and not body:
             self._send_headers(stream_id, head, end_stream=True)

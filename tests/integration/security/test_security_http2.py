@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import grpc
 import pytest
 from h2_client import Answer, H2Client
 from hpack import Encoder
@@ -217,6 +218,27 @@ def test_trailers_are_forwarded_and_grpc_status_counted(mesh: H2Mesh) -> None:
         ok = {"reporter": reporter, "grpc_response_status": "0"}
         assert metric(car, "istio_request_messages_total", **ok) >= 1
         assert metric(car, "istio_response_messages_total", **ok) >= 1
+
+
+def test_a_trailers_only_answer_reaches_a_grpcio_client_as_its_status(mesh: H2Mesh) -> None:
+    """The app's trailers-only NOT_FOUND crosses both sidecars as one HEADERS frame ending
+    the stream: a grpcio client gets NOT_FOUND with the app's message (an empty DATA frame
+    ending the stream after the head made it UNKNOWN "Stream removed")."""
+    options = [("grpc.default_authority", "catalog"), ("grpc.enable_http_proxy", 0)]
+    target = f"127.0.0.1:{mesh.frontend.outbound}"
+    with grpc.insecure_channel(target, options=options) as ch, pytest.raises(grpc.RpcError) as failed:  # fmt: skip
+        ch.unary_unary("/grpc-only/5")(b"", timeout=10)
+    assert (failed.value.code(), failed.value.details()) == (grpc.StatusCode.NOT_FOUND, "from the app")  # type: ignore[attr-defined]  # fmt: skip
+
+
+def test_a_grpc_call_the_listener_refuses_gets_a_grpc_status(mesh: H2Mesh) -> None:
+    """A gRPC call with more header fields than the limit is refused trailers-only (a gRPC
+    status, no body), not with a plain-text 431 a gRPC client cannot read."""
+    many = [(f"x-h{i}", "v") for i in range(101)]
+    answer = grpc_call(mesh, "/grpc/0", *many)
+    assert (answer.status, answer.body, answer.trailers) == (200, b"", {})
+    assert answer.headers["grpc-status"] != "0"
+    assert "header fields" in answer.headers["grpc-message"]
 
 
 def test_unavailable_trailers_only_is_retried(mesh: H2Mesh) -> None:
