@@ -1,7 +1,9 @@
 """A one-shot HTTP/1.1 client for the sidecar's side channels (not the proxied traffic).
 
-The config long poll, the certificate request and the span export each send one request
-on a fresh connection (`connection: close`) and read one answer with httptools. Failures
+The config long poll and the certificate request (and the span export to an https
+endpoint) each send one request on a fresh connection (`connection: close`) and read one
+answer with httptools; the span export to a plain http endpoint keeps its connection
+(`telemetry/export.py`). Failures
 come out as `ExchangeError` with a message naming what went wrong; each caller adds
 which peer it was talking to and raises its own error from the tree.
 """
@@ -33,9 +35,20 @@ class _Collector:
         self.done = True
 
 
-def request_head(method: str, host: str, port: int, target: str, headers: dict[str, str]) -> bytes:
-    """The request line and headers of a one-shot request, `connection: close` included."""
-    lines = [f"{method} {target} HTTP/1.1", f"host: {host}:{port}", "connection: close"]
+def request_head(
+    method: str,
+    host: str,
+    port: int,
+    target: str,
+    headers: dict[str, str],
+    *,
+    keep_alive: bool = False,
+) -> bytes:
+    """The request line and headers of a request, `connection: close` included unless
+    `keep_alive` (the span export keeps its connection)."""
+    lines = [f"{method} {target} HTTP/1.1", f"host: {host}:{port}"]
+    if not keep_alive:
+        lines.append("connection: close")
     lines += [f"{name}: {value}" for name, value in headers.items()]
     return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
 

@@ -7,6 +7,11 @@ rather than one large one a second, so no single step holds the loop for long. A
 that fails (sink down, 5xx, 408, 429) goes back to the front of the queue and is tried
 again after a capped backoff; one refused for good (another 4xx) is dropped; beyond `max_queue` spans new ones are dropped and counted, as the
 SDK's batch processor does. `shutdown` sends what is left, within a deadline.
+
+Exports to a plain http endpoint go over one kept-alive connection (the sidecar's own
+upstream connection, `upstream.EndpointPool`), opened again when the sink closed it:
+a fresh connection per export cost the sidecar a connect, a close and asyncio streams'
+setup several times a second. An https endpoint gets a fresh connection per export.
 """
 
 from __future__ import annotations
@@ -19,9 +24,11 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from mesh_runtime.errors import InvalidInput
+from mesh_runtime.sidecar.http1 import ConnectionClosed
 from mesh_runtime.sidecar.http_client import ExchangeError, request_head, request_once
 from mesh_runtime.sidecar.telemetry.otlp import SpanEncoder
 from mesh_runtime.sidecar.telemetry.tracing import ProxySpan
+from mesh_runtime.sidecar.upstream import AttemptError, EndpointPool, UpstreamReset
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +63,8 @@ class SpanExporter:
         self._host = parts.hostname
         self._port = port or (443 if self._tls else 80)
         self._path = parts.path or "/v1/traces"
+        self._pool = EndpointPool(self._host, self._port)
+        """The kept-alive connection of plain http exports (idle between exports)."""
         self._encoder = encoder
         self._batch_size = batch_size
         self._interval = interval_s
@@ -69,6 +78,8 @@ class SpanExporter:
         self.exports = 0
         self.dropped = 0
         self.failed_exports = 0
+        self.connections = 0
+        """Connections opened to the endpoint (one for many exports while it keeps them)."""
 
     @property
     def queued(self) -> int:
@@ -85,13 +96,16 @@ class SpanExporter:
 
     async def run(self) -> None:
         """Until `shutdown`: wait for a batch or the interval, then send what is queued."""
-        while not self._closing:
-            delay = self._interval if not self._failures else self._backoff()
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(delay):
-                    await self._wake.wait()
-            self._wake.clear()
-            await self.send_queued()
+        try:
+            while not self._closing:
+                delay = self._interval if not self._failures else self._backoff()
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(delay):
+                        await self._wake.wait()
+                self._wake.clear()
+                await self.send_queued()
+        finally:
+            self._pool.close_all()
 
     async def send_queued(self) -> bool:
         """Send every queued span, batch by batch; False when an export is to be tried
@@ -132,6 +146,7 @@ class SpanExporter:
                     await runner
         self.dropped += len(self._queue)
         self._queue.clear()
+        self._pool.close_all()
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -140,17 +155,22 @@ class SpanExporter:
             "queued": len(self._queue),
             "dropped": self.dropped,
             "failed_exports": self.failed_exports,
+            "connections": self.connections,
         }
 
     async def _send(self, batch: list[bytes]) -> bool:
         """Export one batch: True when it is done with (sent, or refused for good)."""
         body = self._encoder.request(batch)
         headers = {"content-type": "application/x-protobuf", "content-length": str(len(body))}
-        head = request_head("POST", self._host, self._port, self._path, headers)
         try:
-            status, _ = await request_once(
-                self._host, self._port, head + body, self._timeout, tls=self._tls
-            )
+            if self._tls:
+                head = request_head("POST", self._host, self._port, self._path, headers)
+                self.connections += 1
+                status, _ = await request_once(
+                    self._host, self._port, head + body, self._timeout, tls=True
+                )
+            else:
+                status = await self._post(headers, body)
         except ExchangeError as exc:
             return self._failed(f"OTLP endpoint {self._host}:{self._port} {exc}")
         if 400 <= status < 500 and status not in RETRIABLE_STATUS:
@@ -170,6 +190,36 @@ class SpanExporter:
         self.exported += len(batch)
         self.exports += 1
         return True
+
+    async def _post(self, headers: dict[str, str], body: bytes) -> int:
+        """POST on the kept connection (a new one when there is none, or when the kept one
+        turns out closed before any byte of the answer); the answer's status."""
+        head = request_head("POST", self._host, self._port, self._path, headers, keep_alive=True)
+        try:
+            async with asyncio.timeout(self._timeout):
+                for fresh in (False, True):
+                    conn = None if fresh else self._pool.take_idle()
+                    reused = conn is not None
+                    if conn is None:
+                        self.connections += 1
+                        conn = await self._pool.connect(self._timeout)
+                    try:
+                        response = await conn.send(head, body, False)
+                    except UpstreamReset as exc:
+                        if not (reused and exc.before_any_byte):
+                            raise
+                        continue
+                    try:
+                        await response.read_body()  # complete: the connection goes idle
+                    except BaseException:
+                        response.discard()
+                        raise
+                    return response.status
+        except TimeoutError:
+            raise ExchangeError("did not answer in time") from None
+        except (AttemptError, ConnectionClosed) as exc:
+            raise ExchangeError(str(exc)) from None
+        raise AssertionError("unreachable")
 
     def _failed(self, message: str) -> bool:
         self._failures += 1

@@ -8,7 +8,7 @@ import random
 from pathlib import Path
 
 import pytest
-from sidecar_procs import PYTHON, Processes, free_port, ready_200, wait_until
+from sidecar_procs import PYTHON, Proc, Processes, free_port, ready_200, wait_until
 
 from mesh_runtime.sidecar.telemetry import SpanEncoder, SpanExporter, SpanRecorder
 
@@ -17,10 +17,11 @@ pytestmark = pytest.mark.integration
 RESOURCE = {"service.name": "catalog", "service.instance.id": "catalog-0"}
 
 
-def start_sink(procs: Processes, port: int, out: Path) -> None:
+def start_sink(procs: Processes, port: int, out: Path, name: str = "tracesink") -> Proc:
     command = [PYTHON, "-m", "mesh_runtime.tracesink", "--port", str(port), "--out", str(out)]
-    procs.spawn("tracesink", command)
+    proc = procs.spawn(name, command)
     wait_until(ready_200(port, "/ready"), 15, "trace sink")
+    return proc
 
 
 @pytest.fixture
@@ -64,7 +65,8 @@ async def end_spans(recorder: SpanRecorder, count: int) -> list[str]:
 
 
 def test_every_span_arrives_in_small_batches(sink: tuple[int, Path]) -> None:
-    """700 spans ended at once reach the sink, each once, in exports of at most 256."""
+    """700 spans ended at once reach the sink, each once, in exports of at most 256,
+    all over one kept-alive connection."""
     port, out = sink
 
     async def scenario() -> tuple[list[str], SpanExporter]:
@@ -85,6 +87,7 @@ def test_every_span_arrives_in_small_batches(sink: tuple[int, Path]) -> None:
         "queued": 0,
         "dropped": 0,
         "failed_exports": 0,
+        "connections": 1,
     }
 
 
@@ -127,6 +130,31 @@ def test_spans_wait_for_a_sink_that_comes_up_late(procs: Processes, tmp_path: Pa
     assert exporter.exported == 50 and exporter.dropped == 0
 
 
+def test_a_restarted_sink_gets_the_next_export_on_a_new_connection(
+    procs: Processes, tmp_path: Path
+) -> None:
+    """The kept-alive connection dies with the sink; the next export opens a new one to
+    the sink that took its place, and every span arrives once."""
+    port, first, second = free_port(), tmp_path / "first.jsonl", tmp_path / "second.jsonl"
+
+    async def scenario() -> tuple[list[str], list[str], SpanExporter]:
+        exporter, recorder = make_exporter(port)
+        sink = await asyncio.to_thread(start_sink, procs, port, first, "sink-1")
+        before = await end_spans(recorder, 10)
+        assert await exporter.send_queued()
+        await asyncio.to_thread(sink.stop)
+        await asyncio.to_thread(start_sink, procs, port, second, "sink-2")
+        after = await end_spans(recorder, 10)
+        assert await exporter.send_queued()
+        await exporter.shutdown(5)
+        return before, after, exporter
+
+    before, after, exporter = asyncio.run(scenario())
+    assert_arrived_once(first, before)
+    assert_arrived_once(second, after)
+    assert (exporter.exported, exporter.exports, exporter.connections) == (20, 2, 2)
+
+
 def test_a_batch_refused_for_good_is_dropped_not_retried(sink: tuple[int, Path]) -> None:
     """A 4xx answer (here 404 for a path the sink does not serve) drops that batch and
     counts it, so the spans behind it are not blocked."""
@@ -145,6 +173,7 @@ def test_a_batch_refused_for_good_is_dropped_not_retried(sink: tuple[int, Path])
         "queued": 0,
         "dropped": 20,
         "failed_exports": 1,
+        "connections": 1,
     }
 
 
