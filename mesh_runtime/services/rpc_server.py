@@ -4,15 +4,16 @@ Every unary method (`/any.Service/Method`) is served the same way the HTTP app s
 any path: the behaviour (latency, hang, an error rate answered with the behaviour's
 `grpc_status`, a padded JSON answer of `response_bytes`), then each of `calls` in order
 within what the call's deadline leaves, the trace context taken from and passed on in
-metadata. Messages are bytes (JSON by convention): no generated code, no .proto.
+metadata. Messages are bytes (JSON by convention): no generated code, no .proto. Methods named
+`...Stream` and `...Echo` are server-streaming and bidirectional (`rpc_streams`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import AsyncIterator, Sequence
+from typing import Any, TypeAlias
 
 import grpc
 from opentelemetry.trace import Span
@@ -22,9 +23,11 @@ from mesh_runtime.services.app import answer_payload, failure_status
 from mesh_runtime.services.behaviour import padded_body, should_fail
 from mesh_runtime.services.calls import CallResult, Downstream
 from mesh_runtime.services.control import BehaviourControl
+from mesh_runtime.services.rpc_streams import StreamFailure, StreamingMethods, kind_of
 from mesh_runtime.services.tracing import ServiceIdentity, ServiceTracer
 
 _STATUS = {status.value[0]: status for status in grpc.StatusCode}
+Context: TypeAlias = "grpc.aio.ServicerContext[Any, Any]"
 
 
 class RpcFailure(Exception):
@@ -64,11 +67,32 @@ class GrpcShopService(grpc.GenericRpcHandler):
         self.downstream = downstream
         self.tracer = tracer
         self._rng = rng or random.Random()
+        self.streams = StreamingMethods(identity, self.control, self._rng)
 
     def service(
         self, handler_call_details: grpc.HandlerCallDetails
     ) -> grpc.RpcMethodHandler | None:
         method: str = handler_call_details.method  # type: ignore[attr-defined]
+        kind = kind_of(method)
+        if kind == "server":
+
+            async def server(request: bytes, context: Context) -> AsyncIterator[bytes]:
+                # an async generator function: how grpcio tells a streaming handler
+                async for message in self.streamed(
+                    method, context, self.streams.server_stream(request)
+                ):
+                    yield message
+
+            return grpc.unary_stream_rpc_method_handler(server)
+        if kind == "bidi":
+
+            async def bidi(
+                requests: AsyncIterator[bytes], context: Context
+            ) -> AsyncIterator[bytes]:
+                async for message in self.streamed(method, context, self.streams.echo(requests)):
+                    yield message
+
+            return grpc.stream_stream_rpc_method_handler(bidi)
 
         async def unary(request: bytes, context: grpc.aio.ServicerContext[Any, Any]) -> bytes:
             return await self.handle(method, request, context)
@@ -95,6 +119,24 @@ class GrpcShopService(grpc.GenericRpcHandler):
             self.tracer.finish_rpc(span, code, failure)
         await context.abort(_STATUS[code], failure or "")
         raise AssertionError("abort returns only by raising")
+
+    async def streamed(
+        self, method: str, context: Context, messages: AsyncIterator[bytes]
+    ) -> AsyncIterator[bytes]:
+        """A streaming call's messages, under its SERVER span; its error status at the end."""
+        metadata = {k: v for k, v in context.invocation_metadata() or () if isinstance(v, str)}
+        span = self.tracer.start_rpc_span(metadata, method)
+        code, failure = CANCELLED, None
+        try:
+            async for message in messages:
+                yield message
+            code = 0
+        except StreamFailure as exc:
+            code, failure = exc.code, exc.details
+        finally:
+            self.tracer.finish_rpc(span, code, failure)
+        if code:
+            await context.abort(_STATUS[code], failure or "")
 
     async def _serve(
         self,

@@ -71,7 +71,7 @@ async def send_request(
     h2 = h2_pool_of(pool)
     fields = request_fields(request, headers, pool.tls is not None)
     return await _on_live_connection(
-        lambda: h2.checkout(cluster), lambda conn: conn.send(fields, request.body)
+        lambda: h2.checkout(cluster), lambda conn: conn.send(fields, request.stream or request.body)
     )
 
 

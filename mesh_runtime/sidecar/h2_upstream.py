@@ -40,6 +40,7 @@ from h2.exceptions import ProtocolError
 from h2.settings import SettingCodes, Settings
 
 from mesh_runtime.sidecar.grpc import MessageCounter, is_grpc
+from mesh_runtime.sidecar.h2_request import StreamedBody, pump
 from mesh_runtime.sidecar.h2_wire import (
     CONNECTION_WINDOW,
     STREAM_WINDOW,
@@ -91,6 +92,16 @@ class _Exchange:
     body: BodyStream | None = None
     paused: bool = False
     unacked: int = 0
+    pump: asyncio.Task[None] | None = None
+    """Sends a streamed request body on while the response comes back."""
+
+    def stop_pump(self) -> bool:
+        """Stop sending the request body; whether it was still being sent."""
+        task = self.pump
+        if task is None or task.done():
+            return False
+        task.cancel()
+        return True
 
 
 class H2Upstream(asyncio.Protocol):
@@ -165,11 +176,19 @@ class H2Upstream(asyncio.Protocol):
 
     # --- one request ----------------------------------------------------------------
 
-    async def send(self, fields: Headers, body: bytes) -> Response:
-        """Open a stream, send the request, wait for the response head."""
+    async def send(self, fields: Headers, body: bytes | StreamedBody) -> Response:
+        """Open a stream, send the request, wait for the response head. A streamed body
+        goes on chunk by chunk as it arrives, beside the response."""
         conn = self.wire.conn
         if self.closed or self.goaway:
             raise UpstreamReset("HTTP/2 connection going away", before_any_byte=True)
+        if isinstance(body, StreamedBody):
+            if not body.replayable:
+                raise UpstreamReset("the request stream was forwarded in part", False)
+            whole = body.whole()
+            if whole is not None:  # it arrived whole (a unary call): no stream needed
+                body = whole
+        streamed = isinstance(body, StreamedBody)
         try:
             stream_id = conn.get_next_available_stream_id()
         except ProtocolError as exc:  # stream ids used up, or the connection is closed
@@ -180,9 +199,11 @@ class H2Upstream(asyncio.Protocol):
         self.requests += 1
         self.last_used = time.monotonic()
         try:
-            conn.send_headers(stream_id, fields, end_stream=not body)
+            conn.send_headers(stream_id, fields, end_stream=not streamed and not body)
             self.wire.flush()
-            if body:
+            if isinstance(body, StreamedBody):
+                exchange.pump = self._loop.create_task(self._pump(stream_id, body))
+            elif body:
                 await self.wire.send_body(stream_id, body, end_stream=True)
             return await exchange.head
         except ConnectionClosed as exc:
@@ -194,6 +215,23 @@ class H2Upstream(asyncio.Protocol):
         except asyncio.CancelledError:
             self._cancel(stream_id)  # a timeout: the stream goes, the connection stays
             raise
+
+    async def _pump(self, stream_id: int, body: StreamedBody) -> None:
+        wire = self.wire
+        try:
+            await pump(
+                body,
+                lambda chunk: wire.send_body(stream_id, chunk, end_stream=False),
+                lambda: wire.end_stream(stream_id),
+            )
+        except ConnectionClosed as exc:  # the caller's stream broke, or this one closed
+            exchange = self._streams.get(stream_id)
+            if exchange is not None:
+                exchange.pump = None  # this task: not to be cancelled by `_forget`
+            if exchange is not None and self._forget(stream_id):
+                self.wire.reset(stream_id, ErrorCodes.CANCEL)
+                self._fail(exchange, UpstreamReset(f"request stream broke: {exc}", False))
+                self._stream_done()
 
     def close(self) -> None:
         self.goaway = True  # no new stream here, whatever comes next
@@ -270,6 +308,8 @@ class H2Upstream(asyncio.Protocol):
     def _on_end(self, stream_id: int) -> None:
         exchange = self._streams.pop(stream_id, None)
         if exchange is not None:
+            if exchange.stop_pump():  # the answer is complete: the rest of the request goes
+                self.wire.reset(stream_id, ErrorCodes.NO_ERROR)
             if exchange.body is not None:
                 exchange.body.finish()
             elif not exchange.head.done():
@@ -280,6 +320,7 @@ class H2Upstream(asyncio.Protocol):
         self.wire.stream_gone(stream_id)
         exchange = self._streams.pop(stream_id, None)
         if exchange is not None:
+            exchange.stop_pump()
             refused = code == ErrorCodes.REFUSED_STREAM
             self._fail(exchange, UpstreamReset(f"stream reset by the upstream ({code})", refused))
         self._stream_done()
@@ -289,6 +330,7 @@ class H2Upstream(asyncio.Protocol):
         for stream_id in [s for s in self._streams if s > last_stream_id]:
             self.wire.stream_gone(stream_id)
             exchange = self._streams.pop(stream_id)
+            exchange.stop_pump()
             self._fail(exchange, UpstreamReset("upstream went away (GOAWAY)", True))
         self._pool.wake()
         if not self._streams:
@@ -313,7 +355,11 @@ class H2Upstream(asyncio.Protocol):
 
     def _forget(self, stream_id: int) -> bool:
         self.wire.stream_gone(stream_id)
-        return self._streams.pop(stream_id, None) is not None
+        exchange = self._streams.pop(stream_id, None)
+        if exchange is None:
+            return False
+        exchange.stop_pump()
+        return True
 
     def _stream_done(self) -> None:
         self.last_used = time.monotonic()
@@ -331,6 +377,7 @@ class H2Upstream(asyncio.Protocol):
         self.wire.all_gone()
         streams, self._streams = self._streams, {}
         for exchange in streams.values():
+            exchange.stop_pump()
             self._fail(exchange, error)
 
 

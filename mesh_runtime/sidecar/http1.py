@@ -15,7 +15,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from types import MappingProxyType
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from mesh_runtime.sidecar.h2_request import StreamedBody
 
 Headers = list[tuple[bytes, bytes]]
 
@@ -80,6 +83,8 @@ class Request:
     downstream: Downstream = PLAIN
     http2: bool = False
     """Came in over HTTP/2: it goes upstream over HTTP/2 too (the client's protocol)."""
+    stream: StreamedBody | None = None
+    """A gRPC call's body still arriving over HTTP/2, forwarded as it comes (`body` empty)."""
 
     def header(self, name: bytes) -> bytes | None:
         """The first value of a (lower-case) header, or None."""

@@ -39,8 +39,9 @@ from h2.events import (
 from h2.exceptions import ProtocolError
 from h2.settings import SettingCodes, Settings
 
-from mesh_runtime.sidecar.grpc import as_grpc, is_grpc
+from mesh_runtime.sidecar.grpc import MessageCounter, as_grpc, is_grpc
 from mesh_runtime.sidecar.h2_guard import FloodGuard
+from mesh_runtime.sidecar.h2_request import StreamedBody
 from mesh_runtime.sidecar.h2_wire import STREAM_WINDOW, H2Wire, h2_fields, plain_headers
 from mesh_runtime.sidecar.http1 import (
     BodyStream,
@@ -109,6 +110,10 @@ class _Stream:
     body: list[bytes] = field(default_factory=list)
     size: int = 0
     task: asyncio.Task[None] | None = None
+    source: BodyStream | None = None
+    """A gRPC call's body, handed on as it arrives (the call was served at its HEADERS)."""
+    paused: bool = False
+    unacked: int = 0
 
 
 class H2ServerProtocol(asyncio.Protocol):
@@ -175,6 +180,8 @@ class H2ServerProtocol(asyncio.Protocol):
             self._load.active -= 1
             self._load = None
         for stream in self._streams.values():
+            if stream.source is not None:
+                stream.source.fail(ConnectionClosed("client connection lost"))
             if stream.task is not None:
                 stream.task.cancel()
 
@@ -203,7 +210,10 @@ class H2ServerProtocol(asyncio.Protocol):
 
     def _on_event(self, event: object) -> None:
         if isinstance(event, RequestReceived):
-            self._streams[event.stream_id] = _Stream(list(event.headers or ()), time.monotonic())
+            stream = _Stream(list(event.headers or ()), time.monotonic())
+            self._streams[event.stream_id] = stream
+            if event.stream_ended is None and is_grpc(stream.headers):
+                self._stream_request(event.stream_id, stream)
         elif isinstance(event, DataReceived):
             self._on_data(event)
         elif isinstance(event, StreamEnded):
@@ -220,11 +230,39 @@ class H2ServerProtocol(asyncio.Protocol):
         elif isinstance(event, ConnectionTerminated):
             self.close_when_idle()
 
+    def _stream_request(self, stream_id: int, stream: _Stream) -> None:
+        """Serve a gRPC call now, its body read on as it comes (streaming RPCs)."""
+        source = BodyStream(lambda: self._pause(stream), lambda: self._resume(stream_id, stream))
+        source.messages = MessageCounter()
+        stream.source = source
+        self._on_request(stream_id)
+
+    def _pause(self, stream: _Stream) -> None:
+        stream.paused = True
+
+    def _resume(self, stream_id: int, stream: _Stream) -> None:
+        stream.paused = False
+        if stream.unacked and stream_id in self._streams:
+            with contextlib.suppress(ProtocolError):
+                self._wire.conn.acknowledge_received_data(stream.unacked, stream_id)
+                self._wire.flush()
+        stream.unacked = 0
+
     def _on_data(self, event: DataReceived) -> None:
         stream_id = event.stream_id or 0
-        self._wire.conn.acknowledge_received_data(event.flow_controlled_length or 0, stream_id)
+        size = event.flow_controlled_length or 0
         stream = self._streams.get(stream_id)
-        if stream is None or event.data is None:
+        source = stream.source if stream is not None else None
+        if source is not None and stream is not None and not source.complete:
+            if event.data:
+                if source.messages is not None:
+                    source.messages.feed(event.data)
+                source.feed(event.data)
+            if stream.paused:
+                stream.unacked += size  # the upstream is behind: the client's window stays
+                return
+        self._wire.conn.acknowledge_received_data(size, stream_id)
+        if stream is None or event.data is None or source is not None:
             return
         stream.size += len(event.data)
         if stream.size <= self._limits.max_body:
@@ -237,7 +275,11 @@ class H2ServerProtocol(asyncio.Protocol):
 
     def _on_request(self, stream_id: int) -> None:
         stream = self._streams.get(stream_id)
-        if stream is None or stream.task is not None:
+        if stream is None:
+            return
+        if stream.task is not None:
+            if stream.source is not None:
+                stream.source.finish()  # a streamed call's body is complete
             return
         self._since = time.monotonic()
         self._buffered -= sum(len(part) for part in stream.body)  # complete: no longer held
@@ -246,6 +288,8 @@ class H2ServerProtocol(asyncio.Protocol):
     def _on_reset(self, stream_id: int) -> None:
         self._wire.stream_gone(stream_id)
         stream = self._streams.pop(stream_id, None)
+        if stream is not None and stream.source is not None:
+            stream.source.fail(ConnectionClosed("the client reset the stream"))
         if stream is not None and stream.task is None:
             self._drop_body(stream)
         elif stream is not None and stream.task is not None:
@@ -276,6 +320,10 @@ class H2ServerProtocol(asyncio.Protocol):
         except ConnectionClosed:
             self._wire.reset(stream_id, ErrorCodes.INTERNAL_ERROR)
         finally:
+            if stream.source is not None and not stream.source.complete:
+                # answered before the client finished sending: it may stop (as gRPC servers do)
+                stream.source.fail(ConnectionClosed("the call was answered"))
+                self._wire.reset(stream_id, ErrorCodes.NO_ERROR)
             self._streams.pop(stream_id, None)
             self._since = time.monotonic()
             if self._closing and not self._streams:
@@ -311,6 +359,7 @@ class H2ServerProtocol(asyncio.Protocol):
             body=b"".join(stream.body),
             downstream=self._downstream,
             http2=True,
+            stream=None if stream.source is None else StreamedBody(stream.source),
         )
 
     async def _respond(self, stream_id: int, response: Response) -> None:

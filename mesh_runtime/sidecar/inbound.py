@@ -121,6 +121,8 @@ class InboundProxy:
         try:
             if request.http2 and self._app_h2():  # a grpc service's app: HTTP/2 on to it
                 return await send_request(self._app, None, request, headers)
+            if request.stream is not None:  # an HTTP/1.1 app takes the whole body
+                request.body, request.stream = await request.stream.read_all(), None
             head = encode_request_head(request.method, request.target, headers, len(request.body))
             response = await self._forward(head, request)
         except ConnectFailure as exc:

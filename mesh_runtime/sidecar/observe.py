@@ -12,6 +12,7 @@ from typing import Protocol
 
 from mesh_runtime.config import Endpoint
 from mesh_runtime.sidecar.grpc import final_status, is_grpc, messages_in
+from mesh_runtime.sidecar.h2_request import StreamedBody
 from mesh_runtime.sidecar.http1 import BodyStream, Request, Response
 from mesh_runtime.sidecar.telemetry.accesslog import AccessLog, AccessLogEntry
 from mesh_runtime.sidecar.telemetry.metrics import MeshMetrics
@@ -66,7 +67,9 @@ class RequestInfo:
     grpc: bool = False
     """A gRPC call (HTTP/2, content-type application/grpc): request_protocol 'grpc'."""
     request_messages: int = 0
-    """gRPC messages in the request body."""
+    """gRPC messages in the request body (of a buffered one; see `streamed`)."""
+    streamed: StreamedBody | None = None
+    """A streamed request body: its messages and bytes are counted as they pass."""
     open_span: Span | None = None
     """The CLIENT span of a gRPC call's last try, still open while its response body
     streams (its status comes in the trailers): `end_grpc_span` ends it."""
@@ -91,6 +94,7 @@ class RequestInfo:
             bytes_received=len(request.body),
             grpc=grpc,
             request_messages=messages_in(request.body) if grpc else 0,
+            streamed=request.stream,
         )
 
 
@@ -209,7 +213,7 @@ class Observer:
             duration_ms=info.duration_ms,
             request_protocol="grpc" if info.grpc else "http",
             grpc_response_status=_grpc_label(info, response),
-            messages=(info.request_messages, _response_messages(response)) if info.grpc else None,
+            messages=(_request_messages(info), _response_messages(response)) if info.grpc else None,
         )
         if self._access_log is not None and self._access_log.enabled:
             self._access_log.log(_entry(info, response))
@@ -233,6 +237,13 @@ def rpc_attributes(path: str) -> dict[str, str | int]:
     """OpenTelemetry's rpc.* attributes of a gRPC call to `/package.Service/Method`."""
     service, _, method = path.lstrip("/").partition("/")
     return {"rpc.system": "grpc", "rpc.service": service, "rpc.method": method}
+
+
+def _request_messages(info: RequestInfo) -> int:
+    stream = info.streamed
+    if stream is None or stream.source.messages is None:
+        return info.request_messages
+    return stream.source.messages.count
 
 
 def _response_messages(response: Response) -> int:
@@ -261,7 +272,7 @@ def _entry(info: RequestInfo, response: Response) -> AccessLogEntry:
         response_code=response.status,
         duration_ms=info.duration_ms,
         response_flags=response.flags,
-        bytes_received=info.bytes_received,
+        bytes_received=info.bytes_received if info.streamed is None else info.streamed.size,
         bytes_sent=sent,
         upstream_host=info.upstream_host,
         upstream_cluster=info.service or None,

@@ -178,6 +178,8 @@ class OutboundProxy:
                     held.release()
                     held = None
                 retriable = self._judge(svc, instance, outcome, retries, info.grpc)
+                if request.stream is not None and not request.stream.replayable:
+                    retriable = False  # a streamed request no longer held whole
                 if not retriable or len(tried) >= max_tries:
                     return _final(outcome, retriable and len(tried) > 1)
                 if budget is None or not budget.try_acquire(svc.in_flight):

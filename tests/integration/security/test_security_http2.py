@@ -1,7 +1,8 @@
 """HTTP/2 and gRPC through a real sidecar pair, and hostile HTTP/2 refused.
 
 One deployment for the module: a control plane with its CA, catalog's HTTP/2 app
-(`h2_app.py`) behind catalog's sidecar, and frontend's sidecar as the caller, the mesh in
+(`h2_app.py`) behind catalog's sidecar, shop's grpcio sample service (its streaming
+methods) behind shop's sidecar, and frontend's sidecar as the caller, the mesh in
 PERMISSIVE mode (sidecar to sidecar is mTLS with ALPN; tests may also speak plain h2c to
 either listener). Clients are the h2 library itself (`h2_client.py`).
 """
@@ -9,15 +10,18 @@ either listener). Clients are the h2 library itself (`h2_client.py`).
 from __future__ import annotations
 
 import json
+import queue
 import socket
 import ssl
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import grpc
 import pytest
+import requests
 from h2_client import Answer, H2Client
 from hpack import Encoder
 from hyperframe.frame import (
@@ -45,6 +49,7 @@ from sidecar_procs import (
     mesh_config,
     metric_sum,
     raw_exchange,
+    ready_200,
     wait_until,
 )
 
@@ -80,6 +85,7 @@ class H2Mesh:
     frontend: Sidecar
     app_port: int
     ca_dir: Path
+    shop: Sidecar
 
     def port(self, listener: str) -> int:
         return self.frontend.outbound if listener == "outbound" else self.catalog.inbound
@@ -112,7 +118,11 @@ def mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[H2Mesh]:
         app = [PYTHON, str(SIDECAR_DIR / "h2_app.py"), "--port", str(app_port)]
         procs.spawn("catalog-h2app", [*app, "--instance", "catalog-0"])
         wait_until(lambda: tcp_open(app_port), 15, "HTTP/2 app")
-        ports = {name: (free_port(), free_port(), free_port()) for name in ("catalog", "frontend")}
+        shop_port = free_port()
+        shop_app = [PYTHON, "-m", "mesh_runtime.services", "--protocol", "grpc"]
+        procs.spawn("shop-0", [*shop_app, "--service", "shop", "--instance", "shop-0", "--port", str(shop_port)])  # fmt: skip
+        names = ("catalog", "frontend", "shop")
+        ports = {name: (free_port(), free_port(), free_port()) for name in names}
         catalog_in = ports["catalog"][0]
         services = {
             "catalog": {
@@ -122,6 +132,11 @@ def mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[H2Mesh]:
             },
             "frontend": {"endpoints": [endpoint("frontend-0", ports["frontend"][0])]},
             "slowcat": {"endpoints": [endpoint("catalog-0", catalog_in)], "policy": SLOWCAT_POLICY},
+            "shop": {
+                "protocol": "grpc",
+                "endpoints": [endpoint("shop-0", ports["shop"][0])],
+                "policy": CATALOG_POLICY,
+            },
         }
         config = mesh_config(services)
         config["mesh"] = {"trustDomain": TRUST_DOMAIN, "mtls": "PERMISSIVE"}
@@ -130,7 +145,9 @@ def mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[H2Mesh]:
         frontend = start_sidecar(
             procs, "frontend", free_port(), control_url, ca_dir, ports["frontend"]
         )
-        yield H2Mesh(procs, catalog, frontend, app_port, ca_dir)
+        wait_until(ready_200(shop_port, "/_health"), 15, "shop's gRPC service")
+        shop = start_sidecar(procs, "shop", shop_port, control_url, ca_dir, ports["shop"])
+        yield H2Mesh(procs, catalog, frontend, app_port, ca_dir, shop)
     finally:
         procs.stop_all()
 
@@ -280,6 +297,83 @@ def test_grpc_timeout_bounds_the_try(mesh: H2Mesh) -> None:
     assert 0.25 <= elapsed < 2.0
     seen = json.loads(grpc_call(mesh, "/seen", ("grpc-timeout", "2S")).body)
     assert seen["headers"]["grpc-timeout"] == "2000m"  # the deadline, passed on
+
+
+# --- streaming RPCs through the pair (grpcio client -> frontend -> mTLS -> shop) ------
+
+
+@contextmanager
+def shop_channel(mesh: H2Mesh) -> Iterator[grpc.Channel]:
+    options = [("grpc.default_authority", "shop"), ("grpc.enable_http_proxy", 0)]
+    with grpc.insecure_channel(f"127.0.0.1:{mesh.frontend.outbound}", options=options) as ch:
+        yield ch
+
+
+def shop_metric(mesh: H2Mesh, name: str, **labels: str) -> float:
+    return metric(mesh.shop, name, reporter="destination", **labels)
+
+
+def test_a_server_stream_arrives_in_order_as_it_is_sent(mesh: H2Mesh) -> None:
+    """Four messages 250 ms apart reach a grpcio client in order, the first one long
+    before the server ends the stream; messages are counted each way."""
+    sent = shop_metric(mesh, "istio_response_messages_total", grpc_response_status="0")
+    ask = json.dumps({"count": 4, "interval_ms": 250}).encode()
+    with shop_channel(mesh) as ch:
+        start = time.monotonic()
+        arrivals = [(time.monotonic() - start, json.loads(m)) for m in ch.unary_stream("/meshproof.shop.Shop/ItemStream")(ask, timeout=10)]  # fmt: skip
+    assert [m["seq"] for _, m in arrivals] == [0, 1, 2, 3]
+    assert {m["instance"] for _, m in arrivals} == {"shop-0"}
+    assert arrivals[-1][0] - arrivals[0][0] >= 0.6, arrivals  # not held until the end
+    after = shop_metric(mesh, "istio_response_messages_total", grpc_response_status="0")
+    assert after - sent == 4
+    labels = {"grpc_response_status": "0", "reporter": "source", "destination_service": "shop"}
+    assert metric(mesh.frontend, "istio_request_messages_total", **labels) >= 1
+
+
+def test_a_bidi_stream_is_forwarded_message_by_message(mesh: H2Mesh) -> None:
+    """A bidirectional call whose client sends each message only after the answer to the
+    one before: every request message crosses both sidecars while the call is open (a
+    buffered request body would hold the first one until the deadline)."""
+    outbox: queue.Queue[bytes | None] = queue.Queue()
+    with shop_channel(mesh) as ch:
+        answers = ch.stream_stream("/meshproof.shop.Shop/TalkEcho")(iter(outbox.get, None), timeout=10)  # fmt: skip
+        echoes = []
+        for word in ("one", "two", "three"):
+            outbox.put(word.encode())
+            echoes.append(json.loads(next(answers)))
+        outbox.put(None)
+        assert list(answers) == []
+    assert [(e["seq"], e["echo"]) for e in echoes] == [(0, "one"), (1, "two"), (2, "three")]
+    assert answers.code() == grpc.StatusCode.OK
+
+
+def test_a_stream_failing_after_it_began_reaches_the_caller_and_is_not_retried(
+    mesh: H2Mesh,
+) -> None:
+    """retryOn unavailable: a stream that fails UNAVAILABLE after two messages reaches the
+    caller as two messages and UNAVAILABLE, tried once; one failing before any message
+    (its request still whole) is tried three times."""
+    retries = metric(mesh.frontend, "meshproof_retries_total", destination_service="shop")
+    tries = shop_metric(mesh, "istio_requests_total", grpc_response_status="14")
+    got: list[bytes] = []
+    with shop_channel(mesh) as ch, pytest.raises(grpc.RpcError) as failed:
+        ask = json.dumps({"count": 5, "fail_after": 2}).encode()
+        call = ch.unary_stream("/meshproof.shop.Shop/ItemStream")
+        got.extend(call(ask, timeout=10, metadata=[("x-case", "retry")]))
+    assert failed.value.code() == grpc.StatusCode.UNAVAILABLE and len(got) == 2  # type: ignore[attr-defined]  # fmt: skip
+    assert shop_metric(mesh, "istio_requests_total", grpc_response_status="14") - tries == 1
+    assert metric(mesh.frontend, "meshproof_retries_total", destination_service="shop") == retries
+    behaviour = f"http://127.0.0.1:{mesh.shop.app}/_behaviour"
+    assert requests.put(behaviour, json={"error_rate": 1.0}, timeout=5).status_code == 200
+    try:
+        with shop_channel(mesh) as ch, pytest.raises(grpc.RpcError) as failed:
+            call = ch.stream_stream("/meshproof.shop.Shop/TalkEcho")
+            list(call(iter([b"hi"]), timeout=10, metadata=[("x-case", "retry")]))
+    finally:
+        requests.put(behaviour, json={"error_rate": 0.0}, timeout=5)
+    assert failed.value.code() == grpc.StatusCode.UNAVAILABLE  # type: ignore[attr-defined]
+    assert shop_metric(mesh, "istio_requests_total", grpc_response_status="14") - tries == 4
+    assert metric(mesh.frontend, "meshproof_retries_total", destination_service="shop") - retries == 2  # fmt: skip
 
 
 def test_http2_max_requests_holds(mesh: H2Mesh) -> None:

@@ -11,6 +11,7 @@ from mesh_runtime.services.calls import Targets
 from mesh_runtime.services.demux import H2_PREFACE, opens_h2
 from mesh_runtime.services.rpc_call import call_message, metadata_of
 from mesh_runtime.services.rpc_server import failure_code
+from mesh_runtime.services.rpc_streams import StreamFailure, StreamPlan, kind_of, stream_plan
 
 
 def test_grpc_callees_go_to_the_sidecar_with_their_name_as_authority() -> None:
@@ -71,3 +72,24 @@ def test_bad_grpc_arguments_are_refused(argv: list[str], problem: str | None) ->
         return
     with pytest.raises(ValueError, match=problem):
         build_service(build_parser().parse_args(base + argv))
+
+
+def test_streaming_methods_are_chosen_by_name() -> None:
+    """`...Stream` is server streaming, `...Echo` bidirectional, anything else unary."""
+    assert [kind_of(m) for m in ("/a.B/ItemStream", "/a.B/TalkEcho", "/a.B/List")] == [
+        "server",
+        "bidi",
+        "unary",
+    ]
+
+
+def test_a_stream_request_is_read_or_refused_with_invalid_argument() -> None:
+    """Defaults for an empty message; fields as asked; bad JSON or ranges: INVALID_ARGUMENT."""
+    assert stream_plan(b"") == StreamPlan(3, 0.0, None)
+    assert stream_plan(b'{"count": 5, "interval_ms": 10, "fail_after": 2}') == StreamPlan(
+        5, 10.0, 2
+    )
+    for bad in (b"[1]", b"{", b'{"count": -1}', b'{"count": "x"}'):
+        with pytest.raises(StreamFailure) as refused:
+            stream_plan(bad)
+        assert refused.value.code == 3
