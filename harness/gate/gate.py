@@ -4,10 +4,10 @@ History: the runs of the same experiment in the history folder (default: the run
 reports folder) that started before it and ran to their end (passed or failed), oldest
 first, at most `max_history`. Each headline metric of run.json's summary is judged by
 `harness.gate.regression`. The gate fails when an SLO failed or a metric regressed.
-A latency regression the host's disturbance during the run could explain (judged again
-with the run's value lowered by what the noise may have added beyond what the history's
-runs typically met, `harness.judge.disturbance`: the history's spread already holds the
-disturbance its runs met) is `inconclusive`, as are the run's inconclusive SLOs: with nothing failed, the gate is
+A latency or CPU-per-request regression the host's disturbance during the run could
+explain (judged again with the run's value lowered by what the noise may have added beyond
+what the history's runs typically met, `harness.judge.disturbance`: the history's spread
+already holds the disturbance its runs met) is `inconclusive`, as are the run's inconclusive SLOs: with nothing failed, the gate is
 inconclusive (exit 3). A run that was aborted or could not be done cannot be gated
 (InvalidInput, exit 2).
 """
@@ -29,7 +29,7 @@ from harness.gate.regression import (
     calibrated_rule,
     judge_series,
 )
-from harness.judge.disturbance import describe_host, noise_ms
+from harness.judge.disturbance import describe_host, noise_text, run_noise
 from harness.report.text import format_value, verdict_line
 from harness.store.model import Outcome, RunRecord, Verdict
 from harness.store.reader import list_runs, load_run
@@ -165,18 +165,18 @@ def against_noise(
     record: RunRecord,
     history: list[RunRecord],
 ) -> MetricGate:
-    """A latency regression judged again with the run's value lowered by what the host's
-    disturbance may have added beyond the history's typical (median) noise: inconclusive
-    when it is then no regression."""
-    noise = noise_ms(gate.metric, record.host, record.wakeups)
+    """A latency or CPU-per-request regression judged again with the run's value lowered by
+    what the host's disturbance may have added beyond the history's typical (median)
+    noise: inconclusive when it is then no regression."""
+    noise = run_noise(gate.metric, record)
     current = values[-1]
     if noise is None or record.host is None:
         return gate
     usual = history_noise(gate.metric, history)
     excess = max(0.0, noise - usual)
-    why = f"{describe_host(record.host)}: may have added up to {noise:.3g} ms"
+    why = f"{describe_host(record.host)}: may have added up to {noise_text(gate.metric, noise)}"
     if usual:
-        why += f", {excess:.3g} ms more than the history's runs typically met"
+        why += f", {noise_text(gate.metric, excess)} more than the history's runs typically met"
     gate = gate.model_copy(update={"disturbance": why})
     if gate.status != "regression" or not excess or current is None:
         return gate
@@ -189,7 +189,7 @@ def against_noise(
 def history_noise(metric: str, history: list[RunRecord]) -> float:
     """The median of what the host may have added to `metric` in the history's runs that
     measured their host (0 when none did)."""
-    noises = [noise_ms(metric, r.host, r.wakeups) for r in history]
+    noises = [run_noise(metric, r) for r in history]
     measured = sorted(n for n in noises if n is not None)
     return float(median(measured)) if measured else 0.0
 

@@ -95,3 +95,28 @@ def test_a_busier_baseline_can_hide_a_slowdown(baseline: Path) -> None:
     faster = compare_runs(noisy_base, candidate(baseline, "080000", 0.6, QUIET), calibration=None)
     latency = next(m for m in faster.metrics if m.metric == "latency_ms")
     assert latency.inconclusive and not latency.failed
+
+
+def busier_sidecars(baseline: Path, name: str, factor: float, steal: float) -> Path:
+    """A copy of the baseline whose sidecars used `factor` times the CPU, on a host whose
+    hypervisor stole `steal` of the CPU."""
+    target = candidate(baseline, name, 1.0, QUIET.model_copy(update={"steal_share": steal}))
+    table = pd.read_parquet(target / "resources.parquet")
+    table["cpu_cores"] = table["cpu_cores"] * factor
+    table.to_parquet(target / "resources.parquet")
+    return target
+
+
+def test_a_cpu_rise_the_hypervisors_steal_explains_is_inconclusive(baseline: Path) -> None:
+    """Sidecar CPU per request +35 % on a candidate that met 4.5 % steal (as a steady run of
+    the compare test did): inconclusive, not failed; the same rise with a quiet runner's
+    steal fails."""
+    stolen = compare_runs(baseline, busier_sidecars(baseline, "090000", 1.35, 0.045),
+                          calibration=None)  # fmt: skip
+    cpu = next(m for m in stolen.metrics if m.metric == "sidecar_cpu_per_krps")
+    assert cpu.inconclusive and not cpu.failed, cpu
+    assert "steal 4.5%" in cpu.disturbance and "cores per 1000 RPS" in cpu.disturbance
+    quiet = compare_runs(baseline, busier_sidecars(baseline, "100000", 1.35, 0.0005),
+                         calibration=None)  # fmt: skip
+    cpu = next(m for m in quiet.metrics if m.metric == "sidecar_cpu_per_krps")
+    assert cpu.failed and not cpu.inconclusive, cpu

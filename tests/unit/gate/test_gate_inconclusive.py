@@ -106,3 +106,30 @@ def test_the_gate_command_exits_3_on_an_inconclusive_run(tmp_path: Path) -> None
     out = tmp_path / "gate"
     assert main(["gate", str(run_dir), "--out", str(out)]) == 3
     assert "INCONCLUSIVE" in (out / "gate.md").read_text(encoding="utf-8")
+
+
+def cpu_record(day: int, cpu: float, steal: float) -> RunRecord:
+    host = HostDisturbance(sched_lag_p50_ms=0.09, sched_lag_p99_ms=0.3, steal_share=steal,
+                           foreign_cpu_cores=0.014, busy_cores=0.5)  # fmt: skip
+    summary = Summary(requests=1000, p50_ms=12.7, p99_ms=40.0, sidecar_cpu_per_krps=cpu)
+    run = record(day, 40.0, host=host, wakeups=SHOP_WAKEUPS)
+    return run.model_copy(update={"summary": summary})
+
+
+def test_a_cpu_regression_the_hypervisors_steal_explains_is_inconclusive() -> None:
+    """The compare test's third steady run (session 6): CPU per request 0.80 -> 1.08 with
+    4.5 % steal against a history with none: inconclusive, exit 3. With the history's
+    steal, or 2.5 times the CPU, it is a regression."""
+    history = [cpu_record(1, 0.808, 0.00025), cpu_record(2, 0.798, 0.00075)]
+    settings = GateSettings(min_history=2)
+    result = gate_records(cpu_record(3, 1.08, 0.045), history, settings)
+    cpu = next(m for m in result.metrics if m.metric == "sidecar_cpu_per_krps")
+    assert cpu.status == "inconclusive", cpu
+    assert "steal 4.5%" in cpu.reason and "cores per 1000 RPS" in cpu.reason
+    assert (result.outcome, result.exit_code) == ("inconclusive", 3)
+    quiet = gate_records(cpu_record(3, 1.08, 0.0005), history, settings)
+    assert quiet.exit_code == 1 and quiet.failures[0].startswith("sidecar_cpu_per_krps regressed")
+    stolen_history = [cpu_record(1, 0.808, 0.045), cpu_record(2, 0.798, 0.045)]
+    alike = gate_records(cpu_record(3, 1.08, 0.045), stolen_history, settings)
+    assert alike.exit_code == 1
+    assert gate_records(cpu_record(3, 2.0, 0.045), history, settings).exit_code == 1

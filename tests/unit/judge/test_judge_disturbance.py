@@ -13,6 +13,7 @@ from harness.judge.disturbance import (
     foreign_share,
     latency_quantile,
     settle,
+    steal_inflation,
     tail_hits,
     wakeups_per_request,
     weigh,
@@ -146,7 +147,7 @@ def test_on_a_host_already_busy_the_same_effect_cannot_be_told_from_noise() -> N
     +100 ms against < 50 is inconclusive there, never a PASS and never a false FAIL."""
     weighed = weigh("p50_ms", 110.0, "<", 50.0, BUSY, W)
     assert weighed is not None and weighed.outcome == "inconclusive"
-    assert weighed.allowance_ms == pytest.approx(W * 0.65 * (4.32 - QUIET_LAG_P99_MS))
+    assert weighed.allowance == pytest.approx(W * 0.65 * (4.32 - QUIET_LAG_P99_MS))
     assert weigh("p50_ms", 200.0, "<", 50.0, BUSY, W).outcome == "fail"  # type: ignore[union-attr]
 
 
@@ -228,3 +229,30 @@ def test_inconclusive_run_status_and_exit_code_3() -> None:
     failing = [*noisy, *judge([SLO.model_validate("p99_ms < 100")], summaries, W)]
     assert (run_status(failing, False), exit_code(failing, False)) == ("failed", 1)
     assert (run_status(noisy, True), exit_code(noisy, True)) == ("aborted", 2)
+
+
+# The steady compare-test run that met 4.5 % steal (session 6): CPU per request 0.80 -> 1.08.
+STOLEN = HostDisturbance(sched_lag_p50_ms=0.09, sched_lag_p99_ms=2.9, steal_share=0.045,
+                         foreign_cpu_cores=0.014, busy_cores=0.547, steal_cores=0.09)  # fmt: skip
+
+
+def test_steal_beyond_a_quiet_runners_inflates_cpu_per_request() -> None:
+    """Nothing charged at a quiet runner's steal; the calibrated envelope above it."""
+    assert steal_inflation(HostDisturbance(steal_share=0.0005)) == 0.0
+    assert steal_inflation(HostDisturbance(steal_share=0.0058)) == pytest.approx(0.173, abs=0.002)
+    assert steal_inflation(STOLEN) == pytest.approx(0.52, abs=0.01)
+    assert steal_inflation(HostDisturbance(load1_max=3.0)) is None
+    assert steal_inflation(None) is None
+
+
+def test_a_cpu_slo_missed_under_steal_is_inconclusive() -> None:
+    """1.08 cores per 1000 RPS against `< 1.0` with 4.5 % steal: up to 0.37 of it may be
+    the neighbour's, so it is inconclusive; with no steal it is not weighed (a FAIL)."""
+    weighed = weigh("sidecar_cpu_per_krps", 1.08, "<", 1.0, STOLEN, W)
+    assert weighed is not None and weighed.outcome == "inconclusive"
+    assert weighed.allowance == pytest.approx(1.08 * 0.52 / 1.52, abs=0.01)
+    assert "cores per 1000 RPS (the hypervisor's steal)" in weighed.disturbance
+    assert "steal 4.5%" in weighed.disturbance
+    assert weigh("sidecar_cpu_per_krps", 1.08, "<", 1.0, QUIET, W) is None
+    assert weigh("sidecar_cpu_per_krps", 2.5, "<", 1.0, STOLEN, W).outcome == "fail"  # type: ignore[union-attr]
+    assert weigh("sidecar_rss_mb", 80.0, "<", 50.0, STOLEN, W) is None
