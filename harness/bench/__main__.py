@@ -8,6 +8,8 @@ Sections (`--only` names them; repeated or comma-separated):
 - grpc, tcp, h2: gRPC unary, TCP echo and 100 HTTP/2 streams on one connection through
   the mTLS sidecar pair, beside direct and an HAProxy pair (harness.bench.protocols);
 - hotpath: the sidecar listener's Python per request, in process (harness.bench.hotpath);
+- service-hop: a sample service's CPU per server hop and per client hop, one service and
+  its sidecar at a fixed rate (harness.bench.service_hop);
 - load: sustained RPS per Locust worker, stepped up until the worker falls behind, and
   orchestrator memory (harness.bench.load);
 - istio-propagation: Istio's API to the reference mesh: from the API call that changes a
@@ -69,6 +71,12 @@ def _mesh_size(quick: bool) -> int:
     return mesh_size.main(["--sidecars", "10", "--pushes", "2"] if quick else [])
 
 
+def _service_hop(quick: bool) -> int:
+    from harness.bench import service_hop
+
+    return service_hop.main(["--seconds", "4", "--rounds", "1"] if quick else [])
+
+
 def _protocol(name: str) -> Callable[[bool], int]:
     def run(quick: bool) -> int:
         from harness.bench import protocols
@@ -85,6 +93,7 @@ SECTIONS = (
     Section("tcp", "TCP through the sidecar pair", _protocol("tcp")),
     Section("h2", "HTTP/2 multiplexing through the sidecar pair", _protocol("h2")),
     Section("hotpath", "sidecar listener, in process", _hotpath),
+    Section("service-hop", "sample service CPU per hop", _service_hop),
     Section("load", "load driver benchmark", _load),
     Section("istio-propagation", "Istio fault propagation benchmark", _istio_propagation),
     Section("run-size", "cost curve: run size", _run_size),

@@ -1,0 +1,26 @@
+"""The service-hop bench's arithmetic: CPU per request per process, and the two hops."""
+
+from __future__ import annotations
+
+import pytest
+
+from harness.bench.mesh import Sample
+from harness.bench.service_hop import summarise
+
+
+def _sample(requests: int, a: float, b: float, sidecar: float) -> Sample:
+    cpu = {"app-a": a, "app-b": b, "sidecar": sidecar}
+    return Sample(
+        qps=300.0, seconds=10.0, percentiles_ms={}, errors=0, requests=requests, cpu_s=cpu
+    )
+
+
+def test_hops_are_b_alone_and_a_minus_b_median_over_rounds() -> None:
+    """b's CPU per request is a server hop; a's minus b's is the client hop it adds."""
+    rounds = [_sample(1000, 0.5, 0.3, 0.6), _sample(2000, 0.8, 0.4, 1.0), _sample(1000, 9, 9, 9)]
+    row = summarise({"apps": rounds})["apps"]
+    assert row["app-b"] == pytest.approx(0.3)  # median of 0.3, 0.2, 9 ms
+    assert row["app-a"] == pytest.approx(0.5)  # median of 0.5, 0.4, 9 ms
+    assert row["server hop"] == pytest.approx(0.3)
+    assert row["client hop"] == pytest.approx(0.2)
+    assert row["sidecar"] == pytest.approx(0.6)
