@@ -1,8 +1,8 @@
 """Serve an aiohttp app on uvloop until SIGINT / SIGTERM: the end of the `__main__` of the
-control plane, the sample services and the trace sink. Imports nothing of the mesh (the
-sample services, which import nothing of the mesh, use it too).
+control plane and the trace sink. Imports nothing of the mesh. (The sample services
+serve on the sidecar's raw stack instead: `mesh_runtime.services.http_serve`.)
 
-    sys.exit(serve("services", app, "127.0.0.1", 8080, shutdown_timeout=2.0))
+    sys.exit(serve("tracesink", app, "127.0.0.1", 8080, shutdown_timeout=2.0))
 """
 
 from __future__ import annotations
@@ -21,7 +21,6 @@ def serve(
     port: int,
     *,
     shutdown_timeout: float,
-    handler_cancellation: bool = False,
     problem: Callable[[OSError], str] | None = None,
 ) -> int:
     """Run `app` on host:port (no access log, no banner); 0 when it is stopped, 2 with one
@@ -35,7 +34,6 @@ def serve(
             print=None,
             access_log=None,
             shutdown_timeout=shutdown_timeout,
-            handler_cancellation=handler_cancellation,
             loop=uvloop.new_event_loop(),
         )
     except OSError as exc:

@@ -6,10 +6,11 @@ import argparse
 import random
 import sys
 from collections.abc import Sequence
+from typing import cast
 
-from mesh_runtime.serve import serve
 from mesh_runtime.services.app import ShopService
 from mesh_runtime.services.calls import Downstream, Targets, parse_direct
+from mesh_runtime.services.http_serve import serve_http
 from mesh_runtime.services.rpc_serve import serve_grpc
 from mesh_runtime.services.rpc_server import GrpcShopService
 from mesh_runtime.services.tracing import ServiceIdentity, ServiceTracer, traces_url
@@ -99,13 +100,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     if isinstance(service, GrpcShopService):
         return serve_grpc(service, args.host, args.port)
-    return serve(
-        "services",
-        service.app(),
+    shop = cast(ShopService, service)  # grpc's handler base is untyped: mypy cannot narrow
+    return serve_http(
+        shop.handle,
         args.host,
         args.port,
         shutdown_timeout=2.0,
-        handler_cancellation=True,
+        on_start=shop.start,
+        on_stop=shop.stop,
     )
 
 

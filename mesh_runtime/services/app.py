@@ -1,4 +1,4 @@
-"""The sample shop service's HTTP app (aiohttp).
+"""The sample shop service's HTTP handler (served by `http_serve`, the sidecar's stack).
 
 any path, any method   apply the behaviour, call each of `calls` in order, answer JSON
 GET /_health, GET|PUT /_behaviour   the behaviour API (`control.py`)
@@ -6,22 +6,20 @@ GET /_health, GET|PUT /_behaviour   the behaviour API (`control.py`)
 
 from __future__ import annotations
 
-import asyncio
 import random
 from collections.abc import Sequence
 from typing import Any
 
-from aiohttp import web
-from opentelemetry.trace import Span
-
 from mesh_runtime.services.behaviour import padded_body, should_fail
 from mesh_runtime.services.calls import CallResult, Downstream
 from mesh_runtime.services.control import BehaviourControl
-from mesh_runtime.services.tracing import ServiceIdentity, ServiceTracer
+from mesh_runtime.services.http_serve import JSON
+from mesh_runtime.services.tracing import ServiceIdentity, ServiceTracer, Span
+from mesh_runtime.sidecar.http1 import Request, Response
 
 CLIENT_CLOSED = 499
 """Status recorded on the span when the client went away first (nginx's convention)."""
-_FORWARDED_HEADERS = ("x-request-id",)
+_FORWARDED_HEADERS = (b"x-request-id",)
 
 
 class ShopService:
@@ -42,53 +40,50 @@ class ShopService:
         self._rng = rng or random.Random()
         self._control = BehaviourControl(identity.instance)
 
-    def app(self) -> web.Application:
-        app = web.Application()
-        self._control.add_routes(app)
-        app.router.add_route("*", "/{tail:.*}", self.handle)
-        app.on_startup.append(self._start)
-        app.on_cleanup.append(self._stop)
-        return app
-
-    async def handle(self, request: web.Request) -> web.Response:
-        span = self._tracer.start_server_span(request.headers, request.method, request.path)
-        status, failure = CLIENT_CLOSED, None
+    async def handle(self, request: Request) -> Response:
+        """The behaviour API's answer, or the shop request's."""
+        control = self._control.answer(request)
+        if control is not None:
+            return control
+        span = self._tracer.start_server_span(
+            request.headers, request.method.decode(), request.path
+        )
+        status = CLIENT_CLOSED
         try:
-            status, payload, failure, size = await self._serve(request, span)
-            return web.Response(
-                status=status, body=padded_body(payload, size), content_type="application/json"
-            )
-        except Exception as exc:
-            status, failure = 500, f"{type(exc).__name__}: {exc}"
+            status, payload, size = await self._serve(request, span)
+            return Response(status, list(JSON), padded_body(payload, size))
+        except Exception:
+            status = 500
             raise
         finally:
-            self._tracer.finish(span, status, failure)
+            self._tracer.finish(span, status)
 
-    async def _serve(
-        self, request: web.Request, span: Span
-    ) -> tuple[int, dict[str, Any], str | None, int]:
-        """(status, JSON payload, failure text, body size) for one request."""
+    async def _serve(self, request: Request, span: Span) -> tuple[int, dict[str, Any], int]:
+        """(status, JSON payload, body size) for one request."""
         behaviour = await self._control.delayed(self._rng)
         size = behaviour.response_bytes
         if should_fail(behaviour, self._rng):
-            return behaviour.error_status, self._payload([], error="injected"), "injected", size
-        body = await request.read() if request.body_exists else b""
+            return behaviour.error_status, self._payload([], error="injected"), size
         headers = self._outgoing_headers(request, span, behaviour.propagate_trace)
         results = await self._downstream.call_each(
-            self._calls, request.method, request.path_qs, headers, body
+            self._calls,
+            request.method.decode(),
+            request.target.decode("latin-1"),
+            headers,
+            request.body,
         )
         if results and not results[-1].ok:
             last = results[-1]
             failure = f"{last.service} answered {last.status or last.error}"
             status = failure_status(last.status)
-            return status, self._payload(results, failed=last.service, error=failure), failure, size
-        return 200, self._payload(results), None, size
+            return status, self._payload(results, failed=last.service, error=failure), size
+        return 200, self._payload(results), size
 
-    def _outgoing_headers(
-        self, request: web.Request, span: Span, propagate: bool
-    ) -> dict[str, str]:
+    def _outgoing_headers(self, request: Request, span: Span, propagate: bool) -> dict[str, str]:
         headers = {
-            name: request.headers[name] for name in _FORWARDED_HEADERS if name in request.headers
+            name.decode(): value.decode("latin-1")
+            for name, value in request.headers
+            if name in _FORWARDED_HEADERS
         }
         if propagate:
             headers.update(self._tracer.outgoing_headers(span))
@@ -97,12 +92,13 @@ class ShopService:
     def _payload(self, results: Sequence[CallResult], **extra: Any) -> dict[str, Any]:
         return answer_payload(self._identity, results, **extra)
 
-    async def _start(self, app: web.Application) -> None:
+    async def start(self) -> None:
         await self._downstream.start()
+        self._tracer.start()
 
-    async def _stop(self, app: web.Application) -> None:
+    async def stop(self) -> None:
         await self._downstream.close()
-        await asyncio.get_running_loop().run_in_executor(None, self._tracer.shutdown)
+        await self._tracer.shutdown()
 
 
 def answer_payload(

@@ -6,18 +6,20 @@ in no-mesh mode the service picks an instance of the callee itself, round robin.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-import aiohttp
-
 from mesh_runtime.grpc_codes import code_name, http_status_of
 from mesh_runtime.services.behaviour import RoundRobin
 from mesh_runtime.services.call_result import CallResult, describe_error
+from mesh_runtime.services.http_pool import KeepAlivePool
 from mesh_runtime.services.rpc_call import GrpcChannels, call_message, metadata_of, unary
 from mesh_runtime.services.tcp_call import kv_call
+from mesh_runtime.sidecar.http1 import ConnectionClosed
+from mesh_runtime.sidecar.upstream import AttemptError
 
 __all__ = ["CallResult", "Downstream", "Targets", "parse_address", "parse_direct"]
 
@@ -91,36 +93,29 @@ class Targets:
         return self._via, service
 
     def route(self, service: str) -> tuple[str, str | None]:
+        """(host:port to connect to, Host header or None: the address itself)."""
         if service in self._direct:
-            return f"http://{self._direct[service].pick()}", None
+            return self._direct[service].pick(), None
         if self._via is None:
             raise LookupError(f"no address for {service}")
-        return f"http://{self._via}", service
+        return self._via, service
 
 
 class Downstream:
-    """One keep-alive aiohttp session for every downstream call of this instance."""
+    """Every downstream call of this instance: HTTP on one keep-alive pool, gRPC on
+    grpcio channels, TCP on a connection per call."""
 
     def __init__(self, targets: Targets, timeout_s: float, max_connections: int = 512) -> None:
         self._targets = targets
-        self._timeout = aiohttp.ClientTimeout(total=timeout_s)
-        self._max_connections = max_connections
-        self._session: aiohttp.ClientSession | None = None
+        self._timeout_s = timeout_s
+        self._pool = KeepAlivePool(max_connections)
         self._channels = GrpcChannels()
 
     async def start(self) -> None:
-        connector = aiohttp.TCPConnector(limit=self._max_connections, keepalive_timeout=30)
-        # no cookie jar: a cookie one caller's request set must not leak into another's
-        self._session = aiohttp.ClientSession(
-            connector=connector,
-            timeout=self._timeout,
-            auto_decompress=False,
-            cookie_jar=aiohttp.DummyCookieJar(),
-        )
+        """Nothing to open ahead: connections are made on the first calls."""
 
     async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
+        self._pool.close()
         await self._channels.close()
 
     async def call_each(
@@ -151,8 +146,7 @@ class Downstream:
     ) -> CallResult:
         """Send the request on to `service` (within `timeout` s when given, else the
         instance's call timeout); never raises for a network problem."""
-        assert self._session is not None, "Downstream.start() was not awaited"
-        limit = self._timeout.total or 10.0
+        limit = self._timeout_s
         if timeout is not None:
             limit = min(max(timeout, 0.001), limit)
         tcp = self._targets.tcp(service)
@@ -162,21 +156,16 @@ class Downstream:
         grpc_route = self._targets.grpc_route(service)
         if grpc_route is not None:
             return await self._grpc_call(service, grpc_route, method, path, headers, limit)
-        base, host = self._targets.route(service)
-        if host is not None:
-            headers = {**headers, "Host": host}
+        address, host = self._targets.route(service)
+        fields = [(b"host", (host or address).encode())]
+        fields += [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()]
         started = time.perf_counter()
         try:
-            async with self._session.request(
-                method,
-                base + path,
-                headers=headers,
-                data=body or None,
-                timeout=aiohttp.ClientTimeout(total=limit),
-            ) as response:
-                payload = await response.read()
-                status = response.status
-        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+            async with asyncio.timeout(limit):
+                status, payload = await self._pool.request(
+                    address, method.encode(), path.encode("latin-1"), fields, body
+                )
+        except (AttemptError, ConnectionClosed, TimeoutError, OSError) as exc:
             elapsed = (time.perf_counter() - started) * 1000
             return CallResult(service, 0, elapsed, error=describe_error(exc))
         elapsed = (time.perf_counter() - started) * 1000

@@ -13,14 +13,16 @@ import asyncio
 import json
 import random
 
-from aiohttp import web
-
 from mesh_runtime.services.behaviour import (
     Behaviour,
     BehaviourError,
     sample_latency_ms,
     updated,
 )
+from mesh_runtime.services.http_serve import json_response
+from mesh_runtime.sidecar.http1 import Request, Response
+
+READS = frozenset({b"GET", b"HEAD"})
 
 
 class BehaviourControl:
@@ -31,28 +33,36 @@ class BehaviourControl:
         self.behaviour = Behaviour()
         self._changed = asyncio.Event()
 
-    def add_routes(self, app: web.Application) -> None:
-        app.router.add_get("/_health", self.health)
-        app.router.add_get("/_behaviour", self.get_behaviour)
-        app.router.add_put("/_behaviour", self.put_behaviour)
+    def answer(self, request: Request) -> Response | None:
+        """The API's answer when `request` is one of its routes, else None (GET and HEAD
+        read, PUT changes; any other method on these paths is a shop request)."""
+        path, method = request.path, request.method
+        if path == "/_health" and method in READS:
+            return json_response({"status": "ok", "instance": self._instance})
+        if path != "/_behaviour":
+            return None
+        if method in READS:
+            return json_response(self.behaviour.model_dump())
+        if method == b"PUT":
+            return self.put_behaviour(request.body)
+        return None
 
-    async def health(self, request: web.Request) -> web.Response:
-        return web.json_response({"status": "ok", "instance": self._instance})
+    async def handle(self, request: Request) -> Response:
+        """The API alone (a gRPC instance's HTTP face): 404 for anything else."""
+        response = self.answer(request)
+        return response if response is not None else json_response({"error": "not found"}, 404)
 
-    async def get_behaviour(self, request: web.Request) -> web.Response:
-        return web.json_response(self.behaviour.model_dump())
-
-    async def put_behaviour(self, request: web.Request) -> web.Response:
+    def put_behaviour(self, body: bytes) -> Response:
         try:
-            change = json.loads(await request.read())
+            change = json.loads(body)
             self.behaviour = updated(self.behaviour, change)
         except (ValueError, BehaviourError) as exc:
             message = str(exc) if isinstance(exc, BehaviourError) else f"not valid JSON: {exc}"
-            return web.json_response({"error": message}, status=400)
+            return json_response({"error": message}, status=400)
         # wake every held request so that it sees the new behaviour
         self._changed.set()
         self._changed = asyncio.Event()
-        return web.json_response(self.behaviour.model_dump())
+        return json_response(self.behaviour.model_dump())
 
     async def unless_hanging(self) -> Behaviour:
         """The behaviour once it no longer says hang; a held request only waits on an event,

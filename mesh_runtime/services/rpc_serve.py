@@ -9,11 +9,12 @@ import sys
 
 import grpc
 import uvloop
-from aiohttp import web
 
 from mesh_runtime.services.demux import Demux
+from mesh_runtime.services.http_serve import listen, sweep
 from mesh_runtime.services.rpc_call import CHANNEL_OPTIONS
 from mesh_runtime.services.rpc_server import GrpcShopService
+from mesh_runtime.sidecar.http_server import ConnectionRegistry
 
 LOOPBACK = "127.0.0.1"
 
@@ -33,24 +34,24 @@ async def _run(service: GrpcShopService, host: str, port: int, grace_s: float) -
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
-    app = web.Application()
-    service.control.add_routes(app)
-    runner = web.AppRunner(app, access_log=None, handle_signals=False)
-    await runner.setup()
+    registry = ConnectionRegistry()
+    api = await listen(service.control.handle, LOOPBACK, 0, registry)
+    sweeper = loop.create_task(sweep(registry))
     server = grpc.aio.server(options=[("grpc.so_reuseport", 0), *CHANNEL_OPTIONS])
     server.add_generic_rpc_handlers((service,))
     try:
-        site = web.TCPSite(runner, LOOPBACK, 0)
-        await site.start()
-        http_port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        http_port = api.sockets[0].getsockname()[1]
         grpc_port = server.add_insecure_port(f"{LOOPBACK}:0")
         await service.downstream.start()
+        service.tracer.start()
         await server.start()
         front = await Demux((LOOPBACK, grpc_port), (LOOPBACK, http_port)).start(host, port)
         await stop.wait()
         front.close()
         await server.stop(grace_s)
     finally:
-        await runner.cleanup()
+        sweeper.cancel()
+        api.close()
+        registry.close_all()
         await service.downstream.close()
-        await loop.run_in_executor(None, service.tracer.shutdown)
+        await service.tracer.shutdown()

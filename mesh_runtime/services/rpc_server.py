@@ -16,7 +16,6 @@ from collections.abc import AsyncIterator, Sequence
 from typing import Any, TypeAlias
 
 import grpc
-from opentelemetry.trace import Span
 
 from mesh_runtime.grpc_codes import CANCELLED, DEADLINE_EXCEEDED, grpc_status_of_http
 from mesh_runtime.services.app import answer_payload, failure_status
@@ -24,7 +23,7 @@ from mesh_runtime.services.behaviour import padded_body, should_fail
 from mesh_runtime.services.calls import CallResult, Downstream
 from mesh_runtime.services.control import BehaviourControl
 from mesh_runtime.services.rpc_streams import StreamFailure, StreamingMethods, kind_of
-from mesh_runtime.services.tracing import ServiceIdentity, ServiceTracer
+from mesh_runtime.services.tracing import ServiceIdentity, ServiceTracer, Span
 
 _STATUS = {status.value[0]: status for status in grpc.StatusCode}
 Context: TypeAlias = "grpc.aio.ServicerContext[Any, Any]"
@@ -116,7 +115,7 @@ class GrpcShopService(grpc.GenericRpcHandler):
             code = DEADLINE_EXCEEDED if remaining is not None and remaining <= 0 else CANCELLED
             raise
         finally:
-            self.tracer.finish_rpc(span, code, failure)
+            self.tracer.finish_rpc(span, code)
         await context.abort(_STATUS[code], failure or "")
         raise AssertionError("abort returns only by raising")
 
@@ -134,7 +133,7 @@ class GrpcShopService(grpc.GenericRpcHandler):
         except StreamFailure as exc:
             code, failure = exc.code, exc.details
         finally:
-            self.tracer.finish_rpc(span, code, failure)
+            self.tracer.finish_rpc(span, code)
         if code:
             await context.abort(_STATUS[code], failure or "")
 

@@ -1,24 +1,33 @@
-"""OpenTelemetry for a sample service: one SERVER span per request, W3C trace context.
+"""Tracing for a sample service: one SERVER span per request, W3C trace context, OTLP.
 
-Nothing global is touched: the service owns its TracerProvider and propagator, so two
-services in one test process cannot step on each other.
+Spans are made by the sidecar's own light recorder and exported from the event loop by
+its OTLP/HTTP exporter (`mesh_runtime.sidecar.telemetry`): the OpenTelemetry SDK's span
+machinery and its export thread cost a sample service more CPU than serving the request
+did. Nothing global is touched: each service owns its recorder and exporter.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import asyncio
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from opentelemetry import trace
-from opentelemetry.context import Context
-from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
-from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor
-from opentelemetry.trace import Span, SpanKind, Status, StatusCode
-from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+from mesh_runtime.sidecar.telemetry.export import SpanExporter
+from mesh_runtime.sidecar.telemetry.otlp import SpanEncoder
+from mesh_runtime.sidecar.telemetry.tracing import (
+    HTTP_METHOD,
+    URL_PATH,
+    Attributes,
+    ProxySpan,
+    SpanRecorder,
+    extract,
+)
 
+Span = ProxySpan
+TRACER_NAME = "meshproof.services"
+FLUSH_TIMEOUT_S = 5.0
+"""How long a stopping service keeps sending its last spans."""
 TRACES_PATH = "/v1/traces"
 
 
@@ -40,69 +49,72 @@ class ServiceIdentity:
 
 
 class ServiceTracer:
-    """Starts the SERVER span of each request and injects context into downstream calls."""
+    """Starts the SERVER span of each request and names it as the parent of downstream
+    calls; `start()` (in the loop) runs the export, `shutdown()` sends what is left."""
 
     def __init__(self, identity: ServiceIdentity, otlp_endpoint: str | None) -> None:
-        resource = Resource.create(
-            {
-                "service.name": identity.service,
-                "service.instance.id": identity.instance,
-                "service.version": identity.version,
-            }
+        resource = {
+            "service.name": identity.service,
+            "service.instance.id": identity.instance,
+            "service.version": identity.version,
+            "telemetry.sdk.language": "python",
+            "telemetry.sdk.name": "meshproof",
+        }
+        self._exporter = (
+            SpanExporter(traces_url(otlp_endpoint), SpanEncoder(resource, TRACER_NAME))
+            if otlp_endpoint
+            else None
         )
-        self._provider = TracerProvider(resource=resource)
-        if otlp_endpoint:
-            exporter = OTLPSpanExporter(endpoint=traces_url(otlp_endpoint), timeout=5)
-            self._provider.add_span_processor(
-                BatchSpanProcessor(exporter, max_queue_size=8192, schedule_delay_millis=500)
-            )
-        self._tracer = self._provider.get_tracer("meshproof.services")
-        self._propagator = TraceContextTextMapPropagator()
+        self._recorder = SpanRecorder(self._exporter.add if self._exporter else None)
+        self._runner: asyncio.Task[None] | None = None
         self._span_name = f"{identity.service} handle"
 
-    def start_server_span(self, headers: Mapping[str, str], method: str, path: str) -> Span:
+    def start(self) -> None:
+        """Start exporting (from the running loop)."""
+        if self._exporter is not None and self._runner is None:
+            self._runner = asyncio.get_running_loop().create_task(self._exporter.run())
+
+    async def shutdown(self) -> None:
+        """Send the spans still queued (within `FLUSH_TIMEOUT_S`) and stop exporting."""
+        if self._exporter is not None:
+            await self._exporter.shutdown(FLUSH_TIMEOUT_S, self._runner)
+            self._runner = None
+
+    def start_server_span(
+        self, headers: Iterable[tuple[bytes, bytes]], method: str, path: str
+    ) -> Span:
         """A SERVER span, child of the incoming `traceparent` when there is one."""
-        parent = self._propagator.extract(headers)
-        return self._tracer.start_span(
-            self._span_name,
-            context=parent,
-            kind=SpanKind.SERVER,
-            attributes={"http.request.method": method, "url.path": path},
-        )
+        attributes: Attributes = {HTTP_METHOD: method, URL_PATH: path}
+        return self._recorder.start_server_span(self._span_name, extract(headers), attributes)
 
     def start_rpc_span(self, metadata: Mapping[str, str], full_method: str) -> Span:
         """A SERVER span of a gRPC call (`/package.Service/Method`), child of the
         `traceparent` in its metadata when there is one."""
         rpc_service, _, rpc_method = full_method.lstrip("/").rpartition("/")
-        parent = self._propagator.extract(metadata)
-        attributes = {"rpc.system": "grpc", "rpc.service": rpc_service, "rpc.method": rpc_method}
-        return self._tracer.start_span(
-            self._span_name, context=parent, kind=SpanKind.SERVER, attributes=attributes
-        )
+        parent = extract((k.encode("latin-1"), v.encode("latin-1")) for k, v in metadata.items())
+        attributes: Attributes = {
+            "rpc.system": "grpc",
+            "rpc.service": rpc_service,
+            "rpc.method": rpc_method,
+        }
+        return self._recorder.start_server_span(self._span_name, parent, attributes)
 
-    def outgoing_headers(self, span: Span) -> dict[str, str]:
+    @staticmethod
+    def outgoing_headers(span: Span) -> dict[str, str]:
         """`traceparent` (and `tracestate`) naming `span` as the parent of a downstream call."""
-        carrier: dict[str, str] = {}
-        self._propagator.inject(carrier, context=trace.set_span_in_context(span, Context()))
-        return carrier
+        headers = {"traceparent": span.traceparent().decode()}
+        if span.tracestate:
+            headers["tracestate"] = span.tracestate
+        return headers
 
     @staticmethod
-    def finish(span: Span, status: int, failure: str | None = None) -> None:
-        span.set_attribute("http.response.status_code", status)
-        if status >= 500:
-            span.set_status(Status(StatusCode.ERROR, failure))
-        span.end()
+    def finish(span: Span, status: int) -> None:
+        """End the span with the answer's status (5xx: an error)."""
+        span.end(status)
 
     @staticmethod
-    def finish_rpc(span: Span, code: int, failure: str | None = None) -> None:
-        """End a gRPC call's span; as OpenTelemetry's gRPC conventions say, a server span
-        is an error for UNKNOWN, DEADLINE_EXCEEDED, UNIMPLEMENTED, INTERNAL, UNAVAILABLE
-        and DATA_LOSS only."""
-        span.set_attribute("rpc.grpc.status_code", code)
-        if code in (2, 4, 12, 13, 14, 15):
-            span.set_status(Status(StatusCode.ERROR, failure))
-        span.end()
-
-    def shutdown(self) -> None:
-        """Flush spans still queued and stop the exporter thread."""
-        self._provider.shutdown()
+    def finish_rpc(span: Span, code: int) -> None:
+        """End a gRPC call's span (HTTP 200, as every gRPC answer is, with its code); as
+        OpenTelemetry's gRPC conventions say, a server span is an error for UNKNOWN,
+        DEADLINE_EXCEEDED, UNIMPLEMENTED, INTERNAL, UNAVAILABLE and DATA_LOSS only."""
+        span.end(200, grpc_status=code)

@@ -32,15 +32,15 @@ def test_parse_direct_rejects_malformed_values(value: str) -> None:
 def test_direct_targets_round_robin_without_host_header() -> None:
     """No-mesh mode calls the instances themselves in turn."""
     targets = Targets(None, {"catalog": ["127.0.0.1:1", "127.0.0.1:2"]})
-    assert targets.route("catalog") == ("http://127.0.0.1:1", None)
-    assert targets.route("catalog") == ("http://127.0.0.1:2", None)
+    assert targets.route("catalog") == ("127.0.0.1:1", None)
+    assert targets.route("catalog") == ("127.0.0.1:2", None)
     assert targets.missing(["catalog", "cart"]) == ["cart"]
 
 
 def test_via_target_names_the_service_in_the_host_header() -> None:
     """Mesh mode sends every call to the sidecar outbound with Host: <service>."""
     targets = Targets("127.0.0.1:15001", {})
-    assert targets.route("cart") == ("http://127.0.0.1:15001", "cart")
+    assert targets.route("cart") == ("127.0.0.1:15001", "cart")
     assert targets.missing(["cart", "catalog"]) == []
 
 
