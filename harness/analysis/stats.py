@@ -17,7 +17,9 @@ PERCENTILES = {"p50_ms": 0.50, "p90_ms": 0.90, "p99_ms": 0.99, "p999_ms": 0.999}
 def percentile(values: pd.Series | np.ndarray, q: float) -> float | None:
     """The q-quantile (0-1) of the non-missing values, or None when there are none."""
     array = np.asarray(values, dtype="float64")
-    array = array[~np.isnan(array)]
+    missing = np.isnan(array)
+    if missing.any():  # copy only when there is something to leave out
+        array = array[~missing]
     if array.size == 0:
         return None
     return float(np.quantile(array, q))

@@ -16,6 +16,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from harness.analysis.order import second_blocks, send_times
 from harness.analysis.phases import label_phases
 from harness.analysis.stats import PERCENTILES
 from harness.spec.load import LATE_BOUND_MS
@@ -53,6 +54,23 @@ def compute_windows(requests: pd.DataFrame, phases: Sequence[PhaseRecord]) -> pd
     """One row per second from the first to the last intended send second."""
     if requests.empty:
         return _empty()
+    blocks = second_blocks(send_times(requests))
+    parts = [_per_second(requests.iloc[rows]) for rows in blocks]
+    out = parts[0] if len(parts) == 1 else pd.concat(parts)
+    full = pd.RangeIndex(int(out.index.min()), int(out.index.max()) + 1, name="second")
+    out = out.reindex(full)
+    out["requests"] = out["requests"].fillna(0).astype("int64")
+    out["rps"] = out["rps"].fillna(0.0)
+    out["late"] = out["late"].fillna(0).astype("int64")
+    out = out.reset_index()
+    out["phase"] = label_phases(out["second"].astype("float64"), phases)
+    return out[list(WINDOW_COLUMNS)]
+
+
+def _per_second(requests: pd.DataFrame) -> pd.DataFrame:
+    """The windows of the seconds these requests were meant to be sent in (indexed by
+    second; seconds without requests absent). Requests in send order are taken a block
+    of whole seconds at a time (`second_blocks`), so no second is split."""
     second = np.floor(requests["intended_s"].to_numpy(dtype="float64")).astype("int64")
     frame = pd.DataFrame(
         {
@@ -79,14 +97,7 @@ def compute_windows(requests: pd.DataFrame, phases: Sequence[PhaseRecord]) -> pd
     out["corrected_p99_ms"] = grouped["corrected_ms"].quantile(0.99)
     out["late"] = grouped["is_late"].sum().astype("int64")
     out["max_send_lag_ms"] = grouped["lag_ms"].max()
-    full = pd.RangeIndex(int(out.index.min()), int(out.index.max()) + 1, name="second")
-    out = out.reindex(full)
-    out["requests"] = out["requests"].fillna(0).astype("int64")
-    out["rps"] = out["rps"].fillna(0.0)
-    out["late"] = out["late"].fillna(0).astype("int64")
-    out = out.reset_index()
-    out["phase"] = label_phases(out["second"].astype("float64"), phases)
-    return out[list(WINDOW_COLUMNS)]
+    return out
 
 
 def _empty() -> pd.DataFrame:
