@@ -39,6 +39,9 @@ class InstanceRecord(DeploymentModel):
     tcp_ports: dict[str, int] = {}
     """`protocol: tcp` service -> this instance's sidecar L4 listener for it (its app's tcp
     callees; on an ingress instance every tcp service, where the load's TCP routes enter)."""
+    gateway_port: int | None = None
+    """An ingress instance's sidecar gateway listener (`--gateway-port`), where the load's
+    gRPC routes enter; only with `protocol: grpc` services in the mesh."""
 
 
 class ProxyRecord(DeploymentModel):

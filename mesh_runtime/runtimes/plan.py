@@ -302,8 +302,8 @@ def grpc_ingress(topology: Topology, instances: Sequence[InstanceRecord]) -> dic
         if spec.protocol != "grpc":
             continue
         first = next((r for r in instances if r.service == name), None)
-        if entry.outbound_port is not None:
-            out[name] = f"{HOST}:{entry.outbound_port}"
+        if entry.gateway_port is not None:
+            out[name] = f"{HOST}:{entry.gateway_port}"
         elif first is not None:
             out[name] = f"{HOST}:{first.app_port}"
     return out
@@ -327,9 +327,17 @@ def _instance_records(
                 outbound_port=sidecar[1],
                 admin_port=sidecar[2],
                 tcp_ports={name: allocate_port() for name in tcp},
+                gateway_port=allocate_port() if mesh and _gateway(topology, inst.service) else None,
             )
         )
     return records
+
+
+def _gateway(topology: Topology, service: str) -> bool:
+    """Whether `service`'s sidecars take the load's gRPC routes: the ingress's, when the
+    mesh has gRPC services."""
+    has_grpc = any(spec.protocol == "grpc" for spec in topology.services.values())
+    return has_grpc and service == topology.ingress
 
 
 def _proxies(
@@ -495,5 +503,7 @@ def _sidecar(
             args += ["--metrics-dialect", metrics_dialect]
         for service, port in record.tcp_ports.items():
             args += ["--tcp-outbound", f"{service}={port}"]
+        if record.gateway_port is not None:
+            args += ["--gateway-port", str(record.gateway_port)]
         command = _python(tools, "mesh_runtime.sidecar", *args)
     return ProcessSpec(sidecar_name(record.instance), "sidecar", command, ports)

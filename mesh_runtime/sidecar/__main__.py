@@ -74,6 +74,12 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SERVICE=PORT",
         help="an outbound L4 listener for a `protocol: tcp` service the app calls (repeat)",
     )
+    parser.add_argument(
+        "--gateway-port",
+        type=_port,
+        help="also serve the outbound listener's routing on this port, bound on --host"
+        " (the ingress's entry for load that names its destination: gRPC routes)",
+    )
     parser.add_argument("--service", required=True)
     parser.add_argument("--instance", required=True)
     parser.add_argument("--version", default="v1")
@@ -187,6 +193,7 @@ def options_from(args: argparse.Namespace) -> SidecarOptions:
         admin_token_file=args.admin_token_file,
         limits=limits_from(args),
         tcp_outbound=tuple(args.tcp_outbound),
+        gateway_port=args.gateway_port,
     )
 
 

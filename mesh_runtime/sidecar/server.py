@@ -85,6 +85,10 @@ class SidecarOptions:
     """Request limits and timeouts of every listener (`max_body` above wins)."""
     tcp_outbound: tuple[tuple[str, int], ...] = ()
     """(tcp destination service, loopback port): the app's L4 listeners (`tcp_proxy`)."""
+    gateway_port: int | None = None
+    """A second outbound listener, bound on `host`: where load that names its destination
+    enters the mesh from outside the pod (the ingress's gRPC routes), as through Istio's
+    ingress gateway; the outbound port itself stays pod-local."""
 
     @property
     def http_limits(self) -> HttpLimits:
@@ -198,6 +202,7 @@ class Sidecar:
             tcp.inbound() or self._listen_inbound(inbound.handle),
             await self._listen(self.options.outbound_port, outbound.handle, self.mesh_connections),
             *await tcp.outbound(),
+            *await self._listen_gateway(outbound.handle),
         ]
         self.lifecycle.listening = True
         # Everything made so far (config models, modules, TLS contexts) lives as long as
@@ -269,6 +274,12 @@ class Sidecar:
         )
         self.security.listener = listener.stats
         return listener
+
+    async def _listen_gateway(self, handler: Handler) -> list[asyncio.Server]:
+        port = self.options.gateway_port
+        if port is None:
+            return []
+        return [await self._listen(port, handler, self.mesh_connections, self.options.host)]
 
     async def _listen(
         self, port: int, handler: Handler, registry: ConnectionRegistry, host: str = HOST

@@ -11,7 +11,8 @@ where 127.0.0.1 stays right (the app reaches its sidecar's outbound listener on 
 the sidecar its app). Every part listens on 0.0.0.0 inside its namespace; a port is
 published (on the host's 127.0.0.1, same number) only where the harness needs it: the
 ingress, each app (`/_behaviour`, health), each sidecar's admin API (ready, metrics), the
-control plane, Toxiproxy's API and the trace sink. Prometheus stays a host process
+control plane, Toxiproxy's API and the trace sink; with gRPC services, the ingress
+sidecar's gateway listener too (the load's gRPC routes enter there, `Plan.grpc_ingress`). Prometheus stays a host process
 scraping the published admin ports, as in the local runtime.
 """
 
@@ -132,7 +133,13 @@ def port_owners(plan: Plan) -> dict[int, str]:
     """Port -> the network name of the namespace listening on it (pods by instance name)."""
     owners: dict[int, str] = {}
     for record in plan.instances:
-        ports = (record.app_port, record.inbound_port, record.outbound_port, record.admin_port)
+        ports = (
+            record.app_port,
+            record.inbound_port,
+            record.outbound_port,
+            record.admin_port,
+            record.gateway_port,
+        )
         owners.update({port: record.instance for port in ports if port is not None})
     for process in plan.processes:
         if process.role in ("trace-sink", "toxiproxy", "control-plane"):
@@ -170,6 +177,7 @@ def _published(plan: Plan) -> set[int]:
     ports |= {r.admin_port for r in plan.instances if r.admin_port is not None}
     ports.add(port_of(plan.ingress_url))
     ports |= {port_of(address) for address in plan.tcp_ingress.values()}
+    ports |= {port_of(address) for address in plan.grpc_ingress.values()}
     for process in plan.processes:
         if process.role in ("trace-sink", "toxiproxy", "control-plane"):
             ports |= set(process.ports.values())
@@ -177,7 +185,13 @@ def _published(plan: Plan) -> set[int]:
 
 
 def _pod(record: InstanceRecord, published: set[int]) -> ContainerSpec:
-    ports = (record.app_port, record.inbound_port, record.admin_port, *record.tcp_ports.values())
+    ports = (
+        record.app_port,
+        record.inbound_port,
+        record.admin_port,
+        record.gateway_port,
+        *record.tcp_ports.values(),
+    )
     return ContainerSpec(
         name=pod_name(record.instance),
         role="pod",

@@ -13,11 +13,11 @@ REPO_ROOT = Path(__file__).resolve().parents[3]
 SHOP = REPO_ROOT / "experiments" / "topologies" / "shop.yaml"
 
 
-def shop_plan(mode: MeshMode = "mesh", work_dir: Path = Path("/w")) -> Plan:
+def shop_plan(mode: MeshMode = "mesh", work_dir: Path = Path("/w"), topology: Path = SHOP) -> Plan:
     ports = itertools.count(20000)
     return make_plan(
-        load_topology(SHOP),
-        topology_file=str(SHOP),
+        load_topology(topology),
+        topology_file=str(topology),
         mode=mode,
         allocate_port=lambda: next(ports),
         work_dir=work_dir,

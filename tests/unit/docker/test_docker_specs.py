@@ -11,10 +11,13 @@ from mesh_runtime.runtimes.docker.naming import (
 )
 from mesh_runtime.runtimes.docker.specs import (
     bind_all,
+    container_plan,
     port_of,
     translate,
 )
-from tests.unit.docker.dockerkit import shop_containers, shop_plan
+from tests.unit.docker.dockerkit import REPO_ROOT, shop_containers, shop_plan
+
+SHOP_GRPC = REPO_ROOT / "experiments" / "topologies" / "shop-grpc.yaml"
 
 
 def _arg(command: tuple[str, ...], flag: str) -> str:
@@ -89,6 +92,27 @@ def test_published_ports_are_only_what_the_harness_needs() -> None:
         assert record.outbound_port not in published
     assert all(port_of(p.listen) not in published for p in cplan.proxies)
     assert port_of(cplan.plan.toxiproxy_url) in published
+
+
+def test_grpc_routes_enter_at_the_ingress_sidecars_published_gateway_listener() -> None:
+    """With gRPC services the ingress's sidecar gets a gateway listener (bound on 0.0.0.0
+    in its pod, published) where the load's gRPC routes call; outbound listeners stay
+    pod-local; in no-mesh mode the routes call the service's first app."""
+    cplan = container_plan(shop_plan("mesh", topology=SHOP_GRPC))
+    plan = cplan.plan
+    published = {p for spec in cplan.containers for p in spec.publish}
+    gateways = {r.instance: r.gateway_port for r in plan.instances if r.gateway_port}
+    assert list(gateways) == ["gateway-0"]
+    assert set(plan.grpc_ingress.values()) == {f"127.0.0.1:{gateways['gateway-0']}"}
+    assert gateways["gateway-0"] in published
+    assert not {r.outbound_port for r in plan.instances} & published
+    sidecar = next(s for s in cplan.containers if s.name.endswith("gateway-0-sidecar"))
+    assert _arg(sidecar.command, "--gateway-port") == str(gateways["gateway-0"])
+    assert _arg(sidecar.command, "--host") == "0.0.0.0"
+    bare = shop_plan("no-mesh", topology=SHOP_GRPC)
+    assert all(r.gateway_port is None for r in bare.instances)
+    assert {port_of(a) for a in bare.grpc_ingress.values()} <= {r.app_port for r in bare.instances}
+    assert all(r.gateway_port is None for r in shop_plan("mesh").instances)  # no gRPC
 
 
 def test_listeners_bind_every_address_inside_their_namespace() -> None:
