@@ -53,7 +53,10 @@ it), or else the previous one."""
 
 
 def deployment_cores(resources: pd.DataFrame | None) -> pd.Series:
-    """Summed `cpu_cores` of the deployment's processes per second since t0."""
+    """Summed `cpu_cores` of the deployment's processes per second since t0 (the rows of
+    role `harness`, the harness's own processes, are not the deployment's)."""
+    if resources is not None and "role" in resources.columns:
+        resources = resources[resources["role"] != "harness"]
     if resources is None or resources.empty:
         return pd.Series(dtype="float64", name="deployment_cores")
     middle = resources["t_s"].to_numpy(dtype="float64") - 0.5

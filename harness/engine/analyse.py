@@ -22,6 +22,7 @@ from harness.analysis import (
     trace_completeness,
     with_phase,
 )
+from harness.analysis.cpu_split import cpu_split
 from harness.analysis.hdr import (
     PRECISION,
     HdrPercentiles,
@@ -39,6 +40,7 @@ from harness.load.schedule import Schedule
 from harness.observe.dialects import MESHPROOF, BoundDialect
 from harness.spec.experiment import Experiment
 from harness.store.model import (
+    CpuSplit,
     FaultEvent,
     HdrPrecision,
     PhaseRecord,
@@ -78,6 +80,8 @@ class Analysis:
     """The wake-ups one request meets, against which the host's disturbance was weighed."""
     hdr: HdrPrecision | None = None
     """The precision of the windows' and phases' `hdr_*` percentiles (None: no histograms)."""
+    cpu: CpuSplit | None = None
+    """The measured part's CPU by sidecars, apps, harness and the rest."""
 
 
 def analyse(
@@ -136,6 +140,11 @@ def analyse(
         traces=traces,
         wakeups=wakeups,
         hdr=PRECISION if hdr is not None else None,
+        cpu=cpu_split(
+            measured.resources,
+            PhaseRecord(name=whole.phase, start_s=whole.start_s, end_s=whole.end_s),
+            whole.value("rps"),
+        ),
     )
 
 

@@ -15,6 +15,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -73,8 +74,9 @@ class Observers:
                 deployment, t0=t0, out=work_dir / "resources.jsonl"
             )
         else:
+            harness = ("harness", "orchestrator", os.getpid())
             self._sampler = ResourceSampler(
-                processes, t0=t0, resolve=self._pid_of, out=work_dir / "resources.jsonl"
+                [*processes, harness], t0=t0, resolve=self._pid_of, out=work_dir / "resources.jsonl"
             )
         self._scraper: BuiltinScraper | None = None
         if self.metrics_source == "builtin-scraper":
@@ -103,9 +105,12 @@ class Observers:
             self.problems.append(f"host probe: {exc}; the run has no host disturbance")
 
     def harness_pids(self, pids: list[int]) -> None:
-        """The harness's other processes (the Locust master and workers): not foreign CPU."""
+        """The harness's other processes (the Locust master and workers): not foreign CPU,
+        and sampled with role `harness` (the run's CPU split)."""
         if self._probe_running:
             self._probe.harness_pids(pids)
+        if isinstance(self._sampler, ResourceSampler):
+            self._sampler.track(("harness", f"load-{pid}", pid) for pid in pids)
 
     def stop(self) -> None:
         """Stop sampling, scraping and the probe; safe to call twice."""

@@ -414,6 +414,7 @@ class Session:
                 wakeups=analysis.wakeups,
                 host=analysis.summaries["whole"].host,
                 hdr=analysis.hdr,
+                cpu=analysis.cpu,
             )
         if outcome.stopped:
             update["status"] = outcome.status

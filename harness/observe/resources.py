@@ -118,6 +118,13 @@ class ResourceSampler(PeriodicSampler):
         self._resolve = resolve
         self._clock = clock
 
+    def track(self, processes: Iterable[tuple[str, str, int]]) -> None:
+        """Also sample these (role, name, pid) processes from the next reading on (the
+        harness's own, known once the load has started); ones already tracked are kept."""
+        known = {tracked.pid for tracked in self._tracked}
+        fresh = [_Tracked(r, n, pid) for r, n, pid in processes if pid not in known]
+        self._tracked = [*self._tracked, *fresh]  # one assignment: the sampling thread reads it
+
     def sample(self, *, emit: bool = True) -> list[dict[str, Any]]:
         """Read every process once; the new rows (none when `emit` is False: a priming read)."""
         new = []

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
+from harness.analysis.cpu_split import describe as cpu_line
 from harness.report.charts import timeline_png
 from harness.report.forward import forward_line
 from harness.report.host_text import HOST_TABLE_COLUMNS, host_note, host_rows
@@ -53,6 +54,8 @@ def markdown_report(record: RunRecord, chart: str | None = None) -> str:
         parts += ["## Forwarded spans", forward_line(record.forward)]
     if host_rows(record):
         parts += ["## Host", _host(record)]
+    if record.cpu is not None:
+        parts += ["## CPU (whole run)", cpu_line(record.cpu)]
     if chart:
         parts += ["## Timeline", f"![timeline: RPS, error rate, p50/p99; faults shaded]({chart})"]
     return "\n\n".join(parts) + "\n"

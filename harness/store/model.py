@@ -129,6 +129,16 @@ class Verdict(RecordModel):
         return self
 
 
+class CpuSplit(RecordModel):
+    """How a phase's CPU split between sidecars, apps, harness and the rest of the mesh
+    (`harness.analysis.cpu_split`): mean cores each, and CPU ms per achieved request."""
+
+    phase: str
+    rps: float | None = None
+    cores: dict[str, float] = {}
+    ms_per_request: dict[str, float] | None = None
+
+
 class HostDisturbance(RecordModel):
     """How disturbed the host was over a phase (the disturbance probe, DEVELOPING.md).
 
@@ -331,6 +341,9 @@ class RunRecord(RecordModel):
     wakeups: int | None = None
     """The wake-ups in a row one request meets in this deployment, against which the host's
     disturbance is weighed (`harness.judge.disturbance`); None in records that predate it."""
+    cpu: CpuSplit | None = None
+    """The measured part's CPU by sidecars, apps, harness and the rest (additive); None
+    without resource samples."""
 
     def whole_phase(self) -> PhaseRecord | None:
         """The measured part of the run (everything after warm-up)."""

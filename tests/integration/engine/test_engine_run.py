@@ -106,6 +106,7 @@ def test_short_fault_run_judges_and_writes_the_run_directory(
     assert record["metrics_source"] in ("prometheus", "builtin-scraper")
     assert record["traces"]["requests"] > 0
     assert record["traces"]["complete"] <= record["traces"]["requests"]
+    assert_cpu_split(record, pd.read_parquet(run / "resources.parquet"))
 
     for table, columns in COLUMNS.items():
         frame = pd.read_parquet(run / f"{table}.parquet")
@@ -122,9 +123,23 @@ def test_short_fault_run_judges_and_writes_the_run_directory(
     assert len(suite.findall(".//testcase/failure")) == 1
     report = (run / "report.md").read_text()
     assert "rps > 100000" in report
+    assert "## CPU (whole run)" in report and "harness" in report
 
     assert not (state_dir / "deployments" / "shop.json").exists()
     assert not list((state_dir / "ledgers").glob("*.json"))
+
+
+def assert_cpu_split(record: dict[str, Any], resources: pd.DataFrame) -> None:
+    """The whole run's CPU by sidecars, apps, harness (orchestrator and Locust, sampled as
+    role `harness`) and the rest, and per achieved request."""
+    cpu = record["cpu"]
+    assert list(cpu["cores"]) == ["sidecars", "apps", "harness", "mesh_other"], cpu
+    assert all(cores > 0 for cores in cpu["cores"].values()), cpu
+    assert cpu["rps"] == pytest.approx(record["summary"]["rps"])
+    for group, cores in cpu["cores"].items():
+        assert cpu["ms_per_request"][group] == pytest.approx(cores * 1000 / cpu["rps"])
+    harness = set(resources.loc[resources["role"] == "harness", "name"])
+    assert "orchestrator" in harness and any(n.startswith("load-") for n in harness), harness
 
 
 def assert_host_and_hdr(

@@ -63,6 +63,15 @@ def test_process_down_without_replacement_gives_no_row() -> None:
     assert sampler.sample() == []
 
 
+def test_processes_tracked_later_are_sampled_once_each() -> None:
+    """`track` adds processes (the harness's) from the next reading; a pid already
+    sampled is not added twice."""
+    sampler = ResourceSampler([("service", "x", os.getpid())], t0=0.0)
+    sampler.track([("harness", "load-1", os.getpid()), ("harness", "load-2", os.getppid())])
+    rows = sampler.sample()
+    assert [(r["role"], r["name"]) for r in rows] == [("service", "x"), ("harness", "load-2")]
+
+
 @pytest.mark.parametrize("interval", [0.05])
 def test_start_stop_streams_rows_to_a_file(tmp_path: Path, interval: float) -> None:
     """Rows sampled in the thread are in rows() and, as JSON lines, in the output file."""
