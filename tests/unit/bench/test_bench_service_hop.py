@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from harness.bench.mesh import Sample
-from harness.bench.service_hop import summarise
+from harness.bench.service_hop import server_hop_in_process, summarise
 
 
 def _sample(requests: int, a: float, b: float, sidecar: float) -> Sample:
@@ -24,3 +24,10 @@ def test_hops_are_b_alone_and_a_minus_b_median_over_rounds() -> None:
     assert row["server hop"] == pytest.approx(0.3)
     assert row["client hop"] == pytest.approx(0.2)
     assert row["sidecar"] == pytest.approx(0.6)
+
+
+def test_in_process_server_hop_answers_every_request_200() -> None:
+    """The in-process figure is of served requests: every one answered 200 by the service
+    through the listener (else the bench refuses to report), one figure per repeat."""
+    figures = server_hop_in_process(requests=50, repeats=2)
+    assert len(figures) == 2 and all(f > 0 for f in figures)
