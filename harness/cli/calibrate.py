@@ -21,7 +21,7 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from harness.cli.commands import RUN_RUNTIMES, add_command, duration_seconds
+from harness.cli.commands import CALIBRATE_RUNTIMES, add_command, duration_seconds
 from mesh_runtime.errors import InvalidInput
 
 if TYPE_CHECKING:
@@ -51,7 +51,7 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument("--duration", default=None, help="scale each run to this length")
     parser.add_argument(
-        "--runtime", choices=RUN_RUNTIMES, default=None, help="override the runtime"
+        "--runtime", choices=CALIBRATE_RUNTIMES, default=None, help="override the runtime"
     )
     parser.add_argument(
         "--target",

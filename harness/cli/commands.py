@@ -21,9 +21,11 @@ from mesh_runtime.errors import InvalidInput
 RUNTIMES = ("local", "docker", "kubernetes")
 """The names `--runtime` takes: `mesh_runtime.runtimes.registry.RUNTIMES`, spelled here so
 that building the parser imports no runtime (a unit test keeps the two the same)."""
-RUN_RUNTIMES = ("local", "docker")
-"""The runtimes `run` and `calibrate` carry an experiment out on: the kubernetes runtime's
-URLs are in-cluster names the harness does not reach yet (up / status / down only)."""
+RUN_RUNTIMES = ("local", "docker", "kubernetes")
+"""The runtimes `run` carries an experiment out on (kubernetes with --kubeconfig, from a
+machine where kube-proxy runs: the handle's URLs are ClusterIPs)."""
+CALIBRATE_RUNTIMES = ("local", "docker")
+"""`calibrate`'s: it measures this machine's processes or containers."""
 
 
 def add_command(

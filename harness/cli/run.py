@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from rich.console import Console
 
     from harness.engine import RunOptions, RunResult
+    from mesh_runtime.runtimes.deployment import KubernetesPlacement
 
 EXPERIMENTS_DIR = Path(__file__).resolve().parents[2] / "experiments"
 DEMO_EXPERIMENT = "retry-masks-503.yaml"
@@ -129,6 +130,16 @@ def _common(parser: argparse.ArgumentParser, with_duration: bool = True) -> None
         "--runtime", choices=RUN_RUNTIMES, default=None, help="override target.runtime"
     )
     parser.add_argument(
+        "--kubeconfig",
+        metavar="FILE",
+        help="--runtime kubernetes: the cluster (run it on a node: the harness reaches the"
+        " mesh at its Services' ClusterIPs)",
+    )
+    parser.add_argument("--context", help="kubeconfig context (default: its current one)")
+    parser.add_argument(
+        "--namespace", default="default", help="--runtime kubernetes: its namespace (must exist)"
+    )
+    parser.add_argument(
         "--out", type=Path, default=Path("reports"), help="reports folder (default: reports)"
     )
     if with_duration:
@@ -162,6 +173,7 @@ def _options(args: argparse.Namespace, duration: str | None) -> RunOptions:
         raise InvalidInput("--load-local-workers", "", f"{local} is fewer than 0")
     return RunOptions(
         runtime=args.runtime,
+        kubernetes=_placement(args),
         out_dir=args.out,
         duration_s=duration_seconds(duration),
         keep=args.keep,
@@ -171,6 +183,22 @@ def _options(args: argparse.Namespace, duration: str | None) -> RunOptions:
         load_local_workers=local,
         **master,
     )
+
+
+def _placement(args: argparse.Namespace) -> KubernetesPlacement | None:
+    """--kubeconfig's cluster; --runtime kubernetes needs it, another --runtime refuses it
+    (an experiment's `target.runtime: kubernetes` is checked against it by the runner)."""
+    from harness.cli.deploy import placement_of
+
+    if args.runtime not in (None, "kubernetes"):
+        if args.kubeconfig:
+            raise InvalidInput("--kubeconfig", "", "needs --runtime kubernetes")
+        return None
+    if not args.kubeconfig:
+        if args.runtime == "kubernetes":
+            raise InvalidInput("--runtime", "", "kubernetes needs --kubeconfig FILE")
+        return None
+    return placement_of(args)
 
 
 def run_command(args: argparse.Namespace) -> int:
@@ -254,7 +282,9 @@ def dry_run(args: argparse.Namespace, console: Console) -> int:
     from harness.faults.kube_plan import faults_plan
     from harness.spec.check import check_experiment, describe
 
-    checked = check_experiment(Path(args.experiment), duration_seconds(args.duration), args.target)
+    checked = check_experiment(
+        Path(args.experiment), duration_seconds(args.duration), args.target, args.runtime
+    )
     external = checked.external
     where = f"topology {checked.topology.name}"
     namespaces: list[str] = []

@@ -44,12 +44,13 @@ def sidecar_version(deployment: Deployment, fetch: Fetch | None = None) -> str:
     external mesh's proxies are not asked: its kind and target name stand for it."""
     if deployment.target is not None:
         return f"{deployment.target.mesh} (external target {deployment.target.name})"
-    admin = next((r.admin_port for r in deployment.instances if r.admin_port), None)
-    if admin is None:
+    record = next((r for r in deployment.instances if r.admin_port), None)
+    if record is None:
         return MESHPROOF_VERSION
     if fetch is None:
         fetch = partial(admin_json, headers=admin_headers(deployment.admin_token_file))
-    documents = [fetch(f"http://127.0.0.1:{admin}{path}") for path in ADMIN_PATHS]
+    base = f"http://{record.address}:{record.admin_port}"
+    documents = [fetch(f"{base}{path}") for path in ADMIN_PATHS]
     return sidecar_version_of(documents, MESHPROOF_VERSION)
 
 

@@ -37,7 +37,7 @@ from harness.observe.dialects import (
     reference_mesh_dialect,
 )
 from harness.observe.rows import frame as metrics_frame
-from harness.observe.traces import read_spans
+from harness.observe.traces import fetch_spans, read_spans, sink_span_count
 from harness.store.model import DialectRecord, MetricsSource
 from mesh_runtime.errors import MeshproofError
 from mesh_runtime.runtimes.deployment import Deployment
@@ -81,6 +81,7 @@ class Observers:
         self._scraper: BuiltinScraper | None = None
         if self.metrics_source == "builtin-scraper":
             self._scraper = BuiltinScraper(sidecar_targets(deployment), t0=t0)
+        self._work_dir = work_dir
         self._probe = HostProbe(work_dir, t0)
         self._probe_running = False
         self.problems: list[str] = []
@@ -140,12 +141,22 @@ class Observers:
             return metrics_frame([])
 
     def spans(self) -> pd.DataFrame | None:
-        """The spans of the run from the trace sink's file, once it stops growing."""
+        """The spans of the run from the trace sink's file, once it stops growing (a sink
+        in a pod: its span count, then its file fetched into the run's work dir)."""
         path = self._deployment.trace_file
-        if not path:
-            return None
-        wait_until_settled(Path(path), SPANS_SETTLE_S, SPANS_WAIT_MAX_S)
-        return read_spans(path, self._t0)
+        sink = self._deployment.trace_url
+        if path:
+            wait_until_settled(lambda: _size(Path(path)), SPANS_SETTLE_S, SPANS_WAIT_MAX_S)
+            return read_spans(path, self._t0)
+        if sink:
+            wait_until_settled(lambda: sink_span_count(sink), SPANS_SETTLE_S, SPANS_WAIT_MAX_S)
+            fetched = self._work_dir / "spans.jsonl"  # the spans table keeps them
+            try:
+                fetch_spans(sink, fetched)
+                return read_spans(fetched, self._t0)
+            finally:
+                fetched.unlink(missing_ok=True)
+        return None
 
 
 def run_dialect(deployment: Deployment, topology: Topology) -> BoundDialect:
@@ -164,13 +175,14 @@ def dialect_record(dialect: BoundDialect) -> DialectRecord:
     return DialectRecord(name=dialect.name, queries=queries, no_data=no_data)
 
 
-def wait_until_settled(path: Path, settle_s: float, limit_s: float) -> None:
-    """Wait (bounded) until `path`'s size has not changed for `settle_s` seconds."""
+def wait_until_settled(measure: Callable[[], int], settle_s: float, limit_s: float) -> None:
+    """Wait (bounded) until `measure()` (a file's size, a sink's span count) has not
+    changed for `settle_s` seconds."""
     deadline = time.monotonic() + limit_s
-    size, since = _size(path), time.monotonic()
+    size, since = measure(), time.monotonic()
     while time.monotonic() < deadline:
         time.sleep(0.25)
-        now_size = _size(path)
+        now_size = measure()
         if now_size != size:
             size, since = now_size, time.monotonic()
         elif time.monotonic() - since >= settle_s:

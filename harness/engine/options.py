@@ -5,11 +5,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from mesh_runtime.runtimes.deployment import KubernetesPlacement
+
 
 @dataclass(frozen=True)
 class RunOptions:
     runtime: str | None = None
     """Overrides the experiment's `target.runtime`."""
+    kubernetes: KubernetesPlacement | None = None
+    """`--runtime kubernetes`: the cluster and namespace (`--kubeconfig`, `--namespace`)."""
     out_dir: Path = Path("reports")
     duration_s: float | None = None
     """Scale the whole timeline to this length (warm-up included)."""

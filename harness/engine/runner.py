@@ -40,13 +40,16 @@ class RunResult:
 
 
 def prepare(
-    path: str | Path, duration_s: float | None, target: Path | None = None
+    path: str | Path,
+    duration_s: float | None,
+    target: Path | None = None,
+    runtime: str | None = None,
 ) -> tuple[Experiment, Path, tuple[SpecWarning, ...]]:
     """The validated (and, with `duration_s`, scaled) experiment, its topology file (an
     external target's file, with `target` or `target.external`) and the warnings about it.
     Whatever the files alone decide (params, targets, a timeline too short) is an input
     error here, before anything starts."""
-    checked = check_experiment(path, duration_s, target)
+    checked = check_experiment(path, duration_s, target, runtime)
     experiment = checked.experiment
     if duration_s is not None:
         experiment = scale_experiment(experiment, duration_s)
@@ -55,10 +58,16 @@ def prepare(
 
 def run_experiment(path: str | Path, options: RunOptions, view: ProgressView) -> RunResult:
     """Carry out the experiment in `path`; see the module docstring."""
-    experiment, topology, warnings = prepare(path, options.duration_s, options.target)
+    experiment, topology, warnings = prepare(
+        path, options.duration_s, options.target, options.runtime
+    )
     for warning in warnings:
         view.stage(f"warning: {warning}")
     runtime = chosen_runtime(experiment, options)
+    if (runtime == "kubernetes") != (options.kubernetes is not None):
+        if options.kubernetes is None:
+            raise InvalidInput("--kubeconfig", "", "the kubernetes runtime needs --kubeconfig FILE")
+        raise InvalidInput("--kubeconfig", "", f"needs --runtime kubernetes (not {runtime})")
     # refused before the run directory exists: a run that cannot start writes nothing
     name = deployed_topology(runtime, topology).name
     make_runtime(runtime, state_root=options.state_root, progress=view.stage).refuse_if_running(

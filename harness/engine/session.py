@@ -440,7 +440,12 @@ class Session:
         self.record = self.writer.write_record(self.record.model_copy(update=update))
 
     def _make_runtime(self, state_root: Path | None) -> Runtime:
-        return make_runtime(self.runtime_name, state_root=state_root, progress=self.view.stage)
+        return make_runtime(
+            self.runtime_name,
+            state_root=state_root,
+            progress=self.view.stage,
+            kubernetes=self.options.kubernetes,
+        )
 
     def _need_deployment(self) -> Deployment:
         if self.deployment is None:

@@ -15,7 +15,6 @@ from harness.faults.targets import instances_for
 from harness.spec.faults import ServiceBehaviourFault
 from mesh_runtime.runtimes.deployment import InstanceRecord
 
-HOST = "127.0.0.1"
 HTTP_TIMEOUT_S = 5.0
 
 
@@ -37,7 +36,7 @@ RESTORE_BEHAVIOUR = StepKind(RestoreBehaviour, restore_behaviour)
 
 
 def behaviour_url(record: InstanceRecord) -> str:
-    return f"http://{HOST}:{record.app_port}/_behaviour"
+    return f"http://{record.address}:{record.app_port}/_behaviour"
 
 
 class ServiceBehaviourInjector:

@@ -56,6 +56,7 @@ from harness.spec.kube_faults import (
     PodDeleteFault,
 )
 from mesh_runtime.kube.resources import DEPLOYMENT, DESTINATION_RULE, POD, VIRTUAL_SERVICE, Resource
+from mesh_runtime.runtimes.docker.naming import DEPLOYMENT_LABEL
 
 if TYPE_CHECKING:  # the client imports the `kubernetes` package: loaded when a fault needs it
     from mesh_runtime.kube.client import KubeClient
@@ -122,15 +123,30 @@ class KubePlace:
     run: str
     kube: KubeClient
 
+    selector: str = ""
+    """Label terms every pod selector is narrowed by (the kubernetes runtime: its
+    deployment's label, so pod_delete never picks a pod it did not make)."""
+
     @classmethod
     def of(cls, ctx: FaultContext, fault: KubeFaultBase) -> KubePlace:
-        """From the target file's `kubernetes:`; a namespace outside its list is refused
-        (validate refuses it first)."""
+        """From the target file's `kubernetes:` (a namespace outside its list is refused;
+        validate refuses it first), or the kubernetes runtime's own placement."""
+        placement = ctx.deployment.kubernetes
+        if ctx.deployment.target is None and placement is not None:
+            login = KubeLogin(kubeconfig=Path(placement.kubeconfig), context=placement.context)
+            return cls(
+                login=login,
+                namespace=placement.namespace,
+                run=ctx.run,
+                kube=login.connect(),
+                selector=f"{DEPLOYMENT_LABEL}={placement.deployment_id}",
+            )
         target = ctx.deployment.target
         access = target.kubernetes if target is not None else None
         if access is None:
             raise FaultError(
                 f"fault {fault.name!r}: {fault.kind} needs a target file with `kubernetes:`"
+                " or the kubernetes runtime"
             )
         problem = namespace_problem(fault.namespace, access.namespaces)
         if problem:
@@ -142,6 +158,10 @@ class KubePlace:
             run=ctx.run,
             kube=login.connect(),
         )
+
+    def narrowed(self, selector: str) -> str:
+        """`selector` with this place's own terms added (ANDed)."""
+        return f"{self.selector},{selector}" if self.selector else selector
 
 
 class Checked(Protocol):
@@ -339,13 +359,14 @@ class PodDeleteInjector:
         self.name = fault.name
         self._fault = fault
         self.namespace, self._kube = place.namespace, place.kube
+        self._selector = place.narrowed(fault.target)
         self._pods: list[dict[str, Any]] | None = None
 
     def check(self) -> None:
         self._pick()
 
     def _pick(self) -> list[dict[str, Any]]:
-        pods = self._kube.list(POD, self.namespace, label_selector=self._fault.target)
+        pods = self._kube.list(POD, self.namespace, label_selector=self._selector)
         return workloads.pods_to_delete(pods, self._fault.params, self._fault.target)
 
     def rollback_entry(self) -> RollbackEntry:

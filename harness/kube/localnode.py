@@ -241,7 +241,11 @@ class LocalNode:
         self._bridge_made = True
         _run(["ip", "addr", "add", f"{net.node_ip}/{net.prefix}", "dev", net.bridge])
         _run(["ip", "link", "set", net.bridge, "up"])
-        for position, rule in enumerate(forward_rules(net), start=1):
+        # The host reaches Services by their ClusterIP (kube-proxy's OUTPUT rules rewrite
+        # it to a pod): the range goes onto the bridge, from the node's address, so a packet
+        # kube-proxy has not rewritten yet stays on the bridge instead of the default route.
+        _run(["ip", "route", "add", SERVICE_CIDR, "dev", net.bridge, "src", net.node_ip])
+        for position, rule in enumerate(forward_rules(net, SERVICE_CIDR), start=1):
             _run(["iptables", "-w", "-I", "FORWARD", str(position), *rule])
             self._rules.append(rule)
 

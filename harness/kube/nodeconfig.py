@@ -166,11 +166,14 @@ def dns_service_objects(network: NodeNetwork) -> tuple[dict[str, object], dict[s
     return service, endpoints
 
 
-def forward_rules(network: NodeNetwork) -> list[list[str]]:
-    """iptables rules (filter table, FORWARD, inserted first in this order): pod to pod
-    through the bridge is accepted, anything else a pod sends through the host is rejected."""
+def forward_rules(network: NodeNetwork, service_cidr: str) -> list[list[str]]:
+    """iptables rules (filter table, FORWARD, inserted first in this order): a packet to a
+    Service address kube-proxy has not rewritten (yet) is rejected at once (the host routes
+    the Service range onto the bridge, where nobody answers it), pod to pod through the
+    bridge is accepted, anything else a pod sends through the host is rejected."""
     bridge = network.bridge
     return [
+        ["-i", bridge, "-d", service_cidr, "-j", "REJECT"],
         ["-i", bridge, "-o", bridge, "-j", "ACCEPT"],
         ["-i", bridge, "!", "-o", bridge, "-j", "REJECT"],
     ]

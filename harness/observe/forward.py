@@ -30,8 +30,8 @@ class ForwardingUnavailable(MeshproofError):
 
 def sink_url(deployment: Deployment) -> str:
     """The trace sink's base URL: an external target's OTLP receiver at its `traces.listen`
-    (a wildcard address reached on loopback); else the sink process's port, published on
-    127.0.0.1 in every runtime."""
+    (a wildcard address reached on loopback); the kubernetes runtime's `trace_url`; else the
+    sink process's port, published on 127.0.0.1."""
     target = deployment.target
     if target is not None:
         if target.traces is None:
@@ -40,6 +40,8 @@ def sink_url(deployment: Deployment) -> str:
         host = "127.0.0.1" if host in ("", "0.0.0.0", "::") else host
         host = f"[{host}]" if ":" in host else host
         return f"http://{host}:{target.traces.port}"
+    if deployment.trace_url:  # a sink in a pod
+        return deployment.trace_url
     sink = next((p for p in deployment.processes if p.role == "trace-sink"), None)
     if sink is None or "port" not in sink.ports:
         raise ForwardingUnavailable("no trace sink in this deployment: spans are not forwarded")

@@ -1,4 +1,5 @@
-"""The spans of a run, read from the trace sink's JSON-lines file (`deployment.trace_file`).
+"""The spans of a run, read from the trace sink's JSON-lines file (`deployment.trace_file`;
+a sink in a pod: fetched from its `GET /spans` first, `deployment.trace_url`).
 
 The sink appends while the run goes on, so the last line may be half written when this
 reads it; such a line (and any other that is not a whole span record) is skipped.
@@ -12,9 +13,12 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import requests
 
 from harness.errors import RunError
 from harness.store.tables import SPAN_COLUMNS
+
+HTTP_TIMEOUT_S = 30.0
 
 _TEXT = ("trace_id", "span_id", "parent_span_id", "name", "kind", "service", "instance")
 
@@ -63,3 +67,27 @@ def read_spans(path: str | Path, t0: float) -> pd.DataFrame:
         raise RunError(f"{path}: cannot read spans: {exc.strerror}") from exc
     table = pd.DataFrame(rows, columns=list(SPAN_COLUMNS))
     return table.astype({"start_ns": "int64", "end_ns": "int64"})
+
+
+def sink_span_count(sink: str) -> int:
+    """How many spans the trace sink at `sink` (base URL) has written; -1 when it does not
+    answer (a sink being replaced)."""
+    try:
+        answer = requests.get(f"{sink}/stats", timeout=5)
+        return int(answer.json()["spans"])
+    except (requests.RequestException, ValueError, KeyError, TypeError):
+        return -1
+
+
+def fetch_spans(sink: str, dest: Path) -> None:
+    """Copy the sink's spans file (`GET /spans`) to `dest`, streamed."""
+    try:
+        with requests.get(f"{sink}/spans", stream=True, timeout=HTTP_TIMEOUT_S) as answer:
+            answer.raise_for_status()
+            with dest.open("wb") as out:
+                for chunk in answer.iter_content(chunk_size=1 << 20):
+                    out.write(chunk)
+    except requests.RequestException as exc:
+        raise RunError(f"{sink}/spans: cannot fetch the spans: {exc}") from None
+    except OSError as exc:
+        raise RunError(f"{dest}: cannot write the spans: {exc.strerror}") from exc

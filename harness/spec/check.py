@@ -17,6 +17,8 @@ from pathlib import Path
 from harness.errors import ExperimentError
 from harness.spec.experiment import Experiment, load_experiment
 from harness.spec.external import check_external, external_warnings
+from harness.spec.kube_runtime import RUNTIME as KUBERNETES
+from harness.spec.kube_runtime import kubernetes_problem
 from harness.spec.lint import SpecWarning, experiment_warnings
 from harness.spec.load import grpc_route_problem, tcp_route_problem
 from harness.spec.timing import scaled_problem, timeline_problem
@@ -45,10 +47,14 @@ class CheckedExperiment:
 
 
 def check_experiment(
-    path: str | Path, duration_s: float | None = None, target: str | Path | None = None
+    path: str | Path,
+    duration_s: float | None = None,
+    target: str | Path | None = None,
+    runtime: str | None = None,
 ) -> CheckedExperiment:
     """The checked experiment in `path`; `duration_s` is `--duration` (the whole run),
-    `target` a target file that replaces the experiment's target (`--target`)."""
+    `target` a target file that replaces the experiment's target (`--target`), `runtime`
+    the runtime that replaces `target.runtime` (`--runtime`)."""
     source = str(path)
     experiment, topology_path = load_experiment(path)
     external: TargetFile | None = None
@@ -59,7 +65,7 @@ def check_experiment(
         check_external(experiment, external, source)
     else:
         topology = load_topology(topology_path)
-        check_targets(experiment, topology, source)
+        check_targets(experiment, topology, source, runtime or experiment.target.runtime)
     problem = timeline_problem(experiment)
     if problem is not None:
         raise ExperimentError(source, *problem)
@@ -75,9 +81,12 @@ def check_experiment(
     return CheckedExperiment(experiment, topology_path, topology, warnings, external)
 
 
-def check_targets(experiment: Experiment, topology: Topology, source: str) -> None:
-    """Every fault fits the topology (its kind's target rule), every tcp (grpc) load route
-    names a `protocol: tcp` (`grpc`) service; ExperimentError otherwise."""
+def check_targets(
+    experiment: Experiment, topology: Topology, source: str, runtime: str = "local"
+) -> None:
+    """Every fault fits the topology (its kind's target rule; on the kubernetes runtime
+    `kube_runtime.kubernetes_problem`), every tcp (grpc) load route names a `protocol: tcp`
+    (`grpc`) service; ExperimentError otherwise."""
     for index, route in enumerate(experiment.load.routes):
         for kind, problem_of in (("tcp", tcp_route_problem), ("grpc", grpc_route_problem)):
             route_problem = problem_of(route, topology)
@@ -85,7 +94,10 @@ def check_targets(experiment: Experiment, topology: Topology, source: str) -> No
                 field = f"load.routes[{index}].{kind}.service"
                 raise ExperimentError(source, field, route_problem)
     for index, fault in enumerate(experiment.faults):
-        problem = fault.topology_problem(topology, experiment.faults)
+        if runtime == KUBERNETES:
+            problem = kubernetes_problem(fault, topology, experiment.faults)
+        else:
+            problem = fault.topology_problem(topology, experiment.faults)
         if problem is not None:
             field, text = problem
             raise ExperimentError(source, f"faults[{index}].{field}", text)

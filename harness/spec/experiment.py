@@ -27,7 +27,9 @@ class Target(BaseModel):
     external: str | None = None
     """Target file of a mesh meshproof did not deploy, relative to the experiment file
     (`mesh_runtime.target`); nothing is deployed or torn down."""
-    runtime: Literal["local", "docker"] = "local"
+    runtime: Literal["local", "docker", "kubernetes"] = "local"
+    """kubernetes: `run` needs --kubeconfig (and --namespace); validate checks the faults
+    that runtime carries out (`harness.spec.kube_runtime`)."""
     mode: Literal["mesh", "no-mesh"] = "mesh"
     compare_to: Literal["mesh", "no-mesh"] | None = None
     """After the main run, deploy the topology again in this mode and run the same load

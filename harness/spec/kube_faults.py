@@ -82,11 +82,13 @@ class KubeFaultBase(FaultBase):
         meshproof deploys, which these kinds cannot reach: refused. (Against an external
         target the namespace is checked, `namespace_problem`; the objects themselves when
         the fault reads them.)"""
+        own = self.kind in ("pod_delete", "deployment_scale")
         return (
             "kind",
             f"{self.kind} goes through the Kubernetes API of a mesh meshproof did not deploy:"
             " it needs an external target with kubernetes: (target: {external: FILE}, or"
-            " run --target FILE)",
+            " run --target FILE)"
+            + (", or the kubernetes runtime (target.runtime: kubernetes)" if own else ""),
         )
 
     def namespace_problem(self, allowed: Sequence[str]) -> FieldProblem | None:

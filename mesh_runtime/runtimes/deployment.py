@@ -42,6 +42,13 @@ class InstanceRecord(DeploymentModel):
     gateway_port: int | None = None
     """An ingress instance's sidecar gateway listener (`--gateway-port`), where the load's
     gRPC routes enter; only with `protocol: grpc` services in the mesh."""
+    host: str | None = None
+    """Where the harness reaches this instance's ports: None on this machine (127.0.0.1);
+    the kubernetes runtime: its Service's ClusterIP."""
+
+    @property
+    def address(self) -> str:
+        return self.host or "127.0.0.1"
 
 
 class ProxyRecord(DeploymentModel):
@@ -109,6 +116,9 @@ class Deployment(DeploymentModel):
     toxiproxy_url: str | None = None
     trace_file: str | None = None
     """The trace sink's JSON-lines spans file; None when spans go to an external OTLP endpoint."""
+    trace_url: str | None = None
+    """The trace sink's HTTP base URL where its spans file is not on this machine (the
+    kubernetes runtime): `GET /spans` is the file, `GET /stats` its span count."""
     work_dir: str
     instances: list[InstanceRecord] = []
     proxies: list[ProxyRecord] = []

@@ -3,6 +3,8 @@
 POST /v1/traces   application/x-protobuf or application/json (gzip is undone by aiohttp)
 GET  /ready       200
 GET  /stats       {"spans", "requests", "rejected", "forward": null | the forwarder's counts}
+GET  /spans       the spans file as it is (JSON lines; empty before the first span): how a
+                  harness reads the spans of a sink that runs elsewhere (a pod)
 PUT  /forward     {"url": OTLP/HTTP URL, "attributes": {"meshproof.run.id": ...}}: from now on
                   every span received is also sent on there (see forward.py); 400 bad body
 """
@@ -77,6 +79,7 @@ class TraceSink:
         app.router.add_post("/v1/traces", self.export)
         app.router.add_get("/ready", self.ready)
         app.router.add_get("/stats", self.stats)
+        app.router.add_get("/spans", self.spans)
         app.router.add_put("/forward", self.forward)
         app.on_startup.append(self._open)
         app.on_cleanup.append(self._close)
@@ -95,6 +98,11 @@ class TraceSink:
                 "forward": forward,
             }
         )
+
+    async def spans(self, request: web.Request) -> web.StreamResponse:
+        if not self._writer.path.exists():
+            return web.Response(body=b"", content_type="application/x-ndjson")
+        return web.FileResponse(self._writer.path, headers={"Content-Type": "application/x-ndjson"})
 
     async def forward(self, request: web.Request) -> web.Response:
         """Start (or replace) the forwarder: {"url", "attributes": {str: str}}."""

@@ -15,9 +15,9 @@ controller may make a pod while its Deployment is being deleted). `status` repor
 objects and each part's pods as the cluster sees them (`podstate`): nothing is called
 ready that the kubelet has not reported ready.
 
-The URLs in the deployment handle are the Services' in-cluster names
-(`http://gateway.<namespace>.svc:80`); the harness does not reach them from outside the
-cluster yet (no port-forward), so `run --runtime kubernetes` is not carried out.
+The URLs in the deployment handle are the Services' ClusterIPs (`reach`: stable when a
+pod is replaced), so `run --runtime kubernetes` works where kube-proxy runs (a node of
+the cluster); the spans are read from the trace sink's `GET /spans` (`trace_url`).
 """
 
 from __future__ import annotations
@@ -52,6 +52,7 @@ from mesh_runtime.runtimes.docker.naming import DEPLOYMENT_LABEL, deployment_id
 from mesh_runtime.runtimes.docker.specs import ContainerPlan
 from mesh_runtime.runtimes.kubernetes.manifests import INGRESS_PORT, manifests
 from mesh_runtime.runtimes.kubernetes.podstate import PartState, not_ready_summary, part_states
+from mesh_runtime.runtimes.kubernetes.reach import cluster_ips, host_view
 from mesh_runtime.runtimes.readiness import Deadline, wait_until
 from mesh_runtime.runtimes.workdir import DeploymentSecrets, fresh_dir, write_secret_files
 from mesh_runtime.topology import MeshMode, load_topology
@@ -119,6 +120,8 @@ class KubernetesRuntime(StateKeeper):
             deployment = _handle(cplan, keys, work, placement)
             state.save(deployment, self.state_file(topology.name))
             self._create(kube, deployment, objects)
+            deployment = self._at_cluster_ips(kube, deployment, topology.ingress)
+            state.save(deployment, self.state_file(topology.name))
             if self.wait:
                 self._wait_ready(kube, deployment)
         return deployment
@@ -143,6 +146,13 @@ class KubernetesRuntime(StateKeeper):
         except (MeshproofError, KeyboardInterrupt):
             self._remove(kube, deployment)
             raise
+
+    def _at_cluster_ips(self, kube: KubeClient, deployment: Deployment, ingress: str) -> Deployment:
+        """The handle with its URLs at the Services' ClusterIPs (`reach`)."""
+        placement = _placement(deployment)
+        selector = f"{DEPLOYMENT_LABEL}={placement.deployment_id}"
+        found = kube.list(SERVICE, placement.namespace, label_selector=selector)
+        return host_view(deployment, cluster_ips(found), ingress)
 
     def _wait_ready(self, kube: KubeClient, deployment: Deployment) -> None:
         placement = _placement(deployment)
@@ -360,6 +370,7 @@ def _handle(
             raise DeployError(f"{admin_token}: cannot write: {exc.strerror}") from exc
     control = next((p for p in plan.processes if p.role == "control-plane"), None)
     toxiproxy = next(p for p in plan.processes if p.role == "toxiproxy")
+    sink = next(p for p in plan.processes if p.role == "trace-sink")
     return Deployment(
         topology_file=plan.topology_file,
         runtime=RUNTIME,
@@ -371,6 +382,7 @@ def _handle(
         prometheus_url=url("prometheus", PROMETHEUS_PORT),
         toxiproxy_url=url("toxiproxy", toxiproxy.ports["port"]),
         trace_file=None,
+        trace_url=url("trace-sink", sink.ports["port"]),
         work_dir=str(work),
         instances=list(plan.instances),
         proxies=list(cplan.proxies),

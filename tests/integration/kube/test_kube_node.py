@@ -4,8 +4,10 @@ is Ready (the sidecars find the control plane by its Service name, through clust
 and kube-proxy), `status` says so, a request through the gateway's pod is answered by the
 whole call graph and its whole trace reaches the trace sink, Prometheus finds every
 sidecar by Kubernetes discovery (through the `kubernetes` Service to the API server), and
-`down` leaves nothing with the label and no pod on the node. One cluster and one shop for
-the whole module."""
+`down` leaves nothing with the label and no pod on the node. Then, on the same cluster,
+`meshproof run --runtime kubernetes` carries experiments out from the host (the mesh
+reached at its Services' ClusterIPs): retry-masks-503 passes. One cluster for the whole
+module; one shop at a time on it."""
 
 from __future__ import annotations
 
@@ -23,7 +25,7 @@ import yaml
 
 from harness.cli.main import main
 from harness.kube.localnode import LocalNode
-from mesh_runtime.kube.resources import NAMESPACE, POD
+from mesh_runtime.kube.resources import NAMESPACE, POD, Resource
 from mesh_runtime.runtimes.deployment import KubernetesPlacement
 from mesh_runtime.runtimes.kubernetes.runtime import KubernetesRuntime
 from tests.conftest import poll
@@ -32,9 +34,19 @@ from tests.integration.faults.faultkit import ROOT
 pytestmark = pytest.mark.integration
 
 SHOP = ROOT / "experiments" / "topologies" / "shop.yaml"
+RETRY_MASKS_503 = ROOT / "experiments" / "retry-masks-503.yaml"
+POD_DELETE = ROOT / "experiments" / "pod-delete.yaml"
 INSTANCES = {"gateway-0", "frontend-0", "catalog-0", "catalog-1", "cart-0", "inventory-0"}
 SERVICES = {"gateway", "frontend", "catalog", "cart", "inventory"}
+EVENT = Resource("", "v1", "events", "Event")
 TRACE_ID = "5d2f9e1c8b7a6f5e4d3c2b1a09f8e7d6"
+
+
+def new_namespace(node: LocalNode, prefix: str) -> str:
+    namespace = f"{prefix}-{uuid.uuid4().hex[:8]}"
+    with node.client() as kube:
+        kube.create(NAMESPACE, None, {"metadata": {"name": namespace}})
+    return namespace
 
 
 @dataclass
@@ -53,9 +65,7 @@ class ShopOnNode:
 @pytest.fixture(scope="module")
 def shop(local_node: LocalNode, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ShopOnNode]:
     """`meshproof up shop --runtime kubernetes` on the node (waiting for readiness), timed."""
-    namespace = f"node-{uuid.uuid4().hex[:8]}"
-    with local_node.client() as kube:
-        kube.create(NAMESPACE, None, {"metadata": {"name": namespace}})
+    namespace = new_namespace(local_node, "node")
     state_dir = tmp_path_factory.mktemp("node-state")
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("MESHPROOF_STATE_DIR", str(state_dir))
@@ -170,3 +180,65 @@ def test_down_leaves_nothing_with_the_label_and_no_container(shop: ShopOnNode) -
             what="the shop's pods gone",
         )
     print(f"node: up {shop.up_s:.1f}s, down {down_s:.1f}s, timings {shop.node.timings}")
+
+
+def run_on_node(
+    node: LocalNode, experiment: Path, tmp_path: Path, *flags: str
+) -> tuple[int, dict[str, Any], str]:
+    """`meshproof run EXPERIMENT --runtime kubernetes` on the node in a namespace of its
+    own; (exit code, run.json, namespace). Nothing with its label is left afterwards."""
+    namespace = new_namespace(node, "run")
+    out = tmp_path / "reports"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("MESHPROOF_STATE_DIR", str(tmp_path / "state"))
+        kube_flags = ["--kubeconfig", str(node.kubeconfig), "--namespace", namespace]
+        began = time.monotonic()
+        code = main(["run", str(experiment), "--runtime", "kubernetes", *kube_flags, *flags])
+        print(f"run {experiment.name} on the node: {time.monotonic() - began:.1f}s")
+    (record,) = [json.loads(p.read_text()) for p in out.glob("*/run.json")]
+    with node.client() as kube:
+        poll(lambda: not kube.list(POD, namespace), timeout=60, interval=0.5, what="pods gone")
+    return code, record, namespace
+
+
+def test_retry_masks_503_passes_on_the_node(
+    shop: ShopOnNode, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The library's retry-masks-503, scaled to 12 s: deployed, loaded from the host
+    through the gateway's Service, the catalog-1 fault applied through its Service, metrics
+    from the in-cluster Prometheus (retries counted), every trace complete in the sink."""
+    flags = ["--duration", "12s", "--out", str(tmp_path / "reports"), "--quiet"]
+    code, record, _ = run_on_node(shop.node, RETRY_MASKS_503, tmp_path, *flags)
+    assert code == 0, capsys.readouterr().out
+    assert (record["status"], record["runtime"]) == ("passed", "kubernetes")
+    assert record["metrics_source"] == "prometheus"
+    retries = next(v for v in record["verdicts"] if v["metric"] == "retries_per_krequests")
+    assert retries["value"] > 10
+    assert record["traces"]["requests"] > 1000
+    assert record["summary"]["trace_completeness"] >= 0.99
+
+
+def test_a_deleted_pod_is_replaced_and_retries_hide_it(
+    shop: ShopOnNode, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """experiments/pod-delete.yaml scaled to 16 s: catalog-1's pod is deleted through the
+    API (the ledger names it), its Deployment makes a new pod that turns Ready during the
+    run, and the frontend's retries keep the user-facing errors under 1 %."""
+    flags = ["--duration", "16s", "--out", str(tmp_path / "reports"), "--quiet"]
+    code, record, namespace = run_on_node(shop.node, POD_DELETE, tmp_path, *flags)
+    assert code == 0, capsys.readouterr().out
+    (fault,) = record["faults"]
+    assert (fault["name"], fault["kind"]) == ("catalog-1-pod-deleted", "pod_delete"), fault
+    ledger = (tmp_path / "reports").glob("*/faults.ledger.jsonl")
+    (lines,) = [p.read_text() for p in ledger]
+    assert "kube_pod_deleted" in lines and "catalog-1-" in lines
+    with shop.node.client() as kube:  # events carry no label: `down` leaves them
+        events = kube.list(EVENT, namespace)
+    created = [
+        e["message"]
+        for e in events
+        if e["reason"] == "SuccessfulCreate"
+        and e["involvedObject"]["name"].startswith("catalog-1-")
+    ]
+    assert len(created) == 2, created  # the first pod, and the one replacing it
+    assert record["status"] == "passed"

@@ -97,7 +97,8 @@ def test_spans_sent_by_the_sdk_exporter_land_in_the_file(
 
 
 def test_json_exports_are_accepted_and_bad_bodies_rejected(sink: Sink) -> None:
-    """OTLP JSON is stored; garbage is 400, other content types 415; nothing bad is written."""
+    """OTLP JSON is stored (and `GET /spans` is the file); garbage is 400, other content
+    types 415; nothing bad is written."""
     span = {
         "traceId": "5b8efff798038103d269b633813fc60c",
         "spanId": "eee19b7ec3c1b174",
@@ -107,6 +108,7 @@ def test_json_exports_are_accepted_and_bad_bodies_rejected(sink: Sink) -> None:
         "endTimeUnixNano": "2",
     }
     document = {"resourceSpans": [{"scopeSpans": [{"spans": [span]}]}]}
+    assert requests.get(f"{sink.url}/spans", timeout=5).content == b""  # none yet
     ok = requests.post(f"{sink.url}/v1/traces", json=document, timeout=5)
     assert ok.status_code == 200 and ok.json() == {}
     bad = requests.post(
@@ -119,6 +121,7 @@ def test_json_exports_are_accepted_and_bad_bodies_rejected(sink: Sink) -> None:
     text = requests.post(f"{sink.url}/v1/traces", data=b"x", timeout=5)
     assert text.status_code == 415
     assert [r["span_id"] for r in _records(sink.out)] == ["eee19b7ec3c1b174"]
+    assert requests.get(f"{sink.url}/spans", timeout=5).content == sink.out.read_bytes()
     assert requests.get(f"{sink.url}/stats", timeout=5).json() == {
         "spans": 1,
         "requests": 1,

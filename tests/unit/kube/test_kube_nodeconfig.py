@@ -92,8 +92,10 @@ def test_the_dns_service_points_at_coredns_on_the_node() -> None:
 
 
 def test_pod_traffic_stays_on_the_bridge() -> None:
-    """Bridge to bridge is accepted before anything else a pod sends is rejected."""
-    accept, reject = forward_rules(NET)
+    """A Service address kube-proxy did not rewrite is rejected first; bridge to bridge is
+    accepted before anything else a pod sends is rejected."""
+    unrewritten, accept, reject = forward_rules(NET, "10.96.0.0/16")
+    assert unrewritten == ["-i", "mptest0", "-d", "10.96.0.0/16", "-j", "REJECT"]
     assert accept == ["-i", "mptest0", "-o", "mptest0", "-j", "ACCEPT"]
     assert reject == ["-i", "mptest0", "!", "-o", "mptest0", "-j", "REJECT"]
 

@@ -1,0 +1,76 @@
+"""Which faults the kubernetes runtime carries out, and why it refuses the others. Pure.
+
+On `target.runtime: kubernetes` (or `run --runtime kubernetes`) the faults that act
+through the mesh's own APIs work as on every runtime: toxics and proxies (the in-cluster
+Toxiproxy's API), L7 faults and policies (the control plane's API), service behaviour (each
+instance's `/_behaviour`, at its Service). So do the Kubernetes kinds that act on the
+runtime's own workloads: `pod_delete` (its label selector narrowed to the deployment's
+pods) and `deployment_scale` (an instance's or a part's Deployment), in the deployment's
+namespace. The faults that signal a process or drive the Docker engine have no honest
+equivalent here and are refused, each with the reason and what to use instead; so are
+the other meshes' API kinds (the reference mesh takes no Istio, Linkerd or Consul object).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from harness.spec.fault_base import FaultBase, FieldProblem
+from harness.spec.kube_faults import DeploymentScaleFault, KubeFaultBase, PodDeleteFault
+from harness.spec.targets import PLAIN_PARTS, part_problem
+from mesh_runtime.topology import Topology
+
+RUNTIME = "kubernetes"
+PARTS = (*PLAIN_PARTS, "prometheus")
+"""The runtime's own Deployments besides one per instance."""
+
+_POD_INSTEAD = "pod_delete (the instance's Deployment replaces its pod) or deployment_scale"
+REFUSED: dict[str, str] = {
+    "process_kill": f"a pod's processes are not signalled from the harness; use {_POD_INSTEAD}",
+    "process_pause": "a pod's processes are not signalled (SIGSTOP) from the harness; a paused"
+    " instance is closest to a toxic `timeout` on its edge",
+    "process_restart": f"a pod's processes are not restarted by the harness; use {_POD_INSTEAD}",
+    "rolling_restart": "the harness does not restart pods one by one; use pod_delete on each"
+    " instance in turn",
+    "control_plane_outage": "the control plane's pod is not stopped by the harness; use"
+    " deployment_scale on control-plane with replicas 0",
+    "container_kill": f"containers run under the kubelet, not the Docker engine; use {_POD_INSTEAD}",
+    "container_pause": "containers run under the kubelet, which has no pause",
+    "container_restart": f"containers run under the kubelet, not the Docker engine; use"
+    f" {_POD_INSTEAD}",
+    "network_disconnect": "pods are on the cluster's network, not a Docker network; use a toxic"
+    " or proxy_down on the edge",
+}
+"""Kinds the kubernetes runtime refuses -> why, and what to use instead."""
+
+
+def kubernetes_problem(
+    fault: FaultBase, topology: Topology, faults: Sequence[FaultBase]
+) -> FieldProblem | None:
+    """Why `fault` cannot be carried out by the kubernetes runtime on `topology`, or None."""
+    kind = str(getattr(fault, "kind", ""))
+    if kind in REFUSED:
+        return ("kind", f"{kind} on the kubernetes runtime: {REFUSED[kind]}")
+    if not isinstance(fault, KubeFaultBase):
+        return fault.topology_problem(topology, faults)
+    if not isinstance(fault, PodDeleteFault | DeploymentScaleFault):
+        return (
+            "kind",
+            f"{fault.kind} goes through another mesh's API objects; the reference mesh takes"
+            " its policies from its control plane: use mesh_fault, policy or traffic_split",
+        )
+    if fault.namespace is not None:
+        return (
+            "namespace",
+            "the kubernetes runtime's faults act in the deployment's own namespace"
+            " (run --namespace): leave namespace out",
+        )
+    if isinstance(fault, DeploymentScaleFault) and fault.target not in PARTS:
+        problem = part_problem(fault.target, topology)
+        if problem or fault.target in topology.services:
+            return (
+                "target",
+                f"expected an instance of topology {topology.name} (each has its own"
+                f" Deployment) or one of {', '.join(PARTS)}, got {fault.target!r}",
+            )
+    return None
