@@ -60,7 +60,8 @@ def render_objects(
     mode: MeshMode = "mesh",
     first_port: int = FIRST_PORT,
 ) -> list[dict[str, Any]]:
-    """The objects `k8s render` writes (new secrets each time)."""
+    """The objects `k8s render` writes (new secrets and a new CA root each time)."""
+    from mesh_runtime.control.ca import CertificateAuthority
     from mesh_runtime.runtimes.docker.compose import render_plan
     from mesh_runtime.runtimes.kubernetes.manifests import check_names, manifests
     from mesh_runtime.runtimes.workdir import DeploymentSecrets
@@ -71,7 +72,9 @@ def render_objects(
     check_names(namespace, deployment or topology.name)
     cplan = render_plan(topology, str(topology_file), mode, first_port)
     keys = DeploymentSecrets.generate()
-    return manifests(cplan, keys, deployment=deployment or topology.name, namespace=namespace)
+    root = CertificateAuthority.create().root_files()
+    name = deployment or topology.name
+    return manifests(cplan, keys, deployment=name, namespace=namespace, ca=root)
 
 
 def write_objects(folder: Path, objects: list[dict[str, Any]]) -> list[Path]:

@@ -168,6 +168,11 @@ class CertificateAuthority:
         pem = cert.public_bytes(serialization.Encoding.PEM)
         return IssuedCertificate(pem, self.root_pem, spiffe_id, serial, end.timestamp())
 
+    def root_files(self) -> dict[str, str]:
+        """The root as `load_or_create` reads it back: file name -> PEM text (the key too:
+        whoever stores these, e.g. the kubernetes runtime's Secret, must guard them)."""
+        return {ROOT_CERT: self.root_pem.decode(), ROOT_KEY: self._private_pem().decode()}
+
     def _private_pem(self) -> bytes:
         return self._key.private_bytes(
             serialization.Encoding.PEM,

@@ -69,19 +69,28 @@ class FileSource:
 
 
 def manifests(
-    cplan: ContainerPlan, keys: DeploymentSecrets, *, deployment: str, namespace: str
+    cplan: ContainerPlan,
+    keys: DeploymentSecrets,
+    *,
+    deployment: str,
+    namespace: str,
+    ca: Mapping[str, str] | None = None,
 ) -> list[Manifest]:
     """Every object of the deployment, in an order that applies cleanly (ConfigMaps and
-    Secrets before the pods that mount them)."""
+    Secrets before the pods that mount them). `ca`: the mesh CA's root files
+    (`CertificateAuthority.root_files()`), kept in the control-plane Secret and mounted
+    read-only into its CA folder, so a new control-plane pod signs with the same root
+    (without it the control plane makes a root in its pod's emptyDir, lost with the pod)."""
     if cplan.plan.work_dir != WORK_DIR:
         raise ValueError(f"a plan for Kubernetes has its work dir at {WORK_DIR}")
     check_names(namespace, deployment)
     _check_services(cplan)
     meta = Meta(deployment, namespace)
-    sources = file_sources(cplan)
+    ca_files = _ca_files(cplan, ca)
+    sources = {**file_sources(cplan), **{path: source for path, (source, _) in ca_files.items()}}
     objects: list[Manifest] = []
     objects += config_maps(cplan, meta)
-    objects += secrets(cplan, keys, meta, sources)
+    objects += secrets(cplan, keys, meta, sources, {p: text for p, (_, text) in ca_files.items()})
     objects += services(cplan, meta)
     for spec in cplan.containers:
         if spec.role == "pod":
@@ -171,15 +180,31 @@ def config_maps(cplan: ContainerPlan, meta: Meta) -> list[Manifest]:
     return [mesh, proxies]
 
 
+def _ca_files(
+    cplan: ContainerPlan, ca: Mapping[str, str] | None
+) -> dict[Path, tuple[FileSource, str]]:
+    """The CA root's files in the control plane's CA folder -> their Secret key and text."""
+    if ca is None or not any(p.role == "control-plane" for p in cplan.plan.processes):
+        return {}
+    folder = cplan.plan.files.ca_dir
+    return {
+        folder / name: (FileSource("Secret", "control-plane", f"ca-{name}"), text)
+        for name, text in sorted(ca.items())
+    }
+
+
 def secrets(
     cplan: ContainerPlan,
     keys: DeploymentSecrets,
     meta: Meta,
     sources: Mapping[Path, FileSource],
+    extra: Mapping[Path, str] | None = None,
 ) -> list[Manifest]:
-    """The deployment's secret files (`workdir.secret_files`) grouped into their Secrets."""
+    """The deployment's secret files (`workdir.secret_files`, and `extra`, e.g. the CA
+    root) grouped into their Secrets."""
     grouped: dict[str, dict[str, str]] = {}
-    for path, text in secret_files(cplan.plan.files, cplan.plan.instances, keys).items():
+    files = secret_files(cplan.plan.files, cplan.plan.instances, keys)
+    for path, text in {**files, **(extra or {})}.items():
         source = sources[path]
         grouped.setdefault(source.name, {})[source.key] = text
     out = []
@@ -303,15 +328,20 @@ def _part_deployment(
         command = (*command, "-config", str(WORK_DIR / TOXIPROXY_CONFIG))
     ports = {_port_name(spec, key): port for key, port in spec.ports.items()}
     container = _container(spec.name, spec, ports, command)
-    mounts = {spec.name: _mounts(spec, PlanFiles(WORK_DIR))}
+    mounts = {spec.name: _mounts(spec, PlanFiles(WORK_DIR), sources)}
     return _deployment(meta, spec.name, labels, {}, [container], mounts, sources)
 
 
-def _mounts(spec: ContainerSpec, files: PlanFiles) -> tuple[Mount, ...]:
+def _mounts(
+    spec: ContainerSpec, files: PlanFiles, sources: Mapping[Path, FileSource] | None = None
+) -> tuple[Mount, ...]:
     """The container's mounts (as the docker runtime's), plus what the host runtime writes
-    into a folder it mounts: the control plane's bootstrap secret, Toxiproxy's proxies."""
+    into a folder it mounts: the control plane's bootstrap secret (and the CA root, when
+    `sources` has it), Toxiproxy's proxies."""
     if spec.role == "control-plane":
-        return (*spec.mounts, Mount(files.bootstrap_secret))
+        root = [Mount(path) for path in sorted(sources or {}) if path.parent == files.ca_dir]
+        root = [m for m in root if m.path != files.bootstrap_secret]
+        return (*spec.mounts, Mount(files.bootstrap_secret), *root)
     if spec.role == "toxiproxy":
         return (*spec.mounts, Mount(WORK_DIR / TOXIPROXY_CONFIG))
     return spec.mounts

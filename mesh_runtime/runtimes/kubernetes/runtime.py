@@ -27,6 +27,7 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
+from mesh_runtime.control.ca import CertificateAuthority
 from mesh_runtime.errors import DeployError, InvalidInput, MeshproofError, ReadinessTimeout
 from mesh_runtime.kube.client import KubeClient
 from mesh_runtime.kube.errors import KubeConflict, KubeForbidden, KubeNotFound
@@ -115,7 +116,11 @@ class KubernetesRuntime(StateKeeper):
             cplan = render_plan(topology, str(topology_path), mode)
             keys = DeploymentSecrets.generate()
             objects = manifests(
-                cplan, keys, deployment=placement.deployment_id, namespace=placement.namespace
+                cplan,
+                keys,
+                deployment=placement.deployment_id,
+                namespace=placement.namespace,
+                ca=CertificateAuthority.create().root_files(),
             )
             deployment = _handle(cplan, keys, work, placement)
             state.save(deployment, self.state_file(topology.name))

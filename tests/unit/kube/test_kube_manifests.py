@@ -251,3 +251,29 @@ def test_render_writes_one_file_per_object_secrets_owner_only(
         assert (mode == 0o600) == (obj["kind"] == "Secret"), path.name
     assert main(["k8s", "render", str(SHOP), "--namespace", "NO"]) == 2
     assert "not a Kubernetes namespace name" in capsys.readouterr().err
+
+
+def test_the_ca_root_is_in_the_control_plane_secret_mounted_read_only() -> None:
+    """With a CA root, the control plane's pod reads it from its Secret (read-only, in the
+    folder `--ca-dir` names), so a new pod signs with the same root; no other pod mounts it."""
+    from mesh_runtime.control.ca import ROOT_CERT, ROOT_KEY, CertificateAuthority
+
+    cplan = render_plan(load_topology(SHOP), str(SHOP), "mesh")
+    root = CertificateAuthority.create().root_files()
+    objects = manifests(cplan, KEYS, deployment=ID, namespace="shop", ca=root)
+    secret = by_kind(objects, "Secret")["control-plane"]["stringData"]
+    assert secret[f"ca-{ROOT_CERT}"] == root[ROOT_CERT]
+    assert secret[f"ca-{ROOT_KEY}"] == root[ROOT_KEY]
+    deployments = by_kind(objects, "Deployment")
+    (container,) = pod_spec(deployments["control-plane"])["containers"]
+    ca_dir = container["command"][container["command"].index("--ca-dir") + 1]
+    mounted = {m["mountPath"]: m for m in container["volumeMounts"]}
+    for name in (ROOT_CERT, ROOT_KEY):
+        mount = mounted[f"{ca_dir}/{name}"]
+        assert (mount["subPath"], mount["readOnly"]) == (f"ca-{name}", True)
+    others = [d for n, d in deployments.items() if n != "control-plane"]
+    for deployment in others:
+        for each in pod_spec(deployment)["containers"]:
+            assert not any("ca-" in m.get("subPath", "") for m in each.get("volumeMounts", []))
+    without = manifests(cplan, KEYS, deployment=ID, namespace="shop")
+    assert "ca-" + ROOT_KEY not in by_kind(without, "Secret")["control-plane"]["stringData"]
