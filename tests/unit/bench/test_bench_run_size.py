@@ -39,9 +39,10 @@ def test_record_files_hold_the_schedule_in_slices(tmp_path: Path) -> None:
 def test_lines_judge_the_biggest_run() -> None:
     """The table, then the biggest run's time and memory against the targets."""
     rows = [
-        {"requests": 10, "total_s": 1.0, "peak_rss_mb": 100.0},
-        {"requests": 1000, "total_s": 75.0, "peak_rss_mb": 900.0},
+        {"requests": 10, "total_s": 1.0, "peak_rss_mb": 100.0, "run_page_s": 1.0},
+        {"requests": 1000, "total_s": 75.0, "peak_rss_mb": 900.0, "run_page_s": 12.5},
     ]
     lines = run_size_lines(rows)
-    assert lines[-2] == "1,000 requests: analysis + report: 75.0 s (target <= 60 s): missed"
-    assert lines[-1] == "1,000 requests: peak RSS: 900.0 MB (target <= 2048 MB): met"
+    assert lines[-3] == "1,000 requests: analysis + report: 75.0 s (target <= 60 s): missed"
+    assert lines[-2] == "1,000 requests: peak RSS: 900.0 MB (target <= 2048 MB): met"
+    assert lines[-1] == "1,000 requests: dashboard Run page: 12.5 s (target <= 10 s): missed"
