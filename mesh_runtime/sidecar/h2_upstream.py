@@ -23,7 +23,6 @@ from collections import deque
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from h2.config import H2Configuration
 from h2.connection import H2Connection
 from h2.errors import ErrorCodes
 from h2.events import (
@@ -45,6 +44,7 @@ from mesh_runtime.sidecar.h2_wire import (
     CONNECTION_WINDOW,
     STREAM_WINDOW,
     H2Wire,
+    h2_config,
     h2_fields,
     plain_headers,
 )
@@ -111,7 +111,7 @@ class H2Upstream(asyncio.Protocol):
         self._loop = asyncio.get_running_loop()
         self._pool = pool
         self._cap = stream_cap
-        self.wire = H2Wire(H2Connection(H2Configuration(client_side=True, header_encoding=None)))
+        self.wire = H2Wire(H2Connection(h2_config(client_side=True)))
         self._streams: dict[int, _Exchange] = {}
         self.closed = False
         self.goaway = False
