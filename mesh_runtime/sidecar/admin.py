@@ -62,6 +62,9 @@ class AdminApi:
         self._loopback_only = loopback_only
         """False when the admin listener is on a non-loopback address (a container):
         callers come through a published port, and only the token can tell them apart."""
+        self._dumped: tuple[MeshState | None, bytes] = (None, b"")
+        """The config dump's body of the state it was made from: a state never changes
+        (a new config is a new state), so each is serialized once, not once per read."""
 
     async def handle(self, request: Request) -> Response:
         if request.method not in (b"GET", b"HEAD"):
@@ -104,7 +107,9 @@ class AdminApi:
         state = self._holder.current
         if state is None:
             return simple_response(503, "no mesh config yet")
-        return _json(state.config.model_dump(mode="json"))
+        if self._dumped[0] is not state:
+            self._dumped = (state, _json_body(state.config.model_dump(mode="json")))
+        return Response(200, [(b"content-type", b"application/json")], self._dumped[1])
 
     def _stats(self) -> dict[str, Any]:
         stats = self._obs.metrics.snapshot()
@@ -168,5 +173,8 @@ def _loopback(remote: str) -> bool:
 
 
 def _json(data: Any, status: int = 200) -> Response:
-    body = json.dumps(data, indent=2, sort_keys=True).encode() + b"\n"
-    return Response(status, [(b"content-type", b"application/json")], body)
+    return Response(status, [(b"content-type", b"application/json")], _json_body(data))
+
+
+def _json_body(data: Any) -> bytes:
+    return json.dumps(data, indent=2, sort_keys=True).encode() + b"\n"
