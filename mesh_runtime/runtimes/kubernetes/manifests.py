@@ -279,6 +279,7 @@ def _pod_ports(cplan: ContainerPlan, pod: ContainerSpec) -> dict[str, int]:
         "inbound": record.inbound_port,
         "outbound": record.outbound_port,
         "admin": record.admin_port,
+        "gateway": record.gateway_port,
     }
     tcp = {f"tcp-{i}": port for i, (_, port) in enumerate(sorted(record.tcp_ports.items()))}
     return {name: port for name, port in {**named, **tcp}.items() if port is not None}

@@ -143,7 +143,9 @@ def test_every_mount_names_a_volume_and_every_volume_an_object() -> None:
                 assert ("ConfigMap", volume["configMap"]["name"]) in present
 
 
-@pytest.mark.parametrize("topology", ["shop.yaml", "shop-tcp.yaml", "shop-canary.yaml"])
+@pytest.mark.parametrize(
+    "topology", ["shop.yaml", "shop-tcp.yaml", "shop-canary.yaml", "shop-grpc.yaml"]
+)
 def test_every_address_in_the_mesh_resolves_to_a_service_port(topology: str) -> None:
     """Every `name:port` the mesh config, Toxiproxy's proxies and the commands name is a
     Service of the deployment with that port, so they work unchanged in the cluster."""
@@ -176,6 +178,21 @@ def test_a_tcp_services_listeners_are_the_sidecars_and_the_instances_service() -
         spec = pod_spec(by_kind(objects, "Deployment")[record.instance])
         sidecar = {p["containerPort"] for p in spec["containers"][1]["ports"]}
         assert set(record.tcp_ports.values()) <= served & sidecar
+
+
+def test_the_ingress_sidecars_gateway_listener_is_a_named_port() -> None:
+    """With gRPC services the ingress sidecar's gateway listener (the load's gRPC routes'
+    entry) is a port of its container and of its instance's Service."""
+    grpc = REPO_ROOT / "experiments" / "topologies" / "shop-grpc.yaml"
+    cplan = render_plan(load_topology(grpc), str(grpc), "mesh")
+    objects = manifests(cplan, KEYS, deployment=ID, namespace="shop")
+    (record,) = [r for r in cplan.plan.instances if r.gateway_port is not None]
+    served = {p["name"]: p["port"] for p in by_kind(objects, "Service")[record.instance]["spec"]["ports"]}  # fmt: skip
+    sidecar = pod_spec(by_kind(objects, "Deployment")[record.instance])["containers"][1]
+    assert served["gateway"] == record.gateway_port
+    assert {"name": "gateway", "containerPort": record.gateway_port, "protocol": "TCP"} in sidecar[
+        "ports"
+    ]
 
 
 def test_each_topology_service_has_a_service_on_port_80() -> None:
