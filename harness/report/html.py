@@ -18,6 +18,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.offline import get_plotlyjs
 
+from harness.analysis.cpu_split import describe as cpu_line
 from harness.errors import RunError
 from harness.report import figures, graph, mesh, requests, trace_pick, traces
 from harness.report.forward import forward_line
@@ -243,6 +244,8 @@ def _resources(record: RunRecord, run_dir: Path) -> str:
         for label, value in (("CPU", overhead["cpu_share"]), ("memory", overhead["rss_share"]))
     )
     parts = [f"<p>Sidecars' use as a share of the services' own: {shares}.</p>"]
+    if record.cpu is not None:
+        parts.append(f"<p>{html.escape(cpu_line(record.cpu))}</p>")
     parts.append(frame_table(mesh.by_instance(per_process)))
     parts.append(_figure(figures.resources_figure(mesh.resources_over_time(run_dir))))
     return "".join(parts)
