@@ -333,7 +333,9 @@ def test_a_server_stream_arrives_in_order_as_it_is_sent(mesh: H2Mesh) -> None:
 def test_a_bidi_stream_is_forwarded_message_by_message(mesh: H2Mesh) -> None:
     """A bidirectional call whose client sends each message only after the answer to the
     one before: every request message crosses both sidecars while the call is open (a
-    buffered request body would hold the first one until the deadline)."""
+    buffered request body would hold the first one until the deadline), counted each way."""
+    counts = ("istio_request_messages_total", "istio_response_messages_total")
+    before = [shop_metric(mesh, name, grpc_response_status="0") for name in counts]
     outbox: queue.Queue[bytes | None] = queue.Queue()
     with shop_channel(mesh) as ch:
         answers = ch.stream_stream("/meshproof.shop.Shop/TalkEcho")(iter(outbox.get, None), timeout=10)  # fmt: skip
@@ -345,6 +347,8 @@ def test_a_bidi_stream_is_forwarded_message_by_message(mesh: H2Mesh) -> None:
         assert list(answers) == []
     assert [(e["seq"], e["echo"]) for e in echoes] == [(0, "one"), (1, "two"), (2, "three")]
     assert answers.code() == grpc.StatusCode.OK
+    after = [shop_metric(mesh, name, grpc_response_status="0") for name in counts]
+    assert [a - b for a, b in zip(after, before, strict=True)] == [3, 3]
 
 
 def test_a_bidi_stream_far_larger_than_the_windows_flows_both_ways(mesh: H2Mesh) -> None:
