@@ -42,6 +42,7 @@ from mesh_runtime.sidecar.grpc import MessageCounter, as_grpc, is_grpc
 from mesh_runtime.sidecar.h2_guard import FloodGuard
 from mesh_runtime.sidecar.h2_request import StreamedBody
 from mesh_runtime.sidecar.h2_wire import (
+    CONNECTION_WINDOW,
     STREAM_WINDOW,
     H2Wire,
     h2_config,
@@ -166,6 +167,10 @@ class H2ServerProtocol(asyncio.Protocol):
         # The decoder takes the limit when the client acknowledges it; hold it from the start.
         conn.decoder.max_header_list_size = limits.max_header_bytes
         conn.initiate_connection()
+        # A streamed gRPC call read on slowly holds its data unacknowledged: with the
+        # default 64 KiB connection window one such stream would stall every other stream
+        # of the connection (grpcio puts all calls on one), so the connection gets more.
+        conn.increment_flow_control_window(CONNECTION_WINDOW - conn.inbound_flow_control_window)
         wire.flush()
         self._registry.add(self)
         if self._registry.draining:
