@@ -120,6 +120,8 @@ class _Stream:
     """A gRPC call's body, handed on as it arrives (the call was served at its HEADERS)."""
     paused: bool = False
     unacked: int = 0
+    active_at: float = 0.0
+    """When data last moved on a streamed call (either way): its idle timeout runs from it."""
 
 
 class H2ServerProtocol(asyncio.Protocol):
@@ -244,6 +246,7 @@ class H2ServerProtocol(asyncio.Protocol):
         source = BodyStream(lambda: self._pause(stream), lambda: self._resume(stream_id, stream))
         source.messages = MessageCounter()
         stream.source = source
+        stream.active_at = stream.started
         self._on_request(stream_id)
 
     def _pause(self, stream: _Stream) -> None:
@@ -263,6 +266,7 @@ class H2ServerProtocol(asyncio.Protocol):
         stream = self._streams.get(stream_id)
         source = stream.source if stream is not None else None
         if source is not None and stream is not None and not source.complete:
+            stream.active_at = time.monotonic()
             if event.data:
                 if source.messages is not None:
                     source.messages.feed(event.data)
@@ -389,6 +393,9 @@ class H2ServerProtocol(asyncio.Protocol):
         try:
             while chunk := await body.read():
                 await wire.send_body(stream_id, chunk, end_stream=False)
+                stream = self._streams.get(stream_id)
+                if stream is not None:
+                    stream.active_at = time.monotonic()
         except BaseException:
             body.abandon()  # the client went, or the upstream broke: release it
             raise
@@ -422,7 +429,10 @@ class H2ServerProtocol(asyncio.Protocol):
 
     def check_timeout(self, now: float) -> None:
         """Close a connection idle (no stream) for longer than the idle timeout; answer 408
-        to a request whose body is not complete within the request timeout."""
+        to a request whose body is not complete within the request timeout; reset a
+        streamed gRPC call whose client has not ended its side and on which nothing moved
+        either way for the idle timeout (Envoy's stream_idle_timeout: a client holding
+        calls open cannot keep their upstream streams forever)."""
         if not self._streams and now - self._since >= self._limits.idle_timeout:
             self.close_when_idle()
         late = self._limits.request_timeout
@@ -431,6 +441,21 @@ class H2ServerProtocol(asyncio.Protocol):
                 self._drop_body(stream)
                 slow = Violation(408, "request not received in time")
                 stream.task = self._loop.create_task(self._refuse_stream(stream_id, slow))
+            elif self._idle(stream, now):
+                self._idle_out(stream_id, stream)
+
+    def _idle(self, stream: _Stream, now: float) -> bool:
+        """A streamed call the client keeps open with nothing moving either way."""
+        if stream.source is None or stream.source.complete:
+            return False
+        return now - stream.active_at >= self._limits.idle_timeout
+
+    def _idle_out(self, stream_id: int, stream: _Stream) -> None:
+        assert stream.source is not None
+        stream.source.fail(ConnectionClosed("no activity on the stream within the idle timeout"))
+        self._wire.reset(stream_id, ErrorCodes.CANCEL)
+        if stream.task is not None:
+            stream.task.cancel()
 
     async def _refuse_stream(self, stream_id: int, violation: Violation) -> None:
         with contextlib.suppress(ConnectionClosed):

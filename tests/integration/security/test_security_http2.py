@@ -75,6 +75,7 @@ CATALOG_POLICY = {
         {"name": "default"},
     ]
 }
+SHOP_IDLE_S = 2
 SLOWCAT_POLICY = {"mtls": "DISABLE", "trafficPolicy": {"connectionPool": {"http": {"http2MaxRequests": 5}}}}  # fmt: skip
 
 
@@ -146,7 +147,8 @@ def mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[H2Mesh]:
             procs, "frontend", free_port(), control_url, ca_dir, ports["frontend"]
         )
         wait_until(ready_200(shop_port, "/_health"), 15, "shop's gRPC service")
-        shop = start_sidecar(procs, "shop", shop_port, control_url, ca_dir, ports["shop"])
+        idle = ["--idle-timeout", f"{SHOP_IDLE_S}s"]
+        shop = start_sidecar(procs, "shop", shop_port, control_url, ca_dir, ports["shop"], idle)
         yield H2Mesh(procs, catalog, frontend, app_port, ca_dir, shop)
     finally:
         procs.stop_all()
@@ -360,6 +362,26 @@ def test_a_bidi_stream_far_larger_than_the_windows_flows_both_ways(mesh: H2Mesh)
         answers = [json.loads(a) for a in call(iter([message] * 64), timeout=30)]
     assert [a["seq"] for a in answers] == list(range(64))
     assert all(len(a["echo"]) == len(message) for a in answers)
+
+
+def test_a_call_held_open_with_nothing_moving_is_reset_after_the_idle_timeout(
+    mesh: H2Mesh,
+) -> None:
+    """A gRPC call whose client sends HEADERS and then nothing (it was served at once, so
+    the request timeout no longer holds) is reset CANCEL after shop's 2 s idle timeout,
+    and the listener serves on."""
+    fields = [(":method", "POST"), (":scheme", "http"), (":authority", "shop")]
+    fields += [(":path", "/meshproof.shop.Shop/ItemStream"), *GRPC]
+    with H2Client(mesh.shop.inbound) as client:
+        start = time.monotonic()
+        client.conn.send_headers(1, fields, end_stream=False)
+        client.sock.sendall(client.conn.data_to_send())
+        held = {1: Answer()}
+        client.read_until(lambda: held[1].reset is not None, held, timeout=SHOP_IDLE_S + 8)
+        elapsed = time.monotonic() - start
+    assert held[1].reset == 8 and elapsed >= SHOP_IDLE_S - 0.5, (held, elapsed)
+    with shop_channel(mesh) as ch:
+        assert len(list(ch.unary_stream("/meshproof.shop.Shop/ItemStream")(b"", timeout=10))) == 3
 
 
 def test_a_stream_failing_after_it_began_reaches_the_caller_and_is_not_retried(
