@@ -97,6 +97,10 @@ class Session:
         self.runtime = self._make_runtime(self.options.state_root)
         sidecar = self.options.sidecar_command
         self.deployment = self.runtime.up(self.topology_path, mode=mode, sidecar_command=sidecar)
+        if self.deployment.runtime == "kubernetes":
+            from mesh_runtime.runtimes.kubernetes.reach import require_reachable
+
+            require_reachable(self.deployment)
         if self._primary:  # the main deployment: record where the run happened
             environment = collect_environment(self.deployment)
             if self.options.sidecar_version:

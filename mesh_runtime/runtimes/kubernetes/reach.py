@@ -11,6 +11,8 @@ or in a pod; `run --runtime kubernetes` is meant to be started there. Pure.
 
 from __future__ import annotations
 
+import socket
+import time
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
@@ -18,6 +20,8 @@ from urllib.parse import urlsplit
 from mesh_runtime.errors import DeployError
 from mesh_runtime.runtimes.deployment import Deployment
 from mesh_runtime.runtimes.kubernetes.manifests import INGRESS_PORT
+
+RETRY_S = 0.5
 
 
 def cluster_ips(services: list[dict[str, Any]]) -> dict[str, str]:
@@ -57,4 +61,28 @@ def host_view(deployment: Deployment, addresses: Mapping[str, str], ingress: str
             "trace_url": moved(deployment.trace_url, "trace-sink"),
             "instances": instances,
         }
+    )
+
+
+def require_reachable(deployment: Deployment, timeout_s: float = 10.0) -> None:
+    """DeployError (one line) unless this machine opens a TCP connection to the ingress's
+    ClusterIP within `timeout_s` (tried again while kube-proxy may still be syncing the
+    endpoints): `run` needs the mesh's Services, which kube-proxy routes on a node only."""
+    parts = urlsplit(deployment.ingress_url)
+    host, port = parts.hostname or "", parts.port or INGRESS_PORT
+    deadline = time.monotonic() + timeout_s
+    while True:
+        left = deadline - time.monotonic()
+        try:
+            with socket.create_connection((host, port), timeout=max(left, 0.1)):
+                return
+        except OSError as exc:
+            reason = exc.strerror or type(exc).__name__
+        if time.monotonic() + RETRY_S >= deadline:
+            break
+        time.sleep(RETRY_S)
+    raise DeployError(
+        f"{deployment.name}: this machine cannot reach the mesh's ingress at {host}:{port}"
+        f" (a Service's ClusterIP; {reason}): run meshproof on a node of the cluster, where"
+        " kube-proxy routes Service addresses"
     )

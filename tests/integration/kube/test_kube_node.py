@@ -24,9 +24,14 @@ import requests
 import yaml
 
 from harness.cli.main import main
+from harness.faults.base import FaultContext
+from harness.faults.kinds import REGISTRY
 from harness.kube.localnode import LocalNode
-from mesh_runtime.kube.resources import NAMESPACE, POD, Resource
+from mesh_runtime.control.client import ControlPlaneClient
+from mesh_runtime.kube.resources import DEPLOYMENT, NAMESPACE, POD, SECRET, SERVICE, Resource
+from mesh_runtime.runtimes import ToxiproxyClient
 from mesh_runtime.runtimes.deployment import KubernetesPlacement
+from mesh_runtime.runtimes.deployment import load as load_state
 from mesh_runtime.runtimes.kubernetes.runtime import KubernetesRuntime
 from tests.conftest import poll
 from tests.integration.faults.faultkit import ROOT
@@ -165,6 +170,53 @@ def test_prometheus_discovers_every_sidecar_through_the_api_server(shop: ShopOnN
     poll(lambda: up_instances() == INSTANCES, timeout=60, interval=1, what="sidecar targets up")
 
 
+def catalog_calls(url: str, count: int) -> list[tuple[int, int, float]]:
+    """(user-facing status, frontend's call to catalog: status, ms) of `count` requests."""
+    out = []
+    for _ in range(count):
+        answer = requests.get(url, timeout=10)
+        (frontend,) = answer.json()["calls"]
+        (catalog,) = [c for c in frontend.get("calls", []) if c["service"] == "catalog"]
+        out.append((answer.status_code, catalog["status"], catalog["ms"]))
+    return out
+
+
+def test_toxics_and_l7_faults_act_through_the_clusters_services(shop: ShopOnNode) -> None:
+    """Through the fault-kind registry, with the handle `up` saved (ClusterIPs): a latency
+    toxic on frontend->catalog through the in-cluster Toxiproxy slows every catalog call,
+    an abort on catalog through the control plane's API (pushed to every sidecar) is what
+    the frontend gets; after each revert, calls are fast and answered again."""
+    deployment = load_state(shop.state_dir / "deployments" / "shop.json")
+    assert deployment.control_url and deployment.toxiproxy_url
+    ctx = FaultContext(
+        deployment=deployment,
+        control=ControlPlaneClient(deployment.control_url, deployment.control_token),
+        toxiproxy=ToxiproxyClient(deployment.toxiproxy_url),
+        run="node-test",
+    )
+    faults = [
+        {"kind": "toxic", "target": "frontend->catalog", "params": {"type": "latency",
+         "attributes": {"latency": 400}}},
+        {"kind": "mesh_fault", "target": "catalog", "params": {"abort": {"httpStatus": 418,
+         "percentage": 100}}},
+    ]  # fmt: skip
+    seen = []
+    for raw in faults:
+        fault = REGISTRY.kind(raw["kind"]).model.model_validate({"name": "f", **raw})
+        injector = REGISTRY.make_injector(fault, ctx)
+        injector.rollback_entry()
+        injector.apply()
+        try:
+            seen.append(catalog_calls(deployment.ingress_url, 3))
+        finally:
+            injector.revert()
+    slowed, aborted = seen
+    assert all(status == 200 and ms >= 400 for _, status, ms in slowed), slowed
+    assert all(status == 418 for _, status, _ in aborted), aborted
+    after = catalog_calls(deployment.ingress_url, 3)
+    assert all((user, status) == (200, 200) and ms < 400 for user, status, ms in after), after
+
+
 def ready_pod(shop: ShopOnNode, part: str, not_uid: str = "") -> dict[str, Any] | None:
     """The part's pod once it is Ready (and is not the pod `not_uid`), else None."""
     with shop.node.client() as kube:
@@ -247,7 +299,7 @@ def run_on_node(
     node: LocalNode, experiment: Path, tmp_path: Path, *flags: str
 ) -> tuple[int, dict[str, Any], str]:
     """`meshproof run EXPERIMENT --runtime kubernetes` on the node in a namespace of its
-    own; (exit code, run.json, namespace). Nothing with its label is left afterwards."""
+    own; (exit code, run.json, namespace). No Deployment, Service or Secret is left."""
     namespace = new_namespace(node, "run")
     out = tmp_path / "reports"
     with pytest.MonkeyPatch.context() as patch:
@@ -255,10 +307,13 @@ def run_on_node(
         kube_flags = ["--kubeconfig", str(node.kubeconfig), "--namespace", namespace]
         began = time.monotonic()
         code = main(["run", str(experiment), "--runtime", "kubernetes", *kube_flags, *flags])
-        print(f"run {experiment.name} on the node: {time.monotonic() - began:.1f}s")
+        took = time.monotonic() - began
     (record,) = [json.loads(p.read_text()) for p in out.glob("*/run.json")]
-    with node.client() as kube:
-        poll(lambda: not kube.list(POD, namespace), timeout=60, interval=0.5, what="pods gone")
+    load_s = record["duration_s"]
+    print(f"run {experiment.name} on the node: {took:.1f}s (the load and its drain {load_s:.1f}s)")
+    with node.client() as kube:  # torn down: the pods may still be terminating
+        left = [o for r in (DEPLOYMENT, SERVICE, SECRET) for o in kube.list(r, namespace)]
+    assert [o["metadata"]["name"] for o in left] == []
     return code, record, namespace
 
 

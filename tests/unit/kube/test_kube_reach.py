@@ -95,3 +95,23 @@ def test_run_refuses_bad_kubernetes_flags_in_one_line(
     err = capsys.readouterr().err.strip()
     assert message in err
     assert len(err.splitlines()) == 1
+
+
+def test_a_run_off_the_cluster_is_told_where_to_run() -> None:
+    """An ingress address this machine cannot open is one DeployError line naming it and
+    saying to run on a node (here: a loopback port nothing listens on)."""
+    import socket
+
+    from mesh_runtime.runtimes.kubernetes.reach import require_reachable
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    closed = handle().model_copy(update={"ingress_url": f"http://127.0.0.1:{port}"})
+    with pytest.raises(DeployError, match=f"cannot reach the mesh's ingress at 127.0.0.1:{port}"):
+        require_reachable(closed, timeout_s=1)
+    with socket.socket() as listening:
+        listening.bind(("127.0.0.1", 0))
+        listening.listen()
+        port = listening.getsockname()[1]
+        require_reachable(handle().model_copy(update={"ingress_url": f"http://127.0.0.1:{port}"}))
