@@ -15,24 +15,34 @@ import os
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from streamlit.testing.v1 import AppTest
 
 APP = Path(__file__).resolve().parents[2] / "dashboards" / "app.py"
 TIMEOUT_S = 600.0
 
 
-def open_seconds(run_dir: Path) -> float:
-    """Seconds the Run page of `run_dir` takes to render (cold caches)."""
+def open_run_page(run_dir: Path, timeout_s: float = TIMEOUT_S) -> tuple[AppTest, float]:
+    """The app after the Run page of `run_dir` rendered (cold caches), and the seconds
+    that took. Reads the reports folder `run_dir` is in (MESHPROOF_REPORTS is set)."""
     from streamlit.testing.v1 import AppTest
 
-    from harness.errors import RunError
-
     os.environ["MESHPROOF_REPORTS"] = str(run_dir.parent)
-    app = AppTest.from_file(str(APP), default_timeout=TIMEOUT_S)
+    app = AppTest.from_file(str(APP), default_timeout=timeout_s)
     app.run()
     app.query_params["run"] = run_dir.name
     started = time.monotonic()
     app.switch_page("views/run.py").run()
-    elapsed = time.monotonic() - started
+    return app, time.monotonic() - started
+
+
+def open_seconds(run_dir: Path) -> float:
+    """Seconds the Run page of `run_dir` takes to render (cold caches)."""
+    from harness.errors import RunError
+
+    app, elapsed = open_run_page(run_dir)
     if app.exception:
         raise RunError(f"the Run page of {run_dir} failed: {app.exception[0].message}")
     return elapsed

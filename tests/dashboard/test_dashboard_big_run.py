@@ -5,20 +5,18 @@ from __future__ import annotations
 import base64
 import json
 import math
-import time
 from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
-from streamlit.testing.v1 import AppTest
 
 from harness.analysis import RunFrames, compute_windows, phase_intervals, summarize, with_phase
+from harness.bench.run_page import open_run_page
 from harness.report.run_files import run_files
 from harness.report.text import format_value
 from harness.store import ExperimentRef, FaultEvent, RunRecord, RunWriter, Summary
-from tests.dashboard.apptest import APP
 
 REQUESTS = 1_000_000
 RPS = 10_000
@@ -94,12 +92,7 @@ def test_a_million_requests_open_in_seconds_with_the_exact_p99(
     """The Run page of a 1M-request run renders within 60 s, shows numpy's p99, draws seconds not requests."""
     run_dir, requests = big_run
     monkeypatch.setenv("MESHPROOF_REPORTS", str(run_dir.parent))
-    app = AppTest.from_file(str(APP), default_timeout=OPEN_BOUND_S)
-    app.run()
-    app.query_params["run"] = run_dir.name
-    started = time.monotonic()
-    app.switch_page("views/run.py").run()
-    elapsed = time.monotonic() - started
+    app, elapsed = open_run_page(run_dir, OPEN_BOUND_S)
     assert not app.exception, [e.message for e in app.exception]
     assert elapsed < OPEN_BOUND_S, f"the Run page took {elapsed:.1f} s"
     measured = requests.loc[requests["intended_s"] >= WARMUP_S, "latency_ms"].to_numpy()
