@@ -12,7 +12,7 @@ CHECK_STRICT ?= 1
 # Playwright drives Debian's /usr/bin/chromium; it must never fetch a browser of its own.
 export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD := 1
 
-.PHONY: all setup check lint test demo bench clean
+.PHONY: all setup check lint test demo bench soak clean
 
 all: test
 
@@ -40,6 +40,12 @@ demo: setup
 
 bench: setup
 	$(PY) -m harness.bench
+
+# An hour of the shop at 200 RPS: sidecar RSS, open fds and the harness' memory every 10
+# minutes, and a verdict on growth. A benchmark, never part of `test` or CI.
+# SOAK_ARGS="--duration 3m --every 1m" checks it in minutes.
+soak: setup
+	$(PY) -m harness.bench.soak $(SOAK_ARGS)
 
 # Removes what set-up and the tools produced; leaves Debian packages and run reports alone.
 clean:

@@ -1,0 +1,227 @@
+"""Soak: the shop under steady load for an hour; does anything grow?
+
+    python -m harness.bench.soak [--duration 1h] [--rps 200] [--every 10m]
+                                 [--topology experiments/topologies/shop.yaml]
+    make soak                    (the hour; a benchmark, never run by CI)
+
+The topology goes up on the local runtime and one Locust worker sends `--rps` requests a
+second to its ingress for `--duration` (open loop, records streamed as in any run). At
+the start of the load and every `--every` after it, then at its end, each sidecar's RSS
+and open file descriptors are read (psutil), and so is the harness' memory: this process
+plus the load driver's processes. The table shows one row per sample; the verdict is on
+the largest growth of one sidecar's RSS from the first sample to the last: at most
+2 MB over the hour (the same 2 MB bound over a shorter `--duration`, which makes it a
+weaker check). A short run (`--duration 3m --every 1m`) checks that the soak works.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+from harness.bench.curves import CurveColumn, curve_lines, target_line
+from mesh_runtime.errors import InvalidInput, MeshproofError
+from mesh_runtime.units import parse_duration
+
+TOPOLOGY = Path(__file__).resolve().parents[2] / "experiments" / "topologies" / "shop.yaml"
+GROWTH_LIMIT_MB = 2.0
+HELD_FAILURES = 0.01
+"""Above this share of failed requests the shop did not hold the rate."""
+COLUMNS = (
+    CurveColumn("minute", "minute", "{:.1f}"),
+    CurveColumn("sidecar_rss_mb", "sidecars RSS MB", "{:.1f}"),
+    CurveColumn("largest_growth_mb", "largest sidecar growth MB", "{:+.2f}"),
+    CurveColumn("open_fds", "sidecar fds", "{:d}"),
+    CurveColumn("harness_rss_mb", "harness RSS MB", "{:.1f}"),
+    CurveColumn("sent", "requests sent", "{:,}"),
+    CurveColumn("failed", "failed", "{:,}"),
+    CurveColumn("load_average_1m", "load 1m", "{:.2f}"),
+)
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One reading: seconds since the load began, each sidecar's RSS (MB) and open fds,
+    the harness' RSS (MB), and the driver's running counts."""
+
+    at_s: float
+    sidecar_rss_mb: dict[str, float]
+    sidecar_fds: dict[str, int]
+    harness_rss_mb: float
+    sent: int = 0
+    failed: int = 0
+    load_average_1m: float = 0.0
+
+
+def growth_mb(samples: Sequence[Sample]) -> dict[str, float]:
+    """Each sidecar's RSS growth (MB) from the first sample to the last (sidecars present
+    in both)."""
+    if len(samples) < 2:
+        return {}
+    first, last = samples[0].sidecar_rss_mb, samples[-1].sidecar_rss_mb
+    return {name: last[name] - first[name] for name in sorted(first) if name in last}
+
+
+def sample_rows(samples: Sequence[Sample]) -> list[dict[str, Any]]:
+    """The table's rows: one per sample, the largest growth since the first sample."""
+    rows = []
+    for index, sample in enumerate(samples):
+        grown = growth_mb([samples[0], sample]) if index else {}
+        rows.append(
+            {
+                "minute": sample.at_s / 60.0,
+                "sidecar_rss_mb": sum(sample.sidecar_rss_mb.values()),
+                "largest_growth_mb": max(grown.values(), default=0.0),
+                "open_fds": sum(sample.sidecar_fds.values()),
+                "harness_rss_mb": sample.harness_rss_mb,
+                "sent": sample.sent,
+                "failed": sample.failed,
+                "load_average_1m": sample.load_average_1m,
+            }
+        )
+    return rows
+
+
+def soak_lines(samples: Sequence[Sample], rps: float) -> list[str]:
+    """The table, then the verdict on the largest sidecar growth and what the fds and the
+    harness did over the same span."""
+    span = samples[-1].at_s - samples[0].at_s if samples else 0.0
+    title = f"soak: the shop at {rps:g} RPS for {minutes(span)}"
+    lines = curve_lines(title, COLUMNS, sample_rows(samples))
+    grown = growth_mb(samples)
+    if not grown:
+        return [*lines, "soak: fewer than two samples, no verdict"]
+    name = max(grown, key=lambda n: grown[n])
+    what = f"largest sidecar RSS growth ({name}) over {minutes(span)}"
+    lines.append(target_line(what, grown[name], GROWTH_LIMIT_MB, "MB"))
+    fds = sum(samples[-1].sidecar_fds.values()) - sum(samples[0].sidecar_fds.values())
+    harness = samples[-1].harness_rss_mb - samples[0].harness_rss_mb
+    lines.append(f"sidecar open fds {fds:+d}, harness RSS {harness:+.1f} MB over the same span")
+    last = samples[-1]
+    if last.sent and last.failed / last.sent > HELD_FAILURES:
+        lines.append(
+            f"the shop did not hold {rps:g} RPS ({last.failed / last.sent:.1%} of requests"
+            " failed): the growth is its backlog as much as any leak"
+        )
+    return lines
+
+
+def minutes(seconds: float) -> str:
+    return f"{seconds / 60:.1f} min"
+
+
+def read_sample(
+    at_s: float, sidecars: dict[str, int], harness_pids: Sequence[int], live: Any
+) -> Sample:
+    """Read every process now (`sidecars`: instance -> pid; a process that is gone is
+    left out)."""
+    rss: dict[str, float] = {}
+    fds: dict[str, int] = {}
+    for name, pid in sidecars.items():
+        try:
+            process = psutil.Process(pid)
+            rss[name] = process.memory_info().rss / 2**20
+            fds[name] = process.num_fds()
+        except psutil.Error:
+            continue
+    harness = 0.0
+    for pid in harness_pids:
+        try:
+            harness += psutil.Process(pid).memory_info().rss / 2**20
+        except psutil.Error:
+            continue
+    return Sample(at_s, rss, fds, harness, int(live.sent), int(live.failed), os.getloadavg()[0])
+
+
+def failure_causes(records: Iterable[dict[str, Any]], top: int = 5) -> list[tuple[str, int]]:
+    """The most common causes of the failed requests (5xx or no answer): 'status 503', or
+    'no answer: <error>' (its first 80 characters), with their counts."""
+    causes: Counter[str] = Counter()
+    for record in records:
+        status = int(record.get("status") or 0)
+        if status == 0:
+            causes[f"no answer: {str(record.get('error') or '')[:80]}"] += 1
+        elif status >= 500:
+            causes[f"status {status}"] += 1
+    return causes.most_common(top)
+
+
+def soak(
+    topology: Path, duration_s: float, rps: float, every_s: float
+) -> tuple[list[Sample], list[tuple[str, int]]]:
+    """Up, load with samples every `every_s`, down: the samples and the failures' causes."""
+    from harness.load import LoadDriver, iter_worker_records
+    from harness.spec.load import LoadSpec
+    from mesh_runtime.runtimes.local import LocalRuntime
+
+    samples: list[Sample] = []
+    with tempfile.TemporaryDirectory(prefix="meshproof-soak-") as tmp:
+        runtime = LocalRuntime(state_root=Path(tmp) / "state", progress=lambda m: None)
+        deployment = runtime.up(topology)
+        try:
+            sidecars = {p.name: p.pid for p in deployment.processes_of("sidecar")}
+            spec = LoadSpec(rps=rps, duration=duration_s, warmup=0, connections=8, timeout=5)
+            driver = LoadDriver(spec, deployment.ingress_url, Path(tmp) / "load")
+            try:
+                driver.start()
+                began = time.monotonic()
+                harness = [os.getpid(), *driver.pids()]
+                samples.append(read_sample(0.0, sidecars, harness, driver.live()))
+                while not driver.wait(every_s):
+                    at = time.monotonic() - began
+                    if at >= duration_s:
+                        break  # the schedule is over: the last answers, then the last sample
+                    samples.append(read_sample(at, sidecars, harness, driver.live()))
+                    print(f"  sampled at {minutes(at)}", flush=True)
+                driver.wait()  # until every answer is in, or the driver's hard deadline
+                at = time.monotonic() - began
+                samples.append(read_sample(at, sidecars, harness, driver.live()))
+            finally:
+                driver.stop()
+            rows = (r for path in driver.records_files() for r in iter_worker_records(path))
+            causes = failure_causes(rows)
+        finally:
+            runtime.down(runtime.load(deployment.name))
+    return samples, causes
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m harness.bench.soak", description=__doc__.splitlines()[0]
+    )
+    parser.add_argument("--duration", default="1h", help="how long the load runs (1h)")
+    parser.add_argument("--rps", type=float, default=200.0)
+    parser.add_argument("--every", default="10m", help="time between samples (10m)")
+    parser.add_argument("--topology", type=Path, default=TOPOLOGY)
+    args = parser.parse_args(argv)
+    try:
+        duration_s = parse_duration(args.duration)
+        every_s = parse_duration(args.every)
+        if duration_s <= 0 or every_s <= 0 or args.rps <= 0:
+            raise InvalidInput("soak", "", "--duration, --every and --rps must be above 0")
+        samples, causes = soak(args.topology, duration_s, args.rps, every_s)
+    except ValueError as exc:
+        print(f"soak: {exc}", file=sys.stderr)
+        return 2
+    except MeshproofError as exc:
+        print(f"soak: {exc}", file=sys.stderr)
+        return 2
+    print("\n".join(soak_lines(samples, args.rps)), flush=True)
+    for cause, count in causes:
+        print(f"  failed: {count:,} x {cause}", flush=True)
+    grown = growth_mb(samples)
+    return 0 if grown and max(grown.values()) <= GROWTH_LIMIT_MB else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

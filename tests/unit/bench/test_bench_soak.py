@@ -1,0 +1,76 @@
+"""The soak's verdict: the largest growth of one sidecar's RSS, first sample to last."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from harness.bench.soak import (
+    Sample,
+    failure_causes,
+    growth_mb,
+    main,
+    sample_rows,
+    soak_lines,
+)
+
+
+def sample(at_s: float, rss: dict[str, float], harness: float = 300.0) -> Sample:
+    return Sample(at_s, rss, {name: 20 for name in rss}, harness, sent=int(at_s * 200))
+
+
+def test_growth_is_per_sidecar_from_the_first_sample_to_the_last() -> None:
+    samples = [
+        sample(0, {"a": 50.0, "b": 60.0}),
+        sample(600, {"a": 58.0, "b": 60.5}),  # a spike in the middle is not growth
+        sample(3600, {"a": 51.0, "b": 62.5, "c": 40.0}),  # c came later: not compared
+    ]
+    assert growth_mb(samples) == {"a": 1.0, "b": 2.5}
+    assert growth_mb(samples[:1]) == {}
+    rows = sample_rows(samples)
+    assert [r["largest_growth_mb"] for r in rows] == [0.0, 8.0, 2.5]
+    assert rows[-1]["open_fds"] == 60
+
+
+def test_the_verdict_names_the_sidecar_that_grew_most_against_2_mb() -> None:
+    grew = soak_lines(
+        [sample(0, {"a": 50.0, "b": 60.0}), sample(3600, {"a": 51.9, "b": 62.5})], 200
+    )
+    assert grew[-2] == (
+        "largest sidecar RSS growth (b) over 60.0 min: 2.5 MB (target <= 2 MB): missed"
+    )
+    assert grew[-1] == "sidecar open fds +0, harness RSS +0.0 MB over the same span"
+    flat = soak_lines([sample(0, {"a": 50.0}), sample(180, {"a": 50.4}, 310.0)], 200)
+    assert flat[-2] == "largest sidecar RSS growth (a) over 3.0 min: 0.4 MB (target <= 2 MB): met"
+    assert flat[-1].endswith("harness RSS +10.0 MB over the same span")
+    assert (
+        soak_lines([sample(0, {"a": 50.0})], 200)[-1] == "soak: fewer than two samples, no verdict"
+    )
+
+
+def test_a_shop_that_did_not_hold_the_rate_is_said_so() -> None:
+    swamped = Sample(180, {"a": 90.0}, {"a": 900}, 300.0, sent=36000, failed=900)
+    lines = soak_lines([sample(0, {"a": 50.0}), swamped], 200)
+    assert lines[-1] == (
+        "the shop did not hold 200 RPS (2.5% of requests failed):"
+        " the growth is its backlog as much as any leak"
+    )
+
+
+def test_bad_arguments_are_one_line_and_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--duration", "soon"]) == 2
+    assert main(["--every", "0s"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 2 and all(line.startswith("soak: ") for line in err)
+
+
+def test_failure_causes_count_5xx_by_status_and_no_answer_by_error() -> None:
+    records: list[dict[str, Any]] = [
+        {"status": 200, "error": None},
+        {"status": 503, "error": None},
+        {"status": 503, "error": None},
+        {"status": 0, "error": "ConnectionResetError"},
+        {"status": 404, "error": None},
+    ]
+    assert failure_causes(records) == [("status 503", 2), ("no answer: ConnectionResetError", 1)]
