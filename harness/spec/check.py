@@ -17,8 +17,8 @@ from pathlib import Path
 from harness.errors import ExperimentError
 from harness.spec.experiment import Experiment, load_experiment
 from harness.spec.external import check_external, external_warnings
+from harness.spec.kube_runtime import COMPARE_ON_KUBERNETES, kubernetes_problem
 from harness.spec.kube_runtime import RUNTIME as KUBERNETES
-from harness.spec.kube_runtime import kubernetes_problem
 from harness.spec.lint import SpecWarning, experiment_warnings
 from harness.spec.load import grpc_route_problem, tcp_route_problem
 from harness.spec.timing import scaled_problem, timeline_problem
@@ -65,7 +65,10 @@ def check_experiment(
         check_external(experiment, external, source)
     else:
         topology = load_topology(topology_path)
-        check_targets(experiment, topology, source, runtime or experiment.target.runtime)
+        runtime = runtime or experiment.target.runtime
+        if runtime == KUBERNETES and experiment.target.compare_to is not None:
+            raise ExperimentError(source, "target.compare_to", COMPARE_ON_KUBERNETES)
+        check_targets(experiment, topology, source, runtime)
     problem = timeline_problem(experiment)
     if problem is not None:
         raise ExperimentError(source, *problem)

@@ -24,6 +24,12 @@ RUNTIME = "kubernetes"
 PARTS = (*PLAIN_PARTS, "prometheus")
 """The runtime's own Deployments besides one per instance."""
 
+COMPARE_ON_KUBERNETES = (
+    "the kubernetes runtime deploys one copy of a topology per namespace (the objects are"
+    " named after its instances), so no second deployment runs beside it; run the other"
+    " mode as its own experiment and `meshproof compare` the two runs"
+)
+
 _POD_INSTEAD = "pod_delete (the instance's Deployment replaces its pod) or deployment_scale"
 REFUSED: dict[str, str] = {
     "process_kill": f"a pod's processes are not signalled from the harness; use {_POD_INSTEAD}",

@@ -87,3 +87,18 @@ def test_pod_delete_on_another_runtime_points_at_the_kubernetes_runtime(
 def test_every_refused_kind_is_a_fault_kind() -> None:
     """The refusal table names only kinds that exist."""
     assert set(REFUSED) <= set(FAULT_KINDS)
+
+
+def test_an_interleaved_twin_is_refused_on_the_kubernetes_runtime(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """compare_to would deploy a second shop into the same namespace: one line, exit 2."""
+    path = write(tmp_path, "kind: service_behaviour, target: catalog-1, params: {error_rate: 0.3}")
+    text = path.read_text().replace(
+        "runtime: kubernetes}", "runtime: kubernetes, compare_to: no-mesh}"
+    )
+    path.write_text(text)
+    assert main(["validate", str(path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "target.compare_to: the kubernetes runtime deploys one copy of a topology" in err
+    assert len(err.splitlines()) == 1
