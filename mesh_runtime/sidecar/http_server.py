@@ -405,6 +405,10 @@ class HttpServerProtocol(asyncio.BufferedProtocol):
         transport = self._transport
         assert transport is not None
         body = response.body
+        if transport.is_closing():  # the client hung up while the answer was made
+            if isinstance(body, BodyStream):
+                body.abandon()
+            raise ConnectionClosed("the client closed before its answer")
         if request.method == b"HEAD" or response.status in NO_BODY_STATUS:
             if isinstance(body, BodyStream):
                 body.abandon()
@@ -440,24 +444,26 @@ class HttpServerProtocol(asyncio.BufferedProtocol):
         first = True
         try:
             while chunk := await body.read():
+                if transport.is_closing():  # closed while the chunk was awaited
+                    body.abandon()
+                    return
                 data = encode_chunk(chunk) if chunked else chunk
                 transport.write(head + data if first else data)
                 first = False
                 if not self._writable.is_set():
                     await self._writable.wait()
-                if transport.is_closing():
-                    body.abandon()
-                    return
         except asyncio.CancelledError:
             body.abandon()  # the client hung up: release the upstream (and its deadline)
             raise
         except ConnectionClosed:
             # The upstream broke mid-body (or its deadline cut it): the only honest signal left is to cut this
             # connection too (as Envoy does), so the client sees a truncated message.
-            if first:
+            if first and not transport.is_closing():
                 transport.write(head)
             transport.abort()
             raise
+        if transport.is_closing():
+            return
         tail = LAST_CHUNK if chunked else b""
         transport.write(head + tail if first else tail)
 
