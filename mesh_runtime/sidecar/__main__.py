@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+from mesh_runtime.sidecar import native
+
+# First, before any module of the request path is imported: that path compiled with
+# mypyc when a build of these sources exists, else the Python (see native.py).
+native.activate()
+
 import argparse
 import dataclasses
 import logging
@@ -206,6 +212,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=args.log_level, format="%(asctime)s sidecar %(levelname)s %(message)s"
     )
     options = options_from(args)
+    hot_path = "compiled (mypyc)" if native.running_compiled() else "Python"
+    logging.getLogger(PROG).info("request path: %s", hot_path)
     try:
         return uvloop.run(Sidecar(options).run())
     except MeshproofError as exc:

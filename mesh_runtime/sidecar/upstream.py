@@ -16,7 +16,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, ClassVar, cast
 
 import httptools
 
@@ -37,17 +37,19 @@ if TYPE_CHECKING:
 class AttemptError(Exception):
     """One try to an upstream failed without a usable response."""
 
-    kind = "reset"
+    kind: ClassVar[str] = "reset"
+    """Envoy's retry-on condition it matches (a class attribute: compiled by mypyc, an
+    exception's plain class-level default would not be seen on its instances)."""
 
 
 class ConnectFailure(AttemptError):
-    kind = "connect-failure"
+    kind: ClassVar[str] = "connect-failure"
 
 
 class UpstreamReset(AttemptError):
     """The connection broke before the response head arrived."""
 
-    kind = "reset"
+    kind: ClassVar[str] = "reset"
 
     def __init__(self, message: str, before_any_byte: bool) -> None:
         super().__init__(message)
@@ -55,7 +57,7 @@ class UpstreamReset(AttemptError):
 
 
 class UpstreamTimeout(AttemptError):
-    kind = "timeout"
+    kind: ClassVar[str] = "timeout"
 
 
 class PoolOverflow(Exception):
