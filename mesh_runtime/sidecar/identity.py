@@ -15,18 +15,16 @@ import logging
 import random
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from mesh_runtime.errors import ControlPlaneError, InvalidInput
 from mesh_runtime.sidecar.config_watch import parse_control_plane_url
 from mesh_runtime.sidecar.http_client import control_plane_request, request_head
+from mesh_runtime.sidecar.keygen import key_and_csr_in_child
 from mesh_runtime.sidecar.tls import Credentials
 
-if TYPE_CHECKING:
-    from cryptography.hazmat.primitives.asymmetric import ec
-
-# `cryptography` is imported where a key or CSR is made, not at the top: a sidecar without
-# a bootstrap credential (plain text mesh) never needs it, and it costs 8 MB resident.
+# Keys and CSRs are made by a child process (keygen.py): `cryptography` would stay 8 MB
+# resident in the sidecar for its whole life, for a moment's work every renewal.
 
 log = logging.getLogger(__name__)
 
@@ -62,17 +60,6 @@ def read_token_file(path: str, what: str = "bootstrap token") -> str:
     return token
 
 
-def make_csr(key: ec.EllipticCurvePrivateKey, service: str) -> bytes:
-    """A CSR for `key`; the CA puts the identity in, so the subject is only informative."""
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.x509.oid import NameOID
-
-    name = x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, service)])
-    csr = x509.CertificateSigningRequestBuilder().subject_name(name).sign(key, hashes.SHA256())
-    return csr.public_bytes(serialization.Encoding.PEM)
-
-
 class CertificateClient:
     """Asks the control plane's CA for a certificate for a new key."""
 
@@ -83,15 +70,8 @@ class CertificateClient:
         self.instance = instance
 
     async def fetch(self, clock: Callable[[], float] = time.time) -> Credentials:
-        from cryptography.hazmat.primitives import serialization
-        from cryptography.hazmat.primitives.asymmetric import ec
-
-        key = ec.generate_private_key(ec.SECP256R1())
-        body = {
-            "csr": make_csr(key, self.service).decode("ascii"),
-            "service": self.service,
-            "instance": self.instance,
-        }
+        key_pem, csr = await key_and_csr_in_child(self.service)
+        body = {"csr": csr.decode("ascii"), "service": self.service, "instance": self.instance}
         issued_at = clock()
         status, data = await _post_json(
             self._host, self._port, "/v1/certificates", body, self._token
@@ -100,11 +80,6 @@ class CertificateClient:
             problem = data.get("error", "") if isinstance(data, dict) else ""
             raise ControlPlaneError(f"certificate request answered {status} {problem}".strip())
         try:
-            key_pem = key.private_bytes(
-                serialization.Encoding.PEM,
-                serialization.PrivateFormat.PKCS8,
-                serialization.NoEncryption(),
-            )
             return Credentials.build(
                 data["certificate"].encode("ascii"),
                 key_pem,

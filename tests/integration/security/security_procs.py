@@ -30,7 +30,7 @@ from sidecar_procs import (
 
 from mesh_runtime.control.ca import CertificateAuthority, IssuedCertificate
 from mesh_runtime.control.credentials import mint_credential
-from mesh_runtime.sidecar.identity import make_csr
+from mesh_runtime.sidecar.keygen import make_csr
 
 HERE = Path(__file__).resolve().parent
 PYTHON = sys.executable

@@ -14,7 +14,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from security_procs import TOKEN, TRUST_DOMAIN, credential_of, start_control_plane
 from sidecar_procs import Processes, endpoint, free_port, mesh_config, ready_200, wait_until
 
-from mesh_runtime.sidecar.identity import make_csr
+from mesh_runtime.sidecar.keygen import make_csr
 
 pytestmark = pytest.mark.integration
 

@@ -20,7 +20,7 @@ from mesh_runtime.runtimes.admin import admin_headers
 from mesh_runtime.runtimes.deployment import Deployment
 from mesh_runtime.runtimes.local import LocalRuntime
 from mesh_runtime.runtimes.plan import PlanFiles
-from mesh_runtime.sidecar.identity import make_csr
+from mesh_runtime.sidecar.keygen import make_csr
 
 pytestmark = pytest.mark.integration
 

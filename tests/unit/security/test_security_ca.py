@@ -16,7 +16,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from mesh_runtime.control.ca import CertificateAuthority, load_csr
 from mesh_runtime.errors import InvalidInput
 from mesh_runtime.runtimes.plan import Tools, make_plan
-from mesh_runtime.sidecar.identity import make_csr, renew_delay, retry_delay
+from mesh_runtime.sidecar.identity import renew_delay, retry_delay
+from mesh_runtime.sidecar.keygen import make_csr
 from mesh_runtime.sidecar.tls import Credentials, principal_of
 from mesh_runtime.topology import load_topology
 

@@ -12,7 +12,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from mesh_runtime.config.security import spiffe_id
 from mesh_runtime.control.ca import CertificateAuthority
-from mesh_runtime.sidecar.identity import make_csr
+from mesh_runtime.sidecar.keygen import make_csr
 from mesh_runtime.sidecar.tcp_stream import End, TlsSession, join
 from mesh_runtime.sidecar.tls import Credentials
 
