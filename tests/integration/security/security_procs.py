@@ -171,9 +171,10 @@ def start_sidecar(
     ca_dir: Path,
     ports: tuple[int, int, int],
     extra: list[str] | None = None,
+    instance: str | None = None,
 ) -> Sidecar:
     inbound, outbound, admin = ports
-    instance = f"{service}-0"
+    instance = instance or f"{service}-0"
     args = ["--service", service, "--instance", instance]
     args += ["--inbound-port", str(inbound), "--outbound-port", str(outbound)]
     args += ["--app-port", str(app_port), "--admin-port", str(admin)]

@@ -2,9 +2,10 @@
 
 One deployment for the module: a control plane with its CA, catalog's HTTP/2 app
 (`h2_app.py`) behind catalog's sidecar, shop's grpcio sample service (its streaming
-methods) behind shop's sidecar, and frontend's sidecar as the caller, the mesh in
-PERMISSIVE mode (sidecar to sidecar is mTLS with ALPN; tests may also speak plain h2c to
-either listener). Clients are the h2 library itself (`h2_client.py`).
+methods) behind shop's sidecar, service `flaky` (flaky-0: a sidecar before shop-0's app;
+flaky-1: one before a second grpcio process, shopb-0, which the last test to use it
+kills), and frontend's sidecar as the caller, the mesh in PERMISSIVE mode (sidecar to
+sidecar is mTLS with ALPN; tests may also speak plain h2c to either listener). Clients are the h2 library itself (`h2_client.py`).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import socket
 import ssl
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,6 +44,7 @@ from security_procs import (
 from sidecar_procs import HERE as SIDECAR_DIR
 from sidecar_procs import (
     PYTHON,
+    Proc,
     Processes,
     Sidecar,
     endpoint,
@@ -76,6 +79,19 @@ CATALOG_POLICY = {
     ]
 }
 SHOP_IDLE_S = 2
+RETRY_ANYTHING = {"attempts": 2, "retryOn": "5xx,reset,connect-failure,unavailable,internal,cancelled", "backoffBaseInterval": "5ms"}  # fmt: skip
+FLAKY_POLICY = {
+    "trafficPolicy": {"outlierDetection": {"consecutive5xxErrors": 2, "maxEjectionPercent": 50}},
+    "http": [
+        {
+            "name": "to-b",
+            "match": [{"headers": {"x-case": {"exact": "b"}}}],
+            "route": [{"subset": "v2"}],
+            "retries": RETRY_ANYTHING,
+        },
+        {"name": "default", "retries": {"attempts": 0}},
+    ],
+}
 SLOWCAT_POLICY = {"mtls": "DISABLE", "trafficPolicy": {"connectionPool": {"http": {"http2MaxRequests": 5}}}}  # fmt: skip
 
 
@@ -87,6 +103,8 @@ class H2Mesh:
     app_port: int
     ca_dir: Path
     shop: Sidecar
+    flaky_b: Sidecar
+    shopb_app: Proc
 
     def port(self, listener: str) -> int:
         return self.frontend.outbound if listener == "outbound" else self.catalog.inbound
@@ -122,7 +140,9 @@ def mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[H2Mesh]:
         shop_port = free_port()
         shop_app = [PYTHON, "-m", "mesh_runtime.services", "--protocol", "grpc"]
         procs.spawn("shop-0", [*shop_app, "--service", "shop", "--instance", "shop-0", "--port", str(shop_port)])  # fmt: skip
-        names = ("catalog", "frontend", "shop")
+        shopb_port = free_port()
+        shopb_app = procs.spawn("shopb-0", [*shop_app, "--service", "shopb", "--instance", "shopb-0", "--port", str(shopb_port)])  # fmt: skip
+        names = ("catalog", "frontend", "shop", "flaky-0", "flaky-1")
         ports = {name: (free_port(), free_port(), free_port()) for name in names}
         catalog_in = ports["catalog"][0]
         services = {
@@ -138,18 +158,38 @@ def mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[H2Mesh]:
                 "endpoints": [endpoint("shop-0", ports["shop"][0])],
                 "policy": CATALOG_POLICY,
             },
+            "flaky": {
+                "protocol": "grpc",
+                "endpoints": [
+                    endpoint("flaky-0", ports["flaky-0"][0]),
+                    endpoint("flaky-1", ports["flaky-1"][0], "v2"),
+                ],
+                "policy": FLAKY_POLICY,
+            },
         }
         config = mesh_config(services)
         config["mesh"] = {"trustDomain": TRUST_DOMAIN, "mtls": "PERMISSIVE"}
         control_url, ca_dir = start_control_plane(procs, config)
-        catalog = start_sidecar(procs, "catalog", app_port, control_url, ca_dir, ports["catalog"])
-        frontend = start_sidecar(
-            procs, "frontend", free_port(), control_url, ca_dir, ports["frontend"]
-        )
         wait_until(ready_200(shop_port, "/_health"), 15, "shop's gRPC service")
+        wait_until(ready_200(shopb_port, "/_health"), 15, "shopb's gRPC service")
         idle = ["--idle-timeout", f"{SHOP_IDLE_S}s"]
-        shop = start_sidecar(procs, "shop", shop_port, control_url, ca_dir, ports["shop"], idle)
-        yield H2Mesh(procs, catalog, frontend, app_port, ca_dir, shop)
+        starts = {  # (service, app port, ports, extra args, instance), started side by side
+            "catalog": ("catalog", app_port, ports["catalog"], [], None),
+            "frontend": ("frontend", free_port(), ports["frontend"], [], None),
+            "shop": ("shop", shop_port, ports["shop"], idle, None),
+            "flaky-0": ("flaky", shop_port, ports["flaky-0"], [], None),
+            "flaky-1": ("flaky", shopb_port, ports["flaky-1"], [], "flaky-1"),
+        }
+        with ThreadPoolExecutor(len(starts)) as pool:
+            futures = {
+                name: pool.submit(
+                    start_sidecar, procs, svc, app, control_url, ca_dir, p, extra, who
+                )
+                for name, (svc, app, p, extra, who) in starts.items()
+            }
+            cars = {name: future.result() for name, future in futures.items()}
+        catalog, frontend, shop, flaky_b = (cars[n] for n in ("catalog", "frontend", "shop", "flaky-1"))  # fmt: skip
+        yield H2Mesh(procs, catalog, frontend, app_port, ca_dir, shop, flaky_b, shopb_app)
     finally:
         procs.stop_all()
 
@@ -305,8 +345,8 @@ def test_grpc_timeout_bounds_the_try(mesh: H2Mesh) -> None:
 
 
 @contextmanager
-def shop_channel(mesh: H2Mesh) -> Iterator[grpc.Channel]:
-    options = [("grpc.default_authority", "shop"), ("grpc.enable_http_proxy", 0)]
+def shop_channel(mesh: H2Mesh, service: str = "shop") -> Iterator[grpc.Channel]:
+    options = [("grpc.default_authority", service), ("grpc.enable_http_proxy", 0)]
     with grpc.insecure_channel(f"127.0.0.1:{mesh.frontend.outbound}", options=options) as ch:
         yield ch
 
@@ -411,6 +451,70 @@ def test_a_stream_failing_after_it_began_reaches_the_caller_and_is_not_retried(
     assert failed.value.code() == grpc.StatusCode.UNAVAILABLE  # type: ignore[attr-defined]
     assert shop_metric(mesh, "istio_requests_total", grpc_response_status="14") - tries == 4
     assert metric(mesh.frontend, "meshproof_retries_total", destination_service="shop") - retries == 2  # fmt: skip
+
+
+def test_a_replica_answering_unavailable_is_ejected_and_calls_go_to_the_healthy_one(
+    mesh: H2Mesh,
+) -> None:
+    """flaky (consecutive5xxErrors 2, no retries): flaky-1's grpcio app answers every call
+    UNAVAILABLE (trailers-only, HTTP status 200), which the caller's sidecar counts as a
+    503 as Envoy counts a gRPC error; after its second one flaky-1 is ejected and every
+    call goes to flaky-0 (before shop-0's app)."""
+    behaviour = f"http://127.0.0.1:{mesh.flaky_b.app}/_behaviour"
+    labels = {"reporter": "destination", "grpc_response_status": "14"}
+    failed = metric(mesh.flaky_b, "istio_requests_total", **labels)
+    assert requests.put(behaviour, json={"error_rate": 1.0}, timeout=5).status_code == 200
+    try:
+        with shop_channel(mesh, "flaky") as ch:
+            call = ch.unary_unary("/meshproof.shop.Shop/Get")
+            codes = []
+            for _ in range(40):
+                try:
+                    codes.append(json.loads(call(b"{}", timeout=10))["instance"])
+                except grpc.RpcError as exc:
+                    codes.append(exc.code())  # type: ignore[attr-defined]
+                if metric(mesh.frontend, "meshproof_outlier_ejections_total", destination_service="flaky"):  # fmt: skip
+                    break
+            assert codes.count(grpc.StatusCode.UNAVAILABLE) == 2, codes
+            assert set(codes) <= {"shop-0", grpc.StatusCode.UNAVAILABLE}, codes
+            assert mesh.frontend.stats()["upstreams"]["flaky"]["ejected"] == ["flaky-1"]
+            served = {json.loads(call(b"{}", timeout=10))["instance"] for _ in range(10)}
+    finally:
+        requests.put(behaviour, json={"error_rate": 0.0}, timeout=5)
+    assert served == {"shop-0"}
+    assert metric(mesh.flaky_b, "istio_requests_total", **labels) - failed == 2
+    ejections = metric(mesh.frontend, "meshproof_outlier_ejections_total", instance="flaky-1")
+    assert ejections == 1
+
+
+def test_an_upstream_killed_mid_stream_ends_the_call_in_error_and_is_not_replayed(
+    mesh: H2Mesh,
+) -> None:
+    """flaky-1's grpcio process (shopb-0), SIGKILLed after sending two messages of a server
+    stream: the caller has those messages and then an error status, soon; the call is not
+    tried again though its route retries on reset, 5xx and unavailable. (It kills shopb-0:
+    the last test to use it.)"""
+    retries = metric(mesh.frontend, "meshproof_retries_total", destination_service="flaky")
+    tried = metric(mesh.flaky_b, "istio_requests_total", reporter="destination")
+    ask = json.dumps({"count": 50, "interval_ms": 100}).encode()
+    got: list[dict[str, object]] = []
+    killed = 0.0
+    with shop_channel(mesh, "flaky") as ch, pytest.raises(grpc.RpcError) as failed:
+        call = ch.unary_stream("/meshproof.shop.Shop/ItemStream")
+        for message in call(ask, timeout=20, metadata=[("x-case", "b")]):
+            got.append(json.loads(message))
+            if len(got) == 2:
+                mesh.shopb_app.stop()
+                killed = time.monotonic()
+    ended = time.monotonic() - killed
+    code = failed.value.code()  # type: ignore[attr-defined]
+    assert code not in (grpc.StatusCode.OK, grpc.StatusCode.DEADLINE_EXCEEDED), code
+    assert ended < 5.0, (code, ended)
+    assert [m["seq"] for m in got] == list(range(len(got))) and len(got) < 5, got
+    assert {m["instance"] for m in got} == {"shopb-0"}
+    assert metric(mesh.frontend, "meshproof_retries_total", destination_service="flaky") == retries  # fmt: skip
+    wait_until(lambda: metric(mesh.flaky_b, "istio_requests_total", reporter="destination") > tried, 5, "flaky-1's count")  # fmt: skip
+    assert metric(mesh.flaky_b, "istio_requests_total", reporter="destination") - tried == 1
 
 
 def test_http2_max_requests_holds(mesh: H2Mesh) -> None:
