@@ -137,17 +137,19 @@ class Pacer:
         route = self._routes[self._picker.pick(slot.number)]
         return Request(slot.number, slot.intended_s, route, traceparent, trace_id)
 
-    def overdue(self, now_s: float) -> int:
-        """Unclaimed requests already `GROW_AFTER_S` past their intended time."""
-        if self.exhausted:
+    def overdue(self, now_s: float, at_most: int = _LOOKAHEAD_MAX) -> int:
+        """Unclaimed requests already `GROW_AFTER_S` past their intended time, counted up
+        to `at_most` (a worker far behind would otherwise walk thousands of them every few
+        milliseconds only to open the few connections its ceiling leaves)."""
+        if self.exhausted or at_most <= 0:
             return 0
         limit = min(now_s, self._end_s) - GROW_AFTER_S
         count = 0
         for slot in self._ahead:
-            if slot.intended_s > limit:
+            if slot.intended_s > limit or count >= at_most:
                 return count
             count += 1
-        while len(self._ahead) < _LOOKAHEAD_MAX:
+        while len(self._ahead) < _LOOKAHEAD_MAX and count < at_most:
             upcoming = next(self._slots, None)
             if upcoming is None:
                 break

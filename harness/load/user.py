@@ -137,7 +137,11 @@ def grow_connections(state: WorkerState, spawn: Callable[[int], object]) -> None
     ceiling = share_of(spec.connection_ceiling, state.worker, spec.workers)
     while not pacer.exhausted:
         now = state.clock.now_s()
-        more = connections_to_open(pacer.overdue(now), pacer.in_flight, state.connections, ceiling)
+        # More connections help only when every one is waiting for an answer, and no more
+        # than the ceiling leaves: count the overdue requests only then, and only so far.
+        room = ceiling - state.connections if pacer.in_flight >= state.connections else 0
+        overdue = pacer.overdue(now, at_most=room)
+        more = connections_to_open(overdue, pacer.in_flight, state.connections, ceiling)
         if more:
             spawn(more)
         gevent.sleep(GROW_CHECK_S)

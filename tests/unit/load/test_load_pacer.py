@@ -115,6 +115,17 @@ def test_overdue_counts_unclaimed_requests_past_their_time() -> None:
     assert pacer.overdue(0.085) == 4
 
 
+def test_overdue_stops_counting_at_most_and_keeps_the_order() -> None:
+    """Counting stops at `at_most` (none at 0), and what was looked at is claimed in order."""
+    pacer, _ = make()
+    assert pacer.overdue(0.085, at_most=0) == 0
+    assert pacer.overdue(0.085, at_most=3) == 3
+    assert pacer.overdue(0.085, at_most=3) == 3  # the same three, from the look-ahead
+    assert pacer.overdue(0.085) == 5
+    numbers = [r.number for r in (pacer.claim(0.085) for _ in range(5)) if r]
+    assert numbers == [0, 2, 4, 6, 8]
+
+
 def test_claims_after_a_look_ahead_keep_the_order() -> None:
     """Requests looked at by `overdue` are handed out first, in order, then the rest."""
     pacer, _ = make()
