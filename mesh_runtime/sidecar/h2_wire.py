@@ -20,6 +20,7 @@ from h2.config import H2Configuration
 from h2.connection import H2Connection
 from h2.exceptions import ProtocolError, StreamClosedError
 
+from mesh_runtime.sidecar.h2_hpack import FieldEncoder
 from mesh_runtime.sidecar.http1 import HOP_BY_HOP, ConnectionClosed, Headers
 
 CONNECTION_WINDOW = 16 * 1024 * 1024
@@ -75,6 +76,7 @@ class H2Wire:
     """One HTTP/2 connection's state machine, its transport and its send windows."""
 
     def __init__(self, conn: H2Connection) -> None:
+        conn.encoder = FieldEncoder()  # before any SETTINGS can resize its table
         self.conn = conn
         self.transport: asyncio.Transport | None = None
         self._window: dict[int, asyncio.Future[None]] = {}
