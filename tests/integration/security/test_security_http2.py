@@ -496,7 +496,7 @@ def test_an_upstream_killed_mid_stream_ends_the_call_in_error_and_is_not_replaye
     the last test to use it.)"""
     retries = metric(mesh.frontend, "meshproof_retries_total", destination_service="flaky")
     tried = metric(mesh.flaky_b, "istio_requests_total", reporter="destination")
-    ask = json.dumps({"count": 50, "interval_ms": 100}).encode()
+    ask = json.dumps({"count": 50, "interval_ms": 200}).encode()
     got: list[dict[str, object]] = []
     killed = 0.0
     with shop_channel(mesh, "flaky") as ch, pytest.raises(grpc.RpcError) as failed:
