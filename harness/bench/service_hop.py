@@ -13,20 +13,18 @@ sidecar code), interleaved, for a before / after in one run.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import os
 import random
 import statistics
 import sys
 import tempfile
-import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import uvloop
 
-from harness.bench.hotpath import Transport, feed
+from harness.bench.hotpath import handler_cpu_us
 from harness.bench.mesh import Sample, interleaved, measure
 from harness.bench.pairs import SidecarPorts, Target, revision_tree, sidecar_command, trace_sink
 from harness.bench.procs import free_port, spawned
@@ -36,7 +34,6 @@ from mesh_runtime.services.app import ShopService
 from mesh_runtime.services.calls import Downstream, Targets
 from mesh_runtime.services.http_serve import LIMITS
 from mesh_runtime.services.tracing import ServiceIdentity, ServiceTracer
-from mesh_runtime.sidecar.http_server import ConnectionRegistry, HttpServerProtocol
 
 TARGET_CPU_MS_PER_HOP = 0.1
 """Issue 17: a sample service spends at most this much CPU per hop."""
@@ -130,18 +127,7 @@ async def _server_hop_us(requests: int) -> float:
     tracer = ServiceTracer(identity, "http://127.0.0.1:9/v1/traces")  # encoded, never sent
     downstream = Downstream(Targets(None, {}), 10.0)
     service = ShopService(identity, [], downstream, tracer, random.Random(1))
-    protocol = HttpServerProtocol(service.handle, ConnectionRegistry(), LIMITS)
-    transport = Transport(keep=False)
-    protocol.connection_made(transport)  # type: ignore[arg-type]
-    start = time.process_time()
-    for _ in range(requests):
-        feed(protocol, REQUEST)
-        await asyncio.sleep(0)  # the request's task runs
-        await asyncio.sleep(0)  # and ends
-    used = time.process_time() - start
-    if transport.answered_200 != requests:
-        raise RunError(f"{transport.answered_200} of {requests} requests answered 200")
-    return used / requests * 1e6
+    return await handler_cpu_us(service.handle, REQUEST, requests, LIMITS)
 
 
 def server_hop_in_process(requests: int = 5000, repeats: int = 5) -> list[float]:

@@ -47,6 +47,7 @@ from mesh_runtime.sidecar.h2_wire import (
     h2_config,
     h2_fields,
     plain_headers,
+    reopen_window,
 )
 from mesh_runtime.sidecar.http1 import BodyStream, ConnectionClosed, Headers, Request, Response
 from mesh_runtime.sidecar.tls import principal_of
@@ -340,12 +341,7 @@ class H2Upstream(asyncio.Protocol):
         exchange.paused = True
 
     def _resume(self, stream_id: int, exchange: _Exchange) -> None:
-        exchange.paused = False
-        if exchange.unacked and stream_id in self._streams:
-            with contextlib.suppress(ProtocolError):
-                self.wire.conn.acknowledge_received_data(exchange.unacked, stream_id)
-                self.wire.flush()
-        exchange.unacked = 0
+        reopen_window(self.wire, stream_id, exchange, stream_id in self._streams)
 
     def _cancel(self, stream_id: int) -> None:
         """The consumer gave up on the stream (timeout, abandoned body): reset it."""

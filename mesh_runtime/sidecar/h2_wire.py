@@ -14,7 +14,9 @@ proxy's lower-case `Headers`. The server connection
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Iterable
+from typing import Protocol
 
 from h2.config import H2Configuration
 from h2.connection import H2Connection
@@ -178,3 +180,22 @@ class H2Wire:
             await self._writable.wait()
         if self.transport is None or self.transport.is_closing():
             raise ConnectionClosed("HTTP/2 connection closed")
+
+
+class HeldWindow(Protocol):
+    """A stream whose receive window is held shut while its reader is behind."""
+
+    paused: bool
+    unacked: int
+    """Bytes received while paused, not yet given back to the sender's window."""
+
+
+def reopen_window(wire: H2Wire, stream_id: int, held: HeldWindow, live: bool) -> None:
+    """The reader caught up: give the sender back what arrived while it was paused
+    (nothing when the stream is no longer `live`)."""
+    held.paused = False
+    if held.unacked and live:
+        with contextlib.suppress(ProtocolError):
+            wire.conn.acknowledge_received_data(held.unacked, stream_id)
+            wire.flush()
+    held.unacked = 0

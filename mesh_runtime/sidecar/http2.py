@@ -48,6 +48,7 @@ from mesh_runtime.sidecar.h2_wire import (
     h2_config,
     h2_fields,
     plain_headers,
+    reopen_window,
 )
 from mesh_runtime.sidecar.http1 import (
     BodyStream,
@@ -253,12 +254,7 @@ class H2ServerProtocol(asyncio.Protocol):
         stream.paused = True
 
     def _resume(self, stream_id: int, stream: _Stream) -> None:
-        stream.paused = False
-        if stream.unacked and stream_id in self._streams:
-            with contextlib.suppress(ProtocolError):
-                self._wire.conn.acknowledge_received_data(stream.unacked, stream_id)
-                self._wire.flush()
-        stream.unacked = 0
+        reopen_window(self._wire, stream_id, stream, stream_id in self._streams)
 
     def _on_data(self, event: DataReceived) -> None:
         stream_id = event.stream_id or 0
