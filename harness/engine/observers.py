@@ -1,7 +1,9 @@
 """The observers of one run, started before the load and stopped after it.
 
 - a psutil resource sampler over every process of the deployment (restarted processes
-  are found again by name through the fault context's current deployment);
+  are found again by name through the fault context's current deployment); the Docker
+  stats API's per container on the docker runtime, the kubelets' resource metrics on the
+  kubernetes runtime (`kubernetes.stats`);
 - metrics: the deployment's Prometheus, queried over the run's range afterwards in the
   target's metric dialect (`harness.observe.dialects`; the reference mesh's is
   `meshproof`, the queries it always made plus every signal's); where
@@ -42,6 +44,7 @@ from harness.store.model import DialectRecord, MetricsSource
 from mesh_runtime.errors import MeshproofError
 from mesh_runtime.runtimes.deployment import Deployment
 from mesh_runtime.runtimes.docker import DockerRuntime, DockerStatsSampler
+from mesh_runtime.runtimes.kubernetes.stats import KubeletStatsSampler
 from mesh_runtime.topology import Topology
 
 SPANS_SETTLE_S = 2.5
@@ -68,9 +71,15 @@ class Observers:
             "prometheus" if deployment.prometheus_url else "builtin-scraper"
         )
         processes = [(p.role, p.name, p.pid) for p in deployment.processes]
-        self._sampler: ResourceSampler | DockerStatsSampler
+        self._sampler: ResourceSampler | DockerStatsSampler | KubeletStatsSampler
         if deployment.runtime == "docker":  # the Docker stats API, per container
             self._sampler = DockerRuntime().stats_sampler(
+                deployment, t0=t0, out=work_dir / "resources.jsonl"
+            )
+        elif deployment.runtime == "kubernetes":  # the kubelets' resource metrics
+            from mesh_runtime.runtimes.kubernetes.runtime import KubernetesRuntime
+
+            self._sampler = KubernetesRuntime().stats_sampler(
                 deployment, t0=t0, out=work_dir / "resources.jsonl"
             )
         else:

@@ -55,6 +55,7 @@ from harness.kube.testing import (
     LoggedProcess,
     spawn_logged,
     wait_started,
+    write_kubelet_client_pki,
 )
 from mesh_runtime.errors import DeployError, ToolNotFound
 from mesh_runtime.kube.client import KubeClient
@@ -126,7 +127,15 @@ class LocalNode:
         self.network = network or NodeNetwork()
         self.ready_timeout_s = ready_timeout_s
         self.docker = docker
-        self.api = LocalApiServer(work_dir / "api", binaries.api, host=self.network.node_ip)
+        # The API server's node proxy reaches the kubelet as a client it trusts (the
+        # kubelet's resource metrics: the kubernetes runtime's resources table).
+        self.kubelet_client = write_kubelet_client_pki(work_dir / "kubelet-client")
+        self.api = LocalApiServer(
+            work_dir / "api",
+            binaries.api,
+            host=self.network.node_ip,
+            extra_args=self.kubelet_client.apiserver_args(),
+        )
         self.timings: dict[str, float] = {}
         self._processes: list[LoggedProcess] = []
         self._lock: IO[bytes] | None = None
@@ -365,6 +374,7 @@ class LocalNode:
             healthz_port=healthz,
             resolv_conf=folder / "resolv.conf",
             pod_logs_dir=folder / "pod-logs",
+            client_ca=self.kubelet_client.ca,
         )
         (folder / "config.yaml").write_text(yaml.safe_dump(config), encoding="utf-8")
         self._kubelet_ran = True

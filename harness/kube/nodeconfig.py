@@ -88,11 +88,20 @@ def kubelet_config(
     healthz_port: int,
     resolv_conf: Path,
     pod_logs_dir: Path,
+    client_ca: Path | None = None,
 ) -> dict[str, object]:
     """The kubelet's KubeletConfiguration for this machine: cgroup v1 with cgroupfs, no QoS
     cgroups or node-allocatable enforcement (the sandbox gives no cgroup hierarchy of its
     own), swap tolerated, the cluster DNS and an empty host resolv.conf (pods resolve only
-    cluster names), every endpoint on the node's address or loopback."""
+    cluster names), every endpoint on the node's address or loopback. With `client_ca`,
+    clients with a certificate it signed (the API server's node proxy) are authenticated;
+    anonymous requests never are."""
+    authentication: dict[str, object] = {
+        "anonymous": {"enabled": False},
+        "webhook": {"enabled": False},
+    }
+    if client_ca is not None:
+        authentication["x509"] = {"clientCAFile": str(client_ca)}
     return {
         "apiVersion": "kubelet.config.k8s.io/v1beta1",
         "kind": "KubeletConfiguration",
@@ -106,7 +115,7 @@ def kubelet_config(
         "readOnlyPort": 0,
         "healthzBindAddress": "127.0.0.1",
         "healthzPort": healthz_port,
-        "authentication": {"anonymous": {"enabled": False}, "webhook": {"enabled": False}},
+        "authentication": authentication,
         "authorization": {"mode": "AlwaysAllow"},
         "clusterDNS": [DNS_SERVICE_IP],
         "clusterDomain": CLUSTER_DOMAIN,

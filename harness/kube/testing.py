@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import datetime
 import os
 import secrets
 import shutil
@@ -29,8 +30,10 @@ from pathlib import Path
 
 import requests
 import yaml
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from mesh_runtime.errors import DeployError, ReadinessTimeout
 from mesh_runtime.kube.client import KubeClient
@@ -109,6 +112,65 @@ def write_service_account_keys(private: Path, public: Path) -> None:
             serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
         )
     )
+
+
+@dataclass(frozen=True)
+class KubeletClientPki:
+    """The CA the kubelet trusts for client certificates (`authentication.x509.clientCAFile`)
+    and the API server's client certificate signed by it (`--kubelet-client-certificate`),
+    so the API server's node proxy (`/api/v1/nodes/NODE/proxy/...`) is authenticated."""
+
+    ca: Path
+    cert: Path
+    key: Path
+
+    def apiserver_args(self) -> tuple[str, ...]:
+        return (
+            f"--kubelet-client-certificate={self.cert}",
+            f"--kubelet-client-key={self.key}",
+            "--kubelet-preferred-address-types=InternalIP",  # the node's name resolves nowhere
+        )
+
+
+def write_kubelet_client_pki(folder: Path) -> KubeletClientPki:
+    """A CA and the API server's client certificate (CN kube-apiserver) in `folder`."""
+    folder.mkdir(parents=True, exist_ok=True)
+    ca_key, key = (ec.generate_private_key(ec.SECP256R1()) for _ in range(2))
+    ca_name, now = _cn("meshproof-kubelet-client-ca"), datetime.datetime.now(datetime.UTC)
+
+    def signed(subject: x509.Name, public: ec.EllipticCurvePublicKey, ca: bool) -> bytes:
+        builder = (
+            x509.CertificateBuilder()
+            .subject_name(subject)
+            .issuer_name(ca_name)
+            .public_key(public)
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(minutes=5))
+            .not_valid_after(now + datetime.timedelta(days=7))
+            .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
+        )
+        if not ca:
+            usage = x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH])
+            builder = builder.add_extension(usage, critical=False)
+        cert = builder.sign(ca_key, hashes.SHA256())
+        return cert.public_bytes(serialization.Encoding.PEM)
+
+    pki = KubeletClientPki(folder / "ca.crt", folder / "client.crt", folder / "client.key")
+    pki.ca.write_bytes(signed(ca_name, ca_key.public_key(), True))
+    pki.cert.write_bytes(signed(_cn("kube-apiserver"), key.public_key(), False))
+    pki.key.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    pki.key.chmod(0o600)
+    return pki
+
+
+def _cn(common_name: str) -> x509.Name:
+    return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
 
 
 @dataclass

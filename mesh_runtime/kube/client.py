@@ -204,11 +204,20 @@ class KubeClient:
             return False
         return any(r.get("name") == resource.plural for r in listing.get("resources", []))
 
+    def node_metrics(self, node: str, path: str = "metrics/resource") -> str:
+        """A kubelet's endpoint `path` (its resource metrics by default, Prometheus' text
+        format), through the API server's node proxy (RBAC: `get` on `nodes/proxy`)."""
+        request = Request("get", "nodes/proxy", None, node)
+        return self._text(request, f"/api/v1/nodes/{node}/proxy/{path}")
+
     def version(self) -> str:
         """The server's gitVersion, e.g. `v1.36.3`."""
         return str(self._json(Request("get", "version"), "GET", "/version")["gitVersion"])
 
     # --- transport -----------------------------------------------------------------------
+
+    def _text(self, request: Request, path: str) -> str:
+        return self._call(request, "GET", path, {"Accept": "text/plain"})
 
     def _json(
         self,
@@ -223,6 +232,21 @@ class KubeClient:
         headers = {"Accept": JSON}
         if body is not None:
             headers["Content-Type"] = content_type
+        text = self._call(request, method, path, headers, body=body, query=query)
+        decoded = json.loads(text) if text else {}
+        return decoded if isinstance(decoded, dict) else {"value": decoded}
+
+    def _call(
+        self,
+        request: Request,
+        method: str,
+        path: str,
+        headers: dict[str, str],
+        *,
+        body: Mapping[str, Any] | None = None,
+        query: Mapping[str, str] | None = None,
+    ) -> str:
+        """The answer's text; a status outside 2xx raised as the matching KubeApiError."""
         with self._translated(request):
             method, url, headers, payload, _ = self._api.param_serialize(
                 method,
@@ -239,8 +263,7 @@ class KubeClient:
             text = (response.data or b"").decode("utf-8", errors="replace")
             if not 200 <= response.status <= 299:
                 raise ApiException(http_resp=response, body=text)
-        decoded = json.loads(text) if text else {}
-        return decoded if isinstance(decoded, dict) else {"value": decoded}
+        return text
 
     @contextmanager
     def _translated(self, request: Request) -> Iterator[None]:

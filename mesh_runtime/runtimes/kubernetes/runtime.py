@@ -54,6 +54,7 @@ from mesh_runtime.runtimes.docker.specs import ContainerPlan
 from mesh_runtime.runtimes.kubernetes.manifests import INGRESS_PORT, manifests
 from mesh_runtime.runtimes.kubernetes.podstate import PartState, not_ready_summary, part_states
 from mesh_runtime.runtimes.kubernetes.reach import cluster_ips, host_view
+from mesh_runtime.runtimes.kubernetes.stats import KubeletStatsSampler, PodsView
 from mesh_runtime.runtimes.readiness import Deadline, wait_until
 from mesh_runtime.runtimes.workdir import DeploymentSecrets, fresh_dir, write_secret_files
 from mesh_runtime.topology import MeshMode, load_topology
@@ -292,6 +293,29 @@ class KubernetesRuntime(StateKeeper):
             "processes": [_row(part) for part in parts],
         }
 
+    def stats_sampler(
+        self, deployment: Deployment, *, t0: float, out: Path | None = None
+    ) -> KubeletStatsSampler:
+        """CPU and memory per container from the kubelets' resource metrics, read through
+        the API server (the other samplers' columns)."""
+        placement = _placement(deployment)
+        kube = KubeClient.connect(
+            Path(placement.kubeconfig), placement.context, timeout_s=SAMPLER_TIMEOUT_S
+        )
+        selector = f"{DEPLOYMENT_LABEL}={placement.deployment_id}"
+
+        def pods() -> PodsView:
+            return PodsView.of(kube.list(POD, placement.namespace, label_selector=selector))
+
+        return KubeletStatsSampler(
+            placement.namespace,
+            list_pods=pods,
+            read_node=kube.node_metrics,
+            t0=t0,
+            out=out,
+            close=kube.close,
+        )
+
     def restart(self, deployment: Deployment, name: str) -> Deployment:
         raise DeployError(_NOT_YET.format(what="restart a part"))
 
@@ -329,6 +353,10 @@ def _refuse_options(
     ):
         if given:
             raise DeployError(f"the kubernetes runtime does not take {what} yet")
+
+
+SAMPLER_TIMEOUT_S = 5.0
+"""A reading slower than this is skipped (the sampler reads again the next second)."""
 
 
 @contextmanager

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import pytest
 import requests
 import yaml
@@ -332,6 +333,19 @@ def test_retry_masks_503_passes_on_the_node(
     assert retries["value"] > 10
     assert record["traces"]["requests"] > 1000
     assert record["summary"]["trace_completeness"] >= 0.99
+    # Resources from the kubelet's resource metrics (through the API server's node proxy):
+    # every instance's sidecar and app, the sidecar SLO signals measured.
+    (table,) = (tmp_path / "reports").glob("*/resources.parquet")
+    resources = pd.read_parquet(table)
+    named = set(zip(resources["role"], resources["name"], strict=True))
+    sidecars = {("sidecar", f"{instance}-sidecar") for instance in INSTANCES}
+    assert sidecars | {("service", instance) for instance in INSTANCES} <= named
+    summary = record["summary"]
+    print(
+        f"sidecar cores per 1000 rps {summary['sidecar_cpu_per_krps']}, rss {summary['sidecar_rss_mb']} MB"
+    )
+    assert 0.05 < summary["sidecar_cpu_per_krps"] < 20
+    assert 5 < summary["sidecar_rss_mb"] < 1000
 
 
 def test_a_deleted_pod_is_replaced_and_retries_hide_it(

@@ -61,19 +61,37 @@ def test_pods_get_the_bridge_and_a_route_to_the_services_only() -> None:
     assert ipam["routes"] == [{"dst": "10.96.0.0/16", "gw": "10.244.7.1"}]
 
 
-def test_the_kubelet_serves_on_the_node_address_with_cluster_dns_only() -> None:
-    """Node address, cluster DNS, the empty host resolv.conf, the node's containerd."""
-    config = kubelet_config(
+def a_kubelet_config(client_ca: Path | None = None) -> dict[str, object]:
+    return kubelet_config(
         network=NET,
         runtime_socket=Path("/w/c.sock"),
         port=1,
         healthz_port=2,
         resolv_conf=Path("/w/resolv.conf"),
         pod_logs_dir=Path("/w/logs"),
+        client_ca=client_ca,
     )
+
+
+def test_the_kubelet_serves_on_the_node_address_with_cluster_dns_only() -> None:
+    """Node address, cluster DNS, the empty host resolv.conf, the node's containerd."""
+    config = a_kubelet_config()
     assert config["address"] == "10.244.7.1" and config["clusterDNS"] == [DNS_SERVICE_IP]
     assert config["resolvConf"] == "/w/resolv.conf"
     assert config["containerRuntimeEndpoint"] == "unix:///w/c.sock"
+    assert config["authentication"] == {
+        "anonymous": {"enabled": False},
+        "webhook": {"enabled": False},
+    }
+
+
+def test_the_kubelet_trusts_the_client_ca_it_is_given_and_never_anonymous() -> None:
+    """With a client CA (the API server's node proxy), x509 clients it signed are
+    authenticated; anonymous requests still are not."""
+    config = a_kubelet_config(client_ca=Path("/w/ca.crt"))
+    authentication = config["authentication"]
+    assert authentication["x509"] == {"clientCAFile": "/w/ca.crt"}  # type: ignore[index]
+    assert authentication["anonymous"] == {"enabled": False}  # type: ignore[index]
 
 
 def test_coredns_answers_the_cluster_domain_and_forwards_nothing() -> None:
