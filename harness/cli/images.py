@@ -36,6 +36,11 @@ def register(subparsers: Any) -> None:
         help="base image with python3.11 and its venv module (default: the one named above)",
     )
     build.add_argument("--rebuild", action="store_true", help="build even if the tag exists")
+    build.add_argument(
+        "--load",
+        action="store_true",
+        help="also meshproof/load (Locust workers as pods of the kubernetes runtime)",
+    )
     build.set_defaults(func=run_build)
 
 
@@ -53,7 +58,10 @@ def run_build(args: argparse.Namespace) -> int:
             progress=lambda message: status.update(message),
         )
         images = builder.ensure(rebuild=args.rebuild)
+        load = builder.ensure_load() if args.load else None
     out = Console()
     out.print(f"mesh       {images.mesh}  (also {stable_tag('mesh')})")
     out.print(f"toxiproxy  {images.toxiproxy}  (also {stable_tag('toxiproxy')})")
+    if load is not None:
+        out.print(f"load       {load}  (also {stable_tag('load')})")
     return 0

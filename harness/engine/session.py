@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -31,6 +32,7 @@ from harness.errors import RunError
 from harness.faults import LEDGER_FILE, FaultContext, FaultLedger
 from harness.judge import run_status
 from harness.load import LoadDriver
+from harness.load.driver import LOOPBACK
 from harness.load.workers import WorkerReport
 from harness.observe.forward import (
     ForwardingUnavailable,
@@ -136,11 +138,14 @@ class Session:
             master_bind=self.options.load_master_bind,
             master_port=self.options.load_master_port,
             local_workers=self.options.load_local_workers,
+            on_listening=self._worker_pods(deployment),
         )
         self.view.stage("starting the load (waiting for Locust to be ready)")
         self.events.add("load", "start", f"{self.experiment.load.rps:g} rps target")
         remote = self.experiment.load.workers - self.driver.local_workers
-        if remote:
+        if remote and deployment.runtime == "kubernetes":
+            self.view.stage(f"starting {remote} Locust worker pod(s)")
+        elif remote:
             address = f"{self.options.load_master_bind}:{self.options.load_master_port}"
             self.view.stage(
                 f"waiting for {remote} Locust worker(s): meshproof load-worker --master {address}"
@@ -158,6 +163,20 @@ class Session:
         scheduler = Scheduler(plan_actions(self.experiment), t0, self._execute, tick=self._tick)
         scheduler.run()
         self.end_s = self.events.add("load", "end", "schedule done")
+
+    def _worker_pods(self, deployment: Deployment) -> Callable[[str], None] | None:
+        """On the kubernetes runtime, the Locust workers not started on this machine run as
+        pods of the load image, started once the master listens (`--load-master-bind`
+        must be an address the pods reach, e.g. the node's)."""
+        remote = self.experiment.load.workers - (self.options.load_local_workers or 0)
+        if deployment.runtime != "kubernetes" or self.options.load_master_bind == LOOPBACK:
+            return None
+        from mesh_runtime.runtimes.kubernetes.runtime import KubernetesRuntime
+
+        def start(master: str) -> None:
+            KubernetesRuntime().start_load_workers(deployment, master, remote)
+
+        return start if remote > 0 else None
 
     def run_interleaved(self) -> None:
         """`target.compare_to`: the same load, interleaved with a second deployment in that

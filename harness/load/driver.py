@@ -66,6 +66,7 @@ class LoadDriver:
         ready_timeout: float = START_TIMEOUT_S,
         tcp_targets: Mapping[str, str] | None = None,
         grpc_targets: Mapping[str, str] | None = None,
+        on_listening: Callable[[str], None] | None = None,
     ) -> None:
         """`ingress`: the Host header, extra headers and TLS every request goes with (an
         external target's ingress); None: plain requests to `target_url`.
@@ -75,7 +76,9 @@ class LoadDriver:
         from elsewhere. `ready_timeout`: how long `start()` waits for them all to be ready
         before it gives up with one line (`RunError`). `tcp_targets`: tcp service ->
         host:port its TCP routes connect to (`Deployment.tcp_ingress`); `grpc_targets`:
-        grpc service -> host:port its gRPC routes call (`Deployment.grpc_ingress`)."""
+        grpc service -> host:port its gRPC routes call (`Deployment.grpc_ingress`);
+        `on_listening`: called with the master's `HOST:PORT` once it listens (the kubernetes
+        runtime starts its worker pods there)."""
         if local_workers is None:
             local_workers = spec.workers if master_bind == LOOPBACK else 0
         if not 0 <= local_workers <= spec.workers:
@@ -96,6 +99,7 @@ class LoadDriver:
         _check_reachable(spec, self.plan)
         self.master_bind = master_bind
         self.master_port = master_port
+        self._on_listening = on_listening
         self.local_workers = local_workers
         self._procs: list[tuple[str, subprocess.Popen[bytes]]] = []
         self._logs: list[IO[bytes]] = []
@@ -139,6 +143,8 @@ class LoadDriver:
             self._spawn(_MASTER, master)
             port = self._await(lambda: _master_port(state_path), "the Locust master to listen")
             address = f"{_reachable(self.master_bind)}:{port}"
+            if self._on_listening is not None:
+                self._on_listening(address)
             for i in range(self.local_workers):
                 args = ["worker", "--master", address, "--parent-pid", str(os.getpid())]
                 self._spawn(f"locust-worker-{i}", args)

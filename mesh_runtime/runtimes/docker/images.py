@@ -6,6 +6,10 @@
   the mesh_runtime sources (sidecar, control plane, services, trace sink).
 - `meshproof/toxiproxy:<digest>`: `compose/toxiproxy.Dockerfile` on the base image with
   the toxiproxy-server binary `make setup` built.
+- `meshproof/load:<version>-<digest>` (`ensure_load`, only the kubernetes runtime's Locust
+  worker pods use it): `compose/load.Dockerfile` on the mesh image, plus Locust and what
+  the harness's load worker imports (`LOAD_REQUIREMENTS`, a wheelhouse of their own:
+  `compose/wheelhouse-load/`) and the harness sources.
 
 A tag names the digest of its whole build context, so an image is built once per content
 and `ensure` is a look-up when nothing changed. The base image (`--base`, default
@@ -33,8 +37,12 @@ from mesh_runtime.tools import REPO_ROOT, find_binary
 BASE_IMAGE = "meshproof/base:bookworm"
 MESH_REPOSITORY = "meshproof/mesh"
 TOXIPROXY_REPOSITORY = "meshproof/toxiproxy"
+LOAD_REPOSITORY = "meshproof/load"
 COMPOSE_DIR = REPO_ROOT / "compose"
 WHEELHOUSE = COMPOSE_DIR / "wheelhouse"
+LOAD_WHEELHOUSE = COMPOSE_DIR / "wheelhouse-load"
+LOAD_REQUIREMENTS = ("locust", "hdrhistogram", "psutil")
+"""What a Locust worker imports beyond the mesh image's requirements."""
 MESH_REQUIREMENTS = (
     "pydantic",
     "PyYAML",
@@ -181,18 +189,45 @@ def source_entries(package_root: Path) -> Iterator[Entry]:
         yield (f"mesh_runtime/{relative.as_posix()}", path.read_bytes(), 0o644)
 
 
-def mesh_context(
-    dockerfile: Path, wheelhouse: Path, requirements: list[str], package_root: Path
-) -> bytes:
+def python_entries(
+    dockerfile: Path, wheelhouse: Path, requirements_file: str, requirements: list[str]
+) -> list[Entry]:
+    """A Python image's Dockerfile, its pinned requirements and its wheelhouse's wheels."""
     entries: list[Entry] = [
         ("Dockerfile", dockerfile.read_bytes(), 0o644),
-        ("requirements-mesh.txt", ("\n".join(requirements) + "\n").encode(), 0o644),
+        (requirements_file, ("\n".join(requirements) + "\n").encode(), 0o644),
     ]
     entries += [
         (f"wheelhouse/{wheel.name}", wheel.read_bytes(), 0o644)
         for wheel in sorted(wheelhouse.glob("*.whl"))
     ]
+    return entries
+
+
+def mesh_context(
+    dockerfile: Path, wheelhouse: Path, requirements: list[str], package_root: Path
+) -> bytes:
+    entries = python_entries(dockerfile, wheelhouse, "requirements-mesh.txt", requirements)
     entries += list(source_entries(package_root))
+    return tar_context(entries)
+
+
+def load_context(
+    dockerfile: Path, wheelhouse: Path, requirements: list[str], harness_root: Path
+) -> bytes:
+    """The load image's context: its Dockerfile, requirements, wheels, the harness sources
+    and the host-only parts of mesh_runtime the harness imports (e.g. mesh_runtime.kube's
+    models)."""
+    entries = python_entries(dockerfile, wheelhouse, "requirements-load.txt", requirements)
+    package_root = harness_root.parent / "mesh_runtime"
+    for path in sorted(package_root.rglob("*.py")):  # what the mesh image left out too
+        relative = path.relative_to(package_root)
+        if relative.parts[0] in _SOURCE_SKIP and "__pycache__" not in relative.parts:
+            entries.append((f"mesh_runtime/{relative.as_posix()}", path.read_bytes(), 0o644))
+    for path in sorted(harness_root.rglob("*.py")):
+        relative = path.relative_to(harness_root)
+        if "__pycache__" not in relative.parts:
+            entries.append((f"harness/{relative.as_posix()}", path.read_bytes(), 0o644))
     return tar_context(entries)
 
 
@@ -215,8 +250,8 @@ def toxiproxy_tag(digest: str) -> str:
 
 def stable_tag(kind: str) -> str:
     """The name compose files use: 'meshproof/mesh:0.1.0', moved to each new build."""
-    repository = MESH_REPOSITORY if kind == "mesh" else TOXIPROXY_REPOSITORY
-    return f"{repository}:{__version__}"
+    repositories = {"mesh": MESH_REPOSITORY, "load": LOAD_REPOSITORY}
+    return f"{repositories.get(kind, TOXIPROXY_REPOSITORY)}:{__version__}"
 
 
 def build_log_error(chunk: dict[str, Any]) -> str | None:
@@ -269,6 +304,20 @@ class ImageBuilder:
             ),
         )
 
+    def ensure_load(self, *, rebuild: bool = False) -> str:
+        """The load image (built on the mesh image `ensure` makes), where its tag is missing."""
+        mesh = self.ensure(rebuild=rebuild).mesh
+        requirements = pinned_requirements(LOAD_REQUIREMENTS)
+        wheelhouse = self._wheelhouse.parent / LOAD_WHEELHOUSE.name
+        build_wheelhouse(wheelhouse, requirements, progress=self._progress)
+        context = load_context(
+            self._compose_dir / "load.Dockerfile", wheelhouse, requirements, REPO_ROOT / "harness"
+        )
+        # The tag names the mesh image too: a new mesh image is a new load image.
+        digest = context_digest(context + mesh.encode())
+        tag = f"{LOAD_REPOSITORY}:{__version__}-{digest[:12]}"
+        return self._ensure(context, tag, "load", rebuild, base=mesh)
+
     def _need_base(self) -> None:
         if not self._exists(self.base):
             raise DeployError(base_missing_message(self.base))
@@ -284,12 +333,14 @@ class ImageBuilder:
         except DockerException as exc:
             raise DeployError(f"docker: cannot look up image {reference}: {exc}") from exc
 
-    def _ensure(self, context: bytes, tag: str, kind: str, rebuild: bool) -> str:
+    def _ensure(
+        self, context: bytes, tag: str, kind: str, rebuild: bool, base: str | None = None
+    ) -> str:
         if not rebuild and self._exists(tag):
             self._progress(f"image {tag}: present")
         else:
             self._progress(f"building image {tag} ({len(context) // 1024} KiB context)")
-            self._build(context, tag, kind)
+            self._build(context, tag, kind, base or self.base)
         self._tag_stable(tag, stable_tag(kind))
         return tag
 
@@ -303,7 +354,7 @@ class ImageBuilder:
         except DockerException as exc:
             raise DeployError(f"docker: cannot tag {tag} as {stable}: {exc}") from exc
 
-    def _build(self, context: bytes, tag: str, kind: str) -> None:
+    def _build(self, context: bytes, tag: str, kind: str, base: str) -> None:
         from docker.errors import DockerException
 
         tail: list[str] = []
@@ -312,7 +363,7 @@ class ImageBuilder:
                 fileobj=io.BytesIO(context),
                 custom_context=True,
                 tag=tag,
-                buildargs={"BASE_IMAGE": self.base},
+                buildargs={"BASE_IMAGE": base},
                 labels={IMAGE_LABEL: kind},
                 rm=True,
                 forcerm=True,

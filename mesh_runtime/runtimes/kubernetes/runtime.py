@@ -51,6 +51,7 @@ from mesh_runtime.runtimes.deployment import Deployment, KubernetesPlacement, Ku
 from mesh_runtime.runtimes.docker.compose import PROMETHEUS_PORT, render_plan
 from mesh_runtime.runtimes.docker.naming import DEPLOYMENT_LABEL, deployment_id
 from mesh_runtime.runtimes.docker.specs import ContainerPlan
+from mesh_runtime.runtimes.kubernetes.loadworkers import load_worker_pods
 from mesh_runtime.runtimes.kubernetes.manifests import INGRESS_PORT, manifests
 from mesh_runtime.runtimes.kubernetes.podstate import PartState, not_ready_summary, part_states
 from mesh_runtime.runtimes.kubernetes.reach import cluster_ips, host_view
@@ -315,6 +316,15 @@ class KubernetesRuntime(StateKeeper):
             out=out,
             close=kube.close,
         )
+
+    def start_load_workers(self, deployment: Deployment, master: str, replicas: int) -> None:
+        """`replicas` Locust worker pods (the load image) connecting to the master at
+        `master` (HOST:PORT, an address the pods reach); `down` deletes them."""
+        placement = _placement(deployment)
+        pods = load_worker_pods(placement.deployment_id, placement.namespace, master, replicas)
+        with _client(placement) as kube:
+            for pod in pods:
+                kube.create(POD, placement.namespace, pod)
 
     def restart(self, deployment: Deployment, name: str) -> Deployment:
         raise DeployError(_NOT_YET.format(what="restart a part"))

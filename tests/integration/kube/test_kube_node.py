@@ -323,8 +323,12 @@ def test_retry_masks_503_passes_on_the_node(
 ) -> None:
     """The library's retry-masks-503, scaled to 12 s: deployed, loaded from the host
     through the gateway's Service, the catalog-1 fault applied through its Service, metrics
-    from the in-cluster Prometheus (retries counted), every trace complete in the sink."""
+    from the in-cluster Prometheus (retries counted), every trace complete in the sink.
+    Its Locust worker is a pod (the load image) connected to the master on the node's
+    address; the resources table has every sidecar's and app's CPU and memory (the
+    kubelet's resource metrics), the worker pod's as the harness's."""
     flags = ["--duration", "12s", "--out", str(tmp_path / "reports"), "--quiet"]
+    flags += ["--load-master-bind", shop.node.network.node_ip]
     code, record, _ = run_on_node(shop.node, RETRY_MASKS_503, tmp_path, *flags)
     assert code == 0, capsys.readouterr().out
     assert (record["status"], record["runtime"]) == ("passed", "kubernetes")
@@ -340,6 +344,10 @@ def test_retry_masks_503_passes_on_the_node(
     named = set(zip(resources["role"], resources["name"], strict=True))
     sidecars = {("sidecar", f"{instance}-sidecar") for instance in INSTANCES}
     assert sidecars | {("service", instance) for instance in INSTANCES} <= named
+    assert ("harness", "load-worker-0") in named
+    (worker,) = record["load_workers"]
+    assert worker["client_id"].startswith("load-worker-0_") and worker["status"] == "done", worker
+    assert worker["records"] == worker["share"] > 1000
     summary = record["summary"]
     print(
         f"sidecar cores per 1000 rps {summary['sidecar_cpu_per_krps']}, rss {summary['sidecar_rss_mb']} MB"

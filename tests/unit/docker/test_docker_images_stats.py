@@ -15,6 +15,7 @@ from mesh_runtime.runtimes.docker.images import (
     base_missing_message,
     build_log_error,
     context_digest,
+    load_context,
     mesh_context,
     pinned_requirements,
     tar_context,
@@ -59,6 +60,23 @@ def test_mesh_context_holds_dockerfile_wheels_requirements_and_mesh_sources_only
     )
     assert "mesh_runtime/sidecar/server.py" in names
     assert not any(n.startswith(("mesh_runtime/runtimes/", "mesh_runtime/tools.py")) for n in names)
+
+
+def test_load_context_adds_the_harness_and_what_the_mesh_image_left_out(
+    tmp_path: Path,
+) -> None:
+    """The load image (on the mesh image) gets its wheels, the harness sources and the
+    host-only parts of mesh_runtime the harness imports; nothing the mesh image has."""
+    (tmp_path / "locust-2.0-py3-none-any.whl").write_bytes(b"wheel")
+    dockerfile = REPO_ROOT / "compose" / "load.Dockerfile"
+    context = load_context(dockerfile, tmp_path, ["locust==2.0"], REPO_ROOT / "harness")
+    with tarfile.open(fileobj=BytesIO(context)) as tar:
+        names = set(tar.getnames())
+        requirements = tar.extractfile("requirements-load.txt")
+        assert requirements is not None and requirements.read() == b"locust==2.0\n"
+    assert {"Dockerfile", "wheelhouse/locust-2.0-py3-none-any.whl"} <= names
+    assert {"harness/load/locust_main.py", "mesh_runtime/kube/resources.py"} <= names
+    assert "mesh_runtime/sidecar/server.py" not in names
 
 
 def test_requirements_are_pinned_to_the_host_versions() -> None:

@@ -109,3 +109,25 @@ def test_a_replacing_pod_is_found_and_an_unreadable_node_skipped() -> None:
     (app, sidecar) = sorted(sampler.sample(), key=lambda r: r["name"])
     assert sidecar["cpu_s"] == pytest.approx(0.2) and sidecar["t_s"] == 3.0
     assert app["name"] == "catalog-0"
+
+
+def test_load_worker_pods_connect_to_the_master_and_carry_the_deployments_label() -> None:
+    """One pod per worker, never restarted: the load image never pulled, the master's
+    address on the command line, the deployment's label (so `down` deletes them), role
+    harness (the resources table counts the workers as the harness), no mounts, no token."""
+    from mesh_runtime.runtimes.kubernetes.loadworkers import load_worker_pods
+
+    pods = load_worker_pods("shop-1a2b3c4d", "ns", "10.244.0.1:5557", 2)
+    assert [p["metadata"]["name"] for p in pods] == ["load-worker-0", "load-worker-1"]
+    made = pods[1]
+    labels = made["metadata"]["labels"]
+    assert made["metadata"]["namespace"] == "ns"
+    assert labels["meshproof.deployment"] == "shop-1a2b3c4d"
+    assert process_of(labels, "load-worker") == ("harness", "load-worker-1")
+    spec = made["spec"]
+    assert spec["restartPolicy"] == "Never" and spec["automountServiceAccountToken"] is False
+    (container,) = spec["containers"]
+    assert container["image"].startswith("meshproof/load:")
+    assert container["imagePullPolicy"] == "Never"
+    assert container["command"][-3:] == ["worker", "--master", "10.244.0.1:5557"]
+    assert "volumeMounts" not in container
