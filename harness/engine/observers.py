@@ -126,6 +126,9 @@ class Observers:
         """Stop sampling, scraping and the probe; safe to call twice."""
         self._probe.stop()
         self._sampler.stop()
+        unread = self._sampler.unread() if isinstance(self._sampler, KubeletStatsSampler) else None
+        if unread is not None and f"resources: {unread}" not in self.problems:
+            self.problems.append(f"resources: {unread}")
         if self._scraper is not None:
             self._scraper.stop()
 

@@ -136,6 +136,10 @@ class KubeletStatsSampler(PeriodicSampler):
         self._t0 = t0
         self._pods: PodsView | None = None
         self._last: dict[tuple[str, str], StatsReading] = {}
+        self.read_any = False
+        """Whether any node's resource metrics were read (False: the table stays empty)."""
+        self.last_error = ""
+        """Why a node's resource metrics could not be read, last time it failed."""
 
     def sample(self) -> list[dict[str, Any]]:
         """Read every node once; a row for each container whose reading is newer."""
@@ -183,6 +187,19 @@ class KubeletStatsSampler(PeriodicSampler):
 
     def _read(self, node: str) -> list[ContainerUsage]:
         try:
-            return container_usage(self._read_node(node))
-        except (MeshproofError, ValueError):
+            usage = container_usage(self._read_node(node))
+        except (MeshproofError, ValueError) as exc:
+            self.last_error = f"node {node}: {exc}"
             return []  # unreadable for now; read again next time
+        self.read_any = True
+        return usage
+
+    def unread(self) -> str | None:
+        """Why the run has no resource rows (one line), or None when some node was read."""
+        if self.read_any:
+            return None
+        why = self.last_error or "no pod of the deployment was listed"
+        return (
+            f"no container's CPU or memory could be read from the kubelets ({why}); reading"
+            " them takes `get nodes/proxy` on the kubeconfig's user: CPU and memory have no data"
+        )

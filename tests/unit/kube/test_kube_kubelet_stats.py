@@ -131,3 +131,22 @@ def test_load_worker_pods_connect_to_the_master_and_carry_the_deployments_label(
     assert container["imagePullPolicy"] == "Never"
     assert container["command"][-3:] == ["worker", "--master", "10.244.0.1:5557"]
     assert "volumeMounts" not in container
+
+
+def test_a_run_whose_kubelets_cannot_be_read_says_why() -> None:
+    """Every read refused (a user without `get nodes/proxy`): the sampler names why the
+    table is empty; once a node is read it says nothing."""
+
+    def refused(node: str) -> str:
+        raise DeployError('nodes "n1" is forbidden: cannot get resource "nodes/proxy"')
+
+    pods = PodsView.of([pod(POD, "catalog-0")])
+    sampler = KubeletStatsSampler("ns", list_pods=lambda: pods, read_node=refused, t0=0)
+    assert sampler.sample() == []
+    why = sampler.unread()
+    assert why is not None and "node n1: " in why and "get nodes/proxy" in why
+    readable = KubeletStatsSampler(
+        "ns", list_pods=lambda: pods, read_node=lambda node: metrics(0.1, 0.1, 1_000), t0=0
+    )
+    readable.sample()
+    assert readable.unread() is None
