@@ -68,9 +68,25 @@ class CertificateClient:
         self._token = token
         self.service = service
         self.instance = instance
+        self._next_key: asyncio.Task[tuple[bytes, bytes]] | None = None
+
+    def prepare_key(self) -> None:
+        """Start making the next fetch's key and CSR now: the child process takes a second
+        or more on a busy host, which a renewal then does not wait for."""
+        if self._next_key is None:
+            loop = asyncio.get_running_loop()
+            self._next_key = loop.create_task(key_and_csr_in_child(self.service))
+
+    def drop_prepared_key(self) -> None:
+        if self._next_key is not None:
+            self._next_key.cancel()
+            self._next_key = None
 
     async def fetch(self, clock: Callable[[], float] = time.time) -> Credentials:
-        key_pem, csr = await key_and_csr_in_child(self.service)
+        self.prepare_key()
+        making, self._next_key = self._next_key, None
+        assert making is not None
+        key_pem, csr = await making
         body = {"csr": csr.decode("ascii"), "service": self.service, "instance": self.instance}
         issued_at = clock()
         status, data = await _post_json(
@@ -110,21 +126,28 @@ class IdentityKeeper:
         self.failures = 0
 
     async def run(self) -> None:
-        """Forever: obtain or renew when due, retry failures with backoff."""
-        while True:
-            await asyncio.sleep(self._next_delay())
-            try:
-                credentials = await self._client.fetch(self._clock)
-            except ControlPlaneError as exc:
-                self.failures += 1
-                if self.failures == 1 or self.failures % 20 == 0:
-                    log.warning("certificate request failed (%d in a row): %s", self.failures, exc)
-                continue
-            if self.current is not None:
-                self.renewals += 1
-            self.failures = 0
-            self.current = credentials
-            log.info("certificate %s serial %x", credentials.principal, credentials.serial)
+        """Forever: obtain or renew when due, retry failures with backoff; the next key is
+        made while the current certificate is in use."""
+        try:
+            while True:
+                await asyncio.sleep(self._next_delay())
+                try:
+                    credentials = await self._client.fetch(self._clock)
+                except ControlPlaneError as exc:
+                    self.failures += 1
+                    if self.failures == 1 or self.failures % 20 == 0:
+                        log.warning(
+                            "certificate request failed (%d in a row): %s", self.failures, exc
+                        )
+                    continue
+                if self.current is not None:
+                    self.renewals += 1
+                self.failures = 0
+                self.current = credentials
+                log.info("certificate %s serial %x", credentials.principal, credentials.serial)
+                self._client.prepare_key()
+        finally:
+            self._client.drop_prepared_key()
 
     def _next_delay(self) -> float:
         now = self._clock()
