@@ -10,7 +10,10 @@
     <ref>              a bare word that is not a directory is a git ref (`git:<ref>`)
 
 Extra sidecar flags (e.g. `--no-tracing`) may be added to any profile, so two tunings of
-one build compare as well. The label recorded in run.json's `environment.sidecar_version`
+one build compare as well. Every profile runs the sidecar's pure Python: its compiled hot
+path (`mesh_runtime.sidecar.native`) exists only for a build of exactly this checkout's
+sources, so an older commit would run as Python against a compiled `current`, and the
+comparison would measure the compiler, not the change. The label recorded in run.json's `environment.sidecar_version`
 names the profile and, for git, the commit (`git:v0.1.0 (1a2b3c4)`).
 """
 
@@ -29,6 +32,7 @@ from typing import Literal
 
 from harness.errors import RunError
 from mesh_runtime.errors import InvalidInput
+from mesh_runtime.sidecar.native import ENV_SWITCH
 
 SIDECAR_MODULE = "mesh_runtime.sidecar"
 ProfileKind = Literal["current", "git", "path"]
@@ -45,10 +49,10 @@ class ProfileSpec:
 
 @dataclass(frozen=True)
 class SidecarProfile:
-    """A profile ready to deploy: the command prefix (None: the checkout's) and its label."""
+    """A profile ready to deploy: the command prefix that runs its sidecar, and its label."""
 
     label: str
-    command: tuple[str, ...] | None
+    command: tuple[str, ...]
 
 
 def parse_profile(text: str, extra_args: str = "", option: str = "--sidecar") -> ProfileSpec:
@@ -76,16 +80,12 @@ def _example(kind: str) -> str:
     return "HEAD~5" if kind == "git" else "/opt/meshproof-0.1"
 
 
-def sidecar_command(
-    source_tree: Path | None, extra_args: tuple[str, ...]
-) -> tuple[str, ...] | None:
-    """The command prefix that runs the sidecar from `source_tree` (None: the checkout's)."""
-    if source_tree is None:
-        if not extra_args:
-            return None
-        return (sys.executable, "-m", SIDECAR_MODULE, *extra_args)
+def sidecar_command(source_tree: Path | None, extra_args: tuple[str, ...]) -> tuple[str, ...]:
+    """The command prefix that runs the sidecar's pure Python from `source_tree` (None:
+    the checkout's)."""
     env = shutil.which("env") or "/usr/bin/env"
-    return (env, f"PYTHONPATH={source_tree}", sys.executable, "-m", SIDECAR_MODULE, *extra_args)
+    path = () if source_tree is None else (f"PYTHONPATH={source_tree}",)
+    return (env, f"{ENV_SWITCH}=0", *path, sys.executable, "-m", SIDECAR_MODULE, *extra_args)
 
 
 def _label(base: str, extra_args: tuple[str, ...]) -> str:
