@@ -210,10 +210,7 @@ def main(argv: list[str] | None = None) -> int:
         if duration_s <= 0 or every_s <= 0 or args.rps <= 0:
             raise InvalidInput("soak", "", "--duration, --every and --rps must be above 0")
         samples, causes = soak(args.topology, duration_s, args.rps, every_s)
-    except ValueError as exc:
-        print(f"soak: {exc}", file=sys.stderr)
-        return 2
-    except MeshproofError as exc:
+    except (ValueError, MeshproofError) as exc:
         print(f"soak: {exc}", file=sys.stderr)
         return 2
     print("\n".join(soak_lines(samples, args.rps)), flush=True)
