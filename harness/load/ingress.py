@@ -8,8 +8,6 @@ needs none of it. Imports gevent's ssl: only the Locust processes import this mo
 
 from __future__ import annotations
 
-from typing import Any
-
 import gevent.ssl
 
 from mesh_runtime.target import IngressAccess
@@ -26,18 +24,3 @@ def ssl_context(ingress: IngressAccess) -> gevent.ssl.SSLContext:
         key = str(ingress.client_key) if ingress.client_key is not None else None
         context.load_cert_chain(str(ingress.client_cert), key)
     return context
-
-
-def client_options(ingress: IngressAccess) -> dict[str, Any]:
-    """Keyword arguments of geventhttpclient's `HTTPClient.from_url` for `ingress`."""
-    if not ingress.tls:
-        return {}
-
-    def factory(**_: Any) -> gevent.ssl.SSLContext:
-        return ssl_context(ingress)
-
-    return {
-        "ssl_context_factory": factory,
-        "ssl_options": {"server_hostname": ingress.server_name},
-        "insecure": ingress.insecure_skip_verify,
-    }

@@ -38,8 +38,7 @@ def error_text(error: BaseException | None) -> str:
     """The `error` column for a request without an answer: 'timeout', or the error, short."""
     if error is None:
         return "no response"
-    original = getattr(error, "original", None)  # geventhttpclient wraps the last error
-    if isinstance(error, TimeoutError) or isinstance(original, TimeoutError):
+    if isinstance(error, TimeoutError):
         return "timeout"
     text = str(error).strip()
     if "timed out" in text:

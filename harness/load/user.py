@@ -9,18 +9,18 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import urlsplit
 
 import gevent
 from gevent.event import Event
-from geventhttpclient import HTTPClient
-from geventhttpclient.url import URL
 from locust import User, constant, task
 from locust.exception import StopUser
 
 from harness.load.grpc_client import GrpcChannels, grpc_exchange
 from harness.load.grpc_reply import call_timeout
 from harness.load.hdr import SecondHistograms
-from harness.load.ingress import client_options
+from harness.load.http1_client import KeptConnection
+from harness.load.ingress import ssl_context
 from harness.load.pacer import Pacer, Request, connections_to_open, share_of
 from harness.load.plan import LoadPlan
 from harness.load.records import Record, error_text
@@ -150,20 +150,24 @@ def grow_connections(state: WorkerState, spawn: Callable[[int], object]) -> None
 class ScheduledConnection(User):
     """One keep-alive connection keeping its share of the worker's schedule.
 
-    It uses geventhttpclient's `HTTPClient` directly rather than `FastHttpUser`: the cookie
-    jar, URL handling and, above all, Locust's per-request statistics (which the records
-    replace) would halve the rate a worker can send. `user_class` makes the concrete class.
+    It sends on a `KeptConnection` of its own rather than through `FastHttpUser`: the
+    cookie jar, URL handling and, above all, Locust's per-request statistics (which the
+    records replace) would halve the rate a worker can send. `user_class` makes the
+    concrete class.
 
     A keep-alive connection the server closed while it sat idle (a draining sidecar does)
     fails the next request before any response byte. As Go's net/http, browsers and Envoy
-    do, `HTTPClient` then sends an idempotent request once more on a new connection; the
+    do, the connection then sends an idempotent request once more on a new one; the
     record's latency includes that retry, and `WorkerState.stale_retries` counts them.
     """
 
     abstract = True
     wait_time = constant(0)
     state: WorkerState | None = None
-    target: URL
+    target_host: str = "127.0.0.1"
+    target_port: int = 80
+    prefix: str = ""
+    """The target URL's path, without its trailing slash: every route's path follows it."""
     timeout: float = 10.0
     ingress: IngressAccess | None = None
     """Host header, extra headers and TLS of the ingress (an external target's)."""
@@ -177,16 +181,15 @@ class ScheduledConnection(User):
         if self.state is not None:
             self.state.connections += 1
             self.state.peak_connections = max(self.state.peak_connections, self.state.connections)
-        self.http = HTTPClient.from_url(
-            self.target,
-            concurrency=1,
-            connection_timeout=self.timeout,
-            network_timeout=self.timeout,
-            **(client_options(self.ingress) if self.ingress is not None else {}),
+        tls = self.ingress is not None and self.ingress.tls
+        self.http = KeptConnection(
+            self.target_host,
+            self.target_port,
+            self.timeout,
+            ssl_context=ssl_context(self.ingress) if tls and self.ingress else None,
+            server_name=self.ingress.server_name if tls and self.ingress else None,
         )
         self.ingress_headers = self.ingress.request_headers() if self.ingress else {}
-        self.sockets_taken = count_socket_takes(self.http)
-        self.prefix = self.target.path.rstrip("/")
         self.channels = GrpcChannels()
 
     def on_stop(self) -> None:
@@ -219,19 +222,20 @@ class ScheduledConnection(User):
             return
         sent = state.clock.now_s()
         pacer.sent(request, sent)
-        taken = self.sockets_taken()
+        retried = self.http.stale_retries
         try:
-            headers = {**self.ingress_headers, **request.headers()}
-            response = self.http.request(
-                route.method, self.prefix + route.path, body=route.body, headers=headers
+            headers = (
+                {**self.ingress_headers, **request.headers()}
+                if self.ingress_headers
+                else request.headers()
             )
-            try:
-                status, nbytes, error = response.status_code, len(response.read()), ""
-            finally:
-                response.release()
+            status, nbytes = self.http.request(
+                route.method, self.prefix + route.path, headers, route.body
+            )
+            error = ""
         except Exception as exc:  # no answer: refused, reset, timed out, malformed
             status, nbytes, error = 0, 0, error_text(exc)
-        state.stale_retries += max(0, self.sockets_taken() - taken - 1)
+        state.stale_retries += self.http.stale_retries - retried
         state.record_latency(pacer.done(request, sent, state.clock.now_s(), status, nbytes, error))
         state.after_request()
 
@@ -262,25 +266,6 @@ class ScheduledConnection(User):
         state.after_request()
 
 
-def count_socket_takes(client: HTTPClient) -> Callable[[], int]:
-    """A counter of the sockets `client` takes from its pool: one per try of a request.
-
-    geventhttpclient retries inside `request()` (a pooled connection found closed before
-    any response byte, idempotent methods only) and says nothing; each try takes a socket
-    from the pool, so more than one take for a request is a stale-connection retry.
-    """
-    pool = client._connection_pool
-    get_socket = pool.get_socket
-    taken = [0]
-
-    def counted() -> Any:
-        taken[0] += 1
-        return get_socket()
-
-    setattr(pool, "get_socket", counted)  # noqa: B010 (an instance attribute shadows the method)
-    return lambda: taken[0]
-
-
 def user_class(state: WorkerState | None) -> type[ScheduledConnection]:
     """The run's user class; `state` is None in the master, which only counts users. A
     worker learns where to send from the plan in the master's spawn message (`aim`)."""
@@ -291,7 +276,10 @@ def user_class(state: WorkerState | None) -> type[ScheduledConnection]:
 def aim(cls: type[ScheduledConnection], plan: LoadPlan) -> None:
     """Point the user class at the plan's target (before any user of it is made)."""
     cls.host = plan.target_url
-    cls.target = URL(plan.target_url)
+    target = urlsplit(plan.target_url)
+    cls.target_host = target.hostname or "127.0.0.1"
+    cls.target_port = target.port or (443 if target.scheme == "https" else 80)
+    cls.prefix = target.path.rstrip("/")
     cls.timeout = plan.spec.timeout
     cls.ingress = plan.ingress
     cls.tcp_targets = dict(plan.tcp_targets)

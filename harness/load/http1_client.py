@@ -1,0 +1,180 @@
+"""One keep-alive HTTP/1.1 connection of a Locust user: a socket and httptools' parser.
+
+The load driver's requests are simple (a method, a path, a few headers, a small body), so
+the client is too: the request goes out in one `send`, the answer is parsed by httptools
+(the C parser the sidecar uses: Content-Length, chunked and read-until-close bodies) as it
+arrives, and the body is counted, not kept. geventhttpclient's `HTTPClient`, used before,
+was 69 % of a worker's samples at 8 000 RPS (its pool's liveness `select`, header objects,
+response wrappers, `sendall`'s timeout and buffer-size calls); a worker on this client sends
+about 1.6 times the requests per CPU-second (`python -m harness.bench.load`).
+
+As Go's net/http, browsers and Envoy do, a request that fails on a kept connection before
+any byte of its answer arrived (the server closed the connection while it sat idle: a
+draining sidecar does) is sent once more on a new connection when its method is
+idempotent; `stale_retries` counts those. It uses the standard `socket` and `ssl`, which
+gevent's monkey-patching makes cooperative in the Locust processes.
+"""
+
+from __future__ import annotations
+
+import socket
+import ssl
+from collections.abc import Mapping
+from typing import Any
+
+import httptools
+
+IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"})
+RECV_BYTES = 65536
+STALE = (ConnectionError, ssl.SSLEOFError)
+"""What a kept connection the server closed raises on the next request (a timeout is not)."""
+
+
+class ClosedBeforeAnswer(ConnectionError):
+    """The server closed the connection before the answer was complete."""
+
+
+class _Answer:
+    """httptools callbacks for one response: the status and the body's length.
+
+    The answer to a HEAD has no body whatever its Content-Length says, so it is complete
+    with its head; one without Content-Length or chunked framing ends where the server
+    closes the connection."""
+
+    __slots__ = (
+        "body_bytes",
+        "complete",
+        "framed",
+        "head_only",
+        "headers_done",
+        "keep_alive",
+        "parser",
+        "received",
+    )
+
+    def __init__(self, head_only: bool) -> None:
+        self.parser = httptools.HttpResponseParser(self)
+        self.head_only = head_only
+        self.keep_alive = False
+        """httptools' verdict, taken while the message is current (it forgets it after)."""
+        self.body_bytes = 0
+        self.complete = False
+        self.received = False
+        self.headers_done = False
+        self.framed = False
+
+    def on_message_begin(self) -> None:
+        self.received = True
+
+    def on_header(self, name: bytes, _value: bytes) -> None:
+        if name.lower() in (b"content-length", b"transfer-encoding"):
+            self.framed = True
+
+    def on_headers_complete(self) -> None:
+        self.headers_done = True
+        if self.head_only:
+            self.keep_alive = self.parser.should_keep_alive()
+            self.complete = True
+
+    def on_body(self, body: bytes) -> None:
+        self.body_bytes += len(body)
+
+    def on_message_complete(self) -> None:
+        self.keep_alive = self.parser.should_keep_alive()
+        self.complete = True
+
+    def ends_at_close(self) -> bool:
+        """Whether the connection's end completes this answer (read-until-close framing)."""
+        return self.headers_done and not self.framed
+
+
+class KeptConnection:
+    """Requests one after another on one kept connection to `host:port` (TLS when
+    `ssl_context` is given), reconnecting when the server closed it."""
+
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        timeout: float,
+        *,
+        host_header: str | None = None,
+        ssl_context: ssl.SSLContext | None = None,
+        server_name: str | None = None,
+    ) -> None:
+        self._address = (host, port)
+        self._timeout = timeout
+        self._ssl_context = ssl_context
+        self._server_name = server_name or host
+        default_port = 443 if ssl_context is not None else 80
+        name = f"[{host}]" if ":" in host else host
+        authority = host_header or (name if port == default_port else f"{name}:{port}")
+        self._host_line = f"Host: {authority}\r\n"
+        self._sock: Any = None
+        self.connects = 0
+        """Connections opened, the first included."""
+        self.stale_retries = 0
+        """Requests sent again on a new connection because their kept one was closed."""
+
+    def request(
+        self, method: str, target: str, headers: Mapping[str, str], body: bytes | None
+    ) -> tuple[int, int]:
+        """Send one request and read its whole answer: (status, body bytes)."""
+        message = self._encode(method, target, headers, body or b"")
+        reused = self._sock is not None
+        answer = _Answer(method == "HEAD")
+        try:
+            return self._exchange(message, answer)
+        except Exception as exc:
+            self.close()
+            stale = isinstance(exc, STALE) and not isinstance(exc, TimeoutError)
+            if not (stale and reused and not answer.received and method in IDEMPOTENT):
+                raise
+        self.stale_retries += 1
+        try:
+            return self._exchange(message, _Answer(method == "HEAD"))
+        except Exception:
+            self.close()
+            raise
+
+    def close(self) -> None:
+        if self._sock is not None:
+            sock, self._sock = self._sock, None
+            sock.close()
+
+    def _encode(self, method: str, target: str, headers: Mapping[str, str], body: bytes) -> bytes:
+        lines = [f"{method} {target} HTTP/1.1\r\n"]
+        if not any(name.lower() == "host" for name in headers):
+            lines.append(self._host_line)
+        lines.extend(f"{name}: {value}\r\n" for name, value in headers.items())
+        if body or method not in ("GET", "HEAD"):
+            lines.append(f"Content-Length: {len(body)}\r\n")
+        lines.append("\r\n")
+        return "".join(lines).encode("latin-1") + body
+
+    def _exchange(self, message: bytes, answer: _Answer) -> tuple[int, int]:
+        sock = self._sock if self._sock is not None else self._connect()
+        sent = sock.send(message)  # a request fits the socket's buffer: one call, no loop
+        if sent < len(message):
+            sock.sendall(memoryview(message)[sent:])
+        parser = answer.parser
+        while not answer.complete:
+            data = sock.recv(RECV_BYTES)
+            if not data:
+                if not answer.ends_at_close():
+                    raise ClosedBeforeAnswer("the server closed the connection before the answer")
+                answer.keep_alive = False
+                break
+            parser.feed_data(data)
+        if not answer.keep_alive:
+            self.close()
+        return parser.get_status_code(), answer.body_bytes
+
+    def _connect(self) -> Any:
+        sock = socket.create_connection(self._address, timeout=self._timeout)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if self._ssl_context is not None:
+            sock = self._ssl_context.wrap_socket(sock, server_hostname=self._server_name)
+        self._sock = sock
+        self.connects += 1
+        return sock

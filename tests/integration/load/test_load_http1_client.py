@@ -1,0 +1,138 @@
+"""The load driver's HTTP/1.1 client against a real server on 127.0.0.1: framings,
+keep-alive, and what it does when the server misbehaves."""
+
+from __future__ import annotations
+
+import socket
+import socketserver
+import threading
+import time
+from collections.abc import Iterator
+
+import httptools
+import pytest
+
+from harness.load.http1_client import ClosedBeforeAnswer, KeptConnection
+from harness.load.records import error_text
+
+pytestmark = pytest.mark.integration
+
+ANSWERS = {
+    b"/length": b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nhello",
+    b"/chunked": b"HTTP/1.1 201 Created\r\ntransfer-encoding: chunked\r\n\r\n"
+    b"3\r\nabc\r\n4\r\ndefg\r\n0\r\n\r\n",
+    b"/close": b"HTTP/1.1 503 Service Unavailable\r\nconnection: close\r\ncontent-length: 2\r\n\r\nno",
+    b"/garbage": b"this is not HTTP\r\n\r\n",
+}
+
+
+class _Server(socketserver.StreamRequestHandler):
+    """Answers each request on the connection by its path (see `ANSWERS`); records the
+    request heads it read."""
+
+    heads: list[bytes] = []
+
+    def handle(self) -> None:
+        while True:
+            head = b""
+            while not head.endswith(b"\r\n\r\n"):
+                line = self.rfile.readline()
+                if not line:
+                    return
+                head += line
+            self.heads.append(head)
+            method, path = head.split(b" ")[:2]
+            if length := _content_length(head):
+                self.rfile.read(length)
+            if path == b"/until-close":
+                self.wfile.write(b"HTTP/1.0 200 OK\r\n\r\n" + b"x" * 70_000)
+                return
+            if path == b"/silent-close":
+                return
+            if path == b"/hang":
+                time.sleep(3)
+                return
+            answer = ANSWERS[path]
+            if method == b"HEAD":
+                answer = answer.split(b"\r\n\r\n")[0] + b"\r\n\r\n"
+            self.wfile.write(answer)
+            if path == b"/close":
+                return
+
+
+def _content_length(head: bytes) -> int:
+    for line in head.split(b"\r\n"):
+        if line.lower().startswith(b"content-length:"):
+            return int(line.split(b":")[1])
+    return 0
+
+
+@pytest.fixture
+def port() -> Iterator[int]:
+    _Server.heads = []
+    server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), _Server)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield int(server.server_address[1])
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_content_length_and_chunked_answers_are_counted_on_one_kept_connection(port: int) -> None:
+    http = KeptConnection("127.0.0.1", port, timeout=5)
+    assert http.request("GET", "/length", {}, None) == (200, 5)
+    assert http.request("POST", "/chunked", {"traceparent": "00-ab"}, b"body") == (201, 7)
+    assert http.request("GET", "/length", {}, None) == (200, 5)
+    assert http.connects == 1 and http.stale_retries == 0
+    post = _Server.heads[1]
+    assert post.startswith(b"POST /chunked HTTP/1.1\r\n")
+    assert f"Host: 127.0.0.1:{port}\r\n".encode() in post
+    assert b"traceparent: 00-ab\r\n" in post and b"Content-Length: 4\r\n" in post
+
+
+def test_a_host_header_given_replaces_the_default_one(port: int) -> None:
+    http = KeptConnection("127.0.0.1", port, timeout=5)
+    http.request("GET", "/length", {"Host": "shop.example"}, None)
+    assert _Server.heads[0].count(b"Host:") == 1 and b"Host: shop.example\r\n" in _Server.heads[0]
+
+
+def test_a_head_answer_ends_with_its_head_whatever_its_content_length(port: int) -> None:
+    http = KeptConnection("127.0.0.1", port, timeout=5)
+    assert http.request("HEAD", "/length", {}, None) == (200, 0)
+    assert http.request("GET", "/length", {}, None) == (200, 5)
+    assert http.connects == 1
+
+
+def test_connection_close_and_read_until_close_answers_end_the_connection(port: int) -> None:
+    http = KeptConnection("127.0.0.1", port, timeout=5)
+    assert http.request("GET", "/close", {}, None) == (503, 2)
+    assert http.request("GET", "/until-close", {}, None) == (200, 70_000)
+    assert http.request("GET", "/length", {}, None) == (200, 5)
+    assert http.connects == 3 and http.stale_retries == 0
+
+
+def test_a_closed_fresh_connection_is_an_error_not_a_retry(port: int) -> None:
+    http = KeptConnection("127.0.0.1", port, timeout=5)
+    with pytest.raises(ClosedBeforeAnswer) as raised:
+        http.request("GET", "/silent-close", {}, None)
+    assert http.stale_retries == 0 and error_text(raised.value).startswith("ClosedBeforeAnswer")
+
+
+def test_a_garbled_answer_is_an_error_and_the_connection_is_dropped(port: int) -> None:
+    http = KeptConnection("127.0.0.1", port, timeout=5)
+    with pytest.raises(httptools.HttpParserError):
+        http.request("GET", "/garbage", {}, None)
+    assert http.request("GET", "/length", {}, None) == (200, 5)
+    assert http.connects == 2 and http.stale_retries == 0
+
+
+def test_a_timeout_on_a_kept_connection_is_not_retried(port: int) -> None:
+    http = KeptConnection("127.0.0.1", port, timeout=0.3)
+    http.request("GET", "/length", {}, None)
+    began = time.monotonic()
+    with pytest.raises(socket.timeout) as raised:
+        http.request("GET", "/hang", {}, None)
+    assert time.monotonic() - began < 2.0 and http.stale_retries == 0
+    assert error_text(raised.value) == "timeout"
