@@ -2,39 +2,13 @@
 
 from __future__ import annotations
 
-import re
-from typing import Annotated, Any
+from typing import Annotated
 
 from pydantic import BeforeValidator, PlainSerializer
 
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)\s*$")
-_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+from mesh_runtime.quantities import format_duration, parse_duration, parse_percentage
 
-
-def parse_duration(value: Any) -> float:
-    """Seconds from '250ms', '30s', '2m', '1h' or a plain number of seconds."""
-    if isinstance(value, bool):
-        raise ValueError("expected a duration like '30s'")
-    if isinstance(value, int | float):
-        if value < 0:
-            raise ValueError("expected a non-negative duration")
-        return float(value)
-    if isinstance(value, str):
-        match = _DURATION.match(value)
-        if match:
-            return float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
-    raise ValueError(f"expected a duration like '30s', '250ms' or '2m', got {value!r}")
-
-
-def format_duration(seconds: float) -> str:
-    """The shortest exact text for a duration: 0.25 -> '250ms', 30 -> '30s'."""
-    if seconds >= 1 and float(seconds).is_integer():
-        return f"{int(seconds)}s"
-    millis = seconds * 1000
-    if float(round(millis, 6)).is_integer():
-        return f"{round(millis)}ms"
-    return f"{seconds}s"
-
+__all__ = ["Duration", "Percentage", "format_duration", "parse_duration", "parse_percentage"]
 
 Duration = Annotated[
     float,
@@ -42,21 +16,6 @@ Duration = Annotated[
     PlainSerializer(format_duration, return_type=str, when_used="json"),
 ]
 """A duration in seconds, written in files as '30s' / '250ms'."""
-
-
-def parse_percentage(value: Any) -> float:
-    """A percentage 0-100 from a number or '12.5%' / {'value': 12.5} (Istio's Percent)."""
-    if isinstance(value, dict) and "value" in value:
-        value = value["value"]
-    if isinstance(value, str) and value.strip().endswith("%"):
-        value = value.strip()[:-1]
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"expected a percentage between 0 and 100, got {value!r}") from None
-    if not 0.0 <= number <= 100.0:
-        raise ValueError(f"expected a percentage between 0 and 100, got {number}")
-    return number
 
 
 Percentage = Annotated[float, BeforeValidator(parse_percentage)]

@@ -6,13 +6,23 @@ Python code may use the same names. Durations are seconds (written '250ms' / '2s
 
 from __future__ import annotations
 
-import re
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from mesh_runtime.config.security import AuthorizationPolicy, MtlsMode
+from mesh_runtime.policy_rules import (
+    GRPC_RETRY_ON,
+    RETRY_ON_CONDITIONS,
+    check_abort_status,
+    check_retry_on,
+    check_route_weights,
+    check_string_match,
+    retry_conditions,
+)
 from mesh_runtime.units import Duration, Percentage
+
+__all__ = ["GRPC_RETRY_ON", "RETRY_ON_CONDITIONS"]
 
 
 class PolicyModel(BaseModel):
@@ -68,15 +78,6 @@ class TrafficPolicy(PolicyModel):
 
 # --- VirtualService.http ------------------------------------------------------------
 
-GRPC_RETRY_ON = frozenset(
-    {"cancelled", "deadline-exceeded", "internal", "resource-exhausted", "unavailable"}
-)
-"""Istio's retryOn names of gRPC statuses (a trailers-only answer's `grpc-status`)."""
-RETRY_ON_CONDITIONS = (
-    frozenset({"5xx", "gateway-error", "reset", "connect-failure", "retriable-status-codes"})
-    | GRPC_RETRY_ON
-)
-
 
 class StringMatch(PolicyModel):
     exact: str | None = None
@@ -85,14 +86,7 @@ class StringMatch(PolicyModel):
 
     @model_validator(mode="after")
     def _one_kind(self) -> StringMatch:
-        given = [k for k in ("exact", "prefix", "regex") if getattr(self, k) is not None]
-        if len(given) != 1:
-            raise ValueError("expected exactly one of exact, prefix, regex")
-        if self.regex is not None:
-            try:
-                re.compile(self.regex)
-            except re.error as exc:
-                raise ValueError(f"not a valid regular expression: {exc}") from None
+        check_string_match(self.exact, self.prefix, self.regex)
         return self
 
 
@@ -134,15 +128,11 @@ class Retries(PolicyModel):
     @field_validator("retryOn")
     @classmethod
     def _known_conditions(cls, value: str) -> str:
-        unknown = set(cls.conditions_of(value)) - RETRY_ON_CONDITIONS
-        if unknown:
-            known = ", ".join(sorted(RETRY_ON_CONDITIONS))
-            raise ValueError(f"unknown retryOn condition {sorted(unknown)[0]!r} (known: {known})")
-        return value
+        return check_retry_on(value)
 
     @staticmethod
     def conditions_of(value: str) -> list[str]:
-        return [c.strip() for c in value.split(",") if c.strip()]
+        return retry_conditions(value)
 
     @property
     def conditions(self) -> frozenset[str]:
@@ -162,8 +152,7 @@ class FaultAbort(PolicyModel):
 
     @model_validator(mode="after")
     def _one_status(self) -> FaultAbort:
-        if (self.httpStatus is None) == (self.grpcStatus is None):
-            raise ValueError("expected exactly one of httpStatus, grpcStatus")
+        check_abort_status(self.httpStatus, self.grpcStatus)
         return self
 
 
@@ -187,8 +176,7 @@ class HTTPRoute(PolicyModel):
 
     @model_validator(mode="after")
     def _weights_sum(self) -> HTTPRoute:
-        if len(self.route) > 1 and sum(d.weight for d in self.route) != 100:
-            raise ValueError("route weights must add up to 100")
+        check_route_weights([d.weight for d in self.route])
         return self
 
 

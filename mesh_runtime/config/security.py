@@ -18,19 +18,19 @@ without). Principal and path patterns are exact, a prefix (`/api/*`), a suffix
 
 from __future__ import annotations
 
-import re
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-MtlsMode = Literal["DISABLE", "PERMISSIVE", "STRICT"]
+from mesh_runtime.policy_rules import (
+    MtlsMode,
+    check_methods,
+    check_pattern,
+    check_patterns,
+    spiffe_id,
+)
 
-_METHOD = re.compile(r"^[A-Z]+$")
-
-
-def spiffe_id(trust_domain: str, service: str) -> str:
-    """The SPIFFE ID of a service's workloads (Istio's form, in the default namespace)."""
-    return f"spiffe://{trust_domain}/ns/default/sa/{service}"
+__all__ = ["MtlsMode", "check_pattern", "spiffe_id"]
 
 
 class SecurityModel(BaseModel):
@@ -39,25 +39,11 @@ class SecurityModel(BaseModel):
     )
 
 
-def check_pattern(value: str) -> str:
-    """An Istio string match: exact, 'prefix*', '*suffix' or '*'; no other wildcard."""
-    if not value:
-        raise ValueError("expected a non-empty pattern")
-    inner = value[1:-1] if len(value) > 1 else ""
-    if "*" in inner or (value.startswith("*") and value.endswith("*") and value != "*"):
-        raise ValueError(f"'*' may only start or end a pattern, got {value!r}")
-    return value
-
-
-def _patterns(values: list[str]) -> list[str]:
-    return [check_pattern(v) for v in values]
-
-
 class Source(SecurityModel):
     principals: list[str] = []
     notPrincipals: list[str] = []
 
-    _check = field_validator("principals", "notPrincipals")(_patterns)
+    _check = field_validator("principals", "notPrincipals")(check_patterns)
 
 
 class Operation(SecurityModel):
@@ -66,14 +52,12 @@ class Operation(SecurityModel):
     paths: list[str] = []
     notPaths: list[str] = []
 
-    _check_paths = field_validator("paths", "notPaths")(_patterns)
+    _check_paths = field_validator("paths", "notPaths")(check_patterns)
 
     @field_validator("methods", "notMethods")
     @classmethod
     def _methods(cls, values: list[str]) -> list[str]:
-        for value in values:
-            if value != "*" and not _METHOD.match(value):
-                raise ValueError(f"expected an upper-case HTTP method like 'GET', got {value!r}")
+        check_methods(values)
         return values
 
 

@@ -20,10 +20,10 @@ from urllib.parse import urlsplit
 import uvloop
 
 from mesh_runtime.errors import MeshproofError
+from mesh_runtime.quantities import parse_duration
 from mesh_runtime.sidecar.limits import HttpLimits
 from mesh_runtime.sidecar.server import Sidecar, SidecarOptions
 from mesh_runtime.sidecar.telemetry.dialects import METRICS_DIALECTS
-from mesh_runtime.units import parse_duration
 
 PROG = "mesh_runtime.sidecar"
 

@@ -19,6 +19,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from mesh_runtime.sidecar.config_reader import dump_config
 from mesh_runtime.sidecar.http1 import Request, Response, simple_response
 from mesh_runtime.sidecar.observe import Observer
 from mesh_runtime.sidecar.state import MeshState, StateHolder
@@ -108,7 +109,7 @@ class AdminApi:
         if state is None:
             return simple_response(503, "no mesh config yet")
         if self._dumped[0] is not state:
-            self._dumped = (state, _json_body(state.config.model_dump(mode="json")))
+            self._dumped = (state, _json_body(dump_config(state.config)))
         return Response(200, [(b"content-type", b"application/json")], self._dumped[1])
 
     def _stats(self) -> dict[str, Any]:

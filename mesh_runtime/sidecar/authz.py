@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from mesh_runtime.config.security import AuthorizationPolicy, Operation, Rule, Source
+from mesh_runtime.sidecar.meshconfig import AuthorizationPolicy, Operation, Rule, Source
 
 DENIED_BODY = "RBAC: access denied"
 SPIFFE = "spiffe://"

@@ -13,23 +13,17 @@ import json
 import logging
 import random
 from collections.abc import Callable
-from pathlib import Path
 from urllib.parse import urlencode, urlsplit
 
-from mesh_runtime.config import MeshConfig
 from mesh_runtime.errors import ControlPlaneError, InvalidInput
+from mesh_runtime.sidecar.config_reader import read_config
 from mesh_runtime.sidecar.http_client import control_plane_request, request_head
-from mesh_runtime.validation import load_model, model_from_data
+from mesh_runtime.sidecar.meshconfig import MeshConfig
 
 log = logging.getLogger(__name__)
 
 BACKOFF_BASE_S = 0.25
 BACKOFF_MAX_S = 5.0
-
-
-def load_config_file(path: str | Path) -> MeshConfig:
-    """A static MeshConfig (YAML or JSON), as `--config` gives it."""
-    return load_model(path, MeshConfig)
 
 
 def parse_control_plane_url(url: str) -> tuple[str, int]:
@@ -94,7 +88,7 @@ class ConfigWatcher:
         except ValueError:
             raise ControlPlaneError("control plane sent a config that is not JSON") from None
         try:
-            config = model_from_data(data, MeshConfig, "control plane config")
+            config = read_config(data, "control plane config")
         except InvalidInput as exc:
             raise ControlPlaneError(str(exc)) from None
         return config if config.version > self.version else None

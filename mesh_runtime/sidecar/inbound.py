@@ -13,7 +13,6 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 
-from mesh_runtime.config.security import AuthorizationPolicy
 from mesh_runtime.sidecar.authz import DENIED_BODY, authorize
 from mesh_runtime.sidecar.exchange import send_request
 from mesh_runtime.sidecar.grpc import as_grpc
@@ -24,6 +23,7 @@ from mesh_runtime.sidecar.http1 import (
     encode_request_head,
     simple_response,
 )
+from mesh_runtime.sidecar.meshconfig import AuthorizationPolicy
 from mesh_runtime.sidecar.observe import Observer, RequestInfo, Span, end_grpc_span
 from mesh_runtime.sidecar.upstream import (
     AttemptError,

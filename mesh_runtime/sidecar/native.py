@@ -32,7 +32,6 @@ import subprocess
 import sys
 import tempfile
 from collections.abc import Sequence
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from types import ModuleType
 
@@ -91,10 +90,13 @@ def digest(root: Path = PACKAGE_ROOT) -> str:
 
 
 def _mypy_version() -> str:
-    try:
-        return version("mypy")
-    except PackageNotFoundError:
-        return "none"
+    """mypy's version, from the name of its dist-info directory on sys.path: the sidecar
+    computes the digest at each start, and importlib.metadata would leave it ~3 MB of
+    modules it never uses again (email, zipfile, csv)."""
+    for entry in sys.path:
+        for info in sorted(Path(entry or ".").glob("mypy-*.dist-info")):
+            return info.name.removeprefix("mypy-").removesuffix(".dist-info")
+    return "none"
 
 
 def compiled_files(build: Path) -> dict[str, Path]:

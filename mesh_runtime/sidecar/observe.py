@@ -10,10 +10,10 @@ import time
 from dataclasses import dataclass
 from typing import Protocol
 
-from mesh_runtime.config import Endpoint
 from mesh_runtime.sidecar.grpc import final_status, is_grpc, messages_in
 from mesh_runtime.sidecar.h2_request import StreamedBody
 from mesh_runtime.sidecar.http1 import BodyStream, Request, Response
+from mesh_runtime.sidecar.meshconfig import Endpoint
 from mesh_runtime.sidecar.telemetry.accesslog import AccessLog, AccessLogEntry
 from mesh_runtime.sidecar.telemetry.metrics import MeshMetrics
 from mesh_runtime.sidecar.telemetry.tracing import (

@@ -18,7 +18,6 @@ import random
 import time
 from collections.abc import Callable
 
-from mesh_runtime.config import HTTPRoute, Retries
 from mesh_runtime.grpc_codes import http_status_of
 from mesh_runtime.sidecar.exchange import body_started, expire_body_at, send_request
 from mesh_runtime.sidecar.grpc import (
@@ -35,6 +34,7 @@ from mesh_runtime.sidecar.http1 import (
     Response,
     simple_response,
 )
+from mesh_runtime.sidecar.meshconfig import HTTPRoute, Retries
 from mesh_runtime.sidecar.observe import Observer, RequestInfo, Span, end_grpc_span
 from mesh_runtime.sidecar.policy import (
     AttemptResult,

@@ -14,10 +14,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
-from mesh_runtime.config import MeshConfig
 from mesh_runtime.errors import DeployError
 from mesh_runtime.sidecar.admin import AdminApi, Lifecycle
-from mesh_runtime.sidecar.config_watch import ConfigWatcher, load_config_file
+from mesh_runtime.sidecar.config_reader import load_config_file
+from mesh_runtime.sidecar.config_watch import ConfigWatcher
 from mesh_runtime.sidecar.http_server import (
     ConnectionRegistry,
     Handler,
@@ -27,6 +27,7 @@ from mesh_runtime.sidecar.http_server import (
 from mesh_runtime.sidecar.identity import CertificateClient, IdentityKeeper, read_token_file
 from mesh_runtime.sidecar.inbound import InboundProxy
 from mesh_runtime.sidecar.limits import HttpLimits
+from mesh_runtime.sidecar.meshconfig import MeshConfig
 from mesh_runtime.sidecar.observe import Identity, Observer, ProxyTracer
 from mesh_runtime.sidecar.outbound import OutboundProxy
 from mesh_runtime.sidecar.security import MeshSecurity

@@ -13,8 +13,8 @@ import random
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from mesh_runtime.config import Endpoint, HTTPRoute, MeshConfig, ServiceEntry
 from mesh_runtime.errors import InvalidInput
+from mesh_runtime.sidecar.meshconfig import Endpoint, HTTPRoute, MeshConfig, ServiceEntry
 from mesh_runtime.sidecar.policy import (
     Balancer,
     CircuitBreaker,

@@ -21,8 +21,8 @@ import time
 from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any
 
-from mesh_runtime.config.security import MtlsMode, spiffe_id
 from mesh_runtime.errors import DeployError
+from mesh_runtime.policy_rules import MtlsMode, spiffe_id
 from mesh_runtime.sidecar.inbound import workload_of
 from mesh_runtime.sidecar.observe import Identity
 from mesh_runtime.sidecar.policy.retry import AttemptResult

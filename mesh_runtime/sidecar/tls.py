@@ -28,9 +28,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mesh_runtime.config.mesh import MeshConfig
-from mesh_runtime.config.security import MtlsMode
+from mesh_runtime.policy_rules import MtlsMode
 from mesh_runtime.sidecar.http1 import Downstream
+from mesh_runtime.sidecar.meshconfig import MeshConfig
 
 log = logging.getLogger(__name__)
 

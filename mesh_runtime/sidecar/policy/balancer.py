@@ -11,7 +11,7 @@ import random
 from collections.abc import Mapping, Sequence
 from typing import Protocol
 
-from mesh_runtime.config import LoadBalancer
+from mesh_runtime.sidecar.meshconfig import LoadBalancer
 
 
 class Balancer(Protocol):

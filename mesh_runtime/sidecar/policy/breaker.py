@@ -9,7 +9,7 @@ as an overflow. Hitting the connection limit is not an overflow: the request que
 
 from __future__ import annotations
 
-from mesh_runtime.config import ConnectionPool
+from mesh_runtime.sidecar.meshconfig import ConnectionPool
 
 
 class CircuitBreaker:

@@ -11,7 +11,7 @@ import random
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from mesh_runtime.config import Fault, StringMatch
+from mesh_runtime.sidecar.meshconfig import Fault, StringMatch
 from mesh_runtime.sidecar.policy.matching import string_fits
 
 

@@ -8,8 +8,8 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 
-from mesh_runtime.config import StringMatch
 from mesh_runtime.errors import InvalidInput
+from mesh_runtime.sidecar.meshconfig import StringMatch
 
 
 class StringMatcher:

@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from mesh_runtime.config import OutlierDetection
+from mesh_runtime.sidecar.meshconfig import OutlierDetection
 from mesh_runtime.sidecar.policy.retry import AttemptResult
 
 _GATEWAY_ERRORS = frozenset({502, 503, 504})

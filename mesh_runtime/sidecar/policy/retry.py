@@ -17,9 +17,9 @@ import random
 from dataclasses import dataclass
 from typing import Literal
 
-from mesh_runtime.config import Retries
-from mesh_runtime.config import RetryBudget as RetryBudgetPolicy
 from mesh_runtime.sidecar.grpc import RETRY_ON_GRPC
+from mesh_runtime.sidecar.meshconfig import Retries
+from mesh_runtime.sidecar.meshconfig import RetryBudget as RetryBudgetPolicy
 
 AttemptError = Literal["connect-failure", "reset", "timeout"]
 

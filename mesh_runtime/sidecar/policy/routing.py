@@ -10,7 +10,7 @@ from __future__ import annotations
 import random
 from collections.abc import Mapping, Sequence
 
-from mesh_runtime.config import Endpoint, HTTPMatch, HTTPRoute, ServiceEntry
+from mesh_runtime.sidecar.meshconfig import Endpoint, HTTPMatch, HTTPRoute, ServiceEntry
 from mesh_runtime.sidecar.policy.matching import MatcherCache, StringMatcher, headers_fit
 
 

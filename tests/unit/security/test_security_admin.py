@@ -5,9 +5,9 @@ from __future__ import annotations
 import asyncio
 import random
 
-from mesh_runtime.config import MeshConfig
 from mesh_runtime.sidecar.admin import AdminApi, Lifecycle
 from mesh_runtime.sidecar.http1 import Downstream, Request
+from mesh_runtime.sidecar.meshconfig import MeshConfig
 from mesh_runtime.sidecar.observe import Identity, Observer
 from mesh_runtime.sidecar.state import StateHolder
 from mesh_runtime.sidecar.telemetry import MeshMetrics

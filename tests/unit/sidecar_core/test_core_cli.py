@@ -8,7 +8,8 @@ import pytest
 
 from mesh_runtime.errors import InvalidInput
 from mesh_runtime.sidecar.__main__ import build_parser, main, options_from
-from mesh_runtime.sidecar.config_watch import load_config_file, parse_control_plane_url
+from mesh_runtime.sidecar.config_reader import load_config_file
+from mesh_runtime.sidecar.config_watch import parse_control_plane_url
 
 PORTS = ["--inbound-port", "1", "--outbound-port", "2", "--app-port", "3", "--admin-port", "4"]
 
