@@ -6,7 +6,8 @@ A real etcd + kube-apiserver (harness.kube.testing) with Istio's CRDs; the shop 
 the local runtime with `--config-source kubernetes` (its policies written as Istio objects,
 the control plane watching them). Then, `--changes` times: the VirtualService of
 `catalog` gets an abort fault with a new percentage (a merge patch through the API), and
-the time runs from just before that API call until every sidecar's `/config_dump` shows
+the time runs from just before that API call until the `/config_dump` of every sidecar
+that runs catalog (its own and its callers': each gets only its scope) shows
 that percentage: the whole path, API server -> watch -> translation -> long poll ->
 sidecar. Measured twice: with no traffic, then while fortio sends `--rps` (default 100)
 GETs a second through the ingress (the sidecars busy, some answers aborted). Printed:
@@ -64,11 +65,14 @@ def route_faults(
     deployment: Deployment, service: str = SERVICE
 ) -> dict[str, dict[str, Any] | None]:
     """Sidecar -> the fault of `service`'s first route as it runs it (None: no fault, or no
-    answer)."""
+    answer), for the sidecars that run `service` at all: its own and its callers' (each
+    sidecar gets only its scope of the config)."""
     headers = admin_headers(deployment.admin_token_file)
     out: dict[str, dict[str, Any] | None] = {}
     for record in deployment.instances:
         dump = admin_json(f"http://127.0.0.1:{record.admin_port}/config_dump", headers, timeout=2.0)
+        if dump and service not in dump["services"]:
+            continue
         route = dict(dump["services"][service]["policy"]["http"][0]) if dump else {}
         out[record.instance] = route.get("fault")
     return out
@@ -87,10 +91,11 @@ def wait_until_obeyed(
 ) -> float:
     """The clock when every sidecar runs `percentage` (ControlPlaneError after `timeout_s`)."""
     deadline = clock() + timeout_s
-    waiting = {record.instance for record in deployment.instances}
-    while waiting:
+    waiting: set[str] | None = None
+    while waiting is None or waiting:
         seen = abort_percentages(deployment)
-        waiting = {name for name in waiting if seen.get(name) != percentage}
+        names = seen if waiting is None else waiting
+        waiting = {name for name in names if seen.get(name) != percentage}
         if waiting and clock() > deadline:
             raise ControlPlaneError(
                 f"sidecars not running abort {percentage} after {timeout_s:g}s: {sorted(waiting)}"

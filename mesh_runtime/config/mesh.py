@@ -46,6 +46,10 @@ class ServiceEntry(MeshModel):
     connections at L4 (mesh_runtime.sidecar.tcp_proxy)."""
     endpoints: list[Endpoint] = []
     policy: ServicePolicy = ServicePolicy()
+    egress: list[str] | None = None
+    """The services this service's sidecars send to (Istio's `Sidecar` egress hosts): the
+    control plane gives those sidecars only these entries and their own
+    (mesh_runtime.config.scope). None: every service, as Istio without a `Sidecar`."""
 
 
 class MeshConfig(MeshModel):

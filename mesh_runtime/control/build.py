@@ -20,6 +20,10 @@ def build_mesh_config(
 ) -> MeshConfig:
     """The mesh configuration for `topology`.
 
+    Each service's `egress` (its sidecars' scope) is what it calls; the ingress's also
+    every grpc and tcp service, which the load reaches through its gateway and TCP
+    listeners (mesh_runtime.runtimes.plan).
+
     `inbound` maps instance name -> "host:port" of that instance's sidecar inbound listener;
     `via` maps (source service, destination instance) -> "host:port" of the Toxiproxy proxy
     in front of that endpoint for that source. Policies and mesh settings come from the
@@ -33,9 +37,23 @@ def build_mesh_config(
             _endpoint(instance, inbound, via) for instance in instances if instance.service == name
         ]
         services[name] = ServiceEntry(
-            name=name, protocol=spec.protocol, endpoints=endpoints, policy=spec.policy
+            name=name,
+            protocol=spec.protocol,
+            endpoints=endpoints,
+            policy=spec.policy,
+            egress=egress(topology, name),
         )
     return MeshConfig(version=version, mesh=topology.mesh, services=services)
+
+
+def egress(topology: Topology, service: str) -> list[str]:
+    """The services `service`'s sidecars send to: its calls; on the ingress also every
+    service the load enters through it (gRPC through its gateway, TCP listeners)."""
+    hosts = set(topology.services[service].calls)
+    if service == topology.ingress:
+        hosts |= {n for n, s in topology.services.items() if s.protocol in ("grpc", "tcp")}
+    hosts.discard(service)
+    return sorted(hosts)
 
 
 def _endpoint(

@@ -3,13 +3,18 @@
 Routes (DEVELOPING.md, "Control plane API"):
 
     GET   /ready
-    GET   /v1/config?version=N&wait=S&sidecar=ID    long poll; 304 after S seconds
+    GET   /v1/config?version=N&wait=S&sidecar=ID&service=SVC
+                                                     long poll; 304 after S seconds
     GET   /v1/config/status
     PUT   /v1/config                                 whole MeshConfig (bearer token)
     PUT   /v1/services/{service}/policy              whole ServicePolicy (bearer token)
     PATCH /v1/services/{service}/policy              JSON merge patch (bearer token)
     POST  /v1/certificates                           CSR -> leaf (the service's credential)
     GET   /v1/certificates/root                      the CA's root certificate (PEM)
+
+A sidecar that names its service gets that service's scope of the config (its own entry
+and its egress services', mesh_runtime.config.scope), and a long poll answers only when
+that scope changed: a change to catalog wakes catalog's sidecars and its callers' only.
 
 All state lives in a ConfigStore; this module only carries bytes to and from it. Writes
 are taken only from the `writers` networks (loopback by default) and with the token.
@@ -83,7 +88,8 @@ class ConfigSource(Protocol):
 
 
 class ConfigNotifier:
-    """Wakes every long-poll waiter at once when the configuration changes."""
+    """Wakes every long-poll waiter at once when the configuration changes (each then
+    checks whether its own scope changed: cheap beside what a sidecar does with a config)."""
 
     def __init__(self) -> None:
         self._event = asyncio.Event()
@@ -121,7 +127,7 @@ class ControlPlaneAPI:
         self._writers = writers
         """Networks writes may come from; None: any (the token is still required)."""
         self._notifier = ConfigNotifier()
-        self._body_cache: tuple[int, bytes] = (-1, b"")
+        self._bodies: tuple[int, dict[str | None, bytes]] = (-1, {})
         self._source = source
         self._source_served = False
         self._source_pending = False
@@ -185,16 +191,17 @@ class ControlPlaneAPI:
         known = _number(request, "version", int, -1)
         wait = min(_number(request, "wait", float, 0.0), MAX_WAIT_S)
         sidecar = request.query.get("sidecar")
-        if sidecar and self._store.record_sidecar(sidecar, max(known, 0)):
+        service = request.query.get("service") or None
+        if sidecar and self._store.record_sidecar(sidecar, max(known, 0), service):
             self._publish(self._store.current, f"re-issued above version {known} of {sidecar}")
         loop = asyncio.get_running_loop()
         deadline = loop.time() + wait
-        while self._store.version <= known:
+        while self._store.changed_at(service) <= known:
             remaining = deadline - loop.time()
             if remaining <= 0:
                 return web.Response(status=304)
             await self._notifier.wait(remaining)
-        return web.Response(body=self._config_body(), content_type="application/json")
+        return web.Response(body=self._config_body(service), content_type="application/json")
 
     async def status(self, request: web.Request) -> web.Response:
         status = self._store.status()
@@ -301,12 +308,16 @@ class ControlPlaneAPI:
         self._notifier.changed()
         log.info("config version %d: %s", config.version, what)
 
-    def _config_body(self) -> bytes:
-        """The current config as JSON, serialised once per version however many poll it."""
-        version, body = self._body_cache
+    def _config_body(self, service: str | None) -> bytes:
+        """The current config of `service`'s scope as JSON, serialised once per version and
+        scope however many sidecars poll it."""
+        version, bodies = self._bodies
         if version != self._store.version:
-            body = self._store.current.model_dump_json().encode()
-            self._body_cache = (self._store.version, body)
+            bodies = {}
+            self._bodies = (self._store.version, bodies)
+        body = bodies.get(service)
+        if body is None:
+            body = bodies[service] = self._store.config_for(service).model_dump_json().encode()
         return body
 
 

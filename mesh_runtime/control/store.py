@@ -2,6 +2,11 @@
 
 Pure: no I/O, time from an injected clock. Every change is validated by the pydantic
 models and bumps the version; a rejected change leaves the configuration as it was.
+
+Each sidecar gets only its service's scope of the config (mesh_runtime.config.scope), so
+the store also keeps, per service, the version at which that scope last changed: a
+sidecar that runs version N of its scope needs nothing while that is N or less, and it
+runs the current version's configuration, as far as it is concerned.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from typing import Any
 
 from mesh_runtime.config.mesh import MeshConfig, ServiceEntry
 from mesh_runtime.config.policy import ServicePolicy
+from mesh_runtime.config.scope import changed_services, concerned, scoped_config
 from mesh_runtime.errors import InvalidInput
 from mesh_runtime.validation import model_from_data
 
@@ -30,6 +36,8 @@ class SidecarReport:
 
     version: int
     seen: float
+    service: str | None = None
+    """The sidecar's service (None: it did not say, and gets the whole configuration)."""
 
 
 def merge_patch(target: Any, patch: Any) -> Any:
@@ -59,6 +67,10 @@ class ConfigStore:
         self._current = initial.model_copy(update={"version": max(initial.version, 1)})
         self._history: deque[MeshConfig] = deque([self._current], maxlen=max(history, 1))
         self._sidecars: dict[str, SidecarReport] = {}
+        self._any_changed_at = self._current.version
+        """Version of the last change to anything (what an unscoped sidecar follows)."""
+        self._changed_at = dict.fromkeys(self._current.services, self._current.version)
+        """Service -> version of the last change to its sidecars' scope."""
 
     @property
     def current(self) -> MeshConfig:
@@ -103,29 +115,53 @@ class ConfigStore:
         policy = model_from_data(merge_patch(current, patch), ServicePolicy, source)
         return self._with_policy(service, policy)
 
-    def record_sidecar(self, instance: str, version: int) -> bool:
-        """Note that sidecar `instance` runs `version`, as of now.
+    def changed_at(self, service: str | None) -> int:
+        """The version at which the configuration the sidecars of `service` get last
+        changed (for a service the mesh lacks, or None: the last change to anything)."""
+        return self._changed_at.get(service or "", self._any_changed_at)
+
+    def config_for(self, service: str | None) -> MeshConfig:
+        """The current configuration as the sidecars of `service` get it."""
+        return scoped_config(self._current, service)
+
+    def effective_version(self, report: SidecarReport) -> int:
+        """The newest version whose configuration the reporting sidecar runs: the current
+        one when its scope did not change since the version it reported."""
+        if self.changed_at(report.service) <= report.version:
+            return max(self.version, report.version)
+        return report.version
+
+    def record_sidecar(self, instance: str, version: int, service: str | None = None) -> bool:
+        """Note that sidecar `instance` (of `service`) runs `version`, as of now.
 
         A sidecar ahead of the store means the control plane lost its state (restarted
         without its state file): the current config is re-issued above that version, so
         that sidecars, which only take newer versions, receive it. True when that happened.
         """
-        self._sidecars[instance] = SidecarReport(version=version, seen=self._clock())
+        self._sidecars[instance] = SidecarReport(version, self._clock(), service)
         if version <= self.version:
             return False
         self._current = self._current.model_copy(update={"version": version})
-        self._commit(self._current)  # becomes version + 1
+        self._commit(self._current, everything=True)  # becomes version + 1
         return True
 
     def sidecars(self) -> dict[str, SidecarReport]:
         return dict(self._sidecars)
 
     def status(self) -> dict[str, Any]:
-        """The API's status document: current version and each sidecar's last report."""
+        """The API's status document: current version and each sidecar's last report.
+
+        A sidecar's `version` is the newest version whose configuration it runs (its
+        `effective_version`); `applied` is the version it received and reported."""
         return {
             "version": self.version,
             "sidecars": {
-                name: {"version": report.version, "seen": report.seen}
+                name: {
+                    "version": self.effective_version(report),
+                    "applied": report.version,
+                    "service": report.service,
+                    "seen": report.seen,
+                }
                 for name, report in sorted(self._sidecars.items())
             },
         }
@@ -142,7 +178,18 @@ class ConfigStore:
         services = {**self._current.services, service: entry}
         return self._commit(self._current.model_copy(update={"services": services}))
 
-    def _commit(self, config: MeshConfig) -> MeshConfig:
-        self._current = config.model_copy(update={"version": self.version + 1})
+    def _commit(self, config: MeshConfig, *, everything: bool = False) -> MeshConfig:
+        old = self._current
+        new = config.model_copy(update={"version": self.version + 1})
+        changed = None if everything else changed_services(old, new)
+        if changed is None or changed:
+            self._any_changed_at = new.version
+        self._changed_at = {
+            name: new.version
+            if concerned(name, changed, old, new)
+            else self._changed_at.get(name, new.version)
+            for name in new.services
+        }
+        self._current = new
         self._history.append(self._current)
         return self._current

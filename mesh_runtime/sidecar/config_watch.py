@@ -1,7 +1,8 @@
 """Config from the control plane: a long-poll loop, and static config files.
 
-`GET /v1/config?version=N&wait=S&sidecar=INSTANCE` answers the MeshConfig as soon as its
-version is above N, or 304 after S seconds. Any failure (refused, timeout, bad payload)
+`GET /v1/config?version=N&wait=S&sidecar=INSTANCE&service=SERVICE` answers the MeshConfig
+of the service's scope (its own entry and those it calls) as soon as that scope changed
+after version N, or 304 after S seconds. Any failure (refused, timeout, bad payload)
 keeps the last good config in service and retries with capped, jittered backoff. Plain
 asyncio streams: this is not the hot path.
 """
@@ -47,9 +48,11 @@ class ConfigWatcher:
         apply: Callable[[MeshConfig], None],
         rng: random.Random,
         wait_s: float = 20.0,
+        service: str | None = None,
     ) -> None:
         self._host, self._port = parse_control_plane_url(url)
         self._instance = instance
+        self._service = service
         self._apply = apply
         self._rng = rng
         self._wait_s = wait_s
@@ -74,9 +77,10 @@ class ConfigWatcher:
 
     async def poll_once(self) -> MeshConfig | None:
         """One long poll: a newer config, or None when the wait ended with 304."""
-        query = urlencode(
-            {"version": self.version, "wait": int(self._wait_s), "sidecar": self._instance}
-        )
+        fields = {"version": self.version, "wait": int(self._wait_s), "sidecar": self._instance}
+        if self._service is not None:
+            fields["service"] = self._service
+        query = urlencode(fields)
         head = request_head("GET", self._host, self._port, f"/v1/config?{query}", {})
         status, body = await control_plane_request(self._host, self._port, head, self._wait_s + 5.0)
         if status == 304:

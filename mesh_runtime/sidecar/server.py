@@ -228,7 +228,11 @@ class Sidecar:
             return None
         assert self.options.control_plane is not None
         watcher = ConfigWatcher(
-            self.options.control_plane, self.options.instance, self.apply, self.rng
+            self.options.control_plane,
+            self.options.instance,
+            self.apply,
+            self.rng,
+            service=self.options.service,
         )
         return asyncio.get_running_loop().create_task(watcher.run())
 

@@ -153,7 +153,14 @@ def send(deployment: Deployment, count: int) -> list[int]:
     return [get(deployment).status_code for _ in range(count)]
 
 
-def policy_reaches_sidecars(deployment: Deployment, attempts: int) -> None:
+CATALOG_SCOPE = {"catalog-0", "catalog-1", "frontend-0"}
+"""The sidecars a change to catalog concerns: catalog's own and its caller's (frontend)."""
+
+
+def policy_reaches_sidecars(deployment: Deployment, attempts: int) -> set[str]:
+    """Patch catalog's policy and wait for every sidecar to run it (the control plane's
+    status); catalog's and frontend's sidecars then run it, the others have no catalog at
+    all (each gets its scope of the config). Returns the sidecars that got a new config."""
     assert deployment.control_url
     sidecars = [r.instance for r in deployment.instances]
     with ControlPlaneClient(deployment.control_url, deployment.control_token) as client:
@@ -161,11 +168,25 @@ def policy_reaches_sidecars(deployment: Deployment, attempts: int) -> None:
         version = client.patch_policy("catalog", patch)
         client.wait_for_version(version, sidecars, timeout=20)
     headers = admin_headers(deployment.admin_token_file)
+    reached = set()
     for record in deployment.instances:
         url = f"http://127.0.0.1:{record.admin_port}/config_dump"
         dump = requests.get(url, headers=headers, timeout=5).json()
-        assert dump["version"] >= version
-        assert dump["services"]["catalog"]["policy"]["http"][0]["retries"]["attempts"] == attempts
+        if dump["version"] >= version:
+            reached.add(record.instance)
+        if record.instance in CATALOG_SCOPE:
+            route = dump["services"]["catalog"]["policy"]["http"][0]
+            assert dump["version"] >= version and route["retries"]["attempts"] == attempts
+        else:
+            assert "catalog" not in dump["services"], record.instance
+    return reached
+
+
+def test_a_policy_change_reaches_exactly_the_sidecars_that_need_it(deployment: Deployment) -> None:
+    """Patching catalog wakes catalog's and frontend's sidecars only; waiting for the
+    version over every sidecar still ends, and traffic flows under the new policy."""
+    assert policy_reaches_sidecars(deployment, attempts=3) == CATALOG_SCOPE
+    assert send(deployment, 5) == [200] * 5
 
 
 def test_traffic_flows_while_control_plane_is_paused(shop: tuple[LocalRuntime, Deployment]) -> None:

@@ -130,15 +130,58 @@ def test_sidecar_reports_record_version_and_clock_time(config: MeshConfig) -> No
     store = ConfigStore(config, clock=clock)
     store.record_sidecar("catalog-0", 0)
     clock.now = 1005.0
-    store.record_sidecar("catalog-0", 1)
+    store.record_sidecar("catalog-0", 1, "catalog")
     store.record_sidecar("cart-0", 1)
     assert store.status() == {
         "version": store.version,
         "sidecars": {
-            "cart-0": {"version": 1, "seen": 1005.0},
-            "catalog-0": {"version": 1, "seen": 1005.0},
+            "cart-0": {"version": 1, "applied": 1, "service": None, "seen": 1005.0},
+            "catalog-0": {"version": 1, "applied": 1, "service": "catalog", "seen": 1005.0},
         },
     }
+
+
+def test_a_change_concerns_the_service_and_its_callers_only(config: MeshConfig) -> None:
+    """A policy change moves the scope version of catalog and frontend (its caller) only."""
+    store = ConfigStore(config)
+    new = store.patch_policy("catalog", {"http": [{"name": "default", "timeout": "9s"}]})
+    changed = {name: store.changed_at(name) for name in config.services}
+    assert changed == {
+        "gateway": 1,
+        "frontend": new.version,
+        "catalog": new.version,
+        "cart": 1,
+        "inventory": 1,
+    }
+    assert store.changed_at(None) == new.version
+    assert store.changed_at("not-a-service") == new.version
+    assert set(store.config_for("frontend").services) == {"frontend", "catalog", "cart"}
+    assert store.config_for("frontend").version == new.version
+
+
+def test_status_says_an_unconcerned_sidecar_runs_the_current_version(config: MeshConfig) -> None:
+    """A sidecar whose scope a change missed counts as running it; a concerned one does not
+    until it reports the new version; one that never named its service never does."""
+    store = ConfigStore(config)
+    for instance, service in (("cart-0", "cart"), ("catalog-0", "catalog"), ("old-0", None)):
+        store.record_sidecar(instance, 1, service)
+    store.patch_policy("catalog", {"http": [{"name": "default", "timeout": "9s"}]})
+    sidecars = store.status()["sidecars"]
+    assert {name: s["version"] for name, s in sidecars.items()} == {
+        "cart-0": 2,
+        "catalog-0": 1,
+        "old-0": 1,
+    }
+    assert sidecars["cart-0"]["applied"] == 1
+    store.record_sidecar("catalog-0", 2, "catalog")
+    assert store.status()["sidecars"]["catalog-0"]["version"] == 2
+
+
+def test_a_reissued_config_concerns_every_sidecar(config: MeshConfig) -> None:
+    """The config re-issued above a sidecar's version moves every scope's version."""
+    store = ConfigStore(config)
+    store.record_sidecar("cart-0", 5, "cart")
+    assert {store.changed_at(name) for name in config.services} == {6}
 
 
 def test_sidecar_ahead_of_the_store_gets_the_config_reissued_above_it(
