@@ -39,6 +39,7 @@ from typing import Any, Protocol
 from aiohttp import web
 
 from mesh_runtime.config.mesh import MeshConfig
+from mesh_runtime.config.scope import Scope, scope_of
 from mesh_runtime.config.security import spiffe_id
 from mesh_runtime.control.ca import CertificateAuthority
 from mesh_runtime.control.credentials import credential_holder
@@ -127,7 +128,7 @@ class ControlPlaneAPI:
         self._writers = writers
         """Networks writes may come from; None: any (the token is still required)."""
         self._notifier = ConfigNotifier()
-        self._bodies: tuple[int, dict[str | None, bytes]] = (-1, {})
+        self._bodies: tuple[int, dict[Scope, bytes]] = (-1, {})
         self._source = source
         self._source_served = False
         self._source_pending = False
@@ -310,14 +311,15 @@ class ControlPlaneAPI:
 
     def _config_body(self, service: str | None) -> bytes:
         """The current config of `service`'s scope as JSON, serialised once per version and
-        scope however many sidecars poll it."""
+        scope however many sidecars poll it (the whole config once for every unscoped one)."""
         version, bodies = self._bodies
         if version != self._store.version:
             bodies = {}
             self._bodies = (self._store.version, bodies)
-        body = bodies.get(service)
+        scope = scope_of(self._store.current, service)
+        body = bodies.get(scope)
         if body is None:
-            body = bodies[service] = self._store.config_for(service).model_dump_json().encode()
+            body = bodies[scope] = self._store.config_for(service).model_dump_json().encode()
         return body
 
 
