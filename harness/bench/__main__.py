@@ -17,8 +17,9 @@ Sections (`--only` names them; repeated or comma-separated):
   (harness.bench.istio_propagation; skipped, saying why, without the API server binaries);
 - run-size: analysis + report time and peak RSS of synthetic runs of 1 M and 10 M
   requests (harness.bench.run_size);
-- mesh-size: `up` time, control-plane push p50 / p99 to every sidecar, scrape duration
-  and summed RSS of generated meshes of 10 to 100 sidecars (harness.bench.mesh_size).
+- mesh-size: `up` time, control-plane push p50 / p99 and CPU per push (whole vs scoped
+  sidecar config, a mesh-wide and a one-service change), scrape duration and summed RSS
+  of generated meshes of 10 to 100 sidecars (harness.bench.mesh_size).
 """
 
 from __future__ import annotations

@@ -5,11 +5,14 @@ from __future__ import annotations
 import pytest
 
 from harness.bench.mesh_size import (
+    applied_times,
     generated_topology,
     mesh_size_lines,
-    poll_interval_s,
-    push_times,
+    push_cpu_s,
+    round_modes,
+    with_egress,
 )
+from mesh_runtime.config.mesh import MeshConfig, ServiceEntry
 from mesh_runtime.topology import Topology
 
 
@@ -39,20 +42,48 @@ def test_no_services_is_refused() -> None:
         generated_topology(0)
 
 
-def test_push_times_count_from_the_change() -> None:
-    """Each sidecar's time is its first sighting minus the change's start."""
-    assert push_times({"a": 10.25, "b": 10.5}, 10.0) == [0.25, 0.5]
+def test_a_sidecar_is_timed_when_it_applied_and_done_when_all_run_it() -> None:
+    """`applied` times a woken sidecar once; the push ends when every `version` is there."""
+    seen: dict[str, float] = {}
+    sidecars = {
+        "a": {"version": 7, "applied": 7},
+        "b": {"version": 7, "applied": 3},
+        "c": {"version": 6, "applied": 6},
+    }
+    assert not applied_times(sidecars, 7, 0.25, seen)
+    sidecars["c"] = {"version": 7, "applied": 7}
+    assert applied_times(sidecars, 7, 0.5, seen)
+    assert seen == {"a": 0.25, "c": 0.5}
 
 
-def test_lines_judge_the_biggest_mesh() -> None:
-    """The table, then the biggest mesh's push p99 against 1 s."""
-    rows = [{"sidecars": 10, "push_p99_s": 0.05}, {"sidecars": 100, "push_p99_s": 1.5}]
+def test_rounds_alternate_abba_and_cpu_drops_the_idle_share() -> None:
+    """Whole-scoped, scoped-whole, ...; a push's CPU is what it spent less idle x time."""
+    assert [round_modes(i) for i in range(3)] == [
+        ("whole", "scoped"),
+        ("scoped", "whole"),
+        ("whole", "scoped"),
+    ]
+    assert push_cpu_s(1.5, 2.0, 0.25) == pytest.approx(1.0)
+
+
+def test_egress_lists_are_replaced_or_cleared() -> None:
+    """A service missing from the map gets a null egress (the whole config)."""
+    config = MeshConfig(
+        services={"a": ServiceEntry(name="a", egress=["b"]), "b": ServiceEntry(name="b")}
+    )
+    cleared = with_egress(config, {})
+    assert [e.egress for e in cleared.services.values()] == [None, None]
+    assert with_egress(cleared, {"a": ["b"], "b": []}) == config.model_copy(
+        update={"services": {**config.services, "b": ServiceEntry(name="b", egress=[])}}
+    )
+
+
+def test_lines_judge_the_biggest_scoped_mesh() -> None:
+    """The table, then the biggest scoped mesh's mesh-wide push p99 against 1 s."""
+    rows = [
+        {"sidecars": 10, "scope": "scoped", "push_p99_s": 0.05},
+        {"sidecars": 100, "scope": "whole", "push_p99_s": 3.0},
+        {"sidecars": 100, "scope": "scoped", "push_p99_s": 1.5},
+    ]
     lines = mesh_size_lines(rows)
-    assert lines[-1] == "100 sidecars: push p99: 1.5 s (target <= 1 s): missed"
-
-
-def test_polls_stay_bounded_as_the_mesh_grows() -> None:
-    """20 ms per sidecar while that is at most 1000 dumps a second in all, then slower."""
-    assert poll_interval_s(10) == 0.02
-    assert poll_interval_s(20) == 0.02
-    assert poll_interval_s(100) == pytest.approx(0.1)
+    assert lines[-1] == ("100 sidecars: mesh-wide push p99 (scoped): 1.5 s (target <= 1 s): missed")
