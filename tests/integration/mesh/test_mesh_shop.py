@@ -190,7 +190,7 @@ def test_a_policy_change_reaches_exactly_the_sidecars_that_need_it(deployment: D
 
 
 def test_traffic_flows_while_control_plane_is_paused(shop: tuple[LocalRuntime, Deployment]) -> None:
-    """With the control plane SIGSTOPped, requests still succeed; a later change reaches every sidecar."""
+    """With the control plane SIGSTOPped, requests still succeed; a later change reaches the sidecars it concerns."""
     runtime, deployment = shop
     control_plane = psutil.Process(deployment.process("control-plane").pid)
     runtime.signal(deployment, "control-plane", signal.SIGSTOP)
@@ -210,7 +210,7 @@ def test_traffic_flows_while_control_plane_is_paused(shop: tuple[LocalRuntime, D
 
 
 def test_traffic_flows_while_control_plane_is_dead(shop: tuple[LocalRuntime, Deployment]) -> None:
-    """With the control plane killed, requests succeed; after its restart a change reaches every sidecar."""
+    """With the control plane killed, requests succeed; after its restart a change reaches the sidecars it concerns."""
     runtime, deployment = shop
     runtime.signal(deployment, "control-plane", signal.SIGKILL)
     assert send(deployment, 30) == [200] * 30
