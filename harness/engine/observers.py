@@ -3,7 +3,9 @@
 - a psutil resource sampler over every process of the deployment (restarted processes
   are found again by name through the fault context's current deployment); the Docker
   stats API's per container on the docker runtime, the kubelets' resource metrics on the
-  kubernetes runtime (`kubernetes.stats`);
+  kubernetes runtime (`kubernetes.stats`); and on every runtime a psutil sampler of the
+  harness's own processes on this machine (the orchestrator, the Locust master and local
+  workers: role `harness`), so the run's CPU split has the harness's share everywhere;
 - metrics: the deployment's Prometheus, queried over the run's range afterwards in the
   target's metric dialect (`harness.observe.dialects`; the reference mesh's is
   `meshproof`, the queries it always made plus every signal's); where
@@ -70,7 +72,6 @@ class Observers:
         self.metrics_source: MetricsSource = (
             "prometheus" if deployment.prometheus_url else "builtin-scraper"
         )
-        processes = [(p.role, p.name, p.pid) for p in deployment.processes]
         self._sampler: ResourceSampler | DockerStatsSampler | KubeletStatsSampler
         if deployment.runtime == "docker":  # the Docker stats API, per container
             self._sampler = DockerRuntime().stats_sampler(
@@ -83,10 +84,15 @@ class Observers:
                 deployment, t0=t0, out=work_dir / "resources.jsonl"
             )
         else:
-            harness = ("harness", "orchestrator", os.getpid())
+            processes = [(p.role, p.name, p.pid) for p in deployment.processes]
             self._sampler = ResourceSampler(
-                [*processes, harness], t0=t0, resolve=self._pid_of, out=work_dir / "resources.jsonl"
+                processes, t0=t0, resolve=self._pid_of, out=work_dir / "resources.jsonl"
             )
+        self._harness = ResourceSampler(
+            [("harness", "orchestrator", os.getpid())],
+            t0=t0,
+            out=work_dir / "resources-harness.jsonl",
+        )
         self._scraper: BuiltinScraper | None = None
         if self.metrics_source == "builtin-scraper":
             self._scraper = BuiltinScraper(sidecar_targets(deployment), t0=t0)
@@ -104,6 +110,7 @@ class Observers:
     def start(self) -> None:
         self._start_probe()
         self._sampler.start()
+        self._harness.start()
         if self._scraper is not None:
             self._scraper.start()
 
@@ -119,13 +126,13 @@ class Observers:
         and sampled with role `harness` (the run's CPU split)."""
         if self._probe_running:
             self._probe.harness_pids(pids)
-        if isinstance(self._sampler, ResourceSampler):
-            self._sampler.track(("harness", f"load-{pid}", pid) for pid in pids)
+        self._harness.track(("harness", f"load-{pid}", pid) for pid in pids)
 
     def stop(self) -> None:
         """Stop sampling, scraping and the probe; safe to call twice."""
         self._probe.stop()
         self._sampler.stop()
+        self._harness.stop()
         unread = self._sampler.unread() if isinstance(self._sampler, KubeletStatsSampler) else None
         if unread is not None and f"resources: {unread}" not in self.problems:
             self.problems.append(f"resources: {unread}")
@@ -137,7 +144,9 @@ class Observers:
         return self._probe.frame() if self._probe_running else None
 
     def resources(self) -> pd.DataFrame:
-        return self._sampler.frame()
+        """The deployment's rows, then the harness's."""
+        frames = [f for f in (self._sampler.frame(), self._harness.frame()) if len(f)]
+        return pd.concat(frames, ignore_index=True) if frames else self._sampler.frame()
 
     def metrics(self, end: float) -> pd.DataFrame:
         """The metrics table from `t0` to `end` (wall clock); empty, with a note, on failure."""

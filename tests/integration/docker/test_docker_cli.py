@@ -125,6 +125,10 @@ def _check_run(
     assert done.returncode == exits[record["status"]]
     resources = pd.read_parquet(run_dir / "resources.parquet")
     assert {"sidecar", "service", "control-plane"} <= set(resources["role"])
+    # The harness's own processes on this machine (psutil), beside the containers' stats.
+    harness = set(resources.loc[resources["role"] == "harness", "name"])
+    assert "orchestrator" in harness and any(n.startswith("load-") for n in harness), harness
+    assert record["cpu"]["cores"]["harness"] > 0, record["cpu"]
     samples = resources.groupby("name").size()  # sampled each second, all run long ...
     alive = samples[samples.index != killed]
     assert alive.min() >= 10, samples
