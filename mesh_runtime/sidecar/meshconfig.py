@@ -257,6 +257,8 @@ class ServiceEntry:
     protocol: Protocol = "http"
     endpoints: list[Endpoint] = field(default_factory=list)
     policy: ServicePolicy = field(default_factory=ServicePolicy)
+    egress: list[str] | None = None
+    """The services this service's sidecars send to (mesh_runtime.config.scope)."""
 
 
 @dataclass(frozen=True)

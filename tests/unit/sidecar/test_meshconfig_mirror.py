@@ -85,7 +85,7 @@ FULL: dict[str, Any] = {
                 ],
             },
         },
-        "cart": {"name": "cart"},
+        "cart": {"name": "cart", "egress": ["catalog"]},
     },
 }
 
