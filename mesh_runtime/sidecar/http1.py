@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from http import HTTPStatus
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Protocol
@@ -73,18 +73,40 @@ PLAIN = Downstream()
 """A request made without a connection (tests, internal answers)."""
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, init=False)
 class Request:
     method: bytes
     target: bytes
     headers: Headers
-    body: bytes = b""
-    keep_alive: bool = True
-    downstream: Downstream = PLAIN
-    http2: bool = False
+    body: bytes
+    keep_alive: bool
+    downstream: Downstream
+    http2: bool
     """Came in over HTTP/2: it goes upstream over HTTP/2 too (the client's protocol)."""
-    stream: StreamedBody | None = None
+    stream: StreamedBody | None
     """A gRPC call's body still arriving over HTTP/2, forwarded as it comes (`body` empty)."""
+
+    def __init__(
+        self,
+        method: bytes,
+        target: bytes,
+        headers: Headers,
+        body: bytes = b"",
+        keep_alive: bool = True,
+        downstream: Downstream = PLAIN,
+        http2: bool = False,
+        stream: StreamedBody | None = None,
+    ) -> None:
+        # Written out, as Response's: mypyc compiles this one, while the __init__ that
+        # dataclass generates stays interpreted Python (one or two a request).
+        self.method = method
+        self.target = target
+        self.headers = headers
+        self.body = body
+        self.keep_alive = keep_alive
+        self.downstream = downstream
+        self.http2 = http2
+        self.stream = stream
 
     def header(self, name: bytes) -> bytes | None:
         """The first value of a (lower-case) header, or None."""
@@ -98,15 +120,29 @@ class Request:
         return self.target.split(b"?", 1)[0].decode("latin-1")
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, init=False)
 class Response:
     status: int
-    headers: Headers = field(default_factory=list)
-    body: bytes | BodyStream = b""
-    content_length: int | None = None
+    headers: Headers
+    body: bytes | BodyStream
+    content_length: int | None
     """Length of a streamed body when the upstream said it; None means unknown."""
-    flags: str = "-"
+    flags: str
     """Envoy-style response flags of this answer (for metrics and logs only)."""
+
+    def __init__(
+        self,
+        status: int,
+        headers: Headers | None = None,
+        body: bytes | BodyStream = b"",
+        content_length: int | None = None,
+        flags: str = "-",
+    ) -> None:
+        self.status = status
+        self.headers = [] if headers is None else headers
+        self.body = body
+        self.content_length = content_length
+        self.flags = flags
 
     def header(self, name: bytes) -> bytes | None:
         for key, value in self.headers:

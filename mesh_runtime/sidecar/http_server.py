@@ -36,7 +36,7 @@ from mesh_runtime.sidecar.http1 import (
     encode_response_head,
     simple_response,
 )
-from mesh_runtime.sidecar.http2 import H2ServerProtocol, answer, opens_h2
+from mesh_runtime.sidecar.http2 import H2ServerProtocol, opens_h2
 from mesh_runtime.sidecar.limits import (
     HttpLimits,
     Phase,
@@ -374,7 +374,11 @@ class HttpServerProtocol(asyncio.BufferedProtocol):
                 if self._paused and len(self._queue) < MAX_PIPELINE // 2:
                     self._paused = False
                     transport.resume_reading()
-                response = await answer(self._handler, request)
+                try:  # as http2.answer, written here so that no interpreted frame wraps it
+                    response = await self._handler(request)
+                except Exception:
+                    log.exception("handler failed for %s %s", request.method, request.target)
+                    response = simple_response(500)
                 keep_alive = request.keep_alive and not self._closing and not self._bad_input
                 await self._write(request, response, keep_alive)
                 if not keep_alive:
