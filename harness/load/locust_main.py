@@ -19,7 +19,8 @@ inside Locust's spawn message), the master's port from the OS (no port race), re
 through the state file, and nothing of the web UI, CSV writers or console printing runs.
 Both processes exit when the orchestrator is gone (a worker given `--parent-pid`), on
 SIGTERM, and in any case at the plan's hard deadline, and say why on stderr (their log);
-a worker that ends before it took its share of the schedule exits with code 1.
+a worker that ends before it took its share of the schedule exits with code 1, at once
+when SIGTERM comes while it is still connecting (Locust would retry for 5 minutes).
 """
 
 from __future__ import annotations
@@ -197,6 +198,11 @@ def run_worker(master_host: str, master_port: int, parent_pid: int | None) -> in
     # and be handled inside create_worker_runner() (a process the OS did not run for a
     # moment finds both queued); a listener added afterwards misses its test_start.
     env.events.test_start.add_listener(on_test_start)
+    # Locust retries a master that does not answer for 5 minutes; SIGTERM must end that at
+    # once (in a pod this process is PID 1, which ignores a signal it has no handler for,
+    # so its deletion would wait out the grace period).
+    unconnected = gevent.signal_handler(signal.SIGTERM, _quit_unconnected, master_host, master_port)
+    print(f"connecting to the Locust master at {master_host}:{master_port}", file=sys.stderr)
     try:
         runner = env.create_worker_runner(master_host, master_port)
     except ConnectionError:
@@ -221,6 +227,7 @@ def run_worker(master_host: str, master_port: int, parent_pid: int | None) -> in
         _watchdog, lambda: _deadline(state.plan, state.t0, before_t0), parent_pid, ending.stop
     )
     gevent.signal_handler(signal.SIGTERM, ending.stop, "SIGTERM")
+    unconnected.cancel()
     runner.greenlet.join()
     if ending.reason is None:
         print("stopping: the Locust master ended the test (quit message)", file=sys.stderr)
@@ -233,6 +240,13 @@ def run_worker(master_host: str, master_port: int, parent_pid: int | None) -> in
         file=sys.stderr,
     )
     return 0
+
+
+def _quit_unconnected(host: str, port: int) -> None:
+    """SIGTERM before the master answered: nothing was taken or sent, so nothing is lost."""
+    print(f"stopping: SIGTERM while connecting to the master at {host}:{port}", file=sys.stderr)
+    sys.stderr.flush()
+    os._exit(1)
 
 
 def _take_share(

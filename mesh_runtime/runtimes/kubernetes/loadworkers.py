@@ -20,8 +20,9 @@ from mesh_runtime.runtimes.kubernetes.manifests import MANAGED_BY, RUN_AS
 NAME = "load-worker"
 ROLE = "harness"
 GRACE_S = 5
-"""A worker still connecting (no handler for SIGTERM yet: as PID 1 it ignores it) is
-killed this soon after its pod is deleted."""
+"""A worker ends on SIGTERM (still connecting: at once, nothing taken; running: its
+share stopped, its records shipped); one that does not is killed this soon after its pod
+is deleted."""
 
 
 def load_worker_pods(

@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import re
+import signal
+import socket
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import psutil
@@ -12,6 +17,7 @@ from loadtest_support import Targets
 from harness.errors import RunError
 from harness.load import LoadDriver, iter_worker_records
 from harness.spec.load import LoadSpec
+from tests.conftest import poll
 
 pytestmark = pytest.mark.integration
 
@@ -80,3 +86,32 @@ def test_a_locust_process_that_ends_early_says_why_in_the_drivers_error(
     assert "stopping: orchestrator gone" in message
     assert "\n" not in message
     assert all(pid_gone(pid) for pid in driver.pids())
+
+
+def test_a_worker_still_connecting_ends_at_once_on_sigterm(tmp_path: Path) -> None:
+    """A worker whose master never answers (Locust retries for 5 minutes) handles SIGTERM:
+    it says so and exits 1 at once, instead of dying of the signal's default action (which
+    a pod's PID 1 does not have, so its pod waited out the grace period)."""
+    with socket.socket() as held:  # a port of ours where nothing listens
+        held.bind(("127.0.0.1", 0))
+        port = held.getsockname()[1]
+        log = tmp_path / "worker.log"
+        with log.open("wb") as err:
+            worker = subprocess.Popen(
+                [sys.executable, "-m", "harness.load.locust_main", "worker",
+                 "--master", f"127.0.0.1:{port}"],
+                stderr=err,
+            )  # fmt: skip
+        try:
+            poll(lambda: "connecting to the Locust master" in log.read_text(), timeout=30,
+                 interval=0.05, what="the worker connecting")  # fmt: skip
+            sent = time.monotonic()
+            worker.send_signal(signal.SIGTERM)
+            code = worker.wait(timeout=10)
+            took = time.monotonic() - sent
+        finally:
+            worker.kill()
+            worker.wait()
+    assert code == 1, log.read_text()
+    assert "stopping: SIGTERM while connecting" in log.read_text()
+    print(f"worker still connecting: ended {took * 1000:.0f} ms after SIGTERM")
