@@ -289,6 +289,22 @@ def _members(cplan: ContainerPlan, pod: ContainerSpec) -> list[ContainerSpec]:
     return [spec for spec in cplan.containers if spec.pod == pod.name]
 
 
+PRE_STOP_S = 3
+"""An instance pod being stopped (a rollout, a pod_delete) keeps serving this long before
+its sidecar gets SIGTERM: meanwhile the endpoint controller takes it out of the Services
+and kube-proxy sends it no new connection, so its sidecar's drain (which stops accepting)
+refuses none. (The kubelet's own sleep: no binary needed in the image.)"""
+APP_OUTLIVES_S = 3
+"""The app gets SIGTERM this much later than its sidecar, so requests the draining
+sidecar still passes in (on connections opened before) find the app there, as Istio
+holds the app until its proxy has drained."""
+
+
+def _pre_stop(role: str) -> Manifest:
+    seconds = PRE_STOP_S + (APP_OUTLIVES_S if role == "service" else 0)
+    return {"lifecycle": {"preStop": {"sleep": {"seconds": seconds}}}}
+
+
 def _instance_deployment(
     cplan: ContainerPlan, pod: ContainerSpec, meta: Meta, sources: Mapping[Path, FileSource]
 ) -> Manifest:
@@ -309,6 +325,7 @@ def _instance_deployment(
             spec,
             {k: port for k, port in ports.items() if _in_container(spec.role, k)},
         )
+        | _pre_stop(spec.role)
         for spec in _members(cplan, pod)
     ]
     mounts = {spec.name: _mounts(spec, cplan.plan.files) for spec in _members(cplan, pod)}
