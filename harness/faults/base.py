@@ -14,9 +14,10 @@ touches anything:
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 from harness.errors import FaultError
 from harness.faults.steps import RollbackEntry
@@ -102,3 +103,20 @@ class FaultContext:
     def sidecar_instances(self) -> list[str]:
         """Instances whose sidecars must see a policy change."""
         return [r.instance for r in self.deployment.instances if r.admin_port is not None]
+
+
+F = TypeVar("F")
+
+
+def per_runtime(
+    elsewhere: Callable[[F, FaultContext], Injector],
+    kubernetes: Callable[[F, FaultContext], Injector],
+) -> Callable[[F, FaultContext], Injector]:
+    """An injector factory that builds `kubernetes` on the kubernetes runtime's deployment
+    (not an external target's) and `elsewhere` on every other runtime."""
+
+    def make(fault: F, ctx: FaultContext) -> Injector:
+        on_kubernetes = ctx.deployment.kubernetes is not None and ctx.deployment.target is None
+        return (kubernetes if on_kubernetes else elsewhere)(fault, ctx)
+
+    return make

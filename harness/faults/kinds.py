@@ -34,7 +34,7 @@ from typing import Any, Generic, TypeVar
 from pydantic import ValidationError
 
 from harness.errors import FaultError
-from harness.faults.base import FaultContext, Injector
+from harness.faults.base import FaultContext, Injector, per_runtime
 from harness.faults.behaviour import RESTORE_BEHAVIOUR, ServiceBehaviourInjector
 from harness.faults.container import (
     CONNECT_NETWORK,
@@ -54,6 +54,11 @@ from harness.faults.kube import (
     LinkerdRouteSplitInjector,
     PodDeleteInjector,
     in_place,
+)
+from harness.faults.kube_rollout import (
+    FINISH_KUBE_ROLLOUT,
+    KubeControlPlaneOutageInjector,
+    KubeRollingRestartInjector,
 )
 from harness.faults.mesh import (
     RESTORE_POLICY,
@@ -191,15 +196,15 @@ REGISTRY = FaultKinds(
     FaultKind(
         "rolling_restart",
         RollingRestartFault,
-        RollingRestartInjector,
-        (ENSURE_RUNNING,),
+        per_runtime(RollingRestartInjector, KubeRollingRestartInjector),
+        (ENSURE_RUNNING, FINISH_KUBE_ROLLOUT),
         background=True,
     ),
     FaultKind(
         "control_plane_outage",
         ControlPlaneOutageFault,
-        ControlPlaneOutageInjector,
-        (ENSURE_RUNNING,),
+        per_runtime(ControlPlaneOutageInjector, KubeControlPlaneOutageInjector),
+        (ENSURE_RUNNING, RESTORE_KUBE_OBJECT),
     ),
     FaultKind("container_kill", ContainerFault, ContainerInjector, (START_CONTAINER,)),
     FaultKind("container_pause", ContainerFault, ContainerInjector, (UNPAUSE_CONTAINER,)),

@@ -6,7 +6,9 @@ Toxiproxy's API), L7 faults and policies (the control plane's API), service beha
 instance's `/_behaviour`, at its Service). So do the Kubernetes kinds that act on the
 runtime's own workloads: `pod_delete` (its label selector narrowed to the deployment's
 pods) and `deployment_scale` (an instance's or a part's Deployment), in the deployment's
-namespace. The faults that signal a process or drive the Docker engine have no honest
+namespace. `rolling_restart` is a rollout restart of each instance's Deployment in turn and
+`control_plane_outage` the control plane's Deployment scaled to 0 for its duration
+(harness.faults.kube_rollout). The faults that signal a process or drive the Docker engine have no honest
 equivalent here and are refused, each with the reason and what to use instead; so are
 the other meshes' API kinds (the reference mesh takes no Istio, Linkerd or Consul object).
 """
@@ -36,10 +38,6 @@ REFUSED: dict[str, str] = {
     "process_pause": "a pod's processes are not signalled (SIGSTOP) from the harness; a paused"
     " instance is closest to a toxic `timeout` on its edge",
     "process_restart": f"a pod's processes are not restarted by the harness; use {_POD_INSTEAD}",
-    "rolling_restart": "the harness does not restart pods one by one; use pod_delete on each"
-    " instance in turn",
-    "control_plane_outage": "the control plane's pod is not stopped by the harness; use"
-    " deployment_scale on control-plane with replicas 0",
     "container_kill": f"containers run under the kubelet, not the Docker engine; use {_POD_INSTEAD}",
     "container_pause": "containers run under the kubelet, which has no pause",
     "container_restart": f"containers run under the kubelet, not the Docker engine; use"

@@ -81,3 +81,34 @@ def pods_to_delete(
 
 def scale_patch(params: DeploymentScaleParams) -> dict[str, Any]:
     return {"spec": {"replicas": params.replicas}}
+
+
+RESTARTED_AT = "kubectl.kubernetes.io/restartedAt"
+"""The pod template annotation `kubectl rollout restart` sets: a new value is a new
+template, so the Deployment rolls its pods over to it (a new ReplicaSet)."""
+
+
+def restart_patch(at: str) -> dict[str, Any]:
+    """The merge patch of `kubectl rollout restart`, stamped `at` (RFC 3339)."""
+    return {"spec": {"template": {"metadata": {"annotations": {RESTARTED_AT: at}}}}}
+
+
+def rollout_unfinished(deployment: dict[str, Any]) -> str:
+    """'' once the Deployment's latest rollout is complete, as `kubectl rollout status`
+    judges it: the controller saw the latest spec, every replica runs the new template,
+    no old one is left and every new one is available (its pods Ready). Else what it
+    still waits for."""
+    metadata, status = deployment.get("metadata") or {}, deployment.get("status") or {}
+    wanted = (deployment.get("spec") or {}).get("replicas", 1)
+    if status.get("observedGeneration", 0) < metadata.get("generation", 0):
+        return "the controller has not seen the new template yet"
+    updated = status.get("updatedReplicas", 0)
+    if updated < wanted:
+        return f"{updated} of {wanted} new replica(s) made"
+    old = status.get("replicas", 0) - updated
+    if old > 0:
+        return f"{old} old replica(s) pending termination"
+    available = status.get("availableReplicas", 0)
+    if available < updated:
+        return f"{available} of {updated} new replica(s) available"
+    return ""

@@ -26,9 +26,13 @@ from harness.faults.kube import (
     KubePlace,
     PodDeleteInjector,
 )
+from harness.faults.kube_rollout import FinishKubeRollout
+from harness.faults.steps import RollbackEntry
 from harness.faults.undo import RollbackExecutor
 from harness.kube import KubeClient, KubeConflict, KubeNotFound
-from harness.kube.state import MARK_ANNOTATION, ObjectState
+from harness.kube.changes import ObjectChange, apply, read
+from harness.kube.patches.workloads import RESTARTED_AT, restart_patch
+from harness.kube.state import MARK_ANNOTATION, ObjectRef, ObjectState
 from harness.kube.testing import LocalApiServer
 from harness.spec.faults import FaultSpec
 from harness.spec.kube_faults import (
@@ -152,6 +156,57 @@ def test_scale_undone_from_the_ledger_json(kube: KubeClient, place: KubePlace) -
     assert ObjectState.of(kube.get(DEPLOYMENT, NS, name)) == before
     RollbackExecutor()(entry)  # idempotent: already as it was
     assert ObjectState.of(kube.get(DEPLOYMENT, NS, name)) == before
+
+
+def one_pod_deployment(kube: KubeClient, name: str) -> dict[str, Any]:
+    labels = {"app": name}
+    spec = {
+        "replicas": 1,
+        "selector": {"matchLabels": labels},
+        "template": {
+            "metadata": {"labels": labels},
+            "spec": {"containers": [{"name": "app", "image": "registry.invalid/c:1"}]},
+        },
+    }
+    return kube.create(DEPLOYMENT, NS, body(DEPLOYMENT, name, spec, labels=labels))
+
+
+def test_a_rollout_restart_is_finished_or_undone_from_the_ledger_json(
+    kube: KubeClient, place: KubePlace
+) -> None:
+    """`recover` after a rolling restart on the kubernetes runtime (finish_kube_rollout
+    steps, from the ledger's JSON): a restarted Deployment whose rollout completed keeps
+    its new template (putting it back would restart its pods again); one whose rollout
+    never completes (no controller here) gets its snapshot back exactly; one the fault
+    never reached is left as is."""
+    names = [unique("done"), unique("stuck"), unique("untouched")]
+    for name in names:
+        one_pod_deployment(kube, name)
+    mark = "run-7/roll"
+    refs = [ObjectRef.of(DEPLOYMENT, NS, name) for name in names]
+    changes = [
+        ObjectChange(
+            snapshot=read(kube, ref), patch=restart_patch("2026-12-04T20:00:00Z"), mark=mark
+        )
+        for ref in refs
+    ]
+    steps = [FinishKubeRollout(login=place.login, change=c, wait_s=1.0) for c in changes]
+    entry = RollbackEntry(fault="roll", kind="rolling_restart", target="sidecars", steps=steps)
+    for change in changes[:2]:  # the harness was killed before the third
+        apply(kube, change)
+    done = kube.get(DEPLOYMENT, NS, names[0])  # its controller's work, written by hand
+    complete = {"replicas": 1, "updatedReplicas": 1, "availableReplicas": 1, "readyReplicas": 1}
+    complete["observedGeneration"] = done["metadata"]["generation"]
+    kube.merge_patch(DEPLOYMENT, NS, names[0], {"status": complete}, resource_version=None,
+                     subresource="status")  # fmt: skip
+    RollbackExecutor()(entry.to_json())
+    finished, stuck, untouched = (ObjectState.of(kube.get(DEPLOYMENT, NS, n)) for n in names)
+    assert finished == changes[0].expected  # restarted: the new template stays
+    assert finished.spec["template"]["metadata"]["annotations"][RESTARTED_AT]
+    assert stuck == changes[1].snapshot.state  # the rollout undone: exactly as it was
+    assert untouched == changes[2].snapshot.state
+    RollbackExecutor()(entry.to_json())  # idempotent
+    assert ObjectState.of(kube.get(DEPLOYMENT, NS, names[1])) == changes[1].snapshot.state
 
 
 def owned_pod(name: str, app: str) -> dict[str, Any]:

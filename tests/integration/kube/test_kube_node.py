@@ -42,6 +42,7 @@ pytestmark = pytest.mark.integration
 SHOP = ROOT / "experiments" / "topologies" / "shop.yaml"
 RETRY_MASKS_503 = ROOT / "experiments" / "retry-masks-503.yaml"
 POD_DELETE = ROOT / "experiments" / "pod-delete.yaml"
+KUBE_ROLLOUT = ROOT / "experiments" / "kube-rollout.yaml"
 INSTANCES = {"gateway-0", "frontend-0", "catalog-0", "catalog-1", "cart-0", "inventory-0"}
 SERVICES = {"gateway", "frontend", "catalog", "cart", "inventory"}
 EVENT = Resource("", "v1", "events", "Event")
@@ -380,4 +381,36 @@ def test_a_deleted_pod_is_replaced_and_retries_hide_it(
         and e["involvedObject"]["name"].startswith("catalog-1-")
     ]
     assert len(created) == 2, created  # the first pod, and the one replacing it
+    assert record["status"] == "passed"
+
+
+def test_a_control_plane_outage_then_a_rollout_of_a_services_sidecars(
+    local_node: LocalNode, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """experiments/kube-rollout.yaml narrowed to catalog's two instances and 25 s (the
+    whole shop's rollout takes 25-35 s here): the control plane's Deployment scaled to 0
+    and back while the sidecars serve on (no error), then a rollout restart of catalog-0's
+    and catalog-1's Deployments in turn, each ending on a pod of a new ReplicaSet; the
+    ledger holds both Deployments' snapshots and the control plane's."""
+    experiment = yaml.safe_load(KUBE_ROLLOUT.read_text())
+    experiment["target"]["topology"] = str(SHOP)
+    experiment["load"]["duration"] = "25s"
+    experiment["faults"][1]["target"] = "catalog"
+    experiment["slos"] = ["error_rate < 0.001 during:control-plane-down", "error_rate < 0.01"]
+    path = tmp_path / "kube-rollout-catalog.yaml"
+    path.write_text(yaml.safe_dump(experiment), encoding="utf-8")
+    flags = ["--out", str(tmp_path / "reports"), "--quiet"]
+    code, record, namespace = run_on_node(local_node, path, tmp_path, *flags)
+    assert code == 0, capsys.readouterr().out
+    assert {f["name"] for f in record["faults"]} == {"control-plane-down", "roll-sidecars"}
+    with local_node.client() as kube:  # events carry no label: `down` leaves them
+        events = kube.list(EVENT, namespace)
+    scaled = [e["message"] for e in events if e["reason"] == "ScalingReplicaSet"]
+    for instance in INSTANCES:  # catalog's rolled over (a second ReplicaSet), no other
+        ups = [m for m in scaled if f"set {instance}-" in m and "Scaled up" in m]
+        assert len(ups) == (2 if instance.startswith("catalog-") else 1), (instance, scaled)
+    assert any("set control-plane-" in m and "Scaled down" in m for m in scaled), scaled
+    (lines,) = [p.read_text() for p in (tmp_path / "reports").glob("*/faults.ledger.jsonl")]
+    assert lines.count('"finish_kube_rollout"') == 2
+    assert '"restore_kube_object"' in lines
     assert record["status"] == "passed"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from harness.errors import FaultError
+from harness.faults.kube_rollout import instance_deployments
 from harness.faults.targets import (
     instances_for,
     process_name,
@@ -65,3 +66,16 @@ def test_rolling_restart_targets(shop: Deployment) -> None:
     assert sidecars_for(shop, "sidecars")[0] == "gateway-0-sidecar"
     assert len(sidecars_for(shop, "sidecars")) == 5
     assert sidecars_for(shop, "catalog") == ["catalog-0-sidecar", "catalog-1-sidecar"]
+
+
+def test_rolling_restart_on_kubernetes_is_each_instances_deployment(shop: Deployment) -> None:
+    """On the kubernetes runtime a rolling restart rolls each instance's own Deployment
+    (named after it) whose pod holds a sidecar: all of them for 'sidecars', in the
+    deployment's order, or one service's."""
+    every = [r.instance for r in shop.instances if r.admin_port is not None]
+    assert instance_deployments(shop, "sidecars") == every
+    assert every[0] == "gateway-0" and len(every) == 5
+    assert instance_deployments(shop, "catalog") == ["catalog-0", "catalog-1"]
+    assert instance_deployments(shop, "catalog-1") == ["catalog-1"]
+    with pytest.raises(FaultError, match="no such service or instance"):
+        instance_deployments(shop, "nowhere")

@@ -33,10 +33,13 @@ from harness.kube.patches.linkerd import (
     route_split_patch,
 )
 from harness.kube.patches.workloads import (
+    RESTARTED_AT,
     DeploymentScaleParams,
     PodDeleteParams,
     controller_of,
     pods_to_delete,
+    restart_patch,
+    rollout_unfinished,
     scale_patch,
 )
 from harness.kube.state import MARK_ANNOTATION, ObjectRef, ObjectState, Snapshot
@@ -278,3 +281,40 @@ def test_differences_name_each_changed_field() -> None:
     ]
     assert describe(lines, limit=1) == "spec.gateways: added ['g']; and 2 more"
     assert merge({"a": {"b": 1, "c": 2}}, {"a": {"b": None}}) == {"a": {"c": 2}}
+
+
+def deployment(generation: int = 2, **status: int) -> dict[str, Any]:
+    return {
+        "metadata": {"name": "catalog-1", "generation": generation},
+        "spec": {"replicas": 1},
+        "status": status,
+    }
+
+
+ROLLOUTS = [
+    (deployment(observedGeneration=1, replicas=1, updatedReplicas=1, availableReplicas=1),
+     "the controller has not seen the new template yet"),
+    (deployment(observedGeneration=2, replicas=1, availableReplicas=1),
+     "0 of 1 new replica(s) made"),
+    (deployment(observedGeneration=2, replicas=2, updatedReplicas=1, availableReplicas=1),
+     "1 old replica(s) pending termination"),
+    (deployment(observedGeneration=2, replicas=1, updatedReplicas=1),
+     "0 of 1 new replica(s) available"),
+    (deployment(observedGeneration=2, replicas=1, updatedReplicas=1, availableReplicas=1), ""),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("obj", "waiting"), ROLLOUTS)
+def test_a_rollout_is_complete_as_kubectl_rollout_status_says(
+    obj: dict[str, Any], waiting: str
+) -> None:
+    """Complete once the controller saw the new template, every replica runs it, no old
+    one is left and every new one is available; else what it still waits for."""
+    assert rollout_unfinished(obj) == waiting
+
+
+def test_a_rollout_restart_patches_the_pod_templates_annotation() -> None:
+    """The patch `kubectl rollout restart` sends: the template's restartedAt, nothing else."""
+    assert restart_patch("2026-12-04T20:00:00Z") == {
+        "spec": {"template": {"metadata": {"annotations": {RESTARTED_AT: "2026-12-04T20:00:00Z"}}}}
+    }

@@ -37,6 +37,9 @@ ACCEPTED = [
     "kind: service_behaviour, target: catalog-1, params: {error_rate: 0.3}",
     "kind: toxic, target: frontend->catalog-1, params: {type: latency, attributes: {latency: 100}}",
     "kind: mesh_fault, target: catalog, params: {abort: {httpStatus: 503, percentage: 10}}",
+    "kind: rolling_restart, target: sidecars, params: {interval: 1s}",
+    "kind: rolling_restart, target: catalog",
+    "kind: control_plane_outage",
 ]
 
 
