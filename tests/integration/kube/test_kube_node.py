@@ -29,10 +29,12 @@ from harness.faults.base import FaultContext
 from harness.faults.kinds import REGISTRY
 from harness.kube.localnode import LocalNode
 from mesh_runtime.control.client import ControlPlaneClient
+from mesh_runtime.kube.errors import KubeNotFound
 from mesh_runtime.kube.resources import DEPLOYMENT, NAMESPACE, POD, SECRET, SERVICE, Resource
 from mesh_runtime.runtimes import ToxiproxyClient
 from mesh_runtime.runtimes.deployment import KubernetesPlacement
 from mesh_runtime.runtimes.deployment import load as load_state
+from mesh_runtime.runtimes.kubernetes.loadworkers import GRACE_S, load_worker_pods
 from mesh_runtime.runtimes.kubernetes.runtime import KubernetesRuntime
 from tests.conftest import poll
 from tests.integration.faults.faultkit import ROOT
@@ -414,3 +416,36 @@ def test_a_control_plane_outage_then_a_rollout_of_a_services_sidecars(
     assert lines.count('"finish_kube_rollout"') == 2
     assert '"restore_kube_object"' in lines
     assert record["status"] == "passed"
+
+
+def test_a_worker_pod_whose_master_is_gone_goes_at_once(local_node: LocalNode) -> None:
+    """A Locust worker pod still connecting to a master that is not there (Locust retries
+    for 5 minutes) ends on SIGTERM, so deleting it takes well under its grace period
+    (before: its PID 1 had no handler yet, the kernel dropped SIGTERM and the kubelet
+    waited the whole GRACE_S before SIGKILL)."""
+    namespace = new_namespace(local_node, "worker")
+    master = f"{local_node.network.node_ip}:9"  # nothing listens there
+    (pod,) = load_worker_pods("no-master", namespace, master, 1)
+    logs = local_node.work_dir / "kubelet" / "pod-logs"
+    with local_node.client() as kube:
+        kube.create(POD, namespace, pod)
+
+        def connecting() -> bool:
+            found = logs.glob(f"{namespace}_{pod['metadata']['name']}_*/*/*.log")
+            return any("connecting to the Locust master" in p.read_text() for p in found)
+
+        poll(connecting, timeout=90, interval=0.2, what="the worker connecting")
+        began = time.monotonic()
+        kube.delete(POD, namespace, pod["metadata"]["name"])
+
+        def gone() -> bool:
+            try:
+                kube.get(POD, namespace, pod["metadata"]["name"])
+            except KubeNotFound:
+                return True
+            return False
+
+        poll(gone, timeout=30, interval=0.1, what="the worker pod gone")
+        took = time.monotonic() - began
+    print(f"worker pod without its master: gone {took:.2f}s after its deletion")
+    assert took < GRACE_S, took
