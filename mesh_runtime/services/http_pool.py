@@ -65,15 +65,7 @@ class KeepAlivePool:
         return pool
 
     async def _checkout(self, pool: EndpointPool) -> tuple[UpstreamConnection, bool]:
-        while True:
-            conn = pool.take_idle()
-            if conn is not None:
-                return conn, True
-            if pool.open < self._max_connections:
-                return await pool.connect(CONNECT_TIMEOUT_S), False
-            waited = await pool.wait_for_connection()
-            if waited is not None and not waited.closed:
-                return waited, True
+        return await pool.checkout(CONNECT_TIMEOUT_S, lambda: pool.open < self._max_connections)
 
 
 async def _body_of(response: Response) -> bytes:

@@ -21,12 +21,7 @@ from typing import TypeVar
 from mesh_runtime.sidecar.h2_upstream import h2_pool_of, request_fields
 from mesh_runtime.sidecar.http1 import BodyStream, Headers, Request, Response, encode_request_head
 from mesh_runtime.sidecar.state import ServiceRuntime
-from mesh_runtime.sidecar.upstream import (
-    EndpointPool,
-    PoolOverflow,
-    UpstreamConnection,
-    UpstreamReset,
-)
+from mesh_runtime.sidecar.upstream import EndpointPool, UpstreamConnection, UpstreamReset
 
 Conn = TypeVar("Conn")
 
@@ -35,19 +30,14 @@ REUSE_RETRIES = 3
 
 
 async def checkout(pool: EndpointPool, cluster: ServiceRuntime) -> tuple[UpstreamConnection, bool]:
-    """A connection to send on, and whether it was reused; PoolOverflow when none may be had."""
+    """A connection to send on, and whether it was reused; PoolOverflow when none may be had
+    (the circuit breaker's connection and pending-request limits)."""
     breaker = cluster.breaker
-    while True:
-        conn = pool.take_idle()
-        if conn is not None:
-            return conn, True
-        if breaker.may_open_connection(cluster.open_connections()):
-            return await pool.connect(cluster.connect_timeout), False
-        if not breaker.may_queue(cluster.pending_requests()):
-            raise PoolOverflow
-        waited = await pool.wait_for_connection()
-        if waited is not None and not waited.closed:
-            return waited, True
+    return await pool.checkout(
+        cluster.connect_timeout,
+        lambda: breaker.may_open_connection(cluster.open_connections()),
+        lambda: breaker.may_queue(cluster.pending_requests()),
+    )
 
 
 async def exchange(

@@ -142,7 +142,4 @@ class InboundProxy:
         raise AssertionError("unreachable")
 
     async def _checkout(self) -> tuple[UpstreamConnection, bool]:
-        conn = self._app.take_idle()
-        if conn is not None:
-            return conn, True
-        return await self._app.connect(APP_CONNECT_TIMEOUT), False
+        return await self._app.checkout(APP_CONNECT_TIMEOUT)
