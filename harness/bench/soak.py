@@ -8,10 +8,14 @@ The topology goes up on the local runtime and one Locust worker sends `--rps` re
 second to its ingress for `--duration` (open loop, records streamed as in any run). At
 the start of the load and every `--every` after it, then at its end, each sidecar's RSS
 and open file descriptors are read (psutil), and so is the harness' memory: this process
-plus the load driver's processes. The table shows one row per sample; the verdict is on
-the largest growth of one sidecar's RSS from the first sample to the last: at most
-2 MB over the hour (the same 2 MB bound over a shorter `--duration`, which makes it a
-weaker check). A short run (`--duration 3m --every 1m`) checks that the soak works.
+plus the load driver's processes. The table shows one row per sample, with the RSS and
+fds of the sidecar that grew most; the verdict is on the largest growth of one sidecar's
+RSS from the first sample to the last: at most 2 MB over the hour (the same 2 MB bound
+over a shorter `--duration`, which makes it a weaker check). A line beside it gives the
+growth from the second sample on (the pools' first connections are made by then: what
+grows after it is not warm-up), and a sidecar that is gone before the last sample fails
+the verdict (its growth cannot be judged). A short run (`--duration 3m --every 1m`)
+checks that the soak works.
 """
 
 from __future__ import annotations
@@ -72,8 +76,9 @@ def growth_mb(samples: Sequence[Sample]) -> dict[str, float]:
     return {name: last[name] - first[name] for name in sorted(first) if name in last}
 
 
-def sample_rows(samples: Sequence[Sample]) -> list[dict[str, Any]]:
-    """The table's rows: one per sample, the largest growth since the first sample."""
+def sample_rows(samples: Sequence[Sample], busiest: str | None = None) -> list[dict[str, Any]]:
+    """The table's rows: one per sample, the largest growth since the first sample, and
+    the RSS and fds of the sidecar `busiest` (when given)."""
     rows = []
     for index, sample in enumerate(samples):
         grown = growth_mb([samples[0], sample]) if index else {}
@@ -82,6 +87,8 @@ def sample_rows(samples: Sequence[Sample]) -> list[dict[str, Any]]:
                 "minute": sample.at_s / 60.0,
                 "sidecar_rss_mb": sum(sample.sidecar_rss_mb.values()),
                 "largest_growth_mb": max(grown.values(), default=0.0),
+                "busiest_rss_mb": sample.sidecar_rss_mb.get(busiest or ""),
+                "busiest_fds": sample.sidecar_fds.get(busiest or ""),
                 "open_fds": sum(sample.sidecar_fds.values()),
                 "harness_rss_mb": sample.harness_rss_mb,
                 "sent": sample.sent,
@@ -93,17 +100,28 @@ def sample_rows(samples: Sequence[Sample]) -> list[dict[str, Any]]:
 
 
 def soak_lines(samples: Sequence[Sample], rps: float) -> list[str]:
-    """The table, then the verdict on the largest sidecar growth and what the fds and the
-    harness did over the same span."""
+    """The table, then the verdict on the largest sidecar growth, the growth after the
+    first interval, any sidecar gone, and what the fds and the harness did over the
+    same span."""
     span = samples[-1].at_s - samples[0].at_s if samples else 0.0
     title = f"soak: the shop at {rps:g} RPS for {minutes(span)}"
-    lines = curve_lines(title, COLUMNS, sample_rows(samples))
     grown = growth_mb(samples)
-    if not grown:
+    name = max(grown, key=lambda n: grown[n]) if grown else None
+    lines = curve_lines(title, columns_for(name), sample_rows(samples, name))
+    if name is None:
         return [*lines, "soak: fewer than two samples, no verdict"]
-    name = max(grown, key=lambda n: grown[n])
     what = f"largest sidecar RSS growth ({name}) over {minutes(span)}"
     lines.append(target_line(what, grown[name], GROWTH_LIMIT_MB, "MB"))
+    later = growth_mb(samples[1:])
+    if len(samples) > 2 and later:
+        late = max(later, key=lambda n: later[n])
+        lines.append(
+            f"after the first sample ({minutes(samples[1].at_s)} in): largest growth"
+            f" {later[late]:+.1f} MB ({late})"
+        )
+    gone = missing_sidecars(samples)
+    if gone:
+        lines.append(f"gone before the last sample, not judged: {', '.join(gone)}: missed")
     fds = sum(samples[-1].sidecar_fds.values()) - sum(samples[0].sidecar_fds.values())
     harness = samples[-1].harness_rss_mb - samples[0].harness_rss_mb
     lines.append(f"sidecar open fds {fds:+d}, harness RSS {harness:+.1f} MB over the same span")
@@ -114,6 +132,30 @@ def soak_lines(samples: Sequence[Sample], rps: float) -> list[str]:
             " failed): the growth is its backlog as much as any leak"
         )
     return lines
+
+
+def columns_for(busiest: str | None) -> tuple[CurveColumn, ...]:
+    """The table's columns, with the RSS and fds of `busiest` after the totals."""
+    if busiest is None:
+        return COLUMNS
+    own = (
+        CurveColumn("busiest_rss_mb", f"{busiest} RSS MB", "{:.1f}"),
+        CurveColumn("busiest_fds", f"{busiest} fds", "{:d}"),
+    )
+    return (*COLUMNS[:3], *own, *COLUMNS[3:])
+
+
+def missing_sidecars(samples: Sequence[Sample]) -> list[str]:
+    """Sidecars of the first sample that the last one could not read (exited)."""
+    if len(samples) < 2:
+        return []
+    return sorted(set(samples[0].sidecar_rss_mb) - set(samples[-1].sidecar_rss_mb))
+
+
+def passed(samples: Sequence[Sample]) -> bool:
+    """The verdict: every sidecar still there, none grown more than the limit."""
+    grown = growth_mb(samples)
+    return bool(grown) and max(grown.values()) <= GROWTH_LIMIT_MB and not missing_sidecars(samples)
 
 
 def minutes(seconds: float) -> str:
@@ -216,8 +258,7 @@ def main(argv: list[str] | None = None) -> int:
     print("\n".join(soak_lines(samples, args.rps)), flush=True)
     for cause, count in causes:
         print(f"  failed: {count:,} x {cause}", flush=True)
-    grown = growth_mb(samples)
-    return 0 if grown and max(grown.values()) <= GROWTH_LIMIT_MB else 1
+    return 0 if passed(samples) else 1
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ from harness.bench.soak import (
     failure_causes,
     growth_mb,
     main,
+    passed,
     sample_rows,
     soak_lines,
 )
@@ -47,6 +48,36 @@ def test_the_verdict_names_the_sidecar_that_grew_most_against_2_mb() -> None:
     assert (
         soak_lines([sample(0, {"a": 50.0})], 200)[-1] == "soak: fewer than two samples, no verdict"
     )
+
+
+def test_the_table_follows_the_sidecar_that_grew_most_and_the_growth_after_warm_up() -> None:
+    """Each row has the busiest sidecar's RSS and fds; a line says what grew after the
+    first interval (the pools' first connections), apart from the whole span."""
+    samples = [
+        sample(0, {"a": 50.0, "b": 60.0}),
+        Sample(60, {"a": 62.0, "b": 60.2}, {"a": 400, "b": 20}, 300.0),
+        sample(180, {"a": 62.5, "b": 60.3}),
+    ]
+    rows = sample_rows(samples, "a")
+    assert [(r["busiest_rss_mb"], r["busiest_fds"]) for r in rows] == [
+        (50.0, 20),
+        (62.0, 400),
+        (62.5, 20),
+    ]
+    lines = soak_lines(samples, 200)
+    assert "a RSS MB" in lines[1] and "a fds" in lines[1]
+    assert (
+        lines[-3] == "largest sidecar RSS growth (a) over 3.0 min: 12.5 MB (target <= 2 MB): missed"
+    )
+    assert lines[-2] == "after the first sample (1.0 min in): largest growth +0.5 MB (a)"
+
+
+def test_a_sidecar_gone_before_the_last_sample_fails_the_verdict() -> None:
+    """A sidecar that exited (say, killed for its memory) cannot pass by being left out."""
+    samples = [sample(0, {"a": 50.0, "b": 60.0}), sample(180, {"a": 50.5})]
+    assert not passed(samples)
+    assert "gone before the last sample, not judged: b: missed" in soak_lines(samples, 200)
+    assert passed([sample(0, {"a": 50.0}), sample(180, {"a": 50.5})])
 
 
 def test_a_shop_that_did_not_hold_the_rate_is_said_so() -> None:
