@@ -18,6 +18,7 @@ from mesh_runtime.errors import DeployError
 from mesh_runtime.sidecar.admin import AdminApi, Lifecycle
 from mesh_runtime.sidecar.config_reader import load_config_file
 from mesh_runtime.sidecar.config_watch import ConfigWatcher
+from mesh_runtime.sidecar.heap import HeapTrimmer, malloc_trim
 from mesh_runtime.sidecar.http_server import (
     ConnectionRegistry,
     Handler,
@@ -112,6 +113,8 @@ class Sidecar:
         self._admin_connections = ConnectionRegistry()
         self._servers: list[Listener] = []
         self._app_pool = EndpointPool(HOST, options.app_port)
+        self._trimmer = HeapTrimmer()
+        self._trim = malloc_trim()
         self._stop = asyncio.Event()
         self.security = MeshSecurity(options.service, self.holder, self._make_keeper())
 
@@ -237,13 +240,24 @@ class Sidecar:
         return asyncio.get_running_loop().create_task(watcher.run())
 
     async def _sweep(self) -> None:
-        """Header-read, request-read and idle timeouts of every connection."""
+        """Header-read, request-read and idle timeouts of every connection; the heap
+        given back after a burst of connections has closed (`heap`)."""
         interval = min(1.0, self.options.limits.header_timeout / 4)
         while True:
             await asyncio.sleep(interval)
             now = time.monotonic()
             self.mesh_connections.sweep(now)
             self._admin_connections.sweep(now)
+            if self._trim is not None and self._trimmer.should_trim(self.open_connections()):
+                self._trim()
+
+    def open_connections(self) -> int:
+        """The mesh listeners' connections and the pools' (to the app and upstreams)."""
+        count = len(self.mesh_connections.connections) + self._app_pool.open
+        state = self.holder.current
+        if state is not None:
+            count += sum(svc.open_connections() for svc in state.services.values())
+        return count
 
     def _has_what_it_needs(self) -> bool:
         """A config, and a certificate when the sidecar has a bootstrap token."""
