@@ -149,7 +149,8 @@ def test_an_istio_delay_slows_every_request_and_goes_away(mesh: Mesh, kube: Kube
 
 
 def _delay_of(deployment: Deployment) -> float | None:
-    """catalog's first route's delay as every sidecar runs it (None: none; -1: they differ)."""
+    """catalog's first route's delay as every sidecar with catalog runs it (None: none; -1:
+    they differ)."""
     delays = {
         ((f or {}).get("delay") or {}).get("fixedDelay") for f in route_faults(deployment).values()
     }
@@ -164,7 +165,8 @@ def _timed_get(session: requests.Session, url: str) -> tuple[int, float]:
 
 
 def test_fault_propagation_from_the_api_to_every_sidecar(mesh: Mesh, kube: KubeClient) -> None:
-    """20 changes of the abort percentage: each reaches every sidecar; p50 / p99 printed
+    """20 changes of the abort percentage: each reaches every sidecar with catalog (its own
+    and its callers'); p50 / p99 printed
     (the target, p99 under 2 s, is a benchmark's: `python -m harness.bench.istio_propagation`)."""
     result = measure_propagation(kube, mesh.namespace, mesh.deployment, changes=20)
     print("\n" + result.line())
