@@ -28,6 +28,7 @@ from harness.bench.procs import free_port, spawned
 from harness.errors import RunError
 from mesh_runtime.config import Endpoint, MeshConfig, MeshSettings, ServiceEntry
 from mesh_runtime.config.mesh import Protocol
+from mesh_runtime.config.scope import sidecar_json
 from mesh_runtime.control.credentials import mint_credential
 from mesh_runtime.tools import find_binary
 
@@ -158,7 +159,7 @@ def sidecar_pair(
     """A client sidecar and a server sidecar on a static config, plain text between them."""
     server, client = SidecarPorts.fresh(upstream_port), SidecarPorts.fresh(free_port())
     config_file = work / f"{name}.json"
-    config_file.write_text(echo_config(server).model_dump_json())
+    config_file.write_bytes(sidecar_json(echo_config(server), None))  # a baseline reads it too
     config = ["--config", str(config_file)]
     with ExitStack() as stack:
         pids = _start_sidecars(

@@ -36,6 +36,18 @@ def scoped_config(config: MeshConfig, service: str | None) -> MeshConfig:
     return config.model_copy(update={"services": services})
 
 
+SIDECAR_VIEW = {"services": {"__all__": {"egress"}}}
+"""What a sidecar's pushed config leaves out: the egress lists are the control plane's
+business (the scope is already applied), and a sidecar from before the field existed
+refuses unknown fields (a control plane newer than its sidecars: a rolling upgrade,
+`validate-upgrade`, `bench --baseline`)."""
+
+
+def sidecar_json(config: MeshConfig, service: str | None) -> bytes:
+    """The body a sidecar of `service` gets: its scope of `config`, without egress lists."""
+    return scoped_config(config, service).model_dump_json(exclude=SIDECAR_VIEW).encode()
+
+
 def changed_services(old: MeshConfig, new: MeshConfig) -> frozenset[str] | None:
     """Names of the services whose entries differ (added, removed or changed) between the
     two; None when the mesh settings differ (every sidecar is concerned)."""

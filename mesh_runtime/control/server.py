@@ -39,7 +39,7 @@ from typing import Any, Protocol
 from aiohttp import web
 
 from mesh_runtime.config.mesh import MeshConfig
-from mesh_runtime.config.scope import Scope, scope_of
+from mesh_runtime.config.scope import Scope, scope_of, sidecar_json
 from mesh_runtime.config.security import spiffe_id
 from mesh_runtime.control.ca import CertificateAuthority
 from mesh_runtime.control.credentials import credential_holder
@@ -319,7 +319,7 @@ class ControlPlaneAPI:
         scope = scope_of(self._store.current, service)
         body = bodies.get(scope)
         if body is None:
-            body = bodies[scope] = self._store.config_for(service).model_dump_json().encode()
+            body = bodies[scope] = sidecar_json(self._store.current, service)
         return body
 
 

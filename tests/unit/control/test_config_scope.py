@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 
 from mesh_runtime.config.mesh import MeshConfig, ServiceEntry
 from mesh_runtime.config.policy import HTTPRoute, ServicePolicy
-from mesh_runtime.config.scope import changed_services, concerned, scope_of, scoped_config
+from mesh_runtime.config.scope import (
+    changed_services,
+    concerned,
+    scope_of,
+    scoped_config,
+    sidecar_json,
+)
 from mesh_runtime.control.build import build_mesh_config
+from mesh_runtime.sidecar.config_reader import read_config
 from mesh_runtime.topology import load_topology
 
 TOPOLOGIES = Path(__file__).resolve().parents[3] / "experiments" / "topologies"
@@ -88,3 +96,15 @@ def test_an_identical_config_concerns_nobody(shop: MeshConfig) -> None:
     assert changed_services(shop, rebuilt) == frozenset()
     assert not concerned("frontend", frozenset(), shop, rebuilt)
     assert isinstance(rebuilt.services["cart"], ServiceEntry)
+
+
+def test_a_sidecars_body_has_its_scope_and_no_egress_lists(shop: MeshConfig) -> None:
+    """The pushed body is the sidecar's scope without the egress lists (the scope is
+    applied already), so a sidecar from before the field existed, which refuses unknown
+    fields, reads it as it did; today's sidecar reads it too."""
+    assert b'"egress"' in shop.model_dump_json().encode()
+    for service in ("frontend", None):
+        body = sidecar_json(shop, service)
+        assert b'"egress"' not in body
+        read = read_config(json.loads(body), "push")
+        assert set(read.services) == set(scoped_config(shop, service).services)
