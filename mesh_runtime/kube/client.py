@@ -5,6 +5,7 @@
     kube.merge_patch(VIRTUAL_SERVICE, "shop", "catalog", {"spec": ...},
                      resource_version=vs["metadata"]["resourceVersion"])
     kube.can_i("patch", VIRTUAL_SERVICE, "shop")
+    kube.exec("shop", "catalog-0-5d8f", "sidecar", ["true"])
 
 Objects stay the JSON the server sent (no typed models), so a fault's snapshot is exactly
 what was read and what rollback restores. Every error leaves as a KubeApiError subclass
@@ -16,7 +17,7 @@ is never touched, so two clients (two clusters, two users) live side by side.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,7 @@ from kubernetes.config.config_exception import ConfigException
 
 from mesh_runtime.errors import InvalidInput
 from mesh_runtime.kube.errors import KubeNotFound, Request, from_api_exception, unreachable
+from mesh_runtime.kube.podexec import ExecResult, exec_in_pod
 from mesh_runtime.kube.resources import SELF_SUBJECT_ACCESS_REVIEW, Resource
 
 JSON = "application/json"
@@ -176,10 +178,19 @@ class KubeClient:
     # --- questions -----------------------------------------------------------------------
 
     def can_i(
-        self, verb: str, resource: Resource, namespace: str | None, name: str | None = None
+        self,
+        verb: str,
+        resource: Resource,
+        namespace: str | None,
+        name: str | None = None,
+        *,
+        subresource: str | None = None,
     ) -> bool:
-        """Whether this client's user may `verb` the resource (a SelfSubjectAccessReview)."""
+        """Whether this client's user may `verb` the resource (a SelfSubjectAccessReview);
+        `subresource` e.g. "exec" asks about `pods/exec`."""
         attributes = {"verb": verb, "group": resource.group, "resource": resource.plural}
+        if subresource is not None:
+            attributes["subresource"] = subresource
         if namespace is not None:
             attributes["namespace"] = namespace
         if name is not None:
@@ -209,6 +220,13 @@ class KubeClient:
         format), through the API server's node proxy (RBAC: `get` on `nodes/proxy`)."""
         request = Request("get", "nodes/proxy", None, node)
         return self._text(request, f"/api/v1/nodes/{node}/proxy/{path}")
+
+    def exec(self, namespace: str, pod: str, container: str, command: Sequence[str]) -> ExecResult:
+        """Run `command` in a container of a pod, as `kubectl exec` (RBAC: `create` on
+        `pods/exec`); its output and exit code (`podexec`)."""
+        return exec_in_pod(
+            self._api.configuration, namespace, pod, container, command, timeout_s=self.timeout_s
+        )
 
     def version(self) -> str:
         """The server's gitVersion, e.g. `v1.36.3`."""
