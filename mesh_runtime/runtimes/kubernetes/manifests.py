@@ -22,7 +22,10 @@ work unchanged inside the cluster:
 - Secrets: `control-plane` (token, bootstrap secret), `admin-token`, and
   `credential-<service>` per service. A container mounts only its own files, read-only,
   at the paths its command names (`docker.mounts.mounts_of`): a sidecar its service's
-  credential and the admin token; nothing else gets a service-account token.
+  credential and the admin token; nothing else gets a service-account token. The pod's
+  containers share one process namespace (`shareProcessNamespace`: the process and
+  container faults signal them from inside), so the sidecar runs as a uid of its own: the
+  app cannot reach the sidecar's files through `/proc/<pid>/root`.
 
 Every object carries `meshproof.deployment=<id>` (`down` deletes by it) and every
 container `imagePullPolicy: Never` (the images are loaded into the node, never pulled).
@@ -53,6 +56,10 @@ SIDECAR_CONTAINER = "sidecar"
 APP_CONTAINER = "app"
 RUN_AS = 65532
 """The uid and gid the mesh's containers run as (not root); the Secret files are group-readable."""
+SIDECAR_RUN_AS = RUN_AS + 1
+"""The sidecar's own uid (its gid stays RUN_AS, to read its Secret files). The pod shares one
+process namespace, and a process may read `/proc/<pid>/root` of another only with the same
+uid: so the app cannot read the sidecar's credential and admin token through it."""
 RESERVED = ("control-plane", "toxiproxy", "trace-sink", "prometheus", "mesh-config", "admin-token")
 """Names the deployment's own objects take; a topology service may not be called so."""
 
@@ -328,6 +335,9 @@ def _instance_deployment(
         | _pre_stop(spec.role)
         for spec in _members(cplan, pod)
     ]
+    for container in containers:
+        if container["name"] == SIDECAR_CONTAINER:
+            container["securityContext"] = {"runAsUser": SIDECAR_RUN_AS}
     mounts = {spec.name: _mounts(spec, cplan.plan.files) for spec in _members(cplan, pod)}
     return _deployment(meta, record.instance, labels, annotations, containers, mounts, sources)
 
@@ -409,6 +419,9 @@ def _deployment(
         "spec": {
             "automountServiceAccountToken": False,
             "enableServiceLinks": False,
+            # The pause container is PID 1: app and sidecar are processes the process
+            # and container faults can signal from inside (harness.faults.kube_process).
+            "shareProcessNamespace": True,
             "securityContext": {
                 "runAsNonRoot": True,
                 "runAsUser": RUN_AS,

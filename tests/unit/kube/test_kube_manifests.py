@@ -294,3 +294,19 @@ def test_the_ca_root_is_in_the_control_plane_secret_mounted_read_only() -> None:
             assert not any("ca-" in m.get("subPath", "") for m in each.get("volumeMounts", []))
     without = manifests(cplan, KEYS, deployment=ID, namespace="shop")
     assert "ca-" + ROOT_KEY not in by_kind(without, "Secret")["control-plane"]["stringData"]
+
+
+def test_pods_share_one_process_namespace_and_the_sidecar_has_its_own_uid() -> None:
+    """Every part's pod shares its process namespace (the pause container is PID 1, so the
+    process and container faults can signal app and sidecar from inside); the sidecar runs
+    as a uid the app does not have, so the app cannot read the sidecar's files through
+    /proc/<pid>/root; it keeps the pod's group, which reads the Secret files."""
+    deployments = by_kind(shop_objects(), "Deployment")
+    for name, deployment in deployments.items():
+        if name != "prometheus":
+            assert pod_spec(deployment)["shareProcessNamespace"] is True, name
+    spec = pod_spec(deployments["catalog-1"])
+    app, sidecar = spec["containers"]
+    assert "securityContext" not in app
+    assert sidecar["securityContext"]["runAsUser"] != spec["securityContext"]["runAsUser"]
+    assert "runAsGroup" not in sidecar["securityContext"]
