@@ -55,6 +55,11 @@ from harness.faults.kube import (
     PodDeleteInjector,
     in_place,
 )
+from harness.faults.kube_process import (
+    KUBE_CONTAINER_READY,
+    KUBE_RESUME_PROCESSES,
+    KubeContainerInjector,
+)
 from harness.faults.kube_rollout import (
     FINISH_KUBE_ROLLOUT,
     KubeControlPlaneOutageInjector,
@@ -190,9 +195,24 @@ REGISTRY = FaultKinds(
     FaultKind(
         "service_behaviour", ServiceBehaviourFault, ServiceBehaviourInjector, (RESTORE_BEHAVIOUR,)
     ),
-    FaultKind("process_kill", ProcessFault, ProcessKillInjector, (ENSURE_RUNNING,)),
-    FaultKind("process_pause", ProcessFault, ProcessPauseInjector, (RESUME_PROCESS,)),
-    FaultKind("process_restart", ProcessFault, ProcessRestartInjector, (ENSURE_RUNNING,)),
+    FaultKind(
+        "process_kill",
+        ProcessFault,
+        per_runtime(ProcessKillInjector, KubeContainerInjector),
+        (ENSURE_RUNNING, KUBE_CONTAINER_READY),
+    ),
+    FaultKind(
+        "process_pause",
+        ProcessFault,
+        per_runtime(ProcessPauseInjector, KubeContainerInjector),
+        (RESUME_PROCESS, KUBE_RESUME_PROCESSES),
+    ),
+    FaultKind(
+        "process_restart",
+        ProcessFault,
+        per_runtime(ProcessRestartInjector, KubeContainerInjector),
+        (ENSURE_RUNNING, KUBE_CONTAINER_READY),
+    ),
     FaultKind(
         "rolling_restart",
         RollingRestartFault,
@@ -206,9 +226,24 @@ REGISTRY = FaultKinds(
         per_runtime(ControlPlaneOutageInjector, KubeControlPlaneOutageInjector),
         (ENSURE_RUNNING, RESTORE_KUBE_OBJECT),
     ),
-    FaultKind("container_kill", ContainerFault, ContainerInjector, (START_CONTAINER,)),
-    FaultKind("container_pause", ContainerFault, ContainerInjector, (UNPAUSE_CONTAINER,)),
-    FaultKind("container_restart", ContainerFault, ContainerInjector, (START_CONTAINER,)),
+    FaultKind(
+        "container_kill",
+        ContainerFault,
+        per_runtime(ContainerInjector, KubeContainerInjector),
+        (START_CONTAINER, KUBE_CONTAINER_READY),
+    ),
+    FaultKind(
+        "container_pause",
+        ContainerFault,
+        per_runtime(ContainerInjector, KubeContainerInjector),
+        (UNPAUSE_CONTAINER, KUBE_RESUME_PROCESSES),
+    ),
+    FaultKind(
+        "container_restart",
+        ContainerFault,
+        per_runtime(ContainerInjector, KubeContainerInjector),
+        (START_CONTAINER, KUBE_CONTAINER_READY),
+    ),
     FaultKind("network_disconnect", ContainerFault, ContainerInjector, (CONNECT_NETWORK,)),
     FaultKind("istio_fault", IstioFaultFault, in_place(IstioFaultInjector), (RESTORE_KUBE_OBJECT,)),
     FaultKind(

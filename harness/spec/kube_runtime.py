@@ -8,9 +8,11 @@ runtime's own workloads: `pod_delete` (its label selector narrowed to the deploy
 pods) and `deployment_scale` (an instance's or a part's Deployment), in the deployment's
 namespace. `rolling_restart` is a rollout restart of each instance's Deployment in turn and
 `control_plane_outage` the control plane's Deployment scaled to 0 for its duration
-(harness.faults.kube_rollout). The faults that signal a process or drive the Docker engine have no honest
-equivalent here and are refused, each with the reason and what to use instead; so are
-the other meshes' API kinds (the reference mesh takes no Istio, Linkerd or Consul object).
+(harness.faults.kube_rollout). The process and container faults (kill, pause, restart)
+signal the target container's processes from inside its pod, through `pods/exec`
+(harness.faults.kube_process). `network_disconnect` has no equivalent here and is refused
+with the reason and what to use instead; so are the other meshes' API kinds (the reference
+mesh takes no Istio, Linkerd or Consul object).
 """
 
 from __future__ import annotations
@@ -32,16 +34,7 @@ COMPARE_ON_KUBERNETES = (
     " mode as its own experiment and `meshproof compare` the two runs"
 )
 
-_POD_INSTEAD = "pod_delete (the instance's Deployment replaces its pod) or deployment_scale"
 REFUSED: dict[str, str] = {
-    "process_kill": f"a pod's processes are not signalled from the harness; use {_POD_INSTEAD}",
-    "process_pause": "a pod's processes are not signalled (SIGSTOP) from the harness; a paused"
-    " instance is closest to a toxic `timeout` on its edge",
-    "process_restart": f"a pod's processes are not restarted by the harness; use {_POD_INSTEAD}",
-    "container_kill": f"containers run under the kubelet, not the Docker engine; use {_POD_INSTEAD}",
-    "container_pause": "containers run under the kubelet, which has no pause",
-    "container_restart": f"containers run under the kubelet, not the Docker engine; use"
-    f" {_POD_INSTEAD}",
     "network_disconnect": "pods are on the cluster's network, not a Docker network; use a toxic"
     " or proxy_down on the edge",
 }

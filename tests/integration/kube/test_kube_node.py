@@ -4,14 +4,19 @@ is Ready (the sidecars find the control plane by its Service name, through clust
 and kube-proxy), `status` says so, a request through the gateway's pod is answered by the
 whole call graph and its whole trace reaches the trace sink, Prometheus finds every
 sidecar by Kubernetes discovery (through the `kubernetes` Service to the API server), and
-`down` leaves nothing with the label and no pod on the node. Then, on the same cluster,
-`meshproof run --runtime kubernetes` carries experiments out from the host (the mesh
-reached at its Services' ClusterIPs): retry-masks-503 passes. One cluster for the whole
-module; one shop at a time on it."""
+`down` leaves nothing with the label and no pod on the node. A process kill and a
+container pause signal the containers' processes from inside their pods (pods/exec): the
+kubelet restarts a killed sidecar, and `meshproof recover` resumes exactly the processes a
+SIGKILLed harness had paused. Then, on the same cluster, `meshproof run --runtime
+kubernetes` carries experiments out from the host (the mesh reached at its Services'
+ClusterIPs): retry-masks-503, pod-delete and pause-and-kill pass. One cluster for the
+whole module; one shop at a time on it."""
 
 from __future__ import annotations
 
 import json
+import os
+import signal
 import time
 import uuid
 from collections.abc import Iterator
@@ -27,6 +32,7 @@ import yaml
 from harness.cli.main import main
 from harness.faults.base import FaultContext
 from harness.faults.kinds import REGISTRY
+from harness.faults.kube_process import PodContainer, container_status, list_processes
 from harness.kube.localnode import LocalNode
 from mesh_runtime.control.client import ControlPlaneClient
 from mesh_runtime.kube.errors import KubeNotFound
@@ -37,7 +43,7 @@ from mesh_runtime.runtimes.deployment import load as load_state
 from mesh_runtime.runtimes.kubernetes.loadworkers import GRACE_S, load_worker_pods
 from mesh_runtime.runtimes.kubernetes.runtime import KubernetesRuntime
 from tests.conftest import poll
-from tests.integration.faults.faultkit import ROOT
+from tests.integration.faults.faultkit import ROOT, harness_process, recover, wait_for_line
 
 pytestmark = pytest.mark.integration
 
@@ -45,6 +51,8 @@ SHOP = ROOT / "experiments" / "topologies" / "shop.yaml"
 RETRY_MASKS_503 = ROOT / "experiments" / "retry-masks-503.yaml"
 POD_DELETE = ROOT / "experiments" / "pod-delete.yaml"
 KUBE_ROLLOUT = ROOT / "experiments" / "kube-rollout.yaml"
+PAUSE_AND_KILL = ROOT / "experiments" / "pause-and-kill.yaml"
+HERE = Path(__file__).resolve().parent
 INSTANCES = {"gateway-0", "frontend-0", "catalog-0", "catalog-1", "cart-0", "inventory-0"}
 SERVICES = {"gateway", "frontend", "catalog", "cart", "inventory"}
 EVENT = Resource("", "v1", "events", "Event")
@@ -279,6 +287,79 @@ def test_a_new_control_plane_pod_keeps_the_meshs_ca(shop: ShopOnNode) -> None:
     assert all(key.endswith(" 200") for key in answered), answered
 
 
+def gateway_status(shop: ShopOnNode) -> int:
+    """The status of one request through the gateway's pod (0: no answer)."""
+    try:
+        url = f"http://{pod_address(shop, 'app=gateway', 'inbound')}/"
+        return requests.get(url, timeout=5).status_code
+    except requests.RequestException:
+        return 0
+
+
+def test_a_killed_sidecar_is_restarted_by_the_kubelet_in_its_pod(shop: ShopOnNode) -> None:
+    """process_kill through the registry on the handle `up` saved: frontend-0's sidecar
+    (not the pod's PID 1: the pod shares its process namespace) is SIGKILLed from inside
+    its pod, the gateway's calls through it fail, the kubelet starts the container again in
+    the same pod (restart count + 1), and revert returns once it is ready: answered again."""
+    deployment = load_state(shop.state_dir / "deployments" / "shop.json")
+    ctx = FaultContext(deployment=deployment, run="node-test")
+    before = ready_pod(shop, "frontend-0")
+    assert before is not None
+    restarts = container_status(before, "sidecar").get("restartCount", 0)
+    fault = REGISTRY.kind("process_kill").model.model_validate(
+        {"name": "k", "kind": "process_kill", "target": "sidecar:frontend-0"}
+    )
+    injector = REGISTRY.make_injector(fault, ctx)
+    entry = injector.rollback_entry()
+    assert entry.steps[0].action == "kube_container_ready"
+    injector.apply()
+    failed = poll(lambda: gateway_status(shop) >= 500, timeout=10, interval=0.2, what="a failure")
+    assert failed
+    injector.revert()
+    after = ready_pod(shop, "frontend-0")
+    assert after is not None and after["metadata"]["uid"] == before["metadata"]["uid"]
+    assert container_status(after, "sidecar")["restartCount"] == restarts + 1
+    poll(lambda: gateway_status(shop) == 200, timeout=30, interval=0.5, what="answered again")
+    print(f"SIGKILL to the sidecar ready again: {getattr(injector, 'timings', None)}")
+
+
+def test_recover_resumes_exactly_what_a_dead_harness_paused(
+    shop: ShopOnNode, tmp_path: Path
+) -> None:
+    """A harness paused cart-0's sidecar container (container_pause) and was SIGKILLed: the
+    ledger names every process it stopped (pid and start time), those are exactly the
+    container's processes (their cgroup holds the container id the pod status gives), all
+    stopped (T); `meshproof recover` resumes them, and a second recover finds nothing."""
+    ledger = tmp_path / "run" / "faults.ledger.jsonl"
+    state_file = shop.state_dir / "deployments" / "shop.json"
+    args = (str(tmp_path / "state"), str(ledger), str(state_file))
+    with harness_process(HERE / "dying_kube_pause_harness.py", *args, "container_pause",
+                         "sidecar:cart-0") as child:  # fmt: skip
+        wait_for_line(child, "APPLIED", timeout=60)
+        os.killpg(child.pid, signal.SIGKILL)
+        child.wait(timeout=10)
+    (line,) = [json.loads(text) for text in ledger.read_text().splitlines()]
+    (step,) = line["entry"]["steps"]
+    assert step["action"] == "kube_resume_processes"
+    where = PodContainer.model_validate(step["where"])
+    stopped = [tuple(p) for p in step["processes"]]
+    with shop.node.client() as kube:
+        container_id = container_status(kube.get(POD, shop.namespace, where.pod), "sidecar")[
+            "containerID"
+        ].partition("://")[2]
+        paused = list_processes(kube, where).own_container()
+        assert [(p.pid, p.start) for p in paused] == stopped
+        assert all(p.state == "T" and container_id in p.cgroup for p in paused), paused
+        assert all(p.pid != 1 for p in paused)
+        done = recover(tmp_path / "state")
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert "undone" in done.stdout and "paused" in done.stdout
+        resumed = list_processes(kube, where).own_container()
+    assert [(p.pid, p.start) for p in resumed] == stopped
+    assert all(p.state != "T" for p in resumed), resumed
+    assert "nothing to recover" in recover(tmp_path / "state").stdout
+
+
 def test_down_leaves_nothing_with_the_label_and_no_container(shop: ShopOnNode) -> None:
     """`down` deletes every labelled object and the node ends up running no container."""
     dep = shop.deployment_id()
@@ -449,3 +530,32 @@ def test_a_worker_pod_whose_master_is_gone_goes_at_once(local_node: LocalNode) -
         took = time.monotonic() - began
     print(f"worker pod without its master: gone {took:.2f}s after its deletion")
     assert took < GRACE_S, took
+
+
+def test_a_paused_app_and_a_killed_sidecar_are_hidden_by_retries_on_the_node(
+    shop: ShopOnNode, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """experiments/pause-and-kill.yaml scaled to 16 s: catalog-1's app paused and later
+    catalog-0's sidecar killed, each from inside its pod (the ledger names the stopped
+    processes and the container to wait for); the kubelet starts the sidecar again within
+    the run; the frontend's retries keep the user-facing errors under 1 %."""
+    flags = ["--duration", "16s", "--out", str(tmp_path / "reports"), "--quiet"]
+    code, record, namespace = run_on_node(shop.node, PAUSE_AND_KILL, tmp_path, *flags)
+    assert code == 0, capsys.readouterr().out
+    assert [(f["kind"], f["target"]) for f in record["faults"]] == [
+        ("process_pause", "service:catalog-1"),
+        ("process_kill", "sidecar:catalog-0"),
+    ]
+    (lines,) = [p.read_text() for p in (tmp_path / "reports").glob("*/faults.ledger.jsonl")]
+    assert "kube_resume_processes" in lines and "kube_container_ready" in lines
+    with shop.node.client() as kube:  # events carry no label: `down` leaves them
+        events = kube.list(EVENT, namespace)
+    started = sum(
+        e.get("count", 1)
+        for e in events
+        if e["reason"] == "Started"
+        and e["involvedObject"]["name"].startswith("catalog-0-")
+        and e["involvedObject"].get("fieldPath") == "spec.containers{sidecar}"
+    )
+    assert started == 2  # the first start, and the kubelet's after the kill
+    assert record["status"] == "passed"

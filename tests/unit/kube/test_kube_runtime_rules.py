@@ -1,7 +1,8 @@
 """Which faults `target.runtime: kubernetes` (or `run --runtime kubernetes`) carries out:
 the mesh's own fault kinds and pod_delete / deployment_scale on the runtime's own
-Deployments; the process and container kinds, and other meshes' API kinds, refused by
-validate in one line saying why and what to use instead."""
+Deployments, and the process and container kinds (signalled inside the pod); what is
+left in REFUSED, and other meshes' API kinds, refused by validate in one line saying why
+and what to use instead."""
 
 from __future__ import annotations
 
@@ -40,6 +41,12 @@ ACCEPTED = [
     "kind: rolling_restart, target: sidecars, params: {interval: 1s}",
     "kind: rolling_restart, target: catalog",
     "kind: control_plane_outage",
+    "kind: process_kill, target: sidecar:catalog-1",
+    "kind: process_pause, target: service:catalog-1",
+    "kind: process_restart, target: control-plane",
+    "kind: container_kill, target: toxiproxy",
+    "kind: container_pause, target: catalog-1",
+    "kind: container_restart, target: sidecar:cart-0",
 ]
 
 
@@ -52,10 +59,10 @@ def test_the_runtimes_own_faults_validate(
 
 
 REFUSED_CASES = [
-    ("kind: process_kill, target: sidecar:catalog-1", "faults[0].kind: process_kill on the"
-     " kubernetes runtime: a pod's processes are not signalled from the harness; use pod_delete"),
-    ("kind: container_kill, target: sidecar:catalog-1", "faults[0].kind: container_kill on the"
-     " kubernetes runtime: containers run under the kubelet, not the Docker engine"),
+    ("kind: network_disconnect, target: catalog-1", "faults[0].kind: network_disconnect on the"
+     " kubernetes runtime: pods are on the cluster's network, not a Docker network; use a toxic"),
+    ("kind: process_kill, target: sidecar:catalog-9", "faults[0].target: no service or instance"
+     " 'catalog-9' in topology shop"),
     ("kind: istio_fault, target: catalog, params: {abort: {httpStatus: 503, percentage: 10}}",
      "faults[0].kind: istio_fault goes through another mesh's API objects"),
     ("kind: pod_delete, target: app=catalog, namespace: other, params: {count: 1}",
