@@ -32,13 +32,13 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Literal
 
 from harness.errors import FaultError
 from harness.faults.base import FaultContext
 from harness.faults.kube import KubeLogin
 from harness.faults.steps import DeploymentStep, RollbackEntry, StepKind, StepTools
-from harness.spec.faults import ContainerFault, FaultBase, ProcessFault
+from harness.spec.faults import ContainerFault, ProcessFault
 from mesh_runtime.errors import MeshproofError
 from mesh_runtime.kube.errors import KubeNotFound
 from mesh_runtime.kube.resources import POD
@@ -57,7 +57,6 @@ if TYPE_CHECKING:
     from mesh_runtime.kube.client import KubeClient
     from mesh_runtime.runtimes.deployment import Deployment
 
-RUNTIME = "kubernetes"
 READY_TIMEOUT_S = 90.0
 """How long a restarted container may take to be ready (the kubelet's restart back-off
 included: a container that ended twice within minutes waits 10 s, then 20 s, ...)."""
@@ -66,8 +65,6 @@ TERM_GRACE_S = 10.0
 POLL_S = 0.25
 SINGLE_PARTS = ("control-plane", "toxiproxy", "trace-sink")
 """Parts whose pod has one container, named as the part."""
-
-F = TypeVar("F", bound=FaultBase)
 
 
 def pod_container(deployment: Deployment, target: str) -> tuple[str, str]:
@@ -373,17 +370,22 @@ class KubeContainerInjector:
         found = list_processes(self._kube, where).own_container()
         if not found:
             raise FaultError(f"{where.describe()}: no process runs in it")
+        _refuse_init(where, found)
         return found
 
     def _main(self, where: PodContainer) -> PodProcess:
-        listing = list_processes(self._kube, where)
-        main = listing.main_process()
+        main = list_processes(self._kube, where).main_process()
         if main is None:
             raise FaultError(f"{where.describe()}: its main process is not running")
-        if main.pid == 1:
-            raise FaultError(
-                f"{where.describe()}: its main process is the pod's PID 1, which ignores"
-                " SIGKILL and SIGSTOP sent from inside: the pod does not share its process"
-                " namespace (deploy it with this meshproof: shareProcessNamespace: true)"
-            )
+        _refuse_init(where, [main])
         return main
+
+
+def _refuse_init(where: PodContainer, processes: list[PodProcess]) -> None:
+    """FaultError when one of `processes` is the pod's PID 1 (a signal would be dropped)."""
+    if any(p.pid == 1 for p in processes):
+        raise FaultError(
+            f"{where.describe()}: its main process is the pod's PID 1, which ignores SIGKILL"
+            " and SIGSTOP sent from inside: the pod does not share its process namespace"
+            " (deployed by an older meshproof? `down` and `up` again: shareProcessNamespace)"
+        )

@@ -49,8 +49,10 @@ from mesh_runtime.kube.resources import (
     VIRTUAL_SERVICE,
     Resource,
 )
+from mesh_runtime.runtimes.deployment import Deployment, InstanceRecord, KubernetesPlacement
 from mesh_runtime.runtimes.external import external_deployment
 from mesh_runtime.target import TargetFile
+from tests.fixtures.kube import VIEWER, viewer_namespace, viewer_role
 
 pytestmark = pytest.mark.integration
 
@@ -348,3 +350,50 @@ def test_registry_refuses_before_the_run_what_would_fail_during_it(
     gone = fault.model_copy(update={"virtual_service": unique("missing")})
     with pytest.raises(KubeNotFound, match="404 Not Found"):
         REGISTRY.make_injector(gone, external_context(local_apiserver, tmp_path / "2"))
+
+
+def kube_runtime_context(
+    local_apiserver: LocalApiServer, tmp_path: Path, namespace: str
+) -> FaultContext:
+    """A fault context as `run --runtime kubernetes` has it, as the viewer user."""
+    placement = KubernetesPlacement(
+        kubeconfig=str(local_apiserver.kubeconfig),
+        context=VIEWER,
+        namespace=namespace,
+        deployment_id="shop-0123abcd",
+    )
+    instance = InstanceRecord(
+        service="catalog", instance="catalog-1", version="v1", app_port=8080, admin_port=15000
+    )
+    deployment = Deployment(
+        topology_file="shop.yaml",
+        runtime="kubernetes",
+        ingress_url="http://127.0.0.1:9",
+        work_dir=str(tmp_path / "work" / "shop"),
+        instances=[instance],
+        kubernetes=placement,
+    )
+    return FaultContext(deployment=deployment, run="run-kube")
+
+
+def test_a_process_fault_on_the_kubernetes_runtime_needs_pods_exec(
+    local_apiserver: LocalApiServer, kube: KubeClient, tmp_path: Path
+) -> None:
+    """Before the run, one line naming each permission RBAC denies: a user with none on
+    pods misses all three; one who may read pods misses `create pods/exec` alone."""
+    fault = TypeAdapter(FaultSpec).validate_python(
+        {"name": "kill", "kind": "process_kill", "target": "sidecar:catalog-1"}
+    )
+    with pytest.raises(FaultError) as caught:
+        REGISTRY.make_injector(fault, kube_runtime_context(local_apiserver, tmp_path, NS))
+    message = str(caught.value)
+    assert "\n" not in message and "(context viewer) may not create pods/exec, get pods," in message
+    assert "list pods in namespace shop (RBAC)" in message
+    namespace = unique("readers")
+    rule: dict[str, object] = {"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list"]}
+    viewer_namespace(kube, namespace, viewer_role(namespace, "pod-reader", "reads-pods", [rule]))
+    context = kube_runtime_context(local_apiserver, tmp_path, namespace)
+    with pytest.raises(
+        FaultError, match=r"may not create pods/exec in namespace readers-\w+ \(RBAC\)"
+    ):
+        REGISTRY.make_injector(fault, context)
