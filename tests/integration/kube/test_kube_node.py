@@ -532,23 +532,24 @@ def test_a_worker_pod_whose_master_is_gone_goes_at_once(local_node: LocalNode) -
     assert took < GRACE_S, took
 
 
-def test_a_paused_app_and_a_killed_sidecar_are_hidden_by_retries_on_the_node(
-    shop: ShopOnNode, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+def test_a_paused_control_plane_and_a_killed_sidecar_do_not_reach_users_on_the_node(
+    local_node: LocalNode, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """experiments/pause-and-kill.yaml scaled to 16 s: catalog-1's app paused and later
+    """experiments/pause-and-kill.yaml scaled to 16 s: the control plane paused, later
     catalog-0's sidecar killed, each from inside its pod (the ledger names the stopped
     processes and the container to wait for); the kubelet starts the sidecar again within
-    the run; the frontend's retries keep the user-facing errors under 1 %."""
+    the run; the sidecars' last good config and the frontend's retries keep the
+    user-facing errors under 1 %."""
     flags = ["--duration", "16s", "--out", str(tmp_path / "reports"), "--quiet"]
-    code, record, namespace = run_on_node(shop.node, PAUSE_AND_KILL, tmp_path, *flags)
+    code, record, namespace = run_on_node(local_node, PAUSE_AND_KILL, tmp_path, *flags)
     assert code == 0, capsys.readouterr().out
     assert [(f["kind"], f["target"]) for f in record["faults"]] == [
-        ("process_pause", "service:catalog-1"),
+        ("process_pause", "control-plane"),
         ("process_kill", "sidecar:catalog-0"),
     ]
     (lines,) = [p.read_text() for p in (tmp_path / "reports").glob("*/faults.ledger.jsonl")]
     assert "kube_resume_processes" in lines and "kube_container_ready" in lines
-    with shop.node.client() as kube:  # events carry no label: `down` leaves them
+    with local_node.client() as kube:  # events carry no label: `down` leaves them
         events = kube.list(EVENT, namespace)
     started = sum(
         e.get("count", 1)
