@@ -294,7 +294,11 @@ def dry_run(args: argparse.Namespace, console: Console) -> int:
     for warning in checked.warnings:
         print(f"warning: {warning}", file=sys.stderr)
     console.print(f"dry run, {describe(checked)}, against {where}:", markup=False)
-    lines = faults_plan(checked.experiment.faults, namespaces) or ["no faults"]
+    runtime = args.runtime or checked.experiment.target.runtime
+    on_kubernetes = external is None and runtime == "kubernetes"
+    if on_kubernetes:
+        namespaces = [args.namespace]
+    lines = faults_plan(checked.experiment.faults, namespaces, on_kubernetes) or ["no faults"]
     for line in lines:
         console.print(line, markup=False)
     console.print("nothing was deployed, sent or changed", markup=False)

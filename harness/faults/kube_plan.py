@@ -41,21 +41,83 @@ FOUND = "<it>"
 
 
 def faults_plan(
-    faults: Sequence[FaultSpec | KubeFaultBase], namespaces: Sequence[str]
+    faults: Sequence[FaultSpec | KubeFaultBase],
+    namespaces: Sequence[str],
+    kubernetes_runtime: bool = False,
 ) -> list[str]:
     """`run --dry-run`'s lines: each fault in timeline order, with the Kubernetes API calls
-    it would make (in its namespace: its own, else the first of `namespaces`)."""
+    it would make (in its namespace: its own, else the first of `namespaces`). On the
+    kubernetes runtime (`kubernetes_runtime`) the process, container, rollout and outage
+    faults act through the API server too, on the deployment's own pods and Deployments."""
     lines: list[str] = []
     for fault in sorted(faults, key=lambda f: f.at):
         until = f" for {format_duration(fault.duration)}" if fault.duration else " to the end"
         lines.append(
             f"fault {fault.name} ({fault.kind} on {fault.target}) at {format_duration(fault.at)}{until}:"
         )
-        if not isinstance(fault, KubeFaultBase):
+        namespace = getattr(fault, "namespace", None) or (
+            namespaces[0] if namespaces else "<namespace>"
+        )
+        if isinstance(fault, KubeFaultBase):
+            lines.extend(f"  {call}" for call in planned_calls(fault, namespace))
+        elif kubernetes_runtime and fault.kind in RUNTIME_KINDS:
+            lines.extend(f"  {call}" for call in runtime_calls(fault.kind, namespace))
+        else:
             lines.append("  no Kubernetes API call (it acts on the reference mesh's parts)")
-            continue
-        namespace = fault.namespace or (namespaces[0] if namespaces else "<namespace>")
-        lines.extend(f"  {call}" for call in planned_calls(fault, namespace))
+    return lines
+
+
+_SIGNALS = {"kill": "KILL", "pause": "STOP", "restart": "TERM (KILL after 10 s)"}
+RUNTIME_KINDS = frozenset(
+    {f"{what}_{how}" for what in ("process", "container") for how in _SIGNALS}
+    | {"rolling_restart", "control_plane_outage"}
+)
+"""The kubernetes runtime's faults that are not Kubernetes fault kinds but still act
+through the API server (`harness.faults.kube_process`, `harness.faults.kube_rollout`)."""
+
+
+def runtime_calls(kind: str, namespace: str) -> list[str]:
+    """The API calls of one of `RUNTIME_KINDS` on the kubernetes runtime, apply and revert."""
+    pods, deployments = POD.path(namespace), DEPLOYMENT.path(namespace)
+    if kind == "rolling_restart":
+        return [
+            _call("apply", "GET", f"{deployments}/{FOUND}", "each instance's, the snapshot"),
+            _call(
+                "apply",
+                "PATCH",
+                f"{deployments}/{FOUND}",
+                "pod template annotation "
+                "kubectl.kubernetes.io/restartedAt, one Deployment at a time",
+            ),
+            _call("apply", "GET", f"{deployments}/{FOUND}", "until its rollout is complete"),
+            "(revert: nothing for a completed rollout; the snapshot back on one never completed)",
+        ]
+    if kind == "control_plane_outage":
+        path = DEPLOYMENT.path(namespace, "control-plane")
+        return [
+            _call("apply", "GET", path, "the snapshot: spec, labels, annotations, resourceVersion"),
+            _call("apply", "PATCH", path, "merge patch: spec.replicas = 0"),
+            _call("revert", "GET", path, "unchanged since the fault's patch?"),
+            _call("revert", "PUT", path, "the snapshot; then GET until its pod is Ready"),
+        ]
+    how = kind.split("_", 1)[1]
+    exec_path = f"{pods}/{FOUND}/exec"
+    lines = [
+        _call("apply", "GET", pods, "the target's pod, by the deployment's labels"),
+        _call("apply", "POST", exec_path, "list the target container's processes"),
+        _call("apply", "POST", exec_path, f"kill -{_SIGNALS[how]} those processes"),
+    ]
+    if how == "pause":
+        lines.append(_call("revert", "POST", exec_path, "kill -CONT the processes paused"))
+    else:
+        lines.append(
+            _call(
+                "revert",
+                "GET",
+                f"{pods}/{FOUND}",
+                "until the kubelet restarted the container and it is ready",
+            )
+        )
     return lines
 
 

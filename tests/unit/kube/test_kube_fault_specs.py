@@ -7,11 +7,11 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from pydantic import ValidationError
+from pydantic import TypeAdapter, ValidationError
 
 from harness.faults.kube_plan import faults_plan, permissions, planned_calls, role_rules
 from harness.kube.targets import namespace_problem
-from harness.spec.faults import FAULT_MODELS, kinds_of
+from harness.spec.faults import FAULT_MODELS, FaultSpec, kinds_of
 from harness.spec.kube_faults import KubeFaultBase, interleaved_changes
 
 MODELS = {kinds_of(m)[0]: m for m in FAULT_MODELS if issubclass(m, KubeFaultBase)}
@@ -50,6 +50,8 @@ EXAMPLES: list[dict[str, Any]] = [
     {"kind": "pod_delete", "target": "app=catalog,version in (v1,v2)", "params": {"count": 1}},
     {"kind": "deployment_scale", "target": "catalog", "params": {"replicas": 0}},
 ]
+
+FAULT: TypeAdapter[FaultSpec] = TypeAdapter(FaultSpec)
 
 
 def parse(data: dict[str, Any]) -> KubeFaultBase:
@@ -190,3 +192,27 @@ def test_interleaved_changes_of_one_object_are_warned_about() -> None:
         for n, t in (("a", "0s"), ("b", "10s"))
     ]
     assert interleaved_changes(pods) == []
+
+
+def test_the_kubernetes_runtimes_own_faults_are_planned_as_api_calls() -> None:
+    """On the kubernetes runtime a pause is an exec into the pod (and one to resume), a
+    control-plane outage a scale of its Deployment; elsewhere neither calls the API."""
+    pause = FAULT.validate_python(
+        {"name": "p", "kind": "process_pause", "target": "service:catalog-0", "duration": "5s"}
+    )
+    outage = FAULT.validate_python(
+        {"name": "o", "kind": "control_plane_outage", "at": "9s", "duration": "5s"}
+    )
+    lines = faults_plan([outage, pause], ["shop"], kubernetes_runtime=True)
+    assert lines[0].startswith("fault p (process_pause on service:catalog-0)")
+    assert "/api/v1/namespaces/shop/pods/<it>/exec" in lines[2] and "kill -STOP" in lines[3]
+    assert lines[4].startswith("  revert POST") and "kill -CONT" in lines[4]
+    assert lines[5].startswith("fault o (control_plane_outage")
+    assert "/apis/apps/v1/namespaces/shop/deployments/control-plane" in lines[6]
+    assert "spec.replicas = 0" in lines[7]
+    elsewhere = faults_plan([outage, pause], ["shop"])
+    assert (
+        elsewhere[1]
+        == elsewhere[3]
+        == "  no Kubernetes API call (it acts on the reference mesh's parts)"
+    )
