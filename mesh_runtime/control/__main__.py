@@ -10,6 +10,10 @@ With `--kubeconfig F --namespace NS [--kube-context C]` the policies come from t
 objects (VirtualService, DestinationRule, PeerAuthentication, AuthorizationPolicy) of that
 namespace, watched in the API server (`mesh_runtime.control.kube_source`); CONFIG.json
 then gives only the services, their endpoints and the trust domain.
+
+The current config outlives the process in `--state-file F` or, on the kubernetes
+runtime, in `--state-configmap NAMESPACE/NAME` (read and written as the pod's
+ServiceAccount; `mesh_runtime.control.state_configmap`): a restart resumes from it.
 """
 
 from __future__ import annotations
@@ -20,8 +24,7 @@ import logging
 import os
 import secrets
 import sys
-from collections.abc import Sequence
-from functools import partial
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from mesh_runtime.config.mesh import MeshConfig
@@ -33,12 +36,14 @@ from mesh_runtime.control.server import (
     ControlPlaneAPI,
     Network,
 )
-from mesh_runtime.control.state_file import load_state, save_state
+from mesh_runtime.control.state_file import DurableState, FileState
 from mesh_runtime.control.store import DEFAULT_HISTORY, ConfigStore
 from mesh_runtime.errors import InvalidInput, MeshproofError
 from mesh_runtime.serve import serve
 from mesh_runtime.units import parse_duration
 from mesh_runtime.validation import load_model
+
+OnChange = Callable[[MeshConfig], None]
 
 BOOTSTRAP_SECRET = "bootstrap-secret"
 """The secret's file in the CA directory when --bootstrap-secret-file is not given."""
@@ -58,6 +63,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--state-file",
         help="where the current config is saved on every change; a restart resumes from it",
+    )
+    parser.add_argument(
+        "--state-configmap",
+        metavar="NAMESPACE/NAME",
+        help="keep the current config in this ConfigMap instead (in a pod: as its "
+        "ServiceAccount); a new pod resumes from it",
     )
     parser.add_argument(
         "--history", type=int, default=DEFAULT_HISTORY, help="config versions to keep"
@@ -159,6 +170,24 @@ def read_token(path: str) -> str:
     return token
 
 
+def build_state(args: argparse.Namespace) -> tuple[DurableState, OnChange] | None:
+    """Where the state is kept, and what saves a change (off the event loop for a
+    ConfigMap: a round trip to the API server); None without either flag."""
+    if args.state_file and args.state_configmap:
+        raise InvalidInput("--state-configmap", "", "give --state-file or --state-configmap")
+    if args.state_file:
+        state = FileState(Path(args.state_file))
+        return state, state.save
+    if not args.state_configmap:
+        return None
+    from mesh_runtime.control.incluster import ConfigMapApi
+    from mesh_runtime.control.state_configmap import ConfigMapState, LatestWriter, parse_reference
+
+    namespace, name = parse_reference(args.state_configmap)
+    configmap = ConfigMapState(ConfigMapApi.in_pod(), namespace, name)
+    return configmap, LatestWriter(configmap.save, f"the config in {configmap}")
+
+
 def build_api(args: argparse.Namespace) -> ControlPlaneAPI:
     """The API over the initial config, or over the saved state when there is one."""
     config = load_model(args.config, MeshConfig)
@@ -166,14 +195,13 @@ def build_api(args: argparse.Namespace) -> ControlPlaneAPI:
     issuer = build_issuer(args)
     writers = writers_of(args)
     source = build_source(args)
-    if not args.state_file:
+    kept = build_state(args)
+    if kept is None:
         store = ConfigStore(config, history=args.history)
         return ControlPlaneAPI(store, token, issuer=issuer, writers=writers, source=source)
-    state_file = Path(args.state_file)
-    config = load_state(state_file) or config
-    store = ConfigStore(config, history=args.history)
-    save_state(state_file, store.current)
-    on_change = partial(save_state, state_file)
+    state, on_change = kept
+    store = ConfigStore(state.load() or config, history=args.history)
+    state.save(store.current)
     return ControlPlaneAPI(
         store, token, on_change=on_change, issuer=issuer, writers=writers, source=source
     )

@@ -16,16 +16,21 @@ work unchanged inside the cluster:
 - each topology service: a Service `<service>` (port 80 to the pods' `inbound` port; in
   no-mesh mode to `app`), what a team would call;
 - control plane, Toxiproxy, trace sink: a Deployment and a Service each;
+- the control plane keeps its current config (every policy change, its version) in the
+  ConfigMap `control-plane-state`, created empty here, read and replaced by the control
+  plane as its ServiceAccount `control-plane` (a Role with get/update/patch on that one
+  ConfigMap): a new control-plane pod resumes from it (`control_plane_state`);
 - Prometheus (`prometheus.py`): a Deployment finding the sidecars itself (Kubernetes
   service discovery, role pod), with its ServiceAccount, Role and RoleBinding;
 - ConfigMaps: `mesh-config`, `toxiproxy` (its proxies, read with `-config`), `prometheus`;
 - Secrets: `control-plane` (token, bootstrap secret), `admin-token`, and
   `credential-<service>` per service. A container mounts only its own files, read-only,
   at the paths its command names (`docker.mounts.mounts_of`): a sidecar its service's
-  credential and the admin token; nothing else gets a service-account token. The pod's
-  containers share one process namespace (`shareProcessNamespace`: the process and
-  container faults signal them from inside), so the sidecar runs as a uid of its own: the
-  app cannot reach the sidecar's files through `/proc/<pid>/root`.
+  credential and the admin token; only the control plane and Prometheus get a
+  service-account token. The pod's containers share one process namespace
+  (`shareProcessNamespace`: the process and container faults signal them from inside), so
+  the sidecar runs as a uid of its own: the app cannot reach the sidecar's files through
+  `/proc/<pid>/root`.
 
 Every object carries `meshproof.deployment=<id>` (`down` deletes by it) and every
 container `imagePullPolicy: Never` (the images are loaded into the node, never pulled).
@@ -60,7 +65,18 @@ SIDECAR_RUN_AS = RUN_AS + 1
 """The sidecar's own uid (its gid stays RUN_AS, to read its Secret files). The pod shares one
 process namespace, and a process may read `/proc/<pid>/root` of another only with the same
 uid: so the app cannot read the sidecar's credential and admin token through it."""
-RESERVED = ("control-plane", "toxiproxy", "trace-sink", "prometheus", "mesh-config", "admin-token")
+STATE_CONFIGMAP = "control-plane-state"
+CONTROL_PLANE = "control-plane"
+RBAC = "rbac.authorization.k8s.io"
+RESERVED = (
+    "control-plane",
+    "toxiproxy",
+    "trace-sink",
+    "prometheus",
+    "mesh-config",
+    "admin-token",
+    STATE_CONFIGMAP,
+)
 """Names the deployment's own objects take; a topology service may not be called so."""
 
 Manifest = dict[str, Any]
@@ -97,6 +113,8 @@ def manifests(
     sources = {**file_sources(cplan), **{path: source for path, (source, _) in ca_files.items()}}
     objects: list[Manifest] = []
     objects += config_maps(cplan, meta)
+    if any(spec.role == CONTROL_PLANE for spec in cplan.containers):
+        objects += control_plane_state(meta)
     objects += secrets(cplan, keys, meta, sources, {p: text for p, (_, text) in ca_files.items()})
     objects += services(cplan, meta)
     for spec in cplan.containers:
@@ -185,6 +203,39 @@ def config_maps(cplan: ContainerPlan, meta: Meta) -> list[Manifest]:
     proxies = meta.of("ConfigMap", "toxiproxy", **meta.labels("toxiproxy"))
     proxies["data"] = {TOXIPROXY_CONFIG: json.dumps(toxiproxy_proxies(cplan), indent=2)}
     return [mesh, proxies]
+
+
+def control_plane_state(meta: Meta) -> list[Manifest]:
+    """The control plane's state ConfigMap (empty: the control plane fills it) and its
+    ServiceAccount, with a Role to read and replace that one ConfigMap and nothing else."""
+    state = meta.of("ConfigMap", STATE_CONFIGMAP, **meta.labels(CONTROL_PLANE))
+    labels = meta.labels(CONTROL_PLANE)
+    account = meta.of("ServiceAccount", CONTROL_PLANE, **labels)
+    role = meta.of("Role", CONTROL_PLANE, f"{RBAC}/v1", **labels)
+    role["rules"] = [
+        {
+            "apiGroups": [""],
+            "resources": ["configmaps"],
+            "resourceNames": [STATE_CONFIGMAP],
+            "verbs": ["get", "update", "patch"],
+        }
+    ]
+    binding = meta.of("RoleBinding", CONTROL_PLANE, f"{RBAC}/v1", **labels)
+    binding["roleRef"] = {"apiGroup": RBAC, "kind": "Role", "name": CONTROL_PLANE}
+    binding["subjects"] = [
+        {"kind": "ServiceAccount", "name": CONTROL_PLANE, "namespace": meta.namespace}
+    ]
+    return [state, account, role, binding]
+
+
+def state_in_configmap(command: tuple[str, ...], namespace: str) -> tuple[str, ...]:
+    """The control plane's command with `--state-file F` (a pod's emptyDir, lost with
+    the pod) replaced by `--state-configmap NAMESPACE/control-plane-state`."""
+    out = list(command)
+    if "--state-file" in out:
+        at = out.index("--state-file")
+        del out[at : at + 2]
+    return (*out, "--state-configmap", f"{namespace}/{STATE_CONFIGMAP}")
 
 
 def _ca_files(
@@ -354,10 +405,17 @@ def _part_deployment(
     command = spec.command
     if spec.role == "toxiproxy":
         command = (*command, "-config", str(WORK_DIR / TOXIPROXY_CONFIG))
+    if spec.role == CONTROL_PLANE:
+        command = state_in_configmap(command, meta.namespace)
     ports = {_port_name(spec, key): port for key, port in spec.ports.items()}
     container = _container(spec.name, spec, ports, command)
     mounts = {spec.name: _mounts(spec, PlanFiles(WORK_DIR), sources)}
-    return _deployment(meta, spec.name, labels, {}, [container], mounts, sources)
+    deployment = _deployment(meta, spec.name, labels, {}, [container], mounts, sources)
+    if spec.role == CONTROL_PLANE:
+        pod = deployment["spec"]["template"]["spec"]
+        pod["serviceAccountName"] = CONTROL_PLANE
+        pod["automountServiceAccountToken"] = True
+    return deployment
 
 
 def _mounts(

@@ -36,7 +36,15 @@ from harness.faults.kube_process import PodContainer, container_status, list_pro
 from harness.kube.localnode import LocalNode
 from mesh_runtime.control.client import ControlPlaneClient
 from mesh_runtime.kube.errors import KubeNotFound
-from mesh_runtime.kube.resources import DEPLOYMENT, NAMESPACE, POD, SECRET, SERVICE, Resource
+from mesh_runtime.kube.resources import (
+    CONFIG_MAP,
+    DEPLOYMENT,
+    NAMESPACE,
+    POD,
+    SECRET,
+    SERVICE,
+    Resource,
+)
 from mesh_runtime.runtimes import ToxiproxyClient
 from mesh_runtime.runtimes.deployment import KubernetesPlacement
 from mesh_runtime.runtimes.deployment import load as load_state
@@ -358,6 +366,63 @@ def test_recover_resumes_exactly_what_a_dead_harness_paused(
     assert [(p.pid, p.start) for p in resumed] == stopped
     assert all(p.state != "T" for p in resumed), resumed
     assert "nothing to recover" in recover(tmp_path / "state").stdout
+
+
+def state_version(shop: ShopOnNode) -> int:
+    """The config version saved in the control plane's state ConfigMap (-1: none yet)."""
+    with shop.node.client() as kube:
+        data = kube.get(CONFIG_MAP, shop.namespace, "control-plane-state").get("data") or {}
+    text = data.get("mesh-config.json")
+    return int(json.loads(text)["version"]) if text else -1
+
+
+def sidecar_dump(shop: ShopOnNode, instance: str, token: str) -> dict[str, Any]:
+    """The instance's sidecar /config_dump, read at its pod's admin port."""
+    address = pod_address(shop, f"meshproof.part={instance}", "admin")
+    headers = {"Authorization": f"Bearer {token}"}
+    answer = requests.get(f"http://{address}/config_dump", headers=headers, timeout=5)
+    answer.raise_for_status()
+    dump: dict[str, Any] = answer.json()
+    return dump
+
+
+def test_a_new_control_plane_pod_keeps_the_policy_changes_and_version(
+    shop: ShopOnNode,
+) -> None:
+    """The control plane keeps its config in the ConfigMap control-plane-state: after a
+    policy change through its API and its pod replaced, the new pod serves the changed
+    policy at the same version (not the initial config), and a sidecar that polled the
+    new pod still runs it."""
+    deployment = load_state(shop.state_dir / "deployments" / "shop.json")
+    assert deployment.control_url and deployment.control_token
+    assert deployment.admin_token_file
+    admin_token = Path(deployment.admin_token_file).read_text(encoding="utf-8").strip()
+    control = ControlPlaneClient(deployment.control_url, deployment.control_token)
+    original = control.config().services["catalog"].policy
+    version = control.patch_policy(
+        "catalog", {"trafficPolicy": {"loadBalancer": {"simple": "LEAST_REQUEST"}}}
+    )
+    try:
+        poll(lambda: state_version(shop) == version, timeout=10, interval=0.2, what="saved")
+        replace_pod(shop, "control-plane")
+        poll(control.ready, timeout=30, interval=0.2, what="the new control plane")
+        config = control.config()
+        assert config.version == version
+        balancer = config.services["catalog"].policy.trafficPolicy.loadBalancer.simple
+        assert balancer == "LEAST_REQUEST"
+
+        def polled_the_new_pod() -> bool:
+            report = control.status()["sidecars"].get("frontend-0") or {}
+            return report.get("applied") == version
+
+        poll(polled_the_new_pod, timeout=30, interval=0.2, what="frontend-0 polling it")
+        dump = sidecar_dump(shop, "frontend-0", admin_token)
+        assert dump["version"] == version
+        catalog = dump["services"]["catalog"]["policy"]["trafficPolicy"]["loadBalancer"]
+        assert catalog["simple"] == "LEAST_REQUEST"
+    finally:
+        restored = control.put_policy("catalog", original)
+        poll(lambda: state_version(shop) == restored, timeout=10, interval=0.2, what="restored")
 
 
 def test_down_leaves_nothing_with_the_label_and_no_container(shop: ShopOnNode) -> None:

@@ -35,6 +35,7 @@ pytestmark = pytest.mark.integration
 
 SHOP = ROOT / "experiments" / "topologies" / "shop.yaml"
 PARTS = 10  # six instances, control plane, Toxiproxy, trace sink, Prometheus
+OBJECTS = 42  # the shop's objects; 4 of them the control plane's state ConfigMap and RBAC
 
 
 @pytest.fixture(scope="module")
@@ -71,7 +72,7 @@ def test_rendered_manifests_pass_a_server_side_dry_run(
     out = tmp_path / "k8s"
     assert main(["k8s", "render", str(SHOP), "-o", str(out), "--namespace", namespace]) == 0
     files = sorted(out.iterdir())
-    assert len(files) == 38
+    assert len(files) == OBJECTS
     for path in files:
         obj = yaml.safe_load(path.read_text(encoding="utf-8"))
         answer = kube.create(resource_of(obj), namespace, obj, dry_run=True)
@@ -96,7 +97,7 @@ def test_up_status_down(
     assert main(["up", str(SHOP), *flags, "--no-wait"]) == 0, capsys.readouterr().err
     dep = deployment_id(state_dir)
     made = labelled(kube, namespace, dep)
-    assert len(made) == 38
+    assert len(made) == OBJECTS
     assert {kind for kind, _ in made} == {
         "ConfigMap",
         "Secret",
@@ -113,7 +114,7 @@ def test_up_status_down(
     assert main(["status", "shop", "--json"]) == 1  # nothing is ready: no pod exists
     report = yaml.safe_load(capsys.readouterr().out)
     assert report["runtime"] == "kubernetes" and report["deployment_id"] == dep
-    assert sum(len(names) for names in report["objects"].values()) == 38
+    assert sum(len(names) for names in report["objects"].values()) == OBJECTS
     assert len(report["processes"]) == PARTS
     for part in report["processes"]:
         assert (part["phase"], part["ready"], part["reason"]) == ("none", False, NO_POD)
@@ -140,7 +141,7 @@ def test_up_waits_for_pods_with_a_deadline_and_says_why(
     assert f"0/{PARTS} parts ready after 2s" in message and NO_POD in message
     assert "\n" not in message and "meshproof down shop" in message
     deployment = runtime.load("shop")  # it stays deployed, for status and down
-    assert len(labelled(kube, namespace, deployment_id(state_dir))) == 38
+    assert len(labelled(kube, namespace, deployment_id(state_dir))) == OBJECTS
     runtime.down(deployment)
     assert labelled(kube, namespace, deployment_id_of(deployment)) == []
 
@@ -180,7 +181,7 @@ def test_down_finds_the_objects_by_label_when_the_state_file_is_gone(
     dep = deployment_id(state_dir)
     (state_dir / "deployments" / "shop.json").unlink()
     assert main(["down", "shop"]) == 2  # nothing recorded, no cluster named
-    assert len(labelled(kube, namespace, dep)) == 38
+    assert len(labelled(kube, namespace, dep)) == OBJECTS
     assert main(["down", "shop", *flags]) == 0
     assert labelled(kube, namespace, dep) == []
 

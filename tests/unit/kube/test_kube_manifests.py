@@ -128,6 +128,40 @@ def test_the_control_plane_gets_its_files_and_writable_folders() -> None:
     assert json.loads(config)["services"]
 
 
+def test_the_control_plane_keeps_its_state_in_a_configmap_it_alone_may_replace() -> None:
+    """The state ConfigMap is created empty (the control plane fills it), the control
+    plane's command names it instead of a state file in its emptyDir, and its
+    ServiceAccount's Role reads and replaces that one ConfigMap and nothing else."""
+    objects = shop_objects()
+    state = by_kind(objects, "ConfigMap")["control-plane-state"]
+    assert "data" not in state
+    spec = pod_spec(by_kind(objects, "Deployment")["control-plane"])
+    assert spec["serviceAccountName"] == "control-plane"
+    assert spec["automountServiceAccountToken"] is True
+    command = spec["containers"][0]["command"]
+    assert "--state-file" not in command
+    assert command[command.index("--state-configmap") + 1] == "shop/control-plane-state"
+    (rule,) = by_kind(objects, "Role")["control-plane"]["rules"]
+    assert rule == {
+        "apiGroups": [""],
+        "resources": ["configmaps"],
+        "resourceNames": ["control-plane-state"],
+        "verbs": ["get", "update", "patch"],
+    }
+    binding = by_kind(objects, "RoleBinding")["control-plane"]
+    assert binding["roleRef"]["name"] == "control-plane"
+    assert binding["subjects"] == [
+        {"kind": "ServiceAccount", "name": "control-plane", "namespace": "shop"}
+    ]
+    kinds = [(o["kind"], o["metadata"]["name"]) for o in objects]
+    assert kinds.index(("RoleBinding", "control-plane")) < kinds.index(
+        ("Deployment", "control-plane")
+    )
+    no_mesh = shop_objects("no-mesh")
+    assert "control-plane-state" not in by_kind(no_mesh, "ConfigMap")
+    assert "control-plane" not in by_kind(no_mesh, "ServiceAccount")
+
+
 def test_every_mount_names_a_volume_and_every_volume_an_object() -> None:
     objects = shop_objects()
     present = {(o["kind"], o["metadata"]["name"]) for o in objects}
