@@ -53,7 +53,7 @@ class ConfigMapApi:
         self.server = server
         self._token = account_dir / "token"
         self._session = requests.Session()
-        self._session.verify = str(account_dir / "ca.crt")
+        self._ca = str(account_dir / "ca.crt")
         self._timeout_s = timeout_s
 
     @classmethod
@@ -81,6 +81,7 @@ class ConfigMapApi:
                 method,
                 url,
                 json=body,
+                verify=self._ca,  # per request: a session's verify loses to REQUESTS_CA_BUNDLE
                 headers={"Authorization": f"Bearer {token}", "Accept": "application/json"},
                 timeout=self._timeout_s,
             )

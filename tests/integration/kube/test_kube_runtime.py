@@ -16,16 +16,21 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 import yaml
 
 from harness.cli.k8s import render_objects
 from harness.cli.main import main
-from harness.kube.testing import LocalApiServer
+from harness.kube.testing import ADMIN, LocalApiServer
+from mesh_runtime.config.mesh import MeshConfig, ServiceEntry
+from mesh_runtime.control.incluster import ApiServerError, ConfigMapApi
+from mesh_runtime.control.state_configmap import ConfigMapState
 from mesh_runtime.errors import ReadinessTimeout
 from mesh_runtime.kube.client import KubeClient
 from mesh_runtime.kube.errors import KubeInvalid
 from mesh_runtime.kube.resources import CONFIG_MAP, NAMESPACE, resource_of
 from mesh_runtime.runtimes.deployment import KubernetesPlacement
+from mesh_runtime.runtimes.kubernetes.manifests import STATE_CONFIGMAP, Meta, control_plane_state
 from mesh_runtime.runtimes.kubernetes.podstate import NO_POD
 from mesh_runtime.runtimes.kubernetes.runtime import KubernetesRuntime
 from tests.conftest import poll, stop_group
@@ -217,3 +222,49 @@ def test_bad_cluster_input_is_one_line_and_exit_2(
     err = capsys.readouterr().err.strip()
     assert expected in err and len(err.splitlines()) == 1, err
     assert not (state_dir / "deployments" / "shop.json").exists()
+
+
+def service_account_dir(server: LocalApiServer, namespace: str, folder: Path) -> Path:
+    """What the kubelet mounts for the control plane's ServiceAccount: a token (from the
+    TokenRequest API) and the API server's CA, in `folder`."""
+    answer = requests.post(
+        f"{server.url}/api/v1/namespaces/{namespace}/serviceaccounts/control-plane/token",
+        json={"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest", "spec": {}},
+        headers={"Authorization": f"Bearer {server.user(ADMIN).token}"},
+        verify=str(server.ca_file),
+        timeout=10,
+    )
+    answer.raise_for_status()
+    folder.mkdir()
+    (folder / "token").write_text(answer.json()["status"]["token"])
+    (folder / "ca.crt").write_bytes(server.ca_file.read_bytes())
+    return folder
+
+
+def test_the_control_plane_keeps_its_state_in_its_configmap_as_its_service_account(
+    kube: KubeClient, local_apiserver: LocalApiServer, namespace: str, tmp_path: Path
+) -> None:
+    """With the ConfigMap, ServiceAccount, Role and RoleBinding the manifests make, and
+    that ServiceAccount's token: the empty ConfigMap loads as no state, a save loads back
+    in a new process's view; a writer holding an old resourceVersion conflicts and the
+    higher config version stays; the Role gives no other ConfigMap."""
+    for obj in control_plane_state(Meta("state-1", namespace)):
+        kube.create(resource_of(obj), namespace, obj)
+    account = service_account_dir(local_apiserver, namespace, tmp_path / "sa")
+    api = ConfigMapApi(local_apiserver.url, account)
+    first = ConfigMapState(api, namespace, STATE_CONFIGMAP)
+    assert first.load() is None
+    config = MeshConfig(version=5, services={"cart": ServiceEntry(name="cart")})
+    first.save(config)
+    second = ConfigMapState(api, namespace, STATE_CONFIGMAP)  # a new pod
+    assert second.load() == config
+    second.save(config.model_copy(update={"version": 6}))
+    first.save(config.model_copy(update={"version": 4}))  # stale: a conflict, kept 6
+    assert ConfigMapState(api, namespace, STATE_CONFIGMAP).load() == config.model_copy(
+        update={"version": 6}
+    )
+    first.save(config.model_copy(update={"version": 7}))
+    second.save(config.model_copy(update={"version": 8}))  # a conflict, but newer: written
+    assert first.load() == config.model_copy(update={"version": 8})
+    with pytest.raises(ApiServerError, match="403"):
+        ConfigMapState(api, namespace, "mesh-config").load()
