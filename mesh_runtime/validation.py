@@ -17,6 +17,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from mesh_runtime.errors import InvalidInput
+from mesh_runtime.input_file import read_input_text
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -190,12 +191,7 @@ def load_model(
 ) -> M:
     """Read a YAML (or JSON) file into `model`; any problem is one `error` line."""
     source = str(path)
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise error(source, "", "no such file") from None
-    except OSError as exc:
-        raise error(source, "", f"cannot read: {exc.strerror}") from None
+    text = read_input_text(path, error)
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:

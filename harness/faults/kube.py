@@ -131,16 +131,8 @@ class KubePlace:
     def of(cls, ctx: FaultContext, fault: KubeFaultBase) -> KubePlace:
         """From the target file's `kubernetes:` (a namespace outside its list is refused;
         validate refuses it first), or the kubernetes runtime's own placement."""
-        placement = ctx.deployment.kubernetes
-        if ctx.deployment.target is None and placement is not None:
-            login = KubeLogin(kubeconfig=Path(placement.kubeconfig), context=placement.context)
-            return cls(
-                login=login,
-                namespace=placement.namespace,
-                run=ctx.run,
-                kube=login.connect(),
-                selector=f"{DEPLOYMENT_LABEL}={placement.deployment_id}",
-            )
+        if ctx.deployment.target is None and ctx.deployment.kubernetes is not None:
+            return cls.of_runtime(ctx, fault.kind)
         target = ctx.deployment.target
         access = target.kubernetes if target is not None else None
         if access is None:
@@ -157,6 +149,22 @@ class KubePlace:
             namespace=fault.namespace or access.namespaces[0],
             run=ctx.run,
             kube=login.connect(),
+        )
+
+    @classmethod
+    def of_runtime(cls, ctx: FaultContext, kind: str) -> KubePlace:
+        """The kubernetes runtime's API server, user and namespace, from the deployment's
+        handle; pod selectors narrowed to the deployment's label."""
+        placement = ctx.deployment.kubernetes
+        if placement is None or ctx.deployment.target is not None:
+            raise FaultError(f"{kind}: this injector works on the kubernetes runtime only")
+        login = KubeLogin(kubeconfig=Path(placement.kubeconfig), context=placement.context)
+        return cls(
+            login=login,
+            namespace=placement.namespace,
+            run=ctx.run,
+            kube=login.connect(),
+            selector=f"{DEPLOYMENT_LABEL}={placement.deployment_id}",
         )
 
     def narrowed(self, selector: str) -> str:

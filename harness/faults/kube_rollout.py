@@ -25,7 +25,6 @@ from __future__ import annotations
 import threading
 import time
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from harness.errors import FaultError
@@ -41,7 +40,6 @@ from harness.spec.kube_faults import DeploymentScaleFault
 from mesh_runtime.kube.errors import KubeNotFound
 from mesh_runtime.kube.resources import DEPLOYMENT
 from mesh_runtime.runtimes.deployment import Deployment
-from mesh_runtime.runtimes.docker.naming import DEPLOYMENT_LABEL
 
 if TYPE_CHECKING:
     from mesh_runtime.kube.client import KubeClient
@@ -101,21 +99,6 @@ def finish_rollout(
     return f"{ref}: rollout not complete after {wait_s:g}s ({waiting}); {done}"
 
 
-def runtime_place(ctx: FaultContext, kind: str) -> KubePlace:
-    """The kubernetes runtime's API server, user and namespace, from the deployment's handle."""
-    placement = ctx.deployment.kubernetes
-    if placement is None or ctx.deployment.target is not None:
-        raise FaultError(f"{kind}: this injector works on the kubernetes runtime only")
-    login = KubeLogin(kubeconfig=Path(placement.kubeconfig), context=placement.context)
-    return KubePlace(
-        login=login,
-        namespace=placement.namespace,
-        run=ctx.run,
-        kube=login.connect(),
-        selector=f"{DEPLOYMENT_LABEL}={placement.deployment_id}",
-    )
-
-
 def instance_deployments(deployment: Deployment, target: str) -> list[str]:
     """The Deployments (one per instance, named after it) whose pods hold the sidecars
     `target` means ('sidecars': every one), in the deployment's order."""
@@ -155,7 +138,7 @@ class KubeRollingRestartInjector:
         self.name = fault.name
         self._fault = fault
         self._stop = ctx.stop
-        place = runtime_place(ctx, fault.kind)
+        place = KubePlace.of_runtime(ctx, fault.kind)
         self._login, self._namespace, self._kube = place.login, place.namespace, place.kube
         self._mark = f"{place.run or 'meshproof'}/{fault.name}"
         self._names = instance_deployments(ctx.deployment, fault.target)
@@ -225,7 +208,7 @@ class KubeControlPlaneOutageInjector(DeploymentScaleInjector):
             duration=fault.duration,
             params={"replicas": 0},  # type: ignore[arg-type]  # validated into the model
         )
-        place = runtime_place(ctx, fault.kind)
+        place = KubePlace.of_runtime(ctx, fault.kind)
         refuse_if_denied(scale, place)
         super().__init__(scale, place)
         self.kind = fault.kind

@@ -32,6 +32,7 @@ from typing import (
 )
 
 from mesh_runtime.errors import InvalidInput
+from mesh_runtime.input_file import read_input_text
 from mesh_runtime.quantities import format_duration, parse_duration, parse_percentage
 from mesh_runtime.sidecar.meshconfig import MeshConfig
 
@@ -76,12 +77,7 @@ def read_as(cls: type[T], data: Any, source: str) -> T:
 def load_config_file(path: str | Path) -> MeshConfig:
     """A static MeshConfig (JSON, or YAML: yaml is imported only for a non-JSON file)."""
     source = str(path)
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise InvalidInput(source, "", "no such file") from None
-    except OSError as exc:
-        raise InvalidInput(source, "", f"cannot read: {exc.strerror}") from None
+    text = read_input_text(path)
     try:
         data = json.loads(text)
     except ValueError:
