@@ -39,6 +39,14 @@ PAUSE_IMAGE=meshproof/pause:3.10 # harness.kube.nodeconfig.PAUSE_IMAGE
 # github.com/prometheus/prometheus v0.53.0 is Prometheus 2.53.0, prom/prometheus' version in
 # the compose files, built from the wrapper module .ci/kube/prometheus/ (no web UI assets:
 # the API is what meshproof uses), made into an image FROM scratch.
+# NetworkPolicy on the tests' node (the kubernetes runtime's network_disconnect is one): the
+# bridge CNI plugin does not enforce it, so the node runs kube-router's network policy
+# controller alone (--run-firewall), built from the wrapper module .ci/kube/kube-router/.
+# v2.1.0 is the only v2 release the Go module proxy we can reach serves (later ones: 403),
+# and security flaws are reported for it: it runs only on the tests' own throw-away node,
+# its router and service proxy off, listening on no port (health and metrics off). Its
+# iptables rules need ipset (Debian's package).
+KUBE_ROUTER_VERSION=v2.1.0
 PROMETHEUS_MODULE_VERSION=v0.53.0
 PROMETHEUS_IMAGE=meshproof/prometheus:v2.53.0 # mesh_runtime.runtimes.kubernetes.prometheus.IMAGE
 # Jaeger (the tests' tracing backend that runs forward spans to): the `jaeger` program of
@@ -68,7 +76,7 @@ CRD_SOURCES=(
 APT_PACKAGES=(
     prometheus haproxy chromium chromium-driver fonts-liberation
     docker.io iptables debootstrap iproute2 procps python3-venv
-    containerd runc containernetworking-plugins
+    containerd runc containernetworking-plugins ipset
 )
 # Debian services a postinst may start; our runtime starts its own on ephemeral ports.
 SYSTEM_DAEMONS=(prometheus prometheus-node-exporter)
@@ -334,6 +342,12 @@ install_kube_binaries() {
     cached_build "coredns $COREDNS_VERSION" "$KUBE_SRC/coredns" "$CACHE/coredns/$COREDNS_VERSION" \
         "-s -w" meshproof.dev/ci/kube/coredns
     cached_build "pause" "$KUBE_SRC/pause" "$CACHE/pause" "-s -w" meshproof.dev/ci/kube/pause
+    check_pinned "$KUBE_SRC/kube-router/go.mod" github.com/cloudnativelabs/kube-router/v2 \
+        "$KUBE_ROUTER_VERSION"
+    cached_build "kube-router $KUBE_ROUTER_VERSION" "$KUBE_SRC/kube-router" \
+        "$CACHE/kube-router/$KUBE_ROUTER_VERSION" \
+        "-s -w -X github.com/cloudnativelabs/kube-router/v2/pkg/version.Version=$KUBE_ROUTER_VERSION" \
+        meshproof.dev/ci/kube/kube-router
     # Not linked: .tools/bin/prometheus would take the place of Debian's on the host.
     check_pinned "$KUBE_SRC/prometheus/go.mod" github.com/prometheus/prometheus \
         "$PROMETHEUS_MODULE_VERSION"
@@ -543,6 +557,8 @@ print_kube_summary() {
         tool_row "$name" "$BIN/$name" "$BIN/$name" --version
     done
     tool_row coredns "$BIN/coredns" "$BIN/coredns" -version
+    tool_row kube-router "$BIN/kube-router" "$BIN/kube-router" --version
+    tool_row ipset "$(which_or_empty ipset)" ipset --version
     tool_row containerd "$(which_or_empty containerd)" containerd --version
     tool_row "CNI bridge plugin" /usr/lib/cni/bridge dpkg-query -W -f='${Version}' \
         containernetworking-plugins
@@ -579,6 +595,8 @@ require_in_ci() {
     done
     [[ -f $KUBE_LINKS/crds/SOURCES.tsv ]] || missing+=(CRDs)
     [[ -x $BIN/coredns ]] || missing+=(coredns)
+    [[ -x $BIN/kube-router ]] || missing+=(kube-router)
+    command -v ipset >/dev/null 2>&1 || missing+=(ipset)
     command -v containerd >/dev/null 2>&1 || missing+=(containerd)
     [[ -x /usr/lib/cni/bridge ]] || missing+=(containernetworking-plugins)
     docker image inspect "$PAUSE_IMAGE" >/dev/null 2>&1 || missing+=("$PAUSE_IMAGE")

@@ -55,6 +55,7 @@ from harness.faults.kube import (
     PodDeleteInjector,
     in_place,
 )
+from harness.faults.kube_network import KubeNetworkDisconnectInjector
 from harness.faults.kube_process import (
     KUBE_CONTAINER_READY,
     KUBE_RESUME_PROCESSES,
@@ -244,7 +245,12 @@ REGISTRY = FaultKinds(
         per_runtime(ContainerInjector, KubeContainerInjector),
         (START_CONTAINER, KUBE_CONTAINER_READY),
     ),
-    FaultKind("network_disconnect", ContainerFault, ContainerInjector, (CONNECT_NETWORK,)),
+    FaultKind(
+        "network_disconnect",
+        ContainerFault,
+        per_runtime(ContainerInjector, KubeNetworkDisconnectInjector),
+        (CONNECT_NETWORK, RESTORE_KUBE_OBJECT),
+    ),
     FaultKind("istio_fault", IstioFaultFault, in_place(IstioFaultInjector), (RESTORE_KUBE_OBJECT,)),
     FaultKind(
         "istio_policy", IstioPolicyFault, in_place(IstioPolicyInjector), (RESTORE_KUBE_OBJECT,)

@@ -34,7 +34,14 @@ from harness.spec.kube_faults import (
     LinkerdRouteSplitFault,
     PodDeleteFault,
 )
-from mesh_runtime.kube.resources import DEPLOYMENT, DESTINATION_RULE, POD, VIRTUAL_SERVICE, Resource
+from mesh_runtime.kube.resources import (
+    DEPLOYMENT,
+    DESTINATION_RULE,
+    NETWORK_POLICY,
+    POD,
+    VIRTUAL_SERVICE,
+    Resource,
+)
 from mesh_runtime.units import format_duration
 
 FOUND = "<it>"
@@ -70,7 +77,7 @@ def faults_plan(
 _SIGNALS = {"kill": "KILL", "pause": "STOP", "restart": "TERM (KILL after 10 s)"}
 RUNTIME_KINDS = frozenset(
     {f"{what}_{how}" for what in ("process", "container") for how in _SIGNALS}
-    | {"rolling_restart", "control_plane_outage"}
+    | {"rolling_restart", "control_plane_outage", "network_disconnect"}
 )
 """The kubernetes runtime's faults that are not Kubernetes fault kinds but still act
 through the API server (`harness.faults.kube_process`, `harness.faults.kube_rollout`)."""
@@ -100,8 +107,10 @@ def runtime_calls(kind: str, namespace: str) -> list[str]:
             _call("revert", "GET", path, "unchanged since the fault's patch?"),
             _call("revert", "PUT", path, "the snapshot; then GET until its pod is Ready"),
         ]
-    how = kind.split("_", 1)[1]
     exec_path = f"{pods}/{FOUND}/exec"
+    if kind == "network_disconnect":
+        return _network_disconnect(namespace, pods, exec_path)
+    how = kind.split("_", 1)[1]
     lines = [
         _call("apply", "GET", pods, "the target's pod, by the deployment's labels"),
         _call("apply", "POST", exec_path, "list the target container's processes"),
@@ -119,6 +128,25 @@ def runtime_calls(kind: str, namespace: str) -> list[str]:
             )
         )
     return lines
+
+
+def _network_disconnect(namespace: str, pods: str, exec_path: str) -> list[str]:
+    policies = NETWORK_POLICY.path(namespace)
+    return [
+        _call("apply", "GET", pods, "the target's pod and another to connect from, by labels"),
+        _call("apply", "POST", exec_path, "a new connection to the target's pod: it connects"),
+        _call(
+            "apply",
+            "POST",
+            policies,
+            "a NetworkPolicy: the target's pod, Ingress and Egress, no rule",
+        ),
+        _call(
+            "apply", "POST", exec_path, "until a new connection fails (else: deleted, fault fails)"
+        ),
+        _call("revert", "DELETE", f"{policies}/{FOUND}", "the policy, at the version just read"),
+        _call("revert", "POST", exec_path, "until a new connection succeeds again"),
+    ]
 
 
 def planned_calls(fault: KubeFaultBase, namespace: str) -> list[str]:

@@ -10,10 +10,12 @@ rules, containerd (a second instance: own root, state and socket,
 Docker engine runs meanwhile in a thread, etcd + kube-apiserver (`LocalApiServer` bound to
 the node's address), kube-controller-manager, kube-scheduler, kube-proxy (iptables),
 CoreDNS (the kubernetes plugin, on the node's address, behind the `kube-dns` Service;
-ready once it has synced with the API server), the kubelet; `start` returns when the node
-is Ready and untainted and the images are in. `stop` ends every process it started (pods
-first, through the kubelet's runtime), removes kube-proxy's rules, the kubelet's chains,
-its own rules, the bridge and the mounts under the work dir.
+ready once it has synced with the API server), the kubelet, then kube-router's network
+policy controller (harness.kube.netpolicy: the bridge plugin does not enforce
+NetworkPolicy; ready once its chains are in place); `start` returns when the node is Ready
+and untainted and the images are in. `stop` ends every process it started (pods first,
+through the kubelet's runtime), removes kube-proxy's rules, kube-router's rules and
+ipsets, the kubelet's chains, its own rules, the bridge and the mounts under the work dir.
 
 One node at a time on a machine: kube-proxy owns the host's KUBE-* chains, so `start` takes
 an exclusive lock (`LOCK_FILE`) and holds it until `stop`.
@@ -34,6 +36,7 @@ from typing import IO
 
 import yaml
 
+from harness.kube.netpolicy import cleanup_commands, firewall_ready, kube_router_command
 from harness.kube.nodeconfig import (
     CONTAINERD_TEMPLATE,
     NODE_NAME,
@@ -77,6 +80,7 @@ class NodeBinaries:
     kubelet: Path
     kube_proxy: Path
     coredns: Path
+    kube_router: Path
     containerd: Path
     ctr: Path
 
@@ -96,6 +100,7 @@ class NodeBinaries:
             kubelet=find_binary("kubelet"),
             kube_proxy=find_binary("kube-proxy"),
             coredns=find_binary("coredns"),
+            kube_router=find_binary("kube-router"),
             containerd=_system_binary("containerd"),
             ctr=_system_binary("ctr"),
         )
@@ -142,6 +147,7 @@ class LocalNode:
         self._rules: list[list[str]] = []
         self._bridge_made = False
         self._kubelet_ran = False
+        self._policy_ran = False
         self._importing: threading.Thread | None = None
         self._import_error: DeployError | None = None
 
@@ -164,6 +170,10 @@ class LocalNode:
     def client(self) -> KubeClient:
         return self.api.client(ADMIN)
 
+    def process(self, name: str) -> LoggedProcess | None:
+        """A program of the node by name (`kube-router`, `kubelet`, ...), if started."""
+        return self._find(name)
+
     def start(self) -> None:
         """Start everything; return when the node is Ready (DeployError / ReadinessTimeout)."""
         began = time.monotonic()
@@ -177,6 +187,7 @@ class LocalNode:
         self._step("control_plane", self._start_control_plane)
         self._step("dns", self._start_dns)
         self._step("kubelet", self._start_kubelet)
+        self._step("network_policy", self._start_network_policy)
         self._step("images_wait", self._images_loaded)
         self.timings["start_s"] = time.monotonic() - began
 
@@ -392,6 +403,15 @@ class LocalNode:
         )
         self._wait(process, self._node_ready)
 
+    def _start_network_policy(self) -> None:
+        """kube-router's firewall alone; it reads the Node object, so after the kubelet."""
+        command = kube_router_command(
+            self.binaries.kube_router, self.kubeconfig, NODE_NAME, SERVICE_CIDR
+        )
+        self._policy_ran = True
+        process = self._spawn("kube-router", command)
+        self._wait(process, lambda: firewall_ready(_filter_rules()))
+
     def _node_ready(self) -> bool:
         """The node reports Ready and carries no taint (the lifecycle controller lifted
         node.kubernetes.io/not-ready), so pods can be scheduled on it."""
@@ -455,6 +475,11 @@ class LocalNode:
             subprocess.run(
                 [str(self.binaries.kube_proxy), "--cleanup"], capture_output=True, check=False
             )
+        if self._policy_ran:
+            sets = subprocess.run(["ipset", "list", "-n"], capture_output=True, text=True)
+            for command in cleanup_commands(_filter_rules(), sets.stdout):
+                subprocess.run(command, capture_output=True, check=False)
+            self._policy_ran = False
         for rule in self._rules:
             subprocess.run(["iptables", "-w", "-D", "FORWARD", *rule], capture_output=True)
         self._rules.clear()
@@ -475,6 +500,14 @@ def _run(command: Iterable[str]) -> None:
     answer = subprocess.run(command, capture_output=True, check=False)
     if answer.returncode != 0:
         raise DeployError(f"{' '.join(command)}: {answer.stderr.decode().strip()}")
+
+
+def _filter_rules() -> str:
+    """`iptables-save -t filter`: the host's filter table as rules."""
+    answer = subprocess.run(
+        ["iptables-save", "-t", "filter"], capture_output=True, text=True, check=False
+    )
+    return answer.stdout
 
 
 def _unmount_under(folder: Path) -> None:

@@ -10,9 +10,10 @@ namespace. `rolling_restart` is a rollout restart of each instance's Deployment 
 `control_plane_outage` the control plane's Deployment scaled to 0 for its duration
 (harness.faults.kube_rollout). The process and container faults (kill, pause, restart)
 signal the target container's processes from inside its pod, through `pods/exec`
-(harness.faults.kube_process). `network_disconnect` has no equivalent here and is refused
-with the reason and what to use instead; so are the other meshes' API kinds (the reference
-mesh takes no Istio, Linkerd or Consul object).
+(harness.faults.kube_process). `network_disconnect` is a deny-all NetworkPolicy on the
+target's pod (harness.faults.kube_network). The other meshes' API kinds are refused with
+the reason and what to use instead (the reference mesh takes no Istio, Linkerd or Consul
+object).
 """
 
 from __future__ import annotations
@@ -34,10 +35,7 @@ COMPARE_ON_KUBERNETES = (
     " mode as its own experiment and `meshproof compare` the two runs"
 )
 
-REFUSED: dict[str, str] = {
-    "network_disconnect": "pods are on the cluster's network, not a Docker network; use a toxic"
-    " or proxy_down on the edge",
-}
+REFUSED: dict[str, str] = {}
 """Kinds the kubernetes runtime refuses -> why, and what to use instead."""
 
 

@@ -35,6 +35,7 @@ from mesh_runtime.kube.resources import (
     CONFIG_MAP,
     DEPLOYMENT,
     NAMESPACE,
+    NETWORK_POLICY,
     POD,
     REPLICA_SET,
     ROLE,
@@ -62,6 +63,7 @@ from mesh_runtime.topology import MeshMode, load_topology
 
 RUNTIME = "kubernetes"
 DELETE_ORDER: tuple[Resource, ...] = (
+    NETWORK_POLICY,  # a network_disconnect's, left by a harness that died
     DEPLOYMENT,
     REPLICA_SET,
     POD,

@@ -1,13 +1,16 @@
 """The shop on a real single-node cluster (tests/fixtures/node.py: kubelet, containerd,
-CNI bridge, kube-proxy, CoreDNS): `up --runtime kubernetes` returns once every part's pod
-is Ready (the sidecars find the control plane by its Service name, through cluster DNS
-and kube-proxy), `status` says so, a request through the gateway's pod is answered by the
-whole call graph and its whole trace reaches the trace sink, Prometheus finds every
-sidecar by Kubernetes discovery (through the `kubernetes` Service to the API server), and
-`down` leaves nothing with the label and no pod on the node. A process kill and a
-container pause signal the containers' processes from inside their pods (pods/exec): the
-kubelet restarts a killed sidecar, and `meshproof recover` resumes exactly the processes a
-SIGKILLed harness had paused. Then, on the same cluster, `meshproof run --runtime
+CNI bridge, kube-proxy, CoreDNS, kube-router's firewall): `up --runtime kubernetes`
+returns once every part's pod is Ready (the sidecars find the control plane by its
+Service name, through cluster DNS and kube-proxy), `status` says so, a request through
+the gateway's pod is answered by the whole call graph and its whole trace reaches the
+trace sink, Prometheus finds every sidecar by Kubernetes discovery (through the
+`kubernetes` Service to the API server), and `down` leaves nothing with the label and no
+pod on the node. A process kill and a container pause signal the containers' processes
+from inside their pods (pods/exec): the kubelet restarts a killed sidecar, and `meshproof
+recover` resumes exactly the processes a SIGKILLed harness had paused. A
+network_disconnect (a deny-all NetworkPolicy, enforced by the node's kube-router) cuts one
+catalog pod off from new connections until reverted, and fails, leaving no policy, while
+the controller is stopped. Then, on the same cluster, `meshproof run --runtime
 kubernetes` carries experiments out from the host (the mesh reached at its Services'
 ClusterIPs): retry-masks-503, pod-delete and pause-and-kill pass. One cluster for the
 whole module; one shop at a time on it."""
@@ -30,9 +33,12 @@ import requests
 import yaml
 
 from harness.cli.main import main
+from harness.errors import FaultError
 from harness.faults.base import FaultContext
 from harness.faults.kinds import REGISTRY
+from harness.faults.kube_network import connect_command
 from harness.faults.kube_process import PodContainer, container_status, list_processes
+from harness.faults.undo import RollbackExecutor
 from harness.kube.localnode import LocalNode
 from mesh_runtime.control.client import ControlPlaneClient
 from mesh_runtime.kube.errors import KubeNotFound
@@ -40,6 +46,7 @@ from mesh_runtime.kube.resources import (
     CONFIG_MAP,
     DEPLOYMENT,
     NAMESPACE,
+    NETWORK_POLICY,
     POD,
     SECRET,
     SERVICE,
@@ -423,6 +430,98 @@ def test_a_new_control_plane_pod_keeps_the_policy_changes_and_version(
     finally:
         restored = control.put_policy("catalog", original)
         poll(lambda: state_version(shop) == restored, timeout=10, interval=0.2, what="restored")
+
+
+def new_connection(shop: ShopOnNode, from_part: str, to_part: str) -> bool:
+    """Whether a new TCP connection from `from_part`'s pod (its app container, by exec) to
+    `to_part`'s pod, at its sidecar's inbound port, is accepted."""
+    with shop.node.client() as kube:
+        (source,) = kube.list(POD, shop.namespace, label_selector=f"meshproof.part={from_part}")
+        address, port = pod_address(shop, f"meshproof.part={to_part}", "inbound").split(":")
+        result = kube.exec(
+            shop.namespace,
+            source["metadata"]["name"],
+            "app",
+            connect_command(address, int(port), timeout_s=2),
+        )
+    assert result.exit_code in (0, 1), result
+    return result.exit_code == 0
+
+
+def test_network_disconnect_cuts_one_catalog_pod_off_until_reverted(shop: ShopOnNode) -> None:
+    """network_disconnect through the registry on catalog-1 (kube-router enforces the
+    NetworkPolicy on the node): after apply a new connection from frontend-0's pod to
+    catalog-1's is refused while catalog-0's is accepted; revert deletes the policy and
+    catalog-1 is reached again. A second one, left applied, is undone by its ledger entry
+    alone (as `meshproof recover` does): exactly its policy deleted."""
+    deployment = load_state(shop.state_dir / "deployments" / "shop.json")
+    ctx = FaultContext(deployment=deployment, run="node-test")
+    kind = REGISTRY.kind("network_disconnect")
+
+    def disconnect(name: str) -> Any:
+        fault = kind.model.model_validate(
+            {"name": name, "kind": "network_disconnect", "target": "catalog-1"}
+        )
+        return REGISTRY.make_injector(fault, ctx)
+
+    def policies() -> list[str]:
+        with shop.node.client() as kube:
+            return [p["metadata"]["name"] for p in kube.list(NETWORK_POLICY, shop.namespace)]
+
+    assert new_connection(shop, "frontend-0", "catalog-1")
+    injector = disconnect("cut")
+    (step,) = injector.rollback_entry().steps
+    assert step.action == "restore_kube_object"
+    injector.apply()
+    try:
+        (name,) = policies()
+        assert name.startswith("meshproof-disconnect-catalog-1-")
+        assert not new_connection(shop, "frontend-0", "catalog-1")
+        assert new_connection(shop, "frontend-0", "catalog-0")
+    finally:
+        injector.revert()
+    assert policies() == []
+    assert new_connection(shop, "frontend-0", "catalog-1")
+    print(f"network_disconnect on the node: {injector.timings}")
+
+    left = disconnect("left")
+    entry = left.rollback_entry().to_json()
+    left.apply()
+    assert len(policies()) == 1
+    RollbackExecutor()(json.loads(json.dumps(entry)))
+    assert policies() == []
+    poll(
+        lambda: new_connection(shop, "frontend-0", "catalog-1"),
+        timeout=30,
+        interval=0.5,
+        what="catalog-1 reached again",
+    )
+
+
+def test_network_disconnect_fails_and_leaves_nothing_where_policy_is_not_enforced(
+    shop: ShopOnNode,
+) -> None:
+    """With the node's policy controller stopped (SIGSTOP), the NetworkPolicy changes
+    nothing: apply fails within its 10 s, naming the missing enforcement, and deletes the
+    policy again; catalog-1 is reached all along."""
+    deployment = load_state(shop.state_dir / "deployments" / "shop.json")
+    ctx = FaultContext(deployment=deployment, run="node-test")
+    fault = REGISTRY.kind("network_disconnect").model.model_validate(
+        {"name": "unenforced", "kind": "network_disconnect", "target": "catalog-1"}
+    )
+    injector = REGISTRY.make_injector(fault, ctx)
+    injector.rollback_entry()
+    controller = shop.node.process("kube-router")
+    assert controller is not None
+    os.kill(controller.popen.pid, signal.SIGSTOP)
+    try:
+        with pytest.raises(FaultError, match="does not seem to enforce NetworkPolicy"):
+            injector.apply()
+    finally:
+        os.kill(controller.popen.pid, signal.SIGCONT)
+    with shop.node.client() as kube:
+        assert kube.list(NETWORK_POLICY, shop.namespace) == []
+    assert new_connection(shop, "frontend-0", "catalog-1")
 
 
 def test_down_leaves_nothing_with_the_label_and_no_container(shop: ShopOnNode) -> None:

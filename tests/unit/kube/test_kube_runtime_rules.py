@@ -47,6 +47,8 @@ ACCEPTED = [
     "kind: container_kill, target: toxiproxy",
     "kind: container_pause, target: catalog-1",
     "kind: container_restart, target: sidecar:cart-0",
+    "kind: network_disconnect, target: catalog-1",
+    "kind: network_disconnect, target: control-plane",
 ]
 
 
@@ -59,8 +61,6 @@ def test_the_runtimes_own_faults_validate(
 
 
 REFUSED_CASES = [
-    ("kind: network_disconnect, target: catalog-1", "faults[0].kind: network_disconnect on the"
-     " kubernetes runtime: pods are on the cluster's network, not a Docker network; use a toxic"),
     ("kind: process_kill, target: sidecar:catalog-9", "faults[0].target: no service or instance"
      " 'catalog-9' in topology shop"),
     ("kind: istio_fault, target: catalog, params: {abort: {httpStatus: 503, percentage: 10}}",
