@@ -36,13 +36,13 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from harness.errors import FaultError
 from harness.faults.base import FaultContext
-from harness.faults.kube import KubeLogin
+from harness.faults.kube import KubeLogin, KubePlace
 from harness.faults.steps import DeploymentStep, RollbackEntry, StepKind, StepTools
 from harness.spec.faults import ContainerFault, ProcessFault
 from mesh_runtime.errors import MeshproofError
 from mesh_runtime.kube.errors import KubeNotFound
 from mesh_runtime.kube.resources import POD
-from mesh_runtime.runtimes.docker.naming import DEPLOYMENT_LABEL, PART_LABEL
+from mesh_runtime.runtimes.docker.naming import PART_LABEL
 from mesh_runtime.runtimes.kubernetes.manifests import APP_CONTAINER, SIDECAR_CONTAINER
 from mesh_runtime.runtimes.kubernetes.procs import (
     LIST_COMMAND,
@@ -244,14 +244,10 @@ class KubeContainerInjector:
         self.kind = fault.kind
         self._target = fault.target
         self._state_file: Path = ctx.state_path
-        placement = ctx.deployment.kubernetes
-        if placement is None:
-            raise FaultError(f"fault {fault.name!r}: its deployment's state file names no cluster")
         self._part, self._container = pod_container(ctx.deployment, fault.target)
-        self._login = KubeLogin(kubeconfig=Path(placement.kubeconfig), context=placement.context)
-        self._namespace = placement.namespace
-        self._selector = f"{DEPLOYMENT_LABEL}={placement.deployment_id},{PART_LABEL}={self._part}"
-        self._kube = self._login.connect()
+        place = KubePlace.of_runtime(ctx, fault.kind)
+        self._login, self._namespace, self._kube = place.login, place.namespace, place.kube
+        self._selector = f"{place.selector},{PART_LABEL}={self._part}"
         self._refuse_if_denied()
         self._where: PodContainer | None = None
         self._restarts = 0
