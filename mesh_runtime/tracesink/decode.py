@@ -98,27 +98,32 @@ def _identity(resource: Resource) -> tuple[str, str]:
 
 
 def _record(span: Span, service: str, instance: str) -> dict[str, Any]:
+    kind = span.kind
+    status = span.status.code
     return {
         "trace_id": span.trace_id.hex(),
         "span_id": span.span_id.hex(),
         "parent_span_id": span.parent_span_id.hex(),
         "name": span.name,
-        "kind": _enum_name(Span.SpanKind, span.kind, "SPAN_KIND_"),
+        "kind": _SPAN_KINDS.get(kind) or str(kind),
         "service": service,
         "instance": instance,
         "start_ns": span.start_time_unix_nano,
         "end_ns": span.end_time_unix_nano,
-        "status_code": _enum_name(Status.StatusCode, span.status.code, "STATUS_CODE_"),
+        "status_code": _STATUS_CODES.get(status) or str(status),
         "attributes": _attributes(span.attributes),
     }
 
 
-def _enum_name(enum: Any, number: int, prefix: str) -> str:
-    """'SERVER' from SPAN_KIND_SERVER; an unknown number (open enums) as its digits."""
-    try:
-        return str(enum.Name(number)).removeprefix(prefix)
-    except ValueError:
-        return str(number)
+def _enum_names(enum: Any, prefix: str) -> dict[int, str]:
+    """{1: 'INTERNAL', 2: 'SERVER', ...} from SPAN_KIND_*; an unknown number (open enums)
+    is written as its digits."""
+    return {number: str(name).removeprefix(prefix) for name, number in enum.items()}
+
+
+# Looked up per span: protobuf's `Name()` costs more than the rest of a record's fields.
+_SPAN_KINDS = _enum_names(Span.SpanKind, "SPAN_KIND_")
+_STATUS_CODES = _enum_names(Status.StatusCode, "STATUS_CODE_")
 
 
 def _attributes(pairs: Iterable[KeyValue]) -> dict[str, Any]:
@@ -127,6 +132,8 @@ def _attributes(pairs: Iterable[KeyValue]) -> dict[str, Any]:
 
 def _value(value: AnyValue) -> Any:
     kind = value.WhichOneof("value")
+    if kind == "string_value":  # most attributes
+        return value.string_value
     if kind is None:
         return None
     if kind == "array_value":

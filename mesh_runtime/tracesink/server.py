@@ -35,6 +35,8 @@ log = logging.getLogger("meshproof.tracesink")
 MAX_BODY_BYTES = 64 * 1024 * 1024
 PROTOBUF = "application/x-protobuf"
 JSON = "application/json"
+_COMPACT = json.JSONEncoder(separators=(",", ":")).encode
+"""json.dumps(s, separators=(",", ":")) without a new encoder per span."""
 
 
 class SpanWriter:
@@ -53,7 +55,7 @@ class SpanWriter:
         if not spans:
             return
         assert self._file is not None, "SpanWriter.open() was not called"
-        lines = "".join(json.dumps(s, separators=(",", ":")) + "\n" for s in spans)
+        lines = "".join(_COMPACT(s) + "\n" for s in spans)
         self._file.write(lines.encode())
         self._file.flush()
         self.spans += len(spans)

@@ -137,3 +137,14 @@ def test_bad_json_is_bad_export(body: bytes) -> None:
     """Malformed JSON, a non-object, or a non-hex id is reported as BadExport."""
     with pytest.raises(BadExport):
         request_from_json(body)
+
+
+def test_a_kind_or_status_code_unknown_to_the_schema_is_kept_as_its_number() -> None:
+    """OTLP's enums are open: a kind or status code newer than our schema is written as
+    its digits, not dropped and not an error."""
+    request = encode_spans(_finished_spans())
+    span = request.resource_spans[0].scope_spans[0].spans[0]
+    span.kind = 9
+    span.status.code = 7
+    record = spans_from_request(request_from_protobuf(request.SerializeToString()))[0]
+    assert (record["kind"], record["status_code"]) == ("9", "7")
