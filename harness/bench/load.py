@@ -1,6 +1,7 @@
 """The load driver's benchmark: rate per Locust worker, and the orchestrator's memory.
 
     python -m harness.bench.load [--step-s 5] [--memory-s 60] [--memory-rps 2000]
+    python -m harness.bench.load --baseline REV [--ab-rps 6000] [--rounds 3] [--step-s 5]
 
 1. Throughput: one Locust worker against a trivial target (fortio's echo server, Go, on
    127.0.0.1) at rising target rates, stepped up until the worker falls behind (the first
@@ -13,6 +14,11 @@
 2. Memory: the RSS of this process (the orchestrator's side of the driver) sampled each
    second over a long run at a high rate, records streaming to disk. Flat means the driver
    holds nothing per request.
+3. With `--baseline REV`, instead of both: a before / after of a change to the driver.
+   The Locust processes of git revision REV and of this tree take turns, round by round,
+   at one fixed rate (`throughput_step` at `--ab-rps`) against one fortio target, so that
+   drift of a shared machine hits both alike; per side the median requests per worker
+   CPU-second and achieved rate, each round's load average printed.
 """
 
 from __future__ import annotations
@@ -20,6 +26,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
+import sys
 import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -28,7 +36,9 @@ from typing import Any
 import psutil
 
 from harness.bench.curves import CurveColumn, curve_lines
+from harness.bench.pairs import revision_tree
 from harness.bench.procs import fortio_server
+from harness.errors import RunError
 from harness.load import LoadDriver, iter_worker_records
 from harness.spec.load import LoadSpec
 
@@ -68,10 +78,13 @@ def _percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, round(q / 100 * len(ordered)) - 1))]
 
 
-def throughput_step(url: str, rps: float, seconds: float, work_dir: Path) -> dict[str, Any]:
-    """One worker at `rps` for `seconds`: achieved rate, lag, latency, worker CPU."""
+def throughput_step(
+    url: str, rps: float, seconds: float, work_dir: Path, source: Path | None = None
+) -> dict[str, Any]:
+    """One worker at `rps` for `seconds`: achieved rate, lag, latency, worker CPU. `source`:
+    the tree its Locust processes run (None: this one)."""
     spec = LoadSpec(rps=rps, duration=seconds, warmup=0, connections=CONNECTIONS, timeout=5)
-    driver = LoadDriver(spec, url, work_dir)
+    driver = LoadDriver(spec, url, work_dir, source=source)
     try:
         driver.start()
         worker = psutil.Process(driver.pids()[1])
@@ -159,12 +172,75 @@ def run_load_bench(
     }
 
 
+def run_ab(baseline: str, rps: float, seconds: float, rounds: int) -> dict[str, Any]:
+    """`rounds` rounds of `throughput_step` at `rps`, revision `baseline`'s driver then this
+    tree's in each; the steps and their medians per side."""
+    with tempfile.TemporaryDirectory(prefix="meshproof-bench-load-") as tmp, fortio_server() as url:
+        work = Path(tmp)
+        sides = {"base": revision_tree(baseline, work, ("harness", "mesh_runtime")), "now": None}
+        steps: dict[str, list[dict[str, Any]]] = {name: [] for name in sides}
+        for number in range(1, rounds + 1):
+            for name, source in sides.items():
+                step = throughput_step(url, rps, seconds, work / f"{name}-{number}", source)
+                steps[name].append(step)
+                print(f"  round {number}/{rounds} {name:4} {_ab_line(step)}", flush=True)
+    return {
+        "baseline": baseline,
+        "rps": rps,
+        "seconds": seconds,
+        "steps": steps,
+        "median": {name: _medians(runs) for name, runs in steps.items()},
+    }
+
+
+def _ab_line(step: dict[str, Any]) -> str:
+    return (
+        f"achieved {step['achieved_rps']:8.0f} RPS  unsent {step['unsent']:6d}"
+        f"  worker CPU {step['worker_cpu_s']:5.2f} s"
+        f"  {step['rps_per_worker_cpu_s'] or 0:8.0f} requests per CPU-s"
+        f"  load {step['load_average_1m']:.2f}"
+    )
+
+
+def _medians(runs: list[dict[str, Any]]) -> dict[str, float]:
+    keys = ("achieved_rps", "rps_per_worker_cpu_s", "load_average_1m")
+    return {key: statistics.median(run[key] or 0.0 for run in runs) for key in keys}
+
+
+def ab_lines(result: dict[str, Any]) -> list[str]:
+    """Median requests per worker CPU-second and achieved rate, baseline against now."""
+    base, now = result["median"]["base"], result["median"]["now"]
+    ratio = now["rps_per_worker_cpu_s"] / base["rps_per_worker_cpu_s"]
+    return [
+        f"load driver A/B at {result['rps']:g} RPS, {len(result['steps']['now'])} rounds of"
+        f" {result['seconds']:g} s (median): requests per worker CPU-second"
+        f" {result['baseline']} {base['rps_per_worker_cpu_s']:.0f} -> now"
+        f" {now['rps_per_worker_cpu_s']:.0f} (x{ratio:.2f}); achieved"
+        f" {base['achieved_rps']:.0f} -> {now['achieved_rps']:.0f} RPS;"
+        f" load {base['load_average_1m']:.2f} / {now['load_average_1m']:.2f}"
+    ]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m harness.bench.load", description=__doc__)
     parser.add_argument("--step-s", type=float, default=5.0, help="seconds per rate step")
     parser.add_argument("--memory-s", type=float, default=60.0, help="length of the memory run")
     parser.add_argument("--memory-rps", type=float, default=2000.0, help="rate of the memory run")
+    parser.add_argument(
+        "--baseline", metavar="REV", help="only an A/B: git revision REV's driver against this one"
+    )
+    parser.add_argument("--ab-rps", type=float, default=6000.0, help="the A/B's fixed rate")
+    parser.add_argument("--rounds", type=int, default=3, help="the A/B's rounds")
     args = parser.parse_args(argv)
+    if args.baseline is not None:
+        try:
+            ab = run_ab(args.baseline, args.ab_rps, args.step_s, args.rounds)
+        except RunError as exc:
+            print(f"load benchmark: {exc}", file=sys.stderr)
+            return 2
+        print(json.dumps(ab, indent=2))
+        print("\n".join(ab_lines(ab)), flush=True)
+        return 0
     result = run_load_bench(args.step_s, args.memory_s, args.memory_rps)
     print(json.dumps(result, indent=2))
     print("\n".join(load_lines(result)), flush=True)

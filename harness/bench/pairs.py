@@ -19,7 +19,7 @@ import subprocess
 import sys
 import tarfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -136,12 +136,12 @@ def trace_sink(work: Path) -> Iterator[str]:
         yield f"http://127.0.0.1:{port}/v1/traces"
 
 
-def revision_tree(rev: str, work: Path) -> Path:
-    """The `mesh_runtime` package of git revision `rev` of this repository, unpacked under
-    `work`; the directory to put on a sidecar's PYTHONPATH."""
+def revision_tree(rev: str, work: Path, packages: Sequence[str] = ("mesh_runtime",)) -> Path:
+    """The `packages` of git revision `rev` of this repository, unpacked under `work`; the
+    directory to put on a sidecar's (a load driver's) PYTHONPATH."""
     repo = Path(__file__).resolve().parents[2]
     command = [str(find_binary("git")), "-C", str(repo), "archive", "--format=tar", rev]
-    done = subprocess.run([*command, "mesh_runtime"], capture_output=True, check=False)
+    done = subprocess.run([*command, *packages], capture_output=True, check=False)
     if done.returncode != 0:
         raise RunError(
             f"cannot read revision {rev!r}: {done.stderr.decode(errors='replace').strip()}"

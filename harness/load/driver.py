@@ -67,6 +67,7 @@ class LoadDriver:
         tcp_targets: Mapping[str, str] | None = None,
         grpc_targets: Mapping[str, str] | None = None,
         on_listening: Callable[[str], None] | None = None,
+        source: Path | None = None,
     ) -> None:
         """`ingress`: the Host header, extra headers and TLS every request goes with (an
         external target's ingress); None: plain requests to `target_url`.
@@ -78,7 +79,8 @@ class LoadDriver:
         host:port its TCP routes connect to (`Deployment.tcp_ingress`); `grpc_targets`:
         grpc service -> host:port its gRPC routes call (`Deployment.grpc_ingress`);
         `on_listening`: called with the master's `HOST:PORT` once it listens (the kubernetes
-        runtime starts its worker pods there)."""
+        runtime starts its worker pods there); `source`: the tree the Locust processes
+        import `harness` from (None: this one; a benchmark's baseline revision)."""
         if local_workers is None:
             local_workers = spec.workers if master_bind == LOOPBACK else 0
         if not 0 <= local_workers <= spec.workers:
@@ -100,6 +102,7 @@ class LoadDriver:
         self.master_bind = master_bind
         self.master_port = master_port
         self._on_listening = on_listening
+        self._source = source
         self.local_workers = local_workers
         self._procs: list[tuple[str, subprocess.Popen[bytes]]] = []
         self._logs: list[IO[bytes]] = []
@@ -273,7 +276,8 @@ class LoadDriver:
         log = (self.work_dir / f"{name}.log").open("ab")
         self._logs.append(log)
         env = dict(os.environ)
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(_REPO_ROOT), env.get("PYTHONPATH")]))
+        path = [str(self._source or _REPO_ROOT), env.get("PYTHONPATH")]
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, path))
         env["PYTHONUNBUFFERED"] = "1"
         command = [sys.executable, "-m", "harness.load.locust_main", *args]
         try:
@@ -283,6 +287,7 @@ class LoadDriver:
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 env=env,
+                cwd=self._source,  # `python -m` puts the directory it runs in first
                 start_new_session=True,
             )
         except OSError as exc:
