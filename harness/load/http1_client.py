@@ -153,19 +153,27 @@ class KeptConnection:
         return "".join(lines).encode("latin-1") + body
 
     def _exchange(self, message: bytes, answer: _Answer) -> tuple[int, int]:
-        sock = self._sock if self._sock is not None else self._connect()
-        sent = sock.send(message)  # a request fits the socket's buffer: one call, no loop
-        if sent < len(message):
-            sock.sendall(memoryview(message)[sent:])
         parser = answer.parser
-        while not answer.complete:
-            data = sock.recv(RECV_BYTES)
-            if not data:
-                if not answer.ends_at_close():
-                    raise ClosedBeforeAnswer("the server closed the connection before the answer")
-                answer.keep_alive = False
-                break
-            parser.feed_data(data)
+        try:
+            sock = self._sock if self._sock is not None else self._connect()
+            sent = sock.send(message)  # a request fits the socket's buffer: one call, no loop
+            if sent < len(message):
+                sock.sendall(memoryview(message)[sent:])
+            while not answer.complete:
+                data = sock.recv(RECV_BYTES)
+                if not data:
+                    if not answer.ends_at_close():
+                        raise ClosedBeforeAnswer(
+                            "the server closed the connection before the answer"
+                        )
+                    answer.keep_alive = False
+                    break
+                parser.feed_data(data)
+        finally:
+            # The parser holds the answer and the answer the parser: a cycle only the garbage
+            # collector would free, one a request, which kept it collecting. Cut, reference
+            # counting frees both at once.
+            del answer.parser
         if not answer.keep_alive:
             self.close()
         return parser.get_status_code(), answer.body_bytes
