@@ -3,8 +3,8 @@
 A run's Locust master listens where `meshproof run --load-master-bind ADDR[:PORT]` says
 (127.0.0.1 by default); this command starts one worker that connects to it, takes the
 share of the schedule the master gives it, sends its requests to the run's target, and
-sends every request's record back to the master in batches (compressed, inside Locust's
-own messages). It needs no checkout of the run's files and writes nothing: the run
+sends every request's record back to the master in batches (inside Locust's own
+messages). It needs no checkout of the run's files and writes nothing: the run
 directory is written on the master's machine only. Start it before the run or while the
 master waits for its workers (Locust retries the connection for 5 minutes); it ends when
 the master does. The machines' clocks must agree (NTP): the worker sends on the master's
