@@ -28,6 +28,8 @@ LOWEST_US = 1
 HIGHEST_US = 3_600_000_000
 RELATIVE_ERROR = 10.0**-SIGNIFICANT_DIGITS
 TAGS = ("latency", "corrected")
+_EXACT_BITS = (2 * 10**SIGNIFICANT_DIGITS - 1).bit_length()
+"""Values below 2^_EXACT_BITS (2048 at 3 digits, from 1 us) are counted exactly."""
 HEADER = (
     "#[Histogram log format version 1.3]\n"
     "#[meshproof: one histogram per tag and intended second since t0, values in us]\n"
@@ -54,24 +56,45 @@ def log_line(tag: str, second: int, histogram: HdrHistogram) -> str:
     return f"Tag={tag},{second}.000,1.000,{top_ms:.3f},{payload}\n"
 
 
+def bucket_floor(us: int) -> int:
+    """The lowest value of `us`'s bucket in a histogram of `new_histogram()`'s precision:
+    values below `_EXACT_BELOW` are counted exactly, above it the bucket is 2^shift wide
+    (`HdrHistogram.get_lowest_equivalent_value`, without its method calls)."""
+    shift = us.bit_length() - _EXACT_BITS
+    return us >> shift << shift if shift > 0 else us
+
+
 class SecondHistograms:
-    """A worker's open histograms, by intended second; `flush` writes and drops them."""
+    """A worker's open histograms, by intended second; `flush` writes and drops them.
+
+    A request only counts its two values into dicts by bucket (`bucket_floor`); `flush`
+    puts each bucket's count into the histograms at once. The histograms are the same as
+    if every value had been recorded into them (a bucket's values are indistinguishable
+    there), for a fraction of the CPU: `HdrHistogram.record_value` is pure Python, about
+    1.3 us a value, and a second of 15 000 requests has a few thousand buckets at most.
+    """
 
     def __init__(self) -> None:
-        self._open: dict[int, tuple[HdrHistogram, HdrHistogram]] = {}
+        self._open: dict[int, tuple[dict[int, int], dict[int, int]]] = {}
 
     def record(self, intended_s: float, latency_ms: float, corrected_ms: float) -> None:
         second = math.floor(intended_s)
         pair = self._open.get(second)
         if pair is None:
-            pair = self._open[second] = (new_histogram(), new_histogram())
-        pair[0].record_value(to_us(latency_ms))
-        pair[1].record_value(to_us(corrected_ms))
+            pair = self._open[second] = ({}, {})
+        latency, corrected = pair
+        value = bucket_floor(to_us(latency_ms))
+        latency[value] = latency.get(value, 0) + 1
+        value = bucket_floor(to_us(corrected_ms))
+        corrected[value] = corrected.get(value, 0) + 1
 
     def flush(self, write: Callable[[str], object]) -> int:
         """Write every open second's histograms (oldest first); the number of seconds."""
         seconds = sorted(self._open)
         for second in seconds:
-            for tag, histogram in zip(TAGS, self._open.pop(second), strict=True):
+            for tag, counts in zip(TAGS, self._open.pop(second), strict=True):
+                histogram = new_histogram()
+                for value, count in counts.items():
+                    histogram.record_value(value, count)
                 write(log_line(tag, second, histogram))
         return len(seconds)

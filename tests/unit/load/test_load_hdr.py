@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import random
 from pathlib import Path
 
 from hdrh.histogram import HdrHistogram
 
 from harness.analysis.hdr import parse_log_line, read_histogram_logs
-from harness.load.hdr import HIGHEST_US, SecondHistograms, to_us
+from harness.load.hdr import HIGHEST_US, SecondHistograms, log_line, new_histogram, to_us
 from harness.load.transport import Batcher, MasterFiles
 
 
@@ -55,3 +56,21 @@ def test_a_log_file_reads_back_by_tag_and_second_across_flushes(tmp_path: Path) 
     found = read_histogram_logs([tmp_path / "latency-w0.hlog"])
     assert sorted(found) == ["corrected", "latency"]
     assert len(found["latency"][1]) == 2
+
+
+def test_counted_by_bucket_the_lines_are_those_of_every_value_recorded() -> None:
+    """Counting values by bucket and recording the counts at the flush gives the very log
+    lines (histogram, interval max) that recording each value into the histogram does:
+    bucket edges, exact values below 2048 us, the range's top."""
+    rng = random.Random(7)
+    values_ms = [0.0, 0.001, 2.047, 2.048, 2.049, 4.095, 4.096, 65.537, 3_600_000.0]
+    values_ms += [rng.lognormvariate(0.5, 1.5) for _ in range(20_000)]
+    histograms = SecondHistograms()
+    direct = (new_histogram(), new_histogram())
+    for ms in values_ms:
+        histograms.record(5.5, ms, ms * 1.5)
+        direct[0].record_value(to_us(ms))
+        direct[1].record_value(to_us(ms * 1.5))
+    lines: list[str] = []
+    histograms.flush(lines.append)
+    assert lines == [log_line("latency", 5, direct[0]), log_line("corrected", 5, direct[1])]
