@@ -19,8 +19,8 @@ from __future__ import annotations
 
 import socket
 import ssl
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import Any, Protocol
 
 import httptools
 
@@ -28,6 +28,14 @@ IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"})
 RECV_BYTES = 65536
 STALE = (ConnectionError, ssl.SSLEOFError)
 """What a kept connection the server closed raises on the next request (a timeout is not)."""
+
+
+class Readable(Protocol):
+    """Waits until a socket has something to read (`harness.load.readable.GreenReadable`)."""
+
+    def wait(self) -> None: ...
+
+    def close(self) -> None: ...
 
 
 class ClosedBeforeAnswer(ConnectionError):
@@ -90,7 +98,10 @@ class _Answer:
 
 class KeptConnection:
     """Requests one after another on one kept connection to `host:port` (TLS when
-    `ssl_context` is given), reconnecting when the server closed it."""
+    `ssl_context` is given), reconnecting when the server closed it.
+
+    `readable(fileno, timeout)`, when given, makes what a plain connection waits on for
+    its answers before each read (a TLS one reads and lets its socket wait)."""
 
     def __init__(
         self,
@@ -101,6 +112,7 @@ class KeptConnection:
         host_header: str | None = None,
         ssl_context: ssl.SSLContext | None = None,
         server_name: str | None = None,
+        readable: Callable[[int, float], Readable] | None = None,
     ) -> None:
         self._address = (host, port)
         self._timeout = timeout
@@ -111,6 +123,8 @@ class KeptConnection:
         authority = host_header or (name if port == default_port else f"{name}:{port}")
         self._host_line = f"Host: {authority}\r\n"
         self._sock: Any = None
+        self._make_readable = readable if ssl_context is None else None
+        self._readable: Readable | None = None
         self.connects = 0
         """Connections opened, the first included."""
         self.stale_retries = 0
@@ -138,6 +152,9 @@ class KeptConnection:
             raise
 
     def close(self) -> None:
+        if self._readable is not None:
+            readable, self._readable = self._readable, None
+            readable.close()
         if self._sock is not None:
             sock, self._sock = self._sock, None
             sock.close()
@@ -159,7 +176,10 @@ class KeptConnection:
             sent = sock.send(message)  # a request fits the socket's buffer: one call, no loop
             if sent < len(message):
                 sock.sendall(memoryview(message)[sent:])
+            readable = self._readable
             while not answer.complete:
+                if readable is not None:
+                    readable.wait()
                 data = sock.recv(RECV_BYTES)
                 if not data:
                     if not answer.ends_at_close():
@@ -183,6 +203,8 @@ class KeptConnection:
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         if self._ssl_context is not None:
             sock = self._ssl_context.wrap_socket(sock, server_hostname=self._server_name)
+        if self._make_readable is not None:
+            self._readable = self._make_readable(sock.fileno(), self._timeout)
         self._sock = sock
         self.connects += 1
         return sock

@@ -23,6 +23,7 @@ from harness.load.http1_client import KeptConnection
 from harness.load.ingress import ssl_context
 from harness.load.pacer import Pacer, Request, connections_to_open, share_of
 from harness.load.plan import LoadPlan
+from harness.load.readable import GreenReadable
 from harness.load.records import Record, error_text
 from harness.load.tcp_client import tcp_exchange
 from harness.load.transport import Batcher
@@ -188,6 +189,7 @@ class ScheduledConnection(User):
             self.timeout,
             ssl_context=ssl_context(self.ingress) if tls and self.ingress else None,
             server_name=self.ingress.server_name if tls and self.ingress else None,
+            readable=GreenReadable,
         )
         self.ingress_headers = self.ingress.request_headers() if self.ingress else {}
         self.channels = GrpcChannels()

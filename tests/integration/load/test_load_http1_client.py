@@ -15,6 +15,7 @@ import httptools
 import pytest
 
 from harness.load.http1_client import ClosedBeforeAnswer, KeptConnection, _Answer
+from harness.load.readable import GreenReadable
 from harness.load.records import error_text
 
 pytestmark = pytest.mark.integration
@@ -155,3 +156,27 @@ def test_answers_are_freed_without_the_garbage_collector(port: int) -> None:
     finally:
         gc.enable()
     assert left == []
+
+
+def test_waiting_on_a_green_watcher_reads_every_framing_and_times_out(port: int) -> None:
+    """With `GreenReadable` (the workers' way: wait on the socket's watcher, then read) the
+    answers are read as without it: framings, HEAD, read-until-close over several reads,
+    a fresh connection closed, a garbled answer; an answer that does not come is a
+    `TimeoutError` after the timeout, not a retry."""
+    http = KeptConnection("127.0.0.1", port, timeout=0.3, readable=GreenReadable)
+    assert http.request("GET", "/length", {}, None) == (200, 5)
+    assert http.request("POST", "/chunked", {}, b"body") == (201, 7)
+    assert http.request("HEAD", "/length", {}, None) == (200, 0)
+    assert http.request("GET", "/until-close", {}, None) == (200, 70_000)
+    assert http.request("GET", "/close", {}, None) == (503, 2)
+    with pytest.raises(ClosedBeforeAnswer):
+        http.request("GET", "/silent-close", {}, None)
+    with pytest.raises(httptools.HttpParserError):
+        http.request("GET", "/garbage", {}, None)
+    assert http.request("GET", "/length", {}, None) == (200, 5)
+    began = time.monotonic()
+    with pytest.raises(TimeoutError) as raised:
+        http.request("GET", "/hang", {}, None)
+    assert 0.25 < time.monotonic() - began < 2.0 and error_text(raised.value) == "timeout"
+    assert http.connects == 5 and http.stale_retries == 0
+    http.close()
