@@ -7,7 +7,7 @@ the caller hands in (record files are read by `read_requests`).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pandas as pd
@@ -82,6 +82,11 @@ class Analysis:
     """The precision of the windows' and phases' `hdr_*` percentiles (None: no histograms)."""
     cpu: CpuSplit | None = None
     """The measured part's CPU by sidecars, apps, harness and the rest."""
+
+    def without_requests(self) -> Analysis:
+        """This analysis, its requests frame let go of (once requests.parquet holds it:
+        at ten million requests it is over a gigabyte)."""
+        return replace(self, requests=self.requests.iloc[:0].copy())  # a slice would keep them
 
 
 def analyse(

@@ -41,6 +41,7 @@ from harness.observe.forward import (
     start_forwarding,
 )
 from harness.report.run_files import run_files
+from harness.report.views import keep_request_views
 from harness.spec.experiment import Experiment
 from harness.store import FaultEvent, LoadWorker, RunRecord, RunWriter, iso_utc
 from mesh_runtime.control.client import ControlPlaneClient
@@ -388,12 +389,23 @@ class Session:
         self._write_tables(analysis)
         outcome = outcome.final(measured=analysis is not None)
         record = self._final_record(analysis, faults, outcome)
+        if analysis is not None:
+            analysis = analysis.without_requests()  # before DuckDB reads them back
+            self._keep_views(record)
         render = run_files(analysis.windows if analysis else None)
         if outcome.status == "aborted":
             return self.writer.mark_aborted(record, outcome.record_error(), render)
         record = self.writer.finish(record, render)
         self._drop_raw_records()
         return record
+
+    def _keep_views(self, record: RunRecord) -> None:
+        """The Run page's views of the requests, answered now (`harness.report.views`); a
+        view that fails is asked of the table when the page opens."""
+        try:
+            keep_request_views(self.writer.path, record)
+        except MeshproofError as exc:
+            self.note(f"views: {exc}")
 
     def _write_tables(self, analysis: Analysis | None) -> None:
         measured = self.measured

@@ -3,11 +3,22 @@
 Every query gets its own in-memory DuckDB connection (no shared state between the
 dashboard's threads); DuckDB's errors are translated here into `InvalidInput` naming
 the table, so a broken or missing table is one line on a page, not a traceback.
+
+A query's answer can be kept in the run directory (`views/<digest>.parquet`, written
+inside `keeping_views()` when the run is written: `harness.report.views`), so that a
+run of millions of requests opens without scanning them again. The digest covers the
+SQL, the parameters and each table's size and modification time: a table rewritten
+(a run analysed again) no longer matches, and the query runs on the table as before.
+A kept answer is read back through DuckDB, so it is the same DataFrame.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import hashlib
+import os
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 
 import duckdb
@@ -28,15 +39,68 @@ def has_table(run_dir: Path, table: str) -> bool:
     return (Path(run_dir) / f"{table}.parquet").is_file()
 
 
+VIEWS = "views"
+"""The run directory's folder of kept query answers."""
+
+_KEEPING: ContextVar[bool] = ContextVar("keeping_views", default=False)
+
+
+@contextmanager
+def keeping_views() -> Iterator[None]:
+    """Meanwhile, every query over a run's tables keeps its answer in the run directory."""
+    token = _KEEPING.set(True)
+    try:
+        yield
+    finally:
+        _KEEPING.reset(token)
+
+
 def query(sql: str, params: Sequence[object] = ()) -> pd.DataFrame:
-    """Run one query on a fresh in-memory connection; the result as a DataFrame."""
+    """Run one query on a fresh in-memory connection; the result as a DataFrame (a kept
+    answer when the run directory has one for this query on these tables)."""
+    kept = kept_answer(sql, params)
     try:
         with duckdb.connect(":memory:") as connection:
+            if kept is not None and _KEEPING.get():
+                _keep(connection, sql, params, kept)
+            if kept is not None and kept.is_file():
+                return connection.execute("SELECT * FROM read_parquet(?)", [str(kept)]).df()
             return connection.execute(sql, list(params)).df()
     except duckdb.Error as exc:
         where = next((str(p) for p in params if str(p).endswith(".parquet")), "query")
         problem = str(exc).splitlines()[0]
         raise InvalidInput(where, "", f"cannot read the table: {problem}") from None
+
+
+def kept_answer(sql: str, params: Sequence[object]) -> Path | None:
+    """Where this query's kept answer is (or would be): `views/<digest>.parquet` beside
+    the first table it reads; None for a query that reads no table file."""
+    digest = hashlib.sha256(sql.encode())
+    folder = None
+    for param in params:
+        text = str(param)
+        if isinstance(param, str) and text.endswith(".parquet") and os.path.isfile(text):
+            stat = os.stat(text)
+            text = f"{os.path.basename(text)}:{stat.st_size}:{stat.st_mtime_ns}"
+            folder = folder or Path(param).parent / VIEWS
+        digest.update(b"\0" + repr(text if isinstance(param, str) else param).encode())
+    return None if folder is None else folder / f"{digest.hexdigest()[:32]}.parquet"
+
+
+def _keep(
+    connection: duckdb.DuckDBPyConnection, sql: str, params: Sequence[object], kept: Path
+) -> None:
+    """Write the query's answer to `kept` (atomically: a reader sees all of it or none)."""
+    temporary = kept.with_name(f".{kept.name}.tmp-{os.getpid()}")
+    try:
+        kept.parent.mkdir(exist_ok=True)
+        target = str(temporary).replace("'", "''")
+        connection.execute(f"COPY ({sql}) TO '{target}' (FORMAT parquet)", list(params))
+        os.replace(temporary, kept)
+    except OSError as exc:
+        raise InvalidInput(str(kept), "", f"cannot keep the view: {exc.strerror or exc}") from None
+    finally:
+        temporary.unlink(missing_ok=True)
 
 
 def columns(run_dir: Path, table: str) -> set[str]:

@@ -107,8 +107,11 @@ class RunWriter:
         import pyarrow as pa  # imported by the tables only, so reading run.json stays light
         import pyarrow.parquet as pq
 
-        table = pa.Table.from_pandas(frame, preserve_index=False)
-        path = self._atomic(f"{name}.parquet", lambda handle: pq.write_table(table, handle))
+        def write(handle: IO[bytes]) -> None:
+            pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), handle)
+
+        path = self._atomic(f"{name}.parquet", write)
+        pa.default_memory_pool().release_unused()  # the pool keeps a big table's buffers
         if name not in self._tables:
             self._tables.append(name)
         return path

@@ -5,8 +5,10 @@ from __future__ import annotations
 import base64
 import json
 import math
+import shutil
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -15,8 +17,13 @@ import pytest
 from harness.analysis import RunFrames, compute_windows, phase_intervals, summarize, with_phase
 from harness.bench.run_page import open_run_page
 from harness.report.run_files import run_files
+from harness.report.source import VIEWS
 from harness.report.text import format_value
-from harness.store import ExperimentRef, FaultEvent, RunRecord, RunWriter, Summary
+from harness.report.views import keep_request_views
+from harness.store import ExperimentRef, FaultEvent, RunRecord, RunWriter, Summary, load_run
+
+if TYPE_CHECKING:
+    from streamlit.testing.v1 import AppTest
 
 REQUESTS = 1_000_000
 RPS = 10_000
@@ -106,3 +113,34 @@ def test_a_million_requests_open_in_seconds_with_the_exact_p99(
     rps = next(trace for trace in timeline["data"] if trace.get("name") == "RPS")
     assert points(rps["x"]) == REQUESTS // RPS
     print(f"Run page of {REQUESTS:,} requests opened in {elapsed:.1f} s")
+
+
+def page_contents(app: AppTest) -> tuple[list[pd.DataFrame], dict[str, str], list[str]]:
+    """What the Run page shows: its tables, its tiles and its charts' figures."""
+    tables = [t.value for t in app.dataframe]
+    tiles = {m.label: m.value for m in app.metric}
+    charts = [chart.proto.spec for chart in app.get("plotly_chart")]
+    return tables, tiles, charts
+
+
+@pytest.mark.slow
+def test_kept_views_show_the_same_page(
+    big_run: tuple[Path, pd.DataFrame], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With the views the engine keeps when it writes a run, the Run page of a 1M-request
+    run shows the same tables, tiles and charts as when it queries requests.parquet."""
+    run_dir, _ = big_run
+    monkeypatch.setenv("MESHPROOF_REPORTS", str(run_dir.parent))
+    live, _ = open_run_page(run_dir, OPEN_BOUND_S)
+    keep_request_views(run_dir, load_run(run_dir))
+    try:
+        kept, elapsed = open_run_page(run_dir, OPEN_BOUND_S)
+        assert not kept.exception, [e.message for e in kept.exception]
+        ours, theirs = page_contents(kept), page_contents(live)
+        assert len(ours[0]) == len(theirs[0]) > 0
+        for shown, queried in zip(ours[0], theirs[0], strict=True):
+            pd.testing.assert_frame_equal(shown, queried, check_exact=True)
+        assert ours[1:] == theirs[1:]
+        print(f"Run page of {REQUESTS:,} requests with kept views opened in {elapsed:.1f} s")
+    finally:
+        shutil.rmtree(run_dir / VIEWS)

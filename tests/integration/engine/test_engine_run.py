@@ -115,6 +115,7 @@ def test_short_fault_run_judges_and_writes_the_run_directory(
     requests = pd.read_parquet(run / "requests.parquet")
     assert {"before", "during:catalog-1-503", "after"} <= set(requests["phase"])
     assert_host_and_hdr(record, pd.read_parquet(run / "windows.parquet"), requests)
+    assert len(list((run / "views").glob("*.parquet"))) >= 5  # the Run page's, kept
     assert processes_mentioning("harness.observe.probe", str(run)) == []
 
     suite = ET.parse(run / "junit.xml").getroot()
