@@ -20,7 +20,7 @@ from __future__ import annotations
 import socket
 import ssl
 from collections.abc import Callable, Mapping
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 import httptools
 
@@ -96,6 +96,15 @@ class _Answer:
         return self.headers_done and not self.framed
 
 
+class PreparedRequest(NamedTuple):
+    """A request's method, head (request line and header lines, not the blank line after
+    them) and body, as `KeptConnection.send` takes them."""
+
+    method: str
+    head: bytes
+    body: bytes | None
+
+
 class KeptConnection:
     """Requests one after another on one kept connection to `host:port` (TLS when
     `ssl_context` is given), reconnecting when the server closed it.
@@ -134,7 +143,22 @@ class KeptConnection:
         self, method: str, target: str, headers: Mapping[str, str], body: bytes | None
     ) -> tuple[int, int]:
         """Send one request and read its whole answer: (status, body bytes)."""
-        message = self._encode(method, target, headers, body or b"")
+        return self.send(self.prepare(method, target, headers, body))
+
+    def prepare(
+        self, method: str, target: str, headers: Mapping[str, str], body: bytes | None
+    ) -> PreparedRequest:
+        """The request's bytes, made once for requests that differ only in header lines
+        given to `send` (a load route's requests: only their traceparent)."""
+        return PreparedRequest(method, self._head(method, target, headers, body or b""), body)
+
+    def send(self, prepared: PreparedRequest, lines: str = "") -> tuple[int, int]:
+        """Send `prepared` with the header `lines` (each ending in CRLF) added, and read its
+        whole answer: (status, body bytes)."""
+        method = prepared.method
+        message = prepared.head + lines.encode("latin-1") + b"\r\n"
+        if prepared.body:
+            message += prepared.body
         reused = self._sock is not None
         answer = _Answer(method == "HEAD")
         try:
@@ -159,15 +183,15 @@ class KeptConnection:
             sock, self._sock = self._sock, None
             sock.close()
 
-    def _encode(self, method: str, target: str, headers: Mapping[str, str], body: bytes) -> bytes:
+    def _head(self, method: str, target: str, headers: Mapping[str, str], body: bytes) -> bytes:
+        """The request line and header lines, without the blank line that ends them."""
         lines = [f"{method} {target} HTTP/1.1\r\n"]
         if not any(name.lower() == "host" for name in headers):
             lines.append(self._host_line)
         lines.extend(f"{name}: {value}\r\n" for name, value in headers.items())
         if body or method not in ("GET", "HEAD"):
             lines.append(f"Content-Length: {len(body)}\r\n")
-        lines.append("\r\n")
-        return "".join(lines).encode("latin-1") + body
+        return "".join(lines).encode("latin-1")
 
     def _exchange(self, message: bytes, answer: _Answer) -> tuple[int, int]:
         parser = answer.parser

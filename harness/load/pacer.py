@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from harness.load.livestats import WindowStats
 from harness.load.records import Record
@@ -71,9 +72,9 @@ class PreparedRoute:
         return cls(route.name, route.label_method, route.path, body, headers, route.tcp, route.grpc)
 
 
-@dataclass(frozen=True)
-class Request:
-    """A claimed request: when it is meant to go, where, and its trace context."""
+class Request(NamedTuple):
+    """A claimed request: when it is meant to go, where, and its trace context (a named
+    tuple: one is made a request)."""
 
     number: int
     intended_s: float

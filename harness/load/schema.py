@@ -46,11 +46,15 @@ RECORD_COLUMNS = tuple(column.name for column in REQUEST_RECORD)
 """The columns of a record, as in the run directory's `requests` table (without `phase`)."""
 
 _LINE = "{{" + ",".join(column.placeholder() for column in REQUEST_RECORD) + "}}\n"
-_TEXT = tuple(column.kind == "string" for column in REQUEST_RECORD)
+_TEXT_AT = tuple(i for i, column in enumerate(REQUEST_RECORD) if column.kind == "string")
 
 
 def json_line(values: Sequence[Any]) -> str:
     """One record (values in column order) as a JSON object and a newline; text escaped as
     `json.dumps` does (its own C encoder, called directly: this runs once per request)."""
-    cells = [_quoted(v) if text else v for v, text in zip(values, _TEXT, strict=True)]
+    if len(values) != len(REQUEST_RECORD):
+        raise ValueError(f"{len(values)} values for {len(REQUEST_RECORD)} columns")
+    cells = list(values)
+    for i in _TEXT_AT:
+        cells[i] = _quoted(cells[i])
     return _LINE.format(*cells)

@@ -19,9 +19,9 @@ from locust.exception import StopUser
 from harness.load.grpc_client import GrpcChannels, grpc_exchange
 from harness.load.grpc_reply import call_timeout
 from harness.load.hdr import SecondHistograms
-from harness.load.http1_client import KeptConnection
+from harness.load.http1_client import KeptConnection, PreparedRequest
 from harness.load.ingress import ssl_context
-from harness.load.pacer import Pacer, Request, connections_to_open, share_of
+from harness.load.pacer import Pacer, PreparedRoute, Request, connections_to_open, share_of
 from harness.load.plan import LoadPlan
 from harness.load.readable import GreenReadable
 from harness.load.records import Record, error_text
@@ -192,6 +192,8 @@ class ScheduledConnection(User):
             readable=GreenReadable,
         )
         self.ingress_headers = self.ingress.request_headers() if self.ingress else {}
+        self._prepared: dict[str, PreparedRequest] = {}
+        """Route name -> its request, made on the route's first request."""
         self.channels = GrpcChannels()
 
     def on_stop(self) -> None:
@@ -226,20 +228,24 @@ class ScheduledConnection(User):
         pacer.sent(request, sent)
         retried = self.http.stale_retries
         try:
-            headers = (
-                {**self.ingress_headers, **request.headers()}
-                if self.ingress_headers
-                else request.headers()
-            )
-            status, nbytes = self.http.request(
-                route.method, self.prefix + route.path, headers, route.body
-            )
+            prepared = self._prepared.get(route.name) or self._prepare(route)
+            traceparent = f"traceparent: {request.traceparent}\r\n"
+            status, nbytes = self.http.send(prepared, traceparent)
             error = ""
         except Exception as exc:  # no answer: refused, reset, timed out, malformed
             status, nbytes, error = 0, 0, error_text(exc)
         state.stale_retries += self.http.stale_retries - retried
         state.record_latency(pacer.done(request, sent, state.clock.now_s(), status, nbytes, error))
         state.after_request()
+
+    def _prepare(self, route: PreparedRoute) -> PreparedRequest:
+        """The route's request as this connection sends it, but for its traceparent: the
+        ingress's headers, then the route's (which win)."""
+        headers = {**self.ingress_headers, **route.headers}
+        headers.pop("traceparent", None)
+        prepared = self.http.prepare(route.method, self.prefix + route.path, headers, route.body)
+        self._prepared[route.name] = prepared
+        return prepared
 
     def _send_tcp(
         self, state: WorkerState, pacer: Pacer, request: Request, tcp: TcpRouteSpec

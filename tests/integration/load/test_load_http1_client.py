@@ -180,3 +180,18 @@ def test_waiting_on_a_green_watcher_reads_every_framing_and_times_out(port: int)
     assert 0.25 < time.monotonic() - began < 2.0 and error_text(raised.value) == "timeout"
     assert http.connects == 5 and http.stale_retries == 0
     http.close()
+
+
+def test_a_prepared_request_goes_out_with_each_sends_own_header_lines(port: int) -> None:
+    """`prepare` once, `send` with different lines: each request carries its own lines
+    among the prepared headers, then its body (a load route's requests and their
+    traceparents)."""
+    http = KeptConnection("127.0.0.1", port, timeout=5)
+    prepared = http.prepare("POST", "/length", {"x-route": "r"}, b"body")
+    assert http.send(prepared, "traceparent: 00-aa\r\n") == (200, 5)
+    assert http.send(prepared, "traceparent: 00-bb\r\n") == (200, 5)
+    first, second = _Server.heads
+    assert first.startswith(b"POST /length HTTP/1.1\r\n") and b"x-route: r\r\n" in first
+    assert b"Content-Length: 4\r\n" in first and first.endswith(b"traceparent: 00-aa\r\n\r\n")
+    assert second.endswith(b"traceparent: 00-bb\r\n\r\n") and b"00-aa" not in second
+    assert http.connects == 1
