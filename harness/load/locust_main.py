@@ -203,6 +203,12 @@ def run_worker(master_host: str, master_port: int, parent_pid: int | None) -> in
     # once (in a pod this process is PID 1, which ignores a signal it has no handler for,
     # so its deletion would wait out the grace period).
     unconnected = gevent.signal_handler(signal.SIGTERM, _quit_unconnected, master_host, master_port)
+    # What the process holds by now (Locust, gevent, pydantic's models: ~100 k objects)
+    # lives as long as it does: frozen, the collector's full collections no longer walk it
+    # (collections were 15 % of a worker's CPU at 6000 RPS, full ones half of that). Before
+    # it connects: the master fixes t0 once its workers are ready, so this delays no request.
+    gc.collect()
+    gc.freeze()
     print(f"connecting to the Locust master at {master_host}:{master_port}", file=sys.stderr)
     try:
         runner = env.create_worker_runner(master_host, master_port)
@@ -262,12 +268,6 @@ def _take_share(
     if not state.announced.wait(plan_wait):
         stop(f"no plan from the master within {plan_wait:g}s")
         return
-    # What the process holds by now (Locust, gevent, pydantic's models, the plan: ~100 k
-    # objects) lives as long as it does: frozen, the collector's full collections no longer
-    # walk it (collections were 15 % of a worker's CPU at 6000 RPS, full ones half of that). Before the share is taken,
-    # so that this one collection delays no request.
-    gc.collect()
-    gc.freeze()
     try:
         state.begin(runner.worker_index)
     except (RuntimeError, OSError) as exc:
