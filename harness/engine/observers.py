@@ -64,7 +64,10 @@ class Observers:
         current: Callable[[], Deployment],
         work_dir: Path,
         dialect: BoundDialect | None = None,
+        probe: HostProbe | None = None,
     ) -> None:
+        """`probe`: the host probe, armed before the load picked t0 (None: one started
+        now, its first row from the second it could start in)."""
         self._deployment = deployment
         self.dialect = dialect or MESHPROOF.bind()
         self._t0 = t0
@@ -97,7 +100,7 @@ class Observers:
         if self.metrics_source == "builtin-scraper":
             self._scraper = BuiltinScraper(sidecar_targets(deployment), t0=t0)
         self._work_dir = work_dir
-        self._probe = HostProbe(work_dir, t0)
+        self._probe = probe or HostProbe(work_dir, t0)
         self._probe_running = False
         self.problems: list[str] = []
 
@@ -116,7 +119,10 @@ class Observers:
 
     def _start_probe(self) -> None:
         try:
-            self._probe.start()
+            if self._probe.armed:
+                self._probe.begin(self._t0)
+            else:
+                self._probe.start()
             self._probe_running = True
         except MeshproofError as exc:
             self.problems.append(f"host probe: {exc}; the run has no host disturbance")

@@ -40,6 +40,7 @@ from harness.observe.forward import (
     sink_url,
     start_forwarding,
 )
+from harness.observe.host_probe import HostProbe
 from harness.report.run_files import run_files
 from harness.report.views import keep_request_views
 from harness.spec.experiment import Experiment
@@ -82,6 +83,7 @@ class Session:
         self.faults: FaultRunner | None = None
         self.ledger: FaultLedger | None = None
         self.observers: Observers | None = None
+        self.probe: HostProbe | None = None
         self.driver: LoadDriver | None = None
         self.events = EventLog(time.time())
         self.end_s: float | None = None
@@ -141,6 +143,7 @@ class Session:
             local_workers=self.options.load_local_workers,
             on_listening=self._worker_pods(deployment),
         )
+        self.probe = self._arm_probe()
         self.view.stage("starting the load (waiting for Locust to be ready)")
         self.events.add("load", "start", f"{self.experiment.load.rps:g} rps target")
         remote = self.experiment.load.workers - self.driver.local_workers
@@ -157,13 +160,25 @@ class Session:
         if ready_s > 0:
             self.note(f"Locust was ready {ready_s:.1f}s into the warm-up (a busy machine?)")
         dialect = run_dialect(deployment, self.topology)
-        self.observers = Observers(deployment, t0, self._current, self.writer.path, dialect)
+        self.observers = Observers(
+            deployment, t0, self._current, self.writer.path, dialect, probe=self.probe
+        )
         self.observers.start()
         self.observers.harness_pids(self.driver.pids())
         self.view.stage("running")
         scheduler = Scheduler(plan_actions(self.experiment), t0, self._execute, tick=self._tick)
         scheduler.run()
         self.end_s = self.events.add("load", "end", "schedule done")
+
+    def _arm_probe(self) -> HostProbe | None:
+        """The host probe, started before the load picks t0 and waiting for it: its
+        start-up (a Python process, slow on a busy host) then costs the run no second."""
+        probe = HostProbe(self.writer.path)
+        try:
+            probe.start()
+        except MeshproofError:
+            return None  # the observers try again with t0, and say why it failed
+        return probe
 
     def _worker_pods(self, deployment: Deployment) -> Callable[[str], None] | None:
         """On the kubernetes runtime, the Locust workers not started on this machine run as
@@ -236,6 +251,8 @@ class Session:
         """Stop the load and the observers and keep what they measured (once)."""
         if self.driver is not None:
             self.driver.stop()
+        if self.observers is None and self.probe is not None:
+            self.probe.stop()  # armed, but the load never started
         if self.measured is not None or self.observers is None or self.driver is None:
             return
         metrics = spans = resources = None

@@ -1,7 +1,10 @@
 """`HostProbe`: the orchestrator's handle on the disturbance probe process.
 
 `start()` runs `python -m harness.observe.probe` in a session of its own (a Ctrl-C at the
-terminal reaches the orchestrator, which stops it) and waits until its table file exists;
+terminal reaches the orchestrator, which stops it) and waits until its table file exists.
+Made without a t0, the probe starts armed and `begin(t0)` sends it t0 later: the engine
+starts it before the load picks t0, so its first row is the run's first second however
+long a Python process takes to start on a busy host.
 `harness_pids(pids)` tells it which other processes are the harness's own (the Locust
 master and workers); `stop()` ends it (SIGTERM, then SIGKILL; idempotent); `frame()` is
 the probe table (`harness.observe.disturbance.ROW_COLUMNS`). The probe also ends by itself
@@ -36,7 +39,9 @@ _REPO_ROOT = Path(__file__).resolve().parents[2]
 class HostProbe:
     """The probe process of one run, writing `<out_dir>/host-probe.jsonl`."""
 
-    def __init__(self, out_dir: Path, t0: float, interval_ms: float = DEFAULT_INTERVAL_MS) -> None:
+    def __init__(
+        self, out_dir: Path, t0: float | None = None, interval_ms: float = DEFAULT_INTERVAL_MS
+    ) -> None:
         self.path = out_dir / PROBE_FILE
         self._pids_path = out_dir / "host-probe.pids.json"
         self._t0 = t0
@@ -59,7 +64,7 @@ class HostProbe:
             "-m",
             "harness.observe.probe",
             f"--out={self.path}",
-            f"--t0={self._t0!r}",
+            f"--t0={'-' if self._t0 is None else repr(self._t0)}",
             f"--parent={os.getpid()}",
             f"--pids-file={self._pids_path}",
             f"--interval-ms={self._interval_ms:g}",
@@ -70,7 +75,7 @@ class HostProbe:
             self._log = self.path.with_suffix(".log").open("ab")
             self._proc = subprocess.Popen(
                 command,
-                stdin=subprocess.DEVNULL,
+                stdin=subprocess.DEVNULL if self._t0 is not None else subprocess.PIPE,
                 stdout=self._log,
                 stderr=subprocess.STDOUT,
                 env=env,
@@ -98,6 +103,25 @@ class HostProbe:
     def _log_path(self) -> Path:
         return self.path.with_suffix(".log")
 
+    @property
+    def armed(self) -> bool:
+        """Started without a t0, and not yet given one."""
+        return self._proc is not None and self._proc.stdin is not None
+
+    def begin(self, t0: float) -> None:
+        """Send an armed probe its t0: its rows count seconds from there."""
+        if not self.armed:
+            raise RunError("the host probe is not armed (started with a t0, or not started)")
+        assert self._proc is not None and self._proc.stdin is not None
+        stdin, self._proc.stdin = self._proc.stdin, None
+        self._t0 = t0
+        try:
+            stdin.write(f"{t0!r}\n".encode("ascii"))
+            stdin.close()
+        except OSError as exc:  # it died while armed
+            self.stop()
+            raise RunError(f"the host probe is gone (log: {self._log_path}): {exc}") from exc
+
     def harness_pids(self, pids: Iterable[int]) -> None:
         """The harness's other processes (their CPU is not foreign); replaces the last list."""
         tmp = self._pids_path.with_name(self._pids_path.name + ".tmp")
@@ -107,6 +131,9 @@ class HostProbe:
     def stop(self) -> None:
         """End the probe (it writes the second it was in); safe to call twice."""
         proc, self._proc = self._proc, None
+        if proc is not None and proc.stdin is not None:
+            with contextlib.suppress(OSError):
+                proc.stdin.close()  # an armed probe ends at end of input
         if proc is not None and proc.poll() is None:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(proc.pid, signal.SIGTERM)

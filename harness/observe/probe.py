@@ -1,6 +1,6 @@
 """The disturbance probe process: `python -m harness.observe.probe`.
 
-    --out F --t0 T --parent PID [--pids-file P] [--interval-ms 5]
+    --out F --t0 T|- --parent PID [--pids-file P] [--interval-ms 5]
 
 A small process of its own (a thread of the orchestrator would measure the orchestrator's
 GIL, not the host): it sleeps `--interval-ms` in a loop and records how late each wake-up
@@ -12,6 +12,10 @@ Locust processes there once they run).
 
 It stops on SIGTERM or SIGINT, when its parent is gone, and never outlives the run.
 F is created once the first readings are taken: its existence is the probe's readiness.
+With `--t0 -` the probe starts armed: F exists at once, and t0 comes as one line on
+standard input (the orchestrator starts the probe before the load picks t0, so the
+probe's start-up is paid before the run's first second); at end of input without a t0
+it exits 0 with no row.
 """
 
 from __future__ import annotations
@@ -184,7 +188,12 @@ def _read_load1() -> float | None:
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m harness.observe.probe")
     parser.add_argument("--out", type=Path, required=True)
-    parser.add_argument("--t0", type=float, required=True, help="wall-clock start of the run")
+    parser.add_argument(
+        "--t0",
+        type=_t0_arg,
+        required=True,
+        help="wall-clock start of the run, or - to read it from standard input",
+    )
     parser.add_argument("--parent", type=int, required=True, help="the orchestrator's pid")
     parser.add_argument("--pids-file", type=Path, default=None)
     parser.add_argument("--interval-ms", type=float, default=DEFAULT_INTERVAL_MS)
@@ -192,6 +201,16 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     if not 0.1 <= args.interval_ms <= 100:
         parser.error("--interval-ms: expected 0.1 to 100")
     return args
+
+
+def _t0_arg(text: str) -> float | None:
+    return None if text == "-" else float(text)
+
+
+def read_t0(stream: IO[str]) -> float | None:
+    """t0 from one line of `stream`; None at end of input (the orchestrator gave up)."""
+    line = stream.readline().strip()
+    return float(line) if line else None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -203,10 +222,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"{args.out}: cannot write: {exc}", file=sys.stderr)
         return 2
     with out:
+        if args.t0 is None:  # armed: ready now, t0 later
+            os.replace(tmp, args.out)
+            try:
+                args.t0 = read_t0(sys.stdin)
+            except ValueError as exc:
+                print(f"t0 on standard input: {exc}", file=sys.stderr)
+                return 2
+            if args.t0 is None:
+                return 0
         probe = Probe(args, out)
         signal.signal(signal.SIGTERM, probe.stop)
         signal.signal(signal.SIGINT, probe.stop)
-        os.replace(tmp, args.out)  # ready: the readings are primed
+        if tmp.exists():
+            os.replace(tmp, args.out)  # ready: the readings are primed
         probe.run()
     return 0
 

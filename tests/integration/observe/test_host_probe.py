@@ -121,12 +121,34 @@ def test_the_probe_stops_on_sigint_and_writes_the_second_it_was_in(tmp_path: Pat
     assert not (tmp_path / "host-probe.pids.json").exists()
 
 
-def test_the_probe_ends_when_its_orchestrator_dies(tmp_path: Path) -> None:
-    """An orchestrator killed with SIGKILL (no clean-up) leaves no probe behind."""
+def test_an_armed_probe_counts_from_the_t0_it_is_given(tmp_path: Path) -> None:
+    """Started before t0 (as the engine does, before the load picks it), the probe is
+    ready at once and writes nothing until it gets t0; its first row is then second 0."""
+    probe = HostProbe(tmp_path)
+    probe.start()
+    try:
+        assert probe.armed and probe.path.exists()
+        pid = probe.pid
+        assert pid is not None and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+        assert read_probe_table(probe.path).empty
+        probe.begin(time.time())
+        assert not probe.armed
+        table = wait_for_rows(probe, 2)
+    finally:
+        probe.stop()
+    assert table["second"].iloc[0] == 0
+    assert (table["wakeups"].iloc[:3] > 0).all()
+    assert table["sched_lag_p99_ms"].iloc[:3].notna().all()
+
+
+@pytest.mark.parametrize("t0", ["time.time()", "None"], ids=["running", "armed"])
+def test_the_probe_ends_when_its_orchestrator_dies(tmp_path: Path, t0: str) -> None:
+    """An orchestrator killed with SIGKILL (no clean-up) leaves no probe behind, whether
+    the probe was running or still waiting for t0."""
     script = (
         "import sys, time; from pathlib import Path; "
         "from harness.observe.host_probe import HostProbe; "
-        "p = HostProbe(Path(sys.argv[1]), time.time()); p.start(); "
+        f"p = HostProbe(Path(sys.argv[1]), {t0}); p.start(); "
         "print(p.pid, flush=True); time.sleep(60)"
     )
     parent = subprocess.Popen(
