@@ -175,7 +175,9 @@ def _edges_from_spans(run_dir: Path) -> pd.DataFrame:
     return out
 
 
-def load_edge(run_dir: Path, ingress: str, phase: PhaseRecord | None) -> pd.DataFrame:
+def load_edge(
+    run_dir: Path, ingress: str, phase: PhaseRecord | None, keep: bool = False
+) -> pd.DataFrame:
     """The harness's own edge `load -> ingress`, from the request records."""
     where = "WHERE intended_s >= ? AND intended_s < ?" if phase else ""
     params: list[object] = [parquet(run_dir, "requests")]
@@ -185,7 +187,7 @@ def load_edge(run_dir: Path, ingress: str, phase: PhaseRecord | None) -> pd.Data
                      quantile_cont(latency_ms, 0.99) FILTER (WHERE NOT isnan(latency_ms)) AS p99_ms,
                      max(intended_s) - min(intended_s) AS span_s
               FROM read_parquet(?) {where}"""
-    row = query(sql, params).iloc[0]
+    row = query(sql, params, keep).iloc[0]
     seconds = (phase.end_s - phase.start_s) if phase else max(float(row["span_s"] or 0), 1.0)
     return pd.DataFrame(
         [

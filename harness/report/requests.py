@@ -34,8 +34,10 @@ def _measured(column: str) -> str:
     return f"FILTER (WHERE NOT isnan({column}))"
 
 
-def timeline(run_dir: Path) -> pd.DataFrame:
-    """Per intended-send second: requests, answered RPS, error rate, p50/p99/p99.9 of both clocks."""
+def timeline(run_dir: Path, keep: bool = False) -> pd.DataFrame:
+    """Per intended-send second: requests, answered RPS, error rate, p50/p99/p99.9 of both clocks.
+
+    `keep`: keep the answer in the run directory (`harness.report.source.query`)."""
     parts = []
     for column, prefix in (("latency_ms", ""), ("corrected_ms", "corrected_")):
         quantiles = f"quantile_cont({column}, [0.5, 0.99, 0.999]) {_measured(column)}"
@@ -48,7 +50,7 @@ def timeline(run_dir: Path) -> pd.DataFrame:
                {", ".join(parts)}
         FROM read_parquet(?) GROUP BY 1 ORDER BY 1
     """
-    frame = query(sql, [parquet(run_dir, "requests")])
+    frame = query(sql, [parquet(run_dir, "requests")], keep)
     for prefix in ("", "corrected_"):
         lists = frame.pop(f"{prefix}q")
         for index, name in enumerate(("p50_ms", "p99_ms", "p999_ms")):
@@ -78,7 +80,9 @@ PHASE_COLUMNS = (
 )
 
 
-def phase_percentiles(run_dir: Path, phases: Sequence[PhaseRecord]) -> pd.DataFrame:
+def phase_percentiles(
+    run_dir: Path, phases: Sequence[PhaseRecord], keep: bool = False
+) -> pd.DataFrame:
     """One row per phase (warm-up left out): requests, error rate, service and corrected percentiles.
 
     One scan of the table with an aggregate per phase (a join of the requests to the
@@ -104,7 +108,7 @@ def phase_percentiles(run_dir: Path, phases: Sequence[PhaseRecord]) -> pd.DataFr
         SELECT {",".join(parts)}
         FROM (SELECT intended_s, status, latency_ms, corrected_ms FROM read_parquet($1))
     """
-    row = query(sql, params).iloc[0]
+    row = query(sql, params, keep).iloc[0]
     rows = []
     for phase in judged:
         index = intervals.index((phase.start_s, phase.end_s))
@@ -137,7 +141,9 @@ def latency_histogram(run_dir: Path, phase: PhaseRecord | None = None) -> pd.Dat
     return frame[["low_ms", "high_ms", "count", "share"]]
 
 
-def percentile_ladder(run_dir: Path, phase: PhaseRecord | None = None) -> pd.DataFrame:
+def percentile_ladder(
+    run_dir: Path, phase: PhaseRecord | None = None, keep: bool = False
+) -> pd.DataFrame:
     """Service and corrected latency at each percentile of `LADDER`: `q, latency_ms, corrected_ms`."""
     where, params = _phase_filter(phase)
     ladder = "[" + ", ".join(repr(q) for q in LADDER) + "]"
@@ -146,7 +152,7 @@ def percentile_ladder(run_dir: Path, phase: PhaseRecord | None = None) -> pd.Dat
                quantile_cont(corrected_ms, {ladder}) {_measured("corrected_ms")} AS cq
         FROM read_parquet(?) WHERE TRUE {where}
     """
-    row = query(sql, [parquet(run_dir, "requests"), *params]).iloc[0]
+    row = query(sql, [parquet(run_dir, "requests"), *params], keep).iloc[0]
     return pd.DataFrame(
         {
             "q": LADDER,

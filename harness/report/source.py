@@ -5,7 +5,7 @@ dashboard's threads); DuckDB's errors are translated here into `InvalidInput` na
 the table, so a broken or missing table is one line on a page, not a traceback.
 
 A query's answer can be kept in the run directory (`views/<digest>.parquet`, written
-inside `keeping_views()` when the run is written: `harness.report.views`), so that a
+by `query(..., keep=True)` when the run is written: `harness.report.views`), so that a
 run of millions of requests opens without scanning them again. The digest covers the
 SQL, the parameters and each table's size and modification time: a table rewritten
 (a run analysed again) no longer matches, and the query runs on the table as before.
@@ -16,9 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
-from contextvars import ContextVar
+from collections.abc import Sequence
 from pathlib import Path
 
 import duckdb
@@ -42,26 +40,15 @@ def has_table(run_dir: Path, table: str) -> bool:
 VIEWS = "views"
 """The run directory's folder of kept query answers."""
 
-_KEEPING: ContextVar[bool] = ContextVar("keeping_views", default=False)
 
-
-@contextmanager
-def keeping_views() -> Iterator[None]:
-    """Meanwhile, every query over a run's tables keeps its answer in the run directory."""
-    token = _KEEPING.set(True)
-    try:
-        yield
-    finally:
-        _KEEPING.reset(token)
-
-
-def query(sql: str, params: Sequence[object] = ()) -> pd.DataFrame:
+def query(sql: str, params: Sequence[object] = (), keep: bool = False) -> pd.DataFrame:
     """Run one query on a fresh in-memory connection; the result as a DataFrame (a kept
-    answer when the run directory has one for this query on these tables)."""
+    answer when the run directory has one for this query on these tables). `keep`: write
+    the answer to the run directory first (when the run is written)."""
     kept = kept_answer(sql, params)
     try:
         with duckdb.connect(":memory:") as connection:
-            if kept is not None and _KEEPING.get():
+            if kept is not None and keep:
                 _keep(connection, sql, params, kept)
             if kept is not None and kept.is_file():
                 return connection.execute("SELECT * FROM read_parquet(?)", [str(kept)]).df()

@@ -32,9 +32,9 @@ class Pick:
 
 
 def ready_lists(
-    record: RunRecord, run_dir: Path, per_list: int = PER_LIST
+    record: RunRecord, run_dir: Path, per_list: int = PER_LIST, keep: bool = False
 ) -> dict[str, list[Pick]]:
-    """List name -> picks; lists without a trace are left out."""
+    """List name -> picks; lists without a trace are left out (`keep`: as `query`'s)."""
     lists: dict[str, list[Pick]] = {}
     if has_table(run_dir, "requests"):
         requests = parquet(run_dir, "requests")
@@ -44,6 +44,7 @@ def ready_lists(
             " FROM read_parquet(?) WHERE status BETWEEN 200 AND 299 AND trace_id <> '')"
             " WHERE n <= ? ORDER BY phase, latency_ms DESC",
             [requests, max(1, per_list // 3)],
+            keep,
         )
         for phase, group in slow.groupby("phase", sort=False):
             lists[f"slowest ({phase})"] = [
@@ -54,6 +55,7 @@ def ready_lists(
             " WHERE (status < 200 OR status > 299) AND trace_id <> ''"
             " ORDER BY intended_s LIMIT ?",
             [requests, per_list],
+            keep,
         )
         lists["failed"] = [
             Pick(str(r.trace_id), f"status {r.status or 'none'} {r.error or ''}".strip())
@@ -71,6 +73,7 @@ def ready_lists(
             " WHERE attributes LIKE '%retry.attempt%' GROUP BY trace_id HAVING tries > 0"
             " ORDER BY tries DESC, trace_id LIMIT ?",
             [parquet(run_dir, "spans"), per_list],
+            keep,
         )
         lists["retried"] = [
             Pick(str(r.trace_id), f"retry attempt {r.tries}") for r in retried.itertuples()

@@ -5,7 +5,7 @@
 The dashboard's Run page (and the HTML report) aggregate `requests.parquet` with DuckDB:
 per-second windows, per-phase percentiles, the percentile ladder, the harness's own edge
 and the lists of slow and failed requests. Over ten million requests each of those is
-a scan and a sort of seconds; asked here with `keeping_views()`, their answers are kept in
+a scan and a sort of seconds; asked here with `keep=True`, their answers are kept in
 the run directory (`harness.report.source`), and the page reads those few hundred rows
 instead. Same queries, same answers: a view never kept (an older run, a run aborted
 before this) or no longer matching its table is asked of the table, as before.
@@ -16,7 +16,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from harness.report import mesh, requests, trace_pick
-from harness.report.source import has_table, keeping_views
+from harness.report.source import has_table
 from harness.store.model import RunRecord
 
 
@@ -25,9 +25,8 @@ def keep_request_views(run_dir: Path, record: RunRecord) -> None:
     if not has_table(run_dir, "requests"):
         return
     whole = record.whole_phase()
-    with keeping_views():
-        requests.timeline(run_dir)
-        requests.phase_percentiles(run_dir, tuple(record.phases))
-        requests.percentile_ladder(run_dir, whole)
-        mesh.load_edge(run_dir, "", whole)
-        trace_pick.ready_lists(record, run_dir)
+    requests.timeline(run_dir, keep=True)
+    requests.phase_percentiles(run_dir, tuple(record.phases), keep=True)
+    requests.percentile_ladder(run_dir, whole, keep=True)
+    mesh.load_edge(run_dir, "", whole, keep=True)
+    trace_pick.ready_lists(record, run_dir, keep=True)
