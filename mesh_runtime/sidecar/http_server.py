@@ -153,6 +153,11 @@ class HttpServerProtocol(asyncio.BufferedProtocol):
         self._transport: asyncio.Transport | None = None
         self._queue: deque[Request] = deque()
         self._task: asyncio.Task[None] | None = None
+        """The connection's one serving task, started with its first request and kept
+        (waiting on `_more`) between requests: a task per request cost its creation, the
+        loop's registry of tasks (a WeakSet, interpreted) and a first step each time."""
+        self._more: asyncio.Future[None] | None = None
+        self._serving = False
         self._writable = asyncio.Event()
         self._writable.set()
         self._closing = False
@@ -304,8 +309,7 @@ class HttpServerProtocol(asyncio.BufferedProtocol):
         if len(self._queue) >= MAX_PIPELINE and self._transport and not self._paused:
             self._paused = True
             self._transport.pause_reading()
-        if self._task is None:
-            self._task = self._loop.create_task(self._serve_queue())
+        self._wake_server()
 
     # --- HTTP/2 ----------------------------------------------------------------------
 
@@ -329,7 +333,7 @@ class HttpServerProtocol(asyncio.BufferedProtocol):
         self._close_if_idle()
 
     def _close_if_idle(self) -> None:
-        if self._transport is None or self._transport.is_closing() or self._task is not None:
+        if self._transport is None or self._transport.is_closing() or self._serving:
             return  # closed, or serving: the answer closes it
         if self._phase is not Phase.IDLE:
             return  # a request is arriving: it is answered, then the connection closes
@@ -345,7 +349,7 @@ class HttpServerProtocol(asyncio.BufferedProtocol):
 
     def check_timeout(self, now: float) -> None:
         """Close an idle connection, or answer 408 to a request read too slowly."""
-        if self._task is not None or self._bad_input or self._transport is None:
+        if self._serving or self._bad_input or self._transport is None:
             return
         action = timeout_action(self._phase, self._since, now, self._limits)
         if action == "close":
@@ -360,14 +364,43 @@ class HttpServerProtocol(asyncio.BufferedProtocol):
         """Answer bad input once, after any request already being served, then close."""
         self._bad_input = True
         self._pending_reject = response
-        if self._task is None:
-            self._task = self._loop.create_task(self._serve_queue())
+        self._wake_server()
 
     # --- serving --------------------------------------------------------------------
 
-    async def _serve_queue(self) -> None:
+    def _wake_server(self) -> None:
+        """Have the serving task look at the queue (and a pending reject): start it, or
+        wake it where it waits between requests."""
+        if self._serving:
+            return  # it looks again once the answer in hand is written
+        if self._task is None:
+            self._serving = True
+            self._task = self._loop.create_task(self._serve())
+            return
+        more = self._more
+        if more is not None and not more.done():
+            self._serving = True
+            more.set_result(None)
+
+    async def _serve(self) -> None:
+        """Answer what is queued, then wait for more, until the connection closes."""
         transport = self._transport
         assert transport is not None
+        try:
+            while True:
+                if not await self._serve_queue(transport) or transport.is_closing():
+                    return
+                self._serving = False
+                self._more = more = self._loop.create_future()
+                await more
+                self._more = None
+        finally:
+            self._serving = False
+            self._more = None
+            self._task = None
+
+    async def _serve_queue(self, transport: asyncio.Transport) -> bool:
+        """Answer the queued requests in order; False once the connection is done with."""
         try:
             while self._queue and not transport.is_closing():
                 request = self._queue.popleft()
@@ -383,17 +416,19 @@ class HttpServerProtocol(asyncio.BufferedProtocol):
                 await self._write(request, response, keep_alive)
                 if not keep_alive:
                     transport.close()
-                    return
+                    return False
             if self._phase is Phase.IDLE:
                 self._since = time.monotonic()
             if self._bad_input:
                 self._write_reject(transport)
-            elif self._closing:
+                return False
+            if self._closing:
                 transport.close()
+                return False
         except (ConnectionClosed, ConnectionError):
             transport.close()
-        finally:
-            self._task = None
+            return False
+        return True
 
     def _write_reject(self, transport: asyncio.Transport) -> None:
         response = self._pending_reject
