@@ -40,7 +40,7 @@ class Identity:
     version: str
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, init=False)
 class RequestInfo:
     """One request as metrics and the access log see it."""
 
@@ -50,29 +50,65 @@ class RequestInfo:
     request_id: str
     started: float
     """Wall-clock start (seconds since the epoch), for the access log."""
-    bytes_received: int = 0
-    peer: str = "unknown"
-    service: str = ""
-    instance: str = ""
-    version: str = "unknown"
-    upstream_host: str | None = None
-    route: str | None = None
-    attempts: int = 0
-    trace_id: str | None = None
-    duration_ms: float = 0.0
-    security: str = ""
+    bytes_received: int
+    peer: str
+    service: str
+    instance: str
+    version: str
+    upstream_host: str | None
+    route: str | None
+    attempts: int
+    trace_id: str | None
+    duration_ms: float
+    security: str
     """connection_security_policy: 'mutual_tls', else 'none' (inbound) / 'unknown'."""
-    principal: str = ""
+    principal: str
     """The peer's SPIFFE ID (inbound over mTLS), or the upstream's (outbound over mTLS)."""
-    grpc: bool = False
+    grpc: bool
     """A gRPC call (HTTP/2, content-type application/grpc): request_protocol 'grpc'."""
-    request_messages: int = 0
+    request_messages: int
     """gRPC messages in the request body (of a buffered one; see `streamed`)."""
-    streamed: StreamedBody | None = None
+    streamed: StreamedBody | None
     """A streamed request body: its messages and bytes are counted as they pass."""
-    open_span: Span | None = None
+    open_span: Span | None
     """The CLIENT span of a gRPC call's last try, still open while its response body
     streams (its status comes in the trailers): `end_grpc_span` ends it."""
+
+    def __init__(
+        self,
+        reporter: str,
+        method: str,
+        path: str,
+        request_id: str,
+        started: float,
+        bytes_received: int = 0,
+        grpc: bool = False,
+        request_messages: int = 0,
+        streamed: StreamedBody | None = None,
+    ) -> None:
+        # Written out, as Request's: the __init__ dataclass generates stays interpreted
+        # under mypyc (one a request in each sidecar).
+        self.reporter = reporter
+        self.method = method
+        self.path = path
+        self.request_id = request_id
+        self.started = started
+        self.bytes_received = bytes_received
+        self.peer = "unknown"
+        self.service = ""
+        self.instance = ""
+        self.version = "unknown"
+        self.upstream_host = None
+        self.route = None
+        self.attempts = 0
+        self.trace_id = None
+        self.duration_ms = 0.0
+        self.security = ""
+        self.principal = ""
+        self.grpc = grpc
+        self.request_messages = request_messages
+        self.streamed = streamed
+        self.open_span = None
 
     @classmethod
     def outbound(cls, request: Request) -> RequestInfo:

@@ -53,14 +53,23 @@ _TRACEPARENT_FORMAT = re.compile(
 )
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, init=False)
 class TraceContext:
-    """The remote parent a request carried: ids, flags and the raw tracestate."""
+    """The remote parent a request carried: ids, flags and the raw tracestate (not
+    changed once made)."""
 
     trace_id: int
     span_id: int
     flags: int
-    tracestate: str = ""
+    tracestate: str
+
+    def __init__(self, trace_id: int, span_id: int, flags: int, tracestate: str = "") -> None:
+        # Written out: a frozen dataclass's generated __init__ is interpreted Python and
+        # sets each field through object.__setattr__ (one a request in each sidecar).
+        self.trace_id = trace_id
+        self.span_id = span_id
+        self.flags = flags
+        self.tracestate = tracestate
 
     @property
     def sampled(self) -> bool:
