@@ -114,10 +114,30 @@ class Credentials:
         }
 
 
+class DirectSSLObject(ssl.SSLObject):
+    """An `ssl.SSLObject` whose `read`, `write` and `pending` are the C object's own.
+
+    uvloop's TLS takes these three bound methods once per connection and calls them for
+    every record it reads or writes; `ssl.SSLObject`'s are Python methods that only pass
+    the call on, an interpreted frame each, several a request. The C methods take the
+    same arguments (`read(len[, buffer])`, `write(data)`, `pending()`) and raise the same
+    errors."""
+
+    @classmethod
+    def _create(cls, *args: Any, **kwargs: Any) -> DirectSSLObject:
+        made: DirectSSLObject = super()._create(*args, **kwargs)  # type: ignore[misc]
+        inner = made._sslobj  # type: ignore[attr-defined]
+        made.read = inner.read  # type: ignore[method-assign]
+        made.write = inner.write  # type: ignore[method-assign]
+        made.pending = inner.pending  # type: ignore[method-assign]
+        return made
+
+
 def _context(server: bool, cert: bytes, key: bytes, root: bytes, alpn: list[str]) -> ssl.SSLContext:
     """TLS 1.3 only, peer certificates required and checked against the mesh root; `alpn`
     the protocols offered (a server picks the client's first it knows: h2, else http/1.1)."""
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER if server else ssl.PROTOCOL_TLS_CLIENT)
+    ctx.sslobject_class = DirectSSLObject
     ctx.minimum_version = ssl.TLSVersion.TLSv1_3
     ctx.set_alpn_protocols(alpn)
     if not server:
