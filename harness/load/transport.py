@@ -10,7 +10,9 @@ compressed: zlib cost a worker 4.7 us a record, 7 % of its budget at 15 000 RPS,
 a batch's lines to `requests-w<i>.jsonl` / `latency-w<i>.hlog` and replaces
 `load-status-w<i>.json` (`MasterFiles`). Messages of one worker arrive in order over its
 one connection, so once a status saying `done` is written, every record of that worker is
-on disk before it. `Batcher` and `MasterFiles` are plain Python, tested without Locust.
+on disk before it. A batch names its `format` (`BATCH_FORMAT`): a worker of another
+meshproof version, whose batches this master cannot read, is refused and named lost
+(its records unsent), never appended as garbage. `Batcher` and `MasterFiles` are plain Python, tested without Locust.
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ from harness.load.files import write_status
 from harness.load.hdr import HEADER, histogram_file
 
 BATCH_MESSAGE = "meshproof_batch"
+BATCH_FORMAT = 2
+"""1: records and histogram lines zlib-compressed (no `format` key); 2: UTF-8 as is."""
 MAX_BATCH_BYTES = 1 << 20
 """Uncompressed record bytes that make a worker ship before its once-a-second batch."""
 
@@ -91,6 +95,7 @@ class Batcher:
         """The next batch (the message's data): everything waiting, and `status`."""
         count = len(self._records)
         batch = {
+            "format": BATCH_FORMAT,
             "worker": self.worker,
             "seq": self.seq,
             "count": count,
@@ -123,6 +128,8 @@ class WorkerBooks:
     done: bool = False
     lost_at: float | None = None
     """Wall-clock time the master found it gone before it was done."""
+    refused: int = 0
+    """Records in batches of a format this master cannot read (another version's worker)."""
 
 
 @dataclass
@@ -132,11 +139,17 @@ class MasterFiles:
     work_dir: Path
     books: dict[int, WorkerBooks] = field(default_factory=dict)
 
-    def receive(self, client_id: str, batch: dict[str, Any]) -> WorkerBooks:
+    def receive(self, client_id: str, batch: dict[str, Any], now: float) -> WorkerBooks:
+        """Append a batch received at `now`; a batch of another format is refused, and
+        its worker named lost."""
         index = int(batch["worker"])
         books = self.books.get(index)
         if books is None:
             books = self.books[index] = WorkerBooks(index, client_id)
+        if batch.get("format") != BATCH_FORMAT:
+            books.refused += int(batch.get("count", 0))
+            books.lost_at = books.lost_at or now
+            return books
         seq = int(batch["seq"])
         if seq != books.next_seq:
             books.gaps += max(0, seq - books.next_seq)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import zlib
 from pathlib import Path
 
 import pytest
@@ -35,11 +36,11 @@ def test_batches_carry_every_record_and_the_master_appends_them(
     first = batcher.take({"done": False, "sent": 300})
     assert first["count"] == 300 and first["seq"] == 0
     assert first["records"].decode() == "".join(lines[:300])
-    files.receive("host_a", first)
+    files.receive("host_a", first, 1.0)
     for line in lines[300:]:
         batcher.add_record(line)
-    files.receive("host_a", batcher.take({"done": True, "sent": 500}))
-    files.receive("host_a", batcher.take(None))  # an empty batch: nothing appended
+    files.receive("host_a", batcher.take({"done": True, "sent": 500}), 2.0)
+    files.receive("host_a", batcher.take(None), 3.0)  # an empty batch: nothing appended
     assert batcher.shipped == 500 and batcher.batches == 3
     text = (tmp_path / "requests-w2.jsonl").read_text()
     assert text == "".join(lines)
@@ -62,7 +63,7 @@ def test_a_missing_batch_is_counted_as_a_gap(tmp_path: Path) -> None:
     batcher.add_record(_line(1))
     batcher.take(None)  # lost on the way
     batcher.add_record(_line(2))
-    files.receive("h", batcher.take(None))
+    files.receive("h", batcher.take(None), 1.0)
     assert files.books[0].gaps == 1 and files.books[0].records == 1
 
 
@@ -73,9 +74,9 @@ def test_a_worker_gone_before_done_is_lost_once_and_its_share_unsent(tmp_path: P
     batcher = Batcher(1)
     for n in range(40):
         batcher.add_record(_line(n))
-    files.receive("b", batcher.take({"done": False}))
+    files.receive("b", batcher.take({"done": False}), 1.0)
     done = Batcher(2)
-    files.receive("c", done.take({"done": True}))
+    files.receive("c", done.take({"done": True}), 1.0)
     assert [b.index for b in files.mark_lost({"a"}, 123.0)] == [1]  # c was done
     assert files.mark_lost(set(), 124.0)[0].index == 0
     assert files.mark_lost(set(), 125.0) == []
@@ -87,6 +88,23 @@ def test_a_worker_gone_before_done_is_lost_once_and_its_share_unsent(tmp_path: P
         (2, "done", 100, 0, 0),
     ]
     assert reports[1].lost_at == 123.0 and reports[1].name == "w1 (b)"
+
+
+def test_a_batch_of_another_format_is_refused_and_its_worker_lost(tmp_path: Path) -> None:
+    """An older worker's batch (zlib-compressed lines, no `format`) is never appended as
+    garbage: its worker is named lost, its records unsent."""
+    files = MasterFiles(tmp_path)
+    files.enroll(0, "old")
+    lines = "".join(_line(n) for n in range(10)).encode()
+    old = {"worker": 0, "seq": 0, "count": 10, "records": zlib.compress(lines), "hdr": b"",
+           "status": {"done": True}}  # fmt: skip
+    books = files.receive("old", old, 50.0)
+    assert (books.refused, books.records, books.lost_at, books.done) == (10, 0, 50.0, False)
+    assert not (tmp_path / "requests-w0.jsonl").exists()
+    assert not (tmp_path / "load-status-w0.json").exists()
+    spec = LoadSpec(rps=10, duration="1s", warmup="0s", connections=1, workers=1)
+    [report] = worker_reports(spec, files.roster())
+    assert (report.status, report.records, report.unsent) == ("lost", 0, 10)
 
 
 def test_addresses() -> None:
