@@ -201,6 +201,9 @@ class HttpServerProtocol(asyncio.BufferedProtocol):
             # Nobody is left to answer: stop the work (a hung upstream must not pin it).
             # A half-close counts as a hang-up too, as nginx (499) and Envoy treat it.
             self._task.cancel()
+        # The transport goes now, not at the collector's next full pass: see
+        # UpstreamConnection.connection_lost (a closed mTLS connection's memory).
+        self._transport = None
 
     def get_buffer(self, sizehint: int) -> memoryview:
         return READ_BUFFER
@@ -442,9 +445,8 @@ class HttpServerProtocol(asyncio.BufferedProtocol):
 
     async def _write(self, request: Request, response: Response, keep_alive: bool) -> None:
         transport = self._transport
-        assert transport is not None
         body = response.body
-        if transport.is_closing():  # the client hung up while the answer was made
+        if transport is None or transport.is_closing():  # the client hung up meanwhile
             if isinstance(body, BodyStream):
                 body.abandon()
             raise ConnectionClosed("the client closed before its answer")

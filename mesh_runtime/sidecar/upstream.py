@@ -129,6 +129,11 @@ class UpstreamConnection(asyncio.BufferedProtocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._break(UpstreamReset("upstream connection lost", not self._got_bytes))
+        # Let the transport go now: uvloop's TLS protocol keeps this protocol's methods,
+        # so connection and transport form a cycle that only the collector's full pass
+        # frees, and each closed mTLS connection held uvloop's 256 KiB read buffer and
+        # OpenSSL's state until then (issue 17's soak, DEVELOPING.md).
+        self.transport = None
 
     # --- httptools callbacks --------------------------------------------------------
 
@@ -427,7 +432,9 @@ class EndpointPool:
     def _check_peer(self, conn: UpstreamConnection, expected: str) -> None:
         """Secure naming: the server's certificate must carry the destination's SPIFFE ID."""
         transport = conn.transport
-        got = principal_of(transport.get_extra_info("peercert")) if transport else ""
+        if transport is None:  # closed by the peer as it opened, counted down in _closed
+            raise ConnectFailure(f"upstream {self.host}:{self.port} closed the connection")
+        got = principal_of(transport.get_extra_info("peercert"))
         if got != expected:
             conn.close()  # counted down in _closed
             raise ConnectFailure(f"upstream {self.host}:{self.port} is {got!r}, not {expected!r}")
