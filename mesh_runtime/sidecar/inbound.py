@@ -125,10 +125,10 @@ class InboundProxy:
                 request.body, request.stream = await request.stream.read_all(), None
             head = encode_request_head(request.method, request.target, headers, len(request.body))
             response = await self._forward(head, request)
-        except ConnectFailure as exc:
-            response = simple_response(503, f"local app unreachable: {exc}", "UF")
-        except AttemptError as exc:
-            response = simple_response(503, f"local app connection reset: {exc}", "UC")
+        except ConnectFailure as failure:  # names of their own: see SpanExporter._post
+            response = simple_response(503, f"local app unreachable: {failure}", "UF")
+        except AttemptError as reset:
+            response = simple_response(503, f"local app connection reset: {reset}", "UC")
         return response
 
     async def _forward(self, head: bytes, request: Request) -> Response:

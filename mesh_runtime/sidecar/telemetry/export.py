@@ -205,8 +205,11 @@ class SpanExporter:
                         conn = await self._pool.connect(self._timeout)
                     try:
                         response = await conn.send(head, body, False)
-                    except UpstreamReset as exc:
-                        if not (reused and exc.before_any_byte):
+                    except UpstreamReset as reset:
+                        # Its own name: compiled (mypyc), a name bound by two `except ... as`
+                        # clauses takes the first one's type, and the ConnectFailure caught
+                        # below then raised TypeError, which ended the export task for good.
+                        if not (reused and reset.before_any_byte):
                             raise
                         continue
                     try:
