@@ -221,8 +221,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OSError as exc:
         print(f"{args.out}: cannot write: {exc}", file=sys.stderr)
         return 2
+    armed = args.t0 is None  # ready now, t0 later
     with out:
-        if args.t0 is None:  # armed: ready now, t0 later
+        if armed:
             os.replace(tmp, args.out)
             try:
                 args.t0 = read_t0(sys.stdin)
@@ -234,7 +235,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         probe = Probe(args, out)
         signal.signal(signal.SIGTERM, probe.stop)
         signal.signal(signal.SIGINT, probe.stop)
-        if tmp.exists():
+        if not armed:
             os.replace(tmp, args.out)  # ready: the readings are primed
         probe.run()
     return 0
