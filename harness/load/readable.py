@@ -3,10 +3,18 @@
 gevent's cooperative `recv` first tries the read (the answer to a request just sent is not
 there yet: EAGAIN, an exception), then makes a `Timeout` (a new timer watcher) and waits
 on the socket's read watcher, then reads again: two system calls, two objects and their
-start and stop a request. `GreenReadable` keeps one io watcher and one timeout for a
+start and stop a request. `GreenReadable` keeps one io watcher and one timer for a
 connection's socket, restarted on each wait; the connection waits first and reads once
 the kernel has the answer. In-process, 16 connections to fortio: 18-20 -> 10-12 us of the
 client's CPU a request.
+
+Each wait gets the whole timeout. The timer is restarted with `again` (libev's
+`ev_timer_again`: due `timeout` from now), not with a `gevent.Timeout`'s `cancel` and
+`start`: libev's `ev_timer_stop` keeps what was left of a stopped timer's time and
+`ev_timer_start` goes on from there (gevent issue 1890), so every wait of a connection drew
+on one budget, and once its waits added up to the timeout a request an answer was
+arriving for failed as a timeout a few ms after it was sent (the shop soak's spurious
+client timeouts, DEVELOPING "Load driver").
 
 Only for a plain socket: a TLS socket may hold decrypted bytes in OpenSSL's buffer while
 its descriptor has nothing to read. Imports gevent; the Locust processes (and the tests,
@@ -16,6 +24,7 @@ whose thread gets a hub of its own) use it.
 from __future__ import annotations
 
 import gevent
+from greenlet import getcurrent, greenlet
 
 
 class GreenReadable:
@@ -26,16 +35,22 @@ class GreenReadable:
         hub = gevent.get_hub()
         self._hub_wait = hub.wait
         self._watcher = hub.loop.io(fileno, 1)  # 1: libev's EV_READ
-        self._timeout = gevent.Timeout(timeout, TimeoutError)
+        # `repeat` is what `again` counts from; it is stopped before it could repeat.
+        self._timer = hub.loop.timer(timeout, timeout)
 
     def wait(self) -> None:
-        self._timeout.start()
+        self._timer.again(_expired, getcurrent(), update=True)  # the loop's time made now
         try:
             self._hub_wait(self._watcher)
         finally:
-            self._timeout.cancel()
+            self._timer.stop()
 
     def close(self) -> None:
         """Before the socket is closed (libev must not watch a closed descriptor)."""
-        self._timeout.close()
+        self._timer.close()
         self._watcher.close()
+
+
+def _expired(waiting: greenlet) -> None:
+    """The timer's callback, in the hub: the waiting greenlet gets the timeout."""
+    waiting.throw(TimeoutError("timed out waiting for the answer"))

@@ -27,6 +27,8 @@ ANSWERS = {
     b"/close": b"HTTP/1.1 503 Service Unavailable\r\nconnection: close\r\ncontent-length: 2\r\n\r\nno",
     b"/garbage": b"this is not HTTP\r\n\r\n",
 }
+SLOW_S = 0.25
+"""How long `/slow` takes to answer."""
 
 
 class _Server(socketserver.StreamRequestHandler):
@@ -55,6 +57,9 @@ class _Server(socketserver.StreamRequestHandler):
             if path == b"/hang":
                 time.sleep(3)
                 return
+            if path == b"/slow":
+                time.sleep(SLOW_S)
+                path = b"/length"
             answer = ANSWERS[path]
             if method == b"HEAD":
                 answer = answer.split(b"\r\n\r\n")[0] + b"\r\n\r\n"
@@ -179,6 +184,22 @@ def test_waiting_on_a_green_watcher_reads_every_framing_and_times_out(port: int)
         http.request("GET", "/hang", {}, None)
     assert 0.25 < time.monotonic() - began < 2.0 and error_text(raised.value) == "timeout"
     assert http.connects == 5 and http.stale_retries == 0
+    http.close()
+
+
+def test_each_wait_on_a_green_watcher_gets_the_whole_timeout(port: int) -> None:
+    """Answers that each come well within the timeout are read however long their waits
+    add up to on one kept connection: a `GreenReadable`'s timer starts afresh each wait.
+    (Restarted with gevent.Timeout's cancel and start, libev went on with what was left of
+    its time: once the waits here added up to 1 s, the next was a TimeoutError.)"""
+    http = KeptConnection("127.0.0.1", port, timeout=1.0, readable=GreenReadable)
+    for _ in range(6):  # 6 x 0.25 s of waiting on a 1 s timeout
+        assert http.request("GET", "/slow", {}, None) == (200, 5)
+    assert http.connects == 1
+    began = time.monotonic()
+    with pytest.raises(TimeoutError):
+        http.request("GET", "/hang", {}, None)
+    assert 0.95 < time.monotonic() - began < 2.5  # a wait that runs out still does
     http.close()
 
 
