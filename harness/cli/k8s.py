@@ -63,7 +63,8 @@ def render_objects(
     """The objects `k8s render` writes (new secrets and a new CA root each time)."""
     from mesh_runtime.control.ca import CertificateAuthority
     from mesh_runtime.runtimes.docker.compose import render_plan
-    from mesh_runtime.runtimes.kubernetes.manifests import check_names, manifests
+    from mesh_runtime.runtimes.kubernetes.manifests import manifests
+    from mesh_runtime.runtimes.kubernetes.meta import check_names
     from mesh_runtime.runtimes.workdir import DeploymentSecrets
     from mesh_runtime.topology import load_topology
 

@@ -40,7 +40,7 @@ from harness.kube.state import ObjectRef, ObjectState
 from harness.spec.faults import ContainerFault
 from mesh_runtime.kube.resources import NETWORK_POLICY, POD
 from mesh_runtime.runtimes.docker.naming import DEPLOYMENT_LABEL, PART_LABEL
-from mesh_runtime.runtimes.kubernetes.manifests import APP_CONTAINER
+from mesh_runtime.runtimes.kubernetes.workloads import APP_CONTAINER
 from mesh_runtime.runtimes.readiness import Deadline, wait_until
 
 CUT_TIMEOUT_S = 10.0

@@ -43,7 +43,6 @@ from mesh_runtime.errors import MeshproofError
 from mesh_runtime.kube.errors import KubeNotFound
 from mesh_runtime.kube.resources import POD
 from mesh_runtime.runtimes.docker.naming import PART_LABEL
-from mesh_runtime.runtimes.kubernetes.manifests import APP_CONTAINER, SIDECAR_CONTAINER
 from mesh_runtime.runtimes.kubernetes.procs import (
     LIST_COMMAND,
     Listing,
@@ -51,6 +50,7 @@ from mesh_runtime.runtimes.kubernetes.procs import (
     parse_listing,
     signal_command,
 )
+from mesh_runtime.runtimes.kubernetes.workloads import APP_CONTAINER, SIDECAR_CONTAINER
 from mesh_runtime.runtimes.readiness import Deadline, wait_until
 
 if TYPE_CHECKING:

@@ -15,7 +15,8 @@ from typing import Any
 
 from mesh_runtime.runtimes.docker.images import stable_tag
 from mesh_runtime.runtimes.docker.naming import DEPLOYMENT_LABEL, PART_LABEL, ROLE_LABEL
-from mesh_runtime.runtimes.kubernetes.manifests import MANAGED_BY, RUN_AS
+from mesh_runtime.runtimes.kubernetes.meta import MANAGED_BY
+from mesh_runtime.runtimes.kubernetes.workloads import RUN_AS
 
 NAME = "load-worker"
 ROLE = "harness"

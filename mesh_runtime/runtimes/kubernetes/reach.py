@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 
 from mesh_runtime.errors import DeployError
 from mesh_runtime.runtimes.deployment import Deployment
-from mesh_runtime.runtimes.kubernetes.manifests import INGRESS_PORT
+from mesh_runtime.runtimes.kubernetes.services import INGRESS_PORT
 
 RETRY_S = 0.5
 

@@ -53,9 +53,10 @@ from mesh_runtime.runtimes.docker.compose import PROMETHEUS_PORT, render_plan
 from mesh_runtime.runtimes.docker.naming import DEPLOYMENT_LABEL, deployment_id
 from mesh_runtime.runtimes.docker.specs import ContainerPlan
 from mesh_runtime.runtimes.kubernetes.loadworkers import load_worker_pods
-from mesh_runtime.runtimes.kubernetes.manifests import INGRESS_PORT, manifests
+from mesh_runtime.runtimes.kubernetes.manifests import manifests
 from mesh_runtime.runtimes.kubernetes.podstate import PartState, not_ready_summary, part_states
 from mesh_runtime.runtimes.kubernetes.reach import cluster_ips, host_view
+from mesh_runtime.runtimes.kubernetes.services import INGRESS_PORT
 from mesh_runtime.runtimes.kubernetes.stats import KubeletStatsSampler, PodsView
 from mesh_runtime.runtimes.readiness import Deadline, wait_until
 from mesh_runtime.runtimes.workdir import DeploymentSecrets, fresh_dir, write_secret_files

@@ -30,7 +30,8 @@ from mesh_runtime.kube.client import KubeClient
 from mesh_runtime.kube.errors import KubeInvalid
 from mesh_runtime.kube.resources import CONFIG_MAP, NAMESPACE, resource_of
 from mesh_runtime.runtimes.deployment import KubernetesPlacement
-from mesh_runtime.runtimes.kubernetes.manifests import STATE_CONFIGMAP, Meta, control_plane_state
+from mesh_runtime.runtimes.kubernetes.configs import STATE_CONFIGMAP, control_plane_state
+from mesh_runtime.runtimes.kubernetes.meta import Meta
 from mesh_runtime.runtimes.kubernetes.podstate import NO_POD
 from mesh_runtime.runtimes.kubernetes.runtime import KubernetesRuntime
 from tests.conftest import poll, stop_group
