@@ -8,15 +8,13 @@ Every stopping step is idempotent, so `conclude()` is safe after a failure anywh
 
 from __future__ import annotations
 
-import contextlib
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pandas as pd
 
-from harness.engine.analyse import Analysis, Measured, analyse, interleaved_summary
+from harness.engine.analyse import Measured, analyse
 from harness.engine.environment import collect_environment
 from harness.engine.events import EventLog
 from harness.engine.experiment_rollbacks import run_experiment_rollbacks
@@ -26,14 +24,13 @@ from harness.engine.observers import Observers, dialect_record, run_dialect
 from harness.engine.options import RunOptions
 from harness.engine.outcome import RunOutcome, rollback_note
 from harness.engine.progress import ProgressView, Snapshot, phase_at
+from harness.engine.results import drop_raw_records, final_record, load_workers, write_tables
 from harness.engine.scheduler import Scheduler
 from harness.engine.timeline import Action, plan_actions, shortfalls
 from harness.errors import RunError
 from harness.faults import LEDGER_FILE, FaultContext, FaultLedger
-from harness.judge import run_status
 from harness.load import LoadDriver
 from harness.load.driver import LOOPBACK
-from harness.load.workers import WorkerReport
 from harness.observe.forward import (
     ForwardingUnavailable,
     finish_forwarding,
@@ -44,7 +41,7 @@ from harness.observe.host_probe import HostProbe
 from harness.report.run_files import run_files
 from harness.report.views import keep_request_views
 from harness.spec.experiment import Experiment
-from harness.store import FaultEvent, LoadWorker, RunRecord, RunWriter, iso_utc
+from harness.store import FaultEvent, RunRecord, RunWriter
 from mesh_runtime.control.client import ControlPlaneClient
 from mesh_runtime.errors import MeshproofError
 from mesh_runtime.runtimes import Deployment, Runtime, ToxiproxyClient
@@ -403,9 +400,11 @@ class Session:
             except MeshproofError as exc:
                 outcome = outcome.failed_with(f"analysis: {exc}")
                 self.note(f"analysis: {exc}")
-        self._write_tables(analysis)
+        compare = self._compare()
+        write_tables(self.writer, self.events, self.measured, analysis, compare)
         outcome = outcome.final(measured=analysis is not None)
-        record = self._final_record(analysis, faults, outcome)
+        mode = self.experiment.target.mode
+        record = final_record(self.record, self.events.t0, analysis, faults, outcome, mode, compare)
         if analysis is not None:
             analysis = analysis.without_requests()  # before DuckDB reads them back
             self._keep_views(record)
@@ -413,8 +412,14 @@ class Session:
         if outcome.status == "aborted":
             return self.writer.mark_aborted(record, outcome.record_error(), render)
         record = self.writer.finish(record, render)
-        self._drop_raw_records()
+        drop_raw_records(self.writer.path)
         return record
+
+    def _compare(self) -> tuple[str, pd.DataFrame] | None:
+        """`target.compare_to` and its interleaved requests, once measured."""
+        if self.interleaved_requests is None:
+            return None
+        return str(self.experiment.target.compare_to), self.interleaved_requests
 
     def _keep_views(self, record: RunRecord) -> None:
         """The Run page's views of the requests, answered now (`harness.report.views`); a
@@ -423,64 +428,6 @@ class Session:
             keep_request_views(self.writer.path, record)
         except MeshproofError as exc:
             self.note(f"views: {exc}")
-
-    def _write_tables(self, analysis: Analysis | None) -> None:
-        measured = self.measured
-        if analysis is not None:
-            self.writer.write_table("requests", analysis.requests)
-            self.writer.write_table("windows", analysis.windows)
-        if measured is not None:
-            for name, frame in (
-                ("metrics", measured.metrics),
-                ("resources", measured.resources),
-                ("spans", measured.spans),
-            ):
-                if frame is not None:
-                    self.writer.write_table(name, frame)
-        self.writer.write_table("events", self.events.frame())
-        if self.interleaved_requests is not None:
-            other = self.experiment.target.compare_to
-            self.writer.write_table(f"compare_{other}", self.interleaved_requests)
-
-    def _final_record(
-        self, analysis: Analysis | None, faults: list[FaultEvent], outcome: RunOutcome
-    ) -> RunRecord:
-        now = time.time()
-        update: dict[str, object] = {
-            "ended_at": iso_utc(datetime.now(UTC)),
-            "duration_s": now - self.events.t0,
-            "faults": faults,
-        }
-        if analysis is not None:
-            summaries = list(analysis.summaries.values())
-            if self.interleaved_requests is not None:
-                other = str(self.experiment.target.compare_to)
-                mode = self.experiment.target.mode
-                summaries.append(interleaved_summary(self.interleaved_requests, mode, other))
-            update.update(
-                phases=analysis.phases,
-                verdicts=analysis.verdicts,
-                summary=analysis.summary,
-                phase_summaries=summaries,
-                traces=analysis.traces.summary() if analysis.traces is not None else None,
-                wakeups=analysis.wakeups,
-                host=analysis.summaries["whole"].host,
-                hdr=analysis.hdr,
-                cpu=analysis.cpu,
-            )
-        if outcome.stopped:
-            update["status"] = outcome.status
-            update["error"] = outcome.record_error()
-        elif analysis is not None:
-            update["status"] = run_status(analysis.verdicts, aborted=False)
-        return self.record.model_copy(update=update)
-
-    def _drop_raw_records(self) -> None:
-        """The JSON-lines request records are in requests.parquet now."""
-        for folder in self.writer.path.glob("load*"):
-            for path in folder.glob("requests-w*.jsonl"):
-                with contextlib.suppress(OSError):
-                    path.unlink()
 
     # --- plumbing ---------------------------------------------------------------------------
 
@@ -525,19 +472,3 @@ class Session:
 
     def _drain_s(self) -> float:
         return self.experiment.load.timeout + LOAD_DRAIN_S
-
-
-def load_workers(reports: list[WorkerReport], t0: float) -> list[LoadWorker]:
-    """The master's roster as run.json keeps it (times in seconds after t0)."""
-    return [
-        LoadWorker(
-            index=w.index,
-            client_id=w.client_id,
-            records=w.records,
-            share=w.share,
-            status=w.status,
-            unsent=w.unsent,
-            lost_at_s=w.lost_at - t0 if w.lost_at is not None else None,
-        )
-        for w in reports
-    ]

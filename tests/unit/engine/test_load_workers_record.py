@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from harness.engine.session import load_workers
+from harness.engine.results import load_workers
 from harness.load.workers import WorkerReport
 from harness.report.markdown import markdown_report
 from harness.store import ExperimentRef, RunRecord
