@@ -29,14 +29,20 @@ import shutil
 import subprocess
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import IO
 
 import yaml
 
 from harness.kube.netpolicy import cleanup_commands, firewall_ready, kube_router_command
+from harness.kube.nodebinaries import CNI_BIN_DIR, NodeBinaries
+from harness.kube.nodecommands import (
+    controller_manager_command,
+    kube_proxy_command,
+    kubelet_command,
+    scheduler_command,
+)
 from harness.kube.nodeconfig import (
     CONTAINERD_TEMPLATE,
     NODE_NAME,
@@ -50,67 +56,24 @@ from harness.kube.nodeconfig import (
     kubelet_chain_cleanup,
     kubelet_config,
 )
+from harness.kube.nodehost import delete_link, filter_rules, http_ok, run_on_host, unmount_under
 from harness.kube.testing import (
     ADMIN,
     SERVICE_CIDR,
-    ApiServerBinaries,
     LocalApiServer,
     LoggedProcess,
     spawn_logged,
     wait_started,
     write_kubelet_client_pki,
 )
-from mesh_runtime.errors import DeployError, ToolNotFound
+from mesh_runtime.errors import DeployError
 from mesh_runtime.kube.client import KubeClient
 from mesh_runtime.kube.errors import KubeApiError
 from mesh_runtime.kube.resources import ENDPOINT_SLICE, NODE, POD, SERVICE
 from mesh_runtime.runtimes.ports import port_allocator
 from mesh_runtime.runtimes.readiness import Deadline, wait_until
-from mesh_runtime.tools import find_binary
 
 LOCK_FILE = Path("/run/lock/meshproof-node.lock")
-CNI_BIN_DIR = Path("/usr/lib/cni")  # Debian's containernetworking-plugins
-
-
-@dataclass(frozen=True)
-class NodeBinaries:
-    api: ApiServerBinaries
-    controller_manager: Path
-    scheduler: Path
-    kubelet: Path
-    kube_proxy: Path
-    coredns: Path
-    kube_router: Path
-    containerd: Path
-    ctr: Path
-
-    @classmethod
-    def find(cls) -> NodeBinaries:
-        """Every program of the node; ToolNotFound names the first one missing."""
-        for plugin in ("bridge", "host-local", "loopback"):
-            if not (CNI_BIN_DIR / plugin).exists():
-                raise ToolNotFound(
-                    f"CNI plugin {CNI_BIN_DIR / plugin}",
-                    "install Debian's containernetworking-plugins (make setup)",
-                )
-        return cls(
-            api=ApiServerBinaries.find(),
-            controller_manager=find_binary("kube-controller-manager"),
-            scheduler=find_binary("kube-scheduler"),
-            kubelet=find_binary("kubelet"),
-            kube_proxy=find_binary("kube-proxy"),
-            coredns=find_binary("coredns"),
-            kube_router=find_binary("kube-router"),
-            containerd=_system_binary("containerd"),
-            ctr=_system_binary("ctr"),
-        )
-
-
-def _system_binary(name: str) -> Path:
-    found = shutil.which(name)
-    if found is None:
-        raise ToolNotFound(name, "install Debian's containerd (make setup)")
-    return Path(found)
 
 
 class LocalNode:
@@ -256,17 +219,17 @@ class LocalNode:
 
     def _make_network(self) -> None:
         net = self.network
-        _delete_link(net.bridge)  # a node killed before its stop left it
-        _run(["ip", "link", "add", net.bridge, "type", "bridge"])
+        delete_link(net.bridge)  # a node killed before its stop left it
+        run_on_host(["ip", "link", "add", net.bridge, "type", "bridge"])
         self._bridge_made = True
-        _run(["ip", "addr", "add", f"{net.node_ip}/{net.prefix}", "dev", net.bridge])
-        _run(["ip", "link", "set", net.bridge, "up"])
+        run_on_host(["ip", "addr", "add", f"{net.node_ip}/{net.prefix}", "dev", net.bridge])
+        run_on_host(["ip", "link", "set", net.bridge, "up"])
         # The host reaches Services by their ClusterIP (kube-proxy's OUTPUT rules rewrite
         # it to a pod): the range goes onto the bridge, from the node's address, so a packet
         # kube-proxy has not rewritten yet stays on the bridge instead of the default route.
-        _run(["ip", "route", "add", SERVICE_CIDR, "dev", net.bridge, "src", net.node_ip])
+        run_on_host(["ip", "route", "add", SERVICE_CIDR, "dev", net.bridge, "src", net.node_ip])
         for position, rule in enumerate(forward_rules(net, SERVICE_CIDR), start=1):
-            _run(["iptables", "-w", "-I", "FORWARD", str(position), *rule])
+            run_on_host(["iptables", "-w", "-I", "FORWARD", str(position), *rule])
             self._rules.append(rule)
 
     def _start_containerd(self) -> None:
@@ -318,41 +281,28 @@ class LocalNode:
             raise DeployError(f"ctr images import: {imported.stderr.decode().strip()}")
 
     def _start_control_plane(self) -> None:
-        kubeconfig = str(self.kubeconfig)
         api = self.api.work_dir
-        common = ["--leader-elect=false", "--bind-address=127.0.0.1", f"--kubeconfig={kubeconfig}"]
         with port_allocator() as allocate:
             cm_port, scheduler_port, proxy_health, proxy_metrics = (allocate() for _ in range(4))
+        binaries = self.binaries
         self._spawn(
             "kube-controller-manager",
-            [
-                str(self.binaries.controller_manager),
-                *common,
-                f"--secure-port={cm_port}",
-                # no cloud, no node IPAM (the CNI config holds the pod subnet)
-                "--controllers=*,-nodeipam,-route,-cloud-node-lifecycle,-service",
-                f"--root-ca-file={self.api.ca_file}",
-                f"--service-account-private-key-file={api / 'sa.key'}",
-                "--use-service-account-credentials=false",
-            ],
+            controller_manager_command(
+                binaries.controller_manager,
+                self.kubeconfig,
+                cm_port,
+                root_ca=self.api.ca_file,
+                service_account_key=api / "sa.key",
+            ),
         )
         self._spawn(
-            "kube-scheduler",
-            [str(self.binaries.scheduler), *common, f"--secure-port={scheduler_port}"],
+            "kube-scheduler", scheduler_command(binaries.scheduler, self.kubeconfig, scheduler_port)
         )
         self._spawn(
             "kube-proxy",
-            [
-                str(self.binaries.kube_proxy),
-                f"--kubeconfig={kubeconfig}",
-                f"--hostname-override={NODE_NAME}",
-                "--proxy-mode=iptables",
-                f"--cluster-cidr={self.network.subnet}",
-                f"--nodeport-addresses={self.network.subnet}",
-                "--conntrack-max-per-core=0",  # leave the host's conntrack table size alone
-                f"--healthz-bind-address=127.0.0.1:{proxy_health}",
-                f"--metrics-bind-address=127.0.0.1:{proxy_metrics}",
-            ],
+            kube_proxy_command(
+                binaries.kube_proxy, self.kubeconfig, self.network, proxy_health, proxy_metrics
+            ),
         )
 
     def _start_dns(self) -> None:
@@ -370,7 +320,7 @@ class LocalNode:
         process = self._spawn(
             "coredns", [str(self.binaries.coredns), "-conf", str(folder / "Corefile")]
         )
-        self._wait(process, lambda: _http_ok(f"http://127.0.0.1:{ready_port}/ready"))
+        self._wait(process, lambda: http_ok(f"http://127.0.0.1:{ready_port}/ready"))
 
     def _start_kubelet(self) -> None:
         folder = self.work_dir / "kubelet"
@@ -389,18 +339,15 @@ class LocalNode:
         )
         (folder / "config.yaml").write_text(yaml.safe_dump(config), encoding="utf-8")
         self._kubelet_ran = True
-        process = self._spawn(
-            "kubelet",
-            [
-                str(self.binaries.kubelet),
-                f"--config={folder / 'config.yaml'}",
-                f"--kubeconfig={self.kubeconfig}",
-                f"--root-dir={self.kubelet_root}",
-                f"--cert-dir={folder / 'pki'}",
-                f"--node-ip={self.network.node_ip}",
-                f"--hostname-override={NODE_NAME}",
-            ],
+        command = kubelet_command(
+            self.binaries.kubelet,
+            folder / "config.yaml",
+            self.kubeconfig,
+            root_dir=self.kubelet_root,
+            cert_dir=folder / "pki",
+            node_ip=self.network.node_ip,
         )
+        process = self._spawn("kubelet", command)
         self._wait(process, self._node_ready)
 
     def _start_network_policy(self) -> None:
@@ -410,7 +357,7 @@ class LocalNode:
         )
         self._policy_ran = True
         process = self._spawn("kube-router", command)
-        self._wait(process, lambda: firewall_ready(_filter_rules()))
+        self._wait(process, lambda: firewall_ready(filter_rules()))
 
     def _node_ready(self) -> bool:
         """The node reports Ready and carries no taint (the lifecycle controller lifted
@@ -477,7 +424,7 @@ class LocalNode:
             )
         if self._policy_ran:
             sets = subprocess.run(["ipset", "list", "-n"], capture_output=True, text=True)
-            for command in cleanup_commands(_filter_rules(), sets.stdout):
+            for command in cleanup_commands(filter_rules(), sets.stdout):
                 subprocess.run(command, capture_output=True, check=False)
             self._policy_ran = False
         for rule in self._rules:
@@ -486,49 +433,10 @@ class LocalNode:
         if self._kubelet_ran:
             for command in kubelet_chain_cleanup():
                 subprocess.run(command, capture_output=True, check=False)
-        _unmount_under(self.work_dir)
+        unmount_under(self.work_dir)
         if self._bridge_made:
-            _delete_link(self.network.bridge)
+            delete_link(self.network.bridge)
             self._bridge_made = False
         # the pods' network namespaces containerd made (it removes them with the sandbox;
         # a sandbox left by a crash is removed with containerd's state folder)
         shutil.rmtree(self.work_dir / "containerd" / "state", ignore_errors=True)
-
-
-def _run(command: Iterable[str]) -> None:
-    command = list(command)
-    answer = subprocess.run(command, capture_output=True, check=False)
-    if answer.returncode != 0:
-        raise DeployError(f"{' '.join(command)}: {answer.stderr.decode().strip()}")
-
-
-def _filter_rules() -> str:
-    """`iptables-save -t filter`: the host's filter table as rules."""
-    answer = subprocess.run(
-        ["iptables-save", "-t", "filter"], capture_output=True, text=True, check=False
-    )
-    return answer.stdout
-
-
-def _unmount_under(folder: Path) -> None:
-    """Unmount what the kubelet and containerd left mounted under `folder`, deepest first
-    (the kubelet bind-mounts its root dir onto itself)."""
-    prefix = str(folder.resolve()) + "/"
-    with open("/proc/self/mounts", encoding="utf-8") as mounts:
-        points = [line.split()[1] for line in mounts]
-    for point in sorted((p for p in points if p.startswith(prefix)), key=len, reverse=True):
-        subprocess.run(["umount", "-l", point], capture_output=True, check=False)
-
-
-def _delete_link(name: str) -> None:
-    with contextlib.suppress(OSError):
-        subprocess.run(["ip", "link", "delete", name], capture_output=True, check=False)
-
-
-def _http_ok(url: str) -> bool:
-    import requests
-
-    try:
-        return requests.get(url, timeout=1).status_code == 200
-    except requests.RequestException:
-        return False
