@@ -141,6 +141,10 @@ class H2Upstream(asyncio.Protocol):
         if not self.closed:
             self.closed = True
             self._pool.closed(self)
+        # The transport goes now: a response's body stream and this protocol make a cycle
+        # that only the collector's full pass frees, and it held the connection's TLS
+        # state and uvloop's 256 KiB read buffer until then (a closed mTLS connection).
+        self.wire.transport = None
 
     def pause_writing(self) -> None:
         self.wire.pause_writing()
@@ -480,6 +484,9 @@ class H2Pool:
         finally:
             self._connecting.set_result(None)
             self._connecting = None
+        if conn.closed:  # lost before it joined `conns`: `closed` did not count it down
+            base.open -= 1
+            raise ConnectFailure(f"upstream {base.host}:{base.port} closed the connection")
         if tls is not None:
             self._check_peer(conn, tls.principal)
         self.conns.append(conn)
@@ -488,8 +495,9 @@ class H2Pool:
     def _check_peer(self, conn: H2Upstream, expected: str) -> None:
         """Secure naming, and HTTP/2 agreed by ALPN."""
         transport = conn.wire.transport
-        ssl_object = transport.get_extra_info("ssl_object") if transport else None
-        got = principal_of(transport.get_extra_info("peercert")) if transport else ""
+        assert transport is not None  # dropped only once lost: `_connect` checked
+        ssl_object = transport.get_extra_info("ssl_object")
+        got = principal_of(transport.get_extra_info("peercert"))
         problem = ""
         if got != expected:
             problem = f"upstream {self._base.host}:{self._base.port} is {got!r}, not {expected!r}"

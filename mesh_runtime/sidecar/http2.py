@@ -196,6 +196,10 @@ class H2ServerProtocol(asyncio.Protocol):
                 stream.source.fail(ConnectionClosed("client connection lost"))
             if stream.task is not None:
                 stream.task.cancel()
+        # The transport goes now, not at the collector's next full pass: a gRPC call's
+        # body stream and this protocol make a cycle, and so do uvloop's TLS protocol and
+        # the HTTP/1.1 protocol this one took over from (a closed mTLS connection's memory).
+        self._wire.transport = None
 
     def pause_writing(self) -> None:
         self._wire.pause_writing()

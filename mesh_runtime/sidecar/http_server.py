@@ -326,6 +326,10 @@ class HttpServerProtocol(asyncio.BufferedProtocol):
         h2 = H2ServerProtocol(self._handler, self._registry, self._limits, load, self._downstream)
         transport.set_protocol(h2)
         h2.take_over(transport, first)
+        # uvloop's TLS protocol keeps this protocol's get_buffer / buffer_updated after the
+        # switch: holding the transport too would keep the connection's TLS state (and its
+        # 256 KiB read buffer) alive until the collector's next full pass after the close.
+        self._transport = None
 
     # --- drain and errors ----------------------------------------------------------
 

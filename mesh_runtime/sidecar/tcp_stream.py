@@ -94,8 +94,9 @@ class End(asyncio.Protocol):
         """Read nothing until joined (a downstream waiting for its upstream's connect)."""
         self.transport: asyncio.Transport | None = None
         self.peer: End | None = None
-        self.ready: asyncio.Future[End] = asyncio.get_running_loop().create_future()
-        """Done once the socket is connected and any TLS handshake finished."""
+        self.ready: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        """Done once the socket is connected and any TLS handshake finished (its result
+        is not this end: that would be a cycle, kept until the collector's full pass)."""
         self.closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._count = on_count
         """Called with the size of each chunk read from this socket (metrics)."""
@@ -145,6 +146,11 @@ class End(asyncio.Protocol):
                 peer.abort()
             else:
                 peer.shutdown_write()
+        # No cycle left (the joined ends point at each other): a closed end goes as soon as
+        # its task lets it go, and its TLS state (about 29 KB) with it, not at the
+        # collector's next full pass, which the sidecar's gc.freeze() makes rare.
+        self.peer = None
+        self.transport = None
 
     def pause_writing(self) -> None:
         if self.peer is not None and self.peer.transport is not None:
@@ -232,7 +238,7 @@ class End(asyncio.Protocol):
 
     def _set_ready(self) -> None:
         if not self.ready.done():
-            self.ready.set_result(self)
+            self.ready.set_result(None)
 
 
 def join(a: End, b: End) -> None:

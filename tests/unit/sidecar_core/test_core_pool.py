@@ -12,6 +12,7 @@ import pytest
 import uvloop
 
 from mesh_runtime.services.http_pool import KeepAlivePool
+from mesh_runtime.sidecar.h2_upstream import h2_pool_of
 from mesh_runtime.sidecar.http1 import encode_request_head
 from mesh_runtime.sidecar.upstream import (
     MAX_CONNECTING,
@@ -196,6 +197,33 @@ def test_every_waiting_request_sees_the_connect_failure(run: Run[Any]) -> None:
 
     outcomes = run(main())
     assert [type(o) for o in outcomes] == [ConnectFailure] * 10
+
+
+class ClosesAtOnce(asyncio.Protocol):
+    """An upstream that closes every connection as it opens."""
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        transport.close()
+
+
+def test_h2_connections_closed_as_they_open_are_not_counted_open(run: Run[Any]) -> None:
+    """20 HTTP/2 checkouts against an upstream that closes each connection as it opens:
+    each fails (ConnectFailure) or gets a connection that then closes, and afterwards the
+    pool counts none open and keeps none (on uvloop the close came before the connect
+    returned: each such connection stayed counted and listed, for good)."""
+
+    async def main() -> tuple[int, int]:
+        server = await asyncio.get_running_loop().create_server(ClosesAtOnce, "127.0.0.1", 0)
+        pool = EndpointPool("127.0.0.1", server.sockets[0].getsockname()[1])
+        h2 = h2_pool_of(pool)
+        for _ in range(20):
+            with contextlib.suppress(ConnectFailure):
+                await h2.checkout(None)
+        await _settle(lambda: not pool.open, "the pool counts no connection open")
+        server.close()
+        return pool.open, len(h2.conns)
+
+    assert run(main()) == (0, 0)
 
 
 @pytest.mark.parametrize("limit", [1, 3])
