@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+from mesh_runtime.sidecar import native
+
+# First, before the sidecar's request-path modules (the apps serve and call on them) are
+# imported: their mypyc build when one of these sources exists, as in the sidecar.
+native.activate()
+
 import argparse
 import random
 import sys

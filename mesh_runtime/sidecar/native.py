@@ -16,8 +16,9 @@ with a complete build of the current sources it puts a finder in front of the im
 system that loads those modules from the build (a compiled module calls the others of
 its build directly, so they must all come from it, never half from source). Anything
 else (no build, `MESHPROOF_SIDECAR_NATIVE=0`, a hot module already imported) leaves the
-pure Python in place. Only the sidecar process does this: tests and tools that import
-the modules get the Python.
+pure Python in place. Only the sidecar and the sample services (which serve and call on
+the same modules) do this, first in their `__main__`: tests and tools that import the
+modules get the Python.
 """
 
 from __future__ import annotations

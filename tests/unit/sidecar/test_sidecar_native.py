@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import importlib.machinery
+import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -104,3 +106,25 @@ def test_a_wrong_command_is_one_line_and_exit_2(capsys: pytest.CaptureFixture[st
     """Anything but build or status: the usage line on stderr, exit code 2."""
     assert native.main(["compile"]) == 2
     assert capsys.readouterr().err.count("\n") == 1
+
+
+@pytest.mark.parametrize("switch", ["1", "0"])
+def test_the_sample_services_take_the_build_as_the_sidecar_does(switch: str) -> None:
+    """A sample service process (which serves and calls on the sidecar's stack) loads the
+    hot modules it imports all from the build of these sources when one exists and is not
+    switched off, else all as Python: never half compiled."""
+    probe = (
+        "import sys\n"
+        "import mesh_runtime.services.__main__\n"
+        "from mesh_runtime.sidecar import native\n"
+        "loaded = [sys.modules[n] for n in native.HOT_MODULES if n in sys.modules]\n"
+        "print(len(loaded), sum(not m.__file__.endswith('.py') for m in loaded))\n"
+    )
+    env = {**os.environ, native.ENV_SWITCH: switch}
+    done = subprocess.run(
+        [sys.executable, "-c", probe], env=env, capture_output=True, text=True, check=True
+    )
+    loaded, compiled = map(int, done.stdout.split())
+    built = bool(native.compiled_files(native.cache_root() / native.digest()))
+    assert loaded >= 5  # http1, http_server, limits, upstream, tracing at least
+    assert compiled == (loaded if built and switch == "1" else 0)
