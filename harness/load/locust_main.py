@@ -46,7 +46,7 @@ from locust.runners import STATE_MISSING, MasterRunner, WorkerRunner
 from harness.load.files import write_status
 from harness.load.grpc_client import enable_gevent
 from harness.load.plan import GRACE_S, SLOW_START_ENV, LoadPlan
-from harness.load.transport import BATCH_FORMAT, BATCH_MESSAGE, MasterFiles, master_address
+from harness.load.transport import BATCH_MESSAGE, MasterFiles, master_address
 from harness.load.user import USER_CLASS_NAME, WorkerState, aim, grow_connections, user_class
 
 READY_TIMEOUT_S = 60.0
@@ -126,13 +126,9 @@ def run_master(plan: LoadPlan, state_path: Path, bind: str, port: int) -> int:
 
     def on_batch(environment: Environment, msg: Any, **_: Any) -> None:
         books = files.receive(msg.node_id, msg.data, time.time())
-        if books.refused and books.refused == int(msg.data.get("count", 0)):  # the first
-            print(
-                f"worker w{books.index} ({books.client_id}) refused: its batches are format"
-                f" {msg.data.get('format', 1)}, this master reads {BATCH_FORMAT} (run the"
-                " same meshproof version on the workers as on the master)",
-                file=sys.stderr,
-            )
+        refusal = files.refusal(books, msg.data)
+        if refusal is not None:
+            print(refusal, file=sys.stderr)
 
     runner.register_message(BATCH_MESSAGE, on_batch)
     ending = Ending(runner)

@@ -130,6 +130,8 @@ class WorkerBooks:
     """Wall-clock time the master found it gone before it was done."""
     refused: int = 0
     """Records in batches of a format this master cannot read (another version's worker)."""
+    refused_batches: int = 0
+    """Batches refused for their format (the master says why once, at the first)."""
 
 
 @dataclass
@@ -148,6 +150,7 @@ class MasterFiles:
             books = self.books[index] = WorkerBooks(index, client_id)
         if batch.get("format") != BATCH_FORMAT:
             books.refused += int(batch.get("count", 0))
+            books.refused_batches += 1
             books.lost_at = books.lost_at or now
             return books
         seq = int(batch["seq"])
@@ -173,6 +176,18 @@ class MasterFiles:
             books.done = bool(status.get("done"))
             write_status(status_file(self.work_dir, index), status)
         return books
+
+    @staticmethod
+    def refusal(books: WorkerBooks, batch: dict[str, Any]) -> str | None:
+        """What to say when `batch`, just received, is the first of its worker's batches
+        refused for their format; None otherwise (said once a worker)."""
+        if batch.get("format") == BATCH_FORMAT or books.refused_batches != 1:
+            return None
+        return (
+            f"worker w{books.index} ({books.client_id}) refused: its batches are format"
+            f" {batch.get('format', 1)}, this master reads {BATCH_FORMAT} (run the same"
+            " meshproof version on the workers as on the master)"
+        )
 
     def enroll(self, index: int, client_id: str) -> None:
         """A worker the spawn went to: in the roster before its first batch arrives."""

@@ -107,6 +107,30 @@ def test_a_batch_of_another_format_is_refused_and_its_worker_lost(tmp_path: Path
     assert (report.status, report.records, report.unsent) == ("lost", 0, 10)
 
 
+def test_a_refused_worker_is_named_once_at_its_first_batch_even_an_empty_one(
+    tmp_path: Path,
+) -> None:
+    """The master says why a worker is refused at its first refused batch, even one with no
+    records (a worker ships its status at once when it begins), and never again."""
+    files = MasterFiles(tmp_path)
+    files.enroll(3, "old")
+    said = []
+    for seq, count in enumerate((0, 4, 0, 4)):
+        old = {"worker": 3, "seq": seq, "count": count, "records": b"", "hdr": b"",
+               "status": None}  # fmt: skip
+        books = files.receive("old", old, 50.0 + seq)
+        said.append(files.refusal(books, old))
+    assert said[0] == (
+        "worker w3 (old) refused: its batches are format 1, this master reads 2 (run the same"
+        " meshproof version on the workers as on the master)"
+    )
+    assert said[1:] == [None, None, None]
+    assert (books.refused_batches, books.refused) == (4, 8)
+    fresh = Batcher(1)
+    ok = fresh.take({"done": False})
+    assert files.refusal(files.receive("new", ok, 51.0), ok) is None
+
+
 def test_addresses() -> None:
     assert master_address("10.1.2.3:5557") == ("10.1.2.3", 5557)
     assert master_address("[::1]:80") == ("::1", 80)
