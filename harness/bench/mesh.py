@@ -4,8 +4,8 @@
                                  [--baseline REV]
 
 Three set-ups carry the same traffic to the same fortio echo server, measured side by
-side in one run, interleaved round by round so that drift of this shared machine hits
-them alike:
+side in one run, interleaved round by round (in the listed order, then reversed, and so
+on: use an even `--rounds`) so that drift of this shared machine hits them alike:
 
 - direct:  fortio load -> fortio server
 - haproxy: fortio load -> HAProxy (client side) -> HAProxy (server side) -> fortio server,
@@ -210,11 +210,11 @@ def interleaved(
     """Each target warmed by a `WARM_S` run of `run(target, seconds)` (pools, JITs, caches),
     then `rounds` rounds of `seconds` over the targets in turn, so that drift of the shared
     machine hits them alike; a line printed per measurement. The warm-up sample and the
-    rounds' samples of each target, by name."""
+    rounds' samples of each target, by name. The order alternates (`round_order`)."""
     warm = {target.name: run(target, WARM_S) for target in targets}
     samples: dict[str, list[Sample]] = {target.name: [] for target in targets}
     for number in range(1, rounds + 1):
-        for target in targets:
+        for target in round_order(targets, number):
             sample = run(target, seconds)
             samples[target.name].append(sample)
             print(
@@ -223,6 +223,15 @@ def interleaved(
                 flush=True,
             )
     return warm, samples
+
+
+def round_order(targets: Sequence[Target], number: int) -> list[Target]:
+    """The targets in round `number` (from 1): as given in odd rounds, reversed in even
+    ones. In one fixed order a target measured later in every round (a baseline, last)
+    meets more of a load that rises during the run; alternating, each pair of rounds gives
+    every two targets the same mean position, so a steady drift cancels out of their
+    comparison over an even number of rounds."""
+    return list(targets) if number % 2 else list(reversed(targets))
 
 
 def spans_at_sink(path: Path, expected: int, timeout_s: float = 10.0) -> int:
