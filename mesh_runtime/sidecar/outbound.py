@@ -209,6 +209,9 @@ class OutboundProxy:
         grpc: bool,
     ) -> bool:
         """Feed outlier detection; return whether the outcome may be retried."""
+        outlier = svc.outlier
+        if outlier is None and retries is None:
+            return False  # nothing to feed, nothing to retry: the common case, decided here
         seen = None
         if isinstance(outcome, Response):
             code = head_status(outcome) if grpc else None
@@ -217,7 +220,6 @@ class OutboundProxy:
                 seen = AttemptResult(http_status_of(code))
         else:
             result = AttemptResult(None, outcome.kind)  # type: ignore[arg-type]
-        outlier = svc.outlier
         if outlier is not None and outlier.record(instance, seen or result, self._clock()):
             self._obs.ejection(svc.name, instance)
         return retries is not None and is_retriable(retries, result)
