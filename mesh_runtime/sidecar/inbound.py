@@ -133,7 +133,11 @@ class InboundProxy:
 
     async def _forward(self, head: bytes, request: Request) -> Response:
         for tries_left in range(REUSE_RETRIES, -1, -1):
-            conn, reused = await self._checkout()
+            conn = self._app.take_idle()  # as the pool's checkout would, without its coroutine
+            if conn is not None:
+                reused = True
+            else:
+                conn, reused = await self._checkout()
             try:
                 return await conn.send(head, request.body, request.method == b"HEAD")
             except UpstreamReset as exc:
