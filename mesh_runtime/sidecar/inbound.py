@@ -67,7 +67,7 @@ class InboundProxy:
         app_h2: Callable[[], bool] = lambda: False,
     ) -> None:
         self._app = app
-        self._app_address = f"{app.host}:{app.port}"
+        self._app_address = app.address
         self._obs = observer
         self._clock = clock
         self._policies = policies

@@ -58,7 +58,8 @@ class RequestInfo:
     upstream_host: str | None
     route: str | None
     attempts: int
-    trace_id: str | None
+    trace_id: int | None
+    """The span's trace id, put in hex only for an access log entry (most go unlogged)."""
     duration_ms: float
     security: str
     """connection_security_policy: 'mutual_tls', else 'none' (inbound) / 'unknown'."""
@@ -187,7 +188,7 @@ class ProxyTracer:
         span = self._recorder.start_server_span(
             self._server_name, extract(request.headers), attributes
         )
-        info.trace_id = span.trace_id_hex
+        info.trace_id = span.trace_id
         return span
 
     def client_span(self, request: Request, info: RequestInfo, endpoint: Endpoint) -> Span:
@@ -203,7 +204,7 @@ class ProxyTracer:
         span = self._recorder.start_client_span(
             f"outbound {info.service}", extract(request.headers), attributes
         )
-        info.trace_id = span.trace_id_hex
+        info.trace_id = span.trace_id
         return span
 
 
@@ -314,6 +315,6 @@ def _entry(info: RequestInfo, response: Response) -> AccessLogEntry:
         upstream_cluster=info.service or None,
         route_name=info.route,
         attempts=max(info.attempts, 1),
-        trace_id=info.trace_id,
+        trace_id=f"{info.trace_id:032x}" if info.trace_id is not None else None,
         downstream_peer_principal=(info.principal or None) if info.reporter != "source" else None,
     )

@@ -82,7 +82,9 @@ class OutboundProxy:
         if info.grpc and isinstance(response.body, bytes) and response.status >= 400:
             response = as_grpc(response)  # the sidecar's own error, as a gRPC answer
         info.duration_ms = (self._clock() - start) * 1000.0
-        response.headers.append((b"x-meshproof-upstream-ms", b"%d" % info.duration_ms))
+        # str(int()) is native code where compiled; b"%d" % a float is the generic formatter.
+        elapsed = str(int(info.duration_ms)).encode()
+        response.headers.append((b"x-meshproof-upstream-ms", elapsed))
         body = response.body
         if isinstance(body, bytes) or body.complete:
             self._done(info, response)
@@ -248,7 +250,7 @@ class OutboundProxy:
         info.instance = instance
         info.version = endpoint.version
         pool = svc.pools[instance]
-        info.upstream_host = f"{pool.host}:{pool.port}"
+        info.upstream_host = pool.address
         info.security = "mutual_tls" if pool.tls is not None else ""
         span = self._obs.client_span(request, info, endpoint)
         info.attempts += 1

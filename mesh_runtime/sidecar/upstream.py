@@ -266,6 +266,8 @@ class EndpointPool:
     def __init__(self, host: str, port: int) -> None:
         self.host = host
         self.port = port
+        self.address = f"{host}:{port}"
+        """host:port, as the access log names the upstream (made once, not per request)."""
         self.idle: deque[UpstreamConnection] = deque()
         self.open = 0
         """Connections open or being opened (each counted down once, when it closes)."""

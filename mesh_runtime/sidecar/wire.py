@@ -67,7 +67,7 @@ two sidecars must not collide."""
 
 def new_request_id() -> bytes:
     """32 lower-case hex digits (128 random bits)."""
-    return b"%032x" % _REQUEST_IDS.getrandbits(128)
+    return _REQUEST_IDS.getrandbits(128).to_bytes(16, "big").hex().encode()
 
 
 def ensure_request_id(request: Request) -> bytes:

@@ -29,7 +29,8 @@ def test_request_id_is_added_once_and_kept() -> None:
     """A request without x-request-id gets one, and the same one on every later call."""
     request = Request(b"GET", b"/", [(b"host", b"catalog")])
     first = ensure_request_id(request)
-    assert len(first) == 32
+    assert len(first) == 32 and first == first.lower() and int(first, 16) >= 0
+    assert ensure_request_id(Request(b"GET", b"/", [])) != first  # random, not fixed
     assert ensure_request_id(request) == first
     given = Request(b"GET", b"/", [(b"x-request-id", b"abc")])
     assert ensure_request_id(given) == b"abc"
