@@ -30,7 +30,8 @@ from mesh_runtime.sidecar.h2_guard import FloodLimits
 Headers = list[tuple[bytes, bytes]]
 
 _BAD_VALUE = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
-_TOKEN = re.compile(rb"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
+_TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+"""A header name, used with fullmatch (a `$` would let a trailing newline through)."""
 _ENCODED_SEPARATOR = re.compile(rb"%(2[eEfF]|5[cC])")
 
 
@@ -126,7 +127,7 @@ def check_target(method: bytes, target: bytes, limits: HttpLimits) -> Violation 
 
 def _check_fields(headers: Headers) -> Violation | None:
     for name, value in headers:
-        if not _TOKEN.match(name):
+        if not _TOKEN.fullmatch(name):
             return Violation(400, "invalid header name")
         if _BAD_VALUE.search(value):
             return Violation(400, "control character in a header value")

@@ -37,6 +37,7 @@ def test_a_plain_request_passes() -> None:
     assert head([HOST, (b"transfer-encoding", b"chunked ")], b"POST") is None
     assert head([], b"GET", b"/", "1.0") is None
     assert head([HOST], b"OPTIONS", b"*") is None
+    assert head([HOST, (b"x-tabbed", b"a\tb")]) is None
 
 
 @pytest.mark.parametrize(
@@ -49,6 +50,10 @@ def test_a_plain_request_passes() -> None:
         ([HOST, (b"content-length", b"+1")], 400),
         ([HOST, (b"x", b"a\x00b")], 400),
         ([HOST, (b"x y", b"1")], 400),
+        ([HOST, (b"x\ny", b"1")], 400),
+        ([HOST, (b"x\n", b"1")], 400),
+        ([HOST, (b"", b"1")], 400),
+        ([HOST, (b"a", b"ok"), (b"b", b"late\x7f")], 400),
         ([], 400),
         ([HOST, (b"host", b"other")], 400),
     ],
