@@ -10,7 +10,10 @@
    request's latency is recorded both from its send and from its intended send (corrected
    for coordinated omission); both p99s are shown. Besides the rate, the requests per
    CPU-second of the worker process are reported: on a busy machine the worker gets less
-   than a core, and that figure says what one core does. Target: 15 000 RPS sustained.
+   than a core, and that figure says what one core does. So is what limited it: the CPU
+   of the worker, of fortio (both must fit on this 2-core host) and how long the worker
+   waited on a run queue (it wanted a CPU the host did not give it: Linux's schedstat),
+   and the most connections it opened. Target: 15 000 RPS sustained.
 2. Memory: the RSS of this process (the orchestrator's side of the driver) sampled each
    second over a long run at a high rate, records streaming to disk. Flat means the driver
    holds nothing per request.
@@ -37,7 +40,7 @@ import psutil
 
 from harness.bench.curves import CurveColumn, curve_lines
 from harness.bench.pairs import revision_tree
-from harness.bench.procs import fortio_server
+from harness.bench.procs import fortio_process
 from harness.errors import RunError
 from harness.load import LoadDriver, iter_worker_records
 from harness.spec.load import LoadSpec
@@ -53,6 +56,9 @@ STEP_COLUMNS = (
     CurveColumn("latency_p99_ms", "p99 ms", "{:.2f}"),
     CurveColumn("corrected_p99_ms", "corrected p99 ms", "{:.2f}"),
     CurveColumn("worker_cpu_s", "worker CPU s", "{:.1f}"),
+    CurveColumn("worker_wait_s", "worker waited s", "{:.1f}"),
+    CurveColumn("target_cpu_s", "fortio CPU s", "{:.1f}"),
+    CurveColumn("peak_connections", "peak conns"),
     CurveColumn("rps_per_worker_cpu_s", "RPS per CPU s", "{:.0f}"),
     CurveColumn("load_average_1m", "load 1m", "{:.2f}"),
     CurveColumn("sustained", "sustained"),
@@ -78,22 +84,52 @@ def _percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, round(q / 100 * len(ordered)) - 1))]
 
 
+def _cpu_s(process: psutil.Process) -> float:
+    times = process.cpu_times()
+    return float(times.user + times.system)
+
+
+def run_queue_wait_s(pid: int) -> float | None:
+    """Seconds the main thread of process `pid` has waited on a run queue (runnable, but
+    the host gave it no CPU): Linux's /proc/<pid>/schedstat; None where it cannot be read."""
+    try:
+        return int(Path(f"/proc/{pid}/schedstat").read_text().split()[1]) / 1e9
+    except (OSError, IndexError, ValueError):
+        return None
+
+
 def throughput_step(
-    url: str, rps: float, seconds: float, work_dir: Path, source: Path | None = None
+    url: str,
+    rps: float,
+    seconds: float,
+    work_dir: Path,
+    source: Path | None = None,
+    target_pid: int | None = None,
 ) -> dict[str, Any]:
-    """One worker at `rps` for `seconds`: achieved rate, lag, latency, worker CPU. `source`:
-    the tree its Locust processes run (None: this one)."""
+    """One worker at `rps` for `seconds`: achieved rate, lag, latency, the CPU of the worker,
+    the master and the target (process `target_pid`), and how long the worker waited for a
+    CPU it wanted. `source`: the tree its Locust processes run (None: this one)."""
     spec = LoadSpec(rps=rps, duration=seconds, warmup=0, connections=CONNECTIONS, timeout=5)
     driver = LoadDriver(spec, url, work_dir, source=source)
     try:
         driver.start()
-        worker = psutil.Process(driver.pids()[1])
-        cpu_before = sum(worker.cpu_times()[:2])
+        master, worker = (psutil.Process(pid) for pid in driver.pids()[:2])
+        watched = {"worker": worker, "master": master}
+        if target_pid is not None:
+            watched["target"] = psutil.Process(target_pid)
+        before = {name: _cpu_s(process) for name, process in watched.items()}
+        waited_before = run_queue_wait_s(worker.pid)
         driver.wait(seconds + 30)
-        cpu_s = sum(worker.cpu_times()[:2]) - cpu_before
-        unsent = driver.live().unsent
+        cpu = {name: _cpu_s(process) - before[name] for name, process in watched.items()}
+        waited_after = run_queue_wait_s(worker.pid)
+        live = driver.live()
+        unsent = live.unsent
     finally:
         driver.stop()
+    waited = None
+    if waited_before is not None and waited_after is not None:
+        waited = round(waited_after - waited_before, 2)
+    cpu_s = cpu["worker"]
     rows = [r for path in driver.records_files() for r in iter_worker_records(path)]
     ok = [r for r in rows if r["status"] == 200]
     lag = [(r["sent_s"] - r["intended_s"]) * 1000 for r in rows]
@@ -111,6 +147,10 @@ def throughput_step(
         "latency_p99_ms": round(_percentile(latency, 99), 3),
         "corrected_p99_ms": round(_percentile(corrected, 99), 3),
         "worker_cpu_s": round(cpu_s, 2),
+        "worker_wait_s": waited,
+        "master_cpu_s": round(cpu["master"], 2),
+        "target_cpu_s": round(cpu["target"], 2) if "target" in cpu else None,
+        "peak_connections": live.peak_connections,
         "rps_per_worker_cpu_s": round(len(rows) / cpu_s, 1) if cpu_s > 0 else None,
         "load_average_1m": round(os.getloadavg()[0], 2),
         "sustained": achieved >= 0.97 * rps and unsent == 0 and _percentile(lag, 50) < 5,
@@ -151,9 +191,13 @@ def run_load_bench(
     step_s: float = 5.0, memory_s: float = 60.0, memory_rps: float = 2000.0
 ) -> dict[str, Any]:
     """Both measurements against one fortio target; a JSON-ready dict."""
-    with tempfile.TemporaryDirectory(prefix="meshproof-bench-load-") as tmp, fortio_server() as url:
+    with (
+        tempfile.TemporaryDirectory(prefix="meshproof-bench-load-") as tmp,
+        fortio_process() as (url, target),
+    ):
         steps = steps_until_behind(
-            RATES, lambda r: throughput_step(url, r, step_s, Path(tmp) / f"rate-{r}")
+            RATES,
+            lambda r: throughput_step(url, r, step_s, Path(tmp) / f"rate-{r}", None, target.pid),
         )
         sustained = [s["achieved_rps"] for s in steps if s["sustained"]]
         memory = memory_run(url, memory_rps, memory_s, Path(tmp) / "memory")
@@ -175,13 +219,18 @@ def run_load_bench(
 def run_ab(baseline: str, rps: float, seconds: float, rounds: int) -> dict[str, Any]:
     """`rounds` rounds of `throughput_step` at `rps`, revision `baseline`'s driver then this
     tree's in each; the steps and their medians per side."""
-    with tempfile.TemporaryDirectory(prefix="meshproof-bench-load-") as tmp, fortio_server() as url:
+    with (
+        tempfile.TemporaryDirectory(prefix="meshproof-bench-load-") as tmp,
+        fortio_process() as (url, target),
+    ):
         work = Path(tmp)
         sides = {"base": revision_tree(baseline, work, ("harness", "mesh_runtime")), "now": None}
         steps: dict[str, list[dict[str, Any]]] = {name: [] for name in sides}
         for number in range(1, rounds + 1):
             for name, source in sides.items():
-                step = throughput_step(url, rps, seconds, work / f"{name}-{number}", source)
+                step = throughput_step(
+                    url, rps, seconds, work / f"{name}-{number}", source, target.pid
+                )
                 steps[name].append(step)
                 print(f"  round {number}/{rounds} {name:4} {_ab_line(step)}", flush=True)
     return {
@@ -196,8 +245,9 @@ def run_ab(baseline: str, rps: float, seconds: float, rounds: int) -> dict[str, 
 def _ab_line(step: dict[str, Any]) -> str:
     return (
         f"achieved {step['achieved_rps']:8.0f} RPS  unsent {step['unsent']:6d}"
-        f"  worker CPU {step['worker_cpu_s']:5.2f} s"
+        f"  worker CPU {step['worker_cpu_s']:5.2f} s, waited {step['worker_wait_s'] or 0:5.2f} s"
         f"  {step['rps_per_worker_cpu_s'] or 0:8.0f} requests per CPU-s"
+        f"  peak conns {step['peak_connections']:4d}  fortio CPU {step['target_cpu_s'] or 0:5.2f} s"
         f"  load {step['load_average_1m']:.2f}"
     )
 

@@ -80,6 +80,19 @@ def fortio_server(
     """fortio's echo server (Go) with its other listeners off; yields its base URL. `host`:
     another address of this machine to listen on (a test's veth address); `grpc_port`,
     `tcp_port`: also serve fortio's gRPC ping service, its TCP echo, on these ports."""
+    with fortio_process(host, grpc_port, tcp_port) as (url, _):
+        yield url
+
+
+@contextmanager
+def fortio_process(
+    host: str = "127.0.0.1",
+    grpc_port: int | None = None,
+    tcp_port: int | None = None,
+    env: Mapping[str, str] | None = None,
+) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """`fortio_server`, yielding its process too (for its CPU); `env`: variables for it
+    (`GOMAXPROCS`)."""
     port = free_port()
     listeners = {"-grpc-port": grpc_port, "-tcp-port": tcp_port}
     off = ["-redirect-port", "disabled", "-udp-port", "disabled"]
@@ -88,5 +101,5 @@ def fortio_server(
     command = [str(find_binary("fortio")), "server", "-http-port", f"{host}:{port}", *off]
     url = f"http://{host}:{port}"
     ready = {"port": port} if host == "127.0.0.1" else {"ready_url": f"{url}/"}
-    with spawned("fortio server", [*command, "-quiet"], **ready):
-        yield url
+    with spawned("fortio server", [*command, "-quiet"], env=env, **ready) as proc:
+        yield url, proc
