@@ -175,6 +175,15 @@ class KeptConnection:
             self.close()
             raise
 
+    def connect(self) -> None:
+        """Open the connection now (else the first request opens it, and waits for that)."""
+        if self._sock is None:
+            self._connect()
+
+    def fileno(self) -> int:
+        """The connection's socket descriptor; -1 while none is open."""
+        return self._sock.fileno() if self._sock is not None else -1
+
     def close(self) -> None:
         if self._readable is not None:
             readable, self._readable = self._readable, None

@@ -5,8 +5,9 @@ next request of the worker's schedule, sleep until its intended time, send it, `
 A request is claimed by whichever connection is free first. When every connection is
 waiting for an answer and a request is due, the worker opens more connections
 (`connections_to_open`), up to its share of `load.max_connections`, so that requests keep
-leaving on time; once the ceiling is reached the next request waits for a free connection,
-is sent late, and its corrected latency carries the wait. A request that leaves more than
+leaving on time (not when the answers are back and wait to be read: its CPU is behind);
+once the ceiling is reached the next request waits for a free connection, is sent late,
+and its corrected latency carries the wait. A request that leaves more than
 `LATE_BOUND_MS` after its intended time is *late*: the run counts them and says so. The
 pacer decides and keeps the books; it never sleeps or touches a socket, so it is tested
 with plain values.
@@ -38,15 +39,24 @@ def share_of(total: int, worker: int, workers: int) -> int:
     return total // workers + (1 if worker < total % workers else 0)
 
 
-def connections_to_open(overdue: int, in_flight: int, connections: int, ceiling: int) -> int:
+def connections_to_open(
+    overdue: int, in_flight: int, connections: int, ceiling: int, answered: int = 0
+) -> int:
     """How many connections to open now so that the `overdue` requests can leave.
 
-    Only when every open connection is waiting for an answer: a due request with a
-    connection free is waiting for the worker's CPU, and more connections would not help.
+    Only when every open connection is waiting for its answer. A due request with a
+    connection free is waiting for the worker's CPU, and more connections would not help;
+    nor do they when half the connections in flight or more have their answer back but
+    not read yet (`answered`, as their sockets tell): the worker is behind on CPU, not
+    short of connections, and each new one would only add work. Otherwise each answered
+    connection takes an overdue request soon and the rest get one each, up to the ceiling
+    and at most as many again as are open, so that the next look (a few ms later) sees
+    what they did before a backlog of thousands becomes as many connections. None while
+    none is open: the users Locust spawns at the start are still to come.
     """
-    if overdue <= 0 or in_flight < connections:
+    if overdue <= 0 or connections <= 0 or in_flight < connections or 2 * answered >= in_flight:
         return 0
-    return max(0, min(overdue, ceiling - connections))
+    return max(0, min(overdue - answered, ceiling - connections, connections))
 
 
 @dataclass(frozen=True)

@@ -17,14 +17,23 @@ arriving for failed as a timeout a few ms after it was sent (the shop soak's spu
 client timeouts, DEVELOPING "Load driver").
 
 Only for a plain socket: a TLS socket may hold decrypted bytes in OpenSSL's buffer while
-its descriptor has nothing to read. Imports gevent; the Locust processes (and the tests,
+its descriptor has nothing to read. `answers_waiting` counts the connections whose answer
+is back but not read yet (a worker behind on CPU has many: `harness.load.pacer`'s
+`connections_to_open`). Imports gevent; the Locust processes (and the tests,
 whose thread gets a hub of its own) use it.
 """
 
 from __future__ import annotations
 
+import select
+from collections.abc import Iterable
+
 import gevent
+from gevent import monkey
 from greenlet import getcurrent, greenlet
+
+_poll = monkey.get_original("select", "poll")
+"""The system's poll (gevent's would wait in the hub), for `answers_waiting`."""
 
 
 class GreenReadable:
@@ -54,3 +63,12 @@ class GreenReadable:
 def _expired(waiting: greenlet) -> None:
     """The timer's callback, in the hub: the waiting greenlet gets the timeout."""
     waiting.throw(TimeoutError("timed out waiting for the answer"))
+
+
+def answers_waiting(filenos: Iterable[int]) -> int:
+    """How many of the descriptors have something to read now: kept connections whose
+    answer is back and not read yet (one `poll` that does not wait)."""
+    poller = _poll()
+    for fileno in filenos:
+        poller.register(fileno, select.POLLIN)
+    return len(poller.poll(0))

@@ -6,6 +6,7 @@ running in a Locust process of its own, may import this module.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable
 from typing import Any
@@ -23,7 +24,7 @@ from harness.load.http1_client import KeptConnection, PreparedRequest
 from harness.load.ingress import ssl_context
 from harness.load.pacer import Pacer, PreparedRoute, Request, connections_to_open, share_of
 from harness.load.plan import LoadPlan
-from harness.load.readable import GreenReadable
+from harness.load.readable import GreenReadable, answers_waiting
 from harness.load.records import Record, error_text
 from harness.load.tcp_client import tcp_exchange
 from harness.load.transport import Batcher
@@ -72,6 +73,8 @@ class WorkerState:
         self.connections = 0
         """Connections (Locust users) of this worker, open or about to open."""
         self.peak_connections = 0
+        self.kept: set[KeptConnection] = set()
+        """The users' HTTP connections (their sockets tell whether an answer waits)."""
         self.announced = Event()
         self.began = Event()
 
@@ -97,6 +100,16 @@ class WorkerState:
         )
         self.ship()
         self.began.set()
+
+    @property
+    def sends_http(self) -> bool:
+        """Whether any route of the plan is an HTTP request (on the users' kept connections)."""
+        routes = self.plan.spec.routes if self.plan is not None else []
+        return any(route.tcp is None and route.grpc is None for route in routes)
+
+    def kept_filenos(self) -> list[int]:
+        """The descriptors of the HTTP connections open now."""
+        return [fd for fd in (http.fileno() for http in self.kept) if fd >= 0]
 
     def record_latency(self, record: Record) -> None:
         """Into the HDR histogram of the request's intended second (`harness.load.hdr`)."""
@@ -129,7 +142,8 @@ def grow_connections(state: WorkerState, spawn: Callable[[int], object]) -> None
 
     Runs as a greenlet of the worker once its share is taken, until the schedule is done;
     `spawn(n)` starts `n` more Locust users. The worker's ceiling is its share of
-    `load.max_connections`.
+    `load.max_connections`. Connections whose answers are back but not read yet are the
+    worker's CPU behind, not the pool (`answers_waiting`).
     """
     pacer = state.pacer
     if pacer is None or state.plan is None:
@@ -142,7 +156,8 @@ def grow_connections(state: WorkerState, spawn: Callable[[int], object]) -> None
         # than the ceiling leaves: count the overdue requests only then, and only so far.
         room = ceiling - state.connections if pacer.in_flight >= state.connections else 0
         overdue = pacer.overdue(now, at_most=room)
-        more = connections_to_open(overdue, pacer.in_flight, state.connections, ceiling)
+        answered = answers_waiting(state.kept_filenos()) if overdue else 0
+        more = connections_to_open(overdue, pacer.in_flight, state.connections, ceiling, answered)
         if more:
             spawn(more)
         gevent.sleep(GROW_CHECK_S)
@@ -191,6 +206,8 @@ class ScheduledConnection(User):
             server_name=self.ingress.server_name if tls and self.ingress else None,
             readable=GreenReadable,
         )
+        if self.state is not None:
+            self.state.kept.add(self.http)
         self.ingress_headers = self.ingress.request_headers() if self.ingress else {}
         self._prepared: dict[str, PreparedRequest] = {}
         """Route name -> its request, made on the route's first request."""
@@ -201,12 +218,15 @@ class ScheduledConnection(User):
         self.channels.close()
         if self.state is not None:
             self.state.connections -= 1
+            self.state.kept.discard(self.http)
 
     @task
     def keep_schedule(self) -> None:
         state = self.state
         if state is None or not state.began.wait(BEGIN_TIMEOUT_S) or state.pacer is None:
             raise StopUser()
+        if state.sends_http:
+            self._open()
         pacer, clock = state.pacer, state.clock
         while (request := pacer.claim(clock.now_s())) is not None:
             delay = request.intended_s - clock.now_s()
@@ -215,6 +235,14 @@ class ScheduledConnection(User):
             self._send(state, pacer, request)
         state.after_request()
         raise StopUser()
+
+    def _open(self) -> None:
+        """Connect before claiming a request: the first users connect before t0 (they are
+        spawned half a second ahead), and a user opened because requests fell due connects
+        before it takes one. A connection that fails here is tried again by the request,
+        which records the failure."""
+        with contextlib.suppress(OSError):
+            self.http.connect()
 
     def _send(self, state: WorkerState, pacer: Pacer, request: Request) -> None:
         route = request.route

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+import threading
 import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import psutil
@@ -16,6 +21,7 @@ from loadtest_support import (
     true_latencies_ms,
 )
 
+from harness.bench.procs import fortio_server
 from harness.load import LoadDriver, iter_worker_records
 from harness.load.plan import GRACE_S
 from harness.load.schema import RECORD_COLUMNS
@@ -114,6 +120,82 @@ def test_a_capped_pool_falls_behind_and_the_lag_is_counted(
     assert live.peak_connections == 4
     assert live.late == sum(1 for lag in lag_ms if lag > 10) >= len(rows) * 0.8
     assert live.unsent > 0  # the schedule ended with requests still waiting
+
+
+def test_a_worker_starved_of_cpu_opens_no_connections_for_answers_it_has_not_read(
+    tmp_path: Path,
+) -> None:
+    """A worker the host gives almost no CPU (pinned to one CPU beside a busy loop, at nice
+    19) falls behind with its answers back but unread, so every connection looks busy. It
+    does not open connections for that (it used to open up to its ceiling, which only
+    added work): a doubling or two at the start at most, while its first answers are not
+    back yet. Its requests leave late, the wait in their corrected latency."""
+    spec = LoadSpec(
+        rps=1000, duration="1s", warmup="0s", connections=4, max_connections=400, timeout="2s"
+    )
+    cpu = min(os.sched_getaffinity(0))
+    with fortio_server() as url:
+        driver = LoadDriver(spec, url, tmp_path / "run")
+        hog: subprocess.Popen[bytes] | None = None
+        try:
+            driver.start()  # t0 is half a second after the worker was ready
+            worker = driver.pids()[1]
+            os.sched_setaffinity(worker, {cpu})
+            os.setpriority(os.PRIO_PROCESS, worker, 19)
+            hog = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+            os.sched_setaffinity(hog.pid, {cpu})
+            assert driver.wait(spec.total_duration + spec.timeout + 10)
+        finally:
+            if hog is not None:
+                hog.kill()
+                hog.wait()
+            driver.stop()
+    rows = [row for path in driver.records_files() for row in iter_worker_records(path)]
+    live = driver.live()
+    assert live.unsent + live.late > 500  # starved indeed: half the schedule or more late
+    assert live.peak_connections <= 8 * spec.connections
+    assert all(r["corrected_ms"] >= r["latency_ms"] for r in rows)
+    assert max((r["sent_s"] - r["intended_s"]) * 1000 for r in rows) > 100
+
+
+class _Counted(BaseHTTPRequestHandler):
+    """Answers 200; each connection's accept time is kept (in `accepted`)."""
+
+    protocol_version = "HTTP/1.1"
+    accepted: list[float] = []
+
+    def setup(self) -> None:
+        _Counted.accepted.append(time.time())
+        super().setup()
+
+    def do_GET(self) -> None:
+        self.send_response(200)
+        self.send_header("Content-Length", "2")
+        self.end_headers()
+        self.wfile.write(b"ok")
+
+    def log_message(self, *_: object) -> None:
+        pass
+
+
+def test_connections_are_open_before_their_first_request_is_due(tmp_path: Path) -> None:
+    """The users connect when they are spawned, not with their first request (which then
+    left late behind the connect, and made the worker open more): at 2 RPS the first
+    requests of 3 connections are due 0.5 s apart, and the 3 connects come together."""
+    _Counted.accepted = []
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Counted)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    spec = LoadSpec(rps=2, duration="2s", warmup="0s", connections=3)
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}"
+        _, rows = run_load(spec, url, tmp_path / "run")
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert len(rows) == 4 and all(r["status"] == 200 for r in rows)
+    assert len(_Counted.accepted) == 3
+    assert max(_Counted.accepted) - min(_Counted.accepted) < 0.5  # one at each due time: 1 s
 
 
 def test_two_workers_share_the_rate_and_every_trace_id_is_unique(

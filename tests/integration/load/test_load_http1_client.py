@@ -15,7 +15,7 @@ import httptools
 import pytest
 
 from harness.load.http1_client import ClosedBeforeAnswer, KeptConnection, _Answer
-from harness.load.readable import GreenReadable
+from harness.load.readable import GreenReadable, answers_waiting
 from harness.load.records import error_text
 
 pytestmark = pytest.mark.integration
@@ -216,3 +216,25 @@ def test_a_prepared_request_goes_out_with_each_sends_own_header_lines(port: int)
     assert b"Content-Length: 4\r\n" in first and first.endswith(b"traceparent: 00-aa\r\n\r\n")
     assert second.endswith(b"traceparent: 00-bb\r\n\r\n") and b"00-aa" not in second
     assert http.connects == 1
+
+
+def test_answers_waiting_counts_the_connections_whose_answer_is_back_unread(port: int) -> None:
+    """Of three kept connections, one idle, one whose request's answer came back and one
+    still waiting for its answer, one has an answer waiting; once it is read, none."""
+    idle, answered, waiting = (KeptConnection("127.0.0.1", port, timeout=5) for _ in range(3))
+    for http in (idle, answered, waiting):
+        assert http.request("GET", "/length", {}, None) == (200, 5)
+    assert answers_waiting([idle.fileno(), answered.fileno(), waiting.fileno()]) == 0
+    answered_sock, waiting_sock = answered._sock, waiting._sock
+    answered_sock.sendall(b"GET /length HTTP/1.1\r\nHost: x\r\n\r\n")
+    waiting_sock.sendall(b"GET /slow HTTP/1.1\r\nHost: x\r\n\r\n")
+    deadline = time.monotonic() + 5
+    while answers_waiting([answered.fileno()]) == 0 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert answers_waiting([idle.fileno(), answered.fileno(), waiting.fileno()]) == 1
+    assert answered_sock.recv(4096).endswith(b"hello")
+    assert answers_waiting([idle.fileno(), answered.fileno(), waiting.fileno()]) == 0
+    assert answers_waiting([]) == 0
+    for http in (idle, answered, waiting):
+        http.close()
+    assert idle.fileno() == -1

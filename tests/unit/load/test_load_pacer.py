@@ -143,20 +143,28 @@ def test_unsent_includes_requests_looked_at_but_never_claimed() -> None:
 
 
 @pytest.mark.parametrize(
-    ("overdue", "in_flight", "connections", "ceiling", "expected"),
+    ("overdue", "in_flight", "connections", "ceiling", "answered", "expected"),
     [
-        (0, 16, 16, 1000, 0),  # nothing due: nothing to open
-        (3, 16, 16, 1000, 3),  # every connection waits for an answer: one per due request
-        (3, 15, 16, 1000, 0),  # a connection is free: the worker's CPU is behind, not the pool
-        (5, 16, 16, 18, 2),  # only up to the ceiling
-        (5, 18, 18, 18, 0),  # at the ceiling: requests wait and leave late
+        (0, 16, 16, 1000, 0, 0),  # nothing due: nothing to open
+        (3, 16, 16, 1000, 0, 3),  # every connection waits for an answer: one per due request
+        (3, 15, 16, 1000, 0, 0),  # a connection free: the worker's CPU is behind, not the pool
+        (5, 16, 16, 18, 0, 2),  # only up to the ceiling
+        (5, 18, 18, 18, 0, 0),  # at the ceiling: requests wait and leave late
+        (10, 16, 16, 1000, 3, 7),  # 3 answers back: those connections take 3 of the 10 soon
+        (300, 16, 16, 1000, 8, 0),  # half the answers back, unread: the worker's CPU is behind
+        (300, 16, 16, 1000, 16, 0),  # however far behind
+        (300, 16, 16, 1000, 0, 16),  # many due: at most as many again as are open
+        (300, 0, 0, 1000, 0, 0),  # none open yet: Locust is still spawning the first
     ],
 )
-def test_connections_open_only_when_every_connection_is_busy(
-    overdue: int, in_flight: int, connections: int, ceiling: int, expected: int
+def test_connections_open_only_for_requests_no_connection_will_take(
+    overdue: int, in_flight: int, connections: int, ceiling: int, answered: int, expected: int
 ) -> None:
-    """Connections grow by the due requests while all are in flight, up to the ceiling."""
-    assert connections_to_open(overdue, in_flight, connections, ceiling) == expected
+    """Connections grow by the due requests while all are waiting for their answers, less
+    the connections whose answer is back, at most doubling at a time, up to the ceiling;
+    not at all while half the connections or more have answers waiting to be read."""
+    got = connections_to_open(overdue, in_flight, connections, ceiling, answered)
+    assert got == expected
 
 
 def test_ceiling_is_shared_between_workers_as_locust_spreads_users() -> None:
