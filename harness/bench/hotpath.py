@@ -27,8 +27,9 @@ import uvloop
 
 from harness.errors import RunError
 from mesh_runtime.sidecar.http1 import Request, Response
-from mesh_runtime.sidecar.http_server import ConnectionRegistry, HttpServerProtocol
+from mesh_runtime.sidecar.http_server import HttpServerProtocol
 from mesh_runtime.sidecar.limits import HttpLimits
+from mesh_runtime.sidecar.server_connections import ConnectionRegistry
 
 REQUEST = (
     b"POST /echo HTTP/1.1\r\nHost: echo\r\nUser-Agent: fortio.org/fortio-1.69.0\r\n"

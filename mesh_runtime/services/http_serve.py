@@ -25,13 +25,9 @@ from typing import Any
 import uvloop
 
 from mesh_runtime.sidecar.http1 import Response
-from mesh_runtime.sidecar.http_server import (
-    ConnectionRegistry,
-    Handler,
-    HttpServerProtocol,
-    ListenerLoad,
-)
+from mesh_runtime.sidecar.http_server import Handler, HttpServerProtocol
 from mesh_runtime.sidecar.limits import HttpLimits
+from mesh_runtime.sidecar.server_connections import ConnectionRegistry, ListenerLoad
 
 LIMITS = HttpLimits(idle_timeout=75.0)
 """The sidecar's request limits; an idle keep-alive connection closes after 75 s (as

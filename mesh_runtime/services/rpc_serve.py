@@ -14,7 +14,7 @@ from mesh_runtime.services.demux import Demux
 from mesh_runtime.services.http_serve import listen, sweep
 from mesh_runtime.services.rpc_call import CHANNEL_OPTIONS
 from mesh_runtime.services.rpc_server import GrpcShopService
-from mesh_runtime.sidecar.http_server import ConnectionRegistry
+from mesh_runtime.sidecar.server_connections import ConnectionRegistry
 
 LOOPBACK = "127.0.0.1"
 

@@ -17,7 +17,7 @@ import logging
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
-from typing import Protocol, cast
+from typing import cast
 
 import httptools
 
@@ -48,6 +48,7 @@ from mesh_runtime.sidecar.limits import (
     parser_violation,
     timeout_action,
 )
+from mesh_runtime.sidecar.server_connections import ConnectionRegistry, ListenerLoad
 from mesh_runtime.sidecar.tls import downstream_of, negotiated_h2
 
 Handler = Callable[[Request], Awaitable[Response]]
@@ -61,70 +62,6 @@ DRAIN_IDLE_S = 1.0
 after its next answer, which says `Connection: close` (Envoy's drain does the same). Closing
 every idle connection the moment the drain starts would leave a client's whole pool stale at
 once, and an HTTP client retries a request on a stale connection only once (aiohttp, Go)."""
-
-
-class ServerConnection(Protocol):
-    """What a drain and the sweeper do to a server connection (HTTP/1.1 or HTTP/2)."""
-
-    def close_when_idle(self) -> None: ...
-
-    def abort(self) -> None: ...
-
-    def check_timeout(self, now: float) -> None: ...
-
-
-class ConnectionRegistry:
-    """The open server connections of a process, so that a drain can reach them all."""
-
-    def __init__(self) -> None:
-        self.connections: set[ServerConnection] = set()
-        self.draining = False
-        self._empty = asyncio.Event()
-        self._empty.set()
-
-    def add(self, conn: ServerConnection) -> None:
-        self.connections.add(conn)
-        self._empty.clear()
-
-    def remove(self, conn: ServerConnection) -> None:
-        self.connections.discard(conn)
-        if not self.connections:
-            self._empty.set()
-
-    def start_drain(self) -> None:
-        """Every connection closes after its next answer, or once idle for `DRAIN_IDLE_S`."""
-        self.draining = True
-        for conn in list(self.connections):
-            conn.close_when_idle()
-
-    async def wait_empty(self, timeout: float) -> bool:
-        try:
-            await asyncio.wait_for(self._empty.wait(), timeout)
-        except TimeoutError:
-            return False
-        return True
-
-    def close_all(self) -> None:
-        for conn in list(self.connections):
-            conn.abort()
-
-    def sweep(self, now: float) -> None:
-        """Apply the timeouts to every connection (called about once a second)."""
-        for conn in list(self.connections):
-            conn.check_timeout(now)
-
-
-class ListenerLoad:
-    """Open connections of one listener, against its cap."""
-
-    def __init__(self, max_connections: int) -> None:
-        self.max_connections = max_connections
-        self.active = 0
-        self.refused = 0
-
-    @property
-    def full(self) -> bool:
-        return self.active >= self.max_connections
 
 
 class HttpServerProtocol(asyncio.BufferedProtocol):

@@ -44,6 +44,7 @@ HOT_MODULES = (
     "mesh_runtime.sidecar.limits",
     "mesh_runtime.sidecar.observe",
     "mesh_runtime.sidecar.outbound",
+    "mesh_runtime.sidecar.server_connections",
     "mesh_runtime.sidecar.telemetry.export",
     "mesh_runtime.sidecar.telemetry.exposition",
     "mesh_runtime.sidecar.telemetry.metrics",

@@ -19,12 +19,7 @@ from mesh_runtime.sidecar.admin import AdminApi, Lifecycle
 from mesh_runtime.sidecar.config_reader import load_config_file
 from mesh_runtime.sidecar.config_watch import ConfigWatcher
 from mesh_runtime.sidecar.heap import HeapTrimmer, malloc_trim
-from mesh_runtime.sidecar.http_server import (
-    ConnectionRegistry,
-    Handler,
-    HttpServerProtocol,
-    ListenerLoad,
-)
+from mesh_runtime.sidecar.http_server import Handler, HttpServerProtocol
 from mesh_runtime.sidecar.identity import CertificateClient, IdentityKeeper, read_token_file
 from mesh_runtime.sidecar.inbound import InboundProxy
 from mesh_runtime.sidecar.limits import HttpLimits
@@ -32,6 +27,7 @@ from mesh_runtime.sidecar.meshconfig import MeshConfig
 from mesh_runtime.sidecar.observe import Identity, Observer, ProxyTracer
 from mesh_runtime.sidecar.outbound import OutboundProxy
 from mesh_runtime.sidecar.security import MeshSecurity
+from mesh_runtime.sidecar.server_connections import ConnectionRegistry, ListenerLoad
 from mesh_runtime.sidecar.state import StateHolder
 from mesh_runtime.sidecar.tcp_proxy import TcpListeners
 from mesh_runtime.sidecar.telemetry import (

@@ -37,7 +37,7 @@ from mesh_runtime.sidecar.http1 import (
 from mesh_runtime.sidecar.tls import principal_of
 
 if TYPE_CHECKING:
-    from mesh_runtime.sidecar.h2_upstream import H2Pool
+    from mesh_runtime.sidecar.h2_pool import H2Pool
 
 
 class AttemptError(Exception):
@@ -286,7 +286,7 @@ class EndpointPool:
         self._returned = 0
         """Connections that came back from a request (the pool's sign of throughput)."""
         self.h2: H2Pool | None = None
-        """The HTTP/2 connections to the same address (`h2_upstream.h2_pool_of` makes it)."""
+        """The HTTP/2 connections to the same address (`h2_pool.h2_pool_of` makes it)."""
 
     @property
     def pending(self) -> int:

@@ -15,8 +15,9 @@ from typing import Any
 import uvloop
 
 from mesh_runtime.sidecar.http1 import BodyStream, Request, Response
-from mesh_runtime.sidecar.http_server import ConnectionRegistry, HttpServerProtocol
+from mesh_runtime.sidecar.http_server import HttpServerProtocol
 from mesh_runtime.sidecar.limits import HttpLimits
+from mesh_runtime.sidecar.server_connections import ConnectionRegistry
 
 
 async def _hang_up_while_answering(streamed: bool) -> tuple[list[dict[str, Any]], list[str]]:

@@ -14,13 +14,14 @@ from h2.connection import H2Connection
 from h2.events import ConnectionTerminated, ResponseReceived
 
 from mesh_runtime.sidecar.exchange import send_request
-from mesh_runtime.sidecar.h2_upstream import h2_pool_of
+from mesh_runtime.sidecar.h2_pool import h2_pool_of
 from mesh_runtime.sidecar.h2_wire import H2Wire
 from mesh_runtime.sidecar.http1 import BodyStream, Request, Response
-from mesh_runtime.sidecar.http_server import ConnectionRegistry, HttpServerProtocol
+from mesh_runtime.sidecar.http_server import HttpServerProtocol
 from mesh_runtime.sidecar.inbound import InboundProxy
 from mesh_runtime.sidecar.limits import HttpLimits
 from mesh_runtime.sidecar.observe import Identity, Observer
+from mesh_runtime.sidecar.server_connections import ConnectionRegistry
 from mesh_runtime.sidecar.telemetry import MeshMetrics
 from mesh_runtime.sidecar.upstream import EndpointPool
 

@@ -13,8 +13,8 @@ from hypothesis import strategies as st
 
 from mesh_runtime.sidecar.http1 import Downstream, Request, Response
 from mesh_runtime.sidecar.http2 import PREFACE, H2ServerProtocol
-from mesh_runtime.sidecar.http_server import ConnectionRegistry
 from mesh_runtime.sidecar.limits import HttpLimits
+from mesh_runtime.sidecar.server_connections import ConnectionRegistry
 
 
 class FakeTransport:

@@ -12,7 +12,7 @@ import pytest
 import uvloop
 
 from mesh_runtime.services.http_pool import KeepAlivePool
-from mesh_runtime.sidecar.h2_upstream import h2_pool_of
+from mesh_runtime.sidecar.h2_pool import h2_pool_of
 from mesh_runtime.sidecar.http1 import encode_request_head
 from mesh_runtime.sidecar.upstream import (
     MAX_CONNECTING,

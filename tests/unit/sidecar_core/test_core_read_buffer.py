@@ -7,8 +7,9 @@ import asyncio
 
 from harness.bench.hotpath import Transport, feed
 from mesh_runtime.sidecar.http1 import Request, Response
-from mesh_runtime.sidecar.http_server import ConnectionRegistry, HttpServerProtocol
+from mesh_runtime.sidecar.http_server import HttpServerProtocol
 from mesh_runtime.sidecar.limits import HttpLimits
+from mesh_runtime.sidecar.server_connections import ConnectionRegistry
 
 
 def test_interleaved_reads_on_two_connections_keep_each_request_whole() -> None:
