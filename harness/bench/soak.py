@@ -26,10 +26,10 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import psutil
 
@@ -185,6 +185,44 @@ def read_sample(
     return Sample(at_s, rss, fds, harness, int(live.sent), int(live.failed), os.getloadavg()[0])
 
 
+class _Loading(Protocol):
+    """What the sampling needs of the load driver (`harness.load.LoadDriver`)."""
+
+    @property
+    def t0(self) -> float: ...
+
+    def wait(self, timeout: float | None = None) -> bool: ...
+
+
+def sample_while_loaded(
+    driver: _Loading, duration_s: float, every_s: float, take: Callable[[float], Sample]
+) -> list[Sample]:
+    """`take` at the load's start, every `every_s` while its schedule runs, and once every
+    answer is in (or the driver's hard deadline passed).
+
+    Time is the driver's own: seconds of the wall clock since its t0. The driver waits on
+    the wall clock (its workers may be other machines); a clock of this process's own
+    drifts from it (a suspended host stops the monotonic clock, not the wall clock), and
+    a soak whose clock said the schedule had not ended after the driver's deadline had
+    passed sampled without a pause for as long as the two disagreed (18 050 samples in
+    its last 30 seconds). A wait that ends early without the load done (the driver's
+    processes ended) ends the sampling too."""
+    samples = [take(0.0)]
+    while True:
+        asked = time.time()
+        if driver.wait(every_s):
+            break
+        now = time.time()
+        at = now - driver.t0
+        if at >= duration_s or now - asked < every_s:
+            break  # the schedule is over, or the driver stopped waiting (its processes ended)
+        samples.append(take(at))
+        print(f"  sampled at {minutes(at)}", flush=True)
+    driver.wait()  # until every answer is in, or the driver's hard deadline
+    samples.append(take(time.time() - driver.t0))
+    return samples
+
+
 def failure_causes(records: Iterable[dict[str, Any]], top: int = 5) -> list[tuple[str, int]]:
     """The most common causes of the failed requests (5xx or no answer): 'status 503', or
     'no answer: <error>' (its first 80 characters), with their counts."""
@@ -216,18 +254,15 @@ def soak(
             driver = LoadDriver(spec, deployment.ingress_url, Path(tmp) / "load")
             try:
                 driver.start()
-                began = time.monotonic()
                 harness = [os.getpid(), *driver.pids()]
-                samples.append(read_sample(0.0, sidecars, harness, driver.live()))
-                while not driver.wait(every_s):
-                    at = time.monotonic() - began
-                    if at >= duration_s:
-                        break  # the schedule is over: the last answers, then the last sample
-                    samples.append(read_sample(at, sidecars, harness, driver.live()))
-                    print(f"  sampled at {minutes(at)}", flush=True)
-                driver.wait()  # until every answer is in, or the driver's hard deadline
-                at = time.monotonic() - began
-                samples.append(read_sample(at, sidecars, harness, driver.live()))
+                samples.extend(
+                    sample_while_loaded(
+                        driver,
+                        duration_s,
+                        every_s,
+                        lambda at: read_sample(at, sidecars, harness, driver.live()),
+                    )
+                )
             finally:
                 driver.stop()
             rows = (r for path in driver.records_files() for r in iter_worker_records(path))

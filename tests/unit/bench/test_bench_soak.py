@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import pytest
@@ -13,6 +14,7 @@ from harness.bench.soak import (
     main,
     passed,
     sample_rows,
+    sample_while_loaded,
     soak_lines,
 )
 
@@ -105,3 +107,53 @@ def test_failure_causes_count_5xx_by_status_and_no_answer_by_error() -> None:
         {"status": 404, "error": None},
     ]
     assert failure_causes(records) == [("status 503", 2), ("no answer: ConnectionResetError", 1)]
+
+
+class _DriverClock:
+    """The load driver's waiting as `LoadDriver.wait` does it, on the wall clock: until
+    its schedule's end plus `after_s`, or at once when `ended` (its processes are gone)."""
+
+    def __init__(self, t0: float, duration_s: float, after_s: float, ended: bool = False):
+        self.t0 = t0
+        self.deadline = t0 + duration_s + after_s
+        self.ended = ended
+        self.waits = 0
+
+    def wait(self, timeout: float | None = None) -> bool:
+        self.waits += 1
+        if self.ended:
+            return False
+        limit = self.deadline if timeout is None else min(self.deadline, time.time() + timeout)
+        while time.time() < limit:
+            time.sleep(0.005)
+        return False
+
+
+def taken(at_s: float) -> Sample:
+    return sample(at_s, {"a": 50.0})
+
+
+def test_sampling_ends_when_the_drivers_deadline_passed_whatever_this_process_counted() -> None:
+    # The driver's wall clock is past its deadline (this host was suspended, say): it
+    # waits no more; the sampling must not take samples without a pause until a clock of
+    # its own catches up (18 050 samples in 30 s before).
+    driver = _DriverClock(time.time() - 3600, 3600, 5)
+    samples = sample_while_loaded(driver, 3600, 600, taken)
+    assert len(samples) == 2 and driver.waits == 2
+    assert samples[-1].at_s >= 3600
+
+
+def test_sampling_ends_when_the_driver_stops_waiting_early() -> None:
+    driver = _DriverClock(time.time(), 3600, 5, ended=True)
+    samples = sample_while_loaded(driver, 3600, 600, taken)
+    assert [s.at_s for s in samples][:1] == [0.0] and len(samples) == 2
+
+
+def test_samples_come_every_interval_on_the_drivers_clock_then_once_at_the_end() -> None:
+    driver = _DriverClock(time.time(), 0.5, 0.05)
+    samples = sample_while_loaded(driver, 0.5, 0.15, taken)
+    times = [s.at_s for s in samples]
+    assert times[0] == 0.0 and times[-1] >= 0.5
+    middle = times[1:-1]
+    assert 1 <= len(middle) <= 3
+    assert all(later - earlier >= 0.15 for earlier, later in zip(times[:-1], middle, strict=False))
