@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from harness.bench.load import load_lines, steps_until_behind
+from harness.bench.load import load_lines, steps_until_behind, sustained
 
 
 def test_steps_stop_at_the_first_rate_not_sustained() -> None:
@@ -36,3 +36,16 @@ def test_lines_end_with_the_sustained_rate_against_the_target() -> None:
     assert lines[-1] == (
         "sustained RPS per worker (corrected latency recorded): 1999 (target >= 15000): missed"
     )
+
+
+def test_a_rate_is_sustained_with_no_more_unsent_than_five_ms_of_it() -> None:
+    """At 10 000 RPS a worker within 5 ms of lag still has 50 requests due when the run
+    stops: 50 unsent is kept up, 51 is behind."""
+    assert sustained(10_000, 9_990.0, 50, 1.2)
+    assert not sustained(10_000, 9_990.0, 51, 1.2)
+
+
+def test_a_rate_is_not_sustained_when_answers_or_the_send_lag_fall_short() -> None:
+    assert not sustained(10_000, 9_600.0, 0, 1.2)  # under 97 % achieved
+    assert not sustained(10_000, 9_990.0, 0, 5.0)  # the median request 5 ms late
+    assert sustained(10_000, 9_700.0, 0, 4.9)
