@@ -36,12 +36,14 @@ from harness.bench.synthetic_run import (
     fault_timeline,
     first_record,
     fixture_experiment,
-    requests_between,
     synthetic_events,
+)
+from harness.bench.synthetic_samples import (
     synthetic_metrics,
     synthetic_probe,
     synthetic_resources,
 )
+from harness.bench.synthetic_traffic import requests_between
 from harness.errors import RunError
 from harness.load.schema import RECORD_COLUMNS
 

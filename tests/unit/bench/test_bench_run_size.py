@@ -8,12 +8,8 @@ import numpy as np
 
 from harness.analysis import read_requests
 from harness.bench.run_size import BigRun, run_size_lines, write_records
-from harness.bench.synthetic_run import (
-    fault_timeline,
-    fixture_experiment,
-    requests_between,
-    synthetic_requests,
-)
+from harness.bench.synthetic_run import fault_timeline, fixture_experiment
+from harness.bench.synthetic_traffic import requests_between, synthetic_requests
 
 
 def test_the_whole_schedule_is_one_slice() -> None:
