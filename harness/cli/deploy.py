@@ -23,6 +23,12 @@ if TYPE_CHECKING:
 
 
 def register(subparsers: Any) -> None:
+    _register_up(subparsers)
+    _register_down(subparsers)
+    _register_status(subparsers)
+
+
+def _register_up(subparsers: Any) -> None:
     up = subparsers.add_parser(
         "up",
         help="deploy a topology and leave it running",
@@ -67,6 +73,8 @@ def register(subparsers: Any) -> None:
     )
     up.set_defaults(func=run_up)
 
+
+def _register_down(subparsers: Any) -> None:
     down = _deployment_command(
         subparsers,
         "down",
@@ -86,6 +94,8 @@ def register(subparsers: Any) -> None:
     down.add_argument("--namespace", default="default", help="its namespace (default: default)")
     down.set_defaults(func=run_down)
 
+
+def _register_status(subparsers: Any) -> None:
     status = _deployment_command(
         subparsers,
         "status",

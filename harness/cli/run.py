@@ -62,6 +62,11 @@ headline numbers, a line per SLO verdict and what to look at next.
 
 
 def register(subparsers: Any) -> None:
+    _register_run(subparsers)
+    _register_demo(subparsers)
+
+
+def _register_run(subparsers: Any) -> None:
     run_parser = add_command(
         subparsers, "run", "run an experiment: deploy, load, faults, verdicts, report", RUN_HELP
     )
@@ -115,6 +120,9 @@ def register(subparsers: Any) -> None:
         " every run is kept; the exit code is the last run's",
     )
     run_parser.set_defaults(func=run_command)
+
+
+def _register_demo(subparsers: Any) -> None:
     demo = add_command(
         subparsers,
         "demo",
