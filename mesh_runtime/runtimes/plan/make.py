@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from mesh_runtime.runtimes.deployment import KubernetesSource
+from mesh_runtime.runtimes.deployment import InstanceRecord, KubernetesSource, ProxyRecord
 from mesh_runtime.runtimes.plan.addresses import (
     grpc_ingress,
     ingress_url,
@@ -76,18 +76,7 @@ def make_plan(
     stages: list[tuple[ProcessSpec, ...]] = [tuple(first)]
     if control_port is not None:
         stages.append((control_plane_process(tools, control_port, files, config_source),))
-    by_instance = {r.instance: r for r in instances}
-    for level in service_levels(topology):
-        stage: list[ProcessSpec] = []
-        for inst in topology.instances():
-            if inst.service not in level:
-                continue
-            record = by_instance[inst.name]
-            stage.append(service_process(topology, tools, record, instances, proxies, otlp))
-            if control_url:
-                dialect = topology.metrics.dialect
-                stage.append(sidecar_process(tools, record, control_url, otlp, files, dialect))
-        stages.append(tuple(stage))
+    stages += service_stages(topology, tools, instances, proxies, otlp, control_url, files)
     stages.append((prometheus_process(tools, port["prometheus"], files),))
     return Plan(
         topology=topology,
@@ -108,3 +97,30 @@ def make_plan(
         trace_file=files.spans if sink else None,
         config_source=config_source if mesh else None,
     )
+
+
+def service_stages(
+    topology: Topology,
+    tools: Tools,
+    instances: list[InstanceRecord],
+    proxies: list[ProxyRecord],
+    otlp: str,
+    control_url: str | None,
+    files: PlanFiles,
+) -> list[tuple[ProcessSpec, ...]]:
+    """A stage per service level (leaves first): each instance's app and, with a control
+    plane to take its config from, its sidecar."""
+    stages: list[tuple[ProcessSpec, ...]] = []
+    by_instance = {r.instance: r for r in instances}
+    for level in service_levels(topology):
+        stage: list[ProcessSpec] = []
+        for inst in topology.instances():
+            if inst.service not in level:
+                continue
+            record = by_instance[inst.name]
+            stage.append(service_process(topology, tools, record, instances, proxies, otlp))
+            if control_url:
+                dialect = topology.metrics.dialect
+                stage.append(sidecar_process(tools, record, control_url, otlp, files, dialect))
+        stages.append(tuple(stage))
+    return stages
