@@ -1,7 +1,8 @@
 """The sidecar's metrics, with Istio's standard names and labels, in Prometheus text format.
 
 A small registry of plain dicts keyed by label tuples: recording a request is a tuple,
-two dict look-ups and a bisect, cheap enough for every request. Rendering (the scrape)
+one dict look-up (its series' histogram, whose count is the request counter: the 12-item
+key is hashed once) and a bisect, cheap enough for every request. Rendering (the scrape)
 does the formatting. Exposition format 0.0.4, `# HELP` and `# TYPE` for every family.
 
 The metrics dialect (`--metrics-dialect`) changes only the rendering: `istio` (the
@@ -71,8 +72,8 @@ class MeshMetrics:
         self.workload = workload
         """The sidecar's own service (Linkerd's `deployment`, Envoy's `local_cluster`)."""
         self._buckets = tuple(float(b) for b in buckets_ms)
-        self._requests: dict[RequestKey, int] = {}
         self._durations: dict[RequestKey, Histogram] = {}
+        """Per request series: its duration histogram, whose count is istio_requests_total."""
         self._request_messages: dict[RequestKey, int] = {}
         self._response_messages: dict[RequestKey, int] = {}
         self._retries: dict[str, int] = {}
@@ -118,8 +119,6 @@ class MeshMetrics:
             request_protocol,
             grpc_response_status,
         )
-        requests = self._requests
-        requests[key] = requests.get(key, 0) + 1
         histogram = self._durations.get(key)
         if histogram is None:
             histogram = self._durations[key] = Histogram(len(self._buckets))
@@ -153,7 +152,8 @@ class MeshMetrics:
 
     @property
     def requests(self) -> dict[RequestKey, int]:
-        return self._requests
+        """Requests per series (made at each call: for rendering, not per request)."""
+        return {key: sum(h.counts) for key, h in self._durations.items()}
 
     @property
     def durations(self) -> dict[RequestKey, Histogram]:
@@ -224,7 +224,7 @@ class MeshMetrics:
 
     def _render_requests(self, lines: list[str]) -> None:
         family(lines, "istio_requests_total", "counter", "Requests handled by the sidecar.")
-        for key, value in sorted(self._requests.items()):
+        for key, value in sorted(self.requests.items()):
             lines.append(f"istio_requests_total{{{self._labels_of(key)}}} {value}")
         streams = (
             ("istio_request_messages_total", "gRPC messages sent by the client.", self._request_messages),
@@ -256,7 +256,7 @@ class MeshMetrics:
         by_flags: dict[str, int] = {}
         by_service: dict[str, int] = {}
         total = 0
-        for key, value in self._requests.items():
+        for key, value in self.requests.items():
             total += value
             by_code[str(key[7])] = by_code.get(str(key[7]), 0) + value
             by_flags[key[8]] = by_flags.get(key[8], 0) + value
