@@ -4,7 +4,8 @@
     python -m mesh_runtime.sidecar.native status
 
 `HOT_MODULES` (the request path: HTTP/1.1 parsing and serving, the upstream pool, the
-outbound / inbound handlers, spans and their export, metrics) are compiled by mypyc into C extensions; the
+outbound / inbound handlers, the per-service runtime and the policies every request
+meets (routing, balancing, circuit breaking), spans and their export, metrics) are compiled by mypyc into C extensions; the
 code stays the typed Python beside them, which is also the fallback. A build is cached
 outside the clone (`$MESHPROOF_CACHE`, as `.ci/setup.sh` has it, under `sidecar-native/`)
 and keyed by a digest of every source it could embed (the sidecar and config packages,
@@ -44,7 +45,13 @@ HOT_MODULES = (
     "mesh_runtime.sidecar.limits",
     "mesh_runtime.sidecar.observe",
     "mesh_runtime.sidecar.outbound",
+    "mesh_runtime.sidecar.policy.balancer",
+    "mesh_runtime.sidecar.policy.breaker",
+    "mesh_runtime.sidecar.policy.matching",
+    "mesh_runtime.sidecar.policy.routing",
+    "mesh_runtime.sidecar.policy.timeouts",
     "mesh_runtime.sidecar.server_connections",
+    "mesh_runtime.sidecar.state",
     "mesh_runtime.sidecar.telemetry.export",
     "mesh_runtime.sidecar.telemetry.exposition",
     "mesh_runtime.sidecar.telemetry.metrics",

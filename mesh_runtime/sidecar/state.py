@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import random
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 
 from mesh_runtime.errors import InvalidInput
 from mesh_runtime.sidecar.meshconfig import Endpoint, HTTPRoute, MeshConfig, ServiceEntry
@@ -26,25 +25,56 @@ from mesh_runtime.sidecar.policy import (
 from mesh_runtime.sidecar.upstream import EndpointPool
 
 
-@dataclass(slots=True)
 class ServiceRuntime:
-    name: str
-    entry: ServiceEntry
-    routes: RouteTable
-    balancer: Balancer
-    breaker: CircuitBreaker
-    outlier: OutlierDetector | None
-    endpoints: dict[str, Endpoint]
-    """Instance name -> endpoint."""
-    pools: dict[str, EndpointPool]
-    """Instance name -> its keep-alive pool."""
-    by_subset: dict[str | None, list[str]]
-    """Version (None: all) -> instance names, in config order."""
-    budgets: dict[str, RetryBudget] = field(default_factory=dict)
-    """Route name -> its retry budget (fresh each config version)."""
-    active: dict[str, int] = field(default_factory=dict)
-    """Instance name -> requests in flight (least-request balancing reads it)."""
-    in_flight: int = 0
+    """One destination service's runtime. A plain class with a written-out `__init__`,
+    not a dataclass: compiled by mypyc (a hot module) its attributes are native, and a
+    dataclass's generated `__init__` would stay interpreted."""
+
+    __slots__ = (
+        "active",
+        "balancer",
+        "breaker",
+        "budgets",
+        "by_subset",
+        "endpoints",
+        "entry",
+        "in_flight",
+        "name",
+        "outlier",
+        "pools",
+        "routes",
+    )
+
+    def __init__(
+        self,
+        name: str,
+        entry: ServiceEntry,
+        routes: RouteTable,
+        balancer: Balancer,
+        breaker: CircuitBreaker,
+        outlier: OutlierDetector | None,
+        endpoints: dict[str, Endpoint],
+        pools: dict[str, EndpointPool],
+        by_subset: dict[str | None, list[str]],
+        active: dict[str, int] | None = None,
+    ) -> None:
+        self.name = name
+        self.entry = entry
+        self.routes = routes
+        self.balancer = balancer
+        self.breaker = breaker
+        self.outlier = outlier
+        self.endpoints = endpoints
+        """Instance name -> endpoint."""
+        self.pools = pools
+        """Instance name -> its keep-alive pool."""
+        self.by_subset = by_subset
+        """Version (None: all) -> instance names, in config order."""
+        self.budgets: dict[str, RetryBudget] = {}
+        """Route name -> its retry budget (fresh each config version)."""
+        self.active: dict[str, int] = active if active is not None else {}
+        """Instance name -> requests in flight (least-request balancing reads it)."""
+        self.in_flight = 0
 
     @property
     def connect_timeout(self) -> float:
@@ -71,10 +101,12 @@ class ServiceRuntime:
         return budget
 
 
-@dataclass(slots=True)
 class MeshState:
-    config: MeshConfig
-    services: dict[str, ServiceRuntime]
+    __slots__ = ("config", "services")
+
+    def __init__(self, config: MeshConfig, services: dict[str, ServiceRuntime]) -> None:
+        self.config = config
+        self.services = services
 
 
 def build_state(
