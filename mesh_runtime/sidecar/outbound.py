@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from mesh_runtime.grpc_codes import http_status_of
 from mesh_runtime.sidecar.exchange import body_started, expire_body_at, send_request
@@ -78,7 +78,8 @@ class OutboundProxy:
     async def handle(self, request: Request) -> Response:
         start = self._clock()
         info = RequestInfo.outbound(request)
-        response = await self._route(request, info)
+        routed = self._route(request, info)
+        response = routed if isinstance(routed, Response) else await routed
         if info.grpc and isinstance(response.body, bytes) and response.status >= 400:
             response = as_grpc(response)  # the sidecar's own error, as a gRPC answer
         info.duration_ms = (self._clock() - start) * 1000.0
@@ -106,7 +107,9 @@ class OutboundProxy:
             info.open_span = None
         self._obs.request_done(info, response)
 
-    async def _route(self, request: Request, info: RequestInfo) -> Response:
+    def _route(self, request: Request, info: RequestInfo) -> Response | Awaitable[Response]:
+        """The answer to a request no route takes, else the routed request for `handle` to
+        await (not a coroutine itself: one coroutine fewer a request)."""
         state = self._holder.current
         info.service = service_of_host(request.header(b"host"))
         svc = state.services.get(info.service) if state is not None else None
@@ -117,16 +120,29 @@ class OutboundProxy:
         if route is None:
             return simple_response(404, f"no route of {svc.name} matches", "NR")
         info.route = route.name
-        flags = ""
         if route.fault is not None:
-            fault = decide_fault(route.fault, headers, self._rng)
-            if fault.delayed:
-                flags = "DI"
-                await asyncio.sleep(fault.delay_s)
-            if fault.abort_grpc is not None:
-                return trailers_only(fault.abort_grpc, "fault filter abort", _join(flags, "FI"))
-            if fault.abort_status is not None:
-                return simple_response(fault.abort_status, "fault filter abort", _join(flags, "FI"))
+            return self._faulted(svc, route, request, info, headers)
+        return self._guarded(svc, route, request, info)
+
+    async def _faulted(
+        self,
+        svc: ServiceRuntime,
+        route: HTTPRoute,
+        request: Request,
+        info: RequestInfo,
+        headers: LazyHeaderMap,
+    ) -> Response:
+        """The route's L7 fault first (Envoy's fault filter): a delay, an abort, or both."""
+        assert route.fault is not None
+        flags = ""
+        fault = decide_fault(route.fault, headers, self._rng)
+        if fault.delayed:
+            flags = "DI"
+            await asyncio.sleep(fault.delay_s)
+        if fault.abort_grpc is not None:
+            return trailers_only(fault.abort_grpc, "fault filter abort", _join(flags, "FI"))
+        if fault.abort_status is not None:
+            return simple_response(fault.abort_status, "fault filter abort", _join(flags, "FI"))
         response = await self._guarded(svc, route, request, info)
         if flags:
             response.flags = _join(flags, response.flags)
@@ -175,7 +191,11 @@ class OutboundProxy:
                 if instance is None:
                     return simple_response(503, "no healthy upstream", "UH")
                 tried.append(instance)
-                outcome = await self._try_once(svc, instance, request, retries, info, deadline)
+                span, per_try = self._start_try(svc, instance, request, retries, info)
+                outcome = await self._send(
+                    svc, instance, request, per_try, span, deadline, info.grpc
+                )
+                self._end_try(span, outcome, info)
                 if held is not None:
                     held.release()
                     held = None
@@ -237,15 +257,17 @@ class OutboundProxy:
         if delay > 0:
             await asyncio.sleep(delay)
 
-    async def _try_once(
+    def _start_try(
         self,
         svc: ServiceRuntime,
         instance: str,
         request: Request,
         retries: Retries | None,
         info: RequestInfo,
-        deadline: float | None,
-    ) -> Outcome:
+    ) -> tuple[Span, float | None]:
+        """A try to `instance`: its CLIENT span and its per-try timeout. (`_start_try` and
+        `_end_try` are plain calls around `_send`, not a coroutine around it: one fewer
+        a request.)"""
         endpoint = svc.endpoints[instance]
         info.instance = instance
         info.version = endpoint.version
@@ -258,7 +280,11 @@ class OutboundProxy:
             retries.perTryTimeout if retries is not None else None,
             grpc_timeout(request.headers) if info.grpc else None,
         )
-        outcome = await self._send(svc, instance, request, per_try, span, deadline, info.grpc)
+        return span, per_try
+
+    @staticmethod
+    def _end_try(span: Span, outcome: Outcome, info: RequestInfo) -> None:
+        """End the try's span with its outcome (a streaming gRPC answer's at its end)."""
         if isinstance(outcome, Response) and info.grpc:
             body = outcome.body
             if isinstance(body, bytes) or body.complete:  # trailers-only: may be retried
@@ -269,7 +295,6 @@ class OutboundProxy:
             span.end(outcome.status, "-")
         else:
             span.end(0, _FLAG_OF_ERROR.get(outcome.kind, "UC"))
-        return outcome
 
     async def _send(
         self,
