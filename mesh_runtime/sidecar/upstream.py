@@ -486,6 +486,16 @@ class EndpointPool:
                 waiter.set_result(conn)
                 return
         self.idle.append(conn)
+        self._close_stale(conn.last_used)
+
+    def _close_stale(self, now: float) -> None:
+        """Close the idle connections unused for `idle_timeout`. Requests take the most
+        recently used (the right end), so those a burst opened sit at the left end and are
+        never taken while steady traffic keeps a few busy: without this they stayed open,
+        and held their buffers, for as long as the sidecar ran."""
+        idle = self.idle
+        while idle and now - idle[0].last_used > self.idle_timeout:
+            idle.popleft().close()
 
     def _closed(self, conn: UpstreamConnection) -> None:
         self.open -= 1

@@ -245,3 +245,34 @@ def test_the_services_pool_never_opens_more_than_its_cap(run: Run[Any], limit: i
             await server.stop()
 
     assert run(main()) <= limit
+
+
+def test_connections_a_burst_opened_are_closed_once_idle_while_traffic_goes_on(
+    run: Run[Any],
+) -> None:
+    """A burst opens several connections; steady one-at-a-time traffic afterwards only ever
+    takes the most recently used one, so the rest sit idle at the other end of the pool.
+    Once they have been idle longer than `idle_timeout` the traffic's own returns close
+    them: the pool and the server are back to the connection the traffic uses (before,
+    the burst's connections stayed open for good)."""
+
+    async def main() -> tuple[int, int, int, int]:
+        server = await Server().start()
+        pool = EndpointPool("127.0.0.1", server.port)
+        pool.idle_timeout = 0.2
+        try:
+            statuses = await asyncio.gather(*(_get(pool) for _ in range(BURST)))
+            assert statuses == [200] * BURST
+            after_burst = pool.open
+            async with asyncio.timeout(10):
+                while pool.open > 1 or server.open > 1:
+                    assert await _get(pool) == 200
+                    await asyncio.sleep(0.01)
+            return after_burst, pool.open, len(pool.idle), server.open
+        finally:
+            pool.close_all()
+            await server.stop()
+
+    after_burst, open_now, idle, server_open = run(main())
+    assert after_burst > 1, "the burst opened a single connection: nothing to close"
+    assert open_now == idle == server_open == 1
