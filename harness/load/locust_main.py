@@ -69,7 +69,7 @@ def _options_with_plan(plan: LoadPlan, t0: float) -> Any:
     options = parser.parse([])
     options.headless = True  # the master quits once the last worker has
     setattr(options, T0_OPTION, t0)
-    setattr(options, PLAN_OPTION, plan.model_dump_json())
+    setattr(options, PLAN_OPTION, plan.as_json())
     return options
 
 

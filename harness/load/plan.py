@@ -40,8 +40,15 @@ class LoadPlan(BaseModel):
         """Wall-clock time by which every request has been sent and answered or timed out."""
         return t0 + self.spec.total_duration + self.spec.timeout
 
+    def as_json(self, indent: int | None = None) -> str:
+        """The plan as the Locust processes get it: fields at their defaults left out, so
+        the processes of an earlier revision (a benchmark's baseline, `LoadDriver(source=)`)
+        read a plan that differs from theirs only in options they do not have, at their
+        defaults."""
+        return self.model_dump_json(indent=indent, exclude_defaults=True)
+
     def write(self, path: Path) -> None:
-        path.write_text(self.model_dump_json(indent=2), encoding="utf-8")
+        path.write_text(self.as_json(indent=2), encoding="utf-8")
 
     @classmethod
     def read(cls, path: Path) -> LoadPlan:

@@ -30,6 +30,20 @@ def test_plan_survives_its_json_file(tmp_path: Path) -> None:
     assert LoadPlan.read(tmp_path / "plan.json") == plan
 
 
+def test_a_plan_names_only_what_differs_from_the_defaults(tmp_path: Path) -> None:
+    """The Locust processes of an earlier revision (a benchmark's baseline) refuse options
+    they do not know: an option left at its default (`idle_timeout`) is not in the plan."""
+    plan = LoadPlan(
+        spec=SPEC, target_url="http://127.0.0.1:1", work_dir=tmp_path, t0=None, parent_pid=1
+    )
+    assert "idle_timeout" not in plan.as_json()
+    assert '"rps":250' in plan.as_json().replace(" ", "")
+    changed = LoadPlan.model_validate_json(
+        plan.model_copy(update={"spec": SPEC.model_copy(update={"idle_timeout": 5.0})}).as_json()
+    )
+    assert changed.spec.idle_timeout == 5.0
+
+
 def test_deadline_is_t0_plus_the_whole_schedule_plus_the_timeout(tmp_path: Path) -> None:
     """Warm-up 5 s + stages 10 s + timeout 0.75 s after t0."""
     plan = LoadPlan(spec=SPEC, target_url="http://x:1", work_dir=tmp_path, t0=100.0, parent_pid=1)
