@@ -156,6 +156,8 @@ class LiveStats:
     """Connections open now, all workers (the load opens more when requests fall due)."""
     peak_connections: int = 0
     """The most connections the workers had open at once (summed over workers)."""
+    closed_idle: int = 0
+    """Connections closed because the load no longer needed them (`load.idle_timeout`)."""
     target_rps: float = 0.0
     """The schedule's intended rate now (set by the driver, which knows the schedule)."""
 
@@ -194,4 +196,5 @@ def merge_snapshots(snapshots: list[dict[str, Any]]) -> LiveStats:
         max_lag_ms=max(float(s.get("max_lag_ms", 0.0)) for s in snapshots),
         connections=sum(int(s.get("connections", 0)) for s in snapshots),
         peak_connections=sum(int(s.get("peak_connections", 0)) for s in snapshots),
+        closed_idle=sum(int(s.get("closed_idle", 0)) for s in snapshots),
     )

@@ -121,6 +121,11 @@ class Pacer:
         """Claimed and not yet completed (waiting for their time, or in flight)."""
         self.in_flight = 0
         """Sent and not yet completed."""
+        self.peak_in_flight = 0
+        """The most requests in flight together since `take_peak` (`harness.load.pool`).
+        Late sends count too: at its ceiling, with the target slow, every send is late and
+        every connection needed. So a worker behind on CPU, which sends its overdue requests
+        in a burst and reads their answers late, keeps as many as a burst had in flight."""
         self.unsent = 0
         self.exhausted = False
 
@@ -175,7 +180,15 @@ class Pacer:
 
     def sent(self, request: Request, sent_s: float) -> None:
         self.in_flight += 1
+        if self.in_flight > self.peak_in_flight:
+            self.peak_in_flight = self.in_flight
         self.stats.record_send((sent_s - request.intended_s) * 1000.0, sent_s)
+
+    def take_peak(self) -> int:
+        """The most requests in flight together since the last call; counting starts again
+        from those in flight now."""
+        peak, self.peak_in_flight = self.peak_in_flight, self.in_flight
+        return peak
 
     def done(
         self,

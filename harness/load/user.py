@@ -24,6 +24,7 @@ from harness.load.http1_client import KeptConnection, PreparedRequest
 from harness.load.ingress import ssl_context
 from harness.load.pacer import Pacer, PreparedRoute, Request, connections_to_open, share_of
 from harness.load.plan import LoadPlan
+from harness.load.pool import LOOK_S, InFlightPeaks, connections_to_keep
 from harness.load.readable import GreenReadable, answers_waiting
 from harness.load.records import Record, error_text
 from harness.load.tcp_client import tcp_exchange
@@ -73,6 +74,11 @@ class WorkerState:
         self.connections = 0
         """Connections (Locust users) of this worker, open or about to open."""
         self.peak_connections = 0
+        self.keep = 1 << 30
+        """Connections to keep: a user that finishes a request while there are more closes
+        its connection instead of claiming another (`harness.load.pool`)."""
+        self.closed_idle = 0
+        """Connections closed so, the pool above what the load needed."""
         self.kept: set[KeptConnection] = set()
         """The users' HTTP connections (their sockets tell whether an answer waits)."""
         self.announced = Event()
@@ -107,6 +113,16 @@ class WorkerState:
         routes = self.plan.spec.routes if self.plan is not None else []
         return any(route.tcp is None and route.grpc is None for route in routes)
 
+    def leave(self) -> bool:
+        """Whether a user that has just finished a request (nothing in flight on its
+        connection, the answer read) closes its connection: the pool keeps fewer. It
+        is counted out at once, so no more leave than there are to close."""
+        if self.connections <= self.keep:
+            return False
+        self.connections -= 1
+        self.closed_idle += 1
+        return True
+
     def kept_filenos(self) -> list[int]:
         """The descriptors of the HTTP connections open now."""
         return [fd for fd in (http.fileno() for http in self.kept) if fd >= 0]
@@ -133,25 +149,36 @@ class WorkerState:
         status.update(worker=self.worker, done=self.done, updated_s=now, unsent=self.pacer.unsent)
         status["stale_retries"] = self.stale_retries
         status.update(connections=self.connections, peak_connections=self.peak_connections)
+        status["closed_idle"] = self.closed_idle
         status["shipped"] = self.batcher.shipped + self.batcher.waiting
         self._send(self.batcher.take(status))
 
 
 def grow_connections(state: WorkerState, spawn: Callable[[int], object]) -> None:
-    """Open connections while requests fall due with every connection waiting for an answer.
+    """Open connections while requests fall due with every connection waiting for an answer,
+    and let those not needed for `load.idle_timeout` since the pool last grew close.
 
     Runs as a greenlet of the worker once its share is taken, until the schedule is done;
     `spawn(n)` starts `n` more Locust users. The worker's ceiling is its share of
     `load.max_connections`. Connections whose answers are back but not read yet are the
-    worker's CPU behind, not the pool (`answers_waiting`).
+    worker's CPU behind, not the pool (`answers_waiting`). Every `pool.LOOK_S` it sets
+    how many connections it keeps (`state.keep`, `harness.load.pool`); users above that
+    close as they finish a request.
     """
     pacer = state.pacer
     if pacer is None or state.plan is None:
         return
     spec = state.plan.spec
     ceiling = share_of(spec.connection_ceiling, state.worker, spec.workers)
+    base = share_of(spec.connections, state.worker, spec.workers)
+    peaks = InFlightPeaks(spec.idle_timeout) if spec.idle_timeout > 0 else None
+    next_look = state.clock.now_s() + LOOK_S
     while not pacer.exhausted:
         now = state.clock.now_s()
+        if peaks is not None and now >= next_look:
+            next_look = now + LOOK_S
+            peaks.add(pacer.take_peak())
+            state.keep = connections_to_keep(base, peaks.most(), ceiling)
         # More connections help only when every one is waiting for an answer, and no more
         # than the ceiling leaves: count the overdue requests only then, and only so far.
         room = ceiling - state.connections if pacer.in_flight >= state.connections else 0
@@ -159,6 +186,9 @@ def grow_connections(state: WorkerState, spawn: Callable[[int], object]) -> None
         answered = answers_waiting(state.kept_filenos()) if overdue else 0
         more = connections_to_open(overdue, pacer.in_flight, state.connections, ceiling, answered)
         if more:
+            state.keep = ceiling  # the new ones are needed now; none may leave
+            if peaks is not None:
+                peaks.reset()
             spawn(more)
         gevent.sleep(GROW_CHECK_S)
 
@@ -209,6 +239,8 @@ class ScheduledConnection(User):
         if self.state is not None:
             self.state.kept.add(self.http)
         self.ingress_headers = self.ingress.request_headers() if self.ingress else {}
+        self.left = False
+        """It closed its connection because the pool keeps fewer (`WorkerState.leave`)."""
         self._prepared: dict[str, PreparedRequest] = {}
         """Route name -> its request, made on the route's first request."""
         self.channels = GrpcChannels()
@@ -217,7 +249,8 @@ class ScheduledConnection(User):
         self.http.close()
         self.channels.close()
         if self.state is not None:
-            self.state.connections -= 1
+            if not self.left:
+                self.state.connections -= 1
             self.state.kept.discard(self.http)
 
     @task
@@ -228,11 +261,18 @@ class ScheduledConnection(User):
         if state.sends_http:
             self._open()
         pacer, clock = state.pacer, state.clock
-        while (request := pacer.claim(clock.now_s())) is not None:
+        # Between two requests, before it claims the next: nothing in flight on it, its
+        # answer read, and no request waits for it.
+        while not state.leave():
+            request = pacer.claim(clock.now_s())
+            if request is None:
+                break
             delay = request.intended_s - clock.now_s()
             if delay > 0:
                 gevent.sleep(delay)
             self._send(state, pacer, request)
+        else:  # the loop's condition ended it: the pool keeps fewer
+            self.left = True
         state.after_request()
         raise StopUser()
 

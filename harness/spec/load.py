@@ -31,6 +31,9 @@ def fell_behind(late_share: float | None, max_lag_ms: float | None) -> bool:
 
 DEFAULT_MAX_CONNECTIONS = 1000
 """Enough for 100 RPS against a backend that hangs until a 10 s timeout."""
+DEFAULT_IDLE_TIMEOUT_S = 30.0
+"""How long connections grown for a backlog stay once the load no longer needs them."""
+MIN_IDLE_TIMEOUT_S = 1.0
 
 
 class SpecModel(BaseModel):
@@ -167,6 +170,12 @@ class LoadSpec(SpecModel):
     """Ceiling of the connections the load may grow to (all workers together); default
     1000, or `connections` when that is more. When it is reached, requests wait for a free
     connection and leave late: the run says so. Set it to `connections` for a closed pool."""
+    idle_timeout: Duration = DEFAULT_IDLE_TIMEOUT_S
+    """Connections opened beyond `connections` close again once the load has gone this long
+    without needing them: the pool did not grow in that time, and no more requests were in
+    flight together than the connections that stay (less one spare). Each closes after its
+    answer is read, never with a request in flight, and one is opened again when requests
+    fall due with every connection busy. 0 keeps every connection to the end."""
     workers: int = Field(1, ge=1, le=64)
     """Locust worker processes under one Locust master on this machine."""
     timeout: Duration = 10.0
@@ -174,6 +183,16 @@ class LoadSpec(SpecModel):
     """Seeds the weighted route choice, so a run's request mix can be repeated."""
     stages: list[Stage] = []
     routes: list[RouteSpec] = [RouteSpec()]
+
+    @field_validator("idle_timeout")
+    @classmethod
+    def _idle_timeout(cls, value: float) -> float:
+        if 0 < value < MIN_IDLE_TIMEOUT_S:
+            raise ValueError(
+                f"expected 0 (keep every connection) or at least {MIN_IDLE_TIMEOUT_S:g}s,"
+                f" got {value:g}s"
+            )
+        return value
 
     @model_validator(mode="after")
     def _stages(self) -> LoadSpec:

@@ -14,6 +14,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import psutil
+
 from harness.load import LoadDriver, iter_worker_records
 from harness.spec.load import LoadSpec
 from tests.conftest import stop_group
@@ -36,6 +38,19 @@ class Targets:
         proc = subprocess.Popen([sys.executable, str(TARGET_SCRIPT), *args], start_new_session=True)
         self._procs.append(proc)
         return _wait_ready(port_file, proc, str(options.get("host", "127.0.0.1")))
+
+    def established(self, url: str) -> int:
+        """Connections the target at `url` holds open now (its process's sockets)."""
+        port = int(url.rsplit(":", 1)[1])
+        for proc in self._procs:
+            sockets = psutil.Process(proc.pid).net_connections(kind="tcp")
+            if any(s.laddr and s.laddr.port == port and not s.raddr for s in sockets):
+                return sum(
+                    1
+                    for s in sockets
+                    if s.laddr and s.laddr.port == port and s.status == psutil.CONN_ESTABLISHED
+                )
+        raise ValueError(f"no target of this test listens at {url}")
 
     def close(self) -> None:
         for proc in self._procs:
