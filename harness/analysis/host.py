@@ -14,7 +14,8 @@ Per phase (`HostDisturbance`, over the whole seconds whose middle lies in the ph
 `sched_lag_p50_ms` the median of the per-second p50s, `sched_lag_p99_ms` the mean of the
 per-second p99s, `sched_lag_max_ms` the largest wake-up lag, `steal_share`,
 `iowait_share`, `foreign_cpu_cores`, `busy_cores`, `steal_cores`, `probe_cpu_cores` their
-means (`steal_cores` None for a probe table recorded before it had the column), `load1_max` the
+means (`steal_cores` None for a probe table recorded before it had the column),
+`online_cores` the largest (None for a probe table from before the column), `load1_max` the
 largest load average, `send_lag_max_ms` the load driver's largest send lag in the seconds
 overlapping the phase (the windows' `max_send_lag_ms`). No probe rows: every field None.
 """
@@ -43,6 +44,7 @@ HOST_COLUMNS = (
     *HOST_WINDOW_COLUMNS,
     "busy_cores",
     "steal_cores",
+    "online_cores",
     "probe_cpu_cores",
 )
 SEND_LAG = "max_send_lag_ms"
@@ -70,8 +72,9 @@ def host_seconds(probe: pd.DataFrame | None, resources: pd.DataFrame | None) -> 
     if probe is None or probe.empty:
         return _empty()
     table = probe.drop_duplicates("second", keep="last").set_index("second").sort_index()
-    if "steal_cores" not in table.columns:  # a probe table from before the column
-        table = table.assign(steal_cores=np.nan)
+    for column in ("steal_cores", "online_cores"):  # a probe table from before the column
+        if column not in table.columns:
+            table = table.assign(**{column: np.nan})
     deployed = deployment_cores(resources)
     if deployed.empty:
         deployed_now = pd.Series(np.nan, index=table.index)
@@ -119,6 +122,7 @@ def host_disturbance(
         foreign_cpu_cores=optional(rows["foreign_cpu_cores"].mean()),
         busy_cores=optional(rows["busy_cores"].mean()),
         steal_cores=optional(rows["steal_cores"].mean()),
+        online_cores=optional(rows["online_cores"].max()),
         send_lag_max_ms=send_lag,
         probe_cpu_cores=optional(rows["probe_cpu_cores"].mean()),
     )

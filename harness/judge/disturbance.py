@@ -27,15 +27,23 @@ by up to 0.62 x W x e99, the p90 by up to 1.0 x, the p99 by up to 2.35 x.
 The probe's lag has two causes: the run itself (the deployment and the load driver keep
 the cores busy, and their own processes wait for each other: that is part of what the
 mesh costs, and is measured, not excused) and everything else on the host (other jobs,
-the hypervisor). Only the second is disturbance. The scheduler shares the cores in
-proportion to the CPU each wants, so the share of the lag the rest of the host caused is
-about its share of the CPU wanted: F = (foreign_cpu_cores + steal_cores) / (busy_cores +
-steal_cores) (0..1; 1 when foreign or busy CPU is unmeasured, as in runs recorded before
-`busy_cores` was). Steal is the hypervisor's: time this VM's cores wanted and another guest
-got, invisible in the host's process list and the usual disturbance of a shared CI runner. Calibrated on this 2-core
-host: 11 back-to-back runs of the shop at 20 RPS alone (load average about 1) read a probe
-p99 lag of 1.1-1.9 ms, which without F would excuse up to 19 ms of p50 on a 12 ms p50; with
-F (0.05-0.13 foreign cores of about 1 busy) it is at most about 2 ms.
+the hypervisor). Only the second is disturbance: F is the share of the lag the run would
+not have met on a host of its own. Waiting for a CPU grows with the cores' utilisation rho
+as wait(rho) = rho / (1 - rho) (a single queue's form; rho at most 0.99), so the run alone,
+using `own` of the `cores` online, would have met wait(own / cores) of the
+wait(wanted / cores) it met: F = 1 - wait(own / cores) / wait(wanted / cores), with
+wanted = busy_cores + steal_cores and own = wanted - foreign_cpu_cores - steal_cores.
+Steal is the hypervisor's: time this VM's cores wanted and another guest got, invisible in
+the host's process list and the usual disturbance of a shared CI runner. A host saturated
+by others (a CI run beside a soak and a 2 x 90 % hog: 1.46 foreign of 2.0 busy cores, the
+run's own 0.54) gives F = 1.0: the run alone would have left a core and a half idle. (Before
+the probe read the online cores, F was the foreign share of the busy CPU, 0.73 there, and
+it charged 27.7 ms to a p50 the host had moved from 13.4 to 47.3 ms: a FAIL the noise
+explained. Runs recorded without `online_cores` keep that rule; F is 1 when foreign or
+busy CPU is unmeasured.) Calibrated on this 2-core host: 11 back-to-back runs of the shop
+at 20 RPS alone (load average about 1) read a probe p99 lag of 1.1-1.9 ms, which without F
+would excuse up to 19 ms of p50 on a 12 ms p50; with F (0.05-0.13 foreign cores of about 1
+busy: F 0.10-0.23) at most about 4.6 ms.
 
 The rule: the disturbance only adds latency, so the undisturbed value lies in
 [value - allowance, value] (`overhead_p99_ms`, a difference of two disturbed
@@ -84,6 +92,9 @@ TAIL_PROBABILITY = 0.01
 """How often one wake-up lags at least the probe's p99."""
 DRIVER_WAKEUPS = 2
 """The load driver's own: its send (late timer) and its receive."""
+MAX_UTILISATION = 0.99
+"""The cores' utilisation the CPU wait is computed at, at most (a saturated host's wait has
+no finite measure)."""
 CPU_METRICS = frozenset({"sidecar_cpu_per_krps"})
 """CPU time per request, which the hypervisor's steal inflates (see the module docstring)."""
 QUIET_STEAL_SHARE = 0.001
@@ -156,14 +167,27 @@ def allowance_ms(q: float, wakeups: int, host: HostDisturbance) -> float | None:
 
 
 def foreign_share(host: HostDisturbance) -> float:
-    """The share of the CPU the host's work wanted that went to neither the deployment nor
-    the harness (0..1): other processes, and the hypervisor's steal (time this VM's cores
-    wanted and another guest got). 1 when it was not measured (the whole lag is charged)."""
+    """The share of the probe's lag the run would not have met alone (0..1): what the rest
+    of the host (other processes, the hypervisor's steal) added to the wait for a CPU (see
+    the module docstring). 1 when foreign or busy CPU was not measured (the whole lag is
+    charged); the foreign share of the busy CPU when the online cores were not."""
     foreign, busy = host.foreign_cpu_cores, host.busy_cores
     if foreign is None or busy is None or busy <= 0:
         return 1.0
     steal = max(0.0, host.steal_cores or 0.0)
-    return min(1.0, max(0.0, (foreign + steal) / (busy + steal)))
+    wanted = busy + steal
+    others = min(wanted, max(0.0, foreign + steal))
+    cores = host.online_cores
+    if cores is None or cores <= 0:
+        return others / wanted
+    return 1.0 - cpu_wait((wanted - others) / cores) / cpu_wait(wanted / cores)
+
+
+def cpu_wait(utilisation: float) -> float:
+    """How long a wake-up waits for a CPU at a utilisation of the cores, in units of its
+    service time: rho / (1 - rho), rho capped at `MAX_UTILISATION`."""
+    rho = min(max(0.0, utilisation), MAX_UTILISATION)
+    return rho / (1.0 - rho)
 
 
 def steal_inflation(host: HostDisturbance | None) -> float | None:

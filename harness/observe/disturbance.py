@@ -11,8 +11,8 @@ A row (one JSON line of `host-probe.jsonl`, see DEVELOPING.md) has:
 `sched_lag_p50_ms`, `sched_lag_p99_ms`, `sched_lag_max_ms` (how late the wake-ups of that
 second were, ms), `steal_share`, `iowait_share` (of all CPU time of all cores, 0..1),
 `busy_cores` (CPU cores busy on the whole host: user, nice, system, irq, softirq),
-`steal_cores` (cores' worth of time the hypervisor gave to someone else), `load1`
-(the 1-minute load average), `harness_cores` (the orchestrator, the Locust processes and
+`steal_cores` (cores' worth of time the hypervisor gave to someone else),
+`online_cores` (the `cpuN` lines of `/proc/stat`), `load1` (the 1-minute load average), `harness_cores` (the orchestrator, the Locust processes and
 the probe), `probe_cpu_cores` (the probe alone).
 """
 
@@ -33,6 +33,7 @@ ROW_COLUMNS = (
     "iowait_share",
     "busy_cores",
     "steal_cores",
+    "online_cores",
     "load1",
     "harness_cores",
     "probe_cpu_cores",
@@ -88,6 +89,7 @@ class CpuShares:
     iowait_share: float
     busy_cores: float
     steal_cores: float = 0.0
+    online_cores: int | None = None
 
 
 def cpu_shares(before: CpuTimes, after: CpuTimes) -> CpuShares | None:
@@ -107,6 +109,7 @@ def cpu_shares(before: CpuTimes, after: CpuTimes) -> CpuShares | None:
         iowait_share=max(0, after.iowait - before.iowait) / total,
         busy_cores=busy / total * after.cores,
         steal_cores=steal / total * after.cores,
+        online_cores=after.cores,
     )
 
 
@@ -166,6 +169,7 @@ def probe_row(
         "iowait_share": _round(cpu.iowait_share, 5) if cpu else None,
         "busy_cores": _round(cpu.busy_cores, 4) if cpu else None,
         "steal_cores": _round(cpu.steal_cores, 4) if cpu else None,
+        "online_cores": cpu.online_cores if cpu else None,
         "load1": load1,
         "harness_cores": _round(harness_cores, 4) if harness_cores is not None else None,
         "probe_cpu_cores": _round(probe_cores, 5) if probe_cores is not None else None,

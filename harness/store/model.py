@@ -160,10 +160,12 @@ class HostDisturbance(RecordModel):
     foreign_cpu_cores: float | None = None
     """Mean CPU cores used by processes outside the deployment and the harness."""
     busy_cores: float | None = None
+    """Mean CPU cores busy on the whole host (the deployment, the harness and the rest)."""
     steal_cores: float | None = None
     """Mean cores' worth of time the hypervisor ran something else while this host wanted
     the CPU (steal): disturbance the host's own process list cannot show."""
-    """Mean CPU cores busy on the whole host (the deployment, the harness and the rest)."""
+    online_cores: float | None = None
+    """The host's online cores (None in runs recorded before the probe read them)."""
     send_lag_max_ms: float | None = None
     """The load driver's largest send lag in the phase (ms)."""
     probe_cpu_cores: float | None = None

@@ -101,6 +101,7 @@ def test_a_phase_summary_takes_the_seconds_whose_middle_lies_in_it() -> None:
         load1=[9.0, 2.0, 4.0, 9.0],
         busy_cores=[2.0, 1.2, 1.6, 2.0],
         steal_cores=[1.0, 0.2, 0.6, 1.0],
+        online_cores=[2.0, 2.0, 2.0, 2.0],
     )
     host = host_seconds(table, None)
     windows = pd.DataFrame({"second": [0, 1, 2, 3], "max_send_lag_ms": [50.0, 1.0, 4.0, 2.0]})
@@ -110,6 +111,7 @@ def test_a_phase_summary_takes_the_seconds_whose_middle_lies_in_it() -> None:
     assert got.sched_lag_max_ms == 8.0
     assert got.steal_share == pytest.approx(0.2)
     assert got.steal_cores == pytest.approx(0.4)
+    assert got.online_cores == 2.0
     assert got.load1_max == 4.0
     assert got.foreign_cpu_cores == pytest.approx(1.2)
     assert got.send_lag_max_ms == 4.0  # windows 1 and 2 overlap the phase
@@ -124,6 +126,7 @@ def test_send_lag_is_none_when_the_windows_have_no_send_lag_column() -> None:
     )
     assert got.send_lag_max_ms is None and got.sched_lag_p99_ms == 0.5
     assert got.steal_cores is None  # the default probe table predates the column
+    assert got.online_cores is None  # so does this one
 
 
 def test_every_phase_summary_gets_its_host() -> None:

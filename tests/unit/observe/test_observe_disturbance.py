@@ -50,7 +50,9 @@ def test_shares_are_of_all_cpu_time_between_readings() -> None:
     # 200 jiffies pass: 100 busy (user 80, system 20), 40 idle, 20 iowait, 40 steal
     after = CpuTimes(180, 0, 70, 840, 40, 0, 0, 70, cores=2)
     shares = cpu_shares(before, after)
-    assert shares == CpuShares(steal_share=0.2, iowait_share=0.1, busy_cores=1.0, steal_cores=0.4)
+    assert shares == CpuShares(
+        steal_share=0.2, iowait_share=0.1, busy_cores=1.0, steal_cores=0.4, online_cores=2
+    )
 
 
 def test_no_time_between_readings_gives_no_shares() -> None:
