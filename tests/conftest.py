@@ -55,6 +55,33 @@ def stop_group(
     return process.returncode
 
 
+HARNESS_GRACE_S = 60.0
+"""How long a harness stopped with SIGTERM may take to roll back its faults and tear down
+what it deployed (the engine does on SIGTERM: tests/integration/engine/test_engine_interrupt.py)
+before its group is SIGKILLed. Its deployment runs in sessions of its own, which a SIGKILL
+of the harness's group never reaches."""
+
+
+def run_group(
+    command: list[str], timeout: float, grace: float = HARNESS_GRACE_S, **options: Any
+) -> subprocess.CompletedProcess[str]:
+    """`command` in a session of its own, its output captured as text (`options`: Popen's
+    cwd, env, stdin). Past `timeout` it is stopped as a user stops it, SIGTERM then SIGKILL
+    after `grace` (`stop_group`), so a harness tears its deployment down, and the test fails
+    with the end of its output."""
+    with subprocess.Popen(
+        command, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        start_new_session=True, **options,
+    ) as process:  # fmt: skip
+        try:
+            out, err = process.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            stop_group(process, signal.SIGTERM, grace)
+            out, err = process.communicate()
+            pytest.fail(f"{' '.join(command)} did not finish in {timeout:g}s: {err[-2000:]}")
+    return subprocess.CompletedProcess(command, process.returncode, out, err)
+
+
 @pytest.fixture
 def eventually() -> Callable[..., Any]:
     """`eventually(check, timeout=10)`: poll with a deadline instead of sleeping."""

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -27,7 +26,7 @@ import pytest
 from harness.compare import compare_runs
 from harness.compare.noise import side_noise
 from harness.store.reader import load_run
-from tests.conftest import REPO_ROOT
+from tests.conftest import REPO_ROOT, run_group
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(1500)]
 
@@ -53,20 +52,11 @@ RUN_TIMEOUT_S = 300
 def meshproof(
     args: list[str], state: Path, timeout: float = RUN_TIMEOUT_S
 ) -> subprocess.CompletedProcess[str]:
-    """The real console script in its own process group; killed with its group on timeout."""
+    """The real console script in its own process group; stopped (SIGTERM, so it tears its
+    deployment down; SIGKILL after a grace) on timeout (`run_group`)."""
     env = {**os.environ, "MESHPROOF_STATE_DIR": str(state)}
     command = [sys.executable, "-m", "harness.cli.main", *args]
-    with subprocess.Popen(
-        command, cwd=REPO_ROOT, env=env, text=True, start_new_session=True,
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-    ) as process:  # fmt: skip
-        try:
-            out, err = process.communicate(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            out, err = process.communicate()
-            pytest.fail(f"meshproof {' '.join(args)} did not finish in {timeout:g}s: {err[-2000:]}")
-    return subprocess.CompletedProcess(command, process.returncode, out, err)
+    return run_group(command, timeout, cwd=REPO_ROOT, env=env)
 
 
 def run_dir_of(done: subprocess.CompletedProcess[str]) -> Path:

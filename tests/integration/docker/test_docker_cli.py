@@ -21,7 +21,7 @@ from mesh_runtime.runtimes import deployment as state
 from mesh_runtime.runtimes.docker import DockerRuntime, Images
 from mesh_runtime.runtimes.docker.engine import Engine
 from mesh_runtime.runtimes.docker.naming import deployment_id
-from tests.conftest import poll
+from tests.conftest import poll, run_group
 from tests.integration.docker.conftest import REPO_ROOT, SHOP
 
 pytestmark = [pytest.mark.integration, pytest.mark.docker, pytest.mark.slow]
@@ -33,16 +33,7 @@ def _meshproof(
     args: list[str], state_dir: Path, timeout: float
 ) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "MESHPROOF_STATE_DIR": str(state_dir)}
-    return subprocess.run(
-        [*MESHPROOF, *args],
-        cwd=REPO_ROOT,
-        env=env,
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
+    return run_group([*MESHPROOF, *args], timeout, cwd=REPO_ROOT, env=env, stdin=subprocess.DEVNULL)
 
 
 def _nothing_left(client: Any, state_dir: Path) -> None:

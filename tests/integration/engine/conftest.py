@@ -2,7 +2,8 @@
 
 Each test gets its own state directory (never the developer's .meshproof) and reports
 folder; whatever a test leaves deployed is taken down by the finalizer (paused processes
-are resumed first), and every harness process a test started is killed by process group.
+are resumed first), and every harness process a test started and left running is stopped
+(SIGTERM, then SIGKILL of its process group).
 """
 
 from __future__ import annotations
@@ -53,7 +54,8 @@ def write_experiment(tmp_path: Path) -> Callable[[dict[str, Any]], Path]:
 
 @pytest.fixture
 def harness(tmp_path: Path) -> Iterator[Callable[[list[str]], HarnessProcess]]:
-    """Start `meshproof ...` as a child process; killed (whole group) at the end."""
+    """Start `meshproof ...` as a child process; stopped at the end if it still runs (a
+    test that timed out: SIGTERM, so its deployment is torn down, then SIGKILL)."""
     started: list[HarnessProcess] = []
 
     def start(args: list[str]) -> HarnessProcess:
@@ -63,4 +65,4 @@ def harness(tmp_path: Path) -> Iterator[Callable[[list[str]], HarnessProcess]]:
 
     yield start
     for process in started:
-        process.kill_group()
+        process.stop()

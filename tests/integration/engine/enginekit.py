@@ -12,7 +12,7 @@ from typing import Any
 
 import psutil
 
-from tests.conftest import poll, stop_group
+from tests.conftest import HARNESS_GRACE_S, poll, stop_group
 
 ROOT = Path(__file__).resolve().parents[3]
 SHOP = ROOT / "experiments" / "topologies" / "shop.yaml"
@@ -39,7 +39,15 @@ class HarnessProcess:
         finally:
             self._log.close()
 
+    def stop(self) -> None:
+        """Stop it as a user does if it still runs: SIGTERM, so it rolls its faults back and
+        tears its deployment down (which a SIGKILL of its group never reaches), SIGKILL
+        after `HARNESS_GRACE_S`."""
+        stop_group(self.proc, signal.SIGTERM, HARNESS_GRACE_S)
+        self._log.close()
+
     def kill_group(self) -> None:
+        """SIGKILL its process group: a harness that dies without cleaning up."""
         stop_group(self.proc, signal.SIGKILL, 30)
         self._log.close()
 

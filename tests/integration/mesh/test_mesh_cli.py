@@ -15,6 +15,7 @@ import requests
 
 from mesh_runtime.runtimes.deployment import load, state_file
 from mesh_runtime.runtimes.supervisor import Supervisor, is_running
+from tests.conftest import run_group
 
 pytestmark = pytest.mark.integration
 
@@ -25,14 +26,7 @@ def meshproof(
     root: Path, *args: str, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
     environ = {**os.environ, "MESHPROOF_STATE_DIR": str(root), **(env or {})}
-    return subprocess.run(
-        [sys.executable, "-m", "harness.cli.main", *args],
-        env=environ,
-        capture_output=True,
-        text=True,
-        timeout=240,
-        check=False,
-    )
+    return run_group([sys.executable, "-m", "harness.cli.main", *args], 240, env=environ)
 
 
 def test_up_status_down_leaves_nothing_running(shop_topology: Path, tmp_path: Path) -> None:

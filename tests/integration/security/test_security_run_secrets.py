@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
 from mesh_runtime.runtimes.plan import PlanFiles
+from tests.conftest import run_group
 
 pytestmark = pytest.mark.integration
 
@@ -25,9 +25,7 @@ def test_no_deployment_secret_is_in_a_run_directory(tmp_path: Path) -> None:
     command = [sys.executable, "-m", "harness.cli.main", "run"]
     command += [str(REPO / "experiments" / "baseline.yaml"), "--duration", "6s", "--quiet"]
     command += ["--out", str(out), "--state-dir", str(state)]
-    done = subprocess.run(
-        command, capture_output=True, text=True, timeout=RUN_TIMEOUT_S, cwd=tmp_path
-    )
+    done = run_group(command, RUN_TIMEOUT_S, cwd=tmp_path)
     runs = [p for p in out.iterdir() if p.is_dir()] if out.exists() else []
     assert len(runs) == 1, done.stdout + done.stderr
     record = json.loads((runs[0] / "run.json").read_text())
