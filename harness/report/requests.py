@@ -60,7 +60,7 @@ def timeline(run_dir: Path, keep: bool = False) -> pd.DataFrame:
 
 
 def _item(values: Sequence[float] | None, index: int) -> float:
-    if values is None:
+    if values is None or values is pd.NA:  # duckdb's NULL list: a phase without requests
         return math.nan
     value = values[index]
     return math.nan if value is None else float(value)

@@ -11,6 +11,7 @@ from harness.report import mesh, requests, trace_pick
 from harness.report.source import VIEWS
 from harness.report.views import keep_request_views
 from harness.store import load_run
+from harness.store.model import PhaseRecord
 from tests.fixtures.make_run import make_run
 
 
@@ -67,3 +68,16 @@ def test_a_rewritten_table_is_asked_again(tmp_path: Path) -> None:
     assert not after[0][0]["p99_ms"].equals(before[0][0]["p99_ms"])
     (run / VIEWS).rename(run / "old-views")
     assert_same(page_views(run), after)
+
+
+def test_a_phase_without_requests_has_no_percentiles(tmp_path: Path) -> None:
+    """A run stopped early (SIGTERM in its warm-up) can have a phase no request fell in: its
+    row has 0 requests and NaN percentiles (duckdb's NULL list), not a TypeError that left
+    the run 'running' on disk and exited 1 instead of 2."""
+    run = make_run(tmp_path, rps=50.0)
+    empty = PhaseRecord(name="during:never", start_s=10_000.0, end_s=10_001.0)
+    phases = (*load_run(run).phases, empty)
+    for keep in (False, True):
+        table = requests.phase_percentiles(run, phases, keep=keep).set_index("phase")
+        assert table.loc["during:never", "requests"] == 0
+        assert table.loc["during:never", ["p50_ms", "p99_ms", "corrected_p99_ms"]].isna().all()
