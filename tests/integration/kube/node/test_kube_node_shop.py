@@ -30,6 +30,7 @@ from mesh_runtime.control.client import ControlPlaneClient
 from mesh_runtime.kube.resources import POD
 from mesh_runtime.runtimes import ToxiproxyClient
 from mesh_runtime.runtimes.deployment import load as load_state
+from mesh_runtime.sidecar.telemetry.tracing import HTTP_STATUS, RETRY_ATTEMPT
 from tests.conftest import poll
 from tests.integration.faults.faultkit import harness_process, recover, wait_for_line
 from tests.integration.kube.node.shopkit import (
@@ -45,6 +46,14 @@ pytestmark = pytest.mark.integration
 HERE = Path(__file__).resolve().parent
 SERVICES = {"gateway", "frontend", "catalog", "cart", "inventory"}
 TRACE_ID = "5d2f9e1c8b7a6f5e4d3c2b1a09f8e7d6"
+ROOT_SPAN = "00f067aa0ba902b7"
+CALL_GRAPH = {
+    "gateway": ["frontend"],
+    "frontend": ["catalog", "cart"],
+    "catalog": [],
+    "cart": ["inventory"],
+    "inventory": [],
+}
 
 
 def test_up_waits_until_every_part_is_ready_on_the_node(
@@ -75,16 +84,68 @@ def spans_of(shop: ShopOnNode, trace_id: str) -> list[dict[str, Any]]:
     return found
 
 
+def hops_of(spans: list[dict[str, Any]]) -> dict[tuple[str, str], list[dict[str, Any]]]:
+    """The sidecars' outbound spans by hop (caller, callee), each hop's tries in the order
+    of their `retry.attempt`."""
+    hops: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for span in spans:
+        if span["name"].startswith("outbound "):
+            callee = span["name"].removeprefix("outbound ")
+            hops.setdefault((span["service"], callee), []).append(span)
+    for tries in hops.values():
+        tries.sort(key=lambda span: span["attributes"].get(RETRY_ATTEMPT, -1))
+    return hops
+
+
+def answer_faults(spans: list[dict[str, Any]]) -> list[str]:
+    """What is wrong with the trace of one answered request (empty: nothing). From the
+    caller's root span down: each service's inbound span answered 200 and is the parent of
+    its app's span; each call the app makes is the parent of the caller sidecar's outbound
+    tries, numbered 0, 1, ... by `retry.attempt`, every try but the last failed (a retry,
+    as on a busy host or an endpoint kube-proxy has not synced), and the last one the
+    parent of the callee's inbound span, judged the same way. Spans under a failed try are
+    that try's and are not judged."""
+    children: dict[str, list[dict[str, Any]]] = {}
+    for span in spans:
+        children.setdefault(span["parent_span_id"], []).append(span)
+    faults: list[str] = []
+
+    def judge(parent_id: str, service: str) -> None:
+        received = [s for s in children.get(parent_id, []) if s["name"] == f"inbound {service}"]
+        if len(received) != 1 or received[0]["attributes"].get(HTTP_STATUS) != 200:
+            faults.append(f"{service}: not one inbound span answering 200 under {parent_id}")
+            return
+        apps = [s for s in children.get(received[0]["span_id"], []) if s["service"] == service]
+        if len(apps) != 1 or apps[0]["name"] != f"{service} handle":
+            faults.append(f"{service}: not one app span under its inbound span: {apps}")
+            return
+        tries = hops_of(children.get(apps[0]["span_id"], []))
+        if {callee for _, callee in tries} != set(CALL_GRAPH[service]):
+            faults.append(f"{service} called {sorted(tries)}, not {CALL_GRAPH[service]}")
+        for (_, callee), attempts in sorted(tries.items()):
+            *failed, last = attempts
+            numbers = [t["attributes"].get(RETRY_ATTEMPT) for t in attempts]
+            if numbers != list(range(len(attempts))):
+                faults.append(f"{service}->{callee}: tries numbered {numbers}")
+            if any(t["status_code"] != "ERROR" for t in failed):
+                faults.append(f"{service}->{callee}: a try retried though it did not fail")
+            if last["attributes"].get(HTTP_STATUS) != 200:
+                faults.append(f"{service}->{callee}: the last try did not answer 200: {last}")
+            judge(last["span_id"], callee)
+
+    judge(ROOT_SPAN, "gateway")
+    return faults
+
+
 def test_a_request_through_the_gateway_has_its_whole_trace_in_the_sink(
     shop: ShopOnNode,
 ) -> None:
     """From the host to the gateway pod over the node's bridge: 200, answered by the whole
-    call graph, and every hop's spans (app and sidecar, in and out) reach the trace sink."""
+    call graph, and every hop's spans (app and sidecar, in and out) reach the trace sink,
+    linked parent to child (`answer_faults`: a hop the sidecar retried has a try more)."""
     url = f"http://{pod_address(shop, 'app=gateway', 'inbound')}/"
-    # The mesh's first request may meet an endpoint kube-proxy has not synced yet and be
-    # retried (one more outbound span); the traced request is the second.
-    requests.get(url, timeout=10)
-    traceparent = f"00-{TRACE_ID}-00f067aa0ba902b7-01"
+    requests.get(url, timeout=10)  # the mesh's first request opens its connections
+    traceparent = f"00-{TRACE_ID}-{ROOT_SPAN}-01"
     response = requests.get(url, headers={"traceparent": traceparent}, timeout=10)
     assert response.status_code == 200, response.text
     body: Any = response.json()
@@ -96,11 +157,18 @@ def test_a_request_through_the_gateway_has_its_whole_trace_in_the_sink(
     def whole_trace() -> list[dict[str, Any]]:
         found = spans_of(shop, TRACE_ID)
         handled = {s["service"] for s in found if s["name"].endswith(" handle")}
-        return found if handled == SERVICES and len(found) >= 14 else []
+        received = {s["service"] for s in found if s["name"].startswith("inbound ")}
+        hops = hops_of(found)
+        tried = all(
+            [t["attributes"].get(RETRY_ATTEMPT) for t in tries] == list(range(len(tries)))
+            for tries in hops.values()
+        )
+        edges = {(caller, callee) for caller, callees in CALL_GRAPH.items() for callee in callees}
+        whole = handled == received == SERVICES and set(hops) == edges and tried
+        return found if whole else []
 
     found = poll(whole_trace, timeout=30, interval=0.5, what="the request's whole trace")
-    assert len([s for s in found if s["name"].startswith("inbound")]) == 5
-    assert len([s for s in found if s["name"].startswith("outbound")]) == 4
+    assert answer_faults(found) == [], found
 
 
 def test_prometheus_discovers_every_sidecar_through_the_api_server(shop: ShopOnNode) -> None:
