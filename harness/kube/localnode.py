@@ -35,6 +35,7 @@ from typing import IO
 
 import yaml
 
+from harness.kube.credentials import write_kubelet_client_pki
 from harness.kube.netpolicy import cleanup_commands, firewall_ready, kube_router_command
 from harness.kube.nodebinaries import CNI_BIN_DIR, NodeBinaries
 from harness.kube.nodecommands import (
@@ -64,7 +65,6 @@ from harness.kube.testing import (
     LoggedProcess,
     spawn_logged,
     wait_started,
-    write_kubelet_client_pki,
 )
 from mesh_runtime.errors import DeployError
 from mesh_runtime.kube.client import KubeClient

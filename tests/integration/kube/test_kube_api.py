@@ -20,7 +20,8 @@ from harness.kube import (
     KubeUnauthorized,
     KubeUnreachable,
 )
-from harness.kube.testing import LocalApiServer, User, kubeconfig_document
+from harness.kube.credentials import User, kubeconfig_document
+from harness.kube.testing import LocalApiServer
 from mesh_runtime.kube.resources import (
     DESTINATION_RULE,
     HTTP_ROUTE,

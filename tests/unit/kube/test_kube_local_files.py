@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from harness.kube.crds import crd_files, default_crd_dir, is_established, load_crds
-from harness.kube.testing import User, kubeconfig_document, token_file_rows
+from harness.kube.credentials import User, kubeconfig_document, token_file_rows
 from mesh_runtime.errors import InvalidInput
 from mesh_runtime.kube.client import KubeClient
 from mesh_runtime.kube.resources import CRD, NAMESPACE, POD, VIRTUAL_SERVICE
