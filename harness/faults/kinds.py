@@ -53,9 +53,9 @@ from harness.faults.kube import (
     LinkerdPolicyInjector,
     LinkerdRouteSplitInjector,
     PodDeleteInjector,
-    in_place,
 )
 from harness.faults.kube_network import KubeNetworkDisconnectInjector
+from harness.faults.kube_place import in_place
 from harness.faults.kube_process import (
     KUBE_CONTAINER_READY,
     KUBE_RESUME_PROCESSES,

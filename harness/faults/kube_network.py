@@ -32,7 +32,8 @@ from typing import Any
 
 from harness.errors import FaultError
 from harness.faults.base import FaultContext
-from harness.faults.kube import KubePlace, RestoreKubeObject
+from harness.faults.kube import RestoreKubeObject
+from harness.faults.kube_place import KubePlace
 from harness.faults.kube_process import pod_container
 from harness.faults.steps import RollbackEntry
 from harness.kube.changes import ObjectChange, apply, read_or_absent, restore

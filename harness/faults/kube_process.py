@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from harness.errors import FaultError
 from harness.faults.base import FaultContext
-from harness.faults.kube import KubeLogin, KubePlace
+from harness.faults.kube_place import KubeLogin, KubePlace
 from harness.faults.steps import DeploymentStep, RollbackEntry, StepKind, StepTools
 from harness.spec.faults import ContainerFault, ProcessFault
 from mesh_runtime.errors import MeshproofError

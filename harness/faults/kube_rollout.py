@@ -29,7 +29,8 @@ from typing import TYPE_CHECKING, Literal
 
 from harness.errors import FaultError
 from harness.faults.base import FaultContext
-from harness.faults.kube import DeploymentScaleInjector, KubeLogin, KubePlace, refuse_if_denied
+from harness.faults.kube import DeploymentScaleInjector
+from harness.faults.kube_place import KubeLogin, KubePlace, refuse_if_denied
 from harness.faults.steps import RollbackEntry, RollbackStep, StepKind, StepTools
 from harness.faults.targets import instances_for
 from harness.kube.changes import ObjectChange, apply, read, restore

@@ -10,12 +10,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from harness.faults.kube import (
-    DeploymentScaleInjector,
-    IstioFaultInjector,
-    KubeLogin,
-    KubePlace,
-)
+from harness.faults.kube import DeploymentScaleInjector, IstioFaultInjector
+from harness.faults.kube_place import KubeLogin, KubePlace
 from harness.spec.kube_faults import DeploymentScaleFault, IstioFaultFault
 from mesh_runtime.kube.client import KubeClient
 from tests.integration.faults.dying import apply_and_wait

@@ -22,10 +22,9 @@ from harness.faults.kube import (
     DeploymentScaleInjector,
     IstioFaultInjector,
     IstioTrafficSplitInjector,
-    KubeLogin,
-    KubePlace,
     PodDeleteInjector,
 )
+from harness.faults.kube_place import KubeLogin, KubePlace
 from harness.faults.kube_rollout import FinishKubeRollout
 from harness.faults.steps import RollbackEntry
 from harness.faults.undo import RollbackExecutor
