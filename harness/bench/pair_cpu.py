@@ -93,6 +93,7 @@ async def _pair_cpu_us(requests: int, connections: int) -> float:
     # Imported here, after `native.activate()` (see `main`): a hot module imported
     # earlier would keep the whole process on the Python.
     from mesh_runtime.sidecar.config_reader import read_config
+    from mesh_runtime.sidecar.endpoint_pool import EndpointPool
     from mesh_runtime.sidecar.http_server import ConnectionRegistry, HttpServerProtocol
     from mesh_runtime.sidecar.inbound import InboundProxy
     from mesh_runtime.sidecar.limits import HttpLimits
@@ -101,7 +102,6 @@ async def _pair_cpu_us(requests: int, connections: int) -> float:
     from mesh_runtime.sidecar.state import StateHolder
     from mesh_runtime.sidecar.telemetry import MeshMetrics, SpanEncoder, SpanRecorder
     from mesh_runtime.sidecar.telemetry.tracing import ProxySpan
-    from mesh_runtime.sidecar.upstream import EndpointPool
 
     loop = asyncio.get_running_loop()
     limits = HttpLimits()

@@ -1,6 +1,6 @@
 """A sample service's HTTP/1.1 client: keep-alive connections per address, on the
-sidecar's own client stack (`mesh_runtime.sidecar.upstream`: httptools, one buffered
-protocol per connection).
+sidecar's own client stack (`mesh_runtime.sidecar.endpoint_pool` and `upstream`: httptools,
+one buffered protocol per connection).
 
 A request that fails on a *reused* connection before any byte of its answer came back is
 sent again on another connection when its method is idempotent (RFC 9110 9.2.2): the
@@ -12,8 +12,9 @@ twice.
 
 from __future__ import annotations
 
+from mesh_runtime.sidecar.endpoint_pool import EndpointPool
 from mesh_runtime.sidecar.http1 import Headers, Response, encode_request_head
-from mesh_runtime.sidecar.upstream import EndpointPool, UpstreamConnection, UpstreamReset
+from mesh_runtime.sidecar.upstream import UpstreamConnection, UpstreamReset
 
 IDEMPOTENT = frozenset({b"GET", b"HEAD", b"OPTIONS", b"TRACE", b"PUT", b"DELETE"})
 REUSE_RETRIES = 3

@@ -17,9 +17,10 @@ import time
 from collections import deque
 from typing import TYPE_CHECKING
 
+from mesh_runtime.sidecar.endpoint_pool import EndpointPool, PoolOverflow
 from mesh_runtime.sidecar.h2_upstream import H2Upstream
 from mesh_runtime.sidecar.tls import principal_of
-from mesh_runtime.sidecar.upstream import ConnectFailure, EndpointPool, PoolOverflow
+from mesh_runtime.sidecar.upstream import ConnectFailure
 
 if TYPE_CHECKING:
     from mesh_runtime.sidecar.state import ServiceRuntime

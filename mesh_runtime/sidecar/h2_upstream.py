@@ -45,9 +45,7 @@ from mesh_runtime.sidecar.h2_wire import (
     reopen_window,
 )
 from mesh_runtime.sidecar.http1 import BodyStream, ConnectionClosed, Headers, Request, Response
-from mesh_runtime.sidecar.upstream import (
-    UpstreamReset,
-)
+from mesh_runtime.sidecar.upstream import UpstreamReset
 
 if TYPE_CHECKING:
     from mesh_runtime.sidecar.h2_pool import H2Pool

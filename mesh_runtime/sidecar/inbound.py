@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable, Sequence
 
 from mesh_runtime.sidecar.authz import DENIED_BODY, authorize
+from mesh_runtime.sidecar.endpoint_pool import EndpointPool
 from mesh_runtime.sidecar.exchange import send_request
 from mesh_runtime.sidecar.grpc import as_grpc
 from mesh_runtime.sidecar.http1 import (
@@ -28,7 +29,6 @@ from mesh_runtime.sidecar.observe import Observer, RequestInfo, Span, end_grpc_s
 from mesh_runtime.sidecar.upstream import (
     AttemptError,
     ConnectFailure,
-    EndpointPool,
     UpstreamConnection,
     UpstreamReset,
 )

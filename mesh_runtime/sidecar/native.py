@@ -38,6 +38,7 @@ from pathlib import Path
 from types import ModuleType
 
 HOT_MODULES = (
+    "mesh_runtime.sidecar.endpoint_pool",
     "mesh_runtime.sidecar.exchange",
     "mesh_runtime.sidecar.http1",
     "mesh_runtime.sidecar.http_server",

@@ -19,6 +19,7 @@ import time
 from collections.abc import Awaitable, Callable
 
 from mesh_runtime.grpc_codes import http_status_of
+from mesh_runtime.sidecar.endpoint_pool import PoolOverflow
 from mesh_runtime.sidecar.exchange import body_started, expire_body_at, send_request
 from mesh_runtime.sidecar.grpc import (
     as_grpc,
@@ -47,12 +48,7 @@ from mesh_runtime.sidecar.policy import (
     per_try_timeout,
 )
 from mesh_runtime.sidecar.state import ServiceRuntime, StateHolder
-from mesh_runtime.sidecar.upstream import (
-    AttemptError,
-    ConnectFailure,
-    PoolOverflow,
-    UpstreamTimeout,
-)
+from mesh_runtime.sidecar.upstream import AttemptError, ConnectFailure, UpstreamTimeout
 from mesh_runtime.sidecar.wire import LazyHeaderMap, service_of_host, upstream_headers
 
 Outcome = Response | AttemptError

@@ -13,11 +13,11 @@ from collections.abc import Sequence
 from typing import Any
 
 from mesh_runtime.policy_rules import MtlsMode, spiffe_id
+from mesh_runtime.sidecar.endpoint_pool import UpstreamTLS
 from mesh_runtime.sidecar.identity import IdentityKeeper
 from mesh_runtime.sidecar.meshconfig import AuthorizationPolicy
 from mesh_runtime.sidecar.state import MeshState, StateHolder
 from mesh_runtime.sidecar.tls import Credentials, ListenerStats, effective_mode
-from mesh_runtime.sidecar.upstream import UpstreamTLS
 
 
 class MeshSecurity:

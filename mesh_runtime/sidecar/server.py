@@ -18,6 +18,7 @@ from mesh_runtime.errors import DeployError
 from mesh_runtime.sidecar.admin import AdminApi, Lifecycle
 from mesh_runtime.sidecar.config_reader import load_config_file
 from mesh_runtime.sidecar.config_watch import ConfigWatcher
+from mesh_runtime.sidecar.endpoint_pool import EndpointPool
 from mesh_runtime.sidecar.heap import HeapTrimmer, malloc_trim
 from mesh_runtime.sidecar.http_server import Handler, HttpServerProtocol
 from mesh_runtime.sidecar.identity import CertificateClient, IdentityKeeper, read_token_file
@@ -40,7 +41,6 @@ from mesh_runtime.sidecar.telemetry import (
 from mesh_runtime.sidecar.telemetry.dialects import MetricsDialect
 from mesh_runtime.sidecar.telemetry.tracing import TRACER_NAME
 from mesh_runtime.sidecar.tls import SniffingListener, listen_socket
-from mesh_runtime.sidecar.upstream import EndpointPool
 
 log = logging.getLogger(__name__)
 

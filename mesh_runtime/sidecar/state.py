@@ -13,6 +13,7 @@ import random
 from collections.abc import Sequence
 
 from mesh_runtime.errors import InvalidInput
+from mesh_runtime.sidecar.endpoint_pool import EndpointPool
 from mesh_runtime.sidecar.meshconfig import Endpoint, HTTPRoute, MeshConfig, ServiceEntry
 from mesh_runtime.sidecar.policy import (
     Balancer,
@@ -22,7 +23,6 @@ from mesh_runtime.sidecar.policy import (
     RouteTable,
     make_balancer,
 )
-from mesh_runtime.sidecar.upstream import EndpointPool
 
 
 class ServiceRuntime:

@@ -9,7 +9,7 @@ again after a capped backoff; one refused for good (another 4xx) is dropped; bey
 SDK's batch processor does. `shutdown` sends what is left, within a deadline.
 
 Exports to a plain http endpoint go over one kept-alive connection (the sidecar's own
-upstream connection, `upstream.EndpointPool`), opened again when the sink closed it:
+upstream connection, `endpoint_pool.EndpointPool`), opened again when the sink closed it:
 a fresh connection per export cost the sidecar a connect, a close and asyncio streams'
 setup several times a second. An https endpoint gets a fresh connection per export.
 """
@@ -24,11 +24,12 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from mesh_runtime.errors import InvalidInput
+from mesh_runtime.sidecar.endpoint_pool import EndpointPool
 from mesh_runtime.sidecar.http1 import ConnectionClosed
 from mesh_runtime.sidecar.http_client import ExchangeError, request_head, request_once
 from mesh_runtime.sidecar.telemetry.otlp import SpanEncoder
 from mesh_runtime.sidecar.telemetry.tracing import ProxySpan
-from mesh_runtime.sidecar.upstream import AttemptError, EndpointPool, UpstreamReset
+from mesh_runtime.sidecar.upstream import AttemptError, UpstreamReset
 
 log = logging.getLogger(__name__)
 

@@ -21,6 +21,7 @@ import pytest
 import uvloop
 
 from mesh_runtime.control.ca import CertificateAuthority
+from mesh_runtime.sidecar.endpoint_pool import EndpointPool, UpstreamTLS
 from mesh_runtime.sidecar.exchange import send_request
 from mesh_runtime.sidecar.http1 import Request, Response, simple_response
 from mesh_runtime.sidecar.http_server import HttpServerProtocol
@@ -28,7 +29,6 @@ from mesh_runtime.sidecar.limits import HttpLimits
 from mesh_runtime.sidecar.server_connections import ConnectionRegistry
 from mesh_runtime.sidecar.tcp_stream import End, TlsSession, join
 from mesh_runtime.sidecar.tls import Credentials
-from mesh_runtime.sidecar.upstream import EndpointPool, UpstreamTLS
 from tests.unit.sidecar.test_tls_direct_sslobject import credentials
 
 CONNECTIONS = 30

@@ -13,6 +13,7 @@ from h2.config import H2Configuration
 from h2.connection import H2Connection
 from h2.events import ConnectionTerminated, ResponseReceived
 
+from mesh_runtime.sidecar.endpoint_pool import EndpointPool
 from mesh_runtime.sidecar.exchange import send_request
 from mesh_runtime.sidecar.h2_pool import h2_pool_of
 from mesh_runtime.sidecar.h2_wire import H2Wire
@@ -23,7 +24,6 @@ from mesh_runtime.sidecar.limits import HttpLimits
 from mesh_runtime.sidecar.observe import Identity, Observer
 from mesh_runtime.sidecar.server_connections import ConnectionRegistry
 from mesh_runtime.sidecar.telemetry import MeshMetrics
-from mesh_runtime.sidecar.upstream import EndpointPool
 
 Handler = Callable[[Request], Awaitable[Response]]
 
