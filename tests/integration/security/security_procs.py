@@ -18,15 +18,8 @@ from typing import Any
 import requests
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from sidecar_procs import (
-    Processes,
-    Sidecar,
-    endpoint,
-    free_port,
-    mesh_config,
-    ready_200,
-    wait_until,
-)
+from sidecar_mesh import endpoint, mesh_config
+from sidecar_procs import Processes, Sidecar, free_port, ready_200, wait_until
 
 from mesh_runtime.control.ca import CertificateAuthority, IssuedCertificate
 from mesh_runtime.control.credentials import mint_credential

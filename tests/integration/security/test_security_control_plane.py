@@ -12,7 +12,8 @@ import requests
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
 from security_procs import TOKEN, TRUST_DOMAIN, credential_of, start_control_plane
-from sidecar_procs import Processes, endpoint, free_port, mesh_config, ready_200, wait_until
+from sidecar_mesh import endpoint, mesh_config
+from sidecar_procs import Processes, free_port, ready_200, wait_until
 
 from mesh_runtime.sidecar.keygen import make_csr
 

@@ -16,7 +16,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from security_procs import read_all
-from sidecar_procs import Mesh, Processes, Replica, build_mesh, request
+from sidecar_mesh import Mesh, Replica, build_mesh, request
+from sidecar_procs import Processes
 
 pytestmark = pytest.mark.integration
 

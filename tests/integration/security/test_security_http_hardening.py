@@ -16,16 +16,8 @@ from pathlib import Path
 
 import pytest
 from security_procs import HERE, PYTHON, read_all
-from sidecar_procs import (
-    Processes,
-    Sidecar,
-    endpoint,
-    free_port,
-    mesh_config,
-    ready_200,
-    request,
-    wait_until,
-)
+from sidecar_mesh import endpoint, mesh_config, request
+from sidecar_procs import Processes, Sidecar, free_port, ready_200, wait_until
 
 pytestmark = pytest.mark.integration
 

@@ -20,7 +20,8 @@ from security_procs import (
     spiffe,
     tls_get,
 )
-from sidecar_procs import Processes, metric_sum, request, send_many
+from sidecar_mesh import metric_sum, request, send_many
+from sidecar_procs import Processes
 
 from mesh_runtime.control.ca import CertificateAuthority
 

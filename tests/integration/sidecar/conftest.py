@@ -1,4 +1,4 @@
-"""Fixtures of the sidecar's integration tests (helpers live in sidecar_procs)."""
+"""Fixtures of the sidecar's integration tests (helpers live in sidecar_procs and sidecar_mesh)."""
 
 from __future__ import annotations
 

@@ -18,16 +18,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sidecar_procs import (
-    Processes,
-    Sidecar,
-    endpoint,
-    free_port,
-    mesh_config,
-    metric_sum,
-    request,
-    wait_until,
-)
+from sidecar_mesh import endpoint, mesh_config, metric_sum, request
+from sidecar_procs import Processes, Sidecar, free_port, wait_until
 
 pytestmark = pytest.mark.integration
 

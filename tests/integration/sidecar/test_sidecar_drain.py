@@ -10,16 +10,8 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from sidecar_procs import (
-    Mesh,
-    Outcome,
-    Processes,
-    Replica,
-    build_mesh,
-    http_get,
-    request,
-    wait_until,
-)
+from sidecar_mesh import Mesh, Outcome, Replica, build_mesh, request
+from sidecar_procs import Processes, http_get, wait_until
 
 pytestmark = pytest.mark.integration
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import time
 
 import pytest
-from sidecar_procs import Processes, Replica, build_mesh, metric_sum, send_many, within_binomial
+from sidecar_mesh import Replica, build_mesh, metric_sum, send_many, within_binomial
+from sidecar_procs import Processes
 
 pytestmark = pytest.mark.integration
 

@@ -6,7 +6,8 @@ import socket
 from collections.abc import Iterator
 
 import pytest
-from sidecar_procs import Mesh, Processes, Replica, build_mesh, raw_exchange, request
+from sidecar_mesh import Mesh, Replica, build_mesh, raw_exchange, request
+from sidecar_procs import Processes
 
 pytestmark = pytest.mark.integration
 

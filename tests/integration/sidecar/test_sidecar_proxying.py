@@ -6,16 +6,8 @@ import http.client
 import socket
 
 import pytest
-from sidecar_procs import (
-    Mesh,
-    Processes,
-    Replica,
-    build_mesh,
-    metric_sum,
-    raw_exchange,
-    request,
-    wait_until,
-)
+from sidecar_mesh import Mesh, Replica, build_mesh, metric_sum, raw_exchange, request
+from sidecar_procs import Processes, wait_until
 
 pytestmark = pytest.mark.integration
 

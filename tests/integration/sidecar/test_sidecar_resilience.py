@@ -6,17 +6,8 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from sidecar_procs import (
-    Processes,
-    Replica,
-    build_mesh,
-    endpoint,
-    free_port,
-    metric_sum,
-    request,
-    send_many,
-    wait_until,
-)
+from sidecar_mesh import Replica, build_mesh, endpoint, metric_sum, request, send_many
+from sidecar_procs import Processes, free_port, wait_until
 
 pytestmark = pytest.mark.integration
 

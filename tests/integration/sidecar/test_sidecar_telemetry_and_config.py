@@ -9,17 +9,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sidecar_procs import (
-    PYTHON,
-    Processes,
-    endpoint,
-    free_port,
-    http_get,
-    mesh_config,
-    ready_200,
-    request,
-    wait_until,
-)
+from sidecar_mesh import endpoint, mesh_config, request
+from sidecar_procs import PYTHON, Processes, free_port, http_get, ready_200, wait_until
 
 pytestmark = pytest.mark.integration
 

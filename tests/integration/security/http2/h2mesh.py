@@ -21,19 +21,9 @@ from pathlib import Path
 import pytest
 from h2_client import H2Client
 from security_procs import Cert, issue_from, start_control_plane, start_sidecar
+from sidecar_mesh import endpoint, mesh_config, metric_sum
 from sidecar_procs import HERE as SIDECAR_DIR
-from sidecar_procs import (
-    PYTHON,
-    Proc,
-    Processes,
-    Sidecar,
-    endpoint,
-    free_port,
-    mesh_config,
-    metric_sum,
-    ready_200,
-    wait_until,
-)
+from sidecar_procs import PYTHON, Proc, Processes, Sidecar, free_port, ready_200, wait_until
 
 from mesh_runtime.control.ca import CertificateAuthority
 

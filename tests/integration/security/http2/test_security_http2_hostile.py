@@ -18,7 +18,7 @@ from hyperframe.frame import (
     RstStreamFrame,
     SettingsFrame,
 )
-from sidecar_procs import raw_exchange
+from sidecar_mesh import raw_exchange
 
 from tests.integration.security.http2.h2mesh import H2Mesh
 
