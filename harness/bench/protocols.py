@@ -40,14 +40,8 @@ import h2.config
 import h2.connection
 import h2.events
 
-from harness.bench.mesh import (
-    PERCENTILES,
-    Sample,
-    interleaved,
-    measure,
-    print_report,
-    summarise,
-)
+from harness.bench.fortio_rounds import PERCENTILES, Sample, interleaved, measure
+from harness.bench.mesh import print_report, summarise
 from harness.bench.pairs import Target, haproxy_pair, sidecar_mtls_pair, trace_sink
 from harness.bench.procs import fortio_server, free_port
 from harness.errors import RunError

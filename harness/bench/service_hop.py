@@ -24,8 +24,8 @@ from pathlib import Path
 
 import uvloop
 
+from harness.bench.fortio_rounds import Sample, interleaved, measure
 from harness.bench.hotpath import handler_cpu_us
-from harness.bench.mesh import Sample, interleaved, measure
 from harness.bench.pairs import SidecarPorts, Target, revision_tree, sidecar_command, trace_sink
 from harness.bench.procs import free_port, spawned
 from harness.errors import RunError

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from harness.bench.mesh import Sample, interleaved, round_order
+from harness.bench.fortio_rounds import Sample, interleaved, round_order
 from harness.bench.pairs import Target
 
 

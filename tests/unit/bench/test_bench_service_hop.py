@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from harness.bench.mesh import Sample
+from harness.bench.fortio_rounds import Sample
 from harness.bench.service_hop import server_hop_in_process, summarise
 
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from harness.bench.mesh import ENVOY_ADDED_MS, Sample, summarise
+from harness.bench.fortio_rounds import Sample
+from harness.bench.mesh import ENVOY_ADDED_MS, summarise
 
 
 def sample(p50: float, p90: float, p99: float, cpu: dict[str, float] | None = None) -> Sample:
