@@ -13,7 +13,8 @@ twice.
 from __future__ import annotations
 
 from mesh_runtime.sidecar.endpoint_pool import EndpointPool
-from mesh_runtime.sidecar.http1 import Headers, Response, encode_request_head
+from mesh_runtime.sidecar.http1 import Headers, Response
+from mesh_runtime.sidecar.http1_wire import encode_request_head
 from mesh_runtime.sidecar.upstream import UpstreamConnection, UpstreamReset
 
 IDEMPOTENT = frozenset({b"GET", b"HEAD", b"OPTIONS", b"TRACE", b"PUT", b"DELETE"})

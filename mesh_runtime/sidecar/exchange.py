@@ -21,7 +21,8 @@ from typing import TypeVar
 from mesh_runtime.sidecar.endpoint_pool import EndpointPool
 from mesh_runtime.sidecar.h2_pool import h2_pool_of
 from mesh_runtime.sidecar.h2_upstream import request_fields
-from mesh_runtime.sidecar.http1 import BodyStream, Headers, Request, Response, encode_request_head
+from mesh_runtime.sidecar.http1 import BodyStream, Headers, Request, Response
+from mesh_runtime.sidecar.http1_wire import encode_request_head
 from mesh_runtime.sidecar.state import ServiceRuntime
 from mesh_runtime.sidecar.upstream import UpstreamConnection, UpstreamReset
 

@@ -23,7 +23,8 @@ from h2.connection import H2Connection
 from h2.exceptions import ProtocolError, StreamClosedError
 
 from mesh_runtime.sidecar.h2_hpack import FieldEncoder
-from mesh_runtime.sidecar.http1 import HOP_BY_HOP, ConnectionClosed, Headers
+from mesh_runtime.sidecar.http1 import ConnectionClosed, Headers
+from mesh_runtime.sidecar.http1_wire import HOP_BY_HOP
 
 CONNECTION_WINDOW = 16 * 1024 * 1024
 """Receive window of a whole connection (the stream windows stay at their setting)."""

@@ -1,8 +1,9 @@
-"""HTTP/1.1 message heads and bodies as the proxy sees them, and their wire form.
+"""HTTP/1.1 message heads and bodies as the proxy sees them (their wire form: `http1_wire`).
 
 Both listeners and the upstream client parse with httptools; this module holds what they
-share: the request and response objects, the body stream fed by a connection and read by
-one consumer (with back-pressure), hop-by-hop header rules and head serialisation.
+share: the request and response objects and the body stream fed by a connection and read
+by one consumer (with back-pressure); `http1_wire.py` the hop-by-hop header rules and head
+serialisation.
 Header names are lower-cased when parsed (HTTP names are case-insensitive, Envoy does the
 same), so every lookup compares lower-case bytes.
 """
@@ -14,7 +15,6 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from http import HTTPStatus
-from types import MappingProxyType
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
@@ -27,27 +27,6 @@ class MessageCount(Protocol):
     count: int
 
     def feed(self, data: bytes) -> None: ...
-
-
-HOP_BY_HOP = frozenset(
-    {
-        b"connection",
-        b"keep-alive",
-        b"proxy-connection",
-        b"transfer-encoding",
-        b"te",
-        b"trailer",
-        b"upgrade",
-        b"proxy-authenticate",
-        b"proxy-authorization",
-        b"content-length",
-        b"expect",
-    }
-)
-"""Headers that describe one connection (plus the framing ones we always recompute)."""
-
-NO_BODY_STATUS = frozenset({204, 304})
-BODY_METHODS = frozenset({b"POST", b"PUT", b"PATCH"})
 
 
 class ConnectionClosed(Exception):
@@ -341,66 +320,3 @@ once, copying out what it keeps (httptools hands its callbacks bytes), so one bu
 serves all of them. Reading into it spares a bytes object per read, and over TLS a
 256 KiB allocation per read (what uvloop's SSL layer asks a plain Protocol's reads for:
 on glibc an mmap, a mremap and a munmap each time)."""
-
-
-def connection_tokens(headers: Headers) -> frozenset[bytes]:
-    """Lower-case tokens of the Connection header(s)."""
-    tokens: set[bytes] = set()
-    for key, value in headers:
-        if key == b"connection":
-            tokens.update(t.strip().lower() for t in value.split(b","))
-    return frozenset(tokens)
-
-
-def end_to_end(headers: Headers) -> Headers:
-    """Headers without hop-by-hop ones (and without those Connection names)."""
-    named = connection_tokens(headers)
-    if named:
-        return [(k, v) for k, v in headers if k not in HOP_BY_HOP and k not in named]
-    return [(k, v) for k, v in headers if k not in HOP_BY_HOP]
-
-
-def encode_request_head(method: bytes, target: bytes, headers: Headers, body_len: int) -> bytes:
-    """The request line and headers, with Content-Length when there is (or may be) a body."""
-    lines = [method, b" ", target, b" HTTP/1.1\r\n"]
-    for key, value in headers:
-        lines += [key, b": ", value, b"\r\n"]
-    if body_len or method in BODY_METHODS:
-        lines += [b"content-length: ", str(body_len).encode(), b"\r\n"]
-    lines.append(b"\r\n")
-    return b"".join(lines)
-
-
-_STATUS_LINES = MappingProxyType(
-    {s.value: f"HTTP/1.1 {s.value} {s.phrase}\r\n".encode() for s in HTTPStatus}
-)
-"""Every known status line, made once (an HTTPStatus look-up per response is not free)."""
-
-
-def status_line(status: int) -> bytes:
-    line = _STATUS_LINES.get(status)
-    return line if line is not None else f"HTTP/1.1 {status} Unknown\r\n".encode()
-
-
-def encode_response_head(status: int, headers: Headers, framing: bytes, keep_alive: bool) -> bytes:
-    """Status line and headers; `framing` is a ready 'content-length: N\\r\\n' or chunked line."""
-    lines = [status_line(status)]
-    for key, value in headers:
-        lines += [key, b": ", value, b"\r\n"]
-    lines.append(framing)
-    if not keep_alive:
-        lines.append(b"connection: close\r\n")
-    lines.append(b"\r\n")
-    return b"".join(lines)
-
-
-def encode_chunk(data: bytes) -> bytes:
-    return b"%x\r\n%b\r\n" % (len(data), data)
-
-
-LAST_CHUNK = b"0\r\n\r\n"
-CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
-BAD_REQUEST = (
-    b"HTTP/1.1 400 Bad Request\r\ncontent-type: text/plain\r\ncontent-length: 12\r\n"
-    b"connection: close\r\n\r\nBad Request\n"
-)

@@ -22,19 +22,21 @@ from typing import cast
 import httptools
 
 from mesh_runtime.sidecar.http1 import (
-    BAD_REQUEST,
-    CONTINUE,
-    LAST_CHUNK,
-    NO_BODY_STATUS,
     READ_BUFFER,
     BodyStream,
     ConnectionClosed,
     Downstream,
     Request,
     Response,
+    simple_response,
+)
+from mesh_runtime.sidecar.http1_wire import (
+    BAD_REQUEST,
+    CONTINUE,
+    LAST_CHUNK,
+    NO_BODY_STATUS,
     encode_chunk,
     encode_response_head,
-    simple_response,
 )
 from mesh_runtime.sidecar.http2 import H2ServerProtocol, opens_h2
 from mesh_runtime.sidecar.limits import (

@@ -17,13 +17,8 @@ from mesh_runtime.sidecar.authz import DENIED_BODY, authorize
 from mesh_runtime.sidecar.endpoint_pool import EndpointPool
 from mesh_runtime.sidecar.exchange import send_request
 from mesh_runtime.sidecar.grpc import as_grpc
-from mesh_runtime.sidecar.http1 import (
-    BodyStream,
-    Request,
-    Response,
-    encode_request_head,
-    simple_response,
-)
+from mesh_runtime.sidecar.http1 import BodyStream, Request, Response, simple_response
+from mesh_runtime.sidecar.http1_wire import encode_request_head
 from mesh_runtime.sidecar.meshconfig import AuthorizationPolicy
 from mesh_runtime.sidecar.observe import Observer, RequestInfo, Span, end_grpc_span
 from mesh_runtime.sidecar.upstream import (

@@ -15,14 +15,8 @@ from typing import ClassVar, cast
 
 import httptools
 
-from mesh_runtime.sidecar.http1 import (
-    NO_BODY_STATUS,
-    READ_BUFFER,
-    BodyStream,
-    ConnectionClosed,
-    Response,
-    end_to_end,
-)
+from mesh_runtime.sidecar.http1 import READ_BUFFER, BodyStream, ConnectionClosed, Response
+from mesh_runtime.sidecar.http1_wire import NO_BODY_STATUS, end_to_end
 
 
 class AttemptError(Exception):

@@ -6,7 +6,8 @@ import os
 import random
 from collections.abc import Iterator, Mapping
 
-from mesh_runtime.sidecar.http1 import Headers, Request, end_to_end
+from mesh_runtime.sidecar.http1 import Headers, Request
+from mesh_runtime.sidecar.http1_wire import end_to_end
 
 PEER_HEADER = b"x-meshproof-peer"
 """The calling service's name, sent sidecar to sidecar (Istio's peer metadata exchange)."""

@@ -6,10 +6,8 @@ import asyncio
 
 import pytest
 
-from mesh_runtime.sidecar.http1 import (
-    BodyStream,
-    ConnectionClosed,
-    Response,
+from mesh_runtime.sidecar.http1 import BodyStream, ConnectionClosed, Response
+from mesh_runtime.sidecar.http1_wire import (
     encode_chunk,
     encode_request_head,
     encode_response_head,

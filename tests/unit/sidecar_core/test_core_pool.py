@@ -14,7 +14,7 @@ import uvloop
 from mesh_runtime.services.http_pool import KeepAlivePool
 from mesh_runtime.sidecar.endpoint_pool import MAX_CONNECTING, EndpointPool
 from mesh_runtime.sidecar.h2_pool import h2_pool_of
-from mesh_runtime.sidecar.http1 import encode_request_head
+from mesh_runtime.sidecar.http1_wire import encode_request_head
 from mesh_runtime.sidecar.upstream import ConnectFailure, UpstreamConnection
 
 OK = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok"

@@ -1,0 +1,97 @@
+"""HTTP/1.1 heads in their wire form: hop-by-hop header rules and head serialisation.
+
+What the listeners and the upstream client write (`http1.py` holds the messages they
+carry): a request's or a response's head, a chunk of a chunked body, the canned answers,
+and the end-to-end headers a proxy passes on. Header names are lower-case bytes
+(`http1.Headers`).
+"""
+
+from __future__ import annotations
+
+from http import HTTPStatus
+from types import MappingProxyType
+
+from mesh_runtime.sidecar.http1 import Headers
+
+HOP_BY_HOP = frozenset(
+    {
+        b"connection",
+        b"keep-alive",
+        b"proxy-connection",
+        b"transfer-encoding",
+        b"te",
+        b"trailer",
+        b"upgrade",
+        b"proxy-authenticate",
+        b"proxy-authorization",
+        b"content-length",
+        b"expect",
+    }
+)
+"""Headers that describe one connection (plus the framing ones we always recompute)."""
+
+NO_BODY_STATUS = frozenset({204, 304})
+BODY_METHODS = frozenset({b"POST", b"PUT", b"PATCH"})
+
+
+def connection_tokens(headers: Headers) -> frozenset[bytes]:
+    """Lower-case tokens of the Connection header(s)."""
+    tokens: set[bytes] = set()
+    for key, value in headers:
+        if key == b"connection":
+            tokens.update(t.strip().lower() for t in value.split(b","))
+    return frozenset(tokens)
+
+
+def end_to_end(headers: Headers) -> Headers:
+    """Headers without hop-by-hop ones (and without those Connection names)."""
+    named = connection_tokens(headers)
+    if named:
+        return [(k, v) for k, v in headers if k not in HOP_BY_HOP and k not in named]
+    return [(k, v) for k, v in headers if k not in HOP_BY_HOP]
+
+
+def encode_request_head(method: bytes, target: bytes, headers: Headers, body_len: int) -> bytes:
+    """The request line and headers, with Content-Length when there is (or may be) a body."""
+    lines = [method, b" ", target, b" HTTP/1.1\r\n"]
+    for key, value in headers:
+        lines += [key, b": ", value, b"\r\n"]
+    if body_len or method in BODY_METHODS:
+        lines += [b"content-length: ", str(body_len).encode(), b"\r\n"]
+    lines.append(b"\r\n")
+    return b"".join(lines)
+
+
+_STATUS_LINES = MappingProxyType(
+    {s.value: f"HTTP/1.1 {s.value} {s.phrase}\r\n".encode() for s in HTTPStatus}
+)
+"""Every known status line, made once (an HTTPStatus look-up per response is not free)."""
+
+
+def status_line(status: int) -> bytes:
+    line = _STATUS_LINES.get(status)
+    return line if line is not None else f"HTTP/1.1 {status} Unknown\r\n".encode()
+
+
+def encode_response_head(status: int, headers: Headers, framing: bytes, keep_alive: bool) -> bytes:
+    """Status line and headers; `framing` is a ready 'content-length: N\\r\\n' or chunked line."""
+    lines = [status_line(status)]
+    for key, value in headers:
+        lines += [key, b": ", value, b"\r\n"]
+    lines.append(framing)
+    if not keep_alive:
+        lines.append(b"connection: close\r\n")
+    lines.append(b"\r\n")
+    return b"".join(lines)
+
+
+def encode_chunk(data: bytes) -> bytes:
+    return b"%x\r\n%b\r\n" % (len(data), data)
+
+
+LAST_CHUNK = b"0\r\n\r\n"
+CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
+BAD_REQUEST = (
+    b"HTTP/1.1 400 Bad Request\r\ncontent-type: text/plain\r\ncontent-length: 12\r\n"
+    b"connection: close\r\n\r\nBad Request\n"
+)
