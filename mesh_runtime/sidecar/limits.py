@@ -32,6 +32,11 @@ Headers = list[tuple[bytes, bytes]]
 _BAD_VALUE = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
 _TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 """A header name, used with fullmatch (a `$` would let a trailing newline through)."""
+_FIELDS = re.compile(rb"(?:[!#$%&'*+\-.^_`|~0-9A-Za-z]+\x00[\t\x20-\x7e\x80-\xff]*\n)*")
+"""A whole header block written as `name NUL value LF` lines: each name a token, no value
+with a control character. NUL and LF fit neither a name nor a value, so the block's lines
+are its headers one for one exactly when it has as many LFs as headers (used with
+fullmatch, and that count)."""
 _ENCODED_SEPARATOR = re.compile(rb"%(2[eEfF]|5[cC])")
 
 
@@ -100,8 +105,7 @@ def check_head(
     return (
         check_target(method, target, limits)
         or _check_fields(headers)
-        or _check_framing(headers, version)
-        or _check_host(headers, version)
+        or _check_framing_and_host(headers, version)
     )
 
 
@@ -119,6 +123,8 @@ def check_target(method: bytes, target: bytes, limits: HttpLimits) -> Violation 
         return Violation(400, "fragment or backslash in the request target")
     if _ENCODED_SEPARATOR.search(path):
         return Violation(400, "encoded '.', '/' or '\\' in the path")
+    if b"/." not in path:  # no segment starts with a dot (the usual path): none to split
+        return None
     segments = path.split(b"/")
     if b"." in segments or b".." in segments:
         return Violation(400, "dot-segments in the path")
@@ -126,6 +132,21 @@ def check_target(method: bytes, target: bytes, limits: HttpLimits) -> Violation 
 
 
 def _check_fields(headers: Headers) -> Violation | None:
+    # One match over the block instead of two per header (a sidecar pair checks ~11 headers
+    # a request); a block that fails is read header by header for the rule it breaks.
+    parts: list[bytes] = []
+    for name, value in headers:
+        parts.append(name)
+        parts.append(b"\x00")
+        parts.append(value)
+        parts.append(b"\n")
+    block = b"".join(parts)
+    if _FIELDS.fullmatch(block) is not None and block.count(b"\n") == len(headers):
+        return None
+    return _first_bad_field(headers)
+
+
+def _first_bad_field(headers: Headers) -> Violation | None:
     for name, value in headers:
         if not _TOKEN.fullmatch(name):
             return Violation(400, "invalid header name")
@@ -134,9 +155,23 @@ def _check_fields(headers: Headers) -> Violation | None:
     return None
 
 
-def _check_framing(headers: Headers, version: str) -> Violation | None:
-    lengths = [v for k, v in headers if k == b"content-length"]
-    codings = [v for k, v in headers if k == b"transfer-encoding"]
+def _check_framing_and_host(headers: Headers, version: str) -> Violation | None:
+    """Content-Length / Transfer-Encoding framing first, then Host: one pass over the
+    headers for both."""
+    lengths: list[bytes] = []
+    codings: list[bytes] = []
+    hosts = 0
+    for name, value in headers:
+        if name == b"content-length":
+            lengths.append(value)
+        elif name == b"transfer-encoding":
+            codings.append(value)
+        elif name == b"host":
+            hosts += 1
+    return _check_framing(lengths, codings, version) or _check_host(hosts, version)
+
+
+def _check_framing(lengths: list[bytes], codings: list[bytes], version: str) -> Violation | None:
     if len(lengths) > 1:
         return Violation(400, "more than one Content-Length")
     if lengths and not lengths[0].strip().isdigit():
@@ -154,8 +189,7 @@ def _check_framing(headers: Headers, version: str) -> Violation | None:
     return None
 
 
-def _check_host(headers: Headers, version: str) -> Violation | None:
-    hosts = sum(1 for k, _ in headers if k == b"host")
+def _check_host(hosts: int, version: str) -> Violation | None:
     if hosts > 1:
         return Violation(400, "more than one Host header")
     if hosts == 0 and version == "1.1":
