@@ -51,6 +51,13 @@ _TRACESTATE = b"tracestate"
 _TRACEPARENT_FORMAT = re.compile(
     rb"([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})(-.*)?"
 )
+_HEX_CLASS = bytes(
+    ord("x") if byte in b"0123456789abcdef" else byte if byte == ord("-") else ord("?")
+    for byte in range(256)
+)
+"""A translate table: lower-case hex digits to 'x', '-' to itself, anything else to '?'."""
+_SHAPE_OF_55 = b"xx-" + b"x" * 32 + b"-" + b"x" * 16 + b"-xx"
+"""The one shape of a 55-byte traceparent the format takes (every version-00 one)."""
 
 
 @dataclass(slots=True, init=False)
@@ -78,10 +85,17 @@ class TraceContext:
 
 def parse_traceparent(value: bytes) -> tuple[int, int, int] | None:
     """(trace_id, span_id, flags) from a traceparent header, or None if it is not valid."""
-    match = _TRACEPARENT_FORMAT.fullmatch(value.strip())
-    if match is None:
-        return None
-    version, trace_hex, span_hex, flags_hex, rest = match.groups()
+    value = value.strip()
+    rest: bytes | None = None
+    if len(value) == 55 and value.translate(_HEX_CLASS) == _SHAPE_OF_55:
+        # Read by position, with no match object or groups: the regex was 1-2 % of a sidecar
+        # pair's samples, and 55 bytes are what every version-00 traceparent is.
+        version, trace_hex, span_hex, flags_hex = value[:2], value[3:35], value[36:52], value[53:]
+    else:
+        match = _TRACEPARENT_FORMAT.fullmatch(value)
+        if match is None:
+            return None
+        version, trace_hex, span_hex, flags_hex, rest = match.groups()
     if version == b"ff" or (version == b"00" and rest is not None):
         return None
     trace_id = int(trace_hex, 16)
