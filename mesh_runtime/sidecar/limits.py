@@ -21,7 +21,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Literal
+from typing import Final, Literal
 
 import httptools
 
@@ -38,6 +38,11 @@ with a control character. NUL and LF fit neither a name nor a value, so the bloc
 are its headers one for one exactly when it has as many LFs as headers (used with
 fullmatch, and that count)."""
 _ENCODED_SEPARATOR = re.compile(rb"%(2[eEfF]|5[cC])")
+# Bytes looked for in a target as ints: `int in bytes` is a memchr, while `b"#" in target`
+# first tries its needle as an int and raises and clears a TypeError (~0.25 us each).
+_FRAGMENT: Final = ord("#")
+_BACKSLASH: Final = ord("\\")
+_PERCENT: Final = ord("%")
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,11 +124,11 @@ def check_target(method: bytes, target: bytes, limits: HttpLimits) -> Violation 
     if not target.startswith(b"/"):
         return Violation(400, "only origin-form request targets ('/path') are supported")
     path = target.split(b"?", 1)[0]
-    if b"#" in target or b"\\" in path:
+    if _FRAGMENT in target or _BACKSLASH in path:
         return Violation(400, "fragment or backslash in the request target")
-    if _ENCODED_SEPARATOR.search(path):
+    if _PERCENT in path and _ENCODED_SEPARATOR.search(path):
         return Violation(400, "encoded '.', '/' or '\\' in the path")
-    if b"/." not in path:  # no segment starts with a dot (the usual path): none to split
+    if path.find(b"/.") < 0:  # no segment starts with a dot (the usual path): none to split
         return None
     segments = path.split(b"/")
     if b"." in segments or b".." in segments:
