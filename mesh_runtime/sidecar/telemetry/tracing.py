@@ -58,6 +58,7 @@ _HEX_CLASS = bytes(
 """A translate table: lower-case hex digits to 'x', '-' to itself, anything else to '?'."""
 _SHAPE_OF_55 = b"xx-" + b"x" * 32 + b"-" + b"x" * 16 + b"-xx"
 """The one shape of a 55-byte traceparent the format takes (every version-00 one)."""
+_HEX_OF_BYTE = tuple(f"{byte:02x}" for byte in range(256))
 
 
 @dataclass(slots=True, init=False)
@@ -174,7 +175,12 @@ class ProxySpan:
 
     def traceparent(self) -> bytes:
         """The W3C traceparent naming this span as the parent of the next hop."""
-        return b"00-%032x-%016x-%02x" % (self.trace_id, self.span_id, self.flags)
+        # The ids' bytes in hex and one f-string: `b"00-%032x-..." %` went through the generic
+        # formatter (1.7 % of a sidecar pair's samples). Ids fit 128 and 64 bits and the
+        # flags a byte: they come from `parse_traceparent` (`extract` masks the flags) or
+        # from the recorder's generator.
+        ids = (self.trace_id.to_bytes(16, "big") + self.span_id.to_bytes(8, "big")).hex()
+        return f"00-{ids[:32]}-{ids[32:]}-{_HEX_OF_BYTE[self.flags]}".encode()
 
     @property
     def trace_id_hex(self) -> str:
