@@ -198,19 +198,40 @@ def block_bootstrap_quantiles(
     resamples: int,
     rng: np.random.Generator,
 ) -> np.ndarray:
-    """Replicates of the q-quantile (inverted CDF) of `values` when whole blocks are resampled."""
+    """Replicates of the q-quantile (inverted CDF) of `values` when whole blocks are resampled.
+
+    A replicate draws each block some number of times; its quantile is the first value (in
+    sorted order) whose running weight reaches q of the total. The running weight is monotone,
+    so each replicate binary-searches for that position: at a position, the weight is the sum
+    over blocks of (times drawn x the block's values up to there), counted by one searchsorted
+    over the (block, position) keys. log2(values) steps of replicates x blocks each, where a
+    running sum over every value costs replicates x values.
+    """
     order = np.argsort(values, kind="stable")
-    ordered, owner = values[order], block[order]
+    ordered, owner = values[order], block[order].astype(np.int64)
+    n = len(ordered)
+    keys = np.sort(owner * (n + 1) + np.arange(n))
+    starts = np.arange(blocks, dtype=np.int64) * (n + 1)
+    first = np.searchsorted(keys, starts)
+    sizes = np.bincount(owner, minlength=blocks)
     out = np.empty(resamples)
-    chunk = max(1, BLOCK_CHUNK_CELLS // max(len(values), 1))
+    chunk = max(1, BLOCK_CHUNK_CELLS // max(n, 1))
     for start in range(0, resamples, chunk):
         rows = min(chunk, resamples - start)
         draws = rng.integers(0, blocks, (rows, blocks))
-        times = np.stack([np.bincount(row, minlength=blocks) for row in draws])
-        weights = np.cumsum(times[:, owner], axis=1)
-        targets = q * weights[:, -1]
-        index = (weights < targets[:, None]).sum(axis=1)
-        out[start : start + rows] = ordered[np.minimum(index, len(ordered) - 1)]
+        cells = (draws + blocks * np.arange(rows)[:, None]).ravel()
+        times = np.bincount(cells, minlength=rows * blocks).reshape(rows, blocks)
+        targets = q * (times @ sizes)
+        low, high = np.zeros(rows, dtype=np.int64), np.full(rows, n, dtype=np.int64)
+        for _ in range(n.bit_length()):
+            mid = (low + high) // 2
+            upto = np.minimum(mid, n - 1)[:, None] + starts
+            weight = ((np.searchsorted(keys, upto, side="right") - first) * times).sum(axis=1)
+            below = weight < targets
+            searching = low < high
+            low = np.where(searching & below, mid + 1, low)
+            high = np.where(searching & ~below, mid, high)
+        out[start : start + rows] = ordered[np.minimum(low, n - 1)]
     return out
 
 
