@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import xml.etree.ElementTree as ET
-from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -67,17 +67,27 @@ def test_without_history_only_slos_count() -> None:
     assert {m.status for m in result.metrics} == {"nodata"}
 
 
-def nightly_runs(reports: Path, days: Iterable[int]) -> list[Path]:
-    """Fixture runs of one experiment at 20 RPS, one a night in January 2026."""
-    return [
+@pytest.fixture(scope="module")
+def five_nights(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Fixture runs of one experiment at 20 RPS, one a night on January 1-5 2026 (seeds
+    1-5): made once for the module, each test works on its own copy (`nightly_runs`)."""
+    reports = tmp_path_factory.mktemp("nights")
+    for day in range(1, 6):
         make_run(reports, seed=day, rps=20, started_at=datetime(2026, 1, day, tzinfo=UTC))
-        for day in days
-    ]
+    return reports
 
 
-def test_history_is_earlier_complete_runs_of_the_same_experiment(tmp_path: Path) -> None:
+def nightly_runs(five_nights: Path, reports: Path) -> list[Path]:
+    """A copy of the five nights in `reports`, oldest first."""
+    shutil.copytree(five_nights, reports, dirs_exist_ok=True)
+    return sorted(p for p in reports.iterdir() if (p / "run.json").is_file())
+
+
+def test_history_is_earlier_complete_runs_of_the_same_experiment(
+    five_nights: Path, tmp_path: Path
+) -> None:
     """Other experiments, aborted runs and later runs are not history."""
-    runs = nightly_runs(tmp_path, [1, 2, 3, 5])
+    runs = nightly_runs(five_nights, tmp_path)
     make_run(tmp_path, seed=9, rps=20, name="other", started_at=datetime(2026, 1, 2, tzinfo=UTC))
     aborted = runs[1] / "run.json"
     data = json.loads(aborted.read_text())
@@ -102,10 +112,10 @@ def _regressed_copy(run: Path, reports: Path, factor: float) -> Path:
 
 
 def test_cli_fails_a_regression_with_junit_and_markdown(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    five_nights: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """Four fixture nights then one with 50 % higher latency: exit 1, p50 named in junit."""
-    runs = nightly_runs(tmp_path, range(1, 6))
+    runs = nightly_runs(five_nights, tmp_path)
     regressed = _regressed_copy(runs[-1], tmp_path, 1.5)
     out = tmp_path / "gate-out"
     assert main(["gate", str(regressed), "--out", str(out)]) == 1
@@ -119,10 +129,10 @@ def test_cli_fails_a_regression_with_junit_and_markdown(
 
 
 def test_cli_exit_codes_for_a_clean_run_and_an_unusable_one(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    five_nights: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """A steady run whose SLOs passed exits 0; an aborted run exits 2 with one line."""
-    runs = nightly_runs(tmp_path, range(1, 6))
+    runs = nightly_runs(five_nights, tmp_path)
     clean = _regressed_copy(runs[-1], tmp_path, 1.0)
     assert main(["gate", str(clean), "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["passed"] is True
