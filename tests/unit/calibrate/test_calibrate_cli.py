@@ -20,10 +20,10 @@ EXPERIMENT = "catalog-503"
 
 @pytest.fixture(scope="module")
 def history(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Five runs of the fixture experiment on five days (seeds 1-5)."""
+    """Five runs of the fixture experiment at 20 RPS on five days (seeds 1-5)."""
     reports = tmp_path_factory.mktemp("history")
     for day in range(1, 6):
-        make_run(reports, seed=day, started_at=datetime(2026, 1, day, tzinfo=UTC))
+        make_run(reports, seed=day, rps=20, started_at=datetime(2026, 1, day, tzinfo=UTC))
     return reports
 
 
