@@ -5,8 +5,15 @@ The same short experiment (the shop at 50 RPS, 12 s measured) runs on the host a
 then under a CPU hog the test starts: two processes spinning on the two cores at a 90 %
 duty cycle (90 ms busy, 10 ms asleep), each gone as soon as the test is. The second run's
 latency SLOs sit just above what the first run measured, so a hog that slows the mesh
-flips them; the third run adds 100 ms of Toxiproxy latency on frontend->catalog under
-the same hog and is judged against `p50_ms < 50`.
+flips them; the third run (6 s measured: its p50 is 100 ms away from the threshold) adds
+100 ms of Toxiproxy latency on frontend->catalog under the same hog and is judged against
+`p50_ms < 50`.
+
+The reference is one run on a shared host: when others load it more during the reference
+than during the hog run (seen at load 6-15), the hog run can come out faster in every
+percentile, and then there is nothing to judge: not the judge's fault, the test's
+precondition. So when the hog slowed no percentile the test takes the pair (reference,
+hog run) once more; a second pair without a flip fails.
 """
 
 from __future__ import annotations
@@ -29,6 +36,9 @@ pytestmark = pytest.mark.integration
 HOG_DUTY = 0.9
 HOG_PROCESSES = 2
 LOAD = {"rps": 50, "warmup": "3s", "duration": "12s", "connections": 8}
+TOXIC_LOAD = {**LOAD, "duration": "6s"}
+PAIRS = 2
+"""(reference, hog run) pairs taken at most, until the hog slowed a percentile."""
 LATENCY = ("p50_ms", "p90_ms", "p99_ms")
 HOG = """
 import os, sys, time
@@ -71,15 +81,12 @@ def latency_slos(measured: dict[str, float]) -> list[str]:
     return [f"{metric} < {measured[metric] * 1.02:.2f}" for metric in LATENCY]
 
 
-def test_a_cpu_hog_makes_flipped_latency_verdicts_inconclusive_not_failed(
-    tmp_path: Path,
-    state_dir: Path,
-    write_experiment: Callable[[dict[str, Any]], Path],
-) -> None:
-    """Under the hog: every latency SLO the quiet run met and the hog run misses is
-    INCONCLUSIVE with the disturbance named (exit 3), none FAILs; the error-rate SLO is
-    judged as ever. With +100 ms on an edge under the same hog, p50 < 50 FAILs (exit 1)."""
-    out = tmp_path / "reports"
+def hogged_run(
+    out: Path, state_dir: Path, write_experiment: Callable[[dict[str, Any]], Path]
+) -> tuple[int, dict[str, Any], dict[str, float]]:
+    """A reference run on the host as it is, then the same load under the hog with latency
+    SLOs 2 % above what the reference measured; the hog run's exit code, run.json and the
+    reference's percentiles."""
     quiet = write_experiment(
         {
             "name": "host",
@@ -92,7 +99,6 @@ def test_a_cpu_hog_makes_flipped_latency_verdicts_inconclusive_not_failed(
     assert code == 0, reference["verdicts"]
     whole = next(p for p in reference["phase_summaries"] if p["phase"] == "whole")
     measured = {metric: whole["values"][metric] for metric in LATENCY}
-
     tight = write_experiment(
         {
             "name": "host",
@@ -103,12 +109,38 @@ def test_a_cpu_hog_makes_flipped_latency_verdicts_inconclusive_not_failed(
     )
     with cpu_hog():
         code, hogged = run(tight, out, state_dir)
+    return code, hogged, measured
+
+
+def flipped_verdicts(hogged: dict[str, Any]) -> list[dict[str, Any]]:
+    """The latency verdicts whose value reached the threshold the reference set."""
+    return [
+        v for v in hogged["verdicts"] if v["metric"] in LATENCY and v["value"] >= v["threshold"]
+    ]
+
+
+def test_a_cpu_hog_makes_flipped_latency_verdicts_inconclusive_not_failed(
+    tmp_path: Path,
+    state_dir: Path,
+    write_experiment: Callable[[dict[str, Any]], Path],
+) -> None:
+    """Under the hog: every latency SLO the quiet run met and the hog run misses is
+    INCONCLUSIVE with the disturbance named (exit 3), none FAILs; the error-rate SLO is
+    judged as ever. With +100 ms on an edge under the same hog, p50 < 50 FAILs (exit 1)."""
+    out = tmp_path / "reports"
+    for pair in range(PAIRS):
+        code, hogged, measured = hogged_run(out, state_dir, write_experiment)
+        verdicts = {v["metric"]: v for v in hogged["verdicts"]}
+        print(
+            f"pair {pair + 1}: quiet", measured, "hog", {m: verdicts[m]["value"] for m in LATENCY}
+        )
+        if flipped_verdicts(hogged):
+            break
     host = hogged["host"]
     assert host["sched_lag_p99_ms"] is not None, host
-    verdicts = {v["metric"]: v for v in hogged["verdicts"]}
-    flipped = [v for m, v in verdicts.items() if m in LATENCY and v["value"] >= v["threshold"]]
-    print("quiet", measured, "hog", {m: verdicts[m]["value"] for m in LATENCY}, "host", host)
-    assert flipped, f"the hog slowed no percentile: {measured} -> {verdicts}"
+    flipped = flipped_verdicts(hogged)
+    print("host", host)
+    assert flipped, f"the hog slowed no percentile in {PAIRS} pairs: {measured} -> {verdicts}"
     for verdict in flipped:
         assert verdict["outcome"] == "inconclusive", verdict
         assert not verdict["passed"]
@@ -122,14 +154,14 @@ def test_a_cpu_hog_makes_flipped_latency_verdicts_inconclusive_not_failed(
         {
             "name": "host",
             "title": "host, +100 ms on frontend->catalog",
-            "load": LOAD,
+            "load": TOXIC_LOAD,
             "faults": [
                 {
                     "name": "slow-catalog",
                     "kind": "toxic",
                     "target": "frontend->catalog",
                     "at": "0s",
-                    "duration": "12s",
+                    "duration": TOXIC_LOAD["duration"],
                     "params": {"type": "latency", "attributes": {"latency": 100}},
                 }
             ],
