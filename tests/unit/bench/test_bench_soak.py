@@ -137,7 +137,7 @@ def test_sampling_ends_when_the_drivers_deadline_passed_whatever_this_process_co
     # The driver's wall clock is past its deadline (this host was suspended, say): it
     # waits no more; the sampling must not take samples without a pause until a clock of
     # its own catches up (18 050 samples in 30 s before).
-    driver = _DriverClock(time.time() - 3600, 3600, 5)
+    driver = _DriverClock(time.time() - 3600, 3600, 0.5)
     samples = sample_while_loaded(driver, 3600, 600, taken)
     assert len(samples) == 2 and driver.waits == 2
     assert samples[-1].at_s >= 3600
