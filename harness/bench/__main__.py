@@ -19,7 +19,10 @@ Sections (`--only` names them; repeated or comma-separated):
   requests (harness.bench.run_size);
 - mesh-size: `up` time, control-plane push p50 / p99 and CPU per push (whole vs scoped
   sidecar config, a mesh-wide and a one-service change), scrape duration and summed RSS
-  of generated meshes of 10 to 100 sidecars (harness.bench.mesh_size).
+  of generated meshes of 10 to 100 sidecars (harness.bench.mesh_size);
+- run-overhead: the fixed cost of a `meshproof run` on the local runtime, stage by stage
+  (start-up, deploy, Prometheus' first scrapes, the load's start, collecting, teardown,
+  analysis) of a short library experiment (harness.bench.run_overhead).
 """
 
 from __future__ import annotations
@@ -78,6 +81,12 @@ def _service_hop(quick: bool) -> int:
     return service_hop.main(["--seconds", "4", "--rounds", "1"] if quick else [])
 
 
+def _run_overhead(quick: bool) -> int:
+    from harness.bench import run_overhead
+
+    return run_overhead.main(["--rounds", "1"] if quick else [])
+
+
 def _protocol(name: str) -> Callable[[bool], int]:
     def run(quick: bool) -> int:
         from harness.bench import protocols
@@ -99,6 +108,7 @@ SECTIONS = (
     Section("istio-propagation", "Istio fault propagation benchmark", _istio_propagation),
     Section("run-size", "cost curve: run size", _run_size),
     Section("mesh-size", "cost curve: mesh size", _mesh_size),
+    Section("run-overhead", "fixed cost of a meshproof run", _run_overhead),
 )
 
 
