@@ -81,17 +81,13 @@ class LocalRuntime(StateKeeper):
         def ready(spec: ProcessSpec) -> None:
             self.progress(f"{spec.name} ready")
 
-        for stage in plan.stages:
-            if stage[0].role == "prometheus":
-                break
+        for stage in plan.stages:  # Prometheus is in the first: see make_plan
             names = ", ".join(spec.name for spec in stage)
             self.progress(f"starting {names}")
             supervisor.start_and_wait(stage, self.ready_timeout, ready)
             if any(spec.role == "toxiproxy" for spec in stage):
                 self._create_proxies(plan)
         self._wait_config(plan)
-        self.progress("starting prometheus")
-        supervisor.start_and_wait(plan.stages[-1], self.ready_timeout, ready)
         self.progress("waiting until Prometheus scrapes every sidecar")
         config = scrape_config(plan.instances)
         PrometheusServer(plan.prometheus_url).wait_for_targets_up(

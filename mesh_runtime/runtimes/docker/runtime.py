@@ -133,6 +133,11 @@ class DockerRuntime(StateKeeper):
         engine.create_network(dep)
         options = SharedContainerOptions(dep, network_name(dep))
         path = self.state_file(deployment.name)
+        # First: its first scrape comes >= 5 s after it starts (see make_plan).
+        self.progress("starting prometheus (on the host)")
+        self._supervisor(deployment, record=True).start_and_wait(
+            [cplan.prometheus], self.ready_timeout
+        )
         for stage in cplan.stages:
             self.progress("starting " + ", ".join(s.name for s in stage if s.role != "pod"))
             started = []
@@ -146,9 +151,7 @@ class DockerRuntime(StateKeeper):
             if any(spec.role == "toxiproxy" for spec in stage):
                 self._create_proxies(cplan)
         self._wait_config(deployment, plan.mesh_config.version)
-        self.progress("starting prometheus (on the host)")
-        supervisor = self._supervisor(deployment, record=True)
-        supervisor.start_and_wait([cplan.prometheus], self.ready_timeout)
+        self.progress("waiting until Prometheus scrapes every sidecar")
         config = scrape_config(plan.instances)
         PrometheusServer(plan.prometheus_url).wait_for_targets_up(
             expected_targets(config), self.ready_timeout

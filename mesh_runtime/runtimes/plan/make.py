@@ -1,5 +1,5 @@
 """`make_plan`: the whole plan of a topology, in start order (services from the leaves of
-the call graph up). Pure."""
+the call graph up; Prometheus in the first stage, see `make_plan`). Pure."""
 
 from __future__ import annotations
 
@@ -58,6 +58,12 @@ def make_plan(
 ) -> Plan:
     """The whole plan for `topology` in `mode`; ports come from `allocate_port`.
 
+    Prometheus starts in the first stage, beside the trace sink and Toxiproxy: its scrape
+    config names every sidecar's admin port (known here), and its first scrape comes at
+    least 5 s after it starts (the discovery and scrape managers reload on 5 s tickers),
+    so those seconds overlap the rest of the deploy instead of following it. A runtime
+    still waits, at the end, until every target is up.
+
     With `config_source` the control plane takes its policies from Istio objects in
     Kubernetes instead of the topology."""
     files = PlanFiles(work_dir)
@@ -73,11 +79,11 @@ def make_plan(
     if sink:
         first.append(trace_sink_process(tools, port["trace-sink"], files))
     first.append(toxiproxy_process(tools, port["toxiproxy"]))
+    first.append(prometheus_process(tools, port["prometheus"], files))
     stages: list[tuple[ProcessSpec, ...]] = [tuple(first)]
     if control_port is not None:
         stages.append((control_plane_process(tools, control_port, files, config_source),))
     stages += service_stages(topology, tools, instances, proxies, otlp, control_url, files)
-    stages.append((prometheus_process(tools, port["prometheus"], files),))
     return Plan(
         topology=topology,
         topology_file=topology_file,
