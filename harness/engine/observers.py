@@ -19,10 +19,13 @@
 
 from __future__ import annotations
 
+import math
 import os
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
@@ -45,13 +48,22 @@ from harness.observe.traces import fetch_spans, read_spans, sink_span_count
 from harness.store.model import DialectRecord, MetricsSource
 from mesh_runtime.errors import MeshproofError
 from mesh_runtime.runtimes.deployment import Deployment
-from mesh_runtime.runtimes.docker import DockerRuntime, DockerStatsSampler
 from mesh_runtime.runtimes.kubernetes.stats import KubeletStatsSampler
+from mesh_runtime.runtimes.prometheus import PrometheusServer
 from mesh_runtime.topology import Topology
+
+if TYPE_CHECKING:
+    from mesh_runtime.runtimes.docker import DockerStatsSampler
 
 SPANS_SETTLE_S = 2.5
 """The spans file must stop growing this long before it is read (exporters batch)."""
 SPANS_WAIT_MAX_S = 12.0
+LAST_SCRAPE_WAIT_S = 5.0
+"""How long the metrics wait for a scrape of every target after the load stopped (the
+runtimes' Prometheus scrapes each second)."""
+SCRAPE_CHECKED = ("local", "docker")
+"""Runtimes whose Prometheus the harness reaches without credentials, so it can ask when
+each target was last scraped."""
 
 
 class Observers:
@@ -77,6 +89,8 @@ class Observers:
         )
         self._sampler: ResourceSampler | DockerStatsSampler | KubeletStatsSampler
         if deployment.runtime == "docker":  # the Docker stats API, per container
+            from mesh_runtime.runtimes.docker import DockerRuntime
+
             self._sampler = DockerRuntime().stats_sampler(
                 deployment, t0=t0, out=work_dir / "resources.jsonl"
             )
@@ -154,18 +168,57 @@ class Observers:
         frames = [f for f in (self._sampler.frame(), self._harness.frame()) if len(f)]
         return pd.concat(frames, ignore_index=True) if frames else self._sampler.frame()
 
-    def metrics(self, end: float) -> pd.DataFrame:
-        """The metrics table from `t0` to `end` (wall clock); empty, with a note, on failure."""
+    def metrics(self, end: float, scraped_after: float | None = None) -> pd.DataFrame:
+        """The metrics table from `t0` to `end` (wall clock); empty, with a note, on failure.
+
+        `scraped_after`: first wait (bounded) until Prometheus scraped every target at or
+        after that time, and until the clock passed the first step of the range (1 s from
+        `t0`) at or after the last of those scrapes, so that the table's last row holds
+        them (a runtime's own Prometheus only)."""
         if self._scraper is not None:
             return self._scraper.frame()
         access = self._deployment.prometheus_access()
         assert access is not None
+        if scraped_after is not None:
+            last = self._wait_last_scrape(access.url, scraped_after)
+            if last is not None:
+                step_after = self._t0 + math.ceil(last - self._t0)
+                time.sleep(max(0.0, step_after - time.time()))  # < 1 s, beside the spans' settle
+                end = max(end, step_after, time.time())
         observer = PrometheusObserver.of(access, queries=self.dialect.queries())
         try:
             return observer.collect(self._t0, end, self._t0)
         except MeshproofError as exc:
             self.problems.append(f"metrics: {exc}")
             return metrics_frame([])
+
+    def spans_and_metrics(self, stopped: float) -> tuple[pd.DataFrame | None, pd.DataFrame]:
+        """The spans and the metrics table of the run, once each is complete; `stopped`
+        (wall clock): when the load stopped.
+
+        Where the runtime's Prometheus tells when it last scraped each target (local,
+        docker), the metrics are read once every target was scraped after `stopped`,
+        while the spans settle in a thread; elsewhere after the spans settled, as ever."""
+        if self._scraper is not None or self._deployment.runtime not in SCRAPE_CHECKED:
+            spans = self.spans()
+            return spans, self.metrics(time.time())
+        with ThreadPoolExecutor(1, thread_name_prefix="spans") as pool:
+            pending = pool.submit(self.spans)
+            metrics = self.metrics(time.time(), scraped_after=stopped)
+            return pending.result(), metrics
+
+    def _wait_last_scrape(self, url: str, when: float) -> float | None:
+        """The time of the last scrape of the first round of scrapes after `when` (None,
+        with a note, when there was none in time)."""
+        try:
+            last = PrometheusServer(url).wait_for_scrapes_after(when, LAST_SCRAPE_WAIT_S)
+            if last is not None:
+                return last
+            problem = f"not every target was scraped within {LAST_SCRAPE_WAIT_S:g}s"
+        except MeshproofError as exc:
+            problem = str(exc)
+        self.problems.append(f"metrics: {problem} after the load stopped; read as they are")
+        return None
 
     def spans(self) -> pd.DataFrame | None:
         """The spans of the run from the trace sink's file, once it stops growing (a sink

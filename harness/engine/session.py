@@ -248,15 +248,15 @@ class Session:
         """Stop the load and the observers and keep what they measured (once)."""
         if self.driver is not None:
             self.driver.stop()
+        stopped = time.time()
         if self.observers is None and self.probe is not None:
             self.probe.stop()  # armed, but the load never started
         if self.measured is not None or self.observers is None or self.driver is None:
             return
         metrics = spans = resources = None
         try:
-            spans = self.observers.spans()
+            spans, metrics = self.observers.spans_and_metrics(stopped)
             self._finish_forwarding()
-            metrics = self.observers.metrics(time.time())
         except MeshproofError as exc:
             self.note(f"collecting: {exc}")
         finally:

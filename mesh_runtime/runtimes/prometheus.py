@@ -104,6 +104,19 @@ def parse_targets(payload: dict[str, Any]) -> list[TargetHealth]:
     ]
 
 
+def scrape_times(payload: dict[str, Any]) -> list[float]:
+    """The times of the samples of a `timestamp(up)` instant query's answer: each target's
+    last scrape whose samples are in the database (`up` is committed with them)."""
+    result = payload.get("data", {}).get("result", [])
+    times = []
+    for series in result:
+        try:
+            times.append(float(series["value"][1]))
+        except (KeyError, IndexError, TypeError, ValueError):
+            continue
+    return times
+
+
 def all_up(targets: list[TargetHealth], expected: int) -> bool:
     return len(targets) >= expected and all(t.health == "up" for t in targets)
 
@@ -142,3 +155,31 @@ class PrometheusServer:
                 f"{timeout:.0f}s; not up: {', '.join(down) or 'none listed'}"
             )
         return seen
+
+    def scrape_times(self) -> list[float]:
+        """Each target's last committed scrape (wall clock seconds)."""
+        try:
+            response = requests.get(
+                f"{self.base_url}/api/v1/query", params={"query": "timestamp(up)"}, timeout=2.0
+            )
+            response.raise_for_status()
+            return scrape_times(response.json())
+        except (requests.RequestException, ValueError) as exc:
+            raise DeployError(
+                f"prometheus {self.base_url}: cannot read scrape times: {exc}"
+            ) from exc
+
+    def wait_for_scrapes_after(self, when: float, timeout: float) -> float | None:
+        """Wait (bounded) until every target's last scrape in the database, failed or not,
+        began at or after `when` (wall clock): its samples then hold everything up to
+        `when`. The latest of those scrapes' times; None on timeout."""
+        seen: list[float] = []
+
+        def scraped() -> bool:
+            nonlocal seen
+            seen = self.scrape_times()
+            return bool(seen) and min(seen) >= when
+
+        if wait_until(scraped, Deadline.after(timeout), interval=0.1) != "ready":
+            return None
+        return max(seen)

@@ -10,6 +10,7 @@ from mesh_runtime.runtimes.prometheus import (
     expected_targets,
     parse_targets,
     scrape_config,
+    scrape_times,
 )
 
 INSTANCES = [
@@ -63,3 +64,20 @@ def test_targets_are_up_only_when_all_expected_are_healthy() -> None:
     assert not all_up(targets, 2)
     assert all_up(targets[:1], 1)
     assert not all_up(targets[:1], 2)
+
+
+def test_scrape_times_are_the_sample_times_of_timestamp_up() -> None:
+    """A `timestamp(up)` answer gives each target's last scrape in seconds; a malformed
+    series is skipped."""
+    payload = {
+        "data": {
+            "resultType": "vector",
+            "result": [
+                {"metric": {"instance": "a"}, "value": [1796464805.5, "1796464804.25"]},
+                {"metric": {"instance": "b"}, "value": [1796464805.5, "1796464805"]},
+                {"metric": {"instance": "c"}, "value": []},
+            ],
+        }
+    }
+    assert scrape_times(payload) == [1796464804.25, 1796464805.0]
+    assert scrape_times({}) == []
