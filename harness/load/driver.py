@@ -144,13 +144,15 @@ class LoadDriver:
         master += ["--bind", self.master_bind, "--port", str(self.master_port)]
         try:
             self._spawn(_MASTER, master)
-            port = self._await(lambda: _master_port(state_path), "the Locust master to listen")
-            address = f"{_reachable(self.master_bind)}:{port}"
-            if self._on_listening is not None:
-                self._on_listening(address)
+            # The workers start beside the master (their imports overlap its own) and read
+            # its port from its state file once they are ready to connect.
             for i in range(self.local_workers):
-                args = ["worker", "--master", address, "--parent-pid", str(os.getpid())]
+                args = ["worker", "--master-host", _reachable(self.master_bind)]
+                args += ["--master-state", str(state_path), "--parent-pid", str(os.getpid())]
                 self._spawn(f"locust-worker-{i}", args)
+            port = self._await(lambda: _master_port(state_path), "the Locust master to listen")
+            if self._on_listening is not None:
+                self._on_listening(f"{_reachable(self.master_bind)}:{port}")
             self._t0 = self._await(lambda: _master_t0(state_path), "the Locust workers to start")
             self._await(self._all_workers_began, "every worker to take its share of the schedule")
         except BaseException:

@@ -10,8 +10,11 @@
         histogram and status files, and STATE's `workers` lists every worker (its Locust
         client id, records received, done, or `lost_at` when it went missing first).
     worker --master HOST:PORT [--parent-pid PID]
+    worker --master-host HOST --master-state STATE [--parent-pid PID]
         A Locust `WorkerRunner`, on this machine or another (`meshproof load-worker`):
-        it needs no file. It keeps worker `i`'s share of the schedule, where `i` is the
+        it needs no file (the second form, the orchestrator's own workers: started beside
+        the master, so their imports overlap its own, they read its port from its STATE
+        file once they are ready to connect). It keeps worker `i`'s share of the schedule, where `i` is the
         index the master gave it, and ships its records to the master in batches.
 
 Locust's own `main()` is not used: the plan comes as one typed file (to the workers
@@ -43,7 +46,7 @@ from locust.env import Environment
 from locust.log import setup_logging
 from locust.runners import STATE_MISSING, MasterRunner, WorkerRunner
 
-from harness.load.files import write_status
+from harness.load.files import read_status, write_status
 from harness.load.grpc_client import enable_gevent
 from harness.load.plan import GRACE_S, SLOW_START_ENV, LoadPlan
 from harness.load.transport import BATCH_MESSAGE, MasterFiles, master_address
@@ -140,6 +143,9 @@ def run_master(plan: LoadPlan, state_path: Path, bind: str, port: int) -> int:
         return _deadline(plan, chosen[0] if chosen else None, before_t0)
 
     gevent.spawn(_watchdog, deadline, plan.parent_pid, ending.stop)
+    gevent.sleep(0)  # its first look now: workers started beside the master may be ready
+    if ending.reason is not None:  # already, and an orphaned master must not start them
+        return 1
     workers = plan.spec.workers
     if not _wait_until(lambda: len(runner.clients.ready) >= workers, READY_TIMEOUT_S, ending):
         ending.stop(f"only {len(runner.clients.ready)} of {workers} workers connected")
@@ -181,7 +187,36 @@ def _watch_workers(runner: MasterRunner, files: MasterFiles, save: Callable[[], 
         gevent.sleep(WATCH_S)
 
 
-def run_worker(master_host: str, master_port: int, parent_pid: int | None) -> int:
+def await_master_port(state_path: Path, timeout: float, parent_pid: int | None) -> int | None:
+    """The port in the master's state file, once it listens; None after `timeout` or when
+    the orchestrator is gone."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        state = read_status(state_path)
+        if state is not None and "port" in state:
+            return int(state["port"])
+        if parent_pid is not None and not _alive(parent_pid):
+            return None
+        time.sleep(0.02)
+    return None
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def run_worker(
+    master_host: str,
+    master_port: int | Path,
+    parent_pid: int | None,
+) -> int:
+    """`master_port`: the port, or the master's state file to read it from."""
     delay = float(os.environ.get(SLOW_START_ENV) or 0)
     if delay > 0:
         print(f"{SLOW_START_ENV}: starting {delay:g}s late", file=sys.stderr)
@@ -212,6 +247,12 @@ def run_worker(master_host: str, master_port: int, parent_pid: int | None) -> in
     # it connects: the master fixes t0 once its workers are ready, so this delays no request.
     gc.collect()
     gc.freeze()
+    if isinstance(master_port, Path):
+        found = await_master_port(master_port, READY_TIMEOUT_S, parent_pid)
+        if found is None:
+            print(f"the Locust master wrote no port to {master_port}", file=sys.stderr)
+            return 2
+        master_port = found
     print(f"connecting to the Locust master at {master_host}:{master_port}", file=sys.stderr)
     try:
         runner = env.create_worker_runner(master_host, master_port)
@@ -309,7 +350,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     master.add_argument("--bind", default="127.0.0.1")
     master.add_argument("--port", type=int, default=0)
     worker = sub.add_parser("worker")
-    worker.add_argument("--master", type=_address, required=True, metavar="HOST:PORT")
+    where = worker.add_mutually_exclusive_group(required=True)
+    where.add_argument("--master", type=_address, metavar="HOST:PORT")
+    where.add_argument("--master-host", metavar="HOST", help="with --master-state")
+    worker.add_argument("--master-state", type=Path, metavar="STATE")
     worker.add_argument("--parent-pid", type=int, default=None)
     return parser.parse_args(argv)
 
@@ -328,8 +372,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     _raise_fd_limit()
     if args.role == "master":
         return run_master(LoadPlan.read(args.plan), args.state, args.bind, args.port)
-    host, port = args.master
-    return run_worker(host, port, args.parent_pid)
+    if args.master is not None:
+        host, port = args.master
+        return run_worker(host, port, args.parent_pid)
+    if args.master_state is None:
+        print("worker --master-host needs --master-state", file=sys.stderr)
+        return 2
+    return run_worker(args.master_host.strip("[]"), args.master_state, args.parent_pid)
 
 
 if __name__ == "__main__":
