@@ -17,7 +17,6 @@ import requests
 from harness.store.model import ForwardRecord
 from mesh_runtime.errors import MeshproofError
 from mesh_runtime.runtimes import Deployment
-from mesh_runtime.tracesink.forward import RUN_ID_ATTRIBUTE
 
 DRAIN_TIMEOUT_S = 10.0
 """How long the end of a run waits for the sink to send what it still holds."""
@@ -50,6 +49,10 @@ def sink_url(deployment: Deployment) -> str:
 
 def start_forwarding(sink: str, url: str, run_id: str) -> None:
     """Tell the sink to send every span from now on to `url`, marked with the run id."""
+    # here, not at the top: the sink's forwarder loads aiohttp and OTLP's protobufs, which a
+    # run that forwards nothing (most) need not wait for
+    from mesh_runtime.tracesink.forward import RUN_ID_ATTRIBUTE
+
     body = {"url": url, "attributes": {RUN_ID_ATTRIBUTE: run_id}}
     try:
         answer = requests.put(f"{sink}/forward", json=body, timeout=HTTP_TIMEOUT_S)
