@@ -1,12 +1,12 @@
-"""`make_plan`: the whole plan of a topology, in start order (services from the leaves of
-the call graph up; Prometheus in the first stage, see `make_plan`). Pure."""
+"""`make_plan`: the whole plan of a topology, in start order (two stages, see
+`make_plan`). Pure."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
 
-from mesh_runtime.runtimes.deployment import InstanceRecord, KubernetesSource, ProxyRecord
+from mesh_runtime.runtimes.deployment import InstanceRecord, KubernetesSource
 from mesh_runtime.runtimes.plan.addresses import (
     grpc_ingress,
     ingress_url,
@@ -58,11 +58,16 @@ def make_plan(
 ) -> Plan:
     """The whole plan for `topology` in `mode`; ports come from `allocate_port`.
 
-    Prometheus starts in the first stage, beside the trace sink and Toxiproxy: its scrape
-    config names every sidecar's admin port (known here), and its first scrape comes at
-    least 5 s after it starts (the discovery and scrape managers reload on 5 s tickers),
-    so those seconds overlap the rest of the deploy instead of following it. A runtime
-    still waits, at the end, until every target is up.
+    Two stages: first every part that needs no other to start (trace sink, Toxiproxy,
+    Prometheus, the control plane and every service instance, leaves of the call graph
+    first), then, once those are ready, every sidecar (each takes its config and, with
+    mTLS, its certificate from the control plane as it starts). A service calls another
+    only when a request comes, so nothing waits for a tier below it; a stage's processes
+    start together, so a host's cores are busy with the whole deploy at once. Prometheus
+    starts first because its first scrape comes at least 5 s after it starts (its
+    discovery and scrape managers reload on 5 s tickers): those seconds overlap the
+    deploy instead of following it. A runtime still waits, at the end, until every
+    sidecar runs the initial config and every target is up.
 
     With `config_source` the control plane takes its policies from Istio objects in
     Kubernetes instead of the topology."""
@@ -80,10 +85,15 @@ def make_plan(
         first.append(trace_sink_process(tools, port["trace-sink"], files))
     first.append(toxiproxy_process(tools, port["toxiproxy"]))
     first.append(prometheus_process(tools, port["prometheus"], files))
-    stages: list[tuple[ProcessSpec, ...]] = [tuple(first)]
     if control_port is not None:
-        stages.append((control_plane_process(tools, control_port, files, config_source),))
-    stages += service_stages(topology, tools, instances, proxies, otlp, control_url, files)
+        first.append(control_plane_process(tools, control_port, files, config_source))
+    ordered = instances_leaves_first(topology, instances)
+    first += [service_process(topology, tools, r, instances, proxies, otlp) for r in ordered]
+    stages: list[tuple[ProcessSpec, ...]] = [tuple(first)]
+    if control_url is not None and ordered:
+        dialect = topology.metrics.dialect
+        sidecars = [sidecar_process(tools, r, control_url, otlp, files, dialect) for r in ordered]
+        stages.append(tuple(sidecars))
     return Plan(
         topology=topology,
         topology_file=topology_file,
@@ -105,28 +115,14 @@ def make_plan(
     )
 
 
-def service_stages(
-    topology: Topology,
-    tools: Tools,
-    instances: list[InstanceRecord],
-    proxies: list[ProxyRecord],
-    otlp: str,
-    control_url: str | None,
-    files: PlanFiles,
-) -> list[tuple[ProcessSpec, ...]]:
-    """A stage per service level (leaves first): each instance's app and, with a control
-    plane to take its config from, its sidecar."""
-    stages: list[tuple[ProcessSpec, ...]] = []
+def instances_leaves_first(
+    topology: Topology, instances: list[InstanceRecord]
+) -> list[InstanceRecord]:
+    """Every instance, by service level (leaves of the call graph first), then as listed."""
     by_instance = {r.instance: r for r in instances}
-    for level in service_levels(topology):
-        stage: list[ProcessSpec] = []
-        for inst in topology.instances():
-            if inst.service not in level:
-                continue
-            record = by_instance[inst.name]
-            stage.append(service_process(topology, tools, record, instances, proxies, otlp))
-            if control_url:
-                dialect = topology.metrics.dialect
-                stage.append(sidecar_process(tools, record, control_url, otlp, files, dialect))
-        stages.append(tuple(stage))
-    return stages
+    return [
+        by_instance[inst.name]
+        for level in service_levels(topology)
+        for inst in topology.instances()
+        if inst.service in level
+    ]

@@ -53,21 +53,21 @@ def test_service_levels_go_from_leaves_to_ingress(shop: Topology) -> None:
     assert service_levels(shop) == [["catalog", "inventory"], ["cart"], ["frontend"], ["gateway"]]
 
 
-def test_start_order_is_sink_toxiproxy_prometheus_control_services(shop: Topology) -> None:
-    """Stages: trace sink + Toxiproxy + Prometheus (its first scrape >= 5 s after it starts
-    overlaps the rest), control plane, services leaves-up, the ingress last."""
-    stages = [[spec.name for spec in stage] for stage in plan_of(shop).stages]
-    assert stages[0] == ["trace-sink", "toxiproxy", "prometheus"]
-    assert stages[1] == ["control-plane"]
-    assert stages[2] == [
-        "catalog-0",
-        "catalog-0-sidecar",
-        "catalog-1",
-        "catalog-1-sidecar",
-        "inventory-0",
-        "inventory-0-sidecar",
-    ]
-    assert stages[-1] == ["gateway-0", "gateway-0-sidecar"]
+def test_start_order_is_what_needs_nothing_then_the_sidecars(shop: Topology) -> None:
+    """Two stages: trace sink, Toxiproxy, Prometheus (its first scrape >= 5 s after it
+    starts overlaps the rest), the control plane and every service instance, leaves first;
+    then every sidecar (they take their config from the control plane as they start)."""
+    first, sidecars = [[spec.name for spec in stage] for stage in plan_of(shop).stages]
+    apps = ["catalog-0", "catalog-1", "inventory-0", "cart-0", "frontend-0", "gateway-0"]
+    assert first == ["trace-sink", "toxiproxy", "prometheus", "control-plane", *apps]
+    assert sidecars == [f"{app}-sidecar" for app in apps]
+
+
+def test_without_a_mesh_one_stage(shop: Topology) -> None:
+    """No control plane and no sidecars: everything starts at once."""
+    (stage,) = plan_of(shop, mode="no-mesh").stages
+    assert [spec.role for spec in stage][:3] == ["trace-sink", "toxiproxy", "prometheus"]
+    assert {spec.role for spec in stage[3:]} == {"service"}
 
 
 def test_every_port_is_distinct(shop: Topology) -> None:
