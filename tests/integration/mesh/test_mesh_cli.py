@@ -72,7 +72,8 @@ def test_bad_topology_is_one_line_and_exit_2(tmp_path: Path) -> None:
 
 
 def test_failed_up_cleans_up_after_itself(shop_topology: Path, tmp_path: Path) -> None:
-    """When the last part (Prometheus) cannot start, up exits 2 quoting its log and leaves nothing."""
+    """When Prometheus (first stage) cannot start, up exits 2 quoting its log and leaves
+    nothing: what started beside it is stopped, the sidecars (second stage) never start."""
     tools = tmp_path / "tools"
     tools.mkdir()
     fake = tools / "prometheus"
@@ -84,7 +85,8 @@ def test_failed_up_cleans_up_after_itself(shop_topology: Path, tmp_path: Path) -
     assert "config is broken" in result.stderr
     assert not state_file(tmp_path, "shop").exists()
     log_dir = tmp_path / "work" / "shop" / "logs"
-    assert (log_dir / "gateway-0-sidecar.log").exists()  # everything before it had started
+    assert (log_dir / "gateway-0.log").exists()  # its stage had started
+    assert not (log_dir / "gateway-0-sidecar.log").exists()  # the next one had not
     assert not strays(tmp_path)
 
 
