@@ -1,9 +1,9 @@
 """The deployment plan: every process, port, command line and proxy, decided up front.
 
 Pure: fed a Topology, a mode and a port allocator, it returns values; nothing here starts
-a process or opens a socket. The local runtime carries the plan out in `start_order`:
-trace sink and Toxiproxy, the control plane, then services and their sidecars from the
-leaves of the call graph up, Prometheus last.
+a process or opens a socket. The local runtime carries the plan out in two stages: first
+every part that needs no other to start (trace sink, Toxiproxy, Prometheus, the control
+plane, every service instance), then every sidecar.
 
     spec.py       ProcessSpec, Tools, Plan; the names of processes and proxies
     files.py      PlanFiles: the files a deployment keeps in its work dir
