@@ -28,7 +28,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from harness.bench.pairs import revision_tree
+from harness.bench.pairs import revision_tree, round_order
 from harness.errors import RunError
 from harness.load import LoadDriver, iter_worker_records
 from harness.spec.load import LATE_BOUND_MS, LoadSpec
@@ -142,8 +142,7 @@ def run_backlog_ab(args: argparse.Namespace) -> dict[str, list[dict[str, Any]]]:
             sides = {"base": base, "now": None}
         runs: dict[str, list[dict[str, Any]]] = {name: [] for name in sides}
         for number in range(1, args.rounds + 1):
-            names = list(sides) if number % 2 else list(reversed(sides))
-            for name in names:
+            for name in round_order(list(sides), number):
                 run = backlog_run(
                     args.rps,
                     args.seconds,

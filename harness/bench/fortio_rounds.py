@@ -18,7 +18,7 @@ from typing import Any
 
 import psutil
 
-from harness.bench.pairs import Target
+from harness.bench.pairs import Target, round_order
 from harness.errors import RunError
 from mesh_runtime.tools import find_binary
 
@@ -132,15 +132,6 @@ def interleaved(
                 flush=True,
             )
     return warm, samples
-
-
-def round_order(targets: Sequence[Target], number: int) -> list[Target]:
-    """The targets in round `number` (from 1): as given in odd rounds, reversed in even
-    ones. In one fixed order a target measured later in every round (a baseline, last)
-    meets more of a load that rises during the run; alternating, each pair of rounds gives
-    every two targets the same mean position, so a steady drift cancels out of their
-    comparison over an even number of rounds."""
-    return list(targets) if number % 2 else list(reversed(targets))
 
 
 def _line(sample: Sample) -> str:

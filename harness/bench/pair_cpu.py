@@ -178,7 +178,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.one:
         print(json.dumps(measure_here(args.requests, args.connections)))
         return 0
-    from harness.bench.pairs import revision_tree
+    from harness.bench.pairs import revision_tree, round_order
 
     with tempfile.TemporaryDirectory(prefix="meshproof-pair-cpu-") as tmp:
         trees: dict[str, Path | None] = {"this": None}
@@ -186,8 +186,7 @@ def main(argv: list[str] | None = None) -> int:
             trees = {"base": revision_tree(args.baseline, Path(tmp)), "this": None}
         figures: dict[str, list[float]] = {name: [] for name in trees}
         for number in range(1, args.rounds + 1):
-            names = list(trees) if number % 2 else list(reversed(trees))
-            for name in names:
+            for name in round_order(list(trees), number):
                 result = measure_tree(trees[name], args.requests, args.connections)
                 figures[name].append(result["us"])
                 kind = "compiled" if result["compiled"] else "Python"

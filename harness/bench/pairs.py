@@ -23,6 +23,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 from harness.bench.procs import free_port, spawned
 from harness.errors import RunError
@@ -255,3 +256,15 @@ def _read_secret(path: Path) -> str:
             return text
         time.sleep(0.05)
     raise RunError(f"the control plane wrote no bootstrap secret at {path}")
+
+
+T = TypeVar("T")
+
+
+def round_order(targets: Sequence[T], number: int) -> list[T]:
+    """The targets (or trees, sides) in round `number` (from 1): as given in odd rounds,
+    reversed in even ones. In one fixed order a target measured later in every round (a baseline, last)
+    meets more of a load that rises during the run; alternating, each pair of rounds gives
+    every two targets the same mean position, so a steady drift cancels out of their
+    comparison over an even number of rounds."""
+    return list(targets) if number % 2 else list(reversed(targets))

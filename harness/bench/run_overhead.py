@@ -38,7 +38,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from harness.bench.pairs import revision_tree
+from harness.bench.pairs import revision_tree, round_order
 from harness.errors import RunError
 
 REPO = Path(__file__).resolve().parents[2]
@@ -125,8 +125,7 @@ def run_rounds(
             }
         runs: dict[str, list[dict[str, float]]] = {name: [] for name in sides}
         for number in range(1, rounds + 1):
-            names = list(sides) if number % 2 else list(reversed(sides))
-            for name in names:
+            for name in round_order(list(sides), number):
                 seconds = timed_run(experiment, duration, work / f"{name}-{number}", sides[name])
                 runs[name].append(seconds)
                 cells = " ".join(f"{stage} {seconds[stage]:.2f}" for stage in NAMES)

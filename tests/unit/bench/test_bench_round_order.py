@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from harness.bench.fortio_rounds import Sample, interleaved, round_order
-from harness.bench.pairs import Target
+from harness.bench.fortio_rounds import Sample, interleaved
+from harness.bench.pairs import Target, round_order
 
 
 def _targets(*names: str) -> list[Target]:
