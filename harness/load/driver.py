@@ -25,7 +25,7 @@ from typing import IO, TypeVar
 from urllib.parse import urlsplit
 
 from harness.errors import RunError
-from harness.load.files import read_status
+from harness.load.files import master_port, read_status
 from harness.load.livestats import LiveStats, merge_snapshots
 from harness.load.plan import GRACE_S, LoadPlan
 from harness.load.schedule import Schedule
@@ -150,7 +150,7 @@ class LoadDriver:
                 args = ["worker", "--master-host", _reachable(self.master_bind)]
                 args += ["--master-state", str(state_path), "--parent-pid", str(os.getpid())]
                 self._spawn(f"locust-worker-{i}", args)
-            port = self._await(lambda: _master_port(state_path), "the Locust master to listen")
+            port = self._await(lambda: master_port(state_path), "the Locust master to listen")
             if self._on_listening is not None:
                 self._on_listening(f"{_reachable(self.master_bind)}:{port}")
             self._t0 = self._await(lambda: _master_t0(state_path), "the Locust workers to start")
@@ -164,7 +164,7 @@ class LoadDriver:
     def master_address(self) -> str | None:
         """`HOST:PORT` the master listens on (for `meshproof load-worker --master`), once
         it does."""
-        port = _master_port(self._state_path)
+        port = master_port(self._state_path)
         return f"{_reachable(self.master_bind)}:{port}" if port is not None else None
 
     def live(self) -> LiveStats:
@@ -334,11 +334,6 @@ def _load_average() -> float | None:
         return os.getloadavg()[0]
     except OSError:
         return None
-
-
-def _master_port(state_path: Path) -> int | None:
-    state = read_status(state_path)
-    return int(state["port"]) if state and "port" in state else None
 
 
 def _master_t0(state_path: Path) -> float | None:

@@ -22,3 +22,9 @@ def read_status(path: Path) -> dict[str, Any] | None:
     except (OSError, ValueError):
         return None
     return data if isinstance(data, dict) else None
+
+
+def master_port(state_path: Path) -> int | None:
+    """The port in the Locust master's state file, once it listens (None before)."""
+    state = read_status(state_path)
+    return int(state["port"]) if state and "port" in state else None

@@ -46,7 +46,7 @@ from locust.env import Environment
 from locust.log import setup_logging
 from locust.runners import STATE_MISSING, MasterRunner, WorkerRunner
 
-from harness.load.files import read_status, write_status
+from harness.load.files import master_port, write_status
 from harness.load.grpc_client import enable_gevent
 from harness.load.plan import GRACE_S, SLOW_START_ENV, LoadPlan
 from harness.load.transport import BATCH_MESSAGE, MasterFiles, master_address
@@ -95,7 +95,7 @@ def _watchdog(
         if limit is not None and time.time() > limit + GRACE_S:
             on_expiry("hard deadline reached")
             return
-        if parent_pid is not None and os.getppid() != parent_pid:
+        if _orphaned(parent_pid):
             on_expiry("orchestrator gone")
             return
         gevent.sleep(0.5)
@@ -192,23 +192,18 @@ def await_master_port(state_path: Path, timeout: float, parent_pid: int | None) 
     the orchestrator is gone."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        state = read_status(state_path)
-        if state is not None and "port" in state:
-            return int(state["port"])
-        if parent_pid is not None and not _alive(parent_pid):
+        port = master_port(state_path)
+        if port is not None:
+            return port
+        if _orphaned(parent_pid):
             return None
         time.sleep(0.02)
     return None
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+def _orphaned(parent_pid: int | None) -> bool:
+    """The process `parent_pid` that started this one is gone (re-parented)."""
+    return parent_pid is not None and os.getppid() != parent_pid
 
 
 def run_worker(
