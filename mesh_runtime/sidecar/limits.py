@@ -32,7 +32,7 @@ Headers = list[tuple[bytes, bytes]]
 _BAD_VALUE = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
 _TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 """A header name, used with fullmatch (a `$` would let a trailing newline through)."""
-_FIELDS = re.compile(rb"(?:[!#$%&'*+\-.^_`|~0-9A-Za-z]+\x00[\t\x20-\x7e\x80-\xff]*\n)*")
+_FIELDS = re.compile(rb"(?:" + _TOKEN.pattern + rb"\x00[\t\x20-\x7e\x80-\xff]*\n)*")
 """A whole header block written as `name NUL value LF` lines: each name a token, no value
 with a control character. NUL and LF fit neither a name nor a value, so the block's lines
 are its headers one for one exactly when it has as many LFs as headers (used with
