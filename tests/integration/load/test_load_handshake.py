@@ -53,6 +53,7 @@ def test_a_worker_that_finds_the_spawn_queued_behind_the_ack_keeps_its_share(
     monkeypatch.setenv("PYTHONPATH", str(HELD_WORKER))
     monkeypatch.setenv("MESHPROOF_TEST_HOLD_WORKER", "1")
     driver, records = drive(url, tmp_path / "held")
+    assert (driver.work_dir / "worker-held").exists(), "the hook did not hold the worker"
     live = driver.live()
     assert live.workers_done == 1 and live.unsent == 0
     # Requests due while the worker was held are skipped (never sent late, as a burst);

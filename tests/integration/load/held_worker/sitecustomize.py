@@ -2,7 +2,7 @@
 
 With `MESHPROOF_TEST_HOLD_WORKER=1`, a `python -m harness.load.locust_main worker` process
 sends its `client_ready` and then stops running Python (a blocking wait, not gevent's)
-until its master's state file says `running`: the master has acked, sent the spawn message
+until its master's state file (`--master-state`) says `running`: the master has acked, sent the spawn message
 and waited for the worker's report. The ack and the spawn are then both queued when the
 worker reads again, as on a machine too busy to run the worker between them. Nothing else
 of the worker changes; every other process ignores this file.
@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 HOLD_LIMIT_S = 30.0
+HELD_MARK = "worker-held"  # written beside the master's state file once the hold is over
 
 
 def _master_running(state: Path) -> bool:
@@ -34,7 +35,7 @@ def _install() -> None:
     from locust.rpc import zmqrpc
 
     blocking_sleep = get_original("time", "sleep")
-    state = Path(sys.argv[sys.argv.index("--plan") + 1]).with_name("locust-master.json")
+    state = Path(sys.argv[sys.argv.index("--master-state") + 1])
     send = zmqrpc.Client.send
 
     def send_then_hold(self: Any, msg: Any) -> None:
@@ -43,6 +44,7 @@ def _install() -> None:
             deadline = time.monotonic() + HOLD_LIMIT_S
             while not _master_running(state) and time.monotonic() < deadline:
                 blocking_sleep(0.02)
+            state.with_name(HELD_MARK).touch()  # the test's evidence that the hold happened
 
     setattr(zmqrpc.Client, "send", send_then_hold)  # noqa: B010 (mypy: no method assignment)
 
