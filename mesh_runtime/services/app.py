@@ -64,6 +64,8 @@ class ShopService:
         size = behaviour.response_bytes
         if should_fail(behaviour, self._rng):
             return behaviour.error_status, self._payload([], error="injected"), size
+        if not self._calls:  # a leaf: no call to make, no headers to make for one
+            return 200, self._payload(()), size
         headers = self._outgoing_headers(request, span, behaviour.propagate_trace)
         results = await self._downstream.call_each(
             self._calls,

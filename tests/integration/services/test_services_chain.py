@@ -122,7 +122,8 @@ def _spans_of(chain: Chain, predicate: Callable[[dict[str, Any]], bool]) -> list
 
 
 def test_request_goes_through_the_chain_round_robin(chain: Chain) -> None:
-    """The gateway answers 200 with cart's call, and cart alternates inventory replicas."""
+    """The gateway answers 200 with cart's call, cart alternates inventory replicas, and a
+    leaf answers with an empty call list."""
     for _ in range(2):
         response = requests.get(f"{chain.urls['gateway-0']}/shop/items?q=1", timeout=10)
         assert response.status_code == 200
@@ -140,6 +141,8 @@ def test_request_goes_through_the_chain_round_robin(chain: Chain) -> None:
         seen.append(direct["calls"][0]["instance"])
     assert seen[0] != seen[1] and seen[:2] == seen[2:]
     assert set(seen) == {"inventory-0", "inventory-1"}
+    leaf = requests.get(f"{chain.urls['inventory-0']}/stock", timeout=10).json()
+    assert leaf == {"service": "inventory", "instance": "inventory-0", "version": "v1", "calls": []}
 
 
 def test_behaviour_changes_take_effect(chain: Chain) -> None:
