@@ -74,7 +74,9 @@ class BehaviourControl:
     async def delayed(self, rng: random.Random) -> Behaviour:
         """The behaviour a request meets: once it no longer says hang, after the latency it
         samples (both protocols' requests start here)."""
-        behaviour = await self.unless_hanging()
+        behaviour = self.behaviour
+        if behaviour.hang:  # only then a coroutine to wait in: most requests do not hang
+            behaviour = await self.unless_hanging()
         delay_ms = sample_latency_ms(behaviour.latency, rng)
         if delay_ms > 0:
             await asyncio.sleep(delay_ms / 1000)

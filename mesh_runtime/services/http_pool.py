@@ -12,8 +12,10 @@ twice.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
+
 from mesh_runtime.sidecar.endpoint_pool import EndpointPool
-from mesh_runtime.sidecar.http1 import Headers, Response
+from mesh_runtime.sidecar.http1 import Headers
 from mesh_runtime.sidecar.http1_wire import encode_request_head
 from mesh_runtime.sidecar.upstream import UpstreamConnection, UpstreamReset
 
@@ -50,7 +52,11 @@ class KeepAlivePool:
                 if retry and reused and exc.before_any_byte and tries_left:
                     continue
                 raise
-            return response.status, await _body_of(response)
+            try:
+                return response.status, await response.read_body()
+            except BaseException:  # a body given up on (timeout, cancel) closes its connection
+                response.discard()
+                raise
         raise AssertionError("unreachable")
 
     def close(self) -> None:
@@ -66,14 +72,6 @@ class KeepAlivePool:
             self._pools[address] = pool
         return pool
 
-    async def _checkout(self, pool: EndpointPool) -> tuple[UpstreamConnection, bool]:
-        return await pool.checkout(CONNECT_TIMEOUT_S, lambda: pool.open < self._max_connections)
-
-
-async def _body_of(response: Response) -> bytes:
-    """The whole body; a body given up on (timeout, cancel) closes its connection."""
-    try:
-        return await response.read_body()
-    except BaseException:
-        response.discard()
-        raise
+    def _checkout(self, pool: EndpointPool) -> Awaitable[tuple[UpstreamConnection, bool]]:
+        # The pool's own coroutine, awaited by the caller: no frame of ours around it.
+        return pool.checkout(CONNECT_TIMEOUT_S, lambda: pool.open < self._max_connections)
