@@ -146,7 +146,8 @@ def test_request_goes_through_the_chain_round_robin(chain: Chain) -> None:
 
 
 def test_behaviour_changes_take_effect(chain: Chain) -> None:
-    """Latency delays the answer, an error downstream is a 502 naming it, size pads the body."""
+    """Latency delays the answer, an error downstream is a 502 naming it, size pads the body
+    (a leaf's too, and back)."""
     _behave(chain, "cart-0", {"latency": {"mean_ms": 300}})
     started = time.monotonic()
     assert requests.get(f"{chain.urls['gateway-0']}/", timeout=10).status_code == 200
@@ -161,6 +162,10 @@ def test_behaviour_changes_take_effect(chain: Chain) -> None:
     _behave(chain, "gateway-0", {"response_bytes": 4096})
     padded = requests.get(f"{chain.urls['gateway-0']}/", timeout=10)
     assert padded.status_code == 200 and len(padded.content) == 4096
+    for size in (4096, 0):  # a leaf's answer (made once per size) follows its size both ways
+        _behave(chain, "inventory-0", {"response_bytes": size})
+        leaf = requests.get(f"{chain.urls['inventory-0']}/", timeout=10)
+        assert leaf.json()["calls"] == [] and (len(leaf.content) == 4096) == (size == 4096)
     bad = requests.put(f"{chain.urls['cart-0']}/_behaviour", json={"error_rate": 7}, timeout=5)
     assert bad.status_code == 400 and bad.json()["error"].startswith("error_rate:")
 
