@@ -16,7 +16,8 @@ def _sample(requests: int, a: float, b: float, sidecar: float) -> Sample:
 
 
 def test_hops_are_b_alone_and_a_minus_b_median_over_rounds() -> None:
-    """b's CPU per request is a server hop; a's minus b's is the client hop it adds."""
+    """b's CPU per request is a server hop; a's minus b's is the client hop it adds; each
+    app's share of the sidecar's CPU is the median of the rounds' shares."""
     rounds = [_sample(1000, 0.5, 0.3, 0.6), _sample(2000, 0.8, 0.4, 1.0), _sample(1000, 9, 9, 9)]
     row = summarise({"apps": rounds})["apps"]
     assert row["app-b"] == pytest.approx(0.3)  # median of 0.3, 0.2, 9 ms
@@ -24,6 +25,9 @@ def test_hops_are_b_alone_and_a_minus_b_median_over_rounds() -> None:
     assert row["server hop"] == pytest.approx(0.3)
     assert row["client hop"] == pytest.approx(0.2)
     assert row["sidecar"] == pytest.approx(0.6)
+    # per round 0.3 / 0.6, 0.2 / 0.5, 9 / 9 and 0.5 / 0.6, 0.4 / 0.5, 9 / 9: medians
+    assert row["b / sidecar"] == pytest.approx(0.5)
+    assert row["a / sidecar"] == pytest.approx(0.5 / 0.6)
 
 
 def test_in_process_server_hop_answers_every_request_200() -> None:
