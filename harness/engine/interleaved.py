@@ -8,7 +8,9 @@ brought up beside the first (its own state root, `<state root>/compare-<mode>`, 
 are up at once on different ports). Then `ROUNDS` rounds each drive one block of the same
 load against each deployment in turn, the order alternating (ABBA: other, mesh, mesh,
 other, ...) so that a drift in the machine's load (other processes, a warming cache)
-falls on both sides alike. Each block has its own short warm-up, not measured.
+falls on both sides alike. Each block has its own short warm-up, not measured. One Locust
+master and its workers drive every block (`LoadDriver.series`), Locust's own stop and
+start between blocks: a block no longer waits for Locust processes to start.
 
 `overhead_rounds(frame)` turns the blocks' requests into the overhead: each round's p99 of
 the mesh block minus the p99 of the other mode's block, and the median of those
@@ -72,18 +74,25 @@ class Block:
 def run_blocks(
     blocks: list[Block], load: LoadSpec, work_dir: Path, stage: Callable[[str], None]
 ) -> pd.DataFrame:
-    """Drive `load` against each block's URL in turn; requests with `round` and `mode`."""
-    frames = []
-    for block in blocks:
-        stage(f"round {block.round + 1}/{ROUNDS}: {block.mode}")
-        driver = LoadDriver(load, block.url, work_dir / f"r{block.round}-{block.mode}", None)
-        try:
+    """Drive `load` against each block's URL in turn; requests with `round` and `mode`.
+
+    One Locust master and its workers run every block (`LoadDriver.series`: Locust's stop
+    and start between blocks), each block with its own t0, warm-up and files; the records
+    are read once the last block is done, so no block shares the machine with that."""
+    paths = [(b.url, work_dir / f"r{b.round}-{b.mode}") for b in blocks]
+    drivers = LoadDriver.series(load, paths) if blocks else []
+    try:
+        for block, driver in zip(blocks, drivers, strict=True):
+            stage(f"round {block.round + 1}/{ROUNDS}: {block.mode}")
             driver.start()
             driver.wait(load.total_duration + load.timeout + DRAIN_S)
-        finally:
+    finally:
+        for driver in drivers:
             driver.stop()
-        frame = read_requests(driver.records_files())
-        frames.append(frame.assign(round=block.round, mode=block.mode))
+    frames = [
+        read_requests(driver.records_files()).assign(round=block.round, mode=block.mode)
+        for block, driver in zip(blocks, drivers, strict=True)
+    ]
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 

@@ -18,10 +18,10 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import IO, TypeVar
+from typing import IO, Any, TypeVar
 from urllib.parse import urlsplit
 
 from harness.errors import RunError
@@ -109,6 +109,32 @@ class LoadDriver:
         self._t0 = t0
         self.ready_timeout = ready_timeout
         self._ready_by = 0.0
+        self._later: list[LoadDriver] = []
+        """The blocks after this one of a series (`series`), run by this driver's processes."""
+        self._leader: LoadDriver | None = None
+        """The series' first block, whose processes run this one (None: its own)."""
+        self._started = False
+
+    @classmethod
+    def series(
+        cls, spec: LoadSpec, blocks: Sequence[tuple[str, Path]], **options: Any
+    ) -> list[LoadDriver]:
+        """One driver per block of `spec` against `(target_url, work_dir)`, one block after
+        another, all run by one Locust master and its workers (started by the first
+        driver's `start()`; its `stop()` ends them). Between blocks the master stops the
+        users and spawns the next block's with Locust's own `runner.stop()` /
+        `runner.start()`, as soon as every worker is done. Each block keeps its own t0,
+        plan, records, status and state files in its own `work_dir`, as a driver of its own
+        would; `start()` of a later block waits for that block to begin."""
+        if not blocks:
+            raise RunError("a load series needs at least one block")
+        drivers = [cls(spec, url, work_dir, None, **options) for url, work_dir in blocks]
+        first = drivers[0]
+        first._later = drivers[1:]
+        for later in first._later:
+            later._leader = first
+            later._procs = first._procs
+        return drivers
 
     @property
     def t0(self) -> float:
@@ -127,20 +153,20 @@ class LoadDriver:
         return self.plan.work_dir
 
     def start(self) -> float:
-        """Start the Locust master and workers; return t0 once every user is spawned."""
-        if self._procs:
+        """Start the Locust master and workers; return t0 once every user is spawned. A
+        later block of a series starts nothing: it waits for its block to begin."""
+        if self._started:
             raise RunError("the load driver was already started")
-        try:
-            self.work_dir.mkdir(parents=True, exist_ok=True)
-            for stale in self._own_files():
-                stale.unlink(missing_ok=True)
-            plan_path = self.work_dir / "load-plan.json"
-            self.plan.write(plan_path)
-        except OSError as exc:
-            raise RunError(f"cannot write the load plan in {self.work_dir}: {exc}") from exc
-        state_path = self._state_path
+        self._started = True
         self._ready_by = time.monotonic() + self.ready_timeout
-        master = ["master", "--plan", str(plan_path), "--state", str(state_path)]
+        if self._leader is not None:
+            self._t0 = self._await(lambda: _master_t0(self._state_path), "the block to start")
+            self._await(self._all_workers_began, "every worker to take its share of the schedule")
+            return self._t0
+        master = ["master"]
+        for block in (self, *self._later):
+            master += ["--plan", str(block._write_plan()), "--state", str(block._state_path)]
+        state_path = self._state_path
         master += ["--bind", self.master_bind, "--port", str(self.master_port)]
         try:
             self._spawn(_MASTER, master)
@@ -159,6 +185,18 @@ class LoadDriver:
             self.stop()
             raise
         return self._t0
+
+    def _write_plan(self) -> Path:
+        """The plan in the work directory (files an earlier driver left there removed)."""
+        try:
+            self.work_dir.mkdir(parents=True, exist_ok=True)
+            for stale in self._own_files():
+                stale.unlink(missing_ok=True)
+            plan_path = self.work_dir / "load-plan.json"
+            self.plan.write(plan_path)
+        except OSError as exc:
+            raise RunError(f"cannot write the load plan in {self.work_dir}: {exc}") from exc
+        return plan_path
 
     @property
     def master_address(self) -> str | None:
@@ -216,7 +254,10 @@ class LoadDriver:
         return live.workers_done + live.workers_lost >= self.plan.spec.workers
 
     def stop(self) -> None:
-        """End every Locust process (SIGTERM, then SIGKILL after a few seconds). Idempotent."""
+        """End every Locust process (SIGTERM, then SIGKILL after a few seconds). Idempotent.
+        A later block of a series leaves them to the first block's driver."""
+        if self._leader is not None:
+            return
         for _, proc in self._procs:
             _signal_group(proc, signal.SIGTERM)
         deadline = time.monotonic() + STOP_TIMEOUT_S
@@ -314,9 +355,10 @@ class LoadDriver:
     def _last_words(self, name: str) -> str:
         """The last lines of `name`'s log, and of the master's when a worker ended (a worker
         stops when its master quits)."""
-        words = _tail(self.work_dir / f"{name}.log")
+        logs = (self._leader or self).work_dir
+        words = _tail(logs / f"{name}.log")
         if name != _MASTER:
-            words += f"; {_MASTER}: {_tail(self.work_dir / f'{_MASTER}.log')}"
+            words += f"; {_MASTER}: {_tail(logs / f'{_MASTER}.log')}"
         return words
 
 

@@ -9,13 +9,19 @@
         directory: each worker's batches (`harness.load.transport`) become its records,
         histogram and status files, and STATE's `workers` lists every worker (its Locust
         client id, records received, done, or `lost_at` when it went missing first).
+        `--plan` / `--state` repeated: blocks of load run one after another by the same
+        workers (`LoadDriver.series`); once every worker is done with a block, Locust's
+        own `runner.stop()` ends its users and `runner.start()` spawns the next block's
+        with its plan and t0, into its own load directory and STATE.
     worker --master HOST:PORT [--parent-pid PID]
     worker --master-host HOST --master-state STATE [--parent-pid PID]
         A Locust `WorkerRunner`, on this machine or another (`meshproof load-worker`):
         it needs no file (the second form, the orchestrator's own workers: started beside
         the master, so their imports overlap its own, they read its port from its STATE
         file once they are ready to connect). It keeps worker `i`'s share of the schedule, where `i` is the
-        index the master gave it, and ships its records to the master in batches.
+        index the master gave it, and ships its records to the master in batches. Each
+        test start (a spawn after Locust's stop) brings a plan: a later block's gets a
+        fresh `WorkerState`.
 
 Locust's own `main()` is not used: the plan comes as one typed file (to the workers
 inside Locust's spawn message), the master's port from the OS (no port race), readiness
@@ -37,6 +43,7 @@ import signal
 import sys
 import time
 from collections.abc import Callable, Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +51,7 @@ import gevent
 from locust import argument_parser
 from locust.env import Environment
 from locust.log import setup_logging
+from locust.rpc import Message
 from locust.runners import STATE_MISSING, MasterRunner, WorkerRunner
 
 from harness.load.files import master_port, write_status
@@ -118,54 +126,99 @@ def _wait_until(condition: Callable[[], bool], timeout: float, ending: Ending) -
     return True
 
 
-def run_master(plan: LoadPlan, state_path: Path, bind: str, port: int) -> int:
-    env = Environment(user_classes=[user_class(None)], host=plan.target_url)
+def run_master(blocks: Sequence[tuple[LoadPlan, Path]], bind: str, port: int) -> int:
+    """Run each (plan, state file) block in turn with the same workers: Locust's own
+    `runner.start` / `runner.stop` between blocks, each block its own t0, load directory
+    and state file. The first state file carries the port the workers read."""
+    env = Environment(user_classes=[user_class(None)], host=blocks[0][0].target_url)
     runner = env.create_master_runner(bind, port)
     assert isinstance(runner, MasterRunner)
     port = runner.server.port
-    files = MasterFiles(plan.work_dir)
-    state: dict[str, Any] = {"state": "waiting", "port": port, "pid": os.getpid()}
-    write_status(state_path, state)
+    files = [MasterFiles(blocks[0][0].work_dir)]
+    write_status(blocks[0][1], {"state": "waiting", "port": port, "pid": os.getpid()})
 
     def on_batch(environment: Environment, msg: Any, **_: Any) -> None:
-        books = files.receive(msg.node_id, msg.data, time.time())
-        refusal = files.refusal(books, msg.data)
+        books = files[0].receive(msg.node_id, msg.data, time.time())
+        refusal = files[0].refusal(books, msg.data)
         if refusal is not None:
             print(refusal, file=sys.stderr)
 
     runner.register_message(BATCH_MESSAGE, on_batch)
     ending = Ending(runner)
     gevent.signal_handler(signal.SIGTERM, ending.stop, "SIGTERM")
-    chosen: list[float] = []
-    before_t0 = time.time() + READY_TIMEOUT_S * 2
+    current: list[tuple[LoadPlan, float]] = []
+    before_t0 = [time.time() + READY_TIMEOUT_S * 2]
 
     def deadline() -> float | None:
-        return _deadline(plan, chosen[0] if chosen else None, before_t0)
+        plan, t0 = current[-1] if current else (None, None)
+        return _deadline(plan, t0, before_t0[0])
 
-    gevent.spawn(_watchdog, deadline, plan.parent_pid, ending.stop)
+    gevent.spawn(_watchdog, deadline, blocks[0][0].parent_pid, ending.stop)
     gevent.sleep(0)  # its first look now: workers started beside the master may be ready
     if ending.reason is not None:  # already, and an orphaned master must not start them
         return 1
+    for number, (plan, state_path) in enumerate(blocks):
+        files[0] = MasterFiles(plan.work_dir)
+        state: dict[str, Any] = {"state": "waiting", "port": port, "pid": os.getpid()}
+        if number:
+            write_status(state_path, state)
+        t0 = _start_block(env, runner, plan, files[0], ending)
+        if t0 is None:
+            return 1
+        current.append((plan, t0))
+        state.update(state="running", t0=t0)
+        watch = gevent.spawn(
+            _watch_workers, runner, files[0], partial(_save_state, state_path, state, files[0])
+        )
+        if number == len(blocks) - 1:
+            break
+        finished = _wait_until(files[0].finished, float("inf"), ending)
+        watch.kill()
+        state["state"] = "ended"
+        _save_state(state_path, state, files[0])
+        if not finished:  # stopped (SIGTERM, its deadline, the orchestrator gone)
+            return 0
+        # The next block's workers are the same: Locust's stop, then its start again.
+        before_t0[0] = time.time() + READY_TIMEOUT_S * 2
+        current.clear()
+        _stop_users(runner)
+    try:
+        runner.greenlet.join()
+    finally:
+        state["state"] = "ended"
+        _save_state(blocks[-1][1], state, files[0])
+    return 0
+
+
+def _stop_users(runner: MasterRunner) -> None:
+    """Locust's stop: the master stops, and its `stop` message ends every worker's users.
+    Sent here rather than by `runner.stop()`, which then polls the workers' user counts
+    once a second: the next block waits instead for every worker to say it is ready again
+    (`client_ready`, Locust's answer to `stop`)."""
+    runner.stop(send_stop_to_client=False)
+    for client in list(runner.clients.all):
+        runner.server.send_to_client(Message("stop", None, client.id))
+
+
+def _start_block(
+    env: Environment, runner: MasterRunner, plan: LoadPlan, files: MasterFiles, ending: Ending
+) -> float | None:
+    """Once `spec.workers` workers are ready, fix t0 and spawn the users with the plan and
+    t0 in the spawn message; t0 once every user is spawned, None when that failed."""
     workers = plan.spec.workers
     if not _wait_until(lambda: len(runner.clients.ready) >= workers, READY_TIMEOUT_S, ending):
         ending.stop(f"only {len(runner.clients.ready)} of {workers} workers connected")
-        return 1
-    chosen.append(plan.t0 if plan.t0 is not None else time.time() + SPAWN_LEAD_S)
-    env.parsed_options = _options_with_plan(plan, chosen[0])
+        return None
+    t0 = plan.t0 if plan.t0 is not None else time.time() + SPAWN_LEAD_S
+    env.host = plan.target_url
+    env.parsed_options = _options_with_plan(plan, t0)
     for client in runner.clients.ready:
         files.enroll(runner.get_worker_index(client.id), client.id)
     runner.start(plan.spec.connections, spawn_rate=max(plan.spec.connections, 1) * 100.0)
     if not _wait_until(lambda: runner.spawning_completed, READY_TIMEOUT_S, ending):
         ending.stop("the workers did not finish spawning users")
-        return 1
-    state.update(state="running", t0=chosen[0])
-    gevent.spawn(_watch_workers, runner, files, lambda: _save_state(state_path, state, files))
-    try:
-        runner.greenlet.join()
-    finally:
-        state["state"] = "ended"
-        _save_state(state_path, state, files)
-    return 0
+        return None
+    return t0
 
 
 def _save_state(path: Path, state: dict[str, Any], files: MasterFiles) -> None:
@@ -218,15 +271,25 @@ def run_worker(
         time.sleep(delay)
     enable_gevent()  # before any gRPC route's channel
     runner_box: list[WorkerRunner] = []
-    state = WorkerState(lambda batch: runner_box[0].send_message(BATCH_MESSAGE, batch))
-    cls = user_class(state)
+
+    def send(batch: dict[str, Any]) -> None:
+        runner_box[0].send_message(BATCH_MESSAGE, batch)
+
+    states = [WorkerState(send)]
+    """One a block: the master's series (`--plan` repeated) starts each after Locust's stop."""
+    cls = user_class(states[0])
     env = Environment(user_classes=[cls])
+    plan_wait = READY_TIMEOUT_S if parent_pid is not None else None
 
     def on_test_start(environment: Environment, **_: Any) -> None:
         options = environment.parsed_options
         plan = LoadPlan.model_validate_json(getattr(options, PLAN_OPTION))
+        if states[-1].plan is not None:  # the next block: its users are not spawned yet
+            states.append(WorkerState(send))
+            cls.state = states[-1]
+            gevent.spawn(_take_share, states[-1], runner_box[0], plan_wait, ending.stop)
         aim(cls, plan)
-        state.set_plan(plan, float(getattr(options, T0_OPTION)))
+        states[-1].set_plan(plan, float(getattr(options, T0_OPTION)))
 
     # Listen before connecting: the spawn message can come right behind the master's ack
     # and be handled inside create_worker_runner() (a process the OS did not run for a
@@ -261,28 +324,39 @@ def run_worker(
     def housekeeping() -> None:
         while True:
             gevent.sleep(1.0)
-            state.ship()
+            states[-1].ship()
 
     # A worker its orchestrator started gives up if no plan came in time; one of another
     # machine waits as long as Locust keeps it connected (its master's heartbeats).
     before_t0 = time.time() + READY_TIMEOUT_S * 2 if parent_pid is not None else None
     gevent.spawn(housekeeping)
-    plan_wait = READY_TIMEOUT_S if parent_pid is not None else None
-    gevent.spawn(_take_share, state, runner, plan_wait, ending.stop)
+    gevent.spawn(_take_share, states[0], runner, plan_wait, ending.stop)
     gevent.spawn(
-        _watchdog, lambda: _deadline(state.plan, state.t0, before_t0), parent_pid, ending.stop
+        _watchdog,
+        lambda: _deadline(states[-1].plan, states[-1].t0, before_t0),
+        parent_pid,
+        ending.stop,
     )
     gevent.signal_handler(signal.SIGTERM, ending.stop, "SIGTERM")
     unconnected.cancel()
     runner.greenlet.join()
     if ending.reason is None:
         print("stopping: the Locust master ended the test (quit message)", file=sys.stderr)
-    if state.pacer is None or state.batcher is None:
+    return _farewell(states, runner.worker_index, runner.client_id)
+
+
+def _farewell(states: Sequence[WorkerState], index: int, client_id: str) -> int:
+    """Say what the worker shipped (exit code 0), or that a block's share was never
+    taken (1)."""
+    batchers = [state.batcher for state in states]
+    if any(state.pacer is None for state in states) or None in batchers:
         print("the worker stopped before it took its share of the schedule", file=sys.stderr)
         return 1
+    shipped = sum(b.shipped for b in batchers if b is not None)
+    batches = sum(b.batches for b in batchers if b is not None)
+    blocks = f" ({len(states)} blocks)" if len(states) > 1 else ""
     print(
-        f"worker w{state.worker} ({runner.client_id}): shipped {state.batcher.shipped} records"
-        f" in {state.batcher.batches} batches",
+        f"worker w{index} ({client_id}): shipped {shipped} records in {batches} batches{blocks}",
         file=sys.stderr,
     )
     return 0
@@ -340,8 +414,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m harness.load.locust_main")
     sub = parser.add_subparsers(dest="role", required=True)
     master = sub.add_parser("master")
-    master.add_argument("--plan", type=Path, required=True)
-    master.add_argument("--state", type=Path, required=True)
+    master.add_argument("--plan", type=Path, required=True, action="append")
+    master.add_argument("--state", type=Path, required=True, action="append")
     master.add_argument("--bind", default="127.0.0.1")
     master.add_argument("--port", type=int, default=0)
     worker = sub.add_parser("worker")
@@ -366,7 +440,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     _quiet_spawn_rate_warning()
     _raise_fd_limit()
     if args.role == "master":
-        return run_master(LoadPlan.read(args.plan), args.state, args.bind, args.port)
+        if len(args.plan) != len(args.state):
+            print("master: give one --state for each --plan", file=sys.stderr)
+            return 2
+        blocks = [
+            (LoadPlan.read(plan), state) for plan, state in zip(args.plan, args.state, strict=True)
+        ]
+        return run_master(blocks, args.bind, args.port)
     if args.master is not None:
         host, port = args.master
         return run_worker(host, port, args.parent_pid)

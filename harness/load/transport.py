@@ -203,6 +203,11 @@ class MasterFiles:
                 lost.append(books)
         return lost
 
+    def finished(self) -> bool:
+        """Every worker the spawn went to is done or lost: nothing more will come."""
+        books = self.books.values()
+        return bool(books) and all(b.done or b.lost_at is not None for b in books)
+
     def roster(self) -> list[dict[str, Any]]:
         """Every worker's books, by index (for the master's state file)."""
         return [asdict(self.books[i]) for i in sorted(self.books)]

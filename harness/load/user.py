@@ -224,6 +224,8 @@ class ScheduledConnection(User):
 
     def __init__(self, environment: Any) -> None:
         super().__init__(environment)
+        # Its own block's state: the class's is the next block's once a series moves on.
+        self.state = type(self).state
         if self.state is not None:
             self.state.connections += 1
             self.state.peak_connections = max(self.state.peak_connections, self.state.connections)

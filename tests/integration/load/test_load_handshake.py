@@ -64,8 +64,8 @@ def test_a_worker_that_finds_the_spawn_queued_behind_the_ack_keeps_its_share(
 def test_back_to_back_drivers_each_keep_the_whole_schedule(
     targets: Targets, tmp_path: Path
 ) -> None:
-    """Six drivers in a row against one target, as the interleaved comparison runs its blocks:
-    each starts, keeps its 75 requests and stops, whatever the one before left behind."""
+    """Six drivers in a row against one target, as a bench runs its rounds: each starts,
+    keeps its 75 requests and stops, whatever the one before left behind."""
     url = targets.start(median_ms=1, sigma=0)
     counts = [drive(url, tmp_path / f"r{i // 2}-{'ab'[i % 2]}")[1] for i in range(6)]
     assert all(count >= 70 for count in counts), counts  # 75 due; a busy start may skip a few
