@@ -6,7 +6,6 @@ in no-mesh mode the service picks an instance of the callee itself, round robin.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
 from collections.abc import Iterable, Mapping
@@ -15,6 +14,7 @@ from typing import Any
 from mesh_runtime.grpc_codes import code_name, http_status_of
 from mesh_runtime.services.behaviour import RoundRobin
 from mesh_runtime.services.call_result import CallResult, describe_error
+from mesh_runtime.services.deadlines import DeadlineQueue
 from mesh_runtime.services.http_pool import KeepAlivePool
 from mesh_runtime.services.rpc_call import GrpcChannels, call_message, metadata_of, unary
 from mesh_runtime.services.tcp_call import kv_call
@@ -109,6 +109,7 @@ class Downstream:
         self._targets = targets
         self._timeout_s = timeout_s
         self._pool = KeepAlivePool(max_connections)
+        self._deadlines = DeadlineQueue()
         self._channels = GrpcChannels()
 
     async def start(self) -> None:
@@ -116,6 +117,7 @@ class Downstream:
 
     async def close(self) -> None:
         self._pool.close()
+        self._deadlines.close()
         await self._channels.close()
 
     async def call_each(
@@ -161,7 +163,7 @@ class Downstream:
         fields += [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()]
         started = time.perf_counter()
         try:
-            async with asyncio.timeout(limit):
+            async with self._deadlines.within(limit):
                 status, payload = await self._pool.request(
                     address, method.encode(), path.encode("latin-1"), fields, body
                 )
