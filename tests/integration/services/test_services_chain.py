@@ -3,8 +3,10 @@ gateway -> cart -> inventory (two replicas)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -91,6 +93,9 @@ def chain(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Chain]:
         urls = {name: f"http://{a}" for name, a in addr.items() if name != "sink"}
         yield Chain(sink_out=work / "spans.jsonl", urls=urls)
     finally:
+        for process in processes.values():  # all at once: each takes ~0.2 s to drain and exit
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGTERM)
         for process in processes.values():
             stop_group(process, grace=10)
 
