@@ -26,6 +26,8 @@ __all__ = ["CallResult", "Downstream", "Targets", "parse_address", "parse_direct
 _ADDRESS_HINT = "expected host:port, e.g. 127.0.0.1:8080"
 _ANSWER_LIMIT = 256 * 1024
 """Answers larger than this (padded bodies) are not parsed for the nested call tree."""
+_DECODER = json.JSONDecoder()
+_JSON_SPACE = " \t\n\r"
 
 
 def parse_address(text: str) -> str:
@@ -209,7 +211,15 @@ def _answer_of(payload: bytes) -> dict[str, Any]:
     if not payload.startswith(b"{") or len(payload) > _ANSWER_LIMIT:
         return {}
     try:
-        answer = json.loads(payload)
+        if payload[1:2] == b"\x00":  # UTF-16 or -32: json.loads tells which
+            answer = json.loads(payload)
+        else:
+            # json.loads' own steps for UTF-8, without its encoding sniffing and wrappers
+            # (2.8 -> 0.7 us an answer).
+            text = payload.decode("utf-8", "surrogatepass")
+            answer, end = _DECODER.raw_decode(text)
+            if text[end:].strip(_JSON_SPACE):
+                return {}  # what json.loads refuses as "Extra data"
     except ValueError:
         return {}
     return answer if isinstance(answer, dict) else {}

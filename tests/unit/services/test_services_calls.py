@@ -1,10 +1,13 @@
-"""Sample service routing: --direct parsing, mesh vs no-mesh targets, OTLP URL."""
+"""Sample service routing: --direct parsing, mesh vs no-mesh targets, OTLP URL; reading a
+callee's answer."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
-from mesh_runtime.services.calls import CallResult, Targets, parse_direct
+from mesh_runtime.services.calls import CallResult, Targets, _answer_of, parse_direct
 from mesh_runtime.services.tracing import traces_url
 
 
@@ -60,3 +63,29 @@ def test_traces_url_appends_the_otlp_path_to_a_base_url() -> None:
     assert traces_url("http://127.0.0.1:9/v1/traces") == "http://127.0.0.1:9/v1/traces"
     with pytest.raises(ValueError):
         traces_url("127.0.0.1:4318")
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        b'{"instance":"b-0","calls":[{"service":"c"}]}',
+        b'{"a":1} \t\r\n',
+        b'{"a":1} x',
+        b'{"a":1}{"b":2}',
+        b'{"a":1}\x0c',
+        b'{"a":"\xff"}',
+        b'{"a":"\xc3\xa9\\ud800"}',
+        '{"a":1}'.encode("utf-16-le"),
+        '{"a":1}'.encode("utf-32-le"),
+        b"{",
+        b"[1]",
+    ],
+)
+def test_a_callee_answer_is_read_as_json_loads_reads_it(payload: bytes) -> None:
+    """The call tree is taken from an answer exactly when json.loads makes an object of it
+    (trailing JSON whitespace only; UTF-8, or UTF-16 / 32 found as json.loads finds it)."""
+    try:
+        expected = json.loads(payload)
+    except ValueError:
+        expected = {}
+    assert _answer_of(payload) == (expected if isinstance(expected, dict) else {})
