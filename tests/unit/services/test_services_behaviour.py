@@ -102,6 +102,15 @@ def test_padded_body_has_exactly_the_requested_size() -> None:
     assert padded_body(payload, 10) == b'{"service":"catalog","calls":[]}'
 
 
+def test_an_answer_is_the_compact_json_that_json_dumps_makes() -> None:
+    """The answer's encoder writes what json.dumps with compact separators does: numbers,
+    non-ASCII text, nesting and all."""
+    calls = [{"service": "c", "ms": 0.123, "calls": [{"x": [1e300, -0.0, None, True]}]}]
+    payload = {"service": 'é\u2028"\\', "calls": calls, "n": float("inf")}
+    compact = json.dumps(payload, separators=(",", ":")).encode()
+    assert padded_body(payload, 0) == compact
+
+
 def test_round_robin_cycles_in_order() -> None:
     """Addresses are picked in turn and the cycle repeats."""
     rr = RoundRobin(["a:1", "b:2", "c:3"])
