@@ -11,7 +11,10 @@
   `meshproof`, the queries it always made plus every signal's); where
   the deployment has no Prometheus, the built-in scraper reads every sidecar's /metrics
   each second, and the run records `metrics_source: builtin-scraper`;
-- spans: read from the trace sink's file once the load is over;
+- spans: read from the trace sink's file once the load is over: on the local and docker
+  runtimes once every span producer said it sent what it held (`harness.observe.
+  span_flush`), elsewhere (and when a producer cannot say so, with a note) once the file
+  stopped growing;
 - the host's disturbance probe (`harness.observe.probe`, a process of its own): scheduling
   lag, steal, iowait, load and the CPU outside the deployment and the harness, per second.
   A probe that cannot start is a note, not a failed run: the run's `host` is then None.
@@ -44,6 +47,7 @@ from harness.observe.dialects import (
     reference_mesh_dialect,
 )
 from harness.observe.rows import frame as metrics_frame
+from harness.observe.span_flush import flush_span_producers
 from harness.observe.traces import fetch_spans, read_spans, sink_span_count
 from harness.store.model import DialectRecord, MetricsSource
 from mesh_runtime.errors import MeshproofError
@@ -56,7 +60,10 @@ if TYPE_CHECKING:
     from mesh_runtime.runtimes.docker import DockerStatsSampler
 
 SPANS_SETTLE_S = 2.5
-"""The spans file must stop growing this long before it is read (exporters batch)."""
+"""Where the producers cannot be asked to flush: the spans file must stop growing this
+long before it is read (exporters batch)."""
+SPANS_FLUSHED = ("local", "docker")
+"""Runtimes whose span producers the harness asks to flush (it reaches their ports)."""
 SPANS_WAIT_MAX_S = 12.0
 LAST_SCRAPE_WAIT_S = 5.0
 """How long the metrics wait for a scrape of every target after the load stopped (the
@@ -183,7 +190,7 @@ class Observers:
             last = self._wait_last_scrape(access.url, scraped_after)
             if last is not None:
                 step_after = self._t0 + math.ceil(last - self._t0)
-                time.sleep(max(0.0, step_after - time.time()))  # < 1 s, beside the spans' settle
+                time.sleep(max(0.0, step_after - time.time()))  # < 1 s, beside the spans' read
                 end = max(end, step_after, time.time())
         observer = PrometheusObserver.of(access, queries=self.dialect.queries())
         try:
@@ -198,7 +205,8 @@ class Observers:
 
         Where the runtime's Prometheus tells when it last scraped each target (local,
         docker), the metrics are read once every target was scraped after `stopped`,
-        while the spans settle in a thread; elsewhere after the spans settled, as ever."""
+        while the spans are flushed and read in a thread; elsewhere after the spans
+        settled, as ever."""
         if self._scraper is not None or self._deployment.runtime not in SCRAPE_CHECKED:
             spans = self.spans()
             return spans, self.metrics(time.time())
@@ -221,12 +229,14 @@ class Observers:
         return None
 
     def spans(self) -> pd.DataFrame | None:
-        """The spans of the run from the trace sink's file, once it stops growing (a sink
-        in a pod: its span count, then its file fetched into the run's work dir)."""
+        """The spans of the run from the trace sink's file, once every producer flushed
+        (local, docker) or else once the file stops growing (a sink in a pod: its span
+        count, then its file fetched into the run's work dir)."""
         path = self._deployment.trace_file
         sink = self._deployment.trace_url
         if path:
-            wait_until_settled(lambda: _size(Path(path)), SPANS_SETTLE_S, SPANS_WAIT_MAX_S)
+            if not self._flushed():
+                wait_until_settled(lambda: _size(Path(path)), SPANS_SETTLE_S, SPANS_WAIT_MAX_S)
             return read_spans(path, self._t0)
         if sink:
             wait_until_settled(lambda: sink_span_count(sink), SPANS_SETTLE_S, SPANS_WAIT_MAX_S)
@@ -237,6 +247,23 @@ class Observers:
             finally:
                 fetched.unlink(missing_ok=True)
         return None
+
+    def _flushed(self) -> bool:
+        """Whether every span producer of the deployment said it sent what it held (only
+        asked on the local and docker runtimes); a note names those that did not."""
+        if self._deployment.runtime not in SPANS_FLUSHED:
+            return False
+        problems = flush_span_producers(self._current())
+        if not problems:
+            return True
+        shown = "; ".join(problems[:3]) + (
+            f"; {len(problems) - 3} more" if len(problems) > 3 else ""
+        )
+        self.problems.append(
+            f"spans: not every producer could flush its spans ({shown}); read once the "
+            f"sink's file had not grown for {SPANS_SETTLE_S:g}s"
+        )
+        return False
 
 
 def run_dialect(deployment: Deployment, topology: Topology) -> BoundDialect:

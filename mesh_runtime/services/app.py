@@ -1,7 +1,7 @@
 """The sample shop service's HTTP handler (served by `http_serve`, the sidecar's stack).
 
 any path, any method   apply the behaviour, call each of `calls` in order, answer JSON
-GET /_health, GET|PUT /_behaviour   the behaviour API (`control.py`)
+GET /_health, GET|PUT /_behaviour, POST /_spans/flush   the behaviour API (`control.py`)
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from typing import Any
 
 from mesh_runtime.services.behaviour import padded_body, should_fail
 from mesh_runtime.services.calls import CallResult, Downstream
-from mesh_runtime.services.control import BehaviourControl
+from mesh_runtime.services.control import BehaviourControl, flushes
 from mesh_runtime.services.http_serve import JSON
 from mesh_runtime.services.tracing import ServiceIdentity, ServiceTracer, Span
 from mesh_runtime.sidecar.http1 import Request, Response
@@ -38,13 +38,15 @@ class ShopService:
         self._downstream = downstream
         self._tracer = tracer
         self._rng = rng or random.Random()
-        self._control = BehaviourControl(identity.instance)
+        self._control = BehaviourControl(identity.instance, tracer.flush)
         self._leaf_answer = (-1, b"")
         """(size, body) of a leaf's last 200 answer: the same bytes for every request of a
         size (encoding it each time was a quarter of a leaf's handler)."""
 
     async def handle(self, request: Request) -> Response:
         """The behaviour API's answer, or the shop request's."""
+        if flushes(request):
+            return await self._control.flush_spans()
         control = self._control.answer(request)
         if control is not None:
             return control

@@ -2,6 +2,8 @@
 
 GET /_health           200
 GET|PUT /_behaviour    the behaviour; a PUT of a partial object changes those fields
+POST /_spans/flush     send every span ended so far to the OTLP endpoint now; answers
+                       `{"flushed": bool, "tracing": counts | null}` once it took them
 
 Shared by the HTTP service (`app.py`) and the gRPC one (`rpc_server.py`): whatever
 protocol an instance serves, the harness changes its behaviour the same way.
@@ -12,6 +14,8 @@ from __future__ import annotations
 import asyncio
 import json
 import random
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 from mesh_runtime.services.behaviour import (
     Behaviour,
@@ -23,13 +27,18 @@ from mesh_runtime.services.http_serve import json_response
 from mesh_runtime.sidecar.http1 import Request, Response
 
 READS = frozenset({b"GET", b"HEAD"})
+SPANS_FLUSH = "/_spans/flush"
+FLUSH_TIMEOUT_S = 5.0
+Flush = Callable[[float], Awaitable[dict[str, Any]]]
 
 
 class BehaviourControl:
     """The current behaviour, changed through the API; held requests wake on a change."""
 
-    def __init__(self, instance: str) -> None:
+    def __init__(self, instance: str, flush: Flush | None = None) -> None:
+        """`flush`: the service tracer's (`ServiceTracer.flush`)."""
         self._instance = instance
+        self._flush = flush
         self.behaviour = Behaviour()
         self._changed = asyncio.Event()
 
@@ -49,8 +58,16 @@ class BehaviourControl:
 
     async def handle(self, request: Request) -> Response:
         """The API alone (a gRPC instance's HTTP face): 404 for anything else."""
+        if flushes(request):
+            return await self.flush_spans()
         response = self.answer(request)
         return response if response is not None else json_response({"error": "not found"}, 404)
+
+    async def flush_spans(self) -> Response:
+        report = {"flushed": True, "tracing": None}
+        if self._flush is not None:
+            report = await self._flush(FLUSH_TIMEOUT_S)
+        return json_response(report)
 
     def put_behaviour(self, body: bytes) -> Response:
         try:
@@ -81,3 +98,9 @@ class BehaviourControl:
         if delay_ms > 0:
             await asyncio.sleep(delay_ms / 1000)
         return behaviour
+
+
+def flushes(request: Request) -> bool:
+    """Whether `request` asks for the spans' flush (a POST; any other method on that path
+    is a shop request)."""
+    return request.method == b"POST" and request.path == SPANS_FLUSH

@@ -61,7 +61,7 @@ class GrpcShopService(grpc.GenericRpcHandler):
         rng: random.Random | None = None,
     ) -> None:
         self.identity = identity
-        self.control = BehaviourControl(identity.instance)
+        self.control = BehaviourControl(identity.instance, tracer.flush)
         self._calls = tuple(calls)
         self.downstream = downstream
         self.tracer = tracer

@@ -74,6 +74,14 @@ class ServiceTracer:
         if self._exporter is not None and self._runner is None:
             self._runner = asyncio.get_running_loop().create_task(self._exporter.run())
 
+    async def flush(self, timeout_s: float) -> dict[str, object]:
+        """Send every span ended so far now: `{"flushed": bool, "tracing": counts | None}`
+        (`flushed` false when the endpoint did not take them within `timeout_s`)."""
+        if self._exporter is None:
+            return {"flushed": True, "tracing": None}
+        flushed = await self._exporter.flush(timeout_s)
+        return {"flushed": flushed, "tracing": self._exporter.summary()}
+
     async def shutdown(self) -> None:
         """Send the spans still queued (within `FLUSH_TIMEOUT_S`) and stop exporting."""
         if self._exporter is not None:

@@ -1,12 +1,16 @@
-"""The admin API on loopback: /ready, /config_dump, /stats, /metrics.
+"""The admin API on loopback: /ready, /config_dump, /stats, /metrics, POST /spans/flush.
 
-`/config_dump` and `/stats` need the admin token (`Authorization: Bearer`, when the sidecar
-was given one) and a loopback peer (when the listener itself is on loopback); `/ready` and `/metrics` stay open for probes and
+`/config_dump`, `/stats` and `/spans/flush` need the admin token (`Authorization: Bearer`,
+when the sidecar was given one) and a loopback peer (when the listener itself is on loopback); `/ready` and `/metrics` stay open for probes and
 Prometheus. Nothing secret is ever shown: no key, no token.
 
 `/ready` answers JSON naming the process (`{"ready": true, "pid": N}`; 503 with a
 `reason` otherwise): during a hot restart two sidecars share the admin port
 (SO_REUSEPORT), and the runtime polls until the *new* pid says it is ready.
+
+`POST /spans/flush` sends every span ended so far to the OTLP endpoint at once and answers
+`{"flushed": bool, "tracing": <the tracing counts> | null}` once the endpoint took them
+(`flushed` false: not within `FLUSH_TIMEOUT_S`); without tracing there is nothing to send.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ import ipaddress
 import json
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from mesh_runtime.sidecar.config_reader import dump_config
@@ -24,6 +28,9 @@ from mesh_runtime.sidecar.http1 import Request, Response, simple_response
 from mesh_runtime.sidecar.observe import Observer
 from mesh_runtime.sidecar.state import MeshState, StateHolder
 from mesh_runtime.sidecar.telemetry.metrics import CONTENT_TYPE
+
+FLUSH_TIMEOUT_S = 5.0
+SPANS_FLUSH = "/spans/flush"
 
 
 class Lifecycle:
@@ -51,6 +58,7 @@ class AdminApi:
         security: Callable[[], dict[str, Any]] | None = None,
         loopback_only: bool = True,
         tracing: Callable[[], dict[str, Any]] | None = None,
+        flush: Callable[[float], Awaitable[bool]] | None = None,
     ) -> None:
         self._holder = holder
         self._obs = observer
@@ -60,6 +68,7 @@ class AdminApi:
         self._token = token.encode() if token else None
         self._security = security
         self._tracing = tracing
+        self._flush = flush
         self._loopback_only = loopback_only
         """False when the admin listener is on a non-loopback address (a container):
         callers come through a published port, and only the token can tell them apart."""
@@ -68,9 +77,12 @@ class AdminApi:
         (a new config is a new state), so each is serialized once, not once per read."""
 
     async def handle(self, request: Request) -> Response:
+        path = request.path
+        if path == SPANS_FLUSH and request.method == b"POST":
+            refused = self._refuse(request)
+            return refused if refused is not None else await self._flush_spans()
         if request.method not in (b"GET", b"HEAD"):
             return simple_response(405)
-        path = request.path
         if path == "/ready":
             return self._ready()
         if path in ("/config_dump", "/stats"):
@@ -80,7 +92,14 @@ class AdminApi:
             return self._config_dump() if path == "/config_dump" else _json(self._stats())
         if path == "/metrics":
             return self._metrics()
-        return simple_response(404, "admin endpoints: /ready /config_dump /stats /metrics")
+        return simple_response(
+            404, "admin endpoints: /ready /config_dump /stats /metrics, POST /spans/flush"
+        )
+
+    async def _flush_spans(self) -> Response:
+        flushed = True if self._flush is None else await self._flush(FLUSH_TIMEOUT_S)
+        tracing = self._tracing() if self._tracing is not None else None
+        return _json({"flushed": flushed, "tracing": tracing})
 
     def _ready(self) -> Response:
         if self._lifecycle.ready(self._holder):

@@ -184,6 +184,7 @@ class Sidecar:
             security=self.security.summary,
             loopback_only=self.options.host in (HOST, "::1", "localhost"),
             tracing=self._exporter.summary if self._exporter is not None else None,
+            flush=self._exporter.flush if self._exporter is not None else None,
         )
 
     async def _serve(self) -> int:

@@ -6,7 +6,10 @@ wakes every `interval_s`, or as soon as `batch_size` spans are queued, and POSTs
 rather than one large one a second, so no single step holds the loop for long. An export
 that fails (sink down, 5xx, 408, 429) goes back to the front of the queue and is tried
 again after a capped backoff; one refused for good (another 4xx) is dropped; beyond `max_queue` spans new ones are dropped and counted, as the
-SDK's batch processor does. `shutdown` sends what is left, within a deadline.
+SDK's batch processor does. `shutdown` sends what is left, within a deadline; `flush`
+(the admin API's, on demand) wakes the export task and returns once every span queued
+before it was sent: the sink answers an export after writing it, so a harness that flushed
+every producer knows the sink holds every span that ended before it asked.
 
 Exports to a plain http endpoint go over one kept-alive connection (the sidecar's own
 upstream connection, `endpoint_pool.EndpointPool`), opened again when the sink closed it:
@@ -75,6 +78,12 @@ class SpanExporter:
         self._wake = asyncio.Event()
         self._closing = False
         self._failures = 0
+        self._flushes = 0
+        """Flushes asked for; a pass of the export task begun after the n-th empties the
+        queue of every span queued before it."""
+        self._flushed = 0
+        """The flushes asked for before the last pass that left the queue empty began."""
+        self._pass_done = asyncio.Event()
         self.exported = 0
         self.exports = 0
         self.dropped = 0
@@ -104,7 +113,11 @@ class SpanExporter:
                     async with asyncio.timeout(delay):
                         await self._wake.wait()
                 self._wake.clear()
-                await self.send_queued()
+                asked = self._flushes
+                if await self.send_queued():
+                    self._flushed = asked
+                self._pass_done.set()
+                self._pass_done = asyncio.Event()
         finally:
             self._pool.close_all()
 
@@ -125,6 +138,21 @@ class SpanExporter:
                 self._queue.extendleft(reversed(batch[:room]))
                 return False
         return True
+
+    async def flush(self, timeout_s: float) -> bool:
+        """Have the export task (`run`) send every span queued so far, now; True once they
+        are all sent (or refused for good), False when that took longer than `timeout_s`
+        (the endpoint is down: they stay queued) or the exporter is shutting down."""
+        self._flushes += 1
+        wanted = self._flushes
+        self._wake.set()
+        try:
+            async with asyncio.timeout(timeout_s):
+                while self._flushed < wanted and not self._closing:
+                    await self._pass_done.wait()
+        except TimeoutError:
+            return False
+        return self._flushed >= wanted
 
     async def shutdown(self, timeout_s: float, runner: asyncio.Task[None] | None = None) -> None:
         """Stop `runner` (the task running `run`) after the export it is in, never in the

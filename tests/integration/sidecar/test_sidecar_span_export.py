@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import random
+import time
 from pathlib import Path
 
 import pytest
@@ -110,6 +111,47 @@ def test_shutdown_lets_the_running_export_finish_and_sends_the_rest(
     ids, exporter = asyncio.run(scenario())
     assert_arrived_once(out, ids)
     assert (exporter.exported, exporter.exports, exporter.dropped) == (300, 2, 0)
+
+
+def test_a_flush_returns_once_the_sink_wrote_every_span_ended_before_it(
+    sink: tuple[int, Path],
+) -> None:
+    """With a 60 s export interval, `flush` sends at once and returns only after the sink
+    answered: every span ended before it is already in the sink's file, none later; a
+    flush with nothing queued returns True too."""
+    port, out = sink
+
+    async def scenario() -> tuple[list[str], list[str], bool]:
+        exporter, recorder = make_exporter(port, interval_s=60)
+        runner = asyncio.get_running_loop().create_task(exporter.run())
+        await asyncio.sleep(0)  # the runner waits out its interval
+        ids = await end_spans(recorder, 300)
+        assert await exporter.flush(5)
+        written = span_ids(out)  # read before anything else can run
+        assert await exporter.flush(5)
+        await exporter.shutdown(5, runner)
+        return ids, written, exporter.exports == 2
+
+    ids, written, two_exports = asyncio.run(scenario())
+    assert sorted(written) == sorted(ids) and two_exports
+
+
+def test_a_flush_to_a_sink_that_is_gone_says_so_in_time(tmp_path: Path) -> None:
+    """No sink listening: `flush` returns False within its timeout, the spans still queued."""
+
+    async def scenario() -> tuple[bool, float, int]:
+        exporter, recorder = make_exporter(free_port(), interval_s=60)
+        runner = asyncio.get_running_loop().create_task(exporter.run())
+        await end_spans(recorder, 3)
+        began = time.monotonic()
+        flushed = await exporter.flush(0.5)
+        took = time.monotonic() - began
+        queued = exporter.queued
+        runner.cancel()
+        return flushed, took, queued
+
+    flushed, took, queued = asyncio.run(scenario())
+    assert not flushed and took < 2.0 and queued == 3
 
 
 def test_spans_wait_for_a_sink_that_comes_up_late(procs: Processes, tmp_path: Path) -> None:
