@@ -12,6 +12,7 @@ import pytest
 import requests
 
 from harness.faults import FaultContext, RollbackExecutor, make_injector
+from harness.observe.span_flush import flush_span_producers
 from harness.spec.faults import ContainerFault
 from mesh_runtime.control.client import ControlPlaneClient
 from mesh_runtime.runtimes.deployment import Deployment
@@ -57,7 +58,9 @@ def test_up_runs_every_part_in_a_container_pods_shared_and_all_ready(
 def test_a_request_through_the_gateway_has_its_whole_trace_in_the_sink(
     shop: tuple[DockerRuntime, Deployment],
 ) -> None:
-    """Every hop's spans (app and sidecar, in and out) reach the trace sink container."""
+    """Every hop's spans (app and sidecar, in and out) reach the trace sink container, and
+    are in its file once every sidecar and app said it flushed (through the published
+    ports, a sidecar's with the admin token)."""
     _, deployment = shop
     traceparent = f"00-{TRACE_ID}-00f067aa0ba902b7-01"
     response = requests.get(
@@ -65,13 +68,10 @@ def test_a_request_through_the_gateway_has_its_whole_trace_in_the_sink(
     )
     assert response.status_code == 200
 
-    def spans() -> list[dict[str, Any]]:
-        lines = Path(str(deployment.trace_file)).read_text().splitlines()
-        found = [json.loads(line) for line in lines if TRACE_ID in line]
-        handled = {s["service"] for s in found if s["name"].endswith(" handle")}
-        return found if handled == SERVICES and len(found) >= 14 else []
-
-    found = poll(spans, timeout=20, interval=0.5)
+    assert flush_span_producers(deployment) == []
+    lines = Path(str(deployment.trace_file)).read_text().splitlines()
+    found = [json.loads(line) for line in lines if TRACE_ID in line]
+    assert {s["service"] for s in found if s["name"].endswith(" handle")} == SERVICES
     inbound = [s for s in found if s["name"].startswith("inbound")]
     outbound = [s for s in found if s["name"].startswith("outbound")]
     assert len(inbound) == 5 and len(outbound) == 4
