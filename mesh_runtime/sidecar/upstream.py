@@ -18,6 +18,9 @@ import httptools
 from mesh_runtime.sidecar.http1 import READ_BUFFER, BodyStream, ConnectionClosed, Response
 from mesh_runtime.sidecar.http1_wire import NO_BODY_STATUS, end_to_end
 
+CLOSED_PARSER = httptools.HttpResponseParser(object())
+"""The parser a connection holds once closed: see http_server.CLOSED_PARSER."""
+
 
 class AttemptError(Exception):
     """One try to an upstream failed without a usable response."""
@@ -98,8 +101,13 @@ class UpstreamConnection(asyncio.BufferedProtocol):
         # Let the transport go now: uvloop's TLS protocol keeps this protocol's methods,
         # so connection and transport form a cycle that only the collector's full pass
         # frees, and each closed mTLS connection held uvloop's 256 KiB read buffer and
-        # OpenSSL's state until then (issue 17's soak, DEVELOPING.md).
+        # OpenSSL's state until then (issue 17's soak, DEVELOPING.md). The parser (it
+        # holds this connection's methods) and the last answer (its body stream holds
+        # them too) go as well: each made a cycle of its own, a closed connection's
+        # objects left to the collector's next full pass.
         self.transport = None
+        self._parser = CLOSED_PARSER
+        self._head = None
 
     # --- httptools callbacks --------------------------------------------------------
 
