@@ -245,7 +245,7 @@ class Sidecar:
             now = time.monotonic()
             self.mesh_connections.sweep(now)
             self._admin_connections.sweep(now)
-            if self._trim is not None and self._trimmer.should_trim(self.open_connections()):
+            if self._trim is not None and self._trimmer.should_trim(self.open_connections(), now):
                 self._trim()
 
     def open_connections(self) -> int:

@@ -9,16 +9,24 @@ import pytest
 from mesh_runtime.sidecar.heap import HeapTrimmer, malloc_trim
 
 
-def test_a_trim_follows_a_fall_to_half_the_peak_by_at_least_the_minimum() -> None:
-    """Growth and small dips never trim; a fall to half the peak by 64 does, once, and
-    the next peak is counted from there."""
-    trimmer = HeapTrimmer(min_drop=64)
-    counts = [10, 200, 150, 101, 100, 100, 90, 30, 300, 180, 150]
-    decisions = [trimmer.should_trim(n) for n in counts]
-    assert [n for n, trim in zip(counts, decisions, strict=True) if trim] == [100, 30, 150]
-    assert trimmer.trims == 3
-    small = HeapTrimmer(min_drop=64)
-    assert not any(small.should_trim(n) for n in [100, 40, 100, 37])
+def test_a_trim_follows_a_fall_from_the_peak_by_at_least_the_minimum() -> None:
+    """Growth and dips under the minimum never trim; a fall by 16 from the peak does,
+    once, and the next peak is counted from there."""
+    trimmer = HeapTrimmer(min_drop=16, interval_s=0.0)
+    counts = [10, 60, 50, 45, 44, 44, 40, 30, 80, 70, 64]
+    decisions = [trimmer.should_trim(n, float(t)) for t, n in enumerate(counts)]
+    assert [n for n, trim in zip(counts, decisions, strict=True) if trim] == [44, 64]
+    assert trimmer.trims == 2
+    small = HeapTrimmer(min_drop=16, interval_s=0.0)
+    assert not any(small.should_trim(n, 0.0) for n in [30, 15, 30, 16])
+
+
+def test_trims_are_spaced_by_the_interval() -> None:
+    """Connections that come and go by tens every second trim once per interval, not
+    once per fall."""
+    trimmer = HeapTrimmer(min_drop=16, interval_s=10.0)
+    decisions = [trimmer.should_trim(1000 if t % 2 else 960, float(t)) for t in range(1, 31)]
+    assert [t for t, trim in enumerate(decisions, start=1) if trim] == [2, 12, 22]
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's malloc_trim")
