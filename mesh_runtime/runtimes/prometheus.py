@@ -144,7 +144,7 @@ class PrometheusServer:
             seen = self.targets()
             return all_up(seen, expected)
 
-        if wait_until(ready, Deadline.after(timeout), interval=0.25) != "ready":
+        if wait_until(ready, Deadline.after(timeout), interval=0.1) != "ready":
             down = [
                 f"{t.instance} ({t.health}: {t.last_error or 'not scraped yet'})"
                 for t in seen
