@@ -69,6 +69,8 @@ class WorkerState:
         self.batcher: Batcher | None = None
         self._histograms = SecondHistograms()
         self.done = False
+        self.shipped_done = False
+        """The batch saying `done` is sent: this state ships nothing more."""
         self.stale_retries = 0
         """Requests sent again on a new connection because their pooled one was closed."""
         self.connections = 0
@@ -140,8 +142,10 @@ class WorkerState:
 
     def ship(self) -> None:
         """Send the master what is waiting: records, histograms, then the status (called
-        each second, when a batch is full, and once the share is done)."""
-        if self.pacer is None or self.batcher is None:
+        each second, when a batch is full, and once the share is done). Nothing after the
+        batch that said done: it held the last record, and a later one would reach the
+        master after it moved on to the next block of a series (`LoadDriver.series`)."""
+        if self.pacer is None or self.batcher is None or self.shipped_done:
             return
         self._histograms.flush(self.batcher.add_hdr)
         now = self.clock.now_s()
@@ -152,6 +156,7 @@ class WorkerState:
         status["closed_idle"] = self.closed_idle
         status["shipped"] = self.batcher.shipped + self.batcher.waiting
         self._send(self.batcher.take(status))
+        self.shipped_done = self.done
 
 
 def grow_connections(state: WorkerState, spawn: Callable[[int], object]) -> None:

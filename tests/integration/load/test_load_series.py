@@ -42,6 +42,8 @@ def test_each_block_of_a_series_is_kept_apart_by_the_same_locust_processes(
     assert len({m["pid"] for m in masters}) == 1 and len({m["t0"] for m in masters}) == 3
     for driver, master in zip(drivers, masters, strict=True):
         assert [w["done"] for w in master["workers"]] == [True, True], master
+        # Only this block's batches: one of the block before would be a gap here.
+        assert all(w["gaps"] == 0 and w["batches"] == w["next_seq"] for w in master["workers"])
         rows = [r for path in driver.records_files() for r in iter_worker_records(path)]
         assert len(rows) == 150 and all(r["status"] == 200 for r in rows)
         assert all(0 <= r["intended_s"] < 1.5 for r in rows)
