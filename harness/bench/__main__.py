@@ -20,6 +20,8 @@ Sections (`--only` names them; repeated or comma-separated):
 - mesh-size: `up` time, control-plane push p50 / p99 and CPU per push (whole vs scoped
   sidecar config, a mesh-wide and a one-service change), scrape duration and summed RSS
   of generated meshes of 10 to 100 sidecars (harness.bench.mesh_size);
+- tracesink: the trace sink's CPU per 1000 spans, this tree's beside main's, interleaved,
+  and their spans files compared byte for byte (harness.bench.tracesink);
 - run-overhead: the fixed cost of a `meshproof run` on the local runtime, stage by stage
   (start-up, deploy, Prometheus' first scrapes, the load's start, collecting, teardown,
   analysis) of a short library experiment (harness.bench.run_overhead).
@@ -81,6 +83,12 @@ def _service_hop(quick: bool) -> int:
     return service_hop.main(["--seconds", "4", "--rounds", "1"] if quick else [])
 
 
+def _tracesink(quick: bool) -> int:
+    from harness.bench import tracesink
+
+    return tracesink.main(["--rounds", "2", "--exports", "10"] if quick else [])
+
+
 def _run_overhead(quick: bool) -> int:
     from harness.bench import run_overhead
 
@@ -108,6 +116,7 @@ SECTIONS = (
     Section("istio-propagation", "Istio fault propagation benchmark", _istio_propagation),
     Section("run-size", "cost curve: run size", _run_size),
     Section("mesh-size", "cost curve: mesh size", _mesh_size),
+    Section("tracesink", "trace sink CPU per span", _tracesink),
     Section("run-overhead", "fixed cost of a meshproof run", _run_overhead),
 )
 
