@@ -179,9 +179,12 @@ class Observers:
         """The metrics table from `t0` to `end` (wall clock); empty, with a note, on failure.
 
         `scraped_after`: first wait (bounded) until Prometheus scraped every target at or
-        after that time, and until the clock passed the first step of the range (1 s from
-        `t0`) at or after the last of those scrapes, so that the table's last row holds
-        them (a runtime's own Prometheus only)."""
+        after that time, and end the range no earlier than its first step (1 s from `t0`)
+        at or after the last of those scrapes, so that the table's last row holds them (a
+        runtime's own Prometheus only). That step may still be ahead of the clock:
+        Prometheus evaluates it as any other, from the samples it holds, and every one the
+        run needs (up to `scraped_after`) is among them; waiting for the clock to pass it
+        cost a run 0.5 s on average."""
         if self._scraper is not None:
             return self._scraper.frame()
         access = self._deployment.prometheus_access()
@@ -189,9 +192,7 @@ class Observers:
         if scraped_after is not None:
             last = self._wait_last_scrape(access.url, scraped_after)
             if last is not None:
-                step_after = self._t0 + math.ceil(last - self._t0)
-                time.sleep(max(0.0, step_after - time.time()))  # < 1 s, beside the spans' read
-                end = max(end, step_after, time.time())
+                end = max(end, self._t0 + math.ceil(last - self._t0))
         observer = PrometheusObserver.of(access, queries=self.dialect.queries())
         try:
             return observer.collect(self._t0, end, self._t0)
