@@ -17,6 +17,7 @@ spans files must be the same bytes: the bench fails when they are not.
 from __future__ import annotations
 
 import argparse
+import http.client
 import json
 import random
 import statistics
@@ -39,6 +40,7 @@ from mesh_runtime.sidecar.telemetry.otlp import SpanEncoder
 from mesh_runtime.sidecar.telemetry.tracing import TRACER_NAME, ProxySpan, SpanRecorder
 
 SPANS_PER_EXPORT = 200
+_PROTOBUF_HEADERS = {"Content-Type": "application/x-protobuf"}
 SERVICES = ("gateway", "frontend", "catalog", "cart", "inventory")
 
 
@@ -168,9 +170,11 @@ def random_exports(count: int, seed: int) -> list[bytes]:
 class Sink:
     """One running sink: where to POST, its process's CPU, its spans file."""
 
-    def __init__(self, name: str, url: str, pid: int, out: Path) -> None:
-        self.name, self.url, self.pid, self.out = name, url, pid, out
+    def __init__(self, name: str, port: int, pid: int, out: Path) -> None:
+        self.name, self.host, self.port, self.pid, self.out = name, "127.0.0.1", port, pid, out
+        self.url = f"http://127.0.0.1:{port}/v1/traces"
         self.cpu_ms_per_k: list[float] = []
+        self._connection: http.client.HTTPConnection | None = None
 
     def cpu_s(self) -> float:
         """User + system CPU of every thread (ns-resolution scheduler accounting)."""
@@ -180,13 +184,14 @@ class Sink:
         return total / 1e9
 
     def post(self, body: bytes) -> None:
-        request = urllib.request.Request(
-            self.url, data=body, headers={"Content-Type": "application/x-protobuf"}
-        )
-        with urllib.request.urlopen(request, timeout=30) as answer:
-            if answer.status != 200:
-                raise RunError(f"{self.name} sink answered {answer.status}")
-            answer.read()
+        """One export on the kept-alive connection, as a sidecar's exporter sends them."""
+        if self._connection is None:
+            self._connection = http.client.HTTPConnection(self.host, self.port, timeout=30)
+        self._connection.request("POST", "/v1/traces", body, _PROTOBUF_HEADERS)
+        answer = self._connection.getresponse()
+        answer.read()
+        if answer.status != 200:
+            raise RunError(f"{self.name} sink answered {answer.status}")
 
     def spans(self) -> int:
         stats_url = self.url.replace("/v1/traces", "/stats")
@@ -211,7 +216,12 @@ def sink(name: str, work: Path, source: Path | None) -> Iterator[Sink]:
         env=env,
         cwd=source,
     ) as proc:
-        yield Sink(name, f"http://127.0.0.1:{port}/v1/traces", proc.pid, out)
+        sink = Sink(name, port, proc.pid, out)
+        try:
+            yield sink
+        finally:
+            if sink._connection is not None:
+                sink._connection.close()
 
 
 def _batch(target: Sink, bodies: list[bytes]) -> None:
