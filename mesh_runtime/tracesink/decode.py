@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import json.encoder
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
@@ -45,6 +46,40 @@ def records_from_protobuf(body: bytes) -> list[dict[str, Any]]:
         return _records(_RawAttributesRequest.FromString(body), _raw_attributes)
     except DecodeError:
         return spans_from_request(request_from_protobuf(body))
+
+
+def lines_from_protobuf(body: bytes) -> tuple[str, int]:
+    """The spans file's lines for a protobuf export and how many:
+    `"".join(compact_json(r) + "\\n" for r in records_from_protobuf(body))`, the same
+    text, written from a template per span: ids in hex need no escaping, the kind and
+    status names and the resource's service and instance are escaped once, and a span's
+    whole attributes object is written once per distinct list of encoded attributes
+    (`_attributes_json`), which repeat span after span as the pairs in them do."""
+    try:
+        request = _RawAttributesRequest.FromString(body)
+        lines: list[str] = []
+        append = lines.append
+        kinds, codes, string = _KIND_JSON, _STATUS_JSON, _json_string
+        for resource_spans in request.resource_spans:
+            service, instance = _identity(resource_spans.resource)
+            who = f',"service":{string(service)},"instance":{string(instance)},"start_ns":'
+            for scope_spans in resource_spans.scope_spans:
+                for span in scope_spans.spans:
+                    kind = span.kind
+                    status = span.status.code
+                    append(
+                        f'{{"trace_id":"{span.trace_id.hex()}","span_id":"{span.span_id.hex()}"'
+                        f',"parent_span_id":"{span.parent_span_id.hex()}"'
+                        f',"name":{string(span.name)}'
+                        f',"kind":{kinds.get(kind) or string(str(kind))}{who}'
+                        f'{span.start_time_unix_nano},"end_ns":{span.end_time_unix_nano}'
+                        f',"status_code":{codes.get(status) or string(str(status))}'
+                        f',"attributes":{_attributes_json(span.attributes)}}}\n'
+                    )
+        return "".join(lines), len(lines)
+    except DecodeError:
+        records = spans_from_request(request_from_protobuf(body))
+        return "".join([compact_json(r) + "\n" for r in records]), len(records)
 
 
 def _records(request: Any, attributes: Callable[[Any], dict[str, Any]]) -> list[dict[str, Any]]:
@@ -134,6 +169,27 @@ def _identity(resource: Resource) -> tuple[str, str]:
     return str(attributes.get("service.name", "")), str(attributes.get("service.instance.id", ""))
 
 
+def _compact_encoder() -> Callable[[Any], str]:
+    """json.dumps(record, separators=(",", ":")), its C encoder made once: a kept
+    JSONEncoder's `encode` still makes a C encoder per call through two Python frames
+    (about 2 us of a span's 10). No check for circular references: a record is a tree of
+    what the decoder built."""
+    encoder = json.JSONEncoder(separators=(",", ":"))
+    make = getattr(json.encoder, "c_make_encoder", None)
+    if make is None:  # no C accelerator: the Python encoder, made once
+        return encoder.encode
+    # JSONEncoder.iterencode's own call (markers None: no circular check; indent None, the
+    # separators, sort_keys, skipkeys, allow_nan as the encoder has them).
+    chunks = make(None, encoder.default, _json_string, None, ":", ",", False, False, True)
+    return lambda record: "".join(chunks(record, 0))
+
+
+_json_string: Callable[[str], str] = json.encoder.encode_basestring_ascii
+"""A string as the compact encoder writes it (quoted, all but ASCII escaped)."""
+compact_json = _compact_encoder()
+"""A span record as one line of the spans file (without its newline)."""
+
+
 def _enum_names(enum: Any, prefix: str) -> dict[int, str]:
     """{1: 'INTERNAL', 2: 'SERVER', ...} from SPAN_KIND_*; an unknown number (open enums)
     is written as its digits."""
@@ -143,6 +199,8 @@ def _enum_names(enum: Any, prefix: str) -> dict[int, str]:
 # Looked up per span: protobuf's `Name()` costs more than the rest of a record's fields.
 _SPAN_KINDS = _enum_names(Span.SpanKind, "SPAN_KIND_")
 _STATUS_CODES = _enum_names(Status.StatusCode, "STATUS_CODE_")
+_KIND_JSON = {number: _json_string(name) for number, name in _SPAN_KINDS.items()}
+_STATUS_JSON = {number: _json_string(name) for number, name in _STATUS_CODES.items()}
 
 
 def _attributes(pairs: Iterable[KeyValue]) -> dict[str, Any]:
@@ -155,6 +213,21 @@ def _attributes(pairs: Iterable[KeyValue]) -> dict[str, Any]:
 
 
 _ATTRIBUTE_CACHE_SIZE = 4096
+_attributes_texts: dict[tuple[bytes, ...], str] = {}
+"""A span's attributes object as JSON text by its encoded attributes."""
+
+
+def _attributes_json(encoded: Iterable[bytes]) -> str:
+    key = tuple(encoded)
+    text = _attributes_texts.get(key)
+    if text is None:
+        text = compact_json(_raw_attributes(key))
+        if len(_attributes_texts) >= _ATTRIBUTE_CACHE_SIZE:
+            _attributes_texts.clear()
+        _attributes_texts[key] = text
+    return text
+
+
 _decoded_attributes: dict[bytes, tuple[str, Any]] = {}
 """(key, value) by an encoded KeyValue whose value is immutable (a string, a number, a
 bool, None): the same few pairs (method, path, upstream, status) come in span after span."""

@@ -13,10 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
-import json.encoder
 import logging
-from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
@@ -29,7 +26,8 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 
 from mesh_runtime.tracesink.decode import (
     BadExport,
-    records_from_protobuf,
+    compact_json,
+    lines_from_protobuf,
     request_from_json,
     request_from_protobuf,
     spans_from_request,
@@ -42,25 +40,6 @@ MAX_BODY_BYTES = 64 * 1024 * 1024
 PROTOBUF = "application/x-protobuf"
 JSON = "application/json"
 _EMPTY_EXPORT_RESPONSE = ExportTraceServiceResponse().SerializeToString()
-
-
-def _compact_encoder() -> Callable[[Any], str]:
-    """json.dumps(record, separators=(",", ":")), its C encoder made once: a kept
-    JSONEncoder's `encode` still makes a C encoder per call through two Python frames
-    (about 2 us of a span's 10). No check for circular references: a record is a tree of
-    what the decoder built."""
-    encoder = json.JSONEncoder(separators=(",", ":"))
-    make = getattr(json.encoder, "c_make_encoder", None)
-    if make is None:  # no C accelerator: the Python encoder, made once
-        return encoder.encode
-    # JSONEncoder.iterencode's own call (markers None: no circular check; indent None, the
-    # separators, sort_keys, skipkeys, allow_nan as the encoder has them).
-    ascii_strings = json.encoder.encode_basestring_ascii
-    chunks = make(None, encoder.default, ascii_strings, None, ":", ",", False, False, True)
-    return lambda record: "".join(chunks(record, 0))
-
-
-_COMPACT = _compact_encoder()
 
 
 class SpanWriter:
@@ -79,11 +58,16 @@ class SpanWriter:
         if not spans:
             return
         assert self._file is not None, "SpanWriter.open() was not called"
-        encode = _COMPACT
-        lines = "".join([encode(s) + "\n" for s in spans])
+        self.write_lines("".join([compact_json(s) + "\n" for s in spans]), len(spans))
+
+    def write_lines(self, lines: str, spans: int) -> None:
+        """`spans` records already as the file's JSON lines (`lines_from_protobuf`)."""
+        if not spans:
+            return
+        assert self._file is not None, "SpanWriter.open() was not called"
         self._file.write(lines.encode())
         self._file.flush()
-        self.spans += len(spans)
+        self.spans += spans
 
     def close(self) -> None:
         if self._file is not None:
@@ -159,15 +143,16 @@ class TraceSink:
             decoded: ExportTraceServiceRequest | None = None
             if content_type == JSON:
                 decoded = request_from_json(body)
-                spans = spans_from_request(decoded)
+                records = spans_from_request(decoded)
+                lines, spans = "".join([compact_json(r) + "\n" for r in records]), len(records)
             else:
-                spans = records_from_protobuf(body)
+                lines, spans = lines_from_protobuf(body)
                 if self._forwarder is not None:  # the forwarder sends the request's messages
                     decoded = request_from_protobuf(body)
         except BadExport as exc:
             self._rejected += 1
             return _error(400, str(exc), content_type)
-        self._writer.write(spans)
+        self._writer.write_lines(lines, spans)
         self._requests += 1
         if self._forwarder is not None and decoded is not None:
             self._forwarder.offer(decoded)

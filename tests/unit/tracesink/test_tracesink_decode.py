@@ -15,6 +15,7 @@ from opentelemetry.trace import SpanKind, Status, StatusCode, set_span_in_contex
 from harness.bench.tracesink import random_exports, sidecar_exports
 from mesh_runtime.tracesink.decode import (
     BadExport,
+    lines_from_protobuf,
     records_from_protobuf,
     request_from_json,
     request_from_protobuf,
@@ -164,6 +165,16 @@ def test_the_fast_protobuf_path_gives_the_full_parse_records_for_random_spans() 
     assert records_from_protobuf(sidecar) == spans_from_request(request_from_protobuf(sidecar))
 
 
+def test_the_spans_file_lines_are_the_records_as_compact_json() -> None:
+    """lines_from_protobuf writes what json.dumps with compact separators makes of each
+    record of the full parse, a line each, for random spans of every shape and for the
+    sidecar's; each export twice (the second from the caches)."""
+    for body in [*random_exports(60, seed=5), *sidecar_exports(3, seed=6)] * 2:
+        records = spans_from_request(request_from_protobuf(body))
+        compact = "".join(json.dumps(r, separators=(",", ":")) + "\n" for r in records)
+        assert lines_from_protobuf(body) == (compact, len(records))
+
+
 def test_the_fast_protobuf_path_refuses_what_the_full_parse_refuses_alike() -> None:
     """An attribute the fast parse leaves encoded and that is not valid (a key that is not
     UTF-8) is refused with the full parse's own message; so is garbage."""
@@ -177,4 +188,6 @@ def test_the_fast_protobuf_path_refuses_what_the_full_parse_refuses_alike() -> N
             request_from_protobuf(garbage)
         with pytest.raises(BadExport) as fast:
             records_from_protobuf(garbage)
-        assert str(fast.value) == str(full.value)
+        with pytest.raises(BadExport) as lines:
+            lines_from_protobuf(garbage)
+        assert str(fast.value) == str(lines.value) == str(full.value)
