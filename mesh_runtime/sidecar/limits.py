@@ -29,15 +29,15 @@ from mesh_runtime.sidecar.h2_guard import FloodLimits
 
 Headers = list[tuple[bytes, bytes]]
 
-_BAD_VALUE = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
-_TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+_BAD_VALUE: Final = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
+_TOKEN: Final = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 """A header name, used with fullmatch (a `$` would let a trailing newline through)."""
-_FIELDS = re.compile(rb"(?:" + _TOKEN.pattern + rb"\x00[\t\x20-\x7e\x80-\xff]*\n)*")
-"""A whole header block written as `name NUL value LF` lines: each name a token, no value
-with a control character. NUL and LF fit neither a name nor a value, so the block's lines
-are its headers one for one exactly when it has as many LFs as headers (used with
-fullmatch, and that count)."""
-_ENCODED_SEPARATOR = re.compile(rb"%(2[eEfF]|5[cC])")
+_TOKEN_BYTES: Final = bytes(b for b in range(256) if _TOKEN.fullmatch(bytes((b,))))
+_VALUE_BYTES: Final = bytes(b for b in range(256) if not _BAD_VALUE.match(bytes((b,))))
+"""The bytes a header name (a token) and a header value may hold, taken from the two
+patterns: deleted by `translate`, the names (values) of a block leave nothing exactly when
+each is made of them alone."""
+_ENCODED_SEPARATOR: Final = re.compile(rb"%(2[eEfF]|5[cC])")
 # Bytes looked for in a target as ints: `int in bytes` is a memchr, while `b"#" in target`
 # first tries its needle as an int and raises and clears a TypeError (~0.25 us each).
 _FRAGMENT: Final = ord("#")
@@ -137,18 +137,23 @@ def check_target(method: bytes, target: bytes, limits: HttpLimits) -> Violation 
 
 
 def _check_fields(headers: Headers) -> Violation | None:
-    # One match over the block instead of two per header (a sidecar pair checks ~11 headers
-    # a request); a block that fails is read header by header for the rule it breaks.
-    parts: list[bytes] = []
+    # All names and all values at once, each joined and run through one `translate` that
+    # deletes the bytes they may hold (a C table loop; the regex over a `name NUL value LF`
+    # block before was sre's class test a byte at a time, most of this check). A name must
+    # not be empty (a token is one byte or more). A block that fails is read header by
+    # header for the rule it breaks.
+    names: list[bytes] = []
+    values: list[bytes] = []
     for name, value in headers:
-        parts.append(name)
-        parts.append(b"\x00")
-        parts.append(value)
-        parts.append(b"\n")
-    block = b"".join(parts)
-    if _FIELDS.fullmatch(block) is not None and block.count(b"\n") == len(headers):
-        return None
-    return _first_bad_field(headers)
+        if not name:
+            return _first_bad_field(headers)
+        names.append(name)
+        values.append(value)
+    if b"".join(names).translate(None, _TOKEN_BYTES) or b"".join(values).translate(
+        None, _VALUE_BYTES
+    ):
+        return _first_bad_field(headers)
+    return None
 
 
 def _first_bad_field(headers: Headers) -> Violation | None:
