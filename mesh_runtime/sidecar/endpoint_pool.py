@@ -21,7 +21,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 from mesh_runtime.sidecar.tls import principal_of
 from mesh_runtime.sidecar.upstream import AttemptError, ConnectFailure, UpstreamConnection
@@ -34,7 +34,7 @@ class PoolOverflow(Exception):
     """No connection may be opened and no request may wait (circuit breaker)."""
 
 
-MAX_CONNECTING = 4
+MAX_CONNECTING: Final = 4
 """Connections one endpoint pool opens at once at most; the requests beyond wait for the
 first connection to come free or to be opened."""
 

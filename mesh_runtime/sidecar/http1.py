@@ -15,7 +15,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from http import HTTPStatus
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Final, Protocol
 
 if TYPE_CHECKING:
     from mesh_runtime.sidecar.h2_request import StreamedBody
@@ -48,7 +48,7 @@ class Downstream:
     """The peer's SPIFFE ID from its verified certificate ('' without mTLS)."""
 
 
-PLAIN = Downstream()
+PLAIN: Final = Downstream()
 """A request made without a connection (tests, internal answers)."""
 
 
@@ -313,7 +313,7 @@ class BodyStream:
         self._waiter = None
 
 
-READ_BUFFER = memoryview(bytearray(64 * 1024))
+READ_BUFFER: Final = memoryview(bytearray(64 * 1024))
 """The one buffer every connection of the process reads into (they are
 `asyncio.BufferedProtocol`s): the loop fills it and the connection's parser consumes it at
 once, copying out what it keeps (httptools hands its callbacks bytes), so one buffer

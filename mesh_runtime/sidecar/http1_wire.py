@@ -9,11 +9,11 @@ and the end-to-end headers a proxy passes on. Header names are lower-case bytes
 from __future__ import annotations
 
 from http import HTTPStatus
-from types import MappingProxyType
+from typing import Final
 
 from mesh_runtime.sidecar.http1 import Headers
 
-HOP_BY_HOP = frozenset(
+HOP_BY_HOP: Final = frozenset(
     {
         b"connection",
         b"keep-alive",
@@ -30,17 +30,22 @@ HOP_BY_HOP = frozenset(
 )
 """Headers that describe one connection (plus the framing ones we always recompute)."""
 
-NO_BODY_STATUS = frozenset({204, 304})
-BODY_METHODS = frozenset({b"POST", b"PUT", b"PATCH"})
+NO_BODY_STATUS: Final = frozenset({204, 304})
+BODY_METHODS: Final = frozenset({b"POST", b"PUT", b"PATCH"})
+
+
+_NO_TOKENS: Final[frozenset[bytes]] = frozenset()
 
 
 def connection_tokens(headers: Headers) -> frozenset[bytes]:
     """Lower-case tokens of the Connection header(s)."""
-    tokens: set[bytes] = set()
+    tokens: set[bytes] | None = None  # made only for a Connection header (most have none)
     for key, value in headers:
         if key == b"connection":
+            if tokens is None:
+                tokens = set()
             tokens.update(t.strip().lower() for t in value.split(b","))
-    return frozenset(tokens)
+    return frozenset(tokens) if tokens is not None else _NO_TOKENS
 
 
 def end_to_end(headers: Headers) -> Headers:
@@ -55,17 +60,23 @@ def encode_request_head(method: bytes, target: bytes, headers: Headers, body_len
     """The request line and headers, with Content-Length when there is (or may be) a body."""
     lines = [method, b" ", target, b" HTTP/1.1\r\n"]
     for key, value in headers:
-        lines += [key, b": ", value, b"\r\n"]
+        # Four appends, not `lines += [...]`: that made (and freed) a list per header.
+        lines.append(key)
+        lines.append(b": ")
+        lines.append(value)
+        lines.append(b"\r\n")
     if body_len or method in BODY_METHODS:
         lines += [b"content-length: ", str(body_len).encode(), b"\r\n"]
     lines.append(b"\r\n")
     return b"".join(lines)
 
 
-_STATUS_LINES = MappingProxyType(
-    {s.value: f"HTTP/1.1 {s.value} {s.phrase}\r\n".encode() for s in HTTPStatus}
-)
-"""Every known status line, made once (an HTTPStatus look-up per response is not free)."""
+_STATUS_LINES: Final[dict[int, bytes]] = {
+    s.value: f"HTTP/1.1 {s.value} {s.phrase}\r\n".encode() for s in HTTPStatus
+}
+"""Every known status line, made once (an HTTPStatus look-up per response is not free);
+never changed after. A dict, not a read-only MappingProxyType: compiled, a dict's `get` is
+a direct call, the proxy's a generic method call."""
 
 
 def status_line(status: int) -> bytes:
@@ -77,7 +88,10 @@ def encode_response_head(status: int, headers: Headers, framing: bytes, keep_ali
     """Status line and headers; `framing` is a ready 'content-length: N\\r\\n' or chunked line."""
     lines = [status_line(status)]
     for key, value in headers:
-        lines += [key, b": ", value, b"\r\n"]
+        lines.append(key)
+        lines.append(b": ")
+        lines.append(value)
+        lines.append(b"\r\n")
     lines.append(framing)
     if not keep_alive:
         lines.append(b"connection: close\r\n")
@@ -89,9 +103,9 @@ def encode_chunk(data: bytes) -> bytes:
     return b"%x\r\n%b\r\n" % (len(data), data)
 
 
-LAST_CHUNK = b"0\r\n\r\n"
-CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
-BAD_REQUEST = (
+LAST_CHUNK: Final = b"0\r\n\r\n"
+CONTINUE: Final = b"HTTP/1.1 100 Continue\r\n\r\n"
+BAD_REQUEST: Final = (
     b"HTTP/1.1 400 Bad Request\r\ncontent-type: text/plain\r\ncontent-length: 12\r\n"
     b"connection: close\r\n\r\nBad Request\n"
 )

@@ -17,6 +17,7 @@ import asyncio
 import random
 import time
 from collections.abc import Awaitable, Callable
+from typing import Final
 
 from mesh_runtime.grpc_codes import http_status_of
 from mesh_runtime.sidecar.endpoint_pool import PoolOverflow
@@ -53,7 +54,7 @@ from mesh_runtime.sidecar.wire import LazyHeaderMap, service_of_host, upstream_h
 
 Outcome = Response | AttemptError
 
-_FLAG_OF_ERROR = {"connect-failure": "UF", "timeout": "UT", "reset": "UC"}
+_FLAG_OF_ERROR: Final = {"connect-failure": "UF", "timeout": "UT", "reset": "UC"}
 
 
 class OutboundProxy:

@@ -5,14 +5,15 @@ from __future__ import annotations
 import os
 import random
 from collections.abc import Iterator, Mapping
+from typing import Final
 
 from mesh_runtime.sidecar.http1 import Headers, Request
 from mesh_runtime.sidecar.http1_wire import end_to_end
 
-PEER_HEADER = b"x-meshproof-peer"
+PEER_HEADER: Final = b"x-meshproof-peer"
 """The calling service's name, sent sidecar to sidecar (Istio's peer metadata exchange)."""
 
-_REPLACED = frozenset({b"traceparent", PEER_HEADER})
+_REPLACED: Final = frozenset({b"traceparent", PEER_HEADER})
 
 
 def service_of_host(host: bytes | None) -> str:
@@ -60,7 +61,7 @@ class LazyHeaderMap(Mapping[str, str]):
         return len(self._built())
 
 
-_REQUEST_IDS = random.Random(os.urandom(16))
+_REQUEST_IDS: Final = random.Random(os.urandom(16))
 """Request ids come from a generator seeded from the OS once (an os.urandom per request
 was a getrandom system call on every request), never from the sidecar's seeded one:
 two sidecars must not collide."""

@@ -23,7 +23,7 @@ import asyncio
 import contextlib
 import logging
 from collections import deque
-from typing import Any
+from typing import Any, Final
 from urllib.parse import urlsplit
 
 from mesh_runtime.errors import InvalidInput
@@ -36,8 +36,8 @@ from mesh_runtime.sidecar.upstream import AttemptError, UpstreamReset
 
 log = logging.getLogger(__name__)
 
-BACKOFF_MAX_S = 5.0
-RETRIABLE_STATUS = frozenset({408, 429})
+BACKOFF_MAX_S: Final = 5.0
+RETRIABLE_STATUS: Final = frozenset({408, 429})
 """4xx answers after which an export is tried again (every 5xx is)."""
 
 

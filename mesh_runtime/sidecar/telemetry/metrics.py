@@ -14,7 +14,7 @@ mesh's own `meshproof_*` families are in every dialect. Recording is the same fo
 from __future__ import annotations
 
 from bisect import bisect_left
-from typing import Any
+from typing import Any, Final
 
 from mesh_runtime.sidecar.telemetry.dialects import (
     LINKERD_LATENCY_BUCKETS_MS,
@@ -31,7 +31,7 @@ from mesh_runtime.sidecar.telemetry.exposition import (
 )
 from mesh_runtime.sidecar.telemetry.tcp_metrics import TcpMetrics
 
-CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+CONTENT_TYPE: Final = "text/plain; version=0.0.4; charset=utf-8"
 
 ISTIO_DURATION_BUCKETS_MS: tuple[float, ...] = (
     0.5, 1, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000,

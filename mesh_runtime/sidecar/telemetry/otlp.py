@@ -16,17 +16,18 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Mapping, Sequence
+from typing import Final
 
 from mesh_runtime.sidecar.telemetry.tracing import AttributeValue, ProxySpan
 
-_FLAGS = struct.Struct("<BBI")
+_FLAGS: Final = struct.Struct("<BBI")
 """A fixed32 field after its two-byte key (field 16)."""
 
 # Span.flags: bit 8 says whether the parent's remoteness is known, bit 9 that it is remote.
-_HAS_IS_REMOTE = 0x100
-_IS_REMOTE = 0x200
+_HAS_IS_REMOTE: Final = 0x100
+_IS_REMOTE: Final = 0x200
 
-_FLAGS_FIELDS = tuple(
+_FLAGS_FIELDS: Final = tuple(
     _FLAGS.pack(0x85, 0x01, _HAS_IS_REMOTE | (_IS_REMOTE if remote else 0) | trace_flags)
     for remote in (False, True)
     for trace_flags in range(256)
@@ -34,7 +35,7 @@ _FLAGS_FIELDS = tuple(
 """Span.flags (16), fixed32, encoded at `256 * parent_remote + trace flags`: a tuple index
 a span instead of a `struct.pack` call."""
 
-_STATUS_ERROR = b"\x7a\x02\x18\x02"
+_STATUS_ERROR: Final = b"\x7a\x02\x18\x02"
 """Span.status (15) = Status { code (3) = STATUS_CODE_ERROR (2) }."""
 
 
