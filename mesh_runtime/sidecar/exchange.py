@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from typing import Final, TypeVar
 
 from mesh_runtime.sidecar.endpoint_pool import EndpointPool
 from mesh_runtime.sidecar.h2_pool import h2_pool_of
@@ -28,7 +28,7 @@ from mesh_runtime.sidecar.upstream import UpstreamConnection, UpstreamReset
 
 Conn = TypeVar("Conn")
 
-REUSE_RETRIES = 3
+REUSE_RETRIES: Final = 3
 """Dead pooled connections tolerated per request before the failure counts."""
 
 
@@ -58,7 +58,12 @@ async def exchange(
         else:
             conn, reused = await checkout(pool, cluster)
         try:
-            return await conn.send(head, body, head_only)
+            answer = conn.start(head, body, head_only)  # `conn.send` without its coroutine
+            try:
+                return await answer
+            except asyncio.CancelledError:
+                conn.close()  # a timeout mid-request: an answer is on its way, never reuse it
+                raise
         except UpstreamReset as exc:
             if not (reused and exc.before_any_byte and tries_left):
                 raise

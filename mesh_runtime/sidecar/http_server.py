@@ -17,7 +17,7 @@ import logging
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
-from typing import cast
+from typing import Final, cast
 
 import httptools
 
@@ -57,7 +57,7 @@ Handler = Callable[[Request], Awaitable[Response]]
 
 log = logging.getLogger(__name__)
 
-MAX_PIPELINE = 8
+MAX_PIPELINE: Final = 8
 
 CLOSED_PARSER = httptools.HttpRequestParser(object())
 """The parser a connection holds once it is closed or handed to HTTP/2. A parser holds
@@ -67,7 +67,7 @@ connection's objects stayed until then, hundreds at a time (a soak's frontend si
 held 380 with 66 fds open; a full pass over 126 server and 103 client protocols freed
 525 KB), and pymalloc kept the arenas they spread over (issue 17's soak)."""
 
-DRAIN_IDLE_S = 1.0
+DRAIN_IDLE_S: Final = 1.0
 """In a drain, a keep-alive connection idle this long is closed; one still in use is closed
 after its next answer, which says `Connection: close` (Envoy's drain does the same). Closing
 every idle connection the moment the drain starts would leave a client's whole pool stale at
@@ -371,7 +371,9 @@ class HttpServerProtocol(asyncio.BufferedProtocol):
                     log.exception("handler failed for %s %s", request.method, request.target)
                     response = simple_response(500)
                 keep_alive = request.keep_alive and not self._closing and not self._bad_input
-                await self._write(request, response, keep_alive)
+                rest = self._write(request, response, keep_alive)
+                if rest is not None:
+                    await rest
                 if not keep_alive:
                     transport.close()
                     return False
@@ -398,7 +400,12 @@ class HttpServerProtocol(asyncio.BufferedProtocol):
             transport.write(head + response.body)
         transport.close()
 
-    async def _write(self, request: Request, response: Response, keep_alive: bool) -> None:
+    def _write(
+        self, request: Request, response: Response, keep_alive: bool
+    ) -> Awaitable[None] | None:
+        """Write the answer; what is left to await when its body is still streaming (not
+        a coroutine itself: most answers are whole by now, and a coroutine a request
+        fewer is a generator object, its frame and its StopIteration fewer)."""
         transport = self._transport
         body = response.body
         if transport is None or transport.is_closing():  # the client hung up meanwhile
@@ -413,16 +420,12 @@ class HttpServerProtocol(asyncio.BufferedProtocol):
                     response.status, response.headers, _head_framing(response), keep_alive
                 )
             )
-        elif isinstance(body, bytes):
+            return None
+        if isinstance(body, bytes):
             framing = b"content-length: %d\r\n" % len(body)
             head = encode_response_head(response.status, response.headers, framing, keep_alive)
             transport.write(head + body)
-        else:
-            await self._stream(response, body, keep_alive)
-
-    async def _stream(self, response: Response, body: BodyStream, keep_alive: bool) -> None:
-        transport = self._transport
-        assert transport is not None
+            return None
         length = response.content_length
         chunked = length is None
         framing = (
@@ -436,7 +439,14 @@ class HttpServerProtocol(asyncio.BufferedProtocol):
             if chunked:
                 whole = (encode_chunk(whole) if whole else b"") + LAST_CHUNK
             transport.write(head + whole)
-            return
+            return None
+        return self._stream(transport, head, body, chunked)
+
+    async def _stream(
+        self, transport: asyncio.Transport, head: bytes, body: BodyStream, chunked: bool
+    ) -> None:
+        """The body as it comes, each chunk written with back-pressure (`head` with the
+        first)."""
         first = True
         try:
             while chunk := await body.read():

@@ -10,8 +10,10 @@ request is answered 403 `RBAC: access denied` (flag RBAC) and never reaches the 
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable, Sequence
+from typing import Final
 
 from mesh_runtime.sidecar.authz import DENIED_BODY, authorize
 from mesh_runtime.sidecar.endpoint_pool import EndpointPool
@@ -29,8 +31,8 @@ from mesh_runtime.sidecar.upstream import (
 )
 from mesh_runtime.sidecar.wire import PEER_HEADER, upstream_headers
 
-APP_CONNECT_TIMEOUT = 1.0
-REUSE_RETRIES = 3
+APP_CONNECT_TIMEOUT: Final = 1.0
+REUSE_RETRIES: Final = 3
 
 Policies = Callable[[], Sequence[AuthorizationPolicy]]
 
@@ -134,7 +136,12 @@ class InboundProxy:
             else:
                 conn, reused = await self._checkout()
             try:
-                return await conn.send(head, request.body, request.method == b"HEAD")
+                answer = conn.start(head, request.body, request.method == b"HEAD")
+                try:
+                    return await answer
+                except asyncio.CancelledError:
+                    conn.close()  # the caller hung up mid-request: never reuse the connection
+                    raise
             except UpstreamReset as exc:
                 if not (reused and exc.before_any_byte and tries_left):
                     raise

@@ -152,6 +152,18 @@ class UpstreamConnection(asyncio.BufferedProtocol):
 
     async def send(self, head: bytes, body: bytes, head_only: bool) -> Response:
         """Write one request and wait for the response head (the body streams after)."""
+        answer = self.start(head, body, head_only)
+        try:
+            return await answer
+        except asyncio.CancelledError:
+            # A timeout mid-request: the connection has an answer on its way, never reuse it.
+            self.close()
+            raise
+
+    def start(self, head: bytes, body: bytes, head_only: bool) -> asyncio.Future[Response]:
+        """Write one request; the future of its response head. `send` without its
+        coroutine, for the request paths, which await the future themselves: whoever
+        awaits it must `close()` the connection when cancelled, as `send` does."""
         assert self.transport is not None
         if self.closed or self.transport.is_closing():
             # The peer closed this idle connection (a draining sidecar does) and its
@@ -165,17 +177,12 @@ class UpstreamConnection(asyncio.BufferedProtocol):
         self._head_only = head_only
         self._headers = []
         self.requests += 1
-        self._head = self._loop.create_future()
+        self._head = head_future = self._loop.create_future()
         if len(body) < 65536:
             self.transport.write(head + body)
         else:
             self.transport.writelines((head, body))
-        try:
-            return await self._head
-        except asyncio.CancelledError:
-            # A timeout mid-request: the connection has an answer on its way, never reuse it.
-            self.close()
-            raise
+        return head_future
 
     def close(self) -> None:
         if self.transport is not None:
