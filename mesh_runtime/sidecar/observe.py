@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Final, Protocol
 
 from mesh_runtime.sidecar.grpc import final_status, is_grpc, messages_in
 from mesh_runtime.sidecar.h2_request import StreamedBody
@@ -17,8 +17,10 @@ from mesh_runtime.sidecar.meshconfig import Endpoint
 from mesh_runtime.sidecar.telemetry.accesslog import AccessLog, AccessLogEntry
 from mesh_runtime.sidecar.telemetry.metrics import MeshMetrics
 from mesh_runtime.sidecar.telemetry.tracing import (
+    CLIENT,
     HTTP_METHOD,
     RETRY_ATTEMPT,
+    SERVER,
     UPSTREAM_CLUSTER,
     UPSTREAM_INSTANCE,
     URL_PATH,
@@ -27,7 +29,7 @@ from mesh_runtime.sidecar.telemetry.tracing import (
 )
 from mesh_runtime.sidecar.wire import ensure_request_id
 
-PEER_PRINCIPAL = "peer.principal"
+PEER_PRINCIPAL: Final = "peer.principal"
 """Span attribute: the caller's SPIFFE ID from its mTLS certificate (inbound)."""
 
 
@@ -188,8 +190,8 @@ class ProxyTracer:
             attributes.update(rpc_attributes(info.path))
         if info.principal:
             attributes[PEER_PRINCIPAL] = info.principal
-        span = self._recorder.start_server_span(
-            self._server_name, extract(request.headers), attributes
+        span = self._recorder.start_owned(
+            self._server_name, SERVER, extract(request.headers), attributes
         )
         info.trace_id = span.trace_id
         return span
@@ -204,8 +206,8 @@ class ProxyTracer:
         }
         if info.grpc:
             attributes.update(rpc_attributes(info.path))
-        span = self._recorder.start_client_span(
-            f"outbound {info.service}", extract(request.headers), attributes
+        span = self._recorder.start_owned(
+            f"outbound {info.service}", CLIENT, extract(request.headers), attributes
         )
         info.trace_id = span.trace_id
         return span
@@ -224,7 +226,9 @@ class Observer:
         self.identity = identity
         self.metrics = metrics
         self._tracer: Tracer = tracer if tracer is not None else NoTracer()
-        self._access_log = access_log
+        self._access_log = access_log if access_log is not None and access_log.enabled else None
+        """None when there is nothing to write to: `AccessLog.enabled` is an interpreted
+        property, not to be asked on every request (a closed log's `log` writes nothing)."""
 
     def server_span(self, request: Request, info: RequestInfo) -> Span:
         return self._tracer.server_span(request, info)
@@ -255,7 +259,7 @@ class Observer:
             grpc_response_status=_grpc_label(info, response),
             messages=(_request_messages(info), _response_messages(response)) if info.grpc else None,
         )
-        if self._access_log is not None and self._access_log.enabled:
+        if self._access_log is not None:
             self._access_log.log(_entry(info, response))
 
     def retry(self, service: str) -> None:

@@ -43,11 +43,7 @@ class MeshSecurity:
         return effective_mode(state.config if state is not None else None, self.service)
 
     def policies(self) -> Sequence[AuthorizationPolicy]:
-        state = self._holder.current
-        if state is None:
-            return ()
-        entry = state.config.services.get(self.service)
-        return entry.policy.authorization if entry is not None else ()
+        return self._holder.authorization(self.service)
 
     def configure_upstreams(self, state: MeshState) -> None:
         """mTLS to every endpoint of a service whose mode is not DISABLE, else plain.

@@ -11,6 +11,7 @@ import random
 import signal
 import time
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Protocol
 
@@ -194,7 +195,8 @@ class Sidecar:
         inbound = InboundProxy(
             self._app_pool,
             self.observer,
-            policies=self.security.policies,
+            # The holder's own (compiled) method: `security.policies` is interpreted.
+            policies=partial(self.holder.authorization, self.options.service),
             app_h2=lambda: self.holder.speaks_h2(self.options.service),
         )
         outbound = OutboundProxy(self.holder, self.observer, self.rng)

@@ -14,7 +14,13 @@ from collections.abc import Sequence
 
 from mesh_runtime.errors import InvalidInput
 from mesh_runtime.sidecar.endpoint_pool import EndpointPool
-from mesh_runtime.sidecar.meshconfig import Endpoint, HTTPRoute, MeshConfig, ServiceEntry
+from mesh_runtime.sidecar.meshconfig import (
+    AuthorizationPolicy,
+    Endpoint,
+    HTTPRoute,
+    MeshConfig,
+    ServiceEntry,
+)
 from mesh_runtime.sidecar.policy import (
     Balancer,
     CircuitBreaker,
@@ -231,6 +237,15 @@ class StateHolder:
         state = self.current
         entry = state.config.services.get(service) if state is not None else None
         return entry is not None and entry.protocol == "grpc"
+
+    def authorization(self, service: str) -> Sequence[AuthorizationPolicy]:
+        """`service`'s authorization policies in the current config (the inbound listener
+        asks on every request: here, compiled, rather than in `security`)."""
+        state = self.current
+        if state is None:
+            return ()
+        entry = state.config.services.get(service)
+        return entry.policy.authorization if entry is not None else ()
 
     def apply(self, config: MeshConfig) -> MeshState:
         state = build_state(config, self.source, self.current, self._rng)

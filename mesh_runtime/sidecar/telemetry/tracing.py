@@ -19,6 +19,7 @@ import re
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import Final
 
 from mesh_runtime.grpc_codes import http_status_of
 
@@ -26,39 +27,39 @@ Headers = list[tuple[bytes, bytes]]
 AttributeValue = str | int
 Attributes = dict[str, AttributeValue]
 
-TRACER_NAME = "meshproof.sidecar"
+TRACER_NAME: Final = "meshproof.sidecar"
 
 # Attribute names on the proxy's spans.
-HTTP_METHOD = "http.request.method"
-URL_PATH = "url.path"
-HTTP_STATUS = "http.response.status_code"
-GRPC_STATUS = "rpc.grpc.status_code"
-UPSTREAM_CLUSTER = "upstream_cluster"
-UPSTREAM_INSTANCE = "upstream.instance"
-RESPONSE_FLAGS = "response_flags"
-RETRY_ATTEMPT = "retry.attempt"
+HTTP_METHOD: Final = "http.request.method"
+URL_PATH: Final = "url.path"
+HTTP_STATUS: Final = "http.response.status_code"
+GRPC_STATUS: Final = "rpc.grpc.status_code"
+UPSTREAM_CLUSTER: Final = "upstream_cluster"
+UPSTREAM_INSTANCE: Final = "upstream.instance"
+RESPONSE_FLAGS: Final = "response_flags"
+RETRY_ATTEMPT: Final = "retry.attempt"
 
 # OTLP's SpanKind numbers.
-SERVER = 2
-CLIENT = 3
+SERVER: Final = 2
+CLIENT: Final = 3
 
-SAMPLED = 0x01
+SAMPLED: Final = 0x01
 
-_TRACEPARENT = b"traceparent"
-_TRACESTATE = b"tracestate"
+_TRACEPARENT: Final = b"traceparent"
+_TRACESTATE: Final = b"tracestate"
 # W3C trace-context level 1: version-traceid-parentid-flags, lower-case hex; versions
 # above 00 may carry more fields after a dash.
-_TRACEPARENT_FORMAT = re.compile(
+_TRACEPARENT_FORMAT: Final = re.compile(
     rb"([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})(-.*)?"
 )
-_HEX_CLASS = bytes(
+_HEX_CLASS: Final = bytes(
     ord("x") if byte in b"0123456789abcdef" else byte if byte == ord("-") else ord("?")
     for byte in range(256)
 )
 """A translate table: lower-case hex digits to 'x', '-' to itself, anything else to '?'."""
-_SHAPE_OF_55 = b"xx-" + b"x" * 32 + b"-" + b"x" * 16 + b"-xx"
+_SHAPE_OF_55: Final = b"xx-" + b"x" * 32 + b"-" + b"x" * 16 + b"-xx"
 """The one shape of a 55-byte traceparent the format takes (every version-00 one)."""
-_HEX_OF_BYTE = tuple(f"{byte:02x}" for byte in range(256))
+_HEX_OF_BYTE: Final = tuple(f"{byte:02x}" for byte in range(256))
 
 
 @dataclass(slots=True, init=False)
@@ -259,10 +260,22 @@ class SpanRecorder:
         parent: ProxySpan | TraceContext | None,
         attributes: Attributes | None,
     ) -> ProxySpan:
+        return self.start_owned(name, kind, parent, dict(attributes or {}))
+
+    def start_owned(
+        self,
+        name: str,
+        kind: int,
+        parent: ProxySpan | TraceContext | None,
+        attributes: Attributes,
+    ) -> ProxySpan:
+        """A span of `kind` (SERVER, CLIENT) that keeps `attributes` itself, not a copy:
+        for a dict made for this span alone (`end` adds to it). The proxy's tracer makes
+        one a span; copying it again was a second dict a span."""
         bits = self._random.getrandbits
         span_id = bits(64) or 1
         if parent is None:
             ids = (bits(128) or 1, span_id, 0)
         else:
             ids = (parent.trace_id, span_id, parent.span_id)
-        return ProxySpan(name, kind, ids, parent, dict(attributes or {}), self._on_end, self._clock)
+        return ProxySpan(name, kind, ids, parent, attributes, self._on_end, self._clock)
