@@ -100,6 +100,24 @@ def test_content_length_and_chunked_answers_are_counted_on_one_kept_connection(p
     assert b"traceparent: 00-ab\r\n" in post and b"Content-Length: 4\r\n" in post
 
 
+def test_a_name_is_resolved_and_a_refused_address_is_an_error_with_nothing_left_open(
+    port: int,
+) -> None:
+    """An address literal is connected to without a resolver, a name through it; a port
+    nobody listens on is ConnectionRefusedError either way, and no socket stays open."""
+    named = KeptConnection("localhost", port, timeout=5, host_header="x")
+    assert named.request("GET", "/length", {}, None) == (200, 5)
+    named.close()
+    with socket.socket() as probe:  # a port that was free a moment ago: nothing listens
+        probe.bind(("127.0.0.1", 0))
+        closed = probe.getsockname()[1]
+    for host in ("127.0.0.1", "localhost"):
+        http = KeptConnection(host, closed, timeout=5)
+        with pytest.raises(ConnectionRefusedError):
+            http.request("GET", "/length", {}, None)
+        assert http.fileno() == -1 and http.connects == 0
+
+
 def test_a_host_header_given_replaces_the_default_one(port: int) -> None:
     http = KeptConnection("127.0.0.1", port, timeout=5)
     http.request("GET", "/length", {"Host": "shop.example"}, None)
