@@ -234,10 +234,7 @@ class KeptConnection:
         return parser.get_status_code(), answer.body_bytes
 
     def _connect(self) -> Any:
-        if self._family is None:  # a name: resolved (a worker's resolver is a thread pool)
-            sock = socket.create_connection(self._address, timeout=self._timeout)
-        else:
-            sock = _connected(self._family, self._address, self._timeout)
+        sock = open_socket(self._address, self._timeout, self._family)
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         if self._ssl_context is not None:
             sock = self._ssl_context.wrap_socket(sock, server_hostname=self._server_name)
@@ -258,11 +255,16 @@ def _literal_family(host: str) -> int | None:
     return socket.AF_INET6 if version == 6 else socket.AF_INET
 
 
-def _connected(family: int, address: tuple[str, int], timeout: float) -> Any:
-    """`socket.create_connection(address, timeout)` for an address literal, without its
-    getaddrinfo: in a Locust worker, gevent's resolver hands every getaddrinfo to a
-    thread and back, ~150-300 us of the worker's CPU a connection (a worker that falls
-    behind opens hundreds)."""
+def open_socket(address: tuple[str, int], timeout: float, family: int | None = None) -> Any:
+    """`socket.create_connection(address, timeout)`, without its getaddrinfo for an
+    address literal (`family`: `_literal_family(host)`, worked out when not given): in a
+    Locust worker gevent's resolver hands every getaddrinfo to a thread and back, ~150-300
+    us of the worker's CPU a connection (a worker that falls behind opens hundreds, a TCP
+    route one a request)."""
+    if family is None:
+        family = _literal_family(address[0])
+        if family is None:  # a name: resolved
+            return socket.create_connection(address, timeout=timeout)
     sock = socket.socket(family, socket.SOCK_STREAM)
     try:
         sock.settimeout(timeout)

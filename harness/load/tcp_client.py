@@ -9,6 +9,7 @@ from __future__ import annotations
 import socket
 import time
 
+from harness.load.http1_client import open_socket
 from harness.load.tcp_reply import FAILED, OK, error_name, judge_reply, reply_complete
 from harness.spec.load import TcpRouteSpec
 
@@ -22,7 +23,7 @@ def tcp_exchange(address: str, route: TcpRouteSpec, timeout: float) -> tuple[int
     reply = b""
     connected = False
     try:
-        with socket.create_connection((host, int(port)), timeout=timeout) as sock:
+        with open_socket((host, int(port)), timeout) as sock:
             connected = True
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             if route.send:
