@@ -20,7 +20,8 @@ Sections (`--only` names them; repeated or comma-separated):
 - mesh-size: `up` time, control-plane push p50 / p99 and CPU per push (whole vs scoped
   sidecar config, a mesh-wide and a one-service change), scrape duration and summed RSS
   of generated meshes of 10 to 100 sidecars (harness.bench.mesh_size);
-- tracesink: the trace sink's CPU per 1000 spans, this tree's beside main's, interleaved,
+- tracesink: the trace sink's CPU per 1000 spans, this tree's beside the sink before session
+  13's per-span work (02f23c7), interleaved,
   and their spans files compared byte for byte (harness.bench.tracesink);
 - run-overhead: the fixed cost of a `meshproof run` on the local runtime, stage by stage
   (start-up, deploy, Prometheus' first scrapes, the load's start, collecting, teardown,
@@ -86,7 +87,9 @@ def _service_hop(quick: bool) -> int:
 def _tracesink(quick: bool) -> int:
     from harness.bench import tracesink
 
-    return tracesink.main(["--rounds", "2", "--exports", "10"] if quick else [])
+    # against the sink before session 13's per-span work, so the ratio says what it took
+    reference = ["--baseline", tracesink.SESSION_13_BEFORE]
+    return tracesink.main([*reference, "--rounds", "2", "--exports", "10"] if quick else reference)
 
 
 def _run_overhead(quick: bool) -> int:

@@ -39,6 +39,8 @@ from harness.errors import RunError
 from mesh_runtime.sidecar.telemetry.otlp import SpanEncoder
 from mesh_runtime.sidecar.telemetry.tracing import TRACER_NAME, ProxySpan, SpanRecorder
 
+SESSION_13_BEFORE = "02f23c7"
+"""The trace sink before session 13 cut its per-span CPU: `make bench`'s baseline."""
 SPANS_PER_EXPORT = 200
 _PROTOBUF_HEADERS = {"Content-Type": "application/x-protobuf"}
 SERVICES = ("gateway", "frontend", "catalog", "cart", "inventory")
