@@ -80,7 +80,8 @@ def port() -> Iterator[int]:
     _Server.heads = []
     server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), _Server)
     server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    # polled each 50 ms: shutdown() waits for the next poll (0.5 s each test by default)
+    threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
     try:
         yield int(server.server_address[1])
     finally:
