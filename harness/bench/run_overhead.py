@@ -23,8 +23,8 @@ line that starts it to the next one's:
 With `--baseline REV`, git revision REV's `harness` and `mesh_runtime` run the same
 experiment (this tree's file and topology) in alternation with this tree's, in the order
 A B, B A, ... so a drifting host favours neither; the medians are printed side by side.
-A run's exit code 1 (an SLO failed, e.g. on a loaded host) still times its stages; 2 (the
-run could not be done) stops the bench.
+A run's exit code 1 (an SLO failed, e.g. on a loaded host) or 3 (a verdict inconclusive on
+a noisy host) still times its stages; 2 (the run could not be done) stops the bench.
 """
 
 from __future__ import annotations
@@ -82,7 +82,7 @@ def timed_run(experiment: Path, duration: str, work: Path, source: Path | None) 
         timed += [(time.monotonic(), line.rstrip()) for line in child.stdout]
         code = child.wait()
     seconds = stage_seconds(timed, start, time.monotonic())
-    if code not in (0, 1) or seconds is None:
+    if code not in (0, 1, 3) or seconds is None:
         tail = "\n".join(line for _, line in timed[-15:])
         raise RunError(f"the run exited {code}; its last lines:\n{tail}")
     return seconds
