@@ -6,8 +6,8 @@ its heap, scattered between live blocks, so the RSS stays at the burst's peak: 3
 connections opened and closed in a uvloop process left +16.7 MB, and `malloc_trim(0)`
 brought that to +3.4 MB (every round alike). Small bursts add up the same way: each slow
 spell touches more of the heap's free space, and without a trim the RSS climbs to the
-largest spell's footprint and stays (issue 17's soak: +7 MB in the first 10 minutes, with
-the connections long closed). 40 connections opened and closed (80 mTLS ends, one
+largest spell's footprint and stays (issue 17's soak: +7 MB in the first 10 minutes, most
+of it heap that slow spells' connections had touched and freed). 40 connections opened and closed (80 mTLS ends, one
 process) left +2.2 to +2.4 MB a round untrimmed, +1.1 to +1.3 MB trimmed; the trim took
 0.6-5 ms (20 ms when it gave back 12 MB). `HeapTrimmer` decides when (pure): once the
 open connections have fallen by `TRIM_DROP` from their peak since the last trim, at most
