@@ -42,6 +42,9 @@ class Sample:
     """Payload bytes fortio read back (TCP echo)."""
     cpu_s: dict[str, float] = field(default_factory=dict)
     rss_mb: dict[str, float] = field(default_factory=dict)
+    wait_s: dict[str, float] = field(default_factory=dict)
+    """Seconds each proxy's main thread was runnable but waited for a CPU (Linux's
+    schedstat run delay): the scheduler's part of the tail, which its CPU time misses."""
 
 
 def fortio_load(
@@ -83,8 +86,10 @@ def measure(
     Answers that count as success: HTTP 200, gRPC SERVING (ping), TCP echo OK."""
     procs = {role: psutil.Process(pid) for role, pid in target.pids.items()}
     before = {role: _cpu(p) for role, p in procs.items()}
+    waited = {role: _run_delay(pid) for role, pid in target.pids.items()}
     result = fortio_load(target.url, target.host, rps, connections, seconds, mode, payload)
     after = {role: _cpu(p) for role, p in procs.items()}
+    waited = {role: _run_delay(pid) - waited[role] for role, pid in target.pids.items()}
     codes = result.get("RetCodes", {})
     ok = sum(int(codes.get(code, 0)) for code in ("200", "SERVING", "OK"))
     answered = sum(int(v) for v in codes.values())
@@ -101,12 +106,22 @@ def measure(
         requests=answered,
         cpu_s={role: after[role] - before[role] for role in procs},
         rss_mb={role: p.memory_info().rss / 2**20 for role, p in procs.items()},
+        wait_s=waited,
     )
 
 
 def _cpu(proc: psutil.Process) -> float:
     times = proc.cpu_times()
     return float(times.user + times.system)
+
+
+def _run_delay(pid: int) -> float:
+    """Seconds thread `pid` has waited on a run queue (0.0 where schedstat is not kept)."""
+    try:
+        with open(f"/proc/{pid}/schedstat", "rb") as stats:
+            return int(stats.read().split()[1]) / 1e9
+    except (OSError, IndexError, ValueError):
+        return 0.0
 
 
 def interleaved(
@@ -137,9 +152,15 @@ def interleaved(
 def _line(sample: Sample) -> str:
     pct = " ".join(f"p{p:g}={v:.2f}ms" for p, v in sample.percentiles_ms.items())
     cpu = " ".join(f"{c:.3f}" for c in cores_per_krps(sample).values())
+    wait = " ".join(f"{w:.0f}" for w in wait_us_per_request(sample).values())
     return f"{sample.qps:7.0f} rps  {pct}  errors={sample.errors}" + (
-        f"  cores/krps {cpu}" if cpu else ""
+        f"  cores/krps {cpu}  run-queue us/req {wait}" if cpu else ""
     )
+
+
+def wait_us_per_request(sample: Sample) -> dict[str, float]:
+    """Microseconds each proxy process waited for a CPU, per request answered."""
+    return {role: wait * 1e6 / max(1, sample.requests) for role, wait in sample.wait_s.items()}
 
 
 def cores_per_krps(sample: Sample) -> dict[str, float]:

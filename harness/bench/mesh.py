@@ -46,6 +46,7 @@ from harness.bench.fortio_rounds import (
     cores_per_krps,
     interleaved,
     measure,
+    wait_us_per_request,
 )
 from harness.bench.pairs import (
     Target,
@@ -151,6 +152,7 @@ def summarise(samples: dict[str, list[Sample]]) -> dict[str, Any]:
         "errors": {n: sum(s.errors for s in runs) for n, runs in samples.items()},
         "cpu_per_krps": {n: _cpu_per_krps(samples[n]) for n in proxied},
         "rss_mb": {n: max(max(s.rss_mb.values()) for s in samples[n]) for n in proxied},
+        "run_queue_us_per_request": {n: _wait_per_request(samples[n]) for n in proxied},
         "added_ratio_vs_envoy": {
             n: {f"p{p:g}": added[n][p] / envoy for p, envoy in ENVOY_ADDED_MS.items()}
             for n in proxied
@@ -172,6 +174,14 @@ def _cpu_per_krps(runs: list[Sample]) -> dict[str, float]:
     """Cores per 1000 RPS for each proxy process, median over rounds."""
     return {
         role: statistics.median(cores_per_krps(s)[role] for s in runs) for role in runs[0].cpu_s
+    }
+
+
+def _wait_per_request(runs: list[Sample]) -> dict[str, float]:
+    """Microseconds each proxy process waited for a CPU a request, median over rounds."""
+    return {
+        role: statistics.median(wait_us_per_request(s)[role] for s in runs)
+        for role in runs[0].wait_s
     }
 
 
@@ -212,6 +222,9 @@ def print_report(result: dict[str, Any]) -> None:
                 f"{role} CPU: {cores:.3f} cores per 1000 RPS, {cores / envoy['cpu_per_krps']:.2f}x"
                 f" Envoy's {envoy['cpu_per_krps']:g} vCPU (Istio 1.24, published; the target)"
             )
+    for roles in result["run_queue_us_per_request"].values():
+        for role, waited in roles.items():
+            print(f"{role} waited for a CPU: {waited:.0f} us a request (run queue)")
     for name, rss in result["rss_mb"].items():
         goal = "" if name == "haproxy" else f" (target <= {targets['sidecar_rss_mb']:g})"
         print(f"{LABELS[name]} resident memory, largest process: {rss:.1f} MB{goal}")

@@ -16,7 +16,8 @@ pytestmark = pytest.mark.integration
 def test_every_set_up_is_measured_and_every_span_arrives() -> None:
     """direct, HAProxy pair, sidecar pair and mTLS sidecar pair each answer fortio's
     requests without errors; CPU and memory are read for each proxy process; the trace
-    sink holds at least a CLIENT and a SERVER span for each request through the sidecars."""
+    sink holds at least a CLIENT and a SERVER span for each request through the sidecars;
+    each proxy's wait for a CPU is read beside its CPU time."""
     result = run_mesh_bench(rps=200, connections=4, seconds=1.5, rounds=1)
     assert set(result["percentiles_ms"]) == {"direct", "haproxy", "mesh", "mesh-mtls"}
     assert all(errors == 0 for errors in result["errors"].values())
@@ -27,6 +28,10 @@ def test_every_set_up_is_measured_and_every_span_arrives() -> None:
     }
     assert all(cores > 0 for cores in result["cpu_per_krps"]["mesh"].values())
     assert 10 < result["rss_mb"]["mesh"] < 200
+    waits = result["run_queue_us_per_request"]
+    assert set(waits) == set(result["cpu_per_krps"])
+    assert set(waits["mesh"]) == {"sidecar-server", "sidecar-client"}
+    assert all(us >= 0 for roles in waits.values() for us in roles.values())
     spans = result["spans"]
     assert spans["expected"] > 0 and spans["at_sink"] >= spans["expected"]
 
