@@ -1,13 +1,14 @@
 """A sidecar pair's CPU per request in one process: outbound -> inbound -> app, over loopback.
 
     python -m harness.bench.pair_cpu [--requests 4000] [--connections 8] [--rounds 6]
-                                     [--baseline REV]
+                                     [--baseline REV] [--mtls]
 
 One uvloop process holds a client, the outbound listener (OutboundProxy, with routing,
 tracing and metrics as a sidecar has them), the inbound listener (InboundProxy) and an
 echo app, all connected by real sockets on 127.0.0.1 (ephemeral ports): the mesh bench's
 request (a 1 KiB POST, answered with 1 KiB) through both sidecars' code paths, plain text
-between them, spans encoded and dropped. Reported: process CPU microseconds per request
+between them (`--mtls`: mutual TLS, as the mesh bench's mTLS pair has it, with certificates
+from a fresh mesh CA), spans encoded and dropped. Reported: process CPU microseconds per request
 (both sidecars, the app, the client and the kernel's loopback work together).
 
 Each measurement runs in a fresh process that loads the compiled build of its tree first
@@ -89,11 +90,49 @@ class Client(asyncio.Protocol):
             await self._answered
 
 
-async def _pair_cpu_us(requests: int, connections: int) -> float:
+def _mtls_contexts() -> tuple[Any, Any, str]:
+    """The inbound's server context, the outbound's client context and the inbound's SPIFFE
+    ID, from a fresh mesh CA (as the control plane issues them)."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    from mesh_runtime.control.ca import CertificateAuthority
+    from mesh_runtime.sidecar.keygen import make_csr
+    from mesh_runtime.sidecar.tls import Credentials
+
+    ca = CertificateAuthority.create()
+    made = []
+    for service in ("echo", "client"):
+        key = ec.generate_private_key(ec.SECP256R1())
+        spiffe = f"spiffe://cluster.local/ns/default/sa/{service}"
+        issued = ca.sign(make_csr(key, service), spiffe)
+        key_pem = key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+        now = time.time()
+        made.append(
+            Credentials.build(
+                issued.certificate,
+                key_pem,
+                ca.root_pem,
+                principal=issued.spiffe_id,
+                serial=issued.serial,
+                not_after=now + 3600,
+                issued_at=now,
+            )
+        )
+    return made[0].server, made[1].client, made[0].principal
+
+
+async def _pair_cpu_us(
+    requests: int, connections: int, mtls: bool = False, warm: int = WARM_REQUESTS
+) -> float:
     # Imported here, after `native.activate()` (see `main`): a hot module imported
     # earlier would keep the whole process on the Python.
     from mesh_runtime.sidecar.config_reader import read_config
-    from mesh_runtime.sidecar.endpoint_pool import EndpointPool
+    from mesh_runtime.sidecar.endpoint_pool import EndpointPool, UpstreamTLS
     from mesh_runtime.sidecar.http_server import ConnectionRegistry, HttpServerProtocol
     from mesh_runtime.sidecar.inbound import InboundProxy
     from mesh_runtime.sidecar.limits import HttpLimits
@@ -106,8 +145,10 @@ async def _pair_cpu_us(requests: int, connections: int) -> float:
     loop = asyncio.get_running_loop()
     limits = HttpLimits()
 
-    async def listen(factory: Any) -> int:
-        server = await loop.create_server(factory, "127.0.0.1", 0)
+    server_ctx, client_ctx, principal = _mtls_contexts() if mtls else (None, None, "")
+
+    async def listen(factory: Any, context: Any = None) -> int:
+        server = await loop.create_server(factory, "127.0.0.1", 0, ssl=context)
         return int(server.sockets[0].getsockname()[1])
 
     def observer(service: str) -> Observer:
@@ -123,40 +164,49 @@ async def _pair_cpu_us(requests: int, connections: int) -> float:
     app_port = await listen(EchoApp)
     inbound = InboundProxy(EndpointPool("127.0.0.1", app_port), observer("echo"))
     registry = ConnectionRegistry()
-    in_port = await listen(lambda: HttpServerProtocol(inbound.handle, registry, limits))
+    in_port = await listen(lambda: HttpServerProtocol(inbound.handle, registry, limits), server_ctx)
     endpoint = {"instance": "echo-0", "version": "v1", "address": f"127.0.0.1:{in_port}"}
     config = {"version": 1, "services": {"echo": {"name": "echo", "endpoints": [endpoint]}}}
     holder = StateHolder("client", random.Random(1))
     holder.apply(read_config(config, "pair_cpu"))
+    if mtls:
+        assert holder.current is not None
+        tls = UpstreamTLS(lambda: client_ctx, principal)
+        for runtime in holder.current.services.values():
+            for pool in runtime.pools.values():
+                pool.set_tls(tls)
     outbound = OutboundProxy(holder, observer("client"), random.Random(2))
     out_port = await listen(lambda: HttpServerProtocol(outbound.handle, registry, limits))
     clients = [Client() for _ in range(connections)]
     for client in clients:
         await loop.create_connection(lambda c=client: c, "127.0.0.1", out_port)  # type: ignore[misc]
-    await asyncio.gather(*(c.requests(WARM_REQUESTS) for c in clients))
+    await asyncio.gather(*(c.requests(warm) for c in clients))
     each = max(1, requests // connections)
     start = time.process_time()
     await asyncio.gather(*(c.requests(each) for c in clients))
     return (time.process_time() - start) / (each * connections) * 1e6
 
 
-def measure_here(requests: int, connections: int) -> dict[str, Any]:
+def measure_here(requests: int, connections: int, mtls: bool = False) -> dict[str, Any]:
     """This process: compiled if a build of its `mesh_runtime` exists; CPU us a request."""
     import uvloop
 
     from mesh_runtime.sidecar import native
 
     compiled = native.activate()
-    return {"compiled": compiled, "us": uvloop.run(_pair_cpu_us(requests, connections))}
+    return {"compiled": compiled, "us": uvloop.run(_pair_cpu_us(requests, connections, mtls))}
 
 
-def measure_tree(tree: Path | None, requests: int, connections: int) -> dict[str, Any]:
+def measure_tree(
+    tree: Path | None, requests: int, connections: int, mtls: bool = False
+) -> dict[str, Any]:
     """One measurement in a fresh process, of `tree`'s mesh_runtime (None: this one's)."""
     repo = Path(__file__).resolve().parents[2]
     path = [str(tree)] if tree is not None else []
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([*path, str(repo)])}
     command = [sys.executable, "-m", "harness.bench.pair_cpu", "--one"]
     command += ["--requests", str(requests), "--connections", str(connections)]
+    command += ["--mtls"] if mtls else []
     cwd = str(tree) if tree is not None else str(repo)  # `-m` puts the cwd first on sys.path
     done = subprocess.run(command, env=env, cwd=cwd, capture_output=True, check=False)
     if done.returncode != 0:
@@ -173,10 +223,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--connections", type=int, default=8)
     parser.add_argument("--rounds", type=int, default=6)
     parser.add_argument("--baseline", metavar="REV", help="alternate with REV's mesh_runtime")
+    parser.add_argument("--mtls", action="store_true", help="mTLS between the two sidecars")
     parser.add_argument("--one", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.one:
-        print(json.dumps(measure_here(args.requests, args.connections)))
+        print(json.dumps(measure_here(args.requests, args.connections, args.mtls)))
         return 0
     from harness.bench.pairs import revision_tree, round_order
 
@@ -187,7 +238,7 @@ def main(argv: list[str] | None = None) -> int:
         figures: dict[str, list[float]] = {name: [] for name in trees}
         for number in range(1, args.rounds + 1):
             for name in round_order(list(trees), number):
-                result = measure_tree(trees[name], args.requests, args.connections)
+                result = measure_tree(trees[name], args.requests, args.connections, args.mtls)
                 figures[name].append(result["us"])
                 kind = "compiled" if result["compiled"] else "Python"
                 print(
