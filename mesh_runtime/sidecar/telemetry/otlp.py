@@ -96,10 +96,14 @@ class SpanEncoder:
         )
         self._scope = field(1, scope)  # ScopeSpans.scope (1)
         self._cache_size = cache_size
-        self._fields: dict[tuple[str, AttributeValue], bytes] = {}
-        """Encoded `Span.attributes` fields by (name, value)."""
-        self._names: dict[tuple[str, int], bytes] = {}
-        """Encoded `Span.name` and `Span.kind` fields by (name, kind)."""
+        self._fields: dict[str, dict[AttributeValue, bytes]] = {}
+        """Encoded `Span.attributes` fields by name, then value: two look-ups on hashes the
+        strings keep (the names are constants), not a (name, value) tuple made and hashed
+        for each attribute."""
+        self._cached = 0
+        """Entries in `_fields`, all of them dropped when it reaches `cache_size`."""
+        self._names: dict[int, dict[str, bytes]] = {}
+        """Encoded `Span.name` and `Span.kind` fields by kind, then name."""
 
     def span(self, span: ProxySpan) -> bytes:
         """One `Span` message (without its field key)."""
@@ -121,9 +125,12 @@ class SpanEncoder:
         parts.append(b"\x41")
         parts.append(span.end_ns.to_bytes(8, "little"))
         fields = self._fields
-        for item in span.attributes.items():
-            encoded = fields.get(item)
-            parts.append(encoded if encoded is not None else self._attribute(item))
+        for name, value in span.attributes.items():
+            by_value = fields.get(name)
+            encoded = by_value.get(value) if by_value is not None else None
+            if encoded is None or isinstance(value, bool):
+                encoded = self._attribute(name, value)
+            parts.append(encoded)
         if span.error:
             parts.append(_STATUS_ERROR)
         parts.append(_FLAGS_FIELDS[(256 if span.parent_remote else 0) + (span.flags & 0xFF)])
@@ -135,19 +142,25 @@ class SpanEncoder:
         scope_spans = field(2, self._scope + spans_field)  # ResourceSpans.scope_spans (2)
         return field(1, self._resource + scope_spans)  # resource_spans (1)
 
-    def _attribute(self, item: tuple[str, AttributeValue]) -> bytes:
-        encoded = field(9, key_value(*item))  # Span.attributes (9)
-        if not isinstance(item[1], bool):  # True == 1: never share a cache slot with ints
-            if len(self._fields) >= self._cache_size:
+    def _attribute(self, name: str, value: AttributeValue) -> bytes:
+        encoded = field(9, key_value(name, value))  # Span.attributes (9)
+        if not isinstance(value, bool):  # True == 1: never share a cache slot with ints
+            if self._cached >= self._cache_size:
                 self._fields.clear()
-            self._fields[item] = encoded
+                self._cached = 0
+            by_value = self._fields.get(name)
+            if by_value is None:
+                by_value = self._fields[name] = {}
+            by_value[value] = encoded
+            self._cached += 1
         return encoded
 
     def _name_kind(self, name: str, kind: int) -> bytes:
-        encoded = self._names.get((name, kind))
+        by_name = self._names.get(kind)
+        encoded = by_name.get(name) if by_name is not None else None
         if encoded is None:
             encoded = field(5, name.encode("utf-8")) + b"\x30" + varint(kind)  # name (5), kind (6)
-            if len(self._names) >= self._cache_size:
-                self._names.clear()
-            self._names[(name, kind)] = encoded
+            if by_name is None or len(by_name) >= self._cache_size:
+                by_name = self._names[kind] = {}
+            by_name[name] = encoded
         return encoded

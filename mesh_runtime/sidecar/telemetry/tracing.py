@@ -59,6 +59,10 @@ _HEX_CLASS: Final = bytes(
 """A translate table: lower-case hex digits to 'x', '-' to itself, anything else to '?'."""
 _SHAPE_OF_55: Final = b"xx-" + b"x" * 32 + b"-" + b"x" * 16 + b"-xx"
 """The one shape of a 55-byte traceparent the format takes (every version-00 one)."""
+_HEX_VALUE: Final = bytes(
+    int(chr(byte), 16) if chr(byte) in "0123456789abcdef" else 0 for byte in range(256)
+)
+"""A lower-case hex digit's value, by its byte."""
 _HEX_OF_BYTE: Final = tuple(f"{byte:02x}" for byte in range(256))
 
 
@@ -87,17 +91,21 @@ class TraceContext:
 
 def parse_traceparent(value: bytes) -> tuple[int, int, int] | None:
     """(trace_id, span_id, flags) from a traceparent header, or None if it is not valid."""
-    value = value.strip()
-    rest: bytes | None = None
     if len(value) == 55 and value.translate(_HEX_CLASS) == _SHAPE_OF_55:
         # Read by position, with no match object or groups: the regex was 1-2 % of a sidecar
-        # pair's samples, and 55 bytes are what every version-00 traceparent is.
-        version, trace_hex, span_hex, flags_hex = value[:2], value[3:35], value[36:52], value[53:]
-    else:
-        match = _TRACEPARENT_FORMAT.fullmatch(value)
-        if match is None:
+        # pair's samples, and 55 bytes are what every version-00 traceparent is. Such a
+        # value has nothing to strip; the flags are read by table, not a third `int()`.
+        if value[0] == 0x66 and value[1] == 0x66:  # version ff
             return None
-        version, trace_hex, span_hex, flags_hex, rest = match.groups()
+        trace_id = int(value[3:35], 16)
+        span_id = int(value[36:52], 16)
+        if trace_id == 0 or span_id == 0:
+            return None
+        return trace_id, span_id, _HEX_VALUE[value[53]] << 4 | _HEX_VALUE[value[54]]
+    match = _TRACEPARENT_FORMAT.fullmatch(value.strip())
+    if match is None:
+        return None
+    version, trace_hex, span_hex, flags_hex, rest = match.groups()
     if version == b"ff" or (version == b"00" and rest is not None):
         return None
     trace_id = int(trace_hex, 16)
@@ -110,12 +118,19 @@ def parse_traceparent(value: bytes) -> tuple[int, int, int] | None:
 def extract(headers: Iterable[tuple[bytes, bytes]]) -> TraceContext | None:
     """The remote parent in `traceparent` / `tracestate`; None when absent or invalid."""
     traceparent: bytes | None = None
-    tracestate: list[str] = []
+    tracestate: list[str] | None = None  # made only for a tracestate header (most have none)
     for name, value in headers:
         size = len(name)
-        if size == 11 and name.lower() == _TRACEPARENT:
+        # Names come lower-case from the HTTP layer; `lower()` only for another 't' name.
+        if size == 11 and (
+            name == _TRACEPARENT or (name[0] | 0x20 == 0x74 and name.lower() == _TRACEPARENT)
+        ):
             traceparent = value
-        elif size == 10 and name.lower() == _TRACESTATE:
+        elif size == 10 and (
+            name == _TRACESTATE or (name[0] | 0x20 == 0x74 and name.lower() == _TRACESTATE)
+        ):
+            if tracestate is None:
+                tracestate = []
             tracestate.append(value.decode("latin-1").strip())
     if traceparent is None:
         return None
@@ -123,7 +138,8 @@ def extract(headers: Iterable[tuple[bytes, bytes]]) -> TraceContext | None:
     if parsed is None:
         return None
     trace_id, span_id, flags = parsed
-    return TraceContext(trace_id, span_id, flags & 0xFF, ",".join(t for t in tracestate if t))
+    state = ",".join([t for t in tracestate if t]) if tracestate is not None else ""
+    return TraceContext(trace_id, span_id, flags & 0xFF, state)
 
 
 class ProxySpan:
@@ -272,10 +288,10 @@ class SpanRecorder:
         """A span of `kind` (SERVER, CLIENT) that keeps `attributes` itself, not a copy:
         for a dict made for this span alone (`end` adds to it). The proxy's tracer makes
         one a span; copying it again was a second dict a span."""
-        bits = self._random.getrandbits
-        span_id = bits(64) or 1
+        rng = self._random  # its method called, not taken: a bound method made a span
+        span_id = rng.getrandbits(64) or 1
         if parent is None:
-            ids = (bits(128) or 1, span_id, 0)
+            ids = (rng.getrandbits(128) or 1, span_id, 0)
         else:
             ids = (parent.trace_id, span_id, parent.span_id)
         return ProxySpan(name, kind, ids, parent, attributes, self._on_end, self._clock)
