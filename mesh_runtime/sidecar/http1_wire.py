@@ -66,8 +66,9 @@ def encode_request_head(method: bytes, target: bytes, headers: Headers, body_len
         lines.append(value)
         lines.append(b"\r\n")
     if body_len or method in BODY_METHODS:
-        lines += [b"content-length: ", str(body_len).encode(), b"\r\n"]
-    lines.append(b"\r\n")
+        lines.append(f"content-length: {body_len}\r\n\r\n".encode())  # one part, no list
+    else:
+        lines.append(b"\r\n")
     return b"".join(lines)
 
 
