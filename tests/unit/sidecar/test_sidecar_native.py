@@ -16,7 +16,13 @@ SUFFIX = importlib.machinery.EXTENSION_SUFFIXES[0]
 
 
 def source_tree(root: Path) -> Path:
-    for name in ("__init__.py", "sidecar/http1.py", "config/mesh.py", "control/app.py"):
+    for name in (
+        "__init__.py",
+        "sidecar/http1.py",
+        "config/mesh.py",
+        "control/app.py",
+        "services/app.py",
+    ):
         path = root / "mesh_runtime" / name
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(f"# {name}\n")
@@ -37,8 +43,8 @@ def fake_build(build: Path, complete: bool = True, leave_out: str = "") -> Path:
 
 
 def test_the_build_key_follows_the_sources_the_build_could_embed(tmp_path: Path) -> None:
-    """A changed sidecar or config source changes the key (a stale build is never used);
-    a change elsewhere in mesh_runtime does not force a new build."""
+    """A changed sidecar, config or services source changes the key (a stale build is
+    never used); a change elsewhere in mesh_runtime does not force a new build."""
     root = source_tree(tmp_path)
     first = native.digest(root)
     (root / "mesh_runtime/control/app.py").write_text("# changed\n")
@@ -47,7 +53,10 @@ def test_the_build_key_follows_the_sources_the_build_could_embed(tmp_path: Path)
     second = native.digest(root)
     assert second != first
     (root / "mesh_runtime/sidecar/http1.py").write_text("# changed\n")
-    assert native.digest(root) not in (first, second)
+    third = native.digest(root)
+    assert third not in (first, second)
+    (root / "mesh_runtime/services/app.py").write_text("# changed\n")
+    assert native.digest(root) not in (first, second, third)
 
 
 def test_only_a_complete_build_of_every_hot_module_is_used(tmp_path: Path) -> None:
