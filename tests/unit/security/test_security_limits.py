@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import random
+import re
+
 import httptools
 import pytest
 
@@ -134,3 +137,145 @@ def test_parser_errors_map_to_statuses() -> None:
 def test_timeouts(phase: Phase, waited: float, action: str | None) -> None:
     """Idle connections close quietly; slow heads and bodies get 408; busy ones wait."""
     assert timeout_action(phase, 100.0, 100.0 + waited, HttpLimits()) == action
+
+
+# --- the head check against session 13's code (544ba88), on random heads -------------
+# Session 14 rewrote check_head for the compiled sidecar (one pass over the headers, no
+# method calls on the usual target); the functions below restate the code before, as the
+# reference, and both get the same random heads.
+
+_OLD_TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+_OLD_BAD_VALUE = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
+_OLD_ENCODED = re.compile(rb"%(2[eEfF]|5[cC])")
+
+
+def old_check_head(
+    method: bytes, target: bytes, version: str, headers: list[tuple[bytes, bytes]]
+) -> Violation | None:
+    if version not in ("1.1", "1.0"):
+        return Violation(505, f"HTTP/{version} is not supported")
+    if method == b"CONNECT":
+        return Violation(405, "CONNECT is not supported")
+    return (
+        old_check_target(method, target)
+        or old_check_fields(headers)
+        or old_check_framing_and_host(headers, version)
+    )
+
+
+def old_check_target(method: bytes, target: bytes) -> Violation | None:
+    if len(target) > LIMITS.max_uri_bytes:
+        return Violation(414, f"request target over {LIMITS.max_uri_bytes} bytes")
+    if target == b"*":
+        return None if method == b"OPTIONS" else Violation(400, "'*' target is only for OPTIONS")
+    if not target.startswith(b"/"):
+        return Violation(400, "only origin-form request targets ('/path') are supported")
+    path = target.split(b"?", 1)[0]
+    if b"#" in target or b"\\" in path:
+        return Violation(400, "fragment or backslash in the request target")
+    if b"%" in path and _OLD_ENCODED.search(path):
+        return Violation(400, "encoded '.', '/' or '\\' in the path")
+    if path.find(b"/.") < 0:
+        return None
+    segments = path.split(b"/")
+    if b"." in segments or b".." in segments:
+        return Violation(400, "dot-segments in the path")
+    return None
+
+
+def old_check_fields(headers: list[tuple[bytes, bytes]]) -> Violation | None:
+    for name, value in headers:
+        if not _OLD_TOKEN.fullmatch(name):
+            return Violation(400, "invalid header name")
+        if _OLD_BAD_VALUE.search(value):
+            return Violation(400, "control character in a header value")
+    return None
+
+
+def old_check_framing_and_host(
+    headers: list[tuple[bytes, bytes]], version: str
+) -> Violation | None:
+    lengths = [value for name, value in headers if name == b"content-length"]
+    codings = [value for name, value in headers if name == b"transfer-encoding"]
+    hosts = sum(1 for name, _ in headers if name == b"host")
+    if len(lengths) > 1:
+        return Violation(400, "more than one Content-Length")
+    if lengths and not lengths[0].strip().isdigit():
+        return Violation(400, "Content-Length is not a number")
+    if codings:
+        if lengths:
+            return Violation(400, "both Content-Length and Transfer-Encoding")
+        if len(codings) > 1:
+            return Violation(400, "more than one Transfer-Encoding")
+        if version == "1.0":
+            return Violation(400, "Transfer-Encoding in an HTTP/1.0 request")
+        if codings[0].strip().lower() != b"chunked":
+            return Violation(501, "only 'Transfer-Encoding: chunked' is supported")
+    if hosts > 1:
+        return Violation(400, "more than one Host header")
+    if hosts == 0 and version == "1.1":
+        return Violation(400, "HTTP/1.1 request without a Host header")
+    return None
+
+
+_TARGET_PARTS = [b"/", b"/", b"a", b".", b"..", b"/.", b"?", b"#", b"%2e", b"%2F", b"%5C"]
+_TARGET_PARTS += [b"%41", b"\\", b"x.y", b"*", b"=", b"\x00"]
+_PLAIN_TARGET_PARTS = [b"/", b"a", b"x.y", b"?", b"="]
+_NAMES = [b"host", b"content-length", b"transfer-encoding", b"x-a", b"user-agent", b""]
+_NAMES += [b"x y", b"a\n", b"a:", b"\x7f", b"Host", b"~!#$%&'*+-.^_`|"]
+_VALUE_PARTS = [b"1024", b"0", b" ", b"\t", b"+", b"/", b":", b"chunked", b"Chunked", b"gzip, "]
+_VALUE_PARTS += [
+    b"\x00",
+    b"\n",
+    b"\r",
+    b"\x0b",
+    b"\x1f",
+    b"\x7f",
+    b"\x80",
+    b"\xff",
+    b"ok",
+    b"\xd9\xa3",
+]
+
+
+def test_check_head_answers_as_session_13s_code_on_random_heads() -> None:
+    """Same violation (status and reason) or None as the code before, on 3000 random heads
+    built from the pieces each rule looks at (with a few of each rule's edge cases)."""
+    rng = random.Random(14)
+    refused = 0
+    seen: set[str] = set()
+    for _ in range(3000):
+        method = rng.choice(
+            [b"GET", b"POST", b"OPTIONS", b"CONNECT"] if rng.random() < 0.1 else [b"GET"]
+        )
+        version = rng.choice(["1.1", "1.1", "1.1", "1.0", "2.0"] if rng.random() < 0.2 else ["1.1"])
+        parts = _TARGET_PARTS if rng.random() < 0.5 else _PLAIN_TARGET_PARTS
+        target = b"".join(rng.choices(parts, k=rng.randrange(0, 6)))
+        if rng.random() < 0.02:
+            target += b"/0123456789" * 6
+        elif rng.random() < 0.02:
+            target = b"*"
+        if rng.random() < 0.9:
+            target = b"/" + target
+        headers = [
+            (
+                rng.choice(_NAMES[:5]) if rng.random() < 0.8 else rng.choice(_NAMES),
+                b"".join(rng.choices(_VALUE_PARTS[:10], k=rng.randrange(0, 3)))
+                if rng.random() < 0.9
+                else b"".join(rng.choices(_VALUE_PARTS, k=rng.randrange(0, 3))),
+            )
+            for _ in range(rng.randrange(0, 4))
+        ]
+        if rng.random() < 0.8:
+            headers.insert(rng.randrange(len(headers) + 1), HOST)
+        new = check_head(method, target, version, headers, LIMITS)
+        assert new == old_check_head(method, target, version, headers), (
+            method,
+            target,
+            version,
+            headers,
+        )
+        refused += new is not None
+        seen.add(new.reason if new is not None else "")
+    assert 900 < refused < 2400, refused  # both answers, often
+    assert len(seen) == 19, sorted(seen)  # each of the 18 violations, and None
