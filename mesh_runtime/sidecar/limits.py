@@ -167,9 +167,7 @@ def _check_headers(headers: Headers, version: str) -> Violation | None:
         return _first_bad_field(headers)
     if lengths == 0 and codings == 0:
         return _check_host(hosts, version)
-    return _check_framing(lengths, length, codings, coding, version) or _check_host(
-        hosts, version
-    )
+    return _check_framing(lengths, length, codings, coding, version) or _check_host(hosts, version)
 
 
 def _first_bad_field(headers: Headers) -> Violation | None:
