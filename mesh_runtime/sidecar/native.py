@@ -27,14 +27,10 @@ modules get the Python.
 from __future__ import annotations
 
 import hashlib
-import importlib.abc
 import importlib.machinery
 import importlib.util
 import os
-import shutil
-import subprocess
 import sys
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from types import ModuleType
@@ -142,8 +138,10 @@ def compiled_files(build: Path) -> dict[str, Path]:
     return files
 
 
-class CompiledFinder(importlib.abc.MetaPathFinder):
-    """Finds the modules of one build (and nothing else) in it."""
+class CompiledFinder:
+    """Finds the modules of one build (and nothing else) in it. A meta path finder needs
+    only `find_spec`: `importlib.abc`'s base class imported `importlib.resources` and its
+    parts into every sidecar, which never uses them."""
 
     def __init__(self, files: dict[str, Path]) -> None:
         self.files = files
@@ -182,6 +180,11 @@ def running_compiled() -> bool:
 def build(root: Path = PACKAGE_ROOT, env: dict[str, str] | os._Environ[str] = os.environ) -> Path:
     """Compile the hot modules of the sources under `root` into the cache, unless a
     complete build of them is there already; its directory. Raises BuildFailed."""
+    # The build's alone: a sidecar's start, which imports this module, never needs them.
+    import shutil
+    import subprocess
+    import tempfile
+
     target = cache_root(env) / digest(root)
     if compiled_files(target):
         return target
