@@ -19,8 +19,6 @@ from collections.abc import Awaitable, Callable
 from typing import Final, TypeVar
 
 from mesh_runtime.sidecar.endpoint_pool import EndpointPool
-from mesh_runtime.sidecar.h2_pool import h2_pool_of
-from mesh_runtime.sidecar.h2_upstream import request_fields
 from mesh_runtime.sidecar.http1 import BodyStream, Headers, Request, Response
 from mesh_runtime.sidecar.http1_wire import encode_request_head
 from mesh_runtime.sidecar.state import ServiceRuntime
@@ -80,6 +78,11 @@ def send_request(
         assert cluster is not None
         head = encode_request_head(request.method, request.target, headers, len(request.body))
         return exchange(pool, cluster, head, request.body, request.method == b"HEAD")
+    # Only a request that came over HTTP/2 goes on as HTTP/2: its connection imported the
+    # HTTP/2 modules already (`HttpServerProtocol._become_h2`).
+    from mesh_runtime.sidecar.h2_pool import h2_pool_of
+    from mesh_runtime.sidecar.h2_upstream import request_fields
+
     h2 = h2_pool_of(pool)
     fields = request_fields(request, headers, pool.tls is not None)
     return _on_live_connection(

@@ -72,11 +72,6 @@ BUFFERED_BODIES = 4
 (open streams x max_body would be gigabytes): beyond, GOAWAY ENHANCE_YOUR_CALM."""
 
 
-def opens_h2(first: bytes | memoryview) -> bool:
-    """Whether a connection's first bytes are the start of the HTTP/2 client preface."""
-    return len(first) >= 4 and bytes(first[:4]) == PREFACE[:4]
-
-
 async def answer(handler: Handler, request: Request) -> Response:
     """The handler's answer; 500 (and the traceback logged) when it fails (both protocols)."""
     try:
