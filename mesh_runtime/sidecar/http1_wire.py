@@ -58,18 +58,29 @@ def end_to_end(headers: Headers) -> Headers:
 
 def encode_request_head(method: bytes, target: bytes, headers: Headers, body_len: int) -> bytes:
     """The request line and headers, with Content-Length when there is (or may be) a body."""
-    lines = [method, b" ", target, b" HTTP/1.1\r\n"]
-    for key, value in headers:
-        # Four appends, not `lines += [...]`: that made (and freed) a list per header.
-        lines.append(key)
-        lines.append(b": ")
-        lines.append(value)
-        lines.append(b"\r\n")
-    if body_len or method in BODY_METHODS:
-        lines.append(f"content-length: {body_len}\r\n\r\n".encode())  # one part, no list
-    else:
-        lines.append(b"\r\n")
-    return b"".join(lines)
+    end = _length_line(body_len) if body_len or method in BODY_METHODS else b"\r\n"
+    if not headers:
+        return b"".join([method, b" ", target, b" HTTP/1.1\r\n", end])
+    # A header a part ('key: value', two concatenations) in a separator join: fewer parts
+    # than four a header (b"".join's ~100 instructions a part) and no appends (session 14,
+    # compiled, 6 headers: 6.45 k -> 5.45 k instructions a head with the length line's cache).
+    fields = b"\r\n".join([key + b": " + value for key, value in headers])
+    return b"".join([method, b" ", target, b" HTTP/1.1\r\n", fields, b"\r\n", end])
+
+
+_LENGTH_LINES: Final[dict[int, bytes]] = {}
+"""'content-length: N' lines and the head's blank line, by N: a request's body length is
+mostly one of a few; at most `_LENGTH_LINES_MAX` kept, made once each."""
+_LENGTH_LINES_MAX: Final = 1024
+
+
+def _length_line(body_len: int) -> bytes:
+    line = _LENGTH_LINES.get(body_len)
+    if line is None:
+        line = f"content-length: {body_len}\r\n\r\n".encode()
+        if len(_LENGTH_LINES) < _LENGTH_LINES_MAX:
+            _LENGTH_LINES[body_len] = line
+    return line
 
 
 _STATUS_LINES: Final[dict[int, bytes]] = {
