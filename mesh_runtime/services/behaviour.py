@@ -38,6 +38,8 @@ def _compact_encoder() -> Callable[[Any], str]:
 
 
 _COMPACT = _compact_encoder()
+compact_json = _COMPACT
+"""Any JSON value as the answers' compact text (what `padded_body` writes)."""
 
 
 class BehaviourError(ValueError):
@@ -119,8 +121,15 @@ def padded_body(payload: Mapping[str, Any], size: int) -> bytes:
     """`payload` as compact JSON, padded with a "padding" field to exactly `size` bytes
     when it is shorter than that (a larger payload is returned as it is)."""
     body = _COMPACT(payload)
+    if not payload:
+        return body.encode()
+    return padded_text(body, size)
+
+
+def padded_text(body: str, size: int) -> bytes:
+    """A JSON object's compact text padded as `padded_body` pads it."""
     missing = size - len(body) - _PADDING_OVERHEAD
-    if not payload or missing < 0:
+    if missing < 0:
         return body.encode()
     return (body[:-1] + ',"padding":"' + "x" * missing + '"}').encode()
 

@@ -113,6 +113,7 @@ class Downstream:
         self._pool = KeepAlivePool(max_connections)
         self._deadlines = DeadlineQueue()
         self._channels = GrpcChannels()
+        self._answers = AnswerReader()
 
     async def start(self) -> None:
         """Nothing to open ahead: connections are made on the first calls."""
@@ -173,10 +174,8 @@ class Downstream:
             elapsed = (time.perf_counter() - started) * 1000
             return CallResult(service, 0, elapsed, error=describe_error(exc))
         elapsed = (time.perf_counter() - started) * 1000
-        answer = _answer_of(payload)
-        return CallResult(
-            service, status, elapsed, instance=answer.get("instance"), calls=answer.get("calls")
-        )
+        instance, calls = self._answers.read(payload)
+        return CallResult(service, status, elapsed, instance=instance, calls=calls)
 
     async def _grpc_call(
         self,
@@ -204,6 +203,25 @@ class Downstream:
             calls=answer.get("calls"),
             grpc_status=code,
         )
+
+
+class AnswerReader:
+    """The `instance` and `calls` of callees' answers (`_answer_of`). A leaf answers the
+    same bytes every time (its cached answer): the last answer with no calls of its own
+    is remembered and not parsed again (~8 k instructions of a client hop)."""
+
+    def __init__(self) -> None:
+        self._last: bytes | None = None
+        self._instance: str | None = None
+
+    def read(self, payload: bytes) -> tuple[Any, Any]:
+        if payload == self._last:
+            return self._instance, []  # a fresh list, as parsing makes one
+        answer = _answer_of(payload)
+        instance, calls = answer.get("instance"), answer.get("calls")
+        if isinstance(calls, list) and not calls and (instance is None or type(instance) is str):
+            self._last, self._instance = payload, instance
+        return instance, calls
 
 
 def _answer_of(payload: bytes) -> dict[str, Any]:

@@ -17,6 +17,7 @@ from mesh_runtime.sidecar.telemetry.export import SpanExporter
 from mesh_runtime.sidecar.telemetry.otlp import SpanEncoder
 from mesh_runtime.sidecar.telemetry.tracing import (
     HTTP_METHOD,
+    SERVER,
     URL_PATH,
     Attributes,
     ProxySpan,
@@ -93,7 +94,8 @@ class ServiceTracer:
     ) -> Span:
         """A SERVER span, child of the incoming `traceparent` when there is one."""
         attributes: Attributes = {HTTP_METHOD: method, URL_PATH: path}
-        return self._recorder.start_server_span(self._span_name, extract(headers), attributes)
+        # The span keeps this dict (made for it alone) rather than a copy of it.
+        return self._recorder.start_owned(self._span_name, SERVER, extract(headers), attributes)
 
     def start_rpc_span(self, metadata: Mapping[str, str], full_method: str) -> Span:
         """A SERVER span of a gRPC call (`/package.Service/Method`), child of the
