@@ -202,12 +202,9 @@ def _check_framing(
 
 
 def _is_number(value: bytes) -> bool:
-    """`value.strip().isdigit()`: a byte loop first (compiled, no method calls) for the
-    usual bare digits."""
-    for byte in value:
-        if byte < 48 or byte > 57:
-            return value.strip().isdigit()
-    return len(value) > 0
+    """`value.strip().isdigit()`, without the strip (a second method call compiled, a copy
+    interpreted) for the usual bare digits."""
+    return value.isdigit() or value.strip().isdigit()
 
 
 def _check_host(hosts: int, version: str) -> Violation | None:
