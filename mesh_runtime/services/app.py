@@ -69,9 +69,11 @@ class ShopService:
 
     async def _serve(self, request: Request, span: Span) -> tuple[int, bytes]:
         """(status, JSON body) for one request."""
-        behaviour = await self._control.delayed(self._rng)
+        behaviour = self._control.behaviour
+        if behaviour.hang or behaviour.latency.mean_ms > 0:  # else no coroutine to await
+            behaviour = await self._control.delayed(self._rng)
         size = behaviour.response_bytes
-        if should_fail(behaviour, self._rng):
+        if behaviour.error_rate > 0 and should_fail(behaviour, self._rng):
             return behaviour.error_status, self._body(size, [], error="injected")
         if not self._calls:  # a leaf: no call to make, no headers to make for one
             return 200, self._leaf_body(size)

@@ -94,9 +94,11 @@ class BehaviourControl:
         behaviour = self.behaviour
         if behaviour.hang:  # only then a coroutine to wait in: most requests do not hang
             behaviour = await self.unless_hanging()
-        delay_ms = sample_latency_ms(behaviour.latency, rng)
-        if delay_ms > 0:
-            await asyncio.sleep(delay_ms / 1000)
+        latency = behaviour.latency
+        if latency.mean_ms > 0:  # else no delay, and no call into behaviour.py's Python
+            delay_ms = sample_latency_ms(latency, rng)
+            if delay_ms > 0:
+                await asyncio.sleep(delay_ms / 1000)
         return behaviour
 
 
