@@ -146,7 +146,7 @@ def test_an_answer_is_written_as_the_encoder_writes_its_payload() -> None:
     for identity in (ServiceIdentity("a", "a-0", "v1"), ServiceIdentity('é"', "\\", "")):
         downstream = Downstream(Targets(None, {}), 10.0)
         service = ShopService(identity, [], downstream, ServiceTracer(identity, None))
-        for _ in range(1000):
+        for _ in range(500):
             results = [_call(rng) for _ in range(rng.randint(0, 3))]
             extra = rng.choice([{}, {"error": _text(rng)}, {"failed": "b", "error": _text(rng)}])
             size = rng.choice([0, 0, rng.randint(0, 600)])
