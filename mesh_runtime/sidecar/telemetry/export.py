@@ -122,10 +122,15 @@ class SpanExporter:
             self._pool.close_all()
 
     async def send_queued(self) -> bool:
-        """Send every queued span, batch by batch; False when an export is to be tried
-        again (its batch is back at the front of the queue)."""
-        while self._queue:
-            size = min(self._batch_size, len(self._queue))
+        """Send the spans queued when it began, batch by batch; False when an export is to
+        be tried again (its batch is back at the front of the queue). Spans that end
+        during the pass wait for the next one (the interval, or a full batch): sending
+        them at once made an export of the few that ended during each POST, about 1.6
+        exports an interval at 500 RPS where one would do."""
+        left = len(self._queue)
+        while left > 0 and self._queue:
+            size = min(self._batch_size, left, len(self._queue))
+            left -= size
             batch = [self._queue.popleft() for _ in range(size)]
             try:
                 sent = await self._send(batch)
@@ -164,8 +169,9 @@ class SpanExporter:
             async with asyncio.timeout(timeout_s):
                 if runner is not None:
                     await runner
-                while self._queue and not await self.send_queued():
-                    await asyncio.sleep(min(self._backoff(), 0.5))
+                while self._queue:
+                    if not await self.send_queued():
+                        await asyncio.sleep(min(self._backoff(), 0.5))
         except TimeoutError:
             pass
         finally:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import random
 
 import pytest
@@ -29,3 +30,69 @@ def test_spans_past_the_queue_bound_are_dropped_and_counted() -> None:
     for _ in range(5):
         recorder.start_server_span("inbound a", None).end(200)
     assert exporter.summary()["queued"] == 3 and exporter.dropped == 2
+
+
+class HeldSink(asyncio.Protocol):
+    """An OTLP/HTTP endpoint on loopback that answers 200 to each POST, the first one only
+    once `release` is set; `posts` counts the POSTs it read whole."""
+
+    posts = 0
+    arrived: asyncio.Event
+    release: asyncio.Event
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport
+        self.buffer = b""
+        self.answers: set[asyncio.Task[None]] = set()
+
+    def data_received(self, data: bytes) -> None:
+        self.buffer += data
+        while b"\r\n\r\n" in self.buffer:
+            head, rest = self.buffer.split(b"\r\n\r\n", 1)
+            length = int(head.lower().split(b"content-length:")[1].split(b"\r\n")[0])
+            if len(rest) < length:
+                return
+            self.buffer = rest[length:]
+            HeldSink.posts += 1
+            HeldSink.arrived.set()
+            task = asyncio.ensure_future(self.answer(HeldSink.posts))
+            self.answers.add(task)
+            task.add_done_callback(self.answers.discard)
+
+    async def answer(self, number: int) -> None:
+        if number == 1:
+            await HeldSink.release.wait()
+        assert isinstance(self.transport, asyncio.Transport)
+        self.transport.write(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n")
+
+
+def test_spans_that_end_during_an_export_wait_for_the_next_pass() -> None:
+    """A pass sends the spans queued when it began: two spans ending while its POST is
+    out are not a second POST of that pass but the next pass's (a flush sends them)."""
+
+    async def scenario() -> tuple[int, int, int, int]:
+        HeldSink.posts = 0
+        HeldSink.arrived, HeldSink.release = asyncio.Event(), asyncio.Event()
+        loop = asyncio.get_running_loop()
+        server = await loop.create_server(HeldSink, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        exporter = SpanExporter(f"http://127.0.0.1:{port}/v1/traces", ENCODER, interval_s=60)
+        recorder = SpanRecorder(exporter.add, rng=random.Random(1))
+        runner = asyncio.ensure_future(exporter.run())
+        try:
+            for _ in range(3):
+                recorder.start_server_span("inbound a", None).end(200)
+            first = asyncio.ensure_future(exporter.flush(10))
+            await asyncio.wait_for(HeldSink.arrived.wait(), 10)
+            for _ in range(2):
+                recorder.start_server_span("inbound a", None).end(200)
+            HeldSink.release.set()
+            assert await first
+            after_pass = (HeldSink.posts, exporter.exported)
+            assert await exporter.flush(10)
+            return (*after_pass, HeldSink.posts, exporter.exported)
+        finally:
+            await exporter.shutdown(5, runner)
+            server.close()
+
+    assert asyncio.run(scenario()) == (1, 3, 2, 5)
