@@ -97,24 +97,15 @@ class Client(asyncio.Protocol):
 def _mtls_contexts() -> tuple[Any, Any, str]:
     """The inbound's server context, the outbound's client context and the inbound's SPIFFE
     ID, from a fresh mesh CA (as the control plane issues them)."""
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-
     from mesh_runtime.control.ca import CertificateAuthority
-    from mesh_runtime.sidecar.keygen import make_csr
+    from mesh_runtime.sidecar.keygen import key_and_csr
     from mesh_runtime.sidecar.tls import Credentials
 
     ca = CertificateAuthority.create()
     made = []
     for service in ("echo", "client"):
-        key = ec.generate_private_key(ec.SECP256R1())
-        spiffe = f"spiffe://cluster.local/ns/default/sa/{service}"
-        issued = ca.sign(make_csr(key, service), spiffe)
-        key_pem = key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
+        key_pem, csr = key_and_csr(service)
+        issued = ca.sign(csr, f"spiffe://cluster.local/ns/default/sa/{service}")
         now = time.time()
         made.append(
             Credentials.build(
