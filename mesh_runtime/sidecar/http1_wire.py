@@ -9,7 +9,7 @@ and the end-to-end headers a proxy passes on. Header names are lower-case bytes
 from __future__ import annotations
 
 from http import HTTPStatus
-from typing import Final
+from typing import Final, cast
 
 from mesh_runtime.sidecar.http1 import Headers
 
@@ -48,12 +48,20 @@ def connection_tokens(headers: Headers) -> frozenset[bytes]:
     return frozenset(tokens) if tokens is not None else _NO_TOKENS
 
 
-def end_to_end(headers: Headers) -> Headers:
-    """Headers without hop-by-hop ones (and without those Connection names)."""
+def end_to_end(headers: Headers, dropped: frozenset[bytes] = HOP_BY_HOP) -> Headers:
+    """Headers without hop-by-hop ones (and without those Connection names), and without
+    any other name in `dropped` (a superset of HOP_BY_HOP); a new list of the same tuples.
+
+    The items are plain objects here: mypyc unpacks a typed `tuple[bytes, bytes]` taken from
+    a list and would make a new tuple to put it in another (session 14)."""
     named = connection_tokens(headers)
-    if named:
-        return [(k, v) for k, v in headers if k not in HOP_BY_HOP and k not in named]
-    return [(k, v) for k, v in headers if k not in HOP_BY_HOP]
+    any_named = len(named) != 0
+    kept: list[object] = []
+    for item in cast("list[object]", headers):
+        name = cast("tuple[bytes, bytes]", item)[0]
+        if name not in dropped and (not any_named or name not in named):
+            kept.append(item)
+    return cast(Headers, kept)
 
 
 def encode_request_head(method: bytes, target: bytes, headers: Headers, body_len: int) -> bytes:

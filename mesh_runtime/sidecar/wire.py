@@ -5,10 +5,10 @@ from __future__ import annotations
 import os
 import random
 from collections.abc import Iterator, Mapping
-from typing import Final, cast
+from typing import Final
 
 from mesh_runtime.sidecar.http1 import Headers, Request
-from mesh_runtime.sidecar.http1_wire import HOP_BY_HOP, connection_tokens
+from mesh_runtime.sidecar.http1_wire import HOP_BY_HOP, end_to_end
 
 PEER_HEADER: Final = b"x-meshproof-peer"
 """The calling service's name, sent sidecar to sidecar (Istio's peer metadata exchange)."""
@@ -85,18 +85,9 @@ def ensure_request_id(request: Request) -> bytes:
 
 def upstream_headers(request: Request, traceparent: bytes | None, source: str | None) -> Headers:
     """End-to-end headers plus the mesh's own: trace context and the peer's name."""
-    # `end_to_end` and the mesh's own names dropped in one pass that keeps the request's
-    # header tuples (two filtered copies made and freed a list and a tuple a header). The
-    # items are plain objects here: mypyc unpacks a typed `tuple[bytes, bytes]` taken from
-    # a list and would make a new tuple to put it in another.
-    named = connection_tokens(request.headers)
-    any_named = len(named) != 0
-    kept: list[object] = []
-    for item in cast("list[object]", request.headers):
-        name = cast("tuple[bytes, bytes]", item)[0]
-        if name not in _DROPPED and (not any_named or name not in named):
-            kept.append(item)
-    headers = cast(Headers, kept)
+    # Hop-by-hop and the mesh's own names dropped in one pass (two filtered copies made and
+    # freed a list and a tuple a header).
+    headers = end_to_end(request.headers, _DROPPED)
     if traceparent is not None:
         headers.append((b"traceparent", traceparent))
     if source:
