@@ -1,7 +1,9 @@
 """OTLP/HTTP span export from the event loop, in small batches, with no thread.
 
 Spans are encoded as they end (`SpanEncoder.span`) and queued as bytes. The export task
-wakes every `interval_s`, or as soon as `batch_size` spans are queued, and POSTs them
+wakes `interval_s` after the first span queued (none queued: it sleeps without a timer,
+so an idle sidecar's loop is not woken five times a second for nothing), or as soon as
+`batch_size` spans are queued, and POSTs them
 (`application/x-protobuf`) in requests of at most `batch_size` spans: many small exports
 rather than one large one a second, so no single step holds the loop for long. An export
 that fails (sink down, 5xx, 408, 429) goes back to the front of the queue and is tried
@@ -76,6 +78,10 @@ class SpanExporter:
         self._timeout = timeout_s
         self._queue: deque[bytes] = deque()
         self._wake = asyncio.Event()
+        """Set to send at once: a full batch, a flush, the shutdown."""
+        self._idle: asyncio.Future[None] | None = None
+        """What the export task awaits while nothing is queued (no timer), done by the
+        first span queued, a flush or the shutdown."""
         self._closing = False
         self._failures = 0
         self._flushes = 0
@@ -103,11 +109,27 @@ class SpanExporter:
         self._queue.append(self._encoder.span(span))
         if len(self._queue) >= self._batch_size:
             self._wake.set()
+        self._end_idle()
+
+    def _end_idle(self) -> None:
+        idle = self._idle
+        if idle is not None:
+            self._idle = None
+            if not idle.done():
+                idle.set_result(None)
 
     async def run(self) -> None:
-        """Until `shutdown`: wait for a batch or the interval, then send what is queued."""
+        """Until `shutdown`: wait for a first span, then for a batch or the interval, then
+        send what is queued."""
+        loop = asyncio.get_running_loop()
         try:
             while not self._closing:
+                if not self._queue and not self._failures and not self._wake.is_set():
+                    # Nothing to send: wait without a timer (the interval's timer woke an
+                    # idle sidecar's loop every 200 ms, four getpid calls each time).
+                    self._idle = idle = loop.create_future()
+                    await idle
+                    continue
                 delay = self._interval if not self._failures else self._backoff()
                 with contextlib.suppress(TimeoutError):
                     async with asyncio.timeout(delay):
@@ -151,6 +173,7 @@ class SpanExporter:
         self._flushes += 1
         wanted = self._flushes
         self._wake.set()
+        self._end_idle()
         try:
             async with asyncio.timeout(timeout_s):
                 while self._flushed < wanted and not self._closing:
@@ -165,6 +188,7 @@ class SpanExporter:
         `timeout_s` what is unsent is dropped."""
         self._closing = True
         self._wake.set()
+        self._end_idle()
         try:
             async with asyncio.timeout(timeout_s):
                 if runner is not None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+from typing import Any
 
 import pytest
 
@@ -96,3 +97,49 @@ def test_spans_that_end_during_an_export_wait_for_the_next_pass() -> None:
             server.close()
 
     assert asyncio.run(scenario()) == (1, 3, 2, 5)
+
+
+def test_an_idle_exporter_sets_no_timer_and_a_first_span_starts_the_interval() -> None:
+    """With nothing queued the export task waits without a timer (it woke an idle
+    sidecar's loop every interval); the first span queued starts the interval, after which
+    it is sent without a flush."""
+
+    async def scenario() -> tuple[list[asyncio.TimerHandle], int, int]:
+        HeldSink.posts = 0
+        HeldSink.arrived, HeldSink.release = asyncio.Event(), asyncio.Event()
+        HeldSink.release.set()
+        loop = asyncio.get_running_loop()
+        server = await loop.create_server(HeldSink, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        timers: list[asyncio.TimerHandle] = []
+        call_at = loop.call_at
+
+        def counted_call_at(when: float, *args: Any, **kwargs: Any) -> asyncio.TimerHandle:
+            handle = call_at(when, *args, **kwargs)
+            timers.append(handle)
+            return handle
+
+        exporter = SpanExporter(f"http://127.0.0.1:{port}/v1/traces", ENCODER, interval_s=0.05)
+        recorder = SpanRecorder(exporter.add, rng=random.Random(1))
+        loop.call_at = counted_call_at  # type: ignore[method-assign]
+        runner = asyncio.ensure_future(exporter.run())
+        try:
+            for _ in range(5):  # the task's first steps, up to its wait
+                await asyncio.sleep(0)
+            idle_timers = [t for t in timers if not t.cancelled()]
+            recorder.start_server_span("inbound a", None).end(200)
+            await asyncio.wait_for(HeldSink.arrived.wait(), 10)
+            await asyncio.wait_for(_exported(exporter, 1), 10)  # its answer read too
+            return idle_timers, HeldSink.posts, exporter.exported
+        finally:
+            loop.call_at = call_at  # type: ignore[method-assign]
+            await exporter.shutdown(5, runner)
+            server.close()
+
+    idle_timers, posts, exported = asyncio.run(scenario())
+    assert idle_timers == [] and (posts, exported) == (1, 1)
+
+
+async def _exported(exporter: SpanExporter, spans: int) -> None:
+    while exporter.exported < spans:
+        await asyncio.sleep(0.001)
