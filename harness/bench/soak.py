@@ -2,6 +2,7 @@
 
     python -m harness.bench.soak [--duration 1h] [--rps 200] [--every 10m]
                                  [--topology experiments/topologies/shop.yaml]
+                                 [--cert-lifetime 1h]
     make soak                    (the hour; a benchmark, never run by CI)
 
 The topology goes up on the local runtime and one Locust worker sends `--rps` requests a
@@ -16,6 +17,13 @@ growth from the second sample on (the pools' first connections are made by then:
 grows after it is not warm-up), and a sidecar that is gone before the last sample fails
 the verdict (its growth cannot be judged). A short run (`--duration 3m --every 1m`)
 checks that the soak works.
+
+Each sample also reads every sidecar's certificate renewals (admin `/stats`), and the
+table's `renewals` column counts those since the sample before, so a row that follows a
+renewal shows it. `--cert-lifetime` gives the control plane's CA a shorter leaf lifetime
+than its 1 h (a sidecar renews at about half of it): `--cert-lifetime 4m --duration 10m
+--every 1m` shows several renewals in ten minutes. A line per sidecar follows the
+verdict: its growth, fds first and last, renewals.
 """
 
 from __future__ import annotations
@@ -27,7 +35,7 @@ import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -46,6 +54,7 @@ COLUMNS = (
     CurveColumn("sidecar_rss_mb", "sidecars RSS MB", "{:.1f}"),
     CurveColumn("largest_growth_mb", "largest sidecar growth MB", "{:+.2f}"),
     CurveColumn("open_fds", "sidecar fds", "{:d}"),
+    CurveColumn("renewals", "renewals", "{:d}"),
     CurveColumn("harness_rss_mb", "harness RSS MB", "{:.1f}"),
     CurveColumn("sent", "requests sent", "{:,}"),
     CurveColumn("failed", "failed", "{:,}"),
@@ -65,6 +74,8 @@ class Sample:
     sent: int = 0
     failed: int = 0
     load_average_1m: float = 0.0
+    renewals: dict[str, int] = field(default_factory=dict)
+    """Each sidecar's certificate renewals so far (its admin /stats; absent: unread)."""
 
 
 def growth_mb(samples: Sequence[Sample]) -> dict[str, float]:
@@ -82,6 +93,7 @@ def sample_rows(samples: Sequence[Sample], busiest: str | None = None) -> list[d
     rows = []
     for index, sample in enumerate(samples):
         grown = growth_mb([samples[0], sample]) if index else {}
+        renewed = renewals_between(samples[index - 1], sample) if index else 0
         rows.append(
             {
                 "minute": sample.at_s / 60.0,
@@ -90,6 +102,7 @@ def sample_rows(samples: Sequence[Sample], busiest: str | None = None) -> list[d
                 "busiest_rss_mb": sample.sidecar_rss_mb.get(busiest or ""),
                 "busiest_fds": sample.sidecar_fds.get(busiest or ""),
                 "open_fds": sum(sample.sidecar_fds.values()),
+                "renewals": renewed,
                 "harness_rss_mb": sample.harness_rss_mb,
                 "sent": sample.sent,
                 "failed": sample.failed,
@@ -97,6 +110,33 @@ def sample_rows(samples: Sequence[Sample], busiest: str | None = None) -> list[d
             }
         )
     return rows
+
+
+def renewals_between(before: Sample, after: Sample) -> int:
+    """Certificate renewals of every sidecar read in both samples, from one to the other."""
+    return sum(
+        after.renewals[name] - before.renewals[name]
+        for name in after.renewals
+        if name in before.renewals
+    )
+
+
+def sidecar_lines(samples: Sequence[Sample]) -> list[str]:
+    """A line per sidecar in the first and last samples: RSS growth, fds first -> last,
+    certificate renewals over the span."""
+    if len(samples) < 2:
+        return []
+    first, last = samples[0], samples[-1]
+    lines = []
+    for name, grown in growth_mb(samples).items():
+        fds = f"{first.sidecar_fds.get(name, 0)} -> {last.sidecar_fds.get(name, 0)}"
+        renewed = (
+            f"{last.renewals[name] - first.renewals[name]} renewals"
+            if name in first.renewals and name in last.renewals
+            else "renewals not read"
+        )
+        lines.append(f"  {name}: {grown:+.2f} MB, fds {fds}, {renewed}")
+    return lines
 
 
 def soak_lines(samples: Sequence[Sample], rps: float) -> list[str]:
@@ -163,10 +203,14 @@ def minutes(seconds: float) -> str:
 
 
 def read_sample(
-    at_s: float, sidecars: dict[str, int], harness_pids: Sequence[int], live: Any
+    at_s: float,
+    sidecars: dict[str, int],
+    harness_pids: Sequence[int],
+    live: Any,
+    renewals: Callable[[], dict[str, int]] = dict,
 ) -> Sample:
     """Read every process now (`sidecars`: instance -> pid; a process that is gone is
-    left out)."""
+    left out) and, by `renewals`, each sidecar's certificate renewals."""
     rss: dict[str, float] = {}
     fds: dict[str, int] = {}
     for name, pid in sidecars.items():
@@ -182,7 +226,21 @@ def read_sample(
             harness += psutil.Process(pid).memory_info().rss / 2**20
         except psutil.Error:
             continue
-    return Sample(at_s, rss, fds, harness, int(live.sent), int(live.failed), os.getloadavg()[0])
+    load = os.getloadavg()[0]
+    return Sample(at_s, rss, fds, harness, int(live.sent), int(live.failed), load, renewals())
+
+
+def read_renewals(admin_urls: dict[str, str], headers: dict[str, str]) -> dict[str, int]:
+    """Each sidecar's `security.renewals` from its admin /stats (left out when unread)."""
+    from mesh_runtime.runtimes.admin import admin_json
+
+    out: dict[str, int] = {}
+    for name, url in admin_urls.items():
+        stats = admin_json(f"{url}/stats", headers)
+        security = stats.get("security") if stats is not None else None
+        if isinstance(security, dict) and isinstance(security.get("renewals"), int):
+            out[name] = security["renewals"]
+    return out
 
 
 class _Loading(Protocol):
@@ -237,19 +295,32 @@ def failure_causes(records: Iterable[dict[str, Any]], top: int = 5) -> list[tupl
 
 
 def soak(
-    topology: Path, duration_s: float, rps: float, every_s: float
+    topology: Path,
+    duration_s: float,
+    rps: float,
+    every_s: float,
+    cert_lifetime_s: float | None = None,
 ) -> tuple[list[Sample], list[tuple[str, int]]]:
-    """Up, load with samples every `every_s`, down: the samples and the failures' causes."""
+    """Up, load with samples every `every_s`, down: the samples and the failures' causes.
+    `cert_lifetime_s`: the sidecars' certificate lifetime (None: the control plane's)."""
     from harness.load import LoadDriver, iter_worker_records
     from harness.spec.load import LoadSpec
+    from mesh_runtime.runtimes.admin import admin_headers
     from mesh_runtime.runtimes.local import LocalRuntime
 
     samples: list[Sample] = []
     with tempfile.TemporaryDirectory(prefix="meshproof-soak-") as tmp:
-        runtime = LocalRuntime(state_root=Path(tmp) / "state", progress=lambda m: None)
+        runtime = LocalRuntime(
+            state_root=Path(tmp) / "state",
+            progress=lambda m: None,
+            cert_lifetime_s=cert_lifetime_s,
+        )
         deployment = runtime.up(topology)
         try:
-            sidecars = {p.name: p.pid for p in deployment.processes_of("sidecar")}
+            records = deployment.processes_of("sidecar")
+            sidecars = {p.name: p.pid for p in records}
+            admin = {p.name: f"http://127.0.0.1:{p.ports['admin']}" for p in records}
+            headers = admin_headers(deployment.admin_token_file)
             spec = LoadSpec(rps=rps, duration=duration_s, warmup=0, connections=8, timeout=5)
             driver = LoadDriver(spec, deployment.ingress_url, Path(tmp) / "load")
             try:
@@ -260,7 +331,13 @@ def soak(
                         driver,
                         duration_s,
                         every_s,
-                        lambda at: read_sample(at, sidecars, harness, driver.live()),
+                        lambda at: read_sample(
+                            at,
+                            sidecars,
+                            harness,
+                            driver.live(),
+                            lambda: read_renewals(admin, headers),
+                        ),
                     )
                 )
             finally:
@@ -280,17 +357,26 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rps", type=float, default=200.0)
     parser.add_argument("--every", default="10m", help="time between samples (10m)")
     parser.add_argument("--topology", type=Path, default=TOPOLOGY)
+    parser.add_argument(
+        "--cert-lifetime",
+        help="the sidecars' certificate lifetime (default: the control plane's, 1h);"
+        " they renew at about half of it",
+    )
     args = parser.parse_args(argv)
     try:
         duration_s = parse_duration(args.duration)
         every_s = parse_duration(args.every)
-        if duration_s <= 0 or every_s <= 0 or args.rps <= 0:
-            raise InvalidInput("soak", "", "--duration, --every and --rps must be above 0")
-        samples, causes = soak(args.topology, duration_s, args.rps, every_s)
+        lifetime_s = parse_duration(args.cert_lifetime) if args.cert_lifetime else None
+        short = lifetime_s is not None and lifetime_s <= 0
+        if duration_s <= 0 or every_s <= 0 or args.rps <= 0 or short:
+            raise InvalidInput(
+                "soak", "", "--duration, --every, --rps and --cert-lifetime must be above 0"
+            )
+        samples, causes = soak(args.topology, duration_s, args.rps, every_s, lifetime_s)
     except (ValueError, MeshproofError) as exc:
         print(f"soak: {exc}", file=sys.stderr)
         return 2
-    print("\n".join(soak_lines(samples, args.rps)), flush=True)
+    print("\n".join([*soak_lines(samples, args.rps), *sidecar_lines(samples)]), flush=True)
     for cause, count in causes:
         print(f"  failed: {count:,} x {cause}", flush=True)
     return 0 if passed(samples) else 1

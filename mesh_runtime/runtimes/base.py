@@ -84,13 +84,17 @@ class StateKeeper:
         progress: Progress = quiet,
         ready_timeout: float | None = None,
         stop_grace: float = 5.0,
+        cert_lifetime_s: float | None = None,
     ) -> None:
-        """State under `state_root` (default `$MESHPROOF_STATE_DIR` or `.meshproof`)."""
+        """State under `state_root` (default `$MESHPROOF_STATE_DIR` or `.meshproof`);
+        `cert_lifetime_s`: the lifetime of the certificates the control plane issues to the
+        sidecars of what this runtime brings up (None: its default, 1 h)."""
         root = state_root if state_root is not None else state.state_root()
         self.state_root = root.resolve()
         self.progress = progress
         self.ready_timeout = self.READY_TIMEOUT if ready_timeout is None else ready_timeout
         self.stop_grace = stop_grace
+        self.cert_lifetime_s = cert_lifetime_s
 
     def state_file(self, topology_name: str) -> Path:
         return state.state_file(self.state_root, topology_name)
@@ -120,6 +124,7 @@ class StateKeeper:
                 tools=tools,
                 otlp_endpoint=otlp_endpoint,
                 config_source=config_source,
+                cert_lifetime_s=self.cert_lifetime_s,
             )
 
     def _supervisor(self, deployment: Deployment, *, record: bool) -> Supervisor:

@@ -3,6 +3,7 @@ Prometheus, each sample service and each sidecar. Pure."""
 
 from __future__ import annotations
 
+from mesh_runtime.quantities import format_duration
 from mesh_runtime.runtimes.deployment import InstanceRecord, KubernetesSource, ProxyRecord
 from mesh_runtime.runtimes.plan.files import PlanFiles
 from mesh_runtime.runtimes.plan.spec import HOST, ProcessSpec, Tools, sidecar_name
@@ -28,8 +29,14 @@ def toxiproxy_process(tools: Tools, port: int) -> ProcessSpec:
 
 
 def control_plane_process(
-    tools: Tools, port: int, files: PlanFiles, source: KubernetesSource | None = None
+    tools: Tools,
+    port: int,
+    files: PlanFiles,
+    source: KubernetesSource | None = None,
+    cert_lifetime_s: float | None = None,
 ) -> ProcessSpec:
+    """`cert_lifetime_s`: the lifetime of the certificates its CA issues (None: the control
+    plane's default, 1 h; a soak shortens it to see renewals in minutes)."""
     command = _python(
         tools,
         "mesh_runtime.control",
@@ -49,6 +56,8 @@ def control_plane_process(
     if source is not None:
         command += ("--kubeconfig", source.kubeconfig, "--namespace", source.namespace)
         command += ("--kube-context", source.context) if source.context else ()
+    if cert_lifetime_s is not None:
+        command += ("--cert-lifetime", format_duration(cert_lifetime_s))
     return ProcessSpec("control-plane", "control-plane", command, {"port": port})
 
 

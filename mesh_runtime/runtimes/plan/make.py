@@ -55,6 +55,7 @@ def make_plan(
     tools: Tools,
     otlp_endpoint: str | None = None,
     config_source: KubernetesSource | None = None,
+    cert_lifetime_s: float | None = None,
 ) -> Plan:
     """The whole plan for `topology` in `mode`; ports come from `allocate_port`.
 
@@ -70,7 +71,8 @@ def make_plan(
     sidecar runs the initial config and every target is up.
 
     With `config_source` the control plane takes its policies from Istio objects in
-    Kubernetes instead of the topology."""
+    Kubernetes instead of the topology. `cert_lifetime_s`: the lifetime of the sidecars'
+    certificates (None: the control plane's default)."""
     files = PlanFiles(work_dir)
     mesh = mode == "mesh"
     port = {role: allocate_port() for role in ("trace-sink", "toxiproxy", "prometheus")}
@@ -86,7 +88,9 @@ def make_plan(
     first.append(toxiproxy_process(tools, port["toxiproxy"]))
     first.append(prometheus_process(tools, port["prometheus"], files))
     if control_port is not None:
-        first.append(control_plane_process(tools, control_port, files, config_source))
+        first.append(
+            control_plane_process(tools, control_port, files, config_source, cert_lifetime_s)
+        )
     ordered = instances_leaves_first(topology, instances)
     first += [service_process(topology, tools, r, instances, proxies, otlp) for r in ordered]
     stages: list[tuple[ProcessSpec, ...]] = [tuple(first)]

@@ -13,8 +13,10 @@ from harness.bench.soak import (
     growth_mb,
     main,
     passed,
+    renewals_between,
     sample_rows,
     sample_while_loaded,
+    sidecar_lines,
     soak_lines,
 )
 
@@ -94,8 +96,9 @@ def test_a_shop_that_did_not_hold_the_rate_is_said_so() -> None:
 def test_bad_arguments_are_one_line_and_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["--duration", "soon"]) == 2
     assert main(["--every", "0s"]) == 2
+    assert main(["--cert-lifetime", "0s"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 2 and all(line.startswith("soak: ") for line in err)
+    assert len(err) == 3 and all(line.startswith("soak: ") for line in err)
 
 
 def test_failure_causes_count_5xx_by_status_and_no_answer_by_error() -> None:
@@ -157,3 +160,32 @@ def test_samples_come_every_interval_on_the_drivers_clock_then_once_at_the_end()
     middle = times[1:-1]
     assert 1 <= len(middle) <= 3
     assert all(later - earlier >= 0.15 for earlier, later in zip(times[:-1], middle, strict=False))
+
+
+def test_the_renewals_column_counts_each_interval_s_renewals() -> None:
+    """A row shows the renewals of every sidecar since the sample before (a sidecar not
+    read in both is left out), so the rows after a renewal are marked."""
+    fds = {"a": 20, "b": 20}
+    samples = [
+        Sample(0, {"a": 50.0, "b": 60.0}, fds, 300.0, renewals={"a": 0, "b": 0}),
+        Sample(60, {"a": 50.0, "b": 60.0}, fds, 300.0, renewals={"a": 0, "b": 0}),
+        Sample(120, {"a": 52.0, "b": 60.0}, fds, 300.0, renewals={"a": 1, "b": 1}),
+        Sample(180, {"a": 51.0, "b": 60.0}, fds, 300.0, renewals={"a": 2}),
+    ]
+    assert [r["renewals"] for r in sample_rows(samples)] == [0, 0, 2, 1]
+    assert renewals_between(samples[2], samples[3]) == 1
+    header = soak_lines(samples, 200)[1]
+    assert "renewals" in header
+
+
+def test_a_line_per_sidecar_gives_its_growth_fds_and_renewals() -> None:
+    """After the verdict: each sidecar's RSS growth, fds first -> last, renewals."""
+    samples = [
+        Sample(0, {"a": 50.0, "b": 60.0}, {"a": 20, "b": 30}, 300.0, renewals={"a": 0}),
+        Sample(600, {"a": 51.5, "b": 59.75}, {"a": 25, "b": 31}, 300.0, renewals={"a": 3}),
+    ]
+    assert sidecar_lines(samples) == [
+        "  a: +1.50 MB, fds 20 -> 25, 3 renewals",
+        "  b: -0.25 MB, fds 30 -> 31, renewals not read",
+    ]
+    assert sidecar_lines(samples[:1]) == []

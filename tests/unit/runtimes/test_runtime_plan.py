@@ -17,6 +17,7 @@ from mesh_runtime.runtimes.plan import (
     service_levels,
 )
 from mesh_runtime.topology import MetricsSpec, Topology, load_topology
+from mesh_runtime.units import parse_duration
 
 SHOP = Path(__file__).resolve().parents[3] / "experiments" / "topologies" / "shop.yaml"
 TOOLS = Tools(python="/py", toxiproxy="/bin/toxiproxy-server", prometheus="/bin/prometheus")
@@ -224,3 +225,23 @@ def test_a_kubernetes_source_goes_to_the_control_plane_only(shop: Topology) -> N
     assert not any("--kubeconfig" in p.command for p in plan.processes if p.role != "control-plane")
     plain = next(p for p in plan_of(shop).processes if p.role == "control-plane")
     assert "--kubeconfig" not in plain.command
+
+
+def test_a_certificate_lifetime_goes_to_the_control_plane_only(shop: Topology) -> None:
+    """cert_lifetime_s: the control plane gets --cert-lifetime (as a duration its parser
+    takes); without it the command line has none (the control plane's 1 h default)."""
+    counter = itertools.count(20000)
+    plan = make_plan(
+        shop,
+        topology_file=str(SHOP),
+        mode="mesh",
+        allocate_port=lambda: next(counter),
+        work_dir=Path("/w/shop"),
+        tools=TOOLS,
+        cert_lifetime_s=240.0,
+    )
+    control = next(p for p in plan.processes if p.role == "control-plane")
+    assert parse_duration(arg(control, "--cert-lifetime")) == 240.0
+    assert not any("--cert-lifetime" in p.command for p in plan.processes if p is not control)
+    plain = next(p for p in plan_of(shop).processes if p.role == "control-plane")
+    assert "--cert-lifetime" not in plain.command
