@@ -2,9 +2,17 @@
 
 The sidecar makes an EC P-256 key, sends a CSR with the bootstrap token to
 `POST /v1/certificates` and builds its TLS contexts from the answer. It renews at half
-the certificate's lifetime with a new key (Istio's default grace is the same 50 %); a
-failed renewal is retried with backoff while the old certificate stays in use, so traffic
-is never dropped for a renewal. New connections take the new contexts; open ones go on.
+the certificate's lifetime, moved by up to `RENEW_JITTER` of the lifetime either way
+(Istio's SECRET_GRACE_PERIOD_RATIO 0.5 with its jitter), with a key made ahead at a
+random moment of the first half of the wait (`key_due`); a failed renewal is retried
+with backoff while the old certificate stays in use, so traffic is never dropped for a
+renewal. New connections take the new contexts; open ones go on.
+
+Before, every sidecar of a mesh started together renewed in the same second and started
+its next key's child process at once after each fetch: six children and six renewals at
+the same moment, at start-up and every half-lifetime, where issue 17's soak saw the
+sidecars' fds and RSS jump. Now each sidecar's child runs at a moment of its own, at a
+lower priority than the data path (keygen.py), long before the renewal that needs it.
 """
 
 from __future__ import annotations
@@ -24,21 +32,40 @@ from mesh_runtime.sidecar.keygen import key_and_csr_in_child
 from mesh_runtime.sidecar.tls import Credentials
 
 # Keys and CSRs are made by a child process (keygen.py): `cryptography` would stay 8 MB
-# resident in the sidecar for its whole life, for a moment's work every renewal.
+# resident in the sidecar for its whole life, for a moment's work every renewal. The
+# child costs about 0.1 s of CPU, at a lower priority than the sidecar.
 
 log = logging.getLogger(__name__)
 
 RENEW_AT = 0.5
 """Share of a certificate's lifetime after which it is renewed."""
+RENEW_JITTER = 0.05
+"""The most the renewal moves either way, as a share of the lifetime. Istio's default
+jitter is 0.01 of its 24 h certificates (+-14 min); the mesh's leaves last 1 h, where
+0.01 would be +-36 s, so 0.05: +-3 min (+-12 s for a soak's 4 min certificates)."""
+KEY_BY = 0.25
+"""The next key is made within this share of the wait for the renewal: spread over 7.5
+minutes of a 1 h certificate's 30, and early enough that a child slowed by a busy host
+(at its lower priority) is done before a 6 s test certificate's renewal."""
 RETRY_MIN_S = 0.2
 RETRY_MAX_S = 5.0
 REQUEST_TIMEOUT_S = 10.0
 
 
-def renew_delay(issued_at: float, not_after: float, now: float) -> float:
-    """Seconds from `now` until the certificate issued at `issued_at` is due for renewal."""
-    due = issued_at + (not_after - issued_at) * RENEW_AT
-    return max(0.0, due - now)
+def renewal_due(
+    issued_at: float, not_after: float, rng: random.Random, jitter: float = RENEW_JITTER
+) -> float:
+    """When (epoch s) the certificate valid from `issued_at` to `not_after` is due for
+    renewal: at `RENEW_AT` of its lifetime, moved by a uniform draw from `rng` of up to
+    `jitter` of the lifetime either way (never before issue nor after expiry)."""
+    share = RENEW_AT + jitter * (2.0 * rng.random() - 1.0)
+    return issued_at + (not_after - issued_at) * min(1.0, max(0.0, share))
+
+
+def key_due(issued_at: float, due: float, rng: random.Random) -> float:
+    """When (epoch s) to make the key for the renewal due at `due` of a certificate issued
+    at `issued_at`: a uniform draw from `rng` over the first `KEY_BY` of the wait."""
+    return issued_at + max(0.0, due - issued_at) * KEY_BY * rng.random()
 
 
 def retry_delay(failures: int, until_expiry: float, rng: random.Random) -> float:
@@ -71,8 +98,8 @@ class CertificateClient:
         self._next_key: asyncio.Task[tuple[bytes, bytes]] | None = None
 
     def prepare_key(self) -> None:
-        """Start making the next fetch's key and CSR now: the child process takes a second
-        or more on a busy host, which a renewal then does not wait for."""
+        """Start making the next fetch's key and CSR now (a child process), unless one is
+        made or being made already."""
         if self._next_key is None:
             loop = asyncio.get_running_loop()
             self._next_key = loop.create_task(key_and_csr_in_child(self.service))
@@ -83,6 +110,7 @@ class CertificateClient:
             self._next_key = None
 
     async def fetch(self, clock: Callable[[], float] = time.time) -> Credentials:
+        """A certificate for the prepared key (made now when none was prepared)."""
         self.prepare_key()
         making, self._next_key = self._next_key, None
         assert making is not None
@@ -122,15 +150,23 @@ class IdentityKeeper:
         self._rng = rng
         self._clock = clock
         self.current: Credentials | None = None
+        self.due = 0.0
+        """When (epoch s) the current certificate is to be renewed (drawn once per
+        certificate: `renewal_due`)."""
+        self.key_at = 0.0
+        """When (epoch s) the key of that renewal is to be made (`key_due`)."""
         self.renewals = 0
         self.failures = 0
 
     async def run(self) -> None:
-        """Forever: obtain or renew when due, retry failures with backoff; the next key is
-        made while the current certificate is in use."""
+        """Forever: make the next key when its moment comes, obtain or renew when due,
+        retry failures with backoff."""
         try:
             while True:
-                await asyncio.sleep(self._next_delay())
+                if self.current is not None and not self.failures:
+                    await asyncio.sleep(max(0.0, self.key_at - self._clock()))
+                    self._client.prepare_key()
+                await asyncio.sleep(self.next_delay())
                 try:
                     credentials = await self._client.fetch(self._clock)
                 except ControlPlaneError as exc:
@@ -140,16 +176,29 @@ class IdentityKeeper:
                             "certificate request failed (%d in a row): %s", self.failures, exc
                         )
                     continue
-                if self.current is not None:
-                    self.renewals += 1
-                self.failures = 0
-                self.current = credentials
-                log.info("certificate %s serial %x", credentials.principal, credentials.serial)
-                self._client.prepare_key()
+                self.take(credentials)
         finally:
             self._client.drop_prepared_key()
 
-    def _next_delay(self) -> float:
+    def take(self, credentials: Credentials) -> None:
+        """Use `credentials` from now on; draw when they are to be renewed, and when the
+        key of that renewal is to be made."""
+        if self.current is not None:
+            self.renewals += 1
+        self.failures = 0
+        self.current = credentials
+        self.due = renewal_due(credentials.issued_at, credentials.not_after, self._rng)
+        self.key_at = key_due(credentials.issued_at, self.due, self._rng)
+        log.info(
+            "certificate %s serial %x, renewal in %.0f s",
+            credentials.principal,
+            credentials.serial,
+            self.due - self._clock(),
+        )
+
+    def next_delay(self) -> float:
+        """Seconds until the next fetch: now with no certificate, a backoff after a failure,
+        else until the current certificate's renewal."""
         now = self._clock()
         current = self.current
         if self.failures:
@@ -157,7 +206,7 @@ class IdentityKeeper:
             return retry_delay(self.failures, left, self._rng)
         if current is None:
             return 0.0
-        return renew_delay(current.issued_at, current.not_after, now)
+        return max(0.0, self.due - now)
 
     def summary(self) -> dict[str, Any]:
         current = self.current

@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from mesh_runtime.control.ca import CertificateAuthority, load_csr
 from mesh_runtime.errors import InvalidInput
 from mesh_runtime.runtimes.plan import Tools, make_plan
-from mesh_runtime.sidecar.identity import renew_delay, retry_delay
+from mesh_runtime.sidecar.identity import RENEW_JITTER, renewal_due, retry_delay
 from mesh_runtime.sidecar.keygen import make_csr
 from mesh_runtime.sidecar.tls import Credentials, principal_of
 from mesh_runtime.topology import load_topology
@@ -90,10 +90,42 @@ def test_principal_of_reads_the_uri_san() -> None:
     assert principal_of(None) == ""
 
 
-def test_renewal_is_due_at_half_life() -> None:
-    """A 6 s certificate issued at t is renewed at t + 3 s."""
-    assert renew_delay(100.0, 106.0, 100.0) == 3.0
-    assert renew_delay(100.0, 106.0, 105.0) == 0.0
+class Fixed(random.Random):
+    """A random source whose every draw is `value`."""
+
+    def __init__(self, value: float) -> None:
+        super().__init__(0)
+        self.value = value
+
+    def random(self) -> float:
+        return self.value
+
+
+def test_renewal_is_due_at_half_life_moved_by_the_jitter_either_way() -> None:
+    """A 1 h certificate issued at t is renewed at t + 30 min, a draw of 0 / 1 moving it
+    RENEW_JITTER of the hour earlier / later (Istio's grace ratio 0.5 and its jitter)."""
+    assert renewal_due(100.0, 3700.0, Fixed(0.5)) == 1900.0
+    assert renewal_due(100.0, 3700.0, Fixed(0.0)) == pytest.approx(1900.0 - 3600 * RENEW_JITTER)
+    assert renewal_due(100.0, 3700.0, Fixed(1.0)) == pytest.approx(1900.0 + 3600 * RENEW_JITTER)
+    assert 0 < RENEW_JITTER <= 0.1
+
+
+def test_renewal_never_falls_before_issue_nor_after_expiry() -> None:
+    """However wide the jitter, the renewal stays within the certificate's validity."""
+    assert renewal_due(100.0, 106.0, Fixed(0.0), jitter=0.9) == 100.0
+    assert renewal_due(100.0, 106.0, Fixed(1.0), jitter=0.9) == 106.0
+
+
+def test_a_mesh_started_together_does_not_renew_together() -> None:
+    """Six sidecars with certificates issued in the same second (their own random
+    sources, seeded apart) renew at six different seconds spread over the jitter's band,
+    and 1000 draws cover the band evenly."""
+    dues = [renewal_due(0.0, 3600.0, random.Random(seed)) for seed in range(6)]
+    assert len({int(due) for due in dues}) == 6
+    assert all(1800 - 180 <= due <= 1800 + 180 for due in dues)
+    many = sorted(renewal_due(0.0, 3600.0, random.Random(s)) for s in range(1000))
+    assert many[0] < 1800 - 170 and many[-1] > 1800 + 170
+    assert 1790 < many[500] < 1810
 
 
 def test_retries_back_off_but_stay_well_before_expiry() -> None:
