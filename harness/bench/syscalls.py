@@ -192,11 +192,11 @@ class Counted:
 def table(results: Sequence[Counted]) -> str:
     """Rows of SHOWN, a column per proxy."""
     columns = [(c, role) for c in results for role in c.per_request]
-    lines = ["per request".ljust(20) + "".join(f"{role[-22:]:>23}" for _, role in columns)]
+    lines = ["per request".ljust(20) + "".join(f"{role:>26}" for _, role in columns)]
     for label, names in SHOWN:
         values = [sum(c.per_request[role].get(n, 0.0) for n in names) for c, role in columns]
         digits = 0 if label.endswith(" us") else 3
-        lines.append(label.ljust(20) + "".join(f"{v:23.{digits}f}" for v in values))
+        lines.append(label.ljust(20) + "".join(f"{v:26.{digits}f}" for v in values))
     return "\n".join(lines)
 
 
