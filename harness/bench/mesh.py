@@ -51,6 +51,7 @@ from harness.bench.fortio_rounds import (
 from harness.bench.pairs import (
     Target,
     haproxy_pair,
+    request_path,
     revision_tree,
     sidecar_mtls_pair,
     sidecar_pair,
@@ -84,6 +85,10 @@ def run_mesh_bench(
     with tempfile.TemporaryDirectory(prefix="meshproof-bench-") as tmp, ExitStack() as stack:
         work = Path(tmp)
         old = revision_tree(baseline, work) if baseline is not None else None
+        paths = {"this tree": request_path(None)}
+        if old is not None:
+            paths["baseline"] = request_path(old)
+        print_request_paths(paths)
         base = stack.enter_context(fortio_server())
         upstream_port = int(base.rsplit(":", 1)[1])
         otlp = stack.enter_context(trace_sink(work))
@@ -112,8 +117,18 @@ def run_mesh_bench(
         )
         spans = spans_at_sink(work / "spans.jsonl", 2 * through_sidecars)
     result = summarise(samples)
+    result["request_path"] = paths
     result["spans"] = {"expected": 2 * through_sidecars, "at_sink": spans}
     return result
+
+
+def print_request_paths(paths: dict[str, str]) -> None:
+    """One line: each tree's sidecar compiled or Python, and a warning when they differ."""
+    line = ", ".join(f"{tree} {path}" for tree, path in paths.items())
+    if len(set(paths.values())) > 1:
+        line += " (NOT ALIKE: the comparison measures the build; run `python -m"
+        line += " mesh_runtime.sidecar.native build` in the Python one's tree first)"
+    print(f"sidecar request path: {line}", flush=True)
 
 
 def spans_at_sink(path: Path, expected: int, timeout_s: float = 10.0) -> int:

@@ -15,6 +15,7 @@ new sidecar can be measured side by side in one run; see `revision_tree`.
 from __future__ import annotations
 
 import io
+import os
 import subprocess
 import sys
 import tarfile
@@ -31,6 +32,7 @@ from mesh_runtime.config import Endpoint, MeshConfig, MeshSettings, ServiceEntry
 from mesh_runtime.config.mesh import Protocol
 from mesh_runtime.config.scope import sidecar_json
 from mesh_runtime.control.credentials import mint_credential
+from mesh_runtime.sidecar import native
 from mesh_runtime.tools import find_binary
 
 SECRET_WAIT_S = 10.0
@@ -151,6 +153,17 @@ def revision_tree(rev: str, work: Path, packages: Sequence[str] = ("mesh_runtime
     with tarfile.open(fileobj=io.BytesIO(done.stdout)) as archive:
         archive.extractall(tree, filter="data")
     return tree
+
+
+def request_path(source: Path | None, env: dict[str, str] | os._Environ[str] = os.environ) -> str:
+    """How a sidecar run from `source` (None: this tree) will serve requests: 'compiled'
+    when the cache holds a build of its sources (what its `native.activate` looks for),
+    else 'Python'. A tree whose sources changed since its last build runs Python until
+    `python -m mesh_runtime.sidecar.native build`: beside a compiled baseline it looked
+    20-30 % costlier, a difference of builds, not of code (issue 17, session 15)."""
+    root = source if source is not None else native.PACKAGE_ROOT
+    built = native.compiled_files(native.cache_root(env) / native.digest(root))
+    return "compiled" if built else "Python"
 
 
 @contextmanager

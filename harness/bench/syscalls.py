@@ -31,9 +31,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness.bench.fortio_rounds import fortio_load
+from harness.bench.mesh import print_request_paths
 from harness.bench.pairs import (
     Target,
     haproxy_pair,
+    request_path,
     revision_tree,
     sidecar_mtls_pair,
     sidecar_pair,
@@ -205,6 +207,9 @@ def _targets(stack: ExitStack, work: Path, mtls: bool, baseline: str | None) -> 
     otlp = stack.enter_context(trace_sink(work))
     yield stack.enter_context(haproxy_pair(upstream, work))
     old = revision_tree(baseline, work) if baseline is not None else None
+    print_request_paths(
+        {"this tree": request_path(None)} | ({"baseline": request_path(old)} if old else {})
+    )
     for source, suffix in ((None, ""), *(((old, "-base"),) if old is not None else ())):
         yield stack.enter_context(sidecar_pair(upstream, work, otlp, source, "mesh" + suffix))
         if mtls:
