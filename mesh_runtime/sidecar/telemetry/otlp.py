@@ -79,7 +79,11 @@ class SpanEncoder:
 
     Attribute pairs repeat across requests (method, path, upstream, status), so each
     encoded `KeyValue` field is kept in a bounded cache and most spans are assembled from
-    a few look-ups, two id conversions and one `struct.pack` for the times.
+    a few look-ups, two id conversions and one `struct.pack` for the times. The cache
+    holds at most `cache_size` fields, each at most `max_cached_field` bytes: a value
+    that is new on every request (a path with an id or a query, up to the 8 KiB a request
+    line may have) would otherwise fill it with fields that never repeat, up to 4096 x
+    (8 KiB of field + 8 KiB of key) a sidecar; a long field costs its copy either way.
     """
 
     def __init__(
@@ -87,7 +91,8 @@ class SpanEncoder:
         resource: Mapping[str, AttributeValue],
         scope_name: str,
         scope_version: str = "",
-        cache_size: int = 4096,
+        cache_size: int = 1024,
+        max_cached_field: int = 256,
     ) -> None:
         attributes = b"".join(field(1, key_value(k, v)) for k, v in resource.items())
         self._resource = field(1, attributes)  # ResourceSpans.resource (1)
@@ -96,6 +101,7 @@ class SpanEncoder:
         )
         self._scope = field(1, scope)  # ScopeSpans.scope (1)
         self._cache_size = cache_size
+        self._max_cached_field = max_cached_field
         self._fields: dict[str, dict[AttributeValue, bytes]] = {}
         """Encoded `Span.attributes` fields by name, then value: two look-ups on hashes the
         strings keep (the names are constants), not a (name, value) tuple made and hashed
@@ -144,7 +150,8 @@ class SpanEncoder:
 
     def _attribute(self, name: str, value: AttributeValue) -> bytes:
         encoded = field(9, key_value(name, value))  # Span.attributes (9)
-        if not isinstance(value, bool):  # True == 1: never share a cache slot with ints
+        # True == 1: never share a cache slot with ints
+        if not isinstance(value, bool) and len(encoded) <= self._max_cached_field:
             if self._cached >= self._cache_size:
                 self._fields.clear()
                 self._cached = 0
