@@ -4,15 +4,15 @@ The sidecar makes an EC P-256 key, sends a CSR with the bootstrap token to
 `POST /v1/certificates` and builds its TLS contexts from the answer. It renews at half
 the certificate's lifetime, moved by up to `RENEW_JITTER` of the lifetime either way
 (Istio's SECRET_GRACE_PERIOD_RATIO 0.5 with its jitter), with a key made ahead at a
-random moment of the first half of the wait (`key_due`); a failed renewal is retried
-with backoff while the old certificate stays in use, so traffic is never dropped for a
-renewal. New connections take the new contexts; open ones go on.
+random moment of the first quarter of the wait (`key_due`); a failed renewal is
+retried with backoff while the old certificate stays in use, so traffic is never dropped
+for a renewal. New connections take the new contexts; open ones go on.
 
-Before, every sidecar of a mesh started together renewed in the same second and started
-its next key's child process at once after each fetch: six children and six renewals at
-the same moment, at start-up and every half-lifetime, where issue 17's soak saw the
-sidecars' fds and RSS jump. Now each sidecar's child runs at a moment of its own, at a
-lower priority than the data path (keygen.py), long before the renewal that needs it.
+Without the jitter, the sidecars of a mesh started together renew in the same second, and
+their key children with them: a burst of CPU on every sidecar at once, which backed up
+requests and made the pools open hundreds of mTLS connections. Each sidecar's child now
+runs at a moment of its own, at a lower priority than the data path (keygen.py), long
+before the renewal that needs it.
 """
 
 from __future__ import annotations
