@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -28,7 +29,10 @@ def shop() -> Topology:
     return load_topology(SHOP)
 
 
-def plan_of(topology: Topology, mode: str = "mesh", otlp: str | None = None) -> Plan:
+def plan_of(
+    topology: Topology, mode: str = "mesh", otlp: str | None = None, **options: Any
+) -> Plan:
+    """The plan on ports 20000 and up; `options`: make_plan's other keywords."""
     counter = itertools.count(20000)
     return make_plan(
         topology,
@@ -38,6 +42,7 @@ def plan_of(topology: Topology, mode: str = "mesh", otlp: str | None = None) -> 
         work_dir=Path("/w/shop"),
         tools=TOOLS,
         otlp_endpoint=otlp,
+        **options,
     )
 
 
@@ -208,16 +213,7 @@ def test_a_kubernetes_source_goes_to_the_control_plane_only(shop: Topology) -> N
     """--config-source kubernetes: the control plane gets --kubeconfig / --namespace /
     --kube-context, and the plan (so the deployment) records the source."""
     source = KubernetesSource(kubeconfig="/k/config", context="admin", namespace="ns1")
-    counter = itertools.count(20000)
-    plan = make_plan(
-        shop,
-        topology_file=str(SHOP),
-        mode="mesh",
-        allocate_port=lambda: next(counter),
-        work_dir=Path("/w/shop"),
-        tools=TOOLS,
-        config_source=source,
-    )
+    plan = plan_of(shop, config_source=source)
     control = next(p for p in plan.processes if p.role == "control-plane")
     assert (arg(control, "--kubeconfig"), arg(control, "--namespace")) == ("/k/config", "ns1")
     assert arg(control, "--kube-context") == "admin"
@@ -230,16 +226,7 @@ def test_a_kubernetes_source_goes_to_the_control_plane_only(shop: Topology) -> N
 def test_a_certificate_lifetime_goes_to_the_control_plane_only(shop: Topology) -> None:
     """cert_lifetime_s: the control plane gets --cert-lifetime (as a duration its parser
     takes); without it the command line has none (the control plane's 1 h default)."""
-    counter = itertools.count(20000)
-    plan = make_plan(
-        shop,
-        topology_file=str(SHOP),
-        mode="mesh",
-        allocate_port=lambda: next(counter),
-        work_dir=Path("/w/shop"),
-        tools=TOOLS,
-        cert_lifetime_s=240.0,
-    )
+    plan = plan_of(shop, cert_lifetime_s=240.0)
     control = next(p for p in plan.processes if p.role == "control-plane")
     assert parse_duration(arg(control, "--cert-lifetime")) == 240.0
     assert not any("--cert-lifetime" in p.command for p in plan.processes if p is not control)

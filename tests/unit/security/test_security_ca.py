@@ -20,6 +20,7 @@ from mesh_runtime.sidecar.identity import RENEW_JITTER, renewal_due, retry_delay
 from mesh_runtime.sidecar.keygen import make_csr
 from mesh_runtime.sidecar.tls import Credentials, principal_of
 from mesh_runtime.topology import load_topology
+from tests.fixtures.fixed_random import Fixed
 
 NOW = 1_800_000_000.0
 ID = "spiffe://meshproof.local/ns/default/sa/catalog"
@@ -88,17 +89,6 @@ def test_principal_of_reads_the_uri_san() -> None:
     assert principal_of({"subjectAltName": (("DNS", "x"), ("URI", ID))}) == ID
     assert principal_of({"subjectAltName": (("URI", "https://x"),)}) == ""
     assert principal_of(None) == ""
-
-
-class Fixed(random.Random):
-    """A random source whose every draw is `value`."""
-
-    def __init__(self, value: float) -> None:
-        super().__init__(0)
-        self.value = value
-
-    def random(self) -> float:
-        return self.value
 
 
 def test_renewal_is_due_at_half_life_moved_by_the_jitter_either_way() -> None:

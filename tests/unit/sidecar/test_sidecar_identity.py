@@ -13,6 +13,7 @@ from mesh_runtime.sidecar.identity import (
     key_due,
 )
 from mesh_runtime.sidecar.tls import Credentials
+from tests.fixtures.fixed_random import Fixed
 
 
 class Clock:
@@ -21,17 +22,6 @@ class Clock:
 
     def __call__(self) -> float:
         return self.now
-
-
-class Fixed(random.Random):
-    """A random source whose every draw is `value`."""
-
-    def __init__(self, value: float) -> None:
-        super().__init__(0)
-        self.value = value
-
-    def random(self) -> float:
-        return self.value
 
 
 def credentials(issued_at: float, not_after: float, serial: int = 1) -> Credentials:
