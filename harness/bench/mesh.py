@@ -51,10 +51,9 @@ from harness.bench.fortio_rounds import (
 from harness.bench.pairs import (
     Target,
     haproxy_pair,
-    request_path,
+    request_paths,
     revision_tree,
-    sidecar_mtls_pair,
-    sidecar_pair,
+    sidecar_pairs,
     trace_sink,
 )
 from harness.bench.procs import fortio_server
@@ -85,9 +84,7 @@ def run_mesh_bench(
     with tempfile.TemporaryDirectory(prefix="meshproof-bench-") as tmp, ExitStack() as stack:
         work = Path(tmp)
         old = revision_tree(baseline, work) if baseline is not None else None
-        paths = {"this tree": request_path(None)}
-        if old is not None:
-            paths["baseline"] = request_path(old)
+        paths = request_paths(old)
         print_request_paths(paths)
         base = stack.enter_context(fortio_server())
         upstream_port = int(base.rsplit(":", 1)[1])
@@ -95,17 +92,8 @@ def run_mesh_bench(
         targets = [
             Target("direct", f"{base}/echo", None, {}),
             stack.enter_context(haproxy_pair(upstream_port, work)),
-            stack.enter_context(sidecar_pair(upstream_port, work, otlp)),
+            *sidecar_pairs(stack, upstream_port, work, otlp, mtls, old),
         ]
-        if mtls:
-            targets.append(stack.enter_context(sidecar_mtls_pair(upstream_port, work, otlp)))
-        if old is not None:
-            targets.append(
-                stack.enter_context(sidecar_pair(upstream_port, work, otlp, old, "mesh-base"))
-            )
-            if mtls:
-                pair = sidecar_mtls_pair(upstream_port, work, otlp, old, "mesh-mtls-base")
-                targets.append(stack.enter_context(pair))
         warm, samples = interleaved(
             targets, rounds, lambda t, s: measure(t, rps, connections, s), seconds
         )

@@ -159,11 +159,31 @@ def request_path(source: Path | None, env: dict[str, str] | os._Environ[str] = o
     """How a sidecar run from `source` (None: this tree) will serve requests: 'compiled'
     when the cache holds a build of its sources (what its `native.activate` looks for),
     else 'Python'. A tree whose sources changed since its last build runs Python until
-    `python -m mesh_runtime.sidecar.native build`: beside a compiled baseline it looked
-    20-30 % costlier, a difference of builds, not of code (issue 17, session 15)."""
+    `python -m mesh_runtime.sidecar.native build`: beside a compiled baseline it looks
+    20-30 % costlier, a difference of builds, not of code."""
     root = source if source is not None else native.PACKAGE_ROOT
     built = native.compiled_files(native.cache_root(env) / native.digest(root))
     return "compiled" if built else "Python"
+
+
+def request_paths(old: Path | None) -> dict[str, str]:
+    """`request_path` of this tree and, with `old` (a baseline's tree), of the baseline."""
+    paths = {"this tree": request_path(None)}
+    if old is not None:
+        paths["baseline"] = request_path(old)
+    return paths
+
+
+def sidecar_pairs(
+    stack: ExitStack, upstream_port: int, work: Path, otlp: str, mtls: bool, old: Path | None
+) -> Iterator[Target]:
+    """The sidecar pairs a bench compares, each entered on `stack` as it is taken: this
+    tree's ("mesh", with `mtls` "mesh-mtls"), then with `old` the baseline's ("-base")."""
+    for source, suffix in ((None, ""), *(((old, "-base"),) if old is not None else ())):
+        yield stack.enter_context(sidecar_pair(upstream_port, work, otlp, source, "mesh" + suffix))
+        if mtls:
+            pair = sidecar_mtls_pair(upstream_port, work, otlp, source, "mesh-mtls" + suffix)
+            yield stack.enter_context(pair)
 
 
 @contextmanager

@@ -35,10 +35,9 @@ from harness.bench.mesh import print_request_paths
 from harness.bench.pairs import (
     Target,
     haproxy_pair,
-    request_path,
+    request_paths,
     revision_tree,
-    sidecar_mtls_pair,
-    sidecar_pair,
+    sidecar_pairs,
     trace_sink,
 )
 from harness.bench.procs import fortio_server
@@ -207,14 +206,8 @@ def _targets(stack: ExitStack, work: Path, mtls: bool, baseline: str | None) -> 
     otlp = stack.enter_context(trace_sink(work))
     yield stack.enter_context(haproxy_pair(upstream, work))
     old = revision_tree(baseline, work) if baseline is not None else None
-    print_request_paths(
-        {"this tree": request_path(None)} | ({"baseline": request_path(old)} if old else {})
-    )
-    for source, suffix in ((None, ""), *(((old, "-base"),) if old is not None else ())):
-        yield stack.enter_context(sidecar_pair(upstream, work, otlp, source, "mesh" + suffix))
-        if mtls:
-            pair = sidecar_mtls_pair(upstream, work, otlp, source, "mesh-mtls" + suffix)
-            yield stack.enter_context(pair)
+    print_request_paths(request_paths(old))
+    yield from sidecar_pairs(stack, upstream, work, otlp, mtls, old)
 
 
 def main(argv: list[str] | None = None) -> int:
