@@ -70,6 +70,7 @@ SHOWN: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("getpid", ("getpid",)),
     ("clock_gettime", ("clock_gettime",)),
     ("context switches", ("context-switches",)),
+    ("page faults", ("page-faults",)),
     ("voluntary (main)", ("voluntary",)),
     ("involuntary (main)", ("involuntary",)),
     ("user CPU us", ("user_us",)),
