@@ -110,11 +110,12 @@ def echo_config(
 ) -> MeshConfig:
     """Mesh config: service 'echo' (speaking `protocol`) whose one endpoint is the server
     sidecar, and the calling service 'client' (no endpoints; the CA signs only for services
-    it knows)."""
+    it knows, and an inbound takes a plain-text caller's name only when it is a service)."""
     endpoint = Endpoint(instance="echo-0", version="v1", address=f"127.0.0.1:{server.inbound}")
-    services = {"echo": ServiceEntry(name="echo", protocol=protocol, endpoints=[endpoint])}
-    if mtls:
-        services["client"] = ServiceEntry(name="client")
+    services = {
+        "echo": ServiceEntry(name="echo", protocol=protocol, endpoints=[endpoint]),
+        "client": ServiceEntry(name="client"),
+    }
     mesh = MeshSettings(mtls="STRICT" if mtls else "DISABLE")
     return MeshConfig(version=1, mesh=mesh, services=services)
 

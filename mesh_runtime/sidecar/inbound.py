@@ -62,6 +62,7 @@ class InboundProxy:
         clock: Callable[[], float] = time.monotonic,
         policies: Policies = _no_policies,
         app_h2: Callable[[], bool] = lambda: False,
+        known: Callable[[str], bool] = lambda _: False,
     ) -> None:
         self._app = app
         self._app_address = app.address
@@ -69,6 +70,7 @@ class InboundProxy:
         self._clock = clock
         self._policies = policies
         self._app_h2 = app_h2
+        self._known = known
 
     async def handle(self, request: Request) -> Response:
         start = self._clock()
@@ -99,19 +101,23 @@ class InboundProxy:
         end_grpc_span(span, response)
         self._obs.request_done(info, response)
 
-    @staticmethod
-    def _identify(request: Request, info: RequestInfo) -> None:
-        """The caller: its verified mTLS identity, else the peer header it sent."""
+    def _identify(self, request: Request, info: RequestInfo) -> None:
+        """The caller: its verified mTLS identity, else the peer header it sent when that
+        names a service of the mesh. Any other name stays `unknown`: a plain-text caller
+        could otherwise mint a metric series (`source_workload`) with every request."""
         downstream = request.downstream
         if downstream.mutual_tls:
             info.security = "mutual_tls"
             info.principal = downstream.principal
         source = workload_of(downstream.principal)
-        peer = request.header(PEER_HEADER)
         if source:
             info.peer = source
-        elif peer:
-            info.peer = peer.decode("latin-1")
+            return
+        peer = request.header(PEER_HEADER)
+        if peer:
+            name = peer.decode("latin-1")
+            if self._known(name):
+                info.peer = name
 
     async def _proxy(self, request: Request, traceparent: bytes | None) -> Response:
         headers = upstream_headers(request, traceparent, None)

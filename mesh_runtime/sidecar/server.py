@@ -198,6 +198,7 @@ class Sidecar:
             # The holder's own (compiled) method: `security.policies` is interpreted.
             policies=partial(self.holder.authorization, self.options.service),
             app_h2=lambda: self.holder.speaks_h2(self.options.service),
+            known=self.holder.knows,
         )
         outbound = OutboundProxy(self.holder, self.observer, self.rng)
         tcp = TcpListeners(self.options, self.holder, self.security, self.observer.metrics)

@@ -238,6 +238,11 @@ class StateHolder:
         entry = state.config.services.get(service) if state is not None else None
         return entry is not None and entry.protocol == "grpc"
 
+    def knows(self, service: str) -> bool:
+        """Whether the current config has a service of that name."""
+        state = self.current
+        return state is not None and service in state.config.services
+
     def authorization(self, service: str) -> Sequence[AuthorizationPolicy]:
         """`service`'s authorization policies in the current config (the inbound listener
         asks on every request: here, compiled, rather than in `security`)."""

@@ -119,7 +119,9 @@ def build_mesh(
     catalog: dict[str, Any] = {"endpoints": endpoints + (extra_endpoints or [])}
     if policy is not None:
         catalog["policy"] = policy
-    config = mesh_config({"catalog": catalog})
+    # frontend: the calling workload, named in the config as every workload of a mesh is
+    # (an inbound takes a plain-text caller's name only when it names a service).
+    config = mesh_config({"catalog": catalog, "frontend": {}})
     servers = []
     for replica in replicas:
         replica.app_port = procs.upstream(
