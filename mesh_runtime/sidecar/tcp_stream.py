@@ -17,7 +17,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
 import ssl
+import struct
 from collections.abc import Callable
 from typing import cast
 
@@ -26,6 +28,8 @@ from mesh_runtime.sidecar.tls import principal_of
 READ_CHUNK = 64 * 1024
 HIGH_WATER = 256 * 1024
 """Bytes a transport may buffer before the other end stops reading."""
+LINGER_RESET = struct.pack("ii", 1, 0)
+"""SO_LINGER on, 0 s: the socket's close sends a TCP reset (RST), not a FIN."""
 
 
 class TlsSession:
@@ -186,9 +190,17 @@ class End(asyncio.Protocol):
         self._close_if_done()
 
     def abort(self) -> None:
+        """End this connection with a TCP reset, as a reset or failed peer end did (a
+        transport's own `abort` closes the socket, which sends a FIN: the caller would
+        read an orderly end of a stream that broke)."""
         self.reset = True
-        if self.transport is not None:
-            self.transport.abort()
+        transport = self.transport
+        if transport is not None:
+            sock = transport.get_extra_info("socket")
+            if sock is not None:
+                with contextlib.suppress(OSError):
+                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, LINGER_RESET)
+            transport.abort()
 
     def close(self) -> None:
         if self.transport is not None:

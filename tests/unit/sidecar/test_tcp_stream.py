@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import socket
 from collections.abc import Callable, Coroutine
 from typing import Any
 
@@ -202,3 +203,28 @@ async def test_a_reset_on_one_side_resets_the_other() -> None:
     other_up.eof_received()
     other_up.connection_lost(None)
     assert t2.eof and not t2.aborted
+
+
+def test_an_aborted_end_resets_its_socket_where_a_closed_one_ends_it() -> None:
+    """Over real loopback TCP: `abort` (a reset or failed peer end) reaches the client as
+    a reset (ECONNRESET), `close` as an orderly end of stream."""
+
+    async def ended_by(how: str) -> str:
+        listener = socket.create_server(("127.0.0.1", 0))
+        client = socket.create_connection(listener.getsockname())
+        accepted, _ = listener.accept()
+        listener.close()
+        end = End()
+        await asyncio.get_running_loop().connect_accepted_socket(lambda: end, accepted)
+        end.abort() if how == "abort" else end.close()
+        await end.closed
+        client.settimeout(5)
+        try:
+            return "eof" if client.recv(1) == b"" else "data"
+        except ConnectionResetError:
+            return "reset"
+        finally:
+            client.close()
+
+    assert asyncio.run(ended_by("abort")) == "reset"
+    assert asyncio.run(ended_by("close")) == "eof"
