@@ -388,6 +388,7 @@ class H2ServerProtocol(asyncio.Protocol):
         try:
             while chunk := await body.read():
                 await wire.send_body(stream_id, chunk, end_stream=False)
+                self._guard.answered()
                 stream = self._streams.get(stream_id)
                 if stream is not None:
                     stream.active_at = time.monotonic()
@@ -404,6 +405,7 @@ class H2ServerProtocol(asyncio.Protocol):
             self._wire.conn.send_headers(stream_id, headers, end_stream=end_stream)
         except ProtocolError as exc:
             raise ConnectionClosed(f"HTTP/2 stream {stream_id} closed: {exc}") from None
+        self._guard.answered()
         self._wire.flush()
 
     # --- drain, timeouts, refusals --------------------------------------------------

@@ -27,3 +27,23 @@ def test_kinds_are_counted_apart() -> None:
     assert [guard.record("ping", 0.2) for _ in range(3)] == [None] * 3
     assert guard.record("ping", 0.3) == "more than 3 ping frames in one second"
     assert guard.record("settings", 0.4) == "more than 2 settings frames in one second"
+
+
+def test_a_ping_after_each_answer_is_never_a_flood() -> None:
+    """gRPC's BDP pings: one after every answer, 1000 a second, all let through."""
+    guard = FloodGuard(FloodLimits(pings_per_s=50))
+    verdicts = []
+    for i in range(1000):
+        guard.answered()
+        verdicts.append(guard.record("ping", i * 0.001))
+    assert verdicts == [None] * 1000
+
+
+def test_an_answer_frees_one_ping_not_the_ones_behind_it() -> None:
+    """Only the first ping after an answer is free: the ones behind it are counted, and
+    a flood of them is refused."""
+    guard = FloodGuard(FloodLimits(pings_per_s=3))
+    guard.answered()
+    assert guard.record("ping", 0.0) is None
+    assert [guard.record("ping", 0.1) for _ in range(3)] == [None] * 3
+    assert guard.record("ping", 0.2) == "more than 3 ping frames in one second"
