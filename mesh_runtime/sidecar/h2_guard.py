@@ -13,9 +13,7 @@ A PING that follows an answer (the server sent HEADERS or DATA since the PING be
 is not counted: a gRPC client (grpc-go's BDP estimation) sends one after the data it
 receives, as often as answers come, and grpc-go's own server lets those through the same
 way (every HEADERS or DATA frame it sends resets its ping strikes). Counted as a flood:
-PINGs that come one after another with nothing answered between them. Before this, the
-mesh bench's gRPC section (fortio's grpc-go client, 1000 RPS on 16 connections, ~60
-answers a second each) lost 157-174 calls a round to "more than 50 ping frames".
+PINGs that come one after another with nothing answered between them.
 """
 
 from __future__ import annotations
