@@ -3,7 +3,9 @@
     python -m mesh_runtime.sidecar.native build     (`make setup` runs it; idempotent)
     python -m mesh_runtime.sidecar.native status
 
-`HOT_MODULES` (the request path: HTTP/1.1 parsing and serving, the upstream pool, the
+`HOT_MODULES` (the request path: HTTP/1.1 parsing and serving, the sidecar's own HTTP/2
+and gRPC modules (not the h2 library under them; `h2_request` has async generators, which
+mypyc does not compile), the upstream pool, the
 outbound / inbound handlers, the per-service runtime and the policies every request
 meets (routing, balancing, circuit breaking), spans and their export, metrics; and the
 sample services' own request path, which serves and calls on those modules) are compiled
@@ -41,6 +43,12 @@ HOT_MODULES = (
     "mesh_runtime.sidecar.http1",
     "mesh_runtime.sidecar.http1_wire",
     "mesh_runtime.sidecar.http_server",
+    "mesh_runtime.sidecar.http2",
+    "mesh_runtime.sidecar.h2_wire",
+    "mesh_runtime.sidecar.h2_upstream",
+    "mesh_runtime.sidecar.h2_pool",
+    "mesh_runtime.sidecar.h2_guard",
+    "mesh_runtime.sidecar.grpc",
     "mesh_runtime.sidecar.inbound",
     "mesh_runtime.sidecar.limits",
     "mesh_runtime.sidecar.observe",
