@@ -18,7 +18,6 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from h2.connection import H2Connection
 from h2.errors import ErrorCodes
 from h2.events import (
     ConnectionTerminated,
@@ -34,6 +33,7 @@ from h2.exceptions import ProtocolError
 from h2.settings import SettingCodes, Settings
 
 from mesh_runtime.sidecar.grpc import MessageCounter, is_grpc
+from mesh_runtime.sidecar.h2_conn import MeshH2Connection
 from mesh_runtime.sidecar.h2_request import StreamedBody, pump
 from mesh_runtime.sidecar.h2_wire import (
     CONNECTION_WINDOW,
@@ -94,7 +94,7 @@ class H2Upstream(asyncio.Protocol):
         self._loop = asyncio.get_running_loop()
         self._pool = pool
         self._cap = stream_cap
-        self.wire = H2Wire(H2Connection(h2_config(client_side=True)))
+        self.wire = H2Wire(MeshH2Connection(h2_config(client_side=True)))
         self._streams: dict[int, _Exchange] = {}
         self.closed = False
         self.goaway = False
@@ -178,9 +178,9 @@ class H2Upstream(asyncio.Protocol):
         streamed = isinstance(body, StreamedBody)
         try:
             stream_id = conn.get_next_available_stream_id()
-        except ProtocolError as exc:  # stream ids used up, or the connection is closed
+        except ProtocolError as used_up:  # stream ids used up, or the connection is closed
             self.goaway = True
-            raise UpstreamReset(f"no stream on this connection: {exc}", True) from None
+            raise UpstreamReset(f"no stream on this connection: {used_up}", True) from None
         exchange = _Exchange(self._loop.create_future())
         self._streams[stream_id] = exchange
         self.requests += 1
@@ -193,12 +193,12 @@ class H2Upstream(asyncio.Protocol):
             elif body:
                 await self.wire.send_body(stream_id, body, end_stream=True)
             return await exchange.head
-        except ConnectionClosed as exc:
+        except ConnectionClosed as closed:
             self._forget(stream_id)
-            raise UpstreamReset(str(exc), before_any_byte=False) from None
-        except ProtocolError as exc:
+            raise UpstreamReset(str(closed), before_any_byte=False) from None
+        except ProtocolError as refused:
             self._forget(stream_id)
-            raise UpstreamReset(f"HTTP/2 stream refused: {exc}", before_any_byte=True) from None
+            raise UpstreamReset(f"HTTP/2 stream refused: {refused}", before_any_byte=True) from None
         except asyncio.CancelledError:
             self._cancel(stream_id)  # a timeout: the stream goes, the connection stays
             raise
