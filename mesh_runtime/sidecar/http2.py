@@ -23,7 +23,6 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
-from h2.connection import H2Connection
 from h2.errors import ErrorCodes
 from h2.events import (
     ConnectionTerminated,
@@ -39,6 +38,7 @@ from h2.exceptions import ProtocolError
 from h2.settings import SettingCodes, Settings
 
 from mesh_runtime.sidecar.grpc import MessageCounter, as_grpc, is_grpc
+from mesh_runtime.sidecar.h2_conn import MeshH2Connection
 from mesh_runtime.sidecar.h2_guard import FloodGuard
 from mesh_runtime.sidecar.h2_request import StreamedBody
 from mesh_runtime.sidecar.h2_wire import (
@@ -137,7 +137,7 @@ class H2ServerProtocol(asyncio.Protocol):
         self._limits = limits
         self._load = load
         self._downstream = downstream
-        self._wire = H2Wire(H2Connection(h2_config(client_side=False)))
+        self._wire = H2Wire(MeshH2Connection(h2_config(client_side=False)))
         self._streams: dict[int, _Stream] = {}
         self._guard = FloodGuard(limits.h2_floods)
         self._closing = False
