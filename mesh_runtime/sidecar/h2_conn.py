@@ -7,8 +7,8 @@ rather than as a protocol error. It keeps the last 65 536 of them a connection, 
 ~6 MB before it levels off, per connection (the mesh bench's gRPC pair: the server
 sidecar 35 -> 43 MB over 38 400 calls and still climbing). `MeshH2Connection` keeps the
 last `CLOSED_STREAMS_KEPT`, many more than a connection has open at once, so late
-frames are still recognised. Not compiled with the sidecar's hot modules: mypyc cannot
-subclass a class of an interpreted library.
+frames are still recognised. It stays out of the compiled modules (`native`): it is a
+subclass of the interpreted library's class.
 """
 
 from __future__ import annotations
