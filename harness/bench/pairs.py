@@ -162,9 +162,12 @@ def request_path(source: Path | None, env: dict[str, str] | os._Environ[str] = o
     else 'Python'. A tree whose sources changed since its last build runs Python until
     `python -m mesh_runtime.sidecar.native build`: beside a compiled baseline it looks
     20-30 % costlier, a difference of builds, not of code."""
-    root = source if source is not None else native.PACKAGE_ROOT
-    built = native.compiled_files(native.cache_root(env) / native.digest(root))
-    return "compiled" if built else "Python"
+    if source is None:
+        built = native.compiled_files(native.cache_root(env) / native.digest(native.PACKAGE_ROOT))
+        return "compiled" if built else "Python"
+    # A baseline's build holds its own tree's modules, not necessarily this tree's list.
+    build = native.cache_root(env) / native.digest(source)
+    return "compiled" if (build / native.COMPLETE).is_file() else "Python"
 
 
 def request_paths(old: Path | None) -> dict[str, str]:

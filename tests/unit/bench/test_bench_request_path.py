@@ -32,3 +32,12 @@ def test_trees_not_alike_are_flagged(capsys: pytest.CaptureFixture[str]) -> None
     alike, differ = capsys.readouterr().out.splitlines()
     assert alike == "sidecar request path: this tree compiled, baseline compiled"
     assert differ.startswith("sidecar request path: this tree Python, baseline compiled (NOT")
+
+
+def test_a_baseline_built_with_fewer_hot_modules_is_compiled(tmp_path: Path) -> None:
+    """A baseline from before a module joined the build has no extension for it: its own
+    sidecar still loads its complete build, and the bench says so."""
+    root = source_tree(tmp_path / "tree")
+    env = {"MESHPROOF_CACHE": str(tmp_path / "cache")}
+    fake_build(native.cache_root(env) / native.digest(root), leave_out=native.HOT_MODULES[-1])
+    assert request_path(root, env) == "compiled"
