@@ -22,7 +22,7 @@ from h2.config import H2Configuration
 from h2.connection import H2Connection
 from h2.exceptions import ProtocolError, StreamClosedError
 
-from mesh_runtime.sidecar.h2_hpack import FieldEncoder
+from mesh_runtime.sidecar.h2_hpack import FieldDecoder, FieldEncoder
 from mesh_runtime.sidecar.http1 import ConnectionClosed, Headers
 from mesh_runtime.sidecar.http1_wire import HOP_BY_HOP
 
@@ -79,7 +79,10 @@ class H2Wire:
     """One HTTP/2 connection's state machine, its transport and its send windows."""
 
     def __init__(self, conn: H2Connection) -> None:
-        conn.encoder = FieldEncoder()  # before any SETTINGS can resize its table
+        # Our HPACK codec in place of h2's (the interface h2 calls, not its classes),
+        # before any SETTINGS can resize a table.
+        conn.encoder = FieldEncoder()  # type: ignore[assignment]
+        conn.decoder = FieldDecoder(conn.decoder.max_header_list_size)  # type: ignore[assignment]
         self.conn = conn
         self.transport: asyncio.Transport | None = None
         self._window: dict[int, asyncio.Future[None]] = {}

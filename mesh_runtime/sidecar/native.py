@@ -4,8 +4,8 @@
     python -m mesh_runtime.sidecar.native status
 
 `HOT_MODULES` (the request path: HTTP/1.1 parsing and serving, the sidecar's own HTTP/2
-and gRPC modules (not the h2 library under them; `h2_request` has async generators, which
-mypyc does not compile), the upstream pool, the
+and gRPC modules and HPACK codec (not the h2 library under them; `h2_request` has async
+generators, which mypyc does not compile), the upstream pool, the
 outbound / inbound handlers, the per-service runtime and the policies every request
 meets (routing, balancing, circuit breaking), spans and their export, metrics; and the
 sample services' own request path, which serves and calls on those modules) are compiled
@@ -48,6 +48,7 @@ HOT_MODULES = (
     "mesh_runtime.sidecar.h2_upstream",
     "mesh_runtime.sidecar.h2_pool",
     "mesh_runtime.sidecar.h2_guard",
+    "mesh_runtime.sidecar.h2_hpack",
     "mesh_runtime.sidecar.grpc",
     "mesh_runtime.sidecar.inbound",
     "mesh_runtime.sidecar.limits",
