@@ -44,7 +44,14 @@ from mesh_runtime.sidecar.h2_wire import (
     plain_headers,
     reopen_window,
 )
-from mesh_runtime.sidecar.http1 import BodyStream, ConnectionClosed, Headers, Request, Response
+from mesh_runtime.sidecar.http1 import (
+    READ_BUFFER,
+    BodyStream,
+    ConnectionClosed,
+    Headers,
+    Request,
+    Response,
+)
 from mesh_runtime.sidecar.upstream import UpstreamReset
 
 if TYPE_CHECKING:
@@ -87,8 +94,9 @@ class _Exchange:
         return True
 
 
-class H2Upstream(asyncio.Protocol):
-    """One HTTP/2 connection to an upstream, carrying many requests at once."""
+class H2Upstream(asyncio.BufferedProtocol):
+    """One HTTP/2 connection to an upstream, carrying many requests at once. It reads
+    into the process's shared `READ_BUFFER`, as the HTTP/1.1 protocols do."""
 
     def __init__(self, pool: H2Pool, stream_cap: int) -> None:
         self._loop = asyncio.get_running_loop()
@@ -134,9 +142,15 @@ class H2Upstream(asyncio.Protocol):
     def resume_writing(self) -> None:
         self.wire.resume_writing()
 
-    def data_received(self, data: bytes) -> None:
+    def get_buffer(self, sizehint: int) -> memoryview:
+        return READ_BUFFER
+
+    def buffer_updated(self, nbytes: int) -> None:
+        self.data_received(READ_BUFFER[:nbytes])
+
+    def data_received(self, data: bytes | memoryview) -> None:
         try:
-            events = self.wire.conn.receive_data(data)
+            events = self.wire.conn.receive_data(bytes(data))
         except ProtocolError as exc:
             self._fail_all(UpstreamReset(f"upstream HTTP/2 error: {exc}", before_any_byte=False))
             self.close()

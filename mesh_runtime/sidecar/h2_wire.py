@@ -90,12 +90,18 @@ class H2Wire:
         self._writable.set()
         self._flush_due = False
         self._queued = 0
+        self._loop: asyncio.AbstractEventLoop | None = None
+        """The loop the connection runs on, once known: asking for the running loop makes
+        a getpid() system call each time (asyncio's check for a fork)."""
 
     def flush(self) -> None:
         """Write what the state machine has queued when this turn of the loop ends."""
         if not self._flush_due:
             self._flush_due = True
-            asyncio.get_running_loop().call_soon(self.flush_now)
+            loop = self._loop
+            if loop is None:
+                loop = self._loop = asyncio.get_running_loop()
+            loop.call_soon(self.flush_now)
 
     def flush_now(self) -> None:
         self._queued = 0

@@ -51,6 +51,7 @@ from mesh_runtime.sidecar.h2_wire import (
     reopen_window,
 )
 from mesh_runtime.sidecar.http1 import (
+    READ_BUFFER,
     BodyStream,
     ConnectionClosed,
     Downstream,
@@ -120,8 +121,9 @@ class _Stream:
     """When data last moved on a streamed call (either way): its idle timeout runs from it."""
 
 
-class H2ServerProtocol(asyncio.Protocol):
-    """One HTTP/2 server connection; made by `HttpServerProtocol` when it sees HTTP/2."""
+class H2ServerProtocol(asyncio.BufferedProtocol):
+    """One HTTP/2 server connection; made by `HttpServerProtocol` when it sees HTTP/2.
+    It reads into the process's shared `READ_BUFFER`, as the HTTP/1.1 protocols do."""
 
     def __init__(
         self,
@@ -202,7 +204,13 @@ class H2ServerProtocol(asyncio.Protocol):
     def resume_writing(self) -> None:
         self._wire.resume_writing()
 
-    def data_received(self, data: bytes) -> None:
+    def get_buffer(self, sizehint: int) -> memoryview:
+        return READ_BUFFER
+
+    def buffer_updated(self, nbytes: int) -> None:
+        self.data_received(READ_BUFFER[:nbytes])
+
+    def data_received(self, data: bytes | memoryview) -> None:
         if self._done:
             return
         try:
