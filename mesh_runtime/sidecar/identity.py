@@ -124,7 +124,11 @@ class CertificateClient:
             problem = data.get("error", "") if isinstance(data, dict) else ""
             raise ControlPlaneError(f"certificate request answered {status} {problem}".strip())
         try:
-            return Credentials.build(
+            # In a worker thread: three SSL contexts take 8-15 ms (more on a busy host),
+            # most of it in OpenSSL with the GIL released; on the loop they held every
+            # request in flight that long, at every renewal.
+            return await asyncio.to_thread(
+                Credentials.build,
                 data["certificate"].encode("ascii"),
                 key_pem,
                 data["root"].encode("ascii"),
