@@ -1,13 +1,14 @@
 """gRPC, TCP and HTTP/2 through the sidecar pair, beside direct and an HAProxy pair.
 
     python -m harness.bench.protocols [--only grpc,tcp,h2] [--rps 1000] [--connections 16]
-                                      [--seconds 10] [--rounds 3]
+                                      [--seconds 10] [--rounds 3] [--baseline REV]
 
 - grpc: fortio's gRPC ping (`fortio load -grpc -ping`, 1 KiB payloads) at a constant rate
   to fortio's gRPC server: direct, through an HAProxy pair in TCP mode (the floor), and
   through the mTLS sidecar pair (the service declared `protocol: grpc`: HTTP/2 with prior
   knowledge into the client sidecar, HTTP/2 over mTLS between the sidecars, h2c to the
   app). Added p50 / p90 / p99, sidecar cores per 1000 RPS and RSS, as the HTTP table.
+  With `--baseline REV`, git revision REV's mTLS pair runs beside it (mesh-mtls-base).
 - tcp: fortio's TCP echo through the pair (`protocol: tcp`: the client sidecar's L4
   listener, mTLS between the sidecars), at 1 and 16 connections: latency at a constant
   rate with 1 KiB, and throughput (MB/s echoed) as fast as it goes with 64 KiB.
@@ -41,8 +42,15 @@ import h2.connection
 import h2.events
 
 from harness.bench.fortio_rounds import PERCENTILES, Sample, interleaved, measure
-from harness.bench.mesh import print_report, summarise
-from harness.bench.pairs import Target, haproxy_pair, sidecar_mtls_pair, trace_sink
+from harness.bench.mesh import print_report, print_request_paths, summarise
+from harness.bench.pairs import (
+    Target,
+    haproxy_pair,
+    request_paths,
+    revision_tree,
+    sidecar_mtls_pair,
+    trace_sink,
+)
 from harness.bench.procs import fortio_server, free_port
 from harness.errors import RunError
 
@@ -75,7 +83,18 @@ def servers() -> Iterator[Servers]:
         yield Servers(url, grpc, tcp)
 
 
-def grpc_bench(work: Path, rps: float, connections: int, seconds: float, rounds: int) -> None:
+def grpc_bench(
+    work: Path,
+    rps: float,
+    connections: int,
+    seconds: float,
+    rounds: int,
+    baseline: str | None = None,
+) -> None:
+    """The gRPC table; with `baseline` (a git revision) its mTLS pair beside this tree's."""
+    old = revision_tree(baseline, work) if baseline is not None else None
+    if old is not None:
+        print_request_paths(request_paths(old))
     with servers() as fortio, trace_sink(work) as otlp, ExitStack() as stack:
         targets = [
             Target("direct", f"127.0.0.1:{fortio.grpc}", None, {}),
@@ -84,6 +103,9 @@ def grpc_bench(work: Path, rps: float, connections: int, seconds: float, rounds:
                 sidecar_mtls_pair(fortio.grpc, work, otlp, name="mesh-mtls", protocol="grpc")
             ),
         ]
+        if old is not None:
+            pair = sidecar_mtls_pair(fortio.grpc, work, otlp, old, "mesh-mtls-base", "grpc")
+            targets.append(stack.enter_context(pair))
         _, samples = interleaved(
             targets, rounds, lambda t, s: measure(t, rps, connections, s, GRPC), seconds, "grpc "
         )
@@ -222,6 +244,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument(
+        "--baseline",
+        metavar="REV",
+        help="grpc: also run git revision REV's mTLS pair, interleaved (a before / after)",
+    )
     args = parser.parse_args(argv)
     chosen = [name for name in args.only.split(",") if name]
     unknown = [name for name in chosen if name not in SECTIONS]
@@ -242,7 +269,9 @@ def main(argv: list[str] | None = None) -> int:
                 work = Path(tmp) / name
                 work.mkdir()
                 if name == "grpc":
-                    grpc_bench(work, args.rps, args.connections, args.seconds, args.rounds)
+                    grpc_bench(
+                        work, args.rps, args.connections, args.seconds, args.rounds, args.baseline
+                    )
                 elif name == "tcp":
                     tcp_bench(work, args.seconds, args.rounds)
                 else:
