@@ -78,26 +78,25 @@ def huffman_decode(data: bytes) -> bytes:
     if not data:
         return b""
     out = bytearray()
-    state = 0
-    flags = 0
+    entry = 0  # state 0, no flags
     for byte in data:
-        entry = _HUFFMAN[state << 4 | byte >> 4]
-        flags = entry >> 8 & 0xFF
-        if flags & _HUFFMAN_FAIL:
-            raise HPACKDecodingError("Invalid Huffman string")
-        if flags & _HUFFMAN_EMIT:
-            out.append(entry & 0xFF)
-        state = entry >> 16
-        entry = _HUFFMAN[state << 4 | byte & 0x0F]
-        flags = entry >> 8 & 0xFF
-        if flags & _HUFFMAN_FAIL:
-            raise HPACKDecodingError("Invalid Huffman string")
-        if flags & _HUFFMAN_EMIT:
-            out.append(entry & 0xFF)
-        state = entry >> 16
-    if not flags & _HUFFMAN_COMPLETE:
+        entry = _huffman_step(entry >> 16, byte >> 4, out)
+        entry = _huffman_step(entry >> 16, byte & 0x0F, out)
+    if not entry >> 8 & _HUFFMAN_COMPLETE:
         raise HPACKDecodingError("Incomplete Huffman string")
     return bytes(out)
+
+
+def _huffman_step(state: int, nibble: int, out: bytearray) -> int:
+    """One nibble through the state machine from `state`: its packed entry, the byte it
+    completes (if any) appended to `out`."""
+    entry = _HUFFMAN[state << 4 | nibble]
+    flags = entry >> 8 & 0xFF
+    if flags & _HUFFMAN_FAIL:
+        raise HPACKDecodingError("Invalid Huffman string")
+    if flags & _HUFFMAN_EMIT:
+        out.append(entry & 0xFF)
+    return entry
 
 
 def read_int(data: bytes, pos: int, prefix_bits: int) -> tuple[int, int]:
