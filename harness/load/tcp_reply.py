@@ -45,7 +45,10 @@ def error_name(exc: BaseException, connected: bool) -> str:
     if isinstance(exc, ConnectionRefusedError):
         return "connect-refused"
     if isinstance(exc, ConnectionResetError | BrokenPipeError | ConnectionAbortedError):
-        return "reset" if connected else "connect-failed: reset"
+        # Before `connect` returned too: Linux reports ECONNRESET to a connect only once
+        # the handshake is done and the server then reset (no listener is ECONNREFUSED),
+        # as a proxy that accepts and finds no upstream does within microseconds.
+        return "reset"
     if connected and isinstance(exc, OSError) and exc.errno == errno.ENOTCONN:
         return "reset"  # the peer's RST came before our shutdown(SHUT_WR)
     if isinstance(exc, OSError) and not connected:

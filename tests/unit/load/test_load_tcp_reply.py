@@ -34,11 +34,13 @@ def test_without_an_expectation_any_orderly_end_is_ok() -> None:
         (TimeoutError(), False, "timeout"),
         (ConnectionRefusedError(111, "refused"), False, "connect-refused"),
         (ConnectionResetError(104, "reset"), True, "reset"),
+        (ConnectionResetError(104, "reset"), False, "reset"),  # accepted, then reset
         (BrokenPipeError(32, "pipe"), True, "reset"),
         (OSError(107, "not connected"), True, "reset"),
         (OSError(113, "no route"), False, "connect-failed: EHOSTUNREACH"),
     ],
 )
 def test_errors_are_named(exc: BaseException, connected: bool, name: str) -> None:
-    """Refused, reset, timeout and other connect failures get the record's error names."""
+    """Refused, reset, timeout and other connect failures get the record's error names; a
+    reset is a reset whether or not the connect had returned (the server accepted)."""
     assert error_name(exc, connected) == name
