@@ -162,12 +162,12 @@ def request_path(source: Path | None, env: dict[str, str] | os._Environ[str] = o
     else 'Python'. A tree whose sources changed since its last build runs Python until
     `python -m mesh_runtime.sidecar.native build`: beside a compiled baseline it looks
     20-30 % costlier, a difference of builds, not of code."""
+    build = native.cache_root(env) / native.digest(source or native.PACKAGE_ROOT)
     if source is None:
-        built = native.compiled_files(native.cache_root(env) / native.digest(native.PACKAGE_ROOT))
-        return "compiled" if built else "Python"
-    # A baseline's build holds its own tree's modules, not necessarily this tree's list.
-    build = native.cache_root(env) / native.digest(source)
-    return "compiled" if (build / native.COMPLETE).is_file() else "Python"
+        built = bool(native.compiled_files(build))
+    else:  # a baseline's build holds its own tree's modules, not this tree's list
+        built = (build / native.COMPLETE).is_file()
+    return "compiled" if built else "Python"
 
 
 def request_paths(old: Path | None) -> dict[str, str]:

@@ -11,7 +11,8 @@ Huffman decoding too; the block is a few bytes longer), sends the fields whose v
 new on every request (`PER_REQUEST`: a `traceparent` per request) as literals without
 indexing, and indexes the rest, finding a field in the dynamic table by a dict instead
 of a scan. `FieldDecoder` reads any HPACK block (Huffman-coded or not) and refuses a
-malformed one with hpack's own exceptions, which h2 turns into a COMPRESSION_ERROR.
+malformed one with hpack's own exceptions, on which h2 ends the connection (GOAWAY
+PROTOCOL_ERROR), as it does with hpack's own decoder.
 """
 
 from __future__ import annotations
@@ -247,11 +248,7 @@ class FieldEncoder:
         table = self._table
         if sensitive or name in PER_REQUEST:
             # Literal never indexed (0x10) or without indexing (0x00), 4-bit name index.
-            name_index = self._name_index(name)
-            put_int(out, name_index, 4, 0x10 if sensitive else 0x00)
-            if name_index == 0:
-                put_string(out, name)
-            put_string(out, value)
+            self._put_literal(out, name, value, 4, 0x10 if sensitive else 0x00)
             return
         index = _STATIC_FIELD.get((name, value), 0)
         if index == 0:
@@ -261,12 +258,18 @@ class FieldEncoder:
         if index:
             put_int(out, index, 7, 0x80)
             return
+        self._put_literal(out, name, value, 6, 0x40)  # with incremental indexing
+        table.add(name, value)
+
+    def _put_literal(
+        self, out: bytearray, name: bytes, value: bytes, prefix_bits: int, first: int
+    ) -> None:
+        """A literal field: the name by its index when a table has it, else spelled out."""
         name_index = self._name_index(name)
-        put_int(out, name_index, 6, 0x40)
+        put_int(out, name_index, prefix_bits, first)
         if name_index == 0:
             put_string(out, name)
         put_string(out, value)
-        table.add(name, value)
 
     def _name_index(self, name: bytes) -> int:
         index = _STATIC_NAME.get(name, 0)
