@@ -15,16 +15,15 @@ from pathlib import Path
 import requests
 
 from harness.errors import RunError
+from mesh_runtime.runtimes.ports import fresh_port
 from mesh_runtime.tools import find_binary
 
 START_TIMEOUT_S = 20.0
 
 
 def free_port() -> int:
-    """A port the kernel says is free now (bind 0, read, close)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    """A port free now, never handed out before in this process (`fresh_port`)."""
+    return fresh_port()
 
 
 def _ready(port: int | None, url: str | None) -> bool:

@@ -5,6 +5,13 @@ every outgoing connection on the machine draws its source port from; between our
 and the process binding it, some client's connection may take it ("address already in
 use"). Ports are therefore chosen below the ephemeral range, where only listeners live,
 and probed with a bind; `bind(0)` is the fallback when that range is too small.
+
+`fresh_port` is for callers that take one port at a time (the benches, the tests): a port
+free now is not enough there, since `bind(0)` hands a just-released port out again (about
+one 9-port mesh in 360 got a port twice). Every sidecar listener sets SO_REUSEPORT (hot
+restart), so two of them given one port both bind it and the kernel splits the
+connections between them: a plaintext request landed on a STRICT mTLS listener and was
+reset. `fresh_port` never returns a port this process has handed out before.
 """
 
 from __future__ import annotations
@@ -59,27 +66,47 @@ def listen_problem(host: str, port: int) -> str:
 
 
 @contextmanager
-def port_allocator(host: str = "127.0.0.1") -> Iterator[Callable[[], int]]:
-    """Yield `allocate() -> port`; the ports stay bound (so distinct) until the block ends."""
+def port_allocator(
+    host: str = "127.0.0.1", avoid: frozenset[int] | set[int] = frozenset()
+) -> Iterator[Callable[[], int]]:
+    """Yield `allocate() -> port`; the ports stay bound (so distinct) until the block ends.
+    No port in `avoid` is returned."""
     held: list[socket.socket] = []
     rng = random.Random()
     ephemeral = ephemeral_low()
 
     def allocate() -> int:
         for port in candidate_ports(rng, LOWEST_PORT, ephemeral):
+            if port in avoid:
+                continue
             sock = _bind(host, port)
             if sock is not None:
                 held.append(sock)
                 return port
-        sock = _bind(host, 0)
-        if sock is None:
-            raise OSError(f"no free TCP port on {host}")
-        held.append(sock)
-        bound: int = sock.getsockname()[1]
-        return bound
+        for _ in range(PROBES):
+            sock = _bind(host, 0)
+            if sock is None:
+                break
+            held.append(sock)  # held even when avoided: the next bind(0) gets another
+            bound: int = sock.getsockname()[1]
+            if bound not in avoid:
+                return bound
+        raise OSError(f"no free TCP port on {host}")
 
     try:
         yield allocate
     finally:
         for sock in held:
             sock.close()
+
+
+_HANDED_OUT: set[int] = set()
+
+
+def fresh_port(host: str = "127.0.0.1") -> int:
+    """A port free now that this process has never handed out before (see the module's
+    docstring): two callers that each take one get two ports."""
+    with port_allocator(host, avoid=_HANDED_OUT) as allocate:
+        port = allocate()
+    _HANDED_OUT.add(port)
+    return port

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -19,6 +18,7 @@ import requests
 from mesh_runtime.control.build import build_mesh_config
 from mesh_runtime.control.client import ControlPlaneClient
 from mesh_runtime.errors import ControlPlaneError
+from mesh_runtime.runtimes.ports import fresh_port
 from mesh_runtime.topology import load_topology
 from tests.conftest import stop_group
 
@@ -37,9 +37,7 @@ class ControlPlane:
 
 
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    return fresh_port()
 
 
 def _wait_ready(url: str, process: subprocess.Popen[bytes], timeout: float = 15.0) -> None:

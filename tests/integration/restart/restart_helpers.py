@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import http.client
 import signal
-import socket
 import socketserver
 import subprocess
 import threading
@@ -18,13 +17,12 @@ from typing import Any
 
 import requests
 
+from mesh_runtime.runtimes.ports import fresh_port
 from tests.conftest import poll, stop_group
 
 
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    return fresh_port()
 
 
 def wait_for(check: Callable[[], Any], what: str, timeout: float = 20.0) -> Any:

@@ -13,7 +13,7 @@ import pytest
 
 from mesh_runtime.errors import DeployError, ReadinessTimeout
 from mesh_runtime.runtimes.plan import ProcessSpec
-from mesh_runtime.runtimes.ports import port_allocator
+from mesh_runtime.runtimes.ports import fresh_port
 from mesh_runtime.runtimes.supervisor import Supervisor, http_ok, is_running
 
 pytestmark = pytest.mark.integration
@@ -22,8 +22,7 @@ TOY = str(Path(__file__).with_name("toy_server.py"))
 
 
 def free_port() -> int:
-    with port_allocator() as allocate:
-        return allocate()
+    return fresh_port()
 
 
 def toy(name: str, *flags: str) -> ProcessSpec:

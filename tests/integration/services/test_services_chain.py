@@ -7,7 +7,6 @@ import contextlib
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -21,6 +20,7 @@ from typing import Any
 import pytest
 import requests
 
+from mesh_runtime.runtimes.ports import fresh_port
 from tests.conftest import poll, stop_group
 
 pytestmark = pytest.mark.integration
@@ -37,9 +37,7 @@ class Chain:
 
 
 def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    return fresh_port()
 
 
 def _answers(url: str, process: subprocess.Popen[bytes]) -> bool:

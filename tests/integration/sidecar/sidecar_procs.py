@@ -10,7 +10,6 @@ from __future__ import annotations
 import http.client
 import json
 import signal
-import socket
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
@@ -20,6 +19,7 @@ from typing import Any
 
 import pytest
 
+from mesh_runtime.runtimes.ports import fresh_port
 from tests.conftest import poll, stop_group
 
 HERE = Path(__file__).resolve().parent
@@ -28,9 +28,7 @@ PYTHON = sys.executable
 
 
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    return fresh_port()
 
 
 def http_get(port: int, path: str, timeout: float = 2.0) -> tuple[int, bytes]:

@@ -4,7 +4,6 @@ it too, and without either the check's line names the certificate failure."""
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -17,6 +16,7 @@ import yaml
 from harness.observe.prometheus import PrometheusObserver
 from harness.target.check import PartCheck, check_prometheus, guarded
 from mesh_runtime.errors import ToolNotFound
+from mesh_runtime.runtimes.ports import fresh_port
 from mesh_runtime.target import PrometheusAccess
 from mesh_runtime.tools import find_binary
 from tests.fixtures.kube import missing
@@ -44,9 +44,7 @@ def tls_prometheus(tmp_path: Path) -> Iterator[tuple[str, Path]]:
     )
     config = tmp_path / "prometheus.yml"
     config.write_text(yaml.safe_dump({"global": {"scrape_interval": "1s"}, "scrape_configs": []}))
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = int(sock.getsockname()[1])
+    port = fresh_port()
     log = (tmp_path / "prometheus.log").open("wb")
     proc = subprocess.Popen(
         [

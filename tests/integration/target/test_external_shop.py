@@ -9,7 +9,6 @@ receiver took give the trace completeness."""
 from __future__ import annotations
 
 import json
-import socket
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,6 +21,7 @@ from harness.cli.main import main
 from harness.faults.targets import proxies_for
 from mesh_runtime.runtimes.deployment import Deployment
 from mesh_runtime.runtimes.local import LocalRuntime
+from mesh_runtime.runtimes.ports import fresh_port
 from mesh_runtime.runtimes.prometheus import SIDECAR_JOB
 from mesh_runtime.runtimes.supervisor import is_running
 from mesh_runtime.runtimes.toxiproxy import ToxiproxyClient
@@ -40,9 +40,7 @@ ERRORS_COUNT = INGRESS_COUNT.replace('"gateway"', '"gateway",response_code=~"5..
 @pytest.fixture(scope="module")
 def otlp_port() -> int:
     """Where the shop's sidecars export spans: the external target's `traces.listen`."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    return fresh_port()
 
 
 @pytest.fixture(scope="module")

@@ -17,13 +17,12 @@ import yaml
 from mesh_runtime.errors import DeployError
 from mesh_runtime.runtimes import deployment as state
 from mesh_runtime.runtimes.external import ExternalRuntime
+from mesh_runtime.runtimes.ports import fresh_port
 from mesh_runtime.runtimes.supervisor import is_running
 
 
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    return fresh_port()
 
 
 def target_file(folder: Path, port: int) -> Path:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -20,6 +19,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from opentelemetry.trace import SpanKind, set_span_in_context
 
+from mesh_runtime.runtimes.ports import fresh_port
 from tests.conftest import poll, stop_group
 
 pytestmark = pytest.mark.integration
@@ -32,9 +32,7 @@ class Sink:
 
 
 def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    return fresh_port()
 
 
 @pytest.fixture

@@ -4,7 +4,10 @@ import random
 import socket
 from pathlib import Path
 
-from mesh_runtime.runtimes.ports import candidate_ports, ephemeral_low, port_allocator
+import pytest
+
+from mesh_runtime.runtimes import ports as ports_module
+from mesh_runtime.runtimes.ports import candidate_ports, ephemeral_low, fresh_port, port_allocator
 
 
 def test_ephemeral_low_reads_the_kernel_range(tmp_path: Path) -> None:
@@ -31,3 +34,26 @@ def test_allocated_ports_are_distinct_and_bindable_after() -> None:
     for port in ports[:3]:
         with socket.socket() as sock:
             sock.bind(("127.0.0.1", port))
+
+
+def test_fresh_ports_are_never_handed_out_twice() -> None:
+    """One port at a time, 300 times: 300 ports, each free when handed out. bind(0) one at
+    a time gives a just-released port again (a 9-port mesh in ~360 got one twice)."""
+    handed = [fresh_port() for _ in range(300)]
+    assert len(set(handed)) == 300
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", handed[-1]))
+
+
+def test_the_allocator_skips_avoided_ports_even_when_the_range_is_only_those(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """With the below-ephemeral range shrunk to 100 ports, all avoided, allocation falls
+    back to bind(0) and still returns none of them."""
+    low = ports_module.LOWEST_PORT
+    monkeypatch.setattr(ports_module, "ephemeral_low", lambda: low + 100)
+    avoid = set(range(low, low + 100))
+    with port_allocator(avoid=avoid) as allocate:
+        got = [allocate() for _ in range(5)]
+    assert not avoid & set(got)
+    assert len(set(got)) == 5
