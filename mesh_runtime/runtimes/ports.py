@@ -6,24 +6,29 @@ and the process binding it, some client's connection may take it ("address alrea
 use"). Ports are therefore chosen below the ephemeral range, where only listeners live,
 and probed with a bind; `bind(0)` is the fallback when that range is too small.
 
-`fresh_port` is for callers that take one port at a time (the benches, the tests): a port
-free now is not enough there, since `bind(0)` hands a just-released port out again (about
-one 9-port mesh in 360 got a port twice). Every sidecar listener sets SO_REUSEPORT (hot
-restart), so two of them given one port both bind it and the kernel splits the
-connections between them: a plaintext request landed on a STRICT mTLS listener and was
-reset. `fresh_port` never returns a port this process has handed out before.
+A port free now is not enough either: `bind(0)` hands a just-released port out again
+(14 of 5000 nine-port draws here got one twice), and two blocks of the allocator may
+each pick the same random port when the first block's processes have not bound theirs
+yet. Every sidecar listener sets SO_REUSEPORT (hot restart), so two sidecars given one
+port both bind it and the kernel splits the connections between them (a plaintext
+request landed on a STRICT mTLS listener and was reset). So no port this process handed
+out among its last `REMEMBERED` is handed out again, whichever call took it;
+`fresh_port` is one such port, for callers that take them one at a time.
 """
 
 from __future__ import annotations
 
 import random
 import socket
+from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 LOWEST_PORT = 20000
 PROBES = 200
+REMEMBERED = 4096
+"""Ports handed out that are not handed out again (a third of the range below 32768)."""
 _RANGE_FILE = Path("/proc/sys/net/ipv4/ip_local_port_range")
 
 
@@ -65,32 +70,56 @@ def listen_problem(host: str, port: int) -> str:
     return ""
 
 
+class HandedOut:
+    """The last `size` ports handed out, in order, with a set to look them up."""
+
+    def __init__(self, size: int = REMEMBERED) -> None:
+        self._order: deque[int] = deque()
+        self._ports: set[int] = set()
+        self._size = size
+
+    def __contains__(self, port: int) -> bool:
+        return port in self._ports
+
+    def add(self, port: int) -> None:
+        self._order.append(port)
+        self._ports.add(port)
+        if len(self._order) > self._size:
+            self._ports.discard(self._order.popleft())
+
+
+_HANDED_OUT = HandedOut()
+
+
 @contextmanager
 def port_allocator(
-    host: str = "127.0.0.1", avoid: frozenset[int] | set[int] = frozenset()
+    host: str = "127.0.0.1", handed_out: HandedOut = _HANDED_OUT
 ) -> Iterator[Callable[[], int]]:
-    """Yield `allocate() -> port`; the ports stay bound (so distinct) until the block ends.
-    No port in `avoid` is returned."""
+    """Yield `allocate() -> port`; the ports stay bound (so distinct) until the block ends,
+    and none of `handed_out` (by default this process's) is returned; each is added."""
     held: list[socket.socket] = []
     rng = random.Random()
     ephemeral = ephemeral_low()
 
+    def take(sock: socket.socket) -> int | None:
+        held.append(sock)  # held even when refused: the next bind(0) gets another
+        port: int = sock.getsockname()[1]
+        if port in handed_out:
+            return None
+        handed_out.add(port)
+        return port
+
     def allocate() -> int:
         for port in candidate_ports(rng, LOWEST_PORT, ephemeral):
-            if port in avoid:
-                continue
-            sock = _bind(host, port)
-            if sock is not None:
-                held.append(sock)
-                return port
+            sock = None if port in handed_out else _bind(host, port)
+            if sock is not None and (taken := take(sock)) is not None:
+                return taken
         for _ in range(PROBES):
             sock = _bind(host, 0)
             if sock is None:
                 break
-            held.append(sock)  # held even when avoided: the next bind(0) gets another
-            bound: int = sock.getsockname()[1]
-            if bound not in avoid:
-                return bound
+            if (taken := take(sock)) is not None:
+                return taken
         raise OSError(f"no free TCP port on {host}")
 
     try:
@@ -100,13 +129,8 @@ def port_allocator(
             sock.close()
 
 
-_HANDED_OUT: set[int] = set()
-
-
 def fresh_port(host: str = "127.0.0.1") -> int:
-    """A port free now that this process has never handed out before (see the module's
+    """A port free now that this process has not handed out lately (see the module's
     docstring): two callers that each take one get two ports."""
-    with port_allocator(host, avoid=_HANDED_OUT) as allocate:
-        port = allocate()
-    _HANDED_OUT.add(port)
-    return port
+    with port_allocator(host) as allocate:
+        return allocate()

@@ -7,7 +7,13 @@ from pathlib import Path
 import pytest
 
 from mesh_runtime.runtimes import ports as ports_module
-from mesh_runtime.runtimes.ports import candidate_ports, ephemeral_low, fresh_port, port_allocator
+from mesh_runtime.runtimes.ports import (
+    HandedOut,
+    candidate_ports,
+    ephemeral_low,
+    fresh_port,
+    port_allocator,
+)
 
 
 def test_ephemeral_low_reads_the_kernel_range(tmp_path: Path) -> None:
@@ -45,15 +51,40 @@ def test_fresh_ports_are_never_handed_out_twice() -> None:
         sock.bind(("127.0.0.1", handed[-1]))
 
 
-def test_the_allocator_skips_avoided_ports_even_when_the_range_is_only_those(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    """With the below-ephemeral range shrunk to 100 ports, all avoided, allocation falls
-    back to bind(0) and still returns none of them."""
+def test_two_allocator_blocks_never_share_a_port(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Ports of one block are released when it ends, before the processes given them bind
+    them: the next block must still not pick one of them. With the range shrunk to 100
+    ports, 60 a block, two blocks drawing at random would share some."""
     low = ports_module.LOWEST_PORT
     monkeypatch.setattr(ports_module, "ephemeral_low", lambda: low + 100)
-    avoid = set(range(low, low + 100))
-    with port_allocator(avoid=avoid) as allocate:
+    with port_allocator() as allocate:
+        first = {allocate() for _ in range(60)}
+    with port_allocator() as allocate:
+        second = {allocate() for _ in range(60)}
+    assert len(first) == len(second) == 60
+    assert not first & second
+
+
+def test_allocation_skips_ports_handed_out_even_when_the_range_is_only_those(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """With the below-ephemeral range shrunk to 100 ports, all handed out already,
+    allocation falls back to bind(0) and still returns none of them."""
+    low = ports_module.LOWEST_PORT
+    monkeypatch.setattr(ports_module, "ephemeral_low", lambda: low + 100)
+    handed_out = HandedOut()
+    for port in range(low, low + 100):
+        handed_out.add(port)
+    with port_allocator(handed_out=handed_out) as allocate:
         got = [allocate() for _ in range(5)]
-    assert not avoid & set(got)
+    assert not set(range(low, low + 100)) & set(got)
     assert len(set(got)) == 5
+
+
+def test_only_the_last_ports_handed_out_are_remembered() -> None:
+    """The memory is bounded: the oldest port is forgotten once `size` newer ones came."""
+    handed_out = HandedOut(size=3)
+    for port in (1, 2, 3, 4):
+        handed_out.add(port)
+    assert 1 not in handed_out
+    assert all(port in handed_out for port in (2, 3, 4))
