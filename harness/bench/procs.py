@@ -22,7 +22,7 @@ START_TIMEOUT_S = 20.0
 
 
 def free_port() -> int:
-    """A port free now, never handed out before in this process (`fresh_port`)."""
+    """A port free now that this process has not handed out lately (`fresh_port`)."""
     return fresh_port()
 
 
