@@ -26,12 +26,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
-from harness.bench.procs import free_port, spawned
+from harness.bench.procs import spawned
 from harness.errors import RunError
 from mesh_runtime.config import Endpoint, MeshConfig, MeshSettings, ServiceEntry
 from mesh_runtime.config.mesh import Protocol
 from mesh_runtime.config.scope import sidecar_json
 from mesh_runtime.control.credentials import mint_credential
+from mesh_runtime.runtimes.ports import fresh_port
 from mesh_runtime.sidecar import native
 from mesh_runtime.tools import find_binary
 
@@ -52,7 +53,7 @@ class Target:
 def haproxy_pair(upstream_port: int, work: Path, mode: str = "http") -> Iterator[Target]:
     """Two single-threaded HAProxy processes in a row, as a client and a server sidecar;
     `mode` "tcp": at L4 (the floor for gRPC and TCP)."""
-    server_port, client_port = free_port(), free_port()
+    server_port, client_port = fresh_port(), fresh_port()
     binary = str(find_binary("haproxy"))
     with ExitStack() as stack:
         pids = {}
@@ -102,7 +103,7 @@ class SidecarPorts:
 
     @classmethod
     def fresh(cls, app: int) -> SidecarPorts:
-        return cls(free_port(), free_port(), free_port(), app)
+        return cls(fresh_port(), fresh_port(), fresh_port(), app)
 
 
 def echo_config(
@@ -132,7 +133,7 @@ def sidecar_command(service: str, ports: SidecarPorts, source: list[str], otlp: 
 @contextmanager
 def trace_sink(work: Path) -> Iterator[str]:
     """The OTLP/HTTP trace sink process; yields its traces URL."""
-    port = free_port()
+    port = fresh_port()
     command = [sys.executable, "-m", "mesh_runtime.tracesink", "--port", str(port)]
     command += ["--out", str(work / "spans.jsonl")]
     ready = f"http://127.0.0.1:{port}/ready"
@@ -195,7 +196,7 @@ def sidecar_pair(
     upstream_port: int, work: Path, otlp: str, source: Path | None = None, name: str = "mesh"
 ) -> Iterator[Target]:
     """A client sidecar and a server sidecar on a static config, plain text between them."""
-    server, client = SidecarPorts.fresh(upstream_port), SidecarPorts.fresh(free_port())
+    server, client = SidecarPorts.fresh(upstream_port), SidecarPorts.fresh(fresh_port())
     config_file = work / f"{name}.json"
     config_file.write_bytes(sidecar_json(echo_config(server), None))  # a baseline reads it too
     config = ["--config", str(config_file)]
@@ -219,12 +220,12 @@ def sidecar_mtls_pair(
     `protocol` "grpc": the target is host:port of the client's outbound listener (HTTP/2
     with prior knowledge, `:authority` echo); "tcp": the client sidecar's L4 listener for
     echo (`--tcp-outbound`), as tcp://host:port."""
-    server, client = SidecarPorts.fresh(upstream_port), SidecarPorts.fresh(free_port())
-    tcp_port = free_port()
+    server, client = SidecarPorts.fresh(upstream_port), SidecarPorts.fresh(fresh_port())
+    tcp_port = fresh_port()
     config_file, token_file = work / f"{name}.json", work / f"{name}-control-token"
     config_file.write_text(echo_config(server, mtls=True, protocol=protocol).model_dump_json())
     token_file.write_text("bench-control-token\n")
-    ca_dir, port = work / f"{name}-ca", free_port()
+    ca_dir, port = work / f"{name}-ca", fresh_port()
     command = [sys.executable, "-m", "mesh_runtime.control", "--config", str(config_file)]
     command += ["--port", str(port), "--token-file", str(token_file), "--ca-dir", str(ca_dir)]
     with ExitStack() as stack:

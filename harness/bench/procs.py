@@ -21,11 +21,6 @@ from mesh_runtime.tools import find_binary
 START_TIMEOUT_S = 20.0
 
 
-def free_port() -> int:
-    """A port free now that this process has not handed out lately (`fresh_port`)."""
-    return fresh_port()
-
-
 def _ready(port: int | None, url: str | None) -> bool:
     if url is not None:
         try:
@@ -92,7 +87,7 @@ def fortio_process(
 ) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
     """`fortio_server`, yielding its process too (for its CPU); `env`: variables for it
     (`GOMAXPROCS`)."""
-    port = free_port()
+    port = fresh_port()
     listeners = {"-grpc-port": grpc_port, "-tcp-port": tcp_port}
     off = ["-redirect-port", "disabled", "-udp-port", "disabled"]
     for flag, value in listeners.items():

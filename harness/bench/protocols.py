@@ -51,8 +51,9 @@ from harness.bench.pairs import (
     sidecar_mtls_pair,
     trace_sink,
 )
-from harness.bench.procs import fortio_server, free_port
+from harness.bench.procs import fortio_server
 from harness.errors import RunError
+from mesh_runtime.runtimes.ports import fresh_port
 
 SECTIONS = ("grpc", "tcp", "h2")
 GRPC = ("-grpc", "-ping")
@@ -78,7 +79,7 @@ class Servers:
 
 @contextmanager
 def servers() -> Iterator[Servers]:
-    grpc, tcp = free_port(), free_port()
+    grpc, tcp = fresh_port(), fresh_port()
     with fortio_server(grpc_port=grpc, tcp_port=tcp) as url:
         yield Servers(url, grpc, tcp)
 

@@ -27,9 +27,10 @@ import uvloop
 from harness.bench.fortio_rounds import Sample, interleaved, measure
 from harness.bench.hotpath import handler_cpu_us
 from harness.bench.pairs import SidecarPorts, Target, revision_tree, sidecar_command, trace_sink
-from harness.bench.procs import free_port, spawned
+from harness.bench.procs import spawned
 from harness.errors import RunError
 from mesh_runtime.config import Endpoint, MeshConfig, ServiceEntry
+from mesh_runtime.runtimes.ports import fresh_port
 from mesh_runtime.services.app import ShopService
 from mesh_runtime.services.calls import Downstream, Targets
 from mesh_runtime.services.http_serve import LIMITS
@@ -63,7 +64,7 @@ def service_hop(
     work: Path, otlp: str, source: Path | None = None, name: str = "apps"
 ) -> Iterator[Target]:
     """Apps a and b (from `source`, another revision's tree, when given) and a's sidecar."""
-    a_port, b_port = free_port(), free_port()
+    a_port, b_port = fresh_port(), fresh_port()
     sidecar = SidecarPorts.fresh(a_port)
     config_file = work / f"{name}-mesh.json"
     config_file.write_text(hop_config(b_port).model_dump_json())

@@ -34,8 +34,9 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 
 from harness.bench.pairs import revision_tree
-from harness.bench.procs import free_port, spawned
+from harness.bench.procs import spawned
 from harness.errors import RunError
+from mesh_runtime.runtimes.ports import fresh_port
 from mesh_runtime.sidecar.telemetry.otlp import SpanEncoder
 from mesh_runtime.sidecar.telemetry.tracing import TRACER_NAME, ProxySpan, SpanRecorder
 
@@ -203,7 +204,7 @@ class Sink:
 
 @contextmanager
 def sink(name: str, work: Path, source: Path | None) -> Iterator[Sink]:
-    port = free_port()
+    port = fresh_port()
     out = work / f"{name}.jsonl"
     command = [sys.executable, "-m", "mesh_runtime.tracesink", "--port", str(port)]
     command += ["--out", str(out)]

@@ -36,10 +36,6 @@ class ControlPlane:
     process: subprocess.Popen[bytes]
 
 
-def free_port() -> int:
-    return fresh_port()
-
-
 def _wait_ready(url: str, process: subprocess.Popen[bytes], timeout: float = 15.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -68,7 +64,7 @@ class Launcher:
         self._processes: list[subprocess.Popen[bytes]] = []
 
     def start(self, *extra: str, port: int | None = None) -> ControlPlane:
-        port = port or free_port()
+        port = port or fresh_port()
         command = [*CONTROL, "--config", str(self.config_file), "--port", str(port)]
         command += ["--token-file", str(self.token_file), *extra]
         with (self._work / f"control-{len(self._processes)}.log").open("wb") as log:

@@ -17,12 +17,7 @@ from typing import Any
 
 import requests
 
-from mesh_runtime.runtimes.ports import fresh_port
 from tests.conftest import poll, stop_group
-
-
-def free_port() -> int:
-    return fresh_port()
 
 
 def wait_for(check: Callable[[], Any], what: str, timeout: float = 20.0) -> Any:

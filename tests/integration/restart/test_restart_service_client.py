@@ -6,7 +6,9 @@ import sys
 
 import pytest
 import requests
-from restart_helpers import Processes, free_port, wait_for
+from restart_helpers import Processes, wait_for
+
+from mesh_runtime.runtimes.ports import fresh_port
 
 pytestmark = pytest.mark.integration
 
@@ -24,7 +26,7 @@ def test_service_call_on_a_closed_reused_connection_is_retried_and_succeeds(
     """A service's GET to its callee, on a pooled connection the callee closed before any
     answer, is sent once more on a new connection (aiohttp's retry of idempotent requests,
     RFC 9112 9.3.1), so the caller sees 200 every time; a POST is not retried (502)."""
-    port = free_port()
+    port = fresh_port()
     argv = [sys.executable, "-m", "mesh_runtime.services", "--service", "gateway"]
     argv += ["--instance", "gateway-0", "--port", str(port), "--calls", "catalog"]
     procs.spawn("gateway", [*argv, "--direct", f"catalog=127.0.0.1:{closing_server}"])

@@ -13,7 +13,9 @@ from pathlib import Path
 
 import pytest
 import requests
-from restart_helpers import KeepAliveLoad, Processes, free_port, ready_pid, wait_for
+from restart_helpers import KeepAliveLoad, Processes, ready_pid, wait_for
+
+from mesh_runtime.runtimes.ports import fresh_port
 
 pytestmark = pytest.mark.integration
 
@@ -21,7 +23,7 @@ PYTHON = sys.executable
 
 
 def start_app(procs: Processes) -> int:
-    port = free_port()
+    port = fresh_port()
     argv = [PYTHON, "-m", "mesh_runtime.services", "--service", "catalog"]
     procs.spawn("app", [*argv, "--instance", "catalog-0", "--port", str(port)])
     url = f"http://127.0.0.1:{port}/_health"
@@ -38,7 +40,7 @@ def _ok(url: str) -> bool:
 
 def sidecar_argv(tmp_path: Path, app_port: int) -> tuple[list[str], int, int]:
     """The command line of a catalog sidecar with a static config; its inbound and admin ports."""
-    inbound, outbound, admin = free_port(), free_port(), free_port()
+    inbound, outbound, admin = fresh_port(), fresh_port(), fresh_port()
     config = tmp_path / "mesh.json"
     endpoint = {"instance": "catalog-0", "version": "v1", "address": f"127.0.0.1:{inbound}"}
     services = {"catalog": {"name": "catalog", "endpoints": [endpoint]}}
@@ -77,7 +79,7 @@ def test_sidecar_on_ports_held_without_reuseport_fails_with_one_line(
 ) -> None:
     """SO_REUSEPORT shares ports only with listeners that ask for it: a port held by a plain
     listener still fails the sidecar with a one-line error, not a traceback."""
-    argv, inbound, _admin = sidecar_argv(tmp_path, free_port())
+    argv, inbound, _admin = sidecar_argv(tmp_path, fresh_port())
     with socket_listening(inbound):
         result = subprocess.run(argv, capture_output=True, text=True, timeout=60)
     assert result.returncode != 0

@@ -7,9 +7,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from restart_helpers import free_port
 
 from mesh_runtime.runtimes.plan import ProcessSpec
+from mesh_runtime.runtimes.ports import fresh_port
 from mesh_runtime.runtimes.supervisor import Supervisor
 
 pytestmark = pytest.mark.integration
@@ -27,7 +27,7 @@ def supervisor(tmp_path: Path) -> Iterator[Supervisor]:
 def plain_server(tmp_path: Path) -> ProcessSpec:
     """`python -m http.server`: listens without SO_REUSEPORT; /_health is a file it serves."""
     (tmp_path / "_health").write_text("ok\n")
-    port = free_port()
+    port = fresh_port()
     server = (sys.executable, "-m", "http.server", "--bind", "127.0.0.1")
     command = (*server, "--directory", str(tmp_path), str(port))
     return ProcessSpec("plain", "service", command, {"port": port})

@@ -21,12 +21,8 @@ pytestmark = pytest.mark.integration
 TOY = str(Path(__file__).with_name("toy_server.py"))
 
 
-def free_port() -> int:
-    return fresh_port()
-
-
 def toy(name: str, *flags: str) -> ProcessSpec:
-    port = free_port()
+    port = fresh_port()
     command = (sys.executable, TOY, str(port), *flags)
     return ProcessSpec(name, "service", command, {"port": port})
 

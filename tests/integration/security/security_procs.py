@@ -19,10 +19,11 @@ import requests
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from sidecar_mesh import endpoint, mesh_config
-from sidecar_procs import Processes, Sidecar, free_port, ready_200, wait_until
+from sidecar_procs import Processes, Sidecar, ready_200, wait_until
 
 from mesh_runtime.control.ca import CertificateAuthority, IssuedCertificate
 from mesh_runtime.control.credentials import mint_credential
+from mesh_runtime.runtimes.ports import fresh_port
 from mesh_runtime.sidecar.keygen import make_csr
 
 HERE = Path(__file__).resolve().parent
@@ -142,7 +143,7 @@ def start_control_plane(
     (tmp / "mesh.json").write_text(json.dumps(config))
     (tmp / "control-token").write_text(TOKEN)
     ca_dir = tmp / "ca"
-    port = free_port()
+    port = fresh_port()
     argv = [PYTHON, "-m", "mesh_runtime.control", "--config", str(tmp / "mesh.json")]
     argv += ["--port", str(port), "--token-file", str(tmp / "control-token")]
     argv += ["--ca-dir", str(ca_dir), "--cert-lifetime", cert_lifetime]
@@ -190,7 +191,7 @@ def build_secure_mesh(
 ) -> SecureMesh:
     """catalog (recording app) behind its sidecar; frontend and cart sidecars as callers."""
     ports = {
-        name: (free_port(), free_port(), free_port()) for name in ("catalog", "frontend", "cart")
+        name: (fresh_port(), fresh_port(), fresh_port()) for name in ("catalog", "frontend", "cart")
     }
     services: dict[str, dict[str, Any]] = {
         name: {"endpoints": [endpoint(f"{name}-0", ports[name][0])]} for name in ports
@@ -201,7 +202,7 @@ def build_secure_mesh(
     config["mesh"] = {"trustDomain": TRUST_DOMAIN, "mtls": mtls}
     control_url, ca_dir = start_control_plane(procs, config, cert_lifetime)
     app_log = procs.tmp / "catalog-app.jsonl"
-    app_port = free_port()
+    app_port = fresh_port()
     recorder = [PYTHON, str(HERE / "recording_app.py"), "--port", str(app_port)]
     procs.spawn("catalog-app", [*recorder, "--log", str(app_log)])
     wait_until(ready_200(app_port, "/_health"), 15, "catalog app")
@@ -209,7 +210,7 @@ def build_secure_mesh(
         name: start_sidecar(
             procs,
             name,
-            app_port if name == "catalog" else free_port(),
+            app_port if name == "catalog" else fresh_port(),
             control_url,
             ca_dir,
             ports[name],

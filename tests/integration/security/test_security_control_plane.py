@@ -13,8 +13,9 @@ from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
 from security_procs import TOKEN, TRUST_DOMAIN, credential_of, start_control_plane
 from sidecar_mesh import endpoint, mesh_config
-from sidecar_procs import Processes, free_port, ready_200, wait_until
+from sidecar_procs import Processes, ready_200, wait_until
 
+from mesh_runtime.runtimes.ports import fresh_port
 from mesh_runtime.sidecar.keygen import make_csr
 
 pytestmark = pytest.mark.integration
@@ -29,7 +30,7 @@ def csr() -> str:
 @pytest.fixture
 def control(procs: Processes) -> tuple[str, Path]:
     """A control plane running the CA for a mesh of catalog and cart: its URL and CA dir."""
-    services = {name: {"endpoints": [endpoint(f"{name}-0", free_port())]} for name in SERVICES}
+    services = {name: {"endpoints": [endpoint(f"{name}-0", fresh_port())]} for name in SERVICES}
     url, ca_dir = start_control_plane(procs, mesh_config(services), cert_lifetime="90s")
     return url, ca_dir
 
@@ -127,7 +128,7 @@ def test_writes_outside_the_allowed_networks_are_forbidden(procs: Processes) -> 
     """With --allow-writes-from naming another network, a loopback write is 403."""
     (procs.tmp / "mesh.json").write_text(json.dumps(mesh_config({"catalog": {"endpoints": []}})))
     (procs.tmp / "token").write_text(TOKEN)
-    port = free_port()
+    port = fresh_port()
     argv = [sys.executable, "-m", "mesh_runtime.control", "--config", str(procs.tmp / "mesh.json")]
     argv += ["--port", str(port), "--token-file", str(procs.tmp / "token")]
     argv += ["--allow-writes-from", "10.99.0.0/16"]
@@ -148,7 +149,7 @@ def test_bad_ca_flags_are_one_line_errors(procs: Processes) -> None:
     (procs.tmp / "mesh.json").write_text(json.dumps(mesh_config({})))
     (procs.tmp / "token").write_text(TOKEN)
     base = [sys.executable, "-m", "mesh_runtime.control", "--config", str(procs.tmp / "mesh.json")]
-    base += ["--port", str(free_port()), "--token-file", str(procs.tmp / "token")]
+    base += ["--port", str(fresh_port()), "--token-file", str(procs.tmp / "token")]
     for extra in (
         ["--ca-dir", str(procs.tmp / "ca"), "--cert-lifetime", "soon"],
         ["--allow-writes-from", "not-a-network"],

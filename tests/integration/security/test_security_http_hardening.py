@@ -17,7 +17,9 @@ from pathlib import Path
 import pytest
 from security_procs import HERE, PYTHON, read_all
 from sidecar_mesh import endpoint, mesh_config, request
-from sidecar_procs import Processes, Sidecar, free_port, ready_200, wait_until
+from sidecar_procs import Processes, Sidecar, ready_200, wait_until
+
+from mesh_runtime.runtimes.ports import fresh_port
 
 pytestmark = pytest.mark.integration
 
@@ -100,14 +102,14 @@ class HardenedMesh:
 def mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HardenedMesh]:
     procs = Processes(tmp_path_factory.mktemp("hardening"))
     try:
-        app_port, app_log = free_port(), procs.tmp / "app.jsonl"
+        app_port, app_log = fresh_port(), procs.tmp / "app.jsonl"
         argv = [PYTHON, str(HERE / "recording_app.py"), "--port", str(app_port)]
         procs.spawn("catalog-app", [*argv, "--log", str(app_log)])
         wait_until(ready_200(app_port, "/_health"), 15, "catalog app")
-        ports = (free_port(), free_port(), free_port())
+        ports = (fresh_port(), fresh_port(), fresh_port())
         config = mesh_config({"catalog": {"endpoints": [endpoint("catalog-0", ports[0])]}})
         server = procs.sidecar("catalog", "catalog-0", app_port, config, extra=LIMITS, ports=ports)
-        client = procs.sidecar("frontend", "frontend-0", free_port(), config, extra=LIMITS)
+        client = procs.sidecar("frontend", "frontend-0", fresh_port(), config, extra=LIMITS)
         yield HardenedMesh(client, server, app_log)
     finally:
         procs.stop_all()

@@ -36,10 +36,6 @@ class Chain:
     """Instance name -> base URL."""
 
 
-def _free_port() -> int:
-    return fresh_port()
-
-
 def _answers(url: str, process: subprocess.Popen[bytes]) -> bool:
     if process.poll() is not None:
         raise RuntimeError(f"{url}: process exited with {process.returncode}")
@@ -53,7 +49,7 @@ def _answers(url: str, process: subprocess.Popen[bytes]) -> bool:
 def chain(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Chain]:
     work = tmp_path_factory.mktemp("chain")
     ports = {
-        name: _free_port() for name in ("sink", "gateway-0", "cart-0", "inventory-0", "inventory-1")
+        name: fresh_port() for name in ("sink", "gateway-0", "cart-0", "inventory-0", "inventory-1")
     }
     addr = {name: f"127.0.0.1:{port}" for name, port in ports.items()}
     otlp = f"http://{addr['sink']}"

@@ -17,8 +17,9 @@ import grpc
 import pytest
 import requests
 
+from mesh_runtime.runtimes.ports import fresh_port
 from tests.conftest import poll, stop_group
-from tests.integration.services.test_services_chain import _answers, _free_port
+from tests.integration.services.test_services_chain import _answers
 
 pytestmark = pytest.mark.integration
 
@@ -30,7 +31,7 @@ METHOD = "/shop.Catalog/List"
 @pytest.fixture(scope="module")
 def chain(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     work = tmp_path_factory.mktemp("grpc-chain")
-    addr = {name: f"127.0.0.1:{_free_port()}" for name in NAMES}
+    addr = {name: f"127.0.0.1:{fresh_port()}" for name in NAMES}
     otlp = ["--otlp-endpoint", f"http://{addr['sink']}"]
     commands = {
         "sink": [sys.executable, "-m", "mesh_runtime.tracesink", "--out", str(work / "spans")],

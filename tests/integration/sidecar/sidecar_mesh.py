@@ -16,7 +16,9 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from sidecar_procs import Processes, Sidecar, free_port, http_get
+from sidecar_procs import Processes, Sidecar, http_get
+
+from mesh_runtime.runtimes.ports import fresh_port
 
 
 def endpoint(instance: str, port: int, version: str = "v1") -> dict[str, Any]:
@@ -114,7 +116,7 @@ def build_mesh(
 ) -> Mesh:
     """catalog replicas (app + server sidecar each) and a frontend client sidecar."""
     for replica in replicas:
-        replica.ports = (free_port(), free_port(), free_port())
+        replica.ports = (fresh_port(), fresh_port(), fresh_port())
     endpoints = [endpoint(r.instance, r.inbound, r.version) for r in replicas]
     catalog: dict[str, Any] = {"endpoints": endpoints + (extra_endpoints or [])}
     if policy is not None:
@@ -137,7 +139,7 @@ def build_mesh(
                 ports=replica.ports,
             )
         )
-    client = procs.sidecar("frontend", "frontend-0", free_port(), config, extra=client_extra)
+    client = procs.sidecar("frontend", "frontend-0", fresh_port(), config, extra=client_extra)
     return Mesh(client, servers, replicas, config)
 
 

@@ -27,10 +27,6 @@ ROOT = HERE.parents[2]
 PYTHON = sys.executable
 
 
-def free_port() -> int:
-    return fresh_port()
-
-
 def http_get(port: int, path: str, timeout: float = 2.0) -> tuple[int, bytes]:
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
     try:
@@ -116,7 +112,7 @@ class Processes:
         error_status: int = 503,
     ) -> int:
         """An upstream app; returns its port once /_health answers."""
-        port = port or free_port()
+        port = port or fresh_port()
         argv = [
             PYTHON,
             str(HERE / "upstream_app.py"),
@@ -175,7 +171,7 @@ class Processes:
         ports: tuple[int, int, int] | None,
         tracing: bool,
     ) -> Sidecar:
-        inbound, outbound, admin = ports or (free_port(), free_port(), free_port())
+        inbound, outbound, admin = ports or (fresh_port(), fresh_port(), fresh_port())
         args = [
             "--service",
             service,

@@ -19,7 +19,9 @@ from typing import Any
 
 import pytest
 from sidecar_mesh import endpoint, mesh_config, metric_sum, request
-from sidecar_procs import Processes, Sidecar, free_port, wait_until
+from sidecar_procs import Processes, Sidecar, wait_until
+
+from mesh_runtime.runtimes.ports import fresh_port
 
 pytestmark = pytest.mark.integration
 
@@ -123,7 +125,7 @@ def _client(
     endpoints = [endpoint(f"catalog-{i}", port) for i, port in enumerate(ports)]
     config = mesh_config({"catalog": {"endpoints": endpoints, "policy": {"http": [route]}}})
     return procs.sidecar(
-        "frontend", "frontend-0", free_port(), config, extra=["--access-log", str(log)]
+        "frontend", "frontend-0", fresh_port(), config, extra=["--access-log", str(log)]
     )
 
 

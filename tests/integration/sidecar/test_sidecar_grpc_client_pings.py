@@ -10,7 +10,8 @@ import pytest
 
 from harness.bench.fortio_rounds import measure
 from harness.bench.pairs import sidecar_mtls_pair, trace_sink
-from harness.bench.procs import fortio_server, free_port
+from harness.bench.procs import fortio_server
+from mesh_runtime.runtimes.ports import fresh_port
 from mesh_runtime.sidecar.h2_guard import FloodLimits
 
 pytestmark = pytest.mark.integration
@@ -24,8 +25,8 @@ def test_a_grpc_go_client_on_one_busy_connection_is_never_refused(tmp_path: Path
     more than twice the flood guard's unanswered PINGs a second, so the guard is really
     exercised (the old guard refused it), yet every call is answered SERVING."""
     with ExitStack() as stack:
-        grpc_port = free_port()
-        stack.enter_context(fortio_server(grpc_port=grpc_port, tcp_port=free_port()))
+        grpc_port = fresh_port()
+        stack.enter_context(fortio_server(grpc_port=grpc_port, tcp_port=fresh_port()))
         otlp = stack.enter_context(trace_sink(tmp_path))
         pair = sidecar_mtls_pair(grpc_port, tmp_path, otlp, protocol="grpc")
         target = stack.enter_context(pair)

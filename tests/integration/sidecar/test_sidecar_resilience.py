@@ -7,7 +7,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from sidecar_mesh import Replica, build_mesh, endpoint, metric_sum, request, send_many
-from sidecar_procs import Processes, free_port, wait_until
+from sidecar_procs import Processes, wait_until
+
+from mesh_runtime.runtimes.ports import fresh_port
 
 pytestmark = pytest.mark.integration
 
@@ -139,7 +141,7 @@ def test_route_timeout_gives_504_ut(procs: Processes) -> None:
 def test_connect_failure_is_retried_then_uf(procs: Processes) -> None:
     """A dead endpoint's connect failure is retried on a live one; with only dead ones
     the answer is 503 UF."""
-    dead = endpoint("catalog-9", free_port())
+    dead = endpoint("catalog-9", fresh_port())
     policy = {
         "http": [
             {"retries": {"attempts": 2, "retryOn": "connect-failure", "backoffBaseInterval": "1ms"}}

@@ -9,8 +9,9 @@ import time
 from pathlib import Path
 
 import pytest
-from sidecar_procs import PYTHON, Proc, Processes, free_port, ready_200, wait_until
+from sidecar_procs import PYTHON, Proc, Processes, ready_200, wait_until
 
+from mesh_runtime.runtimes.ports import fresh_port
 from mesh_runtime.sidecar.telemetry import SpanEncoder, SpanExporter, SpanRecorder
 
 pytestmark = pytest.mark.integration
@@ -28,7 +29,7 @@ def start_sink(procs: Processes, port: int, out: Path, name: str = "tracesink") 
 @pytest.fixture
 def sink(procs: Processes, tmp_path: Path) -> tuple[int, Path]:
     """A running trace sink: its port and the spans file it writes."""
-    port, out = free_port(), tmp_path / "spans.jsonl"
+    port, out = fresh_port(), tmp_path / "spans.jsonl"
     start_sink(procs, port, out)
     return port, out
 
@@ -140,7 +141,7 @@ def test_a_flush_to_a_sink_that_is_gone_says_so_in_time(tmp_path: Path) -> None:
     """No sink listening: `flush` returns False within its timeout, the spans still queued."""
 
     async def scenario() -> tuple[bool, float, int]:
-        exporter, recorder = make_exporter(free_port(), interval_s=60)
+        exporter, recorder = make_exporter(fresh_port(), interval_s=60)
         runner = asyncio.get_running_loop().create_task(exporter.run())
         await end_spans(recorder, 3)
         began = time.monotonic()
@@ -156,7 +157,7 @@ def test_a_flush_to_a_sink_that_is_gone_says_so_in_time(tmp_path: Path) -> None:
 
 def test_spans_wait_for_a_sink_that_comes_up_late(procs: Processes, tmp_path: Path) -> None:
     """Exports to a sink that is not listening yet are kept and sent once it is up."""
-    port, out = free_port(), tmp_path / "spans.jsonl"
+    port, out = fresh_port(), tmp_path / "spans.jsonl"
 
     async def scenario() -> tuple[list[str], SpanExporter]:
         exporter, recorder = make_exporter(port, interval_s=0.05)
@@ -177,7 +178,7 @@ def test_a_restarted_sink_gets_the_next_export_on_a_new_connection(
 ) -> None:
     """The kept-alive connection dies with the sink; the next export opens a new one to
     the sink that took its place, and every span arrives once."""
-    port, first, second = free_port(), tmp_path / "first.jsonl", tmp_path / "second.jsonl"
+    port, first, second = fresh_port(), tmp_path / "first.jsonl", tmp_path / "second.jsonl"
 
     async def scenario() -> tuple[list[str], list[str], SpanExporter]:
         exporter, recorder = make_exporter(port)
@@ -222,7 +223,7 @@ def test_a_batch_refused_for_good_is_dropped_not_retried(sink: tuple[int, Path])
 def test_a_full_queue_drops_and_counts(tmp_path: Path) -> None:
     """Past max_queue, new spans are dropped and counted; shutdown gives up on what is
     left when nothing listens, within its deadline."""
-    port = free_port()
+    port = fresh_port()
 
     async def scenario() -> SpanExporter:
         exporter, recorder = make_exporter(port, max_queue=100)

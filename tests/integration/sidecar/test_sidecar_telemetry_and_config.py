@@ -10,7 +10,9 @@ from typing import Any
 
 import pytest
 from sidecar_mesh import endpoint, mesh_config, request
-from sidecar_procs import PYTHON, Processes, free_port, http_get, ready_200, wait_until
+from sidecar_procs import PYTHON, Processes, http_get, ready_200, wait_until
+
+from mesh_runtime.runtimes.ports import fresh_port
 
 pytestmark = pytest.mark.integration
 
@@ -24,7 +26,7 @@ def test_spans_chain_across_the_hop_and_access_log_is_written(
     """The client's CLIENT span is the caller's child and the parent of the server's
     SERVER span; each sidecar counts its span exported in /stats; both write a JSON
     access log line."""
-    sink_port, spans_file = free_port(), tmp_path / "spans.jsonl"
+    sink_port, spans_file = fresh_port(), tmp_path / "spans.jsonl"
     procs.spawn(
         "tracesink",
         [
@@ -39,7 +41,7 @@ def test_spans_chain_across_the_hop_and_access_log_is_written(
     )
     wait_until(ready_200(sink_port, "/ready"), 15, "trace sink")
     otlp = ["--otlp-endpoint", f"http://127.0.0.1:{sink_port}/v1/traces"]
-    inbound, outbound, admin = free_port(), free_port(), free_port()
+    inbound, outbound, admin = fresh_port(), fresh_port(), fresh_port()
     config = mesh_config({"catalog": {"endpoints": [endpoint("catalog-0", inbound)]}})
     app = procs.upstream("catalog-0")
     logs = {name: tmp_path / f"{name}.access.jsonl" for name in ("client", "server")}
@@ -55,7 +57,7 @@ def test_spans_chain_across_the_hop_and_access_log_is_written(
     client = procs.sidecar(
         "frontend",
         "frontend-0",
-        free_port(),
+        fresh_port(),
         config,
         extra=[*otlp, "--access-log", str(logs["client"])],
         tracing=True,
@@ -138,13 +140,13 @@ def test_config_from_control_plane_survives_its_outage(procs: Processes, tmp_pat
     """The sidecar gets its config by long poll, applies a policy change, keeps serving
     through a control-plane outage, and takes the next version once it is back."""
     app = procs.upstream("catalog-0")
-    inbound = free_port()
+    inbound = fresh_port()
     config = mesh_config({"catalog": {"endpoints": [endpoint("catalog-0", inbound)]}})
-    cp_port = free_port()
+    cp_port = fresh_port()
     token = _control_plane(procs, tmp_path, cp_port, config)
     url = f"http://127.0.0.1:{cp_port}"
     car = procs.sidecar_cp(
-        "catalog", "catalog-0", app, url, ports=(inbound, free_port(), free_port())
+        "catalog", "catalog-0", app, url, ports=(inbound, fresh_port(), fresh_port())
     )
     assert request(car.outbound, "GET", "/", "catalog")[0] == 200
 

@@ -21,10 +21,6 @@ from mesh_runtime.runtimes.ports import fresh_port
 from mesh_runtime.runtimes.supervisor import is_running
 
 
-def free_port() -> int:
-    return fresh_port()
-
-
 def target_file(folder: Path, port: int) -> Path:
     path = folder / "traced.yaml"
     path.write_text(
@@ -58,7 +54,7 @@ def otlp_span(trace_id: str) -> dict[str, object]:
 
 def test_receiver_takes_spans_and_stops_at_down(tmp_path: Path) -> None:
     """Spans POSTed to the listen address land in the deployment's trace file; down stops it."""
-    port = free_port()
+    port = fresh_port()
     runtime = ExternalRuntime(state_root=tmp_path / "state")
     deployment = runtime.up(target_file(tmp_path, port))
     try:
@@ -109,4 +105,4 @@ def test_target_check_names_a_taken_address() -> None:
         False,
         f"cannot listen on 127.0.0.1:{port}: Address already in use",
     )
-    assert check_traces(TracesSpec(listen=f"127.0.0.1:{free_port()}")).ok
+    assert check_traces(TracesSpec(listen=f"127.0.0.1:{fresh_port()}")).ok

@@ -15,8 +15,9 @@ import pytest
 import requests
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
+from mesh_runtime.runtimes.ports import fresh_port
 from tests.conftest import poll, stop_group
-from tests.integration.tracesink.test_tracesink_process import _free_port, _is_ready
+from tests.integration.tracesink.test_tracesink_process import _is_ready
 from tests.unit.tracesink.test_tracesink_forward_queue import export_request
 
 pytestmark = pytest.mark.integration
@@ -64,7 +65,7 @@ def backend() -> Iterator[Backend]:
 
 
 def _start_sink(tmp_path: Path, *extra: str) -> tuple[str, subprocess.Popen[bytes]]:
-    port = _free_port()
+    port = fresh_port()
     command = [sys.executable, "-m", "mesh_runtime.tracesink", "--port", str(port)]
     process = subprocess.Popen(
         [*command, "--out", str(tmp_path / "spans.jsonl"), *extra],
@@ -132,7 +133,7 @@ def test_failures_are_counted_and_never_slow_the_receiver(tmp_path: Path, backen
         poll(lambda: _forward(sink)["failed"] == 4, 10, 0.05, "four spans failed")
         assert _forward(sink)["last_error"].startswith("HTTP 503")
 
-        gone = f"http://127.0.0.1:{_free_port()}/v1/traces"
+        gone = f"http://127.0.0.1:{fresh_port()}/v1/traces"
         requests.put(f"{sink}/forward", json={"url": gone}, timeout=5).raise_for_status()
         answers = [_export(sink, "cart", 50) for _ in range(20)]
         poll(lambda: _forward(sink)["failed"] == 1000, 20, 0.05, "a thousand spans failed")

@@ -31,13 +31,9 @@ class Sink:
     out: Path
 
 
-def _free_port() -> int:
-    return fresh_port()
-
-
 @pytest.fixture
 def sink(tmp_path: Path) -> Iterator[Sink]:
-    port = _free_port()
+    port = fresh_port()
     out = tmp_path / "spans" / "spans.jsonl"
     command = [sys.executable, "-m", "mesh_runtime.tracesink", "--port", str(port)]
     process = subprocess.Popen(

@@ -23,9 +23,10 @@ from h2_client import H2Client
 from security_procs import Cert, issue_from, start_control_plane, start_sidecar
 from sidecar_mesh import endpoint, mesh_config, metric_sum
 from sidecar_procs import HERE as SIDECAR_DIR
-from sidecar_procs import PYTHON, Proc, Processes, Sidecar, free_port, ready_200, wait_until
+from sidecar_procs import PYTHON, Proc, Processes, Sidecar, ready_200, wait_until
 
 from mesh_runtime.control.ca import CertificateAuthority
+from mesh_runtime.runtimes.ports import fresh_port
 
 TRUST_DOMAIN = "meshproof.local"
 GRPC = [("content-type", "application/grpc"), ("te", "trailers")]
@@ -100,17 +101,17 @@ def started_mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[H2Mesh]:
     """The deployment (see the module docstring), every process stopped on the way out."""
     procs = Processes(tmp_path_factory.mktemp("http2"))
     try:
-        app_port = free_port()
+        app_port = fresh_port()
         app = [PYTHON, str(SIDECAR_DIR / "h2_app.py"), "--port", str(app_port)]
         procs.spawn("catalog-h2app", [*app, "--instance", "catalog-0"])
         wait_until(lambda: tcp_open(app_port), 15, "HTTP/2 app")
-        shop_port = free_port()
+        shop_port = fresh_port()
         shop_app = [PYTHON, "-m", "mesh_runtime.services", "--protocol", "grpc"]
         procs.spawn("shop-0", [*shop_app, "--service", "shop", "--instance", "shop-0", "--port", str(shop_port)])  # fmt: skip
-        shopb_port = free_port()
+        shopb_port = fresh_port()
         shopb_app = procs.spawn("shopb-0", [*shop_app, "--service", "shopb", "--instance", "shopb-0", "--port", str(shopb_port)])  # fmt: skip
         names = ("catalog", "frontend", "shop", "flaky-0", "flaky-1")
-        ports = {name: (free_port(), free_port(), free_port()) for name in names}
+        ports = {name: (fresh_port(), fresh_port(), fresh_port()) for name in names}
         catalog_in = ports["catalog"][0]
         services = {
             "catalog": {
@@ -142,7 +143,7 @@ def started_mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[H2Mesh]:
         idle = ["--idle-timeout", f"{SHOP_IDLE_S}s"]
         starts = {  # (service, app port, ports, extra args, instance), started side by side
             "catalog": ("catalog", app_port, ports["catalog"], [], None),
-            "frontend": ("frontend", free_port(), ports["frontend"], [], None),
+            "frontend": ("frontend", fresh_port(), ports["frontend"], [], None),
             "shop": ("shop", shop_port, ports["shop"], idle, None),
             "flaky-0": ("flaky", shop_port, ports["flaky-0"], [], None),
             "flaky-1": ("flaky", shopb_port, ports["flaky-1"], [], "flaky-1"),
