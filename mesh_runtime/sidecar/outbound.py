@@ -71,6 +71,7 @@ class OutboundProxy:
         self._obs = observer
         self._rng = rng
         self._clock = clock
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     async def handle(self, request: Request) -> Response:
         start = self._clock()
@@ -306,7 +307,7 @@ class OutboundProxy:
         """One try: the response once its body has begun, its rest under the deadline."""
         headers = upstream_headers(request, span.traceparent(), self._holder.source)
         if grpc:  # deadline propagation: the app is told what this try has left
-            budget = call_budget(per_try, route_deadline, asyncio.get_running_loop().time())
+            budget = call_budget(per_try, route_deadline, self._loop_time())
             if budget is not None:
                 headers = with_grpc_timeout(headers, budget)
         pool = svc.pools[instance]
@@ -330,6 +331,14 @@ class OutboundProxy:
             return exc
         finally:
             svc.active[instance] -= 1
+
+    def _loop_time(self) -> float:
+        """The running loop's clock, which deadlines are on. The loop is looked up once:
+        each look-up asks the kernel for the process id (asyncio's check for a fork)."""
+        loop = self._loop
+        if loop is None:
+            loop = self._loop = asyncio.get_running_loop()
+        return loop.time()
 
 
 def _final(outcome: Outcome, exhausted: bool) -> Response:
