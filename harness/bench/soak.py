@@ -23,7 +23,10 @@ table's `renewals` column counts those since the sample before, so a row that fo
 renewal shows it. `--cert-lifetime` gives the control plane's CA a shorter leaf lifetime
 than its 1 h (a sidecar renews at about half of it): `--cert-lifetime 4m --duration 10m
 --every 1m` shows several renewals in ten minutes. A line per sidecar follows the
-verdict: its growth, fds first and last, renewals.
+verdict: its growth, fds first and last, renewals. The `upstream conns` column is the
+sidecars' pooled connections to the services they call (admin `/stats` `upstreams`) at
+each sample: when the fds jump, it tells the sidecars' own pools growing (answers were
+slow) from connections made to them (their callers' pools, the load's).
 """
 
 from __future__ import annotations
@@ -34,7 +37,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -54,6 +57,7 @@ COLUMNS = (
     CurveColumn("sidecar_rss_mb", "sidecars RSS MB", "{:.1f}"),
     CurveColumn("largest_growth_mb", "largest sidecar growth MB", "{:+.2f}"),
     CurveColumn("open_fds", "sidecar fds", "{:d}"),
+    CurveColumn("upstream_conns", "upstream conns", "{:d}"),
     CurveColumn("renewals", "renewals", "{:d}"),
     CurveColumn("harness_rss_mb", "harness RSS MB", "{:.1f}"),
     CurveColumn("sent", "requests sent", "{:,}"),
@@ -76,6 +80,8 @@ class Sample:
     load_average_1m: float = 0.0
     renewals: dict[str, int] = field(default_factory=dict)
     """Each sidecar's certificate renewals so far (its admin /stats; absent: unread)."""
+    upstream_conns: dict[str, int] = field(default_factory=dict)
+    """Each sidecar's open connections to its upstreams (admin /stats; absent: unread)."""
 
 
 def growth_mb(samples: Sequence[Sample]) -> dict[str, float]:
@@ -102,6 +108,7 @@ def sample_rows(samples: Sequence[Sample], busiest: str | None = None) -> list[d
                 "busiest_rss_mb": sample.sidecar_rss_mb.get(busiest or ""),
                 "busiest_fds": sample.sidecar_fds.get(busiest or ""),
                 "open_fds": sum(sample.sidecar_fds.values()),
+                "upstream_conns": sum(sample.upstream_conns.values()),
                 "renewals": renewed,
                 "harness_rss_mb": sample.harness_rss_mb,
                 "sent": sample.sent,
@@ -123,7 +130,7 @@ def renewals_between(before: Sample, after: Sample) -> int:
 
 def sidecar_lines(samples: Sequence[Sample]) -> list[str]:
     """A line per sidecar in the first and last samples: RSS growth, fds first -> last,
-    certificate renewals over the span."""
+    certificate renewals over the span, upstream connections first -> last."""
     if len(samples) < 2:
         return []
     first, last = samples[0], samples[-1]
@@ -135,7 +142,10 @@ def sidecar_lines(samples: Sequence[Sample]) -> list[str]:
             if name in first.renewals and name in last.renewals
             else "renewals not read"
         )
-        lines.append(f"  {name}: {grown:+.2f} MB, fds {fds}, {renewed}")
+        pooled = ""
+        if name in first.upstream_conns and name in last.upstream_conns:
+            pooled = f", upstream conns {first.upstream_conns[name]} -> {last.upstream_conns[name]}"
+        lines.append(f"  {name}: {grown:+.2f} MB, fds {fds}, {renewed}{pooled}")
     return lines
 
 
@@ -207,10 +217,10 @@ def read_sample(
     sidecars: dict[str, int],
     harness_pids: Sequence[int],
     live: Any,
-    renewals: Callable[[], dict[str, int]] = dict,
+    admin: Callable[[], AdminCounts] = lambda: AdminCounts({}, {}),
 ) -> Sample:
     """Read every process now (`sidecars`: instance -> pid; a process that is gone is
-    left out) and, by `renewals`, each sidecar's certificate renewals."""
+    left out) and, by `admin`, each sidecar's renewals and upstream connections."""
     rss: dict[str, float] = {}
     fds: dict[str, int] = {}
     for name, pid in sidecars.items():
@@ -227,20 +237,61 @@ def read_sample(
         except psutil.Error:
             continue
     load = os.getloadavg()[0]
-    return Sample(at_s, rss, fds, harness, int(live.sent), int(live.failed), load, renewals())
+    counts = admin()
+    return Sample(
+        at_s,
+        rss,
+        fds,
+        harness,
+        int(live.sent),
+        int(live.failed),
+        load,
+        counts.renewals,
+        counts.upstream_conns,
+    )
 
 
-def read_renewals(admin_urls: dict[str, str], headers: dict[str, str]) -> dict[str, int]:
-    """Each sidecar's `security.renewals` from its admin /stats (left out when unread)."""
+@dataclass(frozen=True)
+class AdminCounts:
+    """What the sidecars' admin /stats said: renewals and upstream connections, each
+    by sidecar (a sidecar left out when unread)."""
+
+    renewals: dict[str, int]
+    upstream_conns: dict[str, int]
+
+
+def read_admin(admin_urls: dict[str, str], headers: dict[str, str]) -> AdminCounts:
+    """Each sidecar's `security.renewals` and pooled upstream connections, from its
+    admin /stats."""
     from mesh_runtime.runtimes.admin import admin_json
 
-    out: dict[str, int] = {}
+    counts = AdminCounts({}, {})
     for name, url in admin_urls.items():
         stats = admin_json(f"{url}/stats", headers)
-        security = stats.get("security") if stats is not None else None
+        if stats is None:
+            continue
+        security = stats.get("security")
         if isinstance(security, dict) and isinstance(security.get("renewals"), int):
-            out[name] = security["renewals"]
-    return out
+            counts.renewals[name] = security["renewals"]
+        pooled = upstream_connections(stats)
+        if pooled is not None:
+            counts.upstream_conns[name] = pooled
+    return counts
+
+
+def upstream_connections(stats: Mapping[str, Any]) -> int | None:
+    """The open connections of every upstream pool in a sidecar's /stats (None when it
+    has no `upstreams`)."""
+    upstreams = stats.get("upstreams")
+    if not isinstance(upstreams, dict):
+        return None
+    total = 0
+    for service in upstreams.values():
+        endpoints = service.get("endpoints") if isinstance(service, dict) else None
+        for endpoint in (endpoints or {}).values():
+            opened = endpoint.get("open_connections") if isinstance(endpoint, dict) else None
+            total += opened if isinstance(opened, int) else 0
+    return total
 
 
 class _Loading(Protocol):
@@ -336,7 +387,7 @@ def soak(
                             sidecars,
                             harness,
                             driver.live(),
-                            lambda: read_renewals(admin, headers),
+                            lambda: read_admin(admin, headers),
                         ),
                     )
                 )

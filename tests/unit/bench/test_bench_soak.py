@@ -18,6 +18,7 @@ from harness.bench.soak import (
     sample_while_loaded,
     sidecar_lines,
     soak_lines,
+    upstream_connections,
 )
 
 
@@ -189,3 +190,40 @@ def test_a_line_per_sidecar_gives_its_growth_fds_and_renewals() -> None:
         "  b: -0.25 MB, fds 30 -> 31, renewals not read",
     ]
     assert sidecar_lines(samples[:1]) == []
+
+
+def test_the_upstream_column_sums_the_sidecars_pooled_connections_and_the_lines_give_each() -> None:
+    """When the fds jump, the column tells the sidecars' own pools growing from
+    connections made to them; each sidecar's line gives its first and last count."""
+    fds = {"a": 20, "b": 20}
+    samples = [
+        Sample(0, {"a": 50.0, "b": 60.0}, fds, 300.0, upstream_conns={"a": 4, "b": 2}),
+        Sample(
+            600, {"a": 51.0, "b": 60.0}, {"a": 90, "b": 20}, 300.0, upstream_conns={"a": 70, "b": 2}
+        ),
+        Sample(1200, {"a": 51.0, "b": 60.0}, fds, 300.0, upstream_conns={"a": 5}),
+    ]
+    assert [r["upstream_conns"] for r in sample_rows(samples)] == [6, 72, 5]
+    assert "upstream conns" in soak_lines(samples, 200)[1]
+    lines = sidecar_lines(samples)
+    assert lines[0].endswith(", upstream conns 4 -> 5")
+    assert "upstream conns" not in lines[1]  # b was not read in the last sample
+
+
+def test_upstream_connections_sum_every_endpoint_of_every_service_in_stats() -> None:
+    """The shape of a sidecar's admin /stats `upstreams` (service -> endpoints)."""
+    stats = {
+        "upstreams": {
+            "cart": {
+                "in_flight": 1,
+                "ejected": [],
+                "endpoints": {
+                    "cart-0": {"address": "127.0.0.1:1", "open_connections": 3},
+                    "cart-1": {"address": "127.0.0.1:2", "open_connections": 2},
+                },
+            },
+            "catalog": {"in_flight": 0, "ejected": [], "endpoints": {}},
+        }
+    }
+    assert upstream_connections(stats) == 5
+    assert upstream_connections({"draining": False}) is None
