@@ -107,7 +107,9 @@ class SpanExporter:
             self.dropped += 1
             return
         self._queue.append(self._encoder.span(span))
-        if len(self._queue) >= self._batch_size:
+        if len(self._queue) >= self._batch_size and not self._failures:
+            # After a failed export the backoff decides when to try again: a full batch
+            # that woke the task each span was a connect attempt per request.
             self._wake.set()
         self._end_idle()
 
@@ -138,6 +140,8 @@ class SpanExporter:
                 asked = self._flushes
                 if await self.send_queued():
                     self._flushed = asked
+                elif self._flushes == asked and not self._closing:
+                    self._wake.clear()  # a batch filled during the failed pass: the backoff
                 self._pass_done.set()
                 self._pass_done = asyncio.Event()
         finally:

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from mesh_runtime.errors import InvalidInput
+from mesh_runtime.runtimes.ports import fresh_port
 from mesh_runtime.sidecar.telemetry import SpanEncoder, SpanExporter, SpanRecorder
 
 ENCODER = SpanEncoder({"service.name": "a"}, "s")
@@ -143,3 +144,31 @@ def test_an_idle_exporter_sets_no_timer_and_a_first_span_starts_the_interval() -
 async def _exported(exporter: SpanExporter, spans: int) -> None:
     while exporter.exported < spans:
         await asyncio.sleep(0.001)
+
+
+def test_a_full_batch_does_not_cut_the_backoff_after_a_failed_export() -> None:
+    """With the endpoint down, spans that keep filling a batch wait for the backoff like
+    the rest: each one ended a connect attempt to the endpoint before (a sidecar at 1000
+    RPS tried to connect about once a request until its queue was full)."""
+
+    async def scenario() -> tuple[int, int]:
+        port = fresh_port()  # nothing listens: each connect is refused
+        exporter = SpanExporter(
+            f"http://127.0.0.1:{port}/v1/traces", ENCODER, batch_size=4, interval_s=60
+        )
+        recorder = SpanRecorder(exporter.add, rng=random.Random(1))
+        runner = asyncio.ensure_future(exporter.run())
+        try:
+            for _ in range(4):
+                recorder.start_server_span("inbound a", None).end(200)
+            async with asyncio.timeout(10):
+                while exporter.failed_exports == 0:
+                    await asyncio.sleep(0.01)
+            for _ in range(40):  # a span every 5 ms: 0.2 s, well within the 5 s backoff
+                recorder.start_server_span("inbound a", None).end(200)
+                await asyncio.sleep(0.005)
+            return exporter.connections, exporter.failed_exports
+        finally:
+            await exporter.shutdown(0.1, runner)
+
+    assert asyncio.run(scenario()) == (1, 1)
