@@ -20,6 +20,9 @@ from mesh_runtime.runtimes import Deployment
 
 DRAIN_TIMEOUT_S = 10.0
 """How long the end of a run waits for the sink to send what it still holds."""
+GIVE_UP_FAILING = 3
+"""Tries failed in a row (about 3.5 s of the sink's backoff) after which the end of a run
+no longer waits for the endpoint: what the sink still holds is counted unsent."""
 HTTP_TIMEOUT_S = 5.0
 
 
@@ -78,13 +81,16 @@ def finish_forwarding(
     clock: Callable[[], float] = time.monotonic,
     pause: Callable[[float], None] = time.sleep,
 ) -> ForwardRecord:
-    """Wait (at most `timeout_s`) until the sink holds no unsent span; its counts then."""
+    """Wait (at most `timeout_s`) until the sink holds no unsent span, or its endpoint has
+    failed `GIVE_UP_FAILING` tries in a row; its counts then."""
     deadline = clock() + timeout_s
     while True:
         stats = forward_stats(sink)
         if stats is None:
             raise ForwardingUnavailable(f"trace sink {sink}: forwarding was never started")
-        if (stats["queued"] == 0 and stats["in_flight"] == 0) or clock() >= deadline:
+        drained = stats["queued"] == 0 and stats["in_flight"] == 0
+        failing = int(stats.get("failing", 0)) >= GIVE_UP_FAILING
+        if drained or failing or clock() >= deadline:
             return forward_record(stats)
         pause(0.1)
 

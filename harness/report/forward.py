@@ -9,8 +9,9 @@ def forward_line(forward: ForwardRecord) -> str:
     """'Spans forwarded to URL (meshproof.run.id=ID): 1200 sent, 0 dropped, ...'."""
     marks = ", ".join(f"{k}={v}" for k, v in forward.attributes.items())
     counts = (
-        f"{forward.sent} sent, {forward.dropped} dropped (queue full), {forward.failed} failed"
-        f" in {forward.failed_exports} of {forward.exports} exports"
+        f"{forward.sent} sent, {forward.dropped} dropped (queue full),"
+        f" {forward.failed} refused by the endpoint;"
+        f" {forward.failed_exports} of {forward.exports} exports failed"
     )
     if forward.rejected:
         counts += f", {forward.rejected} rejected by the endpoint"

@@ -235,7 +235,9 @@ class ForwardRecord(RecordModel):
     dropped: int = 0
     """Received while the forwarding queue was full: never sent."""
     failed: int = 0
-    """In a POST that failed (no answer, timeout, non-2xx)."""
+    """In a POST the endpoint refused for good (a 4xx other than 408 and 429). A POST that
+    failed otherwise (no answer, timeout, 408, 429, 5xx) was tried again: its spans are
+    sent, or `unsent` at the end."""
     rejected: int = 0
     """Answered 2xx but named rejected by the endpoint (OTLP partial success)."""
     unsent: int = 0

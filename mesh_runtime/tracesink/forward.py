@@ -6,6 +6,13 @@ batches from it and POSTs them as OTLP/protobuf. The receiving path never waits 
 user's endpoint: when the queue is full the offered spans are dropped and counted. Every
 forwarded resource gets the configured resource attributes (`meshproof.run.id`), so a
 run's traces can be found in the user's backend.
+
+A POST that fails in a way worth another try (no connection, no answer in time, 408, 429
+or 5xx: OTLP/HTTP's retryable answers, as the Collector's `retry_on_failure` treats them)
+puts its batch back at the front of the queue, and the next try waits a capped, doubling
+backoff: a collector restarting during a run loses no span. Any other 4xx refuses the
+batch for good (counted `failed`). While it fails the queue fills and then drops, as
+above; `failing` (consecutive failed tries) tells the run's end not to wait for it.
 """
 
 from __future__ import annotations
@@ -36,6 +43,10 @@ MAX_QUEUED_SPANS = 20_000
 BATCH_SPANS = 1_000
 """At most about this many spans in one POST (whole resource groups, so one may be larger)."""
 SEND_TIMEOUT_S = 5.0
+RETRYABLE_STATUS = frozenset({408, 429})
+"""4xx answers after which a batch is tried again (every 5xx is)."""
+BACKOFF_BASE_S = 0.5
+BACKOFF_MAX_S = 5.0
 
 
 def span_count(request: ExportTraceServiceRequest) -> int:
@@ -68,7 +79,7 @@ class ForwardCounts:
     dropped: int = 0
     """Offered while the queue was full: never sent."""
     failed: int = 0
-    """In a POST that failed (no answer, timeout, a non-2xx status)."""
+    """In a POST refused for good (a 4xx other than 408 and 429): never sent."""
     rejected: int = 0
     """Accepted by the endpoint's 2xx but named rejected in its partial_success."""
     exports: int = 0
@@ -111,6 +122,20 @@ class ForwardQueue:
         self.queued -= spans
         return groups, spans
 
+    def put_back(self, groups: list[ResourceSpans]) -> None:
+        """A batch `take` gave, back at the front in its order, to be tried again (it may
+        take the queue past `max_spans` for a while: offers are dropped until it drains)."""
+        for group in reversed(groups):
+            n = sum(len(s.spans) for s in group.scope_spans)
+            self._groups.appendleft((group, n))
+            self.queued += n
+
+    def retrying(self, error: str) -> None:
+        """A try that failed in a way worth another (its spans went back with `put_back`)."""
+        self.counts.exports += 1
+        self.counts.failed_exports += 1
+        self.counts.last_error = error
+
     def sent(self, spans: int, rejected: int = 0) -> None:
         self.counts.exports += 1
         self.counts.sent += spans - rejected
@@ -139,6 +164,8 @@ class Forwarder:
         self._timeout = aiohttp.ClientTimeout(total=timeout_s)
         self._wake = asyncio.Event()
         self._in_flight = 0
+        self.failing = 0
+        """Tries that failed in a row (worth another try); 0 once one is sent."""
 
     def offer(self, request: ExportTraceServiceRequest) -> None:
         self.queue.offer(request)
@@ -158,6 +185,7 @@ class Forwarder:
             "exports": counts.exports,
             "failed_exports": counts.failed_exports,
             "last_error": counts.last_error,
+            "failing": self.failing,
         }
 
     async def run(self) -> None:
@@ -170,27 +198,57 @@ class Forwarder:
                     groups, spans = self.queue.take()
                     self._in_flight = spans
                     try:
-                        await self._send(session, groups, spans)
+                        error = await self._send(session, groups, spans)
                     finally:
                         self._in_flight = 0
+                    if error is not None:
+                        self.queue.put_back(groups)
+                        self._failed(spans, error)
+                        await asyncio.sleep(self.backoff())
+
+    def backoff(self) -> float:
+        """Seconds before the next try after `failing` failed ones: 0.5, 1, 2, 4, 5, 5 ..."""
+        return min(BACKOFF_MAX_S, BACKOFF_BASE_S * 2 ** min(max(self.failing - 1, 0), 4))
+
+    def _failed(self, spans: int, error: str) -> None:
+        self.failing += 1
+        self.queue.retrying(error)
+        if self.failing == 1 or self.failing % 20 == 0:
+            log.warning(
+                "forwarding %d spans to %s failed (%d in a row): %s; trying again in %.1f s",
+                spans,
+                self.url,
+                self.failing,
+                error,
+                self.backoff(),
+            )
 
     async def _send(
         self, session: aiohttp.ClientSession, groups: list[ResourceSpans], spans: int
-    ) -> None:
+    ) -> str | None:
+        """POST one batch: None when it is done with (sent, or refused for good), else
+        what went wrong (it is to be tried again)."""
         body = with_resource_attributes(groups, self.attributes).SerializeToString()
         headers = {"Content-Type": "application/x-protobuf"}
         try:
             async with session.post(self.url, data=body, headers=headers) as response:
                 answer = await response.read()
-                if response.status // 100 != 2:
-                    text = answer[:200].decode(errors="replace").strip()
-                    self.queue.failed(spans, f"HTTP {response.status}: {text}".strip(": "))
-                    return
+                status = response.status
+                if status // 100 != 2:
+                    error = f"HTTP {status}: {answer[:200].decode(errors='replace').strip()}"
+                    if status >= 500 or status in RETRYABLE_STATUS:
+                        return error.strip(": ")
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
-            self.queue.failed(spans, f"{type(exc).__name__}: {exc}".strip(": "))
-            log.warning("forwarding %d spans to %s failed: %s", spans, self.url, exc)
-            return
-        self.queue.sent(spans, _rejected(answer, response.content_type))
+            return f"{type(exc).__name__}: {exc}".strip(": ")
+        if self.failing:
+            log.warning("%s answered again after %d failed tries", self.url, self.failing)
+            self.failing = 0
+        if status // 100 == 2:
+            self.queue.sent(spans, _rejected(answer, response.content_type))
+        else:
+            self.queue.failed(spans, error.strip(": "))
+            log.warning("%s refused %d spans for good: %s", self.url, spans, error)
+        return None
 
 
 def _rejected(body: bytes, content_type: str) -> int:

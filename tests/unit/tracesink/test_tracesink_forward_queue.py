@@ -12,6 +12,7 @@ from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from harness.observe.forward import forward_record
 from mesh_runtime.tracesink.forward import (
     BadForwardUrl,
+    Forwarder,
     ForwardQueue,
     forward_url,
     span_count,
@@ -68,6 +69,35 @@ def test_sent_failed_and_rejected_spans_are_counted_apart() -> None:
         1,
         "HTTP 503: unavailable",
     )
+
+
+def test_a_batch_put_back_is_taken_again_first_in_its_order() -> None:
+    """A batch whose POST is to be tried again goes back ahead of what came after it, in
+    its own order, and counts as queued again; the try counts as a failed export."""
+    queue = ForwardQueue(max_spans=10)
+    for service, spans in (("a", 3), ("b", 4), ("c", 2)):
+        queue.offer(export_request(service, spans))
+    groups, spans = queue.take(max_spans=7)
+    assert spans == 7 and queue.queued == 2
+    queue.offer(export_request("d", 5))
+    queue.put_back(groups)
+    queue.retrying("HTTP 503: unavailable")
+    assert queue.queued == 14 and not queue.offer(export_request("e", 1))
+    again, spans = queue.take(max_spans=100)
+    names = [g.resource.attributes[0].value.string_value for g in again]
+    assert (names, spans, queue.queued) == (["a", "b", "c", "d"], 14, 0)
+    counts = queue.counts
+    assert (counts.exports, counts.failed_exports, counts.failed, counts.dropped) == (1, 1, 0, 1)
+    assert counts.last_error == "HTTP 503: unavailable"
+
+
+def test_the_backoff_doubles_from_half_a_second_to_five() -> None:
+    forwarder = Forwarder("http://127.0.0.1:4318/v1/traces", {})
+    delays = []
+    for failing in range(1, 8):
+        forwarder.failing = failing
+        delays.append(forwarder.backoff())
+    assert delays == [0.5, 1.0, 2.0, 4.0, 5.0, 5.0, 5.0]
 
 
 def test_every_forwarded_resource_carries_the_run_id_once() -> None:
@@ -162,3 +192,33 @@ def test_the_run_finds_the_sink_of_each_kind_of_deployment(tmp_path: Path) -> No
     assert sink_url(local) == "http://127.0.0.1:20001"
     with pytest.raises(ForwardingUnavailable, match="no trace sink"):
         sink_url(local.model_copy(update={"processes": []}))
+
+
+def test_the_end_of_a_run_does_not_wait_for_an_endpoint_that_keeps_failing(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """finish_forwarding waits while the sink's endpoint answers, and stops at the third
+    failed try in a row: the spans still held are then unsent, with no wait to the end."""
+    import harness.observe.forward as run_side
+
+    answers = iter([(40, 0), (40, 1), (40, 2), (40, 3), (0, 0)])
+    seen: list[int] = []
+
+    def stats(sink: str) -> dict[str, object]:
+        queued, failing = next(answers)
+        seen.append(failing)
+        return {
+            "url": "http://127.0.0.1:4318/v1/traces",
+            "queued": queued,
+            "in_flight": 0,
+            "sent": 0,
+            "dropped": 0,
+            "failed": 0,
+            "exports": failing,
+            "failed_exports": failing,
+            "failing": failing,
+        }
+
+    monkeypatch.setattr(run_side, "forward_stats", stats)
+    record = run_side.finish_forwarding("sink", 60, clock=lambda: 0.0, pause=lambda s: None)
+    assert seen == [0, 1, 2, 3] and (record.unsent, record.failed_exports) == (40, 3)
