@@ -24,7 +24,9 @@ latency each proxy pair adds over direct, sidecar CPU (cores per 1000 RPS, per s
 and resident memory, beside Envoy's published figures with the ratio. HAProxy stays in
 the table as the floor (it adds about 0.01 ms: a ratio to it is noise). The load
 average at the start is printed: the machine may be shared, and a busy one shows in
-every tail.
+every tail. `--layout two-nodes` runs the client side and the server side of every
+set-up on separate halves of the CPUs, as two nodes would (harness/bench/layout.py); the
+default leaves every process free to run on any CPU.
 """
 
 from __future__ import annotations
@@ -48,6 +50,7 @@ from harness.bench.fortio_rounds import (
     measure,
     wait_us_per_request,
 )
+from harness.bench.layout import LAYOUTS, Layout, two_nodes
 from harness.bench.pairs import (
     Target,
     haproxy_pair,
@@ -56,7 +59,7 @@ from harness.bench.pairs import (
     sidecar_pairs,
     trace_sink,
 )
-from harness.bench.procs import fortio_server
+from harness.bench.procs import fortio_process
 from harness.errors import RunError
 
 ENVOY_ADDED_MS = {90.0: 0.228, 99.0: 0.298}
@@ -78,15 +81,17 @@ def run_mesh_bench(
     rounds: int,
     mtls: bool = True,
     baseline: str | None = None,
+    layout: Layout = "shared",
 ) -> dict[str, Any]:
     """Interleaved rounds over the set-ups; medians per set-up and the ratios. With
-    `baseline` (a git revision) its sidecar's pairs run beside the current one's."""
+    `baseline` (a git revision) its sidecar's pairs run beside the current one's; with
+    `layout` "two-nodes" each side on its own half of the CPUs."""
     with tempfile.TemporaryDirectory(prefix="meshproof-bench-") as tmp, ExitStack() as stack:
         work = Path(tmp)
         old = revision_tree(baseline, work) if baseline is not None else None
         paths = request_paths(old)
         print_request_paths(paths)
-        base = stack.enter_context(fortio_server())
+        base, echo = stack.enter_context(fortio_process())
         upstream_port = int(base.rsplit(":", 1)[1])
         otlp = stack.enter_context(trace_sink(work))
         targets = [
@@ -94,6 +99,9 @@ def run_mesh_bench(
             stack.enter_context(haproxy_pair(upstream_port, work)),
             *sidecar_pairs(stack, upstream_port, work, otlp, mtls, old),
         ]
+        if layout == "two-nodes":
+            roles = {role: pid for target in targets for role, pid in target.pids.items()}
+            print(stack.enter_context(two_nodes(roles, [echo.pid])))
         warm, samples = interleaved(
             targets, rounds, lambda t, s: measure(t, rps, connections, s), seconds
         )
@@ -106,6 +114,7 @@ def run_mesh_bench(
         spans = spans_at_sink(work / "spans.jsonl", 2 * through_sidecars)
     result = summarise(samples)
     result["request_path"] = paths
+    result["layout"] = layout
     result["spans"] = {"expected": 2 * through_sidecars, "at_sink": spans}
     return result
 
@@ -254,8 +263,17 @@ def main(argv: list[str] | None = None) -> int:
         metavar="REV",
         help="also run git revision REV's sidecar pairs, interleaved (a before / after)",
     )
+    parser.add_argument(
+        "--layout",
+        choices=LAYOUTS,
+        default="shared",
+        help="shared: any process on any CPU; two-nodes: client side and server side each"
+        " on half of the CPUs",
+    )
     parser.add_argument("--json", type=Path, help="also write the result as JSON here")
     args = parser.parse_args(argv)
+    if args.layout == "two-nodes" and len(os.sched_getaffinity(0)) < 2:
+        parser.error("--layout two-nodes needs at least 2 CPUs")
     load = os.getloadavg()[0]
     print(
         f"mesh benchmark: {args.rps:g} RPS, {args.connections} connections, 1 KiB bodies,"
@@ -270,6 +288,7 @@ def main(argv: list[str] | None = None) -> int:
             args.rounds,
             mtls=not args.no_mtls,
             baseline=args.baseline,
+            layout=args.layout,
         )
     except RunError as exc:
         print(f"mesh benchmark: error: {exc}", file=sys.stderr)
