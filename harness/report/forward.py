@@ -10,13 +10,13 @@ def forward_line(forward: ForwardRecord) -> str:
     marks = ", ".join(f"{k}={v}" for k, v in forward.attributes.items())
     counts = (
         f"{forward.sent} sent, {forward.dropped} dropped (queue full),"
-        f" {forward.failed} refused by the endpoint;"
-        f" {forward.failed_exports} of {forward.exports} exports failed"
+        f" {forward.failed} refused for good"
     )
     if forward.rejected:
         counts += f", {forward.rejected} rejected by the endpoint"
     if forward.unsent:
         counts += f", {forward.unsent} still queued when the run ended"
+    counts += f"; {forward.failed_exports} of {forward.exports} exports failed"
     line = f"Spans forwarded to {forward.url}" + (f" ({marks})" if marks else "") + f": {counts}."
     if forward.last_error:
         line += f" Last error: {forward.last_error}."

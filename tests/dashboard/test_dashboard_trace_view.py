@@ -76,4 +76,4 @@ def test_the_run_page_says_where_spans_were_forwarded(
     app = open_page(dashboard(reports, monkeypatch), "run", run=run.name)
     captions = " ".join(c.value for c in app.caption)
     assert "Spans forwarded to http://127.0.0.1:4318/v1/traces: 10 sent" in captions
-    assert "2 failed in 1 of 3 exports" in captions
+    assert "2 refused for good; 1 of 3 exports failed" in captions

@@ -88,6 +88,6 @@ def test_an_endpoint_that_is_gone_costs_the_run_nothing_and_is_reported(
     assert forward["failed"] + forward["dropped"] + forward["unsent"] >= len(spans) > 0
     assert "ConnectionRefused" in forward["last_error"] or "Cannot connect" in forward["last_error"]
     assert (
-        f"0 sent, {forward['dropped']} dropped (queue full), 0 refused by the endpoint;"
+        f"0 sent, {forward['dropped']} dropped (queue full), 0 refused for good"
         in (run / "report.md").read_text()
     )

@@ -31,8 +31,8 @@ def test_forwarding_counts_are_in_both_reports(tmp_path: Path) -> None:
     text = markdown_report(forwarded)
     line = (
         f"Spans forwarded to http://127.0.0.1:4318/v1/traces (meshproof.run.id={record.id}):"
-        " 900 sent, 40 dropped (queue full), 60 failed in 1 of 12 exports,"
-        " 3 still queued when the run ended. Last error: HTTP 503: busy."
+        " 900 sent, 40 dropped (queue full), 60 refused for good,"
+        " 3 still queued when the run ended; 1 of 12 exports failed. Last error: HTTP 503: busy."
     )
     assert f"## Forwarded spans\n\n{line}" in text
     (run_dir / "run.json").write_text(forwarded.model_dump_json())
