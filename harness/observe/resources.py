@@ -6,10 +6,17 @@ divided by the interval's wall time (1.0 = one core busy), `rss_mb` its resident
 at the end of the interval. A process that dies is looked up again by name (`resolve`,
 usually the runtime's current process table), so a restarted sidecar keeps its row series
 under a new pid; the CPU of a new process counts from its start.
+
+The kernel counts CPU time in clock ticks (10 ms at the usual USER_HZ of 100), so a
+reading taken a moment after the previous one (the last one `stop` takes, say) would turn
+one tick into cores by the dozen. A reading less than `MIN_SPAN` after the one before
+makes no row: that interval's CPU counts into the next row instead, or, at the end, is
+left out.
 """
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -25,6 +32,10 @@ from mesh_runtime.runtimes.sampling import MB, PeriodicSampler
 Resolve = Callable[[str], int | None]
 """A process's current pid by name, or None when it is not running."""
 
+MIN_SPAN = 10 / os.sysconf("SC_CLK_TCK")
+"""The shortest interval (s) a row covers: ten ticks of the kernel's CPU clock, so one
+tick more or less is at most a tenth of a core."""
+
 
 @dataclass(frozen=True)
 class Reading:
@@ -36,8 +47,8 @@ class Reading:
     at: float
 
 
-def usage(previous: Reading | None, current: Reading) -> tuple[float, float]:
-    """CPU seconds used since `previous` and the cores that makes over the elapsed time.
+def span(previous: Reading | None, current: Reading) -> tuple[float, float]:
+    """CPU seconds used since `previous` and the wall time they were used in.
 
     A new process (another pid or create_time than before) counts its CPU from its own
     start; with no previous reading the interval is the process's whole life so far.
@@ -54,7 +65,12 @@ def usage(previous: Reading | None, current: Reading) -> tuple[float, float]:
     else:
         cpu = current.cpu_total
         since = current.create_time if previous is None else max(previous.at, current.create_time)
-    elapsed = current.at - since
+    return cpu, current.at - since
+
+
+def usage(previous: Reading | None, current: Reading) -> tuple[float, float]:
+    """CPU seconds used since `previous` and the cores that makes over the elapsed time."""
+    cpu, elapsed = span(previous, current)
     return cpu, (cpu / elapsed if elapsed > 0 else 0.0)
 
 
@@ -132,6 +148,8 @@ class ResourceSampler(PeriodicSampler):
             current = self._read(tracked)
             if current is None:
                 continue
+            if emit and span(tracked.last, current)[1] < MIN_SPAN:
+                continue  # too soon to tell cores: the next row covers this interval too
             if emit:
                 new.append(row(tracked.role, tracked.name, tracked.last, current, self._t0))
             tracked.last = current

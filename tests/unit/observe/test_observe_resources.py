@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import itertools
 import os
+import time
 from pathlib import Path
 
 import pytest
 
-from harness.observe.resources import Reading, ResourceSampler, row, usage
+from harness.observe.resources import MIN_SPAN, Reading, ResourceSampler, row, usage
 
 
 def test_cpu_used_in_the_interval() -> None:
@@ -49,7 +51,13 @@ def test_row_has_the_resources_columns() -> None:
 def test_vanished_process_is_looked_up_again_by_name() -> None:
     """A pid that is gone is replaced by the one `resolve` gives for the process's name."""
     gone = 2**22 + 12345  # above the default pid_max: never a live pid
-    sampler = ResourceSampler([("sidecar", "me", gone)], t0=0.0, resolve=lambda name: os.getpid())
+    times = iter([10.0, 11.0])
+    sampler = ResourceSampler(
+        [("sidecar", "me", gone)],
+        t0=0.0,
+        resolve=lambda name: os.getpid(),
+        clock=lambda: next(times),
+    )
     sampler.sample(emit=False)
     rows = sampler.sample()
     assert [(r["name"], r["pid"]) for r in rows] == [("me", os.getpid())]
@@ -72,15 +80,36 @@ def test_processes_tracked_later_are_sampled_once_each() -> None:
     assert [(r["role"], r["name"]) for r in rows] == [("service", "x"), ("harness", "load-2")]
 
 
+def test_a_reading_too_soon_after_the_last_makes_no_row_and_the_next_covers_it() -> None:
+    """CPU time comes in clock ticks: a reading a moment after the previous one (as the
+    last one `stop` takes can be) would make one tick look like many cores. It makes no
+    row; the next row counts the CPU and the time since the last row."""
+    times = iter([100.0, 100.0 + MIN_SPAN / 20, 101.0])
+    sampler = ResourceSampler([("harness", "me", os.getpid())], t0=99.0, clock=lambda: next(times))
+    sampler.sample(emit=False)
+    cpu_before = sum(os.times()[:2])
+    assert sampler.sample() == []
+    for _ in itertools.repeat(None, 200_000):  # use some CPU between the readings
+        pass
+    rows = sampler.sample()
+    cpu_used = sum(os.times()[:2]) - cpu_before
+    assert [r["t_s"] for r in rows] == [2.0]
+    assert rows[0]["cpu_cores"] == pytest.approx(rows[0]["cpu_s"])  # over the whole second
+    assert rows[0]["cpu_s"] <= cpu_used + 0.02
+
+
 @pytest.mark.parametrize("interval", [0.05])
 def test_start_stop_streams_rows_to_a_file(tmp_path: Path, interval: float) -> None:
     """Rows sampled in the thread are in rows() and, as JSON lines, in the output file."""
     out = tmp_path / "resources.jsonl"
     sampler = ResourceSampler([("harness", "me", os.getpid())], t0=0.0, interval=interval, out=out)
     sampler.start()
+    deadline = time.monotonic() + 30
+    while not sampler.rows() and time.monotonic() < deadline:
+        time.sleep(interval)
     sampler.stop()
     rows = sampler.rows()
-    assert rows, "stop() takes one last sample"
+    assert rows, "the thread samples every interval"
     assert len(out.read_text().splitlines()) == len(rows)
     assert list(sampler.frame().columns) == [
         "t_s",
