@@ -31,7 +31,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans
 
-from mesh_runtime.otlp import BadForwardUrl, forward_url
+from mesh_runtime.otlp import BadForwardUrl, forward_url, retryable
 
 __all__ = ["BadForwardUrl", "ForwardQueue", "Forwarder", "forward_url", "with_resource_attributes"]
 
@@ -43,14 +43,16 @@ MAX_QUEUED_SPANS = 20_000
 BATCH_SPANS = 1_000
 """At most about this many spans in one POST (whole resource groups, so one may be larger)."""
 SEND_TIMEOUT_S = 5.0
-RETRYABLE_STATUS = frozenset({408, 429})
-"""4xx answers after which a batch is tried again (every 5xx is)."""
 BACKOFF_BASE_S = 0.5
 BACKOFF_MAX_S = 5.0
 
 
+def group_span_count(group: ResourceSpans) -> int:
+    return sum(len(s.spans) for s in group.scope_spans)
+
+
 def span_count(request: ExportTraceServiceRequest) -> int:
-    return sum(len(s.spans) for r in request.resource_spans for s in r.scope_spans)
+    return sum(group_span_count(group) for group in request.resource_spans)
 
 
 def with_resource_attributes(
@@ -105,7 +107,7 @@ class ForwardQueue:
             self.counts.dropped += spans
             return False
         for group in request.resource_spans:
-            n = sum(len(s.spans) for s in group.scope_spans)
+            n = group_span_count(group)
             if n:
                 self._groups.append((group, n))
         self.queued += spans
@@ -126,7 +128,7 @@ class ForwardQueue:
         """A batch `take` gave, back at the front in its order, to be tried again (it may
         take the queue past `max_spans` for a while: offers are dropped until it drains)."""
         for group in reversed(groups):
-            n = sum(len(s.spans) for s in group.scope_spans)
+            n = group_span_count(group)
             self._groups.appendleft((group, n))
             self.queued += n
 
@@ -236,7 +238,7 @@ class Forwarder:
                 status = response.status
                 if status // 100 != 2:
                     error = f"HTTP {status}: {answer[:200].decode(errors='replace').strip()}"
-                    if status >= 500 or status in RETRYABLE_STATUS:
+                    if retryable(status):
                         return error.strip(": ")
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
             return f"{type(exc).__name__}: {exc}".strip(": ")

@@ -29,6 +29,7 @@ from typing import Any, Final
 from urllib.parse import urlsplit
 
 from mesh_runtime.errors import InvalidInput
+from mesh_runtime.otlp import retryable
 from mesh_runtime.sidecar.endpoint_pool import EndpointPool
 from mesh_runtime.sidecar.http1 import ConnectionClosed
 from mesh_runtime.sidecar.http_client import ExchangeError, request_head, request_once
@@ -39,8 +40,6 @@ from mesh_runtime.sidecar.upstream import AttemptError, UpstreamReset
 log = logging.getLogger(__name__)
 
 BACKOFF_MAX_S: Final = 5.0
-RETRIABLE_STATUS: Final = frozenset({408, 429})
-"""4xx answers after which an export is tried again (every 5xx is)."""
 
 
 class SpanExporter:
@@ -236,9 +235,7 @@ class SpanExporter:
                 status = await self._post(headers, body)
         except ExchangeError as exc:
             return self._failed(f"OTLP endpoint {self._host}:{self._port} {exc}")
-        if 400 <= status < 500 and status not in RETRIABLE_STATUS:
-            # Refused for good (OTLP/HTTP: only 429, 502, 503, 504 and 408 are worth
-            # another try): sending the batch again would block every span behind it.
+        if not 200 <= status < 300 and not retryable(status):
             self.failed_exports += 1
             self.dropped += len(batch)
             log.warning(

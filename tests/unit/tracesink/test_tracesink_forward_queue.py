@@ -10,6 +10,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 
 from harness.observe.forward import forward_record
+from mesh_runtime.otlp import retryable
 from mesh_runtime.tracesink.forward import (
     BadForwardUrl,
     Forwarder,
@@ -98,6 +99,21 @@ def test_the_backoff_doubles_from_half_a_second_to_five() -> None:
         forwarder.failing = failing
         delays.append(forwarder.backoff())
     assert delays == [0.5, 1.0, 2.0, 4.0, 5.0, 5.0, 5.0]
+
+
+@pytest.mark.parametrize(
+    ("status", "again"),
+    [
+        *[(status, True) for status in (408, 429, 500, 502, 503, 504)],
+        *[(status, False) for status in (301, 400, 401, 404, 413)],
+    ],
+)
+def test_only_timeouts_throttling_and_server_errors_are_tried_again(
+    status: int, again: bool
+) -> None:
+    """The forwarder and the sidecars' exporter share one rule: 408, 429 and any 5xx
+    send the batch again; any other answer refuses it for good."""
+    assert retryable(status) is again
 
 
 def test_every_forwarded_resource_carries_the_run_id_once() -> None:
