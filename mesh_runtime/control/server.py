@@ -5,6 +5,8 @@ Routes (DEVELOPING.md, "Control plane API"):
     GET   /ready
     GET   /v1/config?version=N&wait=S&sidecar=ID&service=SVC
                                                      long poll; 304 after S seconds
+                                                     (no sidecar, no service: the whole
+                                                     config, egress lists included)
     GET   /v1/config/status
     PUT   /v1/config                                 whole MeshConfig (bearer token)
     PUT   /v1/services/{service}/policy              whole ServicePolicy (bearer token)
@@ -202,7 +204,8 @@ class ControlPlaneAPI:
             if remaining <= 0:
                 return web.Response(status=304)
             await self._notifier.wait(remaining)
-        return web.Response(body=self._config_body(service), content_type="application/json")
+        body = self._config_body(service) if sidecar or service else self._whole_body()
+        return web.Response(body=body, content_type="application/json")
 
     async def status(self, request: web.Request) -> web.Response:
         status = self._store.status()
@@ -321,6 +324,12 @@ class ControlPlaneAPI:
         if body is None:
             body = bodies[scope] = sidecar_json(self._store.current, service)
         return body
+
+    def _whole_body(self) -> bytes:
+        """The current config as a reader other than a sidecar gets it: whole, with the
+        egress lists (what `PUT /v1/config` takes back: a read, edit and write keeps the
+        mesh scoped)."""
+        return self._store.current.model_dump_json().encode()
 
 
 def _same(one: MeshConfig, other: MeshConfig) -> bool:

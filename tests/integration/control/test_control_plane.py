@@ -231,6 +231,34 @@ def test_client_round_trips_and_translates_errors(control_plane: ControlPlane) -
         closed.status()
 
 
+def test_a_read_edit_write_of_the_config_keeps_the_mesh_scoped(control_plane: ControlPlane) -> None:
+    """A reader that is no sidecar gets the egress lists (what PUT takes back), so a read,
+    edit and write keeps each sidecar's scope: a change to cart then wakes cart's and
+    frontend's sidecars, not catalog's. A sidecar's body leaves the lists out."""
+    client = ControlPlaneClient(control_plane.url, control_plane.token)
+    config = client.config()
+    assert config.services["frontend"].egress == ["cart", "catalog"]
+    as_sidecar = requests.get(
+        f"{control_plane.url}/v1/config", params={"sidecar": "frontend-0"}, timeout=5
+    ).json()
+    assert "egress" not in as_sidecar["services"]["frontend"]
+    version = client.put_config(config)
+    assert client.config().services["frontend"].egress == ["cart", "catalog"]
+    for instance, service in (("catalog-0", "catalog"), ("cart-0", "cart")):
+        requests.get(
+            f"{control_plane.url}/v1/config",
+            params={"version": version, "sidecar": instance, "service": service},
+            timeout=5,
+        )
+    changed = client.patch_policy("cart", {"http": [{"timeout": "4s"}]})
+    wait = {"version": version, "wait": "0.3", "sidecar": "catalog-0", "service": "catalog"}
+    catalog = requests.get(f"{control_plane.url}/v1/config", params=wait, timeout=5)
+    wait.update(sidecar="cart-0", service="cart")
+    cart = requests.get(f"{control_plane.url}/v1/config", params=wait, timeout=5)
+    assert (catalog.status_code, cart.status_code) == (304, 200)
+    assert cart.json()["version"] == changed
+
+
 def test_bad_config_file_is_one_line_and_exit_2(tmp_path: Path) -> None:
     """A config file that does not validate ends the process with one line and code 2."""
     config = tmp_path / "config.json"
