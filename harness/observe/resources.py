@@ -9,7 +9,7 @@ under a new pid; the CPU of a new process counts from its start.
 
 The kernel counts CPU time in clock ticks (10 ms at the usual USER_HZ of 100), so a
 reading taken a moment after the previous one (the last one `stop` takes, say) would turn
-one tick into cores by the dozen. A reading less than `MIN_SPAN` after the one before
+one tick into cores by the dozen. A reading less than `SHORTEST_ROW_S` after the one before
 makes no row: that interval's CPU counts into the next row instead, or, at the end, is
 left out.
 """
@@ -32,7 +32,7 @@ from mesh_runtime.runtimes.sampling import MB, PeriodicSampler
 Resolve = Callable[[str], int | None]
 """A process's current pid by name, or None when it is not running."""
 
-MIN_SPAN = 10 / os.sysconf("SC_CLK_TCK")
+SHORTEST_ROW_S = 10 / os.sysconf("SC_CLK_TCK")
 """The shortest interval (s) a row covers: ten ticks of the kernel's CPU clock, so one
 tick more or less is at most a tenth of a core."""
 
@@ -47,7 +47,7 @@ class Reading:
     at: float
 
 
-def span(previous: Reading | None, current: Reading) -> tuple[float, float]:
+def used_since(previous: Reading | None, current: Reading) -> tuple[float, float]:
     """CPU seconds used since `previous` and the wall time they were used in.
 
     A new process (another pid or create_time than before) counts its CPU from its own
@@ -70,7 +70,7 @@ def span(previous: Reading | None, current: Reading) -> tuple[float, float]:
 
 def usage(previous: Reading | None, current: Reading) -> tuple[float, float]:
     """CPU seconds used since `previous` and the cores that makes over the elapsed time."""
-    cpu, elapsed = span(previous, current)
+    cpu, elapsed = used_since(previous, current)
     return cpu, (cpu / elapsed if elapsed > 0 else 0.0)
 
 
@@ -148,7 +148,7 @@ class ResourceSampler(PeriodicSampler):
             current = self._read(tracked)
             if current is None:
                 continue
-            if emit and span(tracked.last, current)[1] < MIN_SPAN:
+            if emit and used_since(tracked.last, current)[1] < SHORTEST_ROW_S:
                 continue  # too soon to tell cores: the next row covers this interval too
             if emit:
                 new.append(row(tracked.role, tracked.name, tracked.last, current, self._t0))

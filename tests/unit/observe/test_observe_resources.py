@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.observe.resources import MIN_SPAN, Reading, ResourceSampler, row, usage
+from harness.observe.resources import SHORTEST_ROW_S, Reading, ResourceSampler, row, usage
 
 
 def test_cpu_used_in_the_interval() -> None:
@@ -84,7 +84,7 @@ def test_a_reading_too_soon_after_the_last_makes_no_row_and_the_next_covers_it()
     """CPU time comes in clock ticks: a reading a moment after the previous one (as the
     last one `stop` takes can be) would make one tick look like many cores. It makes no
     row; the next row counts the CPU and the time since the last row."""
-    times = iter([100.0, 100.0 + MIN_SPAN / 20, 101.0])
+    times = iter([100.0, 100.0 + SHORTEST_ROW_S / 20, 101.0])
     sampler = ResourceSampler([("harness", "me", os.getpid())], t0=99.0, clock=lambda: next(times))
     sampler.sample(emit=False)
     cpu_before = sum(os.times()[:2])
