@@ -42,7 +42,7 @@ from harness.observe.disturbance import (
     probe_row,
     summarise_lags,
 )
-from harness.observe.resources import Reading, usage
+from harness.observe.resources import SHORTEST_ROW_S, Reading, usage
 
 DEFAULT_INTERVAL_MS = 5.0
 """200 wake-ups a second (p99 is the second latest): about 1 % of a core on a busy 2-core
@@ -57,10 +57,17 @@ class HarnessCpu:
     def __init__(self, pids: Sequence[int]) -> None:
         self._last: dict[int, Reading] = {}
         self._handles: dict[int, psutil.Process] = {}
+        self._at: float | None = None
         self.pids = list(dict.fromkeys(pids))
 
-    def cores(self) -> tuple[float, dict[int, float]]:
-        """Total cores since the last call, and each pid's (a new pid: since its start)."""
+    def cores(self) -> tuple[float | None, dict[int, float]]:
+        """Total cores since the last call, and each pid's (a new pid: since its start).
+        Too soon after the last call (the part of a second a stopped probe writes) to
+        tell cores from CPU-clock ticks: None and nothing, and the next call covers it."""
+        now = time.monotonic()
+        if self._at is not None and now - self._at < SHORTEST_ROW_S:
+            return None, {}
+        self._at = now
         total, each = 0.0, {}
         for pid in self.pids:
             current = self._read(pid)
@@ -152,10 +159,12 @@ class Probe:
     def _emit(self, second: int, lags: list[float]) -> None:
         if self._pids_file.changed():
             self._cpu.pids = list(dict.fromkeys(self._own + self._pids_file.pids))
-        stat = _read_stat()
-        shares = cpu_shares(self._stat, stat) if self._stat and stat else None
-        self._stat = stat
         harness, each = self._cpu.cores()
+        shares = None  # a moment after the last row (a stopping probe): no CPU measures
+        if harness is not None:
+            stat = _read_stat()
+            shares = cpu_shares(self._stat, stat) if self._stat and stat else None
+            self._stat = stat
         row = probe_row(
             second,
             summarise_lags([lag * 1000.0 for lag in lags]),
