@@ -116,6 +116,7 @@ class HttpServerProtocol(asyncio.BufferedProtocol):
         self._paused = False
         self._url = b""
         self._headers: list[tuple[bytes, bytes]] = []
+        self._trailers = 0
         self._body: list[bytes] = []
         self._body_size = 0
         self._fresh = True
@@ -200,6 +201,7 @@ class HttpServerProtocol(asyncio.BufferedProtocol):
     def on_message_begin(self) -> None:
         self._url = b""
         self._headers = []
+        self._trailers = 0
         self._body = []
         self._body_size = 0
         self._head_size = 0
@@ -214,6 +216,9 @@ class HttpServerProtocol(asyncio.BufferedProtocol):
             raise Rejected(too_long)
 
     def on_header(self, name: bytes, value: bytes) -> None:
+        if self._phase is Phase.BODY:
+            self._on_trailer(name, value)
+            return
         headers = self._headers
         headers.append((name.lower(), value))
         self._head_size += len(name) + len(value) + 4
@@ -224,6 +229,20 @@ class HttpServerProtocol(asyncio.BufferedProtocol):
             violation = check_header_count(len(headers), size, limits)
             if violation is not None:
                 raise Rejected(violation)
+
+    def _on_trailer(self, name: bytes, value: bytes) -> None:
+        """A field of a chunked body's trailer section: dropped, as Envoy drops HTTP/1.1
+        request trailers. Merged into the headers (as llhttp hands them in, through
+        `on_header`), it would pass the head's checks unseen: a second Host, or any
+        field, reaching the router and the app (RFC 9110 6.5.1: never merge). It still
+        counts against the head's limits."""
+        self._trailers += 1
+        self._head_size += len(name) + len(value) + 4
+        violation = check_header_count(
+            len(self._headers) + self._trailers, len(self._url) + self._head_size, self._limits
+        )
+        if violation is not None:
+            raise Rejected(violation)
 
     def on_headers_complete(self) -> None:
         parser = self._parser
