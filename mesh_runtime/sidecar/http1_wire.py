@@ -30,6 +30,11 @@ HOP_BY_HOP: Final = frozenset(
 )
 """Headers that describe one connection (plus the framing ones we always recompute)."""
 
+NEVER_HOP_BY_HOP: Final = frozenset({b"host"})
+"""Names a Connection header may list but never drops: Host names the request's target,
+not the connection (listed, it left an HTTP/1.1 request without Host, which the next hop
+refuses)."""
+
 NO_BODY_STATUS: Final = frozenset({204, 304})
 BODY_METHODS: Final = frozenset({b"POST", b"PUT", b"PATCH"})
 
@@ -56,6 +61,9 @@ def end_to_end(headers: Headers, dropped: frozenset[bytes] = HOP_BY_HOP) -> Head
     a list and would make a new tuple to put it in another (session 14)."""
     named = connection_tokens(headers)
     any_named = len(named) != 0
+    if any_named and not named.isdisjoint(NEVER_HOP_BY_HOP):
+        named = named - NEVER_HOP_BY_HOP
+        any_named = len(named) != 0
     kept: list[object] = []
     for item in cast("list[object]", headers):
         name = cast("tuple[bytes, bytes]", item)[0]

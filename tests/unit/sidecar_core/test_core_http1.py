@@ -29,6 +29,13 @@ def test_end_to_end_drops_hop_by_hop_and_connection_named_headers() -> None:
     assert end_to_end(headers) == [(b"host", b"catalog"), (b"x-keep", b"yes")]
 
 
+def test_end_to_end_keeps_host_even_when_connection_names_it() -> None:
+    """`Connection: host` drops nothing but the Connection header itself: the request
+    goes on with its Host (without one, the next hop would answer 400)."""
+    headers = [(b"host", b"catalog"), (b"connection", b"Host, x-hop"), (b"x-hop", b"1")]
+    assert end_to_end(headers) == [(b"host", b"catalog")]
+
+
 def test_request_head_has_length_only_when_a_body_may_follow() -> None:
     """GET without a body has no Content-Length; POST always has one, even 0."""
     get = encode_request_head(b"GET", b"/a?b=1", [(b"host", b"x")], 0)
