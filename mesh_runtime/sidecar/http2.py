@@ -60,7 +60,7 @@ from mesh_runtime.sidecar.http1 import (
     Response,
     simple_response,
 )
-from mesh_runtime.sidecar.limits import HttpLimits, Violation, check_target
+from mesh_runtime.sidecar.limits import HttpLimits, Violation, check_request_line, check_target
 
 if TYPE_CHECKING:
     from mesh_runtime.sidecar.http_server import Handler
@@ -362,7 +362,7 @@ class H2ServerProtocol(asyncio.BufferedProtocol):
             return Violation(431, f"more than {self._limits.max_headers} header fields")
         if stream.size > self._limits.max_body:
             return Violation(413, f"request body over {self._limits.max_body} bytes")
-        violation = check_target(method, target, self._limits)
+        violation = check_request_line(method, target) or check_target(method, target, self._limits)
         if violation is not None:
             return violation
         authority = pseudo.get(b":authority")

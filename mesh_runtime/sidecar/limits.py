@@ -37,6 +37,8 @@ _VALUE_MAP: Final = bytes(0 if _BAD_VALUE.match(bytes((b,))) else 1 for b in ran
 """Translate tables, taken from the two patterns: a byte a header name (a token) or a
 header value may hold to 1, any other to 0. A table alone (no bytes to delete) is
 `translate`'s plain loop; deleting made it fill a 256-entry table first, each call."""
+_TARGET_MAP: Final = bytes(1 if 0x21 <= b <= 0x7E else 0 for b in range(256))
+"""A byte a request target may hold (visible ASCII, as llhttp takes in a request line) to 1."""
 _ENCODED_SEPARATOR: Final = re.compile(rb"%(2[eEfF]|5[cC])")
 # Bytes looked for in a target as ints: `int in bytes` is a memchr, while `b"#" in target`
 # first tries its needle as an int and raises and clears a TypeError (~0.25 us each).
@@ -110,6 +112,17 @@ def check_head(
     if method == b"CONNECT":
         return Violation(405, "CONNECT is not supported")
     return check_target(method, target, limits) or _check_headers(headers, version)
+
+
+def check_request_line(method: bytes, target: bytes) -> Violation | None:
+    """HTTP/2's :method and :path, which go on in an HTTP/1.1 request line (to an HTTP/1.1
+    app, or the next sidecar's): llhttp's rules there, a token and visible ASCII. h2 itself
+    refuses only NUL, CR and LF in them; a space would split the line (`G T /x`)."""
+    if not method or 0 in method.translate(_TOKEN_MAP):
+        return Violation(400, "invalid method")
+    if 0 in target.translate(_TARGET_MAP):
+        return Violation(400, "invalid request target")
+    return None
 
 
 def check_target(method: bytes, target: bytes, limits: HttpLimits) -> Violation | None:
