@@ -124,7 +124,11 @@ class H2Upstream(asyncio.BufferedProtocol):
         )
         conn.initiate_connection()
         conn.increment_flow_control_window(CONNECTION_WINDOW - conn.inbound_flow_control_window)
-        self.wire.flush()
+        # At once, not at the turn's end: a connect cancelled in this turn (the caller
+        # hung up) has uvloop close the handle without `is_closing` or `connection_lost`,
+        # and a flush left queued then wrote to it (RuntimeError, a traceback per hang-up).
+        # Nothing else would share the write: the first request comes a turn later.
+        self.wire.flush_now()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._fail_all(UpstreamReset("upstream HTTP/2 connection lost", before_any_byte=False))
