@@ -7,11 +7,13 @@ serve on the sidecar's raw stack instead: `mesh_runtime.services.http_serve`.)
 
 from __future__ import annotations
 
+import logging
 import sys
 from collections.abc import Callable
 
 import uvloop
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 
 
 def serve(
@@ -26,6 +28,8 @@ def serve(
     """Run `app` on host:port (no access log, no banner); 0 when it is stopped, 2 with one
     line `who: <problem>` on stderr when it cannot listen (`problem(exc)`, by default
     `cannot listen on host:port: <reason>`)."""
+    logger = logging.getLogger(f"{__name__}.{who}")
+    logger.addFilter(malformed_request_line)
     try:
         web.run_app(
             app,
@@ -33,6 +37,7 @@ def serve(
             port=port,
             print=None,
             access_log=None,
+            logger=logger,
             shutdown_timeout=shutdown_timeout,
             loop=uvloop.new_event_loop(),
         )
@@ -41,3 +46,17 @@ def serve(
         print(f"{who}: {text}", file=sys.stderr)
         return 2
     return 0
+
+
+def malformed_request_line(record: logging.LogRecord) -> bool:
+    """A logging filter: aiohttp logs a request it could not parse (answered 400 and
+    closed) as an error with its parser's traceback; that is the client's fault, so it
+    becomes one line at INFO. A handler's own failure keeps its traceback."""
+    error = record.exc_info[1] if record.exc_info else None
+    if isinstance(error, HttpProcessingError):
+        problem = str(error.message)[:200].replace("%", "%%")  # msg is %-formatted
+        record.msg = f"{record.msg}: malformed request ({error.code}): {problem}"
+        record.exc_info = None
+        record.exc_text = None
+        record.levelno, record.levelname = logging.INFO, logging.getLevelName(logging.INFO)
+    return True

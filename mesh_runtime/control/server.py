@@ -338,9 +338,12 @@ def _same(one: MeshConfig, other: MeshConfig) -> bool:
 
 
 def _bearer(request: web.Request) -> str:
-    """The token of an `Authorization: Bearer` header ('' when there is none)."""
+    """The token of an `Authorization: Bearer` header ('' when there is none, or when it
+    is not ASCII: no token or credential is, and aiohttp hands other bytes in as lone
+    surrogates, which no comparison may encode)."""
     scheme, _, given = request.headers.get("Authorization", "").partition(" ")
-    return given.strip() if scheme.lower() == "bearer" else ""
+    token = given.strip() if scheme.lower() == "bearer" else ""
+    return token if token.isascii() else ""
 
 
 def _unauthorized(what: str) -> web.HTTPUnauthorized:
@@ -382,6 +385,8 @@ async def _json_body(request: web.Request) -> Any:
         return json.loads(await request.read())
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise InvalidInput("body", "", f"not valid JSON: {exc}") from None
+    except RecursionError:  # json's decoder nests a call per array or object
+        raise InvalidInput("body", "", "JSON nested too deeply") from None
 
 
 def _number(request: web.Request, name: str, kind: type[Any], default: Any) -> Any:

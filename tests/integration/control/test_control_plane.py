@@ -60,14 +60,14 @@ class Launcher:
         self.config_file.write_text(build_mesh_config(topology, inbound, {}).model_dump_json())
         self.token_file = work / "token"
         self.token_file.write_text(TOKEN + "\n")
-        self._work = work
+        self.work = work
         self._processes: list[subprocess.Popen[bytes]] = []
 
     def start(self, *extra: str, port: int | None = None) -> ControlPlane:
         port = port or fresh_port()
         command = [*CONTROL, "--config", str(self.config_file), "--port", str(port)]
         command += ["--token-file", str(self.token_file), *extra]
-        with (self._work / f"control-{len(self._processes)}.log").open("wb") as log:
+        with (self.work / f"control-{len(self._processes)}.log").open("wb") as log:
             process = subprocess.Popen(
                 command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
             )
@@ -322,3 +322,21 @@ def test_restart_without_state_reissues_config_above_the_sidecars_version(
     assert response.status_code == 200 and response.json()["version"] == 8
     assert time.monotonic() - started < 2.0
     assert _status(plane.url)["sidecars"]["cart-0"]["version"] == 7
+
+
+def test_hostile_requests_get_4xx_and_log_no_traceback(launcher: Launcher) -> None:
+    """A bearer that is not ASCII is 401, JSON nested too deeply is 400, a request line
+    over aiohttp's limit is 400: none is a 500, and the log has no traceback."""
+    control_plane = launcher.start()
+    url = control_plane.url
+    foreign = {"Authorization": "Bearer caf\xe9"}  # sent as latin-1 bytes
+    assert requests.put(f"{url}/v1/config", json={}, headers=foreign, timeout=5).status_code == 401
+    nested = b"[" * 100_000
+    response = requests.put(f"{url}/v1/config", data=nested, headers=_auth(), timeout=5)
+    assert response.status_code == 400 and "nested too deeply" in response.json()["error"]
+    long_line = requests.get(f"{url}/v1/config?service={'a' * 10_000}", timeout=5)
+    assert long_line.status_code == 400
+    assert requests.get(f"{url}/v1/config", timeout=5).json()["version"] == 1
+    log = (launcher.work / "control-0.log").read_text()
+    assert "Traceback" not in log
+    assert "malformed request (400)" in log
