@@ -9,7 +9,7 @@ from mesh_runtime.errors import InvalidInput
 
 
 def read_input_text(path: str | Path, error: type[InvalidInput] = InvalidInput) -> str:
-    """The UTF-8 text of `path`; a missing or unreadable file is one `error` naming it."""
+    """The UTF-8 text of `path`; a missing, unreadable or binary file is one `error` naming it."""
     source = str(path)
     try:
         return Path(path).read_text(encoding="utf-8")
@@ -17,3 +17,7 @@ def read_input_text(path: str | Path, error: type[InvalidInput] = InvalidInput) 
         raise error(source, "", "no such file") from None
     except OSError as exc:
         raise error(source, "", f"cannot read: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:
+        byte = exc.object[exc.start]
+        problem = f"not UTF-8 text (byte 0x{byte:02x} at offset {exc.start}); a binary file?"
+        raise error(source, "", problem) from None

@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Any
 
@@ -17,6 +18,8 @@ def parse_duration(value: Any) -> float:
     if isinstance(value, bool):
         raise ValueError("expected a duration like '30s'")
     if isinstance(value, int | float):
+        if not math.isfinite(value):  # YAML's .inf and .nan are floats
+            raise ValueError(f"expected a finite duration, got {value}")
         if value < 0:
             raise ValueError("expected a non-negative duration")
         return float(value)

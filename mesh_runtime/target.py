@@ -387,6 +387,6 @@ def is_target_file(path: str | Path) -> bool:
     file that cannot be read or parsed is not one."""
     try:
         data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError):
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
         return False
     return isinstance(data, dict) and "mesh" in data and "ingress" in data

@@ -16,9 +16,13 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from harness.cli.commands import add_calibration_options, add_command
+from mesh_runtime.errors import InvalidInput
+
+if TYPE_CHECKING:
+    from harness.gate.regression import GateSettings
 
 DEFAULT_REPORTS = Path("reports")
 STATUS_STYLE = {
@@ -65,10 +69,9 @@ def run_gate(args: argparse.Namespace) -> int:
         tolerance_line,
         write_outputs,
     )
-    from harness.gate.regression import GateSettings
     from harness.store.reader import resolve_run
 
-    settings = GateSettings(alpha=args.alpha, min_history=args.min_history, window=args.window)
+    settings = gate_settings(args)
     run_dir = resolve_run(args.run, args.reports)
     calibration: Any = "find"
     if args.no_calibration:
@@ -96,3 +99,23 @@ def run_gate(args: argparse.Namespace) -> int:
     console.print(f"[bold {style}]{headline(result)}[/]")
     console.print(f"report: {out}")
     return result.exit_code
+
+
+def gate_settings(args: argparse.Namespace) -> GateSettings:
+    """The gate's settings from its options; a value that would gate nothing (or a
+    --history folder that is not there: no run would be judged against it) is one
+    InvalidInput naming the option."""
+    from harness.gate.regression import GateSettings
+
+    if not 0 < args.alpha < 1:  # also false for nan
+        raise InvalidInput("--alpha", "", f"expected a level between 0 and 1, got {args.alpha}")
+    for option, value, least in (
+        ("--min-history", args.min_history, 0),
+        ("--window", args.window, 1),
+        ("--max-history", args.max_history, 1),
+    ):
+        if value < least:
+            raise InvalidInput(option, "", f"expected a number of runs >= {least}, got {value}")
+    if args.history is not None and not args.history.is_dir():
+        raise InvalidInput("--history", "", f"no such folder: {args.history}")
+    return GateSettings(alpha=args.alpha, min_history=args.min_history, window=args.window)

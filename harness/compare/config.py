@@ -105,7 +105,8 @@ class CompareConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     alpha: float = Field(default=0.05, gt=0, lt=1)
-    seed: int = 1
+    seed: int = Field(default=1, ge=0)
+    """Seeds numpy's generator, which takes no negative seed."""
     thresholds: Thresholds = Thresholds()
     metrics: dict[str, RulePatch] = {}
 

@@ -150,7 +150,8 @@ def load_experiment(path: str | Path) -> tuple[Experiment, Path]:
     assert named is not None  # Target's validator: exactly one of the two
     target = (Path(path).parent / named).resolve()
     if not target.is_file():
-        raise ExperimentError(str(path), field, f"no such file: {target}")
+        problem = "not a file" if target.exists() else "no such file"  # a folder, /dev/null
+        raise ExperimentError(str(path), field, f"{problem}: {target}")
     return experiment, target
 
 

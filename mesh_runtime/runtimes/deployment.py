@@ -195,6 +195,8 @@ def load(path: Path) -> Deployment:
         raise DeployError(f"{path}: no deployment (nothing is up)") from None
     except OSError as exc:
         raise DeployError(f"{path}: cannot read the state file: {exc.strerror}") from exc
+    except UnicodeDecodeError:
+        raise DeployError(f"{path}: not a meshproof state file (not UTF-8 text)") from None
     try:
         return Deployment.model_validate_json(text)
     except ValidationError as exc:

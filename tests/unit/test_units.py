@@ -21,6 +21,13 @@ def test_parse_duration_rejects_with_example(bad: object) -> None:
         parse_duration(bad)
 
 
+@pytest.mark.parametrize("bad", [float("inf"), float("nan")])
+def test_parse_duration_rejects_what_yaml_reads_from_inf_and_nan(bad: float) -> None:
+    """YAML's `.inf` and `.nan` are floats: neither is a duration, never 'infs' or 'nans'."""
+    with pytest.raises(ValueError, match="expected a finite duration"):
+        parse_duration(bad)
+
+
 def test_format_duration_round_trips() -> None:
     """Formatting picks the shortest exact unit and parses back to the same value."""
     for seconds in (0.25, 1.0, 30.0, 0.001, 1.5):

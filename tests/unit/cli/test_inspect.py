@@ -77,6 +77,12 @@ BAD_CASES = [
      "slos: 'p99_ms < 250 during:nope' names no fault of this experiment"),
     ("missing topology file", GOOD.replace("shop.yaml", "gone.yaml"), None,
      "target.topology: no such file"),
+    ("topology is a folder", GOOD.replace("topologies/shop.yaml", "topologies"), None,
+     "target.topology: not a file"),
+    ("infinite duration", GOOD.replace("duration: 30s", "duration: .inf"), None,
+     "load.duration: expected a finite duration, got inf"),
+    ("nan fault start", GOOD.replace("at: 5s", "at: .nan"), None,
+     "faults[0].at: expected a finite duration, got nan"),
     ("bad topology", GOOD, BAD_TOPOLOGY, "services.frontend.calls: unknown service 'nowhere'"),
 ]  # fmt: skip
 

@@ -66,3 +66,9 @@ def test_no_file_means_defaults() -> None:
     config = load_compare_config(None)
     assert config.rule("error_rate").critical
     assert config.rule("trace_completeness").direction == "decrease"
+
+
+def test_a_negative_seed_is_one_clear_error(tmp_path: Path) -> None:
+    """numpy takes no negative seed: the file's field is refused, not a traceback later."""
+    with pytest.raises(InvalidInput, match=r"compare\.yaml: seed: .*greater than or equal to 0"):
+        load_compare_config(write(tmp_path, "seed: -1\n"))

@@ -89,3 +89,11 @@ def test_process_lookup_names_the_known_processes(tmp_path: Path) -> None:
     assert deployment.process("toxiproxy").pid == 123
     with pytest.raises(InvalidInput, match="known: toxiproxy"):
         deployment.process("catalog-9")
+
+
+def test_a_binary_state_file_is_one_deploy_error(tmp_path: Path) -> None:
+    """A state file that is not UTF-8 text is 'not a meshproof state file', no traceback."""
+    path = tmp_path / "shop.json"
+    path.write_bytes(b"\xff\xfe\x00garbage")
+    with pytest.raises(DeployError, match="not a meshproof state file"):
+        load(path)
