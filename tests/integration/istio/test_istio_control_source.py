@@ -118,7 +118,7 @@ def test_unimplemented_fields_are_in_the_status_once_by_name(
         )
     eventually(lambda: catalog_route(control)["fault"]["abort"]["percentage"] == 8.0)
     assert set(kube_status(control)["unimplemented"]) == expected
-    log = launcher._work.joinpath("control-0.log").read_text()
+    log = launcher.work.joinpath("control-0.log").read_text()
     assert log.count("spec.http[0].mirror") == 1, log
 
 
