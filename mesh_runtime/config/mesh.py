@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, field_validator
 
 from mesh_runtime.config.policy import ServicePolicy
 
@@ -56,3 +56,15 @@ class MeshConfig(MeshModel):
     version: int = 0
     mesh: MeshSettings = MeshSettings()
     services: dict[str, ServiceEntry] = {}
+
+    @field_validator("services")
+    @classmethod
+    def _keyed_by_name(cls, services: dict[str, ServiceEntry]) -> dict[str, ServiceEntry]:
+        """A service's key is its name: a sidecar routes by the key (the Host it is called
+        by) and names the service in metrics, spans and SPIFFE IDs by `name`."""
+        for key, entry in services.items():
+            if entry.name != key:
+                raise ValueError(
+                    f"the entry under {key!r} is named {entry.name!r}: they must match"
+                )
+        return services

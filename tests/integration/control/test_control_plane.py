@@ -181,6 +181,20 @@ def test_bad_policy_is_400_with_field_path_and_config_unchanged(
     assert requests.get(f"{url}/v1/config", timeout=5).json() == before
 
 
+def test_a_config_whose_service_key_and_name_differ_is_400_and_changes_nothing(
+    control_plane: ControlPlane,
+) -> None:
+    """A sidecar routes by a service's key and names it by `name`: a PUT where the two
+    differ would split one service in two, so it is refused whole."""
+    url = control_plane.url
+    before = requests.get(f"{url}/v1/config", timeout=5).json()
+    bad = {**before, "services": {**before["services"], "catalog": {"name": "other"}}}
+    response = requests.put(f"{url}/v1/config", json=bad, headers=_auth(), timeout=5)
+    assert response.status_code == 400
+    assert "the entry under 'catalog' is named 'other'" in response.json()["error"]
+    assert requests.get(f"{url}/v1/config", timeout=5).json() == before
+
+
 def test_status_reflects_the_versions_sidecars_reported(control_plane: ControlPlane) -> None:
     """Each sidecar's poll records its version; the client waits for all to catch up."""
     client = ControlPlaneClient(control_plane.url, control_plane.token)
