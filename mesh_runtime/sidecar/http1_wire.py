@@ -43,14 +43,18 @@ _NO_TOKENS: Final[frozenset[bytes]] = frozenset()
 
 
 def connection_tokens(headers: Headers) -> frozenset[bytes]:
-    """Lower-case tokens of the Connection header(s)."""
+    """Lower-case tokens of the Connection header(s): the headers they name as this
+    connection's own, never one of `NEVER_HOP_BY_HOP`."""
     tokens: set[bytes] | None = None  # made only for a Connection header (most have none)
     for key, value in headers:
         if key == b"connection":
             if tokens is None:
                 tokens = set()
             tokens.update(t.strip().lower() for t in value.split(b","))
-    return frozenset(tokens) if tokens is not None else _NO_TOKENS
+    if tokens is None:
+        return _NO_TOKENS
+    tokens -= NEVER_HOP_BY_HOP
+    return frozenset(tokens) if tokens else _NO_TOKENS
 
 
 def end_to_end(headers: Headers, dropped: frozenset[bytes] = HOP_BY_HOP) -> Headers:
@@ -61,9 +65,6 @@ def end_to_end(headers: Headers, dropped: frozenset[bytes] = HOP_BY_HOP) -> Head
     a list and would make a new tuple to put it in another (session 14)."""
     named = connection_tokens(headers)
     any_named = len(named) != 0
-    if any_named and not named.isdisjoint(NEVER_HOP_BY_HOP):
-        named = named - NEVER_HOP_BY_HOP
-        any_named = len(named) != 0
     kept: list[object] = []
     for item in cast("list[object]", headers):
         name = cast("tuple[bytes, bytes]", item)[0]
