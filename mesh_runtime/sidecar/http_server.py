@@ -217,32 +217,22 @@ class HttpServerProtocol(asyncio.BufferedProtocol):
 
     def on_header(self, name: bytes, value: bytes) -> None:
         if self._phase is Phase.BODY:
-            self._on_trailer(name, value)
-            return
-        headers = self._headers
-        headers.append((name.lower(), value))
+            # A field of a chunked body's trailer section (llhttp hands those in here too):
+            # dropped, as Envoy drops HTTP/1.1 request trailers. Merged into the headers it
+            # would pass the head's checks unseen: a second Host, or any field, reaching the
+            # router and the app (RFC 9110 6.5.1: never merge). It still counts below.
+            self._trailers += 1
+        else:
+            self._headers.append((name.lower(), value))
         self._head_size += len(name) + len(value) + 4
         # The limits' own check only once one is crossed: this runs for every header.
         limits = self._limits
+        count = len(self._headers) + self._trailers
         size = len(self._url) + self._head_size
-        if len(headers) > limits.max_headers or size > limits.max_header_bytes:
-            violation = check_header_count(len(headers), size, limits)
+        if count > limits.max_headers or size > limits.max_header_bytes:
+            violation = check_header_count(count, size, limits)
             if violation is not None:
                 raise Rejected(violation)
-
-    def _on_trailer(self, name: bytes, value: bytes) -> None:
-        """A field of a chunked body's trailer section: dropped, as Envoy drops HTTP/1.1
-        request trailers. Merged into the headers (as llhttp hands them in, through
-        `on_header`), it would pass the head's checks unseen: a second Host, or any
-        field, reaching the router and the app (RFC 9110 6.5.1: never merge). It still
-        counts against the head's limits."""
-        self._trailers += 1
-        self._head_size += len(name) + len(value) + 4
-        violation = check_header_count(
-            len(self._headers) + self._trailers, len(self._url) + self._head_size, self._limits
-        )
-        if violation is not None:
-            raise Rejected(violation)
 
     def on_headers_complete(self) -> None:
         parser = self._parser
