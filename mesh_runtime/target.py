@@ -377,8 +377,12 @@ def _not_a_target(data: dict[str, Any]) -> str | None:
     """An experiment or topology file given where a target file belongs."""
     if "title" in data or "load" in data:
         return "this is an experiment file; a target file names a mesh, its ingress and Prometheus"
-    if "services" in data and "mesh" not in data and "ingress" not in data:
-        return "this is a topology file; a target file names a mesh, its ingress and Prometheus"
+    if "services" in data and "ingress" not in data and not isinstance(data.get("mesh"), str):
+        # a topology's `mesh:` is a mapping (trust domain, mTLS mode), a target's a name
+        return (
+            "this is a topology file (`meshproof up` takes it); a target file names a"
+            " mesh, its ingress and Prometheus"
+        )
     return None
 
 

@@ -195,6 +195,16 @@ def test_experiment_given_as_target_is_named(tmp_path: Path) -> None:
     assert "this is an experiment file" in message
 
 
+def test_topology_given_as_target_is_named(tmp_path: Path) -> None:
+    """A topology where a target file belongs says what it is, not which target field it
+    lacks: a shipped one (its `mesh:` a mapping) and one without `mesh:`."""
+    bare = write(tmp_path, {"name": "t", "services": {"a": {"ingress": True}}})
+    for path in (REPO / "experiments" / "topologies" / "shop.yaml", bare):
+        with pytest.raises(TargetError) as caught:
+            load_target(path)
+        assert "this is a topology file" in str(caught.value)
+
+
 def test_target_error_is_invalid_input() -> None:
     """Bad target files exit 2 like every bad input."""
     assert issubclass(TargetError, InvalidInput)
