@@ -103,10 +103,11 @@ def run_validate(args: argparse.Namespace) -> int:
     from harness.cli.commands import duration_seconds
     from harness.spec.check import check_experiment, describe
 
-    checked = check_experiment(args.file, duration_seconds(args.duration), args.target)
+    duration_s = duration_seconds(args.duration)
+    checked = check_experiment(args.file, duration_s, args.target)
     for warning in checked.warnings:
         print(f"warning: {warning}", file=sys.stderr)
-    print(describe(checked))
+    print(describe(checked, duration_s))
     return 0
 
 

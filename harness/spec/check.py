@@ -106,10 +106,13 @@ def check_targets(
             raise ExperimentError(source, f"faults[{index}].{field}", text)
 
 
-def describe(checked: CheckedExperiment) -> str:
-    """'ok: <title> (<n> faults, <m> SLOs, <duration>)' - validate's line."""
+def describe(checked: CheckedExperiment, duration_s: float | None = None) -> str:
+    """'ok: <title> (<n> faults, <m> SLOs, <duration>)' - validate's line; with `duration_s`
+    (`--duration`) the length the run will have and the file's it was scaled from."""
     experiment = checked.experiment
     duration = format_duration(experiment.load.total_duration)
+    if duration_s is not None:
+        duration = f"{format_duration(duration_s)}, --duration scaled from {duration}"
     return (
         f"ok: {experiment.title} ({len(experiment.faults)} faults, "
         f"{len(experiment.slos)} SLOs, {duration})"

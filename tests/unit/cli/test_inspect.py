@@ -106,6 +106,16 @@ def test_validate_prints_one_ok_line(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert capsys.readouterr().out == "ok: Catalog answers 503 (1 faults, 2 SLOs, 35s)\n"
 
 
+def test_validate_with_duration_prints_the_scaled_length(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`--duration` scales the run: the line gives the length it will have, not the file's."""
+    path = write_case(tmp_path, GOOD, None)
+    assert main(["validate", str(path), "--duration", "70s"]) == 0
+    expected = "ok: Catalog answers 503 (1 faults, 2 SLOs, 70s, --duration scaled from 35s)\n"
+    assert capsys.readouterr().out == expected
+
+
 @pytest.mark.parametrize("command", ["validate", "run"])
 @pytest.mark.parametrize(
     ("case", "text", "topology", "expected"), BAD_CASES, ids=[c[0] for c in BAD_CASES]
