@@ -12,6 +12,10 @@ from typing import Any
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)\s*$")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
 
+MAX_DURATION_S = 365 * 24 * 3600.0
+"""The longest duration any file or option takes (a year): longer ones are typing slips,
+and past it clocks and timers overflow (a loop's timer, a date in a report)."""
+
 
 def parse_duration(value: Any) -> float:
     """Seconds from '250ms', '30s', '2m', '1h' or a plain number of seconds."""
@@ -22,12 +26,18 @@ def parse_duration(value: Any) -> float:
             raise ValueError(f"expected a finite duration, got {value}")
         if value < 0:
             raise ValueError("expected a non-negative duration")
-        return float(value)
+        return _at_most_a_year(float(value), value)
     if isinstance(value, str):
         match = _DURATION.match(value)
         if match:
-            return float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+            return _at_most_a_year(float(match.group(1)) * _UNIT_SECONDS[match.group(2)], value)
     raise ValueError(f"expected a duration like '30s', '250ms' or '2m', got {value!r}")
+
+
+def _at_most_a_year(seconds: float, given: Any) -> float:
+    if seconds > MAX_DURATION_S:
+        raise ValueError(f"expected a duration of at most a year (8760h), got {given!r}")
+    return seconds
 
 
 def format_duration(seconds: float) -> str:

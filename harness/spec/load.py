@@ -213,6 +213,8 @@ class LoadSpec(SpecModel):
             )
         if self.stages and sum(s.duration for s in self.stages) <= 0:
             raise ValueError("stages: the stages must last longer than 0s")
+        if not self.stages and self.duration <= 0:
+            raise ValueError("duration: the load must last longer than 0s (the measured part)")
         return self
 
     @property

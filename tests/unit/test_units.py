@@ -28,6 +28,15 @@ def test_parse_duration_rejects_what_yaml_reads_from_inf_and_nan(bad: float) -> 
         parse_duration(bad)
 
 
+@pytest.mark.parametrize("bad", ["99999999999999999999h", "8761h", 1e20, 31_536_001])
+def test_parse_duration_refuses_more_than_a_year(bad: object) -> None:
+    """A finite duration past a year is a slip that would overflow a timer later: refused
+    here, naming the bound; a year itself is taken."""
+    with pytest.raises(ValueError, match="at most a year"):
+        parse_duration(bad)
+    assert parse_duration("8760h") == 365 * 24 * 3600.0
+
+
 def test_format_duration_round_trips() -> None:
     """Formatting picks the shortest exact unit and parses back to the same value."""
     for seconds in (0.25, 1.0, 30.0, 0.001, 1.5):

@@ -61,6 +61,8 @@ def test_faults_parse_by_kind() -> None:
         ({"slos": ["p99_ms < 3 during:nothing"]}, "names no fault"),
         ({"slos": ["p99_ms lt 3"]}, "expected an SLO like"),
         ({"load": {"duration": "abc"}}, "load.duration: expected a duration"),
+        ({"load": {"duration": "0s"}}, "load: duration: the load must last longer than 0s"),
+        ({"load": {"duration": "9000h"}}, "load.duration: expected a duration of at most"),
         (
             {"faults": [{"name": "x", "kind": "nope", "target": "a"}]},
             "faults[0]: unknown kind 'nope'",
