@@ -25,6 +25,10 @@ from mesh_runtime.validation import model_from_data
 
 DEFAULT_HISTORY = 32
 
+MAX_SIDECARS = 10_000
+"""Sidecar rows the status keeps (five times Istio's 2000-sidecar load test): a config
+read may name any sidecar, so past this the row seen longest ago makes room."""
+
 
 class UnknownService(InvalidInput):
     """A policy change named a service the mesh configuration does not have."""
@@ -62,11 +66,14 @@ class ConfigStore:
         *,
         clock: Callable[[], float] = time.time,
         history: int = DEFAULT_HISTORY,
+        max_sidecars: int = MAX_SIDECARS,
     ) -> None:
         self._clock = clock
+        self._max_sidecars = max(max_sidecars, 1)
         self._current = initial.model_copy(update={"version": max(initial.version, 1)})
         self._history: deque[MeshConfig] = deque([self._current], maxlen=max(history, 1))
         self._sidecars: dict[str, SidecarReport] = {}
+        """Instance -> its last report, the one seen longest ago first."""
         self._any_changed_at = self._current.version
         """Version of the last change to anything (what an unscoped sidecar follows)."""
         self._changed_at = dict.fromkeys(self._current.services, self._current.version)
@@ -138,6 +145,8 @@ class ConfigStore:
         without its state file): the current config is re-issued above that version, so
         that sidecars, which only take newer versions, receive it. True when that happened.
         """
+        if self._sidecars.pop(instance, None) is None and len(self._sidecars) >= self._max_sidecars:
+            del self._sidecars[next(iter(self._sidecars))]
         self._sidecars[instance] = SidecarReport(version, self._clock(), service)
         if version <= self.version:
             return False

@@ -141,6 +141,18 @@ def test_sidecar_reports_record_version_and_clock_time(config: MeshConfig) -> No
     }
 
 
+def test_sidecar_rows_are_bounded_the_longest_unseen_going_first(config: MeshConfig) -> None:
+    """Any config read may name a sidecar: past `max_sidecars` rows the one seen longest
+    ago makes room, and a sidecar that reports again is the newest seen."""
+    store = ConfigStore(config, max_sidecars=3)
+    for instance in ("a-0", "b-0", "c-0"):
+        store.record_sidecar(instance, 1)
+    store.record_sidecar("a-0", 1)
+    store.record_sidecar("made-up-1", 1)
+    store.record_sidecar("made-up-2", 1)
+    assert sorted(store.sidecars()) == ["a-0", "made-up-1", "made-up-2"]
+
+
 def test_a_change_concerns_the_service_and_its_callers_only(config: MeshConfig) -> None:
     """A policy change moves the scope version of catalog and frontend (its caller) only."""
     store = ConfigStore(config)
