@@ -23,6 +23,7 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
+from h2.connection import ConnectionState
 from h2.errors import ErrorCodes
 from h2.events import (
     ConnectionTerminated,
@@ -470,8 +471,10 @@ class H2ServerProtocol(asyncio.BufferedProtocol):
 
     def _refuse(self, code: int, reason: str) -> None:
         log.info("HTTP/2 connection from %s refused: %s", self._downstream.remote, reason)
-        with contextlib.suppress(ProtocolError):
-            self._wire.conn.close_connection(code, additional_data=reason.encode()[:200])
+        conn = self._wire.conn
+        if conn.state_machine.state is not ConnectionState.CLOSED:  # h2 sent its own GOAWAY
+            with contextlib.suppress(ProtocolError):
+                conn.close_connection(code, additional_data=reason.encode()[:200])
         self._wire.flush()
         for stream in self._streams.values():
             if stream.task is not None:
