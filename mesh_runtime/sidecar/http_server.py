@@ -23,21 +23,14 @@ import httptools
 
 from mesh_runtime.sidecar.http1 import (
     READ_BUFFER,
-    BodyStream,
     ConnectionClosed,
     Downstream,
     Request,
     Response,
     simple_response,
 )
-from mesh_runtime.sidecar.http1_wire import (
-    BAD_REQUEST,
-    CONTINUE,
-    LAST_CHUNK,
-    NO_BODY_STATUS,
-    encode_chunk,
-    encode_response_head,
-)
+from mesh_runtime.sidecar.http1_answer import write_answer, write_refusal
+from mesh_runtime.sidecar.http1_wire import CONTINUE
 from mesh_runtime.sidecar.limits import (
     HttpLimits,
     Phase,
@@ -388,7 +381,9 @@ class HttpServerProtocol(asyncio.BufferedProtocol):
                     log.exception("handler failed for %s %s", request.method, request.target)
                     response = simple_response(500)
                 keep_alive = request.keep_alive and not self._closing and not self._bad_input
-                rest = self._write(request, response, keep_alive)
+                rest = write_answer(
+                    self._transport, request.method, response, keep_alive, self._writable
+                )
                 if rest is not None:
                     await rest
                 if not keep_alive:
@@ -397,7 +392,7 @@ class HttpServerProtocol(asyncio.BufferedProtocol):
             if self._phase is Phase.IDLE:
                 self._since = time.monotonic()
             if self._bad_input:
-                self._write_reject(transport)
+                write_refusal(transport, self._pending_reject)
                 return False
             if self._closing:
                 transport.close()
@@ -406,97 +401,3 @@ class HttpServerProtocol(asyncio.BufferedProtocol):
             transport.close()
             return False
         return True
-
-    def _write_reject(self, transport: asyncio.Transport) -> None:
-        response = self._pending_reject
-        if response is None or not isinstance(response.body, bytes):
-            transport.write(BAD_REQUEST)
-        else:
-            framing = b"content-length: %d\r\n" % len(response.body)
-            head = encode_response_head(response.status, response.headers, framing, False)
-            transport.write(head + response.body)
-        transport.close()
-
-    def _write(
-        self, request: Request, response: Response, keep_alive: bool
-    ) -> Awaitable[None] | None:
-        """Write the answer; what is left to await when its body is still streaming (not
-        a coroutine itself: most answers are whole by now, and a coroutine a request
-        fewer is a generator object, its frame and its StopIteration fewer)."""
-        transport = self._transport
-        body = response.body
-        if transport is None or transport.is_closing():  # the client hung up meanwhile
-            if isinstance(body, BodyStream):
-                body.abandon()
-            raise ConnectionClosed("the client closed before its answer")
-        if request.method == b"HEAD" or response.status in NO_BODY_STATUS:
-            if isinstance(body, BodyStream):
-                body.abandon()
-            transport.write(
-                encode_response_head(
-                    response.status, response.headers, _head_framing(response), keep_alive
-                )
-            )
-            return None
-        if isinstance(body, bytes):
-            framing = b"content-length: %d\r\n" % len(body)
-            head = encode_response_head(response.status, response.headers, framing, keep_alive)
-            transport.write(head + body)
-            return None
-        length = response.content_length
-        chunked = length is None
-        framing = (
-            b"transfer-encoding: chunked\r\n"
-            if length is None
-            else b"content-length: %d\r\n" % length
-        )
-        head = encode_response_head(response.status, response.headers, framing, keep_alive)
-        whole = body.take_complete()
-        if whole is not None:  # the usual small answer: it came in with its head
-            if chunked:
-                whole = (encode_chunk(whole) if whole else b"") + LAST_CHUNK
-            transport.write(head + whole)
-            return None
-        return self._stream(transport, head, body, chunked)
-
-    async def _stream(
-        self, transport: asyncio.Transport, head: bytes, body: BodyStream, chunked: bool
-    ) -> None:
-        """The body as it comes, each chunk written with back-pressure (`head` with the
-        first)."""
-        first = True
-        try:
-            while chunk := await body.read():
-                if transport.is_closing():  # closed while the chunk was awaited
-                    body.abandon()
-                    return
-                data = encode_chunk(chunk) if chunked else chunk
-                transport.write(head + data if first else data)
-                first = False
-                if not self._writable.is_set():
-                    await self._writable.wait()
-        except asyncio.CancelledError:
-            body.abandon()  # the client hung up: release the upstream (and its deadline)
-            raise
-        except ConnectionClosed:
-            # The upstream broke mid-body (or its deadline cut it): the only honest signal left is to cut this
-            # connection too (as Envoy does), so the client sees a truncated message.
-            if first and not transport.is_closing():
-                transport.write(head)
-            transport.abort()
-            raise
-        if transport.is_closing():
-            return
-        tail = LAST_CHUNK if chunked else b""
-        transport.write(head + tail if first else tail)
-
-
-def _head_framing(response: Response) -> bytes:
-    """Content-Length of an answer without a body: the length a GET would have had."""
-    if response.status in NO_BODY_STATUS:
-        return b""
-    if response.content_length is not None:
-        return b"content-length: %d\r\n" % response.content_length
-    if isinstance(response.body, bytes):
-        return b"content-length: %d\r\n" % len(response.body)
-    return b""

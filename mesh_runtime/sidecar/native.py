@@ -41,6 +41,7 @@ HOT_MODULES = (
     "mesh_runtime.sidecar.endpoint_pool",
     "mesh_runtime.sidecar.exchange",
     "mesh_runtime.sidecar.http1",
+    "mesh_runtime.sidecar.http1_answer",
     "mesh_runtime.sidecar.http1_wire",
     "mesh_runtime.sidecar.http_server",
     "mesh_runtime.sidecar.http2",
