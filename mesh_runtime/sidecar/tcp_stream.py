@@ -114,6 +114,10 @@ class End(asyncio.Protocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)
+        if self.reset:  # abort() came before the socket did: a connection refused at once
+            self.ready.cancel()  # nobody waits on it: no exception left unretrieved
+            self.abort()
+            return
         self.transport.set_write_buffer_limits(high=HIGH_WATER)
         if self._paused:
             self.transport.pause_reading()
@@ -192,7 +196,9 @@ class End(asyncio.Protocol):
     def abort(self) -> None:
         """End this connection with a TCP reset, as a reset or failed peer end did (a
         transport's own `abort` closes the socket, which sends a FIN: the caller would
-        read an orderly end of a stream that broke)."""
+        read an orderly end of a stream that broke). Called before `connection_made` (an
+        outbound's task refuses a connection before the loop hands over its socket), the
+        reset is done once the socket comes."""
         self.reset = True
         transport = self.transport
         if transport is not None:
