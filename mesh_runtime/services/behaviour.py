@@ -107,9 +107,17 @@ def sample_latency_ms(latency: Latency, rng: random.Random) -> float:
         return rng.expovariate(1.0 / mean)
     if latency.distribution == "lognormal" and stddev > 0:
         # parameters of the underlying normal that give this mean and standard deviation
-        sigma2 = math.log1p((stddev / mean) ** 2)
+        sigma2 = _log1p_ratio_squared(stddev, mean)
         return rng.lognormvariate(math.log(mean) - sigma2 / 2, math.sqrt(sigma2))
     return mean
+
+
+def _log1p_ratio_squared(top: float, bottom: float) -> float:
+    """log(1 + (top / bottom)**2) for positive floats, in logs once the ratio is over 1:
+    its square overflows a float when `bottom` is tiny beside `top` (a mean of 1e-200 ms)."""
+    if top <= bottom:
+        return math.log1p((top / bottom) ** 2)
+    return 2 * (math.log(top) - math.log(bottom)) + math.log1p((bottom / top) ** 2)
 
 
 def should_fail(behaviour: Behaviour, rng: random.Random) -> bool:

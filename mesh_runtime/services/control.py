@@ -73,7 +73,7 @@ class BehaviourControl:
         try:
             change = json.loads(body)
             self.behaviour = updated(self.behaviour, change)
-        except (ValueError, BehaviourError) as exc:
+        except (ValueError, RecursionError) as exc:  # RecursionError: nested too deep
             message = str(exc) if isinstance(exc, BehaviourError) else f"not valid JSON: {exc}"
             return json_response({"error": message}, status=400)
         # wake every held request so that it sees the new behaviour

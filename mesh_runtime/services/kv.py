@@ -7,7 +7,7 @@ One command per line, one reply line each, in order:
     GET <key>           -> VALUE <value> | NOTFOUND
     DEL <key>           -> OK | NOTFOUND
     PING                -> PONG <instance>
-    anything else       -> ERROR <why>
+    anything else       -> ERROR <why>  (a line over MAX_LINE too; the next ones go on)
 
 A client may half-close after its last command: the replies still come, then the
 server closes. A first line `GET /_health HTTP/1.x` is answered as HTTP 200 and the
@@ -57,6 +57,28 @@ class KvStore:
         return f"ERROR unknown command {verb[:32]!r}"
 
 
+TOO_LONG = b"\0too long\0"
+"""`read_line`'s stand-in for a line over MAX_LINE (compared by identity)."""
+
+
+async def read_line(reader: asyncio.StreamReader) -> bytes:
+    """The next line (b"" at the end of the stream). A line over the reader's limit is
+    read to its end and dropped, and TOO_LONG stands for it: its ERROR reply comes in
+    order and the commands after it go on (closing at once, as before, reset the
+    connection with the client's bytes unread, and the replies sent before it were lost)."""
+    too_long = False
+    while True:
+        try:
+            line = await reader.readuntil(b"\n")
+        except asyncio.IncompleteReadError as exc:  # the end of the stream
+            line = exc.partial
+        except asyncio.LimitOverrunError as exc:
+            too_long = True
+            await reader.readexactly(exc.consumed)  # the line's bytes so far, dropped
+            continue
+        return TOO_LONG if too_long else line
+
+
 class KvServer:
     def __init__(self, store: KvStore) -> None:
         self.store = store
@@ -65,20 +87,21 @@ class KvServer:
         try:
             first = True
             while True:
-                line = await reader.readline()
+                line = await read_line(reader)
                 if not line:
                     break
                 if first and line.startswith(HEALTH_LINE):
                     writer.write(HEALTH_ANSWER)
                     break
                 first = False
-                if line.strip():
+                if line is TOO_LONG:
+                    writer.write(f"ERROR line longer than {MAX_LINE} bytes\n".encode())
+                    await writer.drain()
+                elif line.strip():
                     writer.write(self.store.execute(line.decode("utf-8", "replace")).encode())
                     writer.write(b"\n")
                     await writer.drain()
             await writer.drain()
-        except ValueError:  # a line over MAX_LINE
-            writer.write(f"ERROR line longer than {MAX_LINE} bytes\n".encode())
         except (ConnectionError, OSError):
             pass
         finally:

@@ -66,6 +66,7 @@ def test_fixed_latency_is_exact_and_zero_mean_is_no_delay() -> None:
         (Latency(distribution="normal", mean_ms=50, stddev_ms=5), 5.0),
         (Latency(distribution="exponential", mean_ms=20), 20.0),
         (Latency(distribution="lognormal", mean_ms=30, stddev_ms=15), 15.0),
+        (Latency(distribution="lognormal", mean_ms=20, stddev_ms=30), 30.0),
     ],
 )
 def test_distributions_have_the_configured_mean_and_spread(latency: Latency, stddev: float) -> None:
@@ -74,6 +75,15 @@ def test_distributions_have_the_configured_mean_and_spread(latency: Latency, std
     assert statistics.fmean(samples) == pytest.approx(latency.mean_ms, rel=0.03)
     assert statistics.stdev(samples) == pytest.approx(stddev, rel=0.06)
     assert min(samples) >= 0
+
+
+@pytest.mark.parametrize("mean_ms", [1e-200, 5e-324])
+def test_lognormal_latency_with_a_tiny_mean_is_a_tiny_delay(mean_ms: float) -> None:
+    """A valid lognormal whose spread dwarfs its mean (stddev/mean squared overflows a
+    float) samples delays near 0 ms; it raised OverflowError, a 500 for every request."""
+    latency = Latency(distribution="lognormal", mean_ms=mean_ms, stddev_ms=600_000)
+    samples = [sample_latency_ms(latency, random.Random(seed)) for seed in range(50)]
+    assert all(0 <= sample < 1e-3 for sample in samples)
 
 
 def test_normal_latency_is_never_negative() -> None:
