@@ -53,6 +53,10 @@ def malformed_request_line(record: logging.LogRecord) -> bool:
     closed) as an error with its parser's traceback; that is the client's fault, so it
     becomes one line at INFO. A handler's own failure keeps its traceback."""
     error = record.exc_info[1] if record.exc_info else None
+    if isinstance(error, web.RequestPayloadError) and error.__cause__ is not None:
+        # a body that failed to decode (not gzip): aiohttp reads on after the handler's
+        # 400, meets the parser's error again and logs it as unhandled
+        error = error.__cause__
     if isinstance(error, HttpProcessingError):
         problem = str(error.message)[:200].replace("%", "%%")  # msg is %-formatted
         record.msg = f"{record.msg}: malformed request ({error.code}): {problem}"

@@ -131,7 +131,9 @@ def request_from_json(body: bytes) -> ExportTraceServiceRequest:
         return json_format.ParseDict(
             document, ExportTraceServiceRequest(), ignore_unknown_fields=True
         )
-    except (ValueError, json_format.ParseError) as exc:
+    except (ValueError, json_format.ParseError, RecursionError, OverflowError) as exc:
+        # RecursionError: nested deeper than the parsers recurse; OverflowError: an
+        # Infinity where an integer goes
         if isinstance(exc, BadExport):
             raise
         raise BadExport(f"not an OTLP JSON ExportTraceServiceRequest: {exc}") from None
@@ -213,6 +215,9 @@ def _attributes(pairs: Iterable[KeyValue]) -> dict[str, Any]:
 
 
 _ATTRIBUTE_CACHE_SIZE = 4096
+_CACHED_BYTES = 1024
+"""Only encoded attributes up to this size are cached (the repeating pairs are small): a
+cache of large values held up to 4096 of them, each as big as an export may be."""
 _attributes_texts: dict[tuple[bytes, ...], str] = {}
 """A span's attributes object as JSON text by its encoded attributes."""
 
@@ -222,6 +227,8 @@ def _attributes_json(encoded: Iterable[bytes]) -> str:
     text = _attributes_texts.get(key)
     if text is None:
         text = compact_json(_raw_attributes(key))
+        if sum(map(len, key)) > 4 * _CACHED_BYTES:  # a span's few pairs: about 500 bytes
+            return text
         if len(_attributes_texts) >= _ATTRIBUTE_CACHE_SIZE:
             _attributes_texts.clear()
         _attributes_texts[key] = text
@@ -252,6 +259,8 @@ def _attribute(raw: bytes) -> tuple[str, Any]:
     if kind == "array_value" or kind == "kvlist_value":  # mutable: a new one per span
         return pair.key, _other(value, kind)
     decoded = pair.key, value.string_value if kind == "string_value" else _other(value, kind)
+    if len(raw) > _CACHED_BYTES:
+        return decoded
     if len(_decoded_attributes) >= _ATTRIBUTE_CACHE_SIZE:
         _decoded_attributes.clear()
     _decoded_attributes[raw] = decoded

@@ -39,6 +39,9 @@ log = logging.getLogger("meshproof.tracesink")
 MAX_BODY_BYTES = 64 * 1024 * 1024
 PROTOBUF = "application/x-protobuf"
 JSON = "application/json"
+ENCODINGS = frozenset({"", "identity", "gzip", "deflate"})
+"""Content-Encodings a body may have (aiohttp undoes gzip and deflate); any other is 415:
+left as it is, the body would be read as if it were not encoded."""
 _EMPTY_EXPORT_RESPONSE = ExportTraceServiceResponse().SerializeToString()
 
 
@@ -125,7 +128,7 @@ class TraceSink:
                 isinstance(k, str) and isinstance(v, str) for k, v in attributes.items()
             ):
                 raise BadForwardUrl("attributes: expected an object of strings")
-        except (ValueError, KeyError, TypeError) as exc:
+        except (ValueError, KeyError, TypeError, RecursionError, web.RequestPayloadError) as exc:
             return web.json_response({"error": f"expected {{url, attributes}}: {exc}"}, status=400)
         await self._stop_sender()
         self._forwarder = Forwarder(url, attributes)
@@ -137,9 +140,18 @@ class TraceSink:
         if content_type not in (PROTOBUF, JSON):
             self._rejected += 1
             return _error(415, f"unsupported content type {content_type!r}", JSON)
+        encoding = request.headers.get("Content-Encoding", "").strip().lower()
+        if encoding not in ENCODINGS:
+            self._rejected += 1
+            return _error(415, f"unsupported content encoding {encoding!r}", content_type)
         try:
-            # aiohttp has already undone a gzip / deflate Content-Encoding
+            # aiohttp undoes a gzip / deflate Content-Encoding as it reads
             body = await request.read()
+        except web.RequestPayloadError as exc:  # not gzip, a broken stream
+            self._rejected += 1
+            why = " ".join(str(exc).split())  # aiohttp's message spans lines
+            return _error(400, f"body: cannot read it: {why}", content_type)
+        try:
             decoded: ExportTraceServiceRequest | None = None
             if content_type == JSON:
                 decoded = request_from_json(body)

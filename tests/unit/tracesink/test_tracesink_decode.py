@@ -6,6 +6,7 @@ import json
 
 import pytest
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
@@ -13,6 +14,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import SpanKind, Status, StatusCode, set_span_in_context
 
 from harness.bench.tracesink import random_exports, sidecar_exports
+from mesh_runtime.tracesink import decode
 from mesh_runtime.tracesink.decode import (
     BadExport,
     lines_from_protobuf,
@@ -134,10 +136,17 @@ def test_otlp_json_with_hex_ids_decodes() -> None:
 
 @pytest.mark.parametrize(
     "body",
-    [b"not json", b"[1]", b'{"resourceSpans": [{"scopeSpans": [{"spans": [{"traceId": "zz"}]}]}]}'],
+    [
+        b"not json",
+        b"[1]",
+        b'{"resourceSpans": [{"scopeSpans": [{"spans": [{"traceId": "zz"}]}]}]}',
+        b"[" * 100_000,
+        b'{"resourceSpans": [{"scopeSpans": [{"spans": [{"kind": Infinity}]}]}]}',
+    ],
 )
 def test_bad_json_is_bad_export(body: bytes) -> None:
-    """Malformed JSON, a non-object, or a non-hex id is reported as BadExport."""
+    """Malformed JSON, a non-object, a non-hex id, nesting deeper than the parser recurses
+    (RecursionError) or Infinity for an integer (OverflowError) is reported as BadExport."""
     with pytest.raises(BadExport):
         request_from_json(body)
 
@@ -191,3 +200,21 @@ def test_the_fast_protobuf_path_refuses_what_the_full_parse_refuses_alike() -> N
         with pytest.raises(BadExport) as lines:
             lines_from_protobuf(garbage)
         assert str(fast.value) == str(lines.value) == str(full.value)
+
+
+def test_large_attributes_are_not_kept_in_the_decoding_caches() -> None:
+    """Exports each with a distinct 64 KiB attribute leave nothing that size in the caches
+    of decoded pairs and of attribute texts (they held up to 4096 of any size: memory
+    without bound); the records are the same."""
+    for n in range(3):
+        request = ExportTraceServiceRequest()
+        span = request.resource_spans.add().scope_spans.add().spans.add()
+        span.trace_id, span.span_id, span.name = bytes(16), bytes(8), "big"
+        pair = span.attributes.add(key="blob")
+        pair.value.string_value = f"{n}" + "x" * 65536
+        body = request.SerializeToString()
+        lines, count = lines_from_protobuf(body)
+        assert count == 1 and json.loads(lines)["attributes"]["blob"] == pair.value.string_value
+        assert records_from_protobuf(body)[0]["attributes"]["blob"] == pair.value.string_value
+    assert all(len(raw) < 65536 for raw in decode._decoded_attributes)
+    assert all(sum(map(len, key)) < 65536 for key in decode._attributes_texts)
