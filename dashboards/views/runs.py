@@ -10,6 +10,7 @@ import streamlit as st
 from dashboards import data, widgets
 from harness.report.text import intended_rate, load_text
 from harness.store import RunRecord
+from harness.store.reader import shown
 
 COLUMNS = [
     "started",
@@ -95,7 +96,7 @@ def main() -> None:
         what = "run directory" if len(broken) == 1 else "run directories"
         with st.expander(f"{len(broken)} {what} could not be read"):
             for path, problem in broken:
-                st.markdown(f"- `{path.name}`: {problem}")
+                st.markdown(f"- `{shown(path.name)}`: {problem}")
 
 
 def _runs(frame: pd.DataFrame) -> None:

@@ -7,9 +7,10 @@ A metric that could not be computed is `None` (no data), never 0.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from harness.spec.phase import WHOLE, Phase
 
@@ -348,6 +349,27 @@ class RunRecord(RecordModel):
     cpu: CpuSplit | None = None
     """The measured part's CPU by sidecars, apps, harness and the rest (additive); None
     without resource samples."""
+
+    @field_validator("id")
+    @classmethod
+    def _one_folder_name(cls, value: str) -> str:
+        # compare names its report folder after the ids: never a path out of reports/
+        if value in (".", "..") or any(c in value for c in "/\\\0"):
+            raise ValueError(f"expected a run id (a folder name), got {value!r}")
+        return value
+
+    @field_validator("started_at", "ended_at")
+    @classmethod
+    def _iso_time(cls, value: str | None) -> str | None:
+        # runs are sorted and drawn by these: a time no reader can parse is refused here
+        if value is not None:
+            try:
+                datetime.fromisoformat(value)
+            except ValueError:
+                raise ValueError(
+                    f"expected an ISO 8601 time like '2026-11-27T15:40:00Z', got {value!r}"
+                ) from None
+        return value
 
     def whole_phase(self) -> PhaseRecord | None:
         """The measured part of the run (everything after warm-up)."""

@@ -11,6 +11,7 @@ with status "unreadable" and the reason.
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -18,6 +19,7 @@ from typing import TYPE_CHECKING
 from pydantic import ValidationError
 
 from harness.store.model import SCHEMA_VERSION, RunRecord
+from harness.store.tables import schema_problem
 from mesh_runtime.errors import InvalidInput
 from mesh_runtime.validation import first_problem
 
@@ -54,7 +56,9 @@ def load_run(path: str | Path) -> RunRecord:
     file = Path(path)
     if file.is_dir():
         file = file / RUN_FILE
-    source = str(file)
+    source = shown(file)
+    if source != str(file):  # every report of the run names it: it must be text
+        raise InvalidInput(source, "", "the path is not UTF-8 text; rename the folder")
     try:
         data = json.loads(file.read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -63,8 +67,15 @@ def load_run(path: str | Path) -> RunRecord:
         raise InvalidInput(source, "", f"cannot read: {exc.strerror}") from None
     except ValueError as exc:
         raise InvalidInput(source, "", f"not valid JSON: {exc}") from None
+    except RecursionError:  # json's decoder nests a call per array or object
+        raise InvalidInput(source, "", "not valid JSON: nested too deeply") from None
     if not isinstance(data, dict):
         raise InvalidInput(source, "", "expected a JSON object")
+    try:  # a \ud800-\udfff escape alone decodes to a string no file or page can hold
+        json.dumps(data, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError as exc:
+        bad = exc.object[exc.start : exc.end].encode("unicode_escape").decode()
+        raise InvalidInput(source, "", f"not valid JSON: a lone surrogate {bad}") from None
     version = data.get("schema_version")
     if version != SCHEMA_VERSION:
         raise InvalidInput(source, "schema_version", f"unsupported version {version!r}")
@@ -73,6 +84,11 @@ def load_run(path: str | Path) -> RunRecord:
     except ValidationError as exc:
         where, problem = first_problem(exc, data)
         raise InvalidInput(source, where, problem) from None
+
+
+def shown(path: str | Path) -> str:
+    """The path as text: bytes of a name that is not UTF-8 shown as \\xNN escapes."""
+    return os.fsencode(path).decode("utf-8", "backslashreplace")
 
 
 class StoredRun:
@@ -84,7 +100,9 @@ class StoredRun:
         self._tables: dict[str, pd.DataFrame] = {}
 
     def has_table(self, name: str) -> bool:
-        return (self.path / f"{name}.parquet").is_file()
+        """True when the run has the table: its file, or run.json saying it was written
+        (then `table` says the file is gone, instead of the run seeming to lack it)."""
+        return name in self.record.tables or (self.path / f"{name}.parquet").exists()
 
     def table(self, name: str) -> pd.DataFrame:
         """The table `name` ('requests', 'windows', ...); InvalidInput if absent or broken."""
@@ -93,12 +111,20 @@ class StoredRun:
             import pyarrow.parquet as pq
 
             file = self.path / f"{name}.parquet"
+            if file.exists() and not file.is_file():
+                raise InvalidInput(str(file), "", "not a file")
             try:
-                self._tables[name] = pq.read_table(file).to_pandas()
+                table = pq.read_table(file)
             except FileNotFoundError:
-                raise InvalidInput(str(file), "", "no such table in this run") from None
+                listed = name in self.record.tables
+                why = "run.json lists this table, but the file is gone" if listed else ""
+                raise InvalidInput(str(file), "", why or "no such table in this run") from None
             except (OSError, pa.ArrowException) as exc:
                 raise InvalidInput(str(file), "", f"cannot read the table: {exc}") from None
+            problem = schema_problem(name, table.schema)
+            if problem is not None:
+                raise InvalidInput(str(file), *problem)
+            self._tables[name] = table.to_pandas()
         return self._tables[name]
 
 
@@ -144,7 +170,7 @@ def _listing(path: Path) -> RunListing:
     except InvalidInput as exc:
         stamp, _, name = path.name.partition("-")
         return RunListing(
-            id=path.name,
+            id=shown(path.name),
             path=path,
             experiment=name,
             title="",

@@ -6,6 +6,11 @@ by `harness.analysis.traces` and `harness.report`; its columns are fixed here, o
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
 TABLES = ("requests", "windows", "metrics", "resources", "spans", "events")
 
 SPAN_COLUMNS = (
@@ -22,3 +27,58 @@ SPAN_COLUMNS = (
     "attributes",
 )
 """spans.parquet; `attributes` is JSON text."""
+
+READ_COLUMNS: dict[str, dict[str, str]] = {
+    "requests": {
+        "intended_s": "numbers",
+        "latency_ms": "numbers",
+        "corrected_ms": "numbers",
+        "status": "numbers",
+        "route": "text",
+    },
+    "metrics": {"t_s": "numbers", "metric": "text", "labels": "text", "value": "numbers"},
+    "resources": {
+        "t_s": "numbers",
+        "role": "text",
+        "name": "text",
+        "cpu_cores": "numbers",
+        "rss_mb": "numbers",
+    },
+    "spans": {
+        "trace_id": "text",
+        "span_id": "text",
+        "start_ns": "numbers",
+        "end_ns": "numbers",
+    },
+}
+"""The columns every reader of a table takes for granted (compare, calibrate, the
+report), and their kind; a table without one of them, or holding it as another kind,
+is refused naming the column (`schema_problem`), never read half-way."""
+
+
+def schema_problem(table: str, schema: pa.Schema) -> tuple[str, str] | None:
+    """(column, problem) for the first column of READ_COLUMNS[table] that `schema` lacks
+    or holds as another kind; None when the table can be read."""
+    for column, kind in READ_COLUMNS.get(table, {}).items():
+        index = schema.get_field_index(column)
+        if index < 0:
+            return column, "no such column in the table"
+        found = _kind_of(schema.field(index).type)
+        if found not in (kind, "missing"):  # all values missing: no data, not a problem
+            return column, f"expected {kind}, got {found}"
+    return None
+
+
+def _kind_of(found: pa.DataType) -> str:
+    """'numbers', 'text', 'missing' (every value null), else the Arrow type's name."""
+    import pyarrow as pa
+
+    if pa.types.is_dictionary(found):
+        found = found.value_type
+    if pa.types.is_null(found):
+        return "missing"
+    if pa.types.is_integer(found) or pa.types.is_floating(found):
+        return "numbers"
+    if pa.types.is_string(found) or pa.types.is_large_string(found):
+        return "text"
+    return str(found)
