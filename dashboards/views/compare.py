@@ -53,8 +53,11 @@ def main() -> None:
         st.warning("The baseline and the candidate are the same run.")
     _judgement(base[0], cand[0])
     _deltas(base[1], cand[1])
-    _distributions(base, cand)
-    _phases(base, cand)
+    for section in (_distributions, _phases):
+        try:
+            section(base, cand)
+        except MeshproofError as exc:  # a table of either run that cannot be read
+            st.warning(f"{section.__name__.strip('_')}: {exc}")
     st.subheader("SLO verdicts")
     side = deltas.verdicts_side_by_side(base[1], cand[1])
     styled = side.style.map(_style_result, subset=["baseline", "candidate"])

@@ -21,7 +21,10 @@ from pathlib import Path
 
 import duckdb
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 
+from harness.store.tables import schema_problem
 from mesh_runtime.errors import InvalidInput
 
 
@@ -51,7 +54,10 @@ def query(sql: str, params: Sequence[object] = (), keep: bool = False) -> pd.Dat
             if kept is not None and keep:
                 _keep(connection, sql, params, kept)
             if kept is not None and kept.is_file():
-                return connection.execute("SELECT * FROM read_parquet(?)", [str(kept)]).df()
+                answer = _kept(connection, kept)
+                if answer is not None:
+                    return answer
+            _check_columns(params)
             return connection.execute(sql, list(params)).df()
     except duckdb.Error as exc:
         where = next((str(p) for p in params if str(p).endswith(".parquet")), "query")
@@ -72,6 +78,31 @@ def kept_answer(sql: str, params: Sequence[object]) -> Path | None:
             folder = folder or Path(param).parent / VIEWS
         digest.update(b"\0" + repr(text if isinstance(param, str) else param).encode())
     return None if folder is None else folder / f"{digest.hexdigest()[:32]}.parquet"
+
+
+def _kept(connection: duckdb.DuckDBPyConnection, kept: Path) -> pd.DataFrame | None:
+    """The kept answer; None when it cannot be read (a damaged file in views/: the
+    query on the tables answers instead, as if it had never been kept)."""
+    try:
+        return connection.execute("SELECT * FROM read_parquet(?)", [str(kept)]).df()
+    except duckdb.Error:
+        return None
+
+
+def _check_columns(params: Sequence[object]) -> None:
+    """InvalidInput naming the table and column when a table the query reads lacks a
+    column the report takes for granted (`harness.store.tables.READ_COLUMNS`), or holds
+    it as another kind: a `SELECT *` would otherwise fail later, in pandas."""
+    for param in params:
+        if not (isinstance(param, str) and param.endswith(".parquet")):
+            continue
+        try:
+            schema = pq.read_schema(param)  # the footer only
+        except (OSError, pa.ArrowException) as exc:
+            raise InvalidInput(param, "", f"cannot read the table: {exc}") from None
+        problem = schema_problem(Path(param).stem, schema)
+        if problem is not None:
+            raise InvalidInput(param, *problem)
 
 
 def _keep(
