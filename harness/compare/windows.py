@@ -77,7 +77,7 @@ def window_quantiles(windows: Windows, q: float) -> np.ndarray:
     order = np.lexsort((windows.values, windows.block))
     values, block = windows.values[order], windows.block[order]
     starts = np.searchsorted(block, np.arange(windows.count))
-    ends = np.append(starts[1:], len(values))
+    ends = np.append(starts[1:], len(values))[: windows.count]  # none when no window
     out = np.empty(windows.count)
     for index, (start, end) in enumerate(zip(starts, ends, strict=True)):
         out[index] = np.quantile(values[start:end], q)
