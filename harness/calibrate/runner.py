@@ -43,3 +43,10 @@ def history_runs(folder: Path, experiment: str, runs: int) -> list[StoredRun]:
     if not listings:
         raise InvalidInput(str(folder), "", f"no complete run of {experiment!r} in this folder")
     return [StoredRun(item.path) for item in listings[-runs:]]
+
+
+def unreadable_runs(folder: Path, experiment: str) -> list[str]:
+    """'<id>: <problem>' of each run of `experiment` in `folder` whose run.json cannot be
+    read (history_runs leaves them out; the command says so)."""
+    listings = list_runs(folder, experiment)
+    return [f"{item.id}: {item.problem}" for item in listings if item.status == "unreadable"]

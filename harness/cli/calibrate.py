@@ -71,6 +71,7 @@ def run_calibrate(args: argparse.Namespace) -> int:
 
     from harness.calibrate import write_calibration
     from harness.calibrate.measure import calibration_of
+    from harness.calibrate.runner import unreadable_runs
 
     if args.runs < MIN_RUNS:
         raise InvalidInput("--runs", "", f"a calibration needs {MIN_RUNS} runs or more")
@@ -79,6 +80,8 @@ def run_calibrate(args: argparse.Namespace) -> int:
     if args.history is not None:
         runs = _history(args)
         source = "history"
+        for line in unreadable_runs(args.history, Path(args.experiment).stem):
+            console.print(f"left out, unreadable: {line}", style="yellow", markup=False)
     else:
         runs = _run(args, reports, console)
         source = "runs"

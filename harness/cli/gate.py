@@ -66,6 +66,7 @@ def run_gate(args: argparse.Namespace) -> int:
         HISTORY_COLUMNS,
         headline,
         history_rows,
+        skipped_lines,
         tolerance_line,
         write_outputs,
     )
@@ -91,6 +92,8 @@ def run_gate(args: argparse.Namespace) -> int:
         title = f"{result.run} against {len(result.history)} earlier runs"
         rows = history_rows(result, STATUS_STYLE)
         show_table(console, title, HISTORY_COLUMNS, rows, wrap=("since",))
+    for line in skipped_lines(result):
+        console.print(line, style="yellow", markup=False)
     for line in result.failures:
         console.print(f"[red]{line}[/]")
     if result.history_judged:

@@ -87,6 +87,9 @@ class GateResult(BaseModel):
     """Earlier runs needed to judge a regression; with fewer, only the SLOs are judged."""
     calibration: str = ""
     """The calibration whose tolerances the history judgment used, or '' (defaults)."""
+    skipped: list[str] = []
+    """Earlier runs of the experiment in the history folder whose run.json could not be
+    read ('<id>: <problem>'): left out of the history, and said so."""
 
     @property
     def history_judged(self) -> bool:
@@ -126,6 +129,17 @@ def history_of(record: RunRecord, history_dir: Path, max_history: int) -> list[R
         and (item.started_at, item.id) < (record.started_at, record.id)
     ]
     return [load_run(item.path) for item in earlier[-max_history:]]
+
+
+def unreadable_history(record: RunRecord, history_dir: Path) -> list[str]:
+    """'<id>: <problem>' of each earlier run of the experiment in `history_dir` that
+    list_runs could not read (listed as 'unreadable', its experiment from its folder name)."""
+    return [
+        f"{item.id}: {item.problem}"
+        for item in list_runs(history_dir, record.experiment.name)
+        if item.status == "unreadable"
+        and (item.started_at, item.id) < (record.started_at, record.id)
+    ]
 
 
 def _metric_gate(judgment: SeriesJudgment) -> MetricGate:
@@ -249,4 +263,6 @@ def gate_run(
     history = history_of(record, folder, max_history)
     if calibration == "find":
         calibration = find_calibration(folder, record.experiment.name)
-    return gate_records(record, history, settings, calibration)
+    result = gate_records(record, history, settings, calibration)
+    skipped = unreadable_history(record, folder)
+    return result.model_copy(update={"skipped": skipped}) if skipped else result

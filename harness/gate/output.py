@@ -23,9 +23,15 @@ def _change(gate: MetricGate) -> str:
 def history_line(result: GateResult) -> str:
     """'1 of 3 earlier runs: regression not judged', or how many runs the history held."""
     earlier = len(result.history)
+    left_out = f"; {len(result.skipped)} unreadable left out" if result.skipped else ""
     if not result.history_judged:
-        return f"{earlier} of {result.min_history} earlier runs: regression not judged"
-    return f"history of {earlier} earlier runs"
+        return f"{earlier} of {result.min_history} earlier runs{left_out}: regression not judged"
+    return f"history of {earlier} earlier runs{left_out}"
+
+
+def skipped_lines(result: GateResult) -> list[str]:
+    """One line per earlier run left out of the history because it could not be read."""
+    return [f"left out of the history, unreadable: {line}" for line in result.skipped]
 
 
 def headline(result: GateResult) -> str:
@@ -72,12 +78,15 @@ def markdown(result: GateResult) -> str:
     lines += [
         f"- {verdict_line(v)}" if v.passed else f"- **{verdict_line(v)}**" for v in result.verdicts
     ]
+    skipped = [f"- {line}" for line in skipped_lines(result)]
     if not result.history_judged:
-        return "\n".join([*lines, "", "## History", "", history_line(result) + "."]) + "\n"
+        history = ["", "## History", "", history_line(result) + ".", *skipped]
+        return "\n".join([*lines, *history]) + "\n"
     lines += [
         "",
         f"## History ({len(result.history)} earlier runs)",
         "",
+        *([*skipped, ""] if skipped else []),
         tolerance_line(result),
         "",
         "| metric | this run | reference | change | p | judgment | since | tolerance | method |",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -103,3 +104,19 @@ def test_too_few_runs_is_one_line_and_exit_2(
     assert main(["calibrate", EXPERIMENT, *args]) == 2
     error = capsys.readouterr().err
     assert error.count("\n") == 1 and message in error
+
+
+def test_an_unreadable_run_in_the_history_is_named(
+    history: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A run of the experiment whose run.json is cut off is left out of the calibration,
+    and a line says which and why (it was left out silently: 6 runs asked, 5 used)."""
+    folder = tmp_path / "history"
+    shutil.copytree(history, folder)
+    broken = folder / "20260106T000000Z-catalog-503"
+    broken.mkdir()
+    (broken / "run.json").write_text("{", encoding="utf-8")
+    assert main(["calibrate", EXPERIMENT, "--runs", "6", "--history", str(folder)]) == 0
+    out = capsys.readouterr().out
+    assert f"left out, unreadable: {broken.name}: not valid JSON" in out
+    assert "calibration of 5 runs" in out
