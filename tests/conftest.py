@@ -37,6 +37,34 @@ def poll(
     return last
 
 
+def answers_200(url: str, process: subprocess.Popen[Any]) -> bool:
+    """Whether `url` answers 200 now (a readiness check for `poll`); fails the test at once
+    when `process`, the one that should answer, has exited."""
+    import requests
+
+    if process.poll() is not None:
+        pytest.fail(f"{url}: the process exited with {process.returncode}")
+    try:
+        return requests.get(url, timeout=0.5).status_code == 200
+    except requests.RequestException:
+        return False
+
+
+def half_closed_exchange(address: str, payload: bytes, timeout: float = 10.0) -> bytes:
+    """Send `payload` to HOST:PORT, half-close, read until the server closes (a reset
+    raises)."""
+    import socket
+
+    host, _, port = address.rpartition(":")
+    with socket.create_connection((host, int(port)), timeout=timeout) as sock:
+        sock.sendall(payload)
+        sock.shutdown(socket.SHUT_WR)
+        chunks = []
+        while chunk := sock.recv(1 << 16):
+            chunks.append(chunk)
+    return b"".join(chunks)
+
+
 def stop_group(
     process: subprocess.Popen[Any], sig: int = signal.SIGTERM, grace: float = 5.0
 ) -> int | None:

@@ -7,7 +7,6 @@ sidecar L4 listener for kv; the kv sidecars terminate mTLS and pipe to the store
 
 from __future__ import annotations
 
-import socket
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,6 +18,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from mesh_runtime.runtimes.deployment import Deployment
 from mesh_runtime.runtimes.local import LocalRuntime
+from tests.conftest import half_closed_exchange
 
 pytestmark = pytest.mark.integration
 
@@ -37,18 +37,6 @@ def shop_tcp(
 @pytest.fixture
 def deployment(shop_tcp: tuple[LocalRuntime, Deployment]) -> Deployment:
     return shop_tcp[1]
-
-
-def exchange(address: str, payload: bytes, timeout: float = 10.0) -> bytes:
-    """Send `payload`, half-close, read until the server closes."""
-    host, _, port = address.rpartition(":")
-    with socket.create_connection((host, int(port)), timeout=timeout) as sock:
-        sock.sendall(payload)
-        sock.shutdown(socket.SHUT_WR)
-        chunks = []
-        while chunk := sock.recv(1 << 16):
-            chunks.append(chunk)
-    return b"".join(chunks)
 
 
 def tcp_metrics(deployment: Deployment, service: str, family: str) -> TcpSeries:
@@ -96,7 +84,7 @@ def test_bytes_cross_the_pair_both_ways_over_mtls(deployment: Deployment) -> Non
     before_in = total(tcp_metrics(deployment, "kv", family), reporter="destination")
     before_out = total(tcp_metrics(deployment, "gateway", family), reporter="source")
     started = time.perf_counter()
-    reply = exchange(deployment.tcp_ingress["kv"], payload)
+    reply = half_closed_exchange(deployment.tcp_ingress["kv"], payload)
     elapsed = time.perf_counter() - started
     lines = reply.split(b"\n")
     assert lines[0] == b"OK"
@@ -116,7 +104,7 @@ def test_bytes_cross_the_pair_both_ways_over_mtls(deployment: Deployment) -> Non
 
 def test_connections_are_balanced_and_counted_open_and_closed(deployment: Deployment) -> None:
     """Per connection round robin: both kv replicas answer; every opened connection closes."""
-    seen = {exchange(deployment.tcp_ingress["kv"], b"PING\n").strip() for _ in range(6)}
+    seen = {half_closed_exchange(deployment.tcp_ingress["kv"], b"PING\n").strip() for _ in range(6)}
     assert seen == {b"PONG kv-0", b"PONG kv-1"}
     opened = tcp_metrics(deployment, "kv", "istio_tcp_connections_opened_total")
     closed = tcp_metrics(deployment, "kv", "istio_tcp_connections_closed_total")

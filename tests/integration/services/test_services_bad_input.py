@@ -3,7 +3,6 @@ processes: a clear answer each time, no traceback, and the connection or service
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -16,7 +15,7 @@ import requests
 
 from mesh_runtime.runtimes.ports import fresh_port
 from mesh_runtime.services.kv import MAX_LINE
-from tests.conftest import poll, stop_group
+from tests.conftest import answers_200, half_closed_exchange, poll, stop_group
 
 pytestmark = pytest.mark.integration
 
@@ -27,15 +26,6 @@ class Running:
     """The leaf shop service's base URL."""
     kv_port: int
     logs: list[Path]
-
-
-def _up(url: str, process: subprocess.Popen[bytes]) -> bool:
-    if process.poll() is not None:
-        raise RuntimeError(f"{url}: exited with {process.returncode}")
-    try:
-        return requests.get(url, timeout=0.5).status_code == 200
-    except requests.RequestException:
-        return False
 
 
 @pytest.fixture(scope="module")
@@ -57,7 +47,7 @@ def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
                 )
             processes.append(process)
             url = f"http://127.0.0.1:{ports[name]}/_health"
-            poll(partial(_up, url, process), 15, 0.05, f"{name} ready")
+            poll(partial(answers_200, url, process), 15, 0.05, f"{name} ready")
         yield Running(f"http://127.0.0.1:{app}", kv, [work / f"{n}.log" for n in commands])
     finally:
         for process in processes:
@@ -95,17 +85,6 @@ def test_a_lognormal_latency_with_a_tiny_mean_still_answers(running: Running) ->
         requests.put(f"{running.url}/_behaviour", json=reset, timeout=5).raise_for_status()
 
 
-def _exchange(port: int, payload: bytes) -> bytes:
-    """Send `payload`, half-close, read to the end (a reset raises)."""
-    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
-        sock.sendall(payload)
-        sock.shutdown(socket.SHUT_WR)
-        chunks = []
-        while chunk := sock.recv(1 << 16):
-            chunks.append(chunk)
-    return b"".join(chunks)
-
-
 @pytest.mark.parametrize("newline", [b"\n", b""])
 def test_a_line_over_the_limit_is_an_error_line_and_the_connection_goes_on(
     running: Running, newline: bytes
@@ -115,7 +94,7 @@ def test_a_line_over_the_limit_is_an_error_line_and_the_connection_goes_on(
     client's bytes unread: a reset that lost the replies)."""
     long_line = b"SET big " + b"x" * (MAX_LINE + 1024) + newline
     tail = b"GET a\nPING\n" if newline else b""
-    reply = _exchange(running.kv_port, b"SET a 1\n" + long_line + tail)
+    reply = half_closed_exchange(f"127.0.0.1:{running.kv_port}", b"SET a 1\n" + long_line + tail)
     lines = reply.decode().splitlines()
     expected = ["OK", f"ERROR line longer than {MAX_LINE} bytes"]
     assert lines == ([*expected, "VALUE 1", "PONG kv-0"] if newline else expected)

@@ -21,7 +21,7 @@ import pytest
 import requests
 
 from mesh_runtime.runtimes.ports import fresh_port
-from tests.conftest import poll, stop_group
+from tests.conftest import answers_200, poll, stop_group
 
 pytestmark = pytest.mark.integration
 
@@ -34,15 +34,6 @@ class Chain:
     sink_out: Path
     urls: dict[str, str] = field(default_factory=dict)
     """Instance name -> base URL."""
-
-
-def _answers(url: str, process: subprocess.Popen[bytes]) -> bool:
-    if process.poll() is not None:
-        raise RuntimeError(f"{url}: process exited with {process.returncode}")
-    try:
-        return requests.get(url, timeout=0.5).status_code == 200
-    except requests.RequestException:
-        return False
 
 
 @pytest.fixture(scope="module")
@@ -83,7 +74,7 @@ def chain(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Chain]:
             log.close()
         for name, process in processes.items():
             url = f"http://{addr[name]}" + ("/ready" if name == "sink" else "/_health")
-            poll(partial(_answers, url, process), 15, 0.05, f"{name} ready")
+            poll(partial(answers_200, url, process), 15, 0.05, f"{name} ready")
         urls = {name: f"http://{a}" for name, a in addr.items() if name != "sink"}
         yield Chain(sink_out=work / "spans.jsonl", urls=urls)
     finally:

@@ -14,7 +14,7 @@ import pytest
 import requests
 
 from mesh_runtime.runtimes.ports import fresh_port
-from tests.conftest import poll, stop_group
+from tests.conftest import answers_200, poll, stop_group
 
 pytestmark = pytest.mark.integration
 
@@ -32,15 +32,6 @@ class Sink:
     log: Path
 
 
-def _ready(url: str, process: subprocess.Popen[bytes]) -> bool:
-    if process.poll() is not None:
-        raise RuntimeError(f"trace sink exited with {process.returncode}")
-    try:
-        return requests.get(f"{url}/ready", timeout=0.5).status_code == 200
-    except requests.RequestException:
-        return False
-
-
 @pytest.fixture
 def sink(tmp_path: Path) -> Iterator[Sink]:
     port, out, log = fresh_port(), tmp_path / "spans.jsonl", tmp_path / "sink.log"
@@ -54,7 +45,7 @@ def sink(tmp_path: Path) -> Iterator[Sink]:
         )
     try:
         url = f"http://127.0.0.1:{port}"
-        poll(lambda: _ready(url, process), 15, 0.05, "trace sink ready")
+        poll(lambda: answers_200(f"{url}/ready", process), 15, 0.05, "trace sink ready")
         yield Sink(url, out, log)
     finally:
         stop_group(process)

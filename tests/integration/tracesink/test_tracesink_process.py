@@ -20,7 +20,7 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from opentelemetry.trace import SpanKind, set_span_in_context
 
 from mesh_runtime.runtimes.ports import fresh_port
-from tests.conftest import poll, stop_group
+from tests.conftest import answers_200, poll, stop_group
 
 pytestmark = pytest.mark.integration
 
@@ -44,19 +44,10 @@ def sink(tmp_path: Path) -> Iterator[Sink]:
     )
     try:
         url = f"http://127.0.0.1:{port}"
-        poll(lambda: _is_ready(url, process), 15, 0.05, "trace sink ready")
+        poll(lambda: answers_200(f"{url}/ready", process), 15, 0.05, "trace sink ready")
         yield Sink(url=url, out=out)
     finally:
         stop_group(process)
-
-
-def _is_ready(url: str, process: subprocess.Popen[bytes]) -> bool:
-    if process.poll() is not None:
-        raise RuntimeError(f"trace sink exited with {process.returncode}")
-    try:
-        return requests.get(f"{url}/ready", timeout=0.5).status_code == 200
-    except requests.RequestException:
-        return False
 
 
 def _records(out: Path) -> list[dict[str, Any]]:
