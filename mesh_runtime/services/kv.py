@@ -24,6 +24,10 @@ from collections.abc import Sequence
 
 MAX_LINE = 4 * 1024 * 1024
 MAX_KEY = 256
+MAX_KEYS = 65_536
+"""Keys the store holds; a SET of a new key past it drops the key set longest ago (the
+shop's calls key by request path: paths made per request would otherwise grow it
+without end)."""
 HEALTH_LINE = b"GET /_health HTTP/1."
 HEALTH_ANSWER = b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\nConnection: close\r\n\r\nok\n"
 
@@ -47,6 +51,8 @@ class KvStore:
         if len(key) > MAX_KEY:
             return f"ERROR key longer than {MAX_KEY} bytes"
         if verb == "SET":
+            if self._data.pop(key, None) is None and len(self._data) >= MAX_KEYS:
+                del self._data[next(iter(self._data))]
             self._data[key] = value
             return "OK"
         if verb == "GET":

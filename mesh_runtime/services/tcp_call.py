@@ -10,13 +10,28 @@ connection that fails or times out is status 0 (no answer), wrong or missing rep
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import time
 
 from mesh_runtime.services.call_result import CallResult, describe_error
+from mesh_runtime.services.kv import MAX_KEY
 
 
 def kv_script(key: str, value: str) -> bytes:
+    key = kv_key(key)
     return f"SET {key} {value}\nGET {key}\nPING\n".encode()
+
+
+def kv_key(path: str) -> str:
+    """The request path as a kv key: as it is when it fits `MAX_KEY` bytes, else its start
+    and a digest of the whole (a longer key is an ERROR reply: the call would be a 502 the
+    mesh did not cause)."""
+    encoded = path.encode()
+    if len(encoded) <= MAX_KEY:
+        return path
+    digest = hashlib.blake2b(encoded, digest_size=8).hexdigest()
+    start = encoded[: MAX_KEY - len(digest) - 1].decode("utf-8", "ignore")
+    return f"{start}#{digest}"
 
 
 def kv_outcome(replies: list[str], value: str) -> tuple[int, str | None, str | None]:

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from mesh_runtime.services import kv
 from mesh_runtime.services.calls import Targets
-from mesh_runtime.services.kv import KvStore
-from mesh_runtime.services.tcp_call import kv_outcome, kv_script
+from mesh_runtime.services.kv import MAX_KEY, KvStore
+from mesh_runtime.services.tcp_call import kv_key, kv_outcome, kv_script
 
 
 def test_set_get_del_ping() -> None:
@@ -40,6 +41,33 @@ def test_a_call_is_ok_only_with_all_three_replies() -> None:
     status, instance, error = kv_outcome(["OK", "VALUE w", "PONG kv-1"], "v")
     assert (status, instance) == (502, None) and error is not None
     assert kv_outcome(["OK"], "v")[0] == 502
+
+
+def test_a_long_path_is_a_key_the_store_takes() -> None:
+    """A path over MAX_KEY bytes (any HTTP path may be) keys its start and a digest of the
+    whole, so a shop call with it is a 200, not an ERROR the mesh did not cause; two long
+    paths with one start key apart."""
+    store = KvStore("kv-0")
+    long_a, long_b = "/" + "é" * 300 + "a", "/" + "é" * 300 + "b"
+    script = kv_script(long_a, "v").decode().splitlines()
+    assert [store.execute(line) for line in script] == ["OK", "VALUE v", "PONG kv-0"]
+    assert len(kv_key(long_a).encode()) <= MAX_KEY
+    assert kv_key(long_a) != kv_key(long_b)
+    assert kv_key("/short") == "/short"
+
+
+def test_the_store_keeps_at_most_max_keys(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Past MAX_KEYS a SET of a new key drops the one set longest ago; a key set again is
+    the newest."""
+    monkeypatch.setattr(kv, "MAX_KEYS", 2)
+    store = KvStore("kv-0")
+    for key in ("/a", "/b", "/a", "/c"):
+        store.execute(f"SET {key} v")
+    assert [store.execute(f"GET {key}") for key in ("/a", "/b", "/c")] == [
+        "VALUE v",
+        "NOTFOUND",
+        "VALUE v",
+    ]
 
 
 def test_tcp_callees_have_their_own_addresses() -> None:
