@@ -18,8 +18,7 @@ import pytest
 import requests
 
 from mesh_runtime.runtimes.ports import fresh_port
-from tests.conftest import poll, stop_group
-from tests.integration.services.test_services_chain import _answers
+from tests.conftest import answers_200, poll, stop_group
 
 pytestmark = pytest.mark.integration
 
@@ -52,7 +51,7 @@ def chain(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
                 )
         for name, process in processes.items():
             url = f"http://{addr[name]}" + ("/ready" if name == "sink" else "/_health")
-            poll(partial(_answers, url, process), 15, 0.05, f"{name} ready")
+            poll(partial(answers_200, url, process), 15, 0.05, f"{name} ready")
         channel = grpc.insecure_channel(addr["catalog-0"], options=[("grpc.enable_http_proxy", 0)])
         yield {"addr": addr, "spans": work / "spans", "call": channel.unary_unary(METHOD)}
         channel.close()

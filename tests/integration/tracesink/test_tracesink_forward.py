@@ -16,8 +16,7 @@ import requests
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
 from mesh_runtime.runtimes.ports import fresh_port
-from tests.conftest import poll, stop_group
-from tests.integration.tracesink.test_tracesink_process import _is_ready
+from tests.conftest import answers_200, poll, stop_group
 from tests.unit.tracesink.test_tracesink_forward_queue import export_request
 
 pytestmark = pytest.mark.integration
@@ -75,7 +74,7 @@ def _start_sink(tmp_path: Path, *extra: str) -> tuple[str, subprocess.Popen[byte
         start_new_session=True,
     )
     url = f"http://127.0.0.1:{port}"
-    poll(lambda: _is_ready(url, process), 15, 0.05, "trace sink ready")
+    poll(lambda: answers_200(f"{url}/ready", process), 15, 0.05, "trace sink ready")
     return url, process
 
 
