@@ -1,6 +1,6 @@
 """The OTLP/HTTP trace receiver (aiohttp): `POST /v1/traces` -> JSON lines on disk.
 
-POST /v1/traces   application/x-protobuf or application/json (gzip is undone by aiohttp)
+POST /v1/traces   application/x-protobuf or application/json (gzip / deflate: encoding.py)
 GET  /ready       200
 GET  /stats       {"spans", "requests", "rejected", "forward": null | the forwarder's counts}
 GET  /spans       the spans file as it is (JSON lines; empty before the first span): how a
@@ -32,6 +32,7 @@ from mesh_runtime.tracesink.decode import (
     request_from_protobuf,
     spans_from_request,
 )
+from mesh_runtime.tracesink.encoding import ENCODINGS, TooLarge, Undecodable, undo_encoding
 from mesh_runtime.tracesink.forward import BadForwardUrl, Forwarder, forward_url
 
 log = logging.getLogger("meshproof.tracesink")
@@ -39,9 +40,6 @@ log = logging.getLogger("meshproof.tracesink")
 MAX_BODY_BYTES = 64 * 1024 * 1024
 PROTOBUF = "application/x-protobuf"
 JSON = "application/json"
-ENCODINGS = frozenset({"", "identity", "gzip", "deflate"})
-"""Content-Encodings a body may have (aiohttp undoes gzip and deflate); any other is 415:
-left as it is, the body would be read as if it were not encoded."""
 _EMPTY_EXPORT_RESPONSE = ExportTraceServiceResponse().SerializeToString()
 
 
@@ -89,7 +87,10 @@ class TraceSink:
         self._sender: asyncio.Task[None] | None = None
 
     def app(self) -> web.Application:
-        app = web.Application(client_max_size=MAX_BODY_BYTES)
+        # bodies are decoded by `encoding.undo_encoding`, capped, not in aiohttp's parser
+        app = web.Application(
+            client_max_size=MAX_BODY_BYTES, handler_args={"auto_decompress": False}
+        )
         app.router.add_post("/v1/traces", self.export)
         app.router.add_get("/ready", self.ready)
         app.router.add_get("/stats", self.stats)
@@ -145,12 +146,14 @@ class TraceSink:
             self._rejected += 1
             return _error(415, f"unsupported content encoding {encoding!r}", content_type)
         try:
-            # aiohttp undoes a gzip / deflate Content-Encoding as it reads
-            body = await request.read()
-        except web.RequestPayloadError as exc:  # not gzip, a broken stream
+            body = undo_encoding(await request.read(), encoding, MAX_BODY_BYTES)
+        except (web.RequestPayloadError, Undecodable) as exc:  # a broken stream, not gzip
             self._rejected += 1
             why = " ".join(str(exc).split())  # aiohttp's message spans lines
             return _error(400, f"body: cannot read it: {why}", content_type)
+        except TooLarge as exc:
+            self._rejected += 1
+            return _error(413, f"body: {exc}", content_type)
         try:
             decoded: ExportTraceServiceRequest | None = None
             if content_type == JSON:
