@@ -13,7 +13,7 @@ from pathlib import Path
 
 from harness.engine import ProgressView, RunOptions, RunResult, run_experiment
 from harness.errors import RunError
-from harness.store.reader import StoredRun, list_runs
+from harness.store.reader import StoredRun, list_runs, unreadable
 from mesh_runtime.errors import InvalidInput
 
 COMPLETE = ("passed", "failed", "inconclusive")
@@ -37,16 +37,11 @@ def run_repeatedly(
     return done
 
 
-def history_runs(folder: Path, experiment: str, runs: int) -> list[StoredRun]:
-    """The newest `runs` complete runs of `experiment` in `folder`, oldest first."""
-    listings = [item for item in list_runs(folder, experiment) if item.status in COMPLETE]
-    if not listings:
-        raise InvalidInput(str(folder), "", f"no complete run of {experiment!r} in this folder")
-    return [StoredRun(item.path) for item in listings[-runs:]]
-
-
-def unreadable_runs(folder: Path, experiment: str) -> list[str]:
-    """'<id>: <problem>' of each run of `experiment` in `folder` whose run.json cannot be
-    read (history_runs leaves them out; the command says so)."""
+def history_runs(folder: Path, experiment: str, runs: int) -> tuple[list[StoredRun], list[str]]:
+    """The newest `runs` complete runs of `experiment` in `folder`, oldest first, and the
+    runs left out because they could not be read ('<id>: <problem>', for the command to say)."""
     listings = list_runs(folder, experiment)
-    return [f"{item.id}: {item.problem}" for item in listings if item.status == "unreadable"]
+    complete = [item for item in listings if item.status in COMPLETE]
+    if not complete:
+        raise InvalidInput(str(folder), "", f"no complete run of {experiment!r} in this folder")
+    return [StoredRun(item.path) for item in complete[-runs:]], unreadable(listings)

@@ -71,16 +71,15 @@ def run_calibrate(args: argparse.Namespace) -> int:
 
     from harness.calibrate import write_calibration
     from harness.calibrate.measure import calibration_of
-    from harness.calibrate.runner import unreadable_runs
 
     if args.runs < MIN_RUNS:
         raise InvalidInput("--runs", "", f"a calibration needs {MIN_RUNS} runs or more")
     console = Console(highlight=False, soft_wrap=True, stderr=args.json)
     reports = args.reports or args.history or Path("reports")
     if args.history is not None:
-        runs = _history(args)
+        runs, skipped = _history(args)
         source = "history"
-        for line in unreadable_runs(args.history, Path(args.experiment).stem):
+        for line in skipped:
             console.print(f"left out, unreadable: {line}", style="yellow", markup=False)
     else:
         runs = _run(args, reports, console)
@@ -95,18 +94,19 @@ def run_calibrate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _history(args: argparse.Namespace) -> list[StoredRun]:
+def _history(args: argparse.Namespace) -> tuple[list[StoredRun], list[str]]:
+    """The runs to calibrate on, and those left out as unreadable."""
     from harness.calibrate.runner import history_runs
 
     name = Path(args.experiment).stem
-    runs = history_runs(args.history, name, args.runs)
+    runs, skipped = history_runs(args.history, name, args.runs)
     if len(runs) < MIN_RUNS:
         raise InvalidInput(
             str(args.history),
             "",
             f"{len(runs)} complete runs of {name!r}; a calibration needs {MIN_RUNS} or more",
         )
-    return runs
+    return runs, skipped
 
 
 def _run(args: argparse.Namespace, reports: Path, console: Console) -> list[StoredRun]:

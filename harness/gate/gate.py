@@ -32,7 +32,7 @@ from harness.gate.regression import (
 from harness.judge.disturbance import describe_host, noise_text, run_noise
 from harness.report.text import format_value, verdict_line
 from harness.store.model import Outcome, RunRecord, Verdict
-from harness.store.reader import list_runs, load_run
+from harness.store.reader import RunListing, list_runs, load_run, unreadable
 from mesh_runtime.errors import InvalidInput
 
 HEADLINE_RULES: dict[str, GateRule] = {
@@ -118,28 +118,20 @@ def gateable(record: RunRecord, source: str) -> None:
         raise InvalidInput(source, "status", f"the run is {record.status}, cannot gate it: {why}")
 
 
-def history_of(record: RunRecord, history_dir: Path, max_history: int) -> list[RunRecord]:
-    """Earlier complete runs of the same experiment, oldest first."""
-    listings = list_runs(history_dir, record.experiment.name)
-    earlier = [
-        item
-        for item in listings
-        if item.status in COMPLETE
-        and item.id != record.id
-        and (item.started_at, item.id) < (record.started_at, record.id)
-    ]
-    return [load_run(item.path) for item in earlier[-max_history:]]
-
-
-def unreadable_history(record: RunRecord, history_dir: Path) -> list[str]:
-    """'<id>: <problem>' of each earlier run of the experiment in `history_dir` that
-    list_runs could not read (listed as 'unreadable', its experiment from its folder name)."""
+def earlier_runs(record: RunRecord, history_dir: Path) -> list[RunListing]:
+    """The runs of the record's experiment in `history_dir` started before it, readable or
+    not (an unreadable one's experiment and start come from its folder name), oldest first."""
     return [
-        f"{item.id}: {item.problem}"
+        item
         for item in list_runs(history_dir, record.experiment.name)
-        if item.status == "unreadable"
-        and (item.started_at, item.id) < (record.started_at, record.id)
+        if item.id != record.id and (item.started_at, item.id) < (record.started_at, record.id)
     ]
+
+
+def history_of(earlier: list[RunListing], max_history: int) -> list[RunRecord]:
+    """The newest `max_history` complete runs of `earlier` (`earlier_runs`), oldest first."""
+    complete = [item for item in earlier if item.status in COMPLETE]
+    return [load_run(item.path) for item in complete[-max_history:]]
 
 
 def _metric_gate(judgment: SeriesJudgment) -> MetricGate:
@@ -260,9 +252,10 @@ def gate_run(
     record = load_run(run_dir)
     gateable(record, str(run_dir))
     folder = history_dir or run_dir.parent
-    history = history_of(record, folder, max_history)
+    earlier = earlier_runs(record, folder)  # listed once: every run.json is read for it
+    history = history_of(earlier, max_history)
     if calibration == "find":
         calibration = find_calibration(folder, record.experiment.name)
     result = gate_records(record, history, settings, calibration)
-    skipped = unreadable_history(record, folder)
+    skipped = unreadable(earlier)
     return result.model_copy(update={"skipped": skipped}) if skipped else result

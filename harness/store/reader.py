@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -84,6 +85,12 @@ def load_run(path: str | Path) -> RunRecord:
     except ValidationError as exc:
         where, problem = first_problem(exc, data)
         raise InvalidInput(source, where, problem) from None
+
+
+def unreadable(listings: Iterable[RunListing]) -> list[str]:
+    """'<id>: <problem>' of each listed run whose run.json could not be read: what a
+    command reading earlier runs (gate, calibrate --history) says it left out."""
+    return [f"{item.id}: {item.problem}" for item in listings if item.status == "unreadable"]
 
 
 def shown(path: str | Path) -> str:

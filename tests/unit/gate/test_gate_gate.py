@@ -13,7 +13,7 @@ import pytest
 
 from harness.cli.main import main
 from harness.gate import GateSettings, gate_records
-from harness.gate.gate import history_of
+from harness.gate.gate import earlier_runs, history_of
 from harness.store import ExperimentRef, RunRecord, Summary, Verdict
 from harness.store.reader import load_run
 from tests.fixtures.make_run import make_run
@@ -93,7 +93,7 @@ def test_history_is_earlier_complete_runs_of_the_same_experiment(
     data = json.loads(aborted.read_text())
     data["status"] = "aborted"
     aborted.write_text(json.dumps(data))
-    history = history_of(load_run(runs[2]), tmp_path, max_history=30)
+    history = history_of(earlier_runs(load_run(runs[2]), tmp_path), max_history=30)
     assert [r.id for r in history] == [runs[0].name]
 
 
