@@ -24,7 +24,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from harness.store.tables import schema_problem
+from harness.store.tables import check_schema
 from mesh_runtime.errors import InvalidInput
 
 
@@ -100,9 +100,7 @@ def _check_columns(params: Sequence[object]) -> None:
             schema = pq.read_schema(param)  # the footer only
         except (OSError, pa.ArrowException) as exc:
             raise InvalidInput(param, "", f"cannot read the table: {exc}") from None
-        problem = schema_problem(Path(param).stem, schema)
-        if problem is not None:
-            raise InvalidInput(param, *problem)
+        check_schema(param, schema)
 
 
 def _keep(

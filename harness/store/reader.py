@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 from pydantic import ValidationError
 
 from harness.store.model import SCHEMA_VERSION, RunRecord
-from harness.store.tables import schema_problem
+from harness.store.tables import check_schema
 from mesh_runtime.errors import InvalidInput
 from mesh_runtime.validation import first_problem
 
@@ -128,9 +128,7 @@ class StoredRun:
                 raise InvalidInput(str(file), "", why or "no such table in this run") from None
             except (OSError, pa.ArrowException) as exc:
                 raise InvalidInput(str(file), "", f"cannot read the table: {exc}") from None
-            problem = schema_problem(name, table.schema)
-            if problem is not None:
-                raise InvalidInput(str(file), *problem)
+            check_schema(file, table.schema)
             self._tables[name] = table.to_pandas()
         return self._tables[name]
 

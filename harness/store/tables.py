@@ -6,7 +6,10 @@ by `harness.analysis.traces` and `harness.report`; its columns are fixed here, o
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING
+
+from mesh_runtime.errors import InvalidInput
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -53,7 +56,16 @@ READ_COLUMNS: dict[str, dict[str, str]] = {
 }
 """The columns every reader of a table takes for granted (compare, calibrate, the
 report), and their kind; a table without one of them, or holding it as another kind,
-is refused naming the column (`schema_problem`), never read half-way."""
+is refused naming the column (`check_schema`), never read half-way."""
+
+
+def check_schema(file: str | Path, schema: pa.Schema) -> None:
+    """InvalidInput naming `file` and the column when the table it holds (its stem:
+    requests.parquet is `requests`) lacks a column of READ_COLUMNS or holds it as another
+    kind; the one check of `StoredRun.table` and the report's queries."""
+    problem = schema_problem(Path(file).stem, schema)
+    if problem is not None:
+        raise InvalidInput(str(file), *problem)
 
 
 def schema_problem(table: str, schema: pa.Schema) -> tuple[str, str] | None:
