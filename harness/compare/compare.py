@@ -22,7 +22,7 @@ from harness.compare.judge import judge_metric, score_of
 from harness.compare.measures import measure_all
 from harness.compare.model import ComparisonResult
 from harness.compare.noise import side_noise, verdict_with_noise, weigh_metric
-from harness.compare.samples import measured_requests, pooled_samples
+from harness.compare.samples import has_measured_requests, pooled_samples
 from harness.compare.tolerance import Tolerance, select_tolerance
 from harness.store.reader import StoredRun
 from mesh_runtime.errors import InvalidInput
@@ -38,7 +38,7 @@ def open_run(path: str | Path) -> StoredRun:
         raise InvalidInput(str(path), "status", f"the run is {run.record.status}, not comparable")
     if not run.has_table("requests"):
         raise InvalidInput(str(path), "", "no requests.parquet in this run directory")
-    if measured_requests(run).empty:  # else every latency metric is NoData and it passes
+    if not has_measured_requests(run):  # else every latency metric is NoData: a pass
         file = str(run.path / "requests.parquet")
         raise InvalidInput(file, "", "no requests after warm-up: nothing to compare")
     return run

@@ -106,10 +106,18 @@ def measured_phase(run: StoredRun) -> PhaseRecord:
 def measured_requests(run: StoredRun) -> pd.DataFrame:
     """The run's requests outside warm-up."""
     requests = run.table("requests")
+    return requests[_outside_warmup(run, requests)]
+
+
+def has_measured_requests(run: StoredRun) -> bool:
+    """Whether any request of the run is outside warm-up (no copy of them is made)."""
+    return bool(_outside_warmup(run, run.table("requests")).any())
+
+
+def _outside_warmup(run: StoredRun, requests: pd.DataFrame) -> pd.Series:
     if "phase" in requests.columns:
-        return requests[requests["phase"] != "warmup"]
-    phase = measured_phase(run)
-    return requests[requests["intended_s"] >= phase.start_s]
+        return requests["phase"] != "warmup"
+    return requests["intended_s"] >= measured_phase(run).start_s
 
 
 def per_second_sidecars(run: StoredRun) -> tuple[np.ndarray, np.ndarray]:
