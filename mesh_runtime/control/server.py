@@ -43,15 +43,19 @@ from aiohttp import web
 from mesh_runtime.config.mesh import MeshConfig
 from mesh_runtime.config.scope import Scope, scope_of, sidecar_json
 from mesh_runtime.config.security import spiffe_id
+from mesh_runtime.content_encoding import ENCODINGS, TooLarge, Undecodable, undo_encoding
 from mesh_runtime.control.ca import CertificateAuthority
 from mesh_runtime.control.credentials import credential_holder
-from mesh_runtime.control.store import ConfigStore, UnknownService
+from mesh_runtime.control.store import MAX_VERSION, ConfigStore, UnknownService
 from mesh_runtime.errors import InvalidInput
 
 log = logging.getLogger("meshproof.control")
 
 MAX_WAIT_S = 300.0
 """Longest long poll a client may ask for."""
+
+MAX_BODY_BYTES = 1024**2
+"""Largest body a write may have, as sent and once decoded (aiohttp's default limit)."""
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -136,7 +140,13 @@ class ControlPlaneAPI:
         self._source_pending = False
 
     def app(self) -> web.Application:
-        app = web.Application(middlewares=[_errors_middleware])
+        # bodies are decoded by `content_encoding.undo_encoding`, capped, not in aiohttp's
+        # parser (a body that was not the gzip it said was a 500 there)
+        app = web.Application(
+            middlewares=[_errors_middleware],
+            client_max_size=MAX_BODY_BYTES,
+            handler_args={"auto_decompress": False},
+        )
         app.router.add_get("/ready", self.ready)
         app.router.add_get("/v1/config", self.get_config)
         app.router.add_get("/v1/config/status", self.status)
@@ -191,7 +201,7 @@ class ControlPlaneAPI:
         self._source_served = True
 
     async def get_config(self, request: web.Request) -> web.Response:
-        known = _number(request, "version", int, -1)
+        known = _version(request)
         wait = min(_number(request, "wait", float, 0.0), MAX_WAIT_S)
         sidecar = request.query.get("sidecar")
         service = request.query.get("service") or None
@@ -382,11 +392,47 @@ async def _errors_middleware(request: web.Request, handler: Handler) -> web.Stre
 
 async def _json_body(request: web.Request) -> Any:
     try:
-        return json.loads(await request.read())
+        return json.loads(await _body(request))
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise InvalidInput("body", "", f"not valid JSON: {exc}") from None
     except RecursionError:  # json's decoder nests a call per array or object
         raise InvalidInput("body", "", "JSON nested too deeply") from None
+
+
+async def _body(request: web.Request) -> bytes:
+    """The request's body undone of its Content-Encoding: 415 for an encoding we do not
+    take, 400 for a body that is not the encoding it says, 413 when too large decoded."""
+    encoding = request.headers.get("Content-Encoding", "").strip().lower()
+    if encoding not in ENCODINGS:
+        problem = f"unsupported Content-Encoding {encoding!r} (identity, gzip or deflate)"
+        raise web.HTTPUnsupportedMediaType(
+            text=json.dumps({"error": problem}), content_type="application/json"
+        )
+    try:
+        return undo_encoding(await request.read(), encoding, MAX_BODY_BYTES)
+    except Undecodable as exc:
+        raise InvalidInput("body", "", f"Content-Encoding {encoding}: {exc}") from None
+    except TooLarge as exc:
+        raise web.HTTPRequestEntityTooLarge(
+            MAX_BODY_BYTES,
+            MAX_BODY_BYTES + 1,
+            text=json.dumps({"error": f"body: {exc}"}),
+            content_type="application/json",
+        ) from None
+
+
+def _version(request: web.Request) -> int:
+    """The `version` a poll reports: -1 (none yet, also when absent) up to MAX_VERSION,
+    written in ASCII digits; anything else is 400 before it can move the store's version."""
+    raw = request.query.get("version", "")
+    if raw == "":
+        return -1
+    digits = raw.removeprefix("-")  # int() would also take '+1', '1_0', ' 1', Unicode digits
+    value = int(raw) if digits.isascii() and digits.isdigit() and len(digits) <= 16 else None
+    if value is None or not -1 <= value <= MAX_VERSION:
+        problem = f"expected an integer from -1 to {MAX_VERSION}, got {raw[:40]!r}"
+        raise InvalidInput("query", "version", problem)
+    return value
 
 
 def _number(request: web.Request, name: str, kind: type[Any], default: Any) -> Any:

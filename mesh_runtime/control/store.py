@@ -25,6 +25,12 @@ from mesh_runtime.validation import model_from_data
 
 DEFAULT_HISTORY = 32
 
+MAX_VERSION = 2**53 - 1
+"""The highest version the store issues (JavaScript's Number.MAX_SAFE_INTEGER): every JSON
+reader and float gauge holds it exactly. Config reads need no token and a sidecar's
+reported version raises the store's (`record_sidecar`), so without a bound any client
+could push it anywhere; past it a report is refused, and so is a change."""
+
 MAX_SIDECARS = 10_000
 """Sidecar rows the status keeps (five times Istio's 2000-sidecar load test): a config
 read may name any sidecar, so past this the row seen longest ago makes room."""
@@ -144,15 +150,17 @@ class ConfigStore:
         A sidecar ahead of the store means the control plane lost its state (restarted
         without its state file): the current config is re-issued above that version, so
         that sidecars, which only take newer versions, receive it. True when that happened.
+        A version outside -1..MAX_VERSION is refused (InvalidInput) and nothing recorded.
         """
+        if not -1 <= version <= MAX_VERSION:
+            raise InvalidInput("sidecar", "version", f"expected -1 to {MAX_VERSION}, got {version}")
+        reissue = version > self.version
+        if reissue:
+            self._commit(self._current, everything=True, above=version)  # at version + 1
         if self._sidecars.pop(instance, None) is None and len(self._sidecars) >= self._max_sidecars:
             del self._sidecars[next(iter(self._sidecars))]
         self._sidecars[instance] = SidecarReport(version, self._clock(), service)
-        if version <= self.version:
-            return False
-        self._current = self._current.model_copy(update={"version": version})
-        self._commit(self._current, everything=True)  # becomes version + 1
-        return True
+        return reissue
 
     def sidecars(self) -> dict[str, SidecarReport]:
         return dict(self._sidecars)
@@ -187,9 +195,16 @@ class ConfigStore:
         services = {**self._current.services, service: entry}
         return self._commit(self._current.model_copy(update={"services": services}))
 
-    def _commit(self, config: MeshConfig, *, everything: bool = False) -> MeshConfig:
+    def _commit(
+        self, config: MeshConfig, *, everything: bool = False, above: int = 0
+    ) -> MeshConfig:
+        """`config` as the new current version: the next one above the store's and `above`."""
+        version = max(self.version, above) + 1
+        if version > MAX_VERSION:
+            problem = f"would pass {MAX_VERSION}, the highest version (restart without state)"
+            raise InvalidInput("config", "version", problem)
         old = self._current
-        new = config.model_copy(update={"version": self.version + 1})
+        new = config.model_copy(update={"version": version})
         changed = None if everything else changed_services(old, new)
         if changed is None or changed:
             self._any_changed_at = new.version

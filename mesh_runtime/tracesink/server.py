@@ -1,6 +1,6 @@
 """The OTLP/HTTP trace receiver (aiohttp): `POST /v1/traces` -> JSON lines on disk.
 
-POST /v1/traces   application/x-protobuf or application/json (gzip / deflate: encoding.py)
+POST /v1/traces   application/x-protobuf or application/json (gzip / deflate: mesh_runtime/content_encoding.py)
 GET  /ready       200
 GET  /stats       {"spans", "requests", "rejected", "forward": null | the forwarder's counts}
 GET  /spans       the spans file as it is (JSON lines; empty before the first span): how a
@@ -32,7 +32,7 @@ from mesh_runtime.tracesink.decode import (
     request_from_protobuf,
     spans_from_request,
 )
-from mesh_runtime.tracesink.encoding import ENCODINGS, TooLarge, Undecodable, undo_encoding
+from mesh_runtime.content_encoding import ENCODINGS, TooLarge, Undecodable, undo_encoding
 from mesh_runtime.tracesink.forward import BadForwardUrl, Forwarder, forward_url
 
 log = logging.getLogger("meshproof.tracesink")
@@ -87,7 +87,7 @@ class TraceSink:
         self._sender: asyncio.Task[None] | None = None
 
     def app(self) -> web.Application:
-        # bodies are decoded by `encoding.undo_encoding`, capped, not in aiohttp's parser
+        # bodies are decoded by `content_encoding.undo_encoding`, capped, not in aiohttp's parser
         app = web.Application(
             client_max_size=MAX_BODY_BYTES, handler_args={"auto_decompress": False}
         )

@@ -354,3 +354,49 @@ def test_hostile_requests_get_4xx_and_log_no_traceback(launcher: Launcher) -> No
     log = (launcher.work / "control-0.log").read_text()
     assert "Traceback" not in log
     assert "malformed request (400)" in log
+
+
+def test_a_body_that_is_not_its_content_encoding_is_refused_and_changes_nothing(
+    launcher: Launcher,
+) -> None:
+    """A write whose body is not the gzip it says (garbage, or cut short) is 400 naming
+    the encoding, an unknown encoding 415, and the config stays; real gzip still works."""
+    import gzip
+
+    control_plane = launcher.start()
+    url = f"{control_plane.url}/v1/services/cart/policy"
+    whole = gzip.compress(b'{"http": [{"timeout": "2s"}]}')
+    for body in (b"not gzip at all", whole[:-6]):
+        headers = {**_auth(), "Content-Encoding": "gzip", "Content-Type": "application/json"}
+        response = requests.patch(url, data=body, headers=headers, timeout=5)
+        assert response.status_code == 400, response.text
+        assert "gzip" in response.json()["error"]
+    brotli = {**_auth(), "Content-Encoding": "br"}
+    response = requests.patch(url, data=b"{}", headers=brotli, timeout=5)
+    assert response.status_code == 415 and "br" in response.json()["error"]
+    assert requests.get(f"{control_plane.url}/v1/config", timeout=5).json()["version"] == 1
+    gzipped = {**_auth(), "Content-Encoding": "gzip"}
+    response = requests.patch(url, data=whole, headers=gzipped, timeout=5)
+    assert response.status_code == 200 and response.json()["version"] == 2
+    assert "Traceback" not in (launcher.work / "control-0.log").read_text()
+
+
+def test_a_reported_version_that_is_not_a_safe_integer_is_400_and_changes_nothing(
+    launcher: Launcher,
+) -> None:
+    """A poll naming a version past 2**53 - 1 (or below -1, or not an integer) is 400 and
+    records nothing; a sidecar just below it still gets the config re-issued above it."""
+    plane = launcher.start()
+    config = f"{plane.url}/v1/config"
+    for version in (str(2**53), str(2**63), "-2", "1.5", "+3", "1_0"):
+        params = {"version": version, "sidecar": "cart-0"}
+        response = requests.get(config, params=params, timeout=5)
+        assert response.status_code == 400, version
+        assert "version" in response.json()["error"]
+    assert requests.get(config, timeout=5).json()["version"] == 1
+    assert _status(plane.url)["sidecars"] == {}
+    params = {"version": str(2**53 - 2), "sidecar": "cart-0"}
+    response = requests.get(config, params=params, timeout=5)
+    assert response.status_code == 200 and response.json()["version"] == 2**53 - 1
+    first = requests.get(config, params={"version": "-1", "sidecar": "cart-1"}, timeout=5)
+    assert first.status_code == 200 and first.json()["version"] == 2**53 - 1

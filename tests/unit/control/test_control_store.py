@@ -208,3 +208,23 @@ def test_sidecar_ahead_of_the_store_gets_the_config_reissued_above_it(
     assert store.current.services == config.services
     assert store.record_sidecar("catalog-0", 6) is False
     assert [c.version for c in store.history()] == [1, 6]
+
+
+def test_versions_stop_at_the_largest_safe_integer(config: MeshConfig) -> None:
+    """A sidecar may move the store up to MAX_VERSION, never past it: the version stays an
+    integer every JSON reader and gauge holds exactly, and a change past it is refused."""
+    from mesh_runtime.control.store import MAX_VERSION
+
+    assert MAX_VERSION == 2**53 - 1
+    store = ConfigStore(config)
+    assert store.record_sidecar("cart-0", MAX_VERSION - 1) is True
+    assert store.version == MAX_VERSION
+    with pytest.raises(InvalidInput, match="version"):
+        store.patch_policy("cart", {"http": [{"timeout": "2s"}]})
+    with pytest.raises(InvalidInput, match="version"):
+        store.record_sidecar("cart-1", MAX_VERSION + 1)
+    assert store.version == MAX_VERSION
+    assert store.current.services == config.services
+    assert set(store.sidecars()) == {"cart-0"}
+    with pytest.raises(InvalidInput, match="version"):
+        ConfigStore(config).record_sidecar("cart-2", MAX_VERSION)  # no re-issue above it

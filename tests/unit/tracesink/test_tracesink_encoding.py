@@ -7,7 +7,7 @@ import zlib
 
 import pytest
 
-from mesh_runtime.tracesink.encoding import TooLarge, Undecodable, undo_encoding
+from mesh_runtime.content_encoding import TooLarge, Undecodable, undo_encoding
 
 DATA = b"spans " * 100
 

@@ -1,10 +1,11 @@
-"""An export's body as sent, undone of its Content-Encoding (identity, gzip, deflate).
+"""A request body as sent, undone of its Content-Encoding (identity, gzip, deflate).
 
-The sink decodes bodies itself (its aiohttp app runs with `auto_decompress=False`): the
-decoded size is capped as it is produced, a stream that stops short of its end is refused
-(aiohttp took a truncated gzip whose payload happened to be whole), and a body that is not
-the encoding it says fails here with a reason instead of inside the HTTP parser, where a
-bad deflate stream could leave the request unanswered. Pure: bytes in, bytes out.
+The trace sink and the control plane decode bodies themselves (their aiohttp apps run
+with `auto_decompress=False`): the decoded size is capped as it is produced, a stream that
+stops short of its end is refused (aiohttp took a truncated gzip whose payload happened to
+be whole), and a body that is not the encoding it says fails here with a reason (400)
+instead of inside the HTTP parser, where a bad deflate stream could leave the request
+unanswered and a bad gzip one was a 500. Pure: bytes in, bytes out.
 """
 
 from __future__ import annotations
