@@ -2,6 +2,11 @@
 
 Pure: bytes in, dicts out. Handles OTLP/HTTP protobuf and OTLP/HTTP JSON (whose trace
 and span ids are hex strings, not protobuf JSON's base64).
+
+The decoders give a record for every span; what the sink stores (`lines_from_protobuf`,
+`drop_invalid_spans`) leaves out the spans whose ids OTLP calls invalid, by their length
+(trace_id 16 bytes, span_id 8, parent_span_id 8 or none), and says how many and why: the
+answer's partial success.
 """
 
 from __future__ import annotations
@@ -11,7 +16,7 @@ import binascii
 import json
 import json.encoder
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
 from google.protobuf import descriptor_pb2, descriptor_pool, json_format, message_factory
 from google.protobuf.descriptor_pb2 import FieldDescriptorProto
@@ -23,6 +28,19 @@ from opentelemetry.proto.trace.v1 import trace_pb2
 from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
 
 _ID_FIELDS = ("traceId", "spanId", "parentSpanId", "trace_id", "span_id", "parent_span_id")
+TRACE_ID_BYTES = 16
+SPAN_ID_BYTES = 8
+
+
+class Lines(NamedTuple):
+    """An export's spans as the spans file's lines, and the spans left out."""
+
+    text: str
+    spans: int
+    rejected: int = 0
+    """Spans left out: ids of the wrong length."""
+    problem: str = ""
+    """Why, for the partial success's error_message ('' when none was)."""
 
 
 class BadExport(ValueError):
@@ -48,9 +66,10 @@ def records_from_protobuf(body: bytes) -> list[dict[str, Any]]:
         return spans_from_request(request_from_protobuf(body))
 
 
-def lines_from_protobuf(body: bytes) -> tuple[str, int]:
+def lines_from_protobuf(body: bytes) -> Lines:
     """The spans file's lines for a protobuf export and how many:
-    `"".join(compact_json(r) + "\\n" for r in records_from_protobuf(body))`, the same
+    `"".join(compact_json(r) + "\\n" for r in records_from_protobuf(body))` of the spans
+    whose ids are valid (the others counted in `rejected`), the same
     text, written from a template per span: ids in hex need no escaping, the kind and
     status names and the resource's service and instance are escaped once, and a span's
     whole attributes object is written once per distinct list of encoded attributes
@@ -60,26 +79,87 @@ def lines_from_protobuf(body: bytes) -> tuple[str, int]:
         lines: list[str] = []
         append = lines.append
         kinds, codes, string = _KIND_JSON, _STATUS_JSON, _json_string
+        rejected, problem = 0, ""
         for resource_spans in request.resource_spans:
             service, instance = _identity(resource_spans.resource)
             who = f',"service":{string(service)},"instance":{string(instance)},"start_ns":'
             for scope_spans in resource_spans.scope_spans:
                 for span in scope_spans.spans:
+                    trace_id, span_id, parent = span.trace_id, span.span_id, span.parent_span_id
+                    if (
+                        len(trace_id) != TRACE_ID_BYTES
+                        or len(span_id) != SPAN_ID_BYTES
+                        or (parent and len(parent) != SPAN_ID_BYTES)
+                    ):
+                        rejected += 1
+                        problem = problem or _id_problem(span)
+                        _attributes_json(span.attributes)  # refused as the full parse would
+                        continue
                     kind = span.kind
                     status = span.status.code
                     append(
-                        f'{{"trace_id":"{span.trace_id.hex()}","span_id":"{span.span_id.hex()}"'
-                        f',"parent_span_id":"{span.parent_span_id.hex()}"'
+                        f'{{"trace_id":"{trace_id.hex()}","span_id":"{span_id.hex()}"'
+                        f',"parent_span_id":"{parent.hex()}"'
                         f',"name":{string(span.name)}'
                         f',"kind":{kinds.get(kind) or string(str(kind))}{who}'
                         f'{span.start_time_unix_nano},"end_ns":{span.end_time_unix_nano}'
                         f',"status_code":{codes.get(status) or string(str(status))}'
                         f',"attributes":{_attributes_json(span.attributes)}}}\n'
                     )
-        return "".join(lines), len(lines)
+        return Lines("".join(lines), len(lines), rejected, _rejection(rejected, problem))
     except DecodeError:
-        records = spans_from_request(request_from_protobuf(body))
-        return "".join([compact_json(r) + "\n" for r in records]), len(records)
+        full = request_from_protobuf(body)
+        rejected, message = drop_invalid_spans(full)
+        records = spans_from_request(full)
+        return Lines(
+            "".join([compact_json(r) + "\n" for r in records]), len(records), rejected, message
+        )
+
+
+def drop_invalid_spans(request: Any) -> tuple[int, str]:
+    """Remove from `request` (in place) the spans whose ids have the wrong length; how
+    many and why (the partial success's error_message; '' when none was)."""
+    rejected, problem = 0, ""
+    for resource_spans in request.resource_spans:
+        for scope_spans in resource_spans.scope_spans:
+            spans = scope_spans.spans
+            problems = [_id_problem(span) for span in spans]
+            if not any(problems):
+                continue
+            rejected += len(problems) - problems.count("")
+            problem = problem or next(filter(None, problems))
+            kept = [_copy(span) for span, wrong in zip(spans, problems, strict=True) if not wrong]
+            del spans[:]
+            spans.extend(kept)
+    return rejected, _rejection(rejected, problem)
+
+
+def _copy(span: Any) -> Any:
+    copy = type(span)()
+    copy.CopyFrom(span)
+    return copy
+
+
+def _id_problem(span: Any) -> str:
+    """What OTLP finds wrong with a span's ids: "'name', has a trace_id of 3 bytes (OTLP:
+    16)"; '' when nothing."""
+    name = span.name[:64]
+    for field, length in (("trace_id", TRACE_ID_BYTES), ("span_id", SPAN_ID_BYTES)):
+        got = len(getattr(span, field))
+        if got != length:
+            return f"{name!r}, has a {field} of {got} bytes (OTLP: {length})"
+    got = len(span.parent_span_id)
+    if got and got != SPAN_ID_BYTES:
+        return f"{name!r}, has a parent_span_id of {got} bytes (OTLP: 8 or none)"
+    return ""
+
+
+def _rejection(rejected: int, problem: str) -> str:
+    """The partial success's error_message for `rejected` spans, the first's `problem`."""
+    if not rejected:
+        return ""
+    spans = "span" if rejected == 1 else "spans"
+    return f"{rejected} {spans} rejected for ids of the wrong length; the first, {problem}"
 
 
 def _records(request: Any, attributes: Callable[[Any], dict[str, Any]]) -> list[dict[str, Any]]:

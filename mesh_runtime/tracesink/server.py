@@ -2,7 +2,12 @@
 
 POST /v1/traces   application/x-protobuf or application/json (gzip / deflate: mesh_runtime/content_encoding.py)
 GET  /ready       200
-GET  /stats       {"spans", "requests", "rejected", "forward": null | the forwarder's counts}
+GET  /stats       {"spans", "requests", "rejected", "rejected_spans",
+                  "forward": null | the forwarder's counts}
+
+An export whose spans all have valid ids is answered an empty ExportTraceServiceResponse
+(`{}` in JSON); spans with ids of the wrong length are not stored, and the answer (200)
+is OTLP's partial success: `rejected_spans` and an `error_message` saying why.
 GET  /spans       the spans file as it is (JSON lines; empty before the first span): how a
                   harness reads the spans of a sink that runs elsewhere (a pod)
 PUT  /forward     {"url": OTLP/HTTP URL, "attributes": {"meshproof.run.id": ...}}: from now on
@@ -18,21 +23,25 @@ from pathlib import Path
 from typing import IO, Any
 
 from aiohttp import web
+from google.protobuf import json_format
 from google.rpc.status_pb2 import Status as RpcStatus
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+    ExportTracePartialSuccess,
     ExportTraceServiceRequest,
     ExportTraceServiceResponse,
 )
 
+from mesh_runtime.content_encoding import ENCODINGS, TooLarge, Undecodable, undo_encoding
 from mesh_runtime.tracesink.decode import (
     BadExport,
+    Lines,
     compact_json,
+    drop_invalid_spans,
     lines_from_protobuf,
     request_from_json,
     request_from_protobuf,
     spans_from_request,
 )
-from mesh_runtime.content_encoding import ENCODINGS, TooLarge, Undecodable, undo_encoding
 from mesh_runtime.tracesink.forward import BadForwardUrl, Forwarder, forward_url
 
 log = logging.getLogger("meshproof.tracesink")
@@ -83,6 +92,7 @@ class TraceSink:
         self._writer = writer
         self._requests = 0
         self._rejected = 0
+        self._rejected_spans = 0
         self._forwarder = forwarder
         self._sender: asyncio.Task[None] | None = None
 
@@ -110,6 +120,7 @@ class TraceSink:
                 "spans": self._writer.spans,
                 "requests": self._requests,
                 "rejected": self._rejected,
+                "rejected_spans": self._rejected_spans,
                 "forward": forward,
             }
         )
@@ -158,22 +169,25 @@ class TraceSink:
             decoded: ExportTraceServiceRequest | None = None
             if content_type == JSON:
                 decoded = request_from_json(body)
+                rejected, problem = drop_invalid_spans(decoded)
                 records = spans_from_request(decoded)
-                lines, spans = "".join([compact_json(r) + "\n" for r in records]), len(records)
+                text = "".join([compact_json(r) + "\n" for r in records])
+                lines = Lines(text, len(records), rejected, problem)
             else:
-                lines, spans = lines_from_protobuf(body)
+                lines = lines_from_protobuf(body)
                 if self._forwarder is not None:  # the forwarder sends the request's messages
                     decoded = request_from_protobuf(body)
+                    if lines.rejected:
+                        drop_invalid_spans(decoded)
         except BadExport as exc:
             self._rejected += 1
             return _error(400, str(exc), content_type)
-        self._writer.write_lines(lines, spans)
+        self._writer.write_lines(lines.text, lines.spans)
         self._requests += 1
+        self._rejected_spans += lines.rejected
         if self._forwarder is not None and decoded is not None:
             self._forwarder.offer(decoded)
-        if content_type == PROTOBUF:
-            return web.Response(body=_EMPTY_EXPORT_RESPONSE, content_type=PROTOBUF)
-        return web.Response(body=b"{}", content_type=JSON)
+        return _export_answer(lines, content_type)
 
     async def _open(self, app: web.Application) -> None:
         self._writer.open()
@@ -194,6 +208,20 @@ class TraceSink:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._sender
             self._sender = None
+
+
+def _export_answer(lines: Lines, content_type: str) -> web.Response:
+    """200: empty when every span was stored, else OTLP's partial success naming the spans
+    left out and why (the client must not retry them)."""
+    if not lines.rejected:
+        if content_type == PROTOBUF:
+            return web.Response(body=_EMPTY_EXPORT_RESPONSE, content_type=PROTOBUF)
+        return web.Response(body=b"{}", content_type=JSON)
+    partial = ExportTracePartialSuccess(rejected_spans=lines.rejected, error_message=lines.problem)
+    answer = ExportTraceServiceResponse(partial_success=partial)
+    if content_type == PROTOBUF:
+        return web.Response(body=answer.SerializeToString(), content_type=PROTOBUF)
+    return web.json_response(json_format.MessageToDict(answer))
 
 
 def _error(status: int, message: str, content_type: str) -> web.Response:

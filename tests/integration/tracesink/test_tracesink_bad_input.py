@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import json
 import subprocess
 import sys
 import zlib
@@ -12,6 +13,10 @@ from pathlib import Path
 
 import pytest
 import requests
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+    ExportTraceServiceRequest,
+    ExportTraceServiceResponse,
+)
 
 from mesh_runtime.runtimes.ports import fresh_port
 from tests.conftest import answers_200, poll, stop_group
@@ -104,4 +109,61 @@ def test_a_gzip_bomb_is_refused_at_the_size_limit(sink: Sink) -> None:
     zeros = bytes(1 << 20)
     body = b"".join(deflate.compress(zeros) for _ in range(1024)) + deflate.flush()
     assert _post(sink, body, PROTOBUF, "gzip").status_code == 413
+    assert "Traceback" not in sink.log.read_text(errors="replace")
+
+
+def _export_with_bad_ids() -> bytes:
+    """One valid root span, one valid child and three whose ids have the wrong length."""
+    request = ExportTraceServiceRequest()
+    spans = request.resource_spans.add().scope_spans.add().spans
+    trace = bytes.fromhex("5b8efff798038103d269b633813fc60c")
+    shapes = [
+        ("root", trace, b"\x01" * 8, b""),
+        ("child", trace, b"\x02" * 8, b"\x01" * 8),
+        ("short trace", trace[:3], b"\x03" * 8, b""),
+        ("long span", trace, b"\x04" * 9, b""),
+        ("short parent", trace, b"\x05" * 8, b"\x01" * 4),
+    ]
+    for name, trace_id, span_id, parent in shapes:
+        spans.add(name=name, trace_id=trace_id, span_id=span_id, parent_span_id=parent)
+    return request.SerializeToString()
+
+
+def test_spans_with_ids_of_the_wrong_length_are_a_partial_success(sink: Sink) -> None:
+    """OTLP's ids are 16 bytes (trace), 8 (span) and 8 or none (parent): the spans whose
+    ids are not are left out and named in the answer's partial_success (count and why),
+    the valid ones of the same export are stored (all five were stored as given)."""
+    response = _post(sink, _export_with_bad_ids(), PROTOBUF)
+    assert response.status_code == 200
+    partial = ExportTraceServiceResponse.FromString(response.content).partial_success
+    assert partial.rejected_spans == 3
+    assert partial.error_message.startswith(
+        "3 spans rejected for ids of the wrong length; the first, 'short trace',"
+        " has a trace_id of 3 bytes (OTLP: 16)"
+    )
+    assert [json.loads(line)["name"] for line in sink.out.read_text().splitlines()] == [
+        "root",
+        "child",
+    ]
+    stats = requests.get(f"{sink.url}/stats", timeout=5).json()
+    assert (stats["spans"], stats["rejected"], stats["rejected_spans"]) == (2, 0, 3)
+
+
+def test_a_json_span_with_a_short_id_is_a_partial_success(sink: Sink) -> None:
+    """OTLP/JSON alike: a 4-hex-digit spanId is rejected in `partialSuccess`, the export's
+    valid span is kept; a fully valid export is still answered `{}`."""
+    good = json.loads(SPAN.replace(b"KIND", b"2"))
+    bad = json.loads(SPAN.replace(b"KIND", b"2").replace(b'"eee19b7ec3c1b174"', b'"eee1"'))
+    good["resourceSpans"][0]["scopeSpans"][0]["spans"] += bad["resourceSpans"][0]["scopeSpans"][0][
+        "spans"
+    ]
+    response = _post(sink, json.dumps(good).encode(), "application/json")
+    assert response.status_code == 200
+    partial = response.json()["partialSuccess"]
+    assert int(partial["rejectedSpans"]) == 1
+    assert "span_id of 2 bytes (OTLP: 8)" in partial["errorMessage"]
+    assert [json.loads(line)["span_id"] for line in sink.out.read_text().splitlines()] == [
+        "eee19b7ec3c1b174"
+    ]
+    assert _post(sink, SPAN.replace(b"KIND", b"2"), "application/json").json() == {}
     assert "Traceback" not in sink.log.read_text(errors="replace")

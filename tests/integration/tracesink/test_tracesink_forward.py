@@ -202,3 +202,32 @@ def test_the_run_side_waits_for_the_queue_and_reads_the_counts(
         )
     finally:
         stop_group(process)
+
+
+def test_spans_with_invalid_ids_are_not_sent_on(tmp_path: Path, backend: Backend) -> None:
+    """A span the sink rejects for an id of the wrong length is not forwarded either; the
+    valid spans of its export are."""
+    sink, process = _start_sink(tmp_path, "--forward", backend.url)
+    try:
+        request = export_request("cart", 3)
+        spans = request.resource_spans[0].scope_spans[0].spans
+        spans[0].trace_id, spans[2].span_id = b"\x01" * 3, b"\x02" * 9
+        answer = requests.post(
+            f"{sink}/v1/traces",
+            data=request.SerializeToString(),
+            headers={"Content-Type": "application/x-protobuf"},
+            timeout=5,
+        )
+        assert answer.status_code == 200
+        poll(lambda: _forward(sink)["sent"] == 1, 10, 0.05, "the valid span sent on")
+        sent = [
+            s.name
+            for r in backend.requests
+            for g in r.resource_spans
+            for sc in g.scope_spans
+            for s in sc.spans
+        ]
+        assert sent == [spans[1].name]
+        assert _forward(sink)["queued"] == 0
+    finally:
+        stop_group(process)

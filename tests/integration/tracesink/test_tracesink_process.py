@@ -111,5 +111,6 @@ def test_json_exports_are_accepted_and_bad_bodies_rejected(sink: Sink) -> None:
         "spans": 1,
         "requests": 1,
         "rejected": 2,
+        "rejected_spans": 0,
         "forward": None,
     }

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
@@ -17,6 +18,7 @@ from harness.bench.tracesink import random_exports, sidecar_exports
 from mesh_runtime.tracesink import decode
 from mesh_runtime.tracesink.decode import (
     BadExport,
+    drop_invalid_spans,
     lines_from_protobuf,
     records_from_protobuf,
     request_from_json,
@@ -174,14 +176,21 @@ def test_the_fast_protobuf_path_gives_the_full_parse_records_for_random_spans() 
     assert records_from_protobuf(sidecar) == spans_from_request(request_from_protobuf(sidecar))
 
 
+def _valid_ids(record: dict[str, Any]) -> bool:
+    lengths = len(record["trace_id"]), len(record["span_id"]), len(record["parent_span_id"])
+    return lengths in ((32, 16, 0), (32, 16, 16))
+
+
 def test_the_spans_file_lines_are_the_records_as_compact_json() -> None:
     """lines_from_protobuf writes what json.dumps with compact separators makes of each
-    record of the full parse, a line each, for random spans of every shape and for the
-    sidecar's; each export twice (the second from the caches)."""
+    record of the full parse whose ids are valid, a line each, for random spans of every
+    shape and for the sidecar's; each export twice (the second from the caches)."""
     for body in [*random_exports(60, seed=5), *sidecar_exports(3, seed=6)] * 2:
         records = spans_from_request(request_from_protobuf(body))
-        compact = "".join(json.dumps(r, separators=(",", ":")) + "\n" for r in records)
-        assert lines_from_protobuf(body) == (compact, len(records))
+        valid = [r for r in records if _valid_ids(r)]
+        compact = "".join(json.dumps(r, separators=(",", ":")) + "\n" for r in valid)
+        lines = lines_from_protobuf(body)
+        assert lines[:3] == (compact, len(valid), len(records) - len(valid))
 
 
 def test_the_fast_protobuf_path_refuses_what_the_full_parse_refuses_alike() -> None:
@@ -213,8 +222,67 @@ def test_large_attributes_are_not_kept_in_the_decoding_caches() -> None:
         pair = span.attributes.add(key="blob")
         pair.value.string_value = f"{n}" + "x" * 65536
         body = request.SerializeToString()
-        lines, count = lines_from_protobuf(body)
+        lines, count, _, _ = lines_from_protobuf(body)
         assert count == 1 and json.loads(lines)["attributes"]["blob"] == pair.value.string_value
         assert records_from_protobuf(body)[0]["attributes"]["blob"] == pair.value.string_value
     assert all(len(raw) < 65536 for raw in decode._decoded_attributes)
     assert all(sum(map(len, key)) < 65536 for key in decode._attributes_texts)
+
+
+def _export(*shapes: tuple[str, bytes, bytes, bytes]) -> ExportTraceServiceRequest:
+    request = ExportTraceServiceRequest()
+    spans = request.resource_spans.add().scope_spans.add().spans
+    for name, trace_id, span_id, parent in shapes:
+        spans.add(name=name, trace_id=trace_id, span_id=span_id, parent_span_id=parent)
+    return request
+
+
+TRACE, SPAN_A, SPAN_B = b"\x07" * 16, b"\x01" * 8, b"\x02" * 8
+
+
+@pytest.mark.parametrize(
+    ("shape", "problem"),
+    [
+        (("t", TRACE[:3], SPAN_A, b""), "'t', has a trace_id of 3 bytes (OTLP: 16)"),
+        (("t", b"", SPAN_A, b""), "'t', has a trace_id of 0 bytes (OTLP: 16)"),
+        (("s", TRACE, SPAN_A + b"\x00", b""), "'s', has a span_id of 9 bytes (OTLP: 8)"),
+        (("s", TRACE, b"", b""), "'s', has a span_id of 0 bytes (OTLP: 8)"),
+        (
+            ("p", TRACE, SPAN_A, SPAN_B[:4]),
+            "'p', has a parent_span_id of 4 bytes (OTLP: 8 or none)",
+        ),
+    ],
+)
+def test_a_span_with_an_id_of_the_wrong_length_is_left_out(
+    shape: tuple[str, bytes, bytes, bytes], problem: str
+) -> None:
+    """OTLP's trace_id is 16 bytes, span_id 8, parent_span_id 8 or none: a span whose id is
+    not is not a line of the spans file but counted, with why; the valid root and child of
+    the same export are kept (every span was written as given)."""
+    request = _export(("root", TRACE, SPAN_A, b""), shape, ("child", TRACE, SPAN_B, SPAN_A))
+    lines = lines_from_protobuf(request.SerializeToString())
+    assert [json.loads(line)["name"] for line in lines.text.splitlines()] == ["root", "child"]
+    assert (lines.spans, lines.rejected) == (2, 1)
+    assert lines.problem == f"1 span rejected for ids of the wrong length; the first, {problem}"
+    assert drop_invalid_spans(request) == (1, lines.problem)
+    assert [span.name for span in request.resource_spans[0].scope_spans[0].spans] == [
+        "root",
+        "child",
+    ]
+
+
+def test_drop_invalid_spans_counts_every_one_and_names_the_first() -> None:
+    """Of an OTLP/JSON export, every span with a bad id is removed and counted; the message
+    names the first; an export with none is left as it was."""
+    spans = [
+        {"traceId": TRACE.hex(), "spanId": SPAN_A.hex(), "name": "ok"},
+        {"traceId": "abcd", "spanId": SPAN_A.hex(), "name": "first"},
+        {"traceId": TRACE.hex(), "spanId": "01", "name": "second"},
+    ]
+    document = {"resourceSpans": [{"scopeSpans": [{"spans": spans}]}]}
+    request = request_from_json(json.dumps(document).encode())
+    rejected, message = drop_invalid_spans(request)
+    assert rejected == 2
+    assert message.startswith("2 spans rejected for ids of the wrong length; the first, 'first'")
+    assert [r["name"] for r in spans_from_request(request)] == ["ok"]
+    assert drop_invalid_spans(request) == (0, "")
