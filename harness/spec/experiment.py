@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from harness.errors import ExperimentError
 from harness.spec.faults import FaultSpec
@@ -57,24 +57,24 @@ class Rollback(BaseModel):
     target: str = ""
     params: dict[str, Any] = {}
 
-    @model_validator(mode="after")
-    def _params(self) -> Rollback:
-        """The params of a policy or behaviour rollback, checked as the fault kinds' are."""
-        check = {"policy": policy_patch, "service_behaviour": behaviour_change}.get(self.kind)
+    @field_validator("params")
+    @classmethod
+    def _params(cls, params: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
+        """The params of a policy or behaviour rollback, checked (and typed) as the fault
+        kinds' are."""
+        kind = info.data.get("kind")
+        check = {"policy": policy_patch, "service_behaviour": behaviour_change}.get(str(kind))
         if check is None:
-            if self.params:
-                first = next(iter(self.params))
-                raise NestedProblem(
-                    f"params.{first}", f"unknown field; {self.kind} takes no params"
-                )
-            return self
+            if params and kind is not None:
+                first = next(iter(params))
+                raise NestedProblem(f"{first}", f"unknown field; {kind} takes no params")
+            return params
         try:
-            check(self.params)
-        except NestedProblem as problem:
-            raise NestedProblem(f"params.{problem.path}", str(problem)) from None
+            return check(params)
+        except NestedProblem:
+            raise
         except ValueError as exc:
-            raise NestedProblem("params", str(exc)) from None
-        return self
+            raise NestedProblem("", str(exc)) from None
 
 
 class Experiment(BaseModel):

@@ -89,15 +89,26 @@ def policy_patch(patch: dict[str, Any]) -> dict[str, Any]:
 
 def behaviour_change(change: dict[str, Any]) -> dict[str, Any]:
     """A partial Behaviour of the sample service, checked as the service checks a PUT of
-    `/_behaviour` (its fields merged into the current behaviour)."""
+    `/_behaviour` (its fields merged into the current behaviour), with the values typed as
+    the service takes them. The service's model is strict (JSON types as they are); a YAML
+    file is read laxly here, since YAML 1.1 reads `1e-1` or a quoted `"0.5"` as text, and
+    what is sent is the typed value (0.1, 0.5), never the text."""
     if not change:
         raise ValueError("expected at least one field of the behaviour, like {error_rate: 0.5}")
     merged = _deep_merge(Behaviour().model_dump(), change)
     try:
-        Behaviour.model_validate(merged)
+        typed = Behaviour.model_validate(merged, strict=False).model_dump()
     except ValidationError as exc:
         raise NestedProblem.of(exc, merged, Behaviour) from None
-    return change
+    return _fields_of(typed, change)
+
+
+def _fields_of(typed: dict[str, Any], change: dict[str, Any]) -> dict[str, Any]:
+    """The fields `change` names (nested ones too), with their values from `typed`."""
+    return {
+        key: _fields_of(typed[key], value) if isinstance(value, dict) else typed[key]
+        for key, value in change.items()
+    }
 
 
 def _deep_merge(base: dict[str, Any], change: dict[str, Any]) -> dict[str, Any]:

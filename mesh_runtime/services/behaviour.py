@@ -47,19 +47,21 @@ class BehaviourError(ValueError):
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # strict: a PUT's JSON types are taken as they are ("yes" is no boolean, "0.5" and true
+    # no number; an integer is a number), and the experiments' params are checked the same
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
 class Latency(_Model):
     distribution: Literal["fixed", "normal", "exponential", "lognormal"] = "fixed"
-    mean_ms: float = Field(0.0, ge=0, le=600_000)
-    stddev_ms: float = Field(0.0, ge=0, le=600_000)
+    mean_ms: float = Field(0.0, ge=0, le=600_000, allow_inf_nan=False)
+    stddev_ms: float = Field(0.0, ge=0, le=600_000, allow_inf_nan=False)
     """Used by normal and lognormal (the spread of the delay itself, not of its log)."""
 
 
 class Behaviour(_Model):
     latency: Latency = Latency()
-    error_rate: float = Field(0.0, ge=0, le=1)
+    error_rate: float = Field(0.0, ge=0, le=1, allow_inf_nan=False)
     """Share of requests answered `error_status` at once, before any downstream call."""
     error_status: int = Field(503, ge=400, le=599)
     grpc_status: int = Field(14, ge=1, le=16)
@@ -82,8 +84,39 @@ def updated(current: Behaviour, change: Any) -> Behaviour:
     except ValidationError as exc:
         error = exc.errors(include_url=False)[0]
         path = ".".join(str(part) for part in error["loc"]) or "body"
-        message = "unknown field" if error["type"] == "extra_forbidden" else error["msg"]
-        raise BehaviourError(f"{path}: {message}") from None
+        raise BehaviourError(
+            f"{path}: {_problem(error['type'], error['msg'], error['input'])}"
+        ) from None
+
+
+_EXPECTED = {
+    "bool_type": "expected true or false",
+    "float_type": "expected a number",
+    "int_type": "expected an integer",
+    "model_type": "expected a JSON object",
+    "finite_number": "expected a finite number",
+}
+
+
+def _problem(kind: str, message: str, value: Any) -> str:
+    """What is wrong with one field's value, in JSON's words where its type is wrong."""
+    if kind == "extra_forbidden":
+        return "unknown field"
+    expected = _EXPECTED.get(kind)
+    return message if expected is None else f"{expected}, not {_as_json(value)}"
+
+
+def _as_json(value: Any) -> str:
+    """A value as the JSON that gave it, shortened to one short line."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return "NaN" if math.isnan(value) else "Infinity" if value > 0 else "-Infinity"
+    if isinstance(value, Mapping):
+        return "an object"
+    if isinstance(value, list):
+        return "an array"
+    text = json.dumps(value[:40] if isinstance(value, str) else value)
+    short = text if len(text) <= 42 else text[:40] + "..."
+    return f"the string {short}" if isinstance(value, str) else short
 
 
 def _deep_merge(base: Mapping[str, Any], change: Mapping[str, Any]) -> dict[str, Any]:

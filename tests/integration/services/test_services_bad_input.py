@@ -72,6 +72,28 @@ def test_json_nested_too_deep_is_a_400(running: Running) -> None:
     assert requests.get(f"{running.url}/_behaviour", timeout=5).json() == before
 
 
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (b'{"hang": "yes"}', 'hang: expected true or false, not the string "yes"'),
+        (b'{"error_rate": "0.5"}', 'error_rate: expected a number, not the string "0.5"'),
+        (b'{"error_rate": NaN}', "error_rate: expected a finite number, not NaN"),
+        (b'{"latency": {"mean_ms": Infinity}}', "latency.mean_ms: expected a finite number"),
+    ],
+)
+def test_a_behaviour_value_of_the_wrong_json_type_is_a_400(
+    running: Running, body: bytes, message: str
+) -> None:
+    """A string where a boolean or a number goes, NaN or Infinity: 400 with the field and
+    why, and the behaviour stays as it was (they were coerced and applied: a hang)."""
+    before = requests.get(f"{running.url}/_behaviour", timeout=5).json()
+    response = requests.put(f"{running.url}/_behaviour", data=body, timeout=5)
+    assert response.status_code == 400
+    assert response.json()["error"].startswith(message)
+    assert requests.get(f"{running.url}/_behaviour", timeout=5).json() == before
+    assert requests.get(f"{running.url}/shop", timeout=5).status_code == 200
+
+
 def test_a_lognormal_latency_with_a_tiny_mean_still_answers(running: Running) -> None:
     """mean 1e-200 ms, stddev 600 s is a valid lognormal: requests are answered 200 (its
     sampling overflowed: every request was a 500)."""

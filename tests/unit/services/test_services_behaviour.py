@@ -54,6 +54,37 @@ def test_invalid_update_names_the_field(change: object, message: str) -> None:
     assert str(caught.value).startswith(message)
 
 
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ('{"hang": "yes"}', 'hang: expected true or false, not the string "yes"'),
+        ('{"propagate_trace": 0}', "propagate_trace: expected true or false, not 0"),
+        ('{"error_rate": "0.5"}', 'error_rate: expected a number, not the string "0.5"'),
+        ('{"error_rate": true}', "error_rate: expected a number, not true"),
+        ('{"latency": {"mean_ms": "5"}}', "latency.mean_ms: expected a number, not the string"),
+        ('{"error_status": true}', "error_status: expected an integer, not true"),
+        ('{"response_bytes": "12"}', 'response_bytes: expected an integer, not the string "12"'),
+        ('{"error_rate": NaN}', "error_rate: expected a finite number, not NaN"),
+        ('{"latency": {"stddev_ms": Infinity}}', "latency.stddev_ms: expected a finite number,"),
+        ('{"latency": {"mean_ms": -1e400}}', "latency.mean_ms: expected a finite number, not -Inf"),
+        ('{"latency": 5}', "latency: expected a JSON object, not 5"),
+    ],
+)
+def test_a_value_of_the_wrong_json_type_is_refused(body: str, message: str) -> None:
+    """A boolean takes only true / false, a number only a JSON number, never NaN or
+    Infinity: each is a BehaviourError saying so ('yes', '0.5' and true were coerced, and
+    NaN was 'less than or equal to 1')."""
+    with pytest.raises(BehaviourError) as caught:
+        updated(Behaviour(), json.loads(body))
+    assert str(caught.value).startswith(message)
+
+
+def test_an_integer_is_a_number_where_a_number_goes() -> None:
+    """A JSON integer is taken where a float goes, as the experiments write `mean_ms: 1000`."""
+    after = updated(Behaviour(), {"error_rate": 1, "latency": {"mean_ms": 1000}})
+    assert (after.error_rate, after.latency.mean_ms) == (1.0, 1000.0)
+
+
 def test_fixed_latency_is_exact_and_zero_mean_is_no_delay() -> None:
     """fixed gives the mean every time; a zero mean never delays, whatever the distribution."""
     assert set(_samples(Latency(mean_ms=12.5))[:100]) == {12.5}

@@ -184,6 +184,39 @@ def test_bad_rollback_params_name_the_field(
     assert "rollbacks[0].params.http[0].timout: unknown field; expected one of fault," in err
 
 
+def test_behaviour_values_yaml_reads_as_text_are_sent_as_numbers(tmp_path: Path) -> None:
+    """YAML 1.1 reads `1e-1` and a quoted "0.5" as text; the sample service takes only JSON
+    numbers, so the experiment's behaviour change and rollback carry the typed values (a
+    fault or rollback sent as text would be refused mid-run)."""
+    from harness.spec.experiment import load_experiment
+
+    fault = (
+        "{name: f, kind: service_behaviour, target: catalog,"
+        " params: {error_rate: 1e-1, latency: {mean_ms: '25'}, hang: 'false'}}"
+    )
+    extra = (
+        "rollbacks:\n  - {kind: service_behaviour, target: catalog, params: {error_rate: '0'}}\n"
+    )
+    experiment, _ = load_experiment(write(tmp_path, fault, extra))
+    assert experiment.faults[0].params == {
+        "error_rate": 0.1,
+        "latency": {"mean_ms": 25.0},
+        "hang": False,
+    }
+    assert experiment.rollbacks[0].params == {"error_rate": 0.0}
+
+
+def test_a_behaviour_value_that_is_no_number_is_refused_at_validate(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Text that is no number, or NaN, is one line at validate, before anything runs."""
+    for value, problem in (("lots", "valid number"), (".nan", "finite number")):
+        fault = f"{{name: f, kind: service_behaviour, target: catalog, params: {{error_rate: {value}}}}}"
+        assert main(["validate", str(write(tmp_path, fault))]) == 2
+        err = capsys.readouterr().err
+        assert "faults[0].params.error_rate:" in err and problem in err, err
+
+
 TOPOLOGY_GIVEN = (
     "this is a topology file; `run` and `validate` take an experiment file"
     " (`meshproof up` takes a topology)"
