@@ -10,8 +10,10 @@ One command per line, one reply line each, in order:
     anything else       -> ERROR <why>  (a line over MAX_LINE too; the next ones go on)
 
 A client may half-close after its last command: the replies still come, then the
-server closes. A first line `GET /_health HTTP/1.x` is answered as HTTP 200 and the
-connection closed: the runtimes' readiness probe, the same for every service.
+server closes. A connection that completes no line for IDLE_TIMEOUT_S (`--idle-timeout`)
+is closed (in order, its replies so far sent). A first line `GET /_health HTTP/1.x` is
+answered as HTTP 200 and the connection closed: the runtimes' readiness probe, the same
+for every service.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import math
 import sys
 from collections.abc import Sequence
 
@@ -28,6 +31,10 @@ MAX_KEYS = 65_536
 """Keys the store holds; a SET of a new key past it drops the key set longest ago (the
 shop's calls key by request path: paths made per request would otherwise grow it
 without end)."""
+IDLE_TIMEOUT_S = 75.0
+"""A connection waiting this long for its next line is closed: a client that connects and
+sends nothing held one for ever. As the HTTP sample service's idle keep-alive connections
+(`http_serve.LIMITS`)."""
 HEALTH_LINE = b"GET /_health HTTP/1."
 HEALTH_ANSWER = b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\nConnection: close\r\n\r\nok\n"
 
@@ -86,14 +93,19 @@ async def read_line(reader: asyncio.StreamReader) -> bytes:
 
 
 class KvServer:
-    def __init__(self, store: KvStore) -> None:
+    def __init__(self, store: KvStore, idle_timeout: float = IDLE_TIMEOUT_S) -> None:
         self.store = store
+        self.idle_timeout = idle_timeout
 
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             first = True
             while True:
-                line = await read_line(reader)
+                try:
+                    async with asyncio.timeout(self.idle_timeout):
+                        line = await read_line(reader)
+                except TimeoutError:  # idle: no line came (a half line counts as none)
+                    break
                 if not line:
                     break
                 if first and line.startswith(HEALTH_LINE):
@@ -116,9 +128,9 @@ class KvServer:
                 await writer.wait_closed()
 
 
-async def serve(store: KvStore, host: str, port: int) -> None:
+async def serve(store: KvStore, host: str, port: int, idle_timeout: float = IDLE_TIMEOUT_S) -> None:
     server = await asyncio.start_server(
-        KvServer(store).handle, host, port, limit=MAX_LINE, reuse_address=True
+        KvServer(store, idle_timeout).handle, host, port, limit=MAX_LINE, reuse_address=True
     )
     async with server:
         await server.serve_forever()
@@ -134,13 +146,30 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", default="v1", help="service version (default v1)")
     parser.add_argument("--port", type=int, required=True, help="listen port")
     parser.add_argument("--host", default="127.0.0.1", help="listen address (default 127.0.0.1)")
+    parser.add_argument(
+        "--idle-timeout",
+        type=_seconds,
+        default=IDLE_TIMEOUT_S,
+        help=f"close a connection that sends no line for this long, s (default {IDLE_TIMEOUT_S:g})",
+    )
     return parser
+
+
+def _seconds(text: str) -> float:
+    """A positive, finite number of seconds (an argparse type)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected seconds, like 75, got {text!r}") from None
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"expected a positive number of seconds, got {text!r}")
+    return value
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        asyncio.run(serve(KvStore(args.instance), args.host, args.port))
+        asyncio.run(serve(KvStore(args.instance), args.host, args.port, args.idle_timeout))
     except OSError as exc:
         print(f"kv: cannot listen on {args.host}:{args.port}: {exc.strerror}", file=sys.stderr)
         return 2

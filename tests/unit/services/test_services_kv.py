@@ -76,3 +76,17 @@ def test_tcp_callees_have_their_own_addresses() -> None:
     assert [targets.tcp("kv") for _ in range(3)] == ["127.0.0.1:2", "127.0.0.1:3", "127.0.0.1:2"]
     assert targets.tcp("catalog") is None
     assert targets.missing(["catalog", "kv", "cart"]) == ["cart"]
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "nan", "inf", "soon"])
+def test_an_idle_timeout_that_is_no_positive_number_is_refused(
+    value: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--idle-timeout takes a positive, finite number of seconds; anything else is a usage
+    error (exit 2) that names the flag; the default is IDLE_TIMEOUT_S."""
+    base = ["--instance", "kv-0", "--port", "1"]
+    assert kv.build_parser().parse_args(base).idle_timeout == kv.IDLE_TIMEOUT_S
+    with pytest.raises(SystemExit) as caught:
+        kv.build_parser().parse_args([*base, "--idle-timeout", value])
+    assert caught.value.code == 2
+    assert "--idle-timeout" in capsys.readouterr().err
