@@ -36,18 +36,25 @@ def status_badge(status: str) -> None:
 
 
 def pick_run(runs: Sequence[Run], label: str, key: str, default: int = -1) -> Run | None:
-    """A run chosen in a select box; the query parameter `key` (a run id) preselects it."""
+    """A run chosen in a select box; the query parameter `key` (its folder's name, the run
+    id unless the run was copied) preselects it."""
     if not runs:
         return None
-    ids = [record.id for _, record in runs]
+    folders = [path.name for path, _ in runs]
     wanted = st.query_params.get(key)
-    index = ids.index(wanted) if wanted in ids else default % len(runs)
+    index = folders.index(wanted) if wanted in folders else default % len(runs)
     choice = st.selectbox(
         label, range(len(runs)), index=index, key=f"pick-{key}",
-        format_func=lambda i: run_label(runs[i][1]),
+        format_func=lambda i: folder_label(*runs[i]),
     )  # fmt: skip
-    st.query_params[key] = ids[choice]
+    st.query_params[key] = folders[choice]
     return runs[choice]
+
+
+def folder_label(path: Path, record: RunRecord) -> str:
+    """`run_label`, with the folder when it is not named by the run's id (a copied run)."""
+    label = run_label(record)
+    return label if path.name == record.id else f"{label} · {path.name}"
 
 
 def verdict_frame(record: RunRecord) -> pd.DataFrame:

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from urllib.parse import quote
 
 import pandas as pd
 import streamlit as st
 
 from dashboards import data, widgets
 from harness.report.text import intended_rate, load_text
-from harness.store import RunRecord
 from harness.store.reader import shown
 
 COLUMNS = [
@@ -29,13 +29,15 @@ COLUMNS = [
     "runtime",
     "mode",
     "id",
+    "folder",
 ]
 
 
-def runs_frame(records: Sequence[RunRecord]) -> pd.DataFrame:
-    """One row per run, newest first, with its headline numbers."""
+def runs_frame(runs: Sequence[widgets.Run]) -> pd.DataFrame:
+    """One row per run, newest first, with its headline numbers; a run is opened by its
+    folder (two folders hold one run id when a run was copied)."""
     rows = []
-    for record in records:
+    for path, record in runs:
         passed = sum(1 for v in record.verdicts if v.passed)
         rows.append(
             {
@@ -54,7 +56,8 @@ def runs_frame(records: Sequence[RunRecord]) -> pd.DataFrame:
                 "sidecar_cpu_per_krps": record.summary.sidecar_cpu_per_krps,
                 "SLOs passed": f"{passed}/{len(record.verdicts)}",
                 "id": record.id,
-                "open": f"run?run={record.id}",
+                "folder": path.name,
+                "open": f"run?run={quote(path.name)}",
             }
         )
     frame = pd.DataFrame(rows, columns=COLUMNS)
@@ -86,7 +89,7 @@ def main() -> None:
     reports = data.reports_dir()
     st.caption(f"Every run in the reports folder `{reports}`, newest first.")
     entries = data.records(reports)
-    readable = [record for _, record, _ in entries if record is not None]
+    readable = [(path, record) for path, record, _ in entries if record is not None]
     if not readable:
         st.info(f"No runs in `{reports}` yet: `meshproof run experiments/<name>.yaml` makes one.")
     else:
@@ -128,7 +131,8 @@ def _runs(frame: pd.DataFrame) -> None:
         return
     left, right = st.columns([4, 1], vertical_alignment="bottom")
     labels = {
-        row.id: f"{row.started:%Y-%m-%d %H:%M:%S} · {row.experiment} · {row.status}"
+        row.folder: f"{row.started:%Y-%m-%d %H:%M:%S} · {row.experiment} · {row.status}"
+        + ("" if row.folder == row.id else f" · {row.folder}")
         for row in frame.itertuples(index=False)
     }
     chosen = left.selectbox("open a run", list(labels), format_func=labels.__getitem__)

@@ -126,8 +126,8 @@ def run_list(args: argparse.Namespace) -> int:
         console.print(f"no runs in {args.reports}")
         return 0
     columns = ["run", "status", "RPS", "load", "duration", "SLOs passed"]
-    notes = any(run.problem for run in runs)
-    rows = [_listing_row(run) + ([run.problem] if notes else []) for run in runs]
+    notes = any(run.problem or run.shares_id_with for run in runs)
+    rows = [_listing_row(run) + ([_listing_note(run)] if notes else []) for run in runs]
     show_table(
         console,
         f"runs in {args.reports}",
@@ -142,12 +142,14 @@ def run_list(args: argparse.Namespace) -> int:
 def _listing_row(run: RunListing) -> list[str]:
     """run, status, RPS (achieved; intended beside it), load (on time / BEHIND), duration, SLOs."""
     from harness.report.text import load_text, rate_text
+    from harness.store.reader import shown
     from mesh_runtime.units import format_duration
 
     style = _STATUS_STYLE.get(run.status, "")
     load = load_text(run.late_share, run.max_send_lag_ms)
+    folder = shown(run.path.name)
     return [
-        run.id,
+        run.id if folder == run.id else f"{run.id} ({folder})",
         f"[{style}]{run.status}[/]" if style else run.status,
         "-" if run.rps is None else rate_text(run.rps, run.target_rps),
         f"[bold red]{load}[/]" if load.startswith("BEHIND") else load,
@@ -155,6 +157,13 @@ def _listing_row(run: RunListing) -> list[str]:
         f"{run.passed}/{run.passed + run.failed + run.inconclusive}"
         + (f" ({run.inconclusive} inconclusive)" if run.inconclusive else ""),
     ]
+
+
+def _listing_note(run: RunListing) -> str:
+    """Why a run is not read, or which other folders hold its id (name the folder then)."""
+    if run.problem or not run.shares_id_with:
+        return run.problem
+    return f"id also in {', '.join(run.shares_id_with)}: name the folder"
 
 
 def _listing_json(run: RunListing) -> dict[str, Any]:

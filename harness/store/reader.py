@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -156,6 +156,9 @@ class RunListing:
     late_share: float | None = None
     """Share of requests that left late (None in runs from before it was measured)."""
     max_send_lag_ms: float | None = None
+    shares_id_with: tuple[str, ...] = ()
+    """The other folders (names) whose run.json has this id: a run copied under the
+    reports folder. The id alone then names no run; its folder path does."""
 
 
 def list_runs(reports_dir: str | Path, experiment: str | None = None) -> list[RunListing]:
@@ -163,10 +166,22 @@ def list_runs(reports_dir: str | Path, experiment: str | None = None) -> list[Ru
     root = Path(reports_dir)
     if not root.is_dir():
         return []
-    listings = [_listing(path) for path in root.iterdir() if is_run_dir(path)]
+    listings = _mark_shared_ids([_listing(path) for path in root.iterdir() if is_run_dir(path)])
     if experiment is not None:
         listings = [item for item in listings if item.experiment == experiment]
     return sorted(listings, key=lambda item: (item.started_at, item.id))
+
+
+def _mark_shared_ids(listings: list[RunListing]) -> list[RunListing]:
+    """Each listing with the other folders whose run has its id (most have none)."""
+    folders: dict[str, list[str]] = {}
+    for item in listings:
+        folders.setdefault(item.id, []).append(shown(item.path.name))
+    marked = []
+    for item in listings:
+        others = sorted(name for name in folders[item.id] if name != shown(item.path.name))
+        marked.append(replace(item, shares_id_with=tuple(others)) if others else item)
+    return marked
 
 
 def _listing(path: Path) -> RunListing:
@@ -218,7 +233,9 @@ def resolve_run(ref: str, reports_dir: str | Path) -> Path:
     """A run directory from a path, a run id in `reports_dir`, a unique id prefix, or 'latest'.
 
     'latest' is the newest run (by start time); a folder that is not a run (a comparison,
-    the calibrations) is refused with what it is instead."""
+    the calibrations) is refused with what it is instead. A folder's name comes first (a
+    copied run keeps its run.json id: the folder named by the id is the original); an id
+    that the runs of two folders named otherwise have is refused, naming them."""
     direct = Path(ref)
     if direct.name == RUN_FILE:
         return direct.parent
@@ -230,8 +247,15 @@ def resolve_run(ref: str, reports_dir: str | Path) -> Path:
         if not runs:
             raise InvalidInput(str(root), "", "no runs here yet")
         return runs[-1].path
-    if (root / ref).is_dir():
+    if (root / ref).is_dir():  # a folder's name names it, whatever id its run.json has
         return _run_or_refuse(root / ref)
+    sharing = [item.path for item in list_runs(root) if item.id == ref]
+    if len(sharing) > 1:
+        folders = ", ".join(shown(path) for path in sharing)
+        problem = f"{folders} have this run id (copied runs?); name one's folder instead"
+        raise InvalidInput(ref, "", problem)
+    if sharing:  # a run whose folder was renamed
+        return sharing[0]
     found = root.iterdir() if root.is_dir() else iter(())
     matches = sorted(p for p in found if p.name.startswith(ref) and is_run_dir(p))
     if len(matches) == 1:

@@ -229,6 +229,27 @@ def test_list_table_and_filter(reports: Path, capsys: pytest.CaptureFixture[str]
     assert "6/7" in out
 
 
+def test_list_names_a_copied_run_by_its_folder_and_says_the_id_is_shared(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A run copied under reports/ (two folders, one run id): the table shows the copy's
+    folder beside its id, notes the folder the id is shared with on both rows; `report ID`
+    opens the folder named by the id, and with that folder renamed is refused with exit 2
+    naming both folders."""
+    original = make_run(tmp_path)
+    shutil.copytree(original, tmp_path / "kept-copy")
+    assert main(["list", "--reports", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert f"{original.name} (kept-copy)" in out
+    assert "id also in kept-copy" in out and f"id also in {original.name}" in out
+    assert main(["report", original.name, "--reports", str(tmp_path), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["id"] == original.name
+    original.rename(tmp_path / "renamed")
+    assert main(["report", original.name, "--reports", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "kept-copy" in err and "renamed" in err
+
+
 def test_report_prints_verdicts_and_numbers(
     reports: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

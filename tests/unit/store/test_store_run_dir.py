@@ -158,3 +158,37 @@ def test_resolve_run_by_path_id_prefix_and_latest(tmp_path: Path) -> None:
         resolve_run("2026112", tmp_path)
     with pytest.raises(InvalidInput, match="no such run"):
         resolve_run("nope", tmp_path)
+
+
+def test_a_copied_run_is_listed_with_its_folder_and_resolved_by_folder_name(
+    tmp_path: Path,
+) -> None:
+    """Two folders whose run.json has one id (`cp -r` of a run): each listing names the
+    other folder; the id names the folder it is the name of (the original), each folder's
+    name and path its own; a run in a renamed folder resolves by its id; an id two
+    renamed folders share is refused naming both."""
+    import shutil
+
+    run = RunWriter(tmp_path, "alpha", STARTED)
+    run.finish(record("alpha"))
+    copy = tmp_path / f"{run.run_id}-copy"
+    shutil.copytree(run.path, copy)
+    other = RunWriter(tmp_path, "beta", datetime(2026, 11, 28, tzinfo=UTC))
+    other.finish(record("beta", "2026-11-28T00:00:00Z"))
+    listed = {item.path: item for item in list_runs(tmp_path)}
+    assert listed[run.path].id == listed[copy].id == run.run_id
+    assert listed[run.path].shares_id_with == (copy.name,)
+    assert listed[copy].shares_id_with == (run.path.name,)
+    assert listed[other.path].shares_id_with == ()
+    assert resolve_run(run.run_id, tmp_path) == run.path
+    assert resolve_run(str(copy), tmp_path) == copy
+    assert resolve_run(copy.name, tmp_path) == copy
+    assert resolve_run(other.run_id, tmp_path) == other.path
+    renamed = run.path.rename(tmp_path / "kept")
+    with pytest.raises(InvalidInput) as refused:
+        resolve_run(run.run_id, tmp_path)
+    message = str(refused.value)
+    assert "\n" not in message and str(renamed) in message and str(copy) in message
+    assert "name one's folder" in message
+    shutil.rmtree(copy)
+    assert resolve_run(run.run_id, tmp_path) == renamed
