@@ -184,7 +184,10 @@ class ControlPlaneAPI:
             await asyncio.get_running_loop().run_in_executor(None, self._source.stop)
 
     def sync_source(self) -> None:
-        """Serve what the source describes now (a new version only when it differs)."""
+        """Serve what the source describes now (a new version only when it differs).
+
+        A change the store refuses (past MAX_VERSION, or not valid) is logged as one line
+        and not applied: the current version stays in force and stays served."""
         self._source_pending = False
         source = self._source
         if source is None:
@@ -195,7 +198,16 @@ class ControlPlaneAPI:
         if _same(wanted, self._store.current):
             source.applied(self._store.version)
         else:
-            config = self._store.replace(wanted, source="kubernetes")
+            try:
+                config = self._store.replace(wanted, source="kubernetes")
+            except InvalidInput as exc:  # a loop callback: an exception would be a traceback
+                log.error(
+                    "configuration from %s not applied (version %d stays in force): %s",
+                    source.name,
+                    self._store.version,
+                    exc,
+                )
+                return
             source.applied(config.version)
             self._publish(config, f"from {source.name}")
         self._source_served = True
