@@ -13,7 +13,7 @@ from pathlib import Path
 
 from harness.engine import ProgressView, RunOptions, RunResult, run_experiment
 from harness.errors import RunError
-from harness.store.reader import StoredRun, list_runs, unreadable
+from harness.store.reader import StoredRun, list_runs, once_per_id, unreadable
 from mesh_runtime.errors import InvalidInput
 
 COMPLETE = ("passed", "failed", "inconclusive")
@@ -38,10 +38,13 @@ def run_repeatedly(
 
 
 def history_runs(folder: Path, experiment: str, runs: int) -> tuple[list[StoredRun], list[str]]:
-    """The newest `runs` complete runs of `experiment` in `folder`, oldest first, and the
-    runs left out because they could not be read ('<id>: <problem>', for the command to say)."""
-    listings = list_runs(folder, experiment)
+    """The newest `runs` complete runs of `experiment` in `folder`, each run id once, oldest
+    first, and a line per run left out, for the command to say: 'unreadable: <id>:
+    <problem>', or 'duplicate: <folder>: a copy of run <id>, in <folder>' (`once_per_id`)."""
+    listings, copies = once_per_id(list_runs(folder, experiment))
     complete = [item for item in listings if item.status in COMPLETE]
     if not complete:
         raise InvalidInput(str(folder), "", f"no complete run of {experiment!r} in this folder")
-    return [StoredRun(item.path) for item in complete[-runs:]], unreadable(listings)
+    left_out = [f"unreadable: {line}" for line in unreadable(listings)]
+    left_out += [f"duplicate: {line}" for line in copies]
+    return [StoredRun(item.path) for item in complete[-runs:]], left_out

@@ -80,7 +80,7 @@ def run_calibrate(args: argparse.Namespace) -> int:
         runs, skipped = _history(args)
         source = "history"
         for line in skipped:
-            console.print(f"left out, unreadable: {line}", style="yellow", markup=False)
+            console.print(f"left out, {line}", style="yellow", markup=False)
     else:
         runs = _run(args, reports, console)
         source = "runs"
@@ -95,7 +95,7 @@ def run_calibrate(args: argparse.Namespace) -> int:
 
 
 def _history(args: argparse.Namespace) -> tuple[list[StoredRun], list[str]]:
-    """The runs to calibrate on, and those left out as unreadable."""
+    """The runs to calibrate on, and a line per run left out (unreadable, or a copy)."""
     from harness.calibrate.runner import history_runs
 
     name = Path(args.experiment).stem

@@ -2,9 +2,10 @@
 
 History: the runs of the same experiment in the history folder (default: the run's own
 reports folder) that started before it and ran to their end (passed or failed), oldest
-first, at most `max_history`. Each headline metric of run.json's summary is judged by
-`harness.gate.regression`. The gate fails when an SLO failed or a metric regressed.
-A latency or CPU-per-request regression the host's disturbance during the run could
+first, at most `max_history`, each run id once (a run copied under the reports folder
+keeps its id: the copy is left out, and said so). Each headline metric of run.json's
+summary is judged by `harness.gate.regression`. The gate fails when an SLO failed or a
+metric regressed. A latency or CPU-per-request regression the host's disturbance during the run could
 explain (judged again with the run's value lowered by what the noise may have added beyond
 what the history's runs typically met, `harness.judge.disturbance`: the history's spread
 already holds the disturbance its runs met) is `inconclusive`, as are the run's inconclusive SLOs: with nothing failed, the gate is
@@ -32,7 +33,7 @@ from harness.gate.regression import (
 from harness.judge.disturbance import describe_host, noise_text, run_noise
 from harness.report.text import format_value, verdict_line
 from harness.store.model import Outcome, RunRecord, Verdict
-from harness.store.reader import RunListing, list_runs, load_run, unreadable
+from harness.store.reader import RunListing, list_runs, load_run, once_per_id, unreadable
 from mesh_runtime.errors import InvalidInput
 
 HEADLINE_RULES: dict[str, GateRule] = {
@@ -90,6 +91,9 @@ class GateResult(BaseModel):
     skipped: list[str] = []
     """Earlier runs of the experiment in the history folder whose run.json could not be
     read ('<id>: <problem>'): left out of the history, and said so."""
+    duplicates: list[str] = []
+    """Earlier run folders left out of the history as copies of a run it already holds
+    (same run.json id: `harness.store.reader.once_per_id`), said so."""
 
     @property
     def history_judged(self) -> bool:
@@ -252,10 +256,10 @@ def gate_run(
     record = load_run(run_dir)
     gateable(record, str(run_dir))
     folder = history_dir or run_dir.parent
-    earlier = earlier_runs(record, folder)  # listed once: every run.json is read for it
+    # listed once: every run.json is read for it; a copied run counts once
+    earlier, duplicates = once_per_id(earlier_runs(record, folder))
     history = history_of(earlier, max_history)
     if calibration == "find":
         calibration = find_calibration(folder, record.experiment.name)
     result = gate_records(record, history, settings, calibration)
-    skipped = unreadable(earlier)
-    return result.model_copy(update={"skipped": skipped}) if skipped else result
+    return result.model_copy(update={"skipped": unreadable(earlier), "duplicates": duplicates})

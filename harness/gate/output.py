@@ -24,14 +24,20 @@ def history_line(result: GateResult) -> str:
     """'1 of 3 earlier runs: regression not judged', or how many runs the history held."""
     earlier = len(result.history)
     left_out = f"; {len(result.skipped)} unreadable left out" if result.skipped else ""
+    if result.duplicates:
+        copies = len(result.duplicates)
+        left_out += f"; {copies} {'copy' if copies == 1 else 'copies'} of a run left out"
     if not result.history_judged:
         return f"{earlier} of {result.min_history} earlier runs{left_out}: regression not judged"
     return f"history of {earlier} earlier runs{left_out}"
 
 
 def skipped_lines(result: GateResult) -> list[str]:
-    """One line per earlier run left out of the history because it could not be read."""
-    return [f"left out of the history, unreadable: {line}" for line in result.skipped]
+    """One line per earlier run left out of the history: it could not be read, or it is
+    a copy of a run the history holds (same run id)."""
+    return [f"left out of the history, unreadable: {line}" for line in result.skipped] + [
+        f"left out of the history, duplicate: {line}" for line in result.duplicates
+    ]
 
 
 def headline(result: GateResult) -> str:

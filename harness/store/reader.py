@@ -93,6 +93,29 @@ def unreadable(listings: Iterable[RunListing]) -> list[str]:
     return [f"{item.id}: {item.problem}" for item in listings if item.status == "unreadable"]
 
 
+def once_per_id(listings: Iterable[RunListing]) -> tuple[list[RunListing], list[str]]:
+    """`listings` with each run once, in their order, and a line per copy left out
+    ('<folder>: a copy of run <id>, in <folder kept>'): what a command reading earlier
+    runs (gate, calibrate --history) says. A run copied under the reports folder keeps its
+    run.json id (`shares_id_with`); of the folders with one id, the one named by the id is
+    the run, else the first by name. Unreadable runs are all kept (their id is their
+    folder's name, not a run's), for `unreadable` to name."""
+    listings = list(listings)
+    folders: dict[str, list[str]] = {}
+    for item in listings:
+        if item.shares_id_with and item.status != "unreadable":
+            folders.setdefault(item.id, []).append(shown(item.path.name))
+    kept = {run_id: run_id if run_id in names else min(names) for run_id, names in folders.items()}
+    once, copies = [], []
+    for item in listings:
+        name = shown(item.path.name)
+        if item.id in kept and item.status != "unreadable" and name != kept[item.id]:
+            copies.append(f"{name}: a copy of run {item.id}, in {kept[item.id]}")
+        else:
+            once.append(item)
+    return once, copies
+
+
 def shown(path: str | Path) -> str:
     """The path as text: bytes of a name that is not UTF-8 shown as \\xNN escapes."""
     return os.fsencode(path).decode("utf-8", "backslashreplace")
