@@ -4,9 +4,9 @@ Pure: bytes in, dicts out. Handles OTLP/HTTP protobuf and OTLP/HTTP JSON (whose 
 and span ids are hex strings, not protobuf JSON's base64).
 
 The decoders give a record for every span; what the sink stores (`lines_from_protobuf`,
-`drop_invalid_spans`) leaves out the spans whose ids OTLP calls invalid, by their length
-(trace_id 16 bytes, span_id 8, parent_span_id 8 or none), and says how many and why: the
-answer's partial success.
+`drop_invalid_spans`) leaves out the spans whose ids OTLP calls invalid: of the wrong
+length (trace_id 16 bytes, span_id 8, parent_span_id 8 or none) or all zero (trace_id,
+span_id), and says how many and why: the answer's partial success.
 """
 
 from __future__ import annotations
@@ -30,6 +30,9 @@ from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
 _ID_FIELDS = ("traceId", "spanId", "parentSpanId", "trace_id", "span_id", "parent_span_id")
 TRACE_ID_BYTES = 16
 SPAN_ID_BYTES = 8
+INVALID_TRACE_ID = bytes(TRACE_ID_BYTES)
+INVALID_SPAN_ID = bytes(SPAN_ID_BYTES)
+"""OTLP's invalid ids: all zero (W3C Trace Context's too)."""
 
 
 class Lines(NamedTuple):
@@ -38,7 +41,7 @@ class Lines(NamedTuple):
     text: str
     spans: int
     rejected: int = 0
-    """Spans left out: ids of the wrong length."""
+    """Spans left out: ids OTLP calls invalid (of the wrong length, or all zero)."""
     problem: str = ""
     """Why, for the partial success's error_message ('' when none was)."""
 
@@ -69,7 +72,7 @@ def records_from_protobuf(body: bytes) -> list[dict[str, Any]]:
 def lines_from_protobuf(body: bytes) -> Lines:
     """The spans file's lines for a protobuf export and how many:
     `"".join(compact_json(r) + "\\n" for r in records_from_protobuf(body))` of the spans
-    whose ids are valid (the others counted in `rejected`), the same
+    whose ids are valid (the others counted in `rejected`, `_id_problem`), the same
     text, written from a template per span: ids in hex need no escaping, the kind and
     status names and the resource's service and instance are escaped once, and a span's
     whole attributes object is written once per distinct list of encoded attributes
@@ -90,6 +93,8 @@ def lines_from_protobuf(body: bytes) -> Lines:
                         len(trace_id) != TRACE_ID_BYTES
                         or len(span_id) != SPAN_ID_BYTES
                         or (parent and len(parent) != SPAN_ID_BYTES)
+                        or trace_id == INVALID_TRACE_ID
+                        or span_id == INVALID_SPAN_ID
                     ):
                         rejected += 1
                         problem = problem or _id_problem(span)
@@ -117,8 +122,9 @@ def lines_from_protobuf(body: bytes) -> Lines:
 
 
 def drop_invalid_spans(request: Any) -> tuple[int, str]:
-    """Remove from `request` (in place) the spans whose ids have the wrong length; how
-    many and why (the partial success's error_message; '' when none was)."""
+    """Remove from `request` (in place) the spans whose ids OTLP calls invalid
+    (`_id_problem`); how many and why (the partial success's error_message; '' when none
+    was)."""
     rejected, problem = 0, ""
     for resource_spans in request.resource_spans:
         for scope_spans in resource_spans.scope_spans:
@@ -142,12 +148,14 @@ def _copy(span: Any) -> Any:
 
 def _id_problem(span: Any) -> str:
     """What OTLP finds wrong with a span's ids: "'name', has a trace_id of 3 bytes (OTLP:
-    16)"; '' when nothing."""
+    16)", or "... of all zeros (OTLP: invalid)"; '' when nothing."""
     name = span.name[:64]
-    for field, length in (("trace_id", TRACE_ID_BYTES), ("span_id", SPAN_ID_BYTES)):
-        got = len(getattr(span, field))
-        if got != length:
-            return f"{name!r}, has a {field} of {got} bytes (OTLP: {length})"
+    for field, invalid in (("trace_id", INVALID_TRACE_ID), ("span_id", INVALID_SPAN_ID)):
+        value = getattr(span, field)
+        if len(value) != len(invalid):
+            return f"{name!r}, has a {field} of {len(value)} bytes (OTLP: {len(invalid)})"
+        if value == invalid:
+            return f"{name!r}, has a {field} of all zeros (OTLP: invalid)"
     got = len(span.parent_span_id)
     if got and got != SPAN_ID_BYTES:
         return f"{name!r}, has a parent_span_id of {got} bytes (OTLP: 8 or none)"
@@ -159,7 +167,7 @@ def _rejection(rejected: int, problem: str) -> str:
     if not rejected:
         return ""
     spans = "span" if rejected == 1 else "spans"
-    return f"{rejected} {spans} rejected for ids of the wrong length; the first, {problem}"
+    return f"{rejected} {spans} rejected for invalid ids; the first, {problem}"
 
 
 def _records(request: Any, attributes: Callable[[Any], dict[str, Any]]) -> list[dict[str, Any]]:

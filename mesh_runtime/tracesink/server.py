@@ -6,8 +6,9 @@ GET  /stats       {"spans", "requests", "rejected", "rejected_spans",
                   "forward": null | the forwarder's counts}
 
 An export whose spans all have valid ids is answered an empty ExportTraceServiceResponse
-(`{}` in JSON); spans with ids of the wrong length are not stored, and the answer (200)
-is OTLP's partial success: `rejected_spans` and an `error_message` saying why.
+(`{}` in JSON); spans with invalid ids (of the wrong length, or all zero: decode.py) are
+not stored, and the answer (200) is OTLP's partial success: `rejected_spans` and an
+`error_message` saying why.
 GET  /spans       the spans file as it is (JSON lines; empty before the first span): how a
                   harness reads the spans of a sink that runs elsewhere (a pod)
 PUT  /forward     {"url": OTLP/HTTP URL, "attributes": {"meshproof.run.id": ...}}: from now on

@@ -138,7 +138,7 @@ def test_spans_with_ids_of_the_wrong_length_are_a_partial_success(sink: Sink) ->
     partial = ExportTraceServiceResponse.FromString(response.content).partial_success
     assert partial.rejected_spans == 3
     assert partial.error_message.startswith(
-        "3 spans rejected for ids of the wrong length; the first, 'short trace',"
+        "3 spans rejected for invalid ids; the first, 'short trace',"
         " has a trace_id of 3 bytes (OTLP: 16)"
     )
     assert [json.loads(line)["name"] for line in sink.out.read_text().splitlines()] == [

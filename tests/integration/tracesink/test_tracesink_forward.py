@@ -209,7 +209,7 @@ def test_the_run_side_waits_for_the_queue_and_reads_the_counts(
 
 
 def test_spans_with_invalid_ids_are_not_sent_on(tmp_path: Path, backend: Backend) -> None:
-    """A span the sink rejects for an id of the wrong length is not forwarded either; the
+    """A span the sink rejects for an invalid id (of the wrong length) is not forwarded; the
     valid spans of its export are."""
     sink, process = _start_sink(tmp_path, "--forward", backend.url)
     try:

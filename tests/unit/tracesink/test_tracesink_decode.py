@@ -218,7 +218,7 @@ def test_large_attributes_are_not_kept_in_the_decoding_caches() -> None:
     for n in range(3):
         request = ExportTraceServiceRequest()
         span = request.resource_spans.add().scope_spans.add().spans.add()
-        span.trace_id, span.span_id, span.name = bytes(16), bytes(8), "big"
+        span.trace_id, span.span_id, span.name = b"\x07" * 16, b"\x01" * 8, "big"
         pair = span.attributes.add(key="blob")
         pair.value.string_value = f"{n}" + "x" * 65536
         body = request.SerializeToString()
@@ -263,7 +263,7 @@ def test_a_span_with_an_id_of_the_wrong_length_is_left_out(
     lines = lines_from_protobuf(request.SerializeToString())
     assert [json.loads(line)["name"] for line in lines.text.splitlines()] == ["root", "child"]
     assert (lines.spans, lines.rejected) == (2, 1)
-    assert lines.problem == f"1 span rejected for ids of the wrong length; the first, {problem}"
+    assert lines.problem == f"1 span rejected for invalid ids; the first, {problem}"
     assert drop_invalid_spans(request) == (1, lines.problem)
     assert [span.name for span in request.resource_spans[0].scope_spans[0].spans] == [
         "root",
@@ -283,6 +283,53 @@ def test_drop_invalid_spans_counts_every_one_and_names_the_first() -> None:
     request = request_from_json(json.dumps(document).encode())
     rejected, message = drop_invalid_spans(request)
     assert rejected == 2
-    assert message.startswith("2 spans rejected for ids of the wrong length; the first, 'first'")
+    assert message.startswith("2 spans rejected for invalid ids; the first, 'first'")
     assert [r["name"] for r in spans_from_request(request)] == ["ok"]
     assert drop_invalid_spans(request) == (0, "")
+
+
+ZERO_TRACE, ZERO_SPAN = bytes(16), bytes(8)
+
+
+@pytest.mark.parametrize(
+    ("shape", "problem"),
+    [
+        (("t", ZERO_TRACE, SPAN_A, b""), "'t', has a trace_id of all zeros (OTLP: invalid)"),
+        (("s", TRACE, ZERO_SPAN, b""), "'s', has a span_id of all zeros (OTLP: invalid)"),
+        (("b", ZERO_TRACE, ZERO_SPAN, b""), "'b', has a trace_id of all zeros (OTLP: invalid)"),
+    ],
+)
+def test_a_span_with_an_all_zero_id_is_left_out(
+    shape: tuple[str, bytes, bytes, bytes], problem: str
+) -> None:
+    """OTLP calls an all-zero trace_id or span_id invalid, as it does one of the wrong
+    length: the span is left out, counted and named, by the protobuf path and by
+    drop_invalid_spans alike (it was stored as given)."""
+    request = _export(("root", TRACE, SPAN_A, b""), shape, ("child", TRACE, SPAN_B, SPAN_A))
+    lines = lines_from_protobuf(request.SerializeToString())
+    assert [json.loads(line)["name"] for line in lines.text.splitlines()] == ["root", "child"]
+    assert (lines.spans, lines.rejected) == (2, 1)
+    assert lines.problem == f"1 span rejected for invalid ids; the first, {problem}"
+    assert drop_invalid_spans(request) == (1, lines.problem)
+    assert [span.name for span in request.resource_spans[0].scope_spans[0].spans] == [
+        "root",
+        "child",
+    ]
+
+
+def test_an_otlp_json_span_with_all_zero_ids_is_left_out() -> None:
+    """OTLP/JSON's hex ids of zeros only are refused as the protobuf ones are."""
+    spans = [
+        {"traceId": TRACE.hex(), "spanId": SPAN_A.hex(), "name": "ok"},
+        {"traceId": "0" * 32, "spanId": SPAN_A.hex(), "name": "zero trace"},
+        {"traceId": TRACE.hex(), "spanId": "0" * 16, "name": "zero span"},
+    ]
+    document = {"resourceSpans": [{"scopeSpans": [{"spans": spans}]}]}
+    request = request_from_json(json.dumps(document).encode())
+    rejected, message = drop_invalid_spans(request)
+    assert rejected == 2
+    assert message == (
+        "2 spans rejected for invalid ids; the first, 'zero trace', has a trace_id of all"
+        " zeros (OTLP: invalid)"
+    )
+    assert [r["name"] for r in spans_from_request(request)] == ["ok"]

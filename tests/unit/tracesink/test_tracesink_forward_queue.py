@@ -31,7 +31,8 @@ def export_request(service: str, spans: int) -> ExportTraceServiceRequest:
     scope = group.scope_spans.add()
     for i in range(spans):
         span = scope.spans.add()
-        span.trace_id, span.span_id, span.name = bytes(16), i.to_bytes(8, "big"), f"op {i}"
+        span.trace_id, span.span_id = b"\x07" * 16, (i + 1).to_bytes(8, "big")
+        span.name = f"op {i}"
     return request
 
 
