@@ -39,6 +39,9 @@ class LoadBalancer(PolicyModel):
 class TcpSettings(PolicyModel):
     maxConnections: int = Field(1024, ge=1)
     connectTimeout: Duration = 1.0
+    idleTimeout: Duration = 3600.0
+    """A proxied TCP connection with no bytes either way for this long is closed, both
+    ends (Envoy's tcp_proxy idle_timeout, Istio's default 1 h); 0 disables it."""
 
 
 class HttpSettings(PolicyModel):

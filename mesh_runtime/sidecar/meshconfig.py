@@ -99,6 +99,8 @@ class LoadBalancer:
 class TcpSettings:
     maxConnections: int = bounded(1024, ge=1)
     connectTimeout: Duration = 1.0
+    idleTimeout: Duration = 3600.0
+    """No bytes either way for this long closes a proxied TCP connection; 0: never."""
 
 
 @dataclass(frozen=True)

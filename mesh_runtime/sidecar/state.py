@@ -86,6 +86,11 @@ class ServiceRuntime:
     def connect_timeout(self) -> float:
         return self.entry.policy.trafficPolicy.connectionPool.tcp.connectTimeout
 
+    @property
+    def idle_timeout(self) -> float:
+        """Seconds without bytes either way that close a proxied TCP connection (0: never)."""
+        return self.entry.policy.trafficPolicy.connectionPool.tcp.idleTimeout
+
     def instances(self, subset: str | None) -> list[str]:
         names = self.by_subset.get(subset)
         if names is None:

@@ -7,7 +7,8 @@ is not DISABLE, as HTTP upstreams get), then bytes flow both ways (`tcp_stream`)
 the sidecar of a tcp service serves its inbound port as L4: the PeerAuthentication mode per
 connection as for HTTP (plain, PERMISSIVE sniffing, STRICT), mTLS terminated, the caller's
 identity from its certificate, bytes piped to the app. Istio's `istio_tcp_*` counters on
-both sides.
+both sides. On both sides a joined pair with no bytes either way for the service's
+`connectionPool.tcp.idleTimeout` is closed, both ends (`tcp_idle`; 0 disables).
 """
 
 from __future__ import annotations
@@ -24,10 +25,12 @@ from typing import TYPE_CHECKING, Any
 from mesh_runtime.errors import DeployError
 from mesh_runtime.policy_rules import MtlsMode, spiffe_id
 from mesh_runtime.sidecar.inbound import workload_of
+from mesh_runtime.sidecar.meshconfig import TcpSettings
 from mesh_runtime.sidecar.observe import Identity
 from mesh_runtime.sidecar.policy.retry import AttemptResult
 from mesh_runtime.sidecar.security import MeshSecurity
 from mesh_runtime.sidecar.state import StateHolder, split_address
+from mesh_runtime.sidecar.tcp_idle import watch_idle
 from mesh_runtime.sidecar.tcp_policy import CONNECT_FAILURE, TcpUpstream, choose_upstream
 from mesh_runtime.sidecar.tcp_stream import End, TlsSession, join
 from mesh_runtime.sidecar.telemetry.metrics import MeshMetrics
@@ -78,6 +81,22 @@ class _Counted:
     def close(self) -> None:
         if self.key is not None:
             self._metrics.tcp.closed(self.key)
+
+    def idle_timeout(self) -> None:
+        if self.key is not None:
+            self._metrics.tcp.idle_timeout(self.key)
+
+
+async def _pipe(down: End, up: End, counted: _Counted, idle_timeout: float) -> None:
+    """Join the two ends and wait until both are closed (or the idle timeout closes them)."""
+    join(down, up)
+    timer = watch_idle(down, up, idle_timeout, counted.idle_timeout)
+    try:
+        await asyncio.gather(down.closed, up.closed)
+    finally:
+        if timer is not None:
+            timer.cancel()
+    counted.close()
 
 
 class _Tasks:
@@ -148,9 +167,7 @@ class TcpOutbound:
                 _refuse(down, counted, _with(labels, flags=CONNECT_FAILURE))
                 return
             counted.open(labels.key())
-            join(down, up)
-            await asyncio.gather(down.closed, up.closed)
-            counted.close()
+            await _pipe(down, up, counted, svc.idle_timeout)
         finally:
             self._open -= 1
             svc.active[choice.instance] = max(0, svc.active.get(choice.instance, 1) - 1)
@@ -232,12 +249,15 @@ class TcpInbound:
         security: MeshSecurity,
         metrics: MeshMetrics,
         connect_timeout: float = 1.0,
+        idle_timeout: Callable[[], float] = lambda: 0.0,
     ) -> None:
         self._identity = identity
         self._app = app
         self._security = security
         self._metrics = metrics
         self._connect_timeout = connect_timeout
+        self._idle_timeout = idle_timeout
+        """The service's idleTimeout in the config running now (0: none)."""
         self._tasks = _Tasks()
 
     def listen(self, host: str, port: int) -> SniffingListener:
@@ -284,9 +304,7 @@ class TcpInbound:
             _refuse(down, counted, _with(labels, flags=CONNECT_FAILURE))
             return
         counted.open(labels.key())
-        join(down, up)
-        await asyncio.gather(down.closed, up.closed)
-        counted.close()
+        await _pipe(down, up, counted, self._idle_timeout())
 
 
 class _TcpSniffingListener(SniffingListener):
@@ -348,9 +366,22 @@ class TcpListeners:
         identity = Identity(o.service, o.instance, o.version)
         timeout = entry.policy.trafficPolicy.connectionPool.tcp.connectTimeout
         inbound = TcpInbound(
-            identity, (HOST, o.app_port), self._security, self._metrics, connect_timeout=timeout
+            identity,
+            (HOST, o.app_port),
+            self._security,
+            self._metrics,
+            connect_timeout=timeout,
+            idle_timeout=self._own_idle_timeout,
         )
         return inbound.listen(o.host, o.inbound_port)
+
+    def _own_idle_timeout(self) -> float:
+        """The idleTimeout of this sidecar's own service in the config running now."""
+        state = self._holder.current
+        entry = state.config.services.get(self._options.service) if state is not None else None
+        if entry is None:
+            return TcpSettings().idleTimeout
+        return entry.policy.trafficPolicy.connectionPool.tcp.idleTimeout
 
     async def outbound(self) -> list[asyncio.Server]:
         """The app's L4 listeners. They bind `--host` (loopback, or 0.0.0.0 in a

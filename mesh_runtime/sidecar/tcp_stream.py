@@ -96,12 +96,16 @@ class End(asyncio.Protocol):
         self.tls = tls
         self._paused = paused
         """Read nothing until joined (a downstream waiting for its upstream's connect)."""
+        loop = asyncio.get_running_loop()
         self.transport: asyncio.Transport | None = None
         self.peer: End | None = None
-        self.ready: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._now = loop.time
+        self.last_active = loop.time()
+        """The loop's time when bytes last arrived (the idle timeout reads it, tcp_idle)."""
+        self.ready: asyncio.Future[None] = loop.create_future()
         """Done once the socket is connected and any TLS handshake finished (its result
         is not this end: that would be a cycle, kept until the collector's full pass)."""
-        self.closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.closed: asyncio.Future[None] = loop.create_future()
         self._count = on_count
         """Called with the size of each chunk read from this socket (metrics)."""
         self._held: list[bytes] = []
@@ -127,6 +131,7 @@ class End(asyncio.Protocol):
             self._step_handshake()
 
     def data_received(self, data: bytes) -> None:
+        self.last_active = self._now()
         if self.tls is None:
             self._deliver([data], False)
             return
@@ -211,6 +216,13 @@ class End(asyncio.Protocol):
     def close(self) -> None:
         if self.transport is not None:
             self.transport.close()
+
+    def close_idle(self) -> None:
+        """The idle timeout: close now with a FIN, dropping what is still buffered (Envoy's
+        NoFlush close), and pass no reset on: the other end is closed the same way."""
+        self.peer = None
+        if self.transport is not None:
+            self.transport.abort()
 
     # --- inside ---------------------------------------------------------------------------
 

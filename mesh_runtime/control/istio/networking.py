@@ -37,7 +37,7 @@ LOAD_BALANCERS = {
     "RANDOM": "RANDOM",
 }
 TRAFFIC_FIELDS = {
-    "tcp": ("maxConnections", "connectTimeout"),
+    "tcp": ("maxConnections", "connectTimeout", "idleTimeout"),
     "http": (
         "http1MaxPendingRequests",
         "http2MaxRequests",

@@ -221,6 +221,7 @@ class MeshMetrics:
         for service, value in sorted(self._active.items()):
             labels = labels_text(("destination_service", service))
             lines.append(f"meshproof_upstream_active_requests{labels} {value}")
+        self.tcp.render_own(lines)
 
     def _render_requests(self, lines: list[str]) -> None:
         family(lines, "istio_requests_total", "counter", "Requests handled by the sidecar.")

@@ -6,6 +6,10 @@ defines them; both reporters (`source`: the caller's sidecar, `destination`: the
 server's) count their own view. Bytes are added as they pass, so a scrape during a long
 connection sees them. Rendered only in the `istio` dialect, and only once a connection
 has been seen (an HTTP-only sidecar's /metrics is unchanged).
+
+Connections closed by the idle timeout (`connectionPool.tcp.idleTimeout`; Envoy's tcp
+stat `idle_timeout`) are the mesh's own `meshproof_tcp_idle_timeouts_total{reporter,
+destination_service}`, in every dialect, likewise only once a connection was seen.
 """
 
 from __future__ import annotations
@@ -66,11 +70,16 @@ _FAMILIES = (
 )
 
 
+IDLE_TIMEOUTS = "meshproof_tcp_idle_timeouts_total"
+
+
 class TcpMetrics:
-    """The four counters; single-threaded (the event loop's thread)."""
+    """The four counters and the idle timeouts; single-threaded (the event loop's thread)."""
 
     def __init__(self) -> None:
         self._counters: tuple[dict[TcpKey, int], ...] = ({}, {}, {}, {})
+        self._idle_timeouts: dict[tuple[str, str], int] = {}
+        """(reporter, destination_service) -> connections the idle timeout closed."""
 
     def opened(self, key: TcpKey) -> None:
         self._add(0, key, 1)
@@ -84,6 +93,10 @@ class TcpMetrics:
     def sent(self, key: TcpKey, count: int) -> None:
         self._add(3, key, count)
 
+    def idle_timeout(self, key: TcpKey) -> None:
+        pair = (key[0], key[5])
+        self._idle_timeouts[pair] = self._idle_timeouts.get(pair, 0) + 1
+
     def _add(self, which: int, key: TcpKey, count: int) -> None:
         counter = self._counters[which]
         counter[key] = counter.get(key, 0) + count
@@ -96,7 +109,22 @@ class TcpMetrics:
             for key, value in sorted(counter.items()):
                 lines.append(f"{name}{labels_text(*zip(TCP_LABELS, key, strict=True))} {value}")
 
+    def render_own(self, lines: list[str]) -> None:
+        """The mesh's own TCP family (every dialect), once a connection was seen."""
+        if not self._counters[0]:
+            return
+        family(lines, IDLE_TIMEOUTS, "counter", "TCP connections closed by the idle timeout.")
+        for (reporter, service), value in sorted(self._idle_timeouts.items()):
+            labels = labels_text(("reporter", reporter), ("destination_service", service))
+            lines.append(f"{IDLE_TIMEOUTS}{labels} {value}")
+
     def snapshot(self) -> dict[str, int]:
         """Totals for the admin /stats."""
         opened, closed, received, sent = (sum(c.values()) for c in self._counters)
-        return {"opened": opened, "closed": closed, "received_bytes": received, "sent_bytes": sent}
+        return {
+            "opened": opened,
+            "closed": closed,
+            "received_bytes": received,
+            "sent_bytes": sent,
+            "idle_timeouts": sum(self._idle_timeouts.values()),
+        }

@@ -135,3 +135,24 @@ def test_an_istio_fault_patch_on_the_written_objects_translates_to_the_fault() -
     assert faulted.match == [HTTPMatch(headers={"x-chaos": StringMatch(exact="on")})]
     assert faulted.fault == Fault(abort=FaultAbort(httpStatus=503, percentage=10))
     assert plain.fault is None and plain.retries == faulted.retries and plain.retries is not None
+
+
+@pytest.mark.parametrize("seconds", [0.0, 0.5, 7200.0])
+def test_a_tcp_idle_timeout_is_written_and_read_back(seconds: float) -> None:
+    """connectionPool.tcp.idleTimeout other than the 1 h default is in the DestinationRule
+    (0 too: it disables the timeout) and translates back to the same seconds."""
+    from mesh_runtime.config.policy import ConnectionPool, TcpSettings, TrafficPolicy
+
+    pool = ConnectionPool(tcp=TcpSettings(idleTimeout=seconds))
+    topology = policy_topology(ServicePolicy(trafficPolicy=TrafficPolicy(connectionPool=pool)))
+    rendered = istio_objects(topology, "ns")
+    rule = next(
+        o
+        for o in rendered.objects
+        if o["kind"] == "DestinationRule" and o["metadata"]["name"] == "back"
+    )
+    assert "idleTimeout" in rule["spec"]["trafficPolicy"]["connectionPool"]["tcp"]
+    result = translate(rendered.objects, base_of(topology), "ns")
+    assert rendered.notes == [] and result.unimplemented == () and result.problems == ()
+    tcp = result.config.services["back"].policy.trafficPolicy.connectionPool.tcp
+    assert tcp.idleTimeout == seconds

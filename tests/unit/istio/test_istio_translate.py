@@ -289,3 +289,43 @@ def test_no_objects_give_every_service_the_default_policy(base: MeshConfig) -> N
         "catalog-0",
         "catalog-1",
     ]
+
+
+def tcp_rule(**tcp: Any) -> dict[str, Any]:
+    return obj(
+        "DestinationRule",
+        "catalog",
+        {"host": "catalog", "trafficPolicy": {"connectionPool": {"tcp": tcp}}},
+    )
+
+
+@pytest.mark.parametrize(("given", "seconds"), [("30s", 30.0), ("1h", 3600.0), ("0s", 0.0)])
+def test_a_tcp_idle_timeout_is_read_from_the_destination_rule(
+    base: MeshConfig, given: str, seconds: float
+) -> None:
+    """connectionPool.tcp.idleTimeout applies (0s: disabled), with nothing unimplemented."""
+    result = translate([tcp_rule(maxConnections=10, idleTimeout=given)], base, NS)
+    tcp = result.config.services["catalog"].policy.trafficPolicy.connectionPool.tcp
+    assert (tcp.maxConnections, tcp.idleTimeout) == (10, seconds)
+    assert result.unimplemented == () and result.problems == ()
+
+
+def test_without_a_tcp_idle_timeout_istios_default_of_an_hour_applies(base: MeshConfig) -> None:
+    """No idleTimeout: 1 h, as Istio (Envoy's tcp_proxy default)."""
+    result = translate([tcp_rule(maxConnections=10)], base, NS)
+    tcp = result.config.services["catalog"].policy.trafficPolicy.connectionPool.tcp
+    assert tcp.idleTimeout == 3600.0
+
+
+def test_a_bad_tcp_idle_timeout_is_a_problem_naming_the_field(base: MeshConfig) -> None:
+    """A negative or unreadable idleTimeout leaves the traffic policy out, said at its path,
+    as every other field of it."""
+    for bad in ("-1s", "soon"):
+        result = translate([tcp_rule(idleTimeout=bad)], base, NS)
+        policy = result.config.services["catalog"].policy.trafficPolicy
+        assert policy.connectionPool.tcp.idleTimeout == 3600.0
+        [problem] = result.problems
+        assert problem.startswith(
+            "DestinationRule shop/catalog: spec.trafficPolicy.connectionPool.tcp.idleTimeout: "
+        ), problem
+        assert problem.endswith("; left out")

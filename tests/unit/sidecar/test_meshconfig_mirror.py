@@ -45,7 +45,11 @@ FULL: dict[str, Any] = {
                 "trafficPolicy": {
                     "loadBalancer": {"simple": "LEAST_REQUEST"},
                     "connectionPool": {
-                        "tcp": {"maxConnections": 8, "connectTimeout": "250ms"},
+                        "tcp": {
+                            "maxConnections": 8,
+                            "connectTimeout": "250ms",
+                            "idleTimeout": "90s",
+                        },
                         "http": {"http1MaxPendingRequests": 0, "idleTimeout": "2m"},
                     },
                     "outlierDetection": {"consecutive5xxErrors": 3, "interval": "1s"},
@@ -142,6 +146,10 @@ BAD = [
     ({"mesh": {"mtls": "ON"}}, "mesh.mtls", "expected one of"),
     ({"services": {"a": {"name": "a", "policy": {"trafficPolicy": {"connectionPool": {"tcp": {"maxConnections": 0}}}}}}},
      "services.a.policy.trafficPolicy.connectionPool.tcp.maxConnections", "greater than or equal to 1"),
+    ({"services": {"a": {"name": "a", "policy": {"trafficPolicy": {"connectionPool": {"tcp": {"idleTimeout": -1}}}}}}},
+     "services.a.policy.trafficPolicy.connectionPool.tcp.idleTimeout", "non-negative duration"),
+    ({"services": {"a": {"name": "a", "policy": {"trafficPolicy": {"connectionPool": {"tcp": {"idleTimeout": "a while"}}}}}}},
+     "services.a.policy.trafficPolicy.connectionPool.tcp.idleTimeout", "expected a duration"),
     ({"services": {"a": {"name": "a", "policy": {"http": [{"timeout": "soon"}]}}}},
      "services.a.policy.http[0].timeout", "expected a duration"),
     ({"services": {"a": {"name": "a", "policy": {"http": [{"retries": {"retryOn": "5xx,sometimes"}}]}}}},

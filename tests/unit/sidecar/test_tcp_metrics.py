@@ -32,6 +32,7 @@ def test_tcp_families_carry_istios_labels_and_counts() -> None:
         "closed": 1,
         "received_bytes": 15,
         "sent_bytes": 7,
+        "idle_timeouts": 0,
     }
 
 
@@ -45,3 +46,24 @@ def test_other_dialects_leave_the_istio_tcp_names_out() -> None:
     metrics = MeshMetrics(dialect="linkerd")
     metrics.tcp.opened(TcpConnectionLabels("source", "a", "b", "b", "v1").key())
     assert "istio_tcp" not in metrics.render().decode()
+
+
+def test_idle_timeouts_are_counted_per_reporter_and_destination_in_every_dialect() -> None:
+    """A connection the idle timeout closed is meshproof_tcp_idle_timeouts_total{reporter,
+    destination_service} (Envoy's tcp stat idle_timeout) and /stats tcp.idle_timeouts."""
+    for dialect in ("istio", "linkerd", "envoy"):
+        metrics = MeshMetrics(dialect=dialect)  # type: ignore[arg-type]
+        key = TcpConnectionLabels("source", "cart", "kv", "kv", "v1").key()
+        metrics.tcp.opened(key)
+        metrics.tcp.idle_timeout(key)
+        metrics.tcp.idle_timeout(key)
+        text = metrics.render().decode()
+        assert "# TYPE meshproof_tcp_idle_timeouts_total counter" in text, dialect
+        series = 'meshproof_tcp_idle_timeouts_total{reporter="source",destination_service="kv"}'
+        assert f"{series} 2" in text, dialect
+        assert metrics.snapshot()["tcp"]["idle_timeouts"] == 2
+
+
+def test_an_http_only_sidecar_renders_no_idle_timeout_family() -> None:
+    """Without a TCP connection the mesh's TCP family is absent too."""
+    assert "meshproof_tcp" not in MeshMetrics().render().decode()
