@@ -41,7 +41,9 @@ def _at_most_a_year(seconds: float, given: Any) -> float:
 
 
 def format_duration(seconds: float) -> str:
-    """The shortest exact text for a duration: 0.25 -> '250ms', 30 -> '30s'."""
+    """The shortest exact text for a duration: 0.25 -> '250ms', 30 -> '30s', 0 -> '0s'."""
+    if seconds == 0:
+        return "0s"
     if seconds >= 1 and float(seconds).is_integer():
         return f"{int(seconds)}s"
     millis = seconds * 1000

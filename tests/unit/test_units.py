@@ -42,6 +42,7 @@ def test_format_duration_round_trips() -> None:
     for seconds in (0.25, 1.0, 30.0, 0.001, 1.5):
         assert parse_duration(format_duration(seconds)) == seconds
     assert format_duration(0.25) == "250ms"
+    assert format_duration(0) == "0s"  # Istio's way to write 'disabled' (idleTimeout: 0s)
     assert format_duration(30) == "30s"
 
 

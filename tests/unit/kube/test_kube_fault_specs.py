@@ -158,7 +158,7 @@ def test_role_rules_and_the_dry_run_plan_of_an_experiment() -> None:
         {"apiGroups": [""], "resources": ["pods"], "verbs": ["delete", "list"]},
     ]
     lines = faults_plan(faults, ["a"])
-    assert lines[0] == "fault f (pod_delete on app=catalog,version in (v1,v2)) at 0ms to the end:"
+    assert lines[0] == "fault f (pod_delete on app=catalog,version in (v1,v2)) at 0s to the end:"
     assert "/api/v1/namespaces/b/pods" in lines[1]
     assert lines[4].startswith("fault f (deployment_scale on catalog) at 20s")
     assert "/apis/apps/v1/namespaces/a/deployments/catalog" in lines[5]
