@@ -138,6 +138,8 @@ class ControlPlaneAPI:
         self._source = source
         self._source_served = False
         self._source_pending = False
+        self._source_refused = ""
+        """Why the store refused the source's last change ('' once one was applied)."""
 
     def app(self) -> web.Application:
         # bodies are decoded by `content_encoding.undo_encoding`, capped, not in aiohttp's
@@ -161,10 +163,20 @@ class ControlPlaneAPI:
         return app
 
     async def ready(self, request: web.Request) -> web.Response:
-        if self._source is not None and not self._source_served:
-            reason = f"waiting for the first configuration from {self._source.name}"
+        reason = self.not_ready()
+        if reason:
             return web.json_response({"ready": False, "reason": reason}, status=503)
         return web.json_response({"ready": True, "version": self._store.version})
+
+    def not_ready(self) -> str:
+        """Why the control plane is not ready ('' when it is): a source's first
+        configuration not served yet, and why the store refused it if it did."""
+        if self._source is None or self._source_served:
+            return ""
+        reason = f"waiting for the first configuration from {self._source.name}"
+        if self._source_refused:
+            reason = f"{reason}; its last was refused: {self._source_refused}"
+        return reason
 
     # --- the configuration source -------------------------------------------------------
 
@@ -201,6 +213,7 @@ class ControlPlaneAPI:
             try:
                 config = self._store.replace(wanted, source="kubernetes")
             except InvalidInput as exc:  # a loop callback: an exception would be a traceback
+                self._source_refused = str(exc)
                 log.error(
                     "configuration from %s not applied (version %d stays in force): %s",
                     source.name,
@@ -211,6 +224,7 @@ class ControlPlaneAPI:
             source.applied(config.version)
             self._publish(config, f"from {source.name}")
         self._source_served = True
+        self._source_refused = ""
 
     async def get_config(self, request: web.Request) -> web.Response:
         known = _version(request)

@@ -98,3 +98,23 @@ def test_a_source_change_past_the_highest_version_is_logged_once_and_not_applied
     source.wanted = current
     api.sync_source()
     assert source.applied_versions == [MAX_VERSION]
+
+
+def test_ready_says_why_the_first_source_configuration_was_refused(
+    config: MeshConfig,
+) -> None:
+    """A first configuration the store refuses keeps the control plane not ready (/ready
+    503), and the reason says why (it only said 'waiting'); once a configuration is
+    served, it is ready."""
+    store = ConfigStore(config)
+    store.record_sidecar("cart-0", MAX_VERSION - 1)
+    current = store.current
+    source = FakeSource(_changed_policy(current))
+    api = ControlPlaneAPI(store, "token", source=source)
+    api.sync_source()
+    reason = api.not_ready()
+    assert reason.startswith("waiting for the first configuration from a fake source")
+    assert "refused" in reason and str(MAX_VERSION) in reason
+    source.wanted = current
+    api.sync_source()
+    assert api.not_ready() == ""
