@@ -12,7 +12,7 @@ import pytest
 from harness.cli.main import main
 from harness.gate import GateSettings
 from harness.gate.gate import gate_run
-from harness.store import ExperimentRef, RunRecord, Summary
+from tests.unit.gate.test_gate_unreadable_history import write_run
 
 COPIED = "20260102T000000Z-baseline"
 LATEST = "20260105T000000Z-baseline"
@@ -22,16 +22,7 @@ LATEST = "20260105T000000Z-baseline"
 def reports(tmp_path: Path) -> Path:
     """Runs of days 1-5, and day 2's folder copied as `keep-day2` (same run.json id)."""
     for day in range(1, 6):
-        run_id = f"202601{day:02d}T000000Z-baseline"
-        record = RunRecord(
-            id=run_id,
-            experiment=ExperimentRef(name="baseline"),
-            status="passed",
-            started_at=f"2026-01-{day:02d}T00:00:00Z",
-            summary=Summary(requests=1000, p50_ms=10.0, p99_ms=40.0 + day % 2, error_rate=0.0),
-        )
-        (tmp_path / run_id).mkdir()
-        (tmp_path / run_id / "run.json").write_text(record.model_dump_json())
+        write_run(tmp_path, day)
     shutil.copytree(tmp_path / COPIED, tmp_path / "keep-day2")
     return tmp_path
 

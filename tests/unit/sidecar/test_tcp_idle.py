@@ -64,16 +64,22 @@ def test_zero_sets_no_timer() -> None:
     asyncio.run(run())
 
 
+def joined_pair() -> tuple[End, End, QuietTransport, QuietTransport]:
+    """Two connected ends joined back to back, on transports that only record (in a loop)."""
+    a, b = End(), End()
+    ta, tb = QuietTransport(), QuietTransport()
+    a.connection_made(ta)
+    b.connection_made(tb)
+    join(a, b)
+    return a, b, ta, tb
+
+
 def test_an_idle_pair_is_closed_both_ends_once_and_passes_no_reset() -> None:
     """No bytes for the timeout: on_idle once, both transports aborted (a FIN, not the
     SO_LINGER reset of End.abort), and neither end resets the other."""
 
     async def run() -> None:
-        a, b = End(), End()
-        ta, tb = QuietTransport(), QuietTransport()
-        a.connection_made(ta)
-        b.connection_made(tb)
-        join(a, b)
+        a, b, ta, tb = joined_pair()
         idle = asyncio.get_running_loop().create_future()
         timer = watch_idle(a, b, 0.01, lambda: idle.set_result(None))
         assert timer is not None
@@ -92,11 +98,7 @@ def test_a_half_closed_pair_keeps_its_timer() -> None:
     closes the pair."""
 
     async def run() -> None:
-        a, b = End(), End()
-        ta, tb = QuietTransport(), QuietTransport()
-        a.connection_made(ta)
-        b.connection_made(tb)
-        join(a, b)
+        a, b, ta, tb = joined_pair()
         a.eof_received()
         idle = asyncio.get_running_loop().create_future()
         watch_idle(a, b, 0.01, lambda: idle.set_result(None))

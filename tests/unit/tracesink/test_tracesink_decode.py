@@ -238,6 +238,7 @@ def _export(*shapes: tuple[str, bytes, bytes, bytes]) -> ExportTraceServiceReque
 
 
 TRACE, SPAN_A, SPAN_B = b"\x07" * 16, b"\x01" * 8, b"\x02" * 8
+ZERO_TRACE, ZERO_SPAN = bytes(16), bytes(8)
 
 
 @pytest.mark.parametrize(
@@ -251,13 +252,17 @@ TRACE, SPAN_A, SPAN_B = b"\x07" * 16, b"\x01" * 8, b"\x02" * 8
             ("p", TRACE, SPAN_A, SPAN_B[:4]),
             "'p', has a parent_span_id of 4 bytes (OTLP: 8 or none)",
         ),
+        (("t", ZERO_TRACE, SPAN_A, b""), "'t', has a trace_id of all zeros (OTLP: invalid)"),
+        (("s", TRACE, ZERO_SPAN, b""), "'s', has a span_id of all zeros (OTLP: invalid)"),
+        (("b", ZERO_TRACE, ZERO_SPAN, b""), "'b', has a trace_id of all zeros (OTLP: invalid)"),
     ],
 )
-def test_a_span_with_an_id_of_the_wrong_length_is_left_out(
+def test_a_span_with_an_invalid_id_is_left_out(
     shape: tuple[str, bytes, bytes, bytes], problem: str
 ) -> None:
-    """OTLP's trace_id is 16 bytes, span_id 8, parent_span_id 8 or none: a span whose id is
-    not is not a line of the spans file but counted, with why; the valid root and child of
+    """OTLP's trace_id is 16 bytes, span_id 8, parent_span_id 8 or none, and neither id
+    all zeros: a span whose id is not is not a line of the spans file but counted, with
+    why, by the protobuf path and by drop_invalid_spans alike; the valid root and child of
     the same export are kept (every span was written as given)."""
     request = _export(("root", TRACE, SPAN_A, b""), shape, ("child", TRACE, SPAN_B, SPAN_A))
     lines = lines_from_protobuf(request.SerializeToString())
@@ -286,35 +291,6 @@ def test_drop_invalid_spans_counts_every_one_and_names_the_first() -> None:
     assert message.startswith("2 spans rejected for invalid ids; the first, 'first'")
     assert [r["name"] for r in spans_from_request(request)] == ["ok"]
     assert drop_invalid_spans(request) == (0, "")
-
-
-ZERO_TRACE, ZERO_SPAN = bytes(16), bytes(8)
-
-
-@pytest.mark.parametrize(
-    ("shape", "problem"),
-    [
-        (("t", ZERO_TRACE, SPAN_A, b""), "'t', has a trace_id of all zeros (OTLP: invalid)"),
-        (("s", TRACE, ZERO_SPAN, b""), "'s', has a span_id of all zeros (OTLP: invalid)"),
-        (("b", ZERO_TRACE, ZERO_SPAN, b""), "'b', has a trace_id of all zeros (OTLP: invalid)"),
-    ],
-)
-def test_a_span_with_an_all_zero_id_is_left_out(
-    shape: tuple[str, bytes, bytes, bytes], problem: str
-) -> None:
-    """OTLP calls an all-zero trace_id or span_id invalid, as it does one of the wrong
-    length: the span is left out, counted and named, by the protobuf path and by
-    drop_invalid_spans alike (it was stored as given)."""
-    request = _export(("root", TRACE, SPAN_A, b""), shape, ("child", TRACE, SPAN_B, SPAN_A))
-    lines = lines_from_protobuf(request.SerializeToString())
-    assert [json.loads(line)["name"] for line in lines.text.splitlines()] == ["root", "child"]
-    assert (lines.spans, lines.rejected) == (2, 1)
-    assert lines.problem == f"1 span rejected for invalid ids; the first, {problem}"
-    assert drop_invalid_spans(request) == (1, lines.problem)
-    assert [span.name for span in request.resource_spans[0].scope_spans[0].spans] == [
-        "root",
-        "child",
-    ]
 
 
 def test_an_otlp_json_span_with_all_zero_ids_is_left_out() -> None:
