@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import argparse
 import math
 import re
 from typing import Any
@@ -38,6 +39,20 @@ def _at_most_a_year(seconds: float, given: Any) -> float:
     if seconds > MAX_DURATION_S:
         raise ValueError(f"expected a duration of at most a year (8760h), got {given!r}")
     return seconds
+
+
+def positive_seconds(text: str) -> float:
+    """A command-line option's seconds: a finite number above 0 (an argparse type; 0,
+    negatives, nan and inf are usage errors, not timers that never or always fire)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not 0 < value < math.inf:  # also false for nan
+        raise argparse.ArgumentTypeError(
+            f"expected a finite number of seconds above 0, got {text!r}"
+        )
+    return value
 
 
 def format_duration(seconds: float) -> str:

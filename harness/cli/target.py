@@ -19,11 +19,11 @@ is bad: one line naming the file and the field).
 from __future__ import annotations
 
 import argparse
-import math
 from pathlib import Path
 from typing import Any
 
 from harness.cli.commands import add_command
+from mesh_runtime.quantities import positive_seconds
 
 
 def register(subparsers: Any) -> None:
@@ -40,7 +40,7 @@ def register(subparsers: Any) -> None:
     )
     check.add_argument("file", metavar="FILE", type=Path, help="target file (YAML)")
     check.add_argument(
-        "--timeout", type=_timeout, default=5.0, metavar="S", help="per request (default 5)"
+        "--timeout", type=positive_seconds, default=5.0, metavar="S", help="per request (default 5)"
     )
     check.add_argument(
         "--experiment",
@@ -52,19 +52,6 @@ def register(subparsers: Any) -> None:
         " repeatable",
     )
     check.set_defaults(func=run_check)
-
-
-def _timeout(text: str) -> float:
-    """--timeout: seconds, more than 0 (the HTTP client refuses 0, negatives and nan)."""
-    try:
-        value = float(text)
-    except ValueError:
-        value = math.nan
-    if not 0 < value < math.inf:  # also false for nan
-        raise argparse.ArgumentTypeError(
-            f"expected a finite number of seconds above 0, got {text!r}"
-        )
-    return value
 
 
 def run_check(args: argparse.Namespace) -> int:

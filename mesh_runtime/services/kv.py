@@ -21,9 +21,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import math
 import sys
 from collections.abc import Sequence
+
+from mesh_runtime.quantities import positive_seconds
 
 MAX_LINE = 4 * 1024 * 1024
 MAX_KEY = 256
@@ -148,22 +149,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--host", default="127.0.0.1", help="listen address (default 127.0.0.1)")
     parser.add_argument(
         "--idle-timeout",
-        type=_seconds,
+        type=positive_seconds,
         default=IDLE_TIMEOUT_S,
         help=f"close a connection that sends no line for this long, s (default {IDLE_TIMEOUT_S:g})",
     )
     return parser
-
-
-def _seconds(text: str) -> float:
-    """A positive, finite number of seconds (an argparse type)."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected seconds, like 75, got {text!r}") from None
-    if not (math.isfinite(value) and value > 0):
-        raise argparse.ArgumentTypeError(f"expected a positive number of seconds, got {text!r}")
-    return value
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -1,7 +1,10 @@
 """Durations and percentages as files write them."""
 
+import argparse
+
 import pytest
 
+from mesh_runtime.quantities import positive_seconds
 from mesh_runtime.units import format_duration, parse_duration, parse_percentage
 
 
@@ -44,6 +47,16 @@ def test_format_duration_round_trips() -> None:
     assert format_duration(0.25) == "250ms"
     assert format_duration(0) == "0s"  # Istio's way to write 'disabled' (idleTimeout: 0s)
     assert format_duration(30) == "30s"
+
+
+@pytest.mark.parametrize("bad", ["0", "-1", "nan", "inf", "-inf", "5s", ""])
+def test_positive_seconds_refuses_what_no_timer_can_take(bad: str) -> None:
+    """A command-line timeout or idle time (kv --idle-timeout, target check --timeout) is a
+    finite number of seconds above 0: anything else is a usage error naming what was given."""
+    with pytest.raises(argparse.ArgumentTypeError, match="finite number of seconds above 0"):
+        positive_seconds(bad)
+    assert positive_seconds("0.25") == 0.25
+    assert positive_seconds(" 75 ") == 75.0
 
 
 def test_percentage_forms() -> None:
