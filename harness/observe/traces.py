@@ -21,6 +21,9 @@ from harness.store.tables import SPAN_COLUMNS
 HTTP_TIMEOUT_S = 30.0
 
 _TEXT = ("trace_id", "span_id", "parent_span_id", "name", "kind", "service", "instance")
+_NO_PARENT = "0" * 16
+"""OTLP's (and W3C's) all-zero span id: no parent. The sink stores it as ""; a spans file
+from an older sink (a compose file's or a cluster's older image) may still have it."""
 
 
 def span_row(record: Any) -> dict[str, Any] | None:
@@ -35,6 +38,8 @@ def span_row(record: Any) -> dict[str, Any] | None:
         return None
     if not row["trace_id"] or not row["span_id"]:
         return None
+    if row["parent_span_id"] == _NO_PARENT:
+        row["parent_span_id"] = ""
     row["status_code"] = str(record.get("status_code") or "UNSET")
     attributes = record.get("attributes") or {}
     row["attributes"] = json.dumps(attributes, sort_keys=True, default=str)

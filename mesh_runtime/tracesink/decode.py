@@ -6,7 +6,10 @@ and span ids are hex strings, not protobuf JSON's base64).
 The decoders give a record for every span; what the sink stores (`lines_from_protobuf`,
 `drop_invalid_spans`) leaves out the spans whose ids OTLP calls invalid: of the wrong
 length (trace_id 16 bytes, span_id 8, parent_span_id 8 or none) or all zero (trace_id,
-span_id), and says how many and why: the answer's partial success.
+span_id), and says how many and why: the answer's partial success. A parent_span_id of 8
+zero bytes is OTLP's (and W3C's) "no id", which some SDKs and collectors send for a root:
+every record and line has no parent for it (`""`, as for an empty one), as the Collector
+reads it (`pcommon.SpanID.IsEmpty`); `drop_invalid_spans` clears it in the request too.
 """
 
 from __future__ import annotations
@@ -32,7 +35,7 @@ TRACE_ID_BYTES = 16
 SPAN_ID_BYTES = 8
 INVALID_TRACE_ID = bytes(TRACE_ID_BYTES)
 INVALID_SPAN_ID = bytes(SPAN_ID_BYTES)
-"""OTLP's invalid ids: all zero (W3C Trace Context's too)."""
+"""OTLP's invalid ids: all zero (W3C Trace Context's too); as a parent_span_id, none."""
 
 
 class Lines(NamedTuple):
@@ -44,6 +47,9 @@ class Lines(NamedTuple):
     """Spans left out: ids OTLP calls invalid (of the wrong length, or all zero)."""
     problem: str = ""
     """Why, for the partial success's error_message ('' when none was)."""
+    zero_parents: int = 0
+    """Spans stored as roots whose parent_span_id was 8 zero bytes (OTLP: none): the
+    request itself still has them until `drop_invalid_spans` clears them."""
 
 
 class BadExport(ValueError):
@@ -72,17 +78,18 @@ def records_from_protobuf(body: bytes) -> list[dict[str, Any]]:
 def lines_from_protobuf(body: bytes) -> Lines:
     """The spans file's lines for a protobuf export and how many:
     `"".join(compact_json(r) + "\\n" for r in records_from_protobuf(body))` of the spans
-    whose ids are valid (the others counted in `rejected`, `_id_problem`), the same
-    text, written from a template per span: ids in hex need no escaping, the kind and
-    status names and the resource's service and instance are escaped once, and a span's
-    whole attributes object is written once per distinct list of encoded attributes
-    (`_attributes_json`), which repeat span after span as the pairs in them do."""
+    whose ids are valid (the others counted in `rejected`, `_id_problem`; an all-zero
+    parent written as none and counted in `zero_parents`), the same text, written from a
+    template per span: ids in hex need no escaping, the kind and status names and the
+    resource's service and instance are escaped once, and a span's whole attributes
+    object is written once per distinct list of encoded attributes (`_attributes_json`),
+    which repeat span after span as the pairs in them do."""
     try:
         request = _RawAttributesRequest.FromString(body)
         lines: list[str] = []
         append = lines.append
         kinds, codes, string = _KIND_JSON, _STATUS_JSON, _json_string
-        rejected, problem = 0, ""
+        rejected, problem, zero_parents = 0, "", 0
         for resource_spans in request.resource_spans:
             service, instance = _identity(resource_spans.resource)
             who = f',"service":{string(service)},"instance":{string(instance)},"start_ns":'
@@ -100,6 +107,9 @@ def lines_from_protobuf(body: bytes) -> Lines:
                         problem = problem or _id_problem(span)
                         _attributes_json(span.attributes)  # refused as the full parse would
                         continue
+                    if parent == INVALID_SPAN_ID:  # OTLP's "no id": a root
+                        parent = b""
+                        zero_parents += 1
                     kind = span.kind
                     status = span.status.code
                     append(
@@ -111,25 +121,36 @@ def lines_from_protobuf(body: bytes) -> Lines:
                         f',"status_code":{codes.get(status) or string(str(status))}'
                         f',"attributes":{_attributes_json(span.attributes)}}}\n'
                     )
-        return Lines("".join(lines), len(lines), rejected, _rejection(rejected, problem))
+        message = _rejection(rejected, problem)
+        return Lines("".join(lines), len(lines), rejected, message, zero_parents)
     except DecodeError:
         full = request_from_protobuf(body)
+        zero_parents = sum(
+            span.parent_span_id == INVALID_SPAN_ID
+            for resource_spans in full.resource_spans
+            for scope_spans in resource_spans.scope_spans
+            for span in scope_spans.spans
+        )
         rejected, message = drop_invalid_spans(full)
         records = spans_from_request(full)
-        return Lines(
-            "".join([compact_json(r) + "\n" for r in records]), len(records), rejected, message
-        )
+        text = "".join([compact_json(r) + "\n" for r in records])
+        return Lines(text, len(records), rejected, message, zero_parents)
 
 
 def drop_invalid_spans(request: Any) -> tuple[int, str]:
     """Remove from `request` (in place) the spans whose ids OTLP calls invalid
-    (`_id_problem`); how many and why (the partial success's error_message; '' when none
-    was)."""
+    (`_id_problem`) and clear a parent_span_id of 8 zero bytes (OTLP's "no id": the span
+    is a root, sent on as one); how many were removed and why (the partial success's
+    error_message; '' when none was)."""
     rejected, problem = 0, ""
     for resource_spans in request.resource_spans:
         for scope_spans in resource_spans.scope_spans:
             spans = scope_spans.spans
-            problems = [_id_problem(span) for span in spans]
+            problems = []
+            for span in spans:
+                if span.parent_span_id == INVALID_SPAN_ID:
+                    span.parent_span_id = b""
+                problems.append(_id_problem(span))
             if not any(problems):
                 continue
             rejected += len(problems) - problems.count("")
@@ -179,11 +200,12 @@ def _records(request: Any, attributes: Callable[[Any], dict[str, Any]]) -> list[
             for span in scope_spans.spans:  # the record built here: no call per span
                 kind = span.kind
                 status = span.status.code
+                parent = span.parent_span_id
                 append(
                     {
                         "trace_id": span.trace_id.hex(),
                         "span_id": span.span_id.hex(),
-                        "parent_span_id": span.parent_span_id.hex(),
+                        "parent_span_id": "" if parent == INVALID_SPAN_ID else parent.hex(),
                         "name": span.name,
                         "kind": _SPAN_KINDS.get(kind) or str(kind),
                         "service": service,

@@ -8,7 +8,8 @@ GET  /stats       {"spans", "requests", "rejected", "rejected_spans",
 An export whose spans all have valid ids is answered an empty ExportTraceServiceResponse
 (`{}` in JSON); spans with invalid ids (of the wrong length, or all zero: decode.py) are
 not stored, and the answer (200) is OTLP's partial success: `rejected_spans` and an
-`error_message` saying why.
+`error_message` saying why. A parent_span_id of 8 zero bytes (OTLP's "no id") is stored
+and forwarded as none: the span is a root.
 GET  /spans       the spans file as it is (JSON lines; empty before the first span): how a
                   harness reads the spans of a sink that runs elsewhere (a pod)
 PUT  /forward     {"url": OTLP/HTTP URL, "attributes": {"meshproof.run.id": ...}}: from now on
@@ -178,7 +179,7 @@ class TraceSink:
                 lines = lines_from_protobuf(body)
                 if self._forwarder is not None:  # the forwarder sends the request's messages
                     decoded = request_from_protobuf(body)
-                    if lines.rejected:
+                    if lines.rejected or lines.zero_parents:  # sent on as they were stored
                         drop_invalid_spans(decoded)
         except BadExport as exc:
             self._rejected += 1

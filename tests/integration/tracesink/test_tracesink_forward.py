@@ -229,3 +229,27 @@ def test_spans_with_invalid_ids_are_not_sent_on(tmp_path: Path, backend: Backend
         assert _forward(sink)["queued"] == 0
     finally:
         stop_group(process)
+
+
+def test_a_root_with_an_all_zero_parent_is_sent_on_as_a_root(
+    tmp_path: Path, backend: Backend
+) -> None:
+    """A span whose parent_span_id is 8 zero bytes (OTLP's "no id") is sent on with none,
+    as it is stored; a real child keeps its parent."""
+    sink, process = _start_sink(tmp_path, "--forward", backend.url)
+    try:
+        request = export_request("cart", 2)
+        root, child = request.resource_spans[0].scope_spans[0].spans
+        root.parent_span_id, child.parent_span_id = bytes(8), root.span_id
+        _post(sink, request)
+        poll(lambda: _forward(sink)["sent"] == 2, 10, 0.05, "both spans sent on")
+        sent = [
+            (s.name, s.parent_span_id)
+            for r in backend.requests
+            for g in r.resource_spans
+            for sc in g.scope_spans
+            for s in sc.spans
+        ]
+        assert sent == [(root.name, b""), (child.name, root.span_id)]
+    finally:
+        stop_group(process)

@@ -47,3 +47,13 @@ def test_records_that_are_not_spans_are_skipped(tmp_path: Path) -> None:
     path = tmp_path / "spans.jsonl"
     path.write_text('[1, 2]\n{"trace_id": "x"}\n' + json.dumps(_span("03" * 8, 5.0)) + "\n")
     assert read_spans(path, t0=0.0)["span_id"].tolist() == ["03" * 8]
+
+
+def test_an_all_zero_parent_is_read_as_none(tmp_path: Path) -> None:
+    """A span whose parent_span_id is 16 hex zeros (OTLP's "no id", as a sink before
+    session 25 stored a root an SDK sent so) is a root: its row has no parent; a real
+    parent is kept."""
+    path = tmp_path / "spans.jsonl"
+    root, child = _span("01" * 8, 5.0, "0" * 16), _span("02" * 8, 5.0, "01" * 8)
+    path.write_text(json.dumps(root) + "\n" + json.dumps(child) + "\n")
+    assert read_spans(path, t0=0.0)["parent_span_id"].tolist() == ["", "01" * 8]

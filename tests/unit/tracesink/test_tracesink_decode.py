@@ -222,7 +222,7 @@ def test_large_attributes_are_not_kept_in_the_decoding_caches() -> None:
         pair = span.attributes.add(key="blob")
         pair.value.string_value = f"{n}" + "x" * 65536
         body = request.SerializeToString()
-        lines, count, _, _ = lines_from_protobuf(body)
+        lines, count = lines_from_protobuf(body)[:2]
         assert count == 1 and json.loads(lines)["attributes"]["blob"] == pair.value.string_value
         assert records_from_protobuf(body)[0]["attributes"]["blob"] == pair.value.string_value
     assert all(len(raw) < 65536 for raw in decode._decoded_attributes)
@@ -251,6 +251,12 @@ ZERO_TRACE, ZERO_SPAN = bytes(16), bytes(8)
         (
             ("p", TRACE, SPAN_A, SPAN_B[:4]),
             "'p', has a parent_span_id of 4 bytes (OTLP: 8 or none)",
+        ),
+        (("p", TRACE, SPAN_A, bytes(4)), "'p', has a parent_span_id of 4 bytes (OTLP: 8 or none)"),
+        (("p", TRACE, SPAN_A, bytes(9)), "'p', has a parent_span_id of 9 bytes (OTLP: 8 or none)"),
+        (
+            ("p", TRACE, SPAN_A, bytes(16)),
+            "'p', has a parent_span_id of 16 bytes (OTLP: 8 or none)",
         ),
         (("t", ZERO_TRACE, SPAN_A, b""), "'t', has a trace_id of all zeros (OTLP: invalid)"),
         (("s", TRACE, ZERO_SPAN, b""), "'s', has a span_id of all zeros (OTLP: invalid)"),
@@ -309,3 +315,49 @@ def test_an_otlp_json_span_with_all_zero_ids_is_left_out() -> None:
         " zeros (OTLP: invalid)"
     )
     assert [r["name"] for r in spans_from_request(request)] == ["ok"]
+
+
+def test_a_root_with_an_all_zero_parent_is_stored_as_a_root() -> None:
+    """A parent_span_id of 8 zero bytes (OTLP's "no id", sent by some SDKs and collectors
+    for a root) is written as none, the line the same span with an empty parent makes,
+    by the protobuf path, the full parse and drop_invalid_spans alike (which clears it in
+    the request the forwarder sends); a real child keeps its parent. (It was stored as a
+    child of span "0000000000000000": an orphan whose parent never came.)"""
+    request = _export(("root", TRACE, SPAN_A, ZERO_SPAN), ("child", TRACE, SPAN_B, SPAN_A))
+    body = request.SerializeToString()
+    lines = lines_from_protobuf(body)
+    stored = [json.loads(line) for line in lines.text.splitlines()]
+    assert [(r["name"], r["parent_span_id"]) for r in stored] == [
+        ("root", ""),
+        ("child", SPAN_A.hex()),
+    ]
+    assert (lines.spans, lines.rejected, lines.problem, lines.zero_parents) == (2, 0, "", 1)
+    empty = _export(("root", TRACE, SPAN_A, b""), ("child", TRACE, SPAN_B, SPAN_A))
+    assert lines.text == lines_from_protobuf(empty.SerializeToString()).text
+    assert records_from_protobuf(body) == spans_from_request(request) == stored
+    assert drop_invalid_spans(request) == (0, "")
+    spans = request.resource_spans[0].scope_spans[0].spans
+    assert [span.parent_span_id for span in spans] == [b"", SPAN_A]
+    assert request == empty
+
+
+def test_an_otlp_json_root_with_an_all_zero_parent_is_stored_as_a_root() -> None:
+    """OTLP/JSON's parentSpanId of 16 hex zeros is none, as the protobuf one is; one of
+    zeros of another length is still refused."""
+    spans = [
+        {"traceId": TRACE.hex(), "spanId": SPAN_A.hex(), "parentSpanId": "0" * 16, "name": "r"},
+        {"traceId": TRACE.hex(), "spanId": SPAN_B.hex(), "parentSpanId": SPAN_A.hex(), "name": "c"},
+        {"traceId": TRACE.hex(), "spanId": SPAN_B.hex(), "parentSpanId": "0" * 8, "name": "p"},
+        {"traceId": TRACE.hex(), "spanId": SPAN_B.hex(), "parentSpanId": "0" * 32, "name": "q"},
+    ]
+    document = {"resourceSpans": [{"scopeSpans": [{"spans": spans}]}]}
+    request = request_from_json(json.dumps(document).encode())
+    rejected, message = drop_invalid_spans(request)
+    assert rejected == 2
+    assert message == (
+        "2 spans rejected for invalid ids; the first, 'p', has a parent_span_id of 4 bytes"
+        " (OTLP: 8 or none)"
+    )
+    records = spans_from_request(request)
+    assert [(r["name"], r["parent_span_id"]) for r in records] == [("r", ""), ("c", SPAN_A.hex())]
+    assert request.resource_spans[0].scope_spans[0].spans[0].parent_span_id == b""
