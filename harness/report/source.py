@@ -9,7 +9,9 @@ by `query(..., keep=True)` when the run is written: `harness.report.views`), so 
 run of millions of requests opens without scanning them again. The digest covers the
 SQL, the parameters and each table's size and modification time: a table rewritten
 (a run analysed again) no longer matches, and the query runs on the table as before.
-A kept answer is read back through DuckDB, so it is the same DataFrame.
+A kept answer is read back through DuckDB, so it is the same DataFrame; a kept file that
+cannot be read, or is not of the shape its query answers, is ignored (the query asks the
+table), and named with the table's problem when the table cannot answer either.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from harness.report.kept import read_view
 from harness.store.tables import check_schema
 from mesh_runtime.errors import InvalidInput
 
@@ -46,15 +49,17 @@ VIEWS = "views"
 
 def query(sql: str, params: Sequence[object] = (), keep: bool = False) -> pd.DataFrame:
     """Run one query on a fresh in-memory connection; the result as a DataFrame (a kept
-    answer when the run directory has one for this query on these tables). `keep`: write
-    the answer to the run directory first (when the run is written)."""
+    answer when the run directory has one for this query on these tables, of the shape
+    the query answers: `harness.report.kept`). `keep`: write the answer to the run
+    directory first (when the run is written)."""
     kept = kept_answer(sql, params)
+    ignored = ""
     try:
         with duckdb.connect(":memory:") as connection:
             if kept is not None and keep:
                 _keep(connection, sql, params, kept)
             if kept is not None and kept.is_file():
-                answer = _kept(connection, kept)
+                answer, ignored = read_view(connection, kept, sql, params)
                 if answer is not None:
                     return answer
             _check_columns(params)
@@ -62,7 +67,12 @@ def query(sql: str, params: Sequence[object] = (), keep: bool = False) -> pd.Dat
     except duckdb.Error as exc:
         where = next((str(p) for p in params if str(p).endswith(".parquet")), "query")
         problem = str(exc).splitlines()[0]
-        raise InvalidInput(where, "", f"cannot read the table: {problem}") from None
+        failure = InvalidInput(where, "", f"cannot read the table: {problem}")
+    except InvalidInput as exc:
+        failure = exc
+    if ignored:  # the view was ignored and its table cannot answer either: name both
+        raise InvalidInput(str(kept), "", f"{ignored}; asked instead, {failure}") from None
+    raise failure from None
 
 
 def kept_answer(sql: str, params: Sequence[object]) -> Path | None:
@@ -78,15 +88,6 @@ def kept_answer(sql: str, params: Sequence[object]) -> Path | None:
             folder = folder or Path(param).parent / VIEWS
         digest.update(b"\0" + repr(text if isinstance(param, str) else param).encode())
     return None if folder is None else folder / f"{digest.hexdigest()[:32]}.parquet"
-
-
-def _kept(connection: duckdb.DuckDBPyConnection, kept: Path) -> pd.DataFrame | None:
-    """The kept answer; None when it cannot be read (a damaged file in views/: the
-    query on the tables answers instead, as if it had never been kept)."""
-    try:
-        return connection.execute("SELECT * FROM read_parquet(?)", [str(kept)]).df()
-    except duckdb.Error:
-        return None
 
 
 def _check_columns(params: Sequence[object]) -> None:
