@@ -11,6 +11,7 @@ with status "unreadable" and the reason.
 from __future__ import annotations
 
 import json
+import math
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
@@ -19,6 +20,7 @@ from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
 
+from harness.store.meaning import first_impossible
 from harness.store.model import SCHEMA_VERSION, RunRecord
 from harness.store.tables import check_schema
 from mesh_runtime.errors import InvalidInput
@@ -61,7 +63,8 @@ def load_run(path: str | Path) -> RunRecord:
     if source != str(file):  # every report of the run names it: it must be text
         raise InvalidInput(source, "", "the path is not UTF-8 text; rename the folder")
     try:
-        data = json.loads(file.read_text(encoding="utf-8"))
+        text = file.read_text(encoding="utf-8")
+        data = json.loads(text, parse_constant=_no_constant, parse_float=_finite)
     except FileNotFoundError:
         raise InvalidInput(source, "", "no such file (not a run directory?)") from None
     except OSError as exc:
@@ -81,10 +84,27 @@ def load_run(path: str | Path) -> RunRecord:
     if version != SCHEMA_VERSION:
         raise InvalidInput(source, "schema_version", f"unsupported version {version!r}")
     try:
-        return RunRecord.model_validate(data)
+        record = RunRecord.model_validate(data)
     except ValidationError as exc:
         where, problem = first_problem(exc, data)
         raise InvalidInput(source, where, problem) from None
+    impossible = first_impossible(record)
+    if impossible is not None:  # shaped right, but no run measured it: never shown or gated on
+        raise InvalidInput(source, *impossible)
+    return record
+
+
+def _no_constant(name: str) -> float:
+    """json's hook for NaN / Infinity, which JSON has not: the writer writes no data as null."""
+    raise ValueError(f"{name} is not a JSON number (no data is null)")
+
+
+def _finite(text: str) -> float:
+    """A JSON number as a float; one too large for a float ('1e999') is refused, not inf."""
+    number = float(text)
+    if not math.isfinite(number):
+        raise ValueError(f"{text} is too large a number")
+    return number
 
 
 def unreadable(listings: Iterable[RunListing]) -> list[str]:

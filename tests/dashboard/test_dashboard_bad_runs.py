@@ -29,7 +29,9 @@ def damaged(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     (no_time / "run.json").write_text(json.dumps(record))
     garbage = root / "20261126T040000Z-catalog-503"
     shutil.copytree(new, garbage)
-    record.update(id=garbage.name, started_at="2026-11-26T04:00:00Z")
+    record.update(
+        id=garbage.name, started_at="2026-11-26T04:00:00Z", ended_at="2026-11-26T04:00:45Z"
+    )
     (garbage / "run.json").write_text(json.dumps(record))
     (garbage / "requests.parquet").write_bytes(b"not parquet" * 100)
     return {"root": root, "old": old, "new": new, "no_time": no_time, "garbage": garbage}

@@ -105,6 +105,7 @@ def _regressed_copy(run: Path, reports: Path, factor: float) -> Path:
     for key in ("p50_ms", "p99_ms", "corrected_p99_ms"):
         data["summary"][key] *= factor
     data["started_at"] = "2026-01-06T00:00:00Z"
+    data["ended_at"] = data["ended_at"].replace("2026-01-05", "2026-01-06")
     data["id"] = target.name
     data["verdicts"] = [v for v in data["verdicts"] if v["passed"]]
     (target / "run.json").write_text(json.dumps(data))
