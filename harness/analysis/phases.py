@@ -48,7 +48,12 @@ def phase_intervals(
     unapplied_s: Sequence[float] = (),
 ) -> list[PhaseRecord]:
     """The phases of a run that measured from `warmup_s` to `end_s`; `unapplied_s` the
-    planned starts of faults that have no applied event (`before` ends by then)."""
+    planned starts of faults that have no applied event (`before` ends by then). A run
+    stopped in its warm-up (`end_s` before `warmup_s`) warmed up until it stopped and
+    measured nothing: its other phases are empty at `end_s`, none ends before it starts
+    (one stopped before its load's t0, picked ahead, ends at 0)."""
+    end_s = max(0.0, end_s)
+    warmup_s = min(warmup_s, end_s)
     phases = [interval(WARMUP, 0.0, warmup_s)]
     windows = fault_windows([f for f in faults if f.start_s < end_s], end_s)
     first_start = min([start for _, start, _ in windows] + list(unapplied_s), default=end_s)

@@ -61,7 +61,7 @@ def final_record(
     now = time.time()
     update: dict[str, object] = {
         "ended_at": iso_utc(datetime.now(UTC)),
-        "duration_s": now - t0,
+        "duration_s": max(0.0, now - t0),  # stopped before t0 (picked ahead): none yet
         "faults": faults,
     }
     if analysis is not None:

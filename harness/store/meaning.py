@@ -3,10 +3,11 @@
 The model checks run.json's shape; this checks its meaning, and only what cannot be true
 of any run meshproof writes, so a hand-edited or damaged record is not shown, compared
 or gated on as if it had been measured. A value may be 0, and no data is null (the writer
-writes no NaN). What a stopped run may truly hold is left alone: a run stopped in warm-up
-ends its `whole` phase before it starts (`phase_intervals`), and one stopped in the half
-second before its load's t0 has a negative `duration_s` (t0 is picked ahead, as Locust
-spawns); those two are checked only in a run that ran to its end.
+writes no NaN). What a stopped run written before 2026-12-07 may hold is left alone: one
+stopped in warm-up ended its `whole` phase before it started, and one stopped in the half
+second before its load's t0 (picked ahead, as Locust spawns) had a negative `duration_s`
+(now empty phases at the stop and 0 s); those two are checked only in a run that ran to
+its end.
 """
 
 from __future__ import annotations

@@ -47,6 +47,16 @@ def test_without_faults_before_is_the_measured_run_and_there_is_no_after() -> No
     assert "after" not in phases
 
 
+def test_a_run_stopped_in_its_warmup_has_no_phase_that_ends_before_it_starts() -> None:
+    """Stopped at 2 s of a 5 s warm-up: it warmed up until it stopped and measured nothing;
+    stopped before its load's t0 (a negative end), every phase is empty at 0."""
+    phases = by_name(phase_intervals(5.0, 2.0, []))
+    assert phases == {"warmup": (0.0, 2.0), "before": (2.0, 2.0), "whole": (2.0, 2.0)}
+    phases = by_name(phase_intervals(5.0, -0.3, [fault("x", 1.0, None)]))
+    assert all(start <= end for start, end in phases.values())
+    assert phases["warmup"] == phases["whole"] == (0.0, 0.0)
+
+
 def test_open_ended_fault_lasts_until_the_end_and_leaves_no_after() -> None:
     """A fault without an end runs to the end of the run."""
     phases = by_name(phase_intervals(5.0, 30.0, [fault("x", 10.0, None)]))
