@@ -38,7 +38,7 @@ from harness.compare.judge import verdict_of
 from harness.compare.model import ComparisonResult
 from harness.compare.samples import run_samples
 from harness.compare.stats import location_shift
-from harness.store.reader import StoredRun, list_runs
+from harness.store.reader import StoredRun, list_runs, once_per_id
 
 REPO = Path(__file__).resolve().parents[2]
 EDGE = "frontend->catalog"
@@ -135,12 +135,23 @@ class Calibrations:
         return calibration_from(kept, [self.values[run.path] for run in kept], "history")
 
 
-def judge_all(reports: Path) -> list[PairOutcome]:
-    """Consecutive steady pairs and (steady, next slow) pairs of the runs in `reports`."""
-    listings = [
+def judged_runs(reports: Path) -> list[StoredRun]:
+    """The finished runs in `reports`, in order, each once: a run folder copied under
+    `reports` keeps its run.json id, and beside its original it was an 'identical' pair of
+    one run with itself, a sure pass that raised the no-false-alarm rate. A line on stderr
+    names each copy left out."""
+    finished = [
         item for item in list_runs(reports) if item.status in ("passed", "failed", "inconclusive")
     ]
-    runs = [StoredRun(item.path) for item in listings]
+    once, copies = once_per_id(finished)
+    for line in copies:
+        print(f"left out, duplicate: {line}", file=sys.stderr)
+    return [StoredRun(item.path) for item in once]
+
+
+def judge_all(reports: Path) -> list[PairOutcome]:
+    """Consecutive steady pairs and (steady, next slow) pairs of the runs in `reports`."""
+    runs = judged_runs(reports)
     calibrations = Calibrations([run for run in runs if not run.record.faults])
     outcomes = []
     for index, run in enumerate(runs):
