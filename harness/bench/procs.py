@@ -1,5 +1,6 @@
 """Processes a benchmark starts on 127.0.0.1: started in their own session, waited on by
-polling a TCP port or an HTTP URL, killed with their process group on exit."""
+polling a TCP port or an HTTP URL, killed with their process group on exit, also when the
+benchmark is stopped with SIGTERM (`kill`, `timeout`)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import os
 import signal
 import socket
 import subprocess
+import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
@@ -34,6 +36,21 @@ def _ready(port: int | None, url: str | None) -> bool:
         return False
 
 
+def _unwind_on_sigterm() -> None:
+    """Have SIGTERM end the benchmark's `with` blocks, so that the processes it started go
+    with it: by default SIGTERM ends Python at once, and they ran on in their own sessions
+    (a killed bench left its sidecars, apps and trace sink behind). Only in the main
+    thread, and only where nothing else handles SIGTERM already."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+    if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+        signal.signal(signal.SIGTERM, _terminated)
+
+
+def _terminated(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)
+
+
 @contextmanager
 def spawned(
     name: str,
@@ -47,6 +64,7 @@ def spawned(
 ) -> Iterator[subprocess.Popen[bytes]]:
     """Run `command` until the block ends; ready when `port` accepts or `ready_url` is 200.
     `env`: variables set for the command on top of this process's; `cwd`: where it runs."""
+    _unwind_on_sigterm()
     out = log.open("wb") if log else subprocess.DEVNULL
     environment = {**os.environ, **env} if env else None
     proc = subprocess.Popen(
