@@ -67,15 +67,20 @@ def render(topology_file: Path, out: Path | None, mode: MeshMode, first_port: in
     written = []
     for relative, text in compose_files(cplan, token).items():
         path = target if relative.endswith(".compose.yaml") else folder / relative
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(text, encoding="utf-8")
-            if is_secret(relative):
-                path.chmod(0o600)
-        except OSError as exc:
-            raise DeployError(f"{path}: cannot write: {exc.strerror}") from exc
+        write_rendered(path, text, secret=is_secret(relative))
         written.append(path)
     return written
+
+
+def write_rendered(path: Path, text: str, *, secret: bool) -> None:
+    """One rendered file (its folder made as needed); a `secret` one owner-only (0600)."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+        if secret:
+            path.chmod(0o600)
+    except OSError as exc:
+        raise DeployError(f"{path}: cannot write: {exc.strerror}") from exc
 
 
 def check_first_port(first_port: int) -> None:

@@ -176,12 +176,17 @@ def placement_of(args: argparse.Namespace) -> KubernetesPlacement:
     """The cluster and namespace --kubeconfig, --context and --namespace name."""
     from mesh_runtime.runtimes.deployment import KubernetesPlacement
 
+    return KubernetesPlacement(
+        kubeconfig=kubeconfig_path(args), context=args.context, namespace=args.namespace
+    )
+
+
+def kubeconfig_path(args: argparse.Namespace) -> str:
+    """--kubeconfig's absolute path; InvalidInput when it names no file."""
     kubeconfig = Path(args.kubeconfig)
     if not kubeconfig.is_file():
         raise InvalidInput(args.kubeconfig, "", "no such kubeconfig file")
-    return KubernetesPlacement(
-        kubeconfig=str(kubeconfig.resolve()), context=args.context, namespace=args.namespace
-    )
+    return str(kubeconfig.resolve())
 
 
 def kubernetes_source(args: argparse.Namespace) -> KubernetesSource | None:
@@ -197,11 +202,8 @@ def kubernetes_source(args: argparse.Namespace) -> KubernetesSource | None:
         raise InvalidInput("--config-source", "", "kubernetes needs the mesh (not --no-mesh)")
     if not args.kubeconfig:
         raise InvalidInput("--config-source", "", "kubernetes needs --kubeconfig FILE")
-    kubeconfig = Path(args.kubeconfig)
-    if not kubeconfig.is_file():
-        raise InvalidInput(args.kubeconfig, "", "no such kubeconfig file")
     return KubernetesSource(
-        kubeconfig=str(kubeconfig.resolve()), context=args.context, namespace=args.namespace
+        kubeconfig=kubeconfig_path(args), context=args.context, namespace=args.namespace
     )
 
 

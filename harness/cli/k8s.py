@@ -21,8 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from harness.cli.commands import add_command
-from harness.cli.compose import FIRST_PORT, check_first_port
-from mesh_runtime.errors import DeployError
+from harness.cli.compose import FIRST_PORT, check_first_port, write_rendered
 
 if TYPE_CHECKING:
     from mesh_runtime.topology import MeshMode
@@ -88,13 +87,7 @@ def write_objects(folder: Path, objects: list[dict[str, Any]]) -> list[Path]:
     for index, obj in enumerate(objects):
         path = folder / file_name(index, obj)
         text = yaml.safe_dump(obj, sort_keys=False, default_flow_style=False, width=100)
-        try:
-            folder.mkdir(parents=True, exist_ok=True)
-            path.write_text(text, encoding="utf-8")
-            if obj["kind"] == "Secret":
-                path.chmod(0o600)
-        except OSError as exc:
-            raise DeployError(f"{path}: cannot write: {exc.strerror}") from exc
+        write_rendered(path, text, secret=obj["kind"] == "Secret")
         written.append(path)
     return written
 

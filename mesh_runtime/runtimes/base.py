@@ -6,10 +6,12 @@ follows the same protocol, so the harness does not care which one it drives.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, ClassVar, Protocol
 
+from mesh_runtime.errors import DeployError, MeshproofError
 from mesh_runtime.runtimes import deployment as state
 from mesh_runtime.runtimes.deployment import (
     Deployment,
@@ -126,6 +128,26 @@ class StateKeeper:
                 config_source=config_source,
                 cert_lifetime_s=self.cert_lifetime_s,
             )
+
+    @contextmanager
+    def _recorded_up(
+        self, deployment: Deployment, undo: Callable[[], None], undoing: str
+    ) -> Iterator[None]:
+        """Around carrying `deployment` out: its state file saved first (so `down` cleans up
+        after an `up` that died half-way) and again at the end. On any failure `undo()` takes
+        away what was started (`undoing` says so) and the error goes on: meshproof's as it
+        is, another as DeployError `<topology>: up failed: <error>`."""
+        path = self.state_file(deployment.name)
+        state.save(deployment, path)
+        try:
+            yield
+        except BaseException as exc:
+            self.progress(f"failed; {undoing}")
+            undo()
+            if isinstance(exc, MeshproofError | KeyboardInterrupt):
+                raise
+            raise DeployError(f"{deployment.name}: up failed: {exc}") from exc
+        state.save(deployment, path)
 
     def _supervisor(self, deployment: Deployment, *, record: bool) -> Supervisor:
         """Host processes of `deployment`; with `record`, each start saved in the state file."""

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from mesh_runtime.errors import DeployError, MeshproofError, ReadinessTimeout
+from mesh_runtime.errors import DeployError, ReadinessTimeout
 from mesh_runtime.runtimes import deployment as state
 from mesh_runtime.runtimes.admin import admin_headers, admin_json
 from mesh_runtime.runtimes.base import StateKeeper, deployment_of, status_of
@@ -62,19 +62,12 @@ class LocalRuntime(StateKeeper):
         deployment = deployment_of(
             plan, runtime=self.name, control_token=keys.control_token, proxies=plan.proxies
         )
-        path = self.state_file(topology.name)
-        state.save(deployment, path)
         supervisor = self._supervisor(deployment, record=True)
-        try:
+        with self._recorded_up(
+            deployment, lambda: self._teardown(deployment, supervisor), "stopping what was started"
+        ):
             write_deployment_files(plan.files, plan.mesh_config, plan.instances, keys)
             self._carry_out(plan, supervisor)
-        except BaseException as exc:
-            self.progress("failed; stopping what was started")
-            self._teardown(deployment, supervisor)
-            if isinstance(exc, MeshproofError | KeyboardInterrupt):
-                raise
-            raise DeployError(f"{topology.name}: up failed: {exc}") from exc
-        state.save(deployment, path)
         return deployment
 
     def _carry_out(self, plan: Plan, supervisor: Supervisor) -> None:

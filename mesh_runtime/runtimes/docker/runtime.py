@@ -22,7 +22,6 @@ from mesh_runtime.control.client import ControlPlaneClient
 from mesh_runtime.errors import (
     ControlPlaneError,
     DeployError,
-    MeshproofError,
     ReadinessTimeout,
 )
 from mesh_runtime.runtimes import deployment as state
@@ -110,18 +109,11 @@ class DockerRuntime(StateKeeper):
         deployment = deployment_of(
             plan, runtime=RUNTIME, control_token=keys.control_token, proxies=cplan.proxies
         )
-        path = self.state_file(topology.name)
-        state.save(deployment, path)
-        try:
+        with self._recorded_up(
+            deployment, lambda: self._teardown(deployment), "removing what was started"
+        ):
             _write_files(cplan, keys)
             self._carry_out(cplan, deployment, built)
-        except BaseException as exc:
-            self.progress("failed; removing what was started")
-            self._teardown(deployment)
-            if isinstance(exc, MeshproofError | KeyboardInterrupt):
-                raise
-            raise DeployError(f"{topology.name}: up failed: {exc}") from exc
-        state.save(deployment, path)
         return deployment
 
     def _carry_out(self, cplan: ContainerPlan, deployment: Deployment, built: Images) -> None:

@@ -304,6 +304,25 @@ def test_render_writes_one_file_per_object_secrets_owner_only(
     assert "not a Kubernetes namespace name" in capsys.readouterr().err
 
 
+def test_render_into_a_folder_that_cannot_be_made_is_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`k8s render` and `compose render` (one writer) say which file they cannot write, exit 2."""
+    blocker = tmp_path / "a-file"
+    blocker.write_text("", encoding="utf-8")
+    assert main(["k8s", "render", str(SHOP), "-o", str(blocker / "out")]) == 2
+    err = capsys.readouterr().err
+    assert (
+        err
+        == f"meshproof: {blocker / 'out' / '00-configmap-mesh-config.yaml'}: cannot write: Not a directory\n"
+    )
+    assert main(["compose", "render", str(SHOP), "--out", str(blocker / "x.compose.yaml")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"meshproof: {blocker}/") and err.endswith(
+        ": cannot write: Not a directory\n"
+    )
+
+
 def test_the_ca_root_is_in_the_control_plane_secret_mounted_read_only() -> None:
     """With a CA root, the control plane's pod reads it from its Secret (read-only, in the
     folder `--ca-dir` names), so a new pod signs with the same root; no other pod mounts it."""

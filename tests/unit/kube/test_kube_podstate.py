@@ -102,6 +102,7 @@ def test_the_summary_of_many_parts_stays_one_line() -> None:
     [
         (["--runtime", "kubernetes"], "kubernetes needs --kubeconfig FILE"),
         (["--runtime", "kubernetes", "--kubeconfig", "/nope"], "/nope: no such kubeconfig file"),
+        (["--config-source", "kubernetes", "--kubeconfig", "/nope"], "/nope: no such kubeconfig"),
         (["--no-wait"], "--no-wait: needs --runtime kubernetes"),
         (
             ["--runtime", "kubernetes", "--kubeconfig", "K", "--config-source", "kubernetes"],

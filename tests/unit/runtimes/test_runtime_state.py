@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from mesh_runtime.errors import DeployError, InvalidInput
+from mesh_runtime.runtimes.base import StateKeeper
 from mesh_runtime.runtimes.deployment import (
     Deployment,
     ProcessRecord,
@@ -97,3 +98,46 @@ def test_a_binary_state_file_is_one_deploy_error(tmp_path: Path) -> None:
     path.write_bytes(b"\xff\xfe\x00garbage")
     with pytest.raises(DeployError, match="not a meshproof state file"):
         load(path)
+
+
+def recorded_up(tmp: Path, failure: BaseException | None, said: list[str]) -> Deployment:
+    """Carry `sample` out through StateKeeper._recorded_up, the body raising `failure`;
+    progress lines and "undo" go to `said`."""
+    keeper = StateKeeper(state_root=tmp, progress=said.append)
+    deployment = sample(tmp)
+    with keeper._recorded_up(deployment, lambda: said.append("undo"), "stopping it"):
+        assert load(keeper.state_file("shop")) == deployment  # saved before anything starts
+        deployment.processes.clear()
+        if failure is not None:
+            raise failure
+    return deployment
+
+
+def test_recorded_up_saves_the_state_file_before_and_after(tmp_path: Path) -> None:
+    """A carried-out up leaves the deployment as it ended in its state file, nothing undone."""
+    said: list[str] = []
+    deployment = recorded_up(tmp_path, None, said)
+    assert said == []
+    assert load(state_file(tmp_path.resolve(), "shop")) == deployment
+    assert deployment.processes == []
+
+
+@pytest.mark.parametrize("failure", [DeployError("catalog-0: not ready"), KeyboardInterrupt()])
+def test_recorded_up_undoes_and_lets_meshproofs_errors_through(
+    tmp_path: Path, failure: BaseException
+) -> None:
+    """A failed up says so, undoes what was started and raises the error as it is."""
+    said: list[str] = []
+    with pytest.raises(type(failure)) as raised:
+        recorded_up(tmp_path, failure, said)
+    assert raised.value is failure
+    assert said == ["failed; stopping it", "undo"]
+
+
+def test_recorded_up_makes_another_error_one_deploy_error(tmp_path: Path) -> None:
+    """An error not meshproof's becomes DeployError `<topology>: up failed: <error>`."""
+    said: list[str] = []
+    with pytest.raises(DeployError, match=r"^shop: up failed: boom$") as raised:
+        recorded_up(tmp_path, OSError("boom"), said)
+    assert isinstance(raised.value.__cause__, OSError)
+    assert said == ["failed; stopping it", "undo"]
