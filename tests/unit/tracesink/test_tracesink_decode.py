@@ -193,6 +193,15 @@ def test_the_spans_file_lines_are_the_records_as_compact_json() -> None:
         assert lines[:3] == (compact, len(valid), len(records) - len(valid))
 
 
+def test_the_benchmarks_random_spans_for_comparing_two_sinks_have_valid_ids() -> None:
+    """The trace sink bench compares an older sink's spans file with this one's byte for
+    byte: its random spans must be ones both store (an older sink stored invalid ids this
+    one refuses, and `make bench` failed on that difference)."""
+    bodies = random_exports(60, seed=18, invalid_ids=False)
+    assert sum(lines_from_protobuf(body).rejected for body in bodies) == 0
+    assert sum(lines_from_protobuf(body).rejected for body in random_exports(60, seed=18)) > 0
+
+
 def test_the_fast_protobuf_path_refuses_what_the_full_parse_refuses_alike() -> None:
     """An attribute the fast parse leaves encoded and that is not valid (a key that is not
     UTF-8) is refused with the full parse's own message; so is garbage."""
