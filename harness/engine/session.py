@@ -84,6 +84,8 @@ class Session:
         self.driver: LoadDriver | None = None
         self.events = EventLog(time.time())
         self.end_s: float | None = None
+        self.load_stopped_s: float | None = None
+        """When the load was stopped (seconds since t0): where a stopped run's phases end."""
         self.measured: Measured | None = None
         self.interleaved: InterleavedBlocks | None = None
         self.interleaved_requests: pd.DataFrame | None = None
@@ -247,6 +249,8 @@ class Session:
     def collect(self) -> None:
         """Stop the load and the observers and keep what they measured (once)."""
         if self.driver is not None:
+            if self.load_stopped_s is None:
+                self.load_stopped_s = self.events.add("load", "stop", "the load was stopped")
             self.driver.stop()
         stopped = time.time()
         if self.observers is None and self.probe is not None:
@@ -382,8 +386,9 @@ class Session:
         faults: list[FaultEvent] = self.faults.events_so_far() if self.faults else []
         analysis = None
         if self.measured is not None:
-            # a fault cut short or never applied is said, whatever ended the run
-            end_s = self.events.now_s() if outcome.stopped else None
+            # a fault cut short or never applied is said, whatever ended the run; a stopped
+            # run measured until its load stopped, not until this write (after the teardown)
+            end_s = self._stopped_at() if outcome.stopped else None
             ended = self.experiment.load.total_duration if end_s is None else end_s
             for problem in shortfalls(self.experiment, faults, ended):
                 self.note(problem)
@@ -414,6 +419,10 @@ class Session:
         record = self.writer.finish(record, render)
         drop_raw_records(self.writer.path)
         return record
+
+    def _stopped_at(self) -> float:
+        """Where a stopped run's measurement ends: when its load was stopped."""
+        return self.events.now_s() if self.load_stopped_s is None else self.load_stopped_s
 
     def _compare(self) -> tuple[str, pd.DataFrame] | None:
         """`target.compare_to` and its interleaved requests, once measured."""

@@ -6,7 +6,9 @@ the small files the master writes. Workers may also run on other machines
 (`meshproof load-worker --master HOST:PORT`): the master then listens on `master_bind`
 and the driver starts only `local_workers` of the `spec.workers` itself; every worker's
 records reach the load directory through the master (`harness.load.transport`). `stop()` ends every process group it started, politely first
-(SIGTERM: Locust's quit, files flushed) and then for certain (SIGKILL).
+(SIGTERM: Locust's quit, files flushed; the workers before the master, so what each
+recorded since its last batch reaches the master as it quits) and then for certain
+(SIGKILL).
 """
 
 from __future__ import annotations
@@ -258,12 +260,17 @@ class LoadDriver:
         A later block of a series leaves them to the first block's driver."""
         if self._leader is not None:
             return
-        for _, proc in self._procs:
-            _signal_group(proc, signal.SIGTERM)
-        deadline = time.monotonic() + STOP_TIMEOUT_S
-        for _, proc in self._procs:
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                proc.wait(timeout=max(deadline - time.monotonic(), 0.01))
+        # Workers first: each ships what it recorded since its last batch as it quits, and
+        # the master, still up, writes it (stopped together, the master could miss it).
+        workers = [proc for name, proc in self._procs if name != _MASTER]
+        masters = [proc for name, proc in self._procs if name == _MASTER]
+        for group in (workers, masters):
+            deadline = time.monotonic() + STOP_TIMEOUT_S
+            for proc in group:
+                _signal_group(proc, signal.SIGTERM)
+            for proc in group:
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    proc.wait(timeout=max(deadline - time.monotonic(), 0.01))
         for _, proc in self._procs:
             if proc.poll() is None:
                 _signal_group(proc, signal.SIGKILL)

@@ -319,7 +319,9 @@ def run_worker(
         return 2
     assert isinstance(runner, WorkerRunner)
     runner_box.append(runner)
-    ending = Ending(runner)
+    # SIGTERM mid-schedule (a stopped run): what this worker recorded since its last batch
+    # goes to the master first, or the run would lose up to a second of its last requests
+    ending = Ending(runner, before_quit=lambda: states[-1].ship())
 
     def housekeeping() -> None:
         while True:
@@ -392,14 +394,19 @@ def _take_share(
 class Ending:
     """Why a Locust process stops, said once on stderr (its log), then the runner quits."""
 
-    def __init__(self, runner: MasterRunner | WorkerRunner) -> None:
+    def __init__(
+        self, runner: MasterRunner | WorkerRunner, before_quit: Callable[[], None] | None = None
+    ) -> None:
         self.runner = runner
         self.reason: str | None = None
+        self._before_quit = before_quit
 
     def stop(self, reason: str) -> None:
         if self.reason is None:
             self.reason = reason
             print(f"stopping: {reason}", file=sys.stderr)
+            if self._before_quit is not None:
+                self._before_quit()
             self.runner.quit()
 
 
