@@ -5,7 +5,9 @@ read (`tests`, `failures`, `errors`, `skipped`, `time`) and the run's properties
 SLO is a `<testcase classname=<experiment> name=<SLO text>>`; a failed SLO carries
 `<failure message="measured ..., threshold ...">`, an inconclusive one (the host was too
 noisy to judge it) is `<skipped message="inconclusive: ...">` naming the disturbance. A
-run that was aborted or could not be done adds a testcase `run` with an `<error>`.
+run that was aborted or could not be done adds a testcase `run` with an `<error>`, and an
+SLO of a phase it stopped before (a fault it never reached) is `<skipped message="not
+judged: ...">`: the run's error is the failure, not an SLO it could not measure.
 
 `JUnitSuite` builds that document; `meshproof compare` and `meshproof gate` use it too,
 with testcases of their own (a metric, an SLO, a metric's history).
@@ -81,9 +83,15 @@ class JUnitSuite:
 def junit_xml(record: RunRecord) -> str:
     """The JUnit XML text of a run record."""
     suite = JUnitSuite(record.experiment.name, _properties(record))
+    stopped = record.status in ("aborted", "error")
+    reached = {phase.name for phase in record.phases}
     for verdict in record.verdicts:
-        suite.verdict(verdict.slo, verdict, _failure_message(verdict))
-    if record.status in ("aborted", "error"):
+        if stopped and verdict.phase not in reached:
+            reason = f"not judged: the run was {record.status} before phase {verdict.phase!r}"
+            suite.skipped(verdict.slo, reason)
+        else:
+            suite.verdict(verdict.slo, verdict, _failure_message(verdict))
+    if stopped:
         suite.error("run", record.error or f"the run was {record.status}", record.status)
     return suite.document(
         "meshproof",

@@ -54,6 +54,27 @@ def test_junit_of_an_aborted_run_has_an_error_case(run_dir: Path) -> None:
     assert error is not None and error.get("message") == "SIGINT"
 
 
+def test_junit_of_a_run_stopped_before_a_phase_skips_that_phases_slos(run_dir: Path) -> None:
+    """An SLO of a phase the stopped run never reached is skipped, not a failure: CI
+    counts the run's error once, not once more for each SLO it could not measure."""
+    record = load_run(run_dir)
+    unreached = record.verdicts[0].model_copy(
+        update={"phase": "during:never", "value": None, "passed": False, "outcome": "fail"}
+    )
+    stopped = record.model_copy(
+        update={"status": "aborted", "error": "SIGINT", "verdicts": [unreached]}
+    )
+    root = ET.fromstring(junit_xml(stopped))
+    suite = root.find("testsuite")
+    assert suite is not None
+    assert (suite.get("failures"), suite.get("skipped"), suite.get("errors")) == ("0", "1", "1")
+    skipped = root.find(f".//testcase[@name='{unreached.slo}']/skipped")
+    assert skipped is not None
+    assert skipped.get("message") == ("not judged: the run was aborted before phase 'during:never'")
+    finished = stopped.model_copy(update={"status": "failed", "error": None})
+    assert ET.fromstring(junit_xml(finished)).find(".//failure") is not None
+
+
 def test_report_md_has_verdicts_numbers_phases_faults_and_chart(run_dir: Path) -> None:
     """report.md: title, status, verdict table, headline, phases, faults, linked PNG."""
     text = (run_dir / "report.md").read_text(encoding="utf-8")
