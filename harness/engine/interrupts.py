@@ -71,3 +71,16 @@ class InterruptGuard:
             self.received = signum
         if first and not self._shielded:
             raise RunInterrupted(signum)
+
+
+def late_signal_note(received: int | None, stopped: bool) -> str | None:
+    """What to tell of a signal that came while a run that had run its timeline to the end
+    was being judged and written (`shielded`: only remembered): it was not stopped, and a
+    second Ctrl-C meanwhile changed nothing. None when no signal came, or it stopped the run."""
+    if received is None or stopped:
+        return None
+    name = signal.Signals(received).name
+    return (
+        f"{name} came while the run was being judged and written; it had run its timeline"
+        " to the end, so it was finished, not stopped"
+    )

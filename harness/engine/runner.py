@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from harness.engine.interrupts import InterruptGuard, RunInterrupted
+from harness.engine.interrupts import InterruptGuard, RunInterrupted, late_signal_note
 from harness.engine.options import RunOptions
 from harness.engine.outcome import RunOutcome
 from harness.engine.progress import ProgressView
@@ -94,6 +94,9 @@ def run_experiment(path: str | Path, options: RunOptions, view: ProgressView) ->
         outcome = _carry_out(session)
         with guard.shielded():
             record = session.conclude(outcome)
+    late = late_signal_note(guard.received, outcome.stopped)
+    if late is not None:
+        session.notes.append(late)
     aborted = record.status in ("aborted", "error")
     return RunResult(
         record,

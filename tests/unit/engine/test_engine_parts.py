@@ -8,7 +8,7 @@ import signal
 import pytest
 
 from harness.engine.environment import sidecar_version_of
-from harness.engine.interrupts import InterruptGuard, RunInterrupted
+from harness.engine.interrupts import InterruptGuard, RunInterrupted, late_signal_note
 from harness.engine.progress import phase_at
 
 
@@ -28,6 +28,17 @@ def test_shielded_block_remembers_the_signal_without_raising() -> None:
             os.kill(os.getpid(), signal.SIGINT)
         assert guard.interrupted
         assert guard.received == signal.SIGINT
+
+
+def test_a_signal_remembered_while_a_finished_run_is_written_is_told() -> None:
+    """A Ctrl-C during the judging and writing of a run that ran to its end changes
+    nothing, and the run's last lines say so; none when it stopped the run, or none came."""
+    with InterruptGuard() as guard, guard.shielded():
+        os.kill(os.getpid(), signal.SIGINT)
+    note = late_signal_note(guard.received, stopped=False)
+    assert note is not None and note.startswith("SIGINT came while the run was being judged")
+    assert late_signal_note(guard.received, stopped=True) is None
+    assert late_signal_note(None, stopped=False) is None
 
 
 def test_sidecar_version_from_admin_documents_or_fallback() -> None:
