@@ -299,8 +299,7 @@ def test_drop_invalid_spans_counts_every_one_and_names_the_first() -> None:
         {"traceId": "abcd", "spanId": SPAN_A.hex(), "name": "first"},
         {"traceId": TRACE.hex(), "spanId": "01", "name": "second"},
     ]
-    document = {"resourceSpans": [{"scopeSpans": [{"spans": spans}]}]}
-    request = request_from_json(json.dumps(document).encode())
+    request = _json_request(spans)
     rejected, message = drop_invalid_spans(request)
     assert rejected == 2
     assert message.startswith("2 spans rejected for invalid ids; the first, 'first'")
@@ -315,8 +314,7 @@ def test_an_otlp_json_span_with_all_zero_ids_is_left_out() -> None:
         {"traceId": "0" * 32, "spanId": SPAN_A.hex(), "name": "zero trace"},
         {"traceId": TRACE.hex(), "spanId": "0" * 16, "name": "zero span"},
     ]
-    document = {"resourceSpans": [{"scopeSpans": [{"spans": spans}]}]}
-    request = request_from_json(json.dumps(document).encode())
+    request = _json_request(spans)
     rejected, message = drop_invalid_spans(request)
     assert rejected == 2
     assert message == (
@@ -359,8 +357,7 @@ def test_an_otlp_json_root_with_an_all_zero_parent_is_stored_as_a_root() -> None
         {"traceId": TRACE.hex(), "spanId": SPAN_B.hex(), "parentSpanId": "0" * 8, "name": "p"},
         {"traceId": TRACE.hex(), "spanId": SPAN_B.hex(), "parentSpanId": "0" * 32, "name": "q"},
     ]
-    document = {"resourceSpans": [{"scopeSpans": [{"spans": spans}]}]}
-    request = request_from_json(json.dumps(document).encode())
+    request = _json_request(spans)
     rejected, message = drop_invalid_spans(request)
     assert rejected == 2
     assert message == (
@@ -370,3 +367,9 @@ def test_an_otlp_json_root_with_an_all_zero_parent_is_stored_as_a_root() -> None
     records = spans_from_request(request)
     assert [(r["name"], r["parent_span_id"]) for r in records] == [("r", ""), ("c", SPAN_A.hex())]
     assert request.resource_spans[0].scope_spans[0].spans[0].parent_span_id == b""
+
+
+def _json_request(spans: list[dict[str, str]]) -> Any:
+    """An OTLP/JSON export of `spans` in one resource and scope, decoded."""
+    document = {"resourceSpans": [{"scopeSpans": [{"spans": spans}]}]}
+    return request_from_json(json.dumps(document).encode())
