@@ -37,6 +37,21 @@ def test_final_lines_have_one_line_per_verdict_passed_or_failed(result: RunResul
     assert lines[-1] == f"report: {result.path}"
 
 
+def test_a_run_stopped_before_its_metrics_does_not_name_their_source(result: RunResult) -> None:
+    """A run stopped while it deployed read no metrics: its status line does not say where
+    they came from (it said 'metrics from prometheus'); one that read them still does."""
+    stopped = result.record.model_copy(
+        update={"status": "aborted", "error": "interrupted by SIGINT", "tables": [], "verdicts": []}
+    )
+    lines = printed(print_final_lines, RunResult(stopped, result.path, 2))
+    assert lines[-2] == (
+        "ABORTED (interrupted by SIGINT): 0/0 SLOs passed; stopped before any metrics"
+    )
+    kept = stopped.model_copy(update={"tables": ["requests", "metrics"]})
+    line = printed(print_final_lines, RunResult(kept, result.path, 2))[-2]
+    assert line.endswith(f"metrics from {result.record.metrics_source}")
+
+
 def test_demo_ends_with_what_to_do_next_and_why_sent_is_more(result: RunResult) -> None:
     """The demo's last lines: report --html, dashboard, and the warm-up 'sent' counts too."""
     lines = printed(print_next_steps, result)
