@@ -87,7 +87,7 @@ def collect(args: argparse.Namespace, reports: Path) -> None:
     order = [steady if i % 2 == 0 else slow for i in range(2 * args.pairs + 1)]
     for index, path in enumerate(order, start=1):
         result = run_experiment(path, options, QuietProgress())
-        if result.record.status in ("aborted", "error"):
+        if result.record.stopped:
             raise SystemExit(f"run {index} could not be done: {result.record.error}")
         kind = "slow" if path == slow else "steady"
         load = os.getloadavg()

@@ -373,7 +373,7 @@ def print_final_lines(result: RunResult, console: Console) -> None:
         console.print(behind, style="bold red", markup=False)
     status = record.status.upper()
     reason = f" ({record.error})" if record.error else ""
-    measured = "metrics" in record.tables or record.status not in ("aborted", "error")
+    measured = "metrics" in record.tables or not record.stopped
     source = f"metrics from {record.metrics_source}" if measured else "stopped before any metrics"
     console.print(f"{status}{reason}: {passed}/{len(record.verdicts)} SLOs passed; {source}")
     console.print(f"report: {result.path}")

@@ -97,11 +97,10 @@ def run_experiment(path: str | Path, options: RunOptions, view: ProgressView) ->
     late = late_signal_note(guard.received, outcome.stopped)
     if late is not None:
         session.notes.append(late)
-    aborted = record.status in ("aborted", "error")
     return RunResult(
         record,
         writer.path,
-        exit_code(record.verdicts, aborted),
+        exit_code(record.verdicts, record.stopped),
         session.notes,
         [str(w) for w in warnings],
     )

@@ -83,15 +83,14 @@ class JUnitSuite:
 def junit_xml(record: RunRecord) -> str:
     """The JUnit XML text of a run record."""
     suite = JUnitSuite(record.experiment.name, _properties(record))
-    stopped = record.status in ("aborted", "error")
     reached = {phase.name for phase in record.phases}
     for verdict in record.verdicts:
-        if stopped and verdict.phase not in reached:
+        if record.stopped and verdict.phase not in reached:
             reason = f"not judged: the run was {record.status} before phase {verdict.phase!r}"
             suite.skipped(verdict.slo, reason)
         else:
             suite.verdict(verdict.slo, verdict, _failure_message(verdict))
-    if stopped:
+    if record.stopped:
         suite.error("run", record.error or f"the run was {record.status}", record.status)
     return suite.document(
         "meshproof",

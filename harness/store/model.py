@@ -350,6 +350,11 @@ class RunRecord(RecordModel):
     """The measured part's CPU by sidecars, apps, harness and the rest (additive); None
     without resource samples."""
 
+    @property
+    def stopped(self) -> bool:
+        """The run did not run its timeline to the end: aborted (a signal) or an error."""
+        return self.status in ("aborted", "error")
+
     @field_validator("id")
     @classmethod
     def _one_folder_name(cls, value: str) -> str:

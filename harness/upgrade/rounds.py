@@ -55,7 +55,7 @@ def run_rounds(
         )
         result = run_experiment(experiment, run_options, view_for(side, index))
         announce(side, index, result)
-        if result.record.status in ("aborted", "error"):
+        if result.record.stopped:
             why = result.record.error or result.record.status
             raise RunError(f"round {index}, {side} ({profile.label}): the run failed: {why}")
         done[side].append(result.path)
