@@ -132,7 +132,7 @@ def analyse(
     if hdr is not None:
         summaries = with_hdr_values(summaries, hdr.phases)
     wakeups = wakeups_of(topology, mode)
-    verdicts = judge(experiment.slos, summaries, wakeups)
+    verdicts = judge(experiment.slos, summaries, wakeups, stopped_s=end_s)
     whole = summaries["whole"]
     measured_requests = int((requests["phase"] != "warmup").sum()) if len(requests) else 0
     return Analysis(

@@ -34,14 +34,18 @@ CORRECTED_OF = {
 
 
 def judge(
-    slos: Sequence[SLO], summaries: Mapping[str, PhaseSummary], wakeups: int = 0
+    slos: Sequence[SLO],
+    summaries: Mapping[str, PhaseSummary],
+    wakeups: int = 0,
+    stopped_s: float | None = None,
 ) -> list[Verdict]:
     """One verdict per SLO, in the experiment's order, each latency verdict weighed
     against the host's disturbance in its phase (`harness.judge.disturbance`; `wakeups`:
-    the wake-ups one request meets, 0 weighs nothing)."""
+    the wake-ups one request meets, 0 weighs nothing). `stopped_s`: where a stopped run
+    stopped (its SLOs of phases it never reached say so)."""
     verdicts = []
     for slo in slos:
-        verdict = judge_one(slo, summaries)
+        verdict = judge_one(slo, summaries, stopped_s)
         summary = summaries.get(str(slo.phase))
         if wakeups and summary is not None:
             verdict = settle(verdict, summary.host, wakeups)
@@ -49,12 +53,18 @@ def judge(
     return verdicts
 
 
-def judge_one(slo: SLO, summaries: Mapping[str, PhaseSummary]) -> Verdict:
+def judge_one(
+    slo: SLO, summaries: Mapping[str, PhaseSummary], stopped_s: float | None = None
+) -> Verdict:
     """The verdict of one SLO: passed only with a measured value that meets the threshold."""
     summary = summaries.get(str(slo.phase))
     value: float | None = None
     reason = ""
-    if summary is None:
+    if summary is None and stopped_s is not None:
+        reason = (
+            f"no data: the run was stopped at {stopped_s:.1f} s, before phase {str(slo.phase)!r}"
+        )
+    elif summary is None:
         reason = f"no data: the run has no phase {str(slo.phase)!r}"
     else:
         value = summary.value(slo.metric)

@@ -47,6 +47,16 @@ def test_a_missing_phase_fails_with_a_reason() -> None:
     assert "no phase 'after'" in verdict.reason
 
 
+def test_a_phase_a_stopped_run_never_reached_says_where_it_stopped() -> None:
+    """A run stopped before a phase: its SLOs say so, not that the phase is missing."""
+    slo = SLO.model_validate("error_rate < 0.01 after")
+    (verdict,) = judge([slo], SUMMARIES, stopped_s=12.34)
+    assert not verdict.passed and verdict.value is None
+    assert verdict.reason == "no data: the run was stopped at 12.3 s, before phase 'after'"
+    (reached,) = judge([SLO.model_validate("error_rate < 0.05 during:x")], SUMMARIES, stopped_s=5)
+    assert reached.passed and reached.reason == ""
+
+
 def test_boundaries_follow_the_operator() -> None:
     """<= passes at the threshold, < does not."""
     summaries = {"whole": phase("whole", trace_completeness=0.999)}
