@@ -15,7 +15,8 @@ the windows, does not hold. The conditions are, first found:
 4. without any: `error_rate < 0.01` alone (`DEFAULT_CRITERIA`).
 
 `Recovery.explain()` says which conditions held from when ("recovered: error_rate < 0.01
-and p99_ms < 100 held for 5 s from 31.0 s, ..."), or which still failed, and says so when
+and p99_ms < 100 held for 5 s from 31.0 s, ..."), or which still failed ("not judged: ..."
+when fewer seconds with requests followed the fault than the hold), and says so when
 latency was not among them; the summary puts it in the phase's notes and the verdict in
 its reason.
 """
@@ -144,6 +145,12 @@ class Recovery:
             )
         elif not self.measured_s:
             text = f"did not recover: no request was measured after the fault ended ({wanted})"
+        elif self.measured_s < self.criteria.hold_s:
+            # A run that ends too soon after the fault says nothing about recovery either way.
+            text = (
+                f"not judged: {self.measured_s} s with requests after the fault ended, fewer"
+                f" than the {self.criteria.hold_s} s hold: {self._failures()}"
+            )
         else:
             text = (
                 f"did not recover: {wanted} never held {self.criteria.hold_s} s in a row in the"

@@ -92,6 +92,19 @@ def test_never_recovered_names_the_condition_that_still_failed() -> None:
     )
 
 
+def test_fewer_seconds_after_the_fault_than_the_hold_is_not_judged() -> None:
+    """A run (e.g. `--duration 20s`) ending 4 s after the fault, every window healthy: the
+    text says the hold could not fit, never 'did not recover'."""
+    frame = windows(errors_until=30, slow_until=30, last=33)
+    found = recover(frame, FAULT_END, recovery_criteria(slos("error_rate < 0.01")))
+    assert found.seconds is None
+    assert found.explain() == (
+        "not judged: 4 s with requests after the fault ended, fewer than the 5 s hold:"
+        " error_rate < 0.01 held (conditions: the run's SLOs outside during: phases);"
+        " latency was not checked (no latency condition; name one under recovery:)"
+    )
+
+
 def test_slo_conditions_drop_their_phase_and_repeat_once() -> None:
     """'error_rate < 0.001' whole and after are one condition; a latency-only set gets the
     default error condition added."""
