@@ -19,3 +19,7 @@ INCONCLUSIVE = 3
 
 INTERRUPTED = 130
 """The user stopped meshproof (Ctrl-C); 128 + SIGINT, as a shell reports it."""
+
+BROKEN_PIPE = 141
+"""stdout's reader left before meshproof finished writing (`meshproof list --json | head`);
+128 + SIGPIPE, as a shell reports a command SIGPIPE stopped."""

@@ -123,7 +123,8 @@ def run_list(args: argparse.Namespace) -> int:
         return 0
     console = Console(highlight=False, soft_wrap=True)
     if not runs:
-        console.print(f"no runs in {args.reports}")
+        of = f" of experiment {args.experiment}" if args.experiment else ""
+        console.print(f"no runs{of} in {args.reports}")
         return 0
     columns = ["run", "status", "RPS", "load", "duration", "SLOs passed"]
     notes = any(run.problem or run.shares_id_with for run in runs)

@@ -229,6 +229,14 @@ def test_list_table_and_filter(reports: Path, capsys: pytest.CaptureFixture[str]
     assert "6/7" in out
 
 
+def test_list_of_an_experiment_without_runs_names_the_experiment(
+    reports: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--experiment matching nothing says no run of that experiment, not that there are no runs."""
+    assert main(["list", "--reports", str(reports), "--experiment", "nosuch"]) == 0
+    assert capsys.readouterr().out.strip() == f"no runs of experiment nosuch in {reports}"
+
+
 def test_list_names_a_copied_run_by_its_folder_and_says_the_id_is_shared(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
