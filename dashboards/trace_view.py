@@ -49,11 +49,18 @@ def trace_section(path: str, version: int, record: RunRecord) -> None:
     if not spans and not any(r.row == "harness" for r in rows):
         st.warning(f"No span and no request of trace {trace_id} in this run.")
         return
-    st.caption(
-        f"Trace `{trace_id}`: {spans} spans, {missing} expected spans missing. Times are"
-        " milliseconds from the harness's send (the run's clock lined up with the spans' by"
-        " the shortest send-to-first-span gap of the run)."
-    )
+    if any(r.row == "harness" for r in rows):
+        st.caption(
+            f"Trace `{trace_id}`: {spans} spans, {missing} expected spans missing. Times are"
+            " milliseconds from the harness's send (the run's clock lined up with the spans'"
+            " by the shortest send-to-first-span gap of the run)."
+        )
+    else:
+        st.caption(
+            f"Trace `{trace_id}`: {spans} spans, started by no request of the harness (an"
+            " orphan trace: a request's context was lost on the way), so none is counted"
+            " missing. Times are milliseconds from its first span."
+        )
     st.html(waterfall_table(rows, trace_id))
     with st.expander("rows as a table"):
         st.dataframe(rows_frame(rows), hide_index=True, width="stretch")

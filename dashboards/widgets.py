@@ -10,7 +10,13 @@ import pandas as pd
 import streamlit as st
 
 from harness.report.labels import LABELS
-from harness.report.text import TILES, VERDICT_COLUMNS, summary_text, verdict_rows
+from harness.report.text import (
+    TILES,
+    VERDICT_COLUMNS,
+    no_verdicts_text,
+    summary_text,
+    verdict_rows,
+)
 from harness.store import RunRecord
 
 STATUS_COLOUR = {
@@ -75,7 +81,7 @@ def _result_style(value: object) -> str:
 def show_verdicts(record: RunRecord) -> None:
     frame = verdict_frame(record)
     if frame.empty:
-        st.info("This experiment declares no SLOs.")
+        st.info(no_verdicts_text(record))
         return
     styled = frame.style.map(_result_style, subset=["result"])
     st.dataframe(styled, hide_index=True, width="stretch")

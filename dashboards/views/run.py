@@ -12,7 +12,13 @@ from dashboards.trace_view import trace_section
 from harness.report import figures, graph, mesh, traces
 from harness.report.host_text import HOST_TABLE_COLUMNS, host_note, host_rows
 from harness.report.labels import LABELS
-from harness.report.text import behind_line, format_value, load_text
+from harness.report.text import (
+    METRICS_NONE,
+    behind_line,
+    format_value,
+    load_text,
+    metrics_read,
+)
 from harness.spec.phase import Phase
 from harness.store import RunRecord
 from mesh_runtime.errors import MeshproofError
@@ -48,10 +54,11 @@ def _header(record: RunRecord) -> None:
     with left:
         widgets.status_badge(record.status)
     env = record.environment
+    source = f"metrics from `{record.metrics_source}`" if metrics_read(record) else METRICS_NONE
     right.caption(
         f"run `{record.id}` · experiment `{record.experiment.name}` · started "
         f"{record.started_at} · {format_value('duration_s', record.duration_s)} · runtime "
-        f"`{record.runtime}` ({record.mode}) · metrics from `{record.metrics_source}` · "
+        f"`{record.runtime}` ({record.mode}) · {source} · "
         f"meshproof {env.meshproof or '?'}, sidecar {env.sidecar_version or '?'}"
     )
     if record.error:

@@ -357,7 +357,7 @@ def print_next_steps(result: RunResult, console: Console) -> None:
 def print_final_lines(result: RunResult, console: Console) -> None:
     """Always printed, also with --quiet: notes, a line per verdict, whether the load fell
     behind, the status and the report folder."""
-    from harness.report.text import behind_line, verdict_line
+    from harness.report.text import METRICS_NONE, behind_line, metrics_read, verdict_line
 
     record = result.record
     for warning in result.warnings:
@@ -373,7 +373,6 @@ def print_final_lines(result: RunResult, console: Console) -> None:
         console.print(behind, style="bold red", markup=False)
     status = record.status.upper()
     reason = f" ({record.error})" if record.error else ""
-    measured = "metrics" in record.tables or not record.stopped
-    source = f"metrics from {record.metrics_source}" if measured else "stopped before any metrics"
+    source = f"metrics from {record.metrics_source}" if metrics_read(record) else METRICS_NONE
     console.print(f"{status}{reason}: {passed}/{len(record.verdicts)} SLOs passed; {source}")
     console.print(f"report: {result.path}")

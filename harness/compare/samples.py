@@ -10,8 +10,8 @@ Read from the run directory (`harness.store`), measured phases only (never warm-
   per second, the sidecars' summed mean `cpu_cores` (`resources.parquet`) over the
   requests the sidecars proxied that second (the increase of `istio_requests_total`,
   `metrics.parquet`), x 1000; memory: per second, the largest sidecar `rss_mb`;
-- trace completeness: run.json's trace counts (complete traces of the judged requests);
-  records without them: the measured share times the measured requests;
+- trace completeness: the summary's share (2xx requests with a trace id, measured) times
+  the measured requests it judged (run.json's `traces` counts include warm-up);
 - retries and ejections: the counters' increase over the measured run (`metrics.parquet`,
   as the run's summary computes it) per request;
 - recovery: each fault's `recovery_s` from run.json's `during:<fault>` phase summary.
@@ -155,13 +155,16 @@ def _pool(first: Counted, second: Counted) -> Counted:
     return Counted(first.count + second.count, first.exposure + second.exposure)
 
 
-def trace_counts(run: StoredRun, sent: int) -> tuple[int | None, int]:
-    """(complete traces, judged requests): run.json's trace counts, else share x requests."""
-    traces = run.record.traces
-    if traces is not None and traces.requests > 0:
-        return traces.complete, traces.requests
+def trace_counts(run: StoredRun, requests: pd.DataFrame) -> tuple[int | None, int]:
+    """(complete traces, judged requests) of the measured `requests`: the summary's share
+    (measured, 2xx with a trace id) times those requests. run.json's `traces` counts
+    would count warm-up's too."""
     share = run.record.summary.trace_completeness
-    return (None, 0) if share is None else (round(share * sent), sent)
+    judged = (requests["status"] >= 200) & (requests["status"] < 300)
+    if "trace_id" in requests.columns:
+        judged &= requests["trace_id"].fillna("").astype(str) != ""
+    count = int(judged.sum())
+    return (None, 0) if share is None else (round(share * count), count)
 
 
 def run_samples(run: StoredRun) -> SideSamples:
@@ -173,7 +176,7 @@ def run_samples(run: StoredRun) -> SideSamples:
     by_route = {str(route): timed(group) for route, group in ok.groupby("route", sort=True)}
     cpu, rss = per_second_sidecars(run)
     sent = len(requests)
-    complete, judged = trace_counts(run, sent)
+    complete, judged = trace_counts(run, requests)
     recovery: dict[str, list[float]] = {}
     for fault in run.record.faults:
         summary = run.record.phase_summary(Phase.during(fault.name))

@@ -29,12 +29,15 @@ from harness.report.source import has_table
 from harness.report.text import (
     FAULT_COLUMNS,
     HEADLINE_COLUMNS,
+    METRICS_NONE,
     TILES,
     VERDICT_COLUMNS,
     behind_line,
     fault_rows,
     format_value,
     headline_rows,
+    metrics_read,
+    no_verdicts_text,
     summary_text,
     verdict_rows,
 )
@@ -166,7 +169,7 @@ def _header(record: RunRecord) -> str:
         f"run <code>{html.escape(record.id)}</code> · experiment "
         f"<code>{html.escape(record.experiment.name)}</code> · started {html.escape(record.started_at)}"
         f" · {format_value('duration_s', record.duration_s)} · runtime <code>{html.escape(record.runtime)}"
-        f"</code> ({record.mode}) · metrics from <code>{record.metrics_source}</code> · meshproof "
+        f"</code> ({record.mode}) · {_source(record)} · meshproof "
         f"{html.escape(env.meshproof or '?')}, sidecar {html.escape(env.sidecar_version or '?')}"
     )
     status = f'<span class="badge {record.status}">{record.status.upper()}</span>'
@@ -183,9 +186,15 @@ def _header(record: RunRecord) -> str:
     return f'<h1>{title}</h1><p>{status} <span class="meta">{meta}</span></p>{error}<div class="tiles">{tiles}</div>'
 
 
+def _source(record: RunRecord) -> str:
+    if not metrics_read(record):
+        return METRICS_NONE
+    return f"metrics from <code>{html.escape(record.metrics_source)}</code>"
+
+
 def _verdicts(record: RunRecord) -> str:
     if not record.verdicts:
-        return '<p class="note">This experiment declares no SLOs.</p>'
+        return f'<p class="note">{html.escape(no_verdicts_text(record))}</p>'
     return table(VERDICT_COLUMNS, verdict_rows(record))
 
 

@@ -12,6 +12,7 @@ from harness.report.host_text import HOST_TABLE_COLUMNS, host_note, host_rows
 from harness.report.text import (
     FAULT_COLUMNS,
     HEADLINE_COLUMNS,
+    METRICS_NONE,
     PHASE_COLUMNS,
     VERDICT_COLUMNS,
     behind_line,
@@ -19,6 +20,8 @@ from harness.report.text import (
     format_measured,
     format_value,
     headline_rows,
+    metrics_read,
+    no_verdicts_text,
     phase_rows,
     verdict_rows,
 )
@@ -81,12 +84,14 @@ def _header(record: RunRecord) -> str:
         "",
         f"- started {record.started_at}, ended {record.ended_at or '-'}, "
         f"{_seconds(record.duration_s)}",
-        f"- runtime `{record.runtime}`, mode `{record.mode}`, metrics from "
-        f"`{record.metrics_source}`",
+        f"- runtime `{record.runtime}`, mode `{record.mode}`, "
+        + (f"metrics from `{record.metrics_source}`" if metrics_read(record) else METRICS_NONE),
         f"- experiment file `{record.experiment.file or '-'}`",
     ]
     if record.error:
-        lines.append(f"- **{record.status}: {record.error}**")
+        # an aborted run's error already starts "aborted: " (harness.engine.outcome)
+        prefix = f"{record.status}: "
+        lines.append(f"- **{prefix}{record.error.removeprefix(prefix)}**")
     behind = behind_line(record)
     if behind:  # before anything else is read: the latencies below may not be what users saw
         lines[1:1] = ["", f"> **{behind}.**"]
@@ -106,7 +111,7 @@ def _table(header: Iterable[str], rows: Iterable[Iterable[str]]) -> str:
 
 def _verdicts(record: RunRecord) -> str:
     if not record.verdicts:
-        return "No SLOs in this experiment."
+        return no_verdicts_text(record)
     rows = [
         [*row[:4], row[4] if row[4] == "PASS" else f"**{row[4]}**"]
         for row in verdict_rows(record, format_measured)
@@ -171,8 +176,8 @@ def _traces(record: RunRecord) -> str:
         else "no data"
     )
     lines = [
-        f"{traces.complete} of {traces.requests} requests answered 2xx have a complete trace "
-        f"({share}); {traces.broken_parent_spans} spans with a lost parent; "
+        f"{traces.complete} of {traces.requests} requests answered 2xx (warm-up included) have a "
+        f"complete trace ({share}); {traces.broken_parent_spans} spans with a lost parent; "
         f"{traces.orphan_spans} orphan spans in {traces.orphan_traces} traces no request started.",
     ]
     if traces.examples:

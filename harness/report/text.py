@@ -15,6 +15,8 @@ RATE_TOLERANCE = 0.01
 LOAD_METRICS = ("target_rps", "late_share", "max_send_lag_ms")
 """How the load kept its schedule: in the phase summaries and run.json's summary."""
 FAULT_COLUMNS = ("fault", "kind", "target", "start s", "end s", "recovery")
+METRICS_NONE = "stopped before any metrics"
+"""Said in place of the metrics' source of a run stopped before it read any (`metrics_read`)."""
 
 
 def plain_table(
@@ -170,6 +172,27 @@ def verdict_rows(
         reason = f" ({v.reason})" if v.reason else ""
         rows.append([v.slo, v.phase, value + reason, format_threshold(v), result_word(v)])
     return rows
+
+
+def no_verdicts_text(record: RunRecord) -> str:
+    """What the verdicts section says when the run has none: the experiment declares no
+    SLO, or the run is still going, or it stopped before they were judged."""
+    spec = record.experiment.spec.get("slos")
+    declared = len(spec) if isinstance(spec, list) else 0
+    if not declared:
+        return "This experiment declares no SLOs."
+    slos, are, were = (
+        ("its SLO", "is", "was") if declared == 1 else (f"its {declared} SLOs", "are", "were")
+    )
+    if record.status == "running":
+        return f"The run is still going: {slos} {are} judged when it ends."
+    return f"The run stopped ({record.status}) before {slos} {were} judged."
+
+
+def metrics_read(record: RunRecord) -> bool:
+    """Whether the run read metrics from `record.metrics_source`: not one stopped before
+    it wrote any (the source is only what it would have read)."""
+    return "metrics" in record.tables or not record.stopped
 
 
 def verdict_line(verdict: Verdict) -> str:

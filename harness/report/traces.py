@@ -1,11 +1,11 @@
 """Trace completeness, shown: which span was missing, in which traces.
 
 The run's completeness itself is in run.json (`summary.trace_completeness`, computed
-over every request by the analysis). Here the same judge
+over the measured part's 2xx requests by the analysis). Here the same judge
 (`harness.analysis.traces.trace_completeness`) runs over a deterministic sample of the
-run's 2xx requests (a hash of the trace id picks them, so the sample is the same every
-time) to name the spans that were missing and give examples; orphan spans (of traces
-no harness request started) are counted over the whole spans table.
+same requests, never warm-up's (a hash of the trace id picks them, so the sample is the
+same every time) to name the spans that were missing and give examples; orphan spans
+(of traces no harness request started) are counted over the whole spans table.
 
 The call graph comes from the run's topology file when it can still be found next to
 the experiment file; otherwise it is read from the spans themselves (the sidecars'
@@ -23,7 +23,7 @@ import pandas as pd
 from harness.analysis.traces import trace_completeness
 from harness.report.mesh import edges
 from harness.report.source import has_table, parquet, query
-from harness.store.model import RunRecord
+from harness.store.model import PhaseRecord, RunRecord
 from mesh_runtime.errors import MeshproofError
 from mesh_runtime.topology import load_topology
 
@@ -57,6 +57,21 @@ def missing_text(example: dict[str, object]) -> str:
     """'frontend handle, cart sidecar inbound': an example's missing spans, as one line."""
     missing = example.get("missing", [])
     return ", ".join(map(str, missing)) if isinstance(missing, list | tuple) else str(missing)
+
+
+def missing_counts(examples: list[dict[str, object]]) -> Counter[str]:
+    """Missing span label -> how many times, over the examples ('cart handle x2' counts 2).
+    Only a trailing ' x<digits>' is a count: a service may be named 'xcache'."""
+    missing: Counter[str] = Counter()
+    for example in examples:
+        labels = example.get("missing", [])
+        for label in labels if isinstance(labels, list) else []:
+            name, sep, times = str(label).rpartition(" x")
+            if sep and times.isdigit():
+                missing[name] += int(times)
+            else:
+                missing[str(label)] += 1
+    return missing
 
 
 def call_graph(record: RunRecord, run_dir: Path) -> CallGraph | None:
@@ -96,16 +111,11 @@ def trace_view(record: RunRecord, run_dir: Path, examples: int = 10) -> TraceVie
     graph = call_graph(record, run_dir)
     if graph is None:
         return None
-    requests, spans = _sample(run_dir)
+    requests, spans = _sample(run_dir, record.whole_phase())
     report = trace_completeness(
         spans, requests, graph.calls, graph.ingress, record.mode, examples=len(requests)
     )
-    missing: Counter[str] = Counter()
-    for example in report.examples:
-        labels = example.get("missing", [])
-        for label in labels if isinstance(labels, list) else []:
-            name, _, times = str(label).partition(" x")
-            missing[name] += int(times) if times.isdigit() else 1
+    missing = missing_counts(report.examples)
     orphans = _orphans(run_dir)
     return TraceView(
         judged=report.requests,
@@ -120,18 +130,24 @@ def trace_view(record: RunRecord, run_dir: Path, examples: int = 10) -> TraceVie
     )
 
 
-def _sample(run_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
+def _sample(run_dir: Path, whole: PhaseRecord | None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The judged requests (2xx, of the measured part: as the summary's completeness) and
+    their spans; a hash of the trace id picks at most SAMPLE of them."""
     requests_file = parquet(run_dir, "requests")
+    measured = "status BETWEEN 200 AND 299"
+    bounds: list[object] = []
+    if whole is not None:
+        measured += " AND intended_s >= ? AND intended_s < ?"
+        bounds = [whole.start_s, whole.end_s]
     count = query(
-        "SELECT count(*) AS n FROM read_parquet(?) WHERE status BETWEEN 200 AND 299",
-        [requests_file],
+        f"SELECT count(*) AS n FROM read_parquet(?) WHERE {measured}", [requests_file, *bounds]
     )["n"].iloc[0]
     keep = min(1.0, SAMPLE / max(int(count), 1))
     picked = f"(hash(trace_id) % 1000000) < {int(keep * 1_000_000)}"
     requests = query(
         f"""SELECT trace_id, status, intended_s FROM read_parquet(?)
-            WHERE status BETWEEN 200 AND 299 AND trace_id IS NOT NULL AND {picked}""",
-        [requests_file],
+            WHERE {measured} AND trace_id IS NOT NULL AND {picked}""",
+        [requests_file, *bounds],
     )
     spans = query(
         f"""SELECT trace_id, span_id, parent_span_id, name, kind, service, attributes

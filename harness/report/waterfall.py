@@ -87,7 +87,8 @@ def waterfall_rows(
     t0_s: float | None = None,
 ) -> list[WaterfallRow]:
     """The harness's rows, then every span depth first (children by start), then one row
-    per span the call graph expected that the trace lacks."""
+    per span the call graph expected that the trace lacks. A trace no request started (an
+    orphan: a request's context lost on the way) is no request's trace: none is missing."""
     spans = spans.reset_index(drop=True)
     origin_ns = _origin_ns(spans, request, t0_s)
     rows = _harness_rows(request) if request is not None else []
@@ -98,7 +99,8 @@ def waterfall_rows(
         span = spans.iloc[index]
         rows.append(_span_row(span, labels[index], depth, origin_ns))
         depth_of_service.setdefault(str(span["service"]), depth)
-    for label, count in sorted((Counter(expected) - Counter(labels)).items()):
+    lacking = Counter(expected) - Counter(labels) if request is not None else Counter()
+    for label, count in sorted(lacking.items()):
         service = label.split(" ", 1)[0]
         for _ in range(count):
             rows.append(

@@ -77,3 +77,19 @@ def test_the_run_page_says_where_spans_were_forwarded(
     captions = " ".join(c.value for c in app.caption)
     assert "Spans forwarded to http://127.0.0.1:4318/v1/traces: 10 sent" in captions
     assert "2 refused for good; 1 of 3 exports failed" in captions
+
+
+def test_an_orphan_trace_is_said_to_be_one(app: AppTest, run_dirs: dict[str, Path]) -> None:
+    """?trace= of a trace no request started: its spans, no harness row, nothing marked
+    missing, and the caption says its times start at its first span, not at a send."""
+    run = run_dirs["new"]
+    spans = pd.read_parquet(run / "spans.parquet")
+    requests = pd.read_parquet(run / "requests.parquet")
+    orphans = spans[~spans["trace_id"].isin(requests["trace_id"])]
+    trace_id = str(orphans["trace_id"].iloc[0])
+    open_page(app, "run", run=run.name, trace=trace_id)
+    table = _drawn(app)
+    assert _span_ids(table) == set(orphans.loc[orphans["trace_id"] == trace_id, "span_id"])
+    assert 'data-row="harness"' not in table and 'data-row="missing"' not in table
+    caption = next(c.value for c in app.caption if c.value.startswith(f"Trace `{trace_id}`"))
+    assert "no request of the harness" in caption and "from its first span" in caption

@@ -14,7 +14,7 @@ import pytest
 
 from harness.cli.main import main
 from harness.compare import compare_run_sets, compare_runs
-from harness.compare.samples import per_second_sidecars
+from harness.compare.samples import per_second_sidecars, run_samples
 from harness.store.reader import StoredRun
 from mesh_runtime.errors import InvalidInput
 from tests.fixtures.make_run import make_run
@@ -147,3 +147,19 @@ def test_sidecar_cpu_is_per_1000_proxied_rps_as_the_run_summary(baseline: Path) 
     summary = stored.record.summary.sidecar_cpu_per_krps
     assert summary is not None
     assert float(np.median(per_krps)) == pytest.approx(summary, rel=0.25)
+
+
+def test_trace_completeness_is_compared_over_the_measured_requests(baseline: Path) -> None:
+    """The trace-completeness test counts the measured 2xx requests (never warm-up's,
+    which run.json's `traces` counts hold too), at the completeness the summary reports."""
+    stored = StoredRun(baseline)
+    requests = pd.read_parquet(baseline / "requests.parquet")
+    measured = requests[requests["phase"] != "warmup"]
+    answered = int(measured["status"].between(200, 299).sum())
+    assert stored.record.traces is not None and stored.record.traces.requests > answered
+
+    samples = run_samples(stored)
+
+    assert samples.trace_judged == answered
+    share = stored.record.summary.trace_completeness
+    assert samples.trace_complete == round((share or 0) * answered)

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from harness.report.junit import junit_xml
+from harness.report.markdown import markdown_report
 from harness.report.text import fault_rows, headline_rows, phase_rows
 from harness.store import StoredRun, load_run
 from tests.fixtures.make_run import make_run
@@ -75,6 +76,18 @@ def test_junit_of_a_run_stopped_before_a_phase_skips_that_phases_slos(run_dir: P
     assert ET.fromstring(junit_xml(finished)).find(".//failure") is not None
 
 
+def test_report_md_names_a_stopped_runs_status_once(run_dir: Path) -> None:
+    """run.json's error of an aborted run starts 'aborted: ' already: report.md does not
+    say 'aborted: aborted: ...'; an error run's reason gets its status before it."""
+    record = load_run(run_dir)
+    aborted = record.model_copy(
+        update={"status": "aborted", "error": "aborted: interrupted by SIGINT"}
+    )
+    assert "- **aborted: interrupted by SIGINT**" in markdown_report(aborted)
+    failed = record.model_copy(update={"status": "error", "error": "toxiproxy-server not found"})
+    assert "- **error: toxiproxy-server not found**" in markdown_report(failed)
+
+
 def test_report_md_has_verdicts_numbers_phases_faults_and_chart(run_dir: Path) -> None:
     """report.md: title, status, verdict table, headline, phases, faults, linked PNG."""
     text = (run_dir / "report.md").read_text(encoding="utf-8")
@@ -137,3 +150,16 @@ def test_phase_and_fault_rows_are_the_tables_of_report_md(run_dir: Path) -> None
     assert fault[:3] == ["catalog-503", "service_behaviour", "catalog-0"]
     assert f"| {' | '.join([*fault[:2], '`catalog-0`', *fault[3:]])} |" in text
     assert headline_rows(record)[0] == ["requests", str(record.summary.requests)]
+
+
+def test_report_md_says_its_trace_counts_include_warm_up(run_dir: Path) -> None:
+    """The Traces section's counts are run.json's, over every request: it says so, since
+    the headline's completeness (after warm-up) beside it differs."""
+    record = load_run(run_dir)
+    text = (run_dir / "report.md").read_text(encoding="utf-8")
+    assert record.traces is not None
+    assert record.traces.requests > (record.summary.requests or 0)
+    assert (
+        f"{record.traces.complete} of {record.traces.requests} requests answered 2xx "
+        "(warm-up included) have a complete trace" in text
+    )

@@ -67,3 +67,18 @@ def test_without_a_request_or_clock_the_first_span_is_zero() -> None:
     spans = pd.DataFrame([_span("a1", "", "cart", "cart handle", "SERVER", 3.0, 4.0)])
     rows = waterfall_rows(spans, None, {})
     assert [(r.row, r.start_ms, round(r.duration_ms or 0, 3)) for r in rows] == [("span", 0.0, 1.0)]
+
+
+def test_an_orphan_trace_has_no_missing_rows() -> None:
+    """A trace no request started holds a request's tail (its context was lost upstream):
+    the call graph's other spans are not marked missing in it."""
+    spans = pd.DataFrame(
+        [
+            _span("c1", "", "cart", "outbound inventory", "CLIENT", 1.0, 3.0,
+                  upstream_cluster="inventory"),
+            _span("d1", "c1", "inventory", "inbound", "SERVER", 1.5, 2.5),
+        ]
+    )  # fmt: skip
+    expected = expected_spans({"cart": ["inventory"], "inventory": []}, "cart", "mesh")
+    rows = waterfall_rows(spans, None, expected)
+    assert [(r.row, r.span_id, r.depth) for r in rows] == [("span", "c1", 0), ("span", "d1", 1)]
