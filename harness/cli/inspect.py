@@ -198,6 +198,7 @@ def print_report(record: RunRecord, path: Path) -> None:
     from harness.report.text import (
         HEADLINE_COLUMNS,
         PHASE_COLUMNS,
+        VERDICT_STYLE,
         behind_line,
         headline_rows,
         phase_rows,
@@ -214,7 +215,8 @@ def print_report(record: RunRecord, path: Path) -> None:
     if behind:
         console.print(behind, style="bold red", markup=False)
     for verdict in record.verdicts:
-        colour = {"pass": "green", "fail": "red", "inconclusive": "yellow"}[verdict.outcome]
-        console.print(f"  {verdict_line(verdict)}", style=colour, markup=False)
+        unjudged = record.unjudged(verdict)
+        colour = "yellow" if unjudged else VERDICT_STYLE[verdict.outcome]
+        console.print(f"  {verdict_line(verdict, unjudged)}", style=colour, markup=False)
     show_table(console, "whole run", HEADLINE_COLUMNS, headline_rows(record), right=("value",))
     show_table(console, "phases", PHASE_COLUMNS, phase_rows(record), wrap=("load",))

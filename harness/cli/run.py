@@ -357,7 +357,13 @@ def print_next_steps(result: RunResult, console: Console) -> None:
 def print_final_lines(result: RunResult, console: Console) -> None:
     """Always printed, also with --quiet: notes, a line per verdict, whether the load fell
     behind, the status and the report folder."""
-    from harness.report.text import METRICS_NONE, behind_line, metrics_read, verdict_line
+    from harness.report.text import (
+        METRICS_NONE,
+        VERDICT_STYLE,
+        behind_line,
+        metrics_read,
+        verdict_line,
+    )
 
     record = result.record
     for warning in result.warnings:
@@ -366,8 +372,9 @@ def print_final_lines(result: RunResult, console: Console) -> None:
         console.print(f"note: {note}")
     passed = sum(v.passed for v in record.verdicts)
     for verdict in record.verdicts:  # one line each, passed or not, also with --quiet
-        style = {"pass": "green", "fail": "red", "inconclusive": "yellow"}[verdict.outcome]
-        console.print(verdict_line(verdict), style=style, markup=False)
+        unjudged = record.unjudged(verdict)
+        style = "yellow" if unjudged else VERDICT_STYLE[verdict.outcome]
+        console.print(verdict_line(verdict, unjudged), style=style, markup=False)
     behind = behind_line(record)
     if behind:
         console.print(behind, style="bold red", markup=False)

@@ -151,11 +151,18 @@ def format_measured(verdict: Verdict) -> str:
 
 
 RESULT_WORDS = {"pass": "PASS", "fail": "FAIL", "inconclusive": "INCONCLUSIVE"}
+VERDICT_STYLE = {"pass": "green", "fail": "red", "inconclusive": "yellow"}
+"""A verdict line's colour in the terminal, by outcome (NOT JUDGED: yellow)."""
 
 
-def result_word(verdict: Verdict) -> str:
-    """PASS, FAIL or INCONCLUSIVE (the host was too noisy to judge it)."""
-    return RESULT_WORDS[verdict.outcome]
+NOT_JUDGED = "NOT JUDGED"
+"""The result of an SLO the stopped run could not judge (`RunRecord.unjudged`)."""
+
+
+def result_word(verdict: Verdict, unjudged: bool = False) -> str:
+    """PASS, FAIL or INCONCLUSIVE (the host was too noisy to judge it); NOT JUDGED when
+    the run stopped before it could judge it."""
+    return NOT_JUDGED if unjudged else RESULT_WORDS[verdict.outcome]
 
 
 VERDICT_COLUMNS = ("SLO", "phase", "measured", "threshold", "result")
@@ -170,7 +177,8 @@ def verdict_rows(
     for v in record.verdicts:
         value = measured(v) if measured else format_value(v.metric, v.value)
         reason = f" ({v.reason})" if v.reason else ""
-        rows.append([v.slo, v.phase, value + reason, format_threshold(v), result_word(v)])
+        result = result_word(v, record.unjudged(v))
+        rows.append([v.slo, v.phase, value + reason, format_threshold(v), result])
     return rows
 
 
@@ -195,11 +203,12 @@ def metrics_read(record: RunRecord) -> bool:
     return "metrics" in record.tables or not record.stopped
 
 
-def verdict_line(verdict: Verdict) -> str:
+def verdict_line(verdict: Verdict, unjudged: bool = False) -> str:
     """'FAIL p99_ms < 250 during:x: measured 312.4 ms, threshold < 250.0 ms'; an
-    inconclusive verdict ends with the host's disturbance that could explain it."""
+    inconclusive verdict ends with the host's disturbance that could explain it; one the
+    stopped run could not judge (`unjudged`) starts NOT JUDGED."""
     measured = format_measured(verdict)
-    text = f"{result_word(verdict)} {verdict.slo}: measured {measured}, threshold {format_threshold(verdict)}"
+    text = f"{result_word(verdict, unjudged)} {verdict.slo}: measured {measured}, threshold {format_threshold(verdict)}"
     if verdict.reason:
         text += f" ({verdict.reason})"
     if verdict.outcome == "inconclusive" and verdict.disturbance:

@@ -355,6 +355,14 @@ class RunRecord(RecordModel):
         """The run did not run its timeline to the end: aborted (a signal) or an error."""
         return self.status in ("aborted", "error")
 
+    def unjudged(self, verdict: Verdict) -> bool:
+        """Whether the run stopped before it could judge `verdict`: a stopped run's SLO of
+        a phase it never reached, or of one it cut short before anything was measured
+        (shown NOT JUDGED; junit.xml skips it). The run's error says what happened."""
+        if not self.stopped:
+            return False
+        return verdict.value is None or verdict.phase not in {p.name for p in self.phases}
+
     @field_validator("id")
     @classmethod
     def _one_folder_name(cls, value: str) -> str:

@@ -9,7 +9,7 @@ import pytest
 
 from harness.report.junit import junit_xml
 from harness.report.markdown import markdown_report
-from harness.report.text import fault_rows, headline_rows, phase_rows
+from harness.report.text import fault_rows, headline_rows, phase_rows, verdict_line, verdict_rows
 from harness.store import StoredRun, load_run
 from tests.fixtures.make_run import make_run
 
@@ -74,6 +74,38 @@ def test_junit_of_a_run_stopped_before_a_phase_skips_that_phases_slos(run_dir: P
     assert skipped.get("message") == ("not judged: the run was aborted before phase 'during:never'")
     finished = stopped.model_copy(update={"status": "failed", "error": None})
     assert ET.fromstring(junit_xml(finished)).find(".//failure") is not None
+
+
+def test_a_stopped_runs_unmeasured_slos_read_not_judged_everywhere(run_dir: Path) -> None:
+    """A stopped run's SLO of a phase it never reached, or of one it cut short before it
+    measured anything, reads NOT JUDGED in the terminal line, the verdict table (report.md,
+    HTML, dashboard) and junit.xml; a measured verdict of the same run keeps its word."""
+    record = load_run(run_dir)
+    first = record.verdicts[0]
+    unreached = first.model_copy(
+        update={"phase": "during:never", "value": None, "passed": False, "outcome": "fail"}
+    )
+    cut_short = first.model_copy(update={"value": None, "passed": False, "outcome": "fail"})
+    measured = first.model_copy(update={"value": 1.0, "passed": False, "outcome": "fail"})
+    verdicts = [unreached, cut_short, measured]
+    stopped = record.model_copy(
+        update={"status": "aborted", "error": "aborted: SIGINT", "verdicts": verdicts}
+    )
+    assert [stopped.unjudged(v) for v in verdicts] == [True, True, False]
+    assert [row[4] for row in verdict_rows(stopped)] == ["NOT JUDGED", "NOT JUDGED", "FAIL"]
+    assert verdict_line(unreached, stopped.unjudged(unreached)).startswith("NOT JUDGED ")
+    assert verdict_line(measured, stopped.unjudged(measured)).startswith("FAIL ")
+    suite = ET.fromstring(junit_xml(stopped)).find("testsuite")
+    assert suite is not None and (suite.get("skipped"), suite.get("failures")) == ("2", "1")
+    cut = [c for c in suite.findall("testcase") if c.find("skipped") is not None][1]
+    message = cut.find("skipped").get("message")  # type: ignore[union-attr]
+    assert message == (
+        f"not judged: the run was aborted in phase {first.phase!r} before it measured"
+        f" {first.metric}"
+    )
+    finished = stopped.model_copy(update={"status": "failed", "error": None})
+    assert not any(finished.unjudged(v) for v in verdicts)
+    assert [row[4] for row in verdict_rows(finished)] == ["FAIL"] * 3
 
 
 def test_report_md_names_a_stopped_runs_status_once(run_dir: Path) -> None:
