@@ -18,6 +18,7 @@ from harness.report.text import (
     format_value,
     load_text,
     metrics_read,
+    stop_text,
 )
 from harness.spec.phase import Phase
 from harness.store import RunRecord
@@ -62,7 +63,7 @@ def _header(record: RunRecord) -> None:
         f"meshproof {env.meshproof or '?'}, sidecar {env.sidecar_version or '?'}"
     )
     if record.error:
-        st.error(f"The run was {record.status}: {record.error}")
+        st.error(stop_text(record))
     behind = behind_line(record)
     if behind:
         st.warning(behind, icon=":material/warning:")

@@ -38,6 +38,7 @@ from harness.report.text import (
     headline_rows,
     metrics_read,
     no_verdicts_text,
+    stop_text,
     summary_text,
     verdict_rows,
 )
@@ -173,7 +174,7 @@ def _header(record: RunRecord) -> str:
         f"{html.escape(env.meshproof or '?')}, sidecar {html.escape(env.sidecar_version or '?')}"
     )
     status = f'<span class="badge {record.status}">{record.status.upper()}</span>'
-    error = f'<p class="error-box">{html.escape(record.error)}</p>' if record.error else ""
+    error = f'<p class="error-box">{html.escape(stop_text(record))}</p>' if record.error else ""
     behind = behind_line(record)
     if behind:
         error += f'<p class="error-box">{html.escape(behind)}</p>'

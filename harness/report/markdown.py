@@ -23,6 +23,7 @@ from harness.report.text import (
     metrics_read,
     no_verdicts_text,
     phase_rows,
+    stop_text,
     verdict_rows,
 )
 from harness.store.model import RunRecord
@@ -89,9 +90,7 @@ def _header(record: RunRecord) -> str:
         f"- experiment file `{record.experiment.file or '-'}`",
     ]
     if record.error:
-        # an aborted run's error already starts "aborted: " (harness.engine.outcome)
-        prefix = f"{record.status}: "
-        lines.append(f"- **{prefix}{record.error.removeprefix(prefix)}**")
+        lines.append(f"- **{stop_text(record)}**")
     behind = behind_line(record)
     if behind:  # before anything else is read: the latencies below may not be what users saw
         lines[1:1] = ["", f"> **{behind}.**"]

@@ -197,6 +197,13 @@ def no_verdicts_text(record: RunRecord) -> str:
     return f"The run stopped ({record.status}) before {slos} {were} judged."
 
 
+def stop_text(record: RunRecord) -> str:
+    """'aborted: interrupted by SIGINT', 'error: analysis: ...': the run's status and its
+    error, the status said once (an aborted run's error already starts 'aborted: ')."""
+    prefix = f"{record.status}: "
+    return prefix + (record.error or "").removeprefix(prefix)
+
+
 def metrics_read(record: RunRecord) -> bool:
     """Whether the run read metrics from `record.metrics_source`: not one stopped before
     it wrote any (the source is only what it would have read)."""

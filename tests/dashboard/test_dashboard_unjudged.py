@@ -25,3 +25,20 @@ def test_a_run_still_going_says_its_slos_come_at_the_end(
     infos = [i.value for i in app.info]
     assert "The run is still going: its 7 SLOs are judged when it ends." in infos
     assert "This experiment declares no SLOs." not in infos
+
+
+def test_a_stopped_run_says_its_status_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An aborted run's error already starts 'aborted: ': the page says it once (it said
+    'The run was aborted: aborted: ...'), and an error run reads 'error: ...'."""
+    run_dir = make_run(tmp_path)
+    record = load_run(run_dir)
+    for status, error, shown in (
+        ("aborted", "aborted: interrupted by SIGINT", "aborted: interrupted by SIGINT"),
+        ("error", "shop: up failed", "error: shop: up failed"),
+    ):
+        stopped = record.model_copy(update={"status": status, "error": error})
+        (run_dir / "run.json").write_text(json.dumps(stopped.model_dump(mode="json")))
+        app = open_page(dashboard(tmp_path, monkeypatch), "run", run=run_dir.name)
+        assert [e.value for e in app.error] == [shown]
