@@ -9,7 +9,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboards import data, widgets
-from harness.report.text import intended_rate, load_text
+from harness.report.text import intended_rate, load_text, record_tally, tally_text
 from harness.store.reader import shown
 
 COLUMNS = [
@@ -38,7 +38,6 @@ def runs_frame(runs: Sequence[widgets.Run]) -> pd.DataFrame:
     folder (two folders hold one run id when a run was copied)."""
     rows = []
     for path, record in runs:
-        passed = sum(1 for v in record.verdicts if v.passed)
         rows.append(
             {
                 "started": pd.Timestamp(record.started_at).tz_localize(None),
@@ -54,7 +53,7 @@ def runs_frame(runs: Sequence[widgets.Run]) -> pd.DataFrame:
                 "error_rate": record.summary.error_rate,
                 "trace_completeness": record.summary.trace_completeness,
                 "sidecar_cpu_per_krps": record.summary.sidecar_cpu_per_krps,
-                "SLOs passed": f"{passed}/{len(record.verdicts)}",
+                "SLOs passed": tally_text(record_tally(record)),
                 "id": record.id,
                 "folder": path.name,
                 "open": f"run?run={quote(path.name)}",

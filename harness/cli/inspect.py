@@ -142,7 +142,7 @@ def run_list(args: argparse.Namespace) -> int:
 
 def _listing_row(run: RunListing) -> list[str]:
     """run, status, RPS (achieved; intended beside it), load (on time / BEHIND), duration, SLOs."""
-    from harness.report.text import load_text, rate_text
+    from harness.report.text import load_text, rate_text, slo_tally, tally_text
     from harness.store.reader import shown
     from mesh_runtime.units import format_duration
 
@@ -155,8 +155,16 @@ def _listing_row(run: RunListing) -> list[str]:
         "-" if run.rps is None else rate_text(run.rps, run.target_rps),
         f"[bold red]{load}[/]" if load.startswith("BEHIND") else load,
         "-" if run.duration_s is None else format_duration(round(run.duration_s)),
-        f"{run.passed}/{run.passed + run.failed + run.inconclusive}"
-        + (f" ({run.inconclusive} inconclusive)" if run.inconclusive else ""),
+        tally_text(
+            slo_tally(
+                run.status,
+                run.passed,
+                run.passed + run.failed + run.inconclusive,
+                run.inconclusive,
+                run.unjudged,
+                run.declared,
+            )
+        ),
     ]
 
 

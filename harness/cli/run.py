@@ -362,6 +362,8 @@ def print_final_lines(result: RunResult, console: Console) -> None:
         VERDICT_STYLE,
         behind_line,
         metrics_read,
+        record_tally,
+        tally_text,
         verdict_line,
     )
 
@@ -370,7 +372,6 @@ def print_final_lines(result: RunResult, console: Console) -> None:
         console.print(f"warning: {warning}", markup=False)
     for note in result.notes:
         console.print(f"note: {note}")
-    passed = sum(v.passed for v in record.verdicts)
     for verdict in record.verdicts:  # one line each, passed or not, also with --quiet
         unjudged = record.unjudged(verdict)
         style = "yellow" if unjudged else VERDICT_STYLE[verdict.outcome]
@@ -381,5 +382,6 @@ def print_final_lines(result: RunResult, console: Console) -> None:
     status = record.status.upper()
     reason = f" ({record.error})" if record.error else ""
     source = f"metrics from {record.metrics_source}" if metrics_read(record) else METRICS_NONE
-    console.print(f"{status}{reason}: {passed}/{len(record.verdicts)} SLOs passed; {source}")
+    tally = tally_text(record_tally(record), "SLOs passed")
+    console.print(f"{status}{reason}: {tally}; {source}")
     console.print(f"report: {result.path}")

@@ -182,11 +182,44 @@ def verdict_rows(
     return rows
 
 
+def slo_tally(
+    status: str, passed: int, verdicts: int, inconclusive: int, unjudged: int, declared: int
+) -> tuple[str, str]:
+    """('6/7', ''), ('5/7', '1 inconclusive'), ('1/3', '2 not judged'), ('0/3', 'judged
+    when the run ends'): the SLOs passed of those judged (or declared, before any verdict),
+    and what was not decided."""
+    if not verdicts and declared:
+        later = "judged when the run ends" if status == "running" else f"{declared} not judged"
+        return f"0/{declared}", later
+    notes = [f"{inconclusive} inconclusive"] if inconclusive else []
+    notes += [f"{unjudged} not judged"] if unjudged else []
+    return f"{passed}/{verdicts}", ", ".join(notes)
+
+
+def tally_text(tally: tuple[str, str], passed: str = "") -> str:
+    """'6/7', '1/3 (2 not judged)'; with `passed` ('SLOs passed') after the count."""
+    count, notes = tally
+    text = f"{count} {passed}" if passed else count
+    return f"{text} ({notes})" if notes else text
+
+
+def record_tally(record: RunRecord) -> tuple[str, str]:
+    """`slo_tally` of a run record."""
+    verdicts = record.verdicts
+    return slo_tally(
+        record.status,
+        sum(v.passed for v in verdicts),
+        len(verdicts),
+        sum(v.outcome == "inconclusive" for v in verdicts),
+        sum(record.unjudged(v) for v in verdicts),
+        record.declared_slos,
+    )
+
+
 def no_verdicts_text(record: RunRecord) -> str:
     """What the verdicts section says when the run has none: the experiment declares no
     SLO, or the run is still going, or it stopped before they were judged."""
-    spec = record.experiment.spec.get("slos")
-    declared = len(spec) if isinstance(spec, list) else 0
+    declared = record.declared_slos
     if not declared:
         return "This experiment declares no SLOs."
     slos, are, were = (

@@ -355,6 +355,12 @@ class RunRecord(RecordModel):
         """The run did not run its timeline to the end: aborted (a signal) or an error."""
         return self.status in ("aborted", "error")
 
+    @property
+    def declared_slos(self) -> int:
+        """How many SLOs the experiment declares (its verdicts come when the run ends)."""
+        slos = self.experiment.spec.get("slos")
+        return max(len(slos) if isinstance(slos, list) else 0, len(self.verdicts))
+
     def unjudged(self, verdict: Verdict) -> bool:
         """Whether the run stopped before it could judge `verdict`: a stopped run's SLO of
         a phase it never reached, or of one it cut short before anything was measured

@@ -192,6 +192,10 @@ class RunListing:
     problem: str = ""
     inconclusive: int = 0
     """SLOs the host was too noisy to judge (neither passed nor failed)."""
+    unjudged: int = 0
+    """Failed verdicts the stopped run could not judge (`RunRecord.unjudged`), of `failed`."""
+    declared: int = 0
+    """The SLOs the experiment declares (a run stopped or still going may have no verdicts)."""
     rps: float | None = None
     """The rate achieved (answered per second of measured time)."""
     target_rps: float | None = None
@@ -258,6 +262,8 @@ def _listing(path: Path) -> RunListing:
         passed=passed,
         failed=len(record.verdicts) - passed - inconclusive,
         inconclusive=inconclusive,
+        unjudged=sum(1 for v in record.verdicts if record.unjudged(v)),
+        declared=record.declared_slos,
         rps=summary.rps,
         target_rps=summary.target_rps,
         late_share=summary.late_share,

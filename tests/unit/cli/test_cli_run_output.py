@@ -22,7 +22,7 @@ def result(tmp_path_factory: pytest.TempPathFactory) -> RunResult:
 
 def printed(function: object, result: RunResult) -> list[str]:
     out = io.StringIO()
-    function(result, Console(file=out, width=80))  # type: ignore[operator]
+    function(result, Console(file=out, width=80, soft_wrap=True))  # type: ignore[operator]
     return out.getvalue().splitlines()
 
 
@@ -44,8 +44,10 @@ def test_a_run_stopped_before_its_metrics_does_not_name_their_source(result: Run
         update={"status": "aborted", "error": "interrupted by SIGINT", "tables": [], "verdicts": []}
     )
     lines = printed(print_final_lines, RunResult(stopped, result.path, 2))
+    declared = result.record.declared_slos
     assert lines[-2] == (
-        "ABORTED (interrupted by SIGINT): 0/0 SLOs passed; stopped before any metrics"
+        f"ABORTED (interrupted by SIGINT): 0/{declared} SLOs passed ({declared} not judged);"
+        " stopped before any metrics"
     )
     kept = stopped.model_copy(update={"tables": ["requests", "metrics"]})
     line = printed(print_final_lines, RunResult(kept, result.path, 2))[-2]

@@ -9,7 +9,15 @@ import pytest
 
 from harness.report.junit import junit_xml
 from harness.report.markdown import markdown_report
-from harness.report.text import fault_rows, headline_rows, phase_rows, verdict_line, verdict_rows
+from harness.report.text import (
+    fault_rows,
+    headline_rows,
+    phase_rows,
+    slo_tally,
+    tally_text,
+    verdict_line,
+    verdict_rows,
+)
 from harness.store import StoredRun, load_run
 from tests.fixtures.make_run import make_run
 
@@ -195,3 +203,16 @@ def test_report_md_says_its_trace_counts_include_warm_up(run_dir: Path) -> None:
         f"{record.traces.complete} of {record.traces.requests} requests answered 2xx "
         "(warm-up included) have a complete trace" in text
     )
+
+
+def test_the_slo_tally_says_what_was_not_decided() -> None:
+    """'6/7'; inconclusive and not judged named; a run with no verdicts yet counts the
+    SLOs its experiment declares (it said 0/0 of a stopped run with 3 SLOs)."""
+    assert tally_text(slo_tally("failed", 6, 7, 0, 0, 7)) == "6/7"
+    assert tally_text(slo_tally("inconclusive", 5, 7, 2, 0, 7)) == "5/7 (2 inconclusive)"
+    assert tally_text(slo_tally("aborted", 1, 3, 0, 2, 3), "SLOs passed") == (
+        "1/3 SLOs passed (2 not judged)"
+    )
+    assert tally_text(slo_tally("aborted", 0, 0, 0, 0, 3)) == "0/3 (3 not judged)"
+    assert tally_text(slo_tally("running", 0, 0, 0, 0, 3)) == "0/3 (judged when the run ends)"
+    assert tally_text(slo_tally("passed", 0, 0, 0, 0, 0)) == "0/0"
