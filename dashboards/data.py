@@ -20,6 +20,7 @@ from harness.compare import ComparisonResult, compare_runs
 from harness.report import host, mesh, requests, trace_pick, traces
 from harness.report.waterfall import WaterfallRow
 from harness.store import RunRecord, list_runs, load_run
+from harness.store.liveness import seen_here
 from harness.store.model import PhaseRecord
 from mesh_runtime.errors import InvalidInput
 
@@ -45,8 +46,14 @@ def stamp(run_dir: Path) -> int:
         return 0
 
 
-@st.cache_data(show_spinner=False, max_entries=512)
 def record(run_dir: str, version: int) -> RunRecord:
+    """The run's record as it stands now: a `running` run whose harness is gone is aborted
+    (asked on every call: a harness dies without touching the run's files)."""
+    return seen_here(_record(run_dir, version))
+
+
+@st.cache_data(show_spinner=False, max_entries=512)
+def _record(run_dir: str, version: int) -> RunRecord:
     return load_run(run_dir)
 
 

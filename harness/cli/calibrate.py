@@ -67,14 +67,13 @@ def register(subparsers: Any) -> None:
 
 
 def run_calibrate(args: argparse.Namespace) -> int:
-    from rich.console import Console
-
     from harness.calibrate import write_calibration
     from harness.calibrate.measure import calibration_of
+    from harness.cli.console import make_console
 
     if args.runs < MIN_RUNS:
         raise InvalidInput("--runs", "", f"a calibration needs {MIN_RUNS} runs or more")
-    console = Console(highlight=False, soft_wrap=True, stderr=args.json)
+    console = make_console(stderr=args.json)
     reports = args.reports or args.history or Path("reports")
     if args.history is not None:
         runs, skipped = _history(args)

@@ -162,8 +162,7 @@ def calibration_choice(args: argparse.Namespace) -> Any:
 
 
 def run_compare(args: argparse.Namespace) -> int:
-    from rich.console import Console
-
+    from harness.cli.console import make_console
     from harness.compare.compare import compare_runs
     from harness.compare.config import load_compare_config
     from harness.store.reader import resolve_run
@@ -172,12 +171,11 @@ def run_compare(args: argparse.Namespace) -> int:
     baseline = resolve_run(args.baseline, args.reports)
     candidate = resolve_run(args.candidate, args.reports)
     result = compare_runs(baseline, candidate, config, calibration_choice(args))
-    return report(result, args, Console(highlight=False, soft_wrap=True))
+    return report(result, args, make_console())
 
 
 def run_validate_upgrade(args: argparse.Namespace) -> int:
-    from rich.console import Console
-
+    from harness.cli.console import make_console
     from harness.compare.config import load_compare_config
     from harness.engine import RunOptions, prepare, progress_view
     from harness.upgrade import judge_rounds, parse_profile, prepared, run_rounds
@@ -195,7 +193,7 @@ def run_validate_upgrade(args: argparse.Namespace) -> int:
     experiment = Path(args.experiment)
     prepare(experiment, seconds)  # a bad experiment file fails before any run or worktree
     options = RunOptions(out_dir=args.reports, duration_s=seconds, state_root=args.state_dir)
-    console = Console(highlight=False, soft_wrap=True, stderr=args.json)
+    console = make_console(stderr=args.json)
 
     def view_for(side: str, index: int) -> ProgressView:
         title = f"round {index}/{args.rounds} {side}: {experiment.name}"

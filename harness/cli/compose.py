@@ -96,11 +96,11 @@ def _existing_token(path: Path) -> str | None:
 
 
 def run_render(args: argparse.Namespace) -> int:
-    from rich.console import Console
+    from harness.cli.console import make_console
 
     mode: MeshMode = "no-mesh" if args.no_mesh else "mesh"
     written = render(Path(args.topology), args.out, mode, args.first_port)
-    console = Console()
+    console = make_console(highlight=True, soft_wrap=False)
     for path in written:
         console.print(f"wrote {path}")
     return 0

@@ -122,11 +122,10 @@ _WHICH = "topology name or file (default: the only deployment that is up)"
 
 
 def run_up(args: argparse.Namespace) -> int:
-    from rich.console import Console
-
+    from harness.cli.console import make_console
     from mesh_runtime.runtimes.registry import make_runtime
 
-    console = Console(stderr=True)
+    console = make_console(stderr=True, highlight=True, soft_wrap=False)
     mode: MeshMode = "no-mesh" if args.no_mesh else "mesh"
     placement = kubernetes_placement(args)
     source = kubernetes_source(args) if placement is None else None
@@ -151,7 +150,7 @@ def run_up(args: argparse.Namespace) -> int:
         console.print(
             f"[green]up[/green] {deployment.name} ({mode}, {len(deployment.processes)} processes)"
         )
-    _print_urls(Console(), deployment)
+    _print_urls(make_console(highlight=True, soft_wrap=False), deployment)
     print_source_report(console, source_report(deployment))
     return 0
 
@@ -253,12 +252,11 @@ def print_source_report(console: Console, report: dict[str, Any] | None) -> None
 
 
 def run_down(args: argparse.Namespace) -> int:
-    from rich.console import Console
-
+    from harness.cli.console import make_console
     from mesh_runtime.runtimes.local import LocalRuntime
     from mesh_runtime.runtimes.registry import runtime_of
 
-    console = Console(stderr=True)
+    console = make_console(stderr=True, highlight=True, soft_wrap=False)
     if args.kubeconfig and args.topology:
         name = (
             deployment_name_of(Path(args.topology))
@@ -290,8 +288,7 @@ def _down_unrecorded(console: Console, args: argparse.Namespace, name: str) -> i
 
 
 def run_status(args: argparse.Namespace) -> int:
-    from rich.console import Console
-
+    from harness.cli.console import make_console
     from mesh_runtime.runtimes.local import LocalRuntime
     from mesh_runtime.runtimes.registry import runtime_of
 
@@ -303,7 +300,7 @@ def run_status(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(report, indent=2))
     else:
-        console = Console(highlight=False, soft_wrap=True)
+        console = make_console()
         _print_status(console, report)
         print_source_report(console, source)
     every_ready = all(p["ready"] for p in report["processes"])

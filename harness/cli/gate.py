@@ -58,8 +58,7 @@ def register(subparsers: Any) -> None:
 
 
 def run_gate(args: argparse.Namespace) -> int:
-    from rich.console import Console
-
+    from harness.cli.console import make_console
     from harness.cli.tables import show_table
     from harness.gate.gate import gate_run
     from harness.gate.output import (
@@ -87,7 +86,7 @@ def run_gate(args: argparse.Namespace) -> int:
     if args.json:
         print(result.model_dump_json(indent=2))
         return result.exit_code
-    console = Console(highlight=False, soft_wrap=True)
+    console = make_console()
     if result.history_judged:  # else the headline says, in one line, why there is no table
         title = f"{result.run} against {len(result.history)} earlier runs"
         rows = history_rows(result, STATUS_STYLE)

@@ -45,12 +45,11 @@ def register(subparsers: Any) -> None:
 
 
 def run_build(args: argparse.Namespace) -> int:
-    from rich.console import Console
-
+    from harness.cli.console import make_console
     from mesh_runtime.runtimes.docker.engine import connect
     from mesh_runtime.runtimes.docker.images import BASE_IMAGE, ImageBuilder, stable_tag
 
-    console = Console(stderr=True)
+    console = make_console(stderr=True, highlight=True, soft_wrap=False)
     with console.status("building images") as status:
         builder = ImageBuilder(
             connect(),
@@ -59,7 +58,7 @@ def run_build(args: argparse.Namespace) -> int:
         )
         images = builder.ensure(rebuild=args.rebuild)
         load = builder.ensure_load() if args.load else None
-    out = Console()
+    out = make_console(highlight=True, soft_wrap=False)
     out.print(f"mesh       {images.mesh}  (also {stable_tag('mesh')})")
     out.print(f"toxiproxy  {images.toxiproxy}  (also {stable_tag('toxiproxy')})")
     if load is not None:

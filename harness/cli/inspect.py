@@ -112,8 +112,7 @@ def run_validate(args: argparse.Namespace) -> int:
 
 
 def run_list(args: argparse.Namespace) -> int:
-    from rich.console import Console
-
+    from harness.cli.console import make_console
     from harness.cli.tables import show_table
     from harness.store.reader import list_runs
 
@@ -121,13 +120,13 @@ def run_list(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps([_listing_json(run) for run in runs], indent=2))
         return 0
-    console = Console(highlight=False, soft_wrap=True)
+    console = make_console()
     if not runs:
         of = f" of experiment {args.experiment}" if args.experiment else ""
         console.print(f"no runs{of} in {args.reports}")
         return 0
     columns = ["run", "status", "RPS", "load", "duration", "SLOs passed"]
-    notes = any(run.problem or run.shares_id_with for run in runs)
+    notes = any(run.problem or run.shares_id_with or run.note for run in runs)
     rows = [_listing_row(run) + ([_listing_note(run)] if notes else []) for run in runs]
     show_table(
         console,
@@ -169,10 +168,12 @@ def _listing_row(run: RunListing) -> list[str]:
 
 
 def _listing_note(run: RunListing) -> str:
-    """Why a run is not read, or which other folders hold its id (name the folder then)."""
-    if run.problem or not run.shares_id_with:
+    """Why a run is not read, what its status does not say (its harness died, or runs on
+    another host), or which other folders hold its id (name the folder then)."""
+    if run.problem or not (run.shares_id_with or run.note):
         return run.problem
-    return f"id also in {', '.join(run.shares_id_with)}: name the folder"
+    shared = f"id also in {', '.join(run.shares_id_with)}: name the folder"
+    return "; ".join(note for note in (run.note, shared if run.shares_id_with else "") if note)
 
 
 def _listing_json(run: RunListing) -> dict[str, Any]:
@@ -182,10 +183,13 @@ def _listing_json(run: RunListing) -> dict[str, Any]:
 
 
 def run_report(args: argparse.Namespace) -> int:
+    from harness.store.liveness import run_state
     from harness.store.reader import load_run, resolve_run
 
     path = resolve_run(args.run, Path(args.reports))
     record = load_run(path)
+    state = run_state(record)
+    record = state.applied(record)  # a run whose harness is gone is not running
     if args.json:
         print(json.dumps(record.model_dump(mode="json"), indent=2))
         return 0
@@ -194,14 +198,14 @@ def run_report(args: argparse.Namespace) -> int:
 
         print(write_html(path, Path(args.html) if args.html else path / "report.html"))
         return 0
-    print_report(record, path)
+    print_report(record, path, "" if state.died else state.note)
     return 0
 
 
-def print_report(record: RunRecord, path: Path) -> None:
-    """The run as a terminal reader wants it: status, verdicts, numbers, phases."""
-    from rich.console import Console
-
+def print_report(record: RunRecord, path: Path, note: str = "") -> None:
+    """The run as a terminal reader wants it: status, verdicts, numbers, phases; `note`
+    says what its status does not (a run of another host cannot be checked from here)."""
+    from harness.cli.console import make_console
     from harness.cli.tables import show_table
     from harness.report.text import (
         HEADLINE_COLUMNS,
@@ -213,12 +217,14 @@ def print_report(record: RunRecord, path: Path) -> None:
         verdict_line,
     )
 
-    console = Console(highlight=False, soft_wrap=True)
+    console = make_console()
     style = _STATUS_STYLE.get(record.status, "")
     console.print(f"[bold]{record.experiment.title or record.experiment.name}[/]")
     console.print(f"run {record.id}: [{style}]{record.status.upper()}[/]  ({path})")
     if record.error:
         console.print(f"[{style}]{record.error}[/]")
+    if note:
+        console.print(note, style="yellow", markup=False)
     behind = behind_line(record)
     if behind:
         console.print(behind, style="bold red", markup=False)

@@ -93,7 +93,7 @@ def write_objects(folder: Path, objects: list[dict[str, Any]]) -> list[Path]:
 
 
 def run_render(args: argparse.Namespace) -> int:
-    from rich.console import Console
+    from harness.cli.console import make_console
 
     mode: MeshMode = "no-mesh" if args.no_mesh else "mesh"
     topology_file = Path(args.topology)
@@ -106,5 +106,5 @@ def run_render(args: argparse.Namespace) -> int:
     )
     folder = args.out or Path(f"{topology_file.stem}.k8s")
     written = write_objects(folder, objects)
-    Console(highlight=False).print(f"wrote {len(written)} objects into {folder}")
+    make_console(soft_wrap=False).print(f"wrote {len(written)} objects into {folder}")
     return 0

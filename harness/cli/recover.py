@@ -6,6 +6,10 @@ running: those are left alone unless --force). Each pending fault is rolled back
 ledger entry alone, newest first; exit 0 when everything was undone, 1 otherwise. A
 Kubernetes object someone else changed after the fault did is not restored (the line
 says which fields changed) unless --force.
+
+Then each run whose run.json still says `running` while its harness is gone (the runs of
+the ledgers, and those in --reports) is recorded as aborted, saying the harness died;
+not one whose faults could not all be rolled back (recover tries again next time).
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from harness.cli.commands import add_command
-from harness.errors import FaultError
+from harness.errors import FaultError, RunError
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -35,6 +39,12 @@ def register(subparsers: Any) -> None:
         help="meshproof's state directory (default: $MESHPROOF_STATE_DIR or ./.meshproof)",
     )
     parser.add_argument(
+        "--reports",
+        default="reports",
+        metavar="DIR",
+        help="runs folder: its runs whose harness died are recorded as aborted (default: reports)",
+    )
+    parser.add_argument(
         "--force",
         action="store_true",
         help="also roll back ledgers whose harness process is still running, and restore"
@@ -44,27 +54,47 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from rich.console import Console
-
+    from harness.cli.console import make_console
     from harness.faults.ledger import registrations
     from harness.faults.undo import RollbackExecutor
+    from harness.store.reader import list_runs
     from mesh_runtime.runtimes.deployment import state_root
 
-    console = Console(highlight=False, soft_wrap=True)
+    console = make_console()
     root = args.state_dir or state_root()
     found = registrations(root)
     if not found:
         console.print(f"No fault ledgers registered under {root / 'ledgers'}: nothing to recover.")
-        return 0
-    ok = True
+    left: set[Path] = set()  # run folders with faults still in effect: not recorded as ended
     for registration in found:
-        ok = (
-            recover_one(
-                registration, console, force=args.force, executor=RollbackExecutor(force=args.force)
-            )
-            and ok
-        )
-    return 0 if ok else 1
+        executor = RollbackExecutor(force=args.force)
+        if not recover_one(registration, console, force=args.force, executor=executor):
+            left.add(registration.ledger.parent.resolve())
+    folders = [registration.ledger.parent for registration in found]
+    folders += [item.path for item in list_runs(Path(args.reports)) if item.status != "unreadable"]
+    record_dead_runs(folders, left, console)
+    return 1 if left else 0
+
+
+def record_dead_runs(folders: list[Path], left: set[Path], console: Console) -> None:
+    """Record each run in `folders` (once) whose harness died as aborted, unless its
+    folder is in `left` (its faults are not all rolled back)."""
+    from harness.store.writer import mark_harness_died
+
+    seen: set[Path] = set()
+    for folder in folders:
+        key = folder.resolve()
+        if key in seen or key in left or not folder.is_dir():
+            continue
+        seen.add(key)
+        try:
+            record = mark_harness_died(folder)
+        except RunError as exc:
+            console.print(f"[bold]{folder}[/bold]\n  [red]FAILED[/red] {exc}", markup=True)
+            continue
+        if record is not None:
+            console.print(f"[bold]{folder}[/bold]")
+            console.print(f"  recorded as aborted: {record.error}", markup=False)
 
 
 def recover_one(

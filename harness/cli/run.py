@@ -210,9 +210,9 @@ def _placement(args: argparse.Namespace) -> KubernetesPlacement | None:
 
 
 def run_command(args: argparse.Namespace) -> int:
-    from rich.console import Console
+    from harness.cli.console import make_console
 
-    console = Console(highlight=False, soft_wrap=True)
+    console = make_console()
     if args.dry_run:
         return dry_run(args, console)
     options = _options(args, args.duration)
@@ -271,9 +271,9 @@ def _retries(text: str) -> int:
 
 
 def demo_command(args: argparse.Namespace) -> int:
-    from rich.console import Console
+    from harness.cli.console import make_console
 
-    console = Console(highlight=False, soft_wrap=True)
+    console = make_console()
     options = _options(args, DEMO_DURATION)
     result = _run(EXPERIMENTS_DIR / DEMO_EXPERIMENT, options, args.quiet, console)
     print_report(result, console)

@@ -24,6 +24,7 @@ from harness.compare.model import ComparisonResult
 from harness.compare.noise import side_noise, verdict_with_noise, weigh_metric
 from harness.compare.samples import has_measured_requests, pooled_samples
 from harness.compare.tolerance import Tolerance, select_tolerance
+from harness.store.liveness import seen_here
 from harness.store.reader import StoredRun
 from mesh_runtime.errors import InvalidInput
 
@@ -34,8 +35,10 @@ CalibrationChoice = Calibration | None | Literal["find"]
 def open_run(path: str | Path) -> StoredRun:
     """A run that can be compared: complete, with its requests table."""
     run = StoredRun(path)
-    if run.record.status in UNUSABLE:
-        raise InvalidInput(str(path), "status", f"the run is {run.record.status}, not comparable")
+    record = seen_here(run.record)  # a run whose harness died is not running
+    if record.status in UNUSABLE:
+        why = f": {record.error}" if record.error else ""
+        raise InvalidInput(str(path), "status", f"the run is {record.status}, not comparable{why}")
     if not run.has_table("requests"):
         raise InvalidInput(str(path), "", "no requests.parquet in this run directory")
     if not has_measured_requests(run):  # else every latency metric is NoData: a pass

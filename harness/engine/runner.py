@@ -25,6 +25,7 @@ from harness.spec.check import check_experiment
 from harness.spec.experiment import Experiment
 from harness.spec.lint import SpecWarning
 from harness.store import ExperimentRef, RunRecord, RunWriter, iso_utc
+from harness.store.liveness import this_harness
 from mesh_runtime.errors import InvalidInput, MeshproofError
 from mesh_runtime.runtimes.registry import EXTERNAL, deployed_topology, make_runtime
 
@@ -84,6 +85,7 @@ def run_experiment(path: str | Path, options: RunOptions, view: ProgressView) ->
             spec=experiment.model_dump(mode="json"),
         ),
         status="running",
+        harness=this_harness(),  # readers tell a live run from one whose harness died
         started_at=iso_utc(started),
         runtime=runtime,
         mode=experiment.target.mode,

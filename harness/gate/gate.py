@@ -32,6 +32,7 @@ from harness.gate.regression import (
 )
 from harness.judge.disturbance import describe_host, noise_text, run_noise
 from harness.report.text import format_value, verdict_line
+from harness.store.liveness import seen_here
 from harness.store.model import Outcome, RunRecord, Verdict
 from harness.store.reader import RunListing, list_runs, load_run, once_per_id, unreadable
 from mesh_runtime.errors import InvalidInput
@@ -253,7 +254,7 @@ def gate_run(
 ) -> GateResult:
     """Gate the run in `run_dir` against the history folder; `calibration="find"` looks for
     the experiment's calibration there (`<history>/calibration/<experiment>.json`)."""
-    record = load_run(run_dir)
+    record = seen_here(load_run(run_dir))  # a run whose harness died is not running
     gateable(record, str(run_dir))
     folder = history_dir or run_dir.parent
     # listed once: every run.json is read for it; a copied run counts once

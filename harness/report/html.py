@@ -44,6 +44,7 @@ from harness.report.text import (
 )
 from harness.report.traces import TraceView
 from harness.report.waterfall_html import waterfall_table
+from harness.store.liveness import seen_here
 from harness.store.model import RunRecord
 from harness.store.reader import load_run
 from mesh_runtime.errors import MeshproofError
@@ -84,7 +85,7 @@ def write_html(run_dir: str | Path, out: str | Path) -> Path:
 
 def render_html(run_dir: Path) -> str:
     """The whole page as text."""
-    record = load_run(run_dir)
+    record = seen_here(load_run(run_dir))  # a run whose harness died is not running
     body = [_header(record), _section("SLO verdicts", _verdicts(record))]
     body.append(_section("Headline numbers (whole run)", _headline(record)))
     body += [_section(title, _guarded(part, record, run_dir)) for title, part in _PARTS]

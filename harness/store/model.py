@@ -71,6 +71,20 @@ class Environment(RecordModel):
     tools: ToolVersions = ToolVersions()
 
 
+class HarnessProcess(RecordModel):
+    """The process that carries the run out (`harness` in run.json): enough to tell, on
+    its host, whether it still runs (`harness.store.liveness`), across pid reuse and
+    reboots."""
+
+    pid: int
+    hostname: str
+    boot_id: str = ""
+    """The kernel's boot id (/proc/sys/kernel/random/boot_id); empty where there is none."""
+    start_ticks: int | None = None
+    """The process's start, in clock ticks after boot (/proc/<pid>/stat, field 22): another
+    process given the pid later started later. None where /proc has no such file."""
+
+
 class PhaseRecord(RecordModel):
     """A phase of the timeline: `name` is its text (`harness.spec.phase.Phase`)."""
 
@@ -332,6 +346,9 @@ class RunRecord(RecordModel):
     """Span forwarding to the user's endpoint (additive); None when not asked for."""
     error: str | None = None
     """Why the run was aborted or could not be done."""
+    harness: HarnessProcess | None = None
+    """Who carries the run out (additive); None in records that predate it, whose
+    `running` cannot be checked."""
     tables: list[str] = Field(default_factory=list)
     """The Parquet tables written next to run.json, e.g. ['requests', 'windows']."""
     host: HostDisturbance | None = None

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
 
+from harness.store.liveness import Host, run_state
 from harness.store.meaning import first_impossible
 from harness.store.model import SCHEMA_VERSION, RunRecord
 from harness.store.tables import check_schema
@@ -206,14 +207,23 @@ class RunListing:
     shares_id_with: tuple[str, ...] = ()
     """The other folders (names) whose run.json has this id: a run copied under the
     reports folder. The id alone then names no run; its folder path does."""
+    note: str = ""
+    """What the status does not say: a `running` run whose harness is gone is listed
+    `aborted`, saying so; one of another host cannot be checked from here
+    (`harness.store.liveness`)."""
 
 
-def list_runs(reports_dir: str | Path, experiment: str | None = None) -> list[RunListing]:
-    """Every run directory under `reports_dir`, oldest first (by start time, then id)."""
+def list_runs(
+    reports_dir: str | Path, experiment: str | None = None, host: Host | None = None
+) -> list[RunListing]:
+    """Every run directory under `reports_dir`, oldest first (by start time, then id); a
+    run's status is what it is now, seen from `host` (this one by default)."""
     root = Path(reports_dir)
     if not root.is_dir():
         return []
-    listings = _mark_shared_ids([_listing(path) for path in root.iterdir() if is_run_dir(path)])
+    host = host or Host.here()
+    runs = [_listing(path, host) for path in root.iterdir() if is_run_dir(path)]
+    listings = _mark_shared_ids(runs)
     if experiment is not None:
         listings = [item for item in listings if item.experiment == experiment]
     return sorted(listings, key=lambda item: (item.started_at, item.id))
@@ -231,7 +241,7 @@ def _mark_shared_ids(listings: list[RunListing]) -> list[RunListing]:
     return marked
 
 
-def _listing(path: Path) -> RunListing:
+def _listing(path: Path, host: Host) -> RunListing:
     try:
         record = load_run(path)
     except InvalidInput as exc:
@@ -251,12 +261,14 @@ def _listing(path: Path) -> RunListing:
     passed = sum(1 for v in record.verdicts if v.passed)
     inconclusive = sum(1 for v in record.verdicts if v.outcome == "inconclusive")
     summary = record.summary
+    state = run_state(record, host)
     return RunListing(
         id=record.id or path.name,
         path=path,
         experiment=record.experiment.name,
         title=record.experiment.title,
-        status=record.status,
+        status=state.status,
+        note=state.note,
         started_at=record.started_at,
         duration_s=record.duration_s,
         passed=passed,

@@ -27,7 +27,9 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 from harness.errors import RunError
+from harness.store.liveness import Host, harness_died, run_state
 from harness.store.model import RunRecord
+from harness.store.reader import load_run
 from mesh_runtime.errors import InvalidInput
 
 if TYPE_CHECKING:
@@ -74,6 +76,15 @@ class RunWriter:
         base = run_id_for(experiment_name, started_at)
         self.run_id, self.path = self._create(base)
         self._tables: list[str] = []
+
+    @classmethod
+    def reopen(cls, run_dir: Path, record: RunRecord) -> RunWriter:
+        """A writer of the existing run directory of `record` (its id and tables kept):
+        `meshproof recover` records the end of a run whose harness died."""
+        writer = cls.__new__(cls)
+        writer.reports_dir, writer.run_id, writer.path = run_dir.parent, record.id, run_dir
+        writer._tables = list(record.tables)
+        return writer
 
     def _create(self, base: str) -> tuple[str, Path]:
         try:
@@ -157,3 +168,27 @@ class RunWriter:
             temporary.unlink(missing_ok=True)
             raise RunError(f"{final}: cannot write: {exc.strerror or exc}") from exc
         return final
+
+
+def mark_harness_died(run_dir: Path, host: Host | None = None) -> RunRecord | None:
+    """Record the run in `run_dir` as aborted when run.json says `running` and its harness
+    is gone (`harness.store.liveness`), ended when its folder was last written; the
+    record written, or None when the run is not one of those (or is unreadable). Every
+    other file of the run is kept as it is."""
+    try:
+        record = load_run(run_dir)
+    except InvalidInput:
+        return None
+    if record.harness is None or not run_state(record, host).died:
+        return None
+    ended = datetime.fromtimestamp(_last_written(run_dir), UTC)
+    writer = RunWriter.reopen(run_dir, record)
+    return writer.mark_aborted(record, harness_died(record.harness), ended_at=ended)
+
+
+def _last_written(run_dir: Path) -> float:
+    """The newest modification time (epoch seconds) of the folder's files."""
+    try:
+        return max((entry.stat().st_mtime for entry in os.scandir(run_dir)), default=0.0)
+    except OSError:
+        return datetime.now(UTC).timestamp()
