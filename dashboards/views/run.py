@@ -18,6 +18,7 @@ from harness.report.text import (
     format_value,
     load_text,
     metrics_read,
+    no_faults_text,
     stop_text,
 )
 from harness.spec.phase import Phase
@@ -247,7 +248,7 @@ def _faults(path: str, version: int, record: RunRecord) -> None:
     if rows:
         st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
     else:
-        st.caption("No faults in this run.")
+        st.caption(no_faults_text(record))
     widgets.table(phase_load_frame(record))
     st.caption(
         "RPS achieved (answers per second) beside the schedule's intended RPS; late: share of "

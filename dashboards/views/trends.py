@@ -7,6 +7,7 @@ import streamlit as st
 
 from dashboards import data, widgets
 from harness.report import figures, trends
+from harness.report.text import plural
 from harness.store import RunRecord
 from harness.store.model import SUMMARY_METRICS
 
@@ -26,12 +27,12 @@ def main() -> None:
     with st.sidebar:
         name = st.selectbox(
             "experiment", names, index=names.index(wanted) if wanted in names else 0,
-            format_func=lambda n: f"{n} ({counts[n]} runs)",
+            format_func=lambda n: f"{n} ({plural(counts[n], 'run')})",
         )  # fmt: skip
     st.query_params["experiment"] = name
     runs = [r for r in records if r.experiment.name == name]
     st.caption(
-        f"`{name}` over {len(runs)} runs. A red diamond marks a run where the metric changed "
+        f"`{name}` over {plural(len(runs), 'run')}. A red diamond marks a run where the metric changed "
         "(E-divisive means, as the nightly gate tests); the dashed line is the SLO threshold."
     )
     _history(runs)

@@ -37,6 +37,7 @@ from harness.report.text import (
     format_value,
     headline_rows,
     metrics_read,
+    no_faults_text,
     no_verdicts_text,
     stop_text,
     summary_text,
@@ -273,6 +274,13 @@ def _traces(record: RunRecord, run_dir: Path) -> str:
     return head + _trace_details(view) + _waterfalls(record, run_dir)
 
 
+ORPHAN_NOTE = (
+    '<p class="note">An orphan trace: no request of the harness started it (a request\'s'
+    " context was lost on the way), so no span is counted missing, and its times are"
+    " milliseconds from its first span.</p>"
+)
+
+
 def _waterfalls(record: RunRecord, run_dir: Path) -> str:
     """A handful of traces drawn as waterfalls (slowest, failed, incomplete, retried)."""
     chosen = trace_pick.chosen_traces(trace_pick.ready_lists(record, run_dir))
@@ -287,9 +295,10 @@ def _waterfalls(record: RunRecord, run_dir: Path) -> str:
     ]
     for name, pick in chosen:
         rows = trace_pick.trace_rows(record, run_dir, pick.trace_id, t0_s)
+        orphan = "" if any(r.row == "harness" for r in rows) else ORPHAN_NOTE
         parts.append(
             f"<h4>{html.escape(name)}: <code>{html.escape(pick.trace_id)}</code>"
-            f" ({html.escape(pick.why)})</h4>" + waterfall_table(rows, pick.trace_id)
+            f" ({html.escape(pick.why)})</h4>{orphan}" + waterfall_table(rows, pick.trace_id)
         )
     return "".join(parts)
 
@@ -312,7 +321,7 @@ def _trace_details(view: TraceView) -> str:
 
 def _faults(record: RunRecord) -> str:
     if not record.faults:
-        return '<p class="note">No faults in this run.</p>'
+        return f'<p class="note">{html.escape(no_faults_text(record))}</p>'
     return table(FAULT_COLUMNS, fault_rows(record))
 
 

@@ -21,6 +21,7 @@ from harness.report.text import (
     format_value,
     headline_rows,
     metrics_read,
+    no_faults_text,
     no_verdicts_text,
     phase_rows,
     stop_text,
@@ -157,7 +158,7 @@ def _load_workers(record: RunRecord) -> str:
 
 def _faults(record: RunRecord) -> str:
     if not record.faults:
-        return "No faults in this run."
+        return no_faults_text(record)
     rows = [[*row[:2], f"`{row[2]}`", *row[3:]] for row in fault_rows(record)]
     return _table(FAULT_COLUMNS, rows)
 

@@ -216,6 +216,25 @@ def record_tally(record: RunRecord) -> tuple[str, str]:
     )
 
 
+def no_faults_text(record: RunRecord) -> str:
+    """What the faults section says when the run applied none: the experiment declares
+    none, or the run is still going, or it stopped before the first."""
+    faults = record.experiment.spec.get("faults")
+    declared = len(faults) if isinstance(faults, list) else 0
+    if not declared:
+        return "No faults in this run."
+    its = "its fault" if declared == 1 else f"its {declared} faults"
+    if record.status == "running":
+        are = "is" if declared == 1 else "are"
+        return f"The run is still going: {its} {are} listed when it ends."
+    return f"The run stopped ({record.status}) before it applied {its}."
+
+
+def plural(count: int, noun: str) -> str:
+    """'1 run', '3 runs'."""
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
+
+
 def no_verdicts_text(record: RunRecord) -> str:
     """What the verdicts section says when the run has none: the experiment declares no
     SLO, or the run is still going, or it stopped before they were judged."""

@@ -12,7 +12,9 @@ from harness.report.markdown import markdown_report
 from harness.report.text import (
     fault_rows,
     headline_rows,
+    no_faults_text,
     phase_rows,
+    plural,
     slo_tally,
     tally_text,
     verdict_line,
@@ -216,3 +218,22 @@ def test_the_slo_tally_says_what_was_not_decided() -> None:
     assert tally_text(slo_tally("aborted", 0, 0, 0, 0, 3)) == "0/3 (3 not judged)"
     assert tally_text(slo_tally("running", 0, 0, 0, 0, 3)) == "0/3 (judged when the run ends)"
     assert tally_text(slo_tally("passed", 0, 0, 0, 0, 0)) == "0/0"
+
+
+def test_a_run_without_faults_applied_says_why(run_dir: Path) -> None:
+    """'No faults in this run.' only when the experiment declares none; a run still going
+    or stopped before its faults says so (it said there were none)."""
+    record = load_run(run_dir)
+    declared = len(record.experiment.spec["faults"])
+    assert declared == 1
+    running = record.model_copy(update={"status": "running", "faults": []})
+    assert no_faults_text(running) == "The run is still going: its fault is listed when it ends."
+    stopped = record.model_copy(update={"status": "aborted", "faults": []})
+    assert no_faults_text(stopped) == "The run stopped (aborted) before it applied its fault."
+    assert "before it applied its fault" in markdown_report(stopped)
+    spec = {**record.experiment.spec, "faults": []}
+    bare = stopped.model_copy(
+        update={"experiment": record.experiment.model_copy(update={"spec": spec})}
+    )
+    assert no_faults_text(bare) == "No faults in this run."
+    assert (plural(1, "run"), plural(3, "run")) == ("1 run", "3 runs")
