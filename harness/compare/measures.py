@@ -25,7 +25,6 @@ from harness.compare.stats import (
     Estimate,
     block_quantile_shift,
     clean,
-    for_autocorrelation,
     hodges_lehmann,
     location_shift,
     poisson_rates,
@@ -115,7 +114,7 @@ def window_shift(
     if reason := _too_few_windows(base_windows, cand_windows):
         return _no_data(metric, "ms", reason, _median(left), _median(right), unit)
     rho = lag1_autocorrelation(base_windows, cand_windows)
-    estimate = for_autocorrelation(location_shift(left, right, alpha, rng), rho)
+    estimate = location_shift(left, right, alpha, rng, rho)
     per_request = hodges_lehmann(base.values, cand.values, alpha, rng)[0]
     return Measurement(
         metric, "ms", _median(left), _median(right), estimate, len(left), len(right),
@@ -142,9 +141,8 @@ def percentile_shift(
         return _no_data(metric, "ms", reason, sample_unit=unit)
     estimate = block_quantile_shift(
         (left.values, left.block, left.count), (right.values, right.block, right.count),
-        q, alpha, rng,
+        q, alpha, rng, rho=lag1_autocorrelation(left, right),
     )  # fmt: skip
-    estimate = for_autocorrelation(estimate, lag1_autocorrelation(left, right))
     values = float(np.quantile(left.values, q)), float(np.quantile(right.values, q))
     return Measurement(metric, "ms", *values, estimate, left.count, right.count, sample_unit=unit)
 

@@ -3,12 +3,17 @@
 - `location_shift`: Mann-Whitney U (two-sided) with the Hodges-Lehmann shift estimate and
   its distribution-free confidence band (Kayenta's Mann-Whitney classifier does the same).
   The band comes from the ordered pairwise differences `y_j - x_i`: with
-  `k = nm/2 - z(1-a/2) sqrt(nm(n+m+1)/12)` it is `[D_(k), D_(nm-k+1)]`. Above
-  `EXACT_PAIRS` differences the pairs are subsampled (seeded) and the same order
-  statistics are read as quantiles of the sample; the result says so in `method`.
-- `for_autocorrelation`: a test on a series whose neighbours correlate (time windows of a
-  run: the machine's state lasts longer than a second) holds fewer independent values
-  than its length; its p-value and band are corrected for the lag-1 autocorrelation.
+  `k = nm/2 - z(1-a/2) s` (s = sqrt(nm(n+m+1)/12), the spread of U) it is
+  `[D_(k), D_(nm-k+1)]`, the shifts the U test does not reject. The p-value is read off the
+  same differences (`rank_p`): the smallest alpha whose band leaves 0 out, so p < alpha
+  exactly when the band excludes 0. Above `EXACT_PAIRS` differences the pairs are
+  subsampled (seeded) and the same order statistics are read from the sample; the result
+  says so in `method`. Too few values for a band at alpha (k < 1): no band (None), p >= alpha.
+- Lag-1 autocorrelation `rho` (time windows of a run: the machine's state lasts longer
+  than a second): a series whose neighbours correlate holds n (1 - rho) / (1 + rho)
+  independent values, so every spread grows by `1 / autocorrelation_factor(rho)`: the
+  rank test's s, or the bootstrap replicates' distance from the estimate. p and band are
+  then read from that one widened distribution, so they cannot disagree.
 - `two_proportions`: the pooled two-proportion z-test (error rate, trace completeness).
 - `poisson_rates`: two event counts over two exposures (retries, ejections per request):
   the conditional binomial test (Przyborowski & Wilenski), exact.
@@ -22,6 +27,8 @@
   `harness.compare.windows`), so the correlation of the requests within a window stays in
   every replicate. A replicate weights each value by how often its window was drawn and
   takes the weighted quantile: O(n) per replicate after one sort.
+- `percentile_band`: the band and two-sided p of bootstrap replicates, from the same order
+  statistics (band excludes 0 exactly when p < alpha).
 
 Every function takes a `numpy.random.Generator` when it draws, so results are seeded.
 """
@@ -48,8 +55,9 @@ class Estimate:
     """A change from baseline to candidate: point estimate, band, p-value, how."""
 
     delta: float
-    low: float
-    high: float
+    low: float | None
+    high: float | None
+    """None: too few values for a band at alpha (then p >= alpha)."""
     p_value: float
     method: str
 
@@ -60,68 +68,82 @@ def clean(values: np.ndarray | list[float]) -> np.ndarray:
     return array[np.isfinite(array)]
 
 
-def mann_whitney_p(baseline: np.ndarray, candidate: np.ndarray) -> float:
-    """Two-sided Mann-Whitney U p-value (1.0 when every value is equal)."""
-    if np.ptp(np.concatenate([baseline, candidate])) == 0:
-        return 1.0
-    method = "asymptotic" if min(len(baseline), len(candidate)) > 50 else "auto"
-    result = stats.mannwhitneyu(candidate, baseline, alternative="two-sided", method=method)
-    return float(result.pvalue)
+def autocorrelation_factor(rho: float) -> float:
+    """sqrt((1 - rho) / (1 + rho)): how much a lag-1 autocorrelation `rho` shrinks the
+    information of a series (AR(1)); 1 for rho <= 0."""
+    return 1.0 if rho <= 0 else math.sqrt((1 - rho) / (1 + rho))
 
 
-def _rank_bounds(n: int, m: int, alpha: float) -> tuple[int, int]:
-    """1-based ranks (k, nm - k + 1) of the ordered differences bounding the band."""
-    total = n * m
-    z = stats.norm.ppf(1 - alpha / 2)
-    k = math.floor(total / 2 - z * math.sqrt(total * (n + m + 1) / 12))
-    k = min(max(k, 1), total)
-    return k, total - k + 1
+def autocorrelation_note(rho: float) -> str:
+    """What `method` adds when p and band were corrected for `rho` ('' for rho <= 0)."""
+    return f"; p and band for lag-1 autocorrelation {rho:.2f}" if rho > 0 else ""
+
+
+def _pairwise_differences(
+    baseline: np.ndarray, candidate: np.ndarray, rng: np.random.Generator
+) -> tuple[np.ndarray, str]:
+    """The sorted differences `candidate - baseline` (every pair, or a seeded sample)."""
+    n, m = len(baseline), len(candidate)
+    if n * m <= EXACT_PAIRS:
+        return np.sort(np.subtract.outer(candidate, baseline).ravel()), "exact pairs"
+    pairs = rng.integers(0, n, SAMPLED_PAIRS), rng.integers(0, m, SAMPLED_PAIRS)
+    differences = np.sort(candidate[pairs[1]] - baseline[pairs[0]])
+    return differences, f"{SAMPLED_PAIRS:,} sampled pairs of {n * m:,}"
+
+
+def rank_band(
+    differences: np.ndarray, n: int, m: int, alpha: float, rho: float = 0.0
+) -> tuple[float | None, float | None]:
+    """[D_(k), D_(nm-k+1)] of the sorted differences (all nm, or a sample of them), k from
+    U's spread widened for `rho`; (None, None) when k < 1 (too few values for the band).
+
+    A sample of L differences stands for nm / L each: its index j = floor((k - 1) L / nm).
+    """
+    total, count = n * m, len(differences)
+    spread = math.sqrt(total * (n + m + 1) / 12) / autocorrelation_factor(rho)
+    bound = total / 2 - float(stats.norm.ppf(1 - alpha / 2)) * spread
+    index = math.floor((bound - 1) * count / total)
+    if index < 0:
+        return None, None
+    return float(differences[index]), float(differences[count - 1 - index])
+
+
+def rank_p(differences: np.ndarray, n: int, m: int, rho: float = 0.0) -> float:
+    """The two-sided p of no shift read off the sorted differences: the smallest alpha whose
+    `rank_band` leaves 0 out (U's normal approximation, 1 of continuity, spread widened
+    for `rho`), so p < alpha exactly when that band excludes 0."""
+    total, count = n * m, len(differences)
+    below = int(np.searchsorted(differences, 0.0, side="right"))
+    above = count - int(np.searchsorted(differences, 0.0, side="left"))
+    beyond = min(below, above) * total / count
+    spread = math.sqrt(total * (n + m + 1) / 12) / autocorrelation_factor(rho)
+    return min(1.0, float(2 * stats.norm.sf((total / 2 - beyond - 1) / spread)))
 
 
 def hodges_lehmann(
     baseline: np.ndarray, candidate: np.ndarray, alpha: float, rng: np.random.Generator
-) -> tuple[float, float, float, str]:
+) -> tuple[float, float | None, float | None, str]:
     """(shift, low, high, method): median of `candidate - baseline` pairs and its band."""
-    n, m = len(baseline), len(candidate)
-    k, upper = _rank_bounds(n, m, alpha)
-    if n * m <= EXACT_PAIRS:
-        differences = np.sort(np.subtract.outer(candidate, baseline).ravel())
-        shift = float(np.median(differences))
-        return shift, float(differences[k - 1]), float(differences[upper - 1]), "exact pairs"
-    pairs = rng.integers(0, n, SAMPLED_PAIRS), rng.integers(0, m, SAMPLED_PAIRS)
-    differences = candidate[pairs[1]] - baseline[pairs[0]]
-    low_q, high_q = (k - 1) / (n * m - 1), (upper - 1) / (n * m - 1)
-    low, shift, high = np.quantile(differences, [low_q, 0.5, high_q])
-    method = f"{SAMPLED_PAIRS:,} sampled pairs of {n * m:,}"
-    return float(shift), float(low), float(high), method
+    differences, method = _pairwise_differences(baseline, candidate, rng)
+    low, high = rank_band(differences, len(baseline), len(candidate), alpha)
+    return float(np.median(differences)), low, high, method
 
 
 def location_shift(
-    baseline: np.ndarray, candidate: np.ndarray, alpha: float, rng: np.random.Generator
+    baseline: np.ndarray,
+    candidate: np.ndarray,
+    alpha: float,
+    rng: np.random.Generator,
+    rho: float = 0.0,
 ) -> Estimate:
-    """Mann-Whitney U with the Hodges-Lehmann shift (candidate minus baseline)."""
-    p_value = mann_whitney_p(baseline, candidate)
-    shift, low, high, how = hodges_lehmann(baseline, candidate, alpha, rng)
-    return Estimate(shift, low, high, p_value, f"Mann-Whitney U, Hodges-Lehmann ({how})")
-
-
-def for_autocorrelation(estimate: Estimate, rho: float) -> Estimate:
-    """The estimate's p-value and band for samples with lag-1 autocorrelation `rho` > 0.
-
-    A series whose neighbours correlate by rho (AR(1)) carries the information of
-    n (1 - rho) / (1 + rho) independent values, so the test statistic shrinks by
-    sqrt((1 - rho) / (1 + rho)) (the two-sided p is recomputed from its normal z) and the
-    band widens around the estimate by the inverse. rho <= 0 leaves it as it was.
-    """
-    if rho <= 0:
-        return estimate
-    factor = math.sqrt((1 - rho) / (1 + rho))
-    z = float(stats.norm.isf(max(estimate.p_value, 1e-300) / 2)) * factor
-    p_value = min(1.0, float(2 * stats.norm.sf(z)))
-    low = estimate.delta - (estimate.delta - estimate.low) / factor
-    high = estimate.delta + (estimate.high - estimate.delta) / factor
-    method = f"{estimate.method}; p and band for lag-1 autocorrelation {rho:.2f}"
-    return Estimate(estimate.delta, low, high, p_value, method)
+    """Mann-Whitney U with the Hodges-Lehmann shift (candidate minus baseline), p and band
+    from the same pairwise differences, both corrected for a lag-1 autocorrelation `rho`."""
+    n, m = len(baseline), len(candidate)
+    differences, how = _pairwise_differences(baseline, candidate, rng)
+    low, high = rank_band(differences, n, m, alpha, rho)
+    p_value = rank_p(differences, n, m, rho)
+    method = f"Mann-Whitney U, Hodges-Lehmann ({how}){autocorrelation_note(rho)}"
+    return Estimate(float(np.median(differences)), low, high, p_value, method)
 
 
 def two_proportions(
@@ -158,6 +180,23 @@ def poisson_rates(
     return Estimate(delta, delta - z * spread, delta + z * spread, p_value, "Poisson rates test")
 
 
+def percentile_band(
+    delta: float, replicates: np.ndarray, alpha: float, rho: float = 0.0
+) -> tuple[float, float, float]:
+    """(low, high, p) of bootstrap replicates of `delta`, first widened around `delta` by
+    1 / autocorrelation_factor(rho). The band is the order statistics k and B - k + 1 of the
+    B replicates, k = ceil(alpha B / 2); p = (2 min(#(r <= 0), #(r >= 0)) + 1) / (B + 1),
+    never 0 (no replicate beyond 0 says p < 2 / B, not that it is 0). So 0 is outside the
+    band exactly when p < alpha: one distribution gives both."""
+    widened = np.sort(delta + (replicates - delta) / autocorrelation_factor(rho))
+    count = len(widened)
+    index = min(max(math.ceil(alpha * count / 2), 1), count) - 1
+    below = int(np.searchsorted(widened, 0.0, side="right"))
+    above = count - int(np.searchsorted(widened, 0.0, side="left"))
+    p_value = min(1.0, (2 * min(below, above) + 1) / (count + 1))
+    return float(widened[index]), float(widened[count - 1 - index]), p_value
+
+
 def bootstrap_quantiles(
     ordered: np.ndarray, q: float, resamples: int, rng: np.random.Generator
 ) -> np.ndarray:
@@ -183,11 +222,9 @@ def quantile_shift(
     replicates = bootstrap_quantiles(right, q, resamples, rng) - bootstrap_quantiles(
         left, q, resamples, rng
     )
-    low, high = np.quantile(replicates, [alpha / 2, 1 - alpha / 2])
-    below, above = float(np.mean(replicates <= 0)), float(np.mean(replicates >= 0))
-    p_value = min(1.0, 2 * min(below, above))
+    low, high, p_value = percentile_band(delta, replicates, alpha)
     method = f"bootstrap ({resamples} seeded resamples)"
-    return Estimate(delta, float(low), float(high), p_value, method)
+    return Estimate(delta, low, high, p_value, method)
 
 
 def block_bootstrap_quantiles(
@@ -242,16 +279,17 @@ def block_quantile_shift(
     alpha: float,
     rng: np.random.Generator,
     resamples: int = BLOCK_RESAMPLES,
+    rho: float = 0.0,
 ) -> Estimate:
-    """Block-bootstrap band and two-sided p of q(candidate) - q(baseline).
+    """Block-bootstrap band and two-sided p of q(candidate) - q(baseline), the replicates
+    widened for the blocks' lag-1 autocorrelation `rho` (drawing whole blocks keeps the
+    correlation within a block, not the one between neighbours).
 
     Each side is (values, block of each value 0..blocks-1, blocks).
     """
     delta = float(np.quantile(candidate[0], q) - np.quantile(baseline[0], q))
     replicates = block_bootstrap_quantiles(*candidate, q, resamples, rng)
     replicates = replicates - block_bootstrap_quantiles(*baseline, q, resamples, rng)
-    low, high = np.quantile(replicates, [alpha / 2, 1 - alpha / 2])
-    below, above = float(np.mean(replicates <= 0)), float(np.mean(replicates >= 0))
-    p_value = min(1.0, 2 * min(below, above))
+    low, high, p_value = percentile_band(delta, replicates, alpha, rho)
     method = f"block bootstrap over windows ({resamples} seeded resamples)"
-    return Estimate(delta, float(low), float(high), p_value, method)
+    return Estimate(delta, low, high, p_value, method + autocorrelation_note(rho))

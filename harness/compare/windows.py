@@ -14,7 +14,7 @@ consecutive windows are close to independent. So latency is judged on windows:
 - windows of pooled runs never mix runs (rounds of validate-upgrade pool their windows);
 - consecutive windows still correlate when the machine's state outlasts a window: the
   test's p-value and band are corrected for the windows' lag-1 autocorrelation
-  (`lag1_autocorrelation`, `harness.compare.stats.for_autocorrelation`).
+  (`lag1_autocorrelation`, `harness.compare.stats.autocorrelation_factor`).
 """
 
 from __future__ import annotations

@@ -13,9 +13,9 @@ from harness.compare.stats import (
     bootstrap_quantiles,
     hodges_lehmann,
     location_shift,
-    mann_whitney_p,
     poisson_rates,
     quantile_shift,
+    rank_p,
     two_proportions,
 )
 
@@ -29,10 +29,15 @@ def test_hodges_lehmann_of_a_hand_checked_sample() -> None:
     shift, low, high, method = hodges_lehmann(
         np.array([1.0, 2.0, 3.0]), np.array([4.0, 5.0, 6.0]), 0.05, rng()
     )
-    # differences: 1 2 2 3 3 3 4 4 5 -> median 3; with n=m=3 the band is the full range
+    # differences: 1 2 2 3 3 3 4 4 5 -> median 3; with n=m=3 no order statistic bounds a
+    # 95 % band (k = floor(4.5 - 1.96 x 2.29) = 0): none, and p stays above 0.05
     assert shift == 3.0
-    assert (low, high) == (1.0, 5.0)
+    assert (low, high) == (None, None)
     assert method == "exact pairs"
+    assert (
+        location_shift(np.array([1.0, 2.0, 3.0]), np.array([4.0, 5.0, 6.0]), 0.05, rng()).p_value
+        > 0.05
+    )
 
 
 def test_hodges_lehmann_band_uses_the_order_statistics_of_the_differences() -> None:
@@ -44,15 +49,21 @@ def test_hodges_lehmann_band_uses_the_order_statistics_of_the_differences() -> N
     differences = np.sort(np.subtract.outer(y, x).ravel())
     assert shift == 10.0
     assert (low, high) == (differences[k - 1], differences[400 - k])
+    assert low is not None and high is not None
     assert low < 10.0 < high
 
 
-def test_mann_whitney_matches_scipy() -> None:
-    """The p-value is scipy's two-sided Mann-Whitney U."""
+def test_rank_p_is_mann_whitneys_normal_approximation() -> None:
+    """The p-value is the two-sided Mann-Whitney U p (normal approximation) counted from the
+    pairwise differences, with a continuity correction of 1 (scipy's is 1/2)."""
     generator = rng()
     x, y = generator.normal(0, 1, 40), generator.normal(0.5, 1, 45)
-    expected = stats.mannwhitneyu(y, x, alternative="two-sided").pvalue
-    assert mann_whitney_p(x, y) == pytest.approx(expected)
+    differences = np.sort(np.subtract.outer(y, x).ravel())
+    u = stats.mannwhitneyu(y, x).statistic
+    z = (abs(u - 40 * 45 / 2) - 1) / math.sqrt(40 * 45 * 86 / 12)
+    assert rank_p(differences, 40, 45) == pytest.approx(2 * stats.norm.sf(z))
+    scipy_p = stats.mannwhitneyu(y, x, alternative="two-sided", method="asymptotic").pvalue
+    assert rank_p(differences, 40, 45) == pytest.approx(scipy_p, rel=0.05)
 
 
 def test_identical_samples_show_no_shift() -> None:
@@ -61,6 +72,7 @@ def test_identical_samples_show_no_shift() -> None:
     estimate = location_shift(x, x.copy(), 0.05, rng())
     assert estimate.delta == 0.0
     assert estimate.p_value == pytest.approx(1.0)
+    assert estimate.low is not None and estimate.high is not None
     assert estimate.low <= 0 <= estimate.high
 
 
@@ -118,6 +130,6 @@ def test_quantile_shift_finds_a_p99_increase() -> None:
     base = generator.lognormal(np.log(10), 0.4, 5000)
     cand = base * 1.3
     estimate = quantile_shift(base, cand, 0.99, 0.05, rng())
-    assert estimate.low > 0
+    assert estimate.low is not None and estimate.low > 0
     assert estimate.p_value < 0.05
     assert estimate.delta == pytest.approx(np.quantile(base, 0.99) * 0.3)

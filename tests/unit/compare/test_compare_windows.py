@@ -9,17 +9,19 @@ a false alarm.
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from harness.compare.config import CompareConfig
 from harness.compare.judge import judge_metric
 from harness.compare.measures import percentile_shift, window_shift
 from harness.compare.samples import Timed
 from harness.compare.stats import (
-    Estimate,
     block_quantile_shift,
-    for_autocorrelation,
     location_shift,
+    percentile_band,
     quantile_shift,
+    rank_band,
+    rank_p,
 )
 from harness.compare.windows import (
     lag1_autocorrelation,
@@ -91,14 +93,59 @@ def test_windows_that_correlate_count_as_fewer() -> None:
     assert uncorrected >= corrected + 4
 
 
-def test_the_autocorrelation_correction_widens_the_band_and_raises_p() -> None:
-    """rho 0.6: the z shrinks by sqrt(0.4 / 1.6) = 0.5, the band doubles; rho 0 keeps it."""
-    estimate = Estimate(2.0, 1.0, 3.0, 0.0027, "test")
-    corrected = for_autocorrelation(estimate, 0.6)
-    assert (corrected.low, corrected.high) == (0.0, 4.0)
-    assert abs(corrected.p_value - 0.1336) < 0.002
-    assert "autocorrelation 0.60" in corrected.method
-    assert for_autocorrelation(estimate, 0.0) == estimate
+def test_the_autocorrelation_widens_the_bootstrap_replicates_around_the_estimate() -> None:
+    """rho 0.6: every replicate's distance from the estimate doubles (sqrt(1.6 / 0.4)), so
+    the band's distances double; p is read from the same widened replicates."""
+    replicates = np.linspace(1.0, 3.0, 1001)
+    low, high, p_value = percentile_band(2.0, replicates, ALPHA)
+    wide_low, wide_high, wide_p = percentile_band(2.0, replicates, ALPHA, rho=0.6)
+    assert wide_low == pytest.approx(2.0 - 2 * (2.0 - low))
+    assert wide_high == pytest.approx(2.0 + 2 * (high - 2.0))
+    # no replicate beyond 0: p < 2 / B, said as 1 / (B + 1), never 0; widened, only 0.0
+    # itself reaches 0
+    assert p_value == pytest.approx(1 / 1002) and wide_p == pytest.approx(3 / 1002)
+    assert percentile_band(2.0, replicates, ALPHA, rho=0.0) == (low, high, p_value)
+
+
+def test_the_autocorrelation_widens_the_rank_spread_for_band_and_p() -> None:
+    """rho 0.6 halves U's z (its spread doubles): p rises and the band widens together."""
+    x, y = np.arange(20, dtype=float), np.arange(20, dtype=float) + 8.0
+    differences = np.sort(np.subtract.outer(y, x).ravel())
+    low, high = rank_band(differences, 20, 20, ALPHA)
+    wide_low, wide_high = rank_band(differences, 20, 20, ALPHA, rho=0.6)
+    assert low is not None and high is not None and wide_low is not None and wide_high is not None
+    assert wide_low < low and wide_high > high
+    assert rank_p(differences, 20, 20) < ALPHA < rank_p(differences, 20, 20, rho=0.6)
+    assert low > 0 and wide_low < 0
+
+
+def skewed_run(seed: int, scale: float, spikes: float) -> Timed:
+    """30 s at 20 RPS, AR(1) levels (rho 0.5) and a share `spikes` of requests + Exp(200 ms)."""
+    rng = np.random.default_rng(seed)
+    seconds, rps = 30, 20
+    levels = np.empty(seconds)
+    levels[0] = rng.normal(0.0, 3.0)
+    for t in range(1, seconds):
+        levels[t] = 0.5 * levels[t - 1] + rng.normal(0.0, 3.0 * np.sqrt(0.75))
+    second = np.repeat(np.arange(seconds, dtype="int64"), rps)
+    values = (20.0 + levels).clip(5.0)[second] * rng.lognormal(0.0, 0.3, seconds * rps) * scale
+    spiked = rng.random(seconds * rps) < spikes
+    values[spiked] += rng.exponential(200.0, int(spiked.sum()))
+    return Timed(values, np.zeros(len(values), dtype="int64"), second)
+
+
+def test_a_skewed_p99_change_is_significant_only_when_its_band_excludes_0() -> None:
+    """A p99 whose block-bootstrap replicates are skewed (rare 200 ms spikes, more of them in
+    the candidate), windows autocorrelated: the band was widened linearly and p shrunk
+    through a normal z, so p = 0.025 stood beside [-14.8, +371.3] ms. Now both come from the
+    widened replicates: p >= alpha while the band holds 0."""
+    base, cand = skewed_run(112, 1.0, 0.01), skewed_run(113, 1.0, 0.02)
+    measured = percentile_shift("p99_ms", 0.99, base, cand, ALPHA, np.random.default_rng(1))
+    estimate = measured.estimate
+    assert estimate is not None and "autocorrelation" in estimate.method
+    assert estimate.low is not None and estimate.high is not None
+    assert estimate.low < 0 < estimate.high
+    assert estimate.p_value >= ALPHA
 
 
 def test_a_real_shift_is_high_on_windows() -> None:
