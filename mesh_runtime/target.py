@@ -50,6 +50,14 @@ def _http_url(value: str) -> str:
     parts = urlsplit(value)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValueError(f"expected an http:// or https:// URL, got {value!r}")
+    try:
+        port = parts.port
+    except ValueError:  # not a number, or above 65535
+        port = 0
+    if port == 0:
+        raise ValueError(f"{value!r}: the port must be a number from 1 to 65535")
+    if parts.query or parts.fragment or value.endswith(("?", "#")):
+        raise ValueError(f"{value!r}: a base URL takes no ?query or #fragment (paths are added)")
     return value.rstrip("/")
 
 

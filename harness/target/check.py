@@ -34,6 +34,7 @@ from mesh_runtime.kube.errors import KubeForbidden, KubeNotFound
 from mesh_runtime.kube.resources import NAMESPACE, Resource
 from mesh_runtime.runtimes.ports import listen_problem
 from mesh_runtime.target import (
+    MESH_KINDS,
     IngressAccess,
     KubernetesAccess,
     MeshKind,
@@ -219,9 +220,11 @@ def check_prometheus(
     result = prometheus_query(access, query, timeout_s)
     found = {str(series.get("metric", {}).get(SERVICE, "")) for series in result}
     where = f"{access.url}: {metric}" + (f"{{{access.selector()}}}" if access.matchers else "")
+    hint = other_dialect_hint(access, mesh, timeout_s) if not found - {""} else ""
     if not services:
         if not found:
-            return PartCheck("prometheus", False, f"{where} has no series (is the mesh serving?)")
+            why = hint or " (is the mesh serving?)"
+            return PartCheck("prometheus", False, f"{where} has no series{why}")
         return PartCheck("prometheus", True, f"{where} has series for {len(found)} workloads")
     missing = [s for s in services if s not in found]
     if missing:
@@ -229,11 +232,29 @@ def check_prometheus(
             "prometheus",
             False,
             f"{where} has no series for {', '.join(missing)} (found:"
-            f" {', '.join(sorted(found - {''})) or 'none'})",
+            f" {', '.join(sorted(found - {''})) or 'none'}){hint}",
         )
     return PartCheck(
         "prometheus", True, f"{where} has series for {len(services)}/{len(services)} services"
     )
+
+
+def other_dialect_hint(access: PrometheusAccess, mesh: MeshKind, timeout_s: float) -> str:
+    """When the mesh's request counter has no series at all: the other meshes' counters
+    that do (a target file naming the wrong `mesh`), as a clause; '' when none has."""
+    own = request_series_query(mesh, access.selector())[1]
+    meshes_of: dict[str, list[MeshKind]] = {}
+    queries: dict[str, str] = {}
+    for other in MESH_KINDS:
+        query, metric = request_series_query(other, access.selector())
+        if metric != own:
+            meshes_of.setdefault(metric, []).append(other)
+            queries.setdefault(metric, query)
+    present = [m for m, q in queries.items() if prometheus_query(access, q, timeout_s)]
+    if not present:
+        return ""
+    named = " or ".join(f"`mesh: {kind}`" for m in present for kind in meshes_of[m])
+    return f"; it has {', '.join(present)} instead: is the target {named}, not `mesh: {mesh}`?"
 
 
 # --- Kubernetes ---------------------------------------------------------------------------
@@ -312,7 +333,8 @@ def check_access(kube: Any, namespace: str, permissions: Sequence[Permission]) -
 
 
 def check_toxiproxy(access: ToxiproxyAccess, timeout_s: float) -> PartCheck:
-    """The Toxiproxy API answers and holds every proxy the target names."""
+    """The Toxiproxy API answers and holds every proxy the target names, each enabled and
+    without toxics (the state a run starts from)."""
     try:
         response = requests.get(f"{access.url}/proxies", timeout=timeout_s)
         proxies = response.json() if response.status_code == 200 else None
@@ -325,8 +347,28 @@ def check_toxiproxy(access: ToxiproxyAccess, timeout_s: float) -> PartCheck:
     missing = [p.name for p in access.proxies if p.name not in proxies]
     if missing:
         return PartCheck("toxiproxy", False, f"{access.url} has no proxy {', '.join(missing)}")
+    faulted = [already_faulted(p.name, proxies[p.name]) for p in access.proxies]
+    if any(faulted):
+        return PartCheck(
+            "toxiproxy",
+            False,
+            f"{access.url}: {'; '.join(f for f in faulted if f)} (a fault left in place?"
+            " `meshproof recover` undoes a killed run's; the runs would start faulted)",
+        )
     names = ", ".join(p.name for p in access.proxies) or "none named"
     return PartCheck("toxiproxy", True, f"{access.url}: proxies {names}")
+
+
+def already_faulted(name: str, proxy: Any) -> str:
+    """What of a fault a proxy already carries, as Toxiproxy describes it: disabled (the
+    edge cut), toxics; '' when it passes traffic untouched."""
+    if not isinstance(proxy, dict):
+        return ""
+    problems = [] if proxy.get("enabled", True) else ["is disabled"]
+    toxics = [t.get("name", "?") for t in proxy.get("toxics") or [] if isinstance(t, dict)]
+    if toxics:
+        problems.append(f"carries toxics {', '.join(toxics)}")
+    return f"{name} {' and '.join(problems)}" if problems else ""
 
 
 def check_traces(traces: TracesSpec) -> PartCheck:

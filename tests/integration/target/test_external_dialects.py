@@ -12,10 +12,12 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import requests
 import yaml
 
 from harness.cli.main import main
 from harness.observe.dialects import SERVICE, dialect_for
+from mesh_runtime.runtimes.deployment import Deployment
 from mesh_runtime.runtimes.local import LocalRuntime
 from tests.integration.target.targetkit import settled, traffic_until_seen, write_target
 
@@ -33,6 +35,32 @@ def shop_in(dialect: str, folder: Path) -> Path:
     return path
 
 
+def check_fails_on_a_proxy_left_faulted(
+    shop: Deployment, target: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A proxy with a toxic, then one disabled (a killed run's fault, left in place): the
+    check fails naming it, since every run would start on a slowed or cut edge; cleaned,
+    it passes again."""
+    api, proxy = shop.toxiproxy_url, shop.proxies[0].name
+    assert api is not None
+    toxic = {"name": "left-over", "type": "latency", "attributes": {"latency": 300}}
+    Call = tuple[str, str, object]
+    steps: list[tuple[Call, str, Call]] = [
+        (("post", f"/proxies/{proxy}/toxics", toxic), "carries toxics left-over",
+         ("delete", f"/proxies/{proxy}/toxics/left-over", None)),
+        (("post", f"/proxies/{proxy}", {"enabled": False}), "is disabled",
+         ("post", f"/proxies/{proxy}", {"enabled": True})),
+    ]  # fmt: skip
+    for (method, path, body), said, (back, back_path, back_body) in steps:
+        requests.request(method, f"{api}{path}", json=body, timeout=5).raise_for_status()
+        assert main(["target", "check", str(target)]) != 0
+        out = capsys.readouterr().out
+        assert f"{proxy} {said}" in out and "meshproof recover" in out, out
+        requests.request(back, f"{api}{back_path}", json=back_body, timeout=5).raise_for_status()
+    assert main(["target", "check", str(target)]) == 0, capsys.readouterr().out
+    capsys.readouterr()
+
+
 def per_service(query: str) -> str:
     return f"sum by ({SERVICE}) ({query})"
 
@@ -45,7 +73,8 @@ def test_the_dialect_counts_what_the_harness_sent(
     sidecar_dialect: str, mesh: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """Requests and 5xx at the ingress, read in the mesh's names, equal the records."""
-    topology = shop_in(sidecar_dialect, tmp_path)
+    (tmp_path / "mesh").mkdir()  # the target files are written beside, named shop-<mesh>
+    topology = shop_in(sidecar_dialect, tmp_path / "mesh")
     runtime = LocalRuntime(state_root=tmp_path / "reference")
     shop = runtime.up(topology)
     try:
@@ -58,6 +87,14 @@ def test_the_dialect_counts_what_the_harness_sent(
         target = write_target(shop, tmp_path, name=f"shop-{mesh}", mesh=mesh, topology=topology)
         assert main(["target", "check", str(target)]) == 0, capsys.readouterr().out
         assert "has series for 5/5 services" in capsys.readouterr().out
+        # the same mesh described as another: the check names the mesh Prometheus has
+        wrong = "linkerd" if mesh != "linkerd" else "istio"
+        misnamed = write_target(shop, tmp_path, name="shop-misnamed", mesh=wrong, topology=topology)
+        assert main(["target", "check", str(misnamed)]) != 0
+        out = capsys.readouterr().out
+        assert "instead: is the target" in out and f"`mesh: {mesh}`" in out, out
+        if mesh == "istio":
+            check_fails_on_a_proxy_left_faulted(shop, target, capsys)
 
         experiment = tmp_path / "inventory-down.yaml"
         experiment.write_text(

@@ -122,6 +122,17 @@ def test_paths_resolve_against_the_file_and_must_exist(tmp_path: Path) -> None:
         ({"ingress": {"url": "ftp://x"}}, "ingress.url: expected an http:// or https:// URL"),
         ({"ingress": {"url": "http://x", "hots": "a"}}, "ingress.hots: unknown field"),
         (
+            {"ingress": {"url": "http://127.0.0.1:99999"}},
+            "ingress.url: 'http://127.0.0.1:99999': the port must be a number from 1 to 65535",
+        ),
+        ({"prometheus": {"url": "http://p:0"}}, "prometheus.url: 'http://p:0': the port must"),
+        ({"toxiproxy": {"url": "http://t:x"}}, "toxiproxy.url: 'http://t:x': the port must"),
+        (
+            {"prometheus": {"url": "http://p:9090/?g0.expr=up"}},
+            "prometheus.url: 'http://p:9090/?g0.expr=up': a base URL takes no ?query",
+        ),
+        ({"ingress": {"url": "http://x/#top"}}, "ingress.url: 'http://x/#top': a base URL"),
+        (
             {"ingress": {"url": "http://x", "headers": {"Host": "a"}}},
             "ingress.headers: give the Host header as ingress.host",
         ),
