@@ -28,6 +28,7 @@ from harness.store import ExperimentRef, RunRecord, RunWriter, iso_utc
 from harness.store.liveness import this_harness
 from mesh_runtime.errors import InvalidInput, MeshproofError
 from mesh_runtime.runtimes.registry import EXTERNAL, deployed_topology, make_runtime
+from mesh_runtime.target import load_target
 
 
 @dataclass(frozen=True)
@@ -74,6 +75,9 @@ def run_experiment(path: str | Path, options: RunOptions, view: ProgressView) ->
     make_runtime(runtime, state_root=options.state_root, progress=view.stage).refuse_if_running(
         name
     )
+    if runtime == EXTERNAL:
+        view.stage(f"checking the target {name}")
+        refuse_unready_target(topology)
     started = datetime.now(UTC)
     writer = RunWriter(options.out_dir, Path(path).stem, started)
     record = RunRecord(
@@ -106,6 +110,19 @@ def run_experiment(path: str | Path, options: RunOptions, view: ProgressView) ->
         session.notes,
         [str(w) for w in warnings],
     )
+
+
+def refuse_unready_target(target_file: Path) -> None:
+    """An external target a run would measure nothing true of (`target.check.before_a_run`:
+    no ingress, no Prometheus, another mesh's metrics, a proxy left faulted), refused with
+    one line before the run directory exists."""
+    from harness.target.check import before_a_run
+
+    failed = before_a_run(load_target(target_file))
+    if failed:
+        part = ", ".join(check.part for check in failed)
+        detail = "; ".join(check.detail for check in failed)
+        raise InvalidInput(str(target_file), part, f"{detail} (`meshproof target check` says more)")
 
 
 def chosen_runtime(experiment: Experiment, options: RunOptions) -> str:

@@ -239,6 +239,32 @@ def check_prometheus(
     )
 
 
+def before_a_run(target: TargetFile, timeout_s: float = TIMEOUT_S) -> list[PartCheck]:
+    """What would make a run against `target` measure nothing true, checked before it
+    starts (`meshproof run` refuses on any): a Prometheus that does not answer, or holds
+    another mesh's request counter and none of the file's (the wrong `mesh:`), a
+    Toxiproxy proxy left disabled or with toxics. Unlike `target check`, a counter without
+    any series passes (a mesh may have had no traffic yet), and the ingress is not asked:
+    a request of the check's would be counted by the mesh, and an ingress that does not
+    answer shows in the run's own errors."""
+    failed = [guarded("prometheus", lambda: _metrics_named(target, timeout_s))]
+    if target.toxiproxy is not None:
+        toxiproxy = target.toxiproxy
+        failed.append(guarded("toxiproxy", lambda: check_toxiproxy(toxiproxy, timeout_s)))
+    return [check for check in failed if not check.ok]
+
+
+def _metrics_named(target: TargetFile, timeout_s: float) -> PartCheck:
+    """Prometheus answers, and does not hold another mesh's counter in place of the one
+    `target.mesh` names."""
+    access = target.prometheus
+    query, metric = request_series_query(target.mesh, access.selector())
+    if prometheus_query(access, query, timeout_s):
+        return PartCheck("prometheus", True, f"{access.url}: {metric} has series")
+    hint = other_dialect_hint(access, target.mesh, timeout_s)
+    return PartCheck("prometheus", not hint, f"{access.url}: {metric} has no series{hint}")
+
+
 def other_dialect_hint(access: PrometheusAccess, mesh: MeshKind, timeout_s: float) -> str:
     """When the mesh's request counter has no series at all: the other meshes' counters
     that do (a target file naming the wrong `mesh`), as a clause; '' when none has."""

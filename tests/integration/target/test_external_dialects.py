@@ -35,6 +35,30 @@ def shop_in(dialect: str, folder: Path) -> Path:
     return path
 
 
+def run_is_refused(
+    target: Path, folder: Path, capsys: pytest.CaptureFixture[str], said: str
+) -> None:
+    """`run` against a target that would measure nothing true (`before_a_run`) is refused
+    with one line, exit 2, before its run folder exists."""
+    experiment = folder / "steady.yaml"
+    experiment.write_text(
+        yaml.safe_dump(
+            {
+                "title": "Steady",
+                "target": {"topology": str(SHOP)},
+                "load": {"rps": 5, "warmup": "1s", "duration": "3s", "connections": 1},
+            }
+        )
+    )
+    reports = folder / "refused-runs"
+    command = ["run", str(experiment), "--target", str(target), "--quiet"]
+    code = main([*command, "--state-dir", str(folder / "state"), "--out", str(reports)])
+    captured = capsys.readouterr()
+    assert code == 2, captured.out + captured.err
+    assert said in captured.err and "meshproof target check" in captured.err, captured.err
+    assert not reports.exists() or not any(reports.iterdir())
+
+
 def check_fails_on_a_proxy_left_faulted(
     shop: Deployment, target: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -56,6 +80,7 @@ def check_fails_on_a_proxy_left_faulted(
         assert main(["target", "check", str(target)]) != 0
         out = capsys.readouterr().out
         assert f"{proxy} {said}" in out and "meshproof recover" in out, out
+        run_is_refused(target, target.parent, capsys, f"{proxy} {said}")
         requests.request(back, f"{api}{back_path}", json=back_body, timeout=5).raise_for_status()
     assert main(["target", "check", str(target)]) == 0, capsys.readouterr().out
     capsys.readouterr()
@@ -93,6 +118,7 @@ def test_the_dialect_counts_what_the_harness_sent(
         assert main(["target", "check", str(misnamed)]) != 0
         out = capsys.readouterr().out
         assert "instead: is the target" in out and f"`mesh: {mesh}`" in out, out
+        run_is_refused(misnamed, tmp_path, capsys, "instead: is the target")
         if mesh == "istio":
             check_fails_on_a_proxy_left_faulted(shop, target, capsys)
 
