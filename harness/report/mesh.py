@@ -5,8 +5,10 @@
   counters (resets handled, series summed), or the `rate(...)` / `increase(...)` series
   the Prometheus observer stored when the raw counter is absent.
 - `edges`: caller -> callee request rate and error rate. From the metrics when the run
-  has Istio's `istio_requests_total` by `source_workload` / `destination_workload` (the
-  `sum by (...) (rate(...))` query, as the source sidecar reports it), else from its
+  has Istio's `istio_requests_total` by `source_workload` / `destination_workload`, as the
+  source sidecar reports it: the raw counter's increase between the scrapes bounding the
+  phase / the seconds between them (`counter_window`), else the mean of the
+  `sum by (...) (rate(...))` query (low for a rate window after the first request), else from its
   metric dialect's `edge_requests` / `edge_errors` counters (run.json `dialect`: a mesh
   read in Linkerd's or Envoy's names), else from the sidecars' CLIENT spans; plus the
   harness's own edge `load -> <ingress>`.
@@ -24,7 +26,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from harness.analysis.signals import COUNTERS, counter_increase_by, run_counters
+from harness.analysis.signals import (
+    COUNTERS,
+    PROXIED_REQUESTS,
+    counter_increase_by,
+    counter_window,
+    run_counters,
+)
 from harness.analysis.traces import UPSTREAM_ATTRIBUTES
 from harness.report.source import has_table, parquet, query
 from harness.store.model import PhaseRecord
@@ -85,7 +93,9 @@ EDGE_COLUMNS = ["source", "destination", "rps", "error_rate", "p99_ms", "from"]
 
 def edges(run_dir: Path, phase: PhaseRecord | None) -> pd.DataFrame:
     """Caller -> callee edges with request rate, error rate and (from spans) p99 duration."""
-    found = _edges_from_metrics(run_dir, phase) if has_table(run_dir, "metrics") else None
+    found = _edges_from_counter(run_dir, phase) if has_table(run_dir, "metrics") else None
+    if (found is None or found.empty) and has_table(run_dir, "metrics"):
+        found = _edges_from_metrics(run_dir, phase)
     if (found is None or found.empty) and has_table(run_dir, "metrics"):
         found = _edges_from_dialect(run_dir, phase)
     if found is None or found.empty:
@@ -93,7 +103,49 @@ def edges(run_dir: Path, phase: PhaseRecord | None) -> pd.DataFrame:
     return found.reset_index(drop=True)[EDGE_COLUMNS]
 
 
+def _edges_from_counter(run_dir: Path, phase: PhaseRecord | None) -> pd.DataFrame | None:
+    """Edges from the source sidecars' raw `istio_requests_total`: each edge's increase
+    between scrapes / the seconds between them (`counter_window`); an edge is shown when
+    one of its series was scraped in the phase."""
+    sql = "SELECT t_s, metric, labels, value FROM read_parquet(?) WHERE metric = ?"
+    metrics = query(sql, [parquet(run_dir, "metrics"), PROXIED_REQUESTS])
+    if metrics.empty:
+        return None
+    if phase is None:
+        start, end = min(0.0, float(metrics["t_s"].min())), float(metrics["t_s"].max()) + 1.0
+        phase = PhaseRecord(name="run", start_s=start, end_s=end)
+    measured = counter_window(metrics, PROXIED_REQUESTS, phase)
+    if measured is None:
+        return None
+    window, seconds = measured
+    by = ("reporter", "source_workload", "destination_workload", "response_code")
+    counts = counter_increase_by(metrics, PROXIED_REQUESTS, by, window) or {}
+    seen = metrics[(metrics["t_s"] >= phase.start_s) & (metrics["t_s"] < phase.end_s)]
+    shown = {tuple(json.loads(text).get(k, "") for k in by)[1:3] for text in seen["labels"]}
+    sent: dict[tuple[str, str], float] = {}
+    failed: dict[tuple[str, str], float] = {}
+    for (reporter, src, dst, code), count in counts.items():
+        if reporter in ("source", "") and (src, dst) in shown and src and dst and src != dst:
+            sent[(src, dst)] = sent.get((src, dst), 0.0) + count
+            failed[(src, dst)] = failed.get((src, dst), 0.0) + (count if _failed(code) else 0.0)
+    if not sent or seconds <= 0:
+        return None
+    rows = [
+        [src, dst, count / seconds, failed[(src, dst)] / count if count else np.nan, np.nan]
+        for (src, dst), count in sorted(sent.items())
+    ]
+    return pd.DataFrame([[*row, "metrics"] for row in rows], columns=EDGE_COLUMNS)
+
+
+def _failed(code: str) -> bool:
+    """A 5xx, or no response at all (code 0, or none recorded)."""
+    number = int(code) if code.isdigit() else 0
+    return number >= 500 or number == 0
+
+
 def _edges_from_metrics(run_dir: Path, phase: PhaseRecord | None) -> pd.DataFrame | None:
+    """Edges from the `sum by (...) (rate(istio_requests_total[...]))` series, for a run
+    without the raw counter: the mean rate over the phase's samples."""
     sql = """SELECT t_s, labels, value FROM read_parquet(?)
              WHERE metric LIKE 'sum by (%rate(istio_requests_total[%'"""
     rows = query(sql, [parquet(run_dir, "metrics")])
@@ -129,7 +181,8 @@ def _edges_from_metrics(run_dir: Path, phase: PhaseRecord | None) -> pd.DataFram
 
 
 def _edges_from_dialect(run_dir: Path, phase: PhaseRecord | None) -> pd.DataFrame | None:
-    """Edges from the run's dialect counters: requests and 5xx per (source, destination)."""
+    """Edges from the run's dialect counters: requests and 5xx per (source, destination),
+    measured between scrapes as `_edges_from_counter`."""
     dialect = load_run(run_dir).dialect
     wanted = [dialect.queries.get(s) for s in ("edge_requests", "edge_errors")] if dialect else []
     if not wanted or None in wanted:
@@ -140,10 +193,13 @@ def _edges_from_dialect(run_dir: Path, phase: PhaseRecord | None) -> pd.DataFram
         return None
     if phase is None:
         phase = PhaseRecord(name="run", start_s=0.0, end_s=float(metrics["t_s"].max()) + 1.0)
+    measured = counter_window(metrics, str(wanted[0]), phase)
+    if measured is None:
+        return None
+    window, seconds = measured
     by = ("mp_source", "mp_destination")
-    sent = counter_increase_by(metrics, str(wanted[0]), by, phase) or {}
-    failed = counter_increase_by(metrics, str(wanted[1]), by, phase) or {}
-    seconds = phase.end_s - phase.start_s
+    sent = counter_increase_by(metrics, str(wanted[0]), by, window) or {}
+    failed = counter_increase_by(metrics, str(wanted[1]), by, window) or {}
     rows = [
         [src, dst, count / seconds, failed.get((src, dst), 0.0) / count, np.nan, "metrics"]
         for (src, dst), count in sorted(sent.items())
