@@ -45,7 +45,7 @@ from harness.store import FaultEvent, RunRecord, RunWriter
 from mesh_runtime.control.client import ControlPlaneClient
 from mesh_runtime.errors import MeshproofError
 from mesh_runtime.runtimes import Deployment, Runtime, ToxiproxyClient
-from mesh_runtime.runtimes.registry import deployed_topology, make_runtime
+from mesh_runtime.runtimes.registry import EXTERNAL, deployed_topology, make_runtime
 from mesh_runtime.topology import MeshMode
 
 LOAD_DRAIN_S = 5.0
@@ -97,7 +97,10 @@ class Session:
 
     def deploy(self, mode: MeshMode | None = None) -> Deployment:
         mode = mode or self.experiment.target.mode
-        self.view.stage(f"deploying {self.topology.name} ({mode}, {self.runtime_name} runtime)")
+        if self.runtime_name == EXTERNAL:  # nothing is deployed: its state file is written
+            self.view.stage(f"reading the external target {self.topology.name}")
+        else:
+            self.view.stage(f"deploying {self.topology.name} ({mode}, {self.runtime_name} runtime)")
         self.runtime = self._make_runtime(self.options.state_root)
         sidecar = self.options.sidecar_command
         self.deployment = self.runtime.up(self.topology_path, mode=mode, sidecar_command=sidecar)
@@ -298,7 +301,8 @@ class Session:
         if self.options.keep and not force:
             self.note(f"--keep: {deployment.name} is still up (meshproof down to stop it)")
             return
-        self.view.stage(f"tearing down {deployment.name}")
+        external = deployment.runtime == EXTERNAL
+        self.view.stage(f"{'forgetting' if external else 'tearing down'} {deployment.name}")
         try:
             self.runtime.down(deployment)
         except MeshproofError as exc:

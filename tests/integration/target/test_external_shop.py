@@ -112,10 +112,13 @@ def test_check_then_run_against_the_shop_as_external(
     errors_before = counter(shop.prometheus_url, ERRORS_COUNT)
     state = tmp_path / "state"
     reports = tmp_path / "reports"
-    args = ["run", str(experiment), "--target", str(target_path), "--quiet"]
+    args = ["run", str(experiment), "--target", str(target_path)]
     code = main([*args, "--state-dir", str(state), "--out", str(reports)])
     out = capsys.readouterr().out
     assert code == 0, out
+    # its progress says what happens: nothing is deployed or torn down
+    assert "reading the external target shop-external" in out, out
+    assert "deploying" not in out and "tearing down" not in out, out
 
     run_dir = next(reports.iterdir())
     record = json.loads((run_dir / "run.json").read_text())
