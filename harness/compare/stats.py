@@ -27,8 +27,6 @@
   `harness.compare.windows`), so the correlation of the requests within a window stays in
   every replicate. A replicate weights each value by how often its window was drawn and
   takes the weighted quantile: O(n) per replicate after one sort.
-  The band is also widened by `student_widening` for the effective windows (a spread
-  estimated from few values, as a t-test reads t, not z).
 - `percentile_band`: the band and two-sided p of bootstrap replicates, from the same order
   statistics (band excludes 0 exactly when p < alpha).
 
@@ -74,18 +72,6 @@ def autocorrelation_factor(rho: float) -> float:
     """sqrt((1 - rho) / (1 + rho)): how much a lag-1 autocorrelation `rho` shrinks the
     information of a series (AR(1)); 1 for rho <= 0."""
     return 1.0 if rho <= 0 else math.sqrt((1 - rho) / (1 + rho))
-
-
-def student_widening(effective: float, alpha: float) -> float:
-    """t(1 - alpha/2, effective - 2) / z(1 - alpha/2) (df at least 1): how much wider a band
-    must be whose spread is estimated from `effective` independent values of two sides.
-
-    The bootstrap's spread is such an estimate (Hesterberg's expanded percentile interval
-    widens a small sample's band by this ratio too); 20 windows a side at rho 0.7 hold about 7 effective values in
-    all, and the percentile band at z, read with a rho itself estimated from them, left 0 out
-    of identical runs' p50 in 9 % of pairs at alpha 5 %. 1.03 at 40 independent windows."""
-    df = max(effective - 2, 1.0)
-    return float(stats.t.ppf(1 - alpha / 2, df) / stats.norm.ppf(1 - alpha / 2))
 
 
 def autocorrelation_note(rho: float) -> str:
@@ -297,17 +283,13 @@ def block_quantile_shift(
 ) -> Estimate:
     """Block-bootstrap band and two-sided p of q(candidate) - q(baseline), the replicates
     widened for the blocks' lag-1 autocorrelation `rho` (drawing whole blocks keeps the
-    correlation within a block, not the one between neighbours) and by `student_widening`
-    for the effective blocks of both sides, (n + m) (1 - rho) / (1 + rho).
+    correlation within a block, not the one between neighbours).
 
     Each side is (values, block of each value 0..blocks-1, blocks).
     """
     delta = float(np.quantile(candidate[0], q) - np.quantile(baseline[0], q))
     replicates = block_bootstrap_quantiles(*candidate, q, resamples, rng)
     replicates = replicates - block_bootstrap_quantiles(*baseline, q, resamples, rng)
-    effective = (baseline[2] + candidate[2]) * autocorrelation_factor(rho) ** 2
-    replicates = delta + (replicates - delta) * student_widening(effective, alpha)
     low, high, p_value = percentile_band(delta, replicates, alpha, rho)
     method = f"block bootstrap over windows ({resamples} seeded resamples)"
-    method += f"{autocorrelation_note(rho)}; Student t for {effective:.1f} effective windows"
-    return Estimate(delta, low, high, p_value, method)
+    return Estimate(delta, low, high, p_value, method + autocorrelation_note(rho))
