@@ -95,7 +95,9 @@ class FaultRunner:
     def _apply_in_background(self, active: _Active) -> None:
         try:
             active.injector.apply()
-            self._events.add("fault", active.spec.name, "applied (finished)")
+            # An apply the stop cut short returns too: say which it was.
+            done = "cut short by the end of the run" if self._ctx.stop.is_set() else "finished"
+            self._events.add("fault", active.spec.name, f"applied ({done})")
         except BaseException as exc:  # reported by revert() or finish()
             active.error = exc
             self._events.add("fault", active.spec.name, f"apply failed: {exc}")

@@ -78,6 +78,10 @@ def run_experiment(path: str | Path, options: RunOptions, view: ProgressView) ->
     if runtime == EXTERNAL:
         view.stage(f"checking the target {name}")
         refuse_unready_target(topology)
+    if options.kubernetes is not None:  # its kubeconfig loads, the server, the namespace
+        from mesh_runtime.runtimes.kubernetes.runtime import check_cluster
+
+        check_cluster(options.kubernetes)
     started = datetime.now(UTC)
     writer = RunWriter(options.out_dir, Path(path).stem, started)
     record = RunRecord(

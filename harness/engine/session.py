@@ -127,9 +127,10 @@ class Session:
         deployment = self._need_deployment()
         self.ctx = self._fault_context(deployment)
         self.ledger = FaultLedger(self.writer.path / LEDGER_FILE)
-        self.ledger.register(self.options.state_root)
-        # Injectors first: a fault on a target that does not exist fails before any load.
+        # Injectors first: a fault on a target that does not exist (or its user may not
+        # make) fails before any load, and before the ledger is registered for `recover`.
         self.faults = FaultRunner(self.experiment, self.ctx, self.ledger, self.events)
+        self.ledger.register(self.options.state_root)
         # t0 = None: the driver picks t0 once every Locust worker is ready, so the warm-up
         # starts when the load can (a busy host delays it, never shortens the run).
         self.driver = LoadDriver(

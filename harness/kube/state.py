@@ -5,9 +5,12 @@
     snapshot.state          # ObjectState(spec, labels, annotations): what rollback restores
 
 An object's *state* is what meshproof compares and restores: its `spec`, `metadata.labels`
-and `metadata.annotations`. Not `status` (controllers write it all the time), nor the rest
-of `metadata` (the server's own bookkeeping). `resourceVersion` is kept beside it: a
-patch made with it lands only on that version of the object.
+and `metadata.annotations`. Not `status` (controllers write it all the time), nor the
+annotations a controller writes (`CONTROLLER_ANNOTATIONS`: the deployment controller numbers
+each new pod template in `deployment.kubernetes.io/revision`; a restore keeps the object's
+current value), nor the rest of `metadata` (the server's own bookkeeping).
+`resourceVersion` is kept beside it: a patch made with it lands only on that version of
+the object.
 
 A fault marks every object it changes with the annotation `MARK_ANNOTATION` =
 `<run>/<fault>`: an object without the mark does not carry that fault's change (it was
@@ -18,12 +21,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, field_validator
 
 from mesh_runtime.kube.resources import Resource
 
 MARK_ANNOTATION = "meshproof.io/fault"
 """The annotation naming the run and fault whose change an object carries."""
+CONTROLLER_ANNOTATIONS = frozenset({"deployment.kubernetes.io/revision"})
+"""Annotations a controller owns and rewrites as it works, like status: never compared,
+never restored (a rollout restart cut short would otherwise read as someone's edit)."""
 
 
 class KubeModel(BaseModel):
@@ -67,6 +73,11 @@ class ObjectState(KubeModel):
     labels: dict[str, str] = {}
     annotations: dict[str, str] = {}
 
+    @field_validator("annotations")
+    @classmethod
+    def _not_the_controllers(cls, annotations: dict[str, str]) -> dict[str, str]:
+        return {k: v for k, v in annotations.items() if k not in CONTROLLER_ANNOTATIONS}
+
     @classmethod
     def of(cls, obj: dict[str, Any]) -> ObjectState:
         metadata = obj.get("metadata") or {}
@@ -91,10 +102,17 @@ class ObjectState(KubeModel):
         return self.annotations.get(MARK_ANNOTATION)
 
     def onto(self, obj: dict[str, Any]) -> dict[str, Any]:
-        """`obj` (a whole object as read) with this state in place of its own; for a PUT."""
+        """`obj` (a whole object as read) with this state in place of its own, keeping its
+        controllers' annotations; for a PUT."""
         out = dict(obj)
         metadata = dict(out.get("metadata") or {})
-        for key, value in (("labels", self.labels), ("annotations", self.annotations)):
+        kept = {
+            k: v
+            for k, v in (metadata.get("annotations") or {}).items()
+            if k in CONTROLLER_ANNOTATIONS
+        }
+        annotations = {**self.annotations, **kept}
+        for key, value in (("labels", self.labels), ("annotations", annotations)):
             if value:
                 metadata[key] = dict(value)
             else:

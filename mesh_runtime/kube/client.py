@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import urllib3
+import yaml
 from kubernetes import client as k8s
 from kubernetes import config as k8s_config
 from kubernetes.client.exceptions import ApiException
@@ -60,6 +61,7 @@ class KubeClient:
         """
         if not kubeconfig.is_file():
             raise InvalidInput(str(kubeconfig), "", "no such kubeconfig file")
+        _refuse_unless_kubeconfig(kubeconfig)
         try:
             contexts, current = k8s_config.list_kube_config_contexts(str(kubeconfig))
             chosen = context or (current or {}).get("name")
@@ -291,3 +293,22 @@ class KubeClient:
             raise from_api_exception(exc, request, server=self.server) from exc
         except (urllib3.exceptions.HTTPError, OSError) as exc:
             raise unreachable(exc, request, server=self.server) from exc
+
+
+def _refuse_unless_kubeconfig(kubeconfig: Path) -> None:
+    """InvalidInput unless the file is a YAML mapping whose clusters, contexts and users are
+    lists: the `kubernetes` package's loader meets anything else with a TypeError."""
+    try:
+        doc = yaml.safe_load(kubeconfig.read_text(encoding="utf-8", errors="replace"))
+    except yaml.YAMLError as exc:
+        problem = str(exc).splitlines()[0]
+        raise InvalidInput(str(kubeconfig), "", f"not YAML: {problem}") from exc
+    if not isinstance(doc, dict):
+        raise InvalidInput(
+            str(kubeconfig),
+            "",
+            "not a kubeconfig (expected a mapping with clusters, contexts, users)",
+        )
+    for field in ("clusters", "contexts", "users"):
+        if not isinstance(doc.get(field) or [], list):
+            raise InvalidInput(str(kubeconfig), field, "expected a list")

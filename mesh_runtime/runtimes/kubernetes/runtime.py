@@ -76,6 +76,9 @@ DELETE_ORDER: tuple[Resource, ...] = (
     CONFIG_MAP,
 )
 """What `down` lists by label and deletes: controllers before what they make."""
+MADE_BY_FAULTS_ONLY: tuple[Resource, ...] = (NETWORK_POLICY,)
+"""Kinds `up` never makes: a user who may not list them made none (network_disconnect
+asks for the right first), so `down` and `status` skip them instead of failing."""
 POLL_S = 1.0
 
 
@@ -259,11 +262,16 @@ class KubernetesRuntime(StateKeeper):
     ) -> list[tuple[Resource, dict[str, Any]]]:
         """Every object in the namespace with the deployment's label, in DELETE_ORDER."""
         selector = f"{DEPLOYMENT_LABEL}={placement.deployment_id}"
-        return [
-            (resource, obj)
-            for resource in DELETE_ORDER
-            for obj in kube.list(resource, placement.namespace, label_selector=selector)
-        ]
+        found: list[tuple[Resource, dict[str, Any]]] = []
+        for resource in DELETE_ORDER:
+            try:
+                objects = kube.list(resource, placement.namespace, label_selector=selector)
+            except KubeForbidden:
+                if resource not in MADE_BY_FAULTS_ONLY:
+                    raise
+                continue
+            found.extend((resource, obj) for obj in objects)
+        return found
 
     def parts(self, kube: KubeClient, placement: KubernetesPlacement) -> list[PartState]:
         selector = f"{DEPLOYMENT_LABEL}={placement.deployment_id}"
@@ -382,6 +390,13 @@ def _placement(deployment: Deployment) -> KubernetesPlacement:
     if deployment.kubernetes is None:
         raise DeployError(f"{deployment.name}: its state file names no cluster")
     return deployment.kubernetes
+
+
+def check_cluster(placement: KubernetesPlacement) -> None:
+    """One line (InvalidInput, KubeApiError) unless the kubeconfig loads, its server
+    answers and the namespace exists: `run` asks before its run folder exists."""
+    with _client(placement) as kube:
+        _check_namespace(kube, placement.namespace)
 
 
 def _check_namespace(kube: KubeClient, namespace: str) -> None:

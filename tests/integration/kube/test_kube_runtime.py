@@ -28,7 +28,14 @@ from mesh_runtime.control.state_configmap import ConfigMapState
 from mesh_runtime.errors import ReadinessTimeout
 from mesh_runtime.kube.client import KubeClient
 from mesh_runtime.kube.errors import KubeInvalid
-from mesh_runtime.kube.resources import CONFIG_MAP, NAMESPACE, resource_of
+from mesh_runtime.kube.resources import (
+    CONFIG_MAP,
+    NAMESPACE,
+    ROLE,
+    ROLE_BINDING,
+    SERVICE_ACCOUNT,
+    resource_of,
+)
 from mesh_runtime.runtimes.deployment import KubernetesPlacement
 from mesh_runtime.runtimes.kubernetes.configs import STATE_CONFIGMAP, control_plane_state
 from mesh_runtime.runtimes.kubernetes.meta import Meta
@@ -192,6 +199,57 @@ def test_down_finds_the_objects_by_label_when_the_state_file_is_gone(
     assert labelled(kube, namespace, dep) == []
 
 
+def test_a_user_who_may_not_list_networkpolicies_can_still_take_the_shop_down(
+    local_apiserver: LocalApiServer,
+    kube: KubeClient,
+    state_dir: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A user whose Role covers every kind `up` makes but not NetworkPolicies (only a
+    network_disconnect makes one, and it asks for that right first): `up`, `status` and
+    `down` work; `down` leaves nothing (before: status and down were one 403 on listing
+    networkpolicies, and a run's teardown left the whole shop up)."""
+    namespace = f"rt-limited-{uuid.uuid4().hex[:8]}"
+    kube.create(NAMESPACE, None, {"metadata": {"name": namespace}})
+    rules = [
+        {"apiGroups": [""], "verbs": ["*"],
+         "resources": ["pods", "services", "configmaps", "secrets", "serviceaccounts"]},
+        {"apiGroups": ["apps"], "resources": ["deployments", "replicasets"], "verbs": ["*"]},
+        {"apiGroups": ["rbac.authorization.k8s.io"], "resources": ["roles", "rolebindings"],
+         "verbs": ["*"]},
+    ]  # fmt: skip
+    kube.create(ROLE, namespace, {"metadata": {"name": "deployer"}, "rules": rules})
+    kube.create(SERVICE_ACCOUNT, namespace, {"metadata": {"name": "deployer"}})
+    kube.create(
+        ROLE_BINDING,
+        namespace,
+        {
+            "metadata": {"name": "deployer"},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "deployer"},
+            "subjects": [{"kind": "ServiceAccount", "name": "deployer", "namespace": namespace}],
+        },
+    )  # fmt: skip
+    token = service_account_token(local_apiserver, namespace, "deployer")
+    document = yaml.safe_load(local_apiserver.kubeconfig.read_text())
+    document["users"] = [{"name": "deployer", "user": {"token": token}}]
+    for context in document["contexts"]:
+        context["context"]["user"] = "deployer"
+    kubeconfig = tmp_path / "deployer.kubeconfig"
+    kubeconfig.write_text(yaml.safe_dump(document))
+    flags = ["--runtime", "kubernetes", "--kubeconfig", str(kubeconfig), "--namespace", namespace]
+    try:
+        assert main(["up", str(SHOP), *flags, "--no-wait"]) == 0, capsys.readouterr().err
+        dep = deployment_id(state_dir)
+        capsys.readouterr()
+        assert main(["status", "shop"]) == 1  # no pod is ready: no node here
+        assert "Forbidden" not in capsys.readouterr().err
+        assert main(["down", "shop"]) == 0, capsys.readouterr().err
+        assert labelled(kube, namespace, dep) == []
+    finally:
+        kube.delete(NAMESPACE, None, namespace)
+
+
 @pytest.mark.parametrize("case", ["namespace", "context", "unreachable"])
 def test_bad_cluster_input_is_one_line_and_exit_2(
     case: str,
@@ -225,19 +283,24 @@ def test_bad_cluster_input_is_one_line_and_exit_2(
     assert not (state_dir / "deployments" / "shop.json").exists()
 
 
-def service_account_dir(server: LocalApiServer, namespace: str, folder: Path) -> Path:
-    """What the kubelet mounts for the control plane's ServiceAccount: a token (from the
-    TokenRequest API) and the API server's CA, in `folder`."""
+def service_account_token(server: LocalApiServer, namespace: str, account: str) -> str:
+    """A token of the ServiceAccount, from the TokenRequest API."""
     answer = requests.post(
-        f"{server.url}/api/v1/namespaces/{namespace}/serviceaccounts/control-plane/token",
+        f"{server.url}/api/v1/namespaces/{namespace}/serviceaccounts/{account}/token",
         json={"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest", "spec": {}},
         headers={"Authorization": f"Bearer {server.user(ADMIN).token}"},
         verify=str(server.ca_file),
         timeout=10,
     )
     answer.raise_for_status()
+    return str(answer.json()["status"]["token"])
+
+
+def service_account_dir(server: LocalApiServer, namespace: str, folder: Path) -> Path:
+    """What the kubelet mounts for the control plane's ServiceAccount: a token (from the
+    TokenRequest API) and the API server's CA, in `folder`."""
     folder.mkdir()
-    (folder / "token").write_text(answer.json()["status"]["token"])
+    (folder / "token").write_text(service_account_token(server, namespace, "control-plane"))
     (folder / "ca.crt").write_bytes(server.ca_file.read_bytes())
     return folder
 
@@ -269,3 +332,38 @@ def test_the_control_plane_keeps_its_state_in_its_configmap_as_its_service_accou
     assert first.load() == config.model_copy(update={"version": 8})
     with pytest.raises(ApiServerError, match="403"):
         ConfigMapState(api, namespace, "mesh-config").load()
+
+
+@pytest.mark.parametrize("case", ["namespace", "unreachable", "not a kubeconfig"])
+def test_a_run_on_a_cluster_it_cannot_use_is_one_line_and_writes_no_run_folder(
+    case: str,
+    local_apiserver: LocalApiServer,
+    namespace: str,
+    state_dir: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """`run --runtime kubernetes` with a namespace that does not exist, a kubeconfig whose
+    server does not answer, or a file that is no kubeconfig: exit 2, one line, and no run
+    folder (before: a run folder recorded as ERROR, the error among five lines of a run
+    that never started)."""
+    kubeconfig = local_apiserver.kubeconfig
+    flags = ["--namespace", "nowhere" if case == "namespace" else namespace]
+    if case == "unreachable":
+        document = yaml.safe_load(kubeconfig.read_text())
+        for cluster in document["clusters"]:
+            cluster["cluster"]["server"] = "https://127.0.0.1:1"
+        kubeconfig = tmp_path / "kubeconfig"
+        kubeconfig.write_text(yaml.safe_dump(document))
+    if case == "not a kubeconfig":
+        kubeconfig = tmp_path / "hostname"
+        kubeconfig.write_text("meshproof-node\n")
+    out = tmp_path / "reports"
+    experiment = ROOT / "experiments" / "pod-delete.yaml"
+    argv = ["run", str(experiment), "--runtime", "kubernetes", "--kubeconfig", str(kubeconfig)]
+    assert main([*argv, *flags, "--out", str(out), "--quiet"]) == 2
+    err = capsys.readouterr().err.strip()
+    expected = {"namespace": "no namespace 'nowhere'", "unreachable": "unreachable"}
+    assert expected.get(case, str(kubeconfig)) in err and len(err.splitlines()) == 1, err
+    assert not out.exists() or not any(out.iterdir())
+    assert not (state_dir / "deployments" / "shop.json").exists()

@@ -108,3 +108,23 @@ def test_connect_refuses_an_unknown_context(tmp_path: Path) -> None:
     kubeconfig.write_text(yaml.safe_dump(doc))
     with pytest.raises(InvalidInput, match=r"no context 'staging' \(it has: admin\)"):
         KubeClient.connect(kubeconfig, context="staging")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "meshproof-node\n",  # a plain word: /etc/hostname given by mistake
+        "- a\n- list\n",
+        "contexts: [unclosed\n",
+        "contexts: 5\ncurrent-context: x\n",
+        "",
+    ],
+)
+def test_connect_refuses_a_file_that_is_no_kubeconfig(tmp_path: Path, text: str) -> None:
+    """A file that is not a kubeconfig is one InvalidInput naming it, never a TypeError."""
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text(text)
+    with pytest.raises(InvalidInput) as refused:
+        KubeClient.connect(kubeconfig)
+    assert str(kubeconfig) in str(refused.value)
+    assert "\n" not in str(refused.value)

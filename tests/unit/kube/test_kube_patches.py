@@ -43,7 +43,7 @@ from harness.kube.patches.workloads import (
     scale_patch,
 )
 from harness.kube.state import MARK_ANNOTATION, ObjectRef, ObjectState, Snapshot
-from mesh_runtime.kube.resources import VIRTUAL_SERVICE
+from mesh_runtime.kube.resources import DEPLOYMENT, VIRTUAL_SERVICE
 
 
 def vs(name: str = "catalog", **spec: Any) -> dict[str, Any]:
@@ -267,6 +267,24 @@ def test_object_state_and_expected_after_patch() -> None:
     assert change.expected.labels == {"app": "catalog"}
     back = snapshot.state.onto({**obj, "metadata": {**obj["metadata"], "annotations": {"a": "b"}}})
     assert ObjectState.of(back) == snapshot.state and "annotations" not in back["metadata"]
+
+
+def test_a_controllers_revision_annotation_is_neither_compared_nor_restored() -> None:
+    """`deployment.kubernetes.io/revision` (the deployment controller's) is not part of the
+    state, in a snapshot read or one loaded from a ledger, and a restore keeps its current
+    value: a rollout the controller took (revision 1 -> 2) is not someone's edit."""
+    revision = "deployment.kubernetes.io/revision"
+    obj = {"metadata": {"annotations": {revision: "1", "team": "a"}}, "spec": {"replicas": 1}}
+    snapshot = Snapshot.of(ObjectRef.of(DEPLOYMENT, "shop", "catalog-1"), obj)
+    assert snapshot.state.annotations == {"team": "a"}
+    loaded = Snapshot.model_validate(
+        {**snapshot.model_dump(mode="json"), "state": {"annotations": {revision: "1"}}}
+    )
+    assert loaded.state.annotations == {}
+    now = {"metadata": {"annotations": {revision: "2", MARK_ANNOTATION: "r/f"}}, "spec": {}}
+    back = snapshot.state.onto(now)
+    assert back["metadata"]["annotations"] == {"team": "a", revision: "2"}
+    assert back["spec"] == {"replicas": 1}
 
 
 def test_differences_name_each_changed_field() -> None:

@@ -26,8 +26,12 @@ from harness.cli.main import main
 from harness.faults.base import FaultContext
 from harness.faults.kinds import REGISTRY
 from harness.faults.kube_process import PodContainer, container_status, list_processes
+from harness.faults.kube_rollout import finish_rollout
+from harness.kube.changes import ObjectChange, apply, read
+from harness.kube.patches.workloads import restart_patch
+from harness.kube.state import ObjectRef, ObjectState
 from mesh_runtime.control.client import ControlPlaneClient
-from mesh_runtime.kube.resources import POD
+from mesh_runtime.kube.resources import DEPLOYMENT, POD
 from mesh_runtime.runtimes import ToxiproxyClient
 from mesh_runtime.runtimes.deployment import load as load_state
 from mesh_runtime.sidecar.telemetry.tracing import HTTP_STATUS, RETRY_ATTEMPT
@@ -47,6 +51,7 @@ HERE = Path(__file__).resolve().parent
 SERVICES = {"gateway", "frontend", "catalog", "cart", "inventory"}
 TRACE_ID = "5d2f9e1c8b7a6f5e4d3c2b1a09f8e7d6"
 ROOT_SPAN = "00f067aa0ba902b7"
+REVISION = "deployment.kubernetes.io/revision"
 CALL_GRAPH = {
     "gateway": ["frontend"],
     "frontend": ["catalog", "cart"],
@@ -338,3 +343,42 @@ def test_recover_resumes_exactly_what_a_dead_harness_paused(
     assert [(p.pid, p.start) for p in resumed] == stopped
     assert all(p.state != "T" for p in resumed), resumed
     assert "nothing to recover" in recover(tmp_path / "state").stdout
+
+
+@pytest.mark.parametrize("path", ["harness", "recover"])
+def test_a_rollout_cut_short_gets_its_snapshot_back_past_the_controllers_revision(
+    shop: ShopOnNode, path: str
+) -> None:
+    """A rollout restart of catalog-1 cut short once the deployment controller has taken
+    it (it wrote `deployment.kubernetes.io/revision` 1 -> 2, an annotation meshproof does
+    not own): finishing it (no wait left; the harness's revert with the patch's answer, or
+    `recover` from the ledger's change alone) puts the snapshot's template back exactly,
+    mark gone, instead of refusing with ChangedSince over the controller's annotation."""
+    ref = ObjectRef.of(DEPLOYMENT, shop.namespace, "catalog-1")
+    with shop.node.client() as kube:
+        change = ObjectChange(
+            snapshot=read(kube, ref), patch=restart_patch(f"2026-01-01T00:00:0{len(path)}Z"),
+            mark=f"node-test/roll-{path}",
+        )  # fmt: skip
+        applied = apply(kube, change)
+
+        def revision() -> str:
+            obj = kube.get(DEPLOYMENT, shop.namespace, "catalog-1")
+            return str(obj["metadata"]["annotations"].get(REVISION, ""))
+
+        before = str(change.snapshot.state.annotations.get(REVISION, ""))
+        poll(lambda: revision() != before, timeout=30, interval=0.05, what="a new revision")
+        done = finish_rollout(
+            kube, change, wait_s=0, applied=applied if path == "harness" else None
+        )
+        assert "restored to its snapshot" in done, done
+        now = kube.get(DEPLOYMENT, shop.namespace, "catalog-1")
+    state = ObjectState.of(now)
+    assert state.spec == change.snapshot.state.spec
+    assert state.labels == change.snapshot.state.labels
+    assert state.mark is None
+    assert {k: v for k, v in state.annotations.items() if k != REVISION} == {
+        k: v for k, v in change.snapshot.state.annotations.items() if k != REVISION
+    }
+    poll(lambda: ready_pod(shop, "catalog-1") is not None, timeout=60, interval=0.5,
+         what="catalog-1 Ready")  # fmt: skip

@@ -21,7 +21,13 @@ from mesh_runtime.kube.resources import DEPLOYMENT, POD, SECRET, SERVICE, Resour
 from mesh_runtime.runtimes.kubernetes.loadworkers import GRACE_S, load_worker_pods
 from tests.conftest import poll
 from tests.integration.faults.faultkit import ROOT
-from tests.integration.kube.node.shopkit import INSTANCES, SHOP, ShopOnNode, new_namespace
+from tests.integration.kube.node.shopkit import (
+    INSTANCES,
+    SHOP,
+    ShopOnNode,
+    limited_kubeconfig,
+    new_namespace,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -212,3 +218,49 @@ def test_a_paused_control_plane_and_a_killed_sidecar_do_not_reach_users_on_the_n
     )
     assert started == 2  # the first start, and the kubelet's after the kill
     assert record["status"] == "passed"
+
+
+DEPLOYER_RULES: list[dict[str, Any]] = [
+    {"apiGroups": [""], "verbs": ["*"],
+     "resources": ["pods", "services", "configmaps", "secrets", "serviceaccounts"]},
+    {"apiGroups": ["apps"], "resources": ["deployments", "replicasets"], "verbs": ["*"]},
+    {"apiGroups": ["rbac.authorization.k8s.io"], "resources": ["roles", "rolebindings"],
+     "verbs": ["*"]},
+]  # fmt: skip
+"""All `up` needs, but no NetworkPolicy and no pods/exec: no network_disconnect."""
+
+
+def test_a_run_whose_user_may_not_make_its_fault_stops_in_one_line_leaving_nothing(
+    local_node: LocalNode, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A user who may deploy the shop but not make a network_disconnect's NetworkPolicy:
+    the run stops before the load, exit 2, its error naming the rights missing; the shop
+    is torn down although that user may not list NetworkPolicies (before: the teardown
+    failed on that 403 and left every Deployment up), and no fault ledger registration is
+    left for `meshproof recover` to trip over (before: one, for a ledger never written)."""
+    namespace = new_namespace(local_node, "rbac")
+    kubeconfig = limited_kubeconfig(local_node, namespace, DEPLOYER_RULES, tmp_path / "kc")
+    experiment = tmp_path / "cut.yaml"
+    experiment.write_text(yaml.safe_dump({
+        "title": "a partition its user may not make",
+        "target": {"topology": str(SHOP), "runtime": "kubernetes"},
+        "load": {"rps": 10, "warmup": "1s", "duration": "5s", "connections": 2},
+        "faults": [{"name": "cut", "kind": "network_disconnect", "target": "catalog-1",
+                    "at": "1s", "duration": "2s"}],
+        "slos": ["error_rate < 1"],
+    }))  # fmt: skip
+    state = tmp_path / "state"
+    flags = ["--kubeconfig", str(kubeconfig), "--namespace", namespace, "--quiet"]
+    flags += ["--out", str(tmp_path / "reports"), "--state-dir", str(state)]
+    code = main(["run", str(experiment), "--runtime", "kubernetes", *flags])
+    out = capsys.readouterr()
+    assert code == 2, out.out + out.err
+    (record,) = [json.loads(p.read_text()) for p in (tmp_path / "reports").glob("*/run.json")]
+    assert "may not get networkpolicies" in record["error"]
+    assert "create pods/exec" in record["error"]
+    assert "teardown" not in out.out + out.err
+    with local_node.client() as kube:
+        left = [o for r in (DEPLOYMENT, SERVICE, SECRET) for o in kube.list(r, namespace)]
+    assert [o["metadata"]["name"] for o in left] == []
+    assert not (state / "deployments" / "shop.json").exists()
+    assert list((state / "ledgers").glob("*.json")) == []
