@@ -131,13 +131,17 @@ def sidecar_command(service: str, ports: SidecarPorts, source: list[str], otlp: 
 
 
 @contextmanager
-def trace_sink(work: Path) -> Iterator[str]:
-    """The OTLP/HTTP trace sink process; yields its traces URL."""
+def trace_sink(work: Path, elsewhere: bool = False) -> Iterator[str]:
+    """The OTLP/HTTP trace sink process; yields its traces URL. `elsewhere`: it stands for
+    a collector on other machines, as in Istio's benchmark: it runs on the CPU time the
+    measured processes leave (SCHED_IDLE), never taking a CPU a proxy is waiting for."""
     port = fresh_port()
     command = [sys.executable, "-m", "mesh_runtime.tracesink", "--port", str(port)]
     command += ["--out", str(work / "spans.jsonl")]
     ready = f"http://127.0.0.1:{port}/ready"
-    with spawned("trace sink", command, ready_url=ready, log=work / "sink.log"):
+    with spawned("trace sink", command, ready_url=ready, log=work / "sink.log") as sink:
+        if elsewhere:
+            os.sched_setscheduler(sink.pid, os.SCHED_IDLE, os.sched_param(0))
         yield f"http://127.0.0.1:{port}/v1/traces"
 
 

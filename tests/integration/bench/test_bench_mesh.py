@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
+from urllib.parse import urlsplit
 
+import psutil
 import pytest
 
 from harness.bench.mesh import main, run_mesh_bench
@@ -74,3 +77,19 @@ def test_an_unknown_baseline_revision_is_one_line_and_exit_2(
     err = capsys.readouterr().err
     assert err.startswith("mesh benchmark: error: cannot read revision 'no-such-revision'")
     assert len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize(("elsewhere", "policy"), [(True, os.SCHED_IDLE), (False, os.SCHED_OTHER)])
+def test_the_bench_collector_runs_on_the_cpu_time_left(
+    tmp_path: Path, elsewhere: bool, policy: int
+) -> None:
+    """The mesh bench's trace sink stands for a collector on other machines: SCHED_IDLE,
+    so it never holds a CPU a proxy waits for (`--collector shared`: as any process)."""
+    with trace_sink(tmp_path, elsewhere=elsewhere) as url:
+        port = str(urlsplit(url).port)
+        (sink,) = [
+            p for p in psutil.process_iter(["cmdline"])
+            if "mesh_runtime.tracesink" in (p.info["cmdline"] or [])
+            and port in (p.info["cmdline"] or [])
+        ]  # fmt: skip
+        assert os.sched_getscheduler(sink.pid) == policy
