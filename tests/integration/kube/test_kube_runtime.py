@@ -16,12 +16,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import requests
 import yaml
 
 from harness.cli.k8s import render_objects
 from harness.cli.main import main
-from harness.kube.testing import ADMIN, LocalApiServer
+from harness.kube.testing import LocalApiServer
 from mesh_runtime.config.mesh import MeshConfig, ServiceEntry
 from mesh_runtime.control.incluster import ApiServerError, ConfigMapApi
 from mesh_runtime.control.state_configmap import ConfigMapState
@@ -31,9 +30,6 @@ from mesh_runtime.kube.errors import KubeInvalid
 from mesh_runtime.kube.resources import (
     CONFIG_MAP,
     NAMESPACE,
-    ROLE,
-    ROLE_BINDING,
-    SERVICE_ACCOUNT,
     resource_of,
 )
 from mesh_runtime.runtimes.deployment import KubernetesPlacement
@@ -42,6 +38,7 @@ from mesh_runtime.runtimes.kubernetes.meta import Meta
 from mesh_runtime.runtimes.kubernetes.podstate import NO_POD
 from mesh_runtime.runtimes.kubernetes.runtime import KubernetesRuntime
 from tests.conftest import poll, stop_group
+from tests.fixtures.kube import DEPLOYER_RULES, role_kubeconfig, service_account_token
 from tests.integration.faults.faultkit import MESHPROOF, ROOT
 
 pytestmark = pytest.mark.integration
@@ -212,31 +209,9 @@ def test_a_user_who_may_not_list_networkpolicies_can_still_take_the_shop_down(
     networkpolicies, and a run's teardown left the whole shop up)."""
     namespace = f"rt-limited-{uuid.uuid4().hex[:8]}"
     kube.create(NAMESPACE, None, {"metadata": {"name": namespace}})
-    rules = [
-        {"apiGroups": [""], "verbs": ["*"],
-         "resources": ["pods", "services", "configmaps", "secrets", "serviceaccounts"]},
-        {"apiGroups": ["apps"], "resources": ["deployments", "replicasets"], "verbs": ["*"]},
-        {"apiGroups": ["rbac.authorization.k8s.io"], "resources": ["roles", "rolebindings"],
-         "verbs": ["*"]},
-    ]  # fmt: skip
-    kube.create(ROLE, namespace, {"metadata": {"name": "deployer"}, "rules": rules})
-    kube.create(SERVICE_ACCOUNT, namespace, {"metadata": {"name": "deployer"}})
-    kube.create(
-        ROLE_BINDING,
-        namespace,
-        {
-            "metadata": {"name": "deployer"},
-            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "deployer"},
-            "subjects": [{"kind": "ServiceAccount", "name": "deployer", "namespace": namespace}],
-        },
-    )  # fmt: skip
-    token = service_account_token(local_apiserver, namespace, "deployer")
-    document = yaml.safe_load(local_apiserver.kubeconfig.read_text())
-    document["users"] = [{"name": "deployer", "user": {"token": token}}]
-    for context in document["contexts"]:
-        context["context"]["user"] = "deployer"
-    kubeconfig = tmp_path / "deployer.kubeconfig"
-    kubeconfig.write_text(yaml.safe_dump(document))
+    kubeconfig = role_kubeconfig(
+        local_apiserver, namespace, DEPLOYER_RULES, tmp_path / "deployer.kubeconfig"
+    )
     flags = ["--runtime", "kubernetes", "--kubeconfig", str(kubeconfig), "--namespace", namespace]
     try:
         assert main(["up", str(SHOP), *flags, "--no-wait"]) == 0, capsys.readouterr().err
@@ -248,6 +223,15 @@ def test_a_user_who_may_not_list_networkpolicies_can_still_take_the_shop_down(
         assert labelled(kube, namespace, dep) == []
     finally:
         kube.delete(NAMESPACE, None, namespace)
+
+
+def unreachable(kubeconfig: Path, path: Path) -> Path:
+    """`kubeconfig` with every cluster's server where nothing listens, written to `path`."""
+    document = yaml.safe_load(kubeconfig.read_text())
+    for cluster in document["clusters"]:
+        cluster["cluster"]["server"] = "https://127.0.0.1:1"
+    path.write_text(yaml.safe_dump(document))
+    return path
 
 
 @pytest.mark.parametrize("case", ["namespace", "context", "unreachable"])
@@ -271,29 +255,12 @@ def test_bad_cluster_input_is_one_line_and_exit_2(
     if case == "context":
         flags += ["--context", "nope"]
     if case == "unreachable":
-        document = yaml.safe_load(kubeconfig.read_text())
-        for cluster in document["clusters"]:
-            cluster["cluster"]["server"] = "https://127.0.0.1:1"
-        kubeconfig = tmp_path / "kubeconfig"
-        kubeconfig.write_text(yaml.safe_dump(document))
+        kubeconfig = unreachable(kubeconfig, tmp_path / "kubeconfig")
     argv = ["up", str(SHOP), "--runtime", "kubernetes", "--kubeconfig", str(kubeconfig)]
     assert main([*argv, *flags, "--no-wait"]) == 2
     err = capsys.readouterr().err.strip()
     assert expected in err and len(err.splitlines()) == 1, err
     assert not (state_dir / "deployments" / "shop.json").exists()
-
-
-def service_account_token(server: LocalApiServer, namespace: str, account: str) -> str:
-    """A token of the ServiceAccount, from the TokenRequest API."""
-    answer = requests.post(
-        f"{server.url}/api/v1/namespaces/{namespace}/serviceaccounts/{account}/token",
-        json={"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest", "spec": {}},
-        headers={"Authorization": f"Bearer {server.user(ADMIN).token}"},
-        verify=str(server.ca_file),
-        timeout=10,
-    )
-    answer.raise_for_status()
-    return str(answer.json()["status"]["token"])
 
 
 def service_account_dir(server: LocalApiServer, namespace: str, folder: Path) -> Path:
@@ -350,11 +317,7 @@ def test_a_run_on_a_cluster_it_cannot_use_is_one_line_and_writes_no_run_folder(
     kubeconfig = local_apiserver.kubeconfig
     flags = ["--namespace", "nowhere" if case == "namespace" else namespace]
     if case == "unreachable":
-        document = yaml.safe_load(kubeconfig.read_text())
-        for cluster in document["clusters"]:
-            cluster["cluster"]["server"] = "https://127.0.0.1:1"
-        kubeconfig = tmp_path / "kubeconfig"
-        kubeconfig.write_text(yaml.safe_dump(document))
+        kubeconfig = unreachable(kubeconfig, tmp_path / "kubeconfig")
     if case == "not a kubeconfig":
         kubeconfig = tmp_path / "hostname"
         kubeconfig.write_text("meshproof-node\n")

@@ -1,6 +1,6 @@
 """What the node tests share (tests/integration/kube/node/): the shop topology, its instances,
-`ShopOnNode` (the `shop` fixture's value), a namespace of its own per use, finding or
-replacing a part's pod, and a kubeconfig whose user has only the RBAC rules given."""
+`ShopOnNode` (the `shop` fixture's value), a namespace of its own per use, and finding or
+replacing a part's pod."""
 
 from __future__ import annotations
 
@@ -9,12 +9,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import requests
 import yaml
 
 from harness.kube.localnode import LocalNode
-from harness.kube.testing import ADMIN
-from mesh_runtime.kube.resources import NAMESPACE, POD, ROLE, ROLE_BINDING, SERVICE_ACCOUNT
+from mesh_runtime.kube.resources import NAMESPACE, POD
 from tests.conftest import poll
 from tests.integration.faults.faultkit import ROOT
 
@@ -76,34 +74,3 @@ def replace_pod(shop: ShopOnNode, part: str) -> None:
         kube.delete(POD, shop.namespace, old["metadata"]["name"])
     uid = old["metadata"]["uid"]
     poll(lambda: ready_pod(shop, part, uid), timeout=60, interval=0.5, what=f"a new {part} pod")
-
-
-def limited_kubeconfig(
-    node: LocalNode, namespace: str, rules: list[dict[str, Any]], path: Path
-) -> Path:
-    """A kubeconfig for a ServiceAccount of `namespace` whose Role has only `rules` (its
-    token from the TokenRequest API), written to `path`."""
-    binding = {
-        "metadata": {"name": "limited"},
-        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "limited"},
-        "subjects": [{"kind": "ServiceAccount", "name": "limited", "namespace": namespace}],
-    }
-    with node.client() as kube:
-        kube.create(SERVICE_ACCOUNT, namespace, {"metadata": {"name": "limited"}})
-        kube.create(ROLE, namespace, {"metadata": {"name": "limited"}, "rules": rules})
-        kube.create(ROLE_BINDING, namespace, binding)
-    api = node.api
-    answer = requests.post(
-        f"{api.url}/api/v1/namespaces/{namespace}/serviceaccounts/limited/token",
-        json={"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest", "spec": {}},
-        headers={"Authorization": f"Bearer {api.user(ADMIN).token}"},
-        verify=str(api.ca_file),
-        timeout=10,
-    )
-    answer.raise_for_status()
-    document = yaml.safe_load(node.kubeconfig.read_text())
-    document["users"] = [{"name": "limited", "user": {"token": answer.json()["status"]["token"]}}]
-    for context in document["contexts"]:
-        context["context"]["user"] = "limited"
-    path.write_text(yaml.safe_dump(document))
-    return path

@@ -20,12 +20,12 @@ from mesh_runtime.kube.errors import KubeNotFound
 from mesh_runtime.kube.resources import DEPLOYMENT, POD, SECRET, SERVICE, Resource
 from mesh_runtime.runtimes.kubernetes.loadworkers import GRACE_S, load_worker_pods
 from tests.conftest import poll
+from tests.fixtures.kube import DEPLOYER_RULES, role_kubeconfig
 from tests.integration.faults.faultkit import ROOT
 from tests.integration.kube.node.shopkit import (
     INSTANCES,
     SHOP,
     ShopOnNode,
-    limited_kubeconfig,
     new_namespace,
 )
 
@@ -220,16 +220,6 @@ def test_a_paused_control_plane_and_a_killed_sidecar_do_not_reach_users_on_the_n
     assert record["status"] == "passed"
 
 
-DEPLOYER_RULES: list[dict[str, Any]] = [
-    {"apiGroups": [""], "verbs": ["*"],
-     "resources": ["pods", "services", "configmaps", "secrets", "serviceaccounts"]},
-    {"apiGroups": ["apps"], "resources": ["deployments", "replicasets"], "verbs": ["*"]},
-    {"apiGroups": ["rbac.authorization.k8s.io"], "resources": ["roles", "rolebindings"],
-     "verbs": ["*"]},
-]  # fmt: skip
-"""All `up` needs, but no NetworkPolicy and no pods/exec: no network_disconnect."""
-
-
 def test_a_run_whose_user_may_not_make_its_fault_stops_in_one_line_leaving_nothing(
     local_node: LocalNode, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -239,7 +229,7 @@ def test_a_run_whose_user_may_not_make_its_fault_stops_in_one_line_leaving_nothi
     failed on that 403 and left every Deployment up), and no fault ledger registration is
     left for `meshproof recover` to trip over (before: one, for a ledger never written)."""
     namespace = new_namespace(local_node, "rbac")
-    kubeconfig = limited_kubeconfig(local_node, namespace, DEPLOYER_RULES, tmp_path / "kc")
+    kubeconfig = role_kubeconfig(local_node.api, namespace, DEPLOYER_RULES, tmp_path / "kc")
     experiment = tmp_path / "cut.yaml"
     experiment.write_text(yaml.safe_dump({
         "title": "a partition its user may not make",
