@@ -223,9 +223,8 @@ def no_faults_text(record: RunRecord) -> str:
     declared = len(faults) if isinstance(faults, list) else 0
     if not declared:
         return "No faults in this run."
-    its = "its fault" if declared == 1 else f"its {declared} faults"
+    its, are, _ = _its(declared, "fault")
     if record.status == "running":
-        are = "is" if declared == 1 else "are"
         return f"The run is still going: {its} {are} listed when it ends."
     return f"The run stopped ({record.status}) before it applied {its}."
 
@@ -235,15 +234,20 @@ def plural(count: int, noun: str) -> str:
     return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
 
 
+def _its(count: int, noun: str) -> tuple[str, str, str]:
+    """('its SLO', 'is', 'was') for one, ('its 3 SLOs', 'are', 'were') for more."""
+    if count == 1:
+        return f"its {noun}", "is", "was"
+    return f"its {plural(count, noun)}", "are", "were"
+
+
 def no_verdicts_text(record: RunRecord) -> str:
     """What the verdicts section says when the run has none: the experiment declares no
     SLO, or the run is still going, or it stopped before they were judged."""
     declared = record.declared_slos
     if not declared:
         return "This experiment declares no SLOs."
-    slos, are, were = (
-        ("its SLO", "is", "was") if declared == 1 else (f"its {declared} SLOs", "are", "were")
-    )
+    slos, are, were = _its(declared, "SLO")
     if record.status == "running":
         return f"The run is still going: {slos} {are} judged when it ends."
     return f"The run stopped ({record.status}) before {slos} {were} judged."

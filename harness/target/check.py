@@ -216,11 +216,7 @@ def check_prometheus(
 ) -> PartCheck:
     """Prometheus has the dialect's request metric for every named service (any, when the
     target names none)."""
-    query, metric = request_series_query(mesh, access.selector())
-    result = prometheus_query(access, query, timeout_s)
-    found = {str(series.get("metric", {}).get(SERVICE, "")) for series in result}
-    where = f"{access.url}: {metric}" + (f"{{{access.selector()}}}" if access.matchers else "")
-    hint = other_dialect_hint(access, mesh, timeout_s) if not found - {""} else ""
+    where, found, hint = request_series(access, mesh, timeout_s)
     if not services:
         if not found:
             why = hint or " (is the mesh serving?)"
@@ -237,6 +233,20 @@ def check_prometheus(
     return PartCheck(
         "prometheus", True, f"{where} has series for {len(services)}/{len(services)} services"
     )
+
+
+def request_series(
+    access: PrometheusAccess, mesh: MeshKind, timeout_s: float
+) -> tuple[str, set[str], str]:
+    """The mesh's request counter as Prometheus holds it: where it was asked ('URL: metric
+    {matchers}'), the workloads its series name ('' for a series naming none), and, when
+    none names one, `other_dialect_hint`."""
+    query, metric = request_series_query(mesh, access.selector())
+    result = prometheus_query(access, query, timeout_s)
+    found = {str(series.get("metric", {}).get(SERVICE, "")) for series in result}
+    where = f"{access.url}: {metric}" + (f"{{{access.selector()}}}" if access.matchers else "")
+    hint = other_dialect_hint(access, mesh, timeout_s) if not found - {""} else ""
+    return where, found, hint
 
 
 def before_a_run(target: TargetFile, timeout_s: float = TIMEOUT_S) -> list[PartCheck]:
@@ -257,12 +267,10 @@ def before_a_run(target: TargetFile, timeout_s: float = TIMEOUT_S) -> list[PartC
 def _metrics_named(target: TargetFile, timeout_s: float) -> PartCheck:
     """Prometheus answers, and does not hold another mesh's counter in place of the one
     `target.mesh` names."""
-    access = target.prometheus
-    query, metric = request_series_query(target.mesh, access.selector())
-    if prometheus_query(access, query, timeout_s):
-        return PartCheck("prometheus", True, f"{access.url}: {metric} has series")
-    hint = other_dialect_hint(access, target.mesh, timeout_s)
-    return PartCheck("prometheus", not hint, f"{access.url}: {metric} has no series{hint}")
+    where, found, hint = request_series(target.prometheus, target.mesh, timeout_s)
+    if found:
+        return PartCheck("prometheus", True, f"{where} has series")
+    return PartCheck("prometheus", not hint, f"{where} has no series{hint}")
 
 
 def other_dialect_hint(access: PrometheusAccess, mesh: MeshKind, timeout_s: float) -> str:
