@@ -2,7 +2,7 @@
 
 | metric | unit of the test | statistic |
 | --- | --- | --- |
-| `latency_ms`, `latency_ms{route=R}` | time windows | Mann-Whitney U + Hodges-Lehmann shift of the windows' medians, corrected for their lag-1 autocorrelation |
+| `latency_ms`, `latency_ms{route=R}` | time windows | Mann-Whitney U + Hodges-Lehmann shift of the windows' medians, corrected for their lag-1 autocorrelation (Welch's t on effective windows where ranks cannot reject at that autocorrelation) |
 | `p50_ms`, `p99_ms` | time windows | block bootstrap (whole windows drawn) of the percentile difference |
 | `error_rate`, `trace_completeness` | requests | two-proportion z-test |
 | `sidecar_cpu_per_krps`, `sidecar_rss_mb` | 1 s samples | Mann-Whitney U + Hodges-Lehmann |
@@ -29,6 +29,7 @@ from harness.compare.stats import (
     location_shift,
     poisson_rates,
     two_proportions,
+    window_location_shift,
 )
 from harness.compare.windows import (
     MIN_REQUESTS,
@@ -114,7 +115,7 @@ def window_shift(
     if reason := _too_few_windows(base_windows, cand_windows):
         return _no_data(metric, "ms", reason, _median(left), _median(right), unit)
     rho = lag1_autocorrelation(base_windows, cand_windows)
-    estimate = location_shift(left, right, alpha, rng, rho)
+    estimate = window_location_shift(left, right, alpha, rng, rho)
     per_request = hodges_lehmann(base.values, cand.values, alpha, rng)[0]
     return Measurement(
         metric, "ms", _median(left), _median(right), estimate, len(left), len(right),

@@ -14,7 +14,8 @@ consecutive windows are close to independent. So latency is judged on windows:
 - windows of pooled runs never mix runs (rounds of validate-upgrade pool their windows);
 - consecutive windows still correlate when the machine's state outlasts a window: the
   test's p-value and band are corrected for the windows' lag-1 autocorrelation
-  (`lag1_autocorrelation`, `harness.compare.stats.autocorrelation_factor`).
+  (`lag1_autocorrelation`, pooled over both sides' runs and corrected for its
+  small-sample bias; `harness.compare.stats.autocorrelation_factor`).
 """
 
 from __future__ import annotations
@@ -31,6 +32,9 @@ TARGET_REQUESTS = 10
 MIN_REQUESTS = 3
 """Fewer requests than this in a window: the window is left out."""
 MAX_AUTOCORRELATION = 0.9
+MIN_SERIES_WINDOWS = 5
+"""A run's series of fewer windows adds nothing to the autocorrelation (its bias
+correction, -(1 + 4 rho) / n, needs n > 4)."""
 
 
 @dataclass(frozen=True)
@@ -73,35 +77,51 @@ def windows_of(sample: Timed, length: int) -> Windows:
 
 
 def window_quantiles(windows: Windows, q: float) -> np.ndarray:
-    """The q-quantile of each window (linear interpolation, as numpy), in window order."""
+    """The q-quantile of each window (linear interpolation, numpy's arithmetic to the bit),
+    in window order; one sort for all windows."""
     order = np.lexsort((windows.values, windows.block))
-    values, block = windows.values[order], windows.block[order]
-    starts = np.searchsorted(block, np.arange(windows.count))
-    ends = np.append(starts[1:], len(values))[: windows.count]  # none when no window
-    out = np.empty(windows.count)
-    for index, (start, end) in enumerate(zip(starts, ends, strict=True)):
-        out[index] = np.quantile(values[start:end], q)
-    return out
+    values = windows.values[order]
+    sizes = np.bincount(windows.block, minlength=windows.count)[: windows.count]
+    starts = np.cumsum(sizes) - sizes
+    position = (sizes - 1) * q
+    below = np.floor(position)
+    weight = position - below
+    low = values[starts + below.astype(np.int64)]
+    high = values[starts + np.minimum(below.astype(np.int64) + 1, sizes - 1)]
+    step = high - low
+    return np.where(weight >= 0.5, high - step * (1 - weight), low + step * weight)
 
 
 def lag1_autocorrelation(*windows: Windows) -> float:
     """The lag-1 autocorrelation of the window medians, pooled over the runs of `windows`
-    (each run's series about its own mean; 0 when there are too few windows, never
-    above MAX_AUTOCORRELATION)."""
+    (each run's series about its own mean), corrected for its small-sample bias; 0 when
+    there are too few windows, never above MAX_AUTOCORRELATION.
+
+    The sample autocorrelation r of n values about their mean is biased low: for an AR(1)
+    E[r] = rho - (1 + 4 rho) / n (Kendall 1954; Marriott & Pope 1954), -0.19 at rho 0.7
+    and 20 windows, and an underestimated rho made identical runs "significant" in 10-17 %
+    of pairs at alpha 5 %. Pooled over k series of N windows in all, each series' bias
+    weighted by its length, E[r] = rho - k (1 + 4 rho) / N, so rho = (N r + k) / (N - 4 k).
+    """
     products = squares = 0.0
+    series_count = window_count = 0
     for side in windows:
         medians = window_quantiles(side, 0.5)
         runs = side.run_of_window
         for run in np.unique(runs):
             series = medians[runs == run]
-            if len(series) < 3:
+            if len(series) < MIN_SERIES_WINDOWS:
                 continue
             centred = series - series.mean()
             products += float((centred[1:] * centred[:-1]).sum())
             squares += float((centred * centred).sum())
+            series_count, window_count = series_count + 1, window_count + len(series)
     if squares <= 0:
         return 0.0
-    return min(max(products / squares, 0.0), MAX_AUTOCORRELATION)
+    corrected = (window_count * products / squares + series_count) / (
+        window_count - 4 * series_count
+    )
+    return min(max(corrected, 0.0), MAX_AUTOCORRELATION)
 
 
 def unit_text(length: int) -> str:
