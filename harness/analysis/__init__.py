@@ -7,7 +7,7 @@ from harness.analysis.phases import (
     with_phase,
 )
 from harness.analysis.records import read_requests
-from harness.analysis.summary import RunFrames, summarize
+from harness.analysis.summary import RunFrames, summarize, unmeasured_metrics
 from harness.analysis.traces import TraceReport, expected_spans, trace_completeness
 from harness.analysis.windows import compute_windows
 
@@ -22,5 +22,6 @@ __all__ = [
     "read_requests",
     "summarize",
     "trace_completeness",
+    "unmeasured_metrics",
     "with_phase",
 ]

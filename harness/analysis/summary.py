@@ -284,6 +284,20 @@ def _overhead(
             notes.setdefault(name, NO_METRICS)
 
 
+COUNTED_METRICS: dict[Signal, str] = {
+    "retries": "retries_per_krequests",
+    "ejections": "ejections",
+    "overflows": "overflows",
+}
+"""The metric each counted signal (`harness.observe.dialects.COUNTED`) gives."""
+
+
+def unmeasured_metrics(dialect: BoundDialect) -> set[str]:
+    """The metrics the run never measured: those of counters whose family Prometheus had
+    no series of (`BoundDialect.unseen`); their SLOs are not judged."""
+    return {COUNTED_METRICS[s] for s in dialect.unseen if s in COUNTED_METRICS}
+
+
 def _signal_increase(
     frames: RunFrames, signal: Signal, phase: PhaseRecord, notes: Notes, name: str = ""
 ) -> float | None:

@@ -20,6 +20,7 @@ from harness.analysis import (
     read_requests,
     summarize,
     trace_completeness,
+    unmeasured_metrics,
     with_phase,
 )
 from harness.analysis.cpu_split import cpu_split
@@ -132,7 +133,8 @@ def analyse(
     if hdr is not None:
         summaries = with_hdr_values(summaries, hdr.phases)
     wakeups = wakeups_of(topology, mode)
-    verdicts = judge(experiment.slos, summaries, wakeups, stopped_s=end_s)
+    unmeasured = unmeasured_metrics(frames.dialect)
+    verdicts = judge(experiment.slos, summaries, wakeups, stopped_s=end_s, unmeasured=unmeasured)
     whole = summaries["whole"]
     measured_requests = int((requests["phase"] != "warmup").sum()) if len(requests) else 0
     return Analysis(

@@ -45,6 +45,7 @@ from harness.observe.dialects import (
     NoData,
     dialect_for,
     reference_mesh_dialect,
+    unseen_reason,
 )
 from harness.observe.rows import frame as metrics_frame
 from harness.observe.span_flush import flush_span_producers
@@ -195,10 +196,17 @@ class Observers:
                 end = max(end, self._t0 + math.ceil(last - self._t0))
         observer = PrometheusObserver.of(access, queries=self.dialect.queries())
         try:
-            return observer.collect(self._t0, end, self._t0)
+            table = observer.collect(self._t0, end, self._t0)
         except MeshproofError as exc:
             self.problems.append(f"metrics: {exc}")
             return metrics_frame([])
+        try:  # a counter whose family Prometheus never had is no data, never 0
+            self.dialect = self.dialect.with_unseen(
+                observer.unseen(self.dialect, table, self._t0, end)
+            )
+        except MeshproofError as exc:
+            self.problems.append(f"metrics: {exc}")
+        return table
 
     def spans_and_metrics(self, stopped: float) -> tuple[pd.DataFrame | None, pd.DataFrame]:
         """The spans and the metrics table of the run, once each is complete; `stopped`
@@ -278,8 +286,9 @@ def run_dialect(deployment: Deployment, topology: Topology) -> BoundDialect:
 
 def dialect_record(dialect: BoundDialect) -> DialectRecord:
     """run.json's account of the dialect: each signal's query, or why it has none."""
-    queries = {name: q for name, q in dialect.signals.items() if isinstance(q, str)}
+    queries = {name: q for name in dialect.signals if (q := dialect.query(name)) is not None}
     no_data = {name: q.reason for name, q in dialect.signals.items() if isinstance(q, NoData)}
+    no_data.update((name, unseen_reason(dialect.families[name])) for name in dialect.unseen)
     return DialectRecord(name=dialect.name, queries=queries, no_data=no_data)
 
 

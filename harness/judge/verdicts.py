@@ -2,7 +2,10 @@
 
 Pure: SLOs and per-phase summaries in, `Verdict`s out. A metric with no data fails,
 with the reason the summary gave ("no data: no request was answered 503 in this
-phase"): an SLO that could not be checked has not been met.
+phase"): an SLO that could not be checked has not been met. Except a metric that was
+never measured (`unmeasured`: a counter whose family Prometheus had no series of during
+the run): that SLO is not judged (`Verdict.unmeasured`), neither passed nor failed, and
+the run is inconclusive.
 
 A latency SLO on service time (`p50_ms`, `p90_ms`, `p99_ms`, `p999_ms`) in a phase where
 the load fell behind its schedule is judged on the corrected latency of the same
@@ -16,7 +19,7 @@ held for 5 s from 31.0 s, ...").
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 
 from harness.exits import FAILED, INCONCLUSIVE, NOT_DONE, PASSED
 from harness.judge.disturbance import settle
@@ -38,14 +41,16 @@ def judge(
     summaries: Mapping[str, PhaseSummary],
     wakeups: int = 0,
     stopped_s: float | None = None,
+    unmeasured: Collection[str] = (),
 ) -> list[Verdict]:
     """One verdict per SLO, in the experiment's order, each latency verdict weighed
     against the host's disturbance in its phase (`harness.judge.disturbance`; `wakeups`:
     the wake-ups one request meets, 0 weighs nothing). `stopped_s`: where a stopped run
-    stopped (its SLOs of phases it never reached say so)."""
+    stopped (its SLOs of phases it never reached say so). `unmeasured`: metrics the run
+    never measured (`harness.analysis.unmeasured_metrics`): their SLOs are not judged."""
     verdicts = []
     for slo in slos:
-        verdict = judge_one(slo, summaries, stopped_s)
+        verdict = judge_one(slo, summaries, stopped_s, unmeasured)
         summary = summaries.get(str(slo.phase))
         if wakeups and summary is not None:
             verdict = settle(verdict, summary.host, wakeups)
@@ -54,9 +59,13 @@ def judge(
 
 
 def judge_one(
-    slo: SLO, summaries: Mapping[str, PhaseSummary], stopped_s: float | None = None
+    slo: SLO,
+    summaries: Mapping[str, PhaseSummary],
+    stopped_s: float | None = None,
+    unmeasured: Collection[str] = (),
 ) -> Verdict:
-    """The verdict of one SLO: passed only with a measured value that meets the threshold."""
+    """The verdict of one SLO: passed only with a measured value that meets the threshold;
+    not judged (`unmeasured`) when its metric was never measured."""
     summary = summaries.get(str(slo.phase))
     value: float | None = None
     reason = ""
@@ -85,6 +94,7 @@ def judge_one(
         value=value,
         passed=passed,
         reason=reason,
+        unmeasured=value is None and slo.metric in unmeasured and summary is not None,
     )
 
 
@@ -107,7 +117,8 @@ def _on_corrected(metric: str, service: float, summary: PhaseSummary) -> tuple[f
 
 def exit_code(verdicts: Iterable[Verdict], aborted: bool) -> int:
     """0 every SLO passed, 1 an SLO failed, 2 the run could not be done (aborted),
-    3 none failed but the host was too noisy to judge at least one (inconclusive)."""
+    3 none failed but at least one could not be judged: the host was too noisy, or its
+    metric was never measured (inconclusive)."""
     return {
         "passed": PASSED,
         "failed": FAILED,
@@ -120,7 +131,7 @@ def run_status(verdicts: Iterable[Verdict], aborted: bool) -> str:
     """The run.json status matching `exit_code`: passed, failed, inconclusive or aborted."""
     if aborted:
         return "aborted"
-    outcomes = {v.outcome for v in verdicts}
+    outcomes = {"inconclusive" if v.unmeasured else v.outcome for v in verdicts}
     if "fail" in outcomes:
         return "failed"
     return "inconclusive" if "inconclusive" in outcomes else "passed"

@@ -10,6 +10,7 @@ per phase from them, as PromQL's increase() does). Every result becomes long-for
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -20,7 +21,7 @@ from prometheus_api_client import PrometheusApiClientException, PrometheusConnec
 from urllib3.util.retry import Retry
 
 from harness.errors import RunError
-from harness.observe.dialects import MESHPROOF
+from harness.observe.dialects import MESHPROOF, BoundDialect, Signal
 from harness.observe.promql import add_matchers
 from harness.observe.rows import finite, frame, make_row
 from mesh_runtime.target import PrometheusAccess
@@ -117,3 +118,25 @@ class PrometheusObserver:
         for query in self._queries:
             rows.extend(self.query_range(query, start, end, t0, step))
         return frame(rows)
+
+    def unseen(
+        self, dialect: BoundDialect, table: pd.DataFrame, start: float, end: float
+    ) -> list[Signal]:
+        """The counted signals with no rows in `table` whose family Prometheus had no series
+        of over [start, end] and keeps no metadata of (a family exposed with `# TYPE` but
+        not yet incremented has metadata: that one is 0)."""
+        queried = set(table["metric"].unique()) if len(table) else set()
+        silent = dialect.silent_counters(queried)
+        return [s for s, family in silent.items() if not self.family_seen(family, start, end)]
+
+    def family_seen(self, family: str, start: float, end: float) -> bool:
+        """Whether Prometheus had a series of `family`, with any labels, in [start, end], or
+        keeps its metadata (`/api/v1/metadata`) now; the target's matchers not applied."""
+        window = max(1, math.ceil(end - start))
+        query = f'count(last_over_time({{__name__="{family}"}}[{window}s]))'
+        try:
+            if self._client.custom_query(query, params={"time": f"{end:.3f}"}):
+                return True
+            return bool(self._client.get_metric_metadata(family))
+        except (PrometheusApiClientException, requests.RequestException, ValueError) as exc:
+            raise RunError(f"prometheus {self.url}: asking for {family} failed: {exc}") from exc

@@ -85,15 +85,16 @@ def junit_xml(record: RunRecord) -> str:
     suite = JUnitSuite(record.experiment.name, _properties(record))
     reached = {phase.name for phase in record.phases}
     for verdict in record.verdicts:
-        if record.unjudged(verdict):
+        if verdict.unmeasured:
+            suite.skipped(verdict.slo, f"not judged: {verdict.reason}")
+        elif record.unjudged(verdict):
             phase = repr(verdict.phase)
             where = (
                 f"before phase {phase}"
                 if verdict.phase not in reached
                 else f"in phase {phase} before it measured {verdict.metric}"
             )
-            reason = f"not judged: the run was {record.status} {where}"
-            suite.skipped(verdict.slo, reason)
+            suite.skipped(verdict.slo, f"not judged: the run was {record.status} {where}")
         else:
             suite.verdict(verdict.slo, verdict, _failure_message(verdict))
     if record.stopped:

@@ -126,6 +126,10 @@ class Verdict(RecordModel):
     """Why it failed when there was nothing to measure (no data), else empty."""
     disturbance: str = ""
     """The host's disturbance in the phase, named (latency verdicts); empty when unmeasured."""
+    unmeasured: bool = False
+    """Not judged: the metric was never measured (its counter's family was in no series of
+    Prometheus during the run: `reason` names it). Neither passed nor failed; the run is
+    inconclusive (exit 3)."""
 
     @model_validator(mode="before")
     @classmethod
@@ -381,7 +385,10 @@ class RunRecord(RecordModel):
     def unjudged(self, verdict: Verdict) -> bool:
         """Whether the run stopped before it could judge `verdict`: a stopped run's SLO of
         a phase it never reached, or of one it cut short before anything was measured
-        (shown NOT JUDGED; junit.xml skips it). The run's error says what happened."""
+        (shown NOT JUDGED; junit.xml skips it). The run's error says what happened. Also
+        a verdict whose metric was never measured (`Verdict.unmeasured`), in any run."""
+        if verdict.unmeasured:
+            return True
         if not self.stopped:
             return False
         return verdict.value is None or verdict.phase not in {p.name for p in self.phases}

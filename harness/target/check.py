@@ -2,7 +2,9 @@
 
     ingress      ok    https://gw answered 200 in 12 ms (Host: shop.example)
     prometheus   ok    http://prom:9090: istio_requests_total has series for 4/4 services
-                       (the dialect's `service_requests`, per receiving workload)
+                       (the dialect's `service_requests`, per receiving workload); a
+                       counter SLOs read (retries...) Prometheus has neither a series
+                       nor metadata of is named: SLOs on it would not be judged
     kubernetes   ok    https://api:6443 (context staging) answers: v1.36.3
     crds         ok    virtualservices.networking.istio.io v1, destinationrules... v1
     access shop  FAIL  may not delete destinationrules.networking.istio.io, delete pods
@@ -188,12 +190,21 @@ def prometheus_query(
     access: PrometheusAccess, query: str, timeout_s: float
 ) -> list[dict[str, Any]]:
     """An instant query's result; MeshproofError (one line) when Prometheus does not answer."""
-    url = f"{access.url}/api/v1/query"
+    data = prometheus_api(access, "query", {"query": query}, f"query {query}", timeout_s)
+    result = data.get("result", []) if isinstance(data, dict) else []
+    return list(result) if isinstance(result, list) else []
+
+
+def prometheus_api(
+    access: PrometheusAccess, path: str, params: dict[str, str], what: str, timeout_s: float
+) -> Any:
+    """The `data` of Prometheus's `/api/v1/<path>`; MeshproofError (one line naming `what`)
+    when Prometheus does not answer or refuses."""
     try:
         with chosen_insecurity():
             response = requests.get(
-                url,
-                params={"query": query},
+                f"{access.url}/api/v1/{path}",
+                params=params,
                 headers=access.headers(),
                 verify=access.verify(),
                 timeout=timeout_s,
@@ -204,11 +215,28 @@ def prometheus_query(
         body = response.json()
     except ValueError:
         body = {}
+    if not isinstance(body, dict):
+        body = {}
     if response.status_code != 200 or body.get("status") != "success":
         error = body.get("error") or response.reason
-        raise MeshproofError(f"{access.url}: {response.status_code} {error} (query {query})")
-    result = body.get("data", {}).get("result", [])
-    return list(result) if isinstance(result, list) else []
+        raise MeshproofError(f"{access.url}: {response.status_code} {error} ({what})")
+    return body.get("data")
+
+
+def unknown_counters(access: PrometheusAccess, mesh: MeshKind, timeout_s: float) -> str:
+    """The families of the dialect's counted signals (retries, ejections, overflows)
+    Prometheus has neither a series nor metadata of, as a clause ('' when it knows each):
+    an SLO on one would not be judged (`harness.observe.dialects.COUNTED`)."""
+    unknown = [
+        f"{family} ({signal})"
+        for signal, family in dialect_for(mesh).bind().silent_counters(()).items()
+        if not prometheus_query(access, f'count({{__name__="{family}"}})', timeout_s)
+        and not prometheus_api(access, "metadata", {"metric": family}, family, timeout_s)
+    ]
+    if not unknown:
+        return ""
+    them = "it" if len(unknown) == 1 else "them"
+    return f"; no series of {', '.join(unknown)}: SLOs on {them} would not be judged"
 
 
 def check_prometheus(
@@ -221,7 +249,10 @@ def check_prometheus(
         if not found:
             why = hint or " (is the mesh serving?)"
             return PartCheck("prometheus", False, f"{where} has no series{why}")
-        return PartCheck("prometheus", True, f"{where} has series for {len(found)} workloads")
+        unknown = unknown_counters(access, mesh, timeout_s)
+        return PartCheck(
+            "prometheus", True, f"{where} has series for {len(found)} workloads{unknown}"
+        )
     missing = [s for s in services if s not in found]
     if missing:
         return PartCheck(
@@ -230,9 +261,9 @@ def check_prometheus(
             f"{where} has no series for {', '.join(missing)} (found:"
             f" {', '.join(sorted(found - {''})) or 'none'}){hint}",
         )
-    return PartCheck(
-        "prometheus", True, f"{where} has series for {len(services)}/{len(services)} services"
-    )
+    counted = f"{len(services)}/{len(services)} services"
+    unknown = unknown_counters(access, mesh, timeout_s)
+    return PartCheck("prometheus", True, f"{where} has series for {counted}{unknown}")
 
 
 def request_series(

@@ -12,6 +12,7 @@ One module per mesh (`istio`, `linkerd`, `consul`, `meshproof`), each a pure map
 from __future__ import annotations
 
 from harness.observe.dialects.base import (
+    COUNTED,
     COUNTER_SIGNALS,
     DESTINATION,
     FLAGS,
@@ -23,6 +24,7 @@ from harness.observe.dialects.base import (
     NoData,
     Query,
     Signal,
+    unseen_reason,
 )
 from harness.observe.dialects.consul import CONSUL
 from harness.observe.dialects.istio import ISTIO
@@ -59,6 +61,7 @@ def dialect_for(mesh: str) -> Dialect:
 
 __all__ = [
     "CONSUL",
+    "COUNTED",
     "COUNTER_SIGNALS",
     "DESTINATION",
     "DIALECTS",
@@ -77,4 +80,5 @@ __all__ = [
     "Signal",
     "dialect_for",
     "reference_mesh_dialect",
+    "unseen_reason",
 ]

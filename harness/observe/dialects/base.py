@@ -22,8 +22,8 @@ never a query that would read as 0.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Collection, Iterable, Mapping
+from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Literal, get_args
 
@@ -62,6 +62,11 @@ COUNTER_SIGNALS: frozenset[Signal] = frozenset(
     }
 )
 """Signals whose series are raw cumulative counters; the others are values."""
+
+COUNTED: frozenset[Signal] = frozenset({"retries", "ejections", "overflows"})
+"""Counter signals an SLO reads as a count (`retries_per_krequests`, `ejections`,
+`overflows`): no series of one in the run is 0 only if Prometheus knows its family
+(`BoundDialect.unseen`); a family it never had is no data, never 0."""
 
 SERVICE = "mp_service"
 SOURCE = "mp_source"
@@ -148,10 +153,15 @@ class Dialect:
     def bind(self) -> BoundDialect:
         """The dialect's PromQL text per signal (the text is also the rows' `metric`)."""
         bound: dict[Signal, str | NoData] = {}
+        families: dict[Signal, str] = {}
         for signal in SIGNALS:
             entry = self.signals[signal]
             bound[signal] = entry if isinstance(entry, NoData) else entry.promql()
-        return BoundDialect(self.name, MappingProxyType(bound), self.extra_queries)
+            if isinstance(entry, Query):
+                families[signal] = entry.selector.metric
+        return BoundDialect(
+            self.name, MappingProxyType(bound), self.extra_queries, MappingProxyType(families)
+        )
 
 
 @dataclass(frozen=True)
@@ -161,21 +171,50 @@ class BoundDialect:
     name: str
     signals: Mapping[Signal, str | NoData]
     extra_queries: tuple[str, ...] = ()
+    families: Mapping[Signal, str] = field(default_factory=dict)
+    """Signal -> the metric family its query selects (signals with a query)."""
+    unseen: frozenset[Signal] = frozenset()
+    """Signals whose family Prometheus had no series of during the run (`with_unseen`)."""
 
     def query(self, signal: Signal) -> str | None:
-        """The PromQL whose rows hold `signal`; None when the dialect has no data for it."""
+        """The PromQL whose rows hold `signal`; None when the dialect has no data for it,
+        or Prometheus had no series of its family during the run."""
         entry = self.signals[signal]
-        return None if isinstance(entry, NoData) else entry
+        return None if isinstance(entry, NoData) or signal in self.unseen else entry
 
     def no_data(self, signal: Signal) -> str | None:
-        """Why the dialect has no data for `signal`, naming the mesh; None when it has."""
+        """Why there is no data for `signal` (the dialect's reason, naming the mesh, or its
+        family unseen); None when there is."""
         entry = self.signals[signal]
-        return f"{self.name} metrics: {entry.reason}" if isinstance(entry, NoData) else None
+        if isinstance(entry, NoData):
+            return f"{self.name} metrics: {entry.reason}"
+        return unseen_reason(self.families[signal]) if signal in self.unseen else None
+
+    def silent_counters(self, queried: Collection[str]) -> dict[Signal, str]:
+        """The `COUNTED` signals whose query gave no rows (`queried`: the metric keys of the
+        rows there are), with the family to ask Prometheus about."""
+        return {
+            signal: self.families[signal]
+            for signal in SIGNALS
+            if signal in COUNTED and signal in self.families and self.signals[signal] not in queried
+        }
+
+    def with_unseen(self, signals: Iterable[Signal]) -> BoundDialect:
+        """This dialect, `signals` known to have no family in Prometheus: no data, not 0."""
+        return replace(self, unseen=self.unseen | frozenset(signals))
 
     def queries(self) -> tuple[str, ...]:
         """Every query to run: the extra ones, then each signal's (no repeats)."""
         texts = [*self.extra_queries, *(q for q in self.signals.values() if isinstance(q, str))]
         return tuple(dict.fromkeys(texts))
+
+
+def unseen_reason(family: str) -> str:
+    """Why a counter whose family Prometheus never had reads as no data, not 0."""
+    return (
+        f"Prometheus has no series of {family} during the run; the mesh may not export it,"
+        " or its scrape job is missing"
+    )
 
 
 def relabel(inner: str, *pairs: tuple[str, str]) -> str:

@@ -11,18 +11,9 @@ import pytest
 from prometheus_api_client import PrometheusConnect
 
 from mesh_runtime.errors import ReadinessTimeout
-from mesh_runtime.runtimes.deployment import InstanceRecord
-from mesh_runtime.runtimes.plan import ProcessSpec
 from mesh_runtime.runtimes.ports import port_allocator
-from mesh_runtime.runtimes.prometheus import (
-    PrometheusServer,
-    expected_targets,
-    prometheus_command,
-    scrape_config,
-    write_scrape_config,
-)
-from mesh_runtime.runtimes.supervisor import Supervisor
-from mesh_runtime.tools import find_binary
+from mesh_runtime.runtimes.prometheus import expected_targets, scrape_config
+from tests.fixtures.prometheus import instance, start_prometheus
 
 pytestmark = pytest.mark.integration
 
@@ -48,34 +39,6 @@ def sidecar_admin() -> Iterator[int]:
     yield int(server.server_address[1])
     server.shutdown()
     server.server_close()
-
-
-def instance(admin_port: int) -> InstanceRecord:
-    return InstanceRecord(
-        service="catalog",
-        instance="catalog-0",
-        version="v1",
-        app_port=1,
-        inbound_port=2,
-        outbound_port=3,
-        admin_port=admin_port,
-    )
-
-
-def start_prometheus(tmp_path: Path, config: dict[str, object]) -> Iterator[PrometheusServer]:
-    with port_allocator() as allocate:
-        port = allocate()
-    write_scrape_config(tmp_path / "prometheus.yml", config)  # type: ignore[arg-type]
-    command = prometheus_command(
-        str(find_binary("prometheus")), tmp_path / "prometheus.yml", tmp_path / "data", port
-    )
-    spec = ProcessSpec("prometheus", "prometheus", tuple(command), {"port": port})
-    supervisor = Supervisor(tmp_path / "logs")
-    (record,) = supervisor.start_and_wait([spec], timeout=30)
-    try:
-        yield PrometheusServer(f"http://127.0.0.1:{port}")
-    finally:
-        supervisor.stop(record, grace=5)
 
 
 def test_targets_come_up_and_carry_our_labels(tmp_path: Path, sidecar_admin: int) -> None:

@@ -12,10 +12,13 @@ import pytest
 from harness.analysis.phases import phase_intervals
 from harness.analysis.records import normalize_requests
 from harness.analysis.signals import counter_increase_by
-from harness.analysis.summary import RunFrames, summarize
+from harness.analysis.summary import RunFrames, summarize, unmeasured_metrics
 from harness.analysis.windows import compute_windows
-from harness.observe.dialects import CONSUL, ISTIO, LINKERD
-from harness.store.model import PhaseRecord
+from harness.engine.observers import dialect_record
+from harness.judge import exit_code, judge, run_status
+from harness.observe.dialects import CONSUL, ISTIO, LINKERD, MESHPROOF, BoundDialect
+from harness.spec.slo import SLO
+from harness.store.model import PhaseRecord, Verdict
 
 PHASES = phase_intervals(2.0, 10.0, [])
 WHOLE = PhaseRecord(name="whole", start_s=0.0, end_s=10.0)
@@ -140,3 +143,58 @@ def test_counters_that_appear_after_t0_count_from_zero_with_nothing_before_them(
     )
     found = counter_increase_by(table, query, ("mp_source", "mp_destination"), WHOLE)
     assert found == {("a", "b"): 20.0, ("a", "c"): 4.0}
+
+
+def test_the_counters_to_ask_prometheus_about_are_those_without_rows() -> None:
+    """Only a counted signal (retries, ejections, overflows) with a query and no rows in
+    the table is asked about, by its family's name; NoData signals and ones with rows not."""
+    linkerd, consul, meshproof = LINKERD.bind(), CONSUL.bind(), MESHPROOF.bind()
+    requests_only = {linkerd.query("proxied_requests") or ""}
+    assert linkerd.silent_counters(requests_only) == {
+        "retries": "outbound_http_route_retry_requests_total"
+    }
+    assert consul.silent_counters(set()) == {
+        "retries": "envoy_cluster_upstream_rq_retry",
+        "ejections": "envoy_cluster_outlier_detection_ejections_enforced_total",
+        "overflows": "envoy_cluster_upstream_rq_pending_overflow",
+    }
+    with_retries = {"meshproof_retries_total", "meshproof_overflow_total"}
+    assert meshproof.silent_counters(with_retries) == {
+        "ejections": "meshproof_outlier_ejections_total"
+    }
+
+
+def test_a_counter_whose_family_prometheus_never_had_is_not_judged() -> None:
+    """Requests counted, no retry series: where Prometheus knows the retry family, retries
+    are 0 and `retries_per_krequests < 1` passes; where it never had it (`with_unseen`), the
+    SLO is NOT JUDGED (no value, neither passed nor failed, the run inconclusive, exit 3)
+    with the family named, and run.json's dialect says no data for retries."""
+    linkerd = LINKERD.bind()
+    proxied = linkerd.query("proxied_requests") or ""
+    metrics = pd.DataFrame(rows(proxied, [(float(t), 100.0 * t) for t in range(11)]))
+    slo = SLO.model_validate("retries_per_krequests < 1")
+
+    def verdict_in(dialect: BoundDialect) -> Verdict:
+        frames = RunFrames(
+            requests(), compute_windows(requests(), PHASES), metrics=metrics, dialect=dialect
+        )
+        summaries = summarize(frames, PHASES, [], [slo])
+        (verdict,) = judge([slo], summaries, unmeasured=unmeasured_metrics(dialect))
+        return verdict
+
+    known = verdict_in(linkerd)
+    assert known.value == 0.0 and known.passed and not known.unmeasured
+    unseen = linkerd.with_unseen(["retries"])
+    absent = verdict_in(unseen)
+    assert absent.value is None and not absent.passed and absent.unmeasured
+    assert absent.reason == (
+        "no data: Prometheus has no series of outbound_http_route_retry_requests_total during"
+        " the run; the mesh may not export it, or its scrape job is missing"
+    )
+    assert run_status([absent], aborted=False) == "inconclusive"
+    assert exit_code([absent], aborted=False) == 3
+    assert run_status([absent, known.model_copy(update={"passed": False, "outcome": "fail"})],
+                      aborted=False) == "failed"  # fmt: skip
+    record = dialect_record(unseen)
+    assert "retries" not in record.queries
+    assert record.no_data["retries"].startswith("Prometheus has no series of outbound_http")

@@ -118,6 +118,26 @@ def test_a_stopped_runs_unmeasured_slos_read_not_judged_everywhere(run_dir: Path
     assert [row[4] for row in verdict_rows(finished)] == ["FAIL"] * 3
 
 
+def test_a_finished_runs_slo_on_a_counter_never_measured_reads_not_judged(run_dir: Path) -> None:
+    """An SLO whose counter's family Prometheus never had (`Verdict.unmeasured`) reads NOT
+    JUDGED in a run that ran to its end: the verdict table, the terminal line, junit.xml
+    (skipped, with the verdict's reason), never FAIL."""
+    record = load_run(run_dir)
+    reason = "no data: Prometheus has no series of x_total during the run; ..."
+    unmeasured = record.verdicts[0].model_copy(
+        update={"value": None, "passed": False, "outcome": "fail", "reason": reason,
+                "unmeasured": True}
+    )  # fmt: skip
+    finished = record.model_copy(update={"status": "inconclusive", "verdicts": [unmeasured]})
+    assert finished.unjudged(unmeasured)
+    assert [row[4] for row in verdict_rows(finished)] == ["NOT JUDGED"]
+    assert verdict_line(unmeasured, finished.unjudged(unmeasured)).startswith("NOT JUDGED ")
+    suite = ET.fromstring(junit_xml(finished)).find("testsuite")
+    assert suite is not None and (suite.get("skipped"), suite.get("failures")) == ("1", "0")
+    skipped = suite.find("testcase/skipped")
+    assert skipped is not None and skipped.get("message") == f"not judged: {reason}"
+
+
 def test_report_md_names_a_stopped_runs_status_once(run_dir: Path) -> None:
     """run.json's error of an aborted run starts 'aborted: ' already: report.md does not
     say 'aborted: aborted: ...'; an error run's reason gets its status before it."""
