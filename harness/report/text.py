@@ -205,13 +205,13 @@ def tally_text(tally: tuple[str, str], passed: str = "") -> str:
 
 def record_tally(record: RunRecord) -> tuple[str, str]:
     """`slo_tally` of a run record."""
-    verdicts = record.verdicts
+    tally = record.verdict_tally()
     return slo_tally(
         record.status,
-        sum(v.passed for v in verdicts),
-        len(verdicts),
-        sum(v.outcome == "inconclusive" for v in verdicts),
-        sum(record.unjudged(v) for v in verdicts),
+        tally.passed,
+        tally.verdicts,
+        tally.inconclusive,
+        tally.unjudged,
         record.declared_slos,
     )
 

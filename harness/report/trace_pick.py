@@ -127,11 +127,13 @@ def expected_of(record: RunRecord, run_dir: Path) -> Counter[str]:
 def trace_rows(
     record: RunRecord, run_dir: Path, trace_id: str, t0_s: float | None
 ) -> list[WaterfallRow]:
-    """The waterfall of one trace of the run."""
+    """The waterfall of one trace of the run (without sidecars, the call graph says under
+    which caller's span a missing service's span belongs)."""
     request = trace_request(run_dir, trace_id)
-    return waterfall_rows(
-        trace_spans(run_dir, trace_id), request, expected_of(record, run_dir), t0_s
-    )
+    graph = call_graph(record, run_dir) if record.mode == "no-mesh" else None
+    calls = graph.calls if graph is not None else None
+    spans = trace_spans(run_dir, trace_id)
+    return waterfall_rows(spans, request, expected_of(record, run_dir), t0_s, calls)
 
 
 def chosen_traces(lists: dict[str, list[Pick]]) -> list[tuple[str, Pick]]:

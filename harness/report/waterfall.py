@@ -15,13 +15,14 @@ from __future__ import annotations
 
 import json
 from collections import Counter, defaultdict
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
 import pandas as pd
 
 from harness.analysis.traces import span_labels
+from harness.report.missing_spans import Children, place_missing
 
 RowKind = Literal["harness", "span", "missing"]
 
@@ -85,38 +86,41 @@ def waterfall_rows(
     request: HarnessRequest | None,
     expected: Mapping[str, int],
     t0_s: float | None = None,
+    calls: Mapping[str, Sequence[str]] | None = None,
 ) -> list[WaterfallRow]:
-    """The harness's rows, then every span depth first (children by start), then one row
-    per span the call graph expected that the trace lacks. A trace no request started (an
+    """The harness's rows, then every span depth first (children by start), with one row
+    per span the call graph expected that the trace lacks under the span that should be
+    its parent (`harness.report.missing_spans`; `calls`, the call graph, names a missing
+    handle's caller where there are no sidecar spans). A trace no request started (an
     orphan: a request's context lost on the way) is no request's trace: none is missing."""
     spans = spans.reset_index(drop=True)
     origin_ns = _origin_ns(spans, request, t0_s)
     rows = _harness_rows(request) if request is not None else []
-    labels = list(span_labels(spans)) if len(spans) else []
-    placed = _depth_first(spans)
-    depth_of_service: dict[str, int] = {}
-    for index, depth in placed:
-        span = spans.iloc[index]
-        rows.append(_span_row(span, labels[index], depth, origin_ns))
-        depth_of_service.setdefault(str(span["service"]), depth)
+    labels = [str(label) for label in span_labels(spans)] if len(spans) else []
+    starts = [int(start) for start in spans["start_ns"]] if len(spans) else []
+    children = _children(spans, starts)
     lacking = Counter(expected) - Counter(labels) if request is not None else Counter()
-    for label, count in sorted(lacking.items()):
-        service = label.split(" ", 1)[0]
-        for _ in range(count):
-            rows.append(
-                WaterfallRow(
-                    row="missing",
-                    depth=depth_of_service.get(service, 0),
-                    label=label,
-                    service=service,
-                    operation=label,
-                    kind="",
-                    start_ms=None,
-                    duration_ms=None,
-                    status="missing",
-                )
-            )
+    missing = place_missing(children, labels, starts, lacking, expected, calls or {})
+    for node, depth in _depth_first(children, starts):
+        if node < len(labels):
+            rows.append(_span_row(spans.iloc[node], labels[node], depth, origin_ns))
+        else:
+            rows.append(_missing_row(missing[node - len(labels)], depth))
     return rows
+
+
+def _missing_row(label: str, depth: int) -> WaterfallRow:
+    return WaterfallRow(
+        row="missing",
+        depth=depth,
+        label=label,
+        service=label.split(" ", 1)[0],
+        operation=label,
+        kind="",
+        start_ms=None,
+        duration_ms=None,
+        status="missing",
+    )
 
 
 def _origin_ns(spans: pd.DataFrame, request: HarnessRequest | None, t0_s: float | None) -> int:
@@ -155,27 +159,33 @@ def _harness_rows(request: HarnessRequest) -> list[WaterfallRow]:
     ]
 
 
-def _depth_first(spans: pd.DataFrame) -> list[tuple[int, int]]:
-    """(row index, depth) in call order: roots (no parent in the trace) by start, each
-    followed by its children by start."""
+def _children(spans: pd.DataFrame, starts: list[int]) -> Children:
+    """Parent row index (None: no parent in the trace) -> child row indexes by start."""
     ids = {str(s): i for i, s in enumerate(spans["span_id"])} if len(spans) else {}
-    children: dict[int | None, list[int]] = defaultdict(list)
+    children: Children = defaultdict(list)
     for index, parent in enumerate(spans["parent_span_id"] if len(spans) else []):
         children[ids.get(str(parent or ""))].append(index)
-    starts = spans["start_ns"].tolist() if len(spans) else []
+    for below in children.values():
+        below.sort(key=lambda i: starts[i])
+    return children
+
+
+def _depth_first(children: Children, starts: list[int]) -> list[tuple[int, int]]:
+    """(node, depth) in call order: the roots (no parent in the trace) in their order, each
+    followed by its children in theirs."""
     out: list[tuple[int, int]] = []
-    stack = [(i, 0) for i in sorted(children[None], key=lambda i: starts[i], reverse=True)]
     seen: set[int] = set()
-    while stack:
-        index, depth = stack.pop()
-        if index in seen:
-            continue
-        seen.add(index)
-        out.append((index, depth))
-        below = sorted(children[index], key=lambda i: starts[i], reverse=True)
-        stack.extend((i, depth + 1) for i in below)
-    # a cycle of parent ids (a broken exporter) leaves spans unplaced: list them at the root
-    out.extend((i, 0) for i in sorted(set(range(len(starts))) - seen, key=lambda i: starts[i]))
+    # a cycle of parent ids (a broken exporter) has no root: each is walked from its first span
+    unplaced = sorted(range(len(starts)), key=lambda i: starts[i])
+    for roots in (children.get(None, []), unplaced):
+        stack = [(i, 0) for i in reversed(roots) if i not in seen]
+        while stack:
+            node, depth = stack.pop()
+            if node in seen:
+                continue
+            seen.add(node)
+            out.append((node, depth))
+            stack.extend((i, depth + 1) for i in reversed(children.get(node, [])))
     return out
 
 

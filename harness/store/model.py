@@ -7,6 +7,7 @@ A metric that could not be computed is `None` (no data), never 0.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
@@ -323,6 +324,21 @@ class Summary(RecordModel):
         return cls(requests=requests, **values)
 
 
+@dataclass(frozen=True)
+class VerdictTally:
+    """A run's verdicts counted (`RunRecord.verdict_tally`): `failed` is every verdict
+    neither passed nor inconclusive, the `unjudged` ones among them."""
+
+    passed: int
+    failed: int
+    inconclusive: int
+    unjudged: int
+
+    @property
+    def verdicts(self) -> int:
+        return self.passed + self.failed + self.inconclusive
+
+
 class RunRecord(RecordModel):
     """run.json."""
 
@@ -392,6 +408,15 @@ class RunRecord(RecordModel):
         if not self.stopped:
             return False
         return verdict.value is None or verdict.phase not in {p.name for p in self.phases}
+
+    def verdict_tally(self) -> VerdictTally:
+        """Passed, failed, inconclusive and not judged (`unjudged`) verdicts: what `list`,
+        the status line and the Runs page count."""
+        passed = sum(v.passed for v in self.verdicts)
+        inconclusive = sum(v.outcome == "inconclusive" for v in self.verdicts)
+        failed = len(self.verdicts) - passed - inconclusive
+        unjudged = sum(self.unjudged(v) for v in self.verdicts)
+        return VerdictTally(passed, failed, inconclusive, unjudged)
 
     @field_validator("id")
     @classmethod

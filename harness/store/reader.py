@@ -258,8 +258,7 @@ def _listing(path: Path, host: Host) -> RunListing:
             failed=0,
             problem=exc.problem if not exc.path else f"{exc.path}: {exc.problem}",
         )
-    passed = sum(1 for v in record.verdicts if v.passed)
-    inconclusive = sum(1 for v in record.verdicts if v.outcome == "inconclusive")
+    tally = record.verdict_tally()
     summary = record.summary
     state = run_state(record, host)
     return RunListing(
@@ -271,10 +270,10 @@ def _listing(path: Path, host: Host) -> RunListing:
         note=state.note,
         started_at=record.started_at,
         duration_s=record.duration_s,
-        passed=passed,
-        failed=len(record.verdicts) - passed - inconclusive,
-        inconclusive=inconclusive,
-        unjudged=sum(1 for v in record.verdicts if record.unjudged(v)),
+        passed=tally.passed,
+        failed=tally.failed,
+        inconclusive=tally.inconclusive,
+        unjudged=tally.unjudged,
         declared=record.declared_slos,
         rps=summary.rps,
         target_rps=summary.target_rps,

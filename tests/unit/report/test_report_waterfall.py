@@ -82,3 +82,126 @@ def test_an_orphan_trace_has_no_missing_rows() -> None:
     expected = expected_spans({"cart": ["inventory"], "inventory": []}, "cart", "mesh")
     rows = waterfall_rows(spans, None, expected)
     assert [(r.row, r.span_id, r.depth) for r in rows] == [("span", "c1", 0), ("span", "d1", 1)]
+
+
+def test_a_missing_span_sits_under_the_span_that_should_be_its_parent() -> None:
+    """catalog is called by frontend (depth 3 in the trace) and by cart: the inbound span of
+    cart's call to catalog and its handle are missing. They sit under cart's outbound span
+    (depths 6 and 7), before frontend's later call to catalog, not at catalog's first depth
+    at the end; of two tries lacking an inbound span, the last try gets the missing one."""
+    spans = pd.DataFrame(
+        [
+            _span("a", "ff", "frontend", "inbound", "SERVER", 0.0, 30.0),
+            _span("b", "a", "frontend", "frontend handle", "SERVER", 1.0, 29.0),
+            _span("f", "b", "frontend", "outbound cart", "CLIENT", 2.0, 9.0,
+                  upstream_cluster="cart"),
+            _span("g", "f", "cart", "inbound", "SERVER", 2.5, 8.5),
+            _span("h", "g", "cart", "cart handle", "SERVER", 3.0, 8.0),
+            _span("i1", "h", "cart", "outbound catalog", "CLIENT", 3.5, 4.0,
+                  upstream_cluster="catalog", **{"retry.attempt": 0}),
+            _span("i2", "h", "cart", "outbound catalog", "CLIENT", 4.5, 7.5,
+                  upstream_cluster="catalog", **{"retry.attempt": 1}),
+            _span("c", "b", "frontend", "outbound catalog", "CLIENT", 10.0, 20.0,
+                  upstream_cluster="catalog"),
+            _span("d", "c", "catalog", "inbound", "SERVER", 10.5, 19.5),
+            _span("e", "d", "catalog", "catalog handle", "SERVER", 11.0, 19.0),
+        ]
+    )  # fmt: skip
+    request = HarnessRequest(TRACE, 10.0, 10.0, 31.0, 31.0, 200)
+    calls = {"frontend": ["cart", "catalog"], "cart": ["catalog"], "catalog": []}
+    expected = expected_spans(calls, "frontend", "mesh")
+    rows = waterfall_rows(spans, request, expected, t0_s=T0)
+
+    drawn = [(r.row, r.span_id or r.label, r.depth) for r in rows if r.row != "harness"]
+    assert drawn == [
+        ("span", "a", 0),
+        ("span", "b", 1),
+        ("span", "f", 2),
+        ("span", "g", 3),
+        ("span", "h", 4),
+        ("span", "i1", 5),
+        ("span", "i2", 5),
+        ("missing", "catalog sidecar inbound", 6),
+        ("missing", "catalog handle", 7),
+        ("span", "c", 2),
+        ("span", "d", 3),
+        ("span", "e", 4),
+    ]
+
+
+def test_a_missing_call_comes_where_its_parent_would_have_made_it() -> None:
+    """frontend calls cart, then catalog; its call to cart is missing with all below it:
+    the missing outbound span comes first among frontend's calls, its subtree under it."""
+    spans = pd.DataFrame(
+        [
+            _span("a", "ff", "frontend", "inbound", "SERVER", 0.0, 30.0),
+            _span("b", "a", "frontend", "frontend handle", "SERVER", 1.0, 29.0),
+            _span("c", "b", "frontend", "outbound catalog", "CLIENT", 10.0, 20.0,
+                  upstream_cluster="catalog"),
+            _span("d", "c", "catalog", "inbound", "SERVER", 10.5, 19.5),
+            _span("e", "d", "catalog", "catalog handle", "SERVER", 11.0, 19.0),
+        ]
+    )  # fmt: skip
+    request = HarnessRequest(TRACE, 10.0, 10.0, 31.0, 31.0, 200)
+    calls = {"frontend": ["cart", "catalog"], "cart": [], "catalog": []}
+    rows = waterfall_rows(spans, request, expected_spans(calls, "frontend", "mesh"), t0_s=T0)
+
+    drawn = [(r.row, r.span_id or r.label, r.depth) for r in rows if r.row != "harness"]
+    assert drawn == [
+        ("span", "a", 0),
+        ("span", "b", 1),
+        ("missing", "frontend sidecar outbound -> cart", 2),
+        ("missing", "cart sidecar inbound", 3),
+        ("missing", "cart handle", 4),
+        ("span", "c", 2),
+        ("span", "d", 3),
+        ("span", "e", 4),
+    ]
+
+
+def test_without_sidecars_the_call_graph_names_a_missing_handles_caller() -> None:
+    """No-mesh: only the services' handle spans. catalog's handle under cart's is missing;
+    the call graph says cart calls it, so it sits under cart's handle (depth 2), though
+    catalog's other handle is at depth 1."""
+    spans = pd.DataFrame(
+        [
+            _span("a", "ff", "frontend", "frontend handle", "SERVER", 0.0, 30.0),
+            _span("b", "a", "cart", "cart handle", "SERVER", 1.0, 9.0),
+            _span("c", "a", "catalog", "catalog handle", "SERVER", 10.0, 20.0),
+        ]
+    )
+    request = HarnessRequest(TRACE, 10.0, 10.0, 31.0, 31.0, 200)
+    calls = {"frontend": ["cart", "catalog"], "cart": ["catalog"], "catalog": []}
+    expected = expected_spans(calls, "frontend", "no-mesh")
+    rows = waterfall_rows(spans, request, expected, t0_s=T0, calls=calls)
+
+    drawn = [(r.row, r.span_id or r.label, r.depth) for r in rows if r.row != "harness"]
+    assert drawn == [
+        ("span", "a", 0),
+        ("span", "b", 1),
+        ("missing", "catalog handle", 2),
+        ("span", "c", 1),
+    ]
+
+
+def test_spans_whose_parents_form_a_cycle_and_what_they_lack_are_all_drawn() -> None:
+    """A broken exporter's cycle of parent ids (a -> b -> a) has no root: its spans are
+    walked from the first to start, and the missing span under one of them is drawn too."""
+    spans = pd.DataFrame(
+        [
+            _span("a", "b", "frontend", "inbound", "SERVER", 0.0, 30.0),
+            _span("b", "a", "frontend", "frontend handle", "SERVER", 1.0, 29.0),
+        ]
+    )
+    request = HarnessRequest(TRACE, 10.0, 10.0, 31.0, 31.0, 200)
+    calls = {"frontend": ["catalog"], "catalog": []}
+    rows = waterfall_rows(spans, request, expected_spans(calls, "frontend", "mesh"), t0_s=T0)
+
+    drawn = [(r.row, r.span_id or r.label, r.depth) for r in rows if r.row != "harness"]
+    assert drawn == [
+        ("span", "a", 0),
+        ("span", "b", 1),
+        ("missing", "frontend sidecar outbound -> catalog", 2),
+        ("missing", "catalog sidecar inbound", 3),
+        ("missing", "catalog handle", 4),
+    ]
