@@ -7,7 +7,7 @@ import os
 import signal
 import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -63,6 +63,40 @@ def half_closed_exchange(address: str, payload: bytes, timeout: float = 10.0) ->
         while chunk := sock.recv(1 << 16):
             chunks.append(chunk)
     return b"".join(chunks)
+
+
+@contextlib.contextmanager
+def silent_listener() -> Iterator[int]:
+    """A port on 127.0.0.1 (`fresh_port`) where a thread accepts every connection and
+    holds it open without ever sending a byte (a hung server); yields the port."""
+    import socket
+    import threading
+
+    from mesh_runtime.runtimes.ports import fresh_port
+
+    server = socket.create_server(("127.0.0.1", fresh_port()), backlog=64)
+    held: list[socket.socket] = []
+    stopping = threading.Event()
+
+    def accept() -> None:
+        while not stopping.is_set():
+            try:
+                connection, _ = server.accept()
+            except OSError:  # the listener was closed: done
+                return
+            held.append(connection)
+
+    thread = threading.Thread(target=accept, name="silent-listener", daemon=True)
+    thread.start()
+    try:
+        yield server.getsockname()[1]
+    finally:
+        stopping.set()
+        server.shutdown(socket.SHUT_RDWR)
+        server.close()
+        thread.join(timeout=5)
+        for connection in held:
+            connection.close()
 
 
 def stop_group(

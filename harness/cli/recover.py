@@ -5,7 +5,10 @@ removes the registration. What is left belongs to a harness that was killed (or 
 running: those are left alone unless --force). Each pending fault is rolled back from its
 ledger entry alone, newest first; exit 0 when everything was undone, 1 otherwise. A
 Kubernetes object someone else changed after the fault did is not restored (the line
-says which fields changed) unless --force.
+says which fields changed) unless --force. An API call is sent once and waited for
+`CALL_TIMEOUT_S` at most; once a server was found unreachable the faults still to undo
+there are not tried: they stay in the ledger for a later `recover` (a server that accepts
+connections and never answers costs 5 s, not 30 s per fault).
 
 Then each run whose run.json still says `running` while its harness is gone (the runs of
 the ledgers, and those in --reports) is recorded as aborted, saying the harness died;
@@ -26,6 +29,10 @@ if TYPE_CHECKING:
 
     from harness.faults.ledger import Registration
     from harness.faults.undo import RollbackExecutor
+
+
+CALL_TIMEOUT_S = 5.0
+"""How long `recover` waits for one Kubernetes API call (one attempt, no retry)."""
 
 
 def register(subparsers: Any) -> None:
@@ -67,7 +74,7 @@ def run(args: argparse.Namespace) -> int:
         console.print(f"No fault ledgers registered under {root / 'ledgers'}: nothing to recover.")
     left: set[Path] = set()  # run folders with faults still in effect: not recorded as ended
     for registration in found:
-        executor = RollbackExecutor(force=args.force)
+        executor = RollbackExecutor(force=args.force, call_timeout_s=CALL_TIMEOUT_S)
         if not recover_one(registration, console, force=args.force, executor=executor):
             left.add(registration.ledger.parent.resolve())
     folders = [registration.ledger.parent for registration in found]
@@ -134,7 +141,13 @@ def recover_one(
 
     try:
         ledger.rollback_all(executor, report)
-    except FaultError:
-        return False  # each failure was reported above
+    except FaultError:  # each failure was reported above
+        left = ", ".join(item.name for item in ledger.pending())
+        console.print(
+            f"  not rolled back: {left}; they stay in the ledger: run `meshproof recover`"
+            " again once the cause is fixed",
+            markup=False,
+        )
+        return False
     unregister(registration.file)
     return True

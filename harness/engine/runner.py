@@ -79,9 +79,11 @@ def run_experiment(path: str | Path, options: RunOptions, view: ProgressView) ->
         view.stage(f"checking the target {name}")
         refuse_unready_target(topology)
     if options.kubernetes is not None:  # its kubeconfig loads, the server, the namespace
+        from harness.faults.kube_access import refuse_denied_faults
         from mesh_runtime.runtimes.kubernetes.runtime import check_cluster
 
         check_cluster(options.kubernetes)
+        refuse_denied_faults(experiment.faults, options.kubernetes)  # RBAC, before the deploy
     started = datetime.now(UTC)
     writer = RunWriter(options.out_dir, Path(path).stem, started)
     record = RunRecord(

@@ -127,6 +127,27 @@ def prober_of(pods: list[dict[str, Any]], part: str) -> dict[str, Any] | None:
     return None
 
 
+def refuse_unless_policies(name: str, place: KubePlace) -> None:
+    """FaultError (one line) unless RBAC lets the place's user get, create and delete
+    NetworkPolicies, list pods and exec in them (asked before the deploy too:
+    harness.faults.kube_access)."""
+    asks = [(verb, NETWORK_POLICY, None) for verb in ("get", "create", "delete")] + [
+        ("list", POD, None),
+        ("create", POD, "exec"),
+    ]
+    denied = [
+        f"{verb} {resource.plural}{'/' + sub if sub else ''}"
+        for verb, resource, sub in asks
+        if not place.kube.can_i(verb, resource, place.namespace, subresource=sub)
+    ]
+    if denied:
+        raise FaultError(
+            f"fault {name!r}: the user of {place.login.kubeconfig} may not"
+            f" {', '.join(denied)} in namespace {place.namespace} (RBAC); network_disconnect"
+            " creates a NetworkPolicy and checks its effect from another pod (pods/exec)"
+        )
+
+
 class KubeNetworkDisconnectInjector:
     """A deny-all NetworkPolicy on the target's pod for the fault's duration."""
 
@@ -151,25 +172,7 @@ class KubeNetworkDisconnectInjector:
         self.timings: dict[str, float] = {}
         """Measured: `cut_s` (policy created -> a new connection fails), `restored_s`
         (policy deleted -> a new connection succeeds)."""
-        self._refuse_if_denied()
-
-    def _refuse_if_denied(self) -> None:
-        asks = [(verb, NETWORK_POLICY, None) for verb in ("get", "create", "delete")] + [
-            ("list", POD, None),
-            ("create", POD, "exec"),
-        ]
-        namespace = self._place.namespace
-        denied = [
-            f"{verb} {resource.plural}{'/' + sub if sub else ''}"
-            for verb, resource, sub in asks
-            if not self._kube.can_i(verb, resource, namespace, subresource=sub)
-        ]
-        if denied:
-            raise FaultError(
-                f"fault {self.name!r}: the user of {self._place.login.kubeconfig} may not"
-                f" {', '.join(denied)} in namespace {namespace} (RBAC); network_disconnect"
-                " creates a NetworkPolicy and checks its effect from another pod (pods/exec)"
-            )
+        refuse_unless_policies(self.name, place)
 
     def rollback_entry(self) -> RollbackEntry:
         snapshot = read_or_absent(self._kube, self._ref)

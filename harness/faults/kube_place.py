@@ -34,14 +34,21 @@ class KubeLogin(KubeModel):
     context: str | None = None
 
     def client(self, tools: StepTools) -> KubeClient:
-        """One client per kubeconfig and context for the steps of one recovery."""
+        """One client per kubeconfig and context for the steps of one recovery (one
+        attempt per call, `tools.call_timeout_s` each, when that is set)."""
         key = ("kube", str(self.kubeconfig), self.context)
-        return tools.shared(key, self.connect)
+        return tools.shared(key, lambda: self.connect(tools.call_timeout_s))
 
-    def connect(self) -> KubeClient:
+    def connect(self, one_attempt_s: float | None = None) -> KubeClient:
+        """A client with the default timeout and retries, or sending each call once and
+        waiting at most `one_attempt_s` for it."""
         from mesh_runtime.kube.client import KubeClient
 
-        return KubeClient.connect(self.kubeconfig, self.context)
+        if one_attempt_s is None:
+            return KubeClient.connect(self.kubeconfig, self.context)
+        return KubeClient.connect(
+            self.kubeconfig, self.context, timeout_s=one_attempt_s, one_attempt=True
+        )
 
 
 @dataclass

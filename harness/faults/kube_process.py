@@ -235,6 +235,24 @@ def wait_started_again(kube: KubeClient, where: PodContainer, restarts_before: i
 # --- the injector -------------------------------------------------------------------------
 
 
+def refuse_unless_exec(name: str, kind: str, place: KubePlace) -> None:
+    """FaultError (one line) unless RBAC lets the place's user exec in, get and list pods
+    (asked before the deploy too: harness.faults.kube_access)."""
+    asks = (("create", "exec", "pods/exec"), ("get", None, "pods"), ("list", None, "pods"))
+    denied = [
+        f"{verb} {what}"
+        for verb, sub, what in asks
+        if not place.kube.can_i(verb, POD, place.namespace, subresource=sub)
+    ]
+    if denied:
+        context = f" (context {place.login.context})" if place.login.context else ""
+        raise FaultError(
+            f"fault {name!r}: the user of {place.login.kubeconfig}{context} may not "
+            f"{', '.join(denied)} in namespace {place.namespace} (RBAC); {kind} "
+            "signals the container's processes through pods/exec, as `kubectl exec`"
+        )
+
+
 class KubeContainerInjector:
     """One process or container fault on the kubernetes runtime; `kind` picks what
     apply / revert do."""
@@ -248,28 +266,13 @@ class KubeContainerInjector:
         place = KubePlace.of_runtime(ctx, fault.kind)
         self._login, self._namespace, self._kube = place.login, place.namespace, place.kube
         self._selector = f"{place.selector},{PART_LABEL}={self._part}"
-        self._refuse_if_denied()
+        refuse_unless_exec(self.name, self.kind, place)
         self._where: PodContainer | None = None
         self._restarts = 0
         self._stopped: list[tuple[int, int]] = []
         self._signalled_at = 0.0
         self.timings: dict[str, float] = {}
         """Measured: `ready_again_s`, from the signal to the container ready again."""
-
-    def _refuse_if_denied(self) -> None:
-        asks = (("create", "exec", "pods/exec"), ("get", None, "pods"), ("list", None, "pods"))
-        denied = [
-            f"{verb} {what}"
-            for verb, sub, what in asks
-            if not self._kube.can_i(verb, POD, self._namespace, subresource=sub)
-        ]
-        if denied:
-            context = f" (context {self._login.context})" if self._login.context else ""
-            raise FaultError(
-                f"fault {self.name!r}: the user of {self._login.kubeconfig}{context} may not "
-                f"{', '.join(denied)} in namespace {self._namespace} (RBAC); {self.kind} "
-                "signals the container's processes through pods/exec, as `kubectl exec`"
-            )
 
     def rollback_entry(self) -> RollbackEntry:
         where = self._current()

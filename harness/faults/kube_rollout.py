@@ -7,7 +7,8 @@ stopped: one replica, maxUnavailable 0), the fault waits until that rollout is c
 pauses `interval`, and goes on with the next. Every Deployment's snapshot and patch (one
 `restartedAt`, the fault's start, for all of them) are on the ledger before the first
 patch, as `finish_kube_rollout` steps. A restart is not undone: putting the old template
-back would restart the pods once more. What could be left half-done is a rollout whose
+back would restart the pods once more; a completed one loses only the fault's mark
+(`changes.unmark`), so the Deployment is its snapshot plus `restartedAt`. What could be left half-done is a rollout whose
 new pod never turns Ready (the old pod keeps serving meanwhile): the step waits for it,
 and if it does not complete, restores the Deployment's snapshot (the old template: its
 ReplicaSet's pod is still there, so nothing restarts), with the checks of every
@@ -33,7 +34,7 @@ from harness.faults.kube import DeploymentScaleInjector
 from harness.faults.kube_place import KubeLogin, KubePlace, refuse_if_denied
 from harness.faults.steps import RollbackEntry, RollbackStep, StepKind, StepTools
 from harness.faults.targets import instances_for
-from harness.kube.changes import ObjectChange, apply, read, restore
+from harness.kube.changes import ObjectChange, apply, read, restore, unmark
 from harness.kube.patches.workloads import restart_patch, rollout_unfinished
 from harness.kube.state import ObjectRef, ObjectState
 from harness.spec.faults import ControlPlaneOutageFault, RollingRestartFault
@@ -80,7 +81,7 @@ def finish_rollout(
     force: bool = False,
 ) -> str:
     """Nothing half-done of a rollout restart: a Deployment it patched either completes its
-    rollout within `wait_s` or gets its snapshot back (ChangedSince if someone changed it
+    rollout within `wait_s` (its mark then removed) or gets its snapshot back (ChangedSince if someone changed it
     since, unless `force`). Returns what happened, one line."""
     ref = change.ref
     try:
@@ -94,8 +95,9 @@ def finish_rollout(
     while waiting and time.monotonic() < deadline:
         time.sleep(POLL_S)
         waiting = rollout_unfinished(kube.get(ref.resource, ref.namespace, ref.name))
-    if not waiting:
-        return f"{ref}: restarted, its rollout complete"
+    if not waiting:  # the restart stays; the fault's mark goes
+        unmark(kube, change)
+        return f"{ref}: restarted, its rollout complete (mark removed)"
     done = restore(kube, change, applied=applied, force=force)
     return f"{ref}: rollout not complete after {wait_s:g}s ({waiting}); {done}"
 
@@ -132,6 +134,21 @@ def wait_rollout(
             return False
 
 
+def refuse_unless_deployments(name: str, place: KubePlace) -> None:
+    """FaultError (one line) unless RBAC lets the place's user get, patch and update
+    Deployments (asked before the deploy too: harness.faults.kube_access)."""
+    denied = [
+        verb
+        for verb in ("get", "patch", "update")
+        if not place.kube.can_i(verb, DEPLOYMENT, place.namespace)
+    ]
+    if denied:
+        raise FaultError(
+            f"fault {name!r}: the user of {place.login.kubeconfig} may not"
+            f" {', '.join(denied)} deployments in namespace {place.namespace} (RBAC)"
+        )
+
+
 class KubeRollingRestartInjector:
     """A rollout restart of each instance's Deployment in turn (module docstring)."""
 
@@ -140,6 +157,7 @@ class KubeRollingRestartInjector:
         self._fault = fault
         self._stop = ctx.stop
         place = KubePlace.of_runtime(ctx, fault.kind)
+        self._place = place
         self._login, self._namespace, self._kube = place.login, place.namespace, place.kube
         self._mark = f"{place.run or 'meshproof'}/{fault.name}"
         self._names = instance_deployments(ctx.deployment, fault.target)
@@ -150,16 +168,7 @@ class KubeRollingRestartInjector:
 
     def check(self) -> None:
         """RBAC allows reading, patching and replacing Deployments; each one is there."""
-        denied = [
-            verb
-            for verb in ("get", "patch", "update")
-            if not self._kube.can_i(verb, DEPLOYMENT, self._namespace)
-        ]
-        if denied:
-            raise FaultError(
-                f"fault {self.name!r}: the user of {self._login.kubeconfig} may not"
-                f" {', '.join(denied)} deployments in namespace {self._namespace} (RBAC)"
-            )
+        refuse_unless_deployments(self.name, self._place)
         for ref in self._refs():
             read(self._kube, ref)
 
@@ -196,19 +205,24 @@ class KubeRollingRestartInjector:
             finish_rollout(self._kube, change, wait_s=ROLLOUT_TIMEOUT_S, applied=applied)
 
 
+def outage_as_scale(fault: ControlPlaneOutageFault) -> DeploymentScaleFault:
+    """The outage as the deployment_scale it is: `control-plane` at 0 replicas."""
+    return DeploymentScaleFault(
+        name=fault.name,
+        kind="deployment_scale",
+        target="control-plane",
+        at=fault.at,
+        duration=fault.duration,
+        params={"replicas": 0},  # type: ignore[arg-type]  # validated into the model
+    )
+
+
 class KubeControlPlaneOutageInjector(DeploymentScaleInjector):
     """The control plane's Deployment at 0 replicas; revert puts its snapshot back and
     waits until its pod is Ready."""
 
     def __init__(self, fault: ControlPlaneOutageFault, ctx: FaultContext) -> None:
-        scale = DeploymentScaleFault(
-            name=fault.name,
-            kind="deployment_scale",
-            target="control-plane",
-            at=fault.at,
-            duration=fault.duration,
-            params={"replicas": 0},  # type: ignore[arg-type]  # validated into the model
-        )
+        scale = outage_as_scale(fault)
         place = KubePlace.of_runtime(ctx, fault.kind)
         refuse_if_denied(scale, place)
         super().__init__(scale, place)

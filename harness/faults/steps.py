@@ -73,6 +73,10 @@ class StepTools:
     restart: RestartFn
     force: bool = False
     """`meshproof recover --force`: restore what someone else changed since the fault."""
+    call_timeout_s: float | None = None
+    """`meshproof recover`: an API call is sent once and may take this long, and once a
+    server was found unreachable the later calls to it fail at once (the faults stay in
+    the ledger). None: the clients' own timeout and retries (the run's own rollback)."""
     _clients: dict[Hashable, object] = field(default_factory=dict, repr=False)
 
     def shared(self, key: Hashable, make: Callable[[], T]) -> T:

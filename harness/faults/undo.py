@@ -23,13 +23,21 @@ from mesh_runtime.errors import MeshproofError
 class RollbackExecutor:
     """Carries out rollback entries; `restart` is how a stopped process is started again
     (by default through its runtime, from the deployment state file); `force` restores an
-    object someone else changed since the fault (`recover --force`)."""
+    object someone else changed since the fault (`recover --force`); `call_timeout_s`
+    sends each API call once, waiting that long at most (`recover`: `StepTools`)."""
 
     def __init__(
-        self, restart: RestartFn | None = None, kinds: FaultKinds = REGISTRY, *, force: bool = False
+        self,
+        restart: RestartFn | None = None,
+        kinds: FaultKinds = REGISTRY,
+        *,
+        force: bool = False,
+        call_timeout_s: float | None = None,
     ) -> None:
         self._kinds = kinds
-        self._tools = StepTools(restart=restart or restart_from_state_file, force=force)
+        self._tools = StepTools(
+            restart=restart or restart_from_state_file, force=force, call_timeout_s=call_timeout_s
+        )
 
     def __call__(self, rollback: RollbackEntry | Mapping[str, Any]) -> None:
         """Run every step of an entry; failures are collected and raised together."""

@@ -171,6 +171,33 @@ def _restore_once(
     return f"{ref}: restored to its snapshot (resourceVersion {snapshot.resource_version})"
 
 
+def unmark(kube: KubeClient, change: ObjectChange) -> str:
+    """Take the fault's mark off an object whose change is meant to stay (a rollout restart
+    that completed: its old pod template back would restart the pods again), at the version
+    just read; nothing else is written. A 409 (a status write in between) reads again,
+    ATTEMPTS times in all. Returns what was done, one line."""
+    for _ in range(ATTEMPTS - 1):
+        try:
+            return _unmark_once(kube, change)
+        except KubeConflict:
+            continue
+    return _unmark_once(kube, change)
+
+
+def _unmark_once(kube: KubeClient, change: ObjectChange) -> str:
+    ref = change.ref
+    try:
+        current = kube.get(ref.resource, ref.namespace, ref.name)
+    except KubeNotFound:
+        return f"{ref}: gone"
+    if ObjectState.of(current).mark != change.mark:
+        return f"{ref}: carries no mark of {change.mark}"
+    version = str(current["metadata"].get("resourceVersion", ""))
+    patch = {"metadata": {"annotations": {MARK_ANNOTATION: None}}}
+    kube.merge_patch(ref.resource, ref.namespace, ref.name, patch, resource_version=version)
+    return f"{ref}: mark {change.mark} removed"
+
+
 def refuse_if_changed(
     change: ObjectChange, state: ObjectState, applied: ObjectState | None
 ) -> None:

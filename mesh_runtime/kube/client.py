@@ -30,7 +30,13 @@ from kubernetes.client.exceptions import ApiException
 from kubernetes.config.config_exception import ConfigException
 
 from mesh_runtime.errors import InvalidInput
-from mesh_runtime.kube.errors import KubeNotFound, Request, from_api_exception, unreachable
+from mesh_runtime.kube.errors import (
+    KubeNotFound,
+    KubeUnreachable,
+    Request,
+    from_api_exception,
+    unreachable,
+)
 from mesh_runtime.kube.podexec import ExecResult, exec_in_pod
 from mesh_runtime.kube.resources import SELF_SUBJECT_ACCESS_REVIEW, Resource
 
@@ -40,19 +46,38 @@ DEFAULT_TIMEOUT_S = 10.0
 
 
 class KubeClient:
-    """Talks to one API server as one user (a kubeconfig context)."""
+    """Talks to one API server as one user (a kubeconfig context).
+
+    By default each call may take `timeout_s` and is retried on a transport error (the
+    `kubernetes` package's urllib3 retries: a server briefly away is waited for). With
+    `one_attempt` (`meshproof recover`) a call is sent once, and after one found the server
+    unreachable every later call fails at once saying so: a server that accepts
+    connections and never answers costs one `timeout_s`, not one per call and retry.
+    """
 
     def __init__(
-        self, api: k8s.ApiClient, *, context: str, timeout_s: float = DEFAULT_TIMEOUT_S
+        self,
+        api: k8s.ApiClient,
+        *,
+        context: str,
+        timeout_s: float = DEFAULT_TIMEOUT_S,
+        one_attempt: bool = False,
     ) -> None:
         self._api = api
         self.context = context
         self.server: str = api.configuration.host
         self.timeout_s = timeout_s
+        self._one_attempt = one_attempt
+        self._unreachable: KubeUnreachable | None = None
 
     @classmethod
     def connect(
-        cls, kubeconfig: Path, context: str | None = None, *, timeout_s: float = DEFAULT_TIMEOUT_S
+        cls,
+        kubeconfig: Path,
+        context: str | None = None,
+        *,
+        timeout_s: float = DEFAULT_TIMEOUT_S,
+        one_attempt: bool = False,
     ) -> KubeClient:
         """A client for `context` of `kubeconfig` (its current context when None).
 
@@ -70,12 +95,18 @@ class KubeClient:
                 raise InvalidInput(
                     str(kubeconfig), "contexts", f"no context {chosen!r} (it has: {known})"
                 )
+            configuration = type.__call__(k8s.Configuration)  # not the package's global one
+            if one_attempt:
+                configuration.retries = False
             api = k8s_config.new_client_from_config(
-                config_file=str(kubeconfig), context=chosen, persist_config=False
+                config_file=str(kubeconfig),
+                context=chosen,
+                persist_config=False,
+                client_configuration=configuration,
             )
         except ConfigException as exc:
             raise InvalidInput(str(kubeconfig), "", str(exc).splitlines()[0]) from exc
-        return cls(api, context=str(chosen), timeout_s=timeout_s)
+        return cls(api, context=str(chosen), timeout_s=timeout_s, one_attempt=one_attempt)
 
     def close(self) -> None:
         self._api.close()
@@ -267,6 +298,12 @@ class KubeClient:
         query: Mapping[str, str] | None = None,
     ) -> str:
         """The answer's text; a status outside 2xx raised as the matching KubeApiError."""
+        if self._unreachable is not None:
+            raise KubeUnreachable(
+                request,
+                f"not sent: an earlier call found it unreachable ({self._unreachable.detail})",
+                server=self.server,
+            )
         with self._translated(request):
             method, url, headers, payload, _ = self._api.param_serialize(
                 method,
@@ -292,7 +329,15 @@ class KubeClient:
         except ApiException as exc:
             raise from_api_exception(exc, request, server=self.server) from exc
         except (urllib3.exceptions.HTTPError, OSError) as exc:
-            raise unreachable(exc, request, server=self.server) from exc
+            error = unreachable(exc, request, server=self.server)
+            if self._one_attempt:
+                error = KubeUnreachable(
+                    request,
+                    f"{error.detail} (one attempt of {self.timeout_s:g}s)",
+                    server=self.server,
+                )
+                self._unreachable = error
+            raise error from exc
 
 
 def _refuse_unless_kubeconfig(kubeconfig: Path) -> None:

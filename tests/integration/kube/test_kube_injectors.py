@@ -9,6 +9,7 @@ Deployment object's spec.replicas.
 from __future__ import annotations
 
 import contextlib
+import threading
 import uuid
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,7 @@ from harness.faults.steps import RollbackEntry
 from harness.faults.undo import RollbackExecutor
 from harness.kube import KubeClient, KubeConflict, KubeNotFound
 from harness.kube.changes import ObjectChange, apply, read
+from harness.kube.diff import merge
 from harness.kube.patches.workloads import RESTARTED_AT, restart_patch
 from harness.kube.state import MARK_ANNOTATION, ObjectRef, ObjectState
 from harness.kube.testing import LocalApiServer
@@ -43,6 +45,7 @@ from harness.spec.kube_faults import (
 from mesh_runtime.kube.resources import (
     DEPLOYMENT,
     DESTINATION_RULE,
+    NAMESPACE,
     POD,
     SERVICE_ACCOUNT,
     VIRTUAL_SERVICE,
@@ -51,6 +54,7 @@ from mesh_runtime.kube.resources import (
 from mesh_runtime.runtimes.deployment import Deployment, InstanceRecord, KubernetesPlacement
 from mesh_runtime.runtimes.external import external_deployment
 from mesh_runtime.target import TargetFile
+from tests.conftest import poll
 from tests.fixtures.kube import VIEWER, viewer_namespace, viewer_role
 
 pytestmark = pytest.mark.integration
@@ -159,7 +163,7 @@ def test_scale_undone_from_the_ledger_json(kube: KubeClient, place: KubePlace) -
     assert ObjectState.of(kube.get(DEPLOYMENT, NS, name)) == before
 
 
-def one_pod_deployment(kube: KubeClient, name: str) -> dict[str, Any]:
+def one_pod_deployment(kube: KubeClient, name: str, namespace: str = NS) -> dict[str, Any]:
     labels = {"app": name}
     spec = {
         "replicas": 1,
@@ -169,7 +173,17 @@ def one_pod_deployment(kube: KubeClient, name: str) -> dict[str, Any]:
             "spec": {"containers": [{"name": "app", "image": "registry.invalid/c:1"}]},
         },
     }
-    return kube.create(DEPLOYMENT, NS, body(DEPLOYMENT, name, spec, labels=labels))
+    return kube.create(DEPLOYMENT, namespace, body(DEPLOYMENT, name, spec, labels=labels))
+
+
+def write_rollout_complete(kube: KubeClient, namespace: str, name: str) -> None:
+    """The deployment controller's status of a complete rollout, written by hand (none
+    runs here)."""
+    generation = kube.get(DEPLOYMENT, namespace, name)["metadata"]["generation"]
+    complete = {"replicas": 1, "updatedReplicas": 1, "availableReplicas": 1, "readyReplicas": 1}
+    complete["observedGeneration"] = generation
+    kube.merge_patch(DEPLOYMENT, namespace, name, {"status": complete}, resource_version=None,
+                     subresource="status")  # fmt: skip
 
 
 def test_a_rollout_restart_is_finished_or_undone_from_the_ledger_json(
@@ -177,7 +191,8 @@ def test_a_rollout_restart_is_finished_or_undone_from_the_ledger_json(
 ) -> None:
     """`recover` after a rolling restart on the kubernetes runtime (finish_kube_rollout
     steps, from the ledger's JSON): a restarted Deployment whose rollout completed keeps
-    its new template (putting it back would restart its pods again); one whose rollout
+    its new template (putting it back would restart its pods again) and loses the fault's
+    mark (before: the mark stayed); one whose rollout
     never completes (no controller here) gets its snapshot back exactly; one the fault
     never reached is left as is."""
     names = [unique("done"), unique("stuck"), unique("untouched")]
@@ -195,14 +210,12 @@ def test_a_rollout_restart_is_finished_or_undone_from_the_ledger_json(
     entry = RollbackEntry(fault="roll", kind="rolling_restart", target="sidecars", steps=steps)
     for change in changes[:2]:  # the harness was killed before the third
         apply(kube, change)
-    done = kube.get(DEPLOYMENT, NS, names[0])  # its controller's work, written by hand
-    complete = {"replicas": 1, "updatedReplicas": 1, "availableReplicas": 1, "readyReplicas": 1}
-    complete["observedGeneration"] = done["metadata"]["generation"]
-    kube.merge_patch(DEPLOYMENT, NS, names[0], {"status": complete}, resource_version=None,
-                     subresource="status")  # fmt: skip
+    write_rollout_complete(kube, NS, names[0])
     RollbackExecutor()(entry.to_json())
     finished, stuck, untouched = (ObjectState.of(kube.get(DEPLOYMENT, NS, n)) for n in names)
-    assert finished == changes[0].expected  # restarted: the new template stays
+    # restarted: the new template stays, the fault's mark goes
+    assert finished == ObjectState.of(merge(changes[0].snapshot.state.document(), changes[0].patch))
+    assert MARK_ANNOTATION not in finished.annotations
     assert finished.spec["template"]["metadata"]["annotations"][RESTARTED_AT]
     assert stuck == changes[1].snapshot.state  # the rollout undone: exactly as it was
     assert untouched == changes[2].snapshot.state
@@ -352,12 +365,12 @@ def test_registry_refuses_before_the_run_what_would_fail_during_it(
 
 
 def kube_runtime_context(
-    local_apiserver: LocalApiServer, tmp_path: Path, namespace: str
+    local_apiserver: LocalApiServer, tmp_path: Path, namespace: str, context: str = VIEWER
 ) -> FaultContext:
-    """A fault context as `run --runtime kubernetes` has it, as the viewer user."""
+    """A fault context as `run --runtime kubernetes` has it, as `context`'s user."""
     placement = KubernetesPlacement(
         kubeconfig=str(local_apiserver.kubeconfig),
-        context=VIEWER,
+        context=context,
         namespace=namespace,
         deployment_id="shop-0123abcd",
     )
@@ -396,3 +409,45 @@ def test_a_process_fault_on_the_kubernetes_runtime_needs_pods_exec(
         FaultError, match=r"may not create pods/exec in namespace readers-\w+ \(RBAC\)"
     ):
         REGISTRY.make_injector(fault, context)
+
+
+def test_a_completed_rolling_restart_leaves_no_mark(
+    local_apiserver: LocalApiServer, kube: KubeClient, tmp_path: Path
+) -> None:
+    """The harness's own path on the kubernetes runtime: a rolling_restart applied, its
+    rollout complete (the controller's status written by hand), reverted at its end: the
+    Deployment is its snapshot plus the new template's restartedAt, and carries no
+    meshproof.io/fault (before: the mark stayed after the run)."""
+    namespace = unique("roll")
+    kube.create(NAMESPACE, None, {"metadata": {"name": namespace}})
+    one_pod_deployment(kube, "catalog-1", namespace)
+    before = ObjectState.of(kube.get(DEPLOYMENT, namespace, "catalog-1"))
+    fault = TypeAdapter(FaultSpec).validate_python(
+        {
+            "name": "roll",
+            "kind": "rolling_restart",
+            "target": "sidecars",
+            "params": {"interval": "0s"},
+        }
+    )
+    ctx = kube_runtime_context(local_apiserver, tmp_path, namespace, context="admin")
+    injector = REGISTRY.make_injector(fault, ctx)
+    injector.rollback_entry()
+    applying = threading.Thread(target=injector.apply, name="roll")
+    applying.start()
+    try:
+        poll(
+            lambda: ObjectState.of(kube.get(DEPLOYMENT, namespace, "catalog-1")).mark,
+            what="the restart patch",
+        )
+        write_rollout_complete(kube, namespace, "catalog-1")
+    finally:
+        applying.join(timeout=30)
+    assert not applying.is_alive()
+    injector.revert()
+    after = ObjectState.of(kube.get(DEPLOYMENT, namespace, "catalog-1"))
+    assert MARK_ANNOTATION not in after.annotations
+    assert after.spec is not None
+    restarted_at = after.spec["template"]["metadata"]["annotations"][RESTARTED_AT]
+    assert after == ObjectState.of(merge(before.document(), restart_patch(restarted_at)))
+    kube.delete(NAMESPACE, None, namespace)

@@ -1,23 +1,28 @@
 """`meshproof recover` undoes Kubernetes faults of a harness SIGKILLed mid-fault: the
 VirtualService and the Deployment (an object only: no controller-manager runs) equal
 their snapshots again; an object someone changed since is refused, naming the field,
-until `recover --force`."""
+until `recover --force`; against an API server that never answers it gives up within
+seconds and keeps the faults in the ledger."""
 
 from __future__ import annotations
 
 import os
+import shutil
 import signal
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from harness.kube import KubeClient
 from harness.kube.state import MARK_ANNOTATION, ObjectState
 from harness.kube.testing import LocalApiServer
 from mesh_runtime.kube.resources import DEPLOYMENT, VIRTUAL_SERVICE, Resource
+from tests.conftest import silent_listener
 from tests.integration.faults.faultkit import harness_process, recover, wait_for_line
 
 pytestmark = pytest.mark.integration
@@ -62,19 +67,25 @@ def objects(kube: KubeClient) -> tuple[str, str]:
     return vs, deployment
 
 
+def kill_harness_after_faults(kubeconfig: Path, objects: tuple[str, str], tmp_path: Path) -> Path:
+    """A harness (through `kubeconfig`) applied both faults and was SIGKILLed; its state
+    root, where its ledger is registered."""
+    state_root = tmp_path / "state"
+    ledger = tmp_path / "run" / "faults.ledger.jsonl"
+    args = (str(state_root), str(ledger), str(kubeconfig), NS, *objects)
+    with harness_process(HERE / "dying_kube_harness.py", *args) as child:
+        wait_for_line(child, "APPLIED", timeout=60)
+        os.killpg(child.pid, signal.SIGKILL)
+        child.wait(timeout=10)
+    return state_root
+
+
 @pytest.fixture
 def killed_harness(
     local_apiserver: LocalApiServer, objects: tuple[str, str], tmp_path: Path
 ) -> Iterator[Path]:
     """A harness that applied both faults and was SIGKILLed; yields its state root."""
-    state_root = tmp_path / "state"
-    ledger = tmp_path / "run" / "faults.ledger.jsonl"
-    args = (str(state_root), str(ledger), str(local_apiserver.kubeconfig), NS, *objects)
-    with harness_process(HERE / "dying_kube_harness.py", *args) as child:
-        wait_for_line(child, "APPLIED", timeout=60)
-        os.killpg(child.pid, signal.SIGKILL)
-        child.wait(timeout=10)
-        yield state_root
+    yield kill_harness_after_faults(local_apiserver.kubeconfig, objects, tmp_path)
 
 
 def _state(kube: KubeClient, resource: Resource, name: str) -> ObjectState:
@@ -118,3 +129,35 @@ def test_recover_refuses_an_edited_object_until_forced(
     forced = recover(killed_harness, "--force")
     assert forced.returncode == 0, forced.stdout + forced.stderr
     assert _state(kube, DEPLOYMENT, deployment).spec["replicas"] == 3  # type: ignore[index]
+
+
+def test_recover_against_a_hung_api_server_gives_up_in_seconds_and_keeps_the_faults(
+    local_apiserver: LocalApiServer, kube: KubeClient, objects: tuple[str, str], tmp_path: Path
+) -> None:
+    """The API server accepts connections and never answers: `recover` sends each call
+    once and waits for it 5 s, then tries no more calls there; exit 1 naming both faults
+    as not rolled back and still in the ledger (before: the client's retries on its 10 s
+    timeout, about 30 s per fault). A later `recover`, the server answering, undoes both."""
+    kubeconfig = tmp_path / "kubeconfig"
+    shutil.copy(local_apiserver.kubeconfig, kubeconfig)
+    state_root = kill_harness_after_faults(kubeconfig, objects, tmp_path)
+    with silent_listener() as port:
+        hung = yaml.safe_load(kubeconfig.read_text())
+        for cluster in hung["clusters"]:
+            cluster["cluster"]["server"] = f"https://127.0.0.1:{port}"
+        kubeconfig.write_text(yaml.safe_dump(hung))
+        began = time.monotonic()
+        refused = recover(state_root)
+        took_s = time.monotonic() - began
+    print(f"recover against a hung API server: {took_s:.1f}s, exit {refused.returncode}")
+    assert refused.returncode == 1, refused.stdout + refused.stderr
+    assert took_s < 15, f"recover took {took_s:.1f}s against a hung server"
+    (left,) = [line for line in refused.stdout.splitlines() if "not rolled back:" in line]
+    assert "catalog-abort" in left and "catalog-down" in left and "ledger" in left
+    assert refused.stdout.count("FAILED") == 2 and "unreachable" in refused.stdout
+    assert _state(kube, DEPLOYMENT, objects[1]).spec["replicas"] == 0  # type: ignore[index]
+    shutil.copy(local_apiserver.kubeconfig, kubeconfig)  # the server answers again
+    done = recover(state_root)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert _state(kube, DEPLOYMENT, objects[1]).spec["replicas"] == 3  # type: ignore[index]
+    assert MARK_ANNOTATION not in _state(kube, VIRTUAL_SERVICE, objects[0]).annotations

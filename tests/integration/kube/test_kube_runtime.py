@@ -29,6 +29,7 @@ from mesh_runtime.kube.client import KubeClient
 from mesh_runtime.kube.errors import KubeInvalid
 from mesh_runtime.kube.resources import (
     CONFIG_MAP,
+    DEPLOYMENT,
     NAMESPACE,
     resource_of,
 )
@@ -330,3 +331,45 @@ def test_a_run_on_a_cluster_it_cannot_use_is_one_line_and_writes_no_run_folder(
     assert expected.get(case, str(kubeconfig)) in err and len(err.splitlines()) == 1, err
     assert not out.exists() or not any(out.iterdir())
     assert not (state_dir / "deployments" / "shop.json").exists()
+
+
+def test_a_run_whose_user_may_not_make_its_fault_is_refused_before_the_deploy(
+    local_apiserver: LocalApiServer,
+    kube: KubeClient,
+    state_dir: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A user who may deploy the shop (DEPLOYER_RULES) but not exec in its pods, and an
+    experiment with a process_kill: `run --keep` is refused in one line naming the rights
+    missing, exit 2, before anything is deployed: no Deployment in the namespace, no run
+    folder (before: the shop was deployed first, about 18 s on a node, then refused)."""
+    monkeypatch.setattr(KubernetesRuntime, "READY_TIMEOUT", 2.0)  # no node: no pod is ever ready
+    namespace = f"rt-rbac-{uuid.uuid4().hex[:8]}"
+    kube.create(NAMESPACE, None, {"metadata": {"name": namespace}})
+    kubeconfig = role_kubeconfig(local_apiserver, namespace, DEPLOYER_RULES, tmp_path / "kc")
+    experiment = tmp_path / "kill.yaml"
+    experiment.write_text(yaml.safe_dump({
+        "title": "a kill its user may not make",
+        "target": {"topology": str(SHOP), "runtime": "kubernetes"},
+        "load": {"rps": 10, "warmup": "1s", "duration": "5s", "connections": 2},
+        "faults": [{"name": "kill", "kind": "process_kill", "target": "sidecar:catalog-1",
+                    "at": "1s"}],
+        "slos": ["error_rate < 1"],
+    }))  # fmt: skip
+    out = tmp_path / "reports"
+    flags = ["--kubeconfig", str(kubeconfig), "--namespace", namespace, "--keep", "--quiet"]
+    try:
+        code = main(["run", str(experiment), *flags, "--out", str(out)])
+        err = capsys.readouterr().err.strip()
+        assert code == 2, err
+        assert len(err.splitlines()) == 1, err
+        assert "fault 'kill'" in err and "may not create pods/exec in namespace" in err, err
+        assert kube.list(DEPLOYMENT, namespace) == []
+        assert not out.exists() or not any(out.iterdir())
+        assert not (state_dir / "deployments" / "shop.json").exists()
+    finally:
+        if (state_dir / "deployments" / "shop.json").exists():  # what a deploy left
+            main(["down", "shop"])
+        kube.delete(NAMESPACE, None, namespace)
