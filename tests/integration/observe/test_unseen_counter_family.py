@@ -17,11 +17,8 @@ from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-import numpy as np
-import pandas as pd
 import pytest
 
-from harness.analysis.records import normalize_requests
 from harness.analysis.summary import RunFrames, summarize, unmeasured_metrics
 from harness.analysis.windows import compute_windows
 from harness.judge import judge
@@ -33,6 +30,7 @@ from harness.target.check import check_prometheus
 from mesh_runtime.runtimes.ports import fresh_port
 from mesh_runtime.runtimes.prometheus import expected_targets, scrape_config
 from mesh_runtime.target import PrometheusAccess
+from tests.fixtures.make_run import steady_requests
 from tests.fixtures.prometheus import instance, start_prometheus
 
 pytestmark = pytest.mark.integration
@@ -73,23 +71,6 @@ def exporter(body: str) -> Iterator[int]:
         server.server_close()
 
 
-def requests_over(seconds: float) -> pd.DataFrame:
-    """The harness's records of 100 answered requests a second over the run."""
-    times = np.arange(0, seconds, 0.01)
-    return normalize_requests(
-        pd.DataFrame(
-            {
-                "intended_s": times,
-                "sent_s": times,
-                "latency_ms": 5.0,
-                "corrected_ms": 5.0,
-                "status": 200,
-                "trace_id": [f"{i:032x}" for i in range(len(times))],
-            }
-        )
-    )
-
-
 @pytest.mark.parametrize(
     ("exported", "judged"), [(True, True), (False, False)], ids=["family-exported", "absent"]
 )
@@ -116,7 +97,7 @@ def test_a_retries_slo_is_judged_only_where_prometheus_knows_the_retry_family(
 
     assert (linkerd.query("proxied_requests") in set(metrics["metric"])) is True
     seconds = end - t0 + 1
-    requests = requests_over(seconds)
+    requests = steady_requests(seconds)
     phases = [PhaseRecord(name="whole", start_s=0.0, end_s=seconds)]
     frames = RunFrames(
         requests, compute_windows(requests, phases), metrics=metrics, dialect=dialect

@@ -5,12 +5,10 @@ from __future__ import annotations
 
 import json
 
-import numpy as np
 import pandas as pd
 import pytest
 
 from harness.analysis.phases import phase_intervals
-from harness.analysis.records import normalize_requests
 from harness.analysis.signals import counter_increase_by
 from harness.analysis.summary import RunFrames, summarize, unmeasured_metrics
 from harness.analysis.windows import compute_windows
@@ -19,6 +17,7 @@ from harness.judge import exit_code, judge, run_status
 from harness.observe.dialects import CONSUL, ISTIO, LINKERD, MESHPROOF, BoundDialect
 from harness.spec.slo import SLO
 from harness.store.model import PhaseRecord, Verdict
+from tests.fixtures.make_run import steady_requests
 
 PHASES = phase_intervals(2.0, 10.0, [])
 WHOLE = PhaseRecord(name="whole", start_s=0.0, end_s=10.0)
@@ -27,22 +26,6 @@ WHOLE = PhaseRecord(name="whole", start_s=0.0, end_s=10.0)
 def rows(metric: str, points: list[tuple[float, float]], **labels: str) -> list[dict]:
     text = json.dumps(labels, sort_keys=True)
     return [{"t_s": t, "metric": metric, "labels": text, "value": v} for t, v in points]
-
-
-def requests() -> pd.DataFrame:
-    times = np.arange(0, 10, 0.01)
-    return normalize_requests(
-        pd.DataFrame(
-            {
-                "intended_s": times,
-                "sent_s": times,
-                "latency_ms": 5.0,
-                "corrected_ms": 5.0,
-                "status": 200,
-                "trace_id": [f"{i:032x}" for i in range(len(times))],
-            }
-        )
-    )
 
 
 def test_increase_by_labels_handles_resets_and_late_series() -> None:
@@ -79,7 +62,10 @@ def test_signals_a_mesh_cannot_give_are_no_data_with_its_reason() -> None:
         + rows(retries, [(3.0, 1.0), (7.0, 9.0)], mp_destination="catalog")
     )
     frames = RunFrames(
-        requests(), compute_windows(requests(), PHASES), metrics=metrics, dialect=linkerd
+        steady_requests(10),
+        compute_windows(steady_requests(10), PHASES),
+        metrics=metrics,
+        dialect=linkerd,
     )
     whole = summarize(frames, PHASES, [], [])["whole"]
     assert whole.values["ejections"] is None and whole.values["overflows"] is None
@@ -95,7 +81,10 @@ def test_a_dialect_with_the_signal_but_no_series_counts_zero() -> None:
     proxied = consul.query("proxied_requests") or ""
     metrics = pd.DataFrame(rows(proxied, [(float(t), 10.0 * t) for t in range(11)]))
     frames = RunFrames(
-        requests(), compute_windows(requests(), PHASES), metrics=metrics, dialect=consul
+        steady_requests(10),
+        compute_windows(steady_requests(10), PHASES),
+        metrics=metrics,
+        dialect=consul,
     )
     whole = summarize(frames, PHASES, [], [])["whole"]
     assert whole.values["overflows"] == 0.0 and "overflows" not in whole.notes
@@ -116,15 +105,18 @@ def test_sidecar_cpu_and_memory_from_cadvisor_for_a_mesh_meshproof_did_not_deplo
         + rows(memory, [(t, 80 * 1024 * 1024.0) for t in points], pod="b")
     )
     frames = RunFrames(
-        requests(), compute_windows(requests(), PHASES), metrics=metrics, dialect=istio
+        steady_requests(10),
+        compute_windows(steady_requests(10), PHASES),
+        metrics=metrics,
+        dialect=istio,
     )
     whole = summarize(frames, PHASES, [], [])["whole"]
     cores = 0.1 + (0.3 * 4 + 0.1 * 4) / 8  # phase [2, 10): b is 0.3 at t 2..5, 0.1 at 6..9
     assert whole.values["sidecar_cpu_per_krps"] == pytest.approx(cores / 1.0)
     assert whole.values["sidecar_rss_mb"] == pytest.approx(80.0)
     without = RunFrames(
-        requests(),
-        compute_windows(requests(), PHASES),
+        steady_requests(10),
+        compute_windows(steady_requests(10), PHASES),
         metrics=metrics[metrics["metric"] == proxied],
         dialect=istio,
     )
@@ -176,7 +168,10 @@ def test_a_counter_whose_family_prometheus_never_had_is_not_judged() -> None:
 
     def verdict_in(dialect: BoundDialect) -> Verdict:
         frames = RunFrames(
-            requests(), compute_windows(requests(), PHASES), metrics=metrics, dialect=dialect
+            steady_requests(10),
+            compute_windows(steady_requests(10), PHASES),
+            metrics=metrics,
+            dialect=dialect,
         )
         summaries = summarize(frames, PHASES, [], [slo])
         (verdict,) = judge([slo], summaries, unmeasured=unmeasured_metrics(dialect))
