@@ -19,10 +19,15 @@ service is read from the attribute `meshproof.upstream_service`, `upstream_clust
 `meshproof.upstream_cluster`, `destination_service` or `peer.service` (Envoy-style
 cluster names like `outbound|80||catalog` are reduced to `catalog`).
 
+A load route that calls a service at the ingress's sidecar (a gRPC route: the
+*gateway* listener, `:authority` naming the service; in no-mesh mode the service itself)
+enters the graph there: its request implies `<ingress> sidecar outbound -> S` (mesh mode)
+and the visit of S, never the ingress's own spans (`entries`: route name -> S).
+
 A trace is *complete* when every expected span is there at least as often as expected:
 retries and retried upstream tries add spans and are allowed. Only requests answered
 2xx are judged. A span whose parent is not in its trace is a *broken parent*, except
-the ingress entry span, whose parent is the harness's own (unexported) client span. Spans
+the request's entry span, whose parent is the harness's own (unexported) client span. Spans
 of traces that no harness request started are *orphans* (e.g. a service that does not
 propagate trace context starts new traces).
 """
@@ -30,7 +35,7 @@ propagate trace context starts new traces).
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -72,6 +77,8 @@ class TraceReport:
     expected: dict[str, int]
     per_trace: pd.DataFrame
     examples: list[dict[str, object]] = field(default_factory=list)
+    expected_by_route: dict[str, dict[str, int]] = field(default_factory=dict)
+    """The span multiset of each route that enters elsewhere than the ingress (`entries`)."""
 
     @property
     def completeness(self) -> float | None:
@@ -88,16 +95,20 @@ class TraceReport:
             orphan_traces=self.orphan_traces,
             expected=self.expected,
             examples=self.examples,
+            expected_by_route=self.expected_by_route,
         )
 
 
 def expected_spans(
-    call_graph: Mapping[str, Sequence[str]], ingress: str, mode: Mode
+    call_graph: Mapping[str, Sequence[str]], ingress: str, mode: Mode, entry: str | None = None
 ) -> Counter[str]:
-    """The span multiset one request implies (see the module docstring for the labels)."""
+    """The span multiset one request implies (see the module docstring for the labels);
+    `entry`: the service a route calls at the ingress's sidecar (None: the ingress's own)."""
     visits: Counter[str] = Counter()
-    _visit(call_graph, ingress, visits)
+    _visit(call_graph, entry or ingress, visits)
     expected: Counter[str] = Counter()
+    if entry is not None and mode == "mesh":
+        expected[f"{ingress} sidecar outbound -> {entry}"] += 1
     for service, count in visits.items():
         expected[f"{service} handle"] += count
         if mode == "mesh":
@@ -105,6 +116,13 @@ def expected_spans(
             for callee in call_graph.get(service, ()):
                 expected[f"{service} sidecar outbound -> {callee}"] += count
     return expected
+
+
+def entry_label(ingress: str, mode: Mode, entry: str | None = None) -> str:
+    """The label of a request's first span, whose parent is the harness's own client span."""
+    if entry is None:
+        return f"{ingress} sidecar inbound" if mode == "mesh" else f"{ingress} handle"
+    return f"{ingress} sidecar outbound -> {entry}" if mode == "mesh" else f"{entry} handle"
 
 
 def _visit(call_graph: Mapping[str, Sequence[str]], service: str, visits: Counter[str]) -> None:
@@ -190,34 +208,81 @@ def trace_completeness(
     ingress: str,
     mode: Mode,
     examples: int = 20,
+    entries: Mapping[str, str] | None = None,
 ) -> TraceReport:
-    """Judge every 2xx harness request's trace against the call graph's expected spans."""
+    """Judge every 2xx harness request's trace against the call graph's expected spans;
+    `entries` (route name -> service) names the routes that enter at that service."""
+    entries = dict(entries or {})
     expected = expected_spans(call_graph, ingress, mode)
     spans = spans.reindex(columns=SPAN_COLUMNS) if spans.empty else spans
     harness_ids = set(requests["trace_id"].dropna().astype(str))
-    judged = _judged(requests)
-    judged_ids = pd.Index(judged["trace_id"].dropna().astype(str).unique(), name="trace_id")
+    judged = _with_entry(_judged(requests), entries)
+    judged = judged.assign(trace_id=judged["trace_id"].astype(str)).drop_duplicates("trace_id")
+    judged_ids = pd.Index(judged["trace_id"], name="trace_id")
+    wants = {e: expected_spans(call_graph, ingress, mode, e or None) for e in set(judged["entry"])}
     spans = spans.assign(trace_id=spans["trace_id"].astype(str), label=span_labels(spans))
     in_run = spans["trace_id"].isin(harness_ids)
-    counts = _label_counts(spans[in_run], judged_ids, expected)
-    deficit = _deficit(counts, expected)
+    labels = set(expected).union(*wants.values())
+    counts = _label_counts(spans[in_run], judged_ids, labels)
+    deficit = _deficits(counts, judged, wants, expected)
     complete = (deficit.sum(axis=1) == 0) if len(deficit.columns) else pd.Series(True, judged_ids)
     per_trace = pd.DataFrame({"trace_id": judged_ids, "complete": complete.to_numpy(bool)})
     orphans = spans[~in_run]
-    entry = f"{ingress} sidecar inbound" if mode == "mesh" else f"{ingress} handle"
+    by_route = {
+        route: dict(expected_spans(call_graph, ingress, mode, service))
+        for route, service in entries.items()
+    }
     return TraceReport(
         requests=len(judged_ids),
         complete=int(per_trace["complete"].sum()),
-        broken_parent_spans=_broken_parents(spans[in_run], entry),
+        broken_parent_spans=_broken_parents(
+            spans[in_run], _entry_labels(requests, entries, ingress, mode)
+        ),
         orphan_spans=len(orphans),
         orphan_traces=int(orphans["trace_id"].nunique()),
         expected=dict(expected),
         per_trace=per_trace,
         examples=_examples(deficit, counts, examples),
+        expected_by_route=by_route,
     )
 
 
-def _label_counts(spans: pd.DataFrame, ids: pd.Index, expected: Counter[str]) -> pd.DataFrame:
+def _with_entry(requests: pd.DataFrame, entries: Mapping[str, str]) -> pd.DataFrame:
+    """`requests` with `entry`: the service its route enters at ('': the ingress)."""
+    if not entries or "route" not in requests.columns:
+        return requests.assign(entry="")
+    return requests.assign(entry=requests["route"].map(dict(entries)).fillna("").astype(str))
+
+
+def _deficits(
+    counts: pd.DataFrame,
+    judged: pd.DataFrame,
+    wants: Mapping[str, Counter[str]],
+    expected: Counter[str],
+) -> pd.DataFrame:
+    """Per judged trace, how many of each expected span its entry's multiset lacks."""
+    if not wants:
+        return _deficit(counts, expected)
+    parts = [
+        _deficit(counts.loc[pd.Index(group["trace_id"], name="trace_id")], wants[str(entry)])
+        for entry, group in judged.groupby("entry", sort=False)
+    ]
+    deficit = pd.concat(parts).fillna(0).astype("int64")
+    return deficit.reindex(index=counts.index, columns=sorted(deficit.columns))
+
+
+def _entry_labels(
+    requests: pd.DataFrame, entries: Mapping[str, str], ingress: str, mode: Mode
+) -> pd.Series:
+    """trace id -> the label of its request's first span (see `entry_label`)."""
+    traced = _with_entry(requests[requests["trace_id"].notna()], entries)
+    labels = {e: entry_label(ingress, mode, e or None) for e in set(traced["entry"])}
+    return pd.Series(
+        traced["entry"].map(labels).to_numpy(), index=traced["trace_id"].astype(str).to_numpy()
+    )
+
+
+def _label_counts(spans: pd.DataFrame, ids: pd.Index, expected: Collection[str]) -> pd.DataFrame:
     counts = spans.groupby(["trace_id", "label"]).size().unstack(fill_value=0)
     counts = counts.reindex(index=ids, fill_value=0)
     return counts.reindex(columns=sorted(set(counts.columns) | set(expected)), fill_value=0)
@@ -229,13 +294,17 @@ def _deficit(counts: pd.DataFrame, expected: Counter[str]) -> pd.DataFrame:
     return (want - have).clip(lower=0)
 
 
-def _broken_parents(spans: pd.DataFrame, entry_label: str) -> int:
+def _broken_parents(spans: pd.DataFrame, entries: pd.Series) -> int:
+    """Spans whose parent is not in their trace, but for each trace's entry span
+    (`entries`: trace id -> its label)."""
     parent = spans["parent_span_id"].astype("string").fillna("")
     has_parent = parent != ""
     own = pd.MultiIndex.from_arrays([spans["trace_id"], spans["span_id"].astype(str)])
     wanted = pd.MultiIndex.from_arrays([spans["trace_id"], parent.astype(str)])
     missing = has_parent.to_numpy() & ~wanted.isin(own)
-    is_entry = (spans["label"] == entry_label).to_numpy()
+    entries = entries[~entries.index.duplicated()]
+    entry = spans["trace_id"].map(entries).astype(object).to_numpy()
+    is_entry = np.asarray(spans["label"].astype(object).to_numpy() == entry, dtype=bool)
     return int(np.sum(missing & ~is_entry))
 
 

@@ -40,6 +40,7 @@ from harness.judge import judge, wakeups_per_request
 from harness.load.schedule import Schedule
 from harness.observe.dialects import MESHPROOF, BoundDialect
 from harness.spec.experiment import Experiment
+from harness.spec.load import RouteSpec, route_entries
 from harness.store.model import (
     CpuSplit,
     FaultEvent,
@@ -114,7 +115,12 @@ def analyse(
     traces = None
     if measured.spans is not None:
         traces = trace_completeness(
-            measured.spans, requests, topology.traced_call_graph(), topology.ingress, _mode(mode)
+            measured.spans,
+            requests,
+            topology.traced_call_graph(),
+            topology.ingress,
+            _mode(mode),
+            entries=route_entries(experiment.load.routes),
         )
     frames = RunFrames(
         requests,
@@ -132,7 +138,7 @@ def analyse(
     summaries = with_host_summaries(summaries, host, windows)
     if hdr is not None:
         summaries = with_hdr_values(summaries, hdr.phases)
-    wakeups = wakeups_of(topology, mode)
+    wakeups = wakeups_of(topology, mode, experiment.load.routes)
     unmeasured = unmeasured_metrics(frames.dialect)
     verdicts = judge(experiment.slos, summaries, wakeups, stopped_s=end_s, unmeasured=unmeasured)
     whole = summaries["whole"]
@@ -194,10 +200,14 @@ def interleaved_summary(interleaved: pd.DataFrame, mode: str, other: str) -> Pha
     return PhaseSummary(phase=f"compare:{other}", start_s=BLOCK_WARMUP_S, end_s=end, values=values)
 
 
-def wakeups_of(topology: Topology, mode: str) -> int:
-    """The wake-ups one request meets in this deployment (`harness.judge.disturbance`)."""
+def wakeups_of(topology: Topology, mode: str, routes: Sequence[RouteSpec] = ()) -> int:
+    """The most wake-ups one request of the load's routes meets in this deployment
+    (`harness.judge.disturbance`): an HTTP route's from the ingress, a gRPC or TCP route's
+    from the service it calls at the ingress's sidecar."""
     proxied = {(edge.source, edge.destination) for edge in topology.proxied_edges()}
-    return wakeups_per_request(topology.call_graph(), topology.ingress, proxied, _mode(mode))
+    entries = {route.entry for route in routes} or {None}
+    graph, ingress = topology.call_graph(), topology.ingress
+    return max(wakeups_per_request(graph, ingress, proxied, _mode(mode), e) for e in entries)
 
 
 def _mode(mode: str) -> MeshMode:

@@ -132,10 +132,15 @@ def wakeups_per_request(
     ingress: str,
     proxied: set[tuple[str, str]],
     mode: str,
+    entry: str | None = None,
 ) -> int:
-    """The wake-ups in a row one request meets (see the module docstring)."""
+    """The wake-ups in a row one request meets (see the module docstring). `entry`: the
+    service a gRPC or TCP route calls at the ingress's sidecar (its outbound pass, and the
+    proxy of that edge, then the service's visit; without a mesh the service itself)."""
     processes = 0
-    stack = [ingress]
+    if entry is not None and mode == "mesh":
+        processes += 1 + ((ingress, entry) in proxied)
+    stack = [entry or ingress]
     while stack:
         service = stack.pop()
         processes += 1 + (1 if mode == "mesh" else 0)  # the app, its sidecar's inbound pass

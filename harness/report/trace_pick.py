@@ -17,7 +17,7 @@ import pandas as pd
 
 from harness.analysis.traces import expected_spans
 from harness.report.source import has_table, parquet, query
-from harness.report.traces import call_graph
+from harness.report.traces import call_graph, spec_entries
 from harness.report.waterfall import HarnessRequest, WaterfallRow, waterfall_rows
 from harness.store.model import RunRecord
 
@@ -116,12 +116,19 @@ def run_t0_s(run_dir: Path) -> float | None:
     return None if value is None or pd.isna(value) else float(value)
 
 
-def expected_of(record: RunRecord, run_dir: Path) -> Counter[str]:
-    """The span multiset one request implies (the run's call graph), empty without one."""
-    if record.traces is not None and record.traces.expected:
-        return Counter(record.traces.expected)
+def expected_of(record: RunRecord, run_dir: Path, route: str = "") -> Counter[str]:
+    """The span multiset a request of `route` implies (the run's call graph; a gRPC route
+    enters at its service), empty without one."""
+    traces = record.traces
+    if traces is not None and route in traces.expected_by_route:
+        return Counter(traces.expected_by_route[route])
+    entry = spec_entries(record).get(route)
+    if traces is not None and traces.expected and entry is None:
+        return Counter(traces.expected)
     graph = call_graph(record, run_dir)
-    return Counter() if graph is None else expected_spans(graph.calls, graph.ingress, record.mode)
+    if graph is None:
+        return Counter()
+    return expected_spans(graph.calls, graph.ingress, record.mode, entry)
 
 
 def trace_rows(
@@ -133,7 +140,8 @@ def trace_rows(
     graph = call_graph(record, run_dir) if record.mode == "no-mesh" else None
     calls = graph.calls if graph is not None else None
     spans = trace_spans(run_dir, trace_id)
-    return waterfall_rows(spans, request, expected_of(record, run_dir), t0_s, calls)
+    expected = expected_of(record, run_dir, request.route if request is not None else "")
+    return waterfall_rows(spans, request, expected, t0_s, calls)
 
 
 def chosen_traces(lists: dict[str, list[Pick]]) -> list[tuple[str, Pick]]:

@@ -85,7 +85,7 @@ def call_graph(record: RunRecord, run_dir: Path) -> CallGraph | None:
                 loaded = load_topology(base / relative)
             except (MeshproofError, OSError):
                 continue
-            return CallGraph(loaded.ingress, loaded.call_graph(), "topology")
+            return CallGraph(loaded.ingress, loaded.traced_call_graph(), "topology")
     return _inferred(run_dir)
 
 
@@ -104,6 +104,20 @@ def _inferred(run_dir: Path) -> CallGraph | None:
     return CallGraph(roots[0], calls, "spans")
 
 
+def spec_entries(record: RunRecord) -> dict[str, str]:
+    """The run's routes that enter at a service behind the ingress's sidecar (gRPC routes:
+    `harness.spec.load.route_entries`), read from the experiment as run.json keeps it."""
+    spec = record.experiment.spec
+    load = spec.get("load") if isinstance(spec, dict) else None
+    routes = load.get("routes") if isinstance(load, dict) else None
+    out: dict[str, str] = {}
+    for route in routes if isinstance(routes, list) else []:
+        grpc = route.get("grpc") if isinstance(route, dict) else None
+        if isinstance(grpc, dict) and isinstance(grpc.get("service"), str):
+            out[str(route.get("name", "root"))] = grpc["service"]
+    return out
+
+
 def trace_view(record: RunRecord, run_dir: Path, examples: int = 10) -> TraceView | None:
     """Missing spans, examples and orphans; None when the run recorded no spans."""
     if not has_table(run_dir, "spans") or not has_table(run_dir, "requests"):
@@ -113,7 +127,13 @@ def trace_view(record: RunRecord, run_dir: Path, examples: int = 10) -> TraceVie
         return None
     requests, spans = _sample(run_dir, record.whole_phase())
     report = trace_completeness(
-        spans, requests, graph.calls, graph.ingress, record.mode, examples=len(requests)
+        spans,
+        requests,
+        graph.calls,
+        graph.ingress,
+        record.mode,
+        examples=len(requests),
+        entries=spec_entries(record),
     )
     missing = missing_counts(report.examples)
     orphans = _orphans(run_dir)
@@ -145,7 +165,7 @@ def _sample(run_dir: Path, whole: PhaseRecord | None) -> tuple[pd.DataFrame, pd.
     keep = min(1.0, SAMPLE / max(int(count), 1))
     picked = f"(hash(trace_id) % 1000000) < {int(keep * 1_000_000)}"
     requests = query(
-        f"""SELECT trace_id, status, intended_s FROM read_parquet(?)
+        f"""SELECT trace_id, status, intended_s, route FROM read_parquet(?)
             WHERE {measured} AND trace_id IS NOT NULL AND {picked}""",
         [requests_file, *bounds],
     )

@@ -53,6 +53,7 @@ from harness.spec.targets import (
     process_problem,
     service_problem,
     sidecars_problem,
+    tcp_service_of,
 )
 from mesh_runtime.config.policy import Fault
 from mesh_runtime.target import TargetFile
@@ -80,6 +81,16 @@ class NoParams(FaultModel):
 
 def _on_target(problem: str) -> FieldProblem | None:
     return ("target", problem) if problem else None
+
+
+L4_INSTEAD = "use a toxic or proxy_down on an edge to it (toxiproxy.edges)"
+
+
+def _tcp_problem(target: str, topology: Topology, what: str) -> FieldProblem | None:
+    """A fault the sidecars' L4 proxy (or the tcp app) of a `protocol: tcp` service never
+    applies: `what` says why, in a clause."""
+    service = tcp_service_of(target, topology)
+    return _on_target(f"{service} speaks tcp: {what}; {L4_INSTEAD}") if service else None
 
 
 TargetRule = Callable[[str, Topology], str]
@@ -175,7 +186,12 @@ class MeshFaultFault(FaultBase):
     def topology_problem(
         self, topology: Topology, faults: Sequence[FaultBase]
     ) -> FieldProblem | None:
-        problem = _on_target(part_problem(self.target, topology))
+        problem = _on_target(part_problem(self.target, topology)) or _tcp_problem(
+            self.target,
+            topology,
+            "a mesh_fault is HTTP fault injection, which the sidecars' L4 proxy of a tcp"
+            " service never applies",
+        )
         if problem is None and self.route is not None:
             routes = route_names(faults, topology, self.target)
             if self.route not in routes:
@@ -198,6 +214,21 @@ class PolicyFault(RuleFault):
     @classmethod
     def _patch(cls, value: dict[str, Any]) -> dict[str, Any]:
         return policy_patch(value)
+
+    def topology_problem(
+        self, topology: Topology, faults: Sequence[FaultBase]
+    ) -> FieldProblem | None:
+        problem = super().topology_problem(topology, faults)
+        if problem is None and "http" in self.params:
+            service = tcp_service_of(self.target, topology)
+            if service:
+                return (
+                    "params.http",
+                    f"{service} speaks tcp: its sidecars proxy it at L4 and use only"
+                    " trafficPolicy (loadBalancer, connectionPool.tcp, outlierDetection);"
+                    " http routes (retries, timeout, fault) never apply",
+                )
+        return problem
 
 
 class TrafficSplitFault(FaultBase):
@@ -242,6 +273,16 @@ class ServiceBehaviourFault(RuleFault):
     @classmethod
     def _change(cls, value: dict[str, Any]) -> dict[str, Any]:
         return behaviour_change(value)
+
+    def topology_problem(
+        self, topology: Topology, faults: Sequence[FaultBase]
+    ) -> FieldProblem | None:
+        return super().topology_problem(topology, faults) or _tcp_problem(
+            self.target,
+            topology,
+            "its key-value store has no behaviour API (latency, errors, hang are the HTTP"
+            " and gRPC sample services')",
+        )
 
 
 class ProcessFault(RuleFault):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+from collections.abc import Sequence
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -140,6 +141,14 @@ class RouteSpec(SpecModel):
         return self
 
     @property
+    def entry(self) -> str | None:
+        """The service a gRPC or TCP route calls at the ingress's sidecar; None: an HTTP
+        route, which enters at the ingress."""
+        if self.tcp is not None:
+            return self.tcp.service
+        return self.grpc.service if self.grpc is not None else None
+
+    @property
     def label_method(self) -> str:
         """The record's `method`: the HTTP method, 'TCP' or 'GRPC'."""
         if self.tcp is not None:
@@ -231,6 +240,12 @@ class LoadSpec(SpecModel):
     @property
     def total_duration(self) -> float:
         return self.warmup + self.measured_duration
+
+
+def route_entries(routes: Sequence[RouteSpec]) -> dict[str, str]:
+    """Route name -> the service a gRPC route calls at the ingress's sidecar: its trace
+    starts there, not at the ingress (`harness.analysis.traces.trace_completeness`)."""
+    return {route.name: route.grpc.service for route in routes if route.grpc is not None}
 
 
 def tcp_route_problem(route: RouteSpec, topology: Topology) -> str:

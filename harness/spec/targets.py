@@ -63,6 +63,15 @@ def service_problem(target: str, topology: Topology) -> str:
     return f"no service {target!r} in topology {topology.name}"
 
 
+def tcp_service_of(target: str, topology: Topology) -> str:
+    """The `protocol: tcp` service `target` (a service or an instance) belongs to, or ''."""
+    services = topology.services
+    service = target if target in services else target.rpartition("-")[0]
+    if service in services and services[service].protocol == "tcp":
+        return service
+    return ""
+
+
 def no_problem(target: str, topology: Topology) -> str:
     """Any target (the kind has one fixed part, e.g. the control plane)."""
     return ""

@@ -243,6 +243,9 @@ class TraceSummary(RecordModel):
     """The span multiset one request implies, e.g. {'catalog handle': 1, ...}."""
     examples: list[dict[str, Any]] = []
     """Incomplete traces: {trace_id, missing: [span labels], spans: n}."""
+    expected_by_route: dict[str, dict[str, int]] = {}
+    """The span multiset of a route entering at a service behind the ingress's sidecar (a
+    gRPC route, by its name): the ingress sidecar's outbound span to it, then its visit."""
 
 
 class ForwardRecord(RecordModel):

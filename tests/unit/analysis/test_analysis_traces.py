@@ -151,3 +151,66 @@ def test_no_spans_at_all_make_every_judged_trace_incomplete() -> None:
     """An empty spans frame (even without columns) is read as no spans, not an error."""
     report = judge_mesh([], requests(("a" * 32, 200)))
     assert (report.requests, report.complete, report.orphan_spans) == (1, 0, 0)
+
+
+def grpc_trace(trace: str, service: str = "catalog") -> list[dict[str, object]]:
+    """The spans of a gRPC load route's call to `service` at the gateway's sidecar: the
+    gateway sidecar's outbound span (its parent the load's unexported span), then the
+    service's inbound and handle spans."""
+    out, inbound, handle = "1" * 16, "2" * 16, "3" * 16
+    return [
+        span(trace, out, "f" * 16, "outbound", "CLIENT", "gateway", upstream_cluster=service),
+        span(trace, inbound, out, "inbound", "SERVER", service),
+        span(trace, handle, inbound, f"{service} handle", "SERVER", service),
+    ]
+
+
+def routed(*rows: tuple[str, int, str]) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "trace_id": [r[0] for r in rows],
+            "status": [r[1] for r in rows],
+            "route": [r[2] for r in rows],
+        }
+    )
+
+
+def test_a_grpc_route_is_judged_from_the_service_it_calls() -> None:
+    """A gRPC route's complete trace (gateway outbound -> catalog, catalog's spans) is
+    complete, beside an HTTP request judged on the whole graph; its entry span's parent
+    (the load's own span) is no broken parent."""
+    judged = routed(("a" * 32, 200, "grpc"), ("b" * 32, 200, "http"))
+    rows = grpc_trace("a" * 32) + mesh_trace("b" * 32)
+    report = trace_completeness(
+        pd.DataFrame(rows), judged, GRAPH, "gateway", "mesh", entries={"grpc": "catalog"}
+    )
+    assert (report.requests, report.complete) == (2, 2)
+    assert report.broken_parent_spans == 0
+    assert report.expected_by_route == {
+        "grpc": {
+            "gateway sidecar outbound -> catalog": 1,
+            "catalog sidecar inbound": 1,
+            "catalog handle": 1,
+        }
+    }
+
+
+def test_a_grpc_route_missing_its_service_span_is_incomplete() -> None:
+    """Judged from its own entry, a gRPC trace without catalog's handle span is incomplete
+    and the example names that span alone."""
+    rows = [s for s in grpc_trace("a" * 32) if s["name"] != "catalog handle"]
+    report = trace_completeness(
+        pd.DataFrame(rows),
+        routed(("a" * 32, 200, "grpc")),
+        GRAPH,
+        "gateway",
+        "mesh",
+        entries={"grpc": "catalog"},
+    )
+    assert report.complete == 0
+    assert report.examples == [{"trace_id": "a" * 32, "missing": ["catalog handle"], "spans": 2}]
+
+
+def test_a_grpc_route_in_no_mesh_mode_expects_the_service_alone() -> None:
+    """Without sidecars a gRPC route calls the service itself: its handle span is expected."""
+    assert expected_spans(GRAPH, "gateway", "no-mesh", "catalog") == {"catalog handle": 1}
