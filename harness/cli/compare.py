@@ -2,10 +2,11 @@
 
 compare           judge a candidate run against a baseline run of the same experiment, as
                   Kayenta does: latency on time windows (Mann-Whitney U with a
-                  Hodges-Lehmann band on the 1 s windows' medians, block-bootstrap bands on
-                  p50/p99), never on every request as an independent draw; a two-proportion
-                  test on error rate; per metric High / Low / Pass / NoData, a score 0-100
-                  and Pass / Marginal / Fail.
+                  Hodges-Lehmann band on the 1 s windows' medians, or Welch's t on their
+                  mean where the windows correlate too much for ranks: a `method:` line
+                  says so; block-bootstrap bands on p50/p99), never on every request as an
+                  independent draw; a two-proportion test on error rate; per metric High /
+                  Low / Pass / NoData, a score 0-100 and Pass / Marginal / Fail.
 validate-upgrade  run the experiment with the baseline and the candidate sidecar, A B A B
                   for --rounds rounds, and compare the pooled rounds (windows of every round).
 
@@ -128,6 +129,7 @@ def report(result: ComparisonResult, args: argparse.Namespace, console: Console)
     from harness.compare.output import (
         VERDICT_STYLE,
         headline,
+        method_lines,
         right_columns,
         table_rows,
         tolerance_line,
@@ -145,6 +147,8 @@ def report(result: ComparisonResult, args: argparse.Namespace, console: Console)
         console.print(f"[bold {style}]{headline(result)}[/]")
         for note in result.notes:
             console.print(f"note: {note}")
+        for line in method_lines(result):
+            console.print(f"method: {line}", markup=False, highlight=False)
         console.print(tolerance_line(result))
         console.print(f"report: {out}")
     return exit_code_of(result, args.marginal_exit)

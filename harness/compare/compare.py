@@ -1,7 +1,8 @@
 """compare_runs: two runs (or two sets of rounds) of one experiment, judged.
 
-Input that cannot be compared (runs of different experiments, a missing run.json or
-requests table, an aborted run) raises `InvalidInput` with one line naming the problem.
+Input that cannot be compared (runs of different experiments, one run folder as both
+baseline and candidate, a missing run.json or requests table, an aborted run) raises
+`InvalidInput` with one line naming the problem.
 
 Tolerances: `calibration="find"` (the default) looks for the experiment's calibration in
 the baseline runs' reports folder (`<reports>/calibration/<experiment>.json`, written by
@@ -132,5 +133,11 @@ def compare_runs(
     config: CompareConfig | None = None,
     calibration: CalibrationChoice = "find",
 ) -> ComparisonResult:
-    """One baseline run against one candidate run (the dashboard's entry point)."""
+    """One baseline run against one candidate run (the dashboard's entry point). One
+    folder on both sides is refused: judged against itself every metric passes
+    (`compare latest latest` with one run), a Pass that says nothing."""
+    if Path(baseline_dir).resolve() == Path(candidate_dir).resolve():
+        open_run(baseline_dir)  # a run that cannot be compared at all says so first
+        problem = f"the baseline and the candidate are the same run ({Path(candidate_dir).name})"
+        raise InvalidInput("compare", "", f"{problem}: nothing to compare")
     return compare_run_sets([baseline_dir], [candidate_dir], config, calibration)

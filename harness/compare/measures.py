@@ -2,7 +2,7 @@
 
 | metric | unit of the test | statistic |
 | --- | --- | --- |
-| `latency_ms`, `latency_ms{route=R}` | time windows | Mann-Whitney U + Hodges-Lehmann shift of the windows' medians, corrected for their lag-1 autocorrelation (Welch's t on effective windows where ranks cannot reject at that autocorrelation) |
+| `latency_ms`, `latency_ms{route=R}` | time windows | Mann-Whitney U + Hodges-Lehmann shift of the windows' medians, corrected for their lag-1 autocorrelation (Welch's t on effective windows where ranks cannot reject at that autocorrelation; the sides' values are then the windows' means) |
 | `p50_ms`, `p99_ms` | time windows | block bootstrap (whole windows drawn) of the percentile difference |
 | `error_rate`, `trace_completeness` | requests | two-proportion z-test |
 | `sidecar_cpu_per_krps`, `sidecar_rss_mb` | 1 s samples | Mann-Whitney U + Hodges-Lehmann |
@@ -28,6 +28,7 @@ from harness.compare.stats import (
     hodges_lehmann,
     location_shift,
     poisson_rates,
+    tests_means,
     two_proportions,
     window_location_shift,
 )
@@ -65,6 +66,10 @@ def _too_few(base: np.ndarray, cand: np.ndarray, what: str) -> str:
 
 def _median(values: np.ndarray) -> float | None:
     return float(np.median(values)) if len(values) else None
+
+
+def _mean(values: np.ndarray) -> float | None:
+    return float(np.mean(values)) if len(values) else None
 
 
 def distribution(
@@ -106,7 +111,9 @@ def _too_few_windows(base: Windows, cand: Windows) -> str:
 def window_shift(
     metric: str, base: Timed, cand: Timed, alpha: float, rng: np.random.Generator
 ) -> Measurement:
-    """The shift of the windows' medians (typical value: the median window median)."""
+    """The shift of the windows' medians. Each side's typical value is what the test
+    compares: the median window median beside ranks, the mean of the window medians
+    beside Welch's t (`stats.tests_means`), so the delta is their difference."""
     base, cand = _finite(base), _finite(cand)
     length = window_length(base, cand)
     unit = unit_text(length)
@@ -117,8 +124,9 @@ def window_shift(
     rho = lag1_autocorrelation(base_windows, cand_windows)
     estimate = window_location_shift(left, right, alpha, rng, rho)
     per_request = hodges_lehmann(base.values, cand.values, alpha, rng)[0]
+    typical = _mean if tests_means(len(left), len(right), alpha, rho) else _median
     return Measurement(
-        metric, "ms", _median(left), _median(right), estimate, len(left), len(right),
+        metric, "ms", typical(left), typical(right), estimate, len(left), len(right),
         sample_unit=unit, request_shift=per_request,
     )  # fmt: skip
 

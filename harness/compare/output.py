@@ -136,6 +136,13 @@ def markdown(result: ComparisonResult) -> str:
     return "\n".join(lines) + "\n"
 
 
+def method_lines(result: ComparisonResult) -> list[str]:
+    """For the printed table, which has no method column: a line per metric tested with
+    Welch's t (windows too autocorrelated for ranks), its effective windows in it, since
+    the unit column's window counts then overstate what was tested."""
+    return [f"{m.metric}: {m.method}" for m in result.metrics if m.method.startswith("Welch's t")]
+
+
 def tolerance_line(result: ComparisonResult) -> str:
     """Where the tolerances came from, for the report's head."""
     if result.calibration:

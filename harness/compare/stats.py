@@ -223,9 +223,15 @@ def window_location_shift(
     windows correlate so much that ranks could not reject at alpha whatever the shift
     (`rank_can_reject`), `welch_shift`. Chosen from rho and the counts, never from the
     outcome."""
-    if rho > 0 and not rank_can_reject(len(baseline), len(candidate), alpha, rho):
+    if tests_means(len(baseline), len(candidate), alpha, rho):
         return welch_shift(baseline, candidate, alpha, rho)
     return location_shift(baseline, candidate, alpha, rng, rho)
+
+
+def tests_means(n: int, m: int, alpha: float, rho: float) -> bool:
+    """Whether `window_location_shift` of n and m windows at `rho` tests their means
+    (Welch's t) rather than their ranks: what each side's typical value must then be."""
+    return rho > 0 and not rank_can_reject(n, m, alpha, rho)
 
 
 def two_proportions(
