@@ -10,6 +10,8 @@ nothing is left behind: no toxic, no paused process, no changed policy.
 A rolling restart takes longer than an instant (its kind is registered `background`:
 harness.faults.kinds), so it is applied in a thread of its own
 and the timeline goes on; `finish()` cuts it short (`FaultContext.stop`) and waits for it.
+An apply cut short that way did not do all it was meant to (a restart of some parts
+only): `cut_short()` says so, one sentence each, for the run's notes.
 """
 
 from __future__ import annotations
@@ -64,6 +66,7 @@ class FaultRunner:
         self._active: dict[str, _Active] = {}
         self._lock = threading.Lock()
         self.applied: list[FaultEvent] = []
+        self._cut_short: list[str] = []
 
     def active_names(self) -> list[str]:
         with self._lock:
@@ -96,8 +99,12 @@ class FaultRunner:
         try:
             active.injector.apply()
             # An apply the stop cut short returns too: say which it was.
-            done = "cut short by the end of the run" if self._ctx.stop.is_set() else "finished"
+            stopped = self._ctx.stop.is_set()
+            done = "cut short by the end of the run" if stopped else "finished"
             self._events.add("fault", active.spec.name, f"applied ({done})")
+            if stopped:
+                with self._lock:
+                    self._cut_short.append(active.spec.name)
         except BaseException as exc:  # reported by revert() or finish()
             active.error = exc
             self._events.add("fault", active.spec.name, f"apply failed: {exc}")
@@ -168,6 +175,17 @@ class FaultRunner:
         with self._lock:
             self._active.pop(spec.name, None)
             self.applied.append(event)
+
+    def cut_short(self) -> list[str]:
+        """A sentence for each fault whose background apply the end of the run stopped
+        before it was done (a rolling restart of only some of its parts)."""
+        with self._lock:
+            names = list(self._cut_short)
+        return [
+            f"fault {name} ({self._specs[name].kind}) was cut short by the end of the run"
+            " before it was done: the run measured only part of it"
+            for name in names
+        ]
 
     def events_so_far(self) -> list[FaultEvent]:
         """Faults applied so far: finished ones with their end, active ones open-ended."""

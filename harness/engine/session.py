@@ -242,6 +242,8 @@ class Session:
             return ()
         self._faults_finished = True
         problems = self.faults.finish()
+        for unfinished in self.faults.cut_short():
+            self.note(unfinished)
         if self.ctx is not None and self.experiment.rollbacks:
             problems += run_experiment_rollbacks(self.experiment.rollbacks, self.ctx)
         for problem in problems:

@@ -83,6 +83,27 @@ def test_a_background_apply_the_run_cut_short_is_not_said_to_have_finished(
     assert "applied (finished)" not in details(events)
 
 
+def test_a_background_apply_the_run_cut_short_is_named_for_the_runs_notes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A restart the end of the run stopped is a sentence for the notes, so a PASS of the
+    run's SLOs does not read as the whole restart survived; a finished one is not."""
+    faults, injector, _ = runner(tmp_path, monkeypatch, parts=6)
+    faults.apply("roll")
+    assert injector.started.wait(10)
+    assert faults.cut_short() == []  # still going: nothing cut short yet
+    faults.finish()
+    assert faults.cut_short() == [
+        "fault roll (rolling_restart) was cut short by the end of the run before it was"
+        " done: the run measured only part of it"
+    ]
+    finished, _, events = runner(tmp_path / "b", monkeypatch, parts=1)
+    finished.apply("roll")
+    poll(lambda: len(details(events)) == 2, timeout=10, interval=0.01, what="its apply")
+    finished.finish()
+    assert finished.cut_short() == []
+
+
 def test_a_background_apply_that_ran_to_its_end_says_finished(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
