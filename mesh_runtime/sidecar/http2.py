@@ -62,6 +62,12 @@ from mesh_runtime.sidecar.http1 import (
     simple_response,
 )
 from mesh_runtime.sidecar.limits import HttpLimits, Violation, check_request_line, check_target
+from mesh_runtime.sidecar.telemetry.flags import (
+    DOWNSTREAM_CONNECTION_TERMINATION,
+    DOWNSTREAM_PROTOCOL_ERROR,
+    DOWNSTREAM_REMOTE_RESET,
+    STREAM_IDLE_TIMEOUT,
+)
 
 if TYPE_CHECKING:
     from mesh_runtime.sidecar.http_server import Handler
@@ -193,7 +199,7 @@ class H2ServerProtocol(asyncio.BufferedProtocol):
             if stream.source is not None:
                 stream.source.fail(ConnectionClosed("client connection lost"))
             if stream.task is not None:
-                stream.task.cancel()
+                stream.task.cancel(DOWNSTREAM_CONNECTION_TERMINATION)
         # The transport goes now, not at the collector's next full pass: a gRPC call's
         # body stream and this protocol make a cycle, and so do uvloop's TLS protocol and
         # the HTTP/1.1 protocol this one took over from (a closed mTLS connection's memory).
@@ -310,7 +316,7 @@ class H2ServerProtocol(asyncio.BufferedProtocol):
         if stream is not None and stream.task is None:
             self._drop_body(stream)
         elif stream is not None and stream.task is not None:
-            stream.task.cancel()  # rapid reset must not leave work behind
+            stream.task.cancel(DOWNSTREAM_REMOTE_RESET)  # rapid reset must not leave work behind
         self._count("reset")
 
     def _drop_body(self, stream: _Stream) -> None:
@@ -461,7 +467,7 @@ class H2ServerProtocol(asyncio.BufferedProtocol):
         stream.source.fail(ConnectionClosed("no activity on the stream within the idle timeout"))
         self._wire.reset(stream_id, ErrorCodes.CANCEL)
         if stream.task is not None:
-            stream.task.cancel()
+            stream.task.cancel(STREAM_IDLE_TIMEOUT)
 
     async def _refuse_stream(self, stream_id: int, violation: Violation) -> None:
         with contextlib.suppress(ConnectionClosed):
@@ -478,7 +484,7 @@ class H2ServerProtocol(asyncio.BufferedProtocol):
         self._wire.flush()
         for stream in self._streams.values():
             if stream.task is not None:
-                stream.task.cancel()
+                stream.task.cancel(DOWNSTREAM_PROTOCOL_ERROR)
         self._close()
 
     def _close(self) -> None:

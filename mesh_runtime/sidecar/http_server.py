@@ -43,6 +43,7 @@ from mesh_runtime.sidecar.limits import (
     timeout_action,
 )
 from mesh_runtime.sidecar.server_connections import ConnectionRegistry, ListenerLoad
+from mesh_runtime.sidecar.telemetry.flags import DOWNSTREAM_CONNECTION_TERMINATION
 from mesh_runtime.sidecar.tls import downstream_of, negotiated_h2
 
 Handler = Callable[[Request], Awaitable[Response]]
@@ -144,7 +145,7 @@ class HttpServerProtocol(asyncio.BufferedProtocol):
         if self._task is not None:
             # Nobody is left to answer: stop the work (a hung upstream must not pin it).
             # A half-close counts as a hang-up too, as nginx (499) and Envoy treat it.
-            self._task.cancel()
+            self._task.cancel(DOWNSTREAM_CONNECTION_TERMINATION)  # counted 0, DC
         # The transport goes now, not at the collector's next full pass: see
         # UpstreamConnection.connection_lost (a closed mTLS connection's memory); and the
         # parser, which holds this protocol's methods (CLOSED_PARSER). uvloop calls this

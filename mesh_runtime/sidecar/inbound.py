@@ -22,7 +22,14 @@ from mesh_runtime.sidecar.grpc import as_grpc
 from mesh_runtime.sidecar.http1 import BodyStream, Request, Response, simple_response
 from mesh_runtime.sidecar.http1_wire import encode_request_head
 from mesh_runtime.sidecar.meshconfig import AuthorizationPolicy
-from mesh_runtime.sidecar.observe import Observer, RequestInfo, Span, end_grpc_span
+from mesh_runtime.sidecar.observe import (
+    Observer,
+    RequestInfo,
+    Span,
+    end_grpc_span,
+    no_answer,
+)
+from mesh_runtime.sidecar.telemetry.flags import DOWNSTREAM_CONNECTION_TERMINATION, cancel_flag
 from mesh_runtime.sidecar.upstream import (
     AttemptError,
     ConnectFailure,
@@ -82,7 +89,14 @@ class InboundProxy:
         if policies and not authorize(policies, info.principal, info.method, info.path).allowed:
             response = denied()
         else:
-            response = await self._proxy(request, span.traceparent())
+            try:
+                response = await self._proxy(request, span.traceparent())
+            except asyncio.CancelledError as gone:  # the caller left: counted, status 0
+                info.duration_ms = (self._clock() - start) * 1000.0
+                unanswered = no_answer(cancel_flag(gone, DOWNSTREAM_CONNECTION_TERMINATION))
+                span.end(0, unanswered.flags)
+                self._obs.request_done(info, unanswered)
+                raise
         if info.grpc and isinstance(response.body, bytes) and response.status >= 400:
             response = as_grpc(response)  # the sidecar's own error, as a gRPC answer
         info.duration_ms = (self._clock() - start) * 1000.0

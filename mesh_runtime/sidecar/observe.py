@@ -272,6 +272,12 @@ class Observer:
         self.metrics.inc_overflow(service)
 
 
+def no_answer(flag: str) -> Response:
+    """What a request nobody was left to answer is counted as (Envoy's): status 0, `flag`
+    (DC: the caller's connection closed; DR: it reset its HTTP/2 stream)."""
+    return Response(0, [], b"", flags=flag)
+
+
 def end_grpc_span(span: Span, response: Response) -> None:
     """End a gRPC call's span with its final status (the trailers', else the head's)."""
     span.end(response.status, response.flags, final_status(response))

@@ -37,7 +37,13 @@ from mesh_runtime.sidecar.http1 import (
     simple_response,
 )
 from mesh_runtime.sidecar.meshconfig import HTTPRoute, Retries
-from mesh_runtime.sidecar.observe import Observer, RequestInfo, Span, end_grpc_span
+from mesh_runtime.sidecar.observe import (
+    Observer,
+    RequestInfo,
+    Span,
+    end_grpc_span,
+    no_answer,
+)
 from mesh_runtime.sidecar.policy import (
     AttemptResult,
     RetryBudget,
@@ -49,6 +55,11 @@ from mesh_runtime.sidecar.policy import (
     per_try_timeout,
 )
 from mesh_runtime.sidecar.state import ServiceRuntime, StateHolder
+from mesh_runtime.sidecar.telemetry.flags import (
+    DOWNSTREAM_CONNECTION_TERMINATION,
+    UPSTREAM_TIMEOUT,
+    cancel_flag,
+)
 from mesh_runtime.sidecar.upstream import AttemptError, ConnectFailure, UpstreamTimeout
 from mesh_runtime.sidecar.wire import LazyHeaderMap, service_of_host, upstream_headers
 
@@ -77,7 +88,16 @@ class OutboundProxy:
         start = self._clock()
         info = RequestInfo.outbound(request)
         routed = self._route(request, info)
-        response = routed if isinstance(routed, Response) else await routed
+        if isinstance(routed, Response):
+            response = routed
+        else:
+            try:
+                response = await routed
+            except asyncio.CancelledError as gone:  # the caller left: counted, status 0
+                info.duration_ms = (self._clock() - start) * 1000.0
+                flag = cancel_flag(gone, DOWNSTREAM_CONNECTION_TERMINATION)
+                self._done(info, no_answer(flag))
+                raise
         if info.grpc and isinstance(response.body, bytes) and response.status >= 400:
             response = as_grpc(response)  # the sidecar's own error, as a gRPC answer
         info.duration_ms = (self._clock() - start) * 1000.0
@@ -190,9 +210,13 @@ class OutboundProxy:
                     return simple_response(503, "no healthy upstream", "UH")
                 tried.append(instance)
                 span, per_try = self._start_try(svc, instance, request, retries, info)
-                outcome = await self._send(
-                    svc, instance, request, per_try, span, deadline, info.grpc
-                )
+                try:
+                    outcome = await self._send(
+                        svc, instance, request, per_try, span, deadline, info.grpc
+                    )
+                except asyncio.CancelledError as cut:  # the route's timeout, or the caller
+                    span.end(0, cancel_flag(cut, UPSTREAM_TIMEOUT))
+                    raise
                 self._end_try(span, outcome, info)
                 if held is not None:
                     held.release()

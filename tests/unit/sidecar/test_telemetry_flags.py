@@ -30,4 +30,28 @@ def test_unknown_flags_are_kept_after_known_ones() -> None:
 
 def test_every_contract_flag_is_defined() -> None:
     """All flags DEVELOPING.md lists exist."""
-    assert {"UO", "UF", "URX", "UT", "UH", "DI", "FI", "NR", "UC", "RBAC"} == flags.ALL_FLAGS
+    listed = {
+        "UO",
+        "UF",
+        "URX",
+        "UT",
+        "UH",
+        "DI",
+        "FI",
+        "NR",
+        "UC",
+        "RBAC",
+        "DC",
+        "DR",
+        "SI",
+        "DPE",
+    }
+    assert listed == flags.ALL_FLAGS
+
+
+def test_a_cancelled_requests_flag_is_the_one_its_task_was_cancelled_with() -> None:
+    """`task.cancel("DR")` -> DR; a cancellation with no message (a timeout scope's own)
+    or with any other text -> the default."""
+    assert flags.cancel_flag(BaseException("DR"), "UT") == "DR"
+    assert flags.cancel_flag(BaseException(), "UT") == "UT"
+    assert flags.cancel_flag(BaseException("shutting down"), "DC") == "DC"
