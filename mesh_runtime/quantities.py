@@ -55,6 +55,14 @@ def positive_seconds(text: str) -> float:
     return value
 
 
+def significant(value: float, digits: int = 3, sign: bool = False) -> str:
+    """`value` to `digits` significant digits as people read them, never in exponent form
+    for a large one: '12.3', '0.0421', '1425' (not '1.42e+03'); `sign`: '+12.3'."""
+    plus = "+" if sign else ""
+    text = f"{value:{plus}.{digits}g}"
+    return f"{value:{plus}.0f}" if "e+" in text else text
+
+
 def format_duration(seconds: float) -> str:
     """The shortest exact text for a duration: 0.25 -> '250ms', 30 -> '30s', 0 -> '0s'."""
     if seconds == 0:

@@ -197,7 +197,9 @@ def load_model(
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}" if mark is not None else ""
-        raise error(source, where, f"not valid YAML: {getattr(exc, 'problem', exc)}") from None
+        language = "JSON" if Path(source).suffix.lower() == ".json" else "YAML"
+        problem = f"not valid {language}: {getattr(exc, 'problem', exc)}"
+        raise error(source, where, problem) from None
     if not isinstance(data, dict):
         raise error(source, "", "expected a mapping at the top level")
     other = wrong_kind(data) if wrong_kind is not None else None

@@ -8,6 +8,7 @@ from pathlib import Path
 from harness.compare.model import ComparisonResult, MetricResult
 from harness.report.junit import JUnitSuite
 from harness.store.writer import write_files
+from mesh_runtime.quantities import significant
 
 VERDICT_STYLE = {"Pass": "green", "Marginal": "yellow", "Fail": "red", "Inconclusive": "yellow"}
 CLASS_STYLE = {"Pass": "green", "NoData": "magenta"}
@@ -18,8 +19,8 @@ def number(value: float | None, unit: str = "") -> str:
     if value is None or not math.isfinite(value):
         return "-"
     if unit == "ratio":
-        return f"{value * 100:.3g} %"
-    text = f"{value:.4g}" if abs(value) >= 0.001 or value == 0 else f"{value:.2e}"
+        return f"{significant(value * 100)} %"
+    text = significant(value, 4) if abs(value) >= 0.001 or value == 0 else f"{value:.2e}"
     return f"{text} {unit}".strip()
 
 
@@ -64,7 +65,7 @@ def short(value: float | None, unit: str, sign: bool = False) -> str:
     if value is None or not math.isfinite(value):
         return "-"
     scaled = value * 100 if unit == "ratio" else value
-    text = f"{scaled:+.3g}" if sign else f"{scaled:.3g}"
+    text = significant(scaled, sign=sign)
     return text + "%" if unit == "ratio" else text
 
 

@@ -80,6 +80,7 @@ from dataclasses import dataclass
 
 from harness.spec.slo import OPERATORS
 from harness.store.model import HostDisturbance, Outcome, RunRecord, Verdict
+from mesh_runtime.quantities import significant
 
 QUIET_LAG_P50_MS = 0.15
 """The probe's median wake-up lag on a quiet host (measured ~0.1 ms); below it, no noise."""
@@ -222,7 +223,8 @@ def run_noise(metric: str, record: RunRecord) -> float | None:
 
 def noise_text(metric: str, noise: float) -> str:
     """'4.2 ms', '0.21 cores per 1000 RPS': a noise allowance with its unit."""
-    return f"{noise:.3g} cores per 1000 RPS" if metric in CPU_METRICS else f"{noise:.3g} ms"
+    text = significant(noise)
+    return f"{text} cores per 1000 RPS" if metric in CPU_METRICS else f"{text} ms"
 
 
 def noise_ms(metric: str, host: HostDisturbance | None, wakeups: int | None) -> float | None:
@@ -239,8 +241,10 @@ def describe_host(host: HostDisturbance) -> str:
     parts = []
     p50, p99, top = host.sched_lag_p50_ms, host.sched_lag_p99_ms, host.sched_lag_max_ms
     if p50 is not None and p99 is not None:
-        most = f" / max {top:.3g}" if top is not None else ""
-        parts.append(f"scheduling lag p50 {p50:.2g} / p99 {p99:.2g}{most} ms")
+        most = f" / max {significant(top)}" if top is not None else ""
+        parts.append(
+            f"scheduling lag p50 {significant(p50, 2)} / p99 {significant(p99, 2)}{most} ms"
+        )
     for label, share in (("steal", host.steal_share), ("iowait", host.iowait_share)):
         if share is not None:
             parts.append(f"{label} {share:.1%}")
@@ -249,7 +253,7 @@ def describe_host(host: HostDisturbance) -> str:
     if host.foreign_cpu_cores is not None:
         parts.append(f"foreign CPU {host.foreign_cpu_cores:.2f} cores")
     if host.send_lag_max_ms is not None:
-        parts.append(f"send lag up to {host.send_lag_max_ms:.3g} ms")
+        parts.append(f"send lag up to {significant(host.send_lag_max_ms)} ms")
     return ", ".join(parts)
 
 

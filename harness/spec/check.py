@@ -107,13 +107,14 @@ def check_targets(
 
 
 def describe(checked: CheckedExperiment, duration_s: float | None = None) -> str:
-    """'ok: <title> (<n> faults, <m> SLOs, <duration>)' - validate's line; with `duration_s`
+    """'ok: <title> (<n> faults, <m> SLOs, <duration>)' - validate's line ('1 fault'); with `duration_s`
     (`--duration`) the length the run will have and the file's it was scaled from."""
     experiment = checked.experiment
     duration = format_duration(experiment.load.total_duration)
     if duration_s is not None:
         duration = f"{format_duration(duration_s)}, --duration scaled from {duration}"
+    faults, slos = len(experiment.faults), len(experiment.slos)
     return (
-        f"ok: {experiment.title} ({len(experiment.faults)} faults, "
-        f"{len(experiment.slos)} SLOs, {duration})"
+        f"ok: {experiment.title} ({faults} fault{'' if faults == 1 else 's'}, "
+        f"{slos} SLO{'' if slos == 1 else 's'}, {duration})"
     )

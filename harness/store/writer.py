@@ -54,6 +54,8 @@ def write_files(folder: Path, files: Mapping[str, str], what: str) -> list[Path]
     For the reports beside a run (`compare`, `gate`); InvalidInput says `what` could not
     be written, naming the folder.
     """
+    if folder.exists() and not folder.is_dir():
+        raise InvalidInput(str(folder), "", f"cannot write {what}: it is a file, not a folder")
     try:
         folder.mkdir(parents=True, exist_ok=True)
         for name, text in files.items():

@@ -66,3 +66,19 @@ def test_percentage_forms() -> None:
     assert parse_percentage({"value": 30}) == 30.0
     with pytest.raises(ValueError, match="between 0 and 100"):
         parse_percentage(120)
+
+
+def test_significant_digits_never_print_a_large_value_in_exponent_form() -> None:
+    """'2.52e+03 ms' was what a reader of a disturbance allowance or a compare table got."""
+    from mesh_runtime.quantities import significant
+
+    assert significant(2520.4) == "2520"
+    assert significant(1425.0, sign=True) == "+1425"
+    assert significant(-86.12, sign=True) == "-86.1"
+    assert significant(12.345) == "12.3"
+    assert significant(0.0421) == "0.0421"
+    assert significant(999.4) == "999"
+    assert significant(999.6) == "1000"  # rounds up into the next power of ten
+    assert significant(12.3, 2) == "12"
+    assert significant(150.0, 2) == "150"
+    assert significant(float("nan")) == "nan"

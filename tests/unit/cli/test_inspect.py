@@ -103,7 +103,7 @@ def test_validate_prints_one_ok_line(tmp_path: Path, capsys: pytest.CaptureFixtu
     """A good file: 'ok: <title> (<n> faults, <m> SLOs, <duration>)', exit 0."""
     path = write_case(tmp_path, GOOD, None)
     assert main(["validate", str(path)]) == 0
-    assert capsys.readouterr().out == "ok: Catalog answers 503 (1 faults, 2 SLOs, 35s)\n"
+    assert capsys.readouterr().out == "ok: Catalog answers 503 (1 fault, 2 SLOs, 35s)\n"
 
 
 def test_validate_with_duration_prints_the_scaled_length(
@@ -112,7 +112,7 @@ def test_validate_with_duration_prints_the_scaled_length(
     """`--duration` scales the run: the line gives the length it will have, not the file's."""
     path = write_case(tmp_path, GOOD, None)
     assert main(["validate", str(path), "--duration", "70s"]) == 0
-    expected = "ok: Catalog answers 503 (1 faults, 2 SLOs, 70s, --duration scaled from 35s)\n"
+    expected = "ok: Catalog answers 503 (1 fault, 2 SLOs, 70s, --duration scaled from 35s)\n"
     assert capsys.readouterr().out == expected
 
 

@@ -47,3 +47,13 @@ def test_the_same_folder_named_two_ways_is_the_same_run(only_run: Path) -> None:
     roundabout = only_run.parent / ".." / only_run.parent.name / only_run.name
     with pytest.raises(InvalidInput, match="the baseline and the candidate are the same run"):
         compare_runs(only_run, roundabout, calibration=None)
+
+
+def test_a_broken_calibration_json_is_called_json(tmp_path: Path) -> None:
+    """`--calibration broken.json` said 'not valid YAML' of a JSON file."""
+    from harness.calibrate import load_calibration
+
+    broken = tmp_path / "baseline.json"
+    broken.write_text('{"experiment": "baseline", "runs": [')
+    with pytest.raises(InvalidInput, match="not valid JSON"):
+        load_calibration(broken)

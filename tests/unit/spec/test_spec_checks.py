@@ -228,7 +228,7 @@ def test_validate_prints_warnings_and_exits_0(
     path = abort_experiment(tmp_path, "  - retries_per_krequests > 1 during:abort\n")
     assert main(["validate", str(path)]) == 0
     captured = capsys.readouterr()
-    assert captured.out.startswith("ok: t (1 faults, 1 SLOs, 45s)")
+    assert captured.out.startswith("ok: t (1 fault, 1 SLO, 45s)")
     lines = captured.err.splitlines()
     assert len(lines) == 1 and lines[0].startswith(f"warning: {path}: slos[0]: "), lines
 

@@ -25,3 +25,12 @@ def test_write_files_that_cannot_be_written_is_one_invalid_input(tmp_path: Path)
     with pytest.raises(InvalidInput, match="cannot write the gate report") as caught:
         write_files(blocker / "out", {"gate.md": ""}, "the gate report")
     assert str(blocker / "out") in str(caught.value)
+
+
+def test_an_out_folder_that_is_a_file_says_so(tmp_path: Path) -> None:
+    """`--out report.md` (a file): 'it is a file, not a folder', not 'File exists'."""
+    existing = tmp_path / "report.md"
+    existing.write_text("mine\n", encoding="utf-8")
+    with pytest.raises(InvalidInput, match="it is a file, not a folder"):
+        write_files(existing, {"compare.md": ""}, "the report")
+    assert existing.read_text(encoding="utf-8") == "mine\n"
