@@ -41,28 +41,40 @@ class RunResult:
     """What `meshproof validate` warns about the experiment (printed before the verdicts)."""
 
 
+@dataclass(frozen=True)
+class Prepared:
+    """An experiment ready to run: validated, and scaled with `--duration`."""
+
+    experiment: Experiment
+    topology: Path
+    """Its topology file (an external target's file, with `target` or `target.external`)."""
+    warnings: tuple[SpecWarning, ...]
+    scaled_from_s: float | None
+    """The file's own length when `--duration` scaled it, else None."""
+
+
 def prepare(
     path: str | Path,
     duration_s: float | None,
     target: Path | None = None,
     runtime: str | None = None,
-) -> tuple[Experiment, Path, tuple[SpecWarning, ...]]:
-    """The validated (and, with `duration_s`, scaled) experiment, its topology file (an
-    external target's file, with `target` or `target.external`) and the warnings about it.
+) -> Prepared:
+    """The validated (and, with `duration_s`, scaled) experiment and what goes with it.
     Whatever the files alone decide (params, targets, a timeline too short) is an input
     error here, before anything starts."""
     checked = check_experiment(path, duration_s, target, runtime)
     experiment = checked.experiment
-    if duration_s is not None:
-        experiment = scale_experiment(experiment, duration_s)
-    return experiment, checked.topology_path, checked.warnings
+    if duration_s is None:
+        return Prepared(experiment, checked.topology_path, checked.warnings, None)
+    scaled = scale_experiment(experiment, duration_s)
+    own = experiment.load.total_duration
+    return Prepared(scaled, checked.topology_path, checked.warnings, own)
 
 
 def run_experiment(path: str | Path, options: RunOptions, view: ProgressView) -> RunResult:
     """Carry out the experiment in `path`; see the module docstring."""
-    experiment, topology, warnings = prepare(
-        path, options.duration_s, options.target, options.runtime
-    )
+    prepared = prepare(path, options.duration_s, options.target, options.runtime)
+    experiment, topology, warnings = prepared.experiment, prepared.topology, prepared.warnings
     for warning in warnings:
         view.stage(f"warning: {warning}")
     runtime = chosen_runtime(experiment, options)
@@ -93,6 +105,7 @@ def run_experiment(path: str | Path, options: RunOptions, view: ProgressView) ->
             title=experiment.title,
             file=str(path),
             spec=experiment.model_dump(mode="json"),
+            scaled_from_s=prepared.scaled_from_s,
         ),
         status="running",
         harness=this_harness(),  # readers tell a live run from one whose harness died

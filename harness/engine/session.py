@@ -417,6 +417,7 @@ class Session:
         outcome = outcome.final(measured=analysis is not None)
         mode = self.experiment.target.mode
         record = final_record(self.record, self.events.t0, analysis, faults, outcome, mode, compare)
+        record = record.model_copy(update={"notes": list(self.notes)})
         if analysis is not None:
             analysis = analysis.without_requests()  # before DuckDB reads them back
             self._keep_views(record)

@@ -54,6 +54,9 @@ class ExperimentRef(RecordModel):
     file: str = ""
     spec: dict[str, Any] = {}
     """The experiment as validated (JSON form), so a run can be understood on its own."""
+    scaled_from_s: float | None = None
+    """The file's own length when `run --duration` scaled the experiment (the spec above is
+    the scaled one); None for a run of the file as written."""
 
 
 class ToolVersions(RecordModel):
@@ -381,6 +384,9 @@ class RunRecord(RecordModel):
     dialect: DialectRecord | None = None
     """The metric dialect of the run (None in records that predate dialects: `meshproof`)."""
     load_workers: list[LoadWorker] = []
+    notes: list[str] = []
+    """What the run noted beside its verdicts (the terminal's `note:` lines: a fault cut
+    short, a rollback that failed, metrics that could not be read)."""
     """The Locust workers and what reached the master from each (empty in records that
     predate it)."""
     wakeups: int | None = None

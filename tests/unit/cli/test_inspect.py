@@ -286,3 +286,18 @@ def test_report_of_unknown_or_broken_run_is_one_line(
     assert capsys.readouterr().err.startswith("meshproof: nope: no such run directory")
     assert main(["report", "20261127T160000Z-broken", "--reports", str(reports)]) == 2
     assert "run.json: not valid JSON" in capsys.readouterr().err
+
+
+def test_report_says_a_run_was_scaled_and_what_it_noted(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """report of a `--duration` run names the file's own length and the run's notes."""
+    run = make_run(tmp_path)
+    data = json.loads((run / "run.json").read_text(encoding="utf-8"))
+    data["experiment"]["scaled_from_s"] = 65.0
+    data["notes"] = ["fault roll (rolling_restart) was cut short by the end of the run"]
+    (run / "run.json").write_text(json.dumps(data), encoding="utf-8")
+    assert main(["report", run.name, "--reports", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "scaled with --duration from the file's own 65s" in out
+    assert "note: fault roll (rolling_restart) was cut short by the end of the run" in out

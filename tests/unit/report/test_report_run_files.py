@@ -257,3 +257,18 @@ def test_a_run_without_faults_applied_says_why(run_dir: Path) -> None:
     )
     assert no_faults_text(bare) == "No faults in this run."
     assert (plural(1, "run"), plural(3, "run")) == ("1 run", "3 runs")
+
+
+def test_report_md_says_a_run_was_scaled_and_what_it_noted(run_dir: Path) -> None:
+    """A `--duration` run's report names the file's own length, and the run's notes (a
+    fault cut short: its SLOs may PASS on part of what they were meant to prove) are in
+    report.md, not only on the terminal that ran it."""
+    record = load_run(run_dir)
+    note = "fault roll (rolling_restart) was cut short by the end of the run before it was done"
+    experiment = record.experiment.model_copy(update={"scaled_from_s": 65.0})
+    scaled = record.model_copy(update={"experiment": experiment, "notes": [note]})
+    text = markdown_report(scaled)
+    assert ", scaled with `--duration` from its own 65s" in text
+    assert f"- note: {note}" in text
+    plain = markdown_report(record)
+    assert "scaled with" not in plain and "- note:" not in plain

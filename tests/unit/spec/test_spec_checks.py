@@ -251,9 +251,11 @@ def test_run_prepares_the_scaled_experiment_with_its_warnings(tmp_path: Path) ->
     from harness.engine.runner import prepare
 
     path = abort_experiment(tmp_path, "  - error_rate < 0.001\n  - recovery_s < 10\n")
-    experiment, topology, warnings = prepare(path, 30.0)
-    assert experiment.load.total_duration == pytest.approx(30.0)
-    assert topology == tmp_path / "topologies" / "shop.yaml"
-    assert [w.path for w in warnings] == ["slos[0]"]
+    prepared = prepare(path, 30.0)
+    assert prepared.experiment.load.total_duration == pytest.approx(30.0)
+    assert prepared.topology == tmp_path / "topologies" / "shop.yaml"
+    assert [w.path for w in prepared.warnings] == ["slos[0]"]
+    assert prepared.scaled_from_s == pytest.approx(45.0)  # the file's own length, kept
+    assert prepare(path, None).scaled_from_s is None
     with pytest.raises(ExperimentError, match="--duration: 20s is too short"):
         prepare(path, 20.0)
