@@ -117,7 +117,15 @@ def shortest_total(experiment: Experiment) -> float:
     total = experiment.load.total_duration
     needs = [_need_total(n, total) for n in recovery_needs(experiment)]
     faults = [MIN_FAULT_S * total / f.duration for f in experiment.faults if f.duration]
-    return max([0.0, *needs, *faults])
+    return max([_measured_total(experiment), *needs, *faults])
+
+
+def _measured_total(experiment: Experiment) -> float:
+    """The shortest run whose measured part (after the warm-up) is one one-second window:
+    shorter, the SLOs would judge less than a window of requests."""
+    load = experiment.load
+    measured = load.measured_duration
+    return MIN_FAULT_S * load.total_duration / measured if measured > 0 else 0.0
 
 
 def _need_total(need: RecoveryNeed, total: float) -> float:
@@ -142,6 +150,12 @@ def scaled_problem(experiment: Experiment, total_s: float) -> str | None:
                 f" {_s(need.end_s * factor)} and the recovery check needs"
                 f" {_s(need.room_s)} more ({_room(need)}); {use}"
             )
+    if _measured_total(experiment) >= shortest - 1e-9:
+        return (
+            f"{_s(total_s)} is too short: scaled to it, the measured part (after the"
+            f" warm-up) lasts {_s(experiment.load.measured_duration * factor)}, less than one"
+            f" one-second window; {use}"
+        )
     fault = min((f for f in experiment.faults if f.duration), key=lambda f: f.duration or 0.0)
     return (
         f"{_s(total_s)} is too short: scaled to it, fault {fault.name!r} lasts"

@@ -101,6 +101,18 @@ def test_scaled_duration_too_short_names_the_shortest_that_works() -> None:
     )
 
 
+def test_scaled_measured_part_shorter_than_a_window_is_refused() -> None:
+    """No fault: `baseline --duration 500ms` judged its 5 SLOs on 46 requests, under one
+    one-second window after the warm-up. The measured part must hold one window."""
+    experiment = parse(load={"warmup": "5s", "duration": "60s"}, slos=["error_rate < 0.1"])
+    assert shortest_total(experiment) == pytest.approx(65 / 60)
+    assert scaled_problem(experiment, 1.1) is None
+    assert scaled_problem(experiment, 0.5) == (
+        "0.5s is too short: scaled to it, the measured part (after the warm-up) lasts 0.46s,"
+        " less than one one-second window; use at least 2s"
+    )
+
+
 def test_scaled_fault_shorter_than_a_window_is_refused() -> None:
     """A 2s fault in a 60s run scaled to 10s would last 0.33s: at least 30s is needed."""
     fault = {"name": "blip", "at": "10s", "duration": "2s", **BEHAVIOUR}
