@@ -46,6 +46,9 @@ class Snapshot:
     """Connections the load has open now."""
     behind: bool = False
     """Requests are leaving late right now, by more than the phases' FELL_BEHIND_LAG_MS."""
+    window_s: int = 0
+    """The whole seconds just past that rps, error rate and p99 cover (0: not known): just
+    after a phase change they are the phase before's."""
 
 
 LINE_EVERY_S = 10.0
@@ -72,13 +75,19 @@ def rate_text(snap: Snapshot) -> str:
     return text
 
 
+def recent_text(snap: Snapshot) -> str:
+    """'last 3s: 98 rps err 0.00% p99 12 ms': the load's recent figures, with the seconds
+    they cover (just after a phase change, the phase before's)."""
+    since = f"last {snap.window_s}s: " if snap.window_s else ""
+    return f"{since}{rate_text(snap)}  err {snap.error_rate * 100:.2f}%  p99 {snap.p99_ms:.0f} ms"
+
+
 def progress_line(snap: Snapshot) -> str:
     """One line of the run for a log: time, phase, the load's live numbers, faults, lag."""
     faults = ", ".join(snap.active_faults) or "none"
     line = (
         f"{max(snap.elapsed_s, 0):.0f}s/{snap.total_s:.0f}s  phase {snap.phase}  "
-        f"{rate_text(snap)}  err {snap.error_rate * 100:.2f}%  p99 {snap.p99_ms:.0f} ms  "
-        f"sent {snap.sent} failed {snap.failed}  faults: {faults}"
+        f"{recent_text(snap)}  sent {snap.sent} failed {snap.failed}  faults: {faults}"
     )
     behind = behind_text(snap)
     return f"{line}  !! {behind}" if behind else line
@@ -203,9 +212,7 @@ class LiveProgress:
             ("phase ", "dim"),
             (snap.phase, "bold"),
             f"  {max(snap.elapsed_s, 0):.0f}s/{snap.total_s:.0f}s",
-            f"  {rate_text(snap)}",
-            f"  err {snap.error_rate * 100:.2f}%",
-            f"  p99 {snap.p99_ms:.0f} ms",
+            f"  {recent_text(snap)}",
             f"  sent {snap.sent} failed {snap.failed}",
             f"  connections {snap.connections}" if snap.connections else "",
         )

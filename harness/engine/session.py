@@ -384,6 +384,7 @@ class Session:
                 max_lag_ms=live.max_lag_ms,
                 connections=live.connections,
                 behind=live.behind,
+                window_s=live.window_s,
             )
         )
 

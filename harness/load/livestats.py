@@ -137,6 +137,8 @@ class LiveStats:
     rps: float = 0.0
     error_rate: float = 0.0
     p99_ms: float = 0.0
+    window_s: int = 0
+    """The whole seconds just past that rps, error_rate and p99_ms cover (0: none yet)."""
     sent: int = 0
     failed: int = 0
     corrected_p99_ms: float = 0.0
@@ -185,6 +187,7 @@ def merge_snapshots(snapshots: list[dict[str, Any]]) -> LiveStats:
         rps=count / window_s,
         error_rate=failed_recent / count if count else 0.0,
         p99_ms=quantile_ms(latency, 0.99),
+        window_s=window_s,
         sent=sum(int(s.get("sent", 0)) for s in snapshots),
         failed=sum(int(s.get("failed", 0)) for s in snapshots),
         corrected_p99_ms=quantile_ms(corrected, 0.99),

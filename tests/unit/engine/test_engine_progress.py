@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 
 from rich.console import Console
@@ -107,3 +108,13 @@ def test_live_panel_shows_the_lag_too() -> None:
     text = out.getvalue()
     assert "load BEHIND schedule: 312 late, max lag 4.2 s, 180 connections" in text
     assert "52 rps (target 100)" in text
+
+
+def test_the_live_figures_say_the_seconds_they_cover() -> None:
+    """Just after a fault ends the line says 'phase after' beside the last 3 s of figures,
+    the fault's: 'last 3s:' says so, where 'phase after ... err 100.00%' read as the
+    after phase failing."""
+    after = dataclasses.replace(snap("after", 33.0), error_rate=1.0, window_s=3)
+    line = progress_line(after)
+    assert "phase after  last 3s: 100 rps  err 100.00%" in line
+    assert "last" not in progress_line(snap("before", 12.0))  # not known: not claimed
