@@ -187,6 +187,52 @@ def counter_window(
     return window, float(inside[-1]) - base
 
 
+def scrape_lag(metrics: pd.DataFrame | None, counter: str) -> float:
+    """How far a sample's value may trail its time: the query's step, or the scrape
+    interval where longer, read off `counter` (a busy one: proxied requests), whose value
+    changes at every scrape under load: the median spacing of its changes. 0 without
+    samples."""
+    if metrics is None or metrics.empty:
+        return 0.0
+    rows = metrics[metrics["metric"] == counter]
+    steps: list[float] = []
+    changes: list[float] = []  # the busiest series changes at every scrape
+    for _, series in rows.groupby("labels"):
+        series = series.sort_values("t_s")
+        t = series["t_s"].to_numpy(dtype="float64")
+        v = series["value"].to_numpy(dtype="float64")
+        if t.size >= 2:
+            steps.append(float(np.median(np.diff(t))))
+        changed = t[1:][np.diff(v) != 0]
+        if changed.size >= 3:
+            changes.append(float(np.median(np.diff(changed))))
+    step = min(steps, default=0.0)
+    return max(step, min(changes, default=step))
+
+
+def counter_surely_in(
+    metrics: pd.DataFrame | None, counter: str, phase: PhaseRecord, lag_s: float
+) -> float | None:
+    """The fewest of `counter`'s events that surely happened in the phase, each sample
+    being its target's last scrape up to `lag_s` earlier: counted from the first sample
+    surely scraped inside the phase (at or after its start + lag) to the last one before
+    its end. `counter_increase` counts from the last sample before the phase, so it may
+    hold events of the phase before (a fault's last retries in `after`). None without
+    samples of the counter in the phase."""
+    if not _scraped_in(metrics, phase):
+        return None
+    assert metrics is not None
+    t = np.unique(metrics.loc[metrics["metric"] == counter, "t_s"].to_numpy(dtype="float64"))
+    if t.size == 0:
+        return None
+    inside = t[(t >= phase.start_s + lag_s) & (t < phase.end_s)]
+    if not inside.size:
+        return 0.0
+    start = float(np.nextafter(inside[0], math.inf))  # that sample is the base
+    surely = PhaseRecord(name=phase.name, start_s=start, end_s=phase.end_s)
+    return counter_increase(metrics, counter, surely)
+
+
 def series_mean_sum(metrics: pd.DataFrame | None, query: str, phase: PhaseRecord) -> float | None:
     """Sum over the series of `query` of each one's mean value in the phase (cAdvisor's
     sidecar CPU rate per pod: the sidecars' summed cores); None without a sample in it."""

@@ -39,7 +39,9 @@ from harness.analysis.phases import in_phase
 from harness.analysis.recovery import Criteria, recover, recovery_criteria
 from harness.analysis.signals import (
     counter_increase,
+    counter_surely_in,
     cpu_per_krps,
+    scrape_lag,
     series_max,
     series_mean_sum,
     sidecar_cpu_cores,
@@ -116,9 +118,38 @@ def summarize_phase(
     _traces(frames.traces, requests, values, notes)
     values["overhead_p99_ms"] = None
     notes["overhead_p99_ms"] = "needs a deployment without the mesh (target.compare_to)"
+    lag, bounds = _count_bounds(frames, phase, values, len(requests))
     return PhaseSummary(
-        phase=phase.name, start_s=phase.start_s, end_s=phase.end_s, values=values, notes=notes
+        phase=phase.name,
+        start_s=phase.start_s,
+        end_s=phase.end_s,
+        values=values,
+        notes=notes,
+        bounds=bounds,
+        scrape_lag_s=lag,
     )
+
+
+def _count_bounds(
+    frames: RunFrames, phase: PhaseRecord, values: Values, sent: int
+) -> tuple[float | None, dict[str, tuple[float, float]]]:
+    """(the counters' scrape lag, metric -> (fewest surely in the phase, value)) of the
+    counted metrics whose value may hold events of the phase before
+    (`signals.counter_surely_in`); one whose value is surely the phase's is left out."""
+    proxied = frames.dialect.query("proxied_requests")
+    if frames.metrics is None or proxied is None:
+        return None, {}
+    lag = scrape_lag(frames.metrics, proxied)
+    bounds: dict[str, tuple[float, float]] = {}
+    for signal, metric in COUNTED_METRICS.items():
+        query, value = frames.dialect.query(signal), values.get(metric)
+        fewest = counter_surely_in(frames.metrics, query, phase, lag) if query else None
+        if fewest is None or value is None or (signal == "retries" and not sent):
+            continue
+        fewest = fewest * 1000 / sent if signal == "retries" else fewest  # per 1000
+        if fewest < value:
+            bounds[metric] = (fewest, value)
+    return lag, bounds
 
 
 def _phase_requests(frames: RunFrames, phase: PhaseRecord) -> pd.DataFrame:

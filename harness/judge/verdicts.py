@@ -25,7 +25,7 @@ from harness.exits import FAILED, INCONCLUSIVE, NOT_DONE, PASSED
 from harness.judge.disturbance import settle
 from harness.spec.load import fell_behind
 from harness.spec.slo import SLO
-from harness.store.model import PhaseSummary, Verdict
+from harness.store.model import Outcome, PhaseSummary, Verdict
 
 CORRECTED_OF = {
     "p50_ms": "corrected_p50_ms",
@@ -85,6 +85,11 @@ def judge_one(
         else:  # what a measured value means, when the summary says (recovery_s does)
             reason = summary.notes.get(slo.metric, "")
     passed = value is not None and slo.holds(value)
+    outcome: Outcome = "pass" if passed else "fail"
+    bounds = summary.bounds.get(slo.metric) if summary is not None and not passed else None
+    if bounds is not None and slo.op in CAPS and slo.holds(bounds[0]):
+        outcome = "inconclusive"
+        reason = edge_reason(slo.metric, bounds, summary.scrape_lag_s if summary else None)
     return Verdict(
         slo=slo.name,
         metric=slo.metric,
@@ -93,8 +98,25 @@ def judge_one(
         phase=str(slo.phase),
         value=value,
         passed=passed,
+        outcome=outcome,
         reason=reason,
         unmeasured=value is None and slo.metric in unmeasured and summary is not None,
+    )
+
+
+CAPS = frozenset({"<", "<=", "=="})
+"""SLO operators that cap a count: one the events of the phase before could fail."""
+
+
+def edge_reason(metric: str, bounds: tuple[float, float], lag_s: float | None) -> str:
+    """Why a capped count is inconclusive: it fails counting the events next to the
+    phase's start, which the counter's scrapes cannot place in it, and holds without them.
+    (A floor, `ejections >= 1 during:x`, is judged on the count as it is: a fault's first
+    ejections come in its first moments.)"""
+    every = f" every {lag_s:g} s" if lag_s else ""
+    return (
+        f"the mesh's counter is scraped{every}: its events next to the phase's start may "
+        f"belong to the phase before; {bounds[0]:.3g} without them, {bounds[1]:.3g} with them"
     )
 
 

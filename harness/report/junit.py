@@ -119,8 +119,11 @@ def _properties(record: RunRecord) -> dict[str, str]:
 
 
 def inconclusive_message(verdict: Verdict) -> str:
-    """Why a verdict is a skipped test case: the host was too noisy to judge it."""
+    """Why a verdict is a skipped test case: the host was too noisy to judge it, or (no
+    disturbance named) its reason: a count the scrapes cannot place in its phase."""
     measured = f"measured {format_measured(verdict)}, threshold {format_threshold(verdict)}"
+    if not verdict.disturbance:
+        return f"inconclusive: {verdict.reason} ({measured})"
     return f"inconclusive: the host was too noisy to judge ({measured}; {verdict.disturbance})"
 
 

@@ -226,6 +226,12 @@ class PhaseSummary(RecordModel):
     values: dict[str, float | None] = {}
     notes: dict[str, str] = {}
     """metric -> why its value is None (e.g. 'no sidecar processes were sampled')."""
+    bounds: dict[str, tuple[float, float]] = {}
+    """metric -> (the count surely in the phase, its value) of a mesh counter whose value
+    may hold events of the phase before: its scrapes cannot place the events next to the
+    phase's start (`harness.analysis.signals.counter_surely_in`)."""
+    scrape_lag_s: float | None = None
+    """How far the mesh counters' samples may trail their times (the scrape interval)."""
     host: HostDisturbance | None = None
     """The host's disturbance over the phase; None in records that predate the probe."""
 

@@ -272,3 +272,19 @@ def test_report_md_says_a_run_was_scaled_and_what_it_noted(run_dir: Path) -> Non
     assert f"- note: {note}" in text
     plain = markdown_report(record)
     assert "scaled with" not in plain and "- note:" not in plain
+
+
+def test_junit_names_an_inconclusive_count_s_reason_not_the_host(run_dir: Path) -> None:
+    """A count the scrapes cannot place is skipped with its own reason: 'the host was too
+    noisy' would send a reader to the wrong cause."""
+    record = load_run(run_dir)
+    reason = "the mesh's counter is scraped every 1 s: its events next to the phase's start ..."
+    edge = record.verdicts[0].model_copy(
+        update={"outcome": "inconclusive", "passed": False, "reason": reason, "disturbance": ""}
+    )
+    suite = ET.fromstring(junit_xml(record.model_copy(update={"verdicts": [edge]})))
+    skipped = suite.find("testsuite/testcase/skipped")
+    assert skipped is not None
+    message = skipped.get("message") or ""
+    assert message.startswith(f"inconclusive: {reason} (measured ")
+    assert "too noisy" not in message
