@@ -88,9 +88,10 @@ def student_widening(effective: float, alpha: float) -> float:
     must be whose spread is estimated from `effective` independent values of two sides.
 
     The bootstrap's spread is such an estimate (Hesterberg's expanded percentile interval
-    widens a small sample's band by this ratio too); 20 windows a side at rho 0.7 hold about 7 effective values in
-    all, and the percentile band at z, read with a rho itself estimated from them, left 0 out
-    of identical runs' p50 in 9 % of pairs at alpha 5 %. 1.03 at 40 independent windows."""
+    widens a small sample's band by this ratio too); 20 windows a side at rho 0.7 hold
+    about 7 effective values in all, and the percentile band at z, read with a rho itself
+    estimated from them, left 0 out of identical runs' p50 in 9 % of pairs at alpha 5 %.
+    1.03 at 40 independent windows."""
     df = max(effective - 2, 1.0)
     return float(stats.t.ppf(1 - alpha / 2, df) / stats.norm.ppf(1 - alpha / 2))
 

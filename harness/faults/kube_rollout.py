@@ -8,8 +8,9 @@ pauses `interval`, and goes on with the next. Every Deployment's snapshot and pa
 `restartedAt`, the fault's start, for all of them) are on the ledger before the first
 patch, as `finish_kube_rollout` steps. A restart is not undone: putting the old template
 back would restart the pods once more; a completed one loses only the fault's mark
-(`changes.unmark`), so the Deployment is its snapshot plus `restartedAt`. What could be left half-done is a rollout whose
-new pod never turns Ready (the old pod keeps serving meanwhile): the step waits for it,
+(`changes.unmark`), so the Deployment is its snapshot plus `restartedAt`. What could be
+left half-done is a rollout whose new pod never turns Ready (the old pod keeps serving
+meanwhile): the step waits for it,
 and if it does not complete, restores the Deployment's snapshot (the old template: its
 ReplicaSet's pod is still there, so nothing restarts), with the checks of every
 Kubernetes fault's restore (harness.kube.changes). A Deployment without the fault's mark
@@ -81,8 +82,9 @@ def finish_rollout(
     force: bool = False,
 ) -> str:
     """Nothing half-done of a rollout restart: a Deployment it patched either completes its
-    rollout within `wait_s` (its mark then removed) or gets its snapshot back (ChangedSince if someone changed it
-    since, unless `force`). Returns what happened, one line."""
+    rollout within `wait_s` (its mark then removed) or gets its snapshot back
+    (ChangedSince if someone changed it since, unless `force`). Returns what happened, one
+    line."""
     ref = change.ref
     try:
         current = kube.get(ref.resource, ref.namespace, ref.name)
