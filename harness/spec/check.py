@@ -21,6 +21,7 @@ from harness.spec.kube_runtime import COMPARE_ON_KUBERNETES, kubernetes_problem
 from harness.spec.kube_runtime import RUNTIME as KUBERNETES
 from harness.spec.lint import SpecWarning, experiment_warnings
 from harness.spec.load import grpc_route_problem, tcp_route_problem
+from harness.spec.targets import part_problem
 from harness.spec.timing import scaled_problem, timeline_problem
 from mesh_runtime.target import TargetFile, load_target
 from mesh_runtime.topology import Topology, load_topology
@@ -89,7 +90,8 @@ def check_targets(
 ) -> None:
     """Every fault fits the topology (its kind's target rule; on the kubernetes runtime
     `kube_runtime.kubernetes_problem`), every tcp (grpc) load route names a `protocol: tcp`
-    (`grpc`) service; ExperimentError otherwise."""
+    (`grpc`) service, every rollback names a part the topology has; ExperimentError
+    otherwise."""
     for index, route in enumerate(experiment.load.routes):
         for kind, problem_of in (("tcp", tcp_route_problem), ("grpc", grpc_route_problem)):
             route_problem = problem_of(route, topology)
@@ -104,6 +106,16 @@ def check_targets(
         if problem is not None:
             field, text = problem
             raise ExperimentError(source, f"faults[{index}].{field}", text)
+    for index, rollback in enumerate(experiment.rollbacks):
+        if rollback.kind in TARGETED_ROLLBACKS:
+            unknown = part_problem(rollback.target, topology)
+            if unknown:
+                raise ExperimentError(source, f"rollbacks[{index}].target", unknown)
+
+
+TARGETED_ROLLBACKS = frozenset({"policy", "service_behaviour"})
+"""Rollback kinds acting on a part of the mesh, checked as their fault kinds' targets
+(`reset_toxics` acts on every proxy)."""
 
 
 def describe(checked: CheckedExperiment, duration_s: float | None = None) -> str:

@@ -271,3 +271,21 @@ def test_run_prepares_the_scaled_experiment_with_its_warnings(tmp_path: Path) ->
     assert prepare(path, None).scaled_from_s is None
     with pytest.raises(ExperimentError, match="--duration: 20s is too short"):
         prepare(path, 20.0)
+
+
+def test_a_rollback_naming_no_part_of_the_topology_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`rollbacks: [{kind: policy, target: catalgo}]` validated, then failed at the end of
+    the run (after the measurement) with a control-plane error."""
+    path = abort_experiment(tmp_path, "  - error_rate < 0.5\n")
+    text = path.read_text(encoding="utf-8")
+    path.write_text(text + "rollbacks:\n  - {kind: policy, target: catalgo}\n", encoding="utf-8")
+    assert main(["validate", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert err == (
+        f"meshproof: {path}: rollbacks[0].target: no service or instance 'catalgo' in topology"
+        " shop\n"
+    )
+    path.write_text(text + "rollbacks:\n  - {kind: reset_toxics}\n", encoding="utf-8")
+    assert main(["validate", str(path)]) == 0
