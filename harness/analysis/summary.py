@@ -99,13 +99,18 @@ def summarize(
     """A summary per phase, in the order of `phases`; `criteria` each fault's recovery
     conditions (`harness.analysis.recovery.experiment_criteria`), else the SLOs'."""
     recoveries = fault_recoveries(frames.windows, phases, faults, slos, criteria)
-    return {p.name: summarize_phase(frames, p, recoveries) for p in phases}
+    lag = counters_lag(frames)  # the run's, not a phase's: read once
+    return {p.name: summarize_phase(frames, p, recoveries, lag) for p in phases}
 
 
 def summarize_phase(
-    frames: RunFrames, phase: PhaseRecord, recoveries: Mapping[str, tuple[float | None, str]]
+    frames: RunFrames,
+    phase: PhaseRecord,
+    recoveries: Mapping[str, tuple[float | None, str]],
+    lag_s: float | None = None,
 ) -> PhaseSummary:
-    """Every metric of one phase."""
+    """Every metric of one phase; `lag_s` the counters' scrape lag (`counters_lag`, read
+    here when not given)."""
     requests = _phase_requests(frames, phase)
     values: Values = {}
     notes: Notes = {}
@@ -118,7 +123,8 @@ def summarize_phase(
     _traces(frames.traces, requests, values, notes)
     values["overhead_p99_ms"] = None
     notes["overhead_p99_ms"] = "needs a deployment without the mesh (target.compare_to)"
-    lag, bounds = _count_bounds(frames, phase, values, len(requests))
+    lag = counters_lag(frames) if lag_s is None else lag_s
+    bounds = _count_bounds(frames, phase, values, len(requests), lag)
     return PhaseSummary(
         phase=phase.name,
         start_s=phase.start_s,
@@ -130,26 +136,37 @@ def summarize_phase(
     )
 
 
-def _count_bounds(
-    frames: RunFrames, phase: PhaseRecord, values: Values, sent: int
-) -> tuple[float | None, dict[str, tuple[float, float]]]:
-    """(the counters' scrape lag, metric -> (fewest surely in the phase, value)) of the
-    counted metrics whose value may hold events of the phase before
-    (`signals.counter_surely_in`); one whose value is surely the phase's is left out."""
+def counters_lag(frames: RunFrames) -> float | None:
+    """How far the run's counter samples may trail their times (`signals.scrape_lag`, read
+    off the proxied-requests counter); None without metrics to read it from."""
     proxied = frames.dialect.query("proxied_requests")
     if frames.metrics is None or proxied is None:
-        return None, {}
-    lag = scrape_lag(frames.metrics, proxied)
+        return None
+    return scrape_lag(frames.metrics, proxied)
+
+
+def _count_bounds(
+    frames: RunFrames, phase: PhaseRecord, values: Values, sent: int, lag: float | None
+) -> dict[str, tuple[float, float]]:
+    """metric -> (fewest surely in the phase, value) of the counted metrics whose value may
+    hold events of the phase before (`signals.counter_surely_in`); one whose value is
+    surely the phase's is left out."""
+    if frames.metrics is None or lag is None:
+        return {}
     bounds: dict[str, tuple[float, float]] = {}
     for signal, metric in COUNTED_METRICS.items():
         query, value = frames.dialect.query(signal), values.get(metric)
         fewest = counter_surely_in(frames.metrics, query, phase, lag) if query else None
-        if fewest is None or value is None or (signal == "retries" and not sent):
-            continue
-        fewest = fewest * 1000 / sent if signal == "retries" else fewest  # per 1000
-        if fewest < value:
+        if signal == "retries" and fewest is not None:
+            fewest = _per_krequests(fewest, sent)
+        if fewest is not None and value is not None and fewest < value:
             bounds[metric] = (fewest, value)
-    return lag, bounds
+    return bounds
+
+
+def _per_krequests(count: float | None, sent: int) -> float | None:
+    """`count` per 1000 of the phase's `sent` requests; None without either."""
+    return count / (sent / 1000) if count is not None and sent else None
 
 
 def _phase_requests(frames: RunFrames, phase: PhaseRecord) -> pd.DataFrame:
@@ -305,9 +322,7 @@ def _overhead(
     _sidecars(frames, phase, values, notes)
     retries = _signal_increase(frames, "retries", phase, notes, "retries_per_krequests")
     sent = len(requests)
-    values["retries_per_krequests"] = (
-        retries / (sent / 1000) if retries is not None and sent else None
-    )
+    values["retries_per_krequests"] = _per_krequests(retries, sent)
     values["ejections"] = _signal_increase(frames, "ejections", phase, notes)
     values["overflows"] = _signal_increase(frames, "overflows", phase, notes)
     for name in ("retries_per_krequests", "ejections", "overflows"):
