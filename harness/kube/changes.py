@@ -10,7 +10,7 @@
 `apply` sends the merge patch with the snapshot's resourceVersion: an edit made by anyone
 between the read and the patch makes the server answer 409 (KubeConflict) and nothing is
 written. (A controller's status write also bumps the version: when the object's state is
-still the snapshot's, the patch is sent again at the new version, ATTEMPTS times in all.)
+still the snapshot's, the patch is sent again at the new version, after CONFLICT_PAUSES_S.)
 The patch always sets the fault's mark (MARK_ANNOTATION).
 
 `restore` puts the snapshot's state (spec, labels, annotations) back exactly, with a PUT
@@ -26,7 +26,9 @@ landed, or was already undone): there is nothing to restore. An object the fault
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from harness.errors import FaultError
 from harness.kube.diff import describe, differences, merge
@@ -37,8 +39,12 @@ if TYPE_CHECKING:  # the client imports the `kubernetes` package; the caller has
     from mesh_runtime.kube.client import KubeClient
 
 
-ATTEMPTS = 3
-"""Writes tried when a 409 came only from what a fault does not own (status)."""
+CONFLICT_PAUSES_S = (0.01, 0.05, 0.25, 1.25)
+"""The pauses before each write tried again after a 409 that came only from what a fault
+does not own (a controller's status writes, which come in bursts during a rollout):
+client-go's DefaultBackoff (10 ms, x5), one step longer; five writes in all over 1.56 s."""
+
+T = TypeVar("T")
 
 
 class ChangedSince(FaultError):
@@ -101,10 +107,11 @@ def apply(kube: KubeClient, change: ObjectChange) -> ObjectState:
         )
         return ObjectState.of(kube.create(ref.resource, ref.namespace, body))
     version = snapshot.resource_version
-    for _ in range(ATTEMPTS - 1):
+    for pause in CONFLICT_PAUSES_S:
         try:
             return _patch(kube, change, version)
         except KubeConflict as conflict:
+            time.sleep(pause)
             version = _version_if_unchanged(kube, change, conflict)
     return _patch(kube, change, version)
 
@@ -136,13 +143,19 @@ def restore(
 ) -> str:
     """Undo the change exactly; returns what was done, one line. Raises ChangedSince when
     someone else changed the object since (not with `force`). A 409 between this read and
-    this write (a status write) reads and checks again, ATTEMPTS times in all."""
-    for _ in range(ATTEMPTS - 1):
+    this write (a status write) reads and checks again after each of CONFLICT_PAUSES_S."""
+    return _again_on_conflict(lambda: _restore_once(kube, change, applied, force))
+
+
+def _again_on_conflict(attempt: Callable[[], T]) -> T:
+    """`attempt()`, called again after each 409 it raises, once after each pause of
+    CONFLICT_PAUSES_S (client-go's RetryOnConflict); the last 409 raised."""
+    for pause in CONFLICT_PAUSES_S:
         try:
-            return _restore_once(kube, change, applied, force)
+            return attempt()
         except KubeConflict:
-            continue
-    return _restore_once(kube, change, applied, force)
+            time.sleep(pause)
+    return attempt()
 
 
 def _restore_once(
@@ -174,14 +187,9 @@ def _restore_once(
 def unmark(kube: KubeClient, change: ObjectChange) -> str:
     """Take the fault's mark off an object whose change is meant to stay (a rollout restart
     that completed: its old pod template back would restart the pods again), at the version
-    just read; nothing else is written. A 409 (a status write in between) reads again,
-    ATTEMPTS times in all. Returns what was done, one line."""
-    for _ in range(ATTEMPTS - 1):
-        try:
-            return _unmark_once(kube, change)
-        except KubeConflict:
-            continue
-    return _unmark_once(kube, change)
+    just read; nothing else is written. A 409 (a status write in between) reads again
+    after each of CONFLICT_PAUSES_S. Returns what was done, one line."""
+    return _again_on_conflict(lambda: _unmark_once(kube, change))
 
 
 def _unmark_once(kube: KubeClient, change: ObjectChange) -> str:

@@ -12,6 +12,8 @@ deleted one) is not exercised here.
 
 from __future__ import annotations
 
+import threading
+import time
 import uuid
 from typing import Any
 
@@ -38,6 +40,7 @@ from harness.kube.patches.linkerd import (
 )
 from harness.kube.patches.workloads import DeploymentScaleParams, scale_patch
 from harness.kube.state import MARK_ANNOTATION, ObjectRef, ObjectState, Snapshot
+from harness.kube.testing import LocalApiServer
 from mesh_runtime.kube.resources import (
     DEPLOYMENT,
     DESTINATION_RULE,
@@ -331,3 +334,46 @@ def test_a_status_write_between_read_and_patch_is_not_a_conflict(kube: KubeClien
     stale = ObjectChange(snapshot=edited, patch=change.patch, mark=MARK)
     with pytest.raises(KubeConflict):
         apply(kube, stale)
+
+
+def test_a_burst_of_status_writes_during_rollback_is_waited_out(
+    kube: KubeClient, local_apiserver: LocalApiServer
+) -> None:
+    """Status writes back to back for 0.5 s (four writers: the deployment and replica-set
+    controllers during a rollout, denser) while the fault is rolled back: each read-then-PUT
+    in the burst meets a 409; the rollback waits it out (client-go's backoff) and restores
+    the snapshot exactly, instead of failing after three tries in a few milliseconds."""
+    ref = create(kube, DEPLOYMENT, deployment_spec(3))
+    snapshot = read(kube, ref)
+    change = ObjectChange(
+        snapshot=snapshot, patch=scale_patch(DeploymentScaleParams(replicas=1)), mark=MARK
+    )
+    applied = apply(kube, change)
+    writes: list[int] = []
+    writing, busy = threading.Barrier(4), threading.Event()
+
+    def controller(worker: int) -> None:
+        with local_apiserver.client() as writer:
+            writing.wait()
+            end = time.monotonic() + 0.5
+            while time.monotonic() < end:
+                status = {"status": {"observedGeneration": len(writes) + 1}}
+                writer.merge_patch(
+                    DEPLOYMENT, NS, ref.name, status, resource_version=None, subresource="status"
+                )
+                writes.append(worker)
+                if len(writes) >= 8:
+                    busy.set()
+
+    burst = [threading.Thread(target=controller, args=(n,)) for n in range(4)]
+    for thread in burst:
+        thread.start()
+    try:
+        assert busy.wait(10), "the status writers never got going"
+        done = restore(kube, change, applied=applied)
+    finally:
+        for thread in burst:
+            thread.join()
+    assert "restored" in done
+    assert read(kube, ref).state == snapshot.state
+    assert len(writes) >= 20, f"only {len(writes)} status writes: no burst to wait out"
