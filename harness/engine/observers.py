@@ -202,7 +202,7 @@ class Observers:
             return metrics_frame([])
         try:  # a counter whose family Prometheus never had is no data, never 0
             self.dialect = self.dialect.with_unseen(
-                observer.unseen(self.dialect, table, self._t0, end)
+                observer.unseen(self.dialect, table, self._t0, end), access.selector()
             )
         except MeshproofError as exc:
             self.problems.append(f"metrics: {exc}")
@@ -288,7 +288,10 @@ def dialect_record(dialect: BoundDialect) -> DialectRecord:
     """run.json's account of the dialect: each signal's query, or why it has none."""
     queries = {name: q for name in dialect.signals if (q := dialect.query(name)) is not None}
     no_data = {name: q.reason for name, q in dialect.signals.items() if isinstance(q, NoData)}
-    no_data.update((name, unseen_reason(dialect.families[name])) for name in dialect.unseen)
+    no_data.update(
+        (name, unseen_reason(dialect.families[name], dialect.unseen_within))
+        for name in dialect.unseen
+    )
     return DialectRecord(name=dialect.name, queries=queries, no_data=no_data)
 
 

@@ -22,6 +22,7 @@ from urllib3.util.retry import Retry
 
 from harness.errors import RunError
 from harness.observe.dialects import MESHPROOF, BoundDialect, Signal
+from harness.observe.families import family_known
 from harness.observe.promql import add_matchers
 from harness.observe.rows import finite, frame, make_row
 from mesh_runtime.target import PrometheusAccess
@@ -73,6 +74,7 @@ class PrometheusObserver:
     ) -> None:
         self.url = url.rstrip("/")
         selector = access.selector() if access is not None else ""
+        self._matchers = dict(access.matchers) if access is not None else {}
         self._queries = tuple(queries)
         self._selector = selector
         self._timeout = timeout
@@ -122,21 +124,28 @@ class PrometheusObserver:
     def unseen(
         self, dialect: BoundDialect, table: pd.DataFrame, start: float, end: float
     ) -> list[Signal]:
-        """The counted signals with no rows in `table` whose family Prometheus had no series
-        of over [start, end] and keeps no metadata of (a family exposed with `# TYPE` but
-        not yet incremented has metadata: that one is 0)."""
+        """The counted signals with no rows in `table` whose family the target did not
+        export over [start, end] (`family_seen`): no data, not 0."""
         queried = set(table["metric"].unique()) if len(table) else set()
         silent = dialect.silent_counters(queried)
         return [s for s, family in silent.items() if not self.family_seen(family, start, end)]
 
     def family_seen(self, family: str, start: float, end: float) -> bool:
-        """Whether Prometheus had a series of `family`, with any labels, in [start, end], or
-        keeps its metadata (`/api/v1/metadata`) now; the target's matchers not applied."""
+        """Whether the target exported `family` in [start, end]: a series of it, or its
+        metadata, within the target's matchers (`harness.observe.families`)."""
         window = max(1, math.ceil(end - start))
-        query = f'count(last_over_time({{__name__="{family}"}}[{window}s]))'
+
+        def has_series(query: str) -> bool:
+            return bool(self._client.custom_query(query, params={"time": f"{end:.3f}"}))
+
+        def has_metadata(name: str, targeted: bool) -> bool:
+            if targeted:
+                return bool(self._client.get_target_metadata(self._matchers, metric=name))
+            return bool(self._client.get_metric_metadata(name))
+
         try:
-            if self._client.custom_query(query, params={"time": f"{end:.3f}"}):
-                return True
-            return bool(self._client.get_metric_metadata(family))
+            return family_known(
+                family, self._selector, window, has_series=has_series, has_metadata=has_metadata
+            )
         except (PrometheusApiClientException, requests.RequestException, ValueError) as exc:
             raise RunError(f"prometheus {self.url}: asking for {family} failed: {exc}") from exc

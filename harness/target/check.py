@@ -29,6 +29,7 @@ import requests
 import urllib3
 
 from harness.observe.dialects import SERVICE, NoData, dialect_for
+from harness.observe.families import family_known
 from harness.observe.promql import add_matchers
 from harness.target.access import Permission, needed_crds, needed_permissions
 from mesh_runtime.errors import MeshproofError
@@ -224,19 +225,34 @@ def prometheus_api(
 
 
 def unknown_counters(access: PrometheusAccess, mesh: MeshKind, timeout_s: float) -> str:
-    """The families of the dialect's counted signals (retries, ejections, overflows)
-    Prometheus has neither a series nor metadata of, as a clause ('' when it knows each):
-    an SLO on one would not be judged (`harness.observe.dialects.COUNTED`)."""
+    """The families of the dialect's counted signals (retries, ejections, overflows) the
+    target does not export (`harness.observe.families`: no series within its matchers), as
+    a clause ('' when it exports each): an SLO on one would not be judged
+    (`harness.observe.dialects.COUNTED`)."""
+
+    def has_series(query: str) -> bool:
+        return bool(prometheus_query(access, query, timeout_s))
+
+    selector = access.selector()
+
+    def has_metadata(family: str, targeted: bool) -> bool:
+        path, params = "metadata", {"metric": family}
+        if targeted:
+            path, params = "targets/metadata", {**params, "match_target": f"{{{selector}}}"}
+        return bool(prometheus_api(access, path, params, family, timeout_s))
+
     unknown = [
         f"{family} ({signal})"
         for signal, family in dialect_for(mesh).bind().silent_counters(()).items()
-        if not prometheus_query(access, f'count({{__name__="{family}"}})', timeout_s)
-        and not prometheus_api(access, "metadata", {"metric": family}, family, timeout_s)
+        if not family_known(
+            family, selector, None, has_series=has_series, has_metadata=has_metadata
+        )
     ]
     if not unknown:
         return ""
     them = "it" if len(unknown) == 1 else "them"
-    return f"; no series of {', '.join(unknown)}: SLOs on {them} would not be judged"
+    within = f" within {{{selector}}}" if selector else ""
+    return f"; no series of {', '.join(unknown)}{within}: SLOs on {them} would not be judged"
 
 
 def check_prometheus(

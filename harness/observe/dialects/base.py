@@ -174,7 +174,9 @@ class BoundDialect:
     families: Mapping[Signal, str] = field(default_factory=dict)
     """Signal -> the metric family its query selects (signals with a query)."""
     unseen: frozenset[Signal] = frozenset()
-    """Signals whose family Prometheus had no series of during the run (`with_unseen`)."""
+    """Signals whose family the target did not export during the run (`with_unseen`)."""
+    unseen_within: str = ""
+    """The target's label matchers those families were looked for within ('' for none)."""
 
     def query(self, signal: Signal) -> str | None:
         """The PromQL whose rows hold `signal`; None when the dialect has no data for it,
@@ -188,7 +190,9 @@ class BoundDialect:
         entry = self.signals[signal]
         if isinstance(entry, NoData):
             return f"{self.name} metrics: {entry.reason}"
-        return unseen_reason(self.families[signal]) if signal in self.unseen else None
+        if signal not in self.unseen:
+            return None
+        return unseen_reason(self.families[signal], self.unseen_within)
 
     def silent_counters(self, queried: Collection[str]) -> dict[Signal, str]:
         """The `COUNTED` signals whose query gave no rows (`queried`: the metric keys of the
@@ -199,9 +203,10 @@ class BoundDialect:
             if signal in COUNTED and signal in self.families and self.signals[signal] not in queried
         }
 
-    def with_unseen(self, signals: Iterable[Signal]) -> BoundDialect:
-        """This dialect, `signals` known to have no family in Prometheus: no data, not 0."""
-        return replace(self, unseen=self.unseen | frozenset(signals))
+    def with_unseen(self, signals: Iterable[Signal], within: str = "") -> BoundDialect:
+        """This dialect, `signals` known to have no family in Prometheus (no series within
+        the target's matchers `within`): no data, not 0."""
+        return replace(self, unseen=self.unseen | frozenset(signals), unseen_within=within)
 
     def queries(self) -> tuple[str, ...]:
         """Every query to run: the extra ones, then each signal's (no repeats)."""
@@ -209,10 +214,12 @@ class BoundDialect:
         return tuple(dict.fromkeys(texts))
 
 
-def unseen_reason(family: str) -> str:
-    """Why a counter whose family Prometheus never had reads as no data, not 0."""
+def unseen_reason(family: str, within: str = "") -> str:
+    """Why a counter whose family Prometheus never had (within the target's matchers
+    `within`) reads as no data, not 0."""
+    series = f"{family}{{{within}}}" if within else family
     return (
-        f"Prometheus has no series of {family} during the run; the mesh may not export it,"
+        f"Prometheus has no series of {series} during the run; the mesh may not export it,"
         " or its scrape job is missing"
     )
 

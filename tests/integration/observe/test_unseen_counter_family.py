@@ -121,3 +121,61 @@ def test_a_retries_slo_is_judged_only_where_prometheus_knows_the_retry_family(
             "no data: Prometheus has no series of outbound_http_route_retry_requests_total"
             " during the run; the mesh may not export it, or its scrape job is missing"
         )
+
+
+@pytest.mark.parametrize(
+    ("shop_exports", "judged"),
+    [("", False), (RETRY_FAMILY, True)],
+    ids=["retries-only-elsewhere", "retry-family-in-the-target"],
+)
+def test_a_family_exported_only_outside_the_targets_matchers_is_not_the_targets(
+    shop_exports: str, judged: bool, tmp_path: Path
+) -> None:
+    """A target with `matchers: {namespace: shop}` where only another namespace's proxies
+    count retries: `retries_per_krequests < 1` is NOT JUDGED, the reason and `target
+    check` naming the family within the matchers (it read 0 and PASSED before). Where the
+    shop's own proxies expose the family (`# TYPE`, no samples), it counts 0, judged."""
+    others = REQUESTS + RETRY_FAMILY + 'outbound_http_route_retry_requests_total{route="x"} 7\n'
+    with exporter(REQUESTS + shop_exports) as shop, exporter(others) as other:
+        config = scrape_config([instance(shop), instance(other)])
+        groups = config["scrape_configs"][0]["static_configs"]
+        for group, namespace in zip(groups, ("shop", "istio-system"), strict=True):
+            group["labels"]["namespace"] = namespace
+        t0 = time.time()
+        for server in start_prometheus(tmp_path, config):
+            server.wait_for_targets_up(expected_targets(config), timeout=20)
+            last = server.wait_for_scrapes_after(time.time(), timeout=10)
+            assert last is not None
+            end = t0 + math.ceil(last - t0)
+            access = PrometheusAccess(url=server.base_url, matchers={"namespace": "shop"})
+            linkerd = LINKERD.bind()
+            observer = PrometheusObserver.of(access, queries=linkerd.queries())
+            metrics = observer.collect(t0, end, t0)
+            unseen = observer.unseen(linkerd, metrics, t0, end)
+            dialect = linkerd.with_unseen(unseen, access.selector())
+            line = check_prometheus(access, "linkerd", ["catalog"], 5.0).line()
+
+    seconds = end - t0 + 1
+    requests = steady_requests(seconds)
+    phases = [PhaseRecord(name="whole", start_s=0.0, end_s=seconds)]
+    frames = RunFrames(
+        requests, compute_windows(requests, phases), metrics=metrics, dialect=dialect
+    )
+    slo = SLO.model_validate("retries_per_krequests < 1")
+    summaries = summarize(frames, phases, [], [slo])
+    (verdict,) = judge([slo], summaries, unmeasured=unmeasured_metrics(dialect))
+    assert line.split()[1] == "ok", line
+    within = (
+        "; no series of outbound_http_route_retry_requests_total (retries) within"
+        ' {namespace="shop"}: SLOs on it would not be judged'
+    )
+    assert line.endswith(within) is not judged, line
+    if judged:
+        assert unseen == [] and verdict.value == 0.0 and verdict.passed
+    else:
+        assert unseen == ["retries"] and verdict.unmeasured and verdict.value is None
+        assert verdict.reason == (
+            "no data: Prometheus has no series of outbound_http_route_retry_requests_total"
+            '{namespace="shop"} during the run; the mesh may not export it, or its scrape job'
+            " is missing"
+        )
