@@ -20,6 +20,11 @@ Writes compare.md, junit.xml and compare.json to --out (default
 Fail (--marginal-exit 0 lets Marginal pass), 2 input that cannot be compared, 3
 Inconclusive: a latency change the two hosts' disturbance could explain decides the
 verdict (experiments/README.md, "Judged against the host").
+
+compare refusing its input (exit 2: a run compared with itself, an unreadable or aborted
+run, a bad --config) still writes junit.xml there, for CI test reports: one testcase
+`compare` with an <error> whose message is the line printed. Without --out it needs both
+runs' folders (an unreadable run's id is its folder's name); else nothing is written.
 """
 
 from __future__ import annotations
@@ -35,6 +40,7 @@ from harness.cli.commands import (
     duration_seconds,
 )
 from harness.exits import FAILED, INCONCLUSIVE, PASSED
+from mesh_runtime.errors import MeshproofError
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -166,6 +172,25 @@ def calibration_choice(args: argparse.Namespace) -> Any:
 
 
 def run_compare(args: argparse.Namespace) -> int:
+    """The comparison; a refusal (exit 2) also leaves a junit.xml saying why, then goes on up."""
+    try:
+        return _compare(args)
+    except MeshproofError as exc:
+        from harness.cli.refusal import experiment_of, run_dir_or_none, run_id, write_refusal
+        from harness.store.reader import COMPARISONS_DIR
+
+        base = run_dir_or_none(args.baseline, args.reports)
+        cand = run_dir_or_none(args.candidate, args.reports)
+        named = f"{args.baseline} vs {args.candidate}"
+        subject = experiment_of(base) or experiment_of(cand) or named
+        folder = args.out
+        if folder is None and base and cand:  # default_out's folder, named without a result
+            folder = args.reports / COMPARISONS_DIR / f"{run_id(base)}-vs-{run_id(cand)}"
+        write_refusal(exc, "compare", subject, folder)
+        raise
+
+
+def _compare(args: argparse.Namespace) -> int:
     from harness.cli.console import make_console
     from harness.compare.compare import compare_runs
     from harness.compare.config import load_compare_config

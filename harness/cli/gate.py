@@ -7,9 +7,14 @@ point in the last --window runs, or the run itself an outlier against the runs s
 last change, beyond a minimum magnitude: the experiment's stored calibration
 (`meshproof calibrate`; <history>/calibration/<experiment>.json or --calibration FILE)
 when there is one, else built-in defaults. Writes gate.md, junit.xml and gate.json to --out
-(default: the run directory). Exit code 0 pass, 1 fail, 2 a run that cannot be gated,
+(default: <run>/gate/). Exit code 0 pass, 1 fail, 2 a run that cannot be gated,
 3 inconclusive: nothing failed, but the host was too noisy to judge an SLO or a latency
 regression.
+
+A run that cannot be gated (no run.json, an aborted or unreadable run, a bad option,
+calibration or history) still writes junit.xml there, for CI test reports: one testcase
+`gate` with an <error> whose message is the line printed. When RUN names no folder and
+there is no --out, nothing is written.
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from harness.cli.commands import add_calibration_options, add_command
-from mesh_runtime.errors import InvalidInput
+from mesh_runtime.errors import InvalidInput, MeshproofError
 
 if TYPE_CHECKING:
     from harness.gate.regression import GateSettings
@@ -58,6 +63,20 @@ def register(subparsers: Any) -> None:
 
 
 def run_gate(args: argparse.Namespace) -> int:
+    """The gate; a refusal (exit 2) also leaves a junit.xml saying why, then goes on up."""
+    try:
+        return _gate(args)
+    except MeshproofError as exc:
+        from harness.cli.refusal import experiment_of, run_dir_or_none, write_refusal
+
+        run_dir = run_dir_or_none(args.run, args.reports)
+        subject = experiment_of(run_dir) or (run_dir.name if run_dir else args.run)
+        folder = args.out or (run_dir / "gate" if run_dir else None)
+        write_refusal(exc, "gate", subject, folder)
+        raise
+
+
+def _gate(args: argparse.Namespace) -> int:
     from harness.cli.console import make_console
     from harness.cli.tables import show_table
     from harness.gate.gate import gate_run

@@ -10,7 +10,9 @@ SLO of a phase it stopped before (a fault it never reached) is `<skipped message
 judged: ...">`: the run's error is the failure, not an SLO it could not measure.
 
 `JUnitSuite` builds that document; `meshproof compare` and `meshproof gate` use it too,
-with testcases of their own (a metric, an SLO, a metric's history).
+with testcases of their own (a metric, an SLO, a metric's history). When they refuse
+their input (exit 2), `refusal_xml` is their junit.xml: one testcase named after the
+command with an `<error>` saying why, so that a CI test report shows the reason.
 """
 
 from __future__ import annotations
@@ -105,6 +107,15 @@ def junit_xml(record: RunRecord) -> str:
         timestamp=record.started_at.removesuffix("Z"),
         hostname=record.environment.hostname or "localhost",
     )
+
+
+def refusal_xml(command: str, subject: str, message: str, kind: str) -> str:
+    """junit.xml of `meshproof COMMAND` refusing its input: suite `<command> <subject>`
+    (the command's usual suite name when `subject` is the experiment), one testcase
+    `command` with an `<error message=message type=kind>`: it could not run, not a failure."""
+    suite = JUnitSuite(f"{command} {subject}")
+    suite.error(command, message, kind)
+    return suite.document(f"meshproof {command}")
 
 
 def _properties(record: RunRecord) -> dict[str, str]:

@@ -1,11 +1,14 @@
-"""What the CLI prints into a CI log: no terminal, 80 columns (real `meshproof` processes)."""
+"""What the CLI prints into a CI log (no terminal, 80 columns) and the junit.xml a CI test
+report reads when gate or compare refuse their input (real `meshproof` processes)."""
 
 from __future__ import annotations
 
 import os
 import re
+import shutil
 import subprocess
 import sys
+import xml.etree.ElementTree as ET
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -120,3 +123,92 @@ def test_list_shows_the_achieved_rate_and_a_load_that_fell_behind(tmp_path: Path
     (row,) = [line for line in result.stdout.splitlines() if line.startswith("2026")]
     assert re.search(r"  4\d\.\d \(intended 50\)  ", row), row
     assert "BEHIND: 24.9 % late, lag up to 29.9 s" in row
+
+
+def refusal_in(junit: Path) -> tuple[str, ET.Element]:
+    """The one testsuite's name and the <error> of its one testcase, in a junit.xml."""
+    root = ET.parse(junit).getroot()
+    (suite,) = root.findall("testsuite")
+    assert (suite.get("tests"), suite.get("errors"), suite.get("failures")) == ("1", "1", "0")
+    (case,) = suite.findall("testcase")
+    assert case.find("failure") is None
+    error = case.find("error")
+    assert error is not None, ET.tostring(root, encoding="unicode")
+    return str(suite.get("name")), error
+
+
+def refused_line(result: subprocess.CompletedProcess[str]) -> str:
+    """The one line a refused command prints (exit 2), without its 'meshproof: ' prefix."""
+    assert result.returncode == 2, (result.stdout, result.stderr)
+    assert result.stdout == ""
+    (line,) = result.stderr.splitlines()
+    assert line.startswith("meshproof: ")
+    return line.removeprefix("meshproof: ")
+
+
+def test_a_gate_of_a_run_without_run_json_leaves_a_junit_error(tmp_path: Path) -> None:
+    """A run folder with no run.json: exit 2, the same one line, and <run>/gate/junit.xml
+    holds one testcase whose <error> says that line (CI showed "no test results")."""
+    run = make_run(tmp_path, seed=1, started_at=datetime(2026, 1, 1, tzinfo=UTC))
+    (run / "run.json").unlink()
+    result = meshproof("gate", str(run), "--reports", str(tmp_path))
+    line = refused_line(result)
+    assert "no such file (not a run directory?)" in line
+    suite, error = refusal_in(run / "gate" / "junit.xml")
+    assert suite == f"gate {run.name}"
+    assert (error.get("message"), error.get("type"), error.text) == (line, "InvalidInput", line)
+
+
+def test_a_gate_refused_for_its_calibration_writes_junit_to_out(tmp_path: Path) -> None:
+    """A bad --calibration file: the junit.xml in --out names the experiment as a gate's
+    suite does, and nothing else of a gate report is written."""
+    reports = tmp_path / "reports"
+    run = make_run(reports, seed=1, started_at=datetime(2026, 1, 1, tzinfo=UTC))
+    broken = tmp_path / "broken.json"
+    broken.write_text('{"experiment": "x", "runs": [', encoding="utf-8")
+    out = tmp_path / "ci"
+    result = meshproof(
+        "gate", run.name, "--reports", str(reports), "--calibration", str(broken), "--out", str(out)
+    )
+    line = refused_line(result)
+    assert "not valid JSON" in line
+    suite, error = refusal_in(out / "junit.xml")
+    assert suite == "gate catalog-503"
+    assert error.get("message") == line
+    assert sorted(p.name for p in out.iterdir()) == ["junit.xml"]
+    assert not (run / "gate").exists()
+
+
+def test_a_gate_of_a_run_that_is_nowhere_writes_nothing(tmp_path: Path) -> None:
+    """A run id that names no folder, without --out: the one line, exit 2, no file."""
+    make_run(tmp_path, seed=1, started_at=datetime(2026, 1, 1, tzinfo=UTC))
+    before = sorted(tmp_path.rglob("*"))
+    line = refused_line(meshproof("gate", "no-such-run", "--reports", str(tmp_path)))
+    assert line.startswith("no-such-run: no such run directory")
+    assert sorted(tmp_path.rglob("*")) == before
+
+
+def test_compare_refusing_a_run_against_itself_leaves_a_junit_error(tmp_path: Path) -> None:
+    """`compare X X --out DIR`: exit 2, the one line, DIR/junit.xml with its <error>."""
+    run = make_run(tmp_path, seed=1, started_at=datetime(2026, 1, 1, tzinfo=UTC))
+    out = tmp_path / "cmp"
+    result = meshproof("compare", run.name, run.name, "--reports", str(tmp_path), "--out", str(out))
+    line = refused_line(result)
+    assert "the baseline and the candidate are the same run" in line
+    suite, error = refusal_in(out / "junit.xml")
+    assert suite == "compare catalog-503"
+    assert (error.get("message"), error.get("type")) == (line, "InvalidInput")
+
+
+def test_compare_of_an_unreadable_run_writes_junit_where_its_report_goes(tmp_path: Path) -> None:
+    """Without --out, a refused compare's junit.xml is in the comparison's default folder,
+    named by the runs' ids (an unreadable run's: its folder's name)."""
+    base = make_run(tmp_path, seed=1, started_at=datetime(2026, 1, 1, tzinfo=UTC))
+    cand = tmp_path / "20260102T000000Z-catalog-503"
+    shutil.copytree(base, cand)
+    (cand / "run.json").write_text("{", encoding="utf-8")
+    line = refused_line(meshproof("compare", base.name, cand.name, "--reports", str(tmp_path)))
+    junit = tmp_path / "comparisons" / f"{base.name}-vs-{cand.name}" / "junit.xml"
+    suite, error = refusal_in(junit)
+    assert suite == "compare catalog-503"
+    assert error.get("message") == line

@@ -1,4 +1,5 @@
-"""A run compared with itself is refused: one line, exit 2, no report (fixture runs).
+"""A run compared with itself is refused: one line, exit 2, no report but the junit.xml
+saying so (fixture runs).
 
 Before, `meshproof compare latest latest` (a CI job whose baseline step wrote nothing)
 judged every metric against itself, printed "Pass: score 100" and exited 0.
@@ -38,7 +39,7 @@ def test_latest_against_latest_exits_2_in_one_line(
     assert captured.err.count("\n") == 1, captured.err
     assert "the baseline and the candidate are the same run" in captured.err
     assert only_run.name in captured.err
-    assert not out.exists()
+    assert [p.name for p in out.iterdir()] == ["junit.xml"]  # its <error>: test_cli_ci_output
     assert "Pass" not in captured.out
 
 
