@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,7 @@ from harness.report.text import (
     TILES,
     VERDICT_COLUMNS,
     no_verdicts_text,
+    run_notes,
     summary_text,
     verdict_rows,
 )
@@ -28,6 +30,20 @@ STATUS_COLOUR = {
     "running": "blue",
 }
 Run = tuple[Path, RunRecord]
+_MARKDOWN_PUNCTUATION = re.compile(r"([!-/:-@\[-`{-~])")
+
+
+def plain_markdown(text: str) -> str:
+    """`text` as Streamlit markdown that shows it as written: every ASCII punctuation mark
+    backslash-escaped (CommonMark), so a note's `<b>`, `*`, `$` or `:red[...]` stays text."""
+    return _MARKDOWN_PUNCTUATION.sub(r"\\\1", text)
+
+
+def show_notes(record: RunRecord) -> None:
+    """The run's notes (scaled with --duration, a fault cut short) in one warning, if any."""
+    lines = run_notes(record)
+    if lines:
+        st.warning("\n".join(f"- {plain_markdown(line)}" for line in lines))
 
 
 def run_label(record: RunRecord) -> str:

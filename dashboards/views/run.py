@@ -68,6 +68,7 @@ def _header(record: RunRecord) -> None:
     behind = behind_line(record)
     if behind:
         st.warning(behind, icon=":material/warning:")
+    widgets.show_notes(record)
     widgets.headline(record)
     st.subheader("SLO verdicts")
     widgets.show_verdicts(record)

@@ -214,6 +214,7 @@ def print_report(record: RunRecord, path: Path, note: str = "") -> None:
         behind_line,
         headline_rows,
         phase_rows,
+        run_notes,
         verdict_line,
     )
 
@@ -225,14 +226,8 @@ def print_report(record: RunRecord, path: Path, note: str = "") -> None:
         console.print(f"[{style}]{record.error}[/]")
     if note:
         console.print(note, style="yellow", markup=False)
-    scaled = record.experiment.scaled_from_s
-    if scaled is not None:
-        from mesh_runtime.quantities import format_duration
-
-        own = format_duration(scaled)
-        console.print(f"scaled with --duration from the file's own {own}", markup=False)
-    for said in record.notes:
-        console.print(f"note: {said}", style="yellow", markup=False)
+    for said in run_notes(record):
+        console.print(said, style="yellow", markup=False)
     behind = behind_line(record)
     if behind:
         console.print(behind, style="bold red", markup=False)

@@ -3,9 +3,10 @@
 Self-contained means it opens offline, mailed or attached to a CI job: the CSS is
 inline, and the charts are the dashboard's plotly figures with plotly.js embedded once
 in the page (no link to any other file or host). It shows what report.md shows —
-status, verdicts, headline numbers, phases, faults — plus the dashboard's views:
-timeline with fault bands, latency by percentile, mesh signals, service graph, edges,
-services, per-instance overhead and trace completeness.
+status, the run's notes (scaled, a fault cut short), verdicts, headline numbers, phases,
+faults — plus the dashboard's views: timeline with fault bands, latency by percentile,
+mesh signals, service graph, edges, services, per-instance overhead and trace
+completeness.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ from harness.report.text import (
     metrics_read,
     no_faults_text,
     no_verdicts_text,
+    run_notes,
     stop_text,
     summary_text,
     verdict_rows,
@@ -68,6 +70,7 @@ td.PASS { color: #1b7f5a; font-weight: 600; } td.FAIL { color: #c1121f; font-wei
 .tile .label { font-size: 12.5px; color: #5c677d; } .tile .value { font-size: 24px; }
 .error-box { background: #fde2e4; color: #c1121f; padding: 8px 12px; border-radius: 6px; }
 .note { color: #5c677d; font-size: 13px; } .narrow { max-width: 520px; }
+.run-notes { background: #fff3bf; color: #8a6d00; padding: 8px 12px 8px 28px; border-radius: 6px; }
 """
 CHART_CONFIG = {"displaylogo": False, "responsive": True}
 
@@ -180,6 +183,9 @@ def _header(record: RunRecord) -> str:
     behind = behind_line(record)
     if behind:
         error += f'<p class="error-box">{html.escape(behind)}</p>'
+    notes = "".join(f"<li>{html.escape(line)}</li>" for line in run_notes(record))
+    if notes:
+        error += f'<ul class="run-notes">{notes}</ul>'
     tiles = "".join(
         f'<div class="tile"><div class="label">{LABELS.get(name, name)}</div>'
         f'<div class="value">{html.escape(summary_text(name, record.summary))}</div></div>'

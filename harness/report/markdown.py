@@ -24,11 +24,11 @@ from harness.report.text import (
     no_faults_text,
     no_verdicts_text,
     phase_rows,
+    run_notes,
     stop_text,
     verdict_rows,
 )
 from harness.store.model import RunRecord
-from mesh_runtime.quantities import format_duration
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -81,13 +81,6 @@ def markdown_files(record: RunRecord, windows: pd.DataFrame | None) -> dict[str,
     return files
 
 
-def _scaled(file_s: float | None) -> str:
-    """', scaled with --duration from its own 65s' (its phases and faults in proportion)."""
-    if file_s is None:
-        return ""
-    return f", scaled with `--duration` from its own {format_duration(file_s)}"
-
-
 def _header(record: RunRecord) -> str:
     lines = [
         f"**Status: {record.status.upper()}** - run `{record.id}`",
@@ -96,12 +89,11 @@ def _header(record: RunRecord) -> str:
         f"{_seconds(record.duration_s)}",
         f"- runtime `{record.runtime}`, mode `{record.mode}`, "
         + (f"metrics from `{record.metrics_source}`" if metrics_read(record) else METRICS_NONE),
-        f"- experiment file `{record.experiment.file or '-'}`"
-        + _scaled(record.experiment.scaled_from_s),
+        f"- experiment file `{record.experiment.file or '-'}`",
     ]
     if record.error:
         lines.append(f"- **{stop_text(record)}**")
-    lines += [f"- note: {note}" for note in record.notes]
+    lines += [f"- {line}" for line in run_notes(record)]
     behind = behind_line(record)
     if behind:  # before anything else is read: the latencies below may not be what users saw
         lines[1:1] = ["", f"> **{behind}.**"]

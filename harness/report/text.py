@@ -7,6 +7,7 @@ from collections.abc import Callable, Sequence
 from harness.spec.load import fell_behind
 from harness.spec.phase import Phase
 from harness.store.model import SUMMARY_METRICS, RunRecord, Summary, Verdict
+from mesh_runtime.quantities import format_duration
 
 HEADLINE_COLUMNS = ("metric", "value")
 PHASE_COLUMNS = ("phase", "start s", "end s", "RPS", "error rate", "p99", "load")
@@ -131,6 +132,19 @@ def behind_line(record: RunRecord) -> str | None:
         f"LOAD FELL BEHIND its schedule: requests left up to {lag_text(worst)} late, {where}; "
         "service time there understates what users waited (see corrected latency)"
     )
+
+
+def run_notes(record: RunRecord) -> list[str]:
+    """What a reader must know before trusting the run's numbers, one line each, in every
+    report (report.md, `report`, the HTML, the dashboard): 'scaled with --duration from the
+    experiment file's own 1m5s' when `run --duration` shortened it, then 'note: ...' per
+    run note (a fault cut short by the end of the run, a rollback that failed); [] if none."""
+    scaled = record.experiment.scaled_from_s
+    lines = []
+    if scaled is not None:
+        own = format_duration(scaled)
+        lines.append(f"scaled with --duration from the experiment file's own {own}")
+    return lines + [f"note: {note}" for note in record.notes]
 
 
 def format_threshold(verdict: Verdict) -> str:

@@ -12,6 +12,7 @@ from harness.compare import compare_runs
 from harness.report.text import format_value
 from harness.store import load_run
 from tests.dashboard.apptest import dashboard, figures, frame_with, open_page
+from tests.fixtures.make_run import make_run, note_run
 
 
 @pytest.fixture
@@ -60,6 +61,24 @@ def test_open_run_button_opens_the_chosen_run(app: AppTest, run_dirs: dict[str, 
     assert not app.exception
     assert app.query_params["run"] == run_dirs["canary"].name
     assert app.title[0].value == load_run(run_dirs["canary"]).experiment.title
+
+
+def test_run_page_warns_of_a_scaled_run_s_notes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The Run page of a `--duration` run with a fault cut short: one warning under the
+    headline with report.md's lines, a note's `<b>` escaped to show as text; the same run
+    neither scaled nor noted has no such warning."""
+    run_dir = make_run(tmp_path)
+    note_run(run_dir, ["fault roll was cut short: <b>partial</b>"], scaled_from_s=65.0)
+    app = open_page(dashboard(tmp_path, monkeypatch), "run", run=run_dir.name)
+    assert [w.value for w in app.warning] == [
+        "- scaled with \\-\\-duration from the experiment file\\'s own 65s\n"
+        "- note\\: fault roll was cut short\\: \\<b\\>partial\\<\\/b\\>"
+    ]
+    note_run(run_dir, [])
+    app = open_page(dashboard(tmp_path, monkeypatch), "run", run=run_dir.name)
+    assert not any("note" in w.value or "scaled" in w.value for w in app.warning)
 
 
 def test_run_page_shows_verdicts_numbers_and_views(app: AppTest, run_dirs: dict[str, Path]) -> None:

@@ -299,5 +299,5 @@ def test_report_says_a_run_was_scaled_and_what_it_noted(
     (run / "run.json").write_text(json.dumps(data), encoding="utf-8")
     assert main(["report", run.name, "--reports", str(tmp_path)]) == 0
     out = capsys.readouterr().out
-    assert "scaled with --duration from the file's own 65s" in out
+    assert "scaled with --duration from the experiment file's own 65s" in out
     assert "note: fault roll (rolling_restart) was cut short by the end of the run" in out

@@ -1,12 +1,15 @@
-"""junit.xml and report.md of the fixture run (harness.report.junit / markdown)."""
+"""junit.xml and report.md of the fixture run (harness.report.junit / markdown), and the
+run notes the HTML report shares with report.md."""
 
 from __future__ import annotations
 
+import shutil
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
 
+from harness.report.html import render_html
 from harness.report.junit import junit_xml
 from harness.report.markdown import markdown_report
 from harness.report.text import (
@@ -21,7 +24,7 @@ from harness.report.text import (
     verdict_rows,
 )
 from harness.store import StoredRun, load_run
-from tests.fixtures.make_run import make_run
+from tests.fixtures.make_run import make_run, note_run
 
 
 @pytest.fixture(scope="module")
@@ -268,10 +271,31 @@ def test_report_md_says_a_run_was_scaled_and_what_it_noted(run_dir: Path) -> Non
     experiment = record.experiment.model_copy(update={"scaled_from_s": 65.0})
     scaled = record.model_copy(update={"experiment": experiment, "notes": [note]})
     text = markdown_report(scaled)
-    assert ", scaled with `--duration` from its own 65s" in text
+    assert "- scaled with --duration from the experiment file's own 65s" in text
     assert f"- note: {note}" in text
     plain = markdown_report(record)
     assert "scaled with" not in plain and "- note:" not in plain
+
+
+def test_html_report_shows_a_scaled_run_s_notes_under_its_headline(
+    run_dir: Path, tmp_path: Path
+) -> None:
+    """`report --html` of a `--duration` run: report.md's lines (scaled from 65s, each note)
+    under the headline, before the verdicts, as text (a note's `<b>` is no markup); a run
+    neither scaled nor noted has no notes list."""
+    noted = shutil.copytree(run_dir, tmp_path / run_dir.name)
+    note = "fault roll (rolling_restart) was cut short: <b>partial</b> & early"
+    note_run(noted, [note], scaled_from_s=65.0)
+    page = render_html(noted)
+    notes = (
+        '<ul class="run-notes"><li>scaled with --duration from the experiment file&#x27;s own '
+        "65s</li><li>note: fault roll (rolling_restart) was cut short: "
+        "&lt;b&gt;partial&lt;/b&gt; &amp; early</li></ul>"
+    )
+    assert notes in page
+    assert page.index("<h1>") < page.index(notes) < page.index("<h2>SLO verdicts</h2>")
+    assert "<b>partial</b>" not in page
+    assert 'class="run-notes"' not in render_html(run_dir)
 
 
 def test_junit_names_an_inconclusive_count_s_reason_not_the_host(run_dir: Path) -> None:
