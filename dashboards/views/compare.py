@@ -57,7 +57,7 @@ def main() -> None:
         try:
             section(base, cand)
         except MeshproofError as exc:  # a table of either run that cannot be read
-            st.warning(f"{section.__name__.strip('_')}: {exc}")
+            st.warning(widgets.plain_markdown(f"{section.__name__.strip('_')}: {exc}"))
     st.subheader("SLO verdicts")
     side = deltas.verdicts_side_by_side(base[1], cand[1])
     styled = side.style.map(_style_result, subset=["baseline", "candidate"])
@@ -69,7 +69,7 @@ def _judgement(base: Path, cand: Path) -> None:
     try:
         result = data.comparison(str(base), data.stamp(base), str(cand), data.stamp(cand))
     except MeshproofError as exc:
-        st.warning(f"The runs could not be compared: {exc}")
+        st.warning(widgets.plain_markdown(f"The runs could not be compared: {exc}"))
         return
     colour = {"Pass": "green", "Marginal": "orange", "Fail": "red", "Inconclusive": "yellow"}.get(
         result.verdict, "gray"

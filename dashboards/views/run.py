@@ -47,7 +47,7 @@ def main() -> None:
         try:
             section(str(path), version, record)
         except MeshproofError as exc:
-            st.warning(f"{section.__name__.strip('_')}: {exc}")
+            st.warning(widgets.plain_markdown(f"{section.__name__.strip('_')}: {exc}"))
 
 
 def _header(record: RunRecord) -> None:
@@ -64,10 +64,10 @@ def _header(record: RunRecord) -> None:
         f"meshproof {env.meshproof or '?'}, sidecar {env.sidecar_version or '?'}"
     )
     if record.error:
-        st.error(stop_text(record))
+        st.error(widgets.plain_markdown(stop_text(record)))
     behind = behind_line(record)
     if behind:
-        st.warning(behind, icon=":material/warning:")
+        st.warning(widgets.plain_markdown(behind), icon=":material/warning:")
     widgets.show_notes(record)
     widgets.headline(record)
     st.subheader("SLO verdicts")

@@ -98,7 +98,7 @@ def main() -> None:
         what = "run directory" if len(broken) == 1 else "run directories"
         with st.expander(f"{len(broken)} {what} could not be read"):
             for path, problem in broken:
-                st.markdown(f"- `{shown(path.name)}`: {problem}")
+                st.markdown(f"- `{shown(path.name)}`: {widgets.plain_markdown(problem)}")
 
 
 def _runs(frame: pd.DataFrame) -> None:

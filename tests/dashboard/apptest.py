@@ -4,6 +4,7 @@ opened with its query parameters, and what the page shows (tables, plotly figure
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -41,3 +42,8 @@ def frame_with(app: AppTest, column: str) -> Any:
 def figures(app: AppTest) -> list[dict[str, Any]]:
     """The page's plotly figures, as JSON."""
     return [json.loads(chart.proto.spec) for chart in app.get("plotly_chart")]
+
+
+def as_written(markdown: str) -> str:
+    """The text a Markdown string escaped by `widgets.plain_markdown` shows."""
+    return re.sub(r"\\([!-/:-@\[-`{-~])", r"\1", markdown)

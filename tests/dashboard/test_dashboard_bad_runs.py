@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.dashboard.apptest import dashboard, frame_with, open_page
+from tests.dashboard.apptest import as_written, dashboard, frame_with, open_page
 from tests.fixtures.make_run import make_run
 
 
@@ -47,7 +47,7 @@ def test_a_start_time_that_is_no_time_leaves_the_runs_page_standing(
     assert not app.exception, [e.message for e in app.exception]
     assert damaged["no_time"].name not in set(frame_with(app, "id")["id"])
     assert [e.label for e in app.expander] == ["1 run directory could not be read"]
-    named = " ".join(m.value for m in app.markdown)
+    named = " ".join(as_written(m.value) for m in app.markdown)
     assert f"`{damaged['no_time'].name}`: started_at: expected an ISO 8601 time" in named
 
 
@@ -60,7 +60,7 @@ def test_compare_page_warns_of_a_table_it_cannot_read(
     app = dashboard(damaged["root"], monkeypatch)
     garbage = damaged["garbage"]
     open_page(app, "compare", baseline=damaged["new"].name, candidate=garbage.name)
-    warnings = [w.value for w in app.warning]
+    warnings = [as_written(w.value) for w in app.warning]
     table = f"{garbage}/requests.parquet: cannot read the table"
     assert any(w.startswith("The runs could not be compared: ") and table in w for w in warnings)
     assert any(w.startswith(f"distributions: {table}") for w in warnings), warnings

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from pathlib import Path
 
 import pytest
@@ -11,7 +12,7 @@ from streamlit.testing.v1 import AppTest
 from harness.compare import compare_runs
 from harness.report.text import format_value
 from harness.store import load_run
-from tests.dashboard.apptest import dashboard, figures, frame_with, open_page
+from tests.dashboard.apptest import as_written, dashboard, figures, frame_with, open_page
 from tests.fixtures.make_run import make_run, note_run
 
 
@@ -79,6 +80,22 @@ def test_run_page_warns_of_a_scaled_run_s_notes(
     note_run(run_dir, [])
     app = open_page(dashboard(tmp_path, monkeypatch), "run", run=run_dir.name)
     assert not any("note" in w.value or "scaled" in w.value for w in app.warning)
+
+
+def test_run_page_shows_a_runs_error_as_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run's error holding Markdown (`*`, `$...$`, `<b>`; a path's `_x_`) is shown as
+    text, escaped, not rendered as emphasis, LaTeX or HTML."""
+    run_dir = make_run(tmp_path)
+    record = load_run(run_dir)
+    said = "rollback of *catalog* failed: $HOME/_old_/x costs $5 <b>now</b>"
+    broken = record.model_copy(update={"status": "error", "error": said})
+    (run_dir / "run.json").write_text(broken.model_dump_json(), encoding="utf-8")
+    app = open_page(dashboard(tmp_path, monkeypatch), "run", run=run_dir.name)
+    (shown,) = [e.value for e in app.error]
+    assert as_written(shown) == f"error: {said}", shown
+    assert not re.search(r"(?<!\\)[*$<_]", shown), f"unescaped Markdown in {shown!r}"
 
 
 def test_run_page_shows_verdicts_numbers_and_views(app: AppTest, run_dirs: dict[str, Path]) -> None:

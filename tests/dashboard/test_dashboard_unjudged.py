@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from harness.store.reader import load_run
-from tests.dashboard.apptest import dashboard, open_page
+from tests.dashboard.apptest import as_written, dashboard, open_page
 from tests.fixtures.make_run import make_run
 
 
@@ -41,4 +41,4 @@ def test_a_stopped_run_says_its_status_once(
         stopped = record.model_copy(update={"status": status, "error": error})
         (run_dir / "run.json").write_text(json.dumps(stopped.model_dump(mode="json")))
         app = open_page(dashboard(tmp_path, monkeypatch), "run", run=run_dir.name)
-        assert [e.value for e in app.error] == [shown]
+        assert [as_written(e.value) for e in app.error] == [shown]
