@@ -21,10 +21,13 @@ Fail (--marginal-exit 0 lets Marginal pass), 2 input that cannot be compared, 3
 Inconclusive: a latency change the two hosts' disturbance could explain decides the
 verdict (experiments/README.md, "Judged against the host").
 
-compare refusing its input (exit 2: a run compared with itself, an unreadable or aborted
-run, a bad --config) still writes junit.xml there, for CI test reports: one testcase
-`compare` with an <error> whose message is the line printed. Without --out it needs both
-runs' folders (an unreadable run's id is its folder's name); else nothing is written.
+Either refusing its input (exit 2: a run compared with itself, an unreadable or aborted
+run, a bad --config, a sidecar profile or a round that could not be run) still writes
+junit.xml there, for CI test reports: one testcase `compare` (`validate-upgrade`) with an
+<error> whose message is the line printed, and removes the compare.md and compare.json
+of an earlier call from there. Without --out, compare needs both runs' folders (an
+unreadable run's id is its folder's name), validate-upgrade each side's first run; else
+nothing is written.
 """
 
 from __future__ import annotations
@@ -40,11 +43,11 @@ from harness.cli.commands import (
     duration_seconds,
 )
 from harness.exits import FAILED, INCONCLUSIVE, PASSED
-from mesh_runtime.errors import MeshproofError
 
 if TYPE_CHECKING:
     from rich.console import Console
 
+    from harness.cli.refusal import Refused
     from harness.compare.model import ComparisonResult
     from harness.engine import ProgressView, RunResult
 
@@ -122,11 +125,15 @@ def exit_code_of(result: ComparisonResult, marginal_exit: int) -> int:
 
 
 def default_out(reports: Path, result: ComparisonResult) -> Path:
+    """The comparison's folder, named by each side's first run."""
+    return comparison_folder(reports, result.baseline_runs[0], result.candidate_runs[0])
+
+
+def comparison_folder(reports: Path, baseline: str, candidate: str) -> Path:
     """`reports/comparisons/<baseline>-vs-<candidate>/`: beside the runs, never taken for one."""
     from harness.store.reader import COMPARISONS_DIR
 
-    base, cand = result.baseline_runs[0], result.candidate_runs[0]
-    return reports / COMPARISONS_DIR / f"{base}-vs-{cand}"
+    return reports / COMPARISONS_DIR / f"{baseline}-vs-{candidate}"
 
 
 def report(result: ComparisonResult, args: argparse.Namespace, console: Console) -> int:
@@ -173,21 +180,26 @@ def calibration_choice(args: argparse.Namespace) -> Any:
 
 def run_compare(args: argparse.Namespace) -> int:
     """The comparison; a refusal (exit 2) also leaves a junit.xml saying why, then goes on up."""
-    try:
-        return _compare(args)
-    except MeshproofError as exc:
-        from harness.cli.refusal import experiment_of, run_dir_or_none, run_id, write_refusal
-        from harness.store.reader import COMPARISONS_DIR
+    from harness.cli.refusal import refusing
+    from harness.compare.output import REPORT_FILES
 
-        base = run_dir_or_none(args.baseline, args.reports)
-        cand = run_dir_or_none(args.candidate, args.reports)
-        named = f"{args.baseline} vs {args.candidate}"
-        subject = experiment_of(base) or experiment_of(cand) or named
-        folder = args.out
-        if folder is None and base and cand:  # default_out's folder, named without a result
-            folder = args.reports / COMPARISONS_DIR / f"{run_id(base)}-vs-{run_id(cand)}"
-        write_refusal(exc, "compare", subject, folder)
-        raise
+    return refusing(
+        "compare", REPORT_FILES, lambda: _compare(args), lambda: _compare_refused_at(args)
+    )
+
+
+def _compare_refused_at(args: argparse.Namespace) -> Refused:
+    """The experiment (else BASELINE vs CANDIDATE) and --out, else the default folder when
+    both runs' folders are there (an unreadable run's id is its folder's name)."""
+    from harness.cli.refusal import experiment_of, run_dir_or_none, run_id
+
+    base = run_dir_or_none(args.baseline, args.reports)
+    cand = run_dir_or_none(args.candidate, args.reports)
+    named = f"{args.baseline} vs {args.candidate}"
+    subject = experiment_of(base) or experiment_of(cand) or named
+    if args.out is None and base and cand:
+        return subject, comparison_folder(args.reports, run_id(base), run_id(cand))
+    return subject, args.out
 
 
 def _compare(args: argparse.Namespace) -> int:
@@ -204,6 +216,28 @@ def _compare(args: argparse.Namespace) -> int:
 
 
 def run_validate_upgrade(args: argparse.Namespace) -> int:
+    """The upgrade validation; a refusal (exit 2) also leaves a junit.xml saying why (in
+    --out, else the comparison's folder once each side has run), then goes on up."""
+    from harness.cli.refusal import refusing
+    from harness.compare.output import REPORT_FILES
+
+    first: dict[str, Path] = {}  # each side's first run, as announced: it names the folder
+
+    def refused_at() -> Refused:
+        folder = args.out
+        if folder is None and len(first) == 2:
+            from harness.cli.refusal import run_id
+
+            ids = (run_id(first["baseline"]), run_id(first["candidate"]))
+            folder = comparison_folder(args.reports, *ids)
+        return Path(args.experiment).stem, folder  # a run's experiment is its file's stem
+
+    return refusing(
+        "validate-upgrade", REPORT_FILES, lambda: _validate_upgrade(args, first), refused_at
+    )
+
+
+def _validate_upgrade(args: argparse.Namespace, first: dict[str, Path]) -> int:
     from harness.cli.console import make_console
     from harness.compare.config import load_compare_config
     from harness.engine import RunOptions, prepare, progress_view
@@ -229,6 +263,7 @@ def run_validate_upgrade(args: argparse.Namespace) -> int:
         return progress_view(title, console, quiet=args.quiet or args.json)
 
     def announce(side: str, index: int, result: RunResult) -> None:
+        first.setdefault(side, result.path)
         sidecar = result.record.environment.sidecar_version
         console.print(f"round {index} {side} ({sidecar}): {result.record.status} -> {result.path}")
 

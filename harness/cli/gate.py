@@ -13,8 +13,9 @@ regression.
 
 A run that cannot be gated (no run.json, an aborted or unreadable run, a bad option,
 calibration or history) still writes junit.xml there, for CI test reports: one testcase
-`gate` with an <error> whose message is the line printed. When RUN names no folder and
-there is no --out, nothing is written.
+`gate` with an <error> whose message is the line printed, and removes the gate.md and
+gate.json of an earlier gate from there. When RUN names no folder and there is no --out,
+nothing is written.
 """
 
 from __future__ import annotations
@@ -24,9 +25,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from harness.cli.commands import add_calibration_options, add_command
-from mesh_runtime.errors import InvalidInput, MeshproofError
+from mesh_runtime.errors import InvalidInput
 
 if TYPE_CHECKING:
+    from harness.cli.refusal import Refused
     from harness.gate.regression import GateSettings
 
 DEFAULT_REPORTS = Path("reports")
@@ -64,16 +66,19 @@ def register(subparsers: Any) -> None:
 
 def run_gate(args: argparse.Namespace) -> int:
     """The gate; a refusal (exit 2) also leaves a junit.xml saying why, then goes on up."""
-    try:
-        return _gate(args)
-    except MeshproofError as exc:
-        from harness.cli.refusal import experiment_of, run_dir_or_none, write_refusal
+    from harness.cli.refusal import refusing
+    from harness.gate.output import REPORT_FILES
 
-        run_dir = run_dir_or_none(args.run, args.reports)
-        subject = experiment_of(run_dir) or (run_dir.name if run_dir else args.run)
-        folder = args.out or (run_dir / "gate" if run_dir else None)
-        write_refusal(exc, "gate", subject, folder)
-        raise
+    return refusing("gate", REPORT_FILES, lambda: _gate(args), lambda: _refused_at(args))
+
+
+def _refused_at(args: argparse.Namespace) -> Refused:
+    """The experiment (else the run's folder name, else RUN) and the report folder."""
+    from harness.cli.refusal import experiment_of, run_dir_or_none
+
+    run_dir = run_dir_or_none(args.run, args.reports)
+    subject = experiment_of(run_dir) or (run_dir.name if run_dir else args.run)
+    return subject, args.out or (run_dir / "gate" if run_dir else None)
 
 
 def _gate(args: argparse.Namespace) -> int:

@@ -10,6 +10,10 @@ from harness.report.junit import JUnitSuite
 from harness.store.writer import write_files
 from mesh_runtime.quantities import significant
 
+REPORT_FILES = ("compare.md", "junit.xml", "compare.json")
+"""What `write_outputs` writes (compare and validate-upgrade); of them, a refusal leaves
+junit.xml alone (harness.cli.refusal)."""
+
 VERDICT_STYLE = {"Pass": "green", "Marginal": "yellow", "Fail": "red", "Inconclusive": "yellow"}
 CLASS_STYLE = {"Pass": "green", "NoData": "magenta"}
 
@@ -198,10 +202,6 @@ def junit_xml(result: ComparisonResult) -> str:
 
 
 def write_outputs(result: ComparisonResult, out_dir: Path) -> list[Path]:
-    """compare.md, junit.xml and compare.json in `out_dir`; the files written."""
-    files = {
-        "compare.md": markdown(result),
-        "junit.xml": junit_xml(result),
-        "compare.json": result.model_dump_json(indent=2) + "\n",
-    }
-    return write_files(out_dir, files, "the report")
+    """REPORT_FILES in `out_dir`; the files written."""
+    texts = (markdown(result), junit_xml(result), result.model_dump_json(indent=2) + "\n")
+    return write_files(out_dir, dict(zip(REPORT_FILES, texts, strict=True)), "the report")

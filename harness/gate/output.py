@@ -52,6 +52,10 @@ def headline(result: GateResult) -> str:
     return text if result.history_judged else f"{text}; {history_line(result)}"
 
 
+REPORT_FILES = ("gate.md", "junit.xml", "gate.json")
+"""What `write_outputs` writes; of them, a refused gate leaves junit.xml alone
+(harness.cli.refusal)."""
+
 HISTORY_COLUMNS = ("metric", "this run", "reference", "change", "judgment", "since")
 
 
@@ -136,10 +140,6 @@ def junit_xml(result: GateResult) -> str:
 
 
 def write_outputs(result: GateResult, out_dir: Path) -> list[Path]:
-    """gate.md, junit.xml and gate.json in `out_dir`; the files written."""
-    files = {
-        "gate.md": markdown(result),
-        "junit.xml": junit_xml(result),
-        "gate.json": result.model_dump_json(indent=2) + "\n",
-    }
-    return write_files(out_dir, files, "the gate report")
+    """REPORT_FILES in `out_dir`; the files written."""
+    texts = (markdown(result), junit_xml(result), result.model_dump_json(indent=2) + "\n")
+    return write_files(out_dir, dict(zip(REPORT_FILES, texts, strict=True)), "the gate report")

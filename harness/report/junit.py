@@ -9,10 +9,11 @@ run that was aborted or could not be done adds a testcase `run` with an `<error>
 SLO of a phase it stopped before (a fault it never reached) is `<skipped message="not
 judged: ...">`: the run's error is the failure, not an SLO it could not measure.
 
-`JUnitSuite` builds that document; `meshproof compare` and `meshproof gate` use it too,
-with testcases of their own (a metric, an SLO, a metric's history). When they refuse
-their input (exit 2), `refusal_xml` is their junit.xml: one testcase named after the
-command with an `<error>` saying why, so that a CI test report shows the reason.
+`JUnitSuite` builds that document; `meshproof compare` (and `validate-upgrade`) and
+`meshproof gate` use it too, with testcases of their own (a metric, an SLO, a metric's
+history). When they refuse their input (exit 2), `refusal_xml` is their junit.xml: one
+testcase named after the command with an `<error>` saying why, so that a CI test report
+shows the reason.
 """
 
 from __future__ import annotations

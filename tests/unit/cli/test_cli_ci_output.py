@@ -1,8 +1,10 @@
 """What the CLI prints into a CI log (no terminal, 80 columns) and the junit.xml a CI test
-report reads when gate or compare refuse their input (real `meshproof` processes)."""
+report reads when gate, compare or validate-upgrade refuse their input (real `meshproof`
+processes)."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -212,3 +214,75 @@ def test_compare_of_an_unreadable_run_writes_junit_where_its_report_goes(tmp_pat
     suite, error = refusal_in(junit)
     assert suite == "compare catalog-503"
     assert error.get("message") == line
+
+
+def passing_run(reports: Path) -> Path:
+    """The fixture run with its one failed SLO left out: a gate of it alone passes."""
+    run = make_run(reports, seed=1, started_at=datetime(2026, 1, 1, tzinfo=UTC))
+    data = json.loads((run / "run.json").read_text(encoding="utf-8"))
+    data["verdicts"] = [v for v in data["verdicts"] if v["passed"]]
+    data["status"] = "passed"
+    (run / "run.json").write_text(json.dumps(data), encoding="utf-8")
+    return run
+
+
+def test_a_gate_refused_after_a_pass_leaves_no_stale_gate_report(tmp_path: Path) -> None:
+    """A gate that passed, then refused (run.json unreadable, then a broken --calibration):
+    <run>/gate/ holds the error junit.xml and no gate.md / gate.json saying PASS, while a
+    file the user put there stays."""
+    run = passing_run(tmp_path)
+    gate = run / "gate"
+    passed = meshproof("gate", str(run), "--reports", str(tmp_path))
+    assert passed.returncode == 0, (passed.stdout, passed.stderr)
+    assert sorted(p.name for p in gate.iterdir()) == ["gate.json", "gate.md", "junit.xml"]
+    (gate / "notes.txt").write_text("mine", encoding="utf-8")
+    (gate / "gate.md.orig").write_text("mine too", encoding="utf-8")
+    good = (run / "run.json").read_text(encoding="utf-8")
+    (run / "run.json").write_text("{", encoding="utf-8")
+    line = refused_line(meshproof("gate", str(run), "--reports", str(tmp_path)))
+    _, error = refusal_in(gate / "junit.xml")
+    assert error.get("message") == line
+    assert sorted(p.name for p in gate.iterdir()) == ["gate.md.orig", "junit.xml", "notes.txt"]
+    assert (gate / "notes.txt").read_text(encoding="utf-8") == "mine"
+
+    (run / "run.json").write_text(good, encoding="utf-8")
+    assert meshproof("gate", str(run), "--reports", str(tmp_path)).returncode == 0
+    broken = tmp_path / "broken.json"
+    broken.write_text("[", encoding="utf-8")
+    line = refused_line(
+        meshproof("gate", str(run), "--reports", str(tmp_path), "--calibration", str(broken))
+    )
+    assert "not valid JSON" in line
+    suite, error = refusal_in(gate / "junit.xml")
+    assert (suite, error.get("message")) == ("gate catalog-503", line)
+    assert sorted(p.name for p in gate.iterdir()) == ["gate.md.orig", "junit.xml", "notes.txt"]
+
+
+def test_validate_upgrade_refusing_its_input_leaves_a_junit_error(tmp_path: Path) -> None:
+    """A candidate sidecar folder with no sidecar in it: exit 2, the one line, and --out
+    holds junit.xml with its <error> in place of the compare.md / compare.json an earlier
+    comparison left there (a file the user put there stays); without --out, before any
+    run, there is no folder to write to and nothing is written."""
+    base = make_run(tmp_path, seed=1, started_at=datetime(2026, 1, 1, tzinfo=UTC))
+    cand = make_run(tmp_path, seed=2, started_at=datetime(2026, 1, 2, tzinfo=UTC))
+    out = tmp_path / "upgrade"
+    earlier = meshproof(
+        "compare", base.name, cand.name, "--reports", str(tmp_path), "--out", str(out)
+    )
+    assert earlier.returncode in (0, 1), earlier.stderr
+    (out / "notes.txt").write_text("mine", encoding="utf-8")
+    empty = tmp_path / "no-sidecar"
+    empty.mkdir()
+    upgrade = ("validate-upgrade", str(ROOT / "experiments" / "baseline.yaml"))
+    sides = ("--baseline-sidecar", "current", "--candidate-sidecar", f"path:{empty}")
+    reports = ("--reports", str(tmp_path))
+    line = refused_line(meshproof(*upgrade, *sides, *reports, "--out", str(out)))
+    assert line == f"{empty}: no mesh_runtime/sidecar in this directory"
+    suite, error = refusal_in(out / "junit.xml")
+    assert suite == "validate-upgrade baseline"
+    assert (error.get("message"), error.get("type"), error.text) == (line, "InvalidInput", line)
+    assert sorted(p.name for p in out.iterdir()) == ["junit.xml", "notes.txt"]
+
+    before = sorted(tmp_path.rglob("*"))
+    assert refused_line(meshproof(*upgrade, *sides, *reports)) == line
+    assert sorted(tmp_path.rglob("*")) == before
