@@ -67,6 +67,9 @@ class Measured:
     """The load workers' HDR histogram logs (`harness.load.hdr`)."""
     dialect: BoundDialect | None = None
     """The metric dialect `metrics` was queried in (None: the reference mesh's)."""
+    unmeasured: frozenset[str] = frozenset()
+    """Metrics the observers had nothing to measure from (an external target's OTLP
+    receiver that took no span: `trace_completeness`); their SLOs are not judged."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -139,7 +142,7 @@ def analyse(
     if hdr is not None:
         summaries = with_hdr_values(summaries, hdr.phases)
     wakeups = wakeups_of(topology, mode, experiment.load.routes)
-    unmeasured = unmeasured_metrics(frames.dialect)
+    unmeasured = unmeasured_metrics(frames.dialect) | measured.unmeasured
     verdicts = judge(experiment.slos, summaries, wakeups, stopped_s=end_s, unmeasured=unmeasured)
     whole = summaries["whole"]
     measured_requests = int((requests["phase"] != "warmup").sum()) if len(requests) else 0

@@ -125,6 +125,8 @@ class Observers:
         self._probe = probe or HostProbe(work_dir, t0)
         self._probe_running = False
         self.problems: list[str] = []
+        self.unmeasured: set[str] = set()
+        """Metrics the observers found nothing to measure from (`Measured.unmeasured`)."""
 
     def _pid_of(self, name: str) -> int | None:
         for record in self._current().processes:
@@ -246,7 +248,7 @@ class Observers:
         if path:
             if not self._flushed():
                 wait_until_settled(lambda: _size(Path(path)), SPANS_SETTLE_S, SPANS_WAIT_MAX_S)
-            return read_spans(path, self._t0)
+            return self._external_spans(read_spans(path, self._t0))
         if sink:
             wait_until_settled(lambda: sink_span_count(sink), SPANS_SETTLE_S, SPANS_WAIT_MAX_S)
             fetched = self._work_dir / "spans.jsonl"  # the spans table keeps them
@@ -255,6 +257,17 @@ class Observers:
                 return read_spans(fetched, self._t0)
             finally:
                 fetched.unlink(missing_ok=True)
+        return None
+
+    def _external_spans(self, spans: pd.DataFrame) -> pd.DataFrame | None:
+        """An external target's spans; None, with a note, when not one reached the
+        receiver: the mesh's tracer does not export to it, so trace completeness is not
+        measured (not judged), never 0 (its incomplete traces would be the receiver's)."""
+        target = self._deployment.target
+        if target is None or target.traces is None or len(spans):
+            return spans
+        self.unmeasured.add("trace_completeness")
+        self.problems.append(no_spans_note(target.traces.listen))
         return None
 
     def _flushed(self) -> bool:
@@ -273,6 +286,15 @@ class Observers:
             f"sink's file had not grown for {SPANS_SETTLE_S:g}s"
         )
         return False
+
+
+def no_spans_note(listen: str) -> str:
+    """The run note of an external target whose OTLP receiver took no span."""
+    return (
+        f"traces: no span reached the OTLP receiver on {listen} during the run: the mesh's"
+        " tracer does not export there (Istio: an OpenTelemetry extension provider at that"
+        " address, enabled by a Telemetry resource); trace_completeness is not judged"
+    )
 
 
 def run_dialect(deployment: Deployment, topology: Topology) -> BoundDialect:

@@ -281,6 +281,7 @@ class Session:
             host=self.observers.host(),
             histogram_files=self.driver.histogram_files(),
             dialect=self.observers.dialect,
+            unmeasured=frozenset(self.observers.unmeasured),
         )
         workers = load_workers(self.driver.workers(), self.events.t0)
         for worker in workers:

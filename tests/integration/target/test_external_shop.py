@@ -234,3 +234,34 @@ def test_a_killed_run_against_the_external_target_is_recovered(
         assert main(["down", "external-shop-external"]) == 0
     assert not state_file.exists()
     assert all(is_running(p) for p in shop.processes)
+
+
+def test_a_receiver_that_took_no_span_leaves_trace_completeness_not_judged(
+    shop: Deployment, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A target whose mesh exports spans elsewhere than its `traces.listen`: the receiver
+    takes none, so trace completeness is not judged (exit 3, a note naming the address),
+    never measured as 0 % and failed (it was, with every trace 'missing' every span)."""
+    silent = fresh_port()  # the shop's sidecars export to otlp_port, never here
+    target_path = target_for(shop, tmp_path, silent)
+    experiment = tmp_path / "traced.yaml"
+    experiment.write_text(
+        yaml.safe_dump(
+            {
+                "title": "Every trace complete, on whatever the target is",
+                "target": {"topology": str(SHOP)},
+                "load": {"rps": 20, "warmup": "1s", "duration": "4s", "connections": 2},
+                "slos": ["error_rate < 0.05", "trace_completeness >= 0.9"],
+            }
+        )
+    )
+    reports = tmp_path / "reports"
+    args = ["run", str(experiment), "--target", str(target_path), "--out", str(reports)]
+    code = main([*args, "--state-dir", str(tmp_path / "state")])
+    out = capsys.readouterr().out
+    assert code == 3, out
+    assert f"no span reached the OTLP receiver on 127.0.0.1:{silent}" in out, out
+    record = json.loads((next(reports.iterdir()) / "run.json").read_text())
+    assert record["summary"]["trace_completeness"] is None
+    verdict = next(v for v in record["verdicts"] if v["metric"] == "trace_completeness")
+    assert verdict["unmeasured"] and verdict["value"] is None, verdict
