@@ -20,7 +20,7 @@ from rich.console import Console, Group
 from rich.live import Live
 from rich.text import Text
 
-from harness.spec.phase import AFTER, BEFORE, WARMUP, Phase
+from harness.spec.phase import AFTER, BEFORE, BETWEEN, WARMUP, Phase
 
 
 @dataclass(frozen=True)
@@ -93,14 +93,20 @@ def progress_line(snap: Snapshot) -> str:
     return f"{line}  !! {behind}" if behind else line
 
 
-def phase_at(elapsed_s: float, warmup_s: float, active: Sequence[str], faults_seen: int) -> str:
-    """The phase name a display shows at `elapsed_s` (`during:a,b` while faults a and b
-    are on). Pure."""
+def phase_at(
+    elapsed_s: float, warmup_s: float, active: Sequence[str], faults_seen: int, faults_due: int
+) -> str:
+    """The phase name a display shows at `elapsed_s`: a request's primary phase
+    (`harness.analysis.phases`), with `during:a,b` while faults a and b are on. Of the
+    `faults_due` faults the run will apply, `faults_seen` went on so far: between them
+    it is `between`, and `after` only once the last one is off. Pure."""
     if elapsed_s < warmup_s:
         return str(WARMUP)
     if active:
         return str(Phase.during(",".join(active)))
-    return str(AFTER if faults_seen else BEFORE)
+    if not faults_seen:
+        return str(BEFORE)
+    return str(AFTER if faults_seen >= faults_due else BETWEEN)
 
 
 class ProgressView(Protocol):

@@ -371,7 +371,13 @@ class Session:
         seen = len(self.faults.applied) + len(active)
         self.view.update(
             Snapshot(
-                phase=phase_at(elapsed_s, self.experiment.load.warmup, active, seen),
+                phase=phase_at(
+                    elapsed_s,
+                    self.experiment.load.warmup,
+                    active,
+                    seen,
+                    len(self.experiment.faults),  # each is due within the load (validated)
+                ),
                 elapsed_s=min(elapsed_s, self.experiment.load.total_duration),
                 total_s=self.experiment.load.total_duration,
                 rps=live.rps,

@@ -49,7 +49,16 @@ def test_sidecar_version_from_admin_documents_or_fallback() -> None:
 
 def test_display_phase_names() -> None:
     """Warm-up first, then the active faults, then before / after by whether a fault ran."""
-    assert phase_at(1.0, 5.0, [], 0) == "warmup"
-    assert phase_at(6.0, 5.0, [], 0) == "before"
-    assert phase_at(9.0, 5.0, ["a", "b"], 2) == "during:a,b"
-    assert phase_at(20.0, 5.0, [], 2) == "after"
+    assert phase_at(1.0, 5.0, [], 0, 2) == "warmup"
+    assert phase_at(6.0, 5.0, [], 0, 2) == "before"
+    assert phase_at(9.0, 5.0, ["a", "b"], 2, 2) == "during:a,b"
+    assert phase_at(20.0, 5.0, [], 2, 2) == "after"
+
+
+def test_display_phase_between_two_faults_is_between_not_after() -> None:
+    """The gap after one fault ended and before the next began shows `between`, as the
+    requests' phase column says; `after` only once the last fault is off."""
+    assert phase_at(32.0, 5.0, [], 1, 2) == "between"
+    assert phase_at(36.0, 5.0, ["b"], 2, 2) == "during:b"
+    assert phase_at(55.0, 5.0, [], 2, 2) == "after"
+    assert phase_at(55.0, 5.0, [], 1, 1) == "after"

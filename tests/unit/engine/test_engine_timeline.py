@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import pytest
 
+from harness.analysis.phases import experiment_phases, label_phases
+from harness.engine.progress import phase_at
 from harness.engine.timeline import Action, after_apply, plan_actions, scale_experiment, shortfalls
 from harness.errors import ExperimentError
 from harness.spec import Experiment
-from harness.store.model import FaultEvent
+from harness.spec.check import check_experiment
+from harness.store.model import FaultEvent, PhaseRecord
 from mesh_runtime.validation import model_from_data
 
 
@@ -212,3 +217,37 @@ def test_shortfalls_name_a_squeezed_fault_and_one_never_applied() -> None:
     )
     # an aborted run that ended before a fault's time does not blame the fault
     assert shortfalls(exp, [fault_event("f", 30.0, None)], 35.0) == []
+
+
+def test_scaled_network_partition_phases_are_the_unscaled_in_proportion(repo_root: Path) -> None:
+    """`--duration 40s` on network-partition (60 s) gives every phase at 2/3 of its own
+    times; `after:<fault>` runs from that fault's end to the end of the run at any scale
+    (it overlaps the later fault's `during:`, as documented), and the requests' (and the
+    live line's) phase in the gap between the faults is `between`, not `after`."""
+    own = check_experiment(repo_root / "experiments" / "network-partition.yaml").experiment
+    scaled = scale_experiment(own, 40.0)
+
+    def phases(e: Experiment) -> dict[str, tuple[float, float]]:
+        events = [
+            FaultEvent(
+                name=f.name,
+                kind=f.kind,
+                target=f.target,
+                start_s=e.load.warmup + f.at,
+                end_s=e.load.warmup + f.at + (f.duration or 0.0),
+            )
+            for f in e.faults
+        ]
+        return {p.name: (p.start_s, p.end_s) for p in experiment_phases(e, events)}
+
+    unscaled, small = phases(own), phases(scaled)
+    assert unscaled["after:catalog-1-partitioned"] == (30.0, 60.0)
+    assert unscaled["during:catalog-1-resets"] == (35.0, 50.0)
+    assert small.keys() == unscaled.keys()
+    for name, (start, end) in unscaled.items():
+        assert small[name] == pytest.approx((start * 2 / 3, end * 2 / 3)), name
+    records = [PhaseRecord(name=n, start_s=s, end_s=e) for n, (s, e) in small.items()]
+    gap = (small["during:catalog-1-partitioned"][1] + small["during:catalog-1-resets"][0]) / 2
+    assert list(label_phases(pd.Series([gap, 35.0]), records)) == ["between", "after"]
+    assert phase_at(gap, scaled.load.warmup, [], 1, len(scaled.faults)) == "between"
+    assert phase_at(35.0, scaled.load.warmup, [], 2, len(scaled.faults)) == "after"
