@@ -17,15 +17,16 @@ from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from harness.analysis.summary import RunFrames, summarize, unmeasured_metrics
 from harness.analysis.windows import compute_windows
 from harness.judge import judge
-from harness.observe.dialects import LINKERD
+from harness.observe.dialects import LINKERD, BoundDialect
 from harness.observe.prometheus import PrometheusObserver
 from harness.spec.slo import SLO
-from harness.store.model import PhaseRecord
+from harness.store.model import PhaseRecord, Verdict
 from harness.target.check import check_prometheus
 from mesh_runtime.runtimes.ports import fresh_port
 from mesh_runtime.runtimes.prometheus import expected_targets, scrape_config
@@ -71,6 +72,20 @@ def exporter(body: str) -> Iterator[int]:
         server.server_close()
 
 
+def retries_verdict(metrics: pd.DataFrame, dialect: BoundDialect, seconds: float) -> Verdict:
+    """`retries_per_krequests < 1` judged over `seconds` of steady requests and `metrics`
+    read in `dialect`."""
+    requests = steady_requests(seconds)
+    phases = [PhaseRecord(name="whole", start_s=0.0, end_s=seconds)]
+    frames = RunFrames(
+        requests, compute_windows(requests, phases), metrics=metrics, dialect=dialect
+    )
+    slo = SLO.model_validate("retries_per_krequests < 1")
+    summaries = summarize(frames, phases, [], [slo])
+    (verdict,) = judge([slo], summaries, unmeasured=unmeasured_metrics(dialect))
+    return verdict
+
+
 @pytest.mark.parametrize(
     ("exported", "judged"), [(True, True), (False, False)], ids=["family-exported", "absent"]
 )
@@ -96,15 +111,7 @@ def test_a_retries_slo_is_judged_only_where_prometheus_knows_the_retry_family(
             line = check_prometheus(access, "linkerd", ["catalog"], 5.0).line()
 
     assert (linkerd.query("proxied_requests") in set(metrics["metric"])) is True
-    seconds = end - t0 + 1
-    requests = steady_requests(seconds)
-    phases = [PhaseRecord(name="whole", start_s=0.0, end_s=seconds)]
-    frames = RunFrames(
-        requests, compute_windows(requests, phases), metrics=metrics, dialect=dialect
-    )
-    slo = SLO.model_validate("retries_per_krequests < 1")
-    summaries = summarize(frames, phases, [], [slo])
-    (verdict,) = judge([slo], summaries, unmeasured=unmeasured_metrics(dialect))
+    verdict = retries_verdict(metrics, dialect, end - t0 + 1)
     assert "has series for 1/1 services" in line and line.split()[1] == "ok", line
     unknown = (
         "; no series of outbound_http_route_retry_requests_total (retries): SLOs on it would"
@@ -155,15 +162,7 @@ def test_a_family_exported_only_outside_the_targets_matchers_is_not_the_targets(
             dialect = linkerd.with_unseen(unseen, access.selector())
             line = check_prometheus(access, "linkerd", ["catalog"], 5.0).line()
 
-    seconds = end - t0 + 1
-    requests = steady_requests(seconds)
-    phases = [PhaseRecord(name="whole", start_s=0.0, end_s=seconds)]
-    frames = RunFrames(
-        requests, compute_windows(requests, phases), metrics=metrics, dialect=dialect
-    )
-    slo = SLO.model_validate("retries_per_krequests < 1")
-    summaries = summarize(frames, phases, [], [slo])
-    (verdict,) = judge([slo], summaries, unmeasured=unmeasured_metrics(dialect))
+    verdict = retries_verdict(metrics, dialect, end - t0 + 1)
     assert line.split()[1] == "ok", line
     within = (
         "; no series of outbound_http_route_retry_requests_total (retries) within"
