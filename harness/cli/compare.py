@@ -244,6 +244,7 @@ def _validate_upgrade(args: argparse.Namespace, first: dict[str, Path]) -> int:
     from harness.upgrade import judge_rounds, parse_profile, prepared, run_rounds
 
     config = load_compare_config(args.config)
+    calibration = calibration_choice(args)  # a broken file fails before any round runs
     specs = {
         side: parse_profile(
             getattr(args, f"{side}_sidecar"),
@@ -273,5 +274,5 @@ def _validate_upgrade(args: argparse.Namespace, first: dict[str, Path]) -> int:
     ):
         profiles = {"baseline": base, "candidate": cand}
         runs = run_rounds(experiment, profiles, args.rounds, options, view_for, announce)
-    result = judge_rounds(runs, config, calibration_choice(args))
+    result = judge_rounds(runs, config, calibration)
     return report(result, args, console)

@@ -286,3 +286,32 @@ def test_validate_upgrade_refusing_its_input_leaves_a_junit_error(tmp_path: Path
     before = sorted(tmp_path.rglob("*"))
     assert refused_line(meshproof(*upgrade, *sides, *reports)) == line
     assert sorted(tmp_path.rglob("*")) == before
+
+
+def test_validate_upgrade_refuses_a_broken_calibration_before_any_round(tmp_path: Path) -> None:
+    """`--calibration` that is not JSON: refused at once (exit 2, one line, nothing run),
+    not after every round of the upgrade has run (it was read only to judge them)."""
+    broken = tmp_path / "calibration.json"
+    broken.write_text("{not json", encoding="utf-8")
+    reports = tmp_path / "reports"
+    result = meshproof(
+        "validate-upgrade",
+        str(ROOT / "experiments" / "baseline.yaml"),
+        "--baseline-sidecar",
+        "current",
+        "--candidate-sidecar",
+        "current",
+        "--rounds",
+        "1",
+        "--duration",
+        "10s",
+        "--calibration",
+        str(broken),
+        "--reports",
+        str(reports),
+        "--state-dir",
+        str(tmp_path / "state"),
+    )
+    line = refused_line(result)
+    assert str(broken) in line and "JSON" in line, line
+    assert not reports.exists() or not any(reports.glob("*baseline*")), list(reports.rglob("*"))
