@@ -13,12 +13,14 @@ import socket
 from collections.abc import Callable, Mapping
 from functools import partial
 from importlib import metadata
+from pathlib import Path
 from typing import Any
 
-from harness.store.model import Environment, ToolVersions
+from harness.store.model import Environment, TargetRef, ToolVersions
 from mesh_runtime import __version__ as MESHPROOF_VERSION
 from mesh_runtime.runtimes.admin import admin_headers, admin_json
 from mesh_runtime.runtimes.deployment import Deployment
+from mesh_runtime.target import TargetFile
 from mesh_runtime.tools import tool_version
 
 VERSION_KEYS = ("sidecar_version", "build_version", "meshproof_version", "server_version")
@@ -73,4 +75,12 @@ def collect_environment(deployment: Deployment | None) -> Environment:
             toxiproxy=tool_version("toxiproxy-server"),
             locust=package_version("locust"),
         ),
+    )
+
+
+def target_ref(target: TargetFile, target_file: Path) -> TargetRef:
+    """run.json's `target`: the external target file the run was given, and what tells its
+    deployment from another's (`TargetRef.identity`). Pure."""
+    return TargetRef(
+        file=str(target_file), name=target.name, mesh=target.mesh, ingress=target.ingress.url
     )

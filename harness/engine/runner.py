@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+from harness.engine.environment import target_ref
 from harness.engine.interrupts import InterruptGuard, RunInterrupted, late_signal_note
 from harness.engine.options import RunOptions
 from harness.engine.outcome import RunOutcome
@@ -24,11 +25,11 @@ from harness.judge import exit_code
 from harness.spec.check import check_experiment
 from harness.spec.experiment import Experiment
 from harness.spec.lint import SpecWarning
-from harness.store import ExperimentRef, RunRecord, RunWriter, iso_utc
+from harness.store import ExperimentRef, RunRecord, RunWriter, TargetRef, iso_utc
 from harness.store.liveness import this_harness
 from mesh_runtime.errors import InvalidInput, MeshproofError
 from mesh_runtime.runtimes.registry import EXTERNAL, deployed_topology, make_runtime
-from mesh_runtime.target import load_target
+from mesh_runtime.target import TargetFile, load_target
 
 
 @dataclass(frozen=True)
@@ -87,9 +88,10 @@ def run_experiment(path: str | Path, options: RunOptions, view: ProgressView) ->
     make_runtime(runtime, state_root=options.state_root, progress=view.stage).refuse_if_running(
         name
     )
+    target = None
     if runtime == EXTERNAL:
         view.stage(f"checking the target {name}")
-        refuse_unready_target(topology)
+        target = checked_target(topology)
     if options.kubernetes is not None:  # its kubeconfig loads, the server, the namespace
         from harness.faults.kube_access import refuse_denied_faults
         from mesh_runtime.runtimes.kubernetes.runtime import check_cluster
@@ -111,6 +113,7 @@ def run_experiment(path: str | Path, options: RunOptions, view: ProgressView) ->
         harness=this_harness(),  # readers tell a live run from one whose harness died
         started_at=iso_utc(started),
         runtime=runtime,
+        target=target,
         mode=experiment.target.mode,
     )
     record = writer.write_record(record)
@@ -131,13 +134,21 @@ def run_experiment(path: str | Path, options: RunOptions, view: ProgressView) ->
     )
 
 
-def refuse_unready_target(target_file: Path) -> None:
+def checked_target(target_file: Path) -> TargetRef:
+    """The external target of the run, for run.json's `target`, once it is found ready
+    (`refuse_unready_target`)."""
+    target = load_target(target_file)
+    refuse_unready_target(target, target_file)
+    return target_ref(target, target_file)
+
+
+def refuse_unready_target(target: TargetFile, target_file: Path) -> None:
     """An external target a run would measure nothing true of (`target.check.before_a_run`:
     no ingress, no Prometheus, another mesh's metrics, a proxy left faulted), refused with
     one line before the run directory exists."""
     from harness.target.check import before_a_run
 
-    failed = before_a_run(load_target(target_file))
+    failed = before_a_run(target)
     if failed:
         part = ", ".join(check.part for check in failed)
         detail = "; ".join(check.detail for check in failed)

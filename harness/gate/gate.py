@@ -1,10 +1,11 @@
 """The nightly gate of one run: its own SLO verdicts, and its history of earlier runs.
 
 History: the runs of the same experiment in the history folder (default: the run's own
-reports folder) that started before it and ran to their end (passed or failed), oldest
-first, at most `max_history`, each run id once (a run copied under the reports folder
-keeps its id: the copy is left out, and said so). Each headline metric of run.json's
-summary is judged by `harness.gate.regression`. The gate fails when an SLO failed or a
+reports folder) that started before it, ran to their end (passed or failed) and were made
+against the same deployment (runtime and external target, `harness.gate.deployment`; the
+others are counted and said), oldest first, at most `max_history`, each run id once (a
+run copied under the reports folder keeps its id: the copy is left out, and said so).
+Each headline metric of run.json's summary is judged by `harness.gate.regression`. The gate fails when an SLO failed or a
 metric regressed. A latency or CPU-per-request regression the host's disturbance during the run could
 explain (judged again with the run's value lowered by what the noise may have added beyond
 what the history's runs typically met, `harness.judge.disturbance`: the history's spread
@@ -23,6 +24,7 @@ from pydantic import BaseModel, ConfigDict
 
 from harness.calibrate import Calibration, find_calibration
 from harness.exits import FAILED, INCONCLUSIVE, PASSED
+from harness.gate.deployment import same_deployment
 from harness.gate.regression import (
     GateRule,
     GateSettings,
@@ -95,6 +97,9 @@ class GateResult(BaseModel):
     duplicates: list[str] = []
     """Earlier run folders left out of the history as copies of a run it already holds
     (same run.json id: `harness.store.reader.once_per_id`), said so."""
+    other_deployments: int = 0
+    """Earlier complete runs of the experiment made against another deployment (another
+    runtime or external target, `harness.gate.deployment`): left out of the history, said so."""
 
     @property
     def history_judged(self) -> bool:
@@ -133,10 +138,15 @@ def earlier_runs(record: RunRecord, history_dir: Path) -> list[RunListing]:
     ]
 
 
-def history_of(earlier: list[RunListing], max_history: int) -> list[RunRecord]:
-    """The newest `max_history` complete runs of `earlier` (`earlier_runs`), oldest first."""
-    complete = [item for item in earlier if item.status in COMPLETE]
-    return [load_run(item.path) for item in complete[-max_history:]]
+def history_of(
+    record: RunRecord, earlier: list[RunListing], max_history: int
+) -> tuple[list[RunRecord], int]:
+    """The newest `max_history` complete runs of `earlier` (`earlier_runs`) made against
+    the record's deployment (`harness.gate.deployment`), oldest first, and how many
+    complete runs against other deployments were left out."""
+    complete = [load_run(item.path) for item in earlier if item.status in COMPLETE]
+    same, others = same_deployment(record, complete)
+    return same[-max_history:], len(others)
 
 
 def _metric_gate(judgment: SeriesJudgment) -> MetricGate:
@@ -259,8 +269,9 @@ def gate_run(
     folder = history_dir or run_dir.parent
     # listed once: every run.json is read for it; a copied run counts once
     earlier, duplicates = once_per_id(earlier_runs(record, folder))
-    history = history_of(earlier, max_history)
+    history, other_deployments = history_of(record, earlier, max_history)
     if calibration == "find":
         calibration = find_calibration(folder, record.experiment.name)
     result = gate_records(record, history, settings, calibration)
-    return result.model_copy(update={"skipped": unreadable(earlier), "duplicates": duplicates})
+    left_out = {"skipped": unreadable(earlier), "duplicates": duplicates}
+    return result.model_copy(update={**left_out, "other_deployments": other_deployments})

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from harness.gate.deployment import other_deployments_line
 from harness.gate.gate import GateResult, MetricGate, failure_line, inconclusive_line
 from harness.report.junit import JUnitSuite
 from harness.report.text import format_value, verdict_line
@@ -27,6 +28,8 @@ def history_line(result: GateResult) -> str:
     if result.duplicates:
         copies = len(result.duplicates)
         left_out += f"; {copies} {'copy' if copies == 1 else 'copies'} of a run left out"
+    if result.other_deployments:
+        left_out += f"; {result.other_deployments} of other deployments left out"
     if not result.history_judged:
         return f"{earlier} of {result.min_history} earlier runs{left_out}: regression not judged"
     return f"history of {earlier} earlier runs{left_out}"
@@ -34,10 +37,13 @@ def history_line(result: GateResult) -> str:
 
 def skipped_lines(result: GateResult) -> list[str]:
     """One line per earlier run left out of the history: it could not be read, or it is
-    a copy of a run the history holds (same run id)."""
-    return [f"left out of the history, unreadable: {line}" for line in result.skipped] + [
-        f"left out of the history, duplicate: {line}" for line in result.duplicates
-    ]
+    a copy of a run the history holds (same run id); then one line counting the runs
+    made against other deployments."""
+    lines = [f"left out of the history, unreadable: {line}" for line in result.skipped]
+    lines += [f"left out of the history, duplicate: {line}" for line in result.duplicates]
+    if result.other_deployments:
+        lines.append(other_deployments_line(result.other_deployments))
+    return lines
 
 
 def headline(result: GateResult) -> str:

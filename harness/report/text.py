@@ -6,7 +6,7 @@ from collections.abc import Callable, Sequence
 
 from harness.spec.load import fell_behind
 from harness.spec.phase import Phase
-from harness.store.model import SUMMARY_METRICS, RunRecord, Summary, Verdict
+from harness.store.model import SUMMARY_METRICS, RunRecord, Summary, TargetRef, Verdict
 from mesh_runtime.quantities import format_duration
 
 HEADLINE_COLUMNS = ("metric", "value")
@@ -138,13 +138,21 @@ def run_notes(record: RunRecord) -> list[str]:
     """What a reader must know before trusting the run's numbers, one line each, in every
     report (report.md, `report`, the HTML, the dashboard): 'scaled with --duration from the
     experiment file's own 1m5s' when `run --duration` shortened it, then 'note: ...' per
-    run note (a fault cut short by the end of the run, a rollback that failed); [] if none."""
+    run note (a fault cut short by the end of the run, a rollback that failed); [] if none.
+    First, for a run against an external target, which one (`target_line`)."""
     scaled = record.experiment.scaled_from_s
-    lines = []
+    lines = [] if record.target is None else [target_line(record.target)]
     if scaled is not None:
         own = format_duration(scaled)
         lines.append(f"scaled with --duration from the experiment file's own {own}")
     return lines + [f"note: {note}" for note in record.notes]
+
+
+def target_line(target: TargetRef) -> str:
+    """'target: staging-istio.yaml (staging-shop, istio, https://shop.staging.example)':
+    the external target a run was against (run.json's experiment still holds the
+    experiment file's own target)."""
+    return f"target: {target.describe()}"
 
 
 def format_threshold(verdict: Verdict) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -73,6 +74,30 @@ class Environment(RecordModel):
     meshproof: str = ""
     sidecar_version: str = ""
     tools: ToolVersions = ToolVersions()
+
+
+class TargetRef(RecordModel):
+    """The external target a run was against (`run --target FILE`, or the experiment's
+    `target.external`): `target` in run.json; None for a deployment meshproof made."""
+
+    file: str
+    """The target file's path (resolved), e.g. '/ci/targets/staging-istio.yaml'."""
+    name: str
+    """The target's `name` (its deployment is `external-<name>`)."""
+    mesh: str
+    """The target's `mesh`: istio | linkerd | consul | meshproof."""
+    ingress: str
+    """The ingress URL the load was sent to."""
+
+    @property
+    def identity(self) -> tuple[str, str, str]:
+        """What makes two runs' targets one deployment: its name, mesh and ingress (not
+        the file's path, which differs between a laptop and CI)."""
+        return (self.name, self.mesh, self.ingress)
+
+    def describe(self) -> str:
+        """'staging-istio.yaml (staging-shop, istio, https://shop.staging.example)'."""
+        return f"{Path(self.file).name} ({self.name}, {self.mesh}, {self.ingress})"
 
 
 class HarnessProcess(RecordModel):
@@ -363,6 +388,9 @@ class RunRecord(RecordModel):
     ended_at: str | None = None
     duration_s: float | None = None
     runtime: str = "local"
+    target: TargetRef | None = None
+    """The external target the run was against (additive); None for a deployment
+    meshproof made, and in records that predate it."""
     mode: Literal["mesh", "no-mesh"] = "mesh"
     environment: Environment = Environment()
     metrics_source: MetricsSource = "prometheus"

@@ -25,6 +25,7 @@ from mesh_runtime.runtimes.ports import fresh_port
 from mesh_runtime.runtimes.prometheus import SIDECAR_JOB
 from mesh_runtime.runtimes.supervisor import is_running
 from mesh_runtime.runtimes.toxiproxy import ToxiproxyClient
+from mesh_runtime.target import load_target
 from mesh_runtime.topology import load_topology
 from tests.integration.target.targetkit import counter, settled, traffic_until_seen, write_target
 
@@ -124,6 +125,13 @@ def test_check_then_run_against_the_shop_as_external(
     record = json.loads((run_dir / "run.json").read_text())
     assert record["runtime"] == "external"
     assert record["environment"]["sidecar_version"] == "meshproof (external target shop-external)"
+    # which target it was, for the gate's history and the reports
+    assert record["target"] == {
+        "file": str(target_path.resolve()),
+        "name": "shop-external",
+        "mesh": "meshproof",
+        "ingress": load_target(target_path).ingress.url,
+    }
     assert [f["name"] for f in record["faults"]] == ["slow-catalog-1"]
     # nothing of the shop was deployed or torn down by the run; its state file is gone
     assert all(is_running(p) for p in shop.processes)

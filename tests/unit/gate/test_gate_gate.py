@@ -93,8 +93,10 @@ def test_history_is_earlier_complete_runs_of_the_same_experiment(
     data = json.loads(aborted.read_text())
     data["status"] = "aborted"
     aborted.write_text(json.dumps(data))
-    history = history_of(earlier_runs(load_run(runs[2]), tmp_path), max_history=30)
+    record = load_run(runs[2])
+    history, other_deployments = history_of(record, earlier_runs(record, tmp_path), 30)
     assert [r.id for r in history] == [runs[0].name]
+    assert other_deployments == 0
 
 
 def _regressed_copy(run: Path, reports: Path, factor: float) -> Path:

@@ -1,0 +1,42 @@
+"""Which earlier runs a run is gated against: those made against the same deployment.
+
+A run's deployment is its runtime (local, docker, kubernetes, external) and, for an
+external target, that target (`TargetRef.identity`: its name, mesh and ingress URL, not
+the target file's path). Runs of one experiment against the local reference mesh and
+against staging are not one history: a nightly gate of staging judged against local
+runs finds a regression that is only the other deployment, or hides one. A record
+written before run.json named its target has none, and matches records without one.
+Pure: records in, records out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from harness.store.model import RunRecord
+
+Deployment = tuple[str, tuple[str, str, str] | None]
+"""(runtime, the external target's identity or None)."""
+
+
+def deployment_of(record: RunRecord) -> Deployment:
+    """What the run was against: its runtime and, for an external target, which one."""
+    return record.runtime, record.target.identity if record.target is not None else None
+
+
+def same_deployment(
+    record: RunRecord, earlier: Sequence[RunRecord]
+) -> tuple[list[RunRecord], list[RunRecord]]:
+    """(the runs of `earlier` made against `record`'s deployment, the others), each in
+    the order given."""
+    own = deployment_of(record)
+    same = [run for run in earlier if deployment_of(run) == own]
+    others = [run for run in earlier if deployment_of(run) != own]
+    return same, others
+
+
+def other_deployments_line(count: int) -> str:
+    """'2 earlier runs of this experiment were against other deployments: left out'."""
+    runs = "run of this experiment was" if count == 1 else "runs of this experiment were"
+    where = "another deployment" if count == 1 else "other deployments"
+    return f"{count} earlier {runs} against {where}: left out"
