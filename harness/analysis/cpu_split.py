@@ -43,11 +43,23 @@ def cpu_split(
     return CpuSplit(phase=phase.name, rps=rps, cores=cores, ms_per_request=per_request)
 
 
-def describe(split: CpuSplit) -> str:
-    """One line: cores (and ms of CPU per request) of each group."""
+MESH_GROUPS = ("sidecars", "apps", OTHER)
+"""The groups of the mesh's own processes: none is sampled on an external target."""
+
+
+def describe(split: CpuSplit, external: bool = False) -> str:
+    """One line: cores (and ms of CPU per request) of each group. `external`: the mesh is
+    one meshproof did not deploy, whose processes it does not sample, so its groups read
+    no data (never 0.00; the harness's own trace receiver is not the mesh's CPU)."""
+    shown = {g: v for g, v in split.cores.items() if not (external and g in MESH_GROUPS)}
     parts = []
-    for group, value in split.cores.items():
+    for group, value in shown.items():
         per = split.ms_per_request
         parts.append(f"{group} {value:.2f}" + (f" ({per[group]:.2f} ms/req)" if per else ""))
     rate = f" at {split.rps:.0f} rps" if split.rps else ""
-    return f"CPU cores{rate}: " + ", ".join(parts) + f"; total {sum(split.cores.values()):.2f}"
+    if external:
+        unsampled = "an external target's processes are not sampled"
+        return f"CPU cores{rate}: " + ", ".join(
+            [*parts, f"{', '.join(MESH_GROUPS)} no data ({unsampled})"]
+        )
+    return f"CPU cores{rate}: " + ", ".join(parts) + f"; total {sum(shown.values()):.2f}"

@@ -263,7 +263,8 @@ def _resources(record: RunRecord, run_dir: Path) -> str:
     )
     parts = [f"<p>Sidecars' use as a share of the services' own: {shares}.</p>"]
     if record.cpu is not None:
-        parts.append(f"<p>{html.escape(cpu_line(record.cpu))}</p>")
+        line = cpu_line(record.cpu, external=record.runtime == "external")
+        parts.append(f"<p>{html.escape(line)}</p>")
     parts.append(frame_table(mesh.by_instance(per_process)))
     parts.append(_figure(figures.resources_figure(mesh.resources_over_time(run_dir))))
     return "".join(parts)

@@ -21,7 +21,7 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from collections.abc import Mapping
 
-from harness.report.text import format_measured, format_threshold, verdict_line
+from harness.report.text import format_measured, format_threshold, verdict_line, verdict_reason
 from harness.store.model import RunRecord, Verdict
 
 
@@ -141,4 +141,4 @@ def inconclusive_message(verdict: Verdict) -> str:
 
 def _failure_message(verdict: Verdict) -> str:
     message = f"measured {format_measured(verdict)}, threshold {format_threshold(verdict)}"
-    return f"{message} ({verdict.reason})" if verdict.reason else message
+    return f"{message} ({verdict_reason(verdict)})" if verdict.reason else message

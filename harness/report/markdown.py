@@ -61,7 +61,7 @@ def markdown_report(record: RunRecord, chart: str | None = None) -> str:
     if host_rows(record):
         parts += ["## Host", _host(record)]
     if record.cpu is not None:
-        parts += ["## CPU (whole run)", cpu_line(record.cpu)]
+        parts += ["## CPU (whole run)", cpu_line(record.cpu, external=record.runtime == "external")]
     if chart:
         parts += ["## Timeline", f"![timeline: RPS, error rate, p50/p99; faults shaded]({chart})"]
     return "\n\n".join(parts) + "\n"

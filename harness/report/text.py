@@ -172,6 +172,19 @@ def format_measured(verdict: Verdict) -> str:
     return f"{scaled:.6g} {unit}".rstrip()
 
 
+NO_DATA_PREFIX = "no data: "
+
+
+def verdict_reason(verdict: Verdict) -> str:
+    """The verdict's reason as shown beside its measured value: without the judge's
+    leading 'no data: ' when the value is missing, since the value already reads 'no data'
+    ('no data (no spans were collected)', not 'no data (no data: ...)')."""
+    reason = verdict.reason
+    if verdict.value is None and reason.startswith(NO_DATA_PREFIX):
+        return reason[len(NO_DATA_PREFIX) :]
+    return reason
+
+
 RESULT_WORDS = {"pass": "PASS", "fail": "FAIL", "inconclusive": "INCONCLUSIVE"}
 VERDICT_STYLE = {"pass": "green", "fail": "red", "inconclusive": "yellow"}
 """A verdict line's colour in the terminal, by outcome (NOT JUDGED: yellow)."""
@@ -198,7 +211,7 @@ def verdict_rows(
     rows = []
     for v in record.verdicts:
         value = measured(v) if measured else format_value(v.metric, v.value)
-        reason = f" ({v.reason})" if v.reason else ""
+        reason = f" ({verdict_reason(v)})" if v.reason else ""
         result = result_word(v, record.unjudged(v))
         rows.append([v.slo, v.phase, value + reason, format_threshold(v), result])
     return rows
@@ -295,7 +308,7 @@ def verdict_line(verdict: Verdict, unjudged: bool = False) -> str:
     measured = format_measured(verdict)
     text = f"{result_word(verdict, unjudged)} {verdict.slo}: measured {measured}, threshold {format_threshold(verdict)}"
     if verdict.reason:
-        text += f" ({verdict.reason})"
+        text += f" ({verdict_reason(verdict)})"
     if verdict.outcome == "inconclusive" and verdict.disturbance:
         text += f" [host too noisy to judge: {verdict.disturbance}]"
     return text

@@ -312,3 +312,24 @@ def test_junit_names_an_inconclusive_count_s_reason_not_the_host(run_dir: Path) 
     message = skipped.get("message") or ""
     assert message.startswith(f"inconclusive: {reason} (measured ")
     assert "too noisy" not in message
+
+
+def test_a_no_data_verdict_says_no_data_once(run_dir: Path) -> None:
+    """The judge's reason 'no data: no spans were collected' beside a missing value reads
+    'no data (no spans were collected)' in report.md, the HTML verdict table and junit.xml's
+    failure, never 'no data (no data: ...)'; a measured value keeps its reason whole."""
+    record = load_run(run_dir)
+    missing = record.verdicts[0].model_copy(
+        update={"value": None, "passed": False, "outcome": "fail",
+                "reason": "no data: no spans were collected"}
+    )  # fmt: skip
+    measured = record.verdicts[0].model_copy(update={"reason": "no data: kept as written"})
+    run = record.model_copy(update={"verdicts": [missing, measured]})
+    report = markdown_report(run)
+    assert "no data (no spans were collected)" in report
+    assert "no data (no data:" not in report
+    assert "(no data: kept as written)" in report
+    assert verdict_rows(run)[0][2] == "no data (no spans were collected)"  # the HTML table's
+    failure = ET.fromstring(junit_xml(run)).find("testsuite/testcase/failure")
+    assert failure is not None
+    assert failure.get("message", "").endswith("(no spans were collected)")

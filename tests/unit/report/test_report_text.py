@@ -33,9 +33,8 @@ def test_a_failing_value_never_reads_as_its_threshold() -> None:
 
 
 def test_no_data_verdict_carries_its_reason() -> None:
-    """A verdict without a value says 'no data' and why."""
+    """A verdict without a value says 'no data' and why, once (not '(no data: ...)')."""
     v = verdict("shed_p99_ms", None, 100.0, False).model_copy(update={"reason": "no data: no 503"})
     assert (
-        verdict_line(v)
-        == "FAIL shed_p99_ms < 100: measured no data, threshold < 100.0 ms (no data: no 503)"
+        verdict_line(v) == "FAIL shed_p99_ms < 100: measured no data, threshold < 100.0 ms (no 503)"
     )
