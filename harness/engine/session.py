@@ -26,7 +26,7 @@ from harness.engine.outcome import RunOutcome, rollback_note
 from harness.engine.progress import ProgressView, Snapshot, phase_at
 from harness.engine.results import drop_raw_records, final_record, load_workers, write_tables
 from harness.engine.scheduler import Scheduler
-from harness.engine.timeline import Action, plan_actions, shortfalls
+from harness.engine.timeline import Action, late_load_note, plan_actions, shortfalls
 from harness.errors import RunError
 from harness.faults import LEDGER_FILE, FaultContext, FaultLedger
 from harness.load import LoadDriver
@@ -160,8 +160,9 @@ class Session:
         t0 = self.driver.start()
         self.events.t0 = t0  # t0 is the start of warm-up: the load schedule's start
         ready_s = self.events.add("load", "ready", "Locust master and workers are up")
-        if ready_s > 0:
-            self.note(f"Locust was ready {ready_s:.1f}s into the warm-up (a busy machine?)")
+        late = late_load_note(ready_s, self.experiment.load.warmup)
+        if late is not None:
+            self.note(late)
         dialect = run_dialect(deployment, self.topology)
         self.observers = Observers(
             deployment, t0, self._current, self.writer.path, dialect, probe=self.probe

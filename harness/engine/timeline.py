@@ -94,6 +94,30 @@ SHORTFALL_S = 0.25
 """A fault that lasted this much less than its duration is named by `shortfalls`."""
 
 
+LATE_LOAD_MIN_S = 1.0
+"""A readiness this long after t0 or less is normal (the workers' first status files)."""
+LATE_LOAD_SHARE = 0.2
+"""...or this share of the warm-up, when that is longer: the warm-up still does its job."""
+
+
+def late_load_note(ready_s: float, warmup_s: float) -> str | None:
+    """A note when Locust became ready so long after t0 that the load it skipped (requests
+    due before a worker is ready are not sent) took a real part of the warm-up, or of the
+    measured window; None for the few tenths of a second every start takes."""
+    if ready_s < max(LATE_LOAD_MIN_S, LATE_LOAD_SHARE * warmup_s):
+        return None
+    if ready_s < warmup_s:
+        return (
+            f"Locust was ready {ready_s:.1f}s into the {warmup_s:g}s warm-up (a busy "
+            "machine?): requests due before a worker was ready were not sent"
+        )
+    return (
+        f"Locust was ready {ready_s:.1f}s after t0, past the {warmup_s:g}s warm-up (a busy "
+        f"machine?): the measured window's first {ready_s - warmup_s:.1f}s lacks the load due "
+        "before a worker was ready"
+    )
+
+
 def shortfalls(experiment: Experiment, faults: Sequence[FaultEvent], end_s: float) -> list[str]:
     """Why each fault of the run did not last its `duration` (went on late and was cut by
     the end of the load, or ended early), or was never applied though its time came; one

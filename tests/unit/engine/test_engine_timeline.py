@@ -10,7 +10,14 @@ import pytest
 
 from harness.analysis.phases import experiment_phases, label_phases
 from harness.engine.progress import phase_at
-from harness.engine.timeline import Action, after_apply, plan_actions, scale_experiment, shortfalls
+from harness.engine.timeline import (
+    Action,
+    after_apply,
+    late_load_note,
+    plan_actions,
+    scale_experiment,
+    shortfalls,
+)
 from harness.errors import ExperimentError
 from harness.spec import Experiment
 from harness.spec.check import check_experiment
@@ -251,3 +258,27 @@ def test_scaled_network_partition_phases_are_the_unscaled_in_proportion(repo_roo
     assert list(label_phases(pd.Series([gap, 35.0]), records)) == ["between", "after"]
     assert phase_at(gap, scaled.load.warmup, [], 1, len(scaled.faults)) == "between"
     assert phase_at(35.0, scaled.load.warmup, [], 2, len(scaled.faults)) == "after"
+
+
+def test_late_load_note_ignores_a_normal_start_and_never_says_zero() -> None:
+    """A readiness a few tenths of a second after t0 is every start's; no note for it."""
+    assert late_load_note(0.0, 5.0) is None
+    assert late_load_note(0.04, 5.0) is None
+    assert late_load_note(0.9, 5.0) is None
+    assert late_load_note(1.9, 10.0) is None  # under a fifth of a 10s warm-up
+
+
+def test_late_load_note_names_a_start_that_took_part_of_the_warm_up() -> None:
+    """Late by a share of the warm-up: the note says how late, of which warm-up, and why it matters."""
+    note = late_load_note(1.5, 5.0)
+    assert note is not None
+    assert "1.5s into the 5s warm-up" in note and "not sent" in note
+    short = late_load_note(1.0, 2.0)  # a short warm-up: one second is the floor
+    assert short is not None and "1.0s into the 2s warm-up" in short
+
+
+def test_late_load_note_past_the_warm_up_names_the_measured_time_lost() -> None:
+    """Ready after the warm-up ended: the note says how much of the measured window lacks load."""
+    note = late_load_note(7.25, 5.0)
+    assert note is not None
+    assert "past the 5s warm-up" in note and "first 2.2s" in note
