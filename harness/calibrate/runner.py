@@ -13,7 +13,8 @@ from pathlib import Path
 
 from harness.engine import ProgressView, RunOptions, RunResult, run_experiment
 from harness.errors import RunError
-from harness.store.reader import StoredRun, list_runs, once_per_id, unreadable
+from harness.store.deployment import deployment_of, deployment_text
+from harness.store.reader import StoredRun, list_runs, load_run, once_per_id, unreadable
 from mesh_runtime.errors import InvalidInput
 
 COMPLETE = ("passed", "failed", "inconclusive")
@@ -38,13 +39,28 @@ def run_repeatedly(
 
 
 def history_runs(folder: Path, experiment: str, runs: int) -> tuple[list[StoredRun], list[str]]:
-    """The newest `runs` complete runs of `experiment` in `folder`, each run id once, oldest
-    first, and a line per run left out, for the command to say: 'unreadable: <id>:
-    <problem>', or 'duplicate: <folder>: a copy of run <id>, in <folder>' (`once_per_id`)."""
+    """The newest `runs` complete runs of `experiment` in `folder` made against the newest
+    one's deployment (`harness.store.deployment`: its runtime and external target), each
+    run id once, oldest first, and a line per run left out, for the command to say:
+    'unreadable: <id>: <problem>', 'duplicate: <folder>: a copy of run <id>, in <folder>'
+    (`once_per_id`), or one counting the runs against other deployments (their spread
+    would be the deployments' difference, not the runs')."""
     listings, copies = once_per_id(list_runs(folder, experiment))
     complete = [item for item in listings if item.status in COMPLETE]
     if not complete:
         raise InvalidInput(str(folder), "", f"no complete run of {experiment!r} in this folder")
     left_out = [f"unreadable: {line}" for line in unreadable(listings)]
     left_out += [f"duplicate: {line}" for line in copies]
-    return [StoredRun(item.path) for item in complete[-runs:]], left_out
+    records = [load_run(item.path) for item in complete]
+    own = deployment_of(records[-1])
+    same = [
+        item for item, record in zip(complete, records, strict=True) if deployment_of(record) == own
+    ]
+    if len(same) < len(complete):
+        others = len(complete) - len(same)
+        runs_were = "run was" if others == 1 else "runs were"
+        left_out.append(
+            f"other deployments: {others} {runs_were} not against the newest run's,"
+            f" {deployment_text(records[-1])}"
+        )
+    return [StoredRun(item.path) for item in same[-runs:]], left_out

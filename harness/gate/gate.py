@@ -2,7 +2,7 @@
 
 History: the runs of the same experiment in the history folder (default: the run's own
 reports folder) that started before it, ran to their end (passed or failed) and were made
-against the same deployment (runtime and external target, `harness.gate.deployment`; the
+against the same deployment (runtime and external target, `harness.store.deployment`; the
 others are counted and said), oldest first, at most `max_history`, each run id once (a
 run copied under the reports folder keeps its id: the copy is left out, and said so).
 Each headline metric of run.json's summary is judged by `harness.gate.regression`. The gate fails when an SLO failed or a
@@ -24,7 +24,6 @@ from pydantic import BaseModel, ConfigDict
 
 from harness.calibrate import Calibration, find_calibration
 from harness.exits import FAILED, INCONCLUSIVE, PASSED
-from harness.gate.deployment import same_deployment
 from harness.gate.regression import (
     GateRule,
     GateSettings,
@@ -34,6 +33,7 @@ from harness.gate.regression import (
 )
 from harness.judge.disturbance import describe_host, noise_text, run_noise
 from harness.report.text import format_value, verdict_line
+from harness.store.deployment import same_deployment
 from harness.store.liveness import seen_here
 from harness.store.model import Outcome, RunRecord, Verdict
 from harness.store.reader import RunListing, list_runs, load_run, once_per_id, unreadable
@@ -99,7 +99,7 @@ class GateResult(BaseModel):
     (same run.json id: `harness.store.reader.once_per_id`), said so."""
     other_deployments: int = 0
     """Earlier complete runs of the experiment made against another deployment (another
-    runtime or external target, `harness.gate.deployment`): left out of the history, said so."""
+    runtime or external target, `harness.store.deployment`): left out of the history, said so."""
 
     @property
     def history_judged(self) -> bool:
@@ -142,7 +142,7 @@ def history_of(
     record: RunRecord, earlier: list[RunListing], max_history: int
 ) -> tuple[list[RunRecord], int]:
     """The newest `max_history` complete runs of `earlier` (`earlier_runs`) made against
-    the record's deployment (`harness.gate.deployment`), oldest first, and how many
+    the record's deployment (`harness.store.deployment`), oldest first, and how many
     complete runs against other deployments were left out."""
     complete = [load_run(item.path) for item in earlier if item.status in COMPLETE]
     same, others = same_deployment(record, complete)

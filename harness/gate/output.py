@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from harness.gate.deployment import other_deployments_line
 from harness.gate.gate import GateResult, MetricGate, failure_line, inconclusive_line
 from harness.report.junit import JUnitSuite
 from harness.report.text import format_value, verdict_line
+from harness.store.deployment import other_deployments_line
 from harness.store.writer import write_files
 
 

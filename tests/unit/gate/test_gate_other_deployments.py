@@ -1,21 +1,24 @@
 """The gate's history holds only earlier runs against the same deployment as the run
 (runtime, and for an external target the same target): runs of one experiment against
 the local mesh and against staging were one history, so a staging run was judged against
-local runs. The others are counted and said in one line. A run names its external target
-in report.md and `meshproof report`."""
+local runs. The others are counted and said in one line. `calibrate --history` measures
+the newest run's deployment alone. A run names its external target in report.md and
+`meshproof report`."""
 
 from __future__ import annotations
 
 import json
+import shutil
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
+from harness.calibrate import calibration_path, load_calibration
 from harness.cli.main import main
-from harness.gate.deployment import other_deployments_line, same_deployment
 from harness.report.markdown import markdown_report
 from harness.store import ExperimentRef, RunRecord, TargetRef
+from harness.store.deployment import other_deployments_line, same_deployment
 from harness.store.reader import load_run
 from tests.fixtures.make_run import make_run
 
@@ -145,3 +148,22 @@ def test_the_report_names_the_external_target(
     assert "target:" not in markdown_report(load_run(night7))
     assert main(["report", str(night8)]) == 0
     assert STAGING_LINE in capsys.readouterr().out.splitlines()
+
+
+def test_calibrate_history_measures_the_newest_runs_deployment_only(
+    mixed_nights: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`calibrate --history` of the mixed nights: the spread of the four staging nights
+    (the newest, night 8, is staging); the four local nights are left out and said. It
+    was all eight, whose spread is the deployments' 3x difference, not the runs'."""
+    history = tmp_path / "history"
+    shutil.copytree(mixed_nights, history)  # the calibration file is written there
+    experiment = load_run(next(history.iterdir())).experiment.name
+    assert main(["calibrate", experiment, "--runs", "8", "--history", str(history)]) == 0
+    out = " ".join(capsys.readouterr().out.split())  # rich wraps long lines
+    said = "left out, other deployments: 4 runs were not against the newest run's,"
+    assert f"{said} {STAGING.describe()}" in out, out
+    calibration = load_calibration(calibration_path(history, experiment))
+    assert [run.id[:8] for run in calibration.runs] == [
+        "20260101", "20260102", "20260103", "20260108"
+    ]  # fmt: skip

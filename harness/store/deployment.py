@@ -1,4 +1,5 @@
-"""Which earlier runs a run is gated against: those made against the same deployment.
+"""Which earlier runs a run is judged against: those made against the same deployment
+(the gate's history, the runs `calibrate --history` measures the spread of).
 
 A run's deployment is its runtime (local, docker, kubernetes, external) and, for an
 external target, that target (`TargetRef.identity`: its name, mesh and ingress URL, not
@@ -33,6 +34,14 @@ def same_deployment(
     same = [run for run in earlier if deployment_of(run) == own]
     others = [run for run in earlier if deployment_of(run) != own]
     return same, others
+
+
+def deployment_text(record: RunRecord) -> str:
+    """'the local runtime', or the external target ('staging-istio.yaml (staging-shop,
+    istio, https://shop.staging.example)')."""
+    if record.target is not None:
+        return record.target.describe()
+    return f"the {record.runtime} runtime"
 
 
 def other_deployments_line(count: int) -> str:
