@@ -13,8 +13,8 @@ from pathlib import Path
 
 from harness.engine import ProgressView, RunOptions, RunResult, run_experiment
 from harness.errors import RunError
-from harness.store.deployment import deployment_of, deployment_text
-from harness.store.reader import StoredRun, list_runs, load_run, once_per_id, unreadable
+from harness.store.deployment import deployment_text, same_deployment
+from harness.store.reader import StoredRun, list_runs, once_per_id, unreadable
 from mesh_runtime.errors import InvalidInput
 
 COMPLETE = ("passed", "failed", "inconclusive")
@@ -51,16 +51,12 @@ def history_runs(folder: Path, experiment: str, runs: int) -> tuple[list[StoredR
         raise InvalidInput(str(folder), "", f"no complete run of {experiment!r} in this folder")
     left_out = [f"unreadable: {line}" for line in unreadable(listings)]
     left_out += [f"duplicate: {line}" for line in copies]
-    records = [load_run(item.path) for item in complete]
-    own = deployment_of(records[-1])
-    same = [
-        item for item, record in zip(complete, records, strict=True) if deployment_of(record) == own
-    ]
-    if len(same) < len(complete):
-        others = len(complete) - len(same)
-        runs_were = "run was" if others == 1 else "runs were"
+    same, others = same_deployment(complete[-1].deployment, complete, lambda item: item.deployment)
+    chosen = [StoredRun(item.path) for item in same[-runs:]]
+    if others:
+        runs_were = "run was" if len(others) == 1 else "runs were"
         left_out.append(
-            f"other deployments: {others} {runs_were} not against the newest run's,"
-            f" {deployment_text(records[-1])}"
+            f"other deployments: {len(others)} {runs_were} not against the newest run's,"
+            f" {deployment_text(chosen[-1].record)}"
         )
-    return [StoredRun(item.path) for item in same[-runs:]], left_out
+    return chosen, left_out

@@ -179,6 +179,7 @@ def _listing_note(run: RunListing) -> str:
 def _listing_json(run: RunListing) -> dict[str, Any]:
     data = asdict(run)
     data["path"] = str(run.path)
+    del data["deployment"]  # the gate's and calibrate's filter key, not a column of the list
     return data
 
 

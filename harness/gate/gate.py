@@ -33,7 +33,7 @@ from harness.gate.regression import (
 )
 from harness.judge.disturbance import describe_host, noise_text, run_noise
 from harness.report.text import format_value, verdict_line
-from harness.store.deployment import same_deployment
+from harness.store.deployment import deployment_of, same_deployment
 from harness.store.liveness import seen_here
 from harness.store.model import Outcome, RunRecord, Verdict
 from harness.store.reader import RunListing, list_runs, load_run, once_per_id, unreadable
@@ -144,9 +144,9 @@ def history_of(
     """The newest `max_history` complete runs of `earlier` (`earlier_runs`) made against
     the record's deployment (`harness.store.deployment`), oldest first, and how many
     complete runs against other deployments were left out."""
-    complete = [load_run(item.path) for item in earlier if item.status in COMPLETE]
-    same, others = same_deployment(record, complete)
-    return same[-max_history:], len(others)
+    complete = [item for item in earlier if item.status in COMPLETE]
+    same, others = same_deployment(deployment_of(record), complete, lambda item: item.deployment)
+    return [load_run(item.path) for item in same[-max_history:]], len(others)
 
 
 def _metric_gate(judgment: SeriesJudgment) -> MetricGate:

@@ -12,9 +12,12 @@ Pure: records in, records out.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import TypeVar
 
 from harness.store.model import RunRecord
+
+T = TypeVar("T")
 
 Deployment = tuple[str, tuple[str, str, str] | None]
 """(runtime, the external target's identity or None)."""
@@ -26,13 +29,13 @@ def deployment_of(record: RunRecord) -> Deployment:
 
 
 def same_deployment(
-    record: RunRecord, earlier: Sequence[RunRecord]
-) -> tuple[list[RunRecord], list[RunRecord]]:
-    """(the runs of `earlier` made against `record`'s deployment, the others), each in
-    the order given."""
-    own = deployment_of(record)
-    same = [run for run in earlier if deployment_of(run) == own]
-    others = [run for run in earlier if deployment_of(run) != own]
+    own: Deployment | None, earlier: Sequence[T], of: Callable[[T], Deployment | None]
+) -> tuple[list[T], list[T]]:
+    """(the runs of `earlier` made against the deployment `own`, the others), each in the
+    order given; `of` tells a run's deployment (`deployment_of` for records,
+    `RunListing.deployment` for listings, which spares reading run.json again)."""
+    same = [run for run in earlier if of(run) == own]
+    others = [run for run in earlier if of(run) != own]
     return same, others
 
 

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
 
+from harness.store.deployment import Deployment, deployment_of
 from harness.store.liveness import Host, run_state
 from harness.store.meaning import first_impossible
 from harness.store.model import SCHEMA_VERSION, RunRecord
@@ -211,6 +212,8 @@ class RunListing:
     """What the status does not say: a `running` run whose harness is gone is listed
     `aborted`, saying so; one of another host cannot be checked from here
     (`harness.store.liveness`)."""
+    deployment: Deployment | None = None
+    """What the run was against (`harness.store.deployment`); None when unreadable."""
 
 
 def list_runs(
@@ -279,6 +282,7 @@ def _listing(path: Path, host: Host) -> RunListing:
         target_rps=summary.target_rps,
         late_share=summary.late_share,
         max_send_lag_ms=summary.max_send_lag_ms,
+        deployment=deployment_of(record),
     )
 
 

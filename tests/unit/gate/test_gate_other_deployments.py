@@ -18,7 +18,7 @@ from harness.calibrate import calibration_path, load_calibration
 from harness.cli.main import main
 from harness.report.markdown import markdown_report
 from harness.store import ExperimentRef, RunRecord, TargetRef
-from harness.store.deployment import other_deployments_line, same_deployment
+from harness.store.deployment import deployment_of, other_deployments_line, same_deployment
 from harness.store.reader import load_run
 from tests.fixtures.make_run import make_run
 
@@ -56,7 +56,9 @@ def test_only_runs_against_the_same_external_target_are_history() -> None:
         run(5, "external", moved),
         run(6, "external", linkerd),
     ]
-    same, others = same_deployment(run(7, "external", STAGING), earlier)
+    same, others = same_deployment(
+        deployment_of(run(7, "external", STAGING)), earlier, deployment_of
+    )
     assert [r.id[6:8] for r in same] == ["02", "05"]
     assert [r.id[6:8] for r in others] == ["01", "03", "04", "06"]
 
@@ -64,7 +66,7 @@ def test_only_runs_against_the_same_external_target_are_history() -> None:
 def test_a_run_of_a_runtime_matches_that_runtime_only() -> None:
     """A local run's history is the local runs: not docker's, kubernetes' or a target's."""
     earlier = [run(1), run(2, "docker"), run(3, "kubernetes"), run(4, "external", STAGING), run(5)]
-    same, others = same_deployment(run(6), earlier)
+    same, others = same_deployment(deployment_of(run(6)), earlier, deployment_of)
     assert [r.id[6:8] for r in same] == ["01", "05"]
     assert len(others) == 3
 
@@ -73,9 +75,9 @@ def test_a_run_without_a_target_matches_runs_without_one() -> None:
     """An external run recorded before run.json named its target matches such runs, not
     a run that names one (and the reverse)."""
     old = [run(1, "external"), run(2, "external", STAGING)]
-    same, _ = same_deployment(run(3, "external"), old)
+    same, _ = same_deployment(deployment_of(run(3, "external")), old, deployment_of)
     assert [r.id[6:8] for r in same] == ["01"]
-    same, _ = same_deployment(run(3, "external", STAGING), old)
+    same, _ = same_deployment(deployment_of(run(3, "external", STAGING)), old, deployment_of)
     assert [r.id[6:8] for r in same] == ["02"]
 
 
