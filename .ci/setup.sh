@@ -75,14 +75,14 @@ CRD_SOURCES=(
 
 APT_PACKAGES=(
     prometheus haproxy chromium chromium-driver fonts-liberation
-    docker.io iptables debootstrap iproute2 procps python3-venv
+    docker.io iptables debootstrap iproute2 procps python3-venv python3-dev
     containerd runc containernetworking-plugins ipset
 )
 # Debian services a postinst may start; our runtime starts its own on ephemeral ports.
 SYSTEM_DAEMONS=(prometheus prometheus-node-exporter)
 
 GO=${GO:-/usr/local/go/bin/go}
-PYTHON=${PYTHON:-python3}
+PYTHON=${PYTHON:-} # empty: venv_python picks the distribution's interpreter
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 TOOLS=$REPO/.tools
@@ -475,20 +475,42 @@ enable_tcp_migrate_req() {
 }
 
 # --- Python virtualenv -----------------------------------------------------------------
+# The venv's interpreter: $PYTHON when set, else the distribution's python3 when it is 3.11
+# or newer, else python3 on the PATH. Debian builds its CPython with PGO and LTO and links
+# libpython into the executable; pyenv's default build has neither, and the sidecar's
+# request path costs 15-20 % more CPU on it (DEVELOPING.md, "Cost curves", session 29).
+venv_python() {
+    if [[ -n $PYTHON ]]; then
+        printf '%s' "$PYTHON"
+    elif /usr/bin/python3 -c 'import sys, venv; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
+        printf '%s' /usr/bin/python3
+    else
+        printf '%s' python3
+    fi
+}
+
 venv_fingerprint() {
     { sha256sum "$REPO/pyproject.toml"; "$PYTHON" --version; } | sha256sum | cut -d' ' -f1
 }
 
+# The venv at $VENV was made from $PYTHON (the same file, links and pyenv's shims followed).
+REAL_BASE='import os, sys; print(os.path.realpath(sys._base_executable))'
+venv_made_from_python() {
+    local base
+    base=$("$VENV/bin/python" -c "$REAL_BASE" 2>/dev/null) || return 1
+    [[ $base == "$("$PYTHON" -c "$REAL_BASE")" ]]
+}
+
 install_venv() {
     local stamp=$VENV/.meshproof-stamp fingerprint
+    PYTHON=$(venv_python)
     fingerprint=$(venv_fingerprint)
-    if [[ -f $stamp && $(<"$stamp") == "$fingerprint" ]] \
-        && "$VENV/bin/python" -c '' >/dev/null 2>&1; then
-        log "Python venv: up to date"
+    if [[ -f $stamp && $(<"$stamp") == "$fingerprint" ]] && venv_made_from_python; then
+        log "Python venv: up to date ($PYTHON)"
         return
     fi
-    "$VENV/bin/python" -c '' >/dev/null 2>&1 || {
-        log "Python venv: creating $VENV"
+    venv_made_from_python || {
+        log "Python venv: creating $VENV from $PYTHON ($("$PYTHON" --version 2>&1))"
         rm -rf "$VENV"
         "$PYTHON" -m venv "$VENV"
     }

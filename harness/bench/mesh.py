@@ -106,6 +106,7 @@ def run_mesh_bench(
         old = revision_tree(baseline, work) if baseline is not None else None
         paths = request_paths(old)
         print_request_paths(paths)
+        print(f"sidecar interpreter: {interpreter()}", flush=True)
         base, echo = stack.enter_context(fortio_process())
         upstream_port = int(base.rsplit(":", 1)[1])
         otlp = stack.enter_context(trace_sink(work, elsewhere=collector == "elsewhere"))
@@ -129,9 +130,18 @@ def run_mesh_bench(
         spans = spans_at_sink(work / "spans.jsonl", 2 * through_sidecars)
     result = summarise(samples)
     result["request_path"] = paths
+    result["interpreter"] = interpreter()
     result["layout"] = layout
     result["spans"] = {"expected": 2 * through_sidecars, "at_sink": spans}
     return result
+
+
+def interpreter() -> str:
+    """The CPython every sidecar here runs on (this process's, as `sys.executable` starts
+    them): its build moves a request's CPU by 15-20 %, Debian's PGO + LTO build against
+    pyenv's default one without (session 29)."""
+    base = os.path.realpath(getattr(sys, "_base_executable", sys.executable))
+    return f"CPython {sys.version.split()[0]} ({base})"
 
 
 def print_request_paths(paths: dict[str, str]) -> None:

@@ -1,12 +1,15 @@
-"""The benches say whether each tree's sidecar will run its compiled build or Python."""
+"""The benches say whether each tree's sidecar will run its compiled build or Python, and on
+which interpreter."""
 
 from __future__ import annotations
 
+import os
+import sys
 from pathlib import Path
 
 import pytest
 
-from harness.bench.mesh import print_request_paths
+from harness.bench.mesh import interpreter, print_request_paths
 from harness.bench.pairs import request_path
 from mesh_runtime.sidecar import native
 from tests.unit.sidecar.test_sidecar_native import fake_build, source_tree
@@ -41,3 +44,9 @@ def test_a_baseline_built_with_fewer_hot_modules_is_compiled(tmp_path: Path) -> 
     env = {"MESHPROOF_CACHE": str(tmp_path / "cache")}
     fake_build(native.cache_root(env) / native.digest(root), leave_out=native.HOT_MODULES[-1])
     assert request_path(root, env) == "compiled"
+
+
+def test_the_interpreter_line_names_the_version_and_the_real_base_interpreter() -> None:
+    line = interpreter()
+    assert line.startswith(f"CPython {sys.version.split()[0]} (")
+    assert os.path.realpath(sys._base_executable) in line  # type: ignore[attr-defined]
