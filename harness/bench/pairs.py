@@ -23,7 +23,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import TypeVar
 
 from harness.bench.procs import spawned
@@ -157,8 +157,22 @@ def revision_tree(rev: str, work: Path, packages: Sequence[str] = ("mesh_runtime
         )
     tree = work / f"rev-{rev.replace('/', '_')}"
     with tarfile.open(fileobj=io.BytesIO(done.stdout)) as archive:
-        archive.extractall(tree, filter="data")
+        unpack(archive, tree)
     return tree
+
+
+def unpack(archive: tarfile.TarFile, tree: Path) -> None:
+    """`archive` under `tree`, refused whole (RunError) if any entry is other than a file or
+    a directory at a relative path inside it: what tarfile's "data" filter checks, which
+    CPython before 3.11.4 lacks (Debian 12's 3.11.2)."""
+    for member in archive.getmembers():
+        name = PurePosixPath(member.name)
+        if name.is_absolute() or ".." in name.parts or not (member.isfile() or member.isdir()):
+            raise RunError(f"the revision's archive holds {member.name!r}: not unpacked")
+    if hasattr(tarfile, "data_filter"):
+        archive.extractall(tree, filter="data")
+    else:
+        archive.extractall(tree)
 
 
 def request_path(source: Path | None, env: dict[str, str] | os._Environ[str] = os.environ) -> str:
