@@ -478,7 +478,7 @@ enable_tcp_migrate_req() {
 # The venv's interpreter: $PYTHON when set, else the distribution's python3 when it is 3.11
 # or newer, else python3 on the PATH. Debian builds its CPython with PGO and LTO and links
 # libpython into the executable; pyenv's default build has neither, and the sidecar's
-# request path costs 15-20 % more CPU on it (DEVELOPING.md, "Cost curves", session 29).
+# request path costs 10-15 % more CPU on it (DEVELOPING.md, "Cost curves", session 29).
 venv_python() {
     if [[ -n $PYTHON ]]; then
         printf '%s' "$PYTHON"

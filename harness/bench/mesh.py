@@ -138,7 +138,7 @@ def run_mesh_bench(
 
 def interpreter() -> str:
     """The CPython every sidecar here runs on (this process's, as `sys.executable` starts
-    them): its build moves a request's CPU by 15-20 %, Debian's PGO + LTO build against
+    them): its build moves a request's CPU by 10-15 %, Debian's PGO + LTO build against
     pyenv's default one without (session 29)."""
     base = os.path.realpath(getattr(sys, "_base_executable", sys.executable))
     return f"CPython {sys.version.split()[0]} ({base})"
