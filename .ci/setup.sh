@@ -476,13 +476,13 @@ enable_tcp_migrate_req() {
 
 # --- Python virtualenv -----------------------------------------------------------------
 # The venv's interpreter: $PYTHON when set, else the distribution's python3 when it is 3.11
-# or newer, else python3 on the PATH. Debian builds its CPython with PGO and LTO and links
+# or newer with ensurepip (python3-venv), else python3 on the PATH. Debian builds its CPython with PGO and LTO and links
 # libpython into the executable; pyenv's default build has neither, and the sidecar's
 # request path costs 10-15 % more CPU on it (DEVELOPING.md, "Cost curves", session 29).
 venv_python() {
     if [[ -n $PYTHON ]]; then
         printf '%s' "$PYTHON"
-    elif /usr/bin/python3 -c 'import sys, venv; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
+    elif /usr/bin/python3 -c 'import sys, ensurepip; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
         printf '%s' /usr/bin/python3
     else
         printf '%s' python3
