@@ -476,9 +476,10 @@ enable_tcp_migrate_req() {
 
 # --- Python virtualenv -----------------------------------------------------------------
 # The venv's interpreter: $PYTHON when set, else the distribution's python3 when it is 3.11
-# or newer with ensurepip (python3-venv), else python3 on the PATH. Debian builds its CPython with PGO and LTO and links
-# libpython into the executable; pyenv's default build has neither, and the sidecar's
-# request path costs 10-15 % more CPU on it (DEVELOPING.md, "Cost curves", session 29).
+# or newer with ensurepip (python3-venv), else python3 on the PATH. Debian builds its
+# CPython with PGO and LTO and links libpython into the executable; pyenv's default build
+# has neither, and the sidecar's request path costs 10-15 % more CPU on it (DEVELOPING.md,
+# "Cost curves", session 29).
 venv_python() {
     if [[ -n $PYTHON ]]; then
         printf '%s' "$PYTHON"

@@ -106,7 +106,8 @@ def run_mesh_bench(
         old = revision_tree(baseline, work) if baseline is not None else None
         paths = request_paths(old)
         print_request_paths(paths)
-        print(f"sidecar interpreter: {interpreter()}", flush=True)
+        python = interpreter()
+        print(f"sidecar interpreter: {python}", flush=True)
         base, echo = stack.enter_context(fortio_process())
         upstream_port = int(base.rsplit(":", 1)[1])
         otlp = stack.enter_context(trace_sink(work, elsewhere=collector == "elsewhere"))
@@ -130,7 +131,7 @@ def run_mesh_bench(
         spans = spans_at_sink(work / "spans.jsonl", 2 * through_sidecars)
     result = summarise(samples)
     result["request_path"] = paths
-    result["interpreter"] = interpreter()
+    result["interpreter"] = python
     result["layout"] = layout
     result["spans"] = {"expected": 2 * through_sidecars, "at_sink": spans}
     return result
