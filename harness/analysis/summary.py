@@ -12,7 +12,8 @@ reason in `PhaseSummary.notes`; never 0.
   their intended time; `max_send_lag_ms` the largest lag. When the load fell behind its
   schedule (`harness.spec.load.fell_behind`), `notes["load"]` says by how much;
 - `p*_ms` service time, `corrected_p*_ms` from the intended send, over every request
-  with a measured latency (exact percentiles, `harness.analysis.stats`);
+  with a measured latency (exact percentiles, `harness.analysis.stats`), each with its
+  95 % confidence interval in `intervals` (what the phase's number of requests can tell);
 - `max_error_rate_1s`: the highest error rate of the one-second windows that overlap
   the phase; `shed_p99_ms`: p99 service time of the requests answered 503;
 - `recovery_s`: `during:<fault>` and `after:<fault>` that fault's recovery; `after` and
@@ -48,7 +49,7 @@ from harness.analysis.signals import (
     sidecar_request_rate,
     sidecar_rss_mb,
 )
-from harness.analysis.stats import PERCENTILES, optional, percentile
+from harness.analysis.stats import PERCENTILES, optional, percentile, percentile_intervals
 from harness.analysis.traces import TraceReport, completeness_of
 from harness.analysis.windows import failed_mask, send_lag_ms
 from harness.load.schedule import Schedule
@@ -132,6 +133,7 @@ def summarize_phase(
         values=values,
         notes=notes,
         bounds=bounds,
+        intervals=_intervals(requests, values),
         scrape_lag_s=lag,
     )
 
@@ -197,6 +199,21 @@ def _traffic(requests: pd.DataFrame, phase: PhaseRecord, values: Values, notes: 
     if requests.empty:
         for name in ("rps", "error_rate", *PERCENTILES, *CORRECTED):
             notes[name] = "no requests were sent in this phase"
+
+
+def _intervals(requests: pd.DataFrame, values: Values) -> dict[str, tuple[float, float]]:
+    """Every latency percentile's 95 % confidence interval over the phase's requests,
+    widened to hold its value: of 25 requests, the true p99.9 is above them all with 97.5 %
+    confidence (the interval is the largest, twice), but their interpolated p99.9 is not."""
+    found = {
+        **percentile_intervals(requests["latency_ms"], PERCENTILES),
+        **percentile_intervals(requests["corrected_ms"], CORRECTED),
+    }
+    return {
+        name: (min(low, value), max(high, value))
+        for name, (low, high) in found.items()
+        if (value := values.get(name)) is not None
+    }
 
 
 def _achieved(frames: RunFrames, phase: PhaseRecord, values: Values, notes: Notes) -> None:

@@ -5,12 +5,15 @@ reports folder) that started before it, ran to their end (passed or failed) and 
 against the same deployment (runtime and external target, `harness.store.deployment`; the
 others are counted and said), oldest first, at most `max_history`, each run id once (a
 run copied under the reports folder keeps its id: the copy is left out, and said so).
-Each headline metric of run.json's summary is judged by `harness.gate.regression`. The gate fails when an SLO failed or a
-metric regressed. A latency or CPU-per-request regression the host's disturbance during the run could
-explain (judged again with the run's value lowered by what the noise may have added beyond
-what the history's runs typically met, `harness.judge.disturbance`: the history's spread
-already holds the disturbance its runs met) is `inconclusive`, as are the run's inconclusive SLOs: with nothing failed, the gate is
-inconclusive (exit 3). A run that was aborted or could not be done cannot be gated
+Each headline metric of run.json's summary is judged by `harness.gate.regression`. A
+latency percentile's regression the run's number of requests cannot tell from none (the low
+end of the percentile's 95 % confidence interval is no regression) is ok, and says so. The
+gate fails when an SLO failed or a metric regressed. A latency or CPU-per-request
+regression the host's disturbance during the run could explain (judged again with the run's
+value lowered by what the noise may have added beyond what the history's runs typically
+met, `harness.judge.disturbance`: the history's spread already holds the disturbance its
+runs met) is `inconclusive`, as are the run's inconclusive SLOs: with nothing failed, the
+gate is inconclusive (exit 3). A run that was aborted or could not be done cannot be gated
 (InvalidInput, exit 2).
 """
 
@@ -33,6 +36,7 @@ from harness.gate.regression import (
 )
 from harness.judge.disturbance import describe_host, noise_text, run_noise
 from harness.report.text import format_value, verdict_line
+from harness.spec.phase import WHOLE
 from harness.store.deployment import deployment_of, same_deployment
 from harness.store.liveness import seen_here
 from harness.store.model import Outcome, RunRecord, Verdict
@@ -207,6 +211,37 @@ def against_noise(
     return gate.model_copy(update={"status": "inconclusive", "reason": why})
 
 
+def against_sampling(
+    gate: MetricGate,
+    values: list[float | None],
+    ids: list[str],
+    rule: GateRule,
+    settings: GateSettings,
+    record: RunRecord,
+) -> MetricGate:
+    """A latency percentile's regression judged again with the run's value at the low end
+    of its 95 % confidence interval (`PhaseSummary.intervals`: what the run's number of
+    requests can tell of it; the p99 of 400 requests is their 4th slowest, and lies anywhere
+    from their 9th slowest up): ok when it is then no regression, with why."""
+    whole = record.phase_summary(WHOLE)
+    interval = whole.intervals.get(gate.metric) if whole is not None else None
+    current = values[-1]
+    if gate.status != "regression" or interval is None or current is None:
+        return gate
+    low, high = interval
+    if not low <= current <= high:  # not this value's interval (an edited record)
+        return gate
+    lowered = judge_series(gate.metric, [*values[:-1], low], ids, rule, settings)
+    if lowered.status == "regression":
+        return gate
+    span = f"{format_value(gate.metric, low)} to {format_value(gate.metric, high)}"
+    why = (
+        f"within what {record.summary.requests} requests can tell: the run's"
+        f" {gate.metric} lies from {span} (95 %), and its low end is no regression"
+    )
+    return gate.model_copy(update={"status": "ok", "reason": why, "started_at": ""})
+
+
 def history_noise(metric: str, history: list[RunRecord]) -> float:
     """The median of what the host may have added to `metric` in the history's runs that
     measured their host (0 when none did)."""
@@ -236,6 +271,7 @@ def gate_records(
         rule = calibrated_rule(default, metric, calibration)
         values = [getattr(r.summary, metric) for r in [*history, record]]
         gate = _metric_gate(judge_series(metric, values, ids, rule, settings))
+        gate = against_sampling(gate, values, ids, rule, settings, record)
         metrics.append(against_noise(gate, values, ids, rule, settings, record, history))
     failures = [verdict_line(v) for v in record.verdicts if v.outcome == "fail"]
     failures += [failure_line(m) for m in metrics if m.status == "regression"]

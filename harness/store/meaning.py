@@ -50,6 +50,7 @@ def _impossible(record: RunRecord) -> Iterator[tuple[str, str]]:
     yield from _values("summary", record.summary.model_dump())
     for i, summary in enumerate(record.phase_summaries):
         yield from _values(f"phase_summaries[{i}].values", summary.values)
+        yield from _intervals(f"phase_summaries[{i}].intervals", summary.values, summary.intervals)
     for i, verdict in enumerate(record.verdicts):
         yield from _values(f"verdicts[{i}]", {verdict.metric: verdict.value}, "value")
     yield from _traces(record)
@@ -109,6 +110,19 @@ def _values(
                     f"{high_value:g} is below {low} {low_value:g} (percentiles cannot decrease)"
                 )
                 yield path(high), problem
+
+
+def _intervals(
+    where: str, values: Mapping[str, float | None], intervals: Mapping[str, tuple[float, float]]
+) -> Iterator[tuple[str, str]]:
+    """A percentile's confidence interval holds the percentile."""
+    for metric, (low, high) in intervals.items():
+        value = values.get(metric)
+        slack = SLACK * max(abs(low), abs(high))
+        if low > high + slack:
+            yield f"{where}.{metric}", f"its low end {low:g} is above its high end {high:g}"
+        elif value is not None and not low - slack <= value <= high + slack:
+            yield f"{where}.{metric}", f"{low:g} to {high:g} does not hold its value {value:g}"
 
 
 def _traces(record: RunRecord) -> Iterator[tuple[str, str]]:

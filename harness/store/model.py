@@ -255,6 +255,10 @@ class PhaseSummary(RecordModel):
     """metric -> (the count surely in the phase, its value) of a mesh counter whose value
     may hold events of the phase before: its scrapes cannot place the events next to the
     phase's start (`harness.analysis.signals.counter_surely_in`)."""
+    intervals: dict[str, tuple[float, float]] = {}
+    """latency percentile -> its distribution-free 95 % confidence interval, what the
+    phase's number of requests can tell of it (`harness.analysis.stats.percentile_intervals`;
+    empty in records that predate it)."""
     scrape_lag_s: float | None = None
     """How far the mesh counters' samples may trail their times (the scrape interval)."""
     host: HostDisturbance | None = None

@@ -11,7 +11,8 @@ import pytest
 from harness.analysis.phases import phase_intervals
 from harness.analysis.recovery import recovery_criteria, recovery_seconds
 from harness.analysis.signals import counter_increase, cpu_per_krps_by_second
-from harness.analysis.summary import RunFrames, summarize
+from harness.analysis.stats import PERCENTILES
+from harness.analysis.summary import CORRECTED, RunFrames, summarize
 from harness.analysis.windows import compute_windows
 from harness.spec.slo import SLO
 from harness.store.model import FaultEvent, PhaseRecord
@@ -271,3 +272,21 @@ def test_target_rps_is_no_data_without_a_schedule() -> None:
     result = summaries([])
     assert result["whole"].values["target_rps"] is None
     assert "schedule" in result["whole"].notes["target_rps"]
+
+
+def test_every_percentile_has_an_interval_that_holds_its_value() -> None:
+    """The whole run's p99 (latencies of 5 and 50 ms) lies from 50 to 50 ms; in a phase of
+    25 requests the p99.9's interval is widened down to its interpolated value."""
+    result = summaries([])
+    whole = result["whole"]
+    assert whole.intervals["p99_ms"] == (50.0, 50.0)
+    assert set(whole.intervals) == {*PERCENTILES, *CORRECTED}
+    for name, (low, high) in whole.intervals.items():
+        assert low <= whole.values[name] <= high, name
+    times = np.arange(25) / 100
+    requests = on_time_requests(times, np.arange(1.0, 26.0), np.zeros(25, dtype=bool))
+    phase = PhaseRecord(name="whole", start_s=0.0, end_s=1.0)
+    tiny = summarize(RunFrames(requests, compute_windows(requests, [phase])), [phase], [], [])
+    low, high = tiny["whole"].intervals["p999_ms"]
+    assert tiny["whole"].values["p999_ms"] == pytest.approx(24.976)
+    assert (low, high) == (pytest.approx(24.976), 25.0)

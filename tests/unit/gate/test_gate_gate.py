@@ -100,12 +100,17 @@ def test_history_is_earlier_complete_runs_of_the_same_experiment(
 
 
 def _regressed_copy(run: Path, reports: Path, factor: float) -> Path:
-    """The fixture run, a day later, with its summary's latencies scaled by `factor`."""
+    """The fixture run, a day later, with its latencies (and their confidence intervals)
+    scaled by `factor`."""
     data = json.loads((run / "run.json").read_text())
     target = reports / run.name.replace("20260105", "20260106")
     target.mkdir()
     for key in ("p50_ms", "p99_ms", "corrected_p99_ms"):
         data["summary"][key] *= factor
+    for phase in data["phase_summaries"]:
+        for key, ends in phase["intervals"].items():
+            phase["values"][key] *= factor
+            phase["intervals"][key] = [end * factor for end in ends]
     data["started_at"] = "2026-01-06T00:00:00Z"
     data["ended_at"] = data["ended_at"].replace("2026-01-05", "2026-01-06")
     data["id"] = target.name
