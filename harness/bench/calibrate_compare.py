@@ -24,6 +24,7 @@ import argparse
 import os
 import sys
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -249,6 +250,28 @@ def summary(outcomes: list[PairOutcome]) -> list[str]:
     ]
 
 
+def parse_runs_args(parser: argparse.ArgumentParser, argv: list[str] | None) -> argparse.Namespace:
+    """`parser`'s arguments and those of a bench that makes runs or judges a folder of
+    them: --reports, --state-dir, --judge."""
+    parser.add_argument("--reports", type=Path, default=None, help="keep the runs here")
+    parser.add_argument("--state-dir", type=Path, default=None)
+    parser.add_argument("--judge", type=Path, default=None, metavar="DIR", help="judge only")
+    return parser.parse_args(argv)
+
+
+def runs_folder(
+    args: argparse.Namespace, prefix: str, make: Callable[[argparse.Namespace, Path], None]
+) -> Path:
+    """The folder of runs to judge: --judge's, else one `make` fills (--reports, else a new
+    temporary one, said)."""
+    if args.judge is not None:
+        return Path(args.judge)
+    reports = args.reports or Path(tempfile.mkdtemp(prefix=prefix)) / "runs"
+    print(f"runs in {reports}", flush=True)
+    make(args, reports)
+    return Path(reports)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m harness.bench.calibrate_compare", description=__doc__.splitlines()[0]
@@ -257,15 +280,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--experiment", type=Path, default=None, help="default: steady shop")
     parser.add_argument("--duration", default=None, help="scale each run to this length")
     parser.add_argument("--delay-ms", type=float, default=20.0, help="the toxic's latency")
-    parser.add_argument("--reports", type=Path, default=None, help="keep the runs here")
-    parser.add_argument("--state-dir", type=Path, default=None)
-    parser.add_argument("--judge", type=Path, default=None, metavar="DIR", help="judge only")
-    args = parser.parse_args(argv)
-    reports = args.judge
-    if reports is None:
-        reports = args.reports or Path(tempfile.mkdtemp(prefix="calibrate-compare-")) / "runs"
-        print(f"runs in {reports}", flush=True)
-        collect(args, reports)
+    args = parse_runs_args(parser, argv)
+    reports = runs_folder(args, "calibrate-compare-", collect)
     outcomes = judge_all(reports)
     for outcome in outcomes:
         print(f"{outcome.kind:<9} {latency_line(outcome)}")

@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import subprocess
 import sys
-import tempfile
 import threading
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -33,7 +32,7 @@ from pathlib import Path
 
 import yaml
 
-from harness.bench.calibrate_compare import STEADY
+from harness.bench.calibrate_compare import STEADY, parse_runs_args, runs_folder
 from harness.gate import GateSettings, gate_records
 from harness.store.model import RunRecord
 from harness.store.reader import load_run
@@ -160,15 +159,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=10, help="quiet runs")
     parser.add_argument("--burst-runs", type=int, default=6, help="runs with a burst")
     parser.add_argument("--burst-s", type=float, default=0.4, help="the burst's length")
-    parser.add_argument("--reports", type=Path, default=None, help="keep the runs here")
-    parser.add_argument("--state-dir", type=Path, default=None)
-    parser.add_argument("--judge", type=Path, default=None, metavar="DIR", help="judge only")
-    args = parser.parse_args(argv)
-    reports = args.judge
-    if reports is None:
-        reports = args.reports or Path(tempfile.mkdtemp(prefix="calibrate-gate-")) / "runs"
-        print(f"runs in {reports}", flush=True)
-        collect(args, reports)
+    args = parse_runs_args(parser, argv)
+    reports = runs_folder(args, "calibrate-gate-", collect)
     for line in report(runs_in(reports), runs_in(reports / "burst")):
         print(line)
     return 0

@@ -3,35 +3,15 @@
 from __future__ import annotations
 
 from harness.bench.calibrate_gate import tally, without_intervals
-from harness.store import ExperimentRef, RunRecord, Summary
-from harness.store.model import PhaseSummary
-
-
-def record(day: int, p99: float, interval: tuple[float, float]) -> RunRecord:
-    whole = PhaseSummary(
-        phase="whole",
-        start_s=0.0,
-        end_s=20.0,
-        values={"p99_ms": p99},
-        intervals={"p99_ms": interval},
-    )
-    return RunRecord(
-        id=f"202601{day:02d}T000000Z-steady",
-        experiment=ExperimentRef(name="steady"),
-        status="passed",
-        started_at=f"2026-01-{day:02d}T00:00:00Z",
-        summary=Summary(requests=400, p50_ms=10.0, p99_ms=p99, error_rate=0.0),
-        phase_summaries=[whole],
-    )
-
+from tests.fixtures.records import p99_record
 
 QUIET = [
-    record(1, 16.0, (15.0, 20.0)),
-    record(2, 16.1, (15.1, 21.0)),
-    record(3, 16.05, (15.0, 19.0)),
+    p99_record(1, 16.0, (15.0, 20.0)),
+    p99_record(2, 16.1, (15.1, 21.0)),
+    p99_record(3, 16.05, (15.0, 19.0)),
 ]
 # its p99 is far outside the quiet runs' spread, but its 400 requests put it anywhere from 15.2 ms
-BURST = record(4, 19.0, (15.2, 31.0))
+BURST = p99_record(4, 19.0, (15.2, 31.0))
 
 
 def test_each_run_is_gated_against_every_subset_of_the_others() -> None:

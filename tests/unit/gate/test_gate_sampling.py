@@ -8,32 +8,12 @@ from scipy import stats
 
 from harness.analysis.stats import percentile, percentile_intervals
 from harness.gate import GateSettings, gate_records
-from harness.store import ExperimentRef, RunRecord, Summary
 from harness.store.meaning import first_impossible
-from harness.store.model import PhaseSummary
-
-
-def record(day: int, p99: float, interval: tuple[float, float] | None = None) -> RunRecord:
-    whole = PhaseSummary(
-        phase="whole",
-        start_s=0.0,
-        end_s=20.0,
-        values={"p99_ms": p99},
-        intervals={"p99_ms": interval} if interval is not None else {},
-    )
-    return RunRecord(
-        id=f"202601{day:02d}T000000Z-steady",
-        experiment=ExperimentRef(name="steady"),
-        status="passed",
-        started_at=f"2026-01-{day:02d}T00:00:00Z",
-        summary=Summary(requests=400, p50_ms=10.0, p99_ms=p99, error_rate=0.0),
-        phase_summaries=[whole],
-    )
-
+from tests.fixtures.records import p99_record
 
 # Two steady runs whose p99s happen to lie close: a third at 19 ms is far outside their
 # spread (t-test p < 0.05) and 19 % above their mean, beyond the 15 % tolerance.
-HISTORY = [record(1, 16.0), record(2, 16.1)]
+HISTORY = [p99_record(1, 16.0), p99_record(2, 16.1)]
 
 
 def p99_of(result_metrics: list) -> object:
@@ -42,7 +22,7 @@ def p99_of(result_metrics: list) -> object:
 
 def test_a_p99_the_requests_cannot_tell_from_the_history_is_ok_with_why() -> None:
     """The run's 400 requests put its p99 anywhere from 15.2 to 31 ms: no regression."""
-    run = record(3, 19.0, interval=(15.2, 31.0))
+    run = p99_record(3, 19.0, interval=(15.2, 31.0))
     result = gate_records(run, HISTORY, GateSettings(min_history=2))
     p99 = p99_of(result.metrics)
     assert p99.status == "ok"
@@ -53,14 +33,14 @@ def test_a_p99_the_requests_cannot_tell_from_the_history_is_ok_with_why() -> Non
 
 def test_without_the_interval_the_same_p99_regresses() -> None:
     """The same run written before intervals were recorded: judged on its value alone."""
-    result = gate_records(record(3, 19.0), HISTORY, GateSettings(min_history=2))
+    result = gate_records(p99_record(3, 19.0), HISTORY, GateSettings(min_history=2))
     assert p99_of(result.metrics).status == "regression"
     assert (result.outcome, result.exit_code) == ("fail", 1)
 
 
 def test_a_p99_whose_whole_interval_regressed_fails() -> None:
     """A p99 of 40 ms whose low end is 30 ms: beyond any sampling, a regression."""
-    result = gate_records(record(3, 40.0, (30.0, 55.0)), HISTORY, GateSettings(min_history=2))
+    result = gate_records(p99_record(3, 40.0, (30.0, 55.0)), HISTORY, GateSettings(min_history=2))
     p99 = p99_of(result.metrics)
     assert p99.status == "regression" and p99.started_at == "20260103T000000Z-steady"
     assert result.failures[0].startswith("p99_ms regressed +")
@@ -101,6 +81,6 @@ def test_the_interval_holds_the_true_percentile_about_95_times_in_100() -> None:
 def test_an_interval_that_cannot_hold_its_percentile_is_refused(
     interval: tuple[float, float], problem: str
 ) -> None:
-    where, why = first_impossible(record(3, 19.0, interval)) or ("", "")
+    where, why = first_impossible(p99_record(3, 19.0, interval)) or ("", "")
     assert where == "phase_summaries[0].intervals.p99_ms"
     assert problem in why
