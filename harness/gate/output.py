@@ -112,9 +112,10 @@ def markdown(result: GateResult) -> str:
         status = f"**{m.status}**" if m.status == "regression" else m.status
         p_value = "-" if m.p_value is None else f"{m.p_value:.3g}"
         tolerance = "-" if m.tolerance is None else f"±{_value(m.metric, m.tolerance)}"
+        why = "; ".join(part for part in (m.method, m.reason) if part)
         lines.append(
             f"| `{m.metric}` | {_value(m.metric, m.current)} | {_value(m.metric, m.reference)} | {_change(m)} | "
-            f"{p_value} | {status} | {m.started_at or '-'} | {tolerance} | {m.method or m.reason} |"
+            f"{p_value} | {status} | {m.started_at or '-'} | {tolerance} | {why} |"
         )
     return "\n".join(lines) + "\n"
 

@@ -8,6 +8,7 @@ from scipy import stats
 
 from harness.analysis.stats import percentile, percentile_intervals
 from harness.gate import GateSettings, gate_records
+from harness.gate.output import markdown
 from harness.store.meaning import first_impossible
 from tests.fixtures.records import p99_record
 
@@ -29,6 +30,8 @@ def test_a_p99_the_requests_cannot_tell_from_the_history_is_ok_with_why() -> Non
     assert p99.reason.startswith("within what 400 requests can tell: the run's p99_ms lies from")
     assert "15.2" in p99.reason and "31" in p99.reason
     assert (result.outcome, result.exit_code) == ("pass", 0)
+    row = next(line for line in markdown(result).splitlines() if line.startswith("| `p99_ms`"))
+    assert "| ok |" in row and "within what 400 requests can tell" in row
 
 
 def test_without_the_interval_the_same_p99_regresses() -> None:
