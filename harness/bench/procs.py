@@ -36,7 +36,7 @@ def _ready(port: int | None, url: str | None) -> bool:
         return False
 
 
-def _unwind_on_sigterm() -> None:
+def unwind_on_sigterm() -> None:
     """Have SIGTERM end the benchmark's `with` blocks, so that the processes it started go
     with it: by default SIGTERM ends Python at once, and they ran on in their own sessions
     (a killed bench left its sidecars, apps and trace sink behind). Only in the main
@@ -64,7 +64,7 @@ def spawned(
 ) -> Iterator[subprocess.Popen[bytes]]:
     """Run `command` until the block ends; ready when `port` accepts or `ready_url` is 200.
     `env`: variables set for the command on top of this process's; `cwd`: where it runs."""
-    _unwind_on_sigterm()
+    unwind_on_sigterm()
     out = log.open("wb") if log else subprocess.DEVNULL
     environment = {**os.environ, **env} if env else None
     proc = subprocess.Popen(

@@ -45,6 +45,7 @@ from typing import Any, Protocol
 import psutil
 
 from harness.bench.curves import CurveColumn, curve_lines, target_line
+from harness.bench.procs import unwind_on_sigterm
 from mesh_runtime.errors import InvalidInput, MeshproofError
 from mesh_runtime.units import parse_duration
 
@@ -360,6 +361,7 @@ def soak(
     from mesh_runtime.runtimes.local import LocalRuntime
 
     samples: list[Sample] = []
+    unwind_on_sigterm()  # a soak stopped with SIGTERM takes its deployment down
     with tempfile.TemporaryDirectory(prefix="meshproof-soak-") as tmp:
         runtime = LocalRuntime(
             state_root=Path(tmp) / "state",
