@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.analysis.stats import percentile
-from harness.bench.procs import spawned
+from harness.bench.procs import spawned, unwind_on_sigterm
 from mesh_runtime.errors import ControlPlaneError
 from mesh_runtime.kube.client import KubeClient
 from mesh_runtime.kube.resources import NAMESPACE, VIRTUAL_SERVICE
@@ -180,6 +180,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     server = LocalApiServer(work / "kube", ApiServerBinaries.find())
     runtime = LocalRuntime(state_root=work / "state", progress=lambda m: None)
     deployment = None
+    unwind_on_sigterm()  # a bench stopped with SIGTERM takes its API server and mesh down
     try:
         server.start()
         with server.client() as kube:

@@ -44,6 +44,7 @@ import yaml
 
 from harness.analysis.stats import percentile
 from harness.bench.curves import CurveColumn, curve_lines, target_line
+from harness.bench.procs import unwind_on_sigterm
 from mesh_runtime.config.mesh import MeshConfig
 from mesh_runtime.control.client import ControlPlaneClient
 from mesh_runtime.errors import DeployError
@@ -305,6 +306,7 @@ def _up(topology: Path, state: Path) -> tuple[LocalRuntime, Deployment, float]:
     host another process can take a port between its allocation and its bind)."""
     from mesh_runtime.runtimes.local import LocalRuntime
 
+    unwind_on_sigterm()  # a bench stopped with SIGTERM takes its mesh down
     for attempt in (1, 2):
         runtime = LocalRuntime(state_root=state / str(attempt), progress=lambda m: None)
         started = time.perf_counter()

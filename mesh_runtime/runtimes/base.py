@@ -135,8 +135,9 @@ class StateKeeper:
     ) -> Iterator[None]:
         """Around carrying `deployment` out: its state file saved first (so `down` cleans up
         after an `up` that died half-way) and again at the end. On any failure `undo()` takes
-        away what was started (`undoing` says so) and the error goes on: meshproof's as it
-        is, another as DeployError `<topology>: up failed: <error>`."""
+        away what was started (`undoing` says so) and the error goes on: meshproof's, an
+        interrupt and an exit (SystemExit: SIGTERM in a program that unwinds on it) as they
+        are, another as DeployError `<topology>: up failed: <error>`."""
         path = self.state_file(deployment.name)
         state.save(deployment, path)
         try:
@@ -144,7 +145,7 @@ class StateKeeper:
         except BaseException as exc:
             self.progress(f"failed; {undoing}")
             undo()
-            if isinstance(exc, MeshproofError | KeyboardInterrupt):
+            if isinstance(exc, MeshproofError | KeyboardInterrupt | SystemExit):
                 raise
             raise DeployError(f"{deployment.name}: up failed: {exc}") from exc
         state.save(deployment, path)

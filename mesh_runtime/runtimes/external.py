@@ -136,7 +136,7 @@ class ExternalRuntime(StateKeeper):
             supervisor.start_and_wait([spec], self.ready_timeout)
         except BaseException as exc:
             self._forget(deployment)
-            if isinstance(exc, MeshproofError | KeyboardInterrupt):
+            if isinstance(exc, MeshproofError | KeyboardInterrupt | SystemExit):
                 raise
             raise DeployError(f"{deployment.name}: OTLP receiver: {exc}") from exc
 

@@ -156,7 +156,7 @@ class KubernetesRuntime(StateKeeper):
                         "and is not this deployment's: use another --namespace, or take down "
                         "what owns it"
                     ) from None
-        except (MeshproofError, KeyboardInterrupt):
+        except (MeshproofError, KeyboardInterrupt, SystemExit):
             self._remove(kube, deployment)
             raise
 

@@ -122,11 +122,15 @@ def test_recorded_up_saves_the_state_file_before_and_after(tmp_path: Path) -> No
     assert deployment.processes == []
 
 
-@pytest.mark.parametrize("failure", [DeployError("catalog-0: not ready"), KeyboardInterrupt()])
+@pytest.mark.parametrize(
+    "failure", [DeployError("catalog-0: not ready"), KeyboardInterrupt(), SystemExit(143)]
+)
 def test_recorded_up_undoes_and_lets_meshproofs_errors_through(
     tmp_path: Path, failure: BaseException
 ) -> None:
-    """A failed up says so, undoes what was started and raises the error as it is."""
+    """A failed up says so, undoes what was started and raises the error as it is: an
+    interrupt, or an exit (SIGTERM in a program that unwinds on it), is no failed up that a
+    caller might try again."""
     said: list[str] = []
     with pytest.raises(type(failure)) as raised:
         recorded_up(tmp_path, failure, said)
