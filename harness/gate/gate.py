@@ -19,6 +19,7 @@ gate is inconclusive (exit 3). A run that was aborted or could not be done canno
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from statistics import median
 from typing import Literal
@@ -181,12 +182,30 @@ def failure_line(gate: MetricGate) -> str:
     )
 
 
-def against_noise(
-    gate: MetricGate,
+Regresses = Callable[[float], bool]
+"""Whether a metric's series still regresses with the run's value replaced by this one."""
+
+
+def regresses_with(
+    metric: str,
     values: list[float | None],
     ids: list[str],
     rule: GateRule,
     settings: GateSettings,
+) -> Regresses:
+    """`metric`'s series judged again (`judge_series`) with another value for the run."""
+
+    def regresses(value: float) -> bool:
+        judged = judge_series(metric, [*values[:-1], value], ids, rule, settings)
+        return judged.status == "regression"
+
+    return regresses
+
+
+def against_noise(
+    gate: MetricGate,
+    current: float | None,
+    regresses: Regresses,
     record: RunRecord,
     history: list[RunRecord],
 ) -> MetricGate:
@@ -194,7 +213,6 @@ def against_noise(
     what the host's disturbance may have added beyond the history's typical (median)
     noise: inconclusive when it is then no regression."""
     noise = run_noise(gate.metric, record)
-    current = values[-1]
     if noise is None or record.host is None:
         return gate
     usual = history_noise(gate.metric, history)
@@ -205,19 +223,13 @@ def against_noise(
     gate = gate.model_copy(update={"disturbance": why})
     if gate.status != "regression" or not excess or current is None:
         return gate
-    quieter = judge_series(gate.metric, [*values[:-1], current - excess], ids, rule, settings)
-    if quieter.status == "regression":
+    if regresses(current - excess):
         return gate
     return gate.model_copy(update={"status": "inconclusive", "reason": why})
 
 
 def against_sampling(
-    gate: MetricGate,
-    values: list[float | None],
-    ids: list[str],
-    rule: GateRule,
-    settings: GateSettings,
-    record: RunRecord,
+    gate: MetricGate, current: float | None, regresses: Regresses, record: RunRecord
 ) -> MetricGate:
     """A latency percentile's regression judged again with the run's value at the low end
     of its 95 % confidence interval (`PhaseSummary.intervals`: what the run's number of
@@ -225,14 +237,12 @@ def against_sampling(
     from their 9th slowest up): ok when it is then no regression, with why."""
     whole = record.phase_summary(WHOLE)
     interval = whole.intervals.get(gate.metric) if whole is not None else None
-    current = values[-1]
     if gate.status != "regression" or interval is None or current is None:
         return gate
     low, high = interval
     if not low <= current <= high:  # not this value's interval (an edited record)
         return gate
-    lowered = judge_series(gate.metric, [*values[:-1], low], ids, rule, settings)
-    if lowered.status == "regression":
+    if regresses(low):
         return gate
     span = f"{format_value(gate.metric, low)} to {format_value(gate.metric, high)}"
     why = (
@@ -271,8 +281,9 @@ def gate_records(
         rule = calibrated_rule(default, metric, calibration)
         values = [getattr(r.summary, metric) for r in [*history, record]]
         gate = _metric_gate(judge_series(metric, values, ids, rule, settings))
-        gate = against_sampling(gate, values, ids, rule, settings, record)
-        metrics.append(against_noise(gate, values, ids, rule, settings, record, history))
+        regresses = regresses_with(metric, values, ids, rule, settings)
+        gate = against_sampling(gate, values[-1], regresses, record)
+        metrics.append(against_noise(gate, values[-1], regresses, record, history))
     failures = [verdict_line(v) for v in record.verdicts if v.outcome == "fail"]
     failures += [failure_line(m) for m in metrics if m.status == "regression"]
     inconclusive = [verdict_line(v) for v in record.verdicts if v.outcome == "inconclusive"]
