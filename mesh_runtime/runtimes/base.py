@@ -25,6 +25,11 @@ from mesh_runtime.runtimes.supervisor import Supervisor, http_ok
 from mesh_runtime.runtimes.workdir import fresh_dir
 from mesh_runtime.topology import MeshMode, Topology
 
+GOES_ON_AS_IS = (MeshproofError, KeyboardInterrupt, SystemExit)
+"""What an `up` that failed half-way raises again as it is once it has undone its start:
+meshproof's own errors, an interrupt, and an exit (SIGTERM in a program that unwinds on
+it), none of them a failed deploy a caller might try again."""
+
 
 class Runtime(Protocol):
     name: str
@@ -135,9 +140,8 @@ class StateKeeper:
     ) -> Iterator[None]:
         """Around carrying `deployment` out: its state file saved first (so `down` cleans up
         after an `up` that died half-way) and again at the end. On any failure `undo()` takes
-        away what was started (`undoing` says so) and the error goes on: meshproof's, an
-        interrupt and an exit (SystemExit: SIGTERM in a program that unwinds on it) as they
-        are, another as DeployError `<topology>: up failed: <error>`."""
+        away what was started (`undoing` says so) and the error goes on: `GOES_ON_AS_IS` as it
+        is, another as DeployError `<topology>: up failed: <error>`."""
         path = self.state_file(deployment.name)
         state.save(deployment, path)
         try:
@@ -145,7 +149,7 @@ class StateKeeper:
         except BaseException as exc:
             self.progress(f"failed; {undoing}")
             undo()
-            if isinstance(exc, MeshproofError | KeyboardInterrupt | SystemExit):
+            if isinstance(exc, GOES_ON_AS_IS):
                 raise
             raise DeployError(f"{deployment.name}: up failed: {exc}") from exc
         state.save(deployment, path)

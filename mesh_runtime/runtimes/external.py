@@ -22,9 +22,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from mesh_runtime.errors import DeployError, MeshproofError
+from mesh_runtime.errors import DeployError
 from mesh_runtime.runtimes import deployment as state
-from mesh_runtime.runtimes.base import StateKeeper, status_of
+from mesh_runtime.runtimes.base import GOES_ON_AS_IS, StateKeeper, status_of
 from mesh_runtime.runtimes.deployment import Deployment, KubernetesSource, ProxyRecord
 from mesh_runtime.runtimes.plan import ProcessSpec
 from mesh_runtime.runtimes.ports import listen_problem
@@ -136,7 +136,7 @@ class ExternalRuntime(StateKeeper):
             supervisor.start_and_wait([spec], self.ready_timeout)
         except BaseException as exc:
             self._forget(deployment)
-            if isinstance(exc, MeshproofError | KeyboardInterrupt | SystemExit):
+            if isinstance(exc, GOES_ON_AS_IS):
                 raise
             raise DeployError(f"{deployment.name}: OTLP receiver: {exc}") from exc
 

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from mesh_runtime.control.ca import CertificateAuthority
-from mesh_runtime.errors import DeployError, InvalidInput, MeshproofError, ReadinessTimeout
+from mesh_runtime.errors import DeployError, InvalidInput, ReadinessTimeout
 from mesh_runtime.kube.client import KubeClient
 from mesh_runtime.kube.errors import KubeConflict, KubeForbidden, KubeNotFound
 from mesh_runtime.kube.resources import (
@@ -47,7 +47,7 @@ from mesh_runtime.kube.resources import (
     resource_of,
 )
 from mesh_runtime.runtimes import deployment as state
-from mesh_runtime.runtimes.base import StateKeeper
+from mesh_runtime.runtimes.base import GOES_ON_AS_IS, StateKeeper
 from mesh_runtime.runtimes.deployment import Deployment, KubernetesPlacement, KubernetesSource
 from mesh_runtime.runtimes.docker.compose import PROMETHEUS_PORT, render_plan
 from mesh_runtime.runtimes.docker.naming import DEPLOYMENT_LABEL, deployment_id
@@ -156,7 +156,7 @@ class KubernetesRuntime(StateKeeper):
                         "and is not this deployment's: use another --namespace, or take down "
                         "what owns it"
                     ) from None
-        except (MeshproofError, KeyboardInterrupt, SystemExit):
+        except GOES_ON_AS_IS:
             self._remove(kube, deployment)
             raise
 
