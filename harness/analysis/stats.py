@@ -19,13 +19,19 @@ PERCENTILES = {"p50_ms": 0.50, "p90_ms": 0.90, "p99_ms": 0.99, "p999_ms": 0.999}
 
 def percentile(values: pd.Series | np.ndarray, q: float) -> float | None:
     """The q-quantile (0-1) of the non-missing values, or None when there are none."""
+    array = _present(values)
+    if array.size == 0:
+        return None
+    return float(np.quantile(array, q))
+
+
+def _present(values: pd.Series | np.ndarray) -> np.ndarray:
+    """The non-missing values as float64."""
     array = np.asarray(values, dtype="float64")
     missing = np.isnan(array)
     if missing.any():  # copy only when there is something to leave out
         array = array[~missing]
-    if array.size == 0:
-        return None
-    return float(np.quantile(array, q))
+    return array
 
 
 def percentile_intervals(
@@ -36,11 +42,10 @@ def percentile_intervals(
     were drawn from. Of n values, the count below the true q-quantile is Binomial(n, q), so
     the order statistics at the ranks that count falls between with `confidence` hold it
     (ranks from 1: the low one its (1 - confidence) / 2 quantile, the high one its
-    (1 + confidence) / 2 quantile + 1). Of 400 requests, the p99 lies between the 392nd and the largest; an end
-    beyond the values is the extreme one (the interval then holds less than
-    `confidence`). Empty when there are no values."""
-    array = np.asarray(values, dtype="float64")
-    array = array[~np.isnan(array)]
+    (1 + confidence) / 2 quantile + 1). Of 400 requests, the p99 lies between the 392nd and
+    the largest; an end beyond the values is the extreme one (the interval then holds less
+    than `confidence`). Empty when there are no values."""
+    array = _present(values)
     n = array.size
     if n == 0:
         return {}
