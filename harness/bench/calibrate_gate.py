@@ -32,10 +32,9 @@ from pathlib import Path
 
 import yaml
 
-from harness.bench.calibrate_compare import STEADY, parse_runs_args, runs_folder
+from harness.bench.calibrate_compare import STEADY, judged_runs, parse_runs_args, runs_folder
 from harness.gate import GateSettings, gate_records
 from harness.store.model import RunRecord
-from harness.store.reader import load_run
 
 BURST_AFTER_S = 16.0
 """Seconds after a run starts that its burst begins: 13 s into its measured 20 s."""
@@ -91,10 +90,9 @@ def tally(
 
 
 def runs_in(folder: Path) -> list[RunRecord]:
-    """The runs directly in `folder`, oldest first."""
-    if not folder.is_dir():
-        return []
-    return [load_run(p) for p in sorted(folder.iterdir()) if (p / "run.json").is_file()]
+    """The finished runs directly in `folder`, oldest first, each once
+    (`calibrate_compare.judged_runs`)."""
+    return [run.record for run in judged_runs(folder)]
 
 
 def report(quiet: list[RunRecord], burst: list[RunRecord]) -> list[str]:
